@@ -1,0 +1,234 @@
+"""Read the database catalogue once: tables, columns and types, keys, foreign keys, indexes.
+
+The result is plain immutable data; binding a policy and computing a plan only read it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
+
+DATE_TYPES = frozenset({"date", "timestamp without time zone", "timestamp with time zone"})
+TEXT_TYPES = frozenset({"text", "character varying", "character", "citext", "name"})
+JSON_TYPES = frozenset({"json", "jsonb"})
+NUMBER_TYPES = frozenset(
+    {"smallint", "integer", "bigint", "numeric", "real", "double precision"}
+)
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column: `base_type` is the type without modifiers ('character varying')."""
+
+    name: str
+    type: str
+    base_type: str
+    max_length: int | None
+    not_null: bool
+    default: str | None
+
+    @property
+    def is_date(self) -> bool:
+        return self.base_type in DATE_TYPES
+
+    @property
+    def is_text(self) -> bool:
+        return self.base_type in TEXT_TYPES
+
+    @property
+    def is_json(self) -> bool:
+        return self.base_type in JSON_TYPES
+
+    @property
+    def is_number(self) -> bool:
+        return self.base_type in NUMBER_TYPES
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    """`table(columns) REFERENCES ref_table(ref_columns)`."""
+
+    name: str
+    table: tuple[str, str]
+    columns: tuple[str, ...]
+    ref_table: tuple[str, str]
+    ref_columns: tuple[str, ...]
+    on_delete: str
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table with what the tool needs to know about it."""
+
+    schema: str
+    name: str
+    columns: dict[str, Column]
+    primary_key: tuple[str, ...]
+    unique_keys: tuple[tuple[str, ...], ...]
+    indexes: tuple[tuple[str, ...], ...]
+    estimated_rows: int
+    owner: str
+
+    @property
+    def qname(self) -> tuple[str, str]:
+        return (self.schema, self.name)
+
+    @property
+    def label(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    def is_unique(self, columns: Iterable[str]) -> bool:
+        wanted = tuple(columns)
+        return wanted == self.primary_key or wanted in self.unique_keys
+
+    def is_indexed(self, columns: Iterable[str]) -> bool:
+        """True when some index starts with these columns (in any order)."""
+        wanted = set(columns)
+        return any(set(index[: len(wanted)]) == wanted for index in self.indexes)
+
+    def suggest_column(self, name: str) -> str | None:
+        close = difflib.get_close_matches(name, list(self.columns), n=1, cutoff=0.6)
+        return close[0] if close else None
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Every user table of the database."""
+
+    tables: dict[tuple[str, str], Table]
+    foreign_keys: tuple[ForeignKey, ...]
+    search_path: tuple[str, ...] = ("public",)
+    _by_name: dict[str, list[Table]] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        for table in self.tables.values():
+            self._by_name.setdefault(table.name, []).append(table)
+
+    def find(self, name: str) -> Table | None:
+        """A table by `name` or `schema.name`; unqualified names follow the search path."""
+        if "." in name:
+            schema, _, bare = name.partition(".")
+            return self.tables.get((schema, bare))
+        for schema in self.search_path:
+            if (schema, name) in self.tables:
+                return self.tables[(schema, name)]
+        candidates = self._by_name.get(name, [])
+        return candidates[0] if len(candidates) == 1 else None
+
+    def suggest_table(self, name: str) -> str | None:
+        bare = name.rpartition(".")[2]
+        close = difflib.get_close_matches(bare, list(self._by_name), n=1, cutoff=0.6)
+        return close[0] if close else None
+
+    def referencing(self, table: tuple[str, str]) -> list[ForeignKey]:
+        """Foreign keys whose referenced table is `table`."""
+        return [fk for fk in self.foreign_keys if fk.ref_table == table]
+
+    def outgoing(self, table: tuple[str, str]) -> list[ForeignKey]:
+        """Foreign keys declared on `table`."""
+        return [fk for fk in self.foreign_keys if fk.table == table]
+
+
+_TABLES = """
+SELECT c.oid, n.nspname AS schema, c.relname AS name, pg_get_userbyid(c.relowner) AS owner,
+       greatest(c.reltuples, 0)::bigint AS estimated_rows
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+  AND n.nspname <> ALL(%(excluded)s) AND n.nspname NOT LIKE 'pg\\_temp\\_%%'
+  AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%%'
+"""
+
+_COLUMNS = """
+SELECT a.attrelid AS oid, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
+       CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, NULL)
+            ELSE format_type(a.atttypid, NULL) END AS base_type,
+       CASE WHEN a.atttypmod > 4 AND a.atttypid IN (1042, 1043) THEN a.atttypmod - 4 END
+         AS max_length,
+       a.attnotnull AS not_null, pg_get_expr(d.adbin, d.adrelid) AS "default"
+FROM pg_attribute a
+JOIN pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+WHERE a.attrelid = ANY(%(oids)s) AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attrelid, a.attnum
+"""
+
+_INDEXES = """
+SELECT i.indrelid AS oid, i.indisprimary AS is_primary, i.indisunique AS is_unique,
+       i.indpred IS NOT NULL AS partial,
+       array(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY k(attnum, ord)
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+             ORDER BY k.ord) AS columns
+FROM pg_index i WHERE i.indrelid = ANY(%(oids)s) AND i.indisvalid
+"""
+
+_FOREIGN_KEYS = """
+SELECT con.conname AS name, con.conrelid AS oid, con.confrelid AS ref_oid,
+       array(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(attnum, ord)
+             JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
+             ORDER BY k.ord) AS columns,
+       array(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY k(attnum, ord)
+             JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum
+             ORDER BY k.ord) AS ref_columns,
+       con.confdeltype AS on_delete
+FROM pg_constraint con
+WHERE con.contype = 'f' AND con.conrelid = ANY(%(oids)s) AND con.confrelid = ANY(%(oids)s)
+"""
+
+_ON_DELETE = {"a": "no action", "r": "restrict", "c": "cascade", "n": "set null", "d": "set default"}
+
+
+def read_catalog(conn: psycopg.Connection[Any], *, tool_schema: str = "retention") -> Catalog:
+    """Introspect every user table (system schemas and the tool's own are left out)."""
+    excluded = [*SYSTEM_SCHEMAS, tool_schema]
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute("SELECT current_schemas(false) AS path")
+        path_row = cur.fetchone()
+        search_path = tuple(path_row["path"]) if path_row else ("public",)
+        cur.execute(_TABLES, {"excluded": excluded})
+        table_rows = cur.fetchall()
+        oids = [row["oid"] for row in table_rows]
+        cur.execute(_COLUMNS, {"oids": oids})
+        column_rows = cur.fetchall()
+        cur.execute(_INDEXES, {"oids": oids})
+        index_rows = cur.fetchall()
+        cur.execute(_FOREIGN_KEYS, {"oids": oids})
+        fk_rows = cur.fetchall()
+    names = {row["oid"]: (row["schema"], row["name"]) for row in table_rows}
+    columns: dict[int, dict[str, Column]] = {oid: {} for oid in oids}
+    for row in column_rows:
+        columns[row["oid"]][row["name"]] = Column(
+            row["name"], row["type"], row["base_type"], row["max_length"],
+            row["not_null"], row["default"],
+        )
+    tables = {
+        names[row["oid"]]: _table(row, columns[row["oid"]], index_rows) for row in table_rows
+    }
+    fks = tuple(
+        ForeignKey(row["name"], names[row["oid"]], tuple(row["columns"]), names[row["ref_oid"]],
+                   tuple(row["ref_columns"]), _ON_DELETE.get(row["on_delete"], "no action"))
+        for row in fk_rows
+    )
+    return Catalog(tables, fks, search_path)
+
+
+def _table(row: dict[str, Any], columns: dict[str, Column], indexes: list[dict[str, Any]]) -> Table:
+    own = [ix for ix in indexes if ix["oid"] == row["oid"]]
+    primary = next((tuple(ix["columns"]) for ix in own if ix["is_primary"]), ())
+    unique = tuple(
+        tuple(ix["columns"]) for ix in own
+        if ix["is_unique"] and not ix["partial"]
+    )
+    return Table(
+        schema=str(row["schema"]), name=str(row["name"]), columns=columns,
+        primary_key=primary, unique_keys=unique,
+        indexes=tuple(tuple(ix["columns"]) for ix in own),
+        estimated_rows=int(row["estimated_rows"]),
+        owner=str(row["owner"]),
+    )

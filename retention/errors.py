@@ -1,0 +1,95 @@
+"""One root exception type for everything a user can cause.
+
+Each error carries data (where, what, a hint), never a string to parse. The CLI turns any
+:class:`RetentionError` into one clear message and an exit code; anything else is a bug.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Location:
+    """A place in a file the user wrote: 1-based line and column."""
+
+    file: str
+    line: int | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        parts = [self.file]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.column is not None:
+                parts.append(str(self.column))
+        return ":".join(parts)
+
+
+class RetentionError(Exception):
+    """Root of every error caused by input, configuration or database state."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def render(self) -> str:
+        text = f"error: {self.message}"
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+
+class UsageError(RetentionError):
+    """Bad command-line arguments."""
+
+    exit_code = 2
+
+
+class SettingsError(RetentionError):
+    """Invalid settings: every problem found, listed at once."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[str], *, source: str | None = None) -> None:
+        where = f" in {source}" if source else ""
+        super().__init__(f"invalid settings{where}:\n" + "\n".join(f"  - {p}" for p in problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in a policy file."""
+
+    location: Location
+    message: str
+    hint: str | None = None
+    severity: str = "error"  # "error" or "warning"
+
+    def render(self) -> str:
+        text = f"{self.location}: {self.severity}: {self.message}"
+        if self.hint:
+            text += f"\n    hint: {self.hint}"
+        return text
+
+
+class PolicyError(RetentionError):
+    """One or more policy files are invalid."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = [p for p in problems if p.severity == "error"]
+        super().__init__("\n".join(p.render() for p in self.problems) or "invalid policy")
+
+    def render(self) -> str:
+        return self.message
+
+
+class DatabaseError(RetentionError):
+    """The database cannot be reached or is not in the state the tool needs."""
+
+    exit_code = 4

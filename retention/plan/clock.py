@@ -1,0 +1,278 @@
+"""The legal clock in SQL: one row per subject with its dates, due date and status.
+
+`clock_query` compiles a bound policy into one SELECT giving, per subject key, whether a phase
+is due, held, or undeterminable at a given date. The plan counts its rows; the engine selects
+batches from it and re-runs it for the locked batch before acting. Every name comes from the
+catalogue (`sql.Identifier`) and every value is a bound parameter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from psycopg import sql
+
+from retention.catalog.introspect import Column
+from retention.policy.bind import RETAIN_UNTIL, BoundDate, BoundPhase, BoundPolicy
+from retention.policy.expr import Params, compile_sql
+from retention.policy.expr.nodes import Name
+from retention.policy.relations import Edge
+
+SUBJECT = "s"
+
+_DATE_PATTERNS = {
+    # format: (regex, (year start, len), (month start, len), (day start, len))
+    "YYYY-MM-DD": ("^[0-9]{4}-[0-9]{2}-[0-9]{2}$", (1, 4), (6, 2), (9, 2)),
+    "DD/MM/YYYY": ("^[0-9]{2}/[0-9]{2}/[0-9]{4}$", (7, 4), (4, 2), (1, 2)),
+    "YYYYMMDD": ("^[0-9]{8}$", (1, 4), (5, 2), (7, 2)),
+}
+
+
+@dataclass(frozen=True)
+class ClockQuery:
+    """`SELECT k, due, held, undeterminable FROM ...` for one phase, with its parameters."""
+
+    query: sql.Composed
+    params: dict[str, object]
+
+
+def clock_query(
+    policy: BoundPolicy,
+    phase: BoundPhase,
+    at: date,
+    *,
+    holds_table: sql.Composable | None,
+    keys: sql.Composable | None = None,
+) -> ClockQuery:
+    """Status of every subject (or of `keys`, an SQL array parameter) for `phase` at `at`.
+
+    Columns: `k` (subject key), `due` (date, hold extension included), `held` (bool),
+    `undeterminable` (bool), `would_be_due` (due and determinable, held or not), `is_due`
+    (would be due and not held: the subjects the phase acts on).
+    """
+    params = Params(prefix="c")
+    at_param = sql.SQL("{}::date").format(params.add(at))
+    builder = _ClockBuilder(policy, params, at_param)
+    due = builder.expression_sql(phase.due)
+    undeterminable = builder.undeterminable(phase)
+    held, extension, holds_join = _holds(policy, params, holds_table)
+    key = sql.Identifier(SUBJECT, policy.key.name)
+    where = sql.SQL("") if keys is None else sql.SQL("WHERE {} = ANY({})").format(key, keys)
+    inner = sql.SQL(
+        "SELECT {key} AS k, ({due}) + {ext} AS due, {held} AS held, ({undet}) AS undeterminable "
+        "FROM {subject} AS {s} {joins} {holds} {where}"
+    ).format(
+        key=key, due=due, ext=extension, held=held, undet=undeterminable,
+        subject=sql.Identifier(*policy.subject.qname), s=sql.Identifier(SUBJECT),
+        joins=sql.SQL(" ").join(builder.joins), holds=holds_join, where=where,
+    )
+    query = sql.SQL(
+        "SELECT k, due, held, undeterminable, would_be_due, would_be_due AND NOT held AS is_due "
+        "FROM (SELECT *, (NOT undeterminable AND due <= {at}) AS would_be_due FROM ({inner}) AS i)"
+        " AS clock"
+    ).format(at=at_param, inner=inner)
+    return ClockQuery(query, params.values)
+
+
+class _ClockBuilder:
+    """Compiles named dates into SQL over the subject row and aggregate joins."""
+
+    def __init__(self, policy: BoundPolicy, params: Params, today: sql.Composable) -> None:
+        self.policy = policy
+        self.params = params
+        self.today = today
+        self.joins: list[sql.Composable] = []
+        self._aggregates: dict[str, str] = {}
+
+    def expression_sql(self, expr: object) -> sql.Composable:
+        return compile_sql(expr, self._resolve, self.params, self.today)  # type: ignore[arg-type]
+
+    def _resolve(self, name: Name) -> sql.Composable:
+        if name.name == RETAIN_UNTIL:
+            return sql.SQL("({})").format(self.expression_sql(self.policy.retain_until))
+        return self.date_sql(self.policy.dates[name.name])
+
+    def date_sql(self, date_: BoundDate) -> sql.Composable:
+        if date_.kind == "column":
+            assert date_.column is not None
+            return _column_date_sql(sql.Identifier(SUBJECT, date_.column.name), date_)
+        if date_.kind == "aggregate":
+            return sql.Identifier(self._aggregate(date_), "v")
+        assert date_.value is not None
+        return sql.SQL("({})").format(self.expression_sql(date_.value))
+
+    def _aggregate(self, date_: BoundDate) -> str:
+        """Alias of the LEFT JOIN computing this aggregate (added on first use)."""
+        if date_.name not in self._aggregates:
+            alias = f"a_{len(self._aggregates)}"
+            self._aggregates[date_.name] = alias
+            subquery = aggregate_sql(self.policy, date_, self.params, self.today)
+            self.joins.append(sql.SQL("LEFT JOIN ({}) AS {} ON {} = {}").format(
+                subquery, sql.Identifier(alias), sql.Identifier(alias, "k"),
+                sql.Identifier(SUBJECT, self.policy.key.name)))
+        return self._aggregates[date_.name]
+
+    def undeterminable(self, phase: BoundPhase) -> sql.Composable:
+        """True when a date the phase needs cannot be read (or is missing and required)."""
+        parts: list[sql.Composable] = [sql.SQL("({}) IS NULL").format(
+            self.expression_sql(phase.due))]
+        needed = set(phase.depends)
+        if RETAIN_UNTIL in needed:
+            needed |= self.policy.retain_depends
+        for name in sorted(needed):
+            date_ = self.policy.dates.get(name)
+            if date_ is None:
+                continue
+            if date_.kind == "column":
+                assert date_.column is not None
+                parts.append(_column_unreadable(sql.Identifier(SUBJECT, date_.column.name), date_))
+            elif date_.kind == "aggregate":
+                parts.append(sql.SQL("coalesce({}, false)").format(
+                    sql.Identifier(self._aggregate(date_), "bad")))
+        return sql.SQL(" OR ").join(parts)
+
+
+def aggregate_sql(policy: BoundPolicy, date_: BoundDate, params: Params,
+                  today: sql.Composable) -> sql.Composable:
+    """`SELECT k, max(v) AS v, bool_or(NOT isfinite(v)) AS bad` over every path to the subject."""
+    assert date_.over is not None and date_.value is not None
+    over = date_.over
+    aliases = {over.name: "t", **{j.table.name: f"j{i}" for i, j in enumerate(date_.joins)}}
+    tables = {over.name: over, **{j.table.name: j.table for j in date_.joins}}
+
+    def resolve(name: Name) -> sql.Composable:
+        table_name = name.table or over.name
+        column = tables[table_name].columns[name.name]
+        return _column_value(sql.Identifier(aliases[table_name], column.name), column)
+
+    value = compile_sql(date_.value, resolve, params, today)
+    where = sql.SQL("true") if date_.where is None else compile_sql(
+        date_.where, resolve, params, today)
+    joins = sql.SQL(" ").join(
+        sql.SQL("LEFT JOIN {} AS {} ON {}").format(
+            sql.Identifier(*j.table.qname), sql.Identifier(f"j{i}"),
+            sql.SQL(" AND ").join(
+                sql.SQL("{} = {}").format(sql.Identifier("t", c), sql.Identifier(f"j{i}", r))
+                for c, r in zip(j.foreign_key.columns, j.foreign_key.ref_columns, strict=True)))
+        for i, j in enumerate(date_.joins)
+    )
+    branches = []
+    for path in policy.graph.paths_to_subject(over.qname):
+        walk = path_sql(policy, path, "t", params)
+        branches.append(sql.SQL(
+            "SELECT {key} AS k, ({value})::date AS v FROM {over} AS t {joins} {chain} WHERE {where}"
+        ).format(key=walk.key, value=value, over=sql.Identifier(*over.qname), joins=joins,
+                 chain=walk.joins, where=sql.SQL(" AND ").join([where, *walk.conditions])))
+    function = sql.SQL("max" if date_.function == "max" else "min")
+    return sql.SQL(
+        "SELECT k, {f}(v) AS v, bool_or(NOT isfinite(v)) AS bad FROM ({u}) AS x GROUP BY k"
+    ).format(f=function, u=sql.SQL(" UNION ALL ").join(branches))
+
+
+@dataclass(frozen=True)
+class PathSQL:
+    """Joins from a related row up to its subject, extra conditions, and the subject key."""
+
+    joins: sql.Composable
+    conditions: tuple[sql.Composable, ...]
+    key: sql.Composable
+
+
+def path_sql(policy: BoundPolicy, path: tuple[Edge, ...], start: str, params: Params) -> PathSQL:
+    """Walk a chain of edges from the row aliased `start` up to the subject.
+
+    The subject table itself is never joined: the last edge's child columns hold its key.
+    """
+    joins: list[sql.Composable] = []
+    conditions: list[sql.Composable] = []
+    alias = start
+    key: sql.Composable = sql.Identifier(start, policy.key.name)
+    for depth, edge in enumerate(path):
+        if edge.parent == policy.subject.qname and edge.parent_columns == (policy.key.name,):
+            key = sql.Identifier(alias, edge.child_columns[0])
+            if edge.class_column is not None:
+                conditions.append(class_filter(edge, alias, params))
+            break
+        parent = f"{start}_p{depth}"
+        joins.append(sql.SQL("JOIN {} AS {} ON {}").format(
+            sql.Identifier(*edge.parent), sql.Identifier(parent),
+            edge_condition(edge, alias, parent, params)))
+        alias = parent
+        key = sql.Identifier(alias, policy.key.name)
+    return PathSQL(sql.SQL(" ").join(joins), tuple(conditions), key)
+
+
+def class_filter(edge: Edge, alias: str, params: Params) -> sql.Composable:
+    """`alias.object_class = 'CPatient'` for a polymorphic edge (the class as a parameter)."""
+    assert edge.class_column is not None
+    return sql.SQL("{} = {}::text").format(
+        sql.Identifier(alias, edge.class_column), params.add(edge.class_value))
+
+
+def edge_condition(edge: Edge, child: str, parent: str, params: Params) -> sql.Composable:
+    """SQL condition joining a child row (alias `child`) to its parent row (alias `parent`)."""
+    parts: list[sql.Composable] = [
+        sql.SQL("{} = {}").format(sql.Identifier(child, c), sql.Identifier(parent, p))
+        for c, p in zip(edge.child_columns, edge.parent_columns, strict=True)
+    ]
+    if edge.class_column is not None:
+        parts.append(class_filter(edge, child, params))
+    return sql.SQL(" AND ").join(parts)
+
+
+def _holds(policy: BoundPolicy, params: Params, holds_table: sql.Composable | None
+           ) -> tuple[sql.Composable, sql.Composable, sql.Composable]:
+    if holds_table is None:
+        return sql.SQL("false"), sql.SQL("0"), sql.SQL("")
+    join = sql.SQL(
+        "LEFT JOIN (SELECT subject_key, bool_or(released_at IS NULL) AS held, "
+        "coalesce(sum(released_at::date - held_since::date) "
+        "FILTER (WHERE released_at IS NOT NULL), 0)::int AS extension "
+        "FROM {holds} WHERE policy = {policy} GROUP BY subject_key) AS h "
+        "ON h.subject_key = {key}::text"
+    ).format(holds=holds_table, policy=params.add(policy.name),
+             key=sql.Identifier(SUBJECT, policy.key.name))
+    return sql.SQL("coalesce(h.held, false)"), sql.SQL("coalesce(h.extension, 0)"), join
+
+
+def _column_value(ref: sql.Composable, column: Column) -> sql.Composable:
+    if column.is_date:
+        return sql.SQL("({})::date").format(ref)
+    return ref
+
+
+def _column_date_sql(ref: sql.Composable, date_: BoundDate) -> sql.Composable:
+    if date_.format is not None:
+        return parse_date_sql(ref, date_.format)
+    return sql.SQL("(CASE WHEN isfinite({r}) THEN ({r})::date END)").format(r=ref)
+
+
+def _column_unreadable(ref: sql.Composable, date_: BoundDate) -> sql.Composable:
+    value = _column_date_sql(ref, date_)
+    unreadable = sql.SQL("({r} IS NOT NULL AND {v} IS NULL)").format(r=ref, v=value)
+    if date_.if_missing == "undeterminable":
+        return sql.SQL("({} OR {} IS NULL)").format(unreadable, ref)
+    return unreadable
+
+
+def parse_date_sql(ref: sql.Composable, fmt: str) -> sql.Composable:
+    """A date read strictly from text: NULL for anything that is not a real calendar day.
+
+    Nested CASEs because PostgreSQL does not promise the evaluation order of AND operands.
+    """
+    pattern, year, month, day = _DATE_PATTERNS[fmt]
+    text = sql.SQL("btrim({})").format(ref)
+
+    def part(span: tuple[int, int]) -> sql.Composable:
+        return sql.SQL("substr({}, {}, {})::int").format(
+            text, sql.Literal(span[0]), sql.Literal(span[1]))
+
+    y, m, d = part(year), part(month), part(day)
+    last_day = sql.SQL(
+        "extract(day from make_date({y}, {m}, 1) + interval '1 month' - interval '1 day')::int"
+    ).format(y=y, m=m)
+    return sql.SQL(
+        "(CASE WHEN {text} ~ {pattern} THEN CASE WHEN {y} BETWEEN 1 AND 9999 AND {m} BETWEEN 1 "
+        "AND 12 THEN CASE WHEN {d} BETWEEN 1 AND {last} THEN make_date({y}, {m}, {d}) END END END)"
+    ).format(text=text, pattern=sql.Literal(pattern), y=y, m=m, d=d, last=last_day)

@@ -1,0 +1,65 @@
+"""Compute a plan: for each policy and phase, what is due at a date. Writes nothing.
+
+All phases are computed in one REPEATABLE READ READ ONLY transaction, so the figures come from
+one snapshot. Each phase is one statement: the clock of every subject is materialised once and
+the rows of every affected table are counted against the due subjects.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from retention.plan.clock import clock_query
+from retention.plan.model import PhasePlan, Plan, PolicyPlan
+from retention.plan.rows import affected_tables, member_condition, pending_condition
+from retention.policy.bind import BoundPhase, BoundPolicy
+from retention.policy.expr import Params
+from retention.store.schema import holds_table
+
+
+def compute_plan(conn: psycopg.Connection[Any], policies: list[BoundPolicy], at: date, *,
+                 schema: str = "retention") -> Plan:
+    """The plan of `policies` as of `at`, from one consistent snapshot."""
+    with conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        holds = holds_table(conn, schema)
+        plans = tuple(_policy_plan(conn, policy, at, holds) for policy in policies)
+    return Plan(at, plans)
+
+
+def _policy_plan(conn: psycopg.Connection[Any], policy: BoundPolicy, at: date,
+                 holds: sql.Composable | None) -> PolicyPlan:
+    row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
+        sql.Identifier(*policy.subject.qname))).fetchone()
+    phases = tuple(_phase_plan(conn, policy, phase, at, holds) for phase in policy.phases)
+    return PolicyPlan(policy.name, policy.loaded.sha256, policy.subject.label,
+                      int(row[0]) if row else 0, phases)
+
+
+def _phase_plan(conn: psycopg.Connection[Any], policy: BoundPolicy, phase: BoundPhase,
+                at: date, holds: sql.Composable | None) -> PhasePlan:
+    clock = clock_query(policy, phase, at, holds_table=holds)
+    params = Params(prefix="r")
+    keys = sql.SQL("SELECT k FROM due")
+    tables = affected_tables(policy, phase)
+    counts = [
+        sql.SQL("(SELECT count(*) FROM {} AS r WHERE {} AND {})").format(
+            sql.Identifier(*table), member_condition(policy, table, "r", keys, params),
+            pending_condition(phase, table, "r", params))
+        for table in tables
+    ]
+    query = sql.SQL(
+        "WITH clock AS MATERIALIZED ({clock}), "
+        "due AS MATERIALIZED (SELECT k FROM clock WHERE is_due) "
+        "SELECT (SELECT count(*) FROM due), "
+        "(SELECT count(*) FROM clock WHERE would_be_due AND held), "
+        "(SELECT count(*) FROM clock WHERE undeterminable), {counts}"
+    ).format(clock=clock.query, counts=sql.SQL(", ").join(counts))
+    row = conn.execute(query, {**clock.params, **params.values}).fetchone()
+    assert row is not None
+    rows = {f"{schema}.{name}": int(n) for (schema, name), n in zip(tables, row[3:], strict=True)}
+    return PhasePlan(phase.name, phase.action, int(row[0]), int(row[1]), int(row[2]), rows)

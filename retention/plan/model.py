@@ -1,0 +1,58 @@
+"""The plan: what is due, per policy and phase, as plain data.
+
+Computed without writing anything (:mod:`retention.plan.compute`), printed by `retention plan`
+and executed by `retention run`. The JSON shape is stable for scripts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+
+@dataclass(frozen=True)
+class PhasePlan:
+    """One phase: how many subjects are due, held, undeterminable; rows per table it touches."""
+
+    name: str
+    action: str
+    due_subjects: int
+    held_subjects: int
+    undeterminable_subjects: int
+    rows: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "action": self.action, "due_subjects": self.due_subjects,
+            "held_subjects": self.held_subjects,
+            "undeterminable_subjects": self.undeterminable_subjects, "rows": dict(self.rows),
+        }
+
+
+@dataclass(frozen=True)
+class PolicyPlan:
+    """One policy: its identity (name and SHA-256 of the file) and its phases."""
+
+    name: str
+    sha256: str
+    subject_table: str
+    subjects: int
+    phases: tuple[PhasePlan, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "sha256": self.sha256, "subject_table": self.subject_table,
+            "subjects": self.subjects, "phases": [p.to_json() for p in self.phases],
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every selected policy, as of `at`."""
+
+    at: date
+    policies: tuple[PolicyPlan, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"at": self.at.isoformat(), "policies": [p.to_json() for p in self.policies]}

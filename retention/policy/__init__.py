@@ -1,0 +1,1 @@
+"""Policies: the file model, its expression language, and binding to the catalogue."""

@@ -1,0 +1,494 @@
+"""Bind a policy to the live catalogue: resolve every table, column, link and name, check
+types against actions, and report every problem with its file position.
+
+The result, :class:`BoundPolicy`, is what plans and actions are computed from. Nothing here
+executes SQL; the catalogue was read once beforehand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from retention.catalog.introspect import Catalog, Column, ForeignKey, Table
+from retention.errors import Problem
+from retention.policy.expr import Expr, ExprError, ExprType, parse, typecheck
+from retention.policy.expr.nodes import Name
+from retention.policy.load import LoadedPolicy
+from retention.policy.model import AggregateDate, ColumnDate, ColumnSpec, Link, Phase
+from retention.policy.relations import (
+    DeclaredEdge,
+    Edge,
+    QName,
+    RelationError,
+    RelationGraph,
+    build_graph,
+)
+from retention.policy.source import PathKey
+
+RETAIN_UNTIL = "retain_until"
+MIN_PSEUDONYM_LENGTH = 12
+
+
+@dataclass(frozen=True)
+class Join:
+    """A many-to-one join from an aggregate's table to a table holding the value."""
+
+    table: Table
+    foreign_key: ForeignKey
+
+
+@dataclass(frozen=True)
+class BoundDate:
+    """A named date, resolved."""
+
+    name: str
+    kind: Literal["column", "aggregate", "expression"]
+    column: Column | None = None
+    format: str | None = None
+    if_missing: str = "undeterminable"
+    function: str = "max"
+    over: Table | None = None
+    joins: tuple[Join, ...] = ()
+    value: Expr | None = None  # aggregated value, or the derived expression
+    where: Expr | None = None
+    depends: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class BoundColumn:
+    """A column an action applies to."""
+
+    table: Table
+    column: Column
+    spec: ColumnSpec
+
+
+@dataclass(frozen=True)
+class BoundPhase:
+    """A phase, resolved: due expression and target columns."""
+
+    name: str
+    action: str
+    due: Expr
+    columns: tuple[BoundColumn, ...]
+    depends: frozenset[str]
+
+    @property
+    def tables(self) -> tuple[QName, ...]:
+        """Tables the column action writes to, in first-seen order."""
+        seen: dict[QName, None] = {}
+        for item in self.columns:
+            seen.setdefault(item.table.qname, None)
+        return tuple(seen)
+
+
+@dataclass(frozen=True)
+class BoundPolicy:
+    """A policy whose every name is known to exist in the database."""
+
+    loaded: LoadedPolicy
+    catalog: Catalog
+    subject: Table
+    key: Column
+    graph: RelationGraph
+    dates: dict[str, BoundDate]
+    retain_until: Expr
+    retain_depends: frozenset[str]
+    phases: tuple[BoundPhase, ...]
+
+    @property
+    def name(self) -> str:
+        return self.loaded.name
+
+    def table(self, qname: QName) -> Table:
+        return self.catalog.tables[qname]
+
+    def phase(self, name: str) -> BoundPhase:
+        return next(p for p in self.phases if p.name == name)
+
+
+@dataclass
+class _Binder:
+    loaded: LoadedPolicy
+    catalog: Catalog
+    problems: list[Problem] = field(default_factory=list)
+
+    def error(self, path: PathKey, message: str, hint: str | None = None) -> None:
+        self.problems.append(Problem(self.loaded.location(path), message, hint))
+
+    def warn(self, path: PathKey, message: str, hint: str | None = None) -> None:
+        self.problems.append(Problem(self.loaded.location(path), message, hint, "warning"))
+
+    # -- tables and columns -------------------------------------------------------------
+    def table(self, name: str, path: PathKey) -> Table | None:
+        table = self.catalog.find(name)
+        if table is None:
+            close = self.catalog.suggest_table(name)
+            hint = f"did you mean '{close}'?" if close else "check the table name and schema"
+            self.error(path, f"unknown table '{name}'", hint)
+        return table
+
+    def column(self, table: Table, name: str, path: PathKey) -> Column | None:
+        column = table.columns.get(name)
+        if column is None:
+            close = table.suggest_column(name)
+            hint = f"did you mean '{close}'?" if close else f"columns: {', '.join(table.columns)}"
+            self.error(path, f"unknown column '{name}' in table {table.name}", hint)
+        return column
+
+    # -- expressions ----------------------------------------------------------------------
+    def expression(
+        self, text: str, path: PathKey, names: Mapping[str, ExprType], want: ExprType
+    ) -> Expr | None:
+        try:
+            expr = parse(text)
+            got = typecheck(expr, names)
+        except ExprError as exc:
+            where = self.loaded.document.text_location(path, exc.line or 1, exc.column or 1)
+            self.problems.append(Problem(where, exc.message, exc.hint))
+            return None
+        if got not in (want, ExprType.NULL):
+            self.error(path, f"this expression gives a {got.name.lower()}, "
+                             f"a {want.name.lower()} is needed")
+            return None
+        return expr
+
+
+def bind_policy(loaded: LoadedPolicy, catalog: Catalog) -> tuple[BoundPolicy | None, list[Problem]]:
+    """Resolve one policy; returns it (or None when there are errors) and every problem."""
+    binder = _Binder(loaded, catalog)
+    policy = loaded.policy
+    subject = binder.table(policy.subject.table, ("subject", "table"))
+    if subject is None:
+        return None, binder.problems
+    key = binder.column(subject, policy.subject.key, ("subject", "key"))
+    if key is not None and not subject.is_unique([key.name]):
+        binder.error(("subject", "key"), f"column '{key.name}' is not a unique key of "
+                     f"{subject.name}", "use the primary key, or add a unique index")
+    graph = _graph(binder, subject, policy.subject.key)
+    dates = _dates(binder, subject, graph)
+    # Every declared date is a known name, even one that failed to bind (no cascading errors).
+    date_types = {name: ExprType.DATE for name in policy.dates}
+    retain = binder.expression(policy.retain_until, ("retain_until",), date_types, ExprType.DATE)
+    phase_names = {**date_types, RETAIN_UNTIL: ExprType.DATE}
+    phases = tuple(
+        bound for i, phase in enumerate(policy.phases)
+        if (bound := _phase(binder, phase, i, subject, graph, phase_names, dates)) is not None
+    )
+    _check_date_indexes(binder, dates, graph)
+    errors = [p for p in binder.problems if p.severity == "error"]
+    if errors or key is None or retain is None or graph is None or len(phases) != len(policy.phases):
+        return None, binder.problems
+    retain_depends = _closure(_names(retain), dates)
+    bound = BoundPolicy(loaded, catalog, subject, key, graph, dates, retain, retain_depends, phases)
+    return bound, binder.problems
+
+
+# -- relation graph -----------------------------------------------------------------------
+def _graph(binder: _Binder, subject: Table, key: str) -> RelationGraph | None:
+    related = binder.loaded.policy.related
+    declared = [
+        edge for i, link in enumerate(related.links)
+        for edge in _link_edges(binder, link, ("related", "links", i), subject)
+    ]
+    excluded: set[QName] = set()
+    for i, name in enumerate(related.exclude):
+        table = binder.table(name, ("related", "exclude", i))
+        if table is not None:
+            excluded.add(table.qname)
+    for fk in binder.catalog.referencing(subject.qname):
+        if fk.table == subject.qname and fk.on_delete not in ("set null", "cascade"):
+            binder.error(("subject", "table"), f"{subject.name} references itself through "
+                         f"{fk.name}: purging a row would break that reference",
+                         "declare the foreign key ON DELETE SET NULL")
+    try:
+        return build_graph(binder.catalog, subject, key, declared, excluded,
+                           related.follow_foreign_keys)
+    except RelationError as exc:
+        binder.error(exc.where, exc.message, exc.hint)
+        return None
+
+
+def _link_edges(binder: _Binder, link: Link, path: PathKey, subject: Table) -> Iterator[DeclaredEdge]:
+    child = binder.table(link.table, (*path, "table"))
+    if child is None:
+        return
+    if link.column is not None:
+        parent = subject if link.references is None else binder.table(
+            link.references, (*path, "references"))
+        column = binder.column(child, link.column, (*path, "column"))
+        if parent is None or column is None:
+            return
+        if len(parent.primary_key) != 1:
+            binder.error(path, f"{parent.name} has no single-column primary key to link to")
+            return
+        _check_key_types(binder, column, parent.columns[parent.primary_key[0]], path)
+        edge = Edge(child.qname, parent.qname, "column", (column.name,), parent.primary_key,
+                    origin=f"declared link {child.name}.{column.name}")
+        yield DeclaredEdge(edge, path)
+        return
+    poly = link.polymorphic
+    assert poly is not None  # guaranteed by the model
+    ppath = (*path, "polymorphic")
+    class_col = binder.column(child, poly.class_column, (*ppath, "class_column"))
+    id_col = binder.column(child, poly.id_column, (*ppath, "id_column"))
+    if class_col is not None and not class_col.is_text:
+        binder.error((*ppath, "class_column"), f"'{class_col.name}' is {class_col.type}; "
+                     "a polymorphic class column holds text")
+    for cls, table_name in poly.classes.items():
+        parent = binder.table(table_name, (*ppath, "classes", cls))
+        if parent is None or class_col is None or id_col is None:
+            continue
+        if len(parent.primary_key) != 1:
+            binder.error((*ppath, "classes", cls),
+                         f"{parent.name} has no single-column primary key to link to")
+            continue
+        _check_key_types(binder, id_col, parent.columns[parent.primary_key[0]], ppath)
+        edge = Edge(child.qname, parent.qname, "polymorphic", (id_col.name,), parent.primary_key,
+                    class_col.name, cls, origin=f"polymorphic link {child.name}.{class_col.name}")
+        yield DeclaredEdge(edge, path)
+
+
+def _check_key_types(binder: _Binder, column: Column, key: Column, path: PathKey) -> None:
+    if column.is_number != key.is_number or column.is_text != key.is_text:
+        binder.error(path, f"'{column.name}' ({column.type}) cannot hold keys of type {key.type}")
+
+
+# -- dates --------------------------------------------------------------------------------
+def _dates(binder: _Binder, subject: Table, graph: RelationGraph | None) -> dict[str, BoundDate]:
+    specs = binder.loaded.policy.dates
+    out: dict[str, BoundDate] = {}
+    for name, spec in specs.items():
+        path: PathKey = ("dates", name)
+        if name == RETAIN_UNTIL:
+            binder.error(path, "'retain_until' is reserved", "choose another name")
+            continue
+        if isinstance(spec, ColumnDate):
+            bound = _column_date(binder, name, spec, subject, path)
+        elif isinstance(spec, AggregateDate):
+            bound = _aggregate_date(binder, name, spec, graph, path)
+        else:
+            others = {n: ExprType.DATE for n in specs if n != name}
+            expr = binder.expression(spec, path, others, ExprType.DATE)
+            bound = None if expr is None else BoundDate(
+                name, "expression", value=expr, depends=frozenset(_names(expr)))
+        if bound is not None:
+            out[name] = bound
+    _check_date_cycles(binder, out)
+    return out
+
+
+def _column_date(binder: _Binder, name: str, spec: ColumnDate, subject: Table,
+                 path: PathKey) -> BoundDate | None:
+    column = binder.column(subject, spec.column, (*path, "column"))
+    if column is None:
+        return None
+    if column.is_text and spec.format is None:
+        binder.error((*path, "column"), f"'{column.name}' is stored as {column.type}",
+                     "add 'format: YYYY-MM-DD' (or DD/MM/YYYY, YYYYMMDD) to read it as a date")
+        return None
+    if not column.is_text and not column.is_date:
+        binder.error((*path, "column"), f"'{column.name}' is {column.type}, not a date")
+        return None
+    if column.is_date and spec.format is not None:
+        binder.warn((*path, "format"), f"'{column.name}' is already a {column.type}; "
+                    "'format' is ignored")
+    return BoundDate(name, "column", column=column,
+                     format=spec.format if column.is_text else None, if_missing=spec.if_missing)
+
+
+def _aggregate_date(binder: _Binder, name: str, spec: AggregateDate,
+                    graph: RelationGraph | None, path: PathKey) -> BoundDate | None:
+    value_path: PathKey = (*path, "latest" if spec.latest is not None else "earliest")
+    over_name = spec.over or _table_of(spec.value)
+    if over_name is None:
+        binder.error(path, "which table do these rows come from?",
+                     "add 'over: <table>' or qualify the column as table.column")
+        return None
+    over = binder.table(over_name, (*path, "over") if spec.over else value_path)
+    if over is None or graph is None:
+        return None
+    if over.qname not in graph.tables:
+        binder.error((*path, "over") if spec.over else value_path,
+                     f"{over.name} is not related to the subject",
+                     "add a foreign key, or declare a link under related.links")
+        return None
+    joins = {fk.ref_table: fk for fk in binder.catalog.outgoing(over.qname)}
+    names = _column_types(over, qualified=False) | _column_types(over, qualified=True)
+    for qname in joins:
+        names |= _column_types(binder.catalog.tables[qname], qualified=True)
+    value = binder.expression(spec.value, value_path, names, ExprType.DATE)
+    where = None if spec.where is None else binder.expression(
+        spec.where, (*path, "where"), names, ExprType.BOOLEAN)
+    if value is None or (spec.where is not None and where is None):
+        return None
+    used = {n.table for n in _name_nodes(value, where) if n.table and n.table != over.name}
+    join_list = tuple(
+        Join(binder.catalog.tables[q], fk) for q, fk in joins.items() if q[1] in used
+    )
+    return BoundDate(name, "aggregate", function=spec.function, over=over, joins=join_list,
+                     value=value, where=where)
+
+
+def _column_types(table: Table, *, qualified: bool) -> dict[str, ExprType]:
+    out = {}
+    for column in table.columns.values():
+        kind = _expr_type(column)
+        if kind is not None:
+            out[f"{table.name}.{column.name}" if qualified else column.name] = kind
+    return out
+
+
+def _expr_type(column: Column) -> ExprType | None:
+    if column.is_date:
+        return ExprType.DATE
+    if column.is_text:
+        return ExprType.TEXT
+    if column.is_number:
+        return ExprType.NUMBER
+    if column.base_type == "boolean":
+        return ExprType.BOOLEAN
+    return None
+
+
+def _table_of(text: str) -> str | None:
+    head = text.strip().split("(")[-1].split(",")[0].strip()
+    return head.rsplit(".", 1)[0] if "." in head else None
+
+
+def _check_date_cycles(binder: _Binder, dates: dict[str, BoundDate]) -> None:
+    for name in dates:
+        if name in _closure(dates[name].depends, dates):
+            binder.error(("dates", name), f"date '{name}' depends on itself")
+
+
+def _closure(names: set[str] | frozenset[str], dates: dict[str, BoundDate]) -> frozenset[str]:
+    seen: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in dates:
+            todo.extend(dates[name].depends)
+    return frozenset(seen)
+
+
+def _check_date_indexes(binder: _Binder, dates: dict[str, BoundDate],
+                        graph: RelationGraph | None) -> None:
+    if graph is None:
+        return
+    for name, date in dates.items():
+        if date.over is None:
+            continue
+        for path in graph.paths_to_subject(date.over.qname):
+            edge = path[0]
+            table = binder.catalog.tables[edge.child]
+            if not table.is_indexed(edge.child_columns):
+                binder.warn(("dates", name), f"no index on {table.name}"
+                            f"({', '.join(edge.child_columns)}): computing '{name}' scans the "
+                            "whole table", f"CREATE INDEX ON {table.label} "
+                            f"({', '.join(edge.child_columns)})")
+
+
+# -- phases -------------------------------------------------------------------------------
+def _phase(binder: _Binder, phase: Phase, index: int, subject: Table,
+           graph: RelationGraph | None, names: Mapping[str, ExprType],
+           dates: dict[str, BoundDate]) -> BoundPhase | None:
+    path: PathKey = ("phases", index)
+    due = binder.expression(phase.due, (*path, "due"), names, ExprType.DATE)
+    columns = []
+    for j, spec in enumerate(phase.column_specs()):
+        bound = _target_column(binder, phase.action, spec, (*path, "columns", j), subject, graph)
+        if bound is not None:
+            columns.append(bound)
+    if due is None or len(columns) != len(phase.columns):
+        return None
+    depends = _closure(_names(due), dates)
+    return BoundPhase(phase.name, phase.action, due, tuple(columns), depends)
+
+
+def _target_column(binder: _Binder, action: str, spec: ColumnSpec, path: PathKey,
+                   subject: Table, graph: RelationGraph | None) -> BoundColumn | None:
+    table_name, _, column_name = spec.column.rpartition(".")
+    table = subject if not table_name else binder.table(table_name, path)
+    if table is None or graph is None:
+        return None
+    if table.qname not in graph.tables:
+        binder.error(path, f"{table.name} is not related to the subject {subject.name}",
+                     "add a foreign key, or declare a link under related.links")
+        return None
+    column = binder.column(table, column_name, path)
+    if column is None:
+        return None
+    if column.name in table.primary_key or any(
+        column.name in fk.columns for fk in binder.catalog.outgoing(table.qname)
+    ) or column.name in _link_columns(graph, table.qname):
+        binder.error(path, f"'{column.name}' is a key or a link of {table.name}; "
+                     f"{action} would break the relation", "act on the other columns")
+        return None
+    problem = _fits(action, spec, column)
+    if problem is not None:
+        binder.error(path, problem[0], problem[1])
+        return None
+    return BoundColumn(table, column, spec)
+
+
+def _link_columns(graph: RelationGraph, table: QName) -> set[str]:
+    out: set[str] = set()
+    for edge in graph.edges:
+        if edge.child == table:
+            out.update(edge.child_columns)
+            if edge.class_column:
+                out.add(edge.class_column)
+    return out
+
+
+def _fits(action: str, spec: ColumnSpec, column: Column) -> tuple[str, str | None] | None:
+    """Why `action` cannot apply to `column`, or None."""
+    label = f"'{column.name}' ({column.type})"
+    if action == "erase":
+        if column.not_null and spec.value is None and column.default is None:
+            return (f"{label} is NOT NULL and has no default",
+                    "give the neutral value: '- column: x' with 'value: ...'")
+        return None
+    if action == "pseudonymize":
+        if not column.is_text:
+            return f"{label} cannot hold a pseudonym; pseudonymize works on text columns", None
+        if column.max_length is not None and column.max_length < MIN_PSEUDONYM_LENGTH:
+            return (f"{label} is too short for a pseudonym (at least {MIN_PSEUDONYM_LENGTH} "
+                    "characters)", "erase or generalize it instead")
+        return None
+    if action == "scrub":
+        if not (column.is_text or column.is_json):
+            return f"{label} is not free text; scrub works on text and JSON columns", None
+        return None
+    return _fits_generalize(spec, column, label)
+
+
+def _fits_generalize(spec: ColumnSpec, column: Column, label: str) -> tuple[str, str | None] | None:
+    if spec.to in ("year", "month"):
+        if column.is_date or (column.is_text and (column.max_length or 10) >= 4):
+            return None
+        return f"{label} is not a date; cannot generalize to {spec.to}", None
+    if spec.to == "department":
+        if column.is_text and (column.max_length or 5) >= 2:
+            return None
+        return f"{label} is not a postal code stored as text", None
+    if spec.to == "range" and not column.is_number:
+        return f"{label} is not a number; cannot generalize to a range", None
+    return None
+
+
+# -- expression helpers -------------------------------------------------------------------
+def _name_nodes(*exprs: Expr | None) -> Iterator[Name]:
+    for expr in exprs:
+        if expr is not None:
+            yield from (node for node in expr.walk() if isinstance(node, Name))
+
+
+def _names(expr: Expr) -> set[str]:
+    return {node.name for node in _name_nodes(expr) if node.table is None}

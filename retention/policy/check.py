@@ -1,0 +1,65 @@
+"""Check every policy against the live catalogue and return the bound ones.
+
+Used by `check` (which prints every problem) and by every command that acts on policies (which
+refuse to start while any policy is invalid: a purge tool must never run half-configured).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from retention.catalog.introspect import read_catalog
+from retention.errors import PolicyError, Problem, UsageError
+from retention.policy.bind import BoundPolicy, bind_policy
+from retention.policy.load import LoadedPolicy, load_policies
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Bound policies and every problem (errors and warnings) found."""
+
+    loaded: list[LoadedPolicy]
+    bound: list[BoundPolicy]
+    problems: list[Problem]
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+
+def check_policies(conn: psycopg.Connection[Any], directory: Path, *,
+                   tool_schema: str = "retention") -> CheckResult:
+    """Load every policy file, then bind each against the catalogue."""
+    loaded = load_policies(directory)
+    catalog = read_catalog(conn, tool_schema=tool_schema)
+    bound: list[BoundPolicy] = []
+    problems: list[Problem] = []
+    for item in loaded:
+        result, found = bind_policy(item, catalog)
+        problems += found
+        if result is not None:
+            bound.append(result)
+    return CheckResult(loaded, bound, problems)
+
+
+def bound_policies(conn: psycopg.Connection[Any], directory: Path, *,
+                   only: str | None = None, tool_schema: str = "retention") -> list[BoundPolicy]:
+    """Every valid policy (or only `only`); any error anywhere raises :class:`PolicyError`."""
+    result = check_policies(conn, directory, tool_schema=tool_schema)
+    if result.errors:
+        raise PolicyError(result.errors)
+    if only is None:
+        return result.bound
+    chosen = [p for p in result.bound if p.name == only]
+    if not chosen:
+        names = ", ".join(p.name for p in result.bound)
+        raise UsageError(f"no policy named '{only}'", hint=f"policies: {names}")
+    return chosen

@@ -1,0 +1,232 @@
+"""The policy file's schema: what a compliance officer can write, checked before any database.
+
+A policy names its subject (the table whose rows are data subjects), how other rows relate to
+it, named dates, the retention expression (`retain_until`) and phases. Expressions stay text
+here; :mod:`retention.policy.bind` parses them and resolves every name against the catalogue.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic_core import PydanticCustomError
+
+ColumnAction = Literal["erase", "pseudonymize", "generalize", "scrub"]
+RowAction = Literal["archive", "purge"]
+ACTIONS: tuple[str, ...] = ("erase", "pseudonymize", "generalize", "scrub", "archive", "purge")
+COLUMN_ACTIONS: tuple[str, ...] = ("erase", "pseudonymize", "generalize", "scrub")
+GENERALIZATIONS: tuple[str, ...] = ("year", "month", "department", "range")
+DATE_FORMATS: tuple[str, ...] = ("YYYY-MM-DD", "DD/MM/YYYY", "YYYYMMDD")
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+
+
+class _Strict(BaseModel):
+    """Unknown keys are errors, with a suggestion (a typo must never be silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            allowed = [f.alias or n for n, f in cls.model_fields.items()]
+            for key in data:
+                if key not in allowed:
+                    close = difflib.get_close_matches(str(key), allowed, n=1)
+                    hint = f"did you mean '{close[0]}'?" if close else f"allowed: {', '.join(allowed)}"
+                    raise PydanticCustomError(
+                        "unknown_key", "unknown key '{key}'; {hint}", {"key": str(key), "hint": hint}
+                    )
+        return data
+
+
+class Subject(_Strict):
+    """The table whose rows are the data subjects, and its key column."""
+
+    table: str = Field(description="Table, optionally schema-qualified: 'public.patients'.")
+    key: str = Field(description="Unique key column of the subject table.")
+
+
+class Polymorphic(_Strict):
+    """`class_column = '<class>' AND id_column = <key of the table for that class>`."""
+
+    class_column: str
+    id_column: str
+    classes: dict[str, str] = Field(min_length=1, description="class value -> table")
+
+
+class Link(_Strict):
+    """A reference the schema does not declare as a foreign key."""
+
+    table: str
+    column: str | None = Field(default=None, description="Plain column holding the parent key.")
+    references: str | None = Field(default=None, description="Parent table (default: subject).")
+    polymorphic: Polymorphic | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Link:
+        if (self.column is None) == (self.polymorphic is None):
+            raise PydanticCustomError(
+                "link_kind", "a link needs exactly one of 'column' or 'polymorphic'"
+            )
+        if self.polymorphic is not None and self.references is not None:
+            raise PydanticCustomError(
+                "link_kind", "'references' is for column links; polymorphic links use 'classes'"
+            )
+        return self
+
+
+class Related(_Strict):
+    """Rows that belong to a subject: foreign keys are followed automatically, plus these."""
+
+    links: list[Link] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list, description="Tables never followed.")
+    follow_foreign_keys: bool = True
+
+
+class ColumnDate(_Strict):
+    """A date stored in a column of the subject table (possibly as text)."""
+
+    column: str
+    format: Literal["YYYY-MM-DD", "DD/MM/YYYY", "YYYYMMDD"] | None = None
+    if_missing: Literal["undeterminable", "null"] = "undeterminable"
+
+
+class AggregateDate(_Strict):
+    """The latest (or earliest) date over the subject's related rows, with a filter."""
+
+    latest: str | None = None
+    earliest: str | None = None
+    over: str | None = Field(default=None, description="Related table the rows come from.")
+    where: str | None = None
+
+    @model_validator(mode="after")
+    def _one_direction(self) -> AggregateDate:
+        if (self.latest is None) == (self.earliest is None):
+            raise PydanticCustomError(
+                "aggregate_kind", "give exactly one of 'latest' or 'earliest'"
+            )
+        return self
+
+    @property
+    def value(self) -> str:
+        """The expression aggregated."""
+        return self.latest if self.latest is not None else str(self.earliest)
+
+    @property
+    def function(self) -> str:
+        return "max" if self.latest is not None else "min"
+
+
+def _date_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "aggregate" if {"latest", "earliest"} & value.keys() else "column"
+    if isinstance(value, ColumnDate):
+        return "column"
+    return "aggregate" if isinstance(value, AggregateDate) else "expression"
+
+
+DateSpec = Annotated[
+    Annotated[ColumnDate, Tag("column")]
+    | Annotated[AggregateDate, Tag("aggregate")]
+    | Annotated[str, Tag("expression")],
+    Discriminator(_date_kind),
+]
+
+
+class ColumnSpec(_Strict):
+    """One column an action applies to, with its parameters."""
+
+    column: str
+    value: str | int | None = Field(default=None, description="erase: neutral value.")
+    to: Literal["year", "month", "department", "range"] | None = None
+    width: int | None = Field(default=None, gt=0, description="generalize to range: bucket.")
+    replace_with: Literal["tag", "pseudonym"] = "tag"
+
+
+ColumnItem = Annotated[
+    Annotated[ColumnSpec, Tag("spec")] | Annotated[str, Tag("name")],
+    Discriminator(lambda v: "name" if isinstance(v, str) else "spec"),
+]
+
+
+class Phase(_Strict):
+    """A step of the record's life: when it is due and what happens then."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    due: str = Field(description="Date expression; the phase is due once it is past.")
+    action: str
+    columns: list[ColumnItem] = Field(default_factory=list)
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _action_fits(self) -> Phase:
+        if self.action not in ACTIONS:
+            close = difflib.get_close_matches(self.action, ACTIONS, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"one of {', '.join(ACTIONS)}"
+            raise PydanticCustomError(
+                "unknown_action", "unknown action '{action}'; {hint}",
+                {"action": self.action, "hint": hint},
+            )
+        if self.action in COLUMN_ACTIONS and not self.columns:
+            raise PydanticCustomError(
+                "columns_needed", "action '{action}' needs 'columns'", {"action": self.action}
+            )
+        if self.action not in COLUMN_ACTIONS and self.columns:
+            raise PydanticCustomError(
+                "columns_forbidden",
+                "action '{action}' acts on whole rows; remove 'columns'",
+                {"action": self.action},
+            )
+        for spec in self.column_specs():
+            if self.action == "generalize" and spec.to is None:
+                raise PydanticCustomError(
+                    "generalize_to",
+                    "generalize needs 'to' for column '{column}' (year, month, department, range)",
+                    {"column": spec.column},
+                )
+            if spec.to == "range" and spec.width is None:
+                raise PydanticCustomError(
+                    "range_width", "'to: range' needs 'width' for column '{column}'",
+                    {"column": spec.column},
+                )
+        return self
+
+    def column_specs(self) -> list[ColumnSpec]:
+        """Columns as specs (a bare string is a column with default parameters)."""
+        return [ColumnSpec(column=c) if isinstance(c, str) else c for c in self.columns]
+
+
+class KeptColumn(_Strict):
+    """A personal column deliberately kept as it is, with the reason (for coverage)."""
+
+    column: str
+    reason: str = Field(min_length=3)
+
+
+class Policy(_Strict):
+    """One policy file."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    title: str | None = None
+    description: str | None = None
+    legal_basis: str | None = None
+    subject: Subject
+    related: Related = Field(default_factory=Related)
+    dates: dict[str, DateSpec] = Field(default_factory=dict)
+    retain_until: str
+    phases: list[Phase] = Field(min_length=1)
+    keep: list[KeptColumn] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_phases(self) -> Policy:
+        seen: set[str] = set()
+        for phase in self.phases:
+            if phase.name in seen:
+                raise PydanticCustomError(
+                    "duplicate_phase", "phase '{name}' is defined twice", {"name": phase.name}
+                )
+            seen.add(phase.name)
+        return self

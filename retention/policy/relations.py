@@ -1,0 +1,145 @@
+"""Which rows belong to a subject: the relation graph of a policy.
+
+Edges go from a child table to a parent table. They come from foreign keys (followed
+recursively from the subject) and from the policy's declared links: plain columns without a
+foreign key and polymorphic references (`object_class` + `object_id`). The graph must be
+acyclic; its reverse topological order is the order in which rows can be deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from retention.catalog.introspect import Catalog, Table
+
+EdgeKind = Literal["foreign key", "column", "polymorphic"]
+QName = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Edge:
+    """Rows of `child` whose `child_columns` equal `parent_columns` of a `parent` row
+    (and, for a polymorphic link, whose `class_column` equals `class_value`)."""
+
+    child: QName
+    parent: QName
+    kind: EdgeKind
+    child_columns: tuple[str, ...]
+    parent_columns: tuple[str, ...]
+    class_column: str | None = None
+    class_value: str | None = None
+    origin: str = ""
+
+
+@dataclass(frozen=True)
+class RelationGraph:
+    """The subject table and every table whose rows can belong to a subject."""
+
+    subject: QName
+    key: str
+    tables: tuple[QName, ...]  # parents before children; the subject first
+    edges: tuple[Edge, ...]
+
+    def parents_of(self, table: QName) -> list[Edge]:
+        """Edges leaving `table` towards the subject."""
+        return [edge for edge in self.edges if edge.child == table]
+
+    def deletion_order(self) -> tuple[QName, ...]:
+        """Children before their parents; the subject last."""
+        return tuple(reversed(self.tables))
+
+    def paths_to_subject(self, table: QName) -> Iterator[tuple[Edge, ...]]:
+        """Every chain of edges from `table` up to the subject."""
+        if table == self.subject:
+            yield ()
+            return
+        for edge in self.parents_of(table):
+            for rest in self.paths_to_subject(edge.parent):
+                yield (edge, *rest)
+
+
+class RelationError(Exception):
+    """A problem building the graph; `where` is the policy path to blame."""
+
+    def __init__(self, message: str, where: tuple[str | int, ...], hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.where = where
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class DeclaredEdge:
+    """A link from the policy, already resolved to tables (done by the binder)."""
+
+    edge: Edge
+    where: tuple[str | int, ...]
+
+
+def build_graph(
+    catalog: Catalog,
+    subject: Table,
+    key: str,
+    declared: list[DeclaredEdge],
+    excluded: set[QName],
+    follow_foreign_keys: bool = True,
+) -> RelationGraph:
+    """Follow foreign keys and declared links from the subject until nothing new is found."""
+    members: set[QName] = {subject.qname}
+    edges: list[Edge] = []
+    changed = True
+    while changed:
+        changed = False
+        for edge in _candidate_edges(catalog, members, declared, follow_foreign_keys):
+            if edge in edges or edge.child in excluded:
+                continue
+            if edge.child == edge.parent:
+                continue  # self-references are checked by the binder
+            edges.append(edge)
+            if edge.child not in members:
+                members.add(edge.child)
+            changed = True
+    order = _topological(subject.qname, members, edges)
+    return RelationGraph(subject.qname, key, order, tuple(edges))
+
+
+def _candidate_edges(
+    catalog: Catalog, members: set[QName], declared: list[DeclaredEdge], follow: bool
+) -> Iterator[Edge]:
+    if follow:
+        for fk in catalog.foreign_keys:
+            if fk.ref_table in members:
+                yield Edge(fk.table, fk.ref_table, "foreign key", fk.columns, fk.ref_columns,
+                           origin=f"foreign key {fk.name}")
+    for item in declared:
+        if item.edge.parent in members:
+            yield item.edge
+
+
+def _topological(subject: QName, members: set[QName], edges: list[Edge]) -> tuple[QName, ...]:
+    """Parents before children (Kahn's algorithm); a cycle raises :class:`RelationError`."""
+    waiting = {table: {e.parent for e in edges if e.child == table} for table in members}
+    order: list[QName] = []
+    ready = sorted(t for t, parents in waiting.items() if not parents)
+    while ready:
+        table = ready.pop(0)
+        order.append(table)
+        for child, parents in waiting.items():
+            if table in parents:
+                parents.discard(table)
+                if not parents and child not in order and child not in ready:
+                    ready.append(child)
+        ready.sort()
+    if len(order) != len(members):
+        stuck = sorted(".".join(t) for t in members if t not in order)
+        raise RelationError(
+            f"the related tables form a cycle: {', '.join(stuck)}",
+            ("related",),
+            "list one of these tables under related.exclude, or remove the link that loops",
+        )
+    if order[0] != subject:
+        order.remove(subject)
+        order.insert(0, subject)
+    return tuple(order)

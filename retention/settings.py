@@ -1,0 +1,172 @@
+"""Settings: environment (`RETENTION_*`), an optional TOML file, and secrets from files.
+
+Precedence, highest first: explicit overrides, environment variables, secret files
+(`RETENTION_<NAME>_FILE`, then systemd's `$CREDENTIALS_DIRECTORY/<name>`), the TOML file, defaults.
+Secrets are `SecretStr`: they never appear in `repr`, logs or error messages. Invalid settings
+raise one :class:`SettingsError` listing every problem.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import zoneinfo
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from retention.errors import SettingsError
+
+DEFAULT_CONFIG = Path("/etc/retention/retention.toml")
+ENV_PREFIX = "RETENTION_"
+SECRET_FIELDS = ("database_url", "pseudonym_key", "audit_key")
+_toml_values: ContextVar[dict[str, Any]] = ContextVar("_toml_values", default={})  # noqa: B039
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Field docs are the reference for the README."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="forbid", validate_default=True, frozen=True
+    )
+
+    database_url: SecretStr | None = Field(
+        default=None, description="libpq URL or conninfo of the hospital database (a secret)."
+    )
+    policies_dir: Path = Field(default=Path("policies"), description="Folder of *.yaml policies.")
+    timezone: str = Field(default="Europe/Paris", description="Zone of the legal calendar.")
+    schema_name: str = Field(default="retention", pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+                             description="The tool's own schema.")
+    search_path: str = Field(default="public", pattern=r"^[A-Za-z_][A-Za-z0-9_]*(, ?[A-Za-z_][A-Za-z0-9_]*)*$",
+                             description="Schemas searched for unqualified table names.")
+    application_name: str = Field(default="retention", description="Shown in pg_stat_activity.")
+    connect_timeout: int = Field(default=10, ge=1, le=600, description="Seconds.")
+    batch_size: int = Field(default=2000, ge=1, le=100_000, description="Subjects per batch.")
+    lock_timeout_ms: int = Field(default=2000, ge=1, description="SET LOCAL lock_timeout.")
+    statement_timeout_ms: int = Field(default=30_000, ge=1, description="SET LOCAL timeout.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    pseudonym_key: SecretStr | None = Field(default=None, description="HMAC key (a secret).")
+    audit_key: SecretStr | None = Field(default=None, description="Audit HMAC key (a secret).")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (expected e.g. 'Europe/Paris')") from None
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("is empty")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = _TomlSource(settings_cls)
+        return (init_settings, env_settings, _SecretFilesSource(settings_cls), toml)
+
+    def require_database_url(self) -> str:
+        """The database URL, or a clear error saying how to set it."""
+        if self.database_url is None:
+            raise SettingsError(
+                [
+                    "database_url is not set: set RETENTION_DATABASE_URL, "
+                    "RETENTION_DATABASE_URL_FILE, a 'database-url' systemd credential, "
+                    "or database_url in the TOML file"
+                ]
+            )
+        return self.database_url.get_secret_value()
+
+
+class _SecretFilesSource(PydanticBaseSettingsSource):
+    """Secrets read from `RETENTION_<NAME>_FILE` or `$CREDENTIALS_DIRECTORY/<name>`."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return _read_secret(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found = {name: _read_secret(name) for name in SECRET_FIELDS}
+        return {name: value for name, value in found.items() if value is not None}
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """The `[retention]` table (or top level) of the TOML file given to :func:`load_settings`."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return _toml_values.get().get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_toml_values.get())
+
+
+def _read_secret(name: str) -> str | None:
+    explicit = os.environ.get(f"{ENV_PREFIX}{name.upper()}_FILE")
+    candidates = [Path(explicit)] if explicit else []
+    creds = os.environ.get("CREDENTIALS_DIRECTORY")
+    if creds:
+        candidates += [Path(creds) / name.replace("_", "-"), Path(creds) / name]
+    for path in candidates:
+        if path.is_file():
+            try:
+                return path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise SettingsError([f"{name}: cannot read secret file {path}: {exc.strerror}"]) from None
+        if explicit and path == Path(explicit):
+            raise SettingsError([f"{name}: secret file {path} does not exist"])
+    return None
+
+
+def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
+    """Load settings; `config` defaults to /etc/retention/retention.toml when present."""
+    path = config or (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
+    token = _toml_values.set(_read_toml(path) if path else {})
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc), source=str(path) if path else None) from None
+    finally:
+        _toml_values.reset(token)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise SettingsError([f"configuration file {path} does not exist"]) from None
+    except OSError as exc:
+        raise SettingsError([f"cannot read {path}: {exc.strerror}"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError([f"not valid TOML: {exc}"], source=str(path)) from None
+    section = data.get("retention", data)
+    if not isinstance(section, dict):
+        raise SettingsError(["[retention] must be a table"], source=str(path))
+    return dict(section)
+
+
+def _describe(exc: ValidationError) -> list[str]:
+    """Every problem, without ever echoing the value (it may be a secret)."""
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        name = ".".join(str(part) for part in error["loc"]) or "settings"
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = f"unknown setting (known: {', '.join(sorted(Settings.model_fields))})"
+        problems.append(f"{name}: {message}")
+    return problems

@@ -1,0 +1,40 @@
+"""Helpers shared by tests that read the legal clock of subjects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from retention.plan.clock import clock_query
+from retention.policy.bind import BoundPolicy
+from retention.policy.check import bound_policies
+from retention.store.schema import holds_table
+
+POLICIES = Path(__file__).resolve().parent.parent / "policies"
+
+
+@dataclass(frozen=True)
+class Status:
+    due: date | None
+    is_due: bool
+    held: bool
+    undeterminable: bool
+
+
+def policy(conn: psycopg.Connection[Any], name: str, directory: Path = POLICIES) -> BoundPolicy:
+    return bound_policies(conn, directory, only=name)[0]
+
+
+def statuses(conn: psycopg.Connection[Any], bound: BoundPolicy, at: date,
+             phase: str | None = None) -> dict[Any, Status]:
+    chosen = bound.phase(phase) if phase else bound.phases[-1]
+    clock = clock_query(bound, chosen, at, holds_table=holds_table(conn))
+    query = sql.SQL("SELECT k, due, is_due, held, undeterminable FROM ({}) AS c").format(
+        clock.query)
+    return {row[0]: Status(row[1], row[2], row[3], row[4])
+            for row in conn.execute(query, clock.params)}

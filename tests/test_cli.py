@@ -1,0 +1,103 @@
+"""The `retention` command as a user runs it: exit codes, clear messages, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from retention.demo.schema import create_schema
+
+ROOT = Path(__file__).resolve().parent.parent
+RETENTION = [sys.executable, "-m", "retention.cli.main"]
+
+
+def _run(*args: str, url: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("RETENTION_")}
+    environ.update(env)
+    if url is not None:
+        environ["RETENTION_DATABASE_URL"] = url
+    environ["RETENTION_POLICIES_DIR"] = env.get("RETENTION_POLICIES_DIR", str(ROOT / "policies"))
+    return subprocess.run([*RETENTION, *args], capture_output=True, text=True, env=environ,
+                          cwd=ROOT, timeout=120, check=False)
+
+
+def _no_traceback(result: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+
+
+@pytest.fixture
+def hospital(conn: psycopg.Connection[Any], db_url: str) -> str:
+    create_schema(conn)
+    return db_url
+
+
+def test_check_valid_policies_exits_0(hospital: str) -> None:
+    result = _run("check", url=hospital)
+    assert result.returncode == 0, result.stderr
+    assert "3 policy file(s) valid" in result.stdout
+
+
+def test_check_invalid_policy_exits_2_with_position(hospital: str, tmp_path: Path) -> None:
+    text = (ROOT / "policies" / "contacts-patients.yaml").read_text()
+    (tmp_path / "c.yaml").write_text(text.replace("- tel_portable", "- tel_portabel"))
+    result = _run("check", "--policies", str(tmp_path), url=hospital)
+    _no_traceback(result)
+    assert result.returncode == 2
+    assert "c.yaml:" in result.stderr
+    assert "unknown column 'tel_portabel' in table patients" in result.stderr
+    assert "did you mean 'tel_portable'?" in result.stderr
+
+
+def test_plan_json_has_the_stable_shape(hospital: str) -> None:
+    result = _run("plan", "--format", "json", "--at", "2030-01-01", url=hospital)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["at"] == "2030-01-01"
+    names = {p["name"] for p in data["policies"]}
+    assert names == {"dossier-medical", "contacts-patients", "journal-modifications"}
+    phase = data["policies"][0]["phases"][0]
+    assert set(phase) == {"name", "action", "due_subjects", "held_subjects",
+                          "undeterminable_subjects", "rows"}
+
+
+def test_plan_unknown_policy_is_a_usage_error(hospital: str) -> None:
+    result = _run("plan", "--policy", "nope", url=hospital)
+    _no_traceback(result)
+    assert result.returncode == 2
+    assert "no policy named 'nope'" in result.stderr
+
+
+def test_bad_date_argument_exits_2() -> None:
+    result = _run("plan", "--at", "2024-02-30")
+    _no_traceback(result)
+    assert result.returncode == 2
+    assert "is not a date" in result.stderr
+
+
+def test_unreachable_database_is_a_clear_error() -> None:
+    result = _run("check", url="postgresql://nobody:pw-not-shown@127.0.0.1:1/none")
+    _no_traceback(result)
+    assert result.returncode == 4
+    assert "cannot connect to the database" in result.stderr
+    assert "pw-not-shown" not in result.stderr
+
+
+def test_invalid_settings_exit_2() -> None:
+    result = _run("check", RETENTION_BATCH_SIZE="many", RETENTION_LOG_LEVEL="LOUD")
+    _no_traceback(result)
+    assert result.returncode == 2
+    assert "batch_size" in result.stderr and "log_level" in result.stderr
+
+
+def test_missing_policy_folder(hospital: str, tmp_path: Path) -> None:
+    result = _run("check", "--policies", str(tmp_path / "none"), url=hospital)
+    _no_traceback(result)
+    assert result.returncode == 2
+    assert "policy folder does not exist" in result.stderr

@@ -1,0 +1,185 @@
+"""`retention check`: every mistake gets file, line, column, what is wrong and a hint."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from retention.demo.schema import create_schema
+from retention.errors import PolicyError, Problem
+from retention.policy.check import check_policies
+from retention.policy.load import load_policies
+
+VALID = """\
+name: p
+subject:
+  table: patients
+  key: patient_id
+dates:
+  naissance: {column: naissance, format: YYYY-MM-DD}
+  dernier_sejour:
+    latest: sortie
+    over: sejours
+    where: annule = '0'
+retain_until: greatest(dernier_sejour + 20 years, naissance + 28 years)
+phases:
+  - name: purge
+    due: retain_until
+    action: purge
+"""
+
+
+def _write(tmp_path: Path, text: str, name: str = "p.yaml") -> Path:
+    folder = tmp_path / "policies"
+    folder.mkdir(exist_ok=True)
+    (folder / name).write_text(textwrap.dedent(text), encoding="utf-8")
+    return folder
+
+
+def _file_problems(tmp_path: Path, text: str) -> list[Problem]:
+    with pytest.raises(PolicyError) as caught:
+        load_policies(_write(tmp_path, text))
+    return caught.value.problems
+
+
+def _catalog_problems(conn: psycopg.Connection[Any], tmp_path: Path, text: str) -> list[Problem]:
+    create_schema(conn)
+    return check_policies(conn, _write(tmp_path, text)).problems
+
+
+def test_valid_policy_binds(conn: psycopg.Connection[Any], tmp_path: Path) -> None:
+    create_schema(conn)
+    result = check_policies(conn, _write(tmp_path, VALID))
+    assert result.errors == []
+    assert [p.name for p in result.bound] == ["p"]
+    tables = {t[1] for t in result.bound[0].graph.tables}
+    assert {"patients", "sejours", "allergies", "contacts_urgence", "ins_patients"} <= tables
+
+
+def test_shipped_policies_are_valid(conn: psycopg.Connection[Any]) -> None:
+    create_schema(conn)
+    result = check_policies(conn, Path(__file__).resolve().parent.parent / "policies")
+    assert result.errors == []
+    assert {p.name for p in result.bound} == {
+        "dossier-medical", "contacts-patients", "journal-modifications"}
+
+
+def test_unknown_key_is_located_with_a_suggestion(tmp_path: Path) -> None:
+    problems = _file_problems(tmp_path, VALID.replace("  key: patient_id", "  kee: patient_id"))
+    assert len(problems) == 1
+    assert problems[0].location.line == 4 and problems[0].location.column == 3
+    assert problems[0].message == "unknown key 'kee'"
+    assert problems[0].hint == "did you mean 'key'?"
+
+
+def test_unknown_action_suggests_the_closest(tmp_path: Path) -> None:
+    problems = _file_problems(tmp_path, VALID.replace("action: purge", "action: purje"))
+    assert "unknown action 'purje'; did you mean 'purge'?" in problems[0].message
+    assert problems[0].location.line == 13
+
+
+def test_yaml_syntax_error_is_located(tmp_path: Path) -> None:
+    problems = _file_problems(tmp_path, "name: p\nsubject:\n  table: [patients\n")
+    assert problems[0].message.startswith("invalid YAML")
+    assert problems[0].location.line is not None
+
+
+def test_expression_syntax_error_points_inside_the_expression(tmp_path: Path,
+                                                             conn: psycopg.Connection[Any]) -> None:
+    text = VALID.replace("retain_until: greatest(", "retain_until: greatest(+ ")
+    problems = _catalog_problems(conn, tmp_path, text)
+    assert len(problems) == 1
+    assert problems[0].location.line == 11
+    assert problems[0].location.column is not None and problems[0].location.column > 15
+
+
+def test_unknown_column_suggests_the_closest(conn: psycopg.Connection[Any], tmp_path: Path) -> None:
+    problems = _catalog_problems(conn, tmp_path, VALID.replace(
+        "{column: naissance,", "{column: naissnce,"))
+    assert [p.message for p in problems] == ["unknown column 'naissnce' in table patients"]
+    assert problems[0].hint == "did you mean 'naissance'?"
+    assert problems[0].location.line == 6
+
+
+def test_unknown_table_suggests_the_closest(conn: psycopg.Connection[Any], tmp_path: Path) -> None:
+    problems = _catalog_problems(conn, tmp_path, VALID.replace("table: patients", "table: patient"))
+    assert problems[0].message == "unknown table 'patient'"
+    assert problems[0].hint == "did you mean 'patients'?"
+
+
+def test_text_date_needs_a_format(conn: psycopg.Connection[Any], tmp_path: Path) -> None:
+    problems = _catalog_problems(conn, tmp_path, VALID.replace(", format: YYYY-MM-DD", ""))
+    assert "'naissance' is stored as character varying(10)" in problems[0].message
+    assert problems[0].hint is not None and "format" in problems[0].hint
+
+
+def test_unknown_date_name_in_expression(conn: psycopg.Connection[Any], tmp_path: Path) -> None:
+    problems = _catalog_problems(conn, tmp_path, VALID.replace(
+        "naissance + 28 years)", "naisance + 28 years)"))
+    assert "naisance" in problems[0].message
+    assert problems[0].location.line == 11
+
+
+def test_action_must_fit_the_column_type(conn: psycopg.Connection[Any], tmp_path: Path) -> None:
+    text = VALID + """\
+  - name: pseudo
+    due: dernier_sejour + 3 years
+    action: pseudonymize
+    columns: [sexe]
+"""
+    problems = _catalog_problems(conn, tmp_path, text)
+    assert any("too short for a pseudonym" in p.message for p in problems)
+
+
+def test_erasing_a_not_null_column_needs_a_value(conn: psycopg.Connection[Any],
+                                                  tmp_path: Path) -> None:
+    text = VALID + """\
+  - name: effacer
+    due: dernier_sejour + 3 years
+    action: erase
+    columns: [nom]
+"""
+    problems = _catalog_problems(conn, tmp_path, text)
+    assert problems[0].message == "'nom' (text) is NOT NULL and has no default"
+    assert problems[0].location.line == 19
+
+
+def test_key_columns_cannot_be_erased(conn: psycopg.Connection[Any], tmp_path: Path) -> None:
+    text = VALID + """\
+  - name: effacer
+    due: dernier_sejour + 3 years
+    action: erase
+    columns: [sejours.patient_id]
+"""
+    problems = _catalog_problems(conn, tmp_path, text)
+    assert "is a key or a link" in problems[0].message
+
+
+def test_missing_index_is_a_warning(conn: psycopg.Connection[Any], tmp_path: Path) -> None:
+    create_schema(conn)
+    conn.execute("DROP INDEX IF EXISTS sejours_patient_id_idx")
+    conn.execute("DO $$ DECLARE r record; BEGIN FOR r IN SELECT indexrelid::regclass AS i "
+                 "FROM pg_index WHERE indrelid = 'sejours'::regclass AND NOT indisprimary LOOP "
+                 "EXECUTE 'DROP INDEX ' || r.i; END LOOP; END $$")
+    result = check_policies(conn, _write(tmp_path, VALID))
+    assert result.errors == []
+    assert any("no index on sejours(patient_id)" in w.message for w in result.warnings)
+
+
+def test_unrelated_table_is_refused(conn: psycopg.Connection[Any], tmp_path: Path) -> None:
+    text = VALID.replace("over: sejours", "over: plagesconsult").replace(
+        "where: annule = '0'", "where: debut is not null").replace("latest: sortie", "latest: date")
+    problems = _catalog_problems(conn, tmp_path, text)
+    assert problems[0].message == "plagesconsult is not related to the subject"
+
+
+def test_duplicate_policy_names(tmp_path: Path) -> None:
+    _write(tmp_path, VALID, "a.yaml")
+    folder = _write(tmp_path, VALID, "b.yaml")
+    with pytest.raises(PolicyError) as caught:
+        load_policies(folder)
+    assert "already used" in caught.value.problems[0].message

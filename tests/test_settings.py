@@ -1,0 +1,84 @@
+"""Settings: environment, TOML file, secret files; every problem listed; secrets never shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from retention.errors import SettingsError
+from retention.settings import load_settings
+
+SECRET = "postgresql://app:s3cr3t-Pa55@db.example/hop"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("RETENTION_") or name == "CREDENTIALS_DIRECTORY":
+            monkeypatch.delenv(name)
+
+
+def test_environment_overrides_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "retention.toml"
+    config.write_text('[retention]\nbatch_size = 500\ntimezone = "Europe/Paris"\n')
+    monkeypatch.setenv("RETENTION_BATCH_SIZE", "700")
+    settings = load_settings(config)
+    assert settings.batch_size == 700
+    assert settings.timezone == "Europe/Paris"
+
+
+def test_toml_value_is_used_without_environment(tmp_path: Path) -> None:
+    config = tmp_path / "retention.toml"
+    config.write_text("batch_size = 500\n")
+    assert load_settings(config).batch_size == 500
+
+
+def test_secret_from_systemd_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "database-url").write_text(SECRET + "\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    settings = load_settings()
+    assert settings.require_database_url() == SECRET
+    assert "s3cr3t" not in repr(settings) and "s3cr3t" not in str(settings)
+
+
+def test_secret_from_named_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "url").write_text(SECRET)
+    monkeypatch.setenv("RETENTION_DATABASE_URL_FILE", str(tmp_path / "url"))
+    assert load_settings().require_database_url() == SECRET
+
+
+def test_missing_secret_file_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RETENTION_DATABASE_URL_FILE", str(tmp_path / "nope"))
+    with pytest.raises(SettingsError, match="does not exist"):
+        load_settings()
+
+
+def test_every_problem_is_listed_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "retention.toml"
+    config.write_text('batch_sise = 3\nlog_level = "LOUD"\n')
+    monkeypatch.setenv("RETENTION_TIMEZONE", "Mars/Olympus")
+    monkeypatch.setenv("RETENTION_DATABASE_URL", SECRET)
+    monkeypatch.setenv("RETENTION_CONNECT_TIMEOUT", "-1")
+    with pytest.raises(SettingsError) as caught:
+        load_settings(config)
+    problems = caught.value.problems
+    assert len(problems) == 4
+    assert any(p.startswith("batch_sise: unknown setting") for p in problems)
+    assert any(p.startswith("timezone:") for p in problems)
+    assert caught.value.exit_code == 2
+    assert "s3cr3t" not in caught.value.render()
+
+
+def test_invalid_toml_is_reported_with_its_file(tmp_path: Path) -> None:
+    config = tmp_path / "retention.toml"
+    config.write_text("batch_size = = 3\n")
+    with pytest.raises(SettingsError, match="not valid TOML"):
+        load_settings(config)
+
+
+def test_missing_database_url_says_how_to_set_it() -> None:
+    with pytest.raises(SettingsError, match="RETENTION_DATABASE_URL"):
+        load_settings().require_database_url()
