@@ -23,15 +23,22 @@ def connect(settings: Settings, *, url: str | None = None) -> psycopg.Connection
     try:
         params = conninfo.conninfo_to_dict(target)
     except psycopg.ProgrammingError:
-        raise DatabaseError("database_url is not a valid PostgreSQL URL or conninfo string",
-                            hint="e.g. postgresql://user@host:5432/dbname") from None
-    params.update(application_name=settings.application_name, options=options,
-                  connect_timeout=settings.connect_timeout)
+        raise DatabaseError(
+            "database_url is not a valid PostgreSQL URL or conninfo string",
+            hint="e.g. postgresql://user@host:5432/dbname",
+        ) from None
+    params.update(
+        application_name=settings.application_name,
+        options=options,
+        connect_timeout=settings.connect_timeout,
+    )
     try:
-        return psycopg.connect(conninfo.make_conninfo(**params), autocommit=True)
+        return psycopg.connect(conninfo.make_conninfo("", **params), autocommit=True)
     except psycopg.OperationalError as exc:
-        raise DatabaseError(f"cannot connect to the database: {_first_line(exc)}",
-                            hint="check database_url, that the server runs, and pg_hba.conf") from None
+        raise DatabaseError(
+            f"cannot connect to the database: {_first_line(exc)}",
+            hint="check database_url, that the server runs, and pg_hba.conf",
+        ) from None
 
 
 def _first_line(exc: BaseException) -> str:

@@ -16,6 +16,9 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     if fmt == "json":
         logger.add(sys.stderr, level=level, serialize=True)
     else:
-        logger.add(sys.stderr, level=level, colorize=sys.stderr.isatty(),
-                   format="<green>{time:YYYY-MM-DD HH:mm:ss}</green> <level>{level: <7}</level> "
-                          "{message}")
+        logger.add(
+            sys.stderr,
+            level=level,
+            colorize=sys.stderr.isatty(),
+            format="<green>{time:YYYY-MM-DD HH:mm:ss}</green> <level>{level: <7}</level> {message}",
+        )

@@ -39,10 +39,16 @@ class Settings(BaseSettings):
     )
     policies_dir: Path = Field(default=Path("policies"), description="Folder of *.yaml policies.")
     timezone: str = Field(default="Europe/Paris", description="Zone of the legal calendar.")
-    schema_name: str = Field(default="retention", pattern=r"^[a-z_][a-z0-9_]{0,62}$",
-                             description="The tool's own schema.")
-    search_path: str = Field(default="public", pattern=r"^[A-Za-z_][A-Za-z0-9_]*(, ?[A-Za-z_][A-Za-z0-9_]*)*$",
-                             description="Schemas searched for unqualified table names.")
+    schema_name: str = Field(
+        default="retention",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="The tool's own schema.",
+    )
+    search_path: str = Field(
+        default="public",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*(, ?[A-Za-z_][A-Za-z0-9_]*)*$",
+        description="Schemas searched for unqualified table names.",
+    )
     application_name: str = Field(default="retention", description="Shown in pg_stat_activity.")
     connect_timeout: int = Field(default=10, ge=1, le=600, description="Seconds.")
     batch_size: int = Field(default=2000, ge=1, le=100_000, description="Subjects per batch.")
@@ -59,7 +65,9 @@ class Settings(BaseSettings):
         try:
             zoneinfo.ZoneInfo(value)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (expected e.g. 'Europe/Paris')") from None
+            raise ValueError(
+                f"unknown time zone {value!r} (expected e.g. 'Europe/Paris')"
+            ) from None
         return value
 
     @field_validator("database_url")
@@ -126,7 +134,9 @@ def _read_secret(name: str) -> str | None:
             try:
                 return path.read_text(encoding="utf-8").strip()
             except OSError as exc:
-                raise SettingsError([f"{name}: cannot read secret file {path}: {exc.strerror}"]) from None
+                raise SettingsError(
+                    [f"{name}: cannot read secret file {path}: {exc.strerror}"]
+                ) from None
         if explicit and path == Path(explicit):
             raise SettingsError([f"{name}: secret file {path} does not exist"])
     return None

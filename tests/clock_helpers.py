@@ -30,11 +30,14 @@ def policy(conn: psycopg.Connection[Any], name: str, directory: Path = POLICIES)
     return bound_policies(conn, directory, only=name)[0]
 
 
-def statuses(conn: psycopg.Connection[Any], bound: BoundPolicy, at: date,
-             phase: str | None = None) -> dict[Any, Status]:
+def statuses(
+    conn: psycopg.Connection[Any], bound: BoundPolicy, at: date, phase: str | None = None
+) -> dict[Any, Status]:
     chosen = bound.phase(phase) if phase else bound.phases[-1]
     clock = clock_query(bound, chosen, at, holds_table=holds_table(conn))
     query = sql.SQL("SELECT k, due, is_due, held, undeterminable FROM ({}) AS c").format(
-        clock.query)
-    return {row[0]: Status(row[1], row[2], row[3], row[4])
-            for row in conn.execute(query, clock.params)}
+        clock.query
+    )
+    return {
+        row[0]: Status(row[1], row[2], row[3], row[4]) for row in conn.execute(query, clock.params)
+    }

@@ -22,16 +22,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import make_conninfo
 from psycopg.rows import TupleRow
 
-if TYPE_CHECKING:
-    from retention.demo.generate import DemoStats
+from retention.demo.embedded import start as start_embedded
+from retention.demo.generate import DemoStats, generate
+from retention.demo.schema import create_schema
 
 ENV_URL = "RETENTION_TEST_DATABASE_URL"
 LOCAL_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -45,10 +45,13 @@ _counter = itertools.count(1)
 
 @dataclass(frozen=True)
 class DemoTemplate:
-    """The per-worker template database with demo data, and how it was generated."""
+    """The per-worker template database with demo data, and how it was generated.
+
+    It accepts no connections (a copy fails while anyone is connected to its template): read
+    the data through ``demo_conn``.
+    """
 
     dbname: str
-    url: str
     stats: DemoStats
     patients: int
     seed: int
@@ -92,18 +95,19 @@ def _drop_database(admin_url: str, name: str) -> None:
 
 
 def _set_template(admin_url: str, name: str, *, is_template: bool) -> None:
+    """Mark a database as a template that accepts no connections, or back as a normal one."""
     with psycopg.connect(admin_url, autocommit=True) as admin:
         if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
             admin.execute(
-                sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE {}").format(
-                    sql.Identifier(name), sql.Literal(is_template)
+                sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE {} ALLOW_CONNECTIONS {}").format(
+                    sql.Identifier(name), sql.Literal(is_template), sql.Literal(not is_template)
                 )
             )
 
 
 @pytest.fixture(scope="session")
-def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The server to test against: $RETENTION_TEST_DATABASE_URL, the local one, or an embedded one."""
+def pg_admin_url() -> Iterator[str]:
+    """The server to use: $RETENTION_TEST_DATABASE_URL, the local one, or an embedded one."""
     env_url = os.environ.get(ENV_URL)
     if env_url:
         yield env_url
@@ -111,11 +115,9 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if _reachable(LOCAL_URL):
         yield LOCAL_URL
         return
-    from retention.demo.embedded import start  # noqa: PLC0415
-
-    # Short path: the Unix socket lives in the data folder and its path length is limited.
+    # A short path: the server's Unix socket lives in the data folder.
     base = Path(tempfile.mkdtemp(prefix="rt-pg-"))
-    server = start(base / "pgdata")
+    server = start_embedded(base / "pgdata")
     try:
         yield server.url
     finally:
@@ -151,20 +153,15 @@ def conn(db_url: str) -> Iterator[psycopg.Connection[TupleRow]]:
 @pytest.fixture(scope="session")
 def demo_template(pg_admin_url: str) -> Iterator[DemoTemplate]:
     """A template database with the demo schema and data (small scale, fixed seed and date)."""
-    from retention.demo.generate import generate  # noqa: PLC0415
-    from retention.demo.schema import create_schema  # noqa: PLC0415
-
     name = _new_name("tpl_")
     _create_database(pg_admin_url, name)
     try:
-        url = with_dbname(pg_admin_url, name)
-        with psycopg.connect(url, autocommit=True) as build:
+        with psycopg.connect(with_dbname(pg_admin_url, name), autocommit=True) as build:
             create_schema(build)
             stats = generate(build, patients=DEMO_PATIENTS, seed=DEMO_SEED, today=DEMO_TODAY)
         _set_template(pg_admin_url, name, is_template=True)
         yield DemoTemplate(
             dbname=name,
-            url=url,
             stats=stats,
             patients=DEMO_PATIENTS,
             seed=DEMO_SEED,
@@ -187,8 +184,3 @@ def demo_conn(demo_db_url: str) -> Iterator[psycopg.Connection[TupleRow]]:
     """An autocommit connection to :func:`demo_db_url`."""
     with psycopg.connect(demo_db_url, autocommit=True) as connection:
         yield connection
-
-
-def dbname_of(url: str) -> str:
-    """The database name in a URL or conninfo string."""
-    return str(conninfo_to_dict(url)["dbname"])

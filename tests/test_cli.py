@@ -24,8 +24,15 @@ def _run(*args: str, url: str | None = None, **env: str) -> subprocess.Completed
     if url is not None:
         environ["RETENTION_DATABASE_URL"] = url
     environ["RETENTION_POLICIES_DIR"] = env.get("RETENTION_POLICIES_DIR", str(ROOT / "policies"))
-    return subprocess.run([*RETENTION, *args], capture_output=True, text=True, env=environ,
-                          cwd=ROOT, timeout=120, check=False)
+    return subprocess.run(
+        [*RETENTION, *args],
+        capture_output=True,
+        text=True,
+        env=environ,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
 
 
 def _no_traceback(result: subprocess.CompletedProcess[str]) -> None:
@@ -63,8 +70,14 @@ def test_plan_json_has_the_stable_shape(hospital: str) -> None:
     names = {p["name"] for p in data["policies"]}
     assert names == {"dossier-medical", "contacts-patients", "journal-modifications"}
     phase = data["policies"][0]["phases"][0]
-    assert set(phase) == {"name", "action", "due_subjects", "held_subjects",
-                          "undeterminable_subjects", "rows"}
+    assert set(phase) == {
+        "name",
+        "action",
+        "due_subjects",
+        "held_subjects",
+        "undeterminable_subjects",
+        "rows",
+    }
 
 
 def test_plan_unknown_policy_is_a_usage_error(hospital: str) -> None:

@@ -165,8 +165,9 @@ def test_some_patients_only_recent_stay_is_cancelled(pop: Conn) -> None:
         pop,
         f"""SELECT count(*) FROM ({LAST_VISIT}) lv
             WHERE last_visit < %(today)s::date - interval '3 years'
-              AND EXISTS (SELECT FROM sejours s WHERE s.patient_id = lv.patient_id
-                          AND s.annule = '1' AND s.entree > %(today)s::date - interval '2 years')""",
+              AND EXISTS (SELECT FROM sejours s
+                          WHERE s.patient_id = lv.patient_id AND s.annule = '1'
+                            AND s.entree > %(today)s::date - interval '2 years')""",
         {"today": TODAY},
     )
     assert count >= 3
@@ -363,7 +364,9 @@ def test_consultation_patients_exist_without_a_foreign_key(pop: Conn) -> None:
 
 def test_foreign_keys_and_indexes_are_back_after_loading(pop: Conn) -> None:
     foreign_keys = scalar(
-        pop, "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND connamespace = 'public'::regnamespace"
+        pop,
+        """SELECT count(*) FROM pg_constraint
+           WHERE contype = 'f' AND connamespace = 'public'::regnamespace""",
     )
     indexes = scalar(
         pop,
@@ -381,7 +384,8 @@ def table_digests(conn: Conn) -> dict[str, str]:
     digests = {}
     for table in TABLES:
         digests[table] = scalar(
-            conn, f"SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {table} t"
+            conn,
+            f"SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {table} t",
         )
     return digests
 
@@ -420,7 +424,9 @@ def test_creating_the_schema_twice_is_refused(demo_conn: Conn) -> None:
 
 
 def test_sequences_continue_after_the_generated_ids(demo_conn: Conn) -> None:
-    new_id = scalar(demo_conn, "INSERT INTO patients (nom, prenom) VALUES ('X', 'Y') RETURNING patient_id")
+    new_id = scalar(
+        demo_conn, "INSERT INTO patients (nom, prenom) VALUES ('X', 'Y') RETURNING patient_id"
+    )
     assert new_id == DEMO_PATIENTS + 1
     log_id = scalar(
         demo_conn,

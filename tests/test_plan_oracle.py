@@ -41,14 +41,20 @@ def _r1112_7(birth: date, death: date | None, last: date) -> date:
 def _oracle(conn: psycopg.Connection[Any], at: date) -> tuple[set[int], int, int]:
     last: dict[int, date] = {}
     for key, end in conn.execute(
-            "SELECT patient_id, coalesce(sortie::date, %s) FROM sejours WHERE annule = '0'", (at,)):
+        "SELECT patient_id, coalesce(sortie::date, %s) FROM sejours WHERE annule = '0'", (at,)
+    ):
         last[key] = max(last.get(key, end), end)
     for key, day in conn.execute(
-            "SELECT c.patient_id, p.date FROM consultations c "
-            "JOIN plagesconsult p USING (plageconsult_id) WHERE c.annule = '0'"):
+        "SELECT c.patient_id, p.date FROM consultations c "
+        "JOIN plagesconsult p USING (plageconsult_id) WHERE c.annule = '0'"
+    ):
         last[key] = max(last.get(key, day), day)
-    held = {int(k) for (k,) in conn.execute(
-        "SELECT subject_key FROM retention.holds WHERE released_at IS NULL")}
+    held = {
+        int(k)
+        for (k,) in conn.execute(
+            "SELECT subject_key FROM retention.holds WHERE released_at IS NULL"
+        )
+    }
     due: set[int] = set()
     held_due = undeterminable = 0
     for key, text, death in conn.execute("SELECT patient_id, naissance, deces FROM patients"):
@@ -66,15 +72,26 @@ def _oracle(conn: psycopg.Connection[Any], at: date) -> tuple[set[int], int, int
 def _related_rows(conn: psycopg.Connection[Any], due: set[int]) -> dict[str, int]:
     """Rows of each table that belong to the due patients, walked by hand."""
     keys = list(due)
-    one = lambda q, p=None: conn.execute(q, p).fetchall()  # noqa: E731
+
+    def one(query: str, params: tuple[Any, ...] | None = None) -> list[Any]:
+        return conn.execute(query, params).fetchall()
+
     stays = [r[0] for r in one("SELECT sejour_id FROM sejours WHERE patient_id = ANY(%s)", (keys,))]
-    consults = [r[0] for r in one(
-        "SELECT consultation_id FROM consultations WHERE patient_id = ANY(%s)", (keys,))]
+    consults = [
+        r[0]
+        for r in one(
+            "SELECT consultation_id FROM consultations WHERE patient_id = ANY(%s)", (keys,)
+        )
+    ]
     owners = {"CPatient": keys, "CSejour": stays, "CConsultation": consults}
-    prescriptions = [r[0] for r in one(
-        "SELECT prescription_id FROM prescriptions WHERE (object_class = 'CSejour' AND "
-        "object_id = ANY(%s)) OR (object_class = 'CConsultation' AND object_id = ANY(%s))",
-        (stays, consults))]
+    prescriptions = [
+        r[0]
+        for r in one(
+            "SELECT prescription_id FROM prescriptions WHERE (object_class = 'CSejour' AND "
+            "object_id = ANY(%s)) OR (object_class = 'CConsultation' AND object_id = ANY(%s))",
+            (stays, consults),
+        )
+    ]
     counts: dict[str, int] = defaultdict(int)
     counts["public.patients"] = len(keys)
     counts["public.sejours"] = len(stays)
@@ -82,27 +99,36 @@ def _related_rows(conn: psycopg.Connection[Any], due: set[int]) -> dict[str, int
     counts["public.prescriptions"] = len(prescriptions)
     for table in ("allergies", "contacts_urgence", "ins_patients"):
         counts[f"public.{table}"] = one(
-            f"SELECT count(*) FROM {table} WHERE patient_id = ANY(%s)", (keys,))[0][0]
+            f"SELECT count(*) FROM {table} WHERE patient_id = ANY(%s)", (keys,)
+        )[0][0]
     counts["public.prescription_lignes"] = one(
-        "SELECT count(*) FROM prescription_lignes WHERE prescription_id = ANY(%s)",
-        (prescriptions,))[0][0]
+        "SELECT count(*) FROM prescription_lignes WHERE prescription_id = ANY(%s)", (prescriptions,)
+    )[0][0]
     counts["public.dossiers_medicaux"] = one(
         "SELECT count(*) FROM dossiers_medicaux WHERE object_class = 'CPatient' "
-        "AND object_id = ANY(%s)", (keys,))[0][0]
+        "AND object_id = ANY(%s)",
+        (keys,),
+    )[0][0]
     for table in ("fichiers", "user_log"):
         counts[f"public.{table}"] = sum(
-            one(f"SELECT count(*) FROM {table} WHERE object_class = %s AND object_id = ANY(%s)",
-                (cls, ids))[0][0] for cls, ids in owners.items())
+            one(
+                f"SELECT count(*) FROM {table} WHERE object_class = %s AND object_id = ANY(%s)",
+                (cls, ids),
+            )[0][0]
+            for cls, ids in owners.items()
+        )
     return dict(counts)
 
 
 def test_plan_counts_match_an_independent_oracle(
-        demo_conn: psycopg.Connection[Any], demo_template: DemoTemplate) -> None:
+    demo_conn: psycopg.Connection[Any], demo_template: DemoTemplate
+) -> None:
     migrate(demo_conn)
     demo_conn.execute(
         "INSERT INTO retention.holds (policy, subject_key, reason) "
         "SELECT 'dossier-medical', patient_id::text, 'claim' FROM patients "
-        "ORDER BY patient_id LIMIT 40")
+        "ORDER BY patient_id LIMIT 40"
+    )
     bound = policy(demo_conn, "dossier-medical")
     phase = compute_plan(demo_conn, [bound], AT).policies[0].phases[0]
     due, held_due, undeterminable = _oracle(demo_conn, AT)

@@ -65,7 +65,10 @@ def test_shipped_policies_are_valid(conn: psycopg.Connection[Any]) -> None:
     result = check_policies(conn, Path(__file__).resolve().parent.parent / "policies")
     assert result.errors == []
     assert {p.name for p in result.bound} == {
-        "dossier-medical", "contacts-patients", "journal-modifications"}
+        "dossier-medical",
+        "contacts-patients",
+        "journal-modifications",
+    }
 
 
 def test_unknown_key_is_located_with_a_suggestion(tmp_path: Path) -> None:
@@ -88,8 +91,9 @@ def test_yaml_syntax_error_is_located(tmp_path: Path) -> None:
     assert problems[0].location.line is not None
 
 
-def test_expression_syntax_error_points_inside_the_expression(tmp_path: Path,
-                                                             conn: psycopg.Connection[Any]) -> None:
+def test_expression_syntax_error_points_inside_the_expression(
+    tmp_path: Path, conn: psycopg.Connection[Any]
+) -> None:
     text = VALID.replace("retain_until: greatest(", "retain_until: greatest(+ ")
     problems = _catalog_problems(conn, tmp_path, text)
     assert len(problems) == 1
@@ -98,8 +102,9 @@ def test_expression_syntax_error_points_inside_the_expression(tmp_path: Path,
 
 
 def test_unknown_column_suggests_the_closest(conn: psycopg.Connection[Any], tmp_path: Path) -> None:
-    problems = _catalog_problems(conn, tmp_path, VALID.replace(
-        "{column: naissance,", "{column: naissnce,"))
+    problems = _catalog_problems(
+        conn, tmp_path, VALID.replace("{column: naissance,", "{column: naissnce,")
+    )
     assert [p.message for p in problems] == ["unknown column 'naissnce' in table patients"]
     assert problems[0].hint == "did you mean 'naissance'?"
     assert problems[0].location.line == 6
@@ -118,43 +123,54 @@ def test_text_date_needs_a_format(conn: psycopg.Connection[Any], tmp_path: Path)
 
 
 def test_unknown_date_name_in_expression(conn: psycopg.Connection[Any], tmp_path: Path) -> None:
-    problems = _catalog_problems(conn, tmp_path, VALID.replace(
-        "naissance + 28 years)", "naisance + 28 years)"))
+    problems = _catalog_problems(
+        conn, tmp_path, VALID.replace("naissance + 28 years)", "naisance + 28 years)")
+    )
     assert "naisance" in problems[0].message
     assert problems[0].location.line == 11
 
 
 def test_action_must_fit_the_column_type(conn: psycopg.Connection[Any], tmp_path: Path) -> None:
-    text = VALID + """\
+    text = (
+        VALID
+        + """\
   - name: pseudo
     due: dernier_sejour + 3 years
     action: pseudonymize
     columns: [sexe]
 """
+    )
     problems = _catalog_problems(conn, tmp_path, text)
     assert any("too short for a pseudonym" in p.message for p in problems)
 
 
-def test_erasing_a_not_null_column_needs_a_value(conn: psycopg.Connection[Any],
-                                                  tmp_path: Path) -> None:
-    text = VALID + """\
+def test_erasing_a_not_null_column_needs_a_value(
+    conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    text = (
+        VALID
+        + """\
   - name: effacer
     due: dernier_sejour + 3 years
     action: erase
     columns: [nom]
 """
+    )
     problems = _catalog_problems(conn, tmp_path, text)
     assert problems[0].message == "'nom' (text) is NOT NULL and has no default"
     assert problems[0].location.line == 19
 
 
 def test_key_columns_cannot_be_erased(conn: psycopg.Connection[Any], tmp_path: Path) -> None:
-    text = VALID + """\
+    text = (
+        VALID
+        + """\
   - name: effacer
     due: dernier_sejour + 3 years
     action: erase
     columns: [sejours.patient_id]
 """
+    )
     problems = _catalog_problems(conn, tmp_path, text)
     assert "is a key or a link" in problems[0].message
 
@@ -162,17 +178,22 @@ def test_key_columns_cannot_be_erased(conn: psycopg.Connection[Any], tmp_path: P
 def test_missing_index_is_a_warning(conn: psycopg.Connection[Any], tmp_path: Path) -> None:
     create_schema(conn)
     conn.execute("DROP INDEX IF EXISTS sejours_patient_id_idx")
-    conn.execute("DO $$ DECLARE r record; BEGIN FOR r IN SELECT indexrelid::regclass AS i "
-                 "FROM pg_index WHERE indrelid = 'sejours'::regclass AND NOT indisprimary LOOP "
-                 "EXECUTE 'DROP INDEX ' || r.i; END LOOP; END $$")
+    conn.execute(
+        "DO $$ DECLARE r record; BEGIN FOR r IN SELECT indexrelid::regclass AS i "
+        "FROM pg_index WHERE indrelid = 'sejours'::regclass AND NOT indisprimary LOOP "
+        "EXECUTE 'DROP INDEX ' || r.i; END LOOP; END $$"
+    )
     result = check_policies(conn, _write(tmp_path, VALID))
     assert result.errors == []
     assert any("no index on sejours(patient_id)" in w.message for w in result.warnings)
 
 
 def test_unrelated_table_is_refused(conn: psycopg.Connection[Any], tmp_path: Path) -> None:
-    text = VALID.replace("over: sejours", "over: plagesconsult").replace(
-        "where: annule = '0'", "where: debut is not null").replace("latest: sortie", "latest: date")
+    text = (
+        VALID.replace("over: sejours", "over: plagesconsult")
+        .replace("where: annule = '0'", "where: debut is not null")
+        .replace("latest: sortie", "latest: date")
+    )
     problems = _catalog_problems(conn, tmp_path, text)
     assert problems[0].message == "plagesconsult is not related to the subject"
 

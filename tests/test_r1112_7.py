@@ -16,8 +16,10 @@ AT = date(2026, 11, 28)
 
 # key: (birth date as stored, death, [(stay end, cancelled)], [consultation dates], expected
 # retention end or None when undeterminable, due at AT)
-CASES: dict[int, tuple[str | None, date | None, list[tuple[date | None, str]], list[date],
-                       date | None, bool]] = {
+CASES: dict[
+    int,
+    tuple[str | None, date | None, list[tuple[date | None, str]], list[date], date | None, bool],
+] = {
     # adult, last stay 2000: 20 years after the last visit
     1: ("1950-03-10", None, [(date(2000, 5, 2), "0")], [], date(2020, 5, 2), True),
     # last visit at age 5, more than 20 years ago: kept until the 28th birthday
@@ -30,8 +32,14 @@ CASES: dict[int, tuple[str | None, date | None, list[tuple[date | None, str]], l
     # death within 10 years overrides the 28th-birthday extension
     6: ("2000-01-01", date(2008, 1, 1), [(date(2005, 1, 1), "0")], [], date(2018, 1, 1), True),
     # a cancelled stay does not count as activity
-    7: ("1950-01-01", None, [(date(1990, 1, 1), "0"), (date(2020, 1, 1), "1")], [],
-        date(2010, 1, 1), True),
+    7: (
+        "1950-01-01",
+        None,
+        [(date(1990, 1, 1), "0"), (date(2020, 1, 1), "1")],
+        [],
+        date(2010, 1, 1),
+        True,
+    ),
     # consultation only, dated through the planning table
     8: ("1950-01-01", None, [], [date(2010, 3, 1)], date(2030, 3, 1), False),
     9: ("1950-01-01", None, [(date(1995, 1, 1), "0")], [date(1999, 4, 2)], date(2019, 4, 2), True),
@@ -46,8 +54,8 @@ CASES: dict[int, tuple[str | None, date | None, list[tuple[date | None, str]], l
     15: ("1950-01-01", None, [(None, "0")], [], date(2046, 11, 28), False),
     # leap day birth: the 28th birthday of 1996-02-29 is 2024-02-29
     16: ("1996-02-29", None, [(date(2000, 1, 1), "0")], [], date(2024, 2, 29), True),
-    # 20 years after a leap day lands on 28 February
-    17: ("1950-01-01", None, [(date(2004, 2, 29), "0")], [], date(2024, 2, 28), True),
+    # 10 years after a death on a leap day lands on 28 February
+    17: ("1950-01-01", date(2016, 2, 29), [(date(2014, 1, 1), "0")], [], date(2026, 2, 28), True),
     # legal hold: due, but held (see test_hold)
     18: ("1950-01-01", None, [(date(1990, 1, 1), "0")], [], date(2010, 1, 1), True),
 }
@@ -61,18 +69,25 @@ def _load(conn: psycopg.Connection[Any]) -> None:
     for key, (birth, death, stays, consults, _, _) in CASES.items():
         conn.execute(
             "INSERT INTO patients (patient_id, nom, prenom, naissance, deces) "
-            "VALUES (%s, 'N', 'P', %s, %s)", (key, birth, death))
+            "VALUES (%s, 'N', 'P', %s, %s)",
+            (key, birth, death),
+        )
         for end, cancelled in stays:
             start = end or date(2026, 11, 1)
             conn.execute(
                 "INSERT INTO sejours (patient_id, entree, sortie, annule) VALUES (%s, %s, %s, %s)",
-                (key, start, end, cancelled))
+                (key, start, end, cancelled),
+            )
         for day in consults:
             plage += 1
-            conn.execute("INSERT INTO plagesconsult (plageconsult_id, chir_id, date) "
-                         "VALUES (%s, 1, %s)", (plage, day))
-            conn.execute("INSERT INTO consultations (patient_id, plageconsult_id) "
-                         "VALUES (%s, %s)", (key, plage))
+            conn.execute(
+                "INSERT INTO plagesconsult (plageconsult_id, chir_id, date) VALUES (%s, 1, %s)",
+                (plage, day),
+            )
+            conn.execute(
+                "INSERT INTO consultations (patient_id, plageconsult_id) VALUES (%s, %s)",
+                (key, plage),
+            )
 
 
 @pytest.fixture
@@ -95,10 +110,13 @@ def test_retention_end_follows_r1112_7(record: psycopg.Connection[Any], key: int
 
 
 def test_hold_keeps_a_due_patient_and_release_extends_the_clock(
-        record: psycopg.Connection[Any]) -> None:
+    record: psycopg.Connection[Any],
+) -> None:
     bound = policy(record, "dossier-medical")
-    record.execute("INSERT INTO retention.holds (policy, subject_key, reason, held_since) "
-                   "VALUES ('dossier-medical', '18', 'claim', '2026-01-01')")
+    record.execute(
+        "INSERT INTO retention.holds (policy, subject_key, reason, held_since) "
+        "VALUES ('dossier-medical', '18', 'claim', '2026-01-01')"
+    )
     held = statuses(record, bound, AT)[18]
     assert held.held and not held.is_due
     # Released after 100 days: the clock was suspended for that long.
@@ -110,7 +128,9 @@ def test_hold_keeps_a_due_patient_and_release_extends_the_clock(
 
 
 def test_hold_of_another_policy_does_not_apply(record: psycopg.Connection[Any]) -> None:
-    record.execute("INSERT INTO retention.holds (policy, subject_key, reason) "
-                   "VALUES ('contacts-patients', '18', 'claim')")
+    record.execute(
+        "INSERT INTO retention.holds (policy, subject_key, reason) "
+        "VALUES ('contacts-patients', '18', 'claim')"
+    )
     status = statuses(record, policy(record, "dossier-medical"), AT)[18]
     assert status.is_due and not status.held

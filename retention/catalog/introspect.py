@@ -18,9 +18,7 @@ SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
 DATE_TYPES = frozenset({"date", "timestamp without time zone", "timestamp with time zone"})
 TEXT_TYPES = frozenset({"text", "character varying", "character", "citext", "name"})
 JSON_TYPES = frozenset({"json", "jsonb"})
-NUMBER_TYPES = frozenset(
-    {"smallint", "integer", "bigint", "numeric", "real", "double precision"}
-)
+NUMBER_TYPES = frozenset({"smallint", "integer", "bigint", "numeric", "real", "double precision"})
 
 
 @dataclass(frozen=True)
@@ -181,7 +179,13 @@ FROM pg_constraint con
 WHERE con.contype = 'f' AND con.conrelid = ANY(%(oids)s) AND con.confrelid = ANY(%(oids)s)
 """
 
-_ON_DELETE = {"a": "no action", "r": "restrict", "c": "cascade", "n": "set null", "d": "set default"}
+_ON_DELETE = {
+    "a": "no action",
+    "r": "restrict",
+    "c": "cascade",
+    "n": "set null",
+    "d": "set default",
+}
 
 
 def read_catalog(conn: psycopg.Connection[Any], *, tool_schema: str = "retention") -> Catalog:
@@ -204,15 +208,23 @@ def read_catalog(conn: psycopg.Connection[Any], *, tool_schema: str = "retention
     columns: dict[int, dict[str, Column]] = {oid: {} for oid in oids}
     for row in column_rows:
         columns[row["oid"]][row["name"]] = Column(
-            row["name"], row["type"], row["base_type"], row["max_length"],
-            row["not_null"], row["default"],
+            row["name"],
+            row["type"],
+            row["base_type"],
+            row["max_length"],
+            row["not_null"],
+            row["default"],
         )
-    tables = {
-        names[row["oid"]]: _table(row, columns[row["oid"]], index_rows) for row in table_rows
-    }
+    tables = {names[row["oid"]]: _table(row, columns[row["oid"]], index_rows) for row in table_rows}
     fks = tuple(
-        ForeignKey(row["name"], names[row["oid"]], tuple(row["columns"]), names[row["ref_oid"]],
-                   tuple(row["ref_columns"]), _ON_DELETE.get(row["on_delete"], "no action"))
+        ForeignKey(
+            row["name"],
+            names[row["oid"]],
+            tuple(row["columns"]),
+            names[row["ref_oid"]],
+            tuple(row["ref_columns"]),
+            _ON_DELETE.get(row["on_delete"], "no action"),
+        )
         for row in fk_rows
     )
     return Catalog(tables, fks, search_path)
@@ -221,13 +233,13 @@ def read_catalog(conn: psycopg.Connection[Any], *, tool_schema: str = "retention
 def _table(row: dict[str, Any], columns: dict[str, Column], indexes: list[dict[str, Any]]) -> Table:
     own = [ix for ix in indexes if ix["oid"] == row["oid"]]
     primary = next((tuple(ix["columns"]) for ix in own if ix["is_primary"]), ())
-    unique = tuple(
-        tuple(ix["columns"]) for ix in own
-        if ix["is_unique"] and not ix["partial"]
-    )
+    unique = tuple(tuple(ix["columns"]) for ix in own if ix["is_unique"] and not ix["partial"])
     return Table(
-        schema=str(row["schema"]), name=str(row["name"]), columns=columns,
-        primary_key=primary, unique_keys=unique,
+        schema=str(row["schema"]),
+        name=str(row["name"]),
+        columns=columns,
+        primary_key=primary,
+        unique_keys=unique,
         indexes=tuple(tuple(ix["columns"]) for ix in own),
         estimated_rows=int(row["estimated_rows"]),
         owner=str(row["owner"]),

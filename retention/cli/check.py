@@ -15,13 +15,16 @@ from retention.settings import Settings
 
 def register(commands: Any) -> None:
     parser = commands.add_parser(
-        "check", help="validate policy files (schema and live catalogue)",
-        description="Validate every policy file; exit 0 when valid, 2 when not.")
+        "check",
+        help="validate policy files (schema and live catalogue)",
+        description="Validate every policy file; exit 0 when valid, 2 when not.",
+    )
     from retention.cli.main import add_policies_option
 
     add_policies_option(parser)
-    parser.add_argument("--no-database", action="store_true",
-                        help="check the files only, without the catalogue")
+    parser.add_argument(
+        "--no-database", action="store_true", help="check the files only, without the catalogue"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -39,8 +42,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     for policy in result.bound:
         tables = len(policy.graph.tables)
         phases = ", ".join(f"{p.name} ({p.action})" for p in policy.phases)
-        print(f"ok  {policy.name}: subject {policy.subject.label}, {tables} table(s) related, "
-              f"phases: {phases}  [sha256 {policy.loaded.sha256[:12]}]")
+        print(
+            f"ok  {policy.name}: subject {policy.subject.label}, {tables} table(s) related, "
+            f"phases: {phases}  [sha256 {policy.loaded.sha256[:12]}]"
+        )
     warned = f", {len(result.warnings)} warning(s)" if result.warnings else ""
     print(f"{len(result.bound)} policy file(s) valid{warned}")
     return 0

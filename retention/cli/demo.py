@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 from psycopg import conninfo, sql
 
+from retention.cli.plan import render_plan, today
 from retention.db import connect
 from retention.demo.embedded import DEFAULT_DATADIR, start
 from retention.demo.generate import generate
@@ -24,28 +25,33 @@ from retention.demo.schema import create_schema
 from retention.errors import DatabaseError
 from retention.plan.clock import clock_query
 from retention.plan.compute import compute_plan
-from retention.policy.check import check_policies
 from retention.policy.bind import BoundPolicy
-from retention.store.schema import holds_table, migrate
+from retention.policy.check import check_policies
 from retention.settings import Settings
-from retention.cli.plan import render_plan, today
+from retention.store.schema import holds_table, migrate
 
 DEMO_DATABASE = "retention_demo"
 
 
 def register(commands: Any) -> None:
     parser = commands.add_parser(
-        "demo", help="run the tool on a generated hospital database",
+        "demo",
+        help="run the tool on a generated hospital database",
         description="Create a realistic French hospital database (Faker fr_FR), then check "
-                    "the policies and show the plan. Uses an embedded PostgreSQL when no "
-                    "database is configured.")
+        "the policies and show the plan. Uses an embedded PostgreSQL when no "
+        "database is configured.",
+    )
     from retention.cli.main import add_policies_option
 
     add_policies_option(parser)
     parser.add_argument("--patients", type=int, default=5000, help="scale (default 5000)")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--datadir", type=Path, default=DEFAULT_DATADIR,
-                        help="embedded server's data folder (default .retention-demo/pgdata)")
+    parser.add_argument(
+        "--datadir",
+        type=Path,
+        default=DEFAULT_DATADIR,
+        help="embedded server's data folder (default .retention-demo/pgdata)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -64,9 +70,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             for problem in result.problems:
                 print("  " + problem.render().replace("\n", "\n  "))
             for policy in result.bound:
-                print(f"  ok  {policy.name}: {policy.subject.label}, "
-                      f"{len(policy.graph.tables)} related table(s), "
-                      f"phases {', '.join(p.name + ' (' + p.action + ')' for p in policy.phases)}")
+                print(
+                    f"  ok  {policy.name}: {policy.subject.label}, "
+                    f"{len(policy.graph.tables)} related table(s), "
+                    f"phases {', '.join(p.name + ' (' + p.action + ')' for p in policy.phases)}"
+                )
             if result.errors:
                 return 2
             held = _demo_holds(conn, result.bound, settings)
@@ -92,15 +100,20 @@ def _server(settings: Settings, datadir: Path) -> Iterator[str]:
 def _fresh_database(admin_url: str) -> str:
     try:
         with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(DEMO_DATABASE)))
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(DEMO_DATABASE)
+                )
+            )
             admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DEMO_DATABASE)))
     except psycopg.Error as exc:
-        raise DatabaseError(f"cannot create the demo database: {str(exc).strip()}",
-                            hint="the demo needs the CREATEDB privilege") from None
+        raise DatabaseError(
+            f"cannot create the demo database: {str(exc).strip()}",
+            hint="the demo needs the CREATEDB privilege",
+        ) from None
     params = conninfo.conninfo_to_dict(admin_url)
     params["dbname"] = DEMO_DATABASE
-    return conninfo.make_conninfo(**params)
+    return conninfo.make_conninfo("", **params)
 
 
 def _load(conn: psycopg.Connection[Any], patients: int, seed: int) -> None:
@@ -111,8 +124,9 @@ def _load(conn: psycopg.Connection[Any], patients: int, seed: int) -> None:
     print(f"   {rows}  ({stats.seconds:.1f} s)")
 
 
-def _demo_holds(conn: psycopg.Connection[Any], policies: list[BoundPolicy],
-                settings: Settings) -> int:
+def _demo_holds(
+    conn: psycopg.Connection[Any], policies: list[BoundPolicy], settings: Settings
+) -> int:
     """Put two due patients of the medical-record policy on hold, as a claim would."""
     record = next((p for p in policies if p.name == "dossier-medical"), None)
     holds = holds_table(conn, settings.schema_name)
@@ -123,6 +137,10 @@ def _demo_holds(conn: psycopg.Connection[Any], policies: list[BoundPolicy],
     keys = [str(row[0]) for row in conn.execute(query, clock.params)]
     with conn.transaction():
         for key in keys:
-            conn.execute(sql.SQL("INSERT INTO {} (policy, subject_key, reason) VALUES (%s, %s, %s)")
-                         .format(holds), (record.name, key, "demo: amicable claim in progress"))
+            conn.execute(
+                sql.SQL("INSERT INTO {} (policy, subject_key, reason) VALUES (%s, %s, %s)").format(
+                    holds
+                ),
+                (record.name, key, "demo: amicable claim in progress"),
+            )
     return len(keys)

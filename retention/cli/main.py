@@ -53,8 +53,12 @@ def _parser() -> argparse.ArgumentParser:
         prog="retention",
         description="Data-minimisation and retention enforcement for PostgreSQL patient databases.",
     )
-    parser.add_argument("--config", type=Path, default=None,
-                        help="TOML settings file (default: /etc/retention/retention.toml if present)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="TOML settings file (default: /etc/retention/retention.toml if present)",
+    )
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
     for module in (check, plan, store, demo):
         module.register(commands)
@@ -62,8 +66,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def add_policies_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--policies", type=Path, default=None, metavar="DIR",
-                        help="folder of policy files (default: settings policies_dir)")
+    parser.add_argument(
+        "--policies",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder of policy files (default: settings policies_dir)",
+    )
 
 
 def fail_usage(message: str, hint: str | None = None) -> None:

@@ -19,12 +19,19 @@ def register(commands: Any) -> None:
     from retention.cli.main import add_policies_option, iso_date
 
     parser = commands.add_parser(
-        "plan", help="show what is due, per policy and phase (writes nothing)",
+        "plan",
+        help="show what is due, per policy and phase (writes nothing)",
         description="Compute, without writing anything, the subjects and rows each phase "
-                    "would act on at a date (default: today in the settings' time zone).")
+        "would act on at a date (default: today in the settings' time zone).",
+    )
     add_policies_option(parser)
-    parser.add_argument("--at", type=iso_date, default=None, metavar="DATE",
-                        help="forecast: what will be due on that date (YYYY-MM-DD)")
+    parser.add_argument(
+        "--at",
+        type=iso_date,
+        default=None,
+        metavar="DATE",
+        help="forecast: what will be due on that date (YYYY-MM-DD)",
+    )
     parser.add_argument("--policy", default=None, metavar="NAME", help="only this policy")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.set_defaults(handler=run)
@@ -38,8 +45,9 @@ def today(settings: Settings) -> date:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     at = args.at or today(settings)
     with connect(settings) as conn:
-        policies = bound_policies(conn, settings.policies_dir, only=args.policy,
-                                  tool_schema=settings.schema_name)
+        policies = bound_policies(
+            conn, settings.policies_dir, only=args.policy, tool_schema=settings.schema_name
+        )
         plan = compute_plan(conn, policies, at, schema=settings.schema_name)
     if args.format == "json":
         print(json.dumps(plan.to_json(), indent=2, ensure_ascii=False))
@@ -53,13 +61,17 @@ def render_plan(plan: Plan, zone: str) -> str:
     lines = [f"Plan as of {plan.at.isoformat()} ({zone})"]
     for policy in plan.policies:
         lines.append("")
-        lines.append(f"{policy.name}  ({policy.subject_table}: {policy.subjects:,} subjects; "
-                     f"policy sha256 {policy.sha256[:12]})")
+        lines.append(
+            f"{policy.name}  ({policy.subject_table}: {policy.subjects:,} subjects; "
+            f"policy sha256 {policy.sha256[:12]})"
+        )
         for phase in policy.phases:
             lines.append(f"  phase {phase.name} [{phase.action}]")
-            lines.append(f"    due: {phase.due_subjects:,} subject(s)   "
-                         f"kept by a legal hold: {phase.held_subjects:,}   "
-                         f"undeterminable (kept): {phase.undeterminable_subjects:,}")
+            lines.append(
+                f"    due: {phase.due_subjects:,} subject(s)   "
+                f"kept by a legal hold: {phase.held_subjects:,}   "
+                f"undeterminable (kept): {phase.undeterminable_subjects:,}"
+            )
             touched = [f"{table} {count:,}" for table, count in phase.rows.items() if count]
             lines.append("    rows: " + (", ".join(touched) if touched else "none"))
     return "\n".join(lines)

@@ -1,1 +1,1 @@
-"""A demo hospital database: a Mediboard-like schema, a realistic data generator, an embedded server."""
+"""A demo hospital database: a Mediboard-like schema, a data generator, an embedded server."""

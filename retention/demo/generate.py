@@ -4,8 +4,10 @@ Faker (``fr_FR``, seeded) fills small pools of names, streets, cities and jobs o
 ``random.Random(seed)`` then draws every patient from those pools, so generation is fast and the
 same seed and ``today`` always give the same database, row for row.
 
-Patients are drawn in batches: each batch's rows are rendered as COPY text and loaded, parents
-before children. The whole load is one transaction; sequences are moved past the generated ids.
+Patients are drawn in batches, in a background thread, while the server ingests the previous
+batch as COPY text. The whole load is one transaction: foreign keys and secondary indexes are
+dropped first and re-created at the end (each foreign key is then checked in one pass, as
+pg_restore does), sequences are moved past the generated ids, and ``ANALYZE`` runs last.
 
 Shape of the population (relative to ``today``): about 40 % of patients last came more than 20
 years ago, 15 % between 3 and 20 years ago, the rest recently; a few never came at all. Deliberate
@@ -20,8 +22,8 @@ import json
 import time
 import unicodedata
 from bisect import bisect
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from itertools import accumulate
@@ -135,9 +137,10 @@ _ANTECEDENTS = [
 ]  # fmt: skip
 _MEDICAMENTS = [
     "DOLIPRANE 1000 mg cp", "AMOXICILLINE 1 g cp", "LOVENOX 4000 UI/0,4 ml", "KARDEGIC 75 mg",
-    "INEXIUM 20 mg", "LASILIX 40 mg", "TRAMADOL 50 mg gél", "LEVOTHYROX 75 µg", "METFORMINE 850 mg",
-    "SPASFON 80 mg", "ATARAX 25 mg", "PARACETAMOL 1 g/100 ml IV", "CEFTRIAXONE 1 g inj",
-    "MORPHINE 10 mg/ml", "RAMIPRIL 5 mg", "ATORVASTATINE 20 mg", "SERESTA 10 mg", "VENTOLINE 100 µg",
+    "INEXIUM 20 mg", "LASILIX 40 mg", "TRAMADOL 50 mg gél", "LEVOTHYROX 75 µg",
+    "METFORMINE 850 mg", "SPASFON 80 mg", "ATARAX 25 mg", "PARACETAMOL 1 g/100 ml IV",
+    "CEFTRIAXONE 1 g inj", "MORPHINE 10 mg/ml", "RAMIPRIL 5 mg", "ATORVASTATINE 20 mg",
+    "SERESTA 10 mg", "VENTOLINE 100 µg",
 ]  # fmt: skip
 _POSOLOGIES = [
     "1 cp matin, midi et soir", "1 injection SC par jour", "2 cp si douleur, max 4 par jour",
@@ -151,6 +154,10 @@ _MOTIFS = [
 _SEJOUR_RQUES = [
     "Chute à domicile", "Sortie contre avis médical", "Transfert vers SSR", "Régime sans sel",
     "Patient désorienté la nuit", "Isolement contact BMR",
+]  # fmt: skip
+_PLAIN_RQUES = [
+    "Patient malentendant", "Refuse les transfusions", "Allergie à l'iode, voir dossier",
+    "Régime sans gluten", "Interprète nécessaire (arabe)",
 ]  # fmt: skip
 _FILE_KINDS = [
     ("CR_hospitalisation", "pdf", "application/pdf"), ("ordonnance", "pdf", "application/pdf"),
@@ -177,7 +184,7 @@ def _unique(values: Sequence[str]) -> list[str]:
 
 
 def _pools(seed: int) -> _Pools:
-    from faker import Faker  # noqa: PLC0415  (slow import, only when generating)
+    from faker import Faker
 
     fake = Faker("fr_FR")
     fake.seed_instance(seed)
@@ -282,13 +289,16 @@ class _Person:
     birth: int  # ordinal
     place: str  # INSEE code of the birthplace
     nir: str | None
+    tel: str | None = None
+    portable: str | None = None
+    email: str | None = None
 
 
 class _Generator:
     """Draws the population; holds the id counters so batches chain up."""
 
     def __init__(self, seed: int, today: date, patients: int) -> None:
-        self.rng = Random(seed)
+        self.rng = Random(seed)  # noqa: S311  (reproducible fake data, not secrets)
         self.pools = _pools(seed)
         self.today = today.toordinal()
         self.ids = dict.fromkeys(TABLES, 0)
@@ -312,7 +322,9 @@ class _Generator:
                 _choice(rng, pools.last_names).upper(),
                 _choice(rng, pools.male_names if rng.random() < 0.5 else pools.female_names),
                 payload + luhn_digit(payload),
-                f"{_choice(rng, _HOME_DEPTS)}1{_range(rng, 10**6):06d}" if rng.random() < 0.7 else None,
+                f"{_choice(rng, _HOME_DEPTS)}1{_range(rng, 10**6):06d}"
+                if rng.random() < 0.7
+                else None,
                 _choice(rng, _SPECIALITES),
                 _phone(rng, mobile=False),
             )
@@ -338,7 +350,8 @@ class _Generator:
     def _nir(self, sexe: str, birth: int, place: str) -> str:
         born = date.fromordinal(birth)
         sex_digit = "1" if sexe == "m" else "2"
-        body = f"{sex_digit}{born.year % 100:02d}{born.month:02d}{place}{_range(self.rng, 1, 1000):03d}"
+        order = _range(self.rng, 1, 1000)
+        body = f"{sex_digit}{born.year % 100:02d}{born.month:02d}{place}{order:03d}"
         return make_nir(body)
 
     def _person(self, sexe: str, birth: int, nom: str | None = None) -> _Person:
@@ -360,13 +373,14 @@ class _Generator:
             return None
         born = date.fromordinal(birth)
         if r < 0.007:  # impossible dates typed in by hand
-            return _choice(self.rng, 
+            return _choice(
+                self.rng,
                 (
                     f"{born.year}-00-00",
                     f"{born.year}-13-{_range(self.rng, 32, 46)}",
                     f"{born.year}-02-{_choice(self.rng, (30, 31))}",
                     f"{born.year}-04-31",
-                )
+                ),
             )
         return born.isoformat()
 
@@ -423,80 +437,94 @@ class _Generator:
             self.patient(rows)
         return rows
 
-    def patient(self, rows: _Rows) -> None:  # noqa: PLR0915  (one patient, read top to bottom)
+    def patient(self, rows: _Rows) -> None:
+        """One patient: identity, insured person, contacts, visits and what hangs off them."""
         rng, pools = self.rng, self.pools
         pid = self.next_id("patients")
         profile, last = self._last_visit()
         birth = last - self._age_days(profile, last)
-        age_at_last = (last - birth) / _YEAR
-        sexe = "f" if rng.random() < 0.52 else "m"
-        me = self._person(sexe, birth)
+        me = self._person("f" if rng.random() < 0.52 else "m", birth)
         nom_jf = None
-        if sexe == "f" and age_at_last > 25 and rng.random() < 0.5:
-            nom_jf, me.nom = me.nom, _choice(rng, pools.last_names)
+        if me.sexe == "f" and last - birth > 25 * _YEAR and rng.random() < 0.5:
+            nom_jf, me.nom = me.nom, _choice(rng, pools.last_names)  # married name in use
         if rng.random() < 0.02:
             me.nir = None
+        self._contact(me)
         naissance = self._naissance(birth)
+        assure = self._insured(me, last)
         first = max(birth, _EPOCH, last - _randint(rng, 0, int(15 * _YEAR)))
         deces = self._deces(profile, birth, last)
-
-        assure = me
-        if age_at_last < 18:
-            assure = self._person(_choice(rng, "mf"), birth - _randint(rng, 8000, 15000), nom=me.nom)
-        elif rng.random() < 0.18:
-            spouse_birth = birth + _randint(rng, -2500, 2500)
-            assure = self._person("m" if sexe == "f" else "f", spouse_birth, nom=me.nom)
-        assure_naissance = naissance if assure is me else _day(assure.birth)
-
-        tel = _phone(rng, mobile=False) if rng.random() < 0.6 else None
-        portable = _phone(rng, mobile=True) if rng.random() < 0.75 else None
-        email = None
-        if rng.random() < 0.45:
-            email = (
-                f"{pools.ascii_names[me.prenom]}.{pools.ascii_names[me.nom]}"
-                f"{_range(rng, 100) if rng.random() < 0.4 else ''}@{_choice(rng, pools.domains)}"
-            )
-        home = _choice(rng, _HOME_DEPTS)
         rows.add(
             "patients",
             pid,
             me.nom.upper(),
             nom_jf.upper() if nom_jf else None,
             me.prenom,
-            sexe,
+            me.sexe,
             naissance,
             me.place,
             me.nir,
             assure.nom.upper(),
             assure.prenom,
-            assure_naissance,
+            naissance if assure is me else _day(assure.birth),
             assure.nir,
             _choice(rng, pools.streets) if rng.random() < 0.97 else None,
-            f"{home}{_range(rng, 0, 1000):03d}",
+            f"{_choice(rng, _HOME_DEPTS)}{_range(rng, 1000):03d}",
             _choice(rng, pools.cities),
-            tel,
-            portable,
-            email,
+            me.tel,
+            me.portable,
+            me.email,
             _choice(rng, pools.jobs) if rng.random() < 0.6 else None,
             _day(deces) if deces else None,
             self._patient_rques(me.nom),
             _randint(rng, 1, self.n_medecins) if rng.random() < 0.8 else None,
             f"{_stamp(first, _range(rng, 480, 1080))}+00",
         )
-        stays, consults = self._visits(rows, pid, profile, first, last, deces)
+        stays, consults = self._visits(
+            rows, pid, profile=profile, first=first, last=last, deces=deces
+        )
         self._medical(rows, pid, me, stays, consults)
-        self._log(rows, pid, me, tel, portable, email, first)
-        if last >= _INS_START and me.nir and rng.random() < 0.75:
-            nia = rng.random() < 0.05
-            ins_nir = me.nir if not nia else make_nir(f"{me.nir[0]}{_range(rng, 10**12):012d}")
-            rows.add(
-                "ins_patients",
-                self.next_id("ins_patients"),
-                pid,
-                ins_nir,
-                NIA_OID if nia else NIR_OID,
-                _day(_randint(rng, max(_INS_START, first), max(_INS_START, self.today))),
+        self._log(rows, pid, me, first)
+        if last >= _INS_START:
+            self._ins(rows, pid, me, first)
+
+    def _insured(self, me: _Person, last: int) -> _Person:
+        """The insured person: a parent for a child, sometimes a spouse, else the patient."""
+        rng = self.rng
+        if last - me.birth < 18 * _YEAR:
+            return self._person(
+                _choice(rng, "mf"), me.birth - _randint(rng, 8000, 15000), nom=me.nom
             )
+        if rng.random() < 0.18:
+            spouse_birth = me.birth + _randint(rng, -2500, 2500)
+            return self._person("m" if me.sexe == "f" else "f", spouse_birth, nom=me.nom)
+        return me
+
+    def _contact(self, me: _Person) -> None:
+        rng, pools = self.rng, self.pools
+        me.tel = _phone(rng, mobile=False) if rng.random() < 0.6 else None
+        me.portable = _phone(rng, mobile=True) if rng.random() < 0.75 else None
+        if rng.random() < 0.45:
+            number = _range(rng, 100) if rng.random() < 0.4 else ""
+            me.email = (
+                f"{pools.ascii_names[me.prenom]}.{pools.ascii_names[me.nom]}{number}"
+                f"@{_choice(rng, pools.domains)}"
+            )
+
+    def _ins(self, rows: _Rows, pid: int, me: _Person, first: int) -> None:
+        """The INS identity, qualified (since 2021) for most recent patients with a NIR."""
+        rng = self.rng
+        if me.nir is None or rng.random() >= 0.75:
+            return
+        nia = rng.random() < 0.05
+        rows.add(
+            "ins_patients",
+            self.next_id("ins_patients"),
+            pid,
+            make_nir(f"{me.nir[0]}{_range(rng, 10**12):012d}") if nia else me.nir,
+            NIA_OID if nia else NIR_OID,
+            _day(_randint(rng, max(_INS_START, first), max(_INS_START, self.today))),
+        )
 
     def _patient_rques(self, nom: str) -> str | None:
         rng, pools = self.rng, self.pools
@@ -508,20 +536,18 @@ class _Generator:
             lien = _choice(rng, _LIENS).lower()
             return f"Prévenir {lien} {prenom} {nom.upper()} au {_phone(rng, mobile=True)}"
         if r < 0.09:
-            return f"{_choice(rng, _LIENS)} : {prenom} {_choice(rng, pools.last_names).upper()} {_phone(rng, True)}"
+            relative = f"{prenom} {_choice(rng, pools.last_names).upper()}"
+            return f"{_choice(rng, _LIENS)} : {relative} {_phone(rng, mobile=True)}"
         if r < 0.11:
             return f"Sous tutelle, tuteur {prenom} {_choice(rng, pools.last_names).upper()}"
         if r < 0.13:
             return f"Ne pas appeler le domicile, joindre le {_phone(rng, mobile=True)}"
-        return _choice(rng, 
-            ("Patient malentendant", "Refuse les transfusions", "Allergie à l'iode, voir dossier",
-             "Régime sans gluten", "Interprète nécessaire (arabe)")  # fmt: skip
-        )
+        return _choice(rng, _PLAIN_RQUES)
 
     # -- activity ----------------------------------------------------------------------------
 
     def _visits(
-        self, rows: _Rows, pid: int, profile: str, first: int, last: int, deces: int | None
+        self, rows: _Rows, pid: int, *, profile: str, first: int, last: int, deces: int | None
     ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """Stays and consultations; returns (id, day) of the non-cancelled ones."""
         rng = self.rng
@@ -728,16 +754,7 @@ class _Generator:
     def _log_day(self) -> int:
         return _randint(self.rng, self.today - int(3 * _YEAR), self.today)
 
-    def _log(
-        self,
-        rows: _Rows,
-        pid: int,
-        me: _Person,
-        tel: str | None,
-        portable: str | None,
-        email: str | None,
-        first: int,
-    ) -> None:
+    def _log(self, rows: _Rows, pid: int, me: _Person, first: int) -> None:
         rng, pools = self.rng, self.pools
         for _ in range(_randint(rng, 1, 3)):
             day = self._log_day()
@@ -759,9 +776,10 @@ class _Generator:
                 fields = " ".join(names)
                 old = {
                     "nom": _choice(rng, pools.last_names).upper(),
-                    "tel": tel or _phone(rng, mobile=False),
-                    "tel_portable": portable or _phone(rng, mobile=True),
-                    "email": email or f"{pools.ascii_names[me.prenom]}@{_choice(rng, pools.domains)}",
+                    "tel": me.tel or _phone(rng, mobile=False),
+                    "tel_portable": me.portable or _phone(rng, mobile=True),
+                    "email": me.email
+                    or f"{pools.ascii_names[me.prenom]}@{_choice(rng, pools.domains)}",
                     "adresse": _choice(rng, pools.streets),
                     "cp": f"{_choice(rng, _HOME_DEPTS)}{_range(rng, 1000):03d}",
                     "ville": _choice(rng, pools.cities),
@@ -784,38 +802,28 @@ class _Generator:
 # Loading
 
 
-_COLUMNS: dict[str, tuple[str, ...]] = {
-    "medecins": ("medecin_id", "nom", "prenom", "rpps", "adeli", "specialite", "tel"),
+# COPY column lists (constants, in the order the generator writes values)
+_COLUMNS: dict[str, str] = {
+    "medecins": "medecin_id, nom, prenom, rpps, adeli, specialite, tel",
     "patients": (
-        "patient_id", "nom", "nom_jeune_fille", "prenom", "sexe", "naissance", "lieu_naissance",
-        "matricule", "assure_nom", "assure_prenom", "assure_naissance", "assure_matricule",
-        "adresse", "cp", "ville", "tel", "tel_portable", "email", "profession", "deces", "rques",
-        "medecin_traitant_id", "created_at",
-    ),  # fmt: skip
-    "sejours": (
-        "sejour_id", "patient_id", "praticien_id", "entree", "sortie", "type", "annule", "rques",
-    ),  # fmt: skip
-    "plagesconsult": ("plageconsult_id", "chir_id", "date", "debut", "fin"),
-    "consultations": (
-        "consultation_id", "patient_id", "plageconsult_id", "heure", "motif", "rques", "annule",
-    ),  # fmt: skip
-    "dossiers_medicaux": (
-        "dossier_medical_id", "object_class", "object_id", "antecedents", "traitements",
-    ),  # fmt: skip
-    "prescriptions": ("prescription_id", "object_class", "object_id", "praticien_id", "date"),
+        "patient_id, nom, nom_jeune_fille, prenom, sexe, naissance, lieu_naissance, "
+        "matricule, assure_nom, assure_prenom, assure_naissance, assure_matricule, "
+        "adresse, cp, ville, tel, tel_portable, email, profession, deces, rques, "
+        "medecin_traitant_id, created_at"
+    ),
+    "sejours": "sejour_id, patient_id, praticien_id, entree, sortie, type, annule, rques",
+    "plagesconsult": "plageconsult_id, chir_id, date, debut, fin",
+    "consultations": "consultation_id, patient_id, plageconsult_id, heure, motif, rques, annule",
+    "dossiers_medicaux": "dossier_medical_id, object_class, object_id, antecedents, traitements",
+    "prescriptions": "prescription_id, object_class, object_id, praticien_id, date",
     "prescription_lignes": (
-        "prescription_ligne_id", "prescription_id", "medicament", "posologie", "debut", "fin",
-    ),  # fmt: skip
-    "allergies": ("allergie_id", "patient_id", "allergene", "reaction", "rques"),
-    "contacts_urgence": ("contact_id", "patient_id", "nom", "prenom", "lien", "tel", "rques"),
-    "fichiers": (
-        "fichier_id", "object_class", "object_id", "file_name", "file_type", "file_size",
-        "file_date",
-    ),  # fmt: skip
-    "user_log": (
-        "user_log_id", "user_id", "object_class", "object_id", "type", "date", "fields", "extra",
-    ),  # fmt: skip
-    "ins_patients": ("ins_id", "patient_id", "ins_nir", "oid", "date_qualification"),
+        "prescription_ligne_id, prescription_id, medicament, posologie, debut, fin"
+    ),
+    "allergies": "allergie_id, patient_id, allergene, reaction, rques",
+    "contacts_urgence": "contact_id, patient_id, nom, prenom, lien, tel, rques",
+    "fichiers": "fichier_id, object_class, object_id, file_name, file_type, file_size, file_date",
+    "user_log": "user_log_id, user_id, object_class, object_id, type, date, fields, extra",
+    "ins_patients": "ins_id, patient_id, ins_nir, oid, date_qualification",
 }
 
 # parents before children, so that foreign keys hold at every COPY
@@ -833,7 +841,7 @@ def _copy(conn: psycopg.Connection[Any], rows: _Rows, counts: dict[str, int]) ->
             if not lines:
                 continue
             query = sql.SQL("COPY {} ({}) FROM STDIN").format(
-                sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, _COLUMNS[table]))
+                sql.Identifier(table), sql.SQL(_COLUMNS[table])
             )
             with cur.copy(query) as copy:
                 for start in range(0, len(lines), 20_000):
@@ -859,7 +867,7 @@ def _check_empty(conn: psycopg.Connection[Any]) -> None:
 
 def _reset_sequences(conn: psycopg.Connection[Any], ids: dict[str, int]) -> None:
     for table in TABLES:
-        column = _COLUMNS[table][0]
+        column = _COLUMNS[table].split(",")[0]
         conn.execute(
             "SELECT setval(pg_get_serial_sequence(%s, %s), %s, %s)",
             [f"public.{table}", column, max(ids[table], 1), ids[table] > 0],

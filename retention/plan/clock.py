@@ -63,9 +63,16 @@ def clock_query(
         "SELECT {key} AS k, ({due}) + {ext} AS due, {held} AS held, ({undet}) AS undeterminable "
         "FROM {subject} AS {s} {joins} {holds} {where}"
     ).format(
-        key=key, due=due, ext=extension, held=held, undet=undeterminable,
-        subject=sql.Identifier(*policy.subject.qname), s=sql.Identifier(SUBJECT),
-        joins=sql.SQL(" ").join(builder.joins), holds=holds_join, where=where,
+        key=key,
+        due=due,
+        ext=extension,
+        held=held,
+        undet=undeterminable,
+        subject=sql.Identifier(*policy.subject.qname),
+        s=sql.Identifier(SUBJECT),
+        joins=sql.SQL(" ").join(builder.joins),
+        holds=holds_join,
+        where=where,
     )
     query = sql.SQL(
         "SELECT k, due, held, undeterminable, would_be_due, would_be_due AND NOT held AS is_due "
@@ -108,15 +115,21 @@ class _ClockBuilder:
             alias = f"a_{len(self._aggregates)}"
             self._aggregates[date_.name] = alias
             subquery = aggregate_sql(self.policy, date_, self.params, self.today)
-            self.joins.append(sql.SQL("LEFT JOIN ({}) AS {} ON {} = {}").format(
-                subquery, sql.Identifier(alias), sql.Identifier(alias, "k"),
-                sql.Identifier(SUBJECT, self.policy.key.name)))
+            self.joins.append(
+                sql.SQL("LEFT JOIN ({}) AS {} ON {} = {}").format(
+                    subquery,
+                    sql.Identifier(alias),
+                    sql.Identifier(alias, "k"),
+                    sql.Identifier(SUBJECT, self.policy.key.name),
+                )
+            )
         return self._aggregates[date_.name]
 
     def undeterminable(self, phase: BoundPhase) -> sql.Composable:
         """True when a date the phase needs cannot be read (or is missing and required)."""
-        parts: list[sql.Composable] = [sql.SQL("({}) IS NULL").format(
-            self.expression_sql(phase.due))]
+        parts: list[sql.Composable] = [
+            sql.SQL("({}) IS NULL").format(self.expression_sql(phase.due))
+        ]
         needed = set(phase.depends)
         if RETAIN_UNTIL in needed:
             needed |= self.policy.retain_depends
@@ -128,13 +141,17 @@ class _ClockBuilder:
                 assert date_.column is not None
                 parts.append(_column_unreadable(sql.Identifier(SUBJECT, date_.column.name), date_))
             elif date_.kind == "aggregate":
-                parts.append(sql.SQL("coalesce({}, false)").format(
-                    sql.Identifier(self._aggregate(date_), "bad")))
+                parts.append(
+                    sql.SQL("coalesce({}, false)").format(
+                        sql.Identifier(self._aggregate(date_), "bad")
+                    )
+                )
         return sql.SQL(" OR ").join(parts)
 
 
-def aggregate_sql(policy: BoundPolicy, date_: BoundDate, params: Params,
-                  today: sql.Composable) -> sql.Composable:
+def aggregate_sql(
+    policy: BoundPolicy, date_: BoundDate, params: Params, today: sql.Composable
+) -> sql.Composable:
     """`SELECT k, max(v) AS v, bool_or(NOT isfinite(v)) AS bad` over every path to the subject."""
     assert date_.over is not None and date_.value is not None
     over = date_.over
@@ -147,23 +164,36 @@ def aggregate_sql(policy: BoundPolicy, date_: BoundDate, params: Params,
         return _column_value(sql.Identifier(aliases[table_name], column.name), column)
 
     value = compile_sql(date_.value, resolve, params, today)
-    where = sql.SQL("true") if date_.where is None else compile_sql(
-        date_.where, resolve, params, today)
+    where = (
+        sql.SQL("true") if date_.where is None else compile_sql(date_.where, resolve, params, today)
+    )
     joins = sql.SQL(" ").join(
         sql.SQL("LEFT JOIN {} AS {} ON {}").format(
-            sql.Identifier(*j.table.qname), sql.Identifier(f"j{i}"),
+            sql.Identifier(*j.table.qname),
+            sql.Identifier(f"j{i}"),
             sql.SQL(" AND ").join(
                 sql.SQL("{} = {}").format(sql.Identifier("t", c), sql.Identifier(f"j{i}", r))
-                for c, r in zip(j.foreign_key.columns, j.foreign_key.ref_columns, strict=True)))
+                for c, r in zip(j.foreign_key.columns, j.foreign_key.ref_columns, strict=True)
+            ),
+        )
         for i, j in enumerate(date_.joins)
     )
     branches = []
     for path in policy.graph.paths_to_subject(over.qname):
         walk = path_sql(policy, path, "t", params)
-        branches.append(sql.SQL(
-            "SELECT {key} AS k, ({value})::date AS v FROM {over} AS t {joins} {chain} WHERE {where}"
-        ).format(key=walk.key, value=value, over=sql.Identifier(*over.qname), joins=joins,
-                 chain=walk.joins, where=sql.SQL(" AND ").join([where, *walk.conditions])))
+        branches.append(
+            sql.SQL(
+                "SELECT {key} AS k, ({value})::date AS v "
+                "FROM {over} AS t {joins} {chain} WHERE {where}"
+            ).format(
+                key=walk.key,
+                value=value,
+                over=sql.Identifier(*over.qname),
+                joins=joins,
+                chain=walk.joins,
+                where=sql.SQL(" AND ").join([where, *walk.conditions]),
+            )
+        )
     function = sql.SQL("max" if date_.function == "max" else "min")
     return sql.SQL(
         "SELECT k, {f}(v) AS v, bool_or(NOT isfinite(v)) AS bad FROM ({u}) AS x GROUP BY k"
@@ -195,9 +225,13 @@ def path_sql(policy: BoundPolicy, path: tuple[Edge, ...], start: str, params: Pa
                 conditions.append(class_filter(edge, alias, params))
             break
         parent = f"{start}_p{depth}"
-        joins.append(sql.SQL("JOIN {} AS {} ON {}").format(
-            sql.Identifier(*edge.parent), sql.Identifier(parent),
-            edge_condition(edge, alias, parent, params)))
+        joins.append(
+            sql.SQL("JOIN {} AS {} ON {}").format(
+                sql.Identifier(*edge.parent),
+                sql.Identifier(parent),
+                edge_condition(edge, alias, parent, params),
+            )
+        )
         alias = parent
         key = sql.Identifier(alias, policy.key.name)
     return PathSQL(sql.SQL(" ").join(joins), tuple(conditions), key)
@@ -207,7 +241,8 @@ def class_filter(edge: Edge, alias: str, params: Params) -> sql.Composable:
     """`alias.object_class = 'CPatient'` for a polymorphic edge (the class as a parameter)."""
     assert edge.class_column is not None
     return sql.SQL("{} = {}::text").format(
-        sql.Identifier(alias, edge.class_column), params.add(edge.class_value))
+        sql.Identifier(alias, edge.class_column), params.add(edge.class_value)
+    )
 
 
 def edge_condition(edge: Edge, child: str, parent: str, params: Params) -> sql.Composable:
@@ -221,8 +256,9 @@ def edge_condition(edge: Edge, child: str, parent: str, params: Params) -> sql.C
     return sql.SQL(" AND ").join(parts)
 
 
-def _holds(policy: BoundPolicy, params: Params, holds_table: sql.Composable | None
-           ) -> tuple[sql.Composable, sql.Composable, sql.Composable]:
+def _holds(
+    policy: BoundPolicy, params: Params, holds_table: sql.Composable | None
+) -> tuple[sql.Composable, sql.Composable, sql.Composable]:
     if holds_table is None:
         return sql.SQL("false"), sql.SQL("0"), sql.SQL("")
     join = sql.SQL(
@@ -231,8 +267,11 @@ def _holds(policy: BoundPolicy, params: Params, holds_table: sql.Composable | No
         "FILTER (WHERE released_at IS NOT NULL), 0)::int AS extension "
         "FROM {holds} WHERE policy = {policy} GROUP BY subject_key) AS h "
         "ON h.subject_key = {key}::text"
-    ).format(holds=holds_table, policy=params.add(policy.name),
-             key=sql.Identifier(SUBJECT, policy.key.name))
+    ).format(
+        holds=holds_table,
+        policy=params.add(policy.name),
+        key=sql.Identifier(SUBJECT, policy.key.name),
+    )
     return sql.SQL("coalesce(h.held, false)"), sql.SQL("coalesce(h.extension, 0)"), join
 
 
@@ -266,7 +305,8 @@ def parse_date_sql(ref: sql.Composable, fmt: str) -> sql.Composable:
 
     def part(span: tuple[int, int]) -> sql.Composable:
         return sql.SQL("substr({}, {}, {})::int").format(
-            text, sql.Literal(span[0]), sql.Literal(span[1]))
+            text, sql.Literal(span[0]), sql.Literal(span[1])
+        )
 
     y, m, d = part(year), part(month), part(day)
     last_day = sql.SQL(

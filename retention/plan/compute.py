@@ -21,8 +21,13 @@ from retention.policy.expr import Params
 from retention.store.schema import holds_table
 
 
-def compute_plan(conn: psycopg.Connection[Any], policies: list[BoundPolicy], at: date, *,
-                 schema: str = "retention") -> Plan:
+def compute_plan(
+    conn: psycopg.Connection[Any],
+    policies: list[BoundPolicy],
+    at: date,
+    *,
+    schema: str = "retention",
+) -> Plan:
     """The plan of `policies` as of `at`, from one consistent snapshot."""
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -31,25 +36,35 @@ def compute_plan(conn: psycopg.Connection[Any], policies: list[BoundPolicy], at:
     return Plan(at, plans)
 
 
-def _policy_plan(conn: psycopg.Connection[Any], policy: BoundPolicy, at: date,
-                 holds: sql.Composable | None) -> PolicyPlan:
-    row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
-        sql.Identifier(*policy.subject.qname))).fetchone()
+def _policy_plan(
+    conn: psycopg.Connection[Any], policy: BoundPolicy, at: date, holds: sql.Composable | None
+) -> PolicyPlan:
+    row = conn.execute(
+        sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(*policy.subject.qname))
+    ).fetchone()
     phases = tuple(_phase_plan(conn, policy, phase, at, holds) for phase in policy.phases)
-    return PolicyPlan(policy.name, policy.loaded.sha256, policy.subject.label,
-                      int(row[0]) if row else 0, phases)
+    return PolicyPlan(
+        policy.name, policy.loaded.sha256, policy.subject.label, int(row[0]) if row else 0, phases
+    )
 
 
-def _phase_plan(conn: psycopg.Connection[Any], policy: BoundPolicy, phase: BoundPhase,
-                at: date, holds: sql.Composable | None) -> PhasePlan:
+def _phase_plan(
+    conn: psycopg.Connection[Any],
+    policy: BoundPolicy,
+    phase: BoundPhase,
+    at: date,
+    holds: sql.Composable | None,
+) -> PhasePlan:
     clock = clock_query(policy, phase, at, holds_table=holds)
     params = Params(prefix="r")
     keys = sql.SQL("SELECT k FROM due")
     tables = affected_tables(policy, phase)
     counts = [
         sql.SQL("(SELECT count(*) FROM {} AS r WHERE {} AND {})").format(
-            sql.Identifier(*table), member_condition(policy, table, "r", keys, params),
-            pending_condition(phase, table, "r", params))
+            sql.Identifier(*table),
+            member_condition(policy, table, "r", keys, params),
+            pending_condition(phase, table, "r", params),
+        )
         for table in tables
     ]
     query = sql.SQL(

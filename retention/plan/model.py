@@ -24,9 +24,12 @@ class PhasePlan:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "name": self.name, "action": self.action, "due_subjects": self.due_subjects,
+            "name": self.name,
+            "action": self.action,
+            "due_subjects": self.due_subjects,
             "held_subjects": self.held_subjects,
-            "undeterminable_subjects": self.undeterminable_subjects, "rows": dict(self.rows),
+            "undeterminable_subjects": self.undeterminable_subjects,
+            "rows": dict(self.rows),
         }
 
 
@@ -42,8 +45,11 @@ class PolicyPlan:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "name": self.name, "sha256": self.sha256, "subject_table": self.subject_table,
-            "subjects": self.subjects, "phases": [p.to_json() for p in self.phases],
+            "name": self.name,
+            "sha256": self.sha256,
+            "subject_table": self.subject_table,
+            "subjects": self.subjects,
+            "phases": [p.to_json() for p in self.phases],
         }
 
 

@@ -8,14 +8,20 @@ from __future__ import annotations
 
 from psycopg import sql
 
+from retention.plan.clock import class_filter
 from retention.policy.bind import BoundPhase, BoundPolicy
 from retention.policy.expr import Params
-from retention.plan.clock import class_filter
 from retention.policy.relations import QName
 
 
-def member_condition(policy: BoundPolicy, table: QName, alias: str, keys: sql.Composable,
-                     params: Params, depth: int = 0) -> sql.Composable:
+def member_condition(
+    policy: BoundPolicy,
+    table: QName,
+    alias: str,
+    keys: sql.Composable,
+    params: Params,
+    depth: int = 0,
+) -> sql.Composable:
     """True for rows of `table` (aliased `alias`) that belong to a subject in `keys`.
 
     `keys` is a query or list yielding subject keys, e.g. `SELECT k FROM due`.
@@ -32,16 +38,19 @@ def member_condition(policy: BoundPolicy, table: QName, alias: str, keys: sql.Co
             condition = sql.SQL("({}) IN (SELECT {} FROM {} AS {} WHERE {})").format(
                 columns,
                 sql.SQL(", ").join(sql.Identifier(parent, c) for c in edge.parent_columns),
-                sql.Identifier(*edge.parent), sql.Identifier(parent),
-                member_condition(policy, edge.parent, parent, keys, params, depth + 1))
+                sql.Identifier(*edge.parent),
+                sql.Identifier(parent),
+                member_condition(policy, edge.parent, parent, keys, params, depth + 1),
+            )
         if edge.class_column is not None:
             condition = sql.SQL("({} AND {})").format(class_filter(edge, alias, params), condition)
         branches.append(condition)
     return sql.SQL("({})").format(sql.SQL(" OR ").join(branches))
 
 
-def pending_condition(phase: BoundPhase, table: QName, alias: str,
-                      params: Params) -> sql.Composable:
+def pending_condition(
+    phase: BoundPhase, table: QName, alias: str, params: Params
+) -> sql.Composable:
     """True for rows the phase's action would still change (already-done rows are skipped)."""
     if phase.action in ("purge", "archive"):
         return sql.SQL("true")

@@ -150,8 +150,9 @@ class _Binder:
             self.problems.append(Problem(where, exc.message, exc.hint))
             return None
         if got not in (want, ExprType.NULL):
-            self.error(path, f"this expression gives a {got.name.lower()}, "
-                             f"a {want.name.lower()} is needed")
+            self.error(
+                path, f"this expression gives a {got.name.lower()}, a {want.name.lower()} is needed"
+            )
             return None
         return expr
 
@@ -165,8 +166,11 @@ def bind_policy(loaded: LoadedPolicy, catalog: Catalog) -> tuple[BoundPolicy | N
         return None, binder.problems
     key = binder.column(subject, policy.subject.key, ("subject", "key"))
     if key is not None and not subject.is_unique([key.name]):
-        binder.error(("subject", "key"), f"column '{key.name}' is not a unique key of "
-                     f"{subject.name}", "use the primary key, or add a unique index")
+        binder.error(
+            ("subject", "key"),
+            f"column '{key.name}' is not a unique key of {subject.name}",
+            "use the primary key, or add a unique index",
+        )
     graph = _graph(binder, subject, policy.subject.key)
     dates = _dates(binder, subject, graph)
     # Every declared date is a known name, even one that failed to bind (no cascading errors).
@@ -174,23 +178,33 @@ def bind_policy(loaded: LoadedPolicy, catalog: Catalog) -> tuple[BoundPolicy | N
     retain = binder.expression(policy.retain_until, ("retain_until",), date_types, ExprType.DATE)
     phase_names = {**date_types, RETAIN_UNTIL: ExprType.DATE}
     phases = tuple(
-        bound for i, phase in enumerate(policy.phases)
+        bound
+        for i, phase in enumerate(policy.phases)
         if (bound := _phase(binder, phase, i, subject, graph, phase_names, dates)) is not None
     )
     _check_date_indexes(binder, dates, graph)
     errors = [p for p in binder.problems if p.severity == "error"]
-    if errors or key is None or retain is None or graph is None or len(phases) != len(policy.phases):
+    if (
+        errors
+        or key is None
+        or retain is None
+        or graph is None
+        or len(phases) != len(policy.phases)
+    ):
         return None, binder.problems
     retain_depends = _closure(_names(retain), dates)
-    bound = BoundPolicy(loaded, catalog, subject, key, graph, dates, retain, retain_depends, phases)
-    return bound, binder.problems
+    result = BoundPolicy(
+        loaded, catalog, subject, key, graph, dates, retain, retain_depends, phases
+    )
+    return result, binder.problems
 
 
 # -- relation graph -----------------------------------------------------------------------
 def _graph(binder: _Binder, subject: Table, key: str) -> RelationGraph | None:
     related = binder.loaded.policy.related
     declared = [
-        edge for i, link in enumerate(related.links)
+        edge
+        for i, link in enumerate(related.links)
         for edge in _link_edges(binder, link, ("related", "links", i), subject)
     ]
     excluded: set[QName] = set()
@@ -200,24 +214,33 @@ def _graph(binder: _Binder, subject: Table, key: str) -> RelationGraph | None:
             excluded.add(table.qname)
     for fk in binder.catalog.referencing(subject.qname):
         if fk.table == subject.qname and fk.on_delete not in ("set null", "cascade"):
-            binder.error(("subject", "table"), f"{subject.name} references itself through "
-                         f"{fk.name}: purging a row would break that reference",
-                         "declare the foreign key ON DELETE SET NULL")
+            binder.error(
+                ("subject", "table"),
+                f"{subject.name} references itself through "
+                f"{fk.name}: purging a row would break that reference",
+                "declare the foreign key ON DELETE SET NULL",
+            )
     try:
-        return build_graph(binder.catalog, subject, key, declared, excluded,
-                           related.follow_foreign_keys)
+        return build_graph(
+            binder.catalog, subject, key, declared, excluded, related.follow_foreign_keys
+        )
     except RelationError as exc:
         binder.error(exc.where, exc.message, exc.hint)
         return None
 
 
-def _link_edges(binder: _Binder, link: Link, path: PathKey, subject: Table) -> Iterator[DeclaredEdge]:
+def _link_edges(
+    binder: _Binder, link: Link, path: PathKey, subject: Table
+) -> Iterator[DeclaredEdge]:
     child = binder.table(link.table, (*path, "table"))
     if child is None:
         return
     if link.column is not None:
-        parent = subject if link.references is None else binder.table(
-            link.references, (*path, "references"))
+        parent = (
+            subject
+            if link.references is None
+            else binder.table(link.references, (*path, "references"))
+        )
         column = binder.column(child, link.column, (*path, "column"))
         if parent is None or column is None:
             return
@@ -225,8 +248,14 @@ def _link_edges(binder: _Binder, link: Link, path: PathKey, subject: Table) -> I
             binder.error(path, f"{parent.name} has no single-column primary key to link to")
             return
         _check_key_types(binder, column, parent.columns[parent.primary_key[0]], path)
-        edge = Edge(child.qname, parent.qname, "column", (column.name,), parent.primary_key,
-                    origin=f"declared link {child.name}.{column.name}")
+        edge = Edge(
+            child.qname,
+            parent.qname,
+            "column",
+            (column.name,),
+            parent.primary_key,
+            origin=f"declared link {child.name}.{column.name}",
+        )
         yield DeclaredEdge(edge, path)
         return
     poly = link.polymorphic
@@ -235,19 +264,31 @@ def _link_edges(binder: _Binder, link: Link, path: PathKey, subject: Table) -> I
     class_col = binder.column(child, poly.class_column, (*ppath, "class_column"))
     id_col = binder.column(child, poly.id_column, (*ppath, "id_column"))
     if class_col is not None and not class_col.is_text:
-        binder.error((*ppath, "class_column"), f"'{class_col.name}' is {class_col.type}; "
-                     "a polymorphic class column holds text")
+        binder.error(
+            (*ppath, "class_column"),
+            f"'{class_col.name}' is {class_col.type}; a polymorphic class column holds text",
+        )
     for cls, table_name in poly.classes.items():
         parent = binder.table(table_name, (*ppath, "classes", cls))
         if parent is None or class_col is None or id_col is None:
             continue
         if len(parent.primary_key) != 1:
-            binder.error((*ppath, "classes", cls),
-                         f"{parent.name} has no single-column primary key to link to")
+            binder.error(
+                (*ppath, "classes", cls),
+                f"{parent.name} has no single-column primary key to link to",
+            )
             continue
         _check_key_types(binder, id_col, parent.columns[parent.primary_key[0]], ppath)
-        edge = Edge(child.qname, parent.qname, "polymorphic", (id_col.name,), parent.primary_key,
-                    class_col.name, cls, origin=f"polymorphic link {child.name}.{class_col.name}")
+        edge = Edge(
+            child.qname,
+            parent.qname,
+            "polymorphic",
+            (id_col.name,),
+            parent.primary_key,
+            class_col.name,
+            cls,
+            origin=f"polymorphic link {child.name}.{class_col.name}",
+        )
         yield DeclaredEdge(edge, path)
 
 
@@ -272,64 +313,91 @@ def _dates(binder: _Binder, subject: Table, graph: RelationGraph | None) -> dict
         else:
             others = {n: ExprType.DATE for n in specs if n != name}
             expr = binder.expression(spec, path, others, ExprType.DATE)
-            bound = None if expr is None else BoundDate(
-                name, "expression", value=expr, depends=frozenset(_names(expr)))
+            bound = (
+                None
+                if expr is None
+                else BoundDate(name, "expression", value=expr, depends=frozenset(_names(expr)))
+            )
         if bound is not None:
             out[name] = bound
     _check_date_cycles(binder, out)
     return out
 
 
-def _column_date(binder: _Binder, name: str, spec: ColumnDate, subject: Table,
-                 path: PathKey) -> BoundDate | None:
+def _column_date(
+    binder: _Binder, name: str, spec: ColumnDate, subject: Table, path: PathKey
+) -> BoundDate | None:
     column = binder.column(subject, spec.column, (*path, "column"))
     if column is None:
         return None
     if column.is_text and spec.format is None:
-        binder.error((*path, "column"), f"'{column.name}' is stored as {column.type}",
-                     "add 'format: YYYY-MM-DD' (or DD/MM/YYYY, YYYYMMDD) to read it as a date")
+        binder.error(
+            (*path, "column"),
+            f"'{column.name}' is stored as {column.type}",
+            "add 'format: YYYY-MM-DD' (or DD/MM/YYYY, YYYYMMDD) to read it as a date",
+        )
         return None
     if not column.is_text and not column.is_date:
         binder.error((*path, "column"), f"'{column.name}' is {column.type}, not a date")
         return None
     if column.is_date and spec.format is not None:
-        binder.warn((*path, "format"), f"'{column.name}' is already a {column.type}; "
-                    "'format' is ignored")
-    return BoundDate(name, "column", column=column,
-                     format=spec.format if column.is_text else None, if_missing=spec.if_missing)
+        binder.warn(
+            (*path, "format"), f"'{column.name}' is already a {column.type}; 'format' is ignored"
+        )
+    return BoundDate(
+        name,
+        "column",
+        column=column,
+        format=spec.format if column.is_text else None,
+        if_missing=spec.if_missing,
+    )
 
 
-def _aggregate_date(binder: _Binder, name: str, spec: AggregateDate,
-                    graph: RelationGraph | None, path: PathKey) -> BoundDate | None:
+def _aggregate_date(
+    binder: _Binder, name: str, spec: AggregateDate, graph: RelationGraph | None, path: PathKey
+) -> BoundDate | None:
     value_path: PathKey = (*path, "latest" if spec.latest is not None else "earliest")
     over_name = spec.over or _table_of(spec.value)
     if over_name is None:
-        binder.error(path, "which table do these rows come from?",
-                     "add 'over: <table>' or qualify the column as table.column")
+        binder.error(
+            path,
+            "which table do these rows come from?",
+            "add 'over: <table>' or qualify the column as table.column",
+        )
         return None
     over = binder.table(over_name, (*path, "over") if spec.over else value_path)
     if over is None or graph is None:
         return None
     if over.qname not in graph.tables:
-        binder.error((*path, "over") if spec.over else value_path,
-                     f"{over.name} is not related to the subject",
-                     "add a foreign key, or declare a link under related.links")
+        binder.error(
+            (*path, "over") if spec.over else value_path,
+            f"{over.name} is not related to the subject",
+            "add a foreign key, or declare a link under related.links",
+        )
         return None
     joins = {fk.ref_table: fk for fk in binder.catalog.outgoing(over.qname)}
     names = _column_types(over, qualified=False) | _column_types(over, qualified=True)
     for qname in joins:
         names |= _column_types(binder.catalog.tables[qname], qualified=True)
     value = binder.expression(spec.value, value_path, names, ExprType.DATE)
-    where = None if spec.where is None else binder.expression(
-        spec.where, (*path, "where"), names, ExprType.BOOLEAN)
+    where = (
+        None
+        if spec.where is None
+        else binder.expression(spec.where, (*path, "where"), names, ExprType.BOOLEAN)
+    )
     if value is None or (spec.where is not None and where is None):
         return None
     used = {n.table for n in _name_nodes(value, where) if n.table and n.table != over.name}
-    join_list = tuple(
-        Join(binder.catalog.tables[q], fk) for q, fk in joins.items() if q[1] in used
+    join_list = tuple(Join(binder.catalog.tables[q], fk) for q, fk in joins.items() if q[1] in used)
+    return BoundDate(
+        name,
+        "aggregate",
+        function=spec.function,
+        over=over,
+        joins=join_list,
+        value=value,
+        where=where,
     )
-    return BoundDate(name, "aggregate", function=spec.function, over=over, joins=join_list,
-                     value=value, where=where)
 
 
 def _column_types(table: Table, *, qualified: bool) -> dict[str, ExprType]:
@@ -359,8 +427,8 @@ def _table_of(text: str) -> str | None:
 
 
 def _check_date_cycles(binder: _Binder, dates: dict[str, BoundDate]) -> None:
-    for name in dates:
-        if name in _closure(dates[name].depends, dates):
+    for name, date_ in dates.items():
+        if name in _closure(date_.depends, dates):
             binder.error(("dates", name), f"date '{name}' depends on itself")
 
 
@@ -377,8 +445,9 @@ def _closure(names: set[str] | frozenset[str], dates: dict[str, BoundDate]) -> f
     return frozenset(seen)
 
 
-def _check_date_indexes(binder: _Binder, dates: dict[str, BoundDate],
-                        graph: RelationGraph | None) -> None:
+def _check_date_indexes(
+    binder: _Binder, dates: dict[str, BoundDate], graph: RelationGraph | None
+) -> None:
     if graph is None:
         return
     for name, date in dates.items():
@@ -388,16 +457,25 @@ def _check_date_indexes(binder: _Binder, dates: dict[str, BoundDate],
             edge = path[0]
             table = binder.catalog.tables[edge.child]
             if not table.is_indexed(edge.child_columns):
-                binder.warn(("dates", name), f"no index on {table.name}"
-                            f"({', '.join(edge.child_columns)}): computing '{name}' scans the "
-                            "whole table", f"CREATE INDEX ON {table.label} "
-                            f"({', '.join(edge.child_columns)})")
+                binder.warn(
+                    ("dates", name),
+                    f"no index on {table.name}"
+                    f"({', '.join(edge.child_columns)}): computing '{name}' scans the "
+                    "whole table",
+                    f"CREATE INDEX ON {table.label} ({', '.join(edge.child_columns)})",
+                )
 
 
 # -- phases -------------------------------------------------------------------------------
-def _phase(binder: _Binder, phase: Phase, index: int, subject: Table,
-           graph: RelationGraph | None, names: Mapping[str, ExprType],
-           dates: dict[str, BoundDate]) -> BoundPhase | None:
+def _phase(
+    binder: _Binder,
+    phase: Phase,
+    index: int,
+    subject: Table,
+    graph: RelationGraph | None,
+    names: Mapping[str, ExprType],
+    dates: dict[str, BoundDate],
+) -> BoundPhase | None:
     path: PathKey = ("phases", index)
     due = binder.expression(phase.due, (*path, "due"), names, ExprType.DATE)
     columns = []
@@ -411,24 +489,39 @@ def _phase(binder: _Binder, phase: Phase, index: int, subject: Table,
     return BoundPhase(phase.name, phase.action, due, tuple(columns), depends)
 
 
-def _target_column(binder: _Binder, action: str, spec: ColumnSpec, path: PathKey,
-                   subject: Table, graph: RelationGraph | None) -> BoundColumn | None:
+def _target_column(
+    binder: _Binder,
+    action: str,
+    spec: ColumnSpec,
+    path: PathKey,
+    subject: Table,
+    graph: RelationGraph | None,
+) -> BoundColumn | None:
     table_name, _, column_name = spec.column.rpartition(".")
     table = subject if not table_name else binder.table(table_name, path)
     if table is None or graph is None:
         return None
     if table.qname not in graph.tables:
-        binder.error(path, f"{table.name} is not related to the subject {subject.name}",
-                     "add a foreign key, or declare a link under related.links")
+        binder.error(
+            path,
+            f"{table.name} is not related to the subject {subject.name}",
+            "add a foreign key, or declare a link under related.links",
+        )
         return None
     column = binder.column(table, column_name, path)
     if column is None:
         return None
-    if column.name in table.primary_key or any(
-        column.name in fk.columns for fk in binder.catalog.outgoing(table.qname)
-    ) or column.name in _link_columns(graph, table.qname):
-        binder.error(path, f"'{column.name}' is a key or a link of {table.name}; "
-                     f"{action} would break the relation", "act on the other columns")
+    if (
+        column.name in table.primary_key
+        or any(column.name in fk.columns for fk in binder.catalog.outgoing(table.qname))
+        or column.name in _link_columns(graph, table.qname)
+    ):
+        binder.error(
+            path,
+            f"'{column.name}' is a key or a link of {table.name}; "
+            f"{action} would break the relation",
+            "act on the other columns",
+        )
         return None
     problem = _fits(action, spec, column)
     if problem is not None:
@@ -452,15 +545,20 @@ def _fits(action: str, spec: ColumnSpec, column: Column) -> tuple[str, str | Non
     label = f"'{column.name}' ({column.type})"
     if action == "erase":
         if column.not_null and spec.value is None and column.default is None:
-            return (f"{label} is NOT NULL and has no default",
-                    "give the neutral value: '- column: x' with 'value: ...'")
+            return (
+                f"{label} is NOT NULL and has no default",
+                "give the neutral value: '- column: x' with 'value: ...'",
+            )
         return None
     if action == "pseudonymize":
         if not column.is_text:
             return f"{label} cannot hold a pseudonym; pseudonymize works on text columns", None
         if column.max_length is not None and column.max_length < MIN_PSEUDONYM_LENGTH:
-            return (f"{label} is too short for a pseudonym (at least {MIN_PSEUDONYM_LENGTH} "
-                    "characters)", "erase or generalize it instead")
+            return (
+                f"{label} is too short for a pseudonym (at least {MIN_PSEUDONYM_LENGTH} "
+                "characters)",
+                "erase or generalize it instead",
+            )
         return None
     if action == "scrub":
         if not (column.is_text or column.is_json):

@@ -35,8 +35,9 @@ class CheckResult:
         return [p for p in self.problems if p.severity == "warning"]
 
 
-def check_policies(conn: psycopg.Connection[Any], directory: Path, *,
-                   tool_schema: str = "retention") -> CheckResult:
+def check_policies(
+    conn: psycopg.Connection[Any], directory: Path, *, tool_schema: str = "retention"
+) -> CheckResult:
     """Load every policy file, then bind each against the catalogue."""
     loaded = load_policies(directory)
     catalog = read_catalog(conn, tool_schema=tool_schema)
@@ -50,8 +51,13 @@ def check_policies(conn: psycopg.Connection[Any], directory: Path, *,
     return CheckResult(loaded, bound, problems)
 
 
-def bound_policies(conn: psycopg.Connection[Any], directory: Path, *,
-                   only: str | None = None, tool_schema: str = "retention") -> list[BoundPolicy]:
+def bound_policies(
+    conn: psycopg.Connection[Any],
+    directory: Path,
+    *,
+    only: str | None = None,
+    tool_schema: str = "retention",
+) -> list[BoundPolicy]:
     """Every valid policy (or only `only`); any error anywhere raises :class:`PolicyError`."""
     result = check_policies(conn, directory, tool_schema=tool_schema)
     if result.errors:

@@ -49,8 +49,13 @@ def policy_files(directory: Path) -> list[Path]:
     """The `*.yaml` / `*.yml` files of a folder, sorted; a missing folder is an error."""
     if not directory.is_dir():
         raise PolicyError(
-            [Problem(Location(str(directory)), "policy folder does not exist",
-                     "pass --policies DIR or set RETENTION_POLICIES_DIR")]
+            [
+                Problem(
+                    Location(str(directory)),
+                    "policy folder does not exist",
+                    "pass --policies DIR or set RETENTION_POLICIES_DIR",
+                )
+            ]
         )
     files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
     if not files:
@@ -86,8 +91,13 @@ def load_policy_bytes(data: bytes, name: str) -> LoadedPolicy:
     document = parse_yaml(text, name)
     if not isinstance(document.value, dict):
         raise PolicyError(
-            [Problem(Location(name, 1, 1), "a policy file must be a YAML mapping",
-                     "start with 'name: my-policy'")]
+            [
+                Problem(
+                    Location(name, 1, 1),
+                    "a policy file must be a YAML mapping",
+                    "start with 'name: my-policy'",
+                )
+            ]
         )
     try:
         policy = Policy.model_validate(document.value)
@@ -106,16 +116,17 @@ def _problems(exc: ValidationError, document: Document) -> list[Problem]:
             where = document.spans.get((*path, key, "__key__"))
             location = Location(document.file, where.line, where.column) if where else None
             problems.append(
-                Problem(location or document.location(path), f"unknown key '{key}'",
-                        str(ctx.get("hint")))
+                Problem(
+                    location or document.location(path),
+                    f"unknown key '{key}'",
+                    str(ctx.get("hint")),
+                )
             )
             continue
         message = error["msg"].removeprefix("Value error, ")
         label = ".".join(str(p) for p in path)
         text = f"{label}: {message}" if label else message
-        problems.append(
-            Problem(document.location(path), text, _PYDANTIC_HINTS.get(error["type"]))
-        )
+        problems.append(Problem(document.location(path), text, _PYDANTIC_HINTS.get(error["type"])))
     return _dedupe(problems)
 
 
@@ -153,9 +164,11 @@ def _duplicate_names(loaded: list[LoadedPolicy]) -> list[Problem]:
     for item in loaded:
         if item.name in first:
             problems.append(
-                Problem(item.location(("name",)),
-                        f"policy name '{item.name}' is already used by {first[item.name].file}",
-                        "each policy needs its own name")
+                Problem(
+                    item.location(("name",)),
+                    f"policy name '{item.name}' is already used by {first[item.name].file}",
+                    "each policy needs its own name",
+                )
             )
         else:
             first[item.name] = item

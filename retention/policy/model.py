@@ -35,9 +35,13 @@ class _Strict(BaseModel):
             for key in data:
                 if key not in allowed:
                     close = difflib.get_close_matches(str(key), allowed, n=1)
-                    hint = f"did you mean '{close[0]}'?" if close else f"allowed: {', '.join(allowed)}"
+                    hint = (
+                        f"did you mean '{close[0]}'?" if close else f"allowed: {', '.join(allowed)}"
+                    )
                     raise PydanticCustomError(
-                        "unknown_key", "unknown key '{key}'; {hint}", {"key": str(key), "hint": hint}
+                        "unknown_key",
+                        "unknown key '{key}'; {hint}",
+                        {"key": str(key), "hint": hint},
                     )
         return data
 
@@ -167,7 +171,8 @@ class Phase(_Strict):
             close = difflib.get_close_matches(self.action, ACTIONS, n=1)
             hint = f"did you mean '{close[0]}'?" if close else f"one of {', '.join(ACTIONS)}"
             raise PydanticCustomError(
-                "unknown_action", "unknown action '{action}'; {hint}",
+                "unknown_action",
+                "unknown action '{action}'; {hint}",
                 {"action": self.action, "hint": hint},
             )
         if self.action in COLUMN_ACTIONS and not self.columns:
@@ -189,7 +194,8 @@ class Phase(_Strict):
                 )
             if spec.to == "range" and spec.width is None:
                 raise PydanticCustomError(
-                    "range_width", "'to: range' needs 'width' for column '{column}'",
+                    "range_width",
+                    "'to: range' needs 'width' for column '{column}'",
                     {"column": spec.column},
                 )
         return self

@@ -111,8 +111,14 @@ def _candidate_edges(
     if follow:
         for fk in catalog.foreign_keys:
             if fk.ref_table in members:
-                yield Edge(fk.table, fk.ref_table, "foreign key", fk.columns, fk.ref_columns,
-                           origin=f"foreign key {fk.name}")
+                yield Edge(
+                    fk.table,
+                    fk.ref_table,
+                    "foreign key",
+                    fk.columns,
+                    fk.ref_columns,
+                    origin=f"foreign key {fk.name}",
+                )
     for item in declared:
         if item.edge.parent in members:
             yield item.edge

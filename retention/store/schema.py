@@ -35,19 +35,28 @@ def migrate(conn: psycopg.Connection[Any], schema: str = "retention") -> list[st
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-            conn.execute(sql.SQL(
-                "CREATE TABLE IF NOT EXISTS {}.schema_version (version int PRIMARY KEY, "
-                "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
-            ).format(sql.Identifier(schema)))
-            done = {row[0] for row in conn.execute(
-                sql.SQL("SELECT version FROM {}.schema_version").format(sql.Identifier(schema)))}
+            conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {}.schema_version (version int PRIMARY KEY, "
+                    "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+                ).format(sql.Identifier(schema))
+            )
+            done = {
+                row[0]
+                for row in conn.execute(
+                    sql.SQL("SELECT version FROM {}.schema_version").format(sql.Identifier(schema))
+                )
+            }
             for version, name, text in migrations():
                 if version in done:
                     continue
-                conn.execute(sql.SQL(text).format(schema=sql.Identifier(schema)))  # type: ignore[arg-type]
-                conn.execute(sql.SQL(
-                    "INSERT INTO {}.schema_version (version, name) VALUES (%s, %s)"
-                ).format(sql.Identifier(schema)), (version, name))
+                conn.execute(sql.SQL(text).format(schema=sql.Identifier(schema)))
+                conn.execute(
+                    sql.SQL("INSERT INTO {}.schema_version (version, name) VALUES (%s, %s)").format(
+                        sql.Identifier(schema)
+                    ),
+                    (version, name),
+                )
                 applied.append(name)
     except psycopg.errors.InsufficientPrivilege as exc:
         raise DatabaseError(
@@ -59,6 +68,7 @@ def migrate(conn: psycopg.Connection[Any], schema: str = "retention") -> list[st
 
 def holds_table(conn: psycopg.Connection[Any], schema: str = "retention") -> sql.Composable | None:
     """The holds table, or None when the tool's schema is not installed yet."""
-    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL",
-                       (f"{sql.Identifier(schema).as_string(None)}.holds",)).fetchone()
+    row = conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL", (f"{sql.Identifier(schema).as_string(None)}.holds",)
+    ).fetchone()
     return sql.Identifier(schema, "holds") if row and row[0] else None

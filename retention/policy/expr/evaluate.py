@@ -15,12 +15,13 @@ that raises an error in a branch not taken can fail in SQL and not here.
 
 from __future__ import annotations
 
+import math
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import assert_never
+from typing import Any, assert_never
 
 from retention.policy.expr.nodes import (
     And,
@@ -58,7 +59,7 @@ class _Day:
 _Value = _Day | Interval | bool | int | Decimal | float | str | None
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _INT32 = range(-(2**31), 2**31)
-_COMPARE: dict[str, Callable[[object, object], bool]] = {
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "=": operator.eq,
     "<>": operator.ne,
     "<": operator.lt,
@@ -159,8 +160,11 @@ class _Evaluator:
         values = [v for v in (self.eval(arg) for arg in expr.args) if v is not None]
         if not values:
             return None
-        ordered = _orderable(values, expr.pos, f"{expr.func}()")
-        return max(ordered) if expr.func == "greatest" else min(ordered)
+        best, *others = _orderable(values, expr.pos, f"{expr.func}()")
+        better = _COMPARE[">" if expr.func == "greatest" else "<"]
+        for value in others:
+            best = value if better(value, best) else best
+        return best
 
 
 # -- values ------------------------------------------------------------------------------
@@ -170,10 +174,14 @@ def _from_python(value: object, key: str, pos: Pos) -> _Value:
     if isinstance(value, date):
         return _day_of(value, key, pos)
     if isinstance(value, Decimal | float):
-        if value != value:  # NaN: PostgreSQL's NaN equals itself, Python's does not
+        if _is_nan(value):  # PostgreSQL's NaN equals itself, Python's does not
             raise ExprError.at(pos, f"the value of '{key}' is not a number (NaN)")
         return value
     raise ExprError.at(pos, f"the value of '{key}' has an unusable type {type(value).__name__}")
+
+
+def _is_nan(value: Decimal | float) -> bool:
+    return value.is_nan() if isinstance(value, Decimal) else math.isnan(value)
 
 
 def _day_of(value: date, key: str, pos: Pos) -> _Day:
@@ -190,9 +198,10 @@ def _to_date(day: _Day, pos: Pos) -> date:
     ordinal = day.n + _EPOCH_ORDINAL
     if not 1 <= ordinal <= date.max.toordinal():
         year = _civil_from_days(day.n)[0]
+        shown = str(year) if year > 0 else f"{1 - year} BC"
         raise ExprError.at(
             pos,
-            f"the resulting date (year {year}) is outside the years 1 to 9999",
+            f"the resulting date (year {shown}) is outside the years 1 to 9999",
             "check the dates in the data (a sentinel such as 9999-12-31 plus a duration)",
         )
     return date.fromordinal(ordinal)
@@ -227,31 +236,31 @@ def _compare(op: str, left: _Value, right: _Value, pos: Pos) -> bool | None:
     return _COMPARE[op](pair[0], pair[1])
 
 
-def _same_kind(values: list[_Value], pos: Pos, what: str) -> str:
+def _same_kind(values: Sequence[_Value], pos: Pos, what: str) -> str:
     kinds = {_kind(v) for v in values}
     if len(kinds) > 1:
         raise ExprError.at(pos, f"{what} cannot mix {' and '.join(sorted(kinds))}")
     return kinds.pop()
 
 
-def _equatable(values: list[_Value], pos: Pos, what: str) -> list[_Value]:
+def _equatable(values: Sequence[_Value], pos: Pos, what: str) -> list[_Value]:
     if _same_kind(values, pos, what) == "a duration":
         raise ExprError.at(pos, f"{what} cannot compare durations")
     return _as_floats(values)
 
 
-def _orderable(values: list[_Value], pos: Pos, what: str) -> list[_Value]:
+def _orderable(values: Sequence[_Value], pos: Pos, what: str) -> list[_Value]:
     kind = _same_kind(values, pos, what)
     if kind not in ("a date", "a number"):
         raise ExprError.at(pos, f"{what} cannot order {kind}")
     return _as_floats(values)
 
 
-def _as_floats(values: list[_Value]) -> list[_Value]:
+def _as_floats(values: Sequence[_Value]) -> list[_Value]:
     """PostgreSQL compares a float with a numeric as two floats."""
     if any(isinstance(v, float) for v in values):
         return [float(v) if isinstance(v, int | Decimal) else v for v in values]
-    return values
+    return list(values)
 
 
 # -- date arithmetic -------------------------------------------------------------------------
@@ -272,8 +281,9 @@ def _arith(op: str, left: _Value, right: _Value, pos: Pos) -> _Value:
         return _add_interval(right, left, pos)
     if isinstance(left, Interval) and isinstance(right, Interval):
         sign = 1 if op == "+" else -1
-        return _checked(Interval(left.months + sign * right.months, left.days + sign * right.days),
-                        pos)
+        return _checked(
+            Interval(left.months + sign * right.months, left.days + sign * right.days), pos
+        )
     verb = "add" if op == "+" else "subtract"
     raise ExprError.at(pos, f"cannot {verb} {_kind(left)} and {_kind(right)}")
 

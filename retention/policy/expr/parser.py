@@ -1,8 +1,11 @@
 """Text to syntax tree: the grammar (LALR, via lark) and readable syntax errors.
 
-Keywords are case-insensitive and reserved where they can start or continue an expression
-(a column called `date` is written `"date"`). Unquoted names are folded to lower case like
-PostgreSQL does (ASCII letters only); double-quoted names are kept as written.
+Keywords (if then else and or not is null in true false date today) are case-insensitive and
+reserved, except after a dot (`t.date`, as in PostgreSQL) and `date` when no quoted text follows
+it (a column named `date` is common); otherwise a column named like a keyword is written in
+double quotes (`"null"`). Unit words (years, ans, mois...) are only keywords right after a
+number, and function names only before `(`. Unquoted names are folded
+to lower case like PostgreSQL does (ASCII letters only); double-quoted names are kept as written.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ from decimal import Decimal
 from typing import cast
 
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedToken, VisitError
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedToken
 
 from retention.policy.expr.nodes import (
+    KEYWORDS,
     And,
     Arith,
     ArithOp,
@@ -32,7 +36,6 @@ from retention.policy.expr.nodes import (
     InList,
     IntervalLit,
     IsNull,
-    KEYWORDS,
     Name,
     Not,
     NullLit,
@@ -87,8 +90,9 @@ literal: STRING                              -> text
        | DATE STRING                         -> date
 
 name: ident
-    | ident "." ident
-ident: IDENT | QIDENT
+    | ident "." label
+ident: IDENT | QIDENT | DATE
+label: ident | IF | THEN | ELSE | OR | AND | NOT | IS | IN | NULL | TRUE | FALSE | TODAY
 
 IF.2: /if\b/i
 THEN.2: /then\b/i
@@ -126,8 +130,7 @@ _FUNCS: dict[str, Func] = {"greatest": "greatest", "least": "least", "coalesce":
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 UNITS_HINT = (
-    "units: years/year/ans/an, months/month/mois, weeks/week/semaines/semaine, "
-    "days/day/jours/jour"
+    "units: years/year/ans/an, months/month/mois, weeks/week/semaines/semaine, days/day/jours/jour"
 )
 EXPRESSION_HINT = (
     "an expression is a name (naissance, sejours.sortie), a value ('text', 42, true, null, "
@@ -226,6 +229,9 @@ class _Builder(Transformer[Token, Expr]):
     def ident(self, token: Token) -> Token:
         return token
 
+    def label(self, token: Token) -> Token:
+        return token
+
 
 def _number(text: str) -> int | Decimal:
     return Decimal(text) if "." in text else int(text)
@@ -241,7 +247,9 @@ def _interval_amount(token: Token) -> int:
     amount = int(token.value)
     if amount > MAX_INTERVAL_AMOUNT:
         raise ExprError.at(
-            _pos(token), f"the duration {amount} is too large (at most {MAX_INTERVAL_AMOUNT})"
+            _pos(token),
+            f"the duration {amount} is too large (at most {MAX_INTERVAL_AMOUNT})",
+            "use a larger unit, e.g. 100 years rather than 36500 days",
         )
     return amount
 
@@ -255,14 +263,20 @@ def _func(token: Token, args: tuple[Expr, ...]) -> Func:
             "the functions are greatest(...), least(...) and coalesce(...)",
         )
     if not args:
-        raise ExprError.at(_pos(token), f"{func}() needs at least one argument")
+        raise ExprError.at(
+            _pos(token), f"{func}() needs at least one argument", f"write {func}(a, b, ...)"
+        )
     return func
 
 
 def _unquote(token: Token, quote: str) -> str:
-    text = token.value[1:-1].replace(quote * 2, quote)
+    text = str(token.value)[1:-1].replace(quote * 2, quote)
     if "\x00" in text:
-        raise ExprError.at(_pos(token), "a text or name cannot contain the NUL character")
+        raise ExprError.at(
+            _pos(token),
+            "a text or name cannot contain the NUL character",
+            "PostgreSQL cannot store it; remove it from the policy file",
+        )
     return text
 
 
@@ -270,7 +284,11 @@ def _ident(token: Token) -> str:
     if token.type == "QIDENT":
         name = _unquote(token, '"')
         if not name:
-            raise ExprError.at(_pos(token), 'a quoted name cannot be empty ("")')
+            raise ExprError.at(
+                _pos(token),
+                'a quoted name cannot be empty ("")',
+                'write the name between the double quotes, e.g. "Date"',
+            )
         return name
     return "".join(c.lower() if "A" <= c <= "Z" else c for c in token.value)
 
@@ -303,10 +321,6 @@ def parse(text: str) -> Expr:
         raise ExprError("the expression is empty", 1, 1, EXPRESSION_HINT)
     try:
         expr = cast(Expr, _PARSER.parse(text))
-    except VisitError as exc:
-        if isinstance(exc.orig_exc, ExprError):
-            raise exc.orig_exc from None
-        raise
     except UnexpectedToken as exc:
         raise _token_error(exc, text) from None
     except UnexpectedCharacters as exc:
@@ -364,16 +378,17 @@ def _accepted(exc: UnexpectedToken) -> set[str]:
     parser = exc.interactive_parser
     if parser is None:  # pragma: no cover - lark always attaches one
         return {str(name) for name in exc.expected}
-    return {str(name) for name in parser.accepts()}
+    accepted: set[str] = parser.accepts()  # type: ignore[no-untyped-call]
+    return accepted
 
 
 def _describe(expected: set[str]) -> str:
     """The expected terminals in words, most useful first."""
+    if "IDENT" in expected and "NUMBER" not in expected:
+        return "a name"  # after a dot, where keywords are names too
     phrases: list[str] = []
     if "NUMBER" in expected:
         phrases.append("an expression" if expected & _NAME_START else "a value")
-    elif expected & _NAME_START:
-        phrases.append("a name")
     elif "STRING" in expected:
         phrases.append(_WORDS["STRING"])
     if expected & _OPERATORS:
@@ -395,18 +410,15 @@ def _hint(expected: set[str], exc: UnexpectedToken) -> str:
     previous = exc.token_history[-1] if exc.token_history else None
     word = exc.token.type in ("IDENT", "QIDENT")
     if previous is not None and previous.type == "DATE":
-        return "a date is written date '2020-01-31'; a column named date is written \"date\""
+        return "a date is written with quotes: date '2020-01-31'"
     if exc.token.value == "=" and "NUMBER" in expected:
         return "compare with a single '='"
     if word and "UNIT" in expected:
         return UNITS_HINT
     if expected & {"THEN", "ELSE"} and not expected & _OPERATORS:
         return "write if <condition> then <value> else <value>"
-    if expected <= _NAME_START and exc.token.value.lower() in KEYWORDS:
-        value = exc.token.value.lower()
-        return f"'{value}' is a reserved word; a column with this name is written \"{value}\""
-    if expected <= _NAME_START:
-        return "a name is letters, digits and _ (starting with a letter), or any text in \"...\""
+    if "IDENT" in expected and "NUMBER" not in expected:
+        return 'a name is letters, digits and _ (starting with a letter), or any text in "..."'
     if "NUMBER" in expected:
         return EXPRESSION_HINT if expected & _NAME_START else VALUE_HINT
     if {"COMMA", "RPAR"} <= expected and not expected & _OPERATORS:
@@ -433,7 +445,7 @@ _CHAR_HINTS = {
 
 
 def _character_error(exc: UnexpectedCharacters, text: str) -> ExprError:
-    char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else exc.char
+    char = str(exc.char)
     if char in ("'", '"'):
         kind = "text" if char == "'" else "name"
         message = f"this {kind} is never closed (missing {char})"

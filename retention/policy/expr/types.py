@@ -261,27 +261,25 @@ def _compare_hint(kind: ExprType) -> str:
     return "both sides must have the same type"
 
 
-def _arith_table() -> dict[tuple[ExprType, str, ExprType], ExprType]:
-    date, interval, null = ExprType.DATE, ExprType.INTERVAL, ExprType.NULL
-    table = {
-        (date, "+", interval): date,
-        (date, "-", interval): date,
-        (interval, "+", date): date,
-        (interval, "+", interval): interval,
-        (interval, "-", interval): interval,
-        (date, "+", null): date,
-        (date, "-", null): date,
-        (null, "+", date): date,
-        (interval, "-", null): interval,
-    }
-    for op in ("+", "-"):
-        for other in (interval, null):
-            table.setdefault((interval, op, other), null)
-            table.setdefault((null, op, other), null)
-    return table
-
-
-_ARITH = _arith_table()
+_DATE, _INTERVAL, _NULL = ExprType.DATE, ExprType.INTERVAL, ExprType.NULL
+# (left, op, right) -> result; any other combination is an error
+_ARITH: dict[tuple[ExprType, str, ExprType], ExprType] = {
+    (_DATE, "+", _INTERVAL): _DATE,
+    (_DATE, "-", _INTERVAL): _DATE,
+    (_INTERVAL, "+", _DATE): _DATE,
+    (_INTERVAL, "+", _INTERVAL): _INTERVAL,
+    (_INTERVAL, "-", _INTERVAL): _INTERVAL,
+    # with a null operand the result is null, typed when only one reading is possible
+    (_DATE, "+", _NULL): _DATE,
+    (_DATE, "-", _NULL): _DATE,
+    (_NULL, "+", _DATE): _DATE,
+    (_INTERVAL, "-", _NULL): _INTERVAL,
+    (_INTERVAL, "+", _NULL): _NULL,  # date or interval
+    (_NULL, "+", _INTERVAL): _NULL,
+    (_NULL, "-", _INTERVAL): _NULL,
+    (_NULL, "+", _NULL): _NULL,
+    (_NULL, "-", _NULL): _NULL,
+}
 
 
 def _unknown_name(expr: Name, names: Mapping[str, ExprType]) -> ExprError:
