@@ -1,24 +1,41 @@
 """Operator logs through loguru: readable on a terminal, JSON lines for journald or files.
 
-Logs carry counts, table names and pseudonymised keys, never a personal value.
+Every line carries the run id (`-` outside a run). Audit entries are mirrored as JSON lines to
+`audit_log` when it is set. Logs carry counts, table names and keyed digests, never a personal
+value.
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import Any
 
 from loguru import logger
 
+_TEXT = (
+    "<green>{time:YYYY-MM-DD HH:mm:ss}</green> <level>{level: <7}</level> "
+    "<cyan>{extra[run_id]}</cyan> {message}"
+)
 
-def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
-    """Send logs to stderr (command output goes to stdout)."""
+
+def setup_logging(level: str = "INFO", fmt: str = "text", audit_log: Path | None = None) -> None:
+    """Operator logs to stderr (command output goes to stdout), audit mirror to a file."""
     logger.remove()
+    logger.configure(extra={"run_id": "-"})
     if fmt == "json":
-        logger.add(sys.stderr, level=level, serialize=True)
+        logger.add(sys.stderr, level=level, serialize=True, filter=_not_audit)
     else:
         logger.add(
-            sys.stderr,
-            level=level,
-            colorize=sys.stderr.isatty(),
-            format="<green>{time:YYYY-MM-DD HH:mm:ss}</green> <level>{level: <7}</level> {message}",
+            sys.stderr, level=level, colorize=sys.stderr.isatty(), format=_TEXT, filter=_not_audit
         )
+    if audit_log is not None:
+        logger.add(audit_log, level="INFO", serialize=True, filter=_audit_only, enqueue=False)
+
+
+def _not_audit(record: Any) -> bool:
+    return not record["extra"].get("audit", False)
+
+
+def _audit_only(record: Any) -> bool:
+    return bool(record["extra"].get("audit", False))

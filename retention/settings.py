@@ -54,6 +54,21 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=2000, ge=1, le=100_000, description="Subjects per batch.")
     lock_timeout_ms: int = Field(default=2000, ge=1, description="SET LOCAL lock_timeout.")
     statement_timeout_ms: int = Field(default=30_000, ge=1, description="SET LOCAL timeout.")
+    max_subjects_per_phase: int = Field(
+        default=50_000, ge=0, description="Safety limit: subjects one phase may act on per run."
+    )
+    max_share_per_phase: float = Field(
+        default=0.10, gt=0, le=1, description="Safety limit: share of the subject table per run."
+    )
+    max_clock_skew_seconds: int = Field(
+        default=300, ge=1, description="Refuse to run when database and host clocks differ more."
+    )
+    lock_wait_seconds: float = Field(
+        default=0.0, ge=0, description="How long a run waits for another run to finish."
+    )
+    audit_log: Path | None = Field(
+        default=None, description="File receiving every audit entry as a JSON line."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     pseudonym_key: SecretStr | None = Field(default=None, description="HMAC key (a secret).")

@@ -27,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args.config, policies_dir=getattr(args, "policies", None))
-        setup_logging(settings.log_level, settings.log_format)
+        setup_logging(settings.log_level, settings.log_format, settings.audit_log)
         handler: Handler = args.handler
         return handler(args, settings)
     except RetentionError as exc:
@@ -36,6 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `retention plan | head`
+        sys.stderr.close()
+        return 0
 
 
 def iso_date(text: str) -> date:
@@ -47,7 +50,7 @@ def iso_date(text: str) -> date:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from retention.cli import check, demo, plan, store
+    from retention.cli import audit, check, demo, hold, plan, run, store
 
     parser = argparse.ArgumentParser(
         prog="retention",
@@ -60,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
         help="TOML settings file (default: /etc/retention/retention.toml if present)",
     )
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
-    for module in (check, plan, store, demo):
+    for module in (check, plan, run, hold, audit, store, demo):
         module.register(commands)
     return parser
 

@@ -15,7 +15,7 @@ from psycopg import sql
 
 from retention.plan.clock import clock_query
 from retention.plan.model import PhasePlan, Plan, PolicyPlan
-from retention.plan.rows import affected_tables, member_condition, pending_condition
+from retention.plan.rows import affected_tables, due_keys, member_condition, pending_condition
 from retention.policy.bind import BoundPhase, BoundPolicy
 from retention.policy.expr import Params
 from retention.store.schema import holds_table
@@ -69,11 +69,15 @@ def _phase_plan(
     ]
     query = sql.SQL(
         "WITH clock AS MATERIALIZED ({clock}), "
-        "due AS MATERIALIZED (SELECT k FROM clock WHERE is_due) "
+        "due AS MATERIALIZED ({due}) "
         "SELECT (SELECT count(*) FROM due), "
         "(SELECT count(*) FROM clock WHERE would_be_due AND held), "
         "(SELECT count(*) FROM clock WHERE undeterminable), {counts}"
-    ).format(clock=clock.query, counts=sql.SQL(", ").join(counts))
+    ).format(
+        clock=clock.query,
+        counts=sql.SQL(", ").join(counts),
+        due=due_keys(policy, phase, sql.SQL("SELECT * FROM clock"), params),
+    )
     row = conn.execute(query, {**clock.params, **params.values}).fetchone()
     assert row is not None
     rows = {f"{schema}.{name}": int(n) for (schema, name), n in zip(tables, row[3:], strict=True)}

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from retention.plan.clock import class_filter
+from retention.actions.values import pending
+from retention.plan.clock import class_filter, path_sql
 from retention.policy.bind import BoundPhase, BoundPolicy
 from retention.policy.expr import Params
 from retention.policy.relations import QName
@@ -54,16 +55,40 @@ def pending_condition(
     """True for rows the phase's action would still change (already-done rows are skipped)."""
     if phase.action in ("purge", "archive"):
         return sql.SQL("true")
-    parts: list[sql.Composable] = []
-    for item in phase.columns:
-        if item.table.qname != table:
-            continue
-        ref = sql.Identifier(alias, item.column.name)
-        if phase.action == "erase" and item.spec.value is not None:
-            parts.append(sql.SQL("{} IS DISTINCT FROM {}").format(ref, params.add(item.spec.value)))
-        else:
-            parts.append(sql.SQL("{} IS NOT NULL").format(ref))
+    parts = [
+        pending(phase.action, item, sql.Identifier(alias, item.column.name), params)
+        for item in phase.columns
+        if item.table.qname == table
+    ]
     return sql.SQL("({})").format(sql.SQL(" OR ").join(parts)) if parts else sql.SQL("false")
+
+
+def due_keys(
+    policy: BoundPolicy, phase: BoundPhase, clock: sql.Composable, params: Params
+) -> sql.Composable:
+    """`SELECT k` of the subjects a phase acts on: due by the clock and, for column actions,
+    with at least one row still to change (a subject already minimised is not due again)."""
+    query = sql.SQL("SELECT k FROM ({}) AS c WHERE is_due").format(clock)
+    pending_keys = _pending_keys(policy, phase, params)
+    if pending_keys is None:
+        return query
+    return sql.SQL("{} AND k IN ({})").format(query, pending_keys)
+
+
+def _pending_keys(policy: BoundPolicy, phase: BoundPhase, params: Params) -> sql.Composable | None:
+    if phase.action in ("purge", "archive"):
+        return None
+    branches = []
+    for table in phase.tables:
+        for path in policy.graph.paths_to_subject(table):
+            walk = path_sql(policy, path, "t", params)
+            conditions = [pending_condition(phase, table, "t", params), *walk.conditions]
+            branches.append(
+                sql.SQL("SELECT {} FROM {} AS t {} WHERE {}").format(
+                    walk.key, sql.Identifier(*table), walk.joins, sql.SQL(" AND ").join(conditions)
+                )
+            )
+    return sql.SQL(" UNION ").join(branches)
 
 
 def affected_tables(policy: BoundPolicy, phase: BoundPhase) -> tuple[QName, ...]:

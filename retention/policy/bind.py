@@ -523,6 +523,13 @@ def _target_column(
             "act on the other columns",
         )
         return None
+    if action in ("pseudonymize", "scrub") and not table.primary_key:
+        binder.error(
+            path,
+            f"{table.name} has no primary key; {action} writes rows back by key",
+            "add a primary key to the table",
+        )
+        return None
     problem = _fits(action, spec, column)
     if problem is not None:
         binder.error(path, problem[0], problem[1])

@@ -1,0 +1,54 @@
+"""Column actions done in SQL, set-based: `erase` and `generalize` (one UPDATE per table)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import psycopg
+from psycopg import sql
+
+from retention.actions.base import Batch
+from retention.actions.values import new_value, pending
+from retention.plan.rows import member_condition
+from retention.policy.expr import Params
+from retention.policy.relations import QName
+
+
+def _update(conn: psycopg.Connection[Any], batch: Batch, table: QName) -> int:
+    params = Params(prefix="u")
+    items = [item for item in batch.phase.columns if item.table.qname == table]
+    ref = {item.column.name: sql.Identifier("r", item.column.name) for item in items}
+    assignments = sql.SQL(", ").join(
+        sql.SQL("{} = {}").format(
+            sql.Identifier(i.column.name),
+            new_value(batch.phase.action, i, ref[i.column.name], params),
+        )
+        for i in items
+    )
+    todo = sql.SQL(" OR ").join(
+        pending(batch.phase.action, i, ref[i.column.name], params) for i in items
+    )
+    member = member_condition(batch.policy, table, "r", batch.keys_sql(params), params)
+    query = sql.SQL("UPDATE {} AS r SET {} WHERE {} AND ({})").format(
+        sql.Identifier(*table), assignments, member, todo
+    )
+    return conn.execute(query, params.values).rowcount
+
+
+class _ColumnAction:
+    name: ClassVar[str]
+
+    def apply(self, conn: psycopg.Connection[Any], batch: Batch) -> dict[str, int]:
+        return {batch.table_name(t): _update(conn, batch, t) for t in batch.phase.tables}
+
+
+class Erase(_ColumnAction):
+    """NULL, the policy's neutral value, or the column's default for NOT NULL columns."""
+
+    name = "erase"
+
+
+class Generalize(_ColumnAction):
+    """Dates to year or month, postal codes to department, numbers to ranges."""
+
+    name = "generalize"

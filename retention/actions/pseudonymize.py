@@ -1,0 +1,141 @@
+"""`pseudonymize`: keyed, deterministic pseudonyms computed in this process.
+
+The same value gives the same pseudonym in every table and every run (HMAC-SHA-256 of the
+normalised value under the pseudonymisation key), so joins and statistics survive. The key never
+reaches the database server: values are read, pseudonyms computed here, then written back
+set-based (COPY into a temporary table, one UPDATE ... FROM per table and batch). A pseudonym is
+recognisable (`PSN-` and base32), so a value already pseudonymised is never pseudonymised again.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import unicodedata
+from typing import Any, ClassVar
+
+import psycopg
+from psycopg import sql
+
+from retention.actions.base import Batch
+from retention.actions.values import PSEUDONYM_PATTERN, pending
+from retention.errors import RetentionError
+from retention.keys import Key
+from retention.plan.rows import member_condition
+from retention.policy.bind import BoundColumn
+from retention.policy.expr import Params
+from retention.policy.relations import QName
+
+PREFIX = "PSN-"
+DEFAULT_LENGTH = 24  # PSN- and 20 base32 characters: 100 bits
+_RECOGNISED = re.compile(PSEUDONYM_PATTERN)
+
+
+def pseudonym(key: Key, value: str, length: int = DEFAULT_LENGTH) -> str:
+    """The pseudonym of `value`, `length` characters long (at least 12)."""
+    normalised = unicodedata.normalize("NFC", value).strip().casefold()
+    body = base64.b32encode(key.digest(normalised.encode("utf-8"))).decode("ascii")
+    return PREFIX + body[: max(8, min(length, 32) - len(PREFIX))]
+
+
+def is_pseudonym(value: str) -> bool:
+    return _RECOGNISED.match(value) is not None
+
+
+def _length(item: BoundColumn) -> int:
+    limit = item.column.max_length
+    return DEFAULT_LENGTH if limit is None else min(DEFAULT_LENGTH, limit)
+
+
+class Pseudonymize:
+    """Replace values with keyed pseudonyms."""
+
+    name: ClassVar[str] = "pseudonymize"
+
+    def apply(self, conn: psycopg.Connection[Any], batch: Batch) -> dict[str, int]:
+        if batch.pseudonym_key is None:
+            raise RetentionError("pseudonymize needs the pseudonymisation key (pseudonym_key)")
+        return {
+            batch.table_name(t): self._table(conn, batch, t, batch.pseudonym_key)
+            for t in batch.phase.tables
+        }
+
+    def _table(self, conn: psycopg.Connection[Any], batch: Batch, table: QName, key: Key) -> int:
+        items = [i for i in batch.phase.columns if i.table.qname == table]
+        primary = batch.policy.table(table).primary_key
+        params = Params(prefix="s")
+        refs = [sql.Identifier("r", i.column.name) for i in items]
+        todo = sql.SQL(" OR ").join(
+            pending("pseudonymize", i, r, params) for i, r in zip(items, refs, strict=True)
+        )
+        member = member_condition(batch.policy, table, "r", batch.keys_sql(params), params)
+        select = sql.SQL("SELECT {}, {} FROM {} AS r WHERE {} AND ({})").format(
+            sql.SQL(", ").join(sql.Identifier("r", c) for c in primary),
+            sql.SQL(", ").join(refs),
+            sql.Identifier(*table),
+            member,
+            todo,
+        )
+        rows = conn.execute(select, params.values).fetchall()
+        if not rows:
+            return 0
+        staged = [self._pseudonymised(row, len(primary), items, key) for row in rows]
+        return self._write(conn, batch, table, primary, items, staged)
+
+    @staticmethod
+    def _pseudonymised(
+        row: tuple[Any, ...], width: int, items: list[BoundColumn], key: Key
+    ) -> tuple[Any, ...]:
+        values = []
+        for item, value in zip(items, row[width:], strict=True):
+            if value is None or is_pseudonym(str(value).rstrip()):
+                values.append(value)
+            else:
+                values.append(pseudonym(key, str(value), _length(item)))
+        return (*row[:width], *values)
+
+    @staticmethod
+    def _write(
+        conn: psycopg.Connection[Any],
+        batch: Batch,
+        table: QName,
+        primary: tuple[str, ...],
+        items: list[BoundColumn],
+        staged: list[tuple[Any, ...]],
+    ) -> int:
+        source = batch.policy.table(table)
+        names = [*primary, *(i.column.name for i in items)]
+        temp = sql.Identifier("retention_pseudonyms")
+        conn.execute(
+            sql.SQL("CREATE TEMPORARY TABLE {} ({}) ON COMMIT DROP").format(
+                temp,
+                sql.SQL(", ").join(
+                    sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(source.columns[n].type))
+                    for n in names
+                ),
+            )
+        )
+        with conn.cursor().copy(
+            sql.SQL("COPY {} ({}) FROM STDIN").format(
+                temp, sql.SQL(", ").join(map(sql.Identifier, names))
+            )
+        ) as copy:
+            for row in staged:
+                copy.write_row(row)
+        query = sql.SQL("UPDATE {} AS r SET {} FROM {} AS p WHERE {}").format(
+            sql.Identifier(*table),
+            sql.SQL(", ").join(
+                sql.SQL("{} = {}").format(
+                    sql.Identifier(i.column.name), sql.Identifier("p", i.column.name)
+                )
+                for i in items
+            ),
+            temp,
+            sql.SQL(" AND ").join(
+                sql.SQL("{} = {}").format(sql.Identifier("r", c), sql.Identifier("p", c))
+                for c in primary
+            ),
+        )
+        count = conn.execute(query).rowcount
+        conn.execute(sql.SQL("DROP TABLE {}").format(temp))
+        return count

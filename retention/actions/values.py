@@ -1,0 +1,85 @@
+"""What each column action leaves in a column, and whether a row is still pending, in SQL.
+
+Shared by the actions (which write the new value) and the plan (which counts pending rows only),
+so a plan never counts work that is already done and a second pass changes nothing.
+"""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+from retention.policy.bind import BoundColumn
+from retention.policy.expr import Params
+
+PSEUDONYM_PATTERN = "^PSN-[A-Z2-7]{8,28}$"
+
+
+def new_value(
+    action: str, item: BoundColumn, ref: sql.Composable, params: Params
+) -> sql.Composable:
+    """The value a column takes once the action is done."""
+    column = item.column
+    if action == "erase":
+        if item.spec.value is not None:
+            return sql.SQL("{}::{}").format(params.add(item.spec.value), sql.SQL(column.type))
+        return sql.SQL("DEFAULT") if column.not_null else sql.SQL("NULL")
+    if action == "generalize":
+        return _generalized(item, ref, params)
+    raise ValueError(f"no SQL value for action {action}")
+
+
+def pending(action: str, item: BoundColumn, ref: sql.Composable, params: Params) -> sql.Composable:
+    """True while the column still differs from what the action leaves."""
+    if action == "erase":
+        if item.spec.value is not None:
+            return sql.SQL("{} IS DISTINCT FROM {}::{}").format(
+                ref, params.add(item.spec.value), sql.SQL(item.column.type)
+            )
+        if item.column.not_null:
+            return sql.SQL("{} IS DISTINCT FROM {}").format(
+                ref, sql.SQL(item.column.default or "NULL")
+            )
+        return sql.SQL("{} IS NOT NULL").format(ref)
+    if action == "generalize":
+        return sql.SQL("{} IS DISTINCT FROM {}").format(ref, _generalized(item, ref, params))
+    if action == "pseudonymize":
+        return sql.SQL("({r} IS NOT NULL AND {r} !~ {p})").format(
+            r=ref, p=params.add(PSEUDONYM_PATTERN)
+        )
+    return sql.SQL("{} IS NOT NULL").format(ref)
+
+
+def _generalized(item: BoundColumn, ref: sql.Composable, params: Params) -> sql.Composable:
+    column, to = item.column, item.spec.to
+    if to in ("year", "month") and column.is_date:
+        return sql.SQL("date_trunc({}, {})::{}").format(params.add(to), ref, sql.SQL(column.type))
+    if to in ("year", "month"):
+        # Text dates keep their shape with zeros for the parts removed ('1975-00-00'),
+        # the convention of French hospital software for partial dates.
+        keep, suffix = (4, "-00-00") if to == "year" else (7, "-00")
+        return sql.SQL(
+            "(CASE WHEN {r} ~ {pattern} THEN substr({r}, 1, {keep}) || {suffix} ELSE {r} END)"
+        ).format(
+            r=ref,
+            pattern=params.add("^[0-9]{4}-[0-9]{2}-[0-9]{2}$"),
+            keep=params.add(keep),
+            suffix=params.add(suffix),
+        )
+    if to == "department":
+        return sql.SQL(
+            "(CASE WHEN {r} ~ {overseas} THEN substr({r}, 1, 3) "
+            "WHEN {r} ~ {corsica} THEN (CASE WHEN {r} < {split} THEN {a} ELSE {b} END) "
+            "WHEN {r} ~ {mainland} THEN substr({r}, 1, 2) ELSE {r} END)"
+        ).format(
+            r=ref,
+            overseas=params.add("^9[78][0-9]{3}$"),
+            corsica=params.add("^20[0-9]{3}$"),
+            split=params.add("20200"),
+            a=params.add("2A"),
+            b=params.add("2B"),
+            mainland=params.add("^[0-9]{5}$"),
+        )
+    width = params.add(item.spec.width)
+    return sql.SQL("(floor({r} / {w}::numeric) * {w})::{t}").format(
+        r=ref, w=width, t=sql.SQL(column.type)
+    )

@@ -1,0 +1,1 @@
+"""The audit trail: append-only, hash-chained entries that hold no personal value."""

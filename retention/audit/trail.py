@@ -1,0 +1,252 @@
+"""Append to the audit trail and verify it.
+
+Each entry is one row of `<schema>.audit`. Its hash is SHA-256 of the previous entry's hash
+followed by the entry's canonical JSON (sorted keys, no spaces), so altering, removing,
+inserting or reordering an entry breaks the chain at that entry. Entries are appended inside the
+transaction whose work they describe: the entry commits if and only if the work does.
+Subjects appear only as keyed digests (HMAC-SHA-256 with the audit key): an auditor holding the
+key can check a given subject, the trail itself holds no key.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import os
+import socket
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from loguru import logger
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from retention.keys import Key
+
+GENESIS = "0" * 64
+_LOCK_KEY = 0x6175_6469_7400  # "audit": one writer at a time keeps the chain linear
+_COLUMNS = (
+    "seq",
+    "recorded_at",
+    "run_id",
+    "event",
+    "policy",
+    "policy_sha256",
+    "phase",
+    "action",
+    "rows",
+    "subjects",
+    "subject_digests",
+    "key_id",
+    "actor",
+    "outcome",
+    "detail",
+    "prev_hash",
+)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What happened, as given by the caller (the trail adds sequence, time, actor, hashes)."""
+
+    event: str
+    outcome: str
+    run_id: UUID | None = None
+    policy: str | None = None
+    policy_sha256: str | None = None
+    phase: str | None = None
+    action: str | None = None
+    rows: Mapping[str, int] = field(default_factory=dict)
+    subjects: int = 0
+    subject_digests: tuple[str, ...] = ()
+    key_id: str | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """An entry as stored: its canonical content and its hash."""
+
+    content: dict[str, Any]
+    hash: str
+
+    @property
+    def seq(self) -> int:
+        return int(self.content["seq"])
+
+
+def actor(conn: psycopg.Connection[Any]) -> dict[str, Any]:
+    """Who acts: database user, operating-system user, host and process."""
+    row = conn.execute("SELECT current_user").fetchone()
+    return {
+        "db_user": row[0] if row else None,
+        "os_user": _os_user(),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+    }
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+def canonical(content: Mapping[str, Any]) -> str:
+    """The canonical JSON text hashed for an entry."""
+    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def entry_hash(prev_hash: str, content: Mapping[str, Any]) -> str:
+    """SHA-256 of the previous hash and the canonical content. The sequence number is left out:
+    order is proven by the chain, so a moved entry reads as moved, not as altered."""
+    hashed = {k: v for k, v in content.items() if k != "seq"}
+    return hashlib.sha256((prev_hash + canonical(hashed)).encode("utf-8")).hexdigest()
+
+
+class AuditTrail:
+    """Writes entries to `<schema>.audit` and mirrors them as JSON lines through loguru."""
+
+    def __init__(self, schema: str, key: Key, actor_info: Mapping[str, Any]) -> None:
+        self.table = sql.Identifier(schema, "audit")
+        self.key = key
+        self.actor = dict(actor_info)
+
+    def subject_digest(self, policy: str, subject_key: object) -> str:
+        """Keyed digest of one subject key (what the trail stores instead of the key)."""
+        return subject_digest(self.key, policy, subject_key)
+
+    def digests(self, policy: str, keys: Iterable[object]) -> tuple[str, ...]:
+        return tuple(sorted(self.subject_digest(policy, k) for k in keys))
+
+    def append(self, conn: psycopg.Connection[Any], entry: Entry) -> Stored:
+        """Append inside the caller's transaction (one is opened if there is none)."""
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+            last = conn.execute(
+                sql.SQL("SELECT seq, hash FROM {} ORDER BY seq DESC LIMIT 1").format(self.table)
+            ).fetchone()
+            seq, prev = (int(last[0]) + 1, str(last[1])) if last else (1, GENESIS)
+            content = self._content(entry, seq, prev)
+            digest = entry_hash(prev, content)
+            conn.execute(
+                sql.SQL("INSERT INTO {} ({}, hash) VALUES ({}, %s)").format(
+                    self.table,
+                    sql.SQL(", ").join(map(sql.Identifier, _COLUMNS)),
+                    sql.SQL(", ").join(sql.Placeholder() * len(_COLUMNS)),
+                ),
+                [*_row(content), digest],
+            )
+        return Stored(content, digest)
+
+    def record(self, conn: psycopg.Connection[Any], entry: Entry) -> Stored:
+        """Append in a transaction of its own, then mirror."""
+        stored = self.append(conn, entry)
+        mirror(stored)
+        return stored
+
+    def _content(self, entry: Entry, seq: int, prev: str) -> dict[str, Any]:
+        return {
+            "seq": seq,
+            "recorded_at": datetime.now(UTC).isoformat(),
+            "run_id": str(entry.run_id) if entry.run_id else None,
+            "event": entry.event,
+            "policy": entry.policy,
+            "policy_sha256": entry.policy_sha256,
+            "phase": entry.phase,
+            "action": entry.action,
+            "rows": dict(entry.rows),
+            "subjects": entry.subjects,
+            "subject_digests": sorted(entry.subject_digests),
+            "key_id": entry.key_id,
+            "actor": self.actor,
+            "outcome": entry.outcome,
+            "detail": dict(entry.detail),
+            "prev_hash": prev,
+        }
+
+
+def subject_digest(key: Key, policy: str, subject_key: object) -> str:
+    return key.digest(f"{policy}\x00{subject_key}".encode()).hex()[:32]
+
+
+def mirror(stored: Stored) -> None:
+    """The entry as one JSON line in the operator logs (sinks filter on `audit`)."""
+    content = dict(stored.content)
+    content["subject_digests"] = len(content["subject_digests"])  # counts only, lines stay short
+    logger.bind(audit=True, run_id=content["run_id"]).info(
+        "audit " + canonical({**content, "hash": stored.hash})
+    )
+
+
+def _row(content: Mapping[str, Any]) -> list[Any]:
+    out = []
+    for name in _COLUMNS:
+        value = content[name]
+        if name in ("rows", "actor", "detail"):
+            value = Jsonb(value)
+        elif name == "recorded_at":
+            value = datetime.fromisoformat(value)
+        out.append(value)
+    return out
+
+
+def stored_content(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Rebuild the canonical content of an entry read from the table."""
+    content = {name: row[name] for name in _COLUMNS}
+    content["recorded_at"] = row["recorded_at"].astimezone(UTC).isoformat()
+    content["run_id"] = str(row["run_id"]) if row["run_id"] else None
+    content["subject_digests"] = list(row["subject_digests"])
+    return content
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Result of `audit verify`: how many entries were checked and the first broken one."""
+
+    checked: int
+    broken_seq: int | None = None
+    problem: str | None = None
+
+    @property
+    def intact(self) -> bool:
+        return self.broken_seq is None
+
+
+def verify(conn: psycopg.Connection[Any], schema: str) -> Verification:
+    """Recompute the chain; name the first entry altered, removed, inserted or reordered."""
+    table = sql.Identifier(schema, "audit")
+    prev_hash, prev_seq, checked = GENESIS, 0, 0
+    with conn.transaction(), conn.cursor(name="audit_verify") as cur:
+        cur.execute(
+            sql.SQL("SELECT {}, hash FROM {} ORDER BY seq").format(
+                sql.SQL(", ").join(map(sql.Identifier, _COLUMNS)), table
+            )
+        )
+        names = [d.name for d in cur.description or []]
+        for values in cur:
+            row = dict(zip(names, values, strict=True))
+            content = stored_content(row)
+            seq = int(row["seq"])
+            if entry_hash(str(row["prev_hash"]), content) != row["hash"]:
+                return Verification(checked, seq, "its content was altered")
+            if row["prev_hash"] != prev_hash:
+                if seq != prev_seq + 1:
+                    what = f"entries {prev_seq + 1}..{seq - 1} were removed"
+                    return Verification(checked, seq, what)
+                return Verification(
+                    checked,
+                    seq,
+                    "it does not follow the previous entry "
+                    "(an entry was inserted, removed or reordered here)",
+                )
+            if seq != prev_seq + 1:
+                return Verification(checked, seq, "its sequence number does not follow")
+            prev_hash, prev_seq, checked = str(row["hash"]), seq, checked + 1
+    return Verification(checked)

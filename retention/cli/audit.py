@@ -1,0 +1,139 @@
+"""`retention audit verify|show|find`: the audit trail for auditors."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from datetime import date, datetime
+from typing import Any
+
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from retention.audit.trail import stored_content, subject_digest, verify
+from retention.cli.common import audit_key
+from retention.db import connect
+from retention.settings import Settings
+
+_SHOW = (
+    "seq",
+    "recorded_at",
+    "event",
+    "outcome",
+    "policy",
+    "phase",
+    "action",
+    "subjects",
+    "rows",
+    "policy_sha256",
+    "run_id",
+)
+
+
+def register(commands: Any) -> None:
+    from retention.cli.main import iso_date
+
+    parser = commands.add_parser("audit", help="verify and read the audit trail")
+    sub = parser.add_subparsers(required=True, metavar="ACTION")
+    check = sub.add_parser("verify", help="recompute the hash chain (exit 0 intact, 1 broken)")
+    check.set_defaults(handler=_verify)
+    show = sub.add_parser("show", help="list entries")
+    show.add_argument("--since", type=iso_date, default=None, metavar="DATE")
+    show.add_argument("--policy", default=None, metavar="NAME")
+    show.add_argument("--format", choices=("text", "json", "csv"), default="text")
+    show.set_defaults(handler=_show)
+    find = sub.add_parser("find", help="what happened to one subject under one policy")
+    find.add_argument("--subject", required=True, metavar="KEY")
+    find.add_argument("--policy", required=True, metavar="NAME")
+    find.add_argument("--format", choices=("text", "json"), default="text")
+    find.set_defaults(handler=_find)
+
+
+def _verify(args: argparse.Namespace, settings: Settings) -> int:
+    with connect(settings) as conn:
+        result = verify(conn, settings.schema_name)
+    if result.intact:
+        print(f"audit trail intact: {result.checked} entries verified")
+        return 0
+    print(
+        f"audit trail BROKEN at entry {result.broken_seq}: {result.problem} "
+        f"({result.checked} entries before it are intact)"
+    )
+    return 1
+
+
+def _entries(settings: Settings, where: sql.Composable, params: list[Any]) -> list[dict[str, Any]]:
+    with connect(settings) as conn, conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            sql.SQL("SELECT *, {h} FROM {t} WHERE {w} ORDER BY seq").format(
+                h=sql.Identifier("hash"), t=sql.Identifier(settings.schema_name, "audit"), w=where
+            ),
+            params,
+        )
+        return [{**stored_content(row), "hash": row["hash"]} for row in cur.fetchall()]
+
+
+def _show(args: argparse.Namespace, settings: Settings) -> int:
+    conditions: list[sql.Composable] = [sql.SQL("true")]
+    params: list[Any] = []
+    if args.since:
+        conditions.append(sql.SQL("recorded_at >= %s"))
+        params.append(args.since)
+    if args.policy:
+        conditions.append(sql.SQL("policy = %s"))
+        params.append(args.policy)
+    entries = _entries(settings, sql.SQL(" AND ").join(conditions), params)
+    _print(entries, args.format)
+    return 0
+
+
+def _find(args: argparse.Namespace, settings: Settings) -> int:
+    digest = subject_digest(audit_key(settings), args.policy, args.subject)
+    entries = _entries(
+        settings, sql.SQL("policy = %s AND %s = ANY(subject_digests)"), [args.policy, digest]
+    )
+    if not entries:
+        print(f"no entry for this subject under policy {args.policy}")
+        return 0
+    _print(entries, args.format)
+    return 0
+
+
+def _print(entries: list[dict[str, Any]], fmt: str) -> None:
+    if fmt == "json":
+        print(
+            json.dumps(
+                [_public(e) for e in entries], indent=2, default=_json_default, ensure_ascii=False
+            )
+        )
+        return
+    if fmt == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(_SHOW))
+        writer.writeheader()
+        for entry in entries:
+            writer.writerow(
+                {k: json.dumps(entry[k]) if isinstance(entry[k], dict) else entry[k] for k in _SHOW}
+            )
+        return
+    for e in entries:
+        rows = ", ".join(f"{t} {n}" for t, n in e["rows"].items() if n) or "-"
+        where = "/".join(x for x in (e["policy"], e["phase"]) if x) or "-"
+        print(
+            f"#{e['seq']:<6} {e['recorded_at'][:19]}  {e['event']:<15} {e['outcome']:<11} "
+            f"{where:<36} subjects {e['subjects']:<6} rows: {rows}"
+            + (f"  [policy sha256 {e['policy_sha256'][:12]}]" if e["policy_sha256"] else "")
+        )
+
+
+def _public(entry: dict[str, Any]) -> dict[str, Any]:
+    out = dict(entry)
+    out["subject_digests"] = len(out["subject_digests"])
+    return out
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return str(value)

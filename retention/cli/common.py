@@ -1,0 +1,33 @@
+"""Helpers shared by commands: keys, the audit trail, the policies of a command."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from retention.audit.trail import AuditTrail, actor
+from retention.errors import DatabaseError
+from retention.keys import Key, load_key
+from retention.settings import Settings
+from retention.store.schema import migrate
+
+
+def audit_key(settings: Settings) -> Key:
+    return load_key(settings.audit_key, "audit_key")
+
+
+def trail(conn: psycopg.Connection[Any], settings: Settings) -> AuditTrail:
+    return AuditTrail(settings.schema_name, audit_key(settings), actor(conn))
+
+
+def ensure_schema(conn: psycopg.Connection[Any], settings: Settings) -> None:
+    """Create or upgrade the tool's schema when the role may; otherwise it must be current."""
+    try:
+        migrate(conn, settings.schema_name)
+    except DatabaseError:
+        row = conn.execute(
+            "SELECT to_regclass(%s) IS NOT NULL", (f'"{settings.schema_name}".audit',)
+        ).fetchone()
+        if not (row and row[0]):
+            raise

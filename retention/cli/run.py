@@ -1,0 +1,158 @@
+"""`retention run`: execute the plan on the live database."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import Any
+
+from loguru import logger
+
+from retention.cli.common import ensure_schema, trail
+from retention.cli.plan import render_plan, today
+from retention.db import connect
+from retention.engine.runner import Runner, RunOptions, RunReport, run_plan
+from retention.engine.safety import limit_violations, refuse_large
+from retention.errors import UsageError
+from retention.keys import Key, load_key
+from retention.policy.bind import BoundPolicy
+from retention.policy.check import bound_policies
+from retention.settings import Settings
+
+
+def register(commands: Any) -> None:
+    from retention.cli.main import add_policies_option
+
+    parser = commands.add_parser(
+        "run",
+        help="execute the due phases (short audited batches)",
+        description="Execute what `retention plan` shows: every due phase, in short batches "
+        "that lock, re-check, act and audit. Safe to interrupt and to rerun.",
+    )
+    add_policies_option(parser)
+    parser.add_argument("--policy", default=None, metavar="NAME", help="only this policy")
+    parser.add_argument("--phase", default=None, metavar="NAME", help="only this phase")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    parser.add_argument(
+        "--allow-large",
+        action="store_true",
+        help="go beyond the safety limits (needs --reason; audited)",
+    )
+    parser.add_argument("--reason", default=None, help="why the limits are overridden")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.allow_large and not (args.reason and args.reason.strip()):
+        raise UsageError("--allow-large needs --reason 'why' (it is recorded in the audit trail)")
+    at = today(settings)
+    with connect(settings) as conn:
+        policies = bound_policies(
+            conn, settings.policies_dir, only=args.policy, tool_schema=settings.schema_name
+        )
+        _check_phase(policies, args.phase)
+        if args.dry_run:
+            plan = run_plan(conn, policies, RunOptions(at, args.phase), settings.schema_name)
+            print(render_plan(plan, settings.timezone))
+            print("\ndry run: nothing was changed")
+            return 0
+        ensure_schema(conn, settings)
+        options = RunOptions(
+            at,
+            args.phase,
+            args.allow_large,
+            args.reason,
+            lock_wait_seconds=settings.lock_wait_seconds,
+        )
+        runner = Runner(
+            conn,
+            settings,
+            trail(conn, settings),
+            pseudonym_key=_pseudonym_key(settings, policies),
+            stop=_stop_on_signals(),
+        )
+        plan = runner.plan(policies, options)
+        print(render_plan(plan, settings.timezone))
+        violations = limit_violations(plan, settings)
+        if violations and not args.allow_large:
+            refuse_large(violations)
+        if not _confirmed(args.yes):
+            print("nothing was changed")
+            return 1
+        report = runner.run(policies, options)
+    print(render_report(report))
+    return {"completed": 0, "interrupted": 0}.get(report.outcome, 1)
+
+
+def _check_phase(policies: list[BoundPolicy], phase: str | None) -> None:
+    if phase is None:
+        return
+    names = {p.name for policy in policies for p in policy.phases}
+    if phase not in names:
+        raise UsageError(f"no phase named '{phase}'", hint=f"phases: {', '.join(sorted(names))}")
+
+
+def _pseudonym_key(settings: Settings, policies: list[BoundPolicy]) -> Key | None:
+    if any(p.action == "pseudonymize" for policy in policies for p in policy.phases):
+        return load_key(settings.pseudonym_key, "pseudonym_key")
+    return None
+
+
+def _confirmed(yes: bool) -> bool:
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "refusing to change data without confirmation",
+            hint="pass --yes (scripts, timers) or run it on a terminal",
+        )
+    answer = input("\nExecute this plan? [y/N] ")
+    return answer.strip().lower() in ("y", "yes", "o", "oui")
+
+
+def _stop_on_signals() -> threading.Event:
+    """SIGINT and SIGTERM finish the current batch, then stop."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        logger.warning("stop requested: finishing the current batch (again to abort it)")
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return stop
+
+
+def render_report(report: RunReport) -> str:
+    """The run's outcome for the person at the terminal."""
+    lines = [f"\nrun {report.run_id}: {report.outcome}"]
+    for phase in report.phases:
+        rows = ", ".join(f"{t} {n:,}" for t, n in sorted(phase.rows.items()) if n) or "none"
+        lines.append(
+            f"  {phase.policy}/{phase.phase} [{phase.action}]: {phase.acted:,} of "
+            f"{phase.proposed:,} subject(s) in {phase.batches} batch(es); rows: {rows}"
+        )
+        if phase.locked_elsewhere:
+            lines.append(
+                f"    {phase.locked_elsewhere:,} subject(s) locked by the application: "
+                "retried on the next run"
+            )
+        if phase.no_longer_due:
+            lines.append(
+                f"    {phase.no_longer_due:,} subject(s) no longer due when locked "
+                "(new activity or legal hold): kept"
+            )
+        if phase.skipped_batches:
+            lines.append(
+                f"    {phase.skipped_batches} batch(es) skipped (lock or statement "
+                "timeout): retried on the next run"
+            )
+        if phase.error:
+            lines.append(f"    error: {phase.error} (that batch changed nothing)")
+    return "\n".join(lines)

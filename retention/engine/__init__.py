@@ -1,0 +1,1 @@
+"""The engine: executes a plan in short, locked, re-checked, audited batches."""

@@ -1,0 +1,106 @@
+"""One batch: lock the subjects, re-check that each is still due, act, audit; one transaction.
+
+The plan proposes; the locked re-check decides. Subjects whose row the application holds are
+skipped (`SKIP LOCKED`) and retried on a later run; a subject who came back or was put on hold
+since the plan is left alone. The audit entry is written in the same transaction, so work and
+entry commit together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg import sql
+
+from retention.actions import Batch, action_for
+from retention.audit.trail import AuditTrail, Entry, Stored
+from retention.keys import Key
+from retention.plan.clock import clock_query
+from retention.policy.bind import BoundPhase, BoundPolicy
+from retention.settings import Settings
+
+
+@dataclass(frozen=True)
+class BatchContext:
+    """What every batch of a phase shares."""
+
+    policy: BoundPolicy
+    phase: BoundPhase
+    at: date
+    holds: sql.Composable | None
+    settings: Settings
+    trail: AuditTrail
+    run_id: UUID
+    pseudonym_key: Key | None = None
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What one committed batch did."""
+
+    acted: int
+    locked_elsewhere: int
+    no_longer_due: int
+    rows: dict[str, int] = field(default_factory=dict)
+    entry: Stored | None = None
+
+
+def run_batch(conn: psycopg.Connection[Any], ctx: BatchContext, keys: Sequence[Any]) -> BatchResult:
+    """Lock, re-check, act and audit `keys` in one transaction."""
+    with conn.transaction():
+        conn.execute(
+            "SELECT set_config('lock_timeout', %s, true), "
+            "set_config('statement_timeout', %s, true)",
+            (f"{ctx.settings.lock_timeout_ms}ms", f"{ctx.settings.statement_timeout_ms}ms"),
+        )
+        locked = _lock(conn, ctx.policy, keys)
+        due = _still_due(conn, ctx, locked)
+        batch = Batch(ctx.policy, ctx.phase, due, ctx.pseudonym_key)
+        rows = action_for(ctx.phase.action).apply(conn, batch) if due else {}
+        entry = ctx.trail.append(
+            conn,
+            Entry(
+                event="batch",
+                outcome="done",
+                run_id=ctx.run_id,
+                policy=ctx.policy.name,
+                policy_sha256=ctx.policy.loaded.sha256,
+                phase=ctx.phase.name,
+                action=ctx.phase.action,
+                rows=rows,
+                subjects=len(due),
+                subject_digests=ctx.trail.digests(ctx.policy.name, due),
+                key_id=ctx.pseudonym_key.id
+                if ctx.phase.action == "pseudonymize" and ctx.pseudonym_key
+                else None,
+                detail={
+                    "proposed": len(keys),
+                    "locked_elsewhere": len(keys) - len(locked),
+                    "no_longer_due": len(locked) - len(due),
+                },
+            ),
+        )
+    return BatchResult(len(due), len(keys) - len(locked), len(locked) - len(due), rows, entry)
+
+
+def _lock(conn: psycopg.Connection[Any], policy: BoundPolicy, keys: Sequence[Any]) -> list[Any]:
+    key = sql.Identifier(policy.key.name)
+    query = sql.SQL(
+        "SELECT {k} FROM {t} WHERE {k} = ANY(%s) ORDER BY {k} FOR UPDATE SKIP LOCKED"
+    ).format(k=key, t=sql.Identifier(*policy.subject.qname))
+    return [row[0] for row in conn.execute(query, (list(keys),))]
+
+
+def _still_due(conn: psycopg.Connection[Any], ctx: BatchContext, locked: list[Any]) -> list[Any]:
+    if not locked:
+        return []
+    clock = clock_query(
+        ctx.policy, ctx.phase, ctx.at, holds_table=ctx.holds, keys=sql.Placeholder("batch_keys")
+    )
+    query = sql.SQL("SELECT k FROM ({}) AS c WHERE is_due ORDER BY k").format(clock.query)
+    return [row[0] for row in conn.execute(query, {**clock.params, "batch_keys": locked})]

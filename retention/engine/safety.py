@@ -1,0 +1,118 @@
+"""Checks made before anything changes: clocks, privileges, and the size of each phase."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from loguru import logger
+
+from retention.errors import RetentionError
+from retention.plan.model import Plan
+from retention.policy.bind import BoundPolicy
+from retention.settings import Settings
+
+
+class SafetyError(RetentionError):
+    """A run refused before changing anything."""
+
+    exit_code = 5
+
+
+@dataclass(frozen=True)
+class LimitExceeded:
+    """One phase above a safety limit."""
+
+    policy: str
+    phase: str
+    due: int
+    subjects: int
+    limit: str
+
+    def describe(self) -> str:
+        return f"{self.policy}/{self.phase}: {self.due:,} subjects due, {self.limit}"
+
+
+def check_clock(conn: psycopg.Connection[Any], settings: Settings) -> float:
+    """Refuse when the database and host clocks differ by more than the allowed skew."""
+    row = conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
+    skew = abs(float(row[0]) - time.time()) if row else 0.0
+    if skew > settings.max_clock_skew_seconds:
+        raise SafetyError(
+            f"the database clock and this host's clock differ by {skew:.0f} s "
+            f"(more than {settings.max_clock_skew_seconds} s): due dates would be wrong",
+            hint="fix NTP on both machines, or raise max_clock_skew_seconds",
+        )
+    return skew
+
+
+def privilege_warnings(conn: psycopg.Connection[Any], policies: list[BoundPolicy]) -> list[str]:
+    """Loud warnings when connected as a superuser or as the owner of a table acted on."""
+    row = conn.execute(
+        "SELECT rolsuper, current_user FROM pg_roles WHERE rolname = current_user"
+    ).fetchone()
+    warnings = []
+    if row and row[0]:
+        warnings.append(
+            f"connected as superuser '{row[1]}': a least-privilege role is safer "
+            "(a superuser can disable the audit trail's append-only trigger)"
+        )
+    owned = sorted(
+        {
+            t.label
+            for p in policies
+            for q in p.graph.tables
+            if (t := p.table(q)).owner == (row[1] if row else None)
+        }
+    )
+    if owned and not (row and row[0]):
+        warnings.append(
+            f"connected as the owner of {', '.join(owned)}: a dedicated role "
+            "with only the needed privileges is safer"
+        )
+    for text in warnings:
+        logger.warning(text)
+    return warnings
+
+
+def limit_violations(plan: Plan, settings: Settings) -> list[LimitExceeded]:
+    """Phases whose due subjects exceed the maximum number or share per run."""
+    found = []
+    for policy in plan.policies:
+        for phase in policy.phases:
+            due, total = phase.due_subjects, max(policy.subjects, 1)
+            if due > settings.max_subjects_per_phase:
+                found.append(
+                    LimitExceeded(
+                        policy.name,
+                        phase.name,
+                        due,
+                        total,
+                        f"over the maximum of {settings.max_subjects_per_phase:,} "
+                        f"by {due - settings.max_subjects_per_phase:,}",
+                    )
+                )
+            elif due / total > settings.max_share_per_phase:
+                found.append(
+                    LimitExceeded(
+                        policy.name,
+                        phase.name,
+                        due,
+                        total,
+                        f"{due / total:.1%} of {total:,} subjects, over the maximum "
+                        f"share of {settings.max_share_per_phase:.0%}",
+                    )
+                )
+    return found
+
+
+def refuse_large(violations: list[LimitExceeded]) -> None:
+    lines = "\n".join(f"  - {v.describe()}" for v in violations)
+    raise SafetyError(
+        f"refusing to run: safety limits exceeded, nothing was changed:\n{lines}",
+        hint="check the plan (retention plan); to go ahead, rerun with "
+        "--allow-large --reason 'why' (audited), or raise max_subjects_per_phase / "
+        "max_share_per_phase",
+    )

@@ -1,0 +1,72 @@
+"""Helpers for tests that execute policies with the real engine."""
+
+from __future__ import annotations
+
+import textwrap
+import threading
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from pydantic import SecretStr
+
+from retention.audit.trail import AuditTrail, actor
+from retention.engine.progress import LogReporter, Reporter
+from retention.engine.runner import Runner, RunOptions, RunReport
+from retention.keys import load_key
+from retention.policy.check import bound_policies
+from retention.settings import Settings
+from retention.store.schema import migrate
+
+PSEUDONYM_KEY = "a1" * 32
+AUDIT_KEY = "b2" * 32
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def settings(url: str, policies: Path = ROOT / "policies", **extra: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": SecretStr(url),
+        "policies_dir": policies,
+        "pseudonym_key": SecretStr(PSEUDONYM_KEY),
+        "audit_key": SecretStr(AUDIT_KEY),
+        **extra,
+    }
+    return Settings(**values)
+
+
+def write_policy(folder: Path, text: str, name: str = "p.yaml") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(textwrap.dedent(text), encoding="utf-8")
+    return folder
+
+
+def trail(conn: psycopg.Connection[Any], config: Settings) -> AuditTrail:
+    assert config.audit_key is not None
+    return AuditTrail(config.schema_name, load_key(config.audit_key, "audit_key"), actor(conn))
+
+
+def run(
+    conn: psycopg.Connection[Any],
+    config: Settings,
+    *,
+    only: str | None = None,
+    phase: str | None = None,
+    at: date | None = None,
+    allow_large: bool = True,
+    stop: threading.Event | None = None,
+    progress: Reporter | None = None,
+) -> RunReport:
+    migrate(conn, config.schema_name)
+    policies = bound_policies(conn, config.policies_dir, only=only)
+    assert config.pseudonym_key is not None
+    runner = Runner(
+        conn,
+        config,
+        trail(conn, config),
+        pseudonym_key=load_key(config.pseudonym_key, "pseudonym_key"),
+        stop=stop,
+        progress=progress or LogReporter(),
+    )
+    options = RunOptions(at or date.today(), phase, allow_large, "test" if allow_large else None)
+    return runner.run(policies, options)

@@ -1,0 +1,285 @@
+"""Every column action on every column type it supports, against a real PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from retention.actions.pseudonymize import is_pseudonym, pseudonym
+from retention.keys import load_key
+from tests.engine_helpers import PSEUDONYM_KEY, run, settings, write_policy
+
+SCHEMA = """
+CREATE TABLE people (
+    id serial PRIMARY KEY,
+    seen date NOT NULL,
+    name text,
+    short varchar(12),
+    code char(16),
+    born date,
+    stamp timestamp,
+    stamp_tz timestamptz,
+    born_txt varchar(10),
+    cp varchar(5),
+    weight numeric,
+    age integer,
+    required text NOT NULL DEFAULT 'inconnu',
+    mandatory text NOT NULL
+);
+CREATE TABLE visits (
+    id serial PRIMARY KEY,
+    person_id integer NOT NULL REFERENCES people,
+    tel varchar(20),
+    caller text
+);
+CREATE INDEX ON visits (person_id);
+"""
+
+HEAD = """\
+name: {name}
+subject: {{table: people, key: id}}
+dates:
+  seen: {{column: seen}}
+retain_until: seen + 1 year
+phases:
+  - name: step
+    due: seen + 1 year
+"""
+
+
+@pytest.fixture
+def people(conn: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
+    conn.execute(SCHEMA)
+    rows = [
+        # id, seen, name, short, code, born, stamp, born_txt, cp, weight, age, mandatory
+        (
+            1,
+            date(2000, 1, 1),
+            "Dupont",
+            "Martin",
+            "Lefèvre",
+            date(1975, 6, 15),
+            datetime(2001, 7, 9, 10, 30),
+            "1975-06-15",
+            "75012",
+            Decimal("72.5"),
+            47,
+            "x",
+        ),
+        (
+            2,
+            date(2000, 1, 1),
+            "DUPONT ",
+            "Bernard",
+            None,
+            date(1980, 2, 29),
+            datetime(2002, 3, 1),
+            "1980-13-45",
+            "20090",
+            Decimal("81"),
+            33,
+            "y",
+        ),
+        (3, date(2000, 1, 1), None, None, "Petit", None, None, None, "20213", None, None, "z"),
+        (
+            4,
+            date(2000, 1, 1),
+            "Moreau",
+            "Roux",
+            "Roux",
+            date(1990, 1, 31),
+            datetime(2003, 1, 1),
+            "1990-01-31",
+            "97411",
+            Decimal("64.9"),
+            29,
+            "w",
+        ),
+        # seen recently: never due
+        (
+            5,
+            date.today(),
+            "Garnier",
+            "Faure",
+            "Faure",
+            date(1960, 1, 1),
+            datetime(2020, 1, 1),
+            "1960-01-01",
+            "69003",
+            Decimal("90"),
+            60,
+            "v",
+        ),
+    ]
+    for row in rows:
+        conn.execute(
+            "INSERT INTO people (id, seen, name, short, code, born, stamp, stamp_tz, born_txt, cp, "
+            "weight, age, mandatory) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (*row[:7], row[6], *row[7:]),
+        )
+    conn.execute(
+        "INSERT INTO visits (person_id, tel, caller) VALUES "
+        "(1, '06 12 34 56 78', 'Dupont'), (4, '+33 6 98 76 54 32', 'Moreau'), "
+        "(5, '01 02 03 04 05', 'Garnier')"
+    )
+    return conn
+
+
+def _policy(tmp_path: Path, name: str, body: str) -> Path:
+    return write_policy(tmp_path / name, HEAD.format(name=name) + body)
+
+
+def _rows(conn: psycopg.Connection[Any], columns: str) -> dict[int, tuple[Any, ...]]:
+    return {r[0]: r[1:] for r in conn.execute(f"SELECT id, {columns} FROM people ORDER BY id")}
+
+
+def test_erase_nulls_defaults_and_neutral_values(
+    people: psycopg.Connection[Any], db_url: str, tmp_path: Path
+) -> None:
+    folder = _policy(
+        tmp_path,
+        "erase",
+        """\
+    action: erase
+    columns:
+      - name
+      - born
+      - weight
+      - required
+      - {column: mandatory, value: '-'}
+      - visits.tel
+""",
+    )
+    report = run(people, settings(db_url, folder))
+    assert report.outcome == "completed"
+    rows = _rows(people, "name, born, weight, required, mandatory")
+    for key in (1, 2, 3, 4):
+        assert rows[key] == (None, None, None, "inconnu", "-")
+    assert rows[5] == ("Garnier", date(1960, 1, 1), Decimal("90"), "inconnu", "v")
+    tels = dict(people.execute("SELECT person_id, tel FROM visits").fetchall())
+    assert tels == {1: None, 4: None, 5: "01 02 03 04 05"}
+    # A second run finds nothing left to do.
+    again = run(people, settings(db_url, folder))
+    assert sum(p.acted for p in again.phases) == 0
+
+
+def test_generalize_dates_postal_codes_and_numbers(
+    people: psycopg.Connection[Any], db_url: str, tmp_path: Path
+) -> None:
+    folder = _policy(
+        tmp_path,
+        "generalize",
+        """\
+    action: generalize
+    columns:
+      - {column: born, to: year}
+      - {column: stamp, to: month}
+      - {column: stamp_tz, to: year}
+      - {column: born_txt, to: year}
+      - {column: cp, to: department}
+      - {column: weight, to: range, width: 10}
+      - {column: age, to: range, width: 5}
+""",
+    )
+    run(people, settings(db_url, folder))
+    rows = _rows(people, "born, stamp, born_txt, cp, weight, age, stamp_tz::date")
+    assert rows[1] == (
+        date(1975, 1, 1),
+        datetime(2001, 7, 1),
+        "1975-00-00",
+        "75",
+        Decimal(70),
+        45,
+        date(2001, 1, 1),
+    )
+    # a text date keeps its year even when the rest is impossible; Corsica is 2A / 2B
+    assert rows[2][2:4] == ("1980-00-00", "2A")
+    assert rows[3][3] == "2B"
+    assert rows[4][3] == "974"  # overseas: three digits
+    assert rows[5] == (
+        date(1960, 1, 1),
+        datetime(2020, 1, 1),
+        "1960-01-01",
+        "69003",
+        Decimal(90),
+        60,
+        date(2020, 1, 1),
+    )
+    before = _rows(people, "born, stamp, born_txt, cp, weight, age")
+    again = run(people, settings(db_url, folder))
+    assert sum(p.acted for p in again.phases) == 0
+    assert _rows(people, "born, stamp, born_txt, cp, weight, age") == before
+
+
+def test_pseudonymize_is_keyed_deterministic_fitting_and_idempotent(
+    people: psycopg.Connection[Any], db_url: str, tmp_path: Path
+) -> None:
+    folder = _policy(
+        tmp_path,
+        "pseudo",
+        """\
+    action: pseudonymize
+    columns: [name, short, code, visits.caller]
+""",
+    )
+    run(people, settings(db_url, folder))
+    rows = _rows(people, "name, short, code")
+    key = load_key(settings(db_url).pseudonym_key, "pseudonym_key")
+    assert rows[1][0] == pseudonym(key, "Dupont")
+    # normalised: case and surrounding spaces do not change the pseudonym
+    assert rows[2][0] == rows[1][0]
+    assert all(is_pseudonym(v) for v in rows[1][:2])
+    assert len(rows[1][1]) == 12 and rows[1][1].startswith("PSN-")  # fits varchar(12)
+    assert is_pseudonym(rows[1][2].rstrip())  # char(16)
+    # the same value gives the same pseudonym in another table
+    callers = dict(people.execute("SELECT person_id, caller FROM visits").fetchall())
+    assert callers[1] == rows[1][0]
+    assert rows[3] == (None, None, pseudonym(key, "Petit", 16))
+    assert rows[5] == ("Garnier", "Faure", "Faure".ljust(16))
+    # idempotent: a pseudonym is never pseudonymised again
+    again = run(people, settings(db_url, folder))
+    assert sum(p.acted for p in again.phases) == 0
+    assert _rows(people, "name, short, code") == rows
+
+
+def test_pseudonymisation_key_never_reaches_the_server(
+    people: psycopg.Connection[Any], db_url: str, tmp_path: Path
+) -> None:
+    """With log_statement=all, the server log holds no trace of the key."""
+    logfile = _server_log(people)
+    if logfile is None:
+        pytest.skip("the server log file cannot be located on this server")
+    start = logfile.stat().st_size
+    folder = _policy(tmp_path, "pseudo", "    action: pseudonymize\n    columns: [name]\n")
+    with psycopg.connect(
+        db_url,
+        autocommit=True,
+        options="-c log_statement=all -c log_parameter_max_length=-1 "
+        "-c log_min_duration_statement=0",
+    ) as logged:
+        report = run(logged, settings(db_url, folder))
+    assert report.phases[0].acted == 3  # the fourth due person has no name
+    with logfile.open("rb") as handle:
+        handle.seek(start)
+        log = handle.read().decode("utf-8", "replace")
+    assert "UPDATE" in log and "COPY" in log, "statements must be in the captured log"
+    assert PSEUDONYM_KEY not in log.lower()
+    assert bytes.fromhex(PSEUDONYM_KEY).decode("latin-1") not in log
+
+
+def _server_log(conn: psycopg.Connection[Any]) -> Path | None:
+    row = conn.execute(
+        "SELECT pg_current_logfile(), current_setting('data_directory'), "
+        "current_setting('server_version_num')::int / 10000"
+    ).fetchone()
+    assert row is not None
+    if row[0]:
+        path = Path(row[0]) if row[0].startswith("/") else Path(row[1]) / row[0]
+        return path if path.exists() else None
+    debian = Path(f"/var/log/postgresql/postgresql-{row[2]}-main.log")
+    return debian if debian.exists() else None

@@ -1,0 +1,109 @@
+"""No personal value of the test database in any command output, log line or audit entry."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from tests.engine_helpers import AUDIT_KEY, PSEUDONYM_KEY, ROOT
+
+PERSONAL = {
+    "patients": (
+        "nom",
+        "prenom",
+        "nom_jeune_fille",
+        "matricule",
+        "assure_nom",
+        "assure_prenom",
+        "assure_matricule",
+        "adresse",
+        "tel",
+        "tel_portable",
+        "email",
+    ),
+    "contacts_urgence": ("nom", "prenom", "tel"),
+    "medecins": ("nom", "rpps"),
+}
+
+
+def _personal_values(conn: psycopg.Connection[Any]) -> set[str]:
+    values: set[str] = set()
+    for table, columns in PERSONAL.items():
+        for column in columns:
+            values |= {
+                str(v)
+                for (v,) in conn.execute(
+                    f"SELECT DISTINCT {column} FROM {table} WHERE {column} IS NOT NULL"
+                )
+            }
+    return {v for v in values if len(v) >= 5}  # shorter strings match by chance
+
+
+def _cli(url: str, audit_log: Path, *args: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RETENTION_")}
+    env.update(
+        RETENTION_DATABASE_URL=url,
+        RETENTION_AUDIT_KEY=AUDIT_KEY,
+        RETENTION_PSEUDONYM_KEY=PSEUDONYM_KEY,
+        RETENTION_POLICIES_DIR=str(ROOT / "policies"),
+        RETENTION_LOG_FORMAT="json",
+        RETENTION_LOG_LEVEL="DEBUG",
+        RETENTION_AUDIT_LOG=str(audit_log),
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "retention.cli.main", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.stdout + result.stderr
+
+
+def test_outputs_logs_and_audit_hold_no_personal_value(
+    demo_conn: psycopg.Connection[Any], demo_db_url: str, tmp_path: Path
+) -> None:
+    values = _personal_values(demo_conn)
+    assert len(values) > 500
+    key = str(demo_conn.execute("SELECT min(patient_id) FROM patients").fetchone()[0])  # type: ignore[index]
+    log = tmp_path / "audit.jsonl"
+    seen = [
+        _cli(demo_db_url, log, "check"),
+        _cli(demo_db_url, log, "plan"),
+        _cli(demo_db_url, log, "plan", "--format", "json"),
+        _cli(
+            demo_db_url,
+            log,
+            "hold",
+            "add",
+            "--policy",
+            "dossier-medical",
+            "--subject",
+            key,
+            "--reason",
+            "case 2026-118",
+        ),
+        _cli(demo_db_url, log, "hold", "list"),
+        _cli(demo_db_url, log, "run", "--yes", "--allow-large", "--reason", "test"),
+        _cli(demo_db_url, log, "hold", "release", "--policy", "dossier-medical", "--subject", key),
+        _cli(demo_db_url, log, "audit", "verify"),
+        _cli(demo_db_url, log, "audit", "show"),
+        _cli(demo_db_url, log, "audit", "show", "--format", "json"),
+        _cli(demo_db_url, log, "audit", "show", "--format", "csv"),
+        _cli(demo_db_url, log, "audit", "find", "--subject", key, "--policy", "dossier-medical"),
+    ]
+    seen.append(log.read_text(encoding="utf-8"))
+    seen += [str(r) for r in demo_conn.execute("SELECT a::text FROM retention.audit a")]
+    seen += [str(r) for r in demo_conn.execute("SELECT r::text FROM retention.runs r")]
+    text = "\n".join(seen)
+    assert "batch" in text and "run_end" in text  # the run really happened and was logged
+    assert log.stat().st_size > 0
+    leaks = sorted(v for v in values if v in text)
+    assert leaks == [], f"{len(leaks)} personal value(s) leaked"
