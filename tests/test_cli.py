@@ -75,6 +75,7 @@ def test_plan_json_has_the_stable_shape(hospital: str) -> None:
         "action",
         "due_subjects",
         "held_subjects",
+        "undeterminable_reasons",
         "undeterminable_subjects",
         "rows",
     }

@@ -149,7 +149,9 @@ SELECT a.attrelid AS oid, a.attname AS name, format_type(a.atttypid, a.atttypmod
             ELSE format_type(a.atttypid, NULL) END AS base_type,
        CASE WHEN a.atttypmod > 4 AND a.atttypid IN (1042, 1043) THEN a.atttypmod - 4 END
          AS max_length,
-       a.attnotnull AS not_null, pg_get_expr(d.adbin, d.adrelid) AS "default"
+       a.attnotnull AS not_null,
+       -- relid 0: deparsing with the table's oid would lock it (and wait behind DDL)
+       CASE WHEN a.attgenerated = '' THEN pg_get_expr(d.adbin, 0) END AS "default"
 FROM pg_attribute a
 JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum

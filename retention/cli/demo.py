@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import secrets
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -16,13 +17,20 @@ from typing import Any
 
 import psycopg
 from psycopg import conninfo, sql
+from pydantic import SecretStr
 
+from retention.audit.trail import verify
+from retention.cli.common import trail
 from retention.cli.plan import render_plan, today
+from retention.cli.run import render_report
 from retention.db import connect
 from retention.demo.embedded import DEFAULT_DATADIR, start
 from retention.demo.generate import generate
 from retention.demo.schema import create_schema
+from retention.engine.progress import LogReporter
+from retention.engine.runner import Runner, RunOptions
 from retention.errors import DatabaseError
+from retention.keys import load_key
 from retention.plan.clock import clock_query
 from retention.plan.compute import compute_plan
 from retention.policy.bind import BoundPolicy
@@ -83,7 +91,47 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             plan = compute_plan(conn, result.bound, today(settings), schema=settings.schema_name)
             print("\n== retention plan")
             print(render_plan(plan, settings.timezone))
+            keyed = _demo_keys(settings, args.datadir.parent / "keys")
+            _run_and_verify(conn, keyed, result.bound)
     return 0
+
+
+def _demo_keys(settings: Settings, folder: Path) -> Settings:
+    """Keys for the demo: the configured ones, else random ones kept in .retention-demo/keys."""
+    folder.mkdir(parents=True, exist_ok=True)
+    update: dict[str, SecretStr] = {}
+    for name in ("audit_key", "pseudonym_key"):
+        if getattr(settings, name) is None:
+            path = folder / name
+            if not path.exists():
+                path.write_text(secrets.token_hex(32), encoding="ascii")
+                path.chmod(0o600)
+            update[name] = SecretStr(path.read_text(encoding="ascii").strip())
+    return settings.model_copy(update=update)
+
+
+def _run_and_verify(
+    conn: psycopg.Connection[Any], settings: Settings, policies: list[BoundPolicy]
+) -> None:
+    print("\n== retention run --yes --allow-large --reason 'demo: first run'")
+    runner = Runner(
+        conn,
+        settings,
+        trail(conn, settings),
+        pseudonym_key=load_key(settings.pseudonym_key, "pseudonym_key"),
+        progress=LogReporter(every_seconds=60),
+    )
+    options = RunOptions(
+        today(settings), allow_large=True, reason="demo: first run", command="demo"
+    )
+    report = runner.run(policies, options)
+    print(render_report(report).lstrip("\n"))
+    check = verify(conn, settings.schema_name)
+    print("\n== retention audit verify")
+    print(f"audit trail {'intact' if check.intact else 'BROKEN'}: {check.checked} entries verified")
+    after = compute_plan(conn, policies, today(settings), schema=settings.schema_name)
+    print("\n== retention plan, after the run")
+    print(render_plan(after, settings.timezone))
 
 
 @contextlib.contextmanager

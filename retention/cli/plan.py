@@ -72,6 +72,12 @@ def render_plan(plan: Plan, zone: str) -> str:
                 f"kept by a legal hold: {phase.held_subjects:,}   "
                 f"undeterminable (kept): {phase.undeterminable_subjects:,}"
             )
-            touched = [f"{table} {count:,}" for table, count in phase.rows.items() if count]
-            lines.append("    rows: " + (", ".join(touched) if touched else "none"))
+            if phase.undeterminable_reasons:
+                why = ", ".join(
+                    f"{reason}: {n:,}" for reason, n in phase.undeterminable_reasons.items()
+                )
+                lines.append(f"      undeterminable because of ({why})")
+            if phase.rows or not phase.due_subjects:
+                touched = [f"{table} {n:,}" for table, n in phase.rows.items() if n]
+                lines.append("    rows: " + (", ".join(touched) if touched else "none"))
     return "\n".join(lines)

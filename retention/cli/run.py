@@ -56,7 +56,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
         _check_phase(policies, args.phase)
         if args.dry_run:
-            plan = run_plan(conn, policies, RunOptions(at, args.phase), settings.schema_name)
+            plan = run_plan(
+                conn, policies, RunOptions(at, args.phase), settings.schema_name, rows=True
+            )
             print(render_plan(plan, settings.timezone))
             print("\ndry run: nothing was changed")
             return 0

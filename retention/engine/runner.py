@@ -363,10 +363,16 @@ class Runner:
 
 
 def run_plan(
-    conn: psycopg.Connection[Any], policies: list[BoundPolicy], options: RunOptions, schema: str
+    conn: psycopg.Connection[Any],
+    policies: list[BoundPolicy],
+    options: RunOptions,
+    schema: str,
+    *,
+    rows: bool = False,
 ) -> Plan:
-    """The plan a run executes: the same computation as `retention plan`."""
-    plan = compute_plan(conn, policies, options.at, schema=schema)
+    """The plan a run executes: the same computation as `retention plan` (rows per table only
+    when asked: a dry run shows them, a run only needs the subjects for its limits)."""
+    plan = compute_plan(conn, policies, options.at, schema=schema, rows=rows)
     return plan if options.phase is None else _only_phase(plan, options.phase)
 
 

@@ -20,6 +20,7 @@ from retention.policy.expr.nodes import Name
 from retention.policy.relations import Edge
 
 SUBJECT = "s"
+UNKNOWN_DUE = "no due date (e.g. no recorded visit)"
 
 _DATE_PATTERNS = {
     # format: (regex, (year start, len), (month start, len), (day start, len))
@@ -35,6 +36,7 @@ class ClockQuery:
 
     query: sql.Composed
     params: dict[str, object]
+    reasons: tuple[str, ...] = ()  # column why_<i> is true when reason i makes it undeterminable
 
 
 def clock_query(
@@ -55,19 +57,24 @@ def clock_query(
     at_param = sql.SQL("{}::date").format(params.add(at))
     builder = _ClockBuilder(policy, params, at_param, keys)
     due = builder.expression_sql(phase.due)
-    undeterminable = builder.undeterminable(phase)
+    reasons = builder.undeterminable(phase)
+    why = sql.SQL(", ").join(
+        sql.SQL("({}) AS {}").format(cond, sql.Identifier(f"why_{i}"))
+        for i, (_, cond) in enumerate(reasons)
+    )
+    undeterminable = sql.SQL(" OR ").join(sql.Identifier(f"why_{i}") for i in range(len(reasons)))
     held, extension, holds_join = _holds(policy, params, holds_table)
     key = sql.Identifier(SUBJECT, policy.key.name)
     where = sql.SQL("") if keys is None else sql.SQL("WHERE {} = ANY({})").format(key, keys)
     inner = sql.SQL(
-        "SELECT {key} AS k, ({due}) + {ext} AS due, {held} AS held, ({undet}) AS undeterminable "
+        "SELECT {key} AS k, ({due}) + {ext} AS due, {held} AS held, {why} "
         "FROM {subject} AS {s} {joins} {holds} {where}"
     ).format(
         key=key,
         due=due,
         ext=extension,
         held=held,
-        undet=undeterminable,
+        why=why,
         subject=sql.Identifier(*policy.subject.qname),
         s=sql.Identifier(SUBJECT),
         joins=sql.SQL(" ").join(builder.joins),
@@ -75,11 +82,11 @@ def clock_query(
         where=where,
     )
     query = sql.SQL(
-        "SELECT k, due, held, undeterminable, would_be_due, would_be_due AND NOT held AS is_due "
-        "FROM (SELECT *, (NOT undeterminable AND due <= {at}) AS would_be_due FROM ({inner}) AS i)"
-        " AS clock"
-    ).format(at=at_param, inner=inner)
-    return ClockQuery(query, params.values)
+        "SELECT *, would_be_due AND NOT held AS is_due FROM (SELECT *, "
+        "(NOT undeterminable AND due <= {at}) AS would_be_due FROM (SELECT *, ({undet}) AS "
+        "undeterminable FROM ({inner}) AS i) AS u) AS clock"
+    ).format(at=at_param, inner=inner, undet=undeterminable)
+    return ClockQuery(query, params.values, tuple(reason for reason, _ in reasons))
 
 
 class _ClockBuilder:
@@ -132,10 +139,12 @@ class _ClockBuilder:
             )
         return self._aggregates[date_.name]
 
-    def undeterminable(self, phase: BoundPhase) -> sql.Composable:
-        """True when a date the phase needs cannot be read (or is missing and required)."""
-        parts: list[sql.Composable] = [
-            sql.SQL("({}) IS NULL").format(self.expression_sql(phase.due))
+    def undeterminable(self, phase: BoundPhase) -> list[tuple[str, sql.Composable]]:
+        """Why a subject's phase cannot be judged: (reason, condition) pairs. A date the phase
+        needs that cannot be read (or is missing and required), or a due date that cannot be
+        computed (e.g. no recorded visit)."""
+        reasons: list[tuple[str, sql.Composable]] = [
+            (UNKNOWN_DUE, sql.SQL("({}) IS NULL").format(self.expression_sql(phase.due)))
         ]
         needed = set(phase.depends)
         if RETAIN_UNTIL in needed:
@@ -146,14 +155,12 @@ class _ClockBuilder:
                 continue
             if date_.kind == "column":
                 assert date_.column is not None
-                parts.append(_column_unreadable(sql.Identifier(SUBJECT, date_.column.name), date_))
+                ref = sql.Identifier(SUBJECT, date_.column.name)
+                reasons.append((name, _column_unreadable(ref, date_)))
             elif date_.kind == "aggregate":
-                parts.append(
-                    sql.SQL("coalesce({}, false)").format(
-                        sql.Identifier(self._aggregate(date_), "bad")
-                    )
-                )
-        return sql.SQL(" OR ").join(parts)
+                bad = sql.Identifier(self._aggregate(date_), "bad")
+                reasons.append((name, sql.SQL("coalesce({}, false)").format(bad)))
+        return reasons
 
 
 def aggregate_sql(

@@ -15,7 +15,7 @@ from psycopg import sql
 
 from retention.plan.clock import clock_query
 from retention.plan.model import PhasePlan, Plan, PolicyPlan
-from retention.plan.rows import affected_tables, due_keys, member_condition, pending_condition
+from retention.plan.rows import affected_tables, count_members, due_keys
 from retention.policy.bind import BoundPhase, BoundPolicy
 from retention.policy.expr import Params
 from retention.store.schema import holds_table
@@ -27,22 +27,31 @@ def compute_plan(
     at: date,
     *,
     schema: str = "retention",
+    work_mem_mb: int = 64,
+    rows: bool = True,
 ) -> Plan:
-    """The plan of `policies` as of `at`, from one consistent snapshot."""
+    """The plan of `policies` as of `at`, from one consistent snapshot. Without `rows`, only
+    subjects are counted (what `run` needs to check its limits; counting every related row
+    of a large purge costs as much as finding them)."""
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        conn.execute("SELECT set_config('work_mem', %s, true)", (f"{work_mem_mb}MB",))
         holds = holds_table(conn, schema)
-        plans = tuple(_policy_plan(conn, policy, at, holds) for policy in policies)
+        plans = tuple(_policy_plan(conn, policy, at, holds, rows) for policy in policies)
     return Plan(at, plans)
 
 
 def _policy_plan(
-    conn: psycopg.Connection[Any], policy: BoundPolicy, at: date, holds: sql.Composable | None
+    conn: psycopg.Connection[Any],
+    policy: BoundPolicy,
+    at: date,
+    holds: sql.Composable | None,
+    rows: bool,
 ) -> PolicyPlan:
     row = conn.execute(
         sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(*policy.subject.qname))
     ).fetchone()
-    phases = tuple(_phase_plan(conn, policy, phase, at, holds) for phase in policy.phases)
+    phases = tuple(_phase_plan(conn, policy, phase, at, holds, rows) for phase in policy.phases)
     return PolicyPlan(
         policy.name, policy.loaded.sha256, policy.subject.label, int(row[0]) if row else 0, phases
     )
@@ -54,18 +63,18 @@ def _phase_plan(
     phase: BoundPhase,
     at: date,
     holds: sql.Composable | None,
+    with_rows: bool = True,
 ) -> PhasePlan:
     clock = clock_query(policy, phase, at, holds_table=holds)
     params = Params(prefix="r")
-    keys = sql.SQL("SELECT k FROM due")
-    tables = affected_tables(policy, phase)
+    tables = affected_tables(policy, phase) if with_rows else ()
     counts = [
-        sql.SQL("(SELECT count(*) FROM {} AS r WHERE {} AND {})").format(
-            sql.Identifier(*table),
-            member_condition(policy, table, "r", keys, params),
-            pending_condition(phase, table, "r", params),
-        )
+        sql.SQL("({})").format(count_members(policy, phase, table, sql.Identifier("due"), params))
         for table in tables
+    ]
+    counts += [
+        sql.SQL("(SELECT count(*) FROM clock WHERE {})").format(sql.Identifier(f"why_{i}"))
+        for i in range(len(clock.reasons))
     ]
     query = sql.SQL(
         "WITH clock AS MATERIALIZED ({clock}), "
@@ -80,5 +89,7 @@ def _phase_plan(
     )
     row = conn.execute(query, {**clock.params, **params.values}).fetchone()
     assert row is not None
-    rows = {f"{schema}.{name}": int(n) for (schema, name), n in zip(tables, row[3:], strict=True)}
-    return PhasePlan(phase.name, phase.action, int(row[0]), int(row[1]), int(row[2]), rows)
+    table_counts, reason_counts = row[3 : 3 + len(tables)], row[3 + len(tables) :]
+    rows = {f"{s}.{t}": int(n) for (s, t), n in zip(tables, table_counts, strict=True)}
+    reasons = {r: int(n) for r, n in zip(clock.reasons, reason_counts, strict=True) if n}
+    return PhasePlan(phase.name, phase.action, int(row[0]), int(row[1]), int(row[2]), rows, reasons)

@@ -21,6 +21,7 @@ class PhasePlan:
     held_subjects: int
     undeterminable_subjects: int
     rows: dict[str, int] = field(default_factory=dict)
+    undeterminable_reasons: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -29,6 +30,7 @@ class PhasePlan:
             "due_subjects": self.due_subjects,
             "held_subjects": self.held_subjects,
             "undeterminable_subjects": self.undeterminable_subjects,
+            "undeterminable_reasons": dict(self.undeterminable_reasons),
             "rows": dict(self.rows),
         }
 

@@ -49,6 +49,26 @@ def member_condition(
     return sql.SQL("({})").format(sql.SQL(" OR ").join(branches))
 
 
+def count_members(
+    policy: BoundPolicy, phase: BoundPhase, table: QName, due: sql.Composable, params: Params
+) -> sql.Composable:
+    """`SELECT count(*)` of the rows of `table` the phase would change for the subjects in the
+    relation `due` (column `k`). Joins, not `IN` under `OR`: with hundreds of thousands of due
+    subjects a hashed subplan would not fit in memory and PostgreSQL would rescan it per row."""
+    branches = []
+    for path in policy.graph.paths_to_subject(table):
+        walk = path_sql(policy, path, "t", params)
+        conditions = [pending_condition(phase, table, "t", params), *walk.conditions]
+        branches.append(
+            sql.SQL("SELECT t.ctid FROM {} AS t {} JOIN {} AS d ON d.k = {} WHERE {}").format(
+                sql.Identifier(*table), walk.joins, due, walk.key, sql.SQL(" AND ").join(conditions)
+            )
+        )
+    # One path: each row reaches at most one subject. Several: a row may be reached twice.
+    union = sql.SQL(" UNION ").join(branches)
+    return sql.SQL("SELECT count(*) FROM ({}) AS x").format(union)
+
+
 def pending_condition(
     phase: BoundPhase, table: QName, alias: str, params: Params
 ) -> sql.Composable:

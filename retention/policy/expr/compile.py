@@ -110,7 +110,7 @@ class _Compiler:
             case Name():
                 return _operand(self.resolve(expr))
             case Compare():
-                return self.binary(expr.left, sql.SQL(expr.op), expr.right)
+                return self.compare(expr)
             case Arith():
                 return self.arith(expr)
             case And():
@@ -153,6 +153,21 @@ class _Compiler:
     def bind(self, value: object, type_: str) -> sql.Composed:
         return sql.SQL("{}::{}").format(self.params.add(value), sql.SQL(type_))
 
+    def compare(self, expr: Compare) -> sql.Composed:
+        """A column compared with a text literal takes the literal in the column's own type
+        (`annule = '0'` on a char(1) column): the planner can then use the column's statistics
+        and indexes, which a `::text` cast on the column side would hide."""
+        left, right = expr.left, expr.right
+        if isinstance(left, Name) and isinstance(right, TextLit):
+            return sql.SQL("({} {} {})").format(
+                self.compile(left), sql.SQL(expr.op), self.params.add(right.value)
+            )
+        if isinstance(right, Name) and isinstance(left, TextLit):
+            return sql.SQL("({} {} {})").format(
+                self.params.add(left.value), sql.SQL(expr.op), self.compile(right)
+            )
+        return self.binary(left, sql.SQL(expr.op), right)
+
     def binary(self, left: Expr, op: sql.SQL, right: Expr) -> sql.Composed:
         return sql.SQL("({} {} {})").format(self.compile(left), op, self.compile(right))
 
@@ -168,7 +183,13 @@ class _Compiler:
         )
 
     def in_list(self, expr: InList) -> sql.Composed:
-        items = sql.SQL(", ").join(self.compile(item) for item in expr.items)
+        column = isinstance(expr.operand, Name)
+        items = sql.SQL(", ").join(
+            self.params.add(item.value)
+            if column and isinstance(item, TextLit)
+            else self.compile(item)
+            for item in expr.items
+        )
         test = sql.SQL("NOT IN" if expr.negated else "IN")
         return sql.SQL("({} {} ({}))").format(self.compile(expr.operand), test, items)
 
