@@ -12,6 +12,7 @@ import os
 import tomllib
 import zoneinfo
 from contextvars import ContextVar
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -66,6 +67,24 @@ class Settings(BaseSettings):
     lock_wait_seconds: float = Field(
         default=0.0, ge=0, description="How long a run waits for another run to finish."
     )
+    schedule: str = Field(
+        default="30 2 * * *", description="Cron expression of daemon runs (settings' time zone)."
+    )
+    random_delay_seconds: float = Field(default=0, ge=0, description="Random delay before runs.")
+    retry_max_seconds: float = Field(
+        default=300, ge=1, description="Ceiling of the back-off while the database is away."
+    )
+    metrics_listen: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-fA-F.:\[\]]+:[0-9]{1,5}$",
+        description="host:port of the Prometheus endpoint (loopback), e.g. 127.0.0.1:9464.",
+    )
+    metrics_textfile: Path | None = Field(
+        default=None, description="node exporter textfile written after each run (*.prom)."
+    )
+    required_approvals: int = Field(
+        default=2, ge=0, description="Distinct approvals a purge/archive phase needs (0: off)."
+    )
     audit_log: Path | None = Field(
         default=None, description="File receiving every audit entry as a JSON line."
     )
@@ -103,6 +122,10 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml = _TomlSource(settings_cls)
         return (init_settings, env_settings, _SecretFilesSource(settings_cls), toml)
+
+    def today(self) -> date:
+        """Today in the legal calendar's time zone."""
+        return datetime.now(zoneinfo.ZoneInfo(self.timezone)).date()
 
     def require_database_url(self) -> str:
         """The database URL, or a clear error saying how to set it."""

@@ -29,6 +29,7 @@ def _env(url: str) -> dict[str, str]:
         RETENTION_POLICIES_DIR=str(ROOT / "policies"),
         RETENTION_BATCH_SIZE="3",
         RETENTION_LOCK_WAIT_SECONDS="30",
+        RETENTION_REQUIRED_APPROVALS="0",
     )
     return env
 

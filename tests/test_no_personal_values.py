@@ -52,6 +52,7 @@ def _cli(url: str, audit_log: Path, *args: str) -> str:
         RETENTION_PSEUDONYM_KEY=PSEUDONYM_KEY,
         RETENTION_POLICIES_DIR=str(ROOT / "policies"),
         RETENTION_LOG_FORMAT="json",
+        RETENTION_REQUIRED_APPROVALS="0",
         RETENTION_LOG_LEVEL="DEBUG",
         RETENTION_AUDIT_LOG=str(audit_log),
     )

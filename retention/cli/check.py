@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from retention.audit.approvals import DESTRUCTIVE, approval_state
 from retention.db import connect
 from retention.errors import PolicyError
 from retention.policy.check import check_policies
@@ -35,6 +36,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     with connect(settings) as conn:
         result = check_policies(conn, settings.policies_dir, tool_schema=settings.schema_name)
+        states = {
+            p.name: approval_state(
+                conn, settings.schema_name, p.name, p.loaded.sha256, settings.required_approvals
+            )
+            for p in result.bound
+            if any(ph.action in DESTRUCTIVE for ph in p.phases)
+        }
     for problem in result.warnings:
         print(problem.render(), file=sys.stderr)
     if result.errors:
@@ -46,6 +54,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             f"ok  {policy.name}: subject {policy.subject.label}, {tables} table(s) related, "
             f"phases: {phases}  [sha256 {policy.loaded.sha256[:12]}]"
         )
+        if policy.name in states:
+            print(f"    {states[policy.name].describe()}")
     warned = f", {len(result.warnings)} warning(s)" if result.warnings else ""
     print(f"{len(result.bound)} policy file(s) valid{warned}")
     return 0

@@ -19,9 +19,10 @@ import psycopg
 from psycopg import conninfo, sql
 from pydantic import SecretStr
 
+from retention.audit.approvals import DESTRUCTIVE, approval_state, record_approval
 from retention.audit.trail import verify
 from retention.cli.common import trail
-from retention.cli.plan import render_plan, today
+from retention.cli.plan import render_plan
 from retention.cli.run import render_report
 from retention.db import connect
 from retention.demo.embedded import DEFAULT_DATADIR, start
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             held = _demo_holds(conn, result.bound, settings)
             if held:
                 print(f"\n== legal holds: {held} patient(s) put on hold (claims in progress)")
-            plan = compute_plan(conn, result.bound, today(settings), schema=settings.schema_name)
+            plan = compute_plan(conn, result.bound, settings.today(), schema=settings.schema_name)
             print("\n== retention plan")
             print(render_plan(plan, settings.timezone))
             keyed = _demo_keys(settings, args.datadir.parent / "keys")
@@ -110,9 +111,31 @@ def _demo_keys(settings: Settings, folder: Path) -> Settings:
     return settings.model_copy(update=update)
 
 
+def _approve(
+    conn: psycopg.Connection[Any], settings: Settings, policies: list[BoundPolicy]
+) -> None:
+    """R1112-7: destruction is decided by the director after the DIM physician's opinion."""
+    audit = trail(conn, settings)
+    print("\n== retention approve (purge phases need two distinct approvals)")
+    for policy in policies:
+        if not any(p.action in DESTRUCTIVE for p in policy.phases):
+            continue
+        for by, role in (("Dr Demo", "médecin DIM"), ("Direction Demo", "directeur")):
+            record_approval(conn, audit, policy.name, policy.loaded.sha256, by, role)
+        state = approval_state(
+            conn,
+            settings.schema_name,
+            policy.name,
+            policy.loaded.sha256,
+            settings.required_approvals,
+        )
+        print(f"  {policy.name}: {state.describe()}")
+
+
 def _run_and_verify(
     conn: psycopg.Connection[Any], settings: Settings, policies: list[BoundPolicy]
 ) -> None:
+    _approve(conn, settings, policies)
     print("\n== retention run --yes --allow-large --reason 'demo: first run'")
     runner = Runner(
         conn,
@@ -122,14 +145,14 @@ def _run_and_verify(
         progress=LogReporter(every_seconds=60),
     )
     options = RunOptions(
-        today(settings), allow_large=True, reason="demo: first run", command="demo"
+        settings.today(), allow_large=True, reason="demo: first run", command="demo"
     )
     report = runner.run(policies, options)
     print(render_report(report).lstrip("\n"))
     check = verify(conn, settings.schema_name)
     print("\n== retention audit verify")
     print(f"audit trail {'intact' if check.intact else 'BROKEN'}: {check.checked} entries verified")
-    after = compute_plan(conn, policies, today(settings), schema=settings.schema_name)
+    after = compute_plan(conn, policies, settings.today(), schema=settings.schema_name)
     print("\n== retention plan, after the run")
     print(render_plan(after, settings.timezone))
 
@@ -180,7 +203,7 @@ def _demo_holds(
     holds = holds_table(conn, settings.schema_name)
     if record is None or holds is None:
         return 0
-    clock = clock_query(record, record.phases[-1], today(settings), holds_table=holds)
+    clock = clock_query(record, record.phases[-1], settings.today(), holds_table=holds)
     query = sql.SQL("SELECT k FROM ({}) AS c WHERE is_due ORDER BY k LIMIT 2").format(clock.query)
     keys = [str(row[0]) for row in conn.execute(query, clock.params)]
     with conn.transaction():

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from retention.db import connect
 from retention.plan.compute import compute_plan
@@ -37,18 +35,19 @@ def register(commands: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def today(settings: Settings) -> date:
-    """Today in the legal calendar's time zone."""
-    return datetime.now(ZoneInfo(settings.timezone)).date()
-
-
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    at = args.at or today(settings)
+    at = args.at or settings.today()
     with connect(settings) as conn:
         policies = bound_policies(
             conn, settings.policies_dir, only=args.policy, tool_schema=settings.schema_name
         )
-        plan = compute_plan(conn, policies, at, schema=settings.schema_name)
+        plan = compute_plan(
+            conn,
+            policies,
+            at,
+            schema=settings.schema_name,
+            required_approvals=settings.required_approvals,
+        )
     if args.format == "json":
         print(json.dumps(plan.to_json(), indent=2, ensure_ascii=False))
     else:
@@ -65,6 +64,8 @@ def render_plan(plan: Plan, zone: str) -> str:
             f"{policy.name}  ({policy.subject_table}: {policy.subjects:,} subjects; "
             f"policy sha256 {policy.sha256[:12]})"
         )
+        if policy.approval is not None:
+            lines.append(f"  {policy.approval.describe()}")
         for phase in policy.phases:
             lines.append(f"  phase {phase.name} [{phase.action}]")
             lines.append(

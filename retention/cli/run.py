@@ -12,7 +12,7 @@ from typing import Any
 from loguru import logger
 
 from retention.cli.common import ensure_schema, trail
-from retention.cli.plan import render_plan, today
+from retention.cli.plan import render_plan
 from retention.db import connect
 from retention.engine.runner import Runner, RunOptions, RunReport, run_plan
 from retention.engine.safety import limit_violations, refuse_large
@@ -49,7 +49,7 @@ def register(commands: Any) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.allow_large and not (args.reason and args.reason.strip()):
         raise UsageError("--allow-large needs --reason 'why' (it is recorded in the audit trail)")
-    at = today(settings)
+    at = settings.today()
     with connect(settings) as conn:
         policies = bound_policies(
             conn, settings.policies_dir, only=args.policy, tool_schema=settings.schema_name
@@ -154,6 +154,11 @@ def render_report(report: RunReport) -> str:
             lines.append(
                 f"    {phase.skipped_batches} batch(es) skipped (lock or statement "
                 "timeout): retried on the next run"
+            )
+        if phase.not_approved:
+            lines.append(
+                f"    not run: {phase.not_approved} "
+                "(retention approve --policy ... --by ... --role ...)"
             )
         if phase.error:
             lines.append(f"    error: {phase.error} (that batch changed nothing)")

@@ -40,7 +40,7 @@ def acquire(conn: psycopg.Connection[Any], schema: str, wait_seconds: float = 0.
 
 
 def release(conn: psycopg.Connection[Any]) -> None:
-    if not conn.closed:
+    if not (conn.closed or conn.broken):
         conn.execute("SELECT pg_advisory_unlock(%s)", (RUN_LOCK,))
 
 

@@ -22,6 +22,7 @@ import psycopg
 from loguru import logger
 from psycopg import sql
 
+from retention.audit.approvals import DESTRUCTIVE, approval_state
 from retention.audit.trail import AuditTrail, Entry, actor, mirror
 from retention.engine import lock
 from retention.engine.batch import BatchContext, run_batch
@@ -58,6 +59,7 @@ class PhaseResult:
     skipped_batches: int = 0
     rows: Counter[str] = field(default_factory=Counter)
     error: str | None = None
+    not_approved: str | None = None
 
 
 @dataclass
@@ -68,6 +70,7 @@ class RunReport:
     outcome: str = "running"
     phases: list[PhaseResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    plan: Plan | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,7 @@ class Runner:
         report = RunReport(uuid.uuid4())
         report.warnings = privilege_warnings(self.conn, policies)
         plan = self.plan(policies, options)
+        report.plan = plan
         violations = limit_violations(plan, self.settings)
         if violations and not options.allow_large:
             refuse_large(violations)
@@ -160,6 +164,8 @@ class Runner:
                 report.phases.append(result)
                 if phase_plan.due_subjects == 0:
                     continue
+                if not self._approved(policy, phase_plan.action, result, report):
+                    continue
                 ctx = BatchContext(
                     policy,
                     policy.phase(phase_plan.name),
@@ -174,6 +180,37 @@ class Runner:
                 if self.stop.is_set():
                     return "interrupted"
         return "failed" if any(r.error for r in report.phases) else "completed"
+
+    def _approved(
+        self, policy: BoundPolicy, action: str, result: PhaseResult, report: RunReport
+    ) -> bool:
+        """Purge and archive run only for a policy version approved by enough people."""
+        if action not in DESTRUCTIVE:
+            return True
+        state = approval_state(
+            self.conn,
+            self.schema,
+            policy.name,
+            policy.loaded.sha256,
+            self.settings.required_approvals,
+        )
+        if state.approved:
+            return True
+        result.not_approved = state.describe()
+        logger.warning("{}/{}: not run, {}", policy.name, result.phase, result.not_approved)
+        self._record(
+            "phase_not_approved",
+            "skipped",
+            report,
+            detail={
+                "policy": policy.name,
+                "phase": result.phase,
+                "approvals": len(state.approvals),
+                "required": state.required,
+                "policy_sha256": policy.loaded.sha256,
+            },
+        )
+        return False
 
     def _phase(self, ctx: BatchContext, result: PhaseResult) -> None:
         total = self._snapshot_due(ctx)

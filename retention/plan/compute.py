@@ -7,12 +7,14 @@ the rows of every affected table are counted against the due subjects.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
+from retention.audit.approvals import DESTRUCTIVE, approval_state
 from retention.plan.clock import clock_query
 from retention.plan.model import PhasePlan, Plan, PolicyPlan
 from retention.plan.rows import affected_tables, count_members, due_keys
@@ -29,6 +31,7 @@ def compute_plan(
     schema: str = "retention",
     work_mem_mb: int = 64,
     rows: bool = True,
+    required_approvals: int | None = None,
 ) -> Plan:
     """The plan of `policies` as of `at`, from one consistent snapshot. Without `rows`, only
     subjects are counted (what `run` needs to check its limits; counting every related row
@@ -38,7 +41,18 @@ def compute_plan(
         conn.execute("SELECT set_config('work_mem', %s, true)", (f"{work_mem_mb}MB",))
         holds = holds_table(conn, schema)
         plans = tuple(_policy_plan(conn, policy, at, holds, rows) for policy in policies)
+        if required_approvals is not None:
+            plans = tuple(_with_approval(conn, p, schema, required_approvals) for p in plans)
     return Plan(at, plans)
+
+
+def _with_approval(
+    conn: psycopg.Connection[Any], plan: PolicyPlan, schema: str, required: int
+) -> PolicyPlan:
+    if not any(phase.action in DESTRUCTIVE for phase in plan.phases):
+        return plan
+    state = approval_state(conn, schema, plan.name, plan.sha256, required)
+    return replace(plan, approval=state)
 
 
 def _policy_plan(

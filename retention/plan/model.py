@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from retention.audit.approvals import ApprovalState
+
 
 @dataclass(frozen=True)
 class PhasePlan:
@@ -44,15 +46,26 @@ class PolicyPlan:
     subject_table: str
     subjects: int
     phases: tuple[PhasePlan, ...]
+    approval: ApprovalState | None = None  # for policies with purge or archive phases
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "name": self.name,
             "sha256": self.sha256,
             "subject_table": self.subject_table,
             "subjects": self.subjects,
             "phases": [p.to_json() for p in self.phases],
         }
+        if self.approval is not None:
+            data["approval"] = {
+                "required": self.approval.required,
+                "approved": self.approval.approved,
+                "by": [
+                    {"name": a.by, "role": a.role, "at": a.at.isoformat()}
+                    for a in self.approval.approvals
+                ],
+            }
+        return data
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,13 @@ def check_policies(
     conn: psycopg.Connection[Any], directory: Path, *, tool_schema: str = "retention"
 ) -> CheckResult:
     """Load every policy file, then bind each against the catalogue."""
-    loaded = load_policies(directory)
+    return bind_all(conn, load_policies(directory), tool_schema=tool_schema)
+
+
+def bind_all(
+    conn: psycopg.Connection[Any], loaded: list[LoadedPolicy], *, tool_schema: str = "retention"
+) -> CheckResult:
+    """Bind policies already loaded (the daemon keeps the last valid files in memory)."""
     catalog = read_catalog(conn, tool_schema=tool_schema)
     bound: list[BoundPolicy] = []
     problems: list[Problem] = []

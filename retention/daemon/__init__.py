@@ -1,0 +1,1 @@
+"""The daemon: schedule, signals, systemd notification, metrics, and the loop tying them."""

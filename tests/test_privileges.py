@@ -1,0 +1,81 @@
+"""`retention grants`: a role with exactly those privileges runs plan, run and audit verify,
+and cannot rewrite the audit trail or touch what no policy needs."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from tests.engine_helpers import AUDIT_KEY, PSEUDONYM_KEY, ROOT
+
+_names = itertools.count()
+
+
+def _cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RETENTION_")}
+    env.update(
+        RETENTION_DATABASE_URL=url,
+        RETENTION_AUDIT_KEY=AUDIT_KEY,
+        RETENTION_PSEUDONYM_KEY=PSEUDONYM_KEY,
+        RETENTION_POLICIES_DIR=str(ROOT / "policies"),
+        RETENTION_REQUIRED_APPROVALS="0",
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "retention.cli.main", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+@pytest.fixture
+def role(demo_conn: psycopg.Connection[Any], demo_db_url: str) -> Iterator[str]:
+    name = f"rt_daemon_{os.getpid()}_{next(_names)}"
+    assert _cli(demo_db_url, "init").returncode == 0
+    yield name
+    demo_conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
+    demo_conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+def test_least_privilege_role_runs_and_cannot_rewrite_the_audit_trail(
+    demo_conn: psycopg.Connection[Any], demo_db_url: str, role: str
+) -> None:
+    printed = _cli(demo_db_url, "grants", "--role", role)
+    assert printed.returncode == 0, printed.stderr
+    script = printed.stdout
+    assert "GRANT UPDATE (" in script and "GRANT DELETE ON" in script
+    assert 'UPDATE ON "retention"."audit"' not in script
+    demo_conn.execute(script)
+    as_role = make_conninfo(demo_db_url, user=role)
+    for command in (
+        ["plan"],
+        ["run", "--yes", "--allow-large", "--reason", "least privilege"],
+        ["audit", "verify"],
+    ):
+        result = _cli(as_role, *command)
+        assert result.returncode == 0, (command, result.stdout, result.stderr)
+        assert "superuser" not in result.stderr
+    entries = demo_conn.execute(
+        "SELECT count(*), min(actor->>'db_user') FROM retention.audit WHERE event = 'batch'"
+    ).fetchone()
+    assert entries is not None and entries[0] > 0 and entries[1] == role
+    with psycopg.connect(as_role, autocommit=True) as conn:
+        for statement in (
+            "UPDATE retention.audit SET outcome = 'x'",
+            "DELETE FROM retention.audit",
+            "UPDATE patients SET nom = 'x'",
+            "DELETE FROM medecins",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)
