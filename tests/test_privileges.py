@@ -59,6 +59,7 @@ def test_least_privilege_role_runs_and_cannot_rewrite_the_audit_trail(
     demo_conn.execute(script)
     as_role = make_conninfo(demo_db_url, user=role)
     for command in (
+        ["scan"],
         ["plan"],
         ["run", "--yes", "--allow-large", "--reason", "least privilege"],
         ["audit", "verify"],
@@ -66,6 +67,8 @@ def test_least_privilege_role_runs_and_cannot_rewrite_the_audit_trail(
         result = _cli(as_role, *command)
         assert result.returncode == 0, (command, result.stdout, result.stderr)
         assert "superuser" not in result.stderr
+    scans = demo_conn.execute("SELECT count(*) FROM retention.scans").fetchone()
+    assert scans == (1,)  # the role stored its inventory
     entries = demo_conn.execute(
         "SELECT count(*), min(actor->>'db_user') FROM retention.audit WHERE event = 'batch'"
     ).fetchone()

@@ -8,7 +8,8 @@ from typing import Any
 
 from retention.audit.approvals import DESTRUCTIVE, approval_state
 from retention.db import connect
-from retention.errors import PolicyError
+from retention.discovery.coverage import Gap, current_gaps
+from retention.errors import PolicyError, UsageError
 from retention.policy.check import check_policies
 from retention.policy.load import load_policies
 from retention.settings import Settings
@@ -24,6 +25,11 @@ def register(commands: Any) -> None:
 
     add_policies_option(parser)
     parser.add_argument(
+        "--coverage",
+        action="store_true",
+        help="also list personal columns of the last scan that no policy covers (exit 3)",
+    )
+    parser.add_argument(
         "--no-database", action="store_true", help="check the files only, without the catalogue"
     )
     parser.set_defaults(handler=run)
@@ -36,6 +42,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     with connect(settings) as conn:
         result = check_policies(conn, settings.policies_dir, tool_schema=settings.schema_name)
+        gaps = (
+            current_gaps(conn, settings.schema_name, result.bound)
+            if args.coverage and not result.errors
+            else None
+        )
         states = {
             p.name: approval_state(
                 conn, settings.schema_name, p.name, p.loaded.sha256, settings.required_approvals
@@ -58,4 +69,21 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             print(f"    {states[policy.name].describe()}")
     warned = f", {len(result.warnings)} warning(s)" if result.warnings else ""
     print(f"{len(result.bound)} policy file(s) valid{warned}")
+    if args.coverage:
+        return _coverage(gaps)
     return 0
+
+
+def _coverage(gaps: list[Gap] | None) -> int:
+    if gaps is None:
+        raise UsageError(
+            "no scan is stored yet: coverage cannot be checked", hint="run 'retention scan' first"
+        )
+    if not gaps:
+        print("coverage: every personal column of the last scan is covered by a policy")
+        return 0
+    print(f"coverage: {len(gaps)} personal column(s) that no policy covers:")
+    for gap in gaps:
+        print(f"  {gap.render()}")
+    print("  hint: add a phase that acts on them, or a 'keep' entry with the reason")
+    return 3

@@ -86,6 +86,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 )
             if result.errors:
                 return 2
+            _scan(conn, settings, result.bound)
             held = _demo_holds(conn, result.bound, settings)
             if held:
                 print(f"\n== legal holds: {held} patient(s) put on hold (claims in progress)")
@@ -95,6 +96,29 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             keyed = _demo_keys(settings, args.datadir.parent / "keys")
             _run_and_verify(conn, keyed, result.bound)
     return 0
+
+
+def _scan(conn: psycopg.Connection[Any], settings: Settings, policies: list[BoundPolicy]) -> None:
+    """The inventory of personal data, and what covers each column (retention check --coverage)."""
+    from retention.cli.scan import render
+    from retention.discovery.coverage import coverage
+    from retention.discovery.inventory import save_scan
+    from retention.discovery.scan import scan
+
+    print("\n== retention scan (Presidio, fr_core_news_sm, French recognizers)")
+    result = scan(conn, tool_schema=settings.schema_name)
+    save_scan(conn, result, schema=settings.schema_name, scope={"demo": True})
+    print(render(result))
+    print("\n== retention check --coverage")
+    found = coverage(result.columns, policies)
+    gaps = [c for c in found if not c.covered]
+    for item in found:
+        what = "; ".join(item.by) if item.by else "NOT COVERED"
+        print(f"  {item.label:<40} {item.entity:<20} {what}")
+    print(
+        f"  {len(found) - len(gaps)} of {len(found)} personal column(s) covered"
+        + (f", {len(gaps)} gap(s)" if gaps else "")
+    )
 
 
 def _demo_keys(settings: Settings, folder: Path) -> Settings:

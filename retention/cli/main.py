@@ -50,7 +50,19 @@ def iso_date(text: str) -> date:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from retention.cli import approve, audit, check, demo, grants, hold, plan, run, service, store
+    from retention.cli import (
+        approve,
+        audit,
+        check,
+        demo,
+        grants,
+        hold,
+        plan,
+        run,
+        scan,
+        service,
+        store,
+    )
 
     parser = argparse.ArgumentParser(
         prog="retention",
@@ -63,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
         help="TOML settings file (default: /etc/retention/retention.toml if present)",
     )
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
-    for module in (check, plan, run, hold, approve, audit, grants, service, store, demo):
+    for module in (check, plan, run, hold, approve, audit, scan, grants, service, store, demo):
         module.register(commands)
     return parser
 

@@ -51,6 +51,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError("--allow-large needs --reason 'why' (it is recorded in the audit trail)")
     at = settings.today()
     with connect(settings) as conn:
+        every = bound_policies(conn, settings.policies_dir, tool_schema=settings.schema_name)
         policies = bound_policies(
             conn, settings.policies_dir, only=args.policy, tool_schema=settings.schema_name
         )
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if not _confirmed(args.yes):
             print("nothing was changed")
             return 1
-        report = runner.run(policies, options)
+        report = runner.run(policies, options, all_policies=every)
     print(render_report(report))
     return {"completed": 0, "interrupted": 0}.get(report.outcome, 1)
 
@@ -134,6 +135,13 @@ def _stop_on_signals() -> threading.Event:
 def render_report(report: RunReport) -> str:
     """The run's outcome for the person at the terminal."""
     lines = [f"\nrun {report.run_id}: {report.outcome}"]
+    if report.coverage_gaps is None:
+        lines.append("  coverage: no scan stored yet (retention scan)")
+    elif report.coverage_gaps:
+        lines.append(
+            f"  coverage: {len(report.coverage_gaps)} personal column(s) covered by no policy:"
+        )
+        lines += [f"    {gap}" for gap in report.coverage_gaps]
     for phase in report.phases:
         rows = ", ".join(f"{t} {n:,}" for t, n in sorted(phase.rows.items()) if n) or "none"
         lines.append(

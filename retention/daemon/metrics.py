@@ -97,6 +97,8 @@ class Metrics:
                 self.errors.labels("batch").inc()
         if plan is not None:
             self.plan_seen(plan)
+        if report.coverage_gaps is not None:
+            self.coverage_gaps.set(len(report.coverage_gaps))
 
     def plan_seen(self, plan: Plan) -> None:
         for policy in plan.policies:

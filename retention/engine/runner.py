@@ -24,6 +24,7 @@ from psycopg import sql
 
 from retention.audit.approvals import DESTRUCTIVE, approval_state
 from retention.audit.trail import AuditTrail, Entry, actor, mirror
+from retention.discovery.coverage import current_gaps
 from retention.engine import lock
 from retention.engine.batch import BatchContext, run_batch
 from retention.engine.progress import Reporter, reporter
@@ -71,6 +72,7 @@ class RunReport:
     phases: list[PhaseResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     plan: Plan | None = None
+    coverage_gaps: list[str] | None = None  # None: no scan stored yet
 
 
 @dataclass(frozen=True)
@@ -109,18 +111,29 @@ class Runner:
     def plan(self, policies: list[BoundPolicy], options: RunOptions) -> Plan:
         return run_plan(self.conn, policies, options, self.schema)
 
-    def run(self, policies: list[BoundPolicy], options: RunOptions) -> RunReport:
-        """Lock, check, execute; always releases the lock and closes the run record."""
+    def run(
+        self,
+        policies: list[BoundPolicy],
+        options: RunOptions,
+        *,
+        all_policies: list[BoundPolicy] | None = None,
+    ) -> RunReport:
+        """Lock, check, execute; always releases the lock and closes the run record.
+        Coverage is judged against `all_policies` (default: `policies`), so a run restricted
+        to one policy still reports what no policy covers."""
         lock.acquire(self.conn, self.schema, options.lock_wait_seconds)
         try:
-            return self._run_locked(policies, options)
+            return self._run_locked(policies, options, all_policies or policies)
         finally:
             lock.release(self.conn)
 
-    def _run_locked(self, policies: list[BoundPolicy], options: RunOptions) -> RunReport:
+    def _run_locked(
+        self, policies: list[BoundPolicy], options: RunOptions, all_policies: list[BoundPolicy]
+    ) -> RunReport:
         check_clock(self.conn, self.settings)
         report = RunReport(uuid.uuid4())
         report.warnings = privilege_warnings(self.conn, policies)
+        report.coverage_gaps = self._coverage_gaps(all_policies)
         plan = self.plan(policies, options)
         report.plan = plan
         violations = limit_violations(plan, self.settings)
@@ -147,6 +160,17 @@ class Runner:
             finally:
                 self._close_run(report)
         return report
+
+    def _coverage_gaps(self, policies: list[BoundPolicy]) -> list[str] | None:
+        """Personal columns of the last scan that no policy covers (logged at every run)."""
+        gaps = current_gaps(self.conn, self.schema, policies)
+        if gaps:
+            logger.warning(
+                "{} personal column(s) covered by no policy: {}",
+                len(gaps),
+                ", ".join(g.label for g in gaps),
+            )
+        return None if gaps is None else [g.render() for g in gaps]
 
     def _execute(
         self, plan: Plan, policies: list[BoundPolicy], options: RunOptions, report: RunReport

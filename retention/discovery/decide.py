@@ -1,0 +1,292 @@
+"""Decide, purely, whether one column holds personal data: from its type, its name and what
+Presidio found in its sampled values.
+
+Identifiers that values show reliably (phones, e-mails, NIR, RPPS...) are decided by content,
+helped by the name (given to Presidio as context). Names, places, addresses and birth dates
+cannot be told from short values alone (a surname is just a word): there the name decides,
+unless the values contradict it (too few distinct values, digits instead of letters). Free
+text is personal when enough of its values mention someone. Organisations' phones and
+addresses are not personal. Surrogate keys, booleans and types that cannot hold a name or an
+identifier are not personal, and are not even read.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from retention.catalog.introspect import Catalog, Column, Table
+from retention.discovery.analyze import Content
+from retention.discovery.model import PERSONAL_ENTITIES
+from retention.discovery.names import (
+    CONTACT_ENTITIES,
+    MEDIUM,
+    STRONG,
+    NameEvidence,
+    column_evidence,
+    is_organisation_table,
+)
+from retention.discovery.sample import ColumnSample
+
+VERDICT_SCORE = 0.5
+STRUCTURED_SHARE = 0.5
+"""Share of values an identifier must cover for the column to be that identifier."""
+WEAK_STRUCTURED_SHARE = 0.8
+"""Same, when its hits are weak (Luhn-valid numbers without context: 1 in 10 pass by chance)."""
+WEAK_PERSON_SHARE = 0.2
+"""Share of values of a bare ``name`` column (table of unknown kind) that must be names the
+database holds elsewhere, or that the model reads as names."""
+FREE_TEXT_SHARE = 0.05
+"""Share of free-text values that must mention someone (at least two values)."""
+
+# Recognised from values: decided by content.
+_PATTERN_ENTITIES = (
+    "FR_INS",
+    "FR_NIR",
+    "FR_RPPS",
+    "FR_ADELI",
+    "IBAN_CODE",
+    "EMAIL_ADDRESS",
+    "IP_ADDRESS",
+    "PHONE_NUMBER",
+    "DATE_OF_BIRTH",
+    "FR_POSTAL_CODE",
+)
+# Not recognisable from short values: decided by the name.
+_NAMED_ENTITIES = frozenset({"PERSON", "LOCATION", "ADDRESS", "DATE_OF_BIRTH"})
+_KEY_NAME = re.compile(r"(?:^|_)(?:id|oid|uuid|guid|pk|fk|key|ref|seq)$|^id_|[a-z]Id$")
+_TEXT_LIKE = ("inet", "cidr")
+
+
+@dataclass(frozen=True)
+class ColumnFacts:
+    """A column with what is known before its values are read."""
+
+    table: Table
+    column: Column
+    kind: str  # key, boolean, number, date, text, json, other
+    name: NameEvidence | None
+    organisation: bool
+
+    @property
+    def sampled(self) -> bool:
+        return self.kind in ("text", "json", "number", "date")
+
+    def worth_reading(self, got: ColumnSample) -> bool:
+        """Dates say nothing by themselves (a birth date is known by its name); numbers matter
+        only when long enough to be an identifier (9 digits and more)."""
+        if self.kind == "date":
+            return False
+        if self.kind == "number":
+            return any(sum(ch.isdigit() for ch in value) >= 9 for value in got.values)
+        return self.sampled
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The verdict on one column: entity (None: not personal), confidence, reason."""
+
+    entity: str | None
+    score: float
+    reason: str
+
+
+def describe(catalog: Catalog, table: Table, column: Column) -> ColumnFacts:
+    """Type and name evidence of one column."""
+    foreign = {c for fk in catalog.outgoing(table.qname) for c in fk.columns}
+    return ColumnFacts(
+        table,
+        column,
+        _kind(table, column, foreign),
+        column_evidence(table.name, column.name),
+        is_organisation_table(table.name),
+    )
+
+
+def _kind(table: Table, column: Column, foreign: set[str]) -> str:
+    keyish = column.name in table.primary_key or column.name in foreign
+    if (keyish or _KEY_NAME.search(column.name)) and (
+        column.is_number or column.base_type == "uuid"
+    ):
+        return "key"
+    if column.base_type == "boolean":
+        return "boolean"
+    if column.is_number:
+        return "number"
+    if column.is_date:
+        return "date"
+    if column.is_json:
+        return "json"
+    if column.is_text or column.base_type in _TEXT_LIKE or column.base_type.endswith("[]"):
+        return "text"
+    return "other"
+
+
+def name_shaped(sample: ColumnSample) -> bool:
+    """Mostly letters, a few words: what names (and places) look like."""
+    values = sample.values
+    if not values:
+        return False
+    letters = sum(1 for v in values if re.search(r"[^\W\d_]", v))
+    digits = sum(sum(ch.isdigit() for ch in v) for v in values)
+    chars = sum(len(v) for v in values) or 1
+    wordy = sum(len(v.split()) for v in values) / len(values)
+    return letters >= 0.8 * len(values) and digits <= 0.2 * chars and wordy <= 5
+
+
+def enum_like(sample: ColumnSample) -> bool:
+    """Few distinct values repeated over many rows: a code list, not people."""
+    distinct = len(sample.values)
+    return distinct < 10 and sample.non_null >= 3 * distinct
+
+
+def decide(
+    item: ColumnFacts, got: ColumnSample | None, content: Content | None, *, known: bool
+) -> Decision:
+    """The verdict; ``known``: the database's own names were available to the analysis."""
+    return Decision(*_decide(item, got, content, known=known))
+
+
+def _decide(
+    item: ColumnFacts, got: ColumnSample | None, content: Content | None, *, known: bool
+) -> tuple[str | None, float, str]:
+    if not item.sampled:
+        return (
+            None,
+            0.0,
+            {
+                "key": "surrogate key",
+                "boolean": "boolean",
+                "other": f"type {item.column.type} holds no personal data",
+            }[item.kind],
+        )
+    name = item.name
+    if got is None or not got.values:
+        return _name_only(item)
+    content = content or Content()
+    decided = _by_content(item, content)
+    if decided is None:
+        decided = _by_name(item, got, content, known)
+    if decided is None:
+        decided = _by_free_text(item, got, content)
+    if decided is None:
+        hint = f"; the name suggests {name.entity}" if name else ""
+        if item.kind == "date":
+            return None, 0.0, "a date whose name does not say birth"
+        return None, 0.0, f"nothing personal in {len(got.values)} sampled values{hint}"
+    entity, score, reason = decided
+    if item.organisation and entity in CONTACT_ENTITIES:
+        return None, 0.0, f"{entity} of an organisation, not of a person"
+    return entity, score, reason
+
+
+def _name_only(item: ColumnFacts) -> tuple[str | None, float, str]:
+    """No value to read (empty column, or the table could not be sampled): trust the name."""
+    name = item.name
+    if (
+        name is not None
+        and name.entity in PERSONAL_ENTITIES
+        and name.entity != "FREE_TEXT_PERSONAL"
+        and name.strength >= MEDIUM
+        and not (item.organisation and name.entity in CONTACT_ENTITIES)
+    ):
+        return name.entity, name.strength * 0.6, "name only: no value could be sampled"
+    return None, 0.0, "no value could be sampled"
+
+
+def _combine(content: float, name: float) -> float:
+    return 1 - (1 - content) * (1 - name)
+
+
+def _name_strength(item: ColumnFacts, entity: str) -> float:
+    name = item.name
+    if name is None:
+        return 0.0
+    same = name.entity == entity or {name.entity, entity} == {"FR_NIR", "FR_INS"}
+    return name.strength if same else 0.0
+
+
+def _by_content(item: ColumnFacts, content: Content) -> tuple[str, float, str] | None:
+    """Identifiers the values show: the most covered one, the more specific on a near tie."""
+    best: tuple[float, str] | None = None
+    for entity in _PATTERN_ENTITIES:
+        share = content.share(entity)
+        needed = STRUCTURED_SHARE if content.mean_score(entity) >= 0.4 else WEAK_STRUCTURED_SHARE
+        if share >= needed and (best is None or share > best[0] + 0.2):
+            best = (share, entity)
+    if best is None:
+        return None
+    share, entity = best
+    score = _combine(share * content.mean_score(entity), _name_strength(item, entity))
+    return entity, score, f"{share:.0%} of sampled values are {entity}"
+
+
+def _by_name(
+    item: ColumnFacts, got: ColumnSample, content: Content, known: bool
+) -> tuple[str, float, str] | None:
+    """Names, places, addresses, birth dates: the name decides unless the values object."""
+    name = item.name
+    if name is None or name.entity not in _NAMED_ENTITIES or name.strength < MEDIUM:
+        return None
+    if not _values_fit(name.entity, item.kind, got):
+        return None
+    share = content.share(name.entity)
+    if name.entity == "PERSON" and name.strength < STRONG and known and share < WEAK_PERSON_SHARE:
+        return None  # a bare "name" in a table of unknown kind: the values must look like names
+    score = _combine(share * content.mean_score(name.entity), name.strength)
+    return name.entity, score, f"name '{name.matched}', values fit"
+
+
+def _values_fit(entity: str, kind: str, got: ColumnSample) -> bool:
+    if entity == "DATE_OF_BIRTH":
+        return kind == "date" or (kind in ("text", "number") and _date_like(got))
+    if kind != "text" or enum_like(got):
+        return False
+    return entity != "PERSON" or name_shaped(got)
+
+
+def _date_like(got: ColumnSample) -> bool:
+    """Values that read as dates or birth years (4 to 10 digits, a year in 1880-2100)."""
+    fit = 0
+    for value in got.values:
+        digits = re.sub(r"\D", "", value)
+        years = re.findall(r"(?:18[89]\d|19\d\d|20\d\d|2100)", value)
+        fit += 4 <= len(digits) <= 10 and bool(years)
+    return fit >= 0.8 * len(got.values)
+
+
+def _by_free_text(
+    item: ColumnFacts, got: ColumnSample, content: Content
+) -> tuple[str, float, str] | None:
+    """Text whose values name people or carry their identifiers."""
+    person = content.share("PERSON")
+    if item.kind == "text" and person >= STRUCTURED_SHARE:
+        return (
+            "PERSON",
+            _combine(person * content.mean_score("PERSON"), 0.0),
+            f"{person:.0%} of sampled values are names",
+        )
+    address = content.share("ADDRESS")
+    if item.kind == "text" and address >= STRUCTURED_SHARE:
+        return (
+            "ADDRESS",
+            address * content.mean_score("ADDRESS"),
+            f"{address:.0%} of sampled values are addresses",
+        )
+    share = content.mention_share()
+    if (
+        item.kind not in ("text", "json")
+        or share < FREE_TEXT_SHARE
+        or content.personal_mentions < 2
+        or enum_like(got)
+    ):
+        return None
+    scores = content.mention_scores
+    strength = min(1.0, share / 0.2) * sum(scores) / len(scores)
+    score = _combine(strength, _name_strength(item, "FREE_TEXT_PERSONAL"))
+    kinds = ", ".join(e for e, _ in content.mentioned.most_common() if e in PERSONAL_ENTITIES)
+    return (
+        "FREE_TEXT_PERSONAL",
+        max(score, VERDICT_SCORE),
+        f"{share:.0%} of sampled values mention {kinds}",
+    )

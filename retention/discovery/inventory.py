@@ -1,0 +1,165 @@
+"""The inventory: scans stored in the tool's schema, the latest verdict per column, and what
+changed since the previous scan.
+
+A scan may cover part of the database (``--schema``, ``--table``), so the inventory of record
+is the latest verdict of each column that still exists, whichever scan gave it. That is what
+coverage is checked against::
+
+    gaps = coverage_gaps(latest_inventory(conn, schema=settings.schema_name), policies)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from retention.discovery.model import ColumnVerdict, ScanResult
+from retention.errors import DatabaseError
+
+_LATEST = """
+SELECT DISTINCT ON (c.schema_name, c.table_name, c.column_name)
+       c.schema_name, c.table_name, c.column_name, c.entity, c.score, c.evidence
+FROM {columns} c
+WHERE c.scan_id < %(before)s
+  AND EXISTS (SELECT FROM pg_attribute a
+              JOIN pg_class t ON t.oid = a.attrelid
+              JOIN pg_namespace n ON n.oid = t.relnamespace
+              WHERE n.nspname = c.schema_name AND t.relname = c.table_name
+                AND a.attname = c.column_name AND a.attnum > 0 AND NOT a.attisdropped)
+ORDER BY c.schema_name, c.table_name, c.column_name, c.scan_id DESC
+"""
+
+
+@dataclass(frozen=True)
+class Change:
+    """A column whose verdict changed: it became personal, stopped, or changed kind."""
+
+    schema: str
+    table: str
+    column: str
+    before: str | None  # entity; None: not personal (or not scanned before, see ``new``)
+    after: str | None
+    new: bool = False  # the column had never been scanned
+
+    @property
+    def label(self) -> str:
+        return f"{self.schema}.{self.table}.{self.column}"
+
+    @property
+    def kind(self) -> str:
+        if self.after is None:
+            return "stopped"
+        return "became" if self.before is None else "changed"
+
+    def render(self) -> str:
+        if self.after is None:
+            return f"- {self.label}: no longer personal (was {self.before})"
+        if self.before is None:
+            what = "new column" if self.new else "now personal"
+            return f"+ {self.label}: {what}, {self.after}"
+        return f"~ {self.label}: {self.before} -> {self.after}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": self.schema,
+            "table": self.table,
+            "column": self.column,
+            "before": self.before,
+            "after": self.after,
+            "new": self.new,
+        }
+
+
+def installed(conn: psycopg.Connection[Any], schema: str = "retention") -> bool:
+    """True when the inventory tables exist (``retention init`` has run)."""
+    row = conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL",
+        (sql.Identifier(schema, "scan_columns").as_string(None),),
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _require(conn: psycopg.Connection[Any], schema: str) -> None:
+    if not installed(conn, schema):
+        raise DatabaseError(
+            f"the inventory does not exist in schema '{schema}'",
+            hint="run 'retention init' once as the owner, then 'retention scan'",
+        )
+
+
+def save_scan(
+    conn: psycopg.Connection[Any],
+    result: ScanResult,
+    *,
+    schema: str = "retention",
+    scope: dict[str, Any] | None = None,
+) -> int:
+    """Store a scan (verdicts and evidence, no value); returns its id."""
+    _require(conn, schema)
+    with conn.transaction():
+        row = conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (scanned_at, scope, seconds, columns, personal) "
+                "VALUES (%s, %s, %s, %s, %s) RETURNING scan_id"
+            ).format(sql.Identifier(schema, "scans")),
+            (
+                result.scanned_at,
+                Jsonb(scope or {}),
+                result.seconds,
+                len(result.columns),
+                len(result.personal),
+            ),
+        ).fetchone()
+        assert row is not None
+        scan_id = int(row[0])
+        with conn.cursor() as cur:
+            cur.executemany(
+                sql.SQL(
+                    "INSERT INTO {} (scan_id, schema_name, table_name, column_name, entity, "
+                    "score, evidence) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                ).format(sql.Identifier(schema, "scan_columns")),
+                [
+                    (scan_id, c.schema, c.table, c.column, c.entity, c.score, Jsonb(c.evidence))
+                    for c in result.columns
+                ],
+            )
+    return scan_id
+
+
+def latest_inventory(
+    conn: psycopg.Connection[Any], *, schema: str = "retention", before: int | None = None
+) -> list[ColumnVerdict]:
+    """The latest verdict of every column that still exists (optionally: from the scans
+    before the scan ``before``), in column order."""
+    _require(conn, schema)
+    query = sql.SQL(_LATEST).format(columns=sql.Identifier(schema, "scan_columns"))
+    rows = conn.execute(query, {"before": before if before is not None else 2**62}).fetchall()
+    return [ColumnVerdict(r[0], r[1], r[2], r[3], round(float(r[4]), 2), dict(r[5])) for r in rows]
+
+
+def last_scan_id(conn: psycopg.Connection[Any], *, schema: str = "retention") -> int | None:
+    """The id of the latest scan, or None when nothing was ever scanned."""
+    _require(conn, schema)
+    row = conn.execute(
+        sql.SQL("SELECT max(scan_id) FROM {}").format(sql.Identifier(schema, "scans"))
+    ).fetchone()
+    return int(row[0]) if row and row[0] is not None else None
+
+
+def diff(previous: Iterable[ColumnVerdict], current: Sequence[ColumnVerdict]) -> list[Change]:
+    """Columns of ``current`` whose verdict differs from ``previous`` (columns scanned for the
+    first time are reported only when personal)."""
+    before = {v.key: v.entity for v in previous}
+    changes = []
+    for verdict in current:
+        if verdict.key not in before:
+            if verdict.personal:
+                changes.append(Change(*verdict.key, None, verdict.entity, new=True))
+        elif before[verdict.key] != verdict.entity:
+            changes.append(Change(*verdict.key, before[verdict.key], verdict.entity))
+    return changes

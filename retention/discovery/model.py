@@ -1,0 +1,91 @@
+"""The result of a scan as plain data: one verdict per column, and its stable JSON shape.
+
+``{"scanned_at": "...", "columns": [{"schema": "public", "table": "patients", "column": "nom",
+"entity": "PERSON", "score": 0.97, "evidence": {...}}]}``; columns judged not personal have
+``"entity": null``. No value ever appears here: examples are masked before they are stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+PERSONAL_ENTITIES: tuple[str, ...] = (
+    "PERSON",
+    "DATE_OF_BIRTH",
+    "ADDRESS",
+    "LOCATION",
+    "PHONE_NUMBER",
+    "EMAIL_ADDRESS",
+    "FR_NIR",
+    "FR_INS",
+    "FR_RPPS",
+    "FR_ADELI",
+    "FR_POSTAL_CODE",
+    "IP_ADDRESS",
+    "IBAN_CODE",
+    "FREE_TEXT_PERSONAL",
+)
+"""Column verdicts. FR_FINESS is recognised (see the evidence) but identifies an
+establishment, not a person, so it is never a verdict."""
+
+FAMILIES: dict[str, str] = {"ADDRESS": "LOCATION", "FR_POSTAL_CODE": "LOCATION", "FR_INS": "FR_NIR"}
+"""Entities of the same family (for comparing with a labelled truth)."""
+
+
+@dataclass(frozen=True)
+class ColumnVerdict:
+    """Whether one column holds personal data, which kind, how sure, and why."""
+
+    schema: str
+    table: str
+    column: str
+    entity: str | None
+    score: float
+    evidence: dict[str, Any]
+    examples: tuple[str, ...] = field(default=(), compare=False)  # masked
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.schema, self.table, self.column)
+
+    @property
+    def label(self) -> str:
+        return f"{self.schema}.{self.table}.{self.column}"
+
+    @property
+    def personal(self) -> bool:
+        return self.entity is not None
+
+    def to_json(self, *, examples: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "schema": self.schema,
+            "table": self.table,
+            "column": self.column,
+            "entity": self.entity,
+            "score": self.score,
+            "evidence": self.evidence,
+        }
+        if examples:
+            out["examples"] = list(self.examples)
+        return out
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """Every column scanned, in catalogue order, and when."""
+
+    scanned_at: datetime
+    columns: tuple[ColumnVerdict, ...]
+    seconds: float = field(default=0.0, compare=False)
+
+    @property
+    def personal(self) -> tuple[ColumnVerdict, ...]:
+        return tuple(c for c in self.columns if c.personal)
+
+    def to_json(self, *, examples: bool = False) -> dict[str, Any]:
+        return {
+            "scanned_at": self.scanned_at.isoformat(),
+            "columns": [c.to_json(examples=examples) for c in self.columns],
+        }

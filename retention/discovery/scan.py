@@ -1,0 +1,214 @@
+"""`scan`: for every column of every user table, whether it holds personal data, which kind.
+
+1. read the catalogue; describe each column by its type and name (:mod:`.decide`);
+2. sample each table once, at a cost that does not grow with it (:mod:`.sample`);
+3. build a recognizer of the database's own names from the columns named as names, so that a
+   name inside a file name or a JSON change log is found too;
+4. run Presidio over each column's distinct values (:mod:`.analyze`), with the column's and
+   table's names as context;
+5. decide each column (:mod:`.decide`), keep the evidence, mask the examples (:mod:`.mask`).
+
+Values stay in memory; the result holds verdicts, shares and masked examples only.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from loguru import logger
+from presidio_analyzer import EntityRecognizer
+
+from retention.catalog.introspect import Catalog, Table, read_catalog
+from retention.discovery.analyze import Content, analyze_values
+from retention.discovery.decide import ColumnFacts, decide, describe, name_shaped
+from retention.discovery.engine import LANGUAGES, Analyzer, get_analyzer
+from retention.discovery.mask import mask
+from retention.discovery.model import ColumnVerdict, ScanResult
+from retention.discovery.names import STRONG, context_words
+from retention.discovery.recognizers import CONTEXT, KnownNamesRecognizer
+from retention.discovery.sample import ColumnSample, TableSample, sample_table
+from retention.errors import DatabaseError, UsageError
+
+DEFAULT_SAMPLE = 300
+
+
+def scan(
+    conn: psycopg.Connection[Any],
+    *,
+    schemas: Iterable[str] = (),
+    tables: Iterable[str] = (),
+    sample: int = DEFAULT_SAMPLE,
+    examples: bool = False,
+    tool_schema: str = "retention",
+    statement_timeout_ms: int = 30_000,
+    lock_timeout_ms: int = 2_000,
+    analyzer: Analyzer | None = None,
+) -> ScanResult:
+    """Scan every column of every user table (or only ``schemas`` / ``tables``).
+
+    ``tables`` are ``name`` or ``schema.name``. ``examples`` keeps up to three *masked*
+    examples per personal column. Reads a fixed-size sample of each table; writes nothing.
+    """
+    started = time.monotonic()
+    scanned_at = datetime.now(UTC)
+    catalog = _catalog(conn, tool_schema, lock_timeout_ms)
+    chosen = _select(catalog, tuple(schemas), tuple(tables))
+    analyzer = analyzer or get_analyzer()
+    columns = [
+        describe(catalog, table, column) for table in chosen for column in table.columns.values()
+    ]
+    samples = {}
+    for table in chosen:
+        wanted = [c.column for c in columns if c.table is table and c.sampled]
+        samples[table.qname] = sample_table(
+            conn,
+            table,
+            wanted,
+            values=sample,
+            timeout_ms=statement_timeout_ms,
+            lock_timeout_ms=lock_timeout_ms,
+        )
+        logger.debug(
+            "sampled {}: {} rows ({})",
+            table.label,
+            samples[table.qname].rows,
+            samples[table.qname].method,
+        )
+    known = _known_names(analyzer, columns, samples)
+    verdicts = tuple(
+        _verdict(analyzer, item, samples[item.table.qname], known, examples) for item in columns
+    )
+    seconds = time.monotonic() - started
+    personal = sum(1 for v in verdicts if v.personal)
+    logger.info(
+        "scanned {} columns of {} tables in {:.1f} s: {} personal",
+        len(verdicts),
+        len(chosen),
+        seconds,
+        personal,
+    )
+    return ScanResult(scanned_at, verdicts, seconds)
+
+
+def _catalog(conn: psycopg.Connection[Any], tool_schema: str, lock_timeout_ms: int) -> Catalog:
+    """The catalogue, without waiting behind a lock (column defaults are read with locks)."""
+    try:
+        with conn.transaction():
+            conn.execute("SELECT set_config('lock_timeout', %s, true)", (str(lock_timeout_ms),))
+            return read_catalog(conn, tool_schema=tool_schema)
+    except psycopg.errors.LockNotAvailable:
+        raise DatabaseError(
+            "a table is locked (ALTER TABLE, VACUUM FULL...): cannot read the catalogue",
+            hint="run the scan again once the maintenance is over",
+        ) from None
+
+
+def _select(catalog: Catalog, schemas: tuple[str, ...], tables: tuple[str, ...]) -> list[Table]:
+    known = {t.schema for t in catalog.tables.values()}
+    for schema in schemas:
+        if schema not in known:
+            raise UsageError(
+                f"no table to scan in schema '{schema}'",
+                hint=f"schemas with tables: {', '.join(sorted(known)) or 'none'}",
+            )
+    chosen = [t for t in catalog.tables.values() if not schemas or t.schema in schemas]
+    if tables:
+        wanted = []
+        for name in tables:
+            found = catalog.find(name)
+            if found is None or (schemas and found.schema not in schemas):
+                close = catalog.suggest_table(name)
+                raise UsageError(
+                    f"unknown table '{name}'", hint=f"did you mean '{close}'?" if close else None
+                )
+            wanted.append(found)
+        chosen = wanted
+    return sorted(chosen, key=lambda t: t.qname)
+
+
+# -- the database's own names -------------------------------------------------------------
+def _known_names(
+    analyzer: Analyzer, columns: list[ColumnFacts], samples: dict[tuple[str, str], TableSample]
+) -> dict[str, list[EntityRecognizer]]:
+    names: list[str] = []
+    for item in columns:
+        got = samples[item.table.qname].columns.get(item.column.name)
+        if (
+            item.name
+            and item.name.entity == "PERSON"
+            and item.name.strength >= STRONG
+            and item.kind == "text"
+            and got
+            and name_shaped(got)
+        ):
+            names.extend(got.values)
+    if not names:
+        return {}
+    return {lang: [KnownNamesRecognizer(names, analyzer.lexicon, lang)] for lang in LANGUAGES}
+
+
+# -- one column ---------------------------------------------------------------------------
+def _verdict(
+    analyzer: Analyzer,
+    item: ColumnFacts,
+    table_sample: TableSample,
+    known: dict[str, list[EntityRecognizer]],
+    examples: bool,
+) -> ColumnVerdict:
+    evidence: dict[str, Any] = {"type": item.kind, "sql_type": item.column.type}
+    if item.name is not None:
+        evidence["name"] = {
+            "entity": item.name.entity,
+            "strength": item.name.strength,
+            "words": item.name.matched,
+        }
+    got = table_sample.columns.get(item.column.name) if item.sampled else None
+    content = None
+    if got is not None and got.values and item.worth_reading(got):
+        context = context_words(item.table.name, item.column.name)
+        if item.name is not None and item.name.entity in CONTEXT:
+            context.append(CONTEXT[item.name.entity][0])  # the name, as the recognizer says it
+        content = analyze_values(
+            analyzer, got.values, context, is_json=item.kind == "json", extra=known
+        )
+        evidence["sample"] = _sample_evidence(table_sample, got, content)
+    elif item.sampled:
+        evidence["sample"] = {
+            "method": table_sample.method,
+            "rows": table_sample.rows,
+            "values": 0,
+            "error": table_sample.error,
+        }
+    decision = decide(item, got, content, known=bool(known))
+    entity = decision.entity
+    evidence["reason"] = decision.reason
+    shown: tuple[str, ...] = ()
+    if examples and entity is not None and content is not None:
+        picked = content.examples.get(entity) or content.examples.get("*") or []
+        shown = tuple(mask(value) for value in picked)
+    return ColumnVerdict(
+        item.table.schema,
+        item.table.name,
+        item.column.name,
+        entity,
+        round(decision.score, 2),
+        evidence,
+        shown,
+    )
+
+
+def _sample_evidence(
+    table_sample: TableSample, got: ColumnSample, content: Content
+) -> dict[str, Any]:
+    return {
+        "method": table_sample.method,
+        "rows": got.rows,
+        "values": content.values,
+        "language": content.language,
+        "covered": {e: round(n / content.values, 2) for e, n in content.covered.most_common()},
+        "mentioned": {e: round(n / content.values, 2) for e, n in content.mentioned.most_common()},
+    }
