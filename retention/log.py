@@ -29,7 +29,9 @@ def setup_logging(level: str = "INFO", fmt: str = "text", audit_log: Path | None
         logger.add(
             sys.stderr, level=level, colorize=sys.stderr.isatty(), format=_TEXT, filter=_not_audit
         )
-    if audit_log is not None:
+    if audit_log is not None and str(audit_log) == "-":  # journald: the service's stderr
+        logger.add(sys.stderr, level="INFO", serialize=True, filter=_audit_only)
+    elif audit_log is not None:
         logger.add(audit_log, level="INFO", serialize=True, filter=_audit_only, enqueue=False)
 
 

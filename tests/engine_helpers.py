@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import textwrap
 import threading
 from datetime import date
@@ -71,3 +74,37 @@ def run(
     )
     options = RunOptions(at or date.today(), phase, allow_large, "test" if allow_large else None)
     return runner.run(policies, options)
+
+
+def cli_env(url: str | None, policies: Path = ROOT / "policies", **extra: str) -> dict[str, str]:
+    """The environment of a `retention` subprocess: this machine's, without RETENTION_*
+    settings, plus test keys, the policies and `extra` (approvals off unless set)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RETENTION_")}
+    if url is not None:
+        env["RETENTION_DATABASE_URL"] = url
+    env.update(
+        RETENTION_AUDIT_KEY=AUDIT_KEY,
+        RETENTION_PSEUDONYM_KEY=PSEUDONYM_KEY,
+        RETENTION_POLICIES_DIR=str(policies),
+        RETENTION_REQUIRED_APPROVALS="0",
+    )
+    env.update(extra)
+    return env
+
+
+def cli(
+    url: str | None,
+    *args: str,
+    policies: Path = ROOT / "policies",
+    timeout: float = 300,
+    **extra: str,
+) -> subprocess.CompletedProcess[str]:
+    """Run `retention ARGS` as a user would, in a subprocess."""
+    return subprocess.run(
+        [sys.executable, "-m", "retention.cli.main", *args],
+        env=cli_env(url, policies, **extra),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

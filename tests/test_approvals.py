@@ -3,34 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from tests.engine_helpers import AUDIT_KEY, PSEUDONYM_KEY, ROOT, run, settings
+from tests.engine_helpers import ROOT, cli, run, settings
 
 
 def _cli(url: str, policies: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RETENTION_")}
-    env.update(
-        RETENTION_DATABASE_URL=url,
-        RETENTION_AUDIT_KEY=AUDIT_KEY,
-        RETENTION_PSEUDONYM_KEY=PSEUDONYM_KEY,
-        RETENTION_POLICIES_DIR=str(policies),
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "retention.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    return cli(url, *args, policies=policies, RETENTION_REQUIRED_APPROVALS="2")
 
 
 def _patients(conn: psycopg.Connection[Any]) -> int:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
-import sys
 from typing import Any
 
 import psycopg
@@ -17,7 +15,7 @@ from pydantic import SecretStr
 
 from retention.audit.trail import entry_hash, stored_content, subject_digest, verify
 from retention.keys import load_key
-from tests.engine_helpers import AUDIT_KEY, ROOT, run, settings
+from tests.engine_helpers import AUDIT_KEY, ROOT, cli, run, settings
 
 
 @pytest.fixture
@@ -114,20 +112,7 @@ def test_inserted_entry_is_detected_right_after_it(audited: psycopg.Connection[A
 
 
 def _cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RETENTION_")}
-    env.update(
-        RETENTION_DATABASE_URL=url,
-        RETENTION_AUDIT_KEY=AUDIT_KEY,
-        RETENTION_POLICIES_DIR=str(ROOT / "policies"),
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "retention.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return cli(url, *args)
 
 
 def test_find_tells_when_and_how_a_subject_was_purged(

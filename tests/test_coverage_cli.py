@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from tests.engine_helpers import AUDIT_KEY, PSEUDONYM_KEY, ROOT
+from tests.engine_helpers import ROOT, cli
 
 KEEP = """
 keep:
@@ -29,22 +27,7 @@ keep:
 
 
 def _cli(url: str, policies: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RETENTION_")}
-    env.update(
-        RETENTION_DATABASE_URL=url,
-        RETENTION_AUDIT_KEY=AUDIT_KEY,
-        RETENTION_PSEUDONYM_KEY=PSEUDONYM_KEY,
-        RETENTION_POLICIES_DIR=str(policies),
-        RETENTION_REQUIRED_APPROVALS="0",
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "retention.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return cli(url, *args, policies=policies)
 
 
 def test_coverage_gaps_exit_3_until_kept_or_covered(

@@ -14,24 +14,14 @@ from typing import Any
 
 import psycopg
 
-from tests.engine_helpers import AUDIT_KEY, PSEUDONYM_KEY, ROOT
+from tests.engine_helpers import cli_env
 from tests.fix_db import DemoTemplate, temporary_database
 
 TABLES_SQL = "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
 
 
 def _env(url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RETENTION_")}
-    env.update(
-        RETENTION_DATABASE_URL=url,
-        RETENTION_AUDIT_KEY=AUDIT_KEY,
-        RETENTION_PSEUDONYM_KEY=PSEUDONYM_KEY,
-        RETENTION_POLICIES_DIR=str(ROOT / "policies"),
-        RETENTION_BATCH_SIZE="3",
-        RETENTION_LOCK_WAIT_SECONDS="30",
-        RETENTION_REQUIRED_APPROVALS="0",
-    )
-    return env
+    return cli_env(url, RETENTION_BATCH_SIZE="3", RETENTION_LOCK_WAIT_SECONDS="30")
 
 
 def _start(url: str) -> subprocess.Popen[str]:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from tests.engine_helpers import AUDIT_KEY, PSEUDONYM_KEY, ROOT
+from tests.engine_helpers import cli
 
 PERSONAL = {
     "patients": (
@@ -45,24 +42,13 @@ def _personal_values(conn: psycopg.Connection[Any]) -> set[str]:
 
 
 def _cli(url: str, audit_log: Path, *args: str) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RETENTION_")}
-    env.update(
-        RETENTION_DATABASE_URL=url,
-        RETENTION_AUDIT_KEY=AUDIT_KEY,
-        RETENTION_PSEUDONYM_KEY=PSEUDONYM_KEY,
-        RETENTION_POLICIES_DIR=str(ROOT / "policies"),
+    result = cli(
+        url,
+        *args,
+        timeout=180,
         RETENTION_LOG_FORMAT="json",
-        RETENTION_REQUIRED_APPROVALS="0",
         RETENTION_LOG_LEVEL="DEBUG",
         RETENTION_AUDIT_LOG=str(audit_log),
-    )
-    result = subprocess.run(
-        [sys.executable, "-m", "retention.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
     )
     assert "Traceback" not in result.stderr, result.stderr
     return result.stdout + result.stderr

@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,28 +14,13 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from tests.engine_helpers import AUDIT_KEY, PSEUDONYM_KEY, ROOT
+from tests.engine_helpers import cli
 
 _names = itertools.count()
 
 
 def _cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RETENTION_")}
-    env.update(
-        RETENTION_DATABASE_URL=url,
-        RETENTION_AUDIT_KEY=AUDIT_KEY,
-        RETENTION_PSEUDONYM_KEY=PSEUDONYM_KEY,
-        RETENTION_POLICIES_DIR=str(ROOT / "policies"),
-        RETENTION_REQUIRED_APPROVALS="0",
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "retention.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    return cli(url, *args)
 
 
 @pytest.fixture
