@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: venv demo test lint typecheck unit bench clean
+.PHONY: venv tools demo test lint typecheck unit bench eval clean
 
 venv: $(STAMP)
 
@@ -24,13 +24,26 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-unit: venv
+# the standard `age` command line decrypts archives in the tests (Debian package)
+# headless Chromium renders the compliance report in the tests (Debian package; without it,
+# after a failed install, the browser test is skipped and says why)
+tools:
+	command -v age >/dev/null || (apt-get update -qq && apt-get install -y -qq age)
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq chromium >/dev/null; } || echo "warning: chromium could not be \
+	installed (apt-get as root); the report's browser test will be skipped"
+
+unit: venv tools
 	$(BIN)/pytest -n 2 -q
 
 test: lint typecheck unit
 
 bench: venv
 	$(BIN)/python -m bench.run
+
+# discovery and scrub against Presidio's own tools on a labelled database; writes eval/RESULTS.md
+eval: venv
+	$(BIN)/python -m eval.run
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .retention-demo

@@ -93,6 +93,9 @@ _TOOL_TABLES = (
     ("holds", "SELECT"),
     ("scans", "SELECT, INSERT"),
     ("scan_columns", "SELECT, INSERT"),
+    ("archive_files", "SELECT, INSERT, UPDATE"),
+    ("archive_segments", "SELECT, INSERT, UPDATE"),
+    ("exposure", "SELECT, INSERT"),
 )
 
 

@@ -14,11 +14,16 @@ import zoneinfo
 from contextvars import ContextVar
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from retention.errors import SettingsError
 
@@ -86,7 +91,19 @@ class Settings(BaseSettings):
         default=2, ge=0, description="Distinct approvals a purge/archive phase needs (0: off)."
     )
     audit_log: Path | None = Field(
-        default=None, description="File receiving every audit entry as a JSON line."
+        default=None,
+        description="File receiving every audit entry as a JSON line ('-': stderr, journald).",
+    )
+    archive_dir: Path | None = Field(
+        default=None, description="Local directory receiving encrypted archives (must exist)."
+    )
+    archive_recipients: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="age X25519 public keys (age1...) archives are encrypted to; comma-separated "
+        "in the environment. The host holds no private key.",
+    )
+    archive_group: Literal["month", "year"] = Field(
+        default="month", description="Archives are grouped and expire by month (or year)."
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
@@ -102,6 +119,25 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"unknown time zone {value!r} (expected e.g. 'Europe/Paris')"
             ) from None
+        return value
+
+    @field_validator("archive_recipients", mode="before")
+    @classmethod
+    def _split_recipients(cls, value: Any) -> Any:
+        return tuple(value.replace(",", " ").split()) if isinstance(value, str) else value
+
+    @field_validator("archive_recipients")
+    @classmethod
+    def _valid_recipients(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from retention.archive.keys import recipient_problem
+
+        problems = [
+            f"item {i + 1} {problem}"
+            for i, text in enumerate(value)
+            if (problem := recipient_problem(text)) is not None
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
         return value
 
     @field_validator("database_url")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import psycopg
 from psycopg import sql
@@ -15,6 +16,9 @@ from retention.policy.bind import BoundPhase, BoundPolicy
 from retention.policy.expr import Params
 from retention.policy.relations import QName
 
+if TYPE_CHECKING:
+    from retention.archive.session import ArchiveSession
+
 
 @dataclass(frozen=True)
 class Batch:
@@ -24,6 +28,8 @@ class Batch:
     phase: BoundPhase
     keys: Sequence[Any]
     pseudonym_key: Key | None = None
+    archive: ArchiveSession | None = None  # where `archive` writes (None: not configured)
+    detail: dict[str, Any] = field(default_factory=dict)  # added to the batch's audit entry
 
     def keys_sql(self, params: Params) -> sql.Composable:
         """`SELECT unnest(<keys>::<key type>[])`, the keys bound as one array parameter."""
@@ -52,19 +58,22 @@ class ActionNotAvailableError(RetentionError):
 
 def action_for(name: str) -> Action:
     """The action implementing `name`."""
-    from retention.actions.columns import Erase, Generalize
-    from retention.actions.pseudonymize import Pseudonymize
-    from retention.actions.purge import Purge
-
-    registry: dict[str, Action] = {
-        "erase": Erase(),
-        "generalize": Generalize(),
-        "pseudonymize": Pseudonymize(),
-        "purge": Purge(),
-    }
-    if name not in registry:
+    if name not in _ACTIONS:
         raise ActionNotAvailableError(
             f"action '{name}' cannot be executed by this version",
             hint="run the other phases with --phase, or upgrade",
         )
-    return registry[name]
+    module, cls = _ACTIONS[name]
+    # Imported on demand: scrub loads Presidio and spaCy, which a purge-only run never needs.
+    action: Action = getattr(importlib.import_module(module), cls)()
+    return action
+
+
+_ACTIONS = {
+    "archive": ("retention.actions.archive", "Archive"),
+    "erase": ("retention.actions.columns", "Erase"),
+    "generalize": ("retention.actions.columns", "Generalize"),
+    "pseudonymize": ("retention.actions.pseudonymize", "Pseudonymize"),
+    "purge": ("retention.actions.purge", "Purge"),
+    "scrub": ("retention.actions.scrub", "Scrub"),
+}

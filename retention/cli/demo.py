@@ -23,8 +23,10 @@ from retention.audit.approvals import DESTRUCTIVE, approval_state, record_approv
 from retention.audit.trail import verify
 from retention.cli.common import trail
 from retention.cli.plan import render_plan
+from retention.cli.report import demo_exposure_before, demo_report
 from retention.cli.run import render_report
 from retention.db import connect
+from retention.demo.archiving import archive_and_restore
 from retention.demo.embedded import DEFAULT_DATADIR, start
 from retention.demo.generate import generate
 from retention.demo.schema import create_schema
@@ -94,7 +96,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             print("\n== retention plan")
             print(render_plan(plan, settings.timezone))
             keyed = _demo_keys(settings, args.datadir.parent / "keys")
+            before = demo_exposure_before(conn, keyed, result.bound)
             _run_and_verify(conn, keyed, result.bound)
+            archive_and_restore(conn, keyed, url, args.datadir.parent)
+            demo_report(conn, keyed, result.bound, before, args.datadir.parent / "report.html")
     return 0
 
 

@@ -52,12 +52,14 @@ def iso_date(text: str) -> date:
 def _parser() -> argparse.ArgumentParser:
     from retention.cli import (
         approve,
+        archive,
         audit,
         check,
         demo,
         grants,
         hold,
         plan,
+        report,
         run,
         scan,
         service,
@@ -75,7 +77,21 @@ def _parser() -> argparse.ArgumentParser:
         help="TOML settings file (default: /etc/retention/retention.toml if present)",
     )
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
-    for module in (check, plan, run, hold, approve, audit, scan, grants, service, store, demo):
+    for module in (
+        check,
+        plan,
+        run,
+        hold,
+        approve,
+        audit,
+        archive,
+        scan,
+        report,
+        grants,
+        service,
+        store,
+        demo,
+    ):
         module.register(commands)
     return parser
 

@@ -86,7 +86,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if not _confirmed(args.yes):
             print("nothing was changed")
             return 1
-        report = runner.run(policies, options, all_policies=every)
+        report = runner.run(policies, options, all_policies=every, plan=plan)
     print(render_report(report))
     return {"completed": 0, "interrupted": 0}.get(report.outcome, 1)
 

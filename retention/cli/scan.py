@@ -24,8 +24,7 @@ from retention.discovery.inventory import (
     latest_inventory,
     save_scan,
 )
-from retention.discovery.model import ScanResult
-from retention.discovery.scan import DEFAULT_SAMPLE, scan
+from retention.discovery.model import DEFAULT_SAMPLE, ScanResult
 from retention.errors import DatabaseError, UsageError
 from retention.settings import Settings
 from retention.store.schema import migrate
@@ -92,6 +91,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 "--diff needs the inventory of a previous scan",
                 hint="run 'retention init' as the owner, then 'retention scan'",
             )
+        from retention.discovery.scan import scan  # Presidio and spaCy: slow to import
+
         result = scan(
             conn,
             schemas=args.schema,

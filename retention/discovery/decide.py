@@ -255,19 +255,34 @@ def _date_like(got: ColumnSample) -> bool:
     return fit >= 0.8 * len(got.values)
 
 
+def _wordy(got: ColumnSample) -> bool:
+    """Most values hold a word: text, not numbers (11-digit invoice numbers pass the RPPS
+    key one time in ten, which is not a mention of a doctor)."""
+    return sum(1 for v in got.values if re.search(r"[^\W\d_]", v)) >= 0.5 * len(got.values)
+
+
+def _code_list(got: ColumnSample) -> bool:
+    """A few dozen values repeated over the rows: a list of labels (``lien``: Fils, Épouse,
+    Voisine...), not free text, whatever the model reads in some of them."""
+    distinct = len(got.values)
+    return enum_like(got) or (distinct <= 30 and got.non_null >= 20 * distinct)
+
+
 def _by_free_text(
     item: ColumnFacts, got: ColumnSample, content: Content
 ) -> tuple[str, float, str] | None:
     """Text whose values name people or carry their identifiers."""
+    # a code list ("M." / "Mme") is not people, unless its name says it holds names
+    labels = enum_like(got) and not _name_strength(item, "PERSON")
     person = content.share("PERSON")
-    if item.kind == "text" and person >= STRUCTURED_SHARE:
+    if item.kind == "text" and person >= STRUCTURED_SHARE and not labels:
         return (
             "PERSON",
             _combine(person * content.mean_score("PERSON"), 0.0),
             f"{person:.0%} of sampled values are names",
         )
     address = content.share("ADDRESS")
-    if item.kind == "text" and address >= STRUCTURED_SHARE:
+    if item.kind == "text" and address >= STRUCTURED_SHARE and not enum_like(got):
         return (
             "ADDRESS",
             address * content.mean_score("ADDRESS"),
@@ -278,7 +293,8 @@ def _by_free_text(
         item.kind not in ("text", "json")
         or share < FREE_TEXT_SHARE
         or content.personal_mentions < 2
-        or enum_like(got)
+        or not _wordy(got)
+        or _code_list(got)
     ):
         return None
     scores = content.mention_scores

@@ -33,6 +33,8 @@ establishment, not a person, so it is never a verdict."""
 FAMILIES: dict[str, str] = {"ADDRESS": "LOCATION", "FR_POSTAL_CODE": "LOCATION", "FR_INS": "FR_NIR"}
 """Entities of the same family (for comparing with a labelled truth)."""
 
+DEFAULT_SAMPLE = 300  # distinct values read per column
+
 
 @dataclass(frozen=True)
 class ColumnVerdict:

@@ -47,8 +47,8 @@ _RULES: tuple[_Rule, ...] = (
     _rule("EMAIL_ADDRESS", r"e? ?mail|emails?|courriel|mel|adresse ?e? ?mail|adr ?mail"),
     _rule(
         "LOCATION",
-        r"(?:lieu|ville|commune|pays|dept|departement|code ?insee|insee|cp|place"
-        r"|city|country|town)s? (?:de )?(?:naissance|naiss|nais|nai|birth)"
+        r"(?:lieu|ville|commune|com|cd ?com|code ?com|pays|dept|departement|code ?insee|insee"
+        r"|cp|place|city|country|town)s? (?:de )?(?:naissance|naiss|nais|nai|birth)"
         r"|birth ?place|birth ?city|place of birth",
     ),
     _rule(
@@ -79,7 +79,8 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _rule(
         "FR_POSTAL_CODE",
-        r"cp|code ?postal|codepostal|code ?post|cd ?post|postal ?code|postcode|zip|zip ?code"
+        r"cp|code ?postal|codepostal|code ?post|cod ?post|cd ?post|postal ?code|postcode|zip"
+        r"|zip ?code"
         r"|cedex",
     ),
     _rule(

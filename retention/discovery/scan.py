@@ -27,13 +27,11 @@ from retention.discovery.analyze import Content, analyze_values
 from retention.discovery.decide import ColumnFacts, decide, describe, name_shaped
 from retention.discovery.engine import LANGUAGES, Analyzer, get_analyzer
 from retention.discovery.mask import mask
-from retention.discovery.model import ColumnVerdict, ScanResult
+from retention.discovery.model import DEFAULT_SAMPLE, ColumnVerdict, ScanResult
 from retention.discovery.names import STRONG, context_words
 from retention.discovery.recognizers import CONTEXT, KnownNamesRecognizer
 from retention.discovery.sample import ColumnSample, TableSample, sample_table
 from retention.errors import DatabaseError, UsageError
-
-DEFAULT_SAMPLE = 300
 
 
 def scan(

@@ -18,6 +18,7 @@ import psycopg
 from psycopg import sql
 
 from retention.actions import Batch, action_for
+from retention.archive.session import ArchiveSession
 from retention.audit.trail import AuditTrail, Entry, Stored
 from retention.keys import Key
 from retention.plan.clock import clock_query
@@ -37,6 +38,7 @@ class BatchContext:
     trail: AuditTrail
     run_id: UUID
     pseudonym_key: Key | None = None
+    archive: ArchiveSession | None = None
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ def run_batch(conn: psycopg.Connection[Any], ctx: BatchContext, keys: Sequence[A
         )
         locked = _lock(conn, ctx.policy, keys)
         due = _still_due(conn, ctx, locked)
-        batch = Batch(ctx.policy, ctx.phase, due, ctx.pseudonym_key)
+        batch = Batch(ctx.policy, ctx.phase, due, ctx.pseudonym_key, ctx.archive)
         rows = action_for(ctx.phase.action).apply(conn, batch) if due else {}
         entry = ctx.trail.append(
             conn,
@@ -82,6 +84,7 @@ def run_batch(conn: psycopg.Connection[Any], ctx: BatchContext, keys: Sequence[A
                     "proposed": len(keys),
                     "locked_elsewhere": len(keys) - len(locked),
                     "no_longer_due": len(locked) - len(due),
+                    **batch.detail,  # e.g. the archive's file name and SHA-256
                 },
             ),
         )

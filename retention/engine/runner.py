@@ -22,6 +22,7 @@ import psycopg
 from loguru import logger
 from psycopg import sql
 
+from retention.archive.session import ArchiveSession, prepare_archives
 from retention.audit.approvals import DESTRUCTIVE, approval_state
 from retention.audit.trail import AuditTrail, Entry, actor, mirror
 from retention.discovery.coverage import current_gaps
@@ -41,6 +42,7 @@ from retention.plan.model import Plan
 from retention.plan.rows import due_keys
 from retention.policy.bind import BoundPolicy
 from retention.policy.expr import Params
+from retention.report.snapshots import record_after_run
 from retention.settings import Settings
 from retention.store.schema import holds_table
 
@@ -90,6 +92,8 @@ class RunOptions:
 class Runner:
     """Runs phases of bound policies against one connection."""
 
+    archives: ArchiveSession | None = None  # set at run start when archive phases are due
+
     def __init__(
         self,
         conn: psycopg.Connection[Any],
@@ -117,24 +121,30 @@ class Runner:
         options: RunOptions,
         *,
         all_policies: list[BoundPolicy] | None = None,
+        plan: Plan | None = None,
     ) -> RunReport:
         """Lock, check, execute; always releases the lock and closes the run record.
         Coverage is judged against `all_policies` (default: `policies`), so a run restricted
-        to one policy still reports what no policy covers."""
+        to one policy still reports what no policy covers. `plan`: the plan already shown to
+        the operator (computed again otherwise); each batch re-checks under its locks anyway."""
         lock.acquire(self.conn, self.schema, options.lock_wait_seconds)
         try:
-            return self._run_locked(policies, options, all_policies or policies)
+            return self._run_locked(policies, options, all_policies or policies, plan)
         finally:
             lock.release(self.conn)
 
     def _run_locked(
-        self, policies: list[BoundPolicy], options: RunOptions, all_policies: list[BoundPolicy]
+        self,
+        policies: list[BoundPolicy],
+        options: RunOptions,
+        all_policies: list[BoundPolicy],
+        shown: Plan | None,
     ) -> RunReport:
         check_clock(self.conn, self.settings)
         report = RunReport(uuid.uuid4())
         report.warnings = privilege_warnings(self.conn, policies)
         report.coverage_gaps = self._coverage_gaps(all_policies)
-        plan = self.plan(policies, options)
+        plan = shown or self.plan(policies, options)
         report.plan = plan
         violations = limit_violations(plan, self.settings)
         if violations and not options.allow_large:
@@ -153,12 +163,23 @@ class Runner:
                     },
                 )
             try:
+                self.archives = prepare_archives(  # reconcile interrupted archives, expire groups
+                    self.conn,
+                    self.settings,
+                    self.trail,
+                    plan,
+                    options.at,
+                    report.run_id,
+                    expire_groups=options.phase is None,
+                )
                 report.outcome = self._execute(plan, policies, options, report)
             except BaseException:
                 report.outcome = "failed"
                 raise
             finally:
                 self._close_run(report)
+            # the exposure after this run, for the report's trend (never fails the run)
+            record_after_run(self.conn, all_policies, options.at, report.run_id, schema=self.schema)
         return report
 
     def _coverage_gaps(self, policies: list[BoundPolicy]) -> list[str] | None:
@@ -199,6 +220,7 @@ class Runner:
                     self.trail,
                     report.run_id,
                     self.pseudonym_key,
+                    self.archives,
                 )
                 self._phase(ctx, result)
                 if self.stop.is_set():

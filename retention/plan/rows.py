@@ -9,7 +9,7 @@ from __future__ import annotations
 from psycopg import sql
 
 from retention.actions.values import pending
-from retention.plan.clock import class_filter, path_sql
+from retention.plan.clock import path_sql
 from retention.policy.bind import BoundPhase, BoundPolicy
 from retention.policy.expr import Params
 from retention.policy.relations import QName
@@ -21,32 +21,38 @@ def member_condition(
     alias: str,
     keys: sql.Composable,
     params: Params,
-    depth: int = 0,
 ) -> sql.Composable:
     """True for rows of `table` (aliased `alias`) that belong to a subject in `keys`.
 
-    `keys` is a query or list yielding subject keys, e.g. `SELECT k FROM due`.
+    `keys` is a query yielding subject keys, e.g. `SELECT unnest(%(p)s::int[])`. The rows are
+    found path by path with joins that start from the subjects (`parent.key IN (keys)`, then
+    each link's index), and matched on the table's primary key (`ctid` without one): an `OR`
+    of `IN` subqueries would make PostgreSQL scan the whole table for every batch.
     """
     if table == policy.subject.qname:
         return sql.SQL("{} IN ({})").format(sql.Identifier(alias, policy.key.name), keys)
-    branches: list[sql.Composable] = []
-    for edge in policy.graph.parents_of(table):
-        columns = sql.SQL(", ").join(sql.Identifier(alias, c) for c in edge.child_columns)
-        if edge.parent == policy.subject.qname and edge.parent_columns == (policy.key.name,):
-            condition: sql.Composable = sql.SQL("({}) IN ({})").format(columns, keys)
-        else:
-            parent = f"m{depth}_{len(branches)}"
-            condition = sql.SQL("({}) IN (SELECT {} FROM {} AS {} WHERE {})").format(
-                columns,
-                sql.SQL(", ").join(sql.Identifier(parent, c) for c in edge.parent_columns),
-                sql.Identifier(*edge.parent),
-                sql.Identifier(parent),
-                member_condition(policy, edge.parent, parent, keys, params, depth + 1),
+    ids = list(policy.table(table).primary_key) or ["ctid"]
+    branches = []
+    for path in policy.graph.paths_to_subject(table):
+        walk = path_sql(policy, path, "t", params)
+        conditions = [sql.SQL("{} IN ({})").format(walk.key, keys), *walk.conditions]
+        branches.append(
+            sql.SQL("SELECT {} FROM {} AS t {} WHERE {}").format(
+                sql.SQL(", ").join(_row_id("t", c) for c in ids),
+                sql.Identifier(*table),
+                walk.joins,
+                sql.SQL(" AND ").join(conditions),
             )
-        if edge.class_column is not None:
-            condition = sql.SQL("({} AND {})").format(class_filter(edge, alias, params), condition)
-        branches.append(condition)
-    return sql.SQL("({})").format(sql.SQL(" OR ").join(branches))
+        )
+    return sql.SQL("({}) IN ({})").format(
+        sql.SQL(", ").join(_row_id(alias, c) for c in ids), sql.SQL(" UNION ALL ").join(branches)
+    )
+
+
+def _row_id(alias: str, column: str) -> sql.Composable:
+    if column == "ctid":
+        return sql.SQL("{}.ctid").format(sql.Identifier(alias))
+    return sql.Identifier(alias, column)
 
 
 def count_members(

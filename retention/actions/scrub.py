@@ -1,0 +1,196 @@
+"""`scrub`: remove the personal spans of free-text and JSON columns, keep the rest.
+
+For each table of the phase: the rows of the batch's subjects are read (and locked, since they
+are written back from what was read), their texts scrubbed in this process
+(:mod:`retention.discovery.scrub`: Presidio, French recognizers, identical texts analysed once,
+a worker pool for large batches), and only the rows whose text changed are written back
+set-based (COPY into a temporary table, one UPDATE ... FROM). A column is replaced by a French
+tag (``<PERSONNE>``, ``<TEL>``...) or, with ``replace_with: pseudonym``, by the keyed pseudonym of
+each span (the pseudonymisation key never leaves this process).
+
+Idempotent by construction: a scrubbed text is a fixed point of the scrubber, so a second pass
+writes nothing. The plan cannot tell a scrubbed text from a raw one without analysing it, so it
+counts every non-null value as pending; the run reports the rows actually changed.
+
+A scrubbed text can be longer than the original (``Léa`` becomes ``<PERSONNE>``); in a
+``varchar(n)`` column it is cut at ``n`` characters, never inside a tag or a pseudonym.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, ClassVar
+
+import psycopg
+from loguru import logger
+from psycopg import sql
+
+from retention.actions.base import Batch
+from retention.actions.pseudonymize import pseudonym
+from retention.actions.values import pending
+from retention.discovery.scrub import PROTECTED, Replace, get_scrubber, tag
+from retention.errors import RetentionError
+from retention.keys import Key
+from retention.plan.rows import member_condition
+from retention.policy.bind import BoundColumn
+from retention.policy.expr import Params
+from retention.policy.relations import QName
+
+_TEMP = "retention_scrubbed"
+
+
+def pseudonym_of_span(key: Key, _entity: str, text: str) -> str:
+    """The keyed pseudonym of a personal span (the same as the column action's)."""
+    return pseudonym(key, text)
+
+
+def fit(text: str, limit: int | None) -> str:
+    """``text`` cut to ``limit`` characters, never inside a tag or a pseudonym."""
+    if limit is None or len(text) <= limit:
+        return text
+    for match in PROTECTED.finditer(text):
+        if match.start() < limit < match.end():
+            return text[: match.start()].rstrip()
+    return text[:limit]
+
+
+class Scrub:
+    """Replace the personal spans of texts with tags or pseudonyms."""
+
+    name: ClassVar[str] = "scrub"
+
+    def apply(self, conn: psycopg.Connection[Any], batch: Batch) -> dict[str, int]:
+        return {batch.table_name(t): self._table(conn, batch, t) for t in batch.phase.tables}
+
+    def _table(self, conn: psycopg.Connection[Any], batch: Batch, table: QName) -> int:
+        items = [i for i in batch.phase.columns if i.table.qname == table]
+        primary = batch.policy.table(table).primary_key
+        rows = self._read(conn, batch, table, primary, items)
+        if not rows:
+            return 0
+        width = len(primary)
+        columns = [
+            self._column(batch, item, [row[width + j] for row in rows])
+            for j, item in enumerate(items)
+        ]
+        staged = [
+            (*row[:width], *(column[n] for column in columns))
+            for n, row in enumerate(rows)
+            if any(column[n] is not None for column in columns)
+        ]
+        if not staged:
+            return 0
+        return self._write(conn, batch, table, primary, items, staged)
+
+    @staticmethod
+    def _read(
+        conn: psycopg.Connection[Any],
+        batch: Batch,
+        table: QName,
+        primary: tuple[str, ...],
+        items: list[BoundColumn],
+    ) -> list[tuple[Any, ...]]:
+        """Key and texts of the batch's rows with something to scrub, locked until commit."""
+        params = Params(prefix="s")
+        refs = [sql.Identifier("r", i.column.name) for i in items]
+        todo = sql.SQL(" OR ").join(
+            pending("scrub", i, r, params) for i, r in zip(items, refs, strict=True)
+        )
+        member = member_condition(batch.policy, table, "r", batch.keys_sql(params), params)
+        query = sql.SQL(
+            "SELECT {}, {} FROM {} AS r WHERE {} AND ({}) ORDER BY {} FOR NO KEY UPDATE OF r"
+        ).format(
+            sql.SQL(", ").join(sql.Identifier("r", c) for c in primary),
+            sql.SQL(", ").join(sql.SQL("{}::text").format(r) for r in refs),
+            sql.Identifier(*table),
+            member,
+            todo,
+            sql.SQL(", ").join(sql.Identifier("r", c) for c in primary),
+        )
+        return conn.execute(query, params.values).fetchall()
+
+    @staticmethod
+    def _column(batch: Batch, item: BoundColumn, values: list[str | None]) -> list[str | None]:
+        """The new value of each row, or None where it does not change."""
+        scrubbed = get_scrubber().scrub_values(
+            values, is_json=item.column.is_json, replace=_replacer(batch, item)
+        )
+        limit = None if item.column.is_json else item.column.max_length
+        out: list[str | None] = []
+        cut = 0
+        for old, new in zip(values, scrubbed, strict=True):
+            if new is None or new == old:
+                out.append(None)
+                continue
+            fitted = fit(new, limit)
+            cut += fitted != new
+            out.append(fitted)
+        if cut:
+            logger.warning(
+                "scrub: {} value(s) of {}.{} cut to {} characters after replacement",
+                cut,
+                item.table.name,
+                item.column.name,
+                limit,
+            )
+        return out
+
+    @staticmethod
+    def _write(
+        conn: psycopg.Connection[Any],
+        batch: Batch,
+        table: QName,
+        primary: tuple[str, ...],
+        items: list[BoundColumn],
+        staged: list[tuple[Any, ...]],
+    ) -> int:
+        """One UPDATE ... FROM a temporary table; a NULL there means "unchanged"."""
+        source = batch.policy.table(table)
+        names = [*primary, *(i.column.name for i in items)]
+        temp = sql.Identifier(_TEMP)
+        conn.execute(
+            sql.SQL("CREATE TEMPORARY TABLE {} ({}) ON COMMIT DROP").format(
+                temp,
+                sql.SQL(", ").join(
+                    sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(source.columns[n].type))
+                    for n in names
+                ),
+            )
+        )
+        with conn.cursor().copy(
+            sql.SQL("COPY {} ({}) FROM STDIN").format(
+                temp, sql.SQL(", ").join(map(sql.Identifier, names))
+            )
+        ) as copy:
+            for row in staged:
+                copy.write_row(row)
+        query = sql.SQL("UPDATE {} AS r SET {} FROM {} AS p WHERE {}").format(
+            sql.Identifier(*table),
+            sql.SQL(", ").join(
+                sql.SQL("{c} = coalesce({p}, {r})").format(
+                    c=sql.Identifier(i.column.name),
+                    p=sql.Identifier("p", i.column.name),
+                    r=sql.Identifier("r", i.column.name),
+                )
+                for i in items
+            ),
+            temp,
+            sql.SQL(" AND ").join(
+                sql.SQL("{} = {}").format(sql.Identifier("r", c), sql.Identifier("p", c))
+                for c in primary
+            ),
+        )
+        count = conn.execute(query).rowcount
+        conn.execute(sql.SQL("DROP TABLE {}").format(temp))
+        return count
+
+
+def _replacer(batch: Batch, item: BoundColumn) -> Replace:
+    if item.spec.replace_with == "tag":
+        return tag
+    if batch.pseudonym_key is None:
+        raise RetentionError(
+            f"scrub of {item.table.name}.{item.column.name} with replace_with: pseudonym needs "
+            "the pseudonymisation key (pseudonym_key)"
+        )
+    return partial(pseudonym_of_span, batch.pseudonym_key)

@@ -1,0 +1,197 @@
+"""Rows as JSON and back, in SQL: what `archive` deletes is exactly what it writes.
+
+Each table's rows leave the database through one statement,
+`COPY (DELETE ... RETURNING <group>, row_to_json(r)) TO STDOUT`: the rows written to the
+archive are the rows deleted, nothing read before or after. PostgreSQL writes the JSON
+(`row_to_json`): numbers with every digit, timestamps in ISO 8601 with their offset, bytea in
+hex, arrays as arrays. json and jsonb columns are written as their text (a JSON null document
+and an SQL NULL would otherwise look the same; json keeps its exact spelling). Restoring reads
+them back with `json_populate_record`, so every value takes its column's type again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from retention.archive.errors import ArchiveError
+from retention.catalog.introspect import Column, Table
+from retention.plan.clock import path_sql
+from retention.policy.bind import BoundPolicy
+from retention.policy.expr import Params
+from retention.policy.relations import QName
+
+KEYS_TABLE = "retention_archive_keys"
+TEXT_ENCODED = frozenset({"json", "jsonb", "json[]", "jsonb[]"})
+# Output settings that make the JSON exact and stable (local to the batch's transaction).
+SESSION = {"bytea_output": "hex", "extra_float_digits": "3", "IntervalStyle": "iso_8601"}
+_ROW = "retention archived row"
+
+
+def encoding(column: Column) -> str:
+    """How a column's values are written: "json" (PostgreSQL's JSON) or "text" (a string)."""
+    return "text" if column.base_type in TEXT_ENCODED else "json"
+
+
+def describe_columns(table: Table) -> list[dict[str, Any]]:
+    """The columns as the manifest records them."""
+    return [
+        {"name": c.name, "type": c.type, "encoding": encoding(c), "not_null": c.not_null}
+        for c in table.columns.values()
+    ]
+
+
+def set_session(conn: psycopg.Connection[Any]) -> None:
+    conn.execute(
+        sql.SQL("SELECT {}").format(
+            sql.SQL(", ").join(
+                sql.SQL("set_config({}, {}, true)").format(sql.Literal(k), sql.Literal(v))
+                for k, v in SESSION.items()
+            )
+        )
+    )
+
+
+def row_json(table: Table, alias: str) -> sql.Composable:
+    """The JSON object of the row aliased `alias` (json columns as text)."""
+    if all(encoding(c) == "json" for c in table.columns.values()):
+        return sql.SQL("row_to_json({})").format(sql.Identifier(alias))
+    items = sql.SQL(", ").join(
+        sql.SQL("{}::text AS {}").format(sql.Identifier(alias, c.name), sql.Identifier(c.name))
+        if encoding(c) == "text"
+        else sql.Identifier(alias, c.name)
+        for c in table.columns.values()
+    )
+    return sql.SQL("(SELECT row_to_json({j}) FROM (SELECT {items}) AS {j})").format(
+        j=sql.Identifier(_ROW), items=items
+    )
+
+
+def create_keys_table(
+    conn: psycopg.Connection[Any], policy: BoundPolicy, groups: dict[Any, str]
+) -> None:
+    """`pg_temp.retention_archive_keys (k, grp)`: the batch's subjects and their group."""
+    keys_table = sql.Identifier(KEYS_TABLE)
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS pg_temp.{}").format(keys_table))
+    conn.execute(
+        sql.SQL(
+            "CREATE TEMPORARY TABLE {} (k {} PRIMARY KEY, grp text NOT NULL) ON COMMIT DROP"
+        ).format(keys_table, sql.SQL(policy.key.type))
+    )
+    conn.execute(
+        sql.SQL("INSERT INTO pg_temp.{} SELECT unnest(%s::{}[]), unnest(%s::text[])").format(
+            keys_table, sql.SQL(policy.key.type)
+        ),
+        (list(groups), list(groups.values())),
+    )
+    conn.execute(sql.SQL("ANALYZE pg_temp.{}").format(keys_table))
+
+
+def delete_returning(policy: BoundPolicy, qname: QName) -> tuple[sql.Composed, dict[str, Any]]:
+    """`COPY (DELETE ... RETURNING grp, json) TO STDOUT` for one table, children first.
+
+    Each row is attributed to the group of its subject; a row reached from several subjects
+    goes to the latest group (it is kept as long as any of them needs it)."""
+    table = policy.table(qname)
+    keys = sql.SQL("pg_temp.{}").format(sql.Identifier(KEYS_TABLE))
+    json_row = row_json(table, "r")
+    if qname == policy.subject.qname:
+        query = sql.SQL(
+            "DELETE FROM {t} AS r USING {keys} AS g WHERE r.{k} = g.k RETURNING g.grp, {j}"
+        ).format(t=sql.Identifier(*qname), keys=keys, k=sql.Identifier(policy.key.name), j=json_row)
+        return sql.SQL("COPY ({}) TO STDOUT").format(query), {}
+    params = Params(prefix="a")
+    ids = list(table.primary_key) or ["ctid"]
+    refs = [sql.SQL("t.ctid") if c == "ctid" else sql.Identifier("t", c) for c in ids]
+    names = [f"id{i}" for i in range(len(ids))]
+    branches = []
+    paths = list(policy.graph.paths_to_subject(qname))
+    for path in paths:
+        walk = path_sql(policy, path, "t", params)
+        branches.append(
+            sql.SQL(
+                "SELECT {ids}, g.grp FROM {t} AS t {joins} JOIN {keys} AS g ON g.k = {key} "
+                "WHERE {where}"
+            ).format(
+                ids=sql.SQL(", ").join(
+                    sql.SQL("{} AS {}").format(r, sql.Identifier(n))
+                    for r, n in zip(refs, names, strict=True)
+                ),
+                t=sql.Identifier(*qname),
+                joins=walk.joins,
+                keys=keys,
+                key=walk.key,
+                where=sql.SQL(" AND ").join([sql.SQL("true"), *walk.conditions]),
+            )
+        )
+    members: sql.Composable = sql.SQL(" UNION ALL ").join(branches)
+    columns = sql.SQL(", ").join(sql.Identifier("m", n) for n in names)
+    if len(paths) > 1:
+        members = sql.SQL(
+            "SELECT DISTINCT ON ({c}) {c}, m.grp FROM ({u}) AS m ORDER BY {c}, m.grp DESC"
+        ).format(c=columns, u=members)
+    target = [sql.SQL("r.ctid") if c == "ctid" else sql.Identifier("r", c) for c in ids]
+    query = sql.SQL("DELETE FROM {t} AS r USING ({m}) AS x WHERE {on} RETURNING x.grp, {j}").format(
+        t=sql.Identifier(*qname),
+        m=members,
+        on=sql.SQL(" AND ").join(
+            sql.SQL("{} = {}").format(r, sql.Identifier("x", n))
+            for r, n in zip(target, names, strict=True)
+        ),
+        j=json_row,
+    )
+    return sql.SQL("COPY ({}) TO STDOUT").format(query), params.values
+
+
+def copy_lines(
+    conn: psycopg.Connection[Any], statement: sql.Composed, params: dict[str, Any]
+) -> dict[str, list[bytes]]:
+    """Run a `COPY (... RETURNING grp, json) TO STDOUT` and return the JSON lines per group,
+    sorted (bytewise), so that the same rows always give the same bytes."""
+    with conn.cursor().copy(statement, params or None) as copy:
+        data = b"".join(bytes(chunk) for chunk in copy)
+    # COPY's text format escapes backslashes, the only special character in this JSON: it
+    # holds no tab, newline or other control character (to_json escapes them).
+    data = data.replace(b"\\\\", b"\\")
+    groups: dict[str, list[bytes]] = {}
+    for line in data.split(b"\n"):
+        if line:
+            group, _, row = line.partition(b"\t")
+            groups.setdefault(group.decode("ascii"), []).append(row)
+    for lines in groups.values():
+        lines.sort()
+    return groups
+
+
+def restore_rows(
+    conn: psycopg.Connection[Any], table: Table, columns: Sequence[dict[str, Any]], lines: list[str]
+) -> int:
+    """Insert archived rows (JSON lines) into `table`; every value takes its column's type."""
+    missing = [c["name"] for c in columns if c["name"] not in table.columns]
+    if missing:
+        raise ArchiveError(
+            f"{table.label} has no column {', '.join(missing)} any more",
+            hint="restore with --to DIR and load the rows by hand",
+        )
+    # Types come from the live catalogue, never from the file: anyone holding the public key
+    # can write an archive, so nothing read from one is pasted into SQL.
+    names = [str(c["name"]) for c in columns]
+    values = sql.SQL(", ").join(
+        sql.SQL("(e.value ->> {})::{}").format(sql.Literal(n), sql.SQL(table.columns[n].type))
+        if c["encoding"] == "text"
+        else sql.Identifier("p", n)
+        for n, c in zip(names, columns, strict=True)
+    )
+    query = sql.SQL(
+        "INSERT INTO {t} ({cols}) OVERRIDING SYSTEM VALUE SELECT {values} "
+        "FROM json_array_elements(%s::json) AS e, LATERAL json_populate_record(NULL::{t}, e.value) "
+        "AS p"
+    ).format(
+        t=sql.Identifier(*table.qname),
+        cols=sql.SQL(", ").join(map(sql.Identifier, names)),
+        values=values,
+    )
+    return conn.execute(query, ("[" + ",".join(lines) + "]",)).rowcount

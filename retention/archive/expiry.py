@@ -1,0 +1,225 @@
+"""Expiry: when a group's legal retention has ended, its archived copy is destroyed too.
+
+Run at the start of every full run, after reconciliation. A segment expires once the last day of
+its group has passed, plus the time any of its subjects was later under a legal hold (the clock
+is suspended, R1112-7); while one of its subjects is held, it is kept. A file whose segments
+have all expired is deleted; otherwise it is rewritten under its next version without the
+expired segments (their ciphertext is dropped; the others are copied as they are).
+
+Crash safety: the bytes go first, then the catalogue and the audit entry, in one transaction.
+A rewrite interrupted before its transaction leaves a newer version that reconciliation removes
+(the expiry is then redone); after it, an older version that reconciliation removes. A deletion
+interrupted before its transaction is recorded at the next run (the file is already gone).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from loguru import logger
+from psycopg import sql
+
+from retention.archive import catalog, container
+from retention.archive.container import Member
+from retention.archive.errors import ArchiveError
+from retention.archive.model import ArchiveFile, Segment, next_name
+from retention.archive.storage import Storage
+from retention.archive.writer import index_document
+from retention.audit.trail import AuditTrail, Entry, Stored, mirror, subject_digest
+
+
+@dataclass(frozen=True)
+class _Hold:
+    held_since: datetime
+    released_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Status:
+    """A segment's expiry as of a date."""
+
+    expires_on: date | None  # hold extensions included; None: never by itself
+    held: bool
+
+    def due(self, at: date) -> bool:
+        return not self.held and self.expires_on is not None and self.expires_on <= at
+
+
+class Holds:
+    """Every hold, by policy and subject digest (holds store keys; segments store digests)."""
+
+    def __init__(self, conn: psycopg.Connection[Any], schema: str, trail: AuditTrail) -> None:
+        self._by: dict[tuple[str, str], list[_Hold]] = defaultdict(list)
+        rows = conn.execute(
+            sql.SQL("SELECT policy, subject_key, held_since, released_at FROM {}").format(
+                sql.Identifier(schema, "holds")
+            )
+        ).fetchall()
+        for policy, key, since, released in rows:
+            digest = subject_digest(trail.key, policy, key)
+            self._by[(policy, digest)].append(_Hold(since, released))
+
+    def status(self, item: ArchiveFile, segment: Segment) -> Status:
+        if segment.expires_on is None:
+            return Status(None, False)
+        extension = 0
+        for digest in segment.subject_digests:
+            for hold in self._by.get((item.policy, digest), ()):
+                if hold.released_at is None:
+                    return Status(segment.expires_on, True)
+                if hold.held_since >= item.created_at:  # earlier holds are in retain_until
+                    days = (hold.released_at.date() - hold.held_since.date()).days
+                    extension = max(extension, days)
+        return Status(segment.expires_on + timedelta(days=extension), False)
+
+
+def expire(
+    conn: psycopg.Connection[Any],
+    storage: Storage,
+    trail: AuditTrail,
+    schema: str,
+    at: date,
+    run_id: UUID | None,
+) -> int:
+    """Destroy every expired segment; returns how many."""
+    holds = Holds(conn, schema, trail)
+    destroyed = 0
+    for item in catalog.files(conn, schema):
+        statuses = {s.group: holds.status(item, s) for s in item.live_segments()}
+        due = [s for s in item.live_segments() if statuses[s.group].due(at)]
+        for s in item.live_segments():
+            if statuses[s.group].held and s.expires_on is not None and s.expires_on <= at:
+                logger.warning(
+                    "archive {} group {}: expired but kept (legal hold)", item.name, s.group
+                )
+        if not due:
+            continue
+        try:
+            _destroy(conn, storage, trail, schema, item, due, run_id)
+        except ArchiveError as exc:
+            logger.error("archive {}: expired groups not destroyed: {}", item.name, exc.message)
+            trail.record(
+                conn,
+                Entry(
+                    event="archive_expiry_failed",
+                    outcome="error",
+                    run_id=run_id,
+                    policy=item.policy,
+                    detail={"file": item.name, "groups": [s.group for s in due],
+                            "error": exc.message},
+                ),
+            )  # fmt: skip
+            continue
+        destroyed += len(due)
+    return destroyed
+
+
+def _destroy(
+    conn: psycopg.Connection[Any],
+    storage: Storage,
+    trail: AuditTrail,
+    schema: str,
+    item: ArchiveFile,
+    due: list[Segment],
+    run_id: UUID | None,
+) -> None:
+    remaining = [s for s in item.live_segments() if s not in due]
+    groups = [s.group for s in due]
+    detail: dict[str, Any] = {"file_id": str(item.file_id), "file": item.name, "groups": groups}
+    if not remaining:
+        storage.delete(item.name)
+        detail["action"] = "deleted"
+        with conn.transaction():
+            catalog.destroy(conn, schema, item.file_id, groups, whole=True)
+            stored = _record(conn, trail, item, due, run_id, detail)
+        mirror(stored)
+        return
+    new_name, size, digest = _rewrite(storage, item, remaining)
+    detail.update(
+        action="rewritten",
+        file=new_name,
+        version=item.version + 1,
+        sha256=digest,
+        bytes=size,
+        previous={"file": item.name, "sha256": item.sha256},
+    )
+    with conn.transaction():
+        catalog.replace_version(
+            conn, schema, item.file_id, new_name, item.version + 1, size, digest
+        )
+        catalog.destroy(conn, schema, item.file_id, groups, whole=False)
+        _record(conn, trail, item, due, run_id, detail)
+    storage.delete(item.name)
+
+
+def _rewrite(storage: Storage, item: ArchiveFile, keep: list[Segment]) -> tuple[str, int, str]:
+    """The file without the expired segments, under its next version (verified on disk)."""
+    data = storage.read(item.name)
+    if container.sha256(data) != item.sha256:
+        raise ArchiveError(f"{item.name} is altered (SHA-256 differs from the catalogue)")
+    members = container.read_tar(data)
+    index = index_document(
+        item.file_id,
+        item.version + 1,
+        item.created_at,
+        item.run_id,
+        item.policy,
+        item.policy_sha256,
+        item.phase,
+        item.recipients,
+        keep,
+    )
+    new = container.build_tar(
+        [
+            Member(container.README, container.README_TEXT.encode()),
+            Member(container.INDEX, container.dumps(index)),
+            *(
+                Member(
+                    container.segment_member(s.group), members[container.segment_member(s.group)]
+                )
+                for s in keep
+            ),
+        ],
+        item.created_at.timestamp(),
+    )
+    name = next_name(item.name)
+    written = storage.put(name, new)
+    if written.sha256 != container.sha256(new):
+        storage.delete(name)
+        raise ArchiveError(f"{name}: the rewritten file read back differs")
+    return name, written.size, written.sha256
+
+
+def _record(
+    conn: psycopg.Connection[Any],
+    trail: AuditTrail,
+    item: ArchiveFile,
+    due: list[Segment],
+    run_id: UUID | None,
+    detail: dict[str, Any],
+) -> Stored:
+    rows: dict[str, int] = defaultdict(int)
+    for segment in due:
+        for table, count in segment.rows.items():
+            rows[table] += count
+    digests = tuple(d for s in due for d in s.subject_digests)
+    return trail.append(
+        conn,
+        Entry(
+            event="archive_expired",
+            outcome="destroyed",
+            run_id=run_id,
+            policy=item.policy,
+            policy_sha256=item.policy_sha256,
+            phase=item.phase,
+            rows=dict(rows),
+            subjects=len(digests),
+            subject_digests=digests,
+            detail=detail,
+        ),
+    )

@@ -1,0 +1,250 @@
+"""Restore one subject's record from its archive: for the key custodian, with the private key.
+
+The segments holding the subject are found by its keyed digest in the catalogue; the file is
+checked against the catalogue (SHA-256) before anything is decrypted; the segment is decrypted
+with the custodian's identity and its members checked against its manifest. The subject's rows
+are picked with the relations recorded in the manifest (not the current policy), parents first,
+and either inserted into the live database in one transaction (every constraint applies; nothing
+is inserted if one row fails) or written as JSON Lines files. Both are audited.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pyrage
+from psycopg import sql
+
+from retention.archive import catalog, codec, container
+from retention.archive.errors import ArchiveAlteredError, ArchiveError, IdentityError
+from retention.archive.model import ArchiveFile, Segment
+from retention.archive.storage import Storage
+from retention.archive.writer import check_members
+from retention.audit.trail import AuditTrail, Entry, subject_digest
+from retention.catalog.introspect import read_catalog
+
+
+@dataclass(frozen=True)
+class Found:
+    """A segment holding the subject, and the policy it was archived under."""
+
+    file: ArchiveFile
+    segment: Segment
+
+
+@dataclass(frozen=True)
+class SubjectRecord:
+    """One subject's rows, per table (parents first), as JSON lines."""
+
+    found: Found
+    manifest: dict[str, Any]
+    tables: dict[str, list[str]]
+
+    @property
+    def rows(self) -> dict[str, int]:
+        return {table: len(lines) for table, lines in self.tables.items()}
+
+
+def find(
+    conn: psycopg.Connection[Any], schema: str, trail: AuditTrail, subject: str, policy: str | None
+) -> list[Found]:
+    """Live segments listing the subject's digest, newest first."""
+    policies = [policy] if policy else _policies(conn, schema)
+    found = []
+    for name in policies:
+        digest = subject_digest(trail.key, name, subject)
+        rows = conn.execute(
+            sql.SQL(
+                "SELECT s.file_id, s.grp FROM {s} AS s JOIN {f} AS f USING (file_id) "
+                "WHERE f.policy = %s AND s.destroyed_at IS NULL AND s.subject_digests @> %s"
+            ).format(
+                s=sql.Identifier(schema, "archive_segments"),
+                f=sql.Identifier(schema, "archive_files"),
+            ),
+            (name, [digest]),
+        ).fetchall()
+        files = {f.file_id: f for f in catalog.files(conn, schema, file_ids=[r[0] for r in rows])}
+        for file_id, group in rows:
+            item = files[file_id]
+            found.append(Found(item, next(s for s in item.segments if s.group == group)))
+    return sorted(found, key=lambda f: f.file.created_at, reverse=True)
+
+
+def _policies(conn: psycopg.Connection[Any], schema: str) -> list[str]:
+    rows = conn.execute(
+        sql.SQL("SELECT DISTINCT policy FROM {} ORDER BY 1").format(
+            sql.Identifier(schema, "archive_files")
+        )
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def open_segment(
+    storage: Storage, found: Found, identities: list[pyrage.x25519.Identity]
+) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Check the file, decrypt the segment; its manifest and members (plaintext, in memory)."""
+    data = storage.read(found.file.name)
+    if container.sha256(data) != found.file.sha256:
+        raise ArchiveAlteredError(
+            f"archive {found.file.name} is altered: its SHA-256 differs from the catalogue "
+            "and the audit trail",
+            hint="restore from a backup copy of that file; 'retention archive verify' lists "
+            "every altered file",
+        )
+    stored = container.read_tar(data).get(container.segment_member(found.segment.group))
+    if stored is None or container.sha256(stored) != found.segment.sha256:
+        raise ArchiveAlteredError(
+            f"archive {found.file.name}: segment {found.segment.group} altered"
+        )
+    try:
+        plaintext = pyrage.decrypt(stored, identities)
+    except pyrage.DecryptError:
+        raise IdentityError(
+            f"no given identity decrypts {found.file.name} (group {found.segment.group})",
+            hint=f"it was encrypted to: {', '.join(found.file.recipients)}",
+        ) from None
+    inner = container.unpack_segment(plaintext)
+    manifest_bytes = inner.get(container.MANIFEST, b"{}")
+    check_members(found.file.name, found.segment.group, manifest_bytes, inner)
+    return json.loads(manifest_bytes), inner
+
+
+def subject_rows(
+    manifest: dict[str, Any], inner: dict[str, bytes], subject: str
+) -> dict[str, list[str]]:
+    """The subject's rows per table, parents first, following the manifest's relations."""
+    decoded: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for table in manifest["tables"]:
+        text = inner[table["member"]].decode("utf-8")
+        decoded[table["name"]] = [(line, json.loads(line)) for line in text.splitlines()]
+    key = manifest["subject"]["key"]
+    chosen: dict[str, list[tuple[str, dict[str, Any]]]] = {
+        manifest["subject"]["table"]: [
+            row for row in decoded[manifest["subject"]["table"]] if str(row[1][key]) == subject
+        ]
+    }
+    for table in manifest["tables"]:
+        name = table["name"]
+        if name in chosen:
+            continue
+        edges = [r for r in manifest["relations"] if r["child"] == name]
+        chosen[name] = [
+            row for row in decoded[name] if any(_linked(row[1], e, chosen) for e in edges)
+        ]
+    return {t["name"]: [line for line, _ in chosen[t["name"]]] for t in manifest["tables"]}
+
+
+def _linked(row: dict[str, Any], edge: dict[str, Any], chosen: dict[str, list[Any]]) -> bool:
+    if edge["class_column"] is not None and row.get(edge["class_column"]) != edge["class_value"]:
+        return False
+    value = tuple(row.get(c) for c in edge["child_columns"])
+    return any(
+        tuple(parent.get(c) for c in edge["parent_columns"]) == value
+        for _, parent in chosen.get(edge["parent"], [])
+    )
+
+
+def load(
+    storage: Storage, found: Found, identities: list[pyrage.x25519.Identity], subject: str
+) -> SubjectRecord:
+    manifest, inner = open_segment(storage, found, identities)
+    return SubjectRecord(found, manifest, subject_rows(manifest, inner, subject))
+
+
+def into_database(
+    conn: psycopg.Connection[Any],
+    schema: str,
+    trail: AuditTrail,
+    record: SubjectRecord,
+    subject: str,
+) -> dict[str, int]:
+    """Insert the rows, parents first, in one transaction with the audit entry."""
+    live = read_catalog(conn, tool_schema=schema)
+    columns = {t["name"]: t["columns"] for t in record.manifest["tables"]}
+    counts: dict[str, int] = {}
+    try:
+        with conn.transaction():
+            for name, lines in record.tables.items():
+                if not lines:
+                    continue
+                table = live.tables.get(_qname(name))
+                if table is None:
+                    raise ArchiveError(f"table {name} does not exist any more; use --to DIR")
+                counts[name] = codec.restore_rows(conn, table, columns[name], lines)
+            _audit(conn, trail, record, subject, counts, "database")
+    except psycopg.errors.UniqueViolation:
+        raise ArchiveError(
+            "some of these rows are already in the database: nothing was restored"
+        ) from None
+    except psycopg.errors.IntegrityError as exc:
+        raise ArchiveError(
+            f"the database refused the rows ({exc.diag.message_primary}): nothing was restored",
+            hint="restore with --to DIR and load the rows by hand",
+        ) from None
+    return counts
+
+
+def to_directory(
+    conn: psycopg.Connection[Any],
+    trail: AuditTrail,
+    record: SubjectRecord,
+    subject: str,
+    folder: Path,
+) -> dict[str, int]:
+    """Write the rows as JSON Lines (mode 0600 in a new 0700 folder) and the manifest."""
+    if folder.exists() and any(folder.iterdir()):
+        raise ArchiveError(f"{folder} is not empty", hint="give a new or empty folder")
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _write(folder / container.MANIFEST, container.dumps(record.manifest))
+    for name, lines in record.tables.items():
+        if lines:
+            _write(folder / f"{name}.jsonl", "".join(line + "\n" for line in lines).encode())
+    with conn.transaction():
+        _audit(conn, trail, record, subject, record.rows, "directory")
+    return record.rows
+
+
+def _write(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def _qname(name: str) -> tuple[str, str]:
+    schema, _, table = name.partition(".")
+    return schema, table
+
+
+def _audit(
+    conn: psycopg.Connection[Any],
+    trail: AuditTrail,
+    record: SubjectRecord,
+    subject: str,
+    rows: dict[str, int],
+    destination: str,
+) -> None:
+    item = record.found.file
+    trail.append(
+        conn,
+        Entry(
+            event="archive_restored",
+            outcome="restored" if destination == "database" else "exported",
+            policy=item.policy,
+            policy_sha256=item.policy_sha256,
+            phase=item.phase,
+            rows={k: v for k, v in rows.items() if v},
+            subjects=1,
+            subject_digests=trail.digests(item.policy, [subject]),
+            detail={
+                "file_id": str(item.file_id),
+                "file": item.name,
+                "group": record.found.segment.group,
+                "destination": destination,
+            },
+        ),
+    )

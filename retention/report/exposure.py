@@ -1,0 +1,483 @@
+"""Exposure: what a breach of the live database would reveal today, as counts per population.
+
+A *population* is a subject table of the policies with its key (``public.patients``). It is a
+population of *persons* unless its table is itself a related table of another policy (a change
+log purged on its own is a set of records about patients, not of people). For each one, at the
+date ``at`` and from one snapshot:
+
+- ``subjects``: rows of the subject table.
+- ``with_direct_identifiers``: subjects whose row, or a row related to them by a policy's relation
+  graph, holds a non-empty value in a column the last scan classed as a name, NIR/INS, phone,
+  e-mail or postal address, a value no minimisation has replaced yet (not a pseudonym, not the
+  value an erase leaves). ``None`` without a scan.
+- ``past_retention``: subjects a purge or archive phase would act on (due, determinable, not
+  held): records that should have left the live base. ``None`` without such a phase.
+- ``contact_beyond_minimisation``: subjects a minimisation phase (erase, pseudonymize,
+  generalize, scrub) of contact columns is due for, still holding one of those columns.
+  ``None`` without a scan or without such a phase.
+- ``archived``: subjects in archive segments not destroyed yet (distinct per policy); 0 with a
+  note while the archive catalogue is not installed.
+- ``held``: subjects under an active legal hold of one of the population's policies.
+- ``undeterminable``: subjects whose clock cannot be computed for at least one phase (kept), and
+  how many for each reason.
+
+Each phase's clock is materialised once in a temporary table (dropped at commit), then the
+figures are unions of subject keys, so a subject counts once however many phases concern it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from retention.actions.values import PSEUDONYM_PATTERN, pending
+from retention.discovery.inventory import installed as inventory_installed
+from retention.discovery.inventory import last_scan_id, latest_inventory
+from retention.discovery.model import ColumnVerdict
+from retention.plan.clock import clock_query, path_sql
+from retention.plan.rows import due_keys
+from retention.policy.bind import BoundColumn, BoundPhase, BoundPolicy
+from retention.policy.expr import Params
+from retention.policy.relations import QName
+from retention.report.moments import iso
+from retention.store.schema import holds_table
+
+DIRECT_ENTITIES = ("PERSON", "FR_NIR", "FR_INS", "PHONE_NUMBER", "EMAIL_ADDRESS", "ADDRESS")
+CONTACT_ENTITIES = ("PHONE_NUMBER", "EMAIL_ADDRESS", "ADDRESS")
+MINIMISATION = ("erase", "pseudonymize", "generalize", "scrub")
+ROW_ACTIONS = ("purge", "archive")
+FIGURES = (
+    "subjects",
+    "with_direct_identifiers",
+    "past_retention",
+    "contact_beyond_minimisation",
+    "archived",
+    "held",
+    "undeterminable",
+)
+# Notes explain a figure that is 0 or unknown for a reason (codes, translated by the report).
+NO_SCAN = "no_scan"
+NO_ROW_PHASE = "no_row_phase"
+NO_MINIMISATION = "no_minimisation_phase"
+NO_ARCHIVE = "no_archive_catalogue"
+NO_HOLDS = "no_holds_table"
+
+_temp_names = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Population:
+    """The exposure figures of one subject table."""
+
+    table: str
+    key: str
+    policies: tuple[str, ...]
+    persons: bool
+    subjects: int
+    with_direct_identifiers: int | None
+    past_retention: int | None
+    contact_beyond_minimisation: int | None
+    archived: int
+    held: int
+    undeterminable: int
+    undeterminable_reasons: dict[str, int] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    def figure(self, name: str) -> int | None:
+        value = getattr(self, name)
+        return None if value is None else int(value)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "key": self.key,
+            "policies": list(self.policies),
+            "persons": self.persons,
+            **{name: self.figure(name) for name in FIGURES},
+            "undeterminable_reasons": dict(self.undeterminable_reasons),
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Population:
+        return cls(
+            table=str(data["table"]),
+            key=str(data["key"]),
+            policies=tuple(data.get("policies", ())),
+            persons=bool(data.get("persons", True)),
+            subjects=int(data["subjects"]),
+            with_direct_identifiers=data.get("with_direct_identifiers"),
+            past_retention=data.get("past_retention"),
+            contact_beyond_minimisation=data.get("contact_beyond_minimisation"),
+            archived=int(data.get("archived") or 0),
+            held=int(data.get("held") or 0),
+            undeterminable=int(data.get("undeterminable") or 0),
+            undeterminable_reasons={
+                str(k): int(v) for k, v in dict(data.get("undeterminable_reasons", {})).items()
+            },
+            notes=tuple(data.get("notes", ())),
+        )
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """Every population's figures at `at`, and the scan the identifier figures rely on."""
+
+    at: date
+    populations: tuple[Population, ...]
+    scan_id: int | None = None
+    scanned_at: datetime | None = None
+
+    @property
+    def persons(self) -> tuple[Population, ...]:
+        return tuple(p for p in self.populations if p.persons)
+
+    def population(self, table: str) -> Population | None:
+        return next((p for p in self.populations if p.table == table), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat(),
+            "scan": None
+            if self.scan_id is None
+            else {
+                "scan_id": self.scan_id,
+                "scanned_at": iso(self.scanned_at),
+            },
+            "populations": [p.to_json() for p in self.populations],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Exposure:
+        scan = data.get("scan") or {}
+        scanned = scan.get("scanned_at")
+        return cls(
+            at=date.fromisoformat(data["at"]),
+            populations=tuple(Population.from_json(p) for p in data.get("populations", ())),
+            scan_id=scan.get("scan_id"),
+            scanned_at=datetime.fromisoformat(scanned) if scanned else None,
+        )
+
+
+@dataclass(frozen=True)
+class _Group:
+    """The policies sharing one subject table and key."""
+
+    policies: tuple[BoundPolicy, ...]
+    persons: bool
+
+    @property
+    def first(self) -> BoundPolicy:
+        return self.policies[0]
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.policies]
+
+
+def compute_exposure(
+    conn: psycopg.Connection[Any],
+    policies: Sequence[BoundPolicy],
+    at: date,
+    *,
+    schema: str = "retention",
+    work_mem_mb: int = 64,
+) -> Exposure:
+    """The exposure figures of every population at `at`, from one consistent snapshot.
+
+    Reads only; the clocks are materialised in temporary tables dropped at commit."""
+    with conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        conn.execute("SELECT set_config('work_mem', %s, true)", (f"{work_mem_mb}MB",))
+        scan_id, scanned_at, inventory = last_scan(conn, schema)
+        context = _Context(conn, list(policies), at, schema, inventory)
+        populations = tuple(context.population(group) for group in groups(policies))
+    return Exposure(at, populations, scan_id, scanned_at)
+
+
+def groups(policies: Iterable[BoundPolicy]) -> list[_Group]:
+    """Policies grouped by subject table and key, in table order."""
+    chosen = list(policies)
+    related = {t for p in chosen for t in p.graph.tables if t != p.subject.qname}
+    by_subject: dict[tuple[QName, str], list[BoundPolicy]] = {}
+    for policy in chosen:
+        by_subject.setdefault((policy.subject.qname, policy.key.name), []).append(policy)
+    return [
+        _Group(tuple(sorted(found, key=lambda p: p.name)), subject not in related)
+        for (subject, _), found in sorted(by_subject.items())
+    ]
+
+
+def last_scan(
+    conn: psycopg.Connection[Any], schema: str
+) -> tuple[int | None, datetime | None, list[ColumnVerdict] | None]:
+    """The last scan's id and time, and the inventory of record (None: nothing scanned)."""
+    if not inventory_installed(conn, schema):
+        return None, None, None
+    scan_id = last_scan_id(conn, schema=schema)
+    if scan_id is None:
+        return None, None, None
+    row = conn.execute(
+        sql.SQL("SELECT scanned_at FROM {} WHERE scan_id = %s").format(
+            sql.Identifier(schema, "scans")
+        ),
+        (scan_id,),
+    ).fetchone()
+    return scan_id, row[0] if row else None, latest_inventory(conn, schema=schema)
+
+
+@dataclass(frozen=True)
+class _Clock:
+    """One phase's clock, materialised: its temporary table and undeterminable reasons."""
+
+    policy: BoundPolicy
+    phase: BoundPhase
+    table: sql.Identifier
+    reasons: tuple[str, ...]
+
+
+class _Context:
+    """What every population's computation shares: connection, date, inventory, holds."""
+
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any],
+        policies: list[BoundPolicy],
+        at: date,
+        schema: str,
+        inventory: list[ColumnVerdict] | None,
+    ) -> None:
+        self.conn = conn
+        self.policies = policies
+        self.at = at
+        self.schema = schema
+        self.inventory = inventory
+        self.holds = holds_table(conn, schema)
+
+    def population(self, group: _Group) -> Population:
+        clocks = [self._materialise(p, phase) for p in group.policies for phase in p.phases]
+        notes: list[str] = []
+        past = self._union_count([c for c in clocks if c.phase.action in ROW_ACTIONS], "is_due")
+        if past is None:
+            notes.append(NO_ROW_PHASE)
+        undeterminable = self._union_count(clocks, "undeterminable") or 0
+        reasons = {
+            reason: self._reason_count(clocks, reason)
+            for reason in dict.fromkeys(r for c in clocks for r in c.reasons)
+        }
+        if self.inventory is None:
+            notes.append(NO_SCAN)
+            direct = contact = None
+        else:
+            direct = self._direct(group)
+            contact = self._contact(clocks)
+            if contact is None:
+                notes.append(NO_MINIMISATION)
+        archived = self._archived(group)
+        if archived is None:
+            notes.append(NO_ARCHIVE)
+        if self.holds is None:
+            notes.append(NO_HOLDS)
+        return Population(
+            table=group.first.subject.label,
+            key=group.first.key.name,
+            policies=tuple(group.names),
+            persons=group.persons,
+            subjects=self._count(
+                sql.SQL("SELECT count(*) FROM {}").format(
+                    sql.Identifier(*group.first.subject.qname)
+                )
+            ),
+            with_direct_identifiers=direct,
+            past_retention=past,
+            contact_beyond_minimisation=contact,
+            archived=archived or 0,
+            held=self._held(group),
+            undeterminable=undeterminable,
+            undeterminable_reasons={r: n for r, n in reasons.items() if n},
+            notes=tuple(notes),
+        )
+
+    # -- clocks -------------------------------------------------------------------------------
+    def _materialise(self, policy: BoundPolicy, phase: BoundPhase) -> _Clock:
+        clock = clock_query(policy, phase, self.at, holds_table=self.holds)
+        table = sql.Identifier(f"rt_exposure_{next(_temp_names)}")
+        self.conn.execute(
+            sql.SQL("CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT * FROM ({}) AS c").format(
+                table, clock.query
+            ),
+            clock.params,
+        )
+        return _Clock(policy, phase, table, clock.reasons)
+
+    def _union_count(self, clocks: list[_Clock], column: str) -> int | None:
+        """Distinct subjects for which `column` is true in any of `clocks` (None: no clock)."""
+        if not clocks:
+            return None
+        union = sql.SQL(" UNION ").join(
+            sql.SQL("SELECT k FROM {} WHERE {}").format(c.table, sql.Identifier(column))
+            for c in clocks
+        )
+        return self._count(sql.SQL("SELECT count(*) FROM ({}) AS u").format(union))
+
+    def _reason_count(self, clocks: list[_Clock], reason: str) -> int:
+        union = sql.SQL(" UNION ").join(
+            sql.SQL("SELECT k FROM {} WHERE {}").format(c.table, sql.Identifier(f"why_{i}"))
+            for c in clocks
+            for i, r in enumerate(c.reasons)
+            if r == reason
+        )
+        return self._count(sql.SQL("SELECT count(*) FROM ({}) AS u").format(union))
+
+    # -- contact data beyond minimisation -----------------------------------------------------
+    def _contact(self, clocks: list[_Clock]) -> int | None:
+        contact = self._columns_of(CONTACT_ENTITIES)
+        params = Params(prefix="m")
+        parts = []
+        for clock in clocks:
+            if clock.phase.action not in MINIMISATION:
+                continue
+            kept = tuple(c for c in clock.phase.columns if _qcolumn(c) in contact)
+            if not kept:
+                continue
+            restricted = replace(clock.phase, columns=kept)
+            source = sql.SQL("SELECT * FROM {}").format(clock.table)
+            parts.append(due_keys(clock.policy, restricted, source, params))
+        if not parts:
+            return None
+        union = sql.SQL(" UNION ").join(parts)
+        return self._count(sql.SQL("SELECT count(*) FROM ({}) AS u").format(union), params.values)
+
+    # -- direct identifiers -------------------------------------------------------------------
+    def _direct(self, group: _Group) -> int:
+        direct = self._columns_of(DIRECT_ENTITIES)
+        params = Params(prefix="d")
+        subject = group.first.subject
+        key = sql.Identifier("s", group.first.key.name)
+        branches: list[sql.Composable] = []
+        for table, policy in _tables_of(group).items():
+            columns = [c for c in sorted(direct) if (c[0], c[1]) == table]
+            if not columns:
+                continue
+            found = sql.SQL(" OR ").join(
+                self._identifier(policy, c, "t" if table != subject.qname else "s", params)
+                for c in columns
+            )
+            if table == subject.qname:
+                branches.append(
+                    sql.SQL("SELECT {} FROM {} AS s WHERE {}").format(
+                        key, sql.Identifier(*table), found
+                    )
+                )
+                continue
+            for path in policy.graph.paths_to_subject(table):
+                walk = path_sql(policy, path, "t", params)
+                branches.append(
+                    sql.SQL("SELECT {} FROM {} AS t {} WHERE ({}) AND {}").format(
+                        walk.key,
+                        sql.Identifier(*table),
+                        walk.joins,
+                        found,
+                        sql.SQL(" AND ").join([sql.SQL("true"), *walk.conditions]),
+                    )
+                )
+        if not branches:
+            return 0
+        query = sql.SQL("SELECT count(*) FROM {} AS s WHERE {} IN ({})").format(
+            sql.Identifier(*subject.qname), key, sql.SQL(" UNION ").join(branches)
+        )
+        return self._count(query, params.values)
+
+    def _identifier(
+        self, policy: BoundPolicy, column: tuple[str, str, str], alias: str, params: Params
+    ) -> sql.Composable:
+        """True when the column holds a value that still identifies someone."""
+        ref = sql.Identifier(alias, column[2])
+        text = sql.SQL("{}::text").format(ref)
+        parts: list[sql.Composable] = [
+            sql.SQL("{} IS NOT NULL").format(ref),
+            sql.SQL("btrim({}) <> ''").format(text),
+            sql.SQL("{} !~ {}").format(text, params.add(PSEUDONYM_PATTERN)),
+        ]
+        for action, item in self._minimisations(column):
+            parts.append(pending(action, item, ref, params))
+        return sql.SQL("({})").format(sql.SQL(" AND ").join(parts))
+
+    def _minimisations(self, column: tuple[str, str, str]) -> list[tuple[str, BoundColumn]]:
+        """(action, target) of every phase of any policy that minimises this column."""
+        return [
+            (phase.action, item)
+            for policy in self.policies
+            for phase in policy.phases
+            if phase.action in MINIMISATION
+            for item in phase.columns
+            if _qcolumn(item) == column
+        ]
+
+    def _columns_of(self, entities: Sequence[str]) -> set[tuple[str, str, str]]:
+        return {v.key for v in self.inventory or () if v.entity in entities}
+
+    # -- holds and archives -------------------------------------------------------------------
+    def _held(self, group: _Group) -> int:
+        if self.holds is None:
+            return 0
+        query = sql.SQL(
+            "SELECT count(DISTINCT h.subject_key) FROM {holds} AS h WHERE h.released_at IS NULL "
+            "AND h.policy = ANY(%(policies)s) "
+            "AND EXISTS (SELECT FROM {subject} AS s WHERE {key}::text = h.subject_key)"
+        ).format(
+            holds=self.holds,
+            subject=sql.Identifier(*group.first.subject.qname),
+            key=sql.Identifier("s", group.first.key.name),
+        )
+        return self._count(query, {"policies": group.names})
+
+    def _archived(self, group: _Group) -> int | None:
+        if not archive_catalogue_installed(self.conn, self.schema):
+            return None
+        query = sql.SQL(
+            "SELECT count(*) FROM (SELECT DISTINCT f.policy, d FROM {segments} AS s "
+            "JOIN {files} AS f USING (file_id) CROSS JOIN unnest(s.subject_digests) AS d "
+            "WHERE s.destroyed_at IS NULL AND f.destroyed_at IS NULL "
+            "AND f.policy = ANY(%(policies)s)) AS a"
+        ).format(
+            segments=sql.Identifier(self.schema, "archive_segments"),
+            files=sql.Identifier(self.schema, "archive_files"),
+        )
+        return self._count(query, {"policies": group.names})
+
+    def _count(self, query: sql.Composed, params: dict[str, object] | None = None) -> int:
+        row = self.conn.execute(query, params or {}).fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+
+def archive_catalogue_installed(conn: psycopg.Connection[Any], schema: str) -> bool:
+    """True when the archive catalogue (files and their segments) exists."""
+    row = conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL",
+        (
+            sql.Identifier(schema, "archive_files").as_string(None),
+            sql.Identifier(schema, "archive_segments").as_string(None),
+        ),
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _tables_of(group: _Group) -> dict[QName, BoundPolicy]:
+    """Every table related to the population, with the policy whose graph reaches it (the
+    policy with the largest graph first)."""
+    found: dict[QName, BoundPolicy] = {}
+    for policy in sorted(group.policies, key=lambda p: -len(p.graph.tables)):
+        for table in policy.graph.tables:
+            found.setdefault(table, policy)
+    return found
+
+
+def _qcolumn(item: BoundColumn) -> tuple[str, str, str]:
+    return (item.table.schema, item.table.name, item.column.name)

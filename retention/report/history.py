@@ -1,0 +1,347 @@
+"""The history: runs, what each did per policy and action, incidents, the audit trail's
+verification, and the policy versions with their approvals. Read from the tool's schema.
+
+Free text typed by people (hold reasons, the reason given for overriding a limit) stays in the
+audit trail: the report names the entry instead. Error messages are the server's primary
+message only, as the runner records them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg import sql
+
+from retention.audit.trail import Verification, verify
+from retention.policy.bind import BoundPolicy
+from retention.report.moments import iso
+
+RUNS_SHOWN = 30
+INCIDENTS_SHOWN = 50
+INCIDENT_EVENTS = (
+    "run_interrupted",
+    "run_failed",
+    "run_abandoned",
+    "batch_failed",
+    "batch_skipped",
+    "phase_not_approved",
+    "limit_override",
+    "archive_reconciled",
+    "archive_expiry_failed",
+)
+# Detail keys whose values are machine-made messages (never free text typed by someone).
+_MESSAGE_KEYS = {"batch_failed": "error", "batch_skipped": "reason"}
+
+
+@dataclass(frozen=True)
+class PhaseWork:
+    """What one run did for one policy phase: subjects and rows per table."""
+
+    policy: str
+    phase: str
+    action: str
+    subjects: int
+    batches: int
+    rows: dict[str, int]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy,
+            "phase": self.phase,
+            "action": self.action,
+            "subjects": self.subjects,
+            "batches": self.batches,
+            "rows": dict(self.rows),
+        }
+
+
+@dataclass(frozen=True)
+class Run:
+    run_id: UUID
+    started_at: datetime
+    ended_at: datetime | None
+    outcome: str
+    command: str
+    work: tuple[PhaseWork, ...] = ()
+
+    @property
+    def subjects(self) -> int:
+        return sum(w.subjects for w in self.work)
+
+    @property
+    def rows(self) -> int:
+        return sum(sum(w.rows.values()) for w in self.work)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": str(self.run_id),
+            "started_at": iso(self.started_at),
+            "ended_at": iso(self.ended_at),
+            "outcome": self.outcome,
+            "command": self.command,
+            "subjects": self.subjects,
+            "rows": self.rows,
+            "work": [w.to_json() for w in self.work],
+        }
+
+
+@dataclass(frozen=True)
+class Incident:
+    """An interruption, error, skipped batch, refusal or override, from the audit trail."""
+
+    seq: int
+    recorded_at: datetime
+    event: str
+    run_id: UUID | None
+    policy: str | None
+    phase: str | None
+    message: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "recorded_at": iso(self.recorded_at),
+            "event": self.event,
+            "run_id": str(self.run_id) if self.run_id else None,
+            "policy": self.policy,
+            "phase": self.phase,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class Approval:
+    by: str
+    role: str
+    at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {"by": self.by, "role": self.role, "at": iso(self.at)}
+
+
+@dataclass(frozen=True)
+class PolicyVersion:
+    """One content of a policy file (its SHA-256): when it acted, who approved it."""
+
+    policy: str
+    sha256: str
+    current: bool
+    first_seen: datetime | None
+    last_seen: datetime | None
+    batches: int
+    approvals: tuple[Approval, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy,
+            "sha256": self.sha256,
+            "current": self.current,
+            "first_seen": iso(self.first_seen),
+            "last_seen": iso(self.last_seen),
+            "batches": self.batches,
+            "approvals": [a.to_json() for a in self.approvals],
+        }
+
+
+@dataclass(frozen=True)
+class History:
+    installed: bool
+    total_runs: int
+    runs: tuple[Run, ...]
+    incidents: tuple[Incident, ...]
+    verification: Verification | None
+    versions: tuple[PolicyVersion, ...]
+    required_approvals: int
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        check = self.verification
+        return {
+            "installed": self.installed,
+            "total_runs": self.total_runs,
+            "outcomes": dict(self.outcomes),
+            "runs": [r.to_json() for r in self.runs],
+            "incidents": [i.to_json() for i in self.incidents],
+            "audit": None
+            if check is None
+            else {
+                "intact": check.intact,
+                "checked": check.checked,
+                "broken_seq": check.broken_seq,
+                "problem": check.problem,
+            },
+            "required_approvals": self.required_approvals,
+            "policy_versions": [v.to_json() for v in self.versions],
+        }
+
+
+def read_history(
+    conn: psycopg.Connection[Any],
+    schema: str,
+    policies: Sequence[BoundPolicy],
+    *,
+    required_approvals: int = 0,
+    runs_shown: int = RUNS_SHOWN,
+) -> History:
+    """Everything the History section shows (empty while `retention init` has not run)."""
+    current = {p.name: p.loaded.sha256 for p in policies}
+    if not _exists(conn, schema, "runs") or not _exists(conn, schema, "audit"):
+        versions = tuple(PolicyVersion(n, s, True, None, None, 0) for n, s in current.items())
+        return History(False, 0, (), (), None, versions, required_approvals)
+    audit = sql.Identifier(schema, "audit")
+    runs = _runs(conn, sql.Identifier(schema, "runs"), audit, runs_shown)
+    return History(
+        installed=True,
+        total_runs=_count(
+            conn, sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, "runs"))
+        ),
+        runs=runs,
+        incidents=_incidents(conn, audit),
+        verification=verify(conn, schema),
+        versions=_versions(conn, audit, current),
+        required_approvals=required_approvals,
+        outcomes=_outcomes(conn, sql.Identifier(schema, "runs")),
+    )
+
+
+def _exists(conn: psycopg.Connection[Any], schema: str, table: str) -> bool:
+    row = conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL", (sql.Identifier(schema, table).as_string(None),)
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _count(conn: psycopg.Connection[Any], query: sql.Composed) -> int:
+    row = conn.execute(query).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _outcomes(conn: psycopg.Connection[Any], runs: sql.Identifier) -> dict[str, int]:
+    rows = conn.execute(
+        sql.SQL("SELECT outcome, count(*) FROM {} GROUP BY 1 ORDER BY 1").format(runs)
+    ).fetchall()
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
+def _runs(
+    conn: psycopg.Connection[Any], runs: sql.Identifier, audit: sql.Identifier, limit: int
+) -> tuple[Run, ...]:
+    found = conn.execute(
+        sql.SQL(
+            "SELECT run_id, started_at, ended_at, outcome, command FROM {} "
+            "ORDER BY started_at DESC LIMIT %s"
+        ).format(runs),
+        (limit,),
+    ).fetchall()
+    work = _work(conn, audit, [r[0] for r in found])
+    return tuple(Run(r[0], r[1], r[2], r[3], r[4], tuple(work.get(r[0], ()))) for r in found)
+
+
+def _work(
+    conn: psycopg.Connection[Any], audit: sql.Identifier, run_ids: list[UUID]
+) -> dict[UUID, list[PhaseWork]]:
+    """Subjects, batches and rows per table of each run, policy and phase (batch entries)."""
+    totals = conn.execute(
+        sql.SQL(
+            "SELECT run_id, policy, phase, action, sum(subjects), count(*) FROM {} "
+            "WHERE event = 'batch' AND run_id = ANY(%s) GROUP BY 1, 2, 3, 4 ORDER BY 2, 3"
+        ).format(audit),
+        (run_ids,),
+    ).fetchall()
+    rows: dict[tuple[Any, ...], dict[str, int]] = {}
+    for run_id, policy, phase, table, count in conn.execute(
+        sql.SQL(
+            "SELECT a.run_id, a.policy, a.phase, r.key, sum(r.value::bigint) "
+            "FROM {} AS a CROSS JOIN jsonb_each_text(a.rows) AS r "
+            "WHERE a.event = 'batch' AND a.run_id = ANY(%s) GROUP BY 1, 2, 3, 4 ORDER BY 4"
+        ).format(audit),
+        (run_ids,),
+    ):
+        rows.setdefault((run_id, policy, phase), {})[table] = int(count)
+    out: dict[UUID, list[PhaseWork]] = {}
+    for run_id, policy, phase, action, subjects, batches in totals:
+        out.setdefault(run_id, []).append(
+            PhaseWork(
+                policy,
+                phase,
+                action,
+                int(subjects),
+                int(batches),
+                rows.get((run_id, policy, phase), {}),
+            )
+        )
+    return out
+
+
+def _incidents(conn: psycopg.Connection[Any], audit: sql.Identifier) -> tuple[Incident, ...]:
+    found = conn.execute(
+        sql.SQL(
+            "SELECT seq, recorded_at, event, run_id, coalesce(policy, detail->>'policy'), "
+            "coalesce(phase, detail->>'phase'), detail FROM {} WHERE event = ANY(%s) "
+            "ORDER BY seq DESC LIMIT %s"
+        ).format(audit),
+        (list(INCIDENT_EVENTS), INCIDENTS_SHOWN),
+    ).fetchall()
+    return tuple(
+        Incident(seq, at, event, run_id, policy, phase, _message(event, detail))
+        for seq, at, event, run_id, policy, phase, detail in found
+    )
+
+
+def _message(event: str, detail: dict[str, Any]) -> str | None:
+    if event in _MESSAGE_KEYS:
+        value = detail.get(_MESSAGE_KEYS[event])
+        return str(value) if value else None
+    if event == "run_failed":
+        errors = [str(e) for e in detail.get("errors", ()) if e]
+        return "; ".join(errors) or None
+    if event == "phase_not_approved":
+        return f"{detail.get('approvals', 0)}/{detail.get('required', '?')}"
+    return None
+
+
+def _versions(
+    conn: psycopg.Connection[Any], audit: sql.Identifier, current: dict[str, str]
+) -> tuple[PolicyVersion, ...]:
+    seen = conn.execute(
+        sql.SQL(
+            "SELECT policy, policy_sha256, min(recorded_at), max(recorded_at), "
+            "count(*) FILTER (WHERE event = 'batch') FROM {} "
+            "WHERE policy IS NOT NULL AND policy_sha256 IS NOT NULL GROUP BY 1, 2"
+        ).format(audit)
+    ).fetchall()
+    approvals: dict[tuple[str, str], list[Approval]] = {}
+    for policy, sha, by, role, at in conn.execute(
+        sql.SQL(
+            "SELECT policy, policy_sha256, detail->>'by', detail->>'role', recorded_at FROM {} "
+            "WHERE event = 'approval' ORDER BY seq"
+        ).format(audit)
+    ):
+        approvals.setdefault((policy, sha), []).append(Approval(str(by), str(role), at))
+    versions = {
+        (p, s): PolicyVersion(p, s, current.get(p) == s, first, last, int(batches))
+        for p, s, first, last, batches in seen
+    }
+    for name, sha in current.items():
+        versions.setdefault((name, sha), PolicyVersion(name, sha, True, None, None, 0))
+    out = [
+        PolicyVersion(
+            v.policy,
+            v.sha256,
+            v.current,
+            v.first_seen,
+            v.last_seen,
+            v.batches,
+            tuple(approvals.get(key, ())),
+        )
+        for key, v in versions.items()
+    ]
+    return tuple(sorted(out, key=lambda v: (v.policy, not v.current, v.first_seen or _EPOCH)))
+
+
+_EPOCH = datetime.fromisoformat("1970-01-01T00:00:00+00:00")

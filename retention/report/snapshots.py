@@ -1,0 +1,122 @@
+"""Exposure snapshots: the figures stored at the end of every run, read back as a trend.
+
+`record_after_run` is what the runner calls once a run has ended; storing a snapshot must never
+fail a run, so any error is logged (its primary message only) and the run goes on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from loguru import logger
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from retention.policy.bind import BoundPolicy
+from retention.report.exposure import Exposure, compute_exposure
+from retention.report.moments import iso
+
+TABLE = "exposure"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The exposure figures stored at one moment (after a run, or before the first one)."""
+
+    snapshot_id: int
+    taken_at: datetime
+    run_id: UUID | None
+    outcome: str | None  # the run's outcome
+    exposure: Exposure
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "snapshot_id": self.snapshot_id,
+            "taken_at": iso(self.taken_at),
+            "run_id": str(self.run_id) if self.run_id else None,
+            "outcome": self.outcome,
+            "exposure": self.exposure.to_json(),
+        }
+
+
+def installed(conn: psycopg.Connection[Any], schema: str) -> bool:
+    row = conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL", (sql.Identifier(schema, TABLE).as_string(None),)
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def save_snapshot(
+    conn: psycopg.Connection[Any], schema: str, exposure: Exposure, run_id: UUID | None = None
+) -> int:
+    """Store `exposure`; returns the snapshot's id."""
+    row = conn.execute(
+        sql.SQL(
+            "INSERT INTO {} (at, run_id, figures) VALUES (%s, %s, %s) RETURNING snapshot_id"
+        ).format(sql.Identifier(schema, TABLE)),
+        (exposure.at, run_id, Jsonb(exposure.to_json())),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def snapshots(conn: psycopg.Connection[Any], schema: str, limit: int = 60) -> list[Snapshot]:
+    """The latest `limit` snapshots, oldest first (empty while the table does not exist)."""
+    if not installed(conn, schema):
+        return []
+    runs = _runs_table(conn, schema)
+    outcome = sql.SQL("r.outcome") if runs else sql.SQL("NULL::text")
+    join = sql.SQL("LEFT JOIN {} AS r USING (run_id)").format(runs) if runs else sql.SQL("")
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT * FROM (SELECT e.snapshot_id, e.taken_at, e.run_id, {outcome}, e.figures "
+            "FROM {table} AS e {join} ORDER BY e.taken_at DESC, e.snapshot_id DESC LIMIT %s) "
+            "AS s ORDER BY taken_at, snapshot_id"
+        ).format(outcome=outcome, table=sql.Identifier(schema, TABLE), join=join),
+        (limit,),
+    ).fetchall()
+    return [Snapshot(r[0], r[1], r[2], r[3], Exposure.from_json(r[4])) for r in rows]
+
+
+def _runs_table(conn: psycopg.Connection[Any], schema: str) -> sql.Composable | None:
+    table = sql.Identifier(schema, "runs")
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table.as_string(None),)).fetchone()
+    return table if row and row[0] else None
+
+
+def record_after_run(
+    conn: psycopg.Connection[Any],
+    policies: Sequence[BoundPolicy],
+    at: date,
+    run_id: UUID,
+    *,
+    schema: str = "retention",
+) -> int | None:
+    """Compute and store the exposure after run `run_id`; never raises (logs instead)."""
+    started = time.monotonic()
+    if conn.closed or conn.broken:
+        return None  # the run already reports the lost connection
+    try:
+        if not installed(conn, schema):
+            logger.info("exposure snapshot not stored: 'retention init' has not created its table")
+            return None
+        exposure = compute_exposure(conn, policies, at, schema=schema)
+        snapshot_id = save_snapshot(conn, schema, exposure, run_id)
+    except Exception as exc:  # a snapshot must never fail the run that just ended
+        logger.warning("exposure snapshot not stored: {}", describe(exc))
+        return None
+    logger.info("exposure snapshot {} stored ({:.1f} s)", snapshot_id, time.monotonic() - started)
+    return snapshot_id
+
+
+def describe(exc: BaseException) -> str:
+    """The server's primary message only (the detail line may quote row values)."""
+    diag = getattr(exc, "diag", None)
+    primary = diag.message_primary if diag is not None else None
+    return primary or type(exc).__name__
