@@ -69,7 +69,8 @@ class Pseudonymize:
             pending("pseudonymize", i, r, params) for i, r in zip(items, refs, strict=True)
         )
         member = member_condition(batch.policy, table, "r", batch.keys_sql(params), params)
-        select = sql.SQL("SELECT {}, {} FROM {} AS r WHERE {} AND ({})").format(
+        # Locked until the batch commits: a concurrent edit cannot slip between read and write.
+        select = sql.SQL("SELECT {}, {} FROM {} AS r WHERE {} AND ({}) FOR NO KEY UPDATE").format(
             sql.SQL(", ").join(sql.Identifier("r", c) for c in primary),
             sql.SQL(", ").join(refs),
             sql.Identifier(*table),

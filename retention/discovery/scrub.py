@@ -12,9 +12,13 @@ off them), and a changed text is analysed again until nothing more is found (at 
 :data:`MAX_ROUNDS` rounds), so what :meth:`Scrubber.scrub_texts` returns is a fixed point: a
 second pass changes nothing. No marker is added to the text.
 
-**Fast.** The analyzer is :func:`.engine.get_analyzer`'s (spaCy NER only, no tagger, parser or
-lemmatizer); identical texts are analysed once; large inputs are analysed by a pool of worker
-processes (one per core), started once per process and reused.
+**People** are read span by span (:func:`person_bounds`): the scan's model and lexicon, with
+rules for what a remark looks like (SURNAMES in capitals, names after a relative, drug names
+and eponyms kept).
+
+**Fast.** The spaCy model loaded by :func:`.engine.get_analyzer` is reused (NER only, no
+tagger, parser or lemmatizer); identical texts are analysed once; large inputs are analysed by
+a pool of worker processes (one per core, one BLAS thread each), started once per process.
 """
 
 from __future__ import annotations
@@ -87,8 +91,8 @@ _BIRTH_CONTEXT = re.compile(
     r"(?i)(?<!\w)(?:née?s?|nee|naissance|naiss|ddn|dob|born|birth\w*)(?!\w)[^\n,;.!?]{0,20}$"
 )
 _CAPS = r"[A-ZÀ-ÖØ-Þ][A-ZÀ-ÖØ-Þ'’]*[A-ZÀ-ÖØ-Þ](?:-[A-ZÀ-ÖØ-Þ]{2,})*"
-_CAPS_AFTER = re.compile(rf"[ -]{_CAPS}(?![\w<])")
-_CAPS_BEFORE = re.compile(rf"(?<![\w>]){_CAPS}[ -]$")
+_CAPS_AFTER = re.compile(rf"[ -]({_CAPS})(?![\w<])")
+_CAPS_BEFORE = re.compile(rf"(?<![\w>])({_CAPS})[ -]$")
 _DIGIT_RUN = 9  # numbers this long in JSON may be identifiers: analysed as text
 _BLAS_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -133,9 +137,9 @@ def clean_spans(text: str, found: Sequence[tuple[str, int, int, float]]) -> list
 def _with_surnames(text: str, start: int, end: int) -> tuple[int, int]:
     """A person's span grown over the SURNAMES in capitals right beside it: the model often
     stops at the first name ("Paul" of "Paul LE GOFF"), French usage capitalises surnames."""
-    while match := _CAPS_AFTER.match(text, end):
+    while (match := _CAPS_AFTER.match(text, end)) and fold(match.group(1)) not in _ACRONYMS:
         end = match.end()
-    while match := _CAPS_BEFORE.search(text, 0, start):
+    while (match := _CAPS_BEFORE.search(text, 0, start)) and fold(match.group(1)) not in _ACRONYMS:
         start = match.start()
     return start, end
 

@@ -77,9 +77,7 @@ def run_batch(conn: psycopg.Connection[Any], ctx: BatchContext, keys: Sequence[A
                 rows=rows,
                 subjects=len(due),
                 subject_digests=ctx.trail.digests(ctx.policy.name, due),
-                key_id=ctx.pseudonym_key.id
-                if ctx.phase.action == "pseudonymize" and ctx.pseudonym_key
-                else None,
+                key_id=ctx.pseudonym_key.id if ctx.pseudonym_key and _uses_key(ctx) else None,
                 detail={
                     "proposed": len(keys),
                     "locked_elsewhere": len(keys) - len(locked),
@@ -107,3 +105,14 @@ def _still_due(conn: psycopg.Connection[Any], ctx: BatchContext, locked: list[An
     )
     query = sql.SQL("SELECT k FROM ({}) AS c WHERE is_due ORDER BY k").format(clock.query)
     return [row[0] for row in conn.execute(query, {**clock.params, "batch_keys": locked})]
+
+
+def _uses_key(ctx: BatchContext) -> bool:
+    """The pseudonymisation key is recorded (by its id) when the action used it."""
+    if ctx.pseudonym_key is None:
+        return False
+    if ctx.phase.action == "pseudonymize":
+        return True
+    return ctx.phase.action == "scrub" and any(
+        c.spec.replace_with == "pseudonym" for c in ctx.phase.columns
+    )
