@@ -1,0 +1,182 @@
+"""Archiving the stale patients vs the floor: `COPY ... TO` a plain file plus the hand-written
+DELETE, on two clones of the same template, in the same run (`python -m bench.archive`).
+
+The floor (one transaction): the stale set of `bench/sql/purge.sql`, then for each of its
+DELETE statements the same rows copied to a plain (unencrypted) file, then the DELETEs. The
+engine: `retention run` with `dossier-medical` whose phase is `archive` at `retain_until` (the
+same subjects), in short batches, encrypted to a throw-away age key, each file verified before
+its batch commits. Both copies must end with the same rows. `measure` is what `bench.run` calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pyrage
+
+from bench import checks
+from bench.db import (
+    DEFAULT_SERVER,
+    SEED_PATIENTS,
+    Template,
+    clone,
+    connect,
+    drop_database,
+    ensure_template,
+)
+from bench.engine import ROOT, EngineJob, run_engine
+from bench.handwritten import SQL_DIR, statements
+
+TIMEZONE = "Europe/Paris"
+_DELETE = re.compile(
+    r"^DELETE\s+FROM\s+(\S+)\s+AS\s+(\S+)\s+USING\s+(.+?)\s+WHERE\s+(.+)$", re.DOTALL
+)
+_PHASES = re.compile(r"^phases:.*", re.MULTILINE | re.DOTALL)
+_ARCHIVE = """phases:
+  - name: archivage
+    due: retain_until
+    action: archive
+"""
+APPROVERS = (("bench-dim", "médecin DIM"), ("bench-directeur", "directeur"))
+
+
+@dataclass(frozen=True)
+class ArchiveResult:
+    patients: int
+    subjects: int
+    floor_seconds: float  # COPY to a plain file + hand-written DELETE, one transaction
+    floor_copy_seconds: float
+    floor_copy_bytes: int
+    engine_seconds: float
+    engine_exit: int
+    archive_files: int
+    archive_bytes: int
+    rows: int
+    same_result: bool
+
+    @property
+    def ratio(self) -> float:
+        return self.engine_seconds / self.floor_seconds if self.floor_seconds else float("inf")
+
+
+def floor(url: str, today: Any, out: Path) -> tuple[float, float, int]:
+    """(total seconds, copy seconds, bytes copied) of COPY to a file + DELETE."""
+    script = statements((SQL_DIR / "purge.sql").read_text(encoding="utf-8"))
+    setup = [s for s in script if not s.startswith("DELETE")]
+    deletes = [s for s in script if s.startswith("DELETE")]
+    params = {"today": today}
+    with connect(url) as conn, out.open("wb") as sink:
+        started = time.perf_counter()
+        with conn.transaction():
+            for text in setup:
+                conn.execute(text, params)
+            copy_started = time.perf_counter()
+            for text in deletes:
+                found = _DELETE.match(text)
+                assert found, text
+                table, alias, using, where = found.groups()
+                select = f"SELECT {alias}.* FROM {table} AS {alias}, {using} WHERE {where}"
+                with conn.cursor().copy(f"COPY ({select}) TO STDOUT") as copy:
+                    for chunk in copy:
+                        sink.write(chunk)
+            sink.flush()
+            os.fsync(sink.fileno())
+            copy_seconds = time.perf_counter() - copy_started
+            for text in deletes:
+                conn.execute(text, params)
+        total = time.perf_counter() - started
+    return total, copy_seconds, out.stat().st_size
+
+
+def measure(
+    server: str, template: Template, batch_size: int | None = None, keep: bool = False
+) -> ArchiveResult:
+    """The floor and `retention run` (archive) on two clones of `template`."""
+    today = datetime.now(ZoneInfo(TIMEZONE)).date()
+    work = Path(tempfile.mkdtemp(prefix="bench-archive-"))
+    hand_db, engine_db = f"{template.name}_archive_sql", f"{template.name}_archive_engine"
+    hand_url, engine_url = clone(server, template, hand_db), clone(server, template, engine_db)
+    try:
+        print("  archive: COPY to a file + hand-written DELETE ...", flush=True)
+        total, copy_seconds, copied = floor(hand_url, today, work / "copy.out")
+        print(f"  archive: floor {total:.1f} s (COPY {copy_seconds:.1f} s); retention run ...")
+        engine, files, size = _engine(server, engine_db, work, batch_size)
+        print(f"  archive: retention run {engine.seconds:.1f} s (exit {engine.returncode})")
+        same = checks.compare_purge(hand_url, engine_url)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if not keep:
+            with connect(server) as admin:
+                drop_database(admin, hand_db)
+                drop_database(admin, engine_db)
+    return ArchiveResult(
+        patients=template.patients,
+        subjects=engine.subjects,
+        floor_seconds=total,
+        floor_copy_seconds=copy_seconds,
+        floor_copy_bytes=copied,
+        engine_seconds=engine.seconds,
+        engine_exit=engine.returncode,
+        archive_files=files,
+        archive_bytes=size,
+        rows=sum(engine.rows.values()),
+        same_result=same.same,
+    )
+
+
+def _engine(server: str, dbname: str, work: Path, batch_size: int | None) -> tuple[Any, int, int]:
+    policies = work / "policies"
+    policies.mkdir()
+    text = (ROOT / "policies" / "dossier-medical.yaml").read_text(encoding="utf-8")
+    (policies / "dossier-medical.yaml").write_text(_PHASES.sub(_ARCHIVE, text), encoding="utf-8")
+    folder = work / "archive"
+    folder.mkdir()
+    recipient = str(pyrage.x25519.Identity.generate().to_public())  # private key thrown away
+    saved = {
+        k: os.environ.get(k) for k in ("RETENTION_ARCHIVE_DIR", "RETENTION_ARCHIVE_RECIPIENTS")
+    }
+    os.environ.update(RETENTION_ARCHIVE_DIR=str(folder), RETENTION_ARCHIVE_RECIPIENTS=recipient)
+    try:
+        job = EngineJob(
+            server, dbname, policies, "dossier-medical", batch_size,
+            work / "engine-archive.log", APPROVERS,
+        )  # fmt: skip
+        result = run_engine(job)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    files = list(folder.rglob("*.tar"))
+    return result, len(files), sum(p.stat().st_size for p in files)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.archive", description=__doc__)
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--server", default=DEFAULT_SERVER)
+    args = parser.parse_args(argv)
+    patients = round(SEED_PATIENTS * args.scale)
+    today = datetime.now(ZoneInfo(TIMEZONE)).date()
+    template = ensure_template(args.server, patients, today)
+    result = measure(args.server, template, args.batch_size)
+    for key, value in asdict(result).items():
+        print(f"  {key}: {value}")
+    print(f"  ratio (retention / floor): {result.ratio:.2f} (target at most 2)")
+    return 0 if result.same_result and result.engine_exit == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
