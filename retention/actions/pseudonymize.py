@@ -19,6 +19,7 @@ from psycopg import sql
 
 from retention.actions.base import Batch
 from retention.actions.values import PSEUDONYM_PATTERN, pending
+from retention.actions.writeback import write_back
 from retention.errors import RetentionError
 from retention.keys import Key
 from retention.plan.rows import member_condition
@@ -81,7 +82,8 @@ class Pseudonymize:
         if not rows:
             return 0
         staged = [self._pseudonymised(row, len(primary), items, key) for row in rows]
-        return self._write(conn, batch, table, primary, items, staged)
+        columns = [i.column.name for i in items]
+        return write_back(conn, batch.policy.table(table), columns, staged)
 
     @staticmethod
     def _pseudonymised(
@@ -94,49 +96,3 @@ class Pseudonymize:
             else:
                 values.append(pseudonym(key, str(value), _length(item)))
         return (*row[:width], *values)
-
-    @staticmethod
-    def _write(
-        conn: psycopg.Connection[Any],
-        batch: Batch,
-        table: QName,
-        primary: tuple[str, ...],
-        items: list[BoundColumn],
-        staged: list[tuple[Any, ...]],
-    ) -> int:
-        source = batch.policy.table(table)
-        names = [*primary, *(i.column.name for i in items)]
-        temp = sql.Identifier("retention_pseudonyms")
-        conn.execute(
-            sql.SQL("CREATE TEMPORARY TABLE {} ({}) ON COMMIT DROP").format(
-                temp,
-                sql.SQL(", ").join(
-                    sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(source.columns[n].type))
-                    for n in names
-                ),
-            )
-        )
-        with conn.cursor().copy(
-            sql.SQL("COPY {} ({}) FROM STDIN").format(
-                temp, sql.SQL(", ").join(map(sql.Identifier, names))
-            )
-        ) as copy:
-            for row in staged:
-                copy.write_row(row)
-        query = sql.SQL("UPDATE {} AS r SET {} FROM {} AS p WHERE {}").format(
-            sql.Identifier(*table),
-            sql.SQL(", ").join(
-                sql.SQL("{} = {}").format(
-                    sql.Identifier(i.column.name), sql.Identifier("p", i.column.name)
-                )
-                for i in items
-            ),
-            temp,
-            sql.SQL(" AND ").join(
-                sql.SQL("{} = {}").format(sql.Identifier("r", c), sql.Identifier("p", c))
-                for c in primary
-            ),
-        )
-        count = conn.execute(query).rowcount
-        conn.execute(sql.SQL("DROP TABLE {}").format(temp))
-        return count

@@ -28,6 +28,7 @@ from psycopg import sql
 from retention.actions.base import Batch
 from retention.actions.pseudonymize import pseudonym
 from retention.actions.values import pending
+from retention.actions.writeback import write_back
 from retention.discovery.scrub import PROTECTED, Replace, get_scrubber, tag
 from retention.errors import RetentionError
 from retention.keys import Key
@@ -35,8 +36,6 @@ from retention.plan.rows import member_condition
 from retention.policy.bind import BoundColumn
 from retention.policy.expr import Params
 from retention.policy.relations import QName
-
-_TEMP = "retention_scrubbed"
 
 
 def pseudonym_of_span(key: Key, _entity: str, text: str) -> str:
@@ -80,7 +79,8 @@ class Scrub:
         ]
         if not staged:
             return 0
-        return self._write(conn, batch, table, primary, items, staged)
+        names = [i.column.name for i in items]
+        return write_back(conn, batch.policy.table(table), names, staged)
 
     @staticmethod
     def _read(
@@ -134,55 +134,6 @@ class Scrub:
                 limit,
             )
         return out
-
-    @staticmethod
-    def _write(
-        conn: psycopg.Connection[Any],
-        batch: Batch,
-        table: QName,
-        primary: tuple[str, ...],
-        items: list[BoundColumn],
-        staged: list[tuple[Any, ...]],
-    ) -> int:
-        """One UPDATE ... FROM a temporary table; a NULL there means "unchanged"."""
-        source = batch.policy.table(table)
-        names = [*primary, *(i.column.name for i in items)]
-        temp = sql.Identifier(_TEMP)
-        conn.execute(
-            sql.SQL("CREATE TEMPORARY TABLE {} ({}) ON COMMIT DROP").format(
-                temp,
-                sql.SQL(", ").join(
-                    sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(source.columns[n].type))
-                    for n in names
-                ),
-            )
-        )
-        with conn.cursor().copy(
-            sql.SQL("COPY {} ({}) FROM STDIN").format(
-                temp, sql.SQL(", ").join(map(sql.Identifier, names))
-            )
-        ) as copy:
-            for row in staged:
-                copy.write_row(row)
-        query = sql.SQL("UPDATE {} AS r SET {} FROM {} AS p WHERE {}").format(
-            sql.Identifier(*table),
-            sql.SQL(", ").join(
-                sql.SQL("{c} = coalesce({p}, {r})").format(
-                    c=sql.Identifier(i.column.name),
-                    p=sql.Identifier("p", i.column.name),
-                    r=sql.Identifier("r", i.column.name),
-                )
-                for i in items
-            ),
-            temp,
-            sql.SQL(" AND ").join(
-                sql.SQL("{} = {}").format(sql.Identifier("r", c), sql.Identifier("p", c))
-                for c in primary
-            ),
-        )
-        count = conn.execute(query).rowcount
-        conn.execute(sql.SQL("DROP TABLE {}").format(temp))
-        return count
 
 
 def _replacer(batch: Batch, item: BoundColumn) -> Replace:
