@@ -81,10 +81,12 @@ def clock_query(
         holds=holds_join,
         where=where,
     )
+    # OFFSET 0 keeps PostgreSQL from flattening the subquery, which would evaluate the due
+    # expression once per derived column (measured: plan at 758,912 patients 15.2 s -> ~8 s).
     query = sql.SQL(
         "SELECT *, would_be_due AND NOT held AS is_due FROM (SELECT *, "
         "(NOT undeterminable AND due <= {at}) AS would_be_due FROM (SELECT *, ({undet}) AS "
-        "undeterminable FROM ({inner}) AS i) AS u) AS clock"
+        "undeterminable FROM ({inner} OFFSET 0) AS i) AS u) AS clock"
     ).format(at=at_param, inner=inner, undet=undeterminable)
     return ClockQuery(query, params.values, tuple(reason for reason, _ in reasons))
 
