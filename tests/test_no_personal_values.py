@@ -8,37 +8,7 @@ from typing import Any
 import psycopg
 
 from tests.engine_helpers import cli
-
-PERSONAL = {
-    "patients": (
-        "nom",
-        "prenom",
-        "nom_jeune_fille",
-        "matricule",
-        "assure_nom",
-        "assure_prenom",
-        "assure_matricule",
-        "adresse",
-        "tel",
-        "tel_portable",
-        "email",
-    ),
-    "contacts_urgence": ("nom", "prenom", "tel"),
-    "medecins": ("nom", "rpps"),
-}
-
-
-def _personal_values(conn: psycopg.Connection[Any]) -> set[str]:
-    values: set[str] = set()
-    for table, columns in PERSONAL.items():
-        for column in columns:
-            values |= {
-                str(v)
-                for (v,) in conn.execute(
-                    f"SELECT DISTINCT {column} FROM {table} WHERE {column} IS NOT NULL"
-                )
-            }
-    return {v for v in values if len(v) >= 5}  # shorter strings match by chance
+from tests.test_report_support import personal_values
 
 
 def _cli(url: str, audit_log: Path, *args: str) -> str:
@@ -57,7 +27,7 @@ def _cli(url: str, audit_log: Path, *args: str) -> str:
 def test_outputs_logs_and_audit_hold_no_personal_value(
     demo_conn: psycopg.Connection[Any], demo_db_url: str, tmp_path: Path
 ) -> None:
-    values = _personal_values(demo_conn)
+    values = personal_values(demo_conn)
     assert len(values) > 500
     key = str(demo_conn.execute("SELECT min(patient_id) FROM patients").fetchone()[0])  # type: ignore[index]
     log = tmp_path / "audit.jsonl"
