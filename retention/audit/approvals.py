@@ -16,8 +16,9 @@ import psycopg
 from psycopg import sql
 
 from retention.audit.trail import AuditTrail, Entry, Stored
+from retention.policy.model import ROW_ACTIONS
 
-DESTRUCTIVE = ("purge", "archive")
+DESTRUCTIVE = ROW_ACTIONS  # the actions that need approval: they remove whole records
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,9 @@ import psycopg
 
 from retention.discovery.model import PERSONAL_ENTITIES, ColumnVerdict
 from retention.policy.bind import BoundPolicy
+from retention.policy.model import ROW_ACTIONS
 
 QColumn = tuple[str, str, str]  # schema, table, column
-_ROW_ACTIONS = ("archive", "purge")
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ def _covers(policies: list[BoundPolicy]) -> dict[QColumn, list[str]]:
     for policy in policies:
         for phase in policy.phases:
             what = f"{policy.name}/{phase.name} ({phase.action})"
-            if phase.action in _ROW_ACTIONS:
+            if phase.action in ROW_ACTIONS:
                 for schema, table in policy.graph.tables:
                     covers.setdefault((schema, table, "*"), []).append(what)
             for bound in phase.columns:

@@ -12,6 +12,7 @@ from retention.actions.values import pending
 from retention.plan.clock import path_sql
 from retention.policy.bind import BoundPhase, BoundPolicy
 from retention.policy.expr import Params
+from retention.policy.model import ROW_ACTIONS
 from retention.policy.relations import QName
 
 
@@ -79,7 +80,7 @@ def pending_condition(
     phase: BoundPhase, table: QName, alias: str, params: Params
 ) -> sql.Composable:
     """True for rows the phase's action would still change (already-done rows are skipped)."""
-    if phase.action in ("purge", "archive"):
+    if phase.action in ROW_ACTIONS:
         return sql.SQL("true")
     parts = [
         pending(phase.action, item, sql.Identifier(alias, item.column.name), params)
@@ -102,7 +103,7 @@ def due_keys(
 
 
 def _pending_keys(policy: BoundPolicy, phase: BoundPhase, params: Params) -> sql.Composable | None:
-    if phase.action in ("purge", "archive"):
+    if phase.action in ROW_ACTIONS:
         return None
     branches = []
     for table in phase.tables:
@@ -119,6 +120,6 @@ def _pending_keys(policy: BoundPolicy, phase: BoundPhase, params: Params) -> sql
 
 def affected_tables(policy: BoundPolicy, phase: BoundPhase) -> tuple[QName, ...]:
     """Tables whose rows the phase changes: every related table for row actions."""
-    if phase.action in ("purge", "archive"):
+    if phase.action in ROW_ACTIONS:
         return policy.graph.tables
     return phase.tables

@@ -17,6 +17,7 @@ ColumnAction = Literal["erase", "pseudonymize", "generalize", "scrub"]
 RowAction = Literal["archive", "purge"]
 ACTIONS: tuple[str, ...] = ("erase", "pseudonymize", "generalize", "scrub", "archive", "purge")
 COLUMN_ACTIONS: tuple[str, ...] = ("erase", "pseudonymize", "generalize", "scrub")
+ROW_ACTIONS: tuple[str, ...] = ("archive", "purge")  # whole records: subject + related rows
 GENERALIZATIONS: tuple[str, ...] = ("year", "month", "department", "range")
 DATE_FORMATS: tuple[str, ...] = ("YYYY-MM-DD", "DD/MM/YYYY", "YYYYMMDD")
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"

@@ -44,6 +44,7 @@ from retention.plan.clock import clock_query, path_sql
 from retention.plan.rows import due_keys
 from retention.policy.bind import BoundColumn, BoundPhase, BoundPolicy
 from retention.policy.expr import Params
+from retention.policy.model import ROW_ACTIONS
 from retention.policy.relations import QName
 from retention.report.moments import iso
 from retention.store.schema import holds_table
@@ -51,7 +52,6 @@ from retention.store.schema import holds_table
 DIRECT_ENTITIES = ("PERSON", "FR_NIR", "FR_INS", "PHONE_NUMBER", "EMAIL_ADDRESS", "ADDRESS")
 CONTACT_ENTITIES = ("PHONE_NUMBER", "EMAIL_ADDRESS", "ADDRESS")
 MINIMISATION = ("erase", "pseudonymize", "generalize", "scrub")
-ROW_ACTIONS = ("purge", "archive")
 FIGURES = (
     "subjects",
     "with_direct_identifiers",

@@ -3,17 +3,9 @@
 from __future__ import annotations
 
 from retention.report import labels as lb
-from retention.report.exposure import Exposure, Population
+from retention.report.exposure import FIGURES, Exposure, Population
 
-ROWS = (
-    "subjects",
-    "with_direct_identifiers",
-    "past_retention",
-    "contact_beyond_minimisation",
-    "archived",
-    "held",
-    "undeterminable",
-)
+ROWS = FIGURES
 
 # Figures shown with their share of the population (archived subjects are not in it).
 SHARES = (
