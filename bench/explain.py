@@ -31,9 +31,10 @@ from retention.audit.trail import AuditTrail, actor
 from retention.db import connect as retention_connect
 from retention.engine.batch import BatchContext, run_batch
 from retention.engine.progress import LogReporter
-from retention.engine.runner import Runner, run_plan
+from retention.engine.runner import Runner
 from retention.engine.runner import RunOptions as EngineOptions
 from retention.keys import load_key
+from retention.plan.passes import group_phases
 from retention.policy.check import bound_policies
 from retention.settings import Settings
 from retention.store.schema import holds_table, migrate
@@ -100,7 +101,7 @@ def _settings(url: str, policies: Path, batch_size: int) -> Settings:
 def explain(
     url: str, policies_dir: Path, policy_name: str, batch_size: int, skip: int
 ) -> list[Explained]:
-    """Plan, first phase's snapshot, and batch number `skip` (0-based), explained."""
+    """The plan (keeping the due subjects), then batch `skip` (0-based) of the first pass."""
     settings = _settings(url, policies_dir, batch_size)
     at = datetime.now(ZoneInfo(settings.timezone)).date()
     with retention_connect(settings) as real:
@@ -108,29 +109,34 @@ def explain(
         proxy = ExplainingConnection(real)
         conn = cast(psycopg.Connection[Any], proxy)
         policies = bound_policies(real, policies_dir, only=policy_name)
-        proxy.stage = "plan"
-        run_plan(conn, policies, EngineOptions(at, allow_large=True), settings.schema_name)
         audit_key = load_key(settings.audit_key, "audit_key")
         trail = AuditTrail(settings.schema_name, audit_key, actor(real))
         pseudonym_key = load_key(settings.pseudonym_key, "pseudonym_key")
         runner = Runner(conn, settings, trail, pseudonym_key=pseudonym_key, progress=LogReporter())
+        proxy.stage = "plan (keeps the due subjects)"
+        runner.plan(policies, EngineOptions(at, allow_large=True))
         policy = policies[0]
-        phase = policy.phases[0]
-        ctx = BatchContext(
-            policy, phase, at, holds_table(real, settings.schema_name), settings, trail,
-            uuid.uuid4(), pseudonym_key,
-        )  # fmt: skip
-        proxy.stage = "snapshot"
-        runner._snapshot_due(ctx)
-        keys: list[Any] = []
+        phases = group_phases(policy.phases)[0]
+        ctxs = [
+            BatchContext(
+                policy, phase, at, holds_table(real, settings.schema_name), settings, trail,
+                uuid.uuid4(), pseudonym_key,
+            )
+            for phase in phases
+        ]  # fmt: skip
+        table = runner.due.get(policy.name, tuple(p.name for p in phases))
+        assert table is not None
+        rows: list[tuple[Any, ...]] = []
         last: Any = None
         for _ in range(skip + 1):
-            keys = runner._next_keys(last)
-            last = keys[-1] if keys else None
+            rows = runner._next_keys(table, len(phases), last)
+            last = rows[-1][0] if rows else None
+        keys = [r[0] for r in rows]
+        flags = [[bool(r[1 + i]) for r in rows] for i in range(len(phases))]
         proxy.stage = f"batch {skip} ({len(keys)} subjects)"
         with real.transaction(force_rollback=True):
             started = time.perf_counter()
-            run_batch(conn, ctx, keys)
+            run_batch(conn, ctxs, keys, flags)
             elapsed = (time.perf_counter() - started) * 1000
         proxy.found.append(Explained(proxy.stage, "(whole batch, EXPLAINs included)", "", elapsed))
     return proxy.found

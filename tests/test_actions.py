@@ -283,3 +283,38 @@ def _server_log(conn: psycopg.Connection[Any]) -> Path | None:
         return path if path.exists() else None
     debian = Path(f"/var/log/postgresql/postgresql-{row[2]}-main.log")
     return debian if debian.exists() else None
+
+
+def test_phases_sharing_a_due_date_run_as_one_pass_with_an_entry_each(
+    people: psycopg.Connection[Any], db_url: str, tmp_path: Path
+) -> None:
+    folder = _policy(
+        tmp_path,
+        "two",
+        """\
+    action: pseudonymize
+    columns: [name]
+  - name: contacts
+    due: seen + 1 year
+    action: erase
+    columns: [visits.tel]
+""",
+    )
+    # person 3 has no name: only its visits are left to the second phase (it has none), so it
+    # is due for neither; person 4's name is already a pseudonym: due for the erase only
+    key = load_key(settings(db_url).pseudonym_key, "pseudonym_key")
+    people.execute("UPDATE people SET name = %s WHERE id = 4", (pseudonym(key, "Moreau"),))
+    report = run(people, settings(db_url, folder, batch_size=2))
+    assert report.outcome == "completed"
+    step, contacts = report.phases
+    assert (step.phase, step.acted, step.batches) == ("step", 2, 1)
+    assert (contacts.phase, contacts.acted, contacts.batches) == ("contacts", 2, 2)
+    assert _rows(people, "name")[1] == (pseudonym(key, "Dupont"),)
+    tels = dict(people.execute("SELECT person_id, tel FROM visits").fetchall())
+    assert tels == {1: None, 4: None, 5: "01 02 03 04 05"}
+    entries = people.execute(
+        "SELECT phase, subjects, detail->>'proposed' FROM retention.audit "
+        "WHERE event = 'batch' ORDER BY seq"
+    ).fetchall()
+    # batches of 2 keys over the union {1, 2, 4}: (1, 2) then (4); one entry per phase each
+    assert entries == [("step", 2, "2"), ("contacts", 1, "1"), ("contacts", 1, "1")]

@@ -1,5 +1,8 @@
 """One batch: lock the subjects, re-check that each is still due, act, audit; one transaction.
 
+A batch serves a pass: one phase, or several phases of a policy sharing a due date, which are
+locked and re-checked once and applied one after the other, each with its own audit entry.
+
 The plan proposes; the locked re-check decides. Subjects whose row the application holds are
 skipped (`SKIP LOCKED`) and retried on a later run; a subject who came back or was put on hold
 since the plan is left alone. The audit entry is written in the same transaction, so work and
@@ -52,41 +55,67 @@ class BatchResult:
     entry: Stored | None = None
 
 
-def run_batch(conn: psycopg.Connection[Any], ctx: BatchContext, keys: Sequence[Any]) -> BatchResult:
-    """Lock, re-check, act and audit `keys` in one transaction."""
+def run_batch(
+    conn: psycopg.Connection[Any],
+    ctxs: Sequence[BatchContext],
+    keys: Sequence[Any],
+    flags: Sequence[Sequence[bool]] | None = None,
+) -> list[BatchResult | None]:
+    """Lock, re-check, act and audit `keys` in one transaction, for every phase of a pass
+    (phases sharing one clock). `flags[i][j]`: key j is due for phase i (all when None).
+    A phase none of whose subjects is in this batch gets None (no audit entry)."""
+    first = ctxs[0]
     with conn.transaction():
         conn.execute(
             "SELECT set_config('lock_timeout', %s, true), "
             "set_config('statement_timeout', %s, true)",
-            (f"{ctx.settings.lock_timeout_ms}ms", f"{ctx.settings.statement_timeout_ms}ms"),
+            (f"{first.settings.lock_timeout_ms}ms", f"{first.settings.statement_timeout_ms}ms"),
         )
-        locked = _lock(conn, ctx.policy, keys)
-        due = _still_due(conn, ctx, locked)
-        batch = Batch(ctx.policy, ctx.phase, due, ctx.pseudonym_key, ctx.archive)
-        rows = action_for(ctx.phase.action).apply(conn, batch) if due else {}
-        entry = ctx.trail.append(
-            conn,
-            Entry(
-                event="batch",
-                outcome="done",
-                run_id=ctx.run_id,
-                policy=ctx.policy.name,
-                policy_sha256=ctx.policy.loaded.sha256,
-                phase=ctx.phase.name,
-                action=ctx.phase.action,
-                rows=rows,
-                subjects=len(due),
-                subject_digests=ctx.trail.digests(ctx.policy.name, due),
-                key_id=ctx.pseudonym_key.id if ctx.pseudonym_key and _uses_key(ctx) else None,
-                detail={
-                    "proposed": len(keys),
-                    "locked_elsewhere": len(keys) - len(locked),
-                    "no_longer_due": len(locked) - len(due),
-                    **batch.detail,  # e.g. the archive's file name and SHA-256
-                },
-            ),
-        )
-    return BatchResult(len(due), len(keys) - len(locked), len(locked) - len(due), rows, entry)
+        locked = _lock(conn, first.policy, keys)
+        due = set(_still_due(conn, first, locked))
+        results: list[BatchResult | None] = []
+        for i, ctx in enumerate(ctxs):
+            if flags is None:
+                proposed, mine_locked = len(keys), locked
+            else:
+                mine = {k for k, f in zip(keys, flags[i], strict=True) if f}
+                proposed, mine_locked = len(mine), [k for k in locked if k in mine]
+            if not proposed:  # none of this batch's subjects is due for that phase
+                results.append(None)
+                continue
+            mine_due = [k for k in mine_locked if k in due]
+            results.append(_act(conn, ctx, proposed, len(mine_locked), mine_due))
+    return results
+
+
+def _act(
+    conn: psycopg.Connection[Any], ctx: BatchContext, proposed: int, locked: int, due: list[Any]
+) -> BatchResult:
+    batch = Batch(ctx.policy, ctx.phase, due, ctx.pseudonym_key, ctx.archive)
+    rows = action_for(ctx.phase.action).apply(conn, batch) if due else {}
+    entry = ctx.trail.append(
+        conn,
+        Entry(
+            event="batch",
+            outcome="done",
+            run_id=ctx.run_id,
+            policy=ctx.policy.name,
+            policy_sha256=ctx.policy.loaded.sha256,
+            phase=ctx.phase.name,
+            action=ctx.phase.action,
+            rows=rows,
+            subjects=len(due),
+            subject_digests=ctx.trail.digests(ctx.policy.name, due),
+            key_id=ctx.pseudonym_key.id if ctx.pseudonym_key and _uses_key(ctx) else None,
+            detail={
+                "proposed": proposed,
+                "locked_elsewhere": proposed - locked,
+                "no_longer_due": locked - len(due),
+                **batch.detail,  # e.g. the archive's file name and SHA-256
+            },
+        ),
+    )
+    return BatchResult(len(due), proposed - locked, locked - len(due), rows, entry)
 
 
 def _lock(conn: psycopg.Connection[Any], policy: BoundPolicy, keys: Sequence[Any]) -> list[Any]:

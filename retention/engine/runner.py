@@ -1,8 +1,9 @@
 """Execute a plan: every selected phase, batch after batch, until done, stopped or failed.
 
-Order of a run: take the run lock, check clocks and limits (nothing has changed yet), record the
-run, then per phase: snapshot the due subjects into a temporary table (the plan's proposal) and
-walk it in key order, one short transaction per batch. A stop request is honoured between
+Order of a run: compute the plan, keeping each pass's due subjects in a temporary table (the
+plan's proposal; see retention.plan.passes), take the run lock, check clocks and limits (nothing
+has changed yet), record the run, then per pass walk those subjects in key order, one short
+transaction per batch. A stop request is honoured between
 batches. A crash at any instant leaves whole batches done or not done; the next run recomputes
 what is due and completes the work.
 """
@@ -36,12 +37,10 @@ from retention.engine.safety import (
     refuse_large,
 )
 from retention.keys import Key
-from retention.plan.clock import clock_query
-from retention.plan.compute import compute_plan
+from retention.plan.compute import compute_plan, snapshot_pass
 from retention.plan.model import Plan
-from retention.plan.rows import due_keys
+from retention.plan.passes import DueTables, flag, group_phases, temp
 from retention.policy.bind import BoundPolicy
-from retention.policy.expr import Params
 from retention.report.snapshots import record_after_run
 from retention.settings import Settings
 from retention.store.schema import holds_table
@@ -111,9 +110,21 @@ class Runner:
         self.stop = stop or threading.Event()
         self.progress = progress or reporter()
         self.schema = settings.schema_name
+        self.due = DueTables()
 
     def plan(self, policies: list[BoundPolicy], options: RunOptions) -> Plan:
-        return run_plan(self.conn, policies, options, self.schema)
+        """The plan this run executes; each pass's due subjects are kept in this session for
+        the batches (the clock over the whole table is evaluated once per run)."""
+        self.due.drop(self.conn)
+        return compute_plan(
+            self.conn,
+            policies,
+            options.at,
+            schema=self.schema,
+            rows=False,
+            only_phase=options.phase,
+            keep=self.due,
+        )
 
     def run(
         self,
@@ -198,33 +209,46 @@ class Runner:
     ) -> str:
         holds = holds_table(self.conn, self.schema)
         by_name = {p.name: p for p in policies}
-        for policy_plan in plan.policies:
-            policy = by_name[policy_plan.name]
-            for phase_plan in policy_plan.phases:
-                if self.stop.is_set():
-                    return "interrupted"
-                result = PhaseResult(
-                    policy.name, phase_plan.name, phase_plan.action, phase_plan.due_subjects
-                )
-                report.phases.append(result)
-                if phase_plan.due_subjects == 0:
-                    continue
-                if not self._approved(policy, phase_plan.action, result, report):
-                    continue
-                ctx = BatchContext(
-                    policy,
-                    policy.phase(phase_plan.name),
-                    options.at,
-                    holds,
-                    self.settings,
-                    self.trail,
-                    report.run_id,
-                    self.pseudonym_key,
-                    self.archives,
-                )
-                self._phase(ctx, result)
-                if self.stop.is_set():
-                    return "interrupted"
+        try:
+            for policy_plan in plan.policies:
+                policy = by_name[policy_plan.name]
+                planned = {p.name: p for p in policy_plan.phases}
+                group = group_phases(policy.phase(p.name) for p in policy_plan.phases)
+                for phases in group:
+                    if self.stop.is_set():
+                        return "interrupted"
+                    results = [
+                        PhaseResult(policy.name, p.name, p.action, planned[p.name].due_subjects)
+                        for p in phases
+                    ]
+                    report.phases += results
+                    active = [
+                        i
+                        for i, (phase, result) in enumerate(zip(phases, results, strict=True))
+                        if result.proposed and self._approved(policy, phase.action, result, report)
+                    ]
+                    if not active:
+                        continue
+                    ctxs = [
+                        BatchContext(
+                            policy,
+                            phase,
+                            options.at,
+                            holds,
+                            self.settings,
+                            self.trail,
+                            report.run_id,
+                            self.pseudonym_key,
+                            self.archives,
+                        )
+                        for phase in phases
+                    ]
+                    self._pass(ctxs, results, active)
+                    if self.stop.is_set():
+                        return "interrupted"
+        finally:
+            if not (self.conn.closed or self.conn.broken):
+                self.due.drop(self.conn)
         return "failed" if any(r.error for r in report.phases) else "completed"
 
     def _approved(
@@ -258,96 +282,109 @@ class Runner:
         )
         return False
 
-    def _phase(self, ctx: BatchContext, result: PhaseResult) -> None:
-        total = self._snapshot_due(ctx)
-        self.progress.start(f"{ctx.policy.name}/{ctx.phase.name} ({ctx.phase.action})", total)
+    def _pass(
+        self, ctxs: list[BatchContext], results: list[PhaseResult], active: list[int]
+    ) -> None:
+        """Walk a pass's due subjects in key order, one batch after the other."""
+        policy, phases = ctxs[0].policy, tuple(c.phase for c in ctxs)
+        names = tuple(p.name for p in phases)
+        table = self.due.get(policy.name, names)
+        if table is None:  # the plan came from elsewhere: snapshot the due subjects now
+            table = self.due.new(policy.name, names)
+            total = snapshot_pass(self.conn, policy, phases, ctxs[0].at, ctxs[0].holds, table)
+        else:
+            total = _size(self.conn, table)
+        label = ", ".join(f"{p.name} ({p.action})" for p in (phases[i] for i in active))
+        self.progress.start(f"{policy.name}/{label}", total)
         try:
             last: Any = None
             while not self.stop.is_set():
-                keys = self._next_keys(last)
-                if not keys:
+                rows = self._next_keys(table, len(phases), last)
+                if not rows:
                     break
-                last = keys[-1]
-                if not self._batch(ctx, keys, result):
+                last = rows[-1][0]
+                if not self._batch(ctxs, results, active, rows):
                     break
-                self.progress.advance(len(keys))
+                self.progress.advance(len(rows))
         finally:
             self.progress.finish()
-            self.conn.execute("DROP TABLE IF EXISTS pg_temp.retention_due")
 
-    def _batch(self, ctx: BatchContext, keys: list[Any], result: PhaseResult) -> bool:
-        """One batch; False stops the phase (an error that another batch would repeat)."""
+    def _batch(
+        self,
+        ctxs: list[BatchContext],
+        results: list[PhaseResult],
+        active: list[int],
+        rows: list[tuple[Any, ...]],
+    ) -> bool:
+        """One batch; False stops the pass (an error that another batch would repeat)."""
+        chosen = [ctxs[i] for i in active]
+        keys = [row[0] for row in rows]
+        flags = [[bool(row[1 + i]) for row in rows] for i in active]
         try:
-            done = run_batch(self.conn, ctx, keys)
+            done = run_batch(self.conn, chosen, keys, flags)
         except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled) as exc:
-            result.skipped_batches += 1
             logger.warning(
                 "batch of {} subject(s) skipped, retried on a later run: {}",
                 len(keys),
                 _describe(exc),
             )
-            self._record(
-                "batch_skipped",
-                "skipped",
-                None,
-                ctx=ctx,
-                detail={"proposed": len(keys), "reason": _describe(exc)},
-            )
+            for i in active:
+                results[i].skipped_batches += 1
+                self._record(
+                    "batch_skipped",
+                    "skipped",
+                    None,
+                    ctx=ctxs[i],
+                    detail={"proposed": len(keys), "reason": _describe(exc)},
+                )
             return True
         except psycopg.OperationalError:
             raise  # connection lost: nothing of this batch committed; the caller retries
         except psycopg.Error as exc:
-            result.error = _describe(exc)
+            error = _describe(exc)
+            names = "/".join(ctxs[i].phase.name for i in active)
             logger.error(
                 "{}/{}: batch failed, nothing of it was changed: {}",
-                ctx.policy.name,
-                ctx.phase.name,
-                result.error,
+                ctxs[0].policy.name,
+                names,
+                error,
             )
-            self._record(
-                "batch_failed",
-                "error",
-                None,
-                ctx=ctx,
-                detail={"proposed": len(keys), "error": result.error},
-            )
+            for i in active:
+                results[i].error = error
+                self._record(
+                    "batch_failed",
+                    "error",
+                    None,
+                    ctx=ctxs[i],
+                    detail={"proposed": len(keys), "error": error},
+                )
             return False
-        if done.entry is not None:
-            mirror(done.entry)
-        result.batches += 1
-        result.acted += done.acted
-        result.locked_elsewhere += done.locked_elsewhere
-        result.no_longer_due += done.no_longer_due
-        result.rows.update(done.rows)
+        for i, result in zip(active, done, strict=True):
+            if result is None:
+                continue
+            if result.entry is not None:
+                mirror(result.entry)
+            phase = results[i]
+            phase.batches += 1
+            phase.acted += result.acted
+            phase.locked_elsewhere += result.locked_elsewhere
+            phase.no_longer_due += result.no_longer_due
+            phase.rows.update(result.rows)
         return True
 
-    def _snapshot_due(self, ctx: BatchContext) -> int:
-        clock = clock_query(ctx.policy, ctx.phase, ctx.at, holds_table=ctx.holds)
-        params = Params(prefix="n")
-        self.conn.execute("DROP TABLE IF EXISTS pg_temp.retention_due")
-        self.conn.execute(
-            sql.SQL("CREATE TEMPORARY TABLE retention_due AS {}").format(
-                due_keys(ctx.policy, ctx.phase, clock.query, params)
-            ),
-            {**clock.params, **params.values},
-        )
-        self.conn.execute("CREATE INDEX ON pg_temp.retention_due (k)")
-        row = self.conn.execute("SELECT count(*) FROM pg_temp.retention_due").fetchone()
-        return int(row[0]) if row else 0
-
-    def _next_keys(self, last: Any) -> list[Any]:
+    def _next_keys(self, table: str, phases: int, last: Any) -> list[tuple[Any, ...]]:
         size = self.settings.batch_size
+        columns = sql.SQL(", ").join([sql.SQL("k"), *(flag(i) for i in range(phases))])
         if last is None:
-            rows = self.conn.execute(
-                "SELECT k FROM pg_temp.retention_due ORDER BY k LIMIT %s", (size,), prepare=False
-            )  # the table is recreated per phase, with another key type
+            query = sql.SQL("SELECT {} FROM {} ORDER BY k LIMIT %s").format(columns, temp(table))
+            params: tuple[Any, ...] = (size,)
         else:
-            rows = self.conn.execute(
-                "SELECT k FROM pg_temp.retention_due WHERE k > %s ORDER BY k LIMIT %s",
-                (last, size),
-                prepare=False,
+            query = sql.SQL("SELECT {} FROM {} WHERE k > %s ORDER BY k LIMIT %s").format(
+                columns, temp(table)
             )
-        return [row[0] for row in rows]
+            params = (last, size)
+        # not prepared: the table is recreated per run, with another key type
+        return list(self.conn.execute(query, params, prepare=False))
 
     # -- run records and audit entries ------------------------------------------------------
     def _abandon_stale_runs(self) -> None:
@@ -445,6 +482,11 @@ class Runner:
         )
 
 
+def _size(conn: psycopg.Connection[Any], table: str) -> int:
+    row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(temp(table))).fetchone()
+    return int(row[0]) if row else 0
+
+
 def run_plan(
     conn: psycopg.Connection[Any],
     policies: list[BoundPolicy],
@@ -455,17 +497,9 @@ def run_plan(
 ) -> Plan:
     """The plan a run executes: the same computation as `retention plan` (rows per table only
     when asked: a dry run shows them, a run only needs the subjects for its limits)."""
-    plan = compute_plan(conn, policies, options.at, schema=schema, rows=rows)
-    return plan if options.phase is None else _only_phase(plan, options.phase)
-
-
-def _only_phase(plan: Plan, phase: str) -> Plan:
-    from dataclasses import replace
-
-    policies = tuple(
-        replace(p, phases=tuple(ph for ph in p.phases if ph.name == phase)) for p in plan.policies
+    return compute_plan(
+        conn, policies, options.at, schema=schema, rows=rows, only_phase=options.phase
     )
-    return replace(plan, policies=tuple(p for p in policies if p.phases))
 
 
 def _describe(exc: psycopg.Error) -> str:

@@ -1,8 +1,11 @@
-"""Compute a plan: for each policy and phase, what is due at a date. Writes nothing.
+"""Compute a plan: for each policy and phase, what is due at a date.
 
-All phases are computed in one REPEATABLE READ READ ONLY transaction, so the figures come from
-one snapshot. Each phase is one statement: the clock of every subject is materialised once and
-the rows of every affected table are counted against the due subjects.
+All phases are computed in one REPEATABLE READ transaction, so the figures come from one
+snapshot. Each pass (phases sharing a due date, see retention.plan.passes) is one statement:
+the clock of every subject is materialised once, and the rows of every affected table are
+counted against the due subjects. `retention plan` writes nothing (READ ONLY). A run also keeps
+each pass's due subjects in a temporary table (`keep`), from the same statement, so it walks its
+batches without evaluating the clock over the whole table a second time.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from psycopg import sql
 from retention.audit.approvals import DESTRUCTIVE, approval_state
 from retention.plan.clock import clock_query
 from retention.plan.model import PhasePlan, Plan, PolicyPlan
+from retention.plan.passes import DueTables, flag, group_phases, temp
 from retention.plan.rows import affected_tables, count_members, due_keys
 from retention.policy.bind import BoundPhase, BoundPolicy
 from retention.policy.expr import Params
@@ -32,18 +36,24 @@ def compute_plan(
     work_mem_mb: int = 64,
     rows: bool = True,
     required_approvals: int | None = None,
+    only_phase: str | None = None,
+    keep: DueTables | None = None,
 ) -> Plan:
     """The plan of `policies` as of `at`, from one consistent snapshot. Without `rows`, only
     subjects are counted (what `run` needs to check its limits; counting every related row
-    of a large purge costs as much as finding them)."""
+    of a large purge costs as much as finding them). `only_phase`: that phase only. `keep`:
+    store each pass's due subjects in temporary tables (needs the TEMP privilege)."""
     with conn.transaction():
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        access = "READ ONLY" if keep is None else "READ WRITE"
+        conn.execute(f"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, {access}")
         conn.execute("SELECT set_config('work_mem', %s, true)", (f"{work_mem_mb}MB",))
         holds = holds_table(conn, schema)
-        plans = tuple(_policy_plan(conn, policy, at, holds, rows) for policy in policies)
+        plans = tuple(
+            _policy_plan(conn, policy, at, holds, rows, only_phase, keep) for policy in policies
+        )
         if required_approvals is not None:
             plans = tuple(_with_approval(conn, p, schema, required_approvals) for p in plans)
-    return Plan(at, plans)
+    return Plan(at, tuple(p for p in plans if p.phases or only_phase is None))
 
 
 def _with_approval(
@@ -61,49 +71,151 @@ def _policy_plan(
     at: date,
     holds: sql.Composable | None,
     rows: bool,
+    only_phase: str | None,
+    keep: DueTables | None,
 ) -> PolicyPlan:
     row = conn.execute(
         sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(*policy.subject.qname))
     ).fetchone()
-    phases = tuple(_phase_plan(conn, policy, phase, at, holds, rows) for phase in policy.phases)
+    selected = [p for p in policy.phases if only_phase is None or p.name == only_phase]
+    phases: list[PhasePlan] = []
+    for group in group_phases(selected):
+        table = None
+        if keep is not None:
+            table = keep.new(policy.name, tuple(p.name for p in group))
+            create_due_table(conn, policy, len(group), table)
+        phases += pass_plan(conn, policy, group, at, holds, rows, table)
+        if table is not None:
+            index_due_table(conn, table)
     return PolicyPlan(
-        policy.name, policy.loaded.sha256, policy.subject.label, int(row[0]) if row else 0, phases
+        policy.name,
+        policy.loaded.sha256,
+        policy.subject.label,
+        int(row[0]) if row else 0,
+        tuple(phases),
     )
 
 
-def _phase_plan(
+def create_due_table(
+    conn: psycopg.Connection[Any], policy: BoundPolicy, phases: int, name: str
+) -> None:
+    """`k` (the subject key) and one flag per phase of the pass."""
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(temp(name)))
+    conn.execute(
+        sql.SQL("CREATE TEMPORARY TABLE {} (k {}, {})").format(
+            sql.Identifier(name),
+            sql.SQL(policy.key.type),
+            sql.SQL(", ").join(sql.SQL("{} boolean").format(flag(i)) for i in range(phases)),
+        )
+    )
+
+
+def index_due_table(conn: psycopg.Connection[Any], name: str) -> int:
+    """Index a filled due table on `k` (batches walk it in key order); returns its size."""
+    conn.execute(sql.SQL("CREATE INDEX ON {} (k)").format(temp(name)))
+    row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(temp(name))).fetchone()
+    return int(row[0]) if row else 0
+
+
+def pass_plan(
     conn: psycopg.Connection[Any],
     policy: BoundPolicy,
-    phase: BoundPhase,
+    phases: tuple[BoundPhase, ...],
     at: date,
     holds: sql.Composable | None,
     with_rows: bool = True,
-) -> PhasePlan:
-    clock = clock_query(policy, phase, at, holds_table=holds)
+    keep: str | None = None,
+) -> list[PhasePlan]:
+    """The plans of the phases of one pass, from one evaluation of their shared clock; with
+    `keep` (a table made by `create_due_table`), their due subjects are stored there too."""
+    clock = clock_query(policy, phases[0], at, holds_table=holds)
     params = Params(prefix="r")
-    tables = affected_tables(policy, phase) if with_rows else ()
-    counts = [
-        sql.SQL("({})").format(count_members(policy, phase, table, sql.Identifier("due"), params))
-        for table in tables
+    ctes: list[sql.Composable] = [sql.SQL("clock AS MATERIALIZED ({})").format(clock.query)]
+    columns: list[sql.Composable] = [
+        sql.SQL("(SELECT count(*) FROM clock WHERE would_be_due AND held)"),
+        sql.SQL("(SELECT count(*) FROM clock WHERE undeterminable)"),
+        *(
+            sql.SQL("(SELECT count(*) FROM clock WHERE {})").format(sql.Identifier(f"why_{i}"))
+            for i in range(len(clock.reasons))
+        ),
     ]
-    counts += [
-        sql.SQL("(SELECT count(*) FROM clock WHERE {})").format(sql.Identifier(f"why_{i}"))
-        for i in range(len(clock.reasons))
-    ]
-    query = sql.SQL(
-        "WITH clock AS MATERIALIZED ({clock}), "
-        "due AS MATERIALIZED ({due}) "
-        "SELECT (SELECT count(*) FROM due), "
-        "(SELECT count(*) FROM clock WHERE would_be_due AND held), "
-        "(SELECT count(*) FROM clock WHERE undeterminable), {counts}"
-    ).format(
-        clock=clock.query,
-        counts=sql.SQL(", ").join(counts),
-        due=due_keys(policy, phase, sql.SQL("SELECT * FROM clock"), params),
+    tables = []
+    for i, phase in enumerate(phases):
+        due = sql.Identifier(f"due_{i}")
+        ctes.append(
+            sql.SQL("{} AS MATERIALIZED ({})").format(
+                due, due_keys(policy, phase, sql.SQL("SELECT * FROM clock"), params)
+            )
+        )
+        tables.append(affected_tables(policy, phase) if with_rows else ())
+        columns.append(sql.SQL("(SELECT count(*) FROM {})").format(due))
+        columns += [
+            sql.SQL("({})").format(count_members(policy, phase, table, due, params))
+            for table in tables[-1]
+        ]
+    if keep is not None:
+        ctes.append(_kept(keep, len(phases)))
+    query = sql.SQL("WITH {} SELECT {}").format(
+        sql.SQL(", ").join(ctes), sql.SQL(", ").join(columns)
     )
     row = conn.execute(query, {**clock.params, **params.values}).fetchone()
     assert row is not None
-    table_counts, reason_counts = row[3 : 3 + len(tables)], row[3 + len(tables) :]
-    rows = {f"{s}.{t}": int(n) for (s, t), n in zip(tables, table_counts, strict=True)}
-    reasons = {r: int(n) for r, n in zip(clock.reasons, reason_counts, strict=True) if n}
-    return PhasePlan(phase.name, phase.action, int(row[0]), int(row[1]), int(row[2]), rows, reasons)
+    held, undeterminable = int(row[0]), int(row[1])
+    reasons = {
+        r: int(n) for r, n in zip(clock.reasons, row[2 : 2 + len(clock.reasons)], strict=True) if n
+    }
+    plans = []
+    offset = 2 + len(clock.reasons)
+    for phase, phase_tables in zip(phases, tables, strict=True):
+        counts = row[offset + 1 : offset + 1 + len(phase_tables)]
+        plans.append(
+            PhasePlan(
+                phase.name,
+                phase.action,
+                int(row[offset]),
+                held,
+                undeterminable,
+                {f"{s}.{t}": int(n) for (s, t), n in zip(phase_tables, counts, strict=True)},
+                dict(reasons),
+            )
+        )
+        offset += 1 + len(phase_tables)
+    return plans
+
+
+def _kept(name: str, phases: int) -> sql.Composable:
+    """A data-modifying CTE storing the union of the passes' due subjects, with their flags."""
+    flags = [flag(i) for i in range(phases)]
+    branches = sql.SQL(" UNION ALL ").join(
+        sql.SQL("SELECT k, {} FROM {}").format(
+            sql.SQL(", ").join(
+                sql.SQL("{} AS {}").format(sql.SQL("true" if i == j else "false"), flags[j])
+                for j in range(phases)
+            ),
+            sql.Identifier(f"due_{i}"),
+        )
+        for i in range(phases)
+    )
+    return sql.SQL(
+        "kept AS (INSERT INTO {t} (k, {f}) SELECT k, {agg} FROM ({b}) AS d GROUP BY k)"
+    ).format(
+        t=temp(name),
+        f=sql.SQL(", ").join(flags),
+        agg=sql.SQL(", ").join(sql.SQL("bool_or({})").format(f) for f in flags),
+        b=branches,
+    )
+
+
+def snapshot_pass(
+    conn: psycopg.Connection[Any],
+    policy: BoundPolicy,
+    phases: tuple[BoundPhase, ...],
+    at: date,
+    holds: sql.Composable | None,
+    table: str,
+) -> int:
+    """Store a pass's due subjects in `table` (when the run was given a plan computed
+    elsewhere); returns how many."""
+    create_due_table(conn, policy, len(phases), table)
+    pass_plan(conn, policy, phases, at, holds, False, table)
+    return index_due_table(conn, table)

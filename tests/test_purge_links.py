@@ -1,0 +1,114 @@
+"""Purge on a schema unlike the demo: text keys, a composite foreign key, a table without a
+primary key, a link to a unique column that is not the key, plain and polymorphic links with
+text ids. Every row of a due record goes, every other row stays."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from tests.engine_helpers import run, settings, write_policy
+
+SCHEMA = """
+CREATE TABLE persons (code text PRIMARY KEY, nir varchar(15) UNIQUE, seen date NOT NULL);
+CREATE TABLE stays (
+    person_code text NOT NULL REFERENCES persons, n integer NOT NULL,
+    PRIMARY KEY (person_code, n)
+);
+CREATE TABLE acts (  -- no primary key, composite foreign key
+    person_code text NOT NULL, stay_n integer NOT NULL, label text,
+    FOREIGN KEY (person_code, stay_n) REFERENCES stays
+);
+CREATE INDEX ON acts (person_code, stay_n);
+CREATE TABLE identities (id serial PRIMARY KEY, nir varchar(15) REFERENCES persons (nir));
+CREATE INDEX ON identities (nir);
+CREATE TABLE mails (id bigserial PRIMARY KEY, owner text);  -- plain link, no foreign key
+CREATE INDEX ON mails (owner);
+CREATE TABLE notes (id serial PRIMARY KEY, object_class text, object_id text);
+CREATE INDEX ON notes (object_class, object_id);
+"""
+
+POLICY = """\
+name: unusual
+subject: {table: persons, key: code}
+related:
+  links:
+    - table: mails
+      column: owner
+    - table: notes
+      polymorphic: {class_column: object_class, id_column: object_id, classes: {P: persons}}
+dates:
+  seen: {column: seen}
+retain_until: seen + 1 year
+phases:
+  - name: destruction
+    due: seen + 1 year
+    action: purge
+"""
+
+OLD, NEW = date(2001, 1, 1), date.today()
+
+
+def _populate(conn: psycopg.Connection[Any]) -> None:
+    conn.execute(SCHEMA)
+    people = [(f"p-{i:03d}", f"1{i:014d}", OLD if i % 3 else NEW) for i in range(1, 61)]
+    for code, nir, seen in people:
+        conn.execute("INSERT INTO persons VALUES (%s, %s, %s)", (code, nir, seen))
+        for n in (1, 2):
+            conn.execute("INSERT INTO stays VALUES (%s, %s)", (code, n))
+            conn.execute("INSERT INTO acts VALUES (%s, %s, 'x'), (%s, %s, 'y')", (code, n) * 2)
+        conn.execute("INSERT INTO identities (nir) VALUES (%s)", (nir,))
+        conn.execute("INSERT INTO mails (owner) VALUES (%s), (%s)", (code, code))
+        conn.execute("INSERT INTO notes (object_class, object_id) VALUES ('P', %s)", (code,))
+        # same id, another class: not a member of that person's record
+        conn.execute("INSERT INTO notes (object_class, object_id) VALUES ('Q', %s)", (code,))
+    conn.execute("INSERT INTO mails (owner) VALUES (NULL), ('nobody')")
+
+
+def _rows(conn: psycopg.Connection[Any]) -> dict[str, set[tuple[Any, ...]]]:
+    queries = {
+        "persons": "SELECT code FROM persons",
+        "stays": "SELECT person_code, n FROM stays",
+        "acts": "SELECT person_code, stay_n, label FROM acts",
+        "identities": "SELECT nir FROM identities",
+        "mails": "SELECT owner FROM mails",
+        "notes": "SELECT object_class, object_id FROM notes",
+    }
+    return {t: {tuple(r) for r in conn.execute(q)} for t, q in queries.items()}
+
+
+def test_purge_follows_every_kind_of_link(
+    conn: psycopg.Connection[Any], db_url: str, tmp_path: Path
+) -> None:
+    _populate(conn)
+    folder = write_policy(tmp_path / "policies", POLICY)
+    before = _rows(conn)
+    due = {c for (c,) in conn.execute("SELECT code FROM persons WHERE seen = %s", (OLD,))}
+    nirs = {n for (n,) in conn.execute("SELECT nir FROM persons WHERE seen = %s", (OLD,))}
+    assert len(due) == 40
+
+    report = run(conn, settings(db_url, folder, batch_size=7), only="unusual")
+
+    assert report.outcome == "completed"
+    assert report.phases[0].acted == 40
+    after = _rows(conn)
+    expected = {
+        "persons": {r for r in before["persons"] if r[0] not in due},
+        "stays": {r for r in before["stays"] if r[0] not in due},
+        "acts": {r for r in before["acts"] if r[0] not in due},
+        "identities": {r for r in before["identities"] if r[0] not in nirs},
+        "mails": {r for r in before["mails"] if r[0] not in due},
+        "notes": {r for r in before["notes"] if not (r[0] == "P" and r[1] in due)},
+    }
+    assert after == expected
+    assert report.phases[0].rows == {
+        "public.persons": 40,
+        "public.stays": 80,
+        "public.acts": 160,
+        "public.identities": 40,
+        "public.mails": 80,
+        "public.notes": 40,
+    }
