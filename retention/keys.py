@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from pydantic import SecretStr
 
@@ -27,7 +28,13 @@ class Key:
 
     def digest(self, message: bytes) -> bytes:
         """HMAC-SHA-256 of `message` under this key."""
-        return hmac.new(self.secret, message, hashlib.sha256).digest()
+        mac = self._keyed.copy()  # the key's inner and outer pads are hashed once per key
+        mac.update(message)
+        return mac.digest()
+
+    @cached_property
+    def _keyed(self) -> hmac.HMAC:
+        return hmac.new(self.secret, digestmod=hashlib.sha256)
 
 
 def load_key(value: SecretStr | None, name: str) -> Key:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import re
 import unicodedata
+from functools import lru_cache
 from typing import Any, ClassVar
 
 import psycopg
@@ -32,10 +33,13 @@ DEFAULT_LENGTH = 24  # PSN- and 20 base32 characters: 100 bits
 _RECOGNISED = re.compile(PSEUDONYM_PATTERN)
 
 
+@lru_cache(maxsize=1 << 16)
 def pseudonym(key: Key, value: str, length: int = DEFAULT_LENGTH) -> str:
-    """The pseudonym of `value`, `length` characters long (at least 12)."""
+    """The pseudonym of `value`, `length` characters long (at least 12). Cached: names repeat
+    (a bounded cache, so memory does not grow with the table)."""
     normalised = unicodedata.normalize("NFC", value).strip().casefold()
-    body = base64.b32encode(key.digest(normalised.encode("utf-8"))).decode("ascii")
+    # 20 bytes of the digest give its first 32 base32 characters, without padding
+    body = base64.b32encode(key.digest(normalised.encode("utf-8"))[:20]).decode("ascii")
     return PREFIX + body[: max(8, min(length, 32) - len(PREFIX))]
 
 
