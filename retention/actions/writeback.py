@@ -1,12 +1,13 @@
 """Writing values computed in this process back to the database, set-based.
 
-The rows (primary key + new values) go into a temporary table with COPY, then one
-`UPDATE ... FROM` changes the table: no value travels in SQL text, and a pseudonymisation key
-used to compute them never reaches the server.
+The rows (primary key + new values) go into a temporary table (emptied at commit) with COPY,
+then one `UPDATE ... FROM` changes the table: no value travels in SQL text, and a
+pseudonymisation key used to compute them never reaches the server.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,8 +15,6 @@ import psycopg
 from psycopg import sql
 
 from retention.catalog.introspect import Table
-
-_TEMP = sql.Identifier("retention_writeback")
 
 
 def write_back(
@@ -28,18 +27,24 @@ def write_back(
     value leaves the column as it is. Returns the number of rows updated."""
     primary = table.primary_key
     names = [*primary, *columns]
+    types = [table.columns[n].type for n in names]
+    # one staging table per target and column set, kept by the session, emptied at each commit:
+    # creating and dropping a table per batch would churn the system catalogues
+    digest = hashlib.sha256(repr((table.qname, names, types)).encode()).hexdigest()[:16]
+    temp = sql.Identifier(f"retention_writeback_{digest}")
     conn.execute(
-        sql.SQL("CREATE TEMPORARY TABLE {} ({}) ON COMMIT DROP").format(
-            _TEMP,
+        sql.SQL("CREATE TEMPORARY TABLE IF NOT EXISTS {} ({}) ON COMMIT DELETE ROWS").format(
+            temp,
             sql.SQL(", ").join(
-                sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(table.columns[n].type))
-                for n in names
+                sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t))
+                for n, t in zip(names, types, strict=True)
             ),
         )
     )
+    conn.execute(sql.SQL("DELETE FROM {}").format(temp))  # another phase's rows, same batch
     with conn.cursor().copy(
         sql.SQL("COPY {} ({}) FROM STDIN").format(
-            _TEMP, sql.SQL(", ").join(map(sql.Identifier, names))
+            temp, sql.SQL(", ").join(map(sql.Identifier, names))
         )
     ) as copy:
         for row in rows:
@@ -52,12 +57,10 @@ def write_back(
             )
             for c in columns
         ),
-        _TEMP,
+        temp,
         sql.SQL(" AND ").join(
             sql.SQL("{} = {}").format(sql.Identifier("r", c), sql.Identifier("p", c))
             for c in primary
         ),
     )
-    count = conn.execute(query).rowcount
-    conn.execute(sql.SQL("DROP TABLE {}").format(_TEMP))
-    return count
+    return conn.execute(query).rowcount
