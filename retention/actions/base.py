@@ -34,7 +34,7 @@ class Batch:
     def keys_sql(self, params: Params) -> sql.Composable:
         """`SELECT unnest(<keys>::<key type>[])`, the keys bound as one array parameter."""
         return sql.SQL("SELECT unnest({}::{}[])").format(
-            params.add(list(self.keys)), sql.SQL(self.policy.key.type)
+            params.add(list(self.keys), binary=True), sql.SQL(self.policy.key.type)
         )
 
     def table_name(self, table: QName) -> str:

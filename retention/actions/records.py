@@ -112,7 +112,7 @@ def collect(conn: psycopg.Connection[Any], policy: BoundPolicy, keys: Sequence[A
                 names,
                 sql.Identifier(*table),
                 sql.Identifier("t", graph.key),
-                params.add(list(keys)),
+                params.add(list(keys), binary=True),
                 sql.SQL(policy.key.type),
             )
         else:
@@ -138,7 +138,7 @@ def delete(conn: psycopg.Connection[Any], records: Records) -> dict[str, int]:
     for table in policy.graph.deletion_order():
         label = f"{table[0]}.{table[1]}"
         if table == policy.subject.qname:
-            query = sql.SQL("DELETE FROM {} WHERE {} = ANY(%s::{}[])").format(
+            query = sql.SQL("DELETE FROM {} WHERE {} = ANY(%b::{}[])").format(
                 sql.Identifier(*table), sql.Identifier(policy.key.name), sql.SQL(policy.key.type)
             )
             rows[label] = conn.execute(query, (list(records.keys),)).rowcount

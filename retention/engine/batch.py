@@ -19,6 +19,7 @@ from uuid import UUID
 
 import psycopg
 from psycopg import sql
+from psycopg.adapt import PyFormat
 
 from retention.actions import Batch, action_for
 from retention.archive.session import ArchiveSession
@@ -84,6 +85,8 @@ def run_batch(
         )
         locked = _lock(conn, first.policy, keys)
         due = set(_still_due(conn, first, locked))
+        # a subject's digest is the same for every phase of the pass: computed once
+        digests = {k: first.trail.subject_digest(first.policy.name, k) for k in due}
         results: list[BatchResult | None] = []
         for i, ctx in enumerate(ctxs):
             if flags is None:
@@ -95,12 +98,18 @@ def run_batch(
                 results.append(None)
                 continue
             mine_due = [k for k in mine_locked if k in due]
-            results.append(_act(conn, ctx, proposed, len(mine_locked), mine_due))
+            mine_digests = tuple(sorted(digests[k] for k in mine_due))
+            results.append(_act(conn, ctx, proposed, len(mine_locked), mine_due, mine_digests))
     return results
 
 
 def _act(
-    conn: psycopg.Connection[Any], ctx: BatchContext, proposed: int, locked: int, due: list[Any]
+    conn: psycopg.Connection[Any],
+    ctx: BatchContext,
+    proposed: int,
+    locked: int,
+    due: list[Any],
+    digests: tuple[str, ...],
 ) -> BatchResult:
     batch = Batch(ctx.policy, ctx.phase, due, ctx.pseudonym_key, ctx.archive)
     rows = action_for(ctx.phase.action).apply(conn, batch) if due else {}
@@ -116,7 +125,7 @@ def _act(
             action=ctx.phase.action,
             rows=rows,
             subjects=len(due),
-            subject_digests=ctx.trail.digests(ctx.policy.name, due),
+            subject_digests=digests,
             key_id=ctx.pseudonym_key.id if ctx.pseudonym_key and _uses_key(ctx) else None,
             detail={
                 "proposed": proposed,
@@ -132,7 +141,7 @@ def _act(
 def _lock(conn: psycopg.Connection[Any], policy: BoundPolicy, keys: Sequence[Any]) -> list[Any]:
     key = sql.Identifier(policy.key.name)
     query = sql.SQL(
-        "SELECT {k} FROM {t} WHERE {k} = ANY(%s) ORDER BY {k} FOR UPDATE SKIP LOCKED"
+        "SELECT {k} FROM {t} WHERE {k} = ANY(%b) ORDER BY {k} FOR UPDATE SKIP LOCKED"
     ).format(k=key, t=sql.Identifier(*policy.subject.qname))
     return [row[0] for row in conn.execute(query, (list(keys),))]
 
@@ -141,7 +150,11 @@ def _still_due(conn: psycopg.Connection[Any], ctx: BatchContext, locked: list[An
     if not locked:
         return []
     clock = clock_query(
-        ctx.policy, ctx.phase, ctx.at, holds_table=ctx.holds, keys=sql.Placeholder("batch_keys")
+        ctx.policy,
+        ctx.phase,
+        ctx.at,
+        holds_table=ctx.holds,
+        keys=sql.Placeholder("batch_keys", PyFormat.BINARY),
     )
     query = sql.SQL("SELECT k FROM ({}) AS c WHERE is_due ORDER BY k").format(clock.query)
     return [row[0] for row in conn.execute(query, {**clock.params, "batch_keys": locked})]

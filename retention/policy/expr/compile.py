@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import assert_never
 
 from psycopg import sql
+from psycopg.adapt import PyFormat
 
 from retention.policy.expr.nodes import (
     And,
@@ -63,11 +64,12 @@ class Params:
         self.prefix = prefix
         self._values: dict[str, object] = {}
 
-    def add(self, value: object) -> sql.Placeholder:
-        """Bind `value` to a new placeholder and return it."""
+    def add(self, value: object, *, binary: bool = False) -> sql.Placeholder:
+        """Bind `value` to a new placeholder and return it (`binary`: sent in binary format,
+        e.g. arrays of thousands of keys, which the text format escapes element by element)."""
         name = f"{self.prefix}{len(self._values) + 1}"
         self._values[name] = value
-        return sql.Placeholder(name)
+        return sql.Placeholder(name, PyFormat.BINARY if binary else PyFormat.AUTO)
 
     @property
     def values(self) -> dict[str, object]:
