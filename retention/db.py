@@ -19,7 +19,13 @@ from retention.settings import Settings
 def connect(settings: Settings, *, url: str | None = None) -> psycopg.Connection[Any]:
     """Open an autocommit connection with the tool's identity and pinned session settings."""
     target = url or settings.require_database_url()
-    options = f"-c search_path={settings.search_path} -c TimeZone={settings.timezone}"
+    # temp_buffers: a run keeps its due subjects (about 10 MB for 290,000 of them) in a
+    # temporary table walked batch after batch; beyond the default 8MB every batch rereads it
+    # through the kernel. Memory is taken only as temporary tables use it.
+    options = (
+        f"-c search_path={settings.search_path} -c TimeZone={settings.timezone} "
+        "-c temp_buffers=64MB"
+    )
     try:
         params = conninfo.conninfo_to_dict(target)
     except psycopg.ProgrammingError:

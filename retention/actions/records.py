@@ -105,10 +105,12 @@ def collect(conn: psycopg.Connection[Any], policy: BoundPolicy, keys: Sequence[A
         sources[table] = sql.Identifier("pg_temp", name)
         params = Params(prefix="v")
         names = sql.SQL(", ").join(sql.Identifier("t", c) for c in columns)
-        if table == graph.subject:
-            members: sql.Composable = sql.SQL(
-                "SELECT {} FROM {} AS t WHERE {} = ANY({}::{}[])"
-            ).format(
+        if table == graph.subject and columns == [graph.key]:  # the keys themselves
+            members: sql.Composable = sql.SQL("SELECT unnest({}::{}[])").format(
+                params.add(list(keys), binary=True), sql.SQL(policy.key.type)
+            )
+        elif table == graph.subject:
+            members = sql.SQL("SELECT {} FROM {} AS t WHERE {} = ANY({}::{}[])").format(
                 names,
                 sql.Identifier(*table),
                 sql.Identifier("t", graph.key),
