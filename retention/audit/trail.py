@@ -24,6 +24,7 @@ from uuid import UUID
 import psycopg
 from loguru import logger
 from psycopg import sql
+from psycopg.adapt import PyFormat
 from psycopg.types.json import Jsonb
 
 from retention.keys import Key
@@ -139,7 +140,13 @@ class AuditTrail:
                 sql.SQL("INSERT INTO {} ({}, hash) VALUES ({}, %s)").format(
                     self.table,
                     sql.SQL(", ").join(map(sql.Identifier, _COLUMNS)),
-                    sql.SQL(", ").join(sql.Placeholder() * len(_COLUMNS)),
+                    sql.SQL(", ").join(
+                        # thousands of digests: binary, the text format escapes each one
+                        sql.Placeholder(
+                            format=PyFormat.BINARY if c == "subject_digests" else PyFormat.AUTO
+                        )
+                        for c in _COLUMNS
+                    ),
                 ),
                 [*_row(content), digest],
             )
