@@ -8,6 +8,7 @@ catalogue (`sql.Identifier`) and every value is a bound parameter.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -47,16 +48,18 @@ def clock_query(
     *,
     holds_table: sql.Composable | None,
     keys: sql.Composable | None = None,
+    aggregates: Mapping[AggregateKey, sql.Composable] | None = None,
 ) -> ClockQuery:
     """Status of every subject (or of `keys`, an SQL array parameter) for `phase` at `at`.
 
     Columns: `k` (subject key), `due` (date, hold extension included), `held` (bool),
     `undeterminable` (bool), `would_be_due` (due and determinable, held or not), `is_due`
-    (would be due and not held: the subjects the phase acts on).
+    (would be due and not held: the subjects the phase acts on). `aggregates`: tables already
+    holding some aggregate dates (see `aggregate_key`), joined instead of recomputed.
     """
     params = Params(prefix="c")
     at_param = sql.SQL("{}::date").format(params.add(at))
-    builder = _ClockBuilder(policy, params, at_param, keys)
+    builder = _ClockBuilder(policy, params, at_param, keys, at, aggregates or {})
     due = builder.expression_sql(phase.due)
     reasons = builder.undeterminable(phase)
     held, extension, holds_join = _holds(policy, params, holds_table)
@@ -124,9 +127,13 @@ class _ClockBuilder:
         params: Params,
         today: sql.Composable,
         keys: sql.Composable | None,
+        at: date,
+        shared: Mapping[AggregateKey, sql.Composable],
     ) -> None:
         self.policy = policy
         self.keys = keys
+        self.at = at
+        self.shared = shared
         self.params = params
         self.today = today
         self.joins: list[sql.Composable] = []
@@ -163,7 +170,16 @@ class _ClockBuilder:
         if date_.name not in self._aggregates:
             alias = f"a_{len(self._aggregates)}"
             self._aggregates[date_.name] = alias
-            subquery = aggregate_sql(self.policy, date_, self.params, self.today, self.keys)
+            stored = (
+                None
+                if self.keys is not None
+                else self.shared.get(aggregate_key(self.policy, date_, self.at))
+            )
+            subquery = (
+                sql.SQL("SELECT * FROM {}").format(stored)
+                if stored is not None
+                else aggregate_sql(self.policy, date_, self.params, self.today, self.keys)
+            )
             self.joins.append(
                 sql.SQL("LEFT JOIN ({}) AS {} ON {} = {}").format(
                     subquery,
@@ -258,6 +274,24 @@ def aggregate_sql(
     return sql.SQL(
         "SELECT k, {f}(v) AS v, bool_or(NOT isfinite(v)) AS bad FROM ({u}) AS x GROUP BY k"
     ).format(f=function, u=sql.SQL(" UNION ALL ").join(branches))
+
+
+AggregateKey = tuple[str, tuple[object, ...]]
+
+
+def aggregate_key(policy: BoundPolicy, date_: BoundDate, at: date) -> AggregateKey:
+    """What identifies an aggregate date over every subject: its SQL text and parameters. Two
+    policies defining "last stay" the same way share one key."""
+    params = Params(prefix="g")
+    query = aggregate_statement(policy, date_, at, params)
+    return query.as_string(None), tuple(params.values.values())
+
+
+def aggregate_statement(
+    policy: BoundPolicy, date_: BoundDate, at: date, params: Params
+) -> sql.Composable:
+    """`SELECT k, v, bad` of an aggregate date over every subject, with its own parameters."""
+    return aggregate_sql(policy, date_, params, sql.SQL("{}::date").format(params.add(at)))
 
 
 def _only(key: sql.Composable, keys: sql.Composable | None) -> list[sql.Composable]:

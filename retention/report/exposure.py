@@ -40,9 +40,15 @@ from retention.actions.values import PSEUDONYM_PATTERN, pending
 from retention.discovery.inventory import installed as inventory_installed
 from retention.discovery.inventory import last_scan_id, latest_inventory
 from retention.discovery.model import ColumnVerdict
-from retention.plan.clock import clock_query, path_sql
+from retention.plan.clock import (
+    AggregateKey,
+    aggregate_key,
+    aggregate_statement,
+    clock_query,
+    path_sql,
+)
 from retention.plan.rows import due_keys
-from retention.policy.bind import BoundColumn, BoundPhase, BoundPolicy
+from retention.policy.bind import BoundColumn, BoundDate, BoundPhase, BoundPolicy
 from retention.policy.expr import Params
 from retention.policy.model import ROW_ACTIONS
 from retention.policy.relations import QName
@@ -259,9 +265,20 @@ class _Context:
         self.schema = schema
         self.inventory = inventory
         self.holds = holds_table(conn, schema)
+        self.aggregates: dict[AggregateKey, sql.Composable] = {}
 
     def population(self, group: _Group) -> Population:
-        clocks = [self._materialise(p, phase) for p in group.policies for phase in p.phases]
+        self.aggregates = self._shared_aggregates(group)
+        made: dict[tuple[str, object, frozenset[str]], _Clock] = {}
+        clocks = []
+        for policy in group.policies:
+            for phase in policy.phases:
+                same = made.get((policy.name, phase.due, phase.depends))
+                if same is None:  # phases sharing a due date share their clock
+                    same = made[(policy.name, phase.due, phase.depends)] = self._materialise(
+                        policy, phase
+                    )
+                clocks.append(replace(same, phase=phase))
         notes: list[str] = []
         past = self._union_count([c for c in clocks if c.phase.action in ROW_ACTIONS], "is_due")
         if past is None:
@@ -305,8 +322,35 @@ class _Context:
         )
 
     # -- clocks -------------------------------------------------------------------------------
+    def _shared_aggregates(self, group: _Group) -> dict[AggregateKey, sql.Composable]:
+        """Aggregate dates that several clocks of the group use (e.g. the last stay, defined
+        the same way by two policies), computed once into temporary tables."""
+        found: dict[AggregateKey, list[tuple[BoundPolicy, BoundDate]]] = {}
+        for policy in group.policies:
+            for date_ in policy.dates.values():
+                if date_.kind == "aggregate":
+                    key = aggregate_key(policy, date_, self.at)
+                    found.setdefault(key, []).extend([(policy, date_)] * len(policy.phases))
+        shared: dict[AggregateKey, sql.Composable] = {}
+        for key, users in found.items():
+            if len(users) < 2:
+                continue
+            policy, date_ = users[0]
+            params = Params(prefix="g")
+            name = f"rt_exposure_{next(_temp_names)}"
+            self.conn.execute(
+                sql.SQL("CREATE TEMPORARY TABLE {} ON COMMIT DROP AS {}").format(
+                    sql.Identifier(name), aggregate_statement(policy, date_, self.at, params)
+                ),
+                params.values,
+            )
+            shared[key] = sql.Identifier("pg_temp", name)
+        return shared
+
     def _materialise(self, policy: BoundPolicy, phase: BoundPhase) -> _Clock:
-        clock = clock_query(policy, phase, self.at, holds_table=self.holds)
+        clock = clock_query(
+            policy, phase, self.at, holds_table=self.holds, aggregates=self.aggregates
+        )
         table = sql.Identifier(f"rt_exposure_{next(_temp_names)}")
         self.conn.execute(
             # only the subjects the figures count (every reason implies undeterminable): after
