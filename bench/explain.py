@@ -130,9 +130,9 @@ def explain(
         last: Any = None
         for _ in range(skip + 1):
             rows = runner._next_keys(table, len(phases), last)
-            last = rows[-1][0] if rows else None
+            last = rows[-1][:2] if rows else None
         keys = [r[0] for r in rows]
-        flags = [[bool(r[1 + i]) for r in rows] for i in range(len(phases))]
+        flags = [[bool(r[2 + i]) for r in rows] for i in range(len(phases))]
         proxy.stage = f"batch {skip} ({len(keys)} subjects)"
         with real.transaction(force_rollback=True):
             started = time.perf_counter()

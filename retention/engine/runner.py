@@ -285,7 +285,8 @@ class Runner:
     def _pass(
         self, ctxs: list[BatchContext], results: list[PhaseResult], active: list[int]
     ) -> None:
-        """Walk a pass's due subjects in key order, one batch after the other."""
+        """Walk a pass's due subjects in order (key order; end of retention for archives),
+        one batch after the other."""
         policy, phases = ctxs[0].policy, tuple(c.phase for c in ctxs)
         names = tuple(p.name for p in phases)
         table = self.due.get(policy.name, names)
@@ -302,7 +303,7 @@ class Runner:
                 rows = self._next_keys(table, len(phases), last)
                 if not rows:
                     break
-                last = rows[-1][0]
+                last = rows[-1][:2]
                 if not self._batch(ctxs, results, active, rows):
                     break
                 self.progress.advance(len(rows))
@@ -319,7 +320,7 @@ class Runner:
         """One batch; False stops the pass (an error that another batch would repeat)."""
         chosen = [ctxs[i] for i in active]
         keys = [row[0] for row in rows]
-        flags = [[bool(row[1 + i]) for row in rows] for i in active]
+        flags = [[bool(row[2 + i]) for row in rows] for i in active]
         try:
             done = run_batch(self.conn, chosen, keys, flags)
         except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled) as exc:
@@ -373,16 +374,17 @@ class Runner:
         return True
 
     def _next_keys(self, table: str, phases: int, last: Any) -> list[tuple[Any, ...]]:
+        """The next batch: (key, place in the walk, flag per phase), in walk order."""
         size = self.settings.batch_size
-        columns = sql.SQL(", ").join([sql.SQL("k"), *(flag(i) for i in range(phases))])
+        columns = sql.SQL(", ").join([sql.SQL("k, o"), *(flag(i) for i in range(phases))])
         if last is None:
-            query = sql.SQL("SELECT {} FROM {} ORDER BY k LIMIT %s").format(columns, temp(table))
+            query = sql.SQL("SELECT {} FROM {} ORDER BY o, k LIMIT %s").format(columns, temp(table))
             params: tuple[Any, ...] = (size,)
         else:
-            query = sql.SQL("SELECT {} FROM {} WHERE k > %s ORDER BY k LIMIT %s").format(
-                columns, temp(table)
-            )
-            params = (last, size)
+            query = sql.SQL(
+                "SELECT {} FROM {} WHERE (o, k) > (%s, %s) ORDER BY o, k LIMIT %s"
+            ).format(columns, temp(table))
+            params = (last[1], last[0], size)  # last = (key, place)
         # not prepared: the table is recreated per run, with another key type
         return list(self.conn.execute(query, params, prepare=False))
 

@@ -49,6 +49,7 @@ def clock_query(
     holds_table: sql.Composable | None,
     keys: sql.Composable | None = None,
     aggregates: Mapping[AggregateKey, sql.Composable] | None = None,
+    with_retain_until: bool = False,
 ) -> ClockQuery:
     """Status of every subject (or of `keys`, an SQL array parameter) for `phase` at `at`.
 
@@ -56,11 +57,18 @@ def clock_query(
     `undeterminable` (bool), `would_be_due` (due and determinable, held or not), `is_due`
     (would be due and not held: the subjects the phase acts on). `aggregates`: tables already
     holding some aggregate dates (see `aggregate_key`), joined instead of recomputed.
+    `with_retain_until`: a column `retain_until` too (the end of retention, hold extension
+    included), by which archive batches are ordered.
     """
     params = Params(prefix="c")
     at_param = sql.SQL("{}::date").format(params.add(at))
     builder = _ClockBuilder(policy, params, at_param, keys, at, aggregates or {})
     due = builder.expression_sql(phase.due)
+    retain_until = (
+        sql.SQL(", ({}) AS ru_raw").format(builder.expression_sql(policy.retain_until))
+        if with_retain_until
+        else sql.SQL("")
+    )
     reasons = builder.undeterminable(phase)
     held, extension, holds_join = _holds(policy, params, holds_table)
     key = sql.Identifier(SUBJECT, policy.key.name)
@@ -92,9 +100,10 @@ def clock_query(
     )
     why = [sql.Identifier(f"why_{i}") for i in range(len(reasons))]
     computed = sql.SQL(
-        "SELECT k, held, ext, ({due}) AS due_raw{why} FROM ({base}) AS {b} OFFSET 0"
+        "SELECT k, held, ext, ({due}) AS due_raw{ru}{why} FROM ({base}) AS {b} OFFSET 0"
     ).format(
         due=due,
+        ru=retain_until,
         why=sql.SQL("").join(
             sql.SQL(", ({}) AS {}").format(cond, w)
             for (_, cond), w in zip(reasons[1:], why[1:], strict=True)
@@ -103,8 +112,9 @@ def clock_query(
         b=sql.Identifier(BASE),
     )
     statuses = sql.SQL(
-        "SELECT k, due_raw + ext AS due, held, due_raw IS NULL AS {first}{rest} FROM ({c}) AS d"
+        "SELECT k, due_raw + ext AS due, held{ru}, due_raw IS NULL AS {first}{rest} FROM ({c}) AS d"
     ).format(
+        ru=sql.SQL(", ru_raw + ext AS retain_until") if with_retain_until else sql.SQL(""),
         first=why[0],
         rest=sql.SQL("").join(sql.SQL(", {}").format(w) for w in why[1:]),
         c=computed,

@@ -20,7 +20,7 @@ from psycopg import sql
 from retention.audit.approvals import DESTRUCTIVE, approval_state
 from retention.plan.clock import clock_query
 from retention.plan.model import PhasePlan, Plan, PolicyPlan
-from retention.plan.passes import DueTables, flag, group_phases, temp
+from retention.plan.passes import DueTables, flag, group_phases, ordered_by_retention, temp
 from retention.plan.rows import affected_tables, count_members, due_keys
 from retention.policy.bind import BoundPhase, BoundPolicy
 from retention.policy.expr import Params
@@ -99,10 +99,11 @@ def _policy_plan(
 def create_due_table(
     conn: psycopg.Connection[Any], policy: BoundPolicy, phases: int, name: str
 ) -> None:
-    """`k` (the subject key) and one flag per phase of the pass."""
+    """`k` (the subject key), `o` (the place in the walk: the end of retention in days since
+    1970 for archives, see `ordered_by_retention`; 0 otherwise) and one flag per phase."""
     conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(temp(name)))
     conn.execute(
-        sql.SQL("CREATE TEMPORARY TABLE {} (k {}, {})").format(
+        sql.SQL("CREATE TEMPORARY TABLE {} (k {}, o integer NOT NULL, {})").format(
             sql.Identifier(name),
             sql.SQL(policy.key.type),
             sql.SQL(", ").join(sql.SQL("{} boolean").format(flag(i)) for i in range(phases)),
@@ -111,8 +112,8 @@ def create_due_table(
 
 
 def index_due_table(conn: psycopg.Connection[Any], name: str) -> int:
-    """Index a filled due table on `k` (batches walk it in key order); returns its size."""
-    conn.execute(sql.SQL("CREATE INDEX ON {} (k)").format(temp(name)))
+    """Index a filled due table in the order batches walk it; returns its size."""
+    conn.execute(sql.SQL("CREATE INDEX ON {} (o, k)").format(temp(name)))
     row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(temp(name))).fetchone()
     return int(row[0]) if row else 0
 
@@ -128,7 +129,8 @@ def pass_plan(
 ) -> list[PhasePlan]:
     """The plans of the phases of one pass, from one evaluation of their shared clock; with
     `keep` (a table made by `create_due_table`), their due subjects are stored there too."""
-    clock = clock_query(policy, phases[0], at, holds_table=holds)
+    ordered = ordered_by_retention(phases)
+    clock = clock_query(policy, phases[0], at, holds_table=holds, with_retain_until=ordered)
     params = Params(prefix="r")
     ctes: list[sql.Composable] = [sql.SQL("clock AS MATERIALIZED ({})").format(clock.query)]
     columns: list[sql.Composable] = [
@@ -154,7 +156,7 @@ def pass_plan(
             for table in tables[-1]
         ]
     if keep is not None:
-        ctes.append(_kept(keep, len(phases)))
+        ctes.append(_kept(keep, len(phases), ordered))
     query = sql.SQL("WITH {} SELECT {}").format(
         sql.SQL(", ").join(ctes), sql.SQL(", ").join(columns)
     )
@@ -183,8 +185,9 @@ def pass_plan(
     return plans
 
 
-def _kept(name: str, phases: int) -> sql.Composable:
-    """A data-modifying CTE storing the union of the passes' due subjects, with their flags."""
+def _kept(name: str, phases: int, ordered: bool) -> sql.Composable:
+    """A data-modifying CTE storing the union of the passes' due subjects, with their flags and
+    their place in the walk: the end of retention, or one value for all (key order)."""
     flags = [flag(i) for i in range(phases)]
     branches = sql.SQL(" UNION ALL ").join(
         sql.SQL("SELECT k, {} FROM {}").format(
@@ -196,13 +199,20 @@ def _kept(name: str, phases: int) -> sql.Composable:
         )
         for i in range(phases)
     )
-    return sql.SQL(
-        "kept AS (INSERT INTO {t} (k, {f}) SELECT k, {agg} FROM ({b}) AS d GROUP BY k)"
-    ).format(
-        t=temp(name),
-        f=sql.SQL(", ").join(flags),
-        agg=sql.SQL(", ").join(sql.SQL("bool_or({})").format(f) for f in flags),
-        b=branches,
+    grouped = sql.SQL("SELECT k, {} FROM ({}) AS d GROUP BY k").format(
+        sql.SQL(", ").join(sql.SQL("bool_or({f}) AS {f}").format(f=f) for f in flags), branches
+    )
+    if ordered:
+        source = sql.SQL(
+            "SELECT g.*, coalesce(CASE WHEN isfinite(c.retain_until) "
+            "THEN c.retain_until - DATE '1970-01-01' END, 2147483647) AS o "
+            "FROM ({}) AS g JOIN clock AS c ON c.k = g.k"
+        ).format(grouped)
+    else:
+        source = sql.SQL("SELECT g.*, 0 AS o FROM ({}) AS g").format(grouped)
+    columns = sql.SQL(", ").join([sql.SQL("k"), sql.SQL("o"), *flags])
+    return sql.SQL("kept AS (INSERT INTO {t} ({c}) SELECT {c} FROM ({s}) AS x)").format(
+        t=temp(name), c=columns, s=source
     )
 
 

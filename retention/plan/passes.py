@@ -44,6 +44,14 @@ def group_phases(phases: Iterable[BoundPhase]) -> list[tuple[BoundPhase, ...]]:
     return [tuple(g) for g in groups]
 
 
+def ordered_by_retention(phases: tuple[BoundPhase, ...]) -> bool:
+    """Archive batches go in order of the end of retention, not of key: an archive file holds
+    one segment per month in which its records' retention ends, so a batch of subjects whose
+    retention ends in the same months makes a few large segments instead of hundreds of small
+    ones (measured: 10,365 segments for 72,428 subjects in key order)."""
+    return phases[0].action == "archive"
+
+
 def flag(index: int) -> sql.Identifier:
     """Column of a due table telling whether the subject is due for the pass's phase `index`."""
     return sql.Identifier(f"p{index}")
