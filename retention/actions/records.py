@@ -37,6 +37,21 @@ class Records:
     policy: BoundPolicy
     keys: Sequence[Any]
     sources: dict[QName, sql.Identifier]
+    grouped: bool = False  # each source also holds `grp`, its rows' archive group
+
+    def linked(
+        self, edge: Edge, alias: str, params: Params
+    ) -> tuple[sql.Composable, sql.Composable]:
+        """(join, condition) giving each row of `edge.child` (aliased `alias`) linked through
+        `edge` the `grp` of its parent row, as `p.grp`."""
+        join = sql.SQL("JOIN {} AS p ON {}").format(
+            self.sources[edge.parent],
+            sql.SQL(" AND ").join(
+                sql.SQL("{} = {}").format(sql.Identifier(alias, c), sql.Identifier("p", pc))
+                for c, pc in zip(edge.child_columns, edge.parent_columns, strict=True)
+            ),
+        )
+        return join, self.condition(edge, alias, params)
 
     def condition(self, edge: Edge, alias: str, params: Params) -> sql.Composable:
         """Rows of `edge.child` (aliased `alias`) linked through `edge` to a member row of
@@ -72,9 +87,14 @@ def _needed(policy: BoundPolicy) -> dict[QName, list[str]]:
     return needed
 
 
-def _source(policy: BoundPolicy, table: QName, columns: list[str]) -> tuple[str, sql.Composed]:
-    """Name and definition of the temporary table holding `columns` of `table`'s members."""
+def _source(
+    policy: BoundPolicy, table: QName, columns: list[str], grouped: bool
+) -> tuple[str, sql.Composed]:
+    """Name and definition of the temporary table holding `columns` of `table`'s members (and
+    their archive group when `grouped`)."""
     types = [policy.table(table).columns[c].type for c in columns]
+    if grouped:
+        columns, types = [*columns, "grp"], [*types, "text"]
     digest = hashlib.sha256(repr((policy.name, table, columns, types)).encode()).hexdigest()
     name = f"retention_records_{digest[:16]}"
     definition = sql.SQL(
@@ -89,21 +109,38 @@ def _source(policy: BoundPolicy, table: QName, columns: list[str]) -> tuple[str,
     return name, definition
 
 
-def collect(conn: psycopg.Connection[Any], policy: BoundPolicy, keys: Sequence[Any]) -> Records:
+def collect(
+    conn: psycopg.Connection[Any],
+    policy: BoundPolicy,
+    keys: Sequence[Any],
+    *,
+    groups: sql.Composable | None = None,
+) -> Records:
     """Keep, parents first, the link values of every member row that another table points to
-    (inside the caller's transaction: they are gone at its commit)."""
+    (inside the caller's transaction: they are gone at its commit). `groups`: a table (k, grp)
+    giving each subject its archive group; each kept row then also carries the latest group
+    of the subjects it belongs to."""
     graph = policy.graph
     needed = _needed(policy)
     sources: dict[QName, sql.Identifier] = {}
-    records = Records(policy, keys, sources)
+    records = Records(policy, keys, sources, groups is not None)
     for table in graph.tables:
         columns = needed.get(table)
         if not columns:
             continue
-        name, definition = _source(policy, table, columns)
+        name, definition = _source(policy, table, columns, groups is not None)
         conn.execute(definition)
         sources[table] = sql.Identifier("pg_temp", name)
         params = Params(prefix="v")
+        if groups is not None:
+            rows = _grouped_members(records, table, columns, groups, params)
+            conn.execute(
+                sql.SQL("INSERT INTO {} ({}, grp) {}").format(
+                    sources[table], sql.SQL(", ").join(map(sql.Identifier, columns)), rows
+                ),
+                params.values,
+            )
+            continue
         names = sql.SQL(", ").join(sql.Identifier("t", c) for c in columns)
         if table == graph.subject and columns == [graph.key]:  # the keys themselves
             members: sql.Composable = sql.SQL("SELECT unnest({}::{}[])").format(
@@ -131,6 +168,33 @@ def collect(conn: psycopg.Connection[Any], policy: BoundPolicy, keys: Sequence[A
             params.values,
         )
     return records
+
+
+def _grouped_members(
+    records: Records,
+    table: QName,
+    columns: list[str],
+    groups: sql.Composable,
+    params: Params,
+) -> sql.Composable:
+    """`SELECT <columns>, grp` of the member rows of `table`, each with its latest group."""
+    policy = records.policy
+    names = sql.SQL(", ").join(sql.Identifier("t", c) for c in columns)
+    if table == policy.subject.qname:
+        return sql.SQL("SELECT {}, g.grp FROM {} AS t JOIN {} AS g ON {} = g.k").format(
+            names, sql.Identifier(*table), groups, sql.Identifier("t", policy.key.name)
+        )
+    branches = []
+    for edge in policy.graph.parents_of(table):
+        join, condition = records.linked(edge, "t", params)
+        branches.append(
+            sql.SQL("SELECT {}, p.grp FROM {} AS t {} WHERE {}").format(
+                names, sql.Identifier(*table), join, condition
+            )
+        )
+    return sql.SQL("SELECT {c}, max(grp) FROM ({u}) AS m GROUP BY {c}").format(
+        c=sql.SQL(", ").join(map(sql.Identifier, columns)), u=sql.SQL(" UNION ALL ").join(branches)
+    )
 
 
 def delete(conn: psycopg.Connection[Any], records: Records) -> dict[str, int]:

@@ -1,12 +1,13 @@
 """Rows as JSON and back, in SQL: what `archive` deletes is exactly what it writes.
 
 Each table's rows leave the database through one statement,
-`COPY (DELETE ... RETURNING <group>, row_to_json(r)) TO STDOUT`: the rows written to the
-archive are the rows deleted, nothing read before or after. PostgreSQL writes the JSON
-(`row_to_json`): numbers with every digit, timestamps in ISO 8601 with their offset, bytea in
-hex, arrays as arrays. json and jsonb columns are written as their text (a JSON null document
-and an SQL NULL would otherwise look the same; json keeps its exact spelling). Restoring reads
-them back with `json_populate_record`, so every value takes its column's type again.
+`WITH d AS (DELETE ... RETURNING <group>, row_to_json(r)) SELECT <group>, string_agg(...)`:
+the rows written to the archive are the rows deleted, nothing read before or after.
+PostgreSQL writes the JSON (`row_to_json`): numbers with every digit, timestamps in ISO 8601
+with their offset, bytea in hex, arrays as arrays. json and jsonb columns are written as their
+text (a JSON null document and an SQL NULL would otherwise look the same; json keeps its exact
+spelling). Restoring reads them back with `json_populate_record`, so every value takes its
+column's type again.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from retention.actions.records import Records
 from retention.archive.errors import ArchiveError
 from retention.catalog.introspect import Column, Table
-from retention.plan.clock import path_sql
 from retention.policy.bind import BoundPolicy
 from retention.policy.expr import Params
 from retention.policy.relations import QName
@@ -70,6 +71,11 @@ def row_json(table: Table, alias: str) -> sql.Composable:
     )
 
 
+def keys_table() -> sql.Identifier:
+    """The batch's subjects and their group (made by `create_keys_table`)."""
+    return sql.Identifier("pg_temp", KEYS_TABLE)
+
+
 def create_keys_table(
     conn: psycopg.Connection[Any], policy: BoundPolicy, groups: dict[Any, str]
 ) -> None:
@@ -90,51 +96,48 @@ def create_keys_table(
     conn.execute(sql.SQL("ANALYZE pg_temp.{}").format(keys_table))
 
 
-def delete_returning(policy: BoundPolicy, qname: QName) -> tuple[sql.Composed, dict[str, Any]]:
-    """`COPY (DELETE ... RETURNING grp, json) TO STDOUT` for one table, children first.
+def delete_returning(records: Records, qname: QName) -> tuple[sql.Composed, dict[str, Any]]:
+    """`DELETE ... RETURNING grp, j` (j: the row's JSON) for one table, children first, its
+    rows found through the link values the batch collected (retention.actions.records).
 
     Each row is attributed to the group of its subject; a row reached from several subjects
     goes to the latest group (it is kept as long as any of them needs it)."""
+    policy = records.policy
     table = policy.table(qname)
-    keys = sql.SQL("pg_temp.{}").format(sql.Identifier(KEYS_TABLE))
+    keys = keys_table()
     json_row = row_json(table, "r")
     if qname == policy.subject.qname:
         query = sql.SQL(
-            "DELETE FROM {t} AS r USING {keys} AS g WHERE r.{k} = g.k RETURNING g.grp, {j}"
+            "DELETE FROM {t} AS r USING {keys} AS g WHERE r.{k} = g.k "
+            "RETURNING g.grp AS grp, ({j})::text AS j"
         ).format(t=sql.Identifier(*qname), keys=keys, k=sql.Identifier(policy.key.name), j=json_row)
-        return sql.SQL("COPY ({}) TO STDOUT").format(query), {}
+        return query, {}
     params = Params(prefix="a")
     ids = list(table.primary_key) or ["ctid"]
     refs = [sql.SQL("t.ctid") if c == "ctid" else sql.Identifier("t", c) for c in ids]
     names = [f"id{i}" for i in range(len(ids))]
     branches = []
-    paths = list(policy.graph.paths_to_subject(qname))
-    for path in paths:
-        walk = path_sql(policy, path, "t", params)
+    for edge in policy.graph.parents_of(qname):
+        join, condition = records.linked(edge, "t", params)
         branches.append(
-            sql.SQL(
-                "SELECT {ids}, g.grp FROM {t} AS t {joins} JOIN {keys} AS g ON g.k = {key} "
-                "WHERE {where}"
-            ).format(
+            sql.SQL("SELECT {ids}, p.grp FROM {t} AS t {join} WHERE {where}").format(
                 ids=sql.SQL(", ").join(
                     sql.SQL("{} AS {}").format(r, sql.Identifier(n))
                     for r, n in zip(refs, names, strict=True)
                 ),
                 t=sql.Identifier(*qname),
-                joins=walk.joins,
-                keys=keys,
-                key=walk.key,
-                where=sql.SQL(" AND ").join([sql.SQL("true"), *walk.conditions]),
+                join=join,
+                where=condition,
             )
         )
-    members: sql.Composable = sql.SQL(" UNION ALL ").join(branches)
     columns = sql.SQL(", ").join(sql.Identifier("m", n) for n in names)
-    if len(paths) > 1:
-        members = sql.SQL(
-            "SELECT DISTINCT ON ({c}) {c}, m.grp FROM ({u}) AS m ORDER BY {c}, m.grp DESC"
-        ).format(c=columns, u=members)
+    members = sql.SQL("SELECT {c}, max(m.grp) AS grp FROM ({u}) AS m GROUP BY {c}").format(
+        c=columns, u=sql.SQL(" UNION ALL ").join(branches)
+    )
     target = [sql.SQL("r.ctid") if c == "ctid" else sql.Identifier("r", c) for c in ids]
-    query = sql.SQL("DELETE FROM {t} AS r USING ({m}) AS x WHERE {on} RETURNING x.grp, {j}").format(
+    query = sql.SQL(
+        "DELETE FROM {t} AS r USING ({m}) AS x WHERE {on} RETURNING x.grp AS grp, ({j})::text AS j"
+    ).format(
         t=sql.Identifier(*qname),
         m=members,
         on=sql.SQL(" AND ").join(
@@ -143,26 +146,23 @@ def delete_returning(policy: BoundPolicy, qname: QName) -> tuple[sql.Composed, d
         ),
         j=json_row,
     )
-    return sql.SQL("COPY ({}) TO STDOUT").format(query), params.values
+    return query, params.values
 
 
-def copy_lines(
+def deleted_lines(
     conn: psycopg.Connection[Any], statement: sql.Composed, params: dict[str, Any]
 ) -> dict[str, list[bytes]]:
-    """Run a `COPY (... RETURNING grp, json) TO STDOUT` and return the JSON lines per group,
-    sorted (bytewise), so that the same rows always give the same bytes."""
-    with conn.cursor().copy(statement, params or None) as copy:
-        data = b"".join(bytes(chunk) for chunk in copy)
-    # COPY's text format escapes backslashes, the only special character in this JSON: it
-    # holds no tab, newline or other control character (to_json escapes them).
-    data = data.replace(b"\\\\", b"\\")
+    """Run a `DELETE ... RETURNING grp, j` and return the JSON lines per group, sorted
+    bytewise, so that the same rows always give the same bytes. The server groups and sorts
+    them (`COLLATE "C"` is byte order) and sends one value per group, not one message per row.
+    The JSON holds no newline: to_json escapes control characters."""
+    query = sql.SQL(
+        "WITH d AS ({}) SELECT grp, string_agg(j, E'\\n' ORDER BY j COLLATE \"C\") "
+        "FROM d GROUP BY grp"
+    ).format(statement)
     groups: dict[str, list[bytes]] = {}
-    for line in data.split(b"\n"):
-        if line:
-            group, _, row = line.partition(b"\t")
-            groups.setdefault(group.decode("ascii"), []).append(row)
-    for lines in groups.values():
-        lines.sort()
+    for group, text in conn.execute(query, params or None):
+        groups[str(group)] = text.encode("utf-8").split(b"\n")
     return groups
 
 

@@ -4,9 +4,11 @@ transaction commits.
 Inside the batch's transaction, after the subjects were locked and re-checked:
 
 1. each subject's expiry group is computed (month of its `retain_until`);
-2. each table, children first, is emptied of the batch's rows with
-   `COPY (DELETE ... RETURNING group, row_to_json) TO STDOUT`: what is written is exactly
-   what is deleted, and a table that cannot be deleted from stops the batch before any file;
+2. the link values of the batch's rows are collected once, parents first, each with its
+   group (retention.actions.records); then each table, children first, is emptied of the
+   batch's rows with `DELETE ... RETURNING group, row_to_json`, grouped and sorted by the
+   server: what is written is exactly what is deleted, and a table that cannot be deleted from
+   stops the batch before any file;
 3. per group, a segment (manifest and gzip'd JSON Lines) is encrypted with age to the custodian's
    public keys and to a verification key that exists only in this process, for this batch;
 4. the file is written durably (temporary name, fsync, rename, fsync of the folder), read back,
@@ -32,6 +34,7 @@ import psycopg
 import pyrage
 from loguru import logger
 
+from retention.actions import records
 from retention.archive import catalog, codec, container, groups
 from retention.archive.container import Member
 from retention.archive.errors import ArchiveStorageError, ArchiveVerifyError
@@ -78,10 +81,11 @@ def archive_batch(
     ends = groups.retain_until(conn, policy, at, holds, keys)
     group_of = {key: groups.label(end, target.granularity) for key, end in ends.items()}
     codec.create_keys_table(conn, policy, group_of)
+    found = records.collect(conn, policy, keys, groups=codec.keys_table())
     lines: dict[QName, dict[str, list[bytes]]] = {}
     for qname in policy.graph.deletion_order():
-        statement, params = codec.delete_returning(policy, qname)
-        lines[qname] = codec.copy_lines(conn, statement, params)
+        statement, params = codec.delete_returning(found, qname)
+        lines[qname] = codec.deleted_lines(conn, statement, params)
     subject_rows = sum(len(v) for v in lines[policy.subject.qname].values())
     if subject_rows != len(keys):
         raise ArchiveVerifyError(
