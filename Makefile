@@ -40,6 +40,7 @@ test: lint typecheck unit
 
 bench: venv
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.archive
 
 # discovery and scrub against Presidio's own tools on a labelled database; writes eval/RESULTS.md
 eval: venv

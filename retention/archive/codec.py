@@ -108,8 +108,10 @@ def delete_returning(records: Records, qname: QName) -> tuple[sql.Composed, dict
     json_row = row_json(table, "r")
     if qname == policy.subject.qname:
         query = sql.SQL(
+            # ANY(...): an index probe per key (a merge join would read the table's index from
+            # its start in every batch)
             "DELETE FROM {t} AS r USING {keys} AS g WHERE r.{k} = g.k "
-            "RETURNING g.grp AS grp, ({j})::text AS j"
+            "AND r.{k} = ANY(ARRAY(SELECT k FROM {keys})) RETURNING g.grp AS grp, ({j})::text AS j"
         ).format(t=sql.Identifier(*qname), keys=keys, k=sql.Identifier(policy.key.name), j=json_row)
         return query, {}
     params = Params(prefix="a")
