@@ -22,7 +22,7 @@ class Archive:
             raise ArchiveConfigError(
                 "archive needs archive_dir and archive_recipients; nothing was deleted"
             )
-        written = batch.archive.archive(conn, batch.policy, batch.phase, batch.keys)
+        written = batch.archive.archive(conn, batch.policy, batch.phase, batch.keys, batch.ends)
         batch.detail["archive"] = written.audit_detail()
         rows = written.rows
         return {

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import psycopg
@@ -29,6 +30,7 @@ class Batch:
     keys: Sequence[Any]
     pseudonym_key: Key | None = None
     archive: ArchiveSession | None = None  # where `archive` writes (None: not configured)
+    ends: Mapping[Any, date | None] = field(default_factory=dict)  # end of retention (archive)
     detail: dict[str, Any] = field(default_factory=dict)  # added to the batch's audit entry
 
     def keys_sql(self, params: Params) -> sql.Composable:

@@ -78,7 +78,7 @@ class Records:
         return sql.SQL("{} AND {}").format(class_filter(edge, alias, params), found)
 
 
-def _needed(policy: BoundPolicy) -> dict[QName, list[str]]:
+def needed_columns(policy: BoundPolicy) -> dict[QName, list[str]]:
     """Per parent table, the columns its children's links compare with."""
     needed: dict[QName, list[str]] = {}
     for edge in policy.graph.edges:
@@ -121,7 +121,7 @@ def collect(
     giving each subject its archive group; each kept row then also carries the latest group
     of the subjects it belongs to."""
     graph = policy.graph
-    needed = _needed(policy)
+    needed = needed_columns(policy)
     sources: dict[QName, sql.Identifier] = {}
     records = Records(policy, keys, sources, groups is not None)
     for table in graph.tables:

@@ -18,12 +18,12 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from retention.actions.records import Records
+from retention.actions.records import Records, needed_columns
 from retention.archive.errors import ArchiveError
 from retention.catalog.introspect import Column, Table
 from retention.policy.bind import BoundPolicy
 from retention.policy.expr import Params
-from retention.policy.relations import QName
+from retention.policy.relations import Edge, QName
 
 KEYS_TABLE = "retention_archive_keys"
 TEXT_ENCODED = frozenset({"json", "jsonb", "json[]", "jsonb[]"})
@@ -96,12 +96,16 @@ def create_keys_table(
     conn.execute(sql.SQL("ANALYZE pg_temp.{}").format(keys_table))
 
 
-def delete_returning(records: Records, qname: QName) -> tuple[sql.Composed, dict[str, Any]]:
-    """`DELETE ... RETURNING grp, j` (j: the row's JSON) for one table, children first, its
-    rows found through the link values the batch collected (retention.actions.records).
+def delete_returning(records: Records, qname: QName) -> list[tuple[sql.Composed, dict[str, Any]]]:
+    """`DELETE ... RETURNING grp, j` statements (j: the row's JSON) emptying one table of the
+    batch's rows, children first, found through the link values the batch collected
+    (retention.actions.records).
 
     Each row is attributed to the group of its subject; a row reached from several subjects
-    goes to the latest group (it is kept as long as any of them needs it)."""
+    goes to the latest group (it is kept as long as any of them needs it). When no row can be
+    reached twice (one link, or polymorphic links of distinct classes, each to a parent row
+    unique in the batch), each link is one direct DELETE joined to its parent's group;
+    otherwise the rows' groups are gathered first (a GROUP BY, then one probe per row)."""
     policy = records.policy
     table = policy.table(qname)
     keys = keys_table()
@@ -113,13 +117,39 @@ def delete_returning(records: Records, qname: QName) -> tuple[sql.Composed, dict
             "DELETE FROM {t} AS r USING {keys} AS g WHERE r.{k} = g.k "
             "AND r.{k} = ANY(ARRAY(SELECT k FROM {keys})) RETURNING g.grp AS grp, ({j})::text AS j"
         ).format(t=sql.Identifier(*qname), keys=keys, k=sql.Identifier(policy.key.name), j=json_row)
-        return query, {}
+        return [(query, {})]
+    edges = policy.graph.parents_of(qname)
+    if _reached_once(policy, edges):
+        statements = []
+        for edge in edges:
+            params = Params(prefix="a")
+            join, condition = records.linked(edge, "r", params)
+            on = sql.SQL(" AND ").join(
+                sql.SQL("{} = {}").format(sql.Identifier("r", c), sql.Identifier("p", pc))
+                for c, pc in zip(edge.child_columns, edge.parent_columns, strict=True)
+            )
+            statements.append(
+                (
+                    sql.SQL(
+                        "DELETE FROM {t} AS r USING {src} AS p WHERE {on} AND {cond} "
+                        "RETURNING p.grp AS grp, ({j})::text AS j"
+                    ).format(
+                        t=sql.Identifier(*qname),
+                        src=records.sources[edge.parent],
+                        on=on,
+                        cond=condition,
+                        j=json_row,
+                    ),
+                    params.values,
+                )
+            )
+        return statements
     params = Params(prefix="a")
     ids = list(table.primary_key) or ["ctid"]
     refs = [sql.SQL("t.ctid") if c == "ctid" else sql.Identifier("t", c) for c in ids]
     names = [f"id{i}" for i in range(len(ids))]
     branches = []
-    for edge in policy.graph.parents_of(qname):
+    for edge in edges:
         join, condition = records.linked(edge, "t", params)
         branches.append(
             sql.SQL("SELECT {ids}, p.grp FROM {t} AS t {join} WHERE {where}").format(
@@ -148,7 +178,28 @@ def delete_returning(records: Records, qname: QName) -> tuple[sql.Composed, dict
         ),
         j=json_row,
     )
-    return query, params.values
+    return [(query, params.values)]
+
+
+def _reached_once(policy: BoundPolicy, edges: Sequence[Edge]) -> bool:
+    """No row can match two parent rows: its links are exclusive (one link, or polymorphic
+    links on one class column with distinct classes) and each parent row is unique in the
+    batch's collected values (they are unique on the full set of link columns kept)."""
+    needed = needed_columns(policy)
+    for edge in edges:
+        kept = needed.get(edge.parent, [])
+        if set(edge.parent_columns) != set(kept):
+            return False
+        if edge.parent == policy.subject.qname and kept != [policy.key.name]:
+            return False
+    if len(edges) == 1:
+        return True
+    classes = [(e.class_column, e.class_value) for e in edges]
+    return (
+        all(c is not None for c, _ in classes)
+        and len({c for c, _ in classes}) == 1
+        and len({v for _, v in classes}) == len(classes)
+    )
 
 
 def deleted_lines(

@@ -3,7 +3,7 @@ then what each `archive` batch needs."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -42,9 +42,20 @@ class ArchiveSession:
         policy: BoundPolicy,
         phase: BoundPhase,
         keys: Sequence[Any],
+        ends: Mapping[Any, date | None] | None = None,
     ) -> ArchiveFile:
+        """Archive `keys`; `ends`: their end of retention, when the batch's re-check computed
+        it (otherwise computed here)."""
         return archive_batch(
-            conn, self.target, policy, phase, keys, at=self.at, holds=self.holds, run_id=self.run_id
+            conn,
+            self.target,
+            policy,
+            phase,
+            keys,
+            at=self.at,
+            holds=self.holds,
+            run_id=self.run_id,
+            ends=ends,
         )
 
 

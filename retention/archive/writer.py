@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -75,17 +75,26 @@ def archive_batch(
     at: date,
     holds: Any,
     run_id: uuid.UUID | None,
+    ends: Mapping[Any, date | None] | None = None,
 ) -> ArchiveFile:
-    """Delete the batch's rows into one verified archive file; see the module docstring."""
+    """Delete the batch's rows into one verified archive file; see the module docstring.
+    `ends`: each subject's end of retention, as the batch's re-check computed it."""
     codec.set_session(conn)
-    ends = groups.retain_until(conn, policy, at, holds, keys)
+    if ends is None or set(ends) != set(keys):
+        ends = groups.retain_until(conn, policy, at, holds, keys)
     group_of = {key: groups.label(end, target.granularity) for key, end in ends.items()}
     codec.create_keys_table(conn, policy, group_of)
     found = records.collect(conn, policy, keys, groups=codec.keys_table())
     lines: dict[QName, dict[str, list[bytes]]] = {}
     for qname in policy.graph.deletion_order():
-        statement, params = codec.delete_returning(found, qname)
-        lines[qname] = codec.deleted_lines(conn, statement, params)
+        lines[qname] = {}
+        statements = codec.delete_returning(found, qname)
+        for statement, params in statements:
+            for group, chosen in codec.deleted_lines(conn, statement, params).items():
+                lines[qname].setdefault(group, []).extend(chosen)
+        if len(statements) > 1:  # each statement's lines are sorted, not their union
+            for chosen in lines[qname].values():
+                chosen.sort()
     subject_rows = sum(len(v) for v in lines[policy.subject.qname].values())
     if subject_rows != len(keys):
         raise ArchiveVerifyError(

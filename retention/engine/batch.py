@@ -84,7 +84,8 @@ def run_batch(
             (f"{first.settings.lock_timeout_ms}ms", f"{first.settings.statement_timeout_ms}ms"),
         )
         locked = _lock(conn, first.policy, keys)
-        due = set(_still_due(conn, first, locked))
+        ends = _still_due(conn, first, locked)  # subject -> end of retention (archive only)
+        due = set(ends)
         # a subject's digest is the same for every phase of the pass: computed once
         digests = {k: first.trail.subject_digest(first.policy.name, k) for k in due}
         results: list[BatchResult | None] = []
@@ -99,7 +100,9 @@ def run_batch(
                 continue
             mine_due = [k for k in mine_locked if k in due]
             mine_digests = tuple(sorted(digests[k] for k in mine_due))
-            results.append(_act(conn, ctx, proposed, len(mine_locked), mine_due, mine_digests))
+            results.append(
+                _act(conn, ctx, proposed, len(mine_locked), mine_due, mine_digests, ends)
+            )
     return results
 
 
@@ -110,8 +113,11 @@ def _act(
     locked: int,
     due: list[Any],
     digests: tuple[str, ...],
+    ends: dict[Any, Any],
 ) -> BatchResult:
-    batch = Batch(ctx.policy, ctx.phase, due, ctx.pseudonym_key, ctx.archive)
+    batch = Batch(
+        ctx.policy, ctx.phase, due, ctx.pseudonym_key, ctx.archive, ends={k: ends[k] for k in due}
+    )
     rows = action_for(ctx.phase.action).apply(conn, batch) if due else {}
     entry = ctx.trail.append(
         conn,
@@ -146,18 +152,26 @@ def _lock(conn: psycopg.Connection[Any], policy: BoundPolicy, keys: Sequence[Any
     return [row[0] for row in conn.execute(query, (list(keys),))]
 
 
-def _still_due(conn: psycopg.Connection[Any], ctx: BatchContext, locked: list[Any]) -> list[Any]:
+def _still_due(
+    conn: psycopg.Connection[Any], ctx: BatchContext, locked: list[Any]
+) -> dict[Any, Any]:
+    """The locked subjects still due, in key order; for an archive phase, with their end of
+    retention (computed by the same statement: it groups the archive)."""
     if not locked:
-        return []
+        return {}
+    archive = ctx.phase.action == "archive"
     clock = clock_query(
         ctx.policy,
         ctx.phase,
         ctx.at,
         holds_table=ctx.holds,
         keys=sql.Placeholder("batch_keys", PyFormat.BINARY),
+        with_retain_until=archive,
     )
-    query = sql.SQL("SELECT k FROM ({}) AS c WHERE is_due ORDER BY k").format(clock.query)
-    return [row[0] for row in conn.execute(query, {**clock.params, "batch_keys": locked})]
+    ends = sql.SQL("retain_until") if archive else sql.SQL("NULL")
+    query = sql.SQL("SELECT k, {} FROM ({}) AS c WHERE is_due ORDER BY k").format(ends, clock.query)
+    rows = conn.execute(query, {**clock.params, "batch_keys": locked})
+    return {row[0]: row[1] for row in rows}
 
 
 def _uses_key(ctx: BatchContext) -> bool:

@@ -58,17 +58,21 @@ def clock_query(
     (would be due and not held: the subjects the phase acts on). `aggregates`: tables already
     holding some aggregate dates (see `aggregate_key`), joined instead of recomputed.
     `with_retain_until`: a column `retain_until` too (the end of retention, hold extension
-    included), by which archive batches are ordered.
+    included; NULL when it cannot be judged), which orders archive batches and groups archives.
     """
     params = Params(prefix="c")
     at_param = sql.SQL("{}::date").format(params.add(at))
     builder = _ClockBuilder(policy, params, at_param, keys, at, aggregates or {})
     due = builder.expression_sql(phase.due)
-    retain_until = (
-        sql.SQL(", ({}) AS ru_raw").format(builder.expression_sql(policy.retain_until))
-        if with_retain_until
-        else sql.SQL("")
-    )
+    retain_until: sql.Composable = sql.SQL("")
+    if with_retain_until:
+        # NULL when it cannot be judged, with the reasons of a phase due at retain_until
+        ends = BoundPhase(RETAIN_UNTIL, "archive", policy.retain_until, (), policy.retain_depends)
+        bad = [cond for _, cond in builder.undeterminable(ends)[1:]]
+        retain_until = sql.SQL(", ({}) AS ru_raw, ({}) AS ru_bad").format(
+            builder.expression_sql(policy.retain_until),
+            sql.SQL(" OR ").join(bad) if bad else sql.SQL("false"),
+        )
     reasons = builder.undeterminable(phase)
     held, extension, holds_join = _holds(policy, params, holds_table)
     key = sql.Identifier(SUBJECT, policy.key.name)
@@ -114,7 +118,9 @@ def clock_query(
     statuses = sql.SQL(
         "SELECT k, due_raw + ext AS due, held{ru}, due_raw IS NULL AS {first}{rest} FROM ({c}) AS d"
     ).format(
-        ru=sql.SQL(", ru_raw + ext AS retain_until") if with_retain_until else sql.SQL(""),
+        ru=sql.SQL(", CASE WHEN NOT ru_bad THEN ru_raw + ext END AS retain_until")
+        if with_retain_until
+        else sql.SQL(""),
         first=why[0],
         rest=sql.SQL("").join(sql.SQL(", {}").format(w) for w in why[1:]),
         c=computed,
