@@ -9,12 +9,15 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 from psycopg.rows import TupleRow
 
 from retention.catalog.introspect import read_catalog
+from retention.discovery import sample as sample_module
 from retention.discovery.engine import get_analyzer
 from retention.discovery.inventory import diff, installed, latest_inventory, save_scan
 from retention.discovery.model import ScanResult
@@ -220,7 +223,7 @@ def test_sample_reads_a_fixed_number_of_rows(conn: psycopg.Connection[TupleRow])
     big = catalog.tables[("public", "big")]
     small = catalog.tables[("public", "small")]
     sampled = sample_table(conn, big, [big.columns["label"]], values=200)
-    assert sampled.method == "tablesample"
+    assert sampled.method in ("tablesample", "tablesample+scan")
     assert len(sampled.columns["label"].values) >= 200 and sampled.rows <= MAX_ROWS
     assert sample_table(conn, small, [small.columns["label"]], values=200).method == "scan"
 
@@ -318,3 +321,25 @@ def test_cli_scan_shows_changes_and_masked_examples(demo_db_url: str) -> None:
 def test_column_names_in_french_and_english(table: str, column: str, entity: str | None) -> None:
     evidence = column_evidence(table, column)
     assert (evidence.entity if evidence else None) == entity
+
+
+def test_an_unlucky_page_sample_is_topped_up(
+    conn: psycopg.Connection[TupleRow], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TABLESAMPLE SYSTEM can return no page at all; the sample is then read from the table's
+    start instead of reporting a large table as holding no values."""
+    conn.execute("CREATE TABLE big (id int PRIMARY KEY, label text)")
+    conn.execute("INSERT INTO big SELECT i, 'value ' || i FROM generate_series(1, 300000) i")
+    conn.execute("ANALYZE big")
+    big = read_catalog(conn).tables[("public", "big")]
+    real = sample_module._query
+
+    def empty_sample(*args: Any) -> tuple[str, Any]:
+        method, _unused = real(*args)
+        assert method == "tablesample"
+        return method, sql.SQL("SELECT left(label, 10) FROM big TABLESAMPLE SYSTEM (0)")
+
+    monkeypatch.setattr(sample_module, "_query", empty_sample)
+    sampled = sample_table(conn, big, [big.columns["label"]], values=200)
+    assert sampled.method == "tablesample+scan"
+    assert len(sampled.columns["label"].values) >= 200

@@ -55,7 +55,7 @@ class TableSample:
     """What was read from one table, or why nothing was (``error``)."""
 
     table: Table
-    method: str  # "tablesample", "scan" or "none"
+    method: str  # "tablesample", "tablesample+scan" (topped up), "scan" or "none"
     rows: int
     columns: dict[str, ColumnSample]
     error: str | None = None
@@ -88,6 +88,12 @@ def sample_table(
             rows = _target_rows(stats, wanted, values)
             method, query = _query(table, wanted, stats, rows)
             fetched = conn.execute(query).fetchall()
+            if method == "tablesample" and len(fetched) < rows // 2:
+                # SYSTEM sampling picks whole pages at random: a small sample of a large table
+                # can come back nearly empty (measured: 0 rows about once in 70 runs at 300,000
+                # rows). Top it up from the start of the table rather than report no values.
+                method = "tablesample+scan"
+                fetched += conn.execute(_scan(table, wanted, rows - len(fetched))).fetchall()
     except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled):
         return TableSample(table, "none", 0, {}, "timed out (locked or too slow)")
     except psycopg.errors.InsufficientPrivilege:
@@ -129,7 +135,14 @@ def _query(
             select, source, sql.Literal(round(percent, 6)), sql.Literal(rows)
         )
         return "tablesample", query
-    return "scan", sql.SQL("SELECT {} FROM {} LIMIT {}").format(select, source, sql.Literal(rows))
+    return "scan", _scan(table, columns, rows)
+
+
+def _scan(table: Table, columns: list[Column], rows: int) -> sql.Composed:
+    select = sql.SQL(", ").join(_expression(c) for c in columns)
+    return sql.SQL("SELECT {} FROM {} LIMIT {}").format(
+        select, sql.Identifier(table.schema, table.name), sql.Literal(rows)
+    )
 
 
 def _expression(column: Column) -> sql.Composed:
