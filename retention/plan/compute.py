@@ -132,7 +132,13 @@ def pass_plan(
     ordered = ordered_by_retention(phases)
     clock = clock_query(policy, phases[0], at, holds_table=holds, with_retain_until=ordered)
     params = Params(prefix="r")
-    ctes: list[sql.Composable] = [sql.SQL("clock AS MATERIALIZED ({})").format(clock.query)]
+    # only the subjects the counts and the due set need: a materialised CTE of every subject
+    # is written to a tuplestore, which spills to disk beyond work_mem
+    ctes: list[sql.Composable] = [
+        sql.SQL(
+            "clock AS MATERIALIZED (SELECT * FROM ({}) AS c WHERE would_be_due OR undeterminable)"
+        ).format(clock.query)
+    ]
     columns: list[sql.Composable] = [
         sql.SQL("(SELECT count(*) FROM clock WHERE would_be_due AND held)"),
         sql.SQL("(SELECT count(*) FROM clock WHERE undeterminable)"),
