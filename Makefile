@@ -18,8 +18,8 @@ demo: venv
 	$(BIN)/retention demo
 
 lint: venv
-	$(BIN)/ruff check retention tests
-	$(BIN)/ruff format --check retention tests
+	$(BIN)/ruff check retention tests bench eval
+	$(BIN)/ruff format --check retention tests bench eval
 
 typecheck: venv
 	$(BIN)/mypy
