@@ -112,3 +112,65 @@ def test_purge_follows_every_kind_of_link(
         "public.mails": 80,
         "public.notes": 40,
     }
+
+
+NARROW = """
+CREATE TABLE people (code varchar(20) PRIMARY KEY, seen date NOT NULL);
+CREATE TABLE tags (id serial PRIMARY KEY, code varchar(12) REFERENCES people (code));
+CREATE INDEX ON tags (code);
+CREATE TABLE fixed (code char(8) PRIMARY KEY, seen date NOT NULL);
+CREATE TABLE fixed_visits (id serial PRIMARY KEY, code char(8) NOT NULL REFERENCES fixed);
+CREATE INDEX ON fixed_visits (code);
+"""
+
+NARROW_POLICIES = {
+    "people.yaml": """\
+name: people
+subject: {table: people, key: code}
+dates:
+  seen: {column: seen}
+retain_until: seen + 1 year
+phases:
+  - name: destruction
+    due: seen + 1 year
+    action: purge
+""",
+    "fixed.yaml": """\
+name: fixed
+subject: {table: fixed, key: code}
+dates:
+  seen: {column: seen}
+retain_until: seen + 1 year
+phases:
+  - name: destruction
+    due: seen + 1 year
+    action: purge
+""",
+}
+
+
+def test_link_values_are_compared_as_the_columns_are(
+    conn: psycopg.Connection[Any], db_url: str, tmp_path: Path
+) -> None:
+    """A due key longer than the child column must not match another subject's rows once cut
+    to the child's length; char(n) keys (space-padded) are locked and purged."""
+    conn.execute(NARROW)
+    conn.execute(
+        "INSERT INTO people VALUES ('ABCDEFGHIJKL', %s), ('ABCDEFGHIJKLMNOP', %s)", (NEW, OLD)
+    )
+    conn.execute("INSERT INTO tags (code) VALUES ('ABCDEFGHIJKL')")  # the kept person's tag
+    conn.execute("INSERT INTO fixed VALUES ('AB', %s), ('CD', %s)", (OLD, NEW))
+    conn.execute("INSERT INTO fixed_visits (code) VALUES ('AB'), ('AB'), ('CD')")
+    folder = tmp_path / "policies"
+    for name, text in NARROW_POLICIES.items():
+        write_policy(folder, text, name)
+
+    report = run(conn, settings(db_url, folder))
+
+    assert report.outcome == "completed"
+    acted = {p.policy: (p.acted, p.locked_elsewhere) for p in report.phases}
+    assert acted == {"people": (1, 0), "fixed": (1, 0)}
+    assert conn.execute("SELECT code FROM people").fetchall() == [("ABCDEFGHIJKL",)]
+    assert conn.execute("SELECT code FROM tags").fetchall() == [("ABCDEFGHIJKL",)]
+    assert conn.execute("SELECT code FROM fixed").fetchall() == [("CD      ",)]
+    assert conn.execute("SELECT code FROM fixed_visits").fetchall() == [("CD      ",)]

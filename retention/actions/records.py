@@ -57,14 +57,13 @@ class Records:
         """Rows of `edge.child` (aliased `alias`) linked through `edge` to a member row of
         `edge.parent`."""
         source = self.sources[edge.parent]
-        table = self.policy.table(edge.child)
         if len(edge.child_columns) == 1:
-            column = edge.child_columns[0]
-            # ARRAY(...) is computed once (an InitPlan); each value is one index probe
-            found: sql.Composable = sql.SQL("{} = ANY(ARRAY(SELECT {}::{} FROM {}))").format(
-                sql.Identifier(alias, column),
+            # ARRAY(...) is computed once (an InitPlan); each value is one index probe. No cast:
+            # the values compare as the columns do (a cast to the child's type could truncate
+            # a longer parent value into another subject's, or overflow).
+            found: sql.Composable = sql.SQL("{} = ANY(ARRAY(SELECT {} FROM {}))").format(
+                sql.Identifier(alias, edge.child_columns[0]),
                 sql.Identifier(edge.parent_columns[0]),
-                sql.SQL(table.columns[column].type),
                 source,
             )
         else:

@@ -147,8 +147,8 @@ def _act(
 def _lock(conn: psycopg.Connection[Any], policy: BoundPolicy, keys: Sequence[Any]) -> list[Any]:
     key = sql.Identifier(policy.key.name)
     query = sql.SQL(
-        "SELECT {k} FROM {t} WHERE {k} = ANY(%b) ORDER BY {k} FOR UPDATE SKIP LOCKED"
-    ).format(k=key, t=sql.Identifier(*policy.subject.qname))
+        "SELECT {k} FROM {t} WHERE {k} = ANY(%b::{type}[]) ORDER BY {k} FOR UPDATE SKIP LOCKED"
+    ).format(k=key, t=sql.Identifier(*policy.subject.qname), type=sql.SQL(policy.key.type))
     return [row[0] for row in conn.execute(query, (list(keys),))]
 
 
@@ -165,7 +165,10 @@ def _still_due(
         ctx.phase,
         ctx.at,
         holds_table=ctx.holds,
-        keys=sql.Placeholder("batch_keys", PyFormat.BINARY),
+        # typed: binary strings arrive as text[], and char(n) = text ignores the padding
+        keys=sql.SQL("{}::{}[]").format(
+            sql.Placeholder("batch_keys", PyFormat.BINARY), sql.SQL(ctx.policy.key.type)
+        ),
         with_retain_until=archive,
     )
     ends = sql.SQL("retain_until") if archive else sql.SQL("NULL")
