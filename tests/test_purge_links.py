@@ -9,7 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
+from retention.actions import records
+from retention.store.schema import migrate
+from tests.clock_helpers import policy
 from tests.engine_helpers import run, settings, write_policy
 
 SCHEMA = """
@@ -174,3 +178,28 @@ def test_link_values_are_compared_as_the_columns_are(
     assert conn.execute("SELECT code FROM tags").fetchall() == [("ABCDEFGHIJKL",)]
     assert conn.execute("SELECT code FROM fixed").fetchall() == [("CD      ",)]
     assert conn.execute("SELECT code FROM fixed_visits").fetchall() == [("CD      ",)]
+
+
+def test_a_stay_moved_to_another_patient_during_the_batch_rolls_it_back(
+    demo_conn: psycopg.Connection[Any],
+) -> None:
+    """The batch deletes children through the link values it read first. If another
+    transaction re-attaches a stay to another patient in between (a patient merge), the stay's
+    prescriptions must not be deleted with the due patient's record: the batch fails whole."""
+    migrate(demo_conn)
+    bound = policy(demo_conn, "dossier-medical")
+    row = demo_conn.execute(
+        "SELECT s.patient_id, s.sejour_id FROM sejours AS s JOIN prescriptions AS p "
+        "ON p.object_class = 'CSejour' AND p.object_id = s.sejour_id LIMIT 1"
+    ).fetchone()
+    assert row is not None
+    patient, stay = row
+    other = demo_conn.execute(
+        "SELECT patient_id FROM patients WHERE patient_id <> %s LIMIT 1", (patient,)
+    ).fetchone()[0]  # type: ignore[index]
+    with demo_conn.transaction(force_rollback=True):
+        found = records.collect(demo_conn, bound, [patient])
+        # what the other transaction does (here in the same one, for determinism)
+        demo_conn.execute("UPDATE sejours SET patient_id = %s WHERE sejour_id = %s", (other, stay))
+        with pytest.raises(records.RecordsChangedError, match=r"sejours: .* read at the start"):
+            records.delete(demo_conn, found)

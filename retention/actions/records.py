@@ -11,18 +11,24 @@ SQL a DBA would write. The values never travel to this process and back.
 
 A row is a member when one of its links matches a member row of the parent, which by induction
 over the graph (parents before children) is the same set as "reachable through some path".
+
+The kept rows are not locked (that would need UPDATE on every parent table). Instead, a table
+whose rows were kept must lose exactly that many rows: a row moved meanwhile to another subject
+(e.g. a stay re-attached to a merged patient), whose children were deleted through its old link,
+makes the batch roll back (`RecordsChangedError`), and the next run does it again.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
+from retention.errors import RetentionError
 from retention.plan.clock import class_filter
 from retention.policy.bind import BoundPolicy
 from retention.policy.expr import Params
@@ -38,6 +44,18 @@ class Records:
     keys: Sequence[Any]
     sources: dict[QName, sql.Identifier]
     grouped: bool = False  # each source also holds `grp`, its rows' archive group
+    counted: dict[QName, int] = field(default_factory=dict)  # rows kept, where checkable
+
+    def check_deleted(self, table: QName, deleted: int) -> None:
+        """The rows a table lost must be the rows whose link values were kept: if one was
+        moved to another subject (or removed) by someone else since, its children were
+        deleted through a value that is no longer true: the batch must roll back."""
+        expected = self.counted.get(table)
+        if expected is not None and deleted != expected:
+            raise RecordsChangedError(
+                f"{table[0]}.{table[1]}: {deleted} row(s) deleted for {expected} read at the "
+                "start of the batch (changed meanwhile by another transaction)"
+            )
 
     def linked(
         self, edge: Edge, alias: str, params: Params
@@ -133,12 +151,13 @@ def collect(
         params = Params(prefix="v")
         if groups is not None:
             rows = _grouped_members(records, table, columns, groups, params)
-            conn.execute(
+            kept = conn.execute(
                 sql.SQL("INSERT INTO {} ({}, grp) {}").format(
                     sources[table], sql.SQL(", ").join(map(sql.Identifier, columns)), rows
                 ),
                 params.values,
-            )
+            ).rowcount
+            _count(records, table, columns, kept)
             continue
         names = sql.SQL(", ").join(sql.Identifier("t", c) for c in columns)
         if table == graph.subject and columns == [graph.key]:  # the keys themselves
@@ -160,13 +179,27 @@ def collect(
                 )
                 for edge in graph.parents_of(table)
             )
-        conn.execute(
+        kept = conn.execute(
             sql.SQL("INSERT INTO {} ({}) {}").format(
                 sources[table], sql.SQL(", ").join(map(sql.Identifier, columns)), members
             ),
             params.values,
-        )
+        ).rowcount
+        _count(records, table, columns, kept)
     return records
+
+
+def _count(records: Records, table: QName, columns: list[str], kept: int) -> None:
+    """Remember how many rows were kept when each is one row of the table (the kept columns
+    are its primary key), so that the delete can be checked against it."""
+    primary = list(records.policy.table(table).primary_key)
+    if table != records.policy.subject.qname and primary and sorted(columns) == sorted(primary):
+        records.counted[table] = kept
+
+
+class RecordsChangedError(RetentionError):
+    """A row of the batch's records changed subject while the batch ran; nothing is kept of
+    the batch (it rolls back) and the next run does it again."""
 
 
 def _grouped_members(
@@ -215,4 +248,5 @@ def delete(conn: psycopg.Connection[Any], records: Records) -> dict[str, int]:
                 sql.Identifier(*table), records.condition(edge, "r", params)
             )
             rows[label] += conn.execute(query, params.values).rowcount
+        records.check_deleted(table, rows[label])
     return rows

@@ -95,6 +95,7 @@ def archive_batch(
         if len(statements) > 1:  # each statement's lines are sorted, not their union
             for chosen in lines[qname].values():
                 chosen.sort()
+        found.check_deleted(qname, sum(len(v) for v in lines[qname].values()))
     subject_rows = sum(len(v) for v in lines[policy.subject.qname].values())
     if subject_rows != len(keys):
         raise ArchiveVerifyError(

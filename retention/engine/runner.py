@@ -23,6 +23,7 @@ import psycopg
 from loguru import logger
 from psycopg import sql
 
+from retention.actions.records import RecordsChangedError
 from retention.archive.session import ArchiveSession, prepare_archives
 from retention.audit.approvals import DESTRUCTIVE, approval_state
 from retention.audit.trail import AuditTrail, Entry, actor, mirror
@@ -36,6 +37,7 @@ from retention.engine.safety import (
     privilege_warnings,
     refuse_large,
 )
+from retention.errors import RetentionError
 from retention.keys import Key
 from retention.plan.compute import compute_plan, snapshot_pass
 from retention.plan.model import Plan
@@ -323,7 +325,11 @@ class Runner:
         flags = [[bool(row[2 + i]) for row in rows] for i in active]
         try:
             done = run_batch(self.conn, chosen, keys, flags)
-        except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled) as exc:
+        except (
+            psycopg.errors.LockNotAvailable,
+            psycopg.errors.QueryCanceled,
+            RecordsChangedError,
+        ) as exc:
             logger.warning(
                 "batch of {} subject(s) skipped, retried on a later run: {}",
                 len(keys),
@@ -504,8 +510,10 @@ def run_plan(
     )
 
 
-def _describe(exc: psycopg.Error) -> str:
+def _describe(exc: Exception) -> str:
     """The server's primary message only: the detail line may quote row values."""
+    if isinstance(exc, RetentionError):
+        return exc.message  # names and counts only
     diag = getattr(exc, "diag", None)
     primary = diag.message_primary if diag is not None else None
     return primary or type(exc).__name__
