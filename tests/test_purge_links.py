@@ -203,3 +203,29 @@ def test_a_stay_moved_to_another_patient_during_the_batch_rolls_it_back(
         demo_conn.execute("UPDATE sejours SET patient_id = %s WHERE sejour_id = %s", (other, stay))
         with pytest.raises(records.RecordsChangedError, match=r"sejours: .* read at the start"):
             records.delete(demo_conn, found)
+
+
+def test_subjects_removed_by_an_earlier_phase_are_reported_as_gone(
+    conn: psycopg.Connection[Any], db_url: str, tmp_path: Path
+) -> None:
+    """Both policies' due subjects are planned before anything runs; the purge of the first
+    removes the second's: they are counted as gone, not as locked by the application."""
+    conn.execute("CREATE TABLE clients (code text PRIMARY KEY, seen date NOT NULL, tel text)")
+    conn.execute(
+        "INSERT INTO clients VALUES ('a', %s, '01'), ('b', %s, '02'), ('c', %s, '03')",
+        (OLD, OLD, NEW),
+    )
+    head = "subject: {table: clients, key: code}\ndates:\n  seen: {column: seen}\n"
+    head += "retain_until: seen + 1 year\nphases:\n  - name: step\n    due: seen + 1 year\n"
+    folder = tmp_path / "policies"
+    write_policy(folder, "name: a-purge\n" + head + "    action: purge\n", "a.yaml")
+    write_policy(
+        folder, "name: b-erase\n" + head + "    action: erase\n    columns: [tel]\n", "b.yaml"
+    )
+
+    report = run(conn, settings(db_url, folder))
+
+    assert report.outcome == "completed"
+    counts = {p.policy: (p.proposed, p.acted, p.gone, p.locked_elsewhere) for p in report.phases}
+    assert counts == {"a-purge": (2, 2, 0, 0), "b-erase": (2, 0, 2, 0)}
+    assert conn.execute("SELECT code, tel FROM clients").fetchall() == [("c", "03")]

@@ -1,8 +1,8 @@
 """Rows as JSON and back, in SQL: what `archive` deletes is exactly what it writes.
 
 Each table's rows leave the database through one statement,
-`WITH d AS (DELETE ... RETURNING <group>, row_to_json(r)) SELECT <group>, string_agg(...)`:
-the rows written to the archive are the rows deleted, nothing read before or after.
+`WITH d AS (DELETE ... RETURNING <group>, row_to_json(r)) SELECT ... FROM d`: the rows
+written to the archive are the rows deleted, nothing read before or after.
 PostgreSQL writes the JSON (`row_to_json`): numbers with every digit, timestamps in ISO 8601
 with their offset, bytea in hex, arrays as arrays. json and jsonb columns are written as their
 text (a JSON null document and an SQL NULL would otherwise look the same; json keeps its exact
@@ -206,16 +206,16 @@ def deleted_lines(
     conn: psycopg.Connection[Any], statement: sql.Composed, params: dict[str, Any]
 ) -> dict[str, list[bytes]]:
     """Run a `DELETE ... RETURNING grp, j` and return the JSON lines per group, sorted
-    bytewise, so that the same rows always give the same bytes. The server groups and sorts
-    them (`COLLATE "C"` is byte order) and sends one value per group, not one message per row.
-    The JSON holds no newline: to_json escapes control characters."""
-    query = sql.SQL(
-        "WITH d AS ({}) SELECT grp, string_agg(j, E'\\n' ORDER BY j COLLATE \"C\") "
-        "FROM d GROUP BY grp"
-    ).format(statement)
+    bytewise (UTF-8), so that the same rows always give the same bytes. Rows come back as
+    ordinary result rows, not one COPY message each; no value is built on the server that a
+    batch of large rows could push past PostgreSQL's 1 GB limit. The JSON holds no newline:
+    to_json escapes control characters."""
+    query = sql.SQL("WITH d AS ({}) SELECT grp, j FROM d").format(statement)
     groups: dict[str, list[bytes]] = {}
     for group, text in conn.execute(query, params or None):
-        groups[str(group)] = text.encode("utf-8").split(b"\n")
+        groups.setdefault(str(group), []).append(text.encode("utf-8"))
+    for lines in groups.values():
+        lines.sort()
     return groups
 
 

@@ -6,9 +6,9 @@ Inside the batch's transaction, after the subjects were locked and re-checked:
 1. each subject's expiry group is computed (month of its `retain_until`);
 2. the link values of the batch's rows are collected once, parents first, each with its
    group (retention.actions.records); then each table, children first, is emptied of the
-   batch's rows with `DELETE ... RETURNING group, row_to_json`, grouped and sorted by the
-   server: what is written is exactly what is deleted, and a table that cannot be deleted from
-   stops the batch before any file;
+   batch's rows with `DELETE ... RETURNING group, row_to_json` (lines grouped and sorted
+   bytewise here): what is written is exactly what is deleted, and a table that cannot be
+   deleted from stops the batch before any file;
 3. per group, a segment (manifest and gzip'd JSON Lines) is encrypted with age to the custodian's
    public keys and to a verification key that exists only in this process, for this batch;
 4. the file is written durably (temporary name, fsync, rename, fsync of the folder), read back,

@@ -153,6 +153,11 @@ def render_report(report: RunReport) -> str:
                 f"    {phase.locked_elsewhere:,} subject(s) locked by the application: "
                 "retried on the next run"
             )
+        if phase.gone:
+            lines.append(
+                f"    {phase.gone:,} subject(s) no longer in the database "
+                "(removed by an earlier phase of this run, or by the application)"
+            )
         if phase.no_longer_due:
             lines.append(
                 f"    {phase.no_longer_due:,} subject(s) no longer due when locked "

@@ -65,6 +65,7 @@ class BatchResult:
     no_longer_due: int
     rows: dict[str, int] = field(default_factory=dict)
     entry: Stored | None = None
+    gone: int = 0  # proposed subjects no longer in the database (e.g. an earlier phase's purge)
 
 
 def run_batch(
@@ -84,6 +85,7 @@ def run_batch(
             (f"{first.settings.lock_timeout_ms}ms", f"{first.settings.statement_timeout_ms}ms"),
         )
         locked = _lock(conn, first.policy, keys)
+        gone = _gone(conn, first.policy, keys, locked)
         ends = _still_due(conn, first, locked)  # subject -> end of retention (archive only)
         due = set(ends)
         # a subject's digest is the same for every phase of the pass: computed once
@@ -91,17 +93,27 @@ def run_batch(
         results: list[BatchResult | None] = []
         for i, ctx in enumerate(ctxs):
             if flags is None:
-                proposed, mine_locked = len(keys), locked
+                mine = set(keys)
             else:
                 mine = {k for k, f in zip(keys, flags[i], strict=True) if f}
-                proposed, mine_locked = len(mine), [k for k in locked if k in mine]
-            if not proposed:  # none of this batch's subjects is due for that phase
+            if not mine:  # none of this batch's subjects is due for that phase
                 results.append(None)
                 continue
+            mine_locked = [k for k in locked if k in mine]
+            mine_gone = len(mine & gone)
             mine_due = [k for k in mine_locked if k in due]
             mine_digests = tuple(sorted(digests[k] for k in mine_due))
             results.append(
-                _act(conn, ctx, proposed, len(mine_locked), mine_due, mine_digests, ends)
+                _act(
+                    conn,
+                    ctx,
+                    len(mine) - mine_gone,
+                    len(mine_locked),
+                    mine_due,
+                    mine_digests,
+                    ends,
+                    mine_gone,
+                )
             )
     return results
 
@@ -114,6 +126,7 @@ def _act(
     due: list[Any],
     digests: tuple[str, ...],
     ends: dict[Any, Any],
+    gone: int,
 ) -> BatchResult:
     batch = Batch(
         ctx.policy, ctx.phase, due, ctx.pseudonym_key, ctx.archive, ends={k: ends[k] for k in due}
@@ -134,14 +147,31 @@ def _act(
             subject_digests=digests,
             key_id=ctx.pseudonym_key.id if ctx.pseudonym_key and _uses_key(ctx) else None,
             detail={
-                "proposed": proposed,
+                "proposed": proposed + gone,
                 "locked_elsewhere": proposed - locked,
                 "no_longer_due": locked - len(due),
+                "gone": gone,
                 **batch.detail,  # e.g. the archive's file name and SHA-256
             },
         ),
     )
-    return BatchResult(len(due), proposed - locked, locked - len(due), rows, entry)
+    return BatchResult(len(due), proposed - locked, locked - len(due), rows, entry, gone)
+
+
+def _gone(
+    conn: psycopg.Connection[Any], policy: BoundPolicy, keys: Sequence[Any], locked: list[Any]
+) -> set[Any]:
+    """The keys not locked that no longer exist: the due subjects are proposed by the plan,
+    and an earlier phase of the run may have purged or archived some of them since."""
+    missed = set(keys) - set(locked)
+    if not missed:
+        return set()
+    key = sql.Identifier(policy.key.name)
+    query = sql.SQL("SELECT {k} FROM {t} WHERE {k} = ANY(%b::{type}[])").format(
+        k=key, t=sql.Identifier(*policy.subject.qname), type=sql.SQL(policy.key.type)
+    )
+    present = {row[0] for row in conn.execute(query, (list(missed),))}
+    return missed - present
 
 
 def _lock(conn: psycopg.Connection[Any], policy: BoundPolicy, keys: Sequence[Any]) -> list[Any]:

@@ -58,6 +58,7 @@ class PhaseResult:
     proposed: int
     acted: int = 0
     locked_elsewhere: int = 0
+    gone: int = 0  # proposed, but no longer in the database when their batch came
     no_longer_due: int = 0
     batches: int = 0
     skipped_batches: int = 0
@@ -375,6 +376,7 @@ class Runner:
             phase.batches += 1
             phase.acted += result.acted
             phase.locked_elsewhere += result.locked_elsewhere
+            phase.gone += result.gone
             phase.no_longer_due += result.no_longer_due
             phase.rows.update(result.rows)
         return True
