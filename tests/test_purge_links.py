@@ -35,23 +35,27 @@ CREATE TABLE notes (id serial PRIMARY KEY, object_class text, object_id text);
 CREATE INDEX ON notes (object_class, object_id);
 """
 
-POLICY = """\
-name: unusual
-subject: {table: persons, key: code}
-related:
+
+def _policy(name: str, table: str, related: str = "", action: str = "purge") -> str:
+    """A policy on `table` (key `code`, date column `seen`), due a year after `seen`."""
+    return (
+        f"name: {name}\nsubject: {{table: {table}, key: code}}\n{related}"
+        "dates:\n  seen: {column: seen}\nretain_until: seen + 1 year\n"
+        f"phases:\n  - name: destruction\n    due: seen + 1 year\n    action: {action}\n"
+    )
+
+
+POLICY = _policy(
+    "unusual",
+    "persons",
+    """related:
   links:
     - table: mails
       column: owner
     - table: notes
       polymorphic: {class_column: object_class, id_column: object_id, classes: {P: persons}}
-dates:
-  seen: {column: seen}
-retain_until: seen + 1 year
-phases:
-  - name: destruction
-    due: seen + 1 year
-    action: purge
-"""
+""",
+)
 
 OLD, NEW = date(2001, 1, 1), date.today()
 
@@ -128,28 +132,8 @@ CREATE INDEX ON fixed_visits (code);
 """
 
 NARROW_POLICIES = {
-    "people.yaml": """\
-name: people
-subject: {table: people, key: code}
-dates:
-  seen: {column: seen}
-retain_until: seen + 1 year
-phases:
-  - name: destruction
-    due: seen + 1 year
-    action: purge
-""",
-    "fixed.yaml": """\
-name: fixed
-subject: {table: fixed, key: code}
-dates:
-  seen: {column: seen}
-retain_until: seen + 1 year
-phases:
-  - name: destruction
-    due: seen + 1 year
-    action: purge
-""",
+    "people.yaml": _policy("people", "people"),
+    "fixed.yaml": _policy("fixed", "fixed"),
 }
 
 
@@ -215,12 +199,10 @@ def test_subjects_removed_by_an_earlier_phase_are_reported_as_gone(
         "INSERT INTO clients VALUES ('a', %s, '01'), ('b', %s, '02'), ('c', %s, '03')",
         (OLD, OLD, NEW),
     )
-    head = "subject: {table: clients, key: code}\ndates:\n  seen: {column: seen}\n"
-    head += "retain_until: seen + 1 year\nphases:\n  - name: step\n    due: seen + 1 year\n"
     folder = tmp_path / "policies"
-    write_policy(folder, "name: a-purge\n" + head + "    action: purge\n", "a.yaml")
+    write_policy(folder, _policy("a-purge", "clients"), "a.yaml")
     write_policy(
-        folder, "name: b-erase\n" + head + "    action: erase\n    columns: [tel]\n", "b.yaml"
+        folder, _policy("b-erase", "clients", action="erase\n    columns: [tel]"), "b.yaml"
     )
 
     report = run(conn, settings(db_url, folder))

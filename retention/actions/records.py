@@ -63,13 +63,16 @@ class Records:
         """(join, condition) giving each row of `edge.child` (aliased `alias`) linked through
         `edge` the `grp` of its parent row, as `p.grp`."""
         join = sql.SQL("JOIN {} AS p ON {}").format(
-            self.sources[edge.parent],
-            sql.SQL(" AND ").join(
-                sql.SQL("{} = {}").format(sql.Identifier(alias, c), sql.Identifier("p", pc))
-                for c, pc in zip(edge.child_columns, edge.parent_columns, strict=True)
-            ),
+            self.sources[edge.parent], self.parent_match(edge, alias)
         )
         return join, self.condition(edge, alias, params)
+
+    def parent_match(self, edge: Edge, alias: str) -> sql.Composable:
+        """The row aliased `alias` is the child, through `edge`, of the kept row aliased `p`."""
+        return sql.SQL(" AND ").join(
+            sql.SQL("{} = {}").format(sql.Identifier(alias, c), sql.Identifier("p", pc))
+            for c, pc in zip(edge.child_columns, edge.parent_columns, strict=True)
+        )
 
     def condition(self, edge: Edge, alias: str, params: Params) -> sql.Composable:
         """Rows of `edge.child` (aliased `alias`) linked through `edge` to a member row of

@@ -123,11 +123,7 @@ def delete_returning(records: Records, qname: QName) -> list[tuple[sql.Composed,
         statements = []
         for edge in edges:
             params = Params(prefix="a")
-            join, condition = records.linked(edge, "r", params)
-            on = sql.SQL(" AND ").join(
-                sql.SQL("{} = {}").format(sql.Identifier("r", c), sql.Identifier("p", pc))
-                for c, pc in zip(edge.child_columns, edge.parent_columns, strict=True)
-            )
+            on, condition = records.parent_match(edge, "r"), records.condition(edge, "r", params)
             statements.append(
                 (
                     sql.SQL(

@@ -166,20 +166,25 @@ def _gone(
     missed = set(keys) - set(locked)
     if not missed:
         return set()
-    key = sql.Identifier(policy.key.name)
-    query = sql.SQL("SELECT {k} FROM {t} WHERE {k} = ANY(%b::{type}[])").format(
-        k=key, t=sql.Identifier(*policy.subject.qname), type=sql.SQL(policy.key.type)
-    )
-    present = {row[0] for row in conn.execute(query, (list(missed),))}
+    present = {row[0] for row in conn.execute(_subjects(policy, ""), (list(missed),))}
     return missed - present
 
 
 def _lock(conn: psycopg.Connection[Any], policy: BoundPolicy, keys: Sequence[Any]) -> list[Any]:
-    key = sql.Identifier(policy.key.name)
-    query = sql.SQL(
-        "SELECT {k} FROM {t} WHERE {k} = ANY(%b::{type}[]) ORDER BY {k} FOR UPDATE SKIP LOCKED"
-    ).format(k=key, t=sql.Identifier(*policy.subject.qname), type=sql.SQL(policy.key.type))
+    query = _subjects(policy, "FOR UPDATE SKIP LOCKED")
     return [row[0] for row in conn.execute(query, (list(keys),))]
+
+
+def _subjects(policy: BoundPolicy, locking: str) -> sql.Composed:
+    """`SELECT key FROM subject WHERE key = ANY(%b)` in key order. The keys are cast to the
+    key's type: sent in binary, strings arrive as text[], and char(n) = text ignores padding."""
+    key = sql.Identifier(policy.key.name)
+    return sql.SQL("SELECT {k} FROM {t} WHERE {k} = ANY(%b::{type}[]) ORDER BY {k} {lock}").format(
+        k=key,
+        t=sql.Identifier(*policy.subject.qname),
+        type=sql.SQL(policy.key.type),
+        lock=sql.SQL(locking),
+    )
 
 
 def _still_due(

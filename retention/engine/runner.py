@@ -295,9 +295,10 @@ class Runner:
         table = self.due.get(policy.name, names)
         if table is None:  # the plan came from elsewhere: snapshot the due subjects now
             table = self.due.new(policy.name, names)
-            total = snapshot_pass(self.conn, policy, phases, ctxs[0].at, ctxs[0].holds, table)
-        else:
-            total = _size(self.conn, table)
+            self.due.sizes[table] = snapshot_pass(
+                self.conn, policy, phases, ctxs[0].at, ctxs[0].holds, table
+            )
+        total = self.due.sizes[table]
         label = ", ".join(f"{p.name} ({p.action})" for p in (phases[i] for i in active))
         self.progress.start(f"{policy.name}/{label}", total)
         try:
@@ -490,11 +491,6 @@ class Runner:
                 detail=detail or {},
             ),
         )
-
-
-def _size(conn: psycopg.Connection[Any], table: str) -> int:
-    row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(temp(table))).fetchone()
-    return int(row[0]) if row else 0
 
 
 def run_plan(

@@ -85,8 +85,8 @@ def _policy_plan(
             table = keep.new(policy.name, tuple(p.name for p in group))
             create_due_table(conn, policy, len(group), table)
         phases += pass_plan(conn, policy, group, at, holds, rows, table)
-        if table is not None:
-            index_due_table(conn, table)
+        if keep is not None and table is not None:
+            keep.sizes[table] = index_due_table(conn, table)
     return PolicyPlan(
         policy.name,
         policy.loaded.sha256,

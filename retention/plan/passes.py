@@ -63,6 +63,7 @@ class DueTables:
     phase. Created by the plan of a run; dropped when the run ends or the next plan starts."""
 
     tables: dict[tuple[str, tuple[str, ...]], str] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)  # subjects in each table, once filled
 
     def new(self, policy: str, phases: tuple[str, ...]) -> str:
         name = f"retention_due_{len(self.tables)}"
@@ -76,6 +77,7 @@ class DueTables:
         for name in self.tables.values():
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(temp(name)))
         self.tables.clear()
+        self.sizes.clear()
 
 
 def temp(name: str) -> sql.Identifier:
