@@ -318,3 +318,86 @@ def test_phases_sharing_a_due_date_run_as_one_pass_with_an_entry_each(
     ).fetchall()
     # batches of 2 keys over the union {1, 2, 4}: (1, 2) then (4); one entry per phase each
     assert entries == [("step", 2, "2"), ("contacts", 1, "1"), ("contacts", 1, "1")]
+
+
+TOGETHER = """\
+    action: pseudonymize
+    columns: [name, short, code, visits.caller]
+{apart_1}  - name: contacts
+    due: seen + 1 year
+    action: erase
+    columns: [required, {{column: mandatory, value: '-'}}, weight, visits.tel]
+{apart_2}  - name: coarse
+    due: seen + 1 year
+    action: generalize
+    columns:
+      - {{column: born, to: year}}
+      - {{column: cp, to: department}}
+      - {{column: born_txt, to: year}}
+"""
+# a phase between two others with another due date: they are no longer consecutive, so no
+# longer one pass, and each is applied on its own (what the combined update must equal)
+APART = """\
+  - name: apart_{n}
+    due: seen + 200 years
+    action: erase
+    columns: [age]
+"""
+COUNT_UPDATES = """
+CREATE TABLE row_updates (tbl text, id integer);
+CREATE FUNCTION count_update() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO row_updates VALUES (TG_TABLE_NAME, NEW.id); RETURN NEW; END $$;
+CREATE TRIGGER count_update BEFORE UPDATE ON people FOR EACH ROW EXECUTE FUNCTION count_update();
+CREATE TRIGGER count_update BEFORE UPDATE ON visits FOR EACH ROW EXECUTE FUNCTION count_update();
+"""
+
+
+def test_column_phases_of_a_pass_rewrite_each_row_once_with_the_same_result(
+    people: psycopg.Connection[Any], db_url: str, tmp_path: Path
+) -> None:
+    key = load_key(settings(db_url).pseudonym_key, "pseudonym_key")
+    # person 4's names are already pseudonyms: due for the erasure and the generalisation only,
+    # so it is processed apart from the subjects due for every phase of the pass
+    people.execute(
+        "UPDATE people SET name = %s, short = %s, code = %s WHERE id = 4",
+        (pseudonym(key, "Moreau"), pseudonym(key, "Roux", 12), pseudonym(key, "Roux", 16)),
+    )
+    people.execute("UPDATE visits SET caller = NULL WHERE person_id = 4")
+    people.execute(
+        "CREATE TABLE people_0 AS SELECT * FROM people; "
+        "CREATE TABLE visits_0 AS SELECT * FROM visits"
+    )
+    people.execute(COUNT_UPDATES)
+    columns = "name, short, code, required, mandatory, weight, born, cp, born_txt, age"
+
+    def outcome(name: str, apart: bool) -> tuple[Any, ...]:
+        body = TOGETHER.format(
+            apart_1=APART.format(n=1) if apart else "", apart_2=APART.format(n=2) if apart else ""
+        )
+        report = run(people, settings(db_url, _policy(tmp_path, name, body), batch_size=2))
+        assert report.outcome == "completed"
+        acted = {p.phase: (p.acted, dict(p.rows)) for p in report.phases if p.proposed}
+        rows = _rows(people, columns)
+        visits = people.execute("SELECT id, tel, caller FROM visits ORDER BY id").fetchall()
+        updates = people.execute(
+            "SELECT tbl, id, count(*) FROM row_updates GROUP BY tbl, id ORDER BY tbl, id"
+        ).fetchall()
+        people.execute(
+            "TRUNCATE row_updates; DELETE FROM visits; DELETE FROM people; "
+            "INSERT INTO people SELECT * FROM people_0; INSERT INTO visits SELECT * FROM visits_0"
+        )
+        return rows, visits, acted, updates
+
+    together = outcome("together", apart=False)
+    apart = outcome("apart", apart=True)
+    assert together[:3] == apart[:3]  # same rows, same counts per phase and table
+    rows, _, acted, _ = together
+    assert acted["step"][0] == 3 and acted["contacts"][0] == 4 and acted["coarse"][0] == 4
+    assert rows[1][:2] == (pseudonym(key, "Dupont"), pseudonym(key, "Martin", 12))
+    assert rows[1][2].rstrip() == pseudonym(key, "Lefèvre", 16)
+    assert rows[1][3:9] == ("inconnu", "-", None, date(1975, 1, 1), "75", "1975-00-00")
+    assert rows[5][:1] == ("Garnier",)  # not due
+    # each changed people row was rewritten once (three phases before); visits (tel erased,
+    # caller pseudonymised) once per row too
+    assert {(t, n) for t, _, n in together[3]} == {("people", 1), ("visits", 1)}
+    assert any(n > 1 for t, _, n in apart[3] if t == "people")

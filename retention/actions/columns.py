@@ -39,7 +39,11 @@ class _ColumnAction:
     name: ClassVar[str]
 
     def apply(self, conn: psycopg.Connection[Any], batch: Batch) -> dict[str, int]:
-        return {batch.table_name(t): _update(conn, batch, t) for t in batch.phase.tables}
+        return {batch.table_name(t): self.table(conn, batch, t) for t in batch.phase.tables}
+
+    def table(self, conn: psycopg.Connection[Any], batch: Batch, table: QName) -> int:
+        """Apply the phase to one table; returns the rows changed."""
+        return _update(conn, batch, table)
 
 
 class Erase(_ColumnAction):

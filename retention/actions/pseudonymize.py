@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import re
 import unicodedata
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, ClassVar
 
@@ -58,14 +59,11 @@ class Pseudonymize:
     name: ClassVar[str] = "pseudonymize"
 
     def apply(self, conn: psycopg.Connection[Any], batch: Batch) -> dict[str, int]:
-        if batch.pseudonym_key is None:
-            raise RetentionError("pseudonymize needs the pseudonymisation key (pseudonym_key)")
-        return {
-            batch.table_name(t): self._table(conn, batch, t, batch.pseudonym_key)
-            for t in batch.phase.tables
-        }
+        return {batch.table_name(t): self.table(conn, batch, t) for t in batch.phase.tables}
 
-    def _table(self, conn: psycopg.Connection[Any], batch: Batch, table: QName, key: Key) -> int:
+    def table(self, conn: psycopg.Connection[Any], batch: Batch, table: QName) -> int:
+        """Apply the phase to one table; returns the rows changed."""
+        key = needs_key(batch)
         items = [i for i in batch.phase.columns if i.table.qname == table]
         primary = batch.policy.table(table).primary_key
         params = Params(prefix="s")
@@ -85,18 +83,25 @@ class Pseudonymize:
         rows = conn.execute(select, params.values).fetchall()
         if not rows:
             return 0
-        staged = [self._pseudonymised(row, len(primary), items, key) for row in rows]
+        width = len(primary)
+        staged = [(*row[:width], *pseudonymised(row[width:], items, key)) for row in rows]
         columns = [i.column.name for i in items]
         return write_back(conn, batch.policy.table(table), columns, staged)
 
-    @staticmethod
-    def _pseudonymised(
-        row: tuple[Any, ...], width: int, items: list[BoundColumn], key: Key
-    ) -> tuple[Any, ...]:
-        values = []
-        for item, value in zip(items, row[width:], strict=True):
-            if value is None or is_pseudonym(str(value).rstrip()):
-                values.append(value)
-            else:
-                values.append(pseudonym(key, str(value), _length(item)))
-        return (*row[:width], *values)
+
+def needs_key(batch: Batch) -> Key:
+    if batch.pseudonym_key is None:
+        raise RetentionError("pseudonymize needs the pseudonymisation key (pseudonym_key)")
+    return batch.pseudonym_key
+
+
+def pseudonymised(values: Sequence[Any], items: Sequence[BoundColumn], key: Key) -> list[Any]:
+    """The pseudonyms of one row's `values` (of the columns `items`); NULLs and values that
+    are already pseudonyms are kept as they are."""
+    out = []
+    for item, value in zip(items, values, strict=True):
+        if value is None or is_pseudonym(str(value).rstrip()):
+            out.append(value)
+        else:
+            out.append(pseudonym(key, str(value), _length(item)))
+    return out

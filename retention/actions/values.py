@@ -15,14 +15,25 @@ PSEUDONYM_PATTERN = "^PSN-[A-Z2-7]{8,28}$"
 
 
 def new_value(
-    action: str, item: BoundColumn, ref: sql.Composable, params: Params
+    action: str,
+    item: BoundColumn,
+    ref: sql.Composable,
+    params: Params,
+    *,
+    in_expression: bool = False,
 ) -> sql.Composable:
-    """The value a column takes once the action is done."""
+    """The value a column takes once the action is done. `in_expression`: usable inside an
+    expression, where `DEFAULT` is not allowed (the column's default expression instead)."""
     column = item.column
     if action == "erase":
         if item.spec.value is not None:
             return sql.SQL("{}::{}").format(params.add(item.spec.value), sql.SQL(column.type))
-        return sql.SQL("DEFAULT") if column.not_null else sql.SQL("NULL")
+        if not column.not_null:
+            return sql.SQL("NULL")
+        if in_expression and column.default is not None:
+            # the expression the catalogue holds (pg_get_expr), as `pending` compares with it
+            return sql.SQL("({})").format(sql.SQL(column.default))
+        return sql.SQL("DEFAULT")
     if action == "generalize":
         return _generalized(item, ref, params)
     raise ValueError(f"no SQL value for action {action}")

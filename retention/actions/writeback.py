@@ -8,7 +8,7 @@ pseudonymisation key used to compute them never reaches the server.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -22,12 +22,18 @@ def write_back(
     table: Table,
     columns: Sequence[str],
     rows: Sequence[tuple[Any, ...]],
+    *,
+    flags: int = 0,
+    assignments: Sequence[sql.Composable] = (),
+    params: Mapping[str, Any] | None = None,
 ) -> int:
-    """Update `columns` of `table` from `rows` = (primary key..., new values...); a NULL new
-    value leaves the column as it is. Returns the number of rows updated."""
+    """Update `columns` of `table` from `rows` = (primary key..., new values..., flags...); a
+    NULL new value leaves the column as it is. `flags` boolean columns `p.f0`... follow the
+    values, for `assignments` (more `column = expression` of `r`, the row, and `p`, the staged
+    row, with `params`). Returns the number of rows updated."""
     primary = table.primary_key
-    names = [*primary, *columns]
-    types = [table.columns[n].type for n in names]
+    names = [*primary, *columns, *(f"f{i}" for i in range(flags))]
+    types = [table.columns[n].type for n in [*primary, *columns]] + ["boolean"] * flags
     # one staging table per target and column set, kept by the session, emptied at each commit:
     # creating and dropping a table per batch would churn the system catalogues
     digest = hashlib.sha256(repr((table.qname, names, types)).encode()).hexdigest()[:16]
@@ -52,10 +58,15 @@ def write_back(
     query = sql.SQL("UPDATE {} AS r SET {} FROM {} AS p WHERE {}").format(
         sql.Identifier(*table.qname),
         sql.SQL(", ").join(
-            sql.SQL("{c} = coalesce({p}, {r})").format(
-                c=sql.Identifier(c), p=sql.Identifier("p", c), r=sql.Identifier("r", c)
-            )
-            for c in columns
+            [
+                *(
+                    sql.SQL("{c} = coalesce({p}, {r})").format(
+                        c=sql.Identifier(c), p=sql.Identifier("p", c), r=sql.Identifier("r", c)
+                    )
+                    for c in columns
+                ),
+                *assignments,
+            ]
         ),
         temp,
         sql.SQL(" AND ").join(
@@ -63,4 +74,4 @@ def write_back(
             for c in primary
         ),
     )
-    return conn.execute(query).rowcount
+    return conn.execute(query, params or None).rowcount

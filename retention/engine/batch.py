@@ -22,6 +22,7 @@ from psycopg import sql
 from psycopg.adapt import PyFormat
 
 from retention.actions import Batch, action_for
+from retention.actions.together import COLUMN_ACTIONS, apply_together
 from retention.archive.session import ArchiveSession
 from retention.audit.trail import AuditTrail, Entry, Stored
 from retention.keys import Key
@@ -90,48 +91,54 @@ def run_batch(
         due = set(ends)
         # a subject's digest is the same for every phase of the pass: computed once
         digests = {k: first.trail.subject_digest(first.policy.name, k) for k in due}
-        results: list[BatchResult | None] = []
+        chosen: list[tuple[int, Batch, int, int, int]] = []
         for i, ctx in enumerate(ctxs):
-            if flags is None:
-                mine = set(keys)
-            else:
-                mine = {k for k, f in zip(keys, flags[i], strict=True) if f}
+            mine = (
+                set(keys)
+                if flags is None
+                else {k for k, f in zip(keys, flags[i], strict=True) if f}
+            )
             if not mine:  # none of this batch's subjects is due for that phase
-                results.append(None)
                 continue
             mine_locked = [k for k in locked if k in mine]
             mine_gone = len(mine & gone)
             mine_due = [k for k in mine_locked if k in due]
-            mine_digests = tuple(sorted(digests[k] for k in mine_due))
-            results.append(
-                _act(
-                    conn,
-                    ctx,
-                    len(mine) - mine_gone,
-                    len(mine_locked),
-                    mine_due,
-                    mine_digests,
-                    ends,
-                    mine_gone,
-                )
+            batch = Batch(
+                ctx.policy,
+                ctx.phase,
+                mine_due,
+                ctx.pseudonym_key,
+                ctx.archive,
+                ends={k: ends[k] for k in mine_due},
             )
-    return results
+            chosen.append((i, batch, len(mine) - mine_gone, len(mine_locked), mine_gone))
+        done = _apply(conn, [batch for _, batch, *_ in chosen])
+        results: list[BatchResult | None] = [None] * len(ctxs)
+        for (i, batch, proposed, n_locked, n_gone), rows in zip(chosen, done, strict=True):
+            digested = tuple(sorted(digests[k] for k in batch.keys))
+            results[i] = _audit(conn, ctxs[i], batch, rows, proposed, n_locked, n_gone, digested)
+        return results
 
 
-def _act(
+def _apply(conn: psycopg.Connection[Any], batches: list[Batch]) -> list[dict[str, int]]:
+    """Rows changed per table, per phase. The column phases of a pass rewrite each row once."""
+    if len(batches) > 1 and all(b.phase.action in COLUMN_ACTIONS for b in batches):
+        return apply_together(conn, batches)
+    return [action_for(b.phase.action).apply(conn, b) if b.keys else {} for b in batches]
+
+
+def _audit(
     conn: psycopg.Connection[Any],
     ctx: BatchContext,
+    batch: Batch,
+    rows: dict[str, int],
     proposed: int,
     locked: int,
-    due: list[Any],
-    digests: tuple[str, ...],
-    ends: dict[Any, Any],
     gone: int,
+    digests: tuple[str, ...],
 ) -> BatchResult:
-    batch = Batch(
-        ctx.policy, ctx.phase, due, ctx.pseudonym_key, ctx.archive, ends={k: ends[k] for k in due}
-    )
-    rows = action_for(ctx.phase.action).apply(conn, batch) if due else {}
+    """The phase's audit entry for this batch, in its transaction."""
+    due = len(batch.keys)
     entry = ctx.trail.append(
         conn,
         Entry(
@@ -143,19 +150,19 @@ def _act(
             phase=ctx.phase.name,
             action=ctx.phase.action,
             rows=rows,
-            subjects=len(due),
+            subjects=due,
             subject_digests=digests,
             key_id=ctx.pseudonym_key.id if ctx.pseudonym_key and _uses_key(ctx) else None,
             detail={
                 "proposed": proposed + gone,
                 "locked_elsewhere": proposed - locked,
-                "no_longer_due": locked - len(due),
+                "no_longer_due": locked - due,
                 "gone": gone,
                 **batch.detail,  # e.g. the archive's file name and SHA-256
             },
         ),
     )
-    return BatchResult(len(due), proposed - locked, locked - len(due), rows, entry, gone)
+    return BatchResult(due, proposed - locked, locked - due, rows, entry, gone)
 
 
 def _gone(
