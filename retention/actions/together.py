@@ -33,7 +33,7 @@ from psycopg import sql
 from retention.actions.base import Batch, action_for
 from retention.actions.pseudonymize import needs_key, pseudonymised
 from retention.actions.values import new_value, pending
-from retention.actions.writeback import write_back
+from retention.actions.writeback import flag_names, write_back_flagged
 from retention.plan.rows import member_condition
 from retention.policy.bind import BoundColumn
 from retention.policy.expr import Params
@@ -54,11 +54,9 @@ def apply_together(conn: psycopg.Connection[Any], batches: Sequence[Batch]) -> l
     results: list[dict[str, int]] = [{} for _ in batches]
     by_table: dict[QName, list[int]] = {}
     for i, batch in enumerate(batches):
-        for table in batch.phase.tables:
-            if batch.keys:
+        if batch.keys:  # a phase none of whose subjects is left changes nothing: no rows
+            for table in batch.phase.tables:
                 by_table.setdefault(table, []).append(i)
-            else:
-                results[i][batch.table_name(table)] = 0
     for table, phases in by_table.items():
         chosen = [batches[i] for i in phases]
         for i, count in zip(phases, _table(conn, chosen, table), strict=True):
@@ -69,6 +67,12 @@ def apply_together(conn: psycopg.Connection[Any], batches: Sequence[Batch]) -> l
 def _table(conn: psycopg.Connection[Any], batches: list[Batch], table: QName) -> list[int]:
     """Rows changed in `table` by each of `batches`. Subjects are grouped by the phases they
     are due for (usually all of them), and each group's phases are applied together."""
+    names = [i.column.name for b in batches for i in _items(b, table)]
+    if len(names) != len(set(names)):
+        # a column two phases change: the order of the phases decides its value, for every
+        # row (a row of two subjects could otherwise be changed by the first phase again
+        # after the second): one phase after the other, for all the subjects
+        return [_single(conn, b, table) for b in batches]
     groups: dict[tuple[int, ...], list[Any]] = {}
     members = [set(b.keys) for b in batches]
     for key in dict.fromkeys(k for b in batches for k in b.keys):
@@ -98,9 +102,6 @@ def _items(batch: Batch, table: QName) -> list[BoundColumn]:
 def _combinable(batches: list[Batch], table: QName) -> bool:
     if len(batches) < 2 or not batches[0].policy.table(table).primary_key:
         return False
-    names = [i.column.name for b in batches for i in _items(b, table)]
-    if len(names) != len(set(names)):
-        return False  # the order of the phases decides the value: one after the other
     return not any(
         b.phase.action == "erase"
         and i.spec.value is None
@@ -146,6 +147,8 @@ def _rewrite(conn: psycopg.Connection[Any], batches: list[Batch], table: QName) 
     if not rows:
         return [0] * len(batches)
     width, phases = len(primary), len(batches)
+    target = first.policy.table(table)
+    flagged = flag_names(phases, list(target.columns))
     key = needs_key(first) if sources else None
     staged = []
     for row in rows:
@@ -155,7 +158,7 @@ def _rewrite(conn: psycopg.Connection[Any], batches: list[Batch], table: QName) 
     assignments = [
         sql.SQL("{c} = CASE WHEN {f} THEN {v} ELSE {r} END").format(
             c=sql.Identifier(i.column.name),
-            f=sql.Identifier("p", f"f{n}"),
+            f=sql.Identifier("p", flagged[n]),
             v=new_value(
                 batch.phase.action,
                 i,
@@ -169,13 +172,12 @@ def _rewrite(conn: psycopg.Connection[Any], batches: list[Batch], table: QName) 
         if batch.phase.action != "pseudonymize"
         for i in _items(batch, table)
     ]
-    write_back(
+    return write_back_flagged(
         conn,
-        first.policy.table(table),
+        target,
         [i.column.name for i in sources],
         staged,
-        flags=phases,
-        assignments=assignments,
-        params=params.values,
+        flagged,
+        assignments,
+        params.values,
     )
-    return [sum(1 for row in rows if row[width + n]) for n in range(phases)]

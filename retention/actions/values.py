@@ -32,7 +32,7 @@ def new_value(
             return sql.SQL("NULL")
         if in_expression and column.default is not None:
             # the expression the catalogue holds (pg_get_expr), as `pending` compares with it
-            return sql.SQL("({})").format(sql.SQL(column.default))
+            return sql.SQL("({})").format(default_sql(column.default))
         return sql.SQL("DEFAULT")
     if action == "generalize":
         return _generalized(item, ref, params)
@@ -48,7 +48,7 @@ def pending(action: str, item: BoundColumn, ref: sql.Composable, params: Params)
             )
         if item.column.not_null:
             return sql.SQL("{} IS DISTINCT FROM {}").format(
-                ref, sql.SQL(item.column.default or "NULL")
+                ref, default_sql(item.column.default or "NULL")
             )
         return sql.SQL("{} IS NOT NULL").format(ref)
     if action == "generalize":
@@ -58,6 +58,13 @@ def pending(action: str, item: BoundColumn, ref: sql.Composable, params: Params)
             r=ref, p=params.add(PSEUDONYM_PATTERN)
         )
     return sql.SQL("{} IS NOT NULL").format(ref)
+
+
+def default_sql(expression: str) -> sql.Composable:
+    """A column default from the catalogue (`pg_get_expr`), as SQL. `%` is doubled: the queries
+    it goes into are run with parameters, where a lone `%` would read as a placeholder (a
+    default of `'0%'`). They must then be run with a parameter mapping, even an empty one."""
+    return sql.SQL(expression.replace("%", "%%"))
 
 
 def _generalized(item: BoundColumn, ref: sql.Composable, params: Params) -> sql.Composable:

@@ -22,18 +22,56 @@ def write_back(
     table: Table,
     columns: Sequence[str],
     rows: Sequence[tuple[Any, ...]],
-    *,
-    flags: int = 0,
-    assignments: Sequence[sql.Composable] = (),
-    params: Mapping[str, Any] | None = None,
 ) -> int:
-    """Update `columns` of `table` from `rows` = (primary key..., new values..., flags...); a
-    NULL new value leaves the column as it is. `flags` boolean columns `p.f0`... follow the
-    values, for `assignments` (more `column = expression` of `r`, the row, and `p`, the staged
-    row, with `params`). Returns the number of rows updated."""
+    """Update `columns` of `table` from `rows` = (primary key..., new values...); a NULL new
+    value leaves the column as it is. Returns the number of rows updated."""
+    temp = _staged(conn, table, columns, [], rows)
+    return conn.execute(_update(table, columns, temp, [])).rowcount
+
+
+def write_back_flagged(
+    conn: psycopg.Connection[Any],
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    flags: Sequence[str],
+    assignments: Sequence[sql.Composable],
+    params: Mapping[str, Any],
+) -> list[int]:
+    """As `write_back`, each row followed by boolean `flags` (staged columns, named so as not to
+    clash with the table's) and with more `assignments` (`column = expression` of `r`, the row,
+    `p`, the staged row, and `params`). Returns, per flag, how many of the rows the UPDATE
+    changed had it set (a row a trigger or a row-level security policy kept out is not
+    counted)."""
+    temp = _staged(conn, table, columns, flags, rows)
+    query = sql.SQL("{} RETURNING {}").format(
+        _update(table, columns, temp, assignments),
+        sql.SQL(", ").join(sql.Identifier("p", f) for f in flags),
+    )
+    # always with a mapping: the query is converted, so `%%` in a default reads as `%`
+    changed = conn.execute(query, dict(params)).fetchall()
+    return [sum(1 for row in changed if row[i]) for i in range(len(flags))]
+
+
+def flag_names(count: int, taken: Sequence[str]) -> list[str]:
+    """`count` staging column names that are not in `taken` (the table's column names)."""
+    prefix = "retention_flag_"
+    while any(name.startswith(prefix) for name in taken):
+        prefix = "_" + prefix
+    return [f"{prefix}{i}" for i in range(count)]
+
+
+def _staged(
+    conn: psycopg.Connection[Any],
+    table: Table,
+    columns: Sequence[str],
+    flags: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+) -> sql.Identifier:
+    """COPY `rows` into the session's staging table for these columns; returns its name."""
     primary = table.primary_key
-    names = [*primary, *columns, *(f"f{i}" for i in range(flags))]
-    types = [table.columns[n].type for n in [*primary, *columns]] + ["boolean"] * flags
+    names = [*primary, *columns, *flags]
+    types = [table.columns[n].type for n in [*primary, *columns]] + ["boolean"] * len(flags)
     # one staging table per target and column set, kept by the session, emptied at each commit:
     # creating and dropping a table per batch would churn the system catalogues
     digest = hashlib.sha256(repr((table.qname, names, types)).encode()).hexdigest()[:16]
@@ -55,7 +93,13 @@ def write_back(
     ) as copy:
         for row in rows:
             copy.write_row(row)
-    query = sql.SQL("UPDATE {} AS r SET {} FROM {} AS p WHERE {}").format(
+    return temp
+
+
+def _update(
+    table: Table, columns: Sequence[str], temp: sql.Identifier, more: Sequence[sql.Composable]
+) -> sql.Composed:
+    return sql.SQL("UPDATE {} AS r SET {} FROM {} AS p WHERE {}").format(
         sql.Identifier(*table.qname),
         sql.SQL(", ").join(
             [
@@ -65,13 +109,12 @@ def write_back(
                     )
                     for c in columns
                 ),
-                *assignments,
+                *more,
             ]
         ),
         temp,
         sql.SQL(" AND ").join(
             sql.SQL("{} = {}").format(sql.Identifier("r", c), sql.Identifier("p", c))
-            for c in primary
+            for c in table.primary_key
         ),
     )
-    return conn.execute(query, params or None).rowcount
