@@ -17,10 +17,8 @@ import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pyrage
 
@@ -37,7 +35,6 @@ from bench.db import (
 from bench.engine import ROOT, EngineJob, run_engine
 from bench.handwritten import SQL_DIR, statements
 
-TIMEZONE = "Europe/Paris"
 _DELETE = re.compile(
     r"^DELETE\s+FROM\s+(\S+)\s+AS\s+(\S+)\s+USING\s+(.+?)\s+WHERE\s+(.+)$", re.DOTALL
 )
@@ -102,7 +99,7 @@ def measure(
     server: str, template: Template, batch_size: int | None = None, keep: bool = False
 ) -> ArchiveResult:
     """The floor and `retention run` (archive) on two clones of `template`."""
-    today = datetime.now(ZoneInfo(TIMEZONE)).date()
+    today = checks.legal_today()
     work = Path(tempfile.mkdtemp(prefix="bench-archive-"))
     hand_db, engine_db = f"{template.name}_archive_sql", f"{template.name}_archive_engine"
     hand_url, engine_url = clone(server, template, hand_db), clone(server, template, engine_db)
@@ -112,6 +109,7 @@ def measure(
         print(f"  archive: floor {total:.1f} s (COPY {copy_seconds:.1f} s); retention run ...")
         engine, files, size = _engine(server, engine_db, work, batch_size)
         print(f"  archive: retention run {engine.seconds:.1f} s (exit {engine.returncode})")
+        checks.warn_if_the_day_changed(today)
         same = checks.compare_purge(hand_url, engine_url)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -169,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server", default=DEFAULT_SERVER)
     args = parser.parse_args(argv)
     patients = round(SEED_PATIENTS * args.scale)
-    today = datetime.now(ZoneInfo(TIMEZONE)).date()
+    today = checks.legal_today()
     template = ensure_template(args.server, patients, today)
     result = measure(args.server, template, args.batch_size)
     for key, value in asdict(result).items():

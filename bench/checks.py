@@ -3,8 +3,31 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from bench.db import connect, table_counts
+
+LEGAL_ZONE = "Europe/Paris"  # the engine's legal calendar (the settings' default)
+
+
+def legal_today() -> date:
+    """Today in the engine's legal calendar: what the hand-written side is given."""
+    return datetime.now(ZoneInfo(LEGAL_ZONE)).date()
+
+
+def warn_if_the_day_changed(today: date) -> bool:
+    """`retention run` takes today's date when it starts; the hand-written side was given
+    `today` earlier. Across midnight (Europe/Paris) the two sides used different days, and
+    copies that differ say nothing about the engine. True (and a warning) when that happened."""
+    if legal_today() == today:
+        return False
+    print(
+        f"  WARNING: the date in {LEGAL_ZONE} changed during this measurement (the hand-written "
+        f"side used {today}): the copies may differ for that reason; rerun"
+    )
+    return True
+
 
 _IDS = "SELECT md5(coalesce(string_agg(patient_id::text, ',' ORDER BY patient_id), '')), " \
        "count(*) FROM patients WHERE {}"  # fmt: skip

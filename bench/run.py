@@ -15,10 +15,8 @@ import platform
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from bench import checks, handwritten
 from bench.db import (
@@ -36,7 +34,6 @@ from bench.handwritten import ScriptRun
 from bench.report import Result, code_state, machine, render
 
 DATA = Path(__file__).resolve().parent / "data"
-TIMEZONE = "Europe/Paris"  # the engine's legal calendar (settings default)
 _WRITES = ("DELETE", "UPDATE", "WITH")
 
 
@@ -107,7 +104,7 @@ def wait_for_quiet(max_seconds: float) -> float:
 
 def _measure(template: Template, m: Measurement, options: Options) -> Result:
     server = options.server
-    today = datetime.now(ZoneInfo(TIMEZONE)).date()
+    today = checks.legal_today()
     hand_db = f"{template.name}_{m.name}_sql"
     engine_db = f"{template.name}_{m.name}_engine"
     hand_url = clone(server, template, hand_db)
@@ -126,6 +123,7 @@ def _measure(template: Template, m: Measurement, options: Options) -> Result:
         loads.append(wait_for_quiet(options.quiet_wait))
         engine = run_engine(job)
         print(f"  {m.name}: retention run {engine.seconds:.1f} s (exit {engine.returncode})")
+        checks.warn_if_the_day_changed(today)
         comparison = m.compare(hand_url, engine_url)
     finally:
         if not options.keep:
@@ -213,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     for scale in (float(s) for s in args.scale.split(",")):
         patients = round(SEED_PATIENTS * scale)
         print(f"scale {scale}: {patients:,} patients", flush=True)
-        template = ensure_template(args.server, patients, datetime.now(ZoneInfo(TIMEZONE)).date())
+        template = ensure_template(args.server, patients, checks.legal_today())
         how = (
             "reused"
             if template.built_seconds is None
