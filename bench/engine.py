@@ -95,7 +95,7 @@ def approve(job: EngineJob) -> None:
 @dataclass(frozen=True)
 class _Process:
     seconds: float
-    peak_rss_mb: float  # from the kernel (wait4), exact
+    peak_rss_mb: float  # VmHWM of the process, read every 100 ms (see RssSampler)
     returncode: int
     started_epoch: float
     rss: list[tuple[float, float]]  # sampled every 100 ms
@@ -116,9 +116,12 @@ def _spawn_and_wait(job: EngineJob) -> _Process:
         seconds = time.perf_counter() - started
         sampler.stop()
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return _Process(
-        seconds, usage.ru_maxrss / 1024, proc.returncode, started_epoch, sampler.samples
-    )
+    # wait4's ru_maxrss is exact for a child that allocated more than its parent, but counts
+    # the parent's pages shared between fork and exec: 563 MB once, after this process had
+    # built a template, for a run whose own peak was 66 MB. The sampled VmHWM misses at most
+    # the last 100 ms; the two agree whenever the child outgrows its parent.
+    peak = sampler.peak_mb or usage.ru_maxrss / 1024
+    return _Process(seconds, peak, proc.returncode, started_epoch, sampler.samples)
 
 
 def run_engine(job: EngineJob) -> EngineRun:
