@@ -204,3 +204,22 @@ def test_duplicate_policy_names(tmp_path: Path) -> None:
     with pytest.raises(PolicyError) as caught:
         load_policies(folder)
     assert "already used" in caught.value.problems[0].message
+
+
+def test_a_percent_sign_in_a_name_of_the_graph_is_refused(
+    conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    create_schema(conn)
+    conn.execute('ALTER TABLE allergies ADD COLUMN "taux%" text')
+    problems = check_policies(conn, _write(tmp_path, VALID)).errors
+    assert [p.message for p in problems] == [
+        "allergies is in the policy's relation graph and has a name containing '%' ('taux%'): "
+        "not supported"
+    ]
+    assert problems[0].hint is not None and "exclude" in problems[0].hint
+    assert problems[0].location.line == 3  # subject: table
+    # left out of the graph, the table no longer matters
+    excluded = VALID.replace(
+        "  key: patient_id\n", "  key: patient_id\nrelated:\n  exclude: [allergies]\n"
+    )
+    assert check_policies(conn, _write(tmp_path, excluded)).errors == []

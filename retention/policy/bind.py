@@ -172,6 +172,7 @@ def bind_policy(loaded: LoadedPolicy, catalog: Catalog) -> tuple[BoundPolicy | N
             "use the primary key, or add a unique index",
         )
     graph = _graph(binder, subject, policy.subject.key)
+    _check_names(binder, graph)
     dates = _dates(binder, subject, graph)
     # Every declared date is a known name, even one that failed to bind (no cascading errors).
     date_types = {name: ExprType.DATE for name in policy.dates}
@@ -197,6 +198,23 @@ def bind_policy(loaded: LoadedPolicy, catalog: Catalog) -> tuple[BoundPolicy | N
         loaded, catalog, subject, key, graph, dates, retain, retain_depends, phases
     )
     return result, binder.problems
+
+
+def _check_names(binder: _Binder, graph: RelationGraph | None) -> None:
+    """Names with a `%` cannot be used: psycopg reads a `%` in any query run with parameters
+    as a placeholder, even inside a quoted identifier."""
+    if graph is None:
+        return
+    for qname in graph.tables:
+        table = binder.catalog.tables[qname]
+        odd = [n for n in (*qname, *table.columns) if "%" in n]
+        if odd:
+            binder.error(
+                ("subject", "table"),
+                f"{table.name} is in the policy's relation graph and has a name containing "
+                f"'%' ({', '.join(repr(n) for n in odd)}): not supported",
+                "rename it, or leave the table out of the graph (related: exclude)",
+            )
 
 
 # -- relation graph -----------------------------------------------------------------------
