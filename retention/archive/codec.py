@@ -208,7 +208,9 @@ def deleted_lines(
     to_json escapes control characters."""
     query = sql.SQL("WITH d AS ({}) SELECT grp, j FROM d").format(statement)
     groups: dict[str, list[bytes]] = {}
-    for group, text in conn.execute(query, params or None):
+    # fetchall: psycopg loads the rows in C (iterating the cursor costs a Python call per row:
+    # 1.6 million rows at 189,728 patients); the result is in this process either way
+    for group, text in conn.execute(query, params or None).fetchall():
         groups.setdefault(str(group), []).append(text.encode("utf-8"))
     for lines in groups.values():
         lines.sort()

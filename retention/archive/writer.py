@@ -169,7 +169,7 @@ def _segment(
     for qname in policy.graph.tables:  # parents first: the order of a restore
         label = ".".join(qname)
         chosen = lines[qname].get(group, [])
-        plain = b"".join(line + b"\n" for line in chosen)
+        plain = b"\n".join(chosen) + b"\n" if chosen else b""
         member = container.table_member(label)
         table = policy.table(qname)
         tables.append(
