@@ -96,6 +96,7 @@ _TOOL_TABLES = (
     ("archive_files", "SELECT, INSERT, UPDATE"),
     ("archive_segments", "SELECT, INSERT, UPDATE"),
     ("exposure", "SELECT, INSERT"),
+    ("scrubbed", "SELECT, INSERT"),
 )
 
 

@@ -7,6 +7,7 @@ import itertools
 import os
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -14,7 +15,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from tests.engine_helpers import cli
+from tests.engine_helpers import cli, write_policy
 
 _names = itertools.count()
 
@@ -66,3 +67,39 @@ def test_least_privilege_role_runs_and_cannot_rewrite_the_audit_trail(
         ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(statement)
+
+
+SCRUB_POLICY = """\
+name: remarques
+subject: {table: patients, key: patient_id}
+dates:
+  naissance: {column: naissance, format: YYYY-MM-DD}
+retain_until: naissance + 18 years
+phases:
+  - name: remarques
+    due: naissance + 18 years
+    action: scrub
+    columns: [rques]
+"""
+
+
+def test_least_privilege_role_scrubs_and_records_the_ledger(
+    demo_conn: psycopg.Connection[Any], demo_db_url: str, role: str, tmp_path: Path
+) -> None:
+    folder = write_policy(tmp_path / "policies", SCRUB_POLICY)
+    printed = cli(demo_db_url, "grants", "--role", role, policies=folder)
+    assert printed.returncode == 0, printed.stderr
+    demo_conn.execute(printed.stdout)
+    as_role = make_conninfo(demo_db_url, user=role)
+    for _ in range(2):
+        result = cli(as_role, "run", "--yes", "--allow-large", "--reason", "test", policies=folder)
+        assert result.returncode == 0, (result.stdout, result.stderr)
+    recorded = demo_conn.execute("SELECT count(*) FROM retention.scrubbed").fetchone()
+    assert recorded is not None and recorded[0] > 0
+    # the second run found every due text in the ledger: it had no batch to run
+    runs = demo_conn.execute(
+        "SELECT count(DISTINCT run_id) FROM retention.audit WHERE event = 'batch' "
+        "AND policy = 'remarques'"
+    ).fetchone()
+    assert runs == (1,)
+    assert demo_conn.execute("SELECT count(*) FROM retention.runs").fetchone() == (2,)

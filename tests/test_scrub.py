@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ from retention.discovery.scrub import (
     get_scrubber,
 )
 from retention.keys import load_key
+from retention.plan.compute import compute_plan
+from retention.policy.check import bound_policies
 from tests.engine_helpers import run, settings, write_policy
 from tests.fix_db import DemoTemplate
 
@@ -438,6 +441,49 @@ def test_scrub_on_varchar_text_json_and_jsonb_with_pseudonyms(
     assert untouched == ("Diabète de type 2", '{"a": 1}')
     again = run(conn, settings(db_url, folder))
     assert sum(again.phases[0].rows.values()) == 0
+
+
+def test_texts_left_clean_are_not_analysed_again(
+    conn: psycopg.Connection[Any], db_url: str, tmp_path: Path
+) -> None:
+    conn.execute(SCHEMA)
+    conn.execute("INSERT INTO people (id, seen) VALUES (1, '2000-01-01'), (2, '2000-01-01')")
+    conn.execute(
+        "INSERT INTO notes (person_id, body) VALUES "
+        "(1, 'Prévenir M. Paul LAFITTE au 06 12 34 56 78'), (2, 'Diabète de type 2')"
+    )
+    folder = write_policy(tmp_path, HEAD + "      - notes.body\n")
+    first = run(conn, settings(db_url, folder))
+    assert (first.phases[0].proposed, first.phases[0].rows) == (2, {"public.notes": 1})
+    # both texts are recorded as clean, the changed one as it now stands, by digest only
+    ledger = conn.execute(
+        "SELECT target, digest FROM retention.scrubbed ORDER BY digest"
+    ).fetchall()
+    stored = conn.execute(
+        "SELECT sha256(convert_to(body, 'UTF8')) FROM notes ORDER BY 1"
+    ).fetchall()
+    assert [(t, bytes(d)) for t, d in ledger] == [
+        ("public.notes.body", bytes(d)) for (d,) in stored
+    ]
+    # nothing left to analyse: the plan proposes no subject, the run analyses nothing
+    second = run(conn, settings(db_url, folder))
+    assert second.phases[0].proposed == 0
+    # a text the application changed since is analysed again
+    conn.execute("UPDATE notes SET body = body || ', ou Mme Léa LAFITTE' WHERE person_id = 2")
+    third = run(conn, settings(db_url, folder))
+    assert (third.phases[0].proposed, third.phases[0].rows) == (1, {"public.notes": 1})
+    body = conn.execute("SELECT body FROM notes WHERE person_id = 2").fetchone()
+    assert body is not None and "LAFITTE" not in body[0]
+    # another analyser (here: its fingerprint changed) analyses everything again
+    conn.execute("UPDATE retention.scrubbed SET analyser = 'an older one'")
+    assert run(conn, settings(db_url, folder)).phases[0].proposed == 2
+    # without the ledger (a schema not upgraded yet), every text is pending, as before
+    conn.execute("DROP TABLE retention.scrubbed")
+    conn.execute("DELETE FROM retention.schema_version WHERE name = '007_scrub_ledger.sql'")
+    policies = bound_policies(conn, folder)
+    assert all(c.ledger is None for p in policies for ph in p.phases for c in ph.columns)
+    plan = compute_plan(conn, policies, date.today())
+    assert plan.policies[0].phases[0].due_subjects == 2
 
 
 def test_the_process_scrubber_is_shared() -> None:

@@ -9,8 +9,11 @@ tag (``<PERSONNE>``, ``<TEL>``...) or, with ``replace_with: pseudonym``, by the 
 each span (the pseudonymisation key never leaves this process).
 
 Idempotent by construction: a scrubbed text is a fixed point of the scrubber, so a second pass
-writes nothing. The plan cannot tell a scrubbed text from a raw one without analysing it, so it
-counts every non-null value as pending; the run reports the rows actually changed.
+writes nothing. The plan cannot tell a scrubbed text from a raw one without analysing it: every
+text a batch analysed is therefore recorded in the scrub ledger (`retention.store.ledger`: the
+SHA-256 of the text as it stands, per column and analyser), and a text found there is not
+pending any more, for the plan, the exposure figures and later runs alike. Without the ledger
+(`retention init` not run since it was added) every non-null value is pending, as before.
 
 A scrubbed text can be longer than the original (``Léa`` becomes ``<PERSONNE>``); in a
 ``varchar(n)`` column it is cut at ``n`` characters, never inside a tag or a pseudonym.
@@ -27,7 +30,7 @@ from psycopg import sql
 
 from retention.actions.base import Batch
 from retention.actions.pseudonymize import pseudonym
-from retention.actions.values import pending
+from retention.actions.values import ledger_target, pending
 from retention.actions.writeback import write_back
 from retention.discovery.scrub import PROTECTED, Replace, get_scrubber, tag
 from retention.errors import RetentionError
@@ -36,6 +39,7 @@ from retention.plan.rows import member_condition
 from retention.policy.bind import BoundColumn
 from retention.policy.expr import Params
 from retention.policy.relations import QName
+from retention.store.ledger import TABLE as LEDGER_TABLE
 
 
 def pseudonym_of_span(key: Key, _entity: str, text: str) -> str:
@@ -67,6 +71,19 @@ class Scrub:
         rows = self._read(conn, batch, table, primary, items)
         if not rows:
             return 0
+        changed = self._scrub(conn, batch, table, primary, items, rows)
+        _record_clean(conn, batch, table, items, rows)
+        return changed
+
+    def _scrub(
+        self,
+        conn: psycopg.Connection[Any],
+        batch: Batch,
+        table: QName,
+        primary: tuple[str, ...],
+        items: list[BoundColumn],
+        rows: list[tuple[Any, ...]],
+    ) -> int:
         width = len(primary)
         columns = [
             self._column(batch, item, [row[width + j] for row in rows])
@@ -134,6 +151,49 @@ class Scrub:
                 limit,
             )
         return out
+
+
+def _record_clean(
+    conn: psycopg.Connection[Any],
+    batch: Batch,
+    table: QName,
+    items: list[BoundColumn],
+    rows: list[tuple[Any, ...]],
+) -> None:
+    """Every text of `rows` (primary key first) is now clean: its digest goes into the scrub
+    ledger, in the batch's transaction, so a later run does not analyse it again
+    (retention.store.ledger)."""
+    target = batch.policy.table(table)
+    primary = target.primary_key
+    types = [target.columns[c].type for c in primary]
+    for item in items:
+        if item.ledger is None:
+            continue
+        params = Params(prefix="l")
+        keys = sql.SQL(", ").join(
+            sql.SQL("{}::{}[]").format(
+                params.add([row[i] for row in rows], binary=True), sql.SQL(t)
+            )
+            for i, t in enumerate(types)
+        )
+        ref = sql.Identifier("r", item.column.name)
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {ledger} (target, analyser, digest) "
+                "SELECT DISTINCT {t}, {a}, sha256(convert_to({r}::text, 'UTF8')) FROM {table} AS r "
+                "WHERE ({pk}) IN (SELECT * FROM unnest({keys})) AND {r} IS NOT NULL "
+                "ON CONFLICT DO NOTHING"
+            ).format(
+                ledger=sql.Identifier(item.ledger.schema, LEDGER_TABLE),
+                t=params.add(ledger_target(item)),
+                a=params.add(item.ledger.analyser),
+                r=ref,
+                table=sql.Identifier(*table),
+                pk=sql.SQL(", ").join(sql.Identifier("r", c) for c in primary),
+                keys=keys,
+            ),
+            params.values,
+        )
 
 
 def _replacer(batch: Batch, item: BoundColumn) -> Replace:

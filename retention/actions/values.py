@@ -10,6 +10,7 @@ from psycopg import sql
 
 from retention.policy.bind import BoundColumn
 from retention.policy.expr import Params
+from retention.store.ledger import TABLE as LEDGER_TABLE
 
 PSEUDONYM_PATTERN = "^PSN-[A-Z2-7]{8,28}$"
 
@@ -57,7 +58,23 @@ def pending(action: str, item: BoundColumn, ref: sql.Composable, params: Params)
         return sql.SQL("({r} IS NOT NULL AND {r} !~ {p})").format(
             r=ref, p=params.add(PSEUDONYM_PATTERN)
         )
+    if action == "scrub" and item.ledger is not None:
+        # not a text this analyser already left clean in this column (retention.store.ledger)
+        return sql.SQL(
+            "({r} IS NOT NULL AND NOT EXISTS (SELECT FROM {ledger} AS l WHERE l.target = {t} "
+            "AND l.analyser = {a} AND l.digest = sha256(convert_to({r}::text, 'UTF8'))))"
+        ).format(
+            r=ref,
+            ledger=sql.Identifier(item.ledger.schema, LEDGER_TABLE),
+            t=params.add(ledger_target(item)),
+            a=params.add(item.ledger.analyser),
+        )
     return sql.SQL("{} IS NOT NULL").format(ref)
+
+
+def ledger_target(item: BoundColumn) -> str:
+    """How the scrub ledger names a column: schema.table.column."""
+    return ".".join((*item.table.qname, item.column.name))
 
 
 def default_sql(expression: str) -> sql.Composable:

@@ -26,6 +26,7 @@ from retention.policy.relations import (
     build_graph,
 )
 from retention.policy.source import PathKey
+from retention.store.ledger import Ledger
 
 RETAIN_UNTIL = "retain_until"
 MIN_PSEUDONYM_LENGTH = 12
@@ -63,6 +64,7 @@ class BoundColumn:
     table: Table
     column: Column
     spec: ColumnSpec
+    ledger: Ledger | None = None  # scrub: texts already left clean (retention.store.ledger)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ refuse to start while any policy is invalid: a purge tool must never run half-co
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from retention.catalog.introspect import read_catalog
 from retention.errors import PolicyError, Problem, UsageError
 from retention.policy.bind import BoundPolicy, bind_policy
 from retention.policy.load import LoadedPolicy, load_policies
+from retention.store.ledger import Ledger, find_ledger
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,22 @@ def bind_all(
         problems += found
         if result is not None:
             bound.append(result)
+    if any(p.action == "scrub" for policy in bound for p in policy.phases):
+        ledger = find_ledger(conn, tool_schema)
+        if ledger is not None:
+            bound = [_with_ledger(policy, ledger) for policy in bound]
     return CheckResult(loaded, bound, problems)
+
+
+def _with_ledger(policy: BoundPolicy, ledger: Ledger) -> BoundPolicy:
+    """Scrub columns read the ledger: a text already left clean is not pending."""
+    phases = tuple(
+        replace(phase, columns=tuple(replace(c, ledger=ledger) for c in phase.columns))
+        if phase.action == "scrub"
+        else phase
+        for phase in policy.phases
+    )
+    return replace(policy, phases=phases)
 
 
 def bound_policies(
