@@ -486,6 +486,33 @@ def test_texts_left_clean_are_not_analysed_again(
     assert plan.policies[0].phases[0].due_subjects == 2
 
 
+def test_a_text_a_trigger_kept_from_changing_is_not_recorded_as_clean(
+    conn: psycopg.Connection[Any], db_url: str, tmp_path: Path
+) -> None:
+    conn.execute(SCHEMA)
+    conn.execute("INSERT INTO people (id, seen) VALUES (1, '2000-01-01'), (2, '2000-01-01')")
+    conn.execute(
+        "INSERT INTO notes (person_id, body) VALUES "
+        "(1, 'Prévenir M. Paul LAFITTE au 06 12 34 56 78'), (2, 'Appeler Mme Léa MARCHAND')"
+    )
+    conn.execute(
+        "CREATE FUNCTION keep_two() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        "BEGIN IF OLD.person_id = 2 THEN RETURN NULL; END IF; RETURN NEW; END $$; "
+        "CREATE TRIGGER keep_two BEFORE UPDATE ON notes FOR EACH ROW EXECUTE FUNCTION keep_two()"
+    )
+    folder = write_policy(tmp_path, HEAD + "      - notes.body\n")
+    first = run(conn, settings(db_url, folder))
+    assert first.phases[0].rows == {"public.notes": 1}
+    kept = conn.execute("SELECT body FROM notes WHERE person_id = 2").fetchone()
+    assert kept == ("Appeler Mme Léa MARCHAND",)  # the trigger kept it
+    recorded = conn.execute(
+        "SELECT count(*) FROM retention.scrubbed WHERE digest = "
+        "(SELECT sha256(convert_to(body, 'UTF8')) FROM notes WHERE person_id = 2)"
+    ).fetchone()
+    assert recorded == (0,)
+    assert run(conn, settings(db_url, folder)).phases[0].proposed == 1  # still to scrub
+
+
 def test_the_process_scrubber_is_shared() -> None:
     assert get_scrubber() is get_scrubber()
 

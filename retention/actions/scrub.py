@@ -21,6 +21,7 @@ A scrubbed text can be longer than the original (``Léa`` becomes ``<PERSONNE>``
 
 from __future__ import annotations
 
+import hashlib
 from functools import partial
 from typing import Any, ClassVar
 
@@ -71,8 +72,8 @@ class Scrub:
         rows = self._read(conn, batch, table, primary, items)
         if not rows:
             return 0
-        changed = self._scrub(conn, batch, table, primary, items, rows)
-        _record_clean(conn, batch, table, items, rows)
+        changed, columns = self._scrub(conn, batch, table, primary, items, rows)
+        _record_clean(conn, batch, table, items, rows, columns)
         return changed
 
     def _scrub(
@@ -83,7 +84,8 @@ class Scrub:
         primary: tuple[str, ...],
         items: list[BoundColumn],
         rows: list[tuple[Any, ...]],
-    ) -> int:
+    ) -> tuple[int, list[list[str | None]]]:
+        """Rows changed, and per column the new value of each row (None: unchanged)."""
         width = len(primary)
         columns = [
             self._column(batch, item, [row[width + j] for row in rows])
@@ -95,9 +97,9 @@ class Scrub:
             if any(column[n] is not None for column in columns)
         ]
         if not staged:
-            return 0
+            return 0, columns
         names = [i.column.name for i in items]
-        return write_back(conn, batch.policy.table(table), names, staged)
+        return write_back(conn, batch.policy.table(table), names, staged), columns
 
     @staticmethod
     def _read(
@@ -159,38 +161,52 @@ def _record_clean(
     table: QName,
     items: list[BoundColumn],
     rows: list[tuple[Any, ...]],
+    columns: list[list[str | None]],
 ) -> None:
-    """Every text of `rows` (primary key first) is now clean: its digest goes into the scrub
-    ledger, in the batch's transaction, so a later run does not analyse it again
-    (retention.store.ledger)."""
+    """The texts of `rows` (primary key, then the texts read) are now clean: the digest of each
+    goes into the scrub ledger, in the batch's transaction, so a later run does not analyse it
+    again (retention.store.ledger). Only where the column now holds exactly the text intended
+    (the new value, or the text read when it was clean): a row a trigger kept from changing, or
+    a jsonb the server rewrote, is not recorded and is analysed again next time."""
     target = batch.policy.table(table)
     primary = target.primary_key
-    types = [target.columns[c].type for c in primary]
-    for item in items:
+    width = len(primary)
+    for j, item in enumerate(items):
         if item.ledger is None:
             continue
+        chosen = []
+        for row, new in zip(rows, columns[j], strict=True):
+            text = new if new is not None else row[width + j]
+            if text is not None:
+                chosen.append((*row[:width], hashlib.sha256(text.encode("utf-8")).digest()))
+        if not chosen:
+            continue
         params = Params(prefix="l")
-        keys = sql.SQL(", ").join(
+        arrays = [
             sql.SQL("{}::{}[]").format(
-                params.add([row[i] for row in rows], binary=True), sql.SQL(t)
+                params.add([row[i] for row in chosen], binary=True), sql.SQL(kind)
             )
-            for i, t in enumerate(types)
-        )
-        ref = sql.Identifier("r", item.column.name)
+            for i, kind in enumerate([*(target.columns[c].type for c in primary), "bytea"])
+        ]
+        names = [sql.Identifier(f"k{i}") for i in range(width)]
         conn.execute(
             sql.SQL(
                 "INSERT INTO {ledger} (target, analyser, digest) "
-                "SELECT DISTINCT {t}, {a}, sha256(convert_to({r}::text, 'UTF8')) FROM {table} AS r "
-                "WHERE ({pk}) IN (SELECT * FROM unnest({keys})) AND {r} IS NOT NULL "
-                "ON CONFLICT DO NOTHING"
+                "SELECT DISTINCT {t}, {a}, u.d FROM unnest({arrays}) AS u({names}, d) "
+                "JOIN {table} AS r ON {on} "
+                "WHERE sha256(convert_to({r}::text, 'UTF8')) = u.d ON CONFLICT DO NOTHING"
             ).format(
                 ledger=sql.Identifier(item.ledger.schema, LEDGER_TABLE),
                 t=params.add(ledger_target(item)),
                 a=params.add(item.ledger.analyser),
-                r=ref,
+                arrays=sql.SQL(", ").join(arrays),
+                names=sql.SQL(", ").join(names),
                 table=sql.Identifier(*table),
-                pk=sql.SQL(", ").join(sql.Identifier("r", c) for c in primary),
-                keys=keys,
+                on=sql.SQL(" AND ").join(
+                    sql.SQL("{} = u.{}").format(sql.Identifier("r", c), n)
+                    for c, n in zip(primary, names, strict=True)
+                ),
+                r=sql.Identifier("r", item.column.name),
             ),
             params.values,
         )
