@@ -10,10 +10,11 @@ each span (the pseudonymisation key never leaves this process).
 
 Idempotent by construction: a scrubbed text is a fixed point of the scrubber, so a second pass
 writes nothing. The plan cannot tell a scrubbed text from a raw one without analysing it: every
-text a batch analysed is therefore recorded in the scrub ledger (`retention.store.ledger`: the
-SHA-256 of the text as it stands, per column and analyser), and a text found there is not
-pending any more, for the plan, the exposure figures and later runs alike. Without the ledger
-(`retention init` not run since it was added) every non-null value is pending, as before.
+text a batch analysed and left clean is therefore recorded in the scrub ledger
+(`retention.store.ledger`: the SHA-256 of the text as it stands, per column and analyser), and
+a text found there is not pending any more, for the plan, the exposure figures and later runs.
+Without the ledger (`retention init` not run since it was added) every non-null value is
+pending, as before.
 
 A scrubbed text can be longer than the original (``Léa`` becomes ``<PERSONNE>``); in a
 ``varchar(n)`` column it is cut at ``n`` characters, never inside a tag or a pseudonym.
