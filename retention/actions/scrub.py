@@ -23,6 +23,7 @@ A scrubbed text can be longer than the original (``Léa`` becomes ``<PERSONNE>``
 from __future__ import annotations
 
 import hashlib
+import json
 from functools import partial
 from typing import Any, ClassVar
 
@@ -164,11 +165,10 @@ def _record_clean(
     rows: list[tuple[Any, ...]],
     columns: list[list[str | None]],
 ) -> None:
-    """The texts of `rows` (primary key, then the texts read) are now clean: the digest of each
-    goes into the scrub ledger, in the batch's transaction, so a later run does not analyse it
-    again (retention.store.ledger). Only where the column now holds exactly the text intended
-    (the new value, or the text read when it was clean): a row a trigger kept from changing, or
-    a jsonb the server rewrote, is not recorded and is analysed again next time."""
+    """The texts of `rows` (primary key, then the texts read) in which this batch's analysis
+    found nothing go into the scrub ledger (their digest), in the batch's transaction, so a
+    later run does not analyse them again (retention.store.ledger). Only where the column still
+    holds exactly that text: a row changed since it was read is analysed again next time."""
     target = batch.policy.table(table)
     primary = target.primary_key
     width = len(primary)
@@ -177,8 +177,11 @@ def _record_clean(
             continue
         chosen = []
         for row, new in zip(rows, columns[j], strict=True):
-            text = new if new is not None else row[width + j]
-            if text is not None:
+            text = row[width + j]
+            # only a text an analysis found nothing in (one that changed is recorded by the next
+            # run's analysis of its new form), and not a JSON text with a key twice (parsed,
+            # the first value is lost: it was not analysed)
+            if new is None and text is not None and not _duplicate_keys(text):
                 chosen.append((*row[:width], hashlib.sha256(text.encode("utf-8")).digest()))
         if not chosen:
             continue
@@ -211,6 +214,29 @@ def _record_clean(
             ),
             params.values,
         )
+
+
+class _DuplicateKeyError(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    if len({key for key, _ in pairs}) != len(pairs):
+        raise _DuplicateKeyError
+    return dict(pairs)
+
+
+def _duplicate_keys(text: str) -> bool:
+    """A JSON text with a key twice in one object (json.loads keeps the last value only)."""
+    if text.lstrip()[:1] not in ("{", "["):
+        return False
+    try:
+        json.loads(text, object_pairs_hook=_no_duplicates)
+    except _DuplicateKeyError:
+        return True
+    except ValueError:
+        return False
+    return False
 
 
 def _replacer(batch: Batch, item: BoundColumn) -> Replace:

