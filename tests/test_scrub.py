@@ -443,16 +443,23 @@ def test_scrub_on_varchar_text_json_and_jsonb_with_pseudonyms(
     assert sum(again.phases[0].rows.values()) == 0
 
 
-def test_texts_left_clean_are_not_analysed_again(
-    conn: psycopg.Connection[Any], db_url: str, tmp_path: Path
-) -> None:
+def _two_notes(conn: psycopg.Connection[Any], tmp_path: Path, second: str) -> Path:
+    """Two due people with a note each (the first names someone and gives a phone), and a
+    policy scrubbing the notes; returns its folder."""
     conn.execute(SCHEMA)
     conn.execute("INSERT INTO people (id, seen) VALUES (1, '2000-01-01'), (2, '2000-01-01')")
     conn.execute(
         "INSERT INTO notes (person_id, body) VALUES "
-        "(1, 'Prévenir M. Paul LAFITTE au 06 12 34 56 78'), (2, 'Diabète de type 2')"
+        "(1, 'Prévenir M. Paul LAFITTE au 06 12 34 56 78'), (2, %s)",
+        (second,),
     )
-    folder = write_policy(tmp_path, HEAD + "      - notes.body\n")
+    return write_policy(tmp_path, HEAD + "      - notes.body\n")
+
+
+def test_texts_left_clean_are_not_analysed_again(
+    conn: psycopg.Connection[Any], db_url: str, tmp_path: Path
+) -> None:
+    folder = _two_notes(conn, tmp_path, "Diabète de type 2")
     first = run(conn, settings(db_url, folder))
     assert (first.phases[0].proposed, first.phases[0].rows) == (2, {"public.notes": 1})
 
@@ -502,18 +509,12 @@ def test_texts_left_clean_are_not_analysed_again(
 def test_a_text_a_trigger_kept_from_changing_is_not_recorded_as_clean(
     conn: psycopg.Connection[Any], db_url: str, tmp_path: Path
 ) -> None:
-    conn.execute(SCHEMA)
-    conn.execute("INSERT INTO people (id, seen) VALUES (1, '2000-01-01'), (2, '2000-01-01')")
-    conn.execute(
-        "INSERT INTO notes (person_id, body) VALUES "
-        "(1, 'Prévenir M. Paul LAFITTE au 06 12 34 56 78'), (2, 'Appeler Mme Léa MARCHAND')"
-    )
+    folder = _two_notes(conn, tmp_path, "Appeler Mme Léa MARCHAND")
     conn.execute(
         "CREATE FUNCTION keep_two() RETURNS trigger LANGUAGE plpgsql AS $$ "
         "BEGIN IF OLD.person_id = 2 THEN RETURN NULL; END IF; RETURN NEW; END $$; "
         "CREATE TRIGGER keep_two BEFORE UPDATE ON notes FOR EACH ROW EXECUTE FUNCTION keep_two()"
     )
-    folder = write_policy(tmp_path, HEAD + "      - notes.body\n")
     first = run(conn, settings(db_url, folder))
     assert first.phases[0].rows == {"public.notes": 1}
     kept = conn.execute("SELECT body FROM notes WHERE person_id = 2").fetchone()

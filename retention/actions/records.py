@@ -152,19 +152,13 @@ def collect(
         conn.execute(definition)
         sources[table] = sql.Identifier("pg_temp", name)
         params = Params(prefix="v")
-        if groups is not None:
-            rows = _grouped_members(records, table, columns, groups, params)
-            kept = conn.execute(
-                sql.SQL("INSERT INTO {} ({}, grp) {}").format(
-                    sources[table], sql.SQL(", ").join(map(sql.Identifier, columns)), rows
-                ),
-                params.values,
-            ).rowcount
-            _count(records, table, columns, kept)
-            continue
+        targets: list[sql.Composable] = [sql.Identifier(c) for c in columns]
         names = sql.SQL(", ").join(sql.Identifier("t", c) for c in columns)
-        if table == graph.subject and columns == [graph.key]:  # the keys themselves
-            members: sql.Composable = sql.SQL("SELECT unnest({}::{}[])").format(
+        if groups is not None:
+            members: sql.Composable = _grouped_members(records, table, columns, groups, params)
+            targets.append(sql.Identifier("grp"))
+        elif table == graph.subject and columns == [graph.key]:  # the keys themselves
+            members = sql.SQL("SELECT unnest({}::{}[])").format(
                 params.add(list(keys), binary=True), sql.SQL(policy.key.type)
             )
         elif table == graph.subject:
@@ -184,7 +178,7 @@ def collect(
             )
         kept = conn.execute(
             sql.SQL("INSERT INTO {} ({}) {}").format(
-                sources[table], sql.SQL(", ").join(map(sql.Identifier, columns)), members
+                sources[table], sql.SQL(", ").join(targets), members
             ),
             params.values,
         ).rowcount

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import psycopg
 from psycopg import sql
@@ -90,9 +90,8 @@ def _table(conn: psycopg.Connection[Any], batches: list[Batch], table: QName) ->
 
 
 def _single(conn: psycopg.Connection[Any], batch: Batch, table: QName) -> int:
-    action: Any = action_for(batch.phase.action)
-    per_table: _PerTable = action
-    return per_table.table(conn, batch, table)
+    """One phase on one table (the column actions apply a phase table by table)."""
+    return cast(_PerTable, action_for(batch.phase.action)).table(conn, batch, table)
 
 
 def _items(batch: Batch, table: QName) -> list[BoundColumn]:
