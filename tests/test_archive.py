@@ -3,7 +3,8 @@ cannot read, verified before the delete commits; errors delete nothing; expiry a
 
 from __future__ import annotations
 
-import json
+import csv
+import io
 import subprocess
 from datetime import date, timedelta
 from pathlib import Path
@@ -67,8 +68,9 @@ def _decrypt_all(
             _, inner = restore.open_segment(storage, restore.Found(item, segment), [identity])
             for name, data in inner.items():
                 if name.startswith("tables/"):
-                    table = name.removeprefix("tables/").removesuffix(".jsonl")
-                    rows.setdefault(table, []).extend(json.loads(x) for x in data.splitlines())
+                    table = name.removeprefix("tables/").removesuffix(".csv")
+                    text = io.StringIO(data.decode("utf-8"), newline="")
+                    rows.setdefault(table, []).extend(csv.DictReader(text))
     return rows
 
 
@@ -172,7 +174,7 @@ def test_restore_into_the_database_gives_back_identical_rows(
     assert len(found) == 1
     assert config.archive_dir is not None
     record = restore.load(
-        LocalStorage(config.archive_dir), found[0], [keys.identity], str(subject[0])
+        demo_conn, LocalStorage(config.archive_dir), found[0], [keys.identity], str(subject[0])
     )
     restore.into_database(demo_conn, "retention", audit, record, str(subject[0]))
     assert _record_text(demo_conn, subject[0]) == original

@@ -3,6 +3,8 @@ committed, as an operator and a custodian see them."""
 
 from __future__ import annotations
 
+import csv
+import io
 import shutil
 import sys
 from collections.abc import Iterator
@@ -111,8 +113,9 @@ def test_restore_to_a_folder_then_into_the_database_is_audited(
     out_dir = tmp_path / "restored"
     args = ["archive", "restore", "--subject", subject, "--identity", str(keys.file)]
     assert main([*args, "--to", str(out_dir)]) == 0
-    assert (out_dir / "public.patients.jsonl").read_text().count("\n") == 1
-    assert oct((out_dir / "public.patients.jsonl").stat().st_mode & 0o777) == "0o600"
+    patients = (out_dir / "public.patients.csv").read_text(encoding="utf-8")
+    assert len(list(csv.reader(io.StringIO(patients, newline="")))) == 2  # header and the row
+    assert oct((out_dir / "public.patients.csv").stat().st_mode & 0o777) == "0o600"
     assert main([*args, "--into-database"]) == 0
     out = capsys.readouterr().out
     assert "into the database" in out and "hold add" in out

@@ -3,7 +3,8 @@ no row both live and archived or archived twice, files reconciled and audited.""
 
 from __future__ import annotations
 
-import json
+import csv
+import io
 import os
 import random
 import signal
@@ -76,8 +77,9 @@ def _archived_keys(
             )
             for table in manifest["tables"]:
                 pk = table["primary_key"][0]
-                for line in inner[table["member"]].splitlines():
-                    found[(table["name"], json.loads(line)[pk])] += 1
+                text = io.StringIO(inner[table["member"]].decode("utf-8"), newline="")
+                for row in csv.DictReader(text):
+                    found[(table["name"], int(row[pk]))] += 1
     return found
 
 

@@ -3,19 +3,26 @@ identical (types included); and the standard `age` command line decrypts the fil
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
+import random
 import shutil
 import subprocess
 import tarfile
-from datetime import date
+from dataclasses import replace
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import psycopg
+import pyrage
 import pytest
 
-from retention.archive import catalog, restore
+from retention.archive import catalog, codec, container, expiry, restore
+from retention.archive.model import ArchiveFile, Segment
 from retention.archive.storage import LocalStorage
 from retention.store.schema import migrate
 from tests.archive_helpers import KeyPair, archive_settings, key_pair
@@ -110,7 +117,7 @@ def test_round_trip_into_an_empty_copy_of_the_schema_gives_identical_rows(
         audit = trail(conn, config)
         for subject in ("1", "2", "3"):
             found = restore.find(conn, "retention", audit, subject, "people")
-            record = restore.load(storage, found[0], [keys.identity], subject)
+            record = restore.load(conn, storage, found[0], [keys.identity], subject)
             restore.into_database(copy, "retention", audit, record, subject)
         assert _snapshot(copy) == original
         restored = copy.execute(
@@ -147,11 +154,113 @@ def test_the_age_command_line_decrypts_an_archive(
         for table in manifest["tables"]:
             data = (folder / table["member"]).read_bytes()
             assert hashlib.sha256(data).hexdigest() == table["sha256"]
-            assert len(data.splitlines()) == table["rows"]
-            for line in data.splitlines():
-                json.loads(line)
+            # any CSV reader opens it: a header of the column names, then one record per row
+            records = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+            assert records[0] == [c["name"] for c in table["columns"]]
+            assert len(records) - 1 == table["rows"]
             total += table["rows"]
         assert manifest["subject"] == {"table": "public.people", "key": "id"}
         columns = {c["name"]: c for c in manifest["tables"][0]["columns"]}
-        assert columns["extra"]["encoding"] == "text" and columns["born"]["type"] == "date"
+        assert columns["extra"]["type"] == "jsonb" and columns["born"]["type"] == "date"
     assert total == 3 + 4
+
+
+V1 = Path(__file__).parent / "data" / "archive-v1"
+
+
+def _v1_file() -> tuple[LocalStorage, ArchiveFile, pyrage.x25519.Identity]:
+    """The version 1 fixture as the catalogue would describe it."""
+    storage = LocalStorage(V1 / "archive")
+    name = next(iter(storage.names()))
+    data = storage.read(name)
+    index = json.loads(container.read_tar(data)[container.INDEX])
+    assert index["format_version"] == 1
+    item = ArchiveFile(
+        file_id=UUID(index["file_id"]),
+        name=name,
+        version=index["version"],
+        run_id=None,
+        policy=index["policy"],
+        policy_sha256=index["policy_sha256"],
+        phase=index["phase"],
+        created_at=datetime.fromisoformat(index["created_at"]),
+        bytes=len(data),
+        sha256=container.sha256(data),
+        recipients=tuple(index["recipients"]),
+        segments=tuple(
+            Segment(
+                group=s["group"],
+                expires_on=date.fromisoformat(s["expires_on"]),
+                subjects=s["subjects"],
+                subject_digests=tuple(s["subject_digests"]),
+                rows=s["rows"],
+                bytes=s["bytes"],
+                sha256=s["sha256"],
+            )
+            for s in index["segments"]
+        ),
+    )
+    key = (V1 / "custodian.key").read_text(encoding="utf-8").splitlines()[-1]
+    return storage, item, pyrage.x25519.Identity.from_str(key)
+
+
+def test_a_version_1_archive_is_still_restored(
+    conn: psycopg.Connection[Any], db_url: str, pg_admin_url: str, tmp_path: Path
+) -> None:
+    """Files written before version 2 (JSON Lines) stay readable: the fixture, written by the
+    version 1 writer from this module's rows, restores them identical."""
+    with temporary_database(pg_admin_url) as scratch_url, psycopg.connect(scratch_url) as scratch:
+        scratch.autocommit = True
+        scratch.execute(DDL)
+        scratch.execute(ROWS)
+        original = _snapshot(scratch)
+    storage, item, identity = _v1_file()
+    conn.execute(DDL)
+    migrate(conn)
+    config = archive_settings(
+        db_url, write_policy(tmp_path / "policies", POLICY), tmp_path / "archive", []
+    )
+    audit = trail(conn, config)
+    restored = set()
+    for segment in item.segments:
+        for subject in ("1", "2", "3"):
+            record = restore.load(conn, storage, restore.Found(item, segment), [identity], subject)
+            assert record.version == 1
+            if record.rows["public.people"]:
+                restore.into_database(conn, "retention", audit, record, subject)
+                restored.add(subject)
+    assert restored == {"1", "2", "3"}
+    assert _snapshot(conn) == original
+
+
+def test_expiry_keeps_a_version_1_file_in_its_format(tmp_path: Path) -> None:
+    """Dropping an expired segment copies the others as they are: the rewritten file keeps the
+    version 1 index and README (its segments are JSON Lines)."""
+    storage, item, identity = _v1_file()
+    shutil.copytree(V1 / "archive", tmp_path / "archive")
+    copy = LocalStorage(tmp_path / "archive")
+    name, _, _ = expiry._rewrite(copy, item, list(item.segments[1:]))
+    members = container.read_tar(copy.read(name))
+    assert json.loads(members[container.INDEX])["format_version"] == 1
+    assert b"version 1" in members[container.README]
+    assert members[container.README] == container.read_tar(storage.read(item.name))["README.txt"]
+    kept = item.segments[1]
+    rewritten = replace(item, name=name, sha256=container.sha256(copy.read(name)))
+    manifest, _ = restore.open_segment(copy, restore.Found(rewritten, kept), [identity])
+    assert manifest["format_version"] == 1 and manifest["group"] == kept.group
+
+
+def test_csv_records_counts_rows_whose_values_span_lines() -> None:
+    """The read-back's row count: records, not lines (a quoted value may hold line breaks)."""
+    rng = random.Random(20261129)
+    values = ["a", "", "x,y", 'q"q', "l1\nl2", '""', "\n", ',\n"', "\r\n"]
+    for _ in range(500):
+        rows = [
+            [rng.choice(values) for _ in range(rng.randint(1, 4))] for _ in range(rng.randint(0, 6))
+        ]
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+        if rng.random() < 0.5:
+            writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
+        writer.writerows(rows)
+        assert codec.csv_records(out.getvalue().encode()) == len(rows)

@@ -22,7 +22,9 @@ class Archive:
             raise ArchiveConfigError(
                 "archive needs archive_dir and archive_recipients; nothing was deleted"
             )
-        written = batch.archive.archive(conn, batch.policy, batch.phase, batch.keys, batch.ends)
+        written = batch.archive.archive(
+            conn, batch.policy, batch.phase, batch.keys, batch.ends, batch.digests
+        )
         batch.detail["archive"] = written.audit_detail()
         rows = written.rows
         return {

@@ -31,6 +31,7 @@ class Batch:
     pseudonym_key: Key | None = None
     archive: ArchiveSession | None = None  # where `archive` writes (None: not configured)
     ends: Mapping[Any, date | None] = field(default_factory=dict)  # end of retention (archive)
+    digests: Mapping[Any, str] = field(default_factory=dict)  # keyed digest of each subject
     detail: dict[str, Any] = field(default_factory=dict)  # added to the batch's audit entry
 
     def keys_sql(self, params: Params) -> sql.Composable:

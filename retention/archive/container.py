@@ -1,4 +1,4 @@
-"""The archive file format, version 1: standard containers only (tar, age, gzip, JSON Lines).
+"""The archive file format, version 2: standard containers only (tar, age, gzip, CSV).
 
 One file per batch, `<policy>/<year>/<UTC time>-<file id>.v<version>.tar`, a POSIX tar (pax)
 that is **not** encrypted and holds nothing personal:
@@ -12,7 +12,11 @@ a gzip-compressed tar (`.tar.gz`):
 
     manifest.json                  policy and its SHA-256, run, tables, columns and types,
                                    relations between tables, row counts, SHA-256 of each member
-    tables/<schema>.<table>.jsonl  the rows, one JSON object per line
+    tables/<schema>.<table>.csv    the rows: CSV (RFC 4180) as PostgreSQL's COPY writes it,
+                                   a header line of the column names first
+
+Version 1 (written until 2026-11-29) held `tables/<schema>.<table>.jsonl` instead: one JSON
+object per row (PostgreSQL's row_to_json). Both are read.
 
 An expired group's segment is removed by rewriting the outer tar under the next version number
 (the segments are copied as they are: the host never decrypts anything).
@@ -30,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 FORMAT = "retention-archive"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 INDEX = "index.json"
 README = "README.txt"
 MANIFEST = "manifest.json"
@@ -39,7 +43,7 @@ TABLE_DIR = "tables"
 GZIP_LEVEL = 3  # on demo rows, level 6 takes twice as long for files 13% smaller
 
 README_TEXT = """\
-Retention archive (format retention-archive, version 1)
+Retention archive (format retention-archive, version 2)
 
 This tar file is not encrypted. index.json lists its segments: one per expiry group (month in
 which the records' legal retention ends). Each segment groups/<G>.age is encrypted with age
@@ -49,15 +53,19 @@ To read a segment (age and tar are standard tools; on Debian: apt-get install ag
 
     tar -xf THIS-FILE.tar groups/2041-03.age
     age -d -i custodian.key groups/2041-03.age > segment.tar.gz
-    tar -xzf segment.tar.gz        # manifest.json and tables/*.jsonl
-                                   # (one JSON object per line, one line per row)
+    tar -xzf segment.tar.gz        # manifest.json and tables/*.csv
 
-manifest.json gives every table's columns and PostgreSQL types, how values are written,
-how tables relate to each other, row counts and the SHA-256 of each tables/*.jsonl file.
-Values are those of PostgreSQL's row_to_json: numbers exactly as stored (read numeric columns
-as decimals, not binary floats), text as JSON strings, dates and timestamps in ISO 8601,
-bytea as "\\\\x" followed by hexadecimal, arrays as JSON arrays; json and jsonb columns are
-JSON strings holding the document's text (columns with "encoding": "text").
+Each tables/<schema>.<table>.csv is CSV (RFC 4180, UTF-8) as PostgreSQL's COPY ... (FORMAT csv)
+writes it: a first line with the column names, then one record per row. A NULL is an empty
+unquoted field, an empty string is "", a value with a comma, a quote or a line break is quoted
+(a record may then span lines). Each value is PostgreSQL's own text for it: numbers exactly as
+stored (read numeric columns as decimals, not binary floats), dates and timestamps in ISO 8601
+(timestamps with time zone with their offset), bytea as \\x followed by hexadecimal, arrays,
+json and ranges as PostgreSQL literals. PostgreSQL loads a file back with
+COPY <table> (<columns>) FROM '<file>' (FORMAT csv, HEADER true).
+
+manifest.json gives every table's columns and PostgreSQL types, how tables relate to each
+other, row counts and the SHA-256 of each tables/*.csv file.
 """
 
 
@@ -114,7 +122,7 @@ def segment_member(group: str) -> str:
 
 
 def table_member(table: str) -> str:
-    return f"{TABLE_DIR}/{table}.jsonl"
+    return f"{TABLE_DIR}/{table}.csv"
 
 
 def pack_segment(members: Iterable[Member], mtime: float) -> bytes:

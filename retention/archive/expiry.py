@@ -14,6 +14,7 @@ interrupted before its transaction is recorded at the next run (the file is alre
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -163,6 +164,8 @@ def _rewrite(storage: Storage, item: ArchiveFile, keep: list[Segment]) -> tuple[
     if container.sha256(data) != item.sha256:
         raise ArchiveError(f"{item.name} is altered (SHA-256 differs from the catalogue)")
     members = container.read_tar(data)
+    # the file keeps its own format: its segments are copied as they are
+    previous = json.loads(members[container.INDEX])
     index = index_document(
         item.file_id,
         item.version + 1,
@@ -173,10 +176,11 @@ def _rewrite(storage: Storage, item: ArchiveFile, keep: list[Segment]) -> tuple[
         item.phase,
         item.recipients,
         keep,
+        format_version=int(previous.get("format_version", 1)),
     )
     new = container.build_tar(
         [
-            Member(container.README, container.README_TEXT.encode()),
+            Member(container.README, members.get(container.README, b"")),
             Member(container.INDEX, container.dumps(index)),
             *(
                 Member(

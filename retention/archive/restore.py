@@ -4,8 +4,14 @@ The segments holding the subject are found by its keyed digest in the catalogue;
 checked against the catalogue (SHA-256) before anything is decrypted; the segment is decrypted
 with the custodian's identity and its members checked against its manifest. The subject's rows
 are picked with the relations recorded in the manifest (not the current policy), parents first,
-and either inserted into the live database in one transaction (every constraint applies; nothing
-is inserted if one row fails) or written as JSON Lines files. Both are audited.
+and either loaded into the live database in one transaction (every constraint applies; nothing
+is inserted if one row fails) or written as files (CSV; JSON Lines for a version 1 archive).
+Both are audited.
+
+A version 2 segment's rows are picked by PostgreSQL itself: each table's CSV is loaded into a
+temporary table of text columns (in a transaction rolled back at once), so that NULLs, quoting
+and values compare exactly as the archive wrote them; nothing read from the archive is pasted
+into SQL (names are quoted identifiers, values bound parameters).
 """
 
 from __future__ import annotations
@@ -39,15 +45,17 @@ class Found:
 
 @dataclass(frozen=True)
 class SubjectRecord:
-    """One subject's rows, per table (parents first), as JSON lines."""
+    """One subject's rows, per table (parents first): the archived text of those rows (CSV
+    with its header line; JSON lines in a version 1 archive) and how many there are."""
 
     found: Found
     manifest: dict[str, Any]
-    tables: dict[str, list[str]]
+    tables: dict[str, bytes]
+    rows: dict[str, int]
 
     @property
-    def rows(self) -> dict[str, int]:
-        return {table: len(lines) for table, lines in self.tables.items()}
+    def version(self) -> int:
+        return int(self.manifest.get("format_version", 1))
 
 
 def find(
@@ -117,7 +125,8 @@ def open_segment(
 def subject_rows(
     manifest: dict[str, Any], inner: dict[str, bytes], subject: str
 ) -> dict[str, list[str]]:
-    """The subject's rows per table, parents first, following the manifest's relations."""
+    """Version 1 (JSON Lines): the subject's rows per table, parents first, following the
+    manifest's relations."""
     decoded: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for table in manifest["tables"]:
         text = inner[table["member"]].decode("utf-8")
@@ -139,6 +148,105 @@ def subject_rows(
     return {t["name"]: [line for line, _ in chosen[t["name"]]] for t in manifest["tables"]}
 
 
+def subject_csv(
+    conn: psycopg.Connection[Any], manifest: dict[str, Any], inner: dict[str, bytes], subject: str
+) -> dict[str, tuple[bytes, int]]:
+    """Version 2 (CSV): the subject's rows per table, parents first, following the manifest's
+    relations, each table as CSV with its header line; picked by the server, see above."""
+    tables = manifest["tables"]
+    names = {t["name"]: [str(c["name"]) for c in t["columns"]] for t in tables}
+    position = {t["name"]: i for i, t in enumerate(tables)}
+
+    def column(table: str, name: str) -> sql.Identifier:
+        if table not in names or name not in names[table]:
+            raise ArchiveError(f"the manifest names an unknown column {table}.{name}")
+        return sql.Identifier(f"c{names[table].index(name)}")
+
+    def temp(kind: str, table: str) -> sql.Identifier:
+        return sql.Identifier("pg_temp", f"retention_restore_{kind}_{position[table]}")
+
+    out: dict[str, tuple[bytes, int]] = {}
+    with conn.transaction(force_rollback=True):
+        for table in tables:
+            name = table["name"]
+            fields = [sql.Identifier(f"c{i}") for i in range(len(names[name]))]
+            conn.execute(
+                sql.SQL("CREATE TEMPORARY TABLE {} (n bigserial, {}) ON COMMIT DROP").format(
+                    temp("all", name),
+                    sql.SQL(", ").join(sql.SQL("{} text").format(f) for f in fields),
+                )
+            )
+            copy_in = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, HEADER true)").format(
+                temp("all", name), sql.SQL(", ").join(fields)
+            )
+            with conn.cursor().copy(copy_in) as copy:
+                copy.write(inner[table["member"]])
+        subject_table = manifest["subject"]["table"]
+        if subject_table not in position:
+            raise ArchiveError(f"the manifest's subject table {subject_table} is not in it")
+        conn.execute(
+            sql.SQL(
+                "CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT * FROM {} WHERE {} = %s"
+            ).format(
+                temp("chosen", subject_table),
+                temp("all", subject_table),
+                column(subject_table, manifest["subject"]["key"]),
+            ),
+            (subject,),
+        )
+        chosen = {subject_table}
+        for table in tables:
+            name = table["name"]
+            if name in chosen:
+                continue
+            linked: list[sql.Composable] = []
+            values: list[str] = []
+            for edge in manifest["relations"]:
+                if edge["child"] != name or edge["parent"] not in chosen:
+                    continue
+                match = [
+                    sql.SQL("r.{} = p.{}").format(column(name, c), column(edge["parent"], pc))
+                    for c, pc in zip(edge["child_columns"], edge["parent_columns"], strict=True)
+                ]
+                if edge["class_column"] is not None:
+                    match.append(sql.SQL("r.{} = %s").format(column(name, edge["class_column"])))
+                    values.append(str(edge["class_value"]))
+                linked.append(
+                    sql.SQL("EXISTS (SELECT FROM {} AS p WHERE {})").format(
+                        temp("chosen", edge["parent"]), sql.SQL(" AND ").join(match)
+                    )
+                )
+            conn.execute(
+                sql.SQL(
+                    "CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT * FROM {} AS r WHERE {}"
+                ).format(
+                    temp("chosen", name),
+                    temp("all", name),
+                    sql.SQL(" OR ").join(linked) if linked else sql.SQL("false"),
+                ),
+                values,
+            )
+            chosen.add(name)
+        for table in tables:
+            name = table["name"]
+            select = sql.SQL("SELECT {} FROM {} ORDER BY n").format(
+                sql.SQL(", ").join(
+                    sql.SQL("{} AS {}").format(sql.Identifier(f"c{i}"), sql.Identifier(n))
+                    for i, n in enumerate(names[name])
+                ),
+                temp("chosen", name),
+            )
+            data = bytearray()
+            copy_out = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, HEADER true)").format(select)
+            with conn.cursor().copy(copy_out) as copy:
+                records = -1  # the header
+                for chunk in copy:
+                    data += chunk
+                    records += 1
+            out[name] = (bytes(data), records)
+    return out
+
+
 def _linked(row: dict[str, Any], edge: dict[str, Any], chosen: dict[str, list[Any]]) -> bool:
     if edge["class_column"] is not None and row.get(edge["class_column"]) != edge["class_value"]:
         return False
@@ -150,10 +258,28 @@ def _linked(row: dict[str, Any], edge: dict[str, Any], chosen: dict[str, list[An
 
 
 def load(
-    storage: Storage, found: Found, identities: list[pyrage.x25519.Identity], subject: str
+    conn: psycopg.Connection[Any],
+    storage: Storage,
+    found: Found,
+    identities: list[pyrage.x25519.Identity],
+    subject: str,
 ) -> SubjectRecord:
     manifest, inner = open_segment(storage, found, identities)
-    return SubjectRecord(found, manifest, subject_rows(manifest, inner, subject))
+    if int(manifest.get("format_version", 1)) >= 2:
+        picked = subject_csv(conn, manifest, inner, subject)
+        return SubjectRecord(
+            found,
+            manifest,
+            {t: data for t, (data, _) in picked.items()},
+            {t: n for t, (_, n) in picked.items()},
+        )
+    lines = subject_rows(manifest, inner, subject)
+    return SubjectRecord(
+        found,
+        manifest,
+        {t: "".join(f"{line}\n" for line in chosen).encode() for t, chosen in lines.items()},
+        {t: len(chosen) for t, chosen in lines.items()},
+    )
 
 
 def into_database(
@@ -163,25 +289,30 @@ def into_database(
     record: SubjectRecord,
     subject: str,
 ) -> dict[str, int]:
-    """Insert the rows, parents first, in one transaction with the audit entry."""
+    """Load the rows, parents first, in one transaction with the audit entry."""
     live = read_catalog(conn, tool_schema=schema)
     columns = {t["name"]: t["columns"] for t in record.manifest["tables"]}
     counts: dict[str, int] = {}
     try:
         with conn.transaction():
-            for name, lines in record.tables.items():
-                if not lines:
+            for name, data in record.tables.items():
+                if not record.rows.get(name):
                     continue
                 table = live.tables.get(_qname(name))
                 if table is None:
                     raise ArchiveError(f"table {name} does not exist any more; use --to DIR")
-                counts[name] = codec.restore_rows(conn, table, columns[name], lines)
+                if record.version >= 2:
+                    names = [str(c["name"]) for c in columns[name]]
+                    counts[name] = codec.copy_into(conn, table, names, data)
+                else:
+                    lines = data.decode("utf-8").splitlines()
+                    counts[name] = codec.restore_rows(conn, table, columns[name], lines)
             _audit(conn, trail, record, subject, counts, "database")
     except psycopg.errors.UniqueViolation:
         raise ArchiveError(
             "some of these rows are already in the database: nothing was restored"
         ) from None
-    except psycopg.errors.IntegrityError as exc:
+    except (psycopg.errors.IntegrityError, psycopg.errors.DataError) as exc:
         raise ArchiveError(
             f"the database refused the rows ({exc.diag.message_primary}): nothing was restored",
             hint="restore with --to DIR and load the rows by hand",
@@ -196,14 +327,16 @@ def to_directory(
     subject: str,
     folder: Path,
 ) -> dict[str, int]:
-    """Write the rows as JSON Lines (mode 0600 in a new 0700 folder) and the manifest."""
+    """Write the rows (CSV, or JSON Lines from a version 1 archive; mode 0600 in a new 0700
+    folder) and the manifest."""
     if folder.exists() and any(folder.iterdir()):
         raise ArchiveError(f"{folder} is not empty", hint="give a new or empty folder")
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     _write(folder / container.MANIFEST, container.dumps(record.manifest))
-    for name, lines in record.tables.items():
-        if lines:
-            _write(folder / f"{name}.jsonl", "".join(line + "\n" for line in lines).encode())
+    suffix = "csv" if record.version >= 2 else "jsonl"
+    for name, data in record.tables.items():
+        if record.rows.get(name):
+            _write(folder / f"{name}.{suffix}", data)
     with conn.transaction():
         _audit(conn, trail, record, subject, record.rows, "directory")
     return record.rows

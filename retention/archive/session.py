@@ -43,9 +43,10 @@ class ArchiveSession:
         phase: BoundPhase,
         keys: Sequence[Any],
         ends: Mapping[Any, date | None] | None = None,
+        digests: Mapping[Any, str] | None = None,
     ) -> ArchiveFile:
         """Archive `keys`; `ends`: their end of retention, when the batch's re-check computed
-        it (otherwise computed here)."""
+        it (otherwise computed here); `digests`: their keyed digests, when already computed."""
         return archive_batch(
             conn,
             self.target,
@@ -56,6 +57,7 @@ class ArchiveSession:
             holds=self.holds,
             run_id=self.run_id,
             ends=ends,
+            digests=digests,
         )
 
 

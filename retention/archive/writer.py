@@ -6,11 +6,12 @@ Inside the batch's transaction, after the subjects were locked and re-checked:
 1. each subject's expiry group is computed (month of its `retain_until`);
 2. the link values of the batch's rows are collected once, parents first, each with its
    group (retention.actions.records); then each table, children first, is emptied of the
-   batch's rows with `DELETE ... RETURNING group, row_to_json` (lines grouped and sorted
-   bytewise here): what is written is exactly what is deleted, and a table that cannot be
-   deleted from stops the batch before any file;
-3. per group, a segment (manifest and gzip'd JSON Lines) is encrypted with age to the custodian's
-   public keys and to a verification key that exists only in this process, for this batch;
+   batch's rows with `COPY (DELETE ... RETURNING group, columns) TO STDOUT (FORMAT csv)`
+   (records grouped and sorted bytewise here): what is written is exactly what is deleted, and
+   a table that cannot be deleted from stops the batch before any file;
+3. per group, a segment (manifest and gzip'd CSV per table) is encrypted with age to the
+   custodian's public keys and to a verification key that exists only in this process, for
+   this batch;
 4. the file is written durably (temporary name, fsync, rename, fsync of the folder), read back,
    and checked: size and SHA-256 of the bytes on disk, its index, then every segment decrypted
    with the verification key and every member's SHA-256 and row count compared with what was
@@ -76,9 +77,11 @@ def archive_batch(
     holds: Any,
     run_id: uuid.UUID | None,
     ends: Mapping[Any, date | None] | None = None,
+    digests: Mapping[Any, str] | None = None,
 ) -> ArchiveFile:
     """Delete the batch's rows into one verified archive file; see the module docstring.
-    `ends`: each subject's end of retention, as the batch's re-check computed it."""
+    `ends`: each subject's end of retention, as the batch's re-check computed it; `digests`:
+    each subject's keyed digest, as the batch's audit entry has them."""
     codec.set_session(conn)
     if ends is None or set(ends) != set(keys):
         ends = groups.retain_until(conn, policy, at, holds, keys)
@@ -90,7 +93,7 @@ def archive_batch(
         lines[qname] = {}
         statements = codec.delete_returning(found, qname)
         for statement, params in statements:
-            for group, chosen in codec.deleted_lines(conn, statement, params).items():
+            for group, chosen in codec.deleted_rows(conn, statement, params).items():
                 lines[qname].setdefault(group, []).extend(chosen)
         if len(statements) > 1:  # each statement's lines are sorted, not their union
             for chosen in lines[qname].values():
@@ -113,9 +116,13 @@ def archive_batch(
         by_group.setdefault(group, []).append(key)
     produced = []
     for group, members in sorted(by_group.items()):
-        digests = target.trail.digests(policy.name, members)
+        listed = (
+            tuple(sorted(digests[k] for k in members))
+            if digests is not None and all(k in digests for k in members)
+            else target.trail.digests(policy.name, members)
+        )
         produced.append(
-            _segment(policy, phase, group, digests, lines, recipients, file_id, created, run_id)
+            _segment(policy, phase, group, listed, lines, recipients, file_id, created, run_id)
         )
     name = file_name(policy.name, file_id, created, 1)
     index = _index(policy, phase, file_id, 1, created, run_id, target.recipients, produced)
@@ -169,9 +176,9 @@ def _segment(
     for qname in policy.graph.tables:  # parents first: the order of a restore
         label = ".".join(qname)
         chosen = lines[qname].get(group, [])
-        plain = b"\n".join(chosen) + b"\n" if chosen else b""
-        member = container.table_member(label)
         table = policy.table(qname)
+        plain = codec.csv_header(list(table.columns)) + b"".join(chosen)
+        member = container.table_member(label)
         tables.append(
             {
                 "name": label,
@@ -208,9 +215,11 @@ def _segment(
             "tables": tables,
             "relations": _relations(policy),
             "values": {
-                "writer": "PostgreSQL row_to_json, one object per line, lines sorted bytewise",
+                "writer": f"{codec.CSV_FORMAT}: a header line of the column names, then one "
+                "record per row, records sorted bytewise",
+                "null": 'an empty unquoted field (an empty string is "")',
+                "text": "each value as PostgreSQL writes it (its text output) with these settings",
                 "session": codec.SESSION,
-                "text_encoding": "columns with encoding 'text' hold the value's PostgreSQL text",
             },
         }
     )
@@ -278,11 +287,13 @@ def index_document(
     phase: str,
     recipients: Sequence[str],
     segments: Sequence[Segment],
+    *,
+    format_version: int = container.FORMAT_VERSION,
 ) -> dict[str, Any]:
     """The clear index of a file: counts, keyed digests and hashes only."""
     return {
         "format": container.FORMAT,
-        "format_version": container.FORMAT_VERSION,
+        "format_version": format_version,
         "file_id": str(file_id),
         "version": version,
         "created_at": created.isoformat(),
@@ -329,11 +340,14 @@ def verify_written(
 
 def check_members(name: str, group: str, manifest: bytes, inner: dict[str, bytes]) -> None:
     """Every table member has the SHA-256 and row count its manifest gives."""
-    for table in json.loads(manifest)["tables"]:
+    document = json.loads(manifest)
+    csv = document.get("format_version", 1) >= 2
+    for table in document["tables"]:
         plain = inner.get(table["member"])
         if plain is None or container.sha256(plain) != table["sha256"]:
             raise ArchiveVerifyError(f"archive {name}: {group}/{table['name']} is altered")
-        if plain.count(b"\n") != table["rows"]:
+        rows = codec.csv_records(plain) - 1 if csv else plain.count(b"\n")
+        if rows != table["rows"]:
             raise ArchiveVerifyError(f"archive {name}: {group}/{table['name']} row count differs")
 
 

@@ -54,7 +54,7 @@ def register(commands: Any) -> None:
     where.add_argument(
         "--into-database", action="store_true", help="insert the rows, parents first"
     )
-    where.add_argument("--to", type=Path, default=None, metavar="DIR", help="write JSON Lines")
+    where.add_argument("--to", type=Path, default=None, metavar="DIR", help="write CSV files")
     back.set_defaults(handler=_restore)
 
 
@@ -148,8 +148,8 @@ def _restore(args: argparse.Namespace, settings: Settings) -> int:
                 hint="check the key and --policy; 'retention audit find' tells what happened "
                 "to it (purged, or its archive expired)",
             )
-        record = restore.load(storage, found[0], identities, args.subject)
-        if not any(record.tables.values()):
+        record = restore.load(conn, storage, found[0], identities, args.subject)
+        if not any(record.rows.values()):
             raise ArchiveError(f"{found[0].file.name} lists this subject but holds no row of it")
         if args.into_database:
             rows = restore.into_database(conn, settings.schema_name, audit, record, args.subject)

@@ -110,6 +110,7 @@ def run_batch(
                 ctx.pseudonym_key,
                 ctx.archive,
                 ends={k: ends[k] for k in mine_due},
+                digests={k: digests[k] for k in mine_due},
             )
             chosen.append((i, batch, len(mine) - mine_gone, len(mine_locked), mine_gone))
         done = _apply(conn, [batch for _, batch, *_ in chosen])

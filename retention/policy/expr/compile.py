@@ -64,7 +64,7 @@ class Params:
         self.prefix = prefix
         self._values: dict[str, object] = {}
 
-    def add(self, value: object, *, binary: bool = False) -> sql.Placeholder:
+    def add(self, value: object, *, binary: bool = False) -> sql.Composable:
         """Bind `value` to a new placeholder and return it (`binary`: sent in binary format,
         e.g. arrays of thousands of keys, which the text format escapes element by element)."""
         name = f"{self.prefix}{len(self._values) + 1}"
