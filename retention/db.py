@@ -35,6 +35,9 @@ def connect(settings: Settings, *, url: str | None = None) -> psycopg.Connection
         ) from None
     params.update(
         application_name=settings.application_name,
+        # text travels as UTF-8 whatever the database's encoding or PGCLIENTENCODING: archives
+        # hold the bytes COPY sends, and their format says UTF-8
+        client_encoding="UTF8",
         options=options,
         connect_timeout=settings.connect_timeout,
     )

@@ -264,3 +264,15 @@ def test_csv_records_counts_rows_whose_values_span_lines() -> None:
             writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
         writer.writerows(rows)
         assert codec.csv_records(out.getvalue().encode()) == len(rows)
+
+
+def test_version_1_lines_split_at_line_feeds_only() -> None:
+    """JSON leaves U+2028 and U+0085 unescaped: a version 1 row holding one is one row."""
+    manifest = {
+        "tables": [{"name": "public.people", "member": "tables/public.people.jsonl"}],
+        "subject": {"table": "public.people", "key": "id"},
+        "relations": [],
+    }
+    line = '{"id":1,"nom":"a\u2028b\x85c"}'
+    inner = {"tables/public.people.jsonl": f"{line}\n".encode()}
+    assert restore.subject_rows(manifest, inner, "1") == {"public.people": [line]}

@@ -29,7 +29,7 @@ import psycopg
 from psycopg import sql
 
 from retention.actions.records import Records, needed_columns
-from retention.archive.errors import ArchiveError
+from retention.archive.errors import ArchiveConfigError, ArchiveError, ArchiveVerifyError
 from retention.catalog.introspect import Table
 from retention.policy.bind import BoundPolicy
 from retention.policy.expr import Params
@@ -45,6 +45,7 @@ SESSION = {
     "extra_float_digits": "3",
 }
 CSV_FORMAT = "PostgreSQL COPY (FORMAT csv)"
+_END_OF_DATA, _QUOTED_END = b"\\.\n", b'"\\."\n'
 _SETTING = "retention."  # prefix of the transaction-local settings carrying COPY's values
 
 
@@ -56,6 +57,7 @@ def describe_columns(table: Table) -> list[dict[str, Any]]:
 
 
 def set_session(conn: psycopg.Connection[Any]) -> None:
+    require_utf8(conn)
     conn.execute(
         sql.SQL("SELECT {}").format(
             sql.SQL(", ").join(
@@ -64,6 +66,43 @@ def set_session(conn: psycopg.Connection[Any]) -> None:
             )
         )
     )
+
+
+def require_utf8(conn: psycopg.Connection[Any]) -> None:
+    """Archives hold the bytes COPY sends and say they are UTF-8: the connection must be
+    (retention's connections are, whatever the database's encoding)."""
+    if conn.info.encoding != "utf-8":
+        raise ArchiveConfigError(
+            f"the connection's client_encoding is {conn.info.encoding}, archives are UTF-8; "
+            "nothing was changed",
+            hint="connect with client_encoding=UTF8 (retention's own connections do)",
+        )
+
+
+def check_columns(conn: psycopg.Connection[Any], policy: BoundPolicy) -> None:
+    """The tables still have the columns (names, types, order) the run's statements list. Call
+    it after the batch's DELETEs: their locks keep any ALTER TABLE out until the commit, and one
+    committed before them (a migration during a long run) is seen here; the batch then rolls
+    back rather than delete a value it did not write."""
+    tables = list(policy.graph.tables)
+    rows = conn.execute(
+        "SELECT n.nspname, c.relname, array_agg(a.attname::text ORDER BY a.attnum), "
+        "array_agg(format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum) "
+        "FROM pg_attribute AS a JOIN pg_class AS c ON c.oid = a.attrelid "
+        "JOIN pg_namespace AS n ON n.oid = c.relnamespace "
+        "WHERE (n.nspname, c.relname) IN (SELECT * FROM unnest(%s::text[], %s::text[])) "
+        "AND a.attnum > 0 AND NOT a.attisdropped GROUP BY 1, 2",
+        ([s for s, _ in tables], [t for _, t in tables]),
+    ).fetchall()
+    live = {(s, t): list(zip(names, types, strict=True)) for s, t, names, types in rows}
+    for qname in tables:
+        bound = [(c.name, c.type) for c in policy.table(qname).columns.values()]
+        if live.get(qname) != bound:
+            raise ArchiveVerifyError(
+                f"{qname[0]}.{qname[1]}: its columns changed since the run started; nothing of "
+                "this batch was archived or deleted",
+                hint="run again: the next run archives the table with its new columns",
+            )
 
 
 class SettingParams(Params):
@@ -231,13 +270,19 @@ def deleted_rows(
     """Run `COPY (<DELETE ... RETURNING grp, columns>) TO STDOUT (FORMAT csv)` and return the
     CSV records (each ending with a line break) per group, sorted bytewise, so that the same
     rows always give the same bytes. The protocol sends each row as one message: records are
-    grouped without parsing them (the group, first, is a label that CSV never quotes)."""
+    grouped without parsing them (the group, first, is a label that CSV never quotes).
+
+    A record that is `\\.` alone (a one-column table holding that value) is quoted, as
+    PostgreSQL quotes it when it writes one column: unquoted, `COPY ... FROM` would read it as
+    the end of the data."""
     bind_settings(conn, params)
     query = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(statement)
     found: dict[bytes, list[bytes]] = {}
     with conn.cursor().copy(query) as copy:
         for data in copy:
             group, _, record = bytes(data).partition(b",")
+            if record == _END_OF_DATA:
+                record = _QUOTED_END
             rows = found.get(group)
             if rows is None:
                 rows = found[group] = []
@@ -279,6 +324,7 @@ def restore_rows(
         )
     # Types come from the live catalogue, never from the file: anyone holding the public key
     # can write an archive, so nothing read from one is pasted into SQL.
+    columns = [c for c in columns if not table.columns[c["name"]].generated]
     names = [str(c["name"]) for c in columns]
     values = sql.SQL(", ").join(
         sql.SQL("(e.value ->> {})::{}").format(sql.Literal(n), sql.SQL(table.columns[n].type))
@@ -302,13 +348,17 @@ def copy_into(
     conn: psycopg.Connection[Any], table: Table, names: Sequence[str], data: bytes
 ) -> int:
     """Load archived CSV (its header first) into the live `table`: every value takes its
-    column's type, every constraint applies, identity columns keep their archived values."""
+    column's type, every constraint applies, identity columns keep their archived values;
+    generated columns are computed again (their archived values are not loaded)."""
+    require_utf8(conn)
     missing = [n for n in names if n not in table.columns]
     if missing:
         raise ArchiveError(
             f"{table.label} has no column {', '.join(missing)} any more",
             hint="restore with --to DIR and load the rows by hand",
         )
+    if any(table.columns[n].generated for n in names):
+        return _copy_through(conn, table, names, data)
     query = sql.SQL("COPY {t} ({cols}) FROM STDIN (FORMAT csv, HEADER true)").format(
         t=sql.Identifier(*table.qname), cols=sql.SQL(", ").join(map(sql.Identifier, names))
     )
@@ -316,3 +366,34 @@ def copy_into(
         with cur.copy(query) as copy:
             copy.write(data)
         return cur.rowcount
+
+
+def _copy_through(
+    conn: psycopg.Connection[Any], table: Table, names: Sequence[str], data: bytes
+) -> int:
+    """`copy_into` for a table with generated columns: the CSV goes to a temporary table of
+    text columns, then the other columns into the table, each cast to its live type."""
+    staged = sql.Identifier("pg_temp", "retention_restore_staged")
+    fields = [sql.Identifier(f"c{i}") for i in range(len(names))]
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(staged))
+    conn.execute(
+        sql.SQL("CREATE TEMPORARY TABLE {} ({}) ON COMMIT DROP").format(
+            staged, sql.SQL(", ").join(sql.SQL("{} text").format(f) for f in fields)
+        )
+    )
+    load = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, HEADER true)").format(
+        staged, sql.SQL(", ").join(fields)
+    )
+    with conn.cursor().copy(load) as copy:
+        copy.write(data)
+    kept = [(n, f) for n, f in zip(names, fields, strict=True) if not table.columns[n].generated]
+    return conn.execute(
+        sql.SQL("INSERT INTO {t} ({cols}) OVERRIDING SYSTEM VALUE SELECT {values} FROM {s}").format(
+            t=sql.Identifier(*table.qname),
+            cols=sql.SQL(", ").join(sql.Identifier(n) for n, _ in kept),
+            values=sql.SQL(", ").join(
+                sql.SQL("{}::{}").format(f, sql.SQL(table.columns[n].type)) for n, f in kept
+            ),
+            s=staged,
+        )
+    ).rowcount

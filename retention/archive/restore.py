@@ -32,7 +32,7 @@ from retention.archive.model import ArchiveFile, Segment
 from retention.archive.storage import Storage
 from retention.archive.writer import check_members
 from retention.audit.trail import AuditTrail, Entry, subject_digest
-from retention.catalog.introspect import read_catalog
+from retention.catalog.introspect import Catalog, read_catalog
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,8 @@ def subject_rows(
     decoded: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for table in manifest["tables"]:
         text = inner[table["member"]].decode("utf-8")
-        decoded[table["name"]] = [(line, json.loads(line)) for line in text.splitlines()]
+        # split at \n only: JSON leaves U+2028 and U+0085 unescaped, splitlines() splits there
+        decoded[table["name"]] = [(line, json.loads(line)) for line in text.split("\n") if line]
     key = manifest["subject"]["key"]
     chosen: dict[str, list[tuple[str, dict[str, Any]]]] = {
         manifest["subject"]["table"]: [
@@ -152,99 +153,139 @@ def subject_csv(
     conn: psycopg.Connection[Any], manifest: dict[str, Any], inner: dict[str, bytes], subject: str
 ) -> dict[str, tuple[bytes, int]]:
     """Version 2 (CSV): the subject's rows per table, parents first, following the manifest's
-    relations, each table as CSV with its header line; picked by the server, see above."""
-    tables = manifest["tables"]
-    names = {t["name"]: [str(c["name"]) for c in t["columns"]] for t in tables}
-    position = {t["name"]: i for i, t in enumerate(tables)}
+    relations, each table as CSV with its header line; picked by the server, see above.
 
-    def column(table: str, name: str) -> sql.Identifier:
-        if table not in names or name not in names[table]:
-            raise ArchiveError(f"the manifest names an unknown column {table}.{name}")
-        return sql.Identifier(f"c{names[table].index(name)}")
-
-    def temp(kind: str, table: str) -> sql.Identifier:
-        return sql.Identifier("pg_temp", f"retention_restore_{kind}_{position[table]}")
-
-    out: dict[str, tuple[bytes, int]] = {}
+    Values compare as the live database compares them: each side of a link (and the subject's
+    key) is cast to its column's type in the live catalogue when the column is still there
+    (`1.00` = `1` between numeric and integer, `'P1  '` = `'P1'` between char(n) and varchar),
+    as text otherwise."""
+    codec.require_utf8(conn)
+    picker = _Picker(manifest, read_catalog(conn))
+    subject_table = manifest["subject"]["table"]
+    if subject_table not in picker.names:
+        raise ArchiveError(f"the manifest's subject table {subject_table} is not in it")
     with conn.transaction(force_rollback=True):
-        for table in tables:
-            name = table["name"]
-            fields = [sql.Identifier(f"c{i}") for i in range(len(names[name]))]
-            conn.execute(
-                sql.SQL("CREATE TEMPORARY TABLE {} (n bigserial, {}) ON COMMIT DROP").format(
-                    temp("all", name),
-                    sql.SQL(", ").join(sql.SQL("{} text").format(f) for f in fields),
-                )
-            )
-            copy_in = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, HEADER true)").format(
-                temp("all", name), sql.SQL(", ").join(fields)
-            )
-            with conn.cursor().copy(copy_in) as copy:
-                copy.write(inner[table["member"]])
-        subject_table = manifest["subject"]["table"]
-        if subject_table not in position:
-            raise ArchiveError(f"the manifest's subject table {subject_table} is not in it")
-        conn.execute(
-            sql.SQL(
-                "CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT * FROM {} WHERE {} = %s"
-            ).format(
-                temp("chosen", subject_table),
-                temp("all", subject_table),
-                column(subject_table, manifest["subject"]["key"]),
+        for table in manifest["tables"]:
+            picker.load(conn, table["name"], inner[table["member"]])
+        key = manifest["subject"]["key"]
+        picker.choose(
+            conn,
+            subject_table,
+            sql.SQL("{} = %s::{}").format(
+                picker.column(subject_table, key, "r"), picker.live_type(subject_table, key)
             ),
-            (subject,),
+            [subject],
         )
         chosen = {subject_table}
-        for table in tables:
+        for table in manifest["tables"]:
             name = table["name"]
             if name in chosen:
                 continue
-            linked: list[sql.Composable] = []
-            values: list[str] = []
-            for edge in manifest["relations"]:
-                if edge["child"] != name or edge["parent"] not in chosen:
-                    continue
-                match = [
-                    sql.SQL("r.{} = p.{}").format(column(name, c), column(edge["parent"], pc))
-                    for c, pc in zip(edge["child_columns"], edge["parent_columns"], strict=True)
-                ]
-                if edge["class_column"] is not None:
-                    match.append(sql.SQL("r.{} = %s").format(column(name, edge["class_column"])))
-                    values.append(str(edge["class_value"]))
-                linked.append(
-                    sql.SQL("EXISTS (SELECT FROM {} AS p WHERE {})").format(
-                        temp("chosen", edge["parent"]), sql.SQL(" AND ").join(match)
-                    )
-                )
-            conn.execute(
-                sql.SQL(
-                    "CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT * FROM {} AS r WHERE {}"
-                ).format(
-                    temp("chosen", name),
-                    temp("all", name),
-                    sql.SQL(" OR ").join(linked) if linked else sql.SQL("false"),
-                ),
-                values,
-            )
+            linked, values = picker.linked(name, manifest["relations"], chosen)
+            picker.choose(conn, name, linked, values)
             chosen.add(name)
-        for table in tables:
-            name = table["name"]
-            select = sql.SQL("SELECT {} FROM {} ORDER BY n").format(
+        return {t["name"]: picker.dump(conn, t["name"]) for t in manifest["tables"]}
+
+
+class _Picker:
+    """A version 2 segment's tables loaded as temporary tables of text columns (`c0`, `c1`...,
+    and `n`, the record's place), and the subject's rows chosen from them."""
+
+    def __init__(self, manifest: dict[str, Any], live: Catalog) -> None:
+        self.live = live
+        self.names = {t["name"]: [str(c["name"]) for c in t["columns"]] for t in manifest["tables"]}
+        self.position = {t["name"]: i for i, t in enumerate(manifest["tables"])}
+
+    def temp(self, kind: str, table: str) -> sql.Identifier:
+        return sql.Identifier("pg_temp", f"retention_restore_{kind}_{self.position[table]}")
+
+    def live_type(self, table: str, name: str) -> sql.Composable:
+        """The column's live type (from the catalogue, never from the file), or text."""
+        found = self.live.tables.get(_qname(table))
+        if found is None or name not in found.columns:
+            return sql.SQL("text")
+        return sql.SQL(found.columns[name].type)
+
+    def column(self, table: str, name: str, alias: str) -> sql.Composable:
+        if table not in self.names or name not in self.names[table]:
+            raise ArchiveError(f"the manifest names an unknown column {table}.{name}")
+        field = sql.Identifier(alias, f"c{self.names[table].index(name)}")
+        return sql.SQL("{}::{}").format(field, self.live_type(table, name))
+
+    def load(self, conn: psycopg.Connection[Any], table: str, data: bytes) -> None:
+        fields = sql.SQL(", ").join(sql.Identifier(f"c{i}") for i in range(len(self.names[table])))
+        conn.execute(
+            sql.SQL("CREATE TEMPORARY TABLE {} (n bigserial, {}) ON COMMIT DROP").format(
+                self.temp("all", table),
                 sql.SQL(", ").join(
-                    sql.SQL("{} AS {}").format(sql.Identifier(f"c{i}"), sql.Identifier(n))
-                    for i, n in enumerate(names[name])
+                    sql.SQL("{} text").format(sql.Identifier(f"c{i}"))
+                    for i in range(len(self.names[table]))
                 ),
-                temp("chosen", name),
             )
-            data = bytearray()
-            copy_out = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, HEADER true)").format(select)
-            with conn.cursor().copy(copy_out) as copy:
-                records = -1  # the header
-                for chunk in copy:
-                    data += chunk
-                    records += 1
-            out[name] = (bytes(data), records)
-    return out
+        )
+        load = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, HEADER true)").format(
+            self.temp("all", table), fields
+        )
+        with conn.cursor().copy(load) as copy:
+            copy.write(data)
+
+    def linked(
+        self, table: str, relations: list[dict[str, Any]], chosen: set[str]
+    ) -> tuple[sql.Composable, list[str]]:
+        """The condition choosing `table`'s rows linked to a chosen parent row, its values."""
+        linked: list[sql.Composable] = []
+        values: list[str] = []
+        for edge in relations:
+            if edge["child"] != table or edge["parent"] not in chosen:
+                continue
+            match = [
+                sql.SQL("{} = {}").format(
+                    self.column(table, c, "r"), self.column(edge["parent"], pc, "p")
+                )
+                for c, pc in zip(edge["child_columns"], edge["parent_columns"], strict=True)
+            ]
+            if edge["class_column"] is not None:
+                class_column = self.column(table, edge["class_column"], "r")
+                match.append(sql.SQL("({})::text = %s").format(class_column))
+                values.append(str(edge["class_value"]))
+            linked.append(
+                sql.SQL("EXISTS (SELECT FROM {} AS p WHERE {})").format(
+                    self.temp("chosen", edge["parent"]), sql.SQL(" AND ").join(match)
+                )
+            )
+        return (sql.SQL(" OR ").join(linked) if linked else sql.SQL("false")), values
+
+    def choose(
+        self,
+        conn: psycopg.Connection[Any],
+        table: str,
+        condition: sql.Composable,
+        values: list[str],
+    ) -> None:
+        conn.execute(
+            sql.SQL(
+                "CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT * FROM {} AS r WHERE {}"
+            ).format(self.temp("chosen", table), self.temp("all", table), condition),
+            values,
+        )
+
+    def dump(self, conn: psycopg.Connection[Any], table: str) -> tuple[bytes, int]:
+        """The chosen rows as CSV (header first, archive order) and how many."""
+        select = sql.SQL("SELECT {} FROM {} ORDER BY n").format(
+            sql.SQL(", ").join(
+                sql.SQL("{} AS {}").format(sql.Identifier(f"c{i}"), sql.Identifier(n))
+                for i, n in enumerate(self.names[table])
+            ),
+            self.temp("chosen", table),
+        )
+        data = bytearray()
+        records = -1  # the header
+        copy_out = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, HEADER true)").format(select)
+        with conn.cursor().copy(copy_out) as copy:
+            for chunk in copy:
+                data += chunk
+                records += 1
+        return bytes(data), records
 
 
 def _linked(row: dict[str, Any], edge: dict[str, Any], chosen: dict[str, list[Any]]) -> bool:
@@ -265,6 +306,32 @@ def load(
     subject: str,
 ) -> SubjectRecord:
     manifest, inner = open_segment(storage, found, identities)
+    try:
+        return _pick(conn, found, manifest, inner, subject)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        # the file's hashes matched the catalogue: it was written so (by another tool, or
+        # altered before it was catalogued)
+        raise ArchiveError(
+            f"{found.file.name} (group {found.segment.group}): its manifest does not describe "
+            "its tables as this version writes them; nothing was restored"
+        ) from None
+    except psycopg.Error as exc:
+        if isinstance(exc, psycopg.OperationalError):
+            raise
+        # never the server's message: it may quote a value of the file
+        raise ArchiveError(
+            f"{found.file.name} (group {found.segment.group}): its rows do not load "
+            f"(SQLSTATE {exc.sqlstate}); nothing was restored"
+        ) from None
+
+
+def _pick(
+    conn: psycopg.Connection[Any],
+    found: Found,
+    manifest: dict[str, Any],
+    inner: dict[str, bytes],
+    subject: str,
+) -> SubjectRecord:
     if int(manifest.get("format_version", 1)) >= 2:
         picked = subject_csv(conn, manifest, inner, subject)
         return SubjectRecord(
@@ -293,6 +360,7 @@ def into_database(
     live = read_catalog(conn, tool_schema=schema)
     columns = {t["name"]: t["columns"] for t in record.manifest["tables"]}
     counts: dict[str, int] = {}
+    name = ""
     try:
         with conn.transaction():
             for name, data in record.tables.items():
@@ -305,17 +373,27 @@ def into_database(
                     names = [str(c["name"]) for c in columns[name]]
                     counts[name] = codec.copy_into(conn, table, names, data)
                 else:
-                    lines = data.decode("utf-8").splitlines()
+                    lines = data.decode("utf-8").split("\n")[:-1]  # each line ends with \n
                     counts[name] = codec.restore_rows(conn, table, columns[name], lines)
             _audit(conn, trail, record, subject, counts, "database")
     except psycopg.errors.UniqueViolation:
         raise ArchiveError(
             "some of these rows are already in the database: nothing was restored"
         ) from None
-    except (psycopg.errors.IntegrityError, psycopg.errors.DataError) as exc:
+    except psycopg.errors.IntegrityError as exc:
+        # constraint violations name the constraint, never the values (those are in detail)
         raise ArchiveError(
             f"the database refused the rows ({exc.diag.message_primary}): nothing was restored",
             hint="restore with --to DIR and load the rows by hand",
+        ) from None
+    except psycopg.errors.DataError as exc:
+        # the message would quote the value: only the column and the SQLSTATE
+        column = f", column {exc.diag.column_name}" if exc.diag.column_name else ""
+        raise ArchiveError(
+            f"a value of {name} does not fit the live table (SQLSTATE {exc.sqlstate}{column}): "
+            "nothing was restored",
+            hint="the table changed since the archive; restore with --to DIR and load the rows "
+            "by hand",
         ) from None
     return counts
 

@@ -98,7 +98,14 @@ def archive_batch(
         if len(statements) > 1:  # each statement's lines are sorted, not their union
             for chosen in lines[qname].values():
                 chosen.sort()
+        unknown = set(lines[qname]) - set(group_of.values())
+        if unknown:
+            raise ArchiveVerifyError(
+                f"{qname[0]}.{qname[1]}: rows of group(s) {', '.join(sorted(unknown))} that no "
+                "subject of this batch has; rolled back"
+            )
         found.check_deleted(qname, sum(len(v) for v in lines[qname].values()))
+    codec.check_columns(conn, policy)
     subject_rows = sum(len(v) for v in lines[policy.subject.qname].values())
     if subject_rows != len(keys):
         raise ArchiveVerifyError(

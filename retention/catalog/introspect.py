@@ -31,6 +31,7 @@ class Column:
     max_length: int | None
     not_null: bool
     default: str | None
+    generated: bool = False  # GENERATED ALWAYS AS (...) STORED: computed by the server
 
     @property
     def is_date(self) -> bool:
@@ -151,7 +152,8 @@ SELECT a.attrelid AS oid, a.attname AS name, format_type(a.atttypid, a.atttypmod
          AS max_length,
        a.attnotnull AS not_null,
        -- relid 0: deparsing with the table's oid would lock it (and wait behind DDL)
-       CASE WHEN a.attgenerated = '' THEN pg_get_expr(d.adbin, 0) END AS "default"
+       CASE WHEN a.attgenerated = '' THEN pg_get_expr(d.adbin, 0) END AS "default",
+       a.attgenerated <> '' AS generated
 FROM pg_attribute a
 JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
@@ -216,6 +218,7 @@ def read_catalog(conn: psycopg.Connection[Any], *, tool_schema: str = "retention
             row["max_length"],
             row["not_null"],
             row["default"],
+            row["generated"],
         )
     tables = {names[row["oid"]]: _table(row, columns[row["oid"]], index_rows) for row in table_rows}
     fks = tuple(
