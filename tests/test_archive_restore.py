@@ -24,18 +24,8 @@ from retention.settings import Settings
 from tests.archive_helpers import KeyPair, archive_settings, key_pair
 from tests.engine_helpers import run, trail, write_policy
 from tests.fix_db import with_dbname
+from tests.test_archive_types import POLICY
 
-POLICY = """
-name: people
-subject: {table: people, key: id}
-dates:
-  last: {column: last_visit}
-retain_until: last + 40 years
-phases:
-  - name: archive
-    due: last + 1 year
-    action: archive
-"""
 LINKED = POLICY.replace(
     "dates:", "related:\n  links:\n    - table: notes\n      column: person_id\ndates:"
 )
