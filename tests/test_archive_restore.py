@@ -5,8 +5,10 @@ writer (found by a review)."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -18,11 +20,14 @@ from psycopg import sql
 from retention.archive import restore
 from retention.archive.errors import ArchiveConfigError, ArchiveError
 from retention.archive.storage import LocalStorage
+from retention.cli.main import main
 from retention.db import connect
 from retention.engine.progress import LogReporter
+from retention.errors import PolicyError
+from retention.policy.check import bound_policies
 from retention.settings import Settings
 from tests.archive_helpers import KeyPair, archive_settings, key_pair
-from tests.engine_helpers import run, trail, write_policy
+from tests.engine_helpers import AUDIT_KEY, run, trail, write_policy
 from tests.fix_db import with_dbname
 from tests.test_archive_types import POLICY
 
@@ -120,17 +125,29 @@ def test_a_one_column_row_holding_the_end_of_data_marker_round_trips(
 def test_generated_columns_are_computed_again_on_restore(
     conn: psycopg.Connection[Any], db_url: str, tmp_path: Path
 ) -> None:
+    """Generated columns are left to the server, identity values kept, and every value is
+    checked as a plain COPY checks it (a name too long for a narrowed column is refused, not
+    cut)."""
     ddl = (
         "CREATE TABLE people (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
-        "last_visit timestamptz, nom text, upper_nom text GENERATED ALWAYS AS (upper(nom)) STORED)"
+        "last_visit timestamptz, nom varchar(40), "
+        "code text GENERATED ALWAYS AS ('P' || id) STORED)"
     )
-    rows = "INSERT INTO people (last_visit, nom) VALUES ('2001-01-01', 'x,\"y\"')"
+    rows = (
+        "INSERT INTO people (last_visit, nom) VALUES ('2001-01-01', 'x,\"y\"'),"
+        " ('2001-01-01', 'Dupont-Durand')"
+    )
     config, keys = _archive(conn, db_url, tmp_path, ddl, rows, POLICY)
-    record = _load(conn, config, keys, "1")
-    restore.into_database(conn, "retention", trail(conn, config), record, "1")
-    assert conn.execute("SELECT id, nom, upper_nom FROM people").fetchall() == [
-        (1, 'x,"y"', 'X,"Y"')
-    ]
+    restore.into_database(
+        conn, "retention", trail(conn, config), _load(conn, config, keys, "1"), "1"
+    )
+    assert conn.execute("SELECT id, nom, code FROM people").fetchall() == [(1, 'x,"y"', "P1")]
+    conn.execute("ALTER TABLE people ALTER nom TYPE varchar(6)")
+    record = _load(conn, config, keys, "2")
+    with pytest.raises(ArchiveError, match="SQLSTATE 22001") as refused:
+        restore.into_database(conn, "retention", trail(conn, config), record, "2")
+    assert "Dupont" not in refused.value.message
+    assert conn.execute("SELECT count(*) FROM people").fetchone() == (1,)
 
 
 def test_a_column_added_during_the_run_stops_the_batch_before_any_delete(
@@ -161,23 +178,29 @@ def test_a_column_added_during_the_run_stops_the_batch_before_any_delete(
     assert b"refus 2024" in record.tables["public.people"]
 
 
-@pytest.fixture
-def latin1_url(pg_admin_url: str) -> Iterator[str]:
-    name = f"rt_latin1_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_admin_url, autocommit=True) as admin:
+@contextmanager
+def _database(admin_url: str, encoding: str) -> Iterator[str]:
+    """A new database in `encoding` for the block; yields its URL."""
+    name = f"rt_{encoding.lower()}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(
             sql.SQL(
-                "CREATE DATABASE {} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' "
-                "TEMPLATE template0"
-            ).format(sql.Identifier(name))
+                "CREATE DATABASE {} ENCODING {} LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+            ).format(sql.Identifier(name), sql.Literal(encoding))
         )
     try:
-        yield with_dbname(pg_admin_url, name)
+        yield with_dbname(admin_url, name)
     finally:
-        with psycopg.connect(pg_admin_url, autocommit=True) as admin:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+@pytest.fixture
+def latin1_url(pg_admin_url: str) -> Iterator[str]:
+    with _database(pg_admin_url, "LATIN1") as url:
+        yield url
 
 
 def test_archives_are_utf8_whatever_the_database_encoding(
@@ -208,3 +231,159 @@ def _latin1_config(url: str, tmp_path: Path) -> tuple[Settings, KeyPair]:
     keys = key_pair(tmp_path / "keys")
     policies = write_policy(tmp_path / "policies", POLICY)
     return archive_settings(url, policies, tmp_path / "archive", [keys.recipient]), keys
+
+
+def test_restore_to_files_needs_no_live_table_and_never_truncates_a_key(
+    conn: psycopg.Connection[Any], db_url: str, tmp_path: Path
+) -> None:
+    """Links compare in the archived types (without modifier): a table dropped since, a key
+    narrowed (a cast to varchar(5) would make P0001A and P0001B one) or retyped (X-18 is no
+    bigint) changes nothing to which rows are the subject's."""
+    ddl = (
+        "CREATE TABLE people (id varchar(20) PRIMARY KEY, last_visit timestamptz);"
+        "CREATE TABLE notes (note_id int PRIMARY KEY, person_id varchar(20), body text);"
+    )
+    rows = (
+        "INSERT INTO people VALUES ('P0001A', '2001-01-01'), ('P0001B', '2001-01-01'),"
+        " ('X-18', '2001-01-01');"
+        "INSERT INTO notes VALUES (10, 'P0001A', 'note of A'), (11, 'P0001B', 'note of B');"
+    )
+    config, keys = _archive(conn, db_url, tmp_path, ddl, rows, LINKED)
+    conn.execute("ALTER TABLE people ALTER id TYPE varchar(5)")  # years later, empty tables
+    conn.execute("ALTER TABLE notes ALTER person_id TYPE varchar(5)")
+    record = _load(conn, config, keys, "P0001A")
+    assert record.rows == {"public.people": 1, "public.notes": 1}
+    conn.execute("DROP TABLE notes")
+    conn.execute("DROP TABLE people")
+    record = _load(conn, config, keys, "P0001A")
+    assert record.rows == {"public.people": 1, "public.notes": 1}
+    folder = tmp_path / "out"
+    restore.to_directory(conn, trail(conn, config), record, "P0001A", folder)
+    exported = (folder / "public.notes.csv").read_text(encoding="utf-8")
+    assert "note of A" in exported and "note of B" not in exported
+
+
+def test_no_database_error_carries_an_archived_row_out(
+    conn: psycopg.Connection[Any],
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A trigger refusing the load, a statement cancelled while the segment loads: the server's
+    text (its CONTEXT quotes the COPY line) never reaches the user, nor a traceback."""
+    ddl = "CREATE TABLE people (id int PRIMARY KEY, last_visit timestamptz, nom text)"
+    rows = "INSERT INTO people VALUES (1, '2001-01-01', 'Dupont Jeanne')"
+    config, keys = _archive(conn, db_url, tmp_path, ddl, rows, POLICY)
+    conn.execute(
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$BEGIN RAISE EXCEPTION 'inserts are closed'; END$$;"
+        "CREATE TRIGGER refuse BEFORE INSERT ON people FOR EACH ROW EXECUTE FUNCTION refuse()"
+    )
+    record = _load(conn, config, keys, "1")
+    with pytest.raises(ArchiveError, match="SQLSTATE P0001") as refused:
+        restore.into_database(conn, "retention", trail(conn, config), record, "1")
+    assert "Dupont" not in refused.value.message
+    conn.execute("SET statement_timeout = '1ms'")
+    with pytest.raises(ArchiveError, match="SQLSTATE 57014") as cancelled:
+        _load(conn, config, keys, "1")
+    assert "Dupont" not in cancelled.value.message
+    conn.execute("RESET statement_timeout")
+    for name, value in {
+        "DATABASE_URL": db_url,
+        "AUDIT_KEY": AUDIT_KEY,
+        "POLICIES_DIR": str(tmp_path / "policies"),
+        "ARCHIVE_DIR": str(config.archive_dir),
+        "ARCHIVE_RECIPIENTS": keys.recipient,
+    }.items():
+        monkeypatch.setenv(f"RETENTION_{name}", value)
+    args = ["archive", "restore", "--subject", "1", "--identity", str(keys.file)]
+    assert main([*args, "--into-database"]) == 6
+    out = capsys.readouterr()
+    assert "SQLSTATE P0001" in out.err and "Dupont" not in out.err + out.out
+
+
+@pytest.mark.parametrize(
+    ("ddl", "policy"),
+    [
+        (
+            "CREATE TABLE people (id int PRIMARY KEY, last_visit timestamptz, "
+            "guardian_id int REFERENCES people ON DELETE CASCADE)",
+            POLICY,
+        ),
+        (
+            "CREATE TABLE people (id int PRIMARY KEY, last_visit timestamptz);"
+            "CREATE TABLE consents (id int PRIMARY KEY, "
+            "person_id int REFERENCES people ON DELETE CASCADE)",
+            POLICY.replace("dates:", "related:\n  exclude: [consents]\ndates:"),
+        ),
+    ],
+    ids=["self-reference", "excluded-table"],
+)
+def test_an_archive_never_cascades_into_rows_it_does_not_write(
+    conn: psycopg.Connection[Any], tmp_path: Path, ddl: str, policy: str
+) -> None:
+    """A due guardian's archive would delete a ward not due; an excluded table's rows would go
+    with their patient: `check` refuses such a policy, with file, line and a hint."""
+    conn.execute(ddl)
+    with pytest.raises(PolicyError) as refused:
+        bound_policies(conn, write_policy(tmp_path / "policies", policy))
+    text = refused.value.render()
+    assert "ON DELETE CASCADE" in text and "no archive holds" in text
+    assert re.search(r"\.yaml:\d+:\d+: error", text) and "RESTRICT" in text
+
+
+@pytest.mark.parametrize("change", ["inheritance", "view"])
+def test_a_table_that_is_no_longer_what_the_run_read_stops_the_batch(
+    conn: psycopg.Connection[Any], db_url: str, tmp_path: Path, change: str
+) -> None:
+    """A child table by inheritance (its own columns would be deleted with its parent's rows,
+    unwritten), or a migration replacing the table by a compatibility view during the run:
+    nothing is deleted."""
+
+    class Migration(LogReporter):
+        def start(self, label: str, total: int) -> None:
+            super().start(label, total)
+            with psycopg.connect(db_url, autocommit=True) as other:
+                if change == "inheritance":
+                    other.execute("CREATE TABLE notes_2019 (diagnosis text) INHERITS (notes)")
+                    other.execute("INSERT INTO notes_2019 VALUES (11, 1, 'n', 'secret')")
+                else:
+                    other.execute(
+                        "ALTER TABLE notes RENAME TO notes_v2;"
+                        "ALTER TABLE notes_v2 ADD COLUMN diagnosis text;"
+                        "UPDATE notes_v2 SET diagnosis = 'secret';"
+                        "CREATE VIEW notes AS SELECT note_id, person_id, body FROM notes_v2"
+                    )
+
+    keys = key_pair(tmp_path / "keys")
+    conn.execute(
+        "CREATE TABLE people (id int PRIMARY KEY, last_visit timestamptz);"
+        "CREATE TABLE notes (note_id int PRIMARY KEY, person_id int, body text);"
+        "INSERT INTO people VALUES (1, '2001-01-01'); INSERT INTO notes VALUES (10, 1, 'n');"
+    )
+    config = archive_settings(
+        db_url, write_policy(tmp_path / "policies", LINKED), tmp_path / "archive", [keys.recipient]
+    )
+    with pytest.raises(ArchiveError, match=r"inheritance|changed since the run started"):
+        run(conn, config, at=date(2025, 1, 1), progress=Migration())
+    assert conn.execute("SELECT count(*) FROM people").fetchone() == (1,)
+    assert conn.execute("SELECT count(*) FROM notes").fetchone() == (
+        2 if change == "inheritance" else 1,
+    )
+    child = "notes_2019" if change == "inheritance" else "notes_v2"
+    kept = conn.execute(sql.SQL("SELECT diagnosis FROM {}").format(sql.Identifier(child)))
+    assert kept.fetchall() == [("secret",)]
+
+
+def test_a_sql_ascii_database_is_refused_before_anything_changes(
+    pg_admin_url: str, tmp_path: Path
+) -> None:
+    with _database(pg_admin_url, "SQL_ASCII") as url:
+        config, _ = _latin1_config(url, tmp_path)
+        with connect(config) as conn:
+            conn.execute("CREATE TABLE people (id int PRIMARY KEY, last_visit timestamptz)")
+            conn.execute("INSERT INTO people VALUES (1, '2001-01-01')")
+            with pytest.raises(ArchiveConfigError, match="SQL_ASCII"):
+                run(conn, config, at=date(2025, 1, 1))
+            assert conn.execute("SELECT count(*) FROM people").fetchone() == (1,)

@@ -77,31 +77,60 @@ def require_utf8(conn: psycopg.Connection[Any]) -> None:
             "nothing was changed",
             hint="connect with client_encoding=UTF8 (retention's own connections do)",
         )
+    if conn.info.parameter_status("server_encoding") == "SQL_ASCII":
+        raise ArchiveConfigError(
+            "the database's encoding is SQL_ASCII: its text has no known encoding, so an "
+            "archive could not say how to read it; nothing was changed",
+            hint="convert the database to UTF8 (dump, then restore into a UTF8 database)",
+        )
 
 
 def check_columns(conn: psycopg.Connection[Any], policy: BoundPolicy) -> None:
-    """The tables still have the columns (names, types, order) the run's statements list. Call
-    it after the batch's DELETEs: their locks keep any ALTER TABLE out until the commit, and one
-    committed before them (a migration during a long run) is seen here; the batch then rolls
-    back rather than delete a value it did not write."""
+    """Each table is still the relation the run read at its start (same oid, a table, no
+    inheritance children) with the columns (names, types, order) its statements list. Call it
+    after the batch's DELETEs: their locks keep any ALTER TABLE out until the commit, and one
+    committed before them (a migration during a long run: a column added, the table renamed
+    and replaced by a view...) is seen here; the batch then rolls back rather than delete a
+    value it did not write. A child table by inheritance would lose its own columns (DELETE
+    on the parent deletes its rows too)."""
     tables = list(policy.graph.tables)
     rows = conn.execute(
-        "SELECT n.nspname, c.relname, array_agg(a.attname::text ORDER BY a.attnum), "
-        "array_agg(format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum) "
-        "FROM pg_attribute AS a JOIN pg_class AS c ON c.oid = a.attrelid "
-        "JOIN pg_namespace AS n ON n.oid = c.relnamespace "
-        "WHERE (n.nspname, c.relname) IN (SELECT * FROM unnest(%s::text[], %s::text[])) "
-        "AND a.attnum > 0 AND NOT a.attisdropped GROUP BY 1, 2",
+        "SELECT n.nspname, c.relname, c.oid, c.relkind, "
+        "array(SELECT a.attname::text FROM pg_attribute AS a WHERE a.attrelid = c.oid "
+        "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum), "
+        "array(SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute AS a "
+        "WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum), "
+        "EXISTS (SELECT FROM pg_inherits AS i JOIN pg_class AS k ON k.oid = i.inhrelid "
+        "WHERE i.inhparent = c.oid AND NOT k.relispartition) "
+        "FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace "
+        "WHERE (n.nspname, c.relname) IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
         ([s for s, _ in tables], [t for _, t in tables]),
     ).fetchall()
-    live = {(s, t): list(zip(names, types, strict=True)) for s, t, names, types in rows}
+    live = {
+        (s, t): (oid, kind, list(zip(n, ty, strict=True)), inh)
+        for s, t, oid, kind, n, ty, inh in rows
+    }
     for qname in tables:
-        bound = [(c.name, c.type) for c in policy.table(qname).columns.values()]
-        if live.get(qname) != bound:
+        table = policy.table(qname)
+        bound = [(c.name, c.type) for c in table.columns.values()]
+        found = live.get(qname)
+        label = f"{qname[0]}.{qname[1]}"
+        if found is not None and found[3]:
             raise ArchiveVerifyError(
-                f"{qname[0]}.{qname[1]}: its columns changed since the run started; nothing of "
+                f"{label} has child tables by inheritance: deleting from it deletes their rows "
+                "too, without their own columns; nothing of this batch was archived or deleted",
+                hint="archive the child tables as tables of their own (or make them partitions)",
+            )
+        if (
+            found is None
+            or found[1] not in ("r", "p")
+            or found[2] != bound
+            or (table.oid and found[0] != table.oid)
+        ):
+            raise ArchiveVerifyError(
+                f"{label}: the table or its columns changed since the run started; nothing of "
                 "this batch was archived or deleted",
-                hint="run again: the next run archives the table with its new columns",
+                hint="run again: the next run archives the table as it is now",
             )
 
 
@@ -371,29 +400,23 @@ def copy_into(
 def _copy_through(
     conn: psycopg.Connection[Any], table: Table, names: Sequence[str], data: bytes
 ) -> int:
-    """`copy_into` for a table with generated columns: the CSV goes to a temporary table of
-    text columns, then the other columns into the table, each cast to its live type."""
+    """`copy_into` for a table with generated columns: the CSV goes to a temporary table with
+    the table's own column types (so COPY checks every value as it would on the table), then
+    the other columns into the table."""
     staged = sql.Identifier("pg_temp", "retention_restore_staged")
-    fields = [sql.Identifier(f"c{i}") for i in range(len(names))]
+    columns = sql.SQL(", ").join(map(sql.Identifier, names))
     conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(staged))
     conn.execute(
-        sql.SQL("CREATE TEMPORARY TABLE {} ({}) ON COMMIT DROP").format(
-            staged, sql.SQL(", ").join(sql.SQL("{} text").format(f) for f in fields)
-        )
+        sql.SQL(
+            "CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA"
+        ).format(staged, columns, sql.Identifier(*table.qname))
     )
-    load = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, HEADER true)").format(
-        staged, sql.SQL(", ").join(fields)
-    )
+    load = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, HEADER true)").format(staged, columns)
     with conn.cursor().copy(load) as copy:
         copy.write(data)
-    kept = [(n, f) for n, f in zip(names, fields, strict=True) if not table.columns[n].generated]
+    kept = sql.SQL(", ").join(sql.Identifier(n) for n in names if not table.columns[n].generated)
     return conn.execute(
-        sql.SQL("INSERT INTO {t} ({cols}) OVERRIDING SYSTEM VALUE SELECT {values} FROM {s}").format(
-            t=sql.Identifier(*table.qname),
-            cols=sql.SQL(", ").join(sql.Identifier(n) for n, _ in kept),
-            values=sql.SQL(", ").join(
-                sql.SQL("{}::{}").format(f, sql.SQL(table.columns[n].type)) for n, f in kept
-            ),
-            s=staged,
+        sql.SQL("INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {}").format(
+            sql.Identifier(*table.qname), kept, kept, staged
         )
     ).rowcount

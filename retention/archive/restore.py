@@ -32,7 +32,7 @@ from retention.archive.model import ArchiveFile, Segment
 from retention.archive.storage import Storage
 from retention.archive.writer import check_members
 from retention.audit.trail import AuditTrail, Entry, subject_digest
-from retention.catalog.introspect import Catalog, read_catalog
+from retention.catalog.introspect import read_catalog
 
 
 @dataclass(frozen=True)
@@ -155,25 +155,25 @@ def subject_csv(
     """Version 2 (CSV): the subject's rows per table, parents first, following the manifest's
     relations, each table as CSV with its header line; picked by the server, see above.
 
-    Values compare as the live database compares them: each side of a link (and the subject's
-    key) is cast to its column's type in the live catalogue when the column is still there
-    (`1.00` = `1` between numeric and integer, `'P1  '` = `'P1'` between char(n) and varchar),
-    as text otherwise."""
+    Values compare as the database that archived them compared them: each side of a link (and
+    the subject's key) is cast to the type the manifest gives it, as this server resolves that
+    name (schema and type, without modifier: a cast never truncates), so `1.00` = `1` between
+    numeric and integer and `'P1      '` = `'P1'` between char(n) and varchar; both sides
+    compare as text when a type is unknown here. The live tables are not needed (restore to
+    files works after they were dropped or changed)."""
     codec.require_utf8(conn)
-    picker = _Picker(manifest, read_catalog(conn))
+    picker = _Picker(manifest, _archived_types(conn, manifest))
     subject_table = manifest["subject"]["table"]
     if subject_table not in picker.names:
         raise ArchiveError(f"the manifest's subject table {subject_table} is not in it")
     with conn.transaction(force_rollback=True):
         for table in manifest["tables"]:
             picker.load(conn, table["name"], inner[table["member"]])
-        key = manifest["subject"]["key"]
+        key = picker.column(subject_table, manifest["subject"]["key"], "r")
         picker.choose(
             conn,
             subject_table,
-            sql.SQL("{} = %s::{}").format(
-                picker.column(subject_table, key, "r"), picker.live_type(subject_table, key)
-            ),
+            sql.SQL("{}::{} = %s::{}").format(key.field, key.type, key.type),
             [subject],
         )
         chosen = {subject_table}
@@ -184,33 +184,66 @@ def subject_csv(
             linked, values = picker.linked(name, manifest["relations"], chosen)
             picker.choose(conn, name, linked, values)
             chosen.add(name)
-        return {t["name"]: picker.dump(conn, t["name"]) for t in manifest["tables"]}
+        picked = {t["name"]: picker.dump(conn, t["name"]) for t in manifest["tables"]}
+    if picked[subject_table][1] > 1:
+        raise ArchiveError(
+            f"{picked[subject_table][1]} rows of {subject_table} have this key in the archive; "
+            "nothing was restored"
+        )
+    return picked
+
+
+def _archived_types(
+    conn: psycopg.Connection[Any], manifest: dict[str, Any]
+) -> dict[str, sql.Composable]:
+    """The manifest's type names this server knows, as (schema, name) identifiers it gave.
+    Each name is resolved on its own (a bound parameter; a malformed one is only unknown)."""
+    resolved: dict[str, sql.Composable] = {}
+    for name in sorted({str(c["type"]) for t in manifest["tables"] for c in t["columns"]}):
+        try:
+            row = conn.execute(
+                "SELECT n.nspname, t.typname FROM pg_type AS t "
+                "JOIN pg_namespace AS n ON n.oid = t.typnamespace WHERE t.oid = to_regtype(%s)",
+                (name,),
+            ).fetchone()
+        except (psycopg.ProgrammingError, psycopg.DataError):
+            continue
+        if row is not None:
+            resolved[name] = sql.Identifier(row[0], row[1])
+    return resolved
+
+
+@dataclass(frozen=True)
+class _Field:
+    field: sql.Composable
+    type: sql.Composable  # the archived type, or text
+    typed: bool
 
 
 class _Picker:
     """A version 2 segment's tables loaded as temporary tables of text columns (`c0`, `c1`...,
     and `n`, the record's place), and the subject's rows chosen from them."""
 
-    def __init__(self, manifest: dict[str, Any], live: Catalog) -> None:
-        self.live = live
+    def __init__(self, manifest: dict[str, Any], types: dict[str, sql.Composable]) -> None:
         self.names = {t["name"]: [str(c["name"]) for c in t["columns"]] for t in manifest["tables"]}
+        self.types = {
+            (t["name"], str(c["name"])): types.get(str(c["type"]))
+            for t in manifest["tables"]
+            for c in t["columns"]
+        }
         self.position = {t["name"]: i for i, t in enumerate(manifest["tables"])}
 
     def temp(self, kind: str, table: str) -> sql.Identifier:
         return sql.Identifier("pg_temp", f"retention_restore_{kind}_{self.position[table]}")
 
-    def live_type(self, table: str, name: str) -> sql.Composable:
-        """The column's live type (from the catalogue, never from the file), or text."""
-        found = self.live.tables.get(_qname(table))
-        if found is None or name not in found.columns:
-            return sql.SQL("text")
-        return sql.SQL(found.columns[name].type)
-
-    def column(self, table: str, name: str, alias: str) -> sql.Composable:
+    def column(self, table: str, name: str, alias: str) -> _Field:
         if table not in self.names or name not in self.names[table]:
             raise ArchiveError(f"the manifest names an unknown column {table}.{name}")
         field = sql.Identifier(alias, f"c{self.names[table].index(name)}")
-        return sql.SQL("{}::{}").format(field, self.live_type(table, name))
+        archived = self.types[(table, name)]
+        if archived is None:
+            return _Field(field, sql.SQL("text"), False)
+        return _Field(field, archived, True)
 
     def load(self, conn: psycopg.Connection[Any], table: str, data: bytes) -> None:
         fields = sql.SQL(", ").join(sql.Identifier(f"c{i}") for i in range(len(self.names[table])))
@@ -238,15 +271,20 @@ class _Picker:
         for edge in relations:
             if edge["child"] != table or edge["parent"] not in chosen:
                 continue
-            match = [
-                sql.SQL("{} = {}").format(
-                    self.column(table, c, "r"), self.column(edge["parent"], pc, "p")
-                )
-                for c, pc in zip(edge["child_columns"], edge["parent_columns"], strict=True)
-            ]
+            match = []
+            for c, pc in zip(edge["child_columns"], edge["parent_columns"], strict=True):
+                child, parent = self.column(table, c, "r"), self.column(edge["parent"], pc, "p")
+                if child.typed and parent.typed:
+                    match.append(
+                        sql.SQL("{}::{} = {}::{}").format(
+                            child.field, child.type, parent.field, parent.type
+                        )
+                    )
+                else:  # a type unknown here: both as archived text
+                    match.append(sql.SQL("{} = {}").format(child.field, parent.field))
             if edge["class_column"] is not None:
-                class_column = self.column(table, edge["class_column"], "r")
-                match.append(sql.SQL("({})::text = %s").format(class_column))
+                class_column = self.column(table, edge["class_column"], "r").field
+                match.append(sql.SQL("{} = %s").format(class_column))
                 values.append(str(edge["class_value"]))
             linked.append(
                 sql.SQL("EXISTS (SELECT FROM {} AS p WHERE {})").format(
@@ -316,7 +354,7 @@ def load(
             "its tables as this version writes them; nothing was restored"
         ) from None
     except psycopg.Error as exc:
-        if isinstance(exc, psycopg.OperationalError):
+        if _connection_lost(conn, exc):
             raise
         # never the server's message: it may quote a value of the file
         raise ArchiveError(
@@ -381,21 +419,31 @@ def into_database(
             "some of these rows are already in the database: nothing was restored"
         ) from None
     except psycopg.errors.IntegrityError as exc:
-        # constraint violations name the constraint, never the values (those are in detail)
+        # the constraint's name, never the server's text (a trigger's may quote a value)
+        constraint = exc.diag.constraint_name or "a constraint or trigger"
         raise ArchiveError(
-            f"the database refused the rows ({exc.diag.message_primary}): nothing was restored",
+            f"the database refused the rows of {name} ({constraint}, SQLSTATE {exc.sqlstate}): "
+            "nothing was restored",
             hint="restore with --to DIR and load the rows by hand",
         ) from None
-    except psycopg.errors.DataError as exc:
-        # the message would quote the value: only the column and the SQLSTATE
-        column = f", column {exc.diag.column_name}" if exc.diag.column_name else ""
+    except psycopg.Error as exc:
+        if _connection_lost(conn, exc):
+            raise
+        # the message or its context would quote the value: the table and the SQLSTATE only
         raise ArchiveError(
-            f"a value of {name} does not fit the live table (SQLSTATE {exc.sqlstate}{column}): "
-            "nothing was restored",
-            hint="the table changed since the archive; restore with --to DIR and load the rows "
-            "by hand",
+            f"the database refused the rows of {name} (SQLSTATE {exc.sqlstate}): nothing was "
+            "restored",
+            hint="a value that does not fit a changed table (class 22), or a trigger; restore "
+            "with --to DIR and load the rows by hand",
         ) from None
     return counts
+
+
+def _connection_lost(conn: psycopg.Connection[Any], exc: psycopg.Error) -> bool:
+    """The connection is gone (reported as such by the caller), not a refused statement."""
+    return conn.closed or (
+        isinstance(exc, psycopg.OperationalError) and (exc.sqlstate or "08").startswith("08")
+    )
 
 
 def to_directory(

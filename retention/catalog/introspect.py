@@ -74,6 +74,7 @@ class Table:
     indexes: tuple[tuple[str, ...], ...]
     estimated_rows: int
     owner: str
+    oid: int = 0  # pg_class.oid when read (a name may later point to another relation)
 
     @property
     def qname(self) -> tuple[str, str]:
@@ -248,4 +249,5 @@ def _table(row: dict[str, Any], columns: dict[str, Column], indexes: list[dict[s
         indexes=tuple(tuple(ix["columns"]) for ix in own),
         estimated_rows=int(row["estimated_rows"]),
         owner=str(row["owner"]),
+        oid=int(row["oid"]),
     )

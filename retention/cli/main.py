@@ -1,7 +1,8 @@
 """The `retention` command: argument parsing and the mapping of errors to exit codes.
 
 Exit codes: 0 success, 1 internal error, 2 invalid input (arguments, settings, policies),
-3 coverage gaps, 4 database unreachable or in an unexpected state, 130 interrupted.
+3 coverage gaps, 4 database unreachable, in an unexpected state or refusing an operation,
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
+import psycopg
 from loguru import logger
 
 from retention.errors import RetentionError, UsageError
@@ -33,6 +35,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RetentionError as exc:
         print(exc.render(), file=sys.stderr)
         return exc.exit_code
+    except psycopg.Error as exc:  # last resort: an error no command turned into a message
+        # never the server's text: it may quote a row (a COPY's context, a refused value)
+        print(
+            f"error: the database refused an operation (SQLSTATE {exc.sqlstate or 'none'}, "
+            f"{type(exc).__name__}); its message is not shown: it may quote personal data",
+            file=sys.stderr,
+        )
+        return 4
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

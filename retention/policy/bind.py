@@ -186,6 +186,7 @@ def bind_policy(loaded: LoadedPolicy, catalog: Catalog) -> tuple[BoundPolicy | N
         if (bound := _phase(binder, phase, i, subject, graph, phase_names, dates)) is not None
     )
     _check_date_indexes(binder, dates, graph)
+    _check_archive_cascades(binder, graph)
     errors = [p for p in binder.problems if p.severity == "error"]
     if (
         errors
@@ -217,6 +218,30 @@ def _check_names(binder: _Binder, graph: RelationGraph | None) -> None:
                 f"'%' ({', '.join(repr(n) for n in odd)}): not supported",
                 "rename it, or leave the table out of the graph (related: exclude)",
             )
+
+
+def _check_archive_cascades(binder: _Binder, graph: RelationGraph | None) -> None:
+    """An archive writes the rows of the record, then deletes them: a foreign key that
+    cascades the delete into a table outside the record (or, on the subject, into another
+    subject) would delete rows no archive holds."""
+    archives = [i for i, p in enumerate(binder.loaded.policy.phases) if p.action == "archive"]
+    if graph is None or not archives:
+        return
+    members = set(graph.tables)
+    for fk in binder.catalog.foreign_keys:
+        if fk.ref_table not in members or fk.on_delete != "cascade":
+            continue
+        if fk.table in members and fk.table != fk.ref_table:
+            continue  # a table of the record: its rows are archived (and deleted) first
+        where = "another subject's row" if fk.table == fk.ref_table else "rows"
+        binder.error(
+            ("phases", archives[0], "action"),
+            f"archive: {fk.table[0]}.{fk.table[1]} references {fk.ref_table[1]} through "
+            f"{fk.name} ON DELETE CASCADE: archiving would delete {where} that no archive "
+            "holds",
+            "make that foreign key ON DELETE RESTRICT or NO ACTION"
+            + ("" if fk.table == fk.ref_table else ", or bring its table into the record"),
+        )
 
 
 # -- relation graph -----------------------------------------------------------------------
