@@ -21,7 +21,6 @@ from retention.archive import groups as archive_groups
 from retention.archive.errors import (
     ArchiveConfigError,
     ArchiveError,
-    ArchiveStorageError,
     IdentityError,
 )
 from retention.archive.storage import LocalStorage
@@ -286,9 +285,12 @@ def test_full_or_read_only_destination_deletes_nothing(
             batch_size=500,
         )  # fmt: skip
         before = _counts(demo_conn)
-        with pytest.raises(ArchiveStorageError, match=message) as caught:
-            run(demo_conn, config)
-        assert "no row was deleted" in (caught.value.hint or "")
+        report = run(demo_conn, config)
+        assert message in (report.phases[0].error or "")
+        failed = demo_conn.execute(
+            "SELECT detail->>'error' FROM retention.audit WHERE event = 'batch_failed'"
+        ).fetchall()
+        assert len(failed) == 1 and message in (failed[0][0] or "")
         assert _counts(demo_conn) == before
         assert not [p for p in folder.rglob("*") if p.is_file()]  # no partial file left
         assert demo_conn.execute("SELECT count(*) FROM retention.archive_files").fetchone() == (0,)

@@ -18,11 +18,12 @@ import pytest
 from psycopg import sql
 
 from retention.archive import restore
-from retention.archive.errors import ArchiveConfigError, ArchiveError
+from retention.archive.errors import ArchiveError
 from retention.archive.storage import LocalStorage
-from retention.cli.main import main
+from retention.cli.main import _database_error, main
 from retention.db import connect
 from retention.engine.progress import LogReporter
+from retention.engine.runner import RunReport
 from retention.errors import PolicyError
 from retention.policy.check import bound_policies
 from retention.settings import Settings
@@ -170,8 +171,8 @@ def test_a_column_added_during_the_run_stops_the_batch_before_any_delete(
     config = archive_settings(
         db_url, write_policy(tmp_path / "policies", POLICY), tmp_path / "archive", [keys.recipient]
     )
-    with pytest.raises(ArchiveError, match="columns changed since the run started"):
-        run(conn, config, at=date(2025, 1, 1), progress=Migration())
+    report = run(conn, config, at=date(2025, 1, 1), progress=Migration())
+    _assert_failed(conn, report, "columns changed since the run started")
     assert conn.execute("SELECT consent FROM people").fetchall() == [("refus 2024",)]
     assert run(conn, config, at=date(2025, 1, 1)).outcome == "completed"
     record = _load(conn, config, keys, "1")
@@ -210,13 +211,13 @@ def test_archives_are_utf8_whatever_the_database_encoding(
     LATIN1 database's archive is UTF-8, as its README says, and restores the same text; a
     connection in another encoding is refused before anything changes."""
     monkeypatch.setenv("PGCLIENTENCODING", "LATIN1")
-    config, keys = _latin1_config(latin1_url, tmp_path)
+    config, keys = _settings(latin1_url, tmp_path)
     with psycopg.connect(latin1_url, autocommit=True) as latin1:
         assert latin1.info.encoding == "iso8859-1"
         latin1.execute("CREATE TABLE people (id int PRIMARY KEY, last_visit timestamptz, nom text)")
         latin1.execute("INSERT INTO people VALUES (1, '2001-01-01', 'Zoë Hélène')")
-        with pytest.raises(ArchiveConfigError, match="client_encoding is iso8859-1"):
-            run(latin1, config, at=date(2025, 1, 1))
+        report = run(latin1, config, at=date(2025, 1, 1))
+        _assert_failed(latin1, report, "client_encoding is iso8859-1")
         assert latin1.execute("SELECT count(*) FROM people").fetchone() == (1,)
     with connect(config) as conn:
         assert conn.info.encoding == "utf-8"
@@ -227,9 +228,9 @@ def test_archives_are_utf8_whatever_the_database_encoding(
         assert conn.execute("SELECT nom FROM people").fetchall() == [("Zoë Hélène",)]
 
 
-def _latin1_config(url: str, tmp_path: Path) -> tuple[Settings, KeyPair]:
+def _settings(url: str, tmp_path: Path, policy: str = POLICY) -> tuple[Settings, KeyPair]:
     keys = key_pair(tmp_path / "keys")
-    policies = write_policy(tmp_path / "policies", POLICY)
+    policies = write_policy(tmp_path / "policies", policy)
     return archive_settings(url, policies, tmp_path / "archive", [keys.recipient]), keys
 
 
@@ -365,8 +366,12 @@ def test_a_table_that_is_no_longer_what_the_run_read_stops_the_batch(
     config = archive_settings(
         db_url, write_policy(tmp_path / "policies", LINKED), tmp_path / "archive", [keys.recipient]
     )
-    with pytest.raises(ArchiveError, match=r"inheritance|changed since the run started"):
-        run(conn, config, at=date(2025, 1, 1), progress=Migration())
+    report = run(conn, config, at=date(2025, 1, 1), progress=Migration())
+    _assert_failed(
+        conn,
+        report,
+        "child tables by inheritance" if change == "inheritance" else "changed since the run",
+    )
     assert conn.execute("SELECT count(*) FROM people").fetchone() == (1,)
     assert conn.execute("SELECT count(*) FROM notes").fetchone() == (
         2 if change == "inheritance" else 1,
@@ -380,10 +385,161 @@ def test_a_sql_ascii_database_is_refused_before_anything_changes(
     pg_admin_url: str, tmp_path: Path
 ) -> None:
     with _database(pg_admin_url, "SQL_ASCII") as url:
-        config, _ = _latin1_config(url, tmp_path)
+        config, _ = _settings(url, tmp_path)
         with connect(config) as conn:
             conn.execute("CREATE TABLE people (id int PRIMARY KEY, last_visit timestamptz)")
             conn.execute("INSERT INTO people VALUES (1, '2001-01-01')")
-            with pytest.raises(ArchiveConfigError, match="SQL_ASCII"):
-                run(conn, config, at=date(2025, 1, 1))
+            _assert_failed(conn, run(conn, config, at=date(2025, 1, 1)), "SQL_ASCII")
             assert conn.execute("SELECT count(*) FROM people").fetchone() == (1,)
+
+
+def _assert_failed(conn: psycopg.Connection[Any], report: RunReport, reason: str) -> None:
+    """The batch failed with `reason`, in the report and in the audit trail; nothing changed."""
+    assert report.outcome != "completed"
+    assert reason in (report.phases[0].error or "")
+    entries = conn.execute(
+        "SELECT detail->>'error' FROM retention.audit WHERE event = 'batch_failed'"
+    ).fetchall()
+    assert entries and all(reason in (e or "") for (e,) in entries)
+
+
+def test_a_failed_batch_keeps_no_server_text_in_the_audit_trail(
+    conn: psycopg.Connection[Any], db_url: str, tmp_path: Path
+) -> None:
+    """A trigger's message can quote the row (RAISE ... OLD.nom): the append-only trail keeps
+    the error's class, SQLSTATE and object names only."""
+    keys = key_pair(tmp_path / "keys")
+    conn.execute(
+        "CREATE TABLE people (id int PRIMARY KEY, last_visit timestamptz, nom text);"
+        "INSERT INTO people VALUES (1, '2001-01-01', 'Dupont');"
+        "CREATE FUNCTION keep() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$BEGIN RAISE EXCEPTION 'patient % has an open stay', OLD.nom; END$$;"
+        "CREATE TRIGGER keep BEFORE DELETE ON people FOR EACH ROW EXECUTE FUNCTION keep()"
+    )
+    config = archive_settings(
+        db_url, write_policy(tmp_path / "policies", POLICY), tmp_path / "archive", [keys.recipient]
+    )
+    report = run(conn, config, at=date(2025, 1, 1))
+    _assert_failed(conn, report, "RaiseException (SQLSTATE P0001)")
+    trail_text = conn.execute("SELECT string_agg(t::text, ' ') FROM retention.audit t").fetchone()
+    assert trail_text is not None and "Dupont" not in trail_text[0]
+    assert conn.execute("SELECT count(*) FROM people").fetchone() == (1,)
+
+
+def test_rows_without_a_primary_key_are_told_apart_across_partitions(
+    conn: psycopg.Connection[Any], db_url: str, tmp_path: Path
+) -> None:
+    """A table reached by two links and without a primary key is matched on its rows'
+    addresses: a ctid is unique within one partition only, so (tableoid, ctid)."""
+    conn.execute(
+        "CREATE TABLE people (id int PRIMARY KEY, last_visit timestamptz);"
+        "CREATE TABLE visits (visit_id int PRIMARY KEY, person_id int REFERENCES people);"
+        "CREATE TABLE documents (person_id int REFERENCES people, "
+        "visit_id int REFERENCES visits, year int, body text) PARTITION BY LIST (year);"
+        "CREATE TABLE documents_2001 PARTITION OF documents FOR VALUES IN (2001);"
+        "CREATE TABLE documents_2024 PARTITION OF documents FOR VALUES IN (2024);"
+        "INSERT INTO people VALUES (1, '2001-01-01'), (2, '2024-12-01');"
+        "INSERT INTO visits VALUES (100, 1), (200, 2);"
+        "INSERT INTO documents VALUES (1, 100, 2001, 'doc of 1'), (2, 200, 2024, 'doc of 2');"
+    )
+    same = conn.execute("SELECT count(DISTINCT ctid) FROM documents").fetchone()
+    assert same == (1,)  # both rows at (0,1), each in its partition
+    config, keys = _settings(db_url, tmp_path)
+    assert run(conn, config, at=date(2025, 1, 1)).outcome == "completed"
+    assert conn.execute("SELECT body FROM documents").fetchall() == [("doc of 2",)]
+    assert _load(conn, config, keys, "1").rows["public.documents"] == 1
+
+
+NO_FOLLOW = POLICY.replace(
+    "dates:",
+    "related:\n  follow_foreign_keys: false\n  links:\n"
+    "    - table: visits\n      column: person_id\n"
+    "    - table: notes\n      column: person_id\ndates:",
+)
+
+
+@pytest.mark.parametrize(
+    ("ddl", "policy"),
+    [
+        (  # not a link of the record (follow_foreign_keys: false): visits go before notes
+            "CREATE TABLE people (id int PRIMARY KEY, last_visit timestamptz);"
+            "CREATE TABLE visits (visit_id int PRIMARY KEY, person_id int REFERENCES people);"
+            "CREATE TABLE notes (note_id int PRIMARY KEY, person_id int REFERENCES people, "
+            "visit_id int REFERENCES visits ON DELETE CASCADE)",
+            NO_FOLLOW,
+        ),
+        (  # the ward keeps living, without the link to the archived guardian
+            "CREATE TABLE people (id int PRIMARY KEY, last_visit timestamptz, "
+            "guardian_id int REFERENCES people ON DELETE SET NULL)",
+            POLICY,
+        ),
+    ],
+    ids=["cascade-not-a-link", "set-null-self-reference"],
+)
+def test_an_archive_never_changes_rows_it_does_not_write(
+    conn: psycopg.Connection[Any], tmp_path: Path, ddl: str, policy: str
+) -> None:
+    conn.execute(ddl)
+    with pytest.raises(PolicyError, match="not a link of the record"):
+        bound_policies(conn, write_policy(tmp_path / "policies", policy))
+
+
+def test_a_self_reference_without_action_is_archived_or_kept(
+    conn: psycopg.Connection[Any], db_url: str, tmp_path: Path
+) -> None:
+    """ON DELETE NO ACTION (refused for a purge, which could not delete a guardian): a
+    guardian whose ward is still live fails its batch and is kept; once alone, archived."""
+    conn.execute(
+        "CREATE TABLE people (id int PRIMARY KEY, last_visit timestamptz, "
+        "guardian_id int REFERENCES people);"
+        "INSERT INTO people VALUES (1, '2001-01-01', NULL), (2, '2024-06-01', 1)"
+    )
+    config, _ = _settings(db_url, tmp_path)
+    _assert_failed(conn, run(conn, config, at=date(2025, 1, 1)), "ForeignKeyViolation")
+    assert conn.execute("SELECT count(*) FROM people").fetchone() == (2,)
+    conn.execute("UPDATE people SET guardian_id = NULL")
+    assert run(conn, config, at=date(2025, 1, 1)).outcome == "completed"
+    assert conn.execute("SELECT id FROM people").fetchall() == [(2,)]
+
+
+def test_a_cascade_declared_on_a_partition_stops_the_batch(
+    conn: psycopg.Connection[Any], db_url: str, tmp_path: Path
+) -> None:
+    """`check` reads tables, not partitions: the batch itself refuses a partition's foreign key
+    that would cascade the archive's delete into rows it does not write."""
+    conn.execute(
+        "CREATE TABLE people (id int PRIMARY KEY, last_visit timestamptz);"
+        "CREATE TABLE consents (person_id int, year int, body text) PARTITION BY LIST (year);"
+        "CREATE TABLE consents_2001 PARTITION OF consents FOR VALUES IN (2001);"
+        "ALTER TABLE consents_2001 ADD FOREIGN KEY (person_id) REFERENCES people "
+        "ON DELETE CASCADE;"
+        "INSERT INTO people VALUES (1, '2001-01-01'); INSERT INTO consents VALUES (1, 2001, 'x')"
+    )
+    config, _ = _settings(db_url, tmp_path)
+    _assert_failed(conn, run(conn, config, at=date(2025, 1, 1)), "not a link of the record")
+    assert conn.execute("SELECT count(*) FROM consents").fetchone() == (1,)
+    assert conn.execute("SELECT count(*) FROM people").fetchone() == (1,)
+
+
+def test_the_last_resort_shows_what_names_objects_and_hides_what_quotes_rows(
+    conn: psycopg.Connection[Any], db_url: str, tmp_path: Path
+) -> None:
+    """A privilege error names the table (the operator needs it); a data error or a trigger's
+    RAISE may quote a value: only its class and SQLSTATE."""
+    conn.execute("CREATE TABLE t (x int)")
+    role = f"rt_nobody_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(db_url, autocommit=True) as other:
+        other.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
+        try:
+            other.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))
+            with pytest.raises(psycopg.Error) as denied:
+                other.execute("SELECT * FROM t")
+        finally:
+            other.execute("RESET ROLE")
+            other.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+    message, code = _database_error(denied.value)
+    assert code == 4 and "permission denied for table t" in message
+    with pytest.raises(psycopg.Error) as data:
+        conn.execute("SELECT 'Dupont-1975'::date")
+    message, code = _database_error(data.value)
+    assert code == 4 and "SQLSTATE 22007" in message and "Dupont" not in message

@@ -31,7 +31,8 @@ from psycopg import sql
 from retention.actions.records import Records, needed_columns
 from retention.archive.errors import ArchiveConfigError, ArchiveError, ArchiveVerifyError
 from retention.catalog.introspect import Table
-from retention.policy.bind import BoundPolicy
+from retention.plan.rows import ROW_ADDRESS, row_id
+from retention.policy.bind import BoundPolicy, is_link
 from retention.policy.expr import Params
 from retention.policy.relations import Edge, QName
 
@@ -85,7 +86,7 @@ def require_utf8(conn: psycopg.Connection[Any]) -> None:
         )
 
 
-def check_columns(conn: psycopg.Connection[Any], policy: BoundPolicy) -> None:
+def check_tables(conn: psycopg.Connection[Any], policy: BoundPolicy) -> None:
     """Each table is still the relation the run read at its start (same oid, a table, no
     inheritance children) with the columns (names, types, order) its statements list. Call it
     after the batch's DELETEs: their locks keep any ALTER TABLE out until the commit, and one
@@ -132,6 +133,42 @@ def check_columns(conn: psycopg.Connection[Any], policy: BoundPolicy) -> None:
                 "this batch was archived or deleted",
                 hint="run again: the next run archives the table as it is now",
             )
+    _check_foreign_keys(conn, policy, [live[q][0] for q in tables if q in live])
+
+
+def _check_foreign_keys(
+    conn: psycopg.Connection[Any], policy: BoundPolicy, oids: list[int]
+) -> None:
+    """No live foreign key that is not a link of the record carries the delete further
+    (CASCADE) or changes the referencing rows (SET NULL, SET DEFAULT): `check` refuses those it
+    sees (retention.policy.bind), this also sees the keys of partitions and those a migration
+    added since."""
+    rows = conn.execute(
+        "SELECT cn.nspname, c.relname, pn.nspname, p.relname, con.conname, con.confdeltype, "
+        "array(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY AS k(n, o) "
+        "JOIN pg_attribute AS a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.o), "
+        "array(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY AS k(n, o) "
+        "JOIN pg_attribute AS a ON a.attrelid = con.confrelid AND a.attnum = k.n ORDER BY k.o) "
+        "FROM pg_constraint AS con "
+        "JOIN pg_class AS c ON c.oid = coalesce(pg_partition_root(con.conrelid), con.conrelid) "
+        "JOIN pg_namespace AS cn ON cn.oid = c.relnamespace "
+        "JOIN pg_class AS p ON p.oid = coalesce(pg_partition_root(con.confrelid), con.confrelid) "
+        "JOIN pg_namespace AS pn ON pn.oid = p.relnamespace "
+        "WHERE con.contype = 'f' AND con.confdeltype IN ('c', 'n', 'd') AND p.oid = ANY(%s)",
+        (oids,),
+    ).fetchall()
+    for child_schema, child, parent_schema, parent, name, action, columns, referenced in rows:
+        if is_link(
+            policy.graph, (child_schema, child), (parent_schema, parent), columns, referenced
+        ):
+            continue
+        how = {"c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}[action]
+        raise ArchiveVerifyError(
+            f"{child_schema}.{child} references {parent} through {name} ON DELETE {how}, which "
+            "is not a link of the record: archiving would delete or change rows that no "
+            "archive holds; nothing of this batch was archived or deleted",
+            hint="make that foreign key ON DELETE RESTRICT or NO ACTION",
+        )
 
 
 class SettingParams(Params):
@@ -236,8 +273,8 @@ def delete_returning(records: Records, qname: QName) -> list[tuple[sql.Composed,
             )
         return statements
     params = SettingParams(prefix="a")
-    ids = list(table.primary_key) or ["ctid"]
-    refs = [sql.SQL("t.ctid") if c == "ctid" else sql.Identifier("t", c) for c in ids]
+    ids = list(table.primary_key) or list(ROW_ADDRESS)  # a ctid is unique in one partition
+    refs = [row_id("t", c) for c in ids]
     names = [f"id{i}" for i in range(len(ids))]
     branches = []
     for edge in edges:
@@ -257,7 +294,7 @@ def delete_returning(records: Records, qname: QName) -> list[tuple[sql.Composed,
     members = sql.SQL("SELECT {c}, max(m.grp) AS grp FROM ({u}) AS m GROUP BY {c}").format(
         c=grouped, u=sql.SQL(" UNION ALL ").join(branches)
     )
-    target = [sql.SQL("r.ctid") if c == "ctid" else sql.Identifier("r", c) for c in ids]
+    target = [row_id("r", c) for c in ids]
     query = sql.SQL(
         "DELETE FROM {t} AS r USING ({m}) AS x WHERE {on} RETURNING x.grp, {columns}"
     ).format(

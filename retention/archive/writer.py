@@ -105,7 +105,7 @@ def archive_batch(
                 "subject of this batch has; rolled back"
             )
         found.check_deleted(qname, sum(len(v) for v in lines[qname].values()))
-    codec.check_columns(conn, policy)
+    codec.check_tables(conn, policy)
     subject_rows = sum(len(v) for v in lines[policy.subject.qname].values())
     if subject_rows != len(keys):
         raise ArchiveVerifyError(
@@ -347,15 +347,22 @@ def verify_written(
 
 def check_members(name: str, group: str, manifest: bytes, inner: dict[str, bytes]) -> None:
     """Every table member has the SHA-256 and row count its manifest gives."""
-    document = json.loads(manifest)
-    csv = document.get("format_version", 1) >= 2
-    for table in document["tables"]:
-        plain = inner.get(table["member"])
-        if plain is None or container.sha256(plain) != table["sha256"]:
-            raise ArchiveVerifyError(f"archive {name}: {group}/{table['name']} is altered")
+    try:
+        document = json.loads(manifest)
+        csv = int(document.get("format_version", 1)) >= 2
+        tables = [
+            (str(t["name"]), str(t["member"]), t["sha256"], int(t["rows"]))
+            for t in document["tables"]
+        ]
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise ArchiveVerifyError(f"archive {name}: the manifest of {group} is unreadable") from None
+    for label, member, digest, count in tables:
+        plain = inner.get(member)
+        if plain is None or container.sha256(plain) != digest:
+            raise ArchiveVerifyError(f"archive {name}: {group}/{label} is altered")
         rows = codec.csv_records(plain) - 1 if csv else plain.count(b"\n")
-        if rows != table["rows"]:
-            raise ArchiveVerifyError(f"archive {name}: {group}/{table['name']} row count differs")
+        if rows != count:
+            raise ArchiveVerifyError(f"archive {name}: {group}/{label} row count differs")
 
 
 def _discard(storage: Storage, name: str) -> None:

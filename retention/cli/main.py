@@ -36,19 +36,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(exc.render(), file=sys.stderr)
         return exc.exit_code
     except psycopg.Error as exc:  # last resort: an error no command turned into a message
-        # never the server's text: it may quote a row (a COPY's context, a refused value)
-        print(
-            f"error: the database refused an operation (SQLSTATE {exc.sqlstate or 'none'}, "
-            f"{type(exc).__name__}); its message is not shown: it may quote personal data",
-            file=sys.stderr,
-        )
-        return 4
+        message, code = _database_error(exc)
+        logger.error(message)
+        print(f"error: {message}", file=sys.stderr)
+        return code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `retention plan | head`
         sys.stderr.close()
         return 0
+
+
+# Classes whose messages name objects, privileges or the server's state, never row values.
+_NAMING_CLASSES = ("08", "28", "3D", "3F", "42", "53", "55", "57", "58")
+
+
+def _database_error(exc: psycopg.Error) -> tuple[str, int]:
+    """The message and exit code of a database error no command handled. The server's text is
+    shown only for classes that never quote a value (a data error, a constraint or a trigger's
+    RAISE may quote the row); otherwise its class and SQLSTATE."""
+    code = exc.sqlstate
+    primary = exc.diag.message_primary or (str(exc).strip().splitlines() or [""])[0]
+    if code is None and isinstance(exc, psycopg.OperationalError):
+        return f"database connection lost or refused: {primary}", 4
+    if code is None:  # raised by the client library itself: a defect of this tool
+        return f"internal error ({type(exc).__name__}); please report it", 1
+    if code[:2] in _NAMING_CLASSES:
+        return f"database error {code}: {primary}", 4
+    return (
+        f"the database refused an operation ({type(exc).__name__}, SQLSTATE {code}); its "
+        "message is not shown: it may quote personal data",
+        4,
+    )
 
 
 def iso_date(text: str) -> date:

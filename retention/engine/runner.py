@@ -24,6 +24,7 @@ from loguru import logger
 from psycopg import sql
 
 from retention.actions.records import RecordsChangedError
+from retention.archive.errors import ArchiveError
 from retention.archive.session import ArchiveSession, prepare_archives
 from retention.audit.approvals import DESTRUCTIVE, approval_state
 from retention.audit.trail import AuditTrail, Entry, actor, mirror
@@ -347,27 +348,15 @@ class Runner:
                     detail={"proposed": len(keys), "reason": _describe(exc)},
                 )
             return True
-        except psycopg.OperationalError:
-            raise  # connection lost: nothing of this batch committed; the caller retries
-        except psycopg.Error as exc:
-            error = _describe(exc)
-            names = "/".join(ctxs[i].phase.name for i in active)
-            logger.error(
-                "{}/{}: batch failed, nothing of it was changed: {}",
-                ctxs[0].policy.name,
-                names,
-                error,
-            )
-            for i in active:
-                results[i].error = error
-                self._record(
-                    "batch_failed",
-                    "error",
-                    None,
-                    ctx=ctxs[i],
-                    detail={"proposed": len(keys), "error": error},
-                )
-            return False
+        except psycopg.OperationalError as exc:
+            if _connection_lost(self.conn, exc):
+                raise  # nothing of this batch committed; the caller retries
+            return self._failed(ctxs, results, active, keys, exc)
+        except (psycopg.Error, ArchiveError) as exc:
+            # an archive that cannot be written or verified, a table changed during the run:
+            # the batch rolled back; the pass stops (its next batch would fail the same way),
+            # the other passes and policies go on
+            return self._failed(ctxs, results, active, keys, exc)
         for i, result in zip(active, done, strict=True):
             if result is None:
                 continue
@@ -381,6 +370,34 @@ class Runner:
             phase.no_longer_due += result.no_longer_due
             phase.rows.update(result.rows)
         return True
+
+    def _failed(
+        self,
+        ctxs: list[BatchContext],
+        results: list[PhaseResult],
+        active: list[int],
+        keys: list[Any],
+        exc: Exception,
+    ) -> bool:
+        """Record a failed batch (nothing of it changed) for each of its phases; stop the pass."""
+        error = _describe(exc)
+        names = "/".join(ctxs[i].phase.name for i in active)
+        logger.error(
+            "{}/{}: batch failed, nothing of it was changed: {}",
+            ctxs[0].policy.name,
+            names,
+            error,
+        )
+        for i in active:
+            results[i].error = error
+            self._record(
+                "batch_failed",
+                "error",
+                None,
+                ctx=ctxs[i],
+                detail={"proposed": len(keys), "error": error},
+            )
+        return False
 
     def _next_keys(self, table: str, phases: int, last: Any) -> list[tuple[Any, ...]]:
         """The next batch: (key, place in the walk, flag per phase), in walk order."""
@@ -509,12 +526,30 @@ def run_plan(
 
 
 def _describe(exc: Exception) -> str:
-    """The server's primary message only: the detail line may quote row values."""
+    """What went wrong, without any value: ours are names and counts only; the server's text
+    is never kept (a data error quotes the value, a trigger's RAISE can say anything, and the
+    audit trail keeps what it is given forever), only the error's class, SQLSTATE and the
+    names of the objects involved."""
     if isinstance(exc, RetentionError):
-        return exc.message  # names and counts only
-    diag = getattr(exc, "diag", None)
-    primary = diag.message_primary if diag is not None else None
-    return primary or type(exc).__name__
+        return exc.message
+    if not isinstance(exc, psycopg.Error):
+        return type(exc).__name__
+    diag = exc.diag
+    names = [
+        f"{what} {name}"
+        for what, name in (
+            ("table", diag.table_name),
+            ("column", diag.column_name),
+            ("constraint", diag.constraint_name),
+        )
+        if name
+    ]
+    where = f" on {', '.join(names)}" if names else ""
+    return f"{type(exc).__name__} (SQLSTATE {exc.sqlstate or 'none'}){where}"
+
+
+def _connection_lost(conn: psycopg.Connection[Any], exc: psycopg.Error) -> bool:
+    return conn.closed or (exc.sqlstate or "08").startswith("08")
 
 
 def make_trail(conn: psycopg.Connection[Any], settings: Settings, audit_key: Key) -> AuditTrail:

@@ -27,32 +27,37 @@ def member_condition(
 
     `keys` is a query yielding subject keys, e.g. `SELECT unnest(%(p)s::int[])`. The rows are
     found path by path with joins that start from the subjects (`parent.key IN (keys)`, then
-    each link's index), and matched on the table's primary key (`ctid` without one): an `OR`
-    of `IN` subqueries would make PostgreSQL scan the whole table for every batch.
+    each link's index), and matched on the table's primary key (`tableoid` and `ctid` without
+    one: a ctid is unique within one partition only): an `OR` of `IN` subqueries would make
+    PostgreSQL scan the whole table for every batch.
     """
     if table == policy.subject.qname:
         return sql.SQL("{} IN ({})").format(sql.Identifier(alias, policy.key.name), keys)
-    ids = list(policy.table(table).primary_key) or ["ctid"]
+    ids = list(policy.table(table).primary_key) or list(ROW_ADDRESS)
     branches = []
     for path in policy.graph.paths_to_subject(table):
         walk = path_sql(policy, path, "t", params)
         conditions = [sql.SQL("{} IN ({})").format(walk.key, keys), *walk.conditions]
         branches.append(
             sql.SQL("SELECT {} FROM {} AS t {} WHERE {}").format(
-                sql.SQL(", ").join(_row_id("t", c) for c in ids),
+                sql.SQL(", ").join(row_id("t", c) for c in ids),
                 sql.Identifier(*table),
                 walk.joins,
                 sql.SQL(" AND ").join(conditions),
             )
         )
     return sql.SQL("({}) IN ({})").format(
-        sql.SQL(", ").join(_row_id(alias, c) for c in ids), sql.SQL(" UNION ALL ").join(branches)
+        sql.SQL(", ").join(row_id(alias, c) for c in ids), sql.SQL(" UNION ALL ").join(branches)
     )
 
 
-def _row_id(alias: str, column: str) -> sql.Composable:
-    if column == "ctid":
-        return sql.SQL("{}.ctid").format(sql.Identifier(alias))
+# A row without a primary key: its partition (or table) and its place there.
+ROW_ADDRESS = ("tableoid", "ctid")
+
+
+def row_id(alias: str, column: str) -> sql.Composable:
+    if column in ROW_ADDRESS:
+        return sql.SQL("{}.{}").format(sql.Identifier(alias), sql.SQL(column))
     return sql.Identifier(alias, column)
 
 
@@ -67,7 +72,9 @@ def count_members(
         walk = path_sql(policy, path, "t", params)
         conditions = [pending_condition(phase, table, "t", params), *walk.conditions]
         branches.append(
-            sql.SQL("SELECT t.ctid FROM {} AS t {} JOIN {} AS d ON d.k = {} WHERE {}").format(
+            sql.SQL(
+                "SELECT t.tableoid, t.ctid FROM {} AS t {} JOIN {} AS d ON d.k = {} WHERE {}"
+            ).format(
                 sql.Identifier(*table), walk.joins, due, walk.key, sql.SQL(" AND ").join(conditions)
             )
         )

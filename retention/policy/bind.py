@@ -7,7 +7,7 @@ executes SQL; the catalogue was read once beforehand.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -221,27 +221,50 @@ def _check_names(binder: _Binder, graph: RelationGraph | None) -> None:
 
 
 def _check_archive_cascades(binder: _Binder, graph: RelationGraph | None) -> None:
-    """An archive writes the rows of the record, then deletes them: a foreign key that
-    cascades the delete into a table outside the record (or, on the subject, into another
-    subject) would delete rows no archive holds."""
+    """An archive writes the rows of the record, then deletes them, children first along the
+    record's links: a foreign key that is not one of those links and carries the delete
+    further (CASCADE) or changes the referencing rows (SET NULL, SET DEFAULT) would delete or
+    change rows no archive holds (a table left out of the record, another subject through a
+    self-reference, or a table of the record deleted out of order). The batch re-checks the
+    live foreign keys too (partitions, migrations): retention.archive.codec.check_tables."""
     archives = [i for i, p in enumerate(binder.loaded.policy.phases) if p.action == "archive"]
     if graph is None or not archives:
         return
     members = set(graph.tables)
     for fk in binder.catalog.foreign_keys:
-        if fk.ref_table not in members or fk.on_delete != "cascade":
+        if fk.ref_table not in members or fk.on_delete not in CHANGING_DELETES:
             continue
-        if fk.table in members and fk.table != fk.ref_table:
-            continue  # a table of the record: its rows are archived (and deleted) first
-        where = "another subject's row" if fk.table == fk.ref_table else "rows"
+        if is_link(graph, fk.table, fk.ref_table, fk.columns, fk.ref_columns):
+            continue
         binder.error(
             ("phases", archives[0], "action"),
             f"archive: {fk.table[0]}.{fk.table[1]} references {fk.ref_table[1]} through "
-            f"{fk.name} ON DELETE CASCADE: archiving would delete {where} that no archive "
-            "holds",
-            "make that foreign key ON DELETE RESTRICT or NO ACTION"
-            + ("" if fk.table == fk.ref_table else ", or bring its table into the record"),
+            f"{fk.name} ON DELETE {fk.on_delete.upper()}, which is not a link of the record: "
+            "archiving would delete or change rows that no archive holds",
+            "make that foreign key ON DELETE RESTRICT or NO ACTION (a batch it would break "
+            "then fails and keeps everything)",
         )
+
+
+CHANGING_DELETES = frozenset({"cascade", "set null", "set default"})
+
+
+def is_link(
+    graph: RelationGraph,
+    child: QName,
+    parent: QName,
+    columns: Sequence[str],
+    ref_columns: Sequence[str],
+) -> bool:
+    """The foreign key is one of the record's links between two different tables (its rows
+    are then archived and deleted before the parent's)."""
+    return child != parent and any(
+        e.child == child
+        and e.parent == parent
+        and tuple(e.child_columns) == tuple(columns)
+        and tuple(e.parent_columns) == tuple(ref_columns)
+        for e in graph.edges
+    )
 
 
 # -- relation graph -----------------------------------------------------------------------
@@ -257,8 +280,9 @@ def _graph(binder: _Binder, subject: Table, key: str) -> RelationGraph | None:
         table = binder.table(name, ("related", "exclude", i))
         if table is not None:
             excluded.add(table.qname)
+    purges = any(p.action == "purge" for p in binder.loaded.policy.phases)
     for fk in binder.catalog.referencing(subject.qname):
-        if fk.table == subject.qname and fk.on_delete not in ("set null", "cascade"):
+        if purges and fk.table == subject.qname and fk.on_delete not in ("set null", "cascade"):
             binder.error(
                 ("subject", "table"),
                 f"{subject.name} references itself through "
