@@ -93,3 +93,13 @@ class DatabaseError(RetentionError):
     """The database cannot be reached or is not in the state the tool needs."""
 
     exit_code = 4
+
+
+# SQLSTATE classes whose server messages name objects, privileges or the server's state and
+# never quote a row's value (a data error, a constraint or a trigger's RAISE may).
+NAMING_CLASSES = ("08", "28", "3D", "3F", "42", "53", "55", "57", "58")
+
+
+def server_text_is_safe(sqlstate: str | None) -> bool:
+    """The server's message for this SQLSTATE may be shown and kept (see NAMING_CLASSES)."""
+    return sqlstate is not None and sqlstate[:2] in NAMING_CLASSES

@@ -24,6 +24,7 @@ from retention.cli.main import _database_error, main
 from retention.db import connect
 from retention.engine.progress import LogReporter
 from retention.engine.runner import RunReport
+from retention.engine.runner import _describe as describe
 from retention.errors import PolicyError
 from retention.policy.check import bound_policies
 from retention.settings import Settings
@@ -539,7 +540,68 @@ def test_the_last_resort_shows_what_names_objects_and_hides_what_quotes_rows(
             other.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
     message, code = _database_error(denied.value)
     assert code == 4 and "permission denied for table t" in message
+    assert "permission denied for table t" in describe(denied.value)  # a batch_failed entry
     with pytest.raises(psycopg.Error) as data:
         conn.execute("SELECT 'Dupont-1975'::date")
     message, code = _database_error(data.value)
     assert code == 4 and "SQLSTATE 22007" in message and "Dupont" not in message
+    assert "Dupont" not in describe(data.value)
+
+
+POLYMORPHIC = POLICY.replace(
+    "dates:",
+    "related:\n  follow_foreign_keys: false\n  links:\n"
+    "    - table: visits\n      column: person_id\n"
+    "    - table: files\n      polymorphic: {class_column: cls, id_column: oid_, "
+    "classes: {CPerson: people, CVisit: visits}}\ndates:",
+)
+
+
+def test_a_key_on_a_polymorphic_column_is_not_the_link(
+    conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """A CASCADE key on the id column of a polymorphic link acts on every class's rows (a visit's
+    file whose id equals an archived patient's): it is not the record's link."""
+    conn.execute(
+        "CREATE TABLE people (id int PRIMARY KEY, last_visit timestamptz);"
+        "CREATE TABLE visits (visit_id int PRIMARY KEY, person_id int REFERENCES people);"
+        "CREATE TABLE files (file_id int PRIMARY KEY, cls text, "
+        "oid_ int REFERENCES people ON DELETE CASCADE)"
+    )
+    with pytest.raises(PolicyError, match="not a link of the record"):
+        bound_policies(conn, write_policy(tmp_path / "policies", POLYMORPHIC))
+
+
+def test_a_self_reference_with_no_action_serves_a_policy_that_archives_then_purges(
+    conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """The archive needs NO ACTION or RESTRICT, a purge alone needs SET NULL or CASCADE: with
+    both phases, NO ACTION is accepted (a batch the key would break fails and keeps all)."""
+    conn.execute(
+        "CREATE TABLE people (id int PRIMARY KEY, last_visit timestamptz, "
+        "guardian_id int REFERENCES people)"
+    )
+    both = POLICY + "  - name: purge\n    due: retain_until\n    action: purge\n"
+    assert [p.name for p in bound_policies(conn, write_policy(tmp_path / "both", both))] == [
+        "people"
+    ]
+    purge_only = POLICY.replace("action: archive", "action: purge")
+    with pytest.raises(PolicyError, match="references itself"):
+        bound_policies(conn, write_policy(tmp_path / "purge", purge_only))
+
+
+@pytest.mark.parametrize("sqlstate", ["40P01", "40001"])
+def test_a_deadlock_or_serialization_failure_is_retried_later(
+    conn: psycopg.Connection[Any], db_url: str, tmp_path: Path, sqlstate: str
+) -> None:
+    conn.execute(
+        "CREATE TABLE people (id int PRIMARY KEY, last_visit timestamptz);"
+        "INSERT INTO people VALUES (1, '2001-01-01');"
+        "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS "
+        f"$$BEGIN RAISE EXCEPTION 'contention' USING ERRCODE = '{sqlstate}'; END$$;"
+        "CREATE TRIGGER boom BEFORE DELETE ON people FOR EACH ROW EXECUTE FUNCTION boom()"
+    )
+    config, _ = _settings(db_url, tmp_path)
+    report = run(conn, config, at=date(2025, 1, 1))
+    assert report.phases[0].skipped_batches == 1 and report.phases[0].error is None
+    assert conn.execute("SELECT count(*) FROM people").fetchone() == (1,)

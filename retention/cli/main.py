@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 from loguru import logger
 
-from retention.errors import RetentionError, UsageError
+from retention.errors import RetentionError, UsageError, server_text_is_safe
 from retention.log import setup_logging
 from retention.settings import Settings, load_settings
 
@@ -48,10 +48,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-# Classes whose messages name objects, privileges or the server's state, never row values.
-_NAMING_CLASSES = ("08", "28", "3D", "3F", "42", "53", "55", "57", "58")
-
-
 def _database_error(exc: psycopg.Error) -> tuple[str, int]:
     """The message and exit code of a database error no command handled. The server's text is
     shown only for classes that never quote a value (a data error, a constraint or a trigger's
@@ -62,7 +58,7 @@ def _database_error(exc: psycopg.Error) -> tuple[str, int]:
         return f"database connection lost or refused: {primary}", 4
     if code is None:  # raised by the client library itself: a defect of this tool
         return f"internal error ({type(exc).__name__}); please report it", 1
-    if code[:2] in _NAMING_CLASSES:
+    if server_text_is_safe(code):
         return f"database error {code}: {primary}", 4
     return (
         f"the database refused an operation ({type(exc).__name__}, SQLSTATE {code}); its "

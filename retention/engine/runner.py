@@ -38,7 +38,7 @@ from retention.engine.safety import (
     privilege_warnings,
     refuse_large,
 )
-from retention.errors import RetentionError
+from retention.errors import RetentionError, server_text_is_safe
 from retention.keys import Key
 from retention.plan.compute import compute_plan, snapshot_pass
 from retention.plan.model import Plan
@@ -331,6 +331,8 @@ class Runner:
         except (
             psycopg.errors.LockNotAvailable,
             psycopg.errors.QueryCanceled,
+            psycopg.errors.DeadlockDetected,
+            psycopg.errors.SerializationFailure,
             RecordsChangedError,
         ) as exc:
             logger.warning(
@@ -527,14 +529,18 @@ def run_plan(
 
 def _describe(exc: Exception) -> str:
     """What went wrong, without any value: ours are names and counts only; the server's text
-    is never kept (a data error quotes the value, a trigger's RAISE can say anything, and the
-    audit trail keeps what it is given forever), only the error's class, SQLSTATE and the
-    names of the objects involved."""
+    only for classes that name objects and never quote values (a denied privilege, a timeout);
+    otherwise (a data error quotes the value, a trigger's RAISE can say anything, and the
+    audit trail keeps what it is given forever) the error's class, SQLSTATE and the names of
+    the objects involved."""
     if isinstance(exc, RetentionError):
         return exc.message
     if not isinstance(exc, psycopg.Error):
         return type(exc).__name__
     diag = exc.diag
+    if server_text_is_safe(exc.sqlstate) and diag.message_primary:
+        # names a table, a privilege, a timeout: what the operator needs, never a value
+        return f"{diag.message_primary} (SQLSTATE {exc.sqlstate})"
     names = [
         f"{what} {name}"
         for what, name in (

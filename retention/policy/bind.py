@@ -242,7 +242,8 @@ def _check_archive_cascades(binder: _Binder, graph: RelationGraph | None) -> Non
             f"{fk.name} ON DELETE {fk.on_delete.upper()}, which is not a link of the record: "
             "archiving would delete or change rows that no archive holds",
             "make that foreign key ON DELETE RESTRICT or NO ACTION (a batch it would break "
-            "then fails and keeps everything)",
+            "then fails and keeps everything)"
+            + ("" if fk.table in members else ", or bring its table into the record"),
         )
 
 
@@ -257,9 +258,11 @@ def is_link(
     ref_columns: Sequence[str],
 ) -> bool:
     """The foreign key is one of the record's links between two different tables (its rows
-    are then archived and deleted before the parent's)."""
+    are then archived and deleted before the parent's). A polymorphic link is not: the key
+    would also act on the rows of the link's other classes."""
     return child != parent and any(
-        e.child == child
+        e.kind != "polymorphic"
+        and e.child == child
         and e.parent == parent
         and tuple(e.child_columns) == tuple(columns)
         and tuple(e.parent_columns) == tuple(ref_columns)
@@ -280,9 +283,13 @@ def _graph(binder: _Binder, subject: Table, key: str) -> RelationGraph | None:
         table = binder.table(name, ("related", "exclude", i))
         if table is not None:
             excluded.add(table.qname)
-    purges = any(p.action == "purge" for p in binder.loaded.policy.phases)
+    # A purge could not delete a subject another one references: the key must give way. An
+    # archive must not change another subject's row: with one, a batch the key would break
+    # fails and keeps everything (see _check_archive_cascades), for its purge phases too.
+    actions = {p.action for p in binder.loaded.policy.phases}
+    strict = "purge" in actions and "archive" not in actions
     for fk in binder.catalog.referencing(subject.qname):
-        if purges and fk.table == subject.qname and fk.on_delete not in ("set null", "cascade"):
+        if strict and fk.table == subject.qname and fk.on_delete not in ("set null", "cascade"):
             binder.error(
                 ("subject", "table"),
                 f"{subject.name} references itself through "
