@@ -5,6 +5,10 @@ writer (found by a review)."""
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import io
+import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -605,3 +609,36 @@ def test_a_deadlock_or_serialization_failure_is_retried_later(
     report = run(conn, config, at=date(2025, 1, 1))
     assert report.phases[0].skipped_batches == 1 and report.phases[0].error is None
     assert conn.execute("SELECT count(*) FROM people").fetchone() == (1,)
+
+
+def test_files_restored_to_a_folder_are_described_by_their_manifest(
+    conn: psycopg.Connection[Any], db_url: str, tmp_path: Path
+) -> None:
+    """The exported manifest names the files beside it, with their rows and SHA-256, and this
+    subject only; a path that is not a folder is a clear error."""
+    ddl = (
+        "CREATE TABLE people (id int PRIMARY KEY, last_visit timestamptz);"
+        "CREATE TABLE notes (note_id int PRIMARY KEY, person_id int, body text);"
+    )
+    rows = (
+        "INSERT INTO people VALUES (1, '2001-01-01'), (2, '2001-01-01');"
+        "INSERT INTO notes VALUES (10, 1, 'a'), (11, 2, 'b'), (12, 1, 'c')"
+    )
+    config, keys = _archive(conn, db_url, tmp_path, ddl, rows, LINKED)
+    record = _load(conn, config, keys, "1")
+    folder = tmp_path / "out"
+    restore.to_directory(conn, trail(conn, config), record, "1", folder)
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["subjects"] == 1 and len(manifest["subject_digests"]) == 1
+    described = {t["member"]: t for t in manifest["tables"]}
+    assert set(described) == {"public.people.csv", "public.notes.csv"}
+    for name, table in described.items():
+        data = (folder / name).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == table["sha256"]
+        assert table["rows"] == len(list(csv.reader(io.StringIO(data.decode(), newline="")))) - 1
+    assert described["public.notes.csv"]["rows"] == 2
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x", encoding="utf-8")
+    for wrong in (a_file, a_file / "below"):
+        with pytest.raises(ArchiveError, match=r"not an empty folder|cannot write"):
+            restore.to_directory(conn, trail(conn, config), record, "1", wrong)

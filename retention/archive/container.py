@@ -47,7 +47,8 @@ Retention archive (format retention-archive, version 2)
 
 This tar file is not encrypted. index.json lists its segments: one per expiry group (month in
 which the records' legal retention ends). Each segment groups/<G>.age is encrypted with age
-(https://age-encryption.org/v1) to the custodian's X25519 public keys listed in index.json.
+(https://age-encryption.org/v1) to the custodian's X25519 public keys listed in index.json, and
+to one more key, made for the writing batch to read the file back and then forgotten.
 
 To read a segment (age and tar are standard tools; on Debian: apt-get install age):
 
@@ -62,7 +63,8 @@ unquoted field, an empty string is "", a value with a comma, a quote or a line b
 stored (read numeric columns as decimals, not binary floats), dates and timestamps in ISO 8601
 (timestamps with time zone with their offset), bytea as \\x followed by hexadecimal, arrays,
 json and ranges as PostgreSQL literals. PostgreSQL loads a file back with
-COPY <table> (<columns>) FROM '<file>' (FORMAT csv, HEADER true).
+COPY <table> (<columns>) FROM '<file>' (FORMAT csv, HEADER true); a generated column's value is
+in the file but the server computes it: load such a table through a staging table without it.
 
 manifest.json gives every table's columns and PostgreSQL types, how tables relate to each
 other, row counts and the SHA-256 of each tables/*.csv file.

@@ -454,18 +454,65 @@ def to_directory(
     folder: Path,
 ) -> dict[str, int]:
     """Write the rows (CSV, or JSON Lines from a version 1 archive; mode 0600 in a new 0700
-    folder) and the manifest."""
-    if folder.exists() and any(folder.iterdir()):
-        raise ArchiveError(f"{folder} is not empty", hint="give a new or empty folder")
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _write(folder / container.MANIFEST, container.dumps(record.manifest))
+    folder) and a manifest describing those files. Nothing is left half-written: on an error
+    the files already written are removed."""
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise ArchiveError(f"{folder} is not an empty folder", hint="give a new or empty folder")
     suffix = "csv" if record.version >= 2 else "jsonl"
-    for name, data in record.tables.items():
-        if record.rows.get(name):
-            _write(folder / f"{name}.{suffix}", data)
+    files = {
+        f"{name}.{suffix}": data for name, data in record.tables.items() if record.rows.get(name)
+    }
+    manifest = _export_manifest(record, trail, subject, files)
+    written: list[Path] = []
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for name, data in {**files, container.MANIFEST: container.dumps(manifest)}.items():
+            _write(folder / name, data)
+            written.append(folder / name)
+    except OSError as exc:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise ArchiveError(
+            f"cannot write the restored rows to {folder}: {exc.strerror or type(exc).__name__}; "
+            "nothing was left there",
+            hint="give a writable folder with enough space",
+        ) from None
     with conn.transaction():
         _audit(conn, trail, record, subject, record.rows, "directory")
     return record.rows
+
+
+def _export_manifest(
+    record: SubjectRecord, trail: AuditTrail, subject: str, files: dict[str, bytes]
+) -> dict[str, Any]:
+    """The segment's manifest made to describe the exported files: this subject only, each
+    table's file, row count and SHA-256 (the segment's own figures cover every subject)."""
+    manifest = dict(record.manifest)
+    by_name = {f.rsplit(".", 1)[0]: (f, data) for f, data in files.items()}
+    tables = []
+    for table in record.manifest["tables"]:
+        name = str(table["name"])
+        file, data = by_name.get(name, (None, b""))
+        tables.append(
+            {
+                **table,
+                "member": file,
+                "rows": record.rows.get(name, 0),
+                "bytes": len(data),
+                "sha256": container.sha256(data) if file else None,
+            }
+        )
+    manifest.update(
+        tables=tables,
+        subjects=1,
+        subject_digests=list(trail.digests(record.found.file.policy, [subject])),
+        exported_from={
+            "file": record.found.file.name,
+            "group": record.found.segment.group,
+            "note": "restored rows of one subject; 'member' is the file beside this manifest",
+        },
+    )
+    return manifest
 
 
 def _write(path: Path, data: bytes) -> None:
