@@ -53,3 +53,11 @@ def connect(settings: Settings, *, url: str | None = None) -> psycopg.Connection
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def connection_lost(conn: psycopg.Connection[Any], exc: psycopg.Error) -> bool:
+    """The connection is gone (class 08, or closed by the server), not a refused statement:
+    the caller reconnects and retries rather than report the statement as failed."""
+    return conn.closed or (
+        isinstance(exc, psycopg.OperationalError) and (exc.sqlstate or "08").startswith("08")
+    )

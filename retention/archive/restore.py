@@ -33,6 +33,7 @@ from retention.archive.storage import Storage
 from retention.archive.writer import check_members
 from retention.audit.trail import AuditTrail, Entry, subject_digest
 from retention.catalog.introspect import read_catalog
+from retention.db import connection_lost
 
 
 @dataclass(frozen=True)
@@ -354,7 +355,7 @@ def load(
             "its tables as this version writes them; nothing was restored"
         ) from None
     except psycopg.Error as exc:
-        if _connection_lost(conn, exc):
+        if connection_lost(conn, exc):
             raise
         # never the server's message: it may quote a value of the file
         raise ArchiveError(
@@ -427,7 +428,7 @@ def into_database(
             hint="restore with --to DIR and load the rows by hand",
         ) from None
     except psycopg.Error as exc:
-        if _connection_lost(conn, exc):
+        if connection_lost(conn, exc):
             raise
         # the message or its context would quote the value: the table and the SQLSTATE only
         raise ArchiveError(
@@ -437,13 +438,6 @@ def into_database(
             "with --to DIR and load the rows by hand",
         ) from None
     return counts
-
-
-def _connection_lost(conn: psycopg.Connection[Any], exc: psycopg.Error) -> bool:
-    """The connection is gone (reported as such by the caller), not a refused statement."""
-    return conn.closed or (
-        isinstance(exc, psycopg.OperationalError) and (exc.sqlstate or "08").startswith("08")
-    )
 
 
 def to_directory(

@@ -28,6 +28,7 @@ from retention.archive.errors import ArchiveError
 from retention.archive.session import ArchiveSession, prepare_archives
 from retention.audit.approvals import DESTRUCTIVE, approval_state
 from retention.audit.trail import AuditTrail, Entry, actor, mirror
+from retention.db import connection_lost
 from retention.discovery.coverage import current_gaps
 from retention.engine import lock
 from retention.engine.batch import BatchContext, run_batch
@@ -351,7 +352,7 @@ class Runner:
                 )
             return True
         except psycopg.OperationalError as exc:
-            if _connection_lost(self.conn, exc):
+            if connection_lost(self.conn, exc):
                 raise  # nothing of this batch committed; the caller retries
             return self._failed(ctxs, results, active, keys, exc)
         except (psycopg.Error, ArchiveError) as exc:
@@ -552,10 +553,6 @@ def _describe(exc: Exception) -> str:
     ]
     where = f" on {', '.join(names)}" if names else ""
     return f"{type(exc).__name__} (SQLSTATE {exc.sqlstate or 'none'}){where}"
-
-
-def _connection_lost(conn: psycopg.Connection[Any], exc: psycopg.Error) -> bool:
-    return conn.closed or (exc.sqlstate or "08").startswith("08")
 
 
 def make_trail(conn: psycopg.Connection[Any], settings: Settings, audit_key: Key) -> AuditTrail:
