@@ -401,3 +401,48 @@ def test_column_phases_of_a_pass_rewrite_each_row_once_with_the_same_result(
     # caller pseudonymised) once per row too
     assert {(t, n) for t, _, n in together[3]} == {("people", 1), ("visits", 1)}
     assert any(n > 1 for t, _, n in apart[3] if t == "people")
+
+
+PSEUDONYM_CANDIDATES = [
+    "PSN-ABCDEFGH",  # 12 characters: the shortest pseudonym
+    "PSN-ABCDEFG",  # one short
+    "PSN-" + "A" * 28,  # 32: the longest
+    "PSN-" + "A" * 29,
+    "PSN-ABCDEFG1",  # 1 is not base32
+    "psn-abcdefgh",
+    "PSN-ABCDEFGH\n",
+    "XPSN-ABCDEFGH",
+    "PSN-ABCDÉFGH",
+    "",
+    "Dupont",
+    "PSN-",
+]
+
+
+def test_the_sql_test_of_a_pseudonym_agrees_with_the_python_one(
+    conn: psycopg.Connection[Any],
+) -> None:
+    """`not_pseudonym` (plan, batches, exposure) and `is_pseudonym` (the writer) must agree,
+    in every text type, and under a nondeterministic collation (where `~` alone fails)."""
+    from psycopg import sql
+
+    from retention.actions.values import not_pseudonym
+
+    conn.execute(
+        "CREATE COLLATION IF NOT EXISTS ci (provider = icu, locale = 'und-u-ks-level2', "
+        "deterministic = false)"
+    )
+    conn.execute("CREATE TABLE v (i int, t text, vc varchar(40), c char(40), ci text COLLATE ci)")
+    with conn.cursor().copy("COPY v FROM STDIN") as copy:
+        for i, value in enumerate(PSEUDONYM_CANDIDATES):
+            copy.write_row((i, value, value, value, value))
+    for column in ("t", "vc", "c", "ci"):
+        query = sql.SQL("SELECT i, {} FROM v ORDER BY i").format(
+            not_pseudonym(sql.Identifier(column))
+        )
+        got = [row[1] for row in conn.execute(query)]
+        expected = [
+            not is_pseudonym(v.rstrip(" ") if column == "c" else v) for v in PSEUDONYM_CANDIDATES
+        ]
+        assert got == expected, column
+    assert expected.count(False) == 2  # the candidates do hold pseudonyms

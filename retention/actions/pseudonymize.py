@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any, ClassVar
 
@@ -45,7 +45,8 @@ def pseudonym(key: Key, value: str, length: int = DEFAULT_LENGTH) -> str:
 
 
 def is_pseudonym(value: str) -> bool:
-    return _RECOGNISED.match(value) is not None
+    # fullmatch: Python's `$` also matches before a final line feed, PostgreSQL's does not
+    return _RECOGNISED.fullmatch(value) is not None
 
 
 def _length(item: BoundColumn) -> int:
@@ -84,7 +85,8 @@ class Pseudonymize:
         if not rows:
             return 0
         width = len(primary)
-        staged = [(*row[:width], *pseudonymised(row[width:], items, key)) for row in rows]
+        new = pseudonymiser(items, key)
+        staged = [(*row[:width], *new(row[width:])) for row in rows]
         columns = [i.column.name for i in items]
         return write_back(conn, batch.policy.table(table), columns, staged)
 
@@ -95,13 +97,24 @@ def needs_key(batch: Batch) -> Key:
     return batch.pseudonym_key
 
 
-def pseudonymised(values: Sequence[Any], items: Sequence[BoundColumn], key: Key) -> list[Any]:
-    """The pseudonyms of one row's `values` (of the columns `items`); NULLs and values that
-    are already pseudonyms are kept as they are."""
-    out = []
-    for item, value in zip(items, values, strict=True):
-        if value is None or is_pseudonym(str(value).rstrip()):
-            out.append(value)
-        else:
-            out.append(pseudonym(key, str(value), _length(item)))
-    return out
+def pseudonymiser(items: Sequence[BoundColumn], key: Key) -> Callable[[Sequence[Any]], list[Any]]:
+    """A function giving the pseudonyms of one row's values (of the columns `items`); NULLs
+    and values that are already pseudonyms are kept as they are. What depends on the columns
+    only is worked out once, not once per row."""
+    # char(n) comes padded with spaces, which its cast to text (the SQL side) drops
+    columns = [(_length(i), i.column.base_type == "character") for i in items]
+
+    def one(values: Sequence[Any]) -> list[Any]:
+        out: list[Any] = []
+        for (length, padded), value in zip(columns, values, strict=True):
+            if value is None:
+                out.append(None)
+                continue
+            text = str(value)
+            if is_pseudonym(text.rstrip(" ") if padded else text):
+                out.append(value)
+            else:
+                out.append(pseudonym(key, text, length))
+        return out
+
+    return one

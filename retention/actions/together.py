@@ -31,7 +31,7 @@ import psycopg
 from psycopg import sql
 
 from retention.actions.base import Batch, action_for
-from retention.actions.pseudonymize import needs_key, pseudonymised
+from retention.actions.pseudonymize import needs_key, pseudonymiser
 from retention.actions.values import new_value, pending
 from retention.actions.writeback import flag_names, write_back_flagged
 from retention.plan.rows import member_condition
@@ -75,8 +75,11 @@ def _table(conn: psycopg.Connection[Any], batches: list[Batch], table: QName) ->
         return [_single(conn, b, table) for b in batches]
     groups: dict[tuple[int, ...], list[Any]] = {}
     members = [set(b.keys) for b in batches]
-    for key in dict.fromkeys(k for b in batches for k in b.keys):
-        groups.setdefault(tuple(i for i, m in enumerate(members) if key in m), []).append(key)
+    if all(m == members[0] for m in members):  # the usual case: every phase due for all
+        groups[tuple(range(len(batches)))] = list(dict.fromkeys(batches[0].keys))
+    else:
+        for key in dict.fromkeys(k for b in batches for k in b.keys):
+            groups.setdefault(tuple(i for i, m in enumerate(members) if key in m), []).append(key)
     counts = [0] * len(batches)
     for phases, keys in groups.items():
         chosen = [replace(batches[i], keys=keys) for i in phases]
@@ -148,12 +151,11 @@ def _rewrite(conn: psycopg.Connection[Any], batches: list[Batch], table: QName) 
     width, phases = len(primary), len(batches)
     target = first.policy.table(table)
     flagged = flag_names(phases, list(target.columns))
-    key = needs_key(first) if sources else None
+    new = pseudonymiser(sources, needs_key(first)) if sources else None
     staged = []
     for row in rows:
-        values = row[width + phases :]
-        new = pseudonymised(values, sources, key) if key is not None else []
-        staged.append((*row[:width], *new, *row[width : width + phases]))
+        values = new(row[width + phases :]) if new is not None else []
+        staged.append((*row[:width], *values, *row[width : width + phases]))
     assignments = [
         sql.SQL("{c} = CASE WHEN {f} THEN {v} ELSE {r} END").format(
             c=sql.Identifier(i.column.name),

@@ -12,7 +12,23 @@ from retention.policy.bind import BoundColumn
 from retention.policy.expr import Params
 from retention.store.ledger import TABLE as LEDGER_TABLE
 
-PSEUDONYM_PATTERN = "^PSN-[A-Z2-7]{8,28}$"
+PSEUDONYM_PATTERN = "^PSN-[A-Z2-7]{8,28}$"  # what retention.actions.pseudonymize writes
+
+
+def not_pseudonym(text: sql.Composable) -> sql.Composable:
+    """True when the non-NULL text expression `text` does not match PSEUDONYM_PATTERN.
+
+    The same test, written for speed: PostgreSQL's regular expressions expand a bounded repeat
+    such as `{8,28}` into automaton states, and `!~` with it took 441 ms over three columns of
+    189,728 pseudonymised patients against 106 ms for `+` and a length check. Most values do not
+    start with `PSN-` and are decided by that prefix alone. `COLLATE "C"`: pattern matching
+    refuses nondeterministic collations, and the pattern is ASCII.
+    """
+    c = sql.SQL('({}::text COLLATE "C")').format(text)
+    return sql.SQL(
+        "(left({c}, 4) <> 'PSN-' OR {c} !~ '^PSN-[A-Z2-7]+$' "
+        "OR char_length({c}) NOT BETWEEN 12 AND 32)"
+    ).format(c=c)
 
 
 def new_value(
@@ -55,9 +71,7 @@ def pending(action: str, item: BoundColumn, ref: sql.Composable, params: Params)
     if action == "generalize":
         return sql.SQL("{} IS DISTINCT FROM {}").format(ref, _generalized(item, ref, params))
     if action == "pseudonymize":
-        return sql.SQL("({r} IS NOT NULL AND {r} !~ {p})").format(
-            r=ref, p=params.add(PSEUDONYM_PATTERN)
-        )
+        return sql.SQL("({} IS NOT NULL AND {})").format(ref, not_pseudonym(ref))
     if action == "scrub" and item.ledger is not None:
         # not a text this analyser already left clean in this column (retention.store.ledger)
         return sql.SQL(

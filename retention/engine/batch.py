@@ -174,13 +174,13 @@ def _gone(
     missed = set(keys) - set(locked)
     if not missed:
         return set()
-    present = {row[0] for row in conn.execute(_subjects(policy, ""), (list(missed),))}
+    present = {row[0] for row in conn.execute(_subjects(policy, ""), (list(missed),)).fetchall()}
     return missed - present
 
 
 def _lock(conn: psycopg.Connection[Any], policy: BoundPolicy, keys: Sequence[Any]) -> list[Any]:
     query = _subjects(policy, "FOR UPDATE SKIP LOCKED")
-    return [row[0] for row in conn.execute(query, (list(keys),))]
+    return [row[0] for row in conn.execute(query, (list(keys),)).fetchall()]
 
 
 def _subjects(policy: BoundPolicy, locking: str) -> sql.Composed:
@@ -216,8 +216,8 @@ def _still_due(
     )
     ends = sql.SQL("retain_until") if archive else sql.SQL("NULL")
     query = sql.SQL("SELECT k, {} FROM ({}) AS c WHERE is_due ORDER BY k").format(ends, clock.query)
-    rows = conn.execute(query, {**clock.params, "batch_keys": locked})
-    return {row[0]: row[1] for row in rows}
+    rows = conn.execute(query, {**clock.params, "batch_keys": locked}).fetchall()
+    return dict(rows)
 
 
 def _uses_key(ctx: BatchContext) -> bool:

@@ -36,7 +36,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from retention.actions.values import PSEUDONYM_PATTERN, pending
+from retention.actions.values import not_pseudonym, pending
 from retention.discovery.inventory import installed as inventory_installed
 from retention.discovery.inventory import last_scan_id, latest_inventory
 from retention.discovery.model import ColumnVerdict
@@ -450,7 +450,7 @@ class _Context:
         parts: list[sql.Composable] = [
             sql.SQL("{} IS NOT NULL").format(ref),
             sql.SQL("btrim({}) <> ''").format(text),
-            sql.SQL("{} !~ {}").format(text, params.add(PSEUDONYM_PATTERN)),
+            not_pseudonym(ref),
         ]
         for action, item in self._minimisations(column):
             parts.append(pending(action, item, ref, params))
