@@ -94,6 +94,12 @@ class Settings(BaseSettings):
         default=None,
         description="File receiving every audit entry as a JSON line ('-': stderr, journald).",
     )
+    audit_head_file: Path | None = Field(
+        default=None,
+        description="File where each run records the audit trail's last entry (sequence "
+        "number and hash), outside the database: 'audit verify' then detects removed last "
+        "entries or a rewritten chain.",
+    )
     archive_dir: Path | None = Field(
         default=None, description="Local directory receiving encrypted archives (must exist)."
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -13,6 +14,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from pydantic import SecretStr
 
+from retention.audit.anchor import read_copy, read_head
 from retention.audit.trail import entry_hash, stored_content, subject_digest, verify
 from retention.keys import load_key
 from tests.engine_helpers import AUDIT_KEY, ROOT, cli, run, settings
@@ -167,3 +169,114 @@ def test_show_formats(audited: psycopg.Connection[Any], demo_db_url: str) -> Non
     ).stdout.splitlines()
     assert as_csv[0].startswith("seq,recorded_at,event")
     assert len(as_csv) > 1 and all("journal-modifications" in line for line in as_csv[1:])
+
+
+def _rewrite_from(conn: psycopg.Connection[Any], first: int) -> None:
+    """What an account able to bypass the trigger could do: change entry `first` and recompute
+    every hash after it, leaving a chain that is valid in itself."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute("SELECT * FROM retention.audit ORDER BY seq").fetchall()
+    prev = next(r["hash"] for r in rows if r["seq"] == first - 1)
+    with conn.transaction():
+        conn.execute("SET LOCAL session_replication_role = replica")
+        for row in rows:
+            if row["seq"] < first:
+                continue
+            content = stored_content(row)
+            if row["seq"] == first:
+                content["subjects"] = 0
+            content["prev_hash"] = prev
+            digest = entry_hash(prev, content)
+            conn.execute(
+                "UPDATE retention.audit SET subjects = %s, prev_hash = %s, hash = %s "
+                "WHERE seq = %s",
+                (content["subjects"], prev, digest, row["seq"]),
+            )
+            prev = digest
+
+
+def test_the_head_file_shows_that_the_last_entries_were_removed(
+    demo_conn: psycopg.Connection[Any], demo_db_url: str, tmp_path: Path
+) -> None:
+    head = tmp_path / "audit-head.json"
+    run(demo_conn, settings(demo_db_url, batch_size=30, audit_head_file=head))
+    last = demo_conn.execute("SELECT max(seq) FROM retention.audit").fetchone()[0]  # type: ignore[index]
+    anchor = read_head(head)
+    assert anchor is not None and anchor.seq == last
+    assert verify(demo_conn, "retention", [anchor]).intact
+    _tamper(demo_conn, f"DELETE FROM retention.audit WHERE seq >= {last - 1}")
+    assert verify(demo_conn, "retention").intact  # a shorter chain is valid in itself
+    result = verify(demo_conn, "retention", [anchor])
+    assert result.broken_seq == last - 1
+    assert result.problem is not None
+    assert f"entries {last - 1}..{last} at least were removed" in result.problem
+
+
+def test_a_copy_of_the_audit_log_shows_a_rewritten_chain(
+    demo_db_url: str, demo_conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    copy = tmp_path / "audit.jsonl"
+    head = tmp_path / "head.json"
+    done = cli(
+        demo_db_url,
+        "run",
+        "--yes",
+        "--allow-large",
+        "--reason",
+        "test",
+        RETENTION_AUDIT_LOG=str(copy),
+        RETENTION_AUDIT_HEAD_FILE=str(head),
+    )
+    assert done.returncode == 0, done.stderr
+    entries = demo_conn.execute("SELECT count(*) FROM retention.audit").fetchone()[0]  # type: ignore[index]
+    assert len(read_copy(copy).anchors) == entries  # every entry mirrored
+    intact = cli(
+        demo_db_url, "audit", "verify", "--against", str(copy), RETENTION_AUDIT_HEAD_FILE=str(head)
+    )
+    assert intact.returncode == 0, intact.stdout + intact.stderr
+    assert f"copy {copy}: {entries} entries" in intact.stdout
+    _rewrite_from(demo_conn, 3)
+    assert verify(demo_conn, "retention").intact  # the chain alone cannot tell
+    alone = cli(demo_db_url, "audit", "verify")
+    assert alone.returncode == 0 and "would not be detected" in alone.stdout
+    broken = cli(demo_db_url, "audit", "verify", "--against", str(copy))
+    assert broken.returncode == 1
+    assert "BROKEN at entry 3: it differs from the entry" in broken.stdout
+    assert "entries 3..3 were rewritten" in broken.stdout
+    # the head file alone sees it too: its entry is the last, and its hash changed
+    by_head = cli(demo_db_url, "audit", "verify", RETENTION_AUDIT_HEAD_FILE=str(head))
+    assert by_head.returncode == 1
+    assert "the head file" in by_head.stdout
+
+
+def test_journald_export_lines_are_read_and_other_lines_skipped(tmp_path: Path) -> None:
+    entry = {"seq": 7, "hash": "ab" * 32, "prev_hash": "cd" * 32, "event": "run_end"}
+    record = json.dumps({"text": "x", "record": {"message": "audit " + json.dumps(entry)}})
+    lines = [
+        json.dumps({"MESSAGE": record, "_SYSTEMD_UNIT": "retention.service"}),  # -o json
+        record,  # -o cat, or the audit_log file
+        "Started retention.service - data retention.",
+        '{"record": {"message": "exposure snapshot 4 stored"}}',
+        "",
+    ]
+    path = tmp_path / "journal.txt"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    copy = read_copy(path)
+    assert [(a.seq, a.hash) for a in copy.anchors] == [(7, "ab" * 32)] * 2
+    assert copy.skipped == 2
+    assert copy.anchors[0].source == f"{path}, line 1"
+
+
+def test_unreadable_anchor_files_are_clear_errors(demo_db_url: str, tmp_path: Path) -> None:
+    bad = tmp_path / "head.json"
+    bad.write_text("not json", encoding="utf-8")
+    result = cli(demo_db_url, "audit", "verify", "--head", str(bad))
+    assert result.returncode == 2
+    assert "is not an audit head file" in result.stderr and "Traceback" not in result.stderr
+    missing = cli(demo_db_url, "audit", "verify", "--against", str(tmp_path / "nope.jsonl"))
+    assert missing.returncode == 2
+    assert "cannot read the audit log copy" in missing.stderr
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("hello\n", encoding="utf-8")
+    none = cli(demo_db_url, "audit", "verify", "--against", str(empty))
+    assert none.returncode == 2 and "holds no audit entry" in none.stderr

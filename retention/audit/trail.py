@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +27,7 @@ from psycopg import sql
 from psycopg.adapt import PyFormat
 from psycopg.types.json import Jsonb
 
+from retention.audit.anchor import Anchor
 from retention.keys import Key
 
 GENESIS = "0" * 64
@@ -226,9 +227,16 @@ class Verification:
         return self.broken_seq is None
 
 
-def verify(conn: psycopg.Connection[Any], schema: str) -> Verification:
-    """Recompute the chain; name the first entry altered, removed, inserted or reordered."""
+def verify(
+    conn: psycopg.Connection[Any], schema: str, anchors: Sequence[Anchor] = ()
+) -> Verification:
+    """Recompute the chain; name the first entry altered, removed, inserted or reordered.
+    `anchors` (entries known from outside the database, see retention.audit.anchor) must
+    still be in the chain with the same hash: this is what shows that the last entries were
+    removed, or that the chain was rewritten whole."""
     table = sql.Identifier(schema, "audit")
+    wanted = {a.seq for a in anchors}
+    seen: dict[int, str] = {}
     prev_hash, prev_seq, checked = GENESIS, 0, 0
     with conn.transaction(), conn.cursor(name="audit_verify") as cur:
         cur.execute(
@@ -255,5 +263,32 @@ def verify(conn: psycopg.Connection[Any], schema: str) -> Verification:
                 )
             if seq != prev_seq + 1:
                 return Verification(checked, seq, "its sequence number does not follow")
+            if seq in wanted:
+                seen[seq] = str(row["hash"])
             prev_hash, prev_seq, checked = str(row["hash"]), seq, checked + 1
+    return _against(checked, prev_seq, seen, anchors)
+
+
+def _against(
+    checked: int, last: int, seen: Mapping[int, str], anchors: Sequence[Anchor]
+) -> Verification:
+    """The intact chain of `checked` entries (1..last) against the anchors. An entry's hash
+    covers every entry before it: an anchor that matches vouches for entries 1..its seq."""
+    confirmed = 0
+    for anchor in sorted(anchors, key=lambda a: a.seq):
+        if anchor.seq > last:
+            return Verification(
+                checked,
+                last + 1,
+                f"the trail ends at entry {last} but {anchor.source} records entry "
+                f"{anchor.seq}: entries {last + 1}..{anchor.seq} at least were removed",
+            )
+        if seen[anchor.seq] != anchor.hash:
+            return Verification(
+                confirmed,
+                anchor.seq,
+                f"it differs from the entry {anchor.source} records: entries "
+                f"{confirmed + 1}..{anchor.seq} were rewritten and the chain recomputed",
+            )
+        confirmed = anchor.seq
     return Verification(checked)

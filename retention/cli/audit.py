@@ -7,14 +7,17 @@ import csv
 import json
 import sys
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from retention.audit.trail import stored_content, subject_digest, verify
+from retention.audit.anchor import Anchor, read_copy, read_head
+from retention.audit.trail import Verification, stored_content, subject_digest, verify
 from retention.cli.common import audit_key
 from retention.db import connect
+from retention.errors import UsageError
 from retention.settings import Settings
 
 _SHOW = (
@@ -37,7 +40,30 @@ def register(commands: Any) -> None:
 
     parser = commands.add_parser("audit", help="verify and read the audit trail")
     sub = parser.add_subparsers(required=True, metavar="ACTION")
-    check = sub.add_parser("verify", help="recompute the hash chain (exit 0 intact, 1 broken)")
+    check = sub.add_parser(
+        "verify",
+        help="recompute the hash chain (exit 0 intact, 1 broken)",
+        description="Recompute the hash chain and check it against the entries known from "
+        "outside the database: the head file each run writes (setting audit_head_file) and "
+        "any copy of the audit log given with --against. Only those show that the last "
+        "entries were removed, or that the whole chain was rewritten.",
+    )
+    check.add_argument(
+        "--against",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a copy of the audit log (the audit_log file, or 'journalctl -u retention -o cat' "
+        "output; '-' reads standard input); repeatable",
+    )
+    check.add_argument(
+        "--head",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the head file to check (default: setting audit_head_file)",
+    )
     check.set_defaults(handler=_verify)
     show = sub.add_parser("show", help="list entries")
     show.add_argument("--since", type=iso_date, default=None, metavar="DATE")
@@ -52,16 +78,49 @@ def register(commands: Any) -> None:
 
 
 def _verify(args: argparse.Namespace, settings: Settings) -> int:
+    anchors: list[Anchor] = []
+    notes: list[str] = []
+    head_path = args.head or settings.audit_head_file
+    if head_path is not None:
+        head = read_head(head_path)
+        if head is None:
+            if args.head is not None:
+                raise UsageError(f"no audit head file at {head_path}")
+            notes.append(f"no head file at {head_path} yet (each run writes it)")
+        else:
+            anchors.append(head)
+            notes.append(f"head file {head_path}: entry {head.seq}")
+    for path in args.against:
+        copy = read_copy(path)
+        if not copy.anchors:
+            raise UsageError(
+                f"{path} holds no audit entry",
+                hint="give the audit_log file or 'journalctl -u retention -o cat' output",
+            )
+        anchors.extend(copy.anchors)
+        skipped = f", {copy.skipped} other line(s) skipped" if copy.skipped else ""
+        notes.append(f"copy {path}: {len(copy.anchors)} entries{skipped}")
     with connect(settings) as conn:
-        result = verify(conn, settings.schema_name)
+        result = verify(conn, settings.schema_name, anchors)
+    _print_verification(result)
+    for note in notes:
+        print(f"  checked against {note}")
+    if not anchors:
+        print(
+            "  note: no record outside the database was given (audit_head_file, --against): "
+            "removing the last entries would not be detected"
+        )
+    return 0 if result.intact else 1
+
+
+def _print_verification(result: Verification) -> None:
     if result.intact:
         print(f"audit trail intact: {result.checked} entries verified")
-        return 0
+        return
     print(
         f"audit trail BROKEN at entry {result.broken_seq}: {result.problem} "
         f"({result.checked} entries before it are intact)"
     )
-    return 1
 
 
 def _entries(settings: Settings, where: sql.Composable, params: list[Any]) -> list[dict[str, Any]]:

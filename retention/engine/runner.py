@@ -22,12 +22,14 @@ from typing import Any
 import psycopg
 from loguru import logger
 from psycopg import sql
+from psycopg.pq import TransactionStatus
 
 from retention.actions.records import RecordsChangedError
 from retention.archive.errors import ArchiveError
 from retention.archive.session import ArchiveSession, prepare_archives
+from retention.audit.anchor import write_head
 from retention.audit.approvals import DESTRUCTIVE, approval_state
-from retention.audit.trail import AuditTrail, Entry, actor, mirror
+from retention.audit.trail import AuditTrail, Entry, Stored, actor, mirror
 from retention.db import connection_lost
 from retention.discovery.coverage import current_gaps
 from retention.engine import lock
@@ -470,7 +472,7 @@ class Runner:
         event = {"interrupted": "run_interrupted", "failed": "run_failed"}.get(
             report.outcome, "run_end"
         )
-        self._record(
+        last = self._record(
             event,
             report.outcome,
             report,
@@ -487,6 +489,23 @@ class Runner:
             ),
             (report.outcome, report.run_id),
         )
+        self._write_head(last)
+
+    def _write_head(self, last: Stored) -> None:
+        """Record the trail's last entry outside the database (setting audit_head_file), once
+        it is committed; a failure is logged and never fails the run."""
+        path = self.settings.audit_head_file
+        if path is None or self.conn.info.transaction_status != TransactionStatus.IDLE:
+            return
+        try:
+            write_head(path, last.seq, last.hash, str(last.content["recorded_at"]))
+        except OSError as exc:
+            logger.warning(
+                "audit head not written to {}: {} (audit verify cannot detect removed last "
+                "entries without it)",
+                path,
+                exc.strerror or type(exc).__name__,
+            )
 
     def _record(
         self,
@@ -496,9 +515,9 @@ class Runner:
         *,
         ctx: BatchContext | None = None,
         detail: dict[str, Any] | None = None,
-    ) -> None:
+    ) -> Stored:
         run_id = report.run_id if report else (ctx.run_id if ctx else None)
-        self.trail.record(
+        return self.trail.record(
             self.conn,
             Entry(
                 event=event,
