@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     )
     audit_head_file: Path | None = Field(
         default=None,
-        description="File where each run records the audit trail's last entry (sequence "
+        description="File to which each run appends the audit trail's last entry (sequence "
         "number and hash), outside the database: 'audit verify' then detects removed last "
         "entries or a rewritten chain.",
     )

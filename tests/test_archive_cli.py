@@ -16,6 +16,7 @@ import pytest
 from loguru import logger
 
 from retention.archive import catalog
+from retention.audit.anchor import read_copy
 from retention.cli.main import main
 from tests.archive_helpers import KeyPair, archive_policies, key_pair
 from tests.engine_helpers import AUDIT_KEY, run, settings
@@ -108,9 +109,12 @@ def test_restore_to_a_folder_then_into_the_database_is_audited(
     keys: KeyPair,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     subject = _archived_subject(demo_conn)
     out_dir = tmp_path / "restored"
+    mirror = tmp_path / "audit.jsonl"
+    monkeypatch.setenv("RETENTION_AUDIT_LOG", str(mirror))
     args = ["archive", "restore", "--subject", subject, "--identity", str(keys.file)]
     assert main([*args, "--to", str(out_dir)]) == 0
     patients = (out_dir / "public.patients.csv").read_text(encoding="utf-8")
@@ -129,6 +133,10 @@ def test_restore_to_a_folder_then_into_the_database_is_audited(
         )
     ]
     assert outcomes == ["exported", "restored"]
+    restored = demo_conn.execute(
+        "SELECT seq, hash FROM retention.audit WHERE event = 'archive_restored' ORDER BY seq"
+    ).fetchall()
+    assert [(a.seq, a.hash) for a in read_copy(mirror).anchors] == [tuple(r) for r in restored]
     assert main([*args, "--into-database"]) == 6  # already there: refused, nothing changed
     assert "already in the database" in capsys.readouterr().err
 

@@ -5,19 +5,21 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from loguru import logger
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from pydantic import SecretStr
 
-from retention.audit.anchor import read_copy, read_head
+from retention.audit.anchor import Anchor, append_head, read_copy, read_heads
 from retention.audit.trail import entry_hash, stored_content, subject_digest, verify
 from retention.keys import load_key
-from tests.engine_helpers import AUDIT_KEY, ROOT, cli, run, settings
+from tests.engine_helpers import AUDIT_KEY, ROOT, cli, cli_env, run, settings
 
 
 @pytest.fixture
@@ -195,28 +197,84 @@ def _rewrite_from(conn: psycopg.Connection[Any], first: int) -> None:
             prev = digest
 
 
-def test_the_head_file_shows_that_the_last_entries_were_removed(
+def _heads(conn: psycopg.Connection[Any], path: Path) -> list[Anchor]:
+    heads = read_heads(path, conn.info.dbname, "retention")
+    assert heads is not None
+    return heads.anchors
+
+
+def test_the_head_file_shows_that_the_last_entries_were_removed_even_after_later_runs(
     demo_conn: psycopg.Connection[Any], demo_db_url: str, tmp_path: Path
 ) -> None:
-    head = tmp_path / "audit-head.json"
-    run(demo_conn, settings(demo_db_url, batch_size=30, audit_head_file=head))
+    head = tmp_path / "audit-head.jsonl"
+    config = settings(demo_db_url, batch_size=30, audit_head_file=head)
+    run(demo_conn, config)
     last = demo_conn.execute("SELECT max(seq) FROM retention.audit").fetchone()[0]  # type: ignore[index]
-    anchor = read_head(head)
-    assert anchor is not None and anchor.seq == last
-    assert verify(demo_conn, "retention", [anchor]).intact
+    anchors = _heads(demo_conn, head)
+    assert [a.seq for a in anchors] == [last]
+    assert verify(demo_conn, "retention", anchors).intact
     _tamper(demo_conn, f"DELETE FROM retention.audit WHERE seq >= {last - 1}")
     assert verify(demo_conn, "retention").intact  # a shorter chain is valid in itself
-    result = verify(demo_conn, "retention", [anchor])
-    assert result.broken_seq == last - 1
+    result = verify(demo_conn, "retention", _heads(demo_conn, head))
+    assert (result.broken_seq, result.anchored) == (last - 1, True)
     assert result.problem is not None
     assert f"entries {last - 1}..{last} at least were removed" in result.problem
+    # the next run reuses the sequence numbers; the head file keeps what the first one saw
+    errors: list[str] = []
+    sink = logger.add(lambda m: errors.append(str(m)), level="ERROR")
+    try:
+        run(demo_conn, config)
+    finally:
+        logger.remove(sink)
+    assert any("no longer holds the last entry the head file records" in e for e in errors)
+    anchors = _heads(demo_conn, head)
+    assert len(anchors) == 2
+    again = verify(demo_conn, "retention", anchors)
+    assert again.broken_seq == 1 and again.problem is not None
+    assert f"entry {last} differs from the one the head file {head}, line 1" in again.problem
+
+
+def test_every_entry_is_mirrored_and_the_report_checks_the_head_file(
+    demo_db_url: str, demo_conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    copy, head = tmp_path / "audit.jsonl", tmp_path / "head.jsonl"
+    env = {"RETENTION_AUDIT_LOG": str(copy), "RETENTION_AUDIT_HEAD_FILE": str(head)}
+
+    def command_line(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "retention.cli.main", *args],
+            env={**cli_env(demo_db_url), **env},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+
+    subject = str(demo_conn.execute("SELECT min(patient_id) FROM patients").fetchone()[0])  # type: ignore[index]
+    commands = [
+        ("hold", "add", "--policy", "dossier-medical", "--subject", subject, "--reason", "r"),
+        ("hold", "release", "--policy", "dossier-medical", "--subject", subject),
+        ("run", "--yes", "--allow-large", "--reason", "test"),
+    ]
+    for command in commands:
+        done = command_line(*command)
+        assert done.returncode == 0, done.stderr
+    rows = demo_conn.execute("SELECT seq, hash FROM retention.audit ORDER BY seq").fetchall()
+    assert [(a.seq, a.hash) for a in read_copy(copy).anchors] == [tuple(r) for r in rows]
+    report = command_line("report", "--format", "json")
+    assert json.loads(report.stdout)["history"]["audit"]["checked_against_head_file"] is True
+    last = rows[-1][0]
+    _tamper(demo_conn, f"DELETE FROM retention.audit WHERE seq = {last}")
+    audit = json.loads(command_line("report", "--format", "json").stdout)
+    assert audit["history"]["audit"]["intact"] is False
+    assert audit["history"]["audit"]["broken_seq"] == last
 
 
 def test_a_copy_of_the_audit_log_shows_a_rewritten_chain(
     demo_db_url: str, demo_conn: psycopg.Connection[Any], tmp_path: Path
 ) -> None:
     copy = tmp_path / "audit.jsonl"
-    head = tmp_path / "head.json"
+    head = tmp_path / "head.jsonl"
     done = cli(
         demo_db_url,
         "run",
@@ -235,18 +293,36 @@ def test_a_copy_of_the_audit_log_shows_a_rewritten_chain(
     )
     assert intact.returncode == 0, intact.stdout + intact.stderr
     assert f"copy {copy}: {entries} entries" in intact.stdout
+    assert f"head file {head}: 1 run(s), last entry {entries}" in intact.stdout
     _rewrite_from(demo_conn, 3)
     assert verify(demo_conn, "retention").intact  # the chain alone cannot tell
     alone = cli(demo_db_url, "audit", "verify")
     assert alone.returncode == 0 and "would not be detected" in alone.stdout
     broken = cli(demo_db_url, "audit", "verify", "--against", str(copy))
     assert broken.returncode == 1
-    assert "BROKEN at entry 3: it differs from the entry" in broken.stdout
-    assert "entries 3..3 were rewritten" in broken.stdout
-    # the head file alone sees it too: its entry is the last, and its hash changed
+    assert "BROKEN from entry 3: entry 3 differs from the one" in broken.stdout
+    assert "an entry in 3..3 was changed" in broken.stdout
+    assert f"entries 1..2 match {copy}, line 2" in broken.stdout
+    # the head file alone sees it too, less precisely: its entry is the last
     by_head = cli(demo_db_url, "audit", "verify", RETENTION_AUDIT_HEAD_FILE=str(head))
     assert by_head.returncode == 1
-    assert "the head file" in by_head.stdout
+    assert f"an entry in 1..{entries} was changed" in by_head.stdout
+
+
+def test_head_lines_of_another_database_are_skipped(
+    audited: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    head = tmp_path / "head.jsonl"
+    append_head(head, "another", "retention", 99, "ab" * 32)
+    append_head(head, audited.info.dbname, "other_schema", 99, "ab" * 32)
+    heads = read_heads(head, audited.info.dbname, "retention")
+    assert heads is not None and (heads.anchors, heads.skipped) == ([], 2)
+    last, digest = audited.execute(
+        "SELECT seq, hash FROM retention.audit ORDER BY seq DESC LIMIT 1"
+    ).fetchone()  # type: ignore[misc]
+    append_head(head, audited.info.dbname, "retention", last, digest)
+    assert verify(audited, "retention", _heads(audited, head)).intact
+    assert oct(head.stat().st_mode & 0o777) == "0o644"  # an auditor on the host can read it
 
 
 def test_journald_export_lines_are_read_and_other_lines_skipped(tmp_path: Path) -> None:
@@ -268,15 +344,29 @@ def test_journald_export_lines_are_read_and_other_lines_skipped(tmp_path: Path) 
 
 
 def test_unreadable_anchor_files_are_clear_errors(demo_db_url: str, tmp_path: Path) -> None:
-    bad = tmp_path / "head.json"
-    bad.write_text("not json", encoding="utf-8")
+    bad = tmp_path / "head.jsonl"
+    bad.write_text("not json\n", encoding="utf-8")
     result = cli(demo_db_url, "audit", "verify", "--head", str(bad))
     assert result.returncode == 2
-    assert "is not an audit head file" in result.stderr and "Traceback" not in result.stderr
+    assert "line 1: not an audit head line" in result.stderr and "Traceback" not in result.stderr
+    absent = cli(demo_db_url, "audit", "verify", "--head", str(tmp_path / "nope.jsonl"))
+    assert absent.returncode == 2 and "no audit head file at" in absent.stderr
     missing = cli(demo_db_url, "audit", "verify", "--against", str(tmp_path / "nope.jsonl"))
     assert missing.returncode == 2
     assert "cannot read the audit log copy" in missing.stderr
-    empty = tmp_path / "empty.jsonl"
-    empty.write_text("hello\n", encoding="utf-8")
-    none = cli(demo_db_url, "audit", "verify", "--against", str(empty))
+    folder = cli(demo_db_url, "audit", "verify", "--against", str(tmp_path))
+    assert folder.returncode == 2 and "cannot read the audit log copy" in folder.stderr
+    odd = tmp_path / "odd.jsonl"  # deep nesting, a line too long, bytes that are not UTF-8
+    odd.write_bytes(b"[" * 200_000 + b"\n" + b"x" * 300_000 + b"\n" + b"caf\xe9\n")
+    none = cli(demo_db_url, "audit", "verify", "--against", str(odd))
     assert none.returncode == 2 and "holds no audit entry" in none.stderr
+    assert "Traceback" not in none.stderr
+    piped = subprocess.run(
+        [sys.executable, "-m", "retention.cli.main", "audit", "verify", "--against", "-"],
+        input=b"caf\xe9\n" + b"[" * 200_000,
+        check=False,
+        env={**cli_env(demo_db_url), "PYTHONIOENCODING": "utf-8:strict"},
+        capture_output=True,
+        timeout=120,
+    )
+    assert piped.returncode == 2 and b"holds no audit entry" in piped.stderr

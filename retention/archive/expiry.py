@@ -154,7 +154,8 @@ def _destroy(
             conn, schema, item.file_id, new_name, item.version + 1, size, digest
         )
         catalog.destroy(conn, schema, item.file_id, groups, whole=False)
-        _record(conn, trail, item, due, run_id, detail)
+        stored = _record(conn, trail, item, due, run_id, detail)
+    mirror(stored)
     storage.delete(item.name)
 
 

@@ -31,7 +31,7 @@ from retention.archive.errors import ArchiveAlteredError, ArchiveError, Identity
 from retention.archive.model import ArchiveFile, Segment
 from retention.archive.storage import Storage
 from retention.archive.writer import check_members
-from retention.audit.trail import AuditTrail, Entry, subject_digest
+from retention.audit.trail import AuditTrail, Entry, Stored, mirror, subject_digest
 from retention.catalog.introspect import read_catalog
 from retention.db import connection_lost
 
@@ -414,7 +414,7 @@ def into_database(
                 else:
                     lines = data.decode("utf-8").split("\n")[:-1]  # each line ends with \n
                     counts[name] = codec.restore_rows(conn, table, columns[name], lines)
-            _audit(conn, trail, record, subject, counts, "database")
+            stored = _audit(conn, trail, record, subject, counts, "database")
     except psycopg.errors.UniqueViolation:
         raise ArchiveError(
             "some of these rows are already in the database: nothing was restored"
@@ -437,6 +437,7 @@ def into_database(
             hint="a value that does not fit a changed table (class 22), or a trigger; restore "
             "with --to DIR and load the rows by hand",
         ) from None
+    mirror(stored)  # committed: now in the copy outside the database too
     return counts
 
 
@@ -472,7 +473,8 @@ def to_directory(
             hint="give a writable folder with enough space",
         ) from None
     with conn.transaction():
-        _audit(conn, trail, record, subject, record.rows, "directory")
+        stored = _audit(conn, trail, record, subject, record.rows, "directory")
+    mirror(stored)
     return record.rows
 
 
@@ -527,9 +529,9 @@ def _audit(
     subject: str,
     rows: dict[str, int],
     destination: str,
-) -> None:
+) -> Stored:
     item = record.found.file
-    trail.append(
+    return trail.append(
         conn,
         Entry(
             event="archive_restored",

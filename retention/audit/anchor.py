@@ -5,10 +5,12 @@ delete rows behind the append-only trigger can delete the *last* entries, or rew
 chain with fresh hashes (a plain SHA-256 chain has no secret): what remains is a shorter or a
 different chain that is valid in itself. Records kept outside the database tie it down:
 
-- the **head file** (setting `audit_head_file`): after each run, the sequence number and hash
-  of the trail's last entry, written atomically on the host that runs `retention`;
-- the **mirror** (setting `audit_log`: a file, or journald with `-`): every entry as a JSON line;
-  `journalctl -u retention -o cat` gives the same lines back.
+- the **head file** (setting `audit_head_file`): after each run, one line with the database,
+  the schema, the sequence number and the hash of the trail's last entry, appended and flushed
+  to disk on the host that runs `retention`; lines are never rewritten, so a run after a
+  tampering cannot erase what an earlier run recorded;
+- the **mirror** (setting `audit_log`: a file, or journald with `-`): every entry as a JSON line,
+  once committed; `journalctl -u retention -u retention-run -o cat` gives the lines back.
 
 `retention audit verify` checks that every anchored entry is still in the chain with the same
 hash. Neither record holds anything personal: sequence numbers, hashes, counts and digests.
@@ -19,15 +21,16 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from retention.errors import UsageError
 
 HEAD_FORMAT = 1
+MAX_LINE = 1 << 16  # longer lines are not entries (journald's own limit is 48 KiB by default)
 
 
 @dataclass(frozen=True)
@@ -42,31 +45,37 @@ class Anchor:
 
 @dataclass(frozen=True)
 class Copy:
-    """The entries of a mirror file, and how many of its lines were not audit entries."""
+    """The entries read from a file outside the database, and how many of its lines were
+    skipped: not audit entries, or (head file) about another database."""
 
     anchors: list[Anchor]
     skipped: int
 
 
-def write_head(path: Path, seq: int, entry_hash: str, recorded_at: str) -> None:
-    """Record the trail's last entry in `path`: written to a temporary file in the same
-    folder, flushed to disk, then renamed over the old one (never half written)."""
-    text = json.dumps(
-        {"format": HEAD_FORMAT, "seq": seq, "hash": entry_hash, "recorded_at": recorded_at},
+def append_head(path: Path, database: str, schema: str, seq: int, entry_hash: str) -> None:
+    """Append the trail's last entry to the head file: one JSON line per run, never
+    rewritten, so that a later run cannot erase what an earlier one recorded. Readable by
+    all (it holds sequence numbers and hashes only), flushed to disk before returning."""
+    line = json.dumps(
+        {
+            "format": HEAD_FORMAT,
+            "database": database,
+            "schema": schema,
+            "seq": seq,
+            "hash": entry_hash,
+            "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
         sort_keys=True,
     )
-    folder = path.parent
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
+    created = not path.exists()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text + "\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    _sync_folder(folder)
+        os.write(fd, (line + "\n").encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if created:
+        _sync_folder(path.parent)
 
 
 def _sync_folder(folder: Path) -> None:
@@ -82,24 +91,32 @@ def _sync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def read_head(path: Path) -> Anchor | None:
-    """The entry the head file records; None when there is no such file yet."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+def read_heads(path: Path, database: str, schema: str) -> Copy | None:
+    """The entries the head file records for this database and schema (lines about another
+    one are skipped); None when there is no such file yet."""
+    if not path.exists():
         return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(
-            f"cannot read the audit head file {path}: {_reason(exc)}",
-            hint="check the path (setting audit_head_file or --head) and its permissions",
-        ) from None
-    anchor = _anchor(_json(text), f"the head file {path}")
-    if anchor is None:
-        raise UsageError(
-            f"{path} is not an audit head file (expected JSON with 'seq' and 'hash')",
-            hint="it is written by 'retention run' after each run; do not edit it",
-        )
-    return anchor
+    anchors, skipped = [], 0
+    for number, line in _lines(
+        path,
+        "the audit head file",
+        "check the path (setting audit_head_file or --head) and its permissions",
+    ):
+        data = _json(line)
+        anchor = _anchor(data, f"the head file {path}, line {number}")
+        if anchor is None:
+            if line.strip():
+                raise UsageError(
+                    f"{path}, line {number}: not an audit head line (expected JSON with "
+                    "'database', 'schema', 'seq' and 'hash')",
+                    hint="the file is appended to by 'retention run'; do not edit it",
+                )
+            continue
+        if data.get("database") != database or data.get("schema") != schema:
+            skipped += 1
+        else:
+            anchors.append(anchor)
+    return Copy(anchors, skipped)
 
 
 def read_copy(path: Path) -> Copy:
@@ -107,18 +124,9 @@ def read_copy(path: Path) -> Copy:
     `journalctl -o json` output; `-` reads standard input). Lines that are not audit entries
     (other log lines, truncated lines of a rotated file) are counted and skipped."""
     name = "standard input" if str(path) == "-" else str(path)
-    try:
-        if str(path) == "-":
-            lines: Iterable[str] = sys.stdin.read().splitlines()
-        else:
-            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError as exc:
-        raise UsageError(
-            f"cannot read the audit log copy {name}: {_reason(exc)}",
-            hint="give a file written through the audit_log setting, or journalctl output",
-        ) from None
+    hint = "give the audit_log file, or 'journalctl -u retention -u retention-run -o cat' output"
     anchors, skipped = [], 0
-    for number, line in enumerate(lines, start=1):
+    for number, line in _lines(path, "the audit log copy", hint):
         content = _entry_of_line(line)
         anchor = _anchor(content, f"{name}, line {number}") if content is not None else None
         if anchor is None:
@@ -126,6 +134,36 @@ def read_copy(path: Path) -> Copy:
         else:
             anchors.append(anchor)
     return Copy(anchors, skipped)
+
+
+def _lines(path: Path, what: str, hint: str) -> Iterator[tuple[int, str]]:
+    """The file's lines (numbered from 1), read as a stream; undecodable bytes replaced, lines
+    longer than MAX_LINE given as empty (they are not entries)."""
+    name = "standard input" if str(path) == "-" else str(path)
+    try:
+        if str(path) == "-":
+            stream: BinaryIO = sys.stdin.buffer
+            yield from _numbered(stream)
+            return
+        with path.open("rb") as stream:
+            yield from _numbered(stream)
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} {name}: {_reason(exc)}", hint=hint) from None
+
+
+def _numbered(stream: BinaryIO) -> Iterator[tuple[int, str]]:
+    number = 0
+    while True:
+        raw = stream.readline(MAX_LINE + 1)
+        if not raw:
+            return
+        number += 1
+        if len(raw) > MAX_LINE and not raw.endswith(b"\n"):
+            while raw and not raw.endswith(b"\n"):  # skip the rest of an overlong line
+                raw = stream.readline(MAX_LINE)
+            yield number, ""
+            continue
+        yield number, raw.decode("utf-8", errors="replace").rstrip("\r\n")
 
 
 def _entry_of_line(line: str) -> dict[str, Any] | None:
@@ -159,7 +197,7 @@ def _anchor(data: Any, source: str) -> Anchor | None:
 def _json(text: str) -> Any:
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: deeply nested brackets
         return None
 
 

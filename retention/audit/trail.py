@@ -216,11 +216,14 @@ def stored_content(row: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Verification:
-    """Result of `audit verify`: how many entries were checked and the first broken one."""
+    """Result of `audit verify`: how many entries were checked and the first broken one.
+    `anchored`: the chain is valid in itself, a record outside the database contradicts it
+    (`checked` entries verified; `broken_seq` the first that may have been changed)."""
 
     checked: int
     broken_seq: int | None = None
     problem: str | None = None
+    anchored: bool = False
 
     @property
     def intact(self) -> bool:
@@ -274,7 +277,7 @@ def _against(
 ) -> Verification:
     """The intact chain of `checked` entries (1..last) against the anchors. An entry's hash
     covers every entry before it: an anchor that matches vouches for entries 1..its seq."""
-    confirmed = 0
+    confirmed: Anchor | None = None
     for anchor in sorted(anchors, key=lambda a: a.seq):
         if anchor.seq > last:
             return Verification(
@@ -282,13 +285,35 @@ def _against(
                 last + 1,
                 f"the trail ends at entry {last} but {anchor.source} records entry "
                 f"{anchor.seq}: entries {last + 1}..{anchor.seq} at least were removed",
+                anchored=True,
             )
         if seen[anchor.seq] != anchor.hash:
+            first = confirmed.seq + 1 if confirmed else 1
+            vouched = f"; entries 1..{confirmed.seq} match {confirmed.source}" if confirmed else ""
             return Verification(
-                confirmed,
-                anchor.seq,
-                f"it differs from the entry {anchor.source} records: entries "
-                f"{confirmed + 1}..{anchor.seq} were rewritten and the chain recomputed",
+                checked,
+                first,
+                f"entry {anchor.seq} differs from the one {anchor.source} records: an entry "
+                f"in {first}..{anchor.seq} was changed and the hashes after it recomputed"
+                + vouched,
+                anchored=True,
             )
-        confirmed = anchor.seq
+        confirmed = anchor
     return Verification(checked)
+
+
+def verify_anchors(
+    conn: psycopg.Connection[Any], schema: str, anchors: Sequence[Anchor]
+) -> str | None:
+    """A quick check, without recomputing the chain: is each anchored entry still in the
+    trail with the same hash? The first problem, or None."""
+    table = sql.Identifier(schema, "audit")
+    for anchor in anchors:
+        row = conn.execute(
+            sql.SQL("SELECT hash FROM {} WHERE seq = %s").format(table), (anchor.seq,)
+        ).fetchone()
+        if row is None:
+            return f"entry {anchor.seq}, which {anchor.source} records, is missing"
+        if row[0] != anchor.hash:
+            return f"entry {anchor.seq} differs from the one {anchor.source} records"
+    return None

@@ -13,7 +13,7 @@ from typing import Any
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from retention.audit.anchor import Anchor, read_copy, read_head
+from retention.audit.anchor import Anchor, read_copy, read_heads
 from retention.audit.trail import Verification, stored_content, subject_digest, verify
 from retention.cli.common import audit_key
 from retention.db import connect
@@ -62,7 +62,8 @@ def register(commands: Any) -> None:
         type=Path,
         default=None,
         metavar="FILE",
-        help="the head file to check (default: setting audit_head_file)",
+        help="the head file to check, e.g. a copy kept off the host (default: setting "
+        "audit_head_file)",
     )
     check.set_defaults(handler=_verify)
     show = sub.add_parser("show", help="list entries")
@@ -80,31 +81,27 @@ def register(commands: Any) -> None:
 def _verify(args: argparse.Namespace, settings: Settings) -> int:
     anchors: list[Anchor] = []
     notes: list[str] = []
-    head_path = args.head or settings.audit_head_file
-    if head_path is not None:
-        head = read_head(head_path)
-        if head is None:
-            if args.head is not None:
-                raise UsageError(f"no audit head file at {head_path}")
-            notes.append(f"no head file at {head_path} yet (each run writes it)")
-        else:
-            anchors.append(head)
-            notes.append(f"head file {head_path}: entry {head.seq}")
-    for path in args.against:
-        copy = read_copy(path)
-        if not copy.anchors:
-            raise UsageError(
-                f"{path} holds no audit entry",
-                hint="give the audit_log file or 'journalctl -u retention -o cat' output",
-            )
-        anchors.extend(copy.anchors)
-        skipped = f", {copy.skipped} other line(s) skipped" if copy.skipped else ""
-        notes.append(f"copy {path}: {len(copy.anchors)} entries{skipped}")
+    if args.head is not None and str(args.head) != "-" and not args.head.exists():
+        raise UsageError(f"no audit head file at {args.head}")
     with connect(settings) as conn:
+        head_path = args.head or settings.audit_head_file
+        if head_path is not None:
+            notes.append(_heads(head_path, conn.info.dbname, settings.schema_name, anchors))
+        for path in args.against:
+            copy = read_copy(path)
+            if not copy.anchors:
+                raise UsageError(
+                    f"{path} holds no audit entry",
+                    hint="give the audit_log file, or 'journalctl -u retention -u "
+                    "retention-run -o cat' output",
+                )
+            anchors.extend(copy.anchors)
+            skipped = f", {copy.skipped} other line(s) skipped" if copy.skipped else ""
+            notes.append(f"copy {path}: {len(copy.anchors)} entries{skipped}")
         result = verify(conn, settings.schema_name, anchors)
     _print_verification(result)
     for note in notes:
-        print(f"  checked against {note}")
+        print(f"  {note}")
     if not anchors:
         print(
             "  note: no record outside the database was given (audit_head_file, --against): "
@@ -113,14 +110,27 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if result.intact else 1
 
 
+def _heads(path: Path, database: str, schema: str, anchors: list[Anchor]) -> str:
+    """Add the head file's entries for this database to `anchors`; what to say about it."""
+    heads = read_heads(path, database, schema)
+    if heads is None:
+        return f"no head file at {path} yet (each run appends to it)"
+    anchors.extend(heads.anchors)
+    other = f", {heads.skipped} line(s) about another database skipped" if heads.skipped else ""
+    last = f"last entry {heads.anchors[-1].seq}" if heads.anchors else "no entry of this trail"
+    return f"head file {path}: {len(heads.anchors)} run(s), {last}{other}"
+
+
 def _print_verification(result: Verification) -> None:
     if result.intact:
         print(f"audit trail intact: {result.checked} entries verified")
-        return
-    print(
-        f"audit trail BROKEN at entry {result.broken_seq}: {result.problem} "
-        f"({result.checked} entries before it are intact)"
-    )
+    elif result.anchored:
+        print(f"audit trail BROKEN from entry {result.broken_seq}: {result.problem}")
+    else:
+        print(
+            f"audit trail BROKEN at entry {result.broken_seq}: {result.problem} "
+            f"({result.checked} entries before it are intact)"
+        )
 
 
 def _entries(settings: Settings, where: sql.Composable, params: list[Any]) -> list[dict[str, Any]]:

@@ -34,6 +34,7 @@ from retention.engine.progress import LogReporter
 from retention.engine.runner import Runner, RunOptions
 from retention.errors import DatabaseError
 from retention.keys import load_key
+from retention.log import setup_logging
 from retention.plan.clock import clock_query
 from retention.plan.compute import compute_plan
 from retention.policy.bind import BoundPolicy
@@ -67,6 +68,9 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    # a demonstration trail is not the real one: nothing goes to its mirror or head file
+    settings = settings.model_copy(update={"audit_log": None, "audit_head_file": None})
+    setup_logging(settings.log_level, settings.log_format, None)
     if args.patients < 1:
         from retention.errors import UsageError
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from psycopg import sql
 
-from retention.audit.trail import Entry
+from retention.audit.trail import Entry, mirror
 from retention.catalog.introspect import read_catalog
 from retention.cli.common import ensure_schema, trail
 from retention.db import connect
@@ -80,7 +80,7 @@ def _add(args: argparse.Namespace, settings: Settings) -> int:
         audit = trail(conn, settings)
         with conn.transaction():
             hold = add_hold(conn, settings.schema_name, args.policy, args.subject, args.reason)
-            audit.append(
+            stored = audit.append(
                 conn,
                 Entry(
                     event="hold_add",
@@ -91,6 +91,7 @@ def _add(args: argparse.Namespace, settings: Settings) -> int:
                     detail={"hold_id": hold.hold_id},
                 ),
             )
+        mirror(stored)  # committed: now in the copy outside the database too
     print(
         f"hold {hold.hold_id} added for policy {args.policy} "
         f"(subject {audit.subject_digest(args.policy, args.subject)[:12]})"
@@ -105,7 +106,7 @@ def _release(args: argparse.Namespace, settings: Settings) -> int:
         with conn.transaction():
             hold = release_hold(conn, settings.schema_name, args.policy, args.subject)
             held_days = (hold.released_at - hold.held_since).days if hold.released_at else 0
-            audit.append(
+            stored = audit.append(
                 conn,
                 Entry(
                     event="hold_release",
@@ -116,6 +117,7 @@ def _release(args: argparse.Namespace, settings: Settings) -> int:
                     detail={"hold_id": hold.hold_id, "held_days": held_days},
                 ),
             )
+        mirror(stored)
     print(f"hold {hold.hold_id} released; the clock is extended by {held_days} day(s)")
     return 0
 

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from loguru import logger
 
+from retention.audit.anchor import Anchor, read_heads
 from retention.db import connect
 from retention.errors import RetentionError, UsageError
 from retention.policy.bind import BoundPolicy
@@ -121,7 +123,21 @@ def make_report(
         schema=settings.schema_name,
         timezone=settings.timezone,
         required_approvals=settings.required_approvals,
+        anchors=_head_anchors(conn, settings),
     )
+
+
+def _head_anchors(conn: psycopg.Connection[Any], settings: Settings) -> list[Anchor] | None:
+    """The head file's entries for this database, so that the report's audit check sees what
+    `audit verify` sees; None without a readable head file (the report says so)."""
+    if settings.audit_head_file is None:
+        return None
+    try:
+        heads = read_heads(settings.audit_head_file, conn.info.dbname, settings.schema_name)
+    except RetentionError as exc:
+        logger.warning("report: the audit head file is not used: {}", exc.message)
+        return None
+    return None if heads is None else heads.anchors
 
 
 def write_file(path: Path, text: str) -> None:

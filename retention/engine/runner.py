@@ -27,9 +27,9 @@ from psycopg.pq import TransactionStatus
 from retention.actions.records import RecordsChangedError
 from retention.archive.errors import ArchiveError
 from retention.archive.session import ArchiveSession, prepare_archives
-from retention.audit.anchor import write_head
+from retention.audit.anchor import append_head, read_heads
 from retention.audit.approvals import DESTRUCTIVE, approval_state
-from retention.audit.trail import AuditTrail, Entry, Stored, actor, mirror
+from retention.audit.trail import AuditTrail, Entry, Stored, actor, mirror, verify_anchors
 from retention.db import connection_lost
 from retention.discovery.coverage import current_gaps
 from retention.engine import lock
@@ -492,19 +492,29 @@ class Runner:
         self._write_head(last)
 
     def _write_head(self, last: Stored) -> None:
-        """Record the trail's last entry outside the database (setting audit_head_file), once
-        it is committed; a failure is logged and never fails the run."""
+        """Append the trail's last entry, once committed, to the head file outside the
+        database (setting audit_head_file); a failure is logged and never fails the run."""
         path = self.settings.audit_head_file
         if path is None or self.conn.info.transaction_status != TransactionStatus.IDLE:
             return
         try:
-            write_head(path, last.seq, last.hash, str(last.content["recorded_at"]))
-        except OSError as exc:
+            earlier = read_heads(path, self.conn.info.dbname, self.schema)
+            if earlier is not None:
+                problem = verify_anchors(self.conn, self.schema, earlier.anchors[-1:])
+                if problem is not None:
+                    logger.error(
+                        "the audit trail no longer holds the last entry the head file records: "
+                        "{} (run 'retention audit verify')",
+                        problem,
+                    )
+            append_head(path, self.conn.info.dbname, self.schema, last.seq, last.hash)
+        except (OSError, RetentionError) as exc:
+            reason = exc.message if isinstance(exc, RetentionError) else exc.strerror
             logger.warning(
-                "audit head not written to {}: {} (audit verify cannot detect removed last "
+                "audit head not appended to {}: {} (audit verify cannot detect removed last "
                 "entries without it)",
                 path,
-                exc.strerror or type(exc).__name__,
+                reason or type(exc).__name__,
             )
 
     def _record(

@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 
+from retention.audit.anchor import Anchor
 from retention.policy.bind import BoundPolicy
 from retention.report.exposure import Exposure, compute_exposure, last_scan
 from retention.report.forecast import Forecast, compute_forecast
@@ -67,8 +68,10 @@ def build_report(
     schema: str = "retention",
     timezone: str = "Europe/Paris",
     required_approvals: int = 0,
+    anchors: Sequence[Anchor] | None = None,
 ) -> Report:
-    """Compute every section (each from its own consistent snapshot)."""
+    """Compute every section (each from its own consistent snapshot). `anchors`: audit entries
+    known from outside the database (the head file), checked with the chain."""
     return Report(
         generated_at=datetime.now(UTC),
         at=at,
@@ -81,7 +84,9 @@ def build_report(
         forecast=compute_forecast(
             conn, policies, at, schema=schema, required_approvals=required_approvals
         ),
-        history=read_history(conn, schema, policies, required_approvals=required_approvals),
+        history=read_history(
+            conn, schema, policies, required_approvals=required_approvals, anchors=anchors
+        ),
     )
 
 

@@ -17,6 +17,7 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 
+from retention.audit.anchor import Anchor
 from retention.audit.trail import Verification, verify
 from retention.policy.bind import BoundPolicy
 from retention.report.moments import iso
@@ -158,6 +159,7 @@ class History:
     versions: tuple[PolicyVersion, ...]
     required_approvals: int
     outcomes: dict[str, int] = field(default_factory=dict)
+    anchored: bool = False  # checked against the head file outside the database
 
     def to_json(self) -> dict[str, Any]:
         check = self.verification
@@ -174,6 +176,7 @@ class History:
                 "checked": check.checked,
                 "broken_seq": check.broken_seq,
                 "problem": check.problem,
+                "checked_against_head_file": self.anchored,
             },
             "required_approvals": self.required_approvals,
             "policy_versions": [v.to_json() for v in self.versions],
@@ -187,6 +190,7 @@ def read_history(
     *,
     required_approvals: int = 0,
     runs_shown: int = RUNS_SHOWN,
+    anchors: Sequence[Anchor] | None = None,
 ) -> History:
     """Everything the History section shows (empty while `retention init` has not run)."""
     current = {p.name: p.loaded.sha256 for p in policies}
@@ -202,7 +206,8 @@ def read_history(
         ),
         runs=runs,
         incidents=_incidents(conn, audit),
-        verification=verify(conn, schema),
+        verification=verify(conn, schema, anchors or ()),
+        anchored=anchors is not None,
         versions=_versions(conn, audit, current),
         required_approvals=required_approvals,
         outcomes=_outcomes(conn, sql.Identifier(schema, "runs")),
