@@ -421,8 +421,12 @@ def test_a_failed_batch_keeps_no_server_text_in_the_audit_trail(
         "$$BEGIN RAISE EXCEPTION 'patient % has an open stay', OLD.nom; END$$;"
         "CREATE TRIGGER keep BEFORE DELETE ON people FOR EACH ROW EXECUTE FUNCTION keep()"
     )
+    accepted = POLICY + "    triggers: [keep]\n"  # reviewed: it deletes nothing, it refuses
     config = archive_settings(
-        db_url, write_policy(tmp_path / "policies", POLICY), tmp_path / "archive", [keys.recipient]
+        db_url,
+        write_policy(tmp_path / "policies", accepted),
+        tmp_path / "archive",
+        [keys.recipient],
     )
     report = run(conn, config, at=date(2025, 1, 1))
     _assert_failed(conn, report, "RaiseException (SQLSTATE P0001)")
@@ -605,7 +609,7 @@ def test_a_deadlock_or_serialization_failure_is_retried_later(
         f"$$BEGIN RAISE EXCEPTION 'contention' USING ERRCODE = '{sqlstate}'; END$$;"
         "CREATE TRIGGER boom BEFORE DELETE ON people FOR EACH ROW EXECUTE FUNCTION boom()"
     )
-    config, _ = _settings(db_url, tmp_path)
+    config, _ = _settings(db_url, tmp_path, POLICY + "    triggers: [boom]\n")
     report = run(conn, config, at=date(2025, 1, 1))
     assert report.phases[0].skipped_batches == 1 and report.phases[0].error is None
     assert conn.execute("SELECT count(*) FROM people").fetchone() == (1,)

@@ -223,3 +223,61 @@ def test_a_percent_sign_in_a_name_of_the_graph_is_refused(
         "  key: patient_id\n", "  key: patient_id\nrelated:\n  exclude: [allergies]\n"
     )
     assert check_policies(conn, _write(tmp_path, excluded)).errors == []
+
+
+HOOKS = """
+CREATE TABLE deleted_allergies (LIKE allergies);
+CREATE FUNCTION keep_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO deleted_allergies SELECT OLD.*; RETURN OLD; END $$;
+CREATE TRIGGER allergies_history AFTER DELETE ON allergies
+    FOR EACH ROW EXECUTE FUNCTION keep_deleted();
+CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE TRIGGER patients_touch BEFORE UPDATE ON patients FOR EACH ROW EXECUTE FUNCTION touch();
+CREATE TRIGGER patients_off BEFORE UPDATE OR DELETE ON patients
+    FOR EACH ROW EXECUTE FUNCTION touch();
+ALTER TABLE patients DISABLE TRIGGER patients_off;
+CREATE TRIGGER sejours_insert BEFORE INSERT ON sejours FOR EACH ROW EXECUTE FUNCTION touch();
+CREATE RULE contacts_kept AS ON DELETE TO contacts_urgence DO ALSO NOTHING;
+"""
+
+
+def test_triggers_and_rules_a_phase_sets_off_are_listed_until_accepted(
+    conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    create_schema(conn)
+    conn.execute(HOOKS)
+
+    def problems(action: str, extra: str = "") -> list[tuple[str, str]]:
+        text = VALID.replace("    action: purge\n", f"    action: {action}\n{extra}")
+        found = check_policies(conn, _write(tmp_path, text)).problems
+        return [
+            (p.severity, p.message) for p in found if "trigger" in p.message or "rule" in p.message
+        ]
+
+    archived = problems("archive")
+    assert archived == [
+        (
+            "error",
+            "archive: public.allergies has the DELETE trigger allergies_history "
+            "(keep_deleted()); it runs for every row archived and may delete or change rows "
+            "that no archive holds",
+        ),
+        (
+            "error",
+            "archive: public.contacts_urgence has the DELETE rule contacts_kept; it runs for "
+            "every row archived and may delete or change rows that no archive holds",
+        ),
+    ]  # the disabled trigger and the INSERT trigger are not listed
+    assert [s for s, _ in problems("purge")] == ["warning", "warning"]
+    accepted = "    triggers: [allergies_history, contacts_kept, no_such_trigger]\n"
+    assert problems("archive", accepted) == [
+        ("warning", "no DELETE trigger or rule named 'no_such_trigger' on this phase's tables")
+    ]
+    erased = problems("erase", "    columns: [tel]\n")
+    assert erased == [
+        (
+            "warning",
+            "erase: public.patients has the UPDATE trigger patients_touch (touch()); if it logs "
+            "old values, they stay in the live base",
+        )
+    ]

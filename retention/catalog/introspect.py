@@ -63,6 +63,19 @@ class ForeignKey:
 
 
 @dataclass(frozen=True)
+class Hook:
+    """A user trigger or rule that fires when rows of `table` are deleted or updated: code
+    the tool's statements set off, which may change or copy other rows. `kind` is 'trigger'
+    or 'rule'; `events` holds 'delete' and/or 'update'."""
+
+    table: tuple[str, str]
+    name: str
+    kind: str
+    events: frozenset[str]
+    function: str | None  # the trigger's function (regprocedure), None for a rule
+
+
+@dataclass(frozen=True)
 class Table:
     """A table with what the tool needs to know about it."""
 
@@ -105,6 +118,7 @@ class Catalog:
     tables: dict[tuple[str, str], Table]
     foreign_keys: tuple[ForeignKey, ...]
     search_path: tuple[str, ...] = ("public",)
+    hooks: tuple[Hook, ...] = ()
     _by_name: dict[str, list[Table]] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -184,6 +198,23 @@ FROM pg_constraint con
 WHERE con.contype = 'f' AND con.conrelid = ANY(%(oids)s) AND con.confrelid = ANY(%(oids)s)
 """
 
+# Triggers that fire in a normal session (tgenabled O or A; R fires only on replicas, D never),
+# not the internal ones of foreign keys; tgtype bits: 8 DELETE, 16 UPDATE. Rules: ev_type 3
+# UPDATE, 4 DELETE.
+_HOOKS = """
+SELECT t.tgrelid AS oid, t.tgname AS name, 'trigger' AS kind,
+       (t.tgtype & 8) <> 0 AS on_delete, (t.tgtype & 16) <> 0 AS on_update,
+       t.tgfoid::regprocedure::text AS function
+FROM pg_trigger AS t
+WHERE t.tgrelid = ANY(%(oids)s) AND NOT t.tgisinternal AND t.tgenabled IN ('O', 'A')
+  AND (t.tgtype & 24) <> 0
+UNION ALL
+SELECT r.ev_class, r.rulename, 'rule', r.ev_type = '4', r.ev_type = '3', NULL
+FROM pg_rewrite AS r
+WHERE r.ev_class = ANY(%(oids)s) AND r.ev_type IN ('3', '4') AND r.ev_enabled IN ('O', 'A')
+ORDER BY 1, 2
+"""
+
 _ON_DELETE = {
     "a": "no action",
     "r": "restrict",
@@ -209,6 +240,8 @@ def read_catalog(conn: psycopg.Connection[Any], *, tool_schema: str = "retention
         index_rows = cur.fetchall()
         cur.execute(_FOREIGN_KEYS, {"oids": oids})
         fk_rows = cur.fetchall()
+        cur.execute(_HOOKS, {"oids": oids})
+        hook_rows = cur.fetchall()
     names = {row["oid"]: (row["schema"], row["name"]) for row in table_rows}
     columns: dict[int, dict[str, Column]] = {oid: {} for oid in oids}
     for row in column_rows:
@@ -233,7 +266,19 @@ def read_catalog(conn: psycopg.Connection[Any], *, tool_schema: str = "retention
         )
         for row in fk_rows
     )
-    return Catalog(tables, fks, search_path)
+    hooks = tuple(
+        Hook(
+            names[row["oid"]],
+            row["name"],
+            row["kind"],
+            frozenset(
+                e for e, on in (("delete", row["on_delete"]), ("update", row["on_update"])) if on
+            ),
+            row["function"],
+        )
+        for row in hook_rows
+    )
+    return Catalog(tables, fks, search_path, hooks=hooks)
 
 
 def _table(row: dict[str, Any], columns: dict[str, Column], indexes: list[dict[str, Any]]) -> Table:

@@ -187,6 +187,7 @@ def bind_policy(loaded: LoadedPolicy, catalog: Catalog) -> tuple[BoundPolicy | N
     )
     _check_date_indexes(binder, dates, graph)
     _check_archive_cascades(binder, graph)
+    _check_hooks(binder, graph, {p.name: p for p in phases})
     errors = [p for p in binder.problems if p.severity == "error"]
     if (
         errors
@@ -248,6 +249,61 @@ def _check_archive_cascades(binder: _Binder, graph: RelationGraph | None) -> Non
 
 
 CHANGING_DELETES = frozenset({"cascade", "set null", "set default"})
+
+
+def _check_hooks(
+    binder: _Binder, graph: RelationGraph | None, bound: Mapping[str, BoundPhase]
+) -> None:
+    """Triggers and rules that the phase's statements set off run code this tool does not see:
+    on DELETE, one may delete or change rows an archive does not hold (an error until the
+    phase accepts it by name), or copy the row into a log that keeps it in the live base (a
+    warning for a purge); on UPDATE, a history trigger keeps the old value a minimisation
+    removes (a warning). Accepted names that match nothing are reported too."""
+    for i, phase in enumerate(binder.loaded.policy.phases):
+        target = bound.get(phase.name)
+        if target is None:
+            continue
+        if phase.action in ("archive", "purge"):
+            event, tables = "delete", set(graph.tables) if graph is not None else set()
+        else:
+            event, tables = "update", set(target.tables)
+        hooks = [h for h in binder.catalog.hooks if h.table in tables and event in h.events]
+        accepted = set(phase.triggers)
+        for hook in hooks:
+            if hook.name in accepted:
+                continue
+            what = f"{hook.table[0]}.{hook.table[1]} has the {event.upper()} {hook.kind} " + (
+                f"{hook.name} ({hook.function})" if hook.function else hook.name
+            )
+            hint = f"review what it does, then accept it in this phase: 'triggers: [{hook.name}]'"
+            if phase.action == "archive":
+                binder.error(
+                    ("phases", i, "action"),
+                    f"archive: {what}; it runs for every row archived and may delete or change "
+                    "rows that no archive holds",
+                    hint,
+                )
+            elif phase.action == "purge":
+                binder.warn(
+                    ("phases", i, "action"),
+                    f"purge: {what}; if it copies the deleted rows somewhere, that copy stays in "
+                    "the live base",
+                    hint + " (and cover its log table with a policy)",
+                )
+            else:
+                binder.warn(
+                    ("phases", i, "action"),
+                    f"{phase.action}: {what}; if it logs old values, they stay in the live base",
+                    hint + " (and cover its log table with a policy)",
+                )
+        known = {h.name for h in hooks}
+        for name in phase.triggers:
+            if name not in known:
+                binder.warn(
+                    ("phases", i, "triggers"),
+                    f"no {event.upper()} trigger or rule named '{name}' on this phase's tables",
+                    "remove it from 'triggers', or check its name",
+                )
 
 
 def is_link(

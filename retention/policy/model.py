@@ -165,6 +165,11 @@ class Phase(_Strict):
     action: str
     columns: list[ColumnItem] = Field(default_factory=list)
     description: str | None = None
+    triggers: list[str] = Field(
+        default_factory=list,
+        description="Triggers and rules on this phase's tables that were reviewed and are "
+        "accepted, by name (they fire for every row the phase deletes or rewrites).",
+    )
 
     @model_validator(mode="after")
     def _action_fits(self) -> Phase:
