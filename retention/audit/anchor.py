@@ -45,17 +45,35 @@ class Anchor:
 
 @dataclass(frozen=True)
 class Copy:
-    """The entries read from a file outside the database, and how many of its lines were
-    skipped: not audit entries, or (head file) about another database."""
+    """The entries read from a file outside the database, with what was left out: lines that
+    are not entries (`skipped`), entries of another database or schema (`other`), and lines
+    that should be entries but cannot be read (`unreadable`: a head line cut short by a full
+    disk, or altered)."""
 
     anchors: list[Anchor]
-    skipped: int
+    skipped: int = 0
+    other: int = 0
+    unreadable: int = 0
+
+    def describe(self) -> str:
+        parts = [
+            f"{n} {what}"
+            for n, what in (
+                (self.other, "line(s) of another database or schema skipped"),
+                (self.unreadable, "UNREADABLE line(s) skipped"),
+                (self.skipped, "other line(s) skipped"),
+            )
+            if n
+        ]
+        return ", ".join(parts)
 
 
 def append_head(path: Path, database: str, schema: str, seq: int, entry_hash: str) -> None:
     """Append the trail's last entry to the head file: one JSON line per run, never
-    rewritten, so that a later run cannot erase what an earlier one recorded. Readable by
-    all (it holds sequence numbers and hashes only), flushed to disk before returning."""
+    rewritten, so that a later run cannot erase what an earlier one recorded. Mode 0644
+    whatever the umask (it holds sequence numbers and hashes only, and auditors read it);
+    flushed to disk before returning. A line cut short earlier (a full disk) is closed first,
+    so that this one stays readable."""
     line = json.dumps(
         {
             "format": HEAD_FORMAT,
@@ -67,14 +85,25 @@ def append_head(path: Path, database: str, schema: str, seq: int, entry_hash: st
         },
         sort_keys=True,
     )
-    created = not path.exists()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, (line + "\n").encode("utf-8"))
-        os.fsync(fd)
+        size = os.fstat(fd).st_size
+        if size == 0:
+            os.fchmod(fd, 0o644)
+        data = (line + "\n").encode("utf-8")
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        except OSError:
+            os.ftruncate(fd, size)  # no torn line left behind
+            raise
     finally:
         os.close(fd)
-    if created:
+    if size == 0:
         _sync_folder(path.parent)
 
 
@@ -92,48 +121,66 @@ def _sync_folder(folder: Path) -> None:
 
 
 def read_heads(path: Path, database: str, schema: str) -> Copy | None:
-    """The entries the head file records for this database and schema (lines about another
-    one are skipped); None when there is no such file yet."""
-    if not path.exists():
-        return None
-    anchors, skipped = [], 0
-    for number, line in _lines(
-        path,
-        "the audit head file",
-        "check the path (setting audit_head_file or --head) and its permissions",
-    ):
+    """The entries the head file records for this database and schema; None when there is no
+    such file yet ('-': standard input)."""
+    if str(path) != "-":
+        try:
+            path.stat()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise UsageError(
+                f"cannot read the audit head file {path}: {_reason(exc)}", hint=_HEAD_HINT
+            ) from None
+    anchors: list[Anchor] = []
+    other = unreadable = 0
+    for number, line in _lines(path, "the audit head file", _HEAD_HINT):
+        if not line.strip():
+            continue
         data = _json(line)
         anchor = _anchor(data, f"the head file {path}, line {number}")
         if anchor is None:
-            if line.strip():
-                raise UsageError(
-                    f"{path}, line {number}: not an audit head line (expected JSON with "
-                    "'database', 'schema', 'seq' and 'hash')",
-                    hint="the file is appended to by 'retention run'; do not edit it",
-                )
-            continue
-        if data.get("database") != database or data.get("schema") != schema:
-            skipped += 1
+            unreadable += 1  # cut short by a full disk, or altered
+        elif data.get("database") != database or data.get("schema") != schema:
+            other += 1
         else:
             anchors.append(anchor)
-    return Copy(anchors, skipped)
+    return Copy(anchors, other=other, unreadable=unreadable)
 
 
-def read_copy(path: Path) -> Copy:
+_HEAD_HINT = "check the path (setting audit_head_file or --head) and its permissions"
+
+
+def read_copy(path: Path, database: str | None = None, schema: str | None = None) -> Copy:
     """The entries of a mirror of the trail (`audit_log` file, or `journalctl -o cat` /
     `journalctl -o json` output; `-` reads standard input). Lines that are not audit entries
-    (other log lines, truncated lines of a rotated file) are counted and skipped."""
+    (other log lines, truncated lines of a rotated file) are counted and skipped, and so are
+    the entries of another database or schema when `database` is given (a mirror line names
+    its trail; lines written before it did are taken)."""
     name = "standard input" if str(path) == "-" else str(path)
     hint = "give the audit_log file, or 'journalctl -u retention -u retention-run -o cat' output"
-    anchors, skipped = [], 0
+    anchors: list[Anchor] = []
+    skipped = other = 0
     for number, line in _lines(path, "the audit log copy", hint):
         content = _entry_of_line(line)
         anchor = _anchor(content, f"{name}, line {number}") if content is not None else None
-        if anchor is None:
+        if anchor is None or content is None:
             skipped += 1 if line.strip() else 0
-        else:
-            anchors.append(anchor)
-    return Copy(anchors, skipped)
+            continue
+        trail = content.get("trail")
+        if (
+            database is not None
+            and isinstance(trail, dict)
+            and trail
+            != {
+                "database": database,
+                "schema": schema,
+            }
+        ):
+            other += 1
+            continue
+        anchors.append(anchor)
+    return Copy(anchors, skipped=skipped, other=other)
 
 
 def _lines(path: Path, what: str, hint: str) -> Iterator[tuple[int, str]]:

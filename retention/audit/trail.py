@@ -76,6 +76,7 @@ class Stored:
 
     content: dict[str, Any]
     hash: str
+    trail: dict[str, str] | None = None  # database and schema, told in the mirror
 
     @property
     def seq(self) -> int:
@@ -117,6 +118,7 @@ class AuditTrail:
 
     def __init__(self, schema: str, key: Key, actor_info: Mapping[str, Any]) -> None:
         self.table = sql.Identifier(schema, "audit")
+        self.schema = schema
         self.key = key
         self.actor = dict(actor_info)
 
@@ -151,7 +153,7 @@ class AuditTrail:
                 ),
                 [*_row(content), digest],
             )
-        return Stored(content, digest)
+        return Stored(content, digest, {"database": conn.info.dbname, "schema": self.schema})
 
     def record(self, conn: psycopg.Connection[Any], entry: Entry) -> Stored:
         """Append in a transaction of its own, then mirror."""
@@ -188,8 +190,11 @@ def mirror(stored: Stored) -> None:
     """The entry as one JSON line in the operator logs (sinks filter on `audit`)."""
     content = dict(stored.content)
     content["subject_digests"] = len(content["subject_digests"])  # counts only, lines stay short
+    # `trail`: which database and schema, so that a copy shared by several trails (one
+    # journald for several databases) can be read trail by trail
+    extra = {"trail": stored.trail} if stored.trail else {}
     logger.bind(audit=True, run_id=content["run_id"]).info(
-        "audit " + canonical({**content, "hash": stored.hash})
+        "audit " + canonical({**content, "hash": stored.hash, **extra})
     )
 
 
@@ -277,8 +282,8 @@ def _against(
 ) -> Verification:
     """The intact chain of `checked` entries (1..last) against the anchors. An entry's hash
     covers every entry before it: an anchor that matches vouches for entries 1..its seq."""
-    confirmed: Anchor | None = None
-    for anchor in sorted(anchors, key=lambda a: a.seq):
+    ordered = sorted(anchors, key=lambda a: a.seq)
+    for anchor in ordered:
         if anchor.seq > last:
             return Verification(
                 checked,
@@ -287,18 +292,23 @@ def _against(
                 f"{anchor.seq}: entries {last + 1}..{anchor.seq} at least were removed",
                 anchored=True,
             )
-        if seen[anchor.seq] != anchor.hash:
-            first = confirmed.seq + 1 if confirmed else 1
-            vouched = f"; entries 1..{confirmed.seq} match {confirmed.source}" if confirmed else ""
-            return Verification(
-                checked,
-                first,
-                f"entry {anchor.seq} differs from the one {anchor.source} records: an entry "
-                f"in {first}..{anchor.seq} was changed and the hashes after it recomputed"
-                + vouched,
-                anchored=True,
-            )
-        confirmed = anchor
+    matched = [a for a in ordered if seen[a.seq] == a.hash]
+    for anchor in ordered:
+        if seen[anchor.seq] == anchor.hash:
+            continue
+        before = [a for a in matched if a.seq < anchor.seq]
+        first = before[-1].seq + 1 if before else 1
+        vouched = f"; entries 1..{before[-1].seq} match {before[-1].source}" if before else ""
+        agrees = next((a for a in matched if a.seq == anchor.seq), None)
+        also = f" ({agrees.source} agrees with the database)" if agrees else ""
+        return Verification(
+            checked,
+            first,
+            f"entry {anchor.seq} differs from the one {anchor.source} records{also}: an "
+            f"entry in {first}..{anchor.seq} was changed and the hashes after it recomputed"
+            + vouched,
+            anchored=True,
+        )
     return Verification(checked)
 
 

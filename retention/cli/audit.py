@@ -81,14 +81,16 @@ def register(commands: Any) -> None:
 def _verify(args: argparse.Namespace, settings: Settings) -> int:
     anchors: list[Anchor] = []
     notes: list[str] = []
-    if args.head is not None and str(args.head) != "-" and not args.head.exists():
+    if str(args.head) == "-" and any(str(p) == "-" for p in args.against):
+        raise UsageError("standard input ('-') can be read once: give --head or --against it")
+    if args.head is not None and str(args.head) != "-" and not _exists(args.head):
         raise UsageError(f"no audit head file at {args.head}")
     with connect(settings) as conn:
         head_path = args.head or settings.audit_head_file
         if head_path is not None:
             notes.append(_heads(head_path, conn.info.dbname, settings.schema_name, anchors))
         for path in args.against:
-            copy = read_copy(path)
+            copy = read_copy(path, conn.info.dbname, settings.schema_name)
             if not copy.anchors:
                 raise UsageError(
                     f"{path} holds no audit entry",
@@ -96,8 +98,8 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
                     "retention-run -o cat' output",
                 )
             anchors.extend(copy.anchors)
-            skipped = f", {copy.skipped} other line(s) skipped" if copy.skipped else ""
-            notes.append(f"copy {path}: {len(copy.anchors)} entries{skipped}")
+            left_out = f", {copy.describe()}" if copy.describe() else ""
+            notes.append(f"copy {path}: {len(copy.anchors)} entries{left_out}")
         result = verify(conn, settings.schema_name, anchors)
     _print_verification(result)
     for note in notes:
@@ -116,9 +118,19 @@ def _heads(path: Path, database: str, schema: str, anchors: list[Anchor]) -> str
     if heads is None:
         return f"no head file at {path} yet (each run appends to it)"
     anchors.extend(heads.anchors)
-    other = f", {heads.skipped} line(s) about another database skipped" if heads.skipped else ""
+    left_out = f", {heads.describe()}" if heads.describe() else ""
     last = f"last entry {heads.anchors[-1].seq}" if heads.anchors else "no entry of this trail"
-    return f"head file {path}: {len(heads.anchors)} run(s), {last}{other}"
+    return f"head file {path}: {len(heads.anchors)} run(s), {last}{left_out}"
+
+
+def _exists(path: Path) -> bool:
+    try:
+        path.stat()
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
+    return True
 
 
 def _print_verification(result: Verification) -> None:

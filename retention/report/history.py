@@ -207,7 +207,7 @@ def read_history(
         runs=runs,
         incidents=_incidents(conn, audit),
         verification=verify(conn, schema, anchors or ()),
-        anchored=anchors is not None,
+        anchored=bool(anchors),
         versions=_versions(conn, audit, current),
         required_approvals=required_approvals,
         outcomes=_outcomes(conn, sql.Identifier(schema, "runs")),

@@ -589,13 +589,21 @@ class _Page:
         if check is None:
             return ""
         checked = self.fig("/history/audit/checked", check.checked)
+        head = self.r.history.anchored
+        said = self.t("audit_head_file" if head else "audit_no_head_file")
+        note = f' <small data-audit-head="{str(head).lower()}">{_e(said)}</small>'
         if check.intact:
             text = self.markup("audit_ok", n=checked)
-            return f'<p class="status good" data-audit="intact">✔ {text}</p>'
-        text = self.markup(
-            "audit_broken", seq=_e(check.broken_seq), problem=_e(check.problem), n=checked
-        )
-        return f'<p class="status bad" data-audit="broken">✖ {text}</p>'
+            return f'<p class="status good" data-audit="intact">✔ {text}{note}</p>'
+        if check.anchored:
+            text = self.markup(
+                "audit_broken_anchored", seq=_e(check.broken_seq), problem=_e(check.problem)
+            )
+        else:
+            text = self.markup(
+                "audit_broken", seq=_e(check.broken_seq), problem=_e(check.problem), n=checked
+            )
+        return f'<p class="status bad" data-audit="broken">✖ {text}{note}</p>'
 
     def runs(self) -> str:
         h = self.r.history

@@ -256,6 +256,20 @@ _T: dict[str, tuple[str, str]] = {
         "Journal d'audit intègre : {n} entrées vérifiées (chaîne SHA-256)",
         "Audit trail intact: {n} entries verified (SHA-256 chain)",
     ),
+    "audit_broken_anchored": (
+        "Journal d'audit ROMPU à partir de l'entrée n° {seq} : {problem}",
+        "Audit trail BROKEN from entry #{seq}: {problem}",
+    ),
+    "audit_head_file": (
+        "Vérifié aussi contre le fichier de tête, hors de la base.",
+        "Also checked against the head file, outside the database.",
+    ),
+    "audit_no_head_file": (
+        "Non vérifié contre un enregistrement hors de la base (audit_head_file) : la "
+        "suppression des dernières entrées ne se verrait pas.",
+        "Not checked against a record outside the database (audit_head_file): removing the "
+        "last entries would not show.",
+    ),
     "audit_broken": (
         "Journal d'audit ROMPU à l'entrée n° {seq} : {problem} ({n} entrées vérifiées avant)",
         "Audit trail BROKEN at entry #{seq}: {problem} ({n} entries verified before it)",
