@@ -324,18 +324,24 @@ class _Context:
     # -- clocks -------------------------------------------------------------------------------
     def _shared_aggregates(self, group: _Group) -> dict[AggregateKey, sql.Composable]:
         """Aggregate dates that several clocks of the group use (e.g. the last stay, defined
-        the same way by two policies), computed once into temporary tables."""
-        found: dict[AggregateKey, list[tuple[BoundPolicy, BoundDate]]] = {}
+        the same way by two policies), computed once into temporary tables. Phases sharing a
+        due date share one clock (see `population`): they count once, since writing an
+        aggregate of 690,000 patients to a table for a single reader only costs time."""
+        found: dict[AggregateKey, dict[tuple[str, object, frozenset[str]], BoundDate]] = {}
+        owners: dict[AggregateKey, BoundPolicy] = {}
         for policy in group.policies:
+            clocks = {(policy.name, p.due, p.depends) for p in policy.phases}
             for date_ in policy.dates.values():
                 if date_.kind == "aggregate":
                     key = aggregate_key(policy, date_, self.at)
-                    found.setdefault(key, []).extend([(policy, date_)] * len(policy.phases))
+                    owners.setdefault(key, policy)
+                    for clock in clocks:
+                        found.setdefault(key, {})[clock] = date_
         shared: dict[AggregateKey, sql.Composable] = {}
         for key, users in found.items():
             if len(users) < 2:
                 continue
-            policy, date_ = users[0]
+            policy, date_ = owners[key], next(iter(users.values()))
             params = Params(prefix="g")
             name = f"rt_exposure_{next(_temp_names)}"
             self.conn.execute(
