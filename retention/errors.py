@@ -100,6 +100,12 @@ class DatabaseError(RetentionError):
 NAMING_CLASSES = ("08", "28", "3D", "3F", "42", "53", "55", "57", "58")
 
 
-def server_text_is_safe(sqlstate: str | None) -> bool:
-    """The server's message for this SQLSTATE may be shown and kept (see NAMING_CLASSES)."""
-    return sqlstate is not None and sqlstate[:2] in NAMING_CLASSES
+def server_text_is_safe(sqlstate: str | None, context: str | None = None) -> bool:
+    """The server's message for this SQLSTATE may be shown and kept (see NAMING_CLASSES),
+    unless it was raised inside the database's own code (`context`, the error's CONTEXT
+    field, names a function or an SQL statement of one): a trigger can RAISE any text with
+    any SQLSTATE ('... USING ERRCODE = 42501'), and dynamic SQL built from a row fails with
+    the row's values in 'syntax error at or near ...'."""
+    if sqlstate is None or sqlstate[:2] not in NAMING_CLASSES:
+        return False
+    return not (context and ("function" in context or "SQL statement" in context))

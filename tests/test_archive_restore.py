@@ -408,17 +408,26 @@ def _assert_failed(conn: psycopg.Connection[Any], report: RunReport, reason: str
     assert entries and all(reason in (e or "") for (e,) in entries)
 
 
+@pytest.mark.parametrize(
+    ("errcode", "described"),
+    [
+        ("P0001", "RaiseException (SQLSTATE P0001)"),
+        # a class whose server texts are kept, but raised by the database's own code
+        ("42501", "InsufficientPrivilege (SQLSTATE 42501)"),
+    ],
+)
 def test_a_failed_batch_keeps_no_server_text_in_the_audit_trail(
-    conn: psycopg.Connection[Any], db_url: str, tmp_path: Path
+    conn: psycopg.Connection[Any], db_url: str, tmp_path: Path, errcode: str, described: str
 ) -> None:
-    """A trigger's message can quote the row (RAISE ... OLD.nom): the append-only trail keeps
-    the error's class, SQLSTATE and object names only."""
+    """A trigger's message can quote the row (RAISE ... OLD.nom), with any SQLSTATE: the
+    append-only trail keeps the error's class, SQLSTATE and object names only."""
     keys = key_pair(tmp_path / "keys")
     conn.execute(
         "CREATE TABLE people (id int PRIMARY KEY, last_visit timestamptz, nom text);"
         "INSERT INTO people VALUES (1, '2001-01-01', 'Dupont');"
         "CREATE FUNCTION keep() RETURNS trigger LANGUAGE plpgsql AS "
-        "$$BEGIN RAISE EXCEPTION 'patient % has an open stay', OLD.nom; END$$;"
+        "$$BEGIN RAISE EXCEPTION 'patient % has an open stay', OLD.nom "
+        f"USING ERRCODE = '{errcode}'; END$$;"
         "CREATE TRIGGER keep BEFORE DELETE ON people FOR EACH ROW EXECUTE FUNCTION keep()"
     )
     accepted = POLICY + "    triggers: [keep]\n"  # reviewed: it deletes nothing, it refuses
@@ -429,7 +438,7 @@ def test_a_failed_batch_keeps_no_server_text_in_the_audit_trail(
         [keys.recipient],
     )
     report = run(conn, config, at=date(2025, 1, 1))
-    _assert_failed(conn, report, "RaiseException (SQLSTATE P0001)")
+    _assert_failed(conn, report, described)
     trail_text = conn.execute("SELECT string_agg(t::text, ' ') FROM retention.audit t").fetchone()
     assert trail_text is not None and "Dupont" not in trail_text[0]
     assert conn.execute("SELECT count(*) FROM people").fetchone() == (1,)

@@ -58,7 +58,7 @@ def _database_error(exc: psycopg.Error) -> tuple[str, int]:
         return f"database connection lost or refused: {primary}", 4
     if code is None:  # raised by the client library itself: a defect of this tool
         return f"internal error ({type(exc).__name__}); please report it", 1
-    if server_text_is_safe(code):
+    if server_text_is_safe(code, exc.diag.context):
         return f"database error {code}: {primary}", 4
     return (
         f"the database refused an operation ({type(exc).__name__}, SQLSTATE {code}); its "

@@ -568,7 +568,7 @@ def _describe(exc: Exception) -> str:
     if not isinstance(exc, psycopg.Error):
         return type(exc).__name__
     diag = exc.diag
-    if server_text_is_safe(exc.sqlstate) and diag.message_primary:
+    if server_text_is_safe(exc.sqlstate, diag.context) and diag.message_primary:
         # names a table, a privilege, a timeout: what the operator needs, never a value
         return f"{diag.message_primary} (SQLSTATE {exc.sqlstate})"
     names = [
