@@ -102,10 +102,12 @@ NAMING_CLASSES = ("08", "28", "3D", "3F", "42", "53", "55", "57", "58")
 
 def server_text_is_safe(sqlstate: str | None, context: str | None = None) -> bool:
     """The server's message for this SQLSTATE may be shown and kept (see NAMING_CLASSES),
-    unless it was raised inside the database's own code (`context`, the error's CONTEXT
-    field, names a function or an SQL statement of one): a trigger can RAISE any text with
-    any SQLSTATE ('... USING ERRCODE = 42501'), and dynamic SQL built from a row fails with
-    the row's values in 'syntax error at or near ...'."""
+    unless the error has a CONTEXT (`context`): it was raised inside the database's own code
+    (a function, a trigger, an SQL statement of one), where a RAISE can say anything under
+    any SQLSTATE ('... USING ERRCODE = 42501') and dynamic SQL built from a row fails with the
+    row's values in 'syntax error at or near ...'. Whatever the context says does not matter:
+    its language follows the server's lc_messages."""
     if sqlstate is None or sqlstate[:2] not in NAMING_CLASSES:
         return False
-    return not (context and ("function" in context or "SQL statement" in context))
+    # any CONTEXT at all: its wording follows the server's lc_messages ('fonction PL/pgSQL')
+    return not context

@@ -66,13 +66,24 @@ class ForeignKey:
 class Hook:
     """A user trigger or rule that fires when rows of `table` are deleted or updated: code
     the tool's statements set off, which may change or copy other rows. `kind` is 'trigger'
-    or 'rule'; `events` holds 'delete' and/or 'update'."""
+    or 'rule'; `events` holds 'delete' and/or 'update'. `on` is the table it is declared on:
+    `table` itself, or one of its partitions or inheritance children (a DELETE or UPDATE of
+    `table` reaches their rows and fires it). `columns`: an `UPDATE OF` trigger's columns."""
 
     table: tuple[str, str]
     name: str
     kind: str
     events: frozenset[str]
     function: str | None  # the trigger's function (regprocedure), None for a rule
+    on: tuple[str, str]
+    columns: frozenset[str] | None = None
+
+    def label(self) -> str:
+        """'public.visits' or 'public.visits (its partition or child public.visits_2001)'."""
+        where = f"{self.table[0]}.{self.table[1]}"
+        if self.on != self.table:
+            where += f" (its partition or child table {self.on[0]}.{self.on[1]})"
+        return where
 
 
 @dataclass(frozen=True)
@@ -199,20 +210,40 @@ WHERE con.contype = 'f' AND con.conrelid = ANY(%(oids)s) AND con.confrelid = ANY
 """
 
 # Triggers that fire in a normal session (tgenabled O or A; R fires only on replicas, D never),
-# not the internal ones of foreign keys; tgtype bits: 8 DELETE, 16 UPDATE. Rules: ev_type 3
-# UPDATE, 4 DELETE.
+# not the internal ones of foreign keys; tgtype bits: 8 DELETE, 16 UPDATE. They are read on the
+# listed tables and on their partitions and inheritance children at any depth (a DELETE or an
+# UPDATE of the table reaches their rows), shallowest first: a trigger declared on a partitioned
+# table is cloned under the same name on every partition and reported once. Rules (ev_type '2'
+# UPDATE, '4' DELETE) apply to the table a statement names only.
 _HOOKS = """
-SELECT t.tgrelid AS oid, t.tgname AS name, 'trigger' AS kind,
+WITH RECURSIVE tree(root, oid, depth) AS (
+    SELECT r, r, 0 FROM unnest(%(oids)s::oid[]) AS r
+    UNION ALL
+    SELECT tree.root, i.inhrelid, tree.depth + 1
+    FROM pg_inherits AS i JOIN tree ON i.inhparent = tree.oid
+)
+SELECT tree.root AS oid, tree.oid AS on_oid, n.nspname AS on_schema, c.relname AS on_name,
+       t.tgname AS name, 'trigger' AS kind,
        (t.tgtype & 8) <> 0 AS on_delete, (t.tgtype & 16) <> 0 AS on_update,
-       t.tgfoid::regprocedure::text AS function
-FROM pg_trigger AS t
-WHERE t.tgrelid = ANY(%(oids)s) AND NOT t.tgisinternal AND t.tgenabled IN ('O', 'A')
-  AND (t.tgtype & 24) <> 0
+       t.tgfoid::regprocedure::text AS function,
+       CASE WHEN t.tgattr::int2[] <> '{}' THEN
+           array(SELECT a.attname FROM unnest(t.tgattr::int2[]) AS k(attnum)
+                 JOIN pg_attribute AS a ON a.attrelid = t.tgrelid AND a.attnum = k.attnum)
+       END AS columns,
+       tree.depth
+FROM tree
+JOIN pg_trigger AS t ON t.tgrelid = tree.oid
+JOIN pg_class AS c ON c.oid = tree.oid
+JOIN pg_namespace AS n ON n.oid = c.relnamespace
+WHERE NOT t.tgisinternal AND t.tgenabled IN ('O', 'A') AND (t.tgtype & 24) <> 0
 UNION ALL
-SELECT r.ev_class, r.rulename, 'rule', r.ev_type = '4', r.ev_type = '3', NULL
+SELECT r.ev_class, r.ev_class, n.nspname, c.relname, r.rulename, 'rule',
+       r.ev_type = '4', r.ev_type = '2', NULL, NULL, 0
 FROM pg_rewrite AS r
-WHERE r.ev_class = ANY(%(oids)s) AND r.ev_type IN ('3', '4') AND r.ev_enabled IN ('O', 'A')
-ORDER BY 1, 2
+JOIN pg_class AS c ON c.oid = r.ev_class
+JOIN pg_namespace AS n ON n.oid = c.relnamespace
+WHERE r.ev_class = ANY(%(oids)s) AND r.ev_type IN ('2', '4') AND r.ev_enabled IN ('O', 'A')
+ORDER BY oid, depth, name
 """
 
 _ON_DELETE = {
@@ -266,19 +297,23 @@ def read_catalog(conn: psycopg.Connection[Any], *, tool_schema: str = "retention
         )
         for row in fk_rows
     )
-    hooks = tuple(
-        Hook(
-            names[row["oid"]],
-            row["name"],
-            row["kind"],
-            frozenset(
-                e for e, on in (("delete", row["on_delete"]), ("update", row["on_update"])) if on
+    hooks: dict[tuple[tuple[str, str], str, str], Hook] = {}
+    for row in hook_rows:
+        table = names[row["oid"]]
+        events = (("delete", row["on_delete"]), ("update", row["on_update"]))
+        hooks.setdefault(  # shallowest first: a partition's clone of the parent's is the same
+            (table, row["kind"], row["name"]),
+            Hook(
+                table,
+                row["name"],
+                row["kind"],
+                frozenset(e for e, on in events if on),
+                row["function"],
+                (row["on_schema"], row["on_name"]),
+                frozenset(row["columns"]) if row["columns"] else None,  # [] or NULL: all
             ),
-            row["function"],
         )
-        for row in hook_rows
-    )
-    return Catalog(tables, fks, search_path, hooks=hooks)
+    return Catalog(tables, fks, search_path, hooks=tuple(hooks.values()))
 
 
 def _table(row: dict[str, Any], columns: dict[str, Column], indexes: list[dict[str, Any]]) -> Table:

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from retention.catalog.introspect import Catalog, Column, ForeignKey, Table
+from retention.catalog.introspect import Catalog, Column, ForeignKey, Hook, Table
 from retention.errors import Problem
 from retention.policy.expr import Expr, ExprError, ExprType, parse, typecheck
 from retention.policy.expr.nodes import Name
@@ -258,24 +258,34 @@ def _check_hooks(
     on DELETE, one may delete or change rows an archive does not hold (an error until the
     phase accepts it by name), or copy the row into a log that keeps it in the live base (a
     warning for a purge); on UPDATE, a history trigger keeps the old value a minimisation
-    removes (a warning). Accepted names that match nothing are reported too."""
+    removes (a warning). A purge's deletes also reach the tables its foreign keys cascade to
+    (DELETE) or set to NULL or a default (UPDATE). Accepted names that match nothing are
+    reported too. Rules cannot be accepted on an archive: PostgreSQL refuses
+    `COPY (DELETE ... RETURNING)` on a table with a DELETE rule."""
     for i, phase in enumerate(binder.loaded.policy.phases):
         target = bound.get(phase.name)
         if target is None:
             continue
-        if phase.action in ("archive", "purge"):
-            event, tables = "delete", set(graph.tables) if graph is not None else set()
-        else:
-            event, tables = "update", set(target.tables)
-        hooks = [h for h in binder.catalog.hooks if h.table in tables and event in h.events]
-        accepted = set(phase.triggers)
-        for hook in hooks:
-            if hook.name in accepted:
+        hooks = _hooks_of(binder.catalog, phase.action, target, graph)
+        accepted = [n for n in phase.triggers if _accepted(binder, i, n, hooks)]
+        for event, hook in hooks:
+            if hook.kind == "rule" and phase.action == "archive" and event == "delete":
+                binder.error(
+                    ("phases", i, "action"),
+                    f"archive: {hook.label()} has the DELETE rule {hook.name}: PostgreSQL "
+                    "cannot delete and return the rows of a table with a DELETE rule",
+                    "drop the rule, or purge instead of archiving",
+                )
                 continue
-            what = f"{hook.table[0]}.{hook.table[1]} has the {event.upper()} {hook.kind} " + (
+            if any(_designates(n, hook) for n in accepted):
+                continue
+            what = f"{hook.label()} has the {event.upper()} {hook.kind} " + (
                 f"{hook.name} ({hook.function})" if hook.function else hook.name
             )
-            hint = f"review what it does, then accept it in this phase: 'triggers: [{hook.name}]'"
+            hint = (
+                "review what it does, then accept it in this phase: 'triggers: "
+                f"[{hook.on[1]}.{hook.name}]'"
+            )
             if phase.action == "archive":
                 binder.error(
                     ("phases", i, "action"),
@@ -286,7 +296,7 @@ def _check_hooks(
             elif phase.action == "purge":
                 binder.warn(
                     ("phases", i, "action"),
-                    f"purge: {what}; if it copies the deleted rows somewhere, that copy stays in "
+                    f"purge: {what}; if it copies the rows it sees somewhere, that copy stays in "
                     "the live base",
                     hint + " (and cover its log table with a policy)",
                 )
@@ -296,14 +306,77 @@ def _check_hooks(
                     f"{phase.action}: {what}; if it logs old values, they stay in the live base",
                     hint + " (and cover its log table with a policy)",
                 )
-        known = {h.name for h in hooks}
-        for name in phase.triggers:
-            if name not in known:
-                binder.warn(
-                    ("phases", i, "triggers"),
-                    f"no {event.upper()} trigger or rule named '{name}' on this phase's tables",
-                    "remove it from 'triggers', or check its name",
-                )
+
+
+def _hooks_of(
+    catalog: Catalog, action: str, phase: BoundPhase, graph: RelationGraph | None
+) -> list[tuple[str, Hook]]:
+    """(event, hook) of every trigger and rule the phase's statements set off."""
+    if action in ("archive", "purge"):
+        deleted = set(graph.tables) if graph is not None else set()
+        changed: dict[QName, set[str]] = {}
+        grew = True
+        while grew:  # the tables the foreign keys carry the deletes to
+            grew = False
+            for fk in catalog.foreign_keys:
+                if fk.ref_table not in deleted:
+                    continue
+                if fk.on_delete == "cascade" and fk.table not in deleted:
+                    deleted.add(fk.table)
+                    grew = True
+                elif fk.on_delete in ("set null", "set default"):
+                    changed.setdefault(fk.table, set()).update(fk.columns)
+        found = [
+            ("delete", h) for h in catalog.hooks if h.table in deleted and "delete" in h.events
+        ]
+        return found + _updates(catalog, changed)
+    changed = {}
+    for item in phase.columns:
+        changed.setdefault(item.table.qname, set()).add(item.column.name)
+    return _updates(catalog, changed)
+
+
+def _updates(catalog: Catalog, changed: Mapping[QName, set[str]]) -> list[tuple[str, Hook]]:
+    """The UPDATE hooks of tables whose `changed` columns are written (an `UPDATE OF` trigger
+    on other columns does not fire)."""
+    return [
+        ("update", h)
+        for h in catalog.hooks
+        if h.table in changed
+        and "update" in h.events
+        and (h.columns is None or h.columns & changed[h.table])
+    ]
+
+
+def _designates(accepted: str, hook: Hook) -> bool:
+    """`name`, `table.name` or `schema.table.name` designates `hook` (its table, or the
+    partition or child it is declared on)."""
+    parts = accepted.split(".")
+    if parts[-1] != hook.name:
+        return False
+    qualifier = tuple(parts[:-1])
+    return qualifier in ((), (hook.table[1],), hook.table, (hook.on[1],), hook.on)
+
+
+def _accepted(binder: _Binder, i: int, name: str, hooks: list[tuple[str, Hook]]) -> bool:
+    """Whether the accepted `name` can be used: it designates hooks of one table only."""
+    tables = {h.on for _, h in hooks if _designates(name, h)}
+    if not tables:
+        binder.warn(
+            ("phases", i, "triggers"),
+            f"'{name}' is no trigger or rule this phase sets off",
+            "remove it from 'triggers', or check its name",
+        )
+        return False
+    if len(tables) > 1:
+        binder.warn(
+            ("phases", i, "triggers"),
+            f"'{name}' names triggers of {len(tables)} tables "
+            f"({', '.join(sorted(f'{s}.{t}' for s, t in tables))}): not accepted",
+            "name each one as table.trigger",
+        )
+        return False
+    return True
 
 
 def is_link(
