@@ -111,3 +111,17 @@ def server_text_is_safe(sqlstate: str | None, context: str | None = None) -> boo
         return False
     # any CONTEXT at all: its wording follows the server's lc_messages ('fonction PL/pgSQL')
     return not context
+
+
+# Conditions whose server message is a fixed text: said in the tool's own words, so that the
+# operator knows what happened even when the server's text is not kept (it had a CONTEXT).
+KNOWN_CONDITIONS = {
+    "55P03": "lock timeout: rows or a table held by another session",
+    "57014": "statement timeout, or cancelled by an administrator",
+    "40P01": "deadlock with another session",
+    "40001": "serialization failure (a concurrent change)",
+    "53100": "disk full on the database server",
+    "53200": "out of memory on the database server",
+    "53300": "too many connections to the database server",
+    "57P01": "the database server was shut down by an administrator",
+}

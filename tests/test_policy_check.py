@@ -13,6 +13,7 @@ from retention.demo.schema import create_schema
 from retention.errors import PolicyError, Problem
 from retention.policy.check import check_policies
 from retention.policy.load import load_policies
+from tests.engine_helpers import cli
 from tests.test_actions import HEAD
 
 VALID = """\
@@ -336,3 +337,102 @@ def test_an_archive_cannot_accept_a_delete_rule(
             "and return the rows of a table with a DELETE rule",
         )
     ]
+
+
+PARTITIONED = """
+CREATE TABLE people (id int PRIMARY KEY, seen date);
+CREATE TABLE visits (id int, person_id int REFERENCES people ON DELETE SET NULL, born date,
+                     part int) PARTITION BY LIST (part);
+CREATE TABLE visits_a PARTITION OF visits FOR VALUES IN (1);
+CREATE TABLE visits_b PARTITION OF visits FOR VALUES IN (2) PARTITION BY RANGE (born);
+CREATE TABLE visits_b_old PARTITION OF visits_b FOR VALUES FROM ('1900-01-01') TO ('2000-01-01');
+CREATE TABLE visits_b_new PARTITION OF visits_b FOR VALUES FROM ('2000-01-01') TO ('2100-01-01');
+ALTER TABLE visits_a ADD PRIMARY KEY (id);
+CREATE TABLE invoices (id int, visit_id int REFERENCES visits_a ON DELETE CASCADE);
+CREATE TABLE "Odd.Log" (id int);
+CREATE FUNCTION noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+-- the same name on two partitions, for different events
+CREATE TRIGGER hist AFTER UPDATE ON visits_a FOR EACH ROW EXECUTE FUNCTION noop();
+CREATE TRIGGER hist AFTER DELETE ON visits_b_old FOR EACH ROW EXECUTE FUNCTION noop();
+CREATE TRIGGER moved AFTER INSERT ON visits_b_new FOR EACH ROW EXECUTE FUNCTION noop();
+CREATE TRIGGER "Bill.Del" AFTER DELETE ON invoices FOR EACH ROW EXECUTE FUNCTION noop();
+CREATE TRIGGER touch BEFORE UPDATE ON visits FOR EACH ROW EXECUTE FUNCTION noop();
+"""
+
+
+def test_partitions_keys_through_partitions_and_moved_rows(
+    conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    conn.execute(PARTITIONED)
+    head = HEAD.format(name="p")
+    # an archive: visits_b_old's DELETE trigger, though visits_a has one of the same name for
+    # UPDATE; invoices is reached through its key to the partition visits_a (CASCADE); the
+    # SET NULL key of visits is a link of the record (its rows go first): `touch` never runs
+    archive = check_policies(conn, _write(tmp_path, head + "    action: archive\n")).problems
+    assert sorted(p.message.split(";")[0] for p in archive if p.severity == "error") == [
+        "archive: public.invoices has the DELETE trigger Bill.Del (noop())",
+        "archive: public.visits (its partition or child table public.visits_b_old) has the "
+        "DELETE trigger hist (noop())",
+    ]
+    accepted = (
+        head + '    action: archive\n    triggers: ["invoices.Bill.Del", visits_b_old.hist]\n'
+    )
+    assert check_policies(conn, _write(tmp_path, accepted)).problems == []
+    # generalising visits.born to the year moves rows between visits_b's partitions
+    moved = check_policies(
+        conn,
+        _write(
+            tmp_path,
+            head + "    action: generalize\n    columns: [{column: visits.born, to: year}]\n",
+        ),
+    ).problems
+    assert sorted(p.message.split(";")[0] for p in moved) == [
+        "generalize: public.visits (its partition or child table public.visits_a) has the "
+        "UPDATE trigger hist (noop())",
+        "generalize: public.visits (its partition or child table public.visits_b_new) has the "
+        "INSERT trigger moved (noop())",
+        "generalize: public.visits (its partition or child table public.visits_b_old) has the "
+        "DELETE trigger hist (noop())",
+        "generalize: public.visits has the UPDATE trigger touch (noop())",
+    ]
+    location = check_policies(
+        conn, _write(tmp_path, head + "    action: purge\n    triggers: [touch, nothing]\n")
+    ).problems
+    unknown = [p for p in location if "'nothing'" in p.message]
+    assert unknown[0].location.line == 10 and unknown[0].location.column == 23
+
+
+def test_a_run_logs_the_check_warnings(
+    demo_conn: psycopg.Connection[Any], demo_db_url: str
+) -> None:
+    """The warnings reach the daemon's journal, not only `retention check`."""
+    demo_conn.execute(
+        "CREATE FUNCTION public.noop() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RETURN OLD; END $$;"
+        "CREATE TRIGGER allergies_history AFTER DELETE ON allergies "
+        "FOR EACH ROW EXECUTE FUNCTION public.noop()"
+    )
+    done = cli(demo_db_url, "run", "--yes", "--allow-large", "--reason", "test")
+    assert done.returncode == 0, done.stderr
+    assert "policy check: " in done.stderr
+    assert "purge: public.allergies has the DELETE trigger allergies_history" in done.stderr
+
+
+def test_a_lock_timeout_is_said_in_the_tools_words(
+    conn: psycopg.Connection[Any], db_url: str
+) -> None:
+    """Its server text has a CONTEXT ('while deleting tuple ...'), so it is not kept; the
+    operator still learns it was a lock timeout."""
+    from retention.engine.runner import _describe
+
+    conn.execute("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)")
+    with psycopg.connect(db_url) as holder:
+        holder.execute("SELECT * FROM t FOR UPDATE")
+        with psycopg.connect(db_url, autocommit=True) as other:
+            other.execute("SET lock_timeout = '100ms'")
+            with pytest.raises(psycopg.errors.LockNotAvailable) as caught:
+                other.execute("DELETE FROM t")
+    assert caught.value.diag.context  # the server's text is not kept
+    assert _describe(caught.value).startswith(
+        "lock timeout: rows or a table held by another session: LockNotAvailable (SQLSTATE 55P03)"
+    )

@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 from loguru import logger
 
-from retention.errors import RetentionError, UsageError, server_text_is_safe
+from retention.errors import KNOWN_CONDITIONS, RetentionError, UsageError, server_text_is_safe
 from retention.log import setup_logging
 from retention.settings import Settings, load_settings
 
@@ -60,6 +60,8 @@ def _database_error(exc: psycopg.Error) -> tuple[str, int]:
         return f"internal error ({type(exc).__name__}); please report it", 1
     if server_text_is_safe(code, exc.diag.context):
         return f"database error {code}: {primary}", 4
+    if code in KNOWN_CONDITIONS:
+        return f"database error {code}: {KNOWN_CONDITIONS[code]}", 4
     return (
         f"the database refused an operation ({type(exc).__name__}, SQLSTATE {code}); its "
         "message is not shown: it may quote personal data",

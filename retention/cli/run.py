@@ -51,7 +51,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError("--allow-large needs --reason 'why' (it is recorded in the audit trail)")
     at = settings.today()
     with connect(settings) as conn:
-        every = bound_policies(conn, settings.policies_dir, tool_schema=settings.schema_name)
+        every = bound_policies(
+            conn, settings.policies_dir, tool_schema=settings.schema_name, warn=True
+        )
         policies = bound_policies(
             conn, settings.policies_dir, only=args.policy, tool_schema=settings.schema_name
         )

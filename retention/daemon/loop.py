@@ -38,7 +38,7 @@ from retention.engine.progress import LogReporter
 from retention.engine.runner import Runner, RunOptions
 from retention.errors import DatabaseError, PolicyError, RetentionError
 from retention.keys import Key, load_key
-from retention.policy.check import bind_all
+from retention.policy.check import bind_all, log_warnings
 from retention.policy.load import LoadedPolicy, load_policies
 from retention.settings import Settings, load_settings
 from retention.store.schema import migrate
@@ -226,6 +226,7 @@ class Daemon:
             result = bind_all(conn, config.policies, tool_schema=settings.schema_name)
             if result.errors:
                 raise PolicyError(result.errors)
+            log_warnings(result.problems)
             runner = Runner(
                 conn,
                 settings,

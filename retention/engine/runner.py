@@ -41,7 +41,7 @@ from retention.engine.safety import (
     privilege_warnings,
     refuse_large,
 )
-from retention.errors import RetentionError, server_text_is_safe
+from retention.errors import KNOWN_CONDITIONS, RetentionError, server_text_is_safe
 from retention.keys import Key
 from retention.plan.compute import compute_plan, snapshot_pass
 from retention.plan.model import Plan
@@ -581,7 +581,9 @@ def _describe(exc: Exception) -> str:
         if name
     ]
     where = f" on {', '.join(names)}" if names else ""
-    return f"{type(exc).__name__} (SQLSTATE {exc.sqlstate or 'none'}){where}"
+    said = KNOWN_CONDITIONS.get(exc.sqlstate or "")
+    known = f"{said}: " if said else ""
+    return f"{known}{type(exc).__name__} (SQLSTATE {exc.sqlstate or 'none'}){where}"
 
 
 def make_trail(conn: psycopg.Connection[Any], settings: Settings, audit_key: Key) -> AuditTrail:

@@ -259,15 +259,18 @@ def _check_hooks(
     phase accepts it by name), or copy the row into a log that keeps it in the live base (a
     warning for a purge); on UPDATE, a history trigger keeps the old value a minimisation
     removes (a warning). A purge's deletes also reach the tables its foreign keys cascade to
-    (DELETE) or set to NULL or a default (UPDATE). Accepted names that match nothing are
-    reported too. Rules cannot be accepted on an archive: PostgreSQL refuses
-    `COPY (DELETE ... RETURNING)` on a table with a DELETE rule."""
+    (DELETE) or set to NULL or a default (UPDATE); a column action that changes a partition key
+    moves rows (DELETE and INSERT). Accepted names that match nothing are reported too. Rules
+    cannot be accepted on an archive: PostgreSQL refuses `COPY (DELETE ... RETURNING)` on a
+    table with a DELETE rule."""
     for i, phase in enumerate(binder.loaded.policy.phases):
         target = bound.get(phase.name)
         if target is None:
             continue
         hooks = _hooks_of(binder.catalog, phase.action, target, graph)
-        accepted = [n for n in phase.triggers if _accepted(binder, i, n, hooks)]
+        accepted = [
+            name for j, name in enumerate(phase.triggers) if _accepted(binder, i, j, name, hooks)
+        ]
         for event, hook in hooks:
             if hook.kind == "rule" and phase.action == "archive" and event == "delete":
                 binder.error(
@@ -279,33 +282,45 @@ def _check_hooks(
                 continue
             if any(_designates(n, hook) for n in accepted):
                 continue
-            what = f"{hook.label()} has the {event.upper()} {hook.kind} " + (
-                f"{hook.name} ({hook.function})" if hook.function else hook.name
-            )
-            hint = (
-                "review what it does, then accept it in this phase: 'triggers: "
-                f"[{hook.on[1]}.{hook.name}]'"
-            )
-            if phase.action == "archive":
-                binder.error(
-                    ("phases", i, "action"),
-                    f"archive: {what}; it runs for every row archived and may delete or change "
-                    "rows that no archive holds",
-                    hint,
-                )
-            elif phase.action == "purge":
-                binder.warn(
-                    ("phases", i, "action"),
-                    f"purge: {what}; if it copies the rows it sees somewhere, that copy stays in "
-                    "the live base",
-                    hint + " (and cover its log table with a policy)",
-                )
-            else:
-                binder.warn(
-                    ("phases", i, "action"),
-                    f"{phase.action}: {what}; if it logs old values, they stay in the live base",
-                    hint + " (and cover its log table with a policy)",
-                )
+            _report_hook(binder, i, phase.action, event, hook)
+
+
+def _report_hook(binder: _Binder, i: int, action: str, event: str, hook: Hook) -> None:
+    what = f"{hook.label()} has the {event.upper()} {hook.kind} " + (
+        f"{hook.name} ({hook.function})" if hook.function else hook.name
+    )
+    hint = (
+        f"review what it does, then accept it in this phase: 'triggers: [{hook.on[1]}.{hook.name}]'"
+    )
+    where = ("phases", i, "action")
+    if action == "archive":
+        binder.error(
+            where,
+            f"archive: {what}; it runs for every row archived and may delete or change rows "
+            "that no archive holds",
+            hint,
+        )
+    elif action == "purge":
+        binder.warn(
+            where,
+            f"purge: {what}; if it copies the rows it sees somewhere, that copy stays in the "
+            "live base",
+            hint + " (and cover its log table with a policy)",
+        )
+    elif event != "update":
+        binder.warn(
+            where,
+            f"{action}: {what}; the phase changes a partition key, so rows move to another "
+            "partition (deleted, then inserted) and it runs; if it logs old values, they stay "
+            "in the live base",
+            hint + " (and cover its log table with a policy)",
+        )
+    else:
+        binder.warn(
+            where,
+            f"{action}: {what}; if it logs old values, they stay in the live base",
+            hint + " (and cover its log table with a policy)",
+        )
 
 
 def _hooks_of(
@@ -318,9 +333,13 @@ def _hooks_of(
         grew = True
         while grew:  # the tables the foreign keys carry the deletes to
             grew = False
-            for fk in catalog.foreign_keys:
+            for fk in catalog.acting_keys:
                 if fk.ref_table not in deleted:
                     continue
+                if graph is not None and is_link(
+                    graph, fk.table, fk.ref_table, fk.columns, fk.ref_columns
+                ):
+                    continue  # a link of the record: its rows are deleted before the parent's
                 if fk.on_delete == "cascade" and fk.table not in deleted:
                     deleted.add(fk.table)
                     grew = True
@@ -333,7 +352,14 @@ def _hooks_of(
     changed = {}
     for item in phase.columns:
         changed.setdefault(item.table.qname, set()).add(item.column.name)
-    return _updates(catalog, changed)
+    moved = {t for t, cs in changed.items() if cs & catalog.partition_keys.get(t, frozenset())}
+    return _updates(catalog, changed) + [
+        (event, h)
+        for h in catalog.hooks
+        if h.table in moved and h.kind == "trigger"
+        for event in ("delete", "insert")
+        if event in h.events
+    ]
 
 
 def _updates(catalog: Catalog, changed: Mapping[QName, set[str]]) -> list[tuple[str, Hook]]:
@@ -350,27 +376,26 @@ def _updates(catalog: Catalog, changed: Mapping[QName, set[str]]) -> list[tuple[
 
 def _designates(accepted: str, hook: Hook) -> bool:
     """`name`, `table.name` or `schema.table.name` designates `hook` (its table, or the
-    partition or child it is declared on)."""
-    parts = accepted.split(".")
-    if parts[-1] != hook.name:
-        return False
-    qualifier = tuple(parts[:-1])
-    return qualifier in ((), (hook.table[1],), hook.table, (hook.on[1],), hook.on)
+    partition or child it is declared on); compared whole, so names may contain dots."""
+    forms = {hook.name}
+    for schema, table in (hook.table, hook.on):
+        forms |= {f"{table}.{hook.name}", f"{schema}.{table}.{hook.name}"}
+    return accepted in forms
 
 
-def _accepted(binder: _Binder, i: int, name: str, hooks: list[tuple[str, Hook]]) -> bool:
+def _accepted(binder: _Binder, i: int, j: int, name: str, hooks: list[tuple[str, Hook]]) -> bool:
     """Whether the accepted `name` can be used: it designates hooks of one table only."""
     tables = {h.on for _, h in hooks if _designates(name, h)}
     if not tables:
         binder.warn(
-            ("phases", i, "triggers"),
+            ("phases", i, "triggers", j),
             f"'{name}' is no trigger or rule this phase sets off",
             "remove it from 'triggers', or check its name",
         )
         return False
     if len(tables) > 1:
         binder.warn(
-            ("phases", i, "triggers"),
+            ("phases", i, "triggers", j),
             f"'{name}' names triggers of {len(tables)} tables "
             f"({', '.join(sorted(f'{s}.{t}' for s, t in tables))}): not accepted",
             "name each one as table.trigger",

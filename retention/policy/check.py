@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from loguru import logger
 
 from retention.catalog.introspect import read_catalog
 from retention.errors import PolicyError, Problem, UsageError
@@ -79,11 +80,15 @@ def bound_policies(
     *,
     only: str | None = None,
     tool_schema: str = "retention",
+    warn: bool = False,
 ) -> list[BoundPolicy]:
-    """Every valid policy (or only `only`); any error anywhere raises :class:`PolicyError`."""
+    """Every valid policy (or only `only`); any error anywhere raises :class:`PolicyError`.
+    `warn`: log the check's warnings (a run does, so that the daemon's journal shows them)."""
     result = check_policies(conn, directory, tool_schema=tool_schema)
     if result.errors:
         raise PolicyError(result.errors)
+    if warn:
+        log_warnings(result.problems)
     if only is None:
         return result.bound
     chosen = [p for p in result.bound if p.name == only]
@@ -91,3 +96,11 @@ def bound_policies(
         names = ", ".join(p.name for p in result.bound)
         raise UsageError(f"no policy named '{only}'", hint=f"policies: {names}")
     return chosen
+
+
+def log_warnings(problems: list[Problem]) -> None:
+    """One log line per warning of `retention check` (names of files, tables and triggers,
+    never a value)."""
+    for problem in problems:
+        if problem.severity == "warning":
+            logger.warning("policy check: {}: {}", problem.location, problem.message)
