@@ -371,13 +371,21 @@ def test_partitions_keys_through_partitions_and_moved_rows(
     archive = check_policies(conn, _write(tmp_path, head + "    action: archive\n")).problems
     assert sorted(p.message.split(";")[0] for p in archive if p.severity == "error") == [
         "archive: public.invoices has the DELETE trigger Bill.Del (noop())",
+        # the key is declared on the partition visits_a: it counts for visits
+        "archive: public.invoices references visits through invoices_visit_id_fkey ON DELETE "
+        "CASCADE, which is not a link of the record: archiving would delete or change rows "
+        "that no archive holds",
         "archive: public.visits (its partition or child table public.visits_b_old) has the "
         "DELETE trigger hist (noop())",
     ]
     accepted = (
         head + '    action: archive\n    triggers: ["invoices.Bill.Del", visits_b_old.hist]\n'
     )
-    assert check_policies(conn, _write(tmp_path, accepted)).problems == []
+    left = check_policies(conn, _write(tmp_path, accepted)).problems
+    assert [p.message.split(",")[0] for p in left] == [
+        "archive: public.invoices references visits through invoices_visit_id_fkey ON DELETE "
+        "CASCADE"
+    ]
     # generalising visits.born to the year moves rows between visits_b's partitions
     moved = check_policies(
         conn,
@@ -436,3 +444,59 @@ def test_a_lock_timeout_is_said_in_the_tools_words(
     assert _describe(caught.value).startswith(
         "lock timeout: rows or a table held by another session: LockNotAvailable (SQLSTATE 55P03)"
     )
+
+
+def test_what_fires_is_what_is_listed(conn: psycopg.Connection[Any], tmp_path: Path) -> None:
+    """The partitions' copies of a trigger fire, each with its own enabled state; statement
+    triggers fire on the table the statement names only; a key to an inheritance child acts
+    for its parent; a column another table references cannot be changed."""
+    conn.execute(
+        """
+        CREATE TABLE people (id int PRIMARY KEY, seen date, nir text UNIQUE);
+        CREATE TABLE visits (id int, person_id int REFERENCES people, part int)
+            PARTITION BY LIST (part);
+        CREATE TABLE visits_a PARTITION OF visits FOR VALUES IN (1);
+        CREATE TABLE stays (id int PRIMARY KEY, person_id int REFERENCES people);
+        CREATE TABLE stays_2001 () INHERITS (stays);
+        ALTER TABLE stays_2001 ADD PRIMARY KEY (id);
+        CREATE TABLE bills (id int, stay_id int REFERENCES stays_2001 ON DELETE CASCADE);
+        CREATE TABLE cards (nir text REFERENCES people (nir) ON UPDATE CASCADE);
+        CREATE SCHEMA other;
+        CREATE TABLE other.bills (id int);
+        CREATE FUNCTION noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+        CREATE TRIGGER wipe AFTER DELETE ON visits FOR EACH ROW EXECUTE FUNCTION noop();
+        ALTER TABLE ONLY visits DISABLE TRIGGER wipe;  -- visits_a's copy stays enabled
+        CREATE TRIGGER once AFTER DELETE ON visits_a FOR EACH STATEMENT EXECUTE FUNCTION noop();
+        CREATE TRIGGER "bill, paid" AFTER DELETE ON bills FOR EACH ROW EXECUTE FUNCTION noop();
+        CREATE TRIGGER "bill, paid" AFTER DELETE ON other.bills FOR EACH ROW
+            EXECUTE FUNCTION noop();
+        """
+    )
+    head = HEAD.format(name="p")
+    purge = check_policies(conn, _write(tmp_path, head + "    action: purge\n")).problems
+    assert sorted((p.message.split(";")[0], p.hint) for p in purge) == [
+        (
+            "purge: public.bills has the DELETE trigger bill, paid (noop())",
+            "review what it does, then accept it in this phase: 'triggers: "
+            '["public.bills.bill, paid"]\' (and cover its log table with a policy)',
+        ),
+        (
+            "purge: public.visits has the DELETE trigger wipe (noop())",
+            "review what it does, then accept it in this phase: 'triggers: [\"visits.wipe\"]' "
+            "(and cover its log table with a policy)",
+        ),
+    ]
+    accepted = head + '    action: purge\n    triggers: ["public.bills.bill, paid", visits.wipe]\n'
+    assert check_policies(conn, _write(tmp_path, accepted)).problems == []
+    conn.execute("ALTER TABLE visits_a DISABLE TRIGGER wipe")
+    quiet = check_policies(conn, _write(tmp_path, head + "    action: purge\n")).problems
+    assert [p.message.split(";")[0] for p in quiet] == [
+        "purge: public.bills has the DELETE trigger bill, paid (noop())"
+    ]
+    erase = check_policies(
+        conn, _write(tmp_path, head + "    action: erase\n    columns: [nir]\n")
+    ).errors
+    assert [p.message for p in erase] == [
+        "'nir' of people is referenced by the foreign key cards_nir_fkey of public.cards; "
+        "erase would change the referencing rows too (ON UPDATE) or fail"
+    ]

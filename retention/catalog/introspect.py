@@ -220,11 +220,14 @@ WHERE con.contype = 'f' AND con.conrelid = ANY(%(oids)s) AND con.confrelid = ANY
 )
 
 # Triggers that fire in a normal session (tgenabled O or A; R fires only on replicas, D never),
-# not the internal ones of foreign keys; tgtype bits: 4 INSERT, 8 DELETE, 16 UPDATE. They are
-# read on the listed tables and on their partitions and inheritance children at any depth (a
-# statement on the table reaches their rows), credited to the listed table; a partition's clone
-# of its parent's trigger (tgparentid, PostgreSQL 13) is the parent's. Rules (ev_type '2'
-# UPDATE, '4' DELETE) apply to the table a statement names only.
+# not the internal ones of foreign keys; tgtype bits: 1 ROW, 4 INSERT, 8 DELETE, 16 UPDATE.
+# A statement on a table fires its statement triggers, and the row triggers of every table
+# whose rows it reaches: the table itself and its partitions and inheritance children at any
+# depth, each with its own enabled state (a partitioned table's row trigger is cloned on every
+# partition, and ALTER TABLE ONLY ... DISABLE TRIGGER leaves the clones enabled). A clone
+# (tgparentid, PostgreSQL 13) is reported as the partitioned table's; the others under the
+# table they are declared on. Rules (ev_type '2' UPDATE, '4' DELETE) apply to the table a
+# statement names only.
 _HOOKS = """
 WITH RECURSIVE tree(root, oid, depth) AS (
     SELECT r, r, 0 FROM unnest(%(oids)s::oid[]) AS r
@@ -232,7 +235,7 @@ WITH RECURSIVE tree(root, oid, depth) AS (
     SELECT tree.root, i.inhrelid, tree.depth + 1
     FROM pg_inherits AS i JOIN tree ON i.inhparent = tree.oid
 )
-SELECT tree.root AS oid, n.nspname AS on_schema, c.relname AS on_name,
+SELECT tree.root AS oid, n.nspname AS on_schema, c.relname AS on_name, t.tgparentid <> 0 AS clone,
        t.tgname AS name, 'trigger' AS kind, (t.tgtype & 4) <> 0 AS on_insert,
        (t.tgtype & 8) <> 0 AS on_delete, (t.tgtype & 16) <> 0 AS on_update,
        t.tgfoid::regprocedure::text AS function,
@@ -244,30 +247,37 @@ JOIN pg_trigger AS t ON t.tgrelid = tree.oid
 JOIN pg_class AS c ON c.oid = tree.oid
 JOIN pg_namespace AS n ON n.oid = c.relnamespace
 WHERE NOT t.tgisinternal AND t.tgenabled IN ('O', 'A') AND (t.tgtype & 28) <> 0
-  AND (tree.depth = 0 OR t.tgparentid = 0)
+  AND (((t.tgtype & 1) <> 0 AND c.relkind = 'r') OR ((t.tgtype & 1) = 0 AND tree.depth = 0))
 UNION ALL
-SELECT r.ev_class, n.nspname, c.relname, r.rulename, 'rule', false,
+SELECT r.ev_class, n.nspname, c.relname, false, r.rulename, 'rule', false,
        r.ev_type = '4', r.ev_type = '2', NULL, NULL
 FROM pg_rewrite AS r
 JOIN pg_class AS c ON c.oid = r.ev_class
 JOIN pg_namespace AS n ON n.oid = c.relnamespace
 WHERE r.ev_class = ANY(%(oids)s) AND r.ev_type IN ('2', '4') AND r.ev_enabled IN ('O', 'A')
-ORDER BY 1, 2, 3, 4
+ORDER BY 1, 2, 3, 5
 """
 
 # Foreign keys that carry a delete further (CASCADE) or change the referencing rows (SET NULL,
-# SET DEFAULT), between the tables a statement names: a key declared on a partition, or
-# referencing one, acts for the partitioned table (its clones on the partitions, conparentid,
-# are the same key).
+# SET DEFAULT), between the tables a statement names: a key declared on a partition acts for
+# its partitioned table (its clones on the partitions, conparentid, are the same key), and a
+# key referencing a partition or an inheritance child acts when a statement on any of its
+# ancestors deletes the child's rows.
 _ACTING_KEYS = (
-    """SELECT DISTINCT con.conname AS name,
+    """WITH RECURSIVE up(oid, ancestor) AS (
+    SELECT c.oid, c.oid FROM pg_class AS c WHERE c.relkind IN ('r', 'p')
+    UNION
+    SELECT up.oid, i.inhparent FROM pg_inherits AS i JOIN up ON i.inhrelid = up.ancestor
+)
+SELECT DISTINCT con.conname AS name,
        coalesce(pg_partition_root(con.conrelid)::oid, con.conrelid) AS oid,
-       coalesce(pg_partition_root(con.confrelid)::oid, con.confrelid) AS ref_oid,"""
+       up.ancestor AS ref_oid,"""
     + _KEY_COLUMNS
     + """FROM pg_constraint con
+JOIN up ON up.oid = con.confrelid
 WHERE con.contype = 'f' AND con.conparentid = 0 AND con.confdeltype IN ('c', 'n', 'd')
   AND coalesce(pg_partition_root(con.conrelid)::oid, con.conrelid) = ANY(%(oids)s)
-  AND coalesce(pg_partition_root(con.confrelid)::oid, con.confrelid) = ANY(%(oids)s)
+  AND up.ancestor = ANY(%(oids)s)
 """
 )
 
@@ -359,11 +369,12 @@ def read_catalog(conn: psycopg.Connection[Any], *, tool_schema: str = "retention
                 if on
             ),
             row["function"],
-            (row["on_schema"], row["on_name"]),
+            names[row["oid"]] if row["clone"] else (row["on_schema"], row["on_name"]),
             frozenset(row["columns"]) if row["columns"] else None,  # [] or NULL: all columns
         )
         for row in hook_rows
     )
+    hooks = tuple(dict.fromkeys(hooks))  # a partitioned table's trigger, once for its clones
     acting = tuple(
         ForeignKey(
             row["name"],

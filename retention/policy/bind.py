@@ -7,6 +7,7 @@ executes SQL; the catalogue was read once beforehand.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -232,7 +233,7 @@ def _check_archive_cascades(binder: _Binder, graph: RelationGraph | None) -> Non
     if graph is None or not archives:
         return
     members = set(graph.tables)
-    for fk in binder.catalog.foreign_keys:
+    for fk in binder.catalog.acting_keys:  # keys on or to partitions count for their tables
         if fk.ref_table not in members or fk.on_delete not in CHANGING_DELETES:
             continue
         if is_link(graph, fk.table, fk.ref_table, fk.columns, fk.ref_columns):
@@ -289,8 +290,12 @@ def _report_hook(binder: _Binder, i: int, action: str, event: str, hook: Hook) -
     what = f"{hook.label()} has the {event.upper()} {hook.kind} " + (
         f"{hook.name} ({hook.function})" if hook.function else hook.name
     )
+    # schema.table.name when another schema has a table of that name; quoted for YAML
+    same_name = [t for t in binder.catalog.tables if t[1] == hook.on[1]]
+    parts = (*hook.on, hook.name) if len(same_name) > 1 else (hook.on[1], hook.name)
     hint = (
-        f"review what it does, then accept it in this phase: 'triggers: [{hook.on[1]}.{hook.name}]'"
+        "review what it does, then accept it in this phase: 'triggers: "
+        f"[{json.dumps('.'.join(parts), ensure_ascii=False)}]'"
     )
     where = ("phases", i, "action")
     if action == "archive":
@@ -751,6 +756,23 @@ def _target_column(
             f"'{column.name}' is a key or a link of {table.name}; "
             f"{action} would break the relation",
             "act on the other columns",
+        )
+        return None
+    referencing = next(
+        (
+            fk
+            for fk in (*binder.catalog.foreign_keys, *binder.catalog.acting_keys)
+            if fk.ref_table == table.qname and column.name in fk.ref_columns
+        ),
+        None,
+    )
+    if referencing is not None:
+        binder.error(
+            path,
+            f"'{column.name}' of {table.name} is referenced by the foreign key "
+            f"{referencing.name} of {referencing.table[0]}.{referencing.table[1]}; {action} "
+            "would change the referencing rows too (ON UPDATE) or fail",
+            "act on the referencing column, or on other columns",
         )
         return None
     if action in ("pseudonymize", "scrub") and not table.primary_key:
