@@ -241,7 +241,8 @@ CREATE FUNCTION noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN OLD; 
 CREATE TRIGGER visits_all AFTER DELETE ON visits FOR EACH ROW EXECUTE FUNCTION noop();
 CREATE TRIGGER bill AFTER DELETE ON visits_old FOR EACH ROW EXECUTE FUNCTION noop();
 CREATE TRIGGER on_delete AFTER DELETE ON people FOR EACH ROW EXECUTE FUNCTION noop();
-CREATE TRIGGER on_delete AFTER DELETE ON letters FOR EACH ROW EXECUTE FUNCTION noop();
+CREATE FUNCTION keep_letter() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN OLD; END $$;
+CREATE TRIGGER on_delete AFTER DELETE ON letters FOR EACH ROW EXECUTE FUNCTION keep_letter();
 CREATE TRIGGER guardian_log AFTER UPDATE ON people FOR EACH ROW EXECUTE FUNCTION noop();
 CREATE TRIGGER nom_log AFTER UPDATE OF nom ON people FOR EACH ROW EXECUTE FUNCTION noop();
 CREATE TRIGGER off AFTER DELETE OR UPDATE ON people FOR EACH ROW EXECUTE FUNCTION noop();
@@ -286,7 +287,7 @@ def test_triggers_and_rules_a_phase_sets_off_are_listed_until_accepted(
     ]
     assert {s for s, _ in archive} == {"error"}
     assert [m.split(";")[0] for _, m in purge] == [
-        "purge: public.letters has the DELETE trigger on_delete (noop())",
+        "purge: public.letters has the DELETE trigger on_delete (keep_letter())",
         "purge: public.people has the DELETE trigger on_delete (noop())",
         "purge: public.people has the UPDATE rule tel_history",
         "purge: public.people has the UPDATE trigger guardian_log (noop())",
@@ -298,7 +299,8 @@ def test_triggers_and_rules_a_phase_sets_off_are_listed_until_accepted(
     ambiguous = _hooks(conn, tmp_path, "    action: purge\n    triggers: [on_delete]\n")
     assert (
         "warning",
-        "'on_delete' names triggers of 2 tables (public.letters, public.people): not accepted",
+        "'on_delete' names triggers of 2 tables (public.letters, public.people) that do not "
+        "all call one function: not accepted",
     ) in ambiguous
     accepted = _hooks(
         conn,
@@ -478,12 +480,13 @@ def test_what_fires_is_what_is_listed(conn: psycopg.Connection[Any], tmp_path: P
         (
             "purge: public.bills has the DELETE trigger bill, paid (noop())",
             "review what it does, then accept it in this phase: 'triggers: "
-            '["public.bills.bill, paid"]\' (and cover its log table with a policy)',
+            '["public.bills.bill, paid"]\' (if it writes old values to a table, cover that '
+            "table with a policy)",
         ),
         (
             "purge: public.visits has the DELETE trigger wipe (noop())",
             "review what it does, then accept it in this phase: 'triggers: [\"visits.wipe\"]' "
-            "(and cover its log table with a policy)",
+            "(if it writes old values to a table, cover that table with a policy)",
         ),
     ]
     accepted = head + '    action: purge\n    triggers: ["public.bills.bill, paid", visits.wipe]\n'
@@ -493,10 +496,50 @@ def test_what_fires_is_what_is_listed(conn: psycopg.Connection[Any], tmp_path: P
     assert [p.message.split(";")[0] for p in quiet] == [
         "purge: public.bills has the DELETE trigger bill, paid (noop())"
     ]
-    erase = check_policies(
-        conn, _write(tmp_path, head + "    action: erase\n    columns: [nir]\n")
-    ).errors
-    assert [p.message for p in erase] == [
-        "'nir' of people is referenced by the foreign key cards_nir_fkey of public.cards; "
-        "erase would change the referencing rows too (ON UPDATE) or fail"
+    # ON UPDATE CASCADE: the card's NIR follows the patient's, so its history trigger runs
+    conn.execute(
+        "CREATE TRIGGER card_history AFTER UPDATE ON cards FOR EACH ROW EXECUTE FUNCTION noop();"
+        "CREATE TRIGGER card_stamp AFTER UPDATE ON cards FOR EACH STATEMENT "
+        "EXECUTE FUNCTION noop()"  # sees no row: not listed
+    )
+    erase = head + "    action: erase\n    columns: [nir]\n"
+    assert [
+        p.message.split(";")[0] for p in check_policies(conn, _write(tmp_path, erase)).problems
+    ] == ["erase: public.cards has the UPDATE trigger card_history (noop())"]
+    conn.execute("CREATE TABLE badges (nir text REFERENCES people (nir))")  # NO ACTION
+    refused = check_policies(conn, _write(tmp_path, erase)).errors
+    assert [p.message for p in refused] == [
+        "'nir' of people is referenced by the foreign key badges_nir_fkey of public.badges ON "
+        "UPDATE NO ACTION: erase would fail for every row it references"
     ]
+
+
+def test_one_audit_trigger_on_every_table_is_accepted_once(
+    conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """Audit scripts put the same trigger on every table (and on legacy inheritance children):
+    a bare name whose triggers all call one function accepts them all; `table.name` is the
+    trigger declared on that table, not also its children's of the same name."""
+    conn.execute(
+        """
+        CREATE TABLE people (id int PRIMARY KEY, seen date);
+        CREATE TABLE stays (id int PRIMARY KEY, person_id int REFERENCES people);
+        CREATE TABLE stays_2001 () INHERITS (stays);
+        CREATE FUNCTION audit_row() RETURNS trigger LANGUAGE plpgsql AS
+            $$ BEGIN RETURN NULL; END $$;
+        CREATE FUNCTION other() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+        CREATE TRIGGER audit AFTER DELETE ON people FOR EACH ROW EXECUTE FUNCTION audit_row();
+        CREATE TRIGGER audit AFTER DELETE ON stays FOR EACH ROW EXECUTE FUNCTION audit_row();
+        CREATE TRIGGER audit AFTER DELETE ON stays_2001 FOR EACH ROW EXECUTE FUNCTION other();
+        """
+    )
+    head = HEAD.format(name="p") + "    action: archive\n"
+    mixed = check_policies(conn, _write(tmp_path, head + "    triggers: [audit]\n")).problems
+    assert "that do not all call one function: not accepted" in mixed[0].message
+    named = head + "    triggers: [people.audit, stays.audit, stays_2001.audit]\n"
+    assert check_policies(conn, _write(tmp_path, named)).problems == []
+    conn.execute(
+        "CREATE OR REPLACE TRIGGER audit AFTER DELETE ON stays_2001 FOR EACH ROW "
+        "EXECUTE FUNCTION audit_row()"
+    )
+    assert check_policies(conn, _write(tmp_path, head + "    triggers: [audit]\n")).problems == []

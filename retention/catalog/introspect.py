@@ -60,6 +60,7 @@ class ForeignKey:
     ref_table: tuple[str, str]
     ref_columns: tuple[str, ...]
     on_delete: str
+    on_update: str = "no action"
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,8 @@ class Hook:
     function: str | None  # the trigger's function (regprocedure), None for a rule
     on: tuple[str, str]
     columns: frozenset[str] | None = None
+    per_row: bool = True  # FOR EACH ROW (a rule acts per statement, but sees the rows)
+    sees_old_rows: bool = True  # a row trigger or rule; a statement trigger with OLD TABLE
 
     def label(self) -> str:
         """'public.visits' or 'public.visits (its partition or child public.visits_2001)'."""
@@ -208,7 +211,7 @@ _KEY_COLUMNS = """
        array(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY k(attnum, ord)
              JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum
              ORDER BY k.ord) AS ref_columns,
-       con.confdeltype AS on_delete
+       con.confdeltype AS on_delete, con.confupdtype AS on_update
 """
 
 _FOREIGN_KEYS = (
@@ -239,6 +242,7 @@ SELECT tree.root AS oid, n.nspname AS on_schema, c.relname AS on_name, t.tgparen
        t.tgname AS name, 'trigger' AS kind, (t.tgtype & 4) <> 0 AS on_insert,
        (t.tgtype & 8) <> 0 AS on_delete, (t.tgtype & 16) <> 0 AS on_update,
        t.tgfoid::regprocedure::text AS function,
+       (t.tgtype & 1) <> 0 AS per_row, t.tgoldtable IS NOT NULL AS old_table,
        array(SELECT a.attname FROM unnest(t.tgattr::int2[]) AS k(attnum)
              JOIN pg_attribute AS a ON a.attrelid = t.tgrelid AND a.attnum = k.attnum)
          AS columns
@@ -250,7 +254,7 @@ WHERE NOT t.tgisinternal AND t.tgenabled IN ('O', 'A') AND (t.tgtype & 28) <> 0
   AND (((t.tgtype & 1) <> 0 AND c.relkind = 'r') OR ((t.tgtype & 1) = 0 AND tree.depth = 0))
 UNION ALL
 SELECT r.ev_class, n.nspname, c.relname, false, r.rulename, 'rule', false,
-       r.ev_type = '4', r.ev_type = '2', NULL, NULL
+       r.ev_type = '4', r.ev_type = '2', NULL, true, true, NULL
 FROM pg_rewrite AS r
 JOIN pg_class AS c ON c.oid = r.ev_class
 JOIN pg_namespace AS n ON n.oid = c.relnamespace
@@ -275,7 +279,8 @@ SELECT DISTINCT con.conname AS name,
     + _KEY_COLUMNS
     + """FROM pg_constraint con
 JOIN up ON up.oid = con.confrelid
-WHERE con.contype = 'f' AND con.conparentid = 0 AND con.confdeltype IN ('c', 'n', 'd')
+WHERE con.contype = 'f' AND con.conparentid = 0
+  AND (con.confdeltype IN ('c', 'n', 'd') OR con.confupdtype IN ('c', 'n', 'd'))
   AND coalesce(pg_partition_root(con.conrelid)::oid, con.conrelid) = ANY(%(oids)s)
   AND up.ancestor = ANY(%(oids)s)
 """
@@ -351,6 +356,7 @@ def read_catalog(conn: psycopg.Connection[Any], *, tool_schema: str = "retention
             names[row["ref_oid"]],
             tuple(row["ref_columns"]),
             _ON_DELETE.get(row["on_delete"], "no action"),
+            _ON_DELETE.get(row["on_update"], "no action"),
         )
         for row in fk_rows
     )
@@ -371,6 +377,8 @@ def read_catalog(conn: psycopg.Connection[Any], *, tool_schema: str = "retention
             row["function"],
             names[row["oid"]] if row["clone"] else (row["on_schema"], row["on_name"]),
             frozenset(row["columns"]) if row["columns"] else None,  # [] or NULL: all columns
+            row["per_row"],
+            row["per_row"] or row["old_table"],
         )
         for row in hook_rows
     )
@@ -383,6 +391,7 @@ def read_catalog(conn: psycopg.Connection[Any], *, tool_schema: str = "retention
             names[row["ref_oid"]],
             tuple(row["ref_columns"]),
             _ON_DELETE[row["on_delete"]],
+            _ON_DELETE[row["on_update"]],
         )
         for row in acting_rows
     )

@@ -269,10 +269,14 @@ def _check_hooks(
         if target is None:
             continue
         hooks = _hooks_of(binder.catalog, phase.action, target, graph)
-        accepted = [
-            name for j, name in enumerate(phase.triggers) if _accepted(binder, i, j, name, hooks)
-        ]
+        accepted = {
+            id(h)
+            for j, name in enumerate(phase.triggers)
+            for h in _accepted(binder, i, j, name, hooks)
+        }
         for event, hook in hooks:
+            if not hook.sees_old_rows and phase.action != "archive":
+                continue  # sees no row: it cannot keep what the phase removes
             if hook.kind == "rule" and phase.action == "archive" and event == "delete":
                 binder.error(
                     ("phases", i, "action"),
@@ -281,7 +285,7 @@ def _check_hooks(
                     "drop the rule, or purge instead of archiving",
                 )
                 continue
-            if any(_designates(n, hook) for n in accepted):
+            if id(hook) in accepted:
                 continue
             _report_hook(binder, i, phase.action, event, hook)
 
@@ -299,10 +303,10 @@ def _report_hook(binder: _Binder, i: int, action: str, event: str, hook: Hook) -
     )
     where = ("phases", i, "action")
     if action == "archive":
+        runs = "for every row archived" if hook.per_row else "for each DELETE statement"
         binder.error(
             where,
-            f"archive: {what}; it runs for every row archived and may delete or change rows "
-            "that no archive holds",
+            f"archive: {what}; it runs {runs} and may delete or change rows that no archive holds",
             hint,
         )
     elif action == "purge":
@@ -310,7 +314,7 @@ def _report_hook(binder: _Binder, i: int, action: str, event: str, hook: Hook) -
             where,
             f"purge: {what}; if it copies the rows it sees somewhere, that copy stays in the "
             "live base",
-            hint + " (and cover its log table with a policy)",
+            hint + " (if it writes old values to a table, cover that table with a policy)",
         )
     elif event != "update":
         binder.warn(
@@ -318,13 +322,13 @@ def _report_hook(binder: _Binder, i: int, action: str, event: str, hook: Hook) -
             f"{action}: {what}; the phase changes a partition key, so rows move to another "
             "partition (deleted, then inserted) and it runs; if it logs old values, they stay "
             "in the live base",
-            hint + " (and cover its log table with a policy)",
+            hint + " (if it writes old values to a table, cover that table with a policy)",
         )
     else:
         binder.warn(
             where,
             f"{action}: {what}; if it logs old values, they stay in the live base",
-            hint + " (and cover its log table with a policy)",
+            hint + " (if it writes old values to a table, cover that table with a policy)",
         )
 
 
@@ -357,6 +361,10 @@ def _hooks_of(
     changed = {}
     for item in phase.columns:
         changed.setdefault(item.table.qname, set()).add(item.column.name)
+    for fk in catalog.acting_keys:  # ON UPDATE CASCADE, SET NULL, SET DEFAULT follow
+        written = changed.get(fk.ref_table, set())
+        if fk.on_update not in ("no action", "restrict") and written & set(fk.ref_columns):
+            changed.setdefault(fk.table, set()).update(fk.columns)
     moved = {t for t, cs in changed.items() if cs & catalog.partition_keys.get(t, frozenset())}
     return _updates(catalog, changed) + [
         (event, h)
@@ -379,34 +387,51 @@ def _updates(catalog: Catalog, changed: Mapping[QName, set[str]]) -> list[tuple[
     ]
 
 
-def _designates(accepted: str, hook: Hook) -> bool:
-    """`name`, `table.name` or `schema.table.name` designates `hook` (its table, or the
-    partition or child it is declared on); compared whole, so names may contain dots."""
+def _designates(accepted: str, hook: Hook, via_table: bool = True) -> bool:
+    """`name`, `table.name` or `schema.table.name` designates `hook`: the table it is declared
+    on, or (`via_table`) the table the policy names, for a partition's or child's trigger.
+    Compared whole, so names may contain dots."""
     forms = {hook.name}
-    for schema, table in (hook.table, hook.on):
+    for schema, table in (hook.on, hook.table) if via_table else (hook.on,):
         forms |= {f"{table}.{hook.name}", f"{schema}.{table}.{hook.name}"}
     return accepted in forms
 
 
-def _accepted(binder: _Binder, i: int, j: int, name: str, hooks: list[tuple[str, Hook]]) -> bool:
-    """Whether the accepted `name` can be used: it designates hooks of one table only."""
-    tables = {h.on for _, h in hooks if _designates(name, h)}
-    if not tables:
+def designated(name: str, hooks: Sequence[Hook]) -> list[Hook]:
+    """The hooks an accepted `name` designates: by the table they are declared on first (so
+    `sejours.audit` is the parent's trigger, not also its children's of the same name), by
+    the table the policy names otherwise."""
+    declared = [h for h in hooks if _designates(name, h, via_table=False)]
+    if "." in name and declared:
+        return declared
+    return [h for h in hooks if _designates(name, h)]
+
+
+def _accepted(
+    binder: _Binder, i: int, j: int, name: str, hooks: list[tuple[str, Hook]]
+) -> list[Hook]:
+    """The hooks the accepted `name` designates, if it can be used: on one table, or a bare
+    name whose triggers all call one function (an audit trigger set on every table)."""
+    found = designated(name, [h for _, h in hooks])
+    tables = {h.on for h in found}
+    if not found:
         binder.warn(
             ("phases", i, "triggers", j),
             f"'{name}' is no trigger or rule this phase sets off",
             "remove it from 'triggers', or check its name",
         )
-        return False
-    if len(tables) > 1:
+        return []
+    functions = {h.function for h in found}
+    if len(tables) > 1 and ("." in name or len(functions) > 1 or None in functions):
         binder.warn(
             ("phases", i, "triggers", j),
             f"'{name}' names triggers of {len(tables)} tables "
-            f"({', '.join(sorted(f'{s}.{t}' for s, t in tables))}): not accepted",
+            f"({', '.join(sorted(f'{s}.{t}' for s, t in tables))}) that do not all call one "
+            "function: not accepted",
             "name each one as table.trigger",
         )
-        return False
-    return True
+        return []
+    return found
 
 
 def is_link(
@@ -758,21 +783,24 @@ def _target_column(
             "act on the other columns",
         )
         return None
-    referencing = next(
+    refusing = next(
         (
             fk
             for fk in (*binder.catalog.foreign_keys, *binder.catalog.acting_keys)
-            if fk.ref_table == table.qname and column.name in fk.ref_columns
+            if fk.ref_table == table.qname
+            and column.name in fk.ref_columns
+            and fk.on_update in ("no action", "restrict")
         ),
         None,
     )
-    if referencing is not None:
+    if refusing is not None:  # CASCADE, SET NULL, SET DEFAULT: the triggers check lists them
         binder.error(
             path,
             f"'{column.name}' of {table.name} is referenced by the foreign key "
-            f"{referencing.name} of {referencing.table[0]}.{referencing.table[1]}; {action} "
-            "would change the referencing rows too (ON UPDATE) or fail",
-            "act on the referencing column, or on other columns",
+            f"{refusing.name} of {refusing.table[0]}.{refusing.table[1]} ON UPDATE "
+            f"{refusing.on_update.upper()}: {action} would fail for every row it references",
+            "make that key ON UPDATE CASCADE (the referencing column then follows), or act on "
+            "other columns",
         )
         return None
     if action in ("pseudonymize", "scrub") and not table.primary_key:
