@@ -543,3 +543,44 @@ def test_one_audit_trigger_on_every_table_is_accepted_once(
         "EXECUTE FUNCTION audit_row()"
     )
     assert check_policies(conn, _write(tmp_path, head + "    triggers: [audit]\n")).problems == []
+
+
+def test_on_update_chains_are_followed_to_their_end(
+    conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """A value changed in people travels down ON UPDATE CASCADE keys, whatever the order of
+    their names: the last table's history trigger is listed; a NO ACTION key further down the
+    chain, or declared on a partition, refuses the column."""
+    conn.execute(
+        """
+        CREATE TABLE people (id int PRIMARY KEY, seen date, nir text UNIQUE, ipp text UNIQUE);
+        CREATE TABLE zz_cards (nir text UNIQUE REFERENCES people (nir) ON UPDATE CASCADE);
+        CREATE TABLE aa_card_log (nir text REFERENCES zz_cards (nir) ON UPDATE CASCADE);
+        CREATE FUNCTION noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+        CREATE TRIGGER hist AFTER UPDATE ON aa_card_log FOR EACH ROW EXECUTE FUNCTION noop();
+        CREATE TABLE visits (ipp text, part int) PARTITION BY LIST (part);
+        CREATE TABLE visits_a PARTITION OF visits FOR VALUES IN (1);
+        ALTER TABLE visits_a ADD FOREIGN KEY (ipp) REFERENCES people (ipp);
+        """
+    )
+    head = HEAD.format(name="p")
+    erase_nir = head + "    action: erase\n    columns: [nir]\n"
+    found = check_policies(conn, _write(tmp_path, erase_nir)).problems
+    assert [p.message.split(";")[0] for p in found] == [
+        "erase: public.aa_card_log has the UPDATE trigger hist (noop())"
+    ]
+    conn.execute(
+        "ALTER TABLE aa_card_log ADD UNIQUE (nir);"
+        "CREATE TABLE badges (nir text REFERENCES aa_card_log (nir))"  # ON UPDATE NO ACTION
+    )
+    deep = check_policies(conn, _write(tmp_path, erase_nir)).errors
+    assert [p.message for p in deep] == [
+        "'nir' of people (its value reaches public.aa_card_log through ON UPDATE CASCADE) is "
+        "referenced by the foreign key badges_nir_fkey of public.badges ON UPDATE NO ACTION: "
+        "erase would fail for every row it references"
+    ]
+    erase_ipp = head + "    action: erase\n    columns: [ipp]\n"
+    partition = check_policies(conn, _write(tmp_path, erase_ipp)).errors
+    assert [p.message.split(" ON UPDATE")[0] for p in partition] == [
+        "'ipp' of people is referenced by the foreign key visits_a_ipp_fkey of public.visits"
+    ]

@@ -134,8 +134,9 @@ class Catalog:
     foreign_keys: tuple[ForeignKey, ...]
     search_path: tuple[str, ...] = ("public",)
     hooks: tuple[Hook, ...] = ()
-    # keys that delete or change referencing rows, partitions mapped to their partitioned table
-    acting_keys: tuple[ForeignKey, ...] = ()
+    # every foreign key, partitions mapped to their partitioned table, a key referencing an
+    # inheritance child also listed for each of its ancestors (see _ROOTED_KEYS)
+    rooted_keys: tuple[ForeignKey, ...] = ()
     partition_keys: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
     _by_name: dict[str, list[Table]] = field(default_factory=dict, compare=False)
 
@@ -262,12 +263,11 @@ WHERE r.ev_class = ANY(%(oids)s) AND r.ev_type IN ('2', '4') AND r.ev_enabled IN
 ORDER BY 1, 2, 3, 5
 """
 
-# Foreign keys that carry a delete further (CASCADE) or change the referencing rows (SET NULL,
-# SET DEFAULT), between the tables a statement names: a key declared on a partition acts for
-# its partitioned table (its clones on the partitions, conparentid, are the same key), and a
-# key referencing a partition or an inheritance child acts when a statement on any of its
-# ancestors deletes the child's rows.
-_ACTING_KEYS = (
+# Every foreign key, as it acts on the tables a statement names: a key declared on a partition
+# acts for its partitioned table (its clones on the partitions, conparentid, are the same key),
+# and a key referencing a partition or an inheritance child acts when a statement on any of its
+# ancestors deletes or updates the child's rows.
+_ROOTED_KEYS = (
     """WITH RECURSIVE up(oid, ancestor) AS (
     SELECT c.oid, c.oid FROM pg_class AS c WHERE c.relkind IN ('r', 'p')
     UNION
@@ -280,7 +280,6 @@ SELECT DISTINCT con.conname AS name,
     + """FROM pg_constraint con
 JOIN up ON up.oid = con.confrelid
 WHERE con.contype = 'f' AND con.conparentid = 0
-  AND (con.confdeltype IN ('c', 'n', 'd') OR con.confupdtype IN ('c', 'n', 'd'))
   AND coalesce(pg_partition_root(con.conrelid)::oid, con.conrelid) = ANY(%(oids)s)
   AND up.ancestor = ANY(%(oids)s)
 """
@@ -331,8 +330,8 @@ def read_catalog(conn: psycopg.Connection[Any], *, tool_schema: str = "retention
         cur.execute("SELECT set_config('jit', 'off', true)")
         cur.execute(_HOOKS, {"oids": oids})
         hook_rows = cur.fetchall()
-        cur.execute(_ACTING_KEYS, {"oids": oids})
-        acting_rows = cur.fetchall()
+        cur.execute(_ROOTED_KEYS, {"oids": oids})
+        rooted_rows = cur.fetchall()
         cur.execute(_PARTITION_KEYS, {"oids": oids})
         partition_rows = cur.fetchall()
     names = {row["oid"]: (row["schema"], row["name"]) for row in table_rows}
@@ -393,7 +392,7 @@ def read_catalog(conn: psycopg.Connection[Any], *, tool_schema: str = "retention
             _ON_DELETE[row["on_delete"]],
             _ON_DELETE[row["on_update"]],
         )
-        for row in acting_rows
+        for row in rooted_rows
     )
     partition_keys = {names[row["oid"]]: frozenset(row["columns"]) for row in partition_rows}
     return Catalog(
@@ -401,7 +400,7 @@ def read_catalog(conn: psycopg.Connection[Any], *, tool_schema: str = "retention
         fks,
         search_path,
         hooks=hooks,
-        acting_keys=acting,
+        rooted_keys=acting,
         partition_keys=partition_keys,
     )
 

@@ -233,7 +233,7 @@ def _check_archive_cascades(binder: _Binder, graph: RelationGraph | None) -> Non
     if graph is None or not archives:
         return
     members = set(graph.tables)
-    for fk in binder.catalog.acting_keys:  # keys on or to partitions count for their tables
+    for fk in binder.catalog.rooted_keys:  # keys on or to partitions count for their tables
         if fk.ref_table not in members or fk.on_delete not in CHANGING_DELETES:
             continue
         if is_link(graph, fk.table, fk.ref_table, fk.columns, fk.ref_columns):
@@ -342,7 +342,7 @@ def _hooks_of(
         grew = True
         while grew:  # the tables the foreign keys carry the deletes to
             grew = False
-            for fk in catalog.acting_keys:
+            for fk in catalog.rooted_keys:
                 if fk.ref_table not in deleted:
                     continue
                 if graph is not None and is_link(
@@ -357,14 +357,11 @@ def _hooks_of(
         found = [
             ("delete", h) for h in catalog.hooks if h.table in deleted and "delete" in h.events
         ]
-        return found + _updates(catalog, changed)
+        return found + _updates(catalog, update_reach(catalog, changed))
     changed = {}
     for item in phase.columns:
         changed.setdefault(item.table.qname, set()).add(item.column.name)
-    for fk in catalog.acting_keys:  # ON UPDATE CASCADE, SET NULL, SET DEFAULT follow
-        written = changed.get(fk.ref_table, set())
-        if fk.on_update not in ("no action", "restrict") and written & set(fk.ref_columns):
-            changed.setdefault(fk.table, set()).update(fk.columns)
+    changed = update_reach(catalog, changed)
     moved = {t for t, cs in changed.items() if cs & catalog.partition_keys.get(t, frozenset())}
     return _updates(catalog, changed) + [
         (event, h)
@@ -373,6 +370,25 @@ def _hooks_of(
         for event in ("delete", "insert")
         if event in h.events
     ]
+
+
+def update_reach(catalog: Catalog, written: Mapping[QName, set[str]]) -> dict[QName, set[str]]:
+    """The columns an UPDATE of `written` changes, with those foreign keys change after them
+    (ON UPDATE CASCADE, SET NULL, SET DEFAULT), however deep the chain."""
+    reach = {table: set(columns) for table, columns in written.items()}
+    grew = True
+    while grew:
+        grew = False
+        for fk in catalog.rooted_keys:
+            if fk.on_update in ("no action", "restrict"):
+                continue
+            if not reach.get(fk.ref_table, set()) & set(fk.ref_columns):
+                continue
+            columns = reach.setdefault(fk.table, set())
+            if not set(fk.columns) <= columns:
+                columns.update(fk.columns)
+                grew = True
+    return reach
 
 
 def _updates(catalog: Catalog, changed: Mapping[QName, set[str]]) -> list[tuple[str, Hook]]:
@@ -783,20 +799,26 @@ def _target_column(
             "act on the other columns",
         )
         return None
+    reach = update_reach(binder.catalog, {table.qname: {column.name}})
     refusing = next(
         (
             fk
-            for fk in (*binder.catalog.foreign_keys, *binder.catalog.acting_keys)
-            if fk.ref_table == table.qname
-            and column.name in fk.ref_columns
+            for fk in binder.catalog.rooted_keys
+            if reach.get(fk.ref_table, set()) & set(fk.ref_columns)
             and fk.on_update in ("no action", "restrict")
         ),
         None,
     )
     if refusing is not None:  # CASCADE, SET NULL, SET DEFAULT: the triggers check lists them
+        through = (
+            ""
+            if refusing.ref_table == table.qname
+            else f" (its value reaches {refusing.ref_table[0]}.{refusing.ref_table[1]} through "
+            "ON UPDATE CASCADE)"
+        )
         binder.error(
             path,
-            f"'{column.name}' of {table.name} is referenced by the foreign key "
+            f"'{column.name}' of {table.name}{through} is referenced by the foreign key "
             f"{refusing.name} of {refusing.table[0]}.{refusing.table[1]} ON UPDATE "
             f"{refusing.on_update.upper()}: {action} would fail for every row it references",
             "make that key ON UPDATE CASCADE (the referencing column then follows), or act on "
