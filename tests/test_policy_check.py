@@ -575,12 +575,53 @@ def test_on_update_chains_are_followed_to_their_end(
     )
     deep = check_policies(conn, _write(tmp_path, erase_nir)).errors
     assert [p.message for p in deep] == [
-        "'nir' of people (its value reaches public.aa_card_log through ON UPDATE CASCADE) is "
-        "referenced by the foreign key badges_nir_fkey of public.badges ON UPDATE NO ACTION: "
-        "erase would fail for every row it references"
+        "'nir' of people (its value reaches nir of public.aa_card_log through the keys' ON "
+        "UPDATE actions) is referenced by the foreign key badges_nir_fkey of public.badges ON "
+        "UPDATE NO ACTION: erase would fail for every row it references"
     ]
     erase_ipp = head + "    action: erase\n    columns: [ipp]\n"
     partition = check_policies(conn, _write(tmp_path, erase_ipp)).errors
     assert [p.message.split(" ON UPDATE")[0] for p in partition] == [
         "'ipp' of people is referenced by the foreign key visits_a_ipp_fkey of public.visits"
+    ]
+
+
+def test_only_values_that_change_are_checked_and_nulls_meet_not_null(
+    conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """A composite key passes on the positions that change (site keeps its value: the NO
+    ACTION key on it never checks); an erased value cascades as a NULL, which a NOT NULL
+    referencing column refuses; a self-reference names the column reached."""
+    conn.execute(
+        """
+        CREATE TABLE people (id int PRIMARY KEY, seen date, nir text, site int, alias text,
+                             code text UNIQUE, UNIQUE (nir, site), UNIQUE (alias));
+        CREATE TABLE cards (nir text, site int UNIQUE,
+                            FOREIGN KEY (nir, site) REFERENCES people (nir, site)
+                            ON UPDATE CASCADE);
+        CREATE TABLE badges (site int REFERENCES cards (site));
+        CREATE TABLE stickers (code text NOT NULL REFERENCES people (code) ON UPDATE CASCADE);
+        """
+    )
+    head = HEAD.format(name="p")
+    erase = head + "    action: erase\n    columns: [nir]\n"
+    assert check_policies(conn, _write(tmp_path, erase)).problems == []
+    code = head + "    action: erase\n    columns: [code]\n"
+    assert [p.message for p in check_policies(conn, _write(tmp_path, code)).errors] == [
+        "'code' of people: a NULL would reach code of public.stickers (NOT NULL) through the "
+        "foreign key stickers_code_fkey ON UPDATE CASCADE: erase would fail for every row it "
+        "references"
+    ]
+    neutral = head + "    action: erase\n    columns: [{column: code, value: 'X'}]\n"
+    assert check_policies(conn, _write(tmp_path, neutral)).errors == []
+    conn.execute(
+        "CREATE TABLE aliases (alias text REFERENCES people (alias));"
+        "ALTER TABLE people ADD CONSTRAINT alias_of FOREIGN KEY (alias) "
+        "REFERENCES people (code) ON UPDATE CASCADE"
+    )
+    self_ref = head + "    action: pseudonymize\n    columns: [code]\n"
+    assert [p.message for p in check_policies(conn, _write(tmp_path, self_ref)).errors] == [
+        "'code' of people (its value reaches alias of public.people through the keys' ON UPDATE "
+        "actions) is referenced by the foreign key aliases_alias_fkey of public.aliases ON "
+        "UPDATE NO ACTION: pseudonymize would fail for every row it references"
     ]

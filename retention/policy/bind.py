@@ -357,11 +357,11 @@ def _hooks_of(
         found = [
             ("delete", h) for h in catalog.hooks if h.table in deleted and "delete" in h.events
         ]
-        return found + _updates(catalog, update_reach(catalog, changed))
+        return found + _updates(catalog, update_reach(catalog, changed).written)
     changed = {}
     for item in phase.columns:
         changed.setdefault(item.table.qname, set()).add(item.column.name)
-    changed = update_reach(catalog, changed)
+    changed = update_reach(catalog, changed).written
     moved = {t for t, cs in changed.items() if cs & catalog.partition_keys.get(t, frozenset())}
     return _updates(catalog, changed) + [
         (event, h)
@@ -372,23 +372,46 @@ def _hooks_of(
     ]
 
 
-def update_reach(catalog: Catalog, written: Mapping[QName, set[str]]) -> dict[QName, set[str]]:
-    """The columns an UPDATE of `written` changes, with those foreign keys change after them
-    (ON UPDATE CASCADE, SET NULL, SET DEFAULT), however deep the chain."""
-    reach = {table: set(columns) for table, columns in written.items()}
+@dataclass
+class Reach:
+    """What an UPDATE sets off through foreign keys' ON UPDATE actions: the columns whose
+    value changes (`changed`: a referenced key is checked only when its value changes), the
+    columns written (`written`: a cascade writes every column of its key, which fires
+    `UPDATE OF` triggers on them), and the keys that acted."""
+
+    changed: dict[QName, set[str]]
+    written: dict[QName, set[str]]
+    keys: list[ForeignKey]
+
+
+def update_reach(catalog: Catalog, written: Mapping[QName, set[str]]) -> Reach:
+    """Follow ON UPDATE CASCADE, SET NULL and SET DEFAULT from the columns `written`, however
+    deep the chain. CASCADE passes on the changed positions of the key only; SET NULL and SET
+    DEFAULT change every column of the key."""
+    changed = {table: set(columns) for table, columns in written.items()}
+    wrote = {table: set(columns) for table, columns in written.items()}
+    keys: list[ForeignKey] = []
     grew = True
     while grew:
         grew = False
         for fk in catalog.rooted_keys:
             if fk.on_update in ("no action", "restrict"):
                 continue
-            if not reach.get(fk.ref_table, set()) & set(fk.ref_columns):
+            source = changed.get(fk.ref_table, set())
+            positions = [i for i, c in enumerate(fk.ref_columns) if c in source]
+            if not positions:
                 continue
-            columns = reach.setdefault(fk.table, set())
-            if not set(fk.columns) <= columns:
-                columns.update(fk.columns)
+            moved = (
+                {fk.columns[i] for i in positions} if fk.on_update == "cascade" else set(fk.columns)
+            )
+            target = changed.setdefault(fk.table, set())
+            wrote.setdefault(fk.table, set()).update(fk.columns)
+            if fk not in keys:
+                keys.append(fk)
+            if not moved <= target:
+                target.update(moved)
                 grew = True
-    return reach
+    return Reach(changed, wrote, keys)
 
 
 def _updates(catalog: Catalog, changed: Mapping[QName, set[str]]) -> list[tuple[str, Hook]]:
@@ -765,6 +788,52 @@ def _phase(
     return BoundPhase(phase.name, phase.action, due, tuple(columns), depends)
 
 
+def _update_problem(
+    catalog: Catalog, table: Table, column: Column, action: str, spec: ColumnSpec
+) -> tuple[str, str] | None:
+    """Why writing `column` would fail through foreign keys: a key ON UPDATE NO ACTION or
+    RESTRICT references a value that changes (here or down a chain of ON UPDATE actions), or
+    a NULL reaches a NOT NULL referencing column (SET NULL, or a cascade of an erased value)."""
+    reach = update_reach(catalog, {table.qname: {column.name}})
+    label = f"'{column.name}' of {table.name}"
+    for fk in catalog.rooted_keys:
+        reached = reach.changed.get(fk.ref_table, set()) & set(fk.ref_columns)
+        if not reached or fk.on_update not in ("no action", "restrict"):
+            continue
+        via = (
+            ""
+            if fk.ref_table == table.qname and reached == {column.name}
+            else f" (its value reaches {', '.join(sorted(reached))} of "
+            f"{fk.ref_table[0]}.{fk.ref_table[1]} through the keys' ON UPDATE actions)"
+        )
+        return (
+            f"{label}{via} is referenced by the foreign key {fk.name} of "
+            f"{fk.table[0]}.{fk.table[1]} ON UPDATE {fk.on_update.upper()}: {action} would fail "
+            "for every row it references",
+            "make that key ON UPDATE CASCADE (the referencing column then follows), or act on "
+            "other columns",
+        )
+    erased_to_null = action == "erase" and spec.value is None
+    for fk in reach.keys:
+        nulls = fk.on_update == "set null" or (fk.on_update == "cascade" and erased_to_null)
+        referencing = catalog.tables.get(fk.table)
+        if not nulls or referencing is None:
+            continue
+        strict = [
+            c
+            for c in reach.changed.get(fk.table, set()) & set(fk.columns)
+            if c in referencing.columns and referencing.columns[c].not_null
+        ]
+        if strict:
+            return (
+                f"{label}: a NULL would reach {', '.join(sorted(strict))} of "
+                f"{fk.table[0]}.{fk.table[1]} (NOT NULL) through the foreign key {fk.name} ON "
+                f"UPDATE {fk.on_update.upper()}: {action} would fail for every row it references",
+                "erase it to a neutral value ('value: ...'), or act on other columns",
+            )
+    return None
+
+
 def _target_column(
     binder: _Binder,
     action: str,
@@ -799,31 +868,9 @@ def _target_column(
             "act on the other columns",
         )
         return None
-    reach = update_reach(binder.catalog, {table.qname: {column.name}})
-    refusing = next(
-        (
-            fk
-            for fk in binder.catalog.rooted_keys
-            if reach.get(fk.ref_table, set()) & set(fk.ref_columns)
-            and fk.on_update in ("no action", "restrict")
-        ),
-        None,
-    )
-    if refusing is not None:  # CASCADE, SET NULL, SET DEFAULT: the triggers check lists them
-        through = (
-            ""
-            if refusing.ref_table == table.qname
-            else f" (its value reaches {refusing.ref_table[0]}.{refusing.ref_table[1]} through "
-            "ON UPDATE CASCADE)"
-        )
-        binder.error(
-            path,
-            f"'{column.name}' of {table.name}{through} is referenced by the foreign key "
-            f"{refusing.name} of {refusing.table[0]}.{refusing.table[1]} ON UPDATE "
-            f"{refusing.on_update.upper()}: {action} would fail for every row it references",
-            "make that key ON UPDATE CASCADE (the referencing column then follows), or act on "
-            "other columns",
-        )
+    refused = _update_problem(binder.catalog, table, column, action, spec)
+    if refused is not None:  # CASCADE, SET NULL, SET DEFAULT otherwise: listed with the triggers
+        binder.error(path, refused[0], refused[1])
         return None
     if action in ("pseudonymize", "scrub") and not table.primary_key:
         binder.error(
