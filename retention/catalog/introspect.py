@@ -309,6 +309,19 @@ _ON_DELETE = {
 }
 
 
+def _foreign_key(row: dict[str, Any], names: dict[int, tuple[str, str]]) -> ForeignKey:
+    """A row of _FOREIGN_KEYS or _ROOTED_KEYS (see _KEY_COLUMNS)."""
+    return ForeignKey(
+        row["name"],
+        names[row["oid"]],
+        tuple(row["columns"]),
+        names[row["ref_oid"]],
+        tuple(row["ref_columns"]),
+        _ON_DELETE.get(row["on_delete"], "no action"),
+        _ON_DELETE.get(row["on_update"], "no action"),
+    )
+
+
 def read_catalog(conn: psycopg.Connection[Any], *, tool_schema: str = "retention") -> Catalog:
     """Introspect every user table (system schemas and the tool's own are left out)."""
     excluded = [*SYSTEM_SCHEMAS, tool_schema]
@@ -347,18 +360,7 @@ def read_catalog(conn: psycopg.Connection[Any], *, tool_schema: str = "retention
             row["generated"],
         )
     tables = {names[row["oid"]]: _table(row, columns[row["oid"]], index_rows) for row in table_rows}
-    fks = tuple(
-        ForeignKey(
-            row["name"],
-            names[row["oid"]],
-            tuple(row["columns"]),
-            names[row["ref_oid"]],
-            tuple(row["ref_columns"]),
-            _ON_DELETE.get(row["on_delete"], "no action"),
-            _ON_DELETE.get(row["on_update"], "no action"),
-        )
-        for row in fk_rows
-    )
+    fks = tuple(_foreign_key(row, names) for row in fk_rows)
     hooks = tuple(
         Hook(
             names[row["oid"]],
@@ -382,18 +384,7 @@ def read_catalog(conn: psycopg.Connection[Any], *, tool_schema: str = "retention
         for row in hook_rows
     )
     hooks = tuple(dict.fromkeys(hooks))  # a partitioned table's trigger, once for its clones
-    acting = tuple(
-        ForeignKey(
-            row["name"],
-            names[row["oid"]],
-            tuple(row["columns"]),
-            names[row["ref_oid"]],
-            tuple(row["ref_columns"]),
-            _ON_DELETE[row["on_delete"]],
-            _ON_DELETE[row["on_update"]],
-        )
-        for row in rooted_rows
-    )
+    acting = tuple(_foreign_key(row, names) for row in rooted_rows)
     partition_keys = {names[row["oid"]]: frozenset(row["columns"]) for row in partition_rows}
     return Catalog(
         tables,
