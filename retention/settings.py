@@ -58,6 +58,13 @@ class Settings(BaseSettings):
     application_name: str = Field(default="retention", description="Shown in pg_stat_activity.")
     connect_timeout: int = Field(default=10, ge=1, le=600, description="Seconds.")
     batch_size: int = Field(default=2000, ge=1, le=100_000, description="Subjects per batch.")
+    workers: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="Batches of a column or purge pass run side by side, each on its own "
+        "connection (1: one after the other on the run's connection).",
+    )
     lock_timeout_ms: int = Field(default=2000, ge=1, description="SET LOCAL lock_timeout.")
     statement_timeout_ms: int = Field(default=30_000, ge=1, description="SET LOCAL timeout.")
     max_subjects_per_phase: int = Field(

@@ -304,7 +304,8 @@ def test_phases_sharing_a_due_date_run_as_one_pass_with_an_entry_each(
     # is due for neither; person 4's name is already a pseudonym: due for the erase only
     key = load_key(settings(db_url).pseudonym_key, "pseudonym_key")
     people.execute("UPDATE people SET name = %s WHERE id = 4", (pseudonym(key, "Moreau"),))
-    report = run(people, settings(db_url, folder, batch_size=2))
+    # one batch after the other: the audit entries below come in batch order
+    report = run(people, settings(db_url, folder, batch_size=2, workers=1))
     assert report.outcome == "completed"
     step, contacts = report.phases
     assert (step.phase, step.acted, step.batches) == ("step", 2, 1)

@@ -3,7 +3,6 @@ concurrent application transactions, legal holds and safety limits."""
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import date
 from typing import Any
@@ -181,29 +180,6 @@ def test_clock_skew_refuses_to_run(
     monkeypatch.setattr("retention.engine.safety.time.time", lambda: real() + 3600)
     with pytest.raises(SafetyError, match=r"clocks? differ"):
         run(demo_conn, settings(demo_db_url), only="dossier-medical")
-
-
-def test_stop_request_finishes_the_batch_and_audits_the_interruption(
-    demo_conn: psycopg.Connection[Any], demo_db_url: str
-) -> None:
-    stop = threading.Event()
-
-    class StopAfterFirst(LogReporter):
-        def advance(self, count: int) -> None:
-            super().advance(count)
-            stop.set()
-
-    report = run(
-        demo_conn,
-        settings(demo_db_url, batch_size=10),
-        only="dossier-medical",
-        stop=stop,
-        progress=StopAfterFirst(),
-    )
-    assert report.outcome == "interrupted"
-    assert report.phases[0].acted == 10
-    events = [r[0] for r in demo_conn.execute("SELECT event FROM retention.audit ORDER BY seq")]
-    assert events[-1] == "run_interrupted"
 
 
 def test_second_run_waits_for_the_lock_then_says_who_holds_it(

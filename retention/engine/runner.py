@@ -15,8 +15,10 @@ import socket
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -24,6 +26,7 @@ from loguru import logger
 from psycopg import sql
 from psycopg.pq import TransactionStatus
 
+from retention import db
 from retention.actions.records import RecordsChangedError
 from retention.archive.errors import ArchiveError
 from retention.archive.session import ArchiveSession, prepare_archives
@@ -33,7 +36,7 @@ from retention.audit.trail import AuditTrail, Entry, Stored, actor, mirror, veri
 from retention.db import connection_lost
 from retention.discovery.coverage import current_gaps
 from retention.engine import lock
-from retention.engine.batch import BatchContext, run_batch
+from retention.engine.batch import BatchContext, BatchResult, run_batch
 from retention.engine.progress import Reporter, reporter
 from retention.engine.safety import (
     check_clock,
@@ -41,6 +44,7 @@ from retention.engine.safety import (
     privilege_warnings,
     refuse_large,
 )
+from retention.engine.workers import CONCURRENT_ACTIONS, walk
 from retention.errors import KNOWN_CONDITIONS, RetentionError, server_text_is_safe
 from retention.keys import Key
 from retention.plan.compute import compute_plan, snapshot_pass
@@ -109,7 +113,10 @@ class Runner:
         pseudonym_key: Key | None = None,
         stop: threading.Event | None = None,
         progress: Reporter | None = None,
+        connect: Callable[[], psycopg.Connection[Any]] | None = None,
     ) -> None:
+        """`connect` opens the connections of concurrent batches (setting workers); by
+        default, connections like the run's, from the settings' database_url."""
         self.conn = conn
         self.settings = settings
         self.trail = trail
@@ -118,6 +125,10 @@ class Runner:
         self.progress = progress or reporter()
         self.schema = settings.schema_name
         self.due = DueTables()
+        self._guard = threading.Lock()  # results and progress, shared by concurrent batches
+        if connect is None and settings.database_url is not None:
+            connect = partial(db.connect, settings)
+        self.connect = connect
 
     def plan(self, policies: list[BoundPolicy], options: RunOptions) -> Plan:
         """The plan this run executes; each pass's due subjects are kept in this session for
@@ -305,18 +316,61 @@ class Runner:
         total = self.due.sizes[table]
         label = ", ".join(f"{p.name} ({p.action})" for p in (phases[i] for i in active))
         self.progress.start(f"{policy.name}/{label}", total)
+        workers: list[psycopg.Connection[Any]] = []
         try:
-            last: Any = None
-            while not self.stop.is_set():
-                rows = self._next_keys(table, len(phases), last)
-                if not rows:
-                    break
-                last = rows[-1][:2]
+            if total > self.settings.batch_size and all(
+                phases[i].action in CONCURRENT_ACTIONS for i in active
+            ):
+                workers = self._open_workers()
+            batches = self._walk(table, len(phases))
+            if len(workers) > 1:
+                walk(
+                    workers,
+                    batches,
+                    lambda conn, rows: self._batch(ctxs, results, active, rows, conn),
+                    self.stop,
+                )
+                return
+            for rows in batches:
                 if not self._batch(ctxs, results, active, rows):
                     break
-                self.progress.advance(len(rows))
         finally:
+            for conn in workers:
+                conn.close()
             self.progress.finish()
+
+    def _walk(self, table: str, phases: int) -> Iterator[list[tuple[Any, ...]]]:
+        """The pass's batches from its due table, in walk order, until done or stopped."""
+        last: Any = None
+        while not self.stop.is_set():
+            rows = self._next_keys(table, phases, last)
+            if not rows:
+                return
+            last = rows[-1][:2]
+            yield rows
+
+    def _open_workers(self) -> list[psycopg.Connection[Any]]:
+        """The connections of a pass's concurrent batches (setting workers); none (batches one
+        after the other on the run's connection) with workers = 1, or when they cannot all be
+        opened (e.g. max_connections reached): the run goes on, more slowly."""
+        count = self.settings.workers
+        if count < 2 or self.connect is None:
+            return []
+        opened: list[psycopg.Connection[Any]] = []
+        try:
+            for _ in range(count):
+                opened.append(self.connect())
+        except (RetentionError, psycopg.Error) as exc:
+            for conn in opened:
+                conn.close()
+            reason = exc.message if isinstance(exc, RetentionError) else type(exc).__name__
+            logger.warning(
+                "batches run one after the other: {} more connection(s) could not be opened ({})",
+                count,
+                reason,
+            )
+            return []
+        return opened
 
     def _batch(
         self,
@@ -324,13 +378,17 @@ class Runner:
         results: list[PhaseResult],
         active: list[int],
         rows: list[tuple[Any, ...]],
+        conn: psycopg.Connection[Any] | None = None,
     ) -> bool:
-        """One batch; False stops the pass (an error that another batch would repeat)."""
+        """One batch, on `conn` (default: the run's connection); False stops the pass (an
+        error that another batch would repeat). Safe to call from several threads at once,
+        each with its own connection."""
+        conn = conn or self.conn
         chosen = [ctxs[i] for i in active]
         keys = [row[0] for row in rows]
         flags = [[bool(row[2 + i]) for row in rows] for i in active]
         try:
-            done = run_batch(self.conn, chosen, keys, flags)
+            done = run_batch(conn, chosen, keys, flags)
         except (
             psycopg.errors.LockNotAvailable,
             psycopg.errors.QueryCanceled,
@@ -344,24 +402,40 @@ class Runner:
                 _describe(exc),
             )
             for i in active:
-                results[i].skipped_batches += 1
+                with self._guard:
+                    results[i].skipped_batches += 1
                 self._record(
                     "batch_skipped",
                     "skipped",
                     None,
                     ctx=ctxs[i],
                     detail={"proposed": len(keys), "reason": _describe(exc)},
+                    conn=conn,
                 )
+            self._advance(len(rows))
             return True
         except psycopg.OperationalError as exc:
-            if connection_lost(self.conn, exc):
+            if connection_lost(conn, exc):
                 raise  # nothing of this batch committed; the caller retries
-            return self._failed(ctxs, results, active, keys, exc)
+            return self._failed(ctxs, results, active, keys, exc, conn)
         except (psycopg.Error, ArchiveError) as exc:
             # an archive that cannot be written or verified, a table changed during the run:
             # the batch rolled back; the pass stops (its next batch would fail the same way),
             # the other passes and policies go on
-            return self._failed(ctxs, results, active, keys, exc)
+            return self._failed(ctxs, results, active, keys, exc, conn)
+        with self._guard:
+            self._tally(results, active, done)
+        self._advance(len(rows))
+        return True
+
+    def _advance(self, count: int) -> None:
+        with self._guard:
+            self.progress.advance(count)
+
+    @staticmethod
+    def _tally(
+        results: list[PhaseResult], active: list[int], done: list[BatchResult | None]
+    ) -> None:
         for i, result in zip(active, done, strict=True):
             if result is None:
                 continue
@@ -374,7 +448,6 @@ class Runner:
             phase.gone += result.gone
             phase.no_longer_due += result.no_longer_due
             phase.rows.update(result.rows)
-        return True
 
     def _failed(
         self,
@@ -383,6 +456,7 @@ class Runner:
         active: list[int],
         keys: list[Any],
         exc: Exception,
+        conn: psycopg.Connection[Any],
     ) -> bool:
         """Record a failed batch (nothing of it changed) for each of its phases; stop the pass."""
         error = _describe(exc)
@@ -394,13 +468,15 @@ class Runner:
             error,
         )
         for i in active:
-            results[i].error = error
+            with self._guard:
+                results[i].error = error
             self._record(
                 "batch_failed",
                 "error",
                 None,
                 ctx=ctxs[i],
                 detail={"proposed": len(keys), "error": error},
+                conn=conn,
             )
         return False
 
@@ -525,10 +601,11 @@ class Runner:
         *,
         ctx: BatchContext | None = None,
         detail: dict[str, Any] | None = None,
+        conn: psycopg.Connection[Any] | None = None,
     ) -> Stored:
         run_id = report.run_id if report else (ctx.run_id if ctx else None)
         return self.trail.record(
-            self.conn,
+            conn or self.conn,
             Entry(
                 event=event,
                 outcome=outcome,

@@ -50,6 +50,7 @@ def clock_query(
     keys: sql.Composable | None = None,
     aggregates: Mapping[AggregateKey, sql.Composable] | None = None,
     with_retain_until: bool = False,
+    flags: Mapping[str, sql.Composable] | None = None,
 ) -> ClockQuery:
     """Status of every subject (or of `keys`, an SQL array parameter) for `phase` at `at`.
 
@@ -59,6 +60,8 @@ def clock_query(
     holding some aggregate dates (see `aggregate_key`), joined instead of recomputed.
     `with_retain_until`: a column `retain_until` too (the end of retention, hold extension
     included; NULL when it cannot be judged), which orders archive batches and groups archives.
+    `flags`: more columns, by name, each a condition over the subject's row (aliased `s`)
+    evaluated in the same scan (e.g. whether a column phase still has work on that row).
     """
     params = Params(prefix="c")
     at_param = sql.SQL("{}::date").format(params.add(at))
@@ -77,6 +80,7 @@ def clock_query(
     held, extension, holds_join = _holds(policy, params, holds_table)
     key = sql.Identifier(SUBJECT, policy.key.name)
     where = sql.SQL("") if keys is None else sql.SQL("WHERE {} = ANY({})").format(key, keys)
+    carried = sql.SQL("").join(sql.SQL(", {}").format(sql.Identifier(n)) for n in flags or {})
     # Three layers, each computed once per subject: (1) the named dates read or aggregated
     # (a text date parsed once, however often the policy uses it), (2) the due expression and
     # the reasons over those columns, (3) the due date with the hold extension and the statuses.
@@ -84,12 +88,15 @@ def clock_query(
     # each expression again for every column using it (measured at 758,912 patients: plan
     # 15.2 s -> ~8 s with the first fence).
     base = sql.SQL(
-        "SELECT {key} AS k, {held} AS held, {ext} AS ext, {columns} "
+        "SELECT {key} AS k, {held} AS held, {ext} AS ext{flags}, {columns} "
         "FROM {subject} AS {s} {joins} {holds} {where} OFFSET 0"
     ).format(
         key=key,
         held=held,
         ext=extension,
+        flags=sql.SQL("").join(
+            sql.SQL(", ({}) AS {}").format(c, sql.Identifier(n)) for n, c in (flags or {}).items()
+        ),
         columns=sql.SQL(", ").join(
             sql.SQL("{} AS {}").format(value, sql.Identifier(name))
             for name, value in builder.columns.items()
@@ -104,8 +111,9 @@ def clock_query(
     )
     why = [sql.Identifier(f"why_{i}") for i in range(len(reasons))]
     computed = sql.SQL(
-        "SELECT k, held, ext, ({due}) AS due_raw{ru}{why} FROM ({base}) AS {b} OFFSET 0"
+        "SELECT k, held, ext{carried}, ({due}) AS due_raw{ru}{why} FROM ({base}) AS {b} OFFSET 0"
     ).format(
+        carried=carried,
         due=due,
         ru=retain_until,
         why=sql.SQL("").join(
@@ -116,8 +124,10 @@ def clock_query(
         b=sql.Identifier(BASE),
     )
     statuses = sql.SQL(
-        "SELECT k, due_raw + ext AS due, held{ru}, due_raw IS NULL AS {first}{rest} FROM ({c}) AS d"
+        "SELECT k, due_raw + ext AS due, held{carried}{ru}, due_raw IS NULL AS {first}{rest} "
+        "FROM ({c}) AS d"
     ).format(
+        carried=carried,
         ru=sql.SQL(", CASE WHEN NOT ru_bad THEN ru_raw + ext END AS retain_until")
         if with_retain_until
         else sql.SQL(""),

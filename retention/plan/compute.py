@@ -18,10 +18,10 @@ import psycopg
 from psycopg import sql
 
 from retention.audit.approvals import DESTRUCTIVE, approval_state
-from retention.plan.clock import clock_query
+from retention.plan.clock import SUBJECT, clock_query
 from retention.plan.model import PhasePlan, Plan, PolicyPlan
 from retention.plan.passes import DueTables, flag, group_phases, ordered_by_retention, temp
-from retention.plan.rows import affected_tables, count_members, due_keys
+from retention.plan.rows import affected_tables, count_members, due_keys, subject_pending
 from retention.policy.bind import BoundPhase, BoundPolicy
 from retention.policy.expr import Params
 from retention.store.schema import holds_table
@@ -130,8 +130,18 @@ def pass_plan(
     """The plans of the phases of one pass, from one evaluation of their shared clock; with
     `keep` (a table made by `create_due_table`), their due subjects are stored there too."""
     ordered = ordered_by_retention(phases)
-    clock = clock_query(policy, phases[0], at, holds_table=holds, with_retain_until=ordered)
     params = Params(prefix="r")
+    # whether each column phase still has work on the subject's own row, read by the clock's
+    # scan of the subject table instead of a second scan per phase (measured at 758,912
+    # patients: the plan of two phases on the patients' columns, 5.2 s -> 4.1 s)
+    pending = {
+        f"pending_{i}": found
+        for i, phase in enumerate(phases)
+        if (found := subject_pending(policy, phase, SUBJECT, params)) is not None
+    }
+    clock = clock_query(
+        policy, phases[0], at, holds_table=holds, with_retain_until=ordered, flags=pending
+    )
     # only the subjects the counts and the due set need: a materialised CTE of every subject
     # is written to a tuplestore, which spills to disk beyond work_mem
     ctes: list[sql.Composable] = [
@@ -152,7 +162,16 @@ def pass_plan(
         due = sql.Identifier(f"due_{i}")
         ctes.append(
             sql.SQL("{} AS MATERIALIZED ({})").format(
-                due, due_keys(policy, phase, sql.SQL("SELECT * FROM clock"), params)
+                due,
+                due_keys(
+                    policy,
+                    phase,
+                    sql.SQL("SELECT * FROM clock"),
+                    params,
+                    subject_flag=sql.Identifier(f"pending_{i}")
+                    if f"pending_{i}" in pending
+                    else None,
+                ),
             )
         )
         tables.append(affected_tables(policy, phase) if with_rows else ())

@@ -98,22 +98,48 @@ def pending_condition(
 
 
 def due_keys(
-    policy: BoundPolicy, phase: BoundPhase, clock: sql.Composable, params: Params
+    policy: BoundPolicy,
+    phase: BoundPhase,
+    clock: sql.Composable,
+    params: Params,
+    *,
+    subject_flag: sql.Composable | None = None,
 ) -> sql.Composable:
     """`SELECT k` of the subjects a phase acts on: due by the clock and, for column actions,
-    with at least one row still to change (a subject already minimised is not due again)."""
+    with at least one row still to change (a subject already minimised is not due again).
+    `subject_flag`: a column of `clock` holding `subject_pending` of the phase, evaluated by
+    the clock on the subject's row, so the subject table is not read a second time."""
     query = sql.SQL("SELECT k FROM ({}) AS c WHERE is_due").format(clock)
-    pending_keys = _pending_keys(policy, phase, params)
-    if pending_keys is None:
-        return query
-    return sql.SQL("{} AND k IN ({})").format(query, pending_keys)
-
-
-def _pending_keys(policy: BoundPolicy, phase: BoundPhase, params: Params) -> sql.Composable | None:
     if phase.action in ROW_ACTIONS:
+        return query
+    skip = policy.subject.qname if subject_flag is not None else None
+    pending_keys = _pending_keys(policy, phase, params, skip)
+    found = [] if subject_flag is None else [subject_flag]
+    if pending_keys is not None:
+        found.append(sql.SQL("k IN ({})").format(pending_keys))
+    if not found:
+        return sql.SQL("{} AND false").format(query)
+    return sql.SQL("{} AND ({})").format(query, sql.SQL(" OR ").join(found))
+
+
+def subject_pending(
+    policy: BoundPolicy, phase: BoundPhase, alias: str, params: Params
+) -> sql.Composable | None:
+    """True for a subject row (aliased `alias`) on which the column phase still has work, over
+    the phase's columns of the subject table itself; None when it has none there."""
+    if phase.action in ROW_ACTIONS or policy.subject.qname not in phase.tables:
         return None
+    return pending_condition(phase, policy.subject.qname, alias, params)
+
+
+def _pending_keys(
+    policy: BoundPolicy, phase: BoundPhase, params: Params, skip: QName | None = None
+) -> sql.Composable | None:
+    """Subject keys with a row of the phase still to change, table by table (but `skip`)."""
     branches = []
     for table in phase.tables:
+        if table == skip:
+            continue
         for path in policy.graph.paths_to_subject(table):
             walk = path_sql(policy, path, "t", params)
             conditions = [pending_condition(phase, table, "t", params), *walk.conditions]
@@ -122,7 +148,7 @@ def _pending_keys(policy: BoundPolicy, phase: BoundPhase, params: Params) -> sql
                     walk.key, sql.Identifier(*table), walk.joins, sql.SQL(" AND ").join(conditions)
                 )
             )
-    return sql.SQL(" UNION ").join(branches)
+    return sql.SQL(" UNION ").join(branches) if branches else None
 
 
 def affected_tables(policy: BoundPolicy, phase: BoundPhase) -> tuple[QName, ...]:
