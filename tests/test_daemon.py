@@ -184,7 +184,7 @@ def test_sigterm_mid_run_finishes_the_batch_and_audits_the_interruption(
     events = _query(demo_db_url, "SELECT event FROM retention.audit ORDER BY seq")
     assert events[-1][0] == "run_interrupted"
     assert _runs(demo_db_url, "interrupted") == 1
-    assert "stopping after the current batch" in daemon.text()
+    assert "stopping after the batches under way" in daemon.text()
 
 
 def test_sighup_with_a_broken_policy_keeps_the_previous_ones(

@@ -82,3 +82,19 @@ def test_invalid_toml_is_reported_with_its_file(tmp_path: Path) -> None:
 def test_missing_database_url_says_how_to_set_it() -> None:
     with pytest.raises(SettingsError, match="RETENTION_DATABASE_URL"):
         load_settings().require_database_url()
+
+
+@pytest.mark.parametrize("length", [32, 64, 65, 200])
+def test_key_digest_is_hmac_sha256(length: int) -> None:
+    # Key.digest computes HMAC from the key's two pads hashed once (RFC 2104): it must equal
+    # the standard library's, keys longer than SHA-256's block (64 bytes) included
+    import hashlib
+    import hmac
+    import os
+
+    from retention.keys import Key
+
+    secret = os.urandom(length)
+    key = Key(secret, "id")
+    for message in (b"", b"dossier-medical\x0012345", os.urandom(1000)):
+        assert key.digest(message) == hmac.new(secret, message, hashlib.sha256).digest()

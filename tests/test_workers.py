@@ -3,6 +3,7 @@ after the other, a stop or a failure honoured, and a fallback when no connection
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections import Counter
@@ -258,3 +259,23 @@ def test_walk_raises_a_failure_of_the_batches_source() -> None:
     with pytest.raises(psycopg.OperationalError):
         walk(["a"], source(), handle, threading.Event())
     assert handled == [1]  # the batch under way ended before the failure was raised
+
+
+def test_walk_cancels_the_batches_under_way_on_a_second_interrupt() -> None:
+    cancelled = threading.Event()
+    ended: list[str] = []
+
+    def handle(worker: str, batch: int) -> bool:
+        # a long batch: it ends only when its connection is cancelled
+        assert cancelled.wait(10)
+        ended.append(worker)
+        return True
+
+    def interrupt_soon() -> None:
+        time.sleep(0.3)  # the walk is waiting for the batch under way
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+
+    threading.Thread(target=interrupt_soon).start()
+    with pytest.raises(KeyboardInterrupt):
+        walk(["a"], range(1), handle, threading.Event(), cancel=lambda _: cancelled.set())
+    assert ended == ["a"]  # cancelled, then waited for, before the interrupt goes on

@@ -110,8 +110,9 @@ def pseudonymiser(items: Sequence[BoundColumn], key: Key) -> Callable[[Sequence[
             if value is None:
                 out.append(None)
                 continue
-            text = str(value)
-            if is_pseudonym(text.rstrip(" ") if padded else text):
+            text = value if type(value) is str else str(value)
+            # most values are not pseudonyms: the prefix alone says so, without the pattern
+            if text.startswith(PREFIX) and is_pseudonym(text.rstrip(" ") if padded else text):
                 out.append(value)
             else:
                 out.append(pseudonym(key, text, length))

@@ -120,14 +120,14 @@ def _confirmed(yes: bool) -> bool:
 
 
 def _stop_on_signals() -> threading.Event:
-    """SIGINT and SIGTERM finish the current batch, then stop."""
+    """SIGINT and SIGTERM finish the batches under way, then stop; a second one aborts them."""
     stop = threading.Event()
 
     def handler(signum: int, frame: FrameType | None) -> None:
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
-        logger.warning("stop requested: finishing the current batch (again to abort it)")
+        logger.warning("stop requested: finishing the batches under way (again to abort them)")
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)

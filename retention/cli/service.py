@@ -15,7 +15,7 @@ def register(commands: Any) -> None:
         "daemon",
         help="run on the configured schedule until stopped",
         description="Run the due phases at each fire of the cron schedule (settings: "
-        "schedule, timezone). SIGTERM stops after the current batch; SIGHUP "
+        "schedule, timezone). SIGTERM stops after the batches under way; SIGHUP "
         "reloads settings and policies.",
     )
     parser.add_argument(

@@ -1,6 +1,6 @@
 """`retention daemon`: runs on a schedule until told to stop.
 
-- SIGTERM / SIGINT: the current batch finishes and commits, the interruption is audited, the
+- SIGTERM / SIGINT: the batches under way finish and commit, the interruption is audited, the
   process exits 0. SIGHUP: settings and policies are reloaded, validated first; invalid ones
   are logged and the previous ones kept.
 - A fire missed while the daemon was down (the last run started before the previous fire
@@ -104,7 +104,9 @@ class Daemon:
         signal.signal(signal.SIGHUP, self._on_reload)
 
     def _on_stop(self, signum: int, frame: FrameType | None) -> None:
-        logger.info("{} received: stopping after the current batch", signal.Signals(signum).name)
+        logger.info(
+            "{} received: stopping after the batches under way", signal.Signals(signum).name
+        )
         self.stop.set()
 
     def _on_reload(self, signum: int, frame: FrameType | None) -> None:

@@ -329,6 +329,7 @@ class Runner:
                     batches,
                     lambda conn, rows: self._batch(ctxs, results, active, rows, conn),
                     self.stop,
+                    cancel=lambda conn: conn.cancel_safe(),
                 )
                 return
             for rows in batches:

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
 CONCURRENT_ACTIONS = frozenset({"erase", "generalize", "pseudonymize", "purge"})
 _POLL = 0.05  # seconds between checks of the stop and halt flags while waiting
+_CANCELLED_WAIT = 10.0  # seconds for cancelled batches to roll back and say so
 
 C = TypeVar("C")  # a connection
 T = TypeVar("T")  # a batch
@@ -36,17 +38,22 @@ def walk(
     batches: Iterable[T],
     handle: Callable[[C, T], bool],
     stop: threading.Event,
+    cancel: Callable[[C], None] | None = None,
 ) -> None:
     """Run `handle(conn, batch)` for each of `batches` on the first free of `conns`, one batch
     per connection at a time. `handle` returning False stops the walk (no new batch starts);
     `stop` too. Returns once every batch started has ended; an exception raised by `handle` or
-    by `batches` is raised again here, after the other batches under way have ended."""
+    by `batches` is raised again here, after the other batches under way have ended. An
+    interrupt while they end (a second Ctrl-C) calls `cancel` on each connection: their
+    batches roll back."""
     halt = threading.Event()  # no new batch: a batch asked to stop, or something failed
     fed = threading.Event()  # every batch has been handed out
     waiting: queue.Queue[T] = queue.Queue(maxsize=len(conns))
     failures: list[BaseException] = []
 
-    def work(conn: C) -> None:
+    finished = [threading.Event() for _ in conns]  # set by each worker as it ends
+
+    def work(conn: C, done: threading.Event) -> None:
         try:
             while not (halt.is_set() or stop.is_set()):
                 try:
@@ -62,10 +69,12 @@ def walk(
         except BaseException as exc:  # raised again by the walking thread
             failures.append(exc)
             halt.set()
+        finally:
+            done.set()
 
     threads = [
-        threading.Thread(target=work, args=(conn,), name=f"retention-batches-{i}", daemon=True)
-        for i, conn in enumerate(conns)
+        threading.Thread(target=work, args=(conn, done), name=f"retention-batches-{i}", daemon=True)
+        for i, (conn, done) in enumerate(zip(conns, finished, strict=True))
     ]
     for thread in threads:
         thread.start()
@@ -78,11 +87,27 @@ def walk(
         raise
     finally:
         fed.set()
-        for thread in threads:
-            while thread.is_alive():  # a timed join: signals reach the main thread meanwhile
-                thread.join(_POLL)
+        try:
+            _join(finished, None)
+        except BaseException:
+            halt.set()
+            if cancel is not None:
+                for conn in conns:
+                    cancel(conn)
+            _join(finished, _CANCELLED_WAIT)
+            raise
     if failures:
         raise failures[0]
+
+
+def _join(finished: list[threading.Event], within: float | None) -> None:
+    """Wait until every worker has ended (at most `within` seconds), in short waits: a signal
+    reaches the main thread meanwhile. Not `Thread.join`: interrupted, it marks the thread as
+    ended while it still runs (CPython 3.11)."""
+    deadline = None if within is None else time.monotonic() + within
+    for done in finished:
+        while not done.wait(_POLL) and (deadline is None or time.monotonic() < deadline):
+            pass
 
 
 def _hand_out(
