@@ -147,17 +147,24 @@ def test_a_failing_batch_stops_the_pass_and_changes_nothing_of_its_own(
     assert verify(demo_conn, "retention").broken_seq is None
 
 
+@pytest.mark.parametrize("elsewhere", [False, True])
 def test_workers_that_cannot_connect_leave_the_batches_to_the_run_connection(
     demo_conn: psycopg.Connection[Any],
     demo_db_url: str,
+    db_url: str,
     monkeypatch: pytest.MonkeyPatch,
+    elsewhere: bool,
 ) -> None:
+    """Refused (max_connections), or reaching another database than the run's (a
+    database_url other than the run's connection, as in the demo): never used."""
     config: Settings = settings(demo_db_url, batch_size=5, workers=2)
     migrate(demo_conn, config.schema_name)
     policies = bound_policies(demo_conn, config.policies_dir, only="dossier-medical")
     assert config.pseudonym_key is not None
 
     def refused() -> psycopg.Connection[Any]:
+        if elsewhere:  # an empty database of the same server
+            return psycopg.connect(db_url, autocommit=True)
         raise DatabaseError("cannot connect to the database: too many clients already")
 
     seen = _spy_batches(monkeypatch)

@@ -12,6 +12,7 @@ import contextlib
 import secrets
 from collections.abc import Iterator
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -176,6 +177,8 @@ def _run_and_verify(
         trail(conn, settings),
         pseudonym_key=load_key(settings.pseudonym_key, "pseudonym_key"),
         progress=LogReporter(every_seconds=60),
+        # batches side by side reach the demo's own database, not database_url's
+        connect=partial(connect, settings, url=conn.info.dsn),
     )
     options = RunOptions(
         settings.today(), allow_large=True, reason="demo: first run", command="demo"

@@ -324,13 +324,19 @@ class Runner:
                 workers = self._open_workers()
             batches = self._walk(table, len(phases))
             if len(workers) > 1:
-                walk(
-                    workers,
-                    batches,
-                    lambda conn, rows: self._batch(ctxs, results, active, rows, conn),
-                    self.stop,
-                    cancel=lambda conn: conn.cancel_safe(),
-                )
+                try:
+                    walk(
+                        workers,
+                        batches,
+                        lambda conn, rows: self._batch(ctxs, results, active, rows, conn),
+                        self.stop,
+                        cancel=lambda conn: conn.cancel_safe(),
+                    )
+                except KeyboardInterrupt:
+                    # aborted: a cancelled batch may still be rolling back on its connection;
+                    # closing it under its thread is unsafe, the process exit closes it
+                    workers = []
+                    raise
                 return
             for rows in batches:
                 if not self._batch(ctxs, results, active, rows):
@@ -353,14 +359,20 @@ class Runner:
     def _open_workers(self) -> list[psycopg.Connection[Any]]:
         """The connections of a pass's concurrent batches (setting workers); none (batches one
         after the other on the run's connection) with workers = 1, or when they cannot all be
-        opened (e.g. max_connections reached): the run goes on, more slowly."""
+        opened (e.g. max_connections reached) or do not reach the run's own database and
+        server: the run goes on, more slowly."""
         count = self.settings.workers
         if count < 2 or self.connect is None:
             return []
         opened: list[psycopg.Connection[Any]] = []
         try:
+            home = _identity(self.conn)
             for _ in range(count):
                 opened.append(self.connect())
+                if _identity(opened[-1]) != home:
+                    raise RetentionError(
+                        "they would reach another database than the run's (database_url)"
+                    )
         except (RetentionError, psycopg.Error) as exc:
             for conn in opened:
                 conn.close()
@@ -618,6 +630,15 @@ class Runner:
                 detail=detail or {},
             ),
         )
+
+
+def _identity(conn: psycopg.Connection[Any]) -> tuple[Any, ...]:
+    """What tells a database apart: its name and oid, and its server's start time."""
+    row = conn.execute(
+        "SELECT current_database(), (SELECT oid FROM pg_database "
+        "WHERE datname = current_database()), pg_postmaster_start_time()"
+    ).fetchone()
+    return tuple(row) if row else ()
 
 
 def run_plan(

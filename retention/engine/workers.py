@@ -59,7 +59,9 @@ def walk(
                 try:
                     batch = waiting.get(timeout=_POLL)
                 except queue.Empty:
-                    if fed.is_set():
+                    # fed is set after the last batch is queued: checked with the queue, a
+                    # batch queued between the timeout and this test is not left behind
+                    if fed.is_set() and waiting.empty():
                         return
                     continue
                 if halt.is_set() or stop.is_set():  # queued before the stop: left for later
