@@ -12,8 +12,10 @@ import psycopg
 import pytest
 from loguru import logger
 
+import retention.report.exposure as exposure_module
 from retention.archive.catalog import insert
 from retention.archive.model import ArchiveFile, Segment
+from retention.plan import slices
 from retention.policy.check import bound_policies
 from retention.report.exposure import NO_ARCHIVE, NO_SCAN, Exposure, compute_exposure
 from retention.report.snapshots import record_after_run, snapshots
@@ -68,6 +70,31 @@ def test_exposure_equals_an_independent_sql_computation(
         "naissance",
         "no due date (e.g. no recorded visit)",
     }
+
+
+@pytest.mark.parametrize("at", [AT, date(2027, 3, 31)])
+def test_a_sliced_exposure_equals_the_independent_computation(
+    ready: psycopg.Connection[Any], demo_db_url: str, monkeypatch: pytest.MonkeyPatch, at: date
+) -> None:
+    """Two more connections, each materialising the clocks of a slice of the patients."""
+    monkeypatch.setattr(slices, "SMALLEST", 0)
+    sliced: list[int] = []
+    real = exposure_module.side_by_side
+
+    def counted(tasks: Any, cancel: Any = None) -> Any:
+        sliced.append(len(tasks))
+        return real(tasks, cancel)
+
+    monkeypatch.setattr(exposure_module, "side_by_side", counted)
+    with (
+        psycopg.connect(demo_db_url, autocommit=True) as one,
+        psycopg.connect(demo_db_url, autocommit=True) as two,
+    ):
+        policies = bound_policies(ready, POLICIES)
+        tool = compute_exposure(ready, policies, at, helpers=[one, two])
+    assert sliced and set(sliced) == {3}  # every population, on three connections
+    assert tool_figures(tool.to_json()) == independent_exposure(ready, at)
+    assert tool == _exposure(ready, at)
 
 
 def test_a_run_brings_past_retention_and_contact_data_to_zero(

@@ -23,8 +23,10 @@ from retention.engine.runner import Runner, RunOptions
 from retention.engine.workers import walk
 from retention.errors import DatabaseError
 from retention.keys import load_key
+from retention.plan import slices
 from retention.plan.clock import clock_query
 from retention.policy.check import bound_policies
+from retention.report.snapshots import snapshots
 from retention.settings import Settings
 from retention.store.schema import migrate
 from tests.engine_helpers import run, settings, trail
@@ -57,8 +59,12 @@ def test_concurrent_batches_end_as_batches_one_after_the_other(
         at = demo_template.today
         first = run(one, settings(serial, batch_size=3, workers=1), at=at)
         seen = _spy_batches(monkeypatch)
+        monkeypatch.setattr(slices, "SMALLEST", 0)  # the plan and exposure in slices too
         second = run(many, settings(concurrent, batch_size=3, workers=3), at=at)
         assert first.outcome == second.outcome == "completed"
+        assert second.plan == first.plan
+        (after_one,), (after_many,) = snapshots(one, "retention"), snapshots(many, "retention")
+        assert after_many.exposure == after_one.exposure
         # the work was shared: batches of the purge and of the minimisation ran on three
         # connections other than the run's, from three threads
         backends = Counter(pid for pid, _ in seen)

@@ -16,6 +16,7 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from functools import partial
@@ -134,15 +135,17 @@ class Runner:
         """The plan this run executes; each pass's due subjects are kept in this session for
         the batches (the clock over the whole table is evaluated once per run)."""
         self.due.drop(self.conn)
-        return compute_plan(
-            self.conn,
-            policies,
-            options.at,
-            schema=self.schema,
-            rows=False,
-            only_phase=options.phase,
-            keep=self.due,
-        )
+        with self._helpers("the plan is computed on one connection") as helpers:
+            return compute_plan(
+                self.conn,
+                policies,
+                options.at,
+                schema=self.schema,
+                rows=False,
+                only_phase=options.phase,
+                keep=self.due,
+                helpers=helpers,
+            )
 
     def run(
         self,
@@ -208,7 +211,15 @@ class Runner:
             finally:
                 self._close_run(report)
             # the exposure after this run, for the report's trend (never fails the run)
-            record_after_run(self.conn, all_policies, options.at, report.run_id, schema=self.schema)
+            with self._helpers("the exposure is computed on one connection") as helpers:
+                record_after_run(
+                    self.conn,
+                    all_policies,
+                    options.at,
+                    report.run_id,
+                    schema=self.schema,
+                    helpers=helpers,
+                )
         return report
 
     def _coverage_gaps(self, policies: list[BoundPolicy]) -> list[str] | None:
@@ -356,13 +367,16 @@ class Runner:
             last = rows[-1][:2]
             yield rows
 
-    def _open_workers(self) -> list[psycopg.Connection[Any]]:
-        """The connections of a pass's concurrent batches (setting workers); none (batches one
-        after the other on the run's connection) with workers = 1, or when they cannot all be
-        opened (e.g. max_connections reached) or do not reach the run's own database and
-        server: the run goes on, more slowly."""
-        count = self.settings.workers
-        if count < 2 or self.connect is None:
+    def _open_workers(
+        self, count: int | None = None, doing: str = "batches run one after the other"
+    ) -> list[psycopg.Connection[Any]]:
+        """`count` more connections (default: the setting workers) for a pass's concurrent
+        batches, or for the slices of the plan and the exposure snapshot; none (`doing`, on the
+        run's connection alone) with workers = 1, or when they cannot all be opened (e.g.
+        max_connections reached) or do not reach the run's own database and server: the run
+        goes on, more slowly."""
+        count = self.settings.workers if count is None else count
+        if count < 1 or self.settings.workers < 2 or self.connect is None:
             return []
         opened: list[psycopg.Connection[Any]] = []
         try:
@@ -378,12 +392,20 @@ class Runner:
                 conn.close()
             reason = exc.message if isinstance(exc, RetentionError) else type(exc).__name__
             logger.warning(
-                "batches run one after the other: {} more connection(s) could not be opened ({})",
-                count,
-                reason,
+                "{}: {} more connection(s) could not be opened ({})", doing, count, reason
             )
             return []
         return opened
+
+    @contextmanager
+    def _helpers(self, doing: str) -> Iterator[list[psycopg.Connection[Any]]]:
+        """workers - 1 more connections while the block runs, closed after it."""
+        opened = self._open_workers(self.settings.workers - 1, doing)
+        try:
+            yield opened
+        finally:
+            for conn in opened:
+                conn.close()
 
     def _batch(
         self,

@@ -8,7 +8,7 @@ catalogue (`sql.Identifier`) and every value is a bound parameter.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -51,6 +51,7 @@ def clock_query(
     aggregates: Mapping[AggregateKey, sql.Composable] | None = None,
     with_retain_until: bool = False,
     flags: Mapping[str, sql.Composable] | None = None,
+    within: KeyRange | None = None,
 ) -> ClockQuery:
     """Status of every subject (or of `keys`, an SQL array parameter) for `phase` at `at`.
 
@@ -62,10 +63,13 @@ def clock_query(
     included; NULL when it cannot be judged), which orders archive batches and groups archives.
     `flags`: more columns, by name, each a condition over the subject's row (aliased `s`)
     evaluated in the same scan (e.g. whether a column phase still has work on that row).
+    `within`: only the subjects whose key lies in that range (a slice of the table, see
+    retention.plan.slices), every aggregate restricted to them too.
     """
     params = Params(prefix="c")
     at_param = sql.SQL("{}::date").format(params.add(at))
-    builder = _ClockBuilder(policy, params, at_param, keys, at, aggregates or {})
+    only = _restriction(keys, within)
+    builder = _ClockBuilder(policy, params, at_param, only, at, aggregates or {})
     due = builder.expression_sql(phase.due)
     retain_until: sql.Composable = sql.SQL("")
     if with_retain_until:
@@ -79,7 +83,7 @@ def clock_query(
     reasons = builder.undeterminable(phase)
     held, extension, holds_join = _holds(policy, params, holds_table)
     key = sql.Identifier(SUBJECT, policy.key.name)
-    where = sql.SQL("") if keys is None else sql.SQL("WHERE {} = ANY({})").format(key, keys)
+    where = sql.SQL("") if only is None else sql.SQL("WHERE {}").format(only(key))
     carried = sql.SQL("").join(sql.SQL(", {}").format(sql.Identifier(n)) for n in flags or {})
     # Three layers, each computed once per subject: (1) the named dates read or aggregated
     # (a text date parsed once, however often the policy uses it), (2) the due expression and
@@ -152,12 +156,12 @@ class _ClockBuilder:
         policy: BoundPolicy,
         params: Params,
         today: sql.Composable,
-        keys: sql.Composable | None,
+        only: Restriction | None,
         at: date,
         shared: Mapping[AggregateKey, sql.Composable],
     ) -> None:
         self.policy = policy
-        self.keys = keys
+        self.only = only
         self.at = at
         self.shared = shared
         self.params = params
@@ -196,15 +200,12 @@ class _ClockBuilder:
         if date_.name not in self._aggregates:
             alias = f"a_{len(self._aggregates)}"
             self._aggregates[date_.name] = alias
-            stored = (
-                None
-                if self.keys is not None
-                else self.shared.get(aggregate_key(self.policy, date_, self.at))
-            )
+            # a stored aggregate holds every subject (or the slice's); joined, it restricts
+            stored = self.shared.get(aggregate_key(self.policy, date_, self.at))
             subquery = (
                 sql.SQL("SELECT * FROM {}").format(stored)
                 if stored is not None
-                else aggregate_sql(self.policy, date_, self.params, self.today, self.keys)
+                else aggregate_sql(self.policy, date_, self.params, self.today, self.only)
             )
             self.joins.append(
                 sql.SQL("LEFT JOIN ({}) AS {} ON {} = {}").format(
@@ -252,9 +253,10 @@ def aggregate_sql(
     date_: BoundDate,
     params: Params,
     today: sql.Composable,
-    keys: sql.Composable | None = None,
+    only: Restriction | None = None,
 ) -> sql.Composable:
-    """`SELECT k, max(v) AS v, bool_or(NOT isfinite(v)) AS bad` over every path to the subject."""
+    """`SELECT k, max(v) AS v, bool_or(NOT isfinite(v)) AS bad` over every path to the subject
+    (with `only`, of the subjects it accepts)."""
     assert date_.over is not None and date_.value is not None
     over = date_.over
     aliases = {over.name: "t", **{j.table.name: f"j{i}" for i, j in enumerate(date_.joins)}}
@@ -293,7 +295,9 @@ def aggregate_sql(
                 over=sql.Identifier(*over.qname),
                 joins=joins,
                 chain=walk.joins,
-                where=sql.SQL(" AND ").join([where, *walk.conditions, *_only(walk.key, keys)]),
+                where=sql.SQL(" AND ").join(
+                    [where, *walk.conditions, *([] if only is None else [only(walk.key)])]
+                ),
             )
         )
     function = sql.SQL("max" if date_.function == "max" else "min")
@@ -314,15 +318,49 @@ def aggregate_key(policy: BoundPolicy, date_: BoundDate, at: date) -> AggregateK
 
 
 def aggregate_statement(
-    policy: BoundPolicy, date_: BoundDate, at: date, params: Params
+    policy: BoundPolicy,
+    date_: BoundDate,
+    at: date,
+    params: Params,
+    within: KeyRange | None = None,
 ) -> sql.Composable:
-    """`SELECT k, v, bad` of an aggregate date over every subject, with its own parameters."""
-    return aggregate_sql(policy, date_, params, sql.SQL("{}::date").format(params.add(at)))
+    """`SELECT k, v, bad` of an aggregate date over every subject (or those `within`), with its
+    own parameters."""
+    today = sql.SQL("{}::date").format(params.add(at))
+    return aggregate_sql(policy, date_, params, today, _restriction(None, within))
 
 
-def _only(key: sql.Composable, keys: sql.Composable | None) -> list[sql.Composable]:
-    """`key = ANY(keys)` when computing the clock of a few subjects (uses the link's index)."""
-    return [] if keys is None else [sql.SQL("{} = ANY({})").format(key, keys)]
+# A condition on a subject key expression: which subjects a clock or an aggregate covers.
+Restriction = Callable[[sql.Composable], sql.Composable]
+
+
+@dataclass(frozen=True)
+class KeyRange:
+    """Subjects whose key is at least `low` and below `high` (None: unbounded), both bound
+    parameters of the query's `Params` (see retention.plan.slices)."""
+
+    low: sql.Composable | None
+    high: sql.Composable | None
+
+    def condition(self, key: sql.Composable) -> sql.Composable:
+        parts = []
+        if self.low is not None:
+            parts.append(sql.SQL("{} >= {}").format(key, self.low))
+        if self.high is not None:
+            parts.append(sql.SQL("{} < {}").format(key, self.high))
+        return sql.SQL(" AND ").join(parts) if parts else sql.SQL("true")
+
+
+def _restriction(keys: sql.Composable | None, within: KeyRange | None) -> Restriction | None:
+    """`key = ANY(keys)` when computing the clock of a few subjects (uses the link's index),
+    a key range for a slice of the table, or nothing."""
+    if keys is not None and within is not None:
+        raise ValueError("a clock is restricted to keys or to a range, not both")
+    if keys is not None:
+        return lambda key: sql.SQL("{} = ANY({})").format(key, keys)
+    if within is not None:
+        return within.condition
+    return None
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,12 @@ batches without evaluating the clock over the whole table a second time.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import replace
 from datetime import date
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -22,6 +26,15 @@ from retention.plan.clock import SUBJECT, clock_query
 from retention.plan.model import PhasePlan, Plan, PolicyPlan
 from retention.plan.passes import DueTables, flag, group_phases, ordered_by_retention, temp
 from retention.plan.rows import affected_tables, count_members, due_keys, subject_pending
+from retention.plan.slices import (
+    EVERY_KEY,
+    Slice,
+    cancel_all,
+    copy_table,
+    cut,
+    share_snapshot,
+    side_by_side,
+)
 from retention.policy.bind import BoundPhase, BoundPolicy
 from retention.policy.expr import Params
 from retention.store.schema import holds_table
@@ -38,18 +51,30 @@ def compute_plan(
     required_approvals: int | None = None,
     only_phase: str | None = None,
     keep: DueTables | None = None,
+    helpers: Sequence[psycopg.Connection[Any]] = (),
 ) -> Plan:
     """The plan of `policies` as of `at`, from one consistent snapshot. Without `rows`, only
     subjects are counted (what `run` needs to check its limits; counting every related row
     of a large purge costs as much as finding them). `only_phase`: that phase only. `keep`:
-    store each pass's due subjects in temporary tables (needs the TEMP privilege)."""
-    with conn.transaction():
+    store each pass's due subjects in temporary tables (needs the TEMP privilege).
+    `helpers`: more connections to the same database, idle; with `keep` and without `rows`,
+    each evaluates the clock of a slice of a large subject table, reading the same snapshot
+    (see retention.plan.slices)."""
+    with conn.transaction(), ExitStack() as stack:
         access = "READ ONLY" if keep is None else "READ WRITE"
         conn.execute(f"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, {access}")
         conn.execute("SELECT set_config('work_mem', %s, true)", (f"{work_mem_mb}MB",))
+        sliced = list(helpers) if keep is not None and not rows else []
+        for helper in sliced:
+            stack.enter_context(helper.transaction())
+        if sliced:
+            share_snapshot(conn, sliced)
+            for helper in sliced:
+                helper.execute("SELECT set_config('work_mem', %s, true)", (f"{work_mem_mb}MB",))
         holds = holds_table(conn, schema)
         plans = tuple(
-            _policy_plan(conn, policy, at, holds, rows, only_phase, keep) for policy in policies
+            _policy_plan(conn, policy, at, holds, rows, only_phase, keep, sliced)
+            for policy in policies
         )
         if required_approvals is not None:
             plans = tuple(_with_approval(conn, p, schema, required_approvals) for p in plans)
@@ -73,26 +98,78 @@ def _policy_plan(
     rows: bool,
     only_phase: str | None,
     keep: DueTables | None,
+    helpers: Sequence[psycopg.Connection[Any]] = (),
 ) -> PolicyPlan:
     row = conn.execute(
         sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(*policy.subject.qname))
     ).fetchone()
+    subjects = int(row[0]) if row else 0
     selected = [p for p in policy.phases if only_phase is None or p.name == only_phase]
+    slices = cut(conn, policy, 1 + len(helpers), subjects) if selected and helpers else []
     phases: list[PhasePlan] = []
     for group in group_phases(selected):
-        table = None
-        if keep is not None:
-            table = keep.new(policy.name, tuple(p.name for p in group))
+        if keep is None:
+            phases += pass_plan(conn, policy, group, at, holds, rows)
+            continue
+        table = keep.new(policy.name, tuple(p.name for p in group))
+        if len(slices) > 1:
+            phases += _sliced_pass(conn, helpers, slices, policy, group, at, holds, table)
+        else:
             create_due_table(conn, policy, len(group), table)
-        phases += pass_plan(conn, policy, group, at, holds, rows, table)
-        if keep is not None and table is not None:
-            keep.sizes[table] = index_due_table(conn, table)
+            phases += pass_plan(conn, policy, group, at, holds, rows, table)
+        keep.sizes[table] = index_due_table(conn, table)
     return PolicyPlan(
         policy.name,
         policy.loaded.sha256,
         policy.subject.label,
-        int(row[0]) if row else 0,
+        subjects,
         tuple(phases),
+    )
+
+
+def _sliced_pass(
+    conn: psycopg.Connection[Any],
+    helpers: Sequence[psycopg.Connection[Any]],
+    slices: list[Slice],
+    policy: BoundPolicy,
+    phases: tuple[BoundPhase, ...],
+    at: date,
+    holds: sql.Composable | None,
+    table: str,
+) -> list[PhasePlan]:
+    """A pass's plan and due subjects, one slice of keys per connection at once; the due
+    subjects the helpers found are copied into the run's table, their counts added."""
+    conns = [conn, *helpers[: len(slices) - 1]]
+    for each in conns:
+        create_due_table(each, policy, len(phases), table)
+    found = side_by_side(
+        [
+            partial(pass_plan, c, policy, phases, at, holds, False, table, s)
+            for c, s in zip(conns, slices, strict=True)
+        ],
+        cancel=partial(cancel_all, conns[1:]),
+    )
+    for helper in conns[1:]:
+        copy_table(helper, conn, temp(table))
+        helper.execute(sql.SQL("DROP TABLE {}").format(temp(table)))
+    return [_added(parts) for parts in zip(*found, strict=True)]
+
+
+def _added(parts: tuple[PhasePlan, ...]) -> PhasePlan:
+    """One phase's plan from its plans over disjoint slices of subjects."""
+    tables: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    for part in parts:
+        tables.update(part.rows)
+        reasons.update(part.undeterminable_reasons)
+    first = parts[0]
+    return replace(
+        first,
+        due_subjects=sum(p.due_subjects for p in parts),
+        held_subjects=sum(p.held_subjects for p in parts),
+        undeterminable_subjects=sum(p.undeterminable_subjects for p in parts),
+        rows={t: tables[t] for t in first.rows},
+        undeterminable_reasons={r: n for r, n in reasons.items() if n},
     )
 
 
@@ -126,11 +203,17 @@ def pass_plan(
     holds: sql.Composable | None,
     with_rows: bool = True,
     keep: str | None = None,
+    within: Slice = EVERY_KEY,
 ) -> list[PhasePlan]:
     """The plans of the phases of one pass, from one evaluation of their shared clock; with
-    `keep` (a table made by `create_due_table`), their due subjects are stored there too."""
+    `keep` (a table made by `create_due_table`), their due subjects are stored there too.
+    `within`: the subjects of that slice of keys only (counts of subjects only: a related row
+    reached by two paths could belong to subjects of two slices)."""
     ordered = ordered_by_retention(phases)
     params = Params(prefix="r")
+    key_range = within.range(policy, params)
+    if key_range is not None and with_rows:
+        raise ValueError("rows are counted over every subject, not over a slice")
     # whether each column phase still has work on the subject's own row, read by the clock's
     # scan of the subject table instead of a second scan per phase (measured at 758,912
     # patients: the plan of two phases on the patients' columns, 5.2 s -> 4.1 s)
@@ -140,7 +223,13 @@ def pass_plan(
         if (found := subject_pending(policy, phase, SUBJECT, params)) is not None
     }
     clock = clock_query(
-        policy, phases[0], at, holds_table=holds, with_retain_until=ordered, flags=pending
+        policy,
+        phases[0],
+        at,
+        holds_table=holds,
+        with_retain_until=ordered,
+        flags=pending,
+        within=key_range,
     )
     # only the subjects the counts and the due set need: a materialised CTE of every subject
     # is written to a tuplestore, which spills to disk beyond work_mem
@@ -171,6 +260,7 @@ def pass_plan(
                     subject_flag=sql.Identifier(f"pending_{i}")
                     if f"pending_{i}" in pending
                     else None,
+                    within=key_range,
                 ),
             )
         )

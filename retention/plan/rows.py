@@ -9,7 +9,7 @@ from __future__ import annotations
 from psycopg import sql
 
 from retention.actions.values import pending
-from retention.plan.clock import path_sql
+from retention.plan.clock import KeyRange, path_sql
 from retention.policy.bind import BoundPhase, BoundPolicy
 from retention.policy.expr import Params
 from retention.policy.model import ROW_ACTIONS
@@ -104,16 +104,18 @@ def due_keys(
     params: Params,
     *,
     subject_flag: sql.Composable | None = None,
+    within: KeyRange | None = None,
 ) -> sql.Composable:
     """`SELECT k` of the subjects a phase acts on: due by the clock and, for column actions,
     with at least one row still to change (a subject already minimised is not due again).
     `subject_flag`: a column of `clock` holding `subject_pending` of the phase, evaluated by
-    the clock on the subject's row, so the subject table is not read a second time."""
+    the clock on the subject's row, so the subject table is not read a second time. `within`:
+    the clock covers only that slice of keys, so the related tables are read for it only."""
     query = sql.SQL("SELECT k FROM ({}) AS c WHERE is_due").format(clock)
     if phase.action in ROW_ACTIONS:
         return query
     skip = policy.subject.qname if subject_flag is not None else None
-    pending_keys = _pending_keys(policy, phase, params, skip)
+    pending_keys = _pending_keys(policy, phase, params, skip, within)
     found = [] if subject_flag is None else [subject_flag]
     if pending_keys is not None:
         found.append(sql.SQL("k IN ({})").format(pending_keys))
@@ -133,9 +135,14 @@ def subject_pending(
 
 
 def _pending_keys(
-    policy: BoundPolicy, phase: BoundPhase, params: Params, skip: QName | None = None
+    policy: BoundPolicy,
+    phase: BoundPhase,
+    params: Params,
+    skip: QName | None = None,
+    within: KeyRange | None = None,
 ) -> sql.Composable | None:
-    """Subject keys with a row of the phase still to change, table by table (but `skip`)."""
+    """Subject keys with a row of the phase still to change, table by table (but `skip`),
+    among those `within` that slice."""
     branches = []
     for table in phase.tables:
         if table == skip:
@@ -143,6 +150,8 @@ def _pending_keys(
         for path in policy.graph.paths_to_subject(table):
             walk = path_sql(policy, path, "t", params)
             conditions = [pending_condition(phase, table, "t", params), *walk.conditions]
+            if within is not None:
+                conditions.append(within.condition(walk.key))
             branches.append(
                 sql.SQL("SELECT {} FROM {} AS t {} WHERE {}").format(
                     walk.key, sql.Identifier(*table), walk.joins, sql.SQL(" AND ").join(conditions)

@@ -29,8 +29,10 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -48,6 +50,16 @@ from retention.plan.clock import (
     path_sql,
 )
 from retention.plan.rows import due_keys
+from retention.plan.slices import (
+    EVERY_KEY,
+    Slice,
+    cancel_all,
+    copy_table,
+    cut,
+    share_snapshot,
+    side_by_side,
+    sliceable,
+)
 from retention.policy.bind import BoundColumn, BoundDate, BoundPhase, BoundPolicy
 from retention.policy.expr import Params
 from retention.policy.model import ROW_ACTIONS
@@ -194,15 +206,25 @@ def compute_exposure(
     *,
     schema: str = "retention",
     work_mem_mb: int = 64,
+    helpers: Sequence[psycopg.Connection[Any]] = (),
 ) -> Exposure:
     """The exposure figures of every population at `at`, from one consistent snapshot.
 
-    Reads only; the clocks are materialised in temporary tables dropped at commit."""
-    with conn.transaction():
+    Reads only; the clocks are materialised in temporary tables dropped at commit. `helpers`:
+    idle connections to the same database; each materialises the clocks of a slice of a large
+    subject table, reading the same snapshot (see retention.plan.slices)."""
+    memory = ("SELECT set_config('work_mem', %s, true)", (f"{work_mem_mb}MB",))
+    with conn.transaction(), ExitStack() as stack:
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        conn.execute("SELECT set_config('work_mem', %s, true)", (f"{work_mem_mb}MB",))
+        conn.execute(*memory)
+        for helper in helpers:
+            stack.enter_context(helper.transaction())
+        if helpers:
+            share_snapshot(conn, helpers)
+            for helper in helpers:
+                helper.execute(*memory)
         scan_id, scanned_at, inventory = last_scan(conn, schema)
-        context = _Context(conn, list(policies), at, schema, inventory)
+        context = _Context(conn, list(policies), at, schema, inventory, list(helpers))
         populations = tuple(context.population(group) for group in groups(policies))
     return Exposure(at, populations, scan_id, scanned_at)
 
@@ -258,8 +280,10 @@ class _Context:
         at: date,
         schema: str,
         inventory: list[ColumnVerdict] | None,
+        helpers: list[psycopg.Connection[Any]] | None = None,
     ) -> None:
         self.conn = conn
+        self.helpers = helpers or []
         self.policies = policies
         self.at = at
         self.schema = schema
@@ -268,17 +292,22 @@ class _Context:
         self.aggregates: dict[AggregateKey, sql.Composable] = {}
 
     def population(self, group: _Group) -> Population:
-        self.aggregates = self._shared_aggregates(group)
+        subjects = self._count(
+            sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(*group.first.subject.qname))
+        )
         made: dict[tuple[str, object, frozenset[str]], _Clock] = {}
         clocks = []
         for policy in group.policies:
             for phase in policy.phases:
                 same = made.get((policy.name, phase.due, phase.depends))
                 if same is None:  # phases sharing a due date share their clock
-                    same = made[(policy.name, phase.due, phase.depends)] = self._materialise(
-                        policy, phase
+                    table = sql.Identifier(f"rt_exposure_{next(_temp_names)}")
+                    same = made[(policy.name, phase.due, phase.depends)] = _Clock(
+                        policy, phase, table, ()
                     )
                 clocks.append(replace(same, phase=phase))
+        why = self._materialise_all(group, list(made.values()), subjects)
+        clocks = [replace(c, reasons=why[c.table.as_string(None)]) for c in clocks]
         notes: list[str] = []
         past = self._union_count([c for c in clocks if c.phase.action in ROW_ACTIONS], "is_due")
         if past is None:
@@ -306,11 +335,7 @@ class _Context:
             key=group.first.key.name,
             policies=tuple(group.names),
             persons=group.persons,
-            subjects=self._count(
-                sql.SQL("SELECT count(*) FROM {}").format(
-                    sql.Identifier(*group.first.subject.qname)
-                )
-            ),
+            subjects=subjects,
             with_direct_identifiers=direct,
             past_retention=past,
             contact_beyond_minimisation=contact,
@@ -322,7 +347,42 @@ class _Context:
         )
 
     # -- clocks -------------------------------------------------------------------------------
-    def _shared_aggregates(self, group: _Group) -> dict[AggregateKey, sql.Composable]:
+    def _materialise_all(
+        self, group: _Group, clocks: list[_Clock], subjects: int
+    ) -> dict[str, tuple[str, ...]]:
+        """Materialise `clocks` (their tables named, not made yet) on this connection, or
+        a slice of the subjects on each connection at once, the helpers' rows then copied
+        here; returns each table's undeterminable reasons, by table name."""
+        slices = [EVERY_KEY]
+        if self.helpers and all(sliceable(p) for p in group.policies):
+            slices = cut(self.conn, group.first, 1 + len(self.helpers), subjects)
+        conns = [self.conn, *self.helpers[: len(slices) - 1]]
+        found = side_by_side(
+            [
+                partial(self._clocks, c, group, clocks, s)
+                for c, s in zip(conns, slices, strict=True)
+            ],
+            cancel=partial(cancel_all, conns[1:]),
+        )
+        for helper in conns[1:]:
+            for clock in clocks:
+                copy_table(helper, self.conn, clock.table)
+        return {c.table.as_string(None): r for c, r in zip(clocks, found[0], strict=True)}
+
+    def _clocks(
+        self,
+        conn: psycopg.Connection[Any],
+        group: _Group,
+        clocks: list[_Clock],
+        within: Slice,
+    ) -> list[tuple[str, ...]]:
+        """Materialise `clocks` over the subjects `within` on `conn`; their reasons."""
+        aggregates = self._shared_aggregates(conn, group, within)
+        return [self._materialise(conn, c, aggregates, within) for c in clocks]
+
+    def _shared_aggregates(
+        self, conn: psycopg.Connection[Any], group: _Group, within: Slice
+    ) -> dict[AggregateKey, sql.Composable]:
         """Aggregate dates that several clocks of the group use (e.g. the last stay, defined
         the same way by two policies), computed once into temporary tables. Phases sharing a
         due date share one clock (see `population`): they count once, since writing an
@@ -343,31 +403,45 @@ class _Context:
                 continue
             policy, date_ = owners[key], next(iter(users.values()))
             params = Params(prefix="g")
+            statement = aggregate_statement(
+                policy, date_, self.at, params, within.range(policy, params)
+            )
             name = f"rt_exposure_{next(_temp_names)}"
-            self.conn.execute(
+            conn.execute(
                 sql.SQL("CREATE TEMPORARY TABLE {} ON COMMIT DROP AS {}").format(
-                    sql.Identifier(name), aggregate_statement(policy, date_, self.at, params)
+                    sql.Identifier(name), statement
                 ),
                 params.values,
             )
             shared[key] = sql.Identifier("pg_temp", name)
         return shared
 
-    def _materialise(self, policy: BoundPolicy, phase: BoundPhase) -> _Clock:
-        clock = clock_query(
-            policy, phase, self.at, holds_table=self.holds, aggregates=self.aggregates
+    def _materialise(
+        self,
+        conn: psycopg.Connection[Any],
+        clock: _Clock,
+        aggregates: dict[AggregateKey, sql.Composable],
+        within: Slice,
+    ) -> tuple[str, ...]:
+        params = Params(prefix="w")
+        query = clock_query(
+            clock.policy,
+            clock.phase,
+            self.at,
+            holds_table=self.holds,
+            aggregates=aggregates,
+            within=within.range(clock.policy, params),
         )
-        table = sql.Identifier(f"rt_exposure_{next(_temp_names)}")
-        self.conn.execute(
+        conn.execute(
             # only the subjects the figures count (every reason implies undeterminable): after
             # a run few are still due, and writing the whole clock cost seconds at 758,912
             sql.SQL(
                 "CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT * FROM ({}) AS c "
                 "WHERE is_due OR undeterminable"
-            ).format(table, clock.query),
-            clock.params,
+            ).format(clock.table, query.query),
+            {**query.params, **params.values},
         )
-        return _Clock(policy, phase, table, clock.reasons)
+        return query.reasons
 
     def _union_count(self, clocks: list[_Clock], column: str) -> int | None:
         """Distinct subjects for which `column` is true in any of `clocks` (None: no clock)."""

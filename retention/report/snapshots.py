@@ -97,8 +97,10 @@ def record_after_run(
     run_id: UUID,
     *,
     schema: str = "retention",
+    helpers: Sequence[psycopg.Connection[Any]] = (),
 ) -> int | None:
-    """Compute and store the exposure after run `run_id`; never raises (logs instead)."""
+    """Compute and store the exposure after run `run_id`; never raises (logs instead).
+    `helpers`: idle connections to the same database that share the clock's work."""
     started = time.monotonic()
     if conn.closed or conn.broken:
         return None  # the run already reports the lost connection
@@ -106,7 +108,7 @@ def record_after_run(
         if not installed(conn, schema):
             logger.info("exposure snapshot not stored: 'retention init' has not created its table")
             return None
-        exposure = compute_exposure(conn, policies, at, schema=schema)
+        exposure = compute_exposure(conn, policies, at, schema=schema, helpers=helpers)
         snapshot_id = save_snapshot(conn, schema, exposure, run_id)
     except Exception as exc:  # a snapshot must never fail the run that just ended
         logger.warning("exposure snapshot not stored: {}", describe(exc))

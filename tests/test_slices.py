@@ -1,0 +1,217 @@
+"""Slices: the plan's clock evaluated on several connections at once, one slice of keys each,
+gives the same figures and the same due subjects as one connection; slices partition the keys;
+helpers read the run's snapshot; text keys are never sliced."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+import retention.plan.compute as compute_module
+from retention.plan import slices
+from retention.plan.compute import compute_plan
+from retention.plan.passes import DueTables, temp
+from retention.plan.slices import EVERY_KEY, cut, share_snapshot, side_by_side, sliceable
+from retention.policy.check import bound_policies
+from retention.store.schema import migrate
+from tests.archive_helpers import archive_policies
+from tests.engine_helpers import ROOT, write_policy
+from tests.test_report_support import AT, due_record_keys, hold
+
+POLICIES = ROOT / "policies"
+
+
+@pytest.fixture
+def helpers(demo_db_url: str) -> Iterator[list[psycopg.Connection[Any]]]:
+    with ExitStack() as stack:
+        yield [stack.enter_context(psycopg.connect(demo_db_url, autocommit=True)) for _ in range(2)]
+
+
+@pytest.fixture
+def small_slices(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Slice the demo's few hundred patients too; returns the tasks of every sliced pass."""
+    monkeypatch.setattr(slices, "SMALLEST", 0)
+    seen: list[int] = []
+    real = compute_module.side_by_side
+
+    def counted(tasks: Any, cancel: Any = None) -> Any:
+        seen.append(len(tasks))
+        return real(tasks, cancel)
+
+    monkeypatch.setattr(compute_module, "side_by_side", counted)
+    return seen
+
+
+def _due(conn: psycopg.Connection[Any], due: DueTables) -> dict[str, list[tuple[Any, ...]]]:
+    return {
+        name: conn.execute(sql.SQL("SELECT * FROM {} ORDER BY o, k").format(temp(name))).fetchall()
+        for name in due.tables.values()
+    }
+
+
+@pytest.mark.parametrize("archive", [False, True])
+def test_a_sliced_plan_keeps_the_same_due_subjects_and_counts(
+    demo_conn: psycopg.Connection[Any],
+    helpers: list[psycopg.Connection[Any]],
+    small_slices: list[int],
+    tmp_path: Path,
+    archive: bool,
+) -> None:
+    migrate(demo_conn)
+    hold(demo_conn, "dossier-medical", due_record_keys(demo_conn, 3))
+    hold(demo_conn, "dossier-medical", due_record_keys(demo_conn, 5)[3:], released=True)
+    # archive: batches walk in order of the end of retention, kept in the due table too
+    folder = archive_policies(tmp_path) if archive else POLICIES
+    policies = bound_policies(demo_conn, folder)
+    one = DueTables()
+    alone = compute_plan(demo_conn, policies, AT, rows=False, keep=one)
+    expected = _due(demo_conn, one)
+    assert small_slices == []
+    many = DueTables()
+    sliced = compute_plan(demo_conn, policies, AT, rows=False, keep=many, helpers=helpers)
+    # every pass was sliced, three connections each
+    assert small_slices and set(small_slices) == {3}
+    assert len(small_slices) == len(many.tables)
+    assert sliced == alone
+    assert _due(demo_conn, many) == expected
+    assert many.sizes == one.sizes
+    # the figures exercise holds, undeterminable subjects, several passes, archives' order
+    phases = [p for policy in alone.policies for p in policy.phases]
+    assert any(p.held_subjects for p in phases)
+    assert any(p.undeterminable_reasons for p in phases)
+    assert len(many.tables) >= (1 if archive else 3)
+    if archive:
+        (table,) = expected.values()
+        assert phases[0].action == "archive" and len(table) == phases[0].due_subjects > 20
+        assert len({row[1] for row in table}) > 5
+    # the helpers' own tables are gone, their transactions ended
+    for conn in helpers:
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        mine = "SELECT count(*) FROM pg_class WHERE relnamespace = pg_my_temp_schema()"
+        assert conn.execute(mine).fetchone() == (0,)
+
+
+def test_slices_partition_the_keys(
+    demo_conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(slices, "SMALLEST", 0)
+    (policy,) = bound_policies(demo_conn, POLICIES, only="dossier-medical")
+    keys = [r[0] for r in demo_conn.execute("SELECT patient_id FROM patients ORDER BY 1")]
+    for count in (2, 3, 7):
+        cut_into = cut(demo_conn, policy, count, len(keys))
+        assert len(cut_into) == count
+        assert cut_into[0].low is None and cut_into[-1].high is None
+        sizes = [
+            sum(1 for k in keys if (s.low is None or k >= s.low) and (s.high is None or k < s.high))
+            for s in cut_into
+        ]
+        assert sum(sizes) == len(keys)  # each key in exactly one slice (the bounds ascend)
+        assert max(sizes) - min(sizes) <= 1 + len(keys) // 100
+    # below the threshold, or for one connection: one slice, every key
+    monkeypatch.setattr(slices, "SMALLEST", len(keys) + 1)
+    assert cut(demo_conn, policy, 3, len(keys)) == [EVERY_KEY]
+    assert cut(demo_conn, policy, 1, 10**9) == [EVERY_KEY]
+
+
+def test_text_keys_are_not_sliced(
+    demo_conn: psycopg.Connection[Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(slices, "SMALLEST", 0)
+    demo_conn.execute(
+        "CREATE TABLE persons (code text PRIMARY KEY, seen date NOT NULL);"
+        "CREATE TABLE persons_int (id integer PRIMARY KEY, seen date NOT NULL);"
+        "CREATE TABLE mails (id serial PRIMARY KEY, owner text, owner_id bigint);"
+        "INSERT INTO persons SELECT 'p' || i, DATE '2001-01-01' FROM generate_series(1, 50) i;"
+        "INSERT INTO persons_int SELECT i, DATE '2001-01-01' FROM generate_series(1, 50) i"
+    )
+    text = """
+    name: {name}
+    subject: {{table: {table}, key: {key}}}
+    related:
+      links:
+        - table: mails
+          column: {link}
+    dates:
+      seen: {{column: seen}}
+    retain_until: seen + 1 year
+    phases:
+      - name: destruction
+        due: seen + 1 year
+        action: purge
+    """
+    folder = write_policy(
+        tmp_path, text.format(name="by-code", table="persons", key="code", link="owner"), "a.yaml"
+    )
+    write_policy(
+        folder,
+        text.format(name="by-id", table="persons_int", key="id", link="owner_id"),
+        "b.yaml",
+    )
+    found = {p.name: p for p in bound_policies(demo_conn, folder)}
+    assert not sliceable(found["by-code"])
+    assert cut(demo_conn, found["by-code"], 2, 50) == [EVERY_KEY]
+    assert sliceable(found["by-id"])
+    assert len(cut(demo_conn, found["by-id"], 2, 50)) == 2
+
+
+def test_helpers_read_the_snapshot_of_the_main_transaction(
+    demo_conn: psycopg.Connection[Any], helpers: list[psycopg.Connection[Any]], demo_db_url: str
+) -> None:
+    count = "SELECT count(*) FROM patients"
+    with demo_conn.transaction(), ExitStack() as stack:
+        demo_conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        before = demo_conn.execute(count).fetchone()
+        with psycopg.connect(demo_db_url, autocommit=True) as other:  # commits after the snapshot
+            other.execute(
+                "DELETE FROM patients WHERE patient_id IN (SELECT patient_id FROM "
+                "patients p WHERE NOT EXISTS (SELECT FROM sejours s WHERE "
+                "s.patient_id = p.patient_id) AND NOT EXISTS (SELECT FROM "
+                "consultations c WHERE c.patient_id = p.patient_id) LIMIT 1)"
+            )
+        for conn in helpers:
+            stack.enter_context(conn.transaction())
+        share_snapshot(demo_conn, helpers)
+        for conn in helpers:
+            assert conn.execute(count).fetchone() == before
+    assert demo_conn.execute(count).fetchone() != before  # the delete did commit
+
+
+def test_side_by_side_returns_in_order_and_raises_after_all_have_ended() -> None:
+    ended: list[int] = []
+
+    def task(i: int, fail: bool = False) -> Callable[[], int]:
+        def run() -> int:
+            ended.append(i)
+            if fail:
+                raise ValueError(f"task {i}")
+            return i * 10
+
+        return run
+
+    assert side_by_side([task(0), task(1), task(2)]) == [0, 10, 20]
+    ended.clear()
+    with pytest.raises(ValueError, match="task 1"):
+        side_by_side([task(0), task(1, fail=True), task(2)])
+    assert sorted(ended) == [0, 1, 2]
+    # the first task failing cancels the others, which end early
+    release = threading.Event()
+    cancelled: list[bool] = []
+
+    def waits() -> int:
+        assert release.wait(10)
+        return 1
+
+    def cancel() -> None:
+        cancelled.append(True)
+        release.set()
+
+    with pytest.raises(ValueError, match="task 0"):
+        side_by_side([task(0, fail=True), waits], cancel=cancel)
+    assert cancelled == [True]
