@@ -4,6 +4,7 @@ cannot read, verified before the delete commits; errors delete nothing; expiry a
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import subprocess
 from datetime import date, timedelta
@@ -33,7 +34,9 @@ from retention.store.schema import holds_table, migrate
 from tests.archive_helpers import KeyPair, archive_policies, archive_settings, key_pair
 from tests.clock_helpers import policy, statuses
 from tests.engine_helpers import run, trail
+from tests.fix_db import DemoTemplate, temporary_database
 from tests.test_run import _counts
+from tests.test_workers import _spy_batches
 
 TODAY = date.today()
 
@@ -405,3 +408,59 @@ def test_batch_recheck_gives_the_same_end_of_retention_as_the_archive_groups(
     found = dict(rows.fetchall())
     assert found == expected
     assert None in found.values() and len({v for v in found.values() if v}) > 100
+
+
+def test_archive_batches_side_by_side_archive_the_same_rows(
+    pg_admin_url: str,
+    demo_template: DemoTemplate,
+    tmp_path: Path,
+    keys: KeyPair,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three workers writing files at once: the same rows leave the database and are in the
+    archives, each batch's file verified and audited, as with batches one after the other."""
+    policies = archive_policies(tmp_path / "policies")
+    found: dict[int, tuple[Any, ...]] = {}
+    for workers in (1, 3):
+        with (
+            temporary_database(pg_admin_url, demo_template.dbname) as url,
+            psycopg.connect(url, autocommit=True) as conn,
+        ):
+            config = archive_settings(
+                url, policies, tmp_path / f"archive-{workers}", [keys.recipient],
+                batch_size=10, workers=workers,
+            )  # fmt: skip
+            seen = _spy_batches(monkeypatch) if workers > 1 else []
+            report = run(conn, config, at=demo_template.today)
+            assert report.outcome == "completed", report
+            assert config.archive_dir is not None
+            assert verify(conn, LocalStorage(config.archive_dir), "retention", [keys.identity]).ok
+            rows = {  # a digest of each table's archived rows: no value in a failure's diff
+                table: hashlib.sha256(
+                    repr(sorted(tuple(sorted(r.items())) for r in chosen)).encode()
+                ).hexdigest()
+                for table, chosen in _decrypt_all(config, conn, keys.identity).items()
+            }
+            files = _archived(conn)
+            entries = conn.execute(
+                "SELECT count(*) FROM retention.audit WHERE event = 'batch'"
+            ).fetchone()
+            assert entries == (len(files),) and len(files) > 5
+            found[workers] = (_counts(conn), rows, report.phases[0].acted)
+            if workers > 1:  # the batches ran on several connections other than the run's
+                backends = {pid for pid, _ in seen}
+                assert len(backends) >= 2 and conn.info.backend_pid not in backends
+    assert found[3] == found[1]
+
+
+def test_a_folder_made_meanwhile_by_another_batch_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two batches writing their first file of a month at once: the second finds the folder
+    made between its check and its mkdir, and writes into it."""
+    storage = LocalStorage(tmp_path)
+    storage.put("a/b/first.age", b"one")
+    real = Path.exists
+    monkeypatch.setattr(Path, "exists", lambda self: False if self.name == "b" else real(self))
+    written = storage.put("a/b/second.age", b"two")
+    assert written.size == 3 and (tmp_path / "a" / "b" / "second.age").read_bytes() == b"two"

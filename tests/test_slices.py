@@ -12,13 +12,21 @@ from typing import Any
 
 import psycopg
 import pytest
+from loguru import logger
 from psycopg import sql
 
 import retention.plan.compute as compute_module
 from retention.plan import slices
 from retention.plan.compute import compute_plan
 from retention.plan.passes import DueTables, temp
-from retention.plan.slices import EVERY_KEY, cut, share_snapshot, side_by_side, sliceable
+from retention.plan.slices import (
+    EVERY_KEY,
+    cut,
+    export_snapshot,
+    reading,
+    side_by_side,
+    sliceable,
+)
 from retention.policy.check import bound_policies
 from retention.store.schema import migrate
 from tests.archive_helpers import archive_policies
@@ -80,6 +88,10 @@ def test_a_sliced_plan_keeps_the_same_due_subjects_and_counts(
     assert small_slices and set(small_slices) == {3}
     assert len(small_slices) == len(many.tables)
     assert sliced == alone
+    reasons = [list(p.undeterminable_reasons) for policy in sliced.policies for p in policy.phases]
+    assert reasons == [
+        list(p.undeterminable_reasons) for policy in alone.policies for p in policy.phases
+    ]
     assert _due(demo_conn, many) == expected
     assert many.sizes == one.sizes
     # the figures exercise holds, undeterminable subjects, several passes, archives' order
@@ -120,16 +132,19 @@ def test_slices_partition_the_keys(
     assert cut(demo_conn, policy, 1, 10**9) == [EVERY_KEY]
 
 
-def test_text_keys_are_not_sliced(
+def test_text_or_nullable_keys_are_not_sliced(
     demo_conn: psycopg.Connection[Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(slices, "SMALLEST", 0)
     demo_conn.execute(
         "CREATE TABLE persons (code text PRIMARY KEY, seen date NOT NULL);"
         "CREATE TABLE persons_int (id integer PRIMARY KEY, seen date NOT NULL);"
+        "CREATE TABLE persons_null (id integer UNIQUE, seen date NOT NULL);"
         "CREATE TABLE mails (id serial PRIMARY KEY, owner text, owner_id bigint);"
         "INSERT INTO persons SELECT 'p' || i, DATE '2001-01-01' FROM generate_series(1, 50) i;"
-        "INSERT INTO persons_int SELECT i, DATE '2001-01-01' FROM generate_series(1, 50) i"
+        "INSERT INTO persons_int SELECT i, DATE '2001-01-01' FROM generate_series(1, 50) i;"
+        "INSERT INTO persons_null SELECT nullif(i, 7), DATE '2001-01-01' "
+        "FROM generate_series(1, 50) i"
     )
     text = """
     name: {name}
@@ -154,33 +169,74 @@ def test_text_keys_are_not_sliced(
         text.format(name="by-id", table="persons_int", key="id", link="owner_id"),
         "b.yaml",
     )
+    unlinked = """
+    name: by-nullable-id
+    subject: {table: persons_null, key: id}
+    dates:
+      seen: {column: seen}
+    retain_until: seen + 1 year
+    phases:
+      - name: destruction
+        due: seen + 1 year
+        action: purge
+    """
+    write_policy(folder, unlinked, "c.yaml")
     found = {p.name: p for p in bound_policies(demo_conn, folder)}
     assert not sliceable(found["by-code"])
     assert cut(demo_conn, found["by-code"], 2, 50) == [EVERY_KEY]
     assert sliceable(found["by-id"])
     assert len(cut(demo_conn, found["by-id"], 2, 50)) == 2
+    # a unique key that may be NULL: such a subject would lie in no slice
+    assert not sliceable(found["by-nullable-id"])
 
 
 def test_helpers_read_the_snapshot_of_the_main_transaction(
     demo_conn: psycopg.Connection[Any], helpers: list[psycopg.Connection[Any]], demo_db_url: str
 ) -> None:
     count = "SELECT count(*) FROM patients"
-    with demo_conn.transaction(), ExitStack() as stack:
+    with demo_conn.transaction():
         demo_conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         before = demo_conn.execute(count).fetchone()
-        with psycopg.connect(demo_db_url, autocommit=True) as other:  # commits after the snapshot
+        snapshot = export_snapshot(demo_conn)
+        with psycopg.connect(demo_db_url, autocommit=True) as other:  # commits after it
             other.execute(
-                "DELETE FROM patients WHERE patient_id IN (SELECT patient_id FROM "
-                "patients p WHERE NOT EXISTS (SELECT FROM sejours s WHERE "
-                "s.patient_id = p.patient_id) AND NOT EXISTS (SELECT FROM "
-                "consultations c WHERE c.patient_id = p.patient_id) LIMIT 1)"
+                "DELETE FROM patients WHERE patient_id IN (SELECT patient_id FROM patients p "
+                "WHERE NOT EXISTS (SELECT FROM sejours s WHERE s.patient_id = p.patient_id) "
+                "AND NOT EXISTS (SELECT FROM consultations c WHERE c.patient_id = p.patient_id) "
+                "LIMIT 1)"
             )
+        with reading(snapshot, helpers, 16) as ready:
+            assert ready == helpers
+            for conn in ready:
+                assert conn.execute(count).fetchone() == before
+                conn.execute("CREATE TEMPORARY TABLE scratch (k int)")
+        # the helpers' transactions are over (rolled back): no idle transaction left open
         for conn in helpers:
-            stack.enter_context(conn.transaction())
-        share_snapshot(demo_conn, helpers)
-        for conn in helpers:
-            assert conn.execute(count).fetchone() == before
+            assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            assert conn.execute("SELECT to_regclass('pg_temp.scratch')").fetchone() == (None,)
     assert demo_conn.execute(count).fetchone() != before  # the delete did commit
+
+
+def test_a_helper_that_cannot_join_leaves_its_slice_to_the_run(
+    demo_conn: psycopg.Connection[Any],
+    helpers: list[psycopg.Connection[Any]],
+    small_slices: list[int],
+) -> None:
+    policies = bound_policies(demo_conn, POLICIES)
+    one = DueTables()
+    alone = compute_plan(demo_conn, policies, AT, rows=False, keep=one)
+    expected = _due(demo_conn, one)
+    helpers[1].close()  # e.g. ended by an administrator, or by idle_session_timeout
+    logs: list[str] = []
+    sink = logger.add(logs.append, format="{message}", level="WARNING")
+    try:
+        many = DueTables()
+        sliced = compute_plan(demo_conn, policies, AT, rows=False, keep=many, helpers=helpers)
+    finally:
+        logger.remove(sink)
+    assert sliced == alone and _due(demo_conn, many) == expected
+    assert small_slices and set(small_slices) == {2}  # the run and the helper still open
+    assert any("cannot read the run's snapshot" in line for line in logs)
 
 
 def test_side_by_side_returns_in_order_and_raises_after_all_have_ended() -> None:

@@ -13,6 +13,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol
@@ -47,6 +48,8 @@ class LocalStorage:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        # batches side by side create a month's folder once, each waiting until it is durable
+        self._folders = threading.Lock()
 
     @classmethod
     def open(cls, root: Path) -> LocalStorage:
@@ -109,15 +112,21 @@ class LocalStorage:
         return self._path(name).is_file()
 
     def _make_dirs(self, folder: Path) -> None:
-        """Create missing folders one by one, flushing each parent so they survive a crash."""
-        missing = []
-        current = folder
-        while not current.exists():
-            missing.append(current)
-            current = current.parent
-        for item in reversed(missing):
-            item.mkdir(mode=0o700)
-            _fsync_dir(item.parent)
+        """Create missing folders one by one, flushing each parent so they survive a crash.
+        One thread at a time: another batch finding a folder made must find it durable."""
+        with self._folders:
+            missing = []
+            current = folder
+            while not current.exists():
+                missing.append(current)
+                current = current.parent
+            for item in reversed(missing):
+                try:
+                    item.mkdir(mode=0o700)
+                except FileExistsError:  # made meanwhile by another process: flushed below
+                    if not item.is_dir():
+                        raise
+                _fsync_dir(item.parent)
 
     @staticmethod
     def _write(temp: Path, data: bytes) -> None:

@@ -381,12 +381,21 @@ class Runner:
         opened: list[psycopg.Connection[Any]] = []
         try:
             home = _identity(self.conn)
+            # the run's calendar zone and search path: a batch's re-check and an archive's
+            # timestamps must read dates as the plan did
+            pinned = [
+                (name, self.conn.execute(f"SHOW {name}").fetchone())
+                for name in ("TimeZone", "search_path")
+            ]
             for _ in range(count):
                 opened.append(self.connect())
                 if _identity(opened[-1]) != home:
                     raise RetentionError(
                         "they would reach another database than the run's (database_url)"
                     )
+                for name, row in pinned:
+                    if row is not None:
+                        opened[-1].execute("SELECT set_config(%s, %s, false)", (name, str(row[0])))
         except (RetentionError, psycopg.Error) as exc:
             for conn in opened:
                 conn.close()
@@ -399,10 +408,19 @@ class Runner:
 
     @contextmanager
     def _helpers(self, doing: str) -> Iterator[list[psycopg.Connection[Any]]]:
-        """workers - 1 more connections while the block runs, closed after it."""
+        """workers - 1 more connections while the block runs, closed after it (none once
+        the run's connection is lost)."""
+        if self.conn.closed or self.conn.broken:
+            yield []
+            return
         opened = self._open_workers(self.settings.workers - 1, doing)
         try:
             yield opened
+        except KeyboardInterrupt:
+            # aborted: a helper's cancelled statement may still be ending under its thread;
+            # closing its connection then is unsafe, the process exit closes it
+            opened = []
+            raise
         finally:
             for conn in opened:
                 conn.close()

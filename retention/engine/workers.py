@@ -13,8 +13,9 @@ audit trail serialises its appends (an advisory lock held until the batch commit
 entries form one chain; a stop request is honoured between batches (the batches under way
 finish); a batch whose error would repeat stops the pass, the others under way finish first.
 
-Only column passes and purges go side by side. Archive batches share the run's archive session
-(its open files and segments), scrub batches the analyser.
+Column passes, purges and archives go side by side: each archive batch writes, reads back and
+verifies a file of its own (a new name per batch), then catalogues it on its own connection.
+Scrub batches stay one after the other (they share the analyser).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
-CONCURRENT_ACTIONS = frozenset({"erase", "generalize", "pseudonymize", "purge"})
+CONCURRENT_ACTIONS = frozenset({"archive", "erase", "generalize", "pseudonymize", "purge"})
 _POLL = 0.05  # seconds between checks of the stop and halt flags while waiting
 _CANCELLED_WAIT = 10.0  # seconds for cancelled batches to roll back and say so
 

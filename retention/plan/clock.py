@@ -69,7 +69,10 @@ def clock_query(
     params = Params(prefix="c")
     at_param = sql.SQL("{}::date").format(params.add(at))
     only = _restriction(keys, within)
-    builder = _ClockBuilder(policy, params, at_param, only, at, aggregates or {})
+    # the clock of a few subjects (a batch's locked re-check) computes its aggregates fresh,
+    # never from a stored snapshot of them
+    stored = (aggregates or {}) if keys is None else {}
+    builder = _ClockBuilder(policy, params, at_param, only, at, stored)
     due = builder.expression_sql(phase.due)
     retain_until: sql.Composable = sql.SQL("")
     if with_retain_until:
@@ -200,7 +203,8 @@ class _ClockBuilder:
         if date_.name not in self._aggregates:
             alias = f"a_{len(self._aggregates)}"
             self._aggregates[date_.name] = alias
-            # a stored aggregate holds every subject (or the slice's); joined, it restricts
+            # a stored aggregate must hold every subject this clock covers (the caller's
+            # promise: the exposure stores them per slice, for the clocks of that slice)
             stored = self.shared.get(aggregate_key(self.policy, date_, self.at))
             subquery = (
                 sql.SQL("SELECT * FROM {}").format(stored)

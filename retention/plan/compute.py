@@ -5,15 +5,16 @@ snapshot. Each pass (phases sharing a due date, see retention.plan.passes) is on
 the clock of every subject is materialised once, and the rows of every affected table are
 counted against the due subjects. `retention plan` writes nothing (READ ONLY). A run also keeps
 each pass's due subjects in a temporary table (`keep`), from the same statement, so it walks its
-batches without evaluating the clock over the whole table a second time.
+batches without evaluating the clock over the whole table a second time. Given idle helper
+connections, a run's passes over a large subject table are computed in slices of keys, one per
+connection, all reading the same snapshot (retention.plan.slices).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from contextlib import ExitStack
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date
 from functools import partial
 from typing import Any
@@ -22,7 +23,7 @@ import psycopg
 from psycopg import sql
 
 from retention.audit.approvals import DESTRUCTIVE, approval_state
-from retention.plan.clock import SUBJECT, clock_query
+from retention.plan.clock import SUBJECT, UNKNOWN_DUE, clock_query
 from retention.plan.model import PhasePlan, Plan, PolicyPlan
 from retention.plan.passes import DueTables, flag, group_phases, ordered_by_retention, temp
 from retention.plan.rows import affected_tables, count_members, due_keys, subject_pending
@@ -32,7 +33,8 @@ from retention.plan.slices import (
     cancel_all,
     copy_table,
     cut,
-    share_snapshot,
+    export_snapshot,
+    reading,
     side_by_side,
 )
 from retention.policy.bind import BoundPhase, BoundPolicy
@@ -60,20 +62,16 @@ def compute_plan(
     `helpers`: more connections to the same database, idle; with `keep` and without `rows`,
     each evaluates the clock of a slice of a large subject table, reading the same snapshot
     (see retention.plan.slices)."""
-    with conn.transaction(), ExitStack() as stack:
+    with conn.transaction():
         access = "READ ONLY" if keep is None else "READ WRITE"
         conn.execute(f"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, {access}")
         conn.execute("SELECT set_config('work_mem', %s, true)", (f"{work_mem_mb}MB",))
-        sliced = list(helpers) if keep is not None and not rows else []
-        for helper in sliced:
-            stack.enter_context(helper.transaction())
-        if sliced:
-            share_snapshot(conn, sliced)
-            for helper in sliced:
-                helper.execute("SELECT set_config('work_mem', %s, true)", (f"{work_mem_mb}MB",))
+        slicing = None
+        if helpers and keep is not None and not rows:
+            slicing = _Slicing(list(helpers), export_snapshot(conn), work_mem_mb)
         holds = holds_table(conn, schema)
         plans = tuple(
-            _policy_plan(conn, policy, at, holds, rows, only_phase, keep, sliced)
+            _policy_plan(conn, policy, at, holds, rows, only_phase, keep, slicing)
             for policy in policies
         )
         if required_approvals is not None:
@@ -98,14 +96,16 @@ def _policy_plan(
     rows: bool,
     only_phase: str | None,
     keep: DueTables | None,
-    helpers: Sequence[psycopg.Connection[Any]] = (),
+    slicing: _Slicing | None = None,
 ) -> PolicyPlan:
     row = conn.execute(
         sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(*policy.subject.qname))
     ).fetchone()
     subjects = int(row[0]) if row else 0
     selected = [p for p in policy.phases if only_phase is None or p.name == only_phase]
-    slices = cut(conn, policy, 1 + len(helpers), subjects) if selected and helpers else []
+    slices = []
+    if selected and slicing is not None:
+        slices = cut(conn, policy, 1 + len(slicing.helpers), subjects)
     phases: list[PhasePlan] = []
     for group in group_phases(selected):
         if keep is None:
@@ -113,7 +113,7 @@ def _policy_plan(
             continue
         table = keep.new(policy.name, tuple(p.name for p in group))
         if len(slices) > 1:
-            phases += _sliced_pass(conn, helpers, slices, policy, group, at, holds, table)
+            phases += _sliced_pass(conn, slicing, slices, policy, group, at, holds, table)
         else:
             create_due_table(conn, policy, len(group), table)
             phases += pass_plan(conn, policy, group, at, holds, rows, table)
@@ -127,9 +127,18 @@ def _policy_plan(
     )
 
 
+@dataclass(frozen=True)
+class _Slicing:
+    """The helper connections of a plan and the snapshot they read."""
+
+    helpers: list[psycopg.Connection[Any]]
+    snapshot: str
+    work_mem_mb: int
+
+
 def _sliced_pass(
     conn: psycopg.Connection[Any],
-    helpers: Sequence[psycopg.Connection[Any]],
+    slicing: _Slicing | None,
     slices: list[Slice],
     policy: BoundPolicy,
     phases: tuple[BoundPhase, ...],
@@ -137,26 +146,46 @@ def _sliced_pass(
     holds: sql.Composable | None,
     table: str,
 ) -> list[PhasePlan]:
-    """A pass's plan and due subjects, one slice of keys per connection at once; the due
-    subjects the helpers found are copied into the run's table, their counts added."""
-    conns = [conn, *helpers[: len(slices) - 1]]
-    for each in conns:
-        create_due_table(each, policy, len(phases), table)
-    found = side_by_side(
-        [
-            partial(pass_plan, c, policy, phases, at, holds, False, table, s)
-            for c, s in zip(conns, slices, strict=True)
-        ],
-        cancel=partial(cancel_all, conns[1:]),
-    )
-    for helper in conns[1:]:
-        copy_table(helper, conn, temp(table))
-        helper.execute(sql.SQL("DROP TABLE {}").format(temp(table)))
-    return [_added(parts) for parts in zip(*found, strict=True)]
+    """A pass's plan and due subjects, one slice of keys per connection at once (the run's
+    connection takes the slices of helpers that could not join); the due subjects the
+    helpers found are copied into the run's table, their counts added."""
+    assert slicing is not None
+    wanted = slicing.helpers[: len(slices) - 1]
+    with reading(slicing.snapshot, wanted, slicing.work_mem_mb) as ready:
+        for each in (conn, *ready):
+            create_due_table(each, policy, len(phases), table)
+        mine = [slices[0], *slices[1 + len(ready) :]]
+        found = side_by_side(
+            [
+                partial(_slices_plan, conn, mine, policy, phases, at, holds, table),
+                *(
+                    partial(_slices_plan, h, [s], policy, phases, at, holds, table)
+                    for h, s in zip(ready, slices[1:], strict=False)
+                ),
+            ],
+            cancel=partial(cancel_all, ready),
+        )
+        for helper in ready:
+            copy_table(helper, conn, temp(table))
+    parts = [part for each in found for part in each]
+    return [_added(phase) for phase in zip(*parts, strict=True)]
+
+
+def _slices_plan(
+    conn: psycopg.Connection[Any],
+    slices: list[Slice],
+    policy: BoundPolicy,
+    phases: tuple[BoundPhase, ...],
+    at: date,
+    holds: sql.Composable | None,
+    table: str,
+) -> list[list[PhasePlan]]:
+    return [pass_plan(conn, policy, phases, at, holds, False, table, s) for s in slices]
 
 
 def _added(parts: tuple[PhasePlan, ...]) -> PhasePlan:
-    """One phase's plan from its plans over disjoint slices of subjects."""
+    """One phase's plan from its plans over disjoint slices of subjects (reasons in the
+    clock's order: no due date first, then the dates by name)."""
     tables: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
     for part in parts:
@@ -169,7 +198,11 @@ def _added(parts: tuple[PhasePlan, ...]) -> PhasePlan:
         held_subjects=sum(p.held_subjects for p in parts),
         undeterminable_subjects=sum(p.undeterminable_subjects for p in parts),
         rows={t: tables[t] for t in first.rows},
-        undeterminable_reasons={r: n for r, n in reasons.items() if n},
+        undeterminable_reasons={
+            r: reasons[r]
+            for r in sorted(reasons, key=lambda r: (r != UNKNOWN_DUE, r))
+            if reasons[r]
+        },
     )
 
 

@@ -8,11 +8,12 @@ connection, and each connection evaluates the clock of its slice, its aggregates
 the last consultation) restricted to the slice's keys. Every connection reads the same snapshot
 (`pg_export_snapshot`), so the figures are those of one moment, as with one connection.
 
-Only integer keys are sliced, and only when every link to the subject holds integers too: a
+Only NOT NULL integer keys are sliced, and only when every link to the subject holds integers: a
 range of text keys compares by collation, and a link column with another collation than the
 key's could place a related row in another slice than its subject, whose clock would then miss
-it. Slices partition the keys whatever the bounds: a bound chosen from a stale sample only makes
-the slices uneven.
+it. Slices partition the keys whatever the bounds (read from the same snapshot; uneven bounds
+would only make uneven slices). A helper reads the snapshot only while its slices are computed,
+then rolls back; one that cannot is left out and its slice computed on the run's connection.
 """
 
 from __future__ import annotations
@@ -20,12 +21,16 @@ from __future__ import annotations
 import contextvars
 import itertools
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import psycopg
+from loguru import logger
 from psycopg import sql
+from psycopg.pq import TransactionStatus
 
 from retention.plan.clock import KeyRange
 from retention.policy.bind import BoundPolicy
@@ -33,6 +38,8 @@ from retention.policy.expr import Params
 
 INTEGER_KEYS = frozenset({"smallint", "integer", "bigint"})
 SMALLEST = 100_000  # subjects below which one connection does it (slicing costs more than it saves)
+_POLL = 0.05  # seconds between checks of an interrupt while waiting for helpers
+_CANCELLED_WAIT = 10.0  # seconds for cancelled helpers' statements to end
 
 T = TypeVar("T")
 
@@ -60,8 +67,8 @@ EVERY_KEY = Slice()
 
 def sliceable(policy: BoundPolicy) -> bool:
     """True when the policy's keys and every link to them are integers (see the module)."""
-    if policy.key.base_type not in INTEGER_KEYS:
-        return False
+    if policy.key.base_type not in INTEGER_KEYS or not policy.key.not_null:
+        return False  # a NULL key (a unique key may hold some) lies in no range
     subject = policy.subject.qname
     for edge in policy.graph.edges:
         if edge.parent != subject:
@@ -94,54 +101,105 @@ def cut(
     return [Slice(low, high) for low, high in itertools.pairwise(edges)]
 
 
-def share_snapshot(
-    main: psycopg.Connection[Any], helpers: Sequence[psycopg.Connection[Any]]
-) -> None:
-    """Make each helper, in a transaction it has just begun, read the snapshot of `main`'s
-    REPEATABLE READ transaction (which must stay open while they read)."""
+def export_snapshot(main: psycopg.Connection[Any]) -> str:
+    """The snapshot of `main`'s REPEATABLE READ transaction, for helpers to read while that
+    transaction stays open."""
     row = main.execute("SELECT pg_export_snapshot()").fetchone()
     assert row is not None
-    for conn in helpers:
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(row[0])))
+    return str(row[0])
+
+
+@contextmanager
+def reading(
+    snapshot: str, helpers: Sequence[psycopg.Connection[Any]], work_mem_mb: int
+) -> Iterator[list[psycopg.Connection[Any]]]:
+    """The helpers, each in a transaction reading `snapshot` for the block's time only (an
+    idle transaction held longer would meet idle_in_transaction_session_timeout), rolled back
+    after it: what they wrote was copied to the main connection. A helper that cannot begin
+    one is left out, with a warning; the caller computes its slice itself."""
+    ready: list[psycopg.Connection[Any]] = []
+    try:
+        for conn in helpers:
+            try:
+                conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+                conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+                conn.execute("SELECT set_config('work_mem', %s, true)", (f"{work_mem_mb}MB",))
+            except psycopg.Error as exc:
+                logger.warning(
+                    "a helper connection cannot read the run's snapshot ({}); its slice is "
+                    "computed on the run's connection",
+                    type(exc).__name__,
+                )
+                _roll_back(conn)
+                continue
+            ready.append(conn)
+        yield ready
+    except KeyboardInterrupt:
+        ready = []  # a cancelled statement may still be ending under its thread: leave it
+        raise
+    finally:
+        for conn in ready:
+            _roll_back(conn)
+
+
+def _roll_back(conn: psycopg.Connection[Any]) -> None:
+    try:
+        if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
+            conn.execute("ROLLBACK")
+    except psycopg.Error as exc:  # a helper lost: the work it did was copied, or failed
+        logger.debug("helper connection not rolled back: {}", type(exc).__name__)
 
 
 def side_by_side(
     tasks: Sequence[Callable[[], T]], cancel: Callable[[], None] | None = None
 ) -> list[T]:
     """Run the first task here and each other one on a thread of its own; their results in
-    order once all have ended. The first exception raised by any is raised again then; if
-    the first one fails (or is interrupted), `cancel` is called first, so that the others end
-    early (e.g. their connections' statements cancelled)."""
+    order once all have ended. The first exception raised by any is raised again then. If
+    the first one fails or this thread is interrupted, `cancel` is called (e.g. cancelling
+    the others' statements) and they are waited for, at most _CANCELLED_WAIT seconds once
+    interrupted."""
     results: list[Any] = [None] * len(tasks)
     errors: list[BaseException | None] = [None] * len(tasks)
+    ended = [threading.Event() for _ in tasks]
 
     def run(i: int) -> None:
         try:
             results[i] = tasks[i]()
         except BaseException as exc:  # raised again in the calling thread
             errors[i] = exc
+        finally:
+            ended[i].set()
 
-    threads = [
-        threading.Thread(
-            target=contextvars.copy_context().run, args=(run, i), name=f"slice-{i}", daemon=True
-        )
-        for i in range(1, len(tasks))
-    ]
-    for thread in threads:
-        thread.start()
     try:
+        for i in range(1, len(tasks)):
+            threading.Thread(
+                target=contextvars.copy_context().run,
+                args=(run, i),
+                name=f"slice-{i}",
+                daemon=True,
+            ).start()
         if tasks:
             run(0)
-        if errors[0] is not None and cancel is not None:
-            cancel()
-    finally:
-        for thread in threads:
-            thread.join()
+        if errors[0] is not None:
+            _cancel(cancel)
+        for event in ended[1:]:  # short waits: an interrupt is seen at once (see workers)
+            while not event.wait(_POLL):
+                pass
+    except BaseException:
+        _cancel(cancel)
+        deadline = time.monotonic() + _CANCELLED_WAIT
+        for event in ended[1:]:
+            event.wait(max(0.0, deadline - time.monotonic()))
+        raise
     for error in errors:
         if error is not None:
             raise error
     return results
+
+
+def _cancel(cancel: Callable[[], None] | None) -> None:
+    if cancel is not None:
+        cancel()
 
 
 def copy_table(
@@ -158,6 +216,10 @@ def copy_table(
 
 
 def cancel_all(conns: Sequence[psycopg.Connection[Any]]) -> None:
-    """Cancel the statement each of `conns` is running (an interrupted slice's companions)."""
+    """Cancel the statement each of `conns` is running (an interrupted slice's companions);
+    a cancel that fails is logged and the others are still sent."""
     for conn in conns:
-        conn.cancel_safe()
+        try:
+            conn.cancel_safe()
+        except Exception as exc:  # the error that made us cancel matters more
+            logger.debug("cancel not sent to a helper connection: {}", type(exc).__name__)

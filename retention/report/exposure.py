@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Sequence
-from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from functools import partial
@@ -56,7 +55,8 @@ from retention.plan.slices import (
     cancel_all,
     copy_table,
     cut,
-    share_snapshot,
+    export_snapshot,
+    reading,
     side_by_side,
     sliceable,
 )
@@ -213,18 +213,13 @@ def compute_exposure(
     Reads only; the clocks are materialised in temporary tables dropped at commit. `helpers`:
     idle connections to the same database; each materialises the clocks of a slice of a large
     subject table, reading the same snapshot (see retention.plan.slices)."""
-    memory = ("SELECT set_config('work_mem', %s, true)", (f"{work_mem_mb}MB",))
-    with conn.transaction(), ExitStack() as stack:
+    with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        conn.execute(*memory)
-        for helper in helpers:
-            stack.enter_context(helper.transaction())
-        if helpers:
-            share_snapshot(conn, helpers)
-            for helper in helpers:
-                helper.execute(*memory)
+        conn.execute("SELECT set_config('work_mem', %s, true)", (f"{work_mem_mb}MB",))
+        snapshot = export_snapshot(conn) if helpers else ""
         scan_id, scanned_at, inventory = last_scan(conn, schema)
-        context = _Context(conn, list(policies), at, schema, inventory, list(helpers))
+        context = _Context(conn, list(policies), at, schema, inventory)
+        context.slicing = (list(helpers), snapshot, work_mem_mb)
         populations = tuple(context.population(group) for group in groups(policies))
     return Exposure(at, populations, scan_id, scanned_at)
 
@@ -280,16 +275,15 @@ class _Context:
         at: date,
         schema: str,
         inventory: list[ColumnVerdict] | None,
-        helpers: list[psycopg.Connection[Any]] | None = None,
     ) -> None:
         self.conn = conn
-        self.helpers = helpers or []
+        # helper connections, the snapshot they read, their work_mem (see retention.plan.slices)
+        self.slicing: tuple[list[psycopg.Connection[Any]], str, int] = ([], "", 0)
         self.policies = policies
         self.at = at
         self.schema = schema
         self.inventory = inventory
         self.holds = holds_table(conn, schema)
-        self.aggregates: dict[AggregateKey, sql.Composable] = {}
 
     def population(self, group: _Group) -> Population:
         subjects = self._count(
@@ -351,22 +345,28 @@ class _Context:
         self, group: _Group, clocks: list[_Clock], subjects: int
     ) -> dict[str, tuple[str, ...]]:
         """Materialise `clocks` (their tables named, not made yet) on this connection, or
-        a slice of the subjects on each connection at once, the helpers' rows then copied
-        here; returns each table's undeterminable reasons, by table name."""
+        a slice of the subjects on each connection at once (this one taking the slices of
+        helpers that could not join), the helpers' rows then copied here; returns each
+        table's undeterminable reasons, by table name."""
+        helpers, snapshot, work_mem_mb = self.slicing
         slices = [EVERY_KEY]
-        if self.helpers and all(sliceable(p) for p in group.policies):
-            slices = cut(self.conn, group.first, 1 + len(self.helpers), subjects)
-        conns = [self.conn, *self.helpers[: len(slices) - 1]]
-        found = side_by_side(
-            [
-                partial(self._clocks, c, group, clocks, s)
-                for c, s in zip(conns, slices, strict=True)
-            ],
-            cancel=partial(cancel_all, conns[1:]),
-        )
-        for helper in conns[1:]:
-            for clock in clocks:
-                copy_table(helper, self.conn, clock.table)
+        if helpers and all(sliceable(p) for p in group.policies):
+            slices = cut(self.conn, group.first, 1 + len(helpers), subjects)
+        with reading(snapshot, helpers[: len(slices) - 1], work_mem_mb) as ready:
+            mine = [slices[0], *slices[1 + len(ready) :]]
+            found = side_by_side(
+                [
+                    partial(self._clocks, self.conn, group, clocks, mine),
+                    *(
+                        partial(self._clocks, h, group, clocks, [s])
+                        for h, s in zip(ready, slices[1:], strict=False)
+                    ),
+                ],
+                cancel=partial(cancel_all, ready),
+            )
+            for helper in ready:
+                for clock in clocks:
+                    copy_table(helper, self.conn, clock.table)
         return {c.table.as_string(None): r for c, r in zip(clocks, found[0], strict=True)}
 
     def _clocks(
@@ -374,11 +374,14 @@ class _Context:
         conn: psycopg.Connection[Any],
         group: _Group,
         clocks: list[_Clock],
-        within: Slice,
+        slices: list[Slice],
     ) -> list[tuple[str, ...]]:
-        """Materialise `clocks` over the subjects `within` on `conn`; their reasons."""
-        aggregates = self._shared_aggregates(conn, group, within)
-        return [self._materialise(conn, c, aggregates, within) for c in clocks]
+        """Materialise `clocks` over the subjects of `slices` on `conn`; their reasons."""
+        reasons: list[tuple[str, ...]] = []
+        for i, within in enumerate(slices):
+            aggregates = self._shared_aggregates(conn, group, within)
+            reasons = [self._materialise(conn, c, aggregates, within, i == 0) for c in clocks]
+        return reasons
 
     def _shared_aggregates(
         self, conn: psycopg.Connection[Any], group: _Group, within: Slice
@@ -422,7 +425,10 @@ class _Context:
         clock: _Clock,
         aggregates: dict[AggregateKey, sql.Composable],
         within: Slice,
+        create: bool = True,
     ) -> tuple[str, ...]:
+        """Write the clock's subjects `within` to its table, made now (`create`) or filled
+        further (another slice on the same connection)."""
         params = Params(prefix="w")
         query = clock_query(
             clock.policy,
@@ -432,13 +438,17 @@ class _Context:
             aggregates=aggregates,
             within=within.range(clock.policy, params),
         )
+        into = (
+            sql.SQL("CREATE TEMPORARY TABLE {} ON COMMIT DROP AS")
+            if create
+            else sql.SQL("INSERT INTO {}")
+        ).format(clock.table)
         conn.execute(
             # only the subjects the figures count (every reason implies undeterminable): after
             # a run few are still due, and writing the whole clock cost seconds at 758,912
-            sql.SQL(
-                "CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT * FROM ({}) AS c "
-                "WHERE is_due OR undeterminable"
-            ).format(clock.table, query.query),
+            sql.SQL("{} SELECT * FROM ({}) AS c WHERE is_due OR undeterminable").format(
+                into, query.query
+            ),
             {**query.params, **params.values},
         )
         return query.reasons
