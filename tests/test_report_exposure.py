@@ -79,7 +79,7 @@ def test_a_sliced_exposure_equals_the_independent_computation(
     """Two more connections, each materialising the clocks of a slice of the patients."""
     monkeypatch.setattr(slices, "SMALLEST", 0)
     sliced: list[int] = []
-    real = exposure_module.side_by_side
+    real = slices.side_by_side
 
     def counted(tasks: Any, cancel: Any = None) -> Any:
         sliced.append(len(tasks))

@@ -47,7 +47,7 @@ def small_slices(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Slice the demo's few hundred patients too; returns the tasks of every sliced pass."""
     monkeypatch.setattr(slices, "SMALLEST", 0)
     seen: list[int] = []
-    real = compute_module.side_by_side
+    real = slices.side_by_side
 
     def counted(tasks: Any, cancel: Any = None) -> Any:
         seen.append(len(tasks))
