@@ -26,6 +26,7 @@ from retention.plan.slices import (
     reading,
     side_by_side,
     sliceable,
+    worth_slicing,
 )
 from retention.policy.check import bound_policies
 from retention.store.schema import migrate
@@ -271,3 +272,13 @@ def test_side_by_side_returns_in_order_and_raises_after_all_have_ended() -> None
     with pytest.raises(ValueError, match="task 0"):
         side_by_side([task(0, fail=True), waits], cancel=cancel)
     assert cancelled == [True]
+
+
+def test_helper_connections_only_for_a_large_table(
+    demo_conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policies = bound_policies(demo_conn, POLICIES)
+    demo_conn.execute("ANALYZE")
+    assert not worth_slicing(demo_conn, policies)  # a few hundred patients
+    monkeypatch.setattr(slices, "SMALLEST", 100)
+    assert worth_slicing(demo_conn, policies)

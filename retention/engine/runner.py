@@ -51,6 +51,7 @@ from retention.keys import Key
 from retention.plan.compute import compute_plan, snapshot_pass
 from retention.plan.model import Plan
 from retention.plan.passes import DueTables, flag, group_phases, temp
+from retention.plan.slices import worth_slicing
 from retention.policy.bind import BoundPolicy
 from retention.report.snapshots import record_after_run
 from retention.settings import Settings
@@ -135,7 +136,7 @@ class Runner:
         """The plan this run executes; each pass's due subjects are kept in this session for
         the batches (the clock over the whole table is evaluated once per run)."""
         self.due.drop(self.conn)
-        with self._helpers("the plan is computed on one connection") as helpers:
+        with self._helpers("the plan is computed on one connection", policies) as helpers:
             return compute_plan(
                 self.conn,
                 policies,
@@ -211,7 +212,9 @@ class Runner:
             finally:
                 self._close_run(report)
             # the exposure after this run, for the report's trend (never fails the run)
-            with self._helpers("the exposure is computed on one connection") as helpers:
+            with self._helpers(
+                "the exposure is computed on one connection", all_policies
+            ) as helpers:
                 record_after_run(
                     self.conn,
                     all_policies,
@@ -407,10 +410,20 @@ class Runner:
         return opened
 
     @contextmanager
-    def _helpers(self, doing: str) -> Iterator[list[psycopg.Connection[Any]]]:
-        """workers - 1 more connections while the block runs, closed after it (none once
-        the run's connection is lost)."""
-        if self.conn.closed or self.conn.broken:
+    def _helpers(
+        self, doing: str, policies: list[BoundPolicy]
+    ) -> Iterator[list[psycopg.Connection[Any]]]:
+        """workers - 1 more connections while the block runs, closed after it; none once
+        the run's connection is lost, or when no subject table is large enough to slice."""
+        try:
+            wanted = (
+                not (self.conn.closed or self.conn.broken)
+                and self.settings.workers > 1
+                and worth_slicing(self.conn, policies)
+            )
+        except psycopg.Error:  # the run's connection reports it where it matters
+            wanted = False
+        if not wanted:
             yield []
             return
         opened = self._open_workers(self.settings.workers - 1, doing)

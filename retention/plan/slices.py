@@ -81,6 +81,21 @@ def sliceable(policy: BoundPolicy) -> bool:
     return True
 
 
+def worth_slicing(conn: psycopg.Connection[Any], policies: Sequence[BoundPolicy]) -> bool:
+    """True when some policy could be sliced and its subject table may be large (the
+    planner's estimate; a table never analysed counts as large): otherwise no helper
+    connection is worth opening."""
+    tables = [sql.Identifier(*p.subject.qname).as_string(conn) for p in policies if sliceable(p)]
+    if not tables:
+        return False
+    row = conn.execute(
+        "SELECT coalesce(bool_or(reltuples < 0 OR reltuples >= %s), false) FROM pg_class "
+        "WHERE oid = ANY(%s::regclass[])",
+        (SMALLEST, tables),
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def cut(
     conn: psycopg.Connection[Any], policy: BoundPolicy, count: int, subjects: int
 ) -> list[Slice]:
