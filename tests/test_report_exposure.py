@@ -12,10 +12,8 @@ import psycopg
 import pytest
 from loguru import logger
 
-import retention.report.exposure as exposure_module
 from retention.archive.catalog import insert
 from retention.archive.model import ArchiveFile, Segment
-from retention.plan import slices
 from retention.policy.check import bound_policies
 from retention.report.exposure import NO_ARCHIVE, NO_SCAN, Exposure, compute_exposure
 from retention.report.snapshots import record_after_run, snapshots
@@ -31,6 +29,7 @@ from tests.test_report_support import (
     save_demo_inventory,
     tool_figures,
 )
+from tests.test_slices import slice_small_tables
 
 POLICIES = ROOT / "policies"
 AT_TIME = datetime(2025, 6, 1, 12, tzinfo=UTC)
@@ -77,15 +76,7 @@ def test_a_sliced_exposure_equals_the_independent_computation(
     ready: psycopg.Connection[Any], demo_db_url: str, monkeypatch: pytest.MonkeyPatch, at: date
 ) -> None:
     """Two more connections, each materialising the clocks of a slice of the patients."""
-    monkeypatch.setattr(slices, "SMALLEST", 0)
-    sliced: list[int] = []
-    real = slices.side_by_side
-
-    def counted(tasks: Any, cancel: Any = None) -> Any:
-        sliced.append(len(tasks))
-        return real(tasks, cancel)
-
-    monkeypatch.setattr(exposure_module, "side_by_side", counted)
+    sliced = slice_small_tables(monkeypatch)
     with (
         psycopg.connect(demo_db_url, autocommit=True) as one,
         psycopg.connect(demo_db_url, autocommit=True) as two,

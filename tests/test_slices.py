@@ -15,7 +15,6 @@ import pytest
 from loguru import logger
 from psycopg import sql
 
-import retention.plan.compute as compute_module
 from retention.plan import slices
 from retention.plan.compute import compute_plan
 from retention.plan.passes import DueTables, temp
@@ -45,7 +44,11 @@ def helpers(demo_db_url: str) -> Iterator[list[psycopg.Connection[Any]]]:
 
 @pytest.fixture
 def small_slices(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Slice the demo's few hundred patients too; returns the tasks of every sliced pass."""
+    return slice_small_tables(monkeypatch)
+
+
+def slice_small_tables(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Slice the demo's few hundred patients too; returns the tasks of every sliced step."""
     monkeypatch.setattr(slices, "SMALLEST", 0)
     seen: list[int] = []
     real = slices.side_by_side
@@ -54,7 +57,7 @@ def small_slices(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         seen.append(len(tasks))
         return real(tasks, cancel)
 
-    monkeypatch.setattr(compute_module, "side_by_side", counted)
+    monkeypatch.setattr(slices, "side_by_side", counted)
     return seen
 
 

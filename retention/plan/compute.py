@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date
-from functools import partial
 from typing import Any
 
 import psycopg
@@ -27,16 +26,7 @@ from retention.plan.clock import SUBJECT, UNKNOWN_DUE, clock_query
 from retention.plan.model import PhasePlan, Plan, PolicyPlan
 from retention.plan.passes import DueTables, flag, group_phases, ordered_by_retention, temp
 from retention.plan.rows import affected_tables, count_members, due_keys, subject_pending
-from retention.plan.slices import (
-    EVERY_KEY,
-    Slice,
-    cancel_all,
-    copy_table,
-    cut,
-    export_snapshot,
-    reading,
-    side_by_side,
-)
+from retention.plan.slices import EVERY_KEY, Helpers, Slice, cut, export_snapshot, spread
 from retention.policy.bind import BoundPhase, BoundPolicy
 from retention.policy.expr import Params
 from retention.store.schema import holds_table
@@ -68,7 +58,7 @@ def compute_plan(
         conn.execute("SELECT set_config('work_mem', %s, true)", (f"{work_mem_mb}MB",))
         slicing = None
         if helpers and keep is not None and not rows:
-            slicing = _Slicing(list(helpers), export_snapshot(conn), work_mem_mb)
+            slicing = Helpers(list(helpers), export_snapshot(conn), work_mem_mb)
         holds = holds_table(conn, schema)
         plans = tuple(
             _policy_plan(conn, policy, at, holds, rows, only_phase, keep, slicing)
@@ -96,7 +86,7 @@ def _policy_plan(
     rows: bool,
     only_phase: str | None,
     keep: DueTables | None,
-    slicing: _Slicing | None = None,
+    slicing: Helpers | None = None,
 ) -> PolicyPlan:
     row = conn.execute(
         sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(*policy.subject.qname))
@@ -105,14 +95,14 @@ def _policy_plan(
     selected = [p for p in policy.phases if only_phase is None or p.name == only_phase]
     slices = []
     if selected and slicing is not None:
-        slices = cut(conn, policy, 1 + len(slicing.helpers), subjects)
+        slices = cut(conn, policy, 1 + len(slicing.conns), subjects)
     phases: list[PhasePlan] = []
     for group in group_phases(selected):
         if keep is None:
             phases += pass_plan(conn, policy, group, at, holds, rows)
             continue
         table = keep.new(policy.name, tuple(p.name for p in group))
-        if len(slices) > 1:
+        if slicing is not None and len(slices) > 1:
             phases += _sliced_pass(conn, slicing, slices, policy, group, at, holds, table)
         else:
             create_due_table(conn, policy, len(group), table)
@@ -127,18 +117,9 @@ def _policy_plan(
     )
 
 
-@dataclass(frozen=True)
-class _Slicing:
-    """The helper connections of a plan and the snapshot they read."""
-
-    helpers: list[psycopg.Connection[Any]]
-    snapshot: str
-    work_mem_mb: int
-
-
 def _sliced_pass(
     conn: psycopg.Connection[Any],
-    slicing: _Slicing | None,
+    helpers: Helpers,
     slices: list[Slice],
     policy: BoundPolicy,
     phases: tuple[BoundPhase, ...],
@@ -146,41 +127,16 @@ def _sliced_pass(
     holds: sql.Composable | None,
     table: str,
 ) -> list[PhasePlan]:
-    """A pass's plan and due subjects, one slice of keys per connection at once (the run's
-    connection takes the slices of helpers that could not join); the due subjects the
-    helpers found are copied into the run's table, their counts added."""
-    assert slicing is not None
-    wanted = slicing.helpers[: len(slices) - 1]
-    with reading(slicing.snapshot, wanted, slicing.work_mem_mb) as ready:
-        for each in (conn, *ready):
-            create_due_table(each, policy, len(phases), table)
-        mine = [slices[0], *slices[1 + len(ready) :]]
-        found = side_by_side(
-            [
-                partial(_slices_plan, conn, mine, policy, phases, at, holds, table),
-                *(
-                    partial(_slices_plan, h, [s], policy, phases, at, holds, table)
-                    for h, s in zip(ready, slices[1:], strict=False)
-                ),
-            ],
-            cancel=partial(cancel_all, ready),
-        )
-        for helper in ready:
-            copy_table(helper, conn, temp(table))
+    """A pass's plan and due subjects, one slice of keys per connection at once; the due
+    subjects the helpers found are copied into the run's table, their counts added."""
+
+    def work(each: psycopg.Connection[Any], chosen: list[Slice]) -> list[list[PhasePlan]]:
+        create_due_table(each, policy, len(phases), table)
+        return [pass_plan(each, policy, phases, at, holds, False, table, s) for s in chosen]
+
+    found = spread(conn, helpers, slices, work, [temp(table)])
     parts = [part for each in found for part in each]
     return [_added(phase) for phase in zip(*parts, strict=True)]
-
-
-def _slices_plan(
-    conn: psycopg.Connection[Any],
-    slices: list[Slice],
-    policy: BoundPolicy,
-    phases: tuple[BoundPhase, ...],
-    at: date,
-    holds: sql.Composable | None,
-    table: str,
-) -> list[list[PhasePlan]]:
-    return [pass_plan(conn, policy, phases, at, holds, False, table, s) for s in slices]
 
 
 def _added(parts: tuple[PhasePlan, ...]) -> PhasePlan:

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 import psycopg
@@ -114,6 +115,42 @@ def cut(
         return [EVERY_KEY]
     edges: list[int | None] = [None, *bounds, None]
     return [Slice(low, high) for low, high in itertools.pairwise(edges)]
+
+
+@dataclass(frozen=True)
+class Helpers:
+    """Idle connections to the run's database, the snapshot they are to read (exported by the
+    main connection's transaction) and their work_mem."""
+
+    conns: list[psycopg.Connection[Any]]
+    snapshot: str
+    work_mem_mb: int
+
+
+def spread(
+    main: psycopg.Connection[Any],
+    helpers: Helpers,
+    slices: list[Slice],
+    work: Callable[[psycopg.Connection[Any], list[Slice]], T],
+    tables: Sequence[sql.Composable],
+) -> list[T]:
+    """`work(conn, its slices)` on the main connection and on each helper that joins the
+    snapshot, at once, one slice each (the main connection takes the slices of helpers that
+    could not join); then the rows the helpers wrote to `tables` (temporary tables that
+    `work` made on each connection) are appended to those of the main connection. The
+    results, the main connection's first."""
+    with reading(helpers.snapshot, helpers.conns[: len(slices) - 1], helpers.work_mem_mb) as ready:
+        found = side_by_side(
+            [
+                partial(work, main, [slices[0], *slices[1 + len(ready) :]]),
+                *(partial(work, h, [s]) for h, s in zip(ready, slices[1:], strict=False)),
+            ],
+            cancel=partial(cancel_all, ready),
+        )
+        for helper in ready:
+            for table in tables:
+                copy_table(helper, main, table)
+    return found
 
 
 def export_snapshot(main: psycopg.Connection[Any]) -> str:

@@ -51,14 +51,12 @@ from retention.plan.clock import (
 from retention.plan.rows import due_keys
 from retention.plan.slices import (
     EVERY_KEY,
+    Helpers,
     Slice,
-    cancel_all,
-    copy_table,
     cut,
     export_snapshot,
-    reading,
-    side_by_side,
     sliceable,
+    spread,
 )
 from retention.policy.bind import BoundColumn, BoundDate, BoundPhase, BoundPolicy
 from retention.policy.expr import Params
@@ -219,7 +217,7 @@ def compute_exposure(
         snapshot = export_snapshot(conn) if helpers else ""
         scan_id, scanned_at, inventory = last_scan(conn, schema)
         context = _Context(conn, list(policies), at, schema, inventory)
-        context.slicing = (list(helpers), snapshot, work_mem_mb)
+        context.helpers = Helpers(list(helpers), snapshot, work_mem_mb)
         populations = tuple(context.population(group) for group in groups(policies))
     return Exposure(at, populations, scan_id, scanned_at)
 
@@ -277,8 +275,7 @@ class _Context:
         inventory: list[ColumnVerdict] | None,
     ) -> None:
         self.conn = conn
-        # helper connections, the snapshot they read, their work_mem (see retention.plan.slices)
-        self.slicing: tuple[list[psycopg.Connection[Any]], str, int] = ([], "", 0)
+        self.helpers = Helpers([], "", 0)  # none unless given (see retention.plan.slices)
         self.policies = policies
         self.at = at
         self.schema = schema
@@ -348,33 +345,20 @@ class _Context:
         a slice of the subjects on each connection at once (this one taking the slices of
         helpers that could not join), the helpers' rows then copied here; returns each
         table's undeterminable reasons, by table name."""
-        helpers, snapshot, work_mem_mb = self.slicing
         slices = [EVERY_KEY]
-        if helpers and all(sliceable(p) for p in group.policies):
-            slices = cut(self.conn, group.first, 1 + len(helpers), subjects)
-        with reading(snapshot, helpers[: len(slices) - 1], work_mem_mb) as ready:
-            mine = [slices[0], *slices[1 + len(ready) :]]
-            found = side_by_side(
-                [
-                    partial(self._clocks, self.conn, group, clocks, mine),
-                    *(
-                        partial(self._clocks, h, group, clocks, [s])
-                        for h, s in zip(ready, slices[1:], strict=False)
-                    ),
-                ],
-                cancel=partial(cancel_all, ready),
-            )
-            for helper in ready:
-                for clock in clocks:
-                    copy_table(helper, self.conn, clock.table)
+        if self.helpers.conns and all(sliceable(p) for p in group.policies):
+            slices = cut(self.conn, group.first, 1 + len(self.helpers.conns), subjects)
+        work = partial(self._clocks, group=group, clocks=clocks)
+        found = spread(self.conn, self.helpers, slices, work, [c.table for c in clocks])
         return {c.table.as_string(None): r for c, r in zip(clocks, found[0], strict=True)}
 
     def _clocks(
         self,
         conn: psycopg.Connection[Any],
+        slices: list[Slice],
+        *,
         group: _Group,
         clocks: list[_Clock],
-        slices: list[Slice],
     ) -> list[tuple[str, ...]]:
         """Materialise `clocks` over the subjects of `slices` on `conn`; their reasons."""
         reasons: list[tuple[str, ...]] = []
