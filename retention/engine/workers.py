@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
+from retention.threads import CANCELLED_WAIT, POLL, wait_all
+
 CONCURRENT_ACTIONS = frozenset({"archive", "erase", "generalize", "pseudonymize", "purge"})
-_POLL = 0.05  # seconds between checks of the stop and halt flags while waiting
-_CANCELLED_WAIT = 10.0  # seconds for cancelled batches to roll back and say so
 
 C = TypeVar("C")  # a connection
 T = TypeVar("T")  # a batch
@@ -58,7 +57,7 @@ def walk(
         try:
             while not (halt.is_set() or stop.is_set()):
                 try:
-                    batch = waiting.get(timeout=_POLL)
+                    batch = waiting.get(timeout=POLL)
                 except queue.Empty:
                     # fed is set after the last batch is queued: checked with the queue, a
                     # batch queued between the timeout and this test is not left behind
@@ -91,26 +90,16 @@ def walk(
     finally:
         fed.set()
         try:
-            _join(finished, None)
+            wait_all(finished)
         except BaseException:
             halt.set()
             if cancel is not None:
                 for conn in conns:
                     cancel(conn)
-            _join(finished, _CANCELLED_WAIT)
+            wait_all(finished, CANCELLED_WAIT)
             raise
     if failures:
         raise failures[0]
-
-
-def _join(finished: list[threading.Event], within: float | None) -> None:
-    """Wait until every worker has ended (at most `within` seconds), in short waits: a signal
-    reaches the main thread meanwhile. Not `Thread.join`: interrupted, it marks the thread as
-    ended while it still runs (CPython 3.11)."""
-    deadline = None if within is None else time.monotonic() + within
-    for done in finished:
-        while not done.wait(_POLL) and (deadline is None or time.monotonic() < deadline):
-            pass
 
 
 def _hand_out(
@@ -119,7 +108,7 @@ def _hand_out(
     """Queue `batch` for the next free worker; False when the walk must end instead."""
     while not (halt.is_set() or stop.is_set()):
         try:
-            waiting.put(batch, timeout=_POLL)
+            waiting.put(batch, timeout=POLL)
             return True
         except queue.Full:
             continue

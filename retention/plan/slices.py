@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextvars
 import itertools
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,11 +35,10 @@ from psycopg.pq import TransactionStatus
 from retention.plan.clock import KeyRange
 from retention.policy.bind import BoundPolicy
 from retention.policy.expr import Params
+from retention.threads import CANCELLED_WAIT, wait_all
 
 INTEGER_KEYS = frozenset({"smallint", "integer", "bigint"})
 SMALLEST = 100_000  # subjects below which one connection does it (slicing costs more than it saves)
-_POLL = 0.05  # seconds between checks of an interrupt while waiting for helpers
-_CANCELLED_WAIT = 10.0  # seconds for cancelled helpers' statements to end
 
 T = TypeVar("T")
 
@@ -208,7 +206,7 @@ def side_by_side(
     """Run the first task here and each other one on a thread of its own; their results in
     order once all have ended. The first exception raised by any is raised again then. If
     the first one fails or this thread is interrupted, `cancel` is called (e.g. cancelling
-    the others' statements) and they are waited for, at most _CANCELLED_WAIT seconds once
+    the others' statements) and they are waited for, at most CANCELLED_WAIT seconds once
     interrupted."""
     results: list[Any] = [None] * len(tasks)
     errors: list[BaseException | None] = [None] * len(tasks)
@@ -234,14 +232,10 @@ def side_by_side(
             run(0)
         if errors[0] is not None:
             _cancel(cancel)
-        for event in ended[1:]:  # short waits: an interrupt is seen at once (see workers)
-            while not event.wait(_POLL):
-                pass
+        wait_all(ended[1:])
     except BaseException:
         _cancel(cancel)
-        deadline = time.monotonic() + _CANCELLED_WAIT
-        for event in ended[1:]:
-            event.wait(max(0.0, deadline - time.monotonic()))
+        wait_all(ended[1:], CANCELLED_WAIT)
         raise
     for error in errors:
         if error is not None:
