@@ -4,6 +4,7 @@ helpers read the run's snapshot; text keys are never sliced."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -15,7 +16,7 @@ import pytest
 from loguru import logger
 from psycopg import sql
 
-from retention.plan import slices
+from retention.plan import compute, slices
 from retention.plan.compute import compute_plan
 from retention.plan.passes import DueTables, temp
 from retention.plan.slices import (
@@ -62,10 +63,50 @@ def slice_small_tables(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def _due(conn: psycopg.Connection[Any], due: DueTables) -> dict[str, list[tuple[Any, ...]]]:
+    """Each due table's subjects with their end of retention and flags (not their window: a
+    sliced plan numbers the windows of each slice, see the test of windows)."""
     return {
-        name: conn.execute(sql.SQL("SELECT * FROM {} ORDER BY o, k").format(temp(name))).fetchall()
+        name: [
+            (row[0], *row[2:])
+            for row in conn.execute(
+                sql.SQL("SELECT * FROM {} ORDER BY o, k").format(temp(name))
+            ).fetchall()
+        ]
         for name in due.tables.values()
     }
+
+
+@pytest.mark.parametrize("sliced", [False, True])
+def test_archive_batches_walk_windows_of_consecutive_keys(
+    demo_conn: psycopg.Connection[Any],
+    helpers: list[psycopg.Connection[Any]],
+    small_slices: list[int],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    sliced: bool,
+) -> None:
+    """An archive pass's walk: windows of WINDOW due subjects in key order (per slice of keys
+    when sliced), each in order of the end of retention."""
+    migrate(demo_conn)
+    monkeypatch.setattr(compute, "WINDOW", 40)
+    policies = bound_policies(demo_conn, archive_policies(tmp_path))
+    due = DueTables()
+    compute_plan(demo_conn, policies, AT, rows=False, keep=due, helpers=helpers if sliced else ())
+    assert bool(small_slices) == sliced
+    (table,) = due.tables.values()
+    walk = demo_conn.execute(
+        sql.SQL("SELECT w, o, k FROM {} ORDER BY w, o, k").format(temp(table))
+    ).fetchall()
+    windows = [[(o, k) for _, o, k in rows] for _, rows in itertools.groupby(walk, lambda r: r[0])]
+    assert len(windows) >= 4
+    for before, after in itertools.pairwise(windows):
+        assert max(k for _, k in before) < min(k for _, k in after)  # consecutive key ranges
+    assert all(len(w) <= 40 for w in windows)
+    # one short window per slice at most (the last of each)
+    assert sum(len(w) < 40 for w in windows) <= (3 if sliced else 1)
+    # inside a window, by the end of retention: not key order
+    assert any([k for _, k in w] != sorted(k for _, k in w) for w in windows)
+    assert len(walk) == due.sizes[table] == len({k for *_, k in walk})
 
 
 @pytest.mark.parametrize("archive", [False, True])

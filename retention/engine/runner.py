@@ -367,7 +367,7 @@ class Runner:
             rows = self._next_keys(table, phases, last)
             if not rows:
                 return
-            last = rows[-1][:2]
+            last = rows[-1][:3]
             yield rows
 
     def _open_workers(
@@ -452,7 +452,7 @@ class Runner:
         conn = conn or self.conn
         chosen = [ctxs[i] for i in active]
         keys = [row[0] for row in rows]
-        flags = [[bool(row[2 + i]) for row in rows] for i in active]
+        flags = [[bool(row[3 + i]) for row in rows] for i in active]
         try:
             done = run_batch(conn, chosen, keys, flags)
         except (
@@ -549,15 +549,17 @@ class Runner:
     def _next_keys(self, table: str, phases: int, last: Any) -> list[tuple[Any, ...]]:
         """The next batch: (key, place in the walk, flag per phase), in walk order."""
         size = self.settings.batch_size
-        columns = sql.SQL(", ").join([sql.SQL("k, o"), *(flag(i) for i in range(phases))])
+        columns = sql.SQL(", ").join([sql.SQL("k, w, o"), *(flag(i) for i in range(phases))])
         if last is None:
-            query = sql.SQL("SELECT {} FROM {} ORDER BY o, k LIMIT %s").format(columns, temp(table))
+            query = sql.SQL("SELECT {} FROM {} ORDER BY w, o, k LIMIT %s").format(
+                columns, temp(table)
+            )
             params: tuple[Any, ...] = (size,)
         else:
             query = sql.SQL(
-                "SELECT {} FROM {} WHERE (o, k) > (%s, %s) ORDER BY o, k LIMIT %s"
+                "SELECT {} FROM {} WHERE (w, o, k) > (%s, %s, %s) ORDER BY w, o, k LIMIT %s"
             ).format(columns, temp(table))
-            params = (last[1], last[0], size)  # last = (key, place)
+            params = (last[1], last[2], last[0], size)  # last = (key, window, place)
         # not prepared: the table is recreated per run, with another key type
         return list(self.conn.execute(query, params, prepare=False))
 

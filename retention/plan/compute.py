@@ -24,7 +24,15 @@ from psycopg import sql
 from retention.audit.approvals import DESTRUCTIVE, approval_state
 from retention.plan.clock import SUBJECT, UNKNOWN_DUE, clock_query
 from retention.plan.model import PhasePlan, Plan, PolicyPlan
-from retention.plan.passes import DueTables, flag, group_phases, ordered_by_retention, temp
+from retention.plan.passes import (
+    SLICE_WINDOWS,
+    WINDOW,
+    DueTables,
+    flag,
+    group_phases,
+    ordered_by_retention,
+    temp,
+)
 from retention.plan.rows import affected_tables, count_members, due_keys, subject_pending
 from retention.plan.slices import EVERY_KEY, Helpers, Slice, cut, export_snapshot, spread
 from retention.policy.bind import BoundPhase, BoundPolicy
@@ -132,7 +140,11 @@ def _sliced_pass(
 
     def work(each: psycopg.Connection[Any], chosen: list[Slice]) -> list[list[PhasePlan]]:
         create_due_table(each, policy, len(phases), table)
-        return [pass_plan(each, policy, phases, at, holds, False, table, s) for s in chosen]
+        plans = []
+        for s in chosen:
+            first = slices.index(s) * SLICE_WINDOWS
+            plans.append(pass_plan(each, policy, phases, at, holds, False, table, s, first))
+        return plans
 
     found = spread(conn, helpers, slices, work, [temp(table)])
     parts = [part for each in found for part in each]
@@ -165,11 +177,14 @@ def _added(parts: tuple[PhasePlan, ...]) -> PhasePlan:
 def create_due_table(
     conn: psycopg.Connection[Any], policy: BoundPolicy, phases: int, name: str
 ) -> None:
-    """`k` (the subject key), `o` (the place in the walk: the end of retention in days since
-    1970 for archives, see `ordered_by_retention`; 0 otherwise) and one flag per phase."""
+    """`k` (the subject key), its place in the walk: `w` (its window) then `o` (the end of
+    retention in days since 1970) for archives, see `ordered_by_retention`, 0 and 0 otherwise;
+    and one flag per phase."""
     conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(temp(name)))
     conn.execute(
-        sql.SQL("CREATE TEMPORARY TABLE {} (k {}, o integer NOT NULL, {})").format(
+        sql.SQL(
+            "CREATE TEMPORARY TABLE {} (k {}, w integer NOT NULL, o integer NOT NULL, {})"
+        ).format(
             sql.Identifier(name),
             sql.SQL(policy.key.type),
             sql.SQL(", ").join(sql.SQL("{} boolean").format(flag(i)) for i in range(phases)),
@@ -179,7 +194,7 @@ def create_due_table(
 
 def index_due_table(conn: psycopg.Connection[Any], name: str) -> int:
     """Index a filled due table in the order batches walk it; returns its size."""
-    conn.execute(sql.SQL("CREATE INDEX ON {} (o, k)").format(temp(name)))
+    conn.execute(sql.SQL("CREATE INDEX ON {} (w, o, k)").format(temp(name)))
     row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(temp(name))).fetchone()
     return int(row[0]) if row else 0
 
@@ -193,11 +208,13 @@ def pass_plan(
     with_rows: bool = True,
     keep: str | None = None,
     within: Slice = EVERY_KEY,
+    first_window: int = 0,
 ) -> list[PhasePlan]:
     """The plans of the phases of one pass, from one evaluation of their shared clock; with
-    `keep` (a table made by `create_due_table`), their due subjects are stored there too.
-    `within`: the subjects of that slice of keys only (counts of subjects only: a related row
-    reached by two paths could belong to subjects of two slices)."""
+    `keep` (a table made by `create_due_table`), their due subjects are stored there too, in
+    windows numbered from `first_window`. `within`: the subjects of that slice of keys only
+    (counts of subjects only: a related row reached by two paths could belong to subjects of
+    two slices)."""
     ordered = ordered_by_retention(phases)
     params = Params(prefix="r")
     key_range = within.range(policy, params)
@@ -260,7 +277,7 @@ def pass_plan(
             for table in tables[-1]
         ]
     if keep is not None:
-        ctes.append(_kept(keep, len(phases), ordered))
+        ctes.append(_kept(keep, len(phases), ordered, first_window))
     query = sql.SQL("WITH {} SELECT {}").format(
         sql.SQL(", ").join(ctes), sql.SQL(", ").join(columns)
     )
@@ -289,9 +306,10 @@ def pass_plan(
     return plans
 
 
-def _kept(name: str, phases: int, ordered: bool) -> sql.Composable:
+def _kept(name: str, phases: int, ordered: bool, first_window: int) -> sql.Composable:
     """A data-modifying CTE storing the union of the passes' due subjects, with their flags and
-    their place in the walk: the end of retention, or one value for all (key order)."""
+    their place in the walk: their window of `WINDOW` subjects in key order, numbered from
+    `first_window`, then their end of retention; or one place for all (key order)."""
     flags = [flag(i) for i in range(phases)]
     branches = sql.SQL(" UNION ALL ").join(
         sql.SQL("SELECT k, {} FROM {}").format(
@@ -308,13 +326,14 @@ def _kept(name: str, phases: int, ordered: bool) -> sql.Composable:
     )
     if ordered:
         source = sql.SQL(
-            "SELECT g.*, coalesce(CASE WHEN isfinite(c.retain_until) "
+            "SELECT g.*, {} + (row_number() OVER (ORDER BY g.k) - 1) / {} AS w, "
+            "coalesce(CASE WHEN isfinite(c.retain_until) "
             "THEN c.retain_until - DATE '1970-01-01' END, 2147483647) AS o "
             "FROM ({}) AS g JOIN clock AS c ON c.k = g.k"
-        ).format(grouped)
+        ).format(sql.Literal(first_window), sql.Literal(WINDOW), grouped)
     else:
-        source = sql.SQL("SELECT g.*, 0 AS o FROM ({}) AS g").format(grouped)
-    columns = sql.SQL(", ").join([sql.SQL("k"), sql.SQL("o"), *flags])
+        source = sql.SQL("SELECT g.*, 0 AS w, 0 AS o FROM ({}) AS g").format(grouped)
+    columns = sql.SQL(", ").join([sql.SQL("k, w, o"), *flags])
     return sql.SQL("kept AS (INSERT INTO {t} ({c}) SELECT {c} FROM ({s}) AS x)").format(
         t=temp(name), c=columns, s=source
     )

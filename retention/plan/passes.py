@@ -44,11 +44,27 @@ def group_phases(phases: Iterable[BoundPhase]) -> list[tuple[BoundPhase, ...]]:
     return [tuple(g) for g in groups]
 
 
+# Subjects per window of an archive pass's walk (see `ordered_by_retention`).
+WINDOW = 40_000
+# The windows of the slice of keys at position i (a sliced plan) are numbered from i * this.
+SLICE_WINDOWS = 1_000_000
+
+
 def ordered_by_retention(phases: tuple[BoundPhase, ...]) -> bool:
     """Archive batches go in order of the end of retention, not of key: an archive file holds
     one segment per month in which its records' retention ends, so a batch of subjects whose
     retention ends in the same months makes a few large segments instead of hundreds of small
-    ones (measured: 10,365 segments for 72,428 subjects in key order)."""
+    ones (measured: 10,365 segments for 72,428 subjects in key order).
+
+    In windows of `WINDOW` consecutive due subjects in key order, though: in order of the end
+    of retention across the whole table, every batch deletes rows on pages all over every
+    table, each page is changed again and again all along the run, and after every checkpoint
+    its next change writes the whole page to the WAL. Within a window, a table's pages are
+    changed during that window only. Measured at 289,644 archived patients (5.6 M rows, the
+    server's defaults: 128 MB of shared buffers, 1 GB max_wal_size): 13.0 GB of WAL and 22
+    checkpoints in one walk, 2.2 GB and 3 in windows of about 36,000 subjects, the run 196 s
+    -> 125 s; segments per file grow with the number of windows (a daily run's due subjects
+    fit in one window)."""
     return phases[0].action == "archive"
 
 
