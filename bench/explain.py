@@ -31,7 +31,7 @@ from retention.audit.trail import AuditTrail, actor
 from retention.db import connect as retention_connect
 from retention.engine.batch import BatchContext, run_batch
 from retention.engine.progress import LogReporter
-from retention.engine.runner import Runner
+from retention.engine.runner import Runner, keys_and_flags, place
 from retention.engine.runner import RunOptions as EngineOptions
 from retention.keys import load_key
 from retention.plan.passes import group_phases
@@ -95,6 +95,7 @@ def _settings(url: str, policies: Path, batch_size: int) -> Settings:
         pseudonym_key=SecretStr(PSEUDONYM_KEY),
         audit_key=SecretStr(AUDIT_KEY),
         batch_size=batch_size,
+        workers=1,  # every statement on the explained connection (helpers would bypass it)
     )
 
 
@@ -130,9 +131,8 @@ def explain(
         last: Any = None
         for _ in range(skip + 1):
             rows = runner._next_keys(table, len(phases), last)
-            last = rows[-1][:2] if rows else None
-        keys = [r[0] for r in rows]
-        flags = [[bool(r[2 + i]) for r in rows] for i in range(len(phases))]
+            last = place(rows[-1]) if rows else None
+        keys, flags = keys_and_flags(rows, range(len(phases)))
         proxy.stage = f"batch {skip} ({len(keys)} subjects)"
         with real.transaction(force_rollback=True):
             started = time.perf_counter()

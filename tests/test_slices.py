@@ -76,37 +76,45 @@ def _due(conn: psycopg.Connection[Any], due: DueTables) -> dict[str, list[tuple[
     }
 
 
-@pytest.mark.parametrize("sliced", [False, True])
+@pytest.mark.parametrize("case", ["one connection", "sliced", "a helper lost", "few subjects"])
 def test_archive_batches_walk_windows_of_consecutive_keys(
     demo_conn: psycopg.Connection[Any],
     helpers: list[psycopg.Connection[Any]],
     small_slices: list[int],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    sliced: bool,
+    case: str,
 ) -> None:
     """An archive pass's walk: windows of WINDOW due subjects in key order (per slice of keys
-    when sliced), each in order of the end of retention."""
+    when sliced, also those the run's connection takes over), each in order of the end of
+    retention; one window when they all fit in one, sliced or not."""
     migrate(demo_conn)
-    monkeypatch.setattr(compute, "WINDOW", 40)
+    size = 10_000 if case == "few subjects" else 40
+    monkeypatch.setattr(compute, "WINDOW", size)
+    if case == "a helper lost":
+        helpers[1].close()
     policies = bound_policies(demo_conn, archive_policies(tmp_path))
     due = DueTables()
+    sliced = case != "one connection"
     compute_plan(demo_conn, policies, AT, rows=False, keep=due, helpers=helpers if sliced else ())
     assert bool(small_slices) == sliced
     (table,) = due.tables.values()
     walk = demo_conn.execute(
         sql.SQL("SELECT w, o, k FROM {} ORDER BY w, o, k").format(temp(table))
     ).fetchall()
+    assert len(walk) == due.sizes[table] == len({k for *_, k in walk}) > 40
     windows = [[(o, k) for _, o, k in rows] for _, rows in itertools.groupby(walk, lambda r: r[0])]
+    if case == "few subjects":
+        assert len(windows) == 1 and windows[0] == sorted(windows[0])  # by end of retention
+        return
     assert len(windows) >= 4
     for before, after in itertools.pairwise(windows):
         assert max(k for _, k in before) < min(k for _, k in after)  # consecutive key ranges
-    assert all(len(w) <= 40 for w in windows)
+    assert all(len(w) <= size for w in windows)
     # one short window per slice at most (the last of each)
-    assert sum(len(w) < 40 for w in windows) <= (3 if sliced else 1)
+    assert sum(len(w) < size for w in windows) <= (3 if sliced else 1)
     # inside a window, by the end of retention: not key order
     assert any([k for _, k in w] != sorted(k for _, k in w) for w in windows)
-    assert len(walk) == due.sizes[table] == len({k for *_, k in walk})
 
 
 @pytest.mark.parametrize("archive", [False, True])

@@ -2,10 +2,10 @@
 
 Order of a run: compute the plan, keeping each pass's due subjects in a temporary table (the
 plan's proposal; see retention.plan.passes), take the run lock, check clocks and limits (nothing
-has changed yet), record the run, then per pass walk those subjects in key order, one short
-transaction per batch. A stop request is honoured between
-batches. A crash at any instant leaves whole batches done or not done; the next run recomputes
-what is due and completes the work.
+has changed yet), record the run, then per pass walk those subjects (in key order; for
+archives, in windows of keys, each by end of retention), one short transaction per batch. A
+stop request is honoured between batches. A crash at any instant leaves whole batches done or
+not done; the next run recomputes what is due and completes the work.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import socket
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -317,8 +317,8 @@ class Runner:
     def _pass(
         self, ctxs: list[BatchContext], results: list[PhaseResult], active: list[int]
     ) -> None:
-        """Walk a pass's due subjects in order (key order; end of retention for archives),
-        one batch after the other."""
+        """Walk a pass's due subjects in order (key order; for archives, windows of keys each
+        by end of retention, see retention.plan.passes), one batch after the other."""
         policy, phases = ctxs[0].policy, tuple(c.phase for c in ctxs)
         names = tuple(p.name for p in phases)
         table = self.due.get(policy.name, names)
@@ -367,7 +367,7 @@ class Runner:
             rows = self._next_keys(table, phases, last)
             if not rows:
                 return
-            last = rows[-1][:3]
+            last = place(rows[-1])
             yield rows
 
     def _open_workers(
@@ -451,8 +451,7 @@ class Runner:
         each with its own connection."""
         conn = conn or self.conn
         chosen = [ctxs[i] for i in active]
-        keys = [row[0] for row in rows]
-        flags = [[bool(row[3 + i]) for row in rows] for i in active]
+        keys, flags = keys_and_flags(rows, active)
         try:
             done = run_batch(conn, chosen, keys, flags)
         except (
@@ -559,7 +558,7 @@ class Runner:
             query = sql.SQL(
                 "SELECT {} FROM {} WHERE (w, o, k) > (%s, %s, %s) ORDER BY w, o, k LIMIT %s"
             ).format(columns, temp(table))
-            params = (last[1], last[2], last[0], size)  # last = (key, window, place)
+            params = (last[1], last[2], last[0], size)  # last = place(row)
         # not prepared: the table is recreated per run, with another key type
         return list(self.conn.execute(query, params, prepare=False))
 
@@ -745,3 +744,16 @@ def make_trail(conn: psycopg.Connection[Any], settings: Settings, audit_key: Key
 
 
 __all__ = ["PhaseResult", "RunOptions", "RunReport", "Runner", "make_trail", "run_plan"]
+
+
+def place(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Where a row of `Runner._next_keys` is in the walk: (key, window, end of retention)."""
+    return row[:3]
+
+
+def keys_and_flags(
+    rows: Sequence[tuple[Any, ...]], phases: Iterable[int]
+) -> tuple[list[Any], list[list[bool]]]:
+    """A batch's keys, and per phase (by index) whether each key is due for it, from rows of
+    `Runner._next_keys`: (key, window, end of retention, flag per phase)."""
+    return [row[0] for row in rows], [[bool(row[3 + i]) for row in rows] for i in phases]

@@ -147,6 +147,13 @@ def _sliced_pass(
         return plans
 
     found = spread(conn, helpers, slices, work, [temp(table)])
+    if ordered_by_retention(phases):  # few enough for one window: not one per slice
+        conn.execute(
+            sql.SQL(
+                "UPDATE {t} SET w = 0 WHERE w <> 0 AND (SELECT count(*) FROM {t}) <= %s"
+            ).format(t=temp(table)),
+            (WINDOW,),
+        )
     parts = [part for each in found for part in each]
     return [_added(phase) for phase in zip(*parts, strict=True)]
 
