@@ -1,11 +1,12 @@
 """Archiving the stale patients vs the floor: `COPY ... TO` a plain file plus the hand-written
-DELETE, on two clones of the same template, in the same run (`python -m bench.archive`).
+DELETE, on two clones of the same template, in the same run (`python -m bench.archive`),
+with the WAL each wrote (the server's, between the start and the end of each).
 
 The floor (one transaction): the stale set of `bench/sql/purge.sql`, then for each of its
 DELETE statements the same rows copied to a plain (unencrypted) file, then the DELETEs. The
 engine: `retention run` with `dossier-medical` whose phase is `archive` at `retain_until` (the
 same subjects), in short batches, encrypted to a throw-away age key, each file verified before
-its batch commits. Both copies must end with the same rows. `measure` is what `bench.run` calls.
+its batch commits. Both copies must end with the same rows (`measure`).
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pyrage
 
 from bench import checks
@@ -48,6 +52,57 @@ APPROVERS = (("bench-dim", "médecin DIM"), ("bench-directeur", "directeur"))
 
 
 @dataclass(frozen=True)
+class WalUse:
+    """What a measurement wrote to the server's WAL (the whole server's, nothing else runs)."""
+
+    wal_bytes: int
+    full_page_images: int | None  # pg_stat_wal, PostgreSQL 14 and later
+    checkpoints: int | None  # requested and timed
+
+
+def _wal_counters(server: str) -> tuple[str, int | None, int | None]:
+    """(current WAL position, full-page images so far, checkpoints so far); None: not kept by
+    this server's version."""
+
+    def first(conn: psycopg.Connection[Any], *queries: str) -> Any:
+        for query in queries:
+            try:
+                row = conn.execute(query).fetchone()
+            except psycopg.Error:
+                continue
+            return row[0] if row else None
+        return None
+
+    with connect(server) as conn:
+        lsn = first(conn, "SELECT pg_current_wal_lsn()::text")
+        fpi = first(conn, "SELECT wal_fpi FROM pg_stat_wal")  # PostgreSQL 14 and later
+        checkpoints = first(
+            conn,
+            "SELECT num_timed + num_requested FROM pg_stat_checkpointer",  # 17 and later
+            "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter",
+        )
+    return str(lsn), fpi, checkpoints
+
+
+@contextmanager
+def wal_use(server: str) -> Iterator[list[WalUse]]:
+    """The WAL written while the block runs, appended to the yielded list at its end."""
+    found: list[WalUse] = []
+    before = _wal_counters(server)
+    yield found
+    after = _wal_counters(server)
+    with connect(server) as conn:
+        row = conn.execute("SELECT pg_wal_lsn_diff(%s, %s)", (after[0], before[0])).fetchone()
+    found.append(
+        WalUse(
+            int(row[0]) if row else 0,
+            None if after[1] is None or before[1] is None else after[1] - before[1],
+            None if after[2] is None or before[2] is None else after[2] - before[2],
+        )
+    )
+
+
+@dataclass(frozen=True)
 class ArchiveResult:
     patients: int
     subjects: int
@@ -60,6 +115,8 @@ class ArchiveResult:
     archive_bytes: int
     rows: int
     same_result: bool
+    floor_wal: WalUse
+    engine_wal: WalUse
 
     @property
     def ratio(self) -> float:
@@ -105,9 +162,11 @@ def measure(
     hand_url, engine_url = clone(server, template, hand_db), clone(server, template, engine_db)
     try:
         print("  archive: COPY to a file + hand-written DELETE ...", flush=True)
-        total, copy_seconds, copied = floor(hand_url, today, work / "copy.out")
+        with wal_use(server) as floor_wal:
+            total, copy_seconds, copied = floor(hand_url, today, work / "copy.out")
         print(f"  archive: floor {total:.1f} s (COPY {copy_seconds:.1f} s); retention run ...")
-        engine, files, size = _engine(server, engine_db, work, batch_size)
+        with wal_use(server) as engine_wal:
+            engine, files, size = _engine(server, engine_db, work, batch_size)
         print(f"  archive: retention run {engine.seconds:.1f} s (exit {engine.returncode})")
         checks.warn_if_the_day_changed(today)
         same = checks.compare_purge(hand_url, engine_url)
@@ -129,6 +188,8 @@ def measure(
         archive_bytes=size,
         rows=sum(engine.rows.values()),
         same_result=same.same,
+        floor_wal=floor_wal[0],
+        engine_wal=engine_wal[0],
     )
 
 
@@ -173,6 +234,12 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in asdict(result).items():
         print(f"  {key}: {value}")
     print(f"  ratio (retention / floor): {result.ratio:.2f} (target at most 2)")
+    for label, wal in (("floor", result.floor_wal), ("retention", result.engine_wal)):
+        print(
+            f"  WAL written, {label}: {wal.wal_bytes / 1e6:,.0f} MB, full-page images "
+            f"{wal.full_page_images if wal.full_page_images is not None else '?'}, "
+            f"checkpoints {wal.checkpoints if wal.checkpoints is not None else '?'}"
+        )
     return 0 if result.same_result and result.engine_exit == 0 else 1
 
 
