@@ -546,7 +546,8 @@ class Runner:
         return False
 
     def _next_keys(self, table: str, phases: int, last: Any) -> list[tuple[Any, ...]]:
-        """The next batch: (key, place in the walk, flag per phase), in walk order."""
+        """The next batch in walk order after `last` (see `place`): rows of (key, window, end
+        of retention, flag per phase), read with `place` and `keys_and_flags`."""
         size = self.settings.batch_size
         columns = sql.SQL(", ").join([sql.SQL("k, w, o"), *(flag(i) for i in range(phases))])
         if last is None:
@@ -743,9 +744,6 @@ def make_trail(conn: psycopg.Connection[Any], settings: Settings, audit_key: Key
     return AuditTrail(settings.schema_name, audit_key, actor(conn))
 
 
-__all__ = ["PhaseResult", "RunOptions", "RunReport", "Runner", "make_trail", "run_plan"]
-
-
 def place(row: tuple[Any, ...]) -> tuple[Any, ...]:
     """Where a row of `Runner._next_keys` is in the walk: (key, window, end of retention)."""
     return row[:3]
@@ -757,3 +755,15 @@ def keys_and_flags(
     """A batch's keys, and per phase (by index) whether each key is due for it, from rows of
     `Runner._next_keys`: (key, window, end of retention, flag per phase)."""
     return [row[0] for row in rows], [[bool(row[3 + i]) for row in rows] for i in phases]
+
+
+__all__ = [
+    "PhaseResult",
+    "RunOptions",
+    "RunReport",
+    "Runner",
+    "keys_and_flags",
+    "make_trail",
+    "place",
+    "run_plan",
+]
