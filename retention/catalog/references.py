@@ -1,0 +1,287 @@
+"""References the schema does not declare: what the catalogue and the data say about them.
+
+Real hospital schemas (Mediboard first) declare few foreign keys or none: `patient_id` is a
+plain column, and `object_class` + `object_id` pairs point at any object by its class name.
+This module finds such references and measures them; it knows nothing of policies:
+
+- :func:`candidate_references`: columns whose name and type look like a reference to the key of
+  a table (catalogue only, no SQL);
+- :func:`match_share`: how many of a candidate column's values match an existing key (reads a
+  bounded number of values);
+- :func:`distinct_classes` and :func:`class_rows`: the values of a polymorphic class column, and
+  how many rows each has.
+
+Every query is built from catalogue names with :mod:`psycopg.sql`; values go as parameters.
+Results hold names and counts only, never a value of a reference column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import psycopg
+from psycopg import sql
+
+from retention.catalog.introspect import Catalog, Column, Table
+
+QName = tuple[str, str]
+Rule = Literal["key name", "table name", "key suffix"]
+
+# Keys too common to say anything by themselves: `<something>_id` is no reference to every
+# table whose key is `id`; only `<table>_id` is.
+GENERIC_KEYS = frozenset({"id", "oid", "uuid", "guid", "pk", "key", "code", "num", "no", "nr"})
+SAMPLE_VALUES = 10_000
+CLASS_LIMIT = 1_000
+
+
+@dataclass(frozen=True)
+class CandidateReference:
+    """`table.column` looks like a reference to `target.target_key`, by `rule`:
+
+    - 'key name': the column has the key's name (`consultations.patient_id` and
+      `patients.patient_id`);
+    - 'table name': the column is `<table>_id` or `<table>_<key>`, the table's name also taken
+      without a final 's' (`stays.person_code` and `persons.code`, `visits.patient_id` and
+      `patient.id`);
+    - 'key suffix': the column ends with `_<key>` (`transfers.from_patient_id`), for a key
+      that is not generic (see GENERIC_KEYS).
+
+    The column's type fits the key's (both numbers, both text, or the same type)."""
+
+    table: QName
+    column: str
+    target: QName
+    target_key: str
+    rule: Rule
+
+    @property
+    def label(self) -> str:
+        """'public.consultations.patient_id -> public.patients.patient_id'."""
+        return (
+            f"{self.table[0]}.{self.table[1]}.{self.column} -> "
+            f"{self.target[0]}.{self.target[1]}.{self.target_key}"
+        )
+
+
+@dataclass(frozen=True)
+class MatchShare:
+    """Of `values` non-NULL values of the candidate's column read, `matching` equal a key of
+    the target table. `sampled`: only part of the table was read (see `method`), so both are
+    counts in that part, not in the whole table. `method` says how, in words for a person."""
+
+    reference: CandidateReference
+    values: int
+    matching: int
+    sampled: bool
+    method: str
+
+    @property
+    def share(self) -> float | None:
+        """matching / values, or None when no value was read."""
+        return self.matching / self.values if self.values else None
+
+
+@dataclass(frozen=True)
+class ClassValues:
+    """The distinct non-NULL values of a polymorphic class column, sorted; `complete` is False
+    when there were more than the limit asked for (then `values` holds the first ones)."""
+
+    values: tuple[str, ...]
+    complete: bool
+
+
+@dataclass(frozen=True)
+class ClassRows:
+    """How many rows of a polymorphic table have `value` in their class column."""
+
+    value: str
+    rows: int
+
+
+def single_keys(catalog: Catalog) -> dict[QName, str]:
+    """Every table with a one-column primary key, and that column: the default targets of
+    :func:`candidate_references`."""
+    return {
+        qname: table.primary_key[0]
+        for qname, table in catalog.tables.items()
+        if len(table.primary_key) == 1
+    }
+
+
+def candidate_references(
+    catalog: Catalog,
+    targets: Mapping[QName, str] | None = None,
+    *,
+    tables: Iterable[QName] | None = None,
+) -> list[CandidateReference]:
+    """Columns that look like references to the `targets` (table -> its key column; by
+    default every table with a one-column primary key, :func:`single_keys`), found in `tables`
+    (default: every table of the catalogue). Catalogue only: no SQL is run.
+
+    Left out: a target's own key column; a table's own one-column primary key filled by a
+    sequence (`serial`: its values are made here, not copied from another table); columns
+    already part of a foreign key of their table (declared references); columns whose type
+    cannot hold the key's values. A column may look like a reference to several targets: one
+    candidate each. Sorted by table, column and target."""
+    wanted = single_keys(catalog) if targets is None else dict(targets)
+    where = sorted(catalog.tables if tables is None else set(tables))
+    declared = {(fk.table, c) for fk in catalog.foreign_keys for c in fk.columns}
+    found: list[CandidateReference] = []
+    for qname in where:
+        table = catalog.tables.get(qname)
+        if table is None:
+            continue
+        for column in table.columns.values():
+            if (qname, column.name) in declared:
+                continue
+            for target, key in sorted(wanted.items()):
+                rule = _rule(column, table, catalog.tables.get(target), key)
+                if rule is not None:
+                    found.append(CandidateReference(qname, column.name, target, key, rule))
+    return found
+
+
+def _rule(column: Column, table: Table, target: Table | None, key: str) -> Rule | None:
+    """Why `column` of `table` looks like a reference to `target.key`, or None."""
+    key_column = target.columns.get(key) if target is not None else None
+    if target is None or key_column is None or not _fits(column, key_column):
+        return None
+    if table.qname == target.qname and column.name == key:
+        return None
+    if table.primary_key == (column.name,) and (column.default or "").startswith("nextval("):
+        return None  # the table's own generated key, not a copy of another's
+    name, lower_key = column.name.lower(), key.lower()
+    generic = lower_key in GENERIC_KEYS or len(lower_key) <= 2
+    if name == lower_key and not generic:
+        return "key name"
+    table_names = {target.name.lower()}
+    if target.name.lower().endswith("s") and len(target.name) > 3:
+        table_names.add(target.name.lower()[:-1])
+    if name in {f"{t}_{k}" for t in table_names for k in ("id", lower_key)}:
+        return "table name"
+    if not generic and name.endswith(f"_{lower_key}") and len(name) > len(lower_key) + 1:
+        return "key suffix"
+    return None
+
+
+def _fits(column: Column, key: Column) -> bool:
+    """`column` can hold `key`'s values: both numbers, both text, or the same type."""
+    if column.is_number or key.is_number:
+        return column.is_number and key.is_number
+    if column.is_text or key.is_text:
+        return column.is_text and key.is_text
+    return column.base_type == key.base_type
+
+
+def match_share(
+    conn: psycopg.Connection[Any],
+    catalog: Catalog,
+    reference: CandidateReference,
+    *,
+    limit: int = SAMPLE_VALUES,
+) -> MatchShare:
+    """Read at most `limit` non-NULL values of the candidate's column and count those equal to
+    a key of the target table, each looked up in the key's unique index (one index probe per
+    value: the cost is bounded by `limit`, whatever the tables' sizes).
+
+    A table estimated (pg_class.reltuples) at more than `limit` rows is sampled: random blocks
+    (`TABLESAMPLE SYSTEM`, REPEATABLE so that two runs on the same data agree), enough for
+    about three times `limit` rows, then the first `limit` non-NULL values among them. A
+    smaller one is read from its start up to `limit` values (all of it when it holds fewer).
+    Runs in the caller's transaction state (autocommit: one statement)."""
+    table = catalog.tables[reference.table]
+    target = catalog.tables[reference.target]
+    percent = _sample_percent(table.estimated_rows, limit)
+    sample = (
+        sql.SQL("TABLESAMPLE SYSTEM ({}) REPEATABLE (0)").format(sql.Literal(percent))
+        if percent is not None
+        else sql.SQL("")
+    )
+    query = sql.SQL(
+        "SELECT count(*), count(*) FILTER (WHERE EXISTS "
+        "(SELECT 1 FROM {target} AS k WHERE k.{key} = v.c)) "
+        "FROM (SELECT {column} AS c FROM {table} {sample} WHERE {column} IS NOT NULL LIMIT %s) "
+        "AS v"
+    ).format(
+        target=sql.Identifier(*target.qname),
+        key=sql.Identifier(reference.target_key),
+        column=sql.Identifier(reference.column),
+        table=sql.Identifier(*table.qname),
+        sample=sample,
+    )
+    row = conn.execute(query, (limit,)).fetchone()
+    values, matching = (int(row[0]), int(row[1])) if row else (0, 0)
+    if percent is not None:
+        method = (
+            f"a sample of random blocks (TABLESAMPLE SYSTEM {percent:g}%), at most {limit:,} values"
+        )
+        return MatchShare(reference, values, matching, True, method)
+    if values >= limit:
+        return MatchShare(reference, values, matching, True, f"the first {limit:,} values")
+    return MatchShare(reference, values, matching, False, "every value")
+
+
+def _sample_percent(estimated_rows: int, limit: int) -> float | None:
+    """The share of blocks to sample for about 3 x `limit` rows, or None to read the table."""
+    if estimated_rows <= limit:
+        return None
+    return float(f"{min(100.0, 300.0 * limit / estimated_rows):.4g}")
+
+
+def distinct_classes(
+    conn: psycopg.Connection[Any], table: Table, column: str, *, limit: int = CLASS_LIMIT
+) -> ClassValues:
+    """The distinct non-NULL values of `table.column` (a polymorphic class column), at most
+    `limit` of them. With an index whose first column is `column`, a loose index scan (one
+    index probe per distinct value, so cheap on a change log of millions of rows); without,
+    one `SELECT DISTINCT` over the table (its cost grows with the table)."""
+    name = sql.Identifier(column)
+    source = sql.Identifier(*table.qname)
+    if table.is_indexed([column]):
+        query = sql.SQL(
+            "WITH RECURSIVE d(v) AS ("
+            "(SELECT {c} FROM {t} WHERE {c} IS NOT NULL ORDER BY {c} LIMIT 1) "
+            "UNION ALL "
+            "SELECT (SELECT {c} FROM {t} WHERE {c} > d.v ORDER BY {c} LIMIT 1) "
+            "FROM d WHERE d.v IS NOT NULL) "
+            "SELECT v FROM d WHERE v IS NOT NULL LIMIT %s"
+        ).format(c=name, t=source)
+    else:
+        query = sql.SQL(
+            "SELECT DISTINCT {c} FROM {t} WHERE {c} IS NOT NULL ORDER BY 1 LIMIT %s"
+        ).format(c=name, t=source)
+    values = [str(v) for (v,) in conn.execute(query, (limit + 1,))]
+    return ClassValues(tuple(values[:limit]), len(values) <= limit)
+
+
+def class_rows(
+    conn: psycopg.Connection[Any],
+    table: Table,
+    column: str,
+    classes: Iterable[str] | None = None,
+) -> tuple[ClassRows, ...]:
+    """Rows per value of `table.column`: of the `classes` given (each counted through an
+    index on the column when there is one; a class with no row is left out), or of every
+    non-NULL value (one pass over the whole table). Sorted by value."""
+    name = sql.Identifier(column)
+    source = sql.Identifier(*table.qname)
+    which = sql.SQL("IS NOT NULL" if classes is None else "= ANY(%s)")
+    query = sql.SQL("SELECT {c}, count(*) FROM {t} WHERE {c} {which} GROUP BY 1 ORDER BY 1")
+    params = () if classes is None else (sorted(set(classes)),)
+    rows = conn.execute(query.format(c=name, t=source, which=which), params).fetchall()
+    return tuple(ClassRows(str(value), int(count)) for value, count in rows)
+
+
+__all__ = [
+    "CandidateReference",
+    "ClassRows",
+    "ClassValues",
+    "MatchShare",
+    "candidate_references",
+    "class_rows",
+    "distinct_classes",
+    "match_share",
+    "single_keys",
+]
