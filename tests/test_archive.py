@@ -24,6 +24,7 @@ from retention.archive.errors import (
     ArchiveError,
     IdentityError,
 )
+from retention.archive.expiry import expire
 from retention.archive.storage import LocalStorage
 from retention.archive.verify import verify
 from retention.errors import SettingsError
@@ -377,6 +378,31 @@ def test_expired_groups_are_destroyed_and_audited_unless_held(
     ).fetchone()
     assert destroyed is not None and destroyed[0] == len(files)
     assert verify(demo_conn, LocalStorage(config.archive_dir), "retention", [keys.identity]).ok
+
+
+def test_an_archive_group_is_kept_through_its_last_day_and_destroyed_the_next(
+    demo_conn: psycopg.Connection[Any], config: Settings
+) -> None:
+    run(demo_conn, config)
+    latest = max(s.expires_on for f in _archived(demo_conn) for s in f.segments if s.expires_on)
+
+    def live() -> set[str]:
+        return {
+            s.group
+            for f in _archived(demo_conn)
+            for s in f.live_segments()
+            if s.expires_on == latest
+        }
+
+    assert config.archive_dir is not None
+    storage = LocalStorage(config.archive_dir)
+    audit = trail(demo_conn, config)
+    groups = live()
+    assert groups
+    expire(demo_conn, storage, audit, "retention", latest, None)  # every earlier group goes
+    assert live() == groups
+    assert expire(demo_conn, storage, audit, "retention", latest + timedelta(days=1), None) > 0
+    assert not live()
 
 
 def _archived_keys(config: Settings, conn: psycopg.Connection[Any], keys: KeyPair) -> list[int]:

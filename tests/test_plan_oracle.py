@@ -61,7 +61,7 @@ def _oracle(conn: psycopg.Connection[Any], at: date) -> tuple[set[int], int, int
         birth = _birth(text)
         if birth is None or key not in last:
             undeterminable += 1
-        elif _r1112_7(birth, death, last[key]) <= at:
+        elif _r1112_7(birth, death, last[key]) < at:  # kept through its last day
             if key in held:
                 held_due += 1
             else:

@@ -48,7 +48,7 @@ class Status:
     held: bool
 
     def due(self, at: date) -> bool:
-        return not self.held and self.expires_on is not None and self.expires_on <= at
+        return not self.held and self.expires_on is not None and self.expires_on < at
 
 
 class Holds:
@@ -94,7 +94,7 @@ def expire(
         statuses = {s.group: holds.status(item, s) for s in item.live_segments()}
         due = [s for s in item.live_segments() if statuses[s.group].due(at)]
         for s in item.live_segments():
-            if statuses[s.group].held and s.expires_on is not None and s.expires_on <= at:
+            if statuses[s.group].held and s.expires_on is not None and s.expires_on < at:
                 logger.warning(
                     "archive {} group {}: expired but kept (legal hold)", item.name, s.group
                 )

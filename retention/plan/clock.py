@@ -55,7 +55,8 @@ def clock_query(
 ) -> ClockQuery:
     """Status of every subject (or of `keys`, an SQL array parameter) for `phase` at `at`.
 
-    Columns: `k` (subject key), `due` (date, hold extension included), `held` (bool),
+    Columns: `k` (subject key), `due` (date, hold extension included: the last day kept, so
+    the phase is due at `at` only when `due < at`), `held` (bool),
     `undeterminable` (bool), `would_be_due` (due and determinable, held or not), `is_due`
     (would be due and not held: the subjects the phase acts on). `aggregates`: tables already
     holding some aggregate dates (see `aggregate_key`), joined instead of recomputed.
@@ -145,7 +146,7 @@ def clock_query(
     undeterminable = sql.SQL(" OR ").join(why)
     query = sql.SQL(
         "SELECT *, would_be_due AND NOT held AS is_due FROM (SELECT *, "
-        "(NOT undeterminable AND due <= {at}) AS would_be_due FROM (SELECT *, ({undet}) AS "
+        "(NOT undeterminable AND due < {at}) AS would_be_due FROM (SELECT *, ({undet}) AS "
         "undeterminable FROM ({statuses}) AS i) AS u) AS clock"
     ).format(at=at_param, statuses=statuses, undet=undeterminable)
     return ClockQuery(query, params.values, tuple(reason for reason, _ in reasons))

@@ -206,7 +206,7 @@ class _PhaseWindow:
     def _stable(self) -> tuple[list[int], list[int]]:
         """Counts of the stable subjects: the month ends each one's due date falls before."""
         rows = self.conn.execute(
-            "SELECT width_bucket(f.due - 1, %(dates)s::date[]) AS bucket, f.held, "
+            "SELECT width_bucket(f.due, %(dates)s::date[]) AS bucket, f.held, "
             "f.k IN (SELECT k FROM rt_forecast_pending) AS pending, count(*) "
             "FROM rt_forecast_first AS f JOIN rt_forecast_last AS l USING (k) "
             "WHERE NOT f.undeterminable AND f.due IS NOT NULL "
@@ -217,7 +217,7 @@ class _PhaseWindow:
         ).fetchall()
         first: dict[tuple[bool, bool], list[int]] = defaultdict(lambda: [0] * len(self.dates))
         for bucket, held, pending, count in rows:
-            if bucket < len(self.dates):  # bucket: index of the first date on or after due
+            if bucket < len(self.dates):  # bucket: index of the first date after due
                 first[(bool(held), bool(pending))][bucket] += int(count)
         due = _cumulative(first[(False, True)])
         held = [

@@ -1,0 +1,157 @@
+"""The boundary day: `retain_until` is the last day a record is kept, so a phase due at that date
+acts from the next day on, never on the day itself. Each kind of date column is tried the day
+before, the day and the day after its end of retention; timestamps near midnight are read as a
+day of the legal calendar (`timezone`), never of UTC; 29 February ends on 28 February in a year
+without one."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from retention.db import connect
+from retention.plan.compute import compute_plan
+from retention.policy.expr import parse
+from retention.policy.expr.evaluate import evaluate
+from retention.settings import Settings
+from retention.store.schema import migrate
+from tests.clock_helpers import policy, statuses
+
+# id: (text YYYY-MM-DD, text DD/MM/YYYY, date, timestamp, timestamptz) of the last visit, and the
+# expected last day kept (visit + 20 years)
+VISITS: dict[int, tuple[str, date]] = {
+    1: ("2006-11-27", date(2026, 11, 27)),
+    # a leap day: 20 years later (2100 is no leap year) there is no 29 February, the record is
+    # kept through the 28th
+    2: ("2080-02-29", date(2100, 2, 28)),
+    3: ("2008-02-29", date(2028, 2, 29)),
+    4: ("2006-12-31", date(2026, 12, 31)),
+    5: ("2004-02-29", date(2024, 2, 29)),
+}
+
+POLICY = """
+name: visites-{kind}
+subject: {{table: dossiers, key: id}}
+related: {{follow_foreign_keys: false}}
+dates:
+  visite: {{column: {column}{fmt}}}
+retain_until: visite + 20 years
+phases:
+  - name: destruction
+    due: retain_until
+    action: purge
+"""
+
+KINDS = {
+    "texte": ("v_text", ", format: YYYY-MM-DD"),
+    "francais": ("v_fr", ", format: DD/MM/YYYY"),
+    "date": ("v_date", ""),
+    "horodatage": ("v_ts", ""),
+    "horodatage-zone": ("v_tstz", ""),
+}
+
+
+def _schema(conn: psycopg.Connection[Any], tmp_path: Path) -> None:
+    conn.execute("SET TimeZone = 'Europe/Paris'")
+    conn.execute(
+        "CREATE TABLE dossiers (id int PRIMARY KEY, v_text text, v_fr text, v_date date, "
+        "v_ts timestamp, v_tstz timestamptz)"
+    )
+    for key, (visit, _) in VISITS.items():
+        day = date.fromisoformat(visit)
+        conn.execute(
+            # timestamps at the day's last second, in the legal calendar's zone
+            "INSERT INTO dossiers VALUES (%s, %s, %s, %s, %s::date + time '23:59:59', "
+            "(%s::date + time '23:59:59') AT TIME ZONE 'Europe/Paris')",
+            (key, visit, day.strftime("%d/%m/%Y"), day, day, day),
+        )
+    migrate(conn)
+    for kind, (column, fmt) in KINDS.items():
+        text = POLICY.format(kind=kind, column=column, fmt=fmt)
+        (tmp_path / f"{kind}.yaml").write_text(text, encoding="utf-8")
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_a_phase_is_due_the_day_after_retain_until_never_on_it(
+    conn: psycopg.Connection[Any], tmp_path: Path, kind: str
+) -> None:
+    _schema(conn, tmp_path)
+    bound = policy(conn, f"visites-{kind}", tmp_path)
+    for key, (_, last_day) in VISITS.items():
+        for at, expected in (
+            (last_day - timedelta(days=1), False),
+            (last_day, False),
+            (last_day + timedelta(days=1), True),
+        ):
+            status = statuses(conn, bound, at)[key]
+            assert status.due == last_day, (kind, key)
+            assert status.is_due is expected, (kind, key, at)
+
+
+def test_the_plan_counts_a_record_from_the_day_after_its_last_day(
+    conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    _schema(conn, tmp_path)
+    bound = policy(conn, "visites-date", tmp_path)
+    on_the_day = compute_plan(conn, [bound], date(2026, 11, 27))
+    after = compute_plan(conn, [bound], date(2026, 11, 28))
+    # the leap-day visit of 2004 (kept through 2024-02-29) is due on both days; 2006-11-27 only
+    # on the day after
+    assert on_the_day.policies[0].phases[0].due_subjects == 1
+    assert after.policies[0].phases[0].due_subjects == 2
+
+
+def test_a_timestamp_with_zone_is_read_as_a_day_of_the_legal_calendar(
+    db_url: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """00:30 in Paris on 28 November is still 27 November in UTC: on the tool's own connection
+    (`timezone` Europe/Paris) the legal day is the 28th, so the record is kept through
+    2026-11-28; a reading in UTC would destroy it a day early."""
+    _schema(conn, tmp_path)
+    conn.execute(
+        "INSERT INTO dossiers (id, v_tstz) VALUES (9, timestamptz '2006-11-27 23:30:00+00')"
+    )
+    for zone, last_day in (("Europe/Paris", date(2026, 11, 28)), ("UTC", date(2026, 11, 27))):
+        with connect(Settings(timezone=zone), url=db_url) as tool:
+            bound = policy(tool, "visites-horodatage-zone", tmp_path)
+            assert statuses(tool, bound, last_day)[9].due == last_day, zone
+            assert not statuses(tool, bound, last_day)[9].is_due, zone
+            assert statuses(tool, bound, last_day + timedelta(days=1))[9].is_due, zone
+
+
+LEAP_DAYS = st.sampled_from([date(y, 2, 29) for y in (1980, 2000, 2004, 2080, 2096)])
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    visit=st.one_of(LEAP_DAYS, st.dates(date(1950, 1, 1), date(2079, 12, 31))),
+    offset=st.integers(-2, 2),
+)
+def test_the_clock_and_the_python_reading_agree_around_the_last_day(
+    conn: psycopg.Connection[Any], tmp_path: Path, visit: date, offset: int
+) -> None:
+    """For a random visit (leap days often), the plan's date is drawn around the last day kept
+    as the Python evaluator reads `visite + 20 years`: due exactly when that day is past."""
+    if not conn.execute("SELECT to_regclass('dossiers')").fetchone()[0]:  # type: ignore[index]
+        _schema(conn, tmp_path)
+    conn.execute("DELETE FROM dossiers")
+    conn.execute(
+        "INSERT INTO dossiers (id, v_text, v_date) VALUES (1, %s, %s)", (visit.isoformat(), visit)
+    )
+    last_day = evaluate(parse("visite + 20 years"), {"visite": visit}, visit)
+    assert isinstance(last_day, date)
+    at = last_day + timedelta(days=offset)
+    for kind in ("texte", "date"):
+        status = statuses(conn, policy(conn, f"visites-{kind}", tmp_path), at)[1]
+        assert status.due == last_day
+        assert status.is_due is (last_day < at)
