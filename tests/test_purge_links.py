@@ -53,7 +53,11 @@ POLICY = _policy(
     - table: mails
       column: owner
     - table: notes
-      polymorphic: {class_column: object_class, id_column: object_id, classes: {P: persons}}
+      polymorphic:
+        class_column: object_class
+        id_column: object_id
+        classes: {P: persons}
+        unrelated_classes: {Q: "another kind of object: in no record"}
 """,
 )
 

@@ -41,7 +41,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{len(loaded)} policy file(s) valid (files only, catalogue not checked)")
         return 0
     with connect(settings) as conn:
-        result = check_policies(conn, settings.policies_dir, tool_schema=settings.schema_name)
+        result = check_policies(
+            conn, settings.policies_dir, tool_schema=settings.schema_name, read_data=True
+        )
         gaps = (
             current_gaps(conn, settings.schema_name, result.bound)
             if args.coverage and not result.errors

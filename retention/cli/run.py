@@ -175,6 +175,11 @@ def render_report(report: RunReport) -> str:
                 f"    not run: {phase.not_approved} "
                 "(retention approve --policy ... --by ... --role ...)"
             )
+        if phase.refused:
+            lines.append(
+                f"    not run, nothing changed: {phase.refused} (map them under 'classes' or "
+                "declare them under 'unrelated_classes', then retention check)"
+            )
         if phase.error:
             lines.append(f"    error: {phase.error} (that batch changed nothing)")
     return "\n".join(lines)

@@ -1,8 +1,8 @@
 """Prometheus metrics: an HTTP endpoint on loopback and/or the node exporter's textfile.
 
 Rows acted on per policy, phase, action and table; subjects held and undeterminable; coverage
-gaps; last run start, end, success and outcome; run duration; errors. Names and labels only:
-never a personal value.
+gaps; phases refused (and why); last run start, end, success and outcome; run duration;
+errors. Names and labels only: never a personal value.
 """
 
 from __future__ import annotations
@@ -44,6 +44,12 @@ class Metrics:
         self.coverage_gaps = Gauge(
             "retention_coverage_gaps",
             "Personal columns of the last scan no policy covers",
+            registry=r,
+        )
+        self.refused = Counter(
+            "retention_phases_refused",
+            "Phases not run: unmapped polymorphic classes, or not enough approvals",
+            ["policy", "phase", "reason"],
             registry=r,
         )
         self.runs = Counter("retention_runs", "Runs by outcome", ["outcome"], registry=r)
@@ -95,6 +101,10 @@ class Metrics:
                 self.rows.labels(phase.policy, phase.phase, phase.action, table).inc(count)
             if phase.error:
                 self.errors.labels("batch").inc()
+            if phase.refused:
+                self.refused.labels(phase.policy, phase.phase, "unmapped_classes").inc()
+            if phase.not_approved:
+                self.refused.labels(phase.policy, phase.phase, "not_approved").inc()
         if plan is not None:
             self.plan_seen(plan)
         if report.coverage_gaps is not None:

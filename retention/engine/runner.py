@@ -53,6 +53,7 @@ from retention.plan.model import Plan
 from retention.plan.passes import DueTables, flag, group_phases, temp
 from retention.plan.slices import worth_slicing
 from retention.policy.bind import BoundPolicy
+from retention.policy.data_checks import UnmappedClasses, unmapped_classes
 from retention.report.snapshots import record_after_run
 from retention.settings import Settings
 from retention.store.schema import holds_table
@@ -75,6 +76,7 @@ class PhaseResult:
     rows: Counter[str] = field(default_factory=Counter)
     error: str | None = None
     not_approved: str | None = None
+    refused: str | None = None  # not run: the record's links no longer cover the data
 
 
 @dataclass
@@ -127,6 +129,7 @@ class Runner:
         self.progress = progress or reporter()
         self.schema = settings.schema_name
         self.due = DueTables()
+        self._unmapped: dict[str, list[UnmappedClasses]] = {}  # per policy, once per run
         self._guard = threading.Lock()  # results and progress, shared by concurrent batches
         if connect is None and settings.database_url is not None:
             connect = partial(db.connect, settings)
@@ -240,6 +243,7 @@ class Runner:
         self, plan: Plan, policies: list[BoundPolicy], options: RunOptions, report: RunReport
     ) -> str:
         holds = holds_table(self.conn, self.schema)
+        self._unmapped = {}
         by_name = {p.name: p for p in policies}
         try:
             for policy_plan in plan.policies:
@@ -257,7 +261,9 @@ class Runner:
                     active = [
                         i
                         for i, (phase, result) in enumerate(zip(phases, results, strict=True))
-                        if result.proposed and self._approved(policy, phase.action, result, report)
+                        if result.proposed
+                        and self._approved(policy, phase.action, result, report)
+                        and self._classes_known(policy, phase.action, result, report)
                     ]
                     if not active:
                         continue
@@ -281,7 +287,7 @@ class Runner:
         finally:
             if not (self.conn.closed or self.conn.broken):
                 self.due.drop(self.conn)
-        return "failed" if any(r.error for r in report.phases) else "completed"
+        return "failed" if any(r.error or r.refused for r in report.phases) else "completed"
 
     def _approved(
         self, policy: BoundPolicy, action: str, result: PhaseResult, report: RunReport
@@ -309,6 +315,44 @@ class Runner:
                 "phase": result.phase,
                 "approvals": len(state.approvals),
                 "required": state.required,
+                "policy_sha256": policy.loaded.sha256,
+            },
+        )
+        return False
+
+    def _classes_known(
+        self, policy: BoundPolicy, action: str, result: PhaseResult, report: RunReport
+    ) -> bool:
+        """Before the first batch of a purge or an archive, every class of the record's
+        polymorphic columns must still be mapped or declared unrelated (read once per policy
+        and run): a class that appeared since `check` has rows no record holds, and purging
+        would leave those of purged subjects behind. The phase is refused otherwise."""
+        if action not in DESTRUCTIVE:
+            return True
+        if policy.name not in self._unmapped:
+            self._unmapped[policy.name] = unmapped_classes(self.conn, policy)
+        unmapped = self._unmapped[policy.name]
+        if not unmapped:
+            return True
+        result.refused = "classes neither mapped nor declared unrelated: " + "; ".join(
+            f"{u.column.label} {u.describe()}" for u in unmapped
+        )
+        logger.error(
+            "{}/{}: not run, {} (map them in the policy, or declare them under "
+            "unrelated_classes, then run 'retention check')",
+            policy.name,
+            result.phase,
+            result.refused,
+        )
+        self._record(
+            "phase_refused",
+            "refused",
+            report,
+            detail={
+                "policy": policy.name,
+                "phase": result.phase,
+                "reason": "unmapped_classes",
+                "columns": [u.to_json() for u in unmapped],
                 "policy_sha256": policy.loaded.sha256,
             },
         )
@@ -624,7 +668,10 @@ class Runner:
                 "subjects": sum(p.acted for p in report.phases),
                 "rows": dict(totals),
                 "skipped_batches": sum(p.skipped_batches for p in report.phases),
-                "errors": [p.error for p in report.phases if p.error],
+                "errors": [p.error for p in report.phases if p.error]
+                + [
+                    f"{p.policy}/{p.phase} not run: {p.refused}" for p in report.phases if p.refused
+                ],
             },
         )
         self.conn.execute(

@@ -282,7 +282,7 @@ def aggregate_sql(
             sql.Identifier(f"j{i}"),
             sql.SQL(" AND ").join(
                 sql.SQL("{} = {}").format(sql.Identifier("t", c), sql.Identifier(f"j{i}", r))
-                for c, r in zip(j.foreign_key.columns, j.foreign_key.ref_columns, strict=True)
+                for c, r in zip(j.columns, j.ref_columns, strict=True)
             ),
         )
         for i, j in enumerate(date_.joins)

@@ -35,10 +35,14 @@ MIN_PSEUDONYM_LENGTH = 12
 
 @dataclass(frozen=True)
 class Join:
-    """A many-to-one join from an aggregate's table to a table holding the value."""
+    """A many-to-one join from an aggregate's table to a table holding the value: the
+    aggregate's `columns` equal the joined table's `ref_columns`, through a foreign key or a
+    declared column link (`origin` says which)."""
 
     table: Table
-    foreign_key: ForeignKey
+    columns: tuple[str, ...]
+    ref_columns: tuple[str, ...]
+    origin: str
 
 
 @dataclass(frozen=True)
@@ -188,6 +192,7 @@ def bind_policy(loaded: LoadedPolicy, catalog: Catalog) -> tuple[BoundPolicy | N
     )
     _check_date_indexes(binder, dates, graph)
     _check_archive_cascades(binder, graph)
+    _check_blocking_keys(binder, graph)
     _check_hooks(binder, graph, {p.name: p for p in phases})
     errors = [p for p in binder.problems if p.severity == "error"]
     if (
@@ -245,11 +250,64 @@ def _check_archive_cascades(binder: _Binder, graph: RelationGraph | None) -> Non
             "archiving would delete or change rows that no archive holds",
             "make that foreign key ON DELETE RESTRICT or NO ACTION (a batch it would break "
             "then fails and keeps everything)"
-            + ("" if fk.table in members else ", or bring its table into the record"),
+            if fk.table in members
+            else "bring its table into the record (its rows are then archived with the "
+            "record's), or drop that foreign key (ON DELETE RESTRICT or NO ACTION would make "
+            "every batch deleting a referenced row fail)",
         )
 
 
 CHANGING_DELETES = frozenset({"cascade", "set null", "set default"})
+
+
+def _check_blocking_keys(binder: _Binder, graph: RelationGraph | None) -> None:
+    """A table left out of the record (`related.exclude`, or not reached with
+    `follow_foreign_keys: false`) whose foreign key references a table of the record ON DELETE
+    NO ACTION or RESTRICT: a purge or an archive deleting a referenced row fails (SQLSTATE
+    23503), so every batch holding such a subject fails and keeps everything. (The keys that
+    cascade or set NULL are _check_archive_cascades' and _check_hooks' concern.)"""
+    phases = binder.loaded.policy.phases
+    destructive = [i for i, p in enumerate(phases) if p.action in ("purge", "archive")]
+    if graph is None or not destructive:
+        return
+    related = binder.loaded.policy.related
+    excluded = {t.qname for name in related.exclude if (t := binder.catalog.find(name))}
+    members = set(graph.tables)
+    i = destructive[0]
+    action = phases[i].action
+    for fk in binder.catalog.rooted_keys:
+        if fk.ref_table not in members or fk.table in members or fk.on_delete in CHANGING_DELETES:
+            continue
+        table = f"{fk.table[0]}.{fk.table[1]}"
+        why = (
+            f"{fk.table[1]} is excluded from the record (related.exclude)"
+            if fk.table in excluded
+            else f"foreign keys are not followed (follow_foreign_keys: false) and no link brings "
+            f"{fk.table[1]} into the record"
+        )
+        if fk.table in excluded:
+            fix = "remove it from related.exclude"
+        elif len(fk.columns) == 1:
+            target = "" if fk.ref_table == graph.subject else f", references: {fk.ref_table[1]}"
+            fix = (
+                f"declare the link {{table: {fk.table[1]}, column: {fk.columns[0]}{target}}} "
+                "or set follow_foreign_keys: true"
+            )
+        else:
+            fix = "set follow_foreign_keys: true"
+        other = (
+            "; or drop that foreign key"
+            if action == "archive"
+            else "; or declare the key ON DELETE SET NULL (the reference is cleared) or CASCADE "
+            "(its rows go with the record's)"
+        )
+        binder.error(
+            ("phases", i, "action"),
+            f"{action}: {table} references {fk.ref_table[1]} through the foreign key "
+            f"{fk.name} (ON DELETE {fk.on_delete.upper()}), but {why}: every batch deleting a "
+            "referenced row would fail (SQLSTATE 23503) and keep everything",
+            f"if its rows belong to the record, {fix}{other}",
+        )
 
 
 def _check_hooks(
@@ -674,7 +732,7 @@ def _aggregate_date(
             "add a foreign key, or declare a link under related.links",
         )
         return None
-    joins = {fk.ref_table: fk for fk in binder.catalog.outgoing(over.qname)}
+    joins = _joins(binder, over)
     names = _column_types(over, qualified=False) | _column_types(over, qualified=True)
     for qname in joins:
         names |= _column_types(binder.catalog.tables[qname], qualified=True)
@@ -687,7 +745,7 @@ def _aggregate_date(
     if value is None or (spec.where is not None and where is None):
         return None
     used = {n.table for n in _name_nodes(value, where) if n.table and n.table != over.name}
-    join_list = tuple(Join(binder.catalog.tables[q], fk) for q, fk in joins.items() if q[1] in used)
+    join_list = tuple(join for q, join in joins.items() if q[1] in used)
     return BoundDate(
         name,
         "aggregate",
@@ -697,6 +755,38 @@ def _aggregate_date(
         value=value,
         where=where,
     )
+
+
+def _joins(binder: _Binder, over: Table) -> dict[QName, Join]:
+    """The tables an aggregate over `over` can read a value from, each through one join: its
+    foreign keys, then the policy's column links declared on `over` (a consultation's date in
+    its planning slot when no foreign key says so); a declared link whose parent is not in
+    the record serves these joins only."""
+    joins = {
+        fk.ref_table: Join(
+            binder.catalog.tables[fk.ref_table],
+            fk.columns,
+            fk.ref_columns,
+            f"foreign key {fk.name}",
+        )
+        for fk in binder.catalog.outgoing(over.qname)
+    }
+    for i, link in enumerate(binder.loaded.policy.related.links):
+        if link.column is None or binder.catalog.find(link.table) != over:
+            continue
+        parent = binder.catalog.find(link.references or binder.loaded.policy.subject.table)
+        if parent is None or len(parent.primary_key) != 1 or link.column not in over.columns:
+            continue  # reported by _link_edges
+        joins.setdefault(
+            parent.qname,
+            Join(
+                parent,
+                (link.column,),
+                parent.primary_key,
+                f"declared link related.links[{i}] {over.name}.{link.column}",
+            ),
+        )
+    return joins
 
 
 def _column_types(table: Table, *, qualified: bool) -> dict[str, ExprType]:

@@ -16,6 +16,7 @@ from loguru import logger
 from retention.catalog.introspect import read_catalog
 from retention.errors import PolicyError, Problem, UsageError
 from retention.policy.bind import BoundPolicy, bind_policy
+from retention.policy.data_checks import data_problems
 from retention.policy.load import LoadedPolicy, load_policies
 from retention.store.ledger import Ledger, find_ledger
 
@@ -38,10 +39,19 @@ class CheckResult:
 
 
 def check_policies(
-    conn: psycopg.Connection[Any], directory: Path, *, tool_schema: str = "retention"
+    conn: psycopg.Connection[Any],
+    directory: Path,
+    *,
+    tool_schema: str = "retention",
+    read_data: bool = False,
 ) -> CheckResult:
-    """Load every policy file, then bind each against the catalogue."""
-    return bind_all(conn, load_policies(directory), tool_schema=tool_schema)
+    """Load every policy file, then bind each against the catalogue. `read_data` (the `check`
+    command): also read the data of the bound policies, for the classes of their polymorphic
+    columns and the columns that look like links (retention.policy.data_checks)."""
+    result = bind_all(conn, load_policies(directory), tool_schema=tool_schema)
+    if not read_data:
+        return result
+    return replace(result, problems=result.problems + data_problems(conn, result.bound))
 
 
 def bind_all(

@@ -55,11 +55,37 @@ class Subject(_Strict):
 
 
 class Polymorphic(_Strict):
-    """`class_column = '<class>' AND id_column = <key of the table for that class>`."""
+    """`class_column = '<class>' AND id_column = <key of the table for that class>`.
+
+    Every class the column holds must be mapped (`classes`) or declared outside the record
+    with the reason (`unrelated_classes`): `check` reads the column, and a purge or archive
+    refuses to run while a class is in neither (its rows would be left behind silently)."""
 
     class_column: str
     id_column: str
     classes: dict[str, str] = Field(min_length=1, description="class value -> table")
+    unrelated_classes: dict[str, str] = Field(
+        default_factory=dict,
+        description="class value -> why its rows are not part of the record",
+    )
+
+    @model_validator(mode="after")
+    def _classes_apart(self) -> Polymorphic:
+        for cls, reason in self.unrelated_classes.items():
+            if cls in self.classes:
+                raise PydanticCustomError(
+                    "class_twice",
+                    "class '{cls}' is both mapped in 'classes' and listed in 'unrelated_classes'",
+                    {"cls": cls},
+                )
+            if len(reason.strip()) < 3:
+                raise PydanticCustomError(
+                    "class_reason",
+                    "'unrelated_classes' needs the reason why the rows of class '{cls}' are "
+                    "not part of the record",
+                    {"cls": cls},
+                )
+        return self
 
 
 class Link(_Strict):

@@ -31,6 +31,7 @@ INCIDENT_EVENTS = (
     "batch_failed",
     "batch_skipped",
     "phase_not_approved",
+    "phase_refused",
     "limit_override",
     "archive_reconciled",
     "archive_expiry_failed",
@@ -307,6 +308,15 @@ def _message(event: str, detail: dict[str, Any]) -> str | None:
         return "; ".join(errors) or None
     if event == "phase_not_approved":
         return f"{detail.get('approvals', 0)}/{detail.get('required', '?')}"
+    if event == "phase_refused":
+        columns = [c for c in detail.get("columns", ()) if isinstance(c, dict)]
+        return (
+            "; ".join(
+                f"{c.get('table')}.{c.get('column')}: {', '.join(map(str, c.get('classes', {})))}"
+                for c in columns
+            )
+            or None
+        )
     return None
 
 

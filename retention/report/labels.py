@@ -305,6 +305,10 @@ _T: dict[str, tuple[str, str]] = {
         "phase non exécutée : approbations insuffisantes",
         "phase not run: not enough approvals",
     ),
+    "e_phase_refused": (
+        "phase non exécutée : classes polymorphes non rattachées",
+        "phase not run: unmapped polymorphic classes",
+    ),
     "e_limit_override": (
         "limite de sécurité dépassée sur décision (motif dans le journal d'audit)",
         "safety limit overridden (reason in the audit trail)",

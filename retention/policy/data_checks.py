@@ -1,0 +1,258 @@
+"""Checks of a bound policy that read the data, not only the catalogue.
+
+- Polymorphic classes the policy does not map: every value of a declared class column
+  (`object_class`) must be mapped to a table (`classes`) or declared outside the record with a
+  reason (`unrelated_classes`); otherwise the rows of that class are in no record, and a purge
+  leaves those of purged subjects behind. `check` reports them; a run checks again before its
+  first destructive batch (retention.engine.runner) and refuses the phase.
+- Links without a foreign key: columns that look like references to a table of the record
+  (retention.catalog.references) that the policy neither follows nor excludes, with the share
+  of their values that match a key.
+
+Problems name tables, columns, class names and counts, never a value of a row.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from retention.catalog.introspect import Table
+from retention.catalog.references import (
+    SAMPLE_VALUES,
+    CandidateReference,
+    ClassRows,
+    MatchShare,
+    candidate_references,
+    class_rows,
+    distinct_classes,
+    match_share,
+)
+from retention.errors import Problem
+from retention.policy.bind import BoundPolicy
+from retention.policy.model import ROW_ACTIONS
+from retention.policy.relations import QName
+
+# What a class name looks like (PHP classes, with namespaces): anything else is not shown.
+_CLASS_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\\.:-]{0,79}")
+
+
+@dataclass(frozen=True)
+class ClassColumn:
+    """A polymorphic class column of the record, and the classes the policy knows on it
+    (mapped to a table, or declared unrelated), from its links (`links`: their positions in
+    related.links; a column may be linked more than once)."""
+
+    table: Table
+    column: str
+    known: frozenset[str]
+    links: tuple[int, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.table.label}.{self.column}"
+
+
+@dataclass(frozen=True)
+class UnmappedClasses:
+    """The classes found in a class column that the policy does not know, with their rows;
+    `complete` is False when the column holds more distinct values than were read."""
+
+    column: ClassColumn
+    classes: tuple[ClassRows, ...]
+    complete: bool = True
+
+    def describe(self) -> str:
+        """'CFile (867 rows), CMedecin (518 rows)': names shaped like class names only."""
+        listed = ", ".join(f"{class_label(c.value)} ({c.rows:,} rows)" for c in self.classes)
+        if not self.complete:
+            listed += ", and more (it holds over a thousand distinct values: a class column?)"
+        return listed
+
+    def to_json(self) -> dict[str, Any]:
+        """For the audit trail: names and counts."""
+        return {
+            "table": self.column.table.label,
+            "column": self.column.column,
+            "classes": {class_label(c.value): c.rows for c in self.classes},
+            "complete": self.complete,
+        }
+
+
+def class_label(value: str) -> str:
+    """The class name as it may be shown, or a description when the value does not look like
+    a class name (a class column might hold anything; a personal value is never shown)."""
+    if _CLASS_NAME.fullmatch(value):
+        return value
+    return f"<a value not shaped like a class name, {len(value)} characters>"
+
+
+def class_columns(policy: BoundPolicy) -> list[ClassColumn]:
+    """The record's polymorphic class columns (links on a table outside the record are left
+    out: none of their rows belong to it)."""
+    found: dict[tuple[QName, str], tuple[set[str], list[int]]] = {}
+    for i, link in enumerate(policy.loaded.policy.related.links):
+        poly = link.polymorphic
+        table = policy.catalog.find(link.table)
+        if poly is None or table is None or table.qname not in policy.graph.tables:
+            continue
+        known, links = found.setdefault((table.qname, poly.class_column), (set(), []))
+        known.update(poly.classes, poly.unrelated_classes)
+        links.append(i)
+    return [
+        ClassColumn(policy.catalog.tables[qname], column, frozenset(known), tuple(links))
+        for (qname, column), (known, links) in found.items()
+    ]
+
+
+def unmapped_classes(conn: psycopg.Connection[Any], policy: BoundPolicy) -> list[UnmappedClasses]:
+    """Each class column of the record holding classes the policy does not know, with the
+    rows of each such class (the distinct values are read by a loose index scan when an index
+    leads with the column, and only the unknown classes are counted)."""
+    out = []
+    for column in class_columns(policy):
+        present = distinct_classes(conn, column.table, column.column)
+        unknown = [v for v in present.values if v not in column.known]
+        if unknown or not present.complete:
+            rows = class_rows(conn, column.table, column.column, unknown) if unknown else ()
+            out.append(UnmappedClasses(column, rows, present.complete))
+    return out
+
+
+def destructive(policy: BoundPolicy) -> bool:
+    """The policy has a phase that removes whole records (purge, archive)."""
+    return any(p.action in ROW_ACTIONS for p in policy.phases)
+
+
+def data_problems(
+    conn: psycopg.Connection[Any], policies: list[BoundPolicy], *, sample: int = SAMPLE_VALUES
+) -> list[Problem]:
+    """Unmapped classes (errors for a policy that purges or archives, warnings otherwise) and
+    unfollowed reference columns (warnings) of every policy."""
+    problems: list[Problem] = []
+    for policy in policies:
+        problems += _class_problems(conn, policy)
+        problems += _reference_problems(conn, policy, sample)
+    return problems
+
+
+def _class_problems(conn: psycopg.Connection[Any], policy: BoundPolicy) -> list[Problem]:
+    severity = "error" if destructive(policy) else "warning"
+    problems = []
+    for found in unmapped_classes(conn, policy):
+        where = ("related", "links", found.column.links[0], "polymorphic", "classes")
+        effect = (
+            "a purge or archive would leave the rows of purged subjects behind"
+            if severity == "error"
+            else "the phases do not reach them"
+        )
+        problems.append(
+            Problem(
+                policy.loaded.location(where),
+                f"{found.column.label} holds {len(found.classes)} class(es) that this policy "
+                f"neither maps nor declares unrelated: {found.describe()}; their rows belong to "
+                f"no record, so {effect}",
+                "map each class to its table under 'classes', or declare it outside the record "
+                "with the reason: 'unrelated_classes: {CFoo: \"why its rows are not part of "
+                "the record\"}'",
+                severity,
+            )
+        )
+    return problems
+
+
+def _reference_problems(
+    conn: psycopg.Connection[Any], policy: BoundPolicy, sample: int
+) -> list[Problem]:
+    related = policy.loaded.policy.related
+    excluded = {t.qname for name in related.exclude if (t := policy.catalog.find(name))}
+    targets = {
+        qname: table.primary_key[0]
+        for qname in policy.graph.tables
+        if len((table := policy.catalog.tables[qname]).primary_key) == 1
+    }
+    targets[policy.subject.qname] = policy.key.name
+    followed = _followed(policy)
+    where = ("related", "links") if related.links else ("related",)
+    problems = []
+    candidates = candidate_references(
+        policy.catalog, targets, tables=set(policy.catalog.tables) - excluded
+    )
+    for candidate in candidates:
+        if (candidate.table, candidate.column) in followed:
+            continue
+        share = match_share(conn, policy.catalog, candidate, limit=sample)
+        problems.append(
+            Problem(
+                policy.loaded.location(where),
+                _reference_message(policy, candidate, share),
+                _reference_hint(policy, candidate),
+                "warning",
+            )
+        )
+    return problems
+
+
+def _followed(policy: BoundPolicy) -> set[tuple[QName, str]]:
+    """(table, column) of every link the policy follows or declares (a declared link whose
+    parent is not in the record still serves the joins of dates)."""
+    out = {(e.child, c) for e in policy.graph.edges for c in e.child_columns}
+    out |= {(e.child, e.class_column) for e in policy.graph.edges if e.class_column}
+    for link in policy.loaded.policy.related.links:
+        table = policy.catalog.find(link.table)
+        if table is None:
+            continue
+        if link.column is not None:
+            out.add((table.qname, link.column))
+        if link.polymorphic is not None:
+            out |= {
+                (table.qname, link.polymorphic.id_column),
+                (table.qname, link.polymorphic.class_column),
+            }
+    return out
+
+
+_RULES = {
+    "key name": "the key's name",
+    "table name": "the table's name",
+    "key suffix": "a name ending with the key's",
+}
+
+
+def _reference_message(
+    policy: BoundPolicy, candidate: CandidateReference, share: MatchShare
+) -> str:
+    table = policy.catalog.tables[candidate.table]
+    column = table.columns[candidate.column]
+    target = candidate.target[1]
+    if share.values:
+        matched = (
+            f"{share.matching:,} of {share.values:,} values read ({share.share:.0%}) match a key "
+            f"of {target} ({share.method}, each looked up in the key's index)"
+        )
+    else:
+        matched = "it holds no value yet"
+    return (
+        f"{table.label}.{candidate.column} ({column.type}) looks like a reference to "
+        f"{target}.{candidate.target_key} ({_RULES[candidate.rule]}) without a foreign key, "
+        f"and this policy neither follows nor excludes it: {matched}"
+    )
+
+
+def _reference_hint(policy: BoundPolicy, candidate: CandidateReference) -> str:
+    references = (
+        "" if candidate.target == policy.subject.qname else f", references: {candidate.target[1]}"
+    )
+    link = f"{{table: {candidate.table[1]}, column: {candidate.column}{references}}}"
+    if candidate.table in policy.graph.tables:
+        return (
+            f"if its value designates a row of the record, declare the link under related.links: "
+            f"{link}"
+        )
+    return (
+        f"if its rows belong to the record, declare the link under related.links: {link}; "
+        f"otherwise list {candidate.table[1]} under related.exclude"
+    )
