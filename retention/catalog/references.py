@@ -188,28 +188,34 @@ def match_share(
 
     A table estimated (pg_class.reltuples) at more than `limit` rows is sampled: random blocks
     (`TABLESAMPLE SYSTEM`, REPEATABLE so that two runs on the same data agree), enough for
-    about three times `limit` rows, then the first `limit` non-NULL values among them. A
-    smaller one is read from its start up to `limit` values (all of it when it holds fewer).
-    Runs in the caller's transaction state (autocommit: one statement)."""
+    about twice `limit` rows, of which `limit` non-NULL values are kept in the order of a hash
+    of their value (not the first ones: blocks are read in table order, and the first would
+    all come from the start of the table). A smaller table is read from its start up to
+    `limit` values (all of it when it holds fewer). Runs in the caller's transaction state
+    (autocommit: one statement)."""
     table = catalog.tables[reference.table]
     target = catalog.tables[reference.target]
     percent = _sample_percent(table.estimated_rows, limit)
-    sample = (
-        sql.SQL("TABLESAMPLE SYSTEM ({}) REPEATABLE (0)").format(sql.Literal(percent))
+    sample, order = (
+        (
+            sql.SQL("TABLESAMPLE SYSTEM ({}) REPEATABLE (0)").format(sql.Literal(percent)),
+            sql.SQL("ORDER BY hashtext({}::text)").format(sql.Identifier(reference.column)),
+        )
         if percent is not None
-        else sql.SQL("")
+        else (sql.SQL(""), sql.SQL(""))
     )
     query = sql.SQL(
         "SELECT count(*), count(*) FILTER (WHERE EXISTS "
         "(SELECT 1 FROM {target} AS k WHERE k.{key} = v.c)) "
-        "FROM (SELECT {column} AS c FROM {table} {sample} WHERE {column} IS NOT NULL LIMIT %s) "
-        "AS v"
+        "FROM (SELECT {column} AS c FROM {table} {sample} WHERE {column} IS NOT NULL "
+        "{order} LIMIT %s) AS v"
     ).format(
         target=sql.Identifier(*target.qname),
         key=sql.Identifier(reference.target_key),
         column=sql.Identifier(reference.column),
         table=sql.Identifier(*table.qname),
         sample=sample,
+        order=order,
     )
     row = conn.execute(query, (limit,)).fetchone()
     values, matching = (int(row[0]), int(row[1])) if row else (0, 0)
@@ -224,10 +230,10 @@ def match_share(
 
 
 def _sample_percent(estimated_rows: int, limit: int) -> float | None:
-    """The share of blocks to sample for about 3 x `limit` rows, or None to read the table."""
+    """The share of blocks to sample for about 2 x `limit` rows, or None to read the table."""
     if estimated_rows <= limit:
         return None
-    return float(f"{min(100.0, 300.0 * limit / estimated_rows):.4g}")
+    return float(f"{min(100.0, 200.0 * limit / estimated_rows):.4g}")
 
 
 def distinct_classes(

@@ -772,7 +772,8 @@ def _joins(binder: _Binder, over: Table) -> dict[QName, Join]:
         for fk in binder.catalog.outgoing(over.qname)
     }
     for i, link in enumerate(binder.loaded.policy.related.links):
-        if link.column is None or binder.catalog.find(link.table) != over:
+        child = binder.catalog.find(link.table)
+        if link.column is None or child is None or child.qname != over.qname:
             continue
         parent = binder.catalog.find(link.references or binder.loaded.policy.subject.table)
         if parent is None or len(parent.primary_key) != 1 or link.column not in over.columns:
