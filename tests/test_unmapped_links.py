@@ -16,8 +16,9 @@ from retention.cli.run import render_report
 from retention.daemon.metrics import Metrics
 from retention.demo.schema import FOREIGN_KEYS
 from retention.errors import PolicyError, Problem
-from retention.policy.check import check_policies
+from retention.policy.check import bound_policies, check_policies
 from retention.policy.load import load_policies
+from retention.report.history import read_history
 from tests.clock_helpers import POLICIES, policy, statuses
 from tests.engine_helpers import cli, run, settings, write_policy
 from tests.fix_db import DEMO_TODAY
@@ -193,6 +194,13 @@ def test_a_run_refuses_a_purge_when_a_new_class_appeared(
         }
     ]
     assert "Dupont" not in json.dumps(detail)
+    history = read_history(conn, "retention", bound_policies(conn, folder))
+    (incident,) = [i for i in history.incidents if i.event == "phase_refused"]
+    assert (incident.policy, incident.phase, incident.message) == (
+        "dossier",
+        "destruction",
+        "public.user_log.object_class: CConsultation",
+    )
     metrics = Metrics()
     metrics.run_ended(report, metrics.run_started(), None)
     refused = metrics.registry.get_sample_value(
