@@ -90,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
         report,
         run,
         scan,
+        schema,
         service,
         store,
     )
@@ -116,6 +117,7 @@ def _parser() -> argparse.ArgumentParser:
         scan,
         report,
         grants,
+        schema,
         service,
         store,
         demo,

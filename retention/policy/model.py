@@ -50,8 +50,14 @@ class _Strict(BaseModel):
 class Subject(_Strict):
     """The table whose rows are the data subjects, and its key column."""
 
-    table: str = Field(description="Table, optionally schema-qualified: 'public.patients'.")
-    key: str = Field(description="Unique key column of the subject table.")
+    table: str = Field(
+        description="Table, optionally schema-qualified: 'public.patients'.",
+        examples=["patients", "public.patients"],
+    )
+    key: str = Field(
+        description="Unique key column of the subject table (primary key or unique key).",
+        examples=["patient_id"],
+    )
 
 
 class Polymorphic(_Strict):
@@ -61,12 +67,22 @@ class Polymorphic(_Strict):
     with the reason (`unrelated_classes`): `check` reads the column, and a purge or archive
     refuses to run while a class is in neither (its rows would be left behind silently)."""
 
-    class_column: str
-    id_column: str
-    classes: dict[str, str] = Field(min_length=1, description="class value -> table")
+    class_column: str = Field(
+        description="Column naming the class of the row referred to.", examples=["object_class"]
+    )
+    id_column: str = Field(
+        description="Column holding the key of the row referred to.", examples=["object_id"]
+    )
+    classes: dict[str, str] = Field(
+        min_length=1,
+        description="Class value -> table whose key `id_column` holds (the subject or a "
+        "related table).",
+        examples=[{"CSejour": "sejours", "CConsultation": "consultations"}],
+    )
     unrelated_classes: dict[str, str] = Field(
         default_factory=dict,
         description="class value -> why its rows are not part of the record",
+        examples=[{"CMedecin": "journal des fiches praticiens, hors dossier patient"}],
     )
 
     @model_validator(mode="after")
@@ -91,10 +107,22 @@ class Polymorphic(_Strict):
 class Link(_Strict):
     """A reference the schema does not declare as a foreign key."""
 
-    table: str
-    column: str | None = Field(default=None, description="Plain column holding the parent key.")
-    references: str | None = Field(default=None, description="Parent table (default: subject).")
-    polymorphic: Polymorphic | None = None
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["column"]}, {"required": ["polymorphic"]}]}
+    )
+
+    table: str = Field(description="The child table whose rows belong to the parent's.")
+    column: str | None = Field(
+        default=None,
+        description="Plain column holding the parent key (no foreign key).",
+        examples=["patient_id"],
+    )
+    references: str | None = Field(
+        default=None, description="Parent table (default: the subject table)."
+    )
+    polymorphic: Polymorphic | None = Field(
+        default=None, description="A class column and an id column naming the parent row."
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> Link:
@@ -112,26 +140,54 @@ class Link(_Strict):
 class Related(_Strict):
     """Rows that belong to a subject: foreign keys are followed automatically, plus these."""
 
-    links: list[Link] = Field(default_factory=list)
+    links: list[Link] = Field(
+        default_factory=list,
+        description="References without a foreign key: plain columns and polymorphic pairs.",
+    )
     exclude: list[str] = Field(default_factory=list, description="Tables never followed.")
-    follow_foreign_keys: bool = True
+    follow_foreign_keys: bool = Field(
+        default=True,
+        description="Follow the foreign keys pointing at the subject and at related tables.",
+    )
 
 
 class ColumnDate(_Strict):
     """A date stored in a column of the subject table (possibly as text)."""
 
-    column: str
-    format: Literal["YYYY-MM-DD", "DD/MM/YYYY", "YYYYMMDD"] | None = None
-    if_missing: Literal["undeterminable", "null"] = "undeterminable"
+    column: str = Field(description="Column of the subject table.", examples=["naissance"])
+    format: Literal["YYYY-MM-DD", "DD/MM/YYYY", "YYYYMMDD"] | None = Field(
+        default=None,
+        description="Format of a date stored as text; anything else in it is unreadable "
+        "(the subject is then undeterminable: kept and reported).",
+    )
+    if_missing: Literal["undeterminable", "null"] = Field(
+        default="undeterminable",
+        description="A missing value makes the subject undeterminable, or counts as null "
+        "(e.g. no death date: alive).",
+    )
 
 
 class AggregateDate(_Strict):
     """The latest (or earliest) date over the subject's related rows, with a filter."""
 
-    latest: str | None = None
-    earliest: str | None = None
-    over: str | None = Field(default=None, description="Related table the rows come from.")
-    where: str | None = None
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["latest"]}, {"required": ["earliest"]}]}
+    )
+
+    latest: str | None = Field(
+        default=None,
+        description="Expression over the related rows; its latest value is taken.",
+        examples=["coalesce(sortie, today)", "plagesconsult.date"],
+    )
+    earliest: str | None = Field(
+        default=None, description="Expression over the related rows; its earliest value."
+    )
+    over: str | None = Field(
+        default=None, description="Related table the rows come from.", examples=["sejours"]
+    )
+    where: str | None = Field(
+        default=None, description="Condition on those rows.", examples=["annule = '0'"]
+    )
 
     @model_validator(mode="after")
     def _one_direction(self) -> AggregateDate:
@@ -170,11 +226,18 @@ DateSpec = Annotated[
 class ColumnSpec(_Strict):
     """One column an action applies to, with its parameters."""
 
-    column: str
+    column: str = Field(
+        description="'column' of the subject table or 'table.column' of a related table.",
+        examples=["tel", "contacts_urgence.tel"],
+    )
     value: str | int | None = Field(default=None, description="erase: neutral value.")
-    to: Literal["year", "month", "department", "range"] | None = None
+    to: Literal["year", "month", "department", "range"] | None = Field(
+        default=None, description="generalize: to the year, month, department or a range."
+    )
     width: int | None = Field(default=None, gt=0, description="generalize to range: bucket.")
-    replace_with: Literal["tag", "pseudonym"] = "tag"
+    replace_with: Literal["tag", "pseudonym"] = Field(
+        default="tag", description="scrub: what replaces a personal span."
+    )
 
 
 ColumnItem = Annotated[
@@ -186,10 +249,19 @@ ColumnItem = Annotated[
 class Phase(_Strict):
     """A step of the record's life: when it is due and what happens then."""
 
-    name: str = Field(pattern=NAME_PATTERN)
-    due: str = Field(description="Date expression; the phase is due once it is past.")
-    action: str
-    columns: list[ColumnItem] = Field(default_factory=list)
+    name: str = Field(pattern=NAME_PATTERN, examples=["destruction", "coordonnees"])
+    due: str = Field(
+        description="Date expression; the phase is due once it is past.",
+        examples=["retain_until", "derniere_venue + 3 years"],
+    )
+    action: str = Field(
+        description="erase, pseudonymize, generalize, scrub (on columns); archive, purge "
+        "(on whole records).",
+        json_schema_extra={"enum": list(ACTIONS)},
+    )
+    columns: list[ColumnItem] = Field(
+        default_factory=list, description="Columns of a column action (not for archive/purge)."
+    )
     description: str | None = None
     triggers: list[str] = Field(
         default_factory=list,
@@ -240,23 +312,41 @@ class Phase(_Strict):
 class KeptColumn(_Strict):
     """A personal column deliberately kept as it is, with the reason (for coverage)."""
 
-    column: str
-    reason: str = Field(min_length=3)
+    column: str = Field(examples=["medecins.rpps"])
+    reason: str = Field(min_length=3, description="Why this personal column is kept.")
 
 
 class Policy(_Strict):
     """One policy file."""
 
-    name: str = Field(pattern=NAME_PATTERN)
+    name: str = Field(
+        pattern=NAME_PATTERN,
+        description="How commands, plans and the audit trail name the policy.",
+        examples=["dossier-medical"],
+    )
     title: str | None = None
     description: str | None = None
-    legal_basis: str | None = None
-    subject: Subject
-    related: Related = Field(default_factory=Related)
-    dates: dict[str, DateSpec] = Field(default_factory=dict)
-    retain_until: str
-    phases: list[Phase] = Field(min_length=1)
-    keep: list[KeptColumn] = Field(default_factory=list)
+    legal_basis: str | None = Field(default=None, examples=["CSP art. R1112-7"])
+    subject: Subject = Field(description="The table whose rows are the data subjects.")
+    related: Related = Field(
+        default_factory=Related, description="Which other rows belong to a subject."
+    )
+    dates: dict[str, DateSpec] = Field(
+        default_factory=dict,
+        description="Named dates: a column of the subject, the latest/earliest value over "
+        "related rows, or an expression over other dates.",
+        examples=[{"derniere_venue": "greatest(dernier_sejour, derniere_consultation)"}],
+    )
+    retain_until: str = Field(
+        description="End of the legal retention: a date expression (null: undeterminable).",
+        examples=["derniere_venue + 20 years"],
+    )
+    phases: list[Phase] = Field(
+        min_length=1, description="Steps of the record's life, each with its due date."
+    )
+    keep: list[KeptColumn] = Field(
+        default_factory=list, description="Personal columns deliberately kept (for coverage)."
+    )
 
     @model_validator(mode="after")
     def _unique_phases(self) -> Policy:
