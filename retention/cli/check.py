@@ -10,6 +10,7 @@ from retention.audit.approvals import DESTRUCTIVE, approval_state
 from retention.db import connect
 from retention.discovery.coverage import Gap, current_gaps
 from retention.errors import PolicyError, UsageError
+from retention.plan.explain import explain_graph, render_tree
 from retention.policy.check import check_policies
 from retention.policy.load import load_policies
 from retention.settings import Settings
@@ -31,6 +32,11 @@ def register(commands: Any) -> None:
     )
     parser.add_argument(
         "--no-database", action="store_true", help="check the files only, without the catalogue"
+    )
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="show each policy's relation graph as a tree: table, link, rows it reaches",
     )
     parser.set_defaults(handler=run)
 
@@ -56,6 +62,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             for p in result.bound
             if any(ph.action in DESTRUCTIVE for ph in p.phases)
         }
+        trees = (
+            {p.name: explain_graph(conn, p) for p in result.bound}
+            if args.explain and not result.errors
+            else {}
+        )
     for problem in result.warnings:
         print(problem.render(), file=sys.stderr)
     if result.errors:
@@ -69,6 +80,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
         if policy.name in states:
             print(f"    {states[policy.name].describe()}")
+        if policy.name in trees:
+            print("    what its records hold (rows of every subject, in one snapshot):")
+            print("\n".join(f"      {line}" for line in render_tree(trees[policy.name])))
     warned = f", {len(result.warnings)} warning(s)" if result.warnings else ""
     print(f"{len(result.bound)} policy file(s) valid{warned}")
     if args.coverage:
