@@ -11,10 +11,14 @@ import psycopg
 from retention.catalog.introspect import read_catalog
 from retention.catalog.references import (
     CandidateReference,
+    PolymorphicPair,
     candidate_references,
+    class_match,
     class_rows,
+    class_tables,
     distinct_classes,
     match_share,
+    polymorphic_pairs,
 )
 
 SCHEMA = """
@@ -143,3 +147,45 @@ def test_class_rows_of_every_class_or_of_some(conn: psycopg.Connection[Any]) -> 
     assert every == {("CConsultation", 100), ("CFile", 1), ("CPatient", 100), ("CSejour", 100)}
     some = class_rows(conn, log, "object_class", ["CFile", "CNothing"])
     assert [(c.value, c.rows) for c in some] == [("CFile", 1)]
+
+
+def test_polymorphic_pairs_by_the_names_of_their_columns(conn: psycopg.Connection[Any]) -> None:
+    _schema(conn)
+    conn.execute(
+        "CREATE TABLE comments (n serial PRIMARY KEY, commentable_type text, commentable_id int, "
+        "body_type text, owner_class int, owner_id int)"
+    )
+    pairs = {p.label for p in polymorphic_pairs(read_catalog(conn))}
+    assert pairs == {
+        "user_log.object_class + object_id",
+        "files.object_class + object_id",
+        "comments.commentable_type + commentable_id",
+    }  # body_type has no body_id; owner_class holds no text
+
+
+def test_a_class_names_the_table_by_its_name_or_by_its_key(conn: psycopg.Connection[Any]) -> None:
+    _schema(conn)
+    conn.execute("CREATE TABLE sejours (sejour_id serial PRIMARY KEY)")
+    conn.execute("CREATE TABLE dossier (dossier_medical_id serial PRIMARY KEY)")
+    catalog = read_catalog(conn)
+
+    def named(value: str) -> list[str]:
+        return [t[1] for t in class_tables(catalog, value)]
+
+    assert named("CSejour") == ["sejours"]  # Mediboard: a leading C, a plural table
+    assert named("CPatient") == ["patient", "patients"]  # ambiguous: for a human
+    assert named("App\\Models\\Persons") == ["persons"]
+    assert named("CDossierMedical") == ["dossier"]  # by its key dossier_medical_id
+    assert named("CPlageconsult") == ["plageconsult"]
+    assert named("CFacture") == []
+    assert named("1 + 1") == []
+
+
+def test_class_match_counts_the_ids_of_one_class_only(conn: psycopg.Connection[Any]) -> None:
+    _schema(conn)
+    _classes(conn, "user_log")  # ids 1..300: CPatient ids are 3, 6, ..., 300
+    catalog = read_catalog(conn)
+    pair = PolymorphicPair(("public", "user_log"), "object_class", "object_id")
+    match = class_match(conn, catalog, pair, "CPatient", ("public", "patients"))
+    assert (match.values, match.matching, match.target_key) == (100, 33, "patient_id")
+    assert match.share == 0.33 and not match.sampled

@@ -17,6 +17,7 @@ Results hold names and counts only, never a value of a reference column.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -193,43 +194,69 @@ def match_share(
     all come from the start of the table). A smaller table is read from its start up to
     `limit` values (all of it when it holds fewer). Runs in the caller's transaction state
     (autocommit: one statement)."""
-    table = catalog.tables[reference.table]
-    target = catalog.tables[reference.target]
-    percent = _sample_percent(table.estimated_rows, limit)
+    values, matching, sampled, method = _match(
+        conn,
+        catalog.tables[reference.table],
+        reference.column,
+        catalog.tables[reference.target],
+        reference.target_key,
+        limit,
+    )
+    return MatchShare(reference, values, matching, sampled, method)
+
+
+def _match(
+    conn: psycopg.Connection[Any],
+    table: Table,
+    column: str,
+    target: Table,
+    key: str,
+    limit: int,
+    only: tuple[str, str] | None = None,
+) -> tuple[int, int, bool, str]:
+    """(values read, values matching a key, sampled, method) for :func:`match_share`; `only`:
+    read the rows whose column `only[0]` equals `only[1]` (a polymorphic class) only."""
+    percent = sample_percent(table.estimated_rows, limit)
     sample, order = (
         (
             sql.SQL("TABLESAMPLE SYSTEM ({}) REPEATABLE (0)").format(sql.Literal(percent)),
-            sql.SQL("ORDER BY hashtext({}::text)").format(sql.Identifier(reference.column)),
+            sql.SQL("ORDER BY hashtext({}::text)").format(sql.Identifier(column)),
         )
         if percent is not None
         else (sql.SQL(""), sql.SQL(""))
     )
+    params: list[object] = []
+    condition: sql.Composable = sql.SQL("")
+    if only is not None:
+        condition = sql.SQL("AND {} = %s").format(sql.Identifier(only[0]))
+        params.append(only[1])
     query = sql.SQL(
         "SELECT count(*), count(*) FILTER (WHERE EXISTS "
         "(SELECT 1 FROM {target} AS k WHERE k.{key} = v.c)) "
         "FROM (SELECT {column} AS c FROM {table} {sample} WHERE {column} IS NOT NULL "
-        "{order} LIMIT %s) AS v"
+        "{condition} {order} LIMIT %s) AS v"
     ).format(
         target=sql.Identifier(*target.qname),
-        key=sql.Identifier(reference.target_key),
-        column=sql.Identifier(reference.column),
+        key=sql.Identifier(key),
+        column=sql.Identifier(column),
         table=sql.Identifier(*table.qname),
         sample=sample,
+        condition=condition,
         order=order,
     )
-    row = conn.execute(query, (limit,)).fetchone()
+    row = conn.execute(query, (*params, limit)).fetchone()
     values, matching = (int(row[0]), int(row[1])) if row else (0, 0)
     if percent is not None:
         method = (
             f"a sample of random blocks (TABLESAMPLE SYSTEM {percent:g}%), at most {limit:,} values"
         )
-        return MatchShare(reference, values, matching, True, method)
+        return values, matching, True, method
     if values >= limit:
-        return MatchShare(reference, values, matching, True, f"the first {limit:,} values")
-    return MatchShare(reference, values, matching, False, "every value")
+        return values, matching, True, f"the first {limit:,} values"
+    return values, matching, False, "every value"
 
 
-def _sample_percent(estimated_rows: int, limit: int) -> float | None:
+def sample_percent(estimated_rows: int, limit: int) -> float | None:
     """The share of blocks to sample for about 2 x `limit` rows, or None to read the table."""
     if estimated_rows <= limit:
         return None
@@ -280,14 +307,141 @@ def class_rows(
     return tuple(ClassRows(str(value), int(count)) for value, count in rows)
 
 
+# -- polymorphic pairs ----------------------------------------------------------------------
+# `object_class` + `object_id` (Mediboard), `commentable_type` + `commentable_id` (Rails).
+CLASS_SUFFIXES = ("_class", "_type", "_classname", "_model")
+
+
+@dataclass(frozen=True)
+class PolymorphicPair:
+    """`table.class_column` names a class and `table.id_column` the key of a row of it."""
+
+    table: QName
+    class_column: str
+    id_column: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.table[1]}.{self.class_column} + {self.id_column}"
+
+
+@dataclass(frozen=True)
+class ClassMatch:
+    """Of the rows of `pair.table` whose class column is `value`: `values` non-NULL ids read,
+    `matching` equal to a key of `target.target_key` (see :func:`match_share` for `sampled`
+    and `method`)."""
+
+    pair: PolymorphicPair
+    value: str
+    target: QName
+    target_key: str
+    values: int
+    matching: int
+    sampled: bool
+    method: str
+
+    @property
+    def share(self) -> float | None:
+        return self.matching / self.values if self.values else None
+
+
+def polymorphic_pairs(
+    catalog: Catalog, tables: Iterable[QName] | None = None
+) -> list[PolymorphicPair]:
+    """Pairs of a text column `<p>_class` (or `_type`, `_classname`, `_model`) and a column
+    `<p>_id` of the same table (a number or text), not declared in a foreign key. Catalogue
+    only. Sorted by table and columns."""
+    declared = {(fk.table, c) for fk in catalog.foreign_keys for c in fk.columns}
+    found: list[PolymorphicPair] = []
+    for qname in sorted(catalog.tables if tables is None else set(tables)):
+        table = catalog.tables.get(qname)
+        if table is None:
+            continue
+        by_name = {name.lower(): column for name, column in table.columns.items()}
+        for lower, column in sorted(by_name.items()):
+            prefix = next((lower[: -len(s)] for s in CLASS_SUFFIXES if lower.endswith(s)), "")
+            ids = by_name.get(f"{prefix}_id") if prefix else None
+            if not column.is_text or ids is None or not (ids.is_number or ids.is_text):
+                continue
+            if (qname, ids.name) not in declared:
+                found.append(PolymorphicPair(qname, column.name, ids.name))
+    return found
+
+
+def class_tables(catalog: Catalog, value: str) -> list[QName]:
+    """Tables a class name designates, by the table's name or its key's: 'CSejour' (a
+    Mediboard class: a leading C) -> `sejours` or a table keyed `sejour_id`; a namespaced
+    'App.Models.MedicalFile' -> `medical_files`, `medicalfiles`, `medical_file_id`... Several
+    when the name is ambiguous, none when no table fits; tables matched by name first, by key
+    only when none is."""
+    stems = _class_stems(value)
+    if not stems:
+        return []
+    by_name, by_key = [], []
+    plurals = {f"{stem}{end}" for stem in stems for end in ("", "s", "es", "x")}
+    keys = {f"{stem}{end}" for stem in stems for end in ("_id", "id")}
+    for qname, table in sorted(catalog.tables.items()):
+        name = table.name.lower()
+        if {name, name.replace("_", "")} & plurals:
+            by_name.append(qname)
+        elif len(table.primary_key) == 1 and table.primary_key[0].lower() in keys:
+            by_key.append(qname)
+    return by_name or by_key
+
+
+def _class_stems(value: str) -> set[str]:
+    """'CConsultAnesth' -> {'consult_anesth', 'consultanesth', 'cconsult_anesth', ...}."""
+    last = re.split(r"[\\./:]+", value.strip())[-1]
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", last):
+        return set()
+    bases = {last}
+    if re.match(r"C[A-Z]", last):
+        bases.add(last[1:])  # Mediboard's classes: CPatient, CSejour
+    stems = set()
+    for base in bases:
+        snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", base).lower()
+        stems |= {snake, snake.replace("_", "")}
+    return stems
+
+
+def class_match(
+    conn: psycopg.Connection[Any],
+    catalog: Catalog,
+    pair: PolymorphicPair,
+    value: str,
+    target: QName,
+    *,
+    limit: int = SAMPLE_VALUES,
+) -> ClassMatch:
+    """How many ids of the rows of class `value` equal a key of `target` (its one-column
+    primary key), read as :func:`match_share` reads a column."""
+    table = catalog.tables[target]
+    key = table.primary_key[0]
+    values, matching, sampled, method = _match(
+        conn,
+        catalog.tables[pair.table],
+        pair.id_column,
+        table,
+        key,
+        limit,
+        (pair.class_column, value),
+    )
+    return ClassMatch(pair, value, target, key, values, matching, sampled, method)
+
+
 __all__ = [
     "CandidateReference",
+    "ClassMatch",
     "ClassRows",
     "ClassValues",
     "MatchShare",
+    "PolymorphicPair",
     "candidate_references",
+    "class_match",
     "class_rows",
+    "class_tables",
     "distinct_classes",
     "match_share",
+    "polymorphic_pairs",
     "single_keys",
 ]
