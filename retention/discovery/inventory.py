@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -149,6 +150,20 @@ def last_scan_id(conn: psycopg.Connection[Any], *, schema: str = "retention") ->
         sql.SQL("SELECT max(scan_id) FROM {}").format(sql.Identifier(schema, "scans"))
     ).fetchone()
     return int(row[0]) if row and row[0] is not None else None
+
+
+def scan_time(
+    conn: psycopg.Connection[Any], scan_id: int, *, schema: str = "retention"
+) -> datetime:
+    """When the scan `scan_id` ran."""
+    row = conn.execute(
+        sql.SQL("SELECT scanned_at FROM {} WHERE scan_id = %s").format(
+            sql.Identifier(schema, "scans")
+        ),
+        (scan_id,),
+    ).fetchone()
+    assert row is not None
+    return row[0]  # type: ignore[no-any-return]
 
 
 def diff(previous: Iterable[ColumnVerdict], current: Sequence[ColumnVerdict]) -> list[Change]:

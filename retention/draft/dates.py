@@ -1,0 +1,103 @@
+"""Candidate event dates of the tables of a record: their columns of date type, and text
+columns holding dates in one of the formats a policy reads, with their range and share of
+nulls (and, for text, of values that are no real calendar day)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from retention.catalog.introspect import Column, Table
+from retention.catalog.references import sample_percent
+from retention.plan.clock import parse_date_sql
+from retention.policy.model import DATE_FORMATS
+
+SAMPLE_ROWS = 100_000
+TEXT_DATE_LENGTH = 12  # a text column longer than this is not taken for a date
+MIN_READABLE = 0.5  # a text column is a date when at least half its values are real days
+QName = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class DateCandidate:
+    """`table.column` as a date: of `rows` rows read, `nulls` NULL, `unreadable` not a real day
+    in `format` (text only); `first` and `last` the range of the readable ones."""
+
+    table: QName
+    column: Column
+    format: str | None
+    rows: int
+    nulls: int
+    unreadable: int
+    first: date | None
+    last: date | None
+    sampled: bool
+
+    def share(self, count: int) -> float:
+        return count / self.rows if self.rows else 0.0
+
+
+def date_candidates(conn: psycopg.Connection[Any], table: Table) -> list[DateCandidate]:
+    """The candidate dates of one table, read in one statement (a sample of random blocks
+    when the table is estimated above SAMPLE_ROWS rows)."""
+    wanted: list[tuple[Column, str | None]] = [
+        (c, None) for c in table.columns.values() if c.is_date
+    ]
+    wanted += [
+        (c, fmt)
+        for c in table.columns.values()
+        if c.is_text and c.max_length is not None and c.max_length <= TEXT_DATE_LENGTH
+        for fmt in DATE_FORMATS
+    ]
+    if not wanted:
+        return []
+    percent = sample_percent(table.estimated_rows, SAMPLE_ROWS)
+    sample = (
+        sql.SQL(" TABLESAMPLE SYSTEM ({}) REPEATABLE (0)").format(sql.Literal(percent))
+        if percent is not None
+        else sql.SQL("")
+    )
+    parts: list[sql.Composable] = [sql.SQL("count(*)")]
+    for column, fmt in wanted:
+        ref = sql.Identifier(column.name)
+        value = (
+            parse_date_sql(ref, fmt)
+            if fmt is not None
+            else sql.SQL("(CASE WHEN isfinite({r}) THEN ({r})::date END)").format(r=ref)
+        )
+        parts += [
+            sql.SQL("count({})").format(ref),
+            sql.SQL("count({})").format(value),
+            sql.SQL("min({})").format(value),
+            sql.SQL("max({})").format(value),
+        ]
+    query = sql.SQL("SELECT {} FROM {}{}").format(
+        sql.SQL(", ").join(parts), sql.Identifier(*table.qname), sample
+    )
+    row = conn.execute(query).fetchone()
+    assert row is not None
+    rows = int(row[0])
+    found: dict[str, DateCandidate] = {}
+    for i, (column, fmt) in enumerate(wanted):
+        present, readable, first, last = row[1 + 4 * i : 5 + 4 * i]
+        if fmt is not None and (not present or readable < MIN_READABLE * present):
+            continue
+        best = found.get(column.name)
+        if best is not None and best.rows - best.nulls - best.unreadable >= readable:
+            continue
+        found[column.name] = DateCandidate(
+            table.qname,
+            column,
+            fmt,
+            rows,
+            rows - int(present),
+            int(present) - int(readable),
+            first,
+            last,
+            percent is not None,
+        )
+    return list(found.values())
