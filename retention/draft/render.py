@@ -213,7 +213,7 @@ def _phases(draft: Draft) -> list[str]:
         "# Phases, to decide. Suggested from the personal columns of the last scan: each action",
         "# is one that `check` accepts for its column; choose when each is due.",
         "# phases:",
-        "#   - name: destruction                # the whole record, once retain_until is past",
+        "#   - name: destruction                # the whole record, the day after retain_until",
         "#     due: retain_until",
         "#     action: purge",
     ]

@@ -251,7 +251,7 @@ class Phase(_Strict):
 
     name: str = Field(pattern=NAME_PATTERN, examples=["destruction", "coordonnees"])
     due: str = Field(
-        description="Date expression; the phase is due once it is past.",
+        description="Date expression, the last day before the phase: it is due the day after.",
         examples=["retain_until", "derniere_venue + 3 years"],
     )
     action: str = Field(
@@ -338,7 +338,8 @@ class Policy(_Strict):
         examples=[{"derniere_venue": "greatest(dernier_sejour, derniere_consultation)"}],
     )
     retain_until: str = Field(
-        description="End of the legal retention: a date expression (null: undeterminable).",
+        description="End of the legal retention, its last day kept: a date expression "
+        "(null: undeterminable).",
         examples=["derniere_venue + 20 years"],
     )
     phases: list[Phase] = Field(
