@@ -193,6 +193,24 @@ def test_classes_that_name_no_table_of_the_record_are_listed_with_their_rows(
     assert "CMedecin: medecins" not in text
 
 
+def test_a_table_reached_only_by_a_nullable_foreign_key_is_excluded(
+    demo_conn: psycopg.Connection[TupleRow], tmp_path: Path
+) -> None:
+    """A patient's family doctor, a stay's practitioner: the patient and the stay refer to a
+    doctor without belonging to them; a doctor's planning slots (chir_id NOT NULL) do."""
+    text = _draft(demo_conn, "medecins")
+    assert "  exclude:" in text
+    assert "    - patients " in text and "    - sejours " in text
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    end = "retain_until: date '2000-01-01'\nphases: [{name: p, due: retain_until, action: purge}]\n"
+    (folder / "draft.yaml").write_text(text + end, encoding="utf-8")
+    (policy,) = bound_policies(demo_conn, folder)
+    tables = {t[1] for t in policy.graph.tables}
+    assert "plagesconsult" in tables
+    assert not tables & {"patients", "sejours", "allergies"}
+
+
 def _scan(conn: psycopg.Connection[TupleRow]) -> None:
     """A stored scan, as `retention scan` leaves it (verdicts only), without running Presidio."""
     migrate(conn, "retention")

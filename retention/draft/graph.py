@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import psycopg
 
-from retention.catalog.introspect import Catalog, Table
+from retention.catalog.introspect import Catalog, ForeignKey, Table
 from retention.catalog.references import (
     CandidateReference,
     ClassMatch,
@@ -74,6 +74,7 @@ class DraftGraph:
     tables: tuple[QName, ...]
     links: tuple[Found, ...]
     doubts: tuple[Doubt, ...]
+    excluded: tuple[tuple[QName, str], ...] = ()  # (table, why) for related.exclude
 
     def declared(self) -> tuple[Found, ...]:
         """The links a policy must declare (foreign keys are followed by themselves)."""
@@ -109,6 +110,7 @@ class _Walk:
     doubts: list[Doubt] = field(default_factory=list)
     seen: set[tuple[object, ...]] = field(default_factory=set)
     classes: dict[PolymorphicPair, dict[str, int]] = field(default_factory=dict)
+    nullable: list[tuple[ForeignKey, QName]] = field(default_factory=list)
 
     def parents(self, child: QName) -> set[QName]:
         return {link.parent for link in self.links if link.child == child}
@@ -155,7 +157,10 @@ def draft_graph(
         grown = (len(walk.members), len(walk.links)) != before
     for pair in pairs:
         walk.doubts += _classes_left(walk, pair)
-    return DraftGraph(subject, key, tuple(walk.members), tuple(walk.links), tuple(walk.doubts))
+    excluded = _nullable_keys(walk)
+    return DraftGraph(
+        subject, key, tuple(walk.members), tuple(walk.links), tuple(walk.doubts), excluded
+    )
 
 
 def _foreign_keys(walk: _Walk, parent: QName) -> None:
@@ -163,6 +168,10 @@ def _foreign_keys(walk: _Walk, parent: QName) -> None:
         if fk.table == parent or not walk.first("fk", fk.name, fk.table):
             continue
         columns = ", ".join(fk.columns)
+        child = walk.catalog.tables[fk.table]
+        if any(not child.columns[c].not_null for c in fk.columns):
+            walk.nullable.append((fk, parent))  # decided once the record is known
+            continue
         if fk.table == walk.subject.qname or walk.loops(fk.table, parent):
             walk.doubts.append(
                 Doubt(
@@ -182,6 +191,42 @@ def _foreign_keys(walk: _Walk, parent: QName) -> None:
                 f"foreign key {fk.name}, followed by the policy by itself",
             )
         )
+
+
+def _nullable_keys(walk: _Walk) -> tuple[tuple[QName, str], ...]:
+    """Foreign keys whose column may be NULL: a row that may refer to no parent refers to one
+    (a stay's practitioner, a patient's family doctor) rather than belongs to it. Its table is
+    excluded, unless another link makes it part of the record (the policy then follows the
+    key too)."""
+    excluded: dict[QName, str] = {}
+    for fk, parent in walk.nullable:
+        what = f"{fk.table[1]}.{', '.join(fk.columns)} -> {parent[1]} (foreign key {fk.name})"
+        if fk.table in walk.members and not walk.loops(fk.table, parent):
+            evidence = (
+                f"nullable foreign key {fk.name}, followed by the policy by itself (the table "
+                "belongs to the record through another link)"
+            )
+            walk.add(
+                Found(
+                    fk.table,
+                    parent,
+                    "foreign key",
+                    ", ".join(fk.columns),
+                    ", ".join(fk.ref_columns),
+                    evidence,
+                )
+            )
+        elif fk.table not in walk.members:
+            excluded.setdefault(fk.table, what)
+            walk.doubts.append(
+                Doubt(
+                    fk.table,
+                    what,
+                    f"nullable: its rows may refer to a {parent[1]} row without belonging to "
+                    "it; listed under related.exclude (remove it there if they belong to it)",
+                )
+            )
+    return tuple(excluded.items())
 
 
 def _columns(walk: _Walk, parent: QName, candidates: list[CandidateReference]) -> None:

@@ -105,6 +105,12 @@ def _related(catalog: Catalog, graph: DraftGraph) -> list[str]:
             parent = scalar(table_ref(catalog, link.parent))
             entry = f"          {scalar(link.class_value or '')}: {parent}"
             lines.append(_line(entry, link.evidence))
+    if graph.excluded:
+        lines.append(_line("  exclude:", "tables a foreign key reaches that may not belong"))
+        lines += [
+            _line(f"    - {scalar(table_ref(catalog, table))}", f"{why}, nullable")
+            for table, why in graph.excluded
+        ]
     if graph.doubts:
         lines.append("  # Not linked, for a human to decide (add a link, or leave the rows out):")
         lines += [f"  #   {d.what}: {d.evidence}" for d in graph.doubts]
