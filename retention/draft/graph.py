@@ -58,11 +58,16 @@ class Found:
 
 @dataclass(frozen=True)
 class Doubt:
-    """A guess not taken, with the evidence, for a human to decide."""
+    """A guess not taken, with the evidence, for a human to decide. For a class of a
+    polymorphic pair: the pair, the class, its rows, and the one table its name designates
+    (None: none or several)."""
 
     table: QName
     what: str
     evidence: str
+    pair: PolymorphicPair | None = None
+    value: str | None = None
+    target: QName | None = None
 
 
 @dataclass(frozen=True)
@@ -263,16 +268,17 @@ def _polymorphic(walk: _Walk, pair: PolymorphicPair) -> None:
             continue
         what = f"{pair.table[1]}.{pair.class_column} = '{value}' -> {target[1]}"
         if len(walk.catalog.tables[target].primary_key) != 1 or target == pair.table:
-            walk.doubts.append(
-                Doubt(pair.table, what, "the table has no one-column key to link to")
-            )
+            why = "the table has no one-column key to link to"
+            walk.doubts.append(Doubt(pair.table, what, why, pair, value))
             continue
         match = class_match(walk.conn, walk.catalog, pair, value, target)
         evidence = _class_evidence(match, rows)
         if match.share is None or match.share < MIN_SHARE:
-            walk.doubts.append(Doubt(pair.table, what, f"not linked: {evidence}"))
+            why = f"not linked: {evidence}"
+            walk.doubts.append(Doubt(pair.table, what, why, pair, value, target))
         elif walk.loops(pair.table, target):
-            walk.doubts.append(Doubt(pair.table, what, f"not linked, it would loop: {evidence}"))
+            why = f"not linked, it would loop: {evidence}"
+            walk.doubts.append(Doubt(pair.table, what, why, pair, value))
         else:
             walk.add(
                 Found(
@@ -302,6 +308,8 @@ def _classes_left(walk: _Walk, pair: PolymorphicPair) -> Iterator[Doubt]:
                 pair.table,
                 f"{pair.table[1]}.{pair.class_column} = '{value}'",
                 f"{rows:,} rows; {reasons[value]}",
+                pair,
+                value,
             )
         return
     shown = ", ".join(f"'{v}' ({n:,} rows: {reasons[v]})" for v, n in list(left.items())[:8])

@@ -14,9 +14,10 @@ from collections.abc import Iterable
 from datetime import date
 
 from retention.catalog.introspect import Catalog
+from retention.catalog.references import PolymorphicPair
 from retention.draft.columns import Minimisation, PersonalColumn
 from retention.draft.dates import DateCandidate
-from retention.draft.graph import DraftGraph, Found, percent
+from retention.draft.graph import Doubt, DraftGraph, Found, percent
 from retention.draft.model import Draft
 from retention.policy.schema import MODELINE
 
@@ -105,15 +106,55 @@ def _related(catalog: Catalog, graph: DraftGraph) -> list[str]:
             parent = scalar(table_ref(catalog, link.parent))
             entry = f"          {scalar(link.class_value or '')}: {parent}"
             lines.append(_line(entry, link.evidence))
+        lines += _undecided(catalog, [d for d in graph.doubts if _same_pair(d, links[0])])
     if graph.excluded:
         lines.append(_line("  exclude:", "tables a foreign key reaches that may not belong"))
         lines += [
             _line(f"    - {scalar(table_ref(catalog, table))}", f"{why}, nullable")
             for table, why in graph.excluded
         ]
-    if graph.doubts:
+    written = {(f.child, f.class_column, f.column) for f in declared if f.kind == "polymorphic"}
+    doubts = [d for d in graph.doubts if d.pair is None or _key(d.pair) not in written]
+    if doubts:
         lines.append("  # Not linked, for a human to decide (add a link, or leave the rows out):")
-        lines += [f"  #   {d.what}: {d.evidence}" for d in graph.doubts]
+        lines += [f"  #   {d.what}: {d.evidence}" for d in doubts]
+    return lines
+
+
+def _key(pair: PolymorphicPair) -> tuple[QName, str | None, str]:
+    return (pair.table, pair.class_column, pair.id_column)
+
+
+def _same_pair(doubt: Doubt, link: Found) -> bool:
+    return doubt.pair is not None and _key(doubt.pair) == (
+        link.child,
+        link.class_column,
+        link.column,
+    )
+
+
+def _undecided(catalog: Catalog, doubts: list[Doubt]) -> list[str]:
+    """The classes of a written link that the data did not settle, as commented choices:
+    `check` refuses a purge or archive while one is in neither `classes` nor
+    `unrelated_classes`, so the officer uncomments one of the two for each."""
+    if not doubts:
+        return []
+    lines = [
+        "          # TO DECIDE, each class below: map it (uncomment its line) or keep it out",
+        "          # of the record under unrelated_classes, with the reason:",
+    ]
+    for doubt in doubts:
+        value = scalar(doubt.value or "")
+        if doubt.target is not None:
+            entry = f"          # {value}: {scalar(table_ref(catalog, doubt.target))}"
+        else:
+            entry = f"          # {value}: <table>"
+        lines.append(_line(entry, doubt.evidence))
+    lines.append("        # unrelated_classes:")
+    lines += [
+        f'        #   {scalar(d.value or "")}: "<why its rows are not part of the record>"'
+        for d in doubts
+    ]
     return lines
 
 
