@@ -16,7 +16,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -151,6 +151,24 @@ class Settings(BaseSettings):
         ]
         if problems:
             raise ValueError("; ".join(problems))
+        return value
+
+    @field_validator(
+        "metrics_textfile", "audit_log", "audit_head_file", "archive_dir", mode="before"
+    )
+    @classmethod
+    def _not_empty_path(cls, value: Any, info: ValidationInfo) -> Any:
+        # an empty value would be the current directory: never what is meant
+        if isinstance(value, str) and not value.strip():
+            what = "a directory" if info.field_name == "archive_dir" else "a file"
+            raise ValueError(f"is empty: name {what}, or leave the setting out to turn it off")
+        return value
+
+    @field_validator("metrics_textfile", "audit_log", "audit_head_file")
+    @classmethod
+    def _not_a_directory(cls, value: Path | None) -> Path | None:
+        if value is not None and value.is_dir():
+            raise ValueError(f"{value} is a directory: name a file in it")
         return value
 
     @field_validator("database_url")

@@ -725,6 +725,15 @@ def _aggregate_date(
     over = binder.table(over_name, (*path, "over") if spec.over else value_path)
     if over is None or graph is None:
         return None
+    if over.qname == graph.subject:
+        binder.error(
+            (*path, "over") if spec.over else value_path,
+            f"{over.name} is the subject table itself: a subject has one row there, not rows "
+            "to take the latest or earliest of",
+            f"read the column directly: '{name}: {{column: <column of {over.name}>}}' "
+            "(with 'format:' for a date stored as text)",
+        )
+        return None
     if over.qname not in graph.tables:
         binder.error(
             (*path, "over") if spec.over else value_path,

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from retention.errors import Location, PolicyError, Problem
 from retention.policy.model import Policy
-from retention.policy.source import Document, PathKey, parse_yaml
+from retention.policy.source import Document, PathKey, decode, parse_yaml
 
 _PYDANTIC_HINTS = {
     "missing": "add this key",
@@ -84,11 +84,7 @@ def load_policies(directory: Path) -> list[LoadedPolicy]:
 
 def load_policy_bytes(data: bytes, name: str) -> LoadedPolicy:
     """Validate one policy file's content (`name` is used in messages)."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise PolicyError([Problem(Location(name), "file is not UTF-8 text")]) from None
-    document = parse_yaml(text, name)
+    document = parse_yaml(decode(data, name), name)
     if not isinstance(document.value, dict):
         raise PolicyError(
             [
