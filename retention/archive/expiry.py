@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -32,6 +33,7 @@ from retention.archive.model import ArchiveFile, Segment, next_name
 from retention.archive.storage import Storage
 from retention.archive.writer import index_document
 from retention.audit.trail import AuditTrail, Entry, Stored, mirror, subject_digest
+from retention.store.holds import Person
 
 
 @dataclass(frozen=True)
@@ -52,25 +54,54 @@ class Status:
 
 
 class Holds:
-    """Every hold, by policy and subject digest (holds store keys; segments store digests)."""
+    """Every hold, by policy and subject digest (holds store keys; segments store digests).
 
-    def __init__(self, conn: psycopg.Connection[Any], schema: str, trail: AuditTrail) -> None:
+    A hold narrowed to a policy covers that policy's files. A hold on a person covers the files
+    of every policy whose subject is that person's table and key (`subjects`: each policy's,
+    from the policies loaded), and those of any policy not loaded, whose subject is unknown:
+    such a file is kept while the held key is in it (fail closed)."""
+
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any],
+        schema: str,
+        trail: AuditTrail,
+        subjects: Mapping[str, Person] | None = None,
+    ) -> None:
+        self._trail = trail
+        self._subjects = subjects or {}
         self._by: dict[tuple[str, str], list[_Hold]] = defaultdict(list)
+        self._persons: list[tuple[Person, str, _Hold]] = []
+        self._digested: set[str] = set()
         rows = conn.execute(
-            sql.SQL("SELECT policy, subject_key, held_since, released_at FROM {}").format(
-                sql.Identifier(schema, "holds")
-            )
+            sql.SQL(
+                "SELECT policy, subject_key, held_since, released_at, subject_table, "
+                "subject_column FROM {}"
+            ).format(sql.Identifier(schema, "holds"))
         ).fetchall()
-        for policy, key, since, released in rows:
-            digest = subject_digest(trail.key, policy, key)
-            self._by[(policy, digest)].append(_Hold(since, released))
+        for policy, key, since, released, table, column in rows:
+            if policy is None:
+                self._persons.append((Person(table, column), key, _Hold(since, released)))
+            else:
+                self._by[(policy, subject_digest(trail.key, policy, key))].append(
+                    _Hold(since, released)
+                )
+
+    def _covering(self, policy: str, digest: str) -> list[_Hold]:
+        if policy not in self._digested:  # the holds on persons, digested under this policy
+            self._digested.add(policy)
+            subject = self._subjects.get(policy)
+            for person, key, hold in self._persons:
+                if subject is None or subject == person:
+                    self._by[(policy, subject_digest(self._trail.key, policy, key))].append(hold)
+        return self._by.get((policy, digest), [])
 
     def status(self, item: ArchiveFile, segment: Segment) -> Status:
         if segment.expires_on is None:
             return Status(None, False)
         extension = 0
         for digest in segment.subject_digests:
-            for hold in self._by.get((item.policy, digest), ()):
+            for hold in self._covering(item.policy, digest):
                 if hold.released_at is None:
                     return Status(segment.expires_on, True)
                 if hold.held_since >= item.created_at:  # earlier holds are in retain_until
@@ -86,9 +117,11 @@ def expire(
     schema: str,
     at: date,
     run_id: UUID | None,
+    subjects: Mapping[str, Person] | None = None,
 ) -> int:
-    """Destroy every expired segment; returns how many."""
-    holds = Holds(conn, schema, trail)
+    """Destroy every expired segment; returns how many. `subjects`: each loaded policy's
+    subject, for the holds on persons (see Holds)."""
+    holds = Holds(conn, schema, trail, subjects)
     destroyed = 0
     for item in catalog.files(conn, schema):
         statuses = {s.group: holds.status(item, s) for s in item.live_segments()}

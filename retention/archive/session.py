@@ -24,6 +24,7 @@ from retention.audit.trail import AuditTrail
 from retention.plan.model import Plan
 from retention.policy.bind import BoundPhase, BoundPolicy
 from retention.settings import Settings
+from retention.store.holds import Person
 from retention.store.schema import holds_table
 
 
@@ -78,9 +79,11 @@ def prepare_archives(
     run_id: UUID,
     *,
     expire_groups: bool = True,
+    subjects: Mapping[str, Person] | None = None,
 ) -> ArchiveSession | None:
     """Check the archive settings (before anything changes), reconcile interrupted batches,
-    destroy expired groups; the session for `archive` batches, or None if none is due."""
+    destroy expired groups; the session for `archive` batches, or None if none is due.
+    `subjects`: every loaded policy's subject, for the holds on persons (see expiry.Holds)."""
     due = archives_due(plan)
     if settings.archive_dir is None:
         if due:
@@ -97,7 +100,7 @@ def prepare_archives(
     catalog.require(conn, settings.schema_name)
     reconcile(conn, storage, trail, settings.schema_name, run_id)
     if expire_groups:
-        expire(conn, storage, trail, settings.schema_name, at, run_id)
+        expire(conn, storage, trail, settings.schema_name, at, run_id, subjects)
     if not due:
         return None
     target = Target(storage, recipients, settings.archive_group, settings.schema_name, trail)

@@ -173,7 +173,10 @@ def _show(args: argparse.Namespace, settings: Settings) -> int:
 def _find(args: argparse.Namespace, settings: Settings) -> int:
     digest = subject_digest(audit_key(settings), args.policy, args.subject)
     entries = _entries(
-        settings, sql.SQL("policy = %s AND %s = ANY(subject_digests)"), [args.policy, digest]
+        # a hold on a person (no policy) lists the subject's digest under every policy it covers
+        settings,
+        sql.SQL("(policy = %s OR policy IS NULL) AND %s = ANY(subject_digests)"),
+        [args.policy, digest],
     )
     if not entries:
         print(f"no entry for this subject under policy {args.policy}")

@@ -1,20 +1,25 @@
-"""`retention hold add|release|list`: legal holds (a claim suspends the legal clock)."""
+"""`retention hold add|release|list`: legal holds (a claim suspends the legal clock).
+
+A hold protects a person: without `--policy` it holds the subject under every policy whose
+subject is the same table and key (archive expiry included); `--policy` narrows it to one."""
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from typing import Any
 
 from psycopg import sql
 
-from retention.audit.trail import Entry, mirror
+from retention.archive import catalog, restore
+from retention.audit.trail import AuditTrail, Entry, mirror
 from retention.catalog.introspect import read_catalog
 from retention.cli.common import ensure_schema, trail
 from retention.db import connect
 from retention.errors import UsageError
-from retention.policy.load import load_policies
+from retention.policy.load import LoadedPolicy, load_policies
 from retention.settings import Settings
-from retention.store.holds import add_hold, list_holds, release_hold
+from retention.store.holds import Hold, Person, Scope, add_hold, list_holds, release_hold
 
 
 def register(commands: Any) -> None:
@@ -23,8 +28,9 @@ def register(commands: Any) -> None:
     parser = commands.add_parser(
         "hold",
         help="legal holds: add, release, list",
-        description="A held subject is excluded from every phase of "
-        "the policy; on release its clock is extended by the time held.",
+        description="A hold protects a person: the held subject is excluded from every phase "
+        "of every policy whose subject is the same table and key, archive expiry included "
+        "(--policy narrows it to one policy); on release its clock is extended by the time held.",
     )
     sub = parser.add_subparsers(required=True, metavar="ACTION")
     add = sub.add_parser("add", help="put a subject on hold")
@@ -33,7 +39,18 @@ def register(commands: Any) -> None:
     for item in (add, release, show):
         add_policies_option(item)
     for item in (add, release):
-        item.add_argument("--policy", required=True, metavar="NAME")
+        item.add_argument(
+            "--policy",
+            default=None,
+            metavar="NAME",
+            help="narrow the hold to this policy (default: every policy on the subject table)",
+        )
+        item.add_argument(
+            "--table",
+            default=None,
+            metavar="NAME",
+            help="the subject table, when the policies have several",
+        )
         item.add_argument("--subject", required=True, metavar="KEY")
     add.add_argument(
         "--reason", required=True, help="why (a case reference; do not write personal data here)"
@@ -45,30 +62,104 @@ def register(commands: Any) -> None:
     show.set_defaults(handler=_list)
 
 
-def _policy_subject(settings: Settings, name: str) -> tuple[str, str]:
-    policies = {p.name: p for p in load_policies(settings.policies_dir)}
-    if name not in policies:
-        raise UsageError(f"no policy named '{name}'", hint=f"policies: {', '.join(policies)}")
-    subject = policies[name].policy.subject
-    return subject.table, subject.key
+@dataclass(frozen=True)
+class _Target:
+    """What a hold command acts on: its scope and the policies it covers."""
+
+    scope: Scope
+    policies: tuple[str, ...]
+
+    def digests(self, audit: AuditTrail, subject: str) -> tuple[str, ...]:
+        """The subject's keyed digest under every policy covered (what `audit find` reads)."""
+        return tuple(sorted({audit.subject_digest(p, subject) for p in self.policies}))
+
+    def label(self, audit: AuditTrail, subject: str) -> str:
+        return _digest(audit, self.scope.policy, self.scope.person, subject)
 
 
-def _check_subject_exists(conn: Any, settings: Settings, policy: str, key: str) -> None:
-    table_name, column = _policy_subject(settings, policy)
-    table = read_catalog(conn, tool_schema=settings.schema_name).find(table_name)
-    if table is None or column not in table.columns:
+def _digest(audit: AuditTrail, policy: str | None, person: Person, subject: str) -> str:
+    """A subject as shown: its digest under the policy, or under the table for a person."""
+    return audit.subject_digest(policy or person.table, subject)[:12]
+
+
+def _target(conn: Any, settings: Settings, policy: str | None, table: str | None) -> _Target:
+    loaded = load_policies(settings.policies_dir)
+    catalog = read_catalog(conn, tool_schema=settings.schema_name)
+
+    def person(p: LoadedPolicy) -> Person:
+        found = catalog.find(p.policy.subject.table)
+        name = ".".join(found.qname) if found is not None else p.policy.subject.table
+        return Person(name, p.policy.subject.key)
+
+    persons = {p.name: person(p) for p in loaded}
+    if policy is not None:
+        if policy not in persons:
+            raise UsageError(f"no policy named '{policy}'", hint=f"policies: {', '.join(persons)}")
+        return _Target(Scope(persons[policy], policy), (policy,))
+    choices = sorted(set(persons.values()), key=lambda p: (p.table, p.column))
+    if table is not None:
+        found = catalog.find(table)
+        wanted = ".".join(found.qname) if found is not None else table
+        choices = [p for p in choices if p.table == wanted]
+    if len(choices) != 1:
+        tables = ", ".join(
+            f"{p.table} ({p.column})" for p in sorted(set(persons.values()), key=lambda p: p.table)
+        )
+        raise UsageError(
+            "no policy has this subject table" if not choices and table
+            else "the policies have several subject tables: which one holds this person?",
+            hint=f"--table NAME (subject tables: {tables or 'none'}), or --policy NAME",
+        )  # fmt: skip
+    chosen = choices[0]
+    return _Target(Scope(chosen), tuple(n for n, p in persons.items() if p == chosen))
+
+
+def _check_subject_exists(
+    conn: Any, settings: Settings, target: _Target, audit: AuditTrail, key: str
+) -> None:
+    """The key names a row of the subject table, or a subject in a live archive of a policy
+    the hold covers (a claim may come after the record left the database)."""
+    person = target.scope.person
+    table = read_catalog(conn, tool_schema=settings.schema_name).find(person.table)
+    if table is None or person.column not in table.columns:
         return  # the policy does not bind today; a hold must still be possible
     row = conn.execute(
         sql.SQL("SELECT 1 FROM {} WHERE {}::text = %s").format(
-            sql.Identifier(*table.qname), sql.Identifier(column)
+            sql.Identifier(*table.qname), sql.Identifier(person.column)
         ),
         (key,),
     ).fetchone()
-    if row is None:
-        raise UsageError(
-            f"no row of {table.label} has {column} = the given key",
-            hint="check the key (holds are for existing subjects)",
+    if row is not None:
+        return
+    if catalog.installed(conn, settings.schema_name) and any(
+        restore.find(conn, settings.schema_name, audit, key, policy) for policy in target.policies
+    ):
+        return
+    raise UsageError(
+        f"no row of {table.label} has {person.column} = the given key, and no live archive "
+        "holds it",
+        hint="check the key (holds are for existing or archived subjects)",
+    )
+
+
+def _entry(target: _Target, audit: AuditTrail, args: argparse.Namespace, hold: Hold) -> Entry:
+    detail: dict[str, Any] = {"hold_id": hold.hold_id}
+    if target.scope.policy is None:
+        detail.update(
+            scope="person", table=target.scope.person.table, policies=list(target.policies)
         )
+    adding = hold.released_at is None
+    if not adding:
+        assert hold.released_at is not None
+        detail["held_days"] = (hold.released_at - hold.held_since).days
+    return Entry(
+        event="hold_add" if adding else "hold_release",
+        outcome="held" if adding else "released",
+        policy=target.scope.policy,
+        subjects=1,
+        subject_digests=target.digests(audit, args.subject),
+        detail=detail,
+    )
 
 
 def _add(args: argparse.Namespace, settings: Settings) -> int:
@@ -76,49 +167,39 @@ def _add(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError("--reason must not be empty")
     with connect(settings) as conn:
         ensure_schema(conn, settings)
-        _check_subject_exists(conn, settings, args.policy, args.subject)
+        target = _target(conn, settings, args.policy, args.table)
         audit = trail(conn, settings)
+        _check_subject_exists(conn, settings, target, audit, args.subject)
         with conn.transaction():
-            hold = add_hold(conn, settings.schema_name, args.policy, args.subject, args.reason)
-            stored = audit.append(
-                conn,
-                Entry(
-                    event="hold_add",
-                    outcome="held",
-                    policy=args.policy,
-                    subjects=1,
-                    subject_digests=audit.digests(args.policy, [args.subject]),
-                    detail={"hold_id": hold.hold_id},
-                ),
-            )
+            hold = add_hold(conn, settings.schema_name, target.scope, args.subject, args.reason)
+            stored = audit.append(conn, _entry(target, audit, args, hold))
         mirror(stored)  # committed: now in the copy outside the database too
     print(
-        f"hold {hold.hold_id} added for policy {args.policy} "
-        f"(subject {audit.subject_digest(args.policy, args.subject)[:12]})"
+        f"hold {hold.hold_id} added for {target.scope.describe()} "
+        f"(subject {target.label(audit, args.subject)})"
     )
+    if target.scope.policy is not None:
+        print(
+            "  narrowed: other policies on the same subject do not see this hold "
+            "(without --policy, it holds the person under every policy)"
+        )
     return 0
 
 
 def _release(args: argparse.Namespace, settings: Settings) -> int:
     with connect(settings) as conn:
         ensure_schema(conn, settings)
+        target = _target(conn, settings, args.policy, args.table)
         audit = trail(conn, settings)
         with conn.transaction():
-            hold = release_hold(conn, settings.schema_name, args.policy, args.subject)
-            held_days = (hold.released_at - hold.held_since).days if hold.released_at else 0
-            stored = audit.append(
-                conn,
-                Entry(
-                    event="hold_release",
-                    outcome="released",
-                    policy=args.policy,
-                    subjects=1,
-                    subject_digests=audit.digests(args.policy, [args.subject]),
-                    detail={"hold_id": hold.hold_id, "held_days": held_days},
-                ),
-            )
+            hold = release_hold(conn, settings.schema_name, target.scope, args.subject)
+            entry = _entry(target, audit, args, hold)
+            stored = audit.append(conn, entry)
         mirror(stored)
-    print(f"hold {hold.hold_id} released; the clock is extended by {held_days} day(s)")
+    print(
+        f"hold {hold.hold_id} released ({target.scope.describe()}); the clock is extended by "
+        f"{entry.detail['held_days']} day(s)"
+    )
     return 0
 
 
@@ -126,16 +207,21 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
     with connect(settings) as conn:
         ensure_schema(conn, settings)
         audit = trail(conn, settings)
-        holds = list_holds(conn, settings.schema_name, args.policy, args.all)
+        person = None
+        if args.policy:
+            person = _target(conn, settings, args.policy, None).scope.person
+        holds = list_holds(conn, settings.schema_name, args.policy, args.all, person)
     if not holds:
         print("no hold")
         return 0
-    print(f"{'id':>5}  {'policy':<24} {'subject':<14} {'since':<17} released")
+    print(f"{'id':>5}  {'scope':<24} {'subject':<14} {'since':<17} released")
     for h in holds:
         released = f"{h.released_at:%Y-%m-%d %H:%M}" if h.released_at else "-"
-        subject = audit.subject_digest(h.policy, h.subject_key)[:12]
+        person = Person(h.subject_table or "", h.subject_column or "")
+        subject = _digest(audit, h.policy, person, h.subject_key)
         print(
-            f"{h.hold_id:>5}  {h.policy:<24} {subject:<14} "
-            f"{h.held_since:%Y-%m-%d %H:%M}  {released}"
+            f"{h.hold_id:>5}  {h.scope:<24} {subject:<14} {h.held_since:%Y-%m-%d %H:%M}  {released}"
         )
+    if any(h.policy is None for h in holds):
+        print("(scope * TABLE: the person is held under every policy on that table)")
     return 0

@@ -48,6 +48,7 @@ from retention.engine.safety import (
 from retention.engine.workers import CONCURRENT_ACTIONS, walk
 from retention.errors import KNOWN_CONDITIONS, RetentionError, server_text_is_safe
 from retention.keys import Key
+from retention.plan.clock import person_of
 from retention.plan.compute import compute_plan, snapshot_pass
 from retention.plan.model import Plan
 from retention.plan.passes import DueTables, flag, group_phases, temp
@@ -207,6 +208,7 @@ class Runner:
                     options.at,
                     report.run_id,
                     expire_groups=options.phase is None,
+                    subjects={p.name: person_of(p) for p in all_policies},
                 )
                 report.outcome = self._execute(plan, policies, options, report)
             except BaseException:

@@ -19,6 +19,7 @@ from retention.policy.bind import RETAIN_UNTIL, BoundDate, BoundPhase, BoundPoli
 from retention.policy.expr import Params, compile_sql
 from retention.policy.expr.nodes import Name
 from retention.policy.relations import Edge
+from retention.store.holds import Person, covers
 
 SUBJECT = "s"
 BASE = "b"  # the clock's first layer: named dates computed once per subject
@@ -433,14 +434,29 @@ def _holds(
         "LEFT JOIN (SELECT subject_key, bool_or(released_at IS NULL) AS held, "
         "coalesce(sum(released_at::date - held_since::date) "
         "FILTER (WHERE released_at IS NOT NULL), 0)::int AS extension "
-        "FROM {holds} WHERE policy = {policy} GROUP BY subject_key) AS h "
+        "FROM {holds} WHERE {covers} GROUP BY subject_key) AS h "
         "ON h.subject_key = {key}::text"
     ).format(
         holds=holds_table,
-        policy=params.add(policy.name),
+        covers=holds_covering(policy, params),
         key=sql.Identifier(SUBJECT, policy.key.name),
     )
     return sql.SQL("coalesce(h.held, false)"), sql.SQL("coalesce(h.extension, 0)"), join
+
+
+def person_of(policy: BoundPolicy) -> Person:
+    """Whom a hold on a person covers under `policy`: a key of its subject table."""
+    return Person.of(policy.subject.qname, policy.key.name)
+
+
+def holds_covering(policy: BoundPolicy, params: Params) -> sql.Composable:
+    """The holds rows covering `policy`: narrowed to it, or holding its subject's person."""
+    person = person_of(policy)
+    return covers(
+        sql.SQL("policy = {}").format(params.add(policy.name)),
+        params.add(person.table),
+        params.add(person.column),
+    )
 
 
 def _column_value(ref: sql.Composable, column: Column) -> sql.Composable:

@@ -63,6 +63,7 @@ from retention.policy.expr import Params
 from retention.policy.model import ROW_ACTIONS
 from retention.policy.relations import QName
 from retention.report.moments import iso
+from retention.store.holds import Person, covers
 from retention.store.schema import holds_table
 
 DIRECT_ENTITIES = ("PERSON", "FR_NIR", "FR_INS", "PHONE_NUMBER", "EMAIL_ADDRESS", "ADDRESS")
@@ -550,14 +551,23 @@ class _Context:
             return 0
         query = sql.SQL(
             "SELECT count(DISTINCT h.subject_key) FROM {holds} AS h WHERE h.released_at IS NULL "
-            "AND h.policy = ANY(%(policies)s) "
+            "AND {covers} "
             "AND EXISTS (SELECT FROM {subject} AS s WHERE {key}::text = h.subject_key)"
         ).format(
             holds=self.holds,
+            covers=covers(
+                sql.SQL("h.policy = ANY(%(policies)s)"),
+                sql.Placeholder("table"),
+                sql.Placeholder("column"),
+                alias="h",
+            ),
             subject=sql.Identifier(*group.first.subject.qname),
             key=sql.Identifier("s", group.first.key.name),
         )
-        return self._count(query, {"policies": group.names})
+        person = Person.of(group.first.subject.qname, group.first.key.name)
+        return self._count(
+            query, {"policies": group.names, "table": person.table, "column": person.column}
+        )
 
     def _archived(self, group: _Group) -> int | None:
         if not archive_catalogue_installed(self.conn, self.schema):

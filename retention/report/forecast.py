@@ -29,7 +29,7 @@ import psycopg
 from psycopg import sql
 
 from retention.audit.approvals import DESTRUCTIVE, approval_state
-from retention.plan.clock import clock_query
+from retention.plan.clock import clock_query, holds_covering
 from retention.plan.rows import due_keys
 from retention.policy.bind import BoundPhase, BoundPolicy
 from retention.policy.expr import Params
@@ -130,7 +130,7 @@ def compute_forecast(
         holds = holds_table(conn, schema)
         phases = []
         for policy in policies:
-            held_now = _active_holds(conn, holds, policy.name)
+            held_now = _active_holds(conn, holds, policy)
             for phase in policy.phases:
                 due, held = _PhaseWindow(conn, policy, phase, dates, holds).counts()
                 approval = _approval(conn, schema, policy, phase, required_approvals)
@@ -260,14 +260,17 @@ def _cumulative(values: list[int]) -> list[int]:
     return out
 
 
-def _active_holds(conn: psycopg.Connection[Any], holds: sql.Composable | None, policy: str) -> int:
+def _active_holds(
+    conn: psycopg.Connection[Any], holds: sql.Composable | None, policy: BoundPolicy
+) -> int:
     if holds is None:
         return 0
+    params = Params("h")
     row = conn.execute(
         sql.SQL(
-            "SELECT count(DISTINCT subject_key) FROM {} WHERE policy = %s AND released_at IS NULL"
-        ).format(holds),
-        (policy,),
+            "SELECT count(DISTINCT subject_key) FROM {} WHERE {} AND released_at IS NULL"
+        ).format(holds, holds_covering(policy, params)),
+        params.values,
     ).fetchone()
     return int(row[0]) if row else 0
 

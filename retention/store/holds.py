@@ -1,5 +1,8 @@
-"""Legal holds: add, release, list. A held subject is excluded from every phase of its policy;
-once released, its clock is extended by the time it was held (computed by the clock)."""
+"""Legal holds: add, release, list. A hold protects a person: without a policy it holds one key
+of a subject table under every policy whose subject is that table and key (archive expiry
+included); with a policy it is narrowed to that policy. A held subject is excluded from every
+phase the hold covers; once released, its clock is extended by the time it was held (computed
+by the clock)."""
 
 from __future__ import annotations
 
@@ -18,55 +21,128 @@ class HoldError(RetentionError):
 
 
 @dataclass(frozen=True)
+class Person:
+    """Whom a hold without a policy protects: one key column of one subject table."""
+
+    table: str  # schema.table
+    column: str
+
+    @classmethod
+    def of(cls, qname: tuple[str, str], column: str) -> Person:
+        return cls(".".join(qname), column)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a hold covers: one policy (narrowed), or the person under every policy."""
+
+    person: Person
+    policy: str | None = None
+
+    def describe(self) -> str:
+        if self.policy is not None:
+            return f"policy {self.policy} only"
+        return f"every policy on {self.person.table} ({self.person.column})"
+
+
+@dataclass(frozen=True)
 class Hold:
     hold_id: int
-    policy: str
+    policy: str | None  # None: every policy on subject_table (see Person)
     subject_key: str
     reason: str
     held_since: datetime
     held_by: str
     released_at: datetime | None
     released_by: str | None
+    subject_table: str | None
+    subject_column: str | None
+
+    @property
+    def scope(self) -> str:
+        if self.policy is not None:
+            return self.policy
+        return f"* {self.subject_table}"
+
+
+def covers(
+    policy: sql.Composable,
+    table: sql.Composable,
+    column: sql.Composable,
+    alias: str | None = None,
+) -> sql.Composable:
+    """The condition on a holds row: it covers a policy (`policy`, a condition on the column
+    `policy`, e.g. `policy = %s`) or holds the person everywhere on that policy's subject
+    (`table` and `column`: placeholders for a `Person`'s table and column, in this order)."""
+
+    def col(name: str) -> sql.Composable:
+        return sql.Identifier(alias, name) if alias else sql.Identifier(name)
+
+    return sql.SQL("({policy} OR ({p} IS NULL AND {t} = {table} AND {c} = {column}))").format(
+        policy=policy,
+        p=col("policy"),
+        t=col("subject_table"),
+        table=table,
+        c=col("subject_column"),
+        column=column,
+    )
+
+
+def _where(scope: Scope) -> tuple[sql.Composable, list[Any]]:
+    if scope.policy is not None:
+        return sql.SQL("policy = %s"), [scope.policy]
+    return (
+        sql.SQL("policy IS NULL AND subject_table = %s AND subject_column = %s"),
+        [scope.person.table, scope.person.column],
+    )
 
 
 def add_hold(
-    conn: psycopg.Connection[Any], schema: str, policy: str, subject: str, reason: str
+    conn: psycopg.Connection[Any], schema: str, scope: Scope, subject: str, reason: str
 ) -> Hold:
-    """A new hold (one active hold per policy and subject)."""
-    if active(conn, schema, policy, subject):
+    """A new hold (one active hold per scope and subject)."""
+    if active(conn, schema, scope, subject):
         raise HoldError(
-            "this subject is already on hold for this policy",
+            f"this subject is already on hold for {scope.describe()}",
             hint="'retention hold list' shows the active holds",
         )
+    person = scope.person
     row = conn.execute(
         sql.SQL(
-            "INSERT INTO {} (policy, subject_key, reason) VALUES (%s, %s, %s) RETURNING *"
+            "INSERT INTO {} (policy, subject_key, reason, subject_table, subject_column) "
+            "VALUES (%s, %s, %s, %s, %s) RETURNING *"
         ).format(sql.Identifier(schema, "holds")),
-        (policy, subject, reason),
+        (scope.policy, subject, reason, person.table, person.column),
     ).fetchone()
     assert row is not None
     return Hold(*row)
 
 
-def release_hold(conn: psycopg.Connection[Any], schema: str, policy: str, subject: str) -> Hold:
+def release_hold(conn: psycopg.Connection[Any], schema: str, scope: Scope, subject: str) -> Hold:
+    where, params = _where(scope)
     row = conn.execute(
         sql.SQL(
-            "UPDATE {} SET released_at = now(), released_by = current_user WHERE policy = %s "
+            "UPDATE {} SET released_at = now(), released_by = current_user WHERE {} "
             "AND subject_key = %s AND released_at IS NULL RETURNING *"
-        ).format(sql.Identifier(schema, "holds")),
-        (policy, subject),
+        ).format(sql.Identifier(schema, "holds"), where),
+        (*params, subject),
     ).fetchone()
     if row is None:
-        raise HoldError("no active hold for this subject and policy")
+        raise HoldError(
+            f"no active hold for this subject on {scope.describe()}",
+            hint="'retention hold list' shows the active holds and their scope "
+            "(a policy, or * for every policy on a table)",
+        )
     return Hold(*row)
 
 
-def active(conn: psycopg.Connection[Any], schema: str, policy: str, subject: str) -> bool:
+def active(conn: psycopg.Connection[Any], schema: str, scope: Scope, subject: str) -> bool:
+    where, params = _where(scope)
     row = conn.execute(
-        sql.SQL(
-            "SELECT 1 FROM {} WHERE policy = %s AND subject_key = %s AND released_at IS NULL"
-        ).format(sql.Identifier(schema, "holds")),
-        (policy, subject),
+        sql.SQL("SELECT 1 FROM {} WHERE {} AND subject_key = %s AND released_at IS NULL").format(
+            sql.Identifier(schema, "holds"), where
+        ),
+        (*params, subject),
     ).fetchone()
     return row is not None
 
@@ -76,12 +152,19 @@ def list_holds(
     schema: str,
     policy: str | None = None,
     include_released: bool = False,
+    person: Person | None = None,
 ) -> list[Hold]:
-    conditions = [sql.SQL("true")]
+    """Holds, all or those covering `policy` (whose subject is `person`, when given)."""
+    conditions: list[sql.Composable] = [sql.SQL("true")]
     params: list[Any] = []
     if policy:
-        conditions.append(sql.SQL("policy = %s"))
+        narrowed = sql.SQL("policy = %s")
         params.append(policy)
+        if person is None:
+            conditions.append(narrowed)
+        else:
+            conditions.append(covers(narrowed, sql.SQL("%s"), sql.SQL("%s")))
+            params += [person.table, person.column]
     if not include_released:
         conditions.append(sql.SQL("released_at IS NULL"))
     rows = conn.execute(
