@@ -124,4 +124,6 @@ KNOWN_CONDITIONS = {
     "53200": "out of memory on the database server",
     "53300": "too many connections to the database server",
     "57P01": "the database server was shut down by an administrator",
+    "57P02": "the database server restarted after another server process crashed",
+    "57P03": "the database server is starting up or shutting down",
 }

@@ -137,6 +137,8 @@ def _stop_on_signals() -> threading.Event:
 def render_report(report: RunReport) -> str:
     """The run's outcome for the person at the terminal."""
     lines = [f"\nrun {report.run_id}: {report.outcome}"]
+    for earlier in report.abandoned:
+        lines.append(f"  an earlier run died: {earlier.describe()}")
     if report.coverage_gaps is None:
         lines.append("  coverage: no scan stored yet (retention scan)")
     elif report.coverage_gaps:

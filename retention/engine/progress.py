@@ -41,7 +41,10 @@ class LogReporter:
             logger.info("{}: {}/{} subjects", self.label, self.done, self.total)
 
     def finish(self) -> None:
-        logger.info("{}: finished, {}/{} subjects", self.label, self.done, self.total)
+        if self.done < self.total:  # stopped, or a failed batch ended the pass
+            logger.info("{}: stopped at {}/{} subjects", self.label, self.done, self.total)
+        else:
+            logger.info("{}: finished, {}/{} subjects", self.label, self.done, self.total)
 
 
 class BarReporter:

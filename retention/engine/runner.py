@@ -39,6 +39,12 @@ from retention.discovery.coverage import current_gaps
 from retention.engine import lock
 from retention.engine.batch import BatchContext, BatchResult, run_batch
 from retention.engine.progress import Reporter, reporter
+from retention.engine.runs import (
+    AbandonedRun,
+    abandon_stale_runs,
+    connection_lost_error,
+    record_failed_run,
+)
 from retention.engine.safety import (
     check_clock,
     limit_violations,
@@ -90,6 +96,7 @@ class RunReport:
     warnings: list[str] = field(default_factory=list)
     plan: Plan | None = None
     coverage_gaps: list[str] | None = None  # None: no scan stored yet
+    abandoned: list[AbandonedRun] = field(default_factory=list)  # earlier runs found dead
 
 
 @dataclass(frozen=True)
@@ -186,7 +193,7 @@ class Runner:
         violations = limit_violations(plan, self.settings)
         if violations and not options.allow_large:
             refuse_large(violations)
-        self._abandon_stale_runs()
+        report.abandoned = abandon_stale_runs(self.conn, self.schema, self.trail)
         self._open_run(report, options)
         with logger.contextualize(run_id=str(report.run_id)):
             if violations:
@@ -211,6 +218,18 @@ class Runner:
                     subjects={p.name: person_of(p) for p in all_policies},
                 )
                 report.outcome = self._execute(plan, policies, options, report)
+            except psycopg.OperationalError as exc:
+                report.outcome = "failed"
+                if not connection_lost(self.conn, exc):
+                    raise
+                raise connection_lost_error(
+                    exc,
+                    lambda conn, what: record_failed_run(
+                        conn, self.schema, self.trail, report.run_id, self._detail(report, what)
+                    ),
+                    self.connect,
+                    give_up=self.stop.wait,
+                ) from None
             except BaseException:
                 report.outcome = "failed"
                 raise
@@ -610,25 +629,6 @@ class Runner:
         return list(self.conn.execute(query, params, prepare=False))
 
     # -- run records and audit entries ------------------------------------------------------
-    def _abandon_stale_runs(self) -> None:
-        """We hold the lock: any run still marked running died without closing."""
-        rows = self.conn.execute(
-            sql.SQL(
-                "UPDATE {} SET outcome = 'abandoned', ended_at = now() WHERE outcome = 'running' "
-                "RETURNING run_id"
-            ).format(sql.Identifier(self.schema, "runs"))
-        ).fetchall()
-        for (run_id,) in rows:
-            self.trail.record(
-                self.conn,
-                Entry(
-                    event="run_abandoned",
-                    outcome="abandoned",
-                    run_id=run_id,
-                    detail={"found_by": "next run"},
-                ),
-            )
-
     def _open_run(self, report: RunReport, options: RunOptions) -> None:
         self.conn.execute(
             sql.SQL(
@@ -656,26 +656,10 @@ class Runner:
     def _close_run(self, report: RunReport) -> None:
         if self.conn.closed or self.conn.broken:
             return
-        totals: Counter[str] = Counter()
-        for phase in report.phases:
-            totals.update(phase.rows)
         event = {"interrupted": "run_interrupted", "failed": "run_failed"}.get(
             report.outcome, "run_end"
         )
-        last = self._record(
-            event,
-            report.outcome,
-            report,
-            detail={
-                "subjects": sum(p.acted for p in report.phases),
-                "rows": dict(totals),
-                "skipped_batches": sum(p.skipped_batches for p in report.phases),
-                "errors": [p.error for p in report.phases if p.error]
-                + [
-                    f"{p.policy}/{p.phase} not run: {p.refused}" for p in report.phases if p.refused
-                ],
-            },
-        )
+        last = self._record(event, report.outcome, report, detail=self._detail(report))
         self.conn.execute(
             sql.SQL("UPDATE {} SET outcome = %s, ended_at = now() WHERE run_id = %s").format(
                 sql.Identifier(self.schema, "runs")
@@ -683,6 +667,22 @@ class Runner:
             (report.outcome, report.run_id),
         )
         self._write_head(last)
+
+    @staticmethod
+    def _detail(report: RunReport, error: str | None = None) -> dict[str, Any]:
+        """What the run's closing entry says: its totals and errors."""
+        totals: Counter[str] = Counter()
+        for phase in report.phases:
+            totals.update(phase.rows)
+        errors = [p.error for p in report.phases if p.error] + [
+            f"{p.policy}/{p.phase} not run: {p.refused}" for p in report.phases if p.refused
+        ]
+        return {
+            "subjects": sum(p.acted for p in report.phases),
+            "rows": dict(totals),
+            "skipped_batches": sum(p.skipped_batches for p in report.phases),
+            "errors": [*errors, error] if error else errors,
+        }
 
     def _write_head(self, last: Stored) -> None:
         """Append the trail's last entry, once committed, to the head file outside the

@@ -1,0 +1,178 @@
+"""Run records that the run itself could not close: runs found dead by the next one, and a run
+whose database connection was lost (recorded once the database answers again)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from loguru import logger
+from psycopg import sql
+
+from retention.audit.trail import AuditTrail, Entry, mirror
+from retention.errors import KNOWN_CONDITIONS, DatabaseError, RetentionError
+
+RECORD_LOST_SECONDS = 30.0  # how long a run whose connection was lost waits to record it
+
+
+class ConnectionLostError(DatabaseError):
+    """The run's database connection was lost (server restarted, backend terminated)."""
+
+
+@dataclass(frozen=True)
+class AbandonedRun:
+    """A run that died without closing (killed, machine lost), as the next run finds it."""
+
+    run_id: uuid.UUID
+    command: str
+    host: str
+    pid: int
+    started_at: datetime
+    last_seen: datetime  # its last audit entry (its start when it recorded none)
+    batches: int  # batch entries it committed
+    subjects: int  # subjects those batches acted on
+
+    def describe(self) -> str:
+        return (
+            f"run {self.run_id} ({self.command}, pid {self.pid} on {self.host}), started "
+            f"{self.started_at:%Y-%m-%d %H:%M:%S %Z}, "
+            f"last seen {self.last_seen:%Y-%m-%d %H:%M:%S %Z}, "
+            f"ended without closing after {self.batches} committed batch(es) "
+            f"({self.subjects} subject(s)): marked abandoned; what it left is done by this run"
+        )
+
+
+def abandon_stale_runs(
+    conn: psycopg.Connection[Any], schema: str, trail: AuditTrail
+) -> list[AbandonedRun]:
+    """Mark every run still `running` abandoned (the caller holds the run lock, so none is),
+    with `ended_at` its last sign of life; each is logged and audited, and returned."""
+    runs, audit = sql.Identifier(schema, "runs"), sql.Identifier(schema, "audit")
+    with conn.transaction():
+        rows = conn.execute(
+            sql.SQL(
+                "WITH seen AS (SELECT r.run_id, r.command, r.host, r.pid, r.started_at, "
+                "greatest(r.started_at, (SELECT max(a.recorded_at) FROM {audit} AS a "
+                "WHERE a.run_id = r.run_id)) AS last_seen, "
+                "(SELECT count(*) FROM {audit} AS a WHERE a.run_id = r.run_id "
+                "AND a.event = 'batch') AS batches, "
+                "(SELECT coalesce(sum(a.subjects), 0) FROM {audit} AS a "
+                "WHERE a.run_id = r.run_id AND a.event = 'batch') AS subjects "
+                "FROM {runs} AS r WHERE r.outcome = 'running' FOR UPDATE) "
+                "UPDATE {runs} AS r SET outcome = 'abandoned', ended_at = seen.last_seen "
+                "FROM seen WHERE r.run_id = seen.run_id RETURNING seen.run_id, seen.command, "
+                "seen.host, seen.pid, seen.started_at, seen.last_seen, seen.batches, "
+                "seen.subjects"
+            ).format(runs=runs, audit=audit)
+        ).fetchall()
+        found = [
+            AbandonedRun(row[0], row[1], row[2], row[3], row[4], row[5], int(row[6]), int(row[7]))
+            for row in sorted(rows, key=lambda r: r[4])
+        ]
+        stored = [
+            trail.append(
+                conn,
+                Entry(
+                    event="run_abandoned",
+                    outcome="abandoned",
+                    run_id=run.run_id,
+                    detail={
+                        "found_by": "next run",
+                        "started_at": run.started_at.isoformat(),
+                        "last_seen": run.last_seen.isoformat(),
+                        "batches": run.batches,
+                        "subjects": run.subjects,
+                    },
+                ),
+            )
+            for run in found
+        ]
+    for entry, run in zip(stored, found, strict=True):
+        mirror(entry)
+        logger.warning("an earlier run died: {}", run.describe())
+    return found
+
+
+def connection_lost_error(
+    exc: psycopg.Error,
+    record: Callable[[psycopg.Connection[Any], str], None],
+    connect: Callable[[], psycopg.Connection[Any]] | None,
+    *,
+    give_up: Callable[[float], bool],
+) -> ConnectionLostError:
+    """The error a run ends with when its connection is lost, after recording the failure
+    through `record` (on a new connection, once the database answers again, within
+    RECORD_LOST_SECONDS; `give_up(seconds)` waits and says whether to stop trying)."""
+    said = (
+        f"{KNOWN_CONDITIONS.get(exc.sqlstate, 'the server ended the session')} "
+        f"(SQLSTATE {exc.sqlstate})"
+        if exc.sqlstate
+        else "the server closed the connection (restarted, backend terminated, or network)"
+    )
+    what = f"the database connection was lost during the run: {said}"
+    logger.error("{}; recording the failure once the database answers again", what)
+    recorded = connect is not None and _with_new_connection(
+        connect, lambda conn: record(conn, what), give_up
+    )
+    hint = (
+        "the batch under way was rolled back, every earlier batch is committed; run again "
+        "once the database is back: the run goes on where it stopped"
+    )
+    if recorded:
+        what += "; recorded in the audit trail (run_failed)"
+    else:
+        hint += (
+            f". The failure could not be recorded (the database did not answer within "
+            f"{RECORD_LOST_SECONDS:.0f} s): the next run marks this run abandoned and says so"
+        )
+        logger.error("the failure of this run could not be recorded: the database is still away")
+    return ConnectionLostError(what, hint=hint)
+
+
+def _with_new_connection(
+    connect: Callable[[], psycopg.Connection[Any]],
+    work: Callable[[psycopg.Connection[Any]], None],
+    give_up: Callable[[float], bool],
+) -> bool:
+    deadline = time.monotonic() + RECORD_LOST_SECONDS
+    delay = 0.5
+    while True:
+        try:
+            with connect() as conn:
+                work(conn)
+                return True
+        except (RetentionError, psycopg.Error):
+            delay = min(delay, deadline - time.monotonic())
+            if delay <= 0 or give_up(delay):
+                return False
+            delay *= 2
+
+
+def record_failed_run(
+    conn: psycopg.Connection[Any],
+    schema: str,
+    trail: AuditTrail,
+    run_id: uuid.UUID,
+    detail: Mapping[str, Any],
+) -> None:
+    """Close a run still marked `running` as failed, with its run_failed entry (nothing when
+    it is no longer running: a later run found it and recorded it as abandoned)."""
+    with conn.transaction():
+        row = conn.execute(
+            sql.SQL(
+                "UPDATE {} SET outcome = 'failed', ended_at = now() WHERE run_id = %s "
+                "AND outcome = 'running' RETURNING run_id"
+            ).format(sql.Identifier(schema, "runs")),
+            (run_id,),
+        ).fetchone()
+        if row is None:
+            return
+        stored = trail.append(
+            conn, Entry(event="run_failed", outcome="failed", run_id=run_id, detail=dict(detail))
+        )
+    mirror(stored)
