@@ -33,8 +33,8 @@ class Claims:
         return pymysql.connect(database=database, **self.params)
 
     @contextlib.contextmanager
-    def session(self) -> Iterator[Any]:
-        conn = self.connect()
+    def session(self, database: str | None = DATABASE) -> Iterator[Any]:
+        conn = self.connect(database)
         try:
             yield conn.cursor()
         finally:
@@ -287,17 +287,17 @@ def statement_time(c: Claims) -> list[str]:
             + f"; rows left {rows(cur, 'SELECT COUNT(*) FROM big')}"
         )
         out.append(
-            f"MariaDB's optimizer hint (MySQL syntax, 11.x): {error(cur, 'SELECT /*+ MAX_EXECUTION_TIME(100) */ SLEEP(0.5)')}"
+            f"MySQL's hint (error 1969 if applied; SLEEP's 0 if it ran to its end): {error(cur, 'SELECT /*+ MAX_EXECUTION_TIME(100) */ SLEEP(0.5)')}"
         )
         return out
 
 
 def named_locks(c: Claims) -> list[str]:
-    with c.session() as cur, c.session() as other:
+    with c.session() as cur, c.session(None) as other:
         me = rows(cur, "SELECT CONNECTION_ID()")[0][0]
         out = [
             f"A GET_LOCK('rtn_run.{DATABASE}', 0): {rows(cur, 'SELECT GET_LOCK(%s, 0)', (f'rtn_run.{DATABASE}',))}",
-            f"B from another database, same name: {rows(other, 'SELECT GET_LOCK(%s, 0)', (f'rtn_run.{DATABASE}',))} (names are server-wide)",
+            f"B, connected to no database, same name: {rows(other, 'SELECT GET_LOCK(%s, 0)', (f'rtn_run.{DATABASE}',))} (names are server-wide)",
             f"IS_USED_LOCK tells who holds it: {rows(other, 'SELECT IS_USED_LOCK(%s)', (f'rtn_run.{DATABASE}',))} = A's CONNECTION_ID {me}",
         ]
         run(
