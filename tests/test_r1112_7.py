@@ -134,3 +134,24 @@ def test_hold_of_another_policy_does_not_apply(record: psycopg.Connection[Any]) 
     )
     status = statuses(record, policy(record, "dossier-medical"), AT)[18]
     assert status.is_due and not status.held
+
+
+def test_a_hold_on_the_person_applies_under_every_policy_on_its_table(
+    record: psycopg.Connection[Any],
+) -> None:
+    person = (
+        "INSERT INTO retention.holds (policy, subject_table, subject_column, subject_key, "
+        "reason, held_since) VALUES (NULL, %s, 'patient_id', '18', 'claim', '2026-01-01')"
+    )
+    record.execute(person, ("public.user_log",))  # another table's key 18: not this person
+    assert statuses(record, policy(record, "dossier-medical"), AT)[18].is_due
+    record.execute(person, ("public.patients",))
+    for name in ("dossier-medical", "contacts-patients"):
+        status = statuses(record, policy(record, name), AT)[18]
+        assert status.held and not status.is_due, name
+    record.execute(
+        "UPDATE retention.holds SET released_at = '2026-04-11' WHERE subject_table = "
+        "'public.patients'"
+    )
+    released = statuses(record, policy(record, "dossier-medical"), AT)[18]
+    assert not released.held and released.due == date(2010, 4, 11)  # suspended 100 days
