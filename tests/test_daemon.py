@@ -27,6 +27,7 @@ from retention.demo import embedded
 from retention.demo.generate import generate
 from retention.demo.schema import create_schema
 from tests.engine_helpers import AUDIT_KEY, PSEUDONYM_KEY, ROOT
+from tests.test_action_needs import scrub_policies
 
 EVERY_2S = "* * * * * */2"  # six fields: seconds last
 
@@ -39,7 +40,12 @@ def _free_port() -> int:
 
 class DaemonProcess:
     def __init__(
-        self, url: str, folder: Path, policies: Path = ROOT / "policies", **env: str
+        self,
+        url: str,
+        folder: Path,
+        policies: Path = ROOT / "policies",
+        without: tuple[str, ...] = (),  # settings left unset
+        **env: str,
     ) -> None:
         self.log = folder / f"daemon-{time.monotonic_ns()}.log"
         self.port = _free_port()
@@ -56,6 +62,8 @@ class DaemonProcess:
             RETENTION_METRICS_LISTEN=f"127.0.0.1:{self.port}",
         )
         environ.update(env)
+        for name in without:
+            del environ[name]
         self.handle = self.log.open("w")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "retention.cli.main", "daemon"],
@@ -304,3 +312,24 @@ def test_database_restarted_mid_run_the_daemon_waits_resumes_and_completes(
     assert verify.returncode == 0, verify.stdout
     daemon.signal(signal.SIGTERM)
     assert daemon.wait() == 0
+
+
+def test_daemon_of_a_scrub_with_pseudonyms_loads_the_key(
+    demo_conn: psycopg.Connection[Any],
+    demo_db_url: str,
+    tmp_path: Path,
+    daemons: list[DaemonProcess],
+) -> None:
+    """The daemon loads the key for a scrub with pseudonyms and completes its run; without the
+    key it refuses to start, saying which setting is missing."""
+    policies = scrub_policies(tmp_path / "policies")
+    missing = DaemonProcess(demo_db_url, tmp_path, policies, without=("RETENTION_PSEUDONYM_KEY",))
+    daemons.append(missing)
+    assert missing.wait(120) == 2
+    assert "pseudonym_key is not set" in missing.text()
+    assert _runs(demo_db_url) == 0
+    started = DaemonProcess(demo_db_url, tmp_path, policies)
+    daemons.append(started)
+    _until(lambda: _runs(demo_db_url) >= 1, 240, "a completed run")
+    failed = demo_conn.execute("SELECT count(*) FROM retention.runs WHERE outcome <> 'completed'")
+    assert failed.fetchone() == (0,)

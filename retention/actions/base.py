@@ -13,6 +13,7 @@ from psycopg import sql
 
 from retention.errors import RetentionError
 from retention.keys import Key
+from retention.policy.actions import SPECS
 from retention.policy.bind import BoundPhase, BoundPolicy
 from retention.policy.expr import Params
 from retention.policy.relations import QName
@@ -61,22 +62,12 @@ class ActionNotAvailableError(RetentionError):
 
 def action_for(name: str) -> Action:
     """The action implementing `name`."""
-    if name not in _ACTIONS:
+    if name not in SPECS:
         raise ActionNotAvailableError(
             f"action '{name}' cannot be executed by this version",
             hint="run the other phases with --phase, or upgrade",
         )
-    module, cls = _ACTIONS[name]
+    module, cls = SPECS[name].implementation.split(":")
     # Imported on demand: scrub loads Presidio and spaCy, which a purge-only run never needs.
     action: Action = getattr(importlib.import_module(module), cls)()
     return action
-
-
-_ACTIONS = {
-    "archive": ("retention.actions.archive", "Archive"),
-    "erase": ("retention.actions.columns", "Erase"),
-    "generalize": ("retention.actions.columns", "Generalize"),
-    "pseudonymize": ("retention.actions.pseudonymize", "Pseudonymize"),
-    "purge": ("retention.actions.purge", "Purge"),
-    "scrub": ("retention.actions.scrub", "Scrub"),
-}

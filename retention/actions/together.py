@@ -35,11 +35,10 @@ from retention.actions.pseudonymize import needs_key, pseudonymiser
 from retention.actions.values import new_value, pending
 from retention.actions.writeback import flag_names, write_back_flagged
 from retention.plan.rows import member_condition
+from retention.policy.actions import spec_of
 from retention.policy.bind import BoundColumn
 from retention.policy.expr import Params
 from retention.policy.relations import QName
-
-COLUMN_ACTIONS = frozenset({"erase", "generalize", "pseudonymize"})
 
 
 class _PerTable(Protocol):
@@ -49,7 +48,7 @@ class _PerTable(Protocol):
 def apply_together(conn: psycopg.Connection[Any], batches: Sequence[Batch]) -> list[dict[str, int]]:
     """Apply the column phases `batches` (one per phase of a pass, with the subjects due for
     that phase) in the current transaction; returns the rows changed per table, per phase."""
-    if any(b.phase.action not in COLUMN_ACTIONS for b in batches):
+    if not all(spec_of(b.phase.action).together for b in batches):
         raise ValueError("only column phases are applied together")
     results: list[dict[str, int]] = [{} for _ in batches]
     by_table: dict[QName, list[int]] = {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
+from retention.policy.actions import POSTAL_CODE_SHAPE, TEXT_DATE_SHAPE
 from retention.policy.bind import BoundColumn
 from retention.policy.expr import Params
 from retention.store.ledger import TABLE as LEDGER_TABLE
@@ -110,7 +111,7 @@ def _generalized(item: BoundColumn, ref: sql.Composable, params: Params) -> sql.
             "(CASE WHEN {r} ~ {pattern} THEN substr({r}, 1, {keep}) || {suffix} ELSE {r} END)"
         ).format(
             r=ref,
-            pattern=params.add("^[0-9]{4}-[0-9]{2}-[0-9]{2}$"),
+            pattern=params.add(TEXT_DATE_SHAPE),
             keep=params.add(keep),
             suffix=params.add(suffix),
         )
@@ -126,7 +127,7 @@ def _generalized(item: BoundColumn, ref: sql.Composable, params: Params) -> sql.
             split=params.add("20200"),
             a=params.add("2A"),
             b=params.add("2B"),
-            mainland=params.add("^[0-9]{5}$"),
+            mainland=params.add(POSTAL_CODE_SHAPE),
         )
     width = params.add(item.spec.width)
     return sql.SQL("(floor({r} / {w}::numeric) * {w})::{t}").format(

@@ -16,9 +16,10 @@ import psycopg
 from psycopg import sql
 
 from retention.audit.trail import AuditTrail, Entry, Stored
-from retention.policy.model import ROW_ACTIONS
+from retention.policy.actions import SPECS
 
-DESTRUCTIVE = ROW_ACTIONS  # the actions that need approval: they remove whole records
+# the actions that need approval: they remove whole records
+DESTRUCTIVE = tuple(n for n, s in SPECS.items() if s.removes_records)
 
 
 @dataclass(frozen=True)

@@ -102,7 +102,7 @@ def _check_phase(policies: list[BoundPolicy], phase: str | None) -> None:
 
 
 def _pseudonym_key(settings: Settings, policies: list[BoundPolicy]) -> Key | None:
-    if any(p.action == "pseudonymize" for policy in policies for p in policy.phases):
+    if any(p.needs_pseudonym_key for policy in policies for p in policy.phases):
         return load_key(settings.pseudonym_key, "pseudonym_key")
     return None
 

@@ -60,13 +60,13 @@ def load_config(config_file: Path | None) -> Config:
     settings = load_settings(config_file)
     schedule = Schedule.parse(settings.schedule, settings.timezone, settings.random_delay_seconds)
     policies = load_policies(settings.policies_dir)
-    pseudonymize = any(p.action == "pseudonymize" for lp in policies for p in lp.policy.phases)
+    needs_key = any(p.needs_pseudonym_key for lp in policies for p in lp.policy.phases)
     return Config(
         settings,
         schedule,
         policies,
         load_key(settings.audit_key, "audit_key"),
-        load_key(settings.pseudonym_key, "pseudonym_key") if pseudonymize else None,
+        load_key(settings.pseudonym_key, "pseudonym_key") if needs_key else None,
     )
 
 

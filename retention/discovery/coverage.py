@@ -20,8 +20,8 @@ from typing import Any
 import psycopg
 
 from retention.discovery.model import PERSONAL_ENTITIES, ColumnVerdict
+from retention.policy.actions import ROW_ACTIONS
 from retention.policy.bind import BoundPolicy
-from retention.policy.model import ROW_ACTIONS
 
 QColumn = tuple[str, str, str]  # schema, table, column
 

@@ -22,11 +22,12 @@ from psycopg import sql
 from psycopg.adapt import PyFormat
 
 from retention.actions import Batch, action_for
-from retention.actions.together import COLUMN_ACTIONS, apply_together
+from retention.actions.together import apply_together
 from retention.archive.session import ArchiveSession
 from retention.audit.trail import AuditTrail, Entry, Stored
 from retention.keys import Key
 from retention.plan.clock import clock_query
+from retention.policy.actions import spec_of
 from retention.policy.bind import BoundPhase, BoundPolicy
 from retention.settings import Settings
 
@@ -127,7 +128,7 @@ def run_batch(
 
 def _apply(conn: psycopg.Connection[Any], batches: list[Batch]) -> list[dict[str, int]]:
     """Rows changed per table, per phase. The column phases of a pass rewrite each row once."""
-    if len(batches) > 1 and all(b.phase.action in COLUMN_ACTIONS for b in batches):
+    if len(batches) > 1 and all(spec_of(b.phase.action).together for b in batches):
         return apply_together(conn, batches)
     return [action_for(b.phase.action).apply(conn, b) if b.keys else {} for b in batches]
 
@@ -226,10 +227,4 @@ def _still_due(
 
 def _uses_key(ctx: BatchContext) -> bool:
     """The pseudonymisation key is recorded (by its id) when the action used it."""
-    if ctx.pseudonym_key is None:
-        return False
-    if ctx.phase.action == "pseudonymize":
-        return True
-    return ctx.phase.action == "scrub" and any(
-        c.spec.replace_with == "pseudonym" for c in ctx.phase.columns
-    )
+    return ctx.pseudonym_key is not None and ctx.phase.needs_pseudonym_key

@@ -51,7 +51,7 @@ from retention.engine.safety import (
     privilege_warnings,
     refuse_large,
 )
-from retention.engine.workers import CONCURRENT_ACTIONS, walk
+from retention.engine.workers import walk
 from retention.errors import KNOWN_CONDITIONS, RetentionError, server_text_is_safe
 from retention.keys import Key
 from retention.plan.clock import person_of
@@ -59,6 +59,7 @@ from retention.plan.compute import compute_plan, snapshot_pass
 from retention.plan.model import Plan
 from retention.plan.passes import DueTables, flag, group_phases, temp
 from retention.plan.slices import worth_slicing
+from retention.policy.actions import spec_of
 from retention.policy.bind import BoundPolicy
 from retention.policy.data_checks import UnmappedClasses, unmapped_classes
 from retention.report.snapshots import record_after_run
@@ -398,7 +399,7 @@ class Runner:
         workers: list[psycopg.Connection[Any]] = []
         try:
             if total > self.settings.batch_size and all(
-                phases[i].action in CONCURRENT_ACTIONS for i in active
+                spec_of(phases[i].action).side_by_side for i in active
             ):
                 workers = self._open_workers()
             batches = self._walk(table, len(phases))

@@ -13,9 +13,10 @@ audit trail serialises its appends (an advisory lock held until the batch commit
 entries form one chain; a stop request is honoured between batches (the batches under way
 finish); a batch whose error would repeat stops the pass, the others under way finish first.
 
-Column passes, purges and archives go side by side: each archive batch writes, reads back and
-verifies a file of its own (a new name per batch), then catalogues it on its own connection.
-Scrub batches stay one after the other (they share the analyser).
+Which actions' batches go side by side is a trait of each action (`side_by_side` in
+retention.policy.actions): column passes, purges and archives (each archive batch writes, reads
+back and verifies a file of its own, then catalogues it on its own connection); scrub batches
+stay one after the other (they share the analyser).
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
 from retention.threads import CANCELLED_WAIT, POLL, wait_all
-
-CONCURRENT_ACTIONS = frozenset({"archive", "erase", "generalize", "pseudonymize", "purge"})
 
 C = TypeVar("C")  # a connection
 T = TypeVar("T")  # a batch

@@ -21,9 +21,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from retention.policy.actions import spec_of
 from retention.policy.bind import BoundPhase
-
-MERGEABLE = frozenset({"erase", "generalize", "pseudonymize"})
 
 
 def group_phases(phases: Iterable[BoundPhase]) -> list[tuple[BoundPhase, ...]]:
@@ -33,8 +32,8 @@ def group_phases(phases: Iterable[BoundPhase]) -> list[tuple[BoundPhase, ...]]:
         last = groups[-1][-1] if groups else None
         if (
             last is not None
-            and phase.action in MERGEABLE
-            and last.action in MERGEABLE
+            and spec_of(phase.action).together
+            and spec_of(last.action).together
             and phase.due == last.due
             and phase.depends == last.depends
         ):

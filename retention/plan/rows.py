@@ -10,9 +10,9 @@ from psycopg import sql
 
 from retention.actions.values import pending
 from retention.plan.clock import KeyRange, path_sql
+from retention.policy.actions import ROW_ACTIONS
 from retention.policy.bind import BoundPhase, BoundPolicy
 from retention.policy.expr import Params
-from retention.policy.model import ROW_ACTIONS
 from retention.policy.relations import QName
 
 

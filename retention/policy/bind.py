@@ -14,6 +14,7 @@ from typing import Literal
 
 from retention.catalog.introspect import Catalog, Column, ForeignKey, Hook, Table
 from retention.errors import Problem
+from retention.policy.actions import spec_of
 from retention.policy.expr import Expr, ExprError, ExprType, parse, typecheck
 from retention.policy.expr.nodes import Name
 from retention.policy.load import LoadedPolicy
@@ -30,7 +31,6 @@ from retention.policy.source import PathKey
 from retention.store.ledger import Ledger
 
 RETAIN_UNTIL = "retain_until"
-MIN_PSEUDONYM_LENGTH = 12
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,10 @@ class BoundPhase:
     due: Expr
     columns: tuple[BoundColumn, ...]
     depends: frozenset[str]
+
+    @property
+    def needs_pseudonym_key(self) -> bool:
+        return spec_of(self.action).needs_pseudonym_key(c.spec for c in self.columns)
 
     @property
     def tables(self) -> tuple[QName, ...]:
@@ -267,7 +271,7 @@ def _check_blocking_keys(binder: _Binder, graph: RelationGraph | None) -> None:
     23503), so every batch holding such a subject fails and keeps everything. (The keys that
     cascade or set NULL are _check_archive_cascades' and _check_hooks' concern.)"""
     phases = binder.loaded.policy.phases
-    destructive = [i for i, p in enumerate(phases) if p.action in ("purge", "archive")]
+    destructive = [i for i, p in enumerate(phases) if spec_of(p.action).removes_records]
     if graph is None or not destructive:
         return
     related = binder.loaded.policy.related
@@ -394,7 +398,7 @@ def _hooks_of(
     catalog: Catalog, action: str, phase: BoundPhase, graph: RelationGraph | None
 ) -> list[tuple[str, Hook]]:
     """(event, hook) of every trigger and rule the phase's statements set off."""
-    if action in ("archive", "purge"):
+    if spec_of(action).removes_records:
         deleted = set(graph.tables) if graph is not None else set()
         changed: dict[QName, set[str]] = {}
         grew = True
@@ -972,14 +976,14 @@ def _target_column(
     if refused is not None:  # CASCADE, SET NULL, SET DEFAULT otherwise: listed with the triggers
         binder.error(path, refused[0], refused[1])
         return None
-    if action in ("pseudonymize", "scrub") and not table.primary_key:
+    if spec_of(action).writes_by_key and not table.primary_key:
         binder.error(
             path,
             f"{table.name} has no primary key; {action} writes rows back by key",
             "add a primary key to the table",
         )
         return None
-    problem = _fits(action, spec, column)
+    problem = spec_of(action).refusal(spec, column)
     if problem is not None:
         binder.error(path, problem[0], problem[1])
         return None
@@ -994,47 +998,6 @@ def _link_columns(graph: RelationGraph, table: QName) -> set[str]:
             if edge.class_column:
                 out.add(edge.class_column)
     return out
-
-
-def _fits(action: str, spec: ColumnSpec, column: Column) -> tuple[str, str | None] | None:
-    """Why `action` cannot apply to `column`, or None."""
-    label = f"'{column.name}' ({column.type})"
-    if action == "erase":
-        if column.not_null and spec.value is None and column.default is None:
-            return (
-                f"{label} is NOT NULL and has no default",
-                "give the neutral value: '- column: x' with 'value: ...'",
-            )
-        return None
-    if action == "pseudonymize":
-        if not column.is_text:
-            return f"{label} cannot hold a pseudonym; pseudonymize works on text columns", None
-        if column.max_length is not None and column.max_length < MIN_PSEUDONYM_LENGTH:
-            return (
-                f"{label} is too short for a pseudonym (at least {MIN_PSEUDONYM_LENGTH} "
-                "characters)",
-                "erase or generalize it instead",
-            )
-        return None
-    if action == "scrub":
-        if not (column.is_text or column.is_json):
-            return f"{label} is not free text; scrub works on text and JSON columns", None
-        return None
-    return _fits_generalize(spec, column, label)
-
-
-def _fits_generalize(spec: ColumnSpec, column: Column, label: str) -> tuple[str, str | None] | None:
-    if spec.to in ("year", "month"):
-        if column.is_date or (column.is_text and (column.max_length or 10) >= 4):
-            return None
-        return f"{label} is not a date; cannot generalize to {spec.to}", None
-    if spec.to == "department":
-        if column.is_text and (column.max_length or 5) >= 2:
-            return None
-        return f"{label} is not a postal code stored as text", None
-    if spec.to == "range" and not column.is_number:
-        return f"{label} is not a number; cannot generalize to a range", None
-    return None
 
 
 # -- expression helpers -------------------------------------------------------------------

@@ -16,7 +16,7 @@ from loguru import logger
 from retention.catalog.introspect import read_catalog
 from retention.errors import PolicyError, Problem, UsageError
 from retention.policy.bind import BoundPolicy, bind_policy
-from retention.policy.data_checks import data_problems
+from retention.policy.data_checks import data_problems, unchangeable_columns
 from retention.policy.load import LoadedPolicy, load_policies
 from retention.store.ledger import Ledger, find_ledger
 
@@ -63,9 +63,12 @@ def bind_all(
     problems: list[Problem] = []
     for item in loaded:
         result, found = bind_policy(item, catalog)
-        problems += found
         if result is not None:
-            bound.append(result)
+            unchangeable = unchangeable_columns(conn, result)
+            found += unchangeable
+            if not unchangeable:
+                bound.append(result)
+        problems += found
     if any(p.action == "scrub" for policy in bound for p in policy.phases):
         ledger = find_ledger(conn, tool_schema)
         if ledger is not None:

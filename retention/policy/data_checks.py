@@ -9,6 +9,10 @@
   (retention.catalog.references) that the policy neither follows nor excludes, with the share
   of their values that match a key.
 
+- Generalisations that cannot change their column: a text column generalised to a date or a
+  postal code none of whose values has that shape (`generalize {column: nom, to: year}`).
+  Every command refuses them (retention.policy.check.bind_all), not only `check`.
+
 Problems name tables, columns, class names and counts, never a value of a row.
 """
 
@@ -19,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from retention.catalog.introspect import Table
 from retention.catalog.references import (
@@ -32,8 +37,8 @@ from retention.catalog.references import (
     match_share,
 )
 from retention.errors import Problem
-from retention.policy.bind import BoundPolicy
-from retention.policy.model import ROW_ACTIONS
+from retention.policy.actions import POSTAL_CODE_SHAPE, TEXT_DATE_SHAPE, spec_of
+from retention.policy.bind import BoundColumn, BoundPolicy
 from retention.policy.relations import QName
 
 # What a class name looks like (PHP classes, with namespaces): anything else is not shown.
@@ -124,7 +129,7 @@ def unmapped_classes(conn: psycopg.Connection[Any], policy: BoundPolicy) -> list
 
 def destructive(policy: BoundPolicy) -> bool:
     """The policy has a phase that removes whole records (purge, archive)."""
-    return any(p.action in ROW_ACTIONS for p in policy.phases)
+    return any(spec_of(p.action).removes_records for p in policy.phases)
 
 
 def data_problems(
@@ -256,3 +261,51 @@ def _reference_hint(policy: BoundPolicy, candidate: CandidateReference) -> str:
         f"if its rows belong to the record, declare the link under related.links: {link}; "
         f"otherwise list {candidate.table[1]} under related.exclude"
     )
+
+
+# Values read to tell whether a generalisation can change a column (`unchangeable_columns`).
+SAMPLE = 1_000
+
+
+def unchangeable_columns(conn: psycopg.Connection[Any], policy: BoundPolicy) -> list[Problem]:
+    """An error for each text column that a generalisation cannot change: its type fits (text
+    dates and postal codes are text) but none of its first `SAMPLE` values has the shape the
+    generalisation changes (`generalize {column: nom, to: year}` would leave every name as it
+    is, and the column would pass for minimised). An empty column is accepted: nothing to
+    change yet. Only counts are read, never a value."""
+    problems = []
+    for i, phase in enumerate(policy.phases):
+        spec = spec_of(phase.action)
+        for j, item in enumerate(phase.columns):
+            shape = spec.shape(item.spec, item.column)
+            if shape is None:
+                continue
+            shaped, seen = _shaped(conn, item, shape)
+            if seen and not shaped:
+                problems.append(
+                    Problem(
+                        policy.loaded.location(("phases", i, "columns", j)),
+                        f"{phase.action} to {item.spec.to} cannot change "
+                        f"{item.table.name}.{item.column.name}: none of its first {seen:,} "
+                        f"value(s) has the shape it changes ({_SHAPES[shape]})",
+                        "act on another column, or use another action (erase, pseudonymize)",
+                    )
+                )
+    return problems
+
+
+_SHAPES = {
+    TEXT_DATE_SHAPE: "a date written YYYY-MM-DD",
+    POSTAL_CODE_SHAPE: "a postal code of 5 digits",
+}
+
+
+def _shaped(conn: psycopg.Connection[Any], item: BoundColumn, shape: str) -> tuple[int, int]:
+    """(values with the shape, values read) among the first `SAMPLE` non-NULL values."""
+    # COLLATE "C": pattern matching refuses nondeterministic collations; the shape is ASCII
+    query = sql.SQL(
+        'SELECT count(*) FILTER (WHERE v::text COLLATE "C" ~ %(shape)s), count(*) '
+        "FROM (SELECT {c} AS v FROM {t} WHERE {c} IS NOT NULL LIMIT %(sample)s) AS s"
+    ).format(c=sql.Identifier(item.column.name), t=sql.Identifier(*item.table.qname))
+    row = conn.execute(query, {"shape": shape, "sample": SAMPLE}).fetchone()
+    return (row[0], row[1]) if row else (0, 0)

@@ -13,11 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 from pydantic_core import PydanticCustomError
 
-ColumnAction = Literal["erase", "pseudonymize", "generalize", "scrub"]
-RowAction = Literal["archive", "purge"]
-ACTIONS: tuple[str, ...] = ("erase", "pseudonymize", "generalize", "scrub", "archive", "purge")
-COLUMN_ACTIONS: tuple[str, ...] = ("erase", "pseudonymize", "generalize", "scrub")
-ROW_ACTIONS: tuple[str, ...] = ("archive", "purge")  # whole records: subject + related rows
+from retention.policy.actions import ACTIONS, SPECS
+
 GENERALIZATIONS: tuple[str, ...] = ("year", "month", "department", "range")
 DATE_FORMATS: tuple[str, ...] = ("YYYY-MM-DD", "DD/MM/YYYY", "YYYYMMDD")
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
@@ -279,11 +276,12 @@ class Phase(_Strict):
                 "unknown action '{action}'; {hint}",
                 {"action": self.action, "hint": hint},
             )
-        if self.action in COLUMN_ACTIONS and not self.columns:
+        on_columns = SPECS[self.action].on_columns
+        if on_columns and not self.columns:
             raise PydanticCustomError(
                 "columns_needed", "action '{action}' needs 'columns'", {"action": self.action}
             )
-        if self.action not in COLUMN_ACTIONS and self.columns:
+        if not on_columns and self.columns:
             raise PydanticCustomError(
                 "columns_forbidden",
                 "action '{action}' acts on whole rows; remove 'columns'",
@@ -303,6 +301,10 @@ class Phase(_Strict):
                     {"column": spec.column},
                 )
         return self
+
+    @property
+    def needs_pseudonym_key(self) -> bool:
+        return SPECS[self.action].needs_pseudonym_key(self.column_specs())
 
     def column_specs(self) -> list[ColumnSpec]:
         """Columns as specs (a bare string is a column with default parameters)."""

@@ -58,9 +58,9 @@ from retention.plan.slices import (
     sliceable,
     spread,
 )
+from retention.policy.actions import ROW_ACTIONS, spec_of
 from retention.policy.bind import BoundColumn, BoundDate, BoundPhase, BoundPolicy
 from retention.policy.expr import Params
-from retention.policy.model import ROW_ACTIONS
 from retention.policy.relations import QName
 from retention.report.moments import iso
 from retention.store.holds import Person, covers
@@ -68,7 +68,6 @@ from retention.store.schema import holds_table
 
 DIRECT_ENTITIES = ("PERSON", "FR_NIR", "FR_INS", "PHONE_NUMBER", "EMAIL_ADDRESS", "ADDRESS")
 CONTACT_ENTITIES = ("PHONE_NUMBER", "EMAIL_ADDRESS", "ADDRESS")
-MINIMISATION = ("erase", "pseudonymize", "generalize", "scrub")
 FIGURES = (
     "subjects",
     "with_direct_identifiers",
@@ -463,7 +462,7 @@ class _Context:
         params = Params(prefix="m")
         parts = []
         for clock in clocks:
-            if clock.phase.action not in MINIMISATION:
+            if not spec_of(clock.phase.action).minimises:
                 continue
             kept = tuple(c for c in clock.phase.columns if _qcolumn(c) in contact)
             if not kept:
@@ -537,7 +536,7 @@ class _Context:
             (phase.action, item)
             for policy in self.policies
             for phase in policy.phases
-            if phase.action in MINIMISATION
+            if spec_of(phase.action).minimises
             for item in phase.columns
             if _qcolumn(item) == column
         ]

@@ -1,0 +1,206 @@
+"""What each action is: one declaration per action, read by every layer.
+
+The policy model (which actions exist, which take columns), the binder (which columns an action
+can change), the passes (which phases share one pass), the workers (which batches run side by
+side), `run` and the daemon (which keys to load), the approvals (which actions need them) and
+the exposure report (which actions minimise) all read :data:`SPECS`, so that a new action or a
+changed trait is written here once.
+
+This module sits low in the import graph (it imports the catalogue's column type only): the
+actions' code (:mod:`retention.actions`) is named by module path, imported on demand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    from retention.catalog.introspect import Column
+
+MIN_PSEUDONYM_LENGTH = 12
+
+# The values a generalisation of a text column can change; any other value is left as it is
+# (retention.actions.values). A text column none of whose values has that shape is refused.
+TEXT_DATE_SHAPE = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"  # '1975-06-21', or a partial '1975-00-00'
+POSTAL_CODE_SHAPE = "^[0-9]{5}$"  # mainland, Corsica ('20xxx') and overseas ('97xxx')
+
+
+class ColumnParams(Protocol):
+    """The parameters of one column of a phase that decide whether the action fits it (the
+    policy model's `ColumnSpec`)."""
+
+    @property
+    def value(self) -> str | int | None: ...  # erase: neutral value
+    @property
+    def to(self) -> str | None: ...  # generalize: year, month, department, range
+    @property
+    def replace_with(self) -> str: ...  # scrub: tag or pseudonym
+
+
+Refusal = tuple[str, str | None]  # what is wrong, hint
+
+
+def _erase(params: ColumnParams, column: Column, label: str) -> Refusal | None:
+    if column.not_null and params.value is None and column.default is None:
+        return (
+            f"{label} is NOT NULL and has no default",
+            "give the neutral value: '- column: x' with 'value: ...'",
+        )
+    return None
+
+
+def _pseudonymize(params: ColumnParams, column: Column, label: str) -> Refusal | None:
+    if not column.is_text:
+        return f"{label} cannot hold a pseudonym; pseudonymize works on text columns", None
+    if column.max_length is not None and column.max_length < MIN_PSEUDONYM_LENGTH:
+        return (
+            f"{label} is too short for a pseudonym (at least {MIN_PSEUDONYM_LENGTH} characters)",
+            "erase or generalize it instead",
+        )
+    return None
+
+
+def _scrub(params: ColumnParams, column: Column, label: str) -> Refusal | None:
+    if not (column.is_text or column.is_json):
+        return f"{label} is not free text; scrub works on text and JSON columns", None
+    return None
+
+
+def _generalize(params: ColumnParams, column: Column, label: str) -> Refusal | None:
+    if params.to in ("year", "month"):
+        if column.is_date or (column.is_text and (column.max_length or 10) >= 4):
+            return None
+        return f"{label} is not a date; cannot generalize to {params.to}", None
+    if params.to == "department":
+        if column.is_text and (column.max_length or 5) >= 2:
+            return None
+        return f"{label} is not a postal code stored as text", None
+    if params.to == "range" and not column.is_number:
+        return f"{label} is not a number; cannot generalize to a range", None
+    return None
+
+
+def _any(params: ColumnParams, column: Column, label: str) -> Refusal | None:
+    return None
+
+
+def _generalized_shape(params: ColumnParams, column: Column) -> str | None:
+    if not column.is_text:  # a date, a number: its type tells
+        return None
+    return TEXT_DATE_SHAPE if params.to in ("year", "month") else POSTAL_CODE_SHAPE
+
+
+def _no_shape(params: ColumnParams, column: Column) -> str | None:
+    return None
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """The traits of one action.
+
+    - `on`: what a phase changes: values of named columns, or whole records (the subject's row
+      and every related row).
+    - `refuses`: why it cannot change a column of some type, and `shapes`: the values it can
+      change in a column whose type alone does not tell (see :meth:`refusal`, :meth:`shape`).
+    - `pseudonym_key`: whether it needs the pseudonymisation key: always, never, or only for
+      columns with `replace_with: pseudonym`.
+    - `together`: consecutive phases with this trait and the same due date form one pass, whose
+      batches rewrite each row once (retention.plan.passes, retention.actions.together).
+    - `side_by_side`: its batches may run on several connections at once (setting `workers`).
+    - `minimises`: it reduces what a record reveals while keeping the record (exposure report).
+    - `writes_by_key`: it reads rows and writes them back by primary key.
+    - `implementation`: `module:Class` executing it (imported only when a phase runs).
+    """
+
+    name: str
+    on: Literal["columns", "rows"]
+    implementation: str
+    pseudonym_key: Literal["always", "never", "replace_with"] = "never"
+    together: bool = False
+    side_by_side: bool = True
+    minimises: bool = False
+    writes_by_key: bool = False
+    refuses: Callable[[ColumnParams, Column, str], Refusal | None] = _any
+    shapes: Callable[[ColumnParams, Column], str | None] = _no_shape
+
+    @property
+    def on_columns(self) -> bool:
+        return self.on == "columns"
+
+    @property
+    def removes_records(self) -> bool:
+        """Whole records leave the database: approvals apply (retention.audit.approvals)."""
+        return self.on == "rows"
+
+    def needs_pseudonym_key(self, columns: Iterable[ColumnParams]) -> bool:
+        """Whether a phase of this action on `columns` needs the pseudonymisation key."""
+        if self.pseudonym_key == "replace_with":
+            return any(c.replace_with == "pseudonym" for c in columns)
+        return self.pseudonym_key == "always"
+
+    def refusal(self, params: ColumnParams, column: Column) -> Refusal | None:
+        """Why this action cannot change `column` (its type), or None when it can."""
+        return self.refuses(params, column, f"'{column.name}' ({column.type})")
+
+    def shape(self, params: ColumnParams, column: Column) -> str | None:
+        """The pattern of the values this action can change in `column`, when its type alone
+        does not tell (a text column generalised as a date or a postal code), else None."""
+        return self.shapes(params, column)
+
+
+SPECS: Mapping[str, ActionSpec] = {
+    spec.name: spec
+    for spec in (
+        ActionSpec(
+            "erase",
+            "columns",
+            "retention.actions.columns:Erase",
+            together=True,
+            minimises=True,
+            refuses=_erase,
+        ),
+        ActionSpec(
+            "pseudonymize",
+            "columns",
+            "retention.actions.pseudonymize:Pseudonymize",
+            pseudonym_key="always",
+            together=True,
+            minimises=True,
+            writes_by_key=True,
+            refuses=_pseudonymize,
+        ),
+        ActionSpec(
+            "generalize",
+            "columns",
+            "retention.actions.columns:Generalize",
+            together=True,
+            minimises=True,
+            refuses=_generalize,
+            shapes=_generalized_shape,
+        ),
+        ActionSpec(
+            "scrub",
+            "columns",
+            "retention.actions.scrub:Scrub",
+            pseudonym_key="replace_with",
+            side_by_side=False,  # its batches share the analyser; a pass of its own
+            minimises=True,
+            writes_by_key=True,
+            refuses=_scrub,
+        ),
+        # each archive batch writes, reads back and verifies a file of its own
+        ActionSpec("archive", "rows", "retention.actions.archive:Archive"),
+        ActionSpec("purge", "rows", "retention.actions.purge:Purge"),
+    )
+}
+
+ACTIONS: tuple[str, ...] = tuple(SPECS)
+COLUMN_ACTIONS: tuple[str, ...] = tuple(n for n, s in SPECS.items() if s.on_columns)
+ROW_ACTIONS: tuple[str, ...] = tuple(n for n, s in SPECS.items() if not s.on_columns)
+
+
+def spec_of(action: str) -> ActionSpec:
+    """The spec of a known action (the policy model refuses any other name)."""
+    return SPECS[action]

@@ -1,0 +1,108 @@
+"""An action on a column it cannot change is refused by `check` (and by every command that binds
+policies), with file, line and a hint, and never counts as covering that column."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from retention.demo.schema import create_schema
+from retention.policy.check import check_policies
+from tests.engine_helpers import ROOT, cli
+from tests.test_policy_check import VALID, _write
+
+GENERALIZE = VALID.replace(
+    "    action: purge\n",
+    "    action: purge\n  - name: coarse\n    due: retain_until\n    action: generalize\n"
+    "    columns:\n      - {column: naissance, to: year}\n      - {column: cp, to: department}\n",
+)
+
+
+def _with(column: str, to: str) -> str:
+    width = ", width: 5" if to == "range" else ""
+    return GENERALIZE + f"      - {{column: {column}, to: {to}{width}}}\n"
+
+
+def _patient(conn: psycopg.Connection[Any], **values: str) -> None:
+    conn.execute(
+        "INSERT INTO patients (nom, prenom, naissance, cp) VALUES (%s, %s, %s, %s)",
+        (values.get("nom", "Martin"), "Jeanne", values.get("naissance"), values.get("cp")),
+    )
+
+
+def test_generalizing_a_text_column_whose_values_it_cannot_change_is_refused(
+    conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    create_schema(conn)
+    _patient(conn, naissance="1975-06-21", cp="75012")
+    folder = _write(tmp_path, _with("nom", "year"))
+    (problem,) = check_policies(conn, folder).errors
+    assert str(problem.location) == f"{folder / 'p.yaml'}:22:9"
+    assert problem.message == (
+        "generalize to year cannot change patients.nom: none of its first 1 value(s) has the "
+        "shape it changes (a date written YYYY-MM-DD)"
+    )
+    assert problem.hint == "act on another column, or use another action (erase, pseudonymize)"
+    (postal,) = check_policies(conn, _write(tmp_path, _with("prenom", "department"))).errors
+    assert "cannot change patients.prenom" in postal.message
+    assert "(a postal code of 5 digits)" in postal.message
+    # the text dates and postal codes it can change pass, as do partial dates already coarse
+    _patient(conn, naissance="1980-00-00", cp="2A004")
+    assert check_policies(conn, _write(tmp_path, GENERALIZE)).errors == []
+
+
+def test_an_empty_text_column_is_accepted_until_it_holds_values(
+    conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """Nothing to change yet: accepted; the same policy is refused once names arrive."""
+    create_schema(conn)
+    folder = _write(tmp_path, _with("nom", "month"))
+    assert check_policies(conn, folder).errors == []
+    _patient(conn, naissance="1975-06-21")
+    assert [p.message.split(":")[0] for p in check_policies(conn, folder).errors] == [
+        "generalize to month cannot change patients.nom"
+    ]
+
+
+def test_an_action_on_a_type_it_cannot_change_is_refused(
+    conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    create_schema(conn)
+    refused = {
+        ("deces", "department"): "'deces' (date) is not a postal code stored as text",
+        ("patient_id", "range"): "'patient_id' is a key or a link of patients",
+        ("prenom", "range"): "'prenom' (text) is not a number; cannot generalize to a range",
+    }
+    for (column, to), message in refused.items():
+        (problem,) = check_policies(conn, _write(tmp_path, _with(column, to))).errors
+        assert problem.message.startswith(message), problem.message
+
+
+def test_check_coverage_refuses_a_phase_that_cannot_change_its_column(
+    demo_conn: psycopg.Connection[Any], demo_db_url: str, tmp_path: Path
+) -> None:
+    """`generalize {column: nom, to: year}` does not make patients.nom covered: check refuses
+    the policy (exit 2) instead of reporting the column as minimised."""
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    contacts = ROOT / "policies" / "contacts-patients.yaml"
+    shutil.copy(contacts, policies)
+    scanned = cli(demo_db_url, "scan", policies=policies)
+    assert scanned.returncode == 0, scanned.stderr
+    before = cli(demo_db_url, "check", "--coverage", policies=policies)
+    assert before.returncode == 3
+    assert "public.patients.nom: PERSON" in before.stdout
+    text = contacts.read_text(encoding="utf-8") + (
+        "  - name: noms\n    due: derniere_venue + 3 years\n    action: generalize\n"
+        "    columns: [{column: nom, to: year}]\n"
+    )
+    (policies / "contacts-patients.yaml").write_text(text, encoding="utf-8")
+    line = len(text.splitlines())  # the last one, at its first column item
+    after = cli(demo_db_url, "check", "--coverage", policies=policies)
+    assert after.returncode == 2
+    refused = f"contacts-patients.yaml:{line}:15: error: generalize to year cannot change"
+    assert f"{refused} patients.nom" in after.stderr
+    assert "covered" not in after.stdout
