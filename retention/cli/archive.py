@@ -7,19 +7,16 @@ import argparse
 from collections import defaultdict
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from retention.archive import catalog, restore
 from retention.archive.errors import ArchiveConfigError, ArchiveError
-from retention.archive.expiry import Holds
-from retention.archive.keys import read_identities
-from retention.archive.model import Totals
-from retention.archive.storage import LocalStorage
-from retention.archive.verify import verify
 from retention.cli.common import ensure_schema, trail
 from retention.db import connect
 from retention.errors import UsageError
 from retention.settings import Settings
+
+if TYPE_CHECKING:
+    from retention.archive.storage import LocalStorage
 
 
 def register(commands: Any) -> None:
@@ -59,12 +56,18 @@ def register(commands: Any) -> None:
 
 
 def _storage(settings: Settings) -> LocalStorage:
+    from retention.archive.storage import LocalStorage
+
     if settings.archive_dir is None:
         raise ArchiveConfigError("archive_dir is not set", hint="see docs/ARCHIVE.md")
     return LocalStorage.open(settings.archive_dir)
 
 
 def _list(args: argparse.Namespace, settings: Settings) -> int:
+    from retention.archive import catalog
+    from retention.archive.expiry import Holds
+    from retention.archive.model import Totals
+
     today = settings.today()
     with connect(settings) as conn:
         ensure_schema(conn, settings)
@@ -115,6 +118,9 @@ def _state(destroyed: bool, held: bool, due: bool) -> str:
 
 
 def _verify(args: argparse.Namespace, settings: Settings) -> int:
+    from retention.archive.keys import read_identities
+    from retention.archive.verify import verify
+
     identities = read_identities(args.identity) if args.identity else None
     storage = _storage(settings)
     with connect(settings) as conn:
@@ -134,6 +140,9 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _restore(args: argparse.Namespace, settings: Settings) -> int:
+    from retention.archive import restore
+    from retention.archive.keys import read_identities
+
     if not args.subject.strip():
         raise UsageError("--subject must not be empty")
     identities = read_identities(args.identity)

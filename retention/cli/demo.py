@@ -27,12 +27,9 @@ from retention.cli.plan import render_plan
 from retention.cli.report import demo_exposure_before, demo_report
 from retention.cli.run import render_report
 from retention.db import connect
-from retention.demo.archiving import archive_and_restore
 from retention.demo.embedded import DEFAULT_DATADIR, start
-from retention.demo.generate import generate
 from retention.demo.schema import create_schema
 from retention.engine.progress import LogReporter
-from retention.engine.runner import Runner, RunOptions
 from retention.errors import DatabaseError
 from retention.keys import load_key
 from retention.log import setup_logging
@@ -103,6 +100,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             keyed = _demo_keys(settings, args.datadir.parent / "keys")
             before = demo_exposure_before(conn, keyed, result.bound)
             _run_and_verify(conn, keyed, result.bound)
+            from retention.demo.archiving import archive_and_restore
+
             archive_and_restore(conn, keyed, url, args.datadir.parent)
             demo_report(conn, keyed, result.bound, before, args.datadir.parent / "report.html")
     return 0
@@ -169,6 +168,8 @@ def _approve(
 def _run_and_verify(
     conn: psycopg.Connection[Any], settings: Settings, policies: list[BoundPolicy]
 ) -> None:
+    from retention.engine.runner import Runner, RunOptions
+
     _approve(conn, settings, policies)
     print("\n== retention run --yes --allow-large --reason 'demo: first run'")
     runner = Runner(
@@ -224,6 +225,8 @@ def _fresh_database(admin_url: str) -> str:
 
 
 def _load(conn: psycopg.Connection[Any], patients: int, seed: int) -> None:
+    from retention.demo.generate import generate  # Faker
+
     print(f"== generating a hospital database: {patients:,} patients (Faker fr_FR, seed {seed})")
     create_schema(conn)
     stats = generate(conn, patients=patients, seed=seed, today=date.today())

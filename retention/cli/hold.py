@@ -11,7 +11,6 @@ from typing import Any
 
 from psycopg import sql
 
-from retention.archive import catalog, restore
 from retention.audit.trail import AuditTrail, Entry, mirror
 from retention.catalog.introspect import read_catalog
 from retention.cli.common import ensure_schema, trail
@@ -131,6 +130,8 @@ def _check_subject_exists(
     ).fetchone()
     if row is not None:
         return
+    from retention.archive import catalog, restore  # the archives, only for a key not live
+
     if catalog.installed(conn, settings.schema_name) and any(
         restore.find(conn, settings.schema_name, audit, key, policy) for policy in target.policies
     ):

@@ -8,7 +8,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from loguru import logger
@@ -19,13 +19,11 @@ from retention.errors import RetentionError, UsageError
 from retention.policy.bind import BoundPolicy
 from retention.policy.check import bound_policies
 from retention.report import labels
-from retention.report.build import Report, build_report
-from retention.report.exposure import Exposure, compute_exposure
-from retention.report.html import render_html
-from retention.report.snapshots import installed as snapshots_installed
-from retention.report.snapshots import save_snapshot
-from retention.report.text import render_comparison, render_exposure
 from retention.settings import Settings
+
+if TYPE_CHECKING:
+    from retention.report.build import Report
+    from retention.report.exposure import Exposure
 
 
 class ReportError(RetentionError):
@@ -84,6 +82,8 @@ def _common(parser: argparse.ArgumentParser, iso_date: Any) -> None:
 
 
 def run_report(args: argparse.Namespace, settings: Settings) -> int:
+    from retention.report.html import render_html
+
     at = args.at or settings.today()
     with connect(settings) as conn:
         policies = bound_policies(conn, settings.policies_dir, tool_schema=settings.schema_name)
@@ -102,6 +102,9 @@ def run_report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_exposure(args: argparse.Namespace, settings: Settings) -> int:
+    from retention.report.exposure import compute_exposure
+    from retention.report.text import render_exposure
+
     at = args.at or settings.today()
     with connect(settings) as conn:
         policies = bound_policies(conn, settings.policies_dir, tool_schema=settings.schema_name)
@@ -116,6 +119,8 @@ def run_exposure(args: argparse.Namespace, settings: Settings) -> int:
 def make_report(
     conn: psycopg.Connection[Any], settings: Settings, policies: list[BoundPolicy], at: Any
 ) -> Report:
+    from retention.report.build import build_report
+
     return build_report(
         conn,
         policies,
@@ -163,6 +168,11 @@ def demo_exposure_before(
     conn: psycopg.Connection[Any], settings: Settings, policies: list[BoundPolicy]
 ) -> Exposure:
     """The exposure before the demo's run, printed and stored as the trend's first point."""
+    from retention.report.exposure import compute_exposure
+    from retention.report.snapshots import installed as snapshots_installed
+    from retention.report.snapshots import save_snapshot
+    from retention.report.text import render_exposure
+
     exposure = compute_exposure(conn, policies, settings.today(), schema=settings.schema_name)
     if snapshots_installed(conn, settings.schema_name):
         save_snapshot(conn, settings.schema_name, exposure)
@@ -179,6 +189,10 @@ def demo_report(
     path: Path,
 ) -> Path:
     """After the demo's run: the exposure before and after, and the report written to `path`."""
+    from retention.report.exposure import compute_exposure
+    from retention.report.html import render_html
+    from retention.report.text import render_comparison
+
     after = compute_exposure(conn, policies, settings.today(), schema=settings.schema_name)
     print("\n== retention exposure: before and after the run")
     print(render_comparison(before, after, "en", ("before", "after")))

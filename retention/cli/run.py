@@ -7,20 +7,22 @@ import signal
 import sys
 import threading
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
 from retention.cli.common import ensure_schema, trail
 from retention.cli.plan import render_plan
 from retention.db import connect
-from retention.engine.runner import Runner, RunOptions, RunReport, run_plan
 from retention.engine.safety import limit_violations, refuse_large
 from retention.errors import UsageError
 from retention.keys import Key, load_key
 from retention.policy.bind import BoundPolicy
 from retention.policy.check import bound_policies
 from retention.settings import Settings
+
+if TYPE_CHECKING:
+    from retention.engine.runner import RunReport
 
 
 def register(commands: Any) -> None:
@@ -47,6 +49,8 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from retention.engine.runner import Runner, RunOptions, run_plan
+
     if args.allow_large and not (args.reason and args.reason.strip()):
         raise UsageError("--allow-large needs --reason 'why' (it is recorded in the audit trail)")
     at = settings.today()

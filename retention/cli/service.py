@@ -6,7 +6,6 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
-from retention.daemon.loop import Daemon, load_config
 from retention.settings import Settings
 
 
@@ -31,6 +30,8 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from retention.daemon.loop import Daemon, load_config
+
     config = load_config(args.config)
     if args.print_schedule is not None:
         zone = config.schedule.zone

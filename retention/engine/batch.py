@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import psycopg
@@ -23,13 +23,15 @@ from psycopg.adapt import PyFormat
 
 from retention.actions import Batch, action_for
 from retention.actions.together import apply_together
-from retention.archive.session import ArchiveSession
 from retention.audit.trail import AuditTrail, Entry, Stored
 from retention.keys import Key
 from retention.plan.clock import clock_query
 from retention.policy.actions import spec_of
 from retention.policy.bind import BoundPhase, BoundPolicy
 from retention.settings import Settings
+
+if TYPE_CHECKING:
+    from retention.archive.session import ArchiveSession
 
 # A batch reads and writes a few thousand records through their indexes. The planner's defaults
 # misjudge that: with `= ANY(array)` of 6,000 link values it prefers scanning a whole class of a

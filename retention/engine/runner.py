@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from loguru import logger
@@ -30,7 +30,6 @@ from psycopg.pq import TransactionStatus
 from retention import db
 from retention.actions.records import RecordsChangedError
 from retention.archive.errors import ArchiveError
-from retention.archive.session import ArchiveSession, prepare_archives
 from retention.audit.anchor import append_head, read_heads
 from retention.audit.approvals import DESTRUCTIVE, approval_state
 from retention.audit.trail import AuditTrail, Entry, Stored, actor, mirror, verify_anchors
@@ -65,6 +64,9 @@ from retention.policy.data_checks import UnmappedClasses, unmapped_classes
 from retention.report.snapshots import record_after_run
 from retention.settings import Settings
 from retention.store.schema import holds_table
+
+if TYPE_CHECKING:
+    from retention.archive.session import ArchiveSession
 
 
 @dataclass
@@ -208,16 +210,7 @@ class Runner:
                     },
                 )
             try:
-                self.archives = prepare_archives(  # reconcile interrupted archives, expire groups
-                    self.conn,
-                    self.settings,
-                    self.trail,
-                    plan,
-                    options.at,
-                    report.run_id,
-                    expire_groups=options.phase is None,
-                    subjects={p.name: person_of(p) for p in all_policies},
-                )
+                self.archives = self._prepare_archives(plan, options, report, all_policies)
                 report.outcome = self._execute(plan, policies, options, report)
             except psycopg.OperationalError as exc:
                 report.outcome = "failed"
@@ -249,6 +242,33 @@ class Runner:
                     helpers=helpers,
                 )
         return report
+
+    def _prepare_archives(
+        self,
+        plan: Plan,
+        options: RunOptions,
+        report: RunReport,
+        all_policies: list[BoundPolicy],
+    ) -> ArchiveSession | None:
+        """Reconcile interrupted archives, expire groups; the session of the archive batches.
+        Without archive_dir nor archive phase there is nothing to do, and the archive code
+        (and its encryption library) is not loaded."""
+        if self.settings.archive_dir is None and not any(
+            phase.action == "archive" for policy in plan.policies for phase in policy.phases
+        ):
+            return None
+        from retention.archive.session import prepare_archives
+
+        return prepare_archives(
+            self.conn,
+            self.settings,
+            self.trail,
+            plan,
+            options.at,
+            report.run_id,
+            expire_groups=options.phase is None,
+            subjects={p.name: person_of(p) for p in all_policies},
+        )
 
     def _coverage_gaps(self, policies: list[BoundPolicy]) -> list[str] | None:
         """Personal columns of the last scan that no policy covers (logged at every run)."""
