@@ -118,3 +118,42 @@ def test_an_archive_of_a_person_held_after_archiving_is_not_destroyed_at_expiry(
     assert _in_archives(demo_conn, config, person)  # the held person's group was kept
     release = cli_ok(demo_db_url, "hold", "release", "--subject", str(person), folder=folder)
     assert "released (every policy on public.patients (patient_id))" in release
+
+
+def _legacy_hold(conn: psycopg.Connection[Any], policy_name: str, key: int) -> None:
+    """A hold as recorded before holds had a scope: a policy, no subject table."""
+    conn.execute(
+        "INSERT INTO retention.holds (policy, subject_key, reason) VALUES (%s, %s, 'claim 2019-4')",
+        (policy_name, str(key)),
+    )
+
+
+def test_a_hold_recorded_before_scopes_holds_the_person_under_every_policy_on_the_table(
+    demo_conn: psycopg.Connection[Any], demo_db_url: str, folder: Path, config: Settings
+) -> None:
+    person, narrowed = _due_under_both(demo_conn, folder)[:2]
+    _legacy_hold(demo_conn, "dossier-medical", person)
+    cli_ok(demo_db_url, "hold", "add", "--policy", "dossier-medical", "--subject",
+           str(narrowed), "--reason", "claim 2026-18", folder=folder)  # fmt: skip
+    archiving = policy(demo_conn, ARCHIVING, folder)
+    assert statuses(demo_conn, archiving, date.today())[person].held
+    assert not statuses(demo_conn, archiving, date.today())[narrowed].held
+    run(demo_conn, config)
+    assert _patient(demo_conn, person) and not _in_archives(demo_conn, config, person)
+    assert not _patient(demo_conn, narrowed)  # a hold narrowed since scopes exist stays so
+    listed = cli_ok(demo_db_url, "hold", "list", folder=folder)
+    assert "dossier-medical+" in listed and "recorded before holds had a scope" in listed
+
+
+def test_an_archive_held_by_a_hold_recorded_before_scopes_is_kept_at_expiry(
+    demo_conn: psycopg.Connection[Any], folder: Path, config: Settings
+) -> None:
+    person = _due_under_both(demo_conn, folder)[0]
+    run(demo_conn, config)
+    assert _in_archives(demo_conn, config, person)
+    # recorded under the other policy on patients, which never archived this person
+    _legacy_hold(demo_conn, "dossier-medical", person)
+    files = catalog.files(demo_conn, "retention")
+    latest = max(s.expires_on for f in files for s in f.segments if s.expires_on)
+    run(demo_conn, config, at=date(latest.year + 1, 1, 1))
+    assert _in_archives(demo_conn, config, person)

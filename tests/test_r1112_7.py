@@ -127,13 +127,26 @@ def test_hold_keeps_a_due_patient_and_release_extends_the_clock(
     assert released.is_due
 
 
-def test_hold_of_another_policy_does_not_apply(record: psycopg.Connection[Any]) -> None:
+def test_hold_narrowed_to_another_policy_does_not_apply(record: psycopg.Connection[Any]) -> None:
+    record.execute(
+        "INSERT INTO retention.holds (policy, subject_key, reason, subject_table, "
+        "subject_column) VALUES ('contacts-patients', '18', 'claim', 'public.patients', "
+        "'patient_id')"
+    )
+    status = statuses(record, policy(record, "dossier-medical"), AT)[18]
+    assert status.is_due and not status.held
+
+
+def test_hold_recorded_before_scopes_under_another_policy_holds_the_person(
+    record: psycopg.Connection[Any],
+) -> None:
+    """--policy was required then: nobody chose to narrow it (fail closed)."""
     record.execute(
         "INSERT INTO retention.holds (policy, subject_key, reason) "
         "VALUES ('contacts-patients', '18', 'claim')"
     )
     status = statuses(record, policy(record, "dossier-medical"), AT)[18]
-    assert status.is_due and not status.held
+    assert status.held and not status.is_due
 
 
 def test_a_hold_on_the_person_applies_under_every_policy_on_its_table(

@@ -240,10 +240,12 @@ def tool_figures(exposure_json: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def hold(
     conn: psycopg.Connection[Any], policy: str, keys: list[int], *, released: bool = False
 ) -> None:
+    """Holds narrowed to `policy` (on patients), as `hold add --policy` records them."""
     for key in keys:
         conn.execute(
-            "INSERT INTO retention.holds (policy, subject_key, reason, released_at) "
-            "VALUES (%s, %s, 'claim', CASE WHEN %s THEN now() END)",
+            "INSERT INTO retention.holds (policy, subject_key, reason, released_at, "
+            "subject_table, subject_column) VALUES (%s, %s, 'claim', CASE WHEN %s THEN now() "
+            "END, 'public.patients', 'patient_id')",
             (policy, str(key), released),
         )
 

@@ -80,12 +80,14 @@ class Holds:
             ).format(sql.Identifier(schema, "holds"))
         ).fetchall()
         for policy, key, since, released, table, column in rows:
+            hold = _Hold(since, released)
             if policy is None:
-                self._persons.append((Person(table, column), key, _Hold(since, released)))
-            else:
-                self._by[(policy, subject_digest(trail.key, policy, key))].append(
-                    _Hold(since, released)
-                )
+                self._persons.append((Person(table, column), key, hold))
+                continue
+            self._by[(policy, subject_digest(trail.key, policy, key))].append(hold)
+            if table is None and policy in self._subjects:
+                # recorded before holds had a scope (--policy was required): the person's
+                self._persons.append((self._subjects[policy], key, hold))
 
     def _covering(self, policy: str, digest: str) -> list[_Hold]:
         if policy not in self._digested:  # the holds on persons, digested under this policy

@@ -225,4 +225,9 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
         )
     if any(h.policy is None for h in holds):
         print("(scope * TABLE: the person is held under every policy on that table)")
+    if any(h.legacy for h in holds):
+        print(
+            "(scope NAME+: recorded before holds had a scope, when --policy was required: the "
+            "person is held under every policy on NAME's subject table)"
+        )
     return 0

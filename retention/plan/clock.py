@@ -450,10 +450,15 @@ def person_of(policy: BoundPolicy) -> Person:
 
 
 def holds_covering(policy: BoundPolicy, params: Params) -> sql.Composable:
-    """The holds rows covering `policy`: narrowed to it, or holding its subject's person."""
+    """The holds rows covering `policy`: narrowed to it, holding its subject's person, or
+    recorded before holds had a scope (no subject table) under a policy on the same subject
+    table and key: those were added when `--policy` was required, and hold the person."""
     person = person_of(policy)
+    siblings = list(policy.siblings or (policy.name,))
     return covers(
-        sql.SQL("policy = {}").format(params.add(policy.name)),
+        sql.SQL("(policy = {} OR (subject_table IS NULL AND policy = ANY({})))").format(
+            params.add(policy.name), params.add(siblings)
+        ),
         params.add(person.table),
         params.add(person.column),
     )

@@ -108,6 +108,10 @@ class BoundPolicy:
     retain_until: Expr
     retain_depends: frozenset[str]
     phases: tuple[BoundPhase, ...]
+    # the loaded policies whose subject is the same table and key, this one included: a hold
+    # recorded under any of them before holds had a scope (migration 008) holds the person
+    # under this policy too (set by check.bind_all; alone, the policy's own name)
+    siblings: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:

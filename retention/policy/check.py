@@ -6,6 +6,7 @@ refuse to start while any policy is invalid: a purge tool must never run half-co
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,19 @@ def bind_all(
         ledger = find_ledger(conn, tool_schema)
         if ledger is not None:
             bound = [_with_ledger(policy, ledger) for policy in bound]
-    return CheckResult(loaded, bound, problems)
+    return CheckResult(loaded, _with_siblings(bound), problems)
+
+
+def _with_siblings(bound: list[BoundPolicy]) -> list[BoundPolicy]:
+    """Each policy learns the names of those on the same subject table and key (its own
+    included): the holds recorded under any of them before holds had a scope hold the person."""
+    by_subject: dict[tuple[tuple[str, str], str], list[str]] = defaultdict(list)
+    for policy in bound:
+        by_subject[(policy.subject.qname, policy.key.name)].append(policy.name)
+    return [
+        replace(policy, siblings=tuple(by_subject[(policy.subject.qname, policy.key.name)]))
+        for policy in bound
+    ]
 
 
 def _with_ledger(policy: BoundPolicy, ledger: Ledger) -> BoundPolicy:

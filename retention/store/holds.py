@@ -60,9 +60,15 @@ class Hold:
 
     @property
     def scope(self) -> str:
-        if self.policy is not None:
-            return self.policy
-        return f"* {self.subject_table}"
+        if self.policy is None:
+            return f"* {self.subject_table}"
+        return self.policy if self.subject_table is not None else f"{self.policy}+"
+
+    @property
+    def legacy(self) -> bool:
+        """Recorded before holds had a scope, when `--policy` was required: it holds the
+        person under every policy on the same subject table and key as that policy."""
+        return self.policy is not None and self.subject_table is None
 
 
 def covers(
