@@ -138,6 +138,27 @@ def test_unmapped_classes_only_warn_a_policy_that_removes_no_record(
     assert len(warnings) == 1 and "the phases do not reach them" in warnings[0].message
 
 
+def test_a_padded_char_class_column_compares_as_the_links_do(
+    conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """char(12) pads 'CPatient' with spaces; the links compare it as text, without the padding,
+    so it is mapped. A class written with a trailing space in a varchar column is another."""
+    conn.execute(SCHEMA.replace("object_class varchar(40)", "object_class char(12)"))
+    conn.execute("INSERT INTO patients (nom, venue) VALUES ('x', current_date)")
+    conn.execute(
+        "INSERT INTO user_log (object_class, object_id) "
+        "VALUES ('CPatient', 1), ('CSejour ', 1), ('CFile', 1)"
+    )
+    errors = _classes(_problems(conn, tmp_path, _policy(), "error"))
+    assert [p.message.split(": ", 1)[1].split(";")[0] for p in errors] == ["CFile (1 rows)"]
+    conn.execute("ALTER TABLE user_log ALTER object_class TYPE varchar(40)")
+    conn.execute("UPDATE user_log SET object_class = 'CPatient ' WHERE object_class = 'CFile'")
+    errors = _classes(_problems(conn, tmp_path, _policy(), "error"))
+    assert [p.message.split(": ", 1)[1].split(";")[0] for p in errors] == [
+        "<a value not shaped like a class name, 9 characters> (1 rows)"
+    ]
+
+
 @pytest.mark.parametrize(
     ("unrelated", "message"),
     [

@@ -269,7 +269,9 @@ def distinct_classes(
     """The distinct non-NULL values of `table.column` (a polymorphic class column), at most
     `limit` of them. With an index whose first column is `column`, a loose index scan (one
     index probe per distinct value, so cheap on a change log of millions of rows); without,
-    one `SELECT DISTINCT` over the table (its cost grows with the table)."""
+    one `SELECT DISTINCT` over the table (its cost grows with the table). Each value is read
+    as text, as the links compare it (`object_class = 'CPatient'::text`): a `char(n)` value
+    without its padding."""
     name = sql.Identifier(column)
     source = sql.Identifier(*table.qname)
     if table.is_indexed([column]):
@@ -279,11 +281,12 @@ def distinct_classes(
             "UNION ALL "
             "SELECT (SELECT {c} FROM {t} WHERE {c} > d.v ORDER BY {c} LIMIT 1) "
             "FROM d WHERE d.v IS NOT NULL) "
-            "SELECT v FROM d WHERE v IS NOT NULL LIMIT %s"
+            "SELECT v::text FROM d WHERE v IS NOT NULL LIMIT %s"
         ).format(c=name, t=source)
     else:
         query = sql.SQL(
-            "SELECT DISTINCT {c} FROM {t} WHERE {c} IS NOT NULL ORDER BY 1 LIMIT %s"
+            "SELECT v::text FROM (SELECT DISTINCT {c} AS v FROM {t} WHERE {c} IS NOT NULL "
+            "ORDER BY 1 LIMIT %s) AS d"
         ).format(c=name, t=source)
     values = [str(v) for (v,) in conn.execute(query, (limit + 1,))]
     return ClassValues(tuple(values[:limit]), len(values) <= limit)
@@ -301,7 +304,7 @@ def class_rows(
     name = sql.Identifier(column)
     source = sql.Identifier(*table.qname)
     which = sql.SQL("IS NOT NULL" if classes is None else "= ANY(%s)")
-    query = sql.SQL("SELECT {c}, count(*) FROM {t} WHERE {c} {which} GROUP BY 1 ORDER BY 1")
+    query = sql.SQL("SELECT {c}::text, count(*) FROM {t} WHERE {c} {which} GROUP BY 1 ORDER BY 1")
     params = () if classes is None else (sorted(set(classes)),)
     rows = conn.execute(query.format(c=name, t=source, which=which), params).fetchall()
     return tuple(ClassRows(str(value), int(count)) for value, count in rows)
