@@ -17,6 +17,7 @@ from retention.daemon.metrics import Metrics
 from retention.demo.schema import FOREIGN_KEYS
 from retention.errors import PolicyError, Problem
 from retention.policy.check import bound_policies, check_policies
+from retention.policy.data_checks import unmapped_classes
 from retention.policy.load import load_policies
 from retention.report.history import read_history
 from tests.clock_helpers import POLICIES, policy, statuses
@@ -157,6 +158,43 @@ def test_a_padded_char_class_column_compares_as_the_links_do(
     assert [p.message.split(": ", 1)[1].split(";")[0] for p in errors] == [
         "<a value not shaped like a class name, 9 characters> (1 rows)"
     ]
+
+
+def test_a_class_column_of_free_text_names_none_of_its_values(
+    conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """Over a thousand distinct values are no classes (a class_column naming a column of
+    surnames, say): check and the audit entry of a refused run count them, naming none."""
+    conn.execute(SCHEMA)
+    conn.execute(
+        "INSERT INTO user_log (object_class, object_id) "
+        "SELECT 'Dupont' || i, i FROM generate_series(1, 1500) AS i"
+    )
+    (error,) = _classes(_problems(conn, tmp_path, _policy(), "error"))
+    assert "object_class holds values that this policy neither maps" in error.message
+    assert "over 1,000 distinct values, not shown (1,000 read, 1,000 rows)" in error.message
+    assert "Dupont" not in error.message
+    (found,) = unmapped_classes(
+        conn, bound_policies(conn, write_policy(tmp_path / "p", _policy()))[0]
+    )
+    assert found.to_json()["classes"] == {} and "Dupont" not in json.dumps(found.to_json())
+
+
+def test_values_not_shaped_like_classes_are_counted_together(
+    conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    conn.execute(SCHEMA)
+    conn.execute(
+        "INSERT INTO user_log (object_class, object_id) "
+        "VALUES ('Jean Dupont', 1), ('Anne Martin', 2), ('Anne Martin', 3), ('CFile', 4)"
+    )
+    (found,) = unmapped_classes(
+        conn, bound_policies(conn, write_policy(tmp_path / "p", _policy()))[0]
+    )
+    assert found.to_json()["classes"] == {
+        "<a value not shaped like a class name, 11 characters>": 3,
+        "CFile": 1,
+    }
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,7 @@ from psycopg import sql
 
 from retention.catalog.introspect import Table
 from retention.catalog.references import (
+    CLASS_LIMIT,
     SAMPLE_VALUES,
     CandidateReference,
     ClassRows,
@@ -71,18 +72,26 @@ class UnmappedClasses:
     complete: bool = True
 
     def describe(self) -> str:
-        """'CFile (867 rows), CMedecin (518 rows)': names shaped like class names only."""
-        listed = ", ".join(f"{class_label(c.value)} ({c.rows:,} rows)" for c in self.classes)
+        """'CFile (867 rows), CMedecin (518 rows)': names shaped like class names only, and
+        none when the column holds over a thousand distinct values (free text, not classes)."""
         if not self.complete:
-            listed += ", and more (it holds over a thousand distinct values: a class column?)"
-        return listed
+            return (
+                f"over {CLASS_LIMIT:,} distinct values, not shown ({len(self.classes):,} read, "
+                f"{sum(c.rows for c in self.classes):,} rows): a class column holds class "
+                "names, is class_column the right column?"
+            )
+        return ", ".join(f"{class_label(c.value)} ({c.rows:,} rows)" for c in self.classes)
 
     def to_json(self) -> dict[str, Any]:
-        """For the audit trail: names and counts."""
+        """For the audit trail: names and counts (no name when the column is not complete;
+        values not shaped like a class name are counted together under their description)."""
+        classes: dict[str, int] = {}
+        for c in self.classes if self.complete else ():
+            classes[class_label(c.value)] = classes.get(class_label(c.value), 0) + c.rows
         return {
             "table": self.column.table.label,
             "column": self.column.column,
-            "classes": {class_label(c.value): c.rows for c in self.classes},
+            "classes": classes,
             "complete": self.complete,
         }
 
@@ -154,10 +163,11 @@ def _class_problems(conn: psycopg.Connection[Any], policy: BoundPolicy) -> list[
             if severity == "error"
             else "the phases do not reach them"
         )
+        what = f"{len(found.classes)} class(es)" if found.complete else "values"
         problems.append(
             Problem(
                 policy.loaded.location(where),
-                f"{found.column.label} holds {len(found.classes)} class(es) that this policy "
+                f"{found.column.label} holds {what} that this policy "
                 f"neither maps nor declares unrelated: {found.describe()}; their rows belong to "
                 f"no record, so {effect}",
                 "map each class to its table under 'classes', or declare it outside the record "
