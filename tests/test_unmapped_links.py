@@ -396,3 +396,45 @@ def test_a_date_joined_through_a_declared_link_without_foreign_keys(
     assert join.origin.startswith("declared link") and join.columns == ("plageconsult_id",)
     assert statuses(demo_conn, bound, DEMO_TODAY) == with_keys
     assert sum(s.is_due for s in with_keys.values()) > 0
+
+
+SLOTS = """
+CREATE TABLE patients (patient_id serial PRIMARY KEY, nom text);
+CREATE TABLE plages (plage_id serial PRIMARY KEY, jour date NOT NULL);
+CREATE TABLE consults (consult_id serial PRIMARY KEY, patient_id int NOT NULL, plage_id int);
+"""
+SLOTS_POLICY = """\
+name: dossier
+subject: {table: patients, key: patient_id}
+dates:
+  derniere: {latest: plages.jour, over: consults}
+related:
+  links: [{table: consults, column: patient_id},
+          {table: consults, column: plage_id, references: plages}]
+retain_until: derniere + 1 year
+phases:
+  - name: destruction
+    due: retain_until
+    action: purge
+"""
+
+
+def test_a_declared_link_to_a_row_that_is_gone_makes_the_date_unknown(
+    conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """Patient 1 came in 2001 and in 2025; the 2025 slot row is deleted (nothing enforces a
+    declared link): that visit's date is unknown, not absent, so the patient is kept as
+    undeterminable rather than judged on 2001. A consultation without a slot (NULL) counts
+    for nothing, as with a foreign key (patient 2)."""
+    conn.execute(SLOTS)
+    conn.execute("INSERT INTO patients (nom) VALUES ('a'), ('b')")
+    conn.execute("INSERT INTO plages (jour) VALUES ('2001-01-01'), ('2025-01-01')")
+    conn.execute(
+        "INSERT INTO consults (patient_id, plage_id) VALUES (1, 1), (1, 2), (2, 1), (2, NULL)"
+    )
+    bound = policy(conn, "dossier", write_policy(tmp_path / "p", SLOTS_POLICY))
+    assert not statuses(conn, bound, DEMO_TODAY)[1].is_due
+    conn.execute("DELETE FROM plages WHERE plage_id = 2")
+    after = statuses(conn, bound, DEMO_TODAY)
+    assert after[1].undeterminable and not after[1].is_due
+    assert after[2].is_due and not after[2].undeterminable

@@ -262,7 +262,8 @@ def aggregate_sql(
     only: Restriction | None = None,
 ) -> sql.Composable:
     """`SELECT k, max(v) AS v, bool_or(NOT isfinite(v)) AS bad` over every path to the subject
-    (with `only`, of the subjects it accepts)."""
+    (with `only`, of the subjects it accepts). A row whose declared link (no foreign key)
+    names a row that does not exist is `bad` too: its date is unknown."""
     assert date_.over is not None and date_.value is not None
     over = date_.over
     aliases = {over.name: "t", **{j.table.name: f"j{i}" for i, j in enumerate(date_.joins)}}
@@ -288,16 +289,31 @@ def aggregate_sql(
         )
         for i, j in enumerate(date_.joins)
     )
+    # a declared link's value whose row is gone: that row's date is unknown, not absent
+    lost = [
+        sql.SQL("({} AND {} IS NULL)").format(
+            sql.SQL(" AND ").join(
+                sql.SQL("{} IS NOT NULL").format(sql.Identifier("t", c)) for c in j.columns
+            ),
+            sql.Identifier(f"j{i}", j.ref_columns[0]),
+        )
+        for i, j in enumerate(date_.joins)
+        if not j.enforced
+    ]
+    unknown = sql.SQL(" OR ").join(lost) if lost else sql.SQL("false")
+    if lost:
+        where = sql.SQL("({} OR {})").format(where, unknown)
     branches = []
     for path in policy.graph.paths_to_subject(over.qname):
         walk = path_sql(policy, path, "t", params)
         branches.append(
             sql.SQL(
-                "SELECT {key} AS k, ({value})::date AS v "
+                "SELECT {key} AS k, ({value})::date AS v, {unknown} AS lost "
                 "FROM {over} AS t {joins} {chain} WHERE {where}"
             ).format(
                 key=walk.key,
                 value=value,
+                unknown=unknown,
                 over=sql.Identifier(*over.qname),
                 joins=joins,
                 chain=walk.joins,
@@ -308,7 +324,7 @@ def aggregate_sql(
         )
     function = sql.SQL("max" if date_.function == "max" else "min")
     return sql.SQL(
-        "SELECT k, {f}(v) AS v, bool_or(NOT isfinite(v)) AS bad FROM ({u}) AS x GROUP BY k"
+        "SELECT k, {f}(v) AS v, bool_or(NOT isfinite(v) OR lost) AS bad FROM ({u}) AS x GROUP BY k"
     ).format(f=function, u=sql.SQL(" UNION ALL ").join(branches))
 
 

@@ -44,6 +44,12 @@ class Join:
     ref_columns: tuple[str, ...]
     origin: str
 
+    @property
+    def enforced(self) -> bool:
+        """A foreign key: a value that is not NULL always finds its row (a declared link's
+        may find none, its row deleted)."""
+        return self.origin.startswith("foreign key ")
+
 
 @dataclass(frozen=True)
 class BoundDate:
