@@ -355,6 +355,51 @@ def test_a_key_that_clears_itself_does_not_block_a_purge(
     assert check_policies(conn, write_policy(tmp_path / "policies", text)).errors == []
 
 
+ACTES = """
+CREATE TABLE patients (patient_id serial PRIMARY KEY, venue date NOT NULL);
+CREATE TABLE sejour (sejour_id serial PRIMARY KEY, patient_id int NOT NULL);
+CREATE TABLE actes (acte_id serial PRIMARY KEY, patient_id int NOT NULL,
+                    sejour_id int REFERENCES sejour);
+"""
+ACTES_POLICY = """\
+name: dossier
+subject: {table: patients, key: patient_id}
+phases: [{name: destruction, due: retain_until, action: purge}]
+retain_until: venue + 1 year
+dates: {venue: {column: venue}}
+related:
+  follow_foreign_keys: false
+  links: [{table: sejour, column: patient_id}, {table: actes, column: patient_id}LINK]
+"""
+
+
+def test_a_key_between_tables_of_the_record_deleted_out_of_order_fails_every_batch(
+    conn: psycopg.Connection[Any], db_url: str, tmp_path: Path
+) -> None:
+    """Foreign keys not followed, both tables linked to the patient: the stays are deleted
+    before the acts that reference them (23503 at every batch). check says so; declaring
+    the link puts the acts first, and the purge goes through."""
+    conn.execute(ACTES)
+    conn.execute("INSERT INTO patients (venue) VALUES ('2001-01-01')")
+    conn.execute("INSERT INTO sejour (patient_id) VALUES (1)")
+    conn.execute("INSERT INTO actes (patient_id, sejour_id) VALUES (1, 1)")
+    folder = write_policy(tmp_path / "a", ACTES_POLICY.replace("LINK", ""))
+    (error,) = check_policies(conn, folder).errors
+    assert error.message == (
+        "purge: public.actes references sejour through the foreign key actes_sejour_id_fkey "
+        "(ON DELETE NO ACTION), but foreign keys are not followed (follow_foreign_keys: false) "
+        "and no link says so, so sejour's rows are deleted before actes's: every batch deleting "
+        "a referenced row would fail (SQLSTATE 23503) and keep everything"
+    )
+    link = "{table: actes, column: sejour_id, references: sejour}"
+    assert error.hint is not None and f"declare the link {link}" in error.hint
+    folder = write_policy(tmp_path / "b", ACTES_POLICY.replace("LINK", f", {link}"))
+    assert check_policies(conn, folder).errors == []
+    report = run(conn, settings(db_url, folder))
+    assert report.outcome == "completed" and report.phases[0].acted == 1
+    assert conn.execute("SELECT count(*) FROM actes").fetchone() == (0,)
+
+
 # -- declared links serve the joins of dates -------------------------------------------------
 JOINED = """
     - table: sejours

@@ -290,15 +290,23 @@ def _check_blocking_keys(binder: _Binder, graph: RelationGraph | None) -> None:
     i = destructive[0]
     action = phases[i].action
     for fk in binder.catalog.rooted_keys:
-        if fk.ref_table not in members or fk.table in members or fk.on_delete in CHANGING_DELETES:
+        if fk.ref_table not in members or fk.on_delete in CHANGING_DELETES:
+            continue
+        if fk.table in members and not _deleted_out_of_order(graph, fk):
             continue
         table = f"{fk.table[0]}.{fk.table[1]}"
-        why = (
-            f"{fk.table[1]} is excluded from the record (related.exclude)"
-            if fk.table in excluded
-            else f"foreign keys are not followed (follow_foreign_keys: false) and no link brings "
-            f"{fk.table[1]} into the record"
-        )
+        if fk.table in excluded:
+            why = f"{fk.table[1]} is excluded from the record (related.exclude)"
+        elif fk.table in members:
+            why = (
+                "foreign keys are not followed (follow_foreign_keys: false) and no link says "
+                f"so, so {fk.ref_table[1]}'s rows are deleted before {fk.table[1]}'s"
+            )
+        else:
+            why = (
+                "foreign keys are not followed (follow_foreign_keys: false) and no link brings "
+                f"{fk.table[1]} into the record"
+            )
         if fk.table in excluded:
             fix = "remove it from related.exclude"
         elif len(fk.columns) == 1:
@@ -322,6 +330,18 @@ def _check_blocking_keys(binder: _Binder, graph: RelationGraph | None) -> None:
             "referenced row would fail (SQLSTATE 23503) and keep everything",
             f"if its rows belong to the record, {fix}{other}",
         )
+
+
+def _deleted_out_of_order(graph: RelationGraph, fk: ForeignKey) -> bool:
+    """A foreign key between two tables of the record that is none of its links (not followed)
+    and whose referenced table the deletion order empties first."""
+    if fk.table == fk.ref_table or any(
+        (e.child, e.parent, e.child_columns) == (fk.table, fk.ref_table, fk.columns)
+        for e in graph.edges
+    ):
+        return False
+    order = graph.deletion_order()
+    return order.index(fk.ref_table) < order.index(fk.table)
 
 
 def _check_hooks(
