@@ -4,7 +4,7 @@ before and after a run, and the snapshot stored at the end of every run."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
@@ -19,6 +19,7 @@ from retention.report.exposure import NO_ARCHIVE, NO_SCAN, Exposure, compute_exp
 from retention.report.snapshots import record_after_run, snapshots
 from retention.report.text import render_exposure
 from retention.store.schema import migrate
+from tests.clock_helpers import policy, statuses
 from tests.engine_helpers import ROOT, cli, run, settings
 from tests.test_report_support import (
     AT,
@@ -234,3 +235,19 @@ def test_exposure_command_prints_the_figures_in_french_english_and_json(
         english.stdout.strip()
         == render_exposure(Exposure.from_json(data), "en", "Europe/Paris").strip()
     )
+
+
+def test_exposure_agrees_with_the_independent_computation_on_the_last_day_kept(
+    ready: psycopg.Connection[Any],
+) -> None:
+    """The last day kept of a patient's record (the first after AT): on that day the record is
+    not past its retention, the next day it is; the tool and the independent SQL agree on both
+    days (an oracle comparing with <= would count it a day early)."""
+    clock = statuses(ready, policy(ready, "dossier-medical"), AT)
+    last = min(s.due for s in clock.values() if s.due and s.due > AT and not s.undeterminable)
+    figures = []
+    for at in (last, last + timedelta(days=1)):
+        tool = tool_figures(_exposure(ready, at).to_json())
+        assert tool == independent_exposure(ready, at)
+        figures.append(tool["public.patients"]["past_retention"])
+    assert figures[1] > figures[0]

@@ -167,8 +167,8 @@ SELECT
                         OR pg_temp.identifies(u.tel)))
     ) AS with_direct_identifiers,
     count(*) FILTER (WHERE last_visit IS NOT NULL AND birth IS NOT NULL
-                     AND retain_until <= %(at)s AND NOT held_record) AS past_retention,
-    count(*) FILTER (WHERE last_visit IS NOT NULL AND contact_due <= %(at)s AND NOT held_contact
+                     AND retain_until < %(at)s AND NOT held_record) AS past_retention,
+    count(*) FILTER (WHERE last_visit IS NOT NULL AND contact_due < %(at)s AND NOT held_contact
                      AND (tel IS NOT NULL OR tel_portable IS NOT NULL OR email IS NOT NULL
                           OR adresse IS NOT NULL
                           OR EXISTS (SELECT 1 FROM contacts_urgence u
@@ -190,7 +190,7 @@ $$
 
 _LOGS = """
 SELECT count(*),
-       count(*) FILTER (WHERE (date::date + interval '1 year')::date <= %(at)s
+       count(*) FILTER (WHERE (date::date + interval '1 year')::date < %(at)s
            AND (user_log_id::text, 'journal-modifications') NOT IN
                (SELECT subject_key, policy FROM retention.holds WHERE released_at IS NULL))
 FROM user_log
@@ -258,7 +258,7 @@ def due_record_keys(conn: psycopg.Connection[Any], limit: int) -> list[int]:
         "FROM sejours WHERE annule = '0' GROUP BY 1) "
         "SELECT p.patient_id FROM patients p JOIN v USING (patient_id) "
         "WHERE pg_temp.strict_date(p.naissance) IS NOT NULL AND p.deces IS NULL "
-        "AND (v.d + interval '20 years')::date <= %(at)s "
+        "AND (v.d + interval '20 years')::date < %(at)s "
         "AND (pg_temp.strict_date(p.naissance) + interval '28 years')::date <= %(at)s "
         "ORDER BY 1 LIMIT %(n)s",
         {"at": AT, "n": limit},
