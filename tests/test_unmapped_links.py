@@ -103,6 +103,13 @@ def _classes(problems: list[Problem]) -> list[Problem]:
     return [p for p in problems if "object_class" in p.message]
 
 
+def _unmapped(conn: psycopg.Connection[Any], tmp_path: Path, values: str) -> list[str]:
+    """The unmapped classes check lists, once `values` are inserted in user_log."""
+    conn.execute(f"INSERT INTO user_log (object_class, object_id) VALUES {values}")
+    errors = _classes(_problems(conn, tmp_path, _policy(), "error"))
+    return [p.message.split(": ", 1)[1].split(";")[0] for p in errors]
+
+
 # -- polymorphic classes the policy does not map --------------------------------------------
 def test_check_reports_each_unmapped_class_with_its_rows(
     conn: psycopg.Connection[Any], tmp_path: Path
@@ -146,18 +153,28 @@ def test_a_padded_char_class_column_compares_as_the_links_do(
     so it is mapped. A class written with a trailing space in a varchar column is another."""
     conn.execute(SCHEMA.replace("object_class varchar(40)", "object_class char(12)"))
     conn.execute("INSERT INTO patients (nom, venue) VALUES ('x', current_date)")
-    conn.execute(
-        "INSERT INTO user_log (object_class, object_id) "
-        "VALUES ('CPatient', 1), ('CSejour ', 1), ('CFile', 1)"
-    )
-    errors = _classes(_problems(conn, tmp_path, _policy(), "error"))
-    assert [p.message.split(": ", 1)[1].split(";")[0] for p in errors] == ["CFile (1 rows)"]
+    listed = _unmapped(conn, tmp_path, "('CPatient', 1), ('CSejour ', 1), ('CFile', 1)")
+    assert listed == ["CFile (1 rows)"]
     conn.execute("ALTER TABLE user_log ALTER object_class TYPE varchar(40)")
-    conn.execute("UPDATE user_log SET object_class = 'CPatient ' WHERE object_class = 'CFile'")
-    errors = _classes(_problems(conn, tmp_path, _policy(), "error"))
-    assert [p.message.split(": ", 1)[1].split(";")[0] for p in errors] == [
+    conn.execute("DELETE FROM user_log WHERE object_class = 'CFile'")
+    assert _unmapped(conn, tmp_path, "('CPatient ', 1)") == [
         "<a value not shaped like a class name, 9 characters> (1 rows)"
     ]
+
+
+@pytest.mark.parametrize("index", [True, False], ids=["indexed", "not-indexed"])
+def test_a_citext_class_column_lists_the_classes_the_links_tell_apart(
+    conn: psycopg.Connection[Any], tmp_path: Path, index: bool
+) -> None:
+    """citext calls 'cpatient' equal to 'CPatient', but a link compares the class as text
+    (object_class = 'CPatient'::text) and does not reach 'cpatient' rows: read as citext, the
+    class passed for mapped and a purge would have left those rows behind."""
+    conn.execute("CREATE EXTENSION IF NOT EXISTS citext")
+    conn.execute(SCHEMA.replace("object_class varchar(40)", "object_class citext"))
+    if not index:
+        conn.execute("DROP INDEX user_log_object_class_object_id_idx")
+    listed = _unmapped(conn, tmp_path, "('CPatient', 1), ('cpatient', 2), ('cpatient', 3)")
+    assert listed == ["cpatient (2 rows)"]
 
 
 def test_a_class_column_of_free_text_names_none_of_its_values(

@@ -271,10 +271,11 @@ def distinct_classes(
     index probe per distinct value, so cheap on a change log of millions of rows); without,
     one `SELECT DISTINCT` over the table (its cost grows with the table). Each value is read
     as text, as the links compare it (`object_class = 'CPatient'::text`): a `char(n)` value
-    without its padding."""
+    without its padding, and 'cpatient' apart from 'CPatient' in a `citext` column."""
     name = sql.Identifier(column)
     source = sql.Identifier(*table.qname)
-    if table.is_indexed([column]):
+    # citext's own equality folds case, the links' (as text) does not: no loose scan on it
+    if table.is_indexed([column]) and table.columns[column].base_type != "citext":
         query = sql.SQL(
             "WITH RECURSIVE d(v) AS ("
             "(SELECT {c} FROM {t} WHERE {c} IS NOT NULL ORDER BY {c} LIMIT 1) "
@@ -285,8 +286,7 @@ def distinct_classes(
         ).format(c=name, t=source)
     else:
         query = sql.SQL(
-            "SELECT v::text FROM (SELECT DISTINCT {c} AS v FROM {t} WHERE {c} IS NOT NULL "
-            "ORDER BY 1 LIMIT %s) AS d"
+            "SELECT DISTINCT {c}::text FROM {t} WHERE {c} IS NOT NULL ORDER BY 1 LIMIT %s"
         ).format(c=name, t=source)
     values = [str(v) for (v,) in conn.execute(query, (limit + 1,))]
     return ClassValues(tuple(values[:limit]), len(values) <= limit)
@@ -300,10 +300,11 @@ def class_rows(
 ) -> tuple[ClassRows, ...]:
     """Rows per value of `table.column`: of the `classes` given (each counted through an
     index on the column when there is one; a class with no row is left out), or of every
-    non-NULL value (one pass over the whole table). Sorted by value."""
+    non-NULL value (one pass over the whole table). Compared and read as text, as the links
+    compare them. Sorted by value."""
     name = sql.Identifier(column)
     source = sql.Identifier(*table.qname)
-    which = sql.SQL("IS NOT NULL" if classes is None else "= ANY(%s)")
+    which = sql.SQL("IS NOT NULL" if classes is None else "= ANY(%s::text[])")
     query = sql.SQL("SELECT {c}::text, count(*) FROM {t} WHERE {c} {which} GROUP BY 1 ORDER BY 1")
     params = () if classes is None else (sorted(set(classes)),)
     rows = conn.execute(query.format(c=name, t=source, which=which), params).fetchall()
