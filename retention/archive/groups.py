@@ -30,7 +30,8 @@ def label(day: date | None, granularity: Granularity) -> str:
 
 
 def expires_on(group: str) -> date | None:
-    """The day from which a group may be destroyed: its last day (None: never by itself)."""
+    """A group's last day, the last day it is kept: it may be destroyed from the next day
+    (None: never by itself)."""
     if group == UNDATED:
         return None
     year = int(group[:4])
