@@ -259,7 +259,7 @@ def due_record_keys(conn: psycopg.Connection[Any], limit: int) -> list[int]:
         "SELECT p.patient_id FROM patients p JOIN v USING (patient_id) "
         "WHERE pg_temp.strict_date(p.naissance) IS NOT NULL AND p.deces IS NULL "
         "AND (v.d + interval '20 years')::date < %(at)s "
-        "AND (pg_temp.strict_date(p.naissance) + interval '28 years')::date <= %(at)s "
+        "AND (pg_temp.strict_date(p.naissance) + interval '28 years')::date < %(at)s "
         "ORDER BY 1 LIMIT %(n)s",
         {"at": AT, "n": limit},
     ).fetchall()
