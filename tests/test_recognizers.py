@@ -335,3 +335,48 @@ def test_check_rules(rule: object, valid: list[str], invalid: list[str]) -> None
 )
 def test_masked_examples_keep_no_value(value: str, masked: str) -> None:
     assert mask(value) == masked
+
+
+# -- phones of other countries, NHS number -------------------------------------------------
+def found_en(analyzer: Analyzer, text: str) -> dict[str, str]:
+    results = next(iter(analyzer.analyze([text], "en")))
+    return {r.entity_type: text[r.start : r.end] for r in results if r.score >= REPORT_SCORE}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "(206) 342-8631",
+        "206-342-8631",
+        "+1 206 342 8631",
+        "020 7946 0018",
+        "0161 496 0066",
+        "+44 20 7946 0018",
+        "07911 123456",
+        "Call his daughter on 0113 496 0123 after 5pm",
+    ],
+)
+def test_us_and_uk_phone_numbers_are_found(analyzer: Analyzer, text: str) -> None:
+    assert "PHONE_NUMBER" in found_en(analyzer, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "(206) 042-8631",  # exchange 042: not a valid US number
+        "555-0100",  # 7 digits, no area code
+        "2019-01-02",
+        "10.12.200.3",
+        "350000030",  # 9 digits, no trunk 0 (a FINESS number)
+        "1.2.250.1.213.1.4.8",
+    ],
+)
+def test_numbers_that_are_not_phones_of_those_countries_are_rejected(
+    analyzer: Analyzer, text: str
+) -> None:
+    assert "PHONE_NUMBER" not in found_en(analyzer, text)
+
+
+def test_nhs_number_with_its_key_is_found(analyzer: Analyzer) -> None:
+    assert found_en(analyzer, "NHS number 943 476 5919").get("UK_NHS") == "943 476 5919"
+    assert "UK_NHS" not in found_en(analyzer, "NHS number 943 476 5918")  # wrong key

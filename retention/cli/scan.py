@@ -35,8 +35,8 @@ def register(commands: Any) -> None:
         "scan",
         help="find personal data in every column and store the inventory",
         description="Sample every column of every user table, decide which hold personal data "
-        "(names, birth dates, addresses, phones, e-mails, NIR, INS, RPPS, free text "
-        "mentioning people...) and store the inventory in the tool's schema. "
+        "(names, birth dates, addresses, phones, e-mails, NIR, INS, RPPS, record numbers, "
+        "logins, free text mentioning people...) and store the inventory in the tool's schema. "
         "Never prints a value.",
     )
     parser.add_argument(
@@ -102,6 +102,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             tool_schema=settings.schema_name,
             statement_timeout_ms=settings.statement_timeout_ms,
             lock_timeout_ms=settings.lock_timeout_ms,
+            workers=settings.workers,
+            connect=lambda: connect(settings),
         )
         changes: list[Change] | None = None
         scan_id = None

@@ -45,6 +45,7 @@ class Content:
     mentioned: Counter[str] = field(default_factory=Counter)
     scores: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     personal_mentions: int = 0
+    personal_covered: int = 0  # values covered by some personal entity, whichever
     mention_scores: list[float] = field(default_factory=list)
     examples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
 
@@ -98,6 +99,7 @@ def analyze_values(
 def _count(
     content: Content, value: str, covered: dict[str, float], mentioned: dict[str, float]
 ) -> None:
+    content.personal_covered += any(e in PERSONAL_ENTITIES for e in covered)
     for entity, score in covered.items():
         content.covered[entity] += 1
         content.scores[entity].append(score)

@@ -24,6 +24,10 @@ from retention.discovery.names import (
     STRONG,
     NameEvidence,
     column_evidence,
+    is_account_table,
+    is_catalogue_table,
+    is_identifier_column,
+    is_label_column,
     is_organisation_table,
 )
 from retention.discovery.sample import ColumnSample
@@ -36,6 +40,8 @@ WEAK_STRUCTURED_SHARE = 0.8
 WEAK_PERSON_SHARE = 0.2
 """Share of values of a bare ``name`` column (table of unknown kind) that must be names the
 database holds elsewhere, or that the model reads as names."""
+NAMED_VALUES = 60
+"""Values analysed of a column whose strong name decides (names, addresses, birth dates)."""
 FREE_TEXT_SHARE = 0.05
 """Share of free-text values that must mention someone (at least two values)."""
 
@@ -45,12 +51,26 @@ _PATTERN_ENTITIES = (
     "FR_NIR",
     "FR_RPPS",
     "FR_ADELI",
+    "UK_NHS",  # before phones: a checked key, where 10 digits can also read as a US phone
     "IBAN_CODE",
     "EMAIL_ADDRESS",
     "IP_ADDRESS",
     "PHONE_NUMBER",
     "DATE_OF_BIRTH",
     "FR_POSTAL_CODE",
+)
+# Decided by the name and the shape of the values: identifiers a database assigns to people.
+_ASSIGNED_IDS = frozenset({"PERSON_ID", "USERNAME"})
+# Not personal in a type catalogue, whatever the name of the column says.
+_CATALOGUE_FREE = frozenset({"PERSON", "FREE_TEXT_PERSONAL", "LOCATION", "ADDRESS", *_ASSIGNED_IDS})
+IDENTIFIER_DISTINCT = 0.9
+"""Share of distinct values (per row read) of a generic column holding people's identifiers."""
+_IDENTIFIER = re.compile(r"^(?=[^\s]*\d)[\w./:#-]{2,40}$")
+_LOGIN = re.compile(r"^[^\W\d_][\w.@\\-]{1,63}$")
+_POSTAL = re.compile(r"^(?=.*\d)[A-Za-z0-9]{2,5}(?:[ -][A-Za-z0-9]{2,4})?$")
+_SURROGATE = re.compile(
+    r"^\{?(?:[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}|[0-9a-f]{32,})\}?$",
+    re.I,
 )
 # Not recognisable from short values: decided by the name.
 _NAMED_ENTITIES = frozenset({"PERSON", "LOCATION", "ADDRESS", "DATE_OF_BIRTH"})
@@ -67,6 +87,10 @@ class ColumnFacts:
     kind: str  # key, boolean, number, date, text, json, other
     name: NameEvidence | None
     organisation: bool
+    catalogue: bool = False  # rows name kinds of things ("Home phone"), not people
+    identifier: bool = False  # generic id/value column of a table of identifiers or people
+    accounts: bool = False  # a table of user accounts
+    label: bool = False  # the name or title of a row that is not a person
 
     @property
     def sampled(self) -> bool:
@@ -79,7 +103,16 @@ class ColumnFacts:
             return False
         if self.kind == "number":
             return any(sum(ch.isdigit() for ch in value) >= 9 for value in got.values)
-        return self.sampled
+        return self.sampled and not surrogates(got)
+
+    def to_analyse(self, got: ColumnSample) -> tuple[str, ...]:
+        """The values worth analysing: all of them, but a few dozen where a strong name
+        decides and the values can only object by their shape (``prenom``, ``adresse``): the
+        analysis then only gives the evidence and the examples, at a fraction of the cost."""
+        name = self.name
+        if name is not None and name.entity in _NAMED_ENTITIES and name.strength >= STRONG:
+            return got.values[:NAMED_VALUES]
+        return got.values
 
 
 @dataclass(frozen=True)
@@ -100,6 +133,10 @@ def describe(catalog: Catalog, table: Table, column: Column) -> ColumnFacts:
         _kind(table, column, foreign),
         column_evidence(table.name, column.name),
         is_organisation_table(table.name),
+        is_catalogue_table(table.name),
+        is_identifier_column(table.name, column.name),
+        is_account_table(table.name),
+        is_label_column(table.name, column.name),
     )
 
 
@@ -120,6 +157,12 @@ def _kind(table: Table, column: Column, foreign: set[str]) -> str:
     if column.is_text or column.base_type in _TEXT_LIKE or column.base_type.endswith("[]"):
         return "text"
     return "other"
+
+
+def surrogates(got: ColumnSample) -> bool:
+    """UUIDs or hex digests (``uuid char(38)``, password hashes, salts): keys and secrets
+    stored as text, never a person's data, and costly to analyse for nothing."""
+    return bool(got.values) and _share(got, _SURROGATE) >= 0.9
 
 
 def name_shaped(sample: ColumnSample) -> bool:
@@ -163,12 +206,18 @@ def _decide(
     name = item.name
     if got is None or not got.values:
         return _name_only(item)
+    if item.kind == "text" and surrogates(got):
+        return None, 0.0, "UUIDs or hex digests: keys or secrets stored as text"
     content = content or Content()
     decided = _by_content(item, content)
+    if decided is None:
+        decided = _by_assigned_id(item, got)
     if decided is None:
         decided = _by_name(item, got, content, known)
     if decided is None:
         decided = _by_free_text(item, got, content)
+    if decided is None:
+        decided = _by_mixed_values(item, content)
     if decided is None:
         hint = f"; the name suggests {name.entity}" if name else ""
         if item.kind == "date":
@@ -177,6 +226,8 @@ def _decide(
     entity, score, reason = decided
     if item.organisation and entity in CONTACT_ENTITIES:
         return None, 0.0, f"{entity} of an organisation, not of a person"
+    if item.catalogue and entity in _CATALOGUE_FREE:
+        return None, 0.0, "a catalogue of types: its rows name kinds of information, not people"
     return entity, score, reason
 
 
@@ -189,6 +240,8 @@ def _name_only(item: ColumnFacts) -> tuple[str | None, float, str]:
         and name.entity != "FREE_TEXT_PERSONAL"
         and name.strength >= MEDIUM
         and not (item.organisation and name.entity in CONTACT_ENTITIES)
+        and not (item.catalogue and name.entity in _CATALOGUE_FREE)
+        and (item.kind == "text" or name.entity not in _ASSIGNED_IDS)
     ):
         return name.entity, name.strength * 0.6, "name only: no value could be sampled"
     return None, 0.0, "no value could be sampled"
@@ -221,12 +274,46 @@ def _by_content(item: ColumnFacts, content: Content) -> tuple[str, float, str] |
     return entity, score, f"{share:.0%} of sampled values are {entity}"
 
 
+def _by_assigned_id(item: ColumnFacts, got: ColumnSample) -> tuple[str, float, str] | None:
+    """Identifiers a database assigns to people: medical record numbers (named so, or in a
+    generic column of a table of identifiers or people: ``patient_identifier.identifier``)
+    and login names (named so, or the identifier of an account: ``users.system_id``)."""
+    name = item.name
+    if name is not None and name.entity in _ASSIGNED_IDS and name.strength >= MEDIUM:
+        entity, why, named = name.entity, f"name '{name.matched}'", True
+    elif item.identifier and item.kind == "text":
+        entity = "USERNAME" if item.accounts else "PERSON_ID"
+        holder = "accounts" if item.accounts else "identifiers or people"
+        why, named = f"identifier column of a table of {holder}", False
+    else:
+        return None
+    if item.kind not in ("text", "number") or (entity == "USERNAME" and item.kind != "text"):
+        return None
+    shaped = _share(got, _IDENTIFIER, _LOGIN) if entity == "USERNAME" else _share(got, _IDENTIFIER)
+    surrogate = _share(got, _SURROGATE)
+    if shaped < 0.8 or surrogate > 0.2 or enum_like(got):
+        return None
+    if not named and got.distinct_share < IDENTIFIER_DISTINCT:
+        return None  # a value column of mixed attributes (phones, races, places), not an id
+    score = _combine(0.5 * shaped, name.strength if named and name else MEDIUM)
+    return entity, score, f"{why}, {shaped:.0%} of values shaped as identifiers"
+
+
+def _share(got: ColumnSample, *shapes: re.Pattern[str]) -> float:
+    """Share of the sampled values matching one of ``shapes``."""
+    return sum(1 for v in got.values if any(s.match(v) for s in shapes)) / len(got.values)
+
+
 def _by_name(
     item: ColumnFacts, got: ColumnSample, content: Content, known: bool
 ) -> tuple[str, float, str] | None:
     """Names, places, addresses, birth dates: the name decides unless the values object."""
     name = item.name
-    if name is None or name.entity not in _NAMED_ENTITIES or name.strength < MEDIUM:
+    if name is None or name.strength < MEDIUM:
+        return None
+    if name.entity == "FR_POSTAL_CODE":
+        return _postal_code(item, got)
+    if name.entity not in _NAMED_ENTITIES:
         return None
     if not _values_fit(name.entity, item.kind, got):
         return None
@@ -235,6 +322,16 @@ def _by_name(
         return None  # a bare "name" in a table of unknown kind: the values must look like names
     score = _combine(share * content.mean_score(name.entity), name.strength)
     return name.entity, score, f"name '{name.matched}', values fit"
+
+
+def _postal_code(item: ColumnFacts, got: ColumnSample) -> tuple[str, float, str] | None:
+    """Postal codes of other countries (``SW1A 1AA``, ``10115``, ``1012 AB``): the name says
+    so and the values are short codes with digits (French ones are checked by content)."""
+    shaped = _share(got, _POSTAL)
+    if item.kind != "text" or shaped < 0.8 or enum_like(got):
+        return None
+    score = _combine(0.5 * shaped, item.name.strength if item.name else 0.0)
+    return "POSTAL_CODE", score, f"name '{item.name.matched if item.name else ''}', values fit"
 
 
 def _values_fit(entity: str, kind: str, got: ColumnSample) -> bool:
@@ -268,10 +365,25 @@ def _code_list(got: ColumnSample) -> bool:
     return enum_like(got) or (distinct <= 30 and got.non_null >= 20 * distinct)
 
 
+def _by_mixed_values(item: ColumnFacts, content: Content) -> tuple[str, float, str] | None:
+    """The value column of a table of typed attributes (``person_attribute.value``,
+    ``PatientContacts.Value``): phones on some rows, e-mails or names on others, none of them
+    most of the values, together most of them."""
+    share = content.personal_covered / content.values if content.values else 0.0
+    if not item.identifier or item.kind != "text" or share < STRUCTURED_SHARE:
+        return None
+    kinds = [(n, e) for e, n in content.covered.most_common() if e in PERSONAL_ENTITIES]
+    entity = kinds[0][1]
+    detail = ", ".join(f"{n / content.values:.0%} {e}" for n, e in kinds)
+    return entity, share * content.mean_score(entity), f"values of several kinds: {detail}"
+
+
 def _by_free_text(
     item: ColumnFacts, got: ColumnSample, content: Content
 ) -> tuple[str, float, str] | None:
-    """Text whose values name people or carry their identifiers."""
+    """Text whose values name people or carry their identifiers (not the label of a thing)."""
+    if item.label:
+        return None
     # a code list ("M." / "Mme") is not people, unless its name says it holds names
     labels = enum_like(got) and not _name_strength(item, "PERSON")
     person = content.share("PERSON")

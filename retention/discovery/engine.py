@@ -29,7 +29,12 @@ from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from retention.discovery.recognizers import FrenchNerRecognizer, fold, pattern_recognizers
+from retention.discovery.recognizers import (
+    FrenchNerRecognizer,
+    fold,
+    international_recognizers,
+    pattern_recognizers,
+)
 
 LANGUAGES = ("fr", "en")
 FRENCH_MODEL = "fr_core_news_sm"
@@ -105,6 +110,8 @@ def build_analyzer() -> Analyzer:
     recognizers = [
         *pattern_recognizers("fr"),
         *pattern_recognizers("en"),
+        *international_recognizers("fr"),
+        *international_recognizers("en"),
         FrenchNerRecognizer(lexicon, "fr"),
     ]
     registry = RecognizerRegistry(recognizers=recognizers, supported_languages=list(LANGUAGES))

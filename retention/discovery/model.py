@@ -26,11 +26,20 @@ PERSONAL_ENTITIES: tuple[str, ...] = (
     "IP_ADDRESS",
     "IBAN_CODE",
     "FREE_TEXT_PERSONAL",
+    "UK_NHS",
+    "PERSON_ID",
+    "USERNAME",
+    "POSTAL_CODE",
 )
 """Column verdicts. FR_FINESS is recognised (see the evidence) but identifies an
 establishment, not a person, so it is never a verdict."""
 
-FAMILIES: dict[str, str] = {"ADDRESS": "LOCATION", "FR_POSTAL_CODE": "LOCATION", "FR_INS": "FR_NIR"}
+FAMILIES: dict[str, str] = {
+    "ADDRESS": "LOCATION",
+    "FR_POSTAL_CODE": "LOCATION",
+    "POSTAL_CODE": "LOCATION",
+    "FR_INS": "FR_NIR",
+}
 """Entities of the same family (for comparing with a labelled truth)."""
 
 DEFAULT_SAMPLE = 300  # distinct values read per column
@@ -75,12 +84,29 @@ class ColumnVerdict:
 
 
 @dataclass(frozen=True)
+class TableTime:
+    """What one table cost the scan: rows read (and how), seconds reading and analysing."""
+
+    schema: str
+    table: str
+    rows: int
+    method: str
+    read_seconds: float
+    analyse_seconds: float
+
+    @property
+    def label(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+
+@dataclass(frozen=True)
 class ScanResult:
-    """Every column scanned, in catalogue order, and when."""
+    """Every column scanned, in catalogue order, and when; the time each table took."""
 
     scanned_at: datetime
     columns: tuple[ColumnVerdict, ...]
     seconds: float = field(default=0.0, compare=False)
+    tables: tuple[TableTime, ...] = field(default=(), compare=False)
 
     @property
     def personal(self) -> tuple[ColumnVerdict, ...]:

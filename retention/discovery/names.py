@@ -68,6 +68,12 @@ _RULES: tuple[_Rule, ...] = (
         r"|immatriculation|matricule|num ?insee|no ?insee|insee|social security"
         r"(?: number)?",
     ),
+    _rule("UK_NHS", r"nhs|nhs ?(?:number|num|no|id)|nhsno"),
+    _rule(
+        "PERSON_ID",
+        r"mrn|medical ?record ?(?:number|num|no|id)?|hospital ?(?:number|num|no)|chart ?(?:number"
+        r"|num|no)|case ?(?:number|num|no)|patient ?(?:number|num|no)|(?:num|numero|no|n) ?dossier",
+    ),
     _rule("FR_RPPS", r"rpps|num ?rpps|no ?rpps|idpp|id ?rpps"),
     _rule("FR_ADELI", r"adeli|num ?adeli|no ?adeli"),
     _rule("FR_FINESS", r"finess|num ?finess|no ?finess"),
@@ -76,6 +82,12 @@ _RULES: tuple[_Rule, ...] = (
         "PHONE_NUMBER",
         r"tel|tels|tél|telephone|telephones|phone|phones|portable|mobile"
         r"|gsm|fixe|fax|cell|cellphone|num ?tel|no ?tel",
+    ),
+    _rule(
+        "USERNAME",
+        r"user ?name|login|login ?name|logon|log ?in|user ?login|sam ?account ?name"
+        r"|account ?name|screen ?name|nom d ?utilisateur|nom utilisateur|pseudo|benutzername"
+        r"|anmeldename",
     ),
     _rule(
         "FR_POSTAL_CODE",
@@ -88,14 +100,19 @@ _RULES: tuple[_Rule, ...] = (
         r"adresse|adresses|adr|addr|address|addresses|adresse ?\d|adr ?\d|rue"
         r"|voie|nom voie|num voie|street|lieu ?dit|complement adresse|domicile",
     ),
-    _rule("LOCATION", r"ville|commune|localite|city|town|lieu|municipality", MEDIUM),
+    _rule(
+        "LOCATION",
+        r"ville|commune|localite|city|town|lieu|municipality|county|district|province|canton"
+        r"|borough|suburb|village",
+        MEDIUM,
+    ),
     _rule(
         "PERSON",
         r"prenom|prenoms|prenom\w*|nom ?jf|njf|nom de jeune fille|nom jeune fille"
         r"|nom ?naissance|nom de naissance|nom ?usage|nom d usage|nom ?marital"
-        r"|nom ?patronymique|patronyme|nom ?famille|nom de famille|first ?name"
-        r"|given ?name|last ?name|family ?name|surname|full ?name|middle ?name"
-        r"|maiden ?name|forename|nom ?complet|nom ?prenom",
+        r"|nom ?patronymique|patronyme|nom ?famille|nom de famille|(?:first|given|last|family"
+        r"|full|middle|maiden|previous) ?names?|surnames?|forenames?|nom ?complet"
+        r"|nom ?prenom",
     ),
     _rule(
         "FREE_TEXT_PERSONAL",
@@ -135,10 +152,26 @@ _PEOPLE = _vocabulary(
 _ORGANISATIONS = _vocabulary(
     "etablissement etab service unite uf site laboratoire labo pharmacie fournisseur "
     "organisme mutuelle caisse banque structure hopital clinique entreprise societe company "
-    "companie supplier organization organisation"
+    "companie supplier organization organisation location facility practice"
+)
+# Tables whose rows name kinds of things ("Home phone", "Previous ID"): type catalogues.
+_CATALOGUES = _vocabulary(
+    "type kind category categorie catalogue catalog nomenclature lookup dictionary "
+    "dictionnaire referentiel enum typ"
+)
+# Tables of identifiers, and of accounts (whose identifiers are logins).
+_IDENTIFIERS = _vocabulary("identifier identifiant ident id kennung")
+_ACCOUNTS = _vocabulary("user utilisateur account compte login benutzer")
+# A column named only by these words holds "the identifier" (or "the value") of its row.
+_GENERIC_ID = _vocabulary(
+    "identifier identifiant ident id value valeur val code extension number numero num no nr "
+    "nummer wert"
+)
+_ID_QUALIFIERS = _vocabulary(
+    "system external ext local alt alternate other patient person user staff primary"
 )
 CONTACT_ENTITIES = frozenset(
-    {"PHONE_NUMBER", "EMAIL_ADDRESS", "ADDRESS", "LOCATION", "FR_POSTAL_CODE"}
+    {"PHONE_NUMBER", "EMAIL_ADDRESS", "ADDRESS", "LOCATION", "FR_POSTAL_CODE", "POSTAL_CODE"}
 )
 _BARE_NAME = frozenset({"nom", "noms", "name", "names", "nm"})
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
@@ -189,6 +222,8 @@ def _bare_name(table: str, column_words: list[str]) -> NameEvidence | None:
     if any(w.startswith("prenom") for w in column_words):
         return NameEvidence("PERSON", STRONG, "prenom")
     table_words = words(table)
+    if is_catalogue_table(table):
+        return None  # "Home phone", "Previous ID": the name of a type
     if _in(others, _PEOPLE) or _in(table_words, _PEOPLE):
         return NameEvidence("PERSON", STRONG, " ".join(column_words))
     if _in(table_words, _THINGS | _ORGANISATIONS):
@@ -200,6 +235,40 @@ def is_organisation_table(table: str) -> bool:
     """A table of establishments, services, suppliers: no data subject lives there."""
     table_words = words(table)
     return _in(table_words, _ORGANISATIONS) and not _in(table_words, _PEOPLE)
+
+
+def is_catalogue_table(table: str) -> bool:
+    """A table whose rows name kinds of things (``person_attribute_type``, ``ContactTypes``):
+    its names and descriptions describe a type, not a person."""
+    return _in(words(table), _CATALOGUES)
+
+
+_LABELS = _vocabulary(
+    "name names nom noms label libelle lib title titre designation intitule display"
+)
+
+
+def is_label_column(table: str, column: str) -> bool:
+    """The label of a row that is not a person (``concept_name.name``, ``location.name``):
+    it names a thing, even where a model reads a person in it."""
+    column_words = set(words(column))
+    return bool(column_words) and column_words <= _LABELS and not _in(words(table), _PEOPLE)
+
+
+def is_account_table(table: str) -> bool:
+    """A table of user accounts (``users``, ``utilisateurs``): its identifiers are logins."""
+    return _in(words(table), _ACCOUNTS)
+
+
+def is_identifier_column(table: str, column: str) -> bool:
+    """A generic identifier or value column (``identifier``, ``value``, ``system_id``) of a
+    table of identifiers, of people or of accounts: it holds the identifier of a person."""
+    column_words = set(words(column))
+    generic = column_words - _ID_QUALIFIERS
+    if not generic or not generic <= _GENERIC_ID:
+        return False
+    table_words = words(table)
+    return _in(table_words, _IDENTIFIERS | _PEOPLE | _ACCOUNTS) and not is_catalogue_table(table)
 
 
 def context_words(table: str, column: str) -> list[str]:

@@ -39,11 +39,18 @@ WHERE n.nspname = %s AND c.relname = %s
 
 @dataclass(frozen=True)
 class ColumnSample:
-    """Distinct non-null values of one column (as text), from ``rows`` sampled rows."""
+    """Distinct non-null values of one column (as text), from ``rows`` sampled rows;
+    ``distinct``: how many distinct values those rows hold (``values`` keeps the first ones)."""
 
     values: tuple[str, ...]
     rows: int
     non_null: int
+    distinct: int = 0
+
+    @property
+    def distinct_share(self) -> float:
+        """Distinct values per non-null row read: 1.0 when no two rows share a value."""
+        return max(self.distinct, len(self.values)) / self.non_null if self.non_null else 0.0
 
     @property
     def null_share(self) -> float:
@@ -157,14 +164,16 @@ def _distinct(
     out = {}
     for i, column in enumerate(columns):
         seen: dict[str, None] = {}
+        every: set[int] = set()
         non_null = 0
         for row in rows:
             value = row[i]
             if value is None:
                 continue
             non_null += 1
+            every.add(hash(value.strip()))
             if len(seen) < values:
                 seen.setdefault(value.strip(), None)
         seen.pop("", None)
-        out[column.name] = ColumnSample(tuple(seen), len(rows), non_null)
+        out[column.name] = ColumnSample(tuple(seen), len(rows), non_null, len(every))
     return out
