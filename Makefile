@@ -41,6 +41,7 @@ test: lint typecheck unit
 bench: venv
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.archive
+	$(BIN)/python -m bench.scan
 
 # discovery and scrub against Presidio's own tools on a labelled database; writes eval/RESULTS.md
 eval: venv

@@ -63,7 +63,8 @@ class Settings(BaseSettings):
         ge=1,
         le=16,
         description="Batches of a column or purge pass run side by side, each on its own "
-        "connection (1: one after the other on the run's connection).",
+        "connection (1: one after the other on the run's connection); `scan` samples as many "
+        "tables side by side.",
     )
     lock_timeout_ms: int = Field(default=2000, ge=1, description="SET LOCAL lock_timeout.")
     statement_timeout_ms: int = Field(default=30_000, ge=1, description="SET LOCAL timeout.")

@@ -316,6 +316,15 @@ def test_cli_scan_shows_changes_and_masked_examples(demo_db_url: str) -> None:
         ("t", "rpps", "FR_RPPS"),
         ("t", "rques", "FREE_TEXT_PERSONAL"),
         ("t", "specialite", None),
+        ("users", "username", "USERNAME"),
+        ("t", "user_login", "USERNAME"),
+        ("Patients", "Forenames", "PERSON"),
+        ("Patients", "PreviousSurname", "PERSON"),
+        ("t", "mrn", "PERSON_ID"),
+        ("t", "medical_record_number", "PERSON_ID"),
+        ("t", "NHSNumber", "UK_NHS"),
+        ("t", "county_district", "LOCATION"),
+        ("person_attribute_type", "name", None),  # a catalogue of types: names a kind
     ],
 )
 def test_column_names_in_french_and_english(table: str, column: str, entity: str | None) -> None:
@@ -343,3 +352,133 @@ def test_an_unlucky_page_sample_is_topped_up(
     sampled = sample_table(conn, big, [big.columns["label"]], values=200)
     assert sampled.method == "tablesample+scan"
     assert len(sampled.columns["label"].values) >= 200
+
+
+def _scan_columns(conn: psycopg.Connection[TupleRow], **kwargs: Any) -> dict[str, Any]:
+    return {f"{c.table}.{c.column}": c for c in scan(conn, **kwargs).columns}
+
+
+def test_identifiers_in_a_table_of_identifiers_are_personal_and_types_are_not(
+    conn: psycopg.Connection[TupleRow],
+) -> None:
+    """A medical record number in the generic column of a table of identifiers is personal;
+    the catalogue naming the kinds of identifier is not, nor UUIDs stored as text."""
+    conn.execute("""
+        CREATE TABLE patient_identifier_type (id serial PRIMARY KEY, name text,
+                                              description text);
+        INSERT INTO patient_identifier_type (name, description) VALUES
+            ('OpenMRS ID', 'Unique number used in OpenMRS'),
+            ('Old Identification Number', 'Number given out prior to the OpenMRS system'),
+            ('Previous ID', 'Identifier of a merged record'),
+            ('Home phone', 'Landline at the home of the person'),
+            ('Name of the next of kin', 'Who to call in an emergency');
+        CREATE TABLE patient_identifier (patient_identifier_id serial PRIMARY KEY,
+            patient_id int, identifier varchar(50), identifier_type int, uuid char(38));
+        INSERT INTO patient_identifier (patient_id, identifier, identifier_type, uuid)
+        SELECT i, upper(substr(md5(i::text), 1, 5)) || '-' || (i % 10), 1 + i % 3,
+               gen_random_uuid()::text
+        FROM generate_series(1, 300) i;
+    """)
+    verdicts = _scan_columns(conn)
+    assert verdicts["patient_identifier.identifier"].entity == "PERSON_ID"
+    assert verdicts["patient_identifier.uuid"].entity is None
+    assert "UUIDs" in verdicts["patient_identifier.uuid"].evidence["reason"]
+    for column in ("name", "description"):
+        verdict = verdicts[f"patient_identifier_type.{column}"]
+        assert verdict.entity is None, verdict.evidence["reason"]
+
+
+def test_a_value_column_of_typed_attributes_is_personal(
+    conn: psycopg.Connection[TupleRow],
+) -> None:
+    """Phones on some rows, e-mails on others, coded answers on the rest: no kind covers most
+    values, together they do."""
+    conn.execute("""
+        CREATE TABLE person_attribute (person_attribute_id serial PRIMARY KEY, person_id int,
+                                       value varchar(50), person_attribute_type_id int);
+        INSERT INTO person_attribute (person_id, value, person_attribute_type_id)
+        SELECT i, CASE WHEN i % 10 < 4
+                       THEN '06 ' || lpad((i / 100)::text, 2, '0') || ' '
+                            || lpad((i % 100)::text, 2, '0') || ' 34 56'
+                       WHEN i % 10 < 8 THEN 'contact' || i || '@orange.fr'
+                       ELSE (1000 + i)::text END, i % 10
+        FROM generate_series(1, 400) i;
+    """)
+    verdict = _scan_columns(conn)["person_attribute.value"]
+    assert verdict.entity == "PHONE_NUMBER"
+    assert "several kinds" in verdict.evidence["reason"]
+
+
+def test_login_names_are_personal(conn: psycopg.Connection[TupleRow]) -> None:
+    conn.execute("""
+        CREATE TABLE users (user_id serial PRIMARY KEY, system_id varchar(50),
+                            username varchar(50), password varchar(128), last_login timestamp);
+        INSERT INTO users (system_id, username, password, last_login)
+        SELECT CASE i WHEN 1 THEN 'admin' WHEN 2 THEN 'daemon' ELSE i || '-' || i % 10 END,
+               (ARRAY['jdupont', 'mmartin', 'a.leroy', 'bnguyen', 'cpetit'])[1 + i % 5] || i,
+               md5(i::text) || md5((i + 1)::text), now() - i * interval '1 hour'
+        FROM generate_series(1, 60) i;
+    """)
+    verdicts = _scan_columns(conn)
+    assert verdicts["users.username"].entity == "USERNAME"
+    assert verdicts["users.system_id"].entity == "USERNAME"  # the account's other login
+    assert verdicts["users.password"].entity is None
+    assert verdicts["users.last_login"].entity is None
+
+
+def test_labels_of_things_are_not_free_text(conn: psycopg.Connection[TupleRow]) -> None:
+    """Wards named after people: their names label places, they do not mention a person."""
+    conn.execute("""
+        CREATE TABLE patients (id serial PRIMARY KEY, nom text, prenom text);
+        INSERT INTO patients (nom, prenom)
+        SELECT (ARRAY['DUPONT', 'MARTIN', 'CHARCOT', 'PASTEUR', 'LAENNEC', 'BOUTIN', 'LEGRIS',
+                      'NGUYEN', 'DIALLO', 'KERGUELEN', 'POUPARD', 'VASSEUR'])[1 + i % 12],
+               (ARRAY['Marie', 'Jean', 'Louise', 'Hugo'])[1 + i % 4]
+        FROM generate_series(1, 100) i;
+        CREATE TABLE location (location_id serial PRIMARY KEY, name text);
+        INSERT INTO location (name) VALUES ('Pavillon Charcot'), ('Salle Pasteur'),
+            ('Unité Laennec'), ('Bâtiment Dupont'), ('Hall Martin'), ('Pharmacie');
+    """)
+    verdicts = _scan_columns(conn)
+    assert verdicts["patients.nom"].entity == "PERSON"
+    assert verdicts["location.name"].entity is None
+
+
+def test_postal_codes_of_other_countries_by_name(conn: psycopg.Connection[TupleRow]) -> None:
+    conn.execute("""
+        CREATE TABLE "Patients" (id serial PRIMARY KEY, "Postcode" varchar(8), "County" text);
+        INSERT INTO "Patients" ("Postcode", "County")
+        SELECT (ARRAY['SW1A', 'LS1', 'BS8', 'M14', 'EH10'])[1 + i % 5] || ' '
+                   || (i % 9 + 1) || (ARRAY['AB', 'DJ', 'NT', 'QP'])[1 + i % 4],
+               (ARRAY['Kent', 'Essex', 'Surrey', 'Devon', 'Cornwall', 'Norfolk', 'Dorset',
+                      'Somerset', 'Cumbria', 'Durham', 'Suffolk'])[1 + i % 11]
+        FROM generate_series(1, 200) i;
+    """)
+    verdicts = _scan_columns(conn)
+    assert verdicts["Patients.Postcode"].entity == "POSTAL_CODE"
+    assert verdicts["Patients.County"].entity == "LOCATION"
+
+
+def test_tables_are_sampled_side_by_side_with_the_same_verdicts(
+    conn: psycopg.Connection[TupleRow], db_url: str
+) -> None:
+    for n in range(3):
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE {} (id serial PRIMARY KEY, email text, tel text, poids int);"
+                "INSERT INTO {} (email, tel, poids) SELECT 'p' || i || '@free.fr', "
+                "'06 11 22 33 ' || lpad((i % 100)::text, 2, '0'), i FROM generate_series(1, 50) i"
+            ).format(sql.Identifier(f"t{n}"), sql.Identifier(f"t{n}"))
+        )
+    one = scan(conn)
+    opened: list[psycopg.Connection[TupleRow]] = []
+
+    def connect() -> psycopg.Connection[TupleRow]:
+        opened.append(psycopg.connect(db_url, autocommit=True))
+        return opened[-1]
+
+    two = scan(conn, workers=2, connect=connect)
+    assert [(c.label, c.entity) for c in two.columns] == [(c.label, c.entity) for c in one.columns]
+    assert len(opened) == 1 and opened[0].closed  # one more connection, closed at the end
+    assert [t.label for t in two.tables] == ["public.t0", "public.t1", "public.t2"]
+    assert all(t.rows == 50 and t.method == "scan" for t in two.tables)

@@ -1,7 +1,8 @@
 """`scan`: for every column of every user table, whether it holds personal data, which kind.
 
 1. read the catalogue; describe each column by its type and name (:mod:`.decide`);
-2. sample each table once, at a cost that does not grow with it (:mod:`.sample`);
+2. sample each table once, at a cost that does not grow with it (:mod:`.sample`), tables
+   side by side on up to ``workers`` connections;
 3. build a recognizer of the database's own names from the columns named as names, so that a
    name inside a file name or a JSON change log is found too;
 4. run Presidio over each column's distinct values (:mod:`.analyze`), with the column's and
@@ -13,8 +14,10 @@ Values stay in memory; the result holds verdicts, shares and masked examples onl
 
 from __future__ import annotations
 
+import queue
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,7 +30,7 @@ from retention.discovery.analyze import Content, analyze_values
 from retention.discovery.decide import ColumnFacts, decide, describe, name_shaped
 from retention.discovery.engine import LANGUAGES, Analyzer, get_analyzer
 from retention.discovery.mask import mask
-from retention.discovery.model import DEFAULT_SAMPLE, ColumnVerdict, ScanResult
+from retention.discovery.model import DEFAULT_SAMPLE, ColumnVerdict, ScanResult, TableTime
 from retention.discovery.names import STRONG, context_words
 from retention.discovery.recognizers import CONTEXT, KnownNamesRecognizer
 from retention.discovery.sample import ColumnSample, TableSample, sample_table
@@ -45,11 +48,15 @@ def scan(
     statement_timeout_ms: int = 30_000,
     lock_timeout_ms: int = 2_000,
     analyzer: Analyzer | None = None,
+    workers: int = 1,
+    connect: Callable[[], psycopg.Connection[Any]] | None = None,
 ) -> ScanResult:
     """Scan every column of every user table (or only ``schemas`` / ``tables``).
 
     ``tables`` are ``name`` or ``schema.name``. ``examples`` keeps up to three *masked*
     examples per personal column. Reads a fixed-size sample of each table; writes nothing.
+    With ``workers`` > 1 and ``connect`` (opens another connection), tables are sampled side
+    by side on ``conn`` and ``workers - 1`` more connections.
     """
     started = time.monotonic()
     scanned_at = datetime.now(UTC)
@@ -59,26 +66,43 @@ def scan(
     columns = [
         describe(catalog, table, column) for table in chosen for column in table.columns.values()
     ]
-    samples = {}
-    for table in chosen:
-        wanted = [c.column for c in columns if c.table is table and c.sampled]
-        samples[table.qname] = sample_table(
-            conn,
+    wanted = {
+        table.qname: [c.column for c in columns if c.table is table and c.sampled]
+        for table in chosen
+    }
+
+    def read(db: psycopg.Connection[Any], table: Table) -> tuple[TableSample, float]:
+        begun = time.monotonic()
+        got = sample_table(
+            db,
             table,
-            wanted,
+            wanted[table.qname],
             values=sample,
             timeout_ms=statement_timeout_ms,
             lock_timeout_ms=lock_timeout_ms,
         )
-        logger.debug(
-            "sampled {}: {} rows ({})",
-            table.label,
+        logger.debug("sampled {}: {} rows ({})", table.label, got.rows, got.method)
+        return got, time.monotonic() - begun
+
+    read_times = _side_by_side(conn, connect, workers if connect else 1, chosen, read)
+    samples = {qname: got for qname, (got, _) in read_times.items()}
+    known = _known_names(analyzer, columns, samples)
+    verdicts = []
+    analysed: dict[tuple[str, str], float] = dict.fromkeys(samples, 0.0)
+    for item in columns:
+        begun = time.monotonic()
+        verdicts.append(_verdict(analyzer, item, samples[item.table.qname], known, examples))
+        analysed[item.table.qname] += time.monotonic() - begun
+    times = tuple(
+        TableTime(
+            table.schema,
+            table.name,
             samples[table.qname].rows,
             samples[table.qname].method,
+            read_times[table.qname][1],
+            analysed[table.qname],
         )
-    known = _known_names(analyzer, columns, samples)
-    verdicts = tuple(
-        _verdict(analyzer, item, samples[item.table.qname], known, examples) for item in columns
+        for table in chosen
     )
     seconds = time.monotonic() - started
     personal = sum(1 for v in verdicts if v.personal)
@@ -89,7 +113,41 @@ def scan(
         seconds,
         personal,
     )
-    return ScanResult(scanned_at, verdicts, seconds)
+    return ScanResult(scanned_at, tuple(verdicts), seconds, times)
+
+
+def _side_by_side(
+    conn: psycopg.Connection[Any],
+    connect: Callable[[], psycopg.Connection[Any]] | None,
+    workers: int,
+    tables: list[Table],
+    read: Callable[[psycopg.Connection[Any], Table], tuple[TableSample, float]],
+) -> dict[tuple[str, str], tuple[TableSample, float]]:
+    """``read`` every table, on ``conn`` alone or on up to ``workers`` connections at once
+    (``conn`` and more opened with ``connect``, closed at the end)."""
+    if workers <= 1 or connect is None or len(tables) <= 1:
+        return {table.qname: read(conn, table) for table in tables}
+    free: queue.SimpleQueue[psycopg.Connection[Any]] = queue.SimpleQueue()
+    free.put(conn)
+    opened: list[psycopg.Connection[Any]] = []
+
+    def on_a_free_connection(table: Table) -> tuple[TableSample, float]:
+        db = free.get()
+        try:
+            return read(db, table)
+        finally:
+            free.put(db)
+
+    try:
+        for _ in range(min(workers, len(tables)) - 1):
+            opened.append(connect())
+            free.put(opened[-1])
+        with ThreadPoolExecutor(max_workers=len(opened) + 1) as pool:
+            results = list(pool.map(on_a_free_connection, tables))
+    finally:
+        for db in opened:
+            db.close()
+    return {table.qname: got for table, got in zip(tables, results, strict=True)}
 
 
 def _catalog(conn: psycopg.Connection[Any], tool_schema: str, lock_timeout_ms: int) -> Catalog:
@@ -171,7 +229,7 @@ def _verdict(
         if item.name is not None and item.name.entity in CONTEXT:
             context.append(CONTEXT[item.name.entity][0])  # the name, as the recognizer says it
         content = analyze_values(
-            analyzer, got.values, context, is_json=item.kind == "json", extra=known
+            analyzer, item.to_analyse(got), context, is_json=item.kind == "json", extra=known
         )
         evidence["sample"] = _sample_evidence(table_sample, got, content)
     elif item.sampled:
