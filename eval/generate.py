@@ -24,8 +24,8 @@ from random import Random
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
+from eval.labelled import LabelledSchema, copy_table
 from eval.texts import (
     APPOINTMENT_NOTES,
     DIAGNOSES,
@@ -40,6 +40,9 @@ from eval.texts import (
     ascii_fold,
 )
 from retention.demo.generate import luhn_digit
+
+TODAY = date(2026, 11, 28)
+"""The evaluation's fixed "today" (dates of the generated data are relative to it)."""
 
 SCHEMA_DDL = """
 CREATE SCHEMA dpi;
@@ -944,16 +947,21 @@ def generate(
     gen = _Generator(patients, seed, today)
     for source in (gen.organisations(), gen.patients_rows(), gen.staff()):
         for table, rows in source:
-            _copy(conn, table, rows)
+            copy_table(conn, table, rows)
             gen.data.rows[table] = len(rows)
     conn.execute("ANALYZE")
     return gen.data
 
 
-def _copy(conn: psycopg.Connection[Any], table: str, rows: list[tuple[Any, ...]]) -> None:
-    schema, name = table.split(".")
-    with conn.cursor().copy(
-        sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(schema, name))
-    ) as copy:
-        for row in rows:
-            copy.write_row(row)
+def _fill(conn: psycopg.Connection[Any], patients: int, seed: int) -> dict[str, int]:
+    return generate(conn, patients=patients, seed=seed, today=TODAY).rows
+
+
+SCHEMA = LabelledSchema(
+    name="dpi",
+    language="French",
+    shape="French hospital software: abbreviated and mixed-case names, JSON change log, "
+    "free texts with planted values, a few English tables",
+    truth=TRUTH,
+    fill=_fill,
+)

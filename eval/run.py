@@ -29,7 +29,6 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +38,9 @@ from psycopg.conninfo import make_conninfo
 from pydantic import SecretStr
 
 from bench.scrub import ScrubThroughput, measure
-from eval import baseline
-from eval.generate import FREE_TEXT, TRUTH, EvalData, generate
+from eval import baseline, gp_practice, openmrs
+from eval.generate import FREE_TEXT, TODAY, TRUTH, EvalData, generate
+from eval.labelled import LabelledSchema
 from eval.texts import MEDICAL_KINDS, PERSONAL_KINDS, Planted
 from retention.audit.trail import AuditTrail, actor
 from retention.discovery.engine import get_analyzer
@@ -54,7 +54,6 @@ from retention.policy.check import bound_policies
 from retention.settings import Settings
 from retention.store.schema import migrate
 
-TODAY = date(2026, 11, 28)
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 TARGETS = {"recall": 0.98, "false_positives": 0.02, "family": 0.95, "removed": 0.95,
@@ -159,13 +158,18 @@ class ColumnScore:
 
 
 def score_columns(
-    tool: str, columns: list[str], verdicts: dict[str, str | None], seconds: float, generous: bool
+    tool: str,
+    columns: list[str],
+    verdicts: dict[str, str | None],
+    seconds: float,
+    generous: bool,
+    labels: dict[str, tuple[str, ...]] = TRUTH,
 ) -> ColumnScore:
     """``generous``: the baseline's entity families (:data:`baseline.FAMILY_OF`); any personal
-    entity counts as right for a free-text column."""
+    entity counts as right for a free-text column. ``labels``: the schema's truth."""
     out = ColumnScore(tool, seconds)
     for column in columns:
-        truth, said = TRUTH.get(column), verdicts.get(column)
+        truth, said = labels.get(column), verdicts.get(column)
         if truth is None:
             out.non_personal += 1
             if said is not None:
@@ -403,10 +407,25 @@ class ScaleRun:
     personal: int
 
 
+OTHER_SCHEMAS: tuple[LabelledSchema, ...] = (openmrs.SCHEMA, gp_practice.SCHEMA)
+"""Labelled schemas of other software, scored column by column (the French one does more)."""
+
+
+@dataclass
+class SchemaRun:
+    """One labelled schema at ``--patients``: how each tool judged its columns."""
+
+    schema: LabelledSchema
+    patients: int
+    rows: int
+    columns: list[ColumnScore]
+
+
 @dataclass
 class Results:
     scales: list[ScaleRun] = field(default_factory=list)
     columns: list[ColumnScore] = field(default_factory=list)
+    others: list[SchemaRun] = field(default_factory=list)
     free_text: FreeText | None = None
     action: ActionCheck | None = None
     throughput: ScrubThroughput | None = None
@@ -418,7 +437,10 @@ def evaluate(args: argparse.Namespace) -> Results:
     scales = [int(float(s) * args.patients) for s in args.scales.split(",")]
     get_analyzer()  # built once, before any clock starts
     with server(args.url) as admin:
-        for n, patients in enumerate(scales):
+        for labelled in OTHER_SCHEMAS:
+            if labelled.name in args.schemas.split(","):
+                results.others.append(evaluate_schema(args, admin, labelled))
+        for n, patients in enumerate(scales if "dpi" in args.schemas.split(",") else ()):
             name = f"retention_eval_{patients}"
             url = _recreate(admin, name)
             try:
@@ -444,6 +466,41 @@ def evaluate(args: argparse.Namespace) -> Results:
                     _drop(admin, name)
     results.load = (results.load[0], os.getloadavg()[0])
     return results
+
+
+def evaluate_schema(args: argparse.Namespace, admin: str, labelled: LabelledSchema) -> SchemaRun:
+    """Fill, scan and score one labelled schema (and the baseline, unless skipped)."""
+    name = f"retention_eval_{labelled.name}_{args.patients}"
+    url = _recreate(admin, name)
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            rows = labelled.fill(conn, args.patients, args.seed)
+            result = scan(conn, sample=args.sample)
+            columns = sorted(our_verdicts(result))
+            scores = [
+                score_columns(
+                    "retention scan",
+                    columns,
+                    our_verdicts(result),
+                    result.seconds,
+                    False,
+                    labelled.truth,
+                )
+            ]
+            print(f"{labelled.name}: scan {result.seconds:.1f} s", flush=True)
+            if not args.skip_baseline:
+                tables = sorted({(c.schema, c.table) for c in result.columns})
+                base = baseline.analyse_columns(conn, tables, args.sample)
+                said: dict[str, str | None] = dict(base.entities)
+                scores.append(
+                    score_columns(
+                        "presidio-structured", columns, said, base.seconds, True, labelled.truth
+                    )
+                )
+    finally:
+        if not args.keep:
+            _drop(admin, name)
+    return SchemaRun(labelled, args.patients, sum(rows.values()), scores)
 
 
 def _full(
@@ -503,11 +560,62 @@ def render(results: Results, args: argparse.Namespace) -> str:
         "(`eval/texts.py`).",
         "",
     ]
+    lines += _schemas_section(results)
     lines += _columns_section(results)
     lines += _text_section(results)
     lines += _time_section(results)
     lines += FINDINGS.splitlines()
     return "\n".join(lines) + "\n"
+
+
+def _schemas_section(results: Results) -> list[str]:
+    """Every labelled schema in one table, then what each tool got wrong on the others."""
+    runs = [(("dpi", "French"), results.columns)] if results.columns else []
+    runs += [((run.schema.name, run.schema.language), run.columns) for run in results.others]
+    if not runs:
+        return []
+    lines = [
+        "## Column level, per labelled schema",
+        "",
+        "Goal for `retention scan` on every schema: recall ≥ 0.98, at most one false positive.",
+        "",
+        "| schema | language | personal / other columns | retention scan: recall | false "
+        "positives | time | presidio-structured: recall | false positives | time |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (name, language), scores in runs:
+        ours = scores[0]
+        line = (
+            f"| `{name}` | {language} | {ours.personal} / {ours.non_personal} | "
+            f"{ours.recall:.3f} ({ours.found}/{ours.personal}) | "
+            f"{len(ours.false_positives)} | {ours.seconds:.1f} s |"
+        )
+        for theirs in scores[1:]:
+            line += (
+                f" {theirs.recall:.3f} ({theirs.found}/{theirs.personal}) | "
+                f"{len(theirs.false_positives)} | {theirs.seconds:.1f} s |"
+            )
+        lines.append(line + (" | | |" if len(scores) == 1 else ""))
+    lines.append("")
+    for run in results.others:
+        lines += [f"`{run.schema.name}` ({run.patients} patients, {run.rows} rows): "
+                  f"{run.schema.shape} (`eval/{run.schema.fill.__module__.split('.')[-1]}.py`).",
+                  ""]  # fmt: skip
+        lines += _misclassified(run.columns)
+    return lines
+
+
+def _misclassified(scores: list[ColumnScore]) -> list[str]:
+    """What each tool missed, flagged wrongly or called by the wrong family."""
+    lines = []
+    for score in scores:
+        rows = (
+            [f"- missed: `{c}`" for c in score.missed]
+            + [f"- false positive: `{c}`" for c in score.false_positives]
+            + [f"- wrong family: `{c}`" for c in score.wrong_family]
+        )
+        lines += [f"Misclassified by {score.tool}:", "", *(rows or ["- none"]), ""]
+    return lines
 
 
 def _columns_section(results: Results) -> list[str]:
@@ -539,17 +647,7 @@ def _columns_section(results: Results) -> list[str]:
         "personal entity on a free-text column counts as the right family.",
         "",
     ]
-    for score in results.columns:
-        lines.append(f"Misclassified by {score.tool}:")
-        lines.append("")
-        rows = (
-            [f"- missed: `{c}`" for c in score.missed]
-            + [f"- false positive: `{c}`" for c in score.false_positives]
-            + [f"- wrong family: `{c}`" for c in score.wrong_family]
-        )
-        lines += rows or ["- none"]
-        lines.append("")
-    return lines
+    return lines + _misclassified(results.columns)
 
 
 def _text_section(results: Results) -> list[str]:
@@ -670,6 +768,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--output", type=Path, default=ROOT / "eval" / "RESULTS.md")
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument(
+        "--schemas",
+        default=",".join(["dpi", *(s.name for s in OTHER_SCHEMAS)]),
+        help="labelled schemas to evaluate (dpi: the French one, with free text and time)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the databases")
     args = parser.parse_args(argv)
     results = evaluate(args)
