@@ -231,10 +231,13 @@ def test_a_table_reached_only_by_a_nullable_foreign_key_is_excluded(
     assert not tables & {"patients", "sejours", "allergies"}
 
 
-def _scan(conn: psycopg.Connection[TupleRow]) -> None:
+def _scan(
+    conn: psycopg.Connection[TupleRow], also: dict[tuple[str, str], str] | None = None
+) -> None:
     """A stored scan, as `retention scan` leaves it (verdicts only), without running Presidio."""
     migrate(conn, "retention")
     personal = {
+        **(also or {}),
         ("patients", "nom"): "PERSON",
         ("patients", "prenom"): "PERSON",
         ("patients", "naissance"): "DATE_OF_BIRTH",
@@ -294,6 +297,20 @@ def test_the_filled_draft_with_its_suggested_phases_passes_check(
         "generalize",
         "scrub",
     }
+
+
+def test_the_draft_proposes_no_generalisation_that_the_values_refuse(
+    demo_conn: psycopg.Connection[TupleRow],
+) -> None:
+    """A column of city names taken for postal codes (its type, text, fits a generalisation to
+    the department) is erased instead: `check` refuses a generalisation none of whose values
+    it can change."""
+    _scan(demo_conn, {("patients", "ville"): "FR_POSTAL_CODE"})
+    text = _draft(demo_conn)
+    phases = _uncommented_phases(text)
+    assert "{column: cp, to: department}" in phases
+    assert "{column: ville, to: department}" not in phases
+    assert re.search(r"(?m)^ +- ville +# FR_POSTAL_CODE", phases)  # erased
 
 
 def test_the_draft_as_written_is_refused_until_the_officer_decides(

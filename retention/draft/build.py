@@ -17,6 +17,7 @@ from retention.draft.model import DatedTable, Draft
 from retention.draft.render import core_yaml, table_ref, trial_phase
 from retention.errors import PolicyError, UsageError
 from retention.policy.bind import bind_policy
+from retention.policy.data_checks import unchangeable_columns
 from retention.policy.load import load_policy_bytes
 
 QName = tuple[str, str]
@@ -56,7 +57,7 @@ def build_draft(
     refs = {t: "" if t == subject.qname else table_ref(catalog, t) for t in graph.tables}
 
     def fits(column: str, option: Minimisation) -> str | None:
-        return _refusal(catalog, core + trial_phase(column, option))
+        return _refusal(conn, catalog, core + trial_phase(column, option))
 
     scan = None
     personal: list[PersonalColumn] = []
@@ -83,12 +84,15 @@ def _dated(conn: psycopg.Connection[Any], catalog: Catalog, graph: DraftGraph) -
     return [d for d in found if d.dates]
 
 
-def _refusal(catalog: Catalog, text: str) -> str | None:
-    """None when `text` binds without error, else the first error."""
+def _refusal(conn: psycopg.Connection[Any], catalog: Catalog, text: str) -> str | None:
+    """None when `text` binds without error, as every command binds it (the values of a text
+    column decide whether a generalisation can change it), else the first error."""
     try:
         loaded = load_policy_bytes(text.encode(), "draft.yaml")
     except PolicyError as exc:
         return exc.problems[0].message
-    _, problems = bind_policy(loaded, catalog)
+    bound, problems = bind_policy(loaded, catalog)
+    if bound is not None:
+        problems += unchangeable_columns(conn, bound)
     errors = [p for p in problems if p.severity == "error"]
     return errors[0].message if errors else None
