@@ -128,6 +128,15 @@ def test_a_timestamp_with_zone_is_read_as_a_day_of_the_legal_calendar(
 LEAP_DAYS = st.sampled_from([date(y, 2, 29) for y in (1980, 2000, 2004, 2080, 2096)])
 
 
+# whom a hold names: (policy, subject table) as stored, and whether it covers `visites-date`
+SCOPES = {
+    "the person": (None, "public.dossiers", True),
+    "this policy": ("visites-date", "public.dossiers", True),
+    "another policy on the table": ("visites-texte", "public.dossiers", False),
+    "another policy, before scopes": ("visites-texte", None, True),
+}
+
+
 @settings(
     max_examples=60,
     deadline=None,
@@ -136,22 +145,49 @@ LEAP_DAYS = st.sampled_from([date(y, 2, 29) for y in (1980, 2000, 2004, 2080, 20
 @given(
     visit=st.one_of(LEAP_DAYS, st.dates(date(1950, 1, 1), date(2079, 12, 31))),
     offset=st.integers(-2, 2),
+    hold=st.one_of(
+        st.none(),
+        st.tuples(st.sampled_from(sorted(SCOPES)), st.none() | st.integers(0, 400)),
+    ),
 )
 def test_the_clock_and_the_python_reading_agree_around_the_last_day(
-    conn: psycopg.Connection[Any], tmp_path: Path, visit: date, offset: int
+    conn: psycopg.Connection[Any],
+    tmp_path: Path,
+    visit: date,
+    offset: int,
+    hold: tuple[str, int | None] | None,
 ) -> None:
-    """For a random visit (leap days often), the plan's date is drawn around the last day kept
-    as the Python evaluator reads `visite + 20 years`: due exactly when that day is past."""
+    """For a random visit (leap days often) and a random hold (whom it names, active or released
+    after some days), the plan's date is drawn around the last day kept as the Python evaluator
+    reads `visite + 20 years`, extended by a released hold that covers the policy: due exactly
+    when that day is past and no covering hold is active."""
     if not conn.execute("SELECT to_regclass('dossiers')").fetchone()[0]:  # type: ignore[index]
         _schema(conn, tmp_path)
     conn.execute("DELETE FROM dossiers")
+    conn.execute("DELETE FROM retention.holds")
     conn.execute(
         "INSERT INTO dossiers (id, v_text, v_date) VALUES (1, %s, %s)", (visit.isoformat(), visit)
     )
     last_day = evaluate(parse("visite + 20 years"), {"visite": visit}, visit)
     assert isinstance(last_day, date)
+    held = False
+    if hold is not None:
+        scope, days = hold
+        name, table, covering = SCOPES[scope]
+        conn.execute(
+            "INSERT INTO retention.holds (policy, subject_key, reason, subject_table, "
+            "subject_column, held_since, released_at) VALUES (%s, '1', 'claim', %s, "
+            "CASE WHEN %s::text IS NOT NULL THEN 'id' END, timestamptz '2020-01-01 12:00', "
+            "timestamptz '2020-01-01 12:00' + make_interval(days => %s))",
+            (name, table, table, days),
+        )
+        if covering and days is not None:
+            last_day += timedelta(days=days)
+        held = covering and days is None
     at = last_day + timedelta(days=offset)
-    for kind in ("texte", "date"):
-        status = statuses(conn, policy(conn, f"visites-{kind}", tmp_path), at)[1]
-        assert status.due == last_day
-        assert status.is_due is (last_day < at)
+    status = statuses(conn, policy(conn, "visites-date", tmp_path), at)[1]
+    assert status.due == last_day
+    assert status.held is held
+    assert status.is_due is (last_day < at and not held)
+    if hold is None:
+        assert statuses(conn, policy(conn, "visites-texte", tmp_path), at)[1] == status
