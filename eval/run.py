@@ -365,13 +365,9 @@ def server(url: str | None) -> Iterator[str]:
     if url:
         yield url
         return
-    try:
-        with psycopg.connect(LOCAL_URL, connect_timeout=2):
-            pass
-        yield LOCAL_URL
+    if _answers(LOCAL_URL):
+        yield LOCAL_URL  # an error of the evaluation itself propagates from here as it is
         return
-    except psycopg.OperationalError:
-        pass
     from retention.demo.embedded import start
 
     embedded = start(ROOT / ".retention-eval" / "pgdata")
@@ -379,6 +375,14 @@ def server(url: str | None) -> Iterator[str]:
         yield embedded.url
     finally:
         embedded.stop()
+
+
+def _answers(url: str) -> bool:
+    try:
+        with psycopg.connect(url, connect_timeout=2):
+            return True
+    except psycopg.OperationalError:
+        return False
 
 
 def _recreate(admin: str, name: str) -> str:
