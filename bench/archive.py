@@ -38,6 +38,7 @@ from bench.db import (
 )
 from bench.engine import ROOT, EngineJob, run_engine
 from bench.handwritten import SQL_DIR, statements
+from retention.demo.keys import APPROVERS as DEMO_APPROVERS
 
 _DELETE = re.compile(
     r"^DELETE\s+FROM\s+(\S+)\s+AS\s+(\S+)\s+USING\s+(.+?)\s+WHERE\s+(.+)$", re.DOTALL
@@ -48,7 +49,7 @@ _ARCHIVE = """phases:
     due: retain_until
     action: archive
 """
-APPROVERS = (("bench-dim", "médecin DIM"), ("bench-directeur", "directeur"))
+APPROVERS = tuple(principal for principal, _ in DEMO_APPROVERS)  # the DIM physician, the director
 
 
 @dataclass(frozen=True)

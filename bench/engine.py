@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -15,6 +16,7 @@ from typing import Any
 from bench.db import connect, url_for
 from bench.monitor import Monitor, XactStats
 from bench.rss import RssSampler
+from retention.demo.keys import DemoKeys, make_keys
 
 ROOT = Path(__file__).resolve().parent.parent
 _LOGGED = ("to process", ": finished", "exposure snapshot")  # log lines that mark the timeline
@@ -58,10 +60,17 @@ class EngineJob:
     policy: str
     batch_size: int | None
     log: Path
-    approvers: tuple[tuple[str, str], ...] = ()  # (by, role): recorded before the run, untimed
+    approvers: tuple[str, ...] = ()  # principals who sign before the run, untimed
+
+
+@functools.cache
+def _keys() -> DemoKeys:
+    """The trail's signing key and the approvers' keys, made once in bench/data/keys."""
+    return make_keys(ROOT / "bench" / "data" / "keys")
 
 
 def _environment(job: EngineJob) -> dict[str, str]:
+    keys = _keys()
     env = dict(os.environ)
     env.update(
         RETENTION_DATABASE_URL=url_for(job.server, job.dbname),
@@ -69,6 +78,10 @@ def _environment(job: EngineJob) -> dict[str, str]:
         RETENTION_AUDIT_KEY=AUDIT_KEY,
         RETENTION_PSEUDONYM_KEY=PSEUDONYM_KEY,
         RETENTION_LOG_FORMAT="json",
+        RETENTION_AUDIT_SIGNING_KEY_FILE=str(keys.signing_key),
+        RETENTION_AUDIT_PUBLIC_KEYS=str(keys.public_keys),
+        RETENTION_APPROVERS_FILE=str(keys.approvers_file),
+        RETENTION_APPROVER_ROLES=json.dumps(keys.roles),
     )
     if job.batch_size is not None:
         env["RETENTION_BATCH_SIZE"] = str(job.batch_size)
@@ -83,10 +96,11 @@ def _command(job: EngineJob) -> list[str]:
 
 
 def approve(job: EngineJob) -> None:
-    """`retention approve` by each approver (purge needs distinct approvals); not timed."""
-    for by, role in job.approvers:
+    """`retention approve --key` by each approver (purge needs their signatures); not timed."""
+    keys = _keys()
+    for principal in job.approvers:
         command = [sys.executable, "-m", "retention.cli.main", "approve", "--policy", job.policy,
-                   "--by", by, "--role", role]  # fmt: skip
+                   "--key", str(keys.approver_keys[principal])]  # fmt: skip
         subprocess.run(  # noqa: S603 (our own interpreter and fixed arguments)
             command, cwd=ROOT, env=_environment(job), check=True, capture_output=True
         )

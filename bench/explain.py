@@ -27,6 +27,7 @@ from pydantic import SecretStr
 
 from bench.db import DEFAULT_SERVER, url_for
 from bench.engine import AUDIT_KEY, PSEUDONYM_KEY, ROOT
+from retention.audit.seal import TrailSigner
 from retention.audit.trail import AuditTrail, actor
 from retention.db import connect as retention_connect
 from retention.engine.batch import BatchContext, run_batch
@@ -111,7 +112,7 @@ def explain(
         conn = cast(psycopg.Connection[Any], proxy)
         policies = bound_policies(real, policies_dir, only=policy_name)
         audit_key = load_key(settings.audit_key, "audit_key")
-        trail = AuditTrail(settings.schema_name, audit_key, actor(real))
+        trail = AuditTrail(settings.schema_name, audit_key, actor(real), TrailSigner.throwaway())
         pseudonym_key = load_key(settings.pseudonym_key, "pseudonym_key")
         runner = Runner(conn, settings, trail, pseudonym_key=pseudonym_key, progress=LogReporter())
         proxy.stage = "plan (keeps the due subjects)"

@@ -32,6 +32,7 @@ from bench.db import (
 from bench.engine import PSEUDONYM_KEY, ROOT, EngineJob, EngineRun, run_engine
 from bench.handwritten import ScriptRun
 from bench.report import Result, code_state, machine, render
+from retention.demo.keys import APPROVERS
 
 DATA = Path(__file__).resolve().parent / "data"
 _WRITES = ("DELETE", "UPDATE", "WITH")
@@ -49,11 +50,11 @@ class Measurement:
     subjects_statement: int  # index of the hand statement whose rowcount is the subject count
     compare: Callable[[str, str], checks.Comparison]
     prepare: Callable[[str], None] | None = None
-    approvers: tuple[tuple[str, str], ...] = ()
+    approvers: tuple[str, ...] = ()
 
 
 # R1112-7: destruction is decided by the director after the opinion of the DIM physician
-PURGE_APPROVERS = (("bench-dim", "médecin DIM"), ("bench-directeur", "directeur"))
+PURGE_APPROVERS = tuple(principal for principal, _ in APPROVERS)  # the DIM physician, the director
 
 
 MEASUREMENTS: dict[str, Measurement] = {

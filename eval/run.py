@@ -42,6 +42,7 @@ from eval import baseline, gp_practice, openmrs
 from eval.generate import FREE_TEXT, TODAY, TRUTH, EvalData, generate
 from eval.labelled import LabelledSchema
 from eval.texts import MEDICAL_KINDS, PERSONAL_KINDS, Planted
+from retention.audit.seal import TrailSigner
 from retention.audit.trail import AuditTrail, actor
 from retention.discovery.engine import get_analyzer
 from retention.discovery.model import FAMILIES, ScanResult
@@ -343,7 +344,12 @@ def run_action(url: str, expected: dict[tuple[str, Any, str], str | None]) -> Ac
 def _run(conn: psycopg.Connection[Any], config: Settings) -> int:
     migrate(conn, config.schema_name)
     assert config.audit_key is not None and config.pseudonym_key is not None
-    trail = AuditTrail(config.schema_name, load_key(config.audit_key, "audit_key"), actor(conn))
+    trail = AuditTrail(
+        config.schema_name,
+        load_key(config.audit_key, "audit_key"),
+        actor(conn),
+        TrailSigner.throwaway(),
+    )
     runner = Runner(
         conn,
         config,

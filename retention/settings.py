@@ -29,7 +29,7 @@ from retention.errors import SettingsError
 
 DEFAULT_CONFIG = Path("/etc/retention/retention.toml")
 ENV_PREFIX = "RETENTION_"
-SECRET_FIELDS = ("database_url", "pseudonym_key", "audit_key")
+SECRET_FIELDS = ("database_url", "pseudonym_key", "audit_key", "audit_signing_key")
 _toml_values: ContextVar[dict[str, Any]] = ContextVar("_toml_values", default={})  # noqa: B039
 
 
@@ -96,11 +96,38 @@ class Settings(BaseSettings):
         default=None, description="node exporter textfile written after each run (*.prom)."
     )
     required_approvals: int = Field(
-        default=2, ge=0, description="Distinct approvals a purge/archive phase needs (0: off)."
+        default=2,
+        ge=0,
+        description="Distinct signers whose valid signatures a purge/archive phase needs (0: off).",
+    )
+    approvers_file: Path | None = Field(
+        default=None,
+        description="OpenSSH allowed_signers file: who may sign approvals, with which key "
+        "(namespace retention-approval; valid-before revokes a key).",
+    )
+    approver_roles: dict[str, str] = Field(
+        default_factory=dict,
+        description="Role of each approver (principal of approvers_file -> role), e.g. "
+        '{"dr.martin" = "medecin-dim"}; JSON in the environment.',
+    )
+    required_roles: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Roles that must each be held by a distinct valid signer, e.g. "
+        "'directeur,medecin-dim' (R1112-7); comma-separated in the environment.",
     )
     audit_log: Path | None = Field(
         default=None,
         description="File receiving every audit entry as a JSON line ('-': stderr, journald).",
+    )
+    audit_signing_key: SecretStr | None = Field(
+        default=None,
+        description="OpenSSH Ed25519 private key signing every audit entry (a secret: "
+        "'ssh-keygen -t ed25519 -N \"\"'); the database never sees it.",
+    )
+    audit_public_keys: Path | None = Field(
+        default=None,
+        description="Public keys the audit entries are checked with, one OpenSSH line each, "
+        "oldest first (key rotation: append the new key, keep the old ones).",
     )
     audit_head_file: Path | None = Field(
         default=None,
@@ -133,6 +160,13 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"unknown time zone {value!r} (expected e.g. 'Europe/Paris')"
             ) from None
+        return value
+
+    @field_validator("required_roles", mode="before")
+    @classmethod
+    def _split_roles(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(r.strip() for r in value.split(",") if r.strip())
         return value
 
     @field_validator("archive_recipients", mode="before")

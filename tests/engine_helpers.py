@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,15 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
 from pydantic import SecretStr
 
-from retention.audit.trail import AuditTrail, actor
+from retention.audit.seal import load_signer
+from retention.audit.trail import SIGNED_COLUMNS, AuditTrail, actor
 from retention.engine.progress import LogReporter, Reporter
 from retention.engine.runner import Runner, RunOptions, RunReport
 from retention.keys import load_key
 from retention.policy.check import bound_policies
 from retention.settings import Settings
 from retention.store.schema import migrate
+from tests.key_helpers import APPROVERS_FILE, AUDIT_SIGNING_KEY, ROLES
 
 PSEUDONYM_KEY = "a1" * 32
 AUDIT_KEY = "b2" * 32
@@ -33,10 +38,29 @@ def settings(url: str, policies: Path = ROOT / "policies", **extra: Any) -> Sett
         "policies_dir": policies,
         "pseudonym_key": SecretStr(PSEUDONYM_KEY),
         "audit_key": SecretStr(AUDIT_KEY),
+        "audit_signing_key": SecretStr(AUDIT_SIGNING_KEY),
         "required_approvals": 0,  # the approval tests set it
+        "approvers_file": APPROVERS_FILE,
+        "approver_roles": ROLES,
         **extra,
     }
     return Settings(**values)
+
+
+def insert_audit_row(conn: psycopg.Connection[Any], row: dict[str, Any]) -> None:
+    """A row into the audit table as it is (forgeries: what an account with INSERT can do)."""
+    values = {
+        k: Jsonb(v) if k in ("rows", "actor", "detail") else v
+        for k, v in row.items()
+        if k in SIGNED_COLUMNS
+    }
+    conn.execute(
+        sql.SQL("INSERT INTO retention.audit ({}) VALUES ({})").format(
+            sql.SQL(", ").join(map(sql.Identifier, values)),
+            sql.SQL(", ").join(sql.Placeholder(k) for k in values),
+        ),
+        values,
+    )
 
 
 def write_policy(folder: Path, text: str, name: str = "p.yaml") -> Path:
@@ -47,7 +71,12 @@ def write_policy(folder: Path, text: str, name: str = "p.yaml") -> Path:
 
 def trail(conn: psycopg.Connection[Any], config: Settings) -> AuditTrail:
     assert config.audit_key is not None
-    return AuditTrail(config.schema_name, load_key(config.audit_key, "audit_key"), actor(conn))
+    return AuditTrail(
+        config.schema_name,
+        load_key(config.audit_key, "audit_key"),
+        actor(conn),
+        load_signer(config.audit_signing_key),
+    )
 
 
 def run(
@@ -87,6 +116,9 @@ def cli_env(url: str | None, policies: Path = ROOT / "policies", **extra: str) -
         RETENTION_PSEUDONYM_KEY=PSEUDONYM_KEY,
         RETENTION_POLICIES_DIR=str(policies),
         RETENTION_REQUIRED_APPROVALS="0",
+        RETENTION_AUDIT_SIGNING_KEY=AUDIT_SIGNING_KEY,
+        RETENTION_APPROVERS_FILE=str(APPROVERS_FILE),
+        RETENTION_APPROVER_ROLES=json.dumps(ROLES),
     )
     env.update(extra)
     return env

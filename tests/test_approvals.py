@@ -1,4 +1,5 @@
-"""Purge and archive phases run only for a policy version enough distinct people approved."""
+"""Purge and archive phases run only with valid signatures of the exact policy file by enough
+distinct approvers in the required roles; every other approval counts for nothing, by name."""
 
 from __future__ import annotations
 
@@ -9,12 +10,30 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
+from psycopg.types.json import Jsonb
 
-from tests.engine_helpers import ROOT, cli, run, settings
+from retention.audit.approvals import approval_state, record_approval, rules_of
+from retention.audit.trail import GENESIS, entry_hash
+from retention.store.schema import migrate
+from tests.engine_helpers import ROOT, cli, run, settings, trail
+from tests.key_helpers import (
+    approver_key,
+    ed25519_key,
+    openssh_private,
+    openssh_public,
+    signature,
+)
+
+RECORD = "dossier-medical"
+ROLE_ENV = {
+    "RETENTION_REQUIRED_APPROVALS": "2",
+    "RETENTION_REQUIRED_ROLES": "directeur,medecin-dim",
+}
 
 
-def _cli(url: str, policies: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return cli(url, *args, policies=policies, RETENTION_REQUIRED_APPROVALS="2")
+def _cli(url: str, policies: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return cli(url, *args, policies=policies, timeout=300, **{**ROLE_ENV, **env})
 
 
 def _patients(conn: psycopg.Connection[Any]) -> int:
@@ -22,85 +41,172 @@ def _patients(conn: psycopg.Connection[Any]) -> int:
     return int(row[0]) if row else 0
 
 
-def test_purge_waits_for_two_distinct_approvals_of_the_exact_file(
-    demo_conn: psycopg.Connection[Any], demo_db_url: str, tmp_path: Path
+def _sha(policies: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256((policies / f"{RECORD}.yaml").read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def policies(tmp_path: Path) -> Path:
+    folder = tmp_path / "policies"
+    shutil.copytree(ROOT / "policies", folder)
+    return folder
+
+
+def test_purge_waits_for_the_signatures_of_the_director_and_the_dim_physician(
+    demo_conn: psycopg.Connection[Any], demo_db_url: str, policies: Path, tmp_path: Path
 ) -> None:
-    policies = tmp_path / "policies"
-    shutil.copytree(ROOT / "policies", policies)
-    config = settings(demo_db_url, policies, required_approvals=2)
+    config = settings(
+        demo_db_url, policies, required_approvals=2, required_roles=("directeur", "medecin-dim")
+    )
     before = _patients(demo_conn)
-    report = run(demo_conn, config, only="dossier-medical")
+    report = run(demo_conn, config, only=RECORD)
     assert report.phases[0].not_approved is not None
     assert "NOT approved: 0/2" in report.phases[0].not_approved
-    assert _patients(demo_conn) == before
-    # the same person twice is one approval
-    for by, role in (("Dr Martin", "médecin DIM"), ("Dr Martin", "médecin DIM")):
-        assert (
-            _cli(
-                demo_db_url,
-                policies,
-                "approve",
-                "--policy",
-                "dossier-medical",
-                "--by",
-                by,
-                "--role",
-                role,
-            ).returncode
-            == 0
-        )
+    sha = _sha(policies)
+    # detached signatures made on the approvers' own machines, recorded here
+    for who in ("dr.martin", "dr.martin", "dr.petit"):
+        sig = tmp_path / f"{who}.sig"
+        sig.write_text(signature(who, RECORD, sha), encoding="ascii")
+        done = _cli(demo_db_url, policies, "approve", "--policy", RECORD, "--signature", str(sig))
+        assert done.returncode == 0, done.stderr
     plan = json.loads(_cli(demo_db_url, policies, "plan", "--format", "json").stdout)
-    record = next(p for p in plan["policies"] if p["name"] == "dossier-medical")
-    assert record["approval"]["approved"] is False and len(record["approval"]["by"]) == 2
-    approved = _cli(
-        demo_db_url,
-        policies,
-        "approve",
-        "--policy",
-        "dossier-medical",
-        "--by",
-        "M. Durand",
-        "--role",
-        "directeur",
-    )
-    assert "approved: 2/2" in approved.stdout
+    state = next(p for p in plan["policies"] if p["name"] == RECORD)["approval"]
+    assert state["approved"] is False and state["missing_roles"] == ["directeur"]
+    assert [a["name"] for a in state["by"]] == ["dr.martin", "dr.petit"]
+    assert state["not_counted"][0]["problem"] == "a repeated signature by dr.martin (counted once)"
+    # the director signs here with ssh-keygen and a key file of their own
+    key = tmp_path / "id_ed25519"
+    key.write_text(openssh_private(approver_key("m.durand")), encoding="ascii")
+    key.chmod(0o600)
+    signed = _cli(demo_db_url, policies, "approve", "--policy", RECORD, "--key", str(key))
+    assert signed.returncode == 0, signed.stderr
+    assert "approved: 3/2 valid signature(s) of this version" in signed.stdout
+    assert "m.durand (directeur)" in signed.stdout
     check = _cli(demo_db_url, policies, "check")
-    assert "approved: 2/2 approval(s) of this version" in check.stdout
-    report = run(demo_conn, config, only="dossier-medical")
+    assert "approved: 3/2" in check.stdout
+    report = run(demo_conn, config, only=RECORD)
     assert report.phases[0].not_approved is None and report.phases[0].acted > 0
     assert _patients(demo_conn) < before
 
 
-def test_editing_the_file_withdraws_the_approval(
-    demo_conn: psycopg.Connection[Any], demo_db_url: str, tmp_path: Path
+def test_editing_the_file_withdraws_the_signatures(
+    demo_conn: psycopg.Connection[Any], demo_db_url: str, policies: Path
 ) -> None:
-    policies = tmp_path / "policies"
-    shutil.copytree(ROOT / "policies", policies)
-    for by in ("A", "B"):
-        _cli(
-            demo_db_url,
-            policies,
-            "approve",
-            "--policy",
-            "dossier-medical",
-            "--by",
-            by,
-            "--role",
-            "r",
-        )
-    path = policies / "dossier-medical.yaml"
+    config = settings(demo_db_url, policies, required_approvals=2)
+    migrate(demo_conn)
+    old = _sha(policies)
+    audit = trail(demo_conn, config)
+    for who in ("dr.martin", "m.durand"):
+        record_approval(demo_conn, audit, RECORD, old, who, "", signature(who, RECORD, old))
+    path = policies / f"{RECORD}.yaml"
     path.write_text(path.read_text().replace("20 years", "21 years"))
-    report = run(
-        demo_conn, settings(demo_db_url, policies, required_approvals=2), only="dossier-medical"
+    new = _sha(policies)
+    # an old signature put under the new content's SHA-256 does not sign it
+    record_approval(
+        demo_conn, audit, RECORD, new, "dr.martin", "", signature("dr.martin", RECORD, old)
     )
+    state = approval_state(demo_conn, "retention", RECORD, new, rules_of(config))
+    assert not state.approved
+    assert state.approvals[0].problem == (
+        "the signature is not of this policy content (another version, or forged)"
+    )
+    report = run(demo_conn, config, only=RECORD)
     assert report.phases[0].not_approved is not None
-    events = [
-        r[0]
-        for r in demo_conn.execute(
-            "SELECT event FROM retention.audit WHERE event = 'phase_not_approved'"
-        )
+    assert "dr.martin: the signature is not of this policy content" in report.phases[0].not_approved
+
+
+def test_unknown_revoked_and_misused_keys_are_refused_by_name(
+    demo_db_url: str, policies: Path, tmp_path: Path
+) -> None:
+    approvers = tmp_path / "allowed_signers"
+    approvers.write_text(
+        f"dr.martin {openssh_public(approver_key('dr.martin'))}\n"
+        f'm.durand valid-before="20200101" {openssh_public(approver_key("m.durand"))}\n',
+        encoding="ascii",
+    )
+    sha = _sha(policies)
+    cases = {
+        "m.durand": (signature("m.durand", RECORD, sha), "its key is no longer valid"),
+        "dr.petit": (
+            signature("dr.petit", RECORD, sha, ed25519_key("someone else")),
+            "the signing key is listed under no approver",
+        ),
+    }
+    for who, (text, said) in cases.items():
+        sig = tmp_path / f"{who}.sig"
+        sig.write_text(text, encoding="ascii")
+        done = _cli(
+            demo_db_url, policies, "approve", "--policy", RECORD, "--signature", str(sig),
+            RETENTION_APPROVERS_FILE=str(approvers),
+        )  # fmt: skip
+        assert done.returncode == 2 and said in done.stderr, done.stderr
+    # a key of another approver, named with --signer
+    sig = tmp_path / "as-petit.sig"
+    sig.write_text(signature("dr.martin", RECORD, sha), encoding="ascii")
+    done = _cli(
+        demo_db_url, policies, "approve", "--policy", RECORD, "--signature", str(sig),
+        "--signer", "dr.petit", RETENTION_APPROVERS_FILE=str(approvers),
+    )  # fmt: skip
+    assert done.returncode == 2 and "the key of another approver" in done.stderr
+    # made for another purpose: ssh-keygen's namespace is part of what is signed
+    message = tmp_path / "message.txt"
+    message.write_bytes(
+        _cli(
+            demo_db_url, policies, "approve", "--policy", RECORD, "--print-message"
+        ).stdout.encode()
+    )
+    key = tmp_path / "id"
+    key.write_text(openssh_private(approver_key("dr.martin")), encoding="ascii")
+    key.chmod(0o600)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-Y", "sign", "-n", "git", "-f", str(key), str(message)], check=True
+    )
+    done = _cli(
+        demo_db_url, policies, "approve", "--policy", RECORD,
+        "--signature", f"{message}.sig", RETENTION_APPROVERS_FILE=str(approvers),
+    )  # fmt: skip
+    assert done.returncode == 2 and "made for another purpose (namespace 'git')" in done.stderr
+
+
+def test_free_text_approvals_of_earlier_versions_are_kept_and_enable_nothing(
+    demo_conn: psycopg.Connection[Any], demo_db_url: str, policies: Path
+) -> None:
+    """A trail written before signatures: its approvals read as unsigned, the chain verifies."""
+    migrate(demo_conn)
+    sha, prev = _sha(policies), GENESIS
+    for seq, by in enumerate(("Dr Martin", "M. Durand"), start=1):
+        content = {
+            "seq": seq, "recorded_at": f"2025-01-0{seq}T10:00:00+00:00", "run_id": None,
+            "event": "approval", "policy": RECORD, "policy_sha256": sha, "phase": None,
+            "action": None, "rows": {}, "subjects": 0, "subject_digests": [], "key_id": None,
+            "actor": {"db_user": "postgres"}, "outcome": "approved",
+            "detail": {"by": by, "role": "directeur"}, "prev_hash": prev,
+        }  # fmt: skip
+        prev = entry_hash(prev, content)
+        demo_conn.execute(
+            "INSERT INTO retention.audit (seq, recorded_at, event, policy, policy_sha256, actor, "
+            "outcome, detail, prev_hash, hash) VALUES (%s, %s, 'approval', %s, %s, %s, "
+            "'approved', %s, %s, %s)",
+            (seq, content["recorded_at"], RECORD, sha, Jsonb(content["actor"]),
+             Jsonb(content["detail"]), content["prev_hash"], prev),
+        )  # fmt: skip
+    report = run(demo_conn, settings(demo_db_url, policies, required_approvals=2), only=RECORD)
+    assert report.phases[0].not_approved is not None
+    assert "Dr Martin: unsigned; M. Durand: unsigned" in report.phases[0].not_approved
+    verified = _cli(demo_db_url, policies, "audit", "verify")
+    assert verified.returncode == 0, verified.stdout
+    assert "entries 1..2 were written before signing began" in verified.stdout
+    assert "2 unsigned from before signatures (they enable nothing)" in verified.stdout
+    shown = json.loads(_cli(demo_db_url, policies, "report", "--format", "json").stdout)
+    version = next(
+        v for v in shown["history"]["policy_versions"] if v["policy"] == RECORD and v["current"]
+    )
+    assert [(a["by"], a["problem"]) for a in version["approvals"]] == [
+        ("Dr Martin", "unsigned"),
+        ("M. Durand", "unsigned"),
     ]
-    assert events == ["phase_not_approved"]
 
 
 def test_column_phases_need_no_approval(

@@ -20,6 +20,7 @@ from retention.audit.anchor import read_copy
 from retention.cli.main import main
 from tests.archive_helpers import KeyPair, archive_policies, key_pair
 from tests.engine_helpers import AUDIT_KEY, run, settings
+from tests.key_helpers import AUDIT_SIGNING_KEY
 
 
 @pytest.fixture(autouse=True)
@@ -50,6 +51,7 @@ def archived(
     for name, value in {
         "DATABASE_URL": demo_db_url,
         "AUDIT_KEY": AUDIT_KEY,
+        "AUDIT_SIGNING_KEY": AUDIT_SIGNING_KEY,
         "POLICIES_DIR": str(policies),
         "ARCHIVE_DIR": str(folder),
         "ARCHIVE_RECIPIENTS": keys.recipient,

@@ -25,6 +25,7 @@ from retention.demo.schema import TABLES
 from tests.archive_helpers import archive_policies, key_pair
 from tests.engine_helpers import AUDIT_KEY, PSEUDONYM_KEY
 from tests.fix_db import DemoTemplate, temporary_database
+from tests.key_helpers import AUDIT_SIGNING_KEY
 
 
 def _env(url: str, policies: Path, folder: Path, recipient: str) -> dict[str, str]:
@@ -32,6 +33,7 @@ def _env(url: str, policies: Path, folder: Path, recipient: str) -> dict[str, st
     env.update(
         RETENTION_DATABASE_URL=url,
         RETENTION_AUDIT_KEY=AUDIT_KEY,
+        RETENTION_AUDIT_SIGNING_KEY=AUDIT_SIGNING_KEY,
         RETENTION_PSEUDONYM_KEY=PSEUDONYM_KEY,
         RETENTION_POLICIES_DIR=str(policies),
         RETENTION_ARCHIVE_DIR=str(folder),

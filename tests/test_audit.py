@@ -80,8 +80,9 @@ def test_reordered_entries_are_named(audited: psycopg.Connection[Any]) -> None:
     assert result.problem is not None and "does not follow" in result.problem
 
 
-def test_inserted_entry_is_detected_right_after_it(audited: psycopg.Connection[Any]) -> None:
-    """A forged entry chained to entry 3 fits; the entries it pushed down no longer do."""
+def test_inserted_entry_is_detected(audited: psycopg.Connection[Any]) -> None:
+    """A forged entry chained to entry 3 fits the chain, but carries no signature; the entries
+    it pushed down no longer follow."""
     with audited.cursor(row_factory=dict_row) as cur:
         third = cur.execute("SELECT * FROM retention.audit WHERE seq = 3").fetchone()
     assert third is not None
@@ -112,8 +113,15 @@ def test_inserted_entry_is_detected_right_after_it(audited: psycopg.Connection[A
             },
         )
     result = verify(audited, "retention")
+    assert (result.broken_seq, result.checked) == (4, 3)
+    assert result.problem is not None and "it is not signed" in result.problem
+    with audited.transaction():  # signed with a key of its own: the chain still breaks after it
+        audited.execute("SET LOCAL session_replication_role = replica")
+        audited.execute("UPDATE retention.audit SET sig_key = 'SHA256:x', signature = 'eA==' "
+                        "WHERE seq = 4")  # fmt: skip
+    result = verify(audited, "retention")
     assert result.broken_seq == 5
-    assert result.checked == 4  # the forgery itself is well formed; what follows it is not
+    assert result.checked == 4  # the forgery is well formed as a chain; what follows it is not
 
 
 def _cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -306,17 +314,20 @@ def test_a_copy_of_the_audit_log_shows_a_rewritten_chain(
     assert f"head file {head}: 1 run(s), last entry {entries}" in intact.stdout
     _rewrite_from(demo_conn, 3)
     assert verify(demo_conn, "retention").intact  # the chain alone cannot tell
-    alone = cli(demo_db_url, "audit", "verify")
-    assert alone.returncode == 0 and "would not be detected" in alone.stdout
-    broken = cli(demo_db_url, "audit", "verify", "--against", str(copy))
-    assert broken.returncode == 1
-    assert "BROKEN from entry 3: entry 3 differs from the one" in broken.stdout
-    assert "an entry in 3..3 was changed" in broken.stdout
-    assert f"entries 1..2 match {copy}, line 2" in broken.stdout
+    signed = cli(demo_db_url, "audit", "verify")  # the signatures can
+    assert signed.returncode == 1
+    assert "BROKEN at entry 3: its signature does not match" in signed.stdout
+    # without the public keys, the copy and the head file tell too
+    found = read_copy(copy, demo_conn.info.dbname, "retention").anchors
+    broken = verify(demo_conn, "retention", found)
+    assert (broken.broken_seq, broken.anchored) == (3, True) and broken.problem is not None
+    assert broken.problem.startswith("entry 3 differs from the one")
+    assert "an entry in 3..3 was changed" in broken.problem
+    assert f"entries 1..2 match {copy}, line 2" in broken.problem
     # the head file alone sees it too, less precisely: its entry is the last
-    by_head = cli(demo_db_url, "audit", "verify", RETENTION_AUDIT_HEAD_FILE=str(head))
-    assert by_head.returncode == 1
-    assert f"an entry in 1..{entries} was changed" in by_head.stdout
+    by_head = verify(demo_conn, "retention", _heads(demo_conn, head))
+    assert by_head.problem is not None
+    assert f"an entry in 1..{entries} was changed" in by_head.problem
 
 
 def test_head_lines_of_another_database_are_skipped(

@@ -27,6 +27,7 @@ from retention.demo import embedded
 from retention.demo.generate import generate
 from retention.demo.schema import create_schema
 from tests.engine_helpers import AUDIT_KEY, PSEUDONYM_KEY, ROOT
+from tests.key_helpers import AUDIT_SIGNING_KEY
 from tests.test_action_needs import scrub_policies
 
 EVERY_2S = "* * * * * */2"  # six fields: seconds last
@@ -53,6 +54,7 @@ class DaemonProcess:
         environ.update(
             RETENTION_DATABASE_URL=url,
             RETENTION_AUDIT_KEY=AUDIT_KEY,
+            RETENTION_AUDIT_SIGNING_KEY=AUDIT_SIGNING_KEY,
             RETENTION_PSEUDONYM_KEY=PSEUDONYM_KEY,
             RETENTION_POLICIES_DIR=str(policies),
             RETENTION_SCHEDULE=EVERY_2S,
@@ -142,6 +144,7 @@ def test_print_schedule_and_a_bad_expression() -> None:
         **os.environ,
         "RETENTION_SCHEDULE": "30 2 * * 1-5",
         "RETENTION_AUDIT_KEY": AUDIT_KEY,
+        "RETENTION_AUDIT_SIGNING_KEY": AUDIT_SIGNING_KEY,
         "RETENTION_POLICIES_DIR": str(ROOT / "policies"),
     }
     shown = subprocess.run(

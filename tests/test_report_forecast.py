@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from retention.audit.approvals import Rules
 from retention.plan.compute import compute_plan
 from retention.policy.check import bound_policies
 from retention.report.forecast import compute_forecast, month_ends
@@ -23,7 +24,7 @@ POLICIES = ROOT / "policies"
 
 def _plans_agree(conn: psycopg.Connection[Any], policies_dir: Path, today: date) -> None:
     policies = bound_policies(conn, policies_dir)
-    forecast = compute_forecast(conn, policies, today, required_approvals=2)
+    forecast = compute_forecast(conn, policies, today, approvals=Rules(2))
     assert len(forecast.dates) == 25 and forecast.dates[0] == today
     for index, at in enumerate(forecast.dates):
         plan = compute_plan(conn, policies, at, rows=False)
@@ -97,7 +98,7 @@ def test_a_due_date_that_moves_with_today_is_computed_month_by_month(
 
 
 def test_holds_and_approvals_are_visible(ready: psycopg.Connection[Any]) -> None:
-    forecast = compute_forecast(ready, bound_policies(ready, POLICIES), AT, required_approvals=2)
+    forecast = compute_forecast(ready, bound_policies(ready, POLICIES), AT, approvals=Rules(2))
     by_label = {p.label: p for p in forecast.phases}
     record = by_label["dossier-medical/destruction"]
     assert record.active_holds == 3 and 0 < record.held[0] <= 3  # (one may have an open stay)

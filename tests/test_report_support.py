@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from retention.audit.approvals import record_approval
+from retention.audit.approvals import record_approval, rules_of
 from retention.discovery.inventory import save_scan
 from retention.discovery.model import ColumnVerdict, ScanResult
 from retention.engine.runner import RunReport
@@ -31,6 +31,7 @@ from retention.settings import Settings
 from retention.store.schema import migrate
 from tests.engine_helpers import run, settings, trail
 from tests.fix_db import DemoTemplate, temporary_database
+from tests.key_helpers import ROLES, signature
 
 AT = date(2025, 6, 1)  # the demo template's "today"
 
@@ -302,11 +303,14 @@ def prepare_demo(conn: psycopg.Connection[Any], url: str, required_approvals: in
     policies = bound_policies(conn, config.policies_dir)
     audit = trail(conn, config)
     for policy in policies:
-        for by, role in (("Dr Test", "médecin DIM"), ("Direction Test", "directeur")):
-            record_approval(conn, audit, policy.name, policy.loaded.sha256, by, role)
+        for by in ("dr.martin", "m.durand"):
+            sha = policy.loaded.sha256
+            record_approval(
+                conn, audit, policy.name, sha, by, ROLES[by], signature(by, policy.name, sha)
+            )
     save_snapshot(conn, "retention", compute_exposure(conn, policies, AT))
     report = run(conn, config, at=AT)
-    built = build_report(conn, policies, AT, required_approvals=required_approvals)
+    built = build_report(conn, policies, AT, approvals=rules_of(config))
     return Prepared(url, config, policies, values, report, built)
 
 

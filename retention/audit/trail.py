@@ -6,6 +6,10 @@ inserting or reordering an entry breaks the chain at that entry. Entries are app
 transaction whose work they describe: the entry commits if and only if the work does.
 Subjects appear only as keyed digests (HMAC-SHA-256 with the audit key): an auditor holding the
 key can check a given subject, the trail itself holds no key.
+
+The chain has no secret, so each entry's hash is also signed with the trail's signing key
+(retention.audit.seal), which the database never sees: an entry appended, inserted or rewritten
+through the database alone carries no valid signature.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import json
 import os
 import socket
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -28,6 +32,7 @@ from psycopg.adapt import PyFormat
 from psycopg.types.json import Jsonb
 
 from retention.audit.anchor import Anchor
+from retention.audit.seal import TrailKeys, TrailSigner
 from retention.keys import Key
 
 GENESIS = "0" * 64
@@ -116,11 +121,14 @@ def entry_hash(prev_hash: str, content: Mapping[str, Any]) -> str:
 class AuditTrail:
     """Writes entries to `<schema>.audit` and mirrors them as JSON lines through loguru."""
 
-    def __init__(self, schema: str, key: Key, actor_info: Mapping[str, Any]) -> None:
+    def __init__(
+        self, schema: str, key: Key, actor_info: Mapping[str, Any], signer: TrailSigner
+    ) -> None:
         self.table = sql.Identifier(schema, "audit")
         self.schema = schema
         self.key = key
         self.actor = dict(actor_info)
+        self.signer = signer
 
     def subject_digest(self, policy: str, subject_key: object) -> str:
         """Keyed digest of one subject key (what the trail stores instead of the key)."""
@@ -140,7 +148,9 @@ class AuditTrail:
             content = self._content(entry, seq, prev)
             digest = entry_hash(prev, content)
             conn.execute(
-                sql.SQL("INSERT INTO {} ({}, hash) VALUES ({}, %s)").format(
+                sql.SQL(
+                    "INSERT INTO {} ({}, hash, sig_key, signature) VALUES ({}, %s, %s, %s)"
+                ).format(
                     self.table,
                     sql.SQL(", ").join(map(sql.Identifier, _COLUMNS)),
                     sql.SQL(", ").join(
@@ -151,7 +161,7 @@ class AuditTrail:
                         for c in _COLUMNS
                     ),
                 ),
-                [*_row(content), digest],
+                [*_row(content), digest, self.signer.id, self.signer.sign(digest)],
             )
         return Stored(content, digest, {"database": conn.info.dbname, "schema": self.schema})
 
@@ -223,33 +233,111 @@ def stored_content(row: Mapping[str, Any]) -> dict[str, Any]:
 class Verification:
     """Result of `audit verify`: how many entries were checked and the first broken one.
     `anchored`: the chain is valid in itself, a record outside the database contradicts it
-    (`checked` entries verified; `broken_seq` the first that may have been changed)."""
+    (`checked` entries verified; `broken_seq` the first that may have been changed).
+    `keys`: where the public keys came from (None: signatures were not checked); `unsigned`:
+    entries at the start written before signing began; `signers`: the keys that signed, in
+    the order they took over."""
 
     checked: int
     broken_seq: int | None = None
     problem: str | None = None
     anchored: bool = False
+    keys: str | None = None
+    unsigned: int = 0
+    signers: tuple[str, ...] = ()
 
     @property
     def intact(self) -> bool:
         return self.broken_seq is None
 
 
+class _Signatures:
+    """The signature of each entry, in chain order: unsigned entries only before the first
+    signed one (written before signing began), and keys used oldest first (a retired key
+    cannot sign after a newer one did). Without public keys only that order is checked."""
+
+    def __init__(self, keys: TrailKeys | None) -> None:
+        self.keys = keys
+        self.unsigned = 0
+        self.signers: list[str] = []
+        self.newest = -1
+
+    def problem(self, row: Mapping[str, Any]) -> str | None:
+        key_id, signature = row["sig_key"], row["signature"]
+        if key_id is None and signature is None:
+            if self.signers:
+                return (
+                    "it is not signed while the entries before it are: it was written "
+                    "without the trail's signing key"
+                )
+            self.unsigned += 1
+            return None
+        if self.keys is None:
+            if str(key_id) not in self.signers:
+                self.signers.append(str(key_id))
+            return None
+        problem = self.keys.check(str(key_id), str(row["hash"]), str(signature))
+        if problem is not None:
+            return problem
+        index = self.keys.index(str(key_id))
+        assert index is not None  # checked above
+        if index < self.newest:
+            return (
+                f"it is signed with the retired key {key_id} after the newer key "
+                f"{self.signers[-1]} took over"
+            )
+        if index > self.newest:
+            self.signers.append(str(key_id))
+            self.newest = index
+        return None
+
+
+def entry_problem(row: Mapping[str, Any], keys: TrailKeys | None) -> str | None:
+    """One entry read from the table, alone (not its place in the chain): does its content
+    give its hash, and is that hash signed? None when it is."""
+    if entry_hash(str(row["prev_hash"]), stored_content(row)) != row["hash"]:
+        return "its content was altered"
+    if row["sig_key"] is None and row["signature"] is None:
+        return "it is not signed"
+    if keys is None:
+        return None
+    return keys.check(str(row["sig_key"]), str(row["hash"]), str(row["signature"]))
+
+
+SIGNED_COLUMNS = (*_COLUMNS, "hash", "sig_key", "signature")
+
+
 def verify(
-    conn: psycopg.Connection[Any], schema: str, anchors: Sequence[Anchor] = ()
+    conn: psycopg.Connection[Any],
+    schema: str,
+    anchors: Sequence[Anchor] = (),
+    keys: TrailKeys | None = None,
 ) -> Verification:
-    """Recompute the chain; name the first entry altered, removed, inserted or reordered.
+    """Recompute the chain; name the first entry altered, removed, inserted, reordered, or not
+    signed by the trail's key (`keys`: the public keys; None checks no signature).
     `anchors` (entries known from outside the database, see retention.audit.anchor) must
     still be in the chain with the same hash: this is what shows that the last entries were
     removed, or that the chain was rewritten whole."""
     table = sql.Identifier(schema, "audit")
     wanted = {a.seq for a in anchors}
     seen: dict[int, str] = {}
+    signatures = _Signatures(keys)
     prev_hash, prev_seq, checked = GENESIS, 0, 0
+
+    def broken(seq: int, problem: str) -> Verification:
+        return Verification(
+            checked,
+            seq,
+            problem,
+            keys=keys.source if keys else None,
+            unsigned=signatures.unsigned,
+            signers=tuple(signatures.signers),
+        )
+
     with conn.transaction(), conn.cursor(name="audit_verify") as cur:
         cur.execute(
-            sql.SQL("SELECT {}, hash FROM {} ORDER BY seq").format(
-                sql.SQL(", ").join(map(sql.Identifier, _COLUMNS)), table
+            sql.SQL("SELECT {} FROM {} ORDER BY seq").format(
+                sql.SQL(", ").join(map(sql.Identifier, SIGNED_COLUMNS)), table
             )
         )
         names = [d.name for d in cur.description or []]
@@ -258,23 +346,30 @@ def verify(
             content = stored_content(row)
             seq = int(row["seq"])
             if entry_hash(str(row["prev_hash"]), content) != row["hash"]:
-                return Verification(checked, seq, "its content was altered")
+                return broken(seq, "its content was altered")
             if row["prev_hash"] != prev_hash:
                 if seq != prev_seq + 1:
-                    what = f"entries {prev_seq + 1}..{seq - 1} were removed"
-                    return Verification(checked, seq, what)
-                return Verification(
-                    checked,
+                    return broken(seq, f"entries {prev_seq + 1}..{seq - 1} were removed")
+                return broken(
                     seq,
                     "it does not follow the previous entry "
                     "(an entry was inserted, removed or reordered here)",
                 )
             if seq != prev_seq + 1:
-                return Verification(checked, seq, "its sequence number does not follow")
+                return broken(seq, "its sequence number does not follow")
+            signed = signatures.problem(row)
+            if signed is not None:
+                return broken(seq, signed)
             if seq in wanted:
                 seen[seq] = str(row["hash"])
             prev_hash, prev_seq, checked = str(row["hash"]), seq, checked + 1
-    return _against(checked, prev_seq, seen, anchors)
+    found = _against(checked, prev_seq, seen, anchors)
+    return replace(
+        found,
+        keys=keys.source if keys else None,
+        unsigned=signatures.unsigned,
+        signers=tuple(signatures.signers),
+    )
 
 
 def _against(

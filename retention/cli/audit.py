@@ -14,8 +14,9 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from retention.audit.anchor import Anchor, read_copy, read_heads
+from retention.audit.approvals import UNSIGNED, Recorded, recorded_approvals, rules_of
 from retention.audit.trail import Verification, stored_content, subject_digest, verify
-from retention.cli.common import audit_key
+from retention.cli.common import audit_key, public_keys
 from retention.db import connect
 from retention.errors import UsageError
 from retention.settings import Settings
@@ -100,16 +101,44 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
             anchors.extend(copy.anchors)
             left_out = f", {copy.describe()}" if copy.describe() else ""
             notes.append(f"copy {path}: {len(copy.anchors)} entries{left_out}")
-        result = verify(conn, settings.schema_name, anchors)
+        keys = public_keys(settings)
+        result = verify(conn, settings.schema_name, anchors, keys)
+        rules = rules_of(settings)
+        approvals = (
+            recorded_approvals(conn, settings.schema_name, rules)
+            if rules.signers is not None
+            else None
+        )
     _print_verification(result)
     for note in notes:
         print(f"  {note}")
+    forged = _print_approvals(approvals)
     if not anchors:
         print(
             "  note: no record outside the database was given (audit_head_file, --against): "
             "removing the last entries would not be detected"
         )
-    return 0 if result.intact else 1
+    return 0 if result.intact and not forged else 1
+
+
+def _print_approvals(approvals: list[Recorded] | None) -> bool:
+    """The approvals of the trail against the approvers file; whether one is forged."""
+    if approvals is None:
+        print("  note: approvals not checked (setting approvers_file is not set)")
+        return False
+    valid = [a for a in approvals if a.problem is None]
+    old = [a for a in approvals if a.problem == UNSIGNED and a.before_signing]
+    forged = [a for a in approvals if a.problem is not None and a not in old]
+    print(
+        f"  approvals: {len(valid)} signature(s) verify with the approvers file"
+        + (f", {len(old)} unsigned from before signatures (they enable nothing)" if old else "")
+    )
+    for approval in forged:
+        print(
+            f"  FORGED approval at entry {approval.seq}: '{approval.by}' for "
+            f"{approval.policy}: {approval.problem}"
+        )
+    return bool(forged)
 
 
 def _heads(path: Path, database: str, schema: str, anchors: list[Anchor]) -> str:
@@ -136,6 +165,7 @@ def _exists(path: Path) -> bool:
 def _print_verification(result: Verification) -> None:
     if result.intact:
         print(f"audit trail intact: {result.checked} entries verified")
+        print(f"  {_signatures(result)}")
     elif result.anchored:
         print(f"audit trail BROKEN from entry {result.broken_seq}: {result.problem}")
     else:
@@ -143,6 +173,23 @@ def _print_verification(result: Verification) -> None:
             f"audit trail BROKEN at entry {result.broken_seq}: {result.problem} "
             f"({result.checked} entries before it are intact)"
         )
+        print(f"  {_signatures(result)}")
+
+
+def _signatures(result: Verification) -> str:
+    before = (
+        f"; entries 1..{result.unsigned} were written before signing began (the chain and "
+        "the head file vouch for them)"
+        if result.unsigned
+        else ""
+    )
+    if result.keys is None:
+        return (
+            "signatures NOT checked: no public key (settings audit_public_keys, or "
+            f"audit_signing_key){before}"
+        )
+    used = ", ".join(result.signers) or "none yet"
+    return f"signatures checked with {result.keys} (keys that signed: {used}){before}"
 
 
 def _entries(settings: Settings, where: sql.Composable, params: list[Any]) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from retention.audit.approvals import DESTRUCTIVE, approval_state
+from retention.audit.approvals import DESTRUCTIVE, approval_state, rules_of
 from retention.db import connect
 from retention.discovery.coverage import Gap, current_gaps
 from retention.errors import PolicyError, UsageError
@@ -55,10 +55,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             if args.coverage and not result.errors
             else None
         )
+        approvals = rules_of(settings)
         states = {
-            p.name: approval_state(
-                conn, settings.schema_name, p.name, p.loaded.sha256, settings.required_approvals
-            )
+            p.name: approval_state(conn, settings.schema_name, p.name, p.loaded.sha256, approvals)
             for p in result.bound
             if any(ph.action in DESTRUCTIVE for ph in p.phases)
         }

@@ -6,6 +6,7 @@ from typing import Any
 
 import psycopg
 
+from retention.audit.seal import TrailKeys, TrailSigner, signer_for, trail_keys
 from retention.audit.trail import AuditTrail, actor
 from retention.errors import DatabaseError
 from retention.keys import Key, load_key
@@ -17,8 +18,18 @@ def audit_key(settings: Settings) -> Key:
     return load_key(settings.audit_key, "audit_key")
 
 
+def signer(settings: Settings) -> TrailSigner:
+    """The key that signs audit entries (setting audit_signing_key)."""
+    return signer_for(settings.audit_public_keys, settings.audit_signing_key)
+
+
+def public_keys(settings: Settings) -> TrailKeys | None:
+    """The public keys audit entries are checked with (None: none is configured)."""
+    return trail_keys(settings.audit_public_keys, settings.audit_signing_key)
+
+
 def trail(conn: psycopg.Connection[Any], settings: Settings) -> AuditTrail:
-    return AuditTrail(settings.schema_name, audit_key(settings), actor(conn))
+    return AuditTrail(settings.schema_name, audit_key(settings), actor(conn), signer(settings))
 
 
 def ensure_schema(conn: psycopg.Connection[Any], settings: Settings) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import secrets
 from collections.abc import Iterator
 from datetime import date
 from functools import partial
@@ -18,16 +17,16 @@ from typing import Any
 
 import psycopg
 from psycopg import conninfo, sql
-from pydantic import SecretStr
 
-from retention.audit.approvals import DESTRUCTIVE, approval_state, record_approval
+from retention.audit.approvals import DESTRUCTIVE, approval_state, rules_of
 from retention.audit.trail import verify
-from retention.cli.common import trail
+from retention.cli.common import public_keys, trail
 from retention.cli.plan import render_plan
 from retention.cli.report import demo_exposure_before, demo_report
 from retention.cli.run import render_report
 from retention.db import connect
 from retention.demo.embedded import DEFAULT_DATADIR, start
+from retention.demo.keys import demo_keys, sign_as_demo_approvers
 from retention.demo.schema import create_schema
 from retention.engine.progress import LogReporter
 from retention.errors import DatabaseError
@@ -97,9 +96,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             plan = compute_plan(conn, result.bound, settings.today(), schema=settings.schema_name)
             print("\n== retention plan")
             print(render_plan(plan, settings.timezone))
-            keyed = _demo_keys(settings, args.datadir.parent / "keys")
+            keys = args.datadir.parent / "keys"
+            keyed = demo_keys(settings, keys)
             before = demo_exposure_before(conn, keyed, result.bound)
-            _run_and_verify(conn, keyed, result.bound)
+            _run_and_verify(conn, keyed, result.bound, keys)
             from retention.demo.archiving import archive_and_restore
 
             archive_and_restore(conn, keyed, url, args.datadir.parent)
@@ -130,47 +130,32 @@ def _scan(conn: psycopg.Connection[Any], settings: Settings, policies: list[Boun
     )
 
 
-def _demo_keys(settings: Settings, folder: Path) -> Settings:
-    """Keys for the demo: the configured ones, else random ones kept in .retention-demo/keys."""
-    folder.mkdir(parents=True, exist_ok=True)
-    update: dict[str, SecretStr] = {}
-    for name in ("audit_key", "pseudonym_key"):
-        if getattr(settings, name) is None:
-            path = folder / name
-            if not path.exists():
-                path.write_text(secrets.token_hex(32), encoding="ascii")
-                path.chmod(0o600)
-            update[name] = SecretStr(path.read_text(encoding="ascii").strip())
-    return settings.model_copy(update=update)
-
-
 def _approve(
-    conn: psycopg.Connection[Any], settings: Settings, policies: list[BoundPolicy]
+    conn: psycopg.Connection[Any], settings: Settings, policies: list[BoundPolicy], keys: Path
 ) -> None:
     """R1112-7: destruction is decided by the director after the DIM physician's opinion."""
     audit = trail(conn, settings)
-    print("\n== retention approve (purge phases need two distinct approvals)")
+    print(
+        "\n== retention approve --key (purge phases need the signatures of the DIM physician "
+        f"and the director; approvers in {settings.approvers_file})"
+    )
+    rules = rules_of(settings)
     for policy in policies:
         if not any(p.action in DESTRUCTIVE for p in policy.phases):
             continue
-        for by, role in (("Dr Demo", "médecin DIM"), ("Direction Demo", "directeur")):
-            record_approval(conn, audit, policy.name, policy.loaded.sha256, by, role)
-        state = approval_state(
-            conn,
-            settings.schema_name,
-            policy.name,
-            policy.loaded.sha256,
-            settings.required_approvals,
+        sign_as_demo_approvers(
+            conn, audit, keys, policy.name, policy.loaded.sha256, dict(settings.approver_roles)
         )
+        state = approval_state(conn, settings.schema_name, policy.name, policy.loaded.sha256, rules)
         print(f"  {policy.name}: {state.describe()}")
 
 
 def _run_and_verify(
-    conn: psycopg.Connection[Any], settings: Settings, policies: list[BoundPolicy]
+    conn: psycopg.Connection[Any], settings: Settings, policies: list[BoundPolicy], keys: Path
 ) -> None:
     from retention.engine.runner import Runner, RunOptions
 
-    _approve(conn, settings, policies)
+    _approve(conn, settings, policies, keys)
     print("\n== retention run --yes --allow-large --reason 'demo: first run'")
     runner = Runner(
         conn,
@@ -186,9 +171,12 @@ def _run_and_verify(
     )
     report = runner.run(policies, options)
     print(render_report(report).lstrip("\n"))
-    check = verify(conn, settings.schema_name)
+    check = verify(conn, settings.schema_name, keys=public_keys(settings))
     print("\n== retention audit verify")
-    print(f"audit trail {'intact' if check.intact else 'BROKEN'}: {check.checked} entries verified")
+    print(
+        f"audit trail {'intact' if check.intact else 'BROKEN'}: {check.checked} entries "
+        f"verified, each signed (public key {settings.audit_public_keys})"
+    )
     after = compute_plan(conn, policies, settings.today(), schema=settings.schema_name)
     print("\n== retention plan, after the run")
     print(render_plan(after, settings.timezone))

@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from retention.audit.approvals import rules_of
 from retention.db import connect
 from retention.plan.compute import compute_plan
 from retention.plan.model import Plan
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             policies,
             at,
             schema=settings.schema_name,
-            required_approvals=settings.required_approvals,
+            approvals=rules_of(settings),
         )
     if args.format == "json":
         print(json.dumps(plan.to_json(), indent=2, ensure_ascii=False))

@@ -14,6 +14,7 @@ import psycopg
 from loguru import logger
 
 from retention.audit.anchor import Anchor, read_heads
+from retention.audit.approvals import rules_of
 from retention.db import connect
 from retention.errors import RetentionError, UsageError
 from retention.policy.bind import BoundPolicy
@@ -127,7 +128,7 @@ def make_report(
         at,
         schema=settings.schema_name,
         timezone=settings.timezone,
-        required_approvals=settings.required_approvals,
+        approvals=rules_of(settings),
         anchors=_head_anchors(conn, settings),
     )
 

@@ -179,7 +179,7 @@ def render_report(report: RunReport) -> str:
         if phase.not_approved:
             lines.append(
                 f"    not run: {phase.not_approved} "
-                "(retention approve --policy ... --by ... --role ...)"
+                "(retention approve --policy ... --key ... or --signature ...)"
             )
         if phase.refused:
             lines.append(

@@ -28,6 +28,7 @@ import psycopg
 from loguru import logger
 from psycopg import sql
 
+from retention.audit.seal import TrailSigner, signer_for
 from retention.audit.trail import AuditTrail, actor
 from retention.daemon.metrics import Metrics
 from retention.daemon.notify import Notifier
@@ -53,6 +54,7 @@ class Config:
     policies: list[LoadedPolicy]
     audit_key: Key
     pseudonym_key: Key | None
+    signer: TrailSigner
 
 
 def load_config(config_file: Path | None) -> Config:
@@ -67,6 +69,7 @@ def load_config(config_file: Path | None) -> Config:
         policies,
         load_key(settings.audit_key, "audit_key"),
         load_key(settings.pseudonym_key, "pseudonym_key") if needs_key else None,
+        signer_for(settings.audit_public_keys, settings.audit_signing_key),
     )
 
 
@@ -232,7 +235,7 @@ class Daemon:
             runner = Runner(
                 conn,
                 settings,
-                AuditTrail(settings.schema_name, config.audit_key, actor(conn)),
+                AuditTrail(settings.schema_name, config.audit_key, actor(conn), config.signer),
                 pseudonym_key=config.pseudonym_key,
                 stop=self.stop,
                 progress=_Heartbeat(self.notifier),

@@ -16,10 +16,10 @@ import pyrage
 from psycopg import sql
 from pydantic import SecretStr
 
-from retention.audit.approvals import record_approval
 from retention.cli import archive as archive_cli
 from retention.cli.common import trail
 from retention.cli.run import render_report
+from retention.demo.keys import sign_as_demo_approvers
 from retention.engine.progress import LogReporter
 from retention.engine.runner import Runner, RunOptions
 from retention.keys import load_key
@@ -63,8 +63,14 @@ def archive_and_restore(
         f"({str(identity.to_public())[:16]}...)"
     )
     audit = trail(conn, config)
-    for by, role in (("Dr Demo", "médecin DIM"), ("Direction Demo", "directeur")):
-        record_approval(conn, audit, record[0].name, record[0].loaded.sha256, by, role)
+    sign_as_demo_approvers(
+        conn,
+        audit,
+        folder / "keys",
+        record[0].name,
+        record[0].loaded.sha256,
+        dict(config.approver_roles),
+    )
     subject = _first_due(conn, config, record[0])
     runner = Runner(
         conn,

@@ -31,7 +31,8 @@ from retention import db
 from retention.actions.records import RecordsChangedError
 from retention.archive.errors import ArchiveError
 from retention.audit.anchor import append_head, read_heads
-from retention.audit.approvals import DESTRUCTIVE, approval_state
+from retention.audit.approvals import DESTRUCTIVE, approval_state, rules_of
+from retention.audit.seal import TrailSigner
 from retention.audit.trail import AuditTrail, Entry, Stored, actor, mirror, verify_anchors
 from retention.db import connection_lost
 from retention.discovery.coverage import current_gaps
@@ -338,11 +339,7 @@ class Runner:
         if action not in DESTRUCTIVE:
             return True
         state = approval_state(
-            self.conn,
-            self.schema,
-            policy.name,
-            policy.loaded.sha256,
-            self.settings.required_approvals,
+            self.conn, self.schema, policy.name, policy.loaded.sha256, rules_of(self.settings)
         )
         if state.approved:
             return True
@@ -355,8 +352,9 @@ class Runner:
             detail={
                 "policy": policy.name,
                 "phase": result.phase,
-                "approvals": len(state.approvals),
+                "approvals": len(state.counted),
                 "required": state.required,
+                "not_counted": [a.describe() for a in state.approvals if not a.valid],
                 "policy_sha256": policy.loaded.sha256,
             },
         )
@@ -810,8 +808,10 @@ def _describe(exc: Exception) -> str:
     return f"{known}{type(exc).__name__} (SQLSTATE {exc.sqlstate or 'none'}){where}"
 
 
-def make_trail(conn: psycopg.Connection[Any], settings: Settings, audit_key: Key) -> AuditTrail:
-    return AuditTrail(settings.schema_name, audit_key, actor(conn))
+def make_trail(
+    conn: psycopg.Connection[Any], settings: Settings, audit_key: Key, signer: TrailSigner
+) -> AuditTrail:
+    return AuditTrail(settings.schema_name, audit_key, actor(conn), signer)
 
 
 def place(row: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from retention.audit.approvals import DESTRUCTIVE, approval_state
+from retention.audit.approvals import DESTRUCTIVE, Rules, approval_state
 from retention.plan.clock import SUBJECT, UNKNOWN_DUE, clock_query
 from retention.plan.model import PhasePlan, Plan, PolicyPlan
 from retention.plan.passes import (
@@ -48,7 +48,7 @@ def compute_plan(
     schema: str = "retention",
     work_mem_mb: int = 64,
     rows: bool = True,
-    required_approvals: int | None = None,
+    approvals: Rules | None = None,
     only_phase: str | None = None,
     keep: DueTables | None = None,
     helpers: Sequence[psycopg.Connection[Any]] = (),
@@ -72,17 +72,17 @@ def compute_plan(
             _policy_plan(conn, policy, at, holds, rows, only_phase, keep, slicing)
             for policy in policies
         )
-        if required_approvals is not None:
-            plans = tuple(_with_approval(conn, p, schema, required_approvals) for p in plans)
+        if approvals is not None:
+            plans = tuple(_with_approval(conn, p, schema, approvals) for p in plans)
     return Plan(at, tuple(p for p in plans if p.phases or only_phase is None))
 
 
 def _with_approval(
-    conn: psycopg.Connection[Any], plan: PolicyPlan, schema: str, required: int
+    conn: psycopg.Connection[Any], plan: PolicyPlan, schema: str, approvals: Rules
 ) -> PolicyPlan:
     if not any(phase.action in DESTRUCTIVE for phase in plan.phases):
         return plan
-    state = approval_state(conn, schema, plan.name, plan.sha256, required)
+    state = approval_state(conn, schema, plan.name, plan.sha256, approvals)
     return replace(plan, approval=state)
 
 

@@ -62,8 +62,14 @@ class PolicyPlan:
                 "approved": self.approval.approved,
                 "by": [
                     {"name": a.by, "role": a.role, "at": a.at.isoformat()}
-                    for a in self.approval.approvals
+                    for a in self.approval.counted
                 ],
+                "not_counted": [
+                    {"name": a.by, "at": a.at.isoformat(), "problem": a.problem}
+                    for a in self.approval.approvals
+                    if not a.valid
+                ],
+                "missing_roles": list(self.approval.missing_roles),
             }
         return data
 

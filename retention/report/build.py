@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 
 from retention.audit.anchor import Anchor
+from retention.audit.approvals import Rules
 from retention.policy.bind import BoundPolicy
 from retention.report.exposure import Exposure, compute_exposure, last_scan
 from retention.report.forecast import Forecast, compute_forecast
@@ -67,7 +68,7 @@ def build_report(
     *,
     schema: str = "retention",
     timezone: str = "Europe/Paris",
-    required_approvals: int = 0,
+    approvals: Rules | None = None,
     anchors: Sequence[Anchor] | None = None,
 ) -> Report:
     """Compute every section (each from its own consistent snapshot). `anchors`: audit entries
@@ -81,12 +82,8 @@ def build_report(
         exposure=compute_exposure(conn, policies, at, schema=schema),
         trend=tuple(snapshots(conn, schema)),
         inventory=_inventory(conn, policies, schema),
-        forecast=compute_forecast(
-            conn, policies, at, schema=schema, required_approvals=required_approvals
-        ),
-        history=read_history(
-            conn, schema, policies, required_approvals=required_approvals, anchors=anchors
-        ),
+        forecast=compute_forecast(conn, policies, at, schema=schema, approvals=approvals),
+        history=read_history(conn, schema, policies, approvals=approvals, anchors=anchors),
     )
 
 

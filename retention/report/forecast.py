@@ -28,7 +28,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from retention.audit.approvals import DESTRUCTIVE, approval_state
+from retention.audit.approvals import DESTRUCTIVE, Rules, approval_state
 from retention.plan.clock import clock_query, holds_covering
 from retention.plan.rows import due_keys
 from retention.policy.bind import BoundPhase, BoundPolicy
@@ -119,7 +119,7 @@ def compute_forecast(
     *,
     schema: str = "retention",
     months: int = MONTHS,
-    required_approvals: int = 0,
+    approvals: Rules | None = None,
     work_mem_mb: int = 64,
 ) -> Forecast:
     """The forecast of every phase of `policies`, from one consistent snapshot."""
@@ -133,7 +133,7 @@ def compute_forecast(
             held_now = _active_holds(conn, holds, policy)
             for phase in policy.phases:
                 due, held = _PhaseWindow(conn, policy, phase, dates, holds).counts()
-                approval = _approval(conn, schema, policy, phase, required_approvals)
+                approval = _approval(conn, schema, policy, phase, approvals or Rules(0))
                 phases.append(
                     PhaseForecast(
                         policy.name,
@@ -280,9 +280,9 @@ def _approval(
     schema: str,
     policy: BoundPolicy,
     phase: BoundPhase,
-    required: int,
+    approvals: Rules,
 ) -> Approval | None:
     if phase.action not in DESTRUCTIVE:
         return None
-    state = approval_state(conn, schema, policy.name, policy.loaded.sha256, required)
-    return Approval(required, len({a.by for a in state.approvals}), state.approved)
+    state = approval_state(conn, schema, policy.name, policy.loaded.sha256, approvals)
+    return Approval(approvals.required, len(state.counted), state.approved)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -18,6 +18,7 @@ import psycopg
 from psycopg import sql
 
 from retention.audit.anchor import Anchor
+from retention.audit.approvals import Rules, judge
 from retention.audit.trail import Verification, verify
 from retention.policy.bind import BoundPolicy
 from retention.report.moments import iso
@@ -121,9 +122,10 @@ class Approval:
     by: str
     role: str
     at: datetime
+    problem: str | None = None  # why it does not count (unsigned, unknown key...); None: counts
 
     def to_json(self) -> dict[str, Any]:
-        return {"by": self.by, "role": self.role, "at": iso(self.at)}
+        return {"by": self.by, "role": self.role, "at": iso(self.at), "problem": self.problem}
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,8 @@ class History:
                 "broken_seq": check.broken_seq,
                 "problem": check.problem,
                 "checked_against_head_file": self.anchored,
+                "signatures_checked": check.keys is not None,
+                "written_before_signing": check.unsigned,
             },
             "required_approvals": self.required_approvals,
             "policy_versions": [v.to_json() for v in self.versions],
@@ -189,12 +193,14 @@ def read_history(
     schema: str,
     policies: Sequence[BoundPolicy],
     *,
-    required_approvals: int = 0,
+    approvals: Rules | None = None,
     runs_shown: int = RUNS_SHOWN,
     anchors: Sequence[Anchor] | None = None,
 ) -> History:
     """Everything the History section shows (empty while `retention init` has not run)."""
     current = {p.name: p.loaded.sha256 for p in policies}
+    rules = approvals or Rules(0)
+    required_approvals = rules.required
     if not _exists(conn, schema, "runs") or not _exists(conn, schema, "audit"):
         versions = tuple(PolicyVersion(n, s, True, None, None, 0) for n, s in current.items())
         return History(False, 0, (), (), None, versions, required_approvals)
@@ -207,9 +213,9 @@ def read_history(
         ),
         runs=runs,
         incidents=_incidents(conn, audit),
-        verification=verify(conn, schema, anchors or ()),
+        verification=verify(conn, schema, anchors or (), rules.keys),
         anchored=bool(anchors),
-        versions=_versions(conn, audit, current),
+        versions=_versions(conn, audit, current, rules),
         required_approvals=required_approvals,
         outcomes=_outcomes(conn, sql.Identifier(schema, "runs")),
     )
@@ -321,7 +327,7 @@ def _message(event: str, detail: dict[str, Any]) -> str | None:
 
 
 def _versions(
-    conn: psycopg.Connection[Any], audit: sql.Identifier, current: dict[str, str]
+    conn: psycopg.Connection[Any], audit: sql.Identifier, current: dict[str, str], rules: Rules
 ) -> tuple[PolicyVersion, ...]:
     seen = conn.execute(
         sql.SQL(
@@ -331,13 +337,17 @@ def _versions(
         ).format(audit)
     ).fetchall()
     approvals: dict[tuple[str, str], list[Approval]] = {}
-    for policy, sha, by, role, at in conn.execute(
+    now = datetime.now(UTC)
+    for policy, sha, by, role, signature, at in conn.execute(
         sql.SQL(
-            "SELECT policy, policy_sha256, detail->>'by', detail->>'role', recorded_at FROM {} "
-            "WHERE event = 'approval' ORDER BY seq"
+            "SELECT policy, policy_sha256, detail->>'by', detail->>'role', "
+            "detail->>'signature', recorded_at FROM {} WHERE event = 'approval' ORDER BY seq"
         ).format(audit)
     ):
-        approvals.setdefault((policy, sha), []).append(Approval(str(by), str(role), at))
+        problem = judge(rules, policy, sha, str(by), signature, now)
+        approvals.setdefault((policy, sha), []).append(
+            Approval(str(by), str(role or ""), at, problem)
+        )
     versions = {
         (p, s): PolicyVersion(p, s, current.get(p) == s, first, last, int(batches))
         for p, s, first, last, batches in seen

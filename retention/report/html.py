@@ -699,6 +699,7 @@ class _Page:
             approvals = "<br>".join(
                 f"{_e(a.by)} <span class='muted'>({_e(a.role)}, "
                 f"{_e(lb.moment(a.at, self.lang, zone))})</span>"
+                + (f" <span class='badge warn'>{_e(a.problem)}</span>" if a.problem else "")
                 for a in v.approvals
             ) or _e(self.t("none"))
             rows.append(
