@@ -25,10 +25,12 @@ typecheck: venv
 	$(BIN)/mypy
 
 # the standard `age` command line decrypts archives in the tests (Debian package)
+# ssh-keygen signs approvals in the tests, as approvers do (`retention approve --key`; openssh-client)
 # headless Chromium renders the compliance report in the tests (Debian package; without it,
 # after a failed install, the browser test is skipped and says why)
 tools:
 	command -v age >/dev/null || (apt-get update -qq && apt-get install -y -qq age)
+	command -v ssh-keygen >/dev/null || (apt-get update -qq && apt-get install -y -qq openssh-client)
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq chromium >/dev/null; } || echo "warning: chromium could not be \
 	installed (apt-get as root); the report's browser test will be skipped"

@@ -35,6 +35,7 @@ from retention.settings import Settings
 from tests.archive_helpers import KeyPair, archive_settings, key_pair
 from tests.engine_helpers import AUDIT_KEY, run, trail, write_policy
 from tests.fix_db import with_dbname
+from tests.key_helpers import AUDIT_SIGNING_KEY
 from tests.test_archive_types import POLICY
 
 LINKED = POLICY.replace(
@@ -301,6 +302,7 @@ def test_no_database_error_carries_an_archived_row_out(
     for name, value in {
         "DATABASE_URL": db_url,
         "AUDIT_KEY": AUDIT_KEY,
+        "AUDIT_SIGNING_KEY": AUDIT_SIGNING_KEY,
         "POLICIES_DIR": str(tmp_path / "policies"),
         "ARCHIVE_DIR": str(config.archive_dir),
         "ARCHIVE_RECIPIENTS": keys.recipient,

@@ -47,9 +47,9 @@ def test_policy_versions_carry_their_sha256_and_approvals(prepared: Prepared) ->
     for policy in prepared.policies:
         version = versions[policy.name]
         assert version.current and version.sha256 == policy.loaded.sha256
-        assert [(a.by, a.role) for a in version.approvals] == [
-            ("Dr Test", "médecin DIM"),
-            ("Direction Test", "directeur"),
+        assert [(a.by, a.role, a.problem) for a in version.approvals] == [
+            ("dr.martin", "medecin-dim", None),
+            ("m.durand", "directeur", None),
         ]
     assert versions["dossier-medical"].batches >= 1
 

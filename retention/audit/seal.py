@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -62,9 +63,12 @@ class TrailKeys:
     keys: tuple[ed25519.Ed25519PublicKey, ...]
     source: str
 
+    @cached_property
+    def _ids(self) -> dict[str, int]:
+        return {key_id_of(k): i for i, k in enumerate(self.keys)}
+
     def index(self, key_id: str) -> int | None:
-        ids = [key_id_of(k) for k in self.keys]
-        return ids.index(key_id) if key_id in ids else None
+        return self._ids.get(key_id)
 
     def check(self, key_id: str, entry_hash: str, signature: str) -> str | None:
         """Why `signature` is not the signature of `entry_hash` by key `key_id`; None if it is."""
