@@ -134,3 +134,16 @@ def _append_copy_signed(conn: psycopg.Connection[Any], seq: int, key: Any) -> No
         {**content, "recorded_at": row["recorded_at"], "hash": digest,
          "sig_key": key_id_of(key.public_key()), "signature": signed},
     )  # fmt: skip
+
+
+def test_commands_that_write_the_trail_refuse_to_start_without_a_usable_signing_key(
+    demo_db_url: str, tmp_path: Path
+) -> None:
+    done = cli(demo_db_url, "run", "--yes", "--reason", "t", RETENTION_AUDIT_SIGNING_KEY="b2" * 32)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "audit_signing_key is not an unencrypted OpenSSH private key" in done.stderr
+    older = _public_keys(tmp_path / "pub", "retention tests: trail key 1", "a newer key")
+    done = cli(demo_db_url, "hold", "list", RETENTION_AUDIT_PUBLIC_KEYS=str(older))
+    assert done.returncode == 0  # reading needs no signing key
+    done = cli(demo_db_url, "run", "--yes", "--reason", "t", RETENTION_AUDIT_PUBLIC_KEYS=str(older))
+    assert done.returncode == 2 and "is not the last key of" in done.stderr

@@ -33,6 +33,7 @@ from retention.archive.model import ArchiveFile, Segment, next_name
 from retention.archive.storage import Storage
 from retention.archive.writer import index_document
 from retention.audit.trail import AuditTrail, Entry, Stored, mirror, subject_digest
+from retention.keys import Key
 from retention.store.holds import Person
 
 
@@ -65,10 +66,10 @@ class Holds:
         self,
         conn: psycopg.Connection[Any],
         schema: str,
-        trail: AuditTrail,
+        key: Key,
         subjects: Mapping[str, Person] | None = None,
     ) -> None:
-        self._trail = trail
+        self._key = key
         self._subjects = subjects or {}
         self._by: dict[tuple[str, str], list[_Hold]] = defaultdict(list)
         self._persons: list[tuple[Person, str, _Hold]] = []
@@ -79,23 +80,23 @@ class Holds:
                 "subject_column FROM {}"
             ).format(sql.Identifier(schema, "holds"))
         ).fetchall()
-        for policy, key, since, released, table, column in rows:
+        for policy, held, since, released, table, column in rows:
             hold = _Hold(since, released)
             if policy is None:
-                self._persons.append((Person(table, column), key, hold))
+                self._persons.append((Person(table, column), held, hold))
                 continue
-            self._by[(policy, subject_digest(trail.key, policy, key))].append(hold)
+            self._by[(policy, subject_digest(self._key, policy, held))].append(hold)
             if table is None and policy in self._subjects:
                 # recorded before holds had a scope (--policy was required): the person's
-                self._persons.append((self._subjects[policy], key, hold))
+                self._persons.append((self._subjects[policy], held, hold))
 
     def _covering(self, policy: str, digest: str) -> list[_Hold]:
         if policy not in self._digested:  # the holds on persons, digested under this policy
             self._digested.add(policy)
             subject = self._subjects.get(policy)
-            for person, key, hold in self._persons:
+            for person, held, hold in self._persons:
                 if subject is None or subject == person:
-                    self._by[(policy, subject_digest(self._trail.key, policy, key))].append(hold)
+                    self._by[(policy, subject_digest(self._key, policy, held))].append(hold)
         return self._by.get((policy, digest), [])
 
     def status(self, item: ArchiveFile, segment: Segment) -> Status:
@@ -123,7 +124,7 @@ def expire(
 ) -> int:
     """Destroy every expired segment; returns how many. `subjects`: each loaded policy's
     subject, for the holds on persons (see Holds)."""
-    holds = Holds(conn, schema, trail, subjects)
+    holds = Holds(conn, schema, trail.key, subjects)
     destroyed = 0
     for item in catalog.files(conn, schema):
         statuses = {s.group: holds.status(item, s) for s in item.live_segments()}

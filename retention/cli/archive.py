@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from retention.archive.errors import ArchiveConfigError, ArchiveError
-from retention.cli.common import ensure_schema, trail
+from retention.cli.common import audit_key, ensure_schema, trail
 from retention.db import connect
 from retention.errors import UsageError
 from retention.settings import Settings
@@ -71,11 +71,10 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
     today = settings.today()
     with connect(settings) as conn:
         ensure_schema(conn, settings)
-        audit = trail(conn, settings)
         files = catalog.files(
             conn, settings.schema_name, include_destroyed=args.all, policy=args.policy
         )
-        holds = Holds(conn, settings.schema_name, audit)
+        holds = Holds(conn, settings.schema_name, audit_key(settings))
     groups: dict[tuple[str, str], Totals] = defaultdict(Totals)
     states: dict[tuple[str, str], set[str]] = defaultdict(set)
     expiry: dict[tuple[str, str], date | None] = {}

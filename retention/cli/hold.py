@@ -11,11 +11,12 @@ from typing import Any
 
 from psycopg import sql
 
-from retention.audit.trail import AuditTrail, Entry, mirror
+from retention.audit.trail import AuditTrail, Entry, mirror, subject_digest
 from retention.catalog.introspect import read_catalog
-from retention.cli.common import ensure_schema, trail
+from retention.cli.common import audit_key, ensure_schema, trail
 from retention.db import connect
 from retention.errors import UsageError
+from retention.keys import Key
 from retention.policy.load import LoadedPolicy, load_policies
 from retention.settings import Settings
 from retention.store.holds import Hold, Person, Scope, add_hold, list_holds, release_hold
@@ -73,12 +74,12 @@ class _Target:
         return tuple(sorted({audit.subject_digest(p, subject) for p in self.policies}))
 
     def label(self, audit: AuditTrail, subject: str) -> str:
-        return _digest(audit, self.scope.policy, self.scope.person, subject)
+        return _digest(audit.key, self.scope.policy, self.scope.person, subject)
 
 
-def _digest(audit: AuditTrail, policy: str | None, person: Person, subject: str) -> str:
+def _digest(key: Key, policy: str | None, person: Person, subject: str) -> str:
     """A subject as shown: its digest under the policy, or under the table for a person."""
-    return audit.subject_digest(policy or person.table, subject)[:12]
+    return subject_digest(key, policy or person.table, subject)[:12]
 
 
 def _target(conn: Any, settings: Settings, policy: str | None, table: str | None) -> _Target:
@@ -207,7 +208,7 @@ def _release(args: argparse.Namespace, settings: Settings) -> int:
 def _list(args: argparse.Namespace, settings: Settings) -> int:
     with connect(settings) as conn:
         ensure_schema(conn, settings)
-        audit = trail(conn, settings)
+        key = audit_key(settings)  # reading: the digests only, no signing key needed
         person = None
         if args.policy:
             person = _target(conn, settings, args.policy, None).scope.person
@@ -219,7 +220,7 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
     for h in holds:
         released = f"{h.released_at:%Y-%m-%d %H:%M}" if h.released_at else "-"
         person = Person(h.subject_table or "", h.subject_column or "")
-        subject = _digest(audit, h.policy, person, h.subject_key)
+        subject = _digest(key, h.policy, person, h.subject_key)
         print(
             f"{h.hold_id:>5}  {h.scope:<24} {subject:<14} {h.held_since:%Y-%m-%d %H:%M}  {released}"
         )
