@@ -145,11 +145,20 @@ def test_a_failing_batch_stops_the_pass_and_changes_nothing_of_its_own(
     assert phase.error is not None and "SQLSTATE P0001" in phase.error
     assert "row is frozen" not in phase.error  # a trigger's text is never repeated
     assert demo_conn.execute(contact, (victim,)).fetchone() == before
-    events = Counter(r[0] for r in demo_conn.execute("SELECT event FROM retention.audit"))
-    assert events["batch_failed"] == 1
-    assert events["batch"] == phase.batches
-    # batch 1, and perhaps batch 3 if its worker took it before batch 2 failed: no more
-    assert 1 <= phase.batches <= 2 and phase.acted <= 4
+    events = [
+        r[0]
+        for r in demo_conn.execute(
+            "SELECT event FROM retention.audit WHERE event IN ('batch', 'batch_failed') "
+            "ORDER BY seq"
+        )
+    ]
+    assert events.count("batch_failed") == 1
+    assert events.count("batch") == phase.batches >= 1 and phase.acted <= 2 * phase.batches
+    # How many batches the other worker committed before batch 2 failed depends on timing (on
+    # a loaded machine, several); after the failure, at most the one under way on the other
+    # worker and one it took before the halt reached it. The pass stopped far from its end.
+    assert len(events) - 1 - events.index("batch_failed") <= 2
+    assert phase.batches < len(due) // 4
     assert verify(demo_conn, "retention").broken_seq is None
 
 
