@@ -213,6 +213,113 @@ def test_people_are_read_span_by_span(scrubber: Scrubber, text: str, expected: s
     assert scrubber.scrub_texts([text]) == [expected]
 
 
+# -- classes of texts the demo never had --------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("mme dupont refuse le rdv", "mme <PERSONNE> refuse le rdv"),
+        ("rdv annulé par m. roger grondin", "rdv annulé par m. <PERSONNE>"),
+        ("Tuteur : céline morin, UDAF", "Tuteur : <PERSONNE>, UDAF"),
+        ("la fille de mme barre appellera", "la fille de mme <PERSONNE> appellera"),
+        ("éric lacombe demande un transport", "<PERSONNE> demande un transport"),
+        ("madame refuse le repas", "madame refuse le repas"),  # no name: kept
+        ("avis neuro confirme le diagnostic", "avis neuro confirme le diagnostic"),
+    ],
+)
+def test_names_in_lower_case_are_read_by_their_context(
+    scrubber: Scrubber, text: str, expected: str
+) -> None:
+    assert scrubber.scrub_texts([text]) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Patient : GUYOT LOUIS\nDDN : 12/11/38\nAntécédents : HTA",
+            "Patient : <PERSONNE>\nDDN : <DATE_NAISSANCE>\nAntécédents : HTA",
+        ),
+        ("Visite de Nathalie (nièce) 15h-17h.", "Visite de <PERSONNE> (nièce) 15h-17h."),
+        ("Avis du Dr A. Le Gall demandé.", "Avis du Dr <PERSONNE> demandé."),
+        ("Votre patiente Célina Lopez est sortie.", "Votre patiente <PERSONNE> est sortie."),
+    ],
+)
+def test_names_in_headers_before_a_relative_and_with_initials(
+    scrubber: Scrubber, text: str, expected: str
+) -> None:
+    assert scrubber.scrub_texts([text]) == [expected]
+
+
+def test_change_logs_naming_the_field_under_a_generic_key(scrubber: Scrubber) -> None:
+    logs = [
+        '{"field": "nom", "old": "DUPONT", "new": "MARTIN"}',
+        '[{"champ": "date_naissance", "avant": "14/02/1951", "apres": "1951-02-15"}]',
+        '{"changes": [{"attribute": "tel_portable", "from": "06/12/34/56/78", "to": null}]}',
+        '{"field": "traitement", "old": "Pentasa 4000", "new": "Imurel 50 mg"}',
+    ]
+    out = [json.loads(v or "") for v in scrubber.scrub_values(logs, is_json=True)]
+    assert out[0] == {"field": "nom", "old": "<PERSONNE>", "new": "<PERSONNE>"}
+    assert out[1] == [
+        {"champ": "date_naissance", "avant": "<DATE_NAISSANCE>", "apres": "<DATE_NAISSANCE>"}
+    ]
+    assert out[2] == {"changes": [{"attribute": "tel_portable", "from": "<TEL>", "to": None}]}
+    assert out[3] == json.loads(logs[3])  # a medical field: kept
+
+
+def test_phones_with_slashes_and_addresses_with_postal_code_and_city(
+    scrubber: Scrubber,
+) -> None:
+    texts = [
+        "Fille joignable 06/12/34/56/78, rdv le 12/03/2024",
+        "demeurant 12 bis rue du Général de Gaulle, 35000 Rennes, hospitalisé le 03/05/2021",
+        "nouvelle adresse : 29 allée des tilleuls 29200 brest",
+        "Chute au 4 rue des Lilas tombée dans l'escalier",
+        "Mise en place d'une sonde urinaire. Place en EHPAD demandée.",
+    ]
+    assert scrubber.scrub_texts(texts) == [
+        "Fille joignable <TEL>, rdv le 12/03/2024",
+        "demeurant <ADRESSE>, hospitalisé le 03/05/2021",
+        "nouvelle adresse : <ADRESSE>",
+        "Chute au <ADRESSE> tombée dans l'escalier",  # the street stops, no word cut
+        texts[4],
+    ]
+
+
+def test_birth_dates_in_every_layout_and_not_the_dates_of_care(scrubber: Scrubber) -> None:
+    texts = [
+        "Né(e) le 14/02/51",
+        "Date de naissance : 14.02.1951",
+        "née le 3 mars 1948 à Rennes",
+        "née le 14/02/1951, hospitalisée le 03/05/2021",
+    ]
+    assert scrubber.scrub_texts(texts) == [
+        "Né(e) le <DATE_NAISSANCE>",
+        "Date de naissance : <DATE_NAISSANCE>",
+        "née le <DATE_NAISSANCE> à Rennes",
+        "née le <DATE_NAISSANCE>, hospitalisée le 03/05/2021",
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Relais Pentasa 4000 puis Imurel 50 mg, surveillance NFS",
+        "Relais Spiriva per os. Contrôle dans 3 mois.",
+        "Syndrome de Guillain Barré en 2019, séquelles motrices.",
+        "Maladie de Horton sous Cortancyl 20 mg, maladie de Crohn stable.",
+        "Consultation de Parkinson : Modopar 125, Sinemet LP.",
+        "Pentasa 4000 repris ce jour, Skenan LP 30 si douleur.",
+    ],
+)
+def test_drugs_with_doses_and_eponymous_diseases_are_kept(scrubber: Scrubber, text: str) -> None:
+    assert scrubber.scrub_texts([text]) == [text]
+
+
+def test_a_name_before_a_drug_is_replaced_and_the_drug_kept(scrubber: Scrubber) -> None:
+    text = "Mme Jeanne DUPONT sous Pentasa 4000, Dr Lemoine prévenu"
+    assert scrubber.scrub_texts([text]) == ["<PERSONNE> sous Pentasa 4000, <PERSONNE> prévenu"]
+
+
 def test_worker_pool_finds_the_same_spans() -> None:
     texts = [f"{text} ({n})" for n in range(30) for text in TEXTS.values()]
     pooled = Scrubber(workers=2, parallel_from=1)

@@ -89,6 +89,13 @@ class Analyzer:
         yield from self.batch.analyze_iterator(texts, language, batch_size=256, **kwargs)
 
 
+CONTEXT_SETTINGS: dict[str, Any] = {
+    "context_prefix_count": 6,
+    "context_suffix_count": 3,
+    "context_matching_mode": "whole_word",
+}
+"""Presidio's context enhancement: six words before a span, three after, whole words."""
+
 _lock = threading.Lock()
 _cached: Analyzer | None = None
 
@@ -115,9 +122,7 @@ def build_analyzer() -> Analyzer:
         FrenchNerRecognizer(lexicon, "fr"),
     ]
     registry = RecognizerRegistry(recognizers=recognizers, supported_languages=list(LANGUAGES))
-    enhancer = LemmaContextAwareEnhancer(
-        context_prefix_count=6, context_suffix_count=3, context_matching_mode="whole_word"
-    )
+    enhancer = LemmaContextAwareEnhancer(**CONTEXT_SETTINGS)
     engine = AnalyzerEngine(
         registry=registry,
         nlp_engine=nlp_engine,

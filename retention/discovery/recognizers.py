@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Collection, Iterable
+from functools import lru_cache
 from typing import Any
 
 import phonenumbers
@@ -153,18 +154,18 @@ class FrInsRecognizer(DigitsRecognizer):
 
 
 # A phone number is not part of a longer run of digit groups.
-_NOT_AFTER_DIGITS = r"(?<![\w+])(?<!\d[ .\-])"
-_NOT_BEFORE_DIGITS = r"(?![\w]|[ .\-]\d)"
+_NOT_AFTER_DIGITS = r"(?<![\w+])(?<!\d[ .\-/])"
+_NOT_BEFORE_DIGITS = r"(?![\w]|[ .\-/]\d)"
 
 
 class FrPhoneRecognizer(DigitsRecognizer):
-    """PHONE_NUMBER (recognizer FR_PHONE): ``0X XX XX XX XX`` with spaces, dots, dashes or
-    nothing, ``+33 X XX XX XX XX``, ``+33 (0)X ...``, ``0033 X ...``."""
+    """PHONE_NUMBER (recognizer FR_PHONE): ``0X XX XX XX XX`` with spaces, dots, dashes,
+    slashes or nothing, ``+33 X XX XX XX XX``, ``+33 (0)X ...``, ``0033 X ...``."""
 
     PATTERNS = (
         Pattern(
             "FR phone, grouped",
-            _NOT_AFTER_DIGITS + r"0[1-9](?:[ .\-]\d{2}){4}" + _NOT_BEFORE_DIGITS,
+            _NOT_AFTER_DIGITS + r"0[1-9](?:[ .\-/]\d{2}){4}" + _NOT_BEFORE_DIGITS,
             0.6,
         ),
         Pattern("FR phone, compact", _NOT_AFTER_DIGITS + r"0[1-9]\d{8}" + _NOT_BEFORE_DIGITS, 0.5),
@@ -402,6 +403,7 @@ _PARTICLES = frozenset(
 _NAME_TOKEN = re.compile(r"^[A-ZÀ-ÖØ-Þ][\w'’-]*$")
 
 
+@lru_cache(maxsize=65536)
 def fold(text: str) -> str:
     """Lower case without accents: the key for name and word look-ups."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())

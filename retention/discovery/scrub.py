@@ -30,7 +30,8 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from bisect import bisect_right
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
@@ -46,6 +47,7 @@ from presidio_analyzer import (
     RecognizerRegistry,
     RecognizerResult,
 )
+from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
 from presidio_analyzer.nlp_engine import NlpArtifacts
 from spacy.lang.fr.stop_words import STOP_WORDS as FRENCH_STOP_WORDS
 
@@ -53,9 +55,20 @@ from retention.discovery.names import MEDIUM, column_evidence
 from retention.discovery.recognizers import (
     CONTEXT,
     REPORT_SCORE,
+    FrAddressRecognizer,
     FrenchNerRecognizer,
     fold,
     pattern_recognizers,
+)
+from retention.discovery.scrub_rules import (
+    BIRTH_BEFORE,
+    EPONYM_BEFORE,
+    BirthDateRecognizer,
+    ContextNameRecognizer,
+    RuleRecognizer,
+    StreetAddressRecognizer,
+    Vocabulary,
+    dose_after,
 )
 
 TAGS: dict[str, str] = {
@@ -79,17 +92,16 @@ SCRUB_SCORE = REPORT_SCORE
 """Spans scoring at least this are replaced (the scan's threshold: context words count)."""
 MAX_ROUNDS = 3
 """Analyses of one text at most: the first, and checks that its scrubbed form is clean."""
-PARALLEL_FROM = 400
-"""Distinct texts from which the worker pool is used (below, starting it costs more)."""
+PARALLEL_FROM = 40_000
+"""Characters of distinct texts from which the worker pool is used (about 400 short remarks,
+or 60 letters; below, sending them to the workers costs more than it saves)."""
 
 # Tags, and pseudonyms as retention.actions.pseudonymize writes them (PSEUDONYM_PATTERN).
 PROTECTED = re.compile(r"<[A-Z][A-Z_]{1,30}>|(?<![\w-])PSN-[A-Z2-7]{8,28}(?!\w)")
 _ALNUM = re.compile(r"\w")
 # A date is a birth date only right after its context word ("née le", "DDN :"): Presidio's
-# context window spans six words, which would take the dates of care of the same sentence.
-_BIRTH_CONTEXT = re.compile(
-    r"(?i)(?<!\w)(?:née?s?|nee|naissance|naiss|ddn|dob|born|birth\w*)(?!\w)[^\n,;.!?]{0,20}$"
-)
+# context window spans six words, which would take the dates of care of the same sentence
+# (BIRTH_BEFORE).
 _CAPS = r"[A-ZÀ-ÖØ-Þ][A-ZÀ-ÖØ-Þ'’]*[A-ZÀ-ÖØ-Þ](?:-[A-ZÀ-ÖØ-Þ]{2,})*"
 _CAPS_AFTER = re.compile(rf"[ -]({_CAPS})(?![\w<])")
 _CAPS_BEFORE = re.compile(rf"(?<![\w>])({_CAPS})[ -]$")
@@ -124,14 +136,27 @@ def clean_spans(text: str, found: Sequence[tuple[str, int, int, float]]) -> list
     for entity, start, end, score in found:
         if score < SCRUB_SCORE or entity not in TAGS:
             continue
-        if entity == "DATE_OF_BIRTH" and not _BIRTH_CONTEXT.search(text, 0, start):
+        if entity == "DATE_OF_BIRTH" and not BIRTH_BEFORE.search(text, 0, start):
             continue
-        bounds = _with_surnames(text, start, end) if entity == "PERSON" else (start, end)
+        bounds = _person_span(text, start, end) if entity == "PERSON" else (start, end)
         for part in _outside(*bounds, protected):
             s, e = _strip(text, *part)
             if e > s and _ALNUM.search(text, s, e):
                 pieces.append((s, e, score, entity))
     return _merge(text, sorted(pieces))
+
+
+def _person_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """A person's span with the SURNAMES beside it, cut before a word a dose follows
+    (``Pentasa 4000`` is a drug, not a name)."""
+    start, end = _with_surnames(text, start, end)
+    end = _first_line_end(text, start, end)
+    if EPONYM_BEFORE.search(text, max(0, start - 40), start):
+        return start, start  # "syndrome de Guillain Barré": a disease
+    for word in _NAME_WORD.finditer(text, start, end):
+        if dose_after(text, word.end()):
+            return start, word.start()
+    return start, end
 
 
 def _with_surnames(text: str, start: int, end: int) -> tuple[int, int]:
@@ -284,22 +309,29 @@ def _sentence_start(text: str, at: int) -> bool:
 
 def _after_person_word(text: str, at: int) -> bool:
     """One of the two words before ``at`` is a civility or a relative."""
-    before = re.findall(r"[^\s:(),;\-–]+", text[max(0, at - 40) : at])[-2:]
+    line = text[max(0, at - 40) : at].rsplit("\n", 1)[-1]
+    line = PROTECTED.split(line)[-1]  # not across a tag: "fille <PERSONNE> <TEL> Antécédents"
+    before = re.findall(r"[^\s:(),;\-–]+", line)[-2:]
     return any(fold(word).rstrip(".") in _PERSON_CONTEXT for word in before)
 
 
-def _common(word: str, lexicon: Collection[str]) -> bool:
-    """A capitalised word of the language: in the lexicon, or a stop word (*Sous*, *Pour*)."""
-    return not word.isupper() and (fold(word) in lexicon or word.lower() in FRENCH_STOP_WORDS)
+def _common(word: str, words: Vocabulary) -> bool:
+    """A capitalised word of the language (*Visite*, *Sous*), not one in capitals."""
+    return not word.isupper() and words.is_common(word)
 
 
-def person_bounds(
-    text: str, start: int, end: int, lexicon: Collection[str]
-) -> tuple[int, int] | None:
+def person_bounds(text: str, start: int, end: int, lexicon: Vocabulary) -> tuple[int, int] | None:
     """Where a PER span of the model really names someone, or None (see above)."""
     start, end = _with_first_names(text, *_with_surnames(text, start, end), lexicon)
-    words = list(_NAME_WORD.finditer(text, start, end))
+    words = [
+        word
+        for word in _NAME_WORD.finditer(text, start, _first_line_end(text, start, end))
+        if not any(a < word.end() and word.start() < b for a, b in _protected(text, start, end))
+    ]
     for n, word in enumerate(words):  # "Jean a appelé": the name stops at "a"
+        if dose_after(text, word.end()):  # "Relais Spiriva per os": a drug
+            words = words[:n]
+            break
         if word.group()[0].islower() and fold(word.group()) not in _PARTICLE_WORDS:
             words = words[:n]
             break
@@ -314,12 +346,28 @@ def person_bounds(
     names = [w for w in words if fold(w.group()) not in _PARTICLE_WORDS]
     if not names or fold(names[0].group()) in _ACRONYMS:
         return None
-    if len(names) >= 2 or _after_person_word(text, names[0].start()):
+    if len(names) >= 2:
         return words[0].start(), names[-1].end()
+    alone = names[0]
+    if _common(alone.group(), lexicon) and _sentence_start(text, alone.start()):
+        return None
+    if _after_person_word(text, alone.start()):
+        return words[0].start(), alone.end()
     return None
 
 
-def _with_first_names(text: str, start: int, end: int, lexicon: Collection[str]) -> tuple[int, int]:
+def _protected(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Tags and pseudonyms around [start, end) (the model reads ``TEL>`` as a word)."""
+    return [m.span() for m in PROTECTED.finditer(text, max(0, start - 40), end + 40)]
+
+
+def _first_line_end(text: str, start: int, end: int) -> int:
+    """A name never runs over a line break (the model's spans sometimes do)."""
+    newline = text.find("\n", start, end)
+    return end if newline < 0 else newline
+
+
+def _with_first_names(text: str, start: int, end: int, lexicon: Vocabulary) -> tuple[int, int]:
     """The span grown over up to two capitalised words on each side ("Anastasie" of
     "Anastasie Bertrand" when the model saw only "Bertrand"); not over stop words,
     abbreviations, or a common word opening the sentence."""
@@ -338,12 +386,16 @@ def _with_first_names(text: str, start: int, end: int, lexicon: Collection[str])
     return start, end
 
 
-def _may_be_name(word: str, lexicon: Collection[str]) -> bool:
+def _may_be_name(word: str, lexicon: Vocabulary) -> bool:
     return word.lower() not in FRENCH_STOP_WORDS and fold(word) not in _ACRONYMS
 
 
 class _ScrubPersonRecognizer(FrenchNerRecognizer):
     """PERSON: the model's PER spans as :func:`person_bounds` reads them."""
+
+    def __init__(self, words: Vocabulary, language: str) -> None:
+        super().__init__(words.lexicon, language)
+        self.words = words
 
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
@@ -354,32 +406,23 @@ class _ScrubPersonRecognizer(FrenchNerRecognizer):
         for span in nlp_artifacts.entities:
             if span.label_ != "PERSON":
                 continue
-            bounds = person_bounds(text, span.start_char, span.end_char, self.lexicon)
+            bounds = person_bounds(text, span.start_char, span.end_char, self.words)
             if bounds is not None:
                 results.append(_person(*bounds, 0.7, "scrub: model PER span"))
         return results
 
 
-class _NameShapeRecognizer(EntityRecognizer):
+class _NameShapeRecognizer(RuleRecognizer):
     """PERSON: ``NOM Prénom`` and ``Prénom NOM`` that the model missed (see above)."""
 
-    def __init__(self, lexicon: frozenset[str], language: str) -> None:
-        super().__init__(["PERSON"], name="SCRUB_NAME_SHAPE", supported_language=language)
-        self.lexicon = lexicon
+    ENTITY, NAME = "PERSON", "SCRUB_NAME_SHAPE"
 
-    def load(self) -> None:
-        """Nothing to load."""
-
-    def analyze(
-        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
-    ) -> list[RecognizerResult]:
-        if "PERSON" not in entities:
-            return []
+    def find(self, text: str) -> list[RecognizerResult]:
         results = []
         for match in _RELATIVE.finditer(text):
             words = match.group(1).split()
-            if _may_be_name(words[0], self.lexicon) and (
-                len(words) > 1 or not _common(words[0], self.lexicon)
+            if _may_be_name(words[0], self.words) and (
+                len(words) > 1 or not _common(words[0], self.words)
             ):
                 results.append(_person(*match.span(1), 0.6, "scrub: name after a relative"))
         for pattern in (_SURNAME_FIRST, _FIRST_SURNAME):
@@ -390,18 +433,70 @@ class _NameShapeRecognizer(EntityRecognizer):
 
     def _names(self, match: re.Match[str], caps: int) -> bool:
         surname, first = match.group(caps), match.group(3 - caps)
-        if any(fold(w) in _ACRONYMS or fold(w) in _PARTICLE_WORDS for w in surname.split()):
-            return False
+        parts = surname.split()
+        if any(fold(w) in _ACRONYMS for w in parts) or all(
+            fold(w) in _PARTICLE_WORDS for w in parts
+        ):
+            return False  # "LE ROUX" is a name, "LE" alone is not
         if first.lower() in FRENCH_STOP_WORDS:
             return False
         return not (
-            _common(first, self.lexicon) and _sentence_start(match.string, match.start(3 - caps))
+            _common(first, self.words) and _sentence_start(match.string, match.start(3 - caps))
         )
 
 
 def _person(start: int, end: int, score: float, why: str) -> RecognizerResult:
     explanation = AnalysisExplanation("SCRUB_PERSON", score, textual_explanation=why)
     return RecognizerResult("PERSON", start, end, score, explanation)
+
+
+class _QuickContext(LemmaContextAwareEnhancer):
+    """Presidio's context enhancement with the scan's settings, at a fraction of its cost: the
+    token of a span is found by bisection instead of a scan of every token, and the results
+    are updated in place instead of deep-copied (on notes of a few hundred words, Presidio's
+    own took as long as the model)."""
+
+    def enhance_using_context(
+        self,
+        text: str,
+        raw_results: list[RecognizerResult],
+        nlp_artifacts: NlpArtifacts,
+        recognizers: list[EntityRecognizer],
+        context: list[str] | None = None,
+    ) -> list[RecognizerResult]:
+        if nlp_artifacts is None or not nlp_artifacts.tokens:
+            return raw_results
+        by_id = {recognizer.id: recognizer for recognizer in recognizers}
+        starts = nlp_artifacts.tokens_indices
+        for result in raw_results:
+            metadata = result.recognition_metadata or {}
+            recognizer = by_id.get(metadata.get(RecognizerResult.RECOGNIZER_IDENTIFIER_KEY))
+            if recognizer is None or not recognizer.context:
+                continue
+            if metadata.get(RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY):
+                continue
+            self._enhance(result, recognizer, nlp_artifacts, bisect_right(starts, result.start) - 1)
+        return raw_results
+
+    def _enhance(
+        self, result: RecognizerResult, recognizer: EntityRecognizer, nlp: NlpArtifacts, at: int
+    ) -> None:
+        at = max(at, 0)
+        words = [
+            *self._add_n_words_backward(at, self.context_prefix_count, nlp.lemmas, nlp.keywords),
+            *self._add_n_words_forward(at, self.context_suffix_count, nlp.lemmas, nlp.keywords),
+        ]
+        found = self._find_supportive_word_in_context(
+            words, recognizer.context, self.context_matching_mode
+        )
+        if found:
+            score = max(
+                result.score + self.context_similarity_factor,
+                self.min_score_with_context_similarity,
+            )
+            result.score = min(score, self.MAX_SCORE)
+            result.analysis_explanation.set_supportive_context_word(found)
+            result.analysis_explanation.set_improved_score(result.score)
 
 
 @dataclass(frozen=True)
@@ -427,22 +522,32 @@ def scrub_engine() -> ScrubEngine:
 
 
 def _build_engine() -> ScrubEngine:
-    from retention.discovery.engine import LANGUAGES, get_analyzer
+    from retention.discovery.engine import CONTEXT_SETTINGS, LANGUAGES, get_analyzer
 
     analyzer = get_analyzer()
+    french = analyzer.engine.nlp_engine.pipelines["fr"]  # type: ignore[attr-defined]
+    words = Vocabulary.of(french, analyzer.lexicon)
     recognizers: list[EntityRecognizer] = [
-        *pattern_recognizers("fr"),
-        *pattern_recognizers("en"),
-        _ScrubPersonRecognizer(analyzer.lexicon, "fr"),
-        _NameShapeRecognizer(analyzer.lexicon, "fr"),
-        _NameShapeRecognizer(analyzer.lexicon, "en"),
+        _ScrubPersonRecognizer(words, "fr"),
+        _NameShapeRecognizer(words, "fr"),
+        _NameShapeRecognizer(words, "en"),
     ]
+    for language in LANGUAGES:
+        # street addresses: StreetAddressRecognizer, whose spans stop where the address does
+        recognizers += [
+            r for r in pattern_recognizers(language) if not isinstance(r, FrAddressRecognizer)
+        ]
+        recognizers += [
+            ContextNameRecognizer(words, language),
+            BirthDateRecognizer(words, language),
+            StreetAddressRecognizer(words, language),
+        ]
     registry = RecognizerRegistry(recognizers=recognizers, supported_languages=list(LANGUAGES))
     engine = AnalyzerEngine(
         registry=registry,
         nlp_engine=analyzer.engine.nlp_engine,
         supported_languages=list(LANGUAGES),
-        context_aware_enhancer=analyzer.engine.context_aware_enhancer,
+        context_aware_enhancer=_QuickContext(**CONTEXT_SETTINGS),
     )
     return ScrubEngine(engine, BatchAnalyzerEngine(engine))
 
@@ -500,7 +605,7 @@ class Scrubber:
         return [found[text] for text in texts]
 
     def _spans_of_distinct(self, texts: list[str], language: str) -> list[list[Span]]:
-        if self.workers <= 1 or len(texts) < self.parallel_from:
+        if self.workers <= 1 or sum(map(len, texts)) < self.parallel_from:
             return _analyze(texts, language)
         size = max(64, -(-len(texts) // (self.workers * 4)))
         chunks = [texts[i : i + size] for i in range(0, len(texts), size)]
@@ -650,8 +755,12 @@ class _Leaves:
     def collect(self, node: Any, entity: str | None = None) -> Any:
         """A copy of ``node`` whose text leaves are placeholders (:class:`_Text`)."""
         if isinstance(node, dict):
+            named = _named_field(node)
             return {
-                key: self.collect(child, _key_entity(str(key), entity))
+                key: self.collect(
+                    child,
+                    named if named and _is_value_key(str(key)) else _key_entity(str(key), entity),
+                )
                 for key, child in node.items()
             }
         if isinstance(node, list):
@@ -696,6 +805,38 @@ def _key_entity(key: str, inherited: str | None) -> str | None:
     if evidence is not None and evidence.entity in TAGS and evidence.strength >= MEDIUM:
         return evidence.entity
     return inherited
+
+
+# A change described by its field's name and generic keys for the values:
+# {"field": "nom", "old": "...", "new": "..."}, {"champ": "tel", "avant": ..., "apres": ...}.
+_FIELD_KEYS = frozenset(
+    {"field", "champ", "column", "colonne", "attribute", "attribut", "key", "cle", "property",
+     "propriete", "field name", "nom champ", "column name", "nom colonne", "name", "path"}
+)  # fmt: skip
+_VALUE_WORDS = _vocabulary(
+    "old new value values valeur valeurs val ancien ancienne nouveau nouvelle avant apres "
+    "before after from to previous prev current initial final original updated was now de la"
+)
+
+
+def _key_words(key: str) -> str:
+    """``oldValue``, ``old_value``, ``Old-Value`` -> ``old value``."""
+    return " ".join(re.split(r"[^a-z0-9]+", fold(re.sub(r"([a-z])([A-Z])", r"\1 \2", key)))).strip()
+
+
+def _named_field(node: dict[Any, Any]) -> str | None:
+    """The entity of the field a change names by a generic key (``"field": "nom"``)."""
+    for key, value in node.items():
+        if isinstance(value, str) and _key_words(str(key)) in _FIELD_KEYS:
+            entity = _key_entity(value, None)
+            if entity is not None:
+                return entity
+    return None
+
+
+def _is_value_key(key: str) -> bool:
+    words = _key_words(key).split()
+    return bool(words) and all(word in _VALUE_WORDS for word in words)
 
 
 def _worker_pid(_: int) -> int:
