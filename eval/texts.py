@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from random import Random
 
@@ -251,24 +251,33 @@ class TextFactory:
 
     # texts
     def fill(self, template: str) -> Text:
-        parts: list[str] = []
-        planted: list[Planted] = []
-        at = 0
+        pieces: list[tuple[str, str | None]] = []
         for i, piece in enumerate(_SLOT.split(template)):
             if i % 2:  # a slot
-                value, kind = self._slots[piece]()
-            else:
-                value, kind = piece, None
-                for match in _ALLERGY_WORD.finditer(piece):
-                    planted.append(Planted("allergy", at + match.start(), at + match.end()))
-            if kind is not None:
-                planted.append(Planted(kind, at, at + len(value)))
-            parts.append(value)
-            at += len(value)
-        return Text("".join(parts), tuple(planted))
+                pieces.append(self._slots[piece]())
+                continue
+            at = 0
+            for match in _ALLERGY_WORD.finditer(piece):
+                pieces += [(piece[at : match.start()], None), (match.group(), "allergy")]
+                at = match.end()
+            pieces.append((piece[at:], None))
+        return assemble(pieces)
 
     def pick(self, templates: tuple[str, ...]) -> Text:
         return self.fill(self.rng.choice(templates))
+
+
+def assemble(pieces: Iterable[tuple[str, str | None]]) -> Text:
+    """The text of ``pieces`` (value, planted kind or None), each planted one located."""
+    parts: list[str] = []
+    planted: list[Planted] = []
+    at = 0
+    for value, kind in pieces:
+        if kind is not None:
+            planted.append(Planted(kind, at, at + len(value)))
+        parts.append(value)
+        at += len(value)
+    return Text("".join(parts), tuple(planted))
 
 
 def _cap(text: str) -> str:
