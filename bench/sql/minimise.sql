@@ -17,7 +17,7 @@ WITH visits AS (
 ), due AS (
     SELECT patient_id FROM visits GROUP BY patient_id
     HAVING NOT bool_or(NOT isfinite(d))
-       AND (max(d) + interval '3 years')::date <= %(today)s::date
+       AND (max(d) + interval '3 years')::date < %(today)s::date
 )
 UPDATE patients AS p SET
     nom = 'PSH-' || upper(substr(encode(hmac(convert_to(lower(btrim(p.nom)), 'UTF8'),

@@ -42,7 +42,7 @@ WHERE naissance IS NOT NULL
   AND CASE WHEN deces IS NOT NULL AND deces < venue + interval '10 years'
            THEN (deces + interval '10 years')::date
            ELSE greatest(venue + interval '20 years', naissance + interval '28 years')::date
-      END <= %(today)s::date;
+      END < %(today)s::date;
 
 CREATE TEMPORARY TABLE stale_sejours ON COMMIT DROP AS
 SELECT s.sejour_id FROM sejours AS s JOIN stale USING (patient_id);
