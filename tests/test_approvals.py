@@ -214,3 +214,34 @@ def test_column_phases_need_no_approval(
 ) -> None:
     report = run(demo_conn, settings(demo_db_url, required_approvals=2), only="contacts-patients")
     assert report.phases[0].not_approved is None and report.phases[0].acted > 0
+
+
+def test_one_key_listed_under_two_principals_counts_once(
+    demo_conn: psycopg.Connection[Any], demo_db_url: str, policies: Path, tmp_path: Path
+) -> None:
+    # one person holding the key of two principals (or a wildcard line) is one signer
+    approvers = tmp_path / "allowed_signers"
+    approvers.write_text(
+        f"m.durand,dr.martin {openssh_public(approver_key('m.durand'))}\n"
+        f"* {openssh_public(approver_key('dr.petit'))}\n",
+        encoding="ascii",
+    )
+    config = settings(
+        demo_db_url,
+        policies,
+        required_approvals=2,
+        required_roles=("directeur", "medecin-dim"),
+        approvers_file=approvers,
+    )
+    migrate(demo_conn)
+    sha = _sha(policies)
+    audit = trail(demo_conn, config)
+    for who, key in (("m.durand", "m.durand"), ("dr.martin", "m.durand")):
+        record_approval(demo_conn, audit, RECORD, sha, who, "", signature(key, RECORD, sha))
+    for who in ("dr.petit", "someone"):
+        record_approval(demo_conn, audit, RECORD, sha, who, "", signature("dr.petit", RECORD, sha))
+    state = approval_state(demo_conn, "retention", RECORD, sha, rules_of(config))
+    assert [a.by for a in state.counted] == ["m.durand", "dr.petit"]
+    assert state.approvals[1].problem is not None
+    assert "already counted under m.durand" in state.approvals[1].problem
+    assert "already counted under dr.petit" in str(state.approvals[3].problem)

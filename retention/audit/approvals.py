@@ -232,10 +232,16 @@ def approval_state(
         if problem is None and rules_.keys is not None:
             forged = entry_problem(row, rules_.keys)
             problem = f"its audit entry is forged ({forged})" if forged else None
+        # the key, read from the signature that verified (not the entry's own say)
+        key = parse_signature(detail["signature"]).fingerprint if problem is None else None
         if problem is None and any(a.valid and a.by == by for a in approvals):
             problem = f"a repeated signature by {by} (counted once)"
+        same_key = next((a for a in approvals if a.valid and key and a.key == key), None)
+        if problem is None and same_key is not None:
+            # one key listed under several principals (or a wildcard) is one signer
+            problem = f"signed with the key {key}, already counted under {same_key.by}"
         role = rules_.roles.get(by, "") if problem is None else ""  # a claimed role is no role
-        approvals.append(Approval(by, role, row["recorded_at"], problem, detail.get("key")))
+        approvals.append(Approval(by, role, row["recorded_at"], problem, key or detail.get("key")))
     return ApprovalState(
         policy,
         sha256,
