@@ -117,10 +117,13 @@ def _own_key_signature(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _approval(last: dict[str, Any], by: str, sha256: str, signed: str | None) -> dict[str, Any]:
-    detail: dict[str, Any] = {"by": by, "role": "directeur"}
+def _approval(
+    last: dict[str, Any], by: str, sha256: str, signed: str | None, **detail_: Any
+) -> dict[str, Any]:
+    detail: Any = {"by": by, "role": "directeur"}
     if signed is not None:
         detail["signature"] = signed
+    detail = detail_.get("detail", {**detail, **detail_})
     return _forged(
         last,
         event="approval",
@@ -221,6 +224,14 @@ def forged_signed_approvals(conn: psycopg.Connection[Any], t: Trail) -> None:
     insert_audit_row(conn, _own_key_signature(second))
 
 
+def malformed_approvals(conn: psycopg.Connection[Any], t: Trail) -> None:
+    """Approval entries whose detail is not what `approve` writes: a signature that is not
+    text, a detail that is not an object."""
+    first = _approval(_rows(conn)[-1], "m.durand", _sha256(conn), None, signature=123)
+    insert_audit_row(conn, first)
+    insert_audit_row(conn, _approval(first, "", _sha256(conn), None, detail=[]))
+
+
 Attack = Callable[[psycopg.Connection[Any], Trail], None]
 REFUSED = "refused"
 
@@ -245,6 +256,11 @@ MATRIX: dict[str, tuple[Attack, str]] = {
         "FORGED approval at entry {next}: 'm.durand' for journal-modifications: signed with an "
         "unknown key",
     ),
+    "malformed approvals": (
+        malformed_approvals,
+        "FORGED approval at entry {next}: 'm.durand' for journal-modifications: the signature "
+        "is not text",
+    ),
 }
 # what the daemon's role may do at all: INSERT into the trail, nothing else
 ROLE_MAY = {
@@ -252,6 +268,7 @@ ROLE_MAY = {
     "forged append, own key",
     "forged approvals",
     "forged signed approvals",
+    "malformed approvals",
 }
 
 
@@ -280,7 +297,9 @@ def test_tampering_is_detected_and_named(
     assert said.format(first=trail.last - 2, last=trail.last, next=trail.last + 1) in out, out
 
 
-@pytest.mark.parametrize("attack", ["forged approvals", "forged signed approvals"])
+@pytest.mark.parametrize(
+    "attack", ["forged approvals", "forged signed approvals", "malformed approvals"]
+)
 def test_a_run_refuses_to_act_on_forged_approvals(
     trail: Trail, demo_conn: psycopg.Connection[Any], attack: str
 ) -> None:
@@ -291,7 +310,10 @@ def test_a_run_refuses_to_act_on_forged_approvals(
     phase = report.phases[0]
     assert phase.not_approved is not None and phase.acted == 0
     assert "NOT approved: 0/2" in phase.not_approved
-    named = "Forged One: unsigned" if attack == "forged approvals" else "m.durand"
+    named = {
+        "forged approvals": "Forged One: unsigned",
+        "malformed approvals": "m.durand: the signature is not text",
+    }.get(attack, "m.durand")
     assert named in phase.not_approved
     assert demo_conn.execute("SELECT count(*) FROM user_log").fetchone() == before
 

@@ -169,11 +169,13 @@ def record_approval(
 
 
 def judge(
-    rules_: Rules, policy: str, sha256: str, by: str, signature: str | None, at: datetime
+    rules_: Rules, policy: str, sha256: str, by: str, signature: object, at: datetime
 ) -> str | None:
     """Why a signature by `by` of (policy, sha256) counts for nothing; None when it counts."""
     if not signature:
         return UNSIGNED
+    if not isinstance(signature, str):  # written into the table by hand
+        return "the signature is not text"
     try:
         parsed = parse_signature(signature)
     except SignatureFormatError as exc:
@@ -195,6 +197,11 @@ def judge(
     if problem == "the signature does not match":
         return "the signature is not of this policy content (another version, or forged)"
     return problem
+
+
+def _detail(value: object) -> dict[str, Any]:
+    """An approval entry's detail; an object only (anything else was written by hand)."""
+    return value if isinstance(value, dict) else {}
 
 
 def approval_state(
@@ -226,7 +233,7 @@ def approval_state(
     now = datetime.now(UTC)
     approvals: list[Approval] = []
     for row in rows:
-        detail = row["detail"] or {}
+        detail = _detail(row["detail"])
         by = str(detail.get("by") or detail.get("signer") or "?")
         problem = judge(rules_, policy, sha256, by, detail.get("signature"), now)
         if problem is None and rules_.keys is not None:
@@ -291,8 +298,8 @@ def recorded_approvals(conn: psycopg.Connection[Any], schema: str, rules_: Rules
             "WHERE event = 'approval' ORDER BY seq"
         ).format(table)
     ):
-        by = str((detail or {}).get("by") or "?")
-        problem = judge(rules_, str(policy), str(sha), by, (detail or {}).get("signature"), at)
+        by = str(_detail(detail).get("by") or "?")
+        problem = judge(rules_, str(policy), str(sha), by, _detail(detail).get("signature"), at)
         before = signing_began is None or int(seq) < signing_began
         out.append(Recorded(int(seq), str(policy), by, problem, before))
     return out
