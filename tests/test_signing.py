@@ -147,3 +147,17 @@ def test_commands_that_write_the_trail_refuse_to_start_without_a_usable_signing_
     assert done.returncode == 0  # reading needs no signing key
     done = cli(demo_db_url, "run", "--yes", "--reason", "t", RETENTION_AUDIT_PUBLIC_KEYS=str(older))
     assert done.returncode == 2 and "is not the last key of" in done.stderr
+
+
+def test_allowed_signers_patterns_match_as_openssh_matches_them(tmp_path: Path) -> None:
+    # '!' denies (ssh-keygen: a negated match refuses the line), '[' is a plain character
+    path = tmp_path / "allowed_signers"
+    path.write_text(
+        f'"!dr.petit,dr.*" namespaces="*,!retention-approval" {openssh_public(ed25519_key("a"))}\n'
+        f"dr.[ab] {openssh_public(ed25519_key('b'))}\n"
+    )
+    negated, bracket = read_allowed_signers(path)
+    assert negated.names("dr.martin") and not negated.names("dr.petit")
+    assert not negated.names("!dr.petit")
+    assert negated.allows("git") and not negated.allows("retention-approval")
+    assert bracket.names("dr.[ab]") and not bracket.names("dr.a")

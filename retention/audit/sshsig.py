@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import fnmatch
 import hashlib
+import re
 import struct
 import textwrap
 from collections.abc import Sequence
@@ -195,12 +195,10 @@ class AllowedSigner:
     line: int
 
     def names(self, principal: str) -> bool:
-        return any(fnmatch.fnmatchcase(principal, p) for p in self.principals)
+        return _matches(principal, self.principals)
 
     def allows(self, namespace: str) -> bool:
-        return self.namespaces is None or any(
-            fnmatch.fnmatchcase(namespace, n) for n in self.namespaces
-        )
+        return self.namespaces is None or _matches(namespace, self.namespaces)
 
     def validity_problem(self, at: datetime) -> str | None:
         if self.valid_before is not None and at >= self.valid_before:
@@ -208,6 +206,21 @@ class AllowedSigner:
         if self.valid_after is not None and at < self.valid_after:
             return f"its key is not valid yet (valid-after {self.valid_after:%Y-%m-%d %H:%M})"
         return None
+
+
+def _matches(value: str, patterns: Sequence[str]) -> bool:
+    """OpenSSH's pattern lists (match_pattern_list): `*` and `?` wildcards only, and a
+    pattern `!p` that matches refuses whatever else matches."""
+    found = False
+    for pattern in patterns:
+        negated = pattern.startswith("!")
+        glob = pattern[1:] if negated else pattern
+        regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in glob)
+        if re.fullmatch(regex, value, re.DOTALL):
+            if negated:
+                return False
+            found = True
+    return found
 
 
 def read_allowed_signers(path: Path) -> tuple[AllowedSigner, ...]:
