@@ -161,3 +161,11 @@ def test_allowed_signers_patterns_match_as_openssh_matches_them(tmp_path: Path) 
     assert not negated.names("!dr.petit")
     assert negated.allows("git") and not negated.allows("retention-approval")
     assert bracket.names("dr.[ab]") and not bracket.names("dr.a")
+
+
+def test_a_signature_with_bytes_after_it_is_refused_as_ssh_keygen_refuses_it() -> None:
+    # the same signature could otherwise be written in many ways (ssh-keygen: trailing data)
+    good = parse_signature(sign_ed25519(ed25519_key("a"), "retention-approval", MESSAGE))
+    assert good.problem("retention-approval", MESSAGE) is None
+    padded = type(good)(good.public_key, good.namespace, good.hash_algorithm, good.signature + b"x")
+    assert padded.problem("retention-approval", MESSAGE) == "trailing bytes after the signature"

@@ -123,6 +123,7 @@ def _check(public_key: bytes, signature: bytes, signed: bytes) -> str | None:
         sig = _Reader(signature)
         sig_type = sig.string().decode("ascii", errors="replace")
         blob = sig.string()
+        sig.end()  # as ssh-keygen: one signature has one encoding
     except SignatureFormatError as exc:
         return str(exc)
     if key_type.startswith("sk-"):
@@ -141,6 +142,7 @@ def _check(public_key: bytes, signature: bytes, signed: bytes) -> str | None:
         elif isinstance(key, ec.EllipticCurvePublicKey) and sig_type == key_type:
             parts = _Reader(blob)
             der = encode_dss_signature(parts.mpint(), parts.mpint())
+            parts.end()
             key.verify(der, signed, ec.ECDSA(_ECDSA_HASH[key_type]()))
         else:
             return f"unsupported signature type {sig_type!r} for a {key_type} key"
