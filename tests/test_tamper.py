@@ -19,7 +19,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 
-from retention.audit.trail import SIGNED_COLUMNS, entry_hash, stored_content
+from retention.audit.trail import GENESIS, SIGNED_COLUMNS, entry_hash, stored_content
 from retention.cli.main import main
 from tests.engine_helpers import ROOT, cli_env, insert_audit_row, run, settings
 from tests.key_helpers import ed25519_key, signature
@@ -203,6 +203,20 @@ def rewrite_from(conn: psycopg.Connection[Any], t: Trail) -> None:
         )
 
 
+def rewrite_all_unsigned(conn: psycopg.Connection[Any], t: Trail) -> None:
+    """Every entry rewritten without signatures, hashes recomputed: it looks like a trail
+    written before signing began."""
+    prev = GENESIS
+    for row in _rows(conn):
+        content = {**stored_content(row), "subjects": 0, "prev_hash": prev}
+        prev = entry_hash(prev, content)
+        conn.execute(
+            "UPDATE retention.audit SET subjects = 0, prev_hash = %s, hash = %s, "
+            "sig_key = NULL, signature = NULL WHERE seq = %s",
+            (content["prev_hash"], prev, row["seq"]),
+        )
+
+
 def forged_approvals(conn: psycopg.Connection[Any], t: Trail) -> None:
     """Two free-text approvals, as `approve --by` wrote them, chained at the end."""
     sha = _sha256(conn)
@@ -250,6 +264,10 @@ MATRIX: dict[str, tuple[Attack, str]] = {
         "BROKEN at entry {next}: it is signed with an unknown key",
     ),
     "rewrite from an entry": (rewrite_from, "BROKEN at entry 3: its signature does not match"),
+    "rewrite all, unsigned": (
+        rewrite_all_unsigned,
+        "BROKEN from entry 1: entry {last} differs from the one the head file",
+    ),
     "forged approvals": (forged_approvals, "FORGED approval at entry {next}: 'Forged One'"),
     "forged signed approvals": (
         forged_signed_approvals,
