@@ -33,6 +33,23 @@ SECRET_FIELDS = ("database_url", "pseudonym_key", "audit_key", "audit_signing_ke
 _toml_values: ContextVar[dict[str, Any]] = ContextVar("_toml_values", default={})  # noqa: B039
 
 
+RECIPIENT_PREFIX = "age1"
+
+
+def recipient_problem(text: str) -> str | None:
+    """Why `text` is not an age X25519 public key, or None. The settings check the archive
+    recipients with it (the encryption library is loaded only when some are set)."""
+    if not text.startswith(RECIPIENT_PREFIX):
+        return "is not an age X25519 public key (it must start with 'age1')"
+    import pyrage
+
+    try:
+        pyrage.x25519.Recipient.from_str(text)
+    except pyrage.RecipientError:
+        return "is not a valid age X25519 public key (bad length or checksum)"
+    return None
+
+
 class Settings(BaseSettings):
     """Everything an operator can set. Field docs are the reference for the README."""
 
@@ -179,8 +196,6 @@ class Settings(BaseSettings):
     def _valid_recipients(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if not value:  # none: the archive code (and its encryption library) is not needed
             return value
-        from retention.archive.keys import recipient_problem
-
         problems = [
             f"item {i + 1} {problem}"
             for i, text in enumerate(value)

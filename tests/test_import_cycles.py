@@ -34,13 +34,6 @@ KNOWN_CYCLES = {
     ("engine", "actions"),
     ("engine", "archive"),
     ("engine", "plan"),
-    ("engine", "db"),
-    ("engine", "settings"),
-    # settings -> archive.keys: the archive recipients are validated with the settings
-    ("settings", "archive"),
-    ("archive", "settings"),
-    ("archive", "db"),
-    ("db", "settings"),
     # demo.archiving -> cli.common, cli.run, cli (archive); cli.demo -> demo
     ("cli", "demo"),
     ("demo", "cli"),

@@ -15,20 +15,9 @@ from pathlib import Path
 import pyrage
 
 from retention.archive.errors import ArchiveConfigError, IdentityError
+from retention.settings import recipient_problem
 
-RECIPIENT_PREFIX = "age1"
 IDENTITY_PREFIX = "AGE-SECRET-KEY-1"
-
-
-def recipient_problem(text: str) -> str | None:
-    """Why `text` is not an age X25519 public key, or None."""
-    if not text.startswith(RECIPIENT_PREFIX):
-        return "is not an age X25519 public key (it must start with 'age1')"
-    try:
-        pyrage.x25519.Recipient.from_str(text)
-    except pyrage.RecipientError:
-        return "is not a valid age X25519 public key (bad length or checksum)"
-    return None
 
 
 def parse_recipients(texts: Sequence[str]) -> list[pyrage.x25519.Recipient]:
