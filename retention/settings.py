@@ -146,6 +146,14 @@ class Settings(BaseSettings):
         description="Public keys the audit entries are checked with, one OpenSSH line each, "
         "oldest first (key rotation: append the new key, keep the old ones).",
     )
+    audit_signed_from: int | None = Field(
+        default=None,
+        ge=1,
+        description="Sequence number of the first audit entry that must be signed: 1 on a new "
+        "installation; on one upgraded from unsigned entries, the first signed entry ('audit "
+        "verify' says how many came before). Kept outside the database, it makes 'audit "
+        "verify' refuse a trail rewritten whole without signatures.",
+    )
     audit_head_file: Path | None = Field(
         default=None,
         description="File to which each run appends the audit trail's last entry (sequence "

@@ -315,6 +315,21 @@ def test_tampering_is_detected_and_named(
     assert said.format(first=trail.last - 2, last=trail.last, next=trail.last + 1) in out, out
 
 
+def test_a_trail_rewritten_whole_without_signatures_is_refused_from_audit_signed_from(
+    trail: Trail, command: Callable[..., tuple[int, str]]
+) -> None:
+    """Without a record outside the database, an unsigned rewrite looks like a trail written
+    before signing began; the setting audit_signed_from (outside the database) refuses it."""
+    with psycopg.connect(trail.url, autocommit=True) as conn, conn.transaction():
+        conn.execute("SET LOCAL session_replication_role = replica")  # triggers off
+        rewrite_all_unsigned(conn, trail)
+    code, out = command(trail.url, "audit", "verify")
+    assert code == 0 and "set audit_signed_from" in out, out
+    code, out = command(trail.url, "audit", "verify", RETENTION_AUDIT_SIGNED_FROM="1")
+    assert code == 1, out
+    assert "BROKEN at entry 1: it is not signed, and every entry from 1 on must be" in out, out
+
+
 @pytest.mark.parametrize(
     "attack", ["forged approvals", "forged signed approvals", "malformed approvals"]
 )

@@ -256,8 +256,9 @@ class _Signatures:
     signed one (written before signing began), and keys used oldest first (a retired key
     cannot sign after a newer one did). Without public keys only that order is checked."""
 
-    def __init__(self, keys: TrailKeys | None) -> None:
+    def __init__(self, keys: TrailKeys | None, signed_from: int | None = None) -> None:
         self.keys = keys
+        self.signed_from = signed_from
         self.unsigned = 0
         self.signers: list[str] = []
         self.newest = -1
@@ -269,6 +270,11 @@ class _Signatures:
                 return (
                     "it is not signed while the entries before it are: it was written "
                     "without the trail's signing key"
+                )
+            if self.signed_from is not None and int(row["seq"]) >= self.signed_from:
+                return (
+                    f"it is not signed, and every entry from {self.signed_from} on must be "
+                    "(setting audit_signed_from)"
                 )
             self.unsigned += 1
             return None
@@ -312,16 +318,20 @@ def verify(
     schema: str,
     anchors: Sequence[Anchor] = (),
     keys: TrailKeys | None = None,
+    signed_from: int | None = None,
 ) -> Verification:
     """Recompute the chain; name the first entry altered, removed, inserted, reordered, or not
-    signed by the trail's key (`keys`: the public keys; None checks no signature).
+    signed by the trail's key (`keys`: the public keys; None checks no signature). Unsigned
+    entries are accepted only before the first signed one, and before `signed_from` when given
+    (setting audit_signed_from: without it, a trail rewritten whole without signatures looks
+    like one written before signing began).
     `anchors` (entries known from outside the database, see retention.audit.anchor) must
     still be in the chain with the same hash: this is what shows that the last entries were
     removed, or that the chain was rewritten whole."""
     table = sql.Identifier(schema, "audit")
     wanted = {a.seq for a in anchors}
     seen: dict[int, str] = {}
-    signatures = _Signatures(keys)
+    signatures = _Signatures(keys, signed_from)
     prev_hash, prev_seq, checked = GENESIS, 0, 0
 
     def broken(seq: int, problem: str) -> Verification:

@@ -102,7 +102,7 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
             left_out = f", {copy.describe()}" if copy.describe() else ""
             notes.append(f"copy {path}: {len(copy.anchors)} entries{left_out}")
         keys = public_keys(settings)
-        result = verify(conn, settings.schema_name, anchors, keys)
+        result = verify(conn, settings.schema_name, anchors, keys, settings.audit_signed_from)
         rules = rules_of(settings)
         approvals = (
             recorded_approvals(conn, settings.schema_name, rules)
@@ -117,6 +117,12 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
         print(
             "  note: no record outside the database was given (audit_head_file, --against): "
             "removing the last entries would not be detected"
+        )
+    if result.unsigned and settings.audit_signed_from is None:
+        print(
+            f"  note: the first {result.unsigned} entries are not signed and taken for entries "
+            "written before signing began; set audit_signed_from (1 on a trail signed from its "
+            "start) so that a trail rewritten whole without signatures is refused"
         )
     return 0 if result.intact and not forged else 1
 
