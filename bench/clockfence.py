@@ -31,6 +31,7 @@ from bench.db import DEFAULT_SERVER, url_for
 from bench.engine import ROOT
 from retention.db import connect
 from retention.engine.runner import RunOptions, run_plan
+from retention.engines.postgresql import raw
 from retention.policy.check import bound_policies
 from retention.report.exposure import compute_exposure
 from retention.settings import Settings
@@ -76,7 +77,7 @@ def measure(url: str, policies_dir: Path, policy: str, repeat: int) -> list[str]
         every = bound_policies(real, policies_dir)
         for _ in range(repeat):
             for fence in (False, True):
-                timing = Timing(real, fence)
+                timing = Timing(raw(real), fence)
                 conn = cast(psycopg.Connection[Any], timing)
                 plan = run_plan(conn, chosen, RunOptions(at), settings.schema_name)
                 plan_seconds, timing.clock_seconds = timing.clock_seconds, 0.0

@@ -34,6 +34,7 @@ from retention.engine.batch import BatchContext, run_batch
 from retention.engine.progress import LogReporter
 from retention.engine.runner import Runner, keys_and_flags, place
 from retention.engine.runner import RunOptions as EngineOptions
+from retention.engines.postgresql import raw
 from retention.keys import load_key
 from retention.plan.passes import group_phases
 from retention.policy.check import bound_policies
@@ -108,7 +109,7 @@ def explain(
     at = datetime.now(ZoneInfo(settings.timezone)).date()
     with retention_connect(settings) as real:
         migrate(real, settings.schema_name)
-        proxy = ExplainingConnection(real)
+        proxy = ExplainingConnection(raw(real))
         conn = cast(psycopg.Connection[Any], proxy)
         policies = bound_policies(real, policies_dir, only=policy_name)
         audit_key = load_key(settings.audit_key, "audit_key")

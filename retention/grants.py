@@ -10,19 +10,17 @@ policy the first non-key column is granted (the role may delete those rows anywa
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
-
-import psycopg
-from psycopg import sql
 
 from retention.audit.approvals import DESTRUCTIVE
 from retention.catalog.introspect import Catalog
+from retention.engines import Connection, sql
+from retention.engines.postgresql import raw
 from retention.policy.bind import BoundPolicy
 from retention.policy.relations import QName
 
 
 def grants_sql(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     role: str,
     policies: list[BoundPolicy],
     catalog: Catalog,
@@ -63,7 +61,7 @@ def grants_sql(
     for table in sorted(delete):
         out.append(sql.SQL("GRANT DELETE ON {} TO {};").format(sql.Identifier(*table), r))
     out += _tool_schema(conn, schema, r)
-    return "\n".join(item.as_string(conn) for item in out) + "\n"
+    return "\n".join(item.as_string(raw(conn)) for item in out) + "\n"
 
 
 def _collect(
@@ -100,9 +98,7 @@ _TOOL_TABLES = (
 )
 
 
-def _tool_schema(
-    conn: psycopg.Connection[Any], schema: str, role: sql.Identifier
-) -> list[sql.Composable]:
+def _tool_schema(conn: Connection, schema: str, role: sql.Identifier) -> list[sql.Composable]:
     """The tool's own tables (those installed by `retention init`): never UPDATE or DELETE on
     the audit trail."""
     out: list[sql.Composable] = [
@@ -112,7 +108,7 @@ def _tool_schema(
     for name, privileges in _TOOL_TABLES:
         table = sql.Identifier(schema, name)
         row = conn.execute(
-            "SELECT to_regclass(%s) IS NOT NULL", (table.as_string(conn),)
+            "SELECT to_regclass(%s) IS NOT NULL", (table.as_string(raw(conn)),)
         ).fetchone()
         if row and row[0]:
             out.append(sql.SQL("GRANT {} ON {} TO {};").format(sql.SQL(privileges), table, role))

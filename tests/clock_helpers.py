@@ -7,9 +7,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from psycopg import sql
 
+from retention.engines import Connection
 from retention.plan.clock import clock_query
 from retention.policy.bind import BoundPolicy
 from retention.policy.check import bound_policies
@@ -26,12 +26,12 @@ class Status:
     undeterminable: bool
 
 
-def policy(conn: psycopg.Connection[Any], name: str, directory: Path = POLICIES) -> BoundPolicy:
+def policy(conn: Connection, name: str, directory: Path = POLICIES) -> BoundPolicy:
     return bound_policies(conn, directory, only=name)[0]
 
 
 def statuses(
-    conn: psycopg.Connection[Any], bound: BoundPolicy, at: date, phase: str | None = None
+    conn: Connection, bound: BoundPolicy, at: date, phase: str | None = None
 ) -> dict[Any, Status]:
     chosen = bound.phase(phase) if phase else bound.phases[-1]
     clock = clock_query(bound, chosen, at, holds_table=holds_table(conn))

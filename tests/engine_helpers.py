@@ -12,7 +12,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 from pydantic import SecretStr
@@ -21,6 +20,7 @@ from retention.audit.seal import load_signer
 from retention.audit.trail import SIGNED_COLUMNS, AuditTrail, actor
 from retention.engine.progress import LogReporter, Reporter
 from retention.engine.runner import Runner, RunOptions, RunReport
+from retention.engines import Connection
 from retention.keys import load_key
 from retention.policy.check import bound_policies
 from retention.settings import Settings
@@ -47,7 +47,7 @@ def settings(url: str, policies: Path = ROOT / "policies", **extra: Any) -> Sett
     return Settings(**values)
 
 
-def insert_audit_row(conn: psycopg.Connection[Any], row: dict[str, Any]) -> None:
+def insert_audit_row(conn: Connection, row: dict[str, Any]) -> None:
     """A row into the audit table as it is (forgeries: what an account with INSERT can do)."""
     values = {
         k: Jsonb(v) if k in ("rows", "actor", "detail") else v
@@ -69,7 +69,7 @@ def write_policy(folder: Path, text: str, name: str = "p.yaml") -> Path:
     return folder
 
 
-def trail(conn: psycopg.Connection[Any], config: Settings) -> AuditTrail:
+def trail(conn: Connection, config: Settings) -> AuditTrail:
     assert config.audit_key is not None
     return AuditTrail(
         config.schema_name,
@@ -80,7 +80,7 @@ def trail(conn: psycopg.Connection[Any], config: Settings) -> AuditTrail:
 
 
 def run(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     config: Settings,
     *,
     only: str | None = None,

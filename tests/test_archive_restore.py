@@ -29,6 +29,7 @@ from retention.db import connect
 from retention.engine.progress import LogReporter
 from retention.engine.runner import RunReport
 from retention.engine.runner import _describe as describe
+from retention.engines import Connection
 from retention.errors import PolicyError
 from retention.policy.check import bound_policies
 from retention.settings import Settings
@@ -58,9 +59,7 @@ def _archive(
     return config, keys
 
 
-def _load(
-    conn: psycopg.Connection[Any], config: Settings, keys: KeyPair, subject: str
-) -> restore.SubjectRecord:
+def _load(conn: Connection, config: Settings, keys: KeyPair, subject: str) -> restore.SubjectRecord:
     assert config.archive_dir is not None
     found = restore.find(conn, "retention", trail(conn, config), subject, "people")
     return restore.load(conn, LocalStorage(config.archive_dir), found[0], [keys.identity], subject)
@@ -403,7 +402,7 @@ def test_a_sql_ascii_database_is_refused_before_anything_changes(
             assert conn.execute("SELECT count(*) FROM people").fetchone() == (1,)
 
 
-def _assert_failed(conn: psycopg.Connection[Any], report: RunReport, reason: str) -> None:
+def _assert_failed(conn: Connection, report: RunReport, reason: str) -> None:
     """The batch failed with `reason`, in the report and in the audit trail; nothing changed."""
     assert report.outcome != "completed"
     assert reason in (report.phases[0].error or "")

@@ -4,12 +4,11 @@ entry; the transaction commits only once the file is durable and verified."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
-import psycopg
+from typing import ClassVar
 
 from retention.actions.base import Batch
 from retention.archive.errors import ArchiveConfigError
+from retention.engines import Connection
 
 
 class Archive:
@@ -17,7 +16,7 @@ class Archive:
 
     name: ClassVar[str] = "archive"
 
-    def apply(self, conn: psycopg.Connection[Any], batch: Batch) -> dict[str, int]:
+    def apply(self, conn: Connection, batch: Batch) -> dict[str, int]:
         if batch.archive is None:
             raise ArchiveConfigError(
                 "archive needs archive_dir and archive_recipients; nothing was deleted"

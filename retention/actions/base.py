@@ -8,9 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-import psycopg
-from psycopg import sql
-
+from retention.engines import Connection, sql
 from retention.errors import RetentionError
 from retention.keys import Key
 from retention.policy.actions import SPECS
@@ -51,7 +49,7 @@ class Action(Protocol):
 
     name: ClassVar[str]
 
-    def apply(self, conn: psycopg.Connection[Any], batch: Batch) -> dict[str, int]: ...
+    def apply(self, conn: Connection, batch: Batch) -> dict[str, int]: ...
 
 
 class ActionNotAvailableError(RetentionError):

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
-import psycopg
-from psycopg import sql
+from typing import ClassVar
 
 from retention.actions.base import Batch
 from retention.actions.values import new_value, pending
+from retention.engines import Connection, sql
 from retention.plan.rows import member_condition
 from retention.policy.expr import Params
 from retention.policy.relations import QName
 
 
-def _update(conn: psycopg.Connection[Any], batch: Batch, table: QName) -> int:
+def _update(conn: Connection, batch: Batch, table: QName) -> int:
     params = Params(prefix="u")
     items = [item for item in batch.phase.columns if item.table.qname == table]
     ref = {item.column.name: sql.Identifier("r", item.column.name) for item in items}
@@ -38,10 +36,10 @@ def _update(conn: psycopg.Connection[Any], batch: Batch, table: QName) -> int:
 class _ColumnAction:
     name: ClassVar[str]
 
-    def apply(self, conn: psycopg.Connection[Any], batch: Batch) -> dict[str, int]:
+    def apply(self, conn: Connection, batch: Batch) -> dict[str, int]:
         return {batch.table_name(t): self.table(conn, batch, t) for t in batch.phase.tables}
 
-    def table(self, conn: psycopg.Connection[Any], batch: Batch, table: QName) -> int:
+    def table(self, conn: Connection, batch: Batch, table: QName) -> int:
         """Apply the phase to one table; returns the rows changed."""
         return _update(conn, batch, table)
 

@@ -16,12 +16,10 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any, ClassVar
 
-import psycopg
-from psycopg import sql
-
 from retention.actions.base import Batch
 from retention.actions.values import PSEUDONYM_PATTERN, pending
 from retention.actions.writeback import write_back
+from retention.engines import Connection, sql
 from retention.errors import RetentionError
 from retention.keys import Key
 from retention.plan.rows import member_condition
@@ -59,10 +57,10 @@ class Pseudonymize:
 
     name: ClassVar[str] = "pseudonymize"
 
-    def apply(self, conn: psycopg.Connection[Any], batch: Batch) -> dict[str, int]:
+    def apply(self, conn: Connection, batch: Batch) -> dict[str, int]:
         return {batch.table_name(t): self.table(conn, batch, t) for t in batch.phase.tables}
 
-    def table(self, conn: psycopg.Connection[Any], batch: Batch, table: QName) -> int:
+    def table(self, conn: Connection, batch: Batch, table: QName) -> int:
         """Apply the phase to one table; returns the rows changed."""
         key = needs_key(batch)
         items = [i for i in batch.phase.columns if i.table.qname == table]

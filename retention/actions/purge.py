@@ -9,12 +9,11 @@ PostgreSQL refuse the batch (foreign key violation): nothing is deleted and the 
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
-import psycopg
+from typing import ClassVar
 
 from retention.actions import records
 from retention.actions.base import Batch
+from retention.engines import Connection
 
 
 class Purge:
@@ -22,5 +21,5 @@ class Purge:
 
     name: ClassVar[str] = "purge"
 
-    def apply(self, conn: psycopg.Connection[Any], batch: Batch) -> dict[str, int]:
+    def apply(self, conn: Connection, batch: Batch) -> dict[str, int]:
         return records.delete(conn, records.collect(conn, batch.policy, batch.keys))

@@ -25,9 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
-from psycopg import sql
-
+from retention.engines import Connection, sql
 from retention.errors import RetentionError
 from retention.plan.clock import class_filter
 from retention.policy.bind import BoundPolicy
@@ -130,7 +128,7 @@ def _source(
 
 
 def collect(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     policy: BoundPolicy,
     keys: Sequence[Any],
     *,
@@ -226,7 +224,7 @@ def _grouped_members(
     )
 
 
-def delete(conn: psycopg.Connection[Any], records: Records) -> dict[str, int]:
+def delete(conn: Connection, records: Records) -> dict[str, int]:
     """Delete the records, children first; rows deleted per table ("schema.table")."""
     policy = records.policy
     rows: dict[str, int] = {}

@@ -27,15 +27,14 @@ import json
 from functools import partial
 from typing import Any, ClassVar
 
-import psycopg
 from loguru import logger
-from psycopg import sql
 
 from retention.actions.base import Batch
 from retention.actions.pseudonymize import pseudonym
 from retention.actions.values import ledger_target, pending
 from retention.actions.writeback import write_back
 from retention.discovery.scrub import PROTECTED, Replace, get_scrubber, tag
+from retention.engines import Connection, sql
 from retention.errors import RetentionError
 from retention.keys import Key
 from retention.plan.rows import member_condition
@@ -65,10 +64,10 @@ class Scrub:
 
     name: ClassVar[str] = "scrub"
 
-    def apply(self, conn: psycopg.Connection[Any], batch: Batch) -> dict[str, int]:
+    def apply(self, conn: Connection, batch: Batch) -> dict[str, int]:
         return {batch.table_name(t): self._table(conn, batch, t) for t in batch.phase.tables}
 
-    def _table(self, conn: psycopg.Connection[Any], batch: Batch, table: QName) -> int:
+    def _table(self, conn: Connection, batch: Batch, table: QName) -> int:
         items = [i for i in batch.phase.columns if i.table.qname == table]
         primary = batch.policy.table(table).primary_key
         rows = self._read(conn, batch, table, primary, items)
@@ -80,7 +79,7 @@ class Scrub:
 
     def _scrub(
         self,
-        conn: psycopg.Connection[Any],
+        conn: Connection,
         batch: Batch,
         table: QName,
         primary: tuple[str, ...],
@@ -105,7 +104,7 @@ class Scrub:
 
     @staticmethod
     def _read(
-        conn: psycopg.Connection[Any],
+        conn: Connection,
         batch: Batch,
         table: QName,
         primary: tuple[str, ...],
@@ -158,7 +157,7 @@ class Scrub:
 
 
 def _record_clean(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     batch: Batch,
     table: QName,
     items: list[BoundColumn],

@@ -27,13 +27,11 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, Protocol, cast
 
-import psycopg
-from psycopg import sql
-
 from retention.actions.base import Batch, action_for
 from retention.actions.pseudonymize import needs_key, pseudonymiser
 from retention.actions.values import new_value, pending
 from retention.actions.writeback import flag_names, write_back_flagged
+from retention.engines import Connection, sql
 from retention.plan.rows import member_condition
 from retention.policy.actions import spec_of
 from retention.policy.bind import BoundColumn
@@ -42,10 +40,10 @@ from retention.policy.relations import QName
 
 
 class _PerTable(Protocol):
-    def table(self, conn: psycopg.Connection[Any], batch: Batch, table: QName) -> int: ...
+    def table(self, conn: Connection, batch: Batch, table: QName) -> int: ...
 
 
-def apply_together(conn: psycopg.Connection[Any], batches: Sequence[Batch]) -> list[dict[str, int]]:
+def apply_together(conn: Connection, batches: Sequence[Batch]) -> list[dict[str, int]]:
     """Apply the column phases `batches` (one per phase of a pass, with the subjects due for
     that phase) in the current transaction; returns the rows changed per table, per phase."""
     if not all(spec_of(b.phase.action).together for b in batches):
@@ -63,7 +61,7 @@ def apply_together(conn: psycopg.Connection[Any], batches: Sequence[Batch]) -> l
     return results
 
 
-def _table(conn: psycopg.Connection[Any], batches: list[Batch], table: QName) -> list[int]:
+def _table(conn: Connection, batches: list[Batch], table: QName) -> list[int]:
     """Rows changed in `table` by each of `batches`. Subjects are grouped by the phases they
     are due for (usually all of them), and each group's phases are applied together."""
     names = [i.column.name for b in batches for i in _items(b, table)]
@@ -91,7 +89,7 @@ def _table(conn: psycopg.Connection[Any], batches: list[Batch], table: QName) ->
     return counts
 
 
-def _single(conn: psycopg.Connection[Any], batch: Batch, table: QName) -> int:
+def _single(conn: Connection, batch: Batch, table: QName) -> int:
     """One phase on one table (the column actions apply a phase table by table)."""
     return cast(_PerTable, action_for(batch.phase.action)).table(conn, batch, table)
 
@@ -113,7 +111,7 @@ def _combinable(batches: list[Batch], table: QName) -> bool:
     )
 
 
-def _rewrite(conn: psycopg.Connection[Any], batches: list[Batch], table: QName) -> list[int]:
+def _rewrite(conn: Connection, batches: list[Batch], table: QName) -> list[int]:
     """One read, one staged write, one UPDATE for the phases `batches`, whose subjects are the
     same."""
     first = batches[0]

@@ -6,8 +6,7 @@ so a plan never counts work that is already done and a second pass changes nothi
 
 from __future__ import annotations
 
-from psycopg import sql
-
+from retention.engines import sql
 from retention.policy.actions import POSTAL_CODE_SHAPE, TEXT_DATE_SHAPE
 from retention.policy.bind import BoundColumn
 from retention.policy.expr import Params

@@ -11,14 +11,12 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import psycopg
-from psycopg import sql
-
 from retention.catalog.introspect import Table
+from retention.engines import Connection, sql
 
 
 def write_back(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     table: Table,
     columns: Sequence[str],
     rows: Sequence[tuple[Any, ...]],
@@ -30,7 +28,7 @@ def write_back(
 
 
 def write_back_flagged(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     table: Table,
     columns: Sequence[str],
     rows: Sequence[tuple[Any, ...]],
@@ -62,7 +60,7 @@ def flag_names(count: int, taken: Sequence[str]) -> list[str]:
 
 
 def _staged(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     table: Table,
     columns: Sequence[str],
     flags: Sequence[str],

@@ -11,16 +11,15 @@ from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
-import psycopg
-from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from retention.archive.model import ArchiveFile, Segment
+from retention.engines import Connection, sql
 from retention.errors import DatabaseError
 
 
-def installed(conn: psycopg.Connection[Any], schema: str) -> bool:
+def installed(conn: Connection, schema: str) -> bool:
     row = conn.execute(
         "SELECT to_regclass(%s) IS NOT NULL",
         (f"{sql.Identifier(schema).as_string(None)}.archive_files",),
@@ -28,7 +27,7 @@ def installed(conn: psycopg.Connection[Any], schema: str) -> bool:
     return bool(row and row[0])
 
 
-def require(conn: psycopg.Connection[Any], schema: str) -> None:
+def require(conn: Connection, schema: str) -> None:
     if not installed(conn, schema):
         raise DatabaseError(
             f"the archive catalogue ({schema}.archive_files) is not installed",
@@ -36,7 +35,7 @@ def require(conn: psycopg.Connection[Any], schema: str) -> None:
         )
 
 
-def insert(conn: psycopg.Connection[Any], schema: str, item: ArchiveFile) -> None:
+def insert(conn: Connection, schema: str, item: ArchiveFile) -> None:
     conn.execute(
         sql.SQL(
             "INSERT INTO {} (file_id, name, version, run_id, policy, policy_sha256, phase, "
@@ -79,7 +78,7 @@ def insert(conn: psycopg.Connection[Any], schema: str, item: ArchiveFile) -> Non
 
 
 def files(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     schema: str,
     *,
     include_destroyed: bool = False,
@@ -148,7 +147,7 @@ def _file(row: dict[str, Any], segments: list[Segment]) -> ArchiveFile:
     )
 
 
-def known_ids(conn: psycopg.Connection[Any], schema: str) -> dict[UUID, tuple[int, bool]]:
+def known_ids(conn: Connection, schema: str) -> dict[UUID, tuple[int, bool]]:
     """Every file id ever catalogued: (current version, destroyed)."""
     rows = conn.execute(
         sql.SQL("SELECT file_id, version, destroyed_at IS NOT NULL FROM {}").format(
@@ -159,7 +158,7 @@ def known_ids(conn: psycopg.Connection[Any], schema: str) -> dict[UUID, tuple[in
 
 
 def replace_version(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     schema: str,
     file_id: UUID,
     name: str,
@@ -176,7 +175,7 @@ def replace_version(
 
 
 def destroy(
-    conn: psycopg.Connection[Any], schema: str, file_id: UUID, groups: Iterable[str], whole: bool
+    conn: Connection, schema: str, file_id: UUID, groups: Iterable[str], whole: bool
 ) -> None:
     conn.execute(
         sql.SQL(

@@ -25,12 +25,10 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-import psycopg
-from psycopg import sql
-
 from retention.actions.records import Records, needed_columns
 from retention.archive.errors import ArchiveConfigError, ArchiveError, ArchiveVerifyError
 from retention.catalog.introspect import Table
+from retention.engines import Connection, sql
 from retention.plan.rows import ROW_ADDRESS, row_id
 from retention.policy.bind import BoundPolicy, is_link
 from retention.policy.expr import Params
@@ -57,7 +55,7 @@ def describe_columns(table: Table) -> list[dict[str, Any]]:
     ]
 
 
-def set_session(conn: psycopg.Connection[Any]) -> None:
+def set_session(conn: Connection) -> None:
     require_utf8(conn)
     conn.execute(
         sql.SQL("SELECT {}").format(
@@ -69,7 +67,7 @@ def set_session(conn: psycopg.Connection[Any]) -> None:
     )
 
 
-def require_utf8(conn: psycopg.Connection[Any]) -> None:
+def require_utf8(conn: Connection) -> None:
     """Archives hold the bytes COPY sends and say they are UTF-8: the connection must be
     (retention's connections are, whatever the database's encoding)."""
     if conn.info.encoding != "utf-8":
@@ -86,7 +84,7 @@ def require_utf8(conn: psycopg.Connection[Any]) -> None:
         )
 
 
-def check_tables(conn: psycopg.Connection[Any], policy: BoundPolicy) -> None:
+def check_tables(conn: Connection, policy: BoundPolicy) -> None:
     """Each table is still the relation the run read at its start (same oid, a table, no
     inheritance children) with the columns (names, types, order) its statements list. Call it
     after the batch's DELETEs: their locks keep any ALTER TABLE out until the commit, and one
@@ -136,9 +134,7 @@ def check_tables(conn: psycopg.Connection[Any], policy: BoundPolicy) -> None:
     _check_foreign_keys(conn, policy, [live[q][0] for q in tables if q in live])
 
 
-def _check_foreign_keys(
-    conn: psycopg.Connection[Any], policy: BoundPolicy, oids: list[int]
-) -> None:
+def _check_foreign_keys(conn: Connection, policy: BoundPolicy, oids: list[int]) -> None:
     """No live foreign key that is not a link of the record carries the delete further
     (CASCADE) or changes the referencing rows (SET NULL, SET DEFAULT): `check` refuses those it
     sees (retention.policy.bind), this also sees the keys of partitions and those a migration
@@ -184,7 +180,7 @@ class SettingParams(Params):
         return sql.SQL("current_setting({})").format(sql.Literal(name))
 
 
-def bind_settings(conn: psycopg.Connection[Any], values: dict[str, object]) -> None:
+def bind_settings(conn: Connection, values: dict[str, object]) -> None:
     """Set the values a `SettingParams` statement reads (inside the caller's transaction)."""
     if not values:
         return
@@ -206,9 +202,7 @@ def keys_table() -> sql.Identifier:
     return sql.Identifier("pg_temp", KEYS_TABLE)
 
 
-def create_keys_table(
-    conn: psycopg.Connection[Any], policy: BoundPolicy, groups: dict[Any, str]
-) -> None:
+def create_keys_table(conn: Connection, policy: BoundPolicy, groups: dict[Any, str]) -> None:
     """`pg_temp.retention_archive_keys (k, grp)`: the batch's subjects and their group."""
     keys_table = sql.Identifier(KEYS_TABLE)
     conn.execute(sql.SQL("DROP TABLE IF EXISTS pg_temp.{}").format(keys_table))
@@ -331,7 +325,7 @@ def _reached_once(policy: BoundPolicy, edges: Sequence[Edge]) -> bool:
 
 
 def deleted_rows(
-    conn: psycopg.Connection[Any], statement: sql.Composed, params: dict[str, Any]
+    conn: Connection, statement: sql.Composed, params: dict[str, Any]
 ) -> dict[str, list[bytes]]:
     """Run `COPY (<DELETE ... RETURNING grp, columns>) TO STDOUT (FORMAT csv)` and return the
     CSV records (each ending with a line break) per group, sorted bytewise, so that the same
@@ -378,7 +372,7 @@ def csv_records(data: bytes) -> int:
 
 
 def restore_rows(
-    conn: psycopg.Connection[Any], table: Table, columns: Sequence[dict[str, Any]], lines: list[str]
+    conn: Connection, table: Table, columns: Sequence[dict[str, Any]], lines: list[str]
 ) -> int:
     """Insert version 1 archived rows (JSON lines) into `table`; every value takes its
     column's type."""
@@ -410,9 +404,7 @@ def restore_rows(
     return conn.execute(query, ("[" + ",".join(lines) + "]",)).rowcount
 
 
-def copy_into(
-    conn: psycopg.Connection[Any], table: Table, names: Sequence[str], data: bytes
-) -> int:
+def copy_into(conn: Connection, table: Table, names: Sequence[str], data: bytes) -> int:
     """Load archived CSV (its header first) into the live `table`: every value takes its
     column's type, every constraint applies, identity columns keep their archived values;
     generated columns are computed again (their archived values are not loaded)."""
@@ -431,12 +423,11 @@ def copy_into(
     with conn.cursor() as cur:
         with cur.copy(query) as copy:
             copy.write(data)
-        return cur.rowcount
+        loaded: int = cur.rowcount
+        return loaded
 
 
-def _copy_through(
-    conn: psycopg.Connection[Any], table: Table, names: Sequence[str], data: bytes
-) -> int:
+def _copy_through(conn: Connection, table: Table, names: Sequence[str], data: bytes) -> int:
     """`copy_into` for a table with generated columns: the CSV goes to a temporary table with
     the table's own column types (so COPY checks every value as it would on the table), then
     the other columns into the table."""

@@ -22,9 +22,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-import psycopg
 from loguru import logger
-from psycopg import sql
 
 from retention.archive import catalog, container
 from retention.archive.container import Member
@@ -33,6 +31,7 @@ from retention.archive.model import ArchiveFile, Segment, next_name
 from retention.archive.storage import Storage
 from retention.archive.writer import index_document
 from retention.audit.trail import AuditTrail, Entry, Stored, mirror, subject_digest
+from retention.engines import Connection, sql
 from retention.keys import Key
 from retention.store.holds import Person
 
@@ -64,7 +63,7 @@ class Holds:
 
     def __init__(
         self,
-        conn: psycopg.Connection[Any],
+        conn: Connection,
         schema: str,
         key: Key,
         subjects: Mapping[str, Person] | None = None,
@@ -114,7 +113,7 @@ class Holds:
 
 
 def expire(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     storage: Storage,
     trail: AuditTrail,
     schema: str,
@@ -157,7 +156,7 @@ def expire(
 
 
 def _destroy(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     storage: Storage,
     trail: AuditTrail,
     schema: str,
@@ -237,7 +236,7 @@ def _rewrite(storage: Storage, item: ArchiveFile, keep: list[Segment]) -> tuple[
 
 
 def _record(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     trail: AuditTrail,
     item: ArchiveFile,
     due: list[Segment],

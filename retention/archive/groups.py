@@ -12,9 +12,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any, Literal
 
-import psycopg
-from psycopg import sql
-
+from retention.engines import Connection, sql
 from retention.plan.clock import clock_query
 from retention.policy.bind import BoundPhase, BoundPolicy
 
@@ -52,7 +50,7 @@ def is_group(text: str) -> bool:
 
 
 def retain_until(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     policy: BoundPolicy,
     at: date,
     holds: sql.Composable | None,

@@ -19,7 +19,6 @@ import tarfile
 from typing import Any
 from uuid import UUID
 
-import psycopg
 from loguru import logger
 
 from retention.archive import catalog, container
@@ -27,10 +26,11 @@ from retention.archive.errors import ArchiveStorageError
 from retention.archive.model import parse_name
 from retention.archive.storage import TEMP_SUFFIX, Storage
 from retention.audit.trail import AuditTrail, Entry
+from retention.engines import Connection
 
 
 def reconcile(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     storage: Storage,
     trail: AuditTrail,
     schema: str,

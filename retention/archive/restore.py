@@ -22,9 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pyrage
-from psycopg import sql
 
 from retention.archive import catalog, codec, container
 from retention.archive.errors import ArchiveAlteredError, ArchiveError, IdentityError
@@ -34,6 +32,7 @@ from retention.archive.writer import check_members
 from retention.audit.trail import AuditTrail, Entry, Stored, mirror, subject_digest
 from retention.catalog.introspect import read_catalog
 from retention.db import connection_lost
+from retention.engines import Connection, errors, sql
 
 
 @dataclass(frozen=True)
@@ -60,7 +59,7 @@ class SubjectRecord:
 
 
 def find(
-    conn: psycopg.Connection[Any], schema: str, trail: AuditTrail, subject: str, policy: str | None
+    conn: Connection, schema: str, trail: AuditTrail, subject: str, policy: str | None
 ) -> list[Found]:
     """Live segments listing the subject's digest, newest first."""
     policies = [policy] if policy else _policies(conn, schema)
@@ -84,7 +83,7 @@ def find(
     return sorted(found, key=lambda f: f.file.created_at, reverse=True)
 
 
-def _policies(conn: psycopg.Connection[Any], schema: str) -> list[str]:
+def _policies(conn: Connection, schema: str) -> list[str]:
     rows = conn.execute(
         sql.SQL("SELECT DISTINCT policy FROM {} ORDER BY 1").format(
             sql.Identifier(schema, "archive_files")
@@ -151,7 +150,7 @@ def subject_rows(
 
 
 def subject_csv(
-    conn: psycopg.Connection[Any], manifest: dict[str, Any], inner: dict[str, bytes], subject: str
+    conn: Connection, manifest: dict[str, Any], inner: dict[str, bytes], subject: str
 ) -> dict[str, tuple[bytes, int]]:
     """Version 2 (CSV): the subject's rows per table, parents first, following the manifest's
     relations, each table as CSV with its header line; picked by the server, see above.
@@ -194,9 +193,7 @@ def subject_csv(
     return picked
 
 
-def _archived_types(
-    conn: psycopg.Connection[Any], manifest: dict[str, Any]
-) -> dict[str, sql.Composable]:
+def _archived_types(conn: Connection, manifest: dict[str, Any]) -> dict[str, sql.Composable]:
     """The manifest's type names this server knows, as (schema, name) identifiers it gave.
     Each name is resolved on its own (a bound parameter; a malformed one is only unknown)."""
     resolved: dict[str, sql.Composable] = {}
@@ -207,7 +204,7 @@ def _archived_types(
                 "JOIN pg_namespace AS n ON n.oid = t.typnamespace WHERE t.oid = to_regtype(%s)",
                 (name,),
             ).fetchone()
-        except (psycopg.ProgrammingError, psycopg.DataError):
+        except (errors.ProgrammingError, errors.DataError):
             continue
         if row is not None:
             resolved[name] = sql.Identifier(row[0], row[1])
@@ -246,7 +243,7 @@ class _Picker:
             return _Field(field, sql.SQL("text"), False)
         return _Field(field, archived, True)
 
-    def load(self, conn: psycopg.Connection[Any], table: str, data: bytes) -> None:
+    def load(self, conn: Connection, table: str, data: bytes) -> None:
         fields = sql.SQL(", ").join(sql.Identifier(f"c{i}") for i in range(len(self.names[table])))
         conn.execute(
             sql.SQL("CREATE TEMPORARY TABLE {} (n bigserial, {}) ON COMMIT DROP").format(
@@ -296,7 +293,7 @@ class _Picker:
 
     def choose(
         self,
-        conn: psycopg.Connection[Any],
+        conn: Connection,
         table: str,
         condition: sql.Composable,
         values: list[str],
@@ -308,7 +305,7 @@ class _Picker:
             values,
         )
 
-    def dump(self, conn: psycopg.Connection[Any], table: str) -> tuple[bytes, int]:
+    def dump(self, conn: Connection, table: str) -> tuple[bytes, int]:
         """The chosen rows as CSV (header first, archive order) and how many."""
         select = sql.SQL("SELECT {} FROM {} ORDER BY n").format(
             sql.SQL(", ").join(
@@ -338,7 +335,7 @@ def _linked(row: dict[str, Any], edge: dict[str, Any], chosen: dict[str, list[An
 
 
 def load(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     storage: Storage,
     found: Found,
     identities: list[pyrage.x25519.Identity],
@@ -354,7 +351,7 @@ def load(
             f"{found.file.name} (group {found.segment.group}): its manifest does not describe "
             "its tables as this version writes them; nothing was restored"
         ) from None
-    except psycopg.Error as exc:
+    except errors.Error as exc:
         if connection_lost(conn, exc):
             raise
         # never the server's message: it may quote a value of the file
@@ -365,7 +362,7 @@ def load(
 
 
 def _pick(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     found: Found,
     manifest: dict[str, Any],
     inner: dict[str, bytes],
@@ -389,7 +386,7 @@ def _pick(
 
 
 def into_database(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     schema: str,
     trail: AuditTrail,
     record: SubjectRecord,
@@ -415,11 +412,11 @@ def into_database(
                     lines = data.decode("utf-8").split("\n")[:-1]  # each line ends with \n
                     counts[name] = codec.restore_rows(conn, table, columns[name], lines)
             stored = _audit(conn, trail, record, subject, counts, "database")
-    except psycopg.errors.UniqueViolation:
+    except errors.UniqueViolation:
         raise ArchiveError(
             "some of these rows are already in the database: nothing was restored"
         ) from None
-    except psycopg.errors.IntegrityError as exc:
+    except errors.IntegrityError as exc:
         # the constraint's name, never the server's text (a trigger's may quote a value)
         constraint = exc.diag.constraint_name or "a constraint or trigger"
         raise ArchiveError(
@@ -427,7 +424,7 @@ def into_database(
             "nothing was restored",
             hint="restore with --to DIR and load the rows by hand",
         ) from None
-    except psycopg.Error as exc:
+    except errors.Error as exc:
         if connection_lost(conn, exc):
             raise
         # the message or its context would quote the value: the table and the SQLSTATE only
@@ -442,7 +439,7 @@ def into_database(
 
 
 def to_directory(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     trail: AuditTrail,
     record: SubjectRecord,
     subject: str,
@@ -523,7 +520,7 @@ def _qname(name: str) -> tuple[str, str]:
 
 
 def _audit(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     trail: AuditTrail,
     record: SubjectRecord,
     subject: str,

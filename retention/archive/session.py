@@ -9,9 +9,6 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-import psycopg
-from psycopg import sql
-
 from retention.archive import catalog
 from retention.archive.errors import ArchiveConfigError
 from retention.archive.expiry import expire
@@ -21,6 +18,7 @@ from retention.archive.reconcile import reconcile
 from retention.archive.storage import LocalStorage
 from retention.archive.writer import Target, archive_batch
 from retention.audit.trail import AuditTrail
+from retention.engines import Connection, sql
 from retention.plan.model import Plan
 from retention.policy.bind import BoundPhase, BoundPolicy
 from retention.settings import Settings
@@ -39,7 +37,7 @@ class ArchiveSession:
 
     def archive(
         self,
-        conn: psycopg.Connection[Any],
+        conn: Connection,
         policy: BoundPolicy,
         phase: BoundPhase,
         keys: Sequence[Any],
@@ -71,7 +69,7 @@ def archives_due(plan: Plan) -> bool:
 
 
 def prepare_archives(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     settings: Settings,
     trail: AuditTrail,
     plan: Plan,

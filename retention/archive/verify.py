@@ -13,9 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
 import pyrage
-from psycopg import sql
 
 from retention.archive import catalog, container
 from retention.archive.errors import ArchiveError
@@ -23,6 +21,7 @@ from retention.archive.model import ArchiveFile, parse_name
 from retention.archive.restore import Found, open_segment
 from retention.archive.storage import TEMP_SUFFIX, Storage
 from retention.engine.lock import RUN_LOCK
+from retention.engines import Connection, sql
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,7 @@ class Report:
 
 
 def verify(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     storage: Storage,
     schema: str,
     identities: list[pyrage.x25519.Identity] | None = None,
@@ -120,7 +119,7 @@ def _check_trail(item: ArchiveFile, entry: dict[str, Any] | None, report: Report
         )
 
 
-def _latest_entries(conn: psycopg.Connection[Any], schema: str) -> dict[str, dict[str, Any]]:
+def _latest_entries(conn: Connection, schema: str) -> dict[str, dict[str, Any]]:
     """The latest audit entry about each file: its batch, or the expiry that rewrote it."""
     rows = conn.execute(
         sql.SQL(
@@ -133,9 +132,7 @@ def _latest_entries(conn: psycopg.Connection[Any], schema: str) -> dict[str, dic
     return {row[0]: row[1] for row in rows}
 
 
-def _check_strays(
-    conn: psycopg.Connection[Any], schema: str, names: set[str], report: Report
-) -> None:
+def _check_strays(conn: Connection, schema: str, names: set[str], report: Report) -> None:
     known = catalog.known_ids(conn, schema)
     running = _run_in_progress(conn)
     for name in sorted(names):
@@ -156,7 +153,7 @@ def _check_strays(
         report.problems.append(Problem(name, what))
 
 
-def _run_in_progress(conn: psycopg.Connection[Any]) -> bool:
+def _run_in_progress(conn: Connection) -> bool:
     row = conn.execute("SELECT pg_try_advisory_lock(%s)", (RUN_LOCK,)).fetchone()
     if row and row[0]:
         conn.execute("SELECT pg_advisory_unlock(%s)", (RUN_LOCK,))

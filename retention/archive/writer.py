@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-import psycopg
 import pyrage
 from loguru import logger
 
@@ -42,6 +41,7 @@ from retention.archive.errors import ArchiveStorageError, ArchiveVerifyError
 from retention.archive.model import ArchiveFile, Segment, file_name
 from retention.archive.storage import Storage, Written
 from retention.audit.trail import AuditTrail
+from retention.engines import Connection
 from retention.policy.bind import BoundPhase, BoundPolicy
 from retention.policy.relations import QName
 
@@ -67,7 +67,7 @@ class _Produced:
 
 
 def archive_batch(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     target: Target,
     policy: BoundPolicy,
     phase: BoundPhase,

@@ -23,8 +23,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg
-from psycopg import sql
 from psycopg.rows import dict_row
 
 from retention.audit.seal import TrailKeys, trail_keys
@@ -36,6 +34,7 @@ from retention.audit.sshsig import (
     read_allowed_signers,
 )
 from retention.audit.trail import SIGNED_COLUMNS, AuditTrail, Entry, Stored, entry_problem
+from retention.engines import Connection, sql
 from retention.policy.actions import SPECS
 from retention.settings import Settings
 
@@ -146,7 +145,7 @@ class ApprovalState:
 
 
 def record_approval(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     trail: AuditTrail,
     policy: str,
     sha256: str,
@@ -205,7 +204,7 @@ def _detail(value: object) -> dict[str, Any]:
 
 
 def approval_state(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     schema: str,
     policy: str,
     sha256: str,
@@ -283,7 +282,7 @@ class Recorded:
     before_signing: bool
 
 
-def recorded_approvals(conn: psycopg.Connection[Any], schema: str, rules_: Rules) -> list[Recorded]:
+def recorded_approvals(conn: Connection, schema: str, rules_: Rules) -> list[Recorded]:
     """Every approval entry of the trail, judged against the approvers file. An unsigned entry
     before the first signed one was written before signing began; any later one is forged."""
     table = sql.Identifier(schema, "audit")

@@ -25,14 +25,13 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-import psycopg
 from loguru import logger
-from psycopg import sql
 from psycopg.adapt import PyFormat
 from psycopg.types.json import Jsonb
 
 from retention.audit.anchor import Anchor
 from retention.audit.seal import TrailKeys, TrailSigner
+from retention.engines import Connection, sql
 from retention.keys import Key
 
 GENESIS = "0" * 64
@@ -88,7 +87,7 @@ class Stored:
         return int(self.content["seq"])
 
 
-def actor(conn: psycopg.Connection[Any]) -> dict[str, Any]:
+def actor(conn: Connection) -> dict[str, Any]:
     """Who acts: database user, operating-system user, host and process."""
     row = conn.execute("SELECT current_user").fetchone()
     return {
@@ -137,7 +136,7 @@ class AuditTrail:
     def digests(self, policy: str, keys: Iterable[object]) -> tuple[str, ...]:
         return tuple(sorted(self.subject_digest(policy, k) for k in keys))
 
-    def append(self, conn: psycopg.Connection[Any], entry: Entry) -> Stored:
+    def append(self, conn: Connection, entry: Entry) -> Stored:
         """Append inside the caller's transaction (one is opened if there is none)."""
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
@@ -165,7 +164,7 @@ class AuditTrail:
             )
         return Stored(content, digest, {"database": conn.info.dbname, "schema": self.schema})
 
-    def record(self, conn: psycopg.Connection[Any], entry: Entry) -> Stored:
+    def record(self, conn: Connection, entry: Entry) -> Stored:
         """Append in a transaction of its own, then mirror."""
         stored = self.append(conn, entry)
         mirror(stored)
@@ -314,7 +313,7 @@ SIGNED_COLUMNS = (*_COLUMNS, "hash", "sig_key", "signature")
 
 
 def verify(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     schema: str,
     anchors: Sequence[Anchor] = (),
     keys: TrailKeys | None = None,
@@ -417,9 +416,7 @@ def _against(
     return Verification(checked)
 
 
-def verify_anchors(
-    conn: psycopg.Connection[Any], schema: str, anchors: Sequence[Anchor]
-) -> str | None:
+def verify_anchors(conn: Connection, schema: str, anchors: Sequence[Anchor]) -> str | None:
     """A quick check, without recomputing the chain: is each anchored entry still in the
     trail with the same hash? The first problem, or None."""
     table = sql.Identifier(schema, "audit")

@@ -10,8 +10,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
 from psycopg.rows import dict_row
+
+from retention.engines import Connection
 
 SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
 
@@ -322,7 +323,7 @@ def _foreign_key(row: dict[str, Any], names: dict[int, tuple[str, str]]) -> Fore
     )
 
 
-def read_catalog(conn: psycopg.Connection[Any], *, tool_schema: str = "retention") -> Catalog:
+def read_catalog(conn: Connection, *, tool_schema: str = "retention") -> Catalog:
     """Introspect every user table (system schemas and the tool's own are left out)."""
     excluded = [*SYSTEM_SCHEMAS, tool_schema]
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:

@@ -20,12 +20,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
-
-import psycopg
-from psycopg import sql
+from typing import Literal
 
 from retention.catalog.introspect import Catalog, Column, Table
+from retention.engines import Connection, sql
 
 QName = tuple[str, str]
 Rule = Literal["key name", "table name", "key suffix"]
@@ -177,7 +175,7 @@ def _fits(column: Column, key: Column) -> bool:
 
 
 def match_share(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     catalog: Catalog,
     reference: CandidateReference,
     *,
@@ -206,7 +204,7 @@ def match_share(
 
 
 def _match(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     table: Table,
     column: str,
     target: Table,
@@ -264,7 +262,7 @@ def sample_percent(estimated_rows: int, limit: int) -> float | None:
 
 
 def distinct_classes(
-    conn: psycopg.Connection[Any], table: Table, column: str, *, limit: int = CLASS_LIMIT
+    conn: Connection, table: Table, column: str, *, limit: int = CLASS_LIMIT
 ) -> ClassValues:
     """The distinct non-NULL values of `table.column` (a polymorphic class column), at most
     `limit` of them. With an index whose first column is `column`, a loose index scan (one
@@ -293,7 +291,7 @@ def distinct_classes(
 
 
 def class_rows(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     table: Table,
     column: str,
     classes: Iterable[str] | None = None,
@@ -409,7 +407,7 @@ def _class_stems(value: str) -> set[str]:
 
 
 def class_match(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     catalog: Catalog,
     pair: PolymorphicPair,
     value: str,

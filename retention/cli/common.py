@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import psycopg
-
 from retention.audit.seal import TrailKeys, TrailSigner, signer_for, trail_keys
 from retention.audit.trail import AuditTrail, actor
+from retention.engines import Connection
 from retention.errors import DatabaseError
 from retention.keys import Key, load_key
 from retention.settings import Settings
@@ -28,11 +25,11 @@ def public_keys(settings: Settings) -> TrailKeys | None:
     return trail_keys(settings.audit_public_keys, settings.audit_signing_key)
 
 
-def trail(conn: psycopg.Connection[Any], settings: Settings) -> AuditTrail:
+def trail(conn: Connection, settings: Settings) -> AuditTrail:
     return AuditTrail(settings.schema_name, audit_key(settings), actor(conn), signer(settings))
 
 
-def ensure_schema(conn: psycopg.Connection[Any], settings: Settings) -> None:
+def ensure_schema(conn: Connection, settings: Settings) -> None:
     """Create or upgrade the tool's schema when the role may; otherwise it must be current."""
     try:
         migrate(conn, settings.schema_name)

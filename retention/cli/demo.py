@@ -29,6 +29,7 @@ from retention.demo.embedded import DEFAULT_DATADIR, start
 from retention.demo.keys import demo_keys, sign_as_demo_approvers
 from retention.demo.schema import create_schema
 from retention.engine.progress import LogReporter
+from retention.engines import Connection, errors
 from retention.errors import DatabaseError
 from retention.keys import load_key
 from retention.log import setup_logging
@@ -107,7 +108,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _scan(conn: psycopg.Connection[Any], settings: Settings, policies: list[BoundPolicy]) -> None:
+def _scan(conn: Connection, settings: Settings, policies: list[BoundPolicy]) -> None:
     """The inventory of personal data, and what covers each column (retention check --coverage)."""
     from retention.cli.scan import render
     from retention.discovery.coverage import coverage
@@ -130,9 +131,7 @@ def _scan(conn: psycopg.Connection[Any], settings: Settings, policies: list[Boun
     )
 
 
-def _approve(
-    conn: psycopg.Connection[Any], settings: Settings, policies: list[BoundPolicy], keys: Path
-) -> None:
+def _approve(conn: Connection, settings: Settings, policies: list[BoundPolicy], keys: Path) -> None:
     """R1112-7: destruction is decided by the director after the DIM physician's opinion."""
     audit = trail(conn, settings)
     print(
@@ -151,7 +150,7 @@ def _approve(
 
 
 def _run_and_verify(
-    conn: psycopg.Connection[Any], settings: Settings, policies: list[BoundPolicy], keys: Path
+    conn: Connection, settings: Settings, policies: list[BoundPolicy], keys: Path
 ) -> None:
     from retention.engine.runner import Runner, RunOptions
 
@@ -202,7 +201,7 @@ def _fresh_database(admin_url: str) -> str:
                 )
             )
             admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DEMO_DATABASE)))
-    except psycopg.Error as exc:
+    except errors.Error as exc:
         raise DatabaseError(
             f"cannot create the demo database: {str(exc).strip()}",
             hint="the demo needs the CREATEDB privilege",
@@ -212,7 +211,7 @@ def _fresh_database(admin_url: str) -> str:
     return conninfo.make_conninfo("", **params)
 
 
-def _load(conn: psycopg.Connection[Any], patients: int, seed: int) -> None:
+def _load(conn: Connection, patients: int, seed: int) -> None:
     from retention.demo.generate import generate  # Faker
 
     print(f"== generating a hospital database: {patients:,} patients (Faker fr_FR, seed {seed})")
@@ -222,9 +221,7 @@ def _load(conn: psycopg.Connection[Any], patients: int, seed: int) -> None:
     print(f"   {rows}  ({stats.seconds:.1f} s)")
 
 
-def _demo_holds(
-    conn: psycopg.Connection[Any], policies: list[BoundPolicy], settings: Settings
-) -> int:
+def _demo_holds(conn: Connection, policies: list[BoundPolicy], settings: Settings) -> int:
     """Put two due patients of the medical-record policy on hold, as a claim would."""
     record = next((p for p in policies if p.name == "dossier-medical"), None)
     holds = holds_table(conn, settings.schema_name)

@@ -9,12 +9,11 @@ import argparse
 from dataclasses import dataclass
 from typing import Any
 
-from psycopg import sql
-
 from retention.audit.trail import AuditTrail, Entry, mirror, subject_digest
 from retention.catalog.introspect import read_catalog
 from retention.cli.common import audit_key, ensure_schema, trail
 from retention.db import connect
+from retention.engines import sql
 from retention.errors import UsageError
 from retention.keys import Key
 from retention.policy.load import LoadedPolicy, load_policies

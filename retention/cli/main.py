@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
-import psycopg
 from loguru import logger
 
+from retention.engines import errors
 from retention.errors import KNOWN_CONDITIONS, RetentionError, UsageError, server_text_is_safe
 from retention.log import setup_logging
 from retention.settings import Settings, load_settings
@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RetentionError as exc:
         print(exc.render(), file=sys.stderr)
         return exc.exit_code
-    except psycopg.Error as exc:  # last resort: an error no command turned into a message
+    except errors.Error as exc:  # last resort: an error no command turned into a message
         message, code = _database_error(exc)
         logger.error(message)
         print(f"error: {message}", file=sys.stderr)
@@ -48,13 +48,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-def _database_error(exc: psycopg.Error) -> tuple[str, int]:
+def _database_error(exc: errors.Error) -> tuple[str, int]:
     """The message and exit code of a database error no command handled. The server's text is
     shown only for classes that never quote a value (a data error, a constraint or a trigger's
     RAISE may quote the row); otherwise its class and SQLSTATE."""
     code = exc.sqlstate
     primary = exc.diag.message_primary or (str(exc).strip().splitlines() or [""])[0]
-    if code is None and isinstance(exc, psycopg.OperationalError):
+    if code is None and isinstance(exc, errors.OperationalError):
         return f"database connection lost or refused: {primary}", 4
     if code is None:  # raised by the client library itself: a defect of this tool
         return f"internal error ({type(exc).__name__}); please report it", 1

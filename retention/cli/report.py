@@ -10,12 +10,12 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import psycopg
 from loguru import logger
 
 from retention.audit.anchor import Anchor, read_heads
 from retention.audit.approvals import rules_of
 from retention.db import connect
+from retention.engines import Connection
 from retention.errors import RetentionError, UsageError
 from retention.policy.bind import BoundPolicy
 from retention.policy.check import bound_policies
@@ -118,7 +118,7 @@ def run_exposure(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def make_report(
-    conn: psycopg.Connection[Any], settings: Settings, policies: list[BoundPolicy], at: Any
+    conn: Connection, settings: Settings, policies: list[BoundPolicy], at: Any
 ) -> Report:
     from retention.report.build import build_report
 
@@ -133,7 +133,7 @@ def make_report(
     )
 
 
-def _head_anchors(conn: psycopg.Connection[Any], settings: Settings) -> list[Anchor] | None:
+def _head_anchors(conn: Connection, settings: Settings) -> list[Anchor] | None:
     """The head file's entries for this database, so that the report's audit check sees what
     `audit verify` sees; None without a readable head file (the report says so)."""
     if settings.audit_head_file is None:
@@ -166,7 +166,7 @@ def write_file(path: Path, text: str) -> None:
 
 # -- the demo's steps -------------------------------------------------------------------------
 def demo_exposure_before(
-    conn: psycopg.Connection[Any], settings: Settings, policies: list[BoundPolicy]
+    conn: Connection, settings: Settings, policies: list[BoundPolicy]
 ) -> Exposure:
     """The exposure before the demo's run, printed and stored as the trend's first point."""
     from retention.report.exposure import compute_exposure
@@ -183,7 +183,7 @@ def demo_exposure_before(
 
 
 def demo_report(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     settings: Settings,
     policies: list[BoundPolicy],
     before: Exposure,

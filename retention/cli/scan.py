@@ -13,7 +13,6 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-import psycopg
 from loguru import logger
 
 from retention.db import connect
@@ -25,6 +24,7 @@ from retention.discovery.inventory import (
     save_scan,
 )
 from retention.discovery.model import DEFAULT_SAMPLE, ScanResult
+from retention.engines import Connection
 from retention.errors import DatabaseError, UsageError
 from retention.settings import Settings
 from retention.store.schema import migrate
@@ -132,7 +132,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _inventory_ready(conn: psycopg.Connection[Any], schema: str) -> bool:
+def _inventory_ready(conn: Connection, schema: str) -> bool:
     """Create or upgrade the tool's schema when the role may; say whether scans can be kept."""
     if installed(conn, schema):
         with contextlib.suppress(DatabaseError):  # not the owner: the tables exist, fine

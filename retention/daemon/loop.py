@@ -22,11 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
-import psycopg
 from loguru import logger
-from psycopg import sql
 
 from retention.audit.seal import TrailSigner, signer_for
 from retention.audit.trail import AuditTrail, actor
@@ -37,6 +34,7 @@ from retention.db import connect
 from retention.engine.lock import RunInProgressError
 from retention.engine.progress import LogReporter
 from retention.engine.runner import Runner, RunOptions
+from retention.engines import Connection, errors, sql
 from retention.errors import DatabaseError, PolicyError, RetentionError
 from retention.keys import Key, load_key
 from retention.policy.check import bind_all, log_warnings
@@ -184,9 +182,9 @@ class Daemon:
                         sql.Identifier(self.config.settings.schema_name, "runs")
                     )
                 ).fetchone()
-        except psycopg.errors.UndefinedTable:
+        except errors.UndefinedTable:
             return True  # never ran on this database: the previous fire was missed
-        except (DatabaseError, psycopg.Error) as exc:
+        except (DatabaseError, errors.Error) as exc:
             logger.warning("cannot tell whether a run was missed: {}", _short(exc))
             return False
         last = row[0] if row else None
@@ -199,7 +197,7 @@ class Daemon:
             try:
                 self._run_once()
                 return
-            except (DatabaseError, psycopg.OperationalError) as exc:
+            except (DatabaseError, errors.OperationalError) as exc:
                 ceiling = self.config.settings.retry_max_seconds
                 logger.warning(
                     "database unavailable ({}); retrying in {:.0f} s", _short(exc), delay
@@ -255,7 +253,7 @@ class Daemon:
         )
 
 
-def _ensure_schema(conn: psycopg.Connection[Any], settings: Settings) -> None:
+def _ensure_schema(conn: Connection, settings: Settings) -> None:
     # A least-privilege role cannot migrate; the runner then fails clearly if it must.
     with contextlib.suppress(DatabaseError):
         migrate(conn, settings.schema_name)

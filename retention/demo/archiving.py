@@ -11,9 +11,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pyrage
-from psycopg import sql
 from pydantic import SecretStr
 
 from retention.cli import archive as archive_cli
@@ -22,6 +20,7 @@ from retention.cli.run import render_report
 from retention.demo.keys import sign_as_demo_approvers
 from retention.engine.progress import LogReporter
 from retention.engine.runner import Runner, RunOptions
+from retention.engines import Connection, sql
 from retention.keys import load_key
 from retention.plan.clock import clock_query
 from retention.policy.check import bound_policies
@@ -36,9 +35,7 @@ ARCHIVE_PHASE = """\
 """
 
 
-def archive_and_restore(
-    conn: psycopg.Connection[Any], settings: Settings, url: str, folder: Path
-) -> None:
+def archive_and_restore(conn: Connection, settings: Settings, url: str, folder: Path) -> None:
     """Archive the patients not seen for 5 years, then restore one of them."""
     print("\n== intermediate archiving (policy copy with a phase 'archive' at 5 years)")
     identity = pyrage.x25519.Identity.generate()
@@ -121,7 +118,7 @@ def _policies_with_archive(source: Path, target: Path) -> Path:
     return target
 
 
-def _first_due(conn: psycopg.Connection[Any], settings: Settings, policy: Any) -> Any:
+def _first_due(conn: Connection, settings: Settings, policy: Any) -> Any:
     phase = policy.phase("archivage")
     clock = clock_query(
         policy, phase, settings.today(), holds_table=holds_table(conn, settings.schema_name)

@@ -28,12 +28,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from itertools import accumulate
 from random import Random
-from typing import Any, TypeVar
-
-import psycopg
-from psycopg import sql
+from typing import TypeVar
 
 from retention.demo.schema import TABLES, add_constraints, drop_constraints
+from retention.engines import Connection, errors, sql
 from retention.errors import DatabaseError
 
 BATCH_PATIENTS = 10_000
@@ -834,7 +832,7 @@ _LOAD_ORDER = (
 )  # fmt: skip
 
 
-def _copy(conn: psycopg.Connection[Any], rows: _Rows, counts: dict[str, int]) -> None:
+def _copy(conn: Connection, rows: _Rows, counts: dict[str, int]) -> None:
     with conn.cursor() as cur:
         for table in _LOAD_ORDER:
             lines = rows.lines[table]
@@ -849,7 +847,7 @@ def _copy(conn: psycopg.Connection[Any], rows: _Rows, counts: dict[str, int]) ->
             counts[table] += len(lines)
 
 
-def _check_empty(conn: psycopg.Connection[Any]) -> None:
+def _check_empty(conn: Connection) -> None:
     try:
         for table in TABLES:
             query = sql.SQL("SELECT EXISTS (SELECT FROM {})").format(sql.Identifier(table))
@@ -859,13 +857,13 @@ def _check_empty(conn: psycopg.Connection[Any]) -> None:
                     f"table {table} already holds rows; demo data goes into an empty schema",
                     hint="create a new database, then create_schema() and generate()",
                 )
-    except psycopg.errors.UndefinedTable as exc:
+    except errors.UndefinedTable as exc:
         raise DatabaseError(
             "the demo tables do not exist", hint="run create_schema() first"
         ) from exc
 
 
-def _reset_sequences(conn: psycopg.Connection[Any], ids: dict[str, int]) -> None:
+def _reset_sequences(conn: Connection, ids: dict[str, int]) -> None:
     for table in TABLES:
         column = _COLUMNS[table].split(",")[0]
         conn.execute(
@@ -875,7 +873,7 @@ def _reset_sequences(conn: psycopg.Connection[Any], ids: dict[str, int]) -> None
 
 
 def generate(
-    conn: psycopg.Connection[Any], *, patients: int, seed: int = 42, today: date | None = None
+    conn: Connection, *, patients: int, seed: int = 42, today: date | None = None
 ) -> DemoStats:
     """Fill the (empty) demo schema with ``patients`` patients and everything that hangs off them.
 
@@ -906,6 +904,6 @@ def generate(
             add_constraints(conn)
             _reset_sequences(conn, gen.ids)
         conn.execute("ANALYZE")
-    except psycopg.OperationalError as exc:
+    except errors.OperationalError as exc:
         raise DatabaseError(f"lost the database while loading demo data: {exc}") from exc
     return DemoStats(**counts, seconds=time.monotonic() - started)

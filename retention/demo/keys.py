@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
@@ -25,6 +24,7 @@ from pydantic import SecretStr
 from retention.audit.approvals import NAMESPACE, message, record_approval
 from retention.audit.sshsig import sign_ed25519
 from retention.audit.trail import AuditTrail
+from retention.engines import Connection
 from retention.settings import Settings
 
 APPROVERS = (("dr.demo", "medecin-dim"), ("direction.demo", "directeur"))  # R1112-7
@@ -79,7 +79,7 @@ def demo_keys(settings: Settings, folder: Path) -> Settings:
 
 
 def sign_as_demo_approvers(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     audit: AuditTrail,
     folder: Path,
     policy: str,

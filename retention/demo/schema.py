@@ -7,11 +7,7 @@ links (``object_class`` + ``object_id``, no foreign key), a change log keeping o
 
 from __future__ import annotations
 
-from typing import Any
-
-import psycopg
-from psycopg import sql
-
+from retention.engines import Connection, errors, sql
 from retention.errors import DatabaseError
 
 TABLES: tuple[str, ...] = (
@@ -238,19 +234,19 @@ CONSTRAINTS_DDL = "\n".join(statement.as_string(None) for statement in _constrai
 DDL = TABLES_DDL + "\n" + CONSTRAINTS_DDL + "\n"
 
 
-def create_schema(conn: psycopg.Connection[Any]) -> None:
+def create_schema(conn: Connection) -> None:
     """Create the demo tables in schema ``public`` of an empty database, in one transaction."""
     try:
         with conn.transaction():
             conn.execute(DDL)
-    except psycopg.errors.DuplicateTable as exc:
+    except errors.DuplicateTable as exc:
         raise DatabaseError(
             "the demo tables already exist in this database",
             hint="use a new, empty database for the demo",
         ) from exc
 
 
-def drop_constraints(conn: psycopg.Connection[Any]) -> None:
+def drop_constraints(conn: Connection) -> None:
     """Drop the foreign keys and secondary indexes, before a bulk load (primary keys stay)."""
     for table, column, _ in FOREIGN_KEYS:
         conn.execute(
@@ -264,7 +260,7 @@ def drop_constraints(conn: psycopg.Connection[Any]) -> None:
         )
 
 
-def add_constraints(conn: psycopg.Connection[Any]) -> None:
+def add_constraints(conn: Connection) -> None:
     """Re-create what :func:`drop_constraints` dropped: each foreign key is checked once."""
     for statement in _constraint_statements():
         conn.execute(statement)

@@ -15,11 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
-
-import psycopg
 
 from retention.discovery.model import PERSONAL_ENTITIES, ColumnVerdict
+from retention.engines import Connection
 from retention.policy.actions import ROW_ACTIONS
 from retention.policy.bind import BoundPolicy
 
@@ -123,7 +121,7 @@ def _kept_column(policy: BoundPolicy, name: str) -> QColumn | None:
 
 
 def current_gaps(
-    conn: psycopg.Connection[Any], schema: str, bound_policies: Iterable[BoundPolicy]
+    conn: Connection, schema: str, bound_policies: Iterable[BoundPolicy]
 ) -> list[Gap] | None:
     """Gaps against the last stored scan, or None when no scan was ever stored."""
     from retention.discovery.inventory import installed, last_scan_id, latest_inventory

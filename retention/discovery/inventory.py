@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import psycopg
-from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from retention.discovery.model import ColumnVerdict, ScanResult
+from retention.engines import Connection, sql
 from retention.errors import DatabaseError
 
 _LATEST = """
@@ -76,7 +75,7 @@ class Change:
         }
 
 
-def installed(conn: psycopg.Connection[Any], schema: str = "retention") -> bool:
+def installed(conn: Connection, schema: str = "retention") -> bool:
     """True when the inventory tables exist (``retention init`` has run)."""
     row = conn.execute(
         "SELECT to_regclass(%s) IS NOT NULL",
@@ -85,7 +84,7 @@ def installed(conn: psycopg.Connection[Any], schema: str = "retention") -> bool:
     return bool(row and row[0])
 
 
-def _require(conn: psycopg.Connection[Any], schema: str) -> None:
+def _require(conn: Connection, schema: str) -> None:
     if not installed(conn, schema):
         raise DatabaseError(
             f"the inventory does not exist in schema '{schema}'",
@@ -94,7 +93,7 @@ def _require(conn: psycopg.Connection[Any], schema: str) -> None:
 
 
 def save_scan(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     result: ScanResult,
     *,
     schema: str = "retention",
@@ -133,7 +132,7 @@ def save_scan(
 
 
 def latest_inventory(
-    conn: psycopg.Connection[Any], *, schema: str = "retention", before: int | None = None
+    conn: Connection, *, schema: str = "retention", before: int | None = None
 ) -> list[ColumnVerdict]:
     """The latest verdict of every column that still exists (optionally: from the scans
     before the scan ``before``), in column order."""
@@ -143,7 +142,7 @@ def latest_inventory(
     return [ColumnVerdict(r[0], r[1], r[2], r[3], round(float(r[4]), 2), dict(r[5])) for r in rows]
 
 
-def last_scan_id(conn: psycopg.Connection[Any], *, schema: str = "retention") -> int | None:
+def last_scan_id(conn: Connection, *, schema: str = "retention") -> int | None:
     """The id of the latest scan, or None when nothing was ever scanned."""
     _require(conn, schema)
     row = conn.execute(
@@ -152,9 +151,7 @@ def last_scan_id(conn: psycopg.Connection[Any], *, schema: str = "retention") ->
     return int(row[0]) if row and row[0] is not None else None
 
 
-def scan_time(
-    conn: psycopg.Connection[Any], scan_id: int, *, schema: str = "retention"
-) -> datetime:
+def scan_time(conn: Connection, scan_id: int, *, schema: str = "retention") -> datetime:
     """When the scan `scan_id` ran."""
     row = conn.execute(
         sql.SQL("SELECT scanned_at FROM {} WHERE scan_id = %s").format(

@@ -16,10 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
-from psycopg import sql
-
 from retention.catalog.introspect import Column, Table
+from retention.engines import Connection, errors, sql
 
 MAX_TEXT = 500
 """Characters kept of a text value (names and identifiers are far shorter)."""
@@ -76,7 +74,7 @@ class _Stats:
 
 
 def sample_table(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     table: Table,
     columns: Iterable[Column],
     *,
@@ -102,14 +100,14 @@ def sample_table(
                 # up from the start of the table rather than report no values.
                 method = "tablesample+scan"
                 fetched += conn.execute(_scan(table, wanted, rows - len(fetched))).fetchall()
-    except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled):
+    except (errors.LockNotAvailable, errors.QueryCanceled):
         return TableSample(table, "none", 0, {}, "timed out (locked or too slow)")
-    except psycopg.errors.InsufficientPrivilege:
+    except errors.InsufficientPrivilege:
         return TableSample(table, "none", 0, {}, "no SELECT privilege")
     return TableSample(table, method, len(fetched), _distinct(wanted, fetched, values))
 
 
-def _limits(conn: psycopg.Connection[Any], timeout_ms: int, lock_timeout_ms: int) -> None:
+def _limits(conn: Connection, timeout_ms: int, lock_timeout_ms: int) -> None:
     conn.execute("SET TRANSACTION READ ONLY")
     conn.execute(
         "SELECT set_config('statement_timeout', %s, true), "
@@ -118,7 +116,7 @@ def _limits(conn: psycopg.Connection[Any], timeout_ms: int, lock_timeout_ms: int
     )
 
 
-def _stats(conn: psycopg.Connection[Any], table: Table) -> _Stats:
+def _stats(conn: Connection, table: Table) -> _Stats:
     row = conn.execute(_STATS, (table.schema, table.name)).fetchone()
     if row is None:
         return _Stats(0, -1, {})

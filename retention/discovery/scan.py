@@ -21,7 +21,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
 from loguru import logger
 from presidio_analyzer import EntityRecognizer
 
@@ -34,11 +33,12 @@ from retention.discovery.model import DEFAULT_SAMPLE, ColumnVerdict, ScanResult,
 from retention.discovery.names import STRONG, context_words
 from retention.discovery.recognizers import CONTEXT, KnownNamesRecognizer
 from retention.discovery.sample import ColumnSample, TableSample, sample_table
+from retention.engines import Connection, errors
 from retention.errors import DatabaseError, UsageError
 
 
 def scan(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     *,
     schemas: Iterable[str] = (),
     tables: Iterable[str] = (),
@@ -49,7 +49,7 @@ def scan(
     lock_timeout_ms: int = 2_000,
     analyzer: Analyzer | None = None,
     workers: int = 1,
-    connect: Callable[[], psycopg.Connection[Any]] | None = None,
+    connect: Callable[[], Connection] | None = None,
 ) -> ScanResult:
     """Scan every column of every user table (or only ``schemas`` / ``tables``).
 
@@ -71,7 +71,7 @@ def scan(
         for table in chosen
     }
 
-    def read(db: psycopg.Connection[Any], table: Table) -> tuple[TableSample, float]:
+    def read(db: Connection, table: Table) -> tuple[TableSample, float]:
         begun = time.monotonic()
         got = sample_table(
             db,
@@ -117,19 +117,19 @@ def scan(
 
 
 def _side_by_side(
-    conn: psycopg.Connection[Any],
-    connect: Callable[[], psycopg.Connection[Any]] | None,
+    conn: Connection,
+    connect: Callable[[], Connection] | None,
     workers: int,
     tables: list[Table],
-    read: Callable[[psycopg.Connection[Any], Table], tuple[TableSample, float]],
+    read: Callable[[Connection, Table], tuple[TableSample, float]],
 ) -> dict[tuple[str, str], tuple[TableSample, float]]:
     """``read`` every table, on ``conn`` alone or on up to ``workers`` connections at once
     (``conn`` and more opened with ``connect``, closed at the end)."""
     if workers <= 1 or connect is None or len(tables) <= 1:
         return {table.qname: read(conn, table) for table in tables}
-    free: queue.SimpleQueue[psycopg.Connection[Any]] = queue.SimpleQueue()
+    free: queue.SimpleQueue[Connection] = queue.SimpleQueue()
     free.put(conn)
-    opened: list[psycopg.Connection[Any]] = []
+    opened: list[Connection] = []
 
     def on_a_free_connection(table: Table) -> tuple[TableSample, float]:
         db = free.get()
@@ -150,13 +150,13 @@ def _side_by_side(
     return {table.qname: got for table, got in zip(tables, results, strict=True)}
 
 
-def _catalog(conn: psycopg.Connection[Any], tool_schema: str, lock_timeout_ms: int) -> Catalog:
+def _catalog(conn: Connection, tool_schema: str, lock_timeout_ms: int) -> Catalog:
     """The catalogue, without waiting behind a lock (column defaults are read with locks)."""
     try:
         with conn.transaction():
             conn.execute("SELECT set_config('lock_timeout', %s, true)", (str(lock_timeout_ms),))
             return read_catalog(conn, tool_schema=tool_schema)
-    except psycopg.errors.LockNotAvailable:
+    except errors.LockNotAvailable:
         raise DatabaseError(
             "a table is locked (ALTER TABLE, VACUUM FULL...): cannot read the catalogue",
             hint="run the scan again once the maintenance is over",

@@ -3,10 +3,6 @@ the last scan with a minimisation `check` accepts for each. Reads the database, 
 
 from __future__ import annotations
 
-from typing import Any
-
-import psycopg
-
 from retention.catalog.introspect import Catalog, Table
 from retention.discovery.inventory import installed, last_scan_id, latest_inventory, scan_time
 from retention.discovery.model import ColumnVerdict
@@ -15,6 +11,7 @@ from retention.draft.dates import date_candidates
 from retention.draft.graph import DraftGraph, draft_graph
 from retention.draft.model import DatedTable, Draft
 from retention.draft.render import core_yaml, table_ref, trial_phase
+from retention.engines import Connection
 from retention.errors import PolicyError, UsageError
 from retention.policy.bind import bind_policy
 from retention.policy.data_checks import unchangeable_columns
@@ -50,7 +47,7 @@ def subject_and_key(catalog: Catalog, name: str, key: str | None) -> tuple[Table
 
 
 def build_draft(
-    conn: psycopg.Connection[Any], catalog: Catalog, subject: Table, key: str, *, schema: str
+    conn: Connection, catalog: Catalog, subject: Table, key: str, *, schema: str
 ) -> Draft:
     graph = draft_graph(conn, catalog, subject, key)
     core = core_yaml(catalog, graph)
@@ -71,7 +68,7 @@ def build_draft(
     )
 
 
-def _dated(conn: psycopg.Connection[Any], catalog: Catalog, graph: DraftGraph) -> list[DatedTable]:
+def _dated(conn: Connection, catalog: Catalog, graph: DraftGraph) -> list[DatedTable]:
     found = []
     members = set(graph.tables)
     for qname in graph.tables:
@@ -84,7 +81,7 @@ def _dated(conn: psycopg.Connection[Any], catalog: Catalog, graph: DraftGraph) -
     return [d for d in found if d.dates]
 
 
-def _refusal(conn: psycopg.Connection[Any], catalog: Catalog, text: str) -> str | None:
+def _refusal(conn: Connection, catalog: Catalog, text: str) -> str | None:
     """None when `text` binds without error, as every command binds it (the values of a text
     column decide whether a generalisation can change it), else the first error."""
     try:

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import psycopg
-from psycopg import sql
 
 from retention.catalog.introspect import Catalog, Column
 from retention.discovery.mask import mask
 from retention.discovery.model import ColumnVerdict
+from retention.engines import Connection, sql
 
 QName = tuple[str, str]
 EXAMPLES = 2
@@ -71,7 +68,7 @@ def plan_for(verdict: ColumnVerdict, column: Column) -> tuple[Minimisation, ...]
 
 
 def personal_columns(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     catalog: Catalog,
     inventory: list[ColumnVerdict],
     refs: dict[QName, str],
@@ -104,7 +101,7 @@ def personal_columns(
     return inside, outside
 
 
-def masked_examples(conn: psycopg.Connection[Any], table: QName, column: str) -> tuple[str, ...]:
+def masked_examples(conn: Connection, table: QName, column: str) -> tuple[str, ...]:
     """A few values of the column, masked (every word reduced to its first letter), the
     masks told apart: of the first 50 values, the first EXAMPLES distinct masks."""
     query = sql.SQL("SELECT left({c}::text, 80) FROM {t} WHERE {c} IS NOT NULL LIMIT 50").format(

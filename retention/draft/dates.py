@@ -6,13 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
-
-import psycopg
-from psycopg import sql
 
 from retention.catalog.introspect import Column, Table
 from retention.catalog.references import sample_percent
+from retention.engines import Connection, sql
 from retention.plan.clock import parse_date_sql
 from retention.policy.model import DATE_FORMATS
 
@@ -41,7 +38,7 @@ class DateCandidate:
         return count / self.rows if self.rows else 0.0
 
 
-def date_candidates(conn: psycopg.Connection[Any], table: Table) -> list[DateCandidate]:
+def date_candidates(conn: Connection, table: Table) -> list[DateCandidate]:
     """The candidate dates of one table, read in one statement (a sample of random blocks
     when the table is estimated above SAMPLE_ROWS rows)."""
     wanted: list[tuple[Column, str | None]] = [

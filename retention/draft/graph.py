@@ -13,9 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-import psycopg
+from typing import Literal
 
 from retention.catalog.introspect import Catalog, ForeignKey, Table
 from retention.catalog.references import (
@@ -31,6 +29,7 @@ from retention.catalog.references import (
     match_share,
     polymorphic_pairs,
 )
+from retention.engines import Connection
 
 QName = tuple[str, str]
 Kind = Literal["foreign key", "column", "polymorphic"]
@@ -107,7 +106,7 @@ def _class_evidence(match: ClassMatch, rows: int) -> str:
 
 @dataclass
 class _Walk:
-    conn: psycopg.Connection[Any]
+    conn: Connection
     catalog: Catalog
     subject: Table
     members: list[QName]
@@ -144,9 +143,7 @@ class _Walk:
         return True
 
 
-def draft_graph(
-    conn: psycopg.Connection[Any], catalog: Catalog, subject: Table, key: str
-) -> DraftGraph:
+def draft_graph(conn: Connection, catalog: Catalog, subject: Table, key: str) -> DraftGraph:
     """Walk from `subject` until no new table is found (see the module's docstring)."""
     walk = _Walk(conn, catalog, subject, [subject.qname])
     candidates = candidate_references(catalog)

@@ -17,13 +17,12 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-import psycopg
-from psycopg import sql
 from psycopg.adapt import PyFormat
 
 from retention.actions import Batch, action_for
 from retention.actions.together import apply_together
 from retention.audit.trail import AuditTrail, Entry, Stored
+from retention.engines import Connection, sql
 from retention.keys import Key
 from retention.plan.clock import clock_query
 from retention.policy.actions import spec_of
@@ -73,7 +72,7 @@ class BatchResult:
 
 
 def run_batch(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     ctxs: Sequence[BatchContext],
     keys: Sequence[Any],
     flags: Sequence[Sequence[bool]] | None = None,
@@ -128,7 +127,7 @@ def run_batch(
         return results
 
 
-def _apply(conn: psycopg.Connection[Any], batches: list[Batch]) -> list[dict[str, int]]:
+def _apply(conn: Connection, batches: list[Batch]) -> list[dict[str, int]]:
     """Rows changed per table, per phase. The column phases of a pass rewrite each row once."""
     if len(batches) > 1 and all(spec_of(b.phase.action).together for b in batches):
         return apply_together(conn, batches)
@@ -136,7 +135,7 @@ def _apply(conn: psycopg.Connection[Any], batches: list[Batch]) -> list[dict[str
 
 
 def _audit(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     ctx: BatchContext,
     batch: Batch,
     rows: dict[str, int],
@@ -174,7 +173,7 @@ def _audit(
 
 
 def _gone(
-    conn: psycopg.Connection[Any], policy: BoundPolicy, keys: Sequence[Any], locked: list[Any]
+    conn: Connection, policy: BoundPolicy, keys: Sequence[Any], locked: list[Any]
 ) -> set[Any]:
     """The keys not locked that no longer exist: the due subjects are proposed by the plan,
     and an earlier phase of the run may have purged or archived some of them since."""
@@ -185,7 +184,7 @@ def _gone(
     return missed - present
 
 
-def _lock(conn: psycopg.Connection[Any], policy: BoundPolicy, keys: Sequence[Any]) -> list[Any]:
+def _lock(conn: Connection, policy: BoundPolicy, keys: Sequence[Any]) -> list[Any]:
     query = _subjects(policy, "FOR UPDATE SKIP LOCKED")
     return [row[0] for row in conn.execute(query, (list(keys),)).fetchall()]
 
@@ -202,9 +201,7 @@ def _subjects(policy: BoundPolicy, locking: str) -> sql.Composed:
     )
 
 
-def _still_due(
-    conn: psycopg.Connection[Any], ctx: BatchContext, locked: list[Any]
-) -> dict[Any, Any]:
+def _still_due(conn: Connection, ctx: BatchContext, locked: list[Any]) -> dict[Any, Any]:
     """The locked subjects still due, in key order; for an archive phase, with their end of
     retention (computed by the same statement: it groups the archive)."""
     if not locked:

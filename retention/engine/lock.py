@@ -8,11 +8,8 @@ lock of a dead session is released by the server, so holding it proves nobody is
 from __future__ import annotations
 
 import time
-from typing import Any
 
-import psycopg
-from psycopg import sql
-
+from retention.engines import Connection, sql
 from retention.errors import RetentionError
 
 RUN_LOCK = 0x7274_6E5F_7275_6E  # "rtn_run"
@@ -24,7 +21,7 @@ class RunInProgressError(RetentionError):
     exit_code = 75  # EX_TEMPFAIL: try again later
 
 
-def acquire(conn: psycopg.Connection[Any], schema: str, wait_seconds: float = 0.0) -> None:
+def acquire(conn: Connection, schema: str, wait_seconds: float = 0.0) -> None:
     """Take the run lock, waiting up to `wait_seconds`; :class:`RunInProgressError` if held."""
     deadline = time.monotonic() + wait_seconds
     while True:
@@ -39,12 +36,12 @@ def acquire(conn: psycopg.Connection[Any], schema: str, wait_seconds: float = 0.
         time.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
 
 
-def release(conn: psycopg.Connection[Any]) -> None:
+def release(conn: Connection) -> None:
     if not (conn.closed or conn.broken):
         conn.execute("SELECT pg_advisory_unlock(%s)", (RUN_LOCK,))
 
 
-def _holder(conn: psycopg.Connection[Any], schema: str) -> str:
+def _holder(conn: Connection, schema: str) -> str:
     row = conn.execute(
         sql.SQL(
             "SELECT pid, host, started_at FROM {} WHERE outcome = 'running' "

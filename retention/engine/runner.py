@@ -22,9 +22,7 @@ from datetime import date
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-import psycopg
 from loguru import logger
-from psycopg import sql
 from psycopg.pq import TransactionStatus
 
 from retention import db
@@ -52,6 +50,7 @@ from retention.engine.safety import (
     refuse_large,
 )
 from retention.engine.workers import walk
+from retention.engines import Connection, errors, sql
 from retention.errors import KNOWN_CONDITIONS, RetentionError, server_text_is_safe
 from retention.keys import Key
 from retention.plan.clock import person_of
@@ -122,14 +121,14 @@ class Runner:
 
     def __init__(
         self,
-        conn: psycopg.Connection[Any],
+        conn: Connection,
         settings: Settings,
         trail: AuditTrail,
         *,
         pseudonym_key: Key | None = None,
         stop: threading.Event | None = None,
         progress: Reporter | None = None,
-        connect: Callable[[], psycopg.Connection[Any]] | None = None,
+        connect: Callable[[], Connection] | None = None,
     ) -> None:
         """`connect` opens the connections of concurrent batches (setting workers); by
         default, connections like the run's, from the settings' database_url."""
@@ -213,7 +212,7 @@ class Runner:
             try:
                 self.archives = self._prepare_archives(plan, options, report, all_policies)
                 report.outcome = self._execute(plan, policies, options, report)
-            except psycopg.OperationalError as exc:
+            except errors.OperationalError as exc:
                 report.outcome = "failed"
                 if not connection_lost(self.conn, exc):
                     raise
@@ -414,7 +413,7 @@ class Runner:
         total = self.due.sizes[table]
         label = ", ".join(f"{p.name} ({p.action})" for p in (phases[i] for i in active))
         self.progress.start(f"{policy.name}/{label}", total)
-        workers: list[psycopg.Connection[Any]] = []
+        workers: list[Connection] = []
         try:
             if total > self.settings.batch_size and all(
                 spec_of(phases[i].action).side_by_side for i in active
@@ -456,7 +455,7 @@ class Runner:
 
     def _open_workers(
         self, count: int | None = None, doing: str = "batches run one after the other"
-    ) -> list[psycopg.Connection[Any]]:
+    ) -> list[Connection]:
         """`count` more connections (default: the setting workers) for a pass's concurrent
         batches, or for the slices of the plan and the exposure snapshot; none (`doing`, on the
         run's connection alone) with workers = 1, or when they cannot all be opened (e.g.
@@ -465,7 +464,7 @@ class Runner:
         count = self.settings.workers if count is None else count
         if count < 1 or self.settings.workers < 2 or self.connect is None:
             return []
-        opened: list[psycopg.Connection[Any]] = []
+        opened: list[Connection] = []
         try:
             home = _identity(self.conn)
             # the run's calendar zone and search path: a batch's re-check and an archive's
@@ -483,7 +482,7 @@ class Runner:
                 for name, row in pinned:
                     if row is not None:
                         opened[-1].execute("SELECT set_config(%s, %s, false)", (name, str(row[0])))
-        except (RetentionError, psycopg.Error) as exc:
+        except (RetentionError, errors.Error) as exc:
             for conn in opened:
                 conn.close()
             reason = exc.message if isinstance(exc, RetentionError) else type(exc).__name__
@@ -494,9 +493,7 @@ class Runner:
         return opened
 
     @contextmanager
-    def _helpers(
-        self, doing: str, policies: list[BoundPolicy]
-    ) -> Iterator[list[psycopg.Connection[Any]]]:
+    def _helpers(self, doing: str, policies: list[BoundPolicy]) -> Iterator[list[Connection]]:
         """workers - 1 more connections while the block runs, closed after it; none once
         the run's connection is lost, or when no subject table is large enough to slice."""
         try:
@@ -505,7 +502,7 @@ class Runner:
                 and self.settings.workers > 1
                 and worth_slicing(self.conn, policies)
             )
-        except psycopg.Error:  # the run's connection reports it where it matters
+        except errors.Error:  # the run's connection reports it where it matters
             wanted = False
         if not wanted:
             yield []
@@ -528,7 +525,7 @@ class Runner:
         results: list[PhaseResult],
         active: list[int],
         rows: list[tuple[Any, ...]],
-        conn: psycopg.Connection[Any] | None = None,
+        conn: Connection | None = None,
     ) -> bool:
         """One batch, on `conn` (default: the run's connection); False stops the pass (an
         error that another batch would repeat). Safe to call from several threads at once,
@@ -539,10 +536,10 @@ class Runner:
         try:
             done = run_batch(conn, chosen, keys, flags)
         except (
-            psycopg.errors.LockNotAvailable,
-            psycopg.errors.QueryCanceled,
-            psycopg.errors.DeadlockDetected,
-            psycopg.errors.SerializationFailure,
+            errors.LockNotAvailable,
+            errors.QueryCanceled,
+            errors.DeadlockDetected,
+            errors.SerializationFailure,
             RecordsChangedError,
         ) as exc:
             logger.warning(
@@ -563,11 +560,11 @@ class Runner:
                 )
             self._advance(len(rows))
             return True
-        except psycopg.OperationalError as exc:
+        except errors.OperationalError as exc:
             if connection_lost(conn, exc):
                 raise  # nothing of this batch committed; the caller retries
             return self._failed(ctxs, results, active, keys, exc, conn)
-        except (psycopg.Error, ArchiveError) as exc:
+        except (errors.Error, ArchiveError) as exc:
             # an archive that cannot be written or verified, a table changed during the run:
             # the batch rolled back; the pass stops (its next batch would fail the same way),
             # the other passes and policies go on
@@ -605,7 +602,7 @@ class Runner:
         active: list[int],
         keys: list[Any],
         exc: Exception,
-        conn: psycopg.Connection[Any],
+        conn: Connection,
     ) -> bool:
         """Record a failed batch (nothing of it changed) for each of its phases; stop the pass."""
         error = _describe(exc)
@@ -737,7 +734,7 @@ class Runner:
         *,
         ctx: BatchContext | None = None,
         detail: dict[str, Any] | None = None,
-        conn: psycopg.Connection[Any] | None = None,
+        conn: Connection | None = None,
     ) -> Stored:
         run_id = report.run_id if report else (ctx.run_id if ctx else None)
         return self.trail.record(
@@ -755,7 +752,7 @@ class Runner:
         )
 
 
-def _identity(conn: psycopg.Connection[Any]) -> tuple[Any, ...]:
+def _identity(conn: Connection) -> tuple[Any, ...]:
     """What tells a database apart: its name and oid, and its server's start time."""
     row = conn.execute(
         "SELECT current_database(), (SELECT oid FROM pg_database "
@@ -765,7 +762,7 @@ def _identity(conn: psycopg.Connection[Any]) -> tuple[Any, ...]:
 
 
 def run_plan(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     policies: list[BoundPolicy],
     options: RunOptions,
     schema: str,
@@ -787,7 +784,7 @@ def _describe(exc: Exception) -> str:
     the objects involved."""
     if isinstance(exc, RetentionError):
         return exc.message
-    if not isinstance(exc, psycopg.Error):
+    if not isinstance(exc, errors.Error):
         return type(exc).__name__
     diag = exc.diag
     if server_text_is_safe(exc.sqlstate, diag.context) and diag.message_primary:
@@ -809,7 +806,7 @@ def _describe(exc: Exception) -> str:
 
 
 def make_trail(
-    conn: psycopg.Connection[Any], settings: Settings, audit_key: Key, signer: TrailSigner
+    conn: Connection, settings: Settings, audit_key: Key, signer: TrailSigner
 ) -> AuditTrail:
     return AuditTrail(settings.schema_name, audit_key, actor(conn), signer)
 

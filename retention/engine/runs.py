@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import psycopg
 from loguru import logger
-from psycopg import sql
 
 from retention.audit.trail import AuditTrail, Entry, mirror
+from retention.engines import Connection, errors, sql
 from retention.errors import KNOWN_CONDITIONS, DatabaseError, RetentionError
 
 RECORD_LOST_SECONDS = 30.0  # how long a run whose connection was lost waits to record it
@@ -47,9 +46,7 @@ class AbandonedRun:
         )
 
 
-def abandon_stale_runs(
-    conn: psycopg.Connection[Any], schema: str, trail: AuditTrail
-) -> list[AbandonedRun]:
+def abandon_stale_runs(conn: Connection, schema: str, trail: AuditTrail) -> list[AbandonedRun]:
     """Mark every run still `running` abandoned (the caller holds the run lock, so none is),
     with `ended_at` its last sign of life; each is logged and audited, and returned."""
     runs, audit = sql.Identifier(schema, "runs"), sql.Identifier(schema, "audit")
@@ -99,9 +96,9 @@ def abandon_stale_runs(
 
 
 def connection_lost_error(
-    exc: psycopg.Error,
-    record: Callable[[psycopg.Connection[Any], str], None],
-    connect: Callable[[], psycopg.Connection[Any]] | None,
+    exc: errors.Error,
+    record: Callable[[Connection, str], None],
+    connect: Callable[[], Connection] | None,
     *,
     give_up: Callable[[float], bool],
 ) -> ConnectionLostError:
@@ -135,8 +132,8 @@ def connection_lost_error(
 
 
 def _with_new_connection(
-    connect: Callable[[], psycopg.Connection[Any]],
-    work: Callable[[psycopg.Connection[Any]], None],
+    connect: Callable[[], Connection],
+    work: Callable[[Connection], None],
     give_up: Callable[[float], bool],
 ) -> bool:
     deadline = time.monotonic() + RECORD_LOST_SECONDS
@@ -146,7 +143,7 @@ def _with_new_connection(
             with connect() as conn:
                 work(conn)
                 return True
-        except (RetentionError, psycopg.Error):
+        except (RetentionError, errors.Error):
             delay = min(delay, deadline - time.monotonic())
             if delay <= 0 or give_up(delay):
                 return False
@@ -154,7 +151,7 @@ def _with_new_connection(
 
 
 def record_failed_run(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     schema: str,
     trail: AuditTrail,
     run_id: uuid.UUID,

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
 
-import psycopg
 from loguru import logger
 
+from retention.engines import Connection
 from retention.errors import RetentionError
 from retention.plan.model import Plan
 from retention.policy.bind import BoundPolicy
@@ -35,7 +34,7 @@ class LimitExceeded:
         return f"{self.policy}/{self.phase}: {self.due:,} subjects due, {self.limit}"
 
 
-def check_clock(conn: psycopg.Connection[Any], settings: Settings) -> float:
+def check_clock(conn: Connection, settings: Settings) -> float:
     """Refuse when the database and host clocks differ by more than the allowed skew."""
     row = conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
     skew = abs(float(row[0]) - time.time()) if row else 0.0
@@ -48,7 +47,7 @@ def check_clock(conn: psycopg.Connection[Any], settings: Settings) -> float:
     return skew
 
 
-def privilege_warnings(conn: psycopg.Connection[Any], policies: list[BoundPolicy]) -> list[str]:
+def privilege_warnings(conn: Connection, policies: list[BoundPolicy]) -> list[str]:
     """Loud warnings when connected as a superuser or as the owner of a table acted on."""
     row = conn.execute(
         "SELECT rolsuper, current_user FROM pg_roles WHERE rolname = current_user"

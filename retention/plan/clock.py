@@ -12,9 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
-from psycopg import sql
-
 from retention.catalog.introspect import Column
+from retention.engines import sql
 from retention.policy.bind import RETAIN_UNTIL, BoundDate, BoundPhase, BoundPolicy
 from retention.policy.expr import Params, compile_sql
 from retention.policy.expr.nodes import Name

@@ -16,12 +16,9 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
-from typing import Any
-
-import psycopg
-from psycopg import sql
 
 from retention.audit.approvals import DESTRUCTIVE, Rules, approval_state
+from retention.engines import Connection, sql
 from retention.plan.clock import SUBJECT, UNKNOWN_DUE, clock_query
 from retention.plan.model import PhasePlan, Plan, PolicyPlan
 from retention.plan.passes import (
@@ -41,7 +38,7 @@ from retention.store.schema import holds_table
 
 
 def compute_plan(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     policies: list[BoundPolicy],
     at: date,
     *,
@@ -51,7 +48,7 @@ def compute_plan(
     approvals: Rules | None = None,
     only_phase: str | None = None,
     keep: DueTables | None = None,
-    helpers: Sequence[psycopg.Connection[Any]] = (),
+    helpers: Sequence[Connection] = (),
 ) -> Plan:
     """The plan of `policies` as of `at`, from one consistent snapshot. Without `rows`, only
     subjects are counted (what `run` needs to check its limits; counting every related row
@@ -77,9 +74,7 @@ def compute_plan(
     return Plan(at, tuple(p for p in plans if p.phases or only_phase is None))
 
 
-def _with_approval(
-    conn: psycopg.Connection[Any], plan: PolicyPlan, schema: str, approvals: Rules
-) -> PolicyPlan:
+def _with_approval(conn: Connection, plan: PolicyPlan, schema: str, approvals: Rules) -> PolicyPlan:
     if not any(phase.action in DESTRUCTIVE for phase in plan.phases):
         return plan
     state = approval_state(conn, schema, plan.name, plan.sha256, approvals)
@@ -87,7 +82,7 @@ def _with_approval(
 
 
 def _policy_plan(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     policy: BoundPolicy,
     at: date,
     holds: sql.Composable | None,
@@ -126,7 +121,7 @@ def _policy_plan(
 
 
 def _sliced_pass(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     helpers: Helpers,
     slices: list[Slice],
     policy: BoundPolicy,
@@ -138,7 +133,7 @@ def _sliced_pass(
     """A pass's plan and due subjects, one slice of keys per connection at once; the due
     subjects the helpers found are copied into the run's table, their counts added."""
 
-    def work(each: psycopg.Connection[Any], chosen: list[Slice]) -> list[list[PhasePlan]]:
+    def work(each: Connection, chosen: list[Slice]) -> list[list[PhasePlan]]:
         create_due_table(each, policy, len(phases), table)
         plans = []
         for s in chosen:
@@ -181,9 +176,7 @@ def _added(parts: tuple[PhasePlan, ...]) -> PhasePlan:
     )
 
 
-def create_due_table(
-    conn: psycopg.Connection[Any], policy: BoundPolicy, phases: int, name: str
-) -> None:
+def create_due_table(conn: Connection, policy: BoundPolicy, phases: int, name: str) -> None:
     """`k` (the subject key), its place in the walk: `w` (its window) then `o` (the end of
     retention in days since 1970) for archives, see `ordered_by_retention`, 0 and 0 otherwise;
     and one flag per phase."""
@@ -199,7 +192,7 @@ def create_due_table(
     )
 
 
-def index_due_table(conn: psycopg.Connection[Any], name: str) -> int:
+def index_due_table(conn: Connection, name: str) -> int:
     """Index a filled due table in the order batches walk it; returns its size."""
     conn.execute(sql.SQL("CREATE INDEX ON {} (w, o, k)").format(temp(name)))
     row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(temp(name))).fetchone()
@@ -207,7 +200,7 @@ def index_due_table(conn: psycopg.Connection[Any], name: str) -> int:
 
 
 def pass_plan(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     policy: BoundPolicy,
     phases: tuple[BoundPhase, ...],
     at: date,
@@ -347,7 +340,7 @@ def _kept(name: str, phases: int, ordered: bool, first_window: int) -> sql.Compo
 
 
 def snapshot_pass(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     policy: BoundPolicy,
     phases: tuple[BoundPhase, ...],
     at: date,

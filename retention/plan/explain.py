@@ -9,11 +9,8 @@ A table reached by several paths appears under each parent, with the rows of tha
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-import psycopg
-from psycopg import sql
-
+from retention.engines import Connection, sql
 from retention.plan.clock import path_sql
 from retention.policy.bind import BoundPolicy
 from retention.policy.expr import Params
@@ -35,16 +32,14 @@ class Branch:
         return self.path[0] if self.path else None
 
 
-def explain_graph(conn: psycopg.Connection[Any], policy: BoundPolicy) -> Branch:
+def explain_graph(conn: Connection, policy: BoundPolicy) -> Branch:
     """The tree of the policy's relation graph with row counts, read in one snapshot."""
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         return _branch(conn, policy, policy.subject.qname, ())
 
 
-def _branch(
-    conn: psycopg.Connection[Any], policy: BoundPolicy, table: QName, path: tuple[Edge, ...]
-) -> Branch:
+def _branch(conn: Connection, policy: BoundPolicy, table: QName, path: tuple[Edge, ...]) -> Branch:
     edges = sorted(
         (e for e in policy.graph.edges if e.parent == table),
         key=lambda e: (e.child, e.class_value or "", e.child_columns),
@@ -53,9 +48,7 @@ def _branch(
     return Branch(table, path, _count(conn, policy, table, path), children)
 
 
-def _count(
-    conn: psycopg.Connection[Any], policy: BoundPolicy, table: QName, path: tuple[Edge, ...]
-) -> int:
+def _count(conn: Connection, policy: BoundPolicy, table: QName, path: tuple[Edge, ...]) -> int:
     """Rows of `table` that reach an existing subject through `path` (each join goes to a
     parent's unique key, so a row is counted once)."""
     if not path:

@@ -16,11 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
-import psycopg
-from psycopg import sql
-
+from retention.engines import Connection, sql
 from retention.policy.actions import spec_of
 from retention.policy.bind import BoundPhase
 
@@ -89,7 +86,7 @@ class DueTables:
     def get(self, policy: str, phases: tuple[str, ...]) -> str | None:
         return self.tables.get((policy, phases))
 
-    def drop(self, conn: psycopg.Connection[Any]) -> None:
+    def drop(self, conn: Connection) -> None:
         for name in self.tables.values():
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(temp(name)))
         self.tables.clear()

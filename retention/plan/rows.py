@@ -6,9 +6,8 @@ each level; a table reachable by several paths is a member through any of them.
 
 from __future__ import annotations
 
-from psycopg import sql
-
 from retention.actions.values import pending
+from retention.engines import sql
 from retention.plan.clock import KeyRange, path_sql
 from retention.policy.actions import ROW_ACTIONS
 from retention.policy.bind import BoundPhase, BoundPolicy

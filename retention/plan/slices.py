@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
-import psycopg
 from loguru import logger
-from psycopg import sql
 from psycopg.pq import TransactionStatus
 
+from retention.engines import Connection, errors, sql
+from retention.engines.postgresql import raw
 from retention.plan.clock import KeyRange
 from retention.policy.bind import BoundPolicy
 from retention.policy.expr import Params
@@ -80,11 +80,13 @@ def sliceable(policy: BoundPolicy) -> bool:
     return True
 
 
-def worth_slicing(conn: psycopg.Connection[Any], policies: Sequence[BoundPolicy]) -> bool:
+def worth_slicing(conn: Connection, policies: Sequence[BoundPolicy]) -> bool:
     """True when some policy could be sliced and its subject table may be large (the
     planner's estimate; a table never analysed counts as large): otherwise no helper
     connection is worth opening."""
-    tables = [sql.Identifier(*p.subject.qname).as_string(conn) for p in policies if sliceable(p)]
+    tables = [
+        sql.Identifier(*p.subject.qname).as_string(raw(conn)) for p in policies if sliceable(p)
+    ]
     if not tables:
         return False
     row = conn.execute(
@@ -95,9 +97,7 @@ def worth_slicing(conn: psycopg.Connection[Any], policies: Sequence[BoundPolicy]
     return bool(row and row[0])
 
 
-def cut(
-    conn: psycopg.Connection[Any], policy: BoundPolicy, count: int, subjects: int
-) -> list[Slice]:
+def cut(conn: Connection, policy: BoundPolicy, count: int, subjects: int) -> list[Slice]:
     """`count` slices of about as many subjects each, in key order; one slice (every key) when
     the policy cannot be sliced or the table is small. `subjects`: rows of the subject table."""
     if count < 2 or subjects < SMALLEST or not sliceable(policy):
@@ -120,16 +120,16 @@ class Helpers:
     """Idle connections to the run's database, the snapshot they are to read (exported by the
     main connection's transaction) and their work_mem."""
 
-    conns: list[psycopg.Connection[Any]]
+    conns: list[Connection]
     snapshot: str
     work_mem_mb: int
 
 
 def spread(
-    main: psycopg.Connection[Any],
+    main: Connection,
     helpers: Helpers,
     slices: list[Slice],
-    work: Callable[[psycopg.Connection[Any], list[Slice]], T],
+    work: Callable[[Connection, list[Slice]], T],
     tables: Sequence[sql.Composable],
 ) -> list[T]:
     """`work(conn, its slices)` on the main connection and on each helper that joins the
@@ -151,7 +151,7 @@ def spread(
     return found
 
 
-def export_snapshot(main: psycopg.Connection[Any]) -> str:
+def export_snapshot(main: Connection) -> str:
     """The snapshot of `main`'s REPEATABLE READ transaction, for helpers to read while that
     transaction stays open."""
     row = main.execute("SELECT pg_export_snapshot()").fetchone()
@@ -161,20 +161,20 @@ def export_snapshot(main: psycopg.Connection[Any]) -> str:
 
 @contextmanager
 def reading(
-    snapshot: str, helpers: Sequence[psycopg.Connection[Any]], work_mem_mb: int
-) -> Iterator[list[psycopg.Connection[Any]]]:
+    snapshot: str, helpers: Sequence[Connection], work_mem_mb: int
+) -> Iterator[list[Connection]]:
     """The helpers, each in a transaction reading `snapshot` for the block's time only (an
     idle transaction held longer would meet idle_in_transaction_session_timeout), rolled back
     after it: what they wrote was copied to the main connection. A helper that cannot begin
     one is left out, with a warning; the caller computes its slice itself."""
-    ready: list[psycopg.Connection[Any]] = []
+    ready: list[Connection] = []
     try:
         for conn in helpers:
             try:
                 conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
                 conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
                 conn.execute("SELECT set_config('work_mem', %s, true)", (f"{work_mem_mb}MB",))
-            except psycopg.Error as exc:
+            except errors.Error as exc:
                 logger.warning(
                     "a helper connection cannot read the run's snapshot ({}); its slice is "
                     "computed on the run's connection",
@@ -192,11 +192,11 @@ def reading(
             _roll_back(conn)
 
 
-def _roll_back(conn: psycopg.Connection[Any]) -> None:
+def _roll_back(conn: Connection) -> None:
     try:
         if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
             conn.execute("ROLLBACK")
-    except psycopg.Error as exc:  # a helper lost: the work it did was copied, or failed
+    except errors.Error as exc:  # a helper lost: the work it did was copied, or failed
         logger.debug("helper connection not rolled back: {}", type(exc).__name__)
 
 
@@ -248,9 +248,7 @@ def _cancel(cancel: Callable[[], None] | None) -> None:
         cancel()
 
 
-def copy_table(
-    source: psycopg.Connection[Any], target: psycopg.Connection[Any], table: sql.Composable
-) -> None:
+def copy_table(source: Connection, target: Connection, table: sql.Composable) -> None:
     """Append the rows of `table` on `source` (e.g. a temporary table of its session) to the
     table of the same name on `target`, in binary, without going through Python objects."""
     with (
@@ -261,7 +259,7 @@ def copy_table(
             into.write(data)
 
 
-def cancel_all(conns: Sequence[psycopg.Connection[Any]]) -> None:
+def cancel_all(conns: Sequence[Connection]) -> None:
     """Cancel the statement each of `conns` is running (an interrupted slice's companions);
     a cancel that fails is logged and the others are still sent."""
     for conn in conns:

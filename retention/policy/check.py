@@ -9,12 +9,11 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
-import psycopg
 from loguru import logger
 
 from retention.catalog.introspect import read_catalog
+from retention.engines import Connection
 from retention.errors import PolicyError, Problem, UsageError
 from retention.policy.bind import BoundPolicy, bind_policy
 from retention.policy.data_checks import data_problems, unchangeable_columns
@@ -40,7 +39,7 @@ class CheckResult:
 
 
 def check_policies(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     directory: Path,
     *,
     tool_schema: str = "retention",
@@ -56,7 +55,7 @@ def check_policies(
 
 
 def bind_all(
-    conn: psycopg.Connection[Any], loaded: list[LoadedPolicy], *, tool_schema: str = "retention"
+    conn: Connection, loaded: list[LoadedPolicy], *, tool_schema: str = "retention"
 ) -> CheckResult:
     """Bind policies already loaded (the daemon keeps the last valid files in memory)."""
     catalog = read_catalog(conn, tool_schema=tool_schema)
@@ -101,7 +100,7 @@ def _with_ledger(policy: BoundPolicy, ledger: Ledger) -> BoundPolicy:
 
 
 def bound_policies(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     directory: Path,
     *,
     only: str | None = None,

@@ -22,9 +22,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
-from psycopg import sql
-
 from retention.catalog.introspect import Table
 from retention.catalog.references import (
     CLASS_LIMIT,
@@ -37,6 +34,7 @@ from retention.catalog.references import (
     distinct_classes,
     match_share,
 )
+from retention.engines import Connection, sql
 from retention.errors import Problem
 from retention.policy.actions import POSTAL_CODE_SHAPE, TEXT_DATE_SHAPE, spec_of
 from retention.policy.bind import BoundColumn, BoundPolicy
@@ -122,7 +120,7 @@ def class_columns(policy: BoundPolicy) -> list[ClassColumn]:
     ]
 
 
-def unmapped_classes(conn: psycopg.Connection[Any], policy: BoundPolicy) -> list[UnmappedClasses]:
+def unmapped_classes(conn: Connection, policy: BoundPolicy) -> list[UnmappedClasses]:
     """Each class column of the record holding classes the policy does not know, with the
     rows of each such class (the distinct values are read by a loose index scan when an index
     leads with the column, and only the unknown classes are counted)."""
@@ -142,7 +140,7 @@ def destructive(policy: BoundPolicy) -> bool:
 
 
 def data_problems(
-    conn: psycopg.Connection[Any], policies: list[BoundPolicy], *, sample: int = SAMPLE_VALUES
+    conn: Connection, policies: list[BoundPolicy], *, sample: int = SAMPLE_VALUES
 ) -> list[Problem]:
     """Unmapped classes (errors for a policy that purges or archives, warnings otherwise) and
     unfollowed reference columns (warnings) of every policy."""
@@ -153,7 +151,7 @@ def data_problems(
     return problems
 
 
-def _class_problems(conn: psycopg.Connection[Any], policy: BoundPolicy) -> list[Problem]:
+def _class_problems(conn: Connection, policy: BoundPolicy) -> list[Problem]:
     severity = "error" if destructive(policy) else "warning"
     problems = []
     for found in unmapped_classes(conn, policy):
@@ -179,9 +177,7 @@ def _class_problems(conn: psycopg.Connection[Any], policy: BoundPolicy) -> list[
     return problems
 
 
-def _reference_problems(
-    conn: psycopg.Connection[Any], policy: BoundPolicy, sample: int
-) -> list[Problem]:
+def _reference_problems(conn: Connection, policy: BoundPolicy, sample: int) -> list[Problem]:
     related = policy.loaded.policy.related
     excluded = {t.qname for name in related.exclude if (t := policy.catalog.find(name))}
     targets = {
@@ -277,7 +273,7 @@ def _reference_hint(policy: BoundPolicy, candidate: CandidateReference) -> str:
 SAMPLE = 1_000
 
 
-def unchangeable_columns(conn: psycopg.Connection[Any], policy: BoundPolicy) -> list[Problem]:
+def unchangeable_columns(conn: Connection, policy: BoundPolicy) -> list[Problem]:
     """An error for each text column that a generalisation cannot change: its type fits (text
     dates and postal codes are text) but none of its first `SAMPLE` values has the shape the
     generalisation changes (`generalize {column: nom, to: year}` would leave every name as it
@@ -310,7 +306,7 @@ _SHAPES = {
 }
 
 
-def _shaped(conn: psycopg.Connection[Any], item: BoundColumn, shape: str) -> tuple[int, int]:
+def _shaped(conn: Connection, item: BoundColumn, shape: str) -> tuple[int, int]:
     """(values with the shape, values read) among the first `SAMPLE` non-NULL values."""
     # COLLATE "C": pattern matching refuses nondeterministic collations; the shape is ASCII
     query = sql.SQL(

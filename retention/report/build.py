@@ -12,10 +12,9 @@ from datetime import UTC, date, datetime
 from importlib import metadata
 from typing import Any
 
-import psycopg
-
 from retention.audit.anchor import Anchor
 from retention.audit.approvals import Rules
+from retention.engines import Connection
 from retention.policy.bind import BoundPolicy
 from retention.report.exposure import Exposure, compute_exposure, last_scan
 from retention.report.forecast import Forecast, compute_forecast
@@ -62,7 +61,7 @@ class Report:
 
 
 def build_report(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     policies: Sequence[BoundPolicy],
     at: date,
     *,
@@ -87,9 +86,7 @@ def build_report(
     )
 
 
-def _inventory(
-    conn: psycopg.Connection[Any], policies: Sequence[BoundPolicy], schema: str
-) -> Inventory:
+def _inventory(conn: Connection, policies: Sequence[BoundPolicy], schema: str) -> Inventory:
     scan_id, scanned_at, verdicts = last_scan(conn, schema)
     return build_inventory(scan_id, scanned_at, verdicts or (), policies)
 

@@ -34,13 +34,11 @@ from datetime import date, datetime
 from functools import partial
 from typing import Any
 
-import psycopg
-from psycopg import sql
-
 from retention.actions.values import not_pseudonym, pending
 from retention.discovery.inventory import installed as inventory_installed
 from retention.discovery.inventory import last_scan_id, latest_inventory
 from retention.discovery.model import ColumnVerdict
+from retention.engines import Connection, sql
 from retention.plan.clock import (
     AggregateKey,
     aggregate_key,
@@ -198,13 +196,13 @@ class _Group:
 
 
 def compute_exposure(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     policies: Sequence[BoundPolicy],
     at: date,
     *,
     schema: str = "retention",
     work_mem_mb: int = 64,
-    helpers: Sequence[psycopg.Connection[Any]] = (),
+    helpers: Sequence[Connection] = (),
 ) -> Exposure:
     """The exposure figures of every population at `at`, from one consistent snapshot.
 
@@ -236,7 +234,7 @@ def groups(policies: Iterable[BoundPolicy]) -> list[_Group]:
 
 
 def last_scan(
-    conn: psycopg.Connection[Any], schema: str
+    conn: Connection, schema: str
 ) -> tuple[int | None, datetime | None, list[ColumnVerdict] | None]:
     """The last scan's id and time, and the inventory of record (None: nothing scanned)."""
     if not inventory_installed(conn, schema):
@@ -268,7 +266,7 @@ class _Context:
 
     def __init__(
         self,
-        conn: psycopg.Connection[Any],
+        conn: Connection,
         policies: list[BoundPolicy],
         at: date,
         schema: str,
@@ -354,7 +352,7 @@ class _Context:
 
     def _clocks(
         self,
-        conn: psycopg.Connection[Any],
+        conn: Connection,
         slices: list[Slice],
         *,
         group: _Group,
@@ -368,7 +366,7 @@ class _Context:
         return reasons
 
     def _shared_aggregates(
-        self, conn: psycopg.Connection[Any], group: _Group, within: Slice
+        self, conn: Connection, group: _Group, within: Slice
     ) -> dict[AggregateKey, sql.Composable]:
         """Aggregate dates that several clocks of the group use (e.g. the last stay, defined
         the same way by two policies), computed once into temporary tables. Phases sharing a
@@ -405,7 +403,7 @@ class _Context:
 
     def _materialise(
         self,
-        conn: psycopg.Connection[Any],
+        conn: Connection,
         clock: _Clock,
         aggregates: dict[AggregateKey, sql.Composable],
         within: Slice,
@@ -587,7 +585,7 @@ class _Context:
         return int(row[0]) if row and row[0] is not None else 0
 
 
-def archive_catalogue_installed(conn: psycopg.Connection[Any], schema: str) -> bool:
+def archive_catalogue_installed(conn: Connection, schema: str) -> bool:
     """True when the archive catalogue (files and their segments) exists."""
     row = conn.execute(
         "SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL",

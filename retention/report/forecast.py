@@ -25,10 +25,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-import psycopg
-from psycopg import sql
-
 from retention.audit.approvals import DESTRUCTIVE, Rules, approval_state
+from retention.engines import Connection, sql
 from retention.plan.clock import clock_query, holds_covering
 from retention.plan.rows import due_keys
 from retention.policy.bind import BoundPhase, BoundPolicy
@@ -113,7 +111,7 @@ def month_ends(today: date, months: int = MONTHS) -> tuple[date, ...]:
 
 
 def compute_forecast(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     policies: Sequence[BoundPolicy],
     today: date,
     *,
@@ -154,7 +152,7 @@ class _PhaseWindow:
 
     def __init__(
         self,
-        conn: psycopg.Connection[Any],
+        conn: Connection,
         policy: BoundPolicy,
         phase: BoundPhase,
         dates: tuple[date, ...],
@@ -260,9 +258,7 @@ def _cumulative(values: list[int]) -> list[int]:
     return out
 
 
-def _active_holds(
-    conn: psycopg.Connection[Any], holds: sql.Composable | None, policy: BoundPolicy
-) -> int:
+def _active_holds(conn: Connection, holds: sql.Composable | None, policy: BoundPolicy) -> int:
     if holds is None:
         return 0
     params = Params("h")
@@ -276,7 +272,7 @@ def _active_holds(
 
 
 def _approval(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     schema: str,
     policy: BoundPolicy,
     phase: BoundPhase,

@@ -14,12 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-import psycopg
-from psycopg import sql
-
 from retention.audit.anchor import Anchor
 from retention.audit.approvals import Rules, judge
 from retention.audit.trail import Verification, verify
+from retention.engines import Connection, sql
 from retention.policy.bind import BoundPolicy
 from retention.report.moments import iso
 
@@ -189,7 +187,7 @@ class History:
 
 
 def read_history(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     schema: str,
     policies: Sequence[BoundPolicy],
     *,
@@ -221,19 +219,19 @@ def read_history(
     )
 
 
-def _exists(conn: psycopg.Connection[Any], schema: str, table: str) -> bool:
+def _exists(conn: Connection, schema: str, table: str) -> bool:
     row = conn.execute(
         "SELECT to_regclass(%s) IS NOT NULL", (sql.Identifier(schema, table).as_string(None),)
     ).fetchone()
     return bool(row and row[0])
 
 
-def _count(conn: psycopg.Connection[Any], query: sql.Composed) -> int:
+def _count(conn: Connection, query: sql.Composed) -> int:
     row = conn.execute(query).fetchone()
     return int(row[0]) if row else 0
 
 
-def _outcomes(conn: psycopg.Connection[Any], runs: sql.Identifier) -> dict[str, int]:
+def _outcomes(conn: Connection, runs: sql.Identifier) -> dict[str, int]:
     rows = conn.execute(
         sql.SQL("SELECT outcome, count(*) FROM {} GROUP BY 1 ORDER BY 1").format(runs)
     ).fetchall()
@@ -241,7 +239,7 @@ def _outcomes(conn: psycopg.Connection[Any], runs: sql.Identifier) -> dict[str, 
 
 
 def _runs(
-    conn: psycopg.Connection[Any], runs: sql.Identifier, audit: sql.Identifier, limit: int
+    conn: Connection, runs: sql.Identifier, audit: sql.Identifier, limit: int
 ) -> tuple[Run, ...]:
     found = conn.execute(
         sql.SQL(
@@ -255,7 +253,7 @@ def _runs(
 
 
 def _work(
-    conn: psycopg.Connection[Any], audit: sql.Identifier, run_ids: list[UUID]
+    conn: Connection, audit: sql.Identifier, run_ids: list[UUID]
 ) -> dict[UUID, list[PhaseWork]]:
     """Subjects, batches and rows per table of each run, policy and phase (batch entries)."""
     totals = conn.execute(
@@ -290,7 +288,7 @@ def _work(
     return out
 
 
-def _incidents(conn: psycopg.Connection[Any], audit: sql.Identifier) -> tuple[Incident, ...]:
+def _incidents(conn: Connection, audit: sql.Identifier) -> tuple[Incident, ...]:
     found = conn.execute(
         sql.SQL(
             "SELECT seq, recorded_at, event, run_id, coalesce(policy, detail->>'policy'), "
@@ -327,7 +325,7 @@ def _message(event: str, detail: dict[str, Any]) -> str | None:
 
 
 def _versions(
-    conn: psycopg.Connection[Any], audit: sql.Identifier, current: dict[str, str], rules: Rules
+    conn: Connection, audit: sql.Identifier, current: dict[str, str], rules: Rules
 ) -> tuple[PolicyVersion, ...]:
     seen = conn.execute(
         sql.SQL(

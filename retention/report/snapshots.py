@@ -13,11 +13,10 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-import psycopg
 from loguru import logger
-from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from retention.engines import Connection, sql
 from retention.policy.bind import BoundPolicy
 from retention.report.exposure import Exposure, compute_exposure
 from retention.report.moments import iso
@@ -45,7 +44,7 @@ class Snapshot:
         }
 
 
-def installed(conn: psycopg.Connection[Any], schema: str) -> bool:
+def installed(conn: Connection, schema: str) -> bool:
     row = conn.execute(
         "SELECT to_regclass(%s) IS NOT NULL", (sql.Identifier(schema, TABLE).as_string(None),)
     ).fetchone()
@@ -53,7 +52,7 @@ def installed(conn: psycopg.Connection[Any], schema: str) -> bool:
 
 
 def save_snapshot(
-    conn: psycopg.Connection[Any], schema: str, exposure: Exposure, run_id: UUID | None = None
+    conn: Connection, schema: str, exposure: Exposure, run_id: UUID | None = None
 ) -> int:
     """Store `exposure`; returns the snapshot's id."""
     row = conn.execute(
@@ -66,7 +65,7 @@ def save_snapshot(
     return int(row[0])
 
 
-def snapshots(conn: psycopg.Connection[Any], schema: str, limit: int = 60) -> list[Snapshot]:
+def snapshots(conn: Connection, schema: str, limit: int = 60) -> list[Snapshot]:
     """The latest `limit` snapshots, oldest first (empty while the table does not exist)."""
     if not installed(conn, schema):
         return []
@@ -84,20 +83,20 @@ def snapshots(conn: psycopg.Connection[Any], schema: str, limit: int = 60) -> li
     return [Snapshot(r[0], r[1], r[2], r[3], Exposure.from_json(r[4])) for r in rows]
 
 
-def _runs_table(conn: psycopg.Connection[Any], schema: str) -> sql.Composable | None:
+def _runs_table(conn: Connection, schema: str) -> sql.Composable | None:
     table = sql.Identifier(schema, "runs")
     row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table.as_string(None),)).fetchone()
     return table if row and row[0] else None
 
 
 def record_after_run(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     policies: Sequence[BoundPolicy],
     at: date,
     run_id: UUID,
     *,
     schema: str = "retention",
-    helpers: Sequence[psycopg.Connection[Any]] = (),
+    helpers: Sequence[Connection] = (),
 ) -> int | None:
     """Compute and store the exposure after run `run_id`; never raises (logs instead).
     `helpers`: idle connections to the same database that share the clock's work."""

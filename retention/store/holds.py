@@ -10,9 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import psycopg
-from psycopg import sql
-
+from retention.engines import Connection, sql
 from retention.errors import RetentionError
 
 
@@ -103,9 +101,7 @@ def _where(scope: Scope) -> tuple[sql.Composable, list[Any]]:
     )
 
 
-def add_hold(
-    conn: psycopg.Connection[Any], schema: str, scope: Scope, subject: str, reason: str
-) -> Hold:
+def add_hold(conn: Connection, schema: str, scope: Scope, subject: str, reason: str) -> Hold:
     """A new hold (one active hold per scope and subject)."""
     if active(conn, schema, scope, subject):
         raise HoldError(
@@ -124,7 +120,7 @@ def add_hold(
     return Hold(*row)
 
 
-def release_hold(conn: psycopg.Connection[Any], schema: str, scope: Scope, subject: str) -> Hold:
+def release_hold(conn: Connection, schema: str, scope: Scope, subject: str) -> Hold:
     where, params = _where(scope)
     row = conn.execute(
         sql.SQL(
@@ -142,7 +138,7 @@ def release_hold(conn: psycopg.Connection[Any], schema: str, scope: Scope, subje
     return Hold(*row)
 
 
-def active(conn: psycopg.Connection[Any], schema: str, scope: Scope, subject: str) -> bool:
+def active(conn: Connection, schema: str, scope: Scope, subject: str) -> bool:
     where, params = _where(scope)
     row = conn.execute(
         sql.SQL("SELECT 1 FROM {} WHERE {} AND subject_key = %s AND released_at IS NULL").format(
@@ -154,7 +150,7 @@ def active(conn: psycopg.Connection[Any], schema: str, scope: Scope, subject: st
 
 
 def list_holds(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     schema: str,
     policy: str | None = None,
     include_released: bool = False,

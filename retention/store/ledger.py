@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
-import psycopg
 from loguru import logger
-from psycopg import sql
+
+from retention.engines import Connection, sql
 
 TABLE = "scrubbed"
 # What decides whether a text is clean: the analyser's code (every module of the discovery
@@ -51,7 +50,7 @@ def analyser_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
-def find_ledger(conn: psycopg.Connection[Any], schema: str) -> Ledger | None:
+def find_ledger(conn: Connection, schema: str) -> Ledger | None:
     """The ledger, or None while `retention init` has not created it or this role may not read
     and write it (every text is then pending, as before the ledger existed)."""
     name = f"{sql.Identifier(schema).as_string(None)}.{TABLE}"

@@ -7,11 +7,8 @@ transaction under an advisory lock, and is recorded in `schema_version`.
 from __future__ import annotations
 
 from importlib import resources
-from typing import Any
 
-import psycopg
-from psycopg import sql
-
+from retention.engines import Connection, errors, sql
 from retention.errors import DatabaseError
 
 _LOCK_KEY = 0x7265_7465_6E74  # "retent": serialises concurrent migrations
@@ -28,7 +25,7 @@ def migrations() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
-def migrate(conn: psycopg.Connection[Any], schema: str = "retention") -> list[str]:
+def migrate(conn: Connection, schema: str = "retention") -> list[str]:
     """Create or upgrade the tool's schema; returns the names of the migrations applied."""
     applied: list[str] = []
     try:
@@ -58,7 +55,7 @@ def migrate(conn: psycopg.Connection[Any], schema: str = "retention") -> list[st
                     (version, name),
                 )
                 applied.append(name)
-    except psycopg.errors.InsufficientPrivilege as exc:
+    except errors.InsufficientPrivilege as exc:
         raise DatabaseError(
             f"cannot create or upgrade the '{schema}' schema: {exc.diag.message_primary}",
             hint="run 'retention init' once as the database owner",
@@ -66,7 +63,7 @@ def migrate(conn: psycopg.Connection[Any], schema: str = "retention") -> list[st
     return applied
 
 
-def holds_table(conn: psycopg.Connection[Any], schema: str = "retention") -> sql.Composable | None:
+def holds_table(conn: Connection, schema: str = "retention") -> sql.Composable | None:
     """The holds table, or None when the tool's schema is not installed yet."""
     row = conn.execute(
         "SELECT to_regclass(%s) IS NOT NULL", (f"{sql.Identifier(schema).as_string(None)}.holds",)

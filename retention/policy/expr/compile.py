@@ -16,9 +16,9 @@ import re
 from collections.abc import Callable
 from typing import assert_never
 
-from psycopg import sql
 from psycopg.adapt import PyFormat
 
+from retention.engines import sql
 from retention.policy.expr.nodes import (
     And,
     Arith,
