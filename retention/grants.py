@@ -15,7 +15,7 @@ from retention.audit.approvals import DESTRUCTIVE
 from retention.catalog.introspect import Catalog
 from retention.engines import Connection, sql
 from retention.engines.postgresql import raw
-from retention.policy.bind import BoundPolicy
+from retention.policy.bound import BoundPolicy
 from retention.policy.relations import QName
 
 

@@ -11,7 +11,7 @@ from psycopg import sql
 
 from retention.engines import Connection
 from retention.plan.clock import clock_query
-from retention.policy.bind import BoundPolicy
+from retention.policy.bound import BoundPolicy
 from retention.policy.check import bound_policies
 from retention.store.schema import holds_table
 

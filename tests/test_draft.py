@@ -25,7 +25,7 @@ from retention.draft.render import render_draft
 from retention.errors import PolicyError, Problem
 from retention.plan.clock import path_sql
 from retention.plan.compute import compute_plan
-from retention.policy.bind import BoundPolicy
+from retention.policy.bound import BoundPolicy
 from retention.policy.check import bound_policies, check_policies
 from retention.policy.expr import Params
 from retention.store.schema import migrate

@@ -22,7 +22,7 @@ from retention.discovery.inventory import save_scan
 from retention.discovery.model import ColumnVerdict, ScanResult
 from retention.engine.runner import RunReport
 from retention.plan.clock import UNKNOWN_DUE
-from retention.policy.bind import BoundPolicy
+from retention.policy.bound import BoundPolicy
 from retention.policy.check import bound_policies
 from retention.report.build import Report, build_report
 from retention.report.exposure import compute_exposure

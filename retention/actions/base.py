@@ -12,7 +12,7 @@ from retention.engines import Connection, sql
 from retention.errors import RetentionError
 from retention.keys import Key
 from retention.policy.actions import SPECS
-from retention.policy.bind import BoundPhase, BoundPolicy
+from retention.policy.bound import BoundPhase, BoundPolicy
 from retention.policy.expr import Params
 from retention.policy.relations import QName
 

@@ -23,7 +23,7 @@ from retention.engines import Connection, sql
 from retention.errors import RetentionError
 from retention.keys import Key
 from retention.plan.rows import member_condition
-from retention.policy.bind import BoundColumn
+from retention.policy.bound import BoundColumn
 from retention.policy.expr import Params
 from retention.policy.relations import QName
 

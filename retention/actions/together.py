@@ -34,7 +34,7 @@ from retention.actions.writeback import flag_names, write_back_flagged
 from retention.engines import Connection, sql
 from retention.plan.rows import member_condition
 from retention.policy.actions import spec_of
-from retention.policy.bind import BoundColumn
+from retention.policy.bound import BoundColumn
 from retention.policy.expr import Params
 from retention.policy.relations import QName
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from retention.engines import sql
 from retention.policy.actions import POSTAL_CODE_SHAPE, TEXT_DATE_SHAPE
-from retention.policy.bind import BoundColumn
+from retention.policy.bound import BoundColumn
 from retention.policy.expr import Params
 from retention.store.ledger import TABLE as LEDGER_TABLE
 

@@ -30,9 +30,9 @@ from retention.archive.errors import ArchiveConfigError, ArchiveError, ArchiveVe
 from retention.catalog.introspect import Table
 from retention.engines import Connection, sql
 from retention.plan.rows import ROW_ADDRESS, row_id
-from retention.policy.bind import BoundPolicy, is_link
+from retention.policy.bound import BoundPolicy
 from retention.policy.expr import Params
-from retention.policy.relations import Edge, QName
+from retention.policy.relations import Edge, QName, is_link
 
 KEYS_TABLE = "retention_archive_keys"
 # Output settings that make the text of every value exact and stable (local to the batch's
@@ -137,8 +137,8 @@ def check_tables(conn: Connection, policy: BoundPolicy) -> None:
 def _check_foreign_keys(conn: Connection, policy: BoundPolicy, oids: list[int]) -> None:
     """No live foreign key that is not a link of the record carries the delete further
     (CASCADE) or changes the referencing rows (SET NULL, SET DEFAULT): `check` refuses those it
-    sees (retention.policy.bind), this also sees the keys of partitions and those a migration
-    added since."""
+    sees (retention.policy.checks.deletes), this also sees the keys of partitions and those a
+    migration added since."""
     rows = conn.execute(
         "SELECT cn.nspname, c.relname, pn.nspname, p.relname, con.conname, con.confdeltype, "
         "array(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY AS k(n, o) "

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from retention.engines import Connection, sql
 from retention.plan.clock import clock_query
-from retention.policy.bind import BoundPhase, BoundPolicy
+from retention.policy.bound import BoundPhase, BoundPolicy
 
 Granularity = Literal["month", "year"]
 UNDATED = "undated"

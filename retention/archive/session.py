@@ -20,7 +20,7 @@ from retention.archive.writer import Target, archive_batch
 from retention.audit.trail import AuditTrail
 from retention.engines import Connection, sql
 from retention.plan.model import Plan
-from retention.policy.bind import BoundPhase, BoundPolicy
+from retention.policy.bound import BoundPhase, BoundPolicy
 from retention.settings import Settings
 from retention.store.holds import Person
 from retention.store.schema import holds_table

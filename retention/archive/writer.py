@@ -42,7 +42,7 @@ from retention.archive.model import ArchiveFile, Segment, file_name
 from retention.archive.storage import Storage, Written
 from retention.audit.trail import AuditTrail
 from retention.engines import Connection
-from retention.policy.bind import BoundPhase, BoundPolicy
+from retention.policy.bound import BoundPhase, BoundPolicy
 from retention.policy.relations import QName
 
 

@@ -35,7 +35,7 @@ from retention.keys import load_key
 from retention.log import setup_logging
 from retention.plan.clock import clock_query
 from retention.plan.compute import compute_plan
-from retention.policy.bind import BoundPolicy
+from retention.policy.bound import BoundPolicy
 from retention.policy.check import check_policies
 from retention.settings import Settings
 from retention.store.schema import holds_table, migrate

@@ -17,7 +17,7 @@ from retention.audit.approvals import rules_of
 from retention.db import connect
 from retention.engines import Connection
 from retention.errors import RetentionError, UsageError
-from retention.policy.bind import BoundPolicy
+from retention.policy.bound import BoundPolicy
 from retention.policy.check import bound_policies
 from retention.report import labels
 from retention.settings import Settings

@@ -17,7 +17,7 @@ from retention.db import connect
 from retention.engine.safety import limit_violations, refuse_large
 from retention.errors import UsageError
 from retention.keys import Key, load_key
-from retention.policy.bind import BoundPolicy
+from retention.policy.bound import BoundPolicy
 from retention.policy.check import bound_policies
 from retention.settings import Settings
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from retention.discovery.model import PERSONAL_ENTITIES, ColumnVerdict
 from retention.engines import Connection
 from retention.policy.actions import ROW_ACTIONS
-from retention.policy.bind import BoundPolicy
+from retention.policy.bound import BoundPolicy
 
 QColumn = tuple[str, str, str]  # schema, table, column
 

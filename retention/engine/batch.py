@@ -26,7 +26,7 @@ from retention.engines import Connection, sql
 from retention.keys import Key
 from retention.plan.clock import clock_query
 from retention.policy.actions import spec_of
-from retention.policy.bind import BoundPhase, BoundPolicy
+from retention.policy.bound import BoundPhase, BoundPolicy
 from retention.settings import Settings
 
 if TYPE_CHECKING:

@@ -59,7 +59,7 @@ from retention.plan.model import Plan
 from retention.plan.passes import DueTables, flag, group_phases, temp
 from retention.plan.slices import worth_slicing
 from retention.policy.actions import spec_of
-from retention.policy.bind import BoundPolicy
+from retention.policy.bound import BoundPolicy
 from retention.policy.data_checks import UnmappedClasses, unmapped_classes
 from retention.report.snapshots import record_after_run
 from retention.settings import Settings

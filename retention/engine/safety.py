@@ -10,7 +10,7 @@ from loguru import logger
 from retention.engines import Connection
 from retention.errors import RetentionError
 from retention.plan.model import Plan
-from retention.policy.bind import BoundPolicy
+from retention.policy.bound import BoundPolicy
 from retention.settings import Settings
 
 

@@ -14,7 +14,7 @@ from datetime import date
 
 from retention.catalog.introspect import Column
 from retention.engines import sql
-from retention.policy.bind import RETAIN_UNTIL, BoundDate, BoundPhase, BoundPolicy
+from retention.policy.bound import RETAIN_UNTIL, BoundDate, BoundPhase, BoundPolicy
 from retention.policy.expr import Params, compile_sql
 from retention.policy.expr.nodes import Name
 from retention.policy.relations import Edge

@@ -32,7 +32,7 @@ from retention.plan.passes import (
 )
 from retention.plan.rows import affected_tables, count_members, due_keys, subject_pending
 from retention.plan.slices import EVERY_KEY, Helpers, Slice, cut, export_snapshot, spread
-from retention.policy.bind import BoundPhase, BoundPolicy
+from retention.policy.bound import BoundPhase, BoundPolicy
 from retention.policy.expr import Params
 from retention.store.schema import holds_table
 

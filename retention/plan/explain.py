@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from retention.engines import Connection, sql
 from retention.plan.clock import path_sql
-from retention.policy.bind import BoundPolicy
+from retention.policy.bound import BoundPolicy
 from retention.policy.expr import Params
 from retention.policy.relations import Edge, QName
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from retention.engines import Connection, sql
 from retention.policy.actions import spec_of
-from retention.policy.bind import BoundPhase
+from retention.policy.bound import BoundPhase
 
 
 def group_phases(phases: Iterable[BoundPhase]) -> list[tuple[BoundPhase, ...]]:

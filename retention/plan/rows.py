@@ -10,7 +10,7 @@ from retention.actions.values import pending
 from retention.engines import sql
 from retention.plan.clock import KeyRange, path_sql
 from retention.policy.actions import ROW_ACTIONS
-from retention.policy.bind import BoundPhase, BoundPolicy
+from retention.policy.bound import BoundPhase, BoundPolicy
 from retention.policy.expr import Params
 from retention.policy.relations import QName
 

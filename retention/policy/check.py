@@ -15,7 +15,8 @@ from loguru import logger
 from retention.catalog.introspect import read_catalog
 from retention.engines import Connection
 from retention.errors import PolicyError, Problem, UsageError
-from retention.policy.bind import BoundPolicy, bind_policy
+from retention.policy.bind import bind_policy
+from retention.policy.bound import BoundPolicy
 from retention.policy.data_checks import data_problems, unchangeable_columns
 from retention.policy.load import LoadedPolicy, load_policies
 from retention.store.ledger import Ledger, find_ledger

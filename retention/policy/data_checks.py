@@ -37,7 +37,7 @@ from retention.catalog.references import (
 from retention.engines import Connection, sql
 from retention.errors import Problem
 from retention.policy.actions import POSTAL_CODE_SHAPE, TEXT_DATE_SHAPE, spec_of
-from retention.policy.bind import BoundColumn, BoundPolicy
+from retention.policy.bound import BoundColumn, BoundPolicy
 from retention.policy.relations import QName
 
 # What a class name looks like (PHP classes, with namespaces): anything else is not shown.

@@ -8,7 +8,7 @@ acyclic; its reverse topological order is the order in which rows can be deleted
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -149,3 +149,23 @@ def _topological(subject: QName, members: set[QName], edges: list[Edge]) -> tupl
         order.remove(subject)
         order.insert(0, subject)
     return tuple(order)
+
+
+def is_link(
+    graph: RelationGraph,
+    child: QName,
+    parent: QName,
+    columns: Sequence[str],
+    ref_columns: Sequence[str],
+) -> bool:
+    """The foreign key is one of the record's links between two different tables (its rows
+    are then archived and deleted before the parent's). A polymorphic link is not: the key
+    would also act on the rows of the link's other classes."""
+    return child != parent and any(
+        e.kind != "polymorphic"
+        and e.child == child
+        and e.parent == parent
+        and tuple(e.child_columns) == tuple(columns)
+        and tuple(e.parent_columns) == tuple(ref_columns)
+        for e in graph.edges
+    )

@@ -15,7 +15,7 @@ from typing import Any
 from retention.audit.anchor import Anchor
 from retention.audit.approvals import Rules
 from retention.engines import Connection
-from retention.policy.bind import BoundPolicy
+from retention.policy.bound import BoundPolicy
 from retention.report.exposure import Exposure, compute_exposure, last_scan
 from retention.report.forecast import Forecast, compute_forecast
 from retention.report.history import History, read_history

@@ -57,7 +57,7 @@ from retention.plan.slices import (
     spread,
 )
 from retention.policy.actions import ROW_ACTIONS, spec_of
-from retention.policy.bind import BoundColumn, BoundDate, BoundPhase, BoundPolicy
+from retention.policy.bound import BoundColumn, BoundDate, BoundPhase, BoundPolicy
 from retention.policy.expr import Params
 from retention.policy.relations import QName
 from retention.report.moments import iso

@@ -29,7 +29,7 @@ from retention.audit.approvals import DESTRUCTIVE, Rules, approval_state
 from retention.engines import Connection, sql
 from retention.plan.clock import clock_query, holds_covering
 from retention.plan.rows import due_keys
-from retention.policy.bind import BoundPhase, BoundPolicy
+from retention.policy.bound import BoundPhase, BoundPolicy
 from retention.policy.expr import Params
 from retention.store.schema import holds_table
 

@@ -18,7 +18,7 @@ from retention.audit.anchor import Anchor
 from retention.audit.approvals import Rules, judge
 from retention.audit.trail import Verification, verify
 from retention.engines import Connection, sql
-from retention.policy.bind import BoundPolicy
+from retention.policy.bound import BoundPolicy
 from retention.report.moments import iso
 
 RUNS_SHOWN = 30

@@ -14,7 +14,7 @@ from typing import Any
 
 from retention.discovery.coverage import Coverage, coverage
 from retention.discovery.model import ColumnVerdict
-from retention.policy.bind import BoundPolicy
+from retention.policy.bound import BoundPolicy
 from retention.report.moments import iso
 
 # Kinds of personal data shown as heat map columns, in reading order, with their entities.

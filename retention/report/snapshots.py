@@ -17,7 +17,7 @@ from loguru import logger
 from psycopg.types.json import Jsonb
 
 from retention.engines import Connection, sql
-from retention.policy.bind import BoundPolicy
+from retention.policy.bound import BoundPolicy
 from retention.report.exposure import Exposure, compute_exposure
 from retention.report.moments import iso
 

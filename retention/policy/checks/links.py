@@ -1,0 +1,128 @@
+"""The record's links: the links the policy declares (a column, or a polymorphic pair of
+class and id columns), the tables it excludes, and the relation graph they give with the
+foreign keys (retention.policy.relations)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from retention.catalog.introspect import Column, Table
+from retention.policy.checks.binder import Binder
+from retention.policy.checks.subject import check_self_references
+from retention.policy.model import Link, Polymorphic
+from retention.policy.relations import (
+    DeclaredEdge,
+    Edge,
+    QName,
+    RelationError,
+    RelationGraph,
+    build_graph,
+)
+from retention.policy.source import PathKey
+
+
+def relation_graph(binder: Binder, subject: Table, key: str) -> RelationGraph | None:
+    """The graph of the record's tables, or None (reported) when it cannot be built."""
+    related = binder.loaded.policy.related
+    declared = [
+        edge
+        for i, link in enumerate(related.links)
+        for edge in _link_edges(binder, link, ("related", "links", i), subject)
+    ]
+    excluded = _excluded(binder)
+    check_self_references(binder, subject)
+    try:
+        return build_graph(
+            binder.catalog, subject, key, declared, excluded, related.follow_foreign_keys
+        )
+    except RelationError as exc:
+        binder.error(exc.where, exc.message, exc.hint)
+        return None
+
+
+def _excluded(binder: Binder) -> set[QName]:
+    excluded: set[QName] = set()
+    for i, name in enumerate(binder.loaded.policy.related.exclude):
+        table = binder.table(name, ("related", "exclude", i))
+        if table is not None:
+            excluded.add(table.qname)
+    return excluded
+
+
+def _link_edges(
+    binder: Binder, link: Link, path: PathKey, subject: Table
+) -> Iterator[DeclaredEdge]:
+    child = binder.table(link.table, (*path, "table"))
+    if child is None:
+        return
+    if link.column is not None:
+        edge = _column_edge(binder, link, link.column, path, child, subject)
+        if edge is not None:
+            yield edge
+        return
+    assert link.polymorphic is not None  # guaranteed by the model
+    yield from _polymorphic_edges(binder, link.polymorphic, path, child)
+
+
+def _column_edge(
+    binder: Binder, link: Link, name: str, path: PathKey, child: Table, subject: Table
+) -> DeclaredEdge | None:
+    parent = (
+        subject if link.references is None else binder.table(link.references, (*path, "references"))
+    )
+    column = binder.column(child, name, (*path, "column"))
+    if parent is None or column is None:
+        return None
+    if len(parent.primary_key) != 1:
+        binder.error(path, f"{parent.name} has no single-column primary key to link to")
+        return None
+    _check_key_types(binder, column, parent.columns[parent.primary_key[0]], path)
+    edge = Edge(
+        child.qname,
+        parent.qname,
+        "column",
+        (column.name,),
+        parent.primary_key,
+        origin=f"declared link {child.name}.{column.name}",
+    )
+    return DeclaredEdge(edge, path)
+
+
+def _polymorphic_edges(
+    binder: Binder, poly: Polymorphic, path: PathKey, child: Table
+) -> Iterator[DeclaredEdge]:
+    ppath = (*path, "polymorphic")
+    class_col = binder.column(child, poly.class_column, (*ppath, "class_column"))
+    id_col = binder.column(child, poly.id_column, (*ppath, "id_column"))
+    if class_col is not None and not class_col.is_text:
+        binder.error(
+            (*ppath, "class_column"),
+            f"'{class_col.name}' is {class_col.type}; a polymorphic class column holds text",
+        )
+    for cls, table_name in poly.classes.items():
+        parent = binder.table(table_name, (*ppath, "classes", cls))
+        if parent is None or class_col is None or id_col is None:
+            continue
+        if len(parent.primary_key) != 1:
+            binder.error(
+                (*ppath, "classes", cls),
+                f"{parent.name} has no single-column primary key to link to",
+            )
+            continue
+        _check_key_types(binder, id_col, parent.columns[parent.primary_key[0]], ppath)
+        edge = Edge(
+            child.qname,
+            parent.qname,
+            "polymorphic",
+            (id_col.name,),
+            parent.primary_key,
+            class_col.name,
+            cls,
+            origin=f"polymorphic link {child.name}.{class_col.name}",
+        )
+        yield DeclaredEdge(edge, path)
+
+
+def _check_key_types(binder: Binder, column: Column, key: Column, path: PathKey) -> None:
+    if column.is_number != key.is_number or column.is_text != key.is_text:
+        binder.error(path, f"'{column.name}' ({column.type}) cannot hold keys of type {key.type}")
