@@ -11,7 +11,7 @@ retention.policy.data_checks.
 - links.py: declared links and exclusions, and the relation graph they give
 - dates.py: the clock's dates, their columns, joins, cycles and indexes
 - columns.py: each phase's due date and target columns, against its action's spec
-- reach.py: what a statement sets off through the foreign keys' ON UPDATE / ON DELETE
+- cascades.py: what a statement sets off through the foreign keys' ON UPDATE / ON DELETE
 - deletes.py: foreign keys outside the record's links that break deleting it
 - hooks.py: the triggers and rules a phase's statements set off, and those it accepts
 """
