@@ -427,7 +427,7 @@ def test_the_sql_test_of_a_pseudonym_agrees_with_the_python_one(
     in every text type, and under a nondeterministic collation (where `~` alone fails)."""
     from psycopg import sql
 
-    from retention.actions.values import not_pseudonym
+    from retention.rows.values import not_pseudonym
 
     conn.execute(
         "CREATE COLLATION IF NOT EXISTS ci (provider = icu, locale = 'und-u-ks-level2', "

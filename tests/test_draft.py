@@ -23,11 +23,11 @@ from retention.discovery.model import ColumnVerdict, ScanResult
 from retention.draft.build import build_draft, subject_and_key
 from retention.draft.render import render_draft
 from retention.errors import PolicyError, Problem
-from retention.plan.clock import path_sql
 from retention.plan.compute import compute_plan
 from retention.policy.bound import BoundPolicy
 from retention.policy.check import bound_policies, check_policies
 from retention.policy.expr import Params
+from retention.rows.subjects import path_sql
 from retention.store.schema import migrate
 from tests.fix_db import DEMO_TODAY
 

@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from retention.actions import records
+from retention.rows import records
 from retention.store.schema import migrate
 from tests.clock_helpers import policy
 from tests.engine_helpers import run, settings, write_policy

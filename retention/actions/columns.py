@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import ClassVar
 
 from retention.actions.base import Batch
-from retention.actions.values import new_value, pending
 from retention.engines import Connection, sql
-from retention.plan.rows import member_condition
 from retention.policy.expr import Params
 from retention.policy.relations import QName
+from retention.rows.members import member_condition
+from retention.rows.values import new_value, pending
 
 
 def _update(conn: Connection, batch: Batch, table: QName) -> int:

@@ -17,15 +17,15 @@ from functools import lru_cache
 from typing import Any, ClassVar
 
 from retention.actions.base import Batch
-from retention.actions.values import PSEUDONYM_PATTERN, pending
 from retention.actions.writeback import write_back
 from retention.engines import Connection, sql
 from retention.errors import RetentionError
 from retention.keys import Key
-from retention.plan.rows import member_condition
 from retention.policy.bound import BoundColumn
 from retention.policy.expr import Params
 from retention.policy.relations import QName
+from retention.rows.members import member_condition
+from retention.rows.values import PSEUDONYM_PATTERN, pending
 
 PREFIX = "PSN-"
 DEFAULT_LENGTH = 24  # PSN- and 20 base32 characters: 100 bits

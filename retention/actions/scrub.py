@@ -31,16 +31,16 @@ from loguru import logger
 
 from retention.actions.base import Batch
 from retention.actions.pseudonymize import pseudonym
-from retention.actions.values import ledger_target, pending
 from retention.actions.writeback import write_back
 from retention.discovery.scrub import PROTECTED, Replace, get_scrubber, tag
 from retention.engines import Connection, sql
 from retention.errors import RetentionError
 from retention.keys import Key
-from retention.plan.rows import member_condition
 from retention.policy.bound import BoundColumn
 from retention.policy.expr import Params
 from retention.policy.relations import QName
+from retention.rows.members import member_condition
+from retention.rows.values import ledger_target, pending
 from retention.store.ledger import TABLE as LEDGER_TABLE
 
 

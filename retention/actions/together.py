@@ -29,14 +29,14 @@ from typing import Any, Protocol, cast
 
 from retention.actions.base import Batch, action_for
 from retention.actions.pseudonymize import needs_key, pseudonymiser
-from retention.actions.values import new_value, pending
 from retention.actions.writeback import flag_names, write_back_flagged
 from retention.engines import Connection, sql
-from retention.plan.rows import member_condition
 from retention.policy.actions import spec_of
 from retention.policy.bound import BoundColumn
 from retention.policy.expr import Params
 from retention.policy.relations import QName
+from retention.rows.members import member_condition
+from retention.rows.values import new_value, pending
 
 
 class _PerTable(Protocol):

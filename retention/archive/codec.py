@@ -25,14 +25,14 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from retention.actions.records import Records, needed_columns
 from retention.archive.errors import ArchiveConfigError, ArchiveError, ArchiveVerifyError
 from retention.catalog.introspect import Table
 from retention.engines import Connection, sql
-from retention.plan.rows import ROW_ADDRESS, row_id
 from retention.policy.bound import BoundPolicy
 from retention.policy.expr import Params
 from retention.policy.relations import Edge, QName, is_link
+from retention.rows.members import ROW_ADDRESS, row_id
+from retention.rows.records import Records, needed_columns
 
 KEYS_TABLE = "retention_archive_keys"
 # Output settings that make the text of every value exact and stable (local to the batch's
@@ -223,7 +223,7 @@ def create_keys_table(conn: Connection, policy: BoundPolicy, groups: dict[Any, s
 def delete_returning(records: Records, qname: QName) -> list[tuple[sql.Composed, dict[str, Any]]]:
     """`DELETE ... RETURNING grp, <every column>` statements emptying one table of the batch's
     rows, children first, found through the link values the batch collected
-    (retention.actions.records); their values are `SettingParams` (see `deleted_rows`).
+    (retention.rows.records); their values are `SettingParams` (see `deleted_rows`).
 
     Each row is attributed to the group of its subject; a row reached from several subjects
     goes to the latest group (it is kept as long as any of them needs it). When no row can be

@@ -5,7 +5,7 @@ Inside the batch's transaction, after the subjects were locked and re-checked:
 
 1. each subject's expiry group is computed (month of its `retain_until`);
 2. the link values of the batch's rows are collected once, parents first, each with its
-   group (retention.actions.records); then each table, children first, is emptied of the
+   group (retention.rows.records); then each table, children first, is emptied of the
    batch's rows with `COPY (DELETE ... RETURNING group, columns) TO STDOUT (FORMAT csv)`
    (records grouped and sorted bytewise here): what is written is exactly what is deleted, and
    a table that cannot be deleted from stops the batch before any file;
@@ -34,7 +34,6 @@ from typing import Any
 import pyrage
 from loguru import logger
 
-from retention.actions import records
 from retention.archive import catalog, codec, container, groups
 from retention.archive.container import Member
 from retention.archive.errors import ArchiveStorageError, ArchiveVerifyError
@@ -44,6 +43,7 @@ from retention.audit.trail import AuditTrail
 from retention.engines import Connection
 from retention.policy.bound import BoundPhase, BoundPolicy
 from retention.policy.relations import QName
+from retention.rows import records
 
 
 @dataclass(frozen=True)

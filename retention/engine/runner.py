@@ -26,7 +26,6 @@ from loguru import logger
 from psycopg.pq import TransactionStatus
 
 from retention import db
-from retention.actions.records import RecordsChangedError
 from retention.archive.errors import ArchiveError
 from retention.audit.anchor import append_head, read_heads
 from retention.audit.approvals import DESTRUCTIVE, approval_state, rules_of
@@ -62,6 +61,7 @@ from retention.policy.actions import spec_of
 from retention.policy.bound import BoundPolicy
 from retention.policy.data_checks import UnmappedClasses, unmapped_classes
 from retention.report.snapshots import record_after_run
+from retention.rows.records import RecordsChangedError
 from retention.settings import Settings
 from retention.store.schema import holds_table
 

@@ -17,7 +17,7 @@ from retention.engines import sql
 from retention.policy.bound import RETAIN_UNTIL, BoundDate, BoundPhase, BoundPolicy
 from retention.policy.expr import Params, compile_sql
 from retention.policy.expr.nodes import Name
-from retention.policy.relations import Edge
+from retention.rows.subjects import KeyRange, path_sql
 from retention.store.holds import Person, covers
 
 SUBJECT = "s"
@@ -355,23 +355,6 @@ def aggregate_statement(
 Restriction = Callable[[sql.Composable], sql.Composable]
 
 
-@dataclass(frozen=True)
-class KeyRange:
-    """Subjects whose key is at least `low` and below `high` (None: unbounded), both bound
-    parameters of the query's `Params` (see retention.plan.slices)."""
-
-    low: sql.Composable | None
-    high: sql.Composable | None
-
-    def condition(self, key: sql.Composable) -> sql.Composable:
-        parts = []
-        if self.low is not None:
-            parts.append(sql.SQL("{} >= {}").format(key, self.low))
-        if self.high is not None:
-            parts.append(sql.SQL("{} < {}").format(key, self.high))
-        return sql.SQL(" AND ").join(parts) if parts else sql.SQL("true")
-
-
 def _restriction(keys: sql.Composable | None, within: KeyRange | None) -> Restriction | None:
     """`key = ANY(keys)` when computing the clock of a few subjects (uses the link's index),
     a key range for a slice of the table, or nothing."""
@@ -382,62 +365,6 @@ def _restriction(keys: sql.Composable | None, within: KeyRange | None) -> Restri
     if within is not None:
         return within.condition
     return None
-
-
-@dataclass(frozen=True)
-class PathSQL:
-    """Joins from a related row up to its subject, extra conditions, and the subject key."""
-
-    joins: sql.Composable
-    conditions: tuple[sql.Composable, ...]
-    key: sql.Composable
-
-
-def path_sql(policy: BoundPolicy, path: tuple[Edge, ...], start: str, params: Params) -> PathSQL:
-    """Walk a chain of edges from the row aliased `start` up to the subject.
-
-    The subject table itself is never joined: the last edge's child columns hold its key.
-    """
-    joins: list[sql.Composable] = []
-    conditions: list[sql.Composable] = []
-    alias = start
-    key: sql.Composable = sql.Identifier(start, policy.key.name)
-    for depth, edge in enumerate(path):
-        if edge.parent == policy.subject.qname and edge.parent_columns == (policy.key.name,):
-            key = sql.Identifier(alias, edge.child_columns[0])
-            if edge.class_column is not None:
-                conditions.append(class_filter(edge, alias, params))
-            break
-        parent = f"{start}_p{depth}"
-        joins.append(
-            sql.SQL("JOIN {} AS {} ON {}").format(
-                sql.Identifier(*edge.parent),
-                sql.Identifier(parent),
-                edge_condition(edge, alias, parent, params),
-            )
-        )
-        alias = parent
-        key = sql.Identifier(alias, policy.key.name)
-    return PathSQL(sql.SQL(" ").join(joins), tuple(conditions), key)
-
-
-def class_filter(edge: Edge, alias: str, params: Params) -> sql.Composable:
-    """`alias.object_class = 'CPatient'` for a polymorphic edge (the class as a parameter)."""
-    assert edge.class_column is not None
-    return sql.SQL("{} = {}::text").format(
-        sql.Identifier(alias, edge.class_column), params.add(edge.class_value)
-    )
-
-
-def edge_condition(edge: Edge, child: str, parent: str, params: Params) -> sql.Composable:
-    """SQL condition joining a child row (alias `child`) to its parent row (alias `parent`)."""
-    parts: list[sql.Composable] = [
-        sql.SQL("{} = {}").format(sql.Identifier(child, c), sql.Identifier(parent, p))
-        for c, p in zip(edge.child_columns, edge.parent_columns, strict=True)
-    ]
-    if edge.class_column is not None:
-        parts.append(class_filter(edge, child, params))
-    return sql.SQL(" AND ").join(parts)
 
 
 def _holds(

@@ -30,10 +30,10 @@ from retention.plan.passes import (
     ordered_by_retention,
     temp,
 )
-from retention.plan.rows import affected_tables, count_members, due_keys, subject_pending
 from retention.plan.slices import EVERY_KEY, Helpers, Slice, cut, export_snapshot, spread
 from retention.policy.bound import BoundPhase, BoundPolicy
 from retention.policy.expr import Params
+from retention.rows.members import affected_tables, count_members, due_keys, subject_pending
 from retention.store.schema import holds_table
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from retention.engines import Connection, sql
-from retention.plan.clock import path_sql
 from retention.policy.bound import BoundPolicy
 from retention.policy.expr import Params
 from retention.policy.relations import Edge, QName
+from retention.rows.subjects import path_sql
 
 
 @dataclass(frozen=True)

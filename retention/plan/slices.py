@@ -32,9 +32,9 @@ from psycopg.pq import TransactionStatus
 
 from retention.engines import Connection, errors, sql
 from retention.engines.postgresql import raw
-from retention.plan.clock import KeyRange
 from retention.policy.bound import BoundPolicy
 from retention.policy.expr import Params
+from retention.rows.subjects import KeyRange
 from retention.threads import CANCELLED_WAIT, wait_all
 
 INTEGER_KEYS = frozenset({"smallint", "integer", "bigint"})

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 MIN_PSEUDONYM_LENGTH = 12
 
 # The values a generalisation of a text column can change; any other value is left as it is
-# (retention.actions.values). A text column none of whose values has that shape is refused.
+# (retention.rows.values). A text column none of whose values has that shape is refused.
 TEXT_DATE_SHAPE = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"  # '1975-06-21', or a partial '1975-00-00'
 POSTAL_CODE_SHAPE = "^[0-9]{5}$"  # mainland, Corsica ('20xxx') and overseas ('97xxx')
 

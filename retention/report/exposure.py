@@ -34,19 +34,11 @@ from datetime import date, datetime
 from functools import partial
 from typing import Any
 
-from retention.actions.values import not_pseudonym, pending
 from retention.discovery.inventory import installed as inventory_installed
 from retention.discovery.inventory import last_scan_id, latest_inventory
 from retention.discovery.model import ColumnVerdict
 from retention.engines import Connection, sql
-from retention.plan.clock import (
-    AggregateKey,
-    aggregate_key,
-    aggregate_statement,
-    clock_query,
-    path_sql,
-)
-from retention.plan.rows import due_keys
+from retention.plan.clock import AggregateKey, aggregate_key, aggregate_statement, clock_query
 from retention.plan.slices import (
     EVERY_KEY,
     Helpers,
@@ -61,6 +53,9 @@ from retention.policy.bound import BoundColumn, BoundDate, BoundPhase, BoundPoli
 from retention.policy.expr import Params
 from retention.policy.relations import QName
 from retention.report.moments import iso
+from retention.rows.members import due_keys
+from retention.rows.subjects import path_sql
+from retention.rows.values import not_pseudonym, pending
 from retention.store.holds import Person, covers
 from retention.store.schema import holds_table
 

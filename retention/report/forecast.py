@@ -28,9 +28,9 @@ from typing import Any
 from retention.audit.approvals import DESTRUCTIVE, Rules, approval_state
 from retention.engines import Connection, sql
 from retention.plan.clock import clock_query, holds_covering
-from retention.plan.rows import due_keys
 from retention.policy.bound import BoundPhase, BoundPolicy
 from retention.policy.expr import Params
+from retention.rows.members import due_keys
 from retention.store.schema import holds_table
 
 MONTHS = 24

@@ -1,6 +1,6 @@
 """The scrub ledger (`<schema>.scrubbed`, migration 007): texts scrub left clean, by digest.
 
-`pending` (retention.actions.values) reads it in SQL, so the plan, the exposure figures and the
+`pending` (retention.rows.values) reads it in SQL, so the plan, the exposure figures and the
 scrub action agree on what is still to scrub; the scrub action writes it, in the batch's
 transaction, for every text it analysed. The digest is computed by the server from the column's
 text (`sha256(convert_to(col::text, 'UTF8'))`) both ways, so it matches exactly what is stored.

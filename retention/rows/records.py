@@ -27,10 +27,10 @@ from typing import Any
 
 from retention.engines import Connection, sql
 from retention.errors import RetentionError
-from retention.plan.clock import class_filter
 from retention.policy.bound import BoundPolicy
 from retention.policy.expr import Params
 from retention.policy.relations import Edge, QName
+from retention.rows.subjects import class_filter
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,13 @@ each level; a table reachable by several paths is a member through any of them.
 
 from __future__ import annotations
 
-from retention.actions.values import pending
 from retention.engines import sql
-from retention.plan.clock import KeyRange, path_sql
 from retention.policy.actions import ROW_ACTIONS
 from retention.policy.bound import BoundPhase, BoundPolicy
 from retention.policy.expr import Params
 from retention.policy.relations import QName
+from retention.rows.subjects import KeyRange, path_sql
+from retention.rows.values import pending
 
 
 def member_condition(
