@@ -185,7 +185,7 @@ def test_clock_skew_refuses_to_run(
 def test_second_run_waits_for_the_lock_then_says_who_holds_it(
     demo_conn: psycopg.Connection[Any], demo_db_url: str
 ) -> None:
-    from retention.engine import lock
+    from retention.store import lock
 
     migrate(demo_conn)
     with psycopg.connect(demo_db_url, autocommit=True) as other:

@@ -20,8 +20,8 @@ from retention.archive.errors import ArchiveError
 from retention.archive.model import ArchiveFile, parse_name
 from retention.archive.restore import Found, open_segment
 from retention.archive.storage import TEMP_SUFFIX, Storage
-from retention.engine.lock import RUN_LOCK
 from retention.engines import Connection, sql
+from retention.store import lock
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ def _latest_entries(conn: Connection, schema: str) -> dict[str, dict[str, Any]]:
 
 def _check_strays(conn: Connection, schema: str, names: set[str], report: Report) -> None:
     known = catalog.known_ids(conn, schema)
-    running = _run_in_progress(conn)
+    running = lock.in_progress(conn)
     for name in sorted(names):
         parsed = parse_name(name.removesuffix(TEMP_SUFFIX))
         if parsed is None:
@@ -151,11 +151,3 @@ def _check_strays(conn: Connection, schema: str, names: set[str], report: Report
         else:
             what = "unknown version"
         report.problems.append(Problem(name, what))
-
-
-def _run_in_progress(conn: Connection) -> bool:
-    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (RUN_LOCK,)).fetchone()
-    if row and row[0]:
-        conn.execute("SELECT pg_advisory_unlock(%s)", (RUN_LOCK,))
-        return False
-    return True

@@ -31,7 +31,6 @@ from retention.daemon.metrics import Metrics
 from retention.daemon.notify import Notifier
 from retention.daemon.schedule import Schedule
 from retention.db import connect
-from retention.engine.lock import RunInProgressError
 from retention.engine.progress import LogReporter
 from retention.engine.runner import Runner, RunOptions
 from retention.engines import Connection, errors, sql
@@ -40,6 +39,7 @@ from retention.keys import Key, load_key
 from retention.policy.check import bind_all, log_warnings
 from retention.policy.load import LoadedPolicy, load_policies
 from retention.settings import Settings, load_settings
+from retention.store.lock import RunInProgressError
 from retention.store.schema import migrate
 
 

@@ -33,7 +33,6 @@ from retention.audit.seal import TrailSigner
 from retention.audit.trail import AuditTrail, Entry, Stored, actor, mirror, verify_anchors
 from retention.db import connection_lost
 from retention.discovery.coverage import current_gaps
-from retention.engine import lock
 from retention.engine.batch import BatchContext, BatchResult, run_batch
 from retention.engine.progress import Reporter, reporter
 from retention.engine.runs import (
@@ -63,6 +62,7 @@ from retention.policy.data_checks import UnmappedClasses, unmapped_classes
 from retention.report.snapshots import record_after_run
 from retention.rows.records import RecordsChangedError
 from retention.settings import Settings
+from retention.store import lock
 from retention.store.schema import holds_table
 
 if TYPE_CHECKING:

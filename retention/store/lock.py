@@ -3,6 +3,7 @@
 `retention run` and the daemon take the same lock. Whoever does not get it is told who holds it.
 Runs left `running` by a process that died are marked `abandoned` once the lock is ours (the
 lock of a dead session is released by the server, so holding it proves nobody is running).
+`archive verify` only asks whether a run holds it (`in_progress`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,15 @@ def acquire(conn: Connection, schema: str, wait_seconds: float = 0.0) -> None:
 def release(conn: Connection) -> None:
     if not (conn.closed or conn.broken):
         conn.execute("SELECT pg_advisory_unlock(%s)", (RUN_LOCK,))
+
+
+def in_progress(conn: Connection) -> bool:
+    """Whether a run holds the lock now (taken and given back at once when free)."""
+    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (RUN_LOCK,)).fetchone()
+    if row and row[0]:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (RUN_LOCK,))
+        return False
+    return True
 
 
 def _holder(conn: Connection, schema: str) -> str:
