@@ -101,7 +101,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             keyed = demo_keys(settings, keys)
             before = demo_exposure_before(conn, keyed, result.bound)
             _run_and_verify(conn, keyed, result.bound, keys)
-            from retention.demo.archiving import archive_and_restore
+            from retention.cli.demo_archiving import archive_and_restore
 
             archive_and_restore(conn, keyed, url, args.datadir.parent)
             demo_report(conn, keyed, result.bound, before, args.datadir.parent / "report.html")

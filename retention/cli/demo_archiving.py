@@ -1,6 +1,9 @@
 """The demo's archive step: a copy of the medical-record policy with an intermediate-archiving
 phase, a custodian key pair made on the spot, one run, the archive list, and the restore of one
-patient by the custodian."""
+patient by the custodian.
+
+Part of the `demo` command, beside it: it replays the `run` and `archive` commands, so it lives
+with them (the demo package below holds the data, the schema, the keys and the server)."""
 
 from __future__ import annotations
 
