@@ -27,6 +27,7 @@ from retention.audit.approvals import (
 )
 from retention.audit.sshsig import AllowedSigner, SignatureFormatError, parse_signature
 from retention.cli.common import ensure_schema, trail
+from retention.cli.options import add_policies_option
 from retention.db import connect
 from retention.errors import UsageError
 from retention.policy.load import LoadedPolicy, load_policies
@@ -40,8 +41,6 @@ _SIGN_HINT = (
 
 
 def register(commands: Any) -> None:
-    from retention.cli.main import add_policies_option
-
     parser = commands.add_parser(
         "approve",
         help="sign a policy version's purge/archive phases",

@@ -16,6 +16,7 @@ from retention.audit.anchor import Anchor, read_copy, read_heads
 from retention.audit.approvals import UNSIGNED, Recorded, recorded_approvals, rules_of
 from retention.audit.trail import Verification, stored_content, subject_digest, verify
 from retention.cli.common import audit_key, public_keys
+from retention.cli.options import iso_date
 from retention.db import connect
 from retention.engines import sql
 from retention.errors import UsageError
@@ -37,8 +38,6 @@ _SHOW = (
 
 
 def register(commands: Any) -> None:
-    from retention.cli.main import iso_date
-
     parser = commands.add_parser("audit", help="verify and read the audit trail")
     sub = parser.add_subparsers(required=True, metavar="ACTION")
     check = sub.add_parser(

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from retention.audit.approvals import DESTRUCTIVE, approval_state, rules_of
+from retention.cli.options import add_policies_option
 from retention.db import connect
 from retention.discovery.coverage import Gap, current_gaps
 from retention.errors import PolicyError, UsageError
@@ -22,7 +23,6 @@ def register(commands: Any) -> None:
         help="validate policy files (schema and live catalogue)",
         description="Validate every policy file; exit 0 when valid, 2 when not.",
     )
-    from retention.cli.main import add_policies_option
 
     add_policies_option(parser)
     parser.add_argument(

@@ -21,6 +21,7 @@ from psycopg import conninfo, sql
 from retention.audit.approvals import DESTRUCTIVE, approval_state, rules_of
 from retention.audit.trail import verify
 from retention.cli.common import public_keys, trail
+from retention.cli.options import add_policies_option
 from retention.cli.plan import render_plan
 from retention.cli.report import demo_exposure_before, demo_report
 from retention.cli.run import render_report
@@ -51,7 +52,6 @@ def register(commands: Any) -> None:
         "the policies and show the plan. Uses an embedded PostgreSQL when no "
         "database is configured.",
     )
-    from retention.cli.main import add_policies_option
 
     add_policies_option(parser)
     parser.add_argument("--patients", type=int, default=5000, help="scale (default 5000)")

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from retention.catalog.introspect import read_catalog
+from retention.cli.options import add_policies_option
 from retention.db import connect
 from retention.grants import grants_sql
 from retention.policy.check import bound_policies
@@ -13,8 +14,6 @@ from retention.settings import Settings
 
 
 def register(commands: Any) -> None:
-    from retention.cli.main import add_policies_option
-
     parser = commands.add_parser(
         "grants",
         help="print the minimal SQL privileges for the daemon's role",

@@ -12,6 +12,7 @@ from typing import Any
 from retention.audit.trail import AuditTrail, Entry, mirror, subject_digest
 from retention.catalog.introspect import read_catalog
 from retention.cli.common import audit_key, ensure_schema, trail
+from retention.cli.options import add_policies_option
 from retention.db import connect
 from retention.engines import sql
 from retention.errors import UsageError
@@ -22,8 +23,6 @@ from retention.store.holds import Hold, Person, Scope, add_hold, list_holds, rel
 
 
 def register(commands: Any) -> None:
-    from retention.cli.main import add_policies_option
-
     parser = commands.add_parser(
         "hold",
         help="legal holds: add, release, list",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from datetime import date
 from pathlib import Path
 
 from loguru import logger
@@ -69,14 +68,6 @@ def _database_error(exc: errors.Error) -> tuple[str, int]:
     )
 
 
-def iso_date(text: str) -> date:
-    """argparse type for `--at YYYY-MM-DD`."""
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a date (expected YYYY-MM-DD)") from None
-
-
 def _parser() -> argparse.ArgumentParser:
     from retention.cli import (
         approve,
@@ -128,16 +119,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_policies_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--policies",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="folder of policy files (default: settings policies_dir)",
-    )
-
-
 def fail_usage(message: str, hint: str | None = None) -> None:
     raise UsageError(message, hint=hint)
 
@@ -145,4 +126,4 @@ def fail_usage(message: str, hint: str | None = None) -> None:
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
 
-__all__ = ["add_policies_option", "iso_date", "logger", "main"]
+__all__ = ["logger", "main"]

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from retention.audit.approvals import rules_of
+from retention.cli.options import add_policies_option, iso_date
 from retention.db import connect
 from retention.plan.compute import compute_plan
 from retention.plan.model import Plan
@@ -15,8 +16,6 @@ from retention.settings import Settings
 
 
 def register(commands: Any) -> None:
-    from retention.cli.main import add_policies_option, iso_date
-
     parser = commands.add_parser(
         "plan",
         help="show what is due, per policy and phase (writes nothing)",

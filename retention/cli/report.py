@@ -14,6 +14,7 @@ from loguru import logger
 
 from retention.audit.anchor import Anchor, read_heads
 from retention.audit.approvals import rules_of
+from retention.cli.options import add_policies_option, iso_date
 from retention.db import connect
 from retention.engines import Connection
 from retention.errors import RetentionError, UsageError
@@ -34,8 +35,6 @@ class ReportError(RetentionError):
 
 
 def register(commands: Any) -> None:
-    from retention.cli.main import add_policies_option, iso_date
-
     report = commands.add_parser(
         "report",
         help="the compliance report: exposure, inventory, forecast, history (HTML or JSON)",

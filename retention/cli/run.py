@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from retention.cli.common import ensure_schema, trail
+from retention.cli.options import add_policies_option
 from retention.cli.plan import render_plan
 from retention.db import connect
 from retention.engine.safety import limit_violations, refuse_large
@@ -26,8 +27,6 @@ if TYPE_CHECKING:
 
 
 def register(commands: Any) -> None:
-    from retention.cli.main import add_policies_option
-
     parser = commands.add_parser(
         "run",
         help="execute the due phases (short audited batches)",
