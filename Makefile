@@ -4,15 +4,25 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: venv tools demo test lint typecheck unit bench eval clean
+.PHONY: venv build-deps tools demo test lint typecheck unit bench eval clean
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml | build-deps
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# the MariaDB engine's driver (`mariadb` 1.1, in the dev extra) has no Linux wheel: pip builds it
+# against MariaDB Connector/C, found by `mariadb_config` (Debian's libmariadb-dev), with
+# pkg-config and a C compiler
+build-deps:
+	@command -v mariadb_config >/dev/null && command -v pkg-config >/dev/null \
+		&& command -v cc >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq libmariadb-dev pkg-config gcc >/dev/null; } || true
+	@command -v mariadb_config >/dev/null || { echo "error: mariadb_config not found: install \
+	libmariadb-dev, pkg-config and gcc (apt-get, as root), then run make again" >&2; exit 1; }
 
 demo: venv
 	$(BIN)/retention demo

@@ -1,0 +1,54 @@
+"""MariaDB (10.6 and later; MySQL 8 designed for, not tested): the second engine (issue 20).
+
+The driver is MariaDB Connector/Python (`mariadb` 1.1), chosen by measurement
+(bench/RESULTS.md, "MariaDB/MySQL drivers"): 3.2 to 10.8 times faster than mysqlclient and
+PyMySQL at streaming rows, MariaDB's bulk protocol for `executemany`, values sent apart from the
+SQL text, errors with errno and SQLSTATE. It is imported only when a MariaDB URL is used.
+
+- `render.py`: psycopg.sql trees as MariaDB SQL (backticks, `?` parameters);
+- `cursor.py`, `connection.py`: psycopg's connection and cursor API over the driver, with
+  PostgreSQL's transaction rules;
+- `errors.py`: driver errors as `retention.engines.errors` classes;
+- `session.py`: the URL, the driver, the settings pinned at connect.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from retention.engines import Capabilities, Connection
+from retention.engines.mariadb import session
+
+if TYPE_CHECKING:
+    from retention.settings import Settings
+
+
+class MariaDB:
+    name = "mariadb"
+    schemes = session.SCHEMES
+    capabilities = Capabilities(
+        shares_snapshots=False,  # no snapshot export: the plan runs on one connection
+        delete_returning=True,  # DELETE ... RETURNING since 10.0.5 (not MySQL)
+        update_returning=False,
+        transactional_ddl=False,  # CREATE TABLE commits the transaction
+        row_address=False,  # no ctid: tables need a key
+        tablesample=False,
+        statement_time_on_dml=True,  # max_statement_time bounds any statement (MySQL: SELECT)
+        reopen_temporary_table=True,  # since 10.2 (MySQL: error 1137)
+    )
+
+    def connect(self, settings: Settings, *, url: str | None = None) -> Connection:
+        return session.connect(settings, url=url)
+
+    def connection_lost(self, conn: Connection, exc: BaseException) -> bool:
+        return session.connection_lost(conn, exc)
+
+    def owns(self, conn: Connection) -> bool:
+        try:
+            from retention.engines.mariadb.connection import MariaDBConnection
+        except ImportError:  # no driver, hence no MariaDB connection
+            return False
+        return isinstance(conn, MariaDBConnection)
+
+
+ENGINE = MariaDB()

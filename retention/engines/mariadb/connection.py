@@ -1,0 +1,327 @@
+"""A MariaDB connection with psycopg's API: what `retention.engines.Connection` asks for.
+
+Transactions follow PostgreSQL's rules, which the tool's callers rely on, rather than MariaDB's:
+
+- `with conn.transaction():` opens `START TRANSACTION` (a `SAVEPOINT` when nested) and ends it
+  with `COMMIT`, or with an explicit `ROLLBACK` on **any** exception: MariaDB rolls back only
+  the statement that failed (a lock wait timeout leaves the transaction open with the earlier
+  statements' changes) and would commit the rest;
+- after a statement fails inside a transaction, the transaction is *aborted*, as in
+  PostgreSQL: every further statement raises `InFailedSqlTransaction` until `ROLLBACK` (or
+  `ROLLBACK TO SAVEPOINT`), and a block that swallowed the error and ends normally is rolled
+  back, never committed. After a deadlock the server has already rolled everything back: the
+  rest of the block must not run in autocommit, and does not.
+
+`cancel_safe()` sends `KILL QUERY <connection id>` from a second, short-lived connection (no
+cancel request exists in MariaDB's protocol; one's own connections need no privilege).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+import mariadb
+import psycopg
+from psycopg import errors as pg
+from psycopg.pq import TransactionStatus
+
+from retention.engines import sql
+from retention.engines.mariadb.cursor import MariaDBCursor
+from retention.engines.mariadb.errors import is_lost, is_server_error, translate
+from retention.engines.mariadb.render import Params, render
+
+if TYPE_CHECKING:
+    from retention.engines.mariadb.session import Target
+
+_ROLLBACK = re.compile(r"\s*ROLLBACK\b", re.IGNORECASE)
+_SERVER_STATUS_IN_TRANS = 1
+_UNKNOWN_THREAD = 1094  # KILL QUERY: the connection is gone already
+_ABORTED = "current transaction is aborted, commands ignored until end of transaction block"
+
+
+class Transaction:
+    """One `with conn.transaction():` block (psycopg's `Transaction`)."""
+
+    def __init__(
+        self, conn: MariaDBConnection, savepoint_name: str | None, force_rollback: bool
+    ) -> None:
+        self.connection = conn
+        self.savepoint_name = savepoint_name
+        self.force_rollback = force_rollback
+        self.outer = False
+
+    def __enter__(self) -> Self:
+        self.connection._enter(self)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> bool:
+        return self.connection._exit(self, exc_val)
+
+
+class ConnectionInfo:
+    """psycopg's `conn.info`, the parts the tool reads; `dsn` never holds the password."""
+
+    encoding = "utf-8"
+
+    def __init__(self, conn: MariaDBConnection) -> None:
+        self._conn = conn
+
+    @property
+    def dbname(self) -> str:
+        return self._conn.target.database
+
+    @property
+    def host(self) -> str:
+        return self._conn.target.host
+
+    @property
+    def port(self) -> int:
+        return self._conn.target.port
+
+    @property
+    def user(self) -> str | None:
+        return self._conn.target.user
+
+    @property
+    def dsn(self) -> str:
+        return self._conn.target.dsn()
+
+    @property
+    def backend_pid(self) -> int:
+        return self._conn.session_id
+
+    @property
+    def server_version(self) -> int:
+        return self._conn.server_version
+
+    @property
+    def transaction_status(self) -> TransactionStatus:
+        return self._conn._transaction_status()
+
+    def parameter_status(self, name: str) -> str | None:
+        """PostgreSQL's server parameters; MariaDB reports none of them (None)."""
+        return None
+
+
+class MariaDBConnection:
+    """An autocommit MariaDB session behind psycopg's connection API (module docstring)."""
+
+    def __init__(self, raw: Any, target: Target) -> None:
+        self.target = target
+        self._raw = raw
+        self.session_id: int = raw.connection_id
+        self.server_version: int = raw.server_version
+        self._closed = False
+        self._broken = False
+        self._failed = False
+        self._stack: list[Transaction] = []
+        self._stream: MariaDBCursor | None = None
+
+    # -- psycopg's API ---------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def broken(self) -> bool:
+        return self._broken
+
+    @property
+    def info(self) -> ConnectionInfo:
+        return ConnectionInfo(self)
+
+    def execute(
+        self,
+        query: sql.SQL | sql.Composed | str,
+        params: Params | None = None,
+        *,
+        prepare: bool | None = None,
+        binary: bool = False,
+    ) -> MariaDBCursor:
+        return self.cursor().execute(query, params, prepare=prepare, binary=binary)
+
+    def cursor(
+        self, name: str = "", *, row_factory: Any = None, binary: bool = False
+    ) -> MariaDBCursor:
+        """A cursor; a named one streams its rows (psycopg's server-side cursor)."""
+        return MariaDBCursor(self, row_factory=row_factory, streaming=bool(name))
+
+    def transaction(
+        self, savepoint_name: str | None = None, force_rollback: bool = False
+    ) -> Transaction:
+        return Transaction(self, savepoint_name, force_rollback)
+
+    def cancel_safe(self, *, timeout: float = 30.0) -> None:
+        """Stop the statement running on this connection, from another connection."""
+        if self._closed:
+            return
+        options = {**self.target.driver_kwargs(), "connect_timeout": max(1, round(timeout))}
+        options.pop("database", None)
+        try:
+            killer = mariadb.connect(**options)
+        except mariadb.Error as exc:
+            raise translate(exc) from None
+        try:
+            killer.cursor().execute(f"KILL QUERY {int(self.session_id)}")
+        except mariadb.Error as exc:
+            if getattr(exc, "errno", None) != _UNKNOWN_THREAD:
+                raise translate(exc) from None
+        finally:
+            killer.close()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._stream = None
+        with suppress(mariadb.Error):  # the server is gone already: nothing to close
+            self._raw.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- for the cursors -------------------------------------------------------------------------
+
+    def _driver_cursor(self, *, streaming: bool, prepared: bool) -> Any:
+        self._check_open()
+        return self._raw.cursor(binary=prepared, buffered=not streaming)
+
+    @contextmanager
+    def _statement(self, text: str | None) -> Iterator[None]:
+        """Around a call into the driver: `text` for a new statement (None to read a result);
+        driver errors translated; the transaction aborted by a server error."""
+        self._check_open()
+        if text is not None:
+            self._check_ready(text)
+        in_transaction = bool(self._stack) or self._in_transaction()
+        try:
+            yield
+        except mariadb.Error as exc:
+            raise self._failure(exc, in_transaction) from None
+        if text is not None and _ROLLBACK.match(text):
+            self._failed = False
+
+    def _stream_started(self, cursor: MariaDBCursor) -> None:
+        self._stream = cursor
+
+    def _stream_ended(self, cursor: MariaDBCursor) -> None:
+        if self._stream is cursor:
+            self._stream = None
+
+    # -- transactions ----------------------------------------------------------------------------
+
+    def _enter(self, tx: Transaction) -> None:
+        self._check_open()
+        if self._failed:
+            raise pg.InFailedSqlTransaction(_ABORTED)
+        tx.outer = not self._stack and not self._in_transaction()
+        if tx.outer:
+            self._control("START TRANSACTION")
+        if not tx.outer or tx.savepoint_name is not None:
+            tx.savepoint_name = tx.savepoint_name or f"_rt_savepoint_{len(self._stack) + 1}"
+            self._savepoint("SAVEPOINT {}", tx)
+        self._stack.append(tx)
+
+    def _exit(self, tx: Transaction, exc: BaseException | None) -> bool:
+        failed = self._failed
+        try:
+            if exc is None and not tx.force_rollback and not failed:
+                self._commit(tx)
+                return False
+            self._rollback(tx, quiet=exc is not None)
+        finally:
+            self._stack.remove(tx)
+        if exc is None and failed:
+            raise pg.InFailedSqlTransaction(
+                "a statement of this transaction failed: it was rolled back, not committed"
+            )
+        return isinstance(exc, psycopg.Rollback) and getattr(exc, "transaction", None) in (
+            None,
+            tx,
+        )
+
+    def _commit(self, tx: Transaction) -> None:
+        if tx.outer:
+            self._control("COMMIT")
+        else:
+            self._savepoint("RELEASE SAVEPOINT {}", tx)
+
+    def _rollback(self, tx: Transaction, *, quiet: bool) -> None:
+        """ROLLBACK (TO SAVEPOINT); when an exception is on its way, a failure here (the
+        connection is gone, the savepoint went with a deadlock) must not hide it."""
+        try:
+            if tx.outer:
+                self._control("ROLLBACK")
+            else:
+                self._savepoint("ROLLBACK TO SAVEPOINT {}", tx)
+                self._savepoint("RELEASE SAVEPOINT {}", tx)
+        except psycopg.Error:
+            if not quiet:
+                raise
+
+    def _savepoint(self, statement: str, tx: Transaction) -> None:
+        name = tx.savepoint_name or ""
+        self._control(render(sql.SQL(statement).format(sql.Identifier(name)), None).text)
+
+    def _control(self, text: str) -> None:
+        cursor = self._driver_cursor(streaming=False, prepared=False)
+        with self._statement(text):
+            cursor.execute(text)
+        cursor.close()
+
+    # -- state -----------------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise psycopg.OperationalError("the connection is closed")
+
+    def _check_ready(self, text: str) -> None:
+        if self._stream is not None:
+            raise psycopg.ProgrammingError(
+                "a streaming (named) cursor is being read on this connection: read it to its "
+                "end or close it before running another statement"
+            )
+        if self._failed and not _ROLLBACK.match(text):
+            raise pg.InFailedSqlTransaction(_ABORTED)
+
+    def _failure(self, exc: BaseException, in_transaction: bool) -> psycopg.Error:
+        error = translate(exc)
+        if is_lost(error):
+            self._broken = True
+            self.close()
+        elif in_transaction and is_server_error(error):
+            self._failed = True
+        return error
+
+    def _in_transaction(self) -> bool:
+        try:
+            return bool(self._raw.server_status & _SERVER_STATUS_IN_TRANS)
+        except mariadb.Error:
+            return False
+
+    def _transaction_status(self) -> TransactionStatus:
+        if self._closed:
+            return TransactionStatus.UNKNOWN
+        if self._stream is not None:
+            return TransactionStatus.ACTIVE
+        if self._failed:
+            return TransactionStatus.INERROR
+        return TransactionStatus.INTRANS if self._in_transaction() else TransactionStatus.IDLE
