@@ -13,7 +13,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -163,24 +163,35 @@ def test_text_the_driver_would_read_differently_is_refused_before_it_is_sent() -
 _SCANNED = st.text(alphabet="'\"`?%sd()#-/* \n\\aé!M", min_size=1, max_size=40)
 
 
+@pytest.fixture(scope="module")
+def driver_cursor(mariadb_admin_url: str) -> Iterator[Any]:
+    """A cursor of the driver itself, whose (private) scanner the port is compared with."""
+    import mariadb
+
+    from retention.engines.mariadb.session import parse_url
+
+    raw = mariadb.connect(**parse_url(mariadb_admin_url).driver_kwargs())
+    yield raw.cursor()
+    raw.close()
+
+
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(text=_SCANNED)
 def test_the_port_of_the_driver_scanner_finds_what_the_driver_finds(
-    mariadb_admin_url: str, text: str
+    driver_cursor: Any, text: str
 ) -> None:
-    cursor = _raw_cursor(mariadb_admin_url)
     try:
         ours = driver_placeholders(text)
     except psycopg.ProgrammingError:
         assume(False)  # executable comments: refused by us, version-dependent in the driver
         return
     try:
-        cursor._parse(text)
+        driver_cursor._parse(text)
     except Exception:  # the driver refuses mixed styles: we see more than `?`
         assert any(mark < 0 for mark in ours)
         return
-    if cursor._paramstyle in (0, 1):  # none, qmark
-        assert ours == _chars(text, cursor._paramlist)
+    if driver_cursor._paramstyle in (0, 1):  # none, qmark
+        assert ours == _chars(text, driver_cursor._paramlist)
     else:
         assert any(mark < 0 for mark in ours)
 
@@ -188,19 +199,6 @@ def test_the_port_of_the_driver_scanner_finds_what_the_driver_finds(
 def _chars(text: str, byte_offsets: list[int]) -> list[int]:
     encoded = text.encode()
     return [len(encoded[:offset].decode()) for offset in byte_offsets]
-
-
-_raw: dict[str, Any] = {}
-
-
-def _raw_cursor(url: str) -> Any:
-    if url not in _raw:
-        import mariadb
-
-        from retention.engines.mariadb.session import parse_url
-
-        _raw[url] = mariadb.connect(**parse_url(url).driver_kwargs()).cursor()
-    return _raw[url]
 
 
 # -- on the server -------------------------------------------------------------------------------
@@ -278,7 +276,7 @@ def test_the_engine_does_not_own_a_postgresql_connection(conn: psycopg.Connectio
     assert engine_of(conn) is POSTGRESQL
 
 
-def test_info_says_what_psycopg_says(mariadb_conn: Any, mariadb_url: str) -> None:
+def test_info_says_what_psycopg_says(mariadb_conn: Any) -> None:
     info = mariadb_conn.info
     (session_id, database) = mariadb_conn.execute("SELECT CONNECTION_ID(), DATABASE()").fetchone()
     assert (info.dbname, info.backend_pid, info.encoding) == (database, session_id, "utf-8")
@@ -325,6 +323,15 @@ def test_a_named_cursor_streams_and_holds_the_connection_until_read(mariadb_conn
             mariadb_conn.execute("SELECT 1")
         assert (cur.fetchmany(2), cur.fetchmany(2)) == ([(1,), (2,)], [(3,)])
         assert mariadb_conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_a_named_cursor_dropped_unread_frees_the_connection(mariadb_conn: Any) -> None:
+    _table(mariadb_conn, rows=3)
+    cur = mariadb_conn.cursor(name="stream")
+    cur.execute("SELECT k FROM t ORDER BY k")
+    assert cur.fetchone() == (1,)
+    del cur
+    assert mariadb_conn.execute("SELECT COUNT(*) FROM t").fetchone() == (3,)
 
 
 def test_the_text_protocol_escapes_values_and_refuses_to_read_dates(mariadb_conn: Any) -> None:
@@ -517,11 +524,11 @@ def test_a_signal_text_is_never_taken_as_safe_to_show(mariadb_conn: Any) -> None
     assert not server_text_is_safe(caught.value.sqlstate, caught.value.diag.context)
 
 
-def test_a_missing_privilege_is_insufficient_privilege(mariadb_conn: Any, mariadb_url: str) -> None:
+def test_a_missing_privilege_is_insufficient_privilege(mariadb_conn: Any) -> None:
     _table(mariadb_conn)
     with (
-        _limited_user(mariadb_conn, mariadb_url, "SELECT") as url,
-        _connect(url) as reader,
+        _limited_user(mariadb_conn, "SELECT") as user,
+        _connect(user.url) as reader,
         pytest.raises(pg.InsufficientPrivilege) as caught,
     ):
         reader.execute("DELETE FROM t")
@@ -605,20 +612,16 @@ def test_a_closed_connection_and_cursor_refuse_statements(mariadb_url: str) -> N
 # -- connecting ----------------------------------------------------------------------------------
 
 
-def test_no_password_in_the_dsn_or_in_any_error_message(
-    mariadb_conn: Any, mariadb_url: str
-) -> None:
-    with _limited_user(mariadb_conn, mariadb_url, "SELECT") as url:
-        password = url.split(":")[2].split("@")[0]
-        with _connect(url) as conn:
-            assert password not in conn.info.dsn and password not in repr(conn.target)
+def test_no_password_in_the_dsn_or_in_any_error_message(mariadb_conn: Any) -> None:
+    with _limited_user(mariadb_conn, "SELECT") as user:
+        with _connect(user.url) as conn:
+            assert user.password not in conn.info.dsn + repr(conn.target)
             with pytest.raises(psycopg.Error) as caught:
                 conn.execute("DROP TABLE nowhere")
-            assert password not in str(caught.value)
-        wrong = url.replace(password, "not-" + password)
+            assert user.password not in str(caught.value)
         with pytest.raises(DatabaseError) as refused:
-            db.connect(SETTINGS, url=wrong)
-        assert password not in refused.value.render()
+            db.connect(SETTINGS, url=user.url.replace(user.password, "not-" + user.password))
+        assert user.password not in refused.value.render()
 
 
 @pytest.mark.parametrize(
@@ -658,27 +661,27 @@ def test_a_missing_driver_is_a_clear_error_saying_how_to_install_it(
 class _limited_user:  # noqa: N801 (a context manager used like a function)
     """A user with only `privileges` on the test database and a password; dropped at exit."""
 
-    def __init__(self, conn: MariaDBConnection, url: str, privileges: str) -> None:
-        self.conn, self.url, self.privileges = conn, url, privileges
+    def __init__(self, conn: MariaDBConnection, privileges: str) -> None:
+        self.conn, self.privileges = conn, privileges
         self.name = f"rt_user_{os.getpid()}_{next(_users)}"
         self.password = f"pw-{os.getpid()}-{self.name}-Zq9"
+        self.url = f"mariadb://{self.name}:{self.password}@127.0.0.1:3306/{conn.info.dbname}"
 
-    def __enter__(self) -> str:
-        database = self.conn.info.dbname
-        user = sql.SQL("{}@{}").format(sql.Identifier(self.name), sql.Identifier("127.0.0.1"))
+    def __enter__(self) -> _limited_user:
         self.conn.execute(  # the server takes no parameter there: the driver escapes it
-            sql.SQL("CREATE USER {} IDENTIFIED BY %s").format(user), [self.password], prepare=False
+            sql.SQL("CREATE USER {} IDENTIFIED BY %s").format(self._account()),
+            [self.password],
+            prepare=False,
         )
         self.conn.execute(
             sql.SQL("GRANT " + self.privileges + " ON {}.* TO {}").format(
-                sql.Identifier(database), user
+                sql.Identifier(self.conn.info.dbname), self._account()
             )
         )
-        return f"mariadb://{self.name}:{self.password}@127.0.0.1:3306/{database}"
+        return self
 
     def __exit__(self, *exc: object) -> None:
-        self.conn.execute(
-            sql.SQL("DROP USER IF EXISTS {}@{}").format(
-                sql.Identifier(self.name), sql.Identifier("127.0.0.1")
-            )
-        )
+        self.conn.execute(sql.SQL("DROP USER IF EXISTS {}").format(self._account()))
+
+    def _account(self) -> sql.Composed:
+        return sql.SQL("{}@{}").format(sql.Identifier(self.name), sql.Identifier("127.0.0.1"))

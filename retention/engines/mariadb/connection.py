@@ -19,6 +19,7 @@ cancel request exists in MariaDB's protocol; one's own connections need no privi
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from types import TracebackType
@@ -124,7 +125,9 @@ class MariaDBConnection:
         self._broken = False
         self._failed = False
         self._stack: list[Transaction] = []
-        self._stream: MariaDBCursor | None = None
+        # the named cursor whose rows are being read; weak: a cursor dropped unread frees the
+        # connection (the driver reads the rest of its result away)
+        self._stream: weakref.ref[MariaDBCursor] | None = None
 
     # -- psycopg's API ---------------------------------------------------------------------------
 
@@ -220,11 +223,14 @@ class MariaDBConnection:
             self._failed = False
 
     def _stream_started(self, cursor: MariaDBCursor) -> None:
-        self._stream = cursor
+        self._stream = weakref.ref(cursor)
 
     def _stream_ended(self, cursor: MariaDBCursor) -> None:
-        if self._stream is cursor:
+        if self._streaming() is cursor:
             self._stream = None
+
+    def _streaming(self) -> MariaDBCursor | None:
+        return self._stream() if self._stream is not None else None
 
     # -- transactions ----------------------------------------------------------------------------
 
@@ -294,7 +300,7 @@ class MariaDBConnection:
             raise psycopg.OperationalError("the connection is closed")
 
     def _check_ready(self, text: str) -> None:
-        if self._stream is not None:
+        if self._streaming() is not None:
             raise psycopg.ProgrammingError(
                 "a streaming (named) cursor is being read on this connection: read it to its "
                 "end or close it before running another statement"
@@ -320,7 +326,7 @@ class MariaDBConnection:
     def _transaction_status(self) -> TransactionStatus:
         if self._closed:
             return TransactionStatus.UNKNOWN
-        if self._stream is not None:
+        if self._streaming() is not None:
             return TransactionStatus.ACTIVE
         if self._failed:
             return TransactionStatus.INERROR
