@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from retention.engines.mariadb.session import parse_url
+from retention.engines.mariadb.target import parse_url
 from retention.settings import Settings
 
 if TYPE_CHECKING:  # the driver may be missing: the plugin must load all the same

@@ -168,7 +168,7 @@ def driver_cursor(mariadb_admin_url: str) -> Iterator[Any]:
     """A cursor of the driver itself, whose (private) scanner the port is compared with."""
     import mariadb
 
-    from retention.engines.mariadb.session import parse_url
+    from retention.engines.mariadb.target import parse_url
 
     raw = mariadb.connect(**parse_url(mariadb_admin_url).driver_kwargs())
     yield raw.cursor()

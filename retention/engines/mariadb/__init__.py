@@ -9,7 +9,7 @@ SQL text, errors with errno and SQLSTATE. It is imported only when a MariaDB URL
 - `cursor.py`, `connection.py`: psycopg's connection and cursor API over the driver, with
   PostgreSQL's transaction rules;
 - `errors.py`: driver errors as `retention.engines.errors` classes;
-- `session.py`: the URL, the driver, the settings pinned at connect.
+- `target.py`: the URL; `session.py`: the driver, the settings pinned at connect.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from retention.engines import Capabilities, Connection
-from retention.engines.mariadb import session
+from retention.engines.mariadb import session, target
 
 if TYPE_CHECKING:
     from retention.settings import Settings
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 class MariaDB:
     name = "mariadb"
-    schemes = session.SCHEMES
+    schemes = target.SCHEMES
     capabilities = Capabilities(
         shares_snapshots=False,  # no snapshot export: the plan runs on one connection
         delete_returning=True,  # DELETE ... RETURNING since 10.0.5 (not MySQL)

@@ -36,7 +36,7 @@ from retention.engines.mariadb.errors import is_lost, is_server_error, translate
 from retention.engines.mariadb.render import Params, render
 
 if TYPE_CHECKING:
-    from retention.engines.mariadb.session import Target
+    from retention.engines.mariadb.target import Target
 
 _ROLLBACK = re.compile(r"\s*ROLLBACK\b", re.IGNORECASE)
 _SERVER_STATUS_IN_TRANS = 1

@@ -15,9 +15,9 @@ until they are read or the cursor is closed.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NamedTuple, Self
+from typing import Any, NamedTuple, Protocol, Self
 
 import psycopg
 from psycopg import rows
@@ -25,9 +25,6 @@ from psycopg import rows
 from retention.engines import sql
 from retention.engines.mariadb.errors import unreadable_value
 from retention.engines.mariadb.render import Params, bind, check, render
-
-if TYPE_CHECKING:
-    from retention.engines.mariadb.connection import MariaDBConnection
 
 # the driver raises these (not a mariadb.Error) when it cannot build a Python value
 _CONVERSION_ERRORS = (SystemError, ValueError, OverflowError)
@@ -38,6 +35,17 @@ _TEXT_DATES = (
     "a statement run with prepare=False (the driver's text protocol) cannot return dates: that "
     "protocol reads a zero date as NULL; run it prepared, or select CAST(column AS CHAR)"
 )
+
+
+class Owner(Protocol):
+    """What a cursor needs from its connection (`connection.MariaDBConnection`)."""
+
+    @property
+    def closed(self) -> bool: ...
+    def _driver_cursor(self, *, streaming: bool, prepared: bool) -> Any: ...
+    def _statement(self, text: str | None) -> AbstractContextManager[None]: ...
+    def _stream_started(self, cursor: MariaDBCursor) -> None: ...
+    def _stream_ended(self, cursor: MariaDBCursor) -> None: ...
 
 
 class Column(NamedTuple):
@@ -89,9 +97,7 @@ def _closed_on_error(raw: Any) -> Iterator[None]:
 class MariaDBCursor:
     """psycopg's cursor API: execute, executemany, fetch*, iteration, description, rowcount."""
 
-    def __init__(
-        self, conn: MariaDBConnection, *, row_factory: Any = None, streaming: bool = False
-    ) -> None:
+    def __init__(self, conn: Owner, *, row_factory: Any = None, streaming: bool = False) -> None:
         self.connection = conn
         self._make = row_maker(row_factory)
         self._streaming = streaming
