@@ -18,7 +18,6 @@ KNOWN = {
     "archive/catalog.py",  # COPY of the archive catalogue, dict_row
     "audit/approvals.py",  # dict_row
     "audit/trail.py",  # Jsonb, a named (server-side) cursor
-    "catalog/introspect.py",  # pg_catalog queries, dict_row
     "cli/audit.py",  # dict_row
     "cli/demo.py",  # conninfo (the embedded server's URL)
     "discovery/inventory.py",  # Jsonb

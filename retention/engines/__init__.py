@@ -27,6 +27,7 @@ from retention.engines import sql
 from retention.errors import DatabaseError
 
 if TYPE_CHECKING:
+    from retention.engines.catalogue import Catalogue
     from retention.settings import Settings
 
 
@@ -99,6 +100,8 @@ class Engine(Protocol):
     def connect(self, settings: Settings, *, url: str | None = None) -> Connection: ...
     def connection_lost(self, conn: Connection, exc: BaseException) -> bool: ...
     def owns(self, conn: Connection) -> bool: ...
+    @property
+    def catalogue(self) -> Catalogue: ...
 
 
 # scheme -> the module whose ENGINE serves it; imported on first use (drivers are heavy)

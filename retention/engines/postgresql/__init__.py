@@ -8,6 +8,7 @@ import psycopg
 
 from retention.engines import Capabilities, Connection
 from retention.engines.postgresql import session
+from retention.engines.postgresql.catalogue import Catalogue
 
 if TYPE_CHECKING:
     from retention.settings import Settings
@@ -26,6 +27,7 @@ class PostgreSQL:
         statement_time_on_dml=True,
         reopen_temporary_table=True,
     )
+    catalogue = Catalogue()
 
     def connect(self, settings: Settings, *, url: str | None = None) -> Connection:
         return session.connect(settings, url=url)

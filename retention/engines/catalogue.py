@@ -1,0 +1,217 @@
+"""The catalogue every engine reads into: tables, columns with a neutral kind, keys, foreign
+keys, indexes and hooks, as plain immutable data (binding a policy and computing a plan only
+read it).
+
+Each engine reads its own system catalogue into these classes (`postgresql/catalogue.py` reads
+`pg_catalog`, `mariadb/catalogue.py` reads `information_schema`); callers call
+`retention.catalog.introspect.read_catalog`, which asks the connection's engine. What differs
+between engines is said in the data: a column's `kind` (the type's meaning: a date, a
+timestamp, text, JSON, a number), whether a table's changes are transactional, which columns
+identify a row.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from retention.engines import Connection
+
+
+class ColumnKind(enum.Enum):
+    """What a column's values mean, whichever engine and type holds them."""
+
+    DATE = "date"  # a calendar day (PG date; MariaDB date)
+    DATETIME = "datetime"  # a day and a time without zone (PG timestamp; MariaDB datetime)
+    TIMESTAMP = "timestamp"  # an instant (PG timestamptz; MariaDB timestamp, stored in UTC)
+    TEXT = "text"  # PG text, varchar, char, citext, name; MariaDB char, varchar, *text, enum, set
+    JSON = "json"  # PG json, jsonb; MariaDB longtext with a json_valid() check; MySQL json
+    NUMBER = "number"  # integers signed or unsigned, decimal/numeric, float, double
+    BOOLEAN = "boolean"  # PG boolean (MariaDB's BOOLEAN is tinyint(1), a number)
+    OTHER = "other"  # bytes, uuid, arrays, a PG enum or domain of another kind, ...
+
+
+DATE_KINDS = frozenset({ColumnKind.DATE, ColumnKind.DATETIME, ColumnKind.TIMESTAMP})
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column: `type` as declared ('character varying(40)', 'int(10) unsigned'), `base_type`
+    the engine's type without modifiers ('character varying', 'int'), `kind` what it means."""
+
+    name: str
+    type: str
+    base_type: str
+    kind: ColumnKind
+    max_length: int | None
+    not_null: bool
+    default: str | None
+    generated: bool = False  # GENERATED ALWAYS AS (...) STORED / VIRTUAL: computed by the server
+    unsigned: bool = False  # MariaDB/MySQL numbers: no negative values (twice the range)
+    enum_values: tuple[str, ...] | None = None  # MariaDB/MySQL enum(...): the values it accepts
+    on_update: str | None = None  # MariaDB/MySQL `ON UPDATE current_timestamp()`: written by
+    # the server whenever the row is updated (an UPDATE of any other column sets it)
+
+    @property
+    def is_date(self) -> bool:
+        return self.kind in DATE_KINDS
+
+    @property
+    def is_text(self) -> bool:
+        return self.kind is ColumnKind.TEXT
+
+    @property
+    def is_json(self) -> bool:
+        return self.kind is ColumnKind.JSON
+
+    @property
+    def is_number(self) -> bool:
+        return self.kind is ColumnKind.NUMBER
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    """`table(columns) REFERENCES ref_table(ref_columns)`."""
+
+    name: str
+    table: tuple[str, str]
+    columns: tuple[str, ...]
+    ref_table: tuple[str, str]
+    ref_columns: tuple[str, ...]
+    on_delete: str
+    on_update: str = "no action"
+
+
+@dataclass(frozen=True)
+class Hook:
+    """A user trigger or rule that fires when rows of `table` are deleted or updated: code
+    the tool's statements set off, which may change or copy other rows. `kind` is 'trigger'
+    or 'rule'; `events` holds 'delete' and/or 'update'. `on` is the table it is declared on:
+    `table` itself, or one of its partitions or inheritance children (a DELETE or UPDATE of
+    `table` reaches their rows and fires it). `columns`: an `UPDATE OF` trigger's columns.
+    `events` may hold 'insert' too (a row moved to another partition is inserted there)."""
+
+    table: tuple[str, str]
+    name: str
+    kind: str
+    events: frozenset[str]
+    function: str | None  # the trigger's function (regprocedure); None for a rule, and on
+    # MariaDB/MySQL (a trigger's body is its own)
+    on: tuple[str, str]
+    columns: frozenset[str] | None = None
+    per_row: bool = True  # FOR EACH ROW (a rule acts per statement, but sees the rows)
+    sees_old_rows: bool = True  # a row trigger or rule; a statement trigger with OLD TABLE
+
+    def label(self) -> str:
+        """'public.visits' or 'public.visits (its partition or child public.visits_2001)'."""
+        where = f"{self.table[0]}.{self.table[1]}"
+        if self.on != self.table:
+            where += f" (its partition or child table {self.on[0]}.{self.on[1]})"
+        return where
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table with what the tool needs to know about it. On MariaDB/MySQL a schema is a
+    database."""
+
+    schema: str
+    name: str
+    columns: dict[str, Column]
+    primary_key: tuple[str, ...]
+    unique_keys: tuple[tuple[str, ...], ...]
+    indexes: tuple[tuple[str, ...], ...]
+    estimated_rows: int  # PG reltuples, MariaDB TABLES.TABLE_ROWS: an estimate, 0 when unknown
+    owner: str  # PG the owning role; '' on MariaDB/MySQL (tables have no owner)
+    oid: int = 0  # pg_class.oid when read (a name may later point to another relation)
+    # False where a ROLLBACK keeps the changes (MariaDB/MySQL MyISAM, Aria, MEMORY, ...; a
+    # table whose storage engine is unknown counts as not transactional)
+    transactional: bool = True
+    storage: str | None = None  # MariaDB/MySQL storage engine ('InnoDB', 'MyISAM'); None on PG
+
+    @property
+    def qname(self) -> tuple[str, str]:
+        return (self.schema, self.name)
+
+    @property
+    def label(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    @property
+    def row_key(self) -> tuple[str, ...]:
+        """Columns that identify one row: the primary key, else the first unique key whose
+        columns are all NOT NULL; () when there is none (on an engine without a row address,
+        such a table's rows cannot be told apart one by one)."""
+        if self.primary_key:
+            return self.primary_key
+        for key in self.unique_keys:
+            if all(c in self.columns and self.columns[c].not_null for c in key):
+                return key
+        return ()
+
+    def is_unique(self, columns: Iterable[str]) -> bool:
+        wanted = tuple(columns)
+        return wanted == self.primary_key or wanted in self.unique_keys
+
+    def is_indexed(self, columns: Iterable[str]) -> bool:
+        """True when some index starts with these columns (in any order)."""
+        wanted = set(columns)
+        return any(set(index[: len(wanted)]) == wanted for index in self.indexes)
+
+    def suggest_column(self, name: str) -> str | None:
+        close = difflib.get_close_matches(name, list(self.columns), n=1, cutoff=0.6)
+        return close[0] if close else None
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Every user table of the database (on MariaDB/MySQL: of the connection's database)."""
+
+    tables: dict[tuple[str, str], Table]
+    foreign_keys: tuple[ForeignKey, ...]
+    search_path: tuple[str, ...] = ("public",)
+    hooks: tuple[Hook, ...] = ()
+    # every foreign key, partitions mapped to their partitioned table, a key referencing an
+    # inheritance child also listed for each of its ancestors (postgresql/catalogue.py)
+    rooted_keys: tuple[ForeignKey, ...] = ()
+    partition_keys: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+    _by_name: dict[str, list[Table]] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        for table in self.tables.values():
+            self._by_name.setdefault(table.name, []).append(table)
+
+    def find(self, name: str) -> Table | None:
+        """A table by `name` or `schema.name`; unqualified names follow the search path."""
+        if "." in name:
+            schema, _, bare = name.partition(".")
+            return self.tables.get((schema, bare))
+        for schema in self.search_path:
+            if (schema, name) in self.tables:
+                return self.tables[(schema, name)]
+        candidates = self._by_name.get(name, [])
+        return candidates[0] if len(candidates) == 1 else None
+
+    def suggest_table(self, name: str) -> str | None:
+        bare = name.rpartition(".")[2]
+        close = difflib.get_close_matches(bare, list(self._by_name), n=1, cutoff=0.6)
+        return close[0] if close else None
+
+    def referencing(self, table: tuple[str, str]) -> list[ForeignKey]:
+        """Foreign keys whose referenced table is `table`."""
+        return [fk for fk in self.foreign_keys if fk.ref_table == table]
+
+    def outgoing(self, table: tuple[str, str]) -> list[ForeignKey]:
+        """Foreign keys declared on `table`."""
+        return [fk for fk in self.foreign_keys if fk.table == table]
+
+
+class Catalogue(Protocol):
+    """An engine's reader of its system catalogue."""
+
+    def read(self, conn: Connection, *, tool_schema: str) -> Catalog:
+        """Every user table the connection sees, the system's and the tool's own left out."""
+        ...
