@@ -1,0 +1,293 @@
+"""MariaDB's catalogue: `information_schema` read into the neutral catalogue
+(`retention/engines/catalogue.py`).
+
+A MariaDB "schema" is a database: the catalogue holds the tables of the connection's database
+(`DATABASE()`, named by the URL), as PostgreSQL's holds the schemas of one database; the tool's
+own database and the system ones are never read. What the data says differently:
+
+- a column's kind from `DATA_TYPE` (`enum` and `set` are text; integers signed or unsigned,
+  decimal, float and double are numbers; `tinyint(1)`, MariaDB's BOOLEAN, too), its
+  unsignedness and an enum's values from `COLUMN_TYPE`; MariaDB's JSON is LONGTEXT with a
+  `json_valid()` CHECK, recognised by that check (MySQL 8's native `json` too);
+- `Table.transactional` from `TABLES.ENGINE` joined to `ENGINES.TRANSACTIONS` (MyISAM, Aria,
+  MEMORY: 'NO'; an engine the server does not list counts as not transactional);
+- `Table.estimated_rows` from `TABLES.TABLE_ROWS` (InnoDB's is an estimate);
+- foreign keys from `KEY_COLUMN_USAGE` and `REFERENTIAL_CONSTRAINTS` (often none: Mediboard
+  declares none; MyISAM ignores them);
+- hooks are the DELETE and UPDATE triggers (always FOR EACH ROW; no rules, no partition
+  moves that fire INSERT triggers, so no partition keys either).
+
+`information_schema` is not read under one snapshot (it is not transactional): a table created
+or altered while the catalogue is read may be seen half-way, as DDL racing any reader would.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from retention.engines import Connection
+from retention.engines.catalogue import Catalog, Column, ColumnKind, ForeignKey, Hook, Table
+from retention.errors import DatabaseError
+
+SYSTEM_DATABASES = ("information_schema", "mysql", "performance_schema", "sys")
+
+KINDS = {
+    "date": ColumnKind.DATE,
+    "datetime": ColumnKind.DATETIME,
+    "timestamp": ColumnKind.TIMESTAMP,
+    **dict.fromkeys(
+        ("char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set"),
+        ColumnKind.TEXT,
+    ),
+    "json": ColumnKind.JSON,  # MySQL 8 (MariaDB's JSON is longtext, see _JSON_CHECK)
+    **dict.fromkeys(
+        ("tinyint", "smallint", "mediumint", "int", "bigint", "decimal", "float", "double"),
+        ColumnKind.NUMBER,
+    ),
+}
+_LENGTH_TYPES = frozenset({"char", "varchar"})  # max_length as PostgreSQL gives it
+
+Qname = tuple[str, str]
+
+_TABLES = """
+SELECT t.TABLE_SCHEMA, t.TABLE_NAME, coalesce(t.TABLE_ROWS, 0), t.ENGINE,
+       coalesce(e.TRANSACTIONS = 'YES', 0)
+FROM information_schema.TABLES AS t
+LEFT JOIN information_schema.ENGINES AS e ON e.ENGINE = t.ENGINE
+WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_SCHEMA <> %s
+  AND t.TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')
+ORDER BY t.TABLE_NAME
+"""
+
+_COLUMNS = """
+SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, DATA_TYPE, CHARACTER_MAXIMUM_LENGTH,
+       IS_NULLABLE = 'NO', COLUMN_DEFAULT, IS_GENERATED = 'ALWAYS', EXTRA
+FROM information_schema.COLUMNS
+WHERE TABLE_SCHEMA = DATABASE()
+ORDER BY TABLE_NAME, ORDINAL_POSITION
+"""
+
+# MariaDB 10.5+: a JSON column is LONGTEXT with the column-level check json_valid(`c`)
+_CHECKS = """
+SELECT TABLE_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS
+WHERE CONSTRAINT_SCHEMA = DATABASE()
+"""
+
+# IGNORED (MariaDB 10.6+): an index the optimizer may not use, that still enforces uniqueness
+_INDEXES = """
+SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE = 0, COLUMN_NAME,
+       INDEX_TYPE IN ('FULLTEXT', 'SPATIAL') OR IGNORED = 'YES'
+FROM information_schema.STATISTICS
+WHERE TABLE_SCHEMA = DATABASE()
+ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX
+"""
+
+_FOREIGN_KEYS = """
+SELECT k.CONSTRAINT_NAME, k.TABLE_NAME, k.COLUMN_NAME, k.REFERENCED_TABLE_SCHEMA,
+       k.REFERENCED_TABLE_NAME, k.REFERENCED_COLUMN_NAME, r.DELETE_RULE, r.UPDATE_RULE
+FROM information_schema.KEY_COLUMN_USAGE AS k
+JOIN information_schema.REFERENTIAL_CONSTRAINTS AS r
+  ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME
+ AND r.TABLE_NAME = k.TABLE_NAME
+WHERE k.CONSTRAINT_SCHEMA = DATABASE() AND k.REFERENCED_TABLE_NAME IS NOT NULL
+ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION
+"""
+
+_TRIGGERS = """
+SELECT EVENT_OBJECT_TABLE, TRIGGER_NAME, EVENT_MANIPULATION
+FROM information_schema.TRIGGERS
+WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND EVENT_MANIPULATION IN ('DELETE', 'UPDATE')
+ORDER BY EVENT_OBJECT_TABLE, TRIGGER_NAME
+"""
+
+
+class Catalogue:
+    def read(self, conn: Connection, *, tool_schema: str) -> Catalog:
+        return read(conn, tool_schema=tool_schema)
+
+
+def read(conn: Connection, *, tool_schema: str) -> Catalog:
+    """The user tables of the connection's database (none when it is a system database or
+    the tool's own)."""
+    row = conn.execute("SELECT DATABASE()").fetchone()
+    database = row[0] if row else None
+    if database is None:
+        raise DatabaseError(
+            "the MariaDB connection has no database selected",
+            hint="name the database in database_url, e.g. mariadb://user@host:3306/dbname",
+        )
+    database = str(database)
+    if database.lower() in SYSTEM_DATABASES:
+        return Catalog({}, (), (database,))
+    table_rows = conn.execute(_TABLES, (tool_schema,)).fetchall()
+    names = {str(r[1]) for r in table_rows}
+    if not names:
+        return Catalog({}, (), (database,))
+    json_columns = _json_columns(conn.execute(_CHECKS).fetchall())
+    columns = _columns(conn.execute(_COLUMNS).fetchall(), names, json_columns)
+    indexes = _indexes(conn.execute(_INDEXES).fetchall(), names)
+    tables = {
+        (database, str(r[1])): _table(database, r, columns.get(str(r[1]), {}), indexes)
+        for r in table_rows
+    }
+    keys = _foreign_keys(conn.execute(_FOREIGN_KEYS).fetchall(), database, names)
+    hooks = tuple(
+        Hook(
+            (database, str(t)),
+            str(name),
+            "trigger",
+            frozenset({str(event).lower()}),
+            None,
+            (database, str(t)),
+        )
+        for t, name, event in conn.execute(_TRIGGERS).fetchall()
+        if str(t) in names
+    )
+    return Catalog(tables, keys, (database,), hooks=hooks, rooted_keys=keys)
+
+
+def _table(
+    database: str,
+    row: Sequence[Any],
+    columns: dict[str, Column],
+    indexes: dict[str, list[tuple[str, bool, bool, tuple[str, ...]]]],
+) -> Table:
+    own = indexes.get(str(row[1]), [])
+    return Table(
+        schema=database,
+        name=str(row[1]),
+        columns=columns,
+        primary_key=next((cols for name, _, _, cols in own if name == "PRIMARY"), ()),
+        unique_keys=tuple(cols for _, unique, _, cols in own if unique),
+        indexes=tuple(cols for _, _, usable, cols in own if usable),
+        estimated_rows=int(row[2]),
+        owner="",
+        transactional=bool(row[4]),
+        storage=None if row[3] is None else str(row[3]),
+    )
+
+
+def _columns(
+    rows: Iterable[Sequence[Any]], tables: set[str], json_columns: set[tuple[str, str]]
+) -> dict[str, dict[str, Column]]:
+    found: dict[str, dict[str, Column]] = {}
+    for table, name, column_type, data_type, length, not_null, default, generated, extra in rows:
+        if str(table) not in tables:
+            continue
+        base = str(data_type).lower()
+        kind = KINDS.get(base, ColumnKind.OTHER)
+        if kind is ColumnKind.TEXT and (str(table), str(name)) in json_columns:
+            kind = ColumnKind.JSON
+        words = str(column_type).lower().split()
+        found.setdefault(str(table), {})[str(name)] = Column(
+            name=str(name),
+            type=str(column_type),
+            base_type=base,
+            kind=kind,
+            max_length=int(length) if base in _LENGTH_TYPES and length is not None else None,
+            not_null=bool(not_null),
+            default=None if generated or default is None or default == "NULL" else str(default),
+            generated=bool(generated),
+            unsigned="unsigned" in words[1:],
+            enum_values=enum_values(str(column_type)) if base == "enum" else None,
+            on_update=_on_update(str(extra or "")),
+        )
+    return found
+
+
+def enum_values(column_type: str) -> tuple[str, ...]:
+    """The values of "enum('a','it''s','back\\\\slash')" as the column stores them."""
+    values: list[str] = []
+    inside = column_type[column_type.index("(") + 1 : column_type.rindex(")")]
+    i = 0
+    while i < len(inside):
+        if inside[i] != "'":
+            i += 1  # the commas between values
+            continue
+        value, i = _quoted(inside, i + 1)
+        values.append(value)
+    return tuple(values)
+
+
+def _quoted(text: str, i: int) -> tuple[str, int]:
+    """The string literal starting after the quote at i - 1, and the index after its end."""
+    out: list[str] = []
+    while i < len(text):
+        char = text[i]
+        if char == "\\" and i + 1 < len(text):
+            out.append(text[i + 1])
+            i += 2
+        elif char == "'" and text[i + 1 : i + 2] == "'":
+            out.append("'")
+            i += 2
+        elif char == "'":
+            return "".join(out), i + 1
+        else:
+            out.append(char)
+            i += 1
+    return "".join(out), i
+
+
+_ON_UPDATE = re.compile(r"\bon update (.+)$", re.IGNORECASE)
+
+
+def _on_update(extra: str) -> str | None:
+    match = _ON_UPDATE.search(extra)
+    return match.group(1).strip() if match else None
+
+
+def _json_columns(rows: Iterable[Sequence[Any]]) -> set[tuple[str, str]]:
+    """(table, column) of each `json_valid(`column`)` check."""
+    found = set()
+    for table, clause in rows:
+        match = _JSON_CHECK.fullmatch(str(clause).strip())
+        if match:
+            found.add((str(table), match.group(1).replace("``", "`")))
+    return found
+
+
+_JSON_CHECK = re.compile(r"json_valid\(`((?:[^`]|``)+)`\)", re.IGNORECASE)
+
+
+def _indexes(
+    rows: Iterable[Sequence[Any]], tables: set[str]
+) -> dict[str, list[tuple[str, bool, bool, tuple[str, ...]]]]:
+    """table -> (index name, unique, usable for lookups, columns) of each index."""
+    by_index: dict[tuple[str, str], tuple[bool, bool, list[str]]] = {}
+    for table, name, unique, column, unusable in rows:
+        if str(table) not in tables:
+            continue
+        entry = by_index.setdefault((str(table), str(name)), (bool(unique), not unusable, []))
+        entry[2].append(str(column))
+    found: dict[str, list[tuple[str, bool, bool, tuple[str, ...]]]] = {}
+    for (table, name), (unique, usable, columns) in by_index.items():
+        found.setdefault(table, []).append((name, unique, usable, tuple(columns)))
+    return found
+
+
+def _foreign_keys(
+    rows: Iterable[Sequence[Any]], database: str, tables: set[str]
+) -> tuple[ForeignKey, ...]:
+    """Foreign keys between the catalogue's tables (one row per column, in key order)."""
+    found: dict[tuple[str, str, str, str, str], tuple[list[str], list[str]]] = {}
+    for name, table, column, ref_schema, ref_table, ref_column, on_delete, on_update in rows:
+        if str(table) not in tables or str(ref_schema) != database or str(ref_table) not in tables:
+            continue
+        head = (str(name), str(table), str(ref_table), str(on_delete), str(on_update))
+        columns, ref_columns = found.setdefault(head, ([], []))
+        columns.append(str(column))
+        ref_columns.append(str(ref_column))
+    return tuple(
+        ForeignKey(
+            name,
+            (database, table),
+            tuple(columns),
+            (database, ref_table),
+            tuple(ref_columns),
+            on_delete.lower(),  # 'CASCADE', 'SET NULL', 'SET DEFAULT', 'RESTRICT', 'NO ACTION'
+            on_update.lower(),
+        )
+        for (name, table, ref_table, on_delete, on_update), (columns, ref_columns) in found.items()
+    )

@@ -1,0 +1,361 @@
+"""MariaDB's catalogue, read from `information_schema` into the neutral catalogue, on the real
+MariaDB server (127.0.0.1:3306, or $RETENTION_TEST_MARIADB_URL's server) with a schema shaped
+like Mediboard's: no foreign keys but one, MyISAM tables, zero-date defaults, enums, unsigned
+keys, a JSON column, tables without a key. Each test creates and drops its own database."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import urlsplit
+
+import pytest
+
+from retention.catalog.introspect import Catalog, ColumnKind, ForeignKey, Hook
+from retention.engines import Connection
+from retention.engines.mariadb.catalogue import Catalogue
+from retention.errors import DatabaseError
+
+mariadb = pytest.importorskip("mariadb", reason="pip install -e '.[mariadb-bench]'")
+
+ENV_URL = "RETENTION_TEST_MARIADB_URL"
+_counter = itertools.count(1)
+
+
+class _DriverConnection:
+    """The `Connection` subset the catalogue uses, over the raw driver (test set-up only)."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+    @property
+    def closed(self) -> bool:
+        return not self.raw.open
+
+    @property
+    def broken(self) -> bool:
+        return False
+
+    @property
+    def info(self) -> Any:
+        return self.raw
+
+    def execute(
+        self, query: Any, params: Any = None, *, prepare: bool | None = None, binary: bool = False
+    ) -> Any:
+        cursor = self.raw.cursor()
+        cursor.execute(query, params or ())
+        return cursor
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self.raw.begin()
+        try:
+            yield
+        except BaseException:
+            self.raw.rollback()
+            raise
+        self.raw.commit()
+
+    def transaction(
+        self, savepoint_name: str | None = None, force_rollback: bool = False
+    ) -> AbstractContextManager[Any]:
+        return self._transaction()
+
+    def cursor(self, *args: Any, **kwargs: Any) -> Any:
+        return self.raw.cursor()
+
+    def close(self) -> None:
+        self.raw.close()
+
+    def cancel_safe(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _server() -> dict[str, Any]:
+    url = urlsplit(os.environ.get(ENV_URL, "mariadb://root@127.0.0.1:3306/"))
+    return {
+        "host": url.hostname or "127.0.0.1",
+        "port": url.port or 3306,
+        "user": url.username or "root",
+        "password": url.password or "",
+    }
+
+
+@pytest.fixture
+def maria() -> Iterator[Connection]:
+    """An autocommit connection to a new, empty database, dropped afterwards."""
+    try:
+        admin = mariadb.connect(**_server(), autocommit=True, connect_timeout=2)
+    except mariadb.Error as exc:
+        pytest.skip(f"no MariaDB server at {_server()['host']}:{_server()['port']}: {exc}")
+    name = f"rt_cat{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}_{next(_counter)}"
+    admin.cursor().execute(f"CREATE DATABASE `{name}`")
+    try:
+        with _DriverConnection(
+            mariadb.connect(**_server(), database=name, autocommit=True)
+        ) as conn:
+            yield conn
+    finally:
+        admin.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.close()
+
+
+MEDIBOARD = (
+    # MyISAM, an unsigned key, Mediboard's zero dates, enums
+    """CREATE TABLE patients (
+        patient_id int(11) unsigned NOT NULL AUTO_INCREMENT,
+        nom varchar(255) NOT NULL,
+        naissance date NOT NULL DEFAULT '0000-00-00',
+        sexe enum('m','f','u') DEFAULT 'u',
+        deces datetime NOT NULL DEFAULT '0000-00-00 00:00:00',
+        remarques text,
+        poids decimal(5,1) unsigned,
+        PRIMARY KEY (patient_id),
+        KEY nom (nom(20))
+    ) ENGINE=MyISAM""",
+    """CREATE TABLE sejour (
+        sejour_id int(11) unsigned NOT NULL AUTO_INCREMENT,
+        patient_id int(11) unsigned NOT NULL DEFAULT 0,
+        entree datetime NOT NULL DEFAULT '0000-00-00 00:00:00',
+        sortie datetime DEFAULT NULL,
+        annule enum('0','1') NOT NULL DEFAULT '0',
+        libelle enum('it''s','a,b','back\\\\slash','') NOT NULL DEFAULT '',
+        PRIMARY KEY (sejour_id),
+        KEY patient_id (patient_id),
+        KEY entree (entree, annule)
+    ) ENGINE=InnoDB""",
+    # the change log: a polymorphic pair, JSON (LONGTEXT + json_valid), ON UPDATE timestamp
+    """CREATE TABLE user_log (
+        user_log_id int unsigned NOT NULL AUTO_INCREMENT PRIMARY KEY,
+        object_class varchar(80) NOT NULL,
+        object_id int unsigned NOT NULL,
+        date datetime NOT NULL,
+        extra JSON,
+        modifie timestamp NOT NULL DEFAULT current_timestamp() ON UPDATE current_timestamp(),
+        FULLTEXT KEY extra_text (object_class),
+        KEY object (object_class, object_id)
+    ) ENGINE=InnoDB""",
+    # a FOREIGN KEY clause on MyISAM: accepted, and ignored by the server
+    """CREATE TABLE prescription (
+        prescription_id int unsigned NOT NULL PRIMARY KEY,
+        patient_id int unsigned,
+        FOREIGN KEY (patient_id) REFERENCES patients (patient_id) ON DELETE CASCADE
+    ) ENGINE=MyISAM""",
+    # the one declared foreign key
+    """CREATE TABLE consultation (
+        consultation_id int unsigned NOT NULL PRIMARY KEY,
+        sejour_id int unsigned,
+        CONSTRAINT fk_sejour FOREIGN KEY (sejour_id) REFERENCES sejour (sejour_id)
+            ON DELETE CASCADE
+    ) ENGINE=InnoDB""",
+    # no key; a unique key over a nullable column (NULLs repeat); a unique NOT NULL key
+    "CREATE TABLE import_buffer (line text, imported datetime) ENGINE=InnoDB",
+    "CREATE TABLE codes (code varchar(10), label varchar(80), UNIQUE KEY (code)) ENGINE=Aria",
+    "CREATE TABLE code_alias (alias varchar(10) NOT NULL, UNIQUE KEY (alias)) ENGINE=InnoDB",
+    "CREATE VIEW patients_vus AS SELECT patient_id, nom FROM patients",
+    """CREATE TRIGGER sejour_supprime AFTER DELETE ON sejour FOR EACH ROW
+        INSERT INTO user_log (object_class, object_id, date)
+        VALUES ('CSejour', OLD.sejour_id, now())""",
+    """CREATE TRIGGER sejour_ajoute AFTER INSERT ON sejour FOR EACH ROW
+        INSERT INTO user_log (object_class, object_id, date)
+        VALUES ('CSejour', NEW.sejour_id, now())""",
+    "INSERT INTO patients (nom) VALUES ('a'), ('b'), ('c')",
+)
+
+
+def _mediboard(conn: Connection) -> Catalog:
+    _create(conn)
+    return Catalogue().read(conn, tool_schema="retention")
+
+
+def _create(conn: Connection) -> None:
+    for statement in MEDIBOARD:
+        conn.execute(statement)
+
+
+def _database(conn: Connection) -> str:
+    row = conn.execute("SELECT DATABASE()").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def test_the_catalogue_holds_the_base_tables_of_the_connections_database(
+    maria: Connection,
+) -> None:
+    catalog = _mediboard(maria)
+    db = _database(maria)
+    # not the view, nor the tables of the server's other databases
+    assert sorted(catalog.tables) == [
+        (db, name)
+        for name in (
+            "code_alias",
+            "codes",
+            "consultation",
+            "import_buffer",
+            "patients",
+            "prescription",
+            "sejour",
+            "user_log",
+        )
+    ]
+    assert catalog.search_path == (db,)
+    assert catalog.find("sejour") is catalog.tables[(db, "sejour")]
+    assert catalog.find(f"{db}.patients") is catalog.tables[(db, "patients")]
+
+
+def test_columns_carry_a_neutral_kind_and_what_mariadb_adds(maria: Connection) -> None:
+    catalog = _mediboard(maria)
+    db = _database(maria)
+    patients = catalog.tables[(db, "patients")].columns
+    sejour = catalog.tables[(db, "sejour")].columns
+    log = catalog.tables[(db, "user_log")].columns
+    assert {n: c.kind for n, c in patients.items()} == {
+        "patient_id": ColumnKind.NUMBER,
+        "nom": ColumnKind.TEXT,
+        "naissance": ColumnKind.DATE,
+        "sexe": ColumnKind.TEXT,
+        "deces": ColumnKind.DATETIME,
+        "remarques": ColumnKind.TEXT,
+        "poids": ColumnKind.NUMBER,
+    }
+    assert log["modifie"].kind is ColumnKind.TIMESTAMP
+    # MariaDB's JSON is LONGTEXT with a json_valid() check
+    assert log["extra"].kind is ColumnKind.JSON and log["extra"].is_json
+    assert log["extra"].base_type == "longtext"
+    assert not log["object_class"].is_json
+    # unsigned keys; the declared type kept as the server says it
+    assert patients["patient_id"].unsigned and patients["poids"].unsigned
+    assert patients["patient_id"].type == "int(11) unsigned"
+    assert patients["patient_id"].base_type == "int"
+    assert not log["date"].unsigned
+    # enums: text, with their values as stored
+    assert patients["sexe"].enum_values == ("m", "f", "u")
+    assert sejour["libelle"].enum_values == ("it's", "a,b", "back\\slash", "")
+    assert patients["nom"].enum_values is None
+    # zero-date defaults are kept as the server gives them; no default is None
+    assert patients["deces"].default == "'0000-00-00 00:00:00'" and patients["deces"].not_null
+    assert sejour["sortie"].default is None and not sejour["sortie"].not_null
+    assert sejour["entree"].is_date and patients["naissance"].is_date
+    assert patients["nom"].max_length == 255 and patients["remarques"].max_length is None
+    # an UPDATE of any column of the row writes `modifie`
+    assert log["modifie"].on_update == "current_timestamp()"
+    assert log["date"].on_update is None
+
+
+def test_myisam_and_aria_tables_are_not_transactional(maria: Connection) -> None:
+    catalog = _mediboard(maria)
+    db = _database(maria)
+    found = {name: (t.transactional, t.storage) for (_, name), t in catalog.tables.items()}
+    assert found["patients"] == (False, "MyISAM")
+    assert found["prescription"] == (False, "MyISAM")
+    assert found["codes"] == (False, "Aria")
+    assert found["sejour"] == (True, "InnoDB")
+    # MyISAM counts its rows exactly
+    assert catalog.tables[(db, "patients")].estimated_rows == 3
+
+
+def test_keys_and_indexes(maria: Connection) -> None:
+    catalog = _mediboard(maria)
+    db = _database(maria)
+    sejour = catalog.tables[(db, "sejour")]
+    log = catalog.tables[(db, "user_log")]
+    assert sejour.primary_key == ("sejour_id",)
+    assert sejour.is_unique(["sejour_id"]) and not sejour.is_unique(["patient_id"])
+    assert sejour.is_indexed(["patient_id"]) and sejour.is_indexed(["entree"])
+    assert sejour.is_indexed(["annule", "entree"]) and not sejour.is_indexed(["annule"])
+    # a FULLTEXT index finds no value by equality: not an index for lookups
+    assert set(log.indexes) == {("user_log_id",), ("object_class", "object_id")}
+    # a prefix index still finds rows by the column
+    assert catalog.tables[(db, "patients")].is_indexed(["nom"])
+
+
+def test_tables_without_a_row_key_are_identifiable(maria: Connection) -> None:
+    catalog = _mediboard(maria)
+    keys = {name: table.row_key for (_, name), table in catalog.tables.items()}
+    assert keys["import_buffer"] == ()
+    assert keys["codes"] == ()  # unique, but NULLs repeat
+    assert keys["code_alias"] == ("alias",)
+    assert keys["patients"] == ("patient_id",)
+    assert sorted(n for n, k in keys.items() if not k) == ["codes", "import_buffer"]
+
+
+def test_the_one_declared_foreign_key_is_read_with_its_delete_rule(maria: Connection) -> None:
+    catalog = _mediboard(maria)
+    db = _database(maria)
+    expected = ForeignKey(
+        "fk_sejour",
+        (db, "consultation"),
+        ("sejour_id",),
+        (db, "sejour"),
+        ("sejour_id",),
+        "cascade",
+        "restrict",  # MariaDB's default, said as such
+    )
+    # the MyISAM table's FOREIGN KEY clause declared nothing
+    assert catalog.foreign_keys == (expected,)
+    assert catalog.rooted_keys == (expected,)
+    assert catalog.referencing((db, "sejour")) == [expected]
+    assert catalog.partition_keys == {}
+
+
+def test_a_composite_foreign_key_keeps_its_column_order(maria: Connection) -> None:
+    maria.execute(
+        "CREATE TABLE parent (a int, b int, PRIMARY KEY (a, b), KEY (b, a)) ENGINE=InnoDB"
+    )
+    maria.execute(
+        "CREATE TABLE child (x int, y int, CONSTRAINT fk_p FOREIGN KEY (y, x) "
+        "REFERENCES parent (b, a) ON DELETE SET NULL ON UPDATE CASCADE) ENGINE=InnoDB"
+    )
+    db = _database(maria)
+    (key,) = Catalogue().read(maria, tool_schema="retention").foreign_keys
+    assert (key.columns, key.ref_columns) == (("y", "x"), ("b", "a"))
+    assert (key.table, key.ref_table) == ((db, "child"), (db, "parent"))
+    assert (key.on_delete, key.on_update) == ("set null", "cascade")
+
+
+def test_delete_and_update_triggers_are_hooks(maria: Connection) -> None:
+    _create(maria)
+    db = _database(maria)
+    maria.execute(
+        "CREATE TRIGGER patient_modifie BEFORE UPDATE ON patients FOR EACH ROW "
+        "SET NEW.nom = upper(NEW.nom)"
+    )
+    catalog = Catalogue().read(maria, tool_schema="retention")
+    sejour, patients = (db, "sejour"), (db, "patients")
+    # the INSERT trigger is none: the tool's DELETE and UPDATE never fire it
+    assert catalog.hooks == (
+        Hook(patients, "patient_modifie", "trigger", frozenset({"update"}), None, patients),
+        Hook(sejour, "sejour_supprime", "trigger", frozenset({"delete"}), None, sejour),
+    )
+
+
+def test_the_tools_own_database_is_never_read(maria: Connection) -> None:
+    maria.execute("CREATE TABLE audit (id int PRIMARY KEY)")
+    db = _database(maria)
+    assert Catalogue().read(maria, tool_schema=db).tables == {}
+    assert list(Catalogue().read(maria, tool_schema="retention").tables) == [(db, "audit")]
+
+
+def test_a_connection_without_a_database_is_refused_clearly() -> None:
+    try:
+        raw = mariadb.connect(**_server(), autocommit=True, connect_timeout=2)
+    except mariadb.Error as exc:
+        pytest.skip(f"no MariaDB server: {exc}")
+    with _DriverConnection(raw) as conn, pytest.raises(DatabaseError, match="no database"):
+        Catalogue().read(conn, tool_schema="retention")
