@@ -72,3 +72,15 @@ def test_tables_say_which_columns_identify_a_row(conn: psycopg.Connection[Any]) 
         "visits": ("id",),
     }
     assert all(t.transactional and t.storage is None for t in tables.values())
+
+
+def test_table_exists_names_tables_exactly(conn: psycopg.Connection[Any]) -> None:
+    conn.execute(
+        'CREATE SCHEMA "Tool"; CREATE TABLE "Tool".audit (id int); CREATE VIEW v AS SELECT 1'
+    )
+    catalogue = engine_of(conn).catalogue
+    assert catalogue.table_exists(conn, "Tool", "audit")
+    assert catalogue.table_exists(conn, "public", "v")
+    assert not catalogue.table_exists(conn, "tool", "audit")
+    assert not catalogue.table_exists(conn, "Tool", "Audit")
+    assert not catalogue.table_exists(conn, "nowhere", "audit")

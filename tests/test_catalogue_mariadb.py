@@ -359,3 +359,13 @@ def test_a_connection_without_a_database_is_refused_clearly() -> None:
         pytest.skip(f"no MariaDB server: {exc}")
     with _DriverConnection(raw) as conn, pytest.raises(DatabaseError, match="no database"):
         Catalogue().read(conn, tool_schema="retention")
+
+
+def test_table_exists_names_tables_exactly(maria: Connection) -> None:
+    maria.execute("CREATE TABLE audit (id int)")
+    db = _database(maria)
+    catalogue = Catalogue()
+    assert catalogue.table_exists(maria, db, "audit")
+    assert not catalogue.table_exists(maria, db, "Audit")  # names have case on Linux
+    assert not catalogue.table_exists(maria, db.upper(), "audit")
+    assert not catalogue.table_exists(maria, "nowhere", "audit")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from retention.audit.seal import TrailKeys, TrailSigner, signer_for, trail_keys
 from retention.audit.trail import AuditTrail, actor
-from retention.engines import Connection
+from retention.engines import Connection, engine_of
 from retention.errors import DatabaseError
 from retention.keys import Key, load_key
 from retention.settings import Settings
@@ -34,8 +34,5 @@ def ensure_schema(conn: Connection, settings: Settings) -> None:
     try:
         migrate(conn, settings.schema_name)
     except DatabaseError:
-        row = conn.execute(
-            "SELECT to_regclass(%s) IS NOT NULL", (f'"{settings.schema_name}".audit',)
-        ).fetchone()
-        if not (row and row[0]):
+        if not engine_of(conn).catalogue.table_exists(conn, settings.schema_name, "audit"):
             raise

@@ -215,3 +215,8 @@ class Catalogue(Protocol):
     def read(self, conn: Connection, *, tool_schema: str) -> Catalog:
         """Every user table the connection sees, the system's and the tool's own left out."""
         ...
+
+    def table_exists(self, conn: Connection, schema: str, name: str) -> bool:
+        """Whether `schema.name` names a table or view now (on MariaDB/MySQL a schema is a
+        database): the tool's own tables before it reads them, without reading a catalogue."""
+        ...

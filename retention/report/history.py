@@ -17,7 +17,7 @@ from uuid import UUID
 from retention.audit.anchor import Anchor
 from retention.audit.approvals import Rules, judge
 from retention.audit.trail import Verification, verify
-from retention.engines import Connection, sql
+from retention.engines import Connection, engine_of, sql
 from retention.policy.bound import BoundPolicy
 from retention.report.moments import iso
 
@@ -220,10 +220,7 @@ def read_history(
 
 
 def _exists(conn: Connection, schema: str, table: str) -> bool:
-    row = conn.execute(
-        "SELECT to_regclass(%s) IS NOT NULL", (sql.Identifier(schema, table).as_string(None),)
-    ).fetchone()
-    return bool(row and row[0])
+    return engine_of(conn).catalogue.table_exists(conn, schema, table)
 
 
 def _count(conn: Connection, query: sql.Composed) -> int:

@@ -107,6 +107,15 @@ class Catalogue:
     def read(self, conn: Connection, *, tool_schema: str) -> Catalog:
         return read(conn, tool_schema=tool_schema)
 
+    def table_exists(self, conn: Connection, schema: str, name: str) -> bool:
+        # information_schema compares names without case; on Linux, names have case
+        rows = conn.execute(
+            "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES "
+            "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
+            (schema, name),
+        ).fetchall()
+        return any((str(row[0]), str(row[1])) == (schema, name) for row in rows)
+
 
 def read(conn: Connection, *, tool_schema: str) -> Catalog:
     """The user tables of the connection's database (none when it is a system database or

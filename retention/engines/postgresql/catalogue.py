@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from psycopg import sql
 from psycopg.rows import dict_row
 
 from retention.engines import Connection
@@ -31,6 +32,12 @@ KINDS = {
 class Catalogue:
     def read(self, conn: Connection, *, tool_schema: str) -> Catalog:
         return read(conn, tool_schema=tool_schema)
+
+    def table_exists(self, conn: Connection, schema: str, name: str) -> bool:
+        row = conn.execute(
+            "SELECT to_regclass(%s) IS NOT NULL", (sql.Identifier(schema, name).as_string(None),)
+        ).fetchone()
+        return bool(row and row[0])
 
 
 _TABLES = """
