@@ -369,3 +369,14 @@ def test_table_exists_names_tables_exactly(maria: Connection) -> None:
     assert not catalogue.table_exists(maria, db, "Audit")  # names have case on Linux
     assert not catalogue.table_exists(maria, db.upper(), "audit")
     assert not catalogue.table_exists(maria, "nowhere", "audit")
+
+
+def test_system_versioned_and_memory_tables_are_read(maria: Connection) -> None:
+    maria.execute("CREATE TABLE versioned (id int PRIMARY KEY) WITH SYSTEM VERSIONING")
+    maria.execute("CREATE TABLE scratch (id int) ENGINE=MEMORY")
+    db = _database(maria)
+    tables = Catalogue().read(maria, tool_schema="retention").tables
+    # the history's hidden row_start/row_end columns are not the table's own
+    assert list(tables[(db, "versioned")].columns) == ["id"]
+    assert tables[(db, "versioned")].transactional
+    assert not tables[(db, "scratch")].transactional
