@@ -27,7 +27,7 @@ from retention.engines import sql
 from retention.errors import DatabaseError
 
 if TYPE_CHECKING:
-    from retention.engines.catalogue import Catalogue
+    from retention.engines.catalogue import Catalog
     from retention.settings import Settings
 
 
@@ -86,6 +86,19 @@ class Capabilities:
     tablesample: bool
     statement_time_on_dml: bool
     reopen_temporary_table: bool
+
+
+class Catalogue(Protocol):
+    """An engine's reader of its system catalogue (into `engines/catalogue.py`'s classes)."""
+
+    def read(self, conn: Connection, *, tool_schema: str) -> Catalog:
+        """Every user table the connection sees, the system's and the tool's own left out."""
+        ...
+
+    def table_exists(self, conn: Connection, schema: str, name: str) -> bool:
+        """Whether `schema.name` names a table or view now (on MariaDB/MySQL a schema is a
+        database): the tool's own tables before it reads them, without reading a catalogue."""
+        ...
 
 
 class Engine(Protocol):

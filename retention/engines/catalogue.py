@@ -2,12 +2,13 @@
 keys, indexes and hooks, as plain immutable data (binding a policy and computing a plan only
 read it).
 
-Each engine reads its own system catalogue into these classes (`postgresql/catalogue.py` reads
-`pg_catalog`, `mariadb/catalogue.py` reads `information_schema`); callers call
+Each engine's `Catalogue` (the protocol in `retention/engines/__init__.py`) reads its own system
+catalogue into these classes (`postgresql/catalogue.py` reads `pg_catalog`,
+`mariadb/catalogue.py` reads `information_schema`); callers call
 `retention.catalog.introspect.read_catalog`, which asks the connection's engine. What differs
 between engines is said in the data: a column's `kind` (the type's meaning: a date, a
 timestamp, text, JSON, a number), whether a table's changes are transactional, which columns
-identify a row.
+identify a row. This module imports nothing of the engines: they import it.
 """
 
 from __future__ import annotations
@@ -16,9 +17,6 @@ import difflib
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
-
-from retention.engines import Connection
 
 
 class ColumnKind(enum.Enum):
@@ -207,16 +205,3 @@ class Catalog:
     def outgoing(self, table: tuple[str, str]) -> list[ForeignKey]:
         """Foreign keys declared on `table`."""
         return [fk for fk in self.foreign_keys if fk.table == table]
-
-
-class Catalogue(Protocol):
-    """An engine's reader of its system catalogue."""
-
-    def read(self, conn: Connection, *, tool_schema: str) -> Catalog:
-        """Every user table the connection sees, the system's and the tool's own left out."""
-        ...
-
-    def table_exists(self, conn: Connection, schema: str, name: str) -> bool:
-        """Whether `schema.name` names a table or view now (on MariaDB/MySQL a schema is a
-        database): the tool's own tables before it reads them, without reading a catalogue."""
-        ...
