@@ -5,115 +5,20 @@ keys, a JSON column, tables without a key. Each test creates and drops its own d
 
 from __future__ import annotations
 
-import itertools
-import os
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
-from types import TracebackType
-from typing import Any, Self
-from urllib.parse import urlsplit
-
 import pytest
 
-from retention.catalog.introspect import Catalog, ColumnKind, ForeignKey, Hook
-from retention.engines import Connection
+from retention.catalog.introspect import Catalog, ColumnKind, ForeignKey, Hook, read_catalog
+from retention.db import connect
+from retention.engines import Connection, engine_of
 from retention.engines.mariadb.catalogue import Catalogue
 from retention.errors import DatabaseError
-
-mariadb = pytest.importorskip("mariadb", reason="pip install -e '.[mariadb-bench]'")
-
-ENV_URL = "RETENTION_TEST_MARIADB_URL"
-_counter = itertools.count(1)
-
-
-class _DriverConnection:
-    """The `Connection` subset the catalogue uses, over the raw driver (test set-up only)."""
-
-    def __init__(self, raw: Any) -> None:
-        self.raw = raw
-
-    @property
-    def closed(self) -> bool:
-        return not self.raw.open
-
-    @property
-    def broken(self) -> bool:
-        return False
-
-    @property
-    def info(self) -> Any:
-        return self.raw
-
-    def execute(
-        self, query: Any, params: Any = None, *, prepare: bool | None = None, binary: bool = False
-    ) -> Any:
-        cursor = self.raw.cursor()
-        cursor.execute(query, params or ())
-        return cursor
-
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self.raw.begin()
-        try:
-            yield
-        except BaseException:
-            self.raw.rollback()
-            raise
-        self.raw.commit()
-
-    def transaction(
-        self, savepoint_name: str | None = None, force_rollback: bool = False
-    ) -> AbstractContextManager[Any]:
-        return self._transaction()
-
-    def cursor(self, *args: Any, **kwargs: Any) -> Any:
-        return self.raw.cursor()
-
-    def close(self) -> None:
-        self.raw.close()
-
-    def cancel_safe(self) -> None:
-        raise NotImplementedError
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_val: BaseException | None,
-        exc_tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-def _server() -> dict[str, Any]:
-    url = urlsplit(os.environ.get(ENV_URL, "mariadb://root@127.0.0.1:3306/"))
-    return {
-        "host": url.hostname or "127.0.0.1",
-        "port": url.port or 3306,
-        "user": url.username or "root",
-        "password": url.password or "",
-    }
+from retention.settings import Settings
 
 
 @pytest.fixture
-def maria() -> Iterator[Connection]:
-    """An autocommit connection to a new, empty database, dropped afterwards."""
-    try:
-        admin = mariadb.connect(**_server(), autocommit=True, connect_timeout=2)
-    except mariadb.Error as exc:
-        pytest.skip(f"no MariaDB server at {_server()['host']}:{_server()['port']}: {exc}")
-    name = f"rt_cat{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}_{next(_counter)}"
-    admin.cursor().execute(f"CREATE DATABASE `{name}`")
-    try:
-        with _DriverConnection(
-            mariadb.connect(**_server(), database=name, autocommit=True)
-        ) as conn:
-            yield conn
-    finally:
-        admin.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
-        admin.close()
+def maria(mariadb_conn: Connection) -> Connection:
+    """The tool's connection to a new, empty MariaDB database (tests/fix_mariadb.py)."""
+    return mariadb_conn
 
 
 MEDIBOARD = (
@@ -181,7 +86,7 @@ MEDIBOARD = (
 
 def _mediboard(conn: Connection) -> Catalog:
     _create(conn)
-    return Catalogue().read(conn, tool_schema="retention")
+    return read_catalog(conn)
 
 
 def _create(conn: Connection) -> None:
@@ -323,7 +228,7 @@ def test_a_composite_foreign_key_keeps_its_column_order(maria: Connection) -> No
         "REFERENCES parent (b, a) ON DELETE SET NULL ON UPDATE CASCADE) ENGINE=InnoDB"
     )
     db = _database(maria)
-    (key,) = Catalogue().read(maria, tool_schema="retention").foreign_keys
+    (key,) = read_catalog(maria).foreign_keys
     assert (key.columns, key.ref_columns) == (("y", "x"), ("b", "a"))
     assert (key.table, key.ref_table) == ((db, "child"), (db, "parent"))
     assert (key.on_delete, key.on_update) == ("set null", "cascade")
@@ -336,7 +241,7 @@ def test_delete_and_update_triggers_are_hooks(maria: Connection) -> None:
         "CREATE TRIGGER patient_modifie BEFORE UPDATE ON patients FOR EACH ROW "
         "SET NEW.nom = upper(NEW.nom)"
     )
-    catalog = Catalogue().read(maria, tool_schema="retention")
+    catalog = read_catalog(maria)
     sejour, patients = (db, "sejour"), (db, "patients")
     # the INSERT trigger is none: the tool's DELETE and UPDATE never fire it
     assert catalog.hooks == (
@@ -348,23 +253,26 @@ def test_delete_and_update_triggers_are_hooks(maria: Connection) -> None:
 def test_the_tools_own_database_is_never_read(maria: Connection) -> None:
     maria.execute("CREATE TABLE audit (id int PRIMARY KEY)")
     db = _database(maria)
-    assert Catalogue().read(maria, tool_schema=db).tables == {}
-    assert list(Catalogue().read(maria, tool_schema="retention").tables) == [(db, "audit")]
+    assert read_catalog(maria, tool_schema=db).tables == {}
+    assert list(read_catalog(maria).tables) == [(db, "audit")]
 
 
-def test_a_connection_without_a_database_is_refused_clearly() -> None:
-    try:
-        raw = mariadb.connect(**_server(), autocommit=True, connect_timeout=2)
-    except mariadb.Error as exc:
-        pytest.skip(f"no MariaDB server: {exc}")
-    with _DriverConnection(raw) as conn, pytest.raises(DatabaseError, match="no database"):
-        Catalogue().read(conn, tool_schema="retention")
+def test_a_connection_without_a_database_is_refused_clearly(mariadb_admin_url: str) -> None:
+    with (
+        connect(Settings(), url=mariadb_admin_url) as conn,
+        pytest.raises(DatabaseError, match="no database"),
+    ):
+        read_catalog(conn)
+
+
+def test_read_catalog_asks_the_mariadb_engine(maria: Connection) -> None:
+    assert isinstance(engine_of(maria).catalogue, Catalogue)
 
 
 def test_table_exists_names_tables_exactly(maria: Connection) -> None:
     maria.execute("CREATE TABLE audit (id int)")
     db = _database(maria)
-    catalogue = Catalogue()
+    catalogue = engine_of(maria).catalogue
     assert catalogue.table_exists(maria, db, "audit")
     assert not catalogue.table_exists(maria, db, "Audit")  # names have case on Linux
     assert not catalogue.table_exists(maria, db.upper(), "audit")
@@ -375,7 +283,7 @@ def test_system_versioned_and_memory_tables_are_read(maria: Connection) -> None:
     maria.execute("CREATE TABLE versioned (id int PRIMARY KEY) WITH SYSTEM VERSIONING")
     maria.execute("CREATE TABLE scratch (id int) ENGINE=MEMORY")
     db = _database(maria)
-    tables = Catalogue().read(maria, tool_schema="retention").tables
+    tables = read_catalog(maria).tables
     # the history's hidden row_start/row_end columns are not the table's own
     assert list(tables[(db, "versioned")].columns) == ["id"]
     assert tables[(db, "versioned")].transactional

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from retention.engines import Capabilities, Connection
 from retention.engines.mariadb import session, target
+from retention.engines.mariadb.catalogue import Catalogue
 
 if TYPE_CHECKING:
     from retention.settings import Settings
@@ -36,6 +37,7 @@ class MariaDB:
         statement_time_on_dml=True,  # max_statement_time bounds any statement (MySQL: SELECT)
         reopen_temporary_table=True,  # since 10.2 (MySQL: error 1137)
     )
+    catalogue = Catalogue()
 
     def connect(self, settings: Settings, *, url: str | None = None) -> Connection:
         return session.connect(settings, url=url)
