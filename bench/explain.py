@@ -31,9 +31,10 @@ from retention.audit.seal import TrailSigner
 from retention.audit.trail import AuditTrail, actor
 from retention.db import connect as retention_connect
 from retention.engine.batch import BatchContext, run_batch
+from retention.engine.due_keys import keys_and_flags, next_keys, place
+from retention.engine.outcome import RunOptions as EngineOptions
 from retention.engine.progress import LogReporter
-from retention.engine.runner import Runner, keys_and_flags, place
-from retention.engine.runner import RunOptions as EngineOptions
+from retention.engine.runner import Runner
 from retention.engines.postgresql import raw
 from retention.keys import load_key
 from retention.plan.passes import group_phases
@@ -132,7 +133,7 @@ def explain(
         rows: list[tuple[Any, ...]] = []
         last: Any = None
         for _ in range(skip + 1):
-            rows = runner._next_keys(table, len(phases), last)
+            rows = next_keys(conn, table, len(phases), last, settings.batch_size)
             last = place(rows[-1]) if rows else None
         keys, flags = keys_and_flags(rows, range(len(phases)))
         proxy.stage = f"batch {skip} ({len(keys)} subjects)"

@@ -31,12 +31,13 @@ from eval.generate import _names
 from eval.scoring import TextScore, covered, replaced, score_json, score_text
 from eval.styles import PERSONAL, STYLES, Corpus, corpus
 from retention.audit.seal import TrailSigner
-from retention.audit.trail import AuditTrail, actor
+from retention.audit.writer import AuditKeys
 from retention.discovery.scrub import Scrubber, get_scrubber
+from retention.engine.outcome import RunOptions
 from retention.engine.progress import LogReporter
-from retention.engine.runner import Runner, RunOptions
 from retention.keys import load_key
 from retention.policy.check import bound_policies
+from retention.service.run import RunKeys, run_policies
 from retention.settings import Settings
 from retention.store.schema import migrate
 
@@ -217,21 +218,13 @@ def run_policy(conn: psycopg.Connection[Any], config: Settings, today: date) -> 
     """``retention run`` of the policies of ``config`` on ``today``; rows changed."""
     migrate(conn, config.schema_name)
     assert config.audit_key is not None and config.pseudonym_key is not None
-    trail = AuditTrail(
-        config.schema_name,
-        load_key(config.audit_key, "audit_key"),
-        actor(conn),
-        TrailSigner.throwaway(),
-    )
-    runner = Runner(
-        conn,
-        config,
-        trail,
-        pseudonym_key=load_key(config.pseudonym_key, "pseudonym_key"),
-        progress=LogReporter(),
+    keys = RunKeys(
+        AuditKeys(load_key(config.audit_key, "audit_key"), TrailSigner.throwaway()),
+        load_key(config.pseudonym_key, "pseudonym_key"),
     )
     policies = bound_policies(conn, config.policies_dir)
-    report = runner.run(policies, RunOptions(today, None, True, "evaluation"))
-    if report.outcome != "completed":
-        raise RuntimeError(f"the scrub run ended {report.outcome}")
+    options = RunOptions(today, None, True, "evaluation")
+    report = run_policies(conn, config, policies, options, keys, progress=LogReporter())
+    if report is None or report.outcome != "completed":
+        raise RuntimeError(f"the scrub run ended {report.outcome if report else 'unrun'}")
     return sum(sum(phase.rows.values()) for phase in report.phases)

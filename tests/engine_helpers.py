@@ -17,12 +17,14 @@ from psycopg.types.json import Jsonb
 from pydantic import SecretStr
 
 from retention.audit.seal import load_signer
-from retention.audit.trail import SIGNED_COLUMNS, AuditTrail, actor
+from retention.audit.trail import SIGNED_COLUMNS, AuditTrail
+from retention.audit.writer import AuditKeys, open_trail
+from retention.engine.outcome import RunOptions, RunReport
 from retention.engine.progress import LogReporter, Reporter
-from retention.engine.runner import Runner, RunOptions, RunReport
 from retention.engines import Connection
 from retention.keys import load_key
 from retention.policy.check import bound_policies
+from retention.service.run import RunKeys, run_policies
 from retention.settings import Settings
 from retention.store.schema import migrate
 from tests.key_helpers import APPROVERS_FILE, AUDIT_SIGNING_KEY, ROLES
@@ -69,14 +71,13 @@ def write_policy(folder: Path, text: str, name: str = "p.yaml") -> Path:
     return folder
 
 
-def trail(conn: Connection, config: Settings) -> AuditTrail:
+def audit_keys(config: Settings) -> AuditKeys:
     assert config.audit_key is not None
-    return AuditTrail(
-        config.schema_name,
-        load_key(config.audit_key, "audit_key"),
-        actor(conn),
-        load_signer(config.audit_signing_key),
-    )
+    return AuditKeys(load_key(config.audit_key, "audit_key"), load_signer(config.audit_signing_key))
+
+
+def trail(conn: Connection, config: Settings) -> AuditTrail:
+    return open_trail(conn, config.schema_name, audit_keys(config))
 
 
 def run(
@@ -93,16 +94,13 @@ def run(
     migrate(conn, config.schema_name)
     policies = bound_policies(conn, config.policies_dir, only=only)
     assert config.pseudonym_key is not None
-    runner = Runner(
-        conn,
-        config,
-        trail(conn, config),
-        pseudonym_key=load_key(config.pseudonym_key, "pseudonym_key"),
-        stop=stop,
-        progress=progress or LogReporter(),
-    )
+    keys = RunKeys(audit_keys(config), load_key(config.pseudonym_key, "pseudonym_key"))
     options = RunOptions(at or date.today(), phase, allow_large, "test" if allow_large else None)
-    return runner.run(policies, options)
+    report = run_policies(
+        conn, config, policies, options, keys, stop=stop, progress=progress or LogReporter()
+    )
+    assert report is not None
+    return report
 
 
 def cli_env(url: str | None, policies: Path = ROOT / "policies", **extra: str) -> dict[str, str]:

@@ -26,9 +26,9 @@ from retention.archive.errors import ArchiveError
 from retention.archive.storage import LocalStorage
 from retention.cli.main import _database_error, main
 from retention.db import connect
+from retention.engine.attempt import describe_error as describe
+from retention.engine.outcome import RunReport
 from retention.engine.progress import LogReporter
-from retention.engine.runner import RunReport
-from retention.engine.runner import _describe as describe
 from retention.engines import Connection
 from retention.errors import PolicyError
 from retention.policy.check import bound_policies

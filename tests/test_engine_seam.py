@@ -22,7 +22,7 @@ KNOWN = {
     "cli/demo.py",  # conninfo (the embedded server's URL)
     "discovery/inventory.py",  # Jsonb
     "engine/batch.py",  # PyFormat.BINARY parameters
-    "engine/runner.py",  # TransactionStatus
+    "engine/record.py",  # TransactionStatus
     "plan/slices.py",  # pg_export_snapshot, binary COPY between connections, TransactionStatus
     "policy/expr/compile.py",  # PyFormat.BINARY parameters
     "report/snapshots.py",  # Jsonb

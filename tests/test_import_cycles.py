@@ -20,8 +20,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "retention"
 # Package edges that lie on a cycle and are tolerated until broken, with the imports that make
 # them. None is left: imports go one way, settings/errors -> engines -> catalog, store ->
 # policy -> rows (the SQL the plan, actions, archives and report share) -> plan -> actions ->
-# engine -> daemon -> cli, with archive (called by the archive action) and report (by the
-# engine, after a run) beside, above plan. The list may only shrink: keep it empty.
+# engine -> service -> daemon -> cli, with archive (called by the archive action) and report
+# (by the service, after a run) beside, above plan. The list may only shrink: keep it empty.
 KNOWN_CYCLES: set[tuple[str, str]] = set()
 
 

@@ -20,7 +20,7 @@ import pytest
 from retention.audit.approvals import record_approval, rules_of
 from retention.discovery.inventory import save_scan
 from retention.discovery.model import ColumnVerdict, ScanResult
-from retention.engine.runner import RunReport
+from retention.engine.outcome import RunReport
 from retention.plan.clock import UNKNOWN_DUE
 from retention.policy.bound import BoundPolicy
 from retention.policy.check import bound_policies

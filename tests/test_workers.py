@@ -15,7 +15,7 @@ import pytest
 from loguru import logger
 from psycopg import sql
 
-import retention.engine.runner as runner_module
+import retention.engine.attempt as attempt_module
 from retention.audit.trail import verify
 from retention.engine.batch import run_batch
 from retention.engine.progress import LogReporter
@@ -43,7 +43,7 @@ def _spy_batches(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str]]:
         seen.append((conn.info.backend_pid, threading.current_thread().name))
         return real(conn, *args, **kwargs)
 
-    monkeypatch.setattr(runner_module, "run_batch", spied)
+    monkeypatch.setattr(attempt_module, "run_batch", spied)
     return seen
 
 

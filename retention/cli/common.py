@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from retention.audit.seal import TrailKeys, TrailSigner, signer_for, trail_keys
-from retention.audit.trail import AuditTrail, actor
+from retention.audit.seal import TrailKeys, trail_keys
+from retention.audit.trail import AuditTrail
+from retention.audit.writer import audit_keys, open_trail
 from retention.engines import Connection, engine_of
 from retention.errors import DatabaseError
 from retention.keys import Key, load_key
@@ -15,18 +16,14 @@ def audit_key(settings: Settings) -> Key:
     return load_key(settings.audit_key, "audit_key")
 
 
-def signer(settings: Settings) -> TrailSigner:
-    """The key that signs audit entries (setting audit_signing_key)."""
-    return signer_for(settings.audit_public_keys, settings.audit_signing_key)
-
-
 def public_keys(settings: Settings) -> TrailKeys | None:
     """The public keys audit entries are checked with (None: none is configured)."""
     return trail_keys(settings.audit_public_keys, settings.audit_signing_key)
 
 
 def trail(conn: Connection, settings: Settings) -> AuditTrail:
-    return AuditTrail(settings.schema_name, audit_key(settings), actor(conn), signer(settings))
+    """The audit trail a command writes to (retention.audit.writer)."""
+    return open_trail(conn, settings.schema_name, audit_keys(settings))
 
 
 def ensure_schema(conn: Connection, settings: Settings) -> None:

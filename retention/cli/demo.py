@@ -20,6 +20,7 @@ from psycopg import conninfo, sql
 
 from retention.audit.approvals import DESTRUCTIVE, approval_state, rules_of
 from retention.audit.trail import verify
+from retention.audit.writer import audit_keys
 from retention.cli.common import public_keys, trail
 from retention.cli.options import add_policies_option
 from retention.cli.plan import render_plan
@@ -152,23 +153,26 @@ def _approve(conn: Connection, settings: Settings, policies: list[BoundPolicy], 
 def _run_and_verify(
     conn: Connection, settings: Settings, policies: list[BoundPolicy], keys: Path
 ) -> None:
-    from retention.engine.runner import Runner, RunOptions
+    from retention.engine.outcome import RunOptions
+    from retention.service.run import RunKeys, run_policies
 
     _approve(conn, settings, policies, keys)
     print("\n== retention run --yes --allow-large --reason 'demo: first run'")
-    runner = Runner(
+    signing = RunKeys(audit_keys(settings), load_key(settings.pseudonym_key, "pseudonym_key"))
+    options = RunOptions(
+        settings.today(), allow_large=True, reason="demo: first run", command="demo"
+    )
+    report = run_policies(
         conn,
         settings,
-        trail(conn, settings),
-        pseudonym_key=load_key(settings.pseudonym_key, "pseudonym_key"),
+        policies,
+        options,
+        signing,
         progress=LogReporter(every_seconds=60),
         # batches side by side reach the demo's own database, not database_url's
         connect=partial(connect, settings, url=conn.info.dsn),
     )
-    options = RunOptions(
-        settings.today(), allow_large=True, reason="demo: first run", command="demo"
-    )
-    report = runner.run(policies, options)
+    assert report is not None  # nothing to review: the run always happens
     print(render_report(report).lstrip("\n"))
     check = verify(conn, settings.schema_name, keys=public_keys(settings))
     print("\n== retention audit verify")

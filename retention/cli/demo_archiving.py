@@ -17,16 +17,18 @@ from typing import Any
 import pyrage
 from pydantic import SecretStr
 
+from retention.audit.writer import audit_keys
 from retention.cli import archive as archive_cli
 from retention.cli.common import trail
 from retention.cli.run import render_report
 from retention.demo.keys import sign_as_demo_approvers
+from retention.engine.outcome import RunOptions
 from retention.engine.progress import LogReporter
-from retention.engine.runner import Runner, RunOptions
 from retention.engines import Connection, sql
 from retention.keys import load_key
 from retention.plan.clock import clock_query
 from retention.policy.check import bound_policies
+from retention.service.run import RunKeys, run_policies
 from retention.settings import Settings
 from retention.store.schema import holds_table
 
@@ -72,19 +74,17 @@ def archive_and_restore(conn: Connection, settings: Settings, url: str, folder: 
         dict(config.approver_roles),
     )
     subject = _first_due(conn, config, record[0])
-    runner = Runner(
+    report = run_policies(
         conn,
         config,
-        audit,
-        pseudonym_key=load_key(config.pseudonym_key, "p"),
-        progress=LogReporter(every_seconds=60),
-    )
-    report = runner.run(
         record,
         RunOptions(
             config.today(), allow_large=True, reason="demo: first archiving", command="demo"
         ),
+        RunKeys(audit_keys(config), load_key(config.pseudonym_key, "p")),
+        progress=LogReporter(every_seconds=60),
     )
+    assert report is not None  # nothing to review: the run always happens
     print(render_report(report).lstrip("\n"))
     print("\n== retention archive list (first groups)")
     listing = io.StringIO()

@@ -6,24 +6,25 @@ import argparse
 import signal
 import sys
 import threading
+from functools import partial
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
-from retention.cli.common import ensure_schema, trail
+from retention.cli.common import ensure_schema
 from retention.cli.options import add_policies_option
 from retention.cli.plan import render_plan
 from retention.db import connect
-from retention.engine.safety import limit_violations, refuse_large
 from retention.errors import UsageError
-from retention.keys import Key, load_key
 from retention.policy.bound import BoundPolicy
-from retention.policy.check import bound_policies
+from retention.policy.check import bound_policies, choose
 from retention.settings import Settings
 
 if TYPE_CHECKING:
-    from retention.engine.runner import RunReport
+    from retention.engine.outcome import RunOptions, RunReport
+    from retention.engines import Connection
+    from retention.plan.model import Plan
 
 
 def register(commands: Any) -> None:
@@ -48,7 +49,8 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from retention.engine.runner import Runner, RunOptions, run_plan
+    from retention.engine.outcome import RunOptions
+    from retention.service.run import run_keys, run_policies
 
     if args.allow_large and not (args.reason and args.reason.strip()):
         raise UsageError("--allow-large needs --reason 'why' (it is recorded in the audit trail)")
@@ -57,17 +59,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         every = bound_policies(
             conn, settings.policies_dir, tool_schema=settings.schema_name, warn=True
         )
-        policies = bound_policies(
-            conn, settings.policies_dir, only=args.policy, tool_schema=settings.schema_name
-        )
+        policies = choose(every, args.policy)
         _check_phase(policies, args.phase)
         if args.dry_run:
-            plan = run_plan(
-                conn, policies, RunOptions(at, args.phase), settings.schema_name, rows=True
-            )
-            print(render_plan(plan, settings.timezone))
-            print("\ndry run: nothing was changed")
-            return 0
+            return _dry_run(conn, settings, policies, RunOptions(at, args.phase))
         ensure_schema(conn, settings)
         options = RunOptions(
             at,
@@ -76,24 +71,42 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             args.reason,
             lock_wait_seconds=settings.lock_wait_seconds,
         )
-        runner = Runner(
+        report = run_policies(
             conn,
             settings,
-            trail(conn, settings),
-            pseudonym_key=_pseudonym_key(settings, policies),
+            policies,
+            options,
+            run_keys(settings, (p for policy in policies for p in policy.phases)),
+            all_policies=every,
             stop=_stop_on_signals(),
+            review=partial(_review, settings, args),
         )
-        plan = runner.plan(policies, options)
-        print(render_plan(plan, settings.timezone))
-        violations = limit_violations(plan, settings)
-        if violations and not args.allow_large:
-            refuse_large(violations)
-        if not _confirmed(args.yes):
-            print("nothing was changed")
-            return 1
-        report = runner.run(policies, options, all_policies=every, plan=plan)
+    if report is None:
+        print("nothing was changed")
+        return 1
     print(render_report(report))
     return {"completed": 0, "interrupted": 0}.get(report.outcome, 1)
+
+
+def _dry_run(
+    conn: Connection, settings: Settings, policies: list[BoundPolicy], options: RunOptions
+) -> int:
+    """The plan with its rows per table; nothing changes."""
+    from retention.engine.runner import run_plan
+
+    plan = run_plan(conn, policies, options, settings.schema_name, rows=True)
+    print(render_plan(plan, settings.timezone))
+    print("\ndry run: nothing was changed")
+    return 0
+
+
+def _review(settings: Settings, args: argparse.Namespace, plan: Plan) -> bool:
+    """The plan shown, the limits held (or overridden), then the operator's yes."""
+    from retention.engine.gates import over_limits
+
+    print(render_plan(plan, settings.timezone))
+    over_limits(plan, settings, args.allow_large)
+    return _confirmed(args.yes)
 
 
 def _check_phase(policies: list[BoundPolicy], phase: str | None) -> None:
@@ -102,12 +115,6 @@ def _check_phase(policies: list[BoundPolicy], phase: str | None) -> None:
     names = {p.name for policy in policies for p in policy.phases}
     if phase not in names:
         raise UsageError(f"no phase named '{phase}'", hint=f"phases: {', '.join(sorted(names))}")
-
-
-def _pseudonym_key(settings: Settings, policies: list[BoundPolicy]) -> Key | None:
-    if any(p.needs_pseudonym_key for policy in policies for p in policy.phases):
-        return load_key(settings.pseudonym_key, "pseudonym_key")
-    return None
 
 
 def _confirmed(yes: bool) -> bool:

@@ -25,19 +25,17 @@ from types import FrameType
 
 from loguru import logger
 
-from retention.audit.seal import TrailSigner, signer_for
-from retention.audit.trail import AuditTrail, actor
 from retention.daemon.metrics import Metrics
 from retention.daemon.notify import Notifier
 from retention.daemon.schedule import Schedule
 from retention.db import connect
+from retention.engine.outcome import RunOptions
 from retention.engine.progress import LogReporter
-from retention.engine.runner import Runner, RunOptions
 from retention.engines import Connection, errors, sql
 from retention.errors import DatabaseError, PolicyError, RetentionError
-from retention.keys import Key, load_key
 from retention.policy.check import bind_all, log_warnings
 from retention.policy.load import LoadedPolicy, load_policies
+from retention.service.run import RunKeys, run_keys, run_policies
 from retention.settings import Settings, load_settings
 from retention.store.lock import RunInProgressError
 from retention.store.schema import migrate
@@ -50,9 +48,7 @@ class Config:
     settings: Settings
     schedule: Schedule
     policies: list[LoadedPolicy]
-    audit_key: Key
-    pseudonym_key: Key | None
-    signer: TrailSigner
+    keys: RunKeys
 
 
 def load_config(config_file: Path | None) -> Config:
@@ -60,15 +56,8 @@ def load_config(config_file: Path | None) -> Config:
     settings = load_settings(config_file)
     schedule = Schedule.parse(settings.schedule, settings.timezone, settings.random_delay_seconds)
     policies = load_policies(settings.policies_dir)
-    needs_key = any(p.needs_pseudonym_key for lp in policies for p in lp.policy.phases)
-    return Config(
-        settings,
-        schedule,
-        policies,
-        load_key(settings.audit_key, "audit_key"),
-        load_key(settings.pseudonym_key, "pseudonym_key") if needs_key else None,
-        signer_for(settings.audit_public_keys, settings.audit_signing_key),
-    )
+    keys = run_keys(settings, (p for lp in policies for p in lp.policy.phases))
+    return Config(settings, schedule, policies, keys)
 
 
 class _Heartbeat(LogReporter):
@@ -88,7 +77,7 @@ class _Heartbeat(LogReporter):
 
 
 class Daemon:
-    """The scheduling loop around :class:`Runner`."""
+    """The scheduling loop around :func:`retention.service.run.run_policies`."""
 
     def __init__(self, config: Config, config_file: Path | None) -> None:
         self.config = config
@@ -230,20 +219,21 @@ class Daemon:
             if result.errors:
                 raise PolicyError(result.errors)
             log_warnings(result.problems)
-            runner = Runner(
-                conn,
-                settings,
-                AuditTrail(settings.schema_name, config.audit_key, actor(conn), config.signer),
-                pseudonym_key=config.pseudonym_key,
-                stop=self.stop,
-                progress=_Heartbeat(self.notifier),
-            )
             options = RunOptions(
                 settings.today(), command="daemon", lock_wait_seconds=settings.lock_wait_seconds
             )
             started = self.metrics.run_started()
             self.notifier.status("computing the plan")
-            report = runner.run(result.bound, options)
+            report = run_policies(
+                conn,
+                settings,
+                result.bound,
+                options,
+                config.keys,
+                stop=self.stop,
+                progress=_Heartbeat(self.notifier),
+            )
+        assert report is not None  # nothing to review: the run always happens
         self.metrics.run_ended(report, started, report.plan)
         logger.info(
             "run {} {}: {} subject(s) acted on",
@@ -254,7 +244,7 @@ class Daemon:
 
 
 def _ensure_schema(conn: Connection, settings: Settings) -> None:
-    # A least-privilege role cannot migrate; the runner then fails clearly if it must.
+    # A least-privilege role cannot migrate; the run then fails clearly if it must.
     with contextlib.suppress(DatabaseError):
         migrate(conn, settings.schema_name)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 from prometheus_client.exposition import write_to_textfile
 
-from retention.engine.runner import RunReport
+from retention.engine.outcome import RunReport
 from retention.plan.model import Plan
 
 

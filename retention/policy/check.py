@@ -115,11 +115,17 @@ def bound_policies(
         raise PolicyError(result.errors)
     if warn:
         log_warnings(result.problems)
+    return choose(result.bound, only)
+
+
+def choose(bound: list[BoundPolicy], only: str | None) -> list[BoundPolicy]:
+    """The policy named `only` among `bound` (every one when None); a clear error when none
+    has that name."""
     if only is None:
-        return result.bound
-    chosen = [p for p in result.bound if p.name == only]
+        return bound
+    chosen = [p for p in bound if p.name == only]
     if not chosen:
-        names = ", ".join(p.name for p in result.bound)
+        names = ", ".join(p.name for p in bound)
         raise UsageError(f"no policy named '{only}'", hint=f"policies: {names}")
     return chosen
 

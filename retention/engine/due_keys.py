@@ -1,0 +1,57 @@
+"""A pass's due subjects read back from its due table (retention.plan.passes), a batch at a time.
+
+Walk order: by window (archives: a window of keys per end of retention), then end of
+retention, then key. A row is (key, window, end of retention, one flag per phase of the pass:
+whether the key is due for it).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from retention.engines import Connection, sql
+from retention.plan.passes import flag, temp
+
+Row = tuple[Any, ...]
+
+
+def batches(
+    conn: Connection, table: str, phases: int, size: int, stop: threading.Event
+) -> Iterator[list[Row]]:
+    """The pass's batches of `size` rows, in walk order, until done or stopped."""
+    last: Any = None
+    while not stop.is_set():
+        rows = next_keys(conn, table, phases, last, size)
+        if not rows:
+            return
+        last = place(rows[-1])
+        yield rows
+
+
+def next_keys(conn: Connection, table: str, phases: int, last: Any, size: int) -> list[Row]:
+    """The next `size` rows in walk order after `last` (see `place`; None: the first)."""
+    columns = sql.SQL(", ").join([sql.SQL("k, w, o"), *(flag(i) for i in range(phases))])
+    if last is None:
+        query = sql.SQL("SELECT {} FROM {} ORDER BY w, o, k LIMIT %s").format(columns, temp(table))
+        params: tuple[Any, ...] = (size,)
+    else:
+        query = sql.SQL(
+            "SELECT {} FROM {} WHERE (w, o, k) > (%s, %s, %s) ORDER BY w, o, k LIMIT %s"
+        ).format(columns, temp(table))
+        params = (last[1], last[2], last[0], size)  # last = place(row)
+    # not prepared: the table is recreated per run, with another key type
+    return list(conn.execute(query, params, prepare=False))
+
+
+def place(row: Row) -> Row:
+    """Where a row is in the walk: (key, window, end of retention)."""
+    return row[:3]
+
+
+def keys_and_flags(
+    rows: Sequence[Row], phases: Iterable[int]
+) -> tuple[list[Any], list[list[bool]]]:
+    """A batch's keys, and per phase (by index) whether each key is due for it."""
+    return [row[0] for row in rows], [[bool(row[3 + i]) for row in rows] for i in phases]
