@@ -4,7 +4,7 @@
   (`object_class`) must be mapped to a table (`classes`) or declared outside the record with a
   reason (`unrelated_classes`); otherwise the rows of that class are in no record, and a purge
   leaves those of purged subjects behind. `check` reports them; a run checks again before its
-  first destructive batch (retention.engine.runner) and refuses the phase.
+  first destructive batch (retention.engine.gates) and refuses the phase.
 - Links without a foreign key: columns that look like references to a table of the record
   (retention.catalog.references) that the policy neither follows nor excludes, with the share
   of their values that match a key.

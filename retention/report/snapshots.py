@@ -1,7 +1,8 @@
 """Exposure snapshots: the figures stored at the end of every run, read back as a trend.
 
-`record_after_run` is what the runner calls once a run has ended; storing a snapshot must never
-fail a run, so any error is logged (its primary message only) and the run goes on.
+`record_after_run` is what a run calls once it has ended (retention.service.run); storing a
+snapshot must never fail a run, so any error is logged (its primary message only) and the run
+goes on.
 """
 
 from __future__ import annotations
