@@ -4,7 +4,7 @@
 [--policies policies] [--batch-size 2000] [--skip-batches 0] [--out FILE]`
 
 Runs on a copy (e.g. one kept by `python -m bench.run --keep`, or a fresh clone of the template)
-the engine's own code (`compute_plan`, `Runner._snapshot_due`, `run_batch`) through a
+the engine's own code (`compute_plan`, `Runner.plan`, `run_batch`) through a
 connection proxy that, before each query or DML statement, runs `EXPLAIN (ANALYZE, BUFFERS)` of
 it in a savepoint that is rolled back, then runs the statement for real. Everything the batch
 does is rolled back at the end, so the copy is left as it was.
@@ -28,7 +28,7 @@ from pydantic import SecretStr
 from bench.db import DEFAULT_SERVER, url_for
 from bench.engine import AUDIT_KEY, PSEUDONYM_KEY, ROOT
 from retention.audit.seal import TrailSigner
-from retention.audit.trail import AuditTrail, actor
+from retention.audit.writer import AuditKeys, open_trail
 from retention.db import connect as retention_connect
 from retention.engine.batch import BatchContext, run_batch
 from retention.engine.due_keys import keys_and_flags, next_keys, place
@@ -113,8 +113,8 @@ def explain(
         proxy = ExplainingConnection(raw(real))
         conn = cast(psycopg.Connection[Any], proxy)
         policies = bound_policies(real, policies_dir, only=policy_name)
-        audit_key = load_key(settings.audit_key, "audit_key")
-        trail = AuditTrail(settings.schema_name, audit_key, actor(real), TrailSigner.throwaway())
+        writing = AuditKeys(load_key(settings.audit_key, "audit_key"), TrailSigner.throwaway())
+        trail = open_trail(real, settings.schema_name, writing)
         pseudonym_key = load_key(settings.pseudonym_key, "pseudonym_key")
         runner = Runner(conn, settings, trail, pseudonym_key=pseudonym_key, progress=LogReporter())
         proxy.stage = "plan (keeps the due subjects)"
