@@ -24,7 +24,6 @@ KNOWN = {
     "engine/batch.py",  # PyFormat.BINARY parameters
     "engine/record.py",  # TransactionStatus
     "plan/slices.py",  # pg_export_snapshot, binary COPY between connections, TransactionStatus
-    "policy/expr/compile.py",  # PyFormat.BINARY parameters
     "report/snapshots.py",  # Jsonb
 }
 

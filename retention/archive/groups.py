@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any, Literal
 
 from retention.engines import Connection, sql
+from retention.engines.clock import clock_sql
 from retention.plan.clock import clock_query
 from retention.policy.bound import BoundPhase, BoundPolicy
 
@@ -58,7 +59,14 @@ def retain_until(
 ) -> dict[Any, date | None]:
     """Each subject's end of retention (hold extensions included), None when undeterminable."""
     phase = BoundPhase("retain_until", "archive", policy.retain_until, (), policy.retain_depends)
-    clock = clock_query(policy, phase, at, holds_table=holds, keys=sql.Placeholder("batch_keys"))
+    clock = clock_query(
+        policy,
+        phase,
+        at,
+        holds_table=holds,
+        keys=sql.Placeholder("batch_keys"),
+        dialect=clock_sql(conn),
+    )
     query = sql.SQL("SELECT k, CASE WHEN undeterminable THEN NULL ELSE due END FROM ({}) AS c")
     rows = conn.execute(query.format(clock.query), {**clock.params, "batch_keys": list(keys)})
     found: dict[Any, date | None] = {row[0]: row[1] for row in rows}

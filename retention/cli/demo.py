@@ -32,6 +32,7 @@ from retention.demo.keys import demo_keys, sign_as_demo_approvers
 from retention.demo.schema import create_schema
 from retention.engine.progress import LogReporter
 from retention.engines import Connection, errors
+from retention.engines.clock import clock_sql
 from retention.errors import DatabaseError
 from retention.keys import load_key
 from retention.log import setup_logging
@@ -231,7 +232,9 @@ def _demo_holds(conn: Connection, policies: list[BoundPolicy], settings: Setting
     holds = holds_table(conn, settings.schema_name)
     if record is None or holds is None:
         return 0
-    clock = clock_query(record, record.phases[-1], settings.today(), holds_table=holds)
+    clock = clock_query(
+        record, record.phases[-1], settings.today(), holds_table=holds, dialect=clock_sql(conn)
+    )
     query = sql.SQL("SELECT k FROM ({}) AS c WHERE is_due ORDER BY k LIMIT 2").format(clock.query)
     keys = [str(row[0]) for row in conn.execute(query, clock.params)]
     with conn.transaction():

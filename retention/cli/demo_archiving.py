@@ -25,6 +25,7 @@ from retention.demo.keys import sign_as_demo_approvers
 from retention.engine.outcome import RunOptions
 from retention.engine.progress import LogReporter
 from retention.engines import Connection, sql
+from retention.engines.clock import clock_sql
 from retention.keys import load_key
 from retention.plan.clock import clock_query
 from retention.policy.check import bound_policies
@@ -124,7 +125,11 @@ def _policies_with_archive(source: Path, target: Path) -> Path:
 def _first_due(conn: Connection, settings: Settings, policy: Any) -> Any:
     phase = policy.phase("archivage")
     clock = clock_query(
-        policy, phase, settings.today(), holds_table=holds_table(conn, settings.schema_name)
+        policy,
+        phase,
+        settings.today(),
+        holds_table=holds_table(conn, settings.schema_name),
+        dialect=clock_sql(conn),
     )
     row = conn.execute(
         sql.SQL("SELECT min(k) FROM ({}) AS c WHERE is_due").format(clock.query), clock.params

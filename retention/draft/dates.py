@@ -10,7 +10,8 @@ from datetime import date
 from retention.catalog.introspect import Column, Table
 from retention.catalog.references import sample_percent
 from retention.engines import Connection, sql
-from retention.plan.clock import parse_date_sql
+from retention.engines.clock import clock_sql
+from retention.policy.expr import Params
 from retention.policy.model import DATE_FORMATS
 
 SAMPLE_ROWS = 100_000
@@ -58,13 +59,14 @@ def date_candidates(conn: Connection, table: Table) -> list[DateCandidate]:
         if percent is not None
         else sql.SQL("")
     )
+    dialect, params = clock_sql(conn), Params("t")
     parts: list[sql.Composable] = [sql.SQL("count(*)")]
     for column, fmt in wanted:
         ref = sql.Identifier(column.name)
         value = (
-            parse_date_sql(ref, fmt)
+            dialect.text_date(ref, fmt, params)
             if fmt is not None
-            else sql.SQL("(CASE WHEN isfinite({r}) THEN ({r})::date END)").format(r=ref)
+            else dialect.column_date(ref, column.base_type)
         )
         parts += [
             sql.SQL("count({})").format(ref),
@@ -75,7 +77,7 @@ def date_candidates(conn: Connection, table: Table) -> list[DateCandidate]:
     query = sql.SQL("SELECT {} FROM {}{}").format(
         sql.SQL(", ").join(parts), sql.Identifier(*table.qname), sample
     )
-    row = conn.execute(query).fetchone()
+    row = conn.execute(query, params.values or None).fetchone()
     assert row is not None
     rows = int(row[0])
     found: dict[str, DateCandidate] = {}

@@ -23,6 +23,7 @@ from retention.actions import Batch, action_for
 from retention.actions.together import apply_together
 from retention.audit.trail import AuditTrail, Entry, Stored
 from retention.engines import Connection, sql
+from retention.engines.clock import clock_sql
 from retention.keys import Key
 from retention.plan.clock import clock_query
 from retention.policy.actions import spec_of
@@ -217,6 +218,7 @@ def _still_due(conn: Connection, ctx: BatchContext, locked: list[Any]) -> dict[A
             sql.Placeholder("batch_keys", PyFormat.BINARY), sql.SQL(ctx.policy.key.type)
         ),
         with_retain_until=archive,
+        dialect=clock_sql(conn),
     )
     ends = sql.SQL("retain_until") if archive else sql.SQL("NULL")
     query = sql.SQL("SELECT k, {} FROM ({}) AS c WHERE is_due ORDER BY k").format(ends, clock.query)

@@ -3,7 +3,9 @@
 `clock_query` compiles a bound policy into one SELECT giving, per subject key, whether a phase
 is due, held, or undeterminable at a given date. The plan counts its rows; the engine selects
 batches from it and re-runs it for the locked batch before acting. Every name comes from the
-catalogue (`sql.Identifier`) and every value is a bound parameter.
+catalogue (`sql.Identifier`) and every value is a bound parameter. What differs between
+database engines (reading and shifting dates, the planner's fences, arrays, the holds' days)
+is asked of the connection's `ClockSQL` (`retention.engines.clock.clock_sql(conn)`).
 """
 
 from __future__ import annotations
@@ -12,24 +14,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
-from retention.catalog.introspect import Column
 from retention.engines import sql
+from retention.engines.clock import ClockSQL, Term, or_postgresql
 from retention.policy.bound import RETAIN_UNTIL, BoundDate, BoundPhase, BoundPolicy
 from retention.policy.expr import Params, compile_sql
-from retention.policy.expr.nodes import Name
+from retention.policy.expr.compile import compile_term
+from retention.policy.expr.nodes import Expr, Name
 from retention.rows.subjects import KeyRange, path_sql
 from retention.store.holds import Person, covers
 
 SUBJECT = "s"
 BASE = "b"  # the clock's first layer: named dates computed once per subject
 UNKNOWN_DUE = "no due date (e.g. no recorded visit)"
-
-_DATE_PATTERNS = {
-    # format: (regex, (year start, len), (month start, len), (day start, len))
-    "YYYY-MM-DD": ("^[0-9]{4}-[0-9]{2}-[0-9]{2}$", (1, 4), (6, 2), (9, 2)),
-    "DD/MM/YYYY": ("^[0-9]{2}/[0-9]{2}/[0-9]{4}$", (7, 4), (4, 2), (1, 2)),
-    "YYYYMMDD": ("^[0-9]{8}$", (1, 4), (5, 2), (7, 2)),
-}
 
 
 @dataclass(frozen=True)
@@ -47,13 +43,15 @@ def clock_query(
     at: date,
     *,
     holds_table: sql.Composable | None,
+    dialect: ClockSQL | None = None,
     keys: sql.Composable | None = None,
     aggregates: Mapping[AggregateKey, sql.Composable] | None = None,
     with_retain_until: bool = False,
     flags: Mapping[str, sql.Composable] | None = None,
     within: KeyRange | None = None,
 ) -> ClockQuery:
-    """Status of every subject (or of `keys`, an SQL array parameter) for `phase` at `at`.
+    """Status of every subject (or of `keys`: see `ClockSQL.key_in`) for `phase` at `at`, in
+    the SQL of `dialect` (the connection's engine, `clock_sql(conn)`; PostgreSQL when None).
 
     Columns: `k` (subject key), `due` (date, hold extension included: the last day kept, so
     the phase is due at `at` only when `due < at`), `held` (bool),
@@ -67,13 +65,14 @@ def clock_query(
     `within`: only the subjects whose key lies in that range (a slice of the table, see
     retention.plan.slices), every aggregate restricted to them too.
     """
+    dialect = or_postgresql(dialect)
     params = Params(prefix="c")
-    at_param = sql.SQL("{}::date").format(params.add(at))
-    only = _restriction(keys, within)
+    at_param = dialect.bind(params, at, "date")
+    only = _restriction(dialect, keys, within)
     # the clock of a few subjects (a batch's locked re-check) computes its aggregates fresh,
     # never from a stored snapshot of them
     stored = (aggregates or {}) if keys is None else {}
-    builder = _ClockBuilder(policy, params, at_param, only, at, stored)
+    builder = _ClockBuilder(policy, dialect, params, at_param, only, at, stored)
     due = builder.expression_sql(phase.due)
     retain_until: sql.Composable = sql.SQL("")
     if with_retain_until:
@@ -85,19 +84,20 @@ def clock_query(
             sql.SQL(" OR ").join(bad) if bad else sql.SQL("false"),
         )
     reasons = builder.undeterminable(phase)
-    held, extension, holds_join = _holds(policy, params, holds_table)
+    held, extension, holds_join = _holds(policy, dialect, params, holds_table)
     key = sql.Identifier(SUBJECT, policy.key.name)
     where = sql.SQL("") if only is None else sql.SQL("WHERE {}").format(only(key))
     carried = sql.SQL("").join(sql.SQL(", {}").format(sql.Identifier(n)) for n in flags or {})
     # Three layers, each computed once per subject: (1) the named dates read or aggregated
     # (a text date parsed once, however often the policy uses it), (2) the due expression and
     # the reasons over those columns, (3) the due date with the hold extension and the statuses.
-    # OFFSET 0 keeps PostgreSQL from flattening a layer into the next, which would evaluate
-    # each expression again for every column using it (measured at 758,912 patients: plan
-    # 15.2 s -> ~8 s with the first fence).
+    # The fence (PostgreSQL's OFFSET 0) keeps the planner from flattening a layer into the
+    # next, which would evaluate each expression again for every column using it (measured at
+    # 758,912 patients: plan 15.2 s -> ~8 s with the first fence).
+    fence = dialect.fence()
     base = sql.SQL(
         "SELECT {key} AS k, {held} AS held, {ext} AS ext{flags}, {columns} "
-        "FROM {subject} AS {s} {joins} {holds} {where} OFFSET 0"
+        "FROM {subject} AS {s} {joins} {holds} {where} {fence}"
     ).format(
         key=key,
         held=held,
@@ -116,10 +116,11 @@ def clock_query(
         joins=sql.SQL(" ").join(builder.joins),
         holds=holds_join,
         where=where,
+        fence=fence,
     )
     why = [sql.Identifier(f"why_{i}") for i in range(len(reasons))]
     computed = sql.SQL(
-        "SELECT k, held, ext{carried}, ({due}) AS due_raw{ru}{why} FROM ({base}) AS {b} OFFSET 0"
+        "SELECT k, held, ext{carried}, ({due}) AS due_raw{ru}{why} FROM ({base}) AS {b} {fence}"
     ).format(
         carried=carried,
         due=due,
@@ -130,13 +131,18 @@ def clock_query(
         ),
         base=base,
         b=sql.Identifier(BASE),
+        fence=fence,
     )
+    extended = dialect.add_days(sql.SQL("due_raw"), sql.SQL("ext"))
     statuses = sql.SQL(
-        "SELECT k, due_raw + ext AS due, held{carried}{ru}, due_raw IS NULL AS {first}{rest} "
-        "FROM ({c}) AS d"
+        "SELECT k, {due} AS due, held{carried}{ru}, {unknown} AS {first}{rest} FROM ({c}) AS d"
     ).format(
+        due=extended,
+        unknown=dialect.due_unknown(sql.SQL("due_raw"), extended),
         carried=carried,
-        ru=sql.SQL(", CASE WHEN NOT ru_bad THEN ru_raw + ext END AS retain_until")
+        ru=sql.SQL(", CASE WHEN NOT ru_bad THEN {} END AS retain_until").format(
+            dialect.add_days(sql.SQL("ru_raw"), sql.SQL("ext"))
+        )
         if with_retain_until
         else sql.SQL(""),
         first=why[0],
@@ -158,6 +164,7 @@ class _ClockBuilder:
     def __init__(
         self,
         policy: BoundPolicy,
+        dialect: ClockSQL,
         params: Params,
         today: sql.Composable,
         only: Restriction | None,
@@ -165,6 +172,7 @@ class _ClockBuilder:
         shared: Mapping[AggregateKey, sql.Composable],
     ) -> None:
         self.policy = policy
+        self.dialect = dialect
         self.only = only
         self.at = at
         self.shared = shared
@@ -174,15 +182,23 @@ class _ClockBuilder:
         self.columns: dict[str, sql.Composable] = {}  # first-layer columns, by name
         self._aggregates: dict[str, str] = {}
 
-    def expression_sql(self, expr: object) -> sql.Composable:
-        return compile_sql(expr, self._resolve, self.params, self.today)  # type: ignore[arg-type]
+    def expression_sql(self, expr: Expr) -> sql.Composable:
+        """The value of `expr` for a subject; NULL when the engine could not compute it."""
+        return compile_sql(expr, self._resolve, self.params, self.today, self.dialect)
 
-    def _resolve(self, name: Name) -> sql.Composable:
+    def expression_term(self, expr: Expr) -> Term:
+        """`expr` within another expression: its value, and when it could not be computed
+        (carried to the expression using it, whose value is then NULL)."""
+        term = compile_term(expr, self._resolve, self.params, self.today, self.dialect)
+        return Term(sql.SQL("({})").format(term.sql), term.days, term.unknown)
+
+    def _resolve(self, name: Name) -> sql.Composable | Term:
         if name.name == RETAIN_UNTIL:
-            return sql.SQL("({})").format(self.expression_sql(self.policy.retain_until))
+            return self.expression_term(self.policy.retain_until)
         date_ = self.policy.dates[name.name]
         if date_.kind == "expression":
-            return self.date_sql(date_)
+            assert date_.value is not None
+            return self.expression_term(date_.value)
         return self.column(f"d_{name.name}", self.date_sql(date_))
 
     def column(self, name: str, value: sql.Composable) -> sql.Composable:
@@ -193,7 +209,10 @@ class _ClockBuilder:
     def date_sql(self, date_: BoundDate) -> sql.Composable:
         if date_.kind == "column":
             assert date_.column is not None
-            return _column_date_sql(sql.Identifier(SUBJECT, date_.column.name), date_)
+            ref = sql.Identifier(SUBJECT, date_.column.name)
+            if date_.format is not None:
+                return self.dialect.text_date(ref, date_.format, self.params)
+            return self.dialect.column_date(ref, date_.column.base_type)
         if date_.kind == "aggregate":
             return sql.Identifier(self._aggregate(date_), "v")
         assert date_.value is not None
@@ -206,11 +225,15 @@ class _ClockBuilder:
             self._aggregates[date_.name] = alias
             # a stored aggregate must hold every subject this clock covers (the caller's
             # promise: the exposure stores them per slice, for the clocks of that slice)
-            stored = self.shared.get(aggregate_key(self.policy, date_, self.at))
+            stored = self.shared.get(
+                aggregate_key(self.policy, date_, self.at, dialect=self.dialect)
+            )
             subquery = (
                 sql.SQL("SELECT * FROM {}").format(stored)
                 if stored is not None
-                else aggregate_sql(self.policy, date_, self.params, self.today, self.only)
+                else aggregate_sql(
+                    self.policy, date_, self.dialect, self.params, self.today, self.only
+                )
             )
             self.joins.append(
                 sql.SQL("LEFT JOIN ({}) AS {} ON {} = {}").format(
@@ -240,7 +263,12 @@ class _ClockBuilder:
                 assert date_.column is not None
                 ref = sql.Identifier(SUBJECT, date_.column.name)
                 value = self.column(f"d_{name}", self.date_sql(date_))
-                missing = self.column(f"n_{name}", sql.SQL("{} IS NULL").format(ref))
+                missing = self.column(
+                    f"n_{name}",
+                    self.dialect.missing(
+                        ref, "text" if date_.format is not None else date_.column.base_type
+                    ),
+                )
                 unreadable = sql.SQL("(NOT {} AND {} IS NULL)").format(missing, value)
                 if date_.if_missing == "undeterminable":
                     unreadable = sql.SQL("({} OR {})").format(unreadable, missing)
@@ -256,27 +284,31 @@ class _ClockBuilder:
 def aggregate_sql(
     policy: BoundPolicy,
     date_: BoundDate,
+    dialect: ClockSQL,
     params: Params,
     today: sql.Composable,
     only: Restriction | None = None,
 ) -> sql.Composable:
-    """`SELECT k, max(v) AS v, bool_or(NOT isfinite(v)) AS bad` over every path to the subject
-    (with `only`, of the subjects it accepts). A row whose declared link (no foreign key)
-    names a row that does not exist is `bad` too: its date is unknown."""
+    """`SELECT k, max(v) AS v, bad` over every path to the subject (with `only`, of the
+    subjects it accepts); `bad` when a row's date cannot be read (`ClockSQL.aggregate_bad`).
+    A row whose declared link (no foreign key) names a row that does not exist is `bad` too:
+    its date is unknown; so is a row whose date or filter the engine could not compute."""
     assert date_.over is not None and date_.value is not None
     over = date_.over
     aliases = {over.name: "t", **{j.table.name: f"j{i}" for i, j in enumerate(date_.joins)}}
     tables = {over.name: over, **{j.table.name: j.table for j in date_.joins}}
 
-    def resolve(name: Name) -> sql.Composable:
+    def resolve(name: Name) -> sql.Composable | Term:
         table_name = name.table or over.name
         column = tables[table_name].columns[name.name]
-        return _column_value(sql.Identifier(aliases[table_name], column.name), column)
+        ref = sql.Identifier(aliases[table_name], column.name)
+        return dialect.column_value(ref, column.base_type) if column.is_date else ref
 
-    value = compile_sql(date_.value, resolve, params, today)
-    where = (
-        sql.SQL("true") if date_.where is None else compile_sql(date_.where, resolve, params, today)
+    value = compile_term(date_.value, resolve, params, today, dialect)
+    filtered = (
+        None if date_.where is None else compile_term(date_.where, resolve, params, today, dialect)
     )
+    where = sql.SQL("true") if filtered is None else filtered.sql
     joins = sql.SQL(" ").join(
         sql.SQL("LEFT JOIN {} AS {} ON {}").format(
             sql.Identifier(*j.table.qname),
@@ -289,7 +321,7 @@ def aggregate_sql(
         for i, j in enumerate(date_.joins)
     )
     # a declared link's value whose row is gone: that row's date is unknown, not absent
-    lost = [
+    lost: list[sql.Composable] = [
         sql.SQL("({} AND {} IS NULL)").format(
             sql.SQL(" AND ").join(
                 sql.SQL("{} IS NOT NULL").format(sql.Identifier("t", c)) for c in j.columns
@@ -299,6 +331,8 @@ def aggregate_sql(
         for i, j in enumerate(date_.joins)
         if not j.enforced
     ]
+    # a row whose date or filter the engine could not compute: its date is unknown too
+    lost += [t.unknown for t in (value, filtered) if t is not None and t.unknown is not None]
     unknown = sql.SQL(" OR ").join(lost) if lost else sql.SQL("false")
     if lost:
         where = sql.SQL("({} OR {})").format(where, unknown)
@@ -307,11 +341,11 @@ def aggregate_sql(
         walk = path_sql(policy, path, "t", params)
         branches.append(
             sql.SQL(
-                "SELECT {key} AS k, ({value})::date AS v, {unknown} AS lost "
+                "SELECT {key} AS k, {value} AS v, {unknown} AS lost "
                 "FROM {over} AS t {joins} {chain} WHERE {where}"
             ).format(
                 key=walk.key,
-                value=value,
+                value=dialect.aggregate_date(value.sql),
                 unknown=unknown,
                 over=sql.Identifier(*over.qname),
                 joins=joins,
@@ -322,19 +356,23 @@ def aggregate_sql(
             )
         )
     function = sql.SQL("max" if date_.function == "max" else "min")
-    return sql.SQL(
-        "SELECT k, {f}(v) AS v, bool_or(NOT isfinite(v) OR lost) AS bad FROM ({u}) AS x GROUP BY k"
-    ).format(f=function, u=sql.SQL(" UNION ALL ").join(branches))
+    return sql.SQL("SELECT k, {f}(v) AS v, {bad} AS bad FROM ({u}) AS x GROUP BY k").format(
+        f=function,
+        bad=dialect.aggregate_bad(sql.SQL("v"), sql.SQL("lost")),
+        u=sql.SQL(" UNION ALL ").join(branches),
+    )
 
 
 AggregateKey = tuple[str, tuple[object, ...]]
 
 
-def aggregate_key(policy: BoundPolicy, date_: BoundDate, at: date) -> AggregateKey:
+def aggregate_key(
+    policy: BoundPolicy, date_: BoundDate, at: date, *, dialect: ClockSQL | None = None
+) -> AggregateKey:
     """What identifies an aggregate date over every subject: its SQL text and parameters. Two
     policies defining "last stay" the same way share one key."""
     params = Params(prefix="g")
-    query = aggregate_statement(policy, date_, at, params)
+    query = aggregate_statement(policy, date_, at, params, dialect=dialect)
     return query.as_string(None), tuple(params.values.values())
 
 
@@ -344,44 +382,44 @@ def aggregate_statement(
     at: date,
     params: Params,
     within: KeyRange | None = None,
+    *,
+    dialect: ClockSQL | None = None,
 ) -> sql.Composable:
     """`SELECT k, v, bad` of an aggregate date over every subject (or those `within`), with its
-    own parameters."""
-    today = sql.SQL("{}::date").format(params.add(at))
-    return aggregate_sql(policy, date_, params, today, _restriction(None, within))
+    own parameters (in the SQL of `dialect`, PostgreSQL when None)."""
+    dialect = or_postgresql(dialect)
+    today = dialect.bind(params, at, "date")
+    restriction = _restriction(dialect, None, within)
+    return aggregate_sql(policy, date_, dialect, params, today, restriction)
 
 
 # A condition on a subject key expression: which subjects a clock or an aggregate covers.
 Restriction = Callable[[sql.Composable], sql.Composable]
 
 
-def _restriction(keys: sql.Composable | None, within: KeyRange | None) -> Restriction | None:
-    """`key = ANY(keys)` when computing the clock of a few subjects (uses the link's index),
-    a key range for a slice of the table, or nothing."""
+def _restriction(
+    dialect: ClockSQL, keys: sql.Composable | None, within: KeyRange | None
+) -> Restriction | None:
+    """The key among `keys` when computing the clock of a few subjects (uses the link's
+    index), a key range for a slice of the table, or nothing."""
     if keys is not None and within is not None:
         raise ValueError("a clock is restricted to keys or to a range, not both")
     if keys is not None:
-        return lambda key: sql.SQL("{} = ANY({})").format(key, keys)
+        return lambda key: dialect.key_in(key, keys)
     if within is not None:
         return within.condition
     return None
 
 
 def _holds(
-    policy: BoundPolicy, params: Params, holds_table: sql.Composable | None
+    policy: BoundPolicy, dialect: ClockSQL, params: Params, holds_table: sql.Composable | None
 ) -> tuple[sql.Composable, sql.Composable, sql.Composable]:
     if holds_table is None:
         return sql.SQL("false"), sql.SQL("0"), sql.SQL("")
-    join = sql.SQL(
-        "LEFT JOIN (SELECT subject_key, bool_or(released_at IS NULL) AS held, "
-        "coalesce(sum(released_at::date - held_since::date) "
-        "FILTER (WHERE released_at IS NOT NULL), 0)::int AS extension "
-        "FROM {holds} WHERE {covers} GROUP BY subject_key) AS h "
-        "ON h.subject_key = {key}::text"
-    ).format(
-        holds=holds_table,
-        covers=holds_covering(policy, params),
-        key=sql.Identifier(SUBJECT, policy.key.name),
+    join = dialect.holds_join(
+        holds_table,
+        holds_covering(policy, params, dialect=dialect),
+        sql.Identifier(SUBJECT, policy.key.name),
     )
     return sql.SQL("coalesce(h.held, false)"), sql.SQL("coalesce(h.extension, 0)"), join
 
@@ -391,51 +429,19 @@ def person_of(policy: BoundPolicy) -> Person:
     return Person.of(policy.subject.qname, policy.key.name)
 
 
-def holds_covering(policy: BoundPolicy, params: Params) -> sql.Composable:
+def holds_covering(
+    policy: BoundPolicy, params: Params, *, dialect: ClockSQL | None = None
+) -> sql.Composable:
     """The holds rows covering `policy`: narrowed to it, holding its subject's person, or
     recorded before holds had a scope (no subject table) under a policy on the same subject
     table and key: those were added when `--policy` was required, and hold the person."""
+    dialect = or_postgresql(dialect)
     person = person_of(policy)
     siblings = list(policy.siblings or (policy.name,))
     return covers(
-        sql.SQL("(policy = {} OR (subject_table IS NULL AND policy = ANY({})))").format(
-            params.add(policy.name), params.add(siblings)
+        sql.SQL("(policy = {} OR (subject_table IS NULL AND {}))").format(
+            params.add(policy.name), dialect.any_of(sql.SQL("policy"), params, siblings)
         ),
         params.add(person.table),
         params.add(person.column),
     )
-
-
-def _column_value(ref: sql.Composable, column: Column) -> sql.Composable:
-    if column.is_date:
-        return sql.SQL("({})::date").format(ref)
-    return ref
-
-
-def _column_date_sql(ref: sql.Composable, date_: BoundDate) -> sql.Composable:
-    if date_.format is not None:
-        return parse_date_sql(ref, date_.format)
-    return sql.SQL("(CASE WHEN isfinite({r}) THEN ({r})::date END)").format(r=ref)
-
-
-def parse_date_sql(ref: sql.Composable, fmt: str) -> sql.Composable:
-    """A date read strictly from text: NULL for anything that is not a real calendar day.
-
-    Nested CASEs because PostgreSQL does not promise the evaluation order of AND operands.
-    """
-    pattern, year, month, day = _DATE_PATTERNS[fmt]
-    text = sql.SQL("btrim({})").format(ref)
-
-    def part(span: tuple[int, int]) -> sql.Composable:
-        return sql.SQL("substr({}, {}, {})::int").format(
-            text, sql.Literal(span[0]), sql.Literal(span[1])
-        )
-
-    y, m, d = part(year), part(month), part(day)
-    last_day = sql.SQL(
-        "extract(day from make_date({y}, {m}, 1) + interval '1 month' - interval '1 day')::int"
-    ).format(y=y, m=m)
-    return sql.SQL(
-        "(CASE WHEN {text} ~ {pattern} THEN CASE WHEN {y} BETWEEN 1 AND 9999 AND {m} BETWEEN 1 "
-        "AND 12 THEN CASE WHEN {d} BETWEEN 1 AND {last} THEN make_date({y}, {m}, {d}) END END END)"
-    ).format(text=text, pattern=sql.Literal(pattern), y=y, m=m, d=d, last=last_day)

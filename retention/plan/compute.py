@@ -19,6 +19,7 @@ from datetime import date
 
 from retention.audit.approvals import DESTRUCTIVE, Rules, approval_state
 from retention.engines import Connection, sql
+from retention.engines.clock import clock_sql
 from retention.plan.clock import SUBJECT, UNKNOWN_DUE, clock_query
 from retention.plan.model import PhasePlan, Plan, PolicyPlan
 from retention.plan.passes import (
@@ -236,6 +237,7 @@ def pass_plan(
         with_retain_until=ordered,
         flags=pending,
         within=key_range,
+        dialect=clock_sql(conn),
     )
     # only the subjects the counts and the due set need: a materialised CTE of every subject
     # is written to a tuplestore, which spills to disk beyond work_mem

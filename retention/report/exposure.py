@@ -38,6 +38,7 @@ from retention.discovery.inventory import installed as inventory_installed
 from retention.discovery.inventory import last_scan_id, latest_inventory
 from retention.discovery.model import ColumnVerdict
 from retention.engines import Connection, sql
+from retention.engines.clock import clock_sql
 from retention.plan.clock import AggregateKey, aggregate_key, aggregate_statement, clock_query
 from retention.plan.slices import (
     EVERY_KEY,
@@ -369,11 +370,12 @@ class _Context:
         aggregate of 690,000 patients to a table for a single reader only costs time."""
         found: dict[AggregateKey, dict[tuple[str, object, frozenset[str]], BoundDate]] = {}
         owners: dict[AggregateKey, BoundPolicy] = {}
+        dialect = clock_sql(conn)
         for policy in group.policies:
             clocks = {(policy.name, p.due, p.depends) for p in policy.phases}
             for date_ in policy.dates.values():
                 if date_.kind == "aggregate":
-                    key = aggregate_key(policy, date_, self.at)
+                    key = aggregate_key(policy, date_, self.at, dialect=dialect)
                     owners.setdefault(key, policy)
                     for clock in clocks:
                         found.setdefault(key, {})[clock] = date_
@@ -384,7 +386,7 @@ class _Context:
             policy, date_ = owners[key], next(iter(users.values()))
             params = Params(prefix="g")
             statement = aggregate_statement(
-                policy, date_, self.at, params, within.range(policy, params)
+                policy, date_, self.at, params, within.range(policy, params), dialect=dialect
             )
             name = f"rt_exposure_{next(_temp_names)}"
             conn.execute(
@@ -414,6 +416,7 @@ class _Context:
             holds_table=self.holds,
             aggregates=aggregates,
             within=within.range(clock.policy, params),
+            dialect=clock_sql(conn),
         )
         into = (
             sql.SQL("CREATE TEMPORARY TABLE {} ON COMMIT DROP AS")

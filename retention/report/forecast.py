@@ -27,6 +27,7 @@ from typing import Any
 
 from retention.audit.approvals import DESTRUCTIVE, Rules, approval_state
 from retention.engines import Connection, sql
+from retention.engines.clock import clock_sql
 from retention.plan.clock import clock_query, holds_covering
 from retention.policy.bound import BoundPhase, BoundPolicy
 from retention.policy.expr import Params
@@ -180,7 +181,9 @@ class _PhaseWindow:
         return tuple(due), tuple(held)
 
     def _materialise(self, name: str, day: date) -> None:
-        clock = clock_query(self.policy, self.phase, day, holds_table=self.holds)
+        clock = clock_query(
+            self.policy, self.phase, day, holds_table=self.holds, dialect=clock_sql(self.conn)
+        )
         self.conn.execute(
             sql.SQL(
                 "CREATE TEMPORARY TABLE {} ON COMMIT DROP AS "
@@ -236,7 +239,12 @@ class _PhaseWindow:
 
     def _exact(self, day: date, keys: list[Any]) -> tuple[int, int]:
         clock = clock_query(
-            self.policy, self.phase, day, holds_table=self.holds, keys=sql.Placeholder("keys")
+            self.policy,
+            self.phase,
+            day,
+            holds_table=self.holds,
+            keys=sql.Placeholder("keys"),
+            dialect=clock_sql(self.conn),
         )
         row = self.conn.execute(
             sql.SQL(
@@ -265,7 +273,7 @@ def _active_holds(conn: Connection, holds: sql.Composable | None, policy: BoundP
     row = conn.execute(
         sql.SQL(
             "SELECT count(DISTINCT subject_key) FROM {} WHERE {} AND released_at IS NULL"
-        ).format(holds, holds_covering(policy, params)),
+        ).format(holds, holds_covering(policy, params, dialect=clock_sql(conn))),
         params.values,
     ).fetchone()
     return int(row[0]) if row else 0
