@@ -157,6 +157,7 @@ class ClockSQL(Protocol):
         ...
 
 
+# engine name -> the module of its ClockSQL, imported on first use (as engines/__init__ does)
 _MODULES = {
     "postgresql": "retention.engines.postgresql.clock",
     "mariadb": "retention.engines.mariadb.clock",
@@ -168,15 +169,13 @@ def or_postgresql(dialect: ClockSQL | None) -> ClockSQL:
     """`dialect`, or PostgreSQL's when None (the engine the tool was built on)."""
     if dialect is not None:
         return dialect
-    from retention.engines.postgresql.clock import CLOCK
-
-    return CLOCK
+    postgresql: ClockSQL = importlib.import_module(_MODULES["postgresql"]).CLOCK
+    return postgresql
 
 
 def clock_sql(conn: Connection) -> ClockSQL:
     """The clock's SQL for the engine `conn` belongs to, reading timestamps in the legal zone
     of that connection (`conn.info.timezone`, the zone its session was opened for)."""
-    name = engine_of(conn).name
-    module = importlib.import_module(_MODULES[name])
+    module = importlib.import_module(_MODULES[engine_of(conn).name])
     dialect: ClockSQL = module.for_connection(conn)
     return dialect
