@@ -1,24 +1,37 @@
-"""Random well-typed expressions: Python's `evaluate` and PostgreSQL always agree.
+"""Random well-typed expressions: Python's `evaluate` and the SQL of each engine always agree.
 
 Hypothesis writes expressions as text over a few named values (dates around leap days and
 month ends, sentinels at both ends of the calendar, nulls), checks they parse, type, print
-back to the same tree, then evaluates them in Python and in PostgreSQL on one connection.
+back to the same tree, then evaluates them in Python and in SQL on one connection, on
+PostgreSQL and on MariaDB (the `engine` fixture). Where MariaDB's calendar ends (9999-12-31,
+where PostgreSQL goes on), its value is `unknown` (undeterminable), and only where a step of
+the expression's date arithmetic does leave the years 1 to 9999. The boundary-day rule is
+checked the same way: a due date is the last day kept, due from the day after.
 """
 
 from __future__ import annotations
 
+import calendar
+import itertools
+import os
 import re
-from datetime import date
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
 from decimal import Decimal
 from functools import cache
 from typing import Any
 
 import psycopg
-from hypothesis import HealthCheck, given, settings
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from psycopg import sql
 
+from retention.engines import sql
+from retention.engines.clock import ClockSQL, Term, ValueType, clock_sql
+from retention.engines.mariadb.clock import for_zone
 from retention.policy.expr import (
+    Expr,
     ExprError,
     ExprType,
     Interval,
@@ -30,10 +43,12 @@ from retention.policy.expr import (
     to_text,
     typecheck,
 )
+from retention.policy.expr.compile import compile_term
+from retention.policy.expr.nodes import Arith
 
 D, IV, B, N, T = ExprType.DATE, ExprType.INTERVAL, ExprType.BOOLEAN, ExprType.NUMBER, ExprType.TEXT
 NAMES: dict[str, ExprType] = {"d1": D, "d2": D, "d3": D, "t1": T, "n1": N, "b1": B}
-SQL_TYPES = {D: "date", T: "text", N: "numeric", B: "boolean"}
+SQL_TYPES: dict[ExprType, ValueType] = {D: "date", T: "text", N: "numeric", B: "boolean"}
 
 EDGE_DATES = [
     date(2000, 2, 29),
@@ -173,32 +188,120 @@ todays = st.one_of(st.sampled_from(EDGE_DATES), dates)
 kinds = st.sampled_from([D, D, D, B, B, N, T, IV])
 
 
-def _run_in_postgres(
-    conn: psycopg.Connection[Any], text: str, row: dict[str, Any], today: date
-) -> object:
-    expr = parse(text)
+# -- the engines ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Engine:
+    """An engine the clock runs on: its clock SQL, and a statement's first row."""
+
+    name: str
+    dialect: ClockSQL
+    one: Callable[[sql.Composed, dict[str, object]], tuple[Any, ...]]
+    render: Callable[[sql.Composable], str]
+
+
+MARIADB_HOST = os.environ.get("RETENTION_TEST_MARIADB_HOST", "127.0.0.1")
+_databases = itertools.count(1)
+
+
+@pytest.fixture(params=["postgresql", "mariadb"])
+def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """PostgreSQL (a fresh database of fix_db), or MariaDB (a database made for the test)."""
+    if request.param == "postgresql":
+        conn: psycopg.Connection[Any] = request.getfixturevalue("conn")
+
+        def one(query: sql.Composed, params: dict[str, object]) -> tuple[Any, ...]:
+            row = conn.execute(query, params).fetchone()
+            assert row is not None
+            return tuple(row)
+
+        yield Engine("postgresql", clock_sql(conn), one, lambda q: q.as_string(conn))
+        return
+    yield from _mariadb()
+
+
+def _mariadb() -> Iterator[Engine]:
+    pymysql = pytest.importorskip("pymysql")
+    options = {"host": MARIADB_HOST, "port": 3306, "user": "root", "password": ""}
+    try:
+        admin = pymysql.connect(**options, autocommit=True, connect_timeout=3)
+    except pymysql.Error as exc:
+        pytest.skip(f"MariaDB tests not run: {MARIADB_HOST}:3306 refused ({exc})")
+    name = f"rt_clock_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
+    name += f"_{next(_databases)}"
+    admin.cursor().execute(f"CREATE DATABASE `{name}`")  # a generated name, no input
+    try:
+        conn = pymysql.connect(**options, database=name, autocommit=True, charset="utf8mb4")
+        conn.cursor().execute("SET SESSION time_zone = '+00:00'")
+
+        def one(query: sql.Composed, params: dict[str, object]) -> tuple[Any, ...]:
+            with conn.cursor() as cursor:
+                cursor.execute(query.as_string(None), params)
+                row = cursor.fetchone()
+            assert row is not None
+            return tuple(row)
+
+        try:
+            yield Engine("mariadb", for_zone("Europe/Paris"), one, lambda q: q.as_string(None))
+        finally:
+            conn.close()
+    finally:
+        admin.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.close()
+
+
+# -- one expression in SQL ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Compiled:
+    term: Term
+    params: Params
+
+
+def _compile(engine: Engine, text: str, row: dict[str, Any], today: date) -> Compiled:
     params = Params()
+    dialect = engine.dialect
 
     def resolve(name: Name) -> sql.Composable:
-        sql_type = sql.SQL(SQL_TYPES[NAMES[name.key]])
-        return sql.SQL("{}::{}").format(params.add(row[name.key]), sql_type)
+        return dialect.bind(params, row[name.key], SQL_TYPES[NAMES[name.key]])
 
-    compiled = compile_sql(expr, resolve, params, sql.SQL("{}::date").format(params.add(today)))
-    _assert_no_inlined_value(compiled.as_string(conn))
-    query = sql.SQL("SELECT {}").format(compiled)
-    if typecheck(expr, NAMES) is IV:
+    term = compile_term(parse(text), resolve, params, dialect.bind(params, today, "date"), dialect)
+    return Compiled(term, params)
+
+
+def _run_in_sql(engine: Engine, text: str, row: dict[str, Any], today: date) -> tuple[object, bool]:
+    """The value of `text` in SQL, and whether the engine could not compute it (`unknown`)."""
+    compiled = _compile(engine, text, row, today)
+    term = compiled.term
+    value = term.sql
+    _assert_no_inlined_value(engine, engine.render(value))
+    unknown = sql.SQL(", {}").format(term.unknown) if term.unknown is not None else sql.SQL("")
+    interval = typecheck(parse(text), NAMES) is IV
+    if interval and engine.name == "postgresql":
         query = sql.SQL(
             "SELECT (extract(year FROM x) * 12 + extract(month FROM x))::int, "
-            "extract(day FROM x)::int FROM (SELECT {} AS x) AS v"
-        ).format(compiled)
-    result = conn.execute(query, params.values).fetchone()
-    assert result is not None
-    return Interval(result[0], result[1]) if len(result) == 2 else result[0]
+            "extract(day FROM x)::int{} FROM (SELECT {} AS x) AS v"
+        ).format(unknown, value)
+    elif interval:
+        query = sql.SQL("SELECT {}, {}{}").format(value, term.days or sql.SQL("NULL"), unknown)
+    else:
+        query = sql.SQL("SELECT {}{}").format(value, unknown)
+    result = engine.one(query, compiled.params.values)
+    could_not = bool(result[-1]) if term.unknown is not None else False
+    if interval:
+        months, days = result[0], result[1]
+        return (None if months is None else Interval(int(months), int(days))), could_not
+    if typecheck(parse(text), NAMES) is B and isinstance(result[0], int):  # MariaDB's 1/0
+        return bool(result[0]), could_not
+    return result[0], could_not
 
 
-def _assert_no_inlined_value(text: str) -> None:
-    """Apart from placeholders, the SQL holds no digit and no quote: no value was inlined."""
-    bare = re.sub(r"%\(\w+\)s", "", text)
+# the engine's own constants: MariaDB's DECIMAL(65, 30) cast, its year-0 and zero-date tests
+_CONSTANTS = {"postgresql": r"$^", "mariadb": r"DECIMAL\(65, 30\)|\b0\b"}
+
+
+def _assert_no_inlined_value(engine: Engine, text: str) -> None:
+    """Apart from placeholders (and the engine's constants), the SQL holds no digit and no
+    quote: no value was inlined."""
+    bare = re.sub(_CONSTANTS[engine.name], "", re.sub(r"%\(\w+\)s", "", text))
     assert not re.search(r"[0-9'\"]", bare), text
 
 
@@ -210,18 +313,42 @@ def _python(text: str, row: dict[str, Any], today: date) -> object:
         return "out of range"
 
 
-def _postgres(conn: psycopg.Connection[Any], text: str, row: dict[str, Any], today: date) -> object:
+def _in_sql(engine: Engine, text: str, row: dict[str, Any], today: date) -> tuple[object, bool]:
     try:
-        return _run_in_postgres(conn, text, row, today)
+        return _run_in_sql(engine, text, row, today)
     except psycopg.DataError as exc:  # PostgreSQL computed it, psycopg cannot load it
         assert "year 10K" in str(exc) or "before year 1" in str(exc), exc
-        return "out of range"
+        return "out of range", False
+
+
+def _leaves_the_calendar(expr: Expr, row: dict[str, Any], today: date) -> bool:
+    """Whether a step of date arithmetic somewhere in `expr` (whether or not its branch is
+    taken) leaves the years 1 to 9999: by its months, then by its days."""
+    for node in expr.walk():
+        if not isinstance(node, Arith):
+            continue
+        try:
+            left, right = evaluate(node.left, row, today), evaluate(node.right, row, today)
+        except ExprError:  # the operand's own arithmetic left the calendar
+            return True
+        day, interval = (left, right) if isinstance(right, Interval) else (right, left)
+        if not isinstance(day, date) or not isinstance(interval, Interval):
+            continue
+        sign = -1 if node.op == "-" else 1
+        year, month0 = divmod(day.year * 12 + day.month - 1 + sign * interval.months, 12)
+        if not 1 <= year <= 9999:
+            return True
+        dom = min(day.day, calendar.monthrange(year, month0 + 1)[1])
+        ordinal = date(year, month0 + 1, dom).toordinal() + sign * interval.days
+        if not 1 <= ordinal <= date.max.toordinal():
+            return True
+    return False
 
 
 @SETTINGS
 @given(kind=kinds, data=st.data(), row=values, today=todays)
-def test_python_and_postgres_agree(
-    conn: psycopg.Connection[Any],
+def test_python_and_sql_agree(
+    engine: Engine,
     kind: ExprType,
     data: st.DataObject,
     row: dict[str, Any],
@@ -232,9 +359,78 @@ def test_python_and_postgres_agree(
     assert typecheck(expr, NAMES) in (kind, ExprType.NULL)
     assert parse(to_text(expr)) == expr
     expected = _python(text, row, today)
-    got = _postgres(conn, text, row, today)
+    got, unknown = _in_sql(engine, text, row, today)
+    if unknown:  # never on PostgreSQL; on MariaDB only where the calendar ends
+        assert engine.name != "postgresql"
+        assert _leaves_the_calendar(expr, row, today), (text, row, today)
+        return
     assert got == expected
     assert type(got) is type(expected) or isinstance(got, int | Decimal)
+
+
+@SETTINGS
+@given(
+    data=st.data(),
+    row=values,
+    today=todays,
+    extension=st.sampled_from([0, 0, 1, 31, 400]),
+    offset=st.integers(-1, 1),
+)
+def test_a_due_date_is_kept_on_its_last_day_and_due_the_day_after(
+    engine: Engine,
+    data: st.DataObject,
+    row: dict[str, Any],
+    today: date,
+    extension: int,
+    offset: int,
+) -> None:
+    """The clock's last layers (a due date plus a hold's extension, `due < at`), around the
+    day Python computes: not due on it, due from the next day; undeterminable when there is
+    no due date, or (MariaDB) when it lies beyond 9999-12-31."""
+    text = data.draw(typed(D, 3), label="due")
+    try:
+        expected: object = evaluate(parse(text), row, today)
+    except ExprError as exc:  # before year 1 or after 9999
+        expected = "before" if "BC" in exc.message else "after"
+    last = None
+    if isinstance(expected, date) and expected.toordinal() + extension <= date.max.toordinal():
+        last = expected + timedelta(days=extension)
+    at = today
+    if last is not None:
+        assume(date.min < last < date.max or offset == 0)
+        at = last + timedelta(days=offset)
+    dialect, params = engine.dialect, Params()
+
+    def resolve(name: Name) -> sql.Composable:
+        return dialect.bind(params, row[name.key], SQL_TYPES[NAMES[name.key]])
+
+    due = compile_sql(parse(text), resolve, params, dialect.bind(params, today, "date"), dialect)
+    extended = dialect.add_days(sql.SQL("due_raw"), sql.SQL("ext"))
+    query = sql.SQL(
+        "SELECT undeterminable, (NOT undeterminable AND due < {at}) AS would_be_due FROM "
+        "(SELECT {extended} AS due, {unknown} AS undeterminable FROM "
+        "(SELECT {due} AS due_raw, {ext} AS ext) AS b) AS s"
+    ).format(
+        at=dialect.bind(params, at, "date"),
+        extended=extended,
+        unknown=dialect.due_unknown(sql.SQL("due_raw"), extended),
+        # typed: a due date that is always null (`null`, `d1 + null`) is a bare NULL
+        due=sql.SQL("COALESCE({}, {})").format(due, dialect.bind(params, None, "date")),
+        ext=dialect.bind(params, extension, "int"),
+    )
+    undeterminable, would_be_due = (bool(v) for v in engine.one(query, params.values))
+    if expected is None:
+        assert undeterminable and not would_be_due
+    elif last is None:  # outside the years 1 to 9999, where MariaDB has no date
+        # PostgreSQL's date beyond 9999 is never past, one before year 1 always is
+        assert would_be_due is (engine.name == "postgresql" and expected == "before")
+        assert undeterminable is (engine.name == "mariadb")
+    elif undeterminable:  # MariaDB, where a step of the arithmetic leaves the calendar
+        assert engine.name == "mariadb" and not would_be_due
+        assert _leaves_the_calendar(parse(text), row, today), (text, row, today)
+    else:
+        assert would_be_due is (last < at)
+        assert would_be_due is (offset > 0)
 
 
 # -- ill-typed combinations -----------------------------------------------------------------------
