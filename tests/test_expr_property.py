@@ -12,10 +12,8 @@ checked the same way: a due date is the last day kept, due from the day after.
 from __future__ import annotations
 
 import calendar
-import itertools
-import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -27,9 +25,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from retention.engines import sql
+from retention.engines import Connection, sql
 from retention.engines.clock import ClockSQL, Term, ValueType, clock_sql
-from retention.engines.mariadb.clock import for_zone
+from retention.engines.mariadb.render import render as mariadb_render
+from retention.engines.postgresql import raw
 from retention.policy.expr import (
     Expr,
     ExprError,
@@ -196,57 +195,28 @@ class Engine:
     name: str
     dialect: ClockSQL
     one: Callable[[sql.Composed, dict[str, object]], tuple[Any, ...]]
-    render: Callable[[sql.Composable], str]
-
-
-MARIADB_HOST = os.environ.get("RETENTION_TEST_MARIADB_HOST", "127.0.0.1")
-_databases = itertools.count(1)
+    render: Callable[[sql.Composable, dict[str, object]], str]
 
 
 @pytest.fixture(params=["postgresql", "mariadb"])
-def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
-    """PostgreSQL (a fresh database of fix_db), or MariaDB (a database made for the test)."""
-    if request.param == "postgresql":
-        conn: psycopg.Connection[Any] = request.getfixturevalue("conn")
+def engine(request: pytest.FixtureRequest) -> Engine:
+    """PostgreSQL or MariaDB, each on a fresh database (fix_db, fix_mariadb) through the
+    tool's own connection."""
+    fixture = {"postgresql": "conn", "mariadb": "mariadb_conn"}[request.param]
+    conn: Connection = request.getfixturevalue(fixture)
 
-        def one(query: sql.Composed, params: dict[str, object]) -> tuple[Any, ...]:
-            row = conn.execute(query, params).fetchone()
-            assert row is not None
-            return tuple(row)
+    def one(query: sql.Composed, params: dict[str, object]) -> tuple[Any, ...]:
+        row = conn.execute(query, params).fetchone()
+        assert row is not None
+        return tuple(row)
 
-        yield Engine("postgresql", clock_sql(conn), one, lambda q: q.as_string(conn))
-        return
-    yield from _mariadb()
+    def render(query: sql.Composable, params: dict[str, object]) -> str:
+        """The SQL text sent, placeholders left out."""
+        if request.param == "postgresql":
+            return re.sub(r"%\(\w+\)s", "", query.as_string(raw(conn)))
+        return mariadb_render(query, params).text.replace("?", "")
 
-
-def _mariadb() -> Iterator[Engine]:
-    pymysql = pytest.importorskip("pymysql")
-    options = {"host": MARIADB_HOST, "port": 3306, "user": "root", "password": ""}
-    try:
-        admin = pymysql.connect(**options, autocommit=True, connect_timeout=3)
-    except pymysql.Error as exc:
-        pytest.skip(f"MariaDB tests not run: {MARIADB_HOST}:3306 refused ({exc})")
-    name = f"rt_clock_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
-    name += f"_{next(_databases)}"
-    admin.cursor().execute(f"CREATE DATABASE `{name}`")  # a generated name, no input
-    try:
-        conn = pymysql.connect(**options, database=name, autocommit=True, charset="utf8mb4")
-        conn.cursor().execute("SET SESSION time_zone = '+00:00'")
-
-        def one(query: sql.Composed, params: dict[str, object]) -> tuple[Any, ...]:
-            with conn.cursor() as cursor:
-                cursor.execute(query.as_string(None), params)
-                row = cursor.fetchone()
-            assert row is not None
-            return tuple(row)
-
-        try:
-            yield Engine("mariadb", for_zone("Europe/Paris"), one, lambda q: q.as_string(None))
-        finally:
-            conn.close()
-    finally:
-        admin.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
-        admin.close()
+    return Engine(request.param, clock_sql(conn), one, render)
 
 
 # -- one expression in SQL ------------------------------------------------------------------------
@@ -272,7 +242,7 @@ def _run_in_sql(engine: Engine, text: str, row: dict[str, Any], today: date) -> 
     compiled = _compile(engine, text, row, today)
     term = compiled.term
     value = term.sql
-    _assert_no_inlined_value(engine, engine.render(value))
+    _assert_no_inlined_value(engine, engine.render(value, compiled.params.values))
     unknown = sql.SQL(", {}").format(term.unknown) if term.unknown is not None else sql.SQL("")
     interval = typecheck(parse(text), NAMES) is IV
     if interval and engine.name == "postgresql":
@@ -301,7 +271,7 @@ _CONSTANTS = {"postgresql": r"$^", "mariadb": r"DECIMAL\(65, 30\)|\b0\b"}
 def _assert_no_inlined_value(engine: Engine, text: str) -> None:
     """Apart from placeholders (and the engine's constants), the SQL holds no digit and no
     quote: no value was inlined."""
-    bare = re.sub(_CONSTANTS[engine.name], "", re.sub(r"%\(\w+\)s", "", text))
+    bare = re.sub(_CONSTANTS[engine.name], "", text)
     assert not re.search(r"[0-9'\"]", bare), text
 
 

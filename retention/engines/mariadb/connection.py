@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
+from zoneinfo import ZoneInfo
 
 import mariadb
 import psycopg
@@ -108,6 +109,13 @@ class ConnectionInfo:
     def transaction_status(self) -> TransactionStatus:
         return self._conn._transaction_status()
 
+    @property
+    def timezone(self) -> ZoneInfo:
+        """The legal calendar's zone the tool reads dates in (psycopg gives the session's
+        TimeZone, pinned to it on PostgreSQL; a MariaDB session runs in UTC, and the clock
+        converts TIMESTAMPs to this zone itself, see engines/mariadb/clock.py)."""
+        return ZoneInfo(self._conn.timezone)
+
     def parameter_status(self, name: str) -> str | None:
         """PostgreSQL's server parameters; MariaDB reports none of them (None)."""
         return None
@@ -116,8 +124,9 @@ class ConnectionInfo:
 class MariaDBConnection:
     """An autocommit MariaDB session behind psycopg's connection API (module docstring)."""
 
-    def __init__(self, raw: Any, target: Target) -> None:
+    def __init__(self, raw: Any, target: Target, timezone: str = "UTC") -> None:
         self.target = target
+        self.timezone = timezone  # settings.timezone: the legal calendar's zone
         self._raw = raw
         self.session_id: int = raw.connection_id
         self.server_version: int = raw.server_version

@@ -67,7 +67,7 @@ def connect(settings: Settings, *, url: str | None = None) -> MariaDBConnection:
             hint="check database_url, that the server runs, and that the account may connect "
             "from this host",
         ) from None
-    conn = MariaDBConnection(raw, target)
+    conn = MariaDBConnection(raw, target, timezone=settings.timezone)
     _pin(conn)
     return conn
 
