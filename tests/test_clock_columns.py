@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from retention.engines import Connection, sql
+from retention.engines.catalogue import ColumnKind
 from retention.engines.clock import TEXT_DATE_FORMATS, ClockSQL, clock_sql
 from retention.engines.mariadb.clock import for_zone
 from retention.policy.expr import Params
@@ -182,7 +183,12 @@ def test_zero_dates_and_impossible_days_are_unreadable_whatever_sql_mode_says(
     clock = for_zone("Europe/Paris")
     read = sql.SQL(", ").join(
         part
-        for column, kind in (("d", "date"), ("dt", "datetime"), ("ts", "timestamp"), ("n", "date"))
+        for column, kind in (
+            ("d", ColumnKind.DATE),
+            ("dt", ColumnKind.DATETIME),
+            ("ts", ColumnKind.TIMESTAMP),
+            ("n", ColumnKind.DATE),
+        )
         for part in (
             clock.column_date(sql.Identifier(column), kind),
             clock.missing(sql.Identifier(column), kind),
@@ -199,7 +205,7 @@ def test_zero_dates_and_impossible_days_are_unreadable_whatever_sql_mode_says(
     trapped = conn.execute("SELECT id FROM z WHERE d IS NULL").fetchall()
     assert trapped == [(0,)]
     missing = sql.SQL("SELECT id FROM z WHERE {}").format(
-        clock.missing(sql.Identifier("d"), "date")
+        clock.missing(sql.Identifier("d"), ColumnKind.DATE)
     )
     assert conn.execute(missing).fetchall() == []
 
@@ -223,11 +229,9 @@ def _store_instants(engine: Engine, instants: list[int]) -> None:
 
 def _days(engine: Engine, zone: str) -> list[tuple[date, date]]:
     clock = engine.clock(zone)
-    kinds = {"postgresql": ("timestamp with time zone", "timestamp without time zone")}
-    instant, wall = kinds.get(engine.name, ("timestamp", "datetime"))
     query = sql.SQL("SELECT {}, {} FROM instants ORDER BY id").format(
-        clock.column_date(sql.Identifier("ts"), instant),
-        clock.column_date(sql.Identifier("wall"), wall),
+        clock.column_date(sql.Identifier("ts"), ColumnKind.TIMESTAMP),
+        clock.column_date(sql.Identifier("wall"), ColumnKind.DATETIME),
     )
     return [(row[0], row[1]) for row in engine.conn.execute(query).fetchall()]
 

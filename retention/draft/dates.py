@@ -66,7 +66,7 @@ def date_candidates(conn: Connection, table: Table) -> list[DateCandidate]:
         value = (
             dialect.text_date(ref, fmt, params)
             if fmt is not None
-            else dialect.column_date(ref, column.base_type)
+            else dialect.column_date(ref, column.kind)
         )
         parts += [
             sql.SQL("count({})").format(ref),

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from retention.engines import Connection, engine_of
+from retention.engines.catalogue import ColumnKind
 from retention.engines.sql import Composable
 
 # the value types of a bound literal, by their PostgreSQL names
@@ -98,18 +99,19 @@ class ClockSQL(Protocol):
         ...
 
     # -- reading columns --------------------------------------------------------------------
-    def column_date(self, ref: Composable, base_type: str) -> Composable:
+    def column_date(self, ref: Composable, kind: ColumnKind) -> Composable:
         """A date column's calendar day in the legal zone, NULL when it cannot be read
         (PostgreSQL `infinity`; MariaDB zero dates and zero months or days)."""
         ...
 
-    def column_value(self, ref: Composable, base_type: str) -> Term:
+    def column_value(self, ref: Composable, kind: ColumnKind) -> Term:
         """A date column as an operand of an aggregate's expression (`unknown` when it cannot
         be read, where the engine says so through `unknown`)."""
         ...
 
-    def missing(self, ref: Composable, base_type: str) -> Composable:
-        """True when a date column holds no value (NULL), as opposed to an unreadable one."""
+    def missing(self, ref: Composable, kind: ColumnKind) -> Composable:
+        """True when a date column (or a text one holding dates) holds no value (NULL), as
+        opposed to an unreadable one."""
         ...
 
     def text_date(self, ref: Composable, fmt: str, params: Binder) -> Composable:

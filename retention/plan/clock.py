@@ -212,7 +212,7 @@ class _ClockBuilder:
             ref = sql.Identifier(SUBJECT, date_.column.name)
             if date_.format is not None:
                 return self.dialect.text_date(ref, date_.format, self.params)
-            return self.dialect.column_date(ref, date_.column.base_type)
+            return self.dialect.column_date(ref, date_.column.kind)
         if date_.kind == "aggregate":
             return sql.Identifier(self._aggregate(date_), "v")
         assert date_.value is not None
@@ -265,9 +265,7 @@ class _ClockBuilder:
                 value = self.column(f"d_{name}", self.date_sql(date_))
                 missing = self.column(
                     f"n_{name}",
-                    self.dialect.missing(
-                        ref, "text" if date_.format is not None else date_.column.base_type
-                    ),
+                    self.dialect.missing(ref, date_.column.kind),
                 )
                 unreadable = sql.SQL("(NOT {} AND {} IS NULL)").format(missing, value)
                 if date_.if_missing == "undeterminable":
@@ -302,7 +300,7 @@ def aggregate_sql(
         table_name = name.table or over.name
         column = tables[table_name].columns[name.name]
         ref = sql.Identifier(aliases[table_name], column.name)
-        return dialect.column_value(ref, column.base_type) if column.is_date else ref
+        return dialect.column_value(ref, column.kind) if column.is_date else ref
 
     value = compile_term(date_.value, resolve, params, today, dialect)
     filtered = (

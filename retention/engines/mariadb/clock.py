@@ -38,6 +38,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from retention.engines import Connection, sql
+from retention.engines.catalogue import ColumnKind
 from retention.engines.clock import TEXT_DATE_FORMATS, Binder, Extreme, Term, ValueType
 from retention.errors import DatabaseError
 
@@ -55,8 +56,6 @@ _DAYS = {"weeks": 7, "days": 1}
 _EPOCH_END = 2**32
 # the largest LIMIT: a derived table with a LIMIT is never merged into the query reading it
 _FENCE = sql.SQL("LIMIT 18446744073709551615")
-_WALL_TIME = frozenset({"datetime", "timestamp without time zone"})
-_INSTANT = frozenset({"timestamp", "timestamp with time zone"})
 
 
 class MariaDBClock:
@@ -107,25 +106,25 @@ class MariaDBClock:
         return sql.SQL("{}({})").format(sql.SQL(func.upper()), sql.SQL(", ").join(rotations))
 
     # -- reading columns ------------------------------------------------------------------------
-    def column_date(self, ref: sql.Composable, base_type: str) -> sql.Composable:
-        if base_type in _INSTANT:
+    def column_date(self, ref: sql.Composable, kind: ColumnKind) -> sql.Composable:
+        if kind is ColumnKind.TIMESTAMP:
             day = _local_day(sql.SQL("UNIX_TIMESTAMP({})").format(ref), self.zone)
         else:
             day = sql.SQL("DATE_ADD({}, INTERVAL 0 DAY)").format(ref)
-            if base_type in _WALL_TIME:
+            if kind is ColumnKind.DATETIME:
                 day = sql.SQL("DATE({})").format(day)
         zero = sql.SQL("(CASE WHEN MONTH({r}) = 0 OR DAY({r}) = 0 THEN NULL ELSE {day} END)")
         return zero.format(r=ref, day=day)
 
-    def column_value(self, ref: sql.Composable, base_type: str) -> Term:
+    def column_value(self, ref: sql.Composable, kind: ColumnKind) -> Term:
         unreadable = sql.SQL(
             "({r} IS NOT NULL AND (MONTH({r}) = 0 OR DAY({r}) = 0 "
             "OR DATE_ADD({r}, INTERVAL 0 DAY) IS NULL))"
         ).format(r=ref)
-        return Term(self.column_date(ref, base_type), unknown=unreadable)
+        return Term(self.column_date(ref, kind), unknown=unreadable)
 
-    def missing(self, ref: sql.Composable, base_type: str) -> sql.Composable:
-        if base_type == "text":
+    def missing(self, ref: sql.Composable, kind: ColumnKind) -> sql.Composable:
+        if kind is ColumnKind.TEXT:
             return sql.SQL("{} IS NULL").format(ref)
         return sql.SQL("MONTH({}) IS NULL").format(ref)
 

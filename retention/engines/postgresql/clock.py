@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from retention.engines import Connection, sql
+from retention.engines.catalogue import ColumnKind
 from retention.engines.clock import TEXT_DATE_FORMATS, Binder, Extreme, Term, ValueType
 
 
@@ -34,14 +35,14 @@ class PostgreSQLClock:
     def extreme(self, func: Extreme, args: Sequence[sql.Composable]) -> sql.Composable:
         return sql.SQL("{}({})").format(sql.SQL(func.upper()), sql.SQL(", ").join(args))
 
-    def column_date(self, ref: sql.Composable, base_type: str) -> sql.Composable:
+    def column_date(self, ref: sql.Composable, kind: ColumnKind) -> sql.Composable:
         return sql.SQL("(CASE WHEN isfinite({r}) THEN ({r})::date END)").format(r=ref)
 
-    def column_value(self, ref: sql.Composable, base_type: str) -> Term:
+    def column_value(self, ref: sql.Composable, kind: ColumnKind) -> Term:
         # `infinity` stays infinite through the expression: the aggregate's `bad` catches it
         return Term(sql.SQL("({})::date").format(ref))
 
-    def missing(self, ref: sql.Composable, base_type: str) -> sql.Composable:
+    def missing(self, ref: sql.Composable, kind: ColumnKind) -> sql.Composable:
         return sql.SQL("{} IS NULL").format(ref)
 
     def text_date(self, ref: sql.Composable, fmt: str, params: Binder) -> sql.Composable:
