@@ -81,6 +81,7 @@ class Status:
     undeterminable: bool
     reasons: frozenset[str]
     retain_until: date | None
+    held: bool = False
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,11 @@ class Engine:
         return bound
 
     def statuses(
-        self, bound: BoundPolicy, at: date, keys: list[int] | None = None
+        self,
+        bound: BoundPolicy,
+        at: date,
+        keys: list[int] | None = None,
+        holds: sql.Composable | None = None,
     ) -> dict[int, Status]:
         params = Params("t")
         extra: dict[str, Any] = {}
@@ -128,7 +133,7 @@ class Engine:
             bound,
             bound.phases[-1],
             at,
-            holds_table=None,
+            holds_table=holds,
             dialect=self.dialect,
             keys=None if keys is None else _key_set(self.name),
             with_retain_until=True,
@@ -138,7 +143,8 @@ class Engine:
         limit = self.dialect.bind(params, date.max, "date")
         query = sql.SQL(
             "SELECT k, CASE WHEN due <= {limit} THEN due END, is_due, undeterminable, "
-            "CASE WHEN retain_until <= {limit} THEN retain_until END, {why} FROM ({clock}) AS c"
+            "CASE WHEN retain_until <= {limit} THEN retain_until END, held, {why} "
+            "FROM ({clock}) AS c"
         ).format(limit=limit, why=sql.SQL(", ").join(why), clock=clock.query)
         rows = self.conn.execute(query, {**clock.params, **params.values, **extra}).fetchall()
         return {
@@ -146,8 +152,9 @@ class Engine:
                 row[1],
                 bool(row[2]),
                 bool(row[3]),
-                frozenset(r for r, on in zip(clock.reasons, row[5:], strict=True) if on),
+                frozenset(r for r, on in zip(clock.reasons, row[6:], strict=True) if on),
                 row[4],
+                bool(row[5]),
             )
             for row in rows
         }
@@ -288,3 +295,51 @@ def test_a_due_date_beyond_9999_is_never_due(engine: Engine) -> None:
         assert (status.undeterminable, status.reasons) == (True, frozenset({UNKNOWN_DUE}))
     else:
         assert (status.undeterminable, status.due) == (False, None)
+
+
+def test_a_hold_keeps_its_subject_and_a_released_one_extends_it_by_its_legal_days(
+    engine: Engine,
+) -> None:
+    """Held from 23:30 UTC on 27 November 2010 (the 28th in Paris) to 00:30 UTC on the 29th
+    (01:30 in Paris): one day of the legal calendar (two in UTC), so kept through 2026-11-28.
+    An active hold keeps its subject while its due date passes. The tool's own tables keep
+    instants in UTC (timestamptz; MariaDB DATETIME(6))."""
+    instant = "timestamptz" if engine.name == "postgresql" else "datetime(6)"
+    engine.conn.execute(
+        f"CREATE TABLE holds (policy varchar(100), subject_key varchar(100), "
+        f"subject_table varchar(100), subject_column varchar(100), held_since {instant}, "
+        f"released_at {instant} NULL)"
+    )
+    _visits(engine)
+    for key, since, released in (
+        (
+            "1",
+            datetime(2010, 11, 27, 23, 30, tzinfo=UTC),
+            datetime(2010, 11, 29, 0, 30, tzinfo=UTC),
+        ),
+        ("4", datetime(2020, 1, 1, tzinfo=UTC), None),
+    ):
+        engine.insert(
+            "holds",
+            {
+                "policy": "visites-date",
+                "subject_key": key,
+                "held_since": engine.instant(since),
+                "released_at": None if released is None else engine.instant(released),
+            },
+        )
+    bound, holds = engine.policy("date"), sql.Identifier("holds")
+    on_the_day = engine.statuses(bound, date(2026, 11, 28), holds=holds)
+    assert (on_the_day[1].due, on_the_day[1].is_due) == (date(2026, 11, 28), False)
+    assert engine.statuses(bound, date(2026, 11, 29), holds=holds)[1].is_due
+    held = engine.statuses(bound, date(2030, 1, 1), holds=holds)
+    assert (held[4].due, held[4].held, held[4].is_due) == (date(2026, 12, 31), True, False)
+    assert (held[1].held, held[1].is_due) == (False, True)
+    query = clock_query(
+        bound, bound.phases[-1], date(2030, 1, 1), holds_table=holds, dialect=engine.dialect
+    )
+    rows = engine.conn.execute(
+        sql.SQL("SELECT k FROM ({}) AS c WHERE is_due ORDER BY k").format(query.query),
+        query.params,
+    ).fetchall()
+    assert [int(r[0]) for r in rows] == [1, 3]  # 4 is held
