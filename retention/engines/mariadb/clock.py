@@ -73,6 +73,8 @@ class MariaDBClock:
         return sql.SQL("CAST({} AS {})").format(params.add(value), sql.SQL(_CASTS[type_]))
 
     def interval(self, params: Binder, unit: str, amount: int) -> Term:
+        if unit not in _MONTHS and unit not in _DAYS:
+            raise ValueError(f"unknown unit of a duration: {unit!r}")
         months, days = amount * _MONTHS.get(unit, 0), amount * _DAYS.get(unit, 0)
         return Term(self.bind(params, months, "int"), self.bind(params, days, "int"))
 
