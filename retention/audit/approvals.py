@@ -34,7 +34,7 @@ from retention.audit.sshsig import (
     read_allowed_signers,
 )
 from retention.audit.trail import SIGNED_COLUMNS, AuditTrail, Entry, Stored, entry_problem
-from retention.engines import Connection, sql
+from retention.engines import Connection, engine_of, sql
 from retention.policy.actions import SPECS
 from retention.settings import Settings
 
@@ -213,11 +213,8 @@ def approval_state(
     """The approvals of one policy version, each judged now; with the rules' `keys`, an
     approval's audit entry must also carry a valid trail signature (an entry inserted through
     the database alone counts for nothing)."""
-    exists = conn.execute(
-        "SELECT to_regclass(%s) IS NOT NULL", (f"{sql.Identifier(schema).as_string(None)}.audit",)
-    ).fetchone()
     rows: list[dict[str, Any]] = []
-    if exists and exists[0]:
+    if engine_of(conn).catalogue.table_exists(conn, schema, "audit"):
         with conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(
                 sql.SQL(

@@ -10,6 +10,9 @@ from retention.audit.approvals import DESTRUCTIVE, approval_state, rules_of
 from retention.cli.options import add_policies_option
 from retention.db import connect
 from retention.discovery.coverage import Gap, current_gaps
+from retention.engines import engine_of
+from retention.engines.binlog import BinaryLog
+from retention.engines.pending import require_postgresql
 from retention.errors import PolicyError, UsageError
 from retention.plan.explain import explain_graph, render_tree
 from retention.policy.check import check_policies
@@ -47,6 +50,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{len(loaded)} policy file(s) valid (files only, catalogue not checked)")
         return 0
     with connect(settings) as conn:
+        if args.coverage:
+            require_postgresql(conn, "--coverage", "retention/discovery/inventory.py")
+        if args.explain:
+            require_postgresql(conn, "--explain", "retention/plan/explain.py")
         result = check_policies(
             conn, settings.policies_dir, tool_schema=settings.schema_name, read_data=True
         )
@@ -66,9 +73,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             if args.explain and not result.errors
             else {}
         )
+        binary_log = engine_of(conn).binary_log(conn)
     for problem in result.warnings:
         print(problem.render(), file=sys.stderr)
     if result.errors:
+        _note(binary_log)
         raise PolicyError(result.errors)
     for policy in result.bound:
         tables = len(policy.graph.tables)
@@ -82,11 +91,19 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if policy.name in trees:
             print("    what its records hold (rows of every subject, in one snapshot):")
             print("\n".join(f"      {line}" for line in render_tree(trees[policy.name])))
+    _note(binary_log)
     warned = f", {len(result.warnings)} warning(s)" if result.warnings else ""
     print(f"{len(result.bound)} policy file(s) valid{warned}")
     if args.coverage:
         return _coverage(gaps)
     return 0
+
+
+def _note(binary_log: BinaryLog) -> None:
+    """What the server's own log of changes keeps of purged and pseudonymised values."""
+    note = binary_log.describe()
+    if note is not None:
+        print(f"note: {note}")
 
 
 def _coverage(gaps: list[Gap] | None) -> int:

@@ -22,7 +22,7 @@ from retention.policy.check import bound_policies, choose
 from retention.settings import Settings
 
 if TYPE_CHECKING:
-    from retention.engine.outcome import RunOptions, RunReport
+    from retention.engine.outcome import PhaseResult, RunOptions, RunReport
     from retention.engines import Connection
     from retention.plan.model import Plan
 
@@ -188,10 +188,19 @@ def render_report(report: RunReport) -> str:
                 "(retention approve --policy ... --key ... or --signature ...)"
             )
         if phase.refused:
-            lines.append(
-                f"    not run, nothing changed: {phase.refused} (map them under 'classes' or "
-                "declare them under 'unrelated_classes', then retention check)"
-            )
+            lines.append(f"    not run, nothing changed: {phase.refused} ({_remedy(phase)})")
         if phase.error:
             lines.append(f"    error: {phase.error} (that batch changed nothing)")
     return "\n".join(lines)
+
+
+def _remedy(phase: PhaseResult) -> str:
+    """What to do about a refused phase."""
+    if phase.refusal == "non_transactional":
+        return (
+            "convert them to InnoDB, or accept them under 'accept_non_transactional', then "
+            "retention check"
+        )
+    return (
+        "map them under 'classes' or declare them under 'unrelated_classes', then retention check"
+    )

@@ -48,7 +48,8 @@ class Metrics:
         )
         self.refused = Counter(
             "retention_phases_refused",
-            "Phases not run: unmapped polymorphic classes, or not enough approvals",
+            "Phases not run: unmapped polymorphic classes, tables without transactions, or not "
+            "enough approvals",
             ["policy", "phase", "reason"],
             registry=r,
         )
@@ -102,7 +103,8 @@ class Metrics:
             if phase.error:
                 self.errors.labels("batch").inc()
             if phase.refused:
-                self.refused.labels(phase.policy, phase.phase, "unmapped_classes").inc()
+                reason = phase.refusal or "unmapped_classes"
+                self.refused.labels(phase.policy, phase.phase, reason).inc()
             if phase.not_approved:
                 self.refused.labels(phase.policy, phase.phase, "not_approved").inc()
         if plan is not None:

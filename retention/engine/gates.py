@@ -7,6 +7,8 @@
   reported (warnings, retention.engine.safety).
 - Before a destructive phase's first batch: enough approvals of the policy's version, and
   every class of the record's polymorphic columns still mapped or declared unrelated.
+- Before any phase's first batch: every table it changes still has transactions, or the
+  phase accepts it (`accept_non_transactional`), read live.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from retention.discovery.coverage import current_gaps
 from retention.engine.outcome import PhaseResult, RunOptions
 from retention.engine.record import RunRecord
 from retention.engine.safety import LimitExceeded, limit_violations, refuse_large
-from retention.engines import Connection
+from retention.engines import Connection, engine_of
 from retention.plan.model import Plan
-from retention.policy.bound import BoundPolicy
+from retention.policy.bound import BoundPhase, BoundPolicy
+from retention.policy.checks.cascades import phase_writes
+from retention.policy.checks.transactions import not_atomic, unaccepted
 from retention.policy.data_checks import UnmappedClasses, unmapped_classes
 from retention.settings import Settings
 from retention.store import lock
@@ -71,7 +75,8 @@ def coverage_gaps(conn: Connection, schema: str, policies: list[BoundPolicy]) ->
 
 
 class PhaseGates:
-    """Before a destructive phase's first batch, in one run: approvals, then classes."""
+    """Before a phase's first batch, in one run: for a destructive phase approvals, then
+    classes; for every phase, the transactions of the tables it changes."""
 
     def __init__(self, conn: Connection, settings: Settings, record: RunRecord) -> None:
         self.conn = conn
@@ -80,14 +85,14 @@ class PhaseGates:
         self._unmapped: dict[str, list[UnmappedClasses]] = {}  # per policy, once per run
 
     def admit(
-        self, policy: BoundPolicy, action: str, result: PhaseResult, run_id: uuid.UUID
+        self, policy: BoundPolicy, phase: BoundPhase, result: PhaseResult, run_id: uuid.UUID
     ) -> bool:
         """Whether the phase may run; when not, `result` says why and the audit records it."""
-        if action not in DESTRUCTIVE:
-            return True
-        return self._approved(policy, result, run_id) and self._classes_known(
-            policy, result, run_id
-        )
+        if phase.action in DESTRUCTIVE and not (
+            self._approved(policy, result, run_id) and self._classes_known(policy, result, run_id)
+        ):
+            return False
+        return self._transactions_hold(policy, phase, result, run_id)
 
     def _approved(self, policy: BoundPolicy, result: PhaseResult, run_id: uuid.UUID) -> bool:
         """Purge and archive run only for a policy version approved by enough people."""
@@ -122,6 +127,7 @@ class PhaseGates:
         result.refused = "classes neither mapped nor declared unrelated: " + "; ".join(
             f"{u.column.label} {u.describe()}" for u in unmapped
         )
+        result.refusal = "unmapped_classes"
         logger.error(
             "{}/{}: not run, {} (map them in the policy, or declare them under "
             "unrelated_classes, then run 'retention check')",
@@ -134,6 +140,38 @@ class PhaseGates:
             "phase": result.phase,
             "reason": "unmapped_classes",
             "columns": [u.to_json() for u in unmapped],
+            "policy_sha256": policy.loaded.sha256,
+        }
+        self.record.entry("phase_refused", "refused", run_id, detail=detail)
+        return False
+
+    def _transactions_hold(
+        self, policy: BoundPolicy, phase: BoundPhase, result: PhaseResult, run_id: uuid.UUID
+    ) -> bool:
+        """Every table the phase changes must still have transactions, or be accepted by the
+        phase, read live: `check` refuses the others, but a table may have been converted
+        (ALTER TABLE ... ENGINE=MyISAM) since the policies were bound. A batch there would
+        not be atomic: the phase is refused (PostgreSQL: every table has, nothing is read)."""
+        changed = phase_writes(policy.catalog, policy.graph, phase).tables
+        live = engine_of(self.conn).catalogue.transactional(self.conn, changed)
+        refused = unaccepted(phase, changed, live)
+        if not refused:
+            return True
+        tables = [f"{schema}.{name}" for schema, name in refused]
+        result.refused = not_atomic(phase.action, tables)
+        result.refusal = "non_transactional"
+        logger.error(
+            "{}/{}: not run, {} (convert them, or accept them under the phase's "
+            "accept_non_transactional, then run 'retention check')",
+            policy.name,
+            result.phase,
+            result.refused,
+        )
+        detail = {
+            "policy": policy.name,
+            "phase": result.phase,
+            "reason": "non_transactional",
+            "tables": tables,
             "policy_sha256": policy.loaded.sha256,
         }
         self.record.entry("phase_refused", "refused", run_id, detail=detail)

@@ -28,7 +28,10 @@ class PhaseResult:
     rows: Counter[str] = field(default_factory=Counter)
     error: str | None = None
     not_approved: str | None = None
-    refused: str | None = None  # not run: the record's links no longer cover the data
+    refused: str | None = None  # not run, and why (the audit's `phase_refused` entry)
+    # what refused it: 'unmapped_classes' (the record's links no longer cover the data) or
+    # 'non_transactional' (a table it changes has no transactions now and is not accepted)
+    refusal: str | None = None
 
 
 @dataclass

@@ -76,7 +76,7 @@ class Passes:
         active = [
             i
             for i, (phase, result) in enumerate(zip(phases, results, strict=True))
-            if result.proposed and self.gates.admit(policy, phase.action, result, report.run_id)
+            if result.proposed and self.gates.admit(policy, phase, result, report.run_id)
         ]
         if not active:
             return False

@@ -17,7 +17,7 @@ it, so `except errors.LockNotAvailable` means the same on every engine.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from types import TracebackType
@@ -27,6 +27,7 @@ from retention.engines import sql
 from retention.errors import DatabaseError
 
 if TYPE_CHECKING:
+    from retention.engines.binlog import BinaryLog
     from retention.engines.catalogue import Catalog
     from retention.settings import Settings
 
@@ -100,6 +101,14 @@ class Catalogue(Protocol):
         database): the tool's own tables before it reads them, without reading a catalogue."""
         ...
 
+    def transactional(
+        self, conn: Connection, tables: Collection[tuple[str, str]]
+    ) -> dict[tuple[str, str], bool]:
+        """Whether a ROLLBACK undoes the changes to each of `tables` now (MyISAM, Aria: no),
+        read live (a table's storage engine can change after the catalogue was read); a table
+        not found is left out."""
+        ...
+
 
 class Engine(Protocol):
     """One database engine: its name, the URL schemes it accepts, and its implementations."""
@@ -115,6 +124,9 @@ class Engine(Protocol):
     def owns(self, conn: Connection) -> bool: ...
     @property
     def catalogue(self) -> Catalogue: ...
+    def binary_log(self, conn: Connection) -> BinaryLog:
+        """The server's log of changes that outlives purged rows (binlog, archived WAL)."""
+        ...
 
 
 # scheme -> the module whose ENGINE serves it; imported on first use (drivers are heavy)

@@ -129,6 +129,9 @@ class Table:
     # table whose storage engine is unknown counts as not transactional)
     transactional: bool = True
     storage: str | None = None  # MariaDB/MySQL storage engine ('InnoDB', 'MyISAM'); None on PG
+    # MariaDB `WITH SYSTEM VERSIONING`: a DELETE or an UPDATE keeps the old row in the table's
+    # history, readable by `SELECT ... FOR SYSTEM_TIME ALL`
+    system_versioned: bool = False
 
     @property
     def qname(self) -> tuple[str, str]:
@@ -176,6 +179,9 @@ class Catalog:
     # inheritance child also listed for each of its ancestors (postgresql/catalogue.py)
     rooted_keys: tuple[ForeignKey, ...] = ()
     partition_keys: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+    # whether a row can be addressed without a key of its own (PG `ctid`); on MariaDB/MySQL a
+    # table's rows are told apart one by one only through its `Table.row_key`
+    row_address: bool = True
     _by_name: dict[str, list[Table]] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:

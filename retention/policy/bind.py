@@ -18,7 +18,11 @@ from retention.policy.checks.dates import bind_dates, check_date_indexes, closur
 from retention.policy.checks.deletes import check_archive_cascades, check_blocking_keys
 from retention.policy.checks.hooks import check_hooks
 from retention.policy.checks.links import relation_graph
+from retention.policy.checks.on_update import check_on_update
+from retention.policy.checks.row_keys import check_row_keys
 from retention.policy.checks.subject import check_names, subject_key
+from retention.policy.checks.transactions import check_transactions
+from retention.policy.checks.versioning import check_versioning
 from retention.policy.expr import ExprType
 from retention.policy.load import LoadedPolicy
 from retention.policy.relations import RelationGraph
@@ -45,7 +49,12 @@ def _bind(binder: Binder, subject: Table) -> BoundPolicy | None:
     check_date_indexes(binder, dates, graph)
     check_archive_cascades(binder, graph)
     check_blocking_keys(binder, graph)
-    check_hooks(binder, graph, {p.name: p for p in phases})
+    by_name = {p.name: p for p in phases}
+    check_hooks(binder, graph, by_name)
+    check_transactions(binder, graph, by_name)
+    check_row_keys(binder, graph, by_name)
+    check_versioning(binder, graph, by_name)
+    check_on_update(binder, subject, graph, dates, by_name)
     if binder.has_errors or key is None or retain is None or graph is None:
         return None
     if len(phases) != len(policy.phases):

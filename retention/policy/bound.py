@@ -75,6 +75,8 @@ class BoundPhase:
     due: Expr
     columns: tuple[BoundColumn, ...]
     depends: frozenset[str]
+    # tables without transactions the phase accepts changing (`accept_non_transactional`)
+    accepted_non_transactional: frozenset[QName] = frozenset()
 
     @property
     def needs_pseudonym_key(self) -> bool:

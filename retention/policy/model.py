@@ -265,6 +265,14 @@ class Phase(_Strict):
         description="Triggers and rules on this phase's tables that were reviewed and are "
         "accepted, by name (they fire for every row the phase deletes or rewrites).",
     )
+    accept_non_transactional: list[str] = Field(
+        default_factory=list,
+        description="Tables without transactions (MariaDB/MySQL MyISAM, Aria, MEMORY) that this "
+        "phase may change, accepted by name once the risk is reviewed: a batch cut short keeps "
+        "what it already changed there while the rest of it, its audit entry included, is "
+        "rolled back (a batch is not atomic).",
+        examples=[["sejour", "user_log"]],
+    )
 
     @model_validator(mode="after")
     def _action_fits(self) -> Phase:

@@ -309,6 +309,9 @@ def _message(event: str, detail: dict[str, Any]) -> str | None:
         return "; ".join(errors) or None
     if event == "phase_not_approved":
         return f"{detail.get('approvals', 0)}/{detail.get('required', '?')}"
+    if event == "phase_refused" and detail.get("reason") == "non_transactional":
+        tables = [str(t) for t in detail.get("tables", ()) if t]
+        return f"{', '.join(tables)}: no transactions" if tables else None
     if event == "phase_refused":
         columns = [c for c in detail.get("columns", ()) if isinstance(c, dict)]
         return (

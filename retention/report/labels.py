@@ -306,8 +306,9 @@ _T: dict[str, tuple[str, str]] = {
         "phase not run: not enough approvals",
     ),
     "e_phase_refused": (
-        "phase non exécutée : classes polymorphes non rattachées",
-        "phase not run: unmapped polymorphic classes",
+        "phase non exécutée : refusée (classes polymorphes non rattachées, ou tables sans "
+        "transactions)",
+        "phase not run: refused (unmapped polymorphic classes, or tables without transactions)",
     ),
     "e_limit_override": (
         "limite de sécurité dépassée sur décision (motif dans le journal d'audit)",

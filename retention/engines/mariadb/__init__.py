@@ -17,10 +17,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from retention.engines import Capabilities, Connection
-from retention.engines.mariadb import session, target
+from retention.engines.mariadb import binlog, session, target
 from retention.engines.mariadb.catalogue import Catalogue
 
 if TYPE_CHECKING:
+    from retention.engines.binlog import BinaryLog
     from retention.settings import Settings
 
 
@@ -44,6 +45,9 @@ class MariaDB:
 
     def connection_lost(self, conn: Connection, exc: BaseException) -> bool:
         return session.connection_lost(conn, exc)
+
+    def binary_log(self, conn: Connection) -> BinaryLog:
+        return binlog.binary_log(conn)
 
     def owns(self, conn: Connection) -> bool:
         try:

@@ -11,6 +11,9 @@ own database and the system ones are never read. What the data says differently:
   `json_valid()` CHECK, recognised by that check (MySQL 8's native `json` too);
 - `Table.transactional` from `TABLES.ENGINE` joined to `ENGINES.TRANSACTIONS` (MyISAM, Aria,
   MEMORY: 'NO'; an engine the server does not list counts as not transactional);
+- `Table.system_versioned` from `TABLES.TABLE_TYPE` ('SYSTEM VERSIONED': deleted and updated
+  rows stay in the table's history);
+- no row address (`Catalog.row_address` False): rows are told apart by `Table.row_key` only;
 - `Table.estimated_rows` from `TABLES.TABLE_ROWS` (InnoDB's is an estimate);
 - foreign keys from `KEY_COLUMN_USAGE` and `REFERENTIAL_CONSTRAINTS` (often none: Mediboard
   declares none; MyISAM ignores them);
@@ -24,7 +27,7 @@ or altered while the catalogue is read may be seen half-way, as DDL racing any r
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from retention.engines import Connection
@@ -53,12 +56,19 @@ Qname = tuple[str, str]
 
 _TABLES = """
 SELECT t.TABLE_SCHEMA, t.TABLE_NAME, coalesce(t.TABLE_ROWS, 0), t.ENGINE,
-       coalesce(e.TRANSACTIONS = 'YES', 0)
+       coalesce(e.TRANSACTIONS = 'YES', 0), t.TABLE_TYPE = 'SYSTEM VERSIONED'
 FROM information_schema.TABLES AS t
 LEFT JOIN information_schema.ENGINES AS e ON e.ENGINE = t.ENGINE
 WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_SCHEMA <> %s
   AND t.TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')
 ORDER BY t.TABLE_NAME
+"""
+
+_TRANSACTIONAL = """
+SELECT t.TABLE_NAME, coalesce(e.TRANSACTIONS = 'YES', 0)
+FROM information_schema.TABLES AS t
+LEFT JOIN information_schema.ENGINES AS e ON e.ENGINE = t.ENGINE
+WHERE t.TABLE_SCHEMA = %s AND t.TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')
 """
 
 _COLUMNS = """
@@ -116,6 +126,14 @@ class Catalogue:
         ).fetchall()
         return any((str(row[0]), str(row[1])) == (schema, name) for row in rows)
 
+    def transactional(self, conn: Connection, tables: Collection[Qname]) -> dict[Qname, bool]:
+        found: dict[Qname, bool] = {}
+        for schema in sorted({schema for schema, _ in tables}):
+            for name, transactional in conn.execute(_TRANSACTIONAL, (schema,)).fetchall():
+                if (schema, str(name)) in tables:  # names compared with their case
+                    found[(schema, str(name))] = bool(transactional)
+        return found
+
 
 def read(conn: Connection, *, tool_schema: str) -> Catalog:
     """The user tables of the connection's database (none when it is a system database or
@@ -129,11 +147,11 @@ def read(conn: Connection, *, tool_schema: str) -> Catalog:
         )
     database = str(database)
     if database.lower() in SYSTEM_DATABASES:
-        return Catalog({}, (), (database,))
+        return Catalog({}, (), (database,), row_address=False)
     table_rows = conn.execute(_TABLES, (tool_schema,)).fetchall()
     names = {str(r[1]) for r in table_rows}
     if not names:
-        return Catalog({}, (), (database,))
+        return Catalog({}, (), (database,), row_address=False)
     json_columns = _json_columns(conn.execute(_CHECKS).fetchall())
     columns = _columns(conn.execute(_COLUMNS).fetchall(), names, json_columns)
     indexes = _indexes(conn.execute(_INDEXES).fetchall(), names)
@@ -154,7 +172,7 @@ def read(conn: Connection, *, tool_schema: str) -> Catalog:
         for t, name, event in conn.execute(_TRIGGERS).fetchall()
         if str(t) in names
     )
-    return Catalog(tables, keys, (database,), hooks=hooks, rooted_keys=keys)
+    return Catalog(tables, keys, (database,), hooks=hooks, rooted_keys=keys, row_address=False)
 
 
 def _table(
@@ -175,6 +193,7 @@ def _table(
         owner="",
         transactional=bool(row[4]),
         storage=None if row[3] is None else str(row[3]),
+        system_versioned=bool(row[5]),
     )
 
 

@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from retention.engines import Capabilities, Connection
-from retention.engines.postgresql import session
+from retention.engines.postgresql import binlog, session
 from retention.engines.postgresql.catalogue import Catalogue
 
 if TYPE_CHECKING:
+    from retention.engines.binlog import BinaryLog
     from retention.settings import Settings
 
 
@@ -34,6 +35,9 @@ class PostgreSQL:
 
     def connection_lost(self, conn: Connection, exc: BaseException) -> bool:
         return session.connection_lost(conn, exc)
+
+    def binary_log(self, conn: Connection) -> BinaryLog:
+        return binlog.binary_log(conn)
 
     def owns(self, conn: Connection) -> bool:
         return isinstance(conn, psycopg.Connection)

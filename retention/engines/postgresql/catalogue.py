@@ -4,6 +4,7 @@ catalogue (`retention/engines/catalogue.py`)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from psycopg import sql
@@ -38,6 +39,12 @@ class Catalogue:
             "SELECT to_regclass(%s) IS NOT NULL", (sql.Identifier(schema, name).as_string(None),)
         ).fetchone()
         return bool(row and row[0])
+
+    def transactional(
+        self, conn: Connection, tables: Collection[tuple[str, str]]
+    ) -> dict[tuple[str, str], bool]:
+        # every PostgreSQL table is: a ROLLBACK undoes all its changes
+        return dict.fromkeys(tables, True)
 
 
 _TABLES = """

@@ -11,7 +11,13 @@ retention.policy.data_checks.
 - links.py: declared links and exclusions, and the relation graph they give
 - dates.py: the clock's dates, their columns, joins, cycles and indexes
 - columns.py: each phase's due date and target columns, against its action's spec
-- cascades.py: what a statement sets off through the foreign keys' ON UPDATE / ON DELETE
+- cascades.py: what a statement sets off through the foreign keys' ON UPDATE / ON DELETE, and
+  every table a phase changes
 - deletes.py: foreign keys outside the record's links that break deleting it
 - hooks.py: the triggers and rules a phase's statements set off, and those it accepts
+- transactions.py: tables without transactions a phase changes, and those it accepts
+- row_keys.py: tables a phase addresses row by row without a key, on an engine without a row
+  address
+- versioning.py: system-versioned tables a phase changes (their history keeps the old rows)
+- on_update.py: clock dates read from a column the server rewrites on every update
 """

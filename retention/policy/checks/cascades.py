@@ -1,6 +1,7 @@
 """What a statement sets off through the foreign keys' actions: the rows an UPDATE changes
 further (ON UPDATE CASCADE, SET NULL, SET DEFAULT), and the rows deleting a record deletes or
-changes beyond its links (ON DELETE CASCADE, SET NULL, SET DEFAULT)."""
+changes beyond its links (ON DELETE CASCADE, SET NULL, SET DEFAULT); and so every table a
+phase changes (`phase_writes`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from retention.catalog.introspect import Catalog, ForeignKey
+from retention.policy.actions import spec_of
+from retention.policy.bound import BoundPhase
 from retention.policy.relations import QName, RelationGraph, is_link
 
 
@@ -77,3 +80,30 @@ def delete_reach(
             elif fk.on_delete in ("set null", "set default"):
                 changed.setdefault(fk.table, set()).update(fk.columns)
     return deleted, changed
+
+
+@dataclass(frozen=True)
+class Writes:
+    """What a phase's statements change: the tables whose rows they delete, and the columns
+    they write, by table (the phase's own, and those the foreign keys' actions reach)."""
+
+    deleted: frozenset[QName]
+    updated: dict[QName, set[str]]
+
+    @property
+    def tables(self) -> set[QName]:
+        return set(self.deleted) | set(self.updated)
+
+
+def phase_writes(catalog: Catalog, graph: RelationGraph | None, phase: BoundPhase) -> Writes:
+    """Every table a phase changes: a purge or an archive deletes the record's rows and those
+    the foreign keys outside its links cascade to, and updates the columns they set to NULL
+    or a default; a column action writes its columns, and what their ON UPDATE actions
+    change further."""
+    if spec_of(phase.action).removes_records:
+        deleted, changed = delete_reach(catalog, graph)
+        return Writes(frozenset(deleted), update_reach(catalog, changed).written)
+    written: dict[QName, set[str]] = {}
+    for item in phase.columns:
+        written.setdefault(item.table.qname, set()).add(item.column.name)
+    return Writes(frozenset(), update_reach(catalog, written).written)

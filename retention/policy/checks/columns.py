@@ -12,6 +12,7 @@ from retention.policy.bound import BoundColumn, BoundDate, BoundPhase
 from retention.policy.checks.binder import Binder
 from retention.policy.checks.cascades import Reach, update_reach
 from retention.policy.checks.dates import closure, names_in
+from retention.policy.checks.transactions import accepted_tables
 from retention.policy.expr import ExprType
 from retention.policy.model import ColumnSpec, Phase
 from retention.policy.relations import QName, RelationGraph
@@ -35,10 +36,11 @@ def bind_phase(
         bound = _target_column(binder, phase.action, spec, (*path, "columns", j), subject, graph)
         if bound is not None:
             columns.append(bound)
+    accepted = accepted_tables(binder, phase, index)
     if due is None or len(columns) != len(phase.columns):
         return None
     depends = closure(names_in(due), dates)
-    return BoundPhase(phase.name, phase.action, due, tuple(columns), depends)
+    return BoundPhase(phase.name, phase.action, due, tuple(columns), depends, accepted)
 
 
 def _target_column(

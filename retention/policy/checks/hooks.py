@@ -18,7 +18,7 @@ from retention.catalog.introspect import Catalog, Hook
 from retention.policy.actions import spec_of
 from retention.policy.bound import BoundPhase
 from retention.policy.checks.binder import Binder
-from retention.policy.checks.cascades import delete_reach, update_reach
+from retention.policy.checks.cascades import phase_writes
 from retention.policy.model import Phase
 from retention.policy.relations import QName, RelationGraph
 
@@ -104,16 +104,15 @@ def _hooks_of(
     catalog: Catalog, action: str, phase: BoundPhase, graph: RelationGraph | None
 ) -> list[tuple[str, Hook]]:
     """(event, hook) of every trigger and rule the phase's statements set off."""
+    writes = phase_writes(catalog, graph, phase)
     if spec_of(action).removes_records:
-        deleted, changed = delete_reach(catalog, graph)
         found = [
-            ("delete", h) for h in catalog.hooks if h.table in deleted and "delete" in h.events
+            ("delete", h)
+            for h in catalog.hooks
+            if h.table in writes.deleted and "delete" in h.events
         ]
-        return found + _updates(catalog, update_reach(catalog, changed).written)
-    written: dict[QName, set[str]] = {}
-    for item in phase.columns:
-        written.setdefault(item.table.qname, set()).add(item.column.name)
-    written = update_reach(catalog, written).written
+        return found + _updates(catalog, writes.updated)
+    written = writes.updated
     moved = {t for t, cs in written.items() if cs & catalog.partition_keys.get(t, frozenset())}
     return _updates(catalog, written) + [
         (event, h)
