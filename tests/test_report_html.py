@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from retention.engines.mariadb.binlog import interpret as binlog_settings
+from retention.engines.postgresql.binlog import interpret as wal_settings
 from retention.report.html import render_html
 from retention.report.labels import LANGUAGES
 from tests.engine_helpers import cli
@@ -103,6 +106,48 @@ def test_html_figures_are_the_json_figures(prepared: Prepared, lang: str) -> Non
         for month in (0, 3, 6, 12, 24):
             assert f"/forecast/phases/{index}/due_subjects/{month}" in tagged
     assert {"/history/total_runs", "/history/audit/checked", "/inventory/gaps"} <= tagged
+
+
+def test_the_servers_log_of_changes_is_read_into_the_report(prepared: Prepared) -> None:
+    """PostgreSQL here, WAL archiving off: said in the JSON, nothing in the page."""
+    log = prepared.report.to_json()["report"]["binary_log"]
+    assert log["kind"] == "wal_archive" and log["horizon_days"] is None
+    assert log["settings"]["archive_command"] in ("set", "not set")
+    page = render_html(prepared.report)
+    assert ("data-binary-log" in page) == log["on"]
+
+
+@pytest.mark.parametrize(
+    ("log", "french", "english"),
+    [
+        (
+            binlog_settings({"log_bin": "ON", "binlog_expire_logs_seconds": "864000"}),
+            "y restent 10 jour(s) après chaque exécution",
+            "stay in them for 10 day(s) after each run",
+        ),
+        (
+            binlog_settings({"log_bin": "ON", "binlog_expire_logs_seconds": "0"}),
+            "jusqu'à leur suppression manuelle (PURGE BINARY LOGS)",
+            "until they are removed by hand (PURGE BINARY LOGS)",
+        ),
+        (
+            wal_settings({"archive_mode": "on", "archive_command": "rsync %p wal@backup:/x/%f"}),
+            "aussi longtemps que l'archive les garde",
+            "for as long as the archive keeps it",
+        ),
+    ],
+)
+def test_a_log_that_keeps_purged_values_is_stated_in_the_exposure_section(
+    prepared: Prepared, log: Any, french: str, english: str
+) -> None:
+    report = replace(prepared.report, binary_log=log)
+    for lang, text in (("fr", french), ("en", english)):
+        page = render_html(report, lang)
+        exposure = page.split('<section id="exposure"', 1)[1].split("</section>", 1)[0]
+        assert f'data-binary-log="{log.kind}"' in exposure
+        assert text in exposure.replace("&#x27;", "'")
+        assert "wal@backup" not in page
+    assert report.to_json()["report"]["binary_log"]["on"] is True
 
 
 def test_the_report_shows_what_the_demo_did(prepared: Prepared) -> None:

@@ -2,6 +2,8 @@
 
 ``{"report": {...}, "exposure": {...}, "trend": [...], "inventory": {...}, "forecast": {...},
 "history": {...}}``: `retention report --format json` prints it, the HTML page renders it.
+`report.binary_log` says what the server's own log of changes keeps of purged and pseudonymised
+values, and for how long (retention.engines.binlog).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from typing import Any
 
 from retention.audit.anchor import Anchor
 from retention.audit.approvals import Rules
-from retention.engines import Connection
+from retention.engines import Connection, engine_of
+from retention.engines.binlog import BinaryLog
 from retention.policy.bound import BoundPolicy
 from retention.report.exposure import Exposure, compute_exposure, last_scan
 from retention.report.forecast import Forecast, compute_forecast
@@ -40,6 +43,8 @@ class Report:
     inventory: Inventory
     forecast: Forecast
     history: History
+    # what the server's own log of changes keeps of purged values (binlog, archived WAL)
+    binary_log: BinaryLog
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -51,6 +56,7 @@ class Report:
                 "database": self.database,
                 "timezone": self.timezone,
                 "policies": list(self.policies),
+                "binary_log": self.binary_log.to_json(),
             },
             "exposure": self.exposure.to_json(),
             "trend": [s.to_json() for s in self.trend],
@@ -83,6 +89,7 @@ def build_report(
         inventory=_inventory(conn, policies, schema),
         forecast=compute_forecast(conn, policies, at, schema=schema, approvals=approvals),
         history=read_history(conn, schema, policies, approvals=approvals, anchors=anchors),
+        binary_log=engine_of(conn).binary_log(conn),
     )
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from html import escape
 
+from retention.engines.binlog import days
 from retention.report import labels as lb
 from retention.report.build import Report
 from retention.report.exposure import Population
@@ -122,6 +123,7 @@ code, .mono { font-family: "DejaVu Sans Mono", "Liberation Mono", Consolas, mono
 .status { padding: 12px 16px; border-radius: 6px; font-weight: 600; margin: 14px 0 4px; }
 .status.good { background: var(--good-bg); color: var(--good); }
 .status.bad { background: var(--bad-bg); color: var(--bad); }
+.status.warn { background: var(--warn-bg); color: var(--warn); }
 tr.work td { border-bottom: 1px dashed var(--line); color: var(--muted); font-size: 12.5px;
   padding-top: 3px; padding-bottom: 3px; }
 tr.work td:first-child { padding-left: 26px; }
@@ -260,8 +262,22 @@ class _Page:
         others = [(i, p) for i, p in enumerate(exposure.populations) if not p.persons]
         if others:
             parts.append(self.other_populations(others))
+        parts.append(self.binary_log())
         parts.append(self.trend())
         return self.section("exposure", parts)
+
+    def binary_log(self) -> str:
+        """What stays in the server's log of changes (binlog, archived WAL), when it is on."""
+        log = self.r.binary_log
+        if not log.on:
+            return ""
+        settings = ", ".join(f"{name}={value}" for name, value in log.settings.items())
+        return (
+            f"<h3>{_e(self.t('outside_tables'))}</h3>"
+            f'<p class="status warn" data-binary-log="{_e(log.kind)}">'
+            f"{_e(self.t(lb.binary_log_label(log), days=days(log.horizon_days or 0)))} "
+            f"<small>({_e(settings)})</small></p>"
+        )
 
     def population(self, index: int, p: Population) -> str:
         path = _ptr("exposure", "populations", index)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from retention.engines.binlog import BinaryLog
 from retention.plan.clock import UNKNOWN_DUE
 
 LANGUAGES = ("fr", "en")
@@ -139,6 +140,34 @@ _T: dict[str, tuple[str, str]] = {
     "note_no_holds_table": (
         "Mises en attente légales : table non installée (retention init).",
         "Legal holds: table not installed (retention init).",
+    ),
+    "outside_tables": ("Hors des tables", "Outside the tables"),
+    "binlog_expires": (
+        "Journaux binaires (binlog) actifs : les valeurs purgées ou pseudonymisées y restent "
+        "{days} jour(s) après chaque exécution, lisibles par qui accède à ces fichiers ou les "
+        "rejoue.",
+        "Binary logs on: purged and pseudonymised values stay in them for {days} day(s) after "
+        "each run, readable by whoever can read or replay these files.",
+    ),
+    "binlog_forever": (
+        "Journaux binaires (binlog) actifs sans expiration : les valeurs purgées ou "
+        "pseudonymisées y restent jusqu'à leur suppression manuelle (PURGE BINARY LOGS).",
+        "Binary logs on with no expiry: purged and pseudonymised values stay in them until "
+        "they are removed by hand (PURGE BINARY LOGS).",
+    ),
+    "wal_archive": (
+        "Archivage des WAL actif : les valeurs purgées ou pseudonymisées restent dans les WAL "
+        "archivés aussi longtemps que l'archive les garde (durée fixée dans l'outil de "
+        "sauvegarde, pas dans PostgreSQL).",
+        "WAL archiving on: purged and pseudonymised values stay in the archived WAL for as long "
+        "as the archive keeps it (set in the backup tool, not in PostgreSQL).",
+    ),
+    "wal_archive_nowhere": (
+        "Archivage des WAL actif sans destination : PostgreSQL garde tous les segments WAL dans "
+        "pg_wal, avec les valeurs purgées ou pseudonymisées, jusqu'à ce qu'une commande soit "
+        "définie.",
+        "WAL archiving on with nowhere to archive to: PostgreSQL keeps every WAL segment in "
+        "pg_wal, purged and pseudonymised values with them, until one is set.",
     ),
     "trend": ("Évolution après chaque exécution", "Trend after each run"),
     "trend_intro": (
@@ -419,3 +448,10 @@ def reason(text: str, lang: str) -> str:
     if text == UNKNOWN_DUE:
         return t("reason_unknown_due", lang)
     return t("reason_date", lang, name=text)
+
+
+def binary_log_label(log: BinaryLog) -> str:
+    """The label saying what the server's log of changes keeps (when it is on)."""
+    if log.kind == "wal_archive":
+        return "wal_archive" if log.archives_somewhere else "wal_archive_nowhere"
+    return "binlog_expires" if log.expires else "binlog_forever"
