@@ -72,6 +72,12 @@ def test_tables_say_which_columns_identify_a_row(conn: psycopg.Connection[Any]) 
         "visits": ("id",),
     }
     assert all(t.transactional and t.storage is None for t in tables.values())
+    assert not any(t.system_versioned for t in tables.values())
+    # a ctid addresses a row without a key: archiving import_lines needs none
+    assert read_catalog(conn).row_address
+    assert engine_of(conn).catalogue.transactional(conn, list(tables)) == dict.fromkeys(
+        tables, True
+    )
 
 
 def test_table_exists_names_tables_exactly(conn: psycopg.Connection[Any]) -> None:

@@ -288,3 +288,8 @@ def test_system_versioned_and_memory_tables_are_read(maria: Connection) -> None:
     assert list(tables[(db, "versioned")].columns) == ["id"]
     assert tables[(db, "versioned")].transactional
     assert not tables[(db, "scratch")].transactional
+    # a DELETE or UPDATE there keeps the old rows in its history: check refuses such phases
+    assert tables[(db, "versioned")].system_versioned
+    assert not tables[(db, "scratch")].system_versioned
+    # no ctid: a row is found again only by the table's own key
+    assert not read_catalog(maria).row_address
