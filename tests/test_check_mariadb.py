@@ -10,18 +10,29 @@ tables and columns, never a value.
 
 from __future__ import annotations
 
+import json
 import textwrap
+import uuid
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 
 from retention.catalog.introspect import read_catalog
+from retention.cli.run import render_report
+from retention.daemon.metrics import Metrics
+from retention.engine.gates import PhaseGates
+from retention.engine.outcome import PhaseResult, RunReport
+from retention.engine.record import RunRecord
 from retention.engines import Connection, engine_of
 from retention.errors import Problem
 from retention.policy.check import check_policies
 from retention.policy.checks.cascades import phase_writes
 from retention.policy.checks.transactions import unaccepted
-from tests.engine_helpers import cli
+from retention.report.history import read_history
+from retention.store.schema import migrate
+from tests.engine_helpers import cli, settings, trail
 
 SCHEMA = (
     """CREATE TABLE patients (
@@ -227,6 +238,55 @@ def test_the_run_rereads_the_storage_engines_before_a_phase(
     maria.execute("DROP TABLE consultation")
     assert (db, "consultation") not in live.transactional(maria, changed)
     assert unaccepted(phase, changed, live.transactional(maria, changed)) == [(db, "consultation")]
+
+
+def test_the_run_refuses_the_phase_and_audits_why(
+    maria: Connection,
+    mariadb_url: str,
+    conn: psycopg.Connection[Any],
+    db_url: str,
+    tmp_path: Path,
+) -> None:
+    """The run's gate before a phase's first batch, on MariaDB; its audit entry is written
+    where the run's record is (here a PostgreSQL database: the tool's own schema is not on
+    MariaDB yet)."""
+    maria.execute("ALTER TABLE sejour ENGINE=InnoDB")
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    (folder / "p.yaml").write_text(_policy([SEJOUR], PURGE), encoding="utf-8")
+    (policy,) = check_policies(maria, folder).bound
+    config = settings(mariadb_url, folder)
+    migrate(conn, config.schema_name)
+    gates = PhaseGates(maria, config, RunRecord(conn, config, trail(conn, config)))
+    phase = policy.phases[0]
+    run_id = uuid.uuid4()
+    admitted = PhaseResult(policy.name, phase.name, phase.action, 1)
+    assert gates.admit(policy, phase, admitted, run_id) and admitted.refused is None
+    maria.execute("ALTER TABLE sejour ENGINE=MyISAM")  # converted since the policies were bound
+    result = PhaseResult(policy.name, phase.name, phase.action, 1)
+    assert not gates.admit(policy, phase, result, run_id)
+    db = policy.subject.schema
+    assert result.refusal == "non_transactional"
+    assert result.refused is not None and f"purge: {db}.sejour has no transactions" in (
+        result.refused
+    )
+    rendered = render_report(RunReport(run_id, phases=[result]))
+    assert "not run, nothing changed: purge: " in rendered
+    assert "accept them under 'accept_non_transactional'" in rendered
+    ((detail,),) = conn.execute(
+        "SELECT detail FROM retention.audit WHERE event = 'phase_refused'"
+    ).fetchall()
+    assert detail["reason"] == "non_transactional" and detail["tables"] == [f"{db}.sejour"]
+    assert "Dupont" not in json.dumps(detail)
+    (incident,) = read_history(conn, "retention", [policy]).incidents
+    assert (incident.event, incident.message) == ("phase_refused", f"{db}.sejour: no transactions")
+    metrics = Metrics()
+    metrics.run_ended(RunReport(run_id, phases=[result]), metrics.run_started(), None)
+    refused = metrics.registry.get_sample_value(
+        "retention_phases_refused_total",
+        {"policy": "p", "phase": "destruction", "reason": "non_transactional"},
+    )
+    assert refused == 1
 
 
 def test_archiving_a_table_without_a_row_key_is_refused(maria: Connection, tmp_path: Path) -> None:
