@@ -361,6 +361,20 @@ def test_a_phase_changing_a_system_versioned_table_is_refused(
     assert "the phase rewrites rows there" in error.message
 
 
+def test_a_versioned_table_reached_by_a_cascade_is_refused_too(
+    maria: Connection, tmp_path: Path
+) -> None:
+    """Not a link of the record: a foreign key ON DELETE CASCADE the purge's deletes set off."""
+    maria.execute("ALTER TABLE sejour ENGINE=InnoDB")
+    maria.execute(
+        "ALTER TABLE contacts ADD CONSTRAINT contacts_patient FOREIGN KEY (patient_id) "
+        "REFERENCES patients (patient_id) ON DELETE CASCADE"
+    )
+    problems = _check(maria, tmp_path, _policy([SEJOUR], PURGE))
+    (error,) = [p for p in problems if p.severity == "error"]
+    assert ".contacts is system-versioned: the phase deletes rows there" in error.message
+
+
 def test_the_history_really_keeps_what_a_delete_removes(maria: Connection) -> None:
     """What the refusal is about, on this server."""
     maria.execute("INSERT INTO contacts VALUES (1, 1, '0611')")
@@ -402,6 +416,31 @@ def test_a_date_the_server_rewrites_is_refused_when_the_policy_updates_its_table
     assert "ON UPDATE current_timestamp()" in error.message
     assert "phase 'telephones' updates patients" in error.message
     assert "postpones what is due after it" in error.message
+
+
+def test_an_aggregate_over_a_column_the_server_rewrites_is_refused_too(
+    maria: Connection, tmp_path: Path
+) -> None:
+    maria.execute(
+        "ALTER TABLE sejour ADD COLUMN maj datetime NOT NULL DEFAULT current_timestamp() "
+        "ON UPDATE current_timestamp()"
+    )
+    text = _policy(
+        [SEJOUR],
+        """\
+  - name: libelles
+    due: derniere_maj + 3 years
+    action: erase
+    columns: [sejour.libelle]
+    accept_non_transactional: [sejour]
+""",
+        dates='  derniere_maj: {latest: "greatest(sortie, sejour.maj)", over: sejour}',
+    )
+    (error,) = _check(maria, tmp_path, text)
+    assert error.location.line == _line(text, "derniere_maj: {latest")
+    assert "reads sejour.maj" in error.message and "phase 'libelles' updates sejour" in (
+        error.message
+    )
 
 
 def test_a_date_the_server_rewrites_is_a_warning_otherwise(
