@@ -1,13 +1,14 @@
-"""Generate a realistic demo hospital population and load it with COPY.
+"""Generate a realistic demo hospital population, the same on every database engine.
 
 Faker (``fr_FR``, seeded) fills small pools of names, streets, cities and jobs once; a single
 ``random.Random(seed)`` then draws every patient from those pools, so generation is fast and the
-same seed and ``today`` always give the same database, row for row.
+same seed and ``today`` always give the same database, row for row, on PostgreSQL and MariaDB.
 
-Patients are drawn in batches, in a background thread, while the server ingests the previous
-batch as COPY text. The whole load is one transaction: foreign keys and secondary indexes are
-dropped first and re-created at the end (each foreign key is then checked in one pass, as
-pg_restore does), sequences are moved past the generated ids, and ``ANALYZE`` runs last.
+The generator yields rows of plain Python values (int, str, date, time, datetime; the instants
+aware, in UTC) per table, in the column order of ``tables.COLUMNS``; each engine loads them its
+own way (``postgresql.py``: COPY in one transaction; ``mariadb.py``: ``executemany`` in chunks).
+Patients are drawn in batches, in a background thread, which also turns them into what the
+engine sends (COPY text, driver values) while the server ingests the previous batch.
 
 Shape of the population (relative to ``today``): about 40 % of patients last came more than 20
 years ago, 15 % between 3 and 20 years ago, the rest recently; a few never came at all. Deliberate
@@ -25,12 +26,14 @@ from bisect import bisect
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
+from datetime import time as clock_time
 from itertools import accumulate
 from random import Random
 from typing import TypeVar
 
-from retention.demo.schema import TABLES, add_constraints, drop_constraints
+from retention.demo.schema import loader_for
+from retention.demo.tables import TABLES, Batch
 from retention.engines import Connection, errors, sql
 from retention.errors import DatabaseError
 
@@ -39,7 +42,6 @@ _T = TypeVar("_T")
 _YEAR = 365.2425
 _EPOCH = date(1985, 1, 1).toordinal()  # the hospital's oldest records
 _INS_START = date(2021, 1, 1).toordinal()  # INS mandatory from then on
-_NULL = "\\N"
 
 NIR_OID = "1.2.250.1.213.1.4.8"
 NIA_OID = "1.2.250.1.213.1.4.9"
@@ -103,7 +105,7 @@ def _ascii(text: str) -> str:
 
 
 def _clean(text: str) -> str:
-    """Make a pool value safe for COPY text format (no tab, newline or backslash)."""
+    """A pool value without tab, newline or backslash (safe in COPY text as it is)."""
     return " ".join(text.replace("\\", " ").split())
 
 
@@ -239,12 +241,22 @@ def _pick_count(rng: Random, cumulative: list[float], start: int = 0) -> int:
     return start + bisect(cumulative, rng.random())
 
 
-def _day(ordinal: int) -> str:
+def _day(ordinal: int) -> date:
+    return date.fromordinal(ordinal)
+
+
+def _stamp(ordinal: int, minutes: int) -> datetime:
+    """Wall time on that day, `minutes` after midnight (always less than a day)."""
+    return datetime.fromordinal(ordinal).replace(hour=minutes // 60, minute=minutes % 60)
+
+
+def _clock(minutes: int) -> clock_time:
+    return clock_time(minutes // 60, minutes % 60)
+
+
+def _day_text(ordinal: int) -> str:
+    """A day as ISO text, for text columns and JSON."""
     return date.fromordinal(ordinal).isoformat()
-
-
-def _stamp(ordinal: int, minutes: int) -> str:
-    return f"{date.fromordinal(ordinal).isoformat()} {minutes // 60:02d}:{minutes % 60:02d}:00"
 
 
 def _phone(rng: Random, mobile: bool) -> str:
@@ -261,22 +273,18 @@ def _phone(rng: Random, mobile: bool) -> str:
     return f"0{first}{''.join(pairs)}"
 
 
-def _row(*values: object) -> str:
-    return "\t".join(_NULL if v is None else str(v) for v in values)
-
-
 # ---------------------------------------------------------------------------------------------
 # The generator
 
 
 @dataclass
 class _Rows:
-    """COPY text lines for one batch, per table."""
+    """The rows of one batch, per table (values in the order of ``tables.COLUMNS``)."""
 
-    lines: dict[str, list[str]] = field(default_factory=lambda: {t: [] for t in TABLES})
+    lines: Batch = field(default_factory=lambda: {t: [] for t in TABLES})
 
     def add(self, table: str, *values: object) -> None:
-        self.lines[table].append(_row(*values))
+        self.lines[table].append(values)
 
 
 @dataclass
@@ -464,7 +472,7 @@ class _Generator:
             me.nir,
             assure.nom.upper(),
             assure.prenom,
-            naissance if assure is me else _day(assure.birth),
+            naissance if assure is me else _day_text(assure.birth),
             assure.nir,
             _choice(rng, pools.streets) if rng.random() < 0.97 else None,
             f"{_choice(rng, _HOME_DEPTS)}{_range(rng, 1000):03d}",
@@ -476,7 +484,7 @@ class _Generator:
             _day(deces) if deces else None,
             self._patient_rques(me.nom),
             _randint(rng, 1, self.n_medecins) if rng.random() < 0.8 else None,
-            f"{_stamp(first, _range(rng, 480, 1080))}+00",
+            _stamp(first, _range(rng, 480, 1080)).replace(tzinfo=UTC),
         )
         stays, consults = self._visits(
             rows, pid, profile=profile, first=first, last=last, deces=deces
@@ -588,7 +596,7 @@ class _Generator:
         start = _range(rng, 0, 1440) if kind == "urg" else _range(rng, 420, 840)
         length = _randint(rng, 1440, 15 * 1440) if kind == "comp" else _randint(rng, 60, 600)
         end_day, end_min = divmod(day * 1440 + start + length, 1440)
-        sortie: str | None = _stamp(end_day, end_min)
+        sortie: datetime | None = _stamp(end_day, end_min)
         if end_day > self.today or (deces is not None and end_day > deces):
             sortie = None  # still in hospital, or died during the stay
         rows.add(
@@ -606,7 +614,7 @@ class _Generator:
 
     def _deleted_stay(self, rows: _Rows, pid: int, sid: int, day: int) -> None:
         rng = self.rng
-        extra = {"patient_id": pid, "entree": _stamp(day, 600), "type": "comp"}
+        extra = {"patient_id": pid, "entree": str(_stamp(day, 600)), "type": "comp"}
         rows.add(
             "user_log",
             self.next_id("user_log"),
@@ -632,8 +640,8 @@ class _Generator:
                 plage[0],
                 chir,
                 _day(day),
-                _stamp(day, debut)[11:],
-                _stamp(day, debut + 240)[11:],
+                _clock(debut),
+                _clock(debut + 240),
             )
         cid = self.next_id("consultations")
         heure = plage[1] + 15 * _range(rng, 16)
@@ -642,7 +650,7 @@ class _Generator:
             cid,
             pid,
             plage[0],
-            f"{heure // 60:02d}:{heure % 60:02d}:00",
+            _clock(heure),
             _choice(rng, _MOTIFS),
             "Patient en retard" if rng.random() < 0.03 else None,
             "1" if cancelled else "0",
@@ -766,7 +774,7 @@ class _Generator:
                     "merged_patient_id": _randint(rng, 1, max(1, pid)),
                     "nom": me.nom.upper(),
                     "prenom": me.prenom,
-                    "naissance": _day(me.birth),
+                    "naissance": _day_text(me.birth),
                 }
             else:
                 kind = "store"
@@ -800,59 +808,11 @@ class _Generator:
 # Loading
 
 
-# COPY column lists (constants, in the order the generator writes values)
-_COLUMNS: dict[str, str] = {
-    "medecins": "medecin_id, nom, prenom, rpps, adeli, specialite, tel",
-    "patients": (
-        "patient_id, nom, nom_jeune_fille, prenom, sexe, naissance, lieu_naissance, "
-        "matricule, assure_nom, assure_prenom, assure_naissance, assure_matricule, "
-        "adresse, cp, ville, tel, tel_portable, email, profession, deces, rques, "
-        "medecin_traitant_id, created_at"
-    ),
-    "sejours": "sejour_id, patient_id, praticien_id, entree, sortie, type, annule, rques",
-    "plagesconsult": "plageconsult_id, chir_id, date, debut, fin",
-    "consultations": "consultation_id, patient_id, plageconsult_id, heure, motif, rques, annule",
-    "dossiers_medicaux": "dossier_medical_id, object_class, object_id, antecedents, traitements",
-    "prescriptions": "prescription_id, object_class, object_id, praticien_id, date",
-    "prescription_lignes": (
-        "prescription_ligne_id, prescription_id, medicament, posologie, debut, fin"
-    ),
-    "allergies": "allergie_id, patient_id, allergene, reaction, rques",
-    "contacts_urgence": "contact_id, patient_id, nom, prenom, lien, tel, rques",
-    "fichiers": "fichier_id, object_class, object_id, file_name, file_type, file_size, file_date",
-    "user_log": "user_log_id, user_id, object_class, object_id, type, date, fields, extra",
-    "ins_patients": "ins_id, patient_id, ins_nir, oid, date_qualification",
-}
-
-# parents before children, so that foreign keys hold at every COPY
-_LOAD_ORDER = (
-    "medecins", "patients", "plagesconsult", "sejours", "consultations", "dossiers_medicaux",
-    "prescriptions", "prescription_lignes", "allergies", "contacts_urgence", "fichiers",
-    "user_log", "ins_patients",
-)  # fmt: skip
-
-
-def _copy(conn: Connection, rows: _Rows, counts: dict[str, int]) -> None:
-    with conn.cursor() as cur:
-        for table in _LOAD_ORDER:
-            lines = rows.lines[table]
-            if not lines:
-                continue
-            query = sql.SQL("COPY {} ({}) FROM STDIN").format(
-                sql.Identifier(table), sql.SQL(_COLUMNS[table])
-            )
-            with cur.copy(query) as copy:
-                for start in range(0, len(lines), 20_000):
-                    copy.write("\n".join(lines[start : start + 20_000]) + "\n")
-            counts[table] += len(lines)
-
-
 def _check_empty(conn: Connection) -> None:
     try:
         for table in TABLES:
-            query = sql.SQL("SELECT EXISTS (SELECT FROM {})").format(sql.Identifier(table))
-            row = conn.execute(query).fetchone()
-            if row and row[0]:
+            query = sql.SQL("SELECT 1 FROM {} LIMIT 1").format(sql.Identifier(table))
+            if conn.execute(query).fetchone() is not None:
                 raise DatabaseError(
                     f"table {table} already holds rows; demo data goes into an empty schema",
                     hint="create a new database, then create_schema() and generate()",
@@ -863,47 +823,49 @@ def _check_empty(conn: Connection) -> None:
         ) from exc
 
 
-def _reset_sequences(conn: Connection, ids: dict[str, int]) -> None:
-    for table in TABLES:
-        column = _COLUMNS[table].split(",")[0]
-        conn.execute(
-            "SELECT setval(pg_get_serial_sequence(%s, %s), %s, %s)",
-            [f"public.{table}", column, max(ids[table], 1), ids[table] > 0],
-        )
-
-
 def generate(
     conn: Connection, *, patients: int, seed: int = 42, today: date | None = None
 ) -> DemoStats:
     """Fill the (empty) demo schema with ``patients`` patients and everything that hangs off them.
 
-    Deterministic for a given ``seed`` and ``today`` (default: the current date). Loads in one
-    transaction, then runs ``ANALYZE``.
+    Deterministic for a given ``seed`` and ``today`` (default: the current date), and the same
+    rows on every engine. PostgreSQL loads in one transaction; MariaDB, whose DDL is not
+    transactional, in one transaction per batch (a failed load leaves a database to drop).
     """
     if patients < 0:
         raise ValueError("patients must be >= 0")
     started = time.monotonic()
     gen = _Generator(seed, today or date.today(), patients)
+    loader = loader_for(conn)
     counts = dict.fromkeys(TABLES, 0)
     sizes = [min(BATCH_PATIENTS, patients - start) for start in range(0, patients, BATCH_PATIENTS)]
+
+    def drawn(rows: _Rows) -> tuple[object, dict[str, int]]:
+        """What the engine sends for these rows, and how many per table."""
+        return loader.prepare(rows.lines), {t: len(v) for t, v in rows.lines.items()}
+
+    def draw(size: int) -> tuple[object, dict[str, int]]:
+        return drawn(gen.batch(size))
+
+    def write(batch: tuple[object, dict[str, int]]) -> None:
+        loader.write(conn, batch[0])
+        for table, count in batch[1].items():
+            counts[table] += count
+
     try:
-        with conn.transaction():
-            _check_empty(conn)
-            conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
-            drop_constraints(conn)
-            _copy(conn, gen.medecins(), counts)
+        _check_empty(conn)
+        with loader.loading(conn, gen.ids):
+            write(drawn(gen.medecins()))
             # The next batch is drawn in a thread while the server ingests the current one.
             with ThreadPoolExecutor(max_workers=1) as pool:
-                pending = pool.submit(gen.batch, sizes[0]) if sizes else None
+                pending = pool.submit(draw, sizes[0]) if sizes else None
                 for size in sizes[1:]:
-                    rows = pending.result() if pending else _Rows()
-                    pending = pool.submit(gen.batch, size)
-                    _copy(conn, rows, counts)
+                    assert pending is not None
+                    current = pending.result()
+                    pending = pool.submit(draw, size)
+                    write(current)
                 if pending:
-                    _copy(conn, pending.result(), counts)
-            add_constraints(conn)
-            _reset_sequences(conn, gen.ids)
-        conn.execute("ANALYZE")
+                    write(pending.result())
     except errors.OperationalError as exc:
         raise DatabaseError(f"lost the database while loading demo data: {exc}") from exc
     return DemoStats(**counts, seconds=time.monotonic() - started)

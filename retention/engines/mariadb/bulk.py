@@ -1,0 +1,91 @@
+"""Many rows into a table at once: MariaDB's bulk protocol (`executemany`), in chunks.
+
+MariaDB has no COPY (docs/ENGINES.md, 2.5). `executemany` of one prepared INSERT sends a chunk
+of rows in one bulk request (COM_STMT_BULK_EXECUTE): the values travel apart from the SQL
+text, as with every statement of this engine. A cursor's `executemany` renders and checks each
+row's parameters through the general path (names, mappings, `Literal`s); here the statement is
+rendered once, and each value is only checked to be of a type the driver sends as it is
+(anything else is refused, as the renderer refuses it: the driver would send its `str()`).
+`LOAD DATA LOCAL INFILE` is not used: the session disables it.
+
+The signature is the engine seam's `Bulk.load` (docs/ENGINES.md, 3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from contextlib import suppress
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from itertools import islice
+from typing import Any
+
+import psycopg
+
+from retention.engines import Connection, sql
+from retention.engines.mariadb.render import render
+
+CHUNK_ROWS = 5_000  # rows per bulk request: well under the default max_allowed_packet (16 MB)
+
+# the types the driver sends as they are (render._PARAMETER_TYPES, by exact type for speed)
+_AS_IS = frozenset({str, int, float, Decimal, bytes, bytearray, date, datetime, time, timedelta})
+
+
+def load(
+    conn: Connection,
+    table: sql.Composable,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    chunk_rows: int = CHUNK_ROWS,
+) -> int:
+    """Insert `rows` (values in the order of `columns`) into `table`, `chunk_rows` rows per bulk
+    request, in the caller's transaction if any; how many rows."""
+    from retention.engines.mariadb.connection import MariaDBConnection
+
+    if not isinstance(conn, MariaDBConnection):
+        raise TypeError(f"not a MariaDB connection: {type(conn).__name__}")
+    query = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+        table,
+        sql.SQL(", ").join(map(sql.Identifier, columns)),
+        sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+    )
+    text = render(query, [None] * len(columns)).text
+    width = len(columns)
+    loaded = 0
+    iterator = iter(rows)
+    raw = conn._driver_cursor(streaming=False, prepared=True)  # prepared once, for every chunk
+    try:
+        while chunk := [_values(row, width) for row in islice(iterator, chunk_rows)]:
+            with conn._statement(text):
+                raw.executemany(text, chunk)
+            loaded += len(chunk)
+    finally:
+        with suppress(Exception):  # the connection is gone already: nothing to free
+            raw.close()
+    return loaded
+
+
+def _values(row: Sequence[Any], width: int) -> tuple[Any, ...]:
+    if len(row) != width:
+        raise psycopg.ProgrammingError(
+            f"the query has {width} placeholders but {len(row)} parameters were passed"
+        )
+    for value in row:
+        if value is not None and type(value) not in _AS_IS:
+            return tuple(_converted(v) for v in row)
+    return tuple(row)
+
+
+def _converted(value: Any) -> Any:
+    """A value of another type: booleans as 1/0, subclasses of the types above as they are;
+    anything else refused."""
+    if value is None or type(value) in _AS_IS:
+        return value
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, tuple(_AS_IS)):
+        return value
+    raise psycopg.ProgrammingError(
+        f"cannot adapt type {type(value).__name__!r} to a MariaDB parameter"
+    )
