@@ -72,7 +72,8 @@ def register(commands: Any) -> None:
         help="run the tool on a generated hospital database",
         description="Create a realistic French hospital database (Faker fr_FR), then check "
         "the policies and show the plan. Uses an embedded PostgreSQL when no "
-        "database is configured.",
+        "database is configured; with a mariadb:// URL, builds the same hospital on MariaDB "
+        "and lists the steps that do not run there yet.",
     )
 
     add_policies_option(parser)
