@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from retention.cli.demo import MARIADB_NOT_YET, due_by_clock
 from retention.db import connect
 from retention.demo.generate import DemoStats, generate
 from retention.demo.mariadb import (
@@ -33,6 +34,8 @@ from retention.demo.schema import create_schema
 from retention.demo.tables import COLUMNS, FOREIGN_KEYS, JSON_COLUMNS, TABLES, index_name, key_of
 from retention.engines import Connection, sql
 from retention.errors import DatabaseError
+from retention.policy.bound import BoundPolicy
+from retention.policy.check import check_policies
 from retention.settings import Settings
 from tests.fix_db import temporary_database
 
@@ -183,6 +186,45 @@ def test_both_engines_have_the_same_tables_and_columns_in_order(
         .fetchall()
     )
     assert {row[0] for row in tables} == set(TABLES)  # no Mediboard table unless asked
+
+
+def _graph(policy: BoundPolicy) -> tuple[list[str], list[tuple[str, ...]]]:
+    """A bound policy's tables and edges, by table name (the schema differs by engine)."""
+    tables = [name for _, name in policy.graph.tables]
+    edges = sorted(
+        (
+            e.child[1], e.parent[1], e.kind, *e.child_columns, "->", *e.parent_columns,
+            e.class_column or "", e.class_value or "",
+        )
+        for e in policy.graph.edges
+    )  # fmt: skip
+    return tables, edges
+
+
+def test_the_same_policies_bind_the_same_graphs_and_find_the_same_subjects_due(
+    maria_demo: tuple[Connection, DemoStats], pg_demo: tuple[Connection, DemoStats]
+) -> None:
+    """The policies that ship apply to both engines: the same relation graphs (foreign keys and
+    declared links), and each phase's compiled clock finds the same subjects due and
+    undeterminable, at the generation day and ten years later."""
+    policies = ROOT / "policies"
+    checked = [
+        check_policies(c, policies, tool_schema="retention") for c, _ in (maria_demo, pg_demo)
+    ]
+    assert not checked[0].errors and not checked[1].errors
+    maria, pg = ({p.name: p for p in result.bound} for result in checked)
+    assert (
+        set(maria) == set(pg) == {"contacts-patients", "dossier-medical", "journal-modifications"}
+    )
+    for name in pg:
+        assert _graph(maria[name]) == _graph(pg[name]), name
+    for at in (TODAY, date(2035, 6, 1)):
+        on_maria = due_by_clock(maria_demo[0], list(maria.values()), at)
+        on_pg = due_by_clock(pg_demo[0], list(pg.values()), at)
+        assert on_maria == on_pg
+        if at == TODAY:  # the comparison means something: some subjects due, not all
+            assert all(0 < d.due < d.subjects for d in on_pg)
+            assert any(d.undeterminable > 0 for d in on_pg)
 
 
 # -- MariaDB's own style ------------------------------------------------------------------------
@@ -356,8 +398,6 @@ def _personal_values(conn: Connection) -> set[str]:
 def test_demo_with_a_mariadb_url_builds_the_hospital_and_says_what_does_not_run_yet(
     mariadb_admin_url: str,
 ) -> None:
-    from retention.cli.demo import MARIADB_NOT_YET
-
     name = _database_name("c")
     try:
         result = _demo("--patients", "40", "--demo-database", name, url=mariadb_admin_url)
@@ -366,6 +406,10 @@ def test_demo_with_a_mariadb_url_builds_the_hospital_and_says_what_does_not_run_
         assert "Traceback" not in output
         assert f"demo database: {name}" in output
         assert "patients 40" in output
+        for policy in ("contacts-patients", "dossier-medical", "journal-modifications"):
+            assert f"ok  {policy}:" in output
+            assert f"  {policy} / " in output  # its phases' counts, by the clock
+        assert "subject(s) due" in output
         assert "not available on MariaDB yet" in output
         for step in MARIADB_NOT_YET:
             assert f"- {step}" in output

