@@ -21,7 +21,6 @@ KNOWN = {
     "cli/audit.py",  # dict_row
     "cli/demo.py",  # conninfo (the embedded server's URL)
     "discovery/inventory.py",  # Jsonb
-    "engine/batch.py",  # PyFormat.BINARY parameters
     "engine/record.py",  # TransactionStatus
     "plan/slices.py",  # pg_export_snapshot, binary COPY between connections, TransactionStatus
     "report/snapshots.py",  # Jsonb

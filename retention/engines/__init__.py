@@ -29,6 +29,7 @@ from retention.errors import DatabaseError
 if TYPE_CHECKING:
     from retention.engines.binlog import BinaryLog
     from retention.engines.catalogue import Catalog
+    from retention.engines.dialect import Dialect
     from retention.settings import Settings
 
 
@@ -127,6 +128,8 @@ class Engine(Protocol):
     def binary_log(self, conn: Connection) -> BinaryLog:
         """The server's log of changes that outlives purged rows (binlog, archived WAL)."""
         ...
+    @property
+    def dialect(self) -> Dialect: ...
 
 
 # scheme -> the module whose ENGINE serves it; imported on first use (drivers are heavy)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from retention.engines import Capabilities, Connection
 from retention.engines.mariadb import binlog, session, target
 from retention.engines.mariadb.catalogue import Catalogue
+from retention.engines.mariadb.dialect import DIALECT
 
 if TYPE_CHECKING:
     from retention.engines.binlog import BinaryLog
@@ -39,6 +40,7 @@ class MariaDB:
         reopen_temporary_table=True,  # since 10.2 (MySQL: error 1137)
     )
     catalogue = Catalogue()
+    dialect = DIALECT
 
     def connect(self, settings: Settings, *, url: str | None = None) -> Connection:
         return session.connect(settings, url=url)

@@ -9,6 +9,7 @@ import psycopg
 from retention.engines import Capabilities, Connection
 from retention.engines.postgresql import binlog, session
 from retention.engines.postgresql.catalogue import Catalogue
+from retention.engines.postgresql.dialect import DIALECT
 
 if TYPE_CHECKING:
     from retention.engines.binlog import BinaryLog
@@ -29,6 +30,7 @@ class PostgreSQL:
         reopen_temporary_table=True,
     )
     catalogue = Catalogue()
+    dialect = DIALECT
 
     def connect(self, settings: Settings, *, url: str | None = None) -> Connection:
         return session.connect(settings, url=url)
