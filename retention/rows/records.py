@@ -231,10 +231,8 @@ def delete(conn: Connection, records: Records) -> dict[str, int]:
             params = Params(prefix="d")
             query = dialect.delete(
                 sql.Identifier(*table),
-                "r",
-                dialect.in_keys(
-                    sql.Identifier("r", policy.key.name), params, records.keys, policy.key
-                ),
+                None,
+                dialect.in_keys(sql.Identifier(policy.key.name), params, records.keys, policy.key),
             )
             rows[label] = conn.execute(query, params.values).rowcount
             continue
