@@ -456,3 +456,52 @@ def test_a_table_without_a_row_key_is_refused_clearly_on_mariadb(
     policy = _bind(mariadb_conn, write_policy(tmp_path / "p", text))
     with pytest.raises(NoRowKeyError, match="tags has no primary key"):
         _apply(mariadb_conn, [Batch(policy, policy.phases[0], [1])])
+
+
+def test_key_sets_of_text_keys_match_as_the_key_column_compares(mariadb_conn: Connection) -> None:
+    """Text keys bound as one JSON parameter are compared with the key column's own character
+    set and collation (latin1 here; a binary one tells case apart)."""
+    from retention.engines.catalogue import Column, ColumnKind
+    from retention.policy.expr import Params
+
+    dialect = engine_of(mariadb_conn).dialect
+    mariadb_conn.execute("CREATE TABLE l1 (code varchar(10) PRIMARY KEY) DEFAULT CHARSET=latin1")
+    mariadb_conn.execute("CREATE TABLE bin (code varchar(10) COLLATE utf8mb4_bin PRIMARY KEY)")
+    mariadb_conn.execute("INSERT INTO l1 VALUES ('Abc'), ('déf'), ('x')")
+    mariadb_conn.execute("INSERT INTO bin VALUES ('Abc'), ('abc')")
+    key = Column("code", "varchar(10)", "varchar", ColumnKind.TEXT, 10, True, None)
+    for table, keys, expected in (
+        ("l1", ["déf", "x", "déf"], [("déf",), ("x",)]),
+        ("bin", ["abc"], [("abc",)]),
+    ):
+        params = Params(prefix="k")
+        query = sql.SQL("SELECT code FROM {} WHERE {} ORDER BY code").format(
+            sql.Identifier(table), dialect.in_keys(sql.Identifier("code"), params, keys, key)
+        )
+        assert mariadb_conn.execute(query, params.values).fetchall() == expected
+
+
+def test_a_row_already_there_is_left_as_it_is_by_insert_missing(mariadb_conn: Connection) -> None:
+    dialect = engine_of(mariadb_conn).dialect
+    mariadb_conn.execute(
+        "CREATE TABLE ledger (target varchar(10), n int, PRIMARY KEY (target), UNIQUE KEY (n))"
+    )
+    mariadb_conn.execute("INSERT INTO ledger VALUES ('a', 1)")
+    for row in (("a", 2), ("b", 1), ("c", 3)):
+        mariadb_conn.execute(
+            dialect.insert_missing(
+                sql.Identifier("ledger"), ["target", "n"], sql.SQL("SELECT %s, %s")
+            ),
+            row,
+        )
+    assert mariadb_conn.execute("SELECT * FROM ledger ORDER BY target").fetchall() == [
+        ("a", 1),
+        ("c", 3),
+    ]
+
+
+def test_temporary_tables_are_named_so_as_to_hide_no_table_on_mariadb() -> None:
+    from retention.engines.mariadb.dialect import DIALECT
+
+    with pytest.raises(ValueError, match="starts with 'retention_'"):
+        DIALECT.temporary("people")

@@ -241,9 +241,10 @@ class MariaDBDialect:
     def insert_missing(
         self, table: sql.Composable, columns: Sequence[str], query: sql.Composable
     ) -> sql.Composed:
-        # an existing row is left as it is (INSERT IGNORE would also hide other errors)
-        first = sql.Identifier(columns[0])
-        return sql.SQL("INSERT INTO {} ({}) {} ON DUPLICATE KEY UPDATE {} = VALUES({})").format(
+        # the existing row left as it is, whichever unique key it holds (INSERT IGNORE would
+        # also turn other errors into warnings); qualified: the query may read that name too
+        first = sql.SQL("{}.{}").format(table, sql.Identifier(columns[0]))
+        return sql.SQL("INSERT INTO {} ({}) {} ON DUPLICATE KEY UPDATE {} = {}").format(
             table, sql.SQL(", ").join(map(sql.Identifier, columns)), query, first, first
         )
 
