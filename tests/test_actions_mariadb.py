@@ -4,15 +4,15 @@ Each test builds one small schema on both engines (InnoDB on MariaDB; declared f
 levels deep, a table linked by a plain column without a foreign key, a polymorphic table),
 walks the same due subjects in batches through a due table as the plan leaves it
 (`engine.due_keys`), and in each batch's transaction locks the subjects (`FOR UPDATE SKIP
-LOCKED`), finds those gone and applies the phase with the action code (`engine.batch`), then
-compares every table of both databases.
+LOCKED`), finds those gone, re-checks them with the clock on the engine (`_still_due`, whose
+due date aggregates over the polymorphic table) and applies the phase with the action code
+(`engine.batch`), then compares every table of both databases.
 
 What a full batch also does and is not done here, because it is still PostgreSQL's on `main`:
-the batch's time limits (`set_config`, moving behind the engine's session: pg-moves), the locked
-re-check by the clock (the clock's SQL: clock-dialect), the audit entry (the tool's schema on
-MariaDB: mariadb-schema), and finding the scrub ledger (`store.ledger.find_ledger`, `to_regclass`).
-The tests stand in for them: the subjects due are known (seen in 2000), the ledger is created
-and attached to the policy here.
+the batch's time limits (`set_config`, moving behind the engine's session: pg-moves), the audit
+entry (the tool's schema on MariaDB: mariadb-schema), and finding the scrub ledger
+(`store.ledger.find_ledger`, `to_regclass`): the tests leave out the first two and create and
+attach the ledger themselves.
 """
 
 from __future__ import annotations
@@ -25,24 +25,29 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from pydantic import SecretStr
 
 from retention.actions import Batch
+from retention.audit.seal import load_signer
+from retention.audit.trail import AuditTrail
 from retention.catalog.introspect import read_catalog
 from retention.engine import due_keys
-from retention.engine.batch import _apply, _gone, _lock
+from retention.engine.batch import BatchContext, _apply, _gone, _lock, _still_due
 from retention.engines import Connection, engine_of, sql
 from retention.engines.mariadb.dialect import NoRowKeyError
 from retention.keys import load_key
 from retention.policy.bind import bind_policy
-from retention.policy.bound import BoundPolicy
+from retention.policy.bound import BoundPhase, BoundPolicy
 from retention.policy.load import load_policies
 from retention.rows.records import RecordsChangedError
+from retention.settings import Settings
 from retention.store.ledger import Ledger, analyser_fingerprint
 from retention.store.schema import migrate
-from tests.engine_helpers import PSEUDONYM_KEY, write_policy
+from tests.engine_helpers import AUDIT_KEY, PSEUDONYM_KEY, write_policy
+from tests.key_helpers import AUDIT_SIGNING_KEY
 
 SUBJECTS = 120  # MariaDB's SKIP LOCKED misses rows of tiny tables (docs/ENGINES.md, 2.7)
 OLD = date(2000, 1, 1)
@@ -75,7 +80,7 @@ SCHEMA = (
     # polymorphic: a class column and an id column
     """CREATE TABLE notes (
         id int PRIMARY KEY, object_class varchar(20) NOT NULL, object_id int NOT NULL,
-        body varchar(200)
+        body varchar(200), written date NOT NULL
     ){engine}""",
     "CREATE INDEX notes_object ON notes (object_class, object_id)",
 )
@@ -125,11 +130,14 @@ def _populate(conn: Connection) -> None:
                 conn.execute("INSERT INTO acts VALUES (%s, %s, %s)", (visit, visit, f"act {visit}"))
             conn.execute("INSERT INTO mails VALUES (%s, %s, %s)", (i, i, f"Bonjour {i}"))
             conn.execute(
-                "INSERT INTO notes VALUES (%s, 'CPerson', %s, %s)", (i, i, f"Note sur {i}")
+                "INSERT INTO notes VALUES (%s, 'CPerson', %s, %s, %s)",
+                (i, i, f"Note sur {i}", OLD),
             )
-            # the same id under another class: in no record
+            # the same id under another class: in no record (written today: were it counted,
+            # no subject would be due)
             conn.execute(
-                "INSERT INTO notes VALUES (%s, 'COther', %s, %s)", (1000 + i, i, f"Autre {i}")
+                "INSERT INTO notes VALUES (%s, 'COther', %s, %s, %s)",
+                (1000 + i, i, f"Autre {i}", date.today()),
             )
         conn.execute("INSERT INTO mails VALUES (9999, NULL, 'sans destinataire')")
 
@@ -148,13 +156,15 @@ related:
         unrelated_classes: {{COther: "another kind of object"}}
 dates:
   seen: {{column: seen}}
+  noted: {{latest: written, over: notes}}
 retain_until: seen + 1 year
 phases:
 {phases}"""
 
 
 def _phase(name: str, action: str, columns: str = "") -> str:
-    text = f"  - name: {name}\n    due: seen + 1 year\n    action: {action}\n"
+    # the clock's aggregate walks the polymorphic link (its class filter) on both engines
+    text = f"  - name: {name}\n    due: greatest(seen, noted) + 1 year\n    action: {action}\n"
     return text + (f"    columns: {columns}\n" if columns else "")
 
 
@@ -212,11 +222,25 @@ def _run(conn: Connection, policy: BoundPolicy, phases: Sequence[str]) -> dict[s
             locked = _lock(conn, policy, keys)
             # nobody else holds them; a purged subject is gone (the second run of a purge)
             assert sorted([*locked, *_gone(conn, policy, keys, locked)]) == sorted(keys)
-            done = _apply(conn, [Batch(policy, phase, locked, key) for phase in chosen])
+            # the locked re-check, by the clock on the engine (as run_batch does)
+            due = list(_still_due(conn, _context(policy, chosen[0]), locked))
+            assert due == locked
+            done = _apply(conn, [Batch(policy, phase, due, key) for phase in chosen])
         for counts in _by_table(done):
             for name, n in counts.items():
                 totals[name] = totals.get(name, 0) + n
     return totals
+
+
+def _context(policy: BoundPolicy, phase: BoundPhase) -> BatchContext:
+    """What the batch's re-check reads (no holds; the trail is never written here)."""
+    trail = AuditTrail(
+        "retention",
+        load_key(SecretStr(AUDIT_KEY), "audit_key"),
+        {},
+        load_signer(SecretStr(AUDIT_SIGNING_KEY)),
+    )
+    return BatchContext(policy, phase, date.today(), None, Settings(), trail, uuid4())
 
 
 def _by_table(done: list[dict[str, int]]) -> list[dict[str, int]]:
@@ -443,19 +467,15 @@ def test_zero_dates_are_left_as_they_are_by_generalize_on_mariadb(
 
 
 def test_a_table_without_a_row_key_is_refused_clearly_on_mariadb(
-    mariadb_conn: Connection, tmp_path: Path
+    mariadb_conn: Connection,
 ) -> None:
-    _populate(mariadb_conn)
+    """`check` refuses such a table in a phase (policy.checks); the dialect refuses it too,
+    should a caller reach it, rather than match rows it cannot tell apart."""
     mariadb_conn.execute("CREATE TABLE tags (person_id int NOT NULL, tag varchar(20))")
-    mariadb_conn.execute("INSERT INTO tags VALUES (1, 'x'), (1, 'x')")
-    phases = _phase("erase", "erase", "[tags.tag]")
-    text = POLICY.format(name="p", phases=phases).replace(
-        "    - {table: mails, column: owner}\n",
-        "    - {table: mails, column: owner}\n    - {table: tags, column: person_id}\n",
-    )
-    policy = _bind(mariadb_conn, write_policy(tmp_path / "p", text))
+    table = read_catalog(mariadb_conn).find("tags")
+    assert table is not None
     with pytest.raises(NoRowKeyError, match="tags has no primary key"):
-        _apply(mariadb_conn, [Batch(policy, policy.phases[0], [1])])
+        engine_of(mariadb_conn).dialect.row_ids(table)
 
 
 def test_key_sets_of_text_keys_match_as_the_key_column_compares(mariadb_conn: Connection) -> None:

@@ -128,6 +128,7 @@ class Engine(Protocol):
     def binary_log(self, conn: Connection) -> BinaryLog:
         """The server's log of changes that outlives purged rows (binlog, archived WAL)."""
         ...
+
     @property
     def dialect(self) -> Dialect: ...
 
