@@ -61,7 +61,7 @@ TYPES = {
 SCHEMA = (
     """CREATE TABLE people (
         id int PRIMARY KEY, seen date NOT NULL, name varchar(40), short varchar(12),
-        born date, stamp {datetime}, born_txt varchar(10), cp varchar(5), weight decimal(6,1),
+        born date, stamp {datetime}, born_txt varchar(12), cp varchar(6), weight decimal(6,1),
         age int, required varchar(20) NOT NULL DEFAULT 'inconnu', mandatory varchar(20) NOT NULL
     ){engine}""",
     """CREATE TABLE visits (
@@ -102,8 +102,13 @@ def _people() -> Iterator[tuple[Any, ...]]:
             f"Martin{i}",
             date(1950 + i % 40, 1 + i % 12, 1 + i % 28),
             datetime(2001, 1 + i % 12, 1 + i % 28, i % 24, 30),
-            f"19{50 + i % 40}-0{1 + i % 9}-1{i % 10}" if i % 7 else "inconnue",
-            ("75012", "20090", "20213", "97411", "6900")[i % 5],
+            # a final line feed: no date, no postal code (PCRE's `$` would take them)
+            "1971-05-05\n"
+            if i == 21
+            else f"19{50 + i % 40}-0{1 + i % 9}-1{i % 10}"
+            if i % 7
+            else "inconnue",
+            "75012\n" if i == 21 else ("75012", "20090", "20213", "97411", "6900")[i % 5],
             Decimal(f"{60 + i % 30}.{i % 10}"),
             20 + i % 60,
             f"r{i}",
@@ -317,6 +322,7 @@ def test_generalize_ends_as_on_postgresql(
     )
     assert people[7][6:8] == ("inconnue", "2B")  # not a date: left as it is; 20213
     assert (people[3][7], people[9][7], people[15][7]) == ("974", "6900", "75")
+    assert people[21][6:8] == ("1971-05-05\n", "75012\n")
 
 
 def test_pseudonymize_ends_as_on_postgresql(
@@ -525,3 +531,29 @@ def test_temporary_tables_are_named_so_as_to_hide_no_table_on_mariadb() -> None:
 
     with pytest.raises(ValueError, match="starts with 'retention_'"):
         DIALECT.temporary("people")
+
+
+def test_pseudonyms_are_recognised_as_python_does_whatever_the_collation_on_mariadb(
+    mariadb_conn: Connection,
+) -> None:
+    """`not_pseudonym` on MariaDB: case-insensitive and accent-insensitive collations (the
+    default utf8mb4_general_ci) must not take `psn-abcdefgh` or `PSN-ABCDÉFGH` for pseudonyms."""
+    from retention.actions.pseudonymize import is_pseudonym
+    from retention.rows.values import not_pseudonym
+    from tests.test_actions import PSEUDONYM_CANDIDATES
+
+    mariadb_conn.execute(
+        "CREATE TABLE v (i int PRIMARY KEY, ci varchar(40), l1 varchar(40) CHARACTER SET latin1, "
+        "t text, c char(40))"
+    )
+    for i, value in enumerate(PSEUDONYM_CANDIDATES):
+        mariadb_conn.execute("INSERT INTO v VALUES (%s, %s, %s, %s, %s)", (i, *[value] * 4))
+    dialect = engine_of(mariadb_conn).dialect
+    for column in ("ci", "l1", "t", "c"):
+        query = sql.SQL("SELECT i, {} FROM v ORDER BY i").format(
+            not_pseudonym(sql.Identifier(column), dialect=dialect)
+        )
+        got = [bool(row[1]) for row in mariadb_conn.execute(query)]
+        # char(n) drops trailing spaces, and a final line feed is not one
+        expected = [not is_pseudonym(v) for v in PSEUDONYM_CANDIDATES]
+        assert got == expected, column

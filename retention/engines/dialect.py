@@ -135,9 +135,16 @@ class Dialect(Protocol):
         ...
 
     def matches(
-        self, expr: sql.Composable, pattern: sql.Composable, *, negate: bool = False
+        self,
+        expr: sql.Composable,
+        pattern: str,
+        params: Binder | None = None,
+        *,
+        negate: bool = False,
     ) -> sql.Composable:
-        """`expr` matches the regular expression `pattern` (or does not, with `negate`)."""
+        """`expr` matches the regular expression `pattern` (or does not, with `negate`), whose
+        `$` ends the text as in PostgreSQL (MariaDB's `$` also matches before a final line
+        feed); the pattern bound in `params`, or written in the statement without them."""
         ...
 
     def concat(self, left: sql.Composable, right: sql.Composable) -> sql.Composable:

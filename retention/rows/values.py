@@ -31,7 +31,7 @@ def not_pseudonym(text: sql.Composable, *, dialect: Dialect | None = None) -> sq
     c = dialect.exact_text(text)
     return sql.SQL(
         "(left({c}, 4) <> 'PSN-' OR {m} OR char_length({c}) NOT BETWEEN 12 AND 32)"
-    ).format(c=c, m=dialect.matches(c, sql.SQL("'^PSN-[A-Z2-7]+$'"), negate=True))
+    ).format(c=c, m=dialect.matches(c, "^PSN-[A-Z2-7]+$", negate=True))
 
 
 def new_value(
@@ -118,7 +118,7 @@ def _generalized(
         # the convention of French hospital software for partial dates.
         keep, suffix = (4, "-00-00") if to == "year" else (7, "-00")
         return sql.SQL("(CASE WHEN {matches} THEN {kept} ELSE {r} END)").format(
-            matches=dialect.matches(ref, params.add(TEXT_DATE_SHAPE)),
+            matches=dialect.matches(ref, TEXT_DATE_SHAPE, params),
             kept=dialect.concat(
                 sql.SQL("substr({}, 1, {})").format(ref, params.add(keep)), params.add(suffix)
             ),
@@ -131,11 +131,11 @@ def _generalized(
             "WHEN {mainland} THEN substr({r}, 1, 2) ELSE {r} END)"
         ).format(
             r=ref,
-            overseas=dialect.matches(ref, params.add("^9[78][0-9]{3}$")),
-            corsica=dialect.matches(ref, params.add("^20[0-9]{3}$")),
+            overseas=dialect.matches(ref, "^9[78][0-9]{3}$", params),
+            corsica=dialect.matches(ref, "^20[0-9]{3}$", params),
             split=params.add("20200"),
             a=params.add("2A"),
             b=params.add("2B"),
-            mainland=dialect.matches(ref, params.add(POSTAL_CODE_SHAPE)),
+            mainland=dialect.matches(ref, POSTAL_CODE_SHAPE, params),
         )
     return dialect.floor_to(ref, params.add(item.spec.width), column)

@@ -128,9 +128,18 @@ class MariaDBDialect:
         return sql.SQL("NOT ({} <=> {})").format(left, right)
 
     def matches(
-        self, expr: sql.Composable, pattern: sql.Composable, *, negate: bool = False
+        self,
+        expr: sql.Composable,
+        pattern: str,
+        params: Binder | None = None,
+        *,
+        negate: bool = False,
     ) -> sql.Composable:
-        return sql.SQL("{} NOT REGEXP {}" if negate else "{} REGEXP {}").format(expr, pattern)
+        # PCRE's `$` also matches before a final line feed (PostgreSQL's does not): `\z`
+        if pattern.endswith("$") and not pattern.endswith("\\$"):
+            pattern = pattern[:-1] + "\\z"
+        bound = sql.Literal(pattern) if params is None else params.add(pattern)
+        return sql.SQL("{} NOT REGEXP {}" if negate else "{} REGEXP {}").format(expr, bound)
 
     def concat(self, left: sql.Composable, right: sql.Composable) -> sql.Composable:
         return sql.SQL("CONCAT({}, {})").format(left, right)

@@ -87,9 +87,15 @@ class PostgreSQLDialect:
         return sql.SQL("{} IS DISTINCT FROM {}").format(left, right)
 
     def matches(
-        self, expr: sql.Composable, pattern: sql.Composable, *, negate: bool = False
+        self,
+        expr: sql.Composable,
+        pattern: str,
+        params: Binder | None = None,
+        *,
+        negate: bool = False,
     ) -> sql.Composable:
-        return sql.SQL("{} !~ {}" if negate else "{} ~ {}").format(expr, pattern)
+        bound = sql.Literal(pattern) if params is None else params.add(pattern)
+        return sql.SQL("{} !~ {}" if negate else "{} ~ {}").format(expr, bound)
 
     def concat(self, left: sql.Composable, right: sql.Composable) -> sql.Composable:
         return sql.SQL("{} || {}").format(left, right)
