@@ -38,7 +38,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from retention.engines import sql
+from retention.engines import Connection, sql
 from retention.engines.catalogue import Column, ColumnKind, Table
 from retention.engines.dialect import Binder, Cursors, Membership, RowSet, TemporaryTable, Typed
 from retention.errors import DatabaseError
@@ -282,17 +282,13 @@ class MariaDBDialect:
         columns: Sequence[str],
         rows: Iterable[Sequence[Any]],
     ) -> int:
-        batch = [tuple(row) for row in rows]
-        if batch:
-            conn.cursor().executemany(
-                sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
-                    table,
-                    sql.SQL(", ").join(map(sql.Identifier, columns)),
-                    sql.SQL(", ").join(sql.Placeholder() for _ in columns),
-                ),
-                batch,
-            )
-        return len(batch)
+        # the bulk protocol in chunks (engines/mariadb/bulk.py); imported here: it reads the
+        # connection's driver cursor
+        from retention.engines.mariadb.bulk import load
+
+        if not isinstance(conn, Connection):
+            raise TypeError(f"not a connection: {type(conn).__name__}")
+        return load(conn, table, columns, rows)
 
 
 def _set(alias: str, assignments: Sequence[tuple[str, sql.Composable]]) -> sql.Composable:
