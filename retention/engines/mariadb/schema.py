@@ -23,6 +23,11 @@ privilege, which the account must not have); an administrator's run compares the
 
 Steps commit one by one: `migrate` refuses to run inside a transaction (the first DDL would
 commit the caller's work).
+
+MySQL 8 (designed for, not tested: no server here): 001-007 use only what MySQL 8.0.29 takes
+(expression defaults, enforced CHECKs, `CREATE TRIGGER IF NOT EXISTS`); 008 and 009 use
+MariaDB's `ADD COLUMN`, `ADD CONSTRAINT` and `CREATE INDEX ... IF NOT EXISTS`, which MySQL lacks:
+its flavour needs those steps guarded by information_schema instead.
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ _STATEMENT_END = re.compile(r";[ \t]*$", re.MULTILINE)
 _TRIGGER_BODY = re.compile(r"FOR EACH ROW\s+(.*)$", re.DOTALL)
 _LOCK_NAME_MAX = 64  # MySQL refuses longer names; MariaDB accepts them
 
+# Before the first pending migration: the database, and where progress is recorded.
 BOOTSTRAP = (
     "CREATE DATABASE IF NOT EXISTS {schema} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
     "CREATE TABLE IF NOT EXISTS {schema}.schema_version ("
