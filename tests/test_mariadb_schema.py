@@ -171,7 +171,7 @@ def test_migrate_twice_changes_nothing(admin: MariaDBConnection, tool_db: str) -
     schema.migrate(admin, tool_db)
     before = _dump(admin, tool_db)
 
-    assert schema.migrate(admin, tool_db) == []
+    assert schema.OwnSchema().migrate(admin, tool_db) == []  # as the engine serves it
     assert _dump(admin, tool_db) == before
 
 

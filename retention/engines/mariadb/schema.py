@@ -81,6 +81,19 @@ class Migration:
     statements: tuple[str, ...]
 
 
+class OwnSchema:
+    """The tool's schema on MariaDB, as the engine serves it (docs/ENGINES.md, 3: OwnSchema)."""
+
+    def migrations(self) -> list[Migration]:
+        return migrations()
+
+    def migrate(self, conn: Connection, schema: str) -> list[str]:
+        return migrate(conn, schema)
+
+    def append_only_problems(self, conn: Connection, schema: str) -> list[str]:
+        return append_only_problems(conn, schema)
+
+
 def migrations() -> list[Migration]:
     """Every shipped migration, in order."""
     folder = resources.files("retention.engines.mariadb") / "migrations"
