@@ -15,16 +15,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "retention"
 DRIVERS = {"psycopg", "psycopg_pool", "mariadb", "pymysql", "MySQLdb"}
 
 KNOWN = {
-    "archive/catalog.py",  # COPY of the archive catalogue, dict_row
-    "audit/approvals.py",  # dict_row
-    "audit/trail.py",  # Jsonb, a named (server-side) cursor
-    "cli/audit.py",  # dict_row
-    "cli/demo.py",  # conninfo (the embedded server's URL)
     "discovery/inventory.py",  # Jsonb
-    "engine/batch.py",  # PyFormat.BINARY parameters
-    "engine/record.py",  # TransactionStatus
-    "plan/slices.py",  # pg_export_snapshot, binary COPY between connections, TransactionStatus
-    "report/snapshots.py",  # Jsonb
 }
 
 
