@@ -29,6 +29,7 @@ class Locks:
         row = conn.execute(
             "SELECT a.pid, a.client_addr, a.backend_start FROM pg_locks l "
             "JOIN pg_stat_activity a USING (pid) WHERE l.locktype = 'advisory' "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
             "AND l.granted AND (l.classid::bigint << 32 | l.objid::bigint) = %s LIMIT 1",
             (RUN_LOCK,),
         ).fetchone()
