@@ -3,8 +3,11 @@ shared snapshots and the tool's own schema behave as their callers rely on, on a
 
 from __future__ import annotations
 
+import fnmatch
 import time
+import tomllib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -191,6 +194,19 @@ def test_the_shipped_migrations_are_numbered_and_apply_once(engine: Engine, conn
     assert engine.own_schema.migrate(conn, "rt_own") == []
     row = conn.execute("SELECT count(*) FROM rt_own.schema_version").fetchone()
     assert row == (len(shipped),)
+
+
+def test_the_migrations_ship_with_the_package() -> None:
+    """pyproject's package data names every migration file (a wheel or `pip install .`
+    carries only what it names)."""
+    root = Path(__file__).resolve().parent.parent
+    config = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = config["tool"]["setuptools"]["package-data"]["retention"]
+    package = root / "retention"
+    sql_files = sorted(p.relative_to(package).as_posix() for p in package.rglob("*.sql"))
+    assert sql_files, "no migration found"
+    unshipped = [f for f in sql_files if not any(fnmatch.fnmatch(f, g) for g in patterns)]
+    assert unshipped == []
 
 
 def test_fresh_database_replaces_the_named_database(pg_admin_url: str) -> None:
