@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from retention.catalog.introspect import Table
-from retention.engines import Connection, sql
+from retention.engines import Connection, engine_of, sql
 
 
 def write_back(
@@ -66,7 +66,8 @@ def _staged(
     flags: Sequence[str],
     rows: Sequence[tuple[Any, ...]],
 ) -> sql.Identifier:
-    """COPY `rows` into the session's staging table for these columns; returns its name."""
+    """Load `rows` into the session's staging table for these columns (bulk: PostgreSQL COPY);
+    returns its name."""
     primary = table.primary_key
     names = [*primary, *columns, *flags]
     types = [table.columns[n].type for n in [*primary, *columns]] + ["boolean"] * len(flags)
@@ -84,13 +85,7 @@ def _staged(
         )
     )
     conn.execute(sql.SQL("DELETE FROM {}").format(temp))  # another phase's rows, same batch
-    with conn.cursor().copy(
-        sql.SQL("COPY {} ({}) FROM STDIN").format(
-            temp, sql.SQL(", ").join(map(sql.Identifier, names))
-        )
-    ) as copy:
-        for row in rows:
-            copy.write_row(row)
+    engine_of(conn).bulk.load(conn, temp, names, rows)
     return temp
 
 
