@@ -14,14 +14,21 @@ SQL text, errors with errno and SQLSTATE. It is imported only when a MariaDB URL
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from retention.engines import Capabilities, Connection
 from retention.engines.mariadb import binlog, session, target
 from retention.engines.mariadb.catalogue import Catalogue
+from retention.engines.mariadb.pending import Pending
 
 if TYPE_CHECKING:
     from retention.engines.binlog import BinaryLog
+    from retention.engines.bulk import Bulk
+    from retention.engines.locks import Locks
+    from retention.engines.own_schema import OwnSchema
+    from retention.engines.rows import Rows
+    from retention.engines.session import Session
+    from retention.engines.snapshots import Snapshots
     from retention.settings import Settings
 
 
@@ -39,6 +46,13 @@ class MariaDB:
         reopen_temporary_table=True,  # since 10.2 (MySQL: error 1137)
     )
     catalogue = Catalogue()
+    # concerns not implemented yet: every call is a clear DatabaseError (pending.py)
+    session = cast("Session", Pending("session"))
+    rows = cast("Rows", Pending("rows"))
+    locks = cast("Locks", Pending("locks"))
+    bulk = cast("Bulk", Pending("bulk"))
+    snapshots = cast("Snapshots", Pending("snapshots"))  # never: shares_snapshots is False
+    own_schema = cast("OwnSchema", Pending("own_schema"))
 
     def connect(self, settings: Settings, *, url: str | None = None) -> Connection:
         return session.connect(settings, url=url)
