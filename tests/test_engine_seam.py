@@ -11,6 +11,11 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
+from retention.engines.mariadb import ENGINE as MARIADB
+from retention.errors import DatabaseError
+
 PACKAGE = Path(__file__).resolve().parent.parent / "retention"
 DRIVERS = {"psycopg", "psycopg_pool", "mariadb", "pymysql", "MySQLdb"}
 
@@ -45,3 +50,9 @@ def test_no_module_outside_the_engines_imports_a_driver() -> None:
 def test_the_list_of_modules_still_to_move_only_shrinks() -> None:
     stale = sorted(KNOWN - _importers())
     assert not stale, f"no longer import a driver, remove from KNOWN: {stale}"
+
+
+def test_a_concern_an_engine_does_not_implement_yet_is_a_clear_error() -> None:
+    """MariaDB's pending concerns refuse with a DatabaseError naming them (no SQL sent)."""
+    with pytest.raises(DatabaseError, match=r"MariaDB: locks\.try_run_lock is not implemented"):
+        MARIADB.locks.try_run_lock(None)  # type: ignore[arg-type]
