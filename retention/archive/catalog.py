@@ -30,11 +30,7 @@ _SEGMENT_COLUMNS = (
 
 
 def installed(conn: Connection, schema: str) -> bool:
-    row = conn.execute(
-        "SELECT to_regclass(%s) IS NOT NULL",
-        (f"{sql.Identifier(schema).as_string(None)}.archive_files",),
-    ).fetchone()
-    return bool(row and row[0])
+    return engine_of(conn).catalogue.table_exists(conn, schema, "archive_files")
 
 
 def require(conn: Connection, schema: str) -> None:

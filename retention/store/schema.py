@@ -17,7 +17,5 @@ def migrate(conn: Connection, schema: str = "retention") -> list[str]:
 
 def holds_table(conn: Connection, schema: str = "retention") -> sql.Composable | None:
     """The holds table, or None when the tool's schema is not installed yet."""
-    row = conn.execute(
-        "SELECT to_regclass(%s) IS NOT NULL", (f"{sql.Identifier(schema).as_string(None)}.holds",)
-    ).fetchone()
-    return sql.Identifier(schema, "holds") if row and row[0] else None
+    installed = engine_of(conn).catalogue.table_exists(conn, schema, "holds")
+    return sql.Identifier(schema, "holds") if installed else None
