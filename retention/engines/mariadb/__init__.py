@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, cast
 
 from retention.engines import Capabilities, Connection
 from retention.engines.mariadb import binlog, session, target
+from retention.engines.mariadb.bulk import load as bulk_load
 from retention.engines.mariadb.catalogue import Catalogue
 from retention.engines.mariadb.pending import Pending
 
@@ -46,11 +47,11 @@ class MariaDB:
         reopen_temporary_table=True,  # since 10.2 (MySQL: error 1137)
     )
     catalogue = Catalogue()
-    # concerns not implemented yet: every call is a clear DatabaseError (pending.py)
+    # concerns not implemented yet: every call is a clear NotYetSupportedError (pending.py)
     session = cast("Session", Pending("session"))
     rows = cast("Rows", Pending("rows"))
     locks = cast("Locks", Pending("locks"))
-    bulk = cast("Bulk", Pending("bulk"))
+    bulk = cast("Bulk", Pending("bulk", load=bulk_load))  # copy_between: never (no helpers)
     snapshots = cast("Snapshots", Pending("snapshots"))  # never: shares_snapshots is False
     own_schema = cast("OwnSchema", Pending("own_schema"))
 
