@@ -9,6 +9,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from retention.engines import Connection, sql
+from retention.engines.dialect import Dialect
 from retention.errors import RetentionError
 from retention.keys import Key
 from retention.policy.actions import SPECS
@@ -33,11 +34,10 @@ class Batch:
     digests: Mapping[Any, str] = field(default_factory=dict)  # keyed digest of each subject
     detail: dict[str, Any] = field(default_factory=dict)  # added to the batch's audit entry
 
-    def keys_sql(self, params: Params) -> sql.Composable:
-        """`SELECT unnest(<keys>::<key type>[])`, the keys bound as one array parameter."""
-        return sql.SQL("SELECT unnest({}::{}[])").format(
-            params.add(list(self.keys), binary=True), sql.SQL(self.policy.key.type)
-        )
+    def keys_sql(self, params: Params, dialect: Dialect) -> sql.Composable:
+        """The keys as the inside of `IN (...)`, bound as one parameter (PostgreSQL
+        `SELECT unnest(<keys>::<key type>[])`)."""
+        return dialect.key_list(params, self.keys, self.policy.key)
 
     def table_name(self, table: QName) -> str:
         return f"{table[0]}.{table[1]}"

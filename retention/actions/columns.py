@@ -5,30 +5,35 @@ from __future__ import annotations
 from typing import ClassVar
 
 from retention.actions.base import Batch
-from retention.engines import Connection, sql
+from retention.engines import Connection, engine_of, sql
 from retention.policy.expr import Params
 from retention.policy.relations import QName
-from retention.rows.members import member_condition
+from retention.rows.members import members
 from retention.rows.values import new_value, pending
 
 
 def _update(conn: Connection, batch: Batch, table: QName) -> int:
+    dialect = engine_of(conn).dialect
     params = Params(prefix="u")
     items = [item for item in batch.phase.columns if item.table.qname == table]
     ref = {item.column.name: sql.Identifier("r", item.column.name) for item in items}
-    assignments = sql.SQL(", ").join(
-        sql.SQL("{} = {}").format(
-            sql.Identifier(i.column.name),
-            new_value(batch.phase.action, i, ref[i.column.name], params),
-        )
+    action = batch.phase.action
+    assignments = [
+        (i.column.name, new_value(action, i, ref[i.column.name], params, dialect=dialect))
         for i in items
-    )
+    ]
     todo = sql.SQL(" OR ").join(
-        pending(batch.phase.action, i, ref[i.column.name], params) for i in items
+        pending(action, i, ref[i.column.name], params, dialect=dialect) for i in items
     )
-    member = member_condition(batch.policy, table, "r", batch.keys_sql(params), params)
-    query = sql.SQL("UPDATE {} AS r SET {} WHERE {} AND ({})").format(
-        sql.Identifier(*table), assignments, member, todo
+    rows = members(
+        batch.policy, table, "r", batch.keys_sql(params, dialect), params, dialect=dialect
+    )
+    query = dialect.update(
+        sql.Identifier(*table),
+        "r",
+        assignments,
+        sql.SQL("{} AND ({})").format(rows.condition, todo),
+        join=rows.join,
     )
     return conn.execute(query, params.values).rowcount
 

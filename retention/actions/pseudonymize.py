@@ -3,7 +3,8 @@
 The same value gives the same pseudonym in every table and every run (HMAC-SHA-256 of the
 normalised value under the pseudonymisation key), so joins and statistics survive. The key never
 reaches the database server: values are read, pseudonyms computed here, then written back
-set-based (COPY into a temporary table, one UPDATE ... FROM per table and batch). A pseudonym is
+set-based (retention.actions.writeback: staged in a temporary table, one UPDATE per table and
+batch). A pseudonym is
 recognisable (`PSN-` and base32), so a value already pseudonymised is never pseudonymised again.
 """
 
@@ -18,13 +19,13 @@ from typing import Any, ClassVar
 
 from retention.actions.base import Batch
 from retention.actions.writeback import write_back
-from retention.engines import Connection, sql
+from retention.engines import Connection, engine_of, sql
 from retention.errors import RetentionError
 from retention.keys import Key
 from retention.policy.bound import BoundColumn
 from retention.policy.expr import Params
 from retention.policy.relations import QName
-from retention.rows.members import member_condition
+from retention.rows.members import members
 from retention.rows.values import PSEUDONYM_PATTERN, pending
 
 PREFIX = "PSN-"
@@ -63,21 +64,27 @@ class Pseudonymize:
     def table(self, conn: Connection, batch: Batch, table: QName) -> int:
         """Apply the phase to one table; returns the rows changed."""
         key = needs_key(batch)
+        dialect = engine_of(conn).dialect
         items = [i for i in batch.phase.columns if i.table.qname == table]
         primary = batch.policy.table(table).primary_key
         params = Params(prefix="s")
         refs = [sql.Identifier("r", i.column.name) for i in items]
         todo = sql.SQL(" OR ").join(
-            pending("pseudonymize", i, r, params) for i, r in zip(items, refs, strict=True)
+            pending("pseudonymize", i, r, params, dialect=dialect)
+            for i, r in zip(items, refs, strict=True)
         )
-        member = member_condition(batch.policy, table, "r", batch.keys_sql(params), params)
+        rows_of = members(
+            batch.policy, table, "r", batch.keys_sql(params, dialect), params, dialect=dialect
+        )
         # Locked until the batch commits: a concurrent edit cannot slip between read and write.
-        select = sql.SQL("SELECT {}, {} FROM {} AS r WHERE {} AND ({}) FOR NO KEY UPDATE").format(
+        select = sql.SQL("SELECT {}, {} FROM {} AS r{} WHERE {} AND ({}) {}").format(
             sql.SQL(", ").join(sql.Identifier("r", c) for c in primary),
             sql.SQL(", ").join(refs),
             sql.Identifier(*table),
-            member,
+            rows_of.join,
+            rows_of.condition,
             todo,
+            dialect.lock(no_key=True),
         )
         rows = conn.execute(select, params.values).fetchall()
         if not rows:

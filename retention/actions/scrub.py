@@ -4,9 +4,9 @@ For each table of the phase: the rows of the batch's subjects are read (and lock
 are written back from what was read), their texts scrubbed in this process
 (:mod:`retention.discovery.scrub`: Presidio, French recognizers, identical texts analysed once,
 a worker pool for large batches), and only the rows whose text changed are written back
-set-based (COPY into a temporary table, one UPDATE ... FROM). A column is replaced by a French
-tag (``<PERSONNE>``, ``<TEL>``...) or, with ``replace_with: pseudonym``, by the keyed pseudonym of
-each span (the pseudonymisation key never leaves this process).
+set-based (retention.actions.writeback: staged in a temporary table, one UPDATE). A column is
+replaced by a French tag (``<PERSONNE>``, ``<TEL>``...) or, with ``replace_with: pseudonym``, by
+the keyed pseudonym of each span (the pseudonymisation key never leaves this process).
 
 Idempotent by construction: a scrubbed text is a fixed point of the scrubber, so a second pass
 writes nothing. The plan cannot tell a scrubbed text from a raw one without analysing it: every
@@ -33,13 +33,14 @@ from retention.actions.base import Batch
 from retention.actions.pseudonymize import pseudonym
 from retention.actions.writeback import write_back
 from retention.discovery.scrub import PROTECTED, Replace, get_scrubber, tag
-from retention.engines import Connection, sql
+from retention.engines import Connection, engine_of, sql
+from retention.engines.dialect import Typed
 from retention.errors import RetentionError
 from retention.keys import Key
 from retention.policy.bound import BoundColumn
 from retention.policy.expr import Params
 from retention.policy.relations import QName
-from retention.rows.members import member_condition
+from retention.rows.members import members
 from retention.rows.values import ledger_target, pending
 from retention.store.ledger import TABLE as LEDGER_TABLE
 
@@ -111,21 +112,25 @@ class Scrub:
         items: list[BoundColumn],
     ) -> list[tuple[Any, ...]]:
         """Key and texts of the batch's rows with something to scrub, locked until commit."""
+        dialect = engine_of(conn).dialect
         params = Params(prefix="s")
         refs = [sql.Identifier("r", i.column.name) for i in items]
         todo = sql.SQL(" OR ").join(
-            pending("scrub", i, r, params) for i, r in zip(items, refs, strict=True)
+            pending("scrub", i, r, params, dialect=dialect)
+            for i, r in zip(items, refs, strict=True)
         )
-        member = member_condition(batch.policy, table, "r", batch.keys_sql(params), params)
-        query = sql.SQL(
-            "SELECT {}, {} FROM {} AS r WHERE {} AND ({}) ORDER BY {} FOR NO KEY UPDATE OF r"
-        ).format(
+        rows_of = members(
+            batch.policy, table, "r", batch.keys_sql(params, dialect), params, dialect=dialect
+        )
+        query = sql.SQL("SELECT {}, {} FROM {} AS r{} WHERE {} AND ({}) ORDER BY {} {}").format(
             sql.SQL(", ").join(sql.Identifier("r", c) for c in primary),
-            sql.SQL(", ").join(sql.SQL("{}::text").format(r) for r in refs),
+            sql.SQL(", ").join(dialect.as_text(r) for r in refs),
             sql.Identifier(*table),
-            member,
+            rows_of.join,
+            rows_of.condition,
             todo,
             sql.SQL(", ").join(sql.Identifier("r", c) for c in primary),
+            dialect.lock(no_key=True, of="r"),
         )
         return conn.execute(query, params.values).fetchall()
 
@@ -168,6 +173,7 @@ def _record_clean(
     found nothing go into the scrub ledger (their digest), in the batch's transaction, so a
     later run does not analyse them again (retention.store.ledger). Only where the column still
     holds exactly that text: a row changed since it was read is analysed again next time."""
+    dialect = engine_of(conn).dialect
     target = batch.policy.table(table)
     primary = target.primary_key
     width = len(primary)
@@ -185,31 +191,32 @@ def _record_clean(
         if not chosen:
             continue
         params = Params(prefix="l")
-        arrays = [
-            sql.SQL("{}::{}[]").format(
-                params.add([row[i] for row in chosen], binary=True), sql.SQL(kind)
-            )
-            for i, kind in enumerate([*(target.columns[c].type for c in primary), "bytea"])
+        names = [f"k{i}" for i in range(width)]
+        typed: list[tuple[str, Typed]] = [
+            *((n, target.columns[c]) for n, c in zip(names, primary, strict=True)),
+            ("d", "bytes"),
         ]
-        names = [sql.Identifier(f"k{i}") for i in range(width)]
+        found = dialect.row_set(params, chosen, typed, "u")
+        query = sql.SQL(
+            "SELECT DISTINCT {t}, {a}, {d} FROM {rows} JOIN {table} AS r ON {on} "
+            "WHERE {digest} = {d}"
+        ).format(
+            t=params.add(ledger_target(item)),
+            a=params.add(item.ledger.analyser),
+            d=found.columns["d"],
+            rows=found.source,
+            table=sql.Identifier(*table),
+            on=sql.SQL(" AND ").join(
+                sql.SQL("{} = {}").format(sql.Identifier("r", c), found.columns[n])
+                for c, n in zip(primary, names, strict=True)
+            ),
+            digest=dialect.digest(sql.Identifier("r", item.column.name)),
+        )
         conn.execute(
-            sql.SQL(
-                "INSERT INTO {ledger} (target, analyser, digest) "
-                "SELECT DISTINCT {t}, {a}, u.d FROM unnest({arrays}) AS u({names}, d) "
-                "JOIN {table} AS r ON {on} "
-                "WHERE sha256(convert_to({r}::text, 'UTF8')) = u.d ON CONFLICT DO NOTHING"
-            ).format(
-                ledger=sql.Identifier(item.ledger.schema, LEDGER_TABLE),
-                t=params.add(ledger_target(item)),
-                a=params.add(item.ledger.analyser),
-                arrays=sql.SQL(", ").join(arrays),
-                names=sql.SQL(", ").join(names),
-                table=sql.Identifier(*table),
-                on=sql.SQL(" AND ").join(
-                    sql.SQL("{} = u.{}").format(sql.Identifier("r", c), n)
-                    for c, n in zip(primary, names, strict=True)
-                ),
-                r=sql.Identifier("r", item.column.name),
+            dialect.insert_missing(
+                sql.Identifier(item.ledger.schema, LEDGER_TABLE),
+                ["target", "analyser", "digest"],
+                query,
             ),
             params.values,
         )

@@ -10,8 +10,9 @@ For each table that several phases of the pass change, the batch reads the rows 
 `FOR NO KEY UPDATE`, with one flag per phase telling whether that phase still has work on the
 row (its `pending` condition, the same as the plan's and the single-phase actions'), computes
 the pseudonyms in this process (the key never reaches the server), stages (primary key,
-pseudonyms, flags) with COPY and rewrites each row with one `UPDATE ... FROM`: a column takes its
-phase's new value where its phase's flag is set and keeps its value elsewhere. Each phase still
+pseudonyms, flags) in bulk and rewrites each row with one UPDATE joined to them
+(retention.actions.writeback): a column takes its phase's new value where its phase's flag is
+set and keeps its value elsewhere. Each phase still
 gets its own row count and audit entry.
 
 Subjects are grouped by the phases they are due for (e.g. names already pseudonymised: due for
@@ -30,12 +31,12 @@ from typing import Any, Protocol, cast
 from retention.actions.base import Batch, action_for
 from retention.actions.pseudonymize import needs_key, pseudonymiser
 from retention.actions.writeback import flag_names, write_back_flagged
-from retention.engines import Connection, sql
+from retention.engines import Connection, engine_of, sql
 from retention.policy.actions import spec_of
 from retention.policy.bound import BoundColumn
 from retention.policy.expr import Params
 from retention.policy.relations import QName
-from retention.rows.members import member_condition
+from retention.rows.members import members
 from retention.rows.values import new_value, pending
 
 
@@ -115,6 +116,7 @@ def _rewrite(conn: Connection, batches: list[Batch], table: QName) -> list[int]:
     """One read, one staged write, one UPDATE for the phases `batches`, whose subjects are the
     same."""
     first = batches[0]
+    dialect = engine_of(conn).dialect
     params = Params(prefix="t")
     primary = first.policy.table(table).primary_key
     flags = []
@@ -122,15 +124,23 @@ def _rewrite(conn: Connection, batches: list[Batch], table: QName) -> list[int]:
         flags.append(
             sql.SQL("({})").format(
                 sql.SQL(" OR ").join(
-                    pending(batch.phase.action, i, sql.Identifier("r", i.column.name), params)
+                    pending(
+                        batch.phase.action,
+                        i,
+                        sql.Identifier("r", i.column.name),
+                        params,
+                        dialect=dialect,
+                    )
                     for i in _items(batch, table)
                 )
             )
         )
     sources = [i for b in batches if b.phase.action == "pseudonymize" for i in _items(b, table)]
-    member = member_condition(first.policy, table, "r", first.keys_sql(params), params)
+    rows_of = members(
+        first.policy, table, "r", first.keys_sql(params, dialect), params, dialect=dialect
+    )
     # Locked until the batch commits: a concurrent edit cannot slip between read and write.
-    select = sql.SQL("SELECT {} FROM {} AS r WHERE {} AND ({}) FOR NO KEY UPDATE").format(
+    select = sql.SQL("SELECT {} FROM {} AS r{} WHERE {} AND ({}) {}").format(
         sql.SQL(", ").join(
             [
                 *(sql.Identifier("r", c) for c in primary),
@@ -139,8 +149,10 @@ def _rewrite(conn: Connection, batches: list[Batch], table: QName) -> list[int]:
             ]
         ),
         sql.Identifier(*table),
-        member,
+        rows_of.join,
+        rows_of.condition,
         sql.SQL(" OR ").join(flags),
+        dialect.lock(no_key=True),
     )
     rows = conn.execute(select, params.values).fetchall()
     if not rows:
@@ -154,17 +166,20 @@ def _rewrite(conn: Connection, batches: list[Batch], table: QName) -> list[int]:
         values = new(row[width + phases :]) if new is not None else []
         staged.append((*row[:width], *values, *row[width : width + phases]))
     assignments = [
-        sql.SQL("{c} = CASE WHEN {f} THEN {v} ELSE {r} END").format(
-            c=sql.Identifier(i.column.name),
-            f=sql.Identifier("p", flagged[n]),
-            v=new_value(
-                batch.phase.action,
-                i,
-                sql.Identifier("r", i.column.name),
-                params,
-                in_expression=True,
+        (
+            i.column.name,
+            sql.SQL("CASE WHEN {f} THEN {v} ELSE {r} END").format(
+                f=sql.Identifier("p", flagged[n]),
+                v=new_value(
+                    batch.phase.action,
+                    i,
+                    sql.Identifier("r", i.column.name),
+                    params,
+                    in_expression=True,
+                    dialect=dialect,
+                ),
+                r=sql.Identifier("r", i.column.name),
             ),
-            r=sql.Identifier("r", i.column.name),
         )
         for n, batch in enumerate(batches)
         if batch.phase.action != "pseudonymize"

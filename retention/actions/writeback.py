@@ -1,8 +1,9 @@
 """Writing values computed in this process back to the database, set-based.
 
-The rows (primary key + new values) go into a temporary table (emptied at commit) with COPY,
-then one `UPDATE ... FROM` changes the table: no value travels in SQL text, and a
-pseudonymisation key used to compute them never reaches the server.
+The rows (primary key + new values) go into a temporary table of the session (emptied before
+each use) in bulk (PostgreSQL COPY; MariaDB the driver's bulk protocol), then one UPDATE joined
+to it changes the table (PostgreSQL `UPDATE ... FROM`; MariaDB `UPDATE ... JOIN`): no value
+travels in SQL text, and a pseudonymisation key used to compute them never reaches the server.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from retention.catalog.introspect import Table
 from retention.engines import Connection, engine_of, sql
+from retention.engines.dialect import Dialect, Typed
 
 
 def write_back(
@@ -23,8 +25,9 @@ def write_back(
 ) -> int:
     """Update `columns` of `table` from `rows` = (primary key..., new values...); a NULL new
     value leaves the column as it is. Returns the number of rows updated."""
-    temp = _staged(conn, table, columns, [], rows)
-    return conn.execute(_update(table, columns, temp, [])).rowcount
+    dialect = engine_of(conn).dialect
+    temp = _staged(conn, dialect, table, columns, [], rows)
+    return conn.execute(_update(dialect, table, columns, temp, [])).rowcount
 
 
 def write_back_flagged(
@@ -33,18 +36,26 @@ def write_back_flagged(
     columns: Sequence[str],
     rows: Sequence[tuple[Any, ...]],
     flags: Sequence[str],
-    assignments: Sequence[sql.Composable],
+    assignments: Sequence[tuple[str, sql.Composable]],
     params: Mapping[str, Any],
 ) -> list[int]:
     """As `write_back`, each row followed by boolean `flags` (staged columns, named so as not to
-    clash with the table's) and with more `assignments` (`column = expression` of `r`, the row,
+    clash with the table's) and with more `assignments` (column, expression of `r`, the row,
     `p`, the staged row, and `params`). Returns, per flag, how many of the rows the UPDATE
-    changed had it set (a row a trigger or a row-level security policy kept out is not
-    counted)."""
-    temp = _staged(conn, table, columns, flags, rows)
+    changed had it set (on PostgreSQL, a row a trigger or a row-level security policy kept out
+    is not counted)."""
+    engine = engine_of(conn)
+    dialect = engine.dialect
+    temp = _staged(conn, dialect, table, columns, flags, rows)
+    update = _update(dialect, table, columns, temp, assignments)
+    if not engine.capabilities.update_returning:
+        # counted before the UPDATE, in the batch's transaction: the action read these rows
+        # locked, so they are the rows the UPDATE changes (MariaDB has no UPDATE ... RETURNING)
+        counts = _counted(conn, table, temp, flags)
+        conn.execute(update, dict(params))
+        return counts
     query = sql.SQL("{} RETURNING {}").format(
-        _update(table, columns, temp, assignments),
-        sql.SQL(", ").join(sql.Identifier("p", f) for f in flags),
+        update, sql.SQL(", ").join(sql.Identifier("p", f) for f in flags)
     )
     # always with a mapping: the query is converted, so `%%` in a default reads as `%`
     changed = conn.execute(query, dict(params)).fetchall()
@@ -61,53 +72,71 @@ def flag_names(count: int, taken: Sequence[str]) -> list[str]:
 
 def _staged(
     conn: Connection,
+    dialect: Dialect,
     table: Table,
     columns: Sequence[str],
     flags: Sequence[str],
     rows: Sequence[tuple[Any, ...]],
-) -> sql.Identifier:
-    """Load `rows` into the session's staging table for these columns (bulk: PostgreSQL COPY);
-    returns its name."""
+) -> sql.Composable:
+    """Load `rows` into the session's staging table for these columns; returns its name."""
     primary = table.primary_key
-    names = [*primary, *columns, *flags]
-    types = [table.columns[n].type for n in [*primary, *columns]] + ["boolean"] * len(flags)
-    # one staging table per target and column set, kept by the session, emptied at each commit:
-    # creating and dropping a table per batch would churn the system catalogues
+    typed: list[tuple[str, Typed]] = [(n, table.columns[n]) for n in [*primary, *columns]]
+    typed += [(f, "boolean") for f in flags]
+    names = [n for n, _ in typed]
+    types = [t if isinstance(t, str) else t.type for _, t in typed]
+    # one staging table per target and column set, kept by the session, emptied before each
+    # use: creating and dropping a table per batch would churn the system catalogues
     digest = hashlib.sha256(repr((table.qname, names, types)).encode()).hexdigest()[:16]
-    temp = sql.Identifier(f"retention_writeback_{digest}")
-    conn.execute(
-        sql.SQL("CREATE TEMPORARY TABLE IF NOT EXISTS {} ({}) ON COMMIT DELETE ROWS").format(
-            temp,
-            sql.SQL(", ").join(
-                sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t))
-                for n, t in zip(names, types, strict=True)
-            ),
-        )
+    temp = dialect.temporary_table(f"retention_writeback_{digest}", typed)
+    conn.execute(temp.create)
+    # another phase's rows, same batch (and on MariaDB, another batch's)
+    conn.execute(sql.SQL("DELETE FROM {}").format(temp.name))
+    engine_of(conn).bulk.load(conn, temp.name, names, rows)
+    return temp.name
+
+
+def _on_key(table: Table) -> sql.Composable:
+    return sql.SQL(" AND ").join(
+        sql.SQL("{} = {}").format(sql.Identifier("r", c), sql.Identifier("p", c))
+        for c in table.primary_key
     )
-    conn.execute(sql.SQL("DELETE FROM {}").format(temp))  # another phase's rows, same batch
-    engine_of(conn).bulk.load(conn, temp, names, rows)
-    return temp
 
 
 def _update(
-    table: Table, columns: Sequence[str], temp: sql.Identifier, more: Sequence[sql.Composable]
+    dialect: Dialect,
+    table: Table,
+    columns: Sequence[str],
+    temp: sql.Composable,
+    more: Sequence[tuple[str, sql.Composable]],
 ) -> sql.Composed:
-    return sql.SQL("UPDATE {} AS r SET {} FROM {} AS p WHERE {}").format(
-        sql.Identifier(*table.qname),
+    kept = [
+        (
+            c,
+            sql.SQL("coalesce({p}, {r})").format(
+                p=sql.Identifier("p", c), r=sql.Identifier("r", c)
+            ),
+        )
+        for c in columns
+    ]
+    return dialect.update_from(
+        sql.Identifier(*table.qname), "r", temp, "p", _on_key(table), [*kept, *more]
+    )
+
+
+def _counted(
+    conn: Connection,
+    table: Table,
+    temp: sql.Composable,
+    flags: Sequence[str],
+) -> list[int]:
+    """Per flag, the staged rows that have it set and whose row is in `table`."""
+    query = sql.SQL("SELECT {} FROM {} AS p JOIN {} AS r ON {}").format(
         sql.SQL(", ").join(
-            [
-                *(
-                    sql.SQL("{c} = coalesce({p}, {r})").format(
-                        c=sql.Identifier(c), p=sql.Identifier("p", c), r=sql.Identifier("r", c)
-                    )
-                    for c in columns
-                ),
-                *more,
-            ]
+            sql.SQL("count(CASE WHEN {} THEN 1 END)").format(sql.Identifier("p", f)) for f in flags
         ),
         temp,
-        sql.SQL(" AND ").join(
-            sql.SQL("{} = {}").format(sql.Identifier("r", c), sql.Identifier("p", c))
-            for c in table.primary_key
-        ),
+        sql.Identifier(*table.qname),
+        _on_key(table),
     )
+    row = conn.execute(query).fetchone()
+    return [int(n) for n in row] if row is not None else [0] * len(flags)

@@ -31,7 +31,6 @@ from retention.engines import Connection, engine_of, sql
 from retention.policy.bound import BoundPolicy
 from retention.policy.expr import Params
 from retention.policy.relations import Edge, QName, is_link
-from retention.rows.members import ROW_ADDRESS, row_id
 from retention.rows.records import Records, needed_columns
 
 KEYS_TABLE = "retention_archive_keys"
@@ -250,8 +249,9 @@ def delete_returning(records: Records, qname: QName) -> list[tuple[sql.Composed,
             )
         return statements
     params = SettingParams(prefix="a")
-    ids = list(table.primary_key) or list(ROW_ADDRESS)  # a ctid is unique in one partition
-    refs = [row_id("t", c) for c in ids]
+    dialect = records.dialect
+    ids = dialect.row_ids(table)  # PostgreSQL without a primary key: tableoid and ctid
+    refs = [dialect.row_ref("t", c) for c in ids]
     names = [f"id{i}" for i in range(len(ids))]
     branches = []
     for edge in edges:
@@ -271,7 +271,7 @@ def delete_returning(records: Records, qname: QName) -> list[tuple[sql.Composed,
     members = sql.SQL("SELECT {c}, max(m.grp) AS grp FROM ({u}) AS m GROUP BY {c}").format(
         c=grouped, u=sql.SQL(" UNION ALL ").join(branches)
     )
-    target = [row_id("r", c) for c in ids]
+    target = [dialect.row_ref("r", c) for c in ids]
     query = sql.SQL(
         "DELETE FROM {t} AS r USING ({m}) AS x WHERE {on} RETURNING x.grp, {columns}"
     ).format(

@@ -22,10 +22,12 @@ from retention.actions.together import apply_together
 from retention.audit.trail import AuditTrail, Entry, Stored
 from retention.engines import Connection, engine_of, sql
 from retention.engines.clock import clock_sql
+from retention.engines.dialect import Dialect
 from retention.keys import Key
 from retention.plan.clock import clock_query
 from retention.policy.actions import spec_of
 from retention.policy.bound import BoundPhase, BoundPolicy
+from retention.policy.expr import Params
 from retention.settings import Settings
 
 if TYPE_CHECKING:
@@ -171,25 +173,31 @@ def _gone(
     missed = set(keys) - set(locked)
     if not missed:
         return set()
-    present = {row[0] for row in conn.execute(_subjects(policy, ""), (list(missed),)).fetchall()}
+    query, params = _subjects(engine_of(conn).dialect, policy, list(missed), locking=False)
+    present = {row[0] for row in conn.execute(query, params).fetchall()}
     return missed - present
 
 
 def _lock(conn: Connection, policy: BoundPolicy, keys: Sequence[Any]) -> list[Any]:
-    query = _subjects(policy, "FOR UPDATE SKIP LOCKED")
-    return [row[0] for row in conn.execute(query, (list(keys),)).fetchall()]
+    query, params = _subjects(engine_of(conn).dialect, policy, keys, locking=True)
+    return [row[0] for row in conn.execute(query, params).fetchall()]
 
 
-def _subjects(policy: BoundPolicy, locking: str) -> sql.Composed:
-    """`SELECT key FROM subject WHERE key = ANY(%b)` in key order. The keys are cast to the
-    key's type: sent in binary, strings arrive as text[], and char(n) = text ignores padding."""
+def _subjects(
+    dialect: Dialect, policy: BoundPolicy, keys: Sequence[Any], *, locking: bool
+) -> tuple[sql.Composed, dict[str, object]]:
+    """`SELECT key FROM subject WHERE key = ANY(<keys>)` in key order (with `locking`: `FOR
+    UPDATE SKIP LOCKED`), and its parameters. The keys are typed as the key column (on
+    PostgreSQL sent in binary: strings arrive as text[], and char(n) = text ignores padding)."""
+    params = Params(prefix="k")
     key = sql.Identifier(policy.key.name)
-    return sql.SQL("SELECT {k} FROM {t} WHERE {k} = ANY(%b::{type}[]) ORDER BY {k} {lock}").format(
+    query = sql.SQL("SELECT {k} FROM {t} WHERE {keys} ORDER BY {k} {lock}").format(
         k=key,
         t=sql.Identifier(*policy.subject.qname),
-        type=sql.SQL(policy.key.type),
-        lock=sql.SQL(locking),
+        keys=dialect.in_keys(key, params, keys, policy.key),
+        lock=dialect.lock(skip_locked=True) if locking else sql.SQL(""),
     )
+    return query, params.values
 
 
 def _still_due(conn: Connection, ctx: BatchContext, locked: list[Any]) -> dict[Any, Any]:
@@ -198,21 +206,21 @@ def _still_due(conn: Connection, ctx: BatchContext, locked: list[Any]) -> dict[A
     if not locked:
         return {}
     archive = ctx.phase.action == "archive"
+    params = Params(prefix="b")
     clock = clock_query(
         ctx.policy,
         ctx.phase,
         ctx.at,
         holds_table=ctx.holds,
-        # typed: binary strings arrive as text[], and char(n) = text ignores the padding
-        keys=sql.SQL("{}::{}[]").format(
-            sql.parameter("batch_keys", binary=True), sql.SQL(ctx.policy.key.type)
-        ),
+        # typed as the key column (PostgreSQL: binary strings arrive as text[], and char(n) =
+        # text ignores the padding)
+        keys=engine_of(conn).dialect.key_array(params, locked, ctx.policy.key),
         with_retain_until=archive,
         dialect=clock_sql(conn),
     )
     ends = sql.SQL("retain_until") if archive else sql.SQL("NULL")
     query = sql.SQL("SELECT k, {} FROM ({}) AS c WHERE is_due ORDER BY k").format(ends, clock.query)
-    rows = conn.execute(query, {**clock.params, "batch_keys": locked}).fetchall()
+    rows = conn.execute(query, {**clock.params, **params.values}).fetchall()
     return dict(rows)
 
 

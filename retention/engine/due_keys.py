@@ -11,8 +11,8 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from retention.engines import Connection, sql
-from retention.plan.passes import flag, temp
+from retention.engines import Connection, engine_of, sql
+from retention.plan.passes import flag
 
 Row = tuple[Any, ...]
 
@@ -32,17 +32,19 @@ def batches(
 
 def next_keys(conn: Connection, table: str, phases: int, last: Any, size: int) -> list[Row]:
     """The next `size` rows in walk order after `last` (see `place`; None: the first)."""
+    dialect = engine_of(conn).dialect
     columns = sql.SQL(", ").join([sql.SQL("k, w, o"), *(flag(i) for i in range(phases))])
+    due = dialect.temporary(table)
     if last is None:
-        query = sql.SQL("SELECT {} FROM {} ORDER BY w, o, k LIMIT %s").format(columns, temp(table))
+        query = sql.SQL("SELECT {} FROM {} ORDER BY w, o, k LIMIT %s").format(columns, due)
         params: tuple[Any, ...] = (size,)
     else:
         query = sql.SQL(
             "SELECT {} FROM {} WHERE (w, o, k) > (%s, %s, %s) ORDER BY w, o, k LIMIT %s"
-        ).format(columns, temp(table))
+        ).format(columns, due)
         params = (last[1], last[2], last[0], size)  # last = place(row)
-    # not prepared: the table is recreated per run, with another key type
-    return list(conn.execute(query, params, prepare=False))
+    # PostgreSQL: not prepared, the table is recreated per run, with another key type
+    return list(conn.execute(query, params, prepare=dialect.prepare_temporary))
 
 
 def place(row: Row) -> Row:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from retention.engines.binlog import BinaryLog
     from retention.engines.bulk import Bulk
     from retention.engines.catalogue import Catalog
+    from retention.engines.dialect import Dialect
     from retention.engines.locks import Locks
     from retention.engines.own_schema import OwnSchema
     from retention.engines.rows import Rows
@@ -103,6 +104,8 @@ class Engine(Protocol):
     def snapshots(self) -> Snapshots: ...
     @property
     def own_schema(self) -> OwnSchema: ...
+    @property
+    def dialect(self) -> Dialect: ...
 
 
 # scheme -> the module whose ENGINE serves it; imported on first use (drivers are heavy)

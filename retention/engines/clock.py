@@ -20,11 +20,14 @@ from __future__ import annotations
 import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from retention.engines import Connection, engine_of
 from retention.engines.catalogue import ColumnKind
 from retention.engines.sql import Composable
+
+if TYPE_CHECKING:
+    from retention.engines.dialect import Dialect
 
 # the value types of a bound literal, by their PostgreSQL names
 ValueType = Literal["text", "bigint", "numeric", "boolean", "date", "int"]
@@ -73,6 +76,12 @@ class Term:
 
 class ClockSQL(Protocol):
     """The engine-specific SQL of the compiled clock (docs/ENGINES.md, 2.4)."""
+
+    @property
+    def rows(self) -> Dialect:
+        """The engine's SQL of rows (`engine_of(conn).dialect`): the walks from a related
+        row up to its subject (a polymorphic link's class filter)."""
+        ...
 
     # -- values and arithmetic: the expression compiler -----------------------------------
     def bind(self, params: Binder, value: object, type_: ValueType) -> Composable:

@@ -336,7 +336,7 @@ def aggregate_sql(
         where = sql.SQL("({} OR {})").format(where, unknown)
     branches = []
     for path in policy.graph.paths_to_subject(over.qname):
-        walk = path_sql(policy, path, "t", params)
+        walk = path_sql(policy, path, "t", params, dialect=dialect.rows)
         branches.append(
             sql.SQL(
                 "SELECT {key} AS k, {value} AS v, {unknown} AS lost "

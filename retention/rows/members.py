@@ -7,6 +7,7 @@ each level; a table reachable by several paths is a member through any of them.
 from __future__ import annotations
 
 from retention.engines import sql
+from retention.engines.dialect import Dialect, Membership, or_postgresql
 from retention.policy.actions import ROW_ACTIONS
 from retention.policy.bound import BoundPhase, BoundPolicy
 from retention.policy.expr import Params
@@ -15,66 +16,77 @@ from retention.rows.subjects import KeyRange, path_sql
 from retention.rows.values import pending
 
 
-def member_condition(
+def members(
     policy: BoundPolicy,
     table: QName,
     alias: str,
     keys: sql.Composable,
     params: Params,
-) -> sql.Composable:
-    """True for rows of `table` (aliased `alias`) that belong to a subject in `keys`.
+    *,
+    dialect: Dialect | None = None,
+) -> Membership:
+    """The rows of `table` (aliased `alias`) that belong to a subject in `keys`, a
+    `dialect.key_list` (e.g. `SELECT unnest(%(p)s::int[])`).
 
-    `keys` is a query yielding subject keys, e.g. `SELECT unnest(%(p)s::int[])`. The rows are
-    found path by path with joins that start from the subjects (`parent.key IN (keys)`, then
-    each link's index), and matched on the table's primary key (`tableoid` and `ctid` without
-    one: a ctid is unique within one partition only): an `OR` of `IN` subqueries would make
-    PostgreSQL scan the whole table for every batch.
+    The rows are found path by path with joins that start from the subjects (`parent.key IN
+    (keys)`, then each link's index), and matched on the table's row address (its primary
+    key; on PostgreSQL `tableoid` and `ctid` without one: a ctid is unique within one partition
+    only): an `OR` of `IN` subqueries would make PostgreSQL scan the whole table for every
+    batch. How the statement is restricted to them (a condition, a join) is the engine's.
     """
+    dialect = or_postgresql(dialect)
     if table == policy.subject.qname:
-        return sql.SQL("{} IN ({})").format(sql.Identifier(alias, policy.key.name), keys)
-    ids = list(policy.table(table).primary_key) or list(ROW_ADDRESS)
+        return dialect.key_membership(alias, policy.key.name, keys)
+    ids = dialect.row_ids(policy.table(table))
     branches = []
     for path in policy.graph.paths_to_subject(table):
-        walk = path_sql(policy, path, "t", params)
+        walk = path_sql(policy, path, "t", params, dialect=dialect)
         conditions = [sql.SQL("{} IN ({})").format(walk.key, keys), *walk.conditions]
         branches.append(
             sql.SQL("SELECT {} FROM {} AS t {} WHERE {}").format(
-                sql.SQL(", ").join(row_id("t", c) for c in ids),
+                sql.SQL(", ").join(dialect.row_ref("t", c) for c in ids),
                 sql.Identifier(*table),
                 walk.joins,
                 sql.SQL(" AND ").join(conditions),
             )
         )
-    return sql.SQL("({}) IN ({})").format(
-        sql.SQL(", ").join(row_id(alias, c) for c in ids), sql.SQL(" UNION ALL ").join(branches)
-    )
-
-
-# A row without a primary key: its partition (or table) and its place there.
-ROW_ADDRESS = ("tableoid", "ctid")
-
-
-def row_id(alias: str, column: str) -> sql.Composable:
-    if column in ROW_ADDRESS:
-        return sql.SQL("{}.{}").format(sql.Identifier(alias), sql.SQL(column))
-    return sql.Identifier(alias, column)
+    return dialect.membership(alias, ids, branches)
 
 
 def count_members(
-    policy: BoundPolicy, phase: BoundPhase, table: QName, due: sql.Composable, params: Params
+    policy: BoundPolicy,
+    phase: BoundPhase,
+    table: QName,
+    due: sql.Composable,
+    params: Params,
+    *,
+    dialect: Dialect | None = None,
 ) -> sql.Composable:
     """`SELECT count(*)` of the rows of `table` the phase would change for the subjects in the
     relation `due` (column `k`). Joins, not `IN` under `OR`: with hundreds of thousands of due
-    subjects a hashed subplan would not fit in memory and PostgreSQL would rescan it per row."""
+    subjects a hashed subplan would not fit in memory and PostgreSQL would rescan it per row.
+    Rows are told apart by their address (PostgreSQL `tableoid`, `ctid`)."""
+    dialect = or_postgresql(dialect)
+    address = (
+        ("tableoid", "ctid")
+        if dialect.name == "postgresql"
+        else dialect.row_address(policy.table(table))
+    )
     branches = []
     for path in policy.graph.paths_to_subject(table):
-        walk = path_sql(policy, path, "t", params)
-        conditions = [pending_condition(phase, table, "t", params), *walk.conditions]
+        walk = path_sql(policy, path, "t", params, dialect=dialect)
+        conditions = [
+            pending_condition(phase, table, "t", params, dialect=dialect),
+            *walk.conditions,
+        ]
         branches.append(
-            sql.SQL(
-                "SELECT t.tableoid, t.ctid FROM {} AS t {} JOIN {} AS d ON d.k = {} WHERE {}"
-            ).format(
-                sql.Identifier(*table), walk.joins, due, walk.key, sql.SQL(" AND ").join(conditions)
+            sql.SQL("SELECT {} FROM {} AS t {} JOIN {} AS d ON d.k = {} WHERE {}").format(
+                sql.SQL(", ").join(dialect.row_ref("t", c) for c in address),
+                sql.Identifier(*table),
+                walk.joins,
+                due,
+                walk.key,
+                sql.SQL(" AND ").join(conditions),
             )
         )
     # One path: each row reaches at most one subject. Several: a row may be reached twice.
@@ -83,13 +95,16 @@ def count_members(
 
 
 def pending_condition(
-    phase: BoundPhase, table: QName, alias: str, params: Params
+    phase: BoundPhase, table: QName, alias: str, params: Params, *, dialect: Dialect | None = None
 ) -> sql.Composable:
     """True for rows the phase's action would still change (already-done rows are skipped)."""
+    dialect = or_postgresql(dialect)
     if phase.action in ROW_ACTIONS:
         return sql.SQL("true")
     parts = [
-        pending(phase.action, item, sql.Identifier(alias, item.column.name), params)
+        pending(
+            phase.action, item, sql.Identifier(alias, item.column.name), params, dialect=dialect
+        )
         for item in phase.columns
         if item.table.qname == table
     ]
@@ -104,17 +119,19 @@ def due_keys(
     *,
     subject_flag: sql.Composable | None = None,
     within: KeyRange | None = None,
+    dialect: Dialect | None = None,
 ) -> sql.Composable:
     """`SELECT k` of the subjects a phase acts on: due by the clock and, for column actions,
     with at least one row still to change (a subject already minimised is not due again).
     `subject_flag`: a column of `clock` holding `subject_pending` of the phase, evaluated by
     the clock on the subject's row, so the subject table is not read a second time. `within`:
     the clock covers only that slice of keys, so the related tables are read for it only."""
+    dialect = or_postgresql(dialect)
     query = sql.SQL("SELECT k FROM ({}) AS c WHERE is_due").format(clock)
     if phase.action in ROW_ACTIONS:
         return query
     skip = policy.subject.qname if subject_flag is not None else None
-    pending_keys = _pending_keys(policy, phase, params, skip, within)
+    pending_keys = _pending_keys(policy, phase, params, skip, within, dialect=dialect)
     found = [] if subject_flag is None else [subject_flag]
     if pending_keys is not None:
         found.append(sql.SQL("k IN ({})").format(pending_keys))
@@ -124,13 +141,19 @@ def due_keys(
 
 
 def subject_pending(
-    policy: BoundPolicy, phase: BoundPhase, alias: str, params: Params
+    policy: BoundPolicy,
+    phase: BoundPhase,
+    alias: str,
+    params: Params,
+    *,
+    dialect: Dialect | None = None,
 ) -> sql.Composable | None:
     """True for a subject row (aliased `alias`) on which the column phase still has work, over
     the phase's columns of the subject table itself; None when it has none there."""
+    dialect = or_postgresql(dialect)
     if phase.action in ROW_ACTIONS or policy.subject.qname not in phase.tables:
         return None
-    return pending_condition(phase, policy.subject.qname, alias, params)
+    return pending_condition(phase, policy.subject.qname, alias, params, dialect=dialect)
 
 
 def _pending_keys(
@@ -139,6 +162,8 @@ def _pending_keys(
     params: Params,
     skip: QName | None = None,
     within: KeyRange | None = None,
+    *,
+    dialect: Dialect,
 ) -> sql.Composable | None:
     """Subject keys with a row of the phase still to change, table by table (but `skip`),
     among those `within` that slice."""
@@ -147,8 +172,11 @@ def _pending_keys(
         if table == skip:
             continue
         for path in policy.graph.paths_to_subject(table):
-            walk = path_sql(policy, path, "t", params)
-            conditions = [pending_condition(phase, table, "t", params), *walk.conditions]
+            walk = path_sql(policy, path, "t", params, dialect=dialect)
+            conditions = [
+                pending_condition(phase, table, "t", params, dialect=dialect),
+                *walk.conditions,
+            ]
             if within is not None:
                 conditions.append(within.condition(walk.key))
             branches.append(

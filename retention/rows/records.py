@@ -23,9 +23,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from retention.engines import Connection, sql
+from retention.engines import Connection, engine_of, sql
+from retention.engines.catalogue import Column
+from retention.engines.dialect import Dialect, TemporaryTable
 from retention.errors import RetentionError
 from retention.policy.bound import BoundPolicy
 from retention.policy.expr import Params
@@ -40,7 +42,8 @@ class Records:
 
     policy: BoundPolicy
     keys: Sequence[Any]
-    sources: dict[QName, sql.Identifier]
+    sources: dict[QName, sql.Composable]
+    dialect: Dialect
     grouped: bool = False  # each source also holds `grp`, its rows' archive group
     counted: dict[QName, int] = field(default_factory=dict)  # rows kept, where checkable
 
@@ -77,13 +80,12 @@ class Records:
         `edge.parent`."""
         source = self.sources[edge.parent]
         if len(edge.child_columns) == 1:
-            # ARRAY(...) is computed once (an InitPlan); each value is one index probe. No cast:
-            # the values compare as the columns do (a cast to the child's type could truncate
-            # a longer parent value into another subject's, or overflow).
-            found: sql.Composable = sql.SQL("{} = ANY(ARRAY(SELECT {} FROM {}))").format(
+            # computed once, each value one index probe (PostgreSQL: `= ANY(ARRAY(...))`, an
+            # InitPlan). No cast: the values compare as the columns do (a cast to the child's
+            # type could truncate a longer parent value into another subject's, or overflow).
+            found = self.dialect.in_query(
                 sql.Identifier(alias, edge.child_columns[0]),
-                sql.Identifier(edge.parent_columns[0]),
-                source,
+                sql.SQL("SELECT {} FROM {}").format(sql.Identifier(edge.parent_columns[0]), source),
             )
         else:
             found = sql.SQL("({}) IN (SELECT {} FROM {})").format(
@@ -93,7 +95,9 @@ class Records:
             )
         if edge.class_column is None:
             return found
-        return sql.SQL("{} AND {}").format(class_filter(edge, alias, params), found)
+        return sql.SQL("{} AND {}").format(
+            class_filter(edge, alias, params, dialect=self.dialect), found
+        )
 
 
 def needed_columns(policy: BoundPolicy) -> dict[QName, list[str]]:
@@ -106,25 +110,19 @@ def needed_columns(policy: BoundPolicy) -> dict[QName, list[str]]:
 
 
 def _source(
-    policy: BoundPolicy, table: QName, columns: list[str], grouped: bool
-) -> tuple[str, sql.Composed]:
-    """Name and definition of the temporary table holding `columns` of `table`'s members (and
-    their archive group when `grouped`)."""
-    types = [policy.table(table).columns[c].type for c in columns]
+    policy: BoundPolicy, table: QName, columns: list[str], grouped: bool, dialect: Dialect
+) -> TemporaryTable:
+    """The temporary table holding `columns` of `table`'s members (and their archive group
+    when `grouped`)."""
+    typed: list[tuple[str, Column | Literal["text"]]] = [
+        (c, policy.table(table).columns[c]) for c in columns
+    ]
     if grouped:
-        columns, types = [*columns, "grp"], [*types, "text"]
-    digest = hashlib.sha256(repr((policy.name, table, columns, types)).encode()).hexdigest()
-    name = f"retention_records_{digest[:16]}"
-    definition = sql.SQL(
-        "CREATE TEMPORARY TABLE IF NOT EXISTS {} ({}) ON COMMIT DELETE ROWS"
-    ).format(
-        sql.Identifier(name),
-        sql.SQL(", ").join(
-            sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t))
-            for c, t in zip(columns, types, strict=True)
-        ),
-    )
-    return name, definition
+        typed.append(("grp", "text"))
+    types = [t if isinstance(t, str) else t.type for _, t in typed]
+    names = [n for n, _ in typed]
+    digest = hashlib.sha256(repr((policy.name, table, names, types)).encode()).hexdigest()
+    return dialect.temporary_table(f"retention_records_{digest[:16]}", typed)
 
 
 def collect(
@@ -139,16 +137,19 @@ def collect(
     giving each subject its archive group; each kept row then also carries the latest group
     of the subjects it belongs to."""
     graph = policy.graph
+    dialect = engine_of(conn).dialect
     needed = needed_columns(policy)
-    sources: dict[QName, sql.Identifier] = {}
-    records = Records(policy, keys, sources, groups is not None)
+    sources: dict[QName, sql.Composable] = {}
+    records = Records(policy, keys, sources, dialect, groups is not None)
     for table in graph.tables:
         columns = needed.get(table)
         if not columns:
             continue
-        name, definition = _source(policy, table, columns, groups is not None)
-        conn.execute(definition)
-        sources[table] = sql.Identifier("pg_temp", name)
+        temporary = _source(policy, table, columns, groups is not None, dialect)
+        conn.execute(temporary.create)
+        if not temporary.emptied_at_commit:  # another batch's rows
+            conn.execute(sql.SQL("DELETE FROM {}").format(temporary.name))
+        sources[table] = temporary.name
         params = Params(prefix="v")
         targets: list[sql.Composable] = [sql.Identifier(c) for c in columns]
         names = sql.SQL(", ").join(sql.Identifier("t", c) for c in columns)
@@ -156,16 +157,12 @@ def collect(
             members: sql.Composable = _grouped_members(records, table, columns, groups, params)
             targets.append(sql.Identifier("grp"))
         elif table == graph.subject and columns == [graph.key]:  # the keys themselves
-            members = sql.SQL("SELECT unnest({}::{}[])").format(
-                params.add(list(keys), binary=True), sql.SQL(policy.key.type)
-            )
+            members = dialect.key_rows(params, keys, policy.key)
         elif table == graph.subject:
-            members = sql.SQL("SELECT {} FROM {} AS t WHERE {} = ANY({}::{}[])").format(
+            members = sql.SQL("SELECT {} FROM {} AS t WHERE {}").format(
                 names,
                 sql.Identifier(*table),
-                sql.Identifier("t", graph.key),
-                params.add(list(keys), binary=True),
-                sql.SQL(policy.key.type),
+                dialect.in_keys(sql.Identifier("t", graph.key), params, keys, policy.key),
             )
         else:
             members = sql.SQL(" UNION ").join(
@@ -226,21 +223,24 @@ def _grouped_members(
 
 def delete(conn: Connection, records: Records) -> dict[str, int]:
     """Delete the records, children first; rows deleted per table ("schema.table")."""
-    policy = records.policy
+    policy, dialect = records.policy, records.dialect
     rows: dict[str, int] = {}
     for table in policy.graph.deletion_order():
         label = f"{table[0]}.{table[1]}"
         if table == policy.subject.qname:
-            query = sql.SQL("DELETE FROM {} WHERE {} = ANY(%b::{}[])").format(
-                sql.Identifier(*table), sql.Identifier(policy.key.name), sql.SQL(policy.key.type)
+            params = Params(prefix="d")
+            query = dialect.delete(
+                sql.Identifier(*table),
+                None,
+                dialect.in_keys(sql.Identifier(policy.key.name), params, records.keys, policy.key),
             )
-            rows[label] = conn.execute(query, (list(records.keys),)).rowcount
+            rows[label] = conn.execute(query, params.values).rowcount
             continue
         rows[label] = 0
         for edge in policy.graph.parents_of(table):
             params = Params(prefix="d")
-            query = sql.SQL("DELETE FROM {} AS r WHERE {}").format(
-                sql.Identifier(*table), records.condition(edge, "r", params)
+            query = dialect.delete(
+                sql.Identifier(*table), "r", records.condition(edge, "r", params)
             )
             rows[label] += conn.execute(query, params.values).rowcount
         records.check_deleted(table, rows[label])

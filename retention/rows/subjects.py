@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from retention.engines import sql
+from retention.engines.dialect import Dialect, or_postgresql
 from retention.policy.bound import BoundPolicy
 from retention.policy.expr import Params
 from retention.policy.relations import Edge
@@ -25,11 +26,19 @@ class PathSQL:
     key: sql.Composable
 
 
-def path_sql(policy: BoundPolicy, path: tuple[Edge, ...], start: str, params: Params) -> PathSQL:
+def path_sql(
+    policy: BoundPolicy,
+    path: tuple[Edge, ...],
+    start: str,
+    params: Params,
+    *,
+    dialect: Dialect | None = None,
+) -> PathSQL:
     """Walk a chain of edges from the row aliased `start` up to the subject.
 
     The subject table itself is never joined: the last edge's child columns hold its key.
     """
+    dialect = or_postgresql(dialect)
     joins: list[sql.Composable] = []
     conditions: list[sql.Composable] = []
     alias = start
@@ -38,14 +47,14 @@ def path_sql(policy: BoundPolicy, path: tuple[Edge, ...], start: str, params: Pa
         if edge.parent == policy.subject.qname and edge.parent_columns == (policy.key.name,):
             key = sql.Identifier(alias, edge.child_columns[0])
             if edge.class_column is not None:
-                conditions.append(class_filter(edge, alias, params))
+                conditions.append(class_filter(edge, alias, params, dialect=dialect))
             break
         parent = f"{start}_p{depth}"
         joins.append(
             sql.SQL("JOIN {} AS {} ON {}").format(
                 sql.Identifier(*edge.parent),
                 sql.Identifier(parent),
-                edge_condition(edge, alias, parent, params),
+                edge_condition(edge, alias, parent, params, dialect=dialect),
             )
         )
         alias = parent
@@ -53,22 +62,30 @@ def path_sql(policy: BoundPolicy, path: tuple[Edge, ...], start: str, params: Pa
     return PathSQL(sql.SQL(" ").join(joins), tuple(conditions), key)
 
 
-def class_filter(edge: Edge, alias: str, params: Params) -> sql.Composable:
-    """`alias.object_class = 'CPatient'` for a polymorphic edge (the class as a parameter)."""
-    assert edge.class_column is not None
-    return sql.SQL("{} = {}::text").format(
-        sql.Identifier(alias, edge.class_column), params.add(edge.class_value)
+def class_filter(
+    edge: Edge, alias: str, params: Params, *, dialect: Dialect | None = None
+) -> sql.Composable:
+    """`alias.object_class = 'CPatient'` for a polymorphic edge (the class as a parameter).
+    On MariaDB the comparison follows the column's collation: a case-insensitive one (the
+    default) takes 'cpatient' for 'CPatient' too."""
+    dialect = or_postgresql(dialect)
+    assert edge.class_column is not None and edge.class_value is not None
+    return sql.SQL("{} = {}").format(
+        sql.Identifier(alias, edge.class_column), dialect.text_parameter(params, edge.class_value)
     )
 
 
-def edge_condition(edge: Edge, child: str, parent: str, params: Params) -> sql.Composable:
+def edge_condition(
+    edge: Edge, child: str, parent: str, params: Params, *, dialect: Dialect | None = None
+) -> sql.Composable:
     """SQL condition joining a child row (alias `child`) to its parent row (alias `parent`)."""
+    dialect = or_postgresql(dialect)
     parts: list[sql.Composable] = [
         sql.SQL("{} = {}").format(sql.Identifier(child, c), sql.Identifier(parent, p))
         for c, p in zip(edge.child_columns, edge.parent_columns, strict=True)
     ]
     if edge.class_column is not None:
-        parts.append(class_filter(edge, child, params))
+        parts.append(class_filter(edge, child, params, dialect=dialect))
     return sql.SQL(" AND ").join(parts)
 
 

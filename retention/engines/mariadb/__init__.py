@@ -20,6 +20,7 @@ from retention.engines import Capabilities, Connection
 from retention.engines.mariadb import binlog, session, target
 from retention.engines.mariadb.bulk import load as bulk_load
 from retention.engines.mariadb.catalogue import Catalogue
+from retention.engines.mariadb.dialect import DIALECT
 from retention.engines.mariadb.pending import Pending
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ class MariaDB:
     bulk = cast("Bulk", Pending("bulk", load=bulk_load))  # copy_between: never (no helpers)
     snapshots = cast("Snapshots", Pending("snapshots"))  # never: shares_snapshots is False
     own_schema = cast("OwnSchema", Pending("own_schema"))
+    dialect = DIALECT
 
     def connect(self, settings: Settings, *, url: str | None = None) -> Connection:
         return session.connect(settings, url=url)

@@ -40,6 +40,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from retention.engines import Connection, sql
 from retention.engines.catalogue import ColumnKind
 from retention.engines.clock import TEXT_DATE_FORMATS, Binder, Extreme, Term, ValueType
+from retention.engines.mariadb.dialect import DIALECT
 from retention.errors import DatabaseError
 
 _NULL = sql.SQL("NULL")
@@ -60,6 +61,8 @@ _FENCE = sql.SQL("LIMIT 18446744073709551615")
 
 class MariaDBClock:
     """The clock's SQL for a session whose dates are read in `zone` (the legal calendar's)."""
+
+    rows = DIALECT  # the engine's SQL of rows (its walks up to the subject)
 
     def __init__(self, zone: str) -> None:
         self.zone = zone

@@ -10,6 +10,7 @@ from retention.engines import Capabilities, Connection, Engine
 from retention.engines.postgresql import binlog, session
 from retention.engines.postgresql.bulk import Bulk
 from retention.engines.postgresql.catalogue import Catalogue
+from retention.engines.postgresql.dialect import DIALECT
 from retention.engines.postgresql.locks import Locks
 from retention.engines.postgresql.own_schema import OwnSchema
 from retention.engines.postgresql.rows import Rows
@@ -42,6 +43,7 @@ class PostgreSQL:
     bulk = Bulk()
     snapshots = Snapshots()
     own_schema = OwnSchema()
+    dialect = DIALECT
 
     def connect(self, settings: Settings, *, url: str | None = None) -> Connection:
         return session.connect(settings, url=url)

@@ -12,9 +12,12 @@ from collections.abc import Sequence
 from retention.engines import Connection, sql
 from retention.engines.catalogue import ColumnKind
 from retention.engines.clock import TEXT_DATE_FORMATS, Binder, Extreme, Term, ValueType
+from retention.engines.postgresql.dialect import DIALECT
 
 
 class PostgreSQLClock:
+    rows = DIALECT  # the engine's SQL of rows (its walks up to the subject)
+
     def bind(self, params: Binder, value: object, type_: ValueType) -> sql.Composable:
         return sql.SQL("{}::{}").format(params.add(value), sql.SQL(type_))
 

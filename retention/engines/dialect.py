@@ -1,0 +1,279 @@
+"""The SQL that differs between engines in the statements that find, change and delete rows.
+
+The row builders (`retention.rows`), the actions (`retention.actions`) and a batch's lock
+(`retention.engine.batch`) write what every engine reads alike and ask a :class:`Dialect` for the
+rest: a set of keys bound as parameters (PostgreSQL: one array, `k = ANY(%s)`), casts, a row's
+address, temporary tables, UPDATE and DELETE joined to other rows, lists of rows bound as
+parameters, the lock clause, and writing many rows into a table. Each engine implements it in
+its folder (`postgresql/dialect.py`, `mariadb/dialect.py`); callers reach it as
+`engine_of(conn).dialect`, and the pure SQL builders take it as their `dialect` argument.
+
+PostgreSQL's produces the statements the tool was built with. MariaDB's differences are in
+docs/ENGINES.md (2.2, 2.5-2.7), and in each method's docstring here where they matter to a
+caller (e.g. a temporary table that is not emptied at commit).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from retention.engines import sql
+from retention.engines.catalogue import Column, Table
+
+# a value type that is no column's: the digest of a text, a text, a flag
+Neutral = Literal["bytes", "text", "boolean"]
+Typed = Column | Neutral
+
+
+class Cursors(Protocol):
+    """What writing rows needs of a connection (`retention.engines.Connection` has it)."""
+
+    def cursor(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
+class Binder(Protocol):
+    """Where values go as parameters (`retention.policy.expr.Params`)."""
+
+    def add(self, value: object, *, binary: bool = False) -> sql.Composable: ...
+
+
+@dataclass(frozen=True)
+class RowSet:
+    """Rows bound as parameters, usable as a FROM item (`source`, aliased); `columns` gives
+    each column's value by name, as a statement reads it (e.g. a digest decoded)."""
+
+    source: sql.Composable
+    columns: Mapping[str, sql.Composable]
+
+
+@dataclass(frozen=True)
+class TemporaryTable:
+    """A temporary table of this session: `create` makes it when missing (run it before each
+    use), `name` is how statements name it. Unless `emptied_at_commit`, a committed
+    transaction leaves its rows there: empty it before use (`DELETE FROM name`)."""
+
+    create: sql.Composed
+    name: sql.Composable
+    emptied_at_commit: bool
+
+
+@dataclass(frozen=True)
+class Membership:
+    """Rows of a statement's table (aliased) restricted to a set of rows: `join` goes right
+    after the table's alias (empty, or a JOIN clause with its leading space) and `condition`
+    into the WHERE clause."""
+
+    join: sql.Composable
+    condition: sql.Composable
+
+
+class Dialect(Protocol):
+    """What differs between engines in the SQL of rows, actions and batches."""
+
+    @property
+    def name(self) -> str: ...
+
+    # -- sets of keys, bound as parameters ----------------------------------------------------
+    def key_list(self, params: Binder, keys: Sequence[Any], key: Column) -> sql.Composable:
+        """The keys as the inside of `x IN (...)` (PostgreSQL `SELECT unnest(%(p)s::t[])`)."""
+        ...
+
+    def key_array(self, params: Binder, keys: Sequence[Any], key: Column) -> sql.Composable:
+        """The keys as what the clock's `key_in` takes: PostgreSQL an array (`%(p)s::t[]`),
+        elsewhere the inside of `IN (...)`, as `key_list`."""
+        ...
+
+    def in_keys(
+        self, expr: sql.Composable, params: Binder, keys: Sequence[Any], key: Column
+    ) -> sql.Composable:
+        """`expr` is one of `keys` (PostgreSQL `expr = ANY(%(p)s::t[])`)."""
+        ...
+
+    def key_rows(self, params: Binder, keys: Sequence[Any], key: Column) -> sql.Composable:
+        """A query of one column yielding the keys, to INSERT ... its rows."""
+        ...
+
+    def in_query(self, expr: sql.Composable, query: sql.Composable) -> sql.Composable:
+        """`expr` is one of the values of the one-column `query`, computed once (PostgreSQL
+        `expr = ANY(ARRAY(query))`: one index probe per value)."""
+        ...
+
+    def row_set(
+        self,
+        params: Binder,
+        rows: Sequence[Sequence[Any]],
+        columns: Sequence[tuple[str, Typed]],
+        alias: str,
+    ) -> RowSet:
+        """`rows` (one value per column of `columns`, each typed by its column or a neutral
+        type) bound as parameters, as a FROM item aliased `alias`."""
+        ...
+
+    # -- values ---------------------------------------------------------------------------------
+    def cast(self, value: sql.Composable, column: Column) -> sql.Composable:
+        """`value` (a parameter) as a value of `column`'s type, for assignments and
+        comparisons."""
+        ...
+
+    def as_text(self, expr: sql.Composable) -> sql.Composable:
+        """`expr`'s value as text, as this process reads it."""
+        ...
+
+    def text_parameter(self, params: Binder, value: str) -> sql.Composable:
+        """A text parameter compared with a text column."""
+        ...
+
+    def exact_text(self, expr: sql.Composable) -> sql.Composable:
+        """`expr` as text compared byte for byte (case-sensitive patterns), in parentheses."""
+        ...
+
+    def distinct(self, left: sql.Composable, right: sql.Composable) -> sql.Composable:
+        """True when the values differ, a NULL differing from any value but NULL."""
+        ...
+
+    def matches(
+        self,
+        expr: sql.Composable,
+        pattern: str,
+        params: Binder | None = None,
+        *,
+        negate: bool = False,
+    ) -> sql.Composable:
+        """`expr` matches the regular expression `pattern` (or does not, with `negate`), whose
+        `$` ends the text as in PostgreSQL (MariaDB's `$` also matches before a final line
+        feed); the pattern bound in `params`, or written in the statement without them."""
+        ...
+
+    def concat(self, left: sql.Composable, right: sql.Composable) -> sql.Composable:
+        """Two texts one after the other."""
+        ...
+
+    def digest(self, expr: sql.Composable) -> sql.Composable:
+        """The SHA-256 (32 bytes) of `expr`'s text in UTF-8, as `hashlib.sha256` of the text
+        `as_text` reads (the scrub ledger's digest)."""
+        ...
+
+    def truncate_date(
+        self, ref: sql.Composable, column: Column, to: Literal["year", "month"], params: Binder
+    ) -> sql.Composable:
+        """A date column's value on the first day of its year or month (midnight), of the
+        column's type; a value that is no calendar date stays as it is."""
+        ...
+
+    def floor_to(
+        self, ref: sql.Composable, width: sql.Composable, column: Column
+    ) -> sql.Composable:
+        """A number column's value down to a multiple of `width`, of the column's type."""
+        ...
+
+    def exists(self, rest: sql.Composable) -> sql.Composable:
+        """`EXISTS (SELECT ... FROM <rest>)`: whether `rest` (FROM items and WHERE) has a row."""
+        ...
+
+    # -- rows -----------------------------------------------------------------------------------
+    def row_ids(self, table: Table) -> tuple[str, ...]:
+        """The columns that tell one row of `table` from the others across statements, for
+        `row_ref`: the primary key, else the engine's row address (PostgreSQL `tableoid`,
+        `ctid`); MariaDB has none and takes the table's `row_key`. A table without one is
+        refused (a clear error)."""
+        ...
+
+    def row_address(self, table: Table) -> tuple[str, ...]:
+        """The cheapest columns that tell rows apart within one statement, for `row_ref`
+        (PostgreSQL `tableoid`, `ctid`; MariaDB the table's `row_key`, as `row_ids`)."""
+        ...
+
+    def row_ref(self, alias: str, column: str) -> sql.Composable:
+        """`alias.column` of a name from `row_ids` or `row_address` (PostgreSQL's system
+        columns unquoted)."""
+        ...
+
+    def membership(
+        self, alias: str, ids: Sequence[str], rows: Sequence[sql.Composable]
+    ) -> Membership:
+        """Rows (aliased `alias`) whose `ids` (names from `row_ids`) are among those the
+        queries `rows` yield (each a SELECT of the ids, possibly overlapping)."""
+        ...
+
+    def key_membership(self, alias: str, key: str, keys: sql.Composable) -> Membership:
+        """Rows (aliased `alias`) whose column `key` is among `keys` (a `key_list`)."""
+        ...
+
+    def lock(
+        self, *, skip_locked: bool = False, no_key: bool = False, of: str | None = None
+    ) -> sql.Composable:
+        """The clause locking the rows a SELECT reads until the transaction ends: `no_key`, a
+        lock that does not block inserts referencing them where the engine has one;
+        `skip_locked`, rows locked by another transaction are left out; `of`, only the rows
+        of that alias where the engine can say so."""
+        ...
+
+    # -- statements -----------------------------------------------------------------------------
+    def update(
+        self,
+        table: sql.Composable,
+        alias: str,
+        assignments: Sequence[tuple[str, sql.Composable]],
+        where: sql.Composable,
+        *,
+        join: sql.Composable | None = None,
+    ) -> sql.Composed:
+        """`UPDATE table AS alias [join] SET column = value, ... WHERE where`. `join` is a
+        `Membership.join`: only an engine whose memberships join can be given one."""
+        ...
+
+    def update_from(
+        self,
+        table: sql.Composable,
+        alias: str,
+        source: sql.Composable,
+        source_alias: str,
+        on: sql.Composable,
+        assignments: Sequence[tuple[str, sql.Composable]],
+    ) -> sql.Composed:
+        """Each row of `table` matching (`on`) a row of `source` updated from it
+        (PostgreSQL `UPDATE ... FROM ... WHERE on`; MariaDB `UPDATE ... JOIN ... ON on`)."""
+        ...
+
+    def delete(
+        self, table: sql.Composable, alias: str | None, where: sql.Composable
+    ) -> sql.Composed:
+        """`DELETE FROM table [AS alias] WHERE where`, in a form the engine plans with
+        indexes."""
+        ...
+
+    def insert_missing(
+        self, table: sql.Composable, columns: Sequence[str], query: sql.Composable
+    ) -> sql.Composed:
+        """`INSERT INTO table (columns) query`, rows whose unique key exists already skipped."""
+        ...
+
+    # -- temporary tables -----------------------------------------------------------------------
+    def temporary_table(self, name: str, columns: Sequence[tuple[str, Typed]]) -> TemporaryTable:
+        """A temporary table of this session named `name` (which starts with `retention_`:
+        on MariaDB a temporary table hides a table of the same name), its rows rolled back
+        with the transaction."""
+        ...
+
+    def temporary(self, name: str) -> sql.Composable:
+        """How statements name the temporary table `name` (PostgreSQL `pg_temp.name`)."""
+        ...
+
+    @property
+    def prepare_temporary(self) -> bool | None:
+        """The `prepare` argument for statements reading a temporary table that is created
+        again per run: PostgreSQL False (a prepared statement keeps the table's row type);
+        MariaDB None (it prepares each statement; False would read dates as text)."""
+        ...
+
+
+def or_postgresql(dialect: Dialect | None) -> Dialect:
+    """`dialect`, or PostgreSQL's when None: the SQL builders' default, for callers that do
+    not pass the engine's yet (the plan's and the report's, see docs/ENGINES.md)."""
+    if dialect is not None:
+        return dialect
+    postgresql: Dialect = importlib.import_module("retention.engines.postgresql.dialect").DIALECT
+    return postgresql
