@@ -91,7 +91,7 @@ def _staged(
     conn.execute(temp.create)
     # another phase's rows, same batch (and on MariaDB, another batch's)
     conn.execute(sql.SQL("DELETE FROM {}").format(temp.name))
-    dialect.load(conn, temp.name, names, rows)
+    engine_of(conn).bulk.load(conn, temp.name, names, rows)
     return temp.name
 
 

@@ -11,20 +11,26 @@ from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
-from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
-
 from retention.archive.model import ArchiveFile, Segment
-from retention.engines import Connection, sql
+from retention.engines import Connection, engine_of, sql
+from retention.engines.params import Json
+from retention.engines.rows import dict_row
 from retention.errors import DatabaseError
+
+_SEGMENT_COLUMNS = (
+    "file_id",
+    "grp",
+    "expires_on",
+    "subjects",
+    "subject_digests",
+    "rows",
+    "bytes",
+    "sha256",
+)
 
 
 def installed(conn: Connection, schema: str) -> bool:
-    row = conn.execute(
-        "SELECT to_regclass(%s) IS NOT NULL",
-        (f"{sql.Identifier(schema).as_string(None)}.archive_files",),
-    ).fetchone()
-    return bool(row and row[0])
+    return engine_of(conn).catalogue.table_exists(conn, schema, "archive_files")
 
 
 def require(conn: Connection, schema: str) -> None:
@@ -56,25 +62,24 @@ def insert(conn: Connection, schema: str, item: ArchiveFile) -> None:
             list(item.recipients),
         ),
     )
-    with conn.cursor().copy(
-        sql.SQL(
-            "COPY {} (file_id, grp, expires_on, subjects, subject_digests, rows, bytes, sha256) "
-            "FROM STDIN"
-        ).format(sql.Identifier(schema, "archive_segments"))
-    ) as copy:
-        for s in item.segments:
-            copy.write_row(
-                (
-                    item.file_id,
-                    s.group,
-                    s.expires_on,
-                    s.subjects,
-                    list(s.subject_digests),
-                    Jsonb(s.rows),
-                    s.bytes,
-                    s.sha256,
-                )
+    engine_of(conn).bulk.load(
+        conn,
+        sql.Identifier(schema, "archive_segments"),
+        _SEGMENT_COLUMNS,
+        (
+            (
+                item.file_id,
+                s.group,
+                s.expires_on,
+                s.subjects,
+                list(s.subject_digests),
+                Json(s.rows),
+                s.bytes,
+                s.sha256,
             )
+            for s in item.segments
+        ),
+    )
 
 
 def files(

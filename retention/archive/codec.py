@@ -27,7 +27,7 @@ from typing import Any
 
 from retention.archive.errors import ArchiveConfigError, ArchiveError, ArchiveVerifyError
 from retention.catalog.introspect import Table
-from retention.engines import Connection, sql
+from retention.engines import Connection, engine_of, sql
 from retention.policy.bound import BoundPolicy
 from retention.policy.expr import Params
 from retention.policy.relations import Edge, QName, is_link
@@ -56,14 +56,7 @@ def describe_columns(table: Table) -> list[dict[str, Any]]:
 
 def set_session(conn: Connection) -> None:
     require_utf8(conn)
-    conn.execute(
-        sql.SQL("SELECT {}").format(
-            sql.SQL(", ").join(
-                sql.SQL("set_config({}, {}, true)").format(sql.Literal(k), sql.Literal(v))
-                for k, v in SESSION.items()
-            )
-        )
-    )
+    engine_of(conn).session.transaction_settings(conn, SESSION)
 
 
 def require_utf8(conn: Connection) -> None:
@@ -181,18 +174,8 @@ class SettingParams(Params):
 
 def bind_settings(conn: Connection, values: dict[str, object]) -> None:
     """Set the values a `SettingParams` statement reads (inside the caller's transaction)."""
-    if not values:
-        return
-    conn.execute(
-        sql.SQL("SELECT {}").format(
-            sql.SQL(", ").join(
-                sql.SQL("set_config({}, {}, true)").format(
-                    sql.Literal(_SETTING + name), sql.Placeholder(name)
-                )
-                for name in values
-            )
-        ),
-        {name: str(value) for name, value in values.items()},
+    engine_of(conn).session.transaction_settings(
+        conn, {_SETTING + name: str(value) for name, value in values.items()}
     )
 
 

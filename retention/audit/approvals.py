@@ -23,8 +23,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from psycopg.rows import dict_row
-
 from retention.audit.seal import TrailKeys, trail_keys
 from retention.audit.sshsig import (
     AllowedSigner,
@@ -35,6 +33,7 @@ from retention.audit.sshsig import (
 )
 from retention.audit.trail import SIGNED_COLUMNS, AuditTrail, Entry, Stored, entry_problem
 from retention.engines import Connection, engine_of, sql
+from retention.engines.rows import dict_row
 from retention.policy.actions import SPECS
 from retention.settings import Settings
 

@@ -26,16 +26,15 @@ from typing import Any
 from uuid import UUID
 
 from loguru import logger
-from psycopg.adapt import PyFormat
-from psycopg.types.json import Jsonb
 
 from retention.audit.anchor import Anchor
 from retention.audit.seal import TrailKeys, TrailSigner
-from retention.engines import Connection, sql
+from retention.engines import Connection, engine_of, sql
+from retention.engines.locks import TransactionLock
+from retention.engines.params import Json
 from retention.keys import Key
 
 GENESIS = "0" * 64
-_LOCK_KEY = 0x6175_6469_7400  # "audit": one writer at a time keeps the chain linear
 _COLUMNS = (
     "seq",
     "recorded_at",
@@ -139,7 +138,8 @@ class AuditTrail:
     def append(self, conn: Connection, entry: Entry) -> Stored:
         """Append inside the caller's transaction (one is opened if there is none)."""
         with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+            # one writer at a time keeps the chain linear
+            engine_of(conn).locks.lock_in_transaction(conn, TransactionLock.AUDIT_CHAIN)
             last = conn.execute(
                 sql.SQL("SELECT seq, hash FROM {} ORDER BY seq DESC LIMIT 1").format(self.table)
             ).fetchone()
@@ -148,19 +148,23 @@ class AuditTrail:
             digest = entry_hash(prev, content)
             conn.execute(
                 sql.SQL(
-                    "INSERT INTO {} ({}, hash, sig_key, signature) VALUES ({}, %s, %s, %s)"
+                    "INSERT INTO {} ({}, hash, sig_key, signature) "
+                    "VALUES ({}, %(hash)s, %(sig_key)s, %(signature)s)"
                 ).format(
                     self.table,
                     sql.SQL(", ").join(map(sql.Identifier, _COLUMNS)),
                     sql.SQL(", ").join(
                         # thousands of digests: binary, the text format escapes each one
-                        sql.Placeholder(
-                            format=PyFormat.BINARY if c == "subject_digests" else PyFormat.AUTO
-                        )
+                        sql.parameter(c, binary=c == "subject_digests")
                         for c in _COLUMNS
                     ),
                 ),
-                [*_row(content), digest, self.signer.id, self.signer.sign(digest)],
+                {
+                    **dict(zip(_COLUMNS, _row(content), strict=True)),
+                    "hash": digest,
+                    "sig_key": self.signer.id,
+                    "signature": self.signer.sign(digest),
+                },
             )
         return Stored(content, digest, {"database": conn.info.dbname, "schema": self.schema})
 
@@ -212,7 +216,7 @@ def _row(content: Mapping[str, Any]) -> list[Any]:
     for name in _COLUMNS:
         value = content[name]
         if name in ("rows", "actor", "detail"):
-            value = Jsonb(value)
+            value = Json(value)
         elif name == "recorded_at":
             value = datetime.fromisoformat(value)
         out.append(value)
@@ -343,15 +347,11 @@ def verify(
             signers=tuple(signatures.signers),
         )
 
-    with conn.transaction(), conn.cursor(name="audit_verify") as cur:
-        cur.execute(
-            sql.SQL("SELECT {} FROM {} ORDER BY seq").format(
-                sql.SQL(", ").join(map(sql.Identifier, SIGNED_COLUMNS)), table
-            )
-        )
-        names = [d.name for d in cur.description or []]
-        for values in cur:
-            row = dict(zip(names, values, strict=True))
+    query = sql.SQL("SELECT {} FROM {} ORDER BY seq").format(
+        sql.SQL(", ").join(map(sql.Identifier, SIGNED_COLUMNS)), table
+    )
+    with conn.transaction(), engine_of(conn).rows.stream(conn, query) as rows:
+        for row in rows:
             content = stored_content(row)
             seq = int(row["seq"])
             if entry_hash(str(row["prev_hash"]), content) != row["hash"]:

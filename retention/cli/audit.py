@@ -10,8 +10,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from psycopg.rows import dict_row
-
 from retention.audit.anchor import Anchor, read_copy, read_heads
 from retention.audit.approvals import UNSIGNED, Recorded, recorded_approvals, rules_of
 from retention.audit.trail import Verification, stored_content, subject_digest, verify
@@ -19,6 +17,7 @@ from retention.cli.common import audit_key, public_keys
 from retention.cli.options import iso_date
 from retention.db import connect
 from retention.engines import sql
+from retention.engines.rows import dict_row
 from retention.errors import UsageError
 from retention.settings import Settings
 

@@ -20,9 +20,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import psycopg
-from psycopg import conninfo, sql
-
 from retention.audit.approvals import DESTRUCTIVE, approval_state, rules_of
 from retention.audit.trail import verify
 from retention.audit.writer import audit_keys
@@ -36,7 +33,7 @@ from retention.demo.embedded import DEFAULT_DATADIR, start
 from retention.demo.keys import demo_keys, sign_as_demo_approvers
 from retention.demo.schema import create_schema
 from retention.engine.progress import LogReporter
-from retention.engines import Connection, engine_for, errors
+from retention.engines import Connection, engine_for, errors, sql
 from retention.engines.clock import clock_sql
 from retention.errors import DatabaseError, UsageError
 from retention.keys import load_key
@@ -307,19 +304,12 @@ def _fresh_database(settings: Settings, admin_url: str, name: str, engine: str) 
 
             with connect(settings, url=admin_url) as admin:
                 return fresh_database(admin, admin_url, name)
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return engine_for(admin_url).session.fresh_database(admin_url, name)
     except errors.Error as exc:
         raise DatabaseError(
             f"cannot create the demo database: {str(exc).strip()}",
             hint="the demo needs the CREATEDB privilege (MariaDB: CREATE and DROP)",
         ) from None
-    params = conninfo.conninfo_to_dict(admin_url)
-    params["dbname"] = name
-    return conninfo.make_conninfo("", **params)
 
 
 def _load(conn: Connection, patients: int, seed: int) -> None:

@@ -33,17 +33,6 @@ from retention.settings import Settings
 if TYPE_CHECKING:
     from retention.archive.session import ArchiveSession
 
-# A batch reads and writes a few thousand records through their indexes. The planner's defaults
-# misjudge that: with `= ANY(array)` of 6,000 link values it prefers scanning a whole class of a
-# polymorphic table (random_page_cost 4 prices each index probe as a disk read; the pages are
-# mostly cached), and it starts parallel workers whose start-up alone (~40 ms measured at
-# 758,912 patients) dwarfs the 3 ms of work. These hold for the batch's transaction only.
-_KEYED_LOOKUPS = (
-    "set_config('random_page_cost', '1.1', true), "
-    "set_config('max_parallel_workers_per_gather', '0', true), "
-    "set_config('jit', 'off', true)"
-)
-
 
 @dataclass(frozen=True)
 class BatchContext:
@@ -82,11 +71,14 @@ def run_batch(
     (phases sharing one clock). `flags[i][j]`: key j is due for phase i (all when None).
     A phase none of whose subjects is in this batch gets None (no audit entry)."""
     first = ctxs[0]
+    session = engine_of(conn).session
     with conn.transaction():
-        conn.execute(
-            "SELECT set_config('lock_timeout', %s, true), "
-            "set_config('statement_timeout', %s, true), " + _KEYED_LOOKUPS,
-            (f"{first.settings.lock_timeout_ms}ms", f"{first.settings.statement_timeout_ms}ms"),
+        # also the planner's settings for a batch's keyed lookups (the engine's; PostgreSQL:
+        # index probes priced as cached pages, no parallel workers), for this transaction only
+        session.batch_limits(
+            conn,
+            lock_timeout_ms=first.settings.lock_timeout_ms,
+            statement_timeout_ms=first.settings.statement_timeout_ms,
         )
         locked = _lock(conn, first.policy, keys)
         gone = _gone(conn, first.policy, keys, locked)
@@ -120,7 +112,7 @@ def run_batch(
         # the audit trail's lock is held by another batch until it commits (batches side by
         # side): waiting for it is not contention with the application, whose rows this
         # batch already holds; statement_timeout still bounds the wait
-        conn.execute("SELECT set_config('lock_timeout', '0', true)")
+        session.lock_timeout(conn, 0)
         results: list[BatchResult | None] = [None] * len(ctxs)
         for (i, batch, proposed, n_locked, n_gone), rows in zip(chosen, done, strict=True):
             digested = tuple(sorted(digests[k] for k in batch.keys))

@@ -16,13 +16,11 @@ from typing import Any
 from loguru import logger
 
 from retention import db
-from retention.engines import Connection, errors
+from retention.engines import Connection, engine_of, errors
 from retention.errors import RetentionError
 from retention.plan.slices import worth_slicing
 from retention.policy.bound import BoundPolicy
 from retention.settings import Settings
-
-PINNED = ("TimeZone", "search_path")  # a helper reads dates and names as the run's connection
 
 
 class Connections:
@@ -55,7 +53,9 @@ class Connections:
             return []
         opened: list[Connection] = []
         try:
-            home, pinned = _identity(self.main), _settings_of(self.main)
+            # the run's calendar zone and search path (the engine's pinned settings): a
+            # batch's re-check and an archive's timestamps must read dates as the plan did
+            home, pinned = _identity(self.main), engine_of(self.main).session.pinned(self.main)
             for _ in range(count):
                 opened.append(self._open_like(home, pinned))
         except (RetentionError, errors.Error) as exc:
@@ -67,7 +67,7 @@ class Connections:
             return []
         return opened
 
-    def _open_like(self, home: tuple[Any, ...], pinned: list[tuple[str, str]]) -> Connection:
+    def _open_like(self, home: tuple[Any, ...], pinned: dict[str, str]) -> Connection:
         assert self.connect is not None
         conn = self.connect()
         try:
@@ -75,8 +75,7 @@ class Connections:
                 raise RetentionError(
                     "they would reach another database than the run's (database_url)"
                 )
-            for name, value in pinned:
-                conn.execute("SELECT set_config(%s, %s, false)", (name, value))
+            engine_of(conn).session.pin(conn, pinned)
         except (RetentionError, errors.Error):
             conn.close()
             raise
@@ -122,10 +121,3 @@ def _identity(conn: Connection) -> tuple[Any, ...]:
         "WHERE datname = current_database()), pg_postmaster_start_time()"
     ).fetchone()
     return tuple(row) if row else ()
-
-
-def _settings_of(conn: Connection) -> list[tuple[str, str]]:
-    """The run's calendar zone and search path: a batch's re-check and an archive's
-    timestamps must read dates as the plan did."""
-    pinned = [(name, conn.execute(f"SHOW {name}").fetchone()) for name in PINNED]
-    return [(name, str(row[0])) for name, row in pinned if row is not None]

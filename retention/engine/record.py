@@ -16,14 +16,13 @@ from collections.abc import Callable
 from typing import Any
 
 from loguru import logger
-from psycopg.pq import TransactionStatus
 
 from retention.audit.anchor import append_head, read_heads
 from retention.audit.trail import AuditTrail, Entry, Stored, verify_anchors
 from retention.engine.batch import BatchContext
 from retention.engine.outcome import RunOptions, RunReport
 from retention.engine.runs import ConnectionLostError, connection_lost_error, record_failed_run
-from retention.engines import Connection, errors, sql
+from retention.engines import Connection, engine_of, errors, sql
 from retention.errors import RetentionError
 from retention.settings import Settings
 
@@ -119,7 +118,7 @@ class RunRecord:
         """Append the trail's last entry, once committed, to the head file outside the
         database (setting audit_head_file); a failure is logged and never fails the run."""
         path = self.settings.audit_head_file
-        if path is None or self.conn.info.transaction_status != TransactionStatus.IDLE:
+        if path is None or engine_of(self.conn).session.in_transaction(self.conn):
             return
         try:
             earlier = read_heads(path, self.conn.info.dbname, self.schema)

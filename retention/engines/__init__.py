@@ -17,63 +17,26 @@ it, so `except errors.LockNotAvailable` means the same on every engine.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Collection
 from dataclasses import dataclass
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
+from typing import TYPE_CHECKING, Protocol
 
-from retention.engines import sql
+# re-exported: callers import them from here
+from retention.engines.connection import Connection as Connection
+from retention.engines.connection import Cursor as Cursor
 from retention.errors import DatabaseError
 
 if TYPE_CHECKING:
     from retention.engines.binlog import BinaryLog
+    from retention.engines.bulk import Bulk
     from retention.engines.catalogue import Catalog
     from retention.engines.dialect import Dialect
+    from retention.engines.locks import Locks
+    from retention.engines.own_schema import OwnSchema
+    from retention.engines.rows import Rows
+    from retention.engines.session import Session
+    from retention.engines.snapshots import Snapshots
     from retention.settings import Settings
-
-
-class Cursor(Protocol):
-    """What a statement returns: rows and the count of rows it matched."""
-
-    @property
-    def rowcount(self) -> int: ...
-    def fetchone(self) -> Any: ...
-    def fetchall(self) -> list[Any]: ...
-    def __iter__(self) -> Iterator[Any]: ...
-
-
-@runtime_checkable
-class Connection(Protocol):
-    """An open autocommit connection; every unit of work runs in `with conn.transaction():`."""
-
-    @property
-    def closed(self) -> bool: ...
-    @property
-    def broken(self) -> bool: ...
-    @property
-    def info(self) -> Any: ...
-    def execute(
-        self,
-        query: sql.SQL | sql.Composed | str,
-        params: Mapping[str, Any] | Sequence[Any] | None = None,
-        *,
-        prepare: bool | None = None,
-        binary: bool = False,
-    ) -> Cursor: ...
-    def transaction(
-        self, savepoint_name: str | None = None, force_rollback: bool = False
-    ) -> AbstractContextManager[Any]: ...
-    def cursor(self, *args: Any, **kwargs: Any) -> Any: ...
-    def close(self) -> None: ...
-    def cancel_safe(self) -> None: ...
-    def __enter__(self) -> Self: ...
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_val: BaseException | None,
-        exc_tb: TracebackType | None,
-    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -129,6 +92,18 @@ class Engine(Protocol):
         """The server's log of changes that outlives purged rows (binlog, archived WAL)."""
         ...
 
+    @property
+    def session(self) -> Session: ...
+    @property
+    def rows(self) -> Rows: ...
+    @property
+    def locks(self) -> Locks: ...
+    @property
+    def bulk(self) -> Bulk: ...
+    @property
+    def snapshots(self) -> Snapshots: ...
+    @property
+    def own_schema(self) -> OwnSchema: ...
     @property
     def dialect(self) -> Dialect: ...
 

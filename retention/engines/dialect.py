@@ -16,7 +16,7 @@ caller (e.g. a temporary table that is not emptied at commit).
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -267,18 +267,6 @@ class Dialect(Protocol):
         """The `prepare` argument for statements reading a temporary table that is created
         again per run: PostgreSQL False (a prepared statement keeps the table's row type);
         MariaDB None (it prepares each statement; False would read dates as text)."""
-        ...
-
-    # -- writing many rows ----------------------------------------------------------------------
-    def load(
-        self,
-        conn: Cursors,
-        table: sql.Composable,
-        columns: Sequence[str],
-        rows: Iterable[Sequence[Any]],
-    ) -> int:
-        """Insert `rows` (values in the order of `columns`) into `table`; how many
-        (PostgreSQL COPY; MariaDB executemany, the driver's bulk protocol)."""
         ...
 
 

@@ -18,7 +18,7 @@ from dataclasses import replace
 from datetime import date
 
 from retention.audit.approvals import DESTRUCTIVE, Rules, approval_state
-from retention.engines import Connection, sql
+from retention.engines import Connection, engine_of, sql
 from retention.engines.clock import clock_sql
 from retention.plan.clock import SUBJECT, UNKNOWN_DUE, clock_query
 from retention.plan.model import PhasePlan, Plan, PolicyPlan
@@ -61,7 +61,7 @@ def compute_plan(
     with conn.transaction():
         access = "READ ONLY" if keep is None else "READ WRITE"
         conn.execute(f"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, {access}")
-        conn.execute("SELECT set_config('work_mem', %s, true)", (f"{work_mem_mb}MB",))
+        engine_of(conn).session.work_mem(conn, work_mem_mb)
         slicing = None
         if helpers and keep is not None and not rows:
             slicing = Helpers(list(helpers), export_snapshot(conn), work_mem_mb)

@@ -6,7 +6,8 @@ data-modifying statement, which PostgreSQL never runs in parallel). With more co
 setting `workers`), the subject table is cut into slices of consecutive keys, one per
 connection, and each connection evaluates the clock of its slice, its aggregates (the last stay,
 the last consultation) restricted to the slice's keys. Every connection reads the same snapshot
-(`pg_export_snapshot`), so the figures are those of one moment, as with one connection.
+(the engine's: PostgreSQL's `pg_export_snapshot`), so the figures are those of one moment, as
+with one connection.
 
 Only NOT NULL integer keys are sliced, and only when every link to the subject holds integers: a
 range of text keys compares by collation, and a link column with another collation than the
@@ -28,9 +29,8 @@ from functools import partial
 from typing import Any, TypeVar
 
 from loguru import logger
-from psycopg.pq import TransactionStatus
 
-from retention.engines import Connection, errors, sql
+from retention.engines import Connection, engine_of, errors, sql
 from retention.engines.postgresql import raw
 from retention.policy.bound import BoundPolicy
 from retention.policy.expr import Params
@@ -154,9 +154,7 @@ def spread(
 def export_snapshot(main: Connection) -> str:
     """The snapshot of `main`'s REPEATABLE READ transaction, for helpers to read while that
     transaction stays open."""
-    row = main.execute("SELECT pg_export_snapshot()").fetchone()
-    assert row is not None
-    return str(row[0])
+    return engine_of(main).snapshots.export(main)
 
 
 @contextmanager
@@ -170,10 +168,10 @@ def reading(
     ready: list[Connection] = []
     try:
         for conn in helpers:
+            engine = engine_of(conn)
             try:
-                conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
-                conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
-                conn.execute("SELECT set_config('work_mem', %s, true)", (f"{work_mem_mb}MB",))
+                engine.snapshots.join(conn, snapshot)
+                engine.session.work_mem(conn, work_mem_mb)
             except errors.Error as exc:
                 logger.warning(
                     "a helper connection cannot read the run's snapshot ({}); its slice is "
@@ -194,7 +192,7 @@ def reading(
 
 def _roll_back(conn: Connection) -> None:
     try:
-        if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
+        if not conn.closed and engine_of(conn).session.in_transaction(conn):
             conn.execute("ROLLBACK")
     except errors.Error as exc:  # a helper lost: the work it did was copied, or failed
         logger.debug("helper connection not rolled back: {}", type(exc).__name__)
@@ -251,12 +249,7 @@ def _cancel(cancel: Callable[[], None] | None) -> None:
 def copy_table(source: Connection, target: Connection, table: sql.Composable) -> None:
     """Append the rows of `table` on `source` (e.g. a temporary table of its session) to the
     table of the same name on `target`, in binary, without going through Python objects."""
-    with (
-        source.cursor().copy(sql.SQL("COPY {} TO STDOUT (FORMAT BINARY)").format(table)) as out,
-        target.cursor().copy(sql.SQL("COPY {} FROM STDIN (FORMAT BINARY)").format(table)) as into,
-    ):
-        for data in out:
-            into.write(data)
+    engine_of(target).bulk.copy_between(source, target, table)
 
 
 def cancel_all(conns: Sequence[Connection]) -> None:

@@ -37,7 +37,7 @@ from typing import Any
 from retention.discovery.inventory import installed as inventory_installed
 from retention.discovery.inventory import last_scan_id, latest_inventory
 from retention.discovery.model import ColumnVerdict
-from retention.engines import Connection, sql
+from retention.engines import Connection, engine_of, sql
 from retention.engines.clock import clock_sql
 from retention.plan.clock import AggregateKey, aggregate_key, aggregate_statement, clock_query
 from retention.plan.slices import (
@@ -207,7 +207,7 @@ def compute_exposure(
     subject table, reading the same snapshot (see retention.plan.slices)."""
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        conn.execute("SELECT set_config('work_mem', %s, true)", (f"{work_mem_mb}MB",))
+        engine_of(conn).session.work_mem(conn, work_mem_mb)
         snapshot = export_snapshot(conn) if helpers else ""
         scan_id, scanned_at, inventory = last_scan(conn, schema)
         context = _Context(conn, list(policies), at, schema, inventory)

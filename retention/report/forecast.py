@@ -26,7 +26,7 @@ from datetime import date
 from typing import Any
 
 from retention.audit.approvals import DESTRUCTIVE, Rules, approval_state
-from retention.engines import Connection, sql
+from retention.engines import Connection, engine_of, sql
 from retention.engines.clock import clock_sql
 from retention.plan.clock import clock_query, holds_covering
 from retention.policy.bound import BoundPhase, BoundPolicy
@@ -125,7 +125,7 @@ def compute_forecast(
     dates = (today, *month_ends(today, months))
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        conn.execute("SELECT set_config('work_mem', %s, true)", (f"{work_mem_mb}MB",))
+        engine_of(conn).session.work_mem(conn, work_mem_mb)
         holds = holds_table(conn, schema)
         phases = []
         for policy in policies:

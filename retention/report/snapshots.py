@@ -15,9 +15,9 @@ from typing import Any
 from uuid import UUID
 
 from loguru import logger
-from psycopg.types.json import Jsonb
 
 from retention.engines import Connection, sql
+from retention.engines.params import Json
 from retention.policy.bound import BoundPolicy
 from retention.report.exposure import Exposure, compute_exposure
 from retention.report.moments import iso
@@ -60,7 +60,7 @@ def save_snapshot(
         sql.SQL(
             "INSERT INTO {} (at, run_id, figures) VALUES (%s, %s, %s) RETURNING snapshot_id"
         ).format(sql.Identifier(schema, TABLE)),
-        (exposure.at, run_id, Jsonb(exposure.to_json())),
+        (exposure.at, run_id, Json(exposure.to_json())),
     ).fetchone()
     assert row is not None
     return int(row[0])

@@ -1,4 +1,5 @@
-"""One run at a time per database: a session-level advisory lock held for the whole run.
+"""One run at a time per database: a session-level lock held for the whole run (the engine's:
+PostgreSQL takes an advisory lock, see retention.engines.locks).
 
 `retention run` and the daemon take the same lock. Whoever does not get it is told who holds it.
 Runs left `running` by a process that died are marked `abandoned` once the lock is ours (the
@@ -10,10 +11,8 @@ from __future__ import annotations
 
 import time
 
-from retention.engines import Connection, sql
+from retention.engines import Connection, engine_of, sql
 from retention.errors import RetentionError
-
-RUN_LOCK = 0x7274_6E5F_7275_6E  # "rtn_run"
 
 
 class RunInProgressError(RetentionError):
@@ -25,9 +24,9 @@ class RunInProgressError(RetentionError):
 def acquire(conn: Connection, schema: str, wait_seconds: float = 0.0) -> None:
     """Take the run lock, waiting up to `wait_seconds`; :class:`RunInProgressError` if held."""
     deadline = time.monotonic() + wait_seconds
+    locks = engine_of(conn).locks
     while True:
-        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (RUN_LOCK,)).fetchone()
-        if row and row[0]:
+        if locks.try_run_lock(conn):
             return
         if time.monotonic() >= deadline:
             raise RunInProgressError(
@@ -39,14 +38,14 @@ def acquire(conn: Connection, schema: str, wait_seconds: float = 0.0) -> None:
 
 def release(conn: Connection) -> None:
     if not (conn.closed or conn.broken):
-        conn.execute("SELECT pg_advisory_unlock(%s)", (RUN_LOCK,))
+        engine_of(conn).locks.release_run_lock(conn)
 
 
 def in_progress(conn: Connection) -> bool:
     """Whether a run holds the lock now (taken and given back at once when free)."""
-    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (RUN_LOCK,)).fetchone()
-    if row and row[0]:
-        conn.execute("SELECT pg_advisory_unlock(%s)", (RUN_LOCK,))
+    locks = engine_of(conn).locks
+    if locks.try_run_lock(conn):
+        locks.release_run_lock(conn)
         return False
     return True
 
@@ -59,13 +58,10 @@ def _holder(conn: Connection, schema: str) -> str:
         ).format(sql.Identifier(schema, "runs"))
     ).fetchone()
     if row is None:
-        activity = conn.execute(
-            "SELECT a.pid, a.client_addr, a.backend_start FROM pg_locks l "
-            "JOIN pg_stat_activity a USING (pid) WHERE l.locktype = 'advisory' "
-            "AND l.granted AND (l.classid::bigint << 32 | l.objid::bigint) = %s LIMIT 1",
-            (RUN_LOCK,),
-        ).fetchone()
-        if activity is None:
+        holder = engine_of(conn).locks.run_lock_holder(conn)
+        if holder is None:
             return "holder unknown"
-        return f"server pid {activity[0]}, since {activity[2]:%Y-%m-%d %H:%M:%S}"
+        if holder.since is None:
+            return f"server pid {holder.session_id}"
+        return f"server pid {holder.session_id}, since {holder.since:%Y-%m-%d %H:%M:%S}"
     return f"pid {row[0]} on {row[1]}, since {row[2]:%Y-%m-%d %H:%M:%S %Z}"

@@ -33,14 +33,14 @@ What differs from PostgreSQL (docs/ENGINES.md 2.2, 2.5-2.7), and why it is writt
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from retention.engines import Connection, sql
+from retention.engines import sql
 from retention.engines.catalogue import Column, ColumnKind, Table
-from retention.engines.dialect import Binder, Cursors, Membership, RowSet, TemporaryTable, Typed
+from retention.engines.dialect import Binder, Membership, RowSet, TemporaryTable, Typed
 from retention.errors import DatabaseError
 
 PREFIX = "retention_"  # every temporary table's name: it hides a base table of the same name
@@ -275,20 +275,6 @@ class MariaDBDialect:
         return sql.Identifier(name)
 
     # -- writing many rows ---------------------------------------------------------------------
-    def load(
-        self,
-        conn: Cursors,
-        table: sql.Composable,
-        columns: Sequence[str],
-        rows: Iterable[Sequence[Any]],
-    ) -> int:
-        # the bulk protocol in chunks (engines/mariadb/bulk.py); imported here: it reads the
-        # connection's driver cursor
-        from retention.engines.mariadb.bulk import load
-
-        if not isinstance(conn, Connection):
-            raise TypeError(f"not a connection: {type(conn).__name__}")
-        return load(conn, table, columns, rows)
 
 
 def _set(alias: str, assignments: Sequence[tuple[str, sql.Composable]]) -> sql.Composable:

@@ -36,13 +36,13 @@ import hashlib
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from importlib import resources
 from typing import LiteralString
 
 from psycopg.pq import TransactionStatus
 
 from retention.engines import Connection, errors, sql
+from retention.engines.own_schema import Migration
 from retention.errors import DatabaseError
 
 TRAIL = "audit"
@@ -72,15 +72,6 @@ BOOTSTRAP = (
 )
 
 
-@dataclass(frozen=True)
-class Migration:
-    """One numbered migration: its steps, in order (templates holding `{schema}`)."""
-
-    version: int
-    name: str
-    statements: tuple[str, ...]
-
-
 class OwnSchema:
     """The tool's schema on MariaDB, as the engine serves it (docs/ENGINES.md, 3: OwnSchema)."""
 
@@ -95,7 +86,8 @@ class OwnSchema:
 
 
 def migrations() -> list[Migration]:
-    """Every shipped migration, in order."""
+    """Every shipped migration, in order; each statement is one step (a template holding
+    `{schema}`)."""
     folder = resources.files("retention.engines.mariadb") / "migrations"
     found = []
     for item in folder.iterdir():

@@ -6,10 +6,16 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from retention.engines import Capabilities, Connection
+from retention.engines import Capabilities, Connection, Engine
 from retention.engines.postgresql import binlog, session
+from retention.engines.postgresql.bulk import Bulk
 from retention.engines.postgresql.catalogue import Catalogue
 from retention.engines.postgresql.dialect import DIALECT
+from retention.engines.postgresql.locks import Locks
+from retention.engines.postgresql.own_schema import OwnSchema
+from retention.engines.postgresql.rows import Rows
+from retention.engines.postgresql.session import Session
+from retention.engines.postgresql.snapshots import Snapshots
 
 if TYPE_CHECKING:
     from retention.engines.binlog import BinaryLog
@@ -29,7 +35,14 @@ class PostgreSQL:
         statement_time_on_dml=True,
         reopen_temporary_table=True,
     )
+    # the concerns, one object each (their protocols: retention/engines/)
     catalogue = Catalogue()
+    session = Session()
+    rows = Rows()
+    locks = Locks()
+    bulk = Bulk()
+    snapshots = Snapshots()
+    own_schema = OwnSchema()
     dialect = DIALECT
 
     def connect(self, settings: Settings, *, url: str | None = None) -> Connection:
@@ -45,7 +58,7 @@ class PostgreSQL:
         return isinstance(conn, psycopg.Connection)
 
 
-ENGINE = PostgreSQL()
+ENGINE: Engine = PostgreSQL()  # mypy checks that it implements every concern
 
 
 def raw(conn: Connection) -> psycopg.Connection[Any]:

@@ -8,12 +8,12 @@ temporary tables live in `pg_temp` and are emptied at each commit; bulk writes a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from retention.engines import sql
 from retention.engines.catalogue import Column, Table
-from retention.engines.dialect import Binder, Cursors, Membership, RowSet, TemporaryTable, Typed
+from retention.engines.dialect import Binder, Membership, RowSet, TemporaryTable, Typed
 
 # A row without a primary key: its partition (or table) and its place there.
 ROW_ADDRESS = ("tableoid", "ctid")
@@ -214,23 +214,6 @@ class PostgreSQLDialect:
         return sql.Identifier("pg_temp", name)
 
     # -- writing many rows ---------------------------------------------------------------------
-    def load(
-        self,
-        conn: Cursors,
-        table: sql.Composable,
-        columns: Sequence[str],
-        rows: Iterable[Sequence[Any]],
-    ) -> int:
-        count = 0
-        with conn.cursor().copy(
-            sql.SQL("COPY {} ({}) FROM STDIN").format(
-                table, sql.SQL(", ").join(map(sql.Identifier, columns))
-            )
-        ) as copy:
-            for row in rows:
-                copy.write_row(row)
-                count += 1
-        return count
 
 
 def _qualified(alias: str, name: str) -> sql.Composable:

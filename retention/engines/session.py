@@ -1,0 +1,54 @@
+"""What a session sets for one transaction, and where it stands.
+
+Settings made here hold until the current transaction ends (PostgreSQL: `set_config(..., true)`;
+an engine without transaction-local settings restores its session values when the transaction
+ends, docs/ENGINES.md 2.1 and 2.7). A call outside a transaction is not what callers do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from retention.engines.connection import Connection
+
+
+class Session(Protocol):
+    def batch_limits(
+        self, conn: Connection, *, lock_timeout_ms: int, statement_timeout_ms: int
+    ) -> None:
+        """A batch's transaction: bound its waits for row locks and each statement's time,
+        and tune the planner for lookups by a few thousand keys where the engine needs it."""
+        ...
+
+    def lock_timeout(self, conn: Connection, ms: int) -> None:
+        """Bound waits for locks to `ms` milliseconds (0: wait without limit)."""
+        ...
+
+    def work_mem(self, conn: Connection, mb: int) -> None:
+        """The memory one sort or hash of a statement may use before spilling to disk."""
+        ...
+
+    def transaction_settings(self, conn: Connection, settings: Mapping[str, str]) -> None:
+        """Settings by the engine's own names (callers whose SQL is the engine's already:
+        e.g. the archive's COPY output styles), values sent as parameters."""
+        ...
+
+    def in_transaction(self, conn: Connection) -> bool:
+        """False only when the connection is idle outside any transaction (a connection in a
+        failed transaction, or in an unknown state, is in one)."""
+        ...
+
+    def pinned(self, conn: Connection) -> dict[str, str]:
+        """The session settings the connection pinned (PostgreSQL: TimeZone, search_path),
+        as they are now: another connection given them reads dates and names the same."""
+        ...
+
+    def pin(self, conn: Connection, settings: Mapping[str, str]) -> None:
+        """Give the session `settings` (from `pinned`) until it ends."""
+        ...
+
+    def fresh_database(self, admin_url: str, name: str) -> str:
+        """Drop the database `name` on the server of `admin_url` (its sessions ended) and
+        create it again, empty; its URL. For the demonstration's own database only."""
+        ...
