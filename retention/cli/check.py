@@ -10,7 +10,7 @@ from retention.audit.approvals import DESTRUCTIVE, approval_state, rules_of
 from retention.cli.options import add_policies_option
 from retention.db import connect
 from retention.discovery.coverage import Gap, current_gaps
-from retention.engines import engine_of
+from retention.engines import Connection, engine_of
 from retention.engines.binlog import BinaryLog
 from retention.engines.pending import require_postgresql
 from retention.errors import PolicyError, UsageError
@@ -74,8 +74,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             else {}
         )
         binary_log = engine_of(conn).binary_log(conn)
+        trail = _trail_problems(conn, settings.schema_name)
     for problem in result.warnings:
         print(problem.render(), file=sys.stderr)
+    for line in trail:
+        print(f"warning: {line}", file=sys.stderr)
     if result.errors:
         _note(binary_log)
         raise PolicyError(result.errors)
@@ -97,6 +100,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.coverage:
         return _coverage(gaps)
     return 0
+
+
+def _trail_problems(conn: Connection, schema: str) -> list[str]:
+    """What would let this account rewrite the audit trail, where the engine checks it
+    (MariaDB: the append-only triggers, DROP which TRUNCATE needs, ...); nothing before
+    `retention init` created the trail."""
+    engine = engine_of(conn)
+    if not engine.catalogue.table_exists(conn, schema, "audit"):
+        return []
+    return engine.own_schema.append_only_problems(conn, schema) or []
 
 
 def _note(binary_log: BinaryLog) -> None:

@@ -31,3 +31,9 @@ class OwnSchema(Protocol):
         """Create or upgrade the tool's schema `schema`, one migrator at a time; the names of
         the migrations applied (none when it was up to date)."""
         ...
+
+    def append_only_problems(self, conn: Connection, schema: str) -> list[str] | None:
+        """What would let the connected account rewrite the audit trail of `schema` (empty:
+        nothing found); None when the engine does not check it (PostgreSQL: its trigger
+        refuses UPDATE, DELETE and TRUNCATE, `retention grants` gives INSERT only)."""
+        ...

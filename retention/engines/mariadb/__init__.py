@@ -17,18 +17,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, cast
 
 from retention.engines import Capabilities, Connection
-from retention.engines.mariadb import binlog, session, target
+from retention.engines.mariadb import binlog, schema, session, target
 from retention.engines.mariadb.bulk import load as bulk_load
 from retention.engines.mariadb.catalogue import Catalogue
 from retention.engines.mariadb.dialect import DIALECT
 from retention.engines.mariadb.pending import Pending
+from retention.engines.mariadb.rows import Rows
 from retention.engines.mariadb.schema import OwnSchema
 
 if TYPE_CHECKING:
     from retention.engines.binlog import BinaryLog
     from retention.engines.bulk import Bulk
     from retention.engines.locks import Locks
-    from retention.engines.rows import Rows
     from retention.engines.session import Session
     from retention.engines.snapshots import Snapshots
     from retention.settings import Settings
@@ -50,8 +50,9 @@ class MariaDB:
     catalogue = Catalogue()
     # concerns not implemented yet: every call is a clear NotYetSupportedError (pending.py)
     session = cast("Session", Pending("session"))
-    rows = cast("Rows", Pending("rows"))
-    locks = cast("Locks", Pending("locks"))
+    rows = Rows()
+    # the audit chain's lock only (a row FOR UPDATE, schema.py); the run lock is pending
+    locks = cast("Locks", Pending("locks", lock_in_transaction=schema.lock_in_transaction))
     bulk = cast("Bulk", Pending("bulk", load=bulk_load))  # copy_between: never (no helpers)
     snapshots = cast("Snapshots", Pending("snapshots"))  # never: shares_snapshots is False
     own_schema = OwnSchema()

@@ -37,6 +37,9 @@ class OwnSchema:
             ) from None
         return applied
 
+    def append_only_problems(self, conn: Connection, schema: str) -> list[str] | None:
+        return None
+
 
 def _apply(conn: Connection, schema: str, pending: list[Migration], applied: list[str]) -> None:
     """Inside the migration's transaction: the schema, its version table, then each migration
