@@ -252,16 +252,20 @@ def test_init_grants_check_and_verify_on_a_mariadb_url(
         mariadb_conn.execute(statement)
     (tmp_path / "p.yaml").write_text(textwrap.dedent(POLICY), encoding="utf-8")
     tool = f"rt_ma_{secrets.token_hex(6)}"
-    env = {"RETENTION_SCHEMA_NAME": tool}
     try:
-        done = cli(mariadb_url, "init", policies=tmp_path, **env)
+        done = cli(mariadb_url, "init", policies=tmp_path, RETENTION_SCHEMA_NAME=tool)
         assert done.returncode == 0, done.stderr
         assert done.stdout.startswith(f"schema '{tool}': applied 001_holds.sql, 002_audit.sql")
-        again = cli(mariadb_url, "init", policies=tmp_path, **env)
+        again = cli(mariadb_url, "init", policies=tmp_path, RETENTION_SCHEMA_NAME=tool)
         assert again.stdout == f"schema '{tool}' is up to date\n"
 
         printed = cli(
-            mariadb_url, "grants", "--role", "rt_daemon@10.0.0.5", policies=tmp_path, **env
+            mariadb_url,
+            "grants",
+            "--role",
+            "rt_daemon@10.0.0.5",
+            policies=tmp_path,
+            RETENTION_SCHEMA_NAME=tool,
         )
         assert printed.returncode == 0, printed.stderr
         assert "CREATE USER IF NOT EXISTS 'rt_daemon'@'10.0.0.5';" in printed.stdout
@@ -270,7 +274,7 @@ def test_init_grants_check_and_verify_on_a_mariadb_url(
         )
         assert "GRANT DELETE ON `" in printed.stdout and "`.`visits` TO" in printed.stdout
 
-        checked = cli(mariadb_url, "check", policies=tmp_path, **env)
+        checked = cli(mariadb_url, "check", policies=tmp_path, RETENTION_SCHEMA_NAME=tool)
         assert checked.returncode == 0, checked.stderr
         # as root: the triggers are there, root's own privileges could rewrite the trail
         assert "is missing" not in checked.stderr and "was changed" not in checked.stderr
@@ -291,7 +295,9 @@ def test_init_grants_check_and_verify_on_a_mariadb_url(
             )
             for entry in ENTRIES:
                 trail.append(own, entry)
-        verified = cli(mariadb_url, "audit", "verify", policies=tmp_path, **env)
+        verified = cli(
+            mariadb_url, "audit", "verify", policies=tmp_path, RETENTION_SCHEMA_NAME=tool
+        )
         assert verified.returncode == 0, verified.stdout + verified.stderr
         assert "3 entries" in verified.stdout
 
@@ -301,10 +307,10 @@ def test_init_grants_check_and_verify_on_a_mariadb_url(
         mariadb_conn.execute(
             sql.SQL("DELETE FROM {} WHERE seq = 2").format(sql.Identifier(tool, "audit"))
         )
-        broken = cli(mariadb_url, "audit", "verify", policies=tmp_path, **env)
+        broken = cli(mariadb_url, "audit", "verify", policies=tmp_path, RETENTION_SCHEMA_NAME=tool)
         assert broken.returncode == 1
         assert "entries 2..2 were removed" in broken.stdout
-        warned = cli(mariadb_url, "check", policies=tmp_path, **env)
+        warned = cli(mariadb_url, "check", policies=tmp_path, RETENTION_SCHEMA_NAME=tool)
         assert f"warning: the trigger `{tool}`.`audit_no_delete` that refuses DELETE" in (
             warned.stderr
         )
