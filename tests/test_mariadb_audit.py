@@ -8,6 +8,7 @@ on MariaDB is a database of its own, named per test and dropped afterwards.
 
 from __future__ import annotations
 
+import json
 import secrets
 import textwrap
 import threading
@@ -299,7 +300,42 @@ def test_init_grants_check_and_verify_on_a_mariadb_url(
             mariadb_url, "audit", "verify", policies=tmp_path, RETENTION_SCHEMA_NAME=tool
         )
         assert verified.returncode == 0, verified.stdout + verified.stderr
-        assert "3 entries" in verified.stdout
+        assert "3 entries" in verified.stdout, verified.stdout
+
+        digest = trail.subject_digest("p", 7)
+        trail.append(
+            own_again := connect(Settings(), url=mariadb_url),
+            Entry(event="hold.add", outcome="ok", policy="p", subject_digests=(digest,)),
+        )
+        own_again.close()
+        found = cli(
+            mariadb_url,
+            "audit",
+            "find",
+            "--policy",
+            "p",
+            "--subject",
+            "7",
+            "--format",
+            "json",
+            policies=tmp_path,
+            RETENTION_SCHEMA_NAME=tool,
+        )
+        assert found.returncode == 0, found.stderr
+        assert [e["seq"] for e in json.loads(found.stdout)] == [4]
+        shown = cli(
+            mariadb_url,
+            "audit",
+            "show",
+            "--format",
+            "json",
+            policies=tmp_path,
+            RETENTION_SCHEMA_NAME=tool,
+        )
+        assert shown.returncode == 0, shown.stderr
+        assert [e["hash"] for e in json.loads(shown.stdout)] == [
+            r["hash"] for r in _read(mariadb_conn, tool)
+        ]
 
         mariadb_conn.execute(
             sql.SQL("DROP TRIGGER {}").format(sql.Identifier(tool, "audit_no_delete"))

@@ -16,7 +16,7 @@ from retention.audit.trail import Verification, stored_content, subject_digest, 
 from retention.cli.common import audit_key, public_keys
 from retention.cli.options import iso_date
 from retention.db import connect
-from retention.engines import sql
+from retention.engines import engine_for, sql
 from retention.engines.rows import dict_row
 from retention.errors import UsageError
 from retention.settings import Settings
@@ -226,7 +226,7 @@ def _find(args: argparse.Namespace, settings: Settings) -> int:
     entries = _entries(
         # a hold on a person (no policy) lists the subject's digest under every policy it covers
         settings,
-        sql.SQL("(policy = %s OR policy IS NULL) AND %s = ANY(subject_digests)"),
+        sql.SQL("(policy = %s OR policy IS NULL) AND {}").format(_holds_digest(settings)),
         [args.policy, digest],
     )
     if not entries:
@@ -234,6 +234,14 @@ def _find(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     _print(entries, args.format)
     return 0
+
+
+def _holds_digest(settings: Settings) -> sql.Composable:
+    """An entry's subject digests hold the parameter: PostgreSQL's text[], MariaDB's JSON
+    array (no arrays there)."""
+    if engine_for(settings.require_database_url()).name == "mariadb":
+        return sql.SQL("JSON_CONTAINS(subject_digests, JSON_QUOTE(%s))")
+    return sql.SQL("%s = ANY(subject_digests)")
 
 
 def _print(entries: list[dict[str, Any]], fmt: str) -> None:
