@@ -13,9 +13,7 @@ no disk cache, the snapshot bundled with the package. Nothing here opens a conne
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Collection, Iterable
-from functools import lru_cache
 from typing import Any
 
 import phonenumbers
@@ -37,6 +35,7 @@ from presidio_analyzer.predefined_recognizers import (
 )
 
 from retention.discovery import checks
+from retention.discovery.names import fold
 
 REPORT_SCORE = 0.4
 """Spans scoring below this are ignored by the scan (Presidio's context floor is 0.4)."""
@@ -401,13 +400,6 @@ _PARTICLES = frozenset(
     }
 )
 _NAME_TOKEN = re.compile(r"^[A-ZÀ-ÖØ-Þ][\w'’-]*$")
-
-
-@lru_cache(maxsize=65536)
-def fold(text: str) -> str:
-    """Lower case without accents: the key for name and word look-ups."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 class FrenchNerRecognizer(SpacyRecognizer):
