@@ -4,10 +4,18 @@ invalid values; and the check rules they rely on."""
 from __future__ import annotations
 
 import pytest
+from presidio_analyzer import AnalyzerEngine
+from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
 
 from retention.discovery import checks
 from retention.discovery.analyze import analyze_values
-from retention.discovery.engine import Analyzer, get_analyzer
+from retention.discovery.engine import (
+    CONTEXT_SETTINGS,
+    LANGUAGES,
+    Analyzer,
+    ScanContext,
+    get_analyzer,
+)
 from retention.discovery.mask import mask
 from retention.discovery.recognizers import REPORT_SCORE, KnownNamesRecognizer
 
@@ -451,3 +459,43 @@ def test_a_column_of_nhs_numbers_is_told_from_a_column_of_phones(analyzer: Analy
     content = analyze_values(analyzer, phones, ["tel", "patients"], is_json=False, extra={})
     assert content.share("PHONE_NUMBER") == 1.0
     assert content.share("UK_NHS") < 0.15
+
+
+# -- context enhancement ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "language", "context"),
+    [
+        ("Prévenir sa fille Julie MARTIN au 06 12 34 56 78", "fr", ["rques", "patients"]),
+        ("tél 0612345678, joindre le soir", "fr", None),
+        ("185057800608491", "fr", ["matricule", "patients", "nir"]),
+        ("Numéro de sécurité sociale : 2 85 05 78 006 084 41", "fr", None),
+        ("né le 12/03/1954 à Rennes", "fr", ["rques"]),
+        ("35000", "en", ["cp", "patients", "cp"]),
+        ("10001234565", "en", ["rpps", "medecins"]),
+        ("  06 12 34 56 78  ", "en", ["tel"]),
+        ("NHS number 943 476 5919, seen by Dr Leroy", "en", None),
+        ("12 bis, rue des Lilas 75011 Paris", "fr", ["adresse"]),
+        ("", "fr", ["tel"]),
+    ],
+)
+def test_the_scan_context_enhancement_gives_presidios_results(
+    analyzer: Analyzer, text: str, language: str, context: list[str] | None
+) -> None:
+    """ScanContext (in place, bisection) against Presidio's own enhancer, same settings."""
+    presidios = AnalyzerEngine(
+        registry=analyzer.engine.registry,
+        nlp_engine=analyzer.engine.nlp_engine,
+        supported_languages=list(LANGUAGES),
+        context_aware_enhancer=LemmaContextAwareEnhancer(**CONTEXT_SETTINGS),
+    )
+
+    def seen(engine: AnalyzerEngine) -> list[tuple[str, int, int, float, str | None]]:
+        return sorted(
+            (r.entity_type, r.start, r.end, r.score, r.analysis_explanation.supportive_context_word)
+            for r in engine.analyze(text, language, context=context, return_decision_process=True)
+        )
+
+    assert isinstance(analyzer.engine.context_aware_enhancer, ScanContext)
+    ours = seen(analyzer.engine)
+    assert ours == seen(presidios)
+    assert ours or not text

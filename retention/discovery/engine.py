@@ -20,15 +20,22 @@ French model is a Python package, tldextract uses its bundled suffix list.
 from __future__ import annotations
 
 import threading
+from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import spacy
 import srsly  # spaCy's serialisation library (a dependency of spaCy): the model's tables
-from presidio_analyzer import AnalyzerEngine, BatchAnalyzerEngine, RecognizerRegistry
+from presidio_analyzer import (
+    AnalyzerEngine,
+    BatchAnalyzerEngine,
+    EntityRecognizer,
+    RecognizerRegistry,
+    RecognizerResult,
+)
 from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
-from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
+from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpArtifacts, SpacyNlpEngine
 from spacy.language import Language
 from spacy.tokens import Doc
 
@@ -99,6 +106,66 @@ CONTEXT_SETTINGS: dict[str, Any] = {
 }
 """Presidio's context enhancement: six words before a span, three after, whole words."""
 
+
+class ScanContext(LemmaContextAwareEnhancer):
+    """Presidio's context enhancement (:class:`LemmaContextAwareEnhancer`) with
+    :data:`CONTEXT_SETTINGS`: the same rule and the same results (a test compares them), at a
+    lower cost. Presidio deep-copies every text's results, looks for a span's token one token
+    at a time and lower-cases every surrounding word once per context word of the recognizer;
+    that was a tenth of a scan's analysis. Here the results are updated in place, the token is
+    found by bisection (the first token ending after the span's start, as Presidio's search
+    finds it) and the words are lower-cased once."""
+
+    def __init__(self) -> None:
+        super().__init__(**CONTEXT_SETTINGS)
+
+    def enhance_using_context(
+        self,
+        text: str,
+        raw_results: list[RecognizerResult],
+        nlp_artifacts: NlpArtifacts,
+        recognizers: list[EntityRecognizer],
+        context: list[str] | None = None,
+    ) -> list[RecognizerResult]:
+        if nlp_artifacts is None:
+            return raw_results
+        by_id = {recognizer.id: recognizer for recognizer in recognizers}
+        given = [word.lower() for word in context or ()]
+        tokens: Any = nlp_artifacts.tokens or ()
+        ends = [i + len(t) for i, t in zip(nlp_artifacts.tokens_indices, tokens, strict=True)]
+        for result in raw_results:
+            metadata = result.recognition_metadata or {}
+            recognizer = by_id.get(metadata.get(RecognizerResult.RECOGNIZER_IDENTIFIER_KEY))
+            if recognizer is None or not recognizer.context:
+                continue
+            if metadata.get(RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY):
+                continue
+            words = {word.lower() for word in self._around(result.start, nlp_artifacts, ends)}
+            words.update(given)
+            found = next((w for w in recognizer.context if w.lower() in words), "")
+            if found:
+                score = max(
+                    result.score + self.context_similarity_factor,
+                    self.min_score_with_context_similarity,
+                )
+                result.score = min(score, self.MAX_SCORE)
+                result.analysis_explanation.set_supportive_context_word(found)
+                result.analysis_explanation.set_improved_score(result.score)
+        return raw_results
+
+    def _around(self, start: int, nlp: NlpArtifacts, ends: list[int]) -> list[str]:
+        """The lemmas around the token where a span starts (Presidio's window)."""
+        if not ends:
+            return []
+        at = bisect_right(ends, start)
+        if at == len(ends):
+            raise ValueError("a span starts after the text's last token")
+        return [
+            *self._add_n_words_backward(at, self.context_prefix_count, nlp.lemmas, nlp.keywords),
+            *self._add_n_words_forward(at, self.context_suffix_count, nlp.lemmas, nlp.keywords),
+        ]
+
+
 _lock = threading.Lock()
 _cached: Analyzer | None = None
 
@@ -125,12 +192,11 @@ def build_analyzer() -> Analyzer:
         FrenchNerRecognizer(lexicon, "fr"),
     ]
     registry = RecognizerRegistry(recognizers=recognizers, supported_languages=list(LANGUAGES))
-    enhancer = LemmaContextAwareEnhancer(**CONTEXT_SETTINGS)
     engine = AnalyzerEngine(
         registry=registry,
         nlp_engine=nlp_engine,
         supported_languages=list(LANGUAGES),
-        context_aware_enhancer=enhancer,
+        context_aware_enhancer=ScanContext(),
     )
     _warm_up(engine)
     return Analyzer(engine, BatchAnalyzerEngine(engine), lexicon)
