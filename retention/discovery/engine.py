@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import spacy
-import srsly  # spaCy's serialisation library (a dependency of spaCy): the model's tables
 from presidio_analyzer import (
     AnalyzerEngine,
     BatchAnalyzerEngine,
@@ -38,6 +37,7 @@ from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
 from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpArtifacts, SpacyNlpEngine
 from spacy.language import Language
 from spacy.tokens import Doc
+from srsly.msgpack import Unpacker  # spaCy's serialisation library: the model's own tables
 
 from retention.discovery.names import fold
 from retention.discovery.recognizers import (
@@ -183,7 +183,7 @@ def build_analyzer() -> Analyzer:
     """A new analyzer (prefer :func:`get_analyzer`, which builds one per process)."""
     nlp_engine = _OfflineSpacyEngine()
     nlp_engine.load()
-    lexicon = _lexicon(lemma_tables(nlp_engine.pipelines["fr"]))
+    lexicon = _lexicon(lemma_tables(nlp_engine.pipelines["fr"], "lemma_index"))
     recognizers = [
         *pattern_recognizers("fr"),
         *pattern_recognizers("en"),
@@ -213,13 +213,24 @@ def _warm_up(engine: AnalyzerEngine) -> None:
         engine.analyze(_WARM_UP, language)
 
 
-def lemma_tables(french: Language) -> dict[str, dict[int, Any]]:
-    """The French lemmatizer's tables (``lemma_index``: lemmas by part of speech,
+def lemma_tables(french: Language, *names: str) -> dict[str, dict[int, Any]]:
+    """Tables of the French lemmatizer (``lemma_index``: lemmas by part of speech,
     ``lemma_lookup``: about 200,000 inflected forms), keyed by spaCy's string hashes as the
-    model stores them; read from its files, not through a loaded lemmatizer."""
+    model stores them; read from its file without loading the lemmatizer, the tables not
+    asked for skipped unread."""
     if french.path is None:
         raise OSError(f"{FRENCH_MODEL}: the model's folder is unknown")
-    tables: dict[str, dict[int, Any]] = srsly.msgpack_loads((french.path / _LOOKUPS).read_bytes())
+    tables: dict[str, dict[int, Any]] = {}
+    with (french.path / _LOOKUPS).open("rb") as stored:
+        unpacker = Unpacker(stored, raw=False, strict_map_key=False)
+        for _ in range(unpacker.read_map_header()):
+            name = unpacker.unpack()
+            if name in names:
+                tables[name] = unpacker.unpack()
+            else:
+                unpacker.skip()
+    if missing := set(names) - set(tables):
+        raise OSError(f"{FRENCH_MODEL}: no lemmatizer table {', '.join(sorted(missing))}")
     return tables
 
 

@@ -22,6 +22,8 @@ WEAK = 0.3
 @lru_cache(maxsize=65536)
 def fold(text: str) -> str:
     """Lower case without accents: the key for name and word look-ups."""
+    if text.isascii():
+        return text.lower()  # what the rule below gives for ASCII text, in a third of the time
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 

@@ -525,7 +525,7 @@ def _build_engine() -> ScrubEngine:
 
     analyzer = get_analyzer()
     french = analyzer.engine.nlp_engine.pipelines["fr"]  # type: ignore[attr-defined]
-    words = Vocabulary.of(lemma_tables(french), analyzer.lexicon)
+    words = Vocabulary.of(lemma_tables(french, "lemma_lookup"), analyzer.lexicon)
     recognizers: list[EntityRecognizer] = [
         _ScrubPersonRecognizer(words, "fr"),
         _NameShapeRecognizer(words, "fr"),
