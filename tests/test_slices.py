@@ -21,6 +21,7 @@ from retention.plan.compute import compute_plan
 from retention.plan.passes import DueTables, temp
 from retention.plan.slices import (
     EVERY_KEY,
+    counted_cut,
     cut,
     export_snapshot,
     reading,
@@ -185,6 +186,26 @@ def test_slices_partition_the_keys(
     assert cut(demo_conn, policy, 1, 10**9) == [EVERY_KEY]
 
 
+def test_counted_cut_gives_the_rows_and_the_slices_of_cut_from_one_scan(
+    demo_conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan and the exposure count the subject table and cut it in one statement: the
+    same count as count(*), the same slices as `cut`, one slice below SMALLEST or for one
+    connection."""
+    (policy,) = bound_policies(demo_conn, POLICIES, only="dossier-medical")
+    rows = demo_conn.execute("SELECT count(*) FROM patients").fetchone()
+    assert rows is not None
+    (total,) = rows
+    monkeypatch.setattr(slices, "SMALLEST", 0)
+    for count in (1, 2, 3, 7):
+        assert counted_cut(demo_conn, policy, count) == (
+            total,
+            cut(demo_conn, policy, count, total),
+        )
+    monkeypatch.setattr(slices, "SMALLEST", total + 1)
+    assert counted_cut(demo_conn, policy, 3) == (total, [EVERY_KEY])
+
+
 def test_text_or_nullable_keys_are_not_sliced(
     demo_conn: psycopg.Connection[Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -237,6 +258,7 @@ def test_text_or_nullable_keys_are_not_sliced(
     found = {p.name: p for p in bound_policies(demo_conn, folder)}
     assert not sliceable(found["by-code"])
     assert cut(demo_conn, found["by-code"], 2, 50) == [EVERY_KEY]
+    assert counted_cut(demo_conn, found["by-code"], 2) == (50, [EVERY_KEY])
     assert sliceable(found["by-id"])
     assert len(cut(demo_conn, found["by-id"], 2, 50)) == 2
     # a unique key that may be NULL: such a subject would lie in no slice

@@ -45,10 +45,9 @@ from retention.engines import Connection, engine_of, sql
 from retention.engines.clock import clock_sql
 from retention.plan.clock import AggregateKey, aggregate_key, aggregate_statement, clock_query
 from retention.plan.slices import (
-    EVERY_KEY,
     Helpers,
     Slice,
-    cut,
+    counted_cut,
     export_snapshot,
     sliceable,
     spread,
@@ -283,8 +282,9 @@ class _Context:
         self.holds = holds_table(conn, schema)
 
     def population(self, group: _Group) -> Population:
-        subjects = self._count(
-            sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(*group.first.subject.qname))
+        sliced = bool(self.helpers.conns) and all(sliceable(p) for p in group.policies)
+        subjects, slices = counted_cut(
+            self.conn, group.first, 1 + len(self.helpers.conns) if sliced else 1
         )
         made: dict[tuple[str, object, frozenset[str]], _Clock] = {}
         clocks = []
@@ -299,7 +299,7 @@ class _Context:
                         policy, phase, table, (), due
                     )
                 clocks.append(replace(same, phase=phase))
-        why = self._materialise_all(group, list(made.values()), subjects)
+        why = self._materialise_all(group, list(made.values()), slices)
         clocks = [replace(c, reasons=why[c.table.as_string(None)]) for c in clocks]
         notes: list[str] = []
         past = self._union_count([c for c in clocks if c.phase.action in ROW_ACTIONS], "is_due")
@@ -346,15 +346,12 @@ class _Context:
 
     # -- clocks -------------------------------------------------------------------------------
     def _materialise_all(
-        self, group: _Group, clocks: list[_Clock], subjects: int
+        self, group: _Group, clocks: list[_Clock], slices: list[Slice]
     ) -> dict[str, tuple[str, ...]]:
         """Materialise `clocks` (their tables named, not made yet) on this connection, or
         a slice of the subjects on each connection at once (this one taking the slices of
         helpers that could not join), the helpers' rows then copied here; returns each
         table's undeterminable reasons, by table name."""
-        slices = [EVERY_KEY]
-        if self.helpers.conns and all(sliceable(p) for p in group.policies):
-            slices = cut(self.conn, group.first, 1 + len(self.helpers.conns), subjects)
         work = partial(self._clocks, group=group, clocks=clocks)
         found = spread(self.conn, self.helpers, slices, work, [c.table for c in clocks])
         return {c.table.as_string(None): r for c, r in zip(clocks, found[0], strict=True)}
