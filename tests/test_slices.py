@@ -16,6 +16,7 @@ import pytest
 from loguru import logger
 from psycopg import sql
 
+from retention.engines.postgresql import bulk as postgresql_bulk
 from retention.plan import compute, slices
 from retention.plan.compute import compute_plan
 from retention.plan.passes import DueTables, temp
@@ -290,6 +291,33 @@ def test_helpers_read_the_snapshot_of_the_main_transaction(
             assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
             assert conn.execute("SELECT to_regclass('pg_temp.scratch')").fetchone() == (None,)
     assert demo_conn.execute(count).fetchone() != before  # the delete did commit
+
+
+@pytest.mark.parametrize("chunk", [64, 1 << 20])
+def test_copy_table_appends_every_row_whatever_the_chunk_size(
+    demo_conn: psycopg.Connection[Any],
+    helpers: list[psycopg.Connection[Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    chunk: int,
+) -> None:
+    """A helper's rows reach the run's table intact, sent in chunks of a few rows or in one,
+    after the rows already there; an empty table adds nothing."""
+    monkeypatch.setattr(postgresql_bulk, "COPY_CHUNK", chunk)
+    source = helpers[0]
+    for conn in (source, demo_conn):
+        conn.execute("CREATE TEMPORARY TABLE moved (k integer, d date, t text, f boolean)")
+        conn.execute("CREATE TEMPORARY TABLE empty (LIKE moved)")
+    source.execute(
+        "INSERT INTO moved SELECT i, DATE '2020-01-01' + i, repeat('x', i % 50), i % 3 = 0 "
+        "FROM generate_series(1, 5000) AS i"
+    )
+    demo_conn.execute("INSERT INTO moved VALUES (0, NULL, NULL, NULL)")
+    slices.copy_table(source, demo_conn, temp("moved"))
+    slices.copy_table(source, demo_conn, temp("empty"))
+    everything = "SELECT * FROM moved ORDER BY k"
+    expected = [(0, None, None, None), *source.execute(everything).fetchall()]
+    assert demo_conn.execute(everything).fetchall() == expected
+    assert demo_conn.execute("SELECT count(*) FROM empty").fetchone() == (0,)
 
 
 def test_a_helper_that_cannot_join_leaves_its_slice_to_the_run(
