@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import compileall
 import functools
 import json
 import os
@@ -138,8 +139,18 @@ def _spawn_and_wait(job: EngineJob) -> _Process:
     return _Process(seconds, peak, proc.returncode, started_epoch, sampler.samples)
 
 
+@functools.cache
+def _bytecode() -> None:
+    """The package's bytecode, as an installed copy has it (pip compiles it at install time).
+    Started with PYTHONDONTWRITEBYTECODE=1 (set on these machines) from a tree without
+    __pycache__, `retention run` compiled its 110 modules from source at every start: 0.1 s
+    of CPU charged to the run. Written once, untimed; __pycache__ is ignored by git."""
+    compileall.compile_dir(ROOT / "retention", quiet=1)
+
+
 def run_engine(job: EngineJob) -> EngineRun:
     """Run the policy, watching its transactions; read back its audit trail."""
+    _bytecode()
     approve(job)
     monitor = Monitor(job.server, job.dbname)
     monitor.start()
