@@ -139,7 +139,9 @@ class AuditTrail:
         """Append inside the caller's transaction (one is opened if there is none)."""
         with conn.transaction():
             # one writer at a time keeps the chain linear
-            engine_of(conn).locks.lock_in_transaction(conn, TransactionLock.AUDIT_CHAIN)
+            engine_of(conn).locks.lock_in_transaction(
+                conn, TransactionLock.AUDIT_CHAIN, schema=self.schema
+            )
             last = conn.execute(
                 sql.SQL("SELECT seq, hash FROM {} ORDER BY seq DESC LIMIT 1").format(self.table)
             ).fetchone()

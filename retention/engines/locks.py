@@ -46,6 +46,7 @@ class Locks(Protocol):
         """Who holds the run lock (None: nobody, or the server does not say)."""
         ...
 
-    def lock_in_transaction(self, conn: Connection, lock: TransactionLock) -> None:
-        """Wait for `lock`, held until the current transaction ends."""
+    def lock_in_transaction(self, conn: Connection, lock: TransactionLock, *, schema: str) -> None:
+        """Wait for `lock`, held until the current transaction ends. `schema` is the tool's
+        own schema (MariaDB locks a row of its `locks` table; PostgreSQL does not use it)."""
         ...
