@@ -21,7 +21,9 @@ Pinned at connect, whatever the server's defaults (docs/ENGINES.md, 2.1 and 2.2)
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
@@ -41,6 +43,8 @@ if TYPE_CHECKING:
 # what `connect` pins and helper connections copy from the run's (`Session.pinned`); the
 # character set and the isolation level are pinned at connect and never change after
 _PINNED = ("time_zone", "sql_mode")
+_INTEGER = re.compile(r"-?[0-9]+")
+_DECIMAL = re.compile(r"-?[0-9]*\.[0-9]+")
 _COLLATION = "utf8mb4_unicode_ci"  # a new database's (the demo's): MariaDB 10.6+ and MySQL 8
 # the largest values the server takes: InnoDB reads its own as "wait without limit"
 _NO_ROW_LOCK_LIMIT = 100_000_000
@@ -125,6 +129,14 @@ def _connection(conn: Connection) -> MariaDBConnection:
     return conn
 
 
+def _typed(value: str) -> object:
+    if _INTEGER.fullmatch(value):
+        return int(value)
+    if _DECIMAL.fullmatch(value):
+        return Decimal(value)
+    return value
+
+
 def _lock_seconds(ms: int) -> int:
     """A lock wait bound in whole seconds (the server takes no fraction), rounded up: a
     2,500 ms timeout waits 3 s, never less than asked (0: without limit)."""
@@ -169,9 +181,12 @@ class Session:
 
     def transaction_settings(self, conn: Connection, settings: Mapping[str, str]) -> None:
         """Server variables by their names, set for the session and put back when the
-        transaction ends (class docstring)."""
+        transaction ends (class docstring). A value written as a number is sent as one: the
+        server refuses text for a numeric variable (error 1232)."""
         if settings:
-            _connection(conn).set_for_transaction(dict(settings))
+            _connection(conn).set_for_transaction(
+                {name: _typed(value) for name, value in settings.items()}
+            )
 
     def in_transaction(self, conn: Connection) -> bool:
         """The connection's transaction status: the server's flag, a failed block, or a
