@@ -19,6 +19,7 @@ would see other placeholders than ours, the statement is refused before it is se
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -28,6 +29,7 @@ from decimal import Decimal
 from typing import Any
 
 from psycopg import ProgrammingError, sql
+from psycopg.types.json import Jsonb
 
 Params = Mapping[str, Any] | Sequence[Any]
 
@@ -281,10 +283,27 @@ def _value(slot: Slot, params: Params | None) -> Any:
 
 
 def _checked(value: Any) -> Any:
-    """The value as the driver takes it: booleans as 1/0; unknown types refused."""
+    """The value as the driver takes it: booleans as 1/0; a JSON document
+    (`retention.engines.params.Json`) and a list or tuple (PostgreSQL's arrays: MariaDB has
+    none, the tool's schema keeps them as JSON arrays) as their JSON text; unknown types
+    refused."""
     if value is None or isinstance(value, _PARAMETER_TYPES):
         return int(value) if isinstance(value, bool) else value
+    if isinstance(value, Jsonb):
+        return _json_text(value.dumps, value.obj)
+    if isinstance(value, list | tuple):
+        return _json_text(None, list(value))
     raise ProgrammingError(f"cannot adapt type {type(value).__name__!r} to a MariaDB parameter")
+
+
+def _json_text(dumps: Any, obj: Any) -> str:
+    try:
+        return str((dumps or json.dumps)(obj))
+    except (TypeError, ValueError):
+        raise ProgrammingError(
+            f"cannot send a {type(obj).__name__} holding values JSON has no form for as a "
+            "MariaDB parameter"
+        ) from None
 
 
 # -- the driver's own scan ----------------------------------------------------------------------
