@@ -320,3 +320,20 @@ def test_nothing_else_runs_on_the_connection_while_a_stream_is_read(
                 mariadb_conn.execute("SELECT 1")
         # left early: the rest was read away, the connection is free again
         assert mariadb_conn.execute("SELECT 1").fetchone() == (1,)
+
+
+# -- parameters --------------------------------------------------------------------------------
+
+
+def test_json_documents_and_lists_travel_as_json_text(mariadb_conn: Connection) -> None:
+    from datetime import date
+
+    from retention.engines.params import Json
+
+    row = mariadb_conn.execute(
+        "SELECT JSON_VALUE(%s, '$.a.b'), JSON_LENGTH(%s), JSON_VALUE(%s, '$[1]')",
+        (Json({"a": {"b": "é"}}), ["x", "y", "z"], ("p", "q")),
+    ).fetchone()
+    assert row == ("é", 3, "q")
+    with pytest.raises(psycopg.ProgrammingError, match="JSON has no form for"):
+        mariadb_conn.execute("SELECT %s", ([date(2000, 1, 1)],))
