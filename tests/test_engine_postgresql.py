@@ -91,14 +91,14 @@ def test_a_transaction_lock_waits_for_the_holders_commit(
     engine: Engine, conn: Conn, other: Conn
 ) -> None:
     with conn.transaction():
-        engine.locks.lock_in_transaction(conn, TransactionLock.AUDIT_CHAIN, schema="retention")
+        engine.locks.lock_in_transaction(conn, TransactionLock.AUDIT_CHAIN)
         with pytest.raises(errors.LockNotAvailable), other.transaction():
             engine.session.lock_timeout(other, 50)
-            engine.locks.lock_in_transaction(other, TransactionLock.AUDIT_CHAIN, schema="retention")
+            engine.locks.lock_in_transaction(other, TransactionLock.AUDIT_CHAIN)
         with other.transaction():  # another lock is another key
-            engine.locks.lock_in_transaction(other, TransactionLock.MIGRATIONS, schema="retention")
+            engine.locks.lock_in_transaction(other, TransactionLock.MIGRATIONS)
     with other.transaction():
-        engine.locks.lock_in_transaction(other, TransactionLock.AUDIT_CHAIN, schema="retention")
+        engine.locks.lock_in_transaction(other, TransactionLock.AUDIT_CHAIN)
 
 
 def test_settings_hold_for_the_transaction_only(engine: Engine, conn: Conn) -> None:

@@ -139,14 +139,14 @@ class AuditTrail:
         """Append inside the caller's transaction (one is opened if there is none)."""
         with conn.transaction():
             # one writer at a time keeps the chain linear
-            engine_of(conn).locks.lock_in_transaction(
-                conn, TransactionLock.AUDIT_CHAIN, schema=self.schema
-            )
+            engine = engine_of(conn)
+            engine.locks.lock_in_transaction(conn, TransactionLock.AUDIT_CHAIN, schema=self.schema)
             last = conn.execute(
                 sql.SQL("SELECT seq, hash FROM {} ORDER BY seq DESC LIMIT 1").format(self.table)
             ).fetchone()
             seq, prev = (int(last[0]) + 1, str(last[1])) if last else (1, GENESIS)
             content = self._content(entry, seq, prev)
+            arrays = engine.name == "postgresql"  # MariaDB has no arrays: JSON
             digest = entry_hash(prev, content)
             conn.execute(
                 sql.SQL(
@@ -162,7 +162,7 @@ class AuditTrail:
                     ),
                 ),
                 {
-                    **dict(zip(_COLUMNS, _row(content), strict=True)),
+                    **dict(zip(_COLUMNS, _row(content, arrays=arrays), strict=True)),
                     "hash": digest,
                     "sig_key": self.signer.id,
                     "signature": self.signer.sign(digest),
@@ -213,11 +213,13 @@ def mirror(stored: Stored) -> None:
     )
 
 
-def _row(content: Mapping[str, Any]) -> list[Any]:
+def _row(content: Mapping[str, Any], *, arrays: bool = True) -> list[Any]:
+    """The entry's column values; `arrays`: the engine stores subject_digests as an array
+    (PostgreSQL's text[]), else as a JSON array (MariaDB)."""
     out = []
     for name in _COLUMNS:
         value = content[name]
-        if name in ("rows", "actor", "detail"):
+        if name in ("rows", "actor", "detail") or (name == "subject_digests" and not arrays):
             value = Json(value)
         elif name == "recorded_at":
             value = datetime.fromisoformat(value)
@@ -226,12 +228,23 @@ def _row(content: Mapping[str, Any]) -> list[Any]:
 
 
 def stored_content(row: Mapping[str, Any]) -> dict[str, Any]:
-    """Rebuild the canonical content of an entry read from the table."""
+    """Rebuild the canonical content of an entry read from the table. PostgreSQL gives jsonb
+    and text[] as Python values and timestamptz with its zone; MariaDB gives JSON as its text
+    and DATETIME(6), which holds UTC, without a zone."""
     content = {name: row[name] for name in _COLUMNS}
-    content["recorded_at"] = row["recorded_at"].astimezone(UTC).isoformat()
+    for name in _JSON_COLUMNS:
+        if isinstance(content[name], str):  # never on PostgreSQL: these are objects, arrays
+            content[name] = json.loads(content[name])
+    recorded = row["recorded_at"]
+    if recorded.tzinfo is None:
+        recorded = recorded.replace(tzinfo=UTC)
+    content["recorded_at"] = recorded.astimezone(UTC).isoformat()
     content["run_id"] = str(row["run_id"]) if row["run_id"] else None
-    content["subject_digests"] = list(row["subject_digests"])
+    content["subject_digests"] = list(content["subject_digests"])
     return content
+
+
+_JSON_COLUMNS = ("rows", "actor", "detail", "subject_digests")
 
 
 @dataclass(frozen=True)

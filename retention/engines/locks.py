@@ -46,7 +46,10 @@ class Locks(Protocol):
         """Who holds the run lock (None: nobody, or the server does not say)."""
         ...
 
-    def lock_in_transaction(self, conn: Connection, lock: TransactionLock, *, schema: str) -> None:
-        """Wait for `lock`, held until the current transaction ends. `schema` is the tool's
-        own schema (MariaDB locks a row of its `locks` table; PostgreSQL does not use it)."""
+    def lock_in_transaction(
+        self, conn: Connection, lock: TransactionLock, *, schema: str = "retention"
+    ) -> None:
+        """Wait for `lock`, held until the current transaction ends. `schema`: the tool's, where
+        an engine without transaction-scoped named locks keeps a row to lock (MariaDB:
+        `schema`.locks); PostgreSQL's advisory locks do not need it."""
         ...

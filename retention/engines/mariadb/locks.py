@@ -70,7 +70,9 @@ class Locks:
             return None
         return Holder(int(row[0]), None if row[1] is None else str(row[1]), None)
 
-    def lock_in_transaction(self, conn: Connection, lock: TransactionLock, *, schema: str) -> None:
+    def lock_in_transaction(
+        self, conn: Connection, lock: TransactionLock, *, schema: str = "retention"
+    ) -> None:
         """Lock the row of `lock` in `schema`.locks FOR UPDATE (waits are bounded by the
         transaction's lock and statement limits); a clear error when the row is not there."""
         if lock is TransactionLock.MIGRATIONS:

@@ -8,7 +8,10 @@ rules (`%s`, `%(name)s`, `%%`, or no parsing at all when no parameters are given
   any other value (text, bytes, dates) becomes a parameter: nothing from a policy file or a row
   is ever pasted into the text;
 - `Placeholder` and the text's `%s` / `%(name)s` (and `%b`, `%t`) become the driver's `?`,
-  with the values bound in order (:func:`bind`); `%%` becomes `%`.
+  with the values bound in order (:func:`bind`); `%%` becomes `%`;
+- a JSON document (`retention.engines.params.Json`) is sent as its JSON text (the tool's tables
+  keep JSON as LONGTEXT checked by JSON_VALID, engines/mariadb/migrations); a list is refused
+  (MariaDB has no arrays: send `Json(list)` where the column holds a JSON array).
 
 The MariaDB driver scans the text for its own placeholders with a naive parser (any quote
 character toggles a literal, even inside a backticked name or a comment). A name holding an
@@ -29,7 +32,7 @@ from decimal import Decimal
 from typing import Any
 
 from psycopg import ProgrammingError, sql
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Json, Jsonb
 
 Params = Mapping[str, Any] | Sequence[Any]
 
@@ -283,27 +286,19 @@ def _value(slot: Slot, params: Params | None) -> Any:
 
 
 def _checked(value: Any) -> Any:
-    """The value as the driver takes it: booleans as 1/0; a JSON document
-    (`retention.engines.params.Json`) and a list or tuple (PostgreSQL's arrays: MariaDB has
-    none, the tool's schema keeps them as JSON arrays) as their JSON text; unknown types
-    refused."""
+    """The value as the driver takes it: booleans as 1/0, JSON documents and arrays as JSON
+    text; unknown types refused."""
     if value is None or isinstance(value, _PARAMETER_TYPES):
         return int(value) if isinstance(value, bool) else value
-    if isinstance(value, Jsonb):
-        return _json_text(value.dumps, value.obj)
-    if isinstance(value, list | tuple):
-        return _json_text(None, list(value))
+    if isinstance(value, Json | Jsonb):
+        try:
+            return json.dumps(value.obj, allow_nan=False)
+        except (TypeError, ValueError):
+            raise ProgrammingError(
+                "cannot adapt a JSON document holding values that are not JSON to a MariaDB "
+                "parameter"
+            ) from None
     raise ProgrammingError(f"cannot adapt type {type(value).__name__!r} to a MariaDB parameter")
-
-
-def _json_text(dumps: Any, obj: Any) -> str:
-    try:
-        return str((dumps or json.dumps)(obj))
-    except (TypeError, ValueError):
-        raise ProgrammingError(
-            f"cannot send a {type(obj).__name__} holding values JSON has no form for as a "
-            "MariaDB parameter"
-        ) from None
 
 
 # -- the driver's own scan ----------------------------------------------------------------------

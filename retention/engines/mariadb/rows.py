@@ -1,9 +1,6 @@
-"""MariaDB streams a result through an unbuffered cursor (the connection's named cursor).
-
-Rows come from the server as they are read: memory stays flat whatever the result's size, and
-the connection can run nothing else until the block ends (the connection refuses any other
-statement meanwhile; leaving the block early reads the rest of the result away).
-"""
+"""MariaDB streams a result through an unbuffered cursor (a named cursor of the engine's
+connection, cursor.py): rows are read as they arrive, nothing else runs on the connection until
+the block ends."""
 
 from __future__ import annotations
 

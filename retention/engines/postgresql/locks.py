@@ -37,5 +37,7 @@ class Locks:
             return None
         return Holder(int(row[0]), None if row[1] is None else str(row[1]), row[2])
 
-    def lock_in_transaction(self, conn: Connection, lock: TransactionLock, *, schema: str) -> None:
+    def lock_in_transaction(
+        self, conn: Connection, lock: TransactionLock, *, schema: str = "retention"
+    ) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_IN_TRANSACTION[lock],))

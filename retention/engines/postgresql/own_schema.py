@@ -28,7 +28,7 @@ class OwnSchema:
         applied: list[str] = []
         try:
             with conn.transaction():
-                Locks().lock_in_transaction(conn, TransactionLock.MIGRATIONS, schema=schema)
+                Locks().lock_in_transaction(conn, TransactionLock.MIGRATIONS)
                 _apply(conn, schema, self.migrations(), applied)
         except errors.InsufficientPrivilege as exc:
             raise DatabaseError(
