@@ -16,6 +16,10 @@ Pinned at connect, whatever the server's defaults (docs/ENGINES.md, 2.1 and 2.2)
   PostgreSQL, not only the rows whose values changed;
 - no automatic reconnection (a new session would silently lose the transaction and these
   settings) and no `LOCAL INFILE` (it lets a server ask the client for any readable file).
+
+`Session` is the engine's session concern (retention/engines/session.py): settings "for the
+transaction" are session variables set and put back when the transaction ends (MariaDB has no
+`SET LOCAL`), `pinned`/`pin` for helper connections, and the demo's fresh database.
 """
 
 from __future__ import annotations
@@ -155,8 +159,10 @@ class Session:
         """Row lock waits (`innodb_lock_wait_timeout`) and metadata lock waits
         (`lock_wait_timeout`: PostgreSQL's lock_timeout covers table locks too) in whole
         seconds, rounded up; each statement's time (`max_statement_time`, seconds, any
-        statement, DML included; 0: no limit, as PostgreSQL's 0). No planner settings: InnoDB's
-        optimiser probes the primary key for a batch's key sets without being told."""
+        statement, DML included; 0: no limit, as PostgreSQL's 0). No planner settings
+        (PostgreSQL's are its own planner's; none was measured as needed here). MySQL 8 has
+        no `max_statement_time` (its `max_execution_time` bounds SELECTs only): not handled
+        yet, MySQL is designed for, not tested."""
         self._lock_limits(conn, lock_timeout_ms, max_statement_time=statement_timeout_ms / 1000)
 
     def lock_timeout(self, conn: Connection, ms: int) -> None:
