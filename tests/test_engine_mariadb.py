@@ -341,3 +341,32 @@ def test_json_documents_travel_as_json_text_and_lists_are_refused(
         mariadb_conn.execute("SELECT %s", (Json([date(2000, 1, 1)]),))
     with pytest.raises(psycopg.ProgrammingError, match="cannot adapt type 'list'"):
         mariadb_conn.execute("SELECT %s", (["x"],))
+
+
+def test_limits_set_in_a_nested_block_hold_until_the_outermost_ends(
+    engine: Engine, mariadb_conn: Connection
+) -> None:
+    before = _values(mariadb_conn)
+    with mariadb_conn.transaction():
+        with mariadb_conn.transaction():  # a savepoint
+            engine.session.batch_limits(mariadb_conn, lock_timeout_ms=3000, statement_timeout_ms=1)
+        assert _values(mariadb_conn)["innodb_lock_wait_timeout"] == 3
+        engine.session.lock_timeout(mariadb_conn, 4500)
+        assert _values(mariadb_conn)["innodb_lock_wait_timeout"] == 5
+    assert _values(mariadb_conn) == before
+
+
+def test_a_lost_connection_ends_the_block_with_its_own_error(
+    engine: Engine, mariadb_conn: Connection, mariadb_admin_url: str
+) -> None:
+    """Nothing to put back once the session is gone: the loss is what the caller sees."""
+    admin = _admin(mariadb_admin_url)
+    try:
+        with pytest.raises(psycopg.OperationalError), mariadb_conn.transaction():
+            engine.session.batch_limits(mariadb_conn, lock_timeout_ms=1000, statement_timeout_ms=0)
+            admin.cursor().execute(f"KILL CONNECTION {int(mariadb_conn.info.backend_pid)}")
+            mariadb_conn.execute("SELECT 1").fetchall()
+    finally:
+        admin.close()
+    assert mariadb_conn.closed
+    assert engine.connection_lost(mariadb_conn, psycopg.OperationalError())
