@@ -8,16 +8,17 @@ LOCKED`), finds those gone, re-checks them with the clock on the engine (`_still
 due date aggregates over the polymorphic table) and applies the phase with the action code
 (`engine.batch`), then compares every table of both databases.
 
-What a full batch also does and is not done here, because it is still PostgreSQL's on `main`:
-the batch's time limits (`set_config`, moving behind the engine's session: pg-moves), the audit
-entry (the tool's schema on MariaDB: mariadb-schema), and finding the scrub ledger
-(`store.ledger.find_ledger`, `to_regclass`): the tests leave out the first two and create and
-attach the ledger themselves.
+Whole batches (`run_batch`: the time limits, the lock, the re-check, the action and the audit
+entry in one transaction) run on MariaDB too, the tool's `audit` and `locks` tables created by
+the test in a database of their own (the tool's schema on MariaDB, branch mariadb-schema, is
+not on `main` yet). Finding the scrub ledger (`store.ledger.find_ledger`, `to_regclass`) is
+still PostgreSQL's SQL: the tests create and attach the ledger themselves.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -35,8 +36,8 @@ from retention.audit.seal import load_signer
 from retention.audit.trail import AuditTrail
 from retention.catalog.introspect import read_catalog
 from retention.engine import due_keys
-from retention.engine.batch import BatchContext, _apply, _gone, _lock, _still_due
-from retention.engines import Connection, engine_of, sql
+from retention.engine.batch import BatchContext, _apply, _gone, _lock, _still_due, run_batch
+from retention.engines import Connection, engine_of, errors, sql
 from retention.engines.mariadb.dialect import NoRowKeyError
 from retention.keys import load_key
 from retention.policy.bind import bind_policy
@@ -557,3 +558,122 @@ def test_pseudonyms_are_recognised_as_python_does_whatever_the_collation_on_mari
         # char(n) drops trailing spaces, and a final line feed is not one
         expected = [not is_pseudonym(v) for v in PSEUDONYM_CANDIDATES]
         assert got == expected, column
+
+
+# -- whole batches (engine/batch.py run_batch) on MariaDB -------------------------------------
+
+# the columns of the tool's `audit` table and its `locks` row that run_batch writes and locks
+# (branch mariadb-schema's migrations 002 and 009, without their CHECKs and triggers)
+TOOL_TABLES = (
+    """CREATE TABLE {schema}.audit (
+        seq BIGINT NOT NULL PRIMARY KEY, recorded_at DATETIME(6) NOT NULL, run_id CHAR(36),
+        event TEXT NOT NULL, policy VARCHAR(64), policy_sha256 TEXT, phase TEXT, action TEXT,
+        `rows` LONGTEXT NOT NULL, subjects INT NOT NULL DEFAULT 0,
+        subject_digests LONGTEXT NOT NULL, key_id TEXT, actor LONGTEXT NOT NULL,
+        outcome TEXT NOT NULL, detail LONGTEXT NOT NULL, prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL, sig_key TEXT, signature TEXT
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
+    """CREATE TABLE {schema}.locks (name VARCHAR(64) NOT NULL PRIMARY KEY)
+        ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
+    "INSERT INTO {schema}.locks (name) VALUES ('audit chain')",
+)
+LIMITS = ("innodb_lock_wait_timeout", "lock_wait_timeout", "max_statement_time")
+
+
+@pytest.fixture
+def tool_schema(mariadb_conn: Connection) -> Iterator[str]:
+    """The tool's own database beside the test's, with the tables a batch writes."""
+    name = str(mariadb_conn.execute("SELECT DATABASE()").fetchone()[0]) + "_rt"
+    schema = sql.Identifier(name)
+    mariadb_conn.execute(sql.SQL("CREATE DATABASE {}").format(schema))
+    try:
+        for statement in TOOL_TABLES:
+            mariadb_conn.execute(sql.SQL(statement).format(schema=schema))
+        yield name
+    finally:
+        mariadb_conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(schema))
+
+
+def _batch_context(
+    policy: BoundPolicy, phase: BoundPhase, schema: str, settings: Settings
+) -> BatchContext:
+    trail = AuditTrail(
+        schema,
+        load_key(SecretStr(AUDIT_KEY), "audit_key"),
+        {"os_user": "test"},
+        load_signer(SecretStr(AUDIT_SIGNING_KEY)),
+    )
+    key = load_key(SecretStr(PSEUDONYM_KEY), "pseudonym_key")
+    return BatchContext(policy, phase, date.today(), None, settings, trail, uuid4(), key)
+
+
+def _limits(conn: Connection) -> tuple[Any, ...]:
+    row = conn.execute("SELECT " + ", ".join(f"@@SESSION.{n}" for n in LIMITS)).fetchone()
+    return tuple(row)
+
+
+def _entries(conn: Connection, schema: str) -> list[tuple[Any, ...]]:
+    query = sql.SQL("SELECT seq, event, phase, subjects, `rows`, detail FROM {} ORDER BY seq")
+    return [tuple(row) for row in conn.execute(query.format(sql.Identifier(schema, "audit")))]
+
+
+def test_a_whole_batch_runs_with_its_limits_and_audit_entry_on_mariadb(
+    mariadb_conn: Connection, tool_schema: str, tmp_path: Path
+) -> None:
+    _populate(mariadb_conn)
+    folder = write_policy(tmp_path / "p", POLICY.format(name="p", phases=_phase("purge", "purge")))
+    policy = _bind(mariadb_conn, folder, tool_schema=tool_schema)
+    ctx = _batch_context(policy, policy.phases[0], tool_schema, Settings())
+    before = _limits(mariadb_conn)
+    # subjects 1, 3, 5 are due, 2 is not (seen today), 1000 is not there
+    (result,) = run_batch(mariadb_conn, [ctx], [1, 2, 3, 5, 1000])
+    assert result is not None
+    assert (result.acted, result.locked_elsewhere, result.no_longer_due, result.gone) == (
+        3,
+        0,
+        1,
+        1,
+    )
+    assert _by_table([result.rows]) == [
+        {"people": 3, "visits": 6, "acts": 6, "mails": 3, "notes": 3}
+    ], result.rows
+    assert _limits(mariadb_conn) == before  # the batch's limits were the transaction's only
+    people = [row[0] for row in mariadb_conn.execute("SELECT id FROM people WHERE id < 7")]
+    assert people == [2, 4, 6]
+    (entry,) = _entries(mariadb_conn, tool_schema)
+    assert entry[:4] == (1, "batch", "purge", 3)
+    assert json.loads(entry[5])["gone"] == 1
+    digests = mariadb_conn.execute(
+        sql.SQL("SELECT subject_digests FROM {}").format(sql.Identifier(tool_schema, "audit"))
+    ).fetchone()[0]
+    assert json.loads(digests) == sorted(ctx.trail.subject_digest("p", k) for k in (1, 3, 5))
+    assert result.entry is not None and result.entry.content["seq"] == 1
+
+
+def test_a_lock_wait_beyond_the_batchs_lock_timeout_fails_it_with_nothing_changed_on_mariadb(
+    mariadb_conn: Connection, mariadb_url: str, tool_schema: str, tmp_path: Path
+) -> None:
+    """The application holds a visit of a due subject: the batch locks the subject (its own row
+    is free), then its purge waits for the visit's row beyond the batch's lock timeout (1 s, the
+    server's least): the batch fails as a lock timeout, everything rolled back, no audit
+    entry, the session's limits as they were."""
+    from retention.db import connect
+
+    _populate(mariadb_conn)
+    folder = write_policy(tmp_path / "p", POLICY.format(name="p", phases=_phase("purge", "purge")))
+    policy = _bind(mariadb_conn, folder, tool_schema=tool_schema)
+    settings = Settings(lock_timeout_ms=1, statement_timeout_ms=60_000)
+    ctx = _batch_context(policy, policy.phases[0], tool_schema, settings)
+    state, before = _state(mariadb_conn), _limits(mariadb_conn)
+    with connect(Settings(), url=mariadb_url) as application, application.transaction():
+        application.execute("SELECT id FROM visits WHERE id = 31 FOR UPDATE").fetchall()
+        with pytest.raises(errors.LockNotAvailable):
+            run_batch(mariadb_conn, [ctx], [1, 3, 5])
+    assert not engine_of(mariadb_conn).session.in_transaction(mariadb_conn)
+    assert _state(mariadb_conn) == state
+    assert _entries(mariadb_conn, tool_schema) == []
+    assert _limits(mariadb_conn) == before
+    # once the application let go, the same batch goes through
+    (result,) = run_batch(mariadb_conn, [ctx], [1, 3, 5])
+    assert result is not None and result.acted == 3
+    assert len(_entries(mariadb_conn, tool_schema)) == 1

@@ -28,11 +28,11 @@ from retention.demo.mariadb import (
     MARIADB_INDEXES,
     MEDIBOARD_TABLES,
     add_mediboard_tables,
-    database_url,
 )
 from retention.demo.schema import create_schema
 from retention.demo.tables import COLUMNS, FOREIGN_KEYS, JSON_COLUMNS, TABLES, index_name, key_of
 from retention.engines import Connection, sql
+from retention.engines.mariadb.session import database_url
 from retention.errors import DatabaseError
 from retention.policy.bound import BoundPolicy
 from retention.policy.check import check_policies

@@ -54,7 +54,7 @@ def test_the_list_of_modules_still_to_move_only_shrinks() -> None:
 
 def test_a_concern_an_engine_does_not_implement_yet_is_a_clear_error() -> None:
     """MariaDB's pending concerns refuse, naming them, before any SQL is sent."""
-    with pytest.raises(NotYetSupportedError, match=r"locks\.try_run_lock is not supported on"):
-        MARIADB.locks.try_run_lock(None)  # type: ignore[arg-type]
+    with pytest.raises(NotYetSupportedError, match=r"snapshots\.export is not supported on"):
+        MARIADB.snapshots.export(None)  # type: ignore[arg-type]
     with pytest.raises(NotYetSupportedError, match=r"bulk\.copy_between is not supported on"):
         MARIADB.bulk.copy_between(None, None, None)  # type: ignore[arg-type]

@@ -39,6 +39,7 @@ from retention.engines import Connection, errors, sql
 from retention.engines.mariadb import schema as mariadb_schema
 from retention.engines.mariadb.connection import MariaDBConnection
 from retention.engines.rows import dict_row
+from retention.errors import DatabaseError
 from retention.keys import load_key
 from retention.settings import Settings
 from retention.store.schema import migrate
@@ -176,7 +177,7 @@ def test_the_chain_lock_is_a_row_the_migration_creates(
         )
     )
     mariadb_conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(tool_db, "locks")))
-    with pytest.raises(Exception, match="no row 'audit chain'"):
+    with pytest.raises(DatabaseError, match="'audit chain' is missing"):
         _trail(tool_db).append(mariadb_conn, ENTRIES[0])
     assert _read(mariadb_conn, tool_db) == []  # the entry's transaction rolled back
     assert mariadb_schema.migrate(mariadb_conn, tool_db) == []

@@ -4,9 +4,18 @@ invalid values; and the check rules they rely on."""
 from __future__ import annotations
 
 import pytest
+from presidio_analyzer import AnalyzerEngine
+from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
 
 from retention.discovery import checks
-from retention.discovery.engine import Analyzer, get_analyzer
+from retention.discovery.analyze import analyze_values
+from retention.discovery.engine import (
+    CONTEXT_SETTINGS,
+    LANGUAGES,
+    Analyzer,
+    ScanContext,
+    get_analyzer,
+)
 from retention.discovery.mask import mask
 from retention.discovery.recognizers import REPORT_SCORE, KnownNamesRecognizer
 
@@ -315,6 +324,11 @@ def test_known_names_recognizer_finds_database_names_in_identifiers(analyzer: An
         (checks.is_french_phone, ["06 12 34 56 78", "+33 (0)6 12 34 56 78"], ["0012345678"]),
         (checks.is_postal_code, ["35000", "97400", "20090"], ["00100", "96000", "3500"]),
         (checks.is_nir_or_nia, ["712345678901220", "185057800608491"], ["712345678901221"]),
+        (
+            checks.is_nhs_number,
+            ["9434765919", "943 476 5919", "4010232137"],
+            ["9434765918", "943476591", "0000000001"],
+        ),
     ],
 )
 def test_check_rules(rule: object, valid: list[str], invalid: list[str]) -> None:
@@ -380,3 +394,108 @@ def test_numbers_that_are_not_phones_of_those_countries_are_rejected(
 def test_nhs_number_with_its_key_is_found(analyzer: Analyzer) -> None:
     assert found_en(analyzer, "NHS number 943 476 5919").get("UK_NHS") == "943 476 5919"
     assert "UK_NHS" not in found_en(analyzer, "NHS number 943 476 5918")  # wrong key
+
+
+def _nhs_key_passes(digits: str) -> bool:
+    return (
+        sum(int(d) * weight for d, weight in zip(digits, range(10, 0, -1), strict=True)) % 11 == 0
+    )
+
+
+# French mobile numbers written without spaces whose 10 digits pass the NHS mod-11 key (one
+# in eleven does): made up, picked so that only the NHS rule keeps them from being NHS numbers.
+_PHONES_WITH_NHS_KEY = [
+    n for n in (f"06{i:08d}" for i in range(12_345_600, 12_346_600)) if _nhs_key_passes(n)
+][:8]
+
+
+def test_nhs_laid_out_or_named_is_found_in_any_language(analyzer: Analyzer) -> None:
+    for text in ("943 476 5919", "943-476-5919", "Patient transféré, NHS 943 476 5919"):
+        assert found(analyzer, text).get("UK_NHS") == text[-12:], text
+    assert found(analyzer, "Patient transféré, NHS 9434765919").get("UK_NHS") == "9434765919"
+    assert found(analyzer, "9434765919", context=["nhs", "number"]).get("UK_NHS") == "9434765919"
+    assert found_en(analyzer, "Seen today, 9434765919, referred").get("UK_NHS") == "9434765919"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "943 476-5919",  # two different separators: not the NHS layout
+        "06 943 476 5919",  # part of a longer run of digit groups
+        "NHS number 943 476 5918",  # wrong key
+    ],
+)
+def test_nhs_numbers_out_of_layout_or_with_a_wrong_key_are_not_found(
+    analyzer: Analyzer, text: str
+) -> None:
+    assert "UK_NHS" not in found(analyzer, text, context=["nhs"])
+
+
+def test_french_remarks_with_compact_phone_numbers_mention_no_nhs_number(
+    analyzer: Analyzer,
+) -> None:
+    """A French remark column (``rques``) whose phone numbers, written without spaces, pass
+    the NHS key is about phones and people, not NHS numbers (it read as UK_NHS before)."""
+    assert len(_PHONES_WITH_NHS_KEY) == 8
+    remarks = [
+        *(f"Ne pas appeler le domicile, joindre le {n}" for n in _PHONES_WITH_NHS_KEY[:4]),
+        *(f"Prévenir sa fille Julie MARTIN au {n}" for n in _PHONES_WITH_NHS_KEY[4:]),
+        "Patient malentendant, parler fort",
+    ]
+    content = analyze_values(analyzer, remarks, ["rques", "patients"], is_json=False, extra={})
+    assert content.language == "fr"
+    assert content.mentioned["PHONE_NUMBER"] == 8
+    assert "UK_NHS" not in content.mentioned
+
+
+def test_a_column_of_nhs_numbers_is_told_from_a_column_of_phones(analyzer: Analyzer) -> None:
+    """Digits only: every value of an NHS column passes the key, one phone in eleven does."""
+    nhs = [n for n in (f"4{i:09d}" for i in range(10_234_500, 10_234_700)) if _nhs_key_passes(n)]
+    assert len(nhs) >= 10
+    content = analyze_values(analyzer, nhs, ["nhs", "number", "patients"], is_json=False, extra={})
+    assert content.language == "none"
+    assert content.share("UK_NHS") == 1.0
+    phones = [f"06{i:08d}" for i in range(12_345_600, 12_345_700)]
+    content = analyze_values(analyzer, phones, ["tel", "patients"], is_json=False, extra={})
+    assert content.share("PHONE_NUMBER") == 1.0
+    assert content.share("UK_NHS") < 0.15
+
+
+# -- context enhancement ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "language", "context"),
+    [
+        ("Prévenir sa fille Julie MARTIN au 06 12 34 56 78", "fr", ["rques", "patients"]),
+        ("tél 0612345678, joindre le soir", "fr", None),
+        ("185057800608491", "fr", ["matricule", "patients", "nir"]),
+        ("Numéro de sécurité sociale : 2 85 05 78 006 084 41", "fr", None),
+        ("né le 12/03/1954 à Rennes", "fr", ["rques"]),
+        ("35000", "en", ["cp", "patients", "cp"]),
+        ("10001234565", "en", ["rpps", "medecins"]),
+        ("  06 12 34 56 78  ", "en", ["tel"]),
+        ("NHS number 943 476 5919, seen by Dr Leroy", "en", None),
+        ("12 bis, rue des Lilas 75011 Paris", "fr", ["adresse"]),
+        ("", "fr", ["tel"]),
+    ],
+)
+def test_the_scan_context_enhancement_gives_presidios_results(
+    analyzer: Analyzer, text: str, language: str, context: list[str] | None
+) -> None:
+    """ScanContext (in place, bisection) against Presidio's own enhancer, same settings."""
+    presidios = AnalyzerEngine(
+        registry=analyzer.engine.registry,
+        nlp_engine=analyzer.engine.nlp_engine,
+        supported_languages=list(LANGUAGES),
+        context_aware_enhancer=LemmaContextAwareEnhancer(**CONTEXT_SETTINGS),
+    )
+
+    def seen(engine: AnalyzerEngine) -> list[tuple[str, int, int, float, str | None]]:
+        return sorted(
+            (r.entity_type, r.start, r.end, r.score, r.analysis_explanation.supportive_context_word)
+            for r in engine.analyze(text, language, context=context, return_decision_process=True)
+        )
+
+    assert isinstance(analyzer.engine.context_aware_enhancer, ScanContext)
+    ours = seen(analyzer.engine)
+    assert ours == seen(presidios)
+    assert ours or not text

@@ -162,6 +162,44 @@ def test_without_a_scan_identifier_figures_are_unknown_not_zero(
     assert patients.past_retention is not None and patients.past_retention > 0
 
 
+@pytest.mark.parametrize("sliced", [False, True])
+def test_without_a_scan_the_other_figures_equal_the_independent_computation(
+    demo_conn: psycopg.Connection[Any],
+    demo_db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    sliced: bool,
+) -> None:
+    """Without a scan no figure reads the due subjects of a minimisation's clock (its table
+    keeps the undeterminable ones only): the undeterminable subjects, their reasons and the
+    other figures are those of the independent computation, on one connection or sliced."""
+    migrate(demo_conn)
+    hold(demo_conn, "dossier-medical", due_record_keys(demo_conn, 3))
+    first = [r[0] for r in demo_conn.execute("SELECT patient_id FROM patients ORDER BY 1 LIMIT 6")]
+    hold(demo_conn, "contacts-patients", first[:1])
+    minimise_by_hand(demo_conn, first[1:])
+    scan_figures = ("with_direct_identifiers", "contact_beyond_minimisation")
+    expected = {
+        table: {k: v for k, v in figures.items() if k not in scan_figures}
+        for table, figures in independent_exposure(demo_conn, AT).items()
+    }
+    policies = bound_policies(demo_conn, POLICIES)
+    with (
+        psycopg.connect(demo_db_url, autocommit=True) as one,
+        psycopg.connect(demo_db_url, autocommit=True) as two,
+    ):
+        if sliced:
+            slice_small_tables(monkeypatch)
+        exposure = compute_exposure(demo_conn, policies, AT, helpers=[one, two] if sliced else [])
+    tool = {
+        table: {k: v for k, v in figures.items() if k not in scan_figures}
+        for table, figures in tool_figures(exposure.to_json()).items()
+    }
+    assert tool == expected
+    patients = expected["public.patients"]
+    assert patients["undeterminable"] > 0 and patients["past_retention"] > 0
+    assert patients["held"] == 4
+
+
 def test_without_the_tools_schema_the_figures_still_come(
     demo_conn: psycopg.Connection[Any],
 ) -> None:

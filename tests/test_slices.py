@@ -16,11 +16,13 @@ import pytest
 from loguru import logger
 from psycopg import sql
 
+from retention.engines.postgresql import bulk as postgresql_bulk
 from retention.plan import compute, slices
 from retention.plan.compute import compute_plan
 from retention.plan.passes import DueTables, temp
 from retention.plan.slices import (
     EVERY_KEY,
+    counted_cut,
     cut,
     export_snapshot,
     reading,
@@ -185,6 +187,26 @@ def test_slices_partition_the_keys(
     assert cut(demo_conn, policy, 1, 10**9) == [EVERY_KEY]
 
 
+def test_counted_cut_gives_the_rows_and_the_slices_of_cut_from_one_scan(
+    demo_conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan and the exposure count the subject table and cut it in one statement: the
+    same count as count(*), the same slices as `cut`, one slice below SMALLEST or for one
+    connection."""
+    (policy,) = bound_policies(demo_conn, POLICIES, only="dossier-medical")
+    rows = demo_conn.execute("SELECT count(*) FROM patients").fetchone()
+    assert rows is not None
+    (total,) = rows
+    monkeypatch.setattr(slices, "SMALLEST", 0)
+    for count in (1, 2, 3, 7):
+        assert counted_cut(demo_conn, policy, count) == (
+            total,
+            cut(demo_conn, policy, count, total),
+        )
+    monkeypatch.setattr(slices, "SMALLEST", total + 1)
+    assert counted_cut(demo_conn, policy, 3) == (total, [EVERY_KEY])
+
+
 def test_text_or_nullable_keys_are_not_sliced(
     demo_conn: psycopg.Connection[Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -237,6 +259,7 @@ def test_text_or_nullable_keys_are_not_sliced(
     found = {p.name: p for p in bound_policies(demo_conn, folder)}
     assert not sliceable(found["by-code"])
     assert cut(demo_conn, found["by-code"], 2, 50) == [EVERY_KEY]
+    assert counted_cut(demo_conn, found["by-code"], 2) == (50, [EVERY_KEY])
     assert sliceable(found["by-id"])
     assert len(cut(demo_conn, found["by-id"], 2, 50)) == 2
     # a unique key that may be NULL: such a subject would lie in no slice
@@ -268,6 +291,33 @@ def test_helpers_read_the_snapshot_of_the_main_transaction(
             assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
             assert conn.execute("SELECT to_regclass('pg_temp.scratch')").fetchone() == (None,)
     assert demo_conn.execute(count).fetchone() != before  # the delete did commit
+
+
+@pytest.mark.parametrize("chunk", [64, 1 << 20])
+def test_copy_table_appends_every_row_whatever_the_chunk_size(
+    demo_conn: psycopg.Connection[Any],
+    helpers: list[psycopg.Connection[Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    chunk: int,
+) -> None:
+    """A helper's rows reach the run's table intact, sent in chunks of a few rows or in one,
+    after the rows already there; an empty table adds nothing."""
+    monkeypatch.setattr(postgresql_bulk, "COPY_CHUNK", chunk)
+    source = helpers[0]
+    for conn in (source, demo_conn):
+        conn.execute("CREATE TEMPORARY TABLE moved (k integer, d date, t text, f boolean)")
+        conn.execute("CREATE TEMPORARY TABLE empty (LIKE moved)")
+    source.execute(
+        "INSERT INTO moved SELECT i, DATE '2020-01-01' + i, repeat('x', i % 50), i % 3 = 0 "
+        "FROM generate_series(1, 5000) AS i"
+    )
+    demo_conn.execute("INSERT INTO moved VALUES (0, NULL, NULL, NULL)")
+    slices.copy_table(source, demo_conn, temp("moved"))
+    slices.copy_table(source, demo_conn, temp("empty"))
+    everything = "SELECT * FROM moved ORDER BY k"
+    expected = [(0, None, None, None), *source.execute(everything).fetchall()]
+    assert demo_conn.execute(everything).fetchall() == expected
+    assert demo_conn.execute("SELECT count(*) FROM empty").fetchone() == (0,)
 
 
 def test_a_helper_that_cannot_join_leaves_its_slice_to_the_run(

@@ -112,7 +112,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.mediboard and engine != "mariadb":
         raise UsageError("--mediboard needs a MariaDB/MySQL database_url (mariadb://...)")
     with _server(settings, args.datadir, args.demo_database) as admin_url:
-        url = _fresh_database(settings, admin_url, args.demo_database, engine)
+        url = _fresh_database(admin_url, args.demo_database)
         with connect(settings, url=url) as conn:
             _load(conn, args.patients, args.seed)
             if engine == "mariadb":
@@ -297,13 +297,8 @@ def _server(settings: Settings, datadir: Path, database: str) -> Iterator[str]:
         yield server.url
 
 
-def _fresh_database(settings: Settings, admin_url: str, name: str, engine: str) -> str:
+def _fresh_database(admin_url: str, name: str) -> str:
     try:
-        if engine == "mariadb":
-            from retention.demo.mariadb import fresh_database
-
-            with connect(settings, url=admin_url) as admin:
-                return fresh_database(admin, admin_url, name)
         return engine_for(admin_url).session.fresh_database(admin_url, name)
     except errors.Error as exc:
         raise DatabaseError(

@@ -84,6 +84,10 @@ def _sample_size(text: str) -> int:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from retention.discovery import preload
+    from retention.discovery.scan import scan
+
+    preload.start()  # Presidio and spaCy load on their own thread while the database is read
     with connect(settings) as conn:
         stored = _inventory_ready(conn, settings.schema_name)
         if args.diff and not stored:
@@ -91,8 +95,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 "--diff needs the inventory of a previous scan",
                 hint="run 'retention init' as the owner, then 'retention scan'",
             )
-        from retention.discovery.scan import scan  # Presidio and spaCy: slow to import
-
         result = scan(
             conn,
             schemas=args.schema,

@@ -28,7 +28,6 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
 
 from retention.demo.tables import (
     COLUMNS,
@@ -390,25 +389,6 @@ class MariaDBLoader:
 
 
 # -- the demo's database, and Mediboard's own shapes ----------------------------------------
-
-
-def database_url(url: str, database: str) -> str:
-    """The same server and account as the `mariadb://` URL, another default database."""
-    parts = urlsplit(url)
-    return parts._replace(path="/" + quote(database, safe="")).geturl()
-
-
-def fresh_database(conn: Connection, url: str, database: str) -> str:
-    """Drop `database` on the server of `conn` and create it again, empty, in utf8mb4; its
-    URL (`url` is the server's)."""
-    name = _ident(database)
-    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(name))
-    conn.execute(
-        sql.SQL("CREATE DATABASE {} CHARACTER SET {} COLLATE {}").format(
-            name, sql.SQL(CHARSET), sql.SQL(COLLATION)
-        )
-    )
-    return database_url(url, database)
 
 
 MEDIBOARD_TABLES: tuple[str, ...] = ("operations", "observations")

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from presidio_analyzer import EntityRecognizer
@@ -21,7 +20,7 @@ from spacy.lang.en.stop_words import STOP_WORDS as ENGLISH_STOP_WORDS
 from spacy.lang.fr.stop_words import STOP_WORDS as FRENCH_STOP_WORDS
 
 from retention.discovery.engine import Analyzer
-from retention.discovery.model import PERSONAL_ENTITIES
+from retention.discovery.model import PERSONAL_ENTITIES, Content
 from retention.discovery.names import STRONG, column_evidence, words
 from retention.discovery.recognizers import REPORT_SCORE
 
@@ -33,31 +32,6 @@ _KEY_ENTITIES = frozenset({"PERSON", "ADDRESS", "LOCATION", "DATE_OF_BIRTH"})
 _FRENCH_ONLY = frozenset(FRENCH_STOP_WORDS - ENGLISH_STOP_WORDS)
 _ENGLISH_ONLY = frozenset(ENGLISH_STOP_WORDS - FRENCH_STOP_WORDS)
 _TOKEN = re.compile(r"[^\W\d_]+")
-
-
-@dataclass
-class Content:
-    """What Presidio found in one column's sample."""
-
-    values: int = 0
-    language: str = "fr"  # "none": no word in the values, read with the pattern recognizers
-    covered: Counter[str] = field(default_factory=Counter)
-    mentioned: Counter[str] = field(default_factory=Counter)
-    scores: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
-    personal_mentions: int = 0
-    personal_covered: int = 0  # values covered by some personal entity, whichever
-    mention_scores: list[float] = field(default_factory=list)
-    examples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
-
-    def share(self, entity: str) -> float:
-        return self.covered[entity] / self.values if self.values else 0.0
-
-    def mention_share(self) -> float:
-        return self.personal_mentions / self.values if self.values else 0.0
-
-    def mean_score(self, entity: str) -> float:
-        found = self.scores.get(entity) or [0.0]
-        return sum(found) / len(found)
 
 
 def language_of(values: Sequence[str]) -> str:

@@ -1,4 +1,4 @@
-"""Check rules of French identifiers, as pure functions (the recognizers and the tests use them).
+"""Check rules of identifiers, as pure functions (the recognizers and the tests use them).
 
 - NIR (social security number, also the INS number): sex, year, month, department, commune,
   order, then a key ``97 - (N mod 97)`` where N is the 13-character body read as a number after
@@ -9,6 +9,8 @@
   (checked on the public examples 010003820 and 010003812). Corsican (2A/2B) and overseas
   (9A-9F) numbers are accepted on their shape only.
 - ADELI: 9 digits, department first; no public check rule, so shape only.
+- NHS number (England, Wales): 10 digits, the last one ``11 - (S mod 11)`` where S weighs the
+  first nine by 10 down to 2 (11 gives 0; 10 is never issued).
 """
 
 from __future__ import annotations
@@ -84,6 +86,18 @@ def is_finess(text: str) -> bool:
 def is_adeli(text: str) -> bool:
     """An ADELI number: 9 digits starting with a department (shape only)."""
     return bool(_ADELI_SHAPE.match(compact(text)))
+
+
+def is_nhs_number(text: str) -> bool:
+    """An NHS number: 10 digits whose last one is the mod-11 key of the others."""
+    digits = compact(text)
+    if len(digits) != 10 or not digits.isdigit():
+        return False
+    key = (
+        11
+        - sum(int(d) * weight for d, weight in zip(digits[:9], range(10, 1, -1), strict=True)) % 11
+    )
+    return (0 if key == 11 else key) == int(digits[9])
 
 
 def is_french_phone(text: str) -> bool:

@@ -16,8 +16,7 @@ import re
 from dataclasses import dataclass
 
 from retention.catalog.introspect import Catalog, Column, Table
-from retention.discovery.analyze import Content
-from retention.discovery.model import PERSONAL_ENTITIES
+from retention.discovery.model import PERSONAL_ENTITIES, Content
 from retention.discovery.names import (
     CONTACT_ENTITIES,
     MEDIUM,

@@ -3,10 +3,13 @@
 ``{"scanned_at": "...", "columns": [{"schema": "public", "table": "patients", "column": "nom",
 "entity": "PERSON", "score": 0.97, "evidence": {...}}]}``; columns judged not personal have
 ``"entity": null``. No value ever appears here: examples are masked before they are stored.
+Also what the analysis found in one column's sample (:class:`Content`), which :mod:`.analyze`
+fills and :mod:`.decide` reads.
 """
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -117,3 +120,28 @@ class ScanResult:
             "scanned_at": self.scanned_at.isoformat(),
             "columns": [c.to_json(examples=examples) for c in self.columns],
         }
+
+
+@dataclass
+class Content:
+    """What Presidio found in one column's sample."""
+
+    values: int = 0
+    language: str = "fr"  # "none": no word in the values, read with the pattern recognizers
+    covered: Counter[str] = field(default_factory=Counter)
+    mentioned: Counter[str] = field(default_factory=Counter)
+    scores: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    personal_mentions: int = 0
+    personal_covered: int = 0  # values covered by some personal entity, whichever
+    mention_scores: list[float] = field(default_factory=list)
+    examples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+
+    def share(self, entity: str) -> float:
+        return self.covered[entity] / self.values if self.values else 0.0
+
+    def mention_share(self) -> float:
+        return self.personal_mentions / self.values if self.values else 0.0
+
+    def mean_score(self, entity: str) -> float:
+        found = self.scores.get(entity) or [0.0]
+        return sum(found) / len(found)

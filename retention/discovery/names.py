@@ -9,14 +9,23 @@ services or drugs it is a label.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-from retention.discovery.recognizers import fold
+from functools import lru_cache
 
 STRONG = 0.9
 MEDIUM = 0.6
 WEAK = 0.3
+
+
+@lru_cache(maxsize=65536)
+def fold(text: str) -> str:
+    """Lower case without accents: the key for name and word look-ups."""
+    if text.isascii():
+        return text.lower()  # what the rule below gives for ASCII text, in a third of the time
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 @dataclass(frozen=True)

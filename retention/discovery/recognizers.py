@@ -13,9 +13,7 @@ no disk cache, the snapshot bundled with the package. Nothing here opens a conne
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Collection, Iterable
-from functools import lru_cache
 from typing import Any
 
 import phonenumbers
@@ -32,11 +30,11 @@ from presidio_analyzer.predefined_recognizers import (
     EmailRecognizer,
     IbanRecognizer,
     IpRecognizer,
-    NhsRecognizer,
     SpacyRecognizer,
 )
 
 from retention.discovery import checks
+from retention.discovery.names import fold
 
 REPORT_SCORE = 0.4
 """Spans scoring below this are ignored by the scan (Presidio's context floor is 0.4)."""
@@ -403,13 +401,6 @@ _PARTICLES = frozenset(
 _NAME_TOKEN = re.compile(r"^[A-ZÀ-ÖØ-Þ][\w'’-]*$")
 
 
-@lru_cache(maxsize=65536)
-def fold(text: str) -> str:
-    """Lower case without accents: the key for name and word look-ups."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
 class FrenchNerRecognizer(SpacyRecognizer):
     """PERSON from spaCy's French NER, scored by the shape of the span.
 
@@ -570,13 +561,42 @@ class InternationalPhoneRecognizer(EntityRecognizer):
         return False
 
 
+class UkNhsRecognizer(DigitsRecognizer):
+    """UK_NHS: the NHS number, 10 digits with a mod-11 key, counted where the number says it
+    is one.
+
+    Written in its layout (``943 476 5919``, ``943-476-5919``: 3, 3 and 4 digits, the same
+    separator twice) it counts in any text. A bare run of 10 digits is also a French phone
+    number written without spaces (``0612345678``), whose key passes one time in eleven: it
+    counts in English text (and in values without words, read as English, where a column is
+    judged by the share of its values that pass), elsewhere only next to a context word
+    (*NHS*) or in a column so named, like an RPPS number. Neither counts inside a longer run
+    of digit groups. A valid key keeps the pattern's score (Presidio's own recognizer raises it
+    to 1 whatever the text, which made French remarks with phone numbers mention NHS numbers)."""
+
+    _LAID_OUT = _NOT_AFTER_DIGITS + r"\d{3}([ \-])\d{3}\1\d{4}" + _NOT_BEFORE_DIGITS
+    _COMPACT = _NOT_AFTER_DIGITS + r"\d{10}" + _NOT_BEFORE_DIGITS
+
+    def __init__(self, language: str = "en") -> None:
+        super().__init__(
+            supported_entity="UK_NHS",
+            name="UK_NHS",
+            supported_language=language,
+            patterns=[
+                Pattern("NHS, laid out", self._LAID_OUT, 0.5),
+                Pattern("NHS, 10 digits", self._COMPACT, 0.5 if language == "en" else 0.3),
+            ],
+            context=list(CONTEXT["UK_NHS"]),
+        )
+
+    def validate_result(self, pattern_text: str) -> bool | None:
+        return None if checks.is_nhs_number(pattern_text) else False
+
+
 def international_recognizers(language: str) -> list[EntityRecognizer]:
     """Identifiers of other countries the scan looks for (English-speaking first): phones,
     the NHS number (10 digits, mod-11 key checked)."""
-    return [
-        InternationalPhoneRecognizer(language),
-        NhsRecognizer(context=list(CONTEXT["UK_NHS"]), supported_language=language),
-    ]
+    return [InternationalPhoneRecognizer(language), UkNhsRecognizer(language)]
 
 
 def pattern_recognizers(language: str) -> list[EntityRecognizer]:

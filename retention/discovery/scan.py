@@ -2,14 +2,17 @@
 
 1. read the catalogue; describe each column by its type and name (:mod:`.decide`);
 2. sample each table once, at a cost that does not grow with it (:mod:`.sample`), tables
-   side by side on up to ``workers`` connections;
+   side by side on up to ``workers`` connections; meanwhile the analyzer is built on a
+   thread of its own (:mod:`.preload`): the reading mostly waits on the server;
 3. build a recognizer of the database's own names from the columns named as names, so that a
-   name inside a file name or a JSON change log is found too;
+   name inside a file name or a JSON change log is found too (:mod:`.verdict`);
 4. run Presidio over each column's distinct values (:mod:`.analyze`), with the column's and
    table's names as context;
 5. decide each column (:mod:`.decide`), keep the evidence, mask the examples (:mod:`.mask`).
 
-Values stay in memory; the result holds verdicts, shares and masked examples only.
+This module imports neither Presidio nor spaCy (steps 1 and 2 do not need them); steps 3 to 5
+are :mod:`.verdict`'s. Values stay in memory; the result holds verdicts, shares and masked
+examples only.
 """
 
 from __future__ import annotations
@@ -19,22 +22,20 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from loguru import logger
-from presidio_analyzer import EntityRecognizer
 
 from retention.catalog.introspect import Catalog, Table, read_catalog
-from retention.discovery.analyze import Content, analyze_values
-from retention.discovery.decide import ColumnFacts, decide, describe, name_shaped
-from retention.discovery.engine import LANGUAGES, Analyzer, get_analyzer
-from retention.discovery.mask import mask
-from retention.discovery.model import DEFAULT_SAMPLE, ColumnVerdict, ScanResult, TableTime
-from retention.discovery.names import STRONG, context_words
-from retention.discovery.recognizers import CONTEXT, KnownNamesRecognizer
-from retention.discovery.sample import ColumnSample, TableSample, sample_table
+from retention.discovery import preload
+from retention.discovery.decide import describe
+from retention.discovery.model import DEFAULT_SAMPLE, ScanResult, TableTime
+from retention.discovery.sample import TableSample, sample_table
 from retention.engines import Connection, errors
 from retention.errors import DatabaseError, UsageError
+
+if TYPE_CHECKING:
+    from retention.discovery.engine import Analyzer
 
 
 def scan(
@@ -60,9 +61,9 @@ def scan(
     """
     started = time.monotonic()
     scanned_at = datetime.now(UTC)
+    building = preload.start() if analyzer is None else None
     catalog = _catalog(conn, tool_schema, lock_timeout_ms)
     chosen = _select(catalog, tuple(schemas), tuple(tables))
-    analyzer = analyzer or get_analyzer()
     columns = [
         describe(catalog, table, column) for table in chosen for column in table.columns.values()
     ]
@@ -86,12 +87,17 @@ def scan(
 
     read_times = _side_by_side(conn, connect, workers if connect else 1, chosen, read)
     samples = {qname: got for qname, (got, _) in read_times.items()}
-    known = _known_names(analyzer, columns, samples)
+    if building is not None:
+        analyzer = building.wait()
+    assert analyzer is not None
+    from retention.discovery.verdict import known_names, verdict  # imported with the analyzer
+
+    known = known_names(analyzer, columns, samples)
     verdicts = []
     analysed: dict[tuple[str, str], float] = dict.fromkeys(samples, 0.0)
     for item in columns:
         begun = time.monotonic()
-        verdicts.append(_verdict(analyzer, item, samples[item.table.qname], known, examples))
+        verdicts.append(verdict(analyzer, item, samples[item.table.qname], known, examples))
         analysed[item.table.qname] += time.monotonic() - begun
     times = tuple(
         TableTime(
@@ -184,87 +190,3 @@ def _select(catalog: Catalog, schemas: tuple[str, ...], tables: tuple[str, ...])
             wanted.append(found)
         chosen = wanted
     return sorted(chosen, key=lambda t: t.qname)
-
-
-# -- the database's own names -------------------------------------------------------------
-def _known_names(
-    analyzer: Analyzer, columns: list[ColumnFacts], samples: dict[tuple[str, str], TableSample]
-) -> dict[str, list[EntityRecognizer]]:
-    names: list[str] = []
-    for item in columns:
-        got = samples[item.table.qname].columns.get(item.column.name)
-        if (
-            item.name
-            and item.name.entity == "PERSON"
-            and item.name.strength >= STRONG
-            and item.kind == "text"
-            and got
-            and name_shaped(got)
-        ):
-            names.extend(got.values)
-    if not names:
-        return {}
-    return {lang: [KnownNamesRecognizer(names, analyzer.lexicon, lang)] for lang in LANGUAGES}
-
-
-# -- one column ---------------------------------------------------------------------------
-def _verdict(
-    analyzer: Analyzer,
-    item: ColumnFacts,
-    table_sample: TableSample,
-    known: dict[str, list[EntityRecognizer]],
-    examples: bool,
-) -> ColumnVerdict:
-    evidence: dict[str, Any] = {"type": item.kind, "sql_type": item.column.type}
-    if item.name is not None:
-        evidence["name"] = {
-            "entity": item.name.entity,
-            "strength": item.name.strength,
-            "words": item.name.matched,
-        }
-    got = table_sample.columns.get(item.column.name) if item.sampled else None
-    content = None
-    if got is not None and got.values and item.worth_reading(got):
-        context = context_words(item.table.name, item.column.name)
-        if item.name is not None and item.name.entity in CONTEXT:
-            context.append(CONTEXT[item.name.entity][0])  # the name, as the recognizer says it
-        content = analyze_values(
-            analyzer, item.to_analyse(got), context, is_json=item.kind == "json", extra=known
-        )
-        evidence["sample"] = _sample_evidence(table_sample, got, content)
-    elif item.sampled:
-        evidence["sample"] = {
-            "method": table_sample.method,
-            "rows": table_sample.rows,
-            "values": 0,
-            "error": table_sample.error,
-        }
-    decision = decide(item, got, content, known=bool(known))
-    entity = decision.entity
-    evidence["reason"] = decision.reason
-    shown: tuple[str, ...] = ()
-    if examples and entity is not None and content is not None:
-        picked = content.examples.get(entity) or content.examples.get("*") or []
-        shown = tuple(mask(value) for value in picked)
-    return ColumnVerdict(
-        item.table.schema,
-        item.table.name,
-        item.column.name,
-        entity,
-        round(decision.score, 2),
-        evidence,
-        shown,
-    )
-
-
-def _sample_evidence(
-    table_sample: TableSample, got: ColumnSample, content: Content
-) -> dict[str, Any]:
-    return {
-        "method": table_sample.method,
-        "rows": got.rows,
-        "values": content.values,
-        "language": content.language,
-        "covered": {e: round(n / content.values, 2) for e, n in content.covered.most_common()},
-        "mentioned": {e: round(n / content.values, 2) for e, n in content.mentioned.most_common()},
-    }

@@ -51,13 +51,12 @@ from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
 from presidio_analyzer.nlp_engine import NlpArtifacts
 from spacy.lang.fr.stop_words import STOP_WORDS as FRENCH_STOP_WORDS
 
-from retention.discovery.names import MEDIUM, column_evidence
+from retention.discovery.names import MEDIUM, column_evidence, fold
 from retention.discovery.recognizers import (
     CONTEXT,
     REPORT_SCORE,
     FrAddressRecognizer,
     FrenchNerRecognizer,
-    fold,
     pattern_recognizers,
 )
 from retention.discovery.scrub_rules import (
@@ -522,11 +521,11 @@ def scrub_engine() -> ScrubEngine:
 
 
 def _build_engine() -> ScrubEngine:
-    from retention.discovery.engine import CONTEXT_SETTINGS, LANGUAGES, get_analyzer
+    from retention.discovery.engine import CONTEXT_SETTINGS, LANGUAGES, get_analyzer, lemma_tables
 
     analyzer = get_analyzer()
     french = analyzer.engine.nlp_engine.pipelines["fr"]  # type: ignore[attr-defined]
-    words = Vocabulary.of(french, analyzer.lexicon)
+    words = Vocabulary.of(lemma_tables(french, "lemma_lookup"), analyzer.lexicon)
     recognizers: list[EntityRecognizer] = [
         _ScrubPersonRecognizer(words, "fr"),
         _NameShapeRecognizer(words, "fr"),

@@ -22,9 +22,9 @@ from typing import Any
 from presidio_analyzer import AnalysisExplanation, EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 from spacy.lang.fr.stop_words import STOP_WORDS as FRENCH_STOP_WORDS
-from spacy.language import Language
+from spacy.lookups import Table
 
-from retention.discovery.recognizers import fold
+from retention.discovery.names import fold
 
 _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 
@@ -63,9 +63,9 @@ class Vocabulary:
     forms: Any = field(repr=False)  # spaCy's lemma_lookup table: form -> lemma
 
     @classmethod
-    def of(cls, french: Language, lexicon: frozenset[str]) -> Vocabulary:
-        tables = french.get_pipe("lemmatizer").lookups  # type: ignore[attr-defined]
-        return cls(lexicon, tables.get_table("lemma_lookup"))
+    def of(cls, tables: dict[str, dict[int, Any]], lexicon: frozenset[str]) -> Vocabulary:
+        """From the lemmatizer's tables as the model stores them (:func:`.engine.lemma_tables`)."""
+        return cls(lexicon, Table("lemma_lookup", tables["lemma_lookup"]))
 
     def is_common(self, word: str) -> bool:
         lower = word.lower()

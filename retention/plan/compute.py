@@ -31,7 +31,14 @@ from retention.plan.passes import (
     ordered_by_retention,
     temp,
 )
-from retention.plan.slices import EVERY_KEY, Helpers, Slice, cut, export_snapshot, spread
+from retention.plan.slices import (
+    EVERY_KEY,
+    Helpers,
+    Slice,
+    counted_cut,
+    export_snapshot,
+    spread,
+)
 from retention.policy.bound import BoundPhase, BoundPolicy
 from retention.policy.expr import Params
 from retention.rows.members import affected_tables, count_members, due_keys, subject_pending
@@ -92,14 +99,9 @@ def _policy_plan(
     keep: DueTables | None,
     slicing: Helpers | None = None,
 ) -> PolicyPlan:
-    row = conn.execute(
-        sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(*policy.subject.qname))
-    ).fetchone()
-    subjects = int(row[0]) if row else 0
     selected = [p for p in policy.phases if only_phase is None or p.name == only_phase]
-    slices = []
-    if selected and slicing is not None:
-        slices = cut(conn, policy, 1 + len(slicing.conns), subjects)
+    wanted = 1 + len(slicing.conns) if selected and slicing is not None else 1
+    subjects, slices = counted_cut(conn, policy, wanted)
     phases: list[PhasePlan] = []
     for group in group_phases(selected):
         if keep is None:

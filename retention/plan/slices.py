@@ -103,12 +103,46 @@ def cut(conn: Connection, policy: BoundPolicy, count: int, subjects: int) -> lis
     if count < 2 or subjects < SMALLEST or not sliceable(policy):
         return [EVERY_KEY]
     row = conn.execute(
-        sql.SQL("SELECT percentile_disc(%s::float8[]) WITHIN GROUP (ORDER BY {}) FROM {}").format(
-            sql.Identifier(policy.key.name), sql.Identifier(*policy.subject.qname)
-        ),
-        ([i / count for i in range(1, count)],),
+        sql.SQL("SELECT {} FROM {}").format(_bounds(policy), sql.Identifier(*policy.subject.qname)),
+        (_fractions(count),),
     ).fetchone()
-    bounds = sorted({int(b) for b in (row[0] if row and row[0] else ()) if b is not None})
+    return _slices(row[0] if row else None)
+
+
+def counted_cut(conn: Connection, policy: BoundPolicy, count: int) -> tuple[int, list[Slice]]:
+    """The rows of the policy's subject table, and its slices as `cut` makes them, from one
+    scan of the table (counting it, then reading the bounds, read it twice: 0.1-0.3 s at
+    189,728 patients after a run, whose updates leave index-only scans visiting the heap).
+    A table that turns out smaller than SMALLEST is not sliced, its keys sorted for nothing:
+    about 10 ms per 100,000 keys, and only when another table is large enough for helpers."""
+    table = sql.Identifier(*policy.subject.qname)
+    if count < 2 or not sliceable(policy):
+        row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()
+        return (int(row[0]) if row else 0), [EVERY_KEY]
+    row = conn.execute(
+        sql.SQL("SELECT count(*), {} FROM {}").format(_bounds(policy), table),
+        (_fractions(count),),
+    ).fetchone()
+    subjects = int(row[0]) if row else 0
+    if subjects < SMALLEST:
+        return subjects, [EVERY_KEY]
+    return subjects, _slices(row[1] if row else None)
+
+
+def _bounds(policy: BoundPolicy) -> sql.Composable:
+    """The keys at the fractions of the key order given by the parameter (see `_fractions`)."""
+    return sql.SQL("percentile_disc(%s::float8[]) WITHIN GROUP (ORDER BY {})").format(
+        sql.Identifier(policy.key.name)
+    )
+
+
+def _fractions(count: int) -> list[float]:
+    return [i / count for i in range(1, count)]
+
+
+def _slices(found: Sequence[int | None] | None) -> list[Slice]:
+    """The slices between the bounds found (every key when none)."""
+    bounds = sorted({int(b) for b in found or () if b is not None})
     if not bounds:
         return [EVERY_KEY]
     edges: list[int | None] = [None, *bounds, None]

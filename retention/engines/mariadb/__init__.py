@@ -9,27 +9,29 @@ SQL text, errors with errno and SQLSTATE. It is imported only when a MariaDB URL
 - `cursor.py`, `connection.py`: psycopg's connection and cursor API over the driver, with
   PostgreSQL's transaction rules;
 - `errors.py`: driver errors as `retention.engines.errors` classes;
-- `target.py`: the URL; `session.py`: the driver, the settings pinned at connect.
+- `target.py`: the URL; `session.py`: the driver, the settings pinned at connect, and the
+  session concern (limits for a transaction, set and put back); `locks.py`: the run's named
+  lock, transaction locks on rows of the tool's `locks` table; `rows.py`: streamed results.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
-from retention.engines import Capabilities, Connection
-from retention.engines.mariadb import binlog, schema, session, target
+from retention.engines import Capabilities, Connection, Engine
+from retention.engines.mariadb import binlog, session, target
 from retention.engines.mariadb.bulk import load as bulk_load
 from retention.engines.mariadb.catalogue import Catalogue
 from retention.engines.mariadb.dialect import DIALECT
+from retention.engines.mariadb.locks import Locks
 from retention.engines.mariadb.pending import Pending
 from retention.engines.mariadb.rows import Rows
 from retention.engines.mariadb.schema import OwnSchema
+from retention.engines.mariadb.session import Session
 
 if TYPE_CHECKING:
     from retention.engines.binlog import BinaryLog
     from retention.engines.bulk import Bulk
-    from retention.engines.locks import Locks
-    from retention.engines.session import Session
     from retention.engines.snapshots import Snapshots
     from retention.settings import Settings
 
@@ -49,10 +51,9 @@ class MariaDB:
     )
     catalogue = Catalogue()
     # concerns not implemented yet: every call is a clear NotYetSupportedError (pending.py)
-    session = cast("Session", Pending("session"))
+    session = Session()
     rows = Rows()
-    # the audit chain's lock only (a row FOR UPDATE, schema.py); the run lock is pending
-    locks = cast("Locks", Pending("locks", lock_in_transaction=schema.lock_in_transaction))
+    locks = Locks()
     bulk = cast("Bulk", Pending("bulk", load=bulk_load))  # copy_between: never (no helpers)
     snapshots = cast("Snapshots", Pending("snapshots"))  # never: shares_snapshots is False
     own_schema = OwnSchema()
@@ -75,4 +76,4 @@ class MariaDB:
         return isinstance(conn, MariaDBConnection)
 
 
-ENGINE = MariaDB()
+ENGINE: Engine = MariaDB()  # mypy checks that it implements every concern

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -39,6 +39,7 @@ from retention.engines.mariadb.render import Params, render
 if TYPE_CHECKING:
     from retention.engines.mariadb.target import Target
 
+_VARIABLE = re.compile(r"[a-z_][a-z0-9_]*")
 _ROLLBACK = re.compile(r"\s*ROLLBACK\b", re.IGNORECASE)
 _SERVER_STATUS_IN_TRANS = 1
 _UNKNOWN_THREAD = 1094  # KILL QUERY: the connection is gone already
@@ -134,6 +135,9 @@ class MariaDBConnection:
         self._broken = False
         self._failed = False
         self._stack: list[Transaction] = []
+        # session variables changed "for the transaction" (`set_for_transaction`) -> their
+        # values before, set back when the outermost transaction block ends
+        self._restore: dict[str, Any] = {}
         # the named cursor whose rows are being read; weak: a cursor dropped unread frees the
         # connection (the driver reads the rest of its result away)
         self._stream: weakref.ref[MariaDBCursor] | None = None
@@ -172,6 +176,43 @@ class MariaDBConnection:
         self, savepoint_name: str | None = None, force_rollback: bool = False
     ) -> Transaction:
         return Transaction(self, savepoint_name, force_rollback)
+
+    def set_for_transaction(self, values: Mapping[str, object]) -> None:
+        """Set session variables until the outermost `with conn.transaction():` block ends,
+        then set them back (MariaDB has no transaction-local settings: `SET STATEMENT` covers
+        one statement only). Names are the server's variable names; values are parameters."""
+        if not any(tx.outer for tx in self._stack):
+            raise psycopg.ProgrammingError(
+                "session settings for a transaction need `with conn.transaction():` around "
+                "them (outside one they would outlive it)"
+            )
+        for name in values:
+            if not _VARIABLE.fullmatch(name):
+                raise psycopg.ProgrammingError(f"{name!r} is not a server variable's name")
+        new = [name for name in values if name not in self._restore]
+        if new:
+            columns = ", ".join(f"@@SESSION.{name}" for name in new)
+            row = self.execute(f"SELECT {columns}").fetchone()
+            assert row is not None
+            self._restore.update(zip(new, row, strict=True))
+        self._set_session(values)
+
+    def _set_session(self, values: Mapping[str, object]) -> None:
+        if values:
+            assignments = ", ".join(f"SESSION {name} = %s" for name in values)
+            self.execute(f"SET {assignments}", list(values.values()))
+
+    def _restore_session(self, *, quiet: bool) -> None:
+        """The variables `set_for_transaction` changed, as they were (nothing to do on a
+        closed connection: the session went with them)."""
+        saved, self._restore = self._restore, {}
+        if not saved or self._closed:
+            return
+        try:
+            self._set_session(saved)
+        except psycopg.Error:
+            if not quiet:
+                raise
 
     def cancel_safe(self, *, timeout: float = 30.0) -> None:
         """Stop the statement running on this connection, from another connection."""
@@ -257,13 +298,18 @@ class MariaDBConnection:
 
     def _exit(self, tx: Transaction, exc: BaseException | None) -> bool:
         failed = self._failed
+        ended = False
         try:
             if exc is None and not tx.force_rollback and not failed:
                 self._commit(tx)
+                ended = True
                 return False
             self._rollback(tx, quiet=exc is not None)
+            ended = True
         finally:
             self._stack.remove(tx)
+            if tx.outer:  # an error on its way is not hidden by the restore's
+                self._restore_session(quiet=not ended or exc is not None or failed)
         if exc is None and failed:
             raise pg.InFailedSqlTransaction(
                 "a statement of this transaction failed: it was rolled back, not committed"

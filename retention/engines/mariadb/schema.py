@@ -42,9 +42,7 @@ from typing import LiteralString
 from psycopg.pq import TransactionStatus
 
 from retention.engines import Connection, errors, sql
-from retention.engines.locks import TransactionLock
 from retention.engines.own_schema import Migration
-from retention.engines.pending import NotYetSupportedError
 from retention.errors import DatabaseError
 
 TRAIL = "audit"
@@ -218,32 +216,6 @@ def migration_lock(conn: Connection, schema: str, wait: float) -> Iterator[None]
         yield
     finally:
         conn.execute("SELECT RELEASE_LOCK(%s)", (name,)).fetchall()
-
-
-# -- the chain's lock ----------------------------------------------------------------------------
-
-
-def lock_in_transaction(
-    conn: Connection, lock: TransactionLock, *, schema: str = "retention"
-) -> None:
-    """Wait for `lock` until the current transaction ends: its row of `schema`.locks, FOR
-    UPDATE (GET_LOCK would outlive the transaction). Only the audit chain's lock has a row:
-    migrations take GET_LOCK themselves (`migrate`), their DDL commits step by step."""
-    if lock is not TransactionLock.AUDIT_CHAIN:
-        raise NotYetSupportedError(
-            f"locks.lock_in_transaction({lock.name}) is not supported on mariadb",
-            hint="MariaDB's migrate takes its own lock",
-        )
-    if conn.info.transaction_status == TransactionStatus.IDLE:
-        raise RuntimeError("lock_in_transaction needs a transaction: the lock ends with it")
-    query = sql.SQL("SELECT name FROM {} WHERE name = %s FOR UPDATE").format(
-        sql.Identifier(schema, "locks")
-    )
-    if conn.execute(query, (lock.value,)).fetchone() is None:
-        raise DatabaseError(
-            f"the '{schema}' database has no row {lock.value!r} in its locks table",
-            hint="run 'retention init' (it restores the row)",
-        )
 
 
 # -- append-only --------------------------------------------------------------------------------

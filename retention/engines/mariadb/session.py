@@ -16,14 +16,25 @@ Pinned at connect, whatever the server's defaults (docs/ENGINES.md, 2.1 and 2.2)
   PostgreSQL, not only the rows whose values changed;
 - no automatic reconnection (a new session would silently lose the transaction and these
   settings) and no `LOCAL INFILE` (it lets a server ask the client for any readable file).
+
+`Session` is the engine's session concern (retention/engines/session.py): settings "for the
+transaction" are session variables set and put back when the transaction ends (MariaDB has no
+`SET LOCAL`), `pinned`/`pin` for helper connections, and the demo's fresh database.
 """
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Mapping
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
 
 import psycopg
+from psycopg.pq import TransactionStatus
 
+from retention.engines import sql
 from retention.engines.mariadb.errors import is_lost
 from retention.engines.mariadb.target import parse_url
 from retention.errors import DatabaseError
@@ -33,6 +44,15 @@ if TYPE_CHECKING:
     from retention.engines import Connection
     from retention.engines.mariadb.connection import MariaDBConnection
 
+# what `connect` pins and helper connections copy from the run's (`Session.pinned`); the
+# character set and the isolation level are pinned at connect and never change after
+_PINNED = ("time_zone", "sql_mode")
+_INTEGER = re.compile(r"-?[0-9]+")
+_DECIMAL = re.compile(r"-?[0-9]*\.[0-9]+")
+_COLLATION = "utf8mb4_unicode_ci"  # a new database's (the demo's): MariaDB 10.6+ and MySQL 8
+# the largest values the server takes: InnoDB reads its own as "wait without limit"
+_NO_ROW_LOCK_LIMIT = 100_000_000
+_NO_LOCK_LIMIT = 31_536_000  # lock_wait_timeout (metadata locks): a year, its maximum
 SQL_MODE = "STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
 SESSION = (
     "SET NAMES utf8mb4",
@@ -104,3 +124,115 @@ def _pin(conn: MariaDBConnection) -> None:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def _connection(conn: Connection) -> MariaDBConnection:
+    from retention.engines.mariadb.connection import MariaDBConnection
+
+    assert isinstance(conn, MariaDBConnection)
+    return conn
+
+
+def _typed(value: str) -> object:
+    if _INTEGER.fullmatch(value):
+        return int(value)
+    if _DECIMAL.fullmatch(value):
+        return Decimal(value)
+    return value
+
+
+def _lock_seconds(ms: int) -> int:
+    """A lock wait bound in whole seconds (the server takes no fraction), rounded up: a
+    2,500 ms timeout waits 3 s, never less than asked (0: without limit)."""
+    return math.ceil(ms / 1000) if ms > 0 else 0
+
+
+class Session:
+    """ "For the transaction" is the connection's `set_for_transaction`: MariaDB has no
+    transaction-local settings (`SET STATEMENT` covers one statement), so the session's values
+    are set and put back when the outermost `with conn.transaction():` block ends, whether it
+    commits or rolls back (docs/ENGINES.md, 2.1 and 2.7)."""
+
+    def batch_limits(
+        self, conn: Connection, *, lock_timeout_ms: int, statement_timeout_ms: int
+    ) -> None:
+        """Row lock waits (`innodb_lock_wait_timeout`) and metadata lock waits
+        (`lock_wait_timeout`: PostgreSQL's lock_timeout covers table locks too) in whole
+        seconds, rounded up; each statement's time (`max_statement_time`, seconds, any
+        statement, DML included; 0: no limit, as PostgreSQL's 0). No planner settings
+        (PostgreSQL's are its own planner's; none was measured as needed here). MySQL 8 has
+        no `max_statement_time` (its `max_execution_time` bounds SELECTs only): not handled
+        yet, MySQL is designed for, not tested."""
+        self._lock_limits(conn, lock_timeout_ms, max_statement_time=statement_timeout_ms / 1000)
+
+    def lock_timeout(self, conn: Connection, ms: int) -> None:
+        self._lock_limits(conn, ms)
+
+    def _lock_limits(self, conn: Connection, ms: int, **more: object) -> None:
+        seconds = _lock_seconds(ms)
+        _connection(conn).set_for_transaction(
+            {
+                "innodb_lock_wait_timeout": seconds or _NO_ROW_LOCK_LIMIT,
+                "lock_wait_timeout": seconds or _NO_LOCK_LIMIT,
+                **more,
+            }
+        )
+
+    def work_mem(self, conn: Connection, mb: int) -> None:
+        """A no-op: MariaDB has no one setting for "the memory of one sort or hash".
+        `sort_buffer_size` is taken whole by every sort of every session (raising it slows
+        small sorts down, the manual warns), and in-memory temporary tables are capped by
+        `tmp_table_size` and `max_heap_table_size` together; these are the DBA's, set for
+        the server."""
+
+    def transaction_settings(self, conn: Connection, settings: Mapping[str, str]) -> None:
+        """Server variables by their names, set for the session and put back when the
+        transaction ends (class docstring). A value written as a number is sent as one: the
+        server refuses text for a numeric variable (error 1232)."""
+        if settings:
+            _connection(conn).set_for_transaction(
+                {name: _typed(value) for name, value in settings.items()}
+            )
+
+    def in_transaction(self, conn: Connection) -> bool:
+        """The connection's transaction status: the server's flag, a failed block, or a
+        stream being read (see `MariaDBConnection`)."""
+        return bool(conn.info.transaction_status != TransactionStatus.IDLE)
+
+    def pinned(self, conn: Connection) -> dict[str, str]:
+        """`time_zone` and `sql_mode` as they are now (the character set and isolation level
+        are pinned by `connect` on every connection alike)."""
+        columns = ", ".join(f"@@SESSION.{name}" for name in _PINNED)
+        row = conn.execute(f"SELECT {columns}").fetchone()
+        assert row is not None
+        return {name: str(value) for name, value in zip(_PINNED, row, strict=True)}
+
+    def pin(self, conn: Connection, settings: Mapping[str, str]) -> None:
+        for name in settings:
+            if name not in _PINNED:
+                raise psycopg.ProgrammingError(f"{name!r} is not a setting a session pins")
+        if settings:
+            conn.execute(
+                "SET " + ", ".join(f"SESSION {name} = %s" for name in settings),
+                list(settings.values()),
+            )
+
+    def fresh_database(self, admin_url: str, name: str) -> str:
+        """Drop `name` and create it again, empty, in utf8mb4 (the demonstration's database;
+        MariaDB has no DROP ... FORCE: the DROP waits for sessions using it to finish their
+        transactions)."""
+        with connect(Settings(), url=admin_url) as admin:
+            ident = sql.Identifier(name)
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(ident))
+            admin.execute(
+                sql.SQL("CREATE DATABASE {} CHARACTER SET utf8mb4 COLLATE {}").format(
+                    ident, sql.SQL(_COLLATION)
+                )
+            )
+        return database_url(admin_url, name)
+
+
+def database_url(url: str, database: str) -> str:
+    """The same server and account as the `mariadb://` URL, another default database."""
+    parts = urlsplit(url)
+    return parts._replace(path="/" + quote(database, safe="")).geturl()
