@@ -408,8 +408,9 @@ def test_demo_with_a_mariadb_url_builds_the_hospital_and_says_what_does_not_run_
         assert "patients 40" in output
         for policy in ("contacts-patients", "dossier-medical", "journal-modifications"):
             assert f"ok  {policy}:" in output
-            assert f"  {policy} / " in output  # its phases' counts, by the clock
-        assert "subject(s) due" in output
+            assert f"\n{policy}  (" in output  # its plan
+        assert "== retention plan" in output
+        assert "    due: " in output
         assert "not available on MariaDB yet" in output
         for step in MARIADB_NOT_YET:
             assert f"- {step}" in output

@@ -54,7 +54,6 @@ _DATABASE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 MARIADB_NOT_YET: tuple[str, ...] = (
     "retention scan and check --coverage",
     "legal holds",
-    "retention plan",
     "retention approve",
     "retention run",
     "intermediate archiving and restore",
@@ -238,13 +237,9 @@ def _mariadb_demo(conn: Connection, settings: Settings, args: argparse.Namespace
             print(f"   {table} {rows:,} rows, {zero_dates:,} zero date(s), {engine}")
     result = _check(conn, settings)
     if not result.errors:
-        today = settings.today()
-        print(f"\n== due on {today}, by each phase's compiled clock (no legal hold: no plan yet)")
-        for due in due_by_clock(conn, result.bound, today):
-            print(
-                f"  {due.policy} / {due.phase}: {due.due:,} of {due.subjects:,} subject(s) due, "
-                f"{due.undeterminable:,} undeterminable (kept)"
-            )
+        plan = compute_plan(conn, result.bound, settings.today(), schema=settings.schema_name)
+        print("\n== retention plan")
+        print(render_plan(plan, settings.timezone))
     print(
         f"\n== the demo hospital is in database {args.demo_database} on the configured "
         "MariaDB server"

@@ -258,6 +258,12 @@ class Dialect(Protocol):
         with the transaction."""
         ...
 
+    def materialized(self, name: sql.Composable, query: sql.Composable) -> sql.Composable:
+        """A common table expression computed once however often the statement reads it
+        (PostgreSQL `name AS MATERIALIZED (query)`; MariaDB has no such keyword: `name AS
+        (query)`, which its optimiser may merge into each reader, with the same results)."""
+        ...
+
     def temporary(self, name: str) -> sql.Composable:
         """How statements name the temporary table `name` (PostgreSQL `pg_temp.name`)."""
         ...

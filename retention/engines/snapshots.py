@@ -1,19 +1,28 @@
 """Several connections reading one moment of the database (the plan's and the exposure's slices,
 retention.plan.slices).
 
-Only an engine whose `Capabilities.shares_snapshots` is true implements them (PostgreSQL:
-`pg_export_snapshot`); MariaDB/MySQL have no snapshot export, and the plan computes every slice
-on its own connection there (docs/ENGINES.md, 2.8).
+Only an engine whose `Capabilities.shares_snapshots` is true implements `export` and `join`
+(PostgreSQL: `pg_export_snapshot`); MariaDB/MySQL have no snapshot export, and the plan computes
+every slice on its own connection there (docs/ENGINES.md, 2.8). Every engine implements
+`transaction`: one connection reading one moment (the plan's figures, `check --explain`).
 """
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 from retention.engines.connection import Connection
 
 
 class Snapshots(Protocol):
+    def transaction(self, conn: Connection, *, read_only: bool) -> AbstractContextManager[None]:
+        """A transaction (opened here, ended with the block as `conn.transaction()` ends it)
+        in which every statement reads the same snapshot: REPEATABLE READ, its isolation set
+        before it starts (MariaDB: `SET TRANSACTION` then `START TRANSACTION WITH CONSISTENT
+        SNAPSHOT`; PostgreSQL: its first statement). Not within another transaction."""
+        ...
+
     def export(self, main: Connection) -> str:
         """The snapshot of `main`'s REPEATABLE READ transaction, for other connections to read
         while that transaction stays open."""

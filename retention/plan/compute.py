@@ -65,9 +65,7 @@ def compute_plan(
     `helpers`: more connections to the same database, idle; with `keep` and without `rows`,
     each evaluates the clock of a slice of a large subject table, reading the same snapshot
     (see retention.plan.slices)."""
-    with conn.transaction():
-        access = "READ ONLY" if keep is None else "READ WRITE"
-        conn.execute(f"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, {access}")
+    with engine_of(conn).snapshots.transaction(conn, read_only=keep is None):
         engine_of(conn).session.work_mem(conn, work_mem_mb)
         slicing = None
         if helpers and keep is not None and not rows:
@@ -219,6 +217,7 @@ def pass_plan(
     (counts of subjects only: a related row reached by two paths could belong to subjects of
     two slices)."""
     ordered = ordered_by_retention(phases)
+    dialect = engine_of(conn).dialect
     params = Params(prefix="r")
     key_range = within.range(policy, params)
     if key_range is not None and with_rows:
@@ -229,7 +228,7 @@ def pass_plan(
     pending = {
         f"pending_{i}": found
         for i, phase in enumerate(phases)
-        if (found := subject_pending(policy, phase, SUBJECT, params)) is not None
+        if (found := subject_pending(policy, phase, SUBJECT, params, dialect=dialect)) is not None
     }
     clock = clock_query(
         policy,
@@ -244,9 +243,12 @@ def pass_plan(
     # only the subjects the counts and the due set need: a materialised CTE of every subject
     # is written to a tuplestore, which spills to disk beyond work_mem
     ctes: list[sql.Composable] = [
-        sql.SQL(
-            "clock AS MATERIALIZED (SELECT * FROM ({}) AS c WHERE would_be_due OR undeterminable)"
-        ).format(clock.query)
+        dialect.materialized(
+            sql.SQL("clock"),
+            sql.SQL("SELECT * FROM ({}) AS c WHERE would_be_due OR undeterminable").format(
+                clock.query
+            ),
+        )
     ]
     columns: list[sql.Composable] = [
         sql.SQL("(SELECT count(*) FROM clock WHERE would_be_due AND held)"),
@@ -260,7 +262,7 @@ def pass_plan(
     for i, phase in enumerate(phases):
         due = sql.Identifier(f"due_{i}")
         ctes.append(
-            sql.SQL("{} AS MATERIALIZED ({})").format(
+            dialect.materialized(
                 due,
                 due_keys(
                     policy,
@@ -271,13 +273,16 @@ def pass_plan(
                     if f"pending_{i}" in pending
                     else None,
                     within=key_range,
+                    dialect=dialect,
                 ),
             )
         )
         tables.append(affected_tables(policy, phase) if with_rows else ())
         columns.append(sql.SQL("(SELECT count(*) FROM {})").format(due))
         columns += [
-            sql.SQL("({})").format(count_members(policy, phase, table, due, params))
+            sql.SQL("({})").format(
+                count_members(policy, phase, table, due, params, dialect=dialect)
+            )
             for table in tables[-1]
         ]
     if keep is not None:

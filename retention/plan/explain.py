@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from retention.engines import Connection, sql
+from retention.engines import Connection, engine_of, sql
 from retention.policy.bound import BoundPolicy
 from retention.policy.expr import Params
 from retention.policy.relations import Edge, QName
@@ -34,8 +34,7 @@ class Branch:
 
 def explain_graph(conn: Connection, policy: BoundPolicy) -> Branch:
     """The tree of the policy's relation graph with row counts, read in one snapshot."""
-    with conn.transaction():
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    with engine_of(conn).snapshots.transaction(conn, read_only=True):
         return _branch(conn, policy, policy.subject.qname, ())
 
 
@@ -56,7 +55,7 @@ def _count(conn: Connection, policy: BoundPolicy, table: QName, path: tuple[Edge
         row = conn.execute(query).fetchone()
         return int(row[0]) if row else 0
     params = Params("x")
-    walk = path_sql(policy, path, "t", params)
+    walk = path_sql(policy, path, "t", params, dialect=engine_of(conn).dialect)
     subjects = sql.SQL("SELECT {} FROM {}").format(
         sql.Identifier(policy.key.name), sql.Identifier(*policy.subject.qname)
     )

@@ -28,6 +28,7 @@ from retention.engines.mariadb.pending import Pending
 from retention.engines.mariadb.rows import Rows
 from retention.engines.mariadb.schema import OwnSchema
 from retention.engines.mariadb.session import Session
+from retention.engines.mariadb.snapshots import Snapshots as MariaDBSnapshots
 
 if TYPE_CHECKING:
     from retention.engines.binlog import BinaryLog
@@ -55,7 +56,7 @@ class MariaDB:
     rows = Rows()
     locks = Locks()
     bulk = cast("Bulk", Pending("bulk", load=bulk_load))  # copy_between: never (no helpers)
-    snapshots = cast("Snapshots", Pending("snapshots"))  # never: shares_snapshots is False
+    snapshots: Snapshots = MariaDBSnapshots()  # one connection's; no export (shares_snapshots)
     own_schema = OwnSchema()
     dialect = DIALECT
 

@@ -50,11 +50,16 @@ class Transaction:
     """One `with conn.transaction():` block (psycopg's `Transaction`)."""
 
     def __init__(
-        self, conn: MariaDBConnection, savepoint_name: str | None, force_rollback: bool
+        self,
+        conn: MariaDBConnection,
+        savepoint_name: str | None,
+        force_rollback: bool,
+        start: tuple[str, ...] = ("START TRANSACTION",),
     ) -> None:
         self.connection = conn
         self.savepoint_name = savepoint_name
         self.force_rollback = force_rollback
+        self.start = start  # the statements opening it (an outer transaction only)
         self.outer = False
 
     def __enter__(self) -> Self:
@@ -213,6 +218,21 @@ class MariaDBConnection:
         except psycopg.Error:
             if not quiet:
                 raise
+    def snapshot_transaction(self, *, read_only: bool) -> Transaction:
+        """A transaction reading one snapshot from its start: REPEATABLE READ, set for the next
+        transaction only (the session's level stays READ COMMITTED), then `START TRANSACTION
+        WITH CONSISTENT SNAPSHOT` (InnoDB takes the snapshot now, not at the first read).
+        Refused within another transaction, whose snapshot and isolation are already set."""
+        access = "READ ONLY" if read_only else "READ WRITE"
+        return Transaction(
+            self,
+            None,
+            False,
+            (
+                "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+                f"START TRANSACTION WITH CONSISTENT SNAPSHOT, {access}",
+            ),
+        )
 
     def cancel_safe(self, *, timeout: float = 30.0) -> None:
         """Stop the statement running on this connection, from another connection."""
@@ -289,8 +309,13 @@ class MariaDBConnection:
         if self._failed:
             raise pg.InFailedSqlTransaction(_ABORTED)
         tx.outer = not self._stack and not self._in_transaction()
+        if not tx.outer and tx.start != ("START TRANSACTION",):
+            raise psycopg.ProgrammingError(
+                "a snapshot transaction cannot begin within another transaction"
+            )
         if tx.outer:
-            self._control("START TRANSACTION")
+            for statement in tx.start:
+                self._control(statement)
         if not tx.outer or tx.savepoint_name is not None:
             tx.savepoint_name = tx.savepoint_name or f"_rt_savepoint_{len(self._stack) + 1}"
             self._savepoint("SAVEPOINT {}", tx)

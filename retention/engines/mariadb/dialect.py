@@ -269,6 +269,9 @@ class MariaDBDialect:
         )
         return TemporaryTable(create, table, emptied_at_commit=False)
 
+    def materialized(self, name: sql.Composable, query: sql.Composable) -> sql.Composable:
+        return sql.SQL("{} AS ({})").format(name, query)
+
     def temporary(self, name: str) -> sql.Composable:
         if not name.startswith(PREFIX):
             raise ValueError(f"a temporary table's name starts with {PREFIX!r}: {name!r}")

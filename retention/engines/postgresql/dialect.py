@@ -210,6 +210,9 @@ class PostgreSQLDialect:
         )
         return TemporaryTable(create, self.temporary(name), emptied_at_commit=True)
 
+    def materialized(self, name: sql.Composable, query: sql.Composable) -> sql.Composable:
+        return sql.SQL("{} AS MATERIALIZED ({})").format(name, query)
+
     def temporary(self, name: str) -> sql.Composable:
         return sql.Identifier("pg_temp", name)
 

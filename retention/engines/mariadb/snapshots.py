@@ -1,0 +1,30 @@
+"""MariaDB reads one moment on one connection only: no snapshot export (`shares_snapshots` is
+False, so the plan asks no helper to join one)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NoReturn
+
+from retention.engines import Connection
+from retention.engines.pending import NotYetSupportedError
+
+
+class Snapshots:
+    @contextmanager
+    def transaction(self, conn: Connection, *, read_only: bool) -> Iterator[None]:
+        from retention.engines.mariadb.connection import MariaDBConnection
+
+        assert isinstance(conn, MariaDBConnection)
+        with conn.snapshot_transaction(read_only=read_only):
+            yield
+
+    def export(self, main: Connection) -> NoReturn:
+        raise NotYetSupportedError(
+            "mariadb cannot share a snapshot between connections",
+            hint="the plan runs on one connection there",
+        )
+
+    def join(self, helper: Connection, snapshot: str) -> NoReturn:
+        self.export(helper)

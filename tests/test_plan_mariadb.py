@@ -1,0 +1,223 @@
+"""`retention plan` on MariaDB: the same plan as on PostgreSQL for the same hospital.
+
+The demo hospital is built on both real servers with the same seed (tests/test_demo_mariadb.py
+shows their rows are equal); the plan of the shipped policies must then count the same subjects
+and rows per policy and phase, with the same JSON shape. Table names differ only by their
+schema (a database on MariaDB, `public` on PostgreSQL), which the comparison leaves out.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from retention.cli.demo import MARIADB_NOT_YET
+from retention.cli.plan import render_plan
+from retention.db import connect
+from retention.demo.generate import generate
+from retention.demo.mariadb import database_url
+from retention.demo.schema import create_schema
+from retention.engines import Connection, engine_of, sql
+from retention.plan.compute import compute_plan
+from retention.plan.explain import explain_graph, render_tree
+from retention.policy.bound import BoundPolicy
+from retention.policy.check import bound_policies
+from retention.settings import Settings
+from tests.fix_db import temporary_database
+
+TODAY = date(2025, 6, 1)
+PATIENTS = 150
+SEED = 7
+ROOT = Path(__file__).resolve().parent.parent
+POLICIES = ROOT / "policies"
+
+
+def _drop(admin_url: str, name: str) -> None:
+    with connect(Settings(), url=admin_url) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="module")
+def maria(mariadb_admin_url: str) -> Iterator[tuple[str, Connection]]:
+    """The demo hospital on MariaDB: its URL and a connection, read-only for these tests."""
+    name = f"rt_planm{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
+    with connect(Settings(), url=mariadb_admin_url) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = database_url(mariadb_admin_url, name)
+    try:
+        with connect(Settings(), url=url) as conn:
+            create_schema(conn)
+            generate(conn, patients=PATIENTS, seed=SEED, today=TODAY)
+            yield url, conn
+    finally:
+        _drop(mariadb_admin_url, name)
+
+
+@pytest.fixture(scope="module")
+def pg(pg_admin_url: str) -> Iterator[tuple[str, Connection]]:
+    """The same hospital on PostgreSQL."""
+    with temporary_database(pg_admin_url) as url, connect(Settings(), url=url) as conn:
+        create_schema(conn)
+        generate(conn, patients=PATIENTS, seed=SEED, today=TODAY)
+        yield url, conn
+
+
+def _policies(conn: Connection) -> list[BoundPolicy]:
+    return bound_policies(conn, POLICIES, tool_schema="retention")
+
+
+def _unqualified(document: Any) -> Any:
+    """A plan's JSON with every `schema.table` name as `table` (keys and values)."""
+    if isinstance(document, dict):
+        return {_unqualified(k): _unqualified(v) for k, v in document.items()}
+    if isinstance(document, list):
+        return [_unqualified(v) for v in document]
+    if isinstance(document, str) and document.count(".") == 1 and " " not in document:
+        return document.split(".", 1)[1]
+    return document
+
+
+@pytest.mark.parametrize("at", [TODAY, date(2035, 6, 1)])
+def test_the_plan_on_mariadb_is_the_plan_on_postgresql(
+    maria: tuple[str, Connection], pg: tuple[str, Connection], at: date
+) -> None:
+    on_maria = compute_plan(maria[1], _policies(maria[1]), at).to_json()
+    on_pg = compute_plan(pg[1], _policies(pg[1]), at).to_json()
+    assert _unqualified(on_maria) == _unqualified(on_pg)
+    counts = {
+        (p["name"], ph["name"]): (ph["due_subjects"], ph["undeterminable_subjects"])
+        for p in on_pg["policies"]
+        for ph in p["phases"]
+    }
+    assert len(counts) == 3
+    if at == TODAY:  # the comparison means something: subjects due, others kept
+        assert all(due > 0 for due, _ in counts.values())
+        assert any(undeterminable > 0 for _, undeterminable in counts.values())
+        assert all(ph["rows"] for p in on_pg["policies"] for ph in p["phases"])
+
+
+def test_plan_one_phase_and_subjects_only_on_mariadb(
+    maria: tuple[str, Connection], pg: tuple[str, Connection]
+) -> None:
+    """`run` asks for one phase without rows: the same counts, no row counted."""
+    on_maria = compute_plan(
+        maria[1], _policies(maria[1]), TODAY, rows=False, only_phase="destruction"
+    ).to_json()
+    on_pg = compute_plan(
+        pg[1], _policies(pg[1]), TODAY, rows=False, only_phase="destruction"
+    ).to_json()
+    assert _unqualified(on_maria) == _unqualified(on_pg)
+    assert [p["name"] for p in on_maria["policies"]] == ["dossier-medical"]
+
+
+def _cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RETENTION_")}
+    env.update(RETENTION_DATABASE_URL=url, RETENTION_POLICIES_DIR=str(POLICIES))
+    return subprocess.run(
+        [sys.executable, "-m", "retention.cli.main", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_retention_plan_command_prints_the_same_on_both_engines(
+    maria: tuple[str, Connection], pg: tuple[str, Connection]
+) -> None:
+    outputs = []
+    for url, conn in (maria, pg):
+        done = _cli(url, "plan", "--at", TODAY.isoformat())
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "Traceback" not in done.stderr
+        schema = _policies(conn)[0].subject.qname[0]
+        outputs.append(done.stdout.replace(f"{schema}.", ""))
+    assert outputs[0] == outputs[1]
+    assert "due:" in outputs[0]
+    json_done = _cli(maria[0], "plan", "--at", TODAY.isoformat(), "--format", "json")
+    assert json_done.returncode == 0, json_done.stderr[-2000:]
+    assert '"due_subjects"' in json_done.stdout
+
+
+def test_render_plan_is_the_same_text(
+    maria: tuple[str, Connection], pg: tuple[str, Connection]
+) -> None:
+    texts = []
+    for _, conn in (maria, pg):
+        policies = _policies(conn)
+        text = render_plan(compute_plan(conn, policies, TODAY), "Europe/Paris")
+        texts.append(text.replace(f"{policies[0].subject.qname[0]}.", ""))
+    assert texts[0] == texts[1]
+
+
+def test_explain_on_mariadb_counts_what_postgresql_counts(
+    maria: tuple[str, Connection], pg: tuple[str, Connection]
+) -> None:
+    trees = []
+    for _, conn in (maria, pg):
+        policies = {p.name: p for p in _policies(conn)}
+        schema = policies["dossier-medical"].subject.qname[0]
+        lines = render_tree(explain_graph(conn, policies["dossier-medical"]))
+        trees.append([line.replace(f"{schema}.", "") for line in lines])
+    assert trees[0] == trees[1]
+    assert len(trees[0]) > 5
+
+
+def test_the_plan_reads_one_snapshot_on_mariadb(mariadb_url: str) -> None:
+    """Inside the plan's transaction, rows another session commits are not seen (REPEATABLE
+    READ with a consistent snapshot taken at its start), a read-only one refuses writes, and
+    the session is back to READ COMMITTED afterwards."""
+    table = sql.Identifier("retention_snapshot_probe")
+    count = sql.SQL("SELECT count(*) FROM {}").format(table)
+    with (
+        connect(Settings(), url=mariadb_url) as reader,
+        connect(Settings(), url=mariadb_url) as writer,
+    ):
+        writer.execute(sql.SQL("CREATE TABLE {} (id int PRIMARY KEY) ENGINE=InnoDB").format(table))
+        writer.execute(sql.SQL("INSERT INTO {} VALUES (1), (2)").format(table))
+        snapshots = engine_of(reader).snapshots
+        with snapshots.transaction(reader, read_only=True):
+            assert reader.execute(count).fetchone() == (2,)
+            with writer.transaction():
+                writer.execute(sql.SQL("INSERT INTO {} VALUES (3)").format(table))
+            assert reader.execute(count).fetchone() == (2,)
+        assert reader.execute(count).fetchone() == (3,)
+        assert reader.execute("SELECT @@tx_isolation").fetchone() == ("READ-COMMITTED",)
+        delete = sql.SQL("DELETE FROM {} WHERE id = 3").format(table)
+        with pytest.raises(psycopg.Error), snapshots.transaction(reader, read_only=True):
+            reader.execute(delete)
+        with snapshots.transaction(reader, read_only=False):
+            reader.execute(delete)
+        assert reader.execute(count).fetchone() == (2,)
+
+
+def test_a_snapshot_transaction_is_refused_inside_another(mariadb_conn: Connection) -> None:
+    snapshots = engine_of(mariadb_conn).snapshots
+    with (
+        mariadb_conn.transaction(),
+        pytest.raises(psycopg.ProgrammingError),
+        snapshots.transaction(mariadb_conn, read_only=True),
+    ):
+        pass
+
+
+def test_mariadb_shares_no_snapshot(mariadb_conn: Connection) -> None:
+    from retention.engines.pending import NotYetSupportedError
+
+    with pytest.raises(NotYetSupportedError):
+        engine_of(mariadb_conn).snapshots.export(mariadb_conn)
+
+
+def test_the_demo_no_longer_lists_the_plan_as_missing_on_mariadb() -> None:
+    assert "retention plan" not in MARIADB_NOT_YET
