@@ -23,9 +23,9 @@ from retention.cli.demo import MARIADB_NOT_YET
 from retention.cli.plan import render_plan
 from retention.db import connect
 from retention.demo.generate import generate
-from retention.demo.mariadb import database_url
 from retention.demo.schema import create_schema
 from retention.engines import Connection, engine_of, sql
+from retention.engines.mariadb.session import database_url
 from retention.plan.compute import compute_plan
 from retention.plan.explain import explain_graph, render_tree
 from retention.policy.bound import BoundPolicy

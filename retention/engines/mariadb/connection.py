@@ -218,6 +218,7 @@ class MariaDBConnection:
         except psycopg.Error:
             if not quiet:
                 raise
+
     def snapshot_transaction(self, *, read_only: bool) -> Transaction:
         """A transaction reading one snapshot from its start: REPEATABLE READ, set for the next
         transaction only (the session's level stays READ COMMITTED), then `START TRANSACTION

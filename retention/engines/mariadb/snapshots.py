@@ -22,7 +22,8 @@ class Snapshots:
 
     def export(self, main: Connection) -> NoReturn:
         raise NotYetSupportedError(
-            "mariadb cannot share a snapshot between connections",
+            "snapshots.export is not supported on mariadb (no snapshot is shared between "
+            "connections there)",
             hint="the plan runs on one connection there",
         )
 
