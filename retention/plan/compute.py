@@ -20,6 +20,7 @@ from datetime import date
 from retention.audit.approvals import DESTRUCTIVE, Rules, approval_state
 from retention.engines import Connection, engine_of, sql
 from retention.engines.clock import clock_sql
+from retention.engines.pending import require_postgresql
 from retention.plan.clock import SUBJECT, UNKNOWN_DUE, clock_query
 from retention.plan.model import PhasePlan, Plan, PolicyPlan
 from retention.plan.passes import (
@@ -142,12 +143,12 @@ def _sliced_pass(
             plans.append(pass_plan(each, policy, phases, at, holds, False, table, s, first))
         return plans
 
-    found = spread(conn, helpers, slices, work, [temp(table)])
+    found = spread(conn, helpers, slices, work, [temp(table, engine_of(conn).dialect)])
     if ordered_by_retention(phases):  # few enough for one window: not one per slice
         conn.execute(
             sql.SQL(
                 "UPDATE {t} SET w = 0 WHERE w <> 0 AND (SELECT count(*) FROM {t}) <= %s"
-            ).format(t=temp(table)),
+            ).format(t=temp(table, engine_of(conn).dialect)),
             (WINDOW,),
         )
     parts = [part for each in found for part in each]
@@ -180,8 +181,10 @@ def _added(parts: tuple[PhasePlan, ...]) -> PhasePlan:
 def create_due_table(conn: Connection, policy: BoundPolicy, phases: int, name: str) -> None:
     """`k` (the subject key), its place in the walk: `w` (its window) then `o` (the end of
     retention in days since 1970) for archives, see `ordered_by_retention`, 0 and 0 otherwise;
-    and one flag per phase."""
-    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(temp(name)))
+    and one flag per phase. On another engine than PostgreSQL, a clear NotYetSupportedError:
+    the due subjects are stored by a data-modifying CTE (`_kept`), the table indexed unnamed."""
+    require_postgresql(conn, "keeping a run's due subjects", "retention/plan/compute.py")
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(temp(name, engine_of(conn).dialect)))
     conn.execute(
         sql.SQL(
             "CREATE TEMPORARY TABLE {} (k {}, w integer NOT NULL, o integer NOT NULL, {})"
@@ -195,8 +198,12 @@ def create_due_table(conn: Connection, policy: BoundPolicy, phases: int, name: s
 
 def index_due_table(conn: Connection, name: str) -> int:
     """Index a filled due table in the order batches walk it; returns its size."""
-    conn.execute(sql.SQL("CREATE INDEX ON {} (w, o, k)").format(temp(name)))
-    row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(temp(name))).fetchone()
+    conn.execute(
+        sql.SQL("CREATE INDEX ON {} (w, o, k)").format(temp(name, engine_of(conn).dialect))
+    )
+    row = conn.execute(
+        sql.SQL("SELECT count(*) FROM {}").format(temp(name, engine_of(conn).dialect))
+    ).fetchone()
     return int(row[0]) if row else 0
 
 
@@ -286,7 +293,7 @@ def pass_plan(
             for table in tables[-1]
         ]
     if keep is not None:
-        ctes.append(_kept(keep, len(phases), ordered, first_window))
+        ctes.append(_kept(conn, keep, len(phases), ordered, first_window))
     query = sql.SQL("WITH {} SELECT {}").format(
         sql.SQL(", ").join(ctes), sql.SQL(", ").join(columns)
     )
@@ -315,7 +322,9 @@ def pass_plan(
     return plans
 
 
-def _kept(name: str, phases: int, ordered: bool, first_window: int) -> sql.Composable:
+def _kept(
+    conn: Connection, name: str, phases: int, ordered: bool, first_window: int
+) -> sql.Composable:
     """A data-modifying CTE storing the union of the passes' due subjects, with their flags and
     their place in the walk: their window of `WINDOW` subjects in key order, numbered from
     `first_window`, then their end of retention; or one place for all (key order)."""
@@ -344,7 +353,7 @@ def _kept(name: str, phases: int, ordered: bool, first_window: int) -> sql.Compo
         source = sql.SQL("SELECT g.*, 0 AS w, 0 AS o FROM ({}) AS g").format(grouped)
     columns = sql.SQL(", ").join([sql.SQL("k, w, o"), *flags])
     return sql.SQL("kept AS (INSERT INTO {t} ({c}) SELECT {c} FROM ({s}) AS x)").format(
-        t=temp(name), c=columns, s=source
+        t=temp(name, engine_of(conn).dialect), c=columns, s=source
     )
 
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from retention.engines import Connection, sql
+from retention.engines import Connection, engine_of, sql
+from retention.engines.dialect import Dialect, or_postgresql
 from retention.policy.actions import spec_of
 from retention.policy.bound import BoundPhase
 
@@ -88,11 +89,14 @@ class DueTables:
 
     def drop(self, conn: Connection) -> None:
         for name in self.tables.values():
-            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(temp(name)))
+            conn.execute(
+                sql.SQL("DROP TABLE IF EXISTS {}").format(temp(name, engine_of(conn).dialect))
+            )
         self.tables.clear()
         self.sizes.clear()
 
 
-def temp(name: str) -> sql.Identifier:
-    """A temporary table of this session, by name."""
-    return sql.Identifier("pg_temp", name)
+def temp(name: str, dialect: Dialect | None = None) -> sql.Composable:
+    """A temporary table of this session, by name, as the engine names it (PostgreSQL
+    `pg_temp.name`, the default)."""
+    return or_postgresql(dialect).temporary(name)

@@ -83,7 +83,9 @@ def sliceable(policy: BoundPolicy) -> bool:
 def worth_slicing(conn: Connection, policies: Sequence[BoundPolicy]) -> bool:
     """True when some policy could be sliced and its subject table may be large (the
     planner's estimate; a table never analysed counts as large): otherwise no helper
-    connection is worth opening."""
+    connection is worth opening (nor where helpers cannot read the run's snapshot: MariaDB)."""
+    if not engine_of(conn).capabilities.shares_snapshots:
+        return False
     tables = [
         sql.Identifier(*p.subject.qname).as_string(raw(conn)) for p in policies if sliceable(p)
     ]
