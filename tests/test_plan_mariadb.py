@@ -38,6 +38,9 @@ PATIENTS = 150
 SEED = 7
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = ROOT / "policies"
+# the tool's schema the plans read (holds, approvals): a name of these tests' own, absent unless
+# a test creates it, so that another test's `retention` database on the shared server is not read
+TOOL = f"rt_plantool_{os.getpid()}"
 
 
 def _drop(admin_url: str, name: str) -> None:
@@ -90,8 +93,8 @@ def _unqualified(document: Any) -> Any:
 def test_the_plan_on_mariadb_is_the_plan_on_postgresql(
     maria: tuple[str, Connection], pg: tuple[str, Connection], at: date
 ) -> None:
-    on_maria = compute_plan(maria[1], _policies(maria[1]), at).to_json()
-    on_pg = compute_plan(pg[1], _policies(pg[1]), at).to_json()
+    on_maria = compute_plan(maria[1], _policies(maria[1]), at, schema=TOOL).to_json()
+    on_pg = compute_plan(pg[1], _policies(pg[1]), at, schema=TOOL).to_json()
     assert _unqualified(on_maria) == _unqualified(on_pg)
     counts = {
         (p["name"], ph["name"]): (ph["due_subjects"], ph["undeterminable_subjects"])
@@ -110,10 +113,10 @@ def test_plan_one_phase_and_subjects_only_on_mariadb(
 ) -> None:
     """`run` asks for one phase without rows: the same counts, no row counted."""
     on_maria = compute_plan(
-        maria[1], _policies(maria[1]), TODAY, rows=False, only_phase="destruction"
+        maria[1], _policies(maria[1]), TODAY, rows=False, only_phase="destruction", schema=TOOL
     ).to_json()
     on_pg = compute_plan(
-        pg[1], _policies(pg[1]), TODAY, rows=False, only_phase="destruction"
+        pg[1], _policies(pg[1]), TODAY, rows=False, only_phase="destruction", schema=TOOL
     ).to_json()
     assert _unqualified(on_maria) == _unqualified(on_pg)
     assert [p["name"] for p in on_maria["policies"]] == ["dossier-medical"]
@@ -121,7 +124,9 @@ def test_plan_one_phase_and_subjects_only_on_mariadb(
 
 def _cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RETENTION_")}
-    env.update(RETENTION_DATABASE_URL=url, RETENTION_POLICIES_DIR=str(POLICIES))
+    env.update(
+        RETENTION_DATABASE_URL=url, RETENTION_POLICIES_DIR=str(POLICIES), RETENTION_SCHEMA_NAME=TOOL
+    )
     return subprocess.run(
         [sys.executable, "-m", "retention.cli.main", *args],
         capture_output=True,
@@ -156,7 +161,7 @@ def test_render_plan_is_the_same_text(
     texts = []
     for _, conn in (maria, pg):
         policies = _policies(conn)
-        text = render_plan(compute_plan(conn, policies, TODAY), "Europe/Paris")
+        text = render_plan(compute_plan(conn, policies, TODAY, schema=TOOL), "Europe/Paris")
         texts.append(text.replace(f"{policies[0].subject.qname[0]}.", ""))
     assert texts[0] == texts[1]
 
@@ -235,5 +240,39 @@ def test_a_run_s_due_tables_are_refused_clearly_on_mariadb(
     conn = maria[1]
     policies = _policies(conn)
     with pytest.raises(NotYetSupportedError, match="keeping a run's due subjects"):
-        compute_plan(conn, policies, TODAY, rows=False, keep=DueTables())
+        compute_plan(conn, policies, TODAY, rows=False, keep=DueTables(), schema=TOOL)
     assert not worth_slicing(conn, policies)
+
+
+def test_holds_in_the_tool_s_schema_are_read_on_mariadb_as_on_postgresql(
+    maria: tuple[str, Connection], pg: tuple[str, Connection], mariadb_admin_url: str
+) -> None:
+    """With the tool's schema installed on each server and the same holds placed (a third of
+    the patients, for the purge of medical records: a hold protects the person under every
+    policy of the patients), both plans keep the same subjects."""
+    from retention.store.schema import migrate
+
+    tool = f"rt_planholds_{os.getpid()}"
+    insert = sql.SQL("INSERT INTO {} (policy, subject_key, reason) VALUES (%s, %s, %s)").format(
+        sql.Identifier(tool, "holds")
+    )
+    plans = []
+    try:
+        for _, conn in (maria, pg):
+            migrate(conn, tool)
+            with conn.transaction():
+                for key in range(1, PATIENTS + 1, 3):
+                    conn.execute(insert, ("dossier-medical", str(key), "litige"))
+            plans.append(compute_plan(conn, _policies(conn), TODAY, schema=tool).to_json())
+    finally:
+        _drop(mariadb_admin_url, tool)
+        pg[1].execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(tool)))
+    assert _unqualified(plans[0]) == _unqualified(plans[1])
+    held = {
+        (p["name"], ph["name"]): ph["held_subjects"]
+        for p in plans[1]["policies"]
+        for ph in p["phases"]
+    }
+    assert held[("dossier-medical", "destruction")] > 0
+    assert held[("contacts-patients", "coordonnees")] > 0
+    assert held[("journal-modifications", "purge")] == 0
