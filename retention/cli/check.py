@@ -52,8 +52,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     with connect(settings) as conn:
         if args.coverage:
             require_postgresql(conn, "--coverage", "retention/discovery/inventory.py")
-        if args.explain:
-            require_postgresql(conn, "--explain", "retention/plan/explain.py")
         result = check_policies(
             conn, settings.policies_dir, tool_schema=settings.schema_name, read_data=True
         )
