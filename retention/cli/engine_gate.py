@@ -1,0 +1,48 @@
+"""Commands that do not run on every engine yet are refused before they read or write anything.
+
+On MariaDB/MySQL (issue 20, being built) a command whose steps are still written in PostgreSQL's
+SQL would otherwise stop half-way with a database error. Refusing it up front, with what works
+instead, is the fail-closed answer: nothing is half-done, and the operator knows why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from retention.engines import engine_for
+from retention.engines.pending import NotYetSupportedError
+from retention.settings import Settings
+
+# handler (module, function) -> what the operator asked for, in words
+NOT_ON_MARIADB_YET: dict[tuple[str, str], str] = {
+    ("retention.cli.run", "run"): "retention run",
+    ("retention.cli.service", "run"): "retention daemon",
+    ("retention.cli.approve", "run"): "retention approve",
+    ("retention.cli.hold", "_add"): "retention hold add",
+    ("retention.cli.hold", "_release"): "retention hold release",
+    ("retention.cli.archive", "_list"): "retention archive list",
+    ("retention.cli.archive", "_verify"): "retention archive verify",
+    ("retention.cli.archive", "_restore"): "retention archive restore",
+    ("retention.cli.report", "run_report"): "retention report",
+    ("retention.cli.report", "run_exposure"): "retention exposure",
+    ("retention.cli.draft", "run"): "retention draft",
+}
+
+WORKS_ON_MARIADB = "init, grants, check, plan, audit verify/show/find, hold list, scan, demo"
+
+
+def refuse_unsupported(handler: Callable[..., Any], settings: Settings) -> None:
+    """Raise NotYetSupportedError when the configured engine cannot run this command yet."""
+    if settings.database_url is None:
+        return
+    what = NOT_ON_MARIADB_YET.get((handler.__module__, handler.__name__))
+    if what is None:
+        return
+    engine = engine_for(settings.database_url.get_secret_value()).name
+    if engine == "postgresql":
+        return
+    raise NotYetSupportedError(
+        f"{what} does not run on {engine} yet (issue 20: the MariaDB/MySQL engine is being built)",
+        hint=f"on {engine} today: {WORKS_ON_MARIADB}; README, 'MariaDB and MySQL (DBAs)'",
+    )
