@@ -17,13 +17,13 @@ from psycopg import sql
 from psycopg.rows import TupleRow
 
 from retention.catalog.introspect import read_catalog
-from retention.discovery import sample as sample_module
 from retention.discovery.engine import get_analyzer
 from retention.discovery.inventory import diff, installed, latest_inventory, save_scan
 from retention.discovery.model import ScanResult
 from retention.discovery.names import column_evidence
 from retention.discovery.sample import MAX_ROWS, sample_table
 from retention.discovery.scan import scan
+from retention.engines.postgresql import sample as sample_module
 from retention.errors import UsageError
 from retention.store.schema import migrate
 from tests.fix_db import DemoTemplate, temporary_database

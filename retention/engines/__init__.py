@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from retention.engines.locks import Locks
     from retention.engines.own_schema import OwnSchema
     from retention.engines.rows import Rows
+    from retention.engines.sample import Sampler
     from retention.engines.session import Session
     from retention.engines.snapshots import Snapshots
     from retention.settings import Settings
@@ -106,6 +107,10 @@ class Engine(Protocol):
     def own_schema(self) -> OwnSchema: ...
     @property
     def dialect(self) -> Dialect: ...
+    @property
+    def sampler(self) -> Sampler:
+        """A bounded sample of a table's rows (`retention scan`)."""
+        ...
 
 
 # scheme -> the module whose ENGINE serves it; imported on first use (drivers are heavy)

@@ -26,6 +26,7 @@ from retention.engines.mariadb.dialect import DIALECT
 from retention.engines.mariadb.locks import Locks
 from retention.engines.mariadb.pending import Pending
 from retention.engines.mariadb.rows import Rows
+from retention.engines.mariadb.sample import Sampler
 from retention.engines.mariadb.schema import OwnSchema
 from retention.engines.mariadb.session import Session
 from retention.engines.mariadb.snapshots import Snapshots as MariaDBSnapshots
@@ -59,6 +60,7 @@ class MariaDB:
     snapshots: Snapshots = MariaDBSnapshots()  # one connection's; no export (shares_snapshots)
     own_schema = OwnSchema()
     dialect = DIALECT
+    sampler = Sampler()
 
     def connect(self, settings: Settings, *, url: str | None = None) -> Connection:
         return session.connect(settings, url=url)

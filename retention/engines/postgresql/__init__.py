@@ -14,6 +14,7 @@ from retention.engines.postgresql.dialect import DIALECT
 from retention.engines.postgresql.locks import Locks
 from retention.engines.postgresql.own_schema import OwnSchema
 from retention.engines.postgresql.rows import Rows
+from retention.engines.postgresql.sample import Sampler
 from retention.engines.postgresql.session import Session
 from retention.engines.postgresql.snapshots import Snapshots
 
@@ -44,6 +45,7 @@ class PostgreSQL:
     snapshots = Snapshots()
     own_schema = OwnSchema()
     dialect = DIALECT
+    sampler = Sampler()
 
     def connect(self, settings: Settings, *, url: str | None = None) -> Connection:
         return session.connect(settings, url=url)
