@@ -18,7 +18,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from retention.discovery.model import ColumnVerdict, ScanResult
-from retention.engines import Connection, sql
+from retention.engines import Connection, engine_of, sql
 from retention.errors import DatabaseError
 
 _LATEST = """
@@ -77,11 +77,7 @@ class Change:
 
 def installed(conn: Connection, schema: str = "retention") -> bool:
     """True when the inventory tables exist (``retention init`` has run)."""
-    row = conn.execute(
-        "SELECT to_regclass(%s) IS NOT NULL",
-        (sql.Identifier(schema, "scan_columns").as_string(None),),
-    ).fetchone()
-    return bool(row and row[0])
+    return engine_of(conn).catalogue.table_exists(conn, schema, "scan_columns")
 
 
 def _require(conn: Connection, schema: str) -> None:
