@@ -13,6 +13,11 @@ hospital database different from the demo; writes ``eval/RESULTS.md``.
 4. time: scan at each scale; scrub throughput against ``BatchAnalyzerEngine`` defaults
    (:mod:`bench.scrub`).
 
+``--engine mariadb``: the labelled schemas only, column level: each is filled on PostgreSQL,
+scanned there, copied to MariaDB (:mod:`eval.mariadb`, ``--mariadb-url``, default the local
+server) and scanned there; recall and false positives side by side replace the section "On
+MariaDB" of ``--output`` (the rest of the file is left as the full run wrote it).
+
 Server: ``--url`` (an admin URL), else ``$RETENTION_EVAL_DATABASE_URL``, else the local server
 on 127.0.0.1:5432 when it answers, else an embedded one in ``.retention-eval/``. Databases are
 named ``retention_eval_<patients>`` and dropped at the end unless ``--keep``. Only figures and
@@ -55,10 +60,12 @@ from eval.scoring import TextScore, covered, replaced, score_json, score_text
 from eval.styles import MEDICAL as STYLE_MEDICAL
 from eval.styles import PERSONAL as STYLE_PERSONAL
 from eval.texts import MEDICAL_KINDS, PERSONAL_KINDS
+from retention.db import connect
 from retention.discovery.engine import get_analyzer
-from retention.discovery.model import FAMILIES, ScanResult
+from retention.discovery.model import FAMILIES, ScanResult, TableTime
 from retention.discovery.scan import scan
 from retention.discovery.scrub import Scrubber
+from retention.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -487,6 +494,150 @@ def _full(
     print(f"throughput ratio {results.throughput.ratio:.2f}", flush=True)
 
 
+# -- the same schemas on MariaDB ---------------------------------------------------------------
+@dataclass
+class EngineRun:
+    """One labelled schema scanned on PostgreSQL, then on a copy of it on MariaDB."""
+
+    name: str
+    language: str
+    patients: int
+    rows: int
+    postgresql: ColumnScore
+    mariadb: ColumnScore
+    differing: list[str]  # columns whose verdict differs between the engines
+    tables: tuple[TableTime, ...]  # MariaDB's time per table
+
+
+def evaluate_engines(args: argparse.Namespace) -> list[EngineRun]:
+    from eval.mariadb import LOCAL_URL as MARIADB_URL
+    from eval.mariadb import copied, relabel
+
+    runs = []
+    get_analyzer()
+    wanted = args.schemas.split(",")
+    schemas: list[tuple[str, str, dict[str, tuple[str, ...]]]] = [
+        ("dpi", "French", TRUTH),
+        *((s.name, s.language, s.truth) for s in OTHER_SCHEMAS),
+    ]
+    with server(args.url) as admin:
+        for name, language, truth in schemas:
+            if name not in wanted:
+                continue
+            database = f"retention_eval_{name}_{args.patients}"
+            url = _recreate(admin, database)
+            try:
+                with psycopg.connect(url, autocommit=True) as conn:
+                    if name == "dpi":
+                        rows = generate(
+                            conn, patients=args.patients, seed=args.seed, today=TODAY
+                        ).rows
+                    else:
+                        schema = next(s for s in OTHER_SCHEMAS if s.name == name)
+                        rows = schema.fill(conn, args.patients, args.seed)
+                    on_pg = scan(conn, sample=args.sample)
+                    target = args.mariadb_url or MARIADB_URL
+                    with (
+                        copied(conn, target, database, args.keep) as maria_url,
+                        connect(Settings(), url=maria_url) as maria,
+                    ):
+                        on_maria = scan(maria, sample=args.sample)
+            finally:
+                if not args.keep:
+                    _drop(admin, database)
+            pg_verdicts = our_verdicts(on_pg)
+            maria_verdicts = our_verdicts(on_maria)
+            by_column = {k.split(".", 1)[1]: v for k, v in maria_verdicts.items()}
+            differing = sorted(
+                f"{key} ({said} / {by_column.get(key.split('.', 1)[1])})"
+                for key, said in pg_verdicts.items()
+                if by_column.get(key.split(".", 1)[1]) != said
+            )
+            runs.append(
+                EngineRun(
+                    name,
+                    language,
+                    args.patients,
+                    sum(rows.values()),
+                    score_columns(
+                        "postgresql", sorted(pg_verdicts), pg_verdicts, on_pg.seconds, False, truth
+                    ),
+                    score_columns(
+                        "mariadb",
+                        sorted(maria_verdicts),
+                        maria_verdicts,
+                        on_maria.seconds,
+                        False,
+                        relabel(truth, database),
+                    ),
+                    differing,
+                    on_maria.tables,
+                )
+            )
+            print(f"{name}: PostgreSQL {on_pg.seconds:.1f} s, MariaDB {on_maria.seconds:.1f} s")
+    return runs
+
+
+MARIADB_SECTION = "## On MariaDB"
+
+
+def render_engines(runs: list[EngineRun], args: argparse.Namespace) -> list[str]:
+    lines = [
+        MARIADB_SECTION,
+        "",
+        f"Command: `python -m eval.run --engine mariadb --patients {args.patients} "
+        f"--sample {args.sample} --seed {args.seed}`. Machine: {_machine()}, MariaDB 10.11 on "
+        "the same machine. Each labelled schema is filled on PostgreSQL, scanned, copied as "
+        "it is (same rows, MariaDB's nearest types: `eval/mariadb.py`) to a MariaDB database "
+        "and scanned there: MariaDB's sample reads random ranges of the row key "
+        "(`retention/engines/mariadb/sample.py`) where PostgreSQL's reads `TABLESAMPLE SYSTEM` "
+        "pages.",
+        "",
+        "| schema | language | personal / other columns | PostgreSQL: recall | false positives "
+        "| time | MariaDB: recall | false positives | time | verdicts that differ |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run in runs:
+        pg, maria = run.postgresql, run.mariadb
+        lines.append(
+            f"| `{run.name}` | {run.language} | {pg.personal} / {pg.non_personal} | "
+            f"{pg.recall:.3f} ({pg.found}/{pg.personal}) | {len(pg.false_positives)} | "
+            f"{pg.seconds:.1f} s | {maria.recall:.3f} ({maria.found}/{maria.personal}) | "
+            f"{len(maria.false_positives)} | {maria.seconds:.1f} s | {len(run.differing)} |"
+        )
+    lines.append("")
+    for run in runs:
+        lines.append(
+            f"`{run.name}` ({run.patients} patients, {run.rows} rows): verdicts that differ "
+            "(PostgreSQL / MariaDB): "
+            + (", ".join(f"`{d}`" for d in run.differing) or "none")
+            + "; MariaDB missed: "
+            + (", ".join(f"`{c}`" for c in run.mariadb.missed) or "none")
+            + "; false positives: "
+            + (", ".join(f"`{c}`" for c in run.mariadb.false_positives) or "none")
+            + "."
+        )
+        lines.append("")
+    return lines
+
+
+def splice(text: str, section: list[str]) -> str:
+    """``text`` with its MariaDB section replaced by ``section`` (added before the notes)."""
+    lines = text.splitlines()
+    if MARIADB_SECTION in lines:
+        start = lines.index(MARIADB_SECTION)
+        end = next(
+            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
+        )
+        lines[start:end] = section
+    elif "## Notes" in lines:
+        at = lines.index("## Notes")
+        lines[at:at] = section
+    else:
+        lines += ["", *section]
+    return "\n".join(lines) + "\n"
+
+
 # -- the report -----------------------------------------------------------------------------
 def _pct(x: float) -> str:
     return f"{100 * x:.1f} %"
@@ -809,7 +960,21 @@ def main(argv: list[str] | None = None) -> None:
         help="labelled schemas to evaluate (dpi: the French one, with free text and time)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the databases")
+    parser.add_argument(
+        "--engine",
+        choices=("postgresql", "mariadb"),
+        default="postgresql",
+        help="mariadb: the labelled schemas' columns on PostgreSQL and on a MariaDB copy, side "
+        "by side (the section 'On MariaDB' of --output)",
+    )
+    parser.add_argument("--mariadb-url", help="MariaDB server for --engine mariadb (an admin URL)")
     args = parser.parse_args(argv)
+    if args.engine == "mariadb":
+        section = render_engines(evaluate_engines(args), args)
+        previous = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
+        args.output.write_text(splice(previous, section), encoding="utf-8")
+        print("\n".join(section))
+        return
     results = evaluate(args)
     report = render(results, args)
     args.output.write_text(report, encoding="utf-8")
