@@ -7,7 +7,7 @@ nearest types: ``integer``/``bigint``/``smallint`` as such, ``numeric(p,s)`` as 
 (without precision: ``DOUBLE``, whose text has no trailing zeros), ``text`` as ``MEDIUMTEXT``,
 ``varchar(n)``/``char(n)`` as such, ``boolean`` as ``TINYINT(1)`` (MariaDB's BOOLEAN),
 ``timestamp``/``timestamptz`` as ``DATETIME(6)`` (instants in UTC), ``json``/``jsonb`` as
-``JSON`` (LONGTEXT with a ``json_valid`` check), ``uuid`` as ``UUID``, ``inet`` as
+``JSON`` (LONGTEXT with a ``json_valid`` check), ``uuid`` as ``CHAR(36)``, ``inet`` as
 ``VARCHAR(45)``, anything else as ``LONGTEXT`` holding PostgreSQL's text. A MariaDB schema is a
 database: every table lands in the one database (the labelled schemas have no two tables of the
 same name), so a truth key ``schema.table.column`` becomes ``database.table.column``. The
@@ -50,7 +50,7 @@ _TYPES = {
     "time without time zone": "TIME(6)",
     "json": "JSON",
     "jsonb": "JSON",
-    "uuid": "UUID",
+    "uuid": "CHAR(36)",  # MariaDB 10.11's UUID refuses some (variant bits); Mediboard: char(36)
     "inet": "VARCHAR(45)",
     "bytea": "LONGBLOB",
 }
