@@ -32,7 +32,6 @@ from retention.discovery.decide import describe
 from retention.discovery.model import DEFAULT_SAMPLE, ScanResult, TableTime
 from retention.discovery.sample import TableSample, sample_table
 from retention.engines import Connection, engine_of, errors
-from retention.engines.pending import NotYetSupportedError
 from retention.errors import DatabaseError, UsageError
 
 if TYPE_CHECKING:
@@ -161,23 +160,13 @@ def _catalog(conn: Connection, tool_schema: str, lock_timeout_ms: int) -> Catalo
     """The catalogue, without waiting behind a lock (column defaults are read with locks)."""
     try:
         with conn.transaction():
-            _lock_timeout(conn, lock_timeout_ms)
+            engine_of(conn).session.lock_timeout(conn, lock_timeout_ms)
             return read_catalog(conn, tool_schema=tool_schema)
     except errors.LockNotAvailable:
         raise DatabaseError(
             "a table is locked (ALTER TABLE, VACUUM FULL...): cannot read the catalogue",
             hint="run the scan again once the maintenance is over",
         ) from None
-
-
-def _lock_timeout(conn: Connection, ms: int) -> None:
-    """Bound the catalogue's lock waits, by the engine's session. MariaDB's session concern
-    lands with branch mariadb-concerns: until then its catalogue is read without that bound
-    (information_schema waits only behind DDL finishing on a table)."""
-    try:
-        engine_of(conn).session.lock_timeout(conn, ms)
-    except NotYetSupportedError:
-        logger.debug("lock timeout not set: the engine's session does not support it yet")
 
 
 def _select(catalog: Catalog, schemas: tuple[str, ...], tables: tuple[str, ...]) -> list[Table]:
