@@ -52,7 +52,7 @@ _DATABASE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 # (issue 20: the tool's own schema, the scan, the plan, runs, archives and the audit on MariaDB
 # are being built). Remove a step from this list when it runs there.
 MARIADB_NOT_YET: tuple[str, ...] = (
-    "retention scan and check --coverage",
+    "storing the scan's inventory (the tool's own tables)",
     "legal holds",
     "retention approve",
     "retention run",
@@ -136,8 +136,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _scan(conn: Connection, settings: Settings, policies: list[BoundPolicy]) -> None:
-    """The inventory of personal data, and what covers each column (retention check --coverage)."""
+def _scan(
+    conn: Connection, settings: Settings, policies: list[BoundPolicy], *, store: bool = True
+) -> None:
+    """The inventory of personal data, and what covers each column (retention check --coverage);
+    `store`: kept in the tool's schema (not on MariaDB yet)."""
     from retention.cli.scan import render
     from retention.discovery.coverage import coverage
     from retention.discovery.inventory import save_scan
@@ -145,7 +148,8 @@ def _scan(conn: Connection, settings: Settings, policies: list[BoundPolicy]) -> 
 
     print("\n== retention scan (Presidio, fr_core_news_sm, French recognizers)")
     result = scan(conn, tool_schema=settings.schema_name)
-    save_scan(conn, result, schema=settings.schema_name, scope={"demo": True})
+    if store:
+        save_scan(conn, result, schema=settings.schema_name, scope={"demo": True})
     print(render(result))
     print("\n== retention check --coverage")
     found = coverage(result.columns, policies)
@@ -237,6 +241,7 @@ def _mariadb_demo(conn: Connection, settings: Settings, args: argparse.Namespace
             print(f"   {table} {rows:,} rows, {zero_dates:,} zero date(s), {engine}")
     result = _check(conn, settings)
     if not result.errors:
+        _scan(conn, settings, result.bound, store=False)
         plan = compute_plan(conn, result.bound, settings.today(), schema=settings.schema_name)
         print("\n== retention plan")
         print(render_plan(plan, settings.timezone))
