@@ -11,12 +11,22 @@ from retention.catalog.introspect import Table, read_catalog
 from retention.db import connect
 from retention.demo.generate import generate
 from retention.demo.schema import create_schema
+from retention.discovery.coverage import current_gaps
 from retention.discovery.engine import get_analyzer
+from retention.discovery.inventory import (
+    diff,
+    installed,
+    last_scan_id,
+    latest_inventory,
+    save_scan,
+    scan_time,
+)
 from retention.discovery.model import ScanResult
 from retention.discovery.sample import MAX_ROWS, sample_table
 from retention.discovery.scan import scan
-from retention.engines import Connection
+from retention.engines import Connection, sql
 from retention.settings import Settings
+from retention.store.schema import migrate
 from tests.fix_db import DemoTemplate, temporary_database
 from tests.test_scan import DEMO_PERSONAL
 
@@ -157,3 +167,45 @@ def test_a_locked_table_times_out_and_is_judged_by_its_names(
     verdicts = {c.column: c for c in result.columns}
     assert verdicts["nom"].entity == "PERSON"
     assert "timed out" in verdicts["email"].evidence["sample"]["error"]
+
+
+def test_the_inventory_is_stored_and_diffed_on_mariadb(maria: Connection) -> None:
+    """The tool's own database holds the scans; a dropped column leaves the inventory, a new
+    personal one shows in the diff."""
+    tool = f"{maria.info.dbname}_tool"
+    maria.execute(
+        "CREATE TABLE annuaire (id INT PRIMARY KEY, nom VARCHAR(40), email VARCHAR(80), "
+        "info VARCHAR(20))"
+    )
+    maria.execute(
+        "INSERT INTO annuaire SELECT seq, ELT(1 + seq % 5, 'DUPONT', 'MARTIN', 'NGUYEN', "
+        "'LEROY', 'MOREAU'), CONCAT('user', seq, '@orange.fr'), 'RAS' FROM seq_1_to_40"
+    )
+    try:
+        migrate(maria, tool)
+        assert installed(maria, tool)
+        first_id = save_scan(maria, scan(maria, tool_schema=tool), schema=tool)
+        maria.execute("ALTER TABLE annuaire DROP COLUMN info, ADD COLUMN tel VARCHAR(20)")
+        maria.execute("UPDATE annuaire SET tel = CONCAT('06 12 34 56 ', LPAD(id, 2, '0'))")
+        second = scan(maria, tool_schema=tool)
+        before = latest_inventory(maria, schema=tool)
+        assert {v.column: v.entity for v in before if v.column != "nom"} == {
+            "id": None,
+            "email": "EMAIL_ADDRESS",
+        }  # `info` no longer exists
+        changes = diff(before, second.columns)
+        assert [(c.column, c.kind, c.after) for c in changes] == [("tel", "became", "PHONE_NUMBER")]
+        second_id = save_scan(maria, second, schema=tool)
+        assert last_scan_id(maria, schema=tool) == second_id > first_id
+        assert scan_time(maria, first_id, schema=tool).tzinfo is not None
+        assert {v.column for v in latest_inventory(maria, schema=tool)} == {
+            "id",
+            "nom",
+            "email",
+            "tel",
+        }
+        assert latest_inventory(maria, schema=tool)[0].evidence["type"] == "text"
+        gaps = current_gaps(maria, tool, [])  # check --coverage: no policy covers anything
+        assert gaps is not None and {"email", "tel"} <= {g.column for g in gaps}
+    finally:
+        maria.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(tool)))

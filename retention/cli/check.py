@@ -12,7 +12,6 @@ from retention.db import connect
 from retention.discovery.coverage import Gap, current_gaps
 from retention.engines import Connection, engine_of
 from retention.engines.binlog import BinaryLog
-from retention.engines.pending import require_postgresql
 from retention.errors import PolicyError, UsageError
 from retention.plan.explain import explain_graph, render_tree
 from retention.policy.check import check_policies
@@ -50,8 +49,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{len(loaded)} policy file(s) valid (files only, catalogue not checked)")
         return 0
     with connect(settings) as conn:
-        if args.coverage:
-            require_postgresql(conn, "--coverage", "retention/discovery/inventory.py")
         result = check_policies(
             conn, settings.policies_dir, tool_schema=settings.schema_name, read_data=True
         )

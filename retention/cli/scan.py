@@ -24,7 +24,7 @@ from retention.discovery.inventory import (
     save_scan,
 )
 from retention.discovery.model import DEFAULT_SAMPLE, ScanResult
-from retention.engines import Connection, engine_of
+from retention.engines import Connection
 from retention.errors import DatabaseError, UsageError
 from retention.settings import Settings
 from retention.store.schema import migrate
@@ -89,17 +89,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     preload.start()  # Presidio and spaCy load on their own thread while the database is read
     with connect(settings) as conn:
-        # the inventory's SQL (discovery/inventory.py) is PostgreSQL's; MariaDB's tool schema
-        # lands with branch mariadb-schema: until then a scan there is shown, not stored
-        engine = engine_of(conn).name
-        stored = engine == "postgresql" and _inventory_ready(conn, settings.schema_name)
+        stored = _inventory_ready(conn, settings.schema_name)
         if args.diff and not stored:
             raise UsageError(
                 "--diff needs the inventory of a previous scan",
-                hint="run 'retention init' as the owner, then 'retention scan'"
-                if engine == "postgresql"
-                else f"the inventory is kept in the tool's schema, not available on {engine} "
-                "yet: scans there are shown, not stored",
+                hint="run 'retention init' as the owner, then 'retention scan'",
             )
         result = scan(
             conn,
@@ -131,13 +125,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(render(result, examples=args.show_examples, everything=args.all))
         if changes is not None:
             print(render_changes(changes))
-        if scan_id is None and engine != "postgresql":
-            print(
-                f"inventory not stored: the tool's schema is not available on {engine} yet "
-                "(--diff and the scans' history need it)",
-                file=sys.stderr,
-            )
-        elif scan_id is None:
+        if scan_id is None:
             print(
                 f"inventory not stored: the '{settings.schema_name}' schema is not installed "
                 "(run 'retention init' as the owner)",

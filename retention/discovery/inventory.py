@@ -10,15 +10,16 @@ coverage is checked against::
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from psycopg.types.json import Jsonb
-
+from retention.catalog.introspect import read_catalog
 from retention.discovery.model import ColumnVerdict, ScanResult
 from retention.engines import Connection, engine_of, sql
+from retention.engines.params import Json
 from retention.errors import DatabaseError
 
 _LATEST = """
@@ -32,6 +33,14 @@ WHERE c.scan_id < %(before)s
               WHERE n.nspname = c.schema_name AND t.relname = c.table_name
                 AND a.attname = c.column_name AND a.attnum > 0 AND NOT a.attisdropped)
 ORDER BY c.schema_name, c.table_name, c.column_name, c.scan_id DESC
+"""
+# Another engine (MariaDB): every verdict before the scan `before`, the latest kept in Python and
+# the columns that no longer exist left out by the catalogue (the scanned database's)
+_VERDICTS = """
+SELECT c.schema_name, c.table_name, c.column_name, c.entity, c.score, c.evidence
+FROM {columns} c
+WHERE c.scan_id < %(before)s
+ORDER BY c.scan_id DESC
 """
 
 
@@ -105,7 +114,7 @@ def save_scan(
             ).format(sql.Identifier(schema, "scans")),
             (
                 result.scanned_at,
-                Jsonb(scope or {}),
+                Json(scope or {}),
                 result.seconds,
                 len(result.columns),
                 len(result.personal),
@@ -120,7 +129,7 @@ def save_scan(
                     "score, evidence) VALUES (%s, %s, %s, %s, %s, %s, %s)"
                 ).format(sql.Identifier(schema, "scan_columns")),
                 [
-                    (scan_id, c.schema, c.table, c.column, c.entity, c.score, Jsonb(c.evidence))
+                    (scan_id, c.schema, c.table, c.column, c.entity, c.score, Json(c.evidence))
                     for c in result.columns
                 ],
             )
@@ -133,9 +142,29 @@ def latest_inventory(
     """The latest verdict of every column that still exists (optionally: from the scans
     before the scan ``before``), in column order."""
     _require(conn, schema)
-    query = sql.SQL(_LATEST).format(columns=sql.Identifier(schema, "scan_columns"))
-    rows = conn.execute(query, {"before": before if before is not None else 2**62}).fetchall()
-    return [ColumnVerdict(r[0], r[1], r[2], r[3], round(float(r[4]), 2), dict(r[5])) for r in rows]
+    params = {"before": before if before is not None else 2**62}
+    if engine_of(conn).name == "postgresql":
+        query = sql.SQL(_LATEST).format(columns=sql.Identifier(schema, "scan_columns"))
+        rows = conn.execute(query, params).fetchall()
+    else:
+        query = sql.SQL(_VERDICTS).format(columns=sql.Identifier(schema, "scan_columns"))
+        latest: dict[tuple[str, str, str], Any] = {}
+        for row in conn.execute(query, params).fetchall():
+            latest.setdefault((str(row[0]), str(row[1]), str(row[2])), row)
+        tables = read_catalog(conn, tool_schema=schema).tables
+        rows = [
+            latest[key]
+            for key in sorted(latest)
+            if key[:2] in tables and key[2] in tables[key[:2]].columns
+        ]
+    return [
+        ColumnVerdict(r[0], r[1], r[2], r[3], round(float(r[4]), 2), _document(r[5])) for r in rows
+    ]
+
+
+def _document(value: Any) -> dict[str, Any]:
+    """Evidence as stored: jsonb (PostgreSQL gives a dict) or JSON text (MariaDB)."""
+    return dict(json.loads(value) if isinstance(value, str) else value)
 
 
 def last_scan_id(conn: Connection, *, schema: str = "retention") -> int | None:
@@ -156,7 +185,8 @@ def scan_time(conn: Connection, scan_id: int, *, schema: str = "retention") -> d
         (scan_id,),
     ).fetchone()
     assert row is not None
-    return row[0]  # type: ignore[no-any-return]
+    at: datetime = row[0]
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)  # MariaDB: DATETIME in UTC
 
 
 def diff(previous: Iterable[ColumnVerdict], current: Sequence[ColumnVerdict]) -> list[Change]:
