@@ -20,7 +20,6 @@ PACKAGE = Path(__file__).resolve().parent.parent / "retention"
 DRIVERS = {"psycopg", "psycopg_pool", "mariadb", "pymysql", "MySQLdb"}
 
 KNOWN = {
-    "discovery/inventory.py",  # Jsonb
 }
 
 
