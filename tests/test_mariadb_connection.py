@@ -370,6 +370,41 @@ def test_any_exception_rolls_the_transaction_back(mariadb_conn: Any) -> None:
     assert mariadb_conn.info.transaction_status == TransactionStatus.IDLE
 
 
+def test_an_exception_while_a_named_cursor_is_read_rolls_the_block_back(
+    mariadb_conn: Any, mariadb_url: str
+) -> None:
+    """The stream is given up and ROLLBACK sent: the block's changes never reach the table,
+    not even through a later implicit commit (DDL) of a transaction left open."""
+    _table(mariadb_conn, rows=3)
+    with pytest.raises(KeyError), mariadb_conn.transaction():
+        mariadb_conn.execute("DELETE FROM t WHERE k = 1")
+        cur = mariadb_conn.cursor(name="stream")
+        for _row in cur.execute("SELECT k FROM t"):
+            raise KeyError("processing a row failed")
+    assert mariadb_conn.info.transaction_status == TransactionStatus.IDLE
+    with mariadb_conn.transaction():
+        mariadb_conn.execute("UPDATE t SET v = 6 WHERE k = 2")
+    mariadb_conn.execute("CREATE TABLE u (x INT)")  # an implicit commit
+    with _connect(mariadb_url) as other:
+        assert _values(other) == [(1, 5), (2, 6), (3, 5)]
+    assert cur._raw is None
+
+
+def test_a_block_ending_with_a_named_cursor_unread_closes_it_and_commits(
+    mariadb_conn: Any, mariadb_url: str
+) -> None:
+    """As psycopg's named cursors (WITHOUT HOLD), the stream ends with its transaction."""
+    _table(mariadb_conn, rows=3)
+    with mariadb_conn.transaction():
+        mariadb_conn.execute("DELETE FROM t WHERE k = 1")
+        cur = mariadb_conn.cursor(name="stream")
+        assert cur.execute("SELECT k FROM t ORDER BY k").fetchone() == (2,)
+    assert mariadb_conn.info.transaction_status == TransactionStatus.IDLE
+    with _connect(mariadb_url) as other:
+        assert _values(other) == [(2, 5), (3, 5)]
+    assert cur.fetchone() is None
+
+
 def test_force_rollback_and_rollback_exceptions(mariadb_conn: Any) -> None:
     _table(mariadb_conn)
     with mariadb_conn.transaction(force_rollback=True):

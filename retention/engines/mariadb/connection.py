@@ -323,11 +323,19 @@ class MariaDBConnection:
         self._stack.append(tx)
 
     def _exit(self, tx: Transaction, exc: BaseException | None) -> bool:
+        # a stream still being read ends with its block, as psycopg's named cursors (WITHOUT
+        # HOLD) do: otherwise the connection would refuse the COMMIT or ROLLBACK, and the
+        # transaction would stay open (a later implicit commit would keep its changes)
+        self._end_stream()
         failed = self._failed
         ended = False
         try:
             if exc is None and not tx.force_rollback and not failed:
-                self._commit(tx)
+                try:
+                    self._commit(tx)
+                except BaseException:
+                    self._rollback(tx, quiet=True)  # never left open after a failed COMMIT
+                    raise
                 ended = True
                 return False
             self._rollback(tx, quiet=exc is not None)
@@ -361,8 +369,19 @@ class MariaDBConnection:
                 self._savepoint("ROLLBACK TO SAVEPOINT {}", tx)
                 self._savepoint("RELEASE SAVEPOINT {}", tx)
         except psycopg.Error:
+            # the block's changes must not outlive it: a session whose ROLLBACK failed is
+            # closed (the server rolls back what a session leaves), never left in a
+            # transaction that the next block would join and a later statement commit
+            self._broken = True
+            self.close()
             if not quiet:
                 raise
+
+    def _end_stream(self) -> None:
+        """Give up the rows of the stream being read, if any (the driver reads them away)."""
+        stream = self._streaming()
+        if stream is not None:
+            stream._abandon()
 
     def _savepoint(self, statement: str, tx: Transaction) -> None:
         name = tx.savepoint_name or ""
