@@ -26,6 +26,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 
 from retention import db
+from retention.engine.attempt import describe_error
 from retention.engines import Connection, engine_for, engine_of, sql
 from retention.engines.mariadb import ENGINE
 from retention.engines.mariadb.connection import MariaDBConnection
@@ -557,6 +558,30 @@ def test_a_signal_text_is_never_taken_as_safe_to_show(mariadb_conn: Any) -> None
     with pytest.raises(pg.InsufficientPrivilege) as caught:
         mariadb_conn.execute("SIGNAL SQLSTATE '42501' SET MESSAGE_TEXT = 'patient Dupont'")
     assert not server_text_is_safe(caught.value.sqlstate, caught.value.diag.context)
+
+
+@pytest.mark.parametrize("sqlstate", ["42000", "42501", "55000", "57000", "3D000", "08000"])
+def test_a_signal_with_its_own_errno_is_never_taken_as_safe_to_show(
+    mariadb_conn: Any, sqlstate: str
+) -> None:
+    """A trigger may name any SQLSTATE and any MYSQL_ERRNO: a text whose errno is not one of
+    the server's known naming errors is neither shown nor kept."""
+    statement = (
+        f"SIGNAL SQLSTATE '{sqlstate}' SET MYSQL_ERRNO = 30001, MESSAGE_TEXT = 'patient Dupont'"
+    )
+    with pytest.raises(psycopg.Error) as caught:
+        mariadb_conn.execute(statement)
+    exc = caught.value
+    assert errno_of(exc) == 30001
+    assert not server_text_is_safe(exc.sqlstate, exc.diag.context)
+    assert "Dupont" not in describe_error(exc)
+
+
+def test_the_servers_own_naming_errors_are_still_shown(mariadb_conn: Any) -> None:
+    with pytest.raises(pg.UndefinedTable) as caught:
+        mariadb_conn.execute("SELECT * FROM nowhere")
+    assert server_text_is_safe(caught.value.sqlstate, caught.value.diag.context)
+    assert "nowhere" in describe_error(caught.value)
 
 
 def test_a_missing_privilege_is_insufficient_privilege(mariadb_conn: Any) -> None:

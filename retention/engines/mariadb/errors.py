@@ -72,6 +72,31 @@ LOST = frozenset({2006, 2013, 2055, 4031, 1927, 1053})
 _SIGNAL = 1644
 _SIGNAL_CONTEXT = "SIGNAL in a trigger or stored routine of the database"
 
+# The server's errors whose text names objects, privileges, limits or the server's state and
+# never quotes a value. Any other errno carries a CONTEXT (:data:`_UNKNOWN_CONTEXT`), so that
+# `retention.errors.server_text_is_safe` does not show or keep its text whatever its SQLSTATE:
+# MariaDB has no CONTEXT of its own, and a trigger's `SIGNAL SQLSTATE '42000' SET MYSQL_ERRNO =
+# 30001, MESSAGE_TEXT = CONCAT('patient ', NEW.name)` comes with the SQLSTATE it names (a
+# "naming" class) and an errno of the trigger's choosing, not 1644. 1064 (syntax error) is not
+# listed: its "near '...'" quotes the statement, which holds the values of a statement run with
+# prepare=False (the driver escapes them into the text). A SIGNAL naming one of these errnos
+# (MYSQL_ERRNO = 1142) cannot be told from the server's own error.
+_NAMING_ERRNOS = frozenset(
+    {
+        *(1205, 3572, 1969, 3024, 1317, 1213),  # lock waits, timeouts, cancel, deadlock
+        *(1142, 1143, 1044, 1045, 1227, 1370, 1141, 1147, 1133),  # privileges, accounts
+        *(1146, 1050, 1054, 1049, 1046, 1051, 1109, 1305, 1630, 1052, 1066),  # names
+        *(1059, 1060, 1061, 1068, 1072, 1091, 1102, 1103, 1110, 1166, 1176, 1280, 1286),
+        *(1235, 1248, 1461, 1792, 1203, 1226, 1040),  # unsupported, limits, read only
+        *(1053, 2006, 2013, 2055, 4031, 1927, 1043, 1047, 1080, 1081),  # connection
+        *(1152, 1158, 1159, 1160, 1161),
+    }
+)
+_UNKNOWN_CONTEXT = (
+    "MariaDB error whose text is not known to be free of values (it may come from a SIGNAL "
+    "of the database's own code)"
+)
+
 # the driver's own classes, for errors whose SQLSTATE class says nothing (HY000, none)
 _BY_DRIVER_CLASS: dict[str, type[psycopg.Error]] = {
     "OperationalError": psycopg.OperationalError,
@@ -88,7 +113,13 @@ def translate(exc: BaseException) -> psycopg.Error:
     """The standard class for a driver error, with the server's message and SQLSTATE."""
     errno, state, message = _parts(exc)
     cls = _classify(errno, state, type(exc).__name__)
-    context = _SIGNAL_CONTEXT if errno == _SIGNAL else None
+    context = (
+        _SIGNAL_CONTEXT
+        if errno == _SIGNAL
+        else None
+        if errno in _NAMING_ERRNOS
+        else _UNKNOWN_CONTEXT
+    )
     error = cls(message, info=_diagnostic(cls.sqlstate or state or None, message, context))
     error.__dict__.update(mariadb_errno=errno, mariadb_sqlstate=state)
     return error
