@@ -577,6 +577,18 @@ def test_a_signal_with_its_own_errno_is_never_taken_as_safe_to_show(
     assert "Dupont" not in describe_error(exc)
 
 
+def test_the_daemon_never_logs_a_value_a_server_error_quotes(mariadb_conn: Any) -> None:
+    """Error 1411 quotes the value and is the driver's OperationalError, which the daemon's
+    retry loop catches and logs."""
+    from retention.daemon.loop import _short
+
+    mariadb_conn.execute("CREATE TABLE dt (d DATE)")
+    with pytest.raises(psycopg.OperationalError) as caught:
+        mariadb_conn.execute("INSERT INTO dt (d) SELECT STR_TO_DATE(%s, '%%Y-%%m-%%d')", ["Dupont"])
+    assert "Dupont" in str(caught.value)  # the server's text does quote it
+    assert "Dupont" not in _short(caught.value)
+
+
 def test_the_servers_own_naming_errors_are_still_shown(mariadb_conn: Any) -> None:
     with pytest.raises(pg.UndefinedTable) as caught:
         mariadb_conn.execute("SELECT * FROM nowhere")

@@ -29,6 +29,7 @@ from retention.daemon.metrics import Metrics
 from retention.daemon.notify import Notifier
 from retention.daemon.schedule import Schedule
 from retention.db import connect
+from retention.engine.attempt import describe_error
 from retention.engine.outcome import RunOptions
 from retention.engine.progress import LogReporter
 from retention.engines import Connection, errors, sql
@@ -252,5 +253,9 @@ def _ensure_schema(conn: Connection, settings: Settings) -> None:
 def _short(exc: BaseException) -> str:
     if isinstance(exc, RetentionError):
         return exc.message
+    if isinstance(exc, errors.Error) and exc.sqlstate is not None:
+        # the server's text only where it never quotes a value (MariaDB's OperationalError
+        # covers "Incorrect datetime value: '<value>' ..." too)
+        return describe_error(exc)
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
