@@ -371,9 +371,13 @@ class MariaDBConnection:
         except psycopg.Error:
             # the block's changes must not outlive it: a session whose ROLLBACK failed is
             # closed (the server rolls back what a session leaves), never left in a
-            # transaction that the next block would join and a later statement commit
-            self._broken = True
-            self.close()
+            # transaction that the next block would join and a later statement commit; a
+            # savepoint's leaves the outer block aborted (rolled back, never committed)
+            if tx.outer:
+                self._broken = True
+                self.close()
+            else:
+                self._failed = True
             if not quiet:
                 raise
 
