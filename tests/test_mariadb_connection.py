@@ -8,6 +8,7 @@ nothing secret or personal leaks into `info.dsn` or an error message.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import os
 import sys
@@ -666,6 +667,68 @@ def test_cancel_safe_stops_the_running_statement(mariadb_conn: Any, mariadb_url:
         assert not thread.is_alive(), "the cancelled statement never ended"
     assert [type(e) for e in outcome] == [pg.QueryCanceled]
     assert mariadb_conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_closed_while_another_thread_runs_a_statement_the_handle_waits_for_it(
+    mariadb_conn: Any, mariadb_url: str
+) -> None:
+    """MariaDB Connector/Python frees the handle under a call running in another thread (the
+    process died, SIGSEGV): the connection is closed at once, its handle as the call ends."""
+    outcome: list[BaseException] = []
+    sleep, session = "SELECT SLEEP(60)", mariadb_conn.info.backend_pid
+
+    def sleeps() -> None:
+        try:
+            mariadb_conn.execute(sleep).fetchall()
+        except psycopg.Error as exc:
+            outcome.append(exc)
+
+    with _connect(mariadb_url) as watcher:
+        thread = threading.Thread(target=sleeps)
+        thread.start()
+        try:
+            _until(lambda: _running(watcher, session, sleep))
+            mariadb_conn.close()
+            assert mariadb_conn.closed
+            assert mariadb_conn.info.transaction_status == TransactionStatus.UNKNOWN
+            with pytest.raises(psycopg.OperationalError, match="closed"):
+                mariadb_conn.execute("SELECT 1")
+            assert _running(watcher, session, sleep)  # SLEEP(60) ends only when cancelled
+        finally:
+            mariadb_conn.cancel_safe()  # closed, it still stops the statement
+            thread.join(PATIENCE)
+        assert not thread.is_alive(), "the cancelled statement never ended"
+        _until(lambda: not _connected(watcher, session))  # closed by its thread
+    assert [type(e) for e in outcome] == [pg.QueryCanceled]
+
+
+def _connected(watcher: MariaDBConnection, session_id: int) -> bool:
+    query = "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = %s"
+    return bool(watcher.execute(query, [session_id]).fetchone()[0])
+
+
+def test_errors_collected_in_reference_cycles_leave_the_connection_whole(
+    mariadb_conn: Any,
+) -> None:
+    """MariaDB Connector/Python 1.1 gives back a reference to the connection it never took when
+    the garbage collector frees one of its cursors, as happens to an error kept in a reference
+    cycle (its traceback's frames hold the cursor): two of them freed the connection under the
+    tool, and the next statement crashed the process (SIGSEGV)."""
+    for _ in range(4):
+        cycle: list[Any] = [_date_refused(mariadb_conn)]
+        cycle.append(cycle)
+        del cycle
+        gc.collect()
+    assert mariadb_conn.execute("SELECT 1").fetchone() == (1,)
+    with mariadb_conn.transaction():
+        assert mariadb_conn.execute("SELECT 2").fetchone() == (2,)
+
+
+def _date_refused(conn: MariaDBConnection) -> BaseException:
+    """Refused by the engine once the driver's cursor ran the statement (its frame holds it)."""
+    with pytest.raises(psycopg.NotSupportedError) as caught:
+        conn.execute("SELECT CURRENT_DATE", prepare=False)
+    return caught.value
 
 
 def test_a_killed_connection_is_lost_not_a_refused_statement(

@@ -62,7 +62,7 @@ def load(
             loaded += len(chunk)
     finally:
         with suppress(Exception):  # the connection is gone already: nothing to free
-            raw.close()
+            conn._close_cursor(raw)  # under the connection's lock (connection.py, Threads)
     return loaded
 
 

@@ -14,14 +14,24 @@ Transactions follow PostgreSQL's rules, which the tool's callers rely on, rather
 
 `cancel_safe()` sends `KILL QUERY <connection id>` from a second, short-lived connection (no
 cancel request exists in MariaDB's protocol; one's own connections need no privilege).
+
+Threads: one driver call at a time on a connection (a lock, as psycopg's), and `close()` never
+frees the driver's handle under a call running in another thread: MariaDB Connector/Python
+would free it under the call (the process dies, SIGSEGV). Closed while a statement of another
+thread runs, the connection refuses anything new at once, and that thread closes the handle as
+its statement ends (`cancel_safe()`, even then, ends it sooner). While a statement of another
+thread runs, `info.transaction_status` says ACTIVE without waiting for it. Every driver cursor
+is kept reachable until nothing else holds it (`keeper.py`: the garbage collector must never
+free one).
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import weakref
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 from zoneinfo import ZoneInfo
@@ -33,7 +43,15 @@ from psycopg.pq import TransactionStatus
 
 from retention.engines import sql
 from retention.engines.mariadb.cursor import MariaDBCursor
-from retention.engines.mariadb.errors import is_lost, is_server_error, translate
+from retention.engines.mariadb.errors import (
+    errno_of,
+    forget_frames,
+    is_lost,
+    is_server_error,
+    quietly,
+    translate,
+)
+from retention.engines.mariadb.keeper import Cursors
 from retention.engines.mariadb.render import Params, render
 
 if TYPE_CHECKING:
@@ -143,6 +161,9 @@ class MariaDBConnection:
         # session variables changed "for the transaction" (`set_for_transaction`) -> their
         # values before, set back when the outermost transaction block ends
         self._restore: dict[str, Any] = {}
+        self._lock = threading.RLock()  # held by the thread calling into the driver
+        self._handle_open = True  # the driver's connection: closed by whoever holds the lock
+        self._cursors = Cursors()
         # the named cursor whose rows are being read; weak: a cursor dropped unread frees the
         # connection (the driver reads the rest of its result away)
         self._stream: weakref.ref[MariaDBCursor] | None = None
@@ -237,7 +258,7 @@ class MariaDBConnection:
 
     def cancel_safe(self, *, timeout: float = 30.0) -> None:
         """Stop the statement running on this connection, from another connection."""
-        if self._closed:
+        if not self._handle_open:  # closed, and no statement of another thread runs
             return
         options = {**self.target.driver_kwargs(), "connect_timeout": max(1, round(timeout))}
         options.pop("database", None)
@@ -245,21 +266,24 @@ class MariaDBConnection:
             killer = mariadb.connect(**options)
         except mariadb.Error as exc:
             raise translate(exc) from None
+        cursors = Cursors()
         try:
-            killer.cursor().execute(f"KILL QUERY {int(self.session_id)}")
+            cursors.make(killer.cursor).execute(f"KILL QUERY {int(self.session_id)}")
         except mariadb.Error as exc:
-            if getattr(exc, "errno", None) != _UNKNOWN_THREAD:
-                raise translate(exc) from None
+            error = translate(exc)
+            if errno_of(error) != _UNKNOWN_THREAD:
+                raise error from None
         finally:
-            killer.close()
+            cursors.close(killer, mariadb.Error)
 
     def close(self) -> None:
+        """Nothing new runs from now on; the driver's handle is closed now, or by the thread
+        whose driver call is running as it ends (module docstring)."""
         if self._closed:
             return
         self._closed = True
         self._stream = None
-        with suppress(mariadb.Error):  # the server is gone already: nothing to close
-            self._raw.close()
+        self._close_handle()
 
     def __enter__(self) -> Self:
         return self
@@ -275,23 +299,75 @@ class MariaDBConnection:
     # -- for the cursors -------------------------------------------------------------------------
 
     def _driver_cursor(self, *, streaming: bool, prepared: bool) -> Any:
-        self._check_open()
-        return self._raw.cursor(binary=prepared, buffered=not streaming)
+        """A driver cursor, kept (`keeper.py`); the ones no longer used are freed first (an
+        unread streaming result is read away)."""
+        with self._driver():
+            return self._cursors.make(
+                lambda: self._raw.cursor(binary=prepared, buffered=not streaming)
+            )
 
     @contextmanager
     def _statement(self, text: str | None) -> Iterator[None]:
         """Around a call into the driver: `text` for a new statement (None to read a result);
         driver errors translated; the transaction aborted by a server error."""
-        self._check_open()
-        if text is not None:
-            self._check_ready(text)
-        in_transaction = bool(self._stack) or self._in_transaction()
-        try:
+        with self._driver():
+            if text is not None:
+                self._check_ready(text)
+            in_transaction = bool(self._stack) or self._in_transaction()
+            try:
+                yield
+            except mariadb.Error as exc:
+                raise self._failure(exc, in_transaction) from None
+            if text is not None and _ROLLBACK.match(text):
+                self._failed = False
+
+    def _close_cursor(self, raw: Any) -> None:
+        """Close a driver cursor: frees its prepared statement (and the connection, read to the
+        end, for a streaming one); nothing to do once the connection is closed (its cursors are
+        closed with it)."""
+        if self._closed:  # no wait for a statement of another thread
+            return
+        with self._held() as usable:
+            if not usable:
+                return
+            try:
+                raw.close()
+            except mariadb.Error as exc:
+                raise self._failure(exc, bool(self._stack)) from None
+
+    @contextmanager
+    def _driver(self) -> Iterator[None]:
+        """The driver's connection for this thread alone; refused once closed."""
+        self._check_open()  # at once, without waiting for a statement of another thread
+        with self._held() as usable:
+            if not usable:
+                raise psycopg.OperationalError("the connection is closed")
             yield
-        except mariadb.Error as exc:
-            raise self._failure(exc, in_transaction) from None
-        if text is not None and _ROLLBACK.match(text):
-            self._failed = False
+
+    @contextmanager
+    def _held(self) -> Iterator[bool]:
+        """The lock around driver calls, and whether the connection is still open; as the lock
+        is released, the handle is closed if `close()` came meanwhile from another thread."""
+        self._lock.acquire()
+        try:
+            yield not self._closed
+        finally:
+            self._lock.release()
+            if self._closed:
+                self._close_handle()
+
+    def _close_handle(self) -> None:
+        """Close the driver's connection, unless a driver call runs on it in another thread:
+        then that thread does, as its call ends (`_driver`, after `_closed` is set)."""
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
+            if self._handle_open:
+                self._handle_open = False
+                # the server may be gone already: nothing to close then
+                self._cursors.close(self._raw, mariadb.Error)
+        finally:
+            self._lock.release()
 
     def _stream_started(self, cursor: MariaDBCursor) -> None:
         self._stream = weakref.ref(cursor)
@@ -394,8 +470,10 @@ class MariaDBConnection:
     def _control(self, text: str) -> None:
         cursor = self._driver_cursor(streaming=False, prepared=False)
         with self._statement(text):
-            cursor.execute(text)
-        cursor.close()
+            try:
+                cursor.execute(text)
+            finally:
+                quietly(cursor.close, mariadb.Error)  # no result to free: nothing can fail
 
     # -- state -----------------------------------------------------------------------------------
 
@@ -422,16 +500,26 @@ class MariaDBConnection:
         return error
 
     def _in_transaction(self) -> bool:
-        try:
-            return bool(self._raw.server_status & _SERVER_STATUS_IN_TRANS)
-        except mariadb.Error:
-            return False
+        with self._lock:
+            if not self._handle_open:
+                return False
+            try:
+                return bool(self._raw.server_status & _SERVER_STATUS_IN_TRANS)
+            except mariadb.Error as exc:
+                forget_frames(exc)
+                return False
 
     def _transaction_status(self) -> TransactionStatus:
         if self._closed:
             return TransactionStatus.UNKNOWN
-        if self._streaming() is not None:
-            return TransactionStatus.ACTIVE
-        if self._failed:
-            return TransactionStatus.INERROR
-        return TransactionStatus.INTRANS if self._in_transaction() else TransactionStatus.IDLE
+        if not self._lock.acquire(blocking=False):
+            return TransactionStatus.ACTIVE  # a statement runs, in another thread
+        try:
+            if self._streaming() is not None:
+                return TransactionStatus.ACTIVE
+            if self._failed:
+                return TransactionStatus.INERROR
+            in_transaction = self._in_transaction()
+        finally:
+            self._lock.release()
+        return TransactionStatus.INTRANS if in_transaction else TransactionStatus.IDLE

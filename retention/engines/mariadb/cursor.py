@@ -23,7 +23,7 @@ import psycopg
 from psycopg import rows
 
 from retention.engines import sql
-from retention.engines.mariadb.errors import unreadable_value
+from retention.engines.mariadb.errors import quietly, unreadable_value
 from retention.engines.mariadb.render import Params, bind, check, render
 
 # the driver raises these (not a mariadb.Error) when it cannot build a Python value
@@ -46,6 +46,7 @@ class Owner(Protocol):
     def _statement(self, text: str | None) -> AbstractContextManager[None]: ...
     def _stream_started(self, cursor: MariaDBCursor) -> None: ...
     def _stream_ended(self, cursor: MariaDBCursor) -> None: ...
+    def _close_cursor(self, raw: Any) -> None: ...
 
 
 class Column(NamedTuple):
@@ -89,8 +90,7 @@ def _closed_on_error(raw: Any) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        with suppress(Exception):
-            raw.close()
+        quietly(raw.close, Exception)
         raise
 
 
@@ -131,9 +131,10 @@ class MariaDBCursor:
         values = bind(rendered, params)
         prepared = prepare is not False
         raw = self.connection._driver_cursor(streaming=self._streaming, prepared=prepared)
-        with _closed_on_error(raw), self.connection._statement(rendered.text):
-            raw.execute(rendered.text, values)
-        self._take(raw)
+        with self.connection._statement(rendered.text):
+            with _closed_on_error(raw):
+                raw.execute(rendered.text, values)
+            self._take(raw)
         if not prepared and self._has_dates():
             self._release()
             raise psycopg.NotSupportedError(_TEXT_DATES)
@@ -151,10 +152,11 @@ class MariaDBCursor:
         rendered = render(query, batch[0])
         values = [bind(rendered, check(rendered, params)) for params in batch]
         raw = self.connection._driver_cursor(streaming=False, prepared=True)
-        with _closed_on_error(raw), self.connection._statement(rendered.text):
-            raw.executemany(rendered.text, values)
-        self._rowcount = raw.rowcount
-        raw.close()
+        with self.connection._statement(rendered.text):
+            with _closed_on_error(raw):
+                raw.executemany(rendered.text, values)
+            self._rowcount = raw.rowcount
+            raw.close()
 
     def copy(self, *args: Any, **kwargs: Any) -> Any:
         raise psycopg.NotSupportedError(
@@ -273,6 +275,4 @@ class MariaDBCursor:
         if raw is None:
             return
         self.connection._stream_ended(self)
-        if not self.connection.closed:
-            with self.connection._statement(None):
-                raw.close()
+        self.connection._close_cursor(raw)

@@ -24,6 +24,7 @@ the trigger and may quote a row's values: the error carries a CONTEXT, which tel
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import suppress
 
 import psycopg
@@ -110,7 +111,13 @@ _BY_DRIVER_CLASS: dict[str, type[psycopg.Error]] = {
 
 
 def translate(exc: BaseException) -> psycopg.Error:
-    """The standard class for a driver error, with the server's message and SQLSTATE."""
+    """The standard class for a driver error, with the server's message and SQLSTATE.
+
+    The driver never frees the errors it raises (1.1.14, `mariadb_throw_exception`: the
+    exception object's reference is leaked): its traceback is dropped here, else the frames it
+    holds (the driver's cursor and its connection, the statement's values) would stay in memory
+    for good, one set per error."""
+    forget_frames(exc)
     errno, state, message = _parts(exc)
     cls = _classify(errno, state, type(exc).__name__)
     context = (
@@ -123,6 +130,19 @@ def translate(exc: BaseException) -> psycopg.Error:
     error = cls(message, info=_diagnostic(cls.sqlstate or state or None, message, context))
     error.__dict__.update(mariadb_errno=errno, mariadb_sqlstate=state)
     return error
+
+
+def forget_frames(exc: BaseException) -> None:
+    """Drop a driver error's traceback (`translate`: the driver leaks its errors)."""
+    exc.__traceback__ = None
+
+
+def quietly(call: Callable[[], object], *failures: type[BaseException]) -> None:
+    """`call()`, its `failures` ignored (and their frames forgotten: `translate`)."""
+    try:
+        call()
+    except failures as exc:
+        forget_frames(exc)
 
 
 def errno_of(exc: BaseException) -> int | None:

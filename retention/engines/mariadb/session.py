@@ -35,7 +35,7 @@ import psycopg
 from psycopg.pq import TransactionStatus
 
 from retention.engines import sql
-from retention.engines.mariadb.errors import is_lost
+from retention.engines.mariadb.errors import forget_frames, is_lost
 from retention.engines.mariadb.target import parse_url
 from retention.errors import DatabaseError
 from retention.settings import Settings
@@ -82,6 +82,7 @@ def connect(settings: Settings, *, url: str | None = None) -> MariaDBConnection:
             local_infile=False,
         )
     except driver.Error as exc:
+        forget_frames(exc)  # the driver leaks its errors: not the frames too (errors.translate)
         raise DatabaseError(
             f"cannot connect to the database: {_first_line(exc)}",
             hint="check database_url, that the server runs, and that the account may connect "
