@@ -348,11 +348,10 @@ class MariaDBConnection:
     def _held(self) -> Iterator[bool]:
         """The lock around driver calls, and whether the connection is still open; as the lock
         is released, the handle is closed if `close()` came meanwhile from another thread."""
-        self._lock.acquire()
         try:
-            yield not self._closed
+            with self._lock:
+                yield not self._closed
         finally:
-            self._lock.release()
             if self._closed:
                 self._close_handle()
 
