@@ -127,22 +127,13 @@ class PhaseGates:
         result.refused = "classes neither mapped nor declared unrelated: " + "; ".join(
             f"{u.column.label} {u.describe()}" for u in unmapped
         )
-        result.refusal = "unmapped_classes"
-        logger.error(
-            "{}/{}: not run, {} (map them in the policy, or declare them under "
-            "unrelated_classes, then run 'retention check')",
-            policy.name,
-            result.phase,
-            result.refused,
+        self._refuse(
+            policy,
+            result,
+            run_id,
+            ("unmapped_classes", "map them in the policy, or declare them under unrelated_classes"),
+            {"columns": [u.to_json() for u in unmapped]},
         )
-        detail = {
-            "policy": policy.name,
-            "phase": result.phase,
-            "reason": "unmapped_classes",
-            "columns": [u.to_json() for u in unmapped],
-            "policy_sha256": policy.loaded.sha256,
-        }
-        self.record.entry("phase_refused", "refused", run_id, detail=detail)
         return False
 
     def _transactions_hold(
@@ -159,20 +150,37 @@ class PhaseGates:
             return True
         tables = [f"{schema}.{name}" for schema, name in refused]
         result.refused = not_atomic(phase.action, tables)
-        result.refusal = "non_transactional"
+        self._refuse(
+            policy,
+            result,
+            run_id,
+            (
+                "non_transactional",
+                "convert them, or accept them under the phase's accept_non_transactional",
+            ),
+            {"tables": tables},
+        )
+        return False
+
+    def _refuse(
+        self,
+        policy: BoundPolicy,
+        result: PhaseResult,
+        run_id: uuid.UUID,
+        reason: tuple[str, str],
+        facts: dict[str, object],
+    ) -> None:
+        """Record a refused phase: its reason on the result, an error for the operator with
+        what to do, and a `phase_refused` audit entry with the facts (never a value)."""
+        refusal, remedy = reason
+        result.refusal = refusal
         logger.error(
-            "{}/{}: not run, {} (convert them, or accept them under the phase's "
-            "accept_non_transactional, then run 'retention check')",
+            "{}/{}: not run, {} ({}, then run 'retention check')",
             policy.name,
             result.phase,
             result.refused,
+            remedy,
         )
-        detail = {
-            "policy": policy.name,
-            "phase": result.phase,
-            "reason": "non_transactional",
-            "tables": tables,
-            "policy_sha256": policy.loaded.sha256,
-        }
+        detail = {"policy": policy.name, "phase": result.phase, "reason": refusal, **facts}
+        detail["policy_sha256"] = policy.loaded.sha256
         self.record.entry("phase_refused", "refused", run_id, detail=detail)
-        return False
