@@ -7,8 +7,9 @@ long results streamed.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
 from psycopg.rows import dict_row
@@ -16,7 +17,9 @@ from psycopg.rows import dict_row
 from retention.engines import sql
 from retention.engines.connection import Connection
 
-__all__ = ["Rows", "dict_row"]
+__all__ = ["NamedCursorRows", "Rows", "dict_row"]
+
+_names = itertools.count(1)
 
 
 class Rows(Protocol):
@@ -30,3 +33,19 @@ class Rows(Protocol):
         inside the caller's transaction; nothing else may run on `conn` until the block ends
         (PostgreSQL: a server-side cursor; MariaDB: an unbuffered one)."""
         ...
+
+
+class NamedCursorRows:
+    """`Rows.stream` through a named cursor, which both engines' connections take: PostgreSQL's
+    is server-side, MariaDB's unbuffered (engines/mariadb/cursor.py)."""
+
+    @contextmanager
+    def stream(
+        self,
+        conn: Connection,
+        query: sql.Composable,
+        params: Mapping[str, Any] | Sequence[Any] | None = None,
+    ) -> Iterator[Iterator[dict[str, Any]]]:
+        with conn.cursor(name=f"retention_stream_{next(_names)}", row_factory=dict_row) as cur:
+            cur.execute(query, params)
+            yield iter(cur)

@@ -25,11 +25,11 @@ from retention.engines.mariadb.catalogue import Catalogue
 from retention.engines.mariadb.dialect import DIALECT
 from retention.engines.mariadb.locks import Locks
 from retention.engines.mariadb.pending import Pending
-from retention.engines.mariadb.rows import Rows
 from retention.engines.mariadb.sample import Sampler
 from retention.engines.mariadb.schema import OwnSchema
 from retention.engines.mariadb.session import Session
 from retention.engines.mariadb.snapshots import Snapshots as MariaDBSnapshots
+from retention.engines.rows import NamedCursorRows
 
 if TYPE_CHECKING:
     from retention.engines.binlog import BinaryLog
@@ -54,7 +54,7 @@ class MariaDB:
     catalogue = Catalogue()
     # concerns not implemented yet: every call is a clear NotYetSupportedError (pending.py)
     session = Session()
-    rows = Rows()
+    rows = NamedCursorRows()
     locks = Locks()
     bulk = cast("Bulk", Pending("bulk", load=bulk_load))  # copy_between: never (no helpers)
     snapshots: Snapshots = MariaDBSnapshots()  # one connection's; no export (shares_snapshots)

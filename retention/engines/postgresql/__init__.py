@@ -13,10 +13,10 @@ from retention.engines.postgresql.catalogue import Catalogue
 from retention.engines.postgresql.dialect import DIALECT
 from retention.engines.postgresql.locks import Locks
 from retention.engines.postgresql.own_schema import OwnSchema
-from retention.engines.postgresql.rows import Rows
 from retention.engines.postgresql.sample import Sampler
 from retention.engines.postgresql.session import Session
 from retention.engines.postgresql.snapshots import Snapshots
+from retention.engines.rows import NamedCursorRows
 
 if TYPE_CHECKING:
     from retention.engines.binlog import BinaryLog
@@ -39,7 +39,7 @@ class PostgreSQL:
     # the concerns, one object each (their protocols: retention/engines/)
     catalogue = Catalogue()
     session = Session()
-    rows = Rows()
+    rows = NamedCursorRows()
     locks = Locks()
     bulk = Bulk()
     snapshots = Snapshots()
