@@ -481,15 +481,24 @@ def test_check_runs_on_a_mariadb_url_and_says_what_is_not_supported_yet(
     assert "row(s)" in explained.stdout and "Traceback" not in explained.stderr
 
 
-def test_data_checks_not_ported_yet_fail_closed_with_a_location(
+def test_data_checks_read_the_values_on_mariadb_with_a_location(
     maria: Connection, tmp_path: Path
 ) -> None:
+    """Classes the policy does not map, a generalisation none of whose values it can change,
+    and columns that look like links: read on MariaDB as on PostgreSQL (a class in another
+    case is the same class in a case-insensitive collation, as the links compare it)."""
     maria.execute(
         "CREATE TABLE user_log (user_log_id int unsigned NOT NULL PRIMARY KEY, "
         "object_class varchar(80) NOT NULL, object_id int unsigned NOT NULL, "
         "KEY object (object_class, object_id)) ENGINE=InnoDB"
     )
+    maria.execute(
+        "INSERT INTO user_log VALUES (1, 'CPatient', 1), (2, 'cpatient', 1), (3, 'CFacture', 7),"
+        " (4, 'CFacture', 8)"
+    )
     maria.execute("ALTER TABLE patients ADD COLUMN cp varchar(5)")
+    maria.execute("UPDATE patients SET cp = 'Paris'")
+    maria.execute("INSERT INTO consultation VALUES (1, 1, NULL), (2, 99, NULL)")
     log = """\
     - table: user_log
       polymorphic:
@@ -513,18 +522,28 @@ def test_data_checks_not_ported_yet_fail_closed_with_a_location(
     problems = check_policies(maria, folder, read_data=True).problems
     assert [p.severity for p in problems] == ["error"]
     assert problems[0].location.line == _line(text, "columns: [{column: cp")
-    assert "cannot be checked on mariadb yet" in problems[0].message
-    # without the generalisation, the polymorphic classes are the unchecked part
+    assert "generalize to department cannot change patients.cp: none of its first 1 " in (
+        problems[0].message
+    )
+    assert "Paris" not in problems[0].message
+    # without the generalisation, the class no link maps guards the purge
     (folder / "p.yaml").write_text(text.split("- name: codes")[0], encoding="utf-8")
     found = check_policies(maria, folder, read_data=True).problems
-    (classes,) = [p for p in found if p.severity == "error"]  # it guards a purge
-    assert classes.location.line == _line(text, "class_column:")  # the link's mapping
-    assert "user_log.object_class holds cannot be read on mariadb yet" in classes.message
-    # the columns that look like links are still named, their values not read
-    unfollowed = [p for p in found if p.severity == "warning"]
-    assert {p.message.split(" (")[0].rsplit(".", 2)[-2] for p in unfollowed} == {
-        "consultation",
-        "contacts",
-        "notes",
+    (classes,) = [p for p in found if p.severity == "error"]
+    assert classes.location.line == _line(text, "classes: {CPatient")
+    assert "user_log.object_class holds 1 class(es) that this policy neither maps" in (
+        classes.message
+    )
+    assert "CFacture (2 rows)" in classes.message and "cpatient" not in classes.message
+    # the columns that look like links are named, with the share of their values read
+    unfollowed = {
+        p.message.split(" (")[0].rsplit(".", 2)[-2]: p.message
+        for p in found
+        if p.severity == "warning"
     }
-    assert all("its values were not read" in p.message for p in unfollowed)
+    assert set(unfollowed) == {"consultation", "contacts", "notes"}
+    assert (
+        "1 of 2 values read (50%) match a key of patients (every value"
+        in (unfollowed["consultation"])
+    )
+    assert "it holds no value yet" in unfollowed["notes"]

@@ -21,7 +21,6 @@ REFUSED = [
     ["archive", "verify"],
     ["report", "--out", "report.html"],
     ["exposure"],
-    ["draft", "--subject", "patients"],
 ]
 
 

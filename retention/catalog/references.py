@@ -11,7 +11,8 @@ This module finds such references and measures them; it knows nothing of policie
 - :func:`distinct_classes` and :func:`class_rows`: the values of a polymorphic class column, and
   how many rows each has.
 
-Every query is built from catalogue names with :mod:`psycopg.sql`; values go as parameters.
+Every query is built from catalogue names with :mod:`retention.engines.sql`, what differs
+between engines asked of the engine; values go as parameters.
 Results hold names and counts only, never a value of a reference column.
 """
 
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from retention.catalog.introspect import Catalog, Column, Table
-from retention.engines import Connection, sql
+from retention.engines import Connection, engine_of, sql
 
 QName = tuple[str, str]
 Rule = Literal["key name", "table name", "key suffix"]
@@ -185,11 +186,12 @@ def match_share(
     a key of the target table, each looked up in the key's unique index (one index probe per
     value: the cost is bounded by `limit`, whatever the tables' sizes).
 
-    A table estimated (pg_class.reltuples) at more than `limit` rows is sampled: random blocks
-    (`TABLESAMPLE SYSTEM`, REPEATABLE so that two runs on the same data agree), enough for
-    about twice `limit` rows, of which `limit` non-NULL values are kept in the order of a hash
-    of their value (not the first ones: blocks are read in table order, and the first would
-    all come from the start of the table). A smaller table is read from its start up to
+    A table estimated (`Table.estimated_rows`) at more than `limit` rows is sampled, the same
+    rows for the same data (`Sampler.spread_rows`: PostgreSQL random blocks, `TABLESAMPLE
+    SYSTEM ... REPEATABLE`; MariaDB ranges of its key from random starts), about twice `limit`
+    rows, of which `limit` non-NULL values are kept in the order of a hash of their value (not
+    the first ones: blocks are read in table order, and the first would all come from the
+    start of the table). A smaller table is read from its start up to
     `limit` values (all of it when it holds fewer). Runs in the caller's transaction state
     (autocommit: one statement)."""
     values, matching, sampled, method = _match(
@@ -214,14 +216,14 @@ def _match(
 ) -> tuple[int, int, bool, str]:
     """(values read, values matching a key, sampled, method) for :func:`match_share`; `only`:
     read the rows whose column `only[0]` equals `only[1]` (a polymorphic class) only."""
-    percent = sample_percent(table.estimated_rows, limit)
-    sample, order = (
-        (
-            sql.SQL("TABLESAMPLE SYSTEM ({}) REPEATABLE (0)").format(sql.Literal(percent)),
-            sql.SQL("ORDER BY hashtext({}::text)").format(sql.Identifier(column)),
-        )
-        if percent is not None
-        else (sql.SQL(""), sql.SQL(""))
+    engine = engine_of(conn)
+    columns = [column] if only is None else [column, only[0]]
+    spread = engine.sampler.spread_rows(conn, table, columns, limit)
+    name = sql.Identifier(column)
+    source, order = (
+        (spread.source, sql.SQL("ORDER BY {}").format(engine.sampler.spread_order(name)))
+        if spread is not None
+        else (sql.Identifier(*table.qname), sql.SQL(""))
     )
     params: list[object] = []
     condition: sql.Composable = sql.SQL("")
@@ -229,36 +231,25 @@ def _match(
         condition = sql.SQL("AND {} = %s").format(sql.Identifier(only[0]))
         params.append(only[1])
     query = sql.SQL(
-        "SELECT count(*), count(*) FILTER (WHERE EXISTS "
-        "(SELECT 1 FROM {target} AS k WHERE k.{key} = v.c)) "
-        "FROM (SELECT {column} AS c FROM {table} {sample} WHERE {column} IS NOT NULL "
+        "SELECT count(*), coalesce(sum(CASE WHEN EXISTS "
+        "(SELECT 1 FROM {target} AS k WHERE k.{key} = v.c) THEN 1 ELSE 0 END), 0) "
+        "FROM (SELECT {column} AS c FROM {source} WHERE {column} IS NOT NULL "
         "{condition} {order} LIMIT %s) AS v"
     ).format(
         target=sql.Identifier(*target.qname),
         key=sql.Identifier(key),
-        column=sql.Identifier(column),
-        table=sql.Identifier(*table.qname),
-        sample=sample,
+        column=name,
+        source=source,
         condition=condition,
         order=order,
     )
     row = conn.execute(query, (*params, limit)).fetchone()
     values, matching = (int(row[0]), int(row[1])) if row else (0, 0)
-    if percent is not None:
-        method = (
-            f"a sample of random blocks (TABLESAMPLE SYSTEM {percent:g}%), at most {limit:,} values"
-        )
-        return values, matching, True, method
+    if spread is not None:
+        return values, matching, True, f"{spread.method}, at most {limit:,} values"
     if values >= limit:
         return values, matching, True, f"the first {limit:,} values"
     return values, matching, False, "every value"
-
-
-def sample_percent(estimated_rows: int, limit: int) -> float | None:
-    """The share of blocks to sample for about 2 x `limit` rows, or None to read the table."""
-    if estimated_rows <= limit:
-        return None
-    return float(f"{min(100.0, 200.0 * limit / estimated_rows):.4g}")
 
 
 def distinct_classes(
@@ -267,25 +258,15 @@ def distinct_classes(
     """The distinct non-NULL values of `table.column` (a polymorphic class column), at most
     `limit` of them. With an index whose first column is `column`, a loose index scan (one
     index probe per distinct value, so cheap on a change log of millions of rows); without,
-    one `SELECT DISTINCT` over the table (its cost grows with the table). Each value is read
-    as text, as the links compare it (`object_class = 'CPatient'::text`): a `char(n)` value
-    without its padding, and 'cpatient' apart from 'CPatient' in a `citext` column."""
-    name = sql.Identifier(column)
-    source = sql.Identifier(*table.qname)
-    # citext's own equality folds case, the links' (as text) does not: no loose scan on it
-    if table.is_indexed([column]) and table.columns[column].base_type != "citext":
-        query = sql.SQL(
-            "WITH RECURSIVE d(v) AS ("
-            "(SELECT {c} FROM {t} WHERE {c} IS NOT NULL ORDER BY {c} LIMIT 1) "
-            "UNION ALL "
-            "SELECT (SELECT {c} FROM {t} WHERE {c} > d.v ORDER BY {c} LIMIT 1) "
-            "FROM d WHERE d.v IS NOT NULL) "
-            "SELECT v::text FROM d WHERE v IS NOT NULL LIMIT %s"
-        ).format(c=name, t=source)
-    else:
-        query = sql.SQL(
-            "SELECT DISTINCT {c}::text FROM {t} WHERE {c} IS NOT NULL ORDER BY 1 LIMIT %s"
-        ).format(c=name, t=source)
+    one `SELECT DISTINCT` over the table (its cost grows with the table). Values are told
+    apart as the links compare them (`Dialect.class_text`): on PostgreSQL as text (a `char(n)`
+    value without its padding, 'cpatient' apart from 'CPatient' even in a `citext` column); on
+    MariaDB in the column's collation ('csejour' and 'CSejour' one class in a `_ci` one, shown
+    as the server reads it first)."""
+    dialect = engine_of(conn).dialect
+    query = dialect.distinct_values(
+        sql.Identifier(*table.qname), table.columns[column], indexed=table.is_indexed([column])
+    )
     values = [str(v) for (v,) in conn.execute(query, (limit + 1,))]
     return ClassValues(tuple(values[:limit]), len(values) <= limit)
 
@@ -298,14 +279,21 @@ def class_rows(
 ) -> tuple[ClassRows, ...]:
     """Rows per value of `table.column`: of the `classes` given (each counted through an
     index on the column when there is one; a class with no row is left out), or of every
-    non-NULL value (one pass over the whole table). Compared and read as text, as the links
-    compare them. Sorted by value."""
-    name = sql.Identifier(column)
-    source = sql.Identifier(*table.qname)
-    which = sql.SQL("IS NOT NULL" if classes is None else "= ANY(%s::text[])")
-    query = sql.SQL("SELECT {c}::text, count(*) FROM {t} WHERE {c} {which} GROUP BY 1 ORDER BY 1")
-    params = () if classes is None else (sorted(set(classes)),)
-    rows = conn.execute(query.format(c=name, t=source, which=which), params).fetchall()
+    non-NULL value (one pass over the whole table). Compared as the links compare them (see
+    :func:`distinct_classes`). Sorted by value."""
+    compared = engine_of(conn).dialect.class_text(sql.Identifier(column))
+    wanted = [] if classes is None else sorted(set(classes))
+    which = (
+        sql.SQL("{} IS NOT NULL").format(sql.Identifier(column))
+        if classes is None
+        else sql.SQL("{} IN ({})").format(
+            compared, sql.SQL(", ").join([sql.SQL("%s")] * len(wanted))
+        )
+    )
+    query = sql.SQL("SELECT {v}, count(*) FROM {t} WHERE {which} GROUP BY 1 ORDER BY 1").format(
+        v=compared, t=sql.Identifier(*table.qname), which=which
+    )
+    rows = conn.execute(query, wanted or None).fetchall() if classes is None or wanted else []
     return tuple(ClassRows(str(value), int(count)) for value, count in rows)
 
 

@@ -11,6 +11,7 @@ from retention.catalog.introspect import read_catalog
 from retention.db import connect
 from retention.draft.build import build_draft, subject_and_key
 from retention.draft.render import render_draft
+from retention.engines import engine_of
 from retention.errors import UsageError
 from retention.settings import Settings
 
@@ -43,8 +44,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             f"{args.out} already exists", hint="name a new file; a draft never overwrites"
         )
     with connect(settings) as conn:
-        with conn.transaction():
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        with engine_of(conn).snapshots.transaction(conn, read_only=True):  # one moment
             catalog = read_catalog(conn, tool_schema=settings.schema_name)
             subject, key = subject_and_key(catalog, args.subject, args.key)
             draft = build_draft(conn, catalog, subject, key, schema=settings.schema_name)

@@ -26,10 +26,9 @@ NOT_ON_MARIADB_YET: dict[tuple[str, str], str] = {
     ("retention.cli.archive", "_restore"): "retention archive restore",
     ("retention.cli.report", "run_report"): "retention report",
     ("retention.cli.report", "run_exposure"): "retention exposure",
-    ("retention.cli.draft", "run"): "retention draft",
 }
 
-WORKS_ON_MARIADB = "init, grants, check, plan, audit verify/show/find, hold list, scan, demo"
+WORKS_ON_MARIADB = "init, grants, check, plan, audit verify/show/find, hold list, scan, draft, demo"
 
 
 def refuse_unsupported(handler: Callable[..., Any], settings: Settings) -> None:

@@ -73,7 +73,7 @@ def _dated(conn: Connection, catalog: Catalog, graph: DraftGraph) -> list[DatedT
     members = set(graph.tables)
     for qname in graph.tables:
         found.append(DatedTable(qname, None, tuple(date_candidates(conn, catalog.tables[qname]))))
-        for fk in catalog.outgoing(qname):
+        for fk in sorted(catalog.outgoing(qname), key=lambda fk: fk.name):
             if fk.ref_table not in members:
                 via = f"{qname[1]} through foreign key {fk.name}"
                 dates = date_candidates(conn, catalog.tables[fk.ref_table])

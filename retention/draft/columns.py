@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from retention.catalog.introspect import Catalog, Column
 from retention.discovery.mask import mask
 from retention.discovery.model import ColumnVerdict
-from retention.engines import Connection, sql
+from retention.engines import Connection, engine_of, sql
 
 QName = tuple[str, str]
 EXAMPLES = 2
@@ -104,8 +104,9 @@ def personal_columns(
 def masked_examples(conn: Connection, table: QName, column: str) -> tuple[str, ...]:
     """A few values of the column, masked (every word reduced to its first letter), the
     masks told apart: of the first 50 values, the first EXAMPLES distinct masks."""
-    query = sql.SQL("SELECT left({c}::text, 80) FROM {t} WHERE {c} IS NOT NULL LIMIT 50").format(
-        c=sql.Identifier(column), t=sql.Identifier(*table)
+    ref = sql.Identifier(column)
+    query = sql.SQL("SELECT left({v}, 80) FROM {t} WHERE {c} IS NOT NULL LIMIT 50").format(
+        v=engine_of(conn).dialect.as_text(ref), c=ref, t=sql.Identifier(*table)
     )
     masks = dict.fromkeys(mask(str(value), limit=40) for (value,) in conn.execute(query))
     return tuple(masks)[:EXAMPLES]

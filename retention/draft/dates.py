@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from retention.catalog.introspect import Column, Table
-from retention.catalog.references import sample_percent
-from retention.engines import Connection, sql
+from retention.engines import Connection, engine_of, sql
 from retention.engines.clock import clock_sql
 from retention.policy.expr import Params
 from retention.policy.model import DATE_FORMATS
@@ -40,8 +39,9 @@ class DateCandidate:
 
 
 def date_candidates(conn: Connection, table: Table) -> list[DateCandidate]:
-    """The candidate dates of one table, read in one statement (a sample of random blocks
-    when the table is estimated above SAMPLE_ROWS rows)."""
+    """The candidate dates of one table, read in one statement (about twice SAMPLE_ROWS rows
+    spread over the table when it is estimated above SAMPLE_ROWS rows: `Sampler.spread_rows`).
+    A date no calendar has (MariaDB's zero dates, `0000-00-00`) is an unreadable value."""
     wanted: list[tuple[Column, str | None]] = [
         (c, None) for c in table.columns.values() if c.is_date
     ]
@@ -53,12 +53,9 @@ def date_candidates(conn: Connection, table: Table) -> list[DateCandidate]:
     ]
     if not wanted:
         return []
-    percent = sample_percent(table.estimated_rows, SAMPLE_ROWS)
-    sample = (
-        sql.SQL(" TABLESAMPLE SYSTEM ({}) REPEATABLE (0)").format(sql.Literal(percent))
-        if percent is not None
-        else sql.SQL("")
-    )
+    names = list(dict.fromkeys(column.name for column, _ in wanted))
+    spread = engine_of(conn).sampler.spread_rows(conn, table, names, SAMPLE_ROWS)
+    source = sql.Identifier(*table.qname) if spread is None else spread.source
     dialect, params = clock_sql(conn), Params("t")
     parts: list[sql.Composable] = [sql.SQL("count(*)")]
     for column, fmt in wanted:
@@ -74,9 +71,7 @@ def date_candidates(conn: Connection, table: Table) -> list[DateCandidate]:
             sql.SQL("min({})").format(value),
             sql.SQL("max({})").format(value),
         ]
-    query = sql.SQL("SELECT {} FROM {}{}").format(
-        sql.SQL(", ").join(parts), sql.Identifier(*table.qname), sample
-    )
+    query = sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(parts), source)
     row = conn.execute(query, params.values or None).fetchone()
     assert row is not None
     rows = int(row[0])
@@ -97,6 +92,6 @@ def date_candidates(conn: Connection, table: Table) -> list[DateCandidate]:
             int(present) - int(readable),
             first,
             last,
-            percent is not None,
+            spread is not None,
         )
     return list(found.values())

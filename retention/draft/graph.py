@@ -166,7 +166,8 @@ def draft_graph(conn: Connection, catalog: Catalog, subject: Table, key: str) ->
 
 
 def _foreign_keys(walk: _Walk, parent: QName) -> None:
-    for fk in walk.catalog.referencing(parent):
+    # in the order of their names, whichever order the engine's catalogue lists them in
+    for fk in sorted(walk.catalog.referencing(parent), key=lambda fk: (fk.table, fk.name)):
         if fk.table == parent or not walk.first("fk", fk.name, fk.table):
             continue
         columns = ", ".join(fk.columns)

@@ -275,6 +275,22 @@ class Dialect(Protocol):
         MariaDB None (it prepares each statement; False would read dates as text)."""
         ...
 
+    # -- values of a column, as the links compare them -------------------------------------------
+    def class_text(self, ref: sql.Composable) -> sql.Composable:
+        """A class column's value (`object_class`) as a link compares it with a class name:
+        PostgreSQL as text (case counts, even in a citext column); MariaDB the column itself,
+        in its collation (`object_class = ?`: case does not count in the usual `_ci` ones)."""
+        ...
+
+    def distinct_values(
+        self, table: sql.Composable, column: Column, *, indexed: bool
+    ) -> sql.Composed:
+        """A query of the distinct non-NULL values of `table.column` as `class_text` tells them
+        apart, sorted, at most `%s` (a parameter) of them: one index probe per value when
+        `indexed` (an index leads with the column; PostgreSQL a recursive loose index scan,
+        MariaDB its own `Using index for group-by`), else one pass over the table."""
+        ...
+
 
 def or_postgresql(dialect: Dialect | None) -> Dialect:
     """`dialect`, or PostgreSQL's when None: the SQL builders' default, for callers that do

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from retention.engines import sql
 from retention.engines.catalogue import Column, Table
 from retention.engines.connection import Connection
 
@@ -46,9 +47,35 @@ class SampledRows:
     rows: list[tuple[str | None, ...]]
 
 
+@dataclass(frozen=True)
+class SpreadRows:
+    """About a bounded number of a table's rows spread over it, as a FROM item (`source`)
+    exposing at least the columns asked for by their names; the same rows for the same data.
+    `method` says how, in words for a person ('a sample of random blocks (...)')."""
+
+    source: sql.Composable
+    method: str
+
+
 class Sampler(Protocol):
     def sample(self, conn: Connection, table: Table, request: SampleRequest) -> SampledRows:
         """About enough rows of `table` for `request` (module docstring). Raises the
         engine-neutral `errors.LockNotAvailable` / `QueryCanceled` when a limit is reached and
         `errors.InsufficientPrivilege` without SELECT."""
+        ...
+
+    def spread_rows(
+        self, conn: Connection, table: Table, columns: Sequence[str], limit: int
+    ) -> SpreadRows | None:
+        """About twice `limit` rows of `table` spread over it, for a query that reads at most
+        `limit` of them (`retention draft` and `check` measure references and dates so), or
+        None when the table is estimated at `limit` rows or fewer: read it whole. PostgreSQL
+        `TABLESAMPLE SYSTEM ... REPEATABLE (0)`; MariaDB ranges of a numeric unique key from
+        reproducible random starts (the table's first rows without such a key)."""
+        ...
+
+    def spread_order(self, expr: sql.Composable) -> sql.Composable:
+        """An ORDER BY expression that scatters `expr`'s values reproducibly, so that the first
+        values of a sample are not those of its first blocks or ranges (PostgreSQL
+        `hashtext(expr::text)`, MariaDB `CRC32(expr)`)."""
         ...

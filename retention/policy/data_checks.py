@@ -34,11 +34,11 @@ from retention.catalog.references import (
     distinct_classes,
     match_share,
 )
-from retention.engines import Connection, sql
-from retention.engines.pending import not_yet
+from retention.engines import Connection, engine_of, sql
 from retention.errors import Problem
 from retention.policy.actions import POSTAL_CODE_SHAPE, TEXT_DATE_SHAPE, spec_of
 from retention.policy.bound import BoundColumn, BoundPolicy
+from retention.policy.expr import Params
 from retention.policy.relations import QName
 
 # What a class name looks like (PHP classes, with namespaces): anything else is not shown.
@@ -146,36 +146,10 @@ def data_problems(
     """Unmapped classes (errors for a policy that purges or archives, warnings otherwise) and
     unfollowed reference columns (warnings) of every policy."""
     problems: list[Problem] = []
-    engine = not_yet(conn)
     for policy in policies:
-        if engine is not None:
-            problems += _classes_unread(policy, engine)
-        else:
-            problems += _class_problems(conn, policy)
-        problems += _reference_problems(conn, policy, sample, read=engine is None)
+        problems += _class_problems(conn, policy)
+        problems += _reference_problems(conn, policy, sample)
     return problems
-
-
-def _classes_unread(policy: BoundPolicy, engine: str) -> list[Problem]:
-    """On an engine where the classes cannot be read yet: each class column is unchecked, an
-    error for a policy that purges or archives (a run would refuse it all the same)."""
-    severity = "error" if destructive(policy) else "warning"
-    return [
-        Problem(
-            policy.loaded.location(("related", "links", column.links[0], "polymorphic")),
-            f"the classes {column.label} holds cannot be read on {engine} yet "
-            "(retention/catalog/references.py is written in PostgreSQL's SQL): whether this "
-            "policy maps or declares each of them is not checked",
-            "not supported on this engine yet"
-            + (
-                "; until it is, this policy's purge or archive cannot be shown safe"
-                if severity == "error"
-                else ""
-            ),
-            severity,
-        )
-        for column in class_columns(policy)
-    ]
 
 
 def _class_problems(conn: Connection, policy: BoundPolicy) -> list[Problem]:
@@ -204,11 +178,7 @@ def _class_problems(conn: Connection, policy: BoundPolicy) -> list[Problem]:
     return problems
 
 
-def _reference_problems(
-    conn: Connection, policy: BoundPolicy, sample: int, *, read: bool = True
-) -> list[Problem]:
-    """`read`: measure the share of each candidate's values that match a key (not on an
-    engine where match_share's SQL does not run yet)."""
+def _reference_problems(conn: Connection, policy: BoundPolicy, sample: int) -> list[Problem]:
     related = policy.loaded.policy.related
     excluded = {t.qname for name in related.exclude if (t := policy.catalog.find(name))}
     targets = {
@@ -226,7 +196,7 @@ def _reference_problems(
     for candidate in candidates:
         if (candidate.table, candidate.column) in followed:
             continue
-        share = match_share(conn, policy.catalog, candidate, limit=sample) if read else None
+        share = match_share(conn, policy.catalog, candidate, limit=sample)
         problems.append(
             Problem(
                 policy.loaded.location(where),
@@ -265,14 +235,12 @@ _RULES = {
 
 
 def _reference_message(
-    policy: BoundPolicy, candidate: CandidateReference, share: MatchShare | None
+    policy: BoundPolicy, candidate: CandidateReference, share: MatchShare
 ) -> str:
     table = policy.catalog.tables[candidate.table]
     column = table.columns[candidate.column]
     target = candidate.target[1]
-    if share is None:
-        matched = "its values were not read (not supported on this engine yet)"
-    elif share.values:
+    if share.values:
         matched = (
             f"{share.matching:,} of {share.values:,} values read ({share.share:.0%}) match a key "
             f"of {target} ({share.method}, each looked up in the key's index)"
@@ -313,15 +281,11 @@ def unchangeable_columns(conn: Connection, policy: BoundPolicy) -> list[Problem]
     is, and the column would pass for minimised). An empty column is accepted: nothing to
     change yet. Only counts are read, never a value."""
     problems = []
-    engine = not_yet(conn)
     for i, phase in enumerate(policy.phases):
         spec = spec_of(phase.action)
         for j, item in enumerate(phase.columns):
             shape = spec.shape(item.spec, item.column)
             if shape is None:
-                continue
-            if engine is not None:
-                problems.append(_shape_unread(policy, phase.action, item, (i, j), engine))
                 continue
             shaped, seen = _shaped(conn, item, shape)
             if seen and not shaped:
@@ -337,21 +301,6 @@ def unchangeable_columns(conn: Connection, policy: BoundPolicy) -> list[Problem]
     return problems
 
 
-def _shape_unread(
-    policy: BoundPolicy, action: str, item: BoundColumn, at: tuple[int, int], engine: str
-) -> Problem:
-    """On an engine where the values cannot be read yet: an error (the column could pass for
-    minimised while nothing in it changes)."""
-    return Problem(
-        policy.loaded.location(("phases", at[0], "columns", at[1])),
-        f"whether {action} to {item.spec.to} can change {item.table.name}.{item.column.name} "
-        f"(a text column) cannot be checked on {engine} yet: reading its values is written in "
-        "PostgreSQL's SQL (retention/policy/data_checks.py)",
-        "not supported on this engine yet: generalize a date or number column, or use "
-        "another action (erase, pseudonymize)",
-    )
-
-
 _SHAPES = {
     TEXT_DATE_SHAPE: "a date written YYYY-MM-DD",
     POSTAL_CODE_SHAPE: "a postal code of 5 digits",
@@ -360,10 +309,16 @@ _SHAPES = {
 
 def _shaped(conn: Connection, item: BoundColumn, shape: str) -> tuple[int, int]:
     """(values with the shape, values read) among the first `SAMPLE` non-NULL values."""
-    # COLLATE "C": pattern matching refuses nondeterministic collations; the shape is ASCII
+    dialect, params = engine_of(conn).dialect, Params("s")
+    shaped = dialect.matches(dialect.exact_text(sql.Identifier("v")), shape, params)
     query = sql.SQL(
-        'SELECT count(*) FILTER (WHERE v::text COLLATE "C" ~ %(shape)s), count(*) '
-        "FROM (SELECT {c} AS v FROM {t} WHERE {c} IS NOT NULL LIMIT %(sample)s) AS s"
-    ).format(c=sql.Identifier(item.column.name), t=sql.Identifier(*item.table.qname))
-    row = conn.execute(query, {"shape": shape, "sample": SAMPLE}).fetchone()
-    return (row[0], row[1]) if row else (0, 0)
+        "SELECT coalesce(sum(CASE WHEN {shaped} THEN 1 ELSE 0 END), 0), count(*) "
+        "FROM (SELECT {c} AS v FROM {t} WHERE {c} IS NOT NULL LIMIT {sample}) AS s"
+    ).format(
+        shaped=shaped,  # exact_text: the shape is ASCII, compared byte for byte
+        c=sql.Identifier(item.column.name),
+        t=sql.Identifier(*item.table.qname),
+        sample=params.add(SAMPLE),
+    )
+    row = conn.execute(query, params.values).fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)

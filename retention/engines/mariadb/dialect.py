@@ -277,6 +277,19 @@ class MariaDBDialect:
             raise ValueError(f"a temporary table's name starts with {PREFIX!r}: {name!r}")
         return sql.Identifier(name)
 
+    # -- values of a column, as the links compare them -------------------------------------------
+    def class_text(self, ref: sql.Composable) -> sql.Composable:
+        return ref  # in its own collation, as `object_class = ?` compares it
+
+    def distinct_values(
+        self, table: sql.Composable, column: Column, *, indexed: bool
+    ) -> sql.Composed:
+        # with an index leading with the column the server reads one entry per value by itself
+        # (`Using index for group-by`); values equal in the collation are one, the server's
+        return sql.SQL(
+            "SELECT DISTINCT {c} FROM {t} WHERE {c} IS NOT NULL ORDER BY {c} LIMIT %s"
+        ).format(c=sql.Identifier(column.name), t=table)
+
     # -- writing many rows ---------------------------------------------------------------------
 
 

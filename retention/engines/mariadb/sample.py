@@ -35,11 +35,13 @@ from psycopg import sql
 
 from retention.engines import Connection
 from retention.engines.catalogue import Column, Table
-from retention.engines.sample import SampledRows, SampleRequest
+from retention.engines.sample import SampledRows, SampleRequest, SpreadRows
 
 RANGE_ROWS = 50
 """Rows read from each random starting key."""
 RANGES_PER_STATEMENT = 40
+SPREAD_RANGES = 100
+"""At most this many ranges in a spread sample (`spread_rows`): longer ranges beyond."""
 _INTEGERS = frozenset({"tinyint", "smallint", "mediumint", "int", "bigint"})
 _ZERO_DATE = re.compile(r"^(?:0000-|\d{4}-00-|\d{4}-\d\d-00)")
 
@@ -51,6 +53,44 @@ class Sampler:
         reader = _Reader(conn, table, request)
         with conn.transaction():
             return reader.read()
+
+    def spread_rows(
+        self, conn: Connection, table: Table, columns: Sequence[str], limit: int
+    ) -> SpreadRows | None:
+        if table.estimated_rows <= limit:
+            return None
+        key = _range_key(table)
+        names = list(dict.fromkeys([*key[:1], *columns]))
+        select = sql.SQL(", ").join(map(sql.Identifier, names))
+        source = sql.Identifier(table.schema, table.name)
+        wanted = 2 * limit
+        if not key:
+            first = sql.SQL("(SELECT {} FROM {} LIMIT {}) AS s").format(
+                select, source, sql.Literal(wanted)
+            )
+            return SpreadRows(first, f"the first {wanted:,} rows (no numeric unique key)")
+        first_key = sql.Identifier(key[0])
+        row = conn.execute(
+            sql.SQL("SELECT MIN({k}), MAX({k}) FROM {t}").format(k=first_key, t=source)
+        ).fetchone()
+        if row is None or row[0] is None:
+            return None  # empty since it was estimated
+        bounds = int(row[0]), int(row[1])
+        per = max(RANGE_ROWS, math.ceil(wanted / SPREAD_RANGES))
+        rng = random.Random(zlib.crc32(f"{table.schema}.{table.name}".encode()))  # noqa: S311
+        starts = [rng.randint(*bounds) for _ in range(math.ceil(wanted / per))]
+        # UNION, not UNION ALL: a row two ranges share (the key is selected) counts once
+        ranges = sql.SQL(" UNION ").join(
+            sql.SQL("(SELECT {} FROM {} WHERE {} >= {} ORDER BY {} LIMIT {})").format(
+                select, source, first_key, sql.Literal(start), first_key, sql.Literal(per)
+            )
+            for start in starts
+        )
+        method = f"{len(starts)} ranges of {per:,} keys from random starts"
+        return SpreadRows(sql.SQL("({}) AS s").format(ranges), method)
+
+    def spread_order(self, expr: sql.Composable) -> sql.Composable:
+        return sql.SQL("CRC32({})").format(expr)
 
 
 class _Reader:

@@ -216,6 +216,28 @@ class PostgreSQLDialect:
     def temporary(self, name: str) -> sql.Composable:
         return sql.Identifier("pg_temp", name)
 
+    # -- values of a column, as the links compare them -------------------------------------------
+    def class_text(self, ref: sql.Composable) -> sql.Composable:
+        return sql.SQL("{}::text").format(ref)
+
+    def distinct_values(
+        self, table: sql.Composable, column: Column, *, indexed: bool
+    ) -> sql.Composed:
+        name = sql.Identifier(column.name)
+        # citext's own equality folds case, text's does not: no loose scan on it
+        if indexed and column.base_type != "citext":
+            return sql.SQL(
+                "WITH RECURSIVE d(v) AS ("
+                "(SELECT {c} FROM {t} WHERE {c} IS NOT NULL ORDER BY {c} LIMIT 1) "
+                "UNION ALL "
+                "SELECT (SELECT {c} FROM {t} WHERE {c} > d.v ORDER BY {c} LIMIT 1) "
+                "FROM d WHERE d.v IS NOT NULL) "
+                "SELECT v::text FROM d WHERE v IS NOT NULL LIMIT %s"
+            ).format(c=name, t=table)
+        return sql.SQL(
+            "SELECT DISTINCT {c}::text FROM {t} WHERE {c} IS NOT NULL ORDER BY 1 LIMIT %s"
+        ).format(c=name, t=table)
+
     # -- writing many rows ---------------------------------------------------------------------
 
 

@@ -11,13 +11,14 @@ with a lock and statement timeout, so a locked or huge table never stalls the sc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from psycopg import sql
 
 from retention.engines import Connection
 from retention.engines.catalogue import Column, Table
-from retention.engines.sample import SampledRows, SampleRequest
+from retention.engines.sample import SampledRows, SampleRequest, SpreadRows
 
 _STATS = """
 SELECT c.relpages, c.reltuples,
@@ -52,6 +53,27 @@ class Sampler:
                 method = "tablesample+scan"
                 fetched += conn.execute(_scan(table, wanted, rows - len(fetched))).fetchall()
         return SampledRows(method, [tuple(row) for row in fetched])
+
+    def spread_rows(
+        self, conn: Connection, table: Table, columns: Sequence[str], limit: int
+    ) -> SpreadRows | None:
+        percent = sample_percent(table.estimated_rows, limit)
+        if percent is None:
+            return None
+        source = sql.SQL("{} TABLESAMPLE SYSTEM ({}) REPEATABLE (0)").format(
+            sql.Identifier(table.schema, table.name), sql.Literal(percent)
+        )
+        return SpreadRows(source, f"a sample of random blocks (TABLESAMPLE SYSTEM {percent:g}%)")
+
+    def spread_order(self, expr: sql.Composable) -> sql.Composable:
+        return sql.SQL("hashtext({}::text)").format(expr)
+
+
+def sample_percent(estimated_rows: int, limit: int) -> float | None:
+    """The share of blocks to sample for about 2 x `limit` rows, or None to read the table."""
+    if estimated_rows <= limit:
+        return None
+    return float(f"{min(100.0, 200.0 * limit / estimated_rows):.4g}")
 
 
 def _limits(conn: Connection, timeout_ms: int, lock_timeout_ms: int) -> None:
