@@ -11,7 +11,7 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date
+from datetime import UTC, date
 
 from retention.catalog.introspect import Catalog
 from retention.catalog.references import PolymorphicPair
@@ -250,7 +250,9 @@ def _date_line(d: DateCandidate, years: bool) -> str:
         span = f"years {d.first.year} .. {d.last.year}"
     else:
         span = f"{d.first.isoformat()} .. {d.last.isoformat()}"
-    extra = f", unreadable {percent(d.share(d.unreadable))}" if d.format else ""
+    # unreadable: text that is no calendar day in its format, or a date no calendar has
+    # (MariaDB's zero dates, '0000-00-00', which Mediboard writes for "unknown")
+    extra = f", unreadable {percent(d.share(d.unreadable))}" if d.format or d.unreadable else ""
     sampled = ", sampled" if d.sampled else ""
     return f"{d.column.name} ({kind}): {span}; null {percent(d.share(d.nulls))}{extra}{sampled}"
 
@@ -276,7 +278,9 @@ def _phases(draft: Draft) -> list[str]:
         notes = [_column_note(c) for c in columns]
         chosen = [(c.ref, c.choice) for c in columns if c.choice is not None]
         lines += [f"# {line}" for line in _phase(f"minimisation-{action}", chosen, "", notes)]
-    lines.append(f"# (personal columns of scan #{scan_id}, {when.isoformat(timespec='minutes')})")
+    # in UTC: the same instant reads the same whichever engine and session zone stored it
+    at = when.astimezone(UTC).isoformat(timespec="minutes")
+    lines.append(f"# (personal columns of scan #{scan_id}, {at})")
     kept = [c for c in draft.personal if c.kept is not None]
     if kept:
         lines.append("# keep:")
