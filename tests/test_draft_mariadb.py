@@ -22,6 +22,7 @@ import pytest
 from retention.catalog.introspect import read_catalog
 from retention.catalog.references import (
     CandidateReference,
+    candidate_references,
     class_rows,
     distinct_classes,
     match_share,
@@ -332,3 +333,17 @@ def test_classes_are_told_apart_in_the_column_collation(mediboard: Hospital) -> 
         assert sum(rows.values()) == _count(conn, "SELECT COUNT(*) FROM observations")
         some = class_rows(conn, table, "object_class", ["CSEJOUR", "CNothing"])
         assert [c.rows for c in some] == [rows["CSejour"]]
+
+
+def test_a_key_numbered_by_the_server_is_no_reference_one_copied_is(maria: Hospital) -> None:
+    """AUTO_INCREMENT, as PostgreSQL's serial: the table's own key, not a copy of another's."""
+    maria.conn.execute(
+        "CREATE TABLE patient_notes (patient_id int unsigned NOT NULL AUTO_INCREMENT PRIMARY KEY)"
+    )
+    maria.conn.execute("CREATE TABLE patient_ins (patient_id int unsigned NOT NULL PRIMARY KEY)")
+    found = {
+        c.table[1]
+        for c in candidate_references(read_catalog(maria.conn))
+        if c.target[1] == "patients" and c.column == "patient_id"
+    }
+    assert "patient_ins" in found and "patient_notes" not in found

@@ -121,10 +121,10 @@ def candidate_references(
     (default: every table of the catalogue). Catalogue only: no SQL is run.
 
     Left out: a target's own key column; a table's own one-column primary key filled by a
-    sequence (`serial`: its values are made here, not copied from another table); columns
-    already part of a foreign key of their table (declared references); columns whose type
-    cannot hold the key's values. A column may look like a reference to several targets: one
-    candidate each. Sorted by table, column and target."""
+    sequence (`serial`, MariaDB's AUTO_INCREMENT: its values are made here, not copied from
+    another table); columns already part of a foreign key of their table (declared
+    references); columns whose type cannot hold the key's values. A column may look like a
+    reference to several targets: one candidate each. Sorted by table, column and target."""
     wanted = single_keys(catalog) if targets is None else dict(targets)
     where = sorted(catalog.tables if tables is None else set(tables))
     declared = {(fk.table, c) for fk in catalog.foreign_keys for c in fk.columns}
@@ -150,7 +150,8 @@ def _rule(column: Column, table: Table, target: Table | None, key: str) -> Rule 
         return None
     if table.qname == target.qname and column.name == key:
         return None
-    if table.primary_key == (column.name,) and (column.default or "").startswith("nextval("):
+    numbered = column.auto_increment or (column.default or "").startswith("nextval(")
+    if table.primary_key == (column.name,) and numbered:
         return None  # the table's own generated key, not a copy of another's
     name, lower_key = column.name.lower(), key.lower()
     generic = lower_key in GENERIC_KEYS or len(lower_key) <= 2

@@ -52,6 +52,8 @@ class Column:
     enum_values: tuple[str, ...] | None = None  # MariaDB/MySQL enum(...): the values it accepts
     on_update: str | None = None  # MariaDB/MySQL `ON UPDATE current_timestamp()`: written by
     # the server whenever the row is updated (an UPDATE of any other column sets it)
+    auto_increment: bool = False  # MariaDB/MySQL AUTO_INCREMENT: numbered by the server (on
+    # PostgreSQL a serial column says so by its default, `nextval(...)`)
 
     @property
     def is_date(self) -> bool:

@@ -221,6 +221,7 @@ def _columns(
             unsigned="unsigned" in words[1:],
             enum_values=enum_values(str(column_type)) if base == "enum" else None,
             on_update=_on_update(str(extra or "")),
+            auto_increment="auto_increment" in str(extra or "").lower(),
         )
     return found
 
