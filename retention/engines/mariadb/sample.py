@@ -64,6 +64,10 @@ class Sampler:
         select = sql.SQL(", ").join(map(sql.Identifier, names))
         source = sql.Identifier(table.schema, table.name)
         wanted = 2 * limit
+        if table.estimated_rows <= 2 * wanted:
+            # ranges would overlap, reading fewer rows than the table has: read it all (at most
+            # four times `limit` rows), as PostgreSQL's sample of 50 to 100 % of its blocks
+            return SpreadRows(source, f"every row (about {table.estimated_rows:,})")
         if not key:
             first = sql.SQL("(SELECT {} FROM {} LIMIT {}) AS s").format(
                 select, source, sql.Literal(wanted)
