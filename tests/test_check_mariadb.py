@@ -493,7 +493,7 @@ def test_data_checks_read_the_values_on_mariadb_with_a_location(
         "KEY object (object_class, object_id)) ENGINE=InnoDB"
     )
     maria.execute(
-        "INSERT INTO user_log VALUES (1, 'CPatient', 1), (2, 'cpatient', 1), (3, 'CFacture', 7),"
+        "INSERT INTO user_log VALUES (1, 'cpatient', 1), (2, 'CPatient', 1), (3, 'CFacture', 7),"
         " (4, 'CFacture', 8)"
     )
     maria.execute("ALTER TABLE patients ADD COLUMN cp varchar(5)")

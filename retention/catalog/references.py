@@ -298,6 +298,26 @@ def class_rows(
     return tuple(ClassRows(str(value), int(count)) for value, count in rows)
 
 
+def same_classes(
+    conn: Connection, table: Table, column: str, values: Iterable[str], known: Iterable[str]
+) -> set[str]:
+    """The `values` (read from `table.column`) that a link naming one of `known` reaches, as
+    the links compare them (`Dialect.class_text`): on PostgreSQL none but the `known` ones
+    themselves; on MariaDB, in a case-insensitive collation, 'cpatient' when 'CPatient' is known
+    (the server may show either as the class, whichever it reads first). One index probe per
+    value: its rows are compared with `known` in the column's own comparison."""
+    names = sorted(set(known))
+    if not names:
+        return set()
+    compared = engine_of(conn).dialect.class_text(sql.Identifier(column))
+    query = sql.SQL("SELECT 1 FROM {t} WHERE {c} = %s AND {c} IN ({known}) LIMIT 1").format(
+        t=sql.Identifier(*table.qname),
+        c=compared,
+        known=sql.SQL(", ").join([sql.SQL("%s")] * len(names)),
+    )
+    return {v for v in values if conn.execute(query, (v, *names)).fetchone() is not None}
+
+
 # -- polymorphic pairs ----------------------------------------------------------------------
 # `object_class` + `object_id` (Mediboard), `commentable_type` + `commentable_id` (Rails).
 CLASS_SUFFIXES = ("_class", "_type", "_classname", "_model")
@@ -434,5 +454,6 @@ __all__ = [
     "distinct_classes",
     "match_share",
     "polymorphic_pairs",
+    "same_classes",
     "single_keys",
 ]

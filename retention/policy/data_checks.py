@@ -33,6 +33,7 @@ from retention.catalog.references import (
     class_rows,
     distinct_classes,
     match_share,
+    same_classes,
 )
 from retention.engines import Connection, engine_of, sql
 from retention.errors import Problem
@@ -129,6 +130,9 @@ def unmapped_classes(conn: Connection, policy: BoundPolicy) -> list[UnmappedClas
     for column in class_columns(policy):
         present = distinct_classes(conn, column.table, column.column)
         unknown = [v for v in present.values if v not in column.known]
+        # a value the links reach by another spelling (MariaDB: 'cpatient' for 'CPatient')
+        reached = same_classes(conn, column.table, column.column, unknown, column.known)
+        unknown = [v for v in unknown if v not in reached]
         if unknown or not present.complete:
             rows = class_rows(conn, column.table, column.column, unknown) if unknown else ()
             out.append(UnmappedClasses(column, rows, present.complete))
