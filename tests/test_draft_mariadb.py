@@ -243,6 +243,20 @@ def test_the_draft_of_mediboard_shapes_is_sensible_and_passes_check_once_filled(
     checked = cli(mediboard.url, "check", policies=folder)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "ok  patients: subject " in checked.stdout and "Traceback" not in checked.stderr
+    # a link left out: check names the column that looks like it, with its values' share
+    allergies = _count(conn, "SELECT COUNT(*) FROM allergies")
+    link = re.search(r"    - table: allergies .*\n      column: patient_id\n", filled)
+    assert link is not None
+    (folder / "draft.yaml").write_text(filled.replace(link.group(0), ""), encoding="utf-8")
+    warned = cli(mediboard.url, "check", policies=folder)
+    assert warned.returncode == 0, warned.stdout + warned.stderr
+    assert (
+        f"{mediboard.schema}.allergies.patient_id (int(10) unsigned) looks like a reference to "
+        f"patients.patient_id (the key's name) without a foreign key, and this policy neither "
+        f"follows nor excludes it: {allergies:,} of {allergies:,} values read (100%) match a key "
+        "of patients (every value, each looked up in the key's index)"
+    ) in warned.stdout + warned.stderr
+    assert "Traceback" not in warned.stderr
 
 
 def test_the_mediboard_draft_holds_no_personal_value(mediboard: Hospital) -> None:
