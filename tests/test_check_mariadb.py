@@ -481,15 +481,22 @@ def test_check_runs_on_a_mariadb_url_and_says_what_is_not_supported_yet(
     assert "row(s)" in explained.stdout and "Traceback" not in explained.stderr
 
 
-def test_data_checks_not_ported_yet_fail_closed_with_a_location(
-    maria: Connection, tmp_path: Path
-) -> None:
+def test_data_checks_read_the_values_on_mariadb_exactly(maria: Connection, tmp_path: Path) -> None:
+    """A generalisation that cannot change its column is an error with its location; the
+    classes of a polymorphic column are read exactly, whatever the column's collation (a
+    case-insensitive one would make 'cpatient' pass for 'CPatient'): unmapped ones are an
+    error for a purge, with their rows counted apart."""
     maria.execute(
         "CREATE TABLE user_log (user_log_id int unsigned NOT NULL PRIMARY KEY, "
-        "object_class varchar(80) NOT NULL, object_id int unsigned NOT NULL, "
-        "KEY object (object_class, object_id)) ENGINE=InnoDB"
+        "object_class varchar(80) COLLATE utf8mb4_general_ci NOT NULL, "
+        "object_id int unsigned NOT NULL, KEY object (object_class, object_id)) ENGINE=InnoDB"
+    )
+    maria.execute(
+        "INSERT INTO user_log VALUES (1, 'CPatient', 1), (2, 'CPatient', 2), (3, 'cpatient', 1), "
+        "(4, 'CSejour', 1), (5, 'CSejour', 2), (6, 'CSejour', 3)"
     )
     maria.execute("ALTER TABLE patients ADD COLUMN cp varchar(5)")
+    maria.execute("UPDATE patients SET cp = 'ab'")
     log = """\
     - table: user_log
       polymorphic:
@@ -511,20 +518,20 @@ def test_data_checks_not_ported_yet_fail_closed_with_a_location(
     folder.mkdir()
     (folder / "p.yaml").write_text(text, encoding="utf-8")
     problems = check_policies(maria, folder, read_data=True).problems
-    assert [p.severity for p in problems] == ["error"]
-    assert problems[0].location.line == _line(text, "columns: [{column: cp")
-    assert "cannot be checked on mariadb yet" in problems[0].message
-    # without the generalisation, the polymorphic classes are the unchecked part
+    errors = [p for p in problems if p.severity == "error"]
+    (codes,) = [p for p in errors if "patients.cp" in p.message]
+    assert codes.location.line == _line(text, "columns: [{column: cp")
+    assert "cannot change" in codes.message and "postal code" in codes.message
+    assert [p.severity for p in problems] == ["error"]  # the policy is not bound further
+    # without the generalisation, the classes are read
     (folder / "p.yaml").write_text(text.split("- name: codes")[0], encoding="utf-8")
     found = check_policies(maria, folder, read_data=True).problems
     (classes,) = [p for p in found if p.severity == "error"]  # it guards a purge
-    assert classes.location.line == _line(text, "class_column:")  # the link's mapping
-    assert "user_log.object_class holds cannot be read on mariadb yet" in classes.message
-    # the columns that look like links are still named, their values not read
-    unfollowed = [p for p in found if p.severity == "warning"]
-    assert {p.message.split(" (")[0].rsplit(".", 2)[-2] for p in unfollowed} == {
-        "consultation",
-        "contacts",
-        "notes",
-    }
-    assert all("its values were not read" in p.message for p in unfollowed)
+    assert classes.location.line == _line(text, "classes: {CPatient")
+    assert "CSejour" in classes.message and "cpatient" in classes.message
+    assert "3 row" in classes.message and "1 row" in classes.message
+    (folder / "p.yaml").write_text(text, encoding="utf-8")
+    # with postal codes in the column, the generalisation is accepted
+    maria.execute("UPDATE patients SET cp = '75011'")
+    again = check_policies(maria, folder, read_data=True).problems
+    assert not [p for p in again if "patients.cp" in p.message]

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from retention.catalog.introspect import Catalog, Column, Table
-from retention.engines import Connection, sql
+from retention.engines import Connection, engine_of, sql
+from retention.engines.sql import Params
 
 QName = tuple[str, str]
 Rule = Literal["key name", "table name", "key suffix"]
@@ -272,20 +273,24 @@ def distinct_classes(
     without its padding, and 'cpatient' apart from 'CPatient' in a `citext` column."""
     name = sql.Identifier(column)
     source = sql.Identifier(*table.qname)
-    # citext's own equality folds case, the links' (as text) does not: no loose scan on it
-    if table.is_indexed([column]) and table.columns[column].base_type != "citext":
+    dialect = engine_of(conn).dialect
+    # citext's own equality folds case, the links' (as text) does not: no loose scan on it;
+    # nor under a collation that folds case (MariaDB): the scan would step over 'cpatient'
+    # after 'CPatient', and each value is read exactly
+    loose = dialect.compares_text_exactly and table.columns[column].base_type != "citext"
+    if table.is_indexed([column]) and loose:
         query = sql.SQL(
             "WITH RECURSIVE d(v) AS ("
             "(SELECT {c} FROM {t} WHERE {c} IS NOT NULL ORDER BY {c} LIMIT 1) "
             "UNION ALL "
             "SELECT (SELECT {c} FROM {t} WHERE {c} > d.v ORDER BY {c} LIMIT 1) "
             "FROM d WHERE d.v IS NOT NULL) "
-            "SELECT v::text FROM d WHERE v IS NOT NULL LIMIT %s"
-        ).format(c=name, t=source)
+            "SELECT {v} FROM d WHERE v IS NOT NULL LIMIT %s"
+        ).format(c=name, t=source, v=dialect.as_text(sql.SQL("v")))
     else:
         query = sql.SQL(
-            "SELECT DISTINCT {c}::text FROM {t} WHERE {c} IS NOT NULL ORDER BY 1 LIMIT %s"
-        ).format(c=name, t=source)
+            "SELECT DISTINCT {v} FROM {t} WHERE {c} IS NOT NULL ORDER BY 1 LIMIT %s"
+        ).format(c=name, t=source, v=dialect.exact_text(name))
     values = [str(v) for (v,) in conn.execute(query, (limit + 1,))]
     return ClassValues(tuple(values[:limit]), len(values) <= limit)
 
@@ -302,11 +307,23 @@ def class_rows(
     compare them. Sorted by value."""
     name = sql.Identifier(column)
     source = sql.Identifier(*table.qname)
-    which = sql.SQL("IS NOT NULL" if classes is None else "= ANY(%s::text[])")
-    query = sql.SQL("SELECT {c}::text, count(*) FROM {t} WHERE {c} {which} GROUP BY 1 ORDER BY 1")
-    params = () if classes is None else (sorted(set(classes)),)
-    rows = conn.execute(query.format(c=name, t=source, which=which), params).fetchall()
-    return tuple(ClassRows(str(value), int(count)) for value, count in rows)
+    dialect = engine_of(conn).dialect
+    params = Params("c")
+    wanted = None if classes is None else sorted(set(classes))
+    which = (
+        sql.SQL("IS NOT NULL")
+        if wanted is None
+        else sql.SQL("IN ({})").format(
+            sql.SQL(", ").join(dialect.text_parameter(params, v) for v in wanted)
+        )
+    )
+    query = sql.SQL("SELECT {v}, count(*) FROM {t} WHERE {c} {which} GROUP BY 1 ORDER BY 1")
+    value = dialect.exact_text(name) if wanted is not None else dialect.as_text(name)
+    rows = conn.execute(
+        query.format(v=value, c=name, t=source, which=which), params.values
+    ).fetchall()
+    # under a collation that folds case, `IN` also finds the other spellings: counted apart
+    return tuple(ClassRows(str(v), int(n)) for v, n in rows if wanted is None or str(v) in wanted)
 
 
 # -- polymorphic pairs ----------------------------------------------------------------------

@@ -13,14 +13,14 @@ connection, all reading the same snapshot (retention.plan.slices).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import date
+from typing import Any
 
 from retention.audit.approvals import DESTRUCTIVE, Rules, approval_state
 from retention.engines import Connection, engine_of, sql
 from retention.engines.clock import clock_sql
-from retention.engines.pending import require_postgresql
 from retention.plan.clock import SUBJECT, UNKNOWN_DUE, clock_query
 from retention.plan.model import PhasePlan, Plan, PolicyPlan
 from retention.plan.passes import (
@@ -181,10 +181,8 @@ def _added(parts: tuple[PhasePlan, ...]) -> PhasePlan:
 def create_due_table(conn: Connection, policy: BoundPolicy, phases: int, name: str) -> None:
     """`k` (the subject key), its place in the walk: `w` (its window) then `o` (the end of
     retention in days since 1970) for archives, see `ordered_by_retention`, 0 and 0 otherwise;
-    and one flag per phase. On another engine than PostgreSQL, a clear NotYetSupportedError:
-    the due subjects are stored by a data-modifying CTE (`_kept`), the table indexed unnamed."""
-    require_postgresql(conn, "keeping a run's due subjects", "retention/plan/compute.py")
-    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(temp(name, engine_of(conn).dialect)))
+    and one flag per phase."""
+    conn.execute(engine_of(conn).dialect.drop_temporary(name))
     conn.execute(
         sql.SQL(
             "CREATE TEMPORARY TABLE {} (k {}, w integer NOT NULL, o integer NOT NULL, {})"
@@ -198,9 +196,7 @@ def create_due_table(conn: Connection, policy: BoundPolicy, phases: int, name: s
 
 def index_due_table(conn: Connection, name: str) -> int:
     """Index a filled due table in the order batches walk it; returns its size."""
-    conn.execute(
-        sql.SQL("CREATE INDEX ON {} (w, o, k)").format(temp(name, engine_of(conn).dialect))
-    )
+    conn.execute(engine_of(conn).dialect.index_temporary(name, ("w", "o", "k")))
     row = conn.execute(
         sql.SQL("SELECT count(*) FROM {}").format(temp(name, engine_of(conn).dialect))
     ).fetchone()
@@ -249,14 +245,10 @@ def pass_plan(
     )
     # only the subjects the counts and the due set need: a materialised CTE of every subject
     # is written to a tuplestore, which spills to disk beyond work_mem
-    ctes: list[sql.Composable] = [
-        dialect.materialized(
-            sql.SQL("clock"),
-            sql.SQL("SELECT * FROM ({}) AS c WHERE would_be_due OR undeterminable").format(
-                clock.query
-            ),
-        )
-    ]
+    clock_rows = sql.SQL("SELECT * FROM ({}) AS c WHERE would_be_due OR undeterminable").format(
+        clock.query
+    )
+    ctes: list[sql.Composable] = [dialect.materialized(sql.SQL("clock"), clock_rows)]
     columns: list[sql.Composable] = [
         sql.SQL("(SELECT count(*) FROM clock WHERE would_be_due AND held)"),
         sql.SQL("(SELECT count(*) FROM clock WHERE undeterminable)"),
@@ -292,12 +284,16 @@ def pass_plan(
             )
             for table in tables[-1]
         ]
-    if keep is not None:
-        ctes.append(_kept(conn, keep, len(phases), ordered, first_window))
-    query = sql.SQL("WITH {} SELECT {}").format(
-        sql.SQL(", ").join(ctes), sql.SQL(", ").join(columns)
-    )
-    row = conn.execute(query, {**clock.params, **params.values}).fetchone()
+    values = {**clock.params, **params.values}
+    if keep is not None and not engine_of(conn).capabilities.writable_cte:
+        row = _kept_apart(conn, keep, clock_rows, ctes[1:], columns, values, ordered, first_window)
+    else:
+        if keep is not None:
+            ctes.append(_kept(conn, keep, len(phases), ordered, first_window))
+        query = sql.SQL("WITH {} SELECT {}").format(
+            sql.SQL(", ").join(ctes), sql.SQL(", ").join(columns)
+        )
+        row = conn.execute(query, values).fetchone()
     assert row is not None
     held, undeterminable = int(row[0]), int(row[1])
     reasons = {
@@ -325,9 +321,77 @@ def pass_plan(
 def _kept(
     conn: Connection, name: str, phases: int, ordered: bool, first_window: int
 ) -> sql.Composable:
-    """A data-modifying CTE storing the union of the passes' due subjects, with their flags and
-    their place in the walk: their window of `WINDOW` subjects in key order, numbered from
-    `first_window`, then their end of retention; or one place for all (key order)."""
+    """A data-modifying CTE storing the union of the passes' due subjects (`_kept_rows`)."""
+    return sql.SQL("kept AS ({})").format(
+        _kept_rows(conn, name, phases, ordered, first_window, lambda rows: rows)
+    )
+
+
+def _kept_apart(
+    conn: Connection,
+    name: str,
+    clock_rows: sql.Composable,
+    due_ctes: list[sql.Composable],
+    columns: list[sql.Composable],
+    values: dict[str, object],
+    ordered: bool,
+    first_window: int,
+) -> tuple[Any, ...]:
+    """Where an INSERT cannot sit in a WITH (MariaDB): the clock is stored once in a temporary
+    table (the engine would evaluate a CTE again for each reference), the due subjects are
+    inserted from it, then counted from the due table, in the same transaction. `due_ctes`:
+    one per phase (`due_<i>`); returns the counts' row."""
+    dialect = engine_of(conn).dialect
+    phases = len(due_ctes)
+    clock = f"{name}_clock"
+    conn.execute(dialect.drop_temporary(clock))
+    conn.execute(
+        sql.SQL("CREATE TEMPORARY TABLE {} AS {}").format(dialect.temporary(clock), clock_rows),
+        values,
+    )
+    stored = sql.SQL("clock AS (SELECT * FROM {})").format(dialect.temporary(clock))
+    conn.execute(
+        _kept_rows(
+            conn,
+            name,
+            phases,
+            ordered,
+            first_window,
+            lambda rows: sql.SQL("SELECT * FROM (WITH {} {}) AS x").format(
+                sql.SQL(", ").join([stored, *due_ctes]), rows
+            ),
+        ),
+        values,
+    )
+    due = [
+        sql.SQL("{} AS (SELECT k FROM {} WHERE {})").format(
+            sql.Identifier(f"due_{i}"), dialect.temporary(name), flag(i)
+        )
+        for i in range(phases)
+    ]
+    row = conn.execute(
+        sql.SQL("WITH {} SELECT {}").format(
+            sql.SQL(", ").join([stored, *due]), sql.SQL(", ").join(columns)
+        ),
+        values,
+    ).fetchone()
+    conn.execute(dialect.drop_temporary(clock))
+    return tuple(row) if row is not None else ()
+
+
+def _kept_rows(
+    conn: Connection,
+    name: str,
+    phases: int,
+    ordered: bool,
+    first_window: int,
+    around: Callable[[sql.Composable], sql.Composable],
+) -> sql.Composed:
+    """An INSERT storing the union of the passes' due subjects, with their flags and their
+    place in the walk: their window of `WINDOW` subjects in key order, numbered from
+    `first_window`, then their end of retention; or one place for all (key order). `around`
+    wraps the rows' query: how it reaches the CTEs `clock` and `due_<i>`."""
+    dialect = engine_of(conn).dialect
     flags = [flag(i) for i in range(phases)]
     branches = sql.SQL(" UNION ALL ").join(
         sql.SQL("SELECT k, {} FROM {}").format(
@@ -340,21 +404,24 @@ def _kept(
         for i in range(phases)
     )
     grouped = sql.SQL("SELECT k, {} FROM ({}) AS d GROUP BY k").format(
-        sql.SQL(", ").join(sql.SQL("bool_or({f}) AS {f}").format(f=f) for f in flags), branches
+        sql.SQL(", ").join(sql.SQL("{} AS {}").format(dialect.bool_or(f), f) for f in flags),
+        branches,
     )
     if ordered:
         source = sql.SQL(
-            "SELECT g.*, {} + (row_number() OVER (ORDER BY g.k) - 1) / {} AS w, "
-            "coalesce(CASE WHEN isfinite(c.retain_until) "
-            "THEN c.retain_until - DATE '1970-01-01' END, 2147483647) AS o "
+            "SELECT g.*, {} + {} AS w, coalesce({}, 2147483647) AS o "
             "FROM ({}) AS g JOIN clock AS c ON c.k = g.k"
-        ).format(sql.Literal(first_window), sql.Literal(WINDOW), grouped)
+        ).format(
+            sql.Literal(first_window),
+            dialect.int_div(sql.SQL("row_number() OVER (ORDER BY g.k) - 1"), sql.Literal(WINDOW)),
+            dialect.day_number(sql.SQL("c.retain_until")),
+            grouped,
+        )
     else:
         source = sql.SQL("SELECT g.*, 0 AS w, 0 AS o FROM ({}) AS g").format(grouped)
     columns = sql.SQL(", ").join([sql.SQL("k, w, o"), *flags])
-    return sql.SQL("kept AS (INSERT INTO {t} ({c}) SELECT {c} FROM ({s}) AS x)").format(
-        t=temp(name, engine_of(conn).dialect), c=columns, s=source
-    )
+    rows = sql.SQL("SELECT {c} FROM ({s}) AS x").format(c=columns, s=source)
+    return sql.SQL("INSERT INTO {} ({}) {}").format(temp(name, dialect), columns, around(rows))
 
 
 def snapshot_pass(

@@ -34,8 +34,9 @@ from retention.catalog.references import (
     distinct_classes,
     match_share,
 )
-from retention.engines import Connection, sql
+from retention.engines import Connection, engine_of, sql
 from retention.engines.pending import not_yet
+from retention.engines.sql import Params
 from retention.errors import Problem
 from retention.policy.actions import POSTAL_CODE_SHAPE, TEXT_DATE_SHAPE, spec_of
 from retention.policy.bound import BoundColumn, BoundPolicy
@@ -148,34 +149,9 @@ def data_problems(
     problems: list[Problem] = []
     engine = not_yet(conn)
     for policy in policies:
-        if engine is not None:
-            problems += _classes_unread(policy, engine)
-        else:
-            problems += _class_problems(conn, policy)
+        problems += _class_problems(conn, policy)
         problems += _reference_problems(conn, policy, sample, read=engine is None)
     return problems
-
-
-def _classes_unread(policy: BoundPolicy, engine: str) -> list[Problem]:
-    """On an engine where the classes cannot be read yet: each class column is unchecked, an
-    error for a policy that purges or archives (a run would refuse it all the same)."""
-    severity = "error" if destructive(policy) else "warning"
-    return [
-        Problem(
-            policy.loaded.location(("related", "links", column.links[0], "polymorphic")),
-            f"the classes {column.label} holds cannot be read on {engine} yet "
-            "(retention/catalog/references.py is written in PostgreSQL's SQL): whether this "
-            "policy maps or declares each of them is not checked",
-            "not supported on this engine yet"
-            + (
-                "; until it is, this policy's purge or archive cannot be shown safe"
-                if severity == "error"
-                else ""
-            ),
-            severity,
-        )
-        for column in class_columns(policy)
-    ]
 
 
 def _class_problems(conn: Connection, policy: BoundPolicy) -> list[Problem]:
@@ -313,15 +289,11 @@ def unchangeable_columns(conn: Connection, policy: BoundPolicy) -> list[Problem]
     is, and the column would pass for minimised). An empty column is accepted: nothing to
     change yet. Only counts are read, never a value."""
     problems = []
-    engine = not_yet(conn)
     for i, phase in enumerate(policy.phases):
         spec = spec_of(phase.action)
         for j, item in enumerate(phase.columns):
             shape = spec.shape(item.spec, item.column)
             if shape is None:
-                continue
-            if engine is not None:
-                problems.append(_shape_unread(policy, phase.action, item, (i, j), engine))
                 continue
             shaped, seen = _shaped(conn, item, shape)
             if seen and not shaped:
@@ -337,21 +309,6 @@ def unchangeable_columns(conn: Connection, policy: BoundPolicy) -> list[Problem]
     return problems
 
 
-def _shape_unread(
-    policy: BoundPolicy, action: str, item: BoundColumn, at: tuple[int, int], engine: str
-) -> Problem:
-    """On an engine where the values cannot be read yet: an error (the column could pass for
-    minimised while nothing in it changes)."""
-    return Problem(
-        policy.loaded.location(("phases", at[0], "columns", at[1])),
-        f"whether {action} to {item.spec.to} can change {item.table.name}.{item.column.name} "
-        f"(a text column) cannot be checked on {engine} yet: reading its values is written in "
-        "PostgreSQL's SQL (retention/policy/data_checks.py)",
-        "not supported on this engine yet: generalize a date or number column, or use "
-        "another action (erase, pseudonymize)",
-    )
-
-
 _SHAPES = {
     TEXT_DATE_SHAPE: "a date written YYYY-MM-DD",
     POSTAL_CODE_SHAPE: "a postal code of 5 digits",
@@ -360,10 +317,19 @@ _SHAPES = {
 
 def _shaped(conn: Connection, item: BoundColumn, shape: str) -> tuple[int, int]:
     """(values with the shape, values read) among the first `SAMPLE` non-NULL values."""
-    # COLLATE "C": pattern matching refuses nondeterministic collations; the shape is ASCII
+    dialect = engine_of(conn).dialect
+    params = Params("s")
+    # read exactly (PostgreSQL: COLLATE "C", pattern matching refuses nondeterministic
+    # collations); the shape is ASCII
+    matched = dialect.matches(dialect.exact_text(sql.SQL("v")), shape, params)
     query = sql.SQL(
-        'SELECT count(*) FILTER (WHERE v::text COLLATE "C" ~ %(shape)s), count(*) '
-        "FROM (SELECT {c} AS v FROM {t} WHERE {c} IS NOT NULL LIMIT %(sample)s) AS s"
-    ).format(c=sql.Identifier(item.column.name), t=sql.Identifier(*item.table.qname))
-    row = conn.execute(query, {"shape": shape, "sample": SAMPLE}).fetchone()
-    return (row[0], row[1]) if row else (0, 0)
+        "SELECT coalesce(sum(CASE WHEN {m} THEN 1 ELSE 0 END), 0), count(*) "
+        "FROM (SELECT {c} AS v FROM {t} WHERE {c} IS NOT NULL LIMIT {n}) AS s"
+    ).format(
+        m=matched,
+        c=sql.Identifier(item.column.name),
+        t=sql.Identifier(*item.table.qname),
+        n=params.add(SAMPLE),
+    )
+    row = conn.execute(query, params.values).fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)

@@ -29,6 +29,7 @@ def type_name(typed: Typed) -> str:
 class PostgreSQLDialect:
     name = "postgresql"
     prepare_temporary: bool | None = False  # a prepared statement keeps the table's row type
+    compares_text_exactly = True
 
     # -- sets of keys ------------------------------------------------------------------------
     def key_list(self, params: Binder, keys: Sequence[Any], key: Column) -> sql.Composable:
@@ -162,9 +163,9 @@ class PostgreSQLDialect:
         assignments: Sequence[tuple[str, sql.Composable]],
         where: sql.Composable,
         *,
-        join: sql.Composable | None = None,
+        join: Membership | None = None,
     ) -> sql.Composed:
-        if join is not None and join.as_string(None):
+        if join is not None and join.join.as_string(None):
             raise ValueError("PostgreSQL's memberships are conditions, never joins")
         return sql.SQL("UPDATE {} AS {} SET {} WHERE {}").format(
             table, sql.SQL(alias), _set(assignments), where
@@ -215,6 +216,24 @@ class PostgreSQLDialect:
 
     def temporary(self, name: str) -> sql.Composable:
         return sql.Identifier("pg_temp", name)
+
+    # -- a run's due tables ---------------------------------------------------------------------
+    def drop_temporary(self, name: str) -> sql.Composed:
+        return sql.SQL("DROP TABLE IF EXISTS {}").format(self.temporary(name))
+
+    def index_temporary(self, name: str, columns: Sequence[str]) -> sql.Composed:
+        return sql.SQL("CREATE INDEX ON {} ({})").format(
+            self.temporary(name), sql.SQL(", ").join(map(sql.Identifier, columns))
+        )
+
+    def bool_or(self, expr: sql.Composable) -> sql.Composable:
+        return sql.SQL("bool_or({})").format(expr)
+
+    def int_div(self, left: sql.Composable, right: sql.Composable) -> sql.Composable:
+        return sql.SQL("({}) / ({})").format(left, right)
+
+    def day_number(self, expr: sql.Composable) -> sql.Composable:
+        return sql.SQL("CASE WHEN isfinite({e}) THEN {e} - DATE '1970-01-01' END").format(e=expr)
 
     # -- writing many rows ---------------------------------------------------------------------
 
