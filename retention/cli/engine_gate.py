@@ -27,7 +27,9 @@ NOT_ON_MARIADB_YET: dict[tuple[str, str], str] = {
     ("retention.cli.draft", "run"): "retention draft",
 }
 
-WORKS_ON_MARIADB = "init, grants, check, plan, run, daemon, audit verify/show/find, hold list, scan, demo"
+WORKS_ON_MARIADB = (
+    "init, grants, check, plan, run, daemon, audit verify/show/find, hold list, scan, demo"
+)
 
 
 def refuse_unsupported(handler: Callable[..., Any], settings: Settings) -> None:

@@ -53,6 +53,9 @@ class Capabilities:
     statement_time_on_dml: bool
     reopen_temporary_table: bool
     writable_cte: bool  # INSERT inside WITH (PostgreSQL); else the statements run one by one
+    # a CTE read several times is computed once (PostgreSQL `AS MATERIALIZED`); else the plan
+    # stores what it reads often in temporary tables (MariaDB evaluates it per reference)
+    materializes_cte: bool
     # batches of distinct subjects lock distinct rows, so they can run side by side (MariaDB:
     # an UPDATE or DELETE joined to a small table may scan it and keep every row it read
     # locked until the commit; two workers then wait on each other and deadlock)
