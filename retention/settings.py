@@ -302,6 +302,13 @@ def _read_secret(name: str) -> str | None:
                 raise SettingsError(
                     [f"{name}: cannot read secret file {path}: {exc.strerror}"]
                 ) from None
+            except UnicodeDecodeError:
+                raise SettingsError(
+                    [
+                        f"{name}: secret file {path} is not text (UTF-8): write the secret as "
+                        "text, e.g. `openssl rand -base64 48 > FILE`"
+                    ]
+                ) from None
         if explicit and path == Path(explicit):
             raise SettingsError([f"{name}: secret file {path} does not exist"])
     return None

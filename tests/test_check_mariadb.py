@@ -481,24 +481,22 @@ def test_check_runs_on_a_mariadb_url_and_says_what_is_not_supported_yet(
     assert "row(s)" in explained.stdout and "Traceback" not in explained.stderr
 
 
-def test_data_checks_read_the_values_on_mariadb_with_a_location(
-    maria: Connection, tmp_path: Path
-) -> None:
-    """Classes the policy does not map, a generalisation none of whose values it can change,
-    and columns that look like links: read on MariaDB as on PostgreSQL (a class in another
-    case is the same class in a case-insensitive collation, as the links compare it)."""
+def test_data_checks_read_the_values_on_mariadb_exactly(maria: Connection, tmp_path: Path) -> None:
+    """A generalisation that cannot change its column is an error with its location; the
+    classes of a polymorphic column are read exactly, whatever the column's collation (a
+    case-insensitive one would make 'cpatient' pass for 'CPatient'): unmapped ones are an
+    error for a purge, with their rows counted apart."""
     maria.execute(
         "CREATE TABLE user_log (user_log_id int unsigned NOT NULL PRIMARY KEY, "
-        "object_class varchar(80) NOT NULL, object_id int unsigned NOT NULL, "
-        "KEY object (object_class, object_id)) ENGINE=InnoDB"
+        "object_class varchar(80) COLLATE utf8mb4_general_ci NOT NULL, "
+        "object_id int unsigned NOT NULL, KEY object (object_class, object_id)) ENGINE=InnoDB"
     )
     maria.execute(
-        "INSERT INTO user_log VALUES (1, 'cpatient', 1), (2, 'CPatient', 1), (3, 'CFacture', 7),"
-        " (4, 'CFacture', 8)"
+        "INSERT INTO user_log VALUES (1, 'CPatient', 1), (2, 'CPatient', 2), (3, 'cpatient', 1), "
+        "(4, 'CSejour', 1), (5, 'CSejour', 2), (6, 'CSejour', 3)"
     )
     maria.execute("ALTER TABLE patients ADD COLUMN cp varchar(5)")
-    maria.execute("UPDATE patients SET cp = 'Paris'")
-    maria.execute("INSERT INTO consultation VALUES (1, 1, NULL), (2, 99, NULL)")
+    maria.execute("UPDATE patients SET cp = 'ab'")
     log = """\
     - table: user_log
       polymorphic:
@@ -520,30 +518,45 @@ def test_data_checks_read_the_values_on_mariadb_with_a_location(
     folder.mkdir()
     (folder / "p.yaml").write_text(text, encoding="utf-8")
     problems = check_policies(maria, folder, read_data=True).problems
-    assert [p.severity for p in problems] == ["error"]
-    assert problems[0].location.line == _line(text, "columns: [{column: cp")
-    assert "generalize to department cannot change patients.cp: none of its first 1 " in (
-        problems[0].message
-    )
-    assert "Paris" not in problems[0].message
-    # without the generalisation, the class no link maps guards the purge
+    errors = [p for p in problems if p.severity == "error"]
+    (codes,) = [p for p in errors if "patients.cp" in p.message]
+    assert codes.location.line == _line(text, "columns: [{column: cp")
+    assert "cannot change" in codes.message and "postal code" in codes.message
+    assert [p.severity for p in problems] == ["error"]  # the policy is not bound further
+    # without the generalisation, the classes are read
     (folder / "p.yaml").write_text(text.split("- name: codes")[0], encoding="utf-8")
     found = check_policies(maria, folder, read_data=True).problems
-    (classes,) = [p for p in found if p.severity == "error"]
+    (classes,) = [p for p in found if p.severity == "error"]  # it guards a purge
     assert classes.location.line == _line(text, "classes: {CPatient")
-    assert "user_log.object_class holds 1 class(es) that this policy neither maps" in (
-        classes.message
-    )
-    assert "CFacture (2 rows)" in classes.message and "cpatient" not in classes.message
-    # the columns that look like links are named, with the share of their values read
-    unfollowed = {
-        p.message.split(" (")[0].rsplit(".", 2)[-2]: p.message
-        for p in found
-        if p.severity == "warning"
-    }
+    assert "CSejour" in classes.message and "cpatient" in classes.message
+    assert "3 row" in classes.message and "1 row" in classes.message
+    (folder / "p.yaml").write_text(text, encoding="utf-8")
+    # with postal codes in the column, the generalisation is accepted
+    maria.execute("UPDATE patients SET cp = '75011'")
+    again = check_policies(maria, folder, read_data=True).problems
+    assert not [p for p in again if "patients.cp" in p.message]
+
+
+def test_columns_that_look_like_links_are_measured_on_mariadb(
+    maria: Connection, tmp_path: Path
+) -> None:
+    """A column named like a key of the record that the policy neither follows nor excludes:
+    a warning with the share of its values that match a key, read on MariaDB too."""
+    maria.execute("INSERT INTO consultation VALUES (1, 1, NULL), (2, 99, NULL)")
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    text = _policy([SEJOUR], PURGE + "    accept_non_transactional: [sejour]\n")
+    (folder / "p.yaml").write_text(text, encoding="utf-8")
+    found = check_policies(maria, folder, read_data=True).problems
+    unfollowed = {p.message.split(" (")[0].rsplit(".", 2)[-2]: p for p in found}
     assert set(unfollowed) == {"consultation", "contacts", "notes"}
+    assert all(p.severity == "warning" for p in found)
+    consultation = unfollowed["consultation"]
+    assert consultation.location.line == _line(text, "- {table: sejour")  # the links
     assert (
-        "1 of 2 values read (50%) match a key of patients (every value"
-        in (unfollowed["consultation"])
-    )
-    assert "it holds no value yet" in unfollowed["notes"]
+        "consultation.patient_id (int(10) unsigned) looks like a reference to "
+        "patients.patient_id (the key's name) without a foreign key, and this policy neither "
+        "follows nor excludes it: 1 of 2 values read (50%) match a key of patients (every "
+        "value, each looked up in the key's index)"
+    ) in consultation.message
+    assert "it holds no value yet" in unfollowed["notes"].message

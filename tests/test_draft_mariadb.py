@@ -24,6 +24,7 @@ from retention.catalog.references import (
     CandidateReference,
     candidate_references,
     class_rows,
+    class_tables,
     distinct_classes,
     match_share,
 )
@@ -215,14 +216,16 @@ def test_the_draft_of_mediboard_shapes_is_sensible_and_passes_check_once_filled(
         f"    - table: operations                 # {operations:,} of {operations:,} values "
         "(100.0 %, every value) match sejours.sejour_id" in text
     )
-    # the classes of observations: 'csejour' is 'CSejour' in the case-insensitive collation,
-    # as the links compare them; every stay has one observation, every consultation one
-    stays = _count(conn, "SELECT COUNT(*) FROM sejours")
-    assert _count(conn, "SELECT COUNT(*) FROM observations WHERE BINARY object_class = 'csejour'")
-    assert re.search(
-        rf"\n {{10}}CSejour: sejours +# {stays:,} rows; {stays:,} of {stays:,} ids", text
-    )
-    assert "csejour" not in text
+    # the classes of observations, read exactly: 'csejour' apart from 'CSejour' (which the
+    # case-insensitive collation would merge), each mapped to the stays by the ids it holds
+    lower = _count(conn, "SELECT COUNT(*) FROM observations WHERE BINARY object_class = 'csejour'")
+    upper = _count(conn, "SELECT COUNT(*) FROM observations WHERE BINARY object_class = 'CSejour'")
+    assert lower and upper
+    for spelling, rows in (("CSejour", upper), ("csejour", lower)):
+        assert re.search(
+            rf"\n {{10}}{spelling}: sejours +# {rows:,} rows; {rows:,} of {rows:,} ids \(100.0 %",
+            text,
+        ), spelling
     # zero dates: unreadable, their share said, never a crash
     for table in ("operations", "observations"):
         zero, rows = conn.execute(
@@ -337,8 +340,9 @@ def test_sampled_dates_keep_zero_dates_unreadable(
     assert found.first is not None and found.first.year >= 1985
 
 
-def test_classes_are_told_apart_in_the_column_collation(mediboard: Hospital) -> None:
-    """With the index on (object_class, object_id) and without one, as the links compare."""
+def test_classes_are_read_exactly_with_and_without_an_index(mediboard: Hospital) -> None:
+    """Each spelling a class of its own, whatever the column's collation, as check reads them
+    (README, 'MariaDB and MySQL'); a class named in lower case still designates its table."""
     conn = mediboard.conn
     for indexed in (True, False):
         if not indexed:
@@ -346,11 +350,15 @@ def test_classes_are_told_apart_in_the_column_collation(mediboard: Hospital) -> 
         table = read_catalog(conn).tables[(mediboard.schema, "observations")]
         assert table.is_indexed(["object_class"]) is indexed
         found = distinct_classes(conn, table, "object_class")
-        assert (found.values, found.complete) == (("CConsultation", "CSejour"), True)
-        rows = {c.value: c.rows for c in class_rows(conn, table, "object_class")}
+        assert (found.values, found.complete) == (("CConsultation", "CSejour", "csejour"), True)
+        rows = {c.value: c.rows for c in class_rows(conn, table, "object_class", found.values)}
         assert sum(rows.values()) == _count(conn, "SELECT COUNT(*) FROM observations")
-        some = class_rows(conn, table, "object_class", ["CSEJOUR", "CNothing"])
-        assert [c.rows for c in some] == [rows["CSejour"]]
+    catalog = read_catalog(conn)
+    assert (
+        class_tables(catalog, "csejour")
+        == class_tables(catalog, "CSejour")
+        == [(mediboard.schema, "sejours")]
+    )
 
 
 def test_a_key_numbered_by_the_server_is_no_reference_one_copied_is(maria: Hospital) -> None:

@@ -12,8 +12,6 @@ from retention.cli.engine_gate import NOT_ON_MARIADB_YET
 from retention.cli.main import main
 
 REFUSED = [
-    ["run", "--yes"],
-    ["daemon"],
     ["approve", "--policy", "dossier-medical", "--print-message"],
     ["hold", "add", "--subject", "1", "--reason", "litige"],
     ["hold", "release", "--subject", "1"],

@@ -228,20 +228,33 @@ def test_the_demo_no_longer_lists_the_plan_as_missing_on_mariadb() -> None:
     assert "retention plan" not in MARIADB_NOT_YET
 
 
-def test_a_run_s_due_tables_are_refused_clearly_on_mariadb(
-    maria: tuple[str, Connection],
+def test_a_run_s_due_tables_hold_the_same_subjects_on_both_engines(
+    maria: tuple[str, Connection], pg: tuple[str, Connection]
 ) -> None:
-    """Keeping a run's due subjects (temporary tables filled by a data-modifying CTE) is not on
-    MariaDB yet: a clear error, nothing created; no helper connection is worth opening there."""
-    from retention.engines.pending import NotYetSupportedError
-    from retention.plan.passes import DueTables
+    """A run keeps each pass's due subjects in a temporary table (PostgreSQL: filled by the
+    plan's own statement; MariaDB: from the clock stored once, `_pass_apart`): the same keys,
+    flags and places in the walk on both, the same counts; no helper connection is worth
+    opening on MariaDB (no shared snapshots)."""
+    from retention.plan.passes import DueTables, temp
     from retention.plan.slices import worth_slicing
 
-    conn = maria[1]
-    policies = _policies(conn)
-    with pytest.raises(NotYetSupportedError, match="keeping a run's due subjects"):
-        compute_plan(conn, policies, TODAY, rows=False, keep=DueTables(), schema=TOOL)
-    assert not worth_slicing(conn, policies)
+    kept = []
+    for _, conn in (maria, pg):
+        due = DueTables()
+        plan = compute_plan(conn, _policies(conn), TODAY, rows=False, keep=due, schema=TOOL)
+        dialect = engine_of(conn).dialect
+        tables = {}
+        for (policy, phases), name in sorted(due.tables.items()):
+            rows = conn.execute(
+                sql.SQL("SELECT * FROM {} ORDER BY k").format(temp(name, dialect))
+            ).fetchall()
+            tables[(policy, phases)] = [tuple(int(v) for v in row) for row in rows]
+            assert due.sizes[name] == len(rows)
+        due.drop(conn)
+        kept.append((_unqualified(plan.to_json()), tables))
+    assert kept[0] == kept[1]
+    assert all(rows for rows in kept[0][1].values())
+    assert not worth_slicing(maria[1], _policies(maria[1]))
 
 
 def test_holds_in_the_tool_s_schema_are_read_on_mariadb_as_on_postgresql(

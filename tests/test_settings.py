@@ -56,6 +56,16 @@ def test_missing_secret_file_is_an_error(tmp_path: Path, monkeypatch: pytest.Mon
         load_settings()
 
 
+def test_a_binary_secret_file_is_an_error_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "key").write_bytes(bytes([0x9F, 0xDF, 0x00, 0xFF]) * 12)  # not UTF-8
+    monkeypatch.setenv("RETENTION_AUDIT_KEY_FILE", str(tmp_path / "key"))
+    with pytest.raises(SettingsError, match="is not text") as caught:
+        load_settings()
+    assert str(tmp_path / "key") in str(caught.value)
+
+
 def test_every_problem_is_listed_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "retention.toml"
     config.write_text('batch_sise = 3\nlog_level = "LOUD"\n')

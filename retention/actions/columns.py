@@ -33,7 +33,7 @@ def _update(conn: Connection, batch: Batch, table: QName) -> int:
         "r",
         assignments,
         sql.SQL("{} AND ({})").format(rows.condition, todo),
-        join=rows.join,
+        join=rows,
     )
     return conn.execute(query, params.values).rowcount
 

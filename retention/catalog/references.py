@@ -25,6 +25,7 @@ from typing import Literal
 
 from retention.catalog.introspect import Catalog, Column, Table
 from retention.engines import Connection, engine_of, sql
+from retention.engines.sql import Params
 
 QName = tuple[str, str]
 Rule = Literal["key name", "table name", "key suffix"]
@@ -229,8 +230,12 @@ def _match(
     params: list[object] = []
     condition: sql.Composable = sql.SQL("")
     if only is not None:
-        condition = sql.SQL("AND {} = %s").format(sql.Identifier(only[0]))
-        params.append(only[1])
+        # the class as written, exactly (as distinct_classes and class_rows read it), after
+        # the column's own equality, which an index on it answers
+        by = sql.Identifier(only[0])
+        exact = engine_of(conn).dialect.exact_text(by)
+        condition = sql.SQL("AND {} = %s AND {} = %s").format(by, exact)
+        params += [only[1], only[1]]
     query = sql.SQL(
         "SELECT count(*), coalesce(sum(CASE WHEN EXISTS "
         "(SELECT 1 FROM {target} AS k WHERE k.{key} = v.c) THEN 1 ELSE 0 END), 0) "
@@ -259,15 +264,29 @@ def distinct_classes(
     """The distinct non-NULL values of `table.column` (a polymorphic class column), at most
     `limit` of them. With an index whose first column is `column`, a loose index scan (one
     index probe per distinct value, so cheap on a change log of millions of rows); without,
-    one `SELECT DISTINCT` over the table (its cost grows with the table). Values are told
-    apart as the links compare them (`Dialect.class_text`): on PostgreSQL as text (a `char(n)`
-    value without its padding, 'cpatient' apart from 'CPatient' even in a `citext` column); on
-    MariaDB in the column's collation ('csejour' and 'CSejour' one class in a `_ci` one, shown
-    as the server reads it first)."""
+    one `SELECT DISTINCT` over the table (its cost grows with the table). Each value is read
+    as text, as the links compare it (`object_class = 'CPatient'::text`): a `char(n)` value
+    without its padding, and 'cpatient' apart from 'CPatient' in a `citext` column."""
+    name = sql.Identifier(column)
+    source = sql.Identifier(*table.qname)
     dialect = engine_of(conn).dialect
-    query = dialect.distinct_values(
-        sql.Identifier(*table.qname), table.columns[column], indexed=table.is_indexed([column])
-    )
+    # citext's own equality folds case, the links' (as text) does not: no loose scan on it;
+    # nor under a collation that folds case (MariaDB): the scan would step over 'cpatient'
+    # after 'CPatient', and each value is read exactly
+    loose = dialect.compares_text_exactly and table.columns[column].base_type != "citext"
+    if table.is_indexed([column]) and loose:
+        query = sql.SQL(
+            "WITH RECURSIVE d(v) AS ("
+            "(SELECT {c} FROM {t} WHERE {c} IS NOT NULL ORDER BY {c} LIMIT 1) "
+            "UNION ALL "
+            "SELECT (SELECT {c} FROM {t} WHERE {c} > d.v ORDER BY {c} LIMIT 1) "
+            "FROM d WHERE d.v IS NOT NULL) "
+            "SELECT {v} FROM d WHERE v IS NOT NULL LIMIT %s"
+        ).format(c=name, t=source, v=dialect.as_text(sql.SQL("v")))
+    else:
+        query = sql.SQL(
+            "SELECT DISTINCT {v} FROM {t} WHERE {c} IS NOT NULL ORDER BY 1 LIMIT %s"
+        ).format(c=name, t=source, v=dialect.exact_text(name))
     values = [str(v) for (v,) in conn.execute(query, (limit + 1,))]
     return ClassValues(tuple(values[:limit]), len(values) <= limit)
 
@@ -280,42 +299,27 @@ def class_rows(
 ) -> tuple[ClassRows, ...]:
     """Rows per value of `table.column`: of the `classes` given (each counted through an
     index on the column when there is one; a class with no row is left out), or of every
-    non-NULL value (one pass over the whole table). Compared as the links compare them (see
-    :func:`distinct_classes`). Sorted by value."""
-    compared = engine_of(conn).dialect.class_text(sql.Identifier(column))
-    wanted = [] if classes is None else sorted(set(classes))
+    non-NULL value (one pass over the whole table). Compared and read as text, as the links
+    compare them. Sorted by value."""
+    name = sql.Identifier(column)
+    source = sql.Identifier(*table.qname)
+    dialect = engine_of(conn).dialect
+    params = Params("c")
+    wanted = None if classes is None else sorted(set(classes))
     which = (
-        sql.SQL("{} IS NOT NULL").format(sql.Identifier(column))
-        if classes is None
-        else sql.SQL("{} IN ({})").format(
-            compared, sql.SQL(", ").join([sql.SQL("%s")] * len(wanted))
+        sql.SQL("IS NOT NULL")
+        if wanted is None
+        else sql.SQL("IN ({})").format(
+            sql.SQL(", ").join(dialect.text_parameter(params, v) for v in wanted)
         )
     )
-    query = sql.SQL("SELECT {v}, count(*) FROM {t} WHERE {which} GROUP BY 1 ORDER BY 1").format(
-        v=compared, t=sql.Identifier(*table.qname), which=which
-    )
-    rows = conn.execute(query, wanted or None).fetchall() if classes is None or wanted else []
-    return tuple(ClassRows(str(value), int(count)) for value, count in rows)
-
-
-def same_classes(
-    conn: Connection, table: Table, column: str, values: Iterable[str], known: Iterable[str]
-) -> set[str]:
-    """The `values` (read from `table.column`) that a link naming one of `known` reaches, as
-    the links compare them (`Dialect.class_text`): on PostgreSQL none but the `known` ones
-    themselves; on MariaDB, in a case-insensitive collation, 'cpatient' when 'CPatient' is known
-    (the server may show either as the class, whichever it reads first). One index probe per
-    value: its rows are compared with `known` in the column's own comparison."""
-    names = sorted(set(known))
-    if not names:
-        return set()
-    compared = engine_of(conn).dialect.class_text(sql.Identifier(column))
-    query = sql.SQL("SELECT 1 FROM {t} WHERE {c} = %s AND {c} IN ({known}) LIMIT 1").format(
-        t=sql.Identifier(*table.qname),
-        c=compared,
-        known=sql.SQL(", ").join([sql.SQL("%s")] * len(names)),
-    )
-    return {v for v in values if conn.execute(query, (v, *names)).fetchone() is not None}
+    query = sql.SQL("SELECT {v}, count(*) FROM {t} WHERE {c} {which} GROUP BY 1 ORDER BY 1")
+    value = dialect.exact_text(name) if wanted is not None else dialect.as_text(name)
+    rows = conn.execute(
+        query.format(v=value, c=name, t=source, which=which), params.values
+    ).fetchall()
+    # under a collation that folds case, `IN` also finds the other spellings: counted apart
+    return tuple(ClassRows(str(v), int(n)) for v, n in rows if wanted is None or str(v) in wanted)
 
 
 # -- polymorphic pairs ----------------------------------------------------------------------
@@ -406,8 +410,8 @@ def _class_stems(value: str) -> set[str]:
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", last):
         return set()
     bases = {last}
-    if re.match(r"C[A-Z]", last):
-        bases.add(last[1:])  # Mediboard's classes: CPatient, CSejour
+    if re.match(r"C[A-Z]", last) or re.fullmatch(r"c[a-z]+", last):
+        bases.add(last[1:])  # Mediboard's classes: CPatient, CSejour (also written csejour)
     stems = set()
     for base in bases:
         snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", base).lower()
@@ -454,6 +458,5 @@ __all__ = [
     "distinct_classes",
     "match_share",
     "polymorphic_pairs",
-    "same_classes",
     "single_keys",
 ]

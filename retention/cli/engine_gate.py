@@ -16,8 +16,6 @@ from retention.settings import Settings
 
 # handler (module, function) -> what the operator asked for, in words
 NOT_ON_MARIADB_YET: dict[tuple[str, str], str] = {
-    ("retention.cli.run", "run"): "retention run",
-    ("retention.cli.service", "run"): "retention daemon",
     ("retention.cli.approve", "run"): "retention approve",
     ("retention.cli.hold", "_add"): "retention hold add",
     ("retention.cli.hold", "_release"): "retention hold release",
@@ -28,7 +26,9 @@ NOT_ON_MARIADB_YET: dict[tuple[str, str], str] = {
     ("retention.cli.report", "run_exposure"): "retention exposure",
 }
 
-WORKS_ON_MARIADB = "init, grants, check, plan, audit verify/show/find, hold list, scan, draft, demo"
+WORKS_ON_MARIADB = (
+    "init, grants, check, plan, run, daemon, audit verify/show/find, hold list, scan, draft, demo"
+)
 
 
 def refuse_unsupported(handler: Callable[..., Any], settings: Settings) -> None:

@@ -115,9 +115,5 @@ def close_all(opened: list[Connection]) -> None:
 
 
 def _identity(conn: Connection) -> tuple[Any, ...]:
-    """What tells a database apart: its name and oid, and its server's start time."""
-    row = conn.execute(
-        "SELECT current_database(), (SELECT oid FROM pg_database "
-        "WHERE datname = current_database()), pg_postmaster_start_time()"
-    ).fetchone()
-    return tuple(row) if row else ()
+    """What tells a database apart (the engine's `Session.identity`)."""
+    return engine_of(conn).session.identity(conn)

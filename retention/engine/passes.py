@@ -20,7 +20,7 @@ from retention.engine.outcome import PhaseResult, RunReport
 from retention.engine.progress import Reporter
 from retention.engine.record import RunRecord
 from retention.engine.workers import walk
-from retention.engines import Connection
+from retention.engines import Connection, engine_of
 from retention.plan.compute import snapshot_pass
 from retention.plan.model import PhasePlan, Plan
 from retention.plan.passes import DueTables, group_phases
@@ -94,8 +94,10 @@ class Passes:
         label = ", ".join(f"{p.name} ({p.action})" for p in (phases[i] for i in work.active))
         self.progress.start(f"{work.ctxs[0].policy.name}/{label}", total)
         try:
-            side_by_side = total > self.settings.batch_size and all(
-                spec_of(phases[i].action).side_by_side for i in work.active
+            side_by_side = (
+                total > self.settings.batch_size
+                and engine_of(self.connections.main).capabilities.disjoint_batch_locks
+                and all(spec_of(phases[i].action).side_by_side for i in work.active)
             )
             with closing(self.connections.open() if side_by_side else []) as workers:
                 rows = batches(

@@ -89,9 +89,9 @@ class RunRecord:
         event = CLOSING.get(report.outcome, "run_end")
         last = self.entry(event, report.outcome, report.run_id, detail=detail(report))
         self.conn.execute(
-            sql.SQL("UPDATE {} SET outcome = %s, ended_at = now() WHERE run_id = %s").format(
-                sql.Identifier(self.schema, "runs")
-            ),
+            sql.SQL(
+                "UPDATE {} SET outcome = %s, ended_at = CURRENT_TIMESTAMP(6) WHERE run_id = %s"
+            ).format(sql.Identifier(self.schema, "runs")),
             (report.outcome, report.run_id),
         )
         self._write_head(last)

@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from loguru import logger
@@ -51,26 +51,39 @@ def abandon_stale_runs(conn: Connection, schema: str, trail: AuditTrail) -> list
     with `ended_at` its last sign of life; each is logged and audited, and returned."""
     runs, audit = sql.Identifier(schema, "runs"), sql.Identifier(schema, "audit")
     with conn.transaction():
+        # read and locked, then closed one by one (few: runs that died since the last one)
         rows = conn.execute(
             sql.SQL(
-                "WITH seen AS (SELECT r.run_id, r.command, r.host, r.pid, r.started_at, "
-                "greatest(r.started_at, (SELECT max(a.recorded_at) FROM {audit} AS a "
-                "WHERE a.run_id = r.run_id)) AS last_seen, "
+                "SELECT r.run_id, r.command, r.host, r.pid, r.started_at, "
+                "coalesce((SELECT max(a.recorded_at) FROM {audit} AS a "
+                "WHERE a.run_id = r.run_id), r.started_at), "
                 "(SELECT count(*) FROM {audit} AS a WHERE a.run_id = r.run_id "
-                "AND a.event = 'batch') AS batches, "
+                "AND a.event = 'batch'), "
                 "(SELECT coalesce(sum(a.subjects), 0) FROM {audit} AS a "
-                "WHERE a.run_id = r.run_id AND a.event = 'batch') AS subjects "
-                "FROM {runs} AS r WHERE r.outcome = 'running' FOR UPDATE) "
-                "UPDATE {runs} AS r SET outcome = 'abandoned', ended_at = seen.last_seen "
-                "FROM seen WHERE r.run_id = seen.run_id RETURNING seen.run_id, seen.command, "
-                "seen.host, seen.pid, seen.started_at, seen.last_seen, seen.batches, "
-                "seen.subjects"
+                "WHERE a.run_id = r.run_id AND a.event = 'batch') "
+                "FROM {runs} AS r WHERE r.outcome = 'running' FOR UPDATE"
             ).format(runs=runs, audit=audit)
         ).fetchall()
         found = [
-            AbandonedRun(row[0], row[1], row[2], row[3], row[4], row[5], int(row[6]), int(row[7]))
-            for row in sorted(rows, key=lambda r: r[4])
+            AbandonedRun(
+                uuid.UUID(str(row[0])),
+                row[1],
+                row[2],
+                row[3],
+                _utc(row[4]),
+                max(_utc(row[4]), _utc(row[5])),
+                int(row[6]),
+                int(row[7]),
+            )
+            for row in sorted(rows, key=lambda r: _utc(r[4]))
         ]
+        for run in found:
+            conn.execute(
+                sql.SQL(
+                    "UPDATE {} SET outcome = 'abandoned', ended_at = %s WHERE run_id = %s"
+                ).format(runs),
+                (run.last_seen, run.run_id),
+            )
         stored = [
             trail.append(
                 conn,
@@ -160,16 +173,22 @@ def record_failed_run(
     """Close a run still marked `running` as failed, with its run_failed entry (nothing when
     it is no longer running: a later run found it and recorded it as abandoned)."""
     with conn.transaction():
-        row = conn.execute(
+        changed = conn.execute(
             sql.SQL(
-                "UPDATE {} SET outcome = 'failed', ended_at = now() WHERE run_id = %s "
-                "AND outcome = 'running' RETURNING run_id"
+                "UPDATE {} SET outcome = 'failed', ended_at = %s WHERE run_id = %s "
+                "AND outcome = 'running'"
             ).format(sql.Identifier(schema, "runs")),
-            (run_id,),
-        ).fetchone()
-        if row is None:
+            (datetime.now(UTC), run_id),
+        ).rowcount
+        if changed != 1:
             return
         stored = trail.append(
             conn, Entry(event="run_failed", outcome="failed", run_id=run_id, detail=dict(detail))
         )
     mirror(stored)
+
+
+def _utc(moment: datetime) -> datetime:
+    """A time read from the tool's tables: aware on PostgreSQL (timestamptz), UTC without a
+    zone on MariaDB (DATETIME, written in UTC)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from loguru import logger
 
-from retention.engines import Connection
+from retention.engines import Connection, engine_of
 from retention.errors import RetentionError
 from retention.plan.model import Plan
 from retention.policy.bound import BoundPolicy
@@ -36,8 +36,7 @@ class LimitExceeded:
 
 def check_clock(conn: Connection, settings: Settings) -> float:
     """Refuse when the database and host clocks differ by more than the allowed skew."""
-    row = conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
-    skew = abs(float(row[0]) - time.time()) if row else 0.0
+    skew = abs(engine_of(conn).session.server_epoch(conn) - time.time())
     if skew > settings.max_clock_skew_seconds:
         raise SafetyError(
             f"the database clock and this host's clock differ by {skew:.0f} s "
@@ -49,13 +48,11 @@ def check_clock(conn: Connection, settings: Settings) -> float:
 
 def privilege_warnings(conn: Connection, policies: list[BoundPolicy]) -> list[str]:
     """Loud warnings when connected as a superuser or as the owner of a table acted on."""
-    row = conn.execute(
-        "SELECT rolsuper, current_user FROM pg_roles WHERE rolname = current_user"
-    ).fetchone()
+    account = engine_of(conn).session.account(conn)
     warnings = []
-    if row and row[0]:
+    if account.superuser:
         warnings.append(
-            f"connected as superuser '{row[1]}': a least-privilege role is safer "
+            f"connected as superuser '{account.name}': a least-privilege role is safer "
             "(a superuser can disable the audit trail's append-only trigger)"
         )
     owned = sorted(
@@ -63,10 +60,10 @@ def privilege_warnings(conn: Connection, policies: list[BoundPolicy]) -> list[st
             t.label
             for p in policies
             for q in p.graph.tables
-            if (t := p.table(q)).owner == (row[1] if row else None)
+            if (t := p.table(q)).owner == account.name
         }
     )
-    if owned and not (row and row[0]):
+    if owned and not account.superuser:
         warnings.append(
             f"connected as the owner of {', '.join(owned)}: a dedicated role "
             "with only the needed privileges is safer"

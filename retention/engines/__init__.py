@@ -52,6 +52,14 @@ class Capabilities:
     tablesample: bool
     statement_time_on_dml: bool
     reopen_temporary_table: bool
+    writable_cte: bool  # INSERT inside WITH (PostgreSQL); else the statements run one by one
+    # a CTE read several times is computed once (PostgreSQL `AS MATERIALIZED`); else the plan
+    # stores what it reads often in temporary tables (MariaDB evaluates it per reference)
+    materializes_cte: bool
+    # batches of distinct subjects lock distinct rows, so they can run side by side (MariaDB:
+    # an UPDATE or DELETE joined to a small table may scan it and keep every row it read
+    # locked until the commit; two workers then wait on each other and deadlock)
+    disjoint_batch_locks: bool
 
 
 class Catalogue(Protocol):
@@ -64,6 +72,13 @@ class Catalogue(Protocol):
     def table_exists(self, conn: Connection, schema: str, name: str) -> bool:
         """Whether `schema.name` names a table or view now (on MariaDB/MySQL a schema is a
         database): the tool's own tables before it reads them, without reading a catalogue."""
+        ...
+
+    def may(
+        self, conn: Connection, schema: str, name: str, privileges: Collection[str]
+    ) -> bool | None:
+        """Whether the connection's account holds every one of `privileges` (SELECT,
+        INSERT...) on the table `schema.name`; None when no such table exists."""
         ...
 
     def transactional(

@@ -68,6 +68,11 @@ class Membership:
 
     join: sql.Composable
     condition: sql.Composable
+    # where the engine can drive a statement from the member rows (MariaDB: an UPDATE read
+    # from them first, so that a small table is not scanned with every row left locked):
+    # those rows as a FROM item with its alias, and how they meet the table's rows
+    lead: sql.Composable | None = None
+    on: sql.Composable | None = None
 
 
 class Dialect(Protocol):
@@ -75,6 +80,13 @@ class Dialect(Protocol):
 
     @property
     def name(self) -> str: ...
+
+    @property
+    def compares_text_exactly(self) -> bool:
+        """Whether `=` and `>` on a text column compare its characters exactly (PostgreSQL,
+        deterministic collations) rather than under a collation that folds case or accents
+        (MariaDB's usual `_ci` collations): what an index on the column can answer exactly."""
+        ...
 
     # -- sets of keys, bound as parameters ----------------------------------------------------
     def key_list(self, params: Binder, keys: Sequence[Any], key: Column) -> sql.Composable:
@@ -219,10 +231,11 @@ class Dialect(Protocol):
         assignments: Sequence[tuple[str, sql.Composable]],
         where: sql.Composable,
         *,
-        join: sql.Composable | None = None,
+        join: Membership | None = None,
     ) -> sql.Composed:
-        """`UPDATE table AS alias [join] SET column = value, ... WHERE where`. `join` is a
-        `Membership.join`: only an engine whose memberships join can be given one."""
+        """`UPDATE table AS alias [join] SET column = value, ... WHERE where`. `join`: the
+        `Membership` whose `join` (empty on an engine whose memberships are conditions)
+        restricts the rows."""
         ...
 
     def update_from(
@@ -275,20 +288,28 @@ class Dialect(Protocol):
         MariaDB None (it prepares each statement; False would read dates as text)."""
         ...
 
-    # -- values of a column, as the links compare them -------------------------------------------
-    def class_text(self, ref: sql.Composable) -> sql.Composable:
-        """A class column's value (`object_class`) as a link compares it with a class name:
-        PostgreSQL as text (case counts, even in a citext column); MariaDB the column itself,
-        in its collation (`object_class = ?`: case does not count in the usual `_ci` ones)."""
+    # -- a run's due tables (retention.plan.compute) --------------------------------------------
+    def drop_temporary(self, name: str) -> sql.Composed:
+        """Drop this session's temporary table `name` if it exists, and nothing else (MariaDB:
+        `DROP TEMPORARY TABLE`, since a plain `DROP TABLE` of a name no temporary table holds
+        would drop the permanent table of that name)."""
         ...
 
-    def distinct_values(
-        self, table: sql.Composable, column: Column, *, indexed: bool
-    ) -> sql.Composed:
-        """A query of the distinct non-NULL values of `table.column` as `class_text` tells them
-        apart, sorted, at most `%s` (a parameter) of them: one index probe per value when
-        `indexed` (an index leads with the column; PostgreSQL a recursive loose index scan,
-        MariaDB its own `Using index for group-by`), else one pass over the table."""
+    def index_temporary(self, name: str, columns: Sequence[str]) -> sql.Composed:
+        """Index this session's temporary table `name` on `columns`, in this order."""
+        ...
+
+    def bool_or(self, expr: sql.Composable) -> sql.Composable:
+        """The aggregate true when any of a group's flags is (MariaDB: flags are integers)."""
+        ...
+
+    def int_div(self, left: sql.Composable, right: sql.Composable) -> sql.Composable:
+        """Integer division, rounded towards zero, of two integers."""
+        ...
+
+    def day_number(self, expr: sql.Composable) -> sql.Composable:
+        """A date as its number of days since 1970-01-01; NULL for NULL and, on PostgreSQL,
+        for an infinite date."""
         ...
 
 

@@ -8,9 +8,20 @@ ends, docs/ENGINES.md 2.1 and 2.7). A call outside a transaction is not what cal
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from retention.engines.connection import Connection
+
+
+@dataclass(frozen=True)
+class Account:
+    """Whom the connection acts as: its name, and whether it can bypass the audit trail's
+    protections (PostgreSQL: a superuser; MariaDB: the SUPER privilege, or DROP and TRIGGER
+    on every database)."""
+
+    name: str
+    superuser: bool
 
 
 class Session(Protocol):
@@ -51,4 +62,17 @@ class Session(Protocol):
     def fresh_database(self, admin_url: str, name: str) -> str:
         """Drop the database `name` on the server of `admin_url` (its sessions ended) and
         create it again, empty; its URL. For the demonstration's own database only."""
+        ...
+
+    def account(self, conn: Connection) -> Account:
+        """The account the connection acts as (the run's least-privilege warnings)."""
+        ...
+
+    def server_epoch(self, conn: Connection) -> float:
+        """The database server's clock now, in seconds since 1970 (UTC)."""
+        ...
+
+    def identity(self, conn: Connection) -> tuple[Any, ...]:
+        """What tells one database of one running server apart (another connection must
+        reach the same): its name, and the server's identity and start."""
         ...

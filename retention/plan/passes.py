@@ -89,9 +89,7 @@ class DueTables:
 
     def drop(self, conn: Connection) -> None:
         for name in self.tables.values():
-            conn.execute(
-                sql.SQL("DROP TABLE IF EXISTS {}").format(temp(name, engine_of(conn).dialect))
-            )
+            conn.execute(engine_of(conn).dialect.drop_temporary(name))
         self.tables.clear()
         self.sizes.clear()
 

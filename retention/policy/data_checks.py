@@ -33,13 +33,12 @@ from retention.catalog.references import (
     class_rows,
     distinct_classes,
     match_share,
-    same_classes,
 )
 from retention.engines import Connection, engine_of, sql
+from retention.engines.sql import Params
 from retention.errors import Problem
 from retention.policy.actions import POSTAL_CODE_SHAPE, TEXT_DATE_SHAPE, spec_of
 from retention.policy.bound import BoundColumn, BoundPolicy
-from retention.policy.expr import Params
 from retention.policy.relations import QName
 
 # What a class name looks like (PHP classes, with namespaces): anything else is not shown.
@@ -130,9 +129,6 @@ def unmapped_classes(conn: Connection, policy: BoundPolicy) -> list[UnmappedClas
     for column in class_columns(policy):
         present = distinct_classes(conn, column.table, column.column)
         unknown = [v for v in present.values if v not in column.known]
-        # a value the links reach by another spelling (MariaDB: 'cpatient' for 'CPatient')
-        reached = same_classes(conn, column.table, column.column, unknown, column.known)
-        unknown = [v for v in unknown if v not in reached]
         if unknown or not present.complete:
             rows = class_rows(conn, column.table, column.column, unknown) if unknown else ()
             out.append(UnmappedClasses(column, rows, present.complete))
@@ -313,16 +309,19 @@ _SHAPES = {
 
 def _shaped(conn: Connection, item: BoundColumn, shape: str) -> tuple[int, int]:
     """(values with the shape, values read) among the first `SAMPLE` non-NULL values."""
-    dialect, params = engine_of(conn).dialect, Params("s")
-    shaped = dialect.matches(dialect.exact_text(sql.Identifier("v")), shape, params)
+    dialect = engine_of(conn).dialect
+    params = Params("s")
+    # read exactly (PostgreSQL: COLLATE "C", pattern matching refuses nondeterministic
+    # collations); the shape is ASCII
+    matched = dialect.matches(dialect.exact_text(sql.SQL("v")), shape, params)
     query = sql.SQL(
-        "SELECT coalesce(sum(CASE WHEN {shaped} THEN 1 ELSE 0 END), 0), count(*) "
-        "FROM (SELECT {c} AS v FROM {t} WHERE {c} IS NOT NULL LIMIT {sample}) AS s"
+        "SELECT coalesce(sum(CASE WHEN {m} THEN 1 ELSE 0 END), 0), count(*) "
+        "FROM (SELECT {c} AS v FROM {t} WHERE {c} IS NOT NULL LIMIT {n}) AS s"
     ).format(
-        shaped=shaped,  # exact_text: the shape is ASCII, compared byte for byte
+        m=matched,
         c=sql.Identifier(item.column.name),
         t=sql.Identifier(*item.table.qname),
-        sample=params.add(SAMPLE),
+        n=params.add(SAMPLE),
     )
     row = conn.execute(query, params.values).fetchone()
     return (int(row[0]), int(row[1])) if row else (0, 0)

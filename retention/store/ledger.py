@@ -16,7 +16,7 @@ from pathlib import Path
 
 from loguru import logger
 
-from retention.engines import Connection, sql
+from retention.engines import Connection, engine_of
 
 TABLE = "scrubbed"
 # What decides whether a text is clean: the analyser's code (every module of the discovery
@@ -53,16 +53,11 @@ def analyser_fingerprint() -> str:
 def find_ledger(conn: Connection, schema: str) -> Ledger | None:
     """The ledger, or None while `retention init` has not created it or this role may not read
     and write it (every text is then pending, as before the ledger existed)."""
-    name = f"{sql.Identifier(schema).as_string(None)}.{TABLE}"
-    row = conn.execute(
-        # CASE: has_table_privilege raises on a table that does not exist
-        "SELECT CASE WHEN to_regclass(%(t)s) IS NOT NULL THEN has_table_privilege(%(t)s, "
-        "'SELECT') AND has_table_privilege(%(t)s, 'INSERT') END, to_regclass(%(t)s) IS NOT NULL",
-        {"t": name},
-    ).fetchone()
-    if row is None or not row[1]:
+    name = f"{schema}.{TABLE}"
+    usable = engine_of(conn).catalogue.may(conn, schema, TABLE, ("SELECT", "INSERT"))
+    if usable is None:
         return None
-    if not row[0]:
+    if not usable:
         logger.warning(
             "the scrub ledger {} exists but this role may not read and write it: every due "
             "text is analysed again (apply the script of 'retention grants' again)",

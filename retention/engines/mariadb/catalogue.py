@@ -32,6 +32,7 @@ from typing import Any
 
 from retention.engines import Connection
 from retention.engines.catalogue import Catalog, Column, ColumnKind, ForeignKey, Hook, Table
+from retention.engines.mariadb.grantee import CURRENT_GRANTEE
 from retention.errors import DatabaseError
 
 SYSTEM_DATABASES = ("information_schema", "mysql", "performance_schema", "sys")
@@ -125,6 +126,26 @@ class Catalogue:
             (schema, name),
         ).fetchall()
         return any((str(row[0]), str(row[1])) == (schema, name) for row in rows)
+
+    def may(
+        self, conn: Connection, schema: str, name: str, privileges: Collection[str]
+    ) -> bool | None:
+        """Privileges granted to the account itself (globally, on the database, on the table),
+        as information_schema shows them; one held through a role is not seen (then False:
+        the caller does without, and says so)."""
+        if not self.table_exists(conn, schema, name):
+            return None
+        rows = conn.execute(
+            f"SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = "
+            f"{CURRENT_GRANTEE} UNION SELECT PRIVILEGE_TYPE FROM "
+            f"information_schema.SCHEMA_PRIVILEGES WHERE GRANTEE = {CURRENT_GRANTEE} "
+            f"AND TABLE_SCHEMA = %s UNION SELECT PRIVILEGE_TYPE FROM "
+            f"information_schema.TABLE_PRIVILEGES WHERE GRANTEE = {CURRENT_GRANTEE} "
+            f"AND TABLE_SCHEMA = %s AND TABLE_NAME = %s",
+            (schema, schema, name),
+        ).fetchall()
+        granted = {str(row[0]).upper() for row in rows}
+        return all(p.upper() in granted for p in privileges)
 
     def transactional(self, conn: Connection, tables: Collection[Qname]) -> dict[Qname, bool]:
         found: dict[Qname, bool] = {}

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import date, time, timedelta
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from psycopg import ProgrammingError, sql
 from psycopg.types.json import Json, Jsonb
@@ -290,6 +291,8 @@ def _checked(value: Any) -> Any:
     text; unknown types refused."""
     if value is None or isinstance(value, _PARAMETER_TYPES):
         return int(value) if isinstance(value, bool) else value
+    if isinstance(value, UUID):  # the tool's run ids: CHAR(36), the canonical text
+        return str(value)
     if isinstance(value, Json | Jsonb):
         try:
             return json.dumps(value.obj, allow_nan=False)

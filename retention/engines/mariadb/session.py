@@ -36,7 +36,9 @@ from psycopg.pq import TransactionStatus
 
 from retention.engines import sql
 from retention.engines.mariadb.errors import forget_frames, is_lost
+from retention.engines.mariadb.grantee import CURRENT_GRANTEE
 from retention.engines.mariadb.target import parse_url
+from retention.engines.session import Account
 from retention.errors import DatabaseError
 from retention.settings import Settings
 
@@ -231,6 +233,30 @@ class Session:
                 )
             )
         return database_url(admin_url, name)
+
+    def account(self, conn: Connection) -> Account:
+        """A superuser here: the SUPER privilege (it may create or drop triggers anywhere), or
+        DROP and TRIGGER on every database (`GRANT ALL ON *.*`)."""
+        row = conn.execute(
+            "SELECT CURRENT_USER(), (SELECT GROUP_CONCAT(PRIVILEGE_TYPE) "
+            f"FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = {CURRENT_GRANTEE})"
+        ).fetchone()
+        if row is None:
+            return Account("", False)
+        granted = set(str(row[1] or "").split(","))
+        return Account(str(row[0]), "SUPER" in granted or {"DROP", "TRIGGER"} <= granted)
+
+    def server_epoch(self, conn: Connection) -> float:
+        # SYSDATE: the time now (NOW is the statement's start); the session's zone is UTC
+        row = conn.execute("SELECT UNIX_TIMESTAMP(SYSDATE(6))").fetchone()
+        assert row is not None
+        return float(row[0])
+
+    def identity(self, conn: Connection) -> tuple[Any, ...]:
+        row = conn.execute(
+            "SELECT DATABASE(), @@hostname, @@port, @@datadir, @@server_id"
+        ).fetchone()
+        return tuple(row) if row else ()
 
 
 def database_url(url: str, database: str) -> str:

@@ -35,6 +35,9 @@ class PostgreSQL:
         tablesample=True,
         statement_time_on_dml=True,
         reopen_temporary_table=True,
+        writable_cte=True,
+        materializes_cte=True,
+        disjoint_batch_locks=True,
     )
     # the concerns, one object each (their protocols: retention/engines/)
     catalogue = Catalogue()

@@ -40,6 +40,23 @@ class Catalogue:
         ).fetchone()
         return bool(row and row[0])
 
+    def may(
+        self, conn: Connection, schema: str, name: str, privileges: Collection[str]
+    ) -> bool | None:
+        table = sql.Identifier(schema, name).as_string(None)
+        if not self.table_exists(conn, schema, name):
+            return None
+        row = conn.execute(
+            sql.SQL("SELECT {}").format(
+                sql.SQL(" AND ").join(
+                    sql.SQL("has_table_privilege(%s, {})").format(sql.Literal(p))
+                    for p in privileges
+                )
+            ),
+            [table] * len(privileges),
+        ).fetchone()
+        return bool(row and row[0])
+
     def transactional(
         self, conn: Connection, tables: Collection[tuple[str, str]]
     ) -> dict[tuple[str, str], bool]:

@@ -29,6 +29,7 @@ def type_name(typed: Typed) -> str:
 class PostgreSQLDialect:
     name = "postgresql"
     prepare_temporary: bool | None = False  # a prepared statement keeps the table's row type
+    compares_text_exactly = True
 
     # -- sets of keys ------------------------------------------------------------------------
     def key_list(self, params: Binder, keys: Sequence[Any], key: Column) -> sql.Composable:
@@ -162,9 +163,9 @@ class PostgreSQLDialect:
         assignments: Sequence[tuple[str, sql.Composable]],
         where: sql.Composable,
         *,
-        join: sql.Composable | None = None,
+        join: Membership | None = None,
     ) -> sql.Composed:
-        if join is not None and join.as_string(None):
+        if join is not None and join.join.as_string(None):
             raise ValueError("PostgreSQL's memberships are conditions, never joins")
         return sql.SQL("UPDATE {} AS {} SET {} WHERE {}").format(
             table, sql.SQL(alias), _set(assignments), where
@@ -216,27 +217,23 @@ class PostgreSQLDialect:
     def temporary(self, name: str) -> sql.Composable:
         return sql.Identifier("pg_temp", name)
 
-    # -- values of a column, as the links compare them -------------------------------------------
-    def class_text(self, ref: sql.Composable) -> sql.Composable:
-        return sql.SQL("{}::text").format(ref)
+    # -- a run's due tables ---------------------------------------------------------------------
+    def drop_temporary(self, name: str) -> sql.Composed:
+        return sql.SQL("DROP TABLE IF EXISTS {}").format(self.temporary(name))
 
-    def distinct_values(
-        self, table: sql.Composable, column: Column, *, indexed: bool
-    ) -> sql.Composed:
-        name = sql.Identifier(column.name)
-        # citext's own equality folds case, text's does not: no loose scan on it
-        if indexed and column.base_type != "citext":
-            return sql.SQL(
-                "WITH RECURSIVE d(v) AS ("
-                "(SELECT {c} FROM {t} WHERE {c} IS NOT NULL ORDER BY {c} LIMIT 1) "
-                "UNION ALL "
-                "SELECT (SELECT {c} FROM {t} WHERE {c} > d.v ORDER BY {c} LIMIT 1) "
-                "FROM d WHERE d.v IS NOT NULL) "
-                "SELECT v::text FROM d WHERE v IS NOT NULL LIMIT %s"
-            ).format(c=name, t=table)
-        return sql.SQL(
-            "SELECT DISTINCT {c}::text FROM {t} WHERE {c} IS NOT NULL ORDER BY 1 LIMIT %s"
-        ).format(c=name, t=table)
+    def index_temporary(self, name: str, columns: Sequence[str]) -> sql.Composed:
+        return sql.SQL("CREATE INDEX ON {} ({})").format(
+            self.temporary(name), sql.SQL(", ").join(map(sql.Identifier, columns))
+        )
+
+    def bool_or(self, expr: sql.Composable) -> sql.Composable:
+        return sql.SQL("bool_or({})").format(expr)
+
+    def int_div(self, left: sql.Composable, right: sql.Composable) -> sql.Composable:
+        return sql.SQL("({}) / ({})").format(left, right)
+
+    def day_number(self, expr: sql.Composable) -> sql.Composable:
+        return sql.SQL("CASE WHEN isfinite({e}) THEN {e} - DATE '1970-01-01' END").format(e=expr)
 
     # -- writing many rows ---------------------------------------------------------------------
 

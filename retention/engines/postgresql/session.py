@@ -15,6 +15,7 @@ from psycopg import conninfo, sql
 from psycopg.pq import TransactionStatus
 
 from retention.engines import Connection
+from retention.engines.session import Account
 from retention.errors import DatabaseError
 from retention.settings import Settings
 
@@ -133,3 +134,21 @@ class Session:
         params = conninfo.conninfo_to_dict(admin_url)
         params["dbname"] = name
         return conninfo.make_conninfo("", **params)
+
+    def account(self, conn: Connection) -> Account:
+        row = conn.execute(
+            "SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user"
+        ).fetchone()
+        return Account(str(row[0]), bool(row[1])) if row else Account("", False)
+
+    def server_epoch(self, conn: Connection) -> float:
+        row = conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
+        assert row is not None
+        return float(row[0])
+
+    def identity(self, conn: Connection) -> tuple[Any, ...]:
+        row = conn.execute(
+            "SELECT current_database(), (SELECT oid FROM pg_database "
+            "WHERE datname = current_database()), pg_postmaster_start_time()"
+        ).fetchone()
+        return tuple(row) if row else ()

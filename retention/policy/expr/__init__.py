@@ -9,7 +9,8 @@ Compliance officers read these expressions in policy files; DBAs write them::
 PostgreSQL is the reference: `evaluate` computes exactly what the SQL from `compile_sql` does.
 """
 
-from retention.policy.expr.compile import Params, compile_sql
+from retention.engines.sql import Params
+from retention.policy.expr.compile import compile_sql
 from retention.policy.expr.evaluate import evaluate
 from retention.policy.expr.nodes import Expr, ExprError, Name, to_text
 from retention.policy.expr.parser import parse

@@ -20,12 +20,12 @@ values PostgreSQL computes (MariaDB past 9999-12-31), a condition telling when i
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import assert_never
 
 from retention.engines import sql
 from retention.engines.clock import ClockSQL, Term, or_postgresql
+from retention.engines.sql import Params
 from retention.policy.expr.nodes import (
     And,
     Arith,
@@ -50,37 +50,10 @@ from retention.policy.expr.nodes import (
 
 _NULL = sql.SQL("NULL")
 _NULL_TERM = Term(_NULL)
-_PREFIX = re.compile(r"[A-Za-z_]([A-Za-z0-9_]*[A-Za-z_])?")
 _BIGINT = range(-(2**63), 2**63)
 
 # how a name is read: its SQL, or a term (a named expression compiled with its condition)
 Resolve = Callable[[Name], sql.Composable | Term]
-
-
-class Params:
-    """Values for named placeholders `%(p1)s`, `%(p2)s`... allocated in order.
-
-    `prefix` (letters, digits, `_`, not ending with a digit) keeps the names of several
-    collections apart: `Params("c")` gives `c1`, `c2`...
-    """
-
-    def __init__(self, prefix: str = "p") -> None:
-        if not _PREFIX.fullmatch(prefix):
-            raise ValueError(f"invalid placeholder prefix {prefix!r}")
-        self.prefix = prefix
-        self._values: dict[str, object] = {}
-
-    def add(self, value: object, *, binary: bool = False) -> sql.Composable:
-        """Bind `value` to a new placeholder and return it (`binary`: sent in binary format
-        where the driver can, e.g. arrays of thousands of keys)."""
-        name = f"{self.prefix}{len(self._values) + 1}"
-        self._values[name] = value
-        return sql.parameter(name, binary=binary)
-
-    @property
-    def values(self) -> dict[str, object]:
-        """The bound values by placeholder name (a copy), to pass to `execute`."""
-        return dict(self._values)
 
 
 def compile_sql(
