@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from retention.engines.bulk import Bulk
     from retention.engines.catalogue import Catalog
     from retention.engines.dialect import Dialect
+    from retention.engines.grants import Grants
     from retention.engines.locks import Locks
     from retention.engines.own_schema import OwnSchema
     from retention.engines.rows import Rows
@@ -122,6 +123,11 @@ class Engine(Protocol):
     def own_schema(self) -> OwnSchema: ...
     @property
     def dialect(self) -> Dialect: ...
+    @property
+    def grants(self) -> Grants:
+        """`retention grants --role`: the least privileges, as a script."""
+        ...
+
     @property
     def sampler(self) -> Sampler:
         """A bounded sample of a table's rows (`retention scan`)."""

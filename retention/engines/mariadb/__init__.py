@@ -23,6 +23,7 @@ from retention.engines.mariadb import binlog, session, target
 from retention.engines.mariadb.bulk import load as bulk_load
 from retention.engines.mariadb.catalogue import Catalogue
 from retention.engines.mariadb.dialect import DIALECT
+from retention.engines.mariadb.grants import Grants
 from retention.engines.mariadb.locks import Locks
 from retention.engines.mariadb.pending import Pending
 from retention.engines.mariadb.sample import Sampler
@@ -64,6 +65,7 @@ class MariaDB:
     own_schema = OwnSchema()
     dialect = DIALECT
     sampler = Sampler()
+    grants = Grants()
 
     def connect(self, settings: Settings, *, url: str | None = None) -> Connection:
         return session.connect(settings, url=url)

@@ -74,6 +74,21 @@ class Account:
         return f"'{self.user}'@'{self.host}'"
 
 
+class Grants:
+    def script(
+        self,
+        conn: Connection,
+        role: str,
+        *,
+        policies: int,
+        reads: Collection[QName],
+        deletes: Collection[QName],
+        updates: Mapping[QName, Collection[str]],
+        schema: str,
+    ) -> str:
+        return grants_sql(conn, role, reads=reads, deletes=deletes, updates=updates, schema=schema)
+
+
 def grants_sql(
     conn: Connection,
     role: str,

@@ -11,6 +11,7 @@ from retention.engines.postgresql import binlog, session
 from retention.engines.postgresql.bulk import Bulk
 from retention.engines.postgresql.catalogue import Catalogue
 from retention.engines.postgresql.dialect import DIALECT
+from retention.engines.postgresql.grants import Grants
 from retention.engines.postgresql.locks import Locks
 from retention.engines.postgresql.own_schema import OwnSchema
 from retention.engines.postgresql.sample import Sampler
@@ -49,6 +50,7 @@ class PostgreSQL:
     own_schema = OwnSchema()
     dialect = DIALECT
     sampler = Sampler()
+    grants = Grants()
 
     def connect(self, settings: Settings, *, url: str | None = None) -> Connection:
         return session.connect(settings, url=url)
