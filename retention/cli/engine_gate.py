@@ -22,8 +22,6 @@ NOT_ON_MARIADB_YET: dict[tuple[str, str], str] = {
     ("retention.cli.archive", "_list"): "retention archive list",
     ("retention.cli.archive", "_verify"): "retention archive verify",
     ("retention.cli.archive", "_restore"): "retention archive restore",
-    ("retention.cli.report", "run_report"): "retention report",
-    ("retention.cli.report", "run_exposure"): "retention exposure",
     ("retention.cli.draft", "run"): "retention draft",
 }
 

@@ -16,6 +16,7 @@ caller (e.g. a temporary table that is not emptied at commit).
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -311,6 +312,39 @@ class Dialect(Protocol):
         """A date as its number of days since 1970-01-01; NULL for NULL and, on PostgreSQL,
         for an infinite date."""
         ...
+
+    # -- the report's statements (retention.report) --------------------------------------------
+    def temporary_as(self, name: str, query: sql.Composable) -> sql.Composed:
+        """`CREATE TEMPORARY TABLE name AS query` in a transaction, which it does not end:
+        PostgreSQL drops the table at commit, MariaDB keeps it for the session (its users
+        drop it: `drop_temporary`). `name` starts with `retention_`."""
+        ...
+
+    def json_text(self, document: sql.Composable, key: str) -> sql.Composable:
+        """The text of the member `key` (letters, digits, `_`) of a JSON object column; NULL
+        when it is missing or null (PostgreSQL `document->>'key'`)."""
+        ...
+
+    def json_counts(self, document: sql.Composable, alias: str) -> RowSet:
+        """A JSON object of integers (an audit entry's rows per table) as a FROM item joined
+        after its row, aliased `alias`: one row per member, with `key` and `count`."""
+        ...
+
+    def segment_digests(self, schema: str, segment: str, alias: str) -> sql.Composable:
+        """The subject digests of the archive segment aliased `segment`, as a join after it
+        aliased `alias` with one column `digest` (PostgreSQL: the segment's text[];
+        MariaDB: its rows of `archive_segment_subjects`)."""
+        ...
+
+
+_JSON_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def json_key(key: str) -> str:
+    """`key` when it can be written in a statement as a JSON member's name (`json_text`)."""
+    if not _JSON_KEY.fullmatch(key):
+        raise ValueError(f"not a JSON member name that a statement can hold: {key!r}")
+    return key
 
 
 def or_postgresql(dialect: Dialect | None) -> Dialect:

@@ -40,7 +40,14 @@ from typing import Any, Literal
 
 from retention.engines import sql
 from retention.engines.catalogue import Column, ColumnKind, Table
-from retention.engines.dialect import Binder, Membership, RowSet, TemporaryTable, Typed
+from retention.engines.dialect import (
+    Binder,
+    Membership,
+    RowSet,
+    TemporaryTable,
+    Typed,
+    json_key,
+)
 from retention.errors import DatabaseError
 
 PREFIX = "retention_"  # every temporary table's name: it hides a base table of the same name
@@ -307,6 +314,34 @@ class MariaDBDialect:
 
     def day_number(self, expr: sql.Composable) -> sql.Composable:
         return sql.SQL("DATEDIFF({}, DATE '1970-01-01')").format(expr)
+
+    # -- the report's statements ---------------------------------------------------------------
+    def temporary_as(self, name: str, query: sql.Composable) -> sql.Composed:
+        return sql.SQL("CREATE TEMPORARY TABLE {} ENGINE=InnoDB AS {}").format(
+            self.temporary(name), query
+        )
+
+    def json_text(self, document: sql.Composable, key: str) -> sql.Composable:
+        return sql.SQL("JSON_VALUE({}, {})").format(document, sql.Literal(f"$.{json_key(key)}"))
+
+    def json_counts(self, document: sql.Composable, alias: str) -> RowSet:
+        # no JSON_TABLE over an object's members: its keys' array, each member read by name
+        # (quoted: table names hold dots)
+        key = sql.Identifier(alias, "key")
+        source = sql.SQL(
+            "JSON_TABLE(JSON_KEYS({}), '$[*]' COLUMNS ({} VARCHAR(255) PATH '$')) AS {}"
+        ).format(document, sql.Identifier("key"), sql.Identifier(alias))
+        count = sql.SQL("CAST(JSON_EXTRACT({}, CONCAT('$.', JSON_QUOTE({}))) AS SIGNED)").format(
+            document, key
+        )
+        return RowSet(source, {"key": key, "count": count})
+
+    def segment_digests(self, schema: str, segment: str, alias: str) -> sql.Composable:
+        return sql.SQL("JOIN {} AS {a} ON {a}.file_id = {s}.file_id AND {a}.grp = {s}.grp").format(
+            sql.Identifier(schema, "archive_segment_subjects"),
+            a=sql.Identifier(alias),
+            s=sql.Identifier(segment),
+        )
 
     # -- writing many rows ---------------------------------------------------------------------
 

@@ -13,7 +13,14 @@ from typing import Any, Literal
 
 from retention.engines import sql
 from retention.engines.catalogue import Column, Table
-from retention.engines.dialect import Binder, Membership, RowSet, TemporaryTable, Typed
+from retention.engines.dialect import (
+    Binder,
+    Membership,
+    RowSet,
+    TemporaryTable,
+    Typed,
+    json_key,
+)
 
 # A row without a primary key: its partition (or table) and its place there.
 ROW_ADDRESS = ("tableoid", "ctid")
@@ -234,6 +241,30 @@ class PostgreSQLDialect:
 
     def day_number(self, expr: sql.Composable) -> sql.Composable:
         return sql.SQL("CASE WHEN isfinite({e}) THEN {e} - DATE '1970-01-01' END").format(e=expr)
+
+    # -- the report's statements ---------------------------------------------------------------
+    def temporary_as(self, name: str, query: sql.Composable) -> sql.Composed:
+        return sql.SQL("CREATE TEMPORARY TABLE {} ON COMMIT DROP AS {}").format(
+            sql.Identifier(name), query
+        )
+
+    def json_text(self, document: sql.Composable, key: str) -> sql.Composable:
+        return sql.SQL("{}->>{}").format(document, sql.Literal(json_key(key)))
+
+    def json_counts(self, document: sql.Composable, alias: str) -> RowSet:
+        source = sql.SQL("jsonb_each_text({}) AS {}").format(document, sql.Identifier(alias))
+        return RowSet(
+            source,
+            {
+                "key": sql.Identifier(alias, "key"),
+                "count": sql.SQL("{}::bigint").format(sql.Identifier(alias, "value")),
+            },
+        )
+
+    def segment_digests(self, schema: str, segment: str, alias: str) -> sql.Composable:
+        return sql.SQL("CROSS JOIN unnest({}) AS {} (digest)").format(
+            sql.Identifier(segment, "subject_digests"), sql.Identifier(alias)
+        )
 
     # -- writing many rows ---------------------------------------------------------------------
 
