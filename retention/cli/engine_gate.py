@@ -26,7 +26,8 @@ NOT_ON_MARIADB_YET: dict[tuple[str, str], str] = {
 }
 
 WORKS_ON_MARIADB = (
-    "init, grants, check, plan, run, daemon, audit verify/show/find, hold list, scan, demo"
+    "init, grants, check, plan, run, daemon, report, exposure, audit verify/show/find, "
+    "hold list, scan, demo"
 )
 
 

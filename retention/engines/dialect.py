@@ -314,10 +314,15 @@ class Dialect(Protocol):
         ...
 
     # -- the report's statements (retention.report) --------------------------------------------
-    def temporary_as(self, name: str, query: sql.Composable) -> sql.Composed:
+    def temporary_as(
+        self, name: str, query: sql.Composable, *, unique: str | None = None
+    ) -> sql.Composed:
         """`CREATE TEMPORARY TABLE name AS query` in a transaction, which it does not end:
         PostgreSQL drops the table at commit, MariaDB keeps it for the session (its users
-        drop it: `drop_temporary`). `name` starts with `retention_`."""
+        drop it: `drop_temporary`). `name` starts with `retention_`. `unique`: a column of
+        distinct values that other statements join on; MariaDB gives it a unique index (it
+        has no hash join by default: a join of two unindexed tables is a nested loop),
+        PostgreSQL needs none."""
         ...
 
     def json_text(self, document: sql.Composable, key: str) -> sql.Composable:

@@ -414,7 +414,7 @@ class _Context:
             )
             name = _temp_name()
             tables = engine_of(conn).dialect
-            conn.execute(tables.temporary_as(name, statement), params.values)
+            conn.execute(tables.temporary_as(name, statement, unique="k"), params.values)
             if conn is self.conn:
                 self.aggregates.append(name)
             shared[key] = tables.temporary(name)
@@ -445,7 +445,7 @@ class _Context:
         kept = sql.SQL("is_due OR undeterminable" if clock.keeps_due else "undeterminable")
         rows = sql.SQL("SELECT * FROM ({}) AS c WHERE {}").format(query.query, kept)
         statement = (
-            engine_of(conn).dialect.temporary_as(clock.name, rows)
+            engine_of(conn).dialect.temporary_as(clock.name, rows, unique="k")
             if create
             else sql.SQL("INSERT INTO {} {}").format(clock.table, rows)
         )

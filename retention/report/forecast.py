@@ -194,7 +194,7 @@ class _PhaseWindow:
     def _create(self, name: str, query: sql.Composable, params: dict[str, object]) -> None:
         # dropped first: MariaDB keeps a temporary table past a transaction that failed
         self.conn.execute(self.dialect.drop_temporary(name))
-        self.conn.execute(self.dialect.temporary_as(name, query), params)
+        self.conn.execute(self.dialect.temporary_as(name, query, unique="k"), params)
 
     def _materialise(self, name: str, day: date) -> None:
         clock = clock_query(

@@ -316,9 +316,14 @@ class MariaDBDialect:
         return sql.SQL("DATEDIFF({}, DATE '1970-01-01')").format(expr)
 
     # -- the report's statements ---------------------------------------------------------------
-    def temporary_as(self, name: str, query: sql.Composable) -> sql.Composed:
-        return sql.SQL("CREATE TEMPORARY TABLE {} ENGINE=InnoDB AS {}").format(
-            self.temporary(name), query
+    def temporary_as(
+        self, name: str, query: sql.Composable, *, unique: str | None = None
+    ) -> sql.Composed:
+        # a unique index (not a plain one): a TEXT column gets MariaDB's hashed unique key
+        # instead of error 1170 (a plain index on TEXT needs a prefix length)
+        index = sql.SQL("(UNIQUE ({})) ").format(sql.Identifier(unique)) if unique else sql.SQL("")
+        return sql.SQL("CREATE TEMPORARY TABLE {} {}ENGINE=InnoDB AS {}").format(
+            self.temporary(name), index, query
         )
 
     def json_text(self, document: sql.Composable, key: str) -> sql.Composable:

@@ -243,7 +243,9 @@ class PostgreSQLDialect:
         return sql.SQL("CASE WHEN isfinite({e}) THEN {e} - DATE '1970-01-01' END").format(e=expr)
 
     # -- the report's statements ---------------------------------------------------------------
-    def temporary_as(self, name: str, query: sql.Composable) -> sql.Composed:
+    def temporary_as(
+        self, name: str, query: sql.Composable, *, unique: str | None = None
+    ) -> sql.Composed:
         return sql.SQL("CREATE TEMPORARY TABLE {} ON COMMIT DROP AS {}").format(
             sql.Identifier(name), query
         )
