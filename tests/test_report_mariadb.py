@@ -412,3 +412,41 @@ def test_the_html_report_on_mariadb_holds_no_personal_value(
     values = personal_values(side.conn)  # type: ignore[arg-type]
     assert len(values) > 100
     assert not [v for v in values if v in html]
+
+
+def test_the_report_s_dialect_methods_read_alike_on_both_engines(
+    conn: psycopg.Connection[Any], mariadb_conn: Connection
+) -> None:
+    """An audit entry's rows per table (names with dots, quotes, accents), a member of a JSON
+    object (null, missing), and a temporary table keyed by a long text, made and dropped
+    inside a transaction that goes on."""
+    document = {"public.sejour": 12, 'a"b': 3, "é.x": 4}
+    found = []
+    for c in (conn, mariadb_conn):
+        dialect = engine_of(c).dialect
+        counts = dialect.json_counts(sql.SQL("j.doc"), "r")
+        rows = c.execute(
+            sql.SQL("SELECT {}, {} FROM (SELECT {} AS doc) AS j CROSS JOIN {} ORDER BY 2").format(
+                counts.columns["key"], counts.columns["count"], sql.Placeholder(), counts.source
+            ),
+            (Json(document),),
+        ).fetchall()
+        member = c.execute(
+            sql.SQL("SELECT {}, {}, {} FROM (SELECT {} AS doc) AS j").format(
+                *(dialect.json_text(sql.SQL("j.doc"), k) for k in ("by", "role", "absent")),
+                sql.Placeholder(),
+            ),
+            (Json({"by": "Zoë « x »", "role": None}),),
+        ).fetchone()
+        with c.transaction():
+            long_key = sql.SQL("SELECT {} AS k").format(sql.Literal("é" * 400))
+            c.execute(dialect.temporary_as("retention_probe", long_key, unique="k"))
+            c.execute(dialect.drop_temporary("retention_probe"))
+            c.execute(dialect.drop_temporary("retention_probe"))  # if it exists
+            assert engine_of(c).session.in_transaction(c)
+        found.append(([(str(k), int(n)) for k, n in rows], member))
+    assert found[0] == found[1]
+    assert found[0] == (
+        [('a"b', 3), ("é.x", 4), ("public.sejour", 12)],
+        ("Zoë « x »", None, None),
+    )

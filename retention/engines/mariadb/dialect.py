@@ -330,16 +330,18 @@ class MariaDBDialect:
         return sql.SQL("JSON_VALUE({}, {})").format(document, sql.Literal(f"$.{json_key(key)}"))
 
     def json_counts(self, document: sql.Composable, alias: str) -> RowSet:
-        # no JSON_TABLE over an object's members: its keys' array, each member read by name
-        # (quoted: table names hold dots)
-        key = sql.Identifier(alias, "key")
+        # no JSON_TABLE over an object's members: its keys' array (JSON_KEYS) and its values'
+        # (`$.*`), both in the document's order, matched by position. Not by name: a path
+        # `$."séjours"` does not find a key stored escaped (`s\u00e9jours`, as render.py's
+        # json.dumps writes it)
         source = sql.SQL(
-            "JSON_TABLE(JSON_KEYS({}), '$[*]' COLUMNS ({} VARCHAR(255) PATH '$')) AS {}"
+            "JSON_TABLE(JSON_KEYS({}), '$[*]' COLUMNS (n FOR ORDINALITY, {} VARCHAR(255) PATH "
+            "'$')) AS {}"
         ).format(document, sql.Identifier("key"), sql.Identifier(alias))
-        count = sql.SQL("CAST(JSON_EXTRACT({}, CONCAT('$.', JSON_QUOTE({}))) AS SIGNED)").format(
-            document, key
-        )
-        return RowSet(source, {"key": key, "count": count})
+        count = sql.SQL(
+            "CAST(JSON_VALUE(JSON_EXTRACT({}, '$.*'), CONCAT('$[', {} - 1, ']')) AS SIGNED)"
+        ).format(document, sql.Identifier(alias, "n"))
+        return RowSet(source, {"key": sql.Identifier(alias, "key"), "count": count})
 
     def segment_digests(self, schema: str, segment: str, alias: str) -> sql.Composable:
         return sql.SQL("JOIN {} AS {a} ON {a}.file_id = {s}.file_id AND {a}.grp = {s}.grp").format(
