@@ -382,6 +382,11 @@ def test_the_snapshot_a_run_stores_reads_back_on_mariadb(sides: dict[str, Side])
     now = compute_exposure(side.conn, side.policies, TODAY, schema=TOOL)
     assert stored[1].exposure == now
     assert stored[0].exposure.scan_id is None and now.scan_id == 1
+    # a run's helper connections cannot share MariaDB's snapshot: left idle, same figures
+    with connect(Settings(), url=side.url) as helper:
+        assert (
+            compute_exposure(side.conn, side.policies, TODAY, schema=TOOL, helpers=[helper]) == now
+        )
 
 
 def _commands(side: Side, *args: str) -> str:
