@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -455,3 +456,59 @@ def test_the_report_s_dialect_methods_read_alike_on_both_engines(
         [('a"b', 3), ("é.x", 4), ("public.sejour", 12)],
         ("Zoë « x »", None, None),
     )
+
+
+_MOMENT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+@pytest.fixture
+def fresh(mariadb_admin_url: str) -> Iterator[tuple[str, str]]:
+    """The demo hospital alone on MariaDB: its URL, and the name of the tool's database."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    hospital, tool = f"rt_reportrh{worker}_{os.getpid()}", f"rt_reportrt{worker}_{os.getpid()}"
+    _drop(mariadb_admin_url, hospital)
+    _drop(mariadb_admin_url, tool)
+    with connect(Settings(), url=mariadb_admin_url) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(hospital)))
+    url = database_url(mariadb_admin_url, hospital)
+    try:
+        with connect(Settings(), url=url) as conn:
+            create_schema(conn)
+            generate(conn, patients=PATIENTS, seed=SEED, today=TODAY)
+        yield url, tool
+    finally:
+        _drop(mariadb_admin_url, hospital)
+        _drop(mariadb_admin_url, tool)
+
+
+def test_after_a_real_run_the_report_reads_the_same_on_both_engines(
+    fresh: tuple[str, str], pg_admin_url: str
+) -> None:
+    """`retention run` on each engine (it stores the exposure after itself), then the report:
+    the same runs, work per table, audit and trend, once ids and moments are masked."""
+    maria_url, tool = fresh
+    with (
+        temporary_database(pg_admin_url) as pg_url,
+        connect(Settings(), url=pg_url) as pg_conn,
+    ):
+        create_schema(pg_conn)
+        generate(pg_conn, patients=PATIENTS, seed=SEED, today=TODAY)
+        reports = []
+        for url, schema in ((maria_url, tool), (pg_url, "retention")):
+            command = ("run", "--yes", "--allow-large", "--reason", "test")
+            done = cli(url, *command, RETENTION_SCHEMA_NAME=schema)
+            assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+            assert "exposure snapshot not stored" not in done.stderr
+            report = cli(url, "report", "--format", "json", RETENTION_SCHEMA_NAME=schema)
+            assert report.returncode == 0, report.stderr[-2000:]
+            data = url.rsplit("/", 1)[1] if url == maria_url else "public"
+            text = _UUID.sub("<id>", _MOMENT.sub("<at>", report.stdout))
+            reports.append(_masked(json.loads(text), Side(url, pg_conn, data)))
+    assert reports[0] == reports[1]
+    (run,) = reports[0]["history"]["runs"]
+    assert run["outcome"] == "completed" and run["rows"] > 0
+    (snapshot,) = reports[0]["trend"]
+    assert snapshot["run_id"] == "<id>" and snapshot["outcome"] == "completed"
+    (patients,) = (p for p in snapshot["exposure"]["populations"] if p["table"] == "~.patients")
+    assert patients["past_retention"] == 0
