@@ -215,6 +215,12 @@ class Dialect(Protocol):
         """Rows (aliased `alias`) whose column `key` is among `keys` (a `key_list`)."""
         ...
 
+    def member_rows(self, table: sql.Composable, alias: str, members: Membership) -> sql.Composable:
+        """The FROM item of a statement reading (and locking) the rows of `table` (aliased
+        `alias`) that `members` restricts: `table AS alias` then the membership's join, or
+        where the engine can, read from the member rows first."""
+        ...
+
     def lock(
         self, *, skip_locked: bool = False, no_key: bool = False, of: str | None = None
     ) -> sql.Composable:
@@ -257,6 +263,38 @@ class Dialect(Protocol):
     ) -> sql.Composed:
         """`DELETE FROM table [AS alias] WHERE where`, in a form the engine plans with
         indexes."""
+        ...
+
+    def select_keys(
+        self,
+        table: sql.Composable,
+        key: Column,
+        params: Binder,
+        keys: Sequence[Any],
+        *,
+        skip_locked: bool = False,
+    ) -> sql.Composed:
+        """The `key` of the rows of `table` whose key is one of `keys`, in key order; with
+        `skip_locked`, locked `FOR UPDATE SKIP LOCKED` (a batch's subjects)."""
+        ...
+
+    def delete_keys(
+        self, table: sql.Composable, key: Column, params: Binder, keys: Sequence[Any]
+    ) -> sql.Composed:
+        """Delete the rows of `table` whose `key` is one of `keys` (bound in `params`)."""
+        ...
+
+    def delete_linked(
+        self,
+        table: sql.Composable,
+        alias: str,
+        columns: Sequence[str],
+        source: sql.Composable,
+        parent_columns: Sequence[str],
+        extra: sql.Composable | None = None,
+    ) -> sql.Composed:
+        """Delete the rows of `table` (aliased `alias`) whose `columns` equal the
+        `parent_columns` of a row of `source` (a table), and that meet `extra`."""
         ...
 
     def insert_missing(

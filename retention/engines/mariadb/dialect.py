@@ -211,6 +211,14 @@ class MariaDBDialect:
         on = sql.SQL("{} = m.k").format(sql.Identifier(alias, key))
         return Membership(sql.SQL(" JOIN {} ON {}").format(lead, on), sql.SQL("TRUE"), lead, on)
 
+    def member_rows(self, table: sql.Composable, alias: str, members: Membership) -> sql.Composable:
+        if members.lead is not None and members.on is not None:
+            # the member rows first (STRAIGHT_JOIN): see `update`
+            return sql.SQL("{} STRAIGHT_JOIN {} AS {} ON {}").format(
+                members.lead, table, sql.SQL(alias), members.on
+            )
+        return sql.SQL("{} AS {}{}").format(table, sql.SQL(alias), members.join)
+
     def lock(
         self, *, skip_locked: bool = False, no_key: bool = False, of: str | None = None
     ) -> sql.Composable:
@@ -266,6 +274,58 @@ class MariaDBDialect:
         return sql.SQL("DELETE {a} FROM {t} AS {a} WHERE {w}").format(
             a=sql.SQL(alias), t=table, w=where
         )
+
+    def select_keys(
+        self,
+        table: sql.Composable,
+        key: Column,
+        params: Binder,
+        keys: Sequence[Any],
+        *,
+        skip_locked: bool = False,
+    ) -> sql.Composed:
+        # read from the keys first (STRAIGHT_JOIN): a semi-join would scan a small table, lock
+        # every row it read and leave another worker's subjects locked for the batch's length
+        k = sql.Identifier("r", key.name)
+        return sql.SQL(
+            "SELECT {k} FROM ({keys}) AS m STRAIGHT_JOIN {t} AS r ON {k} = m.k ORDER BY {k} {lock}"
+        ).format(
+            k=k,
+            keys=self.key_list(params, keys, key),
+            t=table,
+            lock=self.lock(skip_locked=True) if skip_locked else sql.SQL(""),
+        )
+
+    def delete_keys(
+        self, table: sql.Composable, key: Column, params: Binder, keys: Sequence[Any]
+    ) -> sql.Composed:
+        # read from the keys first (STRAIGHT_JOIN), as `update`: a semi-join would scan a small
+        # table and keep each row it read locked (measured: a second session's DELETE of other
+        # keys then waits and times out)
+        return sql.SQL("DELETE r FROM ({}) AS m STRAIGHT_JOIN {} AS r ON r.{} = m.k").format(
+            self.key_list(params, keys, key), table, sql.Identifier(key.name)
+        )
+
+    def delete_linked(
+        self,
+        table: sql.Composable,
+        alias: str,
+        columns: Sequence[str],
+        source: sql.Composable,
+        parent_columns: Sequence[str],
+        extra: sql.Composable | None = None,
+    ) -> sql.Composed:
+        lead = sql.SQL("(SELECT DISTINCT {} FROM {}) AS m").format(
+            sql.SQL(", ").join(map(sql.Identifier, parent_columns)), source
+        )
+        on = sql.SQL(" AND ").join(
+            sql.SQL("{} = {}").format(sql.Identifier(alias, c), sql.Identifier("m", pc))
+            for c, pc in zip(columns, parent_columns, strict=True)
+        )
+        query = sql.SQL("DELETE {a} FROM {lead} STRAIGHT_JOIN {t} AS {a} ON {on}").format(
+            a=sql.SQL(alias), lead=lead, t=table, on=on
+        )
+        return query if extra is None else sql.SQL("{} WHERE {}").format(query, extra)
 
     def insert_missing(
         self, table: sql.Composable, columns: Sequence[str], query: sql.Composable

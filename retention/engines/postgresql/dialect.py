@@ -154,6 +154,9 @@ class PostgreSQLDialect:
             sql.SQL(""), sql.SQL("{} IN ({})").format(sql.Identifier(alias, key), keys)
         )
 
+    def member_rows(self, table: sql.Composable, alias: str, members: Membership) -> sql.Composable:
+        return sql.SQL("{} AS {}{}").format(table, sql.SQL(alias), members.join)
+
     def lock(
         self, *, skip_locked: bool = False, no_key: bool = False, of: str | None = None
     ) -> sql.Composable:
@@ -197,6 +200,49 @@ class PostgreSQLDialect:
         if alias is None:
             return sql.SQL("DELETE FROM {} WHERE {}").format(table, where)
         return sql.SQL("DELETE FROM {} AS {} WHERE {}").format(table, sql.SQL(alias), where)
+
+    def select_keys(
+        self,
+        table: sql.Composable,
+        key: Column,
+        params: Binder,
+        keys: Sequence[Any],
+        *,
+        skip_locked: bool = False,
+    ) -> sql.Composed:
+        k = sql.Identifier(key.name)
+        return sql.SQL("SELECT {k} FROM {t} WHERE {keys} ORDER BY {k} {lock}").format(
+            k=k,
+            t=table,
+            keys=self.in_keys(k, params, keys, key),
+            lock=self.lock(skip_locked=True) if skip_locked else sql.SQL(""),
+        )
+
+    def delete_keys(
+        self, table: sql.Composable, key: Column, params: Binder, keys: Sequence[Any]
+    ) -> sql.Composed:
+        return self.delete(table, None, self.in_keys(sql.Identifier(key.name), params, keys, key))
+
+    def delete_linked(
+        self,
+        table: sql.Composable,
+        alias: str,
+        columns: Sequence[str],
+        source: sql.Composable,
+        parent_columns: Sequence[str],
+        extra: sql.Composable | None = None,
+    ) -> sql.Composed:
+        parents = sql.SQL("SELECT {} FROM {}").format(
+            sql.SQL(", ").join(map(sql.Identifier, parent_columns)), source
+        )
+        if len(columns) == 1:
+            found = self.in_query(sql.Identifier(alias, columns[0]), parents)
+        else:
+            found = sql.SQL("({}) IN ({})").format(
+                sql.SQL(", ").join(sql.Identifier(alias, c) for c in columns), parents
+            )
+        where = found if extra is None else sql.SQL("{} AND {}").format(extra, found)
+        return self.delete(table, alias, where)
 
     def insert_missing(
         self, table: sql.Composable, columns: Sequence[str], query: sql.Composable
