@@ -5,7 +5,7 @@ Each transaction is identified by (backend pid, xact_start); its duration is the
 most one polling interval (plus the poll's own latency). A transaction is classified by the
 statements seen in it: the plan's read-only snapshot, the due-set snapshot (autocommit `CREATE
 TEMPORARY TABLE retention_due`), a batch (locks rows: `FOR UPDATE SKIP LOCKED`, DML), the
-exposure snapshot stored after the run (`rt_exposure_*` temporary tables), or other.
+exposure snapshot stored after the run (`retention_exposure_*` temporary tables), or other.
 Parallel workers are left out (they share their leader's transaction). `query` is cut at
 `track_activity_query_size` (1 kB by default), so markers are statement prefixes.
 """
@@ -23,7 +23,7 @@ from bench.db import connect
 PLAN, SNAPSHOT, BATCH, EXPOSURE, OTHER = "plan", "snapshot", "batch", "exposure", "other"
 _MARKERS: tuple[tuple[str, str], ...] = (  # first match wins
     (OTHER, '"runs" SET outcome'),
-    (EXPOSURE, "rt_exposure_"),  # the exposure snapshot stored after the run (report trend)
+    (EXPOSURE, "retention_exposure_"),  # the exposure snapshot stored after the run (report trend)
     (PLAN, "WITH clock AS MATERIALIZED"),
     (PLAN, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"),
     (SNAPSHOT, "retention_due AS"),

@@ -17,8 +17,6 @@ REFUSED = [
     ["hold", "release", "--subject", "1"],
     ["archive", "list"],
     ["archive", "verify"],
-    ["report", "--out", "report.html"],
-    ["exposure"],
 ]
 
 

@@ -77,11 +77,10 @@ class Pseudonymize:
             batch.policy, table, "r", batch.keys_sql(params, dialect), params, dialect=dialect
         )
         # Locked until the batch commits: a concurrent edit cannot slip between read and write.
-        select = sql.SQL("SELECT {}, {} FROM {} AS r{} WHERE {} AND ({}) {}").format(
+        select = sql.SQL("SELECT {}, {} FROM {} WHERE {} AND ({}) {}").format(
             sql.SQL(", ").join(sql.Identifier("r", c) for c in primary),
             sql.SQL(", ").join(refs),
-            sql.Identifier(*table),
-            rows_of.join,
+            dialect.member_rows(sql.Identifier(*table), "r", rows_of),
             rows_of.condition,
             todo,
             dialect.lock(no_key=True),

@@ -122,11 +122,10 @@ class Scrub:
         rows_of = members(
             batch.policy, table, "r", batch.keys_sql(params, dialect), params, dialect=dialect
         )
-        query = sql.SQL("SELECT {}, {} FROM {} AS r{} WHERE {} AND ({}) ORDER BY {} {}").format(
+        query = sql.SQL("SELECT {}, {} FROM {} WHERE {} AND ({}) ORDER BY {} {}").format(
             sql.SQL(", ").join(sql.Identifier("r", c) for c in primary),
             sql.SQL(", ").join(dialect.as_text(r) for r in refs),
-            sql.Identifier(*table),
-            rows_of.join,
+            dialect.member_rows(sql.Identifier(*table), "r", rows_of),
             rows_of.condition,
             todo,
             sql.SQL(", ").join(sql.Identifier("r", c) for c in primary),

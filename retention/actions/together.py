@@ -140,7 +140,7 @@ def _rewrite(conn: Connection, batches: list[Batch], table: QName) -> list[int]:
         first.policy, table, "r", first.keys_sql(params, dialect), params, dialect=dialect
     )
     # Locked until the batch commits: a concurrent edit cannot slip between read and write.
-    select = sql.SQL("SELECT {} FROM {} AS r{} WHERE {} AND ({}) {}").format(
+    select = sql.SQL("SELECT {} FROM {} WHERE {} AND ({}) {}").format(
         sql.SQL(", ").join(
             [
                 *(sql.Identifier("r", c) for c in primary),
@@ -148,8 +148,7 @@ def _rewrite(conn: Connection, batches: list[Batch], table: QName) -> list[int]:
                 *(sql.Identifier("r", i.column.name) for i in sources),
             ]
         ),
-        sql.Identifier(*table),
-        rows_of.join,
+        dialect.member_rows(sql.Identifier(*table), "r", rows_of),
         rows_of.condition,
         sql.SQL(" OR ").join(flags),
         dialect.lock(no_key=True),

@@ -22,12 +22,11 @@ NOT_ON_MARIADB_YET: dict[tuple[str, str], str] = {
     ("retention.cli.archive", "_list"): "retention archive list",
     ("retention.cli.archive", "_verify"): "retention archive verify",
     ("retention.cli.archive", "_restore"): "retention archive restore",
-    ("retention.cli.report", "run_report"): "retention report",
-    ("retention.cli.report", "run_exposure"): "retention exposure",
 }
 
 WORKS_ON_MARIADB = (
-    "init, grants, check, plan, run, daemon, audit verify/show/find, hold list, scan, draft, demo"
+    "init, grants, check, plan, run, daemon, report, exposure, audit verify/show/find, "
+    "hold list, scan, draft, demo"
 )
 
 

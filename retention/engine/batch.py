@@ -190,12 +190,8 @@ def _subjects(
     UPDATE SKIP LOCKED`), and its parameters. The keys are typed as the key column (on
     PostgreSQL sent in binary: strings arrive as text[], and char(n) = text ignores padding)."""
     params = Params(prefix="k")
-    key = sql.Identifier(policy.key.name)
-    query = sql.SQL("SELECT {k} FROM {t} WHERE {keys} ORDER BY {k} {lock}").format(
-        k=key,
-        t=sql.Identifier(*policy.subject.qname),
-        keys=dialect.in_keys(key, params, keys, policy.key),
-        lock=dialect.lock(skip_locked=True) if locking else sql.SQL(""),
+    query = dialect.select_keys(
+        sql.Identifier(*policy.subject.qname), policy.key, params, keys, skip_locked=locking
     )
     return query, params.values
 

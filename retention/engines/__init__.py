@@ -57,9 +57,9 @@ class Capabilities:
     # a CTE read several times is computed once (PostgreSQL `AS MATERIALIZED`); else the plan
     # stores what it reads often in temporary tables (MariaDB evaluates it per reference)
     materializes_cte: bool
-    # batches of distinct subjects lock distinct rows, so they can run side by side (MariaDB:
-    # an UPDATE or DELETE joined to a small table may scan it and keep every row it read
-    # locked until the commit; two workers then wait on each other and deadlock)
+    # batches of distinct subjects lock distinct rows, so they can run side by side (an engine
+    # whose statements may scan a table and keep every row they read locked must not: on
+    # MariaDB the dialect drives every locking statement from the batch's keys instead)
     disjoint_batch_locks: bool
 
 

@@ -16,6 +16,7 @@ caller (e.g. a temporary table that is not emptied at commit).
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -214,6 +215,12 @@ class Dialect(Protocol):
         """Rows (aliased `alias`) whose column `key` is among `keys` (a `key_list`)."""
         ...
 
+    def member_rows(self, table: sql.Composable, alias: str, members: Membership) -> sql.Composable:
+        """The FROM item of a statement reading (and locking) the rows of `table` (aliased
+        `alias`) that `members` restricts: `table AS alias` then the membership's join, or
+        where the engine can, read from the member rows first."""
+        ...
+
     def lock(
         self, *, skip_locked: bool = False, no_key: bool = False, of: str | None = None
     ) -> sql.Composable:
@@ -256,6 +263,38 @@ class Dialect(Protocol):
     ) -> sql.Composed:
         """`DELETE FROM table [AS alias] WHERE where`, in a form the engine plans with
         indexes."""
+        ...
+
+    def select_keys(
+        self,
+        table: sql.Composable,
+        key: Column,
+        params: Binder,
+        keys: Sequence[Any],
+        *,
+        skip_locked: bool = False,
+    ) -> sql.Composed:
+        """The `key` of the rows of `table` whose key is one of `keys`, in key order; with
+        `skip_locked`, locked `FOR UPDATE SKIP LOCKED` (a batch's subjects)."""
+        ...
+
+    def delete_keys(
+        self, table: sql.Composable, key: Column, params: Binder, keys: Sequence[Any]
+    ) -> sql.Composed:
+        """Delete the rows of `table` whose `key` is one of `keys` (bound in `params`)."""
+        ...
+
+    def delete_linked(
+        self,
+        table: sql.Composable,
+        alias: str,
+        columns: Sequence[str],
+        source: sql.Composable,
+        parent_columns: Sequence[str],
+        extra: sql.Composable | None = None,
+    ) -> sql.Composed:
+        """Delete the rows of `table` (aliased `alias`) whose `columns` equal the
+        `parent_columns` of a row of `source` (a table), and that meet `extra`."""
         ...
 
     def insert_missing(
@@ -311,6 +350,44 @@ class Dialect(Protocol):
         """A date as its number of days since 1970-01-01; NULL for NULL and, on PostgreSQL,
         for an infinite date."""
         ...
+
+    # -- the report's statements (retention.report) --------------------------------------------
+    def temporary_as(
+        self, name: str, query: sql.Composable, *, unique: str | None = None
+    ) -> sql.Composed:
+        """`CREATE TEMPORARY TABLE name AS query` in a transaction, which it does not end:
+        PostgreSQL drops the table at commit, MariaDB keeps it for the session (its users
+        drop it: `drop_temporary`). `name` starts with `retention_`. `unique`: a column of
+        distinct values that other statements join on; MariaDB gives it a unique index (it
+        has no hash join by default: a join of two unindexed tables is a nested loop),
+        PostgreSQL needs none."""
+        ...
+
+    def json_text(self, document: sql.Composable, key: str) -> sql.Composable:
+        """The text of the member `key` (letters, digits, `_`) of a JSON object column; NULL
+        when it is missing or null (PostgreSQL `document->>'key'`)."""
+        ...
+
+    def json_counts(self, document: sql.Composable, alias: str) -> RowSet:
+        """A JSON object of integers (an audit entry's rows per table) as a FROM item joined
+        after its row, aliased `alias`: one row per member, with `key` and `count`."""
+        ...
+
+    def segment_digests(self, schema: str, segment: str, alias: str) -> sql.Composable:
+        """The subject digests of the archive segment aliased `segment`, as a join after it
+        aliased `alias` with one column `digest` (PostgreSQL: the segment's text[];
+        MariaDB: its rows of `archive_segment_subjects`)."""
+        ...
+
+
+_JSON_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def json_key(key: str) -> str:
+    """`key` when it can be written in a statement as a JSON member's name (`json_text`)."""
+    if not _JSON_KEY.fullmatch(key):
+        raise ValueError(f"not a JSON member name that a statement can hold: {key!r}")
+    return key
 
 
 def or_postgresql(dialect: Dialect | None) -> Dialect:

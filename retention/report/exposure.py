@@ -57,6 +57,7 @@ from retention.policy.bound import BoundColumn, BoundDate, BoundPhase, BoundPoli
 from retention.policy.expr import Params
 from retention.policy.relations import QName
 from retention.report.moments import iso
+from retention.report.stored import instant
 from retention.rows.members import due_keys
 from retention.rows.subjects import path_sql
 from retention.rows.values import not_pseudonym, pending
@@ -208,9 +209,12 @@ def compute_exposure(
     Reads only; the clocks are materialised in temporary tables dropped at commit. `helpers`:
     idle connections to the same database; each materialises the clocks of a slice of a large
     subject table, reading the same snapshot (see retention.plan.slices)."""
-    with conn.transaction():
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        engine_of(conn).session.work_mem(conn, work_mem_mb)
+    engine = engine_of(conn)
+    if not engine.capabilities.shares_snapshots:
+        helpers = ()  # no helper can read this transaction's snapshot (MariaDB)
+    # read-write: the clocks' temporary tables (MariaDB refuses them in a read-only one)
+    with engine.snapshots.transaction(conn, read_only=False):
+        engine.session.work_mem(conn, work_mem_mb)
         snapshot = export_snapshot(conn) if helpers else ""
         scan_id, scanned_at, inventory = last_scan(conn, schema)
         context = _Context(conn, list(policies), at, schema, inventory)
@@ -247,17 +251,19 @@ def last_scan(
         ),
         (scan_id,),
     ).fetchone()
-    return scan_id, row[0] if row else None, latest_inventory(conn, schema=schema)
+    return scan_id, instant(row[0]) if row else None, latest_inventory(conn, schema=schema)
 
 
 @dataclass(frozen=True)
 class _Clock:
-    """One phase's clock, materialised: its temporary table and undeterminable reasons.
-    `keeps_due`: the table holds the due subjects too, not only the undeterminable ones."""
+    """One phase's clock, materialised: its temporary table (`name`, and `table` as
+    statements name it) and undeterminable reasons. `keeps_due`: the table holds the due
+    subjects too, not only the undeterminable ones."""
 
     policy: BoundPolicy
     phase: BoundPhase
-    table: sql.Identifier
+    name: str
+    table: sql.Composable
     reasons: tuple[str, ...]
     keeps_due: bool
 
@@ -274,12 +280,14 @@ class _Context:
         inventory: list[ColumnVerdict] | None,
     ) -> None:
         self.conn = conn
+        self.dialect = engine_of(conn).dialect
         self.helpers = Helpers([], "", 0)  # none unless given (see retention.plan.slices)
         self.policies = policies
         self.at = at
         self.schema = schema
         self.inventory = inventory
         self.holds = holds_table(conn, schema)
+        self.aggregates: list[str] = []  # the shared aggregates' tables made on `conn`
 
     def population(self, group: _Group) -> Population:
         sliced = bool(self.helpers.conns) and all(sliceable(p) for p in group.policies)
@@ -293,14 +301,22 @@ class _Context:
             for phase in policy.phases:
                 same = made.get((policy.name, phase.due, phase.depends))
                 if same is None:  # phases sharing a due date share their clock
-                    table = sql.Identifier(f"rt_exposure_{next(_temp_names)}")
+                    name = _temp_name()
                     due = any(map(self._reads_due, sharing[(phase.due, phase.depends)]))
                     same = made[(policy.name, phase.due, phase.depends)] = _Clock(
-                        policy, phase, table, (), due
+                        policy, phase, name, self.dialect.temporary(name), (), due
                     )
                 clocks.append(replace(same, phase=phase))
         why = self._materialise_all(group, list(made.values()), slices)
-        clocks = [replace(c, reasons=why[c.table.as_string(None)]) for c in clocks]
+        clocks = [replace(c, reasons=why[c.name]) for c in clocks]
+        population = self._figures(group, clocks, subjects)
+        for name in [c.name for c in made.values()] + self.aggregates:
+            self.conn.execute(self.dialect.drop_temporary(name))  # MariaDB keeps them
+        self.aggregates = []
+        return population
+
+    def _figures(self, group: _Group, clocks: list[_Clock], subjects: int) -> Population:
+        """The population's figures, its clocks materialised."""
         notes: list[str] = []
         past = self._union_count([c for c in clocks if c.phase.action in ROW_ACTIONS], "is_due")
         if past is None:
@@ -354,7 +370,7 @@ class _Context:
         table's undeterminable reasons, by table name."""
         work = partial(self._clocks, group=group, clocks=clocks)
         found = spread(self.conn, self.helpers, slices, work, [c.table for c in clocks])
-        return {c.table.as_string(None): r for c, r in zip(clocks, found[0], strict=True)}
+        return {c.name: r for c, r in zip(clocks, found[0], strict=True)}
 
     def _clocks(
         self,
@@ -398,14 +414,12 @@ class _Context:
             statement = aggregate_statement(
                 policy, date_, self.at, params, within.range(policy, params), dialect=dialect
             )
-            name = f"rt_exposure_{next(_temp_names)}"
-            conn.execute(
-                sql.SQL("CREATE TEMPORARY TABLE {} ON COMMIT DROP AS {}").format(
-                    sql.Identifier(name), statement
-                ),
-                params.values,
-            )
-            shared[key] = sql.Identifier("pg_temp", name)
+            name = _temp_name()
+            tables = engine_of(conn).dialect
+            conn.execute(tables.temporary_as(name, statement, unique="k"), params.values)
+            if conn is self.conn:
+                self.aggregates.append(name)
+            shared[key] = tables.temporary(name)
         return shared
 
     def _materialise(
@@ -428,18 +442,16 @@ class _Context:
             within=within.range(clock.policy, params),
             dialect=clock_sql(conn),
         )
-        into = (
-            sql.SQL("CREATE TEMPORARY TABLE {} ON COMMIT DROP AS")
-            if create
-            else sql.SQL("INSERT INTO {}")
-        ).format(clock.table)
         # only the subjects the figures count (every reason implies undeterminable): writing
         # the whole clock cost seconds at 758,912 patients
         kept = sql.SQL("is_due OR undeterminable" if clock.keeps_due else "undeterminable")
-        conn.execute(
-            sql.SQL("{} SELECT * FROM ({}) AS c WHERE {}").format(into, query.query, kept),
-            {**query.params, **params.values},
+        rows = sql.SQL("SELECT * FROM ({}) AS c WHERE {}").format(query.query, kept)
+        statement = (
+            engine_of(conn).dialect.temporary_as(clock.name, rows, unique="k")
+            if create
+            else sql.SQL("INSERT INTO {} {}").format(clock.table, rows)
         )
+        conn.execute(statement, {**query.params, **params.values})
         return query.reasons
 
     def _union_count(self, clocks: list[_Clock], column: str) -> int | None:
@@ -471,7 +483,7 @@ class _Context:
                 continue
             restricted = replace(clock.phase, columns=kept)
             source = sql.SQL("SELECT * FROM {}").format(clock.table)
-            parts.append(due_keys(clock.policy, restricted, source, params))
+            parts.append(due_keys(clock.policy, restricted, source, params, dialect=self.dialect))
         if not parts:
             return None
         union = sql.SQL(" UNION ").join(parts)
@@ -508,7 +520,7 @@ class _Context:
                 )
                 continue
             for path in policy.graph.paths_to_subject(table):
-                walk = path_sql(policy, path, "t", params)
+                walk = path_sql(policy, path, "t", params, dialect=self.dialect)
                 branches.append(
                     sql.SQL("SELECT {} FROM {} AS t {} WHERE ({}) AND {}").format(
                         walk.key,
@@ -530,14 +542,13 @@ class _Context:
     ) -> sql.Composable:
         """True when the column holds a value that still identifies someone."""
         ref = sql.Identifier(alias, column[2])
-        text = sql.SQL("{}::text").format(ref)
         parts: list[sql.Composable] = [
             sql.SQL("{} IS NOT NULL").format(ref),
-            sql.SQL("btrim({}) <> ''").format(text),
-            not_pseudonym(ref),
+            sql.SQL("trim({}) <> ''").format(self.dialect.as_text(ref)),
+            not_pseudonym(ref, dialect=self.dialect),
         ]
         for action, item in self._minimisations(column):
-            parts.append(pending(action, item, ref, params))
+            parts.append(pending(action, item, ref, params, dialect=self.dialect))
         return sql.SQL("({})").format(sql.SQL(" AND ").join(parts))
 
     def _minimisations(self, column: tuple[str, str, str]) -> list[tuple[str, BoundColumn]]:
@@ -558,39 +569,43 @@ class _Context:
     def _held(self, group: _Group) -> int:
         if self.holds is None:
             return 0
+        params = Params(prefix="h")
+        person = Person.of(group.first.subject.qname, group.first.key.name)
+        key = sql.Identifier("s", group.first.key.name)
         query = sql.SQL(
             "SELECT count(DISTINCT h.subject_key) FROM {holds} AS h WHERE h.released_at IS NULL "
-            "AND {covers} "
-            "AND EXISTS (SELECT FROM {subject} AS s WHERE {key}::text = h.subject_key)"
+            "AND {covers} AND {exists}"
         ).format(
             holds=self.holds,
             covers=covers(
-                sql.SQL("h.policy = ANY(%(policies)s)"),
-                sql.Placeholder("table"),
-                sql.Placeholder("column"),
+                clock_sql(self.conn).any_of(sql.SQL("h.policy"), params, group.names),
+                params.add(person.table),
+                params.add(person.column),
                 alias="h",
             ),
-            subject=sql.Identifier(*group.first.subject.qname),
-            key=sql.Identifier("s", group.first.key.name),
+            exists=self.dialect.exists(
+                sql.SQL("{} AS s WHERE {} = h.subject_key").format(
+                    sql.Identifier(*group.first.subject.qname), self.dialect.as_text(key)
+                )
+            ),
         )
-        person = Person.of(group.first.subject.qname, group.first.key.name)
-        return self._count(
-            query, {"policies": group.names, "table": person.table, "column": person.column}
-        )
+        return self._count(query, params.values)
 
     def _archived(self, group: _Group) -> int | None:
         if not archive_catalogue_installed(self.conn, self.schema):
             return None
+        params = Params(prefix="a")
         query = sql.SQL(
-            "SELECT count(*) FROM (SELECT DISTINCT f.policy, d FROM {segments} AS s "
-            "JOIN {files} AS f USING (file_id) CROSS JOIN unnest(s.subject_digests) AS d "
-            "WHERE s.destroyed_at IS NULL AND f.destroyed_at IS NULL "
-            "AND f.policy = ANY(%(policies)s)) AS a"
+            "SELECT count(*) FROM (SELECT DISTINCT f.policy, d.digest FROM {segments} AS s "
+            "JOIN {files} AS f USING (file_id) {digests} "
+            "WHERE s.destroyed_at IS NULL AND f.destroyed_at IS NULL AND {policies}) AS a"
         ).format(
             segments=sql.Identifier(self.schema, "archive_segments"),
             files=sql.Identifier(self.schema, "archive_files"),
+            digests=self.dialect.segment_digests(self.schema, "s", "d"),
+            policies=clock_sql(self.conn).any_of(sql.SQL("f.policy"), params, group.names),
         )
-        return self._count(query, {"policies": group.names})
+        return self._count(query, params.values)
 
     def _count(self, query: sql.Composed, params: dict[str, object] | None = None) -> int:
         row = self.conn.execute(query, params or {}).fetchone()
@@ -599,14 +614,16 @@ class _Context:
 
 def archive_catalogue_installed(conn: Connection, schema: str) -> bool:
     """True when the archive catalogue (files and their segments) exists."""
-    row = conn.execute(
-        "SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL",
-        (
-            sql.Identifier(schema, "archive_files").as_string(None),
-            sql.Identifier(schema, "archive_segments").as_string(None),
-        ),
-    ).fetchone()
-    return bool(row and row[0])
+    catalogue = engine_of(conn).catalogue
+    return all(
+        catalogue.table_exists(conn, schema, t) for t in ("archive_files", "archive_segments")
+    )
+
+
+def _temp_name() -> str:
+    """A new name for a temporary table of this process (`retention_`: see
+    `Dialect.temporary`)."""
+    return f"retention_exposure_{next(_temp_names)}"
 
 
 def _sharing_clocks(policy: BoundPolicy) -> dict[tuple[object, frozenset[str]], list[BoundPhase]]:

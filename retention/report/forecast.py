@@ -7,7 +7,7 @@ Computing 25 plans would read every clock 25 times. Instead, per phase:
 1. the clock is read twice, at today and at the last month end, into temporary tables;
 2. a subject whose due date, hold and determinability read the same at both dates is *stable*:
    its due date does not depend on the date of the plan within the window, so it is counted
-   for every month end at once by bucketing its due date (`width_bucket` over the month ends);
+   for every month end at once by bucketing its due date (the number of dates up to it);
 3. the others (a due date that moves with `today`, e.g. a stay still open counts as today) are
    computed exactly, month end by month end, with the clock restricted to their keys.
 
@@ -123,9 +123,10 @@ def compute_forecast(
 ) -> Forecast:
     """The forecast of every phase of `policies`, from one consistent snapshot."""
     dates = (today, *month_ends(today, months))
-    with conn.transaction():
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        engine_of(conn).session.work_mem(conn, work_mem_mb)
+    engine = engine_of(conn)
+    # read-write: the temporary tables (MariaDB refuses them in a read-only transaction)
+    with engine.snapshots.transaction(conn, read_only=False):
+        engine.session.work_mem(conn, work_mem_mb)
         holds = holds_table(conn, schema)
         phases = []
         for policy in policies:
@@ -148,8 +149,16 @@ def compute_forecast(
     return Forecast(dates, tuple(phases))
 
 
+FIRST, LAST, PENDING = (
+    "retention_forecast_first",
+    "retention_forecast_last",
+    "retention_forecast_pending",
+)
+
+
 class _PhaseWindow:
-    """One phase's counts at every date of the window (see the module's docstring)."""
+    """One phase's counts at every date of the window (see the module's docstring), in the
+    temporary tables FIRST and LAST (the clock at the first and last date) and PENDING."""
 
     def __init__(
         self,
@@ -164,10 +173,12 @@ class _PhaseWindow:
         self.phase = phase
         self.dates = dates
         self.holds = holds
+        self.dialect = engine_of(conn).dialect
+        self.first, self.last, self.pending = map(self.dialect.temporary, (FIRST, LAST, PENDING))
 
     def counts(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        self._materialise("rt_forecast_first", self.dates[0])
-        self._materialise("rt_forecast_last", self.dates[-1])
+        self._materialise(FIRST, self.dates[0])
+        self._materialise(LAST, self.dates[-1])
         self._pending()
         due, held = self._stable()
         moving = self._moving_keys()
@@ -176,19 +187,22 @@ class _PhaseWindow:
                 extra_due, extra_held = self._exact(day, moving)
                 due[i] += extra_due
                 held[i] += extra_held
-        for name in ("rt_forecast_first", "rt_forecast_last", "rt_forecast_pending"):
-            self.conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
+        for name in (FIRST, LAST, PENDING):
+            self.conn.execute(self.dialect.drop_temporary(name))
         return tuple(due), tuple(held)
+
+    def _create(self, name: str, query: sql.Composable, params: dict[str, object]) -> None:
+        # dropped first: MariaDB keeps a temporary table past a transaction that failed
+        self.conn.execute(self.dialect.drop_temporary(name))
+        self.conn.execute(self.dialect.temporary_as(name, query, unique="k"), params)
 
     def _materialise(self, name: str, day: date) -> None:
         clock = clock_query(
             self.policy, self.phase, day, holds_table=self.holds, dialect=clock_sql(self.conn)
         )
-        self.conn.execute(
-            sql.SQL(
-                "CREATE TEMPORARY TABLE {} ON COMMIT DROP AS "
-                "SELECT k, due, held, undeterminable FROM ({}) AS c"
-            ).format(sql.Identifier(name), clock.query),
+        self._create(
+            name,
+            sql.SQL("SELECT k, due, held, undeterminable FROM ({}) AS c").format(clock.query),
             clock.params,
         )
 
@@ -196,25 +210,38 @@ class _PhaseWindow:
         """Subjects with work left for this phase (all of them for row actions): the part of
         `due_keys` that does not depend on the date."""
         params = Params(prefix="f")
-        every = sql.SQL("SELECT k, true AS is_due FROM rt_forecast_first")
-        self.conn.execute(
-            sql.SQL("CREATE TEMPORARY TABLE rt_forecast_pending ON COMMIT DROP AS {}").format(
-                due_keys(self.policy, self.phase, every, params)
-            ),
+        every = sql.SQL("SELECT k, true AS is_due FROM {}").format(self.first)
+        self._create(
+            PENDING,
+            due_keys(self.policy, self.phase, every, params, dialect=self.dialect),
             params.values,
         )
 
     def _stable(self) -> tuple[list[int], list[int]]:
         """Counts of the stable subjects: the month ends each one's due date falls before."""
+        params = Params(prefix="b")
+        # the number of dates up to the due date (PostgreSQL's width_bucket over them)
+        bucket = sql.SQL("CASE {} ELSE {} END").format(
+            sql.SQL(" ").join(
+                sql.SQL("WHEN f.due < {} THEN {}").format(params.add(day), sql.Literal(i))
+                for i, day in enumerate(self.dates)
+            ),
+            sql.Literal(len(self.dates)),
+        )
         rows = self.conn.execute(
-            "SELECT width_bucket(f.due, %(dates)s::date[]) AS bucket, f.held, "
-            "f.k IN (SELECT k FROM rt_forecast_pending) AS pending, count(*) "
-            "FROM rt_forecast_first AS f JOIN rt_forecast_last AS l USING (k) "
-            "WHERE NOT f.undeterminable AND f.due IS NOT NULL "
-            "AND (f.due, f.held, f.undeterminable) IS NOT DISTINCT FROM "
-            "(l.due, l.held, l.undeterminable) "
-            "GROUP BY 1, 2, 3",
-            {"dates": list(self.dates)},
+            sql.SQL(
+                "SELECT {bucket} AS bucket, f.held, f.k IN (SELECT k FROM {pending}) AS pending, "
+                "count(*) FROM {first} AS f JOIN {last} AS l USING (k) "
+                "WHERE NOT f.undeterminable AND f.due IS NOT NULL AND NOT ({moved}) "
+                "GROUP BY 1, 2, 3"
+            ).format(
+                bucket=bucket,
+                pending=self.pending,
+                first=self.first,
+                last=self.last,
+                moved=self._moved(),
+            ),
+            params.values,
         ).fetchall()
         first: dict[tuple[bool, bool], list[int]] = defaultdict(lambda: [0] * len(self.dates))
         for bucket, held, pending, count in rows:
@@ -229,30 +256,38 @@ class _PhaseWindow:
         ]
         return due, held
 
+    def _moved(self) -> sql.Composable:
+        """True when a subject's due date, hold or determinability differ between FIRST (`f`)
+        and LAST (`l`)."""
+        return sql.SQL(" OR ").join(
+            self.dialect.distinct(sql.Identifier("f", c), sql.Identifier("l", c))
+            for c in ("due", "held", "undeterminable")
+        )
+
     def _moving_keys(self) -> list[Any]:
         rows = self.conn.execute(
-            "SELECT f.k FROM rt_forecast_first AS f JOIN rt_forecast_last AS l USING (k) "
-            "WHERE (f.due, f.held, f.undeterminable) IS DISTINCT FROM "
-            "(l.due, l.held, l.undeterminable) ORDER BY f.k"
+            sql.SQL("SELECT f.k FROM {} AS f JOIN {} AS l USING (k) WHERE {} ORDER BY f.k").format(
+                self.first, self.last, self._moved()
+            )
         ).fetchall()
         return [row[0] for row in rows]
 
     def _exact(self, day: date, keys: list[Any]) -> tuple[int, int]:
+        params = Params(prefix="x")
         clock = clock_query(
             self.policy,
             self.phase,
             day,
             holds_table=self.holds,
-            keys=sql.Placeholder("keys"),
+            keys=self.dialect.key_array(params, keys, self.policy.key),
             dialect=clock_sql(self.conn),
         )
         row = self.conn.execute(
             sql.SQL(
-                "SELECT count(*) FILTER (WHERE is_due "
-                "AND k IN (SELECT k FROM rt_forecast_pending)), "
-                "count(*) FILTER (WHERE would_be_due AND held) FROM ({}) AS c"
-            ).format(clock.query),
-            {**clock.params, "keys": keys},
+                "SELECT count(CASE WHEN is_due AND k IN (SELECT k FROM {}) THEN 1 END), "
+                "count(CASE WHEN would_be_due AND held THEN 1 END) FROM ({}) AS c"
+            ).format(self.pending, clock.query),
+            {**clock.params, **params.values},
         ).fetchone()
         assert row is not None
         return int(row[0]), int(row[1])

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -19,7 +20,9 @@ from retention.audit.approvals import Rules, judge
 from retention.audit.trail import Verification, verify
 from retention.engines import Connection, engine_of, sql
 from retention.policy.bound import BoundPolicy
+from retention.policy.expr import Params
 from retention.report.moments import iso
+from retention.report.stored import document, instant, run_id
 
 RUNS_SHOWN = 30
 INCIDENTS_SHOWN = 50
@@ -246,57 +249,92 @@ def _runs(
         (limit,),
     ).fetchall()
     work = _work(conn, audit, [r[0] for r in found])
-    return tuple(Run(r[0], r[1], r[2], r[3], r[4], tuple(work.get(r[0], ()))) for r in found)
+    return tuple(
+        Run(
+            _run_id(r[0]),
+            _instant(r[1]),
+            instant(r[2]),
+            r[3],
+            r[4],
+            tuple(work.get(_run_id(r[0]), ())),
+        )
+        for r in found
+    )
+
+
+def _one_of(expr: sql.Composable, values: Sequence[Any], params: Params) -> sql.Composable:
+    """`expr` is one of `values` (each a parameter; false for none)."""
+    if not values:
+        return sql.SQL("1 = 0")
+    return sql.SQL("{} IN ({})").format(expr, sql.SQL(", ").join(map(params.add, values)))
 
 
 def _work(
-    conn: Connection, audit: sql.Identifier, run_ids: list[UUID]
+    conn: Connection, audit: sql.Identifier, run_ids: list[Any]
 ) -> dict[UUID, list[PhaseWork]]:
     """Subjects, batches and rows per table of each run, policy and phase (batch entries)."""
+    params = Params(prefix="w")
     totals = conn.execute(
         sql.SQL(
             "SELECT run_id, policy, phase, action, sum(subjects), count(*) FROM {} "
-            "WHERE event = 'batch' AND run_id = ANY(%s) GROUP BY 1, 2, 3, 4 ORDER BY 2, 3"
-        ).format(audit),
-        (run_ids,),
+            "WHERE event = 'batch' AND {} GROUP BY 1, 2, 3, 4 ORDER BY 2, 3"
+        ).format(audit, _one_of(sql.SQL("run_id"), run_ids, params)),
+        params.values,
     ).fetchall()
+    params = Params(prefix="r")
+    counts = engine_of(conn).dialect.json_counts(sql.SQL("a.rows"), "r")
     rows: dict[tuple[Any, ...], dict[str, int]] = {}
-    for run_id, policy, phase, table, count in conn.execute(
+    for run, policy, phase, table, count in conn.execute(
         sql.SQL(
-            "SELECT a.run_id, a.policy, a.phase, r.key, sum(r.value::bigint) "
-            "FROM {} AS a CROSS JOIN jsonb_each_text(a.rows) AS r "
-            "WHERE a.event = 'batch' AND a.run_id = ANY(%s) GROUP BY 1, 2, 3, 4 ORDER BY 4"
-        ).format(audit),
-        (run_ids,),
+            "SELECT a.run_id, a.policy, a.phase, {key}, sum({count}) "
+            "FROM {audit} AS a CROSS JOIN {counts} "
+            "WHERE a.event = 'batch' AND {runs} GROUP BY 1, 2, 3, 4 ORDER BY 4"
+        ).format(
+            key=counts.columns["key"],
+            count=counts.columns["count"],
+            audit=audit,
+            counts=counts.source,
+            runs=_one_of(sql.SQL("a.run_id"), run_ids, params),
+        ),
+        params.values,
     ):
-        rows.setdefault((run_id, policy, phase), {})[table] = int(count)
+        rows.setdefault((_run_id(run), policy, phase), {})[table] = int(count)
     out: dict[UUID, list[PhaseWork]] = {}
-    for run_id, policy, phase, action, subjects, batches in totals:
-        out.setdefault(run_id, []).append(
+    for run, policy, phase, action, subjects, batches in totals:
+        out.setdefault(_run_id(run), []).append(
             PhaseWork(
                 policy,
                 phase,
                 action,
                 int(subjects),
                 int(batches),
-                rows.get((run_id, policy, phase), {}),
+                rows.get((_run_id(run), policy, phase), {}),
             )
         )
     return out
 
 
 def _incidents(conn: Connection, audit: sql.Identifier) -> tuple[Incident, ...]:
+    params = Params(prefix="i")
+    detail = engine_of(conn).dialect.json_text
     found = conn.execute(
         sql.SQL(
-            "SELECT seq, recorded_at, event, run_id, coalesce(policy, detail->>'policy'), "
-            "coalesce(phase, detail->>'phase'), detail FROM {} WHERE event = ANY(%s) "
-            "ORDER BY seq DESC LIMIT %s"
-        ).format(audit),
-        (list(INCIDENT_EVENTS), INCIDENTS_SHOWN),
+            "SELECT seq, recorded_at, event, run_id, coalesce(policy, {}), coalesce(phase, {}), "
+            "detail FROM {} WHERE {} ORDER BY seq DESC LIMIT {}"
+        ).format(
+            detail(sql.SQL("detail"), "policy"),
+            detail(sql.SQL("detail"), "phase"),
+            audit,
+            _one_of(sql.SQL("event"), INCIDENT_EVENTS, params),
+            params.add(INCIDENTS_SHOWN),
+        ),
+        params.values,
     ).fetchall()
     return tuple(
-        Incident(seq, at, event, run_id, policy, phase, _message(event, detail))
-        for seq, at, event, run_id, policy, phase, detail in found
+        Incident(
+            seq, _instant(at), event, run_id(run), policy, phase, _message(event, document(text))
+        )
+        for seq, at, event, run, policy, phase, text in found
     )
 
 
@@ -330,25 +368,26 @@ def _versions(
     seen = conn.execute(
         sql.SQL(
             "SELECT policy, policy_sha256, min(recorded_at), max(recorded_at), "
-            "count(*) FILTER (WHERE event = 'batch') FROM {} "
+            "count(CASE WHEN event = 'batch' THEN 1 END) FROM {} "
             "WHERE policy IS NOT NULL AND policy_sha256 IS NOT NULL GROUP BY 1, 2"
         ).format(audit)
     ).fetchall()
     approvals: dict[tuple[str, str], list[Approval]] = {}
     now = datetime.now(UTC)
+    detail = partial(engine_of(conn).dialect.json_text, sql.SQL("detail"))
     for policy, sha, by, role, signature, at in conn.execute(
         sql.SQL(
-            "SELECT policy, policy_sha256, detail->>'by', detail->>'role', "
-            "detail->>'signature', recorded_at FROM {} WHERE event = 'approval' ORDER BY seq"
-        ).format(audit)
+            "SELECT policy, policy_sha256, {}, {}, {}, recorded_at FROM {} "
+            "WHERE event = 'approval' ORDER BY seq"
+        ).format(detail("by"), detail("role"), detail("signature"), audit)
     ):
         problem = judge(rules, policy, sha, str(by), signature, now)
         approvals.setdefault((policy, sha), []).append(
-            Approval(str(by), str(role or ""), at, problem)
+            Approval(str(by), str(role or ""), _instant(at), problem)
         )
     versions = {
-        (p, s): PolicyVersion(p, s, current.get(p) == s, first, last, int(batches))
-        for p, s, first, last, batches in seen
+        (p, s): PolicyVersion(p, s, current.get(p) == s, instant(first), instant(last), int(n))
+        for p, s, first, last, n in seen
     }
     for name, sha in current.items():
         versions.setdefault((name, sha), PolicyVersion(name, sha, True, None, None, 0))
@@ -368,3 +407,17 @@ def _versions(
 
 
 _EPOCH = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
+
+
+def _instant(value: datetime) -> datetime:
+    """A moment of a NOT NULL column, with its zone (see `stored.instant`)."""
+    found = instant(value)
+    assert found is not None
+    return found
+
+
+def _run_id(value: Any) -> UUID:
+    """A NOT NULL run id (see `stored.run_id`)."""
+    found = run_id(value)
+    assert found is not None
+    return found

@@ -16,11 +16,13 @@ from uuid import UUID
 
 from loguru import logger
 
-from retention.engines import Connection, sql
+from retention.engines import Connection, engine_of, sql
 from retention.engines.params import Json
 from retention.policy.bound import BoundPolicy
 from retention.report.exposure import Exposure, compute_exposure
 from retention.report.moments import iso
+from retention.report.stored import document, instant
+from retention.report.stored import run_id as stored_run_id
 
 TABLE = "exposure"
 
@@ -46,21 +48,18 @@ class Snapshot:
 
 
 def installed(conn: Connection, schema: str) -> bool:
-    row = conn.execute(
-        "SELECT to_regclass(%s) IS NOT NULL", (sql.Identifier(schema, TABLE).as_string(None),)
-    ).fetchone()
-    return bool(row and row[0])
+    return engine_of(conn).catalogue.table_exists(conn, schema, TABLE)
 
 
 def save_snapshot(
     conn: Connection, schema: str, exposure: Exposure, run_id: UUID | None = None
 ) -> int:
-    """Store `exposure`; returns the snapshot's id."""
+    """Store `exposure`; returns the snapshot's id (INSERT ... RETURNING: MariaDB 10.5 on)."""
     row = conn.execute(
         sql.SQL(
             "INSERT INTO {} (at, run_id, figures) VALUES (%s, %s, %s) RETURNING snapshot_id"
         ).format(sql.Identifier(schema, TABLE)),
-        (exposure.at, run_id, Json(exposure.to_json())),
+        (exposure.at, None if run_id is None else str(run_id), Json(exposure.to_json())),
     ).fetchone()
     assert row is not None
     return int(row[0])
@@ -71,7 +70,7 @@ def snapshots(conn: Connection, schema: str, limit: int = 60) -> list[Snapshot]:
     if not installed(conn, schema):
         return []
     runs = _runs_table(conn, schema)
-    outcome = sql.SQL("r.outcome") if runs else sql.SQL("NULL::text")
+    outcome = sql.SQL("r.outcome") if runs else sql.SQL("NULL")
     join = sql.SQL("LEFT JOIN {} AS r USING (run_id)").format(runs) if runs else sql.SQL("")
     rows = conn.execute(
         sql.SQL(
@@ -81,13 +80,25 @@ def snapshots(conn: Connection, schema: str, limit: int = 60) -> list[Snapshot]:
         ).format(outcome=outcome, table=sql.Identifier(schema, TABLE), join=join),
         (limit,),
     ).fetchall()
-    return [Snapshot(r[0], r[1], r[2], r[3], Exposure.from_json(r[4])) for r in rows]
+    return [
+        Snapshot(int(r[0]), _instant(r[1]), stored_run_id(r[2]), r[3], _exposure(r[4]))
+        for r in rows
+    ]
+
+
+def _instant(value: datetime) -> datetime:
+    found = instant(value)
+    assert found is not None  # taken_at is NOT NULL
+    return found
+
+
+def _exposure(figures: Any) -> Exposure:
+    return Exposure.from_json(document(figures))
 
 
 def _runs_table(conn: Connection, schema: str) -> sql.Composable | None:
-    table = sql.Identifier(schema, "runs")
-    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table.as_string(None),)).fetchone()
-    return table if row and row[0] else None
+    installed = engine_of(conn).catalogue.table_exists(conn, schema, "runs")
+    return sql.Identifier(schema, "runs") if installed else None
 
 
 def record_after_run(

@@ -75,6 +75,23 @@ class Records:
             for c, pc in zip(edge.child_columns, edge.parent_columns, strict=True)
         )
 
+    def delete_linked(self, edge: Edge, alias: str, params: Params) -> sql.Composed:
+        """Delete the rows of `edge.child` (aliased `alias`) linked through `edge` to a member
+        row of `edge.parent` (the same rows as `condition`)."""
+        extra = (
+            None
+            if edge.class_column is None
+            else class_filter(edge, alias, params, dialect=self.dialect)
+        )
+        return self.dialect.delete_linked(
+            sql.Identifier(*edge.child),
+            alias,
+            edge.child_columns,
+            self.sources[edge.parent],
+            edge.parent_columns,
+            extra,
+        )
+
     def condition(self, edge: Edge, alias: str, params: Params) -> sql.Composable:
         """Rows of `edge.child` (aliased `alias`) linked through `edge` to a member row of
         `edge.parent`."""
@@ -229,19 +246,13 @@ def delete(conn: Connection, records: Records) -> dict[str, int]:
         label = f"{table[0]}.{table[1]}"
         if table == policy.subject.qname:
             params = Params(prefix="d")
-            query = dialect.delete(
-                sql.Identifier(*table),
-                None,
-                dialect.in_keys(sql.Identifier(policy.key.name), params, records.keys, policy.key),
-            )
+            query = dialect.delete_keys(sql.Identifier(*table), policy.key, params, records.keys)
             rows[label] = conn.execute(query, params.values).rowcount
             continue
         rows[label] = 0
         for edge in policy.graph.parents_of(table):
             params = Params(prefix="d")
-            query = dialect.delete(
-                sql.Identifier(*table), "r", records.condition(edge, "r", params)
-            )
+            query = records.delete_linked(edge, "r", params)
             rows[label] += conn.execute(query, params.values).rowcount
         records.check_deleted(table, rows[label])
     return rows

@@ -53,7 +53,7 @@ class MariaDB:
         reopen_temporary_table=True,  # since 10.2 (MySQL: error 1137)
         writable_cte=False,  # no INSERT in WITH: a due table is filled by its own INSERT
         materializes_cte=False,
-        disjoint_batch_locks=False,  # batches one after the other (docs/ENGINES.md 2.7)
+        disjoint_batch_locks=True,  # every locking statement reads the keys first
     )
     catalogue = Catalogue()
     # concerns not implemented yet: every call is a clear NotYetSupportedError (pending.py)

@@ -40,7 +40,14 @@ from typing import Any, Literal
 
 from retention.engines import sql
 from retention.engines.catalogue import Column, ColumnKind, Table
-from retention.engines.dialect import Binder, Membership, RowSet, TemporaryTable, Typed
+from retention.engines.dialect import (
+    Binder,
+    Membership,
+    RowSet,
+    TemporaryTable,
+    Typed,
+    json_key,
+)
 from retention.errors import DatabaseError
 
 PREFIX = "retention_"  # every temporary table's name: it hides a base table of the same name
@@ -204,6 +211,14 @@ class MariaDBDialect:
         on = sql.SQL("{} = m.k").format(sql.Identifier(alias, key))
         return Membership(sql.SQL(" JOIN {} ON {}").format(lead, on), sql.SQL("TRUE"), lead, on)
 
+    def member_rows(self, table: sql.Composable, alias: str, members: Membership) -> sql.Composable:
+        if members.lead is not None and members.on is not None:
+            # the member rows first (STRAIGHT_JOIN): see `update`
+            return sql.SQL("{} STRAIGHT_JOIN {} AS {} ON {}").format(
+                members.lead, table, sql.SQL(alias), members.on
+            )
+        return sql.SQL("{} AS {}{}").format(table, sql.SQL(alias), members.join)
+
     def lock(
         self, *, skip_locked: bool = False, no_key: bool = False, of: str | None = None
     ) -> sql.Composable:
@@ -260,6 +275,58 @@ class MariaDBDialect:
             a=sql.SQL(alias), t=table, w=where
         )
 
+    def select_keys(
+        self,
+        table: sql.Composable,
+        key: Column,
+        params: Binder,
+        keys: Sequence[Any],
+        *,
+        skip_locked: bool = False,
+    ) -> sql.Composed:
+        # read from the keys first (STRAIGHT_JOIN): a semi-join would scan a small table, lock
+        # every row it read and leave another worker's subjects locked for the batch's length
+        k = sql.Identifier("r", key.name)
+        return sql.SQL(
+            "SELECT {k} FROM ({keys}) AS m STRAIGHT_JOIN {t} AS r ON {k} = m.k ORDER BY {k} {lock}"
+        ).format(
+            k=k,
+            keys=self.key_list(params, keys, key),
+            t=table,
+            lock=self.lock(skip_locked=True) if skip_locked else sql.SQL(""),
+        )
+
+    def delete_keys(
+        self, table: sql.Composable, key: Column, params: Binder, keys: Sequence[Any]
+    ) -> sql.Composed:
+        # read from the keys first (STRAIGHT_JOIN), as `update`: a semi-join would scan a small
+        # table and keep each row it read locked (measured: a second session's DELETE of other
+        # keys then waits and times out)
+        return sql.SQL("DELETE r FROM ({}) AS m STRAIGHT_JOIN {} AS r ON r.{} = m.k").format(
+            self.key_list(params, keys, key), table, sql.Identifier(key.name)
+        )
+
+    def delete_linked(
+        self,
+        table: sql.Composable,
+        alias: str,
+        columns: Sequence[str],
+        source: sql.Composable,
+        parent_columns: Sequence[str],
+        extra: sql.Composable | None = None,
+    ) -> sql.Composed:
+        lead = sql.SQL("(SELECT DISTINCT {} FROM {}) AS m").format(
+            sql.SQL(", ").join(map(sql.Identifier, parent_columns)), source
+        )
+        on = sql.SQL(" AND ").join(
+            sql.SQL("{} = {}").format(sql.Identifier(alias, c), sql.Identifier("m", pc))
+            for c, pc in zip(columns, parent_columns, strict=True)
+        )
+        query = sql.SQL("DELETE {a} FROM {lead} STRAIGHT_JOIN {t} AS {a} ON {on}").format(
+            a=sql.SQL(alias), lead=lead, t=table, on=on
+        )
+        return query if extra is None else sql.SQL("{} WHERE {}").format(query, extra)
+
     def insert_missing(
         self, table: sql.Composable, columns: Sequence[str], query: sql.Composable
     ) -> sql.Composed:
@@ -307,6 +374,41 @@ class MariaDBDialect:
 
     def day_number(self, expr: sql.Composable) -> sql.Composable:
         return sql.SQL("DATEDIFF({}, DATE '1970-01-01')").format(expr)
+
+    # -- the report's statements ---------------------------------------------------------------
+    def temporary_as(
+        self, name: str, query: sql.Composable, *, unique: str | None = None
+    ) -> sql.Composed:
+        # a unique index (not a plain one): a TEXT column gets MariaDB's hashed unique key
+        # instead of error 1170 (a plain index on TEXT needs a prefix length)
+        index = sql.SQL("(UNIQUE ({})) ").format(sql.Identifier(unique)) if unique else sql.SQL("")
+        return sql.SQL("CREATE TEMPORARY TABLE {} {}ENGINE=InnoDB AS {}").format(
+            self.temporary(name), index, query
+        )
+
+    def json_text(self, document: sql.Composable, key: str) -> sql.Composable:
+        return sql.SQL("JSON_VALUE({}, {})").format(document, sql.Literal(f"$.{json_key(key)}"))
+
+    def json_counts(self, document: sql.Composable, alias: str) -> RowSet:
+        # no JSON_TABLE over an object's members: its keys' array (JSON_KEYS) and its values'
+        # (`$.*`), both in the document's order, matched by position. Not by name: a path
+        # `$."séjours"` does not find a key stored escaped (`s\u00e9jours`, as render.py's
+        # json.dumps writes it)
+        source = sql.SQL(
+            "JSON_TABLE(JSON_KEYS({}), '$[*]' COLUMNS (n FOR ORDINALITY, {} VARCHAR(255) PATH "
+            "'$')) AS {}"
+        ).format(document, sql.Identifier("key"), sql.Identifier(alias))
+        count = sql.SQL(
+            "CAST(JSON_VALUE(JSON_EXTRACT({}, '$.*'), CONCAT('$[', {} - 1, ']')) AS SIGNED)"
+        ).format(document, sql.Identifier(alias, "n"))
+        return RowSet(source, {"key": sql.Identifier(alias, "key"), "count": count})
+
+    def segment_digests(self, schema: str, segment: str, alias: str) -> sql.Composable:
+        return sql.SQL("JOIN {} AS {a} ON {a}.file_id = {s}.file_id AND {a}.grp = {s}.grp").format(
+            sql.Identifier(schema, "archive_segment_subjects"),
+            a=sql.Identifier(alias),
+            s=sql.Identifier(segment),
+        )
 
     # -- writing many rows ---------------------------------------------------------------------
 

@@ -13,7 +13,14 @@ from typing import Any, Literal
 
 from retention.engines import sql
 from retention.engines.catalogue import Column, Table
-from retention.engines.dialect import Binder, Membership, RowSet, TemporaryTable, Typed
+from retention.engines.dialect import (
+    Binder,
+    Membership,
+    RowSet,
+    TemporaryTable,
+    Typed,
+    json_key,
+)
 
 # A row without a primary key: its partition (or table) and its place there.
 ROW_ADDRESS = ("tableoid", "ctid")
@@ -147,6 +154,9 @@ class PostgreSQLDialect:
             sql.SQL(""), sql.SQL("{} IN ({})").format(sql.Identifier(alias, key), keys)
         )
 
+    def member_rows(self, table: sql.Composable, alias: str, members: Membership) -> sql.Composable:
+        return sql.SQL("{} AS {}{}").format(table, sql.SQL(alias), members.join)
+
     def lock(
         self, *, skip_locked: bool = False, no_key: bool = False, of: str | None = None
     ) -> sql.Composable:
@@ -191,6 +201,49 @@ class PostgreSQLDialect:
             return sql.SQL("DELETE FROM {} WHERE {}").format(table, where)
         return sql.SQL("DELETE FROM {} AS {} WHERE {}").format(table, sql.SQL(alias), where)
 
+    def select_keys(
+        self,
+        table: sql.Composable,
+        key: Column,
+        params: Binder,
+        keys: Sequence[Any],
+        *,
+        skip_locked: bool = False,
+    ) -> sql.Composed:
+        k = sql.Identifier(key.name)
+        return sql.SQL("SELECT {k} FROM {t} WHERE {keys} ORDER BY {k} {lock}").format(
+            k=k,
+            t=table,
+            keys=self.in_keys(k, params, keys, key),
+            lock=self.lock(skip_locked=True) if skip_locked else sql.SQL(""),
+        )
+
+    def delete_keys(
+        self, table: sql.Composable, key: Column, params: Binder, keys: Sequence[Any]
+    ) -> sql.Composed:
+        return self.delete(table, None, self.in_keys(sql.Identifier(key.name), params, keys, key))
+
+    def delete_linked(
+        self,
+        table: sql.Composable,
+        alias: str,
+        columns: Sequence[str],
+        source: sql.Composable,
+        parent_columns: Sequence[str],
+        extra: sql.Composable | None = None,
+    ) -> sql.Composed:
+        parents = sql.SQL("SELECT {} FROM {}").format(
+            sql.SQL(", ").join(map(sql.Identifier, parent_columns)), source
+        )
+        if len(columns) == 1:
+            found = self.in_query(sql.Identifier(alias, columns[0]), parents)
+        else:
+            found = sql.SQL("({}) IN ({})").format(
+                sql.SQL(", ").join(sql.Identifier(alias, c) for c in columns), parents
+            )
+        where = found if extra is None else sql.SQL("{} AND {}").format(extra, found)
+        return self.delete(table, alias, where)
+
     def insert_missing(
         self, table: sql.Composable, columns: Sequence[str], query: sql.Composable
     ) -> sql.Composed:
@@ -234,6 +287,32 @@ class PostgreSQLDialect:
 
     def day_number(self, expr: sql.Composable) -> sql.Composable:
         return sql.SQL("CASE WHEN isfinite({e}) THEN {e} - DATE '1970-01-01' END").format(e=expr)
+
+    # -- the report's statements ---------------------------------------------------------------
+    def temporary_as(
+        self, name: str, query: sql.Composable, *, unique: str | None = None
+    ) -> sql.Composed:
+        return sql.SQL("CREATE TEMPORARY TABLE {} ON COMMIT DROP AS {}").format(
+            sql.Identifier(name), query
+        )
+
+    def json_text(self, document: sql.Composable, key: str) -> sql.Composable:
+        return sql.SQL("{}->>{}").format(document, sql.Literal(json_key(key)))
+
+    def json_counts(self, document: sql.Composable, alias: str) -> RowSet:
+        source = sql.SQL("jsonb_each_text({}) AS {}").format(document, sql.Identifier(alias))
+        return RowSet(
+            source,
+            {
+                "key": sql.Identifier(alias, "key"),
+                "count": sql.SQL("{}::bigint").format(sql.Identifier(alias, "value")),
+            },
+        )
+
+    def segment_digests(self, schema: str, segment: str, alias: str) -> sql.Composable:
+        return sql.SQL("CROSS JOIN unnest({}) AS {} (digest)").format(
+            sql.Identifier(segment, "subject_digests"), sql.Identifier(alias)
+        )
 
     # -- writing many rows ---------------------------------------------------------------------
 
