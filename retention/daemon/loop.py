@@ -29,10 +29,10 @@ from retention.daemon.metrics import Metrics
 from retention.daemon.notify import Notifier
 from retention.daemon.schedule import Schedule
 from retention.db import connect
-from retention.engine.attempt import describe_error
 from retention.engine.outcome import RunOptions
 from retention.engine.progress import LogReporter
 from retention.engines import Connection, errors, sql
+from retention.engines.errors import describe_error
 from retention.errors import DatabaseError, PolicyError, RetentionError
 from retention.policy.check import bind_all, log_warnings
 from retention.policy.load import LoadedPolicy, load_policies

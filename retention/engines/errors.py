@@ -18,6 +18,8 @@ from psycopg.errors import (
     UniqueViolation,
 )
 
+from retention.errors import KNOWN_CONDITIONS, RetentionError, server_text_is_safe
+
 __all__ = [
     "DataError",
     "DeadlockDetected",
@@ -32,4 +34,34 @@ __all__ = [
     "SerializationFailure",
     "UndefinedTable",
     "UniqueViolation",
+    "describe_error",
 ]
+
+
+def describe_error(exc: Exception) -> str:
+    """What went wrong, without any value: ours are names and counts only; the server's text
+    only for classes that name objects and never quote values (a denied privilege, a timeout);
+    otherwise (a data error quotes the value, a trigger's RAISE can say anything, and the
+    audit trail keeps what it is given forever) the error's class, SQLSTATE and the names of
+    the objects involved."""
+    if isinstance(exc, RetentionError):
+        return exc.message
+    if not isinstance(exc, Error):
+        return type(exc).__name__
+    diag = exc.diag
+    if server_text_is_safe(exc.sqlstate, diag.context) and diag.message_primary:
+        # names a table, a privilege, a timeout: what the operator needs, never a value
+        return f"{diag.message_primary} (SQLSTATE {exc.sqlstate})"
+    names = [
+        f"{what} {name}"
+        for what, name in (
+            ("table", diag.table_name),
+            ("column", diag.column_name),
+            ("constraint", diag.constraint_name),
+        )
+        if name
+    ]
+    where = f" on {', '.join(names)}" if names else ""
+    said = KNOWN_CONDITIONS.get(exc.sqlstate or "")
+    known = f"{said}: " if said else ""
+    return f"{known}{type(exc).__name__} (SQLSTATE {exc.sqlstate or 'none'}){where}"

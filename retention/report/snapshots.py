@@ -17,6 +17,7 @@ from uuid import UUID
 from loguru import logger
 
 from retention.engines import Connection, engine_of, sql
+from retention.engines.errors import describe_error
 from retention.engines.params import Json
 from retention.policy.bound import BoundPolicy
 from retention.report.exposure import Exposure, compute_exposure
@@ -122,14 +123,7 @@ def record_after_run(
         exposure = compute_exposure(conn, policies, at, schema=schema, helpers=helpers)
         snapshot_id = save_snapshot(conn, schema, exposure, run_id)
     except Exception as exc:  # a snapshot must never fail the run that just ended
-        logger.warning("exposure snapshot not stored: {}", describe(exc))
+        logger.warning("exposure snapshot not stored: {}", describe_error(exc))
         return None
     logger.info("exposure snapshot {} stored ({:.1f} s)", snapshot_id, time.monotonic() - started)
     return snapshot_id
-
-
-def describe(exc: BaseException) -> str:
-    """The server's primary message only (the detail line may quote row values)."""
-    diag = getattr(exc, "diag", None)
-    primary = diag.message_primary if diag is not None else None
-    return primary or type(exc).__name__
