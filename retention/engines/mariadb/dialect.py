@@ -58,6 +58,8 @@ _DATES = {
     ColumnKind.TIMESTAMP: "DATETIME(6)",  # read in the session's zone (+00:00), as stored
 }
 _NEUTRAL_TABLE = {"bytes": "LONGBLOB", "text": "LONGTEXT", "boolean": "BOOLEAN"}
+# the largest LIMIT: a derived table with a LIMIT is never merged into the query reading it
+_UNMERGED = sql.SQL("LIMIT 18446744073709551615")
 
 
 class NoRowKeyError(DatabaseError):
@@ -76,7 +78,16 @@ class MariaDBDialect:
         ).format(params.add(_json(keys)), sql.SQL(_json_type(key)))
 
     def key_array(self, params: Binder, keys: Sequence[Any], key: Column) -> sql.Composable:
-        return self.key_list(params, keys, key)
+        """The batch's keys as the locked re-check's clock reads them, in the subject's filter
+        and in each aggregate's (`k IN (...)`): fenced in a derived table (a LIMIT keeps it
+        unmerged), which MariaDB materialises once per statement with an index. Unfenced, the
+        aggregates' split materialisation (LATERAL DERIVED, one index lookup per subject) made
+        their `IN (JSON_TABLE)` a DEPENDENT SUBQUERY, the JSON parsed again for every child row:
+        a batch cost (batch size)^2, 2.4-4.2 s per 2,000 keys at 15,178 patients against
+        0.15-0.26 s fenced, the same keys (bench/mariadb_recheck.py, bench/RESULTS.md)."""
+        return sql.SQL("SELECT k FROM ({} {}) AS jk").format(
+            self.key_list(params, keys, key), _UNMERGED
+        )
 
     def in_keys(
         self, expr: sql.Composable, params: Binder, keys: Sequence[Any], key: Column
