@@ -135,8 +135,7 @@ def _server(facts: dict[str, Any]) -> str:
 
 def render(results: list[Result], facts: dict[str, Any]) -> str:
     lines = [
-        f"machine: {facts['nproc']} cores, {facts['ram_gb']} GB, {facts['cpu']}; "
-        f"{_server(facts)}",
+        f"machine: {facts['nproc']} cores, {facts['ram_gb']} GB, {facts['cpu']}; {_server(facts)}",
         f"code: commit {facts['commit']} + {facts['retention_changed_files']} changed file(s) "
         f"under retention/ (sources sha256 {facts['retention_sha256']}); "
         f"load average at start {facts['loadavg_start']}, "
