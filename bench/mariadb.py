@@ -725,15 +725,19 @@ def server_facts(server: str) -> dict[str, str]:
 
 
 def _memory_line(r: Result) -> str:
-    """Peak RSS and whether memory stayed flat: the RSS after the first tenth of the run vs its
-    maximum (a flat run's memory stops growing once its first batches are done)."""
-    samples = [mb for _, mb in r.rss_samples]
-    if len(samples) < 10:
-        return f"peak {r.peak_rss_mb:.0f} MB ({len(samples)} samples: too short to judge growth)"
-    early = max(samples[: max(1, len(samples) // 10)])
+    """Peak RSS, and whether memory stayed flat over the batches: the RSS once the first
+    phase starts (Python, the policy, the plan) against its maximum after."""
+    starts = [at for at, what in r.events if "to process" in what]
+    if not starts or not r.rss_samples:
+        return f"peak {r.peak_rss_mb:.0f} MB"
+    before = [mb for t, mb in r.rss_samples if t <= starts[0]]
+    after = [mb for t, mb in r.rss_samples if t > starts[0]]
+    if not before or len(after) < 5:
+        return f"peak {r.peak_rss_mb:.0f} MB ({len(after)} samples over the batches: too few)"
+    start, top = before[-1], max(after)
     return (
-        f"peak {r.peak_rss_mb:.0f} MB; RSS max over the first tenth {early:.0f} MB, "
-        f"over the run {max(samples):.0f} MB (growth {max(samples) - early:+.0f} MB)"
+        f"peak {r.peak_rss_mb:.0f} MB; RSS {start:.0f} MB when the batches start, at most "
+        f"{top:.0f} MB after ({top - start:+.0f} MB over {len(after)} samples)"
     )
 
 
