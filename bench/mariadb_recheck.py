@@ -4,15 +4,16 @@
 [--policies policies --policy dossier-medical]` on a template of `bench/mariadb.py` (read
 only: no row is locked or changed):
 
-1. as `retention run` sends it (engine/batch.py `_still_due`: the batch's keys as a
-   `JSON_TABLE` in `k IN (...)`, in the subject's filter and in each aggregate's);
-2. the same statement with `optimizer_switch='split_materialized=off'`;
+0. as `retention run` sent it before 9e1d6ff (engine/batch.py `_still_due`: the batch's keys
+   as a bare `JSON_TABLE` in `k IN (...)`, in the subject's filter and in each aggregate's);
+1. as it sends it now (`MariaDBDialect.key_array`: the `JSON_TABLE` fenced in a derived table);
+2. the unfenced statement with `optimizer_switch='split_materialized=off'`;
 3. the batch's keys in a temporary table with a primary key, `k IN (SELECT k FROM it)`.
 
 With MariaDB's split materialization the aggregates (last stay, last consultation) become
-LATERAL DERIVED tables, one index lookup per subject, whose `IN (JSON_TABLE)` filter becomes a
-DEPENDENT SUBQUERY: the batch's JSON is parsed again for every child row, so a batch costs
-(batch size)^2. Each variant must return the same keys.
+LATERAL DERIVED tables, one index lookup per subject, whose bare `IN (JSON_TABLE)` filter
+becomes a DEPENDENT SUBQUERY: the batch's JSON is parsed again for every child row, so a batch
+costs (batch size)^2. Each variant must return the same keys.
 """
 
 from __future__ import annotations
@@ -79,13 +80,18 @@ def main(argv: list[str] | None = None) -> int:
             query = sql.SQL("SELECT k FROM ({}) AS c WHERE is_due ORDER BY k").format(clock.query)
             return query, dict(clock.params)
 
+        dialect = engine_of(conn).dialect
         params = Params(prefix="b")
-        query, values = recheck(engine_of(conn).dialect.key_array(params, keys, policy.key))
+        query, values = recheck(dialect.key_list(params, keys, policy.key))
         values |= params.values
-        sent = _timed(conn, "1. as sent (JSON_TABLE)", query, values, args.runs)
+        bare = _timed(conn, "0. bare JSON_TABLE (before 9e1d6ff)", query, values, args.runs)
         conn.execute("SET SESSION optimizer_switch = 'split_materialized=off'")
-        off = _timed(conn, "2. split_materialized=off", query, values, args.runs)
+        off = _timed(conn, "2. bare, split_materialized=off", query, values, args.runs)
         conn.execute("SET SESSION optimizer_switch = 'split_materialized=default'")
+        params = Params(prefix="b")
+        query, values = recheck(dialect.key_array(params, keys, policy.key))
+        values |= params.values
+        sent = _timed(conn, "1. as sent now (fenced)", query, values, args.runs)
         conn.execute(
             sql.SQL(
                 "CREATE TEMPORARY TABLE rt_recheck_keys (k INT UNSIGNED PRIMARY KEY) AS "
@@ -96,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         held = _timed(conn, "3. keys in a temporary table", query, values, args.runs)
         for r in conn.execute(sql.SQL("EXPLAIN ") + query, values).fetchall():
             print("   ", *r[:4], r[-1])
-    same = [tuple(r) for r in sent] == [tuple(r) for r in off] == [tuple(r) for r in held]
+    found = [[tuple(r) for r in rows] for rows in (bare, sent, off, held)]
+    same = all(rows == found[0] for rows in found)
     print("same keys:", same)
     return 0 if same else 1
 
