@@ -4,7 +4,7 @@
 [--policies policies --policy dossier-medical]` on a template of `bench/mariadb.py` (read
 only: no row is locked or changed):
 
-0. as `retention run` sent it before 9e1d6ff (engine/batch.py `_still_due`: the batch's keys
+0. as `retention run` sent it before the fence (engine/batch.py `_still_due`: the batch's keys
    as a bare `JSON_TABLE` in `k IN (...)`, in the subject's filter and in each aggregate's);
 1. as it sends it now (`MariaDBDialect.key_array`: the `JSON_TABLE` fenced in a derived table);
 2. the unfenced statement with `optimizer_switch='split_materialized=off'`;
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         params = Params(prefix="b")
         query, values = recheck(dialect.key_list(params, keys, policy.key))
         values |= params.values
-        bare = _timed(conn, "0. bare JSON_TABLE (before 9e1d6ff)", query, values, args.runs)
+        bare = _timed(conn, "0. bare JSON_TABLE (before the fence)", query, values, args.runs)
         conn.execute("SET SESSION optimizer_switch = 'split_materialized=off'")
         off = _timed(conn, "2. bare, split_materialized=off", query, values, args.runs)
         conn.execute("SET SESSION optimizer_switch = 'split_materialized=default'")
