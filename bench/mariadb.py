@@ -16,8 +16,9 @@ The same measurements as on PostgreSQL (`bench/run.py`), with MariaDB's own piec
   (`_settle`), so that neither side starts with the other's copy in the buffer pool.
 - **Hand-written SQL**: `bench/sql/mariadb/*.sql`, the same work as `bench/sql/*.sql`, on one
   connection in one transaction (READ COMMITTED, as the tool's sessions), each statement timed.
-  MariaDB runs the tool's batches one after the other (`disjoint_batch_locks` is False): the
-  hand side has one connection too.
+  As on PostgreSQL, the hand side is one script on one connection, whatever `retention`'s
+  `workers` (its batches run side by side on MariaDB too since `disjoint_batch_locks` became
+  True there).
 - **retention run**: the real command as a subprocess on the other copy, the tool's own tables
   in a database of their own (`RETENTION_SCHEMA_NAME=<copy>_tool`). Approvals are off
   (`RETENTION_REQUIRED_APPROVALS=0`): `retention approve` does not run on MariaDB yet, so the
@@ -31,9 +32,10 @@ The same measurements as on PostgreSQL (`bench/run.py`), with MariaDB's own piec
   length is the span between its first and last sightings, a lower bound; that span plus two
   polling intervals (and a poll's latency) is an upper bound. A transaction is classified by
   the statements INNODB_TRX shows it running (`trx_query`). The audit entries' times
-  (`recorded_at`, written by each batch just before its COMMIT) give a second reading: the
-  time from the previous batch's entry (or the pass's start) to a batch's entry, an *upper*
-  bound on that batch's transaction (`_batch_spacing`).
+  (`recorded_at`, taken as each batch writes its entry, its last statement before COMMIT) give
+  a second reading: the time from the previous batch's entry (or the pass's start) to a batch's
+  entry bounds that batch's transaction up to its entry, its COMMIT (an fsync) not included
+  (`_batch_spacing`).
 - **Same result**: every table's row count and `CHECKSUM TABLE`, and the digest of the patient
   ids left (purge); the same patients pseudonymised, the same contacts erased, the other
   patients' names and contacts untouched (minimisation).
@@ -337,7 +339,7 @@ def run_script(url: str, name: str, params: dict[str, Any]) -> ScriptRun:
 
 _MARKERS: tuple[tuple[str, str], ...] = (  # first match wins; statement prefixes as seen
     (OTHER, "`runs` SET"),
-    (EXPOSURE, "rt_exposure"),
+    (EXPOSURE, "retention_exposure"),  # the exposure snapshot after the run (report trend)
     (SNAPSHOT, "retention_due"),  # the due set, autocommit (CREATE TEMPORARY TABLE ... AS)
     (BATCH, "would_be_due"),  # the locked re-check
     (BATCH, "FOR UPDATE"),
@@ -392,7 +394,7 @@ class MariaDBMonitor:
     interval: float = 0.15  # > 0.1 s: INNODB_TRX's cache is refreshed only after 0.1 s unread
     trxs: list[Trx] = field(default_factory=list)
     polls: int = 0
-    _open: dict[tuple[int, int], Trx] = field(default_factory=dict)
+    _open: dict[int, Trx] = field(default_factory=dict)  # by thread: its latest transaction
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -430,14 +432,24 @@ class MariaDBMonitor:
     def _observe(
         self, thread: int, trx_id: int, started: datetime, now: float, wrote: bool, query: str
     ) -> None:
-        key = (thread, trx_id)
-        trx = self._open.get(key)
-        # a read-only transaction's id is its object's address, reused by the session's next
-        # one: unseen at the previous poll, or started later, means a new transaction
-        if trx is None or trx.last_poll < self.polls - 1 or started != trx.started:
+        trx = self._open.get(thread)
+        if trx is None:
+            continues = False
+        elif trx_id and trx.trx_id == trx_id:
+            continues = trx.started == started  # a read-write transaction's id is unique
+        else:
+            # a read-only transaction shows 0 (the session's next one too) until it writes or
+            # locks and gets an id: the same one only if seen at the previous poll, same start
+            continues = (
+                0 in (trx_id, trx.trx_id)
+                and trx.started == started
+                and trx.last_poll == self.polls - 1
+            )
+        if trx is None or not continues:
             trx = Trx(thread, trx_id, started, now, now, self.polls)
-            self._open[key] = trx
+            self._open[thread] = trx
             self.trxs.append(trx)
+        trx.trx_id = trx_id or trx.trx_id
         trx.last_seen, trx.last_poll = now, self.polls
         trx.wrote = trx.wrote or wrote
         short = " ".join(query.split())[:120]
@@ -488,7 +500,7 @@ def _batch_spacing(
 ) -> tuple[float, ...]:
     """Seconds between a batch's audit entry and the one before it, whatever its phase (a
     batch of a pass of several phases writes one entry per phase, milliseconds apart), or the
-    start of its pass: each batch's transaction lasted at most that long."""
+    start of its pass: each batch's transaction, up to its entry, lasted at most that long."""
     starts = sorted(e.at for e in events if "to process" in e.what)
     periods: list[float] = []
     previous: float | None = None
@@ -753,7 +765,8 @@ def mariadb_lines(results: list[Result], extras: list[dict[str, Any]]) -> str:
             f"- {r.patients:,} {r.measurement}: batch transactions seen in INNODB_TRX: "
             f"{int(r.xact('batch', 'count'))}, longest {longest:.2f}-{longest + pad:.2f} s "
             f"(median {r.xact('batch', 'median'):.2f} s), {over} over 1 s; spacing of the "
-            f"batch audit entries (upper bound) max {audit} over {len(periods)} batches; "
+            f"batch audit entries (COMMIT not included) max {audit} over {len(periods)} "
+            "batches; "
             f"plan/due-set transactions {r.xact('plan'):.2f} s / {r.xact('snapshot'):.2f} s; "
             f"{_memory_line(r)}; copies made in {extra['clone_seconds_hand']:.1f} s and "
             f"{extra['clone_seconds_engine']:.1f} s (untimed)"
