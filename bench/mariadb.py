@@ -35,7 +35,8 @@ The same measurements as on PostgreSQL (`bench/run.py`), with MariaDB's own piec
   (`recorded_at`, taken as each batch writes its entry, its last statement before COMMIT) give
   a second reading: the time from the previous batch's entry (or the pass's start) to a batch's
   entry bounds that batch's transaction up to its entry, its COMMIT (an fsync) not included
-  (`_batch_spacing`).
+  (`_batch_spacing`), when batches run one after the other (`RETENTION_WORKERS=1`); with
+  several workers their entries interleave and INNODB_TRX's reading is the one to use.
 - **Same result**: every table's row count and `CHECKSUM TABLE`, and the digest of the patient
   ids left (purge); the same patients pseudonymised, the same contacts erased, the other
   patients' names and contacts untouched (minimisation).
