@@ -1,0 +1,208 @@
+"""Legal holds and approvals on MariaDB behave, print and answer in JSON as on PostgreSQL: the
+same scenario through the real CLI on both engines, with the same expectations.
+
+A hold added makes `plan` count the subject as kept by a legal hold; its release ends it and
+extends the clock by the days held; a key that differs from the subject's only by case or by a
+trailing space is refused on both (MariaDB's collations would match it: the tool compares
+bytes); an approval makes the plan show the policy approved; the audit chain verifies after.
+
+Real servers: tests/fix_db.py's PostgreSQL, tests/fix_mariadb.py's MariaDB (the tool's own
+database there is named per test and dropped afterwards).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from retention.db import connect
+from retention.engines import Connection, sql
+from retention.settings import Settings
+from tests.engine_helpers import cli
+from tests.key_helpers import signature
+
+POLICY = """\
+name: p
+subject: {table: patients, key: patient_id}
+related:
+  follow_foreign_keys: false
+  links:
+    - {table: visits, column: patient_id}
+dates:
+  naissance: {column: naissance}
+retain_until: naissance + 100 years
+phases:
+  - name: destruction
+    due: retain_until
+    action: purge
+"""
+
+# MariaDB: the hospital's usual collation, which ignores case and trailing spaces
+PATIENTS = "CREATE TABLE patients (patient_id VARCHAR(20) PRIMARY KEY, naissance DATE)"
+VISITS = "CREATE TABLE visits (visit_id INT PRIMARY KEY, patient_id VARCHAR(20) NOT NULL)"
+CI = " DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci"
+HELD_DAYS = 60
+
+
+@dataclass(frozen=True)
+class Site:
+    """One engine's database, the tool's schema on it, and the policies."""
+
+    engine: str
+    url: str
+    conn: Connection
+    schema: str
+    policies: Path
+
+    def cli(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        extra = {"RETENTION_SCHEMA_NAME": self.schema, **env}
+        return cli(self.url, *args, policies=self.policies, timeout=300, **extra)
+
+    def ok(self, *args: str, **env: str) -> str:
+        done = self.cli(*args, **env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "Traceback" not in done.stderr
+        return done.stdout
+
+    def phase(self, **env: str) -> dict[str, int]:
+        plan = json.loads(self.ok("plan", "--format", "json", **env))
+        return plan["policies"][0]["phases"][0]  # type: ignore[no-any-return]
+
+
+def _born_due_days_ago(days: int) -> date:
+    """A birth date whose 100th anniversary (the end of retention) was `days` days ago."""
+    due = date.today() - timedelta(days=days)
+    return due.replace(year=due.year - 100, day=28 if (due.month, due.day) == (2, 29) else due.day)
+
+
+@pytest.fixture(params=["postgresql", "mariadb"])
+def site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Site]:
+    engine = request.param
+    url: str = request.getfixturevalue("db_url" if engine == "postgresql" else "mariadb_url")
+    schema = "retention" if engine == "postgresql" else f"rt_mh_{secrets.token_hex(6)}"
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "p.yaml").write_text(textwrap.dedent(POLICY), encoding="utf-8")
+    with connect(Settings(), url=url) as conn:
+        suffix = CI if engine == "mariadb" else ""
+        for statement in (PATIENTS + suffix, VISITS + suffix):
+            conn.execute(statement)
+        conn.execute(sql.SQL("CREATE INDEX visits_patient ON visits (patient_id)"))
+        conn.execute(
+            sql.SQL("INSERT INTO patients VALUES ('P-001', %s), ('P-002', %s), ('P-003', %s)"),
+            (_born_due_days_ago(30), _born_due_days_ago(30), date(1990, 1, 1)),
+        )
+        conn.execute(sql.SQL("INSERT INTO visits VALUES (1, 'P-001'), (2, 'P-002')"))
+        try:
+            yield Site(engine, url, conn, schema, policies)
+        finally:
+            if engine == "mariadb":
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(schema)))
+
+
+def _backdate(site: Site, hold_id: int, days: int) -> None:
+    """The hold placed `days` days earlier (as if the claim had come then)."""
+    table = sql.Identifier(site.schema, "holds")
+    row = site.conn.execute(
+        sql.SQL("SELECT held_since FROM {} WHERE hold_id = %s").format(table), (hold_id,)
+    ).fetchone()
+    assert row is not None
+    site.conn.execute(
+        sql.SQL("UPDATE {} SET held_since = %s WHERE hold_id = %s").format(table),
+        (row[0] - timedelta(days=days), hold_id),
+    )
+
+
+def test_a_hold_keeps_the_subject_and_its_release_extends_the_clock(site: Site) -> None:
+    site.ok("init")
+    assert site.phase()["due_subjects"] == 2
+    out = site.ok("hold", "add", "--subject", "P-001", "--reason", "claim 2026-17")
+    assert out.startswith("hold 1 added for every policy on ")
+    assert "(patient_id) (subject " in out
+    phase = site.phase()
+    assert (phase["due_subjects"], phase["held_subjects"]) == (1, 1)
+    assert "kept by a legal hold: 1" in site.ok("plan")
+    refused = site.cli("hold", "add", "--subject", "P-001", "--reason", "again")
+    assert refused.returncode == 2
+    assert "this subject is already on hold for every policy on" in refused.stderr
+    listed = site.ok("hold", "list")
+    assert listed.count("\n") == 3 and "* " in listed and " -\n" in listed
+
+    _backdate(site, 1, HELD_DAYS)
+    out = site.ok("hold", "release", "--subject", "P-001")
+    assert out.startswith("hold 1 released (every policy on ")
+    assert out.endswith(f"the clock is extended by {HELD_DAYS} day(s)\n")
+    # due 30 days ago, held 60 days: due again in 30 days, and no longer held
+    phase = site.phase()
+    assert (phase["due_subjects"], phase["held_subjects"]) == (1, 0)
+    assert site.cli("hold", "release", "--subject", "P-001").returncode == 2
+    assert "released" in site.ok("hold", "list", "--all").splitlines()[0]
+
+    verified = site.ok("audit", "verify")
+    assert "3 entries" in verified or "2 entries" in verified, verified
+
+
+@pytest.mark.parametrize("key", ["p-001", "P-001 ", " P-001", "P-0O1"])
+def test_a_key_that_is_not_the_subjects_exactly_is_refused(site: Site, key: str) -> None:
+    """MariaDB's utf8mb4_unicode_ci finds `p-001` and `P-001 ` for `P-001`; the plan matches
+    holds to subjects by their exact key: a hold on a near key would hold nobody."""
+    site.ok("init")
+    done = site.cli("hold", "add", "--subject", key, "--reason", "claim 2026-17")
+    assert done.returncode == 2, done.stdout
+    assert "no row of " in done.stderr and "has patient_id = the given key" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert key.strip() not in done.stderr  # no personal value in the output
+
+
+def test_a_release_names_the_held_key_exactly(site: Site) -> None:
+    site.ok("init")
+    site.ok("hold", "add", "--policy", "p", "--subject", "P-002", "--reason", "claim 2026-18")
+    for near in ("p-002", "P-002 "):
+        done = site.cli("hold", "release", "--policy", "p", "--subject", near)
+        assert done.returncode == 2
+        assert "no active hold for this subject on policy p only" in done.stderr
+    assert site.phase()["held_subjects"] == 1
+    out = site.ok("hold", "release", "--policy", "p", "--subject", "P-002")
+    assert out == "hold 1 released (policy p only); the clock is extended by 0 day(s)\n"
+    assert site.phase()["held_subjects"] == 0
+
+
+def test_an_approval_makes_the_plan_show_the_policy_approved(site: Site, tmp_path: Path) -> None:
+    site.ok("init")
+    one = {"RETENTION_REQUIRED_APPROVALS": "1"}
+    before = json.loads(site.ok("plan", "--format", "json", **one))["policies"][0]
+    assert before["approval"] == {
+        "required": 1,
+        "approved": False,
+        "by": [],
+        "not_counted": [],
+        "missing_roles": [],
+    }
+    sig = tmp_path / "dr.martin.sig"
+    sig.write_text(signature("dr.martin", "p", before["sha256"]), encoding="ascii")
+    out = site.ok("approve", "--policy", "p", "--signature", str(sig), **one)
+    assert out == (
+        f"p [sha256 {before['sha256'][:12]}]: approved: 1/1 valid signature(s) of this "
+        "version, by dr.martin (medecin-dim)\n"
+    )
+    # the same signature again: recorded, counted once
+    again = site.ok("approve", "--policy", "p", "--signature", str(sig), **one)
+    assert "; not counted: dr.martin: a repeated signature by dr.martin (counted once)" in again
+    state = json.loads(site.ok("plan", "--format", "json", **one))["policies"][0]["approval"]
+    assert state["approved"] is True
+    assert [(a["name"], a["role"]) for a in state["by"]] == [("dr.martin", "medecin-dim")]
+    assert state["by"][0]["at"][19:] != ""  # with its zone, as PostgreSQL gives it
+    assert [a["problem"] for a in state["not_counted"]] == [
+        "a repeated signature by dr.martin (counted once)"
+    ]
+    assert "approved: 1/1 valid signature(s)" in site.ok("plan", **one)
+    verified = site.ok("audit", "verify", **one)
+    assert "2 entries" in verified, verified
