@@ -13,12 +13,14 @@ database there is named per test and dropped afterwards).
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import subprocess
 import textwrap
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -83,14 +85,13 @@ def _born_due_days_ago(days: int) -> date:
     return due.replace(year=due.year - 100, day=28 if (due.month, due.day) == (2, 29) else due.day)
 
 
-@pytest.fixture(params=["postgresql", "mariadb"])
-def site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Site]:
-    engine = request.param
-    url: str = request.getfixturevalue("db_url" if engine == "postgresql" else "mariadb_url")
+@contextmanager
+def _site(engine: str, url: str, folder: Path) -> Iterator[Site]:
+    """The hospital's two tables on `engine`, the policy in `folder`; the tool's schema is
+    `retention` on PostgreSQL, a database named for this test on MariaDB (dropped after)."""
     schema = "retention" if engine == "postgresql" else f"rt_mh_{secrets.token_hex(6)}"
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "p.yaml").write_text(textwrap.dedent(POLICY), encoding="utf-8")
+    folder.mkdir()
+    (folder / "p.yaml").write_text(textwrap.dedent(POLICY), encoding="utf-8")
     with connect(Settings(), url=url) as conn:
         suffix = CI if engine == "mariadb" else ""
         for statement in (PATIENTS + suffix, VISITS + suffix):
@@ -102,10 +103,18 @@ def site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Site]:
         )
         conn.execute(sql.SQL("INSERT INTO visits VALUES (1, 'P-001'), (2, 'P-002')"))
         try:
-            yield Site(engine, url, conn, schema, policies)
+            yield Site(engine, url, conn, schema, folder)
         finally:
             if engine == "mariadb":
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(schema)))
+
+
+@pytest.fixture(params=["postgresql", "mariadb"])
+def site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Site]:
+    engine = request.param
+    url: str = request.getfixturevalue("db_url" if engine == "postgresql" else "mariadb_url")
+    with _site(engine, url, tmp_path / "policies") as made:
+        yield made
 
 
 def _backdate(site: Site, hold_id: int, days: int) -> None:
@@ -115,9 +124,15 @@ def _backdate(site: Site, hold_id: int, days: int) -> None:
         sql.SQL("SELECT held_since FROM {} WHERE hold_id = %s").format(table), (hold_id,)
     ).fetchone()
     assert row is not None
+    since: datetime = row[0]
+    if since.tzinfo is not None:  # PostgreSQL: in the session's (legal) zone
+        earlier = since - timedelta(days=days)
+    else:  # MariaDB: UTC; the same days of the legal calendar as on PostgreSQL
+        local = since.replace(tzinfo=UTC).astimezone(site.conn.info.timezone)
+        earlier = (local - timedelta(days=days)).astimezone(UTC).replace(tzinfo=None)
     site.conn.execute(
         sql.SQL("UPDATE {} SET held_since = %s WHERE hold_id = %s").format(table),
-        (row[0] - timedelta(days=days), hold_id),
+        (earlier, hold_id),
     )
 
 
@@ -206,3 +221,41 @@ def test_an_approval_makes_the_plan_show_the_policy_approved(site: Site, tmp_pat
     assert "approved: 1/1 valid signature(s)" in site.ok("plan", **one)
     verified = site.ok("audit", "verify", **one)
     assert "2 entries" in verified, verified
+
+
+def _scenario(site: Site, tmp_path: Path) -> list[str]:
+    """What the operator sees, command after command: hold, plan, release, approve, verify."""
+    one = {"RETENTION_REQUIRED_APPROVALS": "1"}
+    seen = [site.ok("init").split(":")[0].replace(site.schema, "SCHEMA")]
+    seen.append(site.ok("hold", "add", "--subject", "P-001", "--reason", "claim 2026-17"))
+    seen.append(site.ok("hold", "add", "--policy", "p", "--subject", "P-002", "--reason", "c"))
+    seen += [site.ok("hold", "list"), site.ok("plan", **one)]
+    _backdate(site, 1, HELD_DAYS)
+    seen += [site.ok("hold", "release", "--subject", "P-001"), site.ok("hold", "list", "--all")]
+    sha = json.loads(site.ok("plan", "--format", "json"))["policies"][0]["sha256"]
+    sig = tmp_path / f"{site.engine}.sig"
+    sig.write_text(signature("dr.martin", "p", sha), encoding="ascii")
+    seen.append(site.ok("approve", "--policy", "p", "--signature", str(sig), **one))
+    seen += [site.ok("plan", "--format", "json", **one), site.ok("plan", **one)]
+    seen += [site.ok("audit", "verify", **one), site.ok("check", **one)]
+    return seen
+
+
+def _neutral(text: str, site: Site) -> str:
+    """Without what must differ: the subject table's schema (`public`, the MariaDB
+    database), the digests keyed by it, the minute each command ran."""
+    if site.engine == "mariadb":
+        text = text.replace(f"{site.url.rsplit('/', 1)[1]}.", "public.")
+    text = re.sub(r"\b[0-9a-f]{12}\b", "DIGEST", text)
+    text = re.sub(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d(:\d\d\.\d+)?", "TIME", text)
+    return re.sub(" +", " ", text)  # columns padded to the table's name
+
+
+def test_the_operator_sees_the_same_on_both_engines(
+    db_url: str, mariadb_url: str, tmp_path: Path
+) -> None:
+    seen = {}
+    for engine, url in (("postgresql", db_url), ("mariadb", mariadb_url)):
+        with _site(engine, url, tmp_path / engine) as site:
+            seen[engine] = [_neutral(out, site) for out in _scenario(site, tmp_path)]
+    assert seen["mariadb"] == seen["postgresql"]

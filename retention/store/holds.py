@@ -6,8 +6,9 @@ by the clock)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from retention.engines import Connection, engine_of, sql
@@ -69,6 +70,19 @@ class Hold:
         return self.policy is not None and self.subject_table is None
 
 
+def _hold(conn: Connection, row: Sequence[Any]) -> Hold:
+    """A holds row; its instants in the session's zone, as PostgreSQL gives a timestamptz
+    (MariaDB's DATETIME(6) columns hold UTC without a zone)."""
+    zone = conn.info.timezone
+    values = [
+        v.replace(tzinfo=UTC).astimezone(zone)
+        if isinstance(v, datetime) and v.tzinfo is None
+        else v
+        for v in row
+    ]
+    return Hold(*values)
+
+
 def covers(
     policy: sql.Composable,
     table: sql.Composable,
@@ -120,7 +134,7 @@ def add_hold(conn: Connection, schema: str, scope: Scope, subject: str, reason: 
         (scope.policy, subject, reason, person.table, person.column),
     ).fetchone()
     assert row is not None
-    return Hold(*row)
+    return _hold(conn, row)
 
 
 def release_hold(conn: Connection, schema: str, scope: Scope, subject: str) -> Hold:
@@ -154,7 +168,7 @@ def release_hold(conn: Connection, schema: str, scope: Scope, subject: str) -> H
             sql.SQL("SELECT * FROM {} WHERE hold_id = %s").format(table), (locked[0][0],)
         ).fetchone()
     assert row is not None
-    return Hold(*row)
+    return _hold(conn, row)
 
 
 def active(conn: Connection, schema: str, scope: Scope, subject: str) -> bool:
@@ -194,4 +208,4 @@ def list_holds(
         ),
         params,
     ).fetchall()
-    return [Hold(*row) for row in rows]
+    return [_hold(conn, row) for row in rows]
