@@ -259,3 +259,30 @@ def test_the_operator_sees_the_same_on_both_engines(
         with _site(engine, url, tmp_path / engine) as site:
             seen[engine] = [_neutral(out, site) for out in _scenario(site, tmp_path)]
     assert seen["mariadb"] == seen["postgresql"]
+
+
+def _hold_row(site: Site, key: str) -> None:
+    """A holds row written directly (as an account with INSERT could), not through the CLI."""
+    site.conn.execute(
+        sql.SQL("INSERT INTO {} (policy, subject_key, reason) VALUES ('p', %s, 'x')").format(
+            sql.Identifier(site.schema, "holds")
+        ),
+        (key,),
+    )
+
+
+def test_the_plan_matches_a_holds_key_with_its_case(site: Site) -> None:
+    """Why a near key is refused: on both engines the plan would not see it as the subject's
+    (the holds' column is utf8mb4_bin on MariaDB, and decides the comparison)."""
+    site.ok("init")
+    _hold_row(site, "p-001")
+    assert site.phase()["held_subjects"] == 0
+
+
+def test_the_plan_on_mariadb_ignores_a_holds_trailing_spaces(site: Site) -> None:
+    """The one difference left: MariaDB's collations pad, so a hold on `P-001 ` (which the CLI
+    writes only for a subject whose key is exactly that) also holds `P-001` there. It keeps
+    more, never less; PostgreSQL holds nobody with it."""
+    site.ok("init")
+    _hold_row(site, "P-001 ")
+    assert site.phase()["held_subjects"] == (1 if site.engine == "mariadb" else 0)

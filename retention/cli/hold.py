@@ -117,9 +117,10 @@ def _check_subject_exists(
 ) -> None:
     """The key names a row of the subject table, or a subject in a live archive of a policy
     the hold covers (a claim may come after the record left the database). The key must be
-    the subject's exactly, as the plan matches holds: on MariaDB too, where the key column's
-    collation may ignore case and trailing spaces, `P-001 ` or `p-001` for `P-001` is
-    refused (`dialect.same_text`)."""
+    the subject's exactly, as on PostgreSQL: on MariaDB too, where the key column's collation
+    may ignore case and trailing spaces, `P-001 ` or `p-001` for `P-001` is refused
+    (`dialect.same_text`): the plan matches a hold's key with its case, and such a hold
+    would hold nobody."""
     person = target.scope.person
     table = read_catalog(conn, tool_schema=settings.schema_name).find(person.table)
     if table is None or person.column not in table.columns:
