@@ -17,6 +17,8 @@ import re
 import secrets
 import subprocess
 import textwrap
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ import pytest
 from retention.db import connect
 from retention.engines import Connection, sql
 from retention.settings import Settings
+from retention.store.holds import HoldError, Person, Scope, release_hold
 from tests.engine_helpers import cli
 from tests.key_helpers import signature
 
@@ -286,3 +289,45 @@ def test_the_plan_on_mariadb_ignores_a_holds_trailing_spaces(site: Site) -> None
     site.ok("init")
     _hold_row(site, "P-001 ")
     assert site.phase()["held_subjects"] == (1 if site.engine == "mariadb" else 0)
+
+
+def _someone_waits(site: Site) -> bool:
+    """Whether a transaction waits for a row lock on the server (the other release), asked on
+    a connection of its own (outside the first release's transaction)."""
+    query = (
+        "SELECT count(*) FROM pg_locks WHERE NOT granted"
+        if site.engine == "postgresql"
+        else "SELECT count(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'"
+    )
+    with connect(Settings(), url=site.url) as watcher:
+        row = watcher.execute(sql.SQL(query)).fetchone()
+    return row is not None and int(row[0]) > 0
+
+
+def test_two_releases_at_once_end_the_hold_once(site: Site) -> None:
+    """The release locks the active row first: the second waits, then finds no active hold
+    (MariaDB has no UPDATE ... RETURNING; the lock keeps it one statement's worth)."""
+    site.ok("init")
+    site.ok("hold", "add", "--policy", "p", "--subject", "P-001", "--reason", "claim 2026-17")
+    scope = Scope(Person("-", "patient_id"), "p")
+    outcome: list[object] = []
+    with connect(Settings(), url=site.url) as other:
+
+        def second() -> None:
+            try:
+                outcome.append(release_hold(other, site.schema, scope, "P-001"))
+            except HoldError as exc:
+                outcome.append(exc)
+
+        with site.conn.transaction():
+            first = release_hold(site.conn, site.schema, scope, "P-001")
+            thread = threading.Thread(target=second)
+            thread.start()
+            deadline = time.monotonic() + 60
+            while not _someone_waits(site) and thread.is_alive() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert thread.is_alive()  # waiting for the first release's lock
+        thread.join(60)
+    assert first.released_at is not None and first.hold_id == 1
+    assert len(outcome) == 1 and isinstance(outcome[0], HoldError)
+    assert "no active hold for this subject on policy p only" in str(outcome[0])

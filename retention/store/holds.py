@@ -74,7 +74,7 @@ def _hold(conn: Connection, row: Sequence[Any]) -> Hold:
     """A holds row; its instants in the session's zone, as PostgreSQL gives a timestamptz
     (MariaDB's DATETIME(6) columns hold UTC without a zone)."""
     zone = conn.info.timezone
-    values = [
+    values: list[Any] = [
         v.replace(tzinfo=UTC).astimezone(zone)
         if isinstance(v, datetime) and v.tzinfo is None
         else v
