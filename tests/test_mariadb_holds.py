@@ -369,7 +369,7 @@ def test_a_run_waits_for_the_approval_and_spares_the_held_subject(
             site.conn.execute(
                 sql.SQL("ALTER TABLE {} CONVERT TO CHARACTER SET utf8mb4 COLLATE {}").format(
                     sql.Identifier(table),
-                    sql.SQL(collation),  # type: ignore[arg-type]
+                    sql.SQL(collation),
                 )
             )
     site.ok("init")
