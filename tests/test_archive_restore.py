@@ -26,10 +26,10 @@ from retention.archive.errors import ArchiveError
 from retention.archive.storage import LocalStorage
 from retention.cli.main import _database_error, main
 from retention.db import connect
-from retention.engine.attempt import describe_error as describe
 from retention.engine.outcome import RunReport
 from retention.engine.progress import LogReporter
 from retention.engines import Connection
+from retention.engines.errors import describe_error as describe
 from retention.errors import PolicyError
 from retention.policy.check import bound_policies
 from retention.settings import Settings

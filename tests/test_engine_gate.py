@@ -12,9 +12,6 @@ from retention.cli.engine_gate import NOT_ON_MARIADB_YET
 from retention.cli.main import main
 
 REFUSED = [
-    ["approve", "--policy", "dossier-medical", "--print-message"],
-    ["hold", "add", "--subject", "1", "--reason", "litige"],
-    ["hold", "release", "--subject", "1"],
     ["archive", "list"],
     ["archive", "verify"],
 ]

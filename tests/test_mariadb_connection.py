@@ -27,8 +27,8 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 
 from retention import db
-from retention.engine.attempt import describe_error
 from retention.engines import Connection, engine_for, engine_of, sql
+from retention.engines.errors import describe_error
 from retention.engines.mariadb import ENGINE
 from retention.engines.mariadb.connection import MariaDBConnection
 from retention.engines.mariadb.errors import errno_of, server_sqlstate_of

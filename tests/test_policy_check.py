@@ -435,7 +435,7 @@ def test_a_lock_timeout_is_said_in_the_tools_words(
 ) -> None:
     """Its server text has a CONTEXT ('while deleting tuple ...'), so it is not kept; the
     operator still learns it was a lock timeout."""
-    from retention.engine.attempt import describe_error as _describe
+    from retention.engines.errors import describe_error as _describe
 
     conn.execute("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)")
     with psycopg.connect(db_url) as holder:

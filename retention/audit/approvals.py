@@ -17,6 +17,7 @@ counts for nothing, and is reported with the name it claims.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -198,8 +199,22 @@ def judge(
 
 
 def _detail(value: object) -> dict[str, Any]:
-    """An approval entry's detail; an object only (anything else was written by hand)."""
+    """An approval entry's detail; an object only (anything else was written by hand).
+    MariaDB gives a JSON column as its text (LONGTEXT): decoded here, where approvals read it."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
     return value if isinstance(value, dict) else {}
+
+
+def _at(conn: Connection, value: datetime) -> datetime:
+    """When an entry was recorded, in the session's zone as PostgreSQL gives a timestamptz;
+    MariaDB's DATETIME(6) holds UTC without a zone."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC).astimezone(conn.info.timezone)
+    return value
 
 
 def approval_state(
@@ -243,7 +258,8 @@ def approval_state(
             # one key listed under several principals (or a wildcard) is one signer
             problem = f"signed with the key {key}, already counted under {same_key.by}"
         role = rules_.roles.get(by, "") if problem is None else ""  # a claimed role is no role
-        approvals.append(Approval(by, role, row["recorded_at"], problem, key or detail.get("key")))
+        at = _at(conn, row["recorded_at"])
+        approvals.append(Approval(by, role, at, problem, key or detail.get("key")))
     return ApprovalState(
         policy,
         sha256,
@@ -293,8 +309,9 @@ def recorded_approvals(conn: Connection, schema: str, rules_: Rules) -> list[Rec
             "WHERE event = 'approval' ORDER BY seq"
         ).format(table)
     ):
-        by = str(_detail(detail).get("by") or "?")
-        problem = judge(rules_, str(policy), str(sha), by, _detail(detail).get("signature"), at)
+        said = _detail(detail)
+        by = str(said.get("by") or "?")
+        problem = judge(rules_, str(policy), str(sha), by, said.get("signature"), _at(conn, at))
         before = signing_began is None or int(seq) < signing_began
         out.append(Recorded(int(seq), str(policy), by, problem, before))
     return out

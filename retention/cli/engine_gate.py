@@ -16,9 +16,6 @@ from retention.settings import Settings
 
 # handler (module, function) -> what the operator asked for, in words
 NOT_ON_MARIADB_YET: dict[tuple[str, str], str] = {
-    ("retention.cli.approve", "run"): "retention approve",
-    ("retention.cli.hold", "_add"): "retention hold add",
-    ("retention.cli.hold", "_release"): "retention hold release",
     ("retention.cli.archive", "_list"): "retention archive list",
     ("retention.cli.archive", "_verify"): "retention archive verify",
     ("retention.cli.archive", "_restore"): "retention archive restore",
@@ -26,7 +23,7 @@ NOT_ON_MARIADB_YET: dict[tuple[str, str], str] = {
 
 WORKS_ON_MARIADB = (
     "init, grants, check, plan, run, daemon, report, exposure, audit verify/show/find, "
-    "hold list, scan, draft, demo"
+    "hold add/release/list, approve, scan, draft, demo"
 )
 
 

@@ -14,7 +14,7 @@ from retention.catalog.introspect import read_catalog
 from retention.cli.common import audit_key, ensure_schema, trail
 from retention.cli.options import add_policies_option
 from retention.db import connect
-from retention.engines import sql
+from retention.engines import engine_of, sql
 from retention.errors import UsageError
 from retention.keys import Key
 from retention.policy.load import LoadedPolicy, load_policies
@@ -116,22 +116,25 @@ def _check_subject_exists(
     conn: Any, settings: Settings, target: _Target, audit: AuditTrail, key: str
 ) -> None:
     """The key names a row of the subject table, or a subject in a live archive of a policy
-    the hold covers (a claim may come after the record left the database)."""
+    the hold covers (a claim may come after the record left the database). The key must be
+    the subject's exactly, as on PostgreSQL: on MariaDB too, where the key column's collation
+    may ignore case and trailing spaces, `P-001 ` or `p-001` for `P-001` is refused
+    (`dialect.same_text`): the plan matches a hold's key with its case, and such a hold
+    would hold nobody."""
     person = target.scope.person
     table = read_catalog(conn, tool_schema=settings.schema_name).find(person.table)
     if table is None or person.column not in table.columns:
         return  # the policy does not bind today; a hold must still be possible
+    exact = engine_of(conn).dialect.same_text(sql.Identifier(person.column), sql.SQL("%s"))
     row = conn.execute(
-        sql.SQL("SELECT 1 FROM {} WHERE {}::text = %s").format(
-            sql.Identifier(*table.qname), sql.Identifier(person.column)
-        ),
+        sql.SQL("SELECT 1 FROM {} WHERE {}").format(sql.Identifier(*table.qname), exact),
         (key,),
     ).fetchone()
     if row is not None:
         return
-    from retention.archive import catalog, restore  # the archives, only for a key not live
+    from retention.archive import restore  # the archives, only for a key not live
 
-    if catalog.installed(conn, settings.schema_name) and any(
+    if _live_archives(conn, settings.schema_name) and any(
         restore.find(conn, settings.schema_name, audit, key, policy) for policy in target.policies
     ):
         return
@@ -140,6 +143,22 @@ def _check_subject_exists(
         "holds it",
         hint="check the key (holds are for existing or archived subjects)",
     )
+
+
+def _live_archives(conn: Any, schema: str) -> bool:
+    """Whether any archive file is live, in SQL every engine reads alike: the archives are
+    searched only then (on MariaDB, where no run has archived yet, their search is still
+    PostgreSQL's)."""
+    from retention.archive import catalog
+
+    if not catalog.installed(conn, schema):
+        return False
+    row = conn.execute(
+        sql.SQL("SELECT 1 FROM {} WHERE destroyed_at IS NULL LIMIT 1").format(
+            sql.Identifier(schema, "archive_files")
+        )
+    ).fetchone()
+    return row is not None
 
 
 def _entry(target: _Target, audit: AuditTrail, args: argparse.Namespace, hold: Hold) -> Entry:

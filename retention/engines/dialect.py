@@ -379,6 +379,14 @@ class Dialect(Protocol):
         MariaDB: its rows of `archive_segment_subjects`)."""
         ...
 
+    # -- the tool's own tables (holds) ------------------------------------------------------------
+    def same_text(self, expr: sql.Composable, value: sql.Composable) -> sql.Composable:
+        """`expr`'s text equals `value` (a text parameter) character for character: case,
+        accents and trailing spaces count (PostgreSQL `expr::text = value`; MariaDB compares
+        the UTF-8 bytes, as every collation of its own, `_bin` included, ignores trailing
+        spaces). No index serves it on MariaDB."""
+        ...
+
 
 _JSON_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 

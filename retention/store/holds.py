@@ -6,11 +6,12 @@ by the clock)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from retention.engines import Connection, sql
+from retention.engines import Connection, engine_of, sql
 from retention.errors import RetentionError
 
 
@@ -69,6 +70,19 @@ class Hold:
         return self.policy is not None and self.subject_table is None
 
 
+def _hold(conn: Connection, row: Sequence[Any]) -> Hold:
+    """A holds row; its instants in the session's zone, as PostgreSQL gives a timestamptz
+    (MariaDB's DATETIME(6) columns hold UTC without a zone)."""
+    zone = conn.info.timezone
+    values: list[Any] = [
+        v.replace(tzinfo=UTC).astimezone(zone)
+        if isinstance(v, datetime) and v.tzinfo is None
+        else v
+        for v in row
+    ]
+    return Hold(*values)
+
+
 def covers(
     policy: sql.Composable,
     table: sql.Composable,
@@ -92,12 +106,15 @@ def covers(
     )
 
 
-def _where(scope: Scope) -> tuple[sql.Composable, list[Any]]:
+def _where(conn: Connection, scope: Scope, subject: str) -> tuple[sql.Composable, list[Any]]:
+    """The holds rows of `scope` on `subject`, its key compared exactly (on MariaDB too, whose
+    collations ignore trailing spaces: `dialect.same_text`)."""
+    key = engine_of(conn).dialect.same_text(sql.Identifier("subject_key"), sql.SQL("%s"))
     if scope.policy is not None:
-        return sql.SQL("policy = %s"), [scope.policy]
+        return sql.SQL("policy = %s AND {}").format(key), [scope.policy, subject]
     return (
-        sql.SQL("policy IS NULL AND subject_table = %s AND subject_column = %s"),
-        [scope.person.table, scope.person.column],
+        sql.SQL("policy IS NULL AND subject_table = %s AND subject_column = %s AND {}").format(key),
+        [scope.person.table, scope.person.column, subject],
     )
 
 
@@ -117,34 +134,50 @@ def add_hold(conn: Connection, schema: str, scope: Scope, subject: str, reason: 
         (scope.policy, subject, reason, person.table, person.column),
     ).fetchone()
     assert row is not None
-    return Hold(*row)
+    return _hold(conn, row)
 
 
 def release_hold(conn: Connection, schema: str, scope: Scope, subject: str) -> Hold:
-    where, params = _where(scope)
-    row = conn.execute(
-        sql.SQL(
-            "UPDATE {} SET released_at = now(), released_by = current_user WHERE {} "
-            "AND subject_key = %s AND released_at IS NULL RETURNING *"
-        ).format(sql.Identifier(schema, "holds"), where),
-        (*params, subject),
-    ).fetchone()
-    if row is None:
-        raise HoldError(
-            f"no active hold for this subject on {scope.describe()}",
-            hint="'retention hold list' shows the active holds and their scope "
-            "(a policy, or * for every policy on a table)",
+    """End the active hold of `scope` on `subject`: its row locked, updated and read again in
+    one transaction (MariaDB has no UPDATE ... RETURNING), so that two releases at once end
+    it once (the second finds no active hold)."""
+    where, params = _where(conn, scope, subject)
+    table = sql.Identifier(schema, "holds")
+    with conn.transaction():
+        locked = conn.execute(
+            sql.SQL(
+                "SELECT hold_id FROM {} WHERE {} AND released_at IS NULL ORDER BY hold_id "
+                "FOR UPDATE"
+            ).format(table, where),
+            params,
+        ).fetchall()
+        if not locked:
+            raise HoldError(
+                f"no active hold for this subject on {scope.describe()}",
+                hint="'retention hold list' shows the active holds and their scope "
+                "(a policy, or * for every policy on a table)",
+            )
+        conn.execute(  # MariaDB's sessions run in UTC, as its DATETIME(6) columns hold
+            sql.SQL(
+                "UPDATE {} SET released_at = CURRENT_TIMESTAMP(6), released_by = current_user "
+                "WHERE {} AND released_at IS NULL"
+            ).format(table, where),
+            params,
         )
-    return Hold(*row)
+        row = conn.execute(
+            sql.SQL("SELECT * FROM {} WHERE hold_id = %s").format(table), (locked[0][0],)
+        ).fetchone()
+    assert row is not None
+    return _hold(conn, row)
 
 
 def active(conn: Connection, schema: str, scope: Scope, subject: str) -> bool:
-    where, params = _where(scope)
+    where, params = _where(conn, scope, subject)
     row = conn.execute(
-        sql.SQL("SELECT 1 FROM {} WHERE {} AND subject_key = %s AND released_at IS NULL").format(
+        sql.SQL("SELECT 1 FROM {} WHERE {} AND released_at IS NULL").format(
             sql.Identifier(schema, "holds"), where
         ),
-        (*params, subject),
+        params,
     ).fetchone()
     return row is not None
 
@@ -175,4 +208,4 @@ def list_holds(
         ),
         params,
     ).fetchall()
-    return [Hold(*row) for row in rows]
+    return [_hold(conn, row) for row in rows]

@@ -421,6 +421,11 @@ class MariaDBDialect:
             s=sql.Identifier(segment),
         )
 
+    # -- the tool's own tables (holds) ---------------------------------------------------------
+    def same_text(self, expr: sql.Composable, value: sql.Composable) -> sql.Composable:
+        # binary strings compare byte for byte, trailing spaces included (collations pad)
+        return sql.SQL("CAST({} AS BINARY) = CAST({} AS BINARY)").format(self.as_text(expr), value)
+
     # -- writing many rows ---------------------------------------------------------------------
 
 

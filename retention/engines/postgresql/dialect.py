@@ -314,6 +314,10 @@ class PostgreSQLDialect:
             sql.Identifier(segment, "subject_digests"), sql.Identifier(alias)
         )
 
+    # -- the tool's own tables (holds) ---------------------------------------------------------
+    def same_text(self, expr: sql.Composable, value: sql.Composable) -> sql.Composable:
+        return sql.SQL("{}::text = {}").format(expr, value)
+
     # -- writing many rows ---------------------------------------------------------------------
 
 
