@@ -33,6 +33,7 @@ What differs from PostgreSQL (docs/ENGINES.md 2.2, 2.5-2.7), and why it is writt
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -439,14 +440,28 @@ def _set(alias: str, assignments: Sequence[tuple[str, sql.Composable]]) -> sql.C
 
 
 def _json_type(typed: Typed) -> str:
-    """A column type JSON_TABLE accepts for values of `typed`."""
+    """A column type JSON_TABLE accepts for values of `typed` (text in the column's collation:
+    compared with it, a value of the session's would be error 1267, an illegal mix)."""
     if isinstance(typed, str):
         return {"bytes": "LONGTEXT", "text": "LONGTEXT", "boolean": "INT"}[typed]
     if typed.base_type in _ENUMS:
-        return "VARCHAR(255)"  # an enum value has at most 255 characters
+        return "VARCHAR(255)" + _collated(typed)  # an enum value has at most 255 characters
     if typed.kind is ColumnKind.JSON:
         return "LONGTEXT"
-    return typed.type
+    return typed.type + _collated(typed)
+
+
+_COLLATION = re.compile(r"[a-z0-9]+_[a-z0-9_]+")
+
+
+def _collated(typed: Column) -> str:
+    """` CHARACTER SET cs COLLATE collation` for a text column whose collation is known."""
+    if typed.kind is not ColumnKind.TEXT or typed.collation is None:
+        return ""
+    if not _COLLATION.fullmatch(typed.collation):  # not a name of the server's: none written
+        return ""
+    charset = typed.collation.split("_", 1)[0]
+    return f" CHARACTER SET {charset} COLLATE {typed.collation}"
 
 
 def _hex_type(rows: Sequence[Sequence[Any]], i: int) -> str:
@@ -460,7 +475,7 @@ def _hex_type(rows: Sequence[Sequence[Any]], i: int) -> str:
 
 
 def _table_type(typed: Typed) -> str:
-    return _NEUTRAL_TABLE[typed] if isinstance(typed, str) else typed.type
+    return _NEUTRAL_TABLE[typed] if isinstance(typed, str) else typed.type + _collated(typed)
 
 
 def _json_value(value: Any) -> Any:
