@@ -12,7 +12,8 @@ value takes its column's type again, every constraint applies.
 
 COPY takes no bound parameters: the few values a statement needs (the class of a polymorphic
 link) are set first with `set_config` as bound parameters, local to the batch's transaction,
-and read back with `current_setting` (see `SettingParams`).
+and read back with `current_setting` (engines/postgresql/archive.py). Another engine deletes
+the same rows its own way and writes each value as PostgreSQL would (engines/archive.py).
 
 Version 1 archives (JSON Lines, `row_to_json`) are still read: `restore_rows`.
 """
@@ -28,23 +29,16 @@ from typing import Any
 from retention.archive.errors import ArchiveConfigError, ArchiveError, ArchiveVerifyError
 from retention.catalog.introspect import Table
 from retention.engines import Connection, engine_of, sql
+from retention.engines.archive import TEXT_SETTINGS, Taking
 from retention.policy.bound import BoundPolicy
-from retention.policy.expr import Params
 from retention.policy.relations import Edge, QName, is_link
 from retention.rows.records import Records, needed_columns
 
-KEYS_TABLE = "retention_archive_keys"
-# Output settings that make the text of every value exact and stable (local to the batch's
-# transaction; TimeZone is pinned by the connection and written with each timestamp's offset).
-SESSION = {
-    "DateStyle": "ISO",
-    "IntervalStyle": "iso_8601",
-    "bytea_output": "hex",
-    "extra_float_digits": "3",
-}
+# Output settings that make the text of every value exact and stable (PostgreSQL: local to the
+# batch's transaction; TimeZone is pinned by the connection and written with each timestamp's
+# offset). Another engine writes each value as PostgreSQL would under them (engines/archive.py).
+SESSION = TEXT_SETTINGS
 CSV_FORMAT = "PostgreSQL COPY (FORMAT csv)"
-_END_OF_DATA, _QUOTED_END = b"\\.\n", b'"\\."\n'
-_SETTING = "retention."  # prefix of the transaction-local settings carrying COPY's values
 
 
 def describe_columns(table: Table) -> list[dict[str, Any]]:
@@ -56,7 +50,7 @@ def describe_columns(table: Table) -> list[dict[str, Any]]:
 
 def set_session(conn: Connection) -> None:
     require_utf8(conn)
-    engine_of(conn).session.transaction_settings(conn, SESSION)
+    engine_of(conn).archive.prepare(conn)
 
 
 def require_utf8(conn: Connection) -> None:
@@ -77,179 +71,75 @@ def require_utf8(conn: Connection) -> None:
 
 
 def check_tables(conn: Connection, policy: BoundPolicy) -> None:
-    """Each table is still the relation the run read at its start (same oid, a table, no
-    inheritance children) with the columns (names, types, order) its statements list. Call it
-    after the batch's DELETEs: their locks keep any ALTER TABLE out until the commit, and one
-    committed before them (a migration during a long run: a column added, the table renamed
-    and replaced by a view...) is seen here; the batch then rolls back rather than delete a
-    value it did not write. A child table by inheritance would lose its own columns (DELETE
-    on the parent deletes its rows too)."""
-    tables = list(policy.graph.tables)
-    rows = conn.execute(
-        "SELECT n.nspname, c.relname, c.oid, c.relkind, "
-        "array(SELECT a.attname::text FROM pg_attribute AS a WHERE a.attrelid = c.oid "
-        "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum), "
-        "array(SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute AS a "
-        "WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum), "
-        "EXISTS (SELECT FROM pg_inherits AS i JOIN pg_class AS k ON k.oid = i.inhrelid "
-        "WHERE i.inhparent = c.oid AND NOT k.relispartition) "
-        "FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace "
-        "WHERE (n.nspname, c.relname) IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
-        ([s for s, _ in tables], [t for _, t in tables]),
-    ).fetchall()
-    live = {
-        (s, t): (oid, kind, list(zip(n, ty, strict=True)), inh)
-        for s, t, oid, kind, n, ty, inh in rows
-    }
-    for qname in tables:
-        table = policy.table(qname)
-        bound = [(c.name, c.type) for c in table.columns.values()]
-        found = live.get(qname)
-        label = f"{qname[0]}.{qname[1]}"
-        if found is not None and found[3]:
-            raise ArchiveVerifyError(
-                f"{label} has child tables by inheritance: deleting from it deletes their rows "
-                "too, without their own columns; nothing of this batch was archived or deleted",
-                hint="archive the child tables as tables of their own (or make them partitions)",
-            )
-        if (
-            found is None
-            or found[1] not in ("r", "p")
-            or found[2] != bound
-            or (table.oid and found[0] != table.oid)
-        ):
-            raise ArchiveVerifyError(
-                f"{label}: the table or its columns changed since the run started; nothing of "
-                "this batch was archived or deleted",
-                hint="run again: the next run archives the table as it is now",
-            )
-    _check_foreign_keys(conn, policy, [live[q][0] for q in tables if q in live])
-
-
-def _check_foreign_keys(conn: Connection, policy: BoundPolicy, oids: list[int]) -> None:
-    """No live foreign key that is not a link of the record carries the delete further
-    (CASCADE) or changes the referencing rows (SET NULL, SET DEFAULT): `check` refuses those it
-    sees (retention.policy.checks.deletes), this also sees the keys of partitions and those a
-    migration added since."""
-    rows = conn.execute(
-        "SELECT cn.nspname, c.relname, pn.nspname, p.relname, con.conname, con.confdeltype, "
-        "array(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY AS k(n, o) "
-        "JOIN pg_attribute AS a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.o), "
-        "array(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY AS k(n, o) "
-        "JOIN pg_attribute AS a ON a.attrelid = con.confrelid AND a.attnum = k.n ORDER BY k.o) "
-        "FROM pg_constraint AS con "
-        "JOIN pg_class AS c ON c.oid = coalesce(pg_partition_root(con.conrelid), con.conrelid) "
-        "JOIN pg_namespace AS cn ON cn.oid = c.relnamespace "
-        "JOIN pg_class AS p ON p.oid = coalesce(pg_partition_root(con.confrelid), con.confrelid) "
-        "JOIN pg_namespace AS pn ON pn.oid = p.relnamespace "
-        "WHERE con.contype = 'f' AND con.confdeltype IN ('c', 'n', 'd') AND p.oid = ANY(%s)",
-        (oids,),
-    ).fetchall()
-    for child_schema, child, parent_schema, parent, name, action, columns, referenced in rows:
-        if is_link(
-            policy.graph, (child_schema, child), (parent_schema, parent), columns, referenced
-        ):
-            continue
-        how = {"c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}[action]
+    """Each table is still the relation the run read at its start (a table, no inheritance
+    children) with the columns (names, types, order) its statements list, and no live foreign
+    key that is not one of the record's links carries the delete further (CASCADE) or changes
+    the referencing rows (SET NULL, SET DEFAULT). Call it after the batch's DELETEs: their
+    locks keep any ALTER TABLE out until the commit, and one committed before them (a
+    migration during a long run: a column added, the table renamed and replaced by a view...)
+    is seen here; the batch then rolls back rather than delete a value it did not write.
+    `check` refuses the foreign keys it sees (retention.policy.checks.deletes); this also sees
+    the keys of partitions and those a migration added since."""
+    problem = engine_of(conn).archive.check_tables(
+        conn,
+        [policy.table(q) for q in policy.graph.tables],
+        lambda child, parent, columns, referenced: is_link(
+            policy.graph, child, parent, list(columns), list(referenced)
+        ),
+    )
+    if problem is not None:
         raise ArchiveVerifyError(
-            f"{child_schema}.{child} references {parent} through {name} ON DELETE {how}, which "
-            "is not a link of the record: archiving would delete or change rows that no "
-            "archive holds; nothing of this batch was archived or deleted",
-            hint="make that foreign key ON DELETE RESTRICT or NO ACTION",
+            f"{problem.message}; nothing of this batch was archived or deleted", hint=problem.hint
         )
 
 
-class SettingParams(Params):
-    """Values for a statement that cannot take bound parameters (COPY): the statement reads
-    each with `current_setting(name)`; `bind_settings` sets them first, as bound parameters of
-    `set_config(name, value, true)` (local to the transaction)."""
-
-    def add(self, value: object, *, binary: bool = False) -> sql.Composable:
-        if binary or isinstance(value, bool) or not isinstance(value, str | int):
-            raise TypeError(f"a setting carries text or an integer, not {type(value).__name__}")
-        super().add(value)
-        name = f"{_SETTING}{self.prefix}{len(self.values)}"
-        return sql.SQL("current_setting({})").format(sql.Literal(name))
+def create_keys_table(
+    conn: Connection, policy: BoundPolicy, groups: dict[Any, str]
+) -> sql.Composable:
+    """A temporary table `(k, grp)`: the batch's subjects and their group; its name."""
+    return engine_of(conn).archive.keys_table(conn, policy.key, groups)
 
 
-def bind_settings(conn: Connection, values: dict[str, object]) -> None:
-    """Set the values a `SettingParams` statement reads (inside the caller's transaction)."""
-    engine_of(conn).session.transaction_settings(
-        conn, {_SETTING + name: str(value) for name, value in values.items()}
-    )
-
-
-def keys_table() -> sql.Identifier:
-    """The batch's subjects and their group (made by `create_keys_table`)."""
-    return sql.Identifier("pg_temp", KEYS_TABLE)
-
-
-def create_keys_table(conn: Connection, policy: BoundPolicy, groups: dict[Any, str]) -> None:
-    """`pg_temp.retention_archive_keys (k, grp)`: the batch's subjects and their group."""
-    keys_table = sql.Identifier(KEYS_TABLE)
-    conn.execute(sql.SQL("DROP TABLE IF EXISTS pg_temp.{}").format(keys_table))
-    conn.execute(
-        sql.SQL(
-            "CREATE TEMPORARY TABLE {} (k {} PRIMARY KEY, grp text NOT NULL) ON COMMIT DROP"
-        ).format(keys_table, sql.SQL(policy.key.type))
-    )
-    conn.execute(
-        sql.SQL("INSERT INTO pg_temp.{} SELECT unnest(%s::{}[]), unnest(%s::text[])").format(
-            keys_table, sql.SQL(policy.key.type)
-        ),
-        (list(groups), list(groups.values())),
-    )
-    conn.execute(sql.SQL("ANALYZE pg_temp.{}").format(keys_table))
-
-
-def delete_returning(records: Records, qname: QName) -> list[tuple[sql.Composed, dict[str, Any]]]:
-    """`DELETE ... RETURNING grp, <every column>` statements emptying one table of the batch's
-    rows, children first, found through the link values the batch collected
-    (retention.rows.records); their values are `SettingParams` (see `deleted_rows`).
+def takings(conn: Connection, records: Records, qname: QName, keys: sql.Composable) -> list[Taking]:
+    """Which rows of one table the batch deletes, each with its group (`keys`: the table
+    made by `create_keys_table`); one `Taking` per statement, children first, found through
+    the link values the batch collected (retention.rows.records). PostgreSQL deletes each
+    with `COPY (DELETE FROM t AS r USING ... RETURNING grp, r.<column>...) TO STDOUT`.
 
     Each row is attributed to the group of its subject; a row reached from several subjects
     goes to the latest group (it is kept as long as any of them needs it). When no row can be
     reached twice (one link, or polymorphic links of distinct classes, each to a parent row
-    unique in the batch), each link is one direct DELETE joined to its parent's group;
+    unique in the batch), each link is one direct statement joined to its parent's group;
     otherwise the rows' groups are gathered first (a GROUP BY, then one probe per row)."""
     policy = records.policy
     table = policy.table(qname)
-    keys = keys_table()
-    columns = sql.SQL(", ").join(sql.Identifier("r", c) for c in table.columns)
+    dialect = records.dialect
+    rows = engine_of(conn).archive
     if qname == policy.subject.qname:
-        query = sql.SQL(
-            # ANY(...): an index probe per key (a merge join would read the table's index from
-            # its start in every batch)
-            "DELETE FROM {t} AS r USING {keys} AS g WHERE r.{k} = g.k "
-            "AND r.{k} = ANY(ARRAY(SELECT k FROM {keys})) RETURNING g.grp, {columns}"
-        ).format(
-            t=sql.Identifier(*qname), keys=keys, k=sql.Identifier(policy.key.name), columns=columns
+        key = sql.Identifier("r", policy.key.name)
+        # in_query: an index probe per key (a merge join would read the table's index from
+        # its start in every batch)
+        where = sql.SQL("{k} = g.k AND {found}").format(
+            k=key,
+            found=dialect.in_query(key, sql.SQL("SELECT k FROM {}").format(keys)),
         )
-        return [(query, {})]
+        return [Taking(sql.SQL("{} AS g").format(keys), where, sql.SQL("g.grp"), {})]
     edges = policy.graph.parents_of(qname)
     if _reached_once(policy, edges):
         statements = []
         for edge in edges:
-            params = SettingParams(prefix="a")
+            params = rows.values("a")
             on, condition = records.parent_match(edge, "r"), records.condition(edge, "r", params)
             statements.append(
-                (
-                    sql.SQL(
-                        "DELETE FROM {t} AS r USING {src} AS p WHERE {on} AND {cond} "
-                        "RETURNING p.grp, {columns}"
-                    ).format(
-                        t=sql.Identifier(*qname),
-                        src=records.sources[edge.parent],
-                        on=on,
-                        cond=condition,
-                        columns=columns,
-                    ),
+                Taking(
+                    sql.SQL("{} AS p").format(records.sources[edge.parent]),
+                    sql.SQL("{} AND {}").format(on, condition),
+                    sql.SQL("p.grp"),
                     params.values,
                 )
             )
         return statements
-    params = SettingParams(prefix="a")
-    dialect = records.dialect
+    params = rows.values("a")
     ids = dialect.row_ids(table)  # PostgreSQL without a primary key: tableoid and ctid
     refs = [dialect.row_ref("t", c) for c in ids]
     names = [f"id{i}" for i in range(len(ids))]
@@ -272,18 +162,17 @@ def delete_returning(records: Records, qname: QName) -> list[tuple[sql.Composed,
         c=grouped, u=sql.SQL(" UNION ALL ").join(branches)
     )
     target = [dialect.row_ref("r", c) for c in ids]
-    query = sql.SQL(
-        "DELETE FROM {t} AS r USING ({m}) AS x WHERE {on} RETURNING x.grp, {columns}"
-    ).format(
-        t=sql.Identifier(*qname),
-        m=members,
-        on=sql.SQL(" AND ").join(
-            sql.SQL("{} = {}").format(r, sql.Identifier("x", n))
-            for r, n in zip(target, names, strict=True)
-        ),
-        columns=columns,
-    )
-    return [(query, params.values)]
+    return [
+        Taking(
+            sql.SQL("({}) AS x").format(members),
+            sql.SQL(" AND ").join(
+                sql.SQL("{} = {}").format(r, sql.Identifier("x", n))
+                for r, n in zip(target, names, strict=True)
+            ),
+            sql.SQL("x.grp"),
+            params.values,
+        )
+    ]
 
 
 def _reached_once(policy: BoundPolicy, edges: Sequence[Edge]) -> bool:
@@ -307,34 +196,11 @@ def _reached_once(policy: BoundPolicy, edges: Sequence[Edge]) -> bool:
     )
 
 
-def deleted_rows(
-    conn: Connection, statement: sql.Composed, params: dict[str, Any]
-) -> dict[str, list[bytes]]:
-    """Run `COPY (<DELETE ... RETURNING grp, columns>) TO STDOUT (FORMAT csv)` and return the
-    CSV records (each ending with a line break) per group, sorted bytewise, so that the same
-    rows always give the same bytes. The protocol sends each row as one message: records are
-    grouped without parsing them (the group, first, is a label that CSV never quotes).
-
-    A record that is `\\.` alone (a one-column table holding that value) is quoted, as
-    PostgreSQL quotes it when it writes one column: unquoted, `COPY ... FROM` would read it as
-    the end of the data."""
-    bind_settings(conn, params)
-    query = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(statement)
-    found: dict[bytes, list[bytes]] = {}
-    with conn.cursor().copy(query) as copy:
-        for data in copy:
-            group, _, record = bytes(data).partition(b",")
-            if record == _END_OF_DATA:
-                record = _QUOTED_END
-            rows = found.get(group)
-            if rows is None:
-                rows = found[group] = []
-            rows.append(record)
-    groups: dict[str, list[bytes]] = {}
-    for group, rows in found.items():
-        rows.sort()
-        groups[group.decode("ascii")] = rows
-    return groups
+def deleted_rows(conn: Connection, table: Table, taking: Taking) -> dict[str, list[bytes]]:
+    """Delete the rows of `taking`; their CSV records (each ending with a line break) per
+    group, sorted bytewise, so that the same rows always give the same bytes (see
+    engines/archive.py: the engine writes what its DELETE removed)."""
+    return engine_of(conn).archive.take(conn, table, taking)
 
 
 def csv_header(names: Sequence[str]) -> bytes:

@@ -7,8 +7,9 @@ Inside the batch's transaction, after the subjects were locked and re-checked:
 2. the link values of the batch's rows are collected once, parents first, each with its
    group (retention.rows.records); then each table, children first, is emptied of the
    batch's rows with `COPY (DELETE ... RETURNING group, columns) TO STDOUT (FORMAT csv)`
-   (records grouped and sorted bytewise here): what is written is exactly what is deleted, and
-   a table that cannot be deleted from stops the batch before any file;
+   (another engine its own way, engines/archive.py; records grouped and sorted bytewise
+   here): what is written is exactly what is deleted, and a table that cannot be deleted
+   from stops the batch before any file;
 3. per group, a segment (manifest and gzip'd CSV per table) is encrypted with age to the
    custodian's public keys and to a verification key that exists only in this process, for
    this batch;
@@ -86,14 +87,14 @@ def archive_batch(
     if ends is None or set(ends) != set(keys):
         ends = groups.retain_until(conn, policy, at, holds, keys)
     group_of = {key: groups.label(end, target.granularity) for key, end in ends.items()}
-    codec.create_keys_table(conn, policy, group_of)
-    found = records.collect(conn, policy, keys, groups=codec.keys_table())
+    keys_table = codec.create_keys_table(conn, policy, group_of)
+    found = records.collect(conn, policy, keys, groups=keys_table)
     lines: dict[QName, dict[str, list[bytes]]] = {}
     for qname in policy.graph.deletion_order():
         lines[qname] = {}
-        statements = codec.delete_returning(found, qname)
-        for statement, params in statements:
-            for group, chosen in codec.deleted_rows(conn, statement, params).items():
+        statements = codec.takings(conn, found, qname, keys_table)
+        for taking in statements:
+            for group, chosen in codec.deleted_rows(conn, policy.table(qname), taking).items():
                 lines[qname].setdefault(group, []).extend(chosen)
         if len(statements) > 1:  # each statement's lines are sorted, not their union
             for chosen in lines[qname].values():

@@ -27,6 +27,7 @@ from retention.engines.connection import Cursor as Cursor
 from retention.errors import DatabaseError
 
 if TYPE_CHECKING:
+    from retention.engines.archive import ArchiveRows
     from retention.engines.binlog import BinaryLog
     from retention.engines.bulk import Bulk
     from retention.engines.catalogue import Catalog
@@ -131,6 +132,11 @@ class Engine(Protocol):
     @property
     def sampler(self) -> Sampler:
         """A bounded sample of a table's rows (`retention scan`)."""
+        ...
+
+    @property
+    def archive(self) -> ArchiveRows:
+        """An archive batch's rows deleted and given back as CSV (engines/archive.py)."""
         ...
 
 

@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from retention.engines import Connection, engine_of, sql
 from retention.engines.catalogue import Column
-from retention.engines.dialect import Dialect, TemporaryTable
+from retention.engines.dialect import Binder, Dialect, TemporaryTable
 from retention.errors import RetentionError
 from retention.policy.bound import BoundPolicy
 from retention.policy.expr import Params
@@ -59,7 +59,7 @@ class Records:
             )
 
     def linked(
-        self, edge: Edge, alias: str, params: Params
+        self, edge: Edge, alias: str, params: Binder
     ) -> tuple[sql.Composable, sql.Composable]:
         """(join, condition) giving each row of `edge.child` (aliased `alias`) linked through
         `edge` the `grp` of its parent row, as `p.grp`."""
@@ -92,7 +92,7 @@ class Records:
             extra,
         )
 
-    def condition(self, edge: Edge, alias: str, params: Params) -> sql.Composable:
+    def condition(self, edge: Edge, alias: str, params: Binder) -> sql.Composable:
         """Rows of `edge.child` (aliased `alias`) linked through `edge` to a member row of
         `edge.parent`."""
         source = self.sources[edge.parent]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from retention.engines import sql
-from retention.engines.dialect import Dialect, or_postgresql
+from retention.engines.dialect import Binder, Dialect, or_postgresql
 from retention.policy.bound import BoundPolicy
 from retention.policy.expr import Params
 from retention.policy.relations import Edge
@@ -63,7 +63,7 @@ def path_sql(
 
 
 def class_filter(
-    edge: Edge, alias: str, params: Params, *, dialect: Dialect | None = None
+    edge: Edge, alias: str, params: Binder, *, dialect: Dialect | None = None
 ) -> sql.Composable:
     """`alias.object_class = 'CPatient'` for a polymorphic edge (the class as a parameter).
     On MariaDB the comparison follows the column's collation: a case-insensitive one (the

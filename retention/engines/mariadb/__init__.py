@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, cast
 
 from retention.engines import Capabilities, Connection, Engine
 from retention.engines.mariadb import binlog, session, target
+from retention.engines.mariadb.archive import ArchiveRows
 from retention.engines.mariadb.bulk import load as bulk_load
 from retention.engines.mariadb.catalogue import Catalogue
 from retention.engines.mariadb.dialect import DIALECT
@@ -66,6 +67,8 @@ class MariaDB:
     dialect = DIALECT
     sampler = Sampler()
     grants = Grants()
+    # DELETE ... RETURNING by key; ArchiveRows(delete_returning=False) is MySQL 8's way
+    archive = ArchiveRows(delete_returning=capabilities.delete_returning)
 
     def connect(self, settings: Settings, *, url: str | None = None) -> Connection:
         return session.connect(settings, url=url)

@@ -8,6 +8,7 @@ import psycopg
 
 from retention.engines import Capabilities, Connection, Engine
 from retention.engines.postgresql import binlog, session
+from retention.engines.postgresql.archive import ArchiveRows
 from retention.engines.postgresql.bulk import Bulk
 from retention.engines.postgresql.catalogue import Catalogue
 from retention.engines.postgresql.dialect import DIALECT
@@ -51,6 +52,7 @@ class PostgreSQL:
     dialect = DIALECT
     sampler = Sampler()
     grants = Grants()
+    archive = ArchiveRows()
 
     def connect(self, settings: Settings, *, url: str | None = None) -> Connection:
         return session.connect(settings, url=url)

@@ -1,0 +1,206 @@
+"""An archive batch's rows: deleted and given back as CSV records, exactly as they were.
+
+The archive's file format is the same on every engine (docs/ARCHIVE.md): each table is CSV as
+PostgreSQL's `COPY ... (FORMAT csv)` writes it, each value its text. How the rows leave the
+database differs (docs/ENGINES.md, 2.5):
+
+- PostgreSQL: `COPY (DELETE ... RETURNING <group>, r.<column>...) TO STDOUT (FORMAT csv)`, one
+  statement per link (`postgresql/archive.py`), its values set first with `set_config` and read
+  with `current_setting` (COPY takes no bound parameters);
+- MariaDB: the batch's rows of the table are read by key with their group and locked (`FOR
+  UPDATE`), then `DELETE ... RETURNING` by those keys, read through an unbuffered cursor
+  (`mariadb/archive.py`): the rows written are those the DELETE returned. An engine without
+  `DELETE ... RETURNING` (MySQL 8; capability `delete_returning`) reads the locked rows, then
+  deletes them by key, and the DELETE's row count must equal the rows read.
+
+The caller (`retention.archive.codec`) says which rows with a `Taking`: the rows of `table AS
+r` matching `where` with the FROM items `using`, each row's group `group`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import struct
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
+from typing import Any, Protocol
+
+from retention.engines import sql
+from retention.engines.catalogue import Column, Table
+from retention.engines.connection import Connection
+from retention.errors import DatabaseError
+
+QName = tuple[str, str]
+# the output settings under which PostgreSQL writes each value's exact, stable text; the
+# archive's manifest records them, and every engine writes values as PostgreSQL would so
+TEXT_SETTINGS = {
+    "DateStyle": "ISO",
+    "IntervalStyle": "iso_8601",
+    "bytea_output": "hex",
+    "extra_float_digits": "3",
+}
+# (child table, parent table, child columns, parent columns) -> the foreign key is a link of
+# the record (its delete is the archive's own)
+IsLink = Callable[[QName, QName, Sequence[str], Sequence[str]], bool]
+
+
+class Values(Protocol):
+    """Values bound for a statement (`retention.policy.expr.Params`' interface)."""
+
+    def add(self, value: object, *, binary: bool = False) -> sql.Composable: ...
+
+    @property
+    def values(self) -> dict[str, object]: ...
+
+
+@dataclass(frozen=True)
+class Taking:
+    """The batch's rows of one table: `<table> AS r` joined to `using` (FROM items, each
+    aliased) where `where` holds; `group` is each row's archive group (a text column of
+    `using`). A row matches at most one row of `using`."""
+
+    using: sql.Composable
+    where: sql.Composable
+    group: sql.Composable
+    params: Mapping[str, object]
+
+
+@dataclass(frozen=True)
+class TableProblem:
+    """Why a batch must not delete from a table (it rolls back): the message and a hint."""
+
+    message: str
+    hint: str
+
+
+class ArchiveRows(Protocol):
+    def prepare(self, conn: Connection) -> None:
+        """Before the batch's first read, in its transaction: values will be read as their
+        exact text (PostgreSQL: UTF-8 and the output styles of `codec.SESSION`)."""
+        ...
+
+    def values(self, prefix: str) -> Values:
+        """Where a `Taking`'s values go (PostgreSQL: transaction settings, as COPY takes no
+        bound parameters)."""
+        ...
+
+    def keys_table(
+        self, conn: Connection, key: Column, groups: Mapping[Any, str]
+    ) -> sql.Composable:
+        """A temporary table `(k, grp)` of the batch's subjects and their group, filled; its
+        name."""
+        ...
+
+    def take(self, conn: Connection, table: Table, taking: Taking) -> dict[str, list[bytes]]:
+        """Delete the rows of `taking` from `table`; their CSV records (each ending with a line
+        break, values in the order of `table.columns`) by group, sorted bytewise. A value that
+        cannot be read exactly stops the batch (an error) before anything of it is deleted."""
+        ...
+
+    def check_tables(
+        self, conn: Connection, tables: Sequence[Table], is_link: IsLink
+    ) -> TableProblem | None:
+        """After the batch's deletes: each table is still the relation the run read (its
+        columns, in order, of the same types), and no live foreign key that is not a link of
+        the record (`is_link`) carries the delete further or changes other rows."""
+        ...
+
+
+class UnreadableValueError(DatabaseError):
+    """A value of a table could not be read exactly as its text: the batch keeps every row
+    (it rolls back) and the failure names the table and column, never the value."""
+
+
+# -- CSV as PostgreSQL's COPY (FORMAT csv) writes it, for engines that write it themselves ----
+
+_NEEDS_QUOTES = re.compile(r'[,"\n\r]')
+
+
+def csv_record(fields: Sequence[str | None], *, single: bool = False) -> bytes:
+    """One CSV record as PostgreSQL writes it, ending with a line break: NULL an empty
+    unquoted field, an empty string `""`, a value holding a comma, a quote, a CR or an LF
+    quoted (quotes doubled); `single` (a one-column table): `\\.` alone quoted too, as it
+    would read as the end of the data."""
+    out = []
+    for value in fields:
+        if value is None:
+            out.append("")
+        elif value == "" or _NEEDS_QUOTES.search(value) or (single and value == "\\."):
+            out.append('"' + value.replace('"', '""') + '"')
+        else:
+            out.append(value)
+    return (",".join(out) + "\n").encode("utf-8")
+
+
+def float8_text(value: float) -> str:
+    """A double as PostgreSQL writes it with `extra_float_digits` > 0: the shortest digits
+    that read back as the same double (a decimal exactly halfway between two doubles is not
+    taken), in fixed notation for decimal exponents -4 to 14, otherwise `d.ddde+XX`
+    (PostgreSQL's src/common/d2s.c)."""
+    if math.isnan(value) or math.isinf(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return _pg_notation(_shortest(value, _double), math.copysign(1, value) < 0, 15)
+
+
+def float4_text(value: float) -> str:
+    """A single-precision float (read widened to a double) as PostgreSQL's float4 text: the
+    same rules, for float4 values, fixed notation for exponents -4 to 5 (src/common/f2s.c)."""
+    if math.isnan(value) or math.isinf(value):
+        return float8_text(value)
+    single = _single(value)
+    return _pg_notation(_shortest(single, _single), math.copysign(1, single) < 0, 6)
+
+
+def _double(value: float) -> float:
+    return value
+
+
+def _single(value: float) -> float:
+    rounded: float = struct.unpack("f", struct.pack("f", value))[0]
+    return rounded
+
+
+def _shortest(value: float, rounding: Callable[[float], float]) -> Decimal:
+    if value == 0:
+        return Decimal(0)
+    exact = Decimal(value)
+    # the neighbours in the value's own precision, and the midpoints a decimal must avoid
+    up, down = math.nextafter(value, math.inf), math.nextafter(value, -math.inf)
+    if rounding is _single:
+        up = _single_next(value, 1)
+        down = _single_next(value, -1)
+    with localcontext() as context:
+        context.prec = 80
+        midpoints = {(exact + Decimal(up)) / 2, (exact + Decimal(down)) / 2}
+        for precision in range(1, 18):
+            text = f"{value:.{precision - 1}e}"
+            if rounding(float(text)) == value and Decimal(text) not in midpoints:
+                return Decimal(text)
+    return exact
+
+
+def _single_next(value: float, direction: int) -> float:
+    """The next float4 after `value` (a float4) towards `direction`."""
+    bits: int = struct.unpack("<i", struct.pack("<f", value))[0]
+    bits += direction if bits >= 0 else -direction
+    following: float = struct.unpack("<f", struct.pack("<i", bits))[0]
+    return following
+
+
+def _pg_notation(number: Decimal, negative: bool, fixed_below: int) -> str:
+    sign = "-" if negative else ""
+    if number == 0:
+        return sign + "0"
+    _, digit_tuple, exponent = abs(number).normalize().as_tuple()
+    digits = "".join(map(str, digit_tuple))
+    assert isinstance(exponent, int)
+    first = len(digits) - 1 + exponent  # the decimal exponent of the first digit
+    if -4 <= first < fixed_below:
+        if first < 0:
+            return sign + "0." + "0" * (-first - 1) + digits
+        whole, rest = digits[: first + 1].ljust(first + 1, "0"), digits[first + 1 :]
+        return sign + whole + ("." + rest if rest else "")
+    tail = "." + digits[1:] if len(digits) > 1 else ""
+    return f"{sign}{digits[0]}{tail}e{'-' if first < 0 else '+'}{abs(first):02d}"

@@ -1,0 +1,322 @@
+"""MariaDB's archive rows: read by key with their group and locked, then deleted.
+
+MariaDB's `DELETE ... RETURNING` takes one table only (the multi-table form refuses it,
+*verified* on 10.11: error 1064), and a single-table DELETE restricted by `IN (SELECT ...)` is
+planned as one probe per row of the whole table (dialect.py). So each table's batch rows are
+taken in two steps:
+
+1. their row keys and group, read through the same joins as PostgreSQL's statement, `FOR
+   UPDATE` (locked until the commit: no other transaction changes or deletes them);
+2. in chunks of keys, `DELETE FROM t WHERE key IN (...) RETURNING key, <values as text>`,
+   read through an unbuffered cursor: the rows written are the rows the DELETE returned. An
+   engine without `DELETE ... RETURNING` (MySQL 8, capability `delete_returning`; forced in
+   the tests) selects the locked rows by key, then deletes them by key: the DELETE's row count
+   must equal the rows read, else the batch rolls back.
+
+Each value is written as PostgreSQL writes the same value's text (docs/ARCHIVE.md), so that an
+archive reads the same whichever engine wrote it: numbers and dates as `CAST(... AS CHAR)` (a
+zero date keeps its text byte for byte: never read raw, docs/ENGINES.md 2.4), fractional
+seconds without trailing zeros, TIMESTAMP in UTC with `+00`, floats by their shortest digits,
+bytes as `\\x` and hexadecimal, text as it is. A column of a type with no exact text (spatial
+types...) stops the batch before anything is deleted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from itertools import islice
+from typing import Any
+
+from retention.engines import sql
+from retention.engines.archive import (
+    IsLink,
+    TableProblem,
+    Taking,
+    UnreadableValueError,
+    csv_record,
+    float4_text,
+    float8_text,
+)
+from retention.engines.catalogue import Column, Table
+from retention.engines.connection import Connection
+from retention.engines.mariadb.bulk import load
+from retention.engines.mariadb.dialect import DIALECT
+
+KEYS_TABLE = "retention_archive_keys"
+CHUNK_ROWS = 1_000  # keys per DELETE: an IN list the range optimiser reads by index
+
+_INTEGERS = frozenset({"tinyint", "smallint", "mediumint", "int", "integer", "bigint"})
+_AS_CAST = _INTEGERS | {"decimal", "numeric", "date", "year", "uuid", "inet4", "inet6"}
+_TIMES = frozenset({"datetime", "time"})
+_TEXTS = frozenset(
+    {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set", "json"}
+)
+_BYTES = frozenset({"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"})
+_WIDTH = re.compile(r"\((\d+)\)")
+
+Format = Callable[[Any], str]
+
+
+class Values:
+    """Plain bound parameters (`%(a1)s`...)."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self._values: dict[str, object] = {}
+
+    def add(self, value: object, *, binary: bool = False) -> sql.Composable:
+        name = f"{self.prefix}{len(self._values) + 1}"
+        self._values[name] = value
+        return sql.parameter(name, binary=binary)
+
+    @property
+    def values(self) -> dict[str, object]:
+        return dict(self._values)
+
+
+class ArchiveRows:
+    def __init__(self, *, delete_returning: bool = True) -> None:
+        self.delete_returning = delete_returning
+
+    def prepare(self, conn: Connection) -> None:
+        """TIMESTAMPs read in UTC (the session's pinned zone, set again for the batch)."""
+        from retention.engines.mariadb.session import Session
+
+        Session().transaction_settings(conn, {"time_zone": "+00:00"})
+
+    def values(self, prefix: str) -> Values:
+        return Values(prefix)
+
+    def keys_table(
+        self, conn: Connection, key: Column, groups: Mapping[Any, str]
+    ) -> sql.Composable:
+        """A temporary table of this session (InnoDB: rolled back with the batch), emptied
+        first: MariaDB keeps a temporary table's rows past a commit."""
+        name = DIALECT.temporary(KEYS_TABLE)
+        conn.execute(
+            sql.SQL(
+                "CREATE TEMPORARY TABLE IF NOT EXISTS {} (k {} NOT NULL PRIMARY KEY, "
+                "grp VARCHAR(16) CHARACTER SET ascii COLLATE ascii_bin NOT NULL) ENGINE=InnoDB"
+            ).format(name, sql.SQL(key.type))
+        )
+        conn.execute(sql.SQL("DELETE FROM {}").format(name))
+        load(conn, name, ["k", "grp"], list(groups.items()))
+        return name
+
+    def take(self, conn: Connection, table: Table, taking: Taking) -> dict[str, list[bytes]]:
+        formats = [_format(table, column) for column in table.columns.values()]
+        ids = DIALECT.row_ids(table)
+        read_ids = [_value(table.columns[c], sql.Identifier("r", c))[0] for c in ids]
+        query = sql.SQL("SELECT {ids}, {group} FROM {t} AS r, {using} WHERE {where} {lock}").format(
+            ids=sql.SQL(", ").join(read_ids),
+            group=taking.group,
+            t=sql.Identifier(*table.qname),
+            using=taking.using,
+            where=taking.where,
+            lock=DIALECT.lock(),
+        )
+        group_of: dict[tuple[Any, ...], str] = {}
+        for row in conn.execute(query, dict(taking.params)):
+            key, group = tuple(row[:-1]), str(row[-1])
+            if group_of.get(key, "") < group:  # a row of several subjects: the latest group
+                group_of[key] = group
+        found: dict[str, list[bytes]] = {}
+        single = len(formats) == 1
+        width = len(ids)
+        for rows in self._deleted(conn, table, ids, list(group_of)):
+            for row in rows:
+                group = group_of[tuple(row[:width])]
+                fields = [
+                    None if value is None else fmt(value)
+                    for value, (_, fmt) in zip(row[width:], formats, strict=True)
+                ]
+                found.setdefault(group, []).append(csv_record(fields, single=single))
+        for records in found.values():
+            records.sort()
+        return found
+
+    def _deleted(
+        self, conn: Connection, table: Table, ids: Sequence[str], keys: list[tuple[Any, ...]]
+    ) -> Iterator[Iterable[Sequence[Any]]]:
+        """The deleted rows, keys first then each column's value, chunk by chunk."""
+        returned = sql.SQL(", ").join(
+            [
+                *(_value(table.columns[c], sql.Identifier(c))[0] for c in ids),
+                *(
+                    _value(column, sql.Identifier(column.name))[0]
+                    for column in table.columns.values()
+                ),
+            ]
+        )
+        target = sql.Identifier(*table.qname)
+        chunks = iter(keys)
+        while chunk := list(islice(chunks, CHUNK_ROWS)):
+            params: list[Any] = [value for key in chunk for value in key]
+            where = _in_keys(ids, len(chunk))
+            if self.delete_returning:
+                query = sql.SQL("DELETE FROM {} WHERE {} RETURNING {}").format(
+                    target, where, returned
+                )
+                with conn.cursor(name="retention_archive_rows") as cur:
+                    cur.execute(query, params)
+                    yield cur
+                continue
+            read = conn.execute(
+                sql.SQL("SELECT {} FROM {} WHERE {} {}").format(
+                    returned, target, where, DIALECT.lock()
+                ),
+                params,
+            ).fetchall()
+            deleted = conn.execute(
+                sql.SQL("DELETE FROM {} WHERE {}").format(target, where), params
+            ).rowcount
+            if deleted != len(read) or len(read) != len(chunk):
+                raise UnreadableValueError(
+                    f"{table.label}: {deleted} row(s) deleted for {len(read)} read by key "
+                    f"({len(chunk)} locked); nothing of this batch was archived or deleted"
+                )
+            yield read
+
+    def check_tables(
+        self, conn: Connection, tables: Sequence[Table], is_link: IsLink
+    ) -> TableProblem | None:
+        """Each table is still a base table with the same columns (names, types, order);
+        no foreign key outside the record's links cascades a delete or changes other rows."""
+        from retention.engines.postgresql.archive import cascading  # the same words
+
+        if not tables:
+            return None
+        pairs = sql.SQL(", ").join(sql.SQL("(%s, %s)") for _ in tables)
+        names = [part for t in tables for part in t.qname]
+        live: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        kinds: dict[tuple[str, str], str] = {}
+        for schema, name, kind in conn.execute(
+            sql.SQL(
+                "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES "
+                "WHERE (TABLE_SCHEMA, TABLE_NAME) IN ({})"
+            ).format(pairs),
+            names,
+        ):
+            kinds[(schema, name)] = kind
+        for schema, name, column, column_type in conn.execute(
+            sql.SQL(
+                "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, COLUMN_TYPE FROM "
+                "information_schema.COLUMNS WHERE (TABLE_SCHEMA, TABLE_NAME) IN ({}) "
+                "ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION"
+            ).format(pairs),
+            names,
+        ):
+            live.setdefault((schema, name), []).append((column, column_type))
+        for table in tables:
+            bound = [(c.name, c.type) for c in table.columns.values()]
+            if (
+                kinds.get(table.qname) not in ("BASE TABLE", "SYSTEM VERSIONED")
+                or live.get(table.qname) != bound
+            ):
+                return TableProblem(
+                    f"{table.label}: the table or its columns changed since the run started",
+                    "run again: the next run archives the table as it is now",
+                )
+        keys: dict[tuple[str, str, str], list[Any]] = {}
+        for row in conn.execute(
+            sql.SQL(
+                "SELECT k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, "
+                "k.REFERENCED_TABLE_SCHEMA, k.REFERENCED_TABLE_NAME, r.DELETE_RULE, "
+                "k.COLUMN_NAME, k.REFERENCED_COLUMN_NAME "
+                "FROM information_schema.REFERENTIAL_CONSTRAINTS AS r "
+                "JOIN information_schema.KEY_COLUMN_USAGE AS k "
+                "ON k.CONSTRAINT_SCHEMA = r.CONSTRAINT_SCHEMA "
+                "AND k.CONSTRAINT_NAME = r.CONSTRAINT_NAME AND k.TABLE_NAME = r.TABLE_NAME "
+                "WHERE r.DELETE_RULE IN ('CASCADE', 'SET NULL', 'SET DEFAULT') "
+                "AND (k.REFERENCED_TABLE_SCHEMA, k.REFERENCED_TABLE_NAME) IN ({}) "
+                "ORDER BY k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION"
+            ).format(pairs),
+            names,
+        ):
+            entry = keys.setdefault((row[0], row[1], row[2]), [row[3], row[4], row[5], [], []])
+            entry[3].append(row[6])
+            entry[4].append(row[7])
+        for (schema, child, name), (p_schema, parent, rule, cols, refs) in keys.items():
+            if not is_link((schema, child), (p_schema, parent), cols, refs):
+                return cascading(f"{schema}.{child}", parent, name, rule)
+        return None
+
+
+def _in_keys(ids: Sequence[str], count: int) -> sql.Composable:
+    """`k IN (?, ...)` or `(a, b) IN ((?, ?), ...)`: read by the key's index."""
+    if len(ids) == 1:
+        return sql.SQL("{} IN ({})").format(
+            sql.Identifier(ids[0]), sql.SQL(", ").join(sql.Placeholder() * count)
+        )
+    row = sql.SQL("({})").format(sql.SQL(", ").join(sql.Placeholder() * len(ids)))
+    return sql.SQL("({}) IN ({})").format(
+        sql.SQL(", ").join(map(sql.Identifier, ids)), sql.SQL(", ").join([row] * count)
+    )
+
+
+def _format(table: Table, column: Column) -> tuple[sql.Composable, Format]:
+    try:
+        return _value(column, sql.Identifier(column.name))
+    except KeyError:
+        raise UnreadableValueError(
+            f"{table.label}.{column.name} is of type {column.type}, which the archive cannot "
+            "write exactly as text; nothing of this batch was archived or deleted",
+            hint="leave the table out of the archive's record, or change the column's type",
+        ) from None
+
+
+def _value(column: Column, ref: sql.Composable) -> tuple[sql.Composable, Format]:
+    """How a column is read (SQL) and written (its text, as PostgreSQL's for that value)."""
+    base = column.base_type.lower()
+    if base in _AS_CAST:
+        return sql.SQL("CAST({} AS CHAR)").format(ref), str
+    if base in _TIMES:
+        return sql.SQL("CAST({} AS CHAR)").format(ref), _seconds
+    if base == "timestamp":
+        return sql.SQL("CAST({} AS CHAR)").format(ref), _utc
+    if base in _TEXTS:
+        return ref, _text
+    if base in _BYTES:
+        return ref, _bytes
+    if base in {"double", "real"}:
+        return ref, _double
+    if base == "float":
+        return ref, _float
+    if base == "bit":
+        found = _WIDTH.search(column.type)
+        width = int(found.group(1)) if found else 1
+        return sql.SQL("LPAD(BIN({}), {}, '0')").format(ref, sql.Literal(width)), str
+    raise KeyError(base)
+
+
+def _seconds(text: Any) -> str:
+    """Fractional seconds without trailing zeros, as PostgreSQL writes them."""
+    value = str(text)
+    return value.rstrip("0").rstrip(".") if "." in value else value
+
+
+def _utc(text: Any) -> str:
+    value = _seconds(text)
+    return value if value.startswith("0000-00-00") else value + "+00"
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8")  # UnicodeDecodeError: the batch rolls back
+    return str(value)
+
+
+def _bytes(value: Any) -> str:
+    data = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+    return "\\x" + data.hex()
+
+
+def _double(value: Any) -> str:
+    return float8_text(float(value))
+
+
+def _float(value: Any) -> str:
+    return float4_text(float(value))

@@ -1,0 +1,191 @@
+"""PostgreSQL's archive rows: `COPY (DELETE ... RETURNING ...) TO STDOUT (FORMAT csv)`.
+
+The statements are those the archive was built and benchmarked with (bench/RESULTS.md): one
+statement per link deletes the rows and writes them, with no window between reading and
+deleting. COPY takes no bound parameters: the few values a statement needs (the class of a
+polymorphic link) are set first with `set_config` as bound parameters, local to the batch's
+transaction, and read back with `current_setting` (`SettingValues`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from retention.engines import sql
+from retention.engines.archive import TEXT_SETTINGS, IsLink, TableProblem, Taking
+from retention.engines.catalogue import Column, Table
+from retention.engines.connection import Connection
+from retention.engines.postgresql.session import Session
+
+KEYS_TABLE = "retention_archive_keys"
+_SETTING = "retention."  # prefix of the transaction-local settings carrying COPY's values
+_END_OF_DATA, _QUOTED_END = b"\\.\n", b'"\\."\n'
+_SESSION = Session()
+
+
+class SettingValues:
+    """Values for a statement that cannot take bound parameters (COPY): the statement reads
+    each with `current_setting(name)`; `take` sets them first, as bound parameters of
+    `set_config(name, value, true)` (local to the transaction)."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self._values: dict[str, object] = {}
+
+    def add(self, value: object, *, binary: bool = False) -> sql.Composable:
+        if binary or isinstance(value, bool) or not isinstance(value, str | int):
+            raise TypeError(f"a setting carries text or an integer, not {type(value).__name__}")
+        name = f"{self.prefix}{len(self._values) + 1}"
+        self._values[name] = value
+        return sql.SQL("current_setting({})").format(sql.Literal(f"{_SETTING}{name}"))
+
+    @property
+    def values(self) -> dict[str, object]:
+        return dict(self._values)
+
+
+class ArchiveRows:
+    def prepare(self, conn: Connection) -> None:
+        _SESSION.transaction_settings(conn, TEXT_SETTINGS)
+
+    def values(self, prefix: str) -> SettingValues:
+        return SettingValues(prefix)
+
+    def keys_table(
+        self, conn: Connection, key: Column, groups: Mapping[Any, str]
+    ) -> sql.Composable:
+        """`pg_temp.retention_archive_keys (k, grp)`, dropped at commit."""
+        keys_table = sql.Identifier(KEYS_TABLE)
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS pg_temp.{}").format(keys_table))
+        conn.execute(
+            sql.SQL(
+                "CREATE TEMPORARY TABLE {} (k {} PRIMARY KEY, grp text NOT NULL) ON COMMIT DROP"
+            ).format(keys_table, sql.SQL(key.type))
+        )
+        conn.execute(
+            sql.SQL("INSERT INTO pg_temp.{} SELECT unnest(%s::{}[]), unnest(%s::text[])").format(
+                keys_table, sql.SQL(key.type)
+            ),
+            (list(groups), list(groups.values())),
+        )
+        conn.execute(sql.SQL("ANALYZE pg_temp.{}").format(keys_table))
+        return sql.Identifier("pg_temp", KEYS_TABLE)
+
+    def take(self, conn: Connection, table: Table, taking: Taking) -> dict[str, list[bytes]]:
+        """The records are grouped without parsing them: the protocol sends each row as one
+        message, and the group, first, is a label that CSV never quotes. A record that is
+        `\\.` alone (a one-column table holding that value) is quoted, as PostgreSQL quotes it
+        when it writes one column: unquoted, `COPY ... FROM` would read it as the end of the
+        data."""
+        if taking.params:
+            _SESSION.transaction_settings(
+                conn, {_SETTING + name: str(value) for name, value in taking.params.items()}
+            )
+        columns = sql.SQL(", ").join(sql.Identifier("r", c) for c in table.columns)
+        statement = sql.SQL(
+            "DELETE FROM {t} AS r USING {using} WHERE {where} RETURNING {group}, {columns}"
+        ).format(
+            t=sql.Identifier(*table.qname),
+            using=taking.using,
+            where=taking.where,
+            group=taking.group,
+            columns=columns,
+        )
+        query = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(statement)
+        found: dict[bytes, list[bytes]] = {}
+        with conn.cursor().copy(query) as copy:
+            for data in copy:
+                group, _, record = bytes(data).partition(b",")
+                if record == _END_OF_DATA:
+                    record = _QUOTED_END
+                rows = found.get(group)
+                if rows is None:
+                    rows = found[group] = []
+                rows.append(record)
+        groups: dict[str, list[bytes]] = {}
+        for group, rows in found.items():
+            rows.sort()
+            groups[group.decode("ascii")] = rows
+        return groups
+
+    def check_tables(
+        self, conn: Connection, tables: Sequence[Table], is_link: IsLink
+    ) -> TableProblem | None:
+        """Each table is still the relation the run read at its start (same oid, a table, no
+        inheritance children: DELETE on the parent deletes their rows too, without their own
+        columns) with the same columns, names, types and order."""
+        names = [t.qname for t in tables]
+        rows = conn.execute(
+            "SELECT n.nspname, c.relname, c.oid, c.relkind, "
+            "array(SELECT a.attname::text FROM pg_attribute AS a WHERE a.attrelid = c.oid "
+            "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum), "
+            "array(SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute AS a "
+            "WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+            "ORDER BY a.attnum), "
+            "EXISTS (SELECT FROM pg_inherits AS i JOIN pg_class AS k ON k.oid = i.inhrelid "
+            "WHERE i.inhparent = c.oid AND NOT k.relispartition) "
+            "FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace "
+            "WHERE (n.nspname, c.relname) IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
+            ([s for s, _ in names], [t for _, t in names]),
+        ).fetchall()
+        live = {
+            (s, t): (oid, kind, list(zip(n, ty, strict=True)), inh)
+            for s, t, oid, kind, n, ty, inh in rows
+        }
+        for table in tables:
+            bound = [(c.name, c.type) for c in table.columns.values()]
+            found = live.get(table.qname)
+            if found is not None and found[3]:
+                return TableProblem(
+                    f"{table.label} has child tables by inheritance: deleting from it deletes "
+                    "their rows too, without their own columns",
+                    "archive the child tables as tables of their own (or make them partitions)",
+                )
+            if (
+                found is None
+                or found[1] not in ("r", "p")
+                or found[2] != bound
+                or (table.oid and found[0] != table.oid)
+            ):
+                return _changed(table)
+        return _foreign_keys(conn, [live[t.qname][0] for t in tables if t.qname in live], is_link)
+
+
+def _changed(table: Table) -> TableProblem:
+    return TableProblem(
+        f"{table.label}: the table or its columns changed since the run started",
+        "run again: the next run archives the table as it is now",
+    )
+
+
+def _foreign_keys(conn: Connection, oids: list[int], is_link: IsLink) -> TableProblem | None:
+    """Partitions' own keys included, and those a migration added since `check` ran."""
+    rows = conn.execute(
+        "SELECT cn.nspname, c.relname, pn.nspname, p.relname, con.conname, con.confdeltype, "
+        "array(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY AS k(n, o) "
+        "JOIN pg_attribute AS a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.o), "
+        "array(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY AS k(n, o) "
+        "JOIN pg_attribute AS a ON a.attrelid = con.confrelid AND a.attnum = k.n ORDER BY k.o) "
+        "FROM pg_constraint AS con "
+        "JOIN pg_class AS c ON c.oid = coalesce(pg_partition_root(con.conrelid), con.conrelid) "
+        "JOIN pg_namespace AS cn ON cn.oid = c.relnamespace "
+        "JOIN pg_class AS p ON p.oid = coalesce(pg_partition_root(con.confrelid), con.confrelid) "
+        "JOIN pg_namespace AS pn ON pn.oid = p.relnamespace "
+        "WHERE con.contype = 'f' AND con.confdeltype IN ('c', 'n', 'd') AND p.oid = ANY(%s)",
+        (oids,),
+    ).fetchall()
+    for child_schema, child, parent_schema, parent, name, action, columns, referenced in rows:
+        if is_link((child_schema, child), (parent_schema, parent), columns, referenced):
+            continue
+        how = {"c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}[action]
+        return cascading(f"{child_schema}.{child}", parent, name, how)
+    return None
+
+
+def cascading(child: str, parent: str, name: str, how: str) -> TableProblem:
+    return TableProblem(
+        f"{child} references {parent} through {name} ON DELETE {how}, which is not a link of "
+        "the record: archiving would delete or change rows that no archive holds",
+        "make that foreign key ON DELETE RESTRICT or NO ACTION",
+    )
