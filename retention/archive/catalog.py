@@ -13,20 +13,7 @@ from uuid import UUID
 
 from retention.archive.model import ArchiveFile, Segment
 from retention.engines import Connection, engine_of, sql
-from retention.engines.params import Json
-from retention.engines.rows import dict_row
 from retention.errors import DatabaseError
-
-_SEGMENT_COLUMNS = (
-    "file_id",
-    "grp",
-    "expires_on",
-    "subjects",
-    "subject_digests",
-    "rows",
-    "bytes",
-    "sha256",
-)
 
 
 def installed(conn: Connection, schema: str) -> bool:
@@ -42,43 +29,35 @@ def require(conn: Connection, schema: str) -> None:
 
 
 def insert(conn: Connection, schema: str, item: ArchiveFile) -> None:
-    conn.execute(
-        sql.SQL(
-            "INSERT INTO {} (file_id, name, version, run_id, policy, policy_sha256, phase, "
-            "created_at, bytes, sha256, recipients) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, "
-            "%s, %s)"
-        ).format(sql.Identifier(schema, "archive_files")),
-        (
-            item.file_id,
-            item.name,
-            item.version,
-            item.run_id,
-            item.policy,
-            item.policy_sha256,
-            item.phase,
-            item.created_at,
-            item.bytes,
-            item.sha256,
-            list(item.recipients),
-        ),
-    )
-    engine_of(conn).bulk.load(
+    engine_of(conn).archive.insert_file(
         conn,
-        sql.Identifier(schema, "archive_segments"),
-        _SEGMENT_COLUMNS,
-        (
-            (
-                item.file_id,
-                s.group,
-                s.expires_on,
-                s.subjects,
-                list(s.subject_digests),
-                Json(s.rows),
-                s.bytes,
-                s.sha256,
-            )
+        schema,
+        {
+            "file_id": item.file_id,
+            "name": item.name,
+            "version": item.version,
+            "run_id": item.run_id,
+            "policy": item.policy,
+            "policy_sha256": item.policy_sha256,
+            "phase": item.phase,
+            "created_at": item.created_at,
+            "bytes": item.bytes,
+            "sha256": item.sha256,
+            "recipients": list(item.recipients),
+        },
+        [
+            {
+                "file_id": item.file_id,
+                "grp": s.group,
+                "expires_on": s.expires_on,
+                "subjects": s.subjects,
+                "subject_digests": list(s.subject_digests),
+                "rows": s.rows,
+                "bytes": s.bytes,
+                "sha256": s.sha256,
+            }
             for s in item.segments
-        ),
+        ],
     )
 
 
@@ -91,33 +70,17 @@ def files(
     file_ids: Iterable[UUID] | None = None,
 ) -> list[ArchiveFile]:
     """Files with their segments, oldest first."""
-    conditions: list[sql.Composable] = [sql.SQL("true")]
-    params: list[Any] = []
+    conditions: list[tuple[str, Any]] = []
     if not include_destroyed:
-        conditions.append(sql.SQL("f.destroyed_at IS NULL"))
+        conditions.append(("destroyed", None))
     if policy is not None:
-        conditions.append(sql.SQL("f.policy = %s"))
-        params.append(policy)
-    if file_ids is not None:
-        conditions.append(sql.SQL("f.file_id = ANY(%s)"))
-        params.append(list(file_ids))
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(
-            sql.SQL("SELECT f.* FROM {} AS f WHERE {} ORDER BY f.created_at, f.file_id").format(
-                sql.Identifier(schema, "archive_files"), sql.SQL(" AND ").join(conditions)
-            ),
-            params,
-        )
-        found = cur.fetchall()
-        cur.execute(
-            sql.SQL("SELECT * FROM {} WHERE file_id = ANY(%s) ORDER BY file_id, grp").format(
-                sql.Identifier(schema, "archive_segments")
-            ),
-            ([row["file_id"] for row in found],),
-        )
-        segments: dict[UUID, list[Segment]] = {}
-        for row in cur.fetchall():
-            segments.setdefault(row["file_id"], []).append(_segment(row))
+        conditions.append(("policy", policy))
+    found, rows = engine_of(conn).archive.read_files(
+        conn, schema, conditions, None if file_ids is None else list(file_ids)
+    )
+    segments: dict[UUID, list[Segment]] = {}
+    for row in rows:
+        segments.setdefault(row["file_id"], []).append(_segment(row))
     return [_file(row, segments.get(row["file_id"], [])) for row in found]
 
 
@@ -159,7 +122,7 @@ def known_ids(conn: Connection, schema: str) -> dict[UUID, tuple[int, bool]]:
             sql.Identifier(schema, "archive_files")
         )
     ).fetchall()
-    return {row[0]: (row[1], row[2]) for row in rows}
+    return {UUID(str(row[0])): (int(row[1]), bool(row[2])) for row in rows}
 
 
 def replace_version(

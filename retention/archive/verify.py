@@ -20,7 +20,7 @@ from retention.archive.errors import ArchiveError
 from retention.archive.model import ArchiveFile, parse_name
 from retention.archive.restore import Found, open_segment
 from retention.archive.storage import TEMP_SUFFIX, Storage
-from retention.engines import Connection, sql
+from retention.engines import Connection, engine_of
 from retention.store import lock
 
 
@@ -121,15 +121,7 @@ def _check_trail(item: ArchiveFile, entry: dict[str, Any] | None, report: Report
 
 def _latest_entries(conn: Connection, schema: str) -> dict[str, dict[str, Any]]:
     """The latest audit entry about each file: its batch, or the expiry that rewrote it."""
-    rows = conn.execute(
-        sql.SQL(
-            "SELECT DISTINCT ON (fid) fid, d FROM (SELECT seq, CASE WHEN event = 'batch' "
-            "THEN detail->'archive' ELSE detail END AS d FROM {} WHERE event IN ('batch', "
-            "'archive_expired')) AS x CROSS JOIN LATERAL (SELECT d->>'file_id' AS fid) AS y "
-            "WHERE fid IS NOT NULL ORDER BY fid, seq DESC"
-        ).format(sql.Identifier(schema, "audit"))
-    ).fetchall()
-    return {row[0]: row[1] for row in rows}
+    return engine_of(conn).archive.latest_file_entries(conn, schema)
 
 
 def _check_strays(conn: Connection, schema: str, names: set[str], report: Report) -> None:

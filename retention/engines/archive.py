@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from typing import Any, Protocol
+from uuid import UUID
 
 from retention.engines import sql
 from retention.engines.catalogue import Column, Table
@@ -105,6 +106,36 @@ class ArchiveRows(Protocol):
         """After the batch's deletes: each table is still the relation the run read (its
         columns, in order, of the same types), and no live foreign key that is not a link of
         the record (`is_link`) carries the delete further or changes other rows."""
+        ...
+
+    # -- the archive catalogue in the tool's schema (archive_files, archive_segments) ----------
+    def insert_file(
+        self,
+        conn: Connection,
+        schema: str,
+        file: Mapping[str, Any],
+        segments: Sequence[Mapping[str, Any]],
+    ) -> None:
+        """Catalogue one file (`file`: the columns of archive_files) and its segments (the
+        columns of archive_segments, `subject_digests` a list), in the caller's transaction."""
+        ...
+
+    def read_files(
+        self,
+        conn: Connection,
+        schema: str,
+        conditions: Sequence[tuple[str, Any]],
+        file_ids: Sequence[UUID] | None,
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Catalogued files (ordered by creation time then id) and their segments (ordered by
+        file, group), by column name: ids as UUIDs, `recipients` and `subject_digests` lists,
+        `rows` a dict. `conditions`: `("destroyed", None)` for files not destroyed, `("policy",
+        name)`; `file_ids`: only those files."""
+        ...
+
+    def latest_file_entries(self, conn: Connection, schema: str) -> dict[str, dict[str, Any]]:
+        """The latest audit entry about each file id (text): its batch's `archive` detail, or
+        the expiry that rewrote it."""
         ...
 
 

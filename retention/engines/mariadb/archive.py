@@ -23,10 +23,13 @@ types...) stops the batch before anything is deleted.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
+from uuid import UUID
 
 from retention.engines import sql
 from retention.engines.archive import (
@@ -242,6 +245,27 @@ class ArchiveRows:
                 return cascading(f"{schema}.{child}", parent, name, rule)
         return None
 
+    def insert_file(
+        self,
+        conn: Connection,
+        schema: str,
+        file: Mapping[str, Any],
+        segments: Sequence[Mapping[str, Any]],
+    ) -> None:
+        insert_file(conn, schema, file, segments)
+
+    def read_files(
+        self,
+        conn: Connection,
+        schema: str,
+        conditions: Sequence[tuple[str, Any]],
+        file_ids: Sequence[Any] | None,
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        return read_files(conn, schema, conditions, file_ids)
+
+    def latest_file_entries(self, conn: Connection, schema: str) -> dict[str, dict[str, Any]]:
+        return latest_file_entries(conn, schema)
+
 
 def _in_keys(ids: Sequence[str], count: int) -> sql.Composable:
     """`k IN (?, ...)` or `(a, b) IN ((?, ?), ...)`: read by the key's index."""
@@ -320,3 +344,156 @@ def _double(value: Any) -> str:
 
 def _float(value: Any) -> str:
     return float4_text(float(value))
+
+
+# -- the archive catalogue (mariadb/migrations/004_archive.sql) -----------------------------------
+
+_FILE_COLUMNS = (
+    "file_id",
+    "name",
+    "version",
+    "run_id",
+    "policy",
+    "policy_sha256",
+    "phase",
+    "created_at",
+    "bytes",
+    "sha256",
+    "recipients",
+)
+_SEGMENT_COLUMNS = ("file_id", "grp", "expires_on", "subjects", "rows", "bytes", "sha256")
+
+
+def _db_value(name: str, value: Any) -> Any:
+    """Ids as their text (CHAR(36)), lists and documents as JSON text, times in UTC without
+    zone (DATETIME(6))."""
+    if value is None:
+        return None
+    if isinstance(value, UUID):
+        return str(value)
+    if name in ("recipients", "rows"):
+        return json.dumps(list(value) if name == "recipients" else value, sort_keys=True)
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def insert_file(
+    conn: Connection, schema: str, file: Mapping[str, Any], segments: Sequence[Mapping[str, Any]]
+) -> None:
+    conn.execute(
+        sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+            sql.Identifier(schema, "archive_files"),
+            sql.SQL(", ").join(map(sql.Identifier, _FILE_COLUMNS)),
+            sql.SQL(", ").join(sql.Placeholder() * len(_FILE_COLUMNS)),
+        ),
+        [_db_value(c, file[c]) for c in _FILE_COLUMNS],
+    )
+    load(
+        conn,
+        sql.Identifier(schema, "archive_segments"),
+        _SEGMENT_COLUMNS,
+        [[_db_value(c, s[c]) for c in _SEGMENT_COLUMNS] for s in segments],
+    )
+    load(
+        conn,
+        sql.Identifier(schema, "archive_segment_subjects"),
+        ("file_id", "grp", "ord", "digest"),
+        [
+            (str(s["file_id"]), s["grp"], i, digest)
+            for s in segments
+            for i, digest in enumerate(s["subject_digests"], 1)
+        ],
+    )
+
+
+def read_files(
+    conn: Connection,
+    schema: str,
+    conditions: Sequence[tuple[str, Any]],
+    file_ids: Sequence[Any] | None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    from retention.engines.rows import dict_row
+
+    where: list[sql.Composable] = [sql.SQL("TRUE")]
+    params: list[Any] = []
+    for name, value in conditions:
+        if name == "destroyed":
+            where.append(sql.SQL("f.destroyed_at IS NULL"))
+        elif name == "policy":
+            where.append(sql.SQL("f.policy = %s"))
+            params.append(value)
+    if file_ids is not None:
+        ids = [str(i) for i in file_ids]
+        if not ids:
+            return [], []
+        where.append(
+            sql.SQL("f.file_id IN ({})").format(sql.SQL(", ").join(sql.Placeholder() * len(ids)))
+        )
+        params += ids
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            sql.SQL("SELECT f.* FROM {} AS f WHERE {} ORDER BY f.created_at, f.file_id").format(
+                sql.Identifier(schema, "archive_files"), sql.SQL(" AND ").join(where)
+            ),
+            params,
+        )
+        found: list[dict[str, Any]] = [_file_row(row) for row in cur.fetchall()]
+        if not found:
+            return [], []
+        ids = [str(row["file_id"]) for row in found]
+        listed = sql.SQL(", ").join(sql.Placeholder() * len(ids))
+        cur.execute(
+            sql.SQL("SELECT * FROM {} WHERE file_id IN ({}) ORDER BY file_id, grp").format(
+                sql.Identifier(schema, "archive_segments"), listed
+            ),
+            ids,
+        )
+        segments: list[dict[str, Any]] = cur.fetchall()
+        cur.execute(
+            sql.SQL(
+                "SELECT file_id, grp, digest FROM {} WHERE file_id IN ({}) "
+                "ORDER BY file_id, grp, ord"
+            ).format(sql.Identifier(schema, "archive_segment_subjects"), listed),
+            ids,
+        )
+        digests: dict[tuple[str, str], list[str]] = {}
+        for row in cur.fetchall():
+            digests.setdefault((row["file_id"], row["grp"]), []).append(row["digest"])
+    for segment in segments:
+        segment["subject_digests"] = digests.get((segment["file_id"], segment["grp"]), [])
+        segment["file_id"] = UUID(segment["file_id"])
+        segment["rows"] = json.loads(segment["rows"])
+        segment["destroyed_at"] = _aware(segment["destroyed_at"])
+    return found, segments
+
+
+def _file_row(row: dict[str, Any]) -> dict[str, Any]:
+    row["file_id"] = UUID(row["file_id"])
+    row["run_id"] = UUID(row["run_id"]) if row["run_id"] else None
+    row["recipients"] = json.loads(row["recipients"])
+    row["created_at"] = _aware(row["created_at"])
+    row["destroyed_at"] = _aware(row["destroyed_at"])
+    return row
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return None if value is None else value.replace(tzinfo=UTC)
+
+
+def latest_file_entries(conn: Connection, schema: str) -> dict[str, dict[str, Any]]:
+    """The trail's `detail` is JSON text: each file's latest entry is found here."""
+    latest: dict[str, tuple[int, dict[str, Any]]] = {}
+    query = sql.SQL(
+        "SELECT seq, event, detail FROM {} WHERE event IN ('batch', 'archive_expired') "
+        "AND detail LIKE '%%file_id%%'"
+    ).format(sql.Identifier(schema, "audit"))
+    for seq, event, detail in conn.execute(query):
+        document = json.loads(detail)
+        entry = document.get("archive") if event == "batch" else document
+        if not isinstance(entry, dict) or not isinstance(entry.get("file_id"), str):
+            continue
+        known = latest.get(entry["file_id"])
+        if known is None or known[0] < int(seq):
+            latest[entry["file_id"]] = (int(seq), entry)
+    return {fid: entry for fid, (_, entry) in latest.items()}

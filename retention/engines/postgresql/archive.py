@@ -151,6 +151,27 @@ class ArchiveRows:
                 return _changed(table)
         return _foreign_keys(conn, [live[t.qname][0] for t in tables if t.qname in live], is_link)
 
+    def insert_file(
+        self,
+        conn: Connection,
+        schema: str,
+        file: Mapping[str, Any],
+        segments: Sequence[Mapping[str, Any]],
+    ) -> None:
+        insert_file(conn, schema, file, segments)
+
+    def read_files(
+        self,
+        conn: Connection,
+        schema: str,
+        conditions: Sequence[tuple[str, Any]],
+        file_ids: Sequence[Any] | None,
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        return read_files(conn, schema, conditions, file_ids)
+
+    def latest_file_entries(self, conn: Connection, schema: str) -> dict[str, dict[str, Any]]:
+        return latest_file_entries(conn, schema)
+
 
 def _changed(table: Table) -> TableProblem:
     return TableProblem(
@@ -189,3 +210,105 @@ def cascading(child: str, parent: str, name: str, how: str) -> TableProblem:
         "the record: archiving would delete or change rows that no archive holds",
         "make that foreign key ON DELETE RESTRICT or NO ACTION",
     )
+
+
+_SEGMENT_COLUMNS = (
+    "file_id",
+    "grp",
+    "expires_on",
+    "subjects",
+    "subject_digests",
+    "rows",
+    "bytes",
+    "sha256",
+)
+_FILE_COLUMNS = (
+    "file_id",
+    "name",
+    "version",
+    "run_id",
+    "policy",
+    "policy_sha256",
+    "phase",
+    "created_at",
+    "bytes",
+    "sha256",
+    "recipients",
+)
+
+
+def insert_file(
+    conn: Connection, schema: str, file: Mapping[str, Any], segments: Sequence[Mapping[str, Any]]
+) -> None:
+    from retention.engines.params import Json
+    from retention.engines.postgresql.bulk import Bulk
+
+    conn.execute(
+        sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+            sql.Identifier(schema, "archive_files"),
+            sql.SQL(", ").join(map(sql.Identifier, _FILE_COLUMNS)),
+            sql.SQL(", ").join(sql.Placeholder() * len(_FILE_COLUMNS)),
+        ),
+        [list(file[c]) if c == "recipients" else file[c] for c in _FILE_COLUMNS],
+    )
+    Bulk().load(
+        conn,
+        sql.Identifier(schema, "archive_segments"),
+        _SEGMENT_COLUMNS,
+        (
+            [
+                Json(s[c]) if c == "rows" else list(s[c]) if c == "subject_digests" else s[c]
+                for c in _SEGMENT_COLUMNS
+            ]
+            for s in segments
+        ),
+    )
+
+
+def read_files(
+    conn: Connection,
+    schema: str,
+    conditions: Sequence[tuple[str, Any]],
+    file_ids: Sequence[Any] | None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    from retention.engines.rows import dict_row
+
+    where: list[sql.Composable] = [sql.SQL("true")]
+    params: list[Any] = []
+    for name, value in conditions:
+        if name == "destroyed":
+            where.append(sql.SQL("f.destroyed_at IS NULL"))
+        elif name == "policy":
+            where.append(sql.SQL("f.policy = %s"))
+            params.append(value)
+    if file_ids is not None:
+        where.append(sql.SQL("f.file_id = ANY(%s)"))
+        params.append(list(file_ids))
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            sql.SQL("SELECT f.* FROM {} AS f WHERE {} ORDER BY f.created_at, f.file_id").format(
+                sql.Identifier(schema, "archive_files"), sql.SQL(" AND ").join(where)
+            ),
+            params,
+        )
+        found: list[dict[str, Any]] = cur.fetchall()
+        cur.execute(
+            sql.SQL("SELECT * FROM {} WHERE file_id = ANY(%s) ORDER BY file_id, grp").format(
+                sql.Identifier(schema, "archive_segments")
+            ),
+            ([row["file_id"] for row in found],),
+        )
+        segments: list[dict[str, Any]] = cur.fetchall()
+    return found, segments
+
+
+def latest_file_entries(conn: Connection, schema: str) -> dict[str, dict[str, Any]]:
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT DISTINCT ON (fid) fid, d FROM (SELECT seq, CASE WHEN event = 'batch' "
+            "THEN detail->'archive' ELSE detail END AS d FROM {} WHERE event IN ('batch', "
+            "'archive_expired')) AS x CROSS JOIN LATERAL (SELECT d->>'file_id' AS fid) AS y "
+            "WHERE fid IS NOT NULL ORDER BY fid, seq DESC"
+        ).format(sql.Identifier(schema, "audit"))
+    ).fetchall()
+    return {row[0]: row[1] for row in rows}

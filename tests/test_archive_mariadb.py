@@ -1,0 +1,330 @@
+"""Archives on MariaDB, through the same code as on PostgreSQL, written in the same format.
+
+The schema and rows of tests/test_actions_mariadb.py (declared foreign keys two levels deep, a
+table linked by a plain column, a polymorphic table) plus a table of the value types an archive
+must write exactly (timestamps with and without fractions, floats, decimals, bytes, text with
+commas, quotes and line breaks, the empty string and NULL), on both engines. Whole batches
+(`run_batch`: the lock, the re-check, the archive and the audit entry in one transaction)
+archive the due subjects on each; the archives are decrypted with the custodian's key and
+compared table by table: the same CSV bytes, but for TIMESTAMP values, which PostgreSQL writes
+in the session's zone and MariaDB in UTC (the same instants). MariaDB's `DELETE ... RETURNING`
+and the way without it (MySQL 8's, forced here) give the same bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import pyrage
+import pytest
+from pydantic import SecretStr
+
+from retention.archive import container
+from retention.archive.session import ArchiveSession
+from retention.archive.storage import LocalStorage
+from retention.archive.writer import Target
+from retention.audit.seal import load_signer
+from retention.audit.trail import AuditTrail
+from retention.engine.batch import BatchContext, run_batch
+from retention.engines import Connection, engine_of, sql
+from retention.keys import load_key
+from retention.settings import Settings
+from retention.store.schema import migrate
+from tests.archive_helpers import KeyPair, key_pair
+from tests.engine_helpers import AUDIT_KEY, PSEUDONYM_KEY, write_policy
+from tests.key_helpers import AUDIT_SIGNING_KEY
+from tests.test_actions_mariadb import OLD, SUBJECTS, _bind, _populate, _state
+
+EXTRAS = {
+    "postgresql": """CREATE TABLE extras (
+        id int PRIMARY KEY, person_id int NOT NULL REFERENCES people (id), ts timestamptz,
+        ts3 timestamptz(3), dt timestamp(6), d date, n numeric(12,4), f8 double precision,
+        f4 real, b bytea, t text, tm time(2)
+    )""",
+    "mariadb": """CREATE TABLE extras (
+        id int PRIMARY KEY, person_id int NOT NULL, ts timestamp NULL, ts3 timestamp(3) NULL,
+        dt datetime(6), d date, n decimal(12,4), f8 double, f4 float, b varbinary(20),
+        t text, tm time(2), FOREIGN KEY (person_id) REFERENCES people (id)
+    ) ENGINE=InnoDB""",
+}
+TEXTS = (
+    'a "quoted", comma',
+    "two\nlines\r\nand CR",
+    "",
+    None,
+    "\\.",
+    "Écrire à M. Dupont; ñ € 😀",
+    " spaces ",
+    "\\x00 not bytes",
+)
+FLOATS = (0.1, 1e15, 1.5e-5, -2.5, 123456789.125, 1e300, 0.0, None)
+FLOATS4 = (0.1, 1e15, 1.5e-5, -2.5, 123456.125, 3.4e38, 0.0, None)
+
+
+def _extras(conn: Connection) -> None:
+    conn.execute(EXTRAS[engine_of(conn).name])
+    with conn.transaction():
+        for i in range(1, SUBJECTS + 1):
+            conn.execute(
+                "INSERT INTO extras VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    i,
+                    i,
+                    datetime(2001, 1 + i % 12, 1 + i % 28, i % 24, 30, 15),
+                    datetime(2030, 3, 31, 22, 0, 0, (i % 7) * 1000),
+                    datetime(1999, 12, 31, 23, 59, 59, i * 10 % 1_000_000),
+                    None if i % 9 == 0 else date(1900 + i, 2, 28),
+                    None if i % 11 == 0 else f"{i * 1.25 - 50:.4f}",
+                    FLOATS[i // 2 % len(FLOATS)],
+                    FLOATS4[(i // 2 + 3) % len(FLOATS4)],
+                    None if i % 13 == 0 else bytes([i % 256, 0, 255, 44, 34, 10]) * (i % 3),
+                    TEXTS[i // 2 % len(TEXTS)],
+                    f"{i % 24:02d}:{i % 60:02d}:0{i % 10}.{i % 3}0",
+                ),
+            )
+
+
+POLICY = """\
+name: p
+subject: {table: people, key: id}
+related:
+  links:
+    - {table: mails, column: owner}
+    - table: notes
+      polymorphic:
+        class_column: object_class
+        id_column: object_id
+        classes: {CPerson: people}
+        unrelated_classes: {COther: "another kind of object"}
+dates:
+  seen: {column: seen}
+  noted: {latest: written, over: notes}
+retain_until: seen + 1 year
+phases:
+  - name: archivage
+    due: greatest(seen, noted) + 1 year
+    action: archive
+"""
+
+
+def _trail(schema: str) -> AuditTrail:
+    return AuditTrail(
+        schema,
+        load_key(SecretStr(AUDIT_KEY), "audit_key"),
+        {"os_user": "test"},
+        load_signer(SecretStr(AUDIT_SIGNING_KEY)),
+    )
+
+
+@pytest.fixture
+def tool_schema(mariadb_conn: Connection) -> Iterator[str]:
+    """The tool's own database beside the test's, as `retention init` makes it."""
+    name = str(mariadb_conn.execute("SELECT DATABASE()").fetchone()[0]) + "_rt"
+    try:
+        migrate(mariadb_conn, name)
+        yield name
+    finally:
+        mariadb_conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+def _archive(
+    conn: Connection, schema: str, folder: Path, archive_dir: Path, keys: KeyPair, batch: int = 25
+) -> list[Any]:
+    """Every due subject (the odd ones) archived by whole batches; the batches' results."""
+    policy = _bind(conn, folder, tool_schema=schema)
+    trail = _trail(schema)
+    archive_dir.mkdir(parents=True, exist_ok=True)
+    storage = LocalStorage.open(archive_dir)
+    target = Target(storage, (keys.recipient,), "month", schema, trail)
+    session = ArchiveSession(target, date.today(), uuid4(), None)
+    ctx = BatchContext(
+        policy,
+        policy.phases[0],
+        date.today(),
+        None,
+        Settings(),
+        trail,
+        session.run_id,
+        load_key(SecretStr(PSEUDONYM_KEY), "pseudonym_key"),
+        archive=session,
+    )
+    due = list(range(1, SUBJECTS + 1, 2))
+    results = []
+    for start in range(0, len(due), batch):
+        (result,) = run_batch(conn, [ctx], due[start : start + batch])
+        results.append(result)
+    return results
+
+
+def _tables(archive_dir: Path, keys: KeyPair) -> dict[str, dict[str, list[bytes]]]:
+    """Per group, per table (without its schema), the CSV records of every archive file."""
+    found: dict[str, dict[str, list[bytes]]] = {}
+    for path in sorted(archive_dir.rglob("*.tar")):
+        members = container.read_tar(path.read_bytes())
+        for name, data in members.items():
+            if not name.startswith("groups/"):
+                continue
+            inner = container.unpack_segment(pyrage.decrypt(data, [keys.identity]))
+            manifest = json.loads(inner[container.MANIFEST])
+            for table in manifest["tables"]:
+                label = table["name"].split(".", 1)[1]
+                body = inner[table["member"]]
+                header, _, records = body.partition(b"\n")
+                rows = found.setdefault(manifest["group"], {}).setdefault(label, [])
+                rows += _records(records)
+    for tables in found.values():
+        for rows in tables.values():
+            rows.sort()
+    return found
+
+
+def _records(data: bytes) -> list[bytes]:
+    """The CSV records of a member, each as its bytes (a quoted value may span lines)."""
+    out, current = [], b""
+    for line in data.splitlines(keepends=True):
+        current += line
+        if current.count(b'"') % 2 == 0:
+            out.append(current)
+            current = b""
+    assert current == b""
+    return out
+
+
+def _instants(record: bytes) -> list[Any]:
+    """A record of `extras` with its TIMESTAMP values read as instants."""
+    (fields,) = list(csv.reader(io.StringIO(record.decode("utf-8"))))
+    for i in (2, 3):  # ts, ts3
+        if fields[i]:
+            fields[i] = datetime.fromisoformat(_offset(fields[i]))  # type: ignore[call-overload]
+    return fields
+
+
+def _offset(text: str) -> str:
+    """`+01` -> `+01:00` (Python before 3.11 reads only the long form)."""
+    return text + ":00" if text[-3] in "+-" else text
+
+
+@pytest.fixture
+def both(conn: Connection, mariadb_conn: Connection) -> tuple[Connection, Connection]:
+    for each in (conn, mariadb_conn):
+        _populate(each)
+        _extras(each)
+    return conn, mariadb_conn
+
+
+def test_an_archive_written_on_mariadb_holds_what_postgresql_writes_for_the_same_rows(
+    both: tuple[Connection, Connection], tool_schema: str, tmp_path: Path
+) -> None:
+    postgresql, mariadb = both
+    migrate(postgresql, "retention")
+    folder = write_policy(tmp_path / "policy", POLICY)
+    keys = key_pair(tmp_path / "keys")
+    written = {}
+    for conn, schema in ((postgresql, "retention"), (mariadb, tool_schema)):
+        name = engine_of(conn).name
+        results = _archive(conn, schema, folder, tmp_path / name, keys)
+        assert sum(r.acted for r in results) == SUBJECTS // 2, name
+        written[name] = _tables(tmp_path / name, keys)
+    assert _state(mariadb) == _state(postgresql)  # the same rows left
+    pg, my = written["postgresql"], written["mariadb"]
+    assert sorted(pg) == sorted(my)  # the same groups
+    for group in pg:
+        assert sorted(pg[group]) == sorted(my[group])
+        for table in pg[group]:
+            if table == "extras":
+                assert [_instants(r) for r in my[group][table]] == [
+                    _instants(r) for r in pg[group][table]
+                ], group
+            else:
+                assert my[group][table] == pg[group][table], (group, table)
+    people = [r for g in my.values() for r in g["people"]]
+    assert len(people) == SUBJECTS // 2
+    extras = b"".join(r for g in my.values() for r in g["extras"])
+    assert b'"a ""quoted"", comma"' in extras and b'"two\nlines\r\nand CR"' in extras
+    assert b',"",' in extras and b'"\\\\."' not in extras  # `\.` is not alone in its record
+    assert b"1e+15" in extras and b"\\x" in extras
+    # the archived subjects are gone on MariaDB, with their visits, acts, mails, notes, extras
+    assert mariadb.execute("SELECT count(*) FROM extras").fetchone()[0] == SUBJECTS // 2
+    entries = mariadb.execute(
+        sql.SQL("SELECT detail FROM {} WHERE event = 'batch' ORDER BY seq").format(
+            sql.Identifier(tool_schema, "audit")
+        )
+    ).fetchall()
+    assert len(entries) == 3 and all("archive" in json.loads(e[0]) for e in entries)
+
+
+def test_without_delete_returning_mariadb_writes_the_same_archive(
+    mariadb_conn: Connection, tool_schema: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MySQL 8's way (rows read FOR UPDATE, deleted by key, counts compared), forced on
+    MariaDB: the same archive bytes as DELETE ... RETURNING, the same rows left."""
+    from retention.engines.mariadb import ENGINE
+    from retention.engines.mariadb.archive import ArchiveRows
+
+    folder = write_policy(tmp_path / "policy", POLICY)
+    keys = key_pair(tmp_path / "keys")
+    left = None
+    for way in ("returning", "without"):
+        for table in ("extras", "acts", "visits", "mails", "notes", "people"):
+            mariadb_conn.execute(f"DROP TABLE IF EXISTS {table}")
+        _populate(mariadb_conn)
+        _extras(mariadb_conn)
+        mariadb_conn.execute("UPDATE people SET born = '0000-00-00' WHERE id = 1")
+        mariadb_conn.execute("UPDATE people SET born = '1975-00-10' WHERE id = 3")
+        if way == "without":
+            monkeypatch.setattr(type(ENGINE), "archive", ArchiveRows(delete_returning=False))
+        results = _archive(mariadb_conn, tool_schema, folder, tmp_path / way, keys)
+        assert sum(r.acted for r in results) == SUBJECTS // 2
+        assert left is None or _state(mariadb_conn) == left
+        left = _state(mariadb_conn)
+    returning = _tables(tmp_path / "returning", keys)
+    assert _tables(tmp_path / "without", keys) == returning
+    people = b"".join(r for g in returning.values() for r in g["people"])
+    # zero dates and zero months are written as they are stored, never read raw
+    assert b"1,2000-01-01,Dupont 1,Martin1,0000-00-00," in people
+    assert b",1975-00-10," in people
+
+
+def test_a_column_no_text_writes_exactly_keeps_the_batch_and_says_which_on_mariadb(
+    mariadb_conn: Connection, tool_schema: str, tmp_path: Path
+) -> None:
+    """A spatial column has no exact text: the batch fails before deleting anything, the
+    failure names the table and column (never a value), and no file is left."""
+    from retention.engines.archive import UnreadableValueError
+
+    _populate(mariadb_conn)
+    _extras(mariadb_conn)
+    mariadb_conn.execute("ALTER TABLE extras ADD COLUMN place POINT NULL")
+    before = _state(mariadb_conn)
+    folder = write_policy(tmp_path / "policy", POLICY)
+    with pytest.raises(UnreadableValueError, match=r"extras\.place is of type point"):
+        _archive(mariadb_conn, tool_schema, folder, tmp_path / "a", key_pair(tmp_path / "k"))
+    assert _state(mariadb_conn) == before
+    assert mariadb_conn.execute("SELECT count(*) FROM extras").fetchone()[0] == SUBJECTS
+    assert not list((tmp_path / "a").rglob("*.tar"))
+
+
+def test_a_table_changed_during_the_run_stops_the_batch_on_mariadb(
+    mariadb_conn: Connection, tool_schema: str, tmp_path: Path
+) -> None:
+    """A column added after the policy was bound: its values would be deleted unwritten."""
+    from retention.archive.errors import ArchiveVerifyError
+
+    _populate(mariadb_conn)
+    _extras(mariadb_conn)
+    folder = write_policy(tmp_path / "policy", POLICY)
+    policy = _bind(mariadb_conn, folder, tool_schema=tool_schema)
+    mariadb_conn.execute("ALTER TABLE mails ADD COLUMN signature varchar(20)")
+    before = _state(mariadb_conn)
+    from retention.archive import codec
+
+    with pytest.raises(ArchiveVerifyError, match="mails: the table or its columns changed"):
+        codec.check_tables(mariadb_conn, policy)
+    assert _state(mariadb_conn) == before
