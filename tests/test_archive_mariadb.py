@@ -40,7 +40,7 @@ from retention.store.schema import migrate
 from tests.archive_helpers import KeyPair, key_pair
 from tests.engine_helpers import AUDIT_KEY, PSEUDONYM_KEY, write_policy
 from tests.key_helpers import AUDIT_SIGNING_KEY
-from tests.test_actions_mariadb import OLD, SUBJECTS, _bind, _populate, _state
+from tests.test_actions_mariadb import SUBJECTS, _bind, _populate, _state
 
 EXTRAS = {
     "postgresql": """CREATE TABLE extras (
@@ -176,7 +176,7 @@ def _tables(archive_dir: Path, keys: KeyPair) -> dict[str, dict[str, list[bytes]
             for table in manifest["tables"]:
                 label = table["name"].split(".", 1)[1]
                 body = inner[table["member"]]
-                header, _, records = body.partition(b"\n")
+                _, _, records = body.partition(b"\n")
                 rows = found.setdefault(manifest["group"], {}).setdefault(label, [])
                 rows += _records(records)
     for tables in found.values():
