@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -328,3 +329,60 @@ def test_a_table_changed_during_the_run_stops_the_batch_on_mariadb(
     with pytest.raises(ArchiveVerifyError, match="mails: the table or its columns changed"):
         codec.check_tables(mariadb_conn, policy)
     assert _state(mariadb_conn) == before
+
+
+@pytest.fixture
+def cli(
+    mariadb_conn: Connection,
+    mariadb_url: str,
+    tool_schema: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[tuple[Path, KeyPair]]:
+    """Every due subject archived on MariaDB; the CLI's environment points at it."""
+    from loguru import logger
+
+    _populate(mariadb_conn)
+    _extras(mariadb_conn)
+    folder = write_policy(tmp_path / "policy", POLICY)
+    keys = key_pair(tmp_path / "keys")
+    archive_dir = tmp_path / "archive"
+    _archive(mariadb_conn, tool_schema, folder, archive_dir, keys)
+    for name, value in {
+        "DATABASE_URL": mariadb_url,
+        "SCHEMA_NAME": tool_schema,
+        "AUDIT_KEY": AUDIT_KEY,
+        "AUDIT_SIGNING_KEY": AUDIT_SIGNING_KEY,
+        "POLICIES_DIR": str(folder),
+        "ARCHIVE_DIR": str(archive_dir),
+        "ARCHIVE_RECIPIENTS": keys.recipient,
+    }.items():
+        monkeypatch.setenv(f"RETENTION_{name}", value)
+    yield archive_dir, keys
+    logger.remove()  # `main` points the logs at the test's captured stderr: put them back
+    logger.add(sys.stderr, level="INFO")
+
+
+def test_archive_list_and_verify_run_on_mariadb(
+    cli: tuple[Path, KeyPair], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from retention.cli.main import main
+
+    archive_dir, keys = cli
+    capsys.readouterr()
+    assert main(["archive", "list"]) == 0
+    out = capsys.readouterr().out
+    (line,) = [row for row in out.splitlines() if row.startswith("p ")]
+    # one group (seen 2000-01-01 + 1 year), 3 files, 60 subjects, 8 rows each
+    assert line.split()[:5] == ["p", "2001-01", "3", "60", "480"], out
+    assert line.endswith("2001-01-31  expired (destroyed at the next run)")
+    assert "Dupont" not in out
+    assert main(["archive", "verify", "--identity", str(keys.file)]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    victim = sorted(archive_dir.rglob("*.tar"))[0]
+    data = bytearray(victim.read_bytes())
+    data[-600] ^= 1
+    victim.write_bytes(bytes(data))
+    assert main(["archive", "verify"]) == 1
+    out = capsys.readouterr().out
+    assert victim.name in out

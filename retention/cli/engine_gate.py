@@ -16,14 +16,12 @@ from retention.settings import Settings
 
 # handler (module, function) -> what the operator asked for, in words
 NOT_ON_MARIADB_YET: dict[tuple[str, str], str] = {
-    ("retention.cli.archive", "_list"): "retention archive list",
-    ("retention.cli.archive", "_verify"): "retention archive verify",
     ("retention.cli.archive", "_restore"): "retention archive restore",
 }
 
 WORKS_ON_MARIADB = (
     "init, grants, check, plan, run, daemon, report, exposure, audit verify/show/find, "
-    "hold add/release/list, approve, scan, draft, demo"
+    "hold add/release/list, approve, scan, draft, demo, archive list/verify"
 )
 
 
