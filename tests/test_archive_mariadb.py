@@ -386,3 +386,65 @@ def test_archive_list_and_verify_run_on_mariadb(
     assert main(["archive", "verify"]) == 1
     out = capsys.readouterr().out
     assert victim.name in out
+
+
+def _exact(conn: Connection) -> dict[str, list[tuple[Any, ...]]]:
+    """Every table's rows, each value as MariaDB's exact text (zero dates included)."""
+    people = "id, CAST(seen AS CHAR), name, short, CAST(born AS CHAR), CAST(stamp AS CHAR), "
+    people += "born_txt, cp, CAST(weight AS CHAR), age, required, mandatory"
+    extras = "id, person_id, CAST(ts AS CHAR), CAST(ts3 AS CHAR), CAST(dt AS CHAR), "
+    extras += "CAST(d AS CHAR), CAST(n AS CHAR), f8, f4, HEX(b), t, CAST(tm AS CHAR)"
+    state = {
+        table: [tuple(row) for row in conn.execute(f"SELECT {columns} FROM {table} ORDER BY id")]
+        for table, columns in (("people", people), ("extras", extras))
+    }
+    for table in ("visits", "acts", "mails"):
+        state[table] = [tuple(r) for r in conn.execute(f"SELECT * FROM {table} ORDER BY id")]
+    notes = "SELECT id, object_class, object_id, body, CAST(written AS CHAR) FROM notes ORDER BY id"
+    state["notes"] = [tuple(r) for r in conn.execute(notes)]
+    return state
+
+
+def test_archive_restore_to_a_folder_then_into_the_database_on_mariadb(
+    cli: tuple[Path, KeyPair],
+    mariadb_conn: Connection,
+    tool_schema: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Subject 1 (TIMESTAMPs, bytes, floats, text that CSV quotes): its record written to
+    files, then loaded back, every row as it was before the archive."""
+    from retention.cli.main import main
+
+    _, keys = cli
+    archived = _exact(mariadb_conn)
+    database = str(mariadb_conn.execute("SELECT DATABASE()").fetchone()[0])
+    args = ["archive", "restore", "--subject", "1", "--identity", str(keys.file)]
+    assert main([*args, "--to", str(tmp_path / "out")]) == 0
+    people = (tmp_path / "out" / f"{database}.people.csv").read_bytes().splitlines()
+    assert len(people) == 2 and people[1].startswith(b"1,2000-01-01,Dupont 1,")
+    assert main([*args, "--into-database"]) == 0
+    out = capsys.readouterr().out
+    assert "into the database" in out and "Dupont" not in out
+    restored = _exact(mariadb_conn)
+    outcomes = mariadb_conn.execute(
+        sql.SQL("SELECT outcome FROM {} WHERE event = 'archive_restored' ORDER BY seq").format(
+            sql.Identifier(tool_schema, "audit")
+        )
+    ).fetchall()
+    assert [r[0] for r in outcomes] == ["exported", "restored"]
+    assert main([*args, "--into-database"]) == 6  # already there: refused, nothing changed
+    assert "already in the database" in capsys.readouterr().err
+    assert _exact(mariadb_conn) == restored
+    # the rows as they were before the archive: built again from the same seed
+    for table in ("extras", "acts", "visits", "mails", "notes", "people"):
+        mariadb_conn.execute(f"DROP TABLE {table}")
+    _populate(mariadb_conn)
+    _extras(mariadb_conn)
+    original = _exact(mariadb_conn)
+    ids = {"people": {1}, "visits": {11, 12}, "acts": {11, 12}, "mails": {1}, "notes": {1}}
+    ids["extras"] = {1}
+    for table, rows in original.items():
+        back = [r for r in rows if r[0] in ids[table]]
+        assert back and not set(back) & set(archived[table]), table
+        assert restored[table] == sorted(archived[table] + back), table

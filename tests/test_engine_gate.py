@@ -12,7 +12,6 @@ from retention.cli.engine_gate import NOT_ON_MARIADB_YET
 from retention.cli.main import main
 
 REFUSED = [
-    ["archive", "restore", "--subject", "1", "--identity", "k", "--to", "out"],
 ]
 
 

@@ -264,36 +264,4 @@ def copy_into(conn: Connection, table: Table, names: Sequence[str], data: bytes)
             f"{table.label} has no column {', '.join(missing)} any more",
             hint="restore with --to DIR and load the rows by hand",
         )
-    if any(table.columns[n].generated for n in names):
-        return _copy_through(conn, table, names, data)
-    query = sql.SQL("COPY {t} ({cols}) FROM STDIN (FORMAT csv, HEADER true)").format(
-        t=sql.Identifier(*table.qname), cols=sql.SQL(", ").join(map(sql.Identifier, names))
-    )
-    with conn.cursor() as cur:
-        with cur.copy(query) as copy:
-            copy.write(data)
-        loaded: int = cur.rowcount
-        return loaded
-
-
-def _copy_through(conn: Connection, table: Table, names: Sequence[str], data: bytes) -> int:
-    """`copy_into` for a table with generated columns: the CSV goes to a temporary table with
-    the table's own column types (so COPY checks every value as it would on the table), then
-    the other columns into the table."""
-    staged = sql.Identifier("pg_temp", "retention_restore_staged")
-    columns = sql.SQL(", ").join(map(sql.Identifier, names))
-    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(staged))
-    conn.execute(
-        sql.SQL(
-            "CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA"
-        ).format(staged, columns, sql.Identifier(*table.qname))
-    )
-    load = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, HEADER true)").format(staged, columns)
-    with conn.cursor().copy(load) as copy:
-        copy.write(data)
-    kept = sql.SQL(", ").join(sql.Identifier(n) for n in names if not table.columns[n].generated)
-    return conn.execute(
-        sql.SQL("INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {}").format(
-            sql.Identifier(*table.qname), kept, kept, staged
-        )
-    ).rowcount
+    return engine_of(conn).archive.load(conn, table, names, data)

@@ -16,7 +16,6 @@ from retention.settings import Settings
 
 # handler (module, function) -> what the operator asked for, in words
 NOT_ON_MARIADB_YET: dict[tuple[str, str], str] = {
-    ("retention.cli.archive", "_restore"): "retention archive restore",
 }
 
 WORKS_ON_MARIADB = (

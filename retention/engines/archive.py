@@ -31,7 +31,7 @@ from uuid import UUID
 from retention.engines import sql
 from retention.engines.catalogue import Column, Table
 from retention.engines.connection import Connection
-from retention.errors import DatabaseError
+from retention.errors import DatabaseError, RetentionError
 
 QName = tuple[str, str]
 # the output settings under which PostgreSQL writes each value's exact, stable text; the
@@ -137,6 +137,32 @@ class ArchiveRows(Protocol):
         """The latest audit entry about each file id (text): its batch's `archive` detail, or
         the expiry that rewrote it."""
         ...
+
+    def segments_of(
+        self, conn: Connection, schema: str, policy: str, digest: str
+    ) -> list[tuple[UUID, str]]:
+        """The live segments (file id, group) of `policy`'s files listing a subject's digest."""
+        ...
+
+    # -- restore -------------------------------------------------------------------------------
+    def pick(
+        self, conn: Connection, manifest: dict[str, Any], inner: dict[str, bytes], subject: str
+    ) -> dict[str, tuple[bytes, int]]:
+        """One subject's rows of a version 2 segment (`manifest` and its decrypted members),
+        per table (CSV with its header line, and how many), parents first, following the
+        manifest's relations, values compared as the database that archived them compared
+        them. Raises ManifestError when the manifest does not describe its tables."""
+        ...
+
+    def load(self, conn: Connection, table: Table, names: Sequence[str], data: bytes) -> int:
+        """Insert archived CSV (its header first; `names` its columns, each a column of the
+        live `table`) in the caller's transaction: every value takes its column's type, every
+        constraint applies, generated columns are computed again; how many rows."""
+        ...
+
+
+class ManifestError(RetentionError):
+    """A manifest that does not describe its segment's tables as this version writes them."""
 
 
 class UnreadableValueError(DatabaseError):

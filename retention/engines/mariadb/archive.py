@@ -266,6 +266,37 @@ class ArchiveRows:
     def latest_file_entries(self, conn: Connection, schema: str) -> dict[str, dict[str, Any]]:
         return latest_file_entries(conn, schema)
 
+    def segments_of(
+        self, conn: Connection, schema: str, policy: str, digest: str
+    ) -> list[tuple[Any, str]]:
+        """The digest's index on archive_segment_subjects."""
+        rows = conn.execute(
+            sql.SQL(
+                "SELECT DISTINCT s.file_id, s.grp FROM {d} AS d "
+                "JOIN {s} AS s ON s.file_id = d.file_id AND s.grp = d.grp "
+                "JOIN {f} AS f ON f.file_id = s.file_id "
+                "WHERE d.digest = %s AND f.policy = %s AND s.destroyed_at IS NULL"
+            ).format(
+                d=sql.Identifier(schema, "archive_segment_subjects"),
+                s=sql.Identifier(schema, "archive_segments"),
+                f=sql.Identifier(schema, "archive_files"),
+            ),
+            (digest, policy),
+        ).fetchall()
+        return [(UUID(row[0]), row[1]) for row in rows]
+
+    def pick(
+        self, conn: Connection, manifest: dict[str, Any], inner: dict[str, bytes], subject: str
+    ) -> dict[str, tuple[bytes, int]]:
+        from retention.engines.mariadb import archive_pick
+
+        return archive_pick.pick(manifest, inner, subject)
+
+    def load(self, conn: Connection, table: Table, names: Sequence[str], data: bytes) -> int:
+        from retention.engines.mariadb import archive_pick
+
+        return archive_pick.load(conn, table, names, data)
+
 
 def _in_keys(ids: Sequence[str], count: int) -> sql.Composable:
     """`k IN (?, ...)` or `(a, b) IN ((?, ?), ...)`: read by the key's index."""

@@ -172,6 +172,43 @@ class ArchiveRows:
     def latest_file_entries(self, conn: Connection, schema: str) -> dict[str, dict[str, Any]]:
         return latest_file_entries(conn, schema)
 
+    def segments_of(
+        self, conn: Connection, schema: str, policy: str, digest: str
+    ) -> list[tuple[Any, str]]:
+        """The digests' GIN index (`@>`)."""
+        rows = conn.execute(
+            sql.SQL(
+                "SELECT s.file_id, s.grp FROM {s} AS s JOIN {f} AS f USING (file_id) "
+                "WHERE f.policy = %s AND s.destroyed_at IS NULL AND s.subject_digests @> %s"
+            ).format(
+                s=sql.Identifier(schema, "archive_segments"),
+                f=sql.Identifier(schema, "archive_files"),
+            ),
+            (policy, [digest]),
+        ).fetchall()
+        return [(row[0], row[1]) for row in rows]
+
+    def pick(
+        self, conn: Connection, manifest: dict[str, Any], inner: dict[str, bytes], subject: str
+    ) -> dict[str, tuple[bytes, int]]:
+        from retention.engines.postgresql.archive_pick import pick
+
+        return pick(conn, manifest, inner, subject)
+
+    def load(self, conn: Connection, table: Table, names: Sequence[str], data: bytes) -> int:
+        """`COPY ... FROM STDIN (FORMAT csv, HEADER true)`; identity columns keep their
+        archived values."""
+        if any(table.columns[n].generated for n in names):
+            return _copy_through(conn, table, names, data)
+        query = sql.SQL("COPY {t} ({cols}) FROM STDIN (FORMAT csv, HEADER true)").format(
+            t=sql.Identifier(*table.qname), cols=sql.SQL(", ").join(map(sql.Identifier, names))
+        )
+        with conn.cursor() as cur:
+            with cur.copy(query) as copy:
+                copy.write(data)
+            loaded: int = cur.rowcount
+            return loaded
+
 
 def _changed(table: Table) -> TableProblem:
     return TableProblem(
@@ -312,3 +349,26 @@ def latest_file_entries(conn: Connection, schema: str) -> dict[str, dict[str, An
         ).format(sql.Identifier(schema, "audit"))
     ).fetchall()
     return {row[0]: row[1] for row in rows}
+
+
+def _copy_through(conn: Connection, table: Table, names: Sequence[str], data: bytes) -> int:
+    """`load` for a table with generated columns: the CSV goes to a temporary table with the
+    table's own column types (so COPY checks every value as it would on the table), then the
+    other columns into the table."""
+    staged = sql.Identifier("pg_temp", "retention_restore_staged")
+    columns = sql.SQL(", ").join(map(sql.Identifier, names))
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(staged))
+    conn.execute(
+        sql.SQL(
+            "CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA"
+        ).format(staged, columns, sql.Identifier(*table.qname))
+    )
+    load = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, HEADER true)").format(staged, columns)
+    with conn.cursor().copy(load) as copy:
+        copy.write(data)
+    kept = sql.SQL(", ").join(sql.Identifier(n) for n in names if not table.columns[n].generated)
+    return conn.execute(
+        sql.SQL("INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {}").format(
+            sql.Identifier(*table.qname), kept, kept, staged
+        )
+    ).rowcount
