@@ -116,7 +116,7 @@ def takings(conn: Connection, records: Records, qname: QName, keys: sql.Composab
     dialect = records.dialect
     rows = engine_of(conn).archive
     if qname == policy.subject.qname:
-        key = sql.Identifier("r", policy.key.name)
+        key = sql.SQL("r.{}").format(sql.Identifier(policy.key.name))  # as it was written
         # in_query: an index probe per key (a merge join would read the table's index from
         # its start in every batch)
         where = sql.SQL("{k} = g.k AND {found}").format(
