@@ -513,3 +513,82 @@ def test_archive_restore_to_a_folder_then_into_the_database_on_mariadb(
         back = [r for r in rows if r[0] in ids[table]]
         assert back and not set(back) & set(archived[table]), table
         assert restored[table] == sorted(archived[table] + back), table
+
+
+def test_expired_groups_are_destroyed_and_files_rewritten_on_mariadb(
+    mariadb_conn: Connection,
+    mariadb_url: str,
+    tool_schema: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Two groups in a file (2001-01 and 2001-06): on 2001-03-01 the first is destroyed (the
+    file rewritten as its next version without it), later the second (the files deleted);
+    `archive verify --identity` finds nothing wrong at each step."""
+    from loguru import logger
+
+    from retention.archive.expiry import expire
+    from retention.cli.main import main
+
+    _populate(mariadb_conn)
+    _extras(mariadb_conn)
+    mariadb_conn.execute("UPDATE people SET seen = '2000-06-01' WHERE id IN (3, 7, 51)")
+    folder = write_policy(tmp_path / "policy", POLICY)
+    keys = key_pair(tmp_path / "keys")
+    archive_dir = tmp_path / "archive"
+    _archive(mariadb_conn, tool_schema, folder, archive_dir, keys)
+    for name, value in {
+        "DATABASE_URL": mariadb_url,
+        "SCHEMA_NAME": tool_schema,
+        "AUDIT_KEY": AUDIT_KEY,
+        "AUDIT_SIGNING_KEY": AUDIT_SIGNING_KEY,
+        "POLICIES_DIR": str(folder),
+        "ARCHIVE_DIR": str(archive_dir),
+        "ARCHIVE_RECIPIENTS": keys.recipient,
+    }.items():
+        monkeypatch.setenv(f"RETENTION_{name}", value)
+    storage = LocalStorage.open(archive_dir)
+    trail = _trail(tool_schema)
+    try:
+        assert expire(mariadb_conn, storage, trail, tool_schema, date(2001, 3, 1), uuid4()) == 3
+        names = sorted(p.name for p in archive_dir.rglob("*.tar"))
+        # the third batch (subjects 101 to 119) had only 2001-01: its file is gone
+        assert len(names) == 2 and all(n.endswith(".v2.tar") for n in names)
+        assert main(["archive", "verify", "--identity", str(keys.file)]) == 0
+        assert main(["archive", "list", "--all"]) == 0
+        out = capsys.readouterr().out
+        assert "2001-01" in out and "destroyed" in out and "2001-06" in out
+        assert expire(mariadb_conn, storage, trail, tool_schema, date.today(), uuid4()) == 2
+        assert not list(archive_dir.rglob("*.tar"))
+        assert main(["archive", "verify"]) == 0
+        events = mariadb_conn.execute(
+            sql.SQL("SELECT count(*) FROM {} WHERE event = 'archive_expired'").format(
+                sql.Identifier(tool_schema, "audit")
+            )
+        ).fetchone()
+        assert events is not None and events[0] == 5
+    finally:
+        logger.remove()
+        logger.add(sys.stderr, level="INFO")
+
+
+def test_a_cascading_foreign_key_outside_the_record_stops_the_batch_on_mariadb(
+    mariadb_conn: Connection, tool_schema: str, tmp_path: Path
+) -> None:
+    """A table added by a migration after the run bound its policy, whose foreign key would
+    delete its rows with a visit: they would be gone without being in any archive."""
+    from retention.archive import codec
+    from retention.archive.errors import ArchiveVerifyError
+
+    _populate(mariadb_conn)
+    _extras(mariadb_conn)
+    folder = write_policy(tmp_path / "policy", POLICY)
+    policy = _bind(mariadb_conn, folder, tool_schema=tool_schema)
+    codec.check_tables(mariadb_conn, policy)  # as the run read them: nothing to say
+    mariadb_conn.execute(
+        "CREATE TABLE bills (id int PRIMARY KEY, visit_id int NOT NULL, CONSTRAINT bills_visit "
+        "FOREIGN KEY (visit_id) REFERENCES visits (id) ON DELETE CASCADE) ENGINE=InnoDB"
+    )
+    with pytest.raises(ArchiveVerifyError, match="bills references visits through bills_visit"):
+        codec.check_tables(mariadb_conn, policy)

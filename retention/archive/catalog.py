@@ -134,28 +134,10 @@ def replace_version(
     size: int,
     digest: str,
 ) -> None:
-    conn.execute(
-        sql.SQL(
-            "UPDATE {} SET name = %s, version = %s, bytes = %s, sha256 = %s WHERE file_id = %s"
-        ).format(sql.Identifier(schema, "archive_files")),
-        (name, version, size, digest, file_id),
-    )
+    engine_of(conn).archive.replace_version(conn, schema, file_id, name, version, size, digest)
 
 
 def destroy(
     conn: Connection, schema: str, file_id: UUID, groups: Iterable[str], whole: bool
 ) -> None:
-    conn.execute(
-        sql.SQL(
-            "UPDATE {} SET destroyed_at = now() WHERE file_id = %s AND grp = ANY(%s) "
-            "AND destroyed_at IS NULL"
-        ).format(sql.Identifier(schema, "archive_segments")),
-        (file_id, list(groups)),
-    )
-    if whole:
-        conn.execute(
-            sql.SQL("UPDATE {} SET destroyed_at = now() WHERE file_id = %s").format(
-                sql.Identifier(schema, "archive_files")
-            ),
-            (file_id,),
-        )
+    engine_of(conn).archive.destroy(conn, schema, file_id, list(groups), whole)

@@ -138,6 +138,25 @@ class ArchiveRows(Protocol):
         the expiry that rewrote it."""
         ...
 
+    def replace_version(
+        self,
+        conn: Connection,
+        schema: str,
+        file_id: UUID,
+        name: str,
+        version: int,
+        size: int,
+        digest: str,
+    ) -> None:
+        """A file rewritten under its next version (expiry)."""
+        ...
+
+    def destroy(
+        self, conn: Connection, schema: str, file_id: UUID, groups: Sequence[str], whole: bool
+    ) -> None:
+        """Segments `groups` of a file marked destroyed now (and the file when `whole`)."""
+        ...
+
     def segments_of(
         self, conn: Connection, schema: str, policy: str, digest: str
     ) -> list[tuple[UUID, str]]:

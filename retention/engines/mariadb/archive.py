@@ -127,13 +127,20 @@ class ArchiveRows:
         found: dict[str, list[bytes]] = {}
         single = len(formats) == 1
         width = len(ids)
+        names = list(table.columns)
         for rows in self._deleted(conn, table, ids, list(group_of)):
             for row in rows:
                 group = group_of[tuple(row[:width])]
-                fields = [
-                    None if value is None else fmt(value)
-                    for value, (_, fmt) in zip(row[width:], formats, strict=True)
-                ]
+                fields = []
+                for name, value, (_, fmt) in zip(names, row[width:], formats, strict=True):
+                    try:
+                        fields.append(None if value is None else fmt(value))
+                    except (ValueError, TypeError, OverflowError):  # never the value itself
+                        raise UnreadableValueError(
+                            f"{table.label}.{name}: a value could not be written exactly as "
+                            "text; nothing of this batch was archived or deleted",
+                            hint="look at that column's values (e.g. text that is not UTF-8)",
+                        ) from None
                 found.setdefault(group, []).append(csv_record(fields, single=single))
         for records in found.values():
             records.sort()
@@ -265,6 +272,46 @@ class ArchiveRows:
 
     def latest_file_entries(self, conn: Connection, schema: str) -> dict[str, dict[str, Any]]:
         return latest_file_entries(conn, schema)
+
+    def replace_version(
+        self,
+        conn: Connection,
+        schema: str,
+        file_id: Any,
+        name: str,
+        version: int,
+        size: int,
+        digest: str,
+    ) -> None:
+        conn.execute(
+            sql.SQL(
+                "UPDATE {} SET name = %s, version = %s, bytes = %s, sha256 = %s WHERE file_id = %s"
+            ).format(sql.Identifier(schema, "archive_files")),
+            (name, version, size, digest, str(file_id)),
+        )
+
+    def destroy(
+        self, conn: Connection, schema: str, file_id: Any, groups: Sequence[str], whole: bool
+    ) -> None:
+        """`UTC_TIMESTAMP(6)`: the tool's times are DATETIME(6) in UTC."""
+        if groups:
+            conn.execute(
+                sql.SQL(
+                    "UPDATE {} SET destroyed_at = UTC_TIMESTAMP(6) WHERE file_id = %s "
+                    "AND grp IN ({}) AND destroyed_at IS NULL"
+                ).format(
+                    sql.Identifier(schema, "archive_segments"),
+                    sql.SQL(", ").join(sql.Placeholder() * len(groups)),
+                ),
+                (str(file_id), *groups),
+            )
+        if whole:
+            conn.execute(
+                sql.SQL("UPDATE {} SET destroyed_at = UTC_TIMESTAMP(6) WHERE file_id = %s").format(
+                    sql.Identifier(schema, "archive_files")
+                ),
+                (str(file_id),),
+            )
 
     def segments_of(
         self, conn: Connection, schema: str, policy: str, digest: str

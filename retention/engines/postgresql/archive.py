@@ -172,6 +172,41 @@ class ArchiveRows:
     def latest_file_entries(self, conn: Connection, schema: str) -> dict[str, dict[str, Any]]:
         return latest_file_entries(conn, schema)
 
+    def replace_version(
+        self,
+        conn: Connection,
+        schema: str,
+        file_id: Any,
+        name: str,
+        version: int,
+        size: int,
+        digest: str,
+    ) -> None:
+        conn.execute(
+            sql.SQL(
+                "UPDATE {} SET name = %s, version = %s, bytes = %s, sha256 = %s WHERE file_id = %s"
+            ).format(sql.Identifier(schema, "archive_files")),
+            (name, version, size, digest, file_id),
+        )
+
+    def destroy(
+        self, conn: Connection, schema: str, file_id: Any, groups: Sequence[str], whole: bool
+    ) -> None:
+        conn.execute(
+            sql.SQL(
+                "UPDATE {} SET destroyed_at = now() WHERE file_id = %s AND grp = ANY(%s) "
+                "AND destroyed_at IS NULL"
+            ).format(sql.Identifier(schema, "archive_segments")),
+            (file_id, list(groups)),
+        )
+        if whole:
+            conn.execute(
+                sql.SQL("UPDATE {} SET destroyed_at = now() WHERE file_id = %s").format(
+                    sql.Identifier(schema, "archive_files")
+                ),
+                (file_id,),
+            )
+
     def segments_of(
         self, conn: Connection, schema: str, policy: str, digest: str
     ) -> list[tuple[Any, str]]:
