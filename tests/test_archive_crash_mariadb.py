@@ -29,7 +29,7 @@ from tests.engine_helpers import write_policy
 from tests.test_actions_mariadb import SUBJECTS, _populate
 from tests.test_archive_mariadb import POLICY, _extras
 
-TABLES = ("people", "visits", "acts", "mails", "notes", "extras")
+TABLES = ("people", "visits", "acts", "mails", "notes", "extras", "docs")
 ROOT = Path(__file__).resolve().parent.parent
 
 CHILD = """

@@ -71,7 +71,21 @@ FLOATS4 = (0.1, 1e15, 1.5e-5, -2.5, 123456.125, 3.4e38, 0.0, None)
 
 
 def _extras(conn: Connection) -> None:
+    """`extras` (one row per person) and `docs`, linked both to a person and to a visit, so
+    that a row can be reached twice (its group gathered first: codec.takings): each person's
+    doc `i` (its own visit) and doc `1000 + i` (the next person's visit)."""
     conn.execute(EXTRAS[engine_of(conn).name])
+    conn.execute(
+        "CREATE TABLE docs (id int PRIMARY KEY, person_id int NOT NULL, visit_id int NOT NULL, "
+        "body varchar(40))"
+    )
+    conn.execute("CREATE INDEX docs_person ON docs (person_id)")
+    conn.execute("CREATE INDEX docs_visit ON docs (visit_id)")
+    with conn.transaction():
+        for i in range(1, SUBJECTS + 1):
+            conn.execute("INSERT INTO docs VALUES (%s, %s, %s, %s)", (i, i, 10 * i + 1, f"d{i}"))
+            following = 10 * (i % SUBJECTS + 1) + 1
+            conn.execute("INSERT INTO docs VALUES (%s, %s, %s, NULL)", (1000 + i, i, following))
     with conn.transaction():
         for i in range(1, SUBJECTS + 1):
             conn.execute(
@@ -99,6 +113,8 @@ subject: {table: people, key: id}
 related:
   links:
     - {table: mails, column: owner}
+    - {table: docs, column: person_id}
+    - {table: docs, column: visit_id, references: visits}
     - table: notes
       polymorphic:
         class_column: object_class
@@ -235,6 +251,9 @@ def test_an_archive_written_on_mariadb_holds_what_postgresql_writes_for_the_same
         assert sum(r.acted for r in results) == SUBJECTS // 2, name
         written[name] = _tables(tmp_path / name, keys)
     assert _state(mariadb) == _state(postgresql)  # the same rows left
+    assert _docs(mariadb) == _docs(postgresql)
+    # per due subject: its two docs, and the previous person's doc that names its visit
+    assert len(_docs(mariadb)) == 2 * SUBJECTS - 3 * SUBJECTS // 2
     pg, my = written["postgresql"], written["mariadb"]
     assert sorted(pg) == sorted(my)  # the same groups
     for group in pg:
@@ -266,6 +285,7 @@ def test_an_archive_written_on_mariadb_holds_what_postgresql_writes_for_the_same
     _restore_across(tmp_path / "mariadb", keys, mariadb, "3")
     _restore_across(tmp_path / "postgresql", keys, postgresql, "3")
     assert _state(mariadb) == _state(postgresql)
+    assert _docs(mariadb) == _docs(postgresql)
     assert _extras_rows(mariadb) == _extras_rows(postgresql)
     assert len(_state(mariadb)["people"]) == SUBJECTS // 2 + 2
 
@@ -305,6 +325,10 @@ def _restore_across(source: Path, keys: KeyPair, conn: Connection, subject: str)
                 assert codec.copy_into(conn, target, names, data) == rows
 
 
+def _docs(conn: Connection) -> list[tuple[Any, ...]]:
+    return [tuple(row) for row in conn.execute("SELECT * FROM docs ORDER BY id")]
+
+
 def _extras_rows(conn: Connection) -> list[tuple[Any, ...]]:
     """`extras` as Python values, instants in UTC without zone, bytes as bytes."""
     out = []
@@ -338,7 +362,7 @@ def test_without_delete_returning_mariadb_writes_the_same_archive(
     keys = key_pair(tmp_path / "keys")
     left = None
     for way in ("returning", "without"):
-        for table in ("extras", "acts", "visits", "mails", "notes", "people"):
+        for table in ("docs", "extras", "acts", "visits", "mails", "notes", "people"):
             mariadb_conn.execute(f"DROP TABLE IF EXISTS {table}")
         _populate(mariadb_conn)
         _extras(mariadb_conn)
@@ -438,8 +462,8 @@ def test_archive_list_and_verify_run_on_mariadb(
     assert main(["archive", "list"]) == 0
     out = capsys.readouterr().out
     (line,) = [row for row in out.splitlines() if row.startswith("p ")]
-    # one group (seen 2000-01-01 + 1 year), 3 files, 60 subjects, 8 rows each
-    assert line.split()[:5] == ["p", "2001-01", "3", "60", "480"], out
+    # one group (seen 2000-01-01 + 1 year), 3 files, 60 subjects, 11 rows each
+    assert line.split()[:5] == ["p", "2001-01", "3", "60", "660"], out
     assert line.endswith("2001-01-31  expired (destroyed at the next run)")
     assert "Dupont" not in out
     assert main(["archive", "verify", "--identity", str(keys.file)]) == 0
@@ -502,7 +526,7 @@ def test_archive_restore_to_a_folder_then_into_the_database_on_mariadb(
     assert "already in the database" in capsys.readouterr().err
     assert _exact(mariadb_conn) == restored
     # the rows as they were before the archive: built again from the same seed
-    for table in ("extras", "acts", "visits", "mails", "notes", "people"):
+    for table in ("docs", "extras", "acts", "visits", "mails", "notes", "people"):
         mariadb_conn.execute(f"DROP TABLE {table}")
     _populate(mariadb_conn)
     _extras(mariadb_conn)
