@@ -32,6 +32,9 @@ _NUMBERS = re.compile(
 )
 _TEXTS = re.compile(r"^(char|varchar|character|bpchar|text|tinytext|mediumtext|longtext|name)\b")
 _BYTES = frozenset({"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"})
+# one field and what follows it: a quoted value (quotes doubled inside, line breaks kept) or a
+# plain one (an empty plain field is NULL)
+_FIELD = re.compile(r'"((?:[^"]|"")*)"([,\n])|([^,\n"]*)([,\n])')
 _OFFSET = re.compile(r"^(.*\d)([+-])(\d\d)(?::?(\d\d))?(?::?(\d\d))?$")
 
 Record = tuple[bytes, list[str | None]]
@@ -42,33 +45,23 @@ def records(data: bytes) -> Iterator[Record]:
     (None for an empty unquoted field, NULL; `""` is the empty string)."""
     text = data.decode("utf-8")
     fields: list[str | None] = []
-    value: list[str] = []
-    quoted = inside = False
-    start = i = 0
-    length = len(text)
-    while i < length:
-        c = text[i]
-        if inside:
-            if c == '"':
-                if i + 1 < length and text[i + 1] == '"':
-                    value.append('"')
-                    i += 1
-                else:
-                    inside = False
-            else:
-                value.append(c)
-        elif c == '"':
-            inside = quoted = True
-        elif c in ",\n":
-            fields.append("".join(value) if value or quoted else None)
-            value, quoted = [], False
-            if c == "\n":
-                yield text[start : i + 1].encode("utf-8"), fields
-                fields, start = [], i + 1
-        elif c != "\r" or (i + 1 < length and text[i + 1] != "\n"):
-            value.append(c)
-        i += 1
-    if inside or value or fields:
+    start = position = 0
+    while position < len(text):
+        found = _FIELD.match(text, position)
+        if found is None:
+            raise ManifestError("an archived table's CSV is not written as COPY writes it")
+        quoted, after_quoted, plain, after_plain = found.groups()
+        if quoted is not None:
+            fields.append(quoted.replace('""', '"'))
+            separator = after_quoted
+        else:
+            fields.append(plain or None)
+            separator = after_plain
+        position = found.end()
+        if separator == "\n":
+            yield text[start:position].encode("utf-8"), fields
+            fields, start = [], position
+    if fields:
         raise ManifestError("an archived table's CSV ends inside a record")
 
 
