@@ -420,6 +420,13 @@ def test_a_table_changed_during_the_run_stops_the_batch_on_mariadb(
     assert _state(mariadb_conn) == before
 
 
+def _zero_dates(conn: Connection) -> None:
+    """Subject 1 born on a zero date, subject 3 in a zero month (MariaDB's default sql_mode
+    accepts both): archived and restored as they are stored."""
+    conn.execute("UPDATE people SET born = '0000-00-00' WHERE id = 1")
+    conn.execute("UPDATE people SET born = '1975-00-10' WHERE id = 3")
+
+
 @pytest.fixture
 def cli(
     mariadb_conn: Connection,
@@ -433,6 +440,7 @@ def cli(
 
     _populate(mariadb_conn)
     _extras(mariadb_conn)
+    _zero_dates(mariadb_conn)
     folder = write_policy(tmp_path / "policy", POLICY)
     keys = key_pair(tmp_path / "keys")
     archive_dir = tmp_path / "archive"
@@ -501,8 +509,8 @@ def test_archive_restore_to_a_folder_then_into_the_database_on_mariadb(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """Subject 1 (TIMESTAMPs, bytes, floats, text that CSV quotes): its record written to
-    files, then loaded back, every row as it was before the archive."""
+    """Subject 1 (a zero date, TIMESTAMPs, bytes, floats, text that CSV quotes): its record
+    written to files, then loaded back, every row as it was before the archive."""
     from retention.cli.main import main
 
     _, keys = cli
@@ -511,7 +519,7 @@ def test_archive_restore_to_a_folder_then_into_the_database_on_mariadb(
     args = ["archive", "restore", "--subject", "1", "--identity", str(keys.file)]
     assert main([*args, "--to", str(tmp_path / "out")]) == 0
     people = (tmp_path / "out" / f"{database}.people.csv").read_bytes().splitlines()
-    assert len(people) == 2 and people[1].startswith(b"1,2000-01-01,Dupont 1,")
+    assert len(people) == 2 and people[1].startswith(b"1,2000-01-01,Dupont 1,Martin1,0000-00-00,")
     assert main([*args, "--into-database"]) == 0
     out = capsys.readouterr().out
     assert "into the database" in out and "Dupont" not in out
@@ -530,6 +538,7 @@ def test_archive_restore_to_a_folder_then_into_the_database_on_mariadb(
         mariadb_conn.execute(f"DROP TABLE {table}")
     _populate(mariadb_conn)
     _extras(mariadb_conn)
+    _zero_dates(mariadb_conn)
     original = _exact(mariadb_conn)
     ids = {"people": {1}, "visits": {11, 12}, "acts": {11, 12}, "mails": {1}, "notes": {1}}
     ids["extras"] = {1}
