@@ -625,3 +625,39 @@ def test_a_cascading_foreign_key_outside_the_record_stops_the_batch_on_mariadb(
     )
     with pytest.raises(ArchiveVerifyError, match="bills references visits through bills_visit"):
         codec.check_tables(mariadb_conn, policy)
+
+
+def test_a_segment_under_a_legal_hold_is_listed_held_and_kept_on_mariadb(
+    cli: tuple[Path, KeyPair],
+    mariadb_conn: Connection,
+    tool_schema: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A hold on subject 1 (a row of the tool's holds table, as `hold add` writes it): its
+    segment is `held` in `archive list` and survives expiry; the others are destroyed."""
+    from retention.archive.expiry import expire
+    from retention.cli.main import main
+
+    archive_dir, _ = cli
+    mariadb_conn.execute(
+        sql.SQL(
+            "INSERT INTO {} (policy, subject_key, reason, held_since) "
+            "VALUES ('p', '1', 'litige', '2026-01-01')"
+        ).format(sql.Identifier(tool_schema, "holds"))
+    )
+    # released before the archive (in its retain_until already): compared with the file's
+    # creation, an instant in UTC on both sides
+    mariadb_conn.execute(
+        sql.SQL(
+            "INSERT INTO {} (policy, subject_key, reason, held_since, released_at) "
+            "VALUES ('p', '51', 'litige', '2026-01-01', '2026-02-01')"
+        ).format(sql.Identifier(tool_schema, "holds"))
+    )
+    capsys.readouterr()
+    assert main(["archive", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "held" in out, out
+    storage = LocalStorage.open(archive_dir)
+    assert expire(mariadb_conn, storage, _trail(tool_schema), tool_schema, date.today(), None) == 2
+    (kept,) = list(archive_dir.rglob("*.tar"))
+    assert kept.name.endswith(".v1.tar")  # subject 1's batch: left whole

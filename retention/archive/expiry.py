@@ -18,7 +18,7 @@ import json
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -34,6 +34,12 @@ from retention.audit.trail import AuditTrail, Entry, Stored, mirror, subject_dig
 from retention.engines import Connection, sql
 from retention.keys import Key
 from retention.store.holds import Person
+
+
+def _utc(moment: datetime) -> datetime:
+    """An instant of the holds table: the tool's DATETIME(6) columns hold UTC without a zone
+    (MariaDB); PostgreSQL's timestamptz come with theirs."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,7 @@ class Holds:
             ).format(sql.Identifier(schema, "holds"))
         ).fetchall()
         for policy, held, since, released, table, column in rows:
-            hold = _Hold(since, released)
+            hold = _Hold(_utc(since), None if released is None else _utc(released))
             if policy is None:
                 self._persons.append((Person(table, column), held, hold))
                 continue
