@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sys
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -661,3 +662,95 @@ def test_a_segment_under_a_legal_hold_is_listed_held_and_kept_on_mariadb(
     assert expire(mariadb_conn, storage, _trail(tool_schema), tool_schema, date.today(), None) == 2
     (kept,) = list(archive_dir.rglob("*.tar"))
     assert kept.name.endswith(".v1.tar")  # subject 1's batch: left whole
+
+
+def _fields(records: list[bytes]) -> list[list[str]]:
+    return [next(csv.reader(io.StringIO(r.decode("utf-8"), newline=""))) for r in records]
+
+
+def _last_as_instant(records: list[bytes]) -> list[Any]:
+    """patients' last column: PostgreSQL's timestamptz (written with the session's offset),
+    MariaDB's DATETIME in UTC (the demo's MariaDB schema, retention/demo/mariadb.py)."""
+    out = []
+    for fields in _fields(records):
+        moment = datetime.fromisoformat(_offset(fields[-1])) if fields[-1] else None
+        if moment is not None and moment.tzinfo is not None:
+            moment = moment.astimezone(UTC).replace(tzinfo=None)
+        out.append((fields[:-1], moment))
+    return sorted(out, key=repr)
+
+
+def _last_as_json(records: list[bytes]) -> list[Any]:
+    """user_log's last column: jsonb on PostgreSQL (keys reordered), text on MariaDB."""
+    return sorted(((f[:-1], json.loads(f[-1])) for f in _fields(records)), key=repr)
+
+
+_DEMO_TYPES = {"patients": _last_as_instant, "user_log": _last_as_json}
+
+
+def test_a_run_with_an_archive_phase_on_mariadb_ends_as_on_postgresql(
+    mariadb_admin_url: str, pg_admin_url: str, tmp_path: Path
+) -> None:
+    """`retention run` with dossier-medical's archive phase on the demo hospital built on both
+    engines from one seed, then a second run: the same rows left, the same rows archived (the
+    files decrypted and compared record by record: the same bytes but where the demo's two
+    schemas hold different types), `archive verify --identity` clean on both."""
+    from retention.db import connect
+    from tests.archive_helpers import archive_policies
+    from tests.fix_db import temporary_database
+    from tests.test_run_mariadb import RUN, _cli, _hospital
+    from tests.test_run_mariadb import _tables as _tables_of_run
+
+    policies = archive_policies(tmp_path / "policies")
+    keys = key_pair(tmp_path / "keys")
+    hospital, tool = f"rt_arch_h_{os.getpid()}", f"rt_arch_t_{os.getpid()}"
+    with connect(Settings(), url=mariadb_admin_url) as admin:
+        for name in (hospital, tool):
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(hospital)))
+    maria_url = mariadb_admin_url.rstrip("/") + "/" + hospital
+    try:
+        with connect(Settings(), url=maria_url) as conn:
+            _hospital(conn)
+        with temporary_database(pg_admin_url) as pg_url:
+            with connect(Settings(), url=pg_url) as pg_conn:
+                _hospital(pg_conn)
+            written = {}
+            for name, url, schema in (
+                ("mariadb", maria_url, tool),
+                ("postgresql", pg_url, "retention"),
+            ):
+                folder = tmp_path / name
+                folder.mkdir()
+                extra = {
+                    "RETENTION_ARCHIVE_DIR": str(folder),
+                    "RETENTION_ARCHIVE_RECIPIENTS": keys.recipient,
+                    "RETENTION_BATCH_SIZE": "40",
+                }
+                for _ in ("first", "second"):
+                    run = _cli(url, schema, policies, *RUN, **extra)
+                    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+                    assert "Traceback" not in run.stderr
+                verify = _cli(url, schema, policies, "archive", "verify", "--identity",
+                              str(keys.file), **extra)  # fmt: skip
+                assert verify.returncode == 0, verify.stdout + verify.stderr
+                written[name] = _tables(folder, keys)
+                assert written[name], name
+            after_pg, after_maria = _tables_of_run(pg_url), _tables_of_run(maria_url)
+        assert after_maria == after_pg
+        archived = sum(len(t["patients"]) for t in written["mariadb"].values())
+        assert archived >= 10, archived  # the comparison means something
+        assert sorted(written["mariadb"]) == sorted(written["postgresql"])
+        for group, tables in written["postgresql"].items():
+            assert sorted(tables) == sorted(written["mariadb"][group])
+            for table, theirs in tables.items():
+                mine = written["mariadb"][group][table]
+                assert len(mine) == len(theirs), (group, table)
+                if table in _DEMO_TYPES:  # the demo's schemas differ there (see _DEMO_TYPES)
+                    assert _DEMO_TYPES[table](mine) == _DEMO_TYPES[table](theirs), (group, table)
+                else:
+                    assert mine == theirs, (group, table)
+    finally:
+        with connect(Settings(), url=mariadb_admin_url) as admin:
+            for name in (hospital, tool):
+                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
