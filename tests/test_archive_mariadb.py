@@ -731,6 +731,8 @@ def test_a_run_with_an_archive_phase_on_mariadb_ends_as_on_postgresql(
                     run = _cli(url, schema, policies, *RUN, **extra)
                     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
                     assert "Traceback" not in run.stderr
+                    # batches side by side never deadlock (rows locked and deleted by key)
+                    assert "skipped" not in run.stderr, run.stderr[-3000:]
                 verify = _cli(url, schema, policies, "archive", "verify", "--identity",
                               str(keys.file), **extra)  # fmt: skip
                 assert verify.returncode == 0, verify.stdout + verify.stderr

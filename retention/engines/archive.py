@@ -184,6 +184,11 @@ class ManifestError(RetentionError):
     """A manifest that does not describe its segment's tables as this version writes them."""
 
 
+class RowsChangedError(DatabaseError):
+    """Rows of the batch changed (by another transaction) while the batch took them: nothing
+    of it is kept (it rolls back) and the next run does it again."""
+
+
 class UnreadableValueError(DatabaseError):
     """A value of a table could not be read exactly as its text: the batch keeps every row
     (it rolls back) and the failure names the table and column, never the value."""

@@ -5,10 +5,16 @@ MariaDB's `DELETE ... RETURNING` takes one table only (the multi-table form refu
 planned as one probe per row of the whole table (dialect.py). So each table's batch rows are
 taken in two steps:
 
-1. their row keys and group, read through the same joins as PostgreSQL's statement, `FOR
-   UPDATE` (locked until the commit: no other transaction changes or deletes them);
-2. in chunks of keys, `DELETE FROM t WHERE key IN (...) RETURNING key, <values as text>`,
-   read through an unbuffered cursor: the rows written are the rows the DELETE returned. An
+1. their row keys and group, read through the same joins as PostgreSQL's statement; then
+   those rows locked by key (`FOR UPDATE`: a locking read through the joins could scan the
+   table and lock other batches' rows, and batches run side by side deadlocked, measured),
+   and read again: a row moved to another subject before it was locked stops the batch;
+2. in chunks of 1,000 keys, `DELETE FROM t WHERE key IN (...) ORDER BY key LIMIT n RETURNING
+   key, <values as text>` (the ORDER BY and LIMIT make the optimiser read the key's index
+   where it would scan a small table, locking what it meets): the rows written are the rows
+   the DELETE returned. Each chunk's rows are read whole (a buffered result, at most 1,000
+   rows): MariaDB Connector/Python 1.1.14 crashed the process (SIGSEGV, 3 runs out of 3) on a
+   `DELETE ... RETURNING` read through an unbuffered cursor in a run's worker thread. An
    engine without `DELETE ... RETURNING` (MySQL 8, capability `delete_returning`; forced in
    the tests) selects the locked rows by key, then deletes them by key: the DELETE's row count
    must equal the rows read, else the batch rolls back.
@@ -34,6 +40,7 @@ from uuid import UUID
 from retention.engines import sql
 from retention.engines.archive import (
     IsLink,
+    RowsChangedError,
     TableProblem,
     Taking,
     UnreadableValueError,
@@ -110,20 +117,37 @@ class ArchiveRows:
     def take(self, conn: Connection, table: Table, taking: Taking) -> dict[str, list[bytes]]:
         formats = [_format(table, column) for column in table.columns.values()]
         ids = DIALECT.row_ids(table)
-        read_ids = [_value(table.columns[c], sql.Identifier("r", c))[0] for c in ids]
-        query = sql.SQL("SELECT {ids}, {group} FROM {t} AS r, {using} WHERE {where} {lock}").format(
+        read_ids = [_key(table.columns[c], sql.Identifier("r", c)) for c in ids]
+        query = sql.SQL("SELECT {ids}, {group} FROM {t} AS r, {using} WHERE {where}").format(
             ids=sql.SQL(", ").join(read_ids),
             group=taking.group,
             t=sql.Identifier(*table.qname),
             using=taking.using,
             where=taking.where,
-            lock=DIALECT.lock(),
         )
-        group_of: dict[tuple[Any, ...], str] = {}
-        for row in conn.execute(query, dict(taking.params)):
-            key, group = tuple(row[:-1]), str(row[-1])
-            if group_of.get(key, "") < group:  # a row of several subjects: the latest group
-                group_of[key] = group
+        group_of = _groups(conn, query, taking.params)
+        # locked by key only: a locking read through the joins may scan the table and keep
+        # every row it meets locked, which deadlocks batches run side by side (measured); then
+        # read again: a row moved to another subject before it was locked is seen
+        target = sql.Identifier(*table.qname)
+        chunks = iter(list(group_of))
+        while chunk := list(islice(chunks, CHUNK_ROWS)):
+            conn.execute(
+                sql.SQL("SELECT 1 FROM {} {} WHERE {} {} {}").format(
+                    target,
+                    _by_key(table),
+                    _in_keys(ids, len(chunk)),
+                    _in_key_order(ids, len(chunk)),
+                    DIALECT.lock(),
+                ),
+                [value for key in chunk for value in key],
+            ).fetchall()
+        if _groups(conn, query, taking.params) != group_of:
+            raise RowsChangedError(
+                f"{table.label}: rows of the batch changed while they were being locked (by "
+                "another transaction); nothing of this batch was archived or deleted",
+                hint="the next run archives them as they are then",
+            )
         found: dict[str, list[bytes]] = {}
         single = len(formats) == 1
         width = len(ids)
@@ -152,7 +176,7 @@ class ArchiveRows:
         """The deleted rows, keys first then each column's value, chunk by chunk."""
         returned = sql.SQL(", ").join(
             [
-                *(_value(table.columns[c], sql.Identifier(c))[0] for c in ids),
+                *(_key(table.columns[c], sql.Identifier(c)) for c in ids),
                 *(
                     _value(column, sql.Identifier(column.name))[0]
                     for column in table.columns.values()
@@ -163,14 +187,14 @@ class ArchiveRows:
         chunks = iter(keys)
         while chunk := list(islice(chunks, CHUNK_ROWS)):
             params: list[Any] = [value for key in chunk for value in key]
-            where = _in_keys(ids, len(chunk))
+            where = sql.SQL("{} {}").format(
+                _in_keys(ids, len(chunk)), _in_key_order(ids, len(chunk))
+            )
             if self.delete_returning:
                 query = sql.SQL("DELETE FROM {} WHERE {} RETURNING {}").format(
                     target, where, returned
                 )
-                with conn.cursor(name="retention_archive_rows") as cur:
-                    cur.execute(query, params)
-                    yield cur
+                yield conn.execute(query, params).fetchall()
                 continue
             read = conn.execute(
                 sql.SQL("SELECT {} FROM {} WHERE {} {}").format(
@@ -343,6 +367,47 @@ class ArchiveRows:
         from retention.engines.mariadb import archive_pick
 
         return archive_pick.load(conn, table, names, data)
+
+
+def _groups(
+    conn: Connection, query: sql.Composed, params: Mapping[str, object]
+) -> dict[tuple[Any, ...], str]:
+    """Each row's key and group (a row of several subjects: the latest group)."""
+    found: dict[tuple[Any, ...], str] = {}
+    for row in conn.execute(query, dict(params)):
+        key, group = tuple(row[:-1]), str(row[-1])
+        if found.get(key, "") < group:
+            found[key] = group
+    return found
+
+
+def _by_key(table: Table) -> sql.Composable:
+    """`FORCE INDEX (PRIMARY)` when the row key is the primary key: on a small table the
+    optimiser may read `pk IN (...)` by scanning a secondary index (covering), and a locking
+    read then locks every entry it meets: batches side by side deadlocked (measured on the
+    demo's user_log)."""
+    if table.primary_key and tuple(table.primary_key) == tuple(DIALECT.row_ids(table)):
+        return sql.SQL("FORCE INDEX (PRIMARY)")
+    return sql.SQL("")
+
+
+def _in_key_order(ids: Sequence[str], count: int) -> sql.Composable:
+    """`ORDER BY <key> LIMIT <count>` after `_in_keys` (at most `count` rows match anyway):
+    without it, on a small table the optimiser deletes `pk IN (...)` by a full scan
+    (*verified*: EXPLAIN type ALL for 40 keys of 150 rows; with it, range on PRIMARY), and
+    every row it meets stays locked: batches run side by side deadlocked (measured on the
+    demo hospital, 150 patients, two workers)."""
+    return sql.SQL("ORDER BY {} LIMIT {}").format(
+        sql.SQL(", ").join(map(sql.Identifier, ids)), sql.Literal(count)
+    )
+
+
+def _key(column: Column, ref: sql.Composable) -> sql.Composable:
+    """A key column as read to find its rows again: as it is (so that `IN (...)` compares in
+    the column's type and reads its index: an integer key compared with text parameters made
+    InnoDB lock the rows it scanned, and batches side by side deadlocked), but a date as its
+    text (a zero date is never read raw; text compares with a date column as a date)."""
+    return sql.SQL("CAST({} AS CHAR)").format(ref) if column.is_date else ref
 
 
 def _in_keys(ids: Sequence[str], count: int) -> sql.Composable:
