@@ -15,8 +15,7 @@ from retention.engines.pending import NotYetSupportedError
 from retention.settings import Settings
 
 # handler (module, function) -> what the operator asked for, in words
-NOT_ON_MARIADB_YET: dict[tuple[str, str], str] = {
-}
+NOT_ON_MARIADB_YET: dict[tuple[str, str], str] = {}
 
 WORKS_ON_MARIADB = (
     "init, grants, check, plan, run, daemon, report, exposure, audit verify/show/find, "
