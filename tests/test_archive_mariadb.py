@@ -756,3 +756,30 @@ def test_a_run_with_an_archive_phase_on_mariadb_ends_as_on_postgresql(
         with connect(Settings(), url=mariadb_admin_url) as admin:
             for name in (hospital, tool):
                 admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+def test_the_keys_table_joins_a_text_key_of_another_collation_on_mariadb(
+    mariadb_conn: Connection,
+) -> None:
+    """A subject key under utf8mb4_unicode_ci (the session's is utf8mb4_general_ci): the
+    batch's keys table is typed in the key's collation, so the joins compare without error
+    1267 (an illegal mix of collations)."""
+    from retention.catalog.introspect import read_catalog
+
+    mariadb_conn.execute(
+        "CREATE TABLE codes (code varchar(10) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci "
+        "PRIMARY KEY) ENGINE=InnoDB"
+    )
+    mariadb_conn.execute("INSERT INTO codes VALUES ('A1'), ('B2')")
+    table = read_catalog(mariadb_conn).find("codes")
+    assert table is not None
+    with mariadb_conn.transaction():
+        keys = engine_of(mariadb_conn).archive.keys_table(
+            mariadb_conn, table.columns["code"], {"A1": "2001-01"}
+        )
+        found = mariadb_conn.execute(
+            sql.SQL("SELECT c.code, g.grp FROM codes AS c JOIN {} AS g ON c.code = g.k").format(
+                keys
+            )
+        ).fetchall()
+    assert found == [("A1", "2001-01")]

@@ -51,7 +51,7 @@ from retention.engines.archive import (
 from retention.engines.catalogue import Column, Table
 from retention.engines.connection import Connection
 from retention.engines.mariadb.bulk import load
-from retention.engines.mariadb.dialect import DIALECT
+from retention.engines.mariadb.dialect import DIALECT, _collated
 
 KEYS_TABLE = "retention_archive_keys"
 CHUNK_ROWS = 1_000  # keys per DELETE: an IN list the range optimiser reads by index
@@ -102,13 +102,14 @@ class ArchiveRows:
         self, conn: Connection, key: Column, groups: Mapping[Any, str]
     ) -> sql.Composable:
         """A temporary table of this session (InnoDB: rolled back with the batch), emptied
-        first: MariaDB keeps a temporary table's rows past a commit."""
+        first: MariaDB keeps a temporary table's rows past a commit. A text key is typed in
+        its column's collation (another one, implicit too, is error 1267 in the joins)."""
         name = DIALECT.temporary(KEYS_TABLE)
         conn.execute(
             sql.SQL(
                 "CREATE TEMPORARY TABLE IF NOT EXISTS {} (k {} NOT NULL PRIMARY KEY, "
                 "grp VARCHAR(16) CHARACTER SET ascii COLLATE ascii_bin NOT NULL) ENGINE=InnoDB"
-            ).format(name, sql.SQL(key.type))
+            ).format(name, sql.SQL(key.type + _collated(key)))
         )
         conn.execute(sql.SQL("DELETE FROM {}").format(name))
         load(conn, name, ["k", "grp"], list(groups.items()))
