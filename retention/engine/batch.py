@@ -21,7 +21,7 @@ from retention.actions import Batch, action_for
 from retention.actions.together import apply_together
 from retention.audit.trail import AuditTrail, Entry, Stored
 from retention.engine import journal
-from retention.engine.journal import IntentError, Journal, Replaying, held_now
+from retention.engine.journal import IntentError, Journal, Replaying
 from retention.engines import Connection, engine_of, sql
 from retention.engines.clock import clock_sql
 from retention.engines.dialect import Dialect
@@ -97,7 +97,7 @@ def run_batch(
         if replaying is None or replaying.recheck:
             ends = _still_due(conn, first, locked)  # subject -> end of retention (archive only)
         else:  # decided under lock by the batch cut short: completed, except what is held now
-            replaying.held.extend(k for k in locked if k in held_now(conn, first, locked))
+            replaying.held.extend(k for k in locked if k in _held(conn, first, locked))
             ends = {k: None for k in [*locked, *gone] if k not in replaying.held}
         if replaying is not None and len(locked) + len(gone) < len(keys):
             raise IntentError(
@@ -138,7 +138,10 @@ def run_batch(
             chosen.append((i, batch, len(mine) - mine_gone, len(mine_locked), mine_gone))
         batches = [batch for _, batch, *_ in chosen]
         if replaying is None:
-            intent = journal.begin(conn, [ctxs[i] for i, *_ in chosen], batches)
+            acting = [ctxs[i] for i, *_ in chosen]
+            unatomic = frozenset[QName]().union(*(c.unatomic for c in acting))
+            writer = next((c.journal for c in acting if c.journal), None)
+            intent = journal.begin(conn, first.run_id, batches, unatomic, writer)
         else:
             intent = replaying.intent_id
         done = _apply(conn, batches)
@@ -253,6 +256,23 @@ def _still_due(conn: Connection, ctx: BatchContext, locked: list[Any]) -> dict[A
     query = sql.SQL("SELECT k, {} FROM ({}) AS c WHERE is_due ORDER BY k").format(ends, clock.query)
     rows = conn.execute(query, {**clock.params, **params.values}).fetchall()
     return dict(rows)
+
+
+def _held(conn: Connection, ctx: BatchContext, locked: list[Any]) -> set[Any]:
+    """Of the locked subjects, those under a legal hold now (the clock's own reading)."""
+    if not locked or ctx.holds is None:
+        return set()
+    params = Params(prefix="h")
+    clock = clock_query(
+        ctx.policy,
+        ctx.phase,
+        ctx.at,
+        holds_table=ctx.holds,
+        keys=engine_of(conn).dialect.key_array(params, locked, ctx.policy.key),
+        dialect=clock_sql(conn),
+    )
+    query = sql.SQL("SELECT k FROM ({}) AS c WHERE held").format(clock.query)
+    return {row[0] for row in conn.execute(query, {**clock.params, **params.values}).fetchall()}
 
 
 def _uses_key(ctx: BatchContext) -> bool:

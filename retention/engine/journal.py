@@ -31,19 +31,15 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from retention.engines import Connection, engine_of, sql
-from retention.engines.clock import clock_sql
+from retention.engines import Connection, sql
 from retention.engines.params import Json
 from retention.errors import RetentionError
-from retention.plan.clock import clock_query
 from retention.policy.bound import BoundPolicy
-from retention.policy.expr import Params
 from retention.policy.relations import QName
 from retention.rows import records
 
 if TYPE_CHECKING:
     from retention.actions import Batch
-    from retention.engine.batch import BatchContext
 
 TABLE = "intents"
 
@@ -115,13 +111,18 @@ class Replaying:
         return {"completes": {"intent": self.intent_id, "run": self.run_id}}
 
 
-def begin(conn: Connection, ctxs: Sequence[BatchContext], batches: Sequence[Batch]) -> int | None:
-    """Before a batch acts: its intent, committed on the journal's connection, when a phase
-    of it changes a table without transactions; its id (None: nothing written)."""
-    if not any(c.unatomic and b.keys for c, b in zip(ctxs, batches, strict=True)):
+def begin(
+    conn: Connection,
+    run_id: uuid.UUID,
+    batches: Sequence[Batch],
+    unatomic: frozenset[QName],
+    journal: Journal | None,
+) -> int | None:
+    """Before a batch acts: its intent, committed on the journal's connection, when its phases
+    change tables without transactions (`unatomic`); its id (None: nothing written)."""
+    if not unatomic or not any(b.keys for b in batches):
         return None
-    first = ctxs[0]
-    journal = next((c.journal for c in ctxs if c.journal), None)
+    first = batches[0]
     if journal is None or first.phase.action == "archive":  # the gate refuses archives
         raise IntentError(
             f"{first.policy.name}/{first.phase.name}: changes tables without transactions and "
@@ -129,8 +130,8 @@ def begin(conn: Connection, ctxs: Sequence[BatchContext], batches: Sequence[Batc
             "journal, or an archive)"
         )
     keys = {b.phase.name: [_plain(k) for k in b.keys] for b in batches if b.keys}
-    values = _link_values(conn, batches[0], first.unatomic) if first.phase.action == "purge" else {}
-    return journal.write(first.run_id, batches[0], keys, values)
+    values = _link_values(conn, first, unatomic) if first.phase.action == "purge" else []
+    return journal.write(run_id, first, keys, values)
 
 
 def end(conn: Connection, schema: str, intent_id: int | None, held: Sequence[Any] = ()) -> None:
@@ -159,23 +160,6 @@ def _narrowed(conn: Connection, schema: str, intent_id: int, held: Sequence[Any]
     keys = decode(row[0]) if row else {}
     kept = {_plain(k) for k in held}
     return {phase: [k for k in found if k in kept] for phase, found in keys.items()}
-
-
-def held_now(conn: Connection, ctx: BatchContext, locked: Sequence[Any]) -> set[Any]:
-    """Of the locked subjects, those under a legal hold now (the clock's own reading)."""
-    if not locked or ctx.holds is None:
-        return set()
-    params = Params(prefix="h")
-    clock = clock_query(
-        ctx.policy,
-        ctx.phase,
-        ctx.at,
-        holds_table=ctx.holds,
-        keys=engine_of(conn).dialect.key_array(params, list(locked), ctx.policy.key),
-        dialect=clock_sql(conn),
-    )
-    query = sql.SQL("SELECT k FROM ({}) AS c WHERE held").format(clock.query)
-    return {row[0] for row in conn.execute(query, {**clock.params, **params.values}).fetchall()}
 
 
 def _link_values(
