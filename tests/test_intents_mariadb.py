@@ -325,35 +325,108 @@ def test_kill_9_at_random_instants_then_rerun_ends_as_a_run_never_interrupted(
     _assert_completed(url, tool, policies, reference)
 
 
-def test_a_batch_rolled_back_after_its_myisam_deletes_is_completed_by_the_next_run(
-    hospitals: Any, policies: Path
-) -> None:
-    """No kill: a trigger refuses the subject's delete, the last statement of the purge, so the
-    batch rolls back after its `sejour` rows are gone. The run reports the failure; the intent
-    is left; a run with the policy changed since is refused, naming the intent; the run with
-    the policy that decided the batch completes it."""
-    reference = _reference(hospitals, policies)
-    url, tool = hospitals("t")
+def _half_done(url: str, tool: str, policies: Path) -> None:
+    """A trigger refuses the subject's delete, the last statement of the purge: the first batch
+    (patients 1-3) rolls back after its `sejour` rows are gone; the run reports the failure and
+    leaves the intent."""
     with connect(Settings(), url=url) as conn:
         conn.execute(
             "CREATE TRIGGER refuse BEFORE DELETE ON patients FOR EACH ROW "
             "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused'"
         )
-    failed = _cli(url, tool, policies, *RUN, RETENTION_BATCH_SIZE="3")
+    failed = _cli(url, tool, policies, *RUN, RETENTION_BATCH_SIZE="3", RETENTION_WORKERS="1")
     assert failed.returncode == 1, failed.stdout[-3000:] + failed.stderr[-3000:]
     with connect(Settings(), url=url) as conn:
         conn.execute("DROP TRIGGER refuse")
         assert _intents(conn, tool) == 1
         assert _count(conn, "SELECT count(*) FROM patients") == PATIENTS
+        assert _count(conn, "SELECT count(*) FROM sejour WHERE patient_id <= 3") == 0
     assert _orphans(url) > 0
+
+
+def test_a_batch_rolled_back_after_its_myisam_deletes_is_completed_by_the_next_run(
+    hospitals: Any, policies: Path
+) -> None:
+    """No kill: the batch rolls back after its MyISAM deletes. A run with the policy changed
+    since is refused, naming the intent; the run with the policy that decided the batch
+    completes it."""
+    reference = _reference(hospitals, policies)
+    url, tool = hospitals("t")
+    _half_done(url, tool, policies)
     original = (policies / "mediboard.yaml").read_text(encoding="utf-8")
     (policies / "mediboard.yaml").write_text(original + "# edited\n", encoding="utf-8")
     refused = _cli(url, tool, policies, *RUN)
     assert refused.returncode == 5, refused.stdout[-3000:] + refused.stderr[-3000:]
     assert "policy mediboard was changed since" in refused.stderr
     assert "intent 1 of run" in refused.stderr and "Traceback" not in refused.stderr
+    assert "retention intents release --intent 1" in refused.stderr
     (policies / "mediboard.yaml").write_text(original, encoding="utf-8")
     done = _cli(url, tool, policies, *RUN, RETENTION_BATCH_SIZE="3")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     details = _assert_completed(url, tool, policies, reference)
     assert [d["completes"]["intent"] for d in details if "completes" in d] == [1]
+
+
+def test_a_subject_held_since_stays_half_done_until_released_then_is_completed(
+    hospitals: Any, policies: Path
+) -> None:
+    """A legal hold placed after the half-done purge preserves what is left of the record:
+    the intent is completed for the other subjects and narrowed to the held one, which the
+    run after the release completes."""
+    reference = _reference(hospitals, policies)
+    url, tool = hospitals("h")
+    _half_done(url, tool, policies)
+    with connect(Settings(), url=url) as conn:
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (policy, subject_key, reason) VALUES ('mediboard', '2', 'claim')"
+            ).format(sql.Identifier(tool, "holds"))
+        )
+    held = _cli(url, tool, policies, *RUN)
+    assert held.returncode == 0, held.stdout[-3000:] + held.stderr[-3000:]
+    assert "1 kept under a legal hold" in held.stderr
+    with connect(Settings(), url=url) as conn:
+        assert _intents(conn, tool) == 1
+        assert _count(conn, "SELECT count(*) FROM patients WHERE patient_id = 2") == 1
+        assert _count(conn, "SELECT count(*) FROM notes WHERE patient_id = 2") == 1
+        assert _count(conn, "SELECT count(*) FROM actes WHERE sejour_id IN (21, 22)") == 4
+        conn.execute(
+            sql.SQL("UPDATE {} SET released_at = UTC_TIMESTAMP(6)").format(
+                sql.Identifier(tool, "holds")
+            )
+        )
+    done = _cli(url, tool, policies, *RUN)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    _assert_completed(url, tool, policies, reference)
+
+
+def test_an_intent_released_by_the_operator_is_audited_and_no_longer_blocks_runs(
+    hospitals: Any, policies: Path
+) -> None:
+    url, tool = hospitals("l")
+    _half_done(url, tool, policies)
+    (policies / "mediboard.yaml").write_text(POLICY + "# edited\n", encoding="utf-8")
+    listed = _cli(url, tool, policies, "intents", "list")
+    assert listed.returncode == 0 and "intent 1 of run" in listed.stdout, listed.stderr
+    assert "policy mediboard, phase purge, 3 subject(s)" in listed.stdout
+    released = _cli(
+        url, tool, policies, "intents", "release", "--intent", "1", "--reason", "ticket 42"
+    )
+    assert released.returncode == 0, released.stdout[-3000:] + released.stderr[-3000:]
+    again = _cli(url, tool, policies, "intents", "release", "--intent", "1", "--reason", "x")
+    assert again.returncode == 2 and "no intent 1 is left" in again.stderr
+    done = _cli(url, tool, policies, *RUN)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    with connect(Settings(), url=url) as conn:
+        row = conn.execute(
+            sql.SQL("SELECT subjects, detail FROM {} WHERE event = 'intent_released'").format(
+                sql.Identifier(tool, "audit")
+            )
+        ).fetchone()
+    assert row is not None and row[0] == 3
+    assert json.loads(row[1])["reason"] == "ticket 42"
+    # released, not completed: what the batch cut short had deleted stays lost, its children
+    # orphaned (the reason to complete intents rather than release them)
+    assert _orphans(url) > 0
+    verify = _cli(url, tool, policies, "audit", "verify")
+    assert verify.returncode == 0, verify.stdout[-3000:]

@@ -133,7 +133,7 @@ def run_batch(
                 ends={k: ends[k] for k in mine_due},
                 digests={k: digests[k] for k in mine_due},
                 detail=replaying.detail if replaying else {},
-                kept=replaying.kept if replaying else {},
+                kept=replaying.kept_rows() if replaying else {},
             )
             chosen.append((i, batch, len(mine) - mine_gone, len(mine_locked), mine_gone))
         batches = [batch for _, batch, *_ in chosen]

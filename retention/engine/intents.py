@@ -33,12 +33,13 @@ from typing import Any
 
 from loguru import logger
 
-from retention.audit.trail import mirror
+from retention.audit.trail import AuditTrail, Entry, Stored, mirror
 from retention.db import connection_lost
 from retention.engine.attempt import describe_error
 from retention.engine.batch import BatchContext, run_batch
 from retention.engine.journal import TABLE, IntentError, Replaying, decode, kept_values
 from retention.engines import Connection, engine_of, errors, sql
+from retention.errors import UsageError
 from retention.policy.bound import BoundPhase, BoundPolicy
 
 ContextOf = Callable[[BoundPolicy, BoundPhase], BatchContext]
@@ -174,3 +175,42 @@ def _failed(intent: Intent, exc: Exception) -> IntentError:
         f"{intent.describe()} could not be completed: {describe_error(exc)}",
         hint="nothing of it changed; the next run tries again",
     )
+
+
+def release(
+    conn: Connection, schema: str, trail: AuditTrail, intent_id: int, reason: str
+) -> tuple[Intent, Stored]:
+    """Delete an intent without completing it (the operator reviewed the database), audited as
+    `intent_released` with its subjects' keyed digests, in one transaction; the caller holds
+    the run lock (no run completes it meanwhile)."""
+    found = [i for i in pending(conn, schema) if i.intent_id == intent_id]
+    if not found:
+        raise UsageError(
+            f"no intent {intent_id} is left", hint="'retention intents list' shows those left"
+        )
+    intent = found[0]
+    keys = {k for phase in intent.keys.values() for k in phase}
+    with conn.transaction():
+        conn.execute(
+            sql.SQL("DELETE FROM {} WHERE intent_id = %s").format(sql.Identifier(schema, TABLE)),
+            (intent_id,),
+        )
+        stored = trail.append(
+            conn,
+            Entry(
+                event="intent_released",
+                outcome="released",
+                policy=intent.policy,
+                policy_sha256=intent.policy_sha256,
+                phase=", ".join(intent.phases),
+                subjects=len(keys),
+                subject_digests=tuple(sorted(trail.subject_digest(intent.policy, k) for k in keys)),
+                detail={
+                    "intent": intent.intent_id,
+                    "run": intent.run_id,
+                    "written_at": f"{intent.created_at:%Y-%m-%dT%H:%M:%S}Z",
+                    "reason": reason,
+                },
+            ),
+        )
+    return intent, stored

@@ -23,6 +23,7 @@ nothing here.
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -31,7 +32,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from retention.engines import Connection, sql
+from retention.engines import Connection, engine_of, sql
 from retention.engines.params import Json
 from retention.errors import RetentionError
 from retention.policy.bound import BoundPolicy
@@ -110,6 +111,14 @@ class Replaying:
     def detail(self) -> dict[str, Any]:
         return {"completes": {"intent": self.intent_id, "run": self.run_id}}
 
+    def kept_rows(self) -> dict[QName, list[list[Any]]]:
+        """The link values of the rows to complete: those of subjects not held now."""
+        held = {subject_of(k) for k in self.held}
+        return {
+            table: [list(row[:-1]) for row in rows if row[-1] not in held]
+            for table, rows in self.kept.items()
+        }
+
 
 def begin(
     conn: Connection,
@@ -166,9 +175,10 @@ def _link_values(
     conn: Connection, batch: Batch, unatomic: frozenset[QName]
 ) -> list[dict[str, Any]]:
     """For a purge: the link values of the member rows of its tables without transactions
-    that other tables point to (read as the purge will read them, in this transaction). Once
-    such a row is deleted and the batch cut short, nothing else finds its children. The
-    subject table's keys are the intent's keys already."""
+    that other tables point to (read as the purge will read them, in this transaction), each
+    row with the subject it belongs to (one of them, when several of the batch share it), so
+    that a subject held since can be left out. Once such a row is deleted and the batch cut
+    short, nothing else finds its children. The subject table's keys are the intent's keys."""
     policy = batch.policy
     needed = records.needed_columns(policy)
     wanted = {
@@ -178,10 +188,10 @@ def _link_values(
     }
     if not wanted:
         return []
-    found = records.collect(conn, policy, batch.keys)
+    found = records.collect(conn, policy, batch.keys, groups=_subjects(conn, batch))
     values: list[dict[str, Any]] = []
     for table, columns in wanted.items():
-        query = sql.SQL("SELECT {} FROM {}").format(
+        query = sql.SQL("SELECT {}, grp FROM {}").format(
             sql.SQL(", ").join(map(sql.Identifier, columns)), found.sources[table]
         )
         rows = [[_plain(v) for v in row] for row in conn.execute(query).fetchall()]
@@ -189,11 +199,31 @@ def _link_values(
     return values
 
 
+def _subjects(conn: Connection, batch: Batch) -> sql.Composable:
+    """A temporary table (k, grp) of the batch's subjects, each its own group (its key as
+    JSON text): what attributes a member row to a subject (retention.rows.records)."""
+    engine = engine_of(conn)
+    table = engine.dialect.temporary_table(
+        "retention_intent_subjects", [("k", batch.policy.key), ("grp", "text")]
+    )
+    conn.execute(table.create)
+    if not table.emptied_at_commit:  # another batch's subjects
+        conn.execute(sql.SQL("DELETE FROM {}").format(table.name))
+    engine.bulk.load(conn, table.name, ["k", "grp"], [(k, subject_of(k)) for k in batch.keys])
+    return table.name
+
+
+def subject_of(key: Any) -> str:
+    """How an intent's link values name the subject they belong to."""
+    return json.dumps(_plain(key))
+
+
 def kept_values(
     batch_policy: BoundPolicy, values: Sequence[Mapping[str, Any]]
 ) -> dict[QName, list[list[Any]]]:
-    """An intent's link values, per table, for the purge that completes it; the columns must
-    be those the policy's links compare with now (the same policy version: the same)."""
+    """An intent's link values, per table, each row ending with its subject (`subject_of`), for
+    the purge that completes it; the columns must be those the policy's links compare with now
+    (the same policy version: the same)."""
     needed = records.needed_columns(batch_policy)
     kept: dict[QName, list[list[Any]]] = {}
     for item in values:
@@ -222,6 +252,4 @@ def _plain(value: Any) -> Any:
 
 def decode(value: Any) -> Any:
     """A JSON column as read back (MariaDB: its text; PostgreSQL: already decoded)."""
-    import json
-
     return json.loads(value) if isinstance(value, str | bytes) else value
