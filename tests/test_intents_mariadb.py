@@ -430,3 +430,19 @@ def test_an_intent_released_by_the_operator_is_audited_and_no_longer_blocks_runs
     assert _orphans(url) > 0
     verify = _cli(url, tool, policies, "audit", "verify")
     assert verify.returncode == 0, verify.stdout[-3000:]
+
+
+def test_an_archive_phase_cannot_accept_tables_without_transactions(
+    hospitals: Any, policies: Path
+) -> None:
+    """An interrupted archive batch writes a file that no intent completes: `check` refuses
+    the phase even with the tables accepted (the run's gate refuses it too)."""
+    url, tool = hospitals("a")
+    (policies / "mediboard.yaml").write_text(
+        POLICY.replace("action: purge", "action: archive"), encoding="utf-8"
+    )
+    checked = _cli(url, tool, policies, "check")
+    assert checked.returncode == 2, checked.stdout[-3000:] + checked.stderr[-3000:]
+    said = checked.stdout + checked.stderr
+    assert "an archive batch cut short there could not be completed" in said
+    assert "ENGINE=InnoDB" in said
