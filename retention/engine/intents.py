@@ -96,9 +96,12 @@ def pending(conn: Connection, schema: str) -> list[Intent]:
     ]
 
 
-def refuse_unknown(intents: Sequence[Intent], policies: Sequence[BoundPolicy]) -> None:
+def refuse_unknown(
+    intents: Sequence[Intent], policies: Sequence[BoundPolicy], *, pseudonym_key: bool
+) -> None:
     """Refuse the run (:class:`IntentError`, nothing changed) when an intent's policy is not
-    loaded, is another version, or lacks one of its phases."""
+    loaded or is another version, or when its phases need the pseudonym key and the run has
+    none (it was restricted to policies that do not)."""
     by_name = {p.name: p for p in policies}
     problems = []
     for intent in intents:
@@ -110,6 +113,10 @@ def refuse_unknown(intents: Sequence[Intent], policies: Sequence[BoundPolicy]) -
                 f"{intent.describe()}: policy {intent.policy} was changed since (SHA-256 "
                 f"{intent.policy_sha256} then, {policy.loaded.sha256} now)"
             )
+        elif not pseudonym_key and any(
+            policy.phase(name).needs_pseudonym_key for name in intent.phases
+        ):
+            problems.append(f"{intent.describe()}: needs pseudonym_key (run it without --policy)")
     if problems:
         first = intents[0].intent_id
         raise IntentError(

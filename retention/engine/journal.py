@@ -79,7 +79,7 @@ class Journal:
             Json(values),
         )
         with self._guard:
-            if self._conn is None or self._conn.closed:
+            if self._conn is None or self._conn.closed or self._conn.broken:
                 self._conn = self._connect()
             with self._conn.transaction():
                 row = self._conn.execute(query, params).fetchone()

@@ -111,7 +111,7 @@ class Runner:
         re-checks under its locks anyway."""
         every = all_policies or policies
         left = intents.pending(self.conn, self.schema)  # batches cut short: completed first
-        intents.refuse_unknown(left, every)
+        intents.refuse_unknown(left, every, pseudonym_key=self.pseudonym_key is not None)
         report, shown, violations = self._checked(policies, options, every, plan)
         report.abandoned = abandon_stale_runs(self.conn, self.schema, self.trail)
         self.record.open(report, options)
