@@ -446,3 +446,62 @@ def test_an_archive_phase_cannot_accept_tables_without_transactions(
     said = checked.stdout + checked.stderr
     assert "an archive batch cut short there could not be completed" in said
     assert "ENGINE=InnoDB" in said
+
+
+ERASE = POLICY.replace(
+    """  - name: purge
+    due: retain_until
+    action: purge
+    accept_non_transactional: [patients, sejour]
+""",
+    """  - name: effacement
+    due: retain_until
+    action: erase
+    columns: [nom, notes.texte]
+    accept_non_transactional: [patients]
+""",
+)
+
+
+def test_a_column_phase_rolled_back_after_its_myisam_update_is_completed_and_audited_once(
+    hospitals: Any, policies: Path
+) -> None:
+    """An erase of a MyISAM column and an InnoDB one: a trigger refuses the InnoDB update, so
+    the batch rolls back with its MyISAM names erased and no audit entry. The next run
+    completes its intent first (re-checked, as any column batch), audited: the same rows as a
+    run never interrupted, every subject audited once."""
+    (policies / "mediboard.yaml").write_text(ERASE, encoding="utf-8")
+    reference = _reference_erase(hospitals, policies)
+    url, tool = hospitals("e")
+    with connect(Settings(), url=url) as conn:
+        conn.execute(
+            "CREATE TRIGGER refuse BEFORE UPDATE ON notes FOR EACH ROW "
+            "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused'"
+        )
+    failed = _cli(url, tool, policies, *RUN, RETENTION_BATCH_SIZE="3", RETENTION_WORKERS="1")
+    assert failed.returncode == 1, failed.stdout[-3000:] + failed.stderr[-3000:]
+    with connect(Settings(), url=url) as conn:
+        conn.execute("DROP TRIGGER refuse")
+        assert _intents(conn, tool) == 1
+        assert _count(conn, "SELECT count(*) FROM patients WHERE nom IS NULL") == 3
+        assert _count(conn, "SELECT count(*) FROM notes WHERE texte IS NULL") == 0
+    done = _cli(url, tool, policies, *RUN, RETENTION_BATCH_SIZE="3")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert _state(url) == reference
+    digests, details = _purged(url, tool)
+    assert len(digests) == len(set(digests)) == DUE
+    assert [d["completes"]["intent"] for d in details if "completes" in d] == [1]
+    with connect(Settings(), url=url) as conn:
+        assert _intents(conn, tool) == 0
+    verify = _cli(url, tool, policies, "audit", "verify")
+    assert verify.returncode == 0, verify.stdout[-3000:]
+
+
+def _reference_erase(hospitals: Any, policies: Path) -> dict[str, list[tuple[Any, ...]]]:
+    url, tool = hospitals("ce")
+    done = _cli(url, tool, policies, *RUN)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    state = _state(url)
+    erased = [row for row in state["patients"] if row[1] is None]
+    assert len(erased) == DUE
+    return state
