@@ -146,7 +146,8 @@ def replay(
 def _complete(conn: Connection, intent: Intent, policy: BoundPolicy, context: ContextOf) -> int:
     ctxs = [context(policy, policy.phase(name)) for name in intent.phases]
     keys = list(dict.fromkeys(k for name in intent.phases for k in intent.keys[name]))
-    flags = [[k in set(intent.keys[name]) for k in keys] for name in intent.phases]
+    mine = [set(intent.keys[name]) for name in intent.phases]
+    flags = [[k in phase for k in keys] for phase in mine]
     purge = ctxs[0].phase.action == "purge"
     replaying = Replaying(
         intent.intent_id,
