@@ -35,10 +35,10 @@ from loguru import logger
 
 from retention.audit.trail import AuditTrail, Entry, Stored, mirror
 from retention.db import connection_lost
-from retention.engine.attempt import describe_error
 from retention.engine.batch import BatchContext, run_batch
 from retention.engine.journal import TABLE, IntentError, Replaying, decode, kept_values
 from retention.engines import Connection, engine_of, errors, sql
+from retention.engines.errors import describe_error
 from retention.errors import UsageError
 from retention.policy.bound import BoundPhase, BoundPolicy
 
