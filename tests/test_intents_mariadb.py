@@ -376,12 +376,8 @@ def test_a_subject_held_since_stays_half_done_until_released_then_is_completed(
     reference = _reference(hospitals, policies)
     url, tool = hospitals("h")
     _half_done(url, tool, policies)
-    with connect(Settings(), url=url) as conn:
-        conn.execute(
-            sql.SQL(
-                "INSERT INTO {} (policy, subject_key, reason) VALUES ('mediboard', '2', 'claim')"
-            ).format(sql.Identifier(tool, "holds"))
-        )
+    hold = _cli(url, tool, policies, "hold", "add", "--subject", "2", "--reason", "claim 7")
+    assert hold.returncode == 0, hold.stdout[-3000:] + hold.stderr[-3000:]
     held = _cli(url, tool, policies, *RUN)
     assert held.returncode == 0, held.stdout[-3000:] + held.stderr[-3000:]
     assert "1 kept under a legal hold" in held.stderr
@@ -390,11 +386,8 @@ def test_a_subject_held_since_stays_half_done_until_released_then_is_completed(
         assert _count(conn, "SELECT count(*) FROM patients WHERE patient_id = 2") == 1
         assert _count(conn, "SELECT count(*) FROM notes WHERE patient_id = 2") == 1
         assert _count(conn, "SELECT count(*) FROM actes WHERE sejour_id IN (21, 22)") == 4
-        conn.execute(
-            sql.SQL("UPDATE {} SET released_at = UTC_TIMESTAMP(6)").format(
-                sql.Identifier(tool, "holds")
-            )
-        )
+    released = _cli(url, tool, policies, "hold", "release", "--subject", "2")
+    assert released.returncode == 0, released.stdout[-3000:] + released.stderr[-3000:]
     done = _cli(url, tool, policies, *RUN)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     _assert_completed(url, tool, policies, reference)
