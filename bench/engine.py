@@ -62,6 +62,8 @@ class EngineJob:
     batch_size: int | None
     log: Path
     approvers: tuple[str, ...] = ()  # principals who sign before the run, untimed
+    url: str | None = None  # the copy's URL when not a PostgreSQL conninfo (MariaDB)
+    environment: tuple[tuple[str, str], ...] = ()  # more settings (RETENTION_SCHEMA_NAME)
 
 
 @functools.cache
@@ -74,7 +76,7 @@ def _environment(job: EngineJob) -> dict[str, str]:
     keys = _keys()
     env = dict(os.environ)
     env.update(
-        RETENTION_DATABASE_URL=url_for(job.server, job.dbname),
+        RETENTION_DATABASE_URL=job.url or url_for(job.server, job.dbname),
         RETENTION_POLICIES_DIR=str(job.policies_dir),
         RETENTION_AUDIT_KEY=AUDIT_KEY,
         RETENTION_PSEUDONYM_KEY=PSEUDONYM_KEY,
@@ -86,6 +88,7 @@ def _environment(job: EngineJob) -> dict[str, str]:
     )
     if job.batch_size is not None:
         env["RETENTION_BATCH_SIZE"] = str(job.batch_size)
+    env.update(job.environment)
     return env
 
 

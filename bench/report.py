@@ -119,11 +119,23 @@ def load(path: Path) -> tuple[dict[str, Any], list[Result]]:
     return data["machine"], [Result(**r) for r in data["results"]]
 
 
+def _server(facts: dict[str, Any]) -> str:
+    if facts.get("engine") == "mariadb":
+        return (
+            f"MariaDB {facts['version']} (innodb_buffer_pool_size "
+            f"{int(facts['innodb_buffer_pool_size']) // 2**20} MB, innodb_log_file_size "
+            f"{int(facts['innodb_log_file_size']) // 2**20} MB, innodb_flush_log_at_trx_commit "
+            f"{facts['innodb_flush_log_at_trx_commit']}, log_bin {facts['log_bin']})"
+        )
+    return (
+        f"PostgreSQL {facts['version']} (shared_buffers {facts['shared_buffers']}, "
+        f"work_mem {facts['work_mem']}, max_wal_size {facts['max_wal_size']})"
+    )
+
+
 def render(results: list[Result], facts: dict[str, Any]) -> str:
     lines = [
-        f"machine: {facts['nproc']} cores, {facts['ram_gb']} GB, {facts['cpu']}; "
-        f"PostgreSQL {facts['version']} (shared_buffers {facts['shared_buffers']}, "
-        f"work_mem {facts['work_mem']}, max_wal_size {facts['max_wal_size']})",
+        f"machine: {facts['nproc']} cores, {facts['ram_gb']} GB, {facts['cpu']}; {_server(facts)}",
         f"code: commit {facts['commit']} + {facts['retention_changed_files']} changed file(s) "
         f"under retention/ (sources sha256 {facts['retention_sha256']}); "
         f"load average at start {facts['loadavg_start']}, "

@@ -1,4 +1,5 @@
-"""`python -m bench.run [--scale 1.0[,0.25]] [--only purge,pseudo] [--batch-size N] [--keep]`.
+"""`python -m bench.run [--scale 1.0[,0.25]] [--only purge,pseudo] [--batch-size N] [--keep]`;
+`--engine mariadb`: the same measurements on MariaDB (bench/mariadb.py).
 
 For each scale: build or reuse the template, then for each measurement clone it twice, run the
 hand-written SQL on one copy and `retention run` on the other, check that both copies end in the
@@ -178,8 +179,21 @@ def _save(path: Path, facts: dict[str, Any], template: Template, results: list[R
     path.write_text(json.dumps(content, indent=2, default=str), encoding="utf-8")
 
 
+_ENGINES = ("postgresql", "mariadb")
+
+
+def _engine(argv: list[str] | None) -> str:
+    """`--engine`: PostgreSQL (this module) or MariaDB (bench/mariadb.py, its own options)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--engine", choices=_ENGINES, default="postgresql")
+    return str(parser.parse_known_args(argv)[0].engine)
+
+
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument(
+        "--engine", choices=_ENGINES, default="postgresql", help="mariadb: bench/mariadb.py"
+    )
     parser.add_argument("--scale", default="1.0", help="scale factor(s), comma-separated")
     parser.add_argument("--only", default=",".join(MEASUREMENTS), help="purge,pseudo")
     parser.add_argument("--batch-size", type=int, default=None, help="RETENTION_BATCH_SIZE")
@@ -199,6 +213,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if _engine(argv) == "mariadb":
+        from bench import mariadb  # MariaDB's template, copies, hand SQL and monitor
+
+        return mariadb.main(argv)
     args = _parse(argv)
     DATA.mkdir(exist_ok=True)
     facts: dict[str, Any] = {

@@ -54,6 +54,8 @@ class Column:
     # the server whenever the row is updated (an UPDATE of any other column sets it)
     auto_increment: bool = False  # MariaDB/MySQL AUTO_INCREMENT: numbered by the server (on
     # PostgreSQL a serial column says so by its default, `nextval(...)`)
+    collation: str | None = None  # MariaDB/MySQL text: its collation ('utf8mb4_unicode_ci'),
+    # which a value compared with it must share (two implicit collations: error 1267)
 
     @property
     def is_date(self) -> bool:

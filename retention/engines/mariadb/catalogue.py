@@ -74,7 +74,7 @@ WHERE t.TABLE_SCHEMA = %s AND t.TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')
 
 _COLUMNS = """
 SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, DATA_TYPE, CHARACTER_MAXIMUM_LENGTH,
-       IS_NULLABLE = 'NO', COLUMN_DEFAULT, IS_GENERATED = 'ALWAYS', EXTRA
+       IS_NULLABLE = 'NO', COLUMN_DEFAULT, IS_GENERATED = 'ALWAYS', EXTRA, COLLATION_NAME
 FROM information_schema.COLUMNS
 WHERE TABLE_SCHEMA = DATABASE()
 ORDER BY TABLE_NAME, ORDINAL_POSITION
@@ -222,7 +222,8 @@ def _columns(
     rows: Iterable[Sequence[Any]], tables: set[str], json_columns: set[tuple[str, str]]
 ) -> dict[str, dict[str, Column]]:
     found: dict[str, dict[str, Column]] = {}
-    for table, name, column_type, data_type, length, not_null, default, generated, extra in rows:
+    for row in rows:
+        table, name, column_type, data_type, length, not_null, default, generated, extra = row[:9]
         if str(table) not in tables:
             continue
         base = str(data_type).lower()
@@ -243,6 +244,7 @@ def _columns(
             enum_values=enum_values(str(column_type)) if base == "enum" else None,
             on_update=_on_update(str(extra or "")),
             auto_increment="auto_increment" in str(extra or "").lower(),
+            collation=None if row[9] is None else str(row[9]),
         )
     return found
 

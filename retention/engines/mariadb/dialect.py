@@ -33,6 +33,7 @@ What differs from PostgreSQL (docs/ENGINES.md 2.2, 2.5-2.7), and why it is writt
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -58,6 +59,8 @@ _DATES = {
     ColumnKind.TIMESTAMP: "DATETIME(6)",  # read in the session's zone (+00:00), as stored
 }
 _NEUTRAL_TABLE = {"bytes": "LONGBLOB", "text": "LONGTEXT", "boolean": "BOOLEAN"}
+# the largest LIMIT: a derived table with a LIMIT is never merged into the query reading it
+_UNMERGED = sql.SQL("LIMIT 18446744073709551615")
 
 
 class NoRowKeyError(DatabaseError):
@@ -76,7 +79,16 @@ class MariaDBDialect:
         ).format(params.add(_json(keys)), sql.SQL(_json_type(key)))
 
     def key_array(self, params: Binder, keys: Sequence[Any], key: Column) -> sql.Composable:
-        return self.key_list(params, keys, key)
+        """The batch's keys as the locked re-check's clock reads them, in the subject's filter
+        and in each aggregate's (`k IN (...)`): fenced in a derived table (a LIMIT keeps it
+        unmerged), which MariaDB materialises once per statement with an index. Unfenced, the
+        aggregates' split materialisation (LATERAL DERIVED, one index lookup per subject) made
+        their `IN (JSON_TABLE)` a DEPENDENT SUBQUERY, the JSON parsed again for every child row:
+        a batch cost (batch size)^2, 2.4-4.2 s per 2,000 keys at 15,178 patients against
+        0.15-0.26 s fenced, the same keys (bench/mariadb_recheck.py, bench/RESULTS.md)."""
+        return sql.SQL("SELECT k FROM ({} {}) AS jk").format(
+            self.key_list(params, keys, key), _UNMERGED
+        )
 
     def in_keys(
         self, expr: sql.Composable, params: Binder, keys: Sequence[Any], key: Column
@@ -428,14 +440,28 @@ def _set(alias: str, assignments: Sequence[tuple[str, sql.Composable]]) -> sql.C
 
 
 def _json_type(typed: Typed) -> str:
-    """A column type JSON_TABLE accepts for values of `typed`."""
+    """A column type JSON_TABLE accepts for values of `typed` (text in the column's collation:
+    compared with it, a value of the session's would be error 1267, an illegal mix)."""
     if isinstance(typed, str):
         return {"bytes": "LONGTEXT", "text": "LONGTEXT", "boolean": "INT"}[typed]
     if typed.base_type in _ENUMS:
-        return "VARCHAR(255)"  # an enum value has at most 255 characters
+        return "VARCHAR(255)" + _collated(typed)  # an enum value has at most 255 characters
     if typed.kind is ColumnKind.JSON:
         return "LONGTEXT"
-    return typed.type
+    return typed.type + _collated(typed)
+
+
+_COLLATION = re.compile(r"[a-z0-9]+_[a-z0-9_]+")
+
+
+def _collated(typed: Column) -> str:
+    """` CHARACTER SET cs COLLATE collation` for a text column whose collation is known."""
+    if typed.kind is not ColumnKind.TEXT or typed.collation is None:
+        return ""
+    if not _COLLATION.fullmatch(typed.collation):  # not a name of the server's: none written
+        return ""
+    charset = typed.collation.split("_", 1)[0]
+    return f" CHARACTER SET {charset} COLLATE {typed.collation}"
 
 
 def _hex_type(rows: Sequence[Sequence[Any]], i: int) -> str:
@@ -449,7 +475,7 @@ def _hex_type(rows: Sequence[Sequence[Any]], i: int) -> str:
 
 
 def _table_type(typed: Typed) -> str:
-    return _NEUTRAL_TABLE[typed] if isinstance(typed, str) else typed.type
+    return _NEUTRAL_TABLE[typed] if isinstance(typed, str) else typed.type + _collated(typed)
 
 
 def _json_value(value: Any) -> Any:
