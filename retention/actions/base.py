@@ -33,6 +33,8 @@ class Batch:
     ends: Mapping[Any, date | None] = field(default_factory=dict)  # end of retention (archive)
     digests: Mapping[Any, str] = field(default_factory=dict)  # keyed digest of each subject
     detail: dict[str, Any] = field(default_factory=dict)  # added to the batch's audit entry
+    # purge: link values of rows an interrupted batch already deleted, per table (its intent's)
+    kept: Mapping[QName, Sequence[Sequence[Any]]] = field(default_factory=dict)
 
     def keys_sql(self, params: Params, dialect: Dialect) -> sql.Composable:
         """The keys as the inside of `IN (...)`, bound as one parameter (PostgreSQL

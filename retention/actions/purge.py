@@ -22,4 +22,5 @@ class Purge:
     name: ClassVar[str] = "purge"
 
     def apply(self, conn: Connection, batch: Batch) -> dict[str, int]:
-        return records.delete(conn, records.collect(conn, batch.policy, batch.keys))
+        found = records.collect(conn, batch.policy, batch.keys, kept=batch.kept)
+        return records.delete(conn, found)

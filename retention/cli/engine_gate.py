@@ -19,7 +19,7 @@ NOT_ON_MARIADB_YET: dict[tuple[str, str], str] = {}
 
 WORKS_ON_MARIADB = (
     "init, grants, check, plan, run, daemon, report, exposure, audit verify/show/find, "
-    "hold add/release/list, approve, scan, draft, demo, archive list/verify/restore"
+    "hold add/release/list, approve, intents, scan, draft, demo, archive list/verify/restore"
 )
 
 

@@ -20,6 +20,8 @@ from uuid import UUID
 from retention.actions import Batch, action_for
 from retention.actions.together import apply_together
 from retention.audit.trail import AuditTrail, Entry, Stored
+from retention.engine import journal
+from retention.engine.journal import IntentError, Journal, Replaying
 from retention.engines import Connection, engine_of, sql
 from retention.engines.clock import clock_sql
 from retention.engines.dialect import Dialect
@@ -28,6 +30,7 @@ from retention.plan.clock import clock_query
 from retention.policy.actions import spec_of
 from retention.policy.bound import BoundPhase, BoundPolicy
 from retention.policy.expr import Params
+from retention.policy.relations import QName
 from retention.settings import Settings
 
 if TYPE_CHECKING:
@@ -47,6 +50,11 @@ class BatchContext:
     run_id: UUID
     pseudonym_key: Key | None = None
     archive: ArchiveSession | None = None
+    # the tables without transactions the phase changes (accepted), read live before its first
+    # batch, and where its batches write their intents (retention.engine.journal); none on
+    # PostgreSQL, nor where every table the phase changes has transactions
+    unatomic: frozenset[QName] = frozenset()
+    journal: Journal | None = None
 
 
 @dataclass(frozen=True)
@@ -66,10 +74,14 @@ def run_batch(
     ctxs: Sequence[BatchContext],
     keys: Sequence[Any],
     flags: Sequence[Sequence[bool]] | None = None,
+    *,
+    replaying: Replaying | None = None,
 ) -> list[BatchResult | None]:
     """Lock, re-check, act and audit `keys` in one transaction, for every phase of a pass
     (phases sharing one clock). `flags[i][j]`: key j is due for phase i (all when None).
-    A phase none of whose subjects is in this batch gets None (no audit entry)."""
+    A phase none of whose subjects is in this batch gets None (no audit entry). When a phase
+    changes a table without transactions, the batch's intent is written before it acts and
+    deleted at its commit; `replaying`: the batch completes that intent instead."""
     first = ctxs[0]
     session = engine_of(conn).session
     with conn.transaction():
@@ -82,7 +94,16 @@ def run_batch(
         )
         locked = _lock(conn, first.policy, keys)
         gone = _gone(conn, first.policy, keys, locked)
-        ends = _still_due(conn, first, locked)  # subject -> end of retention (archive only)
+        if replaying is None or replaying.recheck:
+            ends = _still_due(conn, first, locked)  # subject -> end of retention (archive only)
+        else:  # decided under lock by the batch cut short: completed, except what is held now
+            replaying.held.extend(k for k in locked if k in _held(conn, first, locked))
+            ends = {k: None for k in [*locked, *gone] if k not in replaying.held}
+        if replaying is not None and len(locked) + len(gone) < len(keys):
+            raise IntentError(
+                f"intent {replaying.intent_id}: {len(keys) - len(locked) - len(gone)} "
+                "subject(s) locked by the application; the next run completes it"
+            )
         due = set(ends)
         # a subject's digest is the same for every phase of the pass: computed once
         digests = {k: first.trail.subject_digest(first.policy.name, k) for k in due}
@@ -98,6 +119,11 @@ def run_batch(
             mine_locked = [k for k in locked if k in mine]
             mine_gone = len(mine & gone)
             mine_due = [k for k in mine_locked if k in due]
+            if replaying is not None and not replaying.recheck:
+                # a purge completed: its subjects already deleted too; every one was locked or
+                # gone, those not due are held
+                mine_due += [k for k in keys if k in mine and k in gone and k in due]
+                mine_locked, mine_gone = [*mine_locked, *(mine & gone)], 0
             batch = Batch(
                 ctx.policy,
                 ctx.phase,
@@ -106,9 +132,21 @@ def run_batch(
                 ctx.archive,
                 ends={k: ends[k] for k in mine_due},
                 digests={k: digests[k] for k in mine_due},
+                detail=replaying.detail if replaying else {},
+                kept=replaying.kept_rows() if replaying else {},
             )
             chosen.append((i, batch, len(mine) - mine_gone, len(mine_locked), mine_gone))
-        done = _apply(conn, [batch for _, batch, *_ in chosen])
+        batches = [batch for _, batch, *_ in chosen]
+        if replaying is None:
+            acting = [ctxs[i] for i, *_ in chosen]
+            unatomic = frozenset[QName]().union(*(c.unatomic for c in acting))
+            writer = next((c.journal for c in acting if c.journal), None)
+            intent = journal.begin(conn, first.run_id, batches, unatomic, writer)
+        else:
+            intent = replaying.intent_id
+        done = _apply(conn, batches)
+        held = replaying.held if replaying else []
+        journal.end(conn, first.settings.schema_name, intent, held)
         # the audit trail's lock is held by another batch until it commits (batches side by
         # side): waiting for it is not contention with the application, whose rows this
         # batch already holds; statement_timeout still bounds the wait
@@ -218,6 +256,23 @@ def _still_due(conn: Connection, ctx: BatchContext, locked: list[Any]) -> dict[A
     query = sql.SQL("SELECT k, {} FROM ({}) AS c WHERE is_due ORDER BY k").format(ends, clock.query)
     rows = conn.execute(query, {**clock.params, **params.values}).fetchall()
     return dict(rows)
+
+
+def _held(conn: Connection, ctx: BatchContext, locked: list[Any]) -> set[Any]:
+    """Of the locked subjects, those under a legal hold now (the clock's own reading)."""
+    if not locked or ctx.holds is None:
+        return set()
+    params = Params(prefix="h")
+    clock = clock_query(
+        ctx.policy,
+        ctx.phase,
+        ctx.at,
+        holds_table=ctx.holds,
+        keys=engine_of(conn).dialect.key_array(params, locked, ctx.policy.key),
+        dialect=clock_sql(conn),
+    )
+    query = sql.SQL("SELECT k FROM ({}) AS c WHERE held").format(clock.query)
+    return {row[0] for row in conn.execute(query, {**clock.params, **params.values}).fetchall()}
 
 
 def _uses_key(ctx: BatchContext) -> bool:

@@ -8,7 +8,9 @@
 - Before a destructive phase's first batch: enough approvals of the policy's version, and
   every class of the record's polymorphic columns still mapped or declared unrelated.
 - Before any phase's first batch: every table it changes still has transactions, or the
-  phase accepts it (`accept_non_transactional`), read live.
+  phase accepts it (`accept_non_transactional`), read live; the accepted ones are kept for
+  its batches, which then write intents (retention.engine.journal). An archive phase is
+  refused there (an interrupted archive batch's file is not completed by an intent).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from retention.policy.bound import BoundPhase, BoundPolicy
 from retention.policy.checks.cascades import phase_writes
 from retention.policy.checks.transactions import not_atomic, unaccepted
 from retention.policy.data_checks import UnmappedClasses, unmapped_classes
+from retention.policy.relations import QName
 from retention.settings import Settings
 from retention.store import lock
 
@@ -83,6 +86,8 @@ class PhaseGates:
         self.settings = settings
         self.record = record
         self._unmapped: dict[str, list[UnmappedClasses]] = {}  # per policy, once per run
+        # per (policy, phase) admitted: the tables without transactions it changes (accepted)
+        self.unatomic: dict[tuple[str, str], frozenset[QName]] = {}
 
     def admit(
         self, policy: BoundPolicy, phase: BoundPhase, result: PhaseResult, run_id: uuid.UUID
@@ -146,7 +151,11 @@ class PhaseGates:
         changed = phase_writes(policy.catalog, policy.graph, phase).tables
         live = engine_of(self.conn).catalogue.transactional(self.conn, changed)
         refused = unaccepted(phase, changed, live)
+        unatomic = frozenset(q for q in changed if not live.get(q, False))
+        if unatomic and phase.action == "archive":
+            refused = sorted(unatomic)  # an archive's intent could not be completed (its file)
         if not refused:
+            self.unatomic[(policy.name, phase.name)] = unatomic
             return True
         tables = [f"{schema}.{name}" for schema, name in refused]
         result.refused = not_atomic(phase.action, tables)
@@ -156,7 +165,9 @@ class PhaseGates:
             run_id,
             (
                 "non_transactional",
-                "convert them, or accept them under the phase's accept_non_transactional",
+                "convert them: an archive batch cut short there could not be completed"
+                if phase.action == "archive"
+                else "convert them, or accept them under the phase's accept_non_transactional",
             ),
             {"tables": tables},
         )

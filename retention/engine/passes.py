@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from retention.engine.attempt import PassBatches
 from retention.engine.batch import BatchContext
 from retention.engine.connections import Connections, closing
 from retention.engine.due_keys import batches
 from retention.engine.gates import PhaseGates
+from retention.engine.journal import Journal
 from retention.engine.outcome import PhaseResult, RunReport
 from retention.engine.progress import Reporter
 from retention.engine.record import RunRecord
@@ -42,6 +43,7 @@ class Passes:
     due: DueTables
     stop: threading.Event
     progress: Reporter
+    journal: Journal | None = None  # where batches on tables without transactions write intents
     guard: threading.Lock = field(default_factory=threading.Lock)
 
     def execute(
@@ -80,9 +82,17 @@ class Passes:
         ]
         if not active:
             return False
-        ctxs = [context(policy, phase) for phase in phases]
+        ctxs = [self._journaled(context(policy, phase)) for phase in phases]
         self._pass(PassBatches(ctxs, results, active, self.record, self.progress, self.guard))
         return True
+
+    def _journaled(self, ctx: BatchContext) -> BatchContext:
+        """A phase that changes tables without transactions writes intents (none on
+        PostgreSQL)."""
+        unatomic = self.gates.unatomic.get((ctx.policy.name, ctx.phase.name))
+        if not unatomic or self.journal is None:
+            return ctx
+        return replace(ctx, unatomic=unatomic, journal=self.journal)
 
     def _pass(self, work: PassBatches) -> None:
         """Walk a pass's due subjects in order (key order; for archives, windows of keys each

@@ -3,10 +3,12 @@
 Order of a run: compute the plan, keeping each pass's due subjects in a temporary table (the
 plan's proposal; see retention.plan.passes); under the run lock (retention.engine.gates, taken
 by the caller), check clocks and limits (nothing has changed yet), record the run
-(retention.engine.record), then per pass walk those subjects (retention.engine.passes), one
-short transaction per batch. A stop request is honoured between batches. A crash at any
-instant leaves whole batches done or not done; the next run recomputes what is due and
-completes the work.
+(retention.engine.record), complete the batches an earlier run left half-done on tables without
+transactions (retention.engine.intents; the plan is then computed again), then per pass walk
+those subjects (retention.engine.passes), one short transaction per batch. A stop request is
+honoured between batches. A crash at any instant leaves whole batches done or not done (on
+tables without transactions, half-done batches with their intents); the next run recomputes
+what is due and completes the work.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from loguru import logger
 
 from retention.audit.trail import AuditTrail
 from retention.db import connection_lost
-from retention.engine import gates
+from retention.engine import gates, intents
 from retention.engine.batch import BatchContext
 from retention.engine.connections import Connections
 from retention.engine.gates import PhaseGates
+from retention.engine.journal import Journal
 from retention.engine.outcome import RunOptions, RunReport
 from retention.engine.passes import ContextOf, Passes
 from retention.engine.progress import Reporter, reporter
@@ -72,6 +75,9 @@ class Runner:
         self.due = DueTables()
         self.connections = Connections(conn, settings, connect)
         self.record = RunRecord(conn, settings, trail)
+        # intents of batches on tables without transactions: on a connection of their own
+        connect = self.connections.connect
+        self.journal = Journal(connect, self.schema) if connect else None
 
     def plan(self, policies: list[BoundPolicy], options: RunOptions) -> Plan:
         """The plan this run executes; each pass's due subjects are kept in this session for
@@ -104,13 +110,15 @@ class Runner:
         `plan`: the plan already shown to the operator (computed again otherwise); each batch
         re-checks under its locks anyway."""
         every = all_policies or policies
+        left = intents.pending(self.conn, self.schema)  # batches cut short: completed first
+        intents.refuse_unknown(left, every, pseudonym_key=self.pseudonym_key is not None)
         report, shown, violations = self._checked(policies, options, every, plan)
         report.abandoned = abandon_stale_runs(self.conn, self.schema, self.trail)
         self.record.open(report, options)
         with logger.contextualize(run_id=str(report.run_id)):
             if violations:
                 gates.record_override(self.record, report.run_id, options, violations)
-            self._execute(shown, policies, options, every, report)
+            self._execute(shown, policies, options, every, report, left)
         return report
 
     def _checked(
@@ -135,11 +143,16 @@ class Runner:
         options: RunOptions,
         every: list[BoundPolicy],
         report: RunReport,
+        left: list[intents.Intent],
     ) -> None:
-        """The passes, the run's outcome in `report`; the record closed whatever happens."""
+        """The intents left completed, then the passes, the run's outcome in `report`; the
+        record closed whatever happens."""
         try:
             self.archives = self._prepare_archives(plan, options, report, every)
             context = self._contexts(options, report)
+            if left:  # what is due once they are completed
+                intents.replay(self.conn, left, every, context)
+                plan = report.plan = self.plan(policies, options)
             report.outcome = self._passes().execute(plan, policies, context, report)
         except errors.OperationalError as exc:
             report.outcome = "failed"
@@ -151,12 +164,21 @@ class Runner:
             report.outcome = "failed"
             raise
         finally:
+            if self.journal is not None:
+                self.journal.close()
             self.record.close(report)
 
     def _passes(self) -> Passes:
         gates_ = PhaseGates(self.conn, self.settings, self.record)
         return Passes(
-            self.connections, self.settings, self.record, gates_, self.due, self.stop, self.progress
+            self.connections,
+            self.settings,
+            self.record,
+            gates_,
+            self.due,
+            self.stop,
+            self.progress,
+            self.journal,
         )
 
     def _contexts(self, options: RunOptions, report: RunReport) -> ContextOf:

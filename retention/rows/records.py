@@ -21,7 +21,7 @@ makes the batch roll back (`RecordsChangedError`), and the next run does it agai
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -148,11 +148,14 @@ def collect(
     keys: Sequence[Any],
     *,
     groups: sql.Composable | None = None,
+    kept: Mapping[QName, Sequence[Sequence[Any]]] | None = None,
 ) -> Records:
     """Keep, parents first, the link values of every member row that another table points to
     (inside the caller's transaction: they are gone at its commit). `groups`: a table (k, grp)
     giving each subject its archive group; each kept row then also carries the latest group
-    of the subjects it belongs to."""
+    of the subjects it belongs to. `kept`: link values kept earlier, per table (its columns
+    in the order of `needed_columns`), added to what the table holds now: the rows a batch cut
+    short deleted from a table without transactions (retention.engine.intents)."""
     graph = policy.graph
     dialect = engine_of(conn).dialect
     needed = needed_columns(policy)
@@ -167,6 +170,9 @@ def collect(
         if not temporary.emptied_at_commit:  # another batch's rows
             conn.execute(sql.SQL("DELETE FROM {}").format(temporary.name))
         sources[table] = temporary.name
+        earlier = (kept or {}).get(table)
+        if earlier:
+            _keep(conn, temporary.name, columns, earlier)
         params = Params(prefix="v")
         targets: list[sql.Composable] = [sql.Identifier(c) for c in columns]
         names = sql.SQL(", ").join(sql.Identifier("t", c) for c in columns)
@@ -188,14 +194,22 @@ def collect(
                 )
                 for edge in graph.parents_of(table)
             )
-        kept = conn.execute(
+        found = conn.execute(
             sql.SQL("INSERT INTO {} ({}) {}").format(
                 sources[table], sql.SQL(", ").join(targets), members
             ),
             params.values,
         ).rowcount
-        _count(records, table, columns, kept)
+        if not earlier:  # rows already deleted cannot be counted again
+            _count(records, table, columns, found)
     return records
+
+
+def _keep(
+    conn: Connection, source: sql.Composable, columns: list[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Link values kept earlier, added to a table's source."""
+    engine_of(conn).bulk.load(conn, source, columns, rows)
 
 
 def _count(records: Records, table: QName, columns: list[str], kept: int) -> None:

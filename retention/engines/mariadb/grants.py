@@ -42,6 +42,8 @@ TOOL_TABLES: tuple[tuple[str, str], ...] = (
     ("archive_segment_subjects", "SELECT, INSERT"),
     ("exposure", "SELECT, INSERT"),
     ("scrubbed", "SELECT, INSERT"),
+    # batches on tables without transactions write, narrow and delete their intents
+    ("intents", "SELECT, INSERT, UPDATE, DELETE"),
 )
 
 # Account names as the script writes them between quotes: nothing to escape, ever.

@@ -24,6 +24,8 @@ _TOOL_TABLES = (
     ("archive_segments", "SELECT, INSERT, UPDATE"),
     ("exposure", "SELECT, INSERT"),
     ("scrubbed", "SELECT, INSERT"),
+    # the run reads what batches on tables without transactions left (none on PostgreSQL)
+    ("intents", "SELECT, INSERT, UPDATE, DELETE"),
 )
 
 

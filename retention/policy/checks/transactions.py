@@ -6,11 +6,11 @@ deleted or rewritten while the rest of the batch, its audit entry included, is r
 Every such table a phase changes (the record's tables for a purge or an archive, the tables
 foreign keys cascade to; a column action's tables and what their ON UPDATE actions reach) is
 an error until the phase accepts it by name (`accept_non_transactional`), once reviewed. An
-accepted table's batches are still not atomic, and nothing completes an interrupted one yet
-(issue 20's intent journal is not written): the audit trail does not record what it changed
-there, and a row it left whose subject it did delete belongs to no record any more, so no
-later run reaches it. A run checks again, live, before a phase's first batch
-(retention.engine.gates): a table converted since the policies were bound is refused there.
+accepted table's batches are still not atomic: each writes its intent before it acts, and the
+next run completes a batch cut short (retention.engine.journal, retention.engine.intents). A
+run checks again, live, before a phase's first batch (retention.engine.gates): a table
+converted since the policies were bound is refused there, and so is an archive phase on such
+a table (an interrupted archive batch's file is not completed by an intent).
 """
 
 from __future__ import annotations
@@ -60,7 +60,25 @@ def check_transactions(
                 not_atomic(phase.action, [_label(t) for t in refused]),
                 _hint(binder.catalog, refused, phase),
             )
+        elif phase.action == "archive":
+            _check_archive(binder, i, changed)
         _check_accepted(binder, i, phase, changed)
+
+
+def _check_archive(binder: Binder, i: int, changed: set[QName]) -> None:
+    """An archive cannot accept tables without transactions: its batch writes a file that an
+    intent does not complete (the run refuses such a phase too)."""
+    accepted = [binder.catalog.tables[q] for q in sorted(changed)]
+    unatomic = [t for t in accepted if not t.transactional]
+    if unatomic:
+        binder.error(
+            ("phases", i, "action"),
+            f"archive: {', '.join(_label(t) for t in unatomic)} "
+            f"{'has' if len(unatomic) == 1 else 'have'} no transactions: an archive batch cut "
+            "short there could not be completed by the next run (its file is not journaled)",
+            f"convert {'it' if len(unatomic) == 1 else 'them'} to a transactional engine "
+            f"(ALTER TABLE {unatomic[0].name} ENGINE=InnoDB)",
+        )
 
 
 def unaccepted(
