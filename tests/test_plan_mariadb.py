@@ -19,7 +19,6 @@ from typing import Any
 import psycopg
 import pytest
 
-from retention.cli.demo import MARIADB_NOT_YET
 from retention.cli.plan import render_plan
 from retention.db import connect
 from retention.demo.generate import generate
@@ -222,10 +221,6 @@ def test_mariadb_shares_no_snapshot(mariadb_conn: Connection) -> None:
 
     with pytest.raises(NotYetSupportedError):
         engine_of(mariadb_conn).snapshots.export(mariadb_conn)
-
-
-def test_the_demo_no_longer_lists_the_plan_as_missing_on_mariadb() -> None:
-    assert "retention plan" not in MARIADB_NOT_YET
 
 
 def test_a_run_s_due_tables_hold_the_same_subjects_on_both_engines(

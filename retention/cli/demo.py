@@ -48,18 +48,6 @@ from retention.store.schema import holds_table, migrate
 DEMO_DATABASE = "retention_demo"
 _DATABASE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
-# What the demo does on PostgreSQL after `retention check` and does not do on MariaDB yet
-# (issue 20: the tool's own schema, the scan, the plan, runs, archives and the audit on MariaDB
-# are being built). Remove a step from this list when it runs there.
-MARIADB_NOT_YET: tuple[str, ...] = (
-    "storing the scan's inventory (the tool's own tables)",
-    "legal holds",
-    "retention approve",
-    "retention run",
-    "intermediate archiving and restore",
-    "the HTML report",
-)
-
 
 def register(commands: Any) -> None:
     parser = commands.add_parser(
@@ -68,7 +56,7 @@ def register(commands: Any) -> None:
         description="Create a realistic French hospital database (Faker fr_FR), then check "
         "the policies and show the plan. Uses an embedded PostgreSQL when no "
         "database is configured; with a mariadb:// URL, builds the same hospital on MariaDB "
-        "and lists the steps that do not run there yet.",
+        "and runs the same steps there.",
     )
 
     add_policies_option(parser)
@@ -110,10 +98,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError("--mediboard needs a MariaDB/MySQL database_url (mariadb://...)")
     with _server(settings, args.datadir, args.demo_database) as admin_url:
         url = _fresh_database(admin_url, args.demo_database)
+        if engine == "mariadb":
+            # the tool's tables in a database of the demo's own (on PostgreSQL: a schema of the
+            # demo's database), never the server's real `retention`
+            tool = f"{args.demo_database[:54]}_retention"
+            _fresh_database(admin_url, tool)
+            settings = settings.model_copy(update={"schema_name": tool})
         with connect(settings, url=url) as conn:
             _load(conn, args.patients, args.seed)
-            if engine == "mariadb":
-                return _mariadb_demo(conn, settings, args)
+            if args.mediboard:
+                _mediboard(conn)
             migrate(conn, settings.schema_name)
             result = _check(conn, settings)
             if result.errors:
@@ -140,7 +134,7 @@ def _scan(
     conn: Connection, settings: Settings, policies: list[BoundPolicy], *, store: bool = True
 ) -> None:
     """The inventory of personal data, and what covers each column (retention check --coverage);
-    `store`: kept in the tool's schema (not on MariaDB yet)."""
+    `store`: kept in the tool's schema."""
     from retention.cli.scan import render
     from retention.discovery.coverage import coverage
     from retention.discovery.inventory import save_scan
@@ -231,28 +225,12 @@ def _check(conn: Connection, settings: Settings) -> CheckResult:
     return result
 
 
-def _mariadb_demo(conn: Connection, settings: Settings, args: argparse.Namespace) -> int:
-    """What runs on MariaDB today after the build, and a clear word on what does not."""
-    if args.mediboard:
-        from retention.demo.mariadb import add_mediboard_tables
+def _mediboard(conn: Connection) -> None:
+    from retention.demo.mariadb import add_mediboard_tables
 
-        print("== Mediboard's own shapes (--mediboard)")
-        for table, (rows, zero_dates, engine) in add_mediboard_tables(conn).items():
-            print(f"   {table} {rows:,} rows, {zero_dates:,} zero date(s), {engine}")
-    result = _check(conn, settings)
-    if not result.errors:
-        _scan(conn, settings, result.bound, store=False)
-        plan = compute_plan(conn, result.bound, settings.today(), schema=settings.schema_name)
-        print("\n== retention plan")
-        print(render_plan(plan, settings.timezone))
-    print(
-        f"\n== the demo hospital is in database {args.demo_database} on the configured "
-        "MariaDB server"
-    )
-    print("== not available on MariaDB yet (issue 20, being built), so not run:")
-    for step in MARIADB_NOT_YET:
-        print(f"   - {step}")
-    return 2 if result.errors else 0
+    print("== Mediboard's own shapes (--mediboard)")
+    for table, (rows, zero_dates, engine) in add_mediboard_tables(conn).items():
+        print(f"   {table} {rows:,} rows, {zero_dates:,} zero date(s), {engine}")
 
 
 @dataclass(frozen=True)

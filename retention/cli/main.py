@@ -14,7 +14,6 @@ from pathlib import Path
 
 from loguru import logger
 
-from retention.cli.engine_gate import refuse_unsupported
 from retention.engines import errors
 from retention.errors import KNOWN_CONDITIONS, RetentionError, UsageError, server_text_is_safe
 from retention.log import setup_logging
@@ -31,7 +30,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(args.config, policies_dir=getattr(args, "policies", None))
         setup_logging(settings.log_level, settings.log_format, settings.audit_log)
         handler: Handler = args.handler
-        refuse_unsupported(handler, settings)
         return handler(args, settings)
     except RetentionError as exc:
         print(exc.render(), file=sys.stderr)
