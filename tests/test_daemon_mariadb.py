@@ -102,3 +102,23 @@ def test_sigterm_mid_run_on_mariadb_finishes_the_batch_and_audits_it(
     assert events[-1][0] == "run_interrupted"
     assert _runs(url, tool, "interrupted") == 1
     assert "stopping after the batches under way" in daemon.text()
+
+
+def test_a_daemon_started_after_a_run_reads_its_start_on_mariadb(
+    hospital: tuple[str, str], tmp_path: Path, daemons: list[DaemonProcess]
+) -> None:
+    """At start the daemon compares the last run's start (DATETIME, UTC without a zone on
+    MariaDB) with the schedule's previous fire (aware): it used to crash there with a
+    TypeError once any run existed."""
+    from tests.test_run_mariadb import RUN, _cli, _policies
+
+    url, tool = hospital
+    first = _cli(url, tool, _policies(tmp_path / "policies"), *RUN)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert _runs(url, tool) == 1
+    daemon = DaemonProcess(url, tmp_path, RETENTION_SCHEMA_NAME=tool)
+    daemons.append(daemon)
+    _until(lambda: _runs(url, tool) >= 2, what="a scheduled run after the first")
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait() == 0
+    assert "Traceback" not in daemon.text()

@@ -31,6 +31,7 @@ from retention.daemon.schedule import Schedule
 from retention.db import connect
 from retention.engine.outcome import RunOptions
 from retention.engine.progress import LogReporter
+from retention.engine.runs import stored_utc
 from retention.engines import Connection, errors, sql
 from retention.engines.errors import describe_error
 from retention.errors import DatabaseError, PolicyError, RetentionError
@@ -178,7 +179,7 @@ class Daemon:
             logger.warning("cannot tell whether a run was missed: {}", _short(exc))
             return False
         last = row[0] if row else None
-        return last is None or last < previous
+        return last is None or stored_utc(last) < previous
 
     def _cycle(self) -> None:
         """One scheduled run, retried while the database is away; never raises."""

@@ -70,12 +70,12 @@ def abandon_stale_runs(conn: Connection, schema: str, trail: AuditTrail) -> list
                 row[1],
                 row[2],
                 row[3],
-                _utc(row[4]),
-                max(_utc(row[4]), _utc(row[5])),
+                stored_utc(row[4]),
+                max(stored_utc(row[4]), stored_utc(row[5])),
                 int(row[6]),
                 int(row[7]),
             )
-            for row in sorted(rows, key=lambda r: _utc(r[4]))
+            for row in sorted(rows, key=lambda r: stored_utc(r[4]))
         ]
         for run in found:
             conn.execute(
@@ -188,7 +188,7 @@ def record_failed_run(
     mirror(stored)
 
 
-def _utc(moment: datetime) -> datetime:
+def stored_utc(moment: datetime) -> datetime:
     """A time read from the tool's tables: aware on PostgreSQL (timestamptz), UTC without a
     zone on MariaDB (DATETIME, written in UTC)."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
