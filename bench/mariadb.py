@@ -77,7 +77,7 @@ from bench.engine import (
 from bench.handwritten import ScriptRun, Statement, statements
 from bench.monitor import BATCH, EXPOSURE, OTHER, PLAN, SNAPSHOT, XactStats
 from bench.report import Result, code_state, machine, render
-from bench.run import MEASUREMENTS, Measurement, wait_for_quiet
+from bench.run import MEASUREMENTS, Measurement, result_of, wait_for_quiet
 from retention.demo.tables import LOAD_ORDER, TABLES
 from retention.engines.mariadb.session import database_url
 from retention.engines.mariadb.target import parse_url
@@ -88,7 +88,6 @@ DEFAULT_SERVER = "mariadb://root@127.0.0.1:3306/"
 PREFIX = "rt_bench_"
 SQL_DIR = Path(__file__).resolve().parent / "sql" / "mariadb"
 DATA = Path(__file__).resolve().parent / "data"
-_WRITES = ("DELETE", "UPDATE")
 _NAME = re.compile(r"[a-z0-9_]{1,64}")
 
 
@@ -692,31 +691,7 @@ def _measure(template: Template, m: Measurement, options: Options) -> tuple[Resu
             with connect(server) as admin:
                 for name in (hand_db, engine_db, tool_db):
                     drop_database(admin, name)
-    hand_rows = sum(s.rowcount for s in hand.statements if s.label.startswith(_WRITES))
-    result = Result(
-        measurement=m.name,
-        patients=template.patients,
-        subjects=hand.statements[m.subjects_statement].rowcount,
-        hand_seconds=hand.seconds,
-        hand_rows=hand_rows,
-        hand_statements=[(s.label, round(s.seconds, 3), s.rowcount) for s in hand.statements],
-        engine_seconds=engine.seconds,
-        engine_subjects=engine.subjects,
-        engine_rows=sum(engine.rows.values()),
-        engine_rows_by_table=engine.rows,
-        engine_exit=engine.returncode,
-        peak_rss_mb=engine.peak_rss_mb,
-        rss_samples=engine.rss_samples,
-        xacts={k: asdict(v) for k, v in engine.xacts.items()},
-        xact_list=engine.xact_list,
-        batch_periods=list(engine.batch_periods),
-        events=[(round(e.at, 3), e.what) for e in engine.events],
-        polls=engine.polls,
-        target_ratio=m.target_ratio,
-        load_before=loads,
-        same_result=comparison.same,
-        comparison={k: [str(a), str(b)] for k, (a, b) in comparison.details.items()},
-    )
+    result = result_of(template.patients, m, hand, engine, comparison, loads)
     return result, extra
 
 

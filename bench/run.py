@@ -132,11 +132,11 @@ def _measure(template: Template, m: Measurement, options: Options) -> Result:
             with connect(server) as admin:
                 drop_database(admin, hand_db)
                 drop_database(admin, engine_db)
-    return _result(template, m, hand, engine, comparison, loads)
+    return result_of(template.patients, m, hand, engine, comparison, loads)
 
 
-def _result(
-    template: Template,
+def result_of(
+    patients: int,
     m: Measurement,
     hand: ScriptRun,
     engine: EngineRun,
@@ -146,7 +146,7 @@ def _result(
     hand_rows = sum(s.rowcount for s in hand.statements if s.label.startswith(_WRITES))
     return Result(
         measurement=m.name,
-        patients=template.patients,
+        patients=patients,
         subjects=hand.statements[m.subjects_statement].rowcount,
         hand_seconds=hand.seconds,
         hand_rows=hand_rows,
