@@ -109,6 +109,11 @@ class Dialect(Protocol):
         """A query of one column yielding the keys, to INSERT ... its rows."""
         ...
 
+    def list_holds(self, column: sql.Composable, value: sql.Composable) -> sql.Composable:
+        """The list `column` (a text array, or a JSON array where there are no arrays) holds
+        the text `value`."""
+        ...
+
     def in_query(self, expr: sql.Composable, query: sql.Composable) -> sql.Composable:
         """`expr` is one of the values of the one-column `query`, computed once (PostgreSQL
         `expr = ANY(ARRAY(query))`: one index probe per value)."""

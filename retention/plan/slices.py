@@ -31,7 +31,6 @@ from typing import Any, TypeVar
 from loguru import logger
 
 from retention.engines import Connection, engine_of, errors, sql
-from retention.engines.postgresql import raw
 from retention.policy.bound import BoundPolicy
 from retention.policy.expr import Params
 from retention.rows.subjects import KeyRange
@@ -84,19 +83,11 @@ def worth_slicing(conn: Connection, policies: Sequence[BoundPolicy]) -> bool:
     """True when some policy could be sliced and its subject table may be large (the
     planner's estimate; a table never analysed counts as large): otherwise no helper
     connection is worth opening (nor where helpers cannot read the run's snapshot: MariaDB)."""
-    if not engine_of(conn).capabilities.shares_snapshots:
+    engine = engine_of(conn)
+    if not engine.capabilities.shares_snapshots:
         return False
-    tables = [
-        sql.Identifier(*p.subject.qname).as_string(raw(conn)) for p in policies if sliceable(p)
-    ]
-    if not tables:
-        return False
-    row = conn.execute(
-        "SELECT coalesce(bool_or(reltuples < 0 OR reltuples >= %s), false) FROM pg_class "
-        "WHERE oid = ANY(%s::regclass[])",
-        (SMALLEST, tables),
-    ).fetchone()
-    return bool(row and row[0])
+    tables = [p.subject.qname for p in policies if sliceable(p)]
+    return engine.catalogue.may_be_large(conn, tables, SMALLEST)
 
 
 def cut(conn: Connection, policy: BoundPolicy, count: int, subjects: int) -> list[Slice]:

@@ -98,6 +98,9 @@ class MariaDBDialect:
     def key_rows(self, params: Binder, keys: Sequence[Any], key: Column) -> sql.Composable:
         return self.key_list(params, keys, key)
 
+    def list_holds(self, column: sql.Composable, value: sql.Composable) -> sql.Composable:
+        return sql.SQL("JSON_CONTAINS({}, JSON_QUOTE({}))").format(column, value)
+
     def in_query(self, expr: sql.Composable, query: sql.Composable) -> sql.Composable:
         return sql.SQL("{} IN ({})").format(expr, query)
 

@@ -53,6 +53,9 @@ class PostgreSQLDialect:
     def key_rows(self, params: Binder, keys: Sequence[Any], key: Column) -> sql.Composable:
         return self.key_list(params, keys, key)
 
+    def list_holds(self, column: sql.Composable, value: sql.Composable) -> sql.Composable:
+        return sql.SQL("{} = ANY({})").format(value, column)
+
     def in_query(self, expr: sql.Composable, query: sql.Composable) -> sql.Composable:
         # ARRAY(...) is computed once (an InitPlan); each value is one index probe
         return sql.SQL("{} = ANY(ARRAY({}))").format(expr, query)
