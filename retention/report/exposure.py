@@ -458,20 +458,19 @@ class _Context:
         """Distinct subjects for which `column` is true in any of `clocks` (None: no clock)."""
         if not clocks:
             return None
-        union = sql.SQL(" UNION ").join(
-            sql.SQL("SELECT k FROM {} WHERE {}").format(c.table, sql.Identifier(column))
-            for c in clocks
-        )
-        return self._count(sql.SQL("SELECT count(*) FROM ({}) AS u").format(union))
+        return self._count(_union_of([(c.name, c.table, column) for c in clocks]))
 
     def _reason_count(self, clocks: list[_Clock], reason: str) -> int:
-        union = sql.SQL(" UNION ").join(
-            sql.SQL("SELECT k FROM {} WHERE {}").format(c.table, sql.Identifier(f"why_{i}"))
-            for c in clocks
-            for i, r in enumerate(c.reasons)
-            if r == reason
+        return self._count(
+            _union_of(
+                [
+                    (c.name, c.table, f"why_{i}")
+                    for c in clocks
+                    for i, r in enumerate(c.reasons)
+                    if r == reason
+                ]
+            )
         )
-        return self._count(sql.SQL("SELECT count(*) FROM ({}) AS u").format(union))
 
     # -- contact data beyond minimisation -----------------------------------------------------
     def _contact(self, clocks: list[_Clock]) -> int | None:
@@ -642,6 +641,25 @@ def _tables_of(group: _Group) -> dict[QName, BoundPolicy]:
         for table in policy.graph.tables:
             found.setdefault(table, policy)
     return found
+
+
+def _union_of(flags: list[tuple[str, sql.Composable, str]]) -> sql.Composed:
+    """`SELECT count(*)` of the distinct keys of the clocks' tables with one of their flag
+    columns true, given as (table's name, table, column); a table shared by phases (`made`) is
+    read once, its columns ORed: a statement never names a temporary table twice (MySQL error
+    1137 "Can't reopen table")."""
+    tables: dict[str, tuple[sql.Composable, list[str]]] = {}
+    for name, table, column in flags:
+        columns = tables.setdefault(name, (table, []))[1]
+        if column not in columns:
+            columns.append(column)
+    union = sql.SQL(" UNION ").join(
+        sql.SQL("SELECT k FROM {} WHERE {}").format(
+            table, sql.SQL(" OR ").join(map(sql.Identifier, columns))
+        )
+        for table, columns in tables.values()
+    )
+    return sql.SQL("SELECT count(*) FROM ({}) AS u").format(union)
 
 
 def _qcolumn(item: BoundColumn) -> tuple[str, str, str]:

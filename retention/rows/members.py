@@ -6,6 +6,8 @@ each level; a table reachable by several paths is a member through any of them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from retention.engines import sql
 from retention.engines.dialect import Dialect, Membership, or_postgresql
 from retention.policy.actions import ROW_ACTIONS
@@ -53,11 +55,16 @@ def members(
     return dialect.membership(alias, ids, branches)
 
 
+def paths(policy: BoundPolicy, table: QName) -> int:
+    """How many relations `count_members` joins for `table`: one per path to the subject."""
+    return sum(1 for _ in policy.graph.paths_to_subject(table))
+
+
 def count_members(
     policy: BoundPolicy,
     phase: BoundPhase,
     table: QName,
-    due: sql.Composable,
+    due: sql.Composable | Sequence[sql.Composable],
     params: Params,
     *,
     dialect: Dialect | None = None,
@@ -65,15 +72,15 @@ def count_members(
     """`SELECT count(*)` of the rows of `table` the phase would change for the subjects in the
     relation `due` (column `k`). Joins, not `IN` under `OR`: with hundreds of thousands of due
     subjects a hashed subplan would not fit in memory and PostgreSQL would rescan it per row.
-    Rows are told apart by their address (PostgreSQL `tableoid`, `ctid`)."""
+    Rows are told apart by their address (PostgreSQL `tableoid`, `ctid`). `due` may be one
+    relation per path to the subject (see `paths`): where a statement cannot read one
+    temporary table twice (MySQL), each path joins a copy of its own."""
     dialect = or_postgresql(dialect)
-    address = (
-        ("tableoid", "ctid")
-        if dialect.name == "postgresql"
-        else dialect.row_address(policy.table(table))
-    )
+    address = dialect.row_address(policy.table(table))
+    walks = list(policy.graph.paths_to_subject(table))
+    dues = [due] * len(walks) if isinstance(due, sql.Composable) else list(due)
     branches = []
-    for path in policy.graph.paths_to_subject(table):
+    for path, joined in zip(walks, dues, strict=True):
         walk = path_sql(policy, path, "t", params, dialect=dialect)
         conditions = [
             pending_condition(phase, table, "t", params, dialect=dialect),
@@ -84,7 +91,7 @@ def count_members(
                 sql.SQL(", ").join(dialect.row_ref("t", c) for c in address),
                 sql.Identifier(*table),
                 walk.joins,
-                due,
+                joined,
                 walk.key,
                 sql.SQL(" AND ").join(conditions),
             )

@@ -36,6 +36,7 @@ from psycopg.pq import TransactionStatus
 
 from retention.engines import sql
 from retention.engines.mariadb.errors import forget_frames, is_lost
+from retention.engines.mariadb.flavour import detect
 from retention.engines.mariadb.grantee import CURRENT_GRANTEE
 from retention.engines.mariadb.target import parse_url
 from retention.engines.session import Account
@@ -92,6 +93,11 @@ def connect(settings: Settings, *, url: str | None = None) -> MariaDBConnection:
         ) from None
     conn = MariaDBConnection(raw, target, timezone=settings.timezone)
     _pin(conn)
+    try:
+        conn.flavour = detect(conn)
+    except DatabaseError:
+        conn.close()
+        raise
     return conn
 
 
@@ -164,9 +170,10 @@ class Session:
         seconds, rounded up; each statement's time (`max_statement_time`, seconds, any
         statement, DML included; 0: no limit, as PostgreSQL's 0). No planner settings
         (PostgreSQL's are its own planner's; none was measured as needed here). MySQL 8 has
-        no `max_statement_time` (its `max_execution_time` bounds SELECTs only): not handled
-        yet, MySQL is designed for, not tested."""
-        self._lock_limits(conn, lock_timeout_ms, max_statement_time=statement_timeout_ms / 1000)
+        no `max_statement_time`: its `max_execution_time` (milliseconds) bounds SELECTs only
+        (capability `statement_time_on_dml`; flavour.py; designed for, not tested)."""
+        flavour = _connection(conn).flavour
+        self._lock_limits(conn, lock_timeout_ms, **flavour.statement_time(statement_timeout_ms))
 
     def lock_timeout(self, conn: Connection, ms: int) -> None:
         self._lock_limits(conn, ms)
