@@ -18,6 +18,7 @@ from typing import Any
 
 from retention.discovery.model import ColumnVerdict, ScanResult
 from retention.engines import Connection, engine_of, sql
+from retention.engines.inserted import insert_returning
 from retention.engines.params import Json
 from retention.errors import DatabaseError
 
@@ -97,11 +98,14 @@ def save_scan(
     """Store a scan (verdicts and evidence, no value); returns its id."""
     _require(conn, schema)
     with conn.transaction():
-        row = conn.execute(
+        scans = sql.Identifier(schema, "scans")
+        row = insert_returning(
+            conn,
+            scans,
             sql.SQL(
                 "INSERT INTO {} (scanned_at, scope, seconds, columns, personal) "
-                "VALUES (%s, %s, %s, %s, %s) RETURNING scan_id"
-            ).format(sql.Identifier(schema, "scans")),
+                "VALUES (%s, %s, %s, %s, %s)"
+            ).format(scans),
             (
                 result.scanned_at,
                 Json(scope or {}),
@@ -109,8 +113,9 @@ def save_scan(
                 len(result.columns),
                 len(result.personal),
             ),
-        ).fetchone()
-        assert row is not None
+            key="scan_id",
+            returning=sql.Identifier("scan_id"),
+        )
         scan_id = int(row[0])
         with conn.cursor() as cur:
             cur.executemany(

@@ -63,6 +63,7 @@ class Capabilities:
     # MariaDB the dialect drives every locking statement from the batch's keys instead)
     disjoint_batch_locks: bool
     arrays: bool  # array columns (PostgreSQL text[]); else a list is stored as a JSON array
+    insert_returning: bool  # INSERT ... RETURNING (MariaDB 10.5+); else engines/inserted.py
 
 
 class Catalogue(Protocol):

@@ -109,6 +109,11 @@ class Dialect(Protocol):
         """A query of one column yielding the keys, to INSERT ... its rows."""
         ...
 
+    def generated_key(self, key: sql.Composable) -> sql.Composable:
+        """`key` is the value the session's last INSERT generated for it (an identity or
+        AUTO_INCREMENT column): how a row is read back without RETURNING."""
+        ...
+
     def list_holds(self, column: sql.Composable, value: sql.Composable) -> sql.Composable:
         """The list `column` (a text array, or a JSON array where there are no arrays) holds
         the text `value`."""

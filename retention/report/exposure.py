@@ -58,7 +58,7 @@ from retention.policy.expr import Params
 from retention.policy.relations import QName
 from retention.report.moments import iso
 from retention.report.stored import instant
-from retention.rows.members import due_keys
+from retention.rows.members import still_to_change
 from retention.rows.subjects import path_sql
 from retention.rows.values import not_pseudonym, pending
 from retention.store.holds import Person, covers
@@ -475,16 +475,24 @@ class _Context:
     # -- contact data beyond minimisation -----------------------------------------------------
     def _contact(self, clocks: list[_Clock]) -> int | None:
         params = Params(prefix="m")
-        parts = []
+        # phases sharing a clock read its table once, their conditions ORed: a statement
+        # never names a temporary table twice (MySQL error 1137 "Can't reopen table")
+        tables: dict[str, tuple[sql.Composable, list[sql.Composable]]] = {}
         for clock in clocks:
             kept = self._contact_columns(clock.phase)
             if not kept:
                 continue
             restricted = replace(clock.phase, columns=kept)
-            source = sql.SQL("SELECT * FROM {}").format(clock.table)
-            parts.append(due_keys(clock.policy, restricted, source, params, dialect=self.dialect))
-        if not parts:
+            condition = still_to_change(clock.policy, restricted, params, dialect=self.dialect)
+            tables.setdefault(clock.name, (clock.table, []))[1].append(condition)
+        if not tables:
             return None
+        parts = [
+            sql.SQL("SELECT k FROM {} AS c WHERE is_due AND ({})").format(
+                table, sql.SQL(" OR ").join(conditions)
+            )
+            for table, conditions in tables.values()
+        ]
         union = sql.SQL(" UNION ").join(parts)
         return self._count(sql.SQL("SELECT count(*) FROM ({}) AS u").format(union), params.values)
 

@@ -133,18 +133,35 @@ def due_keys(
     `subject_flag`: a column of `clock` holding `subject_pending` of the phase, evaluated by
     the clock on the subject's row, so the subject table is not read a second time. `within`:
     the clock covers only that slice of keys, so the related tables are read for it only."""
-    dialect = or_postgresql(dialect)
     query = sql.SQL("SELECT k FROM ({}) AS c WHERE is_due").format(clock)
     if phase.action in ROW_ACTIONS:
         return query
+    condition = still_to_change(
+        policy, phase, params, subject_flag=subject_flag, within=within, dialect=dialect
+    )
+    return sql.SQL("{} AND {}").format(query, condition)
+
+
+def still_to_change(
+    policy: BoundPolicy,
+    phase: BoundPhase,
+    params: Params,
+    *,
+    subject_flag: sql.Composable | None = None,
+    within: KeyRange | None = None,
+    dialect: Dialect | None = None,
+) -> sql.Composable:
+    """The condition of `due_keys` on a due subject `k` of a column phase: at least one of
+    its rows still to change (`false`, or a condition in parentheses)."""
+    dialect = or_postgresql(dialect)
     skip = policy.subject.qname if subject_flag is not None else None
     pending_keys = _pending_keys(policy, phase, params, skip, within, dialect=dialect)
     found = [] if subject_flag is None else [subject_flag]
     if pending_keys is not None:
         found.append(sql.SQL("k IN ({})").format(pending_keys))
     if not found:
-        return sql.SQL("{} AND false").format(query)
-    return sql.SQL("{} AND ({})").format(query, sql.SQL(" OR ").join(found))
+        return sql.SQL("false")
+    return sql.SQL("({})").format(sql.SQL(" OR ").join(found))
 
 
 def subject_pending(

@@ -98,6 +98,9 @@ class MariaDBDialect:
     def key_rows(self, params: Binder, keys: Sequence[Any], key: Column) -> sql.Composable:
         return self.key_list(params, keys, key)
 
+    def generated_key(self, key: sql.Composable) -> sql.Composable:
+        return sql.SQL("{} = LAST_INSERT_ID()").format(key)
+
     def list_holds(self, column: sql.Composable, value: sql.Composable) -> sql.Composable:
         return sql.SQL("JSON_CONTAINS({}, JSON_QUOTE({}))").format(column, value)
 

@@ -8,7 +8,8 @@ is designed for, not tested: no MySQL server here; its paths run in the tests on
 MySQL's capabilities forced (docs/ENGINES.md, 5). What differs (the manuals of both servers):
 
 - no `DELETE ... RETURNING` (MariaDB 10.0.5+): archives read the locked rows, then delete them
-  (`delete_returning`, mariadb/archive.py);
+  (`delete_returning`, mariadb/archive.py); no `INSERT ... RETURNING` (MariaDB 10.5+): the
+  tool's own rows are read back by `LAST_INSERT_ID()` (`insert_returning`, engines/inserted.py);
 - a TEMPORARY table named twice in one statement is error 1137 "Can't reopen table" (MariaDB
   reopens them since 10.2): the plan reads each of its temporary tables once per statement
   (`reopen_temporary_table`, plan/compute.py);
@@ -44,12 +45,14 @@ MARIADB_CAPABILITIES = Capabilities(
     materializes_cte=False,
     disjoint_batch_locks=True,  # every locking statement reads the keys first
     arrays=False,  # lists are JSON arrays
+    insert_returning=True,  # since 10.5 (not MySQL)
 )
 # MySQL materialises a CTE read twice, but has no data-modifying CTE either: the plan stores
 # its clock in temporary tables there too (`materializes_cte` stays False)
 MYSQL_CAPABILITIES = replace(
     MARIADB_CAPABILITIES,
     delete_returning=False,
+    insert_returning=False,
     statement_time_on_dml=False,
     reopen_temporary_table=False,
 )

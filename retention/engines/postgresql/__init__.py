@@ -41,6 +41,7 @@ class PostgreSQL:
         materializes_cte=True,
         disjoint_batch_locks=True,
         arrays=True,
+        insert_returning=True,
     )
     # the concerns, one object each (their protocols: retention/engines/)
     catalogue = Catalogue()

@@ -53,6 +53,9 @@ class PostgreSQLDialect:
     def key_rows(self, params: Binder, keys: Sequence[Any], key: Column) -> sql.Composable:
         return self.key_list(params, keys, key)
 
+    def generated_key(self, key: sql.Composable) -> sql.Composable:
+        return sql.SQL("{} = lastval()").format(key)
+
     def list_holds(self, column: sql.Composable, value: sql.Composable) -> sql.Composable:
         return sql.SQL("{} = ANY({})").format(value, column)
 
