@@ -31,7 +31,7 @@ ENGINE_SQL = re.compile(
     r"\bpg_(?:attribute|class|namespace|catalog|index|constraint|trigger|inherits|rewrite|"
     r"export_snapshot|(?:try_)?advisory_\w+|temp)\b|\b(?:ctid|tableoid|regclass|DISTINCT ON)\b"
     r"|\b(?:JSON_CONTAINS|JSON_TABLE|GET_LOCK|RELEASE_LOCK|max_statement_time|"
-    r"max_execution_time|LAST_INSERT_ID)\b",
+    r"max_execution_time|LAST_INSERT_ID|percentile_disc)\b",
     re.IGNORECASE,
 )
 # modules that may name an engine, and why; the list only shrinks (checked below)

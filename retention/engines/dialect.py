@@ -109,6 +109,12 @@ class Dialect(Protocol):
         """A query of one column yielding the keys, to INSERT ... its rows."""
         ...
 
+    def quantiles(self, expr: sql.Composable) -> sql.Composable:
+        """The values of `expr` at the fractions of its order listed by the one parameter
+        (floats), as one array (PostgreSQL `percentile_disc(...) WITHIN GROUP`): the bounds of
+        a clock's slices, cut only where helpers share the snapshot (`shares_snapshots`)."""
+        ...
+
     def generated_key(self, key: sql.Composable) -> sql.Composable:
         """`key` is the value the session's last INSERT generated for it (an identity or
         AUTO_INCREMENT column): how a row is read back without RETURNING."""

@@ -234,7 +234,7 @@ def pass_plan(
     ordered = ordered_by_retention(phases)
     dialect = engine_of(conn).dialect
     params = Params(prefix="r")
-    key_range = within.range(policy, params)
+    key_range = within.range(policy, params, dialect)
     if key_range is not None and with_rows:
         raise ValueError("rows are counted over every subject, not over a slice")
     # whether each column phase still has work on the subject's own row, read by the clock's

@@ -412,7 +412,12 @@ class _Context:
             policy, date_ = owners[key], next(iter(users.values()))
             params = Params(prefix="g")
             statement = aggregate_statement(
-                policy, date_, self.at, params, within.range(policy, params), dialect=dialect
+                policy,
+                date_,
+                self.at,
+                params,
+                within.range(policy, params, engine_of(conn).dialect),
+                dialect=dialect,
             )
             name = _temp_name()
             tables = engine_of(conn).dialect
@@ -439,7 +444,7 @@ class _Context:
             self.at,
             holds_table=self.holds,
             aggregates=aggregates,
-            within=within.range(clock.policy, params),
+            within=within.range(clock.policy, params, self.dialect),
             dialect=clock_sql(conn),
         )
         # only the subjects the figures count (every reason implies undeterminable): writing

@@ -49,6 +49,7 @@ from retention.engines.dialect import (
     Typed,
     json_key,
 )
+from retention.engines.pending import NotYetSupportedError
 from retention.errors import DatabaseError
 
 PREFIX = "retention_"  # every temporary table's name: it hides a base table of the same name
@@ -97,6 +98,13 @@ class MariaDBDialect:
 
     def key_rows(self, params: Binder, keys: Sequence[Any], key: Column) -> sql.Composable:
         return self.key_list(params, keys, key)
+
+    def quantiles(self, expr: sql.Composable) -> sql.Composable:
+        # no helper shares this engine's snapshot, so a clock is never sliced here
+        raise NotYetSupportedError(
+            "dialect.quantiles is not supported on mariadb (no slices: shares_snapshots)",
+            hint="it works on PostgreSQL",
+        )
 
     def generated_key(self, key: sql.Composable) -> sql.Composable:
         return sql.SQL("{} = LAST_INSERT_ID()").format(key)

@@ -53,6 +53,9 @@ class PostgreSQLDialect:
     def key_rows(self, params: Binder, keys: Sequence[Any], key: Column) -> sql.Composable:
         return self.key_list(params, keys, key)
 
+    def quantiles(self, expr: sql.Composable) -> sql.Composable:
+        return sql.SQL("percentile_disc(%s::float8[]) WITHIN GROUP (ORDER BY {})").format(expr)
+
     def generated_key(self, key: sql.Composable) -> sql.Composable:
         return sql.SQL("{} = lastval()").format(key)
 
