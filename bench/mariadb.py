@@ -1,5 +1,6 @@
-"""The purge and minimisation benchmark on MariaDB (issue 20): `python -m bench.run --engine
-mariadb [--scale 0.25[,1.0]] [--only purge,pseudo,archive] [--server mariadb://root@127.0.0.1:3306/]`.
+"""The purge, minimisation and archive benchmark on MariaDB (issue 20): `python -m bench.run
+--engine mariadb [--scale 0.25[,1.0]] [--only purge,pseudo,archive] [--server
+mariadb://root@127.0.0.1:3306/]`.
 
 The same measurements as on PostgreSQL (`bench/run.py`), with MariaDB's own pieces:
 
