@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from retention.engine.pace import Pace
 from retention.engines import Connection, engine_of, sql
 from retention.plan.passes import flag
 
@@ -18,12 +19,13 @@ Row = tuple[Any, ...]
 
 
 def batches(
-    conn: Connection, table: str, phases: int, size: int, stop: threading.Event
+    conn: Connection, table: str, phases: int, size: int | Pace, stop: threading.Event
 ) -> Iterator[list[Row]]:
-    """The pass's batches of `size` rows, in walk order, until done or stopped."""
+    """The pass's batches of `size` rows (or as many as the pace says, batch after batch), in
+    walk order, until done or stopped."""
     last: Any = None
     while not stop.is_set():
-        rows = next_keys(conn, table, phases, last, size)
+        rows = next_keys(conn, table, phases, last, size if isinstance(size, int) else size.size())
         if not rows:
             return
         last = place(rows[-1])
