@@ -214,9 +214,8 @@ def _subjects(conn: Connection, batch: Batch) -> sql.Composable:
     table = engine.dialect.temporary_table(
         "retention_intent_subjects", [("k", batch.policy.key), ("grp", "text")]
     )
-    conn.execute(table.create)
-    if not table.emptied_at_commit:  # another batch's subjects
-        conn.execute(sql.SQL("DELETE FROM {}").format(table.name))
+    for statement in table.renew:
+        conn.execute(statement)
     engine.bulk.load(conn, table.name, ["k", "grp"], [(k, subject_of(k)) for k in batch.keys])
     return table.name
 

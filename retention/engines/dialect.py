@@ -52,13 +52,12 @@ class RowSet:
 
 @dataclass(frozen=True)
 class TemporaryTable:
-    """A temporary table of this session: `create` makes it when missing (run it before each
-    use), `name` is how statements name it. Unless `emptied_at_commit`, a committed
-    transaction leaves its rows there: empty it before use (`DELETE FROM name`)."""
+    """A temporary table of this session: `renew` makes it exist and empty, whatever an earlier
+    use (another phase of the batch, another batch) left there: run its statements before each
+    use. `name` is how statements name it."""
 
-    create: sql.Composed
+    renew: tuple[sql.Composed, ...]
     name: sql.Composable
-    emptied_at_commit: bool
 
 
 @dataclass(frozen=True)
@@ -352,6 +351,13 @@ class Dialect(Protocol):
 
     def index_temporary(self, name: str, columns: Sequence[str]) -> sql.Composed:
         """Index this session's temporary table `name` on `columns`, in this order."""
+        ...
+
+    def after(
+        self, columns: Sequence[sql.Composable], values: Sequence[sql.Composable]
+    ) -> sql.Composable:
+        """`columns` come after `values` in lexicographic order (the row comparison `>`), as a
+        condition that an index on `columns`, in this order, reads as one range."""
         ...
 
     def bool_or(self, expr: sql.Composable) -> sql.Composable:

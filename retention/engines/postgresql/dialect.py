@@ -271,7 +271,10 @@ class PostgreSQLDialect:
                 for n, t in columns
             ),
         )
-        return TemporaryTable(create, self.temporary(name), emptied_at_commit=True)
+        table = self.temporary(name)
+        # kept by the session (creating and dropping one per batch would churn the system
+        # catalogues), emptied at each commit and here (another phase's rows, same batch)
+        return TemporaryTable((create, sql.SQL("DELETE FROM {}").format(table)), table)
 
     def materialized(self, name: sql.Composable, query: sql.Composable) -> sql.Composable:
         return sql.SQL("{} AS MATERIALIZED ({})").format(name, query)
@@ -286,6 +289,13 @@ class PostgreSQLDialect:
     def index_temporary(self, name: str, columns: Sequence[str]) -> sql.Composed:
         return sql.SQL("CREATE INDEX ON {} ({})").format(
             self.temporary(name), sql.SQL(", ").join(map(sql.Identifier, columns))
+        )
+
+    def after(
+        self, columns: Sequence[sql.Composable], values: Sequence[sql.Composable]
+    ) -> sql.Composable:
+        return sql.SQL("({}) > ({})").format(
+            sql.SQL(", ").join(columns), sql.SQL(", ").join(values)
         )
 
     def bool_or(self, expr: sql.Composable) -> sql.Composable:
