@@ -383,6 +383,43 @@ def test_without_delete_returning_mariadb_writes_the_same_archive(
     assert b",1975-00-10," in people
 
 
+@pytest.mark.parametrize("returning", [True, False], ids=["returning", "without"])
+def test_a_row_changed_between_its_reading_and_its_deletion_stops_the_batch_on_mariadb(
+    mariadb_conn: Connection,
+    mariadb_url: str,
+    tool_schema: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    returning: bool,
+) -> None:
+    """A batch row read through the joins, then changed by another transaction before the
+    DELETE takes it by key (here moved to a subject not due): the DELETE returns other values
+    than those read, so the batch rolls back, whichever way the engine deletes; the row is
+    left as the other transaction made it, no file is left."""
+    from retention.db import connect
+    from retention.engines.archive import RowsChangedError
+    from retention.engines.mariadb import ENGINE
+    from retention.engines.mariadb.archive import ArchiveRows
+
+    class Meddled(ArchiveRows):
+        def _deleted(self, conn: Connection, table: Any, *args: Any) -> Any:
+            if table.qname[1] == "extras":  # person 1 is due, person 2 is not
+                with connect(Settings(), url=mariadb_url) as other:
+                    other.execute("UPDATE extras SET person_id = 2 WHERE id = 1")
+            return super()._deleted(conn, table, *args)
+
+    _populate(mariadb_conn)
+    _extras(mariadb_conn)
+    monkeypatch.setattr(type(ENGINE), "archive", Meddled(delete_returning=returning))
+    folder = write_policy(tmp_path / "policy", POLICY)
+    with pytest.raises(RowsChangedError, match=r"extras: rows of the batch changed"):
+        _archive(mariadb_conn, tool_schema, folder, tmp_path / "a", key_pair(tmp_path / "k"))
+    assert mariadb_conn.execute("SELECT count(*) FROM extras").fetchone()[0] == SUBJECTS
+    assert mariadb_conn.execute("SELECT count(*) FROM people").fetchone()[0] == SUBJECTS
+    assert mariadb_conn.execute("SELECT person_id FROM extras WHERE id = 1").fetchone()[0] == 2
+    assert not list((tmp_path / "a").rglob("*.tar"))
+
+
 def test_a_column_no_text_writes_exactly_keeps_the_batch_and_says_which_on_mariadb(
     mariadb_conn: Connection, tool_schema: str, tmp_path: Path
 ) -> None:

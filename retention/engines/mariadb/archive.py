@@ -1,23 +1,26 @@
-"""MariaDB's archive rows: read by key with their group and locked, then deleted.
+"""MariaDB's archive rows: read with their group, then deleted by key and compared.
 
 MariaDB's `DELETE ... RETURNING` takes one table only (the multi-table form refuses it,
 *verified* on 10.11: error 1064), and a single-table DELETE restricted by `IN (SELECT ...)` is
 planned as one probe per row of the whole table (dialect.py). So each table's batch rows are
 taken in two steps:
 
-1. their row keys and group, read through the same joins as PostgreSQL's statement; then
-   those rows locked by key (`FOR UPDATE`: a locking read through the joins could scan the
-   table and lock other batches' rows, and batches run side by side deadlocked, measured),
-   and read again: a row moved to another subject before it was locked stops the batch;
+1. their row keys, values and group, read (without locks) through the same joins as
+   PostgreSQL's statement;
 2. in chunks of 1,000 keys, `DELETE FROM t WHERE key IN (...) ORDER BY key LIMIT n RETURNING
-   key, <values as text>` (the ORDER BY and LIMIT make the optimiser read the key's index
-   where it would scan a small table, locking what it meets): the rows written are the rows
-   the DELETE returned. Each chunk's rows are read whole (a buffered result, at most 1,000
-   rows): MariaDB Connector/Python 1.1.14 crashed the process (SIGSEGV, 3 runs out of 3) on a
-   `DELETE ... RETURNING` read through an unbuffered cursor in a run's worker thread. An
-   engine without `DELETE ... RETURNING` (MySQL 8, capability `delete_returning`; forced in
-   the tests) selects the locked rows by key, then deletes them by key: the DELETE's row count
-   must equal the rows read, else the batch rolls back.
+   key, <values as text>`, locked and deleted by key only (a locking read through the joins
+   could scan the table and lock other batches' rows, and batches run side by side
+   deadlocked, measured; the ORDER BY and LIMIT make the optimiser read the key's index where
+   it would scan a small table, locking what it meets): the rows written are the rows the
+   DELETE returned, and each must be returned with the values the first step read, every row
+   read must be deleted: a row changed (moved to another subject...) or deleted by another
+   transaction in between stops the batch. Each chunk's rows are read whole (a
+   buffered result, at most 1,000 rows): MariaDB Connector/Python 1.1.14 crashed the process
+   (SIGSEGV, 3 runs out of 3) on a `DELETE ... RETURNING` read through an unbuffered cursor in
+   a run's worker thread. An engine without `DELETE ... RETURNING` (MySQL 8, capability
+   `delete_returning`; forced in the tests) selects the rows by key `FOR UPDATE`, then
+   deletes them by key: the DELETE's row count must equal the rows read, else the batch rolls
+   back.
 
 Each value is written as PostgreSQL writes the same value's text (docs/ARCHIVE.md), so that an
 archive reads the same whichever engine wrote it: numbers and dates as `CAST(... AS CHAR)` (a
@@ -101,63 +104,58 @@ class ArchiveRows:
     def keys_table(
         self, conn: Connection, key: Column, groups: Mapping[Any, str]
     ) -> sql.Composable:
-        """A temporary table of this session (InnoDB: rolled back with the batch), emptied
-        first: MariaDB keeps a temporary table's rows past a commit. A text key is typed in
-        its column's collation (another one, implicit too, is error 1267 in the joins)."""
+        """A temporary table of this session, made anew for each batch (MariaDB keeps a
+        temporary table's rows past a commit; emptied by DELETE batch after batch, InnoDB's
+        estimate of its rows only grows, see dialect.py's `temporary_table`; dropping a
+        temporary table does not end the transaction). A text key is typed in its column's
+        collation (another one, implicit too, is error 1267 in the joins)."""
         name = DIALECT.temporary(KEYS_TABLE)
+        conn.execute(DIALECT.drop_temporary(KEYS_TABLE))
         conn.execute(
             sql.SQL(
-                "CREATE TEMPORARY TABLE IF NOT EXISTS {} (k {} NOT NULL PRIMARY KEY, "
+                "CREATE TEMPORARY TABLE {} (k {} NOT NULL PRIMARY KEY, "
                 "grp VARCHAR(16) CHARACTER SET ascii COLLATE ascii_bin NOT NULL) ENGINE=InnoDB"
             ).format(name, sql.SQL(key.type + _collated(key)))
         )
-        conn.execute(sql.SQL("DELETE FROM {}").format(name))
         load(conn, name, ["k", "grp"], list(groups.items()))
         return name
 
     def take(self, conn: Connection, table: Table, taking: Taking) -> dict[str, list[bytes]]:
         formats = [_format(table, column) for column in table.columns.values()]
         ids = DIALECT.row_ids(table)
-        read_ids = [_key(table.columns[c], sql.Identifier("r", c)) for c in ids]
-        query = sql.SQL("SELECT {ids}, {group} FROM {t} AS r, {using} WHERE {where}").format(
-            ids=sql.SQL(", ").join(read_ids),
+        read = [
+            *(_key(table.columns[c], sql.Identifier("r", c)) for c in ids),
+            *(sql_value for sql_value, _ in _values(table, "r")),
+        ]
+        query = sql.SQL("SELECT {read}, {group} FROM {t} AS r, {using} WHERE {where}").format(
+            read=sql.SQL(", ").join(read),
             group=taking.group,
             t=sql.Identifier(*table.qname),
             using=taking.using,
             where=taking.where,
         )
-        group_of = _groups(conn, query, taking.params)
-        # locked by key only: a locking read through the joins may scan the table and keep
-        # every row it meets locked, which deadlocks batches run side by side (measured); then
-        # read again: a row moved to another subject before it was locked is seen
-        target = sql.Identifier(*table.qname)
-        chunks = iter(list(group_of))
-        while chunk := list(islice(chunks, CHUNK_ROWS)):
-            conn.execute(
-                sql.SQL("SELECT 1 FROM {} {} WHERE {} {} {}").format(
-                    target,
-                    _by_key(table),
-                    _in_keys(ids, len(chunk)),
-                    _in_key_order(ids, len(chunk)),
-                    DIALECT.lock(),
-                ),
-                [value for key in chunk for value in key],
-            ).fetchall()
-        if _groups(conn, query, taking.params) != group_of:
-            raise RowsChangedError(
-                f"{table.label}: rows of the batch changed while they were being locked (by "
-                "another transaction); nothing of this batch was archived or deleted",
-                hint="the next run archives them as they are then",
-            )
+        width = len(ids)
+        seen = _rows_read(conn, query, taking.params, width)
+        if not seen:
+            return {}
         found: dict[str, list[bytes]] = {}
         single = len(formats) == 1
-        width = len(ids)
         names = list(table.columns)
-        for rows in self._deleted(conn, table, ids, list(group_of)):
+        deleted = 0
+        for rows in self._deleted(conn, table, ids, list(seen)):
             for row in rows:
-                group = group_of[tuple(row[:width])]
+                key, values = tuple(row[:width]), tuple(row[width:])
+                known = seen.get(key)
+                if known is None or known[0] != values:
+                    raise RowsChangedError(
+                        f"{table.label}: rows of the batch changed between their reading and "
+                        "their deletion (by another transaction); nothing of this batch was "
+                        "archived or deleted",
+                        hint="the next run archives them as they are then",
+                    )
+                deleted += 1
                 fields = []
-                for name, value, (_, fmt) in zip(names, row[width:], formats, strict=True):
+                for name, value, (_, fmt) in zip(names, values, formats, strict=True):
                     try:
                         fields.append(None if value is None else fmt(value))
                     except (ValueError, TypeError, OverflowError):  # never the value itself
@@ -166,7 +164,13 @@ class ArchiveRows:
                             "text; nothing of this batch was archived or deleted",
                             hint="look at that column's values (e.g. text that is not UTF-8)",
                         ) from None
-                found.setdefault(group, []).append(csv_record(fields, single=single))
+                found.setdefault(known[1], []).append(csv_record(fields, single=single))
+        if deleted != len(seen):
+            raise RowsChangedError(
+                f"{table.label}: {deleted} row(s) deleted for {len(seen)} read (changed by "
+                "another transaction meanwhile); nothing of this batch was archived or deleted",
+                hint="the next run archives them as they are then",
+            )
         for records in found.values():
             records.sort()
         return found
@@ -178,10 +182,7 @@ class ArchiveRows:
         returned = sql.SQL(", ").join(
             [
                 *(_key(table.columns[c], sql.Identifier(c)) for c in ids),
-                *(
-                    _value(column, sql.Identifier(column.name))[0]
-                    for column in table.columns.values()
-                ),
+                *(sql_value for sql_value, _ in _values(table)),
             ]
         )
         target = sql.Identifier(*table.qname)
@@ -198,8 +199,8 @@ class ArchiveRows:
                 yield conn.execute(query, params).fetchall()
                 continue
             read = conn.execute(
-                sql.SQL("SELECT {} FROM {} WHERE {} {}").format(
-                    returned, target, where, DIALECT.lock()
+                sql.SQL("SELECT {} FROM {} {} WHERE {} {}").format(
+                    returned, target, _by_key(table), where, DIALECT.lock()
                 ),
                 params,
             ).fetchall()
@@ -380,16 +381,27 @@ class ArchiveRows:
         return archive_pick.load(conn, table, names, data)
 
 
-def _groups(
-    conn: Connection, query: sql.Composed, params: Mapping[str, object]
-) -> dict[tuple[Any, ...], str]:
-    """Each row's key and group (a row of several subjects: the latest group)."""
-    found: dict[tuple[Any, ...], str] = {}
-    for row in conn.execute(query, dict(params)):
-        key, group = tuple(row[:-1]), str(row[-1])
-        if found.get(key, "") < group:
-            found[key] = group
+def _rows_read(
+    conn: Connection, query: sql.Composed, params: Mapping[str, object], width: int
+) -> dict[tuple[Any, ...], tuple[tuple[Any, ...], str]]:
+    """Each row's key -> (its values as the DELETE returns them, its group); a row of several
+    subjects: the latest group."""
+    found: dict[tuple[Any, ...], tuple[tuple[Any, ...], str]] = {}
+    for row in conn.execute(query, dict(params)).fetchall():  # one call, not one per row
+        key, group = tuple(row[:width]), str(row[-1])
+        known = found.get(key)
+        if known is None or known[1] < group:
+            found[key] = (tuple(row[width:-1]), group)
     return found
+
+
+def _values(table: Table, alias: str | None = None) -> list[tuple[sql.Composable, Format]]:
+    """Each column's value as read (the first read through the joins, `alias`; the DELETE's
+    RETURNING, no alias) and written."""
+    return [
+        _value(column, sql.Identifier(alias, name) if alias else sql.Identifier(name))
+        for name, column in table.columns.items()
+    ]
 
 
 def _by_key(table: Table) -> sql.Composable:
