@@ -509,6 +509,7 @@ class Trx:
     kind: str = OTHER
     wrote: bool = False
     queries: list[str] = field(default_factory=list)
+    marked: bool = False  # a statement of a known kind seen (OTHER's own marker included)
 
     @property
     def seconds(self) -> float:
@@ -525,6 +526,7 @@ class MariaDBMonitor:
     trxs: list[Trx] = field(default_factory=list)
     polls: int = 0
     _open: dict[int, Trx] = field(default_factory=dict)  # by thread: its latest transaction
+    _batchers: set[int] = field(default_factory=set)  # threads seen running a batch
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -586,6 +588,9 @@ class MariaDBMonitor:
         if short and short not in trx.queries:
             trx.queries.append(short)
         kind = classify(query)
+        trx.marked = trx.marked or any(marker in query for _, marker in _MARKERS)
+        if kind == BATCH:
+            self._batchers.add(thread)
         if (
             kind == OTHER
             and not trx.wrote
@@ -595,12 +600,24 @@ class MariaDBMonitor:
         if _PRIORITY[kind] > _PRIORITY[trx.kind]:
             trx.kind = kind
 
+    def _kind(self, trx: Trx) -> str:
+        """A writing transaction of a thread that ran batches, never seen running a statement
+        of a known kind, is a batch seen only between its statements or in its last ones (an
+        archive batch writing and checking its file, its catalogue rows, its audit entry):
+        with batches of a few tenths of a second, polled every 0.15 s, most of them were
+        (596 'other' transactions for 2,329 batches at 189,728 patients)."""
+        if trx.kind == OTHER and trx.wrote and not trx.marked and trx.thread in self._batchers:
+            return BATCH
+        return trx.kind
+
     def summary(self) -> dict[str, XactStats]:
         kinds = (PLAN, SNAPSHOT, BATCH, EXPOSURE, OTHER)
-        return {k: XactStats.of([t.seconds for t in self.trxs if t.kind == k]) for k in kinds}
+        return {
+            k: XactStats.of([t.seconds for t in self.trxs if self._kind(t) == k]) for k in kinds
+        }
 
     def listing(self) -> list[tuple[str, float, bool, list[str]]]:
-        return [(t.kind, round(t.seconds, 3), t.wrote, t.queries) for t in self.trxs]
+        return [(self._kind(t), round(t.seconds, 3), t.wrote, t.queries) for t in self.trxs]
 
 
 # -- retention run ----------------------------------------------------------------------------
