@@ -197,6 +197,7 @@ class UnreadableValueError(DatabaseError):
 # -- CSV as PostgreSQL's COPY (FORMAT csv) writes it, for engines that write it themselves ----
 
 _NEEDS_QUOTES = re.compile(r'[,"\n\r]')
+_QUOTED_CHARS = re.compile(r'["\n\r]')
 
 
 def csv_record(fields: Sequence[str | None], *, single: bool = False) -> bytes:
@@ -204,6 +205,12 @@ def csv_record(fields: Sequence[str | None], *, single: bool = False) -> bytes:
     unquoted field, an empty string `""`, a value holding a comma, a quote, a CR or an LF
     quoted (quotes doubled); `single` (a one-column table): `\\.` alone quoted too, as it
     would read as the end of the data."""
+    if "" not in fields and not (single and "\\." in fields):
+        line = ",".join(["" if value is None else value for value in fields])
+        # no value quoted: none holds a comma (the commas are the separators), a quote, a
+        # CR or an LF
+        if line.count(",") == len(fields) - 1 and not _QUOTED_CHARS.search(line):
+            return (line + "\n").encode("utf-8")
     out = []
     for value in fields:
         if value is None:

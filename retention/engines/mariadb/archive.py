@@ -141,6 +141,7 @@ class ArchiveRows:
         found: dict[str, list[bytes]] = {}
         single = len(formats) == 1
         names = list(table.columns)
+        writers = [fmt for _, fmt in formats]
         deleted = 0
         for rows in self._deleted(conn, table, ids, list(seen)):
             for row in rows:
@@ -154,16 +155,12 @@ class ArchiveRows:
                         hint="the next run archives them as they are then",
                     )
                 deleted += 1
-                fields = []
-                for name, value, (_, fmt) in zip(names, values, formats, strict=True):
-                    try:
-                        fields.append(None if value is None else fmt(value))
-                    except (ValueError, TypeError, OverflowError):  # never the value itself
-                        raise UnreadableValueError(
-                            f"{table.label}.{name}: a value could not be written exactly as "
-                            "text; nothing of this batch was archived or deleted",
-                            hint="look at that column's values (e.g. text that is not UTF-8)",
-                        ) from None
+                try:
+                    fields = [
+                        None if v is None else f(v) for f, v in zip(writers, values, strict=True)
+                    ]
+                except (ValueError, TypeError, OverflowError):  # never the value itself
+                    raise _unwritable(table, names, writers, values) from None
                 found.setdefault(known[1], []).append(csv_record(fields, single=single))
         if deleted != len(seen):
             raise RowsChangedError(
@@ -379,6 +376,25 @@ class ArchiveRows:
         from retention.engines.mariadb import archive_pick
 
         return archive_pick.load(conn, table, names, data)
+
+
+def _unwritable(
+    table: Table, names: Sequence[str], writers: Sequence[Format], values: Sequence[Any]
+) -> UnreadableValueError:
+    """The error for a row one of whose values has no exact text: which column."""
+    failed = names[0]
+    for name, fmt, value in zip(names, writers, values, strict=True):
+        try:
+            if value is not None:
+                fmt(value)
+        except (ValueError, TypeError, OverflowError):
+            failed = name
+            break
+    return UnreadableValueError(
+        f"{table.label}.{failed}: a value could not be written exactly as text; nothing of "
+        "this batch was archived or deleted",
+        hint="look at that column's values (e.g. text that is not UTF-8)",
+    )
 
 
 def _rows_read(
