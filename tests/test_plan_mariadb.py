@@ -24,7 +24,9 @@ from retention.db import connect
 from retention.demo.generate import generate
 from retention.demo.schema import create_schema
 from retention.engines import Connection, engine_of, sql
+from retention.engines.clock import clock_sql
 from retention.engines.mariadb.session import database_url
+from retention.plan.clock import SUBJECT, clock_query
 from retention.plan.compute import compute_plan
 from retention.plan.explain import explain_graph, render_tree
 from retention.policy.bound import BoundPolicy
@@ -250,6 +252,33 @@ def test_a_run_s_due_tables_hold_the_same_subjects_on_both_engines(
     assert kept[0] == kept[1]
     assert all(rows for rows in kept[0][1].values())
     assert not worth_slicing(maria[1], _policies(maria[1]))
+
+
+def _subject_read(conn: Connection, policy: BoundPolicy) -> list[tuple[str, str | None]]:
+    """How the plan of the policy's clock over every subject reads the subject table, and
+    whether its aggregates are looked up per subject (LATERAL DERIVED): (select type, key)."""
+    clock = clock_query(policy, policy.phases[0], TODAY, holds_table=None, dialect=clock_sql(conn))
+    rows = conn.execute(sql.SQL("EXPLAIN ") + clock.query, clock.params).fetchall()
+    return [(str(row[1]), row[5]) for row in rows if row[2] == SUBJECT or "LATERAL" in str(row[1])]
+
+
+def test_the_clock_of_every_subject_reads_them_in_key_order(
+    maria: tuple[str, Connection],
+) -> None:
+    """Over every subject (a run's due set, the exposure), MariaDB looks each aggregate (the
+    last stay, the last consultation) up per subject (LATERAL DERIVED), in the order the clock
+    reads the subjects. Left to itself it read the patients through their smallest covering
+    index, the doctor's: random lookups, which took the exposure after a minimisation at
+    758,912 patients from 3.3 s (189,728) to 127.8 s. It reads them by primary key."""
+    policies = [
+        p for p in _policies(maria[1]) if any(d.kind == "aggregate" for d in p.dates.values())
+    ]
+    assert len(policies) == 2
+    for policy in policies:
+        found = _subject_read(maria[1], policy)
+        assert any("LATERAL" in kind for kind, _ in found)  # what the order matters for
+        # the table itself (its clustered primary key: no key shown) or its primary key
+        assert [key for kind, key in found if "LATERAL" not in kind] in ([None], ["PRIMARY"])
 
 
 def test_holds_in_the_tool_s_schema_are_read_on_mariadb_as_on_postgresql(
