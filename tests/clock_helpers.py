@@ -44,5 +44,11 @@ def statuses(
         clock.query
     )
     return {
-        row[0]: Status(row[1], row[2], row[3], row[4]) for row in conn.execute(query, clock.params)
+        row[0]: Status(row[1], _flag(row[2]), _flag(row[3]), _flag(row[4]))
+        for row in conn.execute(query, clock.params)
     }
+
+
+def _flag(value: Any) -> Any:
+    """A boolean as SQL gives it: PostgreSQL's bool, MariaDB's 0 or 1 (NULL stays None)."""
+    return value if value is None or isinstance(value, bool) else bool(value)

@@ -177,6 +177,14 @@ def engine_db(request: pytest.FixtureRequest, engine: str) -> Iterator[EngineDB]
         yield db
 
 
+@pytest.fixture(scope="module", params=ENGINES)
+def engine_db_module(request: pytest.FixtureRequest) -> Iterator[EngineDB]:
+    """An empty database on each engine shared by a module's tests (read-only tests of data a
+    module loads once), dropped after them."""
+    with _engine_db(request, request.param, demo=False) as db:
+        yield db
+
+
 @pytest.fixture
 def engine_demo(request: pytest.FixtureRequest, engine: str) -> Iterator[EngineDB]:
     """A fresh copy of the demo hospital (tests/fix_db.py's size, seed and date) on the test's
