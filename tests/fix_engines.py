@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from retention.demo.schema import create_schema
 from retention.demo.tables import LOAD_ORDER, TABLES
 from retention.engines import Connection, sql
 from retention.settings import Settings
-from tests.engine_helpers import ROOT, settings
+from tests.engine_helpers import ROOT, cli, settings
 from tests.fix_db import DEMO_PATIENTS, DEMO_SEED, DEMO_TODAY, temporary_database
 
 ENGINES = ("postgresql", "mariadb")
@@ -59,6 +60,19 @@ class EngineDB:
     def env(self) -> dict[str, str]:
         """What a `retention` subprocess needs besides engine_helpers.cli_env."""
         return {"RETENTION_SCHEMA_NAME": self.tool_schema}
+
+    def cli(
+        self, *args: str, policies: Path = ROOT / "policies", timeout: float = 300, **extra: str
+    ) -> subprocess.CompletedProcess[str]:
+        """`retention ARGS` on this database as a user runs it (engine_helpers.cli)."""
+        return cli(
+            self.url,
+            *args,
+            policies=policies,
+            timeout=timeout,
+            RETENTION_SCHEMA_NAME=self.tool_schema,
+            **extra,
+        )
 
     def tool(self, table: str) -> sql.Identifier:
         """One of the tool's own tables (`retention.audit`...)."""
@@ -156,9 +170,11 @@ def _engine_db(request: pytest.FixtureRequest, engine: str, *, demo: bool) -> It
     if engine == "postgresql":
         admin_url: str = request.getfixturevalue("pg_admin_url")
         template = request.getfixturevalue("demo_template").dbname if demo else None
-        with temporary_database(admin_url, template=template) as url:
-            with connect(Settings(), url=url) as conn:
-                yield EngineDB(engine, url, "public", PG_TOOL_SCHEMA, conn)
+        with (
+            temporary_database(admin_url, template=template) as url,
+            connect(Settings(), url=url) as conn,
+        ):
+            yield EngineDB(engine, url, "public", PG_TOOL_SCHEMA, conn)
         return
     admin_url = request.getfixturevalue("mariadb_admin_url")
     source = request.getfixturevalue("mariadb_demo_template") if demo else None

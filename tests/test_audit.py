@@ -166,7 +166,7 @@ def test_inserted_entry_is_detected(audited: psycopg.Connection[Any]) -> None:
 
 
 def _cli(db: EngineDB, *args: str) -> subprocess.CompletedProcess[str]:
-    return cli(db.url, *args, **db.env())
+    return db.cli(*args)
 
 
 def _list(value: Any) -> list[Any]:
@@ -316,7 +316,7 @@ def test_every_entry_is_mirrored_and_the_report_checks_the_head_file(
             timeout=300,
         )
 
-    subject = str(demo_conn.execute("SELECT min(patient_id) FROM patients").fetchone()[0])  # type: ignore[index]
+    subject = str(demo_conn.execute("SELECT min(patient_id) FROM patients").fetchone()[0])
     commands = [
         ("hold", "add", "--policy", "dossier-medical", "--subject", subject, "--reason", "r"),
         ("hold", "release", "--policy", "dossier-medical", "--subject", subject),
@@ -368,17 +368,21 @@ def test_a_copy_of_the_audit_log_shows_a_rewritten_chain(
     )
     copy = tmp_path / "audit.jsonl"
     head = tmp_path / "head.jsonl"
-    own = {"RETENTION_AUDIT_HEAD_FILE": str(head), **db.env()}
-    _run_cli(demo_db_url, RETENTION_AUDIT_LOG=str(copy), **own)
+    _run_cli(
+        demo_db_url,
+        RETENTION_AUDIT_LOG=str(copy),
+        RETENTION_AUDIT_HEAD_FILE=str(head),
+        RETENTION_SCHEMA_NAME=tool,
+    )
     entries = _entries(db)
     assert len(read_copy(copy).anchors) == entries  # every entry mirrored
-    intact = cli(demo_db_url, "audit", "verify", "--against", str(copy), **own)
+    intact = db.cli("audit", "verify", "--against", str(copy), RETENTION_AUDIT_HEAD_FILE=str(head))
     assert intact.returncode == 0, intact.stdout + intact.stderr
     assert f"copy {copy}: {entries} entries" in intact.stdout
     assert f"head file {head}: 1 run(s), last entry {entries}" in intact.stdout
     _rewrite_from(db, 3)
     assert verify(demo_conn, tool).intact  # the chain alone cannot tell
-    signed = cli(demo_db_url, "audit", "verify", **db.env())  # the signatures can
+    signed = db.cli("audit", "verify")  # the signatures can
     assert signed.returncode == 1
     assert "BROKEN at entry 3: its signature does not match" in signed.stdout
     # without the public keys, the copy and the head file tell too

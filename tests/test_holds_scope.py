@@ -15,7 +15,7 @@ from retention.settings import Settings
 from retention.store.schema import migrate
 from tests.archive_helpers import KeyPair, archive_policies, archive_settings, key_pair
 from tests.clock_helpers import policy, statuses
-from tests.engine_helpers import ROOT, cli, run, trail
+from tests.engine_helpers import ROOT, run, trail
 from tests.fix_engines import EngineDB
 
 ARCHIVING = "archivage-patients"
@@ -62,7 +62,7 @@ def _due_under_both(db: EngineDB, folder: Path) -> list[int]:
 
 
 def cli_ok(db: EngineDB, *args: str, folder: Path) -> str:
-    done = cli(db.url, *args, policies=folder, **db.env())
+    done = db.cli(*args, policies=folder)
     assert done.returncode == 0, done.stderr
     return done.stdout
 

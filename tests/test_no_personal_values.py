@@ -5,20 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from retention.engines import sql
-from tests.engine_helpers import cli
 from tests.fix_engines import EngineDB
 from tests.test_report_support import personal_values
 
 
 def _cli(db: EngineDB, audit_log: Path, *args: str) -> str:
-    result = cli(
-        db.url,
+    result = db.cli(
         *args,
         timeout=180,
         RETENTION_LOG_FORMAT="json",
         RETENTION_LOG_LEVEL="DEBUG",
         RETENTION_AUDIT_LOG=str(audit_log),
-        **db.env(),
     )
     assert "Traceback" not in result.stderr, result.stderr
     return result.stdout + result.stderr
@@ -36,7 +33,7 @@ def test_outputs_logs_and_audit_hold_no_personal_value(
     demo_conn, db = engine_demo.conn, engine_demo
     values = personal_values(demo_conn)
     assert len(values) > 500
-    key = str(demo_conn.execute("SELECT min(patient_id) FROM patients").fetchone()[0])  # type: ignore[index]
+    key = str(demo_conn.execute("SELECT min(patient_id) FROM patients").fetchone()[0])
     log = tmp_path / "audit.jsonl"
     seen = [
         _cli(db, log, "check"),

@@ -231,7 +231,7 @@ def test_a_stay_moved_to_another_patient_during_the_batch_rolls_it_back(
     patient, stay = row
     other = demo_conn.execute(
         "SELECT patient_id FROM patients WHERE patient_id <> %s LIMIT 1", (patient,)
-    ).fetchone()[0]  # type: ignore[index]
+    ).fetchone()[0]
     with demo_conn.transaction(force_rollback=True):
         found = records.collect(demo_conn, bound, [patient])
         # what the other transaction does (here in the same one, for determinism)

@@ -15,7 +15,7 @@ from retention.db import connect
 from retention.demo.tables import TABLES
 from retention.engine.progress import LogReporter
 from retention.engine.safety import SafetyError
-from retention.engines import sql
+from retention.engines import Connection, sql
 from retention.plan.compute import compute_plan
 from retention.settings import Settings
 from retention.store.schema import migrate
@@ -37,8 +37,17 @@ def _due(db: EngineDB) -> set[int]:
     return {k for k, s in found.items() if s.is_due}
 
 
+def table_counts(conn: Connection) -> dict[str, int]:
+    """Rows of each demo table."""
+    counts = {}
+    for table in TABLES:
+        row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))
+        counts[table] = int(row.fetchone()[0])
+    return counts
+
+
 def _counts(db: EngineDB) -> dict[str, int]:
-    return {t: db.count(t) for t in TABLES}
+    return table_counts(db.conn)
 
 
 def _among(keys: Sequence[int]) -> sql.Composable:

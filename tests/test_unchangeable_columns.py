@@ -9,7 +9,7 @@ from pathlib import Path
 from retention.demo.schema import create_schema
 from retention.engines import Connection
 from retention.policy.check import check_policies
-from tests.engine_helpers import ROOT, cli
+from tests.engine_helpers import ROOT
 from tests.fix_engines import EngineDB
 from tests.test_policy_check import VALID, _write
 
@@ -93,10 +93,9 @@ def test_check_coverage_refuses_a_phase_that_cannot_change_its_column(
     policies.mkdir()
     contacts = ROOT / "policies" / "contacts-patients.yaml"
     shutil.copy(contacts, policies)
-    db, own = engine_demo.url, engine_demo.env()
-    scanned = cli(db, "scan", policies=policies, **own)
+    scanned = engine_demo.cli("scan", policies=policies)
     assert scanned.returncode == 0, scanned.stderr
-    before = cli(db, "check", "--coverage", policies=policies, **own)
+    before = engine_demo.cli("check", "--coverage", policies=policies)
     assert before.returncode == 3
     assert f"{engine_demo.table('patients.nom')}: PERSON" in before.stdout
     text = contacts.read_text(encoding="utf-8") + (
@@ -105,7 +104,7 @@ def test_check_coverage_refuses_a_phase_that_cannot_change_its_column(
     )
     (policies / "contacts-patients.yaml").write_text(text, encoding="utf-8")
     line = len(text.splitlines())  # the last one, at its first column item
-    after = cli(db, "check", "--coverage", policies=policies, **own)
+    after = engine_demo.cli("check", "--coverage", policies=policies)
     assert after.returncode == 2
     refused = f"contacts-patients.yaml:{line}:15: error: generalize to year cannot change"
     assert f"{refused} patients.nom" in after.stderr
