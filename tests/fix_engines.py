@@ -158,10 +158,25 @@ def _maria_copy(conn: Connection, template: str) -> None:
 # -- the fixtures -------------------------------------------------------------------------------
 
 
+XFAIL_ON = "xfail_on"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{XFAIL_ON}(engine, reason): a behaviour that differs on that engine, a known finding: "
+        "that engine's run of the test is xfail(strict=True)",
+    )
+
+
 @pytest.fixture(params=ENGINES)
 def engine(request: pytest.FixtureRequest) -> str:
-    """The engine this run of the test is on: its id in the test's name."""
+    """The engine this run of the test is on: its id in the test's name. A test marked
+    `@pytest.mark.xfail_on("mariadb", reason=...)` is a strict xfail on that engine only."""
     name: str = request.param
+    for mark in request.node.iter_markers(XFAIL_ON):
+        if mark.args[0] == name:
+            request.applymarker(pytest.mark.xfail(strict=True, reason=mark.kwargs["reason"]))
     return name
 
 

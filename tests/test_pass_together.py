@@ -3,14 +3,20 @@ reports and leaves must be what applying them one after the other reports and le
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from retention.actions.pseudonymize import pseudonym
+from retention.db import connect
+from retention.engines import Connection, sql
 from retention.keys import load_key
+from retention.settings import Settings
 from tests.engine_helpers import run, settings, write_policy
+from tests.fix_engines import EngineDB
 
 HEAD = """\
 name: p
@@ -32,10 +38,23 @@ def _policy(tmp_path: Path, first: str, second: str) -> Path:
     return write_policy(tmp_path / "policies", HEAD + first + SECOND + second)
 
 
-def _audit_rows(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
-    return conn.execute(
-        "SELECT phase, subjects, rows FROM retention.audit WHERE event = 'batch' ORDER BY seq"
-    ).fetchall()
+def _audit_rows(db: EngineDB) -> list[tuple[Any, ...]]:
+    query = sql.SQL(
+        "SELECT phase, subjects, rows FROM {} WHERE event = 'batch' ORDER BY seq"
+    ).format(db.tool("audit"))
+    return [(phase, subjects, _json(rows)) for phase, subjects, rows in db.conn.execute(query)]
+
+
+def _json(value: Any) -> Any:
+    """A JSON column as read: a document (PostgreSQL), or its text (MariaDB)."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _ddl(conn: Connection, script: str) -> None:
+    """The statements of `script`, one by one (MariaDB takes one statement at a time)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
 
 
 def test_rows_a_trigger_keeps_unchanged_are_not_counted(
@@ -65,85 +84,106 @@ def test_rows_a_trigger_keeps_unchanged_are_not_counted(
     ]
 
 
+@pytest.mark.xfail_on(
+    "mariadb",
+    reason="finding: MariaDB's plan (plan/compute.py _pass_apart: CREATE TEMPORARY TABLE ... AS "
+    "SELECT in the REPEATABLE READ snapshot) takes shared locks on the rows it reads; a row the "
+    "application holds FOR UPDATE makes the plan wait innodb_lock_wait_timeout and the run fail "
+    "with LockNotAvailable, where PostgreSQL reports the subject as locked elsewhere",
+)
 def test_a_phase_whose_subjects_are_all_locked_elsewhere_reports_no_rows(
-    conn: psycopg.Connection[Any], db_url: str, tmp_path: Path
+    engine: str, engine_db: EngineDB, tmp_path: Path
 ) -> None:
-    conn.execute(
+    conn = engine_db.conn
+    _ddl(
+        conn,
         "CREATE TABLE people (id int PRIMARY KEY, seen date NOT NULL, name text, tel text);"
-        "INSERT INTO people VALUES (1, '2000-01-01', 'Dupont', '0612');"
+        "INSERT INTO people VALUES (1, '2000-01-01', 'Dupont', '0612');",
     )
     folder = _policy(
         tmp_path,
         "    action: pseudonymize\n    columns: [name]\n",
         "    action: erase\n    columns: [tel]\n",
     )
-    with psycopg.connect(db_url) as other:
-        other.execute("SELECT * FROM people FOR UPDATE")
-        report = run(conn, settings(db_url, folder))
-        other.rollback()
+    if engine == "mariadb":  # the xfail below waits this long, not the server's 50 s
+        conn.execute("SET SESSION innodb_lock_wait_timeout = 3")
+    with (
+        connect(Settings(), url=engine_db.url) as other,
+        other.transaction(force_rollback=True),
+    ):
+        other.execute("SELECT * FROM people FOR UPDATE").fetchall()
+        report = run(conn, engine_db.settings(folder))
     assert [(p.acted, p.locked_elsewhere, dict(p.rows)) for p in report.phases] == [
         (0, 1, {}),
         (0, 1, {}),
     ]
-    assert [rows for _, _, rows in _audit_rows(conn)] == [{}, {}]
+    assert [rows for _, _, rows in _audit_rows(engine_db)] == [{}, {}]
 
 
 def test_staged_flags_do_not_clash_with_the_tables_columns(
-    conn: psycopg.Connection[Any], db_url: str, tmp_path: Path
+    engine_db: EngineDB, tmp_path: Path
 ) -> None:
     # the staging table holds the primary key, the pseudonyms and one flag per phase
-    conn.execute(
+    conn = engine_db.conn
+    _ddl(
+        conn,
         "CREATE TABLE people (id int PRIMARY KEY, seen date NOT NULL, retention_flag_0 text, "
-        "tel text); INSERT INTO people VALUES (1, '2000-01-01', 'Dupont', '0612');"
+        "tel text); INSERT INTO people VALUES (1, '2000-01-01', 'Dupont', '0612');",
     )
     folder = _policy(
         tmp_path,
         "    action: pseudonymize\n    columns: [retention_flag_0]\n",
         "    action: erase\n    columns: [tel]\n",
     )
-    report = run(conn, settings(db_url, folder))
+    report = run(conn, engine_db.settings(folder))
     assert report.outcome == "completed"
-    key = load_key(settings(db_url).pseudonym_key, "pseudonym_key")
+    key = load_key(engine_db.settings().pseudonym_key, "pseudonym_key")
     row = conn.execute("SELECT retention_flag_0, tel FROM people").fetchone()
     assert row == (pseudonym(key, "Dupont"), None)
 
 
 def test_a_column_two_phases_change_gets_the_last_phases_value_on_every_row(
-    conn: psycopg.Connection[Any], db_url: str, tmp_path: Path
+    engine_db: EngineDB, engine: str, tmp_path: Path
 ) -> None:
     # letter 10 belongs to two subjects, one of them (2) due for the erasure only (its note is
     # already the erasure's value); applied one after the other, every due note ends erased
-    conn.execute(
-        "CREATE TABLE people (id int PRIMARY KEY, seen date NOT NULL);"
-        "CREATE TABLE letters (id int PRIMARY KEY, sender int REFERENCES people, "
+    conn = engine_db.conn
+    letters = {
+        "postgresql": "CREATE TABLE letters (id int PRIMARY KEY, sender int REFERENCES people, "
         "recipient int REFERENCES people, note text);"
-        "CREATE INDEX ON letters (sender); CREATE INDEX ON letters (recipient);"
-        "INSERT INTO people VALUES (1, '2000-01-01'), (2, '2000-01-01');"
-        "INSERT INTO letters VALUES (10, 1, 2, 'ANONYME'), (11, 1, NULL, 'secret');"
+        "CREATE INDEX ON letters (sender); CREATE INDEX ON letters (recipient);",
+        "mariadb": "CREATE TABLE letters (id int PRIMARY KEY, sender int, recipient int, "
+        "note text, KEY (sender), KEY (recipient), FOREIGN KEY (sender) REFERENCES people (id), "
+        "FOREIGN KEY (recipient) REFERENCES people (id));",
+    }
+    _ddl(
+        conn,
+        "CREATE TABLE people (id int PRIMARY KEY, seen date NOT NULL);"
+        + letters[engine]
+        + "INSERT INTO people VALUES (1, '2000-01-01'), (2, '2000-01-01');"
+        "INSERT INTO letters VALUES (10, 1, 2, 'ANONYME'), (11, 1, NULL, 'secret');",
     )
     folder = _policy(
         tmp_path,
         "    action: pseudonymize\n    columns: [letters.note]\n",
         "    action: erase\n    columns: [{column: letters.note, value: ANONYME}]\n",
     )
-    report = run(conn, settings(db_url, folder))
+    report = run(conn, engine_db.settings(folder))
     assert report.outcome == "completed"
     notes = conn.execute("SELECT id, note FROM letters ORDER BY id").fetchall()
     assert notes == [(10, "ANONYME"), (11, "ANONYME")]
-    assert [dict(p.rows) for p in report.phases] == [
-        {"public.letters": 2},
-        {"public.letters": 2},
-    ]
+    letters_table = engine_db.table("letters")
+    assert [dict(p.rows) for p in report.phases] == [{letters_table: 2}, {letters_table: 2}]
 
 
-def test_a_default_with_a_percent_sign(
-    conn: psycopg.Connection[Any], db_url: str, tmp_path: Path
-) -> None:
-    conn.execute(
+def test_a_default_with_a_percent_sign(engine_db: EngineDB, tmp_path: Path) -> None:
+    conn = engine_db.conn
+    _ddl(
+        conn,
         "CREATE TABLE people (id int PRIMARY KEY, seen date NOT NULL, name text, "
         "rate text NOT NULL DEFAULT '0%', note text NOT NULL DEFAULT '100%');"
         "INSERT INTO people VALUES (1, '2000-01-01', 'Dupont', '12%', 'x'), "
-        "(2, '2000-01-01', NULL, '15%', 'y')"
+        "(2, '2000-01-01', NULL, '15%', 'y')",
     )
     folder = _policy(
         tmp_path,
@@ -151,7 +191,7 @@ def test_a_default_with_a_percent_sign(
         "    action: erase\n    columns: [rate]\n  - name: third\n    due: seen + 2 years\n"
         "    action: erase\n    columns: [note]\n",
     )
-    report = run(conn, settings(db_url, folder))
+    report = run(conn, engine_db.settings(folder))
     assert report.outcome == "completed", [p.error for p in report.phases]
     # person 2 has no name: due for the erasure only; `third` is a pass of its own
     assert [p.acted for p in report.phases] == [1, 2, 2]
@@ -159,5 +199,5 @@ def test_a_default_with_a_percent_sign(
         ("0%", "100%"),
         ("0%", "100%"),
     ]
-    again = run(conn, settings(db_url, folder))
+    again = run(conn, engine_db.settings(folder))
     assert sum(p.acted for p in again.phases) == 0
