@@ -18,6 +18,7 @@ PostgreSQL, and copied table by table for each test (``SHOW CREATE TABLE`` then
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -90,6 +91,19 @@ class EngineDB:
         row = self.conn.execute(query, params).fetchone()
         assert row is not None
         return int(row[0])
+
+
+def run_script(conn: Connection, script: str) -> None:
+    """The statements of `script` (`;`-separated, none holding a `;`), one by one: MariaDB
+    takes one statement at a time."""
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def json_value(value: Any) -> Any:
+    """A JSON column as read: the document (PostgreSQL's jsonb, text[]), or its text (MariaDB)."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
 
 
 def _new_name(kind: str) -> str:

@@ -22,7 +22,7 @@ from retention.audit.trail import entry_hash, stored_content, subject_digest, ve
 from retention.engines import Connection, sql
 from retention.keys import load_key
 from tests.engine_helpers import AUDIT_KEY, ROOT, cli, cli_env, run, settings
-from tests.fix_engines import EngineDB
+from tests.fix_engines import EngineDB, json_value
 
 
 @pytest.fixture
@@ -169,11 +169,6 @@ def _cli(db: EngineDB, *args: str) -> subprocess.CompletedProcess[str]:
     return db.cli(*args)
 
 
-def _list(value: Any) -> list[Any]:
-    """A JSON array column as read: a list (PostgreSQL's text[]), or JSON text (MariaDB)."""
-    return json.loads(value) if isinstance(value, str | bytes) else list(value)
-
-
 def test_find_tells_when_and_how_a_subject_was_purged(trail_db: EngineDB) -> None:
     found = trail_db.conn.execute(
         sql.SQL(
@@ -182,7 +177,7 @@ def test_find_tells_when_and_how_a_subject_was_purged(trail_db: EngineDB) -> Non
         ).format(trail_db.tool("audit"))
     ).fetchone()
     assert found is not None
-    purged = _list(found[0])[0]
+    purged = json_value(found[0])[0]
     key = next(
         k
         for k in range(1, 400)

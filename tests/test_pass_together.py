@@ -3,7 +3,6 @@ reports and leaves must be what applying them one after the other reports and le
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +11,11 @@ import pytest
 
 from retention.actions.pseudonymize import pseudonym
 from retention.db import connect
-from retention.engines import Connection, sql
+from retention.engines import sql
 from retention.keys import load_key
 from retention.settings import Settings
 from tests.engine_helpers import run, settings, write_policy
-from tests.fix_engines import EngineDB
+from tests.fix_engines import EngineDB, json_value, run_script
 
 HEAD = """\
 name: p
@@ -42,19 +41,7 @@ def _audit_rows(db: EngineDB) -> list[tuple[Any, ...]]:
     query = sql.SQL(
         "SELECT phase, subjects, rows FROM {} WHERE event = 'batch' ORDER BY seq"
     ).format(db.tool("audit"))
-    return [(phase, subjects, _json(rows)) for phase, subjects, rows in db.conn.execute(query)]
-
-
-def _json(value: Any) -> Any:
-    """A JSON column as read: a document (PostgreSQL), or its text (MariaDB)."""
-    return json.loads(value) if isinstance(value, str | bytes) else value
-
-
-def _ddl(conn: Connection, script: str) -> None:
-    """The statements of `script`, one by one (MariaDB takes one statement at a time)."""
-    for statement in script.split(";"):
-        if statement.strip():
-            conn.execute(statement)
+    return [(phase, subjects, json_value(rows)) for phase, subjects, rows in db.conn.execute(query)]
 
 
 def test_rows_a_trigger_keeps_unchanged_are_not_counted(
@@ -95,7 +82,7 @@ def test_a_phase_whose_subjects_are_all_locked_elsewhere_reports_no_rows(
     engine: str, engine_db: EngineDB, tmp_path: Path
 ) -> None:
     conn = engine_db.conn
-    _ddl(
+    run_script(
         conn,
         "CREATE TABLE people (id int PRIMARY KEY, seen date NOT NULL, name text, tel text);"
         "INSERT INTO people VALUES (1, '2000-01-01', 'Dupont', '0612');",
@@ -125,7 +112,7 @@ def test_staged_flags_do_not_clash_with_the_tables_columns(
 ) -> None:
     # the staging table holds the primary key, the pseudonyms and one flag per phase
     conn = engine_db.conn
-    _ddl(
+    run_script(
         conn,
         "CREATE TABLE people (id int PRIMARY KEY, seen date NOT NULL, retention_flag_0 text, "
         "tel text); INSERT INTO people VALUES (1, '2000-01-01', 'Dupont', '0612');",
@@ -156,7 +143,7 @@ def test_a_column_two_phases_change_gets_the_last_phases_value_on_every_row(
         "note text, KEY (sender), KEY (recipient), FOREIGN KEY (sender) REFERENCES people (id), "
         "FOREIGN KEY (recipient) REFERENCES people (id));",
     }
-    _ddl(
+    run_script(
         conn,
         "CREATE TABLE people (id int PRIMARY KEY, seen date NOT NULL);"
         + letters[engine]
@@ -178,7 +165,7 @@ def test_a_column_two_phases_change_gets_the_last_phases_value_on_every_row(
 
 def test_a_default_with_a_percent_sign(engine_db: EngineDB, tmp_path: Path) -> None:
     conn = engine_db.conn
-    _ddl(
+    run_script(
         conn,
         "CREATE TABLE people (id int PRIMARY KEY, seen date NOT NULL, name text, "
         "rate text NOT NULL DEFAULT '0%', note text NOT NULL DEFAULT '100%');"

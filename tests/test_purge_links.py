@@ -15,7 +15,7 @@ from retention.rows import records
 from retention.store.schema import migrate
 from tests.clock_helpers import policy
 from tests.engine_helpers import run, write_policy
-from tests.fix_engines import EngineDB
+from tests.fix_engines import EngineDB, run_script
 
 PG_SCHEMA = """
 CREATE TABLE persons (code text PRIMARY KEY, nir varchar(15) UNIQUE, seen date NOT NULL);
@@ -60,13 +60,6 @@ CREATE TABLE notes (
 SCHEMA = {"postgresql": PG_SCHEMA, "mariadb": MARIADB_SCHEMA}
 
 
-def _ddl(conn: Connection, script: str) -> None:
-    """The statements of `script`, one by one (MariaDB takes one statement at a time)."""
-    for statement in script.split(";"):
-        if statement.strip():
-            conn.execute(statement)
-
-
 def _policy(name: str, table: str, related: str = "", action: str = "purge") -> str:
     """A policy on `table` (key `code`, date column `seen`), due a year after `seen`."""
     return (
@@ -96,7 +89,7 @@ OLD, NEW = date(2001, 1, 1), date.today()
 
 
 def _populate(conn: Connection, engine: str) -> None:
-    _ddl(conn, SCHEMA[engine])
+    run_script(conn, SCHEMA[engine])
     people = [(f"p-{i:03d}", f"1{i:014d}", OLD if i % 3 else NEW) for i in range(1, 61)]
     for code, nir, seen in people:
         conn.execute("INSERT INTO persons VALUES (%s, %s, %s)", (code, nir, seen))
@@ -192,7 +185,7 @@ def test_link_values_are_compared_as_the_columns_are(
     """A due key longer than the child column must not match another subject's rows once cut
     to the child's length; char(n) keys (space-padded) are locked and purged."""
     conn = engine_db.conn
-    _ddl(conn, NARROW[engine])
+    run_script(conn, NARROW[engine])
     conn.execute(
         "INSERT INTO people VALUES ('ABCDEFGHIJKL', %s), ('ABCDEFGHIJKLMNOP', %s)", (NEW, OLD)
     )

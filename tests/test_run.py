@@ -3,11 +3,9 @@ concurrent application transactions, legal holds and safety limits (on every eng
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
-from typing import Any
 
 import pytest
 
@@ -21,7 +19,7 @@ from retention.settings import Settings
 from retention.store.schema import migrate
 from tests.clock_helpers import policy, statuses
 from tests.engine_helpers import run
-from tests.fix_engines import EngineDB
+from tests.fix_engines import EngineDB, json_value
 from tests.test_plan_oracle import _related_rows
 
 TODAY = date.today()
@@ -171,18 +169,13 @@ def test_count_limit_refuses_and_says_by_how_much(engine_demo: EngineDB) -> None
     assert caught.value.hint is not None and "--allow-large" in caught.value.hint
 
 
-def _detail(value: Any) -> Any:
-    """A JSON column as read: a document (PostgreSQL), or its text (MariaDB)."""
-    return json.loads(value) if isinstance(value, str | bytes) else value
-
-
 def test_limit_override_is_audited(engine_demo: EngineDB) -> None:
     db = engine_demo
     run(db.conn, db.settings(), only="dossier-medical", allow_large=True)
     rows = db.conn.execute(
         sql.SQL("SELECT detail FROM {} WHERE event = 'limit_override'").format(db.tool("audit"))
     ).fetchall()
-    assert [_detail(r[0])["reason"] for r in rows] == ["test"]
+    assert [json_value(r[0])["reason"] for r in rows] == ["test"]
 
 
 def test_clock_skew_refuses_to_run(engine_demo: EngineDB, monkeypatch: pytest.MonkeyPatch) -> None:
