@@ -38,11 +38,11 @@ def _no_traceback(result: subprocess.CompletedProcess[str]) -> None:
     assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
 
 
-@pytest.fixture
-def hospital(engine_db: EngineDB) -> EngineDB:
-    """The demo's tables, empty, on the test's engine."""
-    create_schema(engine_db.conn)
-    return engine_db
+@pytest.fixture(scope="module")
+def hospital(engine_db_module: EngineDB) -> EngineDB:
+    """The demo's tables, empty, on each engine, shared by this module's tests (they only read)."""
+    create_schema(engine_db_module.conn)
+    return engine_db_module
 
 
 def _on(hospital: EngineDB, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
