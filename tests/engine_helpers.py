@@ -42,6 +42,7 @@ def settings(url: str, policies: Path = ROOT / "policies", **extra: Any) -> Sett
         "audit_key": SecretStr(AUDIT_KEY),
         "audit_signing_key": SecretStr(AUDIT_SIGNING_KEY),
         "required_approvals": 0,  # the approval tests set it
+        "batch_seconds": 0,  # batches of batch_size whatever the load (tests/test_pace.py)
         "approvers_file": APPROVERS_FILE,
         "approver_roles": ROLES,
         **extra,
@@ -119,6 +120,7 @@ def cli_env(url: str | None, policies: Path = ROOT / "policies", **extra: str) -
         RETENTION_PSEUDONYM_KEY=PSEUDONYM_KEY,
         RETENTION_POLICIES_DIR=str(policies),
         RETENTION_REQUIRED_APPROVALS="0",
+        RETENTION_BATCH_SECONDS="0",  # batches of batch_size whatever the load (test_pace.py)
         RETENTION_AUDIT_SIGNING_KEY=AUDIT_SIGNING_KEY,
         RETENTION_APPROVERS_FILE=str(APPROVERS_FILE),
         RETENTION_APPROVER_ROLES=json.dumps(ROLES),
