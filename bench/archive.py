@@ -7,6 +7,9 @@ DELETE statements the same rows copied to a plain (unencrypted) file, then the D
 engine: `retention run` with `dossier-medical` whose phase is `archive` at `retain_until` (the
 same subjects), in short batches, encrypted to a throw-away age key, each file verified before
 its batch commits. Both copies must end with the same rows (`measure`).
+
+On MariaDB: `python -m bench.run --engine mariadb --only archive` (bench/mariadb.py), with this
+module's policy and archive folder (`archive_setup`).
 """
 
 from __future__ import annotations
@@ -50,6 +53,44 @@ _ARCHIVE = """phases:
     action: archive
 """
 APPROVERS = tuple(principal for principal, _ in DEMO_APPROVERS)  # the DIM physician, the director
+
+
+ARCHIVE_TARGET = 2.0  # the archive at most twice its floor (issue 20 says so for MariaDB too)
+
+
+@dataclass(frozen=True)
+class ArchiveSetup:
+    """What `retention run` needs to archive, in a throw-away folder: `dossier-medical` with its
+    phase turned into `archive` at `retain_until` (the purge's subjects), the folder its files
+    go to, and the public half of an age key whose private half is never kept."""
+
+    policies: Path
+    folder: Path
+    recipient: str
+
+    def environment(self) -> tuple[tuple[str, str], ...]:
+        """The settings of the run (EngineJob.environment)."""
+        return (
+            ("RETENTION_ARCHIVE_DIR", str(self.folder)),
+            ("RETENTION_ARCHIVE_RECIPIENTS", self.recipient),
+        )
+
+    def files(self) -> tuple[int, int]:
+        """The archive files written, and their bytes."""
+        found = list(self.folder.rglob("*.tar"))
+        return len(found), sum(p.stat().st_size for p in found)
+
+
+def archive_setup(work: Path) -> ArchiveSetup:
+    """The policy and the archive folder under `work` (an empty folder of the caller's)."""
+    policies = work / "policies"
+    policies.mkdir()
+    text = (ROOT / "policies" / "dossier-medical.yaml").read_text(encoding="utf-8")
+    (policies / "dossier-medical.yaml").write_text(_PHASES.sub(_ARCHIVE, text), encoding="utf-8")
+    folder = work / "archive"
+    folder.mkdir()
+    recipient = str(pyrage.x25519.Identity.generate().to_public())  # private key thrown away
+    return ArchiveSetup(policies, folder, recipient)
 
 
 @dataclass(frozen=True)
@@ -195,31 +236,13 @@ def measure(
 
 
 def _engine(server: str, dbname: str, work: Path, batch_size: int | None) -> tuple[Any, int, int]:
-    policies = work / "policies"
-    policies.mkdir()
-    text = (ROOT / "policies" / "dossier-medical.yaml").read_text(encoding="utf-8")
-    (policies / "dossier-medical.yaml").write_text(_PHASES.sub(_ARCHIVE, text), encoding="utf-8")
-    folder = work / "archive"
-    folder.mkdir()
-    recipient = str(pyrage.x25519.Identity.generate().to_public())  # private key thrown away
-    saved = {
-        k: os.environ.get(k) for k in ("RETENTION_ARCHIVE_DIR", "RETENTION_ARCHIVE_RECIPIENTS")
-    }
-    os.environ.update(RETENTION_ARCHIVE_DIR=str(folder), RETENTION_ARCHIVE_RECIPIENTS=recipient)
-    try:
-        job = EngineJob(
-            server, dbname, policies, "dossier-medical", batch_size,
-            work / "engine-archive.log", APPROVERS,
-        )  # fmt: skip
-        result = run_engine(job)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    files = list(folder.rglob("*.tar"))
-    return result, len(files), sum(p.stat().st_size for p in files)
+    setup = archive_setup(work)
+    job = EngineJob(
+        server, dbname, setup.policies, "dossier-medical", batch_size,
+        work / "engine-archive.log", APPROVERS, environment=setup.environment(),
+    )  # fmt: skip
+    result = run_engine(job)
+    return result, *setup.files()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -234,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     result = measure(args.server, template, args.batch_size)
     for key, value in asdict(result).items():
         print(f"  {key}: {value}")
-    print(f"  ratio (retention / floor): {result.ratio:.2f} (target at most 2)")
+    print(f"  ratio (retention / floor): {result.ratio:.2f} (target at most {ARCHIVE_TARGET})")
     for label, wal in (("floor", result.floor_wal), ("retention", result.engine_wal)):
         print(
             f"  WAL written, {label}: {wal.wal_bytes / 1e6:,.0f} MB, full-page images "

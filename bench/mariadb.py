@@ -1,5 +1,6 @@
-"""The purge and minimisation benchmark on MariaDB (issue 20): `python -m bench.run --engine
-mariadb [--scale 0.25[,1.0]] [--only purge,pseudo] [--server mariadb://root@127.0.0.1:3306/]`.
+"""The purge, minimisation and archive benchmark on MariaDB (issue 20): `python -m bench.run
+--engine mariadb [--scale 0.25[,1.0]] [--only purge,pseudo,archive] [--server
+mariadb://root@127.0.0.1:3306/]`.
 
 The same measurements as on PostgreSQL (`bench/run.py`), with MariaDB's own pieces:
 
@@ -40,8 +41,29 @@ The same measurements as on PostgreSQL (`bench/run.py`), with MariaDB's own piec
 - **Same result**: every table's row count and `CHECKSUM TABLE`, and the digest of the patient
   ids left (purge); the same patients pseudonymised, the same contacts erased, the other
   patients' names and contacts untouched (minimisation).
-- **Archive**: not measured on MariaDB yet (archives on MariaDB are being built):
-  `measure_archive` is the hook; `--only archive` says so and stops.
+- **Archive** (`--only archive`, issue 20: at most 2x), bench/archive.py's measurement on
+  MariaDB. The floor: `purge.sql` on one connection in one transaction, where just before its
+  DELETEs the rows each of them removes (`SELECT ... FROM <the DELETE's joins>`) are made into
+  lines of COPY's text format by the server (each column `CAST` to text, tab-separated,
+  `\\N` for NULL, the separators escaped), read through an unbuffered cursor and written by this
+  process to a plain, unencrypted file, flushed to disk; then the DELETEs. This client-side
+  stream is the equivalent of the PostgreSQL floor's `COPY (...) TO STDOUT`: the server writes
+  the text, the rows cross the protocol into a file of the client, as the tool's archive's do.
+  Not `SELECT ... INTO OUTFILE`: it writes on the server's host (the same machine here, not in
+  general), as the server's system user, only into `secure_file_priv`'s folder, and needs the
+  FILE privilege, which the tool never asks for; a floor that skips the protocol and the client
+  does less than any archive written where the tool runs. The text is made by the server
+  because Python is slower at it: the driver's values turned into text here took 3 to 4 times
+  as long (prescription_lignes at 15,178 patients: 1.3 s against 0.35 s, the fetch alone
+  0.12-0.16 s; the same bytes). The copy's own seconds are reported apart.
+  `retention run` archives on the other copy with bench/archive.py's `archive_setup`
+  (`dossier-medical` whose phase is `archive`, encrypted to a throw-away age key, each file
+  verified before its batch commits), its tables in their own database as for the purge; both
+  copies must end as `compare_purge` says.
+- **Redo**, the analogue of PostgreSQL's WAL (binlog is off on these servers, `log_bin` 0):
+  for each side, the delta of `Innodb_lsn_current` (the redo generated) and of
+  `Innodb_os_log_written` (the bytes written to the log file), the server's whole: another
+  client's writes in the meantime count too (`redo_use`).
 """
 
 from __future__ import annotations
@@ -52,6 +74,8 @@ import json
 import os
 import platform
 import re
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -62,6 +86,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import checks
+from bench.archive import ARCHIVE_TARGET, ArchiveSetup, archive_setup
 from bench.engine import (
     PSEUDONYM_KEY,
     ROOT,
@@ -313,17 +338,25 @@ def _hmac_pads(key_hex: str) -> dict[str, str]:
     }
 
 
-def run_script(url: str, name: str, params: dict[str, Any]) -> ScriptRun:
-    """Run `bench/sql/mariadb/<name>.sql` in one transaction on one connection, timed."""
+def run_script(
+    url: str, name: str, params: dict[str, Any], copy_to: Path | None = None
+) -> ScriptRun:
+    """Run `bench/sql/mariadb/<name>.sql` in one transaction on one connection, timed. With
+    `copy_to` (the archive's floor), the rows its DELETEs remove are first written to that
+    file, in the same transaction, just before the first DELETE (`_copy_rows`)."""
     script = (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
+    texts = statements(script)
     done: list[Statement] = []
     conn = raw_connect(url, autocommit=False)
     try:
         cur = conn.cursor()
         started = time.perf_counter()
         cur.execute("START TRANSACTION")
-        for text in statements(script):
+        for text in texts:
             used = {k: v for k, v in params.items() if f"%({k})s" in text}
+            if copy_to is not None and text.startswith("DELETE"):
+                done += _copy_rows(conn, [t for t in texts if t.startswith("DELETE")], copy_to)
+                copy_to = None
             t0 = time.perf_counter()
             cur.execute(text, used) if used else cur.execute(text)
             done.append(Statement(text, time.perf_counter() - t0, int(cur.rowcount)))
@@ -335,6 +368,102 @@ def run_script(url: str, name: str, params: dict[str, Any]) -> ScriptRun:
     return ScriptRun(name, total, tuple(done))
 
 
+_DELETE = re.compile(r"^DELETE\s+(\w+)\s+FROM\s+(\w+)\s+AS\s+(\w+)\s+(.+)$", re.DOTALL)
+COPY_SYNC = "fsync of the copy"  # the label of the floor's last copy step
+_BINARY = frozenset({"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"})
+_COLUMNS = (
+    "SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS"
+    " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION"
+)
+
+
+def _char(code: int) -> str:
+    """One character in SQL, whatever `sql_mode` says of backslashes."""
+    return f"CHAR({code} USING utf8mb4)"
+
+
+def _as_text(alias: str, column: str, data_type: str) -> str:
+    """A column's value as COPY's text format writes it, made by the server: NULL as `\\N`,
+    bytes as `\\\\x` and hexadecimal, backslash, tab, newline and carriage return escaped."""
+    bs = _char(92)
+    name = f"{_q(alias)}.{_q(column)}"
+    if data_type in _BINARY:
+        value = f"CONCAT({bs}, {bs}, 'x', LOWER(HEX({name})))"
+    else:
+        value = f"CAST({name} AS CHAR)"
+        for code, escaped in ((92, bs), (9, "'t'"), (10, "'n'"), (13, "'r'")):
+            value = f"REPLACE({value}, {_char(code)}, CONCAT({bs}, {escaped}))"
+    return f"COALESCE({value}, CONCAT({bs}, 'N'))"
+
+
+def _copy_rows(conn: Any, deletes: list[str], path: Path) -> list[Statement]:
+    """The floor's copy (module docstring): for each `DELETE <alias> FROM <table> AS <alias>
+    <joins>`, the rows of `SELECT <each column as text, tab-separated> FROM <table> AS <alias>
+    <joins>` read through an unbuffered cursor and written to `path`, one line each; then the
+    file flushed to disk. Each step timed as a statement (the column list read included)."""
+    done: list[Statement] = []
+    with path.open("wb") as sink:
+        for text in deletes:
+            found = _DELETE.match(text)
+            if found is None or found[1] != found[3]:
+                raise ValueError(f"not a DELETE <alias> FROM <table> AS <alias>: {text[:60]!r}")
+            alias, table, _, joins = found.groups()
+            t0 = time.perf_counter()
+            columns = ", ".join(_as_text(alias, c, t) for c, t in _rows(conn, _COLUMNS, (table,)))
+            select = f"SELECT CONCAT_WS({_char(9)}, {columns}) FROM {_q(table)} AS {alias} {joins}"
+            cur = conn.cursor(buffered=False)
+            try:
+                cur.execute(select)
+                count = 0
+                while rows := cur.fetchmany(10_000):
+                    sink.write("".join(f"{row[0]}\n" for row in rows).encode())
+                    count += len(rows)
+            finally:
+                cur.close()
+            label = f"SELECT {alias}.* FROM {table} AS {alias} {joins}"  # what it reads
+            done.append(Statement(label, time.perf_counter() - t0, count))
+        t0 = time.perf_counter()
+        sink.flush()
+        os.fsync(sink.fileno())
+        done.append(Statement(COPY_SYNC, time.perf_counter() - t0, 0))
+    return done
+
+
+# -- the redo log, the analogue of the WAL ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RedoUse:
+    """What InnoDB's redo log took while a side ran: the whole server's (other clients'
+    writes count too), binlog off on these servers (`log_bin` 0)."""
+
+    lsn_bytes: int  # Innodb_lsn_current's delta: the redo generated
+    written_bytes: int  # Innodb_os_log_written's delta: the bytes written to the log file
+
+
+_REDO = (
+    "SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS"
+    " WHERE VARIABLE_NAME IN ('INNODB_LSN_CURRENT', 'INNODB_OS_LOG_WRITTEN')"
+)
+
+
+def _redo_counters(server: str) -> tuple[int, int]:
+    with connect(server) as admin:
+        found = {str(k).upper(): int(v) for k, v in _rows(admin, _REDO)}
+    return found["INNODB_LSN_CURRENT"], found["INNODB_OS_LOG_WRITTEN"]
+
+
+@contextmanager
+def redo_use(server: str) -> Iterator[list[RedoUse]]:
+    """The redo written while the block runs, appended to the yielded list at its end
+    (bench/archive.py's wal_use on MariaDB)."""
+    found: list[RedoUse] = []
+    lsn, written = _redo_counters(server)
+    yield found
+    lsn_after, written_after = _redo_counters(server)
+    found.append(RedoUse(lsn_after - lsn, written_after - written))
+
+
 # -- transactions, from INNODB_TRX ------------------------------------------------------------
 
 _MARKERS: tuple[tuple[str, str], ...] = (  # first match wins; statement prefixes as seen
@@ -344,10 +473,18 @@ _MARKERS: tuple[tuple[str, str], ...] = (  # first match wins; statement prefixe
     (BATCH, "would_be_due"),  # the locked re-check
     (BATCH, "FOR UPDATE"),
     (BATCH, "retention_records"),  # a batch's rows, found once through their links
+    (BATCH, "retention_archive_keys"),  # an archive batch's row keys
     (BATCH, "JSON_TABLE("),  # a batch's keys
     (BATCH, "DELETE "),
     (BATCH, "UPDATE `"),
     (BATCH, "retention_pseudonyms"),
+    # a batch seen only while it waits for the trail's lock, writes its entry or stages values
+    # (batches side by side: the other worker holds the lock until its commit)
+    (BATCH, "GET_LOCK("),
+    (BATCH, "`audit`"),
+    (BATCH, "retention_writeback"),
+    (BATCH, "archive_segment"),
+    (BATCH, "archive_files"),
 )
 _PRIORITY = {EXPOSURE: 4, PLAN: 3, SNAPSHOT: 2, BATCH: 1, OTHER: 0}
 # Two queries, matched here: joined in SQL, INNODB_TRX and PROCESSLIST gave no row (10.11.19).
@@ -623,7 +760,7 @@ def compare_minimise(hand_url: str, engine_url: str) -> checks.Comparison:
     return checks.Comparison(all(a == b for a, b in details.values()), details)
 
 
-_COMPARE = {"purge": compare_purge, "pseudo": compare_minimise}
+_COMPARE = {"purge": compare_purge, "pseudo": compare_minimise, "archive": compare_purge}
 
 
 # -- a measurement ----------------------------------------------------------------------------
@@ -637,13 +774,21 @@ class Options:
     quiet_wait: float
 
 
-def measure_archive(template: Template, options: Options) -> Result:
-    """The hook for the archive on MariaDB (issue 20: archive <= 2x): bench/archive.py's
-    measurement, once `retention run` archives on MariaDB. Not yet."""
-    raise SystemExit(
-        "archive on MariaDB: not measured yet (archives on MariaDB are being built); "
-        "bench/mariadb.py measure_archive is the hook"
-    )
+def measure_archive(template: Template, options: Options) -> tuple[Result, dict[str, Any]]:
+    """The archive against its floor (module docstring), with bench/archive.py's policy and
+    throw-away key, in a folder removed at the end."""
+    work = Path(tempfile.mkdtemp(prefix="bench-mariadb-archive-"))
+    try:
+        setup = archive_setup(work)
+        m = Measurement(
+            "archive", "purge", setup.policies, "dossier-medical", ARCHIVE_TARGET, -1,
+            checks.compare_purge,
+        )  # fmt: skip
+        result, extra = _measure(template, m, options, setup)
+        extra["archive_files"], extra["archive_bytes"] = setup.files()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return result, extra
 
 
 def _names(template: Template, m: Measurement) -> tuple[str, str, str]:
@@ -651,7 +796,11 @@ def _names(template: Template, m: Measurement) -> tuple[str, str, str]:
     return f"{base}_sql", f"{base}_engine", f"{base}_engine_tool"
 
 
-def _measure(template: Template, m: Measurement, options: Options) -> tuple[Result, dict[str, Any]]:
+def _measure(
+    template: Template, m: Measurement, options: Options, archive: ArchiveSetup | None = None
+) -> tuple[Result, dict[str, Any]]:
+    """The hand-written SQL, then `retention run`, each on its own copy. With `archive`, the
+    floor's copy of the rows is written next to the archive's folder."""
     server = options.server
     today = checks.legal_today()
     hand_db, engine_db, tool_db = _names(template, m)
@@ -664,7 +813,11 @@ def _measure(template: Template, m: Measurement, options: Options) -> tuple[Resu
         )
         loads = [wait_for_quiet(options.quiet_wait)]
         params = {"today": today.isoformat(), **_hmac_pads(PSEUDONYM_KEY)}
-        hand = run_script(hand_url, m.script, params)
+        copy_to = archive.folder.parent / "floor.out" if archive is not None else None
+        with redo_use(server) as hand_redo:
+            hand = run_script(hand_url, m.script, params, copy_to)
+        if copy_to is not None:
+            extra["copy_bytes"] = copy_to.stat().st_size
         print(f"  {m.name}: hand-written SQL {hand.seconds:.1f} s", flush=True)
         engine_url, extra["clone_seconds_engine"] = clone(server, template, engine_db)
         with connect(server) as admin:
@@ -678,11 +831,17 @@ def _measure(template: Template, m: Measurement, options: Options) -> tuple[Resu
             DATA / f"mariadb-engine-{template.patients}-{m.name}.log",
             (),  # `retention approve` does not run on MariaDB yet: approvals off instead
             url=engine_url,
-            environment=(("RETENTION_SCHEMA_NAME", tool_db), ("RETENTION_REQUIRED_APPROVALS", "0")),
+            environment=(
+                ("RETENTION_SCHEMA_NAME", tool_db),
+                ("RETENTION_REQUIRED_APPROVALS", "0"),
+                *(archive.environment() if archive is not None else ()),
+            ),
         )
         print(f"  {m.name}: retention run ...", flush=True)
         loads.append(wait_for_quiet(options.quiet_wait))
-        engine = run_engine(job, tool_db)
+        with redo_use(server) as engine_redo:
+            engine = run_engine(job, tool_db)
+        extra["redo_hand"], extra["redo_engine"] = asdict(hand_redo[0]), asdict(engine_redo[0])
         print(f"  {m.name}: retention run {engine.seconds:.1f} s (exit {engine.returncode})")
         checks.warn_if_the_day_changed(today)
         comparison = _COMPARE[m.name](hand_url, engine_url)
@@ -747,7 +906,35 @@ def mariadb_lines(results: list[Result], extras: list[dict[str, Any]]) -> str:
             f"{_memory_line(r)}; copies made in {extra['clone_seconds_hand']:.1f} s and "
             f"{extra['clone_seconds_engine']:.1f} s (untimed)"
         )
+        lines.append(f"  {_redo_line(extra)}")
+        if r.measurement == "archive":
+            lines.append(f"  {_archive_line(r, extra)}")
     return "\n".join(lines)
+
+
+def _redo_line(extra: dict[str, Any]) -> str:
+    """The redo of each side (RedoUse), the analogue of the WAL on PostgreSQL."""
+    hand, engine = extra["redo_hand"], extra["redo_engine"]
+    return (
+        f"InnoDB redo generated (server-wide LSN advance): hand {hand['lsn_bytes'] / 1e6:,.1f} MB, "
+        f"retention {engine['lsn_bytes'] / 1e6:,.1f} MB; written to the log file "
+        f"{hand['written_bytes'] / 1e6:,.1f} MB / {engine['written_bytes'] / 1e6:,.1f} MB"
+    )
+
+
+def _archive_line(r: Result, extra: dict[str, Any]) -> str:
+    """The floor's plain copy against the archive's encrypted files."""
+    copy = sum(
+        sec
+        for label, sec, _ in r.hand_statements
+        if label.startswith("SELECT") or label == COPY_SYNC
+    )
+    return (
+        f"archive: the floor's plain copy {extra['copy_bytes'] / 1e6:,.1f} MB written in "
+        f"{copy:.2f} s (fsync included) of its {r.hand_seconds:.1f} s; retention wrote "
+        f"{extra['archive_files']} encrypted file(s), {extra['archive_bytes'] / 1e6:,.1f} MB, "
+        f"{r.engine_rows:,} rows"
+    )
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -758,7 +945,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--engine", choices=["mariadb"], default="mariadb")
     parser.add_argument("--scale", default="1.0", help="scale factor(s), comma-separated")
-    parser.add_argument("--only", default="purge,pseudo", help="purge,pseudo (archive: not yet)")
+    parser.add_argument("--only", default="purge,pseudo", help="purge,pseudo,archive")
     parser.add_argument("--batch-size", type=int, default=None, help="RETENTION_BATCH_SIZE")
     parser.add_argument("--server", default=DEFAULT_SERVER, help="admin URL of the server")
     parser.add_argument("--keep", action="store_true", help="keep the copies for inspection")
@@ -804,21 +991,24 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"  template {template.name} ({template.size_bytes / 2**20:,.0f} MB) {how}")
         try:
-            scale_results = []
+            scale_results, scale_extras = [], []
             for name in args.only.split(","):
                 if name == "archive":
-                    measure_archive(template, options)
-                result, extra = _measure(template, MEASUREMENTS[name], options)
+                    result, extra = measure_archive(template, options)
+                else:
+                    result, extra = _measure(template, MEASUREMENTS[name], options)
                 scale_results.append(result)
-                extras.append(extra)
+                scale_extras.append(extra)
             path = DATA / f"mariadb-results-{patients}.json"
             content = {
                 "machine": facts,
                 "template": asdict(template),
                 "results": [asdict(r) for r in scale_results],
+                "extras": scale_extras,
             }
             path.write_text(json.dumps(content, indent=2, default=str), encoding="utf-8")
             results += scale_results
+            extras += scale_extras
         finally:
             if args.drop_template:
                 with connect(args.server) as admin:

@@ -74,7 +74,16 @@ class Settings(BaseSettings):
     )
     application_name: str = Field(default="retention", description="Shown in pg_stat_activity.")
     connect_timeout: int = Field(default=10, ge=1, le=600, description="Seconds.")
-    batch_size: int = Field(default=2000, ge=1, le=100_000, description="Subjects per batch.")
+    batch_size: int = Field(
+        default=2000, ge=1, le=100_000, description="Subjects per batch, at most."
+    )
+    batch_seconds: float = Field(
+        default=0.5,
+        ge=0,
+        le=60,
+        description="Target length of a batch's transaction: each batch takes as many subjects "
+        "as the last ones processed in this time, at most batch_size (0: always batch_size).",
+    )
     workers: int = Field(
         default=2,
         ge=1,

@@ -208,6 +208,50 @@ def test_the_plan_reads_one_snapshot_on_mariadb(mariadb_url: str) -> None:
         assert reader.execute(count).fetchone() == (2,)
 
 
+def test_the_plan_copies_rows_without_locking_them_on_mariadb(
+    maria: tuple[str, Connection],
+) -> None:
+    """The plan's transaction copies every patient into temporary tables (the clock): the
+    application must still change any patient meanwhile, and a patient the application holds
+    locked must not stop the plan. In REPEATABLE READ, InnoDB read the rows an INSERT ...
+    SELECT or CREATE ... SELECT copies with shared locks held to the commit: the UPDATE below
+    waited for its lock timeout (error 1205), and the plan for the application's lock."""
+    url, conn = maria
+    patients = sql.Identifier("patients")
+    with connect(Settings(), url=url) as application:
+        application.execute("SET SESSION innodb_lock_wait_timeout = 1")
+        conn.execute("SET SESSION innodb_lock_wait_timeout = 1")
+        first, second = (
+            r[0]
+            for r in application.execute(
+                sql.SQL("SELECT patient_id FROM {} ORDER BY patient_id LIMIT 2").format(patients)
+            )
+        )
+        try:
+            with application.transaction(force_rollback=True):
+                application.execute(
+                    sql.SQL("SELECT nom FROM {} WHERE patient_id = %s FOR UPDATE").format(patients),
+                    (first,),
+                )
+                plan = compute_plan(conn, _policies(conn), TODAY, schema=TOOL)  # not waiting
+                assert any(ph.due_subjects for p in plan.policies for ph in p.phases)
+            with engine_of(conn).snapshots.transaction(conn, read_only=False):
+                conn.execute(
+                    sql.SQL("CREATE TEMPORARY TABLE retention_probe AS SELECT * FROM {}").format(
+                        patients
+                    )
+                )
+                with application.transaction(force_rollback=True):
+                    changed = application.execute(
+                        sql.SQL("UPDATE {} SET nom = nom WHERE patient_id = %s").format(patients),
+                        (second,),
+                    ).rowcount
+                    assert changed == 1
+            conn.execute("DROP TEMPORARY TABLE retention_probe")
+        finally:
+            conn.execute("SET SESSION innodb_lock_wait_timeout = DEFAULT")
+
+
 def test_a_snapshot_transaction_is_refused_inside_another(mariadb_conn: Connection) -> None:
     snapshots = engine_of(mariadb_conn).snapshots
     with (

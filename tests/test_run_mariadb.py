@@ -21,9 +21,10 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -44,6 +45,7 @@ SEED = 7
 ROOT = Path(__file__).resolve().parent.parent
 RUN = ("run", "--yes", "--allow-large", "--reason", "engine test")
 _names = itertools.count()
+T = TypeVar("T")
 
 # a policy on the patients' identity, beside the shipped ones: every column action
 IDENTITY = """
@@ -300,6 +302,30 @@ def _text(value: object) -> str:
     )
 
 
+def general_log(admin_url: str, work: Callable[[], T]) -> tuple[T, list[tuple[int, str, str]]]:
+    """`work`'s result, and every statement the server received meanwhile, as its general
+    query log (a table, for the duration) recorded them: (thread, command type, text)."""
+    with connect(Settings(), url=admin_url) as admin:
+        saved = admin.execute("SELECT @@general_log, @@log_output").fetchone()
+        assert saved is not None
+        admin.execute("SET GLOBAL log_output = 'TABLE'")
+        admin.execute("TRUNCATE TABLE mysql.general_log")
+        admin.execute("SET GLOBAL general_log = 1")
+        try:
+            result = work()
+        finally:
+            admin.execute("SET GLOBAL general_log = %s", (int(saved[0]),))
+            admin.execute("SET GLOBAL log_output = %s", (str(saved[1]),))
+        logged = [
+            (int(r[0]), str(r[1]), _text(r[2]))
+            for r in admin.execute(
+                "SELECT thread_id, command_type, argument FROM mysql.general_log"
+            ).fetchall()
+        ]
+        admin.execute("TRUNCATE TABLE mysql.general_log")
+    return result, logged
+
+
 def _key_forms(secret: str) -> list[str]:
     raw = secret.encode()
     return [secret, raw.hex(), raw.hex().upper(), base64.b64encode(raw).decode()]
@@ -315,25 +341,8 @@ def test_the_pseudonym_key_never_reaches_mariadb(
     policies = _policies(tmp_path / "policies")
     for other in ("contacts-patients", "dossier-medical", "journal-modifications"):
         (policies / f"{other}.yaml").unlink()
-    with connect(Settings(), url=mariadb_admin_url) as admin:
-        saved = admin.execute("SELECT @@general_log, @@log_output").fetchone()
-        assert saved is not None
-        admin.execute("SET GLOBAL log_output = 'TABLE'")
-        admin.execute("TRUNCATE TABLE mysql.general_log")
-        admin.execute("SET GLOBAL general_log = 1")
-        try:
-            run = _cli(url, tool, policies, *RUN)
-        finally:
-            admin.execute("SET GLOBAL general_log = %s", (int(saved[0]),))
-            admin.execute("SET GLOBAL log_output = %s", (str(saved[1]),))
-        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-        logged = [
-            (int(r[0]), str(r[1]), _text(r[2]))
-            for r in admin.execute(
-                "SELECT thread_id, command_type, argument FROM mysql.general_log"
-            ).fetchall()
-        ]
-        admin.execute("TRUNCATE TABLE mysql.general_log")
+    run, logged = general_log(mariadb_admin_url, lambda: _cli(url, tool, policies, *RUN))
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     # the run's sessions: those that connected to the test's database (the log is the server's:
     # other sessions, e.g. a benchmark's hand-written SQL, may run at the same time)
     database = url.rsplit("/", 1)[1]

@@ -84,13 +84,12 @@ def _staged(
     typed += [(f, "boolean") for f in flags]
     names = [n for n, _ in typed]
     types = [t if isinstance(t, str) else t.type for _, t in typed]
-    # one staging table per target and column set, kept by the session, emptied before each
-    # use: creating and dropping a table per batch would churn the system catalogues
+    # one staging table per target and column set, made empty before each use (another
+    # phase's rows, same batch; on MariaDB, another batch's)
     digest = hashlib.sha256(repr((table.qname, names, types)).encode()).hexdigest()[:16]
     temp = dialect.temporary_table(f"retention_writeback_{digest}", typed)
-    conn.execute(temp.create)
-    # another phase's rows, same batch (and on MariaDB, another batch's)
-    conn.execute(sql.SQL("DELETE FROM {}").format(temp.name))
+    for statement in temp.renew:
+        conn.execute(statement)
     engine_of(conn).bulk.load(conn, temp.name, names, rows)
     return temp.name
 

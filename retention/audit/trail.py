@@ -146,7 +146,7 @@ class AuditTrail:
             ).fetchone()
             seq, prev = (int(last[0]) + 1, str(last[1])) if last else (1, GENESIS)
             content = self._content(entry, seq, prev)
-            arrays = engine.name == "postgresql"  # MariaDB has no arrays: JSON
+            arrays = engine.capabilities.arrays  # else the digests are a JSON array
             digest = entry_hash(prev, content)
             conn.execute(
                 sql.SQL(

@@ -237,11 +237,9 @@ def _find(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _holds_digest(settings: Settings) -> sql.Composable:
-    """An entry's subject digests hold the parameter: PostgreSQL's text[], MariaDB's JSON
-    array (no arrays there)."""
-    if engine_for(settings.require_database_url()).name == "mariadb":
-        return sql.SQL("JSON_CONTAINS(subject_digests, JSON_QUOTE(%s))")
-    return sql.SQL("%s = ANY(subject_digests)")
+    """An entry's subject digests hold the parameter (an array, or a JSON array)."""
+    dialect = engine_for(settings.require_database_url()).dialect
+    return dialect.list_holds(sql.Identifier("subject_digests"), sql.SQL("%s"))
 
 
 def _print(entries: list[dict[str, Any]], fmt: str) -> None:

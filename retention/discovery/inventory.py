@@ -16,31 +16,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from retention.catalog.introspect import read_catalog
 from retention.discovery.model import ColumnVerdict, ScanResult
 from retention.engines import Connection, engine_of, sql
+from retention.engines.inserted import insert_returning
 from retention.engines.params import Json
 from retention.errors import DatabaseError
 
+# the latest verdict of each column before the scan `before` (a window: every engine has it)
 _LATEST = """
-SELECT DISTINCT ON (c.schema_name, c.table_name, c.column_name)
-       c.schema_name, c.table_name, c.column_name, c.entity, c.score, c.evidence
-FROM {columns} c
-WHERE c.scan_id < %(before)s
-  AND EXISTS (SELECT FROM pg_attribute a
-              JOIN pg_class t ON t.oid = a.attrelid
-              JOIN pg_namespace n ON n.oid = t.relnamespace
-              WHERE n.nspname = c.schema_name AND t.relname = c.table_name
-                AND a.attname = c.column_name AND a.attnum > 0 AND NOT a.attisdropped)
-ORDER BY c.schema_name, c.table_name, c.column_name, c.scan_id DESC
-"""
-# Another engine (MariaDB): every verdict before the scan `before`, the latest kept in Python and
-# the columns that no longer exist left out by the catalogue (the scanned database's)
-_VERDICTS = """
-SELECT c.schema_name, c.table_name, c.column_name, c.entity, c.score, c.evidence
-FROM {columns} c
-WHERE c.scan_id < %(before)s
-ORDER BY c.scan_id DESC
+SELECT v.schema_name, v.table_name, v.column_name, v.entity, v.score, v.evidence
+FROM (SELECT c.schema_name, c.table_name, c.column_name, c.entity, c.score, c.evidence,
+             row_number() OVER (PARTITION BY c.schema_name, c.table_name, c.column_name
+                                ORDER BY c.scan_id DESC) AS n
+      FROM {columns} c
+      WHERE c.scan_id < %(before)s) v
+WHERE v.n = 1
+ORDER BY v.schema_name, v.table_name, v.column_name
 """
 
 
@@ -107,11 +98,14 @@ def save_scan(
     """Store a scan (verdicts and evidence, no value); returns its id."""
     _require(conn, schema)
     with conn.transaction():
-        row = conn.execute(
+        scans = sql.Identifier(schema, "scans")
+        row = insert_returning(
+            conn,
+            scans,
             sql.SQL(
                 "INSERT INTO {} (scanned_at, scope, seconds, columns, personal) "
-                "VALUES (%s, %s, %s, %s, %s) RETURNING scan_id"
-            ).format(sql.Identifier(schema, "scans")),
+                "VALUES (%s, %s, %s, %s, %s)"
+            ).format(scans),
             (
                 result.scanned_at,
                 Json(scope or {}),
@@ -119,8 +113,9 @@ def save_scan(
                 len(result.columns),
                 len(result.personal),
             ),
-        ).fetchone()
-        assert row is not None
+            key="scan_id",
+            returning=sql.Identifier("scan_id"),
+        )
         scan_id = int(row[0])
         with conn.cursor() as cur:
             cur.executemany(
@@ -143,20 +138,11 @@ def latest_inventory(
     before the scan ``before``), in column order."""
     _require(conn, schema)
     params = {"before": before if before is not None else 2**62}
-    if engine_of(conn).name == "postgresql":
-        query = sql.SQL(_LATEST).format(columns=sql.Identifier(schema, "scan_columns"))
-        rows = conn.execute(query, params).fetchall()
-    else:
-        query = sql.SQL(_VERDICTS).format(columns=sql.Identifier(schema, "scan_columns"))
-        latest: dict[tuple[str, str, str], Any] = {}
-        for row in conn.execute(query, params).fetchall():
-            latest.setdefault((str(row[0]), str(row[1]), str(row[2])), row)
-        tables = read_catalog(conn, tool_schema=schema).tables
-        rows = [
-            latest[key]
-            for key in sorted(latest)
-            if key[:2] in tables and key[2] in tables[key[:2]].columns
-        ]
+    query = sql.SQL(_LATEST).format(columns=sql.Identifier(schema, "scan_columns"))
+    latest = conn.execute(query, params).fetchall()
+    keys = [(str(r[0]), str(r[1]), str(r[2])) for r in latest]
+    existing = engine_of(conn).catalogue.existing_columns(conn, keys, tool_schema=schema)
+    rows = [r for key, r in zip(keys, latest, strict=True) if key in existing]
     return [
         ColumnVerdict(r[0], r[1], r[2], r[3], round(float(r[4]), 2), _document(r[5])) for r in rows
     ]

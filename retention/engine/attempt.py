@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from retention.db import connection_lost
 from retention.engine.batch import BatchContext, BatchResult, run_batch
 from retention.engine.due_keys import Row, keys_and_flags
 from retention.engine.outcome import PhaseResult
+from retention.engine.pace import Pace
 from retention.engine.progress import Reporter
 from retention.engine.record import RunRecord
 from retention.engines import Connection, errors
@@ -49,10 +51,12 @@ class PassBatches:
     record: RunRecord
     progress: Reporter
     guard: threading.Lock
+    pace: Pace  # told each committed batch's length
 
     def attempt(self, conn: Connection, rows: list[Row]) -> bool:
         """One batch of `rows` on `conn`; False stops the pass."""
         keys, flags = keys_and_flags(rows, self.active)
+        started = time.monotonic()
         try:
             done = run_batch(conn, [self.ctxs[i] for i in self.active], keys, flags)
         except SKIPPED as exc:
@@ -64,6 +68,7 @@ class PassBatches:
         except (errors.Error, ArchiveError) as exc:
             return self._failed(conn, len(keys), exc)
         else:
+            self.pace.record(len(keys), time.monotonic() - started)
             with self.guard:
                 self._tally(done)
         with self.guard:

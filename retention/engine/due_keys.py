@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from retention.engine.pace import Pace
 from retention.engines import Connection, engine_of, sql
 from retention.plan.passes import flag
 
@@ -18,12 +19,13 @@ Row = tuple[Any, ...]
 
 
 def batches(
-    conn: Connection, table: str, phases: int, size: int, stop: threading.Event
+    conn: Connection, table: str, phases: int, size: int | Pace, stop: threading.Event
 ) -> Iterator[list[Row]]:
-    """The pass's batches of `size` rows, in walk order, until done or stopped."""
+    """The pass's batches of `size` rows (or as many as the pace says, batch after batch), in
+    walk order, until done or stopped."""
     last: Any = None
     while not stop.is_set():
-        rows = next_keys(conn, table, phases, last, size)
+        rows = next_keys(conn, table, phases, last, size if isinstance(size, int) else size.size())
         if not rows:
             return
         last = place(rows[-1])
@@ -37,12 +39,14 @@ def next_keys(conn: Connection, table: str, phases: int, last: Any, size: int) -
     due = dialect.temporary(table)
     if last is None:
         query = sql.SQL("SELECT {} FROM {} ORDER BY w, o, k LIMIT %s").format(columns, due)
-        params: tuple[Any, ...] = (size,)
+        params: tuple[Any, ...] | dict[str, Any] = (size,)
     else:
-        query = sql.SQL(
-            "SELECT {} FROM {} WHERE (w, o, k) > (%s, %s, %s) ORDER BY w, o, k LIMIT %s"
-        ).format(columns, due)
-        params = (last[1], last[2], last[0], size)  # last = place(row)
+        # last = place(row): (key, window, end of retention)
+        values = [sql.Placeholder(name) for name in ("w", "o", "k")]
+        query = sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY w, o, k LIMIT %(size)s").format(
+            columns, due, dialect.after([sql.SQL(c) for c in ("w", "o", "k")], values)
+        )
+        params = {"w": last[1], "o": last[2], "k": last[0], "size": size}
     # PostgreSQL: not prepared, the table is recreated per run, with another key type
     return list(conn.execute(query, params, prepare=dialect.prepare_temporary))
 

@@ -33,6 +33,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from retention.engines import Connection, engine_of, sql
+from retention.engines.inserted import insert_returning
 from retention.engines.params import Json
 from retention.errors import RetentionError
 from retention.policy.bound import BoundPolicy
@@ -66,10 +67,11 @@ class Journal:
         self, run_id: uuid.UUID, batch: Batch, keys: dict[str, list[Any]], values: Any
     ) -> int:
         """The intent of a batch, committed; its id."""
+        table = sql.Identifier(self.schema, TABLE)
         query = sql.SQL(
             "INSERT INTO {} (run_id, policy, policy_sha256, phases, subject_keys, link_values) "
-            "VALUES (%s, %s, %s, %s, %s, %s) RETURNING intent_id"
-        ).format(sql.Identifier(self.schema, TABLE))
+            "VALUES (%s, %s, %s, %s, %s, %s)"
+        ).format(table)
         params = (
             str(run_id),
             batch.policy.name,
@@ -82,8 +84,14 @@ class Journal:
             if self._conn is None or self._conn.closed or self._conn.broken:
                 self._conn = self._connect()
             with self._conn.transaction():
-                row = self._conn.execute(query, params).fetchone()
-        assert row is not None
+                row = insert_returning(
+                    self._conn,
+                    table,
+                    query,
+                    params,
+                    key="intent_id",
+                    returning=sql.Identifier("intent_id"),
+                )
         return int(row[0])
 
     def close(self) -> None:
@@ -206,9 +214,8 @@ def _subjects(conn: Connection, batch: Batch) -> sql.Composable:
     table = engine.dialect.temporary_table(
         "retention_intent_subjects", [("k", batch.policy.key), ("grp", "text")]
     )
-    conn.execute(table.create)
-    if not table.emptied_at_commit:  # another batch's subjects
-        conn.execute(sql.SQL("DELETE FROM {}").format(table.name))
+    for statement in table.renew:
+        conn.execute(statement)
     engine.bulk.load(conn, table.name, ["k", "grp"], [(k, subject_of(k)) for k in batch.keys])
     return table.name
 

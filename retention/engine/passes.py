@@ -18,6 +18,7 @@ from retention.engine.due_keys import batches
 from retention.engine.gates import PhaseGates
 from retention.engine.journal import Journal
 from retention.engine.outcome import PhaseResult, RunReport
+from retention.engine.pace import Pace
 from retention.engine.progress import Reporter
 from retention.engine.record import RunRecord
 from retention.engine.workers import walk
@@ -83,7 +84,8 @@ class Passes:
         if not active:
             return False
         ctxs = [self._journaled(context(policy, phase)) for phase in phases]
-        self._pass(PassBatches(ctxs, results, active, self.record, self.progress, self.guard))
+        pace = Pace(self.settings.batch_size, self.settings.batch_seconds)
+        self._pass(PassBatches(ctxs, results, active, self.record, self.progress, self.guard, pace))
         return True
 
     def _journaled(self, ctx: BatchContext) -> BatchContext:
@@ -110,9 +112,7 @@ class Passes:
                 and all(spec_of(phases[i].action).side_by_side for i in work.active)
             )
             with closing(self.connections.open() if side_by_side else []) as workers:
-                rows = batches(
-                    self.connections.main, table, len(phases), self.settings.batch_size, self.stop
-                )
+                rows = batches(self.connections.main, table, len(phases), work.pace, self.stop)
                 if workers:
                     walk(workers, rows, work.attempt, self.stop, cancel=_cancel)
                     return

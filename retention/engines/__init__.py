@@ -62,6 +62,8 @@ class Capabilities:
     # whose statements may scan a table and keep every row they read locked must not: on
     # MariaDB the dialect drives every locking statement from the batch's keys instead)
     disjoint_batch_locks: bool
+    arrays: bool  # array columns (PostgreSQL text[]); else a list is stored as a JSON array
+    insert_returning: bool  # INSERT ... RETURNING (MariaDB 10.5+); else engines/inserted.py
 
 
 class Catalogue(Protocol):
@@ -91,6 +93,20 @@ class Catalogue(Protocol):
         not found is left out."""
         ...
 
+    def existing_columns(
+        self, conn: Connection, columns: Collection[tuple[str, str, str]], *, tool_schema: str
+    ) -> set[tuple[str, str, str]]:
+        """Those of `columns` (schema, table, column) that exist now (the inventory leaves
+        out the verdicts of columns dropped since their scan)."""
+        ...
+
+    def may_be_large(
+        self, conn: Connection, tables: Collection[tuple[str, str]], rows: int
+    ) -> bool:
+        """Whether one of `tables` may hold `rows` rows or more, by the planner's estimate (a
+        table never analysed counts as large): whether slicing its clock is worth helpers."""
+        ...
+
 
 class Engine(Protocol):
     """One database engine: its name, the URL schemes it accepts, and its implementations."""
@@ -104,6 +120,11 @@ class Engine(Protocol):
     def connect(self, settings: Settings, *, url: str | None = None) -> Connection: ...
     def connection_lost(self, conn: Connection, exc: BaseException) -> bool: ...
     def owns(self, conn: Connection) -> bool: ...
+    def for_connection(self, conn: Connection) -> Engine:
+        """The engine serving this connection (owned by this one): itself, or the same
+        engine with another server's capabilities (a MySQL server behind the MariaDB one)."""
+        ...
+
     @property
     def catalogue(self) -> Catalogue: ...
     def binary_log(self, conn: Connection) -> BinaryLog:
@@ -175,5 +196,5 @@ def engine_of(conn: Connection) -> Engine:
         except ImportError:  # an engine whose driver is not installed owns no connection
             continue
         if engine.owns(conn):
-            return engine
+            return engine.for_connection(conn)
     raise TypeError(f"no engine owns a connection of type {type(conn).__name__}")

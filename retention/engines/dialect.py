@@ -52,13 +52,12 @@ class RowSet:
 
 @dataclass(frozen=True)
 class TemporaryTable:
-    """A temporary table of this session: `create` makes it when missing (run it before each
-    use), `name` is how statements name it. Unless `emptied_at_commit`, a committed
-    transaction leaves its rows there: empty it before use (`DELETE FROM name`)."""
+    """A temporary table of this session: `renew` makes it exist and empty, whatever an earlier
+    use (another phase of the batch, another batch) left there: run its statements before each
+    use. `name` is how statements name it."""
 
-    create: sql.Composed
+    renew: tuple[sql.Composed, ...]
     name: sql.Composable
-    emptied_at_commit: bool
 
 
 @dataclass(frozen=True)
@@ -107,6 +106,22 @@ class Dialect(Protocol):
 
     def key_rows(self, params: Binder, keys: Sequence[Any], key: Column) -> sql.Composable:
         """A query of one column yielding the keys, to INSERT ... its rows."""
+        ...
+
+    def quantiles(self, expr: sql.Composable) -> sql.Composable:
+        """The values of `expr` at the fractions of its order listed by the one parameter
+        (floats), as one array (PostgreSQL `percentile_disc(...) WITHIN GROUP`): the bounds of
+        a clock's slices, cut only where helpers share the snapshot (`shares_snapshots`)."""
+        ...
+
+    def generated_key(self, key: sql.Composable) -> sql.Composable:
+        """`key` is the value the session's last INSERT generated for it (an identity or
+        AUTO_INCREMENT column): how a row is read back without RETURNING."""
+        ...
+
+    def list_holds(self, column: sql.Composable, value: sql.Composable) -> sql.Composable:
+        """The list `column` (a text array, or a JSON array where there are no arrays) holds
+        the text `value`."""
         ...
 
     def in_query(self, expr: sql.Composable, query: sql.Composable) -> sql.Composable:
@@ -336,6 +351,13 @@ class Dialect(Protocol):
 
     def index_temporary(self, name: str, columns: Sequence[str]) -> sql.Composed:
         """Index this session's temporary table `name` on `columns`, in this order."""
+        ...
+
+    def after(
+        self, columns: Sequence[sql.Composable], values: Sequence[sql.Composable]
+    ) -> sql.Composable:
+        """`columns` come after `values` in lexicographic order (the row comparison `>`), as a
+        condition that an index on `columns`, in this order, reads as one range."""
         ...
 
     def bool_or(self, expr: sql.Composable) -> sql.Composable:

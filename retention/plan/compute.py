@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -42,7 +42,14 @@ from retention.plan.slices import (
 )
 from retention.policy.bound import BoundPhase, BoundPolicy
 from retention.policy.expr import Params
-from retention.rows.members import affected_tables, count_members, due_keys, subject_pending
+from retention.policy.relations import QName
+from retention.rows.members import (
+    affected_tables,
+    count_members,
+    due_keys,
+    paths,
+    subject_pending,
+)
 from retention.store.schema import holds_table
 
 
@@ -72,7 +79,7 @@ def compute_plan(
     engine = engine_of(conn)
     read_only = keep is None and engine.capabilities.materializes_cte
     with engine.snapshots.transaction(conn, read_only=read_only):
-        engine_of(conn).session.work_mem(conn, work_mem_mb)
+        engine_of(conn).session.whole_tables(conn, work_mem_mb)
         slicing = None
         if helpers and keep is not None and not rows:
             slicing = Helpers(list(helpers), export_snapshot(conn), work_mem_mb)
@@ -227,7 +234,7 @@ def pass_plan(
     ordered = ordered_by_retention(phases)
     dialect = engine_of(conn).dialect
     params = Params(prefix="r")
-    key_range = within.range(policy, params)
+    key_range = within.range(policy, params, dialect)
     if key_range is not None and with_rows:
         raise ValueError("rows are counted over every subject, not over a slice")
     # whether each column phase still has work on the subject's own row, read by the clock's
@@ -287,7 +294,11 @@ def pass_plan(
             for table in tables[-1]
         ]
     values = {**clock.params, **params.values}
-    if not engine_of(conn).capabilities.materializes_cte:
+    capabilities = engine_of(conn).capabilities
+    if not capabilities.reopen_temporary_table:
+        once = _Pass(policy, phases, tables, len(clock.reasons), ordered, first_window)
+        row = _pass_once(conn, once, keep, clock_rows, due_queries, values)
+    elif not capabilities.materializes_cte:
         row = _pass_apart(
             conn, keep, clock_rows, due_queries, columns, values, ordered, first_window
         )
@@ -349,14 +360,8 @@ def _pass_apart(
     with CTEs, 4.2 s with tables, the same output."""
     dialect = engine_of(conn).dialect
     base = keep or "retention_plan"
-    clock = f"{base}_clock"
+    clock, stored = _store_clock(conn, base, clock_rows, values)
     created = [clock]
-    conn.execute(dialect.drop_temporary(clock))
-    conn.execute(
-        sql.SQL("CREATE TEMPORARY TABLE {} AS {}").format(dialect.temporary(clock), clock_rows),
-        values,
-    )
-    stored = sql.SQL("clock AS (SELECT * FROM {})").format(dialect.temporary(clock))
     if keep is not None:
         due_ctes = [
             dialect.materialized(sql.Identifier(f"due_{i}"), q) for i, q in enumerate(due_queries)
@@ -404,6 +409,139 @@ def _pass_apart(
     for name in created:
         conn.execute(dialect.drop_temporary(name))
     return tuple(row) if row is not None else ()
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """What `_pass_once` counts: the pass's phases, the tables whose rows each phase counts,
+    the clock's reasons, and where its due subjects go in the walk (`_kept_rows`)."""
+
+    policy: BoundPolicy
+    phases: tuple[BoundPhase, ...]
+    tables: Sequence[Sequence[QName]]
+    reasons: int
+    ordered: bool
+    first_window: int
+
+
+def _pass_once(
+    conn: Connection,
+    one: _Pass,
+    keep: str | None,
+    clock_rows: sql.Composable,
+    due_queries: list[sql.Composable],
+    values: dict[str, object],
+) -> tuple[Any, ...]:
+    """`_pass_apart` for an engine on which one statement cannot name a temporary table twice
+    (MySQL: error 1137 "Can't reopen table"; capability `reopen_temporary_table`): the clock
+    into a temporary table, each phase's due subjects into one of their own (and a copy more
+    for each further path from a counted table to the subject, see `count_members`), the run's
+    due table filled from them; then the counts, each statement reading each of its temporary
+    tables once: the clock's in one scan of it, each phase's due subjects, each table's rows.
+    Every reference to a temporary table, a CTE over one included, appears once in its
+    statement (a CTE referenced twice may be merged into each reference, opening the table
+    twice). Returns the row `_pass_apart` returns."""
+    dialect = engine_of(conn).dialect
+    base = keep or "retention_plan"
+    clock, stored = _store_clock(conn, base, clock_rows, values)
+    created = [clock]
+    dues: list[list[str]] = []
+    for i, query in enumerate(due_queries):
+        copies = max((paths(one.policy, t) for t in one.tables[i]), default=1)
+        names = [f"{base}_due_{i}", *(f"{base}_due_{i}_{j}" for j in range(1, copies))]
+        for name in names:
+            created.append(name)
+            conn.execute(dialect.drop_temporary(name))
+        conn.execute(
+            sql.SQL("CREATE TEMPORARY TABLE {} AS SELECT * FROM (WITH {} {}) AS d").format(
+                dialect.temporary(names[0]), stored, query
+            ),
+            values,
+        )
+        for name in names[1:]:
+            conn.execute(
+                sql.SQL("CREATE TEMPORARY TABLE {} AS SELECT k FROM {}").format(
+                    dialect.temporary(name), dialect.temporary(names[0])
+                )
+            )
+        dues.append(names)
+    if keep is not None:
+        ctes = [
+            stored,
+            *(
+                sql.SQL("{} AS (SELECT k FROM {})").format(
+                    sql.Identifier(f"due_{i}"), dialect.temporary(names[0])
+                )
+                for i, names in enumerate(dues)
+            ),
+        ]
+        conn.execute(
+            _kept_rows(
+                conn,
+                keep,
+                len(due_queries),
+                one.ordered,
+                one.first_window,
+                lambda rows: sql.SQL("SELECT * FROM (WITH {} {}) AS x").format(
+                    sql.SQL(", ").join(ctes), rows
+                ),
+            ),
+            values,
+        )
+    found = list(_clock_counts(conn, dialect.temporary(clock), one.reasons))
+    for i, phase in enumerate(one.phases):
+        found.append(
+            _count(conn, sql.SQL("SELECT count(*) FROM {}").format(dialect.temporary(dues[i][0])))
+        )
+        for table in one.tables[i]:
+            params = Params(prefix="q")
+            joined = [dialect.temporary(n) for n in dues[i][: paths(one.policy, table)]]
+            query = count_members(one.policy, phase, table, joined, params, dialect=dialect)
+            found.append(_count(conn, query, params.values))
+    for name in created:
+        conn.execute(dialect.drop_temporary(name))
+    return tuple(found)
+
+
+def _store_clock(
+    conn: Connection, base: str, clock_rows: sql.Composable, values: dict[str, object]
+) -> tuple[str, sql.Composable]:
+    """The pass's clock stored in the temporary table `<base>_clock`: its name, and the CTE
+    `clock` reading it."""
+    dialect = engine_of(conn).dialect
+    clock = f"{base}_clock"
+    conn.execute(dialect.drop_temporary(clock))
+    conn.execute(
+        sql.SQL("CREATE TEMPORARY TABLE {} AS {}").format(dialect.temporary(clock), clock_rows),
+        values,
+    )
+    return clock, sql.SQL("clock AS (SELECT * FROM {})").format(dialect.temporary(clock))
+
+
+def _clock_counts(conn: Connection, clock: sql.Composable, reasons: int) -> tuple[Any, ...]:
+    """The counts of `pass_plan`'s first columns (held, undeterminable, each reason), in one
+    scan of the clock's table."""
+    conditions = [
+        sql.SQL("would_be_due AND held"),
+        sql.SQL("undeterminable"),
+        *(sql.Identifier(f"why_{i}") for i in range(reasons)),
+    ]
+    row = conn.execute(
+        sql.SQL("SELECT {} FROM {}").format(
+            sql.SQL(", ").join(
+                sql.SQL("count(CASE WHEN {} THEN 1 END)").format(c) for c in conditions
+            ),
+            clock,
+        )
+    ).fetchone()
+    assert row is not None
+    return tuple(row)
+
+
+def _count(conn: Connection, query: sql.Composable, values: Any = None) -> Any:
+    row = conn.execute(sql.SQL("{}").format(query), values).fetchone()
+    assert row is not None
+    return row[0]
 
 
 def _kept_rows(

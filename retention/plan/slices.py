@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 from loguru import logger
 
 from retention.engines import Connection, engine_of, errors, sql
-from retention.engines.postgresql import raw
+from retention.engines.dialect import Dialect
 from retention.policy.bound import BoundPolicy
 from retention.policy.expr import Params
 from retention.rows.subjects import KeyRange
@@ -50,14 +50,13 @@ class Slice:
     low: int | None = None
     high: int | None = None
 
-    def range(self, policy: BoundPolicy, params: Params) -> KeyRange | None:
+    def range(self, policy: BoundPolicy, params: Params, dialect: Dialect) -> KeyRange | None:
         """The slice as a condition of a query binding `params` (None: every key)."""
         if self.low is None and self.high is None:
             return None
-        cast = sql.SQL(policy.key.type)
         return KeyRange(
-            None if self.low is None else sql.SQL("{}::{}").format(params.add(self.low), cast),
-            None if self.high is None else sql.SQL("{}::{}").format(params.add(self.high), cast),
+            None if self.low is None else dialect.cast(params.add(self.low), policy.key),
+            None if self.high is None else dialect.cast(params.add(self.high), policy.key),
         )
 
 
@@ -84,19 +83,11 @@ def worth_slicing(conn: Connection, policies: Sequence[BoundPolicy]) -> bool:
     """True when some policy could be sliced and its subject table may be large (the
     planner's estimate; a table never analysed counts as large): otherwise no helper
     connection is worth opening (nor where helpers cannot read the run's snapshot: MariaDB)."""
-    if not engine_of(conn).capabilities.shares_snapshots:
+    engine = engine_of(conn)
+    if not engine.capabilities.shares_snapshots:
         return False
-    tables = [
-        sql.Identifier(*p.subject.qname).as_string(raw(conn)) for p in policies if sliceable(p)
-    ]
-    if not tables:
-        return False
-    row = conn.execute(
-        "SELECT coalesce(bool_or(reltuples < 0 OR reltuples >= %s), false) FROM pg_class "
-        "WHERE oid = ANY(%s::regclass[])",
-        (SMALLEST, tables),
-    ).fetchone()
-    return bool(row and row[0])
+    tables = [p.subject.qname for p in policies if sliceable(p)]
+    return engine.catalogue.may_be_large(conn, tables, SMALLEST)
 
 
 def cut(conn: Connection, policy: BoundPolicy, count: int, subjects: int) -> list[Slice]:
@@ -105,7 +96,9 @@ def cut(conn: Connection, policy: BoundPolicy, count: int, subjects: int) -> lis
     if count < 2 or subjects < SMALLEST or not sliceable(policy):
         return [EVERY_KEY]
     row = conn.execute(
-        sql.SQL("SELECT {} FROM {}").format(_bounds(policy), sql.Identifier(*policy.subject.qname)),
+        sql.SQL("SELECT {} FROM {}").format(
+            _bounds(conn, policy), sql.Identifier(*policy.subject.qname)
+        ),
         (_fractions(count),),
     ).fetchone()
     return _slices(row[0] if row else None)
@@ -122,7 +115,7 @@ def counted_cut(conn: Connection, policy: BoundPolicy, count: int) -> tuple[int,
         row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()
         return (int(row[0]) if row else 0), [EVERY_KEY]
     row = conn.execute(
-        sql.SQL("SELECT count(*), {} FROM {}").format(_bounds(policy), table),
+        sql.SQL("SELECT count(*), {} FROM {}").format(_bounds(conn, policy), table),
         (_fractions(count),),
     ).fetchone()
     subjects = int(row[0]) if row else 0
@@ -131,11 +124,9 @@ def counted_cut(conn: Connection, policy: BoundPolicy, count: int) -> tuple[int,
     return subjects, _slices(row[1] if row else None)
 
 
-def _bounds(policy: BoundPolicy) -> sql.Composable:
+def _bounds(conn: Connection, policy: BoundPolicy) -> sql.Composable:
     """The keys at the fractions of the key order given by the parameter (see `_fractions`)."""
-    return sql.SQL("percentile_disc(%s::float8[]) WITHIN GROUP (ORDER BY {})").format(
-        sql.Identifier(policy.key.name)
-    )
+    return engine_of(conn).dialect.quantiles(sql.Identifier(policy.key.name))
 
 
 def _fractions(count: int) -> list[float]:
@@ -207,7 +198,7 @@ def reading(
             engine = engine_of(conn)
             try:
                 engine.snapshots.join(conn, snapshot)
-                engine.session.work_mem(conn, work_mem_mb)
+                engine.session.whole_tables(conn, work_mem_mb)
             except errors.Error as exc:
                 logger.warning(
                     "a helper connection cannot read the run's snapshot ({}); its slice is "

@@ -58,7 +58,7 @@ from retention.policy.expr import Params
 from retention.policy.relations import QName
 from retention.report.moments import iso
 from retention.report.stored import instant
-from retention.rows.members import due_keys
+from retention.rows.members import still_to_change
 from retention.rows.subjects import path_sql
 from retention.rows.values import not_pseudonym, pending
 from retention.store.holds import Person, covers
@@ -214,7 +214,7 @@ def compute_exposure(
         helpers = ()  # no helper can read this transaction's snapshot (MariaDB)
     # read-write: the clocks' temporary tables (MariaDB refuses them in a read-only one)
     with engine.snapshots.transaction(conn, read_only=False):
-        engine.session.work_mem(conn, work_mem_mb)
+        engine.session.whole_tables(conn, work_mem_mb)
         snapshot = export_snapshot(conn) if helpers else ""
         scan_id, scanned_at, inventory = last_scan(conn, schema)
         context = _Context(conn, list(policies), at, schema, inventory)
@@ -412,7 +412,12 @@ class _Context:
             policy, date_ = owners[key], next(iter(users.values()))
             params = Params(prefix="g")
             statement = aggregate_statement(
-                policy, date_, self.at, params, within.range(policy, params), dialect=dialect
+                policy,
+                date_,
+                self.at,
+                params,
+                within.range(policy, params, engine_of(conn).dialect),
+                dialect=dialect,
             )
             name = _temp_name()
             tables = engine_of(conn).dialect
@@ -439,7 +444,7 @@ class _Context:
             self.at,
             holds_table=self.holds,
             aggregates=aggregates,
-            within=within.range(clock.policy, params),
+            within=within.range(clock.policy, params, self.dialect),
             dialect=clock_sql(conn),
         )
         # only the subjects the figures count (every reason implies undeterminable): writing
@@ -458,34 +463,41 @@ class _Context:
         """Distinct subjects for which `column` is true in any of `clocks` (None: no clock)."""
         if not clocks:
             return None
-        union = sql.SQL(" UNION ").join(
-            sql.SQL("SELECT k FROM {} WHERE {}").format(c.table, sql.Identifier(column))
-            for c in clocks
-        )
-        return self._count(sql.SQL("SELECT count(*) FROM ({}) AS u").format(union))
+        return self._count(_union_of([(c.name, c.table, column) for c in clocks]))
 
     def _reason_count(self, clocks: list[_Clock], reason: str) -> int:
-        union = sql.SQL(" UNION ").join(
-            sql.SQL("SELECT k FROM {} WHERE {}").format(c.table, sql.Identifier(f"why_{i}"))
-            for c in clocks
-            for i, r in enumerate(c.reasons)
-            if r == reason
+        return self._count(
+            _union_of(
+                [
+                    (c.name, c.table, f"why_{i}")
+                    for c in clocks
+                    for i, r in enumerate(c.reasons)
+                    if r == reason
+                ]
+            )
         )
-        return self._count(sql.SQL("SELECT count(*) FROM ({}) AS u").format(union))
 
     # -- contact data beyond minimisation -----------------------------------------------------
     def _contact(self, clocks: list[_Clock]) -> int | None:
         params = Params(prefix="m")
-        parts = []
+        # phases sharing a clock read its table once, their conditions ORed: a statement
+        # never names a temporary table twice (MySQL error 1137 "Can't reopen table")
+        tables: dict[str, tuple[sql.Composable, list[sql.Composable]]] = {}
         for clock in clocks:
             kept = self._contact_columns(clock.phase)
             if not kept:
                 continue
             restricted = replace(clock.phase, columns=kept)
-            source = sql.SQL("SELECT * FROM {}").format(clock.table)
-            parts.append(due_keys(clock.policy, restricted, source, params, dialect=self.dialect))
-        if not parts:
+            condition = still_to_change(clock.policy, restricted, params, dialect=self.dialect)
+            tables.setdefault(clock.name, (clock.table, []))[1].append(condition)
+        if not tables:
             return None
+        parts = [
+            sql.SQL("SELECT k FROM {} AS c WHERE is_due AND ({})").format(
+                table, sql.SQL(" OR ").join(conditions)
+            )
+            for table, conditions in tables.values()
+        ]
         union = sql.SQL(" UNION ").join(parts)
         return self._count(sql.SQL("SELECT count(*) FROM ({}) AS u").format(union), params.values)
 
@@ -642,6 +654,25 @@ def _tables_of(group: _Group) -> dict[QName, BoundPolicy]:
         for table in policy.graph.tables:
             found.setdefault(table, policy)
     return found
+
+
+def _union_of(flags: list[tuple[str, sql.Composable, str]]) -> sql.Composed:
+    """`SELECT count(*)` of the distinct keys of the clocks' tables with one of their flag
+    columns true, given as (table's name, table, column); a table shared by phases (`made`) is
+    read once, its columns ORed: a statement never names a temporary table twice (MySQL error
+    1137 "Can't reopen table")."""
+    tables: dict[str, tuple[sql.Composable, list[str]]] = {}
+    for name, table, column in flags:
+        columns = tables.setdefault(name, (table, []))[1]
+        if column not in columns:
+            columns.append(column)
+    union = sql.SQL(" UNION ").join(
+        sql.SQL("SELECT k FROM {} WHERE {}").format(
+            table, sql.SQL(" OR ").join(map(sql.Identifier, columns))
+        )
+        for table, columns in tables.values()
+    )
+    return sql.SQL("SELECT count(*) FROM ({}) AS u").format(union)
 
 
 def _qcolumn(item: BoundColumn) -> tuple[str, str, str]:

@@ -18,6 +18,7 @@ from loguru import logger
 
 from retention.engines import Connection, engine_of, sql
 from retention.engines.errors import describe_error
+from retention.engines.inserted import insert_returning
 from retention.engines.params import Json
 from retention.policy.bound import BoundPolicy
 from retention.report.exposure import Exposure, compute_exposure
@@ -55,14 +56,16 @@ def installed(conn: Connection, schema: str) -> bool:
 def save_snapshot(
     conn: Connection, schema: str, exposure: Exposure, run_id: UUID | None = None
 ) -> int:
-    """Store `exposure`; returns the snapshot's id (INSERT ... RETURNING: MariaDB 10.5 on)."""
-    row = conn.execute(
-        sql.SQL(
-            "INSERT INTO {} (at, run_id, figures) VALUES (%s, %s, %s) RETURNING snapshot_id"
-        ).format(sql.Identifier(schema, TABLE)),
+    """Store `exposure`; returns the snapshot's id."""
+    table = sql.Identifier(schema, TABLE)
+    row = insert_returning(
+        conn,
+        table,
+        sql.SQL("INSERT INTO {} (at, run_id, figures) VALUES (%s, %s, %s)").format(table),
         (exposure.at, None if run_id is None else str(run_id), Json(exposure.to_json())),
-    ).fetchone()
-    assert row is not None
+        key="snapshot_id",
+        returning=sql.Identifier("snapshot_id"),
+    )
     return int(row[0])
 
 

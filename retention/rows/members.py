@@ -6,6 +6,8 @@ each level; a table reachable by several paths is a member through any of them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from retention.engines import sql
 from retention.engines.dialect import Dialect, Membership, or_postgresql
 from retention.policy.actions import ROW_ACTIONS
@@ -53,11 +55,16 @@ def members(
     return dialect.membership(alias, ids, branches)
 
 
+def paths(policy: BoundPolicy, table: QName) -> int:
+    """How many relations `count_members` joins for `table`: one per path to the subject."""
+    return sum(1 for _ in policy.graph.paths_to_subject(table))
+
+
 def count_members(
     policy: BoundPolicy,
     phase: BoundPhase,
     table: QName,
-    due: sql.Composable,
+    due: sql.Composable | Sequence[sql.Composable],
     params: Params,
     *,
     dialect: Dialect | None = None,
@@ -65,15 +72,15 @@ def count_members(
     """`SELECT count(*)` of the rows of `table` the phase would change for the subjects in the
     relation `due` (column `k`). Joins, not `IN` under `OR`: with hundreds of thousands of due
     subjects a hashed subplan would not fit in memory and PostgreSQL would rescan it per row.
-    Rows are told apart by their address (PostgreSQL `tableoid`, `ctid`)."""
+    Rows are told apart by their address (PostgreSQL `tableoid`, `ctid`). `due` may be one
+    relation per path to the subject (see `paths`): where a statement cannot read one
+    temporary table twice (MySQL), each path joins a copy of its own."""
     dialect = or_postgresql(dialect)
-    address = (
-        ("tableoid", "ctid")
-        if dialect.name == "postgresql"
-        else dialect.row_address(policy.table(table))
-    )
+    address = dialect.row_address(policy.table(table))
+    walks = list(policy.graph.paths_to_subject(table))
+    dues = [due] * len(walks) if isinstance(due, sql.Composable) else list(due)
     branches = []
-    for path in policy.graph.paths_to_subject(table):
+    for path, joined in zip(walks, dues, strict=True):
         walk = path_sql(policy, path, "t", params, dialect=dialect)
         conditions = [
             pending_condition(phase, table, "t", params, dialect=dialect),
@@ -84,7 +91,7 @@ def count_members(
                 sql.SQL(", ").join(dialect.row_ref("t", c) for c in address),
                 sql.Identifier(*table),
                 walk.joins,
-                due,
+                joined,
                 walk.key,
                 sql.SQL(" AND ").join(conditions),
             )
@@ -126,18 +133,35 @@ def due_keys(
     `subject_flag`: a column of `clock` holding `subject_pending` of the phase, evaluated by
     the clock on the subject's row, so the subject table is not read a second time. `within`:
     the clock covers only that slice of keys, so the related tables are read for it only."""
-    dialect = or_postgresql(dialect)
     query = sql.SQL("SELECT k FROM ({}) AS c WHERE is_due").format(clock)
     if phase.action in ROW_ACTIONS:
         return query
+    condition = still_to_change(
+        policy, phase, params, subject_flag=subject_flag, within=within, dialect=dialect
+    )
+    return sql.SQL("{} AND {}").format(query, condition)
+
+
+def still_to_change(
+    policy: BoundPolicy,
+    phase: BoundPhase,
+    params: Params,
+    *,
+    subject_flag: sql.Composable | None = None,
+    within: KeyRange | None = None,
+    dialect: Dialect | None = None,
+) -> sql.Composable:
+    """The condition of `due_keys` on a due subject `k` of a column phase: at least one of
+    its rows still to change (`false`, or a condition in parentheses)."""
+    dialect = or_postgresql(dialect)
     skip = policy.subject.qname if subject_flag is not None else None
     pending_keys = _pending_keys(policy, phase, params, skip, within, dialect=dialect)
     found = [] if subject_flag is None else [subject_flag]
     if pending_keys is not None:
         found.append(sql.SQL("k IN ({})").format(pending_keys))
     if not found:
-        return sql.SQL("{} AND false").format(query)
-    return sql.SQL("{} AND ({})").format(query, sql.SQL(" OR ").join(found))
+        return sql.SQL("false")
+    return sql.SQL("({})").format(sql.SQL(" OR ").join(found))
 
 
 def subject_pending(

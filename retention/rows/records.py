@@ -166,9 +166,8 @@ def collect(
         if not columns:
             continue
         temporary = _source(policy, table, columns, groups is not None, dialect)
-        conn.execute(temporary.create)
-        if not temporary.emptied_at_commit:  # another batch's rows
-            conn.execute(sql.SQL("DELETE FROM {}").format(temporary.name))
+        for statement in temporary.renew:
+            conn.execute(statement)
         sources[table] = temporary.name
         earlier = (kept or {}).get(table)
         if earlier:

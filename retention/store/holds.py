@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from retention.engines import Connection, engine_of, sql
+from retention.engines.inserted import insert_returning
 from retention.errors import RetentionError
 
 
@@ -126,14 +127,17 @@ def add_hold(conn: Connection, schema: str, scope: Scope, subject: str, reason: 
             hint="'retention hold list' shows the active holds",
         )
     person = scope.person
-    row = conn.execute(
+    table = sql.Identifier(schema, "holds")
+    row = insert_returning(
+        conn,
+        table,
         sql.SQL(
             "INSERT INTO {} (policy, subject_key, reason, subject_table, subject_column) "
-            "VALUES (%s, %s, %s, %s, %s) RETURNING *"
-        ).format(sql.Identifier(schema, "holds")),
+            "VALUES (%s, %s, %s, %s, %s)"
+        ).format(table),
         (scope.policy, subject, reason, person.table, person.column),
-    ).fetchone()
-    assert row is not None
+        key="hold_id",
+    )
     return _hold(conn, row)
 
 

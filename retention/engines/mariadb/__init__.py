@@ -18,12 +18,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
-from retention.engines import Capabilities, Connection, Engine
+from retention.engines import Connection, Engine
 from retention.engines.mariadb import binlog, session, target
 from retention.engines.mariadb.archive import ArchiveRows
 from retention.engines.mariadb.bulk import load as bulk_load
 from retention.engines.mariadb.catalogue import Catalogue
 from retention.engines.mariadb.dialect import DIALECT
+from retention.engines.mariadb.flavour import MARIADB_CAPABILITIES, MYSQL_CAPABILITIES
 from retention.engines.mariadb.grants import Grants
 from retention.engines.mariadb.locks import Locks
 from retention.engines.mariadb.pending import Pending
@@ -34,6 +35,7 @@ from retention.engines.mariadb.snapshots import Snapshots as MariaDBSnapshots
 from retention.engines.rows import NamedCursorRows
 
 if TYPE_CHECKING:
+    from retention.engines.archive import ArchiveRows as ArchiveRowsProtocol
     from retention.engines.binlog import BinaryLog
     from retention.engines.bulk import Bulk
     from retention.engines.snapshots import Snapshots
@@ -43,19 +45,8 @@ if TYPE_CHECKING:
 class MariaDB:
     name = "mariadb"
     schemes = target.SCHEMES
-    capabilities = Capabilities(
-        shares_snapshots=False,  # no snapshot export: the plan runs on one connection
-        delete_returning=True,  # DELETE ... RETURNING since 10.0.5 (not MySQL)
-        update_returning=False,
-        transactional_ddl=False,  # CREATE TABLE commits the transaction
-        row_address=False,  # no ctid: tables need a key
-        tablesample=False,
-        statement_time_on_dml=True,  # max_statement_time bounds any statement (MySQL: SELECT)
-        reopen_temporary_table=True,  # since 10.2 (MySQL: error 1137)
-        writable_cte=False,  # no INSERT in WITH: a due table is filled by its own INSERT
-        materializes_cte=False,
-        disjoint_batch_locks=True,  # every locking statement reads the keys first
-    )
+    # MariaDB's; a MySQL server's connection gets `MYSQL` (`for_connection`, flavour.py)
+    capabilities = MARIADB_CAPABILITIES
     catalogue = Catalogue()
     # concerns not implemented yet: every call is a clear NotYetSupportedError (pending.py)
     session = Session()
@@ -67,8 +58,17 @@ class MariaDB:
     dialect = DIALECT
     sampler = Sampler()
     grants = Grants()
-    # DELETE ... RETURNING by key; ArchiveRows(delete_returning=False) is MySQL 8's way
-    archive = ArchiveRows(delete_returning=capabilities.delete_returning)
+
+    @property
+    def archive(self) -> ArchiveRowsProtocol:
+        # DELETE ... RETURNING by key; without it (MySQL 8), read the locked rows then delete
+        return ArchiveRows(delete_returning=self.capabilities.delete_returning)
+
+    def for_connection(self, conn: Connection) -> Engine:
+        from retention.engines.mariadb.connection import MariaDBConnection
+
+        mysql = isinstance(conn, MariaDBConnection) and conn.flavour.server == "mysql"
+        return MYSQL if mysql else self
 
     def connect(self, settings: Settings, *, url: str | None = None) -> Connection:
         return session.connect(settings, url=url)
@@ -87,4 +87,14 @@ class MariaDB:
         return isinstance(conn, MariaDBConnection)
 
 
+class MySQL(MariaDB):
+    """A MySQL 8.0+ server's connection: MariaDB's engine with MySQL's capabilities."""
+
+    capabilities = MYSQL_CAPABILITIES
+
+    def for_connection(self, conn: Connection) -> Engine:
+        return self
+
+
 ENGINE: Engine = MariaDB()  # mypy checks that it implements every concern
+MYSQL: Engine = MySQL()

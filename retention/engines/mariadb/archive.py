@@ -253,25 +253,35 @@ class ArchiveRows:
                     f"{table.label}: the table or its columns changed since the run started",
                     "run again: the next run archives the table as it is now",
                 )
+        # the cascading keys first, from REFERENTIAL_CONSTRAINTS alone (usually none): joined
+        # with KEY_COLUMN_USAGE, filtered by the referenced table, MariaDB opens every table of
+        # the server (36 ms against 8 ms here, every archive batch); then each one's columns,
+        # by constant schema and table (read from that table only)
         keys: dict[tuple[str, str, str], list[Any]] = {}
-        for row in conn.execute(
+        for schema, child, name, p_schema, parent, rule in conn.execute(
             sql.SQL(
-                "SELECT k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, "
-                "k.REFERENCED_TABLE_SCHEMA, k.REFERENCED_TABLE_NAME, r.DELETE_RULE, "
-                "k.COLUMN_NAME, k.REFERENCED_COLUMN_NAME "
-                "FROM information_schema.REFERENTIAL_CONSTRAINTS AS r "
-                "JOIN information_schema.KEY_COLUMN_USAGE AS k "
-                "ON k.CONSTRAINT_SCHEMA = r.CONSTRAINT_SCHEMA "
-                "AND k.CONSTRAINT_NAME = r.CONSTRAINT_NAME AND k.TABLE_NAME = r.TABLE_NAME "
-                "WHERE r.DELETE_RULE IN ('CASCADE', 'SET NULL', 'SET DEFAULT') "
-                "AND (k.REFERENCED_TABLE_SCHEMA, k.REFERENCED_TABLE_NAME) IN ({}) "
-                "ORDER BY k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION"
+                "SELECT CONSTRAINT_SCHEMA, TABLE_NAME, CONSTRAINT_NAME, "
+                "UNIQUE_CONSTRAINT_SCHEMA, REFERENCED_TABLE_NAME, DELETE_RULE "
+                "FROM information_schema.REFERENTIAL_CONSTRAINTS "
+                "WHERE DELETE_RULE IN ('CASCADE', 'SET NULL', 'SET DEFAULT') "
+                "AND (UNIQUE_CONSTRAINT_SCHEMA, REFERENCED_TABLE_NAME) IN ({})"
             ).format(pairs),
             names,
-        ):
-            entry = keys.setdefault((row[0], row[1], row[2]), [row[3], row[4], row[5], [], []])
-            entry[3].append(row[6])
-            entry[4].append(row[7])
+        ).fetchall():
+            columns = conn.execute(
+                "SELECT COLUMN_NAME, REFERENCED_COLUMN_NAME FROM "
+                "information_schema.KEY_COLUMN_USAGE WHERE CONSTRAINT_SCHEMA = %s "
+                "AND TABLE_NAME = %s AND CONSTRAINT_NAME = %s "
+                "AND REFERENCED_TABLE_NAME IS NOT NULL ORDER BY ORDINAL_POSITION",
+                (schema, child, name),
+            ).fetchall()
+            keys[(schema, child, name)] = [
+                p_schema,
+                parent,
+                rule,
+                [c for c, _ in columns],
+                [r for _, r in columns],
+            ]
         for (schema, child, name), (p_schema, parent, rule, cols, refs) in keys.items():
             if not is_link((schema, child), (p_schema, parent), cols, refs):
                 return cascading(f"{schema}.{child}", parent, name, rule)

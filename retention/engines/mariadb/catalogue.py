@@ -114,6 +114,9 @@ ORDER BY EVENT_OBJECT_TABLE, TRIGGER_NAME
 """
 
 
+_ESTIMATES = "SELECT TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s"
+
+
 class Catalogue:
     def read(self, conn: Connection, *, tool_schema: str) -> Catalog:
         return read(conn, tool_schema=tool_schema)
@@ -154,6 +157,20 @@ class Catalogue:
                 if (schema, str(name)) in tables:  # names compared with their case
                     found[(schema, str(name))] = bool(transactional)
         return found
+
+    def existing_columns(
+        self, conn: Connection, columns: Collection[tuple[str, str, str]], *, tool_schema: str
+    ) -> set[tuple[str, str, str]]:
+        tables = read(conn, tool_schema=tool_schema).tables
+        return {c for c in columns if c[:2] in tables and c[2] in tables[c[:2]].columns}
+
+    def may_be_large(self, conn: Connection, tables: Collection[Qname], rows: int) -> bool:
+        # InnoDB's estimate (NULL when unknown: large)
+        for schema in sorted({schema for schema, _ in tables}):
+            for name, estimate in conn.execute(_ESTIMATES, (schema,)).fetchall():
+                if (schema, str(name)) in tables and (estimate is None or estimate >= rows):
+                    return True
+        return False
 
 
 def read(conn: Connection, *, tool_schema: str) -> Catalog:

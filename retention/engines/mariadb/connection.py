@@ -51,6 +51,7 @@ from retention.engines.mariadb.errors import (
     quietly,
     translate,
 )
+from retention.engines.mariadb.flavour import MARIADB
 from retention.engines.mariadb.keeper import Cursors
 from retention.engines.mariadb.render import Params, render
 
@@ -154,6 +155,7 @@ class MariaDBConnection:
         self._raw = raw
         self.session_id: int = raw.connection_id
         self.server_version: int = raw.server_version
+        self.flavour = MARIADB  # the server's, read by `session.connect` (flavour.py)
         self._closed = False
         self._broken = False
         self._failed = False

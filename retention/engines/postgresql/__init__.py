@@ -40,6 +40,8 @@ class PostgreSQL:
         writable_cte=True,
         materializes_cte=True,
         disjoint_batch_locks=True,
+        arrays=True,
+        insert_returning=True,
     )
     # the concerns, one object each (their protocols: retention/engines/)
     catalogue = Catalogue()
@@ -53,6 +55,9 @@ class PostgreSQL:
     sampler = Sampler()
     grants = Grants()
     archive = ArchiveRows()
+
+    def for_connection(self, conn: Connection) -> Engine:
+        return self
 
     def connect(self, settings: Settings, *, url: str | None = None) -> Connection:
         return session.connect(settings, url=url)

@@ -63,6 +63,42 @@ class Catalogue:
         # every PostgreSQL table is: a ROLLBACK undoes all its changes
         return dict.fromkeys(tables, True)
 
+    def existing_columns(
+        self, conn: Connection, columns: Collection[tuple[str, str, str]], *, tool_schema: str
+    ) -> set[tuple[str, str, str]]:
+        wanted = list(columns)
+        if not wanted:
+            return set()
+        rows = conn.execute(
+            _EXISTING_COLUMNS, [[c[i] for c in wanted] for i in range(3)]
+        ).fetchall()
+        return {(str(r[0]), str(r[1]), str(r[2])) for r in rows}
+
+    def may_be_large(
+        self, conn: Connection, tables: Collection[tuple[str, str]], rows: int
+    ) -> bool:
+        names = [sql.Identifier(*t).as_string(None) for t in tables]
+        if not names:
+            return False
+        row = conn.execute(
+            "SELECT coalesce(bool_or(reltuples < 0 OR reltuples >= %s), false) FROM pg_class "
+            "WHERE oid = ANY(%s::regclass[])",
+            (rows, names),
+        ).fetchone()
+        return bool(row and row[0])
+
+
+# any relation's live column (the inventory's verdicts kept while their column exists)
+_EXISTING_COLUMNS = """
+SELECT w.s, w.t, w.c
+FROM unnest(%s::text[], %s::text[], %s::text[]) AS w(s, t, c)
+WHERE EXISTS (SELECT FROM pg_attribute a
+              JOIN pg_class t ON t.oid = a.attrelid
+              JOIN pg_namespace n ON n.oid = t.relnamespace
+              WHERE n.nspname = w.s AND t.relname = w.t
+                AND a.attname = w.c AND a.attnum > 0 AND NOT a.attisdropped)
+"""
+
 
 _TABLES = """
 SELECT c.oid, n.nspname AS schema, c.relname AS name, pg_get_userbyid(c.relowner) AS owner,

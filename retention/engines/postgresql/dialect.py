@@ -53,6 +53,15 @@ class PostgreSQLDialect:
     def key_rows(self, params: Binder, keys: Sequence[Any], key: Column) -> sql.Composable:
         return self.key_list(params, keys, key)
 
+    def quantiles(self, expr: sql.Composable) -> sql.Composable:
+        return sql.SQL("percentile_disc(%s::float8[]) WITHIN GROUP (ORDER BY {})").format(expr)
+
+    def generated_key(self, key: sql.Composable) -> sql.Composable:
+        return sql.SQL("{} = lastval()").format(key)
+
+    def list_holds(self, column: sql.Composable, value: sql.Composable) -> sql.Composable:
+        return sql.SQL("{} = ANY({})").format(value, column)
+
     def in_query(self, expr: sql.Composable, query: sql.Composable) -> sql.Composable:
         # ARRAY(...) is computed once (an InitPlan); each value is one index probe
         return sql.SQL("{} = ANY(ARRAY({}))").format(expr, query)
@@ -262,7 +271,10 @@ class PostgreSQLDialect:
                 for n, t in columns
             ),
         )
-        return TemporaryTable(create, self.temporary(name), emptied_at_commit=True)
+        table = self.temporary(name)
+        # kept by the session (creating and dropping one per batch would churn the system
+        # catalogues), emptied at each commit and here (another phase's rows, same batch)
+        return TemporaryTable((create, sql.SQL("DELETE FROM {}").format(table)), table)
 
     def materialized(self, name: sql.Composable, query: sql.Composable) -> sql.Composable:
         return sql.SQL("{} AS MATERIALIZED ({})").format(name, query)
@@ -277,6 +289,13 @@ class PostgreSQLDialect:
     def index_temporary(self, name: str, columns: Sequence[str]) -> sql.Composed:
         return sql.SQL("CREATE INDEX ON {} ({})").format(
             self.temporary(name), sql.SQL(", ").join(map(sql.Identifier, columns))
+        )
+
+    def after(
+        self, columns: Sequence[sql.Composable], values: Sequence[sql.Composable]
+    ) -> sql.Composable:
+        return sql.SQL("({}) > ({})").format(
+            sql.SQL(", ").join(columns), sql.SQL(", ").join(values)
         )
 
     def bool_or(self, expr: sql.Composable) -> sql.Composable:

@@ -133,10 +133,10 @@ def _check_accepted(binder: Binder, i: int, phase: Phase, changed: set[QName]) -
             continue  # reported when the phase was bound
         where = ("phases", i, KEY, j)
         if table.transactional:
+            storage = f" ({table.storage})" if table.storage else ""  # None: every table has
             binder.warn(
                 where,
-                f"{table.label} has transactions ({table.storage or 'PostgreSQL'}): there is "
-                "nothing to accept",
+                f"{table.label} has transactions{storage}: there is nothing to accept",
                 f"remove it from '{KEY}'",
             )
         elif table.qname not in changed:
