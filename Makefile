@@ -46,7 +46,7 @@ tools:
 	installed (apt-get as root); the report's browser test will be skipped"
 
 unit: venv tools
-	$(BIN)/pytest -n 2 -q
+	$(BIN)/pytest -n 2 -q --durations=15
 
 test: lint typecheck unit
 

@@ -478,6 +478,13 @@ _MARKERS: tuple[tuple[str, str], ...] = (  # first match wins; statement prefixe
     (BATCH, "DELETE "),
     (BATCH, "UPDATE `"),
     (BATCH, "retention_pseudonyms"),
+    # a batch seen only while it waits for the trail's lock, writes its entry or stages values
+    # (batches side by side: the other worker holds the lock until its commit)
+    (BATCH, "GET_LOCK("),
+    (BATCH, "`audit`"),
+    (BATCH, "retention_writeback"),
+    (BATCH, "archive_segment"),
+    (BATCH, "archive_files"),
 )
 _PRIORITY = {EXPOSURE: 4, PLAN: 3, SNAPSHOT: 2, BATCH: 1, OTHER: 0}
 # Two queries, matched here: joined in SQL, INNODB_TRX and PROCESSLIST gave no row (10.11.19).

@@ -21,7 +21,7 @@ from retention.audit.trail import SIGNED_COLUMNS, AuditTrail
 from retention.audit.writer import AuditKeys, open_trail
 from retention.engine.outcome import RunOptions, RunReport
 from retention.engine.progress import LogReporter, Reporter
-from retention.engines import Connection
+from retention.engines import Connection, engine_of
 from retention.keys import load_key
 from retention.policy.check import bound_policies
 from retention.service.run import RunKeys, run_policies
@@ -50,15 +50,20 @@ def settings(url: str, policies: Path = ROOT / "policies", **extra: Any) -> Sett
     return Settings(**values)
 
 
-def insert_audit_row(conn: Connection, row: dict[str, Any]) -> None:
-    """A row into the audit table as it is (forgeries: what an account with INSERT can do)."""
+def insert_audit_row(conn: Connection, row: dict[str, Any], schema: str = "retention") -> None:
+    """A row into the audit table as it is (forgeries: what an account with INSERT can do).
+    JSON columns as documents; on MariaDB the digests' array is a JSON column too."""
+    arrays_are_json = engine_of(conn).name != "postgresql"
     values = {
-        k: Jsonb(v) if k in ("rows", "actor", "detail") else v
+        k: Jsonb(v)
+        if k in ("rows", "actor", "detail") or (arrays_are_json and isinstance(v, list))
+        else v
         for k, v in row.items()
         if k in SIGNED_COLUMNS
     }
     conn.execute(
-        sql.SQL("INSERT INTO retention.audit ({}) VALUES ({})").format(
+        sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+            sql.Identifier(schema, "audit"),
             sql.SQL(", ").join(map(sql.Identifier, values)),
             sql.SQL(", ").join(sql.Placeholder(k) for k in values),
         ),

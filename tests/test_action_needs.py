@@ -4,17 +4,19 @@ says it needs are loaded (and only those), and a missing one is a clear error be
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
+from retention.engines import sql
 from retention.policy.actions import SPECS
 from tests.archive_helpers import archive_policies, key_pair
 from tests.engine_helpers import cli_env
+from tests.fix_engines import EngineDB
 
 DUE = "derniere_venue + 5 years"
 # One phase per action, on the demo schema (dossier-medical's subject, links and dates).
@@ -39,18 +41,24 @@ def _policies(folder: Path, phase: str) -> Path:
     return archive_policies(folder, f"phases:\n  - name: step\n    due: {DUE}\n    {phase}\n")
 
 
-def _env(url: str, folder: Path, policies: Path, *, pseudonym_key: bool) -> dict[str, str]:
+def _env(db: EngineDB, folder: Path, policies: Path, *, pseudonym_key: bool) -> dict[str, str]:
     archives = folder / "archives"
     archives.mkdir(exist_ok=True)
     env = cli_env(
-        url,
+        db.url,
         policies,
         RETENTION_ARCHIVE_DIR=str(archives),
         RETENTION_ARCHIVE_RECIPIENTS=key_pair(folder / "keys").recipient,
+        **db.env(),
     )
     if not pseudonym_key:
         del env["RETENTION_PSEUDONYM_KEY"]
     return env
+
+
+def _remarks(db: EngineDB) -> list[tuple[Any, ...]]:
+    rows = db.conn.execute("SELECT patient_id, rques FROM patients ORDER BY patient_id")
+    return [tuple(row) for row in rows.fetchall()]
 
 
 def _run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -70,46 +78,41 @@ def test_every_action_has_a_case_here() -> None:
 
 @pytest.mark.parametrize("action", list(PHASES))
 def test_run_loads_what_each_action_needs_and_nothing_else(
-    action: str, demo_conn: psycopg.Connection[Any], demo_db_url: str, tmp_path: Path
+    action: str, engine_demo: EngineDB, tmp_path: Path
 ) -> None:
     """An action that needs no pseudonymisation key runs without one configured; one that
     needs it (pseudonymize, scrub with replace_with: pseudonym) runs with it."""
     needs = SPECS[action].pseudonym_key != "never"
     policies = _policies(tmp_path / "policies", PHASES[action])
-    done = _run(_env(demo_db_url, tmp_path, policies, pseudonym_key=needs))
+    done = _run(_env(engine_demo, tmp_path, policies, pseudonym_key=needs))
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"dossier-medical/step [{action}]: " in done.stdout
     assert ": completed" in done.stdout
     assert "error:" not in done.stdout
-    batches = demo_conn.execute(
-        "SELECT count(*), count(key_id) FROM retention.audit "
-        "WHERE event = 'batch' AND phase = 'step' AND subjects > 0"
+    batches = engine_demo.conn.execute(
+        sql.SQL(
+            "SELECT count(*), count(key_id) FROM {} "
+            "WHERE event = 'batch' AND phase = 'step' AND subjects > 0"
+        ).format(engine_demo.tool("audit"))
     ).fetchone()
     assert batches is not None and batches[0] > 0
     assert batches[1] == (batches[0] if needs else 0)  # the key's id: recorded when it is used
 
 
 def test_run_of_a_scrub_with_pseudonyms_needs_the_key(
-    demo_conn: psycopg.Connection[Any], demo_db_url: str, tmp_path: Path
+    engine_demo: EngineDB, tmp_path: Path
 ) -> None:
     """The key is loaded for a policy whose only phase is a scrub with pseudonyms (it used to be
     loaded for pseudonymize phases only, and every batch failed); without it, a clear error
     before anything changes."""
     policies = _policies(tmp_path / "policies", SCRUB_WITH_PSEUDONYMS)
-    before = demo_conn.execute(
-        "SELECT md5(string_agg(rques, '|' ORDER BY patient_id)) FROM patients"
-    )
-    remarks = before.fetchone()
-    refused = _run(_env(demo_db_url, tmp_path, policies, pseudonym_key=False))
+    remarks = _remarks(engine_demo)
+    refused = _run(_env(engine_demo, tmp_path, policies, pseudonym_key=False))
     assert refused.returncode == 2
     assert "pseudonym_key is not set" in refused.stderr
-    after = demo_conn.execute(
-        "SELECT md5(string_agg(rques, '|' ORDER BY patient_id)) FROM patients"
-    )
-    assert after.fetchone() == remarks
-    done = _run(_env(demo_db_url, tmp_path, policies, pseudonym_key=True))
+    assert _remarks(engine_demo) == remarks
+    done = _run(_env(engine_demo, tmp_path, policies, pseudonym_key=True))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "error:" not in done.stdout
-    pseudonyms = demo_conn.execute("SELECT count(*) FROM patients WHERE rques ~ 'PSN-[A-Z2-7]{8,}'")
-    found = pseudonyms.fetchone()
-    assert found is not None and found[0] > 0
+    pseudonym = re.compile("PSN-[A-Z2-7]{8,}")
+    assert [k for k, text in _remarks(engine_demo) if text and pseudonym.search(text)]

@@ -17,6 +17,7 @@ from retention.audit.approvals import approval_state, record_approval, rules_of
 from retention.audit.trail import GENESIS, entry_hash
 from retention.store.schema import migrate
 from tests.engine_helpers import ROOT, cli, run, settings, trail
+from tests.fix_engines import EngineDB
 from tests.key_helpers import (
     approver_key,
     ed25519_key,
@@ -32,13 +33,12 @@ ROLE_ENV = {
 }
 
 
-def _cli(url: str, policies: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return cli(url, *args, policies=policies, timeout=300, **{**ROLE_ENV, **env})
-
-
-def _patients(conn: psycopg.Connection[Any]) -> int:
-    row = conn.execute("SELECT count(*) FROM patients").fetchone()
-    return int(row[0]) if row else 0
+def _cli(
+    db: EngineDB | str, policies: Path, *args: str, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """`retention ARGS` on the test's database (a PostgreSQL URL: the tool's default schema)."""
+    url, own = (db, {}) if isinstance(db, str) else (db.url, db.env())
+    return cli(url, *args, policies=policies, timeout=300, **{**ROLE_ENV, **own, **env})
 
 
 def _sha(policies: Path) -> str:
@@ -55,13 +55,14 @@ def policies(tmp_path: Path) -> Path:
 
 
 def test_purge_waits_for_the_signatures_of_the_director_and_the_dim_physician(
-    demo_conn: psycopg.Connection[Any], demo_db_url: str, policies: Path, tmp_path: Path
+    engine_demo: EngineDB, policies: Path, tmp_path: Path
 ) -> None:
-    config = settings(
-        demo_db_url, policies, required_approvals=2, required_roles=("directeur", "medecin-dim")
+    db = engine_demo
+    config = db.settings(
+        policies, required_approvals=2, required_roles=("directeur", "medecin-dim")
     )
-    before = _patients(demo_conn)
-    report = run(demo_conn, config, only=RECORD)
+    before = db.count("patients")
+    report = run(db.conn, config, only=RECORD)
     assert report.phases[0].not_approved is not None
     assert "NOT approved: 0/2" in report.phases[0].not_approved
     sha = _sha(policies)
@@ -69,9 +70,9 @@ def test_purge_waits_for_the_signatures_of_the_director_and_the_dim_physician(
     for who in ("dr.martin", "dr.martin", "dr.petit"):
         sig = tmp_path / f"{who}.sig"
         sig.write_text(signature(who, RECORD, sha), encoding="ascii")
-        done = _cli(demo_db_url, policies, "approve", "--policy", RECORD, "--signature", str(sig))
+        done = _cli(db, policies, "approve", "--policy", RECORD, "--signature", str(sig))
         assert done.returncode == 0, done.stderr
-    plan = json.loads(_cli(demo_db_url, policies, "plan", "--format", "json").stdout)
+    plan = json.loads(_cli(db, policies, "plan", "--format", "json").stdout)
     state = next(p for p in plan["policies"] if p["name"] == RECORD)["approval"]
     assert state["approved"] is False and state["missing_roles"] == ["directeur"]
     assert [a["name"] for a in state["by"]] == ["dr.martin", "dr.petit"]
@@ -80,22 +81,21 @@ def test_purge_waits_for_the_signatures_of_the_director_and_the_dim_physician(
     key = tmp_path / "id_ed25519"
     key.write_text(openssh_private(approver_key("m.durand")), encoding="ascii")
     key.chmod(0o600)
-    signed = _cli(demo_db_url, policies, "approve", "--policy", RECORD, "--key", str(key))
+    signed = _cli(db, policies, "approve", "--policy", RECORD, "--key", str(key))
     assert signed.returncode == 0, signed.stderr
     assert "approved: 3/2 valid signature(s) of this version" in signed.stdout
     assert "m.durand (directeur)" in signed.stdout
-    check = _cli(demo_db_url, policies, "check")
+    check = _cli(db, policies, "check")
     assert "approved: 3/2" in check.stdout
-    report = run(demo_conn, config, only=RECORD)
+    report = run(db.conn, config, only=RECORD)
     assert report.phases[0].not_approved is None and report.phases[0].acted > 0
-    assert _patients(demo_conn) < before
+    assert db.count("patients") < before
 
 
-def test_editing_the_file_withdraws_the_signatures(
-    demo_conn: psycopg.Connection[Any], demo_db_url: str, policies: Path
-) -> None:
-    config = settings(demo_db_url, policies, required_approvals=2)
-    migrate(demo_conn)
+def test_editing_the_file_withdraws_the_signatures(engine_demo: EngineDB, policies: Path) -> None:
+    demo_conn = engine_demo.conn
+    config = engine_demo.settings(policies, required_approvals=2)
+    migrate(demo_conn, engine_demo.tool_schema)
     old = _sha(policies)
     audit = trail(demo_conn, config)
     for who in ("dr.martin", "m.durand"):
@@ -107,7 +107,7 @@ def test_editing_the_file_withdraws_the_signatures(
     record_approval(
         demo_conn, audit, RECORD, new, "dr.martin", "", signature("dr.martin", RECORD, old)
     )
-    state = approval_state(demo_conn, "retention", RECORD, new, rules_of(config))
+    state = approval_state(demo_conn, engine_demo.tool_schema, RECORD, new, rules_of(config))
     assert not state.approved
     assert state.approvals[0].problem == (
         "the signature is not of this policy content (another version, or forged)"
@@ -118,8 +118,9 @@ def test_editing_the_file_withdraws_the_signatures(
 
 
 def test_unknown_revoked_and_misused_keys_are_refused_by_name(
-    demo_db_url: str, policies: Path, tmp_path: Path
+    engine_demo: EngineDB, policies: Path, tmp_path: Path
 ) -> None:
+    db = engine_demo
     approvers = tmp_path / "allowed_signers"
     approvers.write_text(
         f"dr.martin {openssh_public(approver_key('dr.martin'))}\n"
@@ -138,7 +139,7 @@ def test_unknown_revoked_and_misused_keys_are_refused_by_name(
         sig = tmp_path / f"{who}.sig"
         sig.write_text(text, encoding="ascii")
         done = _cli(
-            demo_db_url, policies, "approve", "--policy", RECORD, "--signature", str(sig),
+            db, policies, "approve", "--policy", RECORD, "--signature", str(sig),
             RETENTION_APPROVERS_FILE=str(approvers),
         )  # fmt: skip
         assert done.returncode == 2 and said in done.stderr, done.stderr
@@ -146,16 +147,14 @@ def test_unknown_revoked_and_misused_keys_are_refused_by_name(
     sig = tmp_path / "as-petit.sig"
     sig.write_text(signature("dr.martin", RECORD, sha), encoding="ascii")
     done = _cli(
-        demo_db_url, policies, "approve", "--policy", RECORD, "--signature", str(sig),
+        db, policies, "approve", "--policy", RECORD, "--signature", str(sig),
         "--signer", "dr.petit", RETENTION_APPROVERS_FILE=str(approvers),
     )  # fmt: skip
     assert done.returncode == 2 and "the key of another approver" in done.stderr
     # made for another purpose: ssh-keygen's namespace is part of what is signed
     message = tmp_path / "message.txt"
     message.write_bytes(
-        _cli(
-            demo_db_url, policies, "approve", "--policy", RECORD, "--print-message"
-        ).stdout.encode()
+        _cli(db, policies, "approve", "--policy", RECORD, "--print-message").stdout.encode()
     )
     key = tmp_path / "id"
     key.write_text(openssh_private(approver_key("dr.martin")), encoding="ascii")
@@ -164,7 +163,7 @@ def test_unknown_revoked_and_misused_keys_are_refused_by_name(
         ["ssh-keygen", "-q", "-Y", "sign", "-n", "git", "-f", str(key), str(message)], check=True
     )
     done = _cli(
-        demo_db_url, policies, "approve", "--policy", RECORD,
+        db, policies, "approve", "--policy", RECORD,
         "--signature", f"{message}.sig", RETENTION_APPROVERS_FILE=str(approvers),
     )  # fmt: skip
     assert done.returncode == 2 and "made for another purpose (namespace 'git')" in done.stderr
@@ -173,7 +172,8 @@ def test_unknown_revoked_and_misused_keys_are_refused_by_name(
 def test_free_text_approvals_of_earlier_versions_are_kept_and_enable_nothing(
     demo_conn: psycopg.Connection[Any], demo_db_url: str, policies: Path
 ) -> None:
-    """A trail written before signatures: its approvals read as unsigned, the chain verifies."""
+    """A trail written before signatures: its approvals read as unsigned, the chain verifies.
+    (PostgreSQL only: trails from before signing exist there alone, MariaDB came later.)"""
     migrate(demo_conn)
     sha, prev = _sha(policies), GENESIS
     for seq, by in enumerate(("Dr Martin", "M. Durand"), start=1):
@@ -209,16 +209,16 @@ def test_free_text_approvals_of_earlier_versions_are_kept_and_enable_nothing(
     ]
 
 
-def test_column_phases_need_no_approval(
-    demo_conn: psycopg.Connection[Any], demo_db_url: str
-) -> None:
-    report = run(demo_conn, settings(demo_db_url, required_approvals=2), only="contacts-patients")
+def test_column_phases_need_no_approval(engine_demo: EngineDB) -> None:
+    config = engine_demo.settings(required_approvals=2)
+    report = run(engine_demo.conn, config, only="contacts-patients")
     assert report.phases[0].not_approved is None and report.phases[0].acted > 0
 
 
 def test_one_key_listed_under_two_principals_counts_once(
-    demo_conn: psycopg.Connection[Any], demo_db_url: str, policies: Path, tmp_path: Path
+    engine_demo: EngineDB, policies: Path, tmp_path: Path
 ) -> None:
+    demo_conn = engine_demo.conn
     # one person holding the key of two principals (or a wildcard line) is one signer
     approvers = tmp_path / "allowed_signers"
     approvers.write_text(
@@ -226,21 +226,20 @@ def test_one_key_listed_under_two_principals_counts_once(
         f"* {openssh_public(approver_key('dr.petit'))}\n",
         encoding="ascii",
     )
-    config = settings(
-        demo_db_url,
+    config = engine_demo.settings(
         policies,
         required_approvals=2,
         required_roles=("directeur", "medecin-dim"),
         approvers_file=approvers,
     )
-    migrate(demo_conn)
+    migrate(demo_conn, engine_demo.tool_schema)
     sha = _sha(policies)
     audit = trail(demo_conn, config)
     for who, key in (("m.durand", "m.durand"), ("dr.martin", "m.durand")):
         record_approval(demo_conn, audit, RECORD, sha, who, "", signature(key, RECORD, sha))
     for who in ("dr.petit", "someone"):
         record_approval(demo_conn, audit, RECORD, sha, who, "", signature("dr.petit", RECORD, sha))
-    state = approval_state(demo_conn, "retention", RECORD, sha, rules_of(config))
+    state = approval_state(demo_conn, engine_demo.tool_schema, RECORD, sha, rules_of(config))
     assert [a.by for a in state.counted] == ["m.durand", "dr.petit"]
     assert state.approvals[1].problem is not None
     assert "already counted under m.durand" in state.approvals[1].problem

@@ -36,7 +36,7 @@ from tests.archive_helpers import KeyPair, archive_policies, archive_settings, k
 from tests.clock_helpers import policy, statuses
 from tests.engine_helpers import run, trail
 from tests.fix_db import DemoTemplate, temporary_database
-from tests.test_run import _counts
+from tests.test_run import table_counts as _counts
 from tests.test_workers import _spy_batches
 
 TODAY = date.today()

@@ -19,8 +19,10 @@ from pydantic import SecretStr
 
 from retention.audit.anchor import Anchor, append_head, read_copy, read_heads
 from retention.audit.trail import entry_hash, stored_content, subject_digest, verify
+from retention.engines import Connection, sql
 from retention.keys import load_key
 from tests.engine_helpers import AUDIT_KEY, ROOT, cli, cli_env, run, settings
+from tests.fix_engines import EngineDB, json_value
 
 
 @pytest.fixture
@@ -31,6 +33,20 @@ def audited(demo_conn: psycopg.Connection[Any], demo_db_url: str) -> psycopg.Con
     return demo_conn
 
 
+@pytest.fixture
+def trail_db(engine_demo: EngineDB) -> EngineDB:
+    """The demo hospital after a run, on the test's engine: an audit trail of several entries."""
+    run(engine_demo.conn, engine_demo.settings(batch_size=30))
+    assert _entries(engine_demo) >= 8
+    return engine_demo
+
+
+def _entries(db: EngineDB) -> int:
+    row = db.conn.execute(sql.SQL("SELECT count(*) FROM {}").format(db.tool("audit"))).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 def _tamper(conn: psycopg.Connection[Any], *statements: str) -> None:
     """What a superuser could do behind the trigger's back."""
     with conn.transaction():
@@ -39,10 +55,35 @@ def _tamper(conn: psycopg.Connection[Any], *statements: str) -> None:
             conn.execute(statement)
 
 
-def test_intact_trail_verifies(audited: psycopg.Connection[Any]) -> None:
-    result = verify(audited, "retention")
+def _bypass(db: EngineDB) -> None:
+    """In the current transaction, what lets a superuser past the append-only triggers:
+    PostgreSQL's replica role; on MariaDB, whose triggers cannot be disabled, dropping them."""
+    if db.engine == "postgresql":
+        db.conn.execute("SET LOCAL session_replication_role = replica")
+        return
+    triggers = db.conn.execute(
+        "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS "
+        "WHERE EVENT_OBJECT_SCHEMA = %s AND EVENT_OBJECT_TABLE = 'audit'",
+        (db.tool_schema,),
+    ).fetchall()
+    assert triggers, "the audit table has its append-only triggers"
+    for (name,) in triggers:
+        db.conn.execute(sql.SQL("DROP TRIGGER {}").format(sql.Identifier(db.tool_schema, name)))
+
+
+def _forge(db: EngineDB, *statements: str, params: tuple[Any, ...] | None = None) -> None:
+    """What a superuser could do behind the triggers' back: `statements` on the audit table,
+    written `{}`."""
+    with db.conn.transaction():
+        _bypass(db)
+        for statement in statements:
+            db.conn.execute(sql.SQL(statement).format(db.tool("audit")), params)
+
+
+def test_intact_trail_verifies(trail_db: EngineDB) -> None:
+    result = verify(trail_db.conn, trail_db.tool_schema)
     assert result.intact
-    assert result.checked == audited.execute("SELECT count(*) FROM retention.audit").fetchone()[0]  # type: ignore[index]
+    assert result.checked == _entries(trail_db)
 
 
 def test_update_and_delete_are_rejected_by_the_database(audited: psycopg.Connection[Any]) -> None:
@@ -54,28 +95,28 @@ def test_update_and_delete_are_rejected_by_the_database(audited: psycopg.Connect
         audited.execute("TRUNCATE retention.audit")
 
 
-def test_altered_entry_is_named(audited: psycopg.Connection[Any]) -> None:
-    _tamper(audited, "UPDATE retention.audit SET subjects = subjects - 1 WHERE seq = 4")
-    result = verify(audited, "retention")
+def test_altered_entry_is_named(trail_db: EngineDB) -> None:
+    _forge(trail_db, "UPDATE {} SET subjects = subjects - 1 WHERE seq = 4")
+    result = verify(trail_db.conn, trail_db.tool_schema)
     assert (result.broken_seq, result.problem) == (4, "its content was altered")
     assert result.checked == 3
 
 
-def test_removed_entry_is_named(audited: psycopg.Connection[Any]) -> None:
-    _tamper(audited, "DELETE FROM retention.audit WHERE seq = 4")
-    result = verify(audited, "retention")
+def test_removed_entry_is_named(trail_db: EngineDB) -> None:
+    _forge(trail_db, "DELETE FROM {} WHERE seq = 4")
+    result = verify(trail_db.conn, trail_db.tool_schema)
     assert result.broken_seq == 5
     assert result.problem == "entries 4..4 were removed"
 
 
-def test_reordered_entries_are_named(audited: psycopg.Connection[Any]) -> None:
-    _tamper(
-        audited,
-        "UPDATE retention.audit SET seq = -1 WHERE seq = 4",
-        "UPDATE retention.audit SET seq = 4 WHERE seq = 5",
-        "UPDATE retention.audit SET seq = 5 WHERE seq = -1",
+def test_reordered_entries_are_named(trail_db: EngineDB) -> None:
+    _forge(
+        trail_db,
+        "UPDATE {} SET seq = -1 WHERE seq = 4",
+        "UPDATE {} SET seq = 4 WHERE seq = 5",
+        "UPDATE {} SET seq = 5 WHERE seq = -1",
     )
-    result = verify(audited, "retention")
+    result = verify(trail_db.conn, trail_db.tool_schema)
     assert result.broken_seq == 4
     assert result.problem is not None and "does not follow" in result.problem
 
@@ -124,25 +165,26 @@ def test_inserted_entry_is_detected(audited: psycopg.Connection[Any]) -> None:
     assert result.checked == 4  # the forgery is well formed as a chain; what follows it is not
 
 
-def _cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return cli(url, *args)
+def _cli(db: EngineDB, *args: str) -> subprocess.CompletedProcess[str]:
+    return db.cli(*args)
 
 
-def test_find_tells_when_and_how_a_subject_was_purged(
-    audited: psycopg.Connection[Any], demo_db_url: str
-) -> None:
-    purged = audited.execute(
-        "SELECT subject_digests[1] FROM retention.audit WHERE event = 'batch' "
-        "AND policy = 'dossier-medical' AND subjects > 0 ORDER BY seq LIMIT 1"
+def test_find_tells_when_and_how_a_subject_was_purged(trail_db: EngineDB) -> None:
+    found = trail_db.conn.execute(
+        sql.SQL(
+            "SELECT subject_digests FROM {} WHERE event = 'batch' "
+            "AND policy = 'dossier-medical' AND subjects > 0 ORDER BY seq LIMIT 1"
+        ).format(trail_db.tool("audit"))
     ).fetchone()
-    assert purged is not None
+    assert found is not None
+    purged = json_value(found[0])[0]
     key = next(
         k
         for k in range(1, 400)
-        if subject_digest(load_key(SecretStr(AUDIT_KEY), "a"), "dossier-medical", k) == purged[0]
+        if subject_digest(load_key(SecretStr(AUDIT_KEY), "a"), "dossier-medical", k) == purged
     )
     result = _cli(
-        demo_db_url,
+        trail_db,
         "audit",
         "find",
         "--subject",
@@ -158,38 +200,39 @@ def test_find_tells_when_and_how_a_subject_was_purged(
     assert entries[0]["action"] == "purge" and entries[0]["phase"] == "destruction"
     sha = hashlib.sha256((ROOT / "policies" / "dossier-medical.yaml").read_bytes()).hexdigest()
     assert entries[0]["policy_sha256"] == sha
-    unknown = _cli(
-        demo_db_url, "audit", "find", "--subject", "999999", "--policy", "dossier-medical"
-    )
+    unknown = _cli(trail_db, "audit", "find", "--subject", "999999", "--policy", "dossier-medical")
     assert "no entry" in unknown.stdout
 
 
-def test_verify_command_exit_codes(audited: psycopg.Connection[Any], demo_db_url: str) -> None:
-    assert _cli(demo_db_url, "audit", "verify").returncode == 0
-    _tamper(audited, "UPDATE retention.audit SET outcome = 'ok' WHERE seq = 2")
-    broken = _cli(demo_db_url, "audit", "verify")
+def test_verify_command_exit_codes(trail_db: EngineDB) -> None:
+    assert _cli(trail_db, "audit", "verify").returncode == 0
+    _forge(trail_db, "UPDATE {} SET outcome = 'ok' WHERE seq = 2")
+    broken = _cli(trail_db, "audit", "verify")
     assert broken.returncode == 1
     assert "BROKEN at entry 2" in broken.stdout
 
 
-def test_show_formats(audited: psycopg.Connection[Any], demo_db_url: str) -> None:
-    as_json = json.loads(_cli(demo_db_url, "audit", "show", "--format", "json").stdout)
+def test_show_formats(trail_db: EngineDB) -> None:
+    as_json = json.loads(_cli(trail_db, "audit", "show", "--format", "json").stdout)
     assert as_json[0]["event"] == "run_start"
     as_csv = _cli(
-        demo_db_url, "audit", "show", "--format", "csv", "--policy", "journal-modifications"
+        trail_db, "audit", "show", "--format", "csv", "--policy", "journal-modifications"
     ).stdout.splitlines()
     assert as_csv[0].startswith("seq,recorded_at,event")
     assert len(as_csv) > 1 and all("journal-modifications" in line for line in as_csv[1:])
 
 
-def _rewrite_from(conn: psycopg.Connection[Any], first: int) -> None:
+def _rewrite_from(db: EngineDB, first: int) -> None:
     """What an account able to bypass the trigger could do: change entry `first` and recompute
     every hash after it, leaving a chain that is valid in itself."""
+    conn = db.conn
     with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute("SELECT * FROM retention.audit ORDER BY seq").fetchall()
+        rows = cur.execute(
+            sql.SQL("SELECT * FROM {} ORDER BY seq").format(db.tool("audit"))
+        ).fetchall()
     prev = next(r["hash"] for r in rows if r["seq"] == first - 1)
     with conn.transaction():
-        conn.execute("SET LOCAL session_replication_role = replica")
+        _bypass(db)
         for row in rows:
             if row["seq"] < first:
                 continue
@@ -199,32 +242,40 @@ def _rewrite_from(conn: psycopg.Connection[Any], first: int) -> None:
             content["prev_hash"] = prev
             digest = entry_hash(prev, content)
             conn.execute(
-                "UPDATE retention.audit SET subjects = %s, prev_hash = %s, hash = %s "
-                "WHERE seq = %s",
+                sql.SQL(
+                    "UPDATE {} SET subjects = %s, prev_hash = %s, hash = %s WHERE seq = %s"
+                ).format(db.tool("audit")),
                 (content["subjects"], prev, digest, row["seq"]),
             )
             prev = digest
 
 
-def _heads(conn: psycopg.Connection[Any], path: Path) -> list[Anchor]:
-    heads = read_heads(path, conn.info.dbname, "retention")
+def _heads(conn: Connection, path: Path, schema: str = "retention") -> list[Anchor]:
+    heads = read_heads(path, conn.info.dbname, schema)
     assert heads is not None
     return heads.anchors
 
 
+def _last_seq(db: EngineDB) -> int:
+    row = db.conn.execute(sql.SQL("SELECT max(seq) FROM {}").format(db.tool("audit"))).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 def test_the_head_file_shows_that_the_last_entries_were_removed_even_after_later_runs(
-    demo_conn: psycopg.Connection[Any], demo_db_url: str, tmp_path: Path
+    engine_demo: EngineDB, tmp_path: Path
 ) -> None:
+    db, demo_conn, tool = engine_demo, engine_demo.conn, engine_demo.tool_schema
     head = tmp_path / "audit-head.jsonl"
-    config = settings(demo_db_url, batch_size=30, audit_head_file=head)
+    config = db.settings(batch_size=30, audit_head_file=head)
     run(demo_conn, config)
-    last = demo_conn.execute("SELECT max(seq) FROM retention.audit").fetchone()[0]  # type: ignore[index]
-    anchors = _heads(demo_conn, head)
+    last = _last_seq(db)
+    anchors = _heads(demo_conn, head, tool)
     assert [a.seq for a in anchors] == [last]
-    assert verify(demo_conn, "retention", anchors).intact
-    _tamper(demo_conn, f"DELETE FROM retention.audit WHERE seq >= {last - 1}")
-    assert verify(demo_conn, "retention").intact  # a shorter chain is valid in itself
-    result = verify(demo_conn, "retention", _heads(demo_conn, head))
+    assert verify(demo_conn, tool, anchors).intact
+    _forge(db, "DELETE FROM {} WHERE seq >= %s", params=(last - 1,))
+    assert verify(demo_conn, tool).intact  # a shorter chain is valid in itself
+    result = verify(demo_conn, tool, _heads(demo_conn, head, tool))
     assert (result.broken_seq, result.anchored) == (last - 1, True)
     assert result.problem is not None
     assert f"entries {last - 1}..{last} at least were removed" in result.problem
@@ -236,18 +287,19 @@ def test_the_head_file_shows_that_the_last_entries_were_removed_even_after_later
     finally:
         logger.remove(sink)
     assert any("no longer holds the last entry the head file records" in e for e in errors)
-    anchors = _heads(demo_conn, head)
+    anchors = _heads(demo_conn, head, tool)
     assert len(anchors) == 2
-    again = verify(demo_conn, "retention", anchors)
+    again = verify(demo_conn, tool, anchors)
     assert again.broken_seq == 1 and again.problem is not None
     assert f"entry {last} differs from the one the head file {head}, line 1" in again.problem
 
 
 def test_every_entry_is_mirrored_and_the_report_checks_the_head_file(
-    demo_db_url: str, demo_conn: psycopg.Connection[Any], tmp_path: Path
+    engine_demo: EngineDB, tmp_path: Path
 ) -> None:
+    db, demo_db_url, demo_conn = engine_demo, engine_demo.url, engine_demo.conn
     copy, head = tmp_path / "audit.jsonl", tmp_path / "head.jsonl"
-    env = {"RETENTION_AUDIT_LOG": str(copy), "RETENTION_AUDIT_HEAD_FILE": str(head)}
+    env = {"RETENTION_AUDIT_LOG": str(copy), "RETENTION_AUDIT_HEAD_FILE": str(head), **db.env()}
 
     def command_line(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -259,7 +311,7 @@ def test_every_entry_is_mirrored_and_the_report_checks_the_head_file(
             timeout=300,
         )
 
-    subject = str(demo_conn.execute("SELECT min(patient_id) FROM patients").fetchone()[0])  # type: ignore[index]
+    subject = str(demo_conn.execute("SELECT min(patient_id) FROM patients").fetchone()[0])
     commands = [
         ("hold", "add", "--policy", "dossier-medical", "--subject", subject, "--reason", "r"),
         ("hold", "release", "--policy", "dossier-medical", "--subject", subject),
@@ -268,12 +320,14 @@ def test_every_entry_is_mirrored_and_the_report_checks_the_head_file(
     for command in commands:
         done = command_line(*command)
         assert done.returncode == 0, done.stderr
-    rows = demo_conn.execute("SELECT seq, hash FROM retention.audit ORDER BY seq").fetchall()
+    rows = demo_conn.execute(
+        sql.SQL("SELECT seq, hash FROM {} ORDER BY seq").format(db.tool("audit"))
+    ).fetchall()
     assert [(a.seq, a.hash) for a in read_copy(copy).anchors] == [tuple(r) for r in rows]
     report = command_line("report", "--format", "json")
     assert json.loads(report.stdout)["history"]["audit"]["checked_against_head_file"] is True
     last = rows[-1][0]
-    _tamper(demo_conn, f"DELETE FROM retention.audit WHERE seq = {last}")
+    _forge(db, "DELETE FROM {} WHERE seq = %s", params=(last,))
     audit = json.loads(command_line("report", "--format", "json").stdout)
     assert audit["history"]["audit"]["intact"] is False
     assert audit["history"]["audit"]["broken_seq"] == last
@@ -299,33 +353,42 @@ def _run_cli(url: str, **env: str) -> None:
 
 
 def test_a_copy_of_the_audit_log_shows_a_rewritten_chain(
-    demo_db_url: str, demo_conn: psycopg.Connection[Any], tmp_path: Path
+    engine_demo: EngineDB, tmp_path: Path
 ) -> None:
+    db, demo_db_url, demo_conn, tool = (
+        engine_demo,
+        engine_demo.url,
+        engine_demo.conn,
+        engine_demo.tool_schema,
+    )
     copy = tmp_path / "audit.jsonl"
     head = tmp_path / "head.jsonl"
-    _run_cli(demo_db_url, RETENTION_AUDIT_LOG=str(copy), RETENTION_AUDIT_HEAD_FILE=str(head))
-    entries = demo_conn.execute("SELECT count(*) FROM retention.audit").fetchone()[0]  # type: ignore[index]
-    assert len(read_copy(copy).anchors) == entries  # every entry mirrored
-    intact = cli(
-        demo_db_url, "audit", "verify", "--against", str(copy), RETENTION_AUDIT_HEAD_FILE=str(head)
+    _run_cli(
+        demo_db_url,
+        RETENTION_AUDIT_LOG=str(copy),
+        RETENTION_AUDIT_HEAD_FILE=str(head),
+        RETENTION_SCHEMA_NAME=tool,
     )
+    entries = _entries(db)
+    assert len(read_copy(copy).anchors) == entries  # every entry mirrored
+    intact = db.cli("audit", "verify", "--against", str(copy), RETENTION_AUDIT_HEAD_FILE=str(head))
     assert intact.returncode == 0, intact.stdout + intact.stderr
     assert f"copy {copy}: {entries} entries" in intact.stdout
     assert f"head file {head}: 1 run(s), last entry {entries}" in intact.stdout
-    _rewrite_from(demo_conn, 3)
-    assert verify(demo_conn, "retention").intact  # the chain alone cannot tell
-    signed = cli(demo_db_url, "audit", "verify")  # the signatures can
+    _rewrite_from(db, 3)
+    assert verify(demo_conn, tool).intact  # the chain alone cannot tell
+    signed = db.cli("audit", "verify")  # the signatures can
     assert signed.returncode == 1
     assert "BROKEN at entry 3: its signature does not match" in signed.stdout
     # without the public keys, the copy and the head file tell too
-    found = read_copy(copy, demo_conn.info.dbname, "retention").anchors
-    broken = verify(demo_conn, "retention", found)
+    found = read_copy(copy, demo_conn.info.dbname, tool).anchors
+    broken = verify(demo_conn, tool, found)
     assert (broken.broken_seq, broken.anchored) == (3, True) and broken.problem is not None
     assert broken.problem.startswith("entry 3 differs from the one")
     assert "an entry in 3..3 was changed" in broken.problem
     assert f"entries 1..2 match {copy}, line 2" in broken.problem
     # the head file alone sees it too, less precisely: its entry is the last
-    by_head = verify(demo_conn, "retention", _heads(demo_conn, head))
+    by_head = verify(demo_conn, tool, _heads(demo_conn, head, tool))
     assert by_head.problem is not None
     assert f"an entry in 1..{entries} was changed" in by_head.problem
 

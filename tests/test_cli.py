@@ -7,12 +7,11 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
-import psycopg
 import pytest
 
 from retention.demo.schema import create_schema
+from tests.fix_engines import EngineDB
 
 ROOT = Path(__file__).resolve().parent.parent
 RETENTION = [sys.executable, "-m", "retention.cli.main"]
@@ -39,22 +38,28 @@ def _no_traceback(result: subprocess.CompletedProcess[str]) -> None:
     assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
 
 
-@pytest.fixture
-def hospital(conn: psycopg.Connection[Any], db_url: str) -> str:
-    create_schema(conn)
-    return db_url
+@pytest.fixture(scope="module")
+def hospital(engine_db_module: EngineDB) -> EngineDB:
+    """The demo's tables, empty, on each engine, shared by this module's tests (they only read)."""
+    create_schema(engine_db_module.conn)
+    return engine_db_module
 
 
-def test_check_valid_policies_exits_0(hospital: str) -> None:
-    result = _run("check", url=hospital)
+def _on(hospital: EngineDB, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`retention ARGS` on the hospital's database and the tool's schema of the test."""
+    return _run(*args, url=hospital.url, RETENTION_SCHEMA_NAME=hospital.tool_schema, **env)
+
+
+def test_check_valid_policies_exits_0(hospital: EngineDB) -> None:
+    result = _on(hospital, "check")
     assert result.returncode == 0, result.stderr
     assert "3 policy file(s) valid" in result.stdout
 
 
-def test_check_invalid_policy_exits_2_with_position(hospital: str, tmp_path: Path) -> None:
+def test_check_invalid_policy_exits_2_with_position(hospital: EngineDB, tmp_path: Path) -> None:
     text = (ROOT / "policies" / "contacts-patients.yaml").read_text()
     (tmp_path / "c.yaml").write_text(text.replace("- tel_portable", "- tel_portabel"))
-    result = _run("check", "--policies", str(tmp_path), url=hospital)
+    result = _on(hospital, "check", "--policies", str(tmp_path))
     _no_traceback(result)
     assert result.returncode == 2
     assert "c.yaml:" in result.stderr
@@ -62,8 +67,8 @@ def test_check_invalid_policy_exits_2_with_position(hospital: str, tmp_path: Pat
     assert "did you mean 'tel_portable'?" in result.stderr
 
 
-def test_plan_json_has_the_stable_shape(hospital: str) -> None:
-    result = _run("plan", "--format", "json", "--at", "2030-01-01", url=hospital)
+def test_plan_json_has_the_stable_shape(hospital: EngineDB) -> None:
+    result = _on(hospital, "plan", "--format", "json", "--at", "2030-01-01")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["at"] == "2030-01-01"
@@ -81,8 +86,8 @@ def test_plan_json_has_the_stable_shape(hospital: str) -> None:
     }
 
 
-def test_plan_unknown_policy_is_a_usage_error(hospital: str) -> None:
-    result = _run("plan", "--policy", "nope", url=hospital)
+def test_plan_unknown_policy_is_a_usage_error(hospital: EngineDB) -> None:
+    result = _on(hospital, "plan", "--policy", "nope")
     _no_traceback(result)
     assert result.returncode == 2
     assert "no policy named 'nope'" in result.stderr
@@ -110,8 +115,8 @@ def test_invalid_settings_exit_2() -> None:
     assert "batch_size" in result.stderr and "log_level" in result.stderr
 
 
-def test_missing_policy_folder(hospital: str, tmp_path: Path) -> None:
-    result = _run("check", "--policies", str(tmp_path / "none"), url=hospital)
+def test_missing_policy_folder(hospital: EngineDB, tmp_path: Path) -> None:
+    result = _on(hospital, "check", "--policies", str(tmp_path / "none"))
     _no_traceback(result)
     assert result.returncode == 2
     assert "policy folder does not exist" in result.stderr

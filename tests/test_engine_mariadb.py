@@ -193,10 +193,12 @@ def test_limits_hold_for_the_transaction_only_whether_it_commits_or_not(
 ) -> None:
     session = engine.session
     mariadb_conn.execute("SET SESSION innodb_lock_wait_timeout = 17, max_statement_time = 3.5")
-    before = _values(mariadb_conn, (*_LIMITS, "div_precision_increment"))
+    names = (*_LIMITS, "div_precision_increment", "optimizer_switch")
+    before = _values(mariadb_conn, names)
+    assert "split_materialized=on" in before["optimizer_switch"]
     with mariadb_conn.transaction():
         session.batch_limits(mariadb_conn, lock_timeout_ms=1234, statement_timeout_ms=5678)
-        session.work_mem(mariadb_conn, 7)  # no equivalent: changes nothing
+        session.whole_tables(mariadb_conn, 7)  # no equivalent: changes nothing
         session.transaction_settings(mariadb_conn, {"div_precision_increment": "9"})
         assert _values(mariadb_conn, (*_LIMITS, "div_precision_increment")) == {
             "innodb_lock_wait_timeout": 2,  # whole seconds, rounded up
@@ -206,13 +208,13 @@ def test_limits_hold_for_the_transaction_only_whether_it_commits_or_not(
         }
         session.lock_timeout(mariadb_conn, 0)  # without limit
         assert _values(mariadb_conn)["innodb_lock_wait_timeout"] == 100_000_000
-    assert _values(mariadb_conn, (*_LIMITS, "div_precision_increment")) == before
+    assert _values(mariadb_conn, names) == before
     with pytest.raises(ZeroDivisionError), mariadb_conn.transaction():
         session.batch_limits(mariadb_conn, lock_timeout_ms=1, statement_timeout_ms=0)
         assert _values(mariadb_conn)["innodb_lock_wait_timeout"] == 1
         assert _values(mariadb_conn)["max_statement_time"] == 0
         raise ZeroDivisionError
-    assert _values(mariadb_conn, (*_LIMITS, "div_precision_increment")) == before
+    assert _values(mariadb_conn, names) == before
     assert before["max_statement_time"] == Decimal("3.5") or before["max_statement_time"] == 3.5
 
 

@@ -105,7 +105,7 @@ def test_settings_hold_for_the_transaction_only(engine: Engine, conn: Conn) -> N
     before = {n: _setting(conn, n) for n in ("lock_timeout", "statement_timeout", "work_mem")}
     with conn.transaction():
         engine.session.batch_limits(conn, lock_timeout_ms=1234, statement_timeout_ms=5678)
-        engine.session.work_mem(conn, 7)
+        engine.session.whole_tables(conn, 7)
         engine.session.transaction_settings(conn, {"DateStyle": "ISO", "retention.p1": "x y"})
         assert _setting(conn, "lock_timeout") == "1234ms"
         assert _setting(conn, "statement_timeout") == "5678ms"

@@ -8,11 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import psycopg
-from psycopg.rows import TupleRow
-
+from retention.engines import Connection
 from retention.plan.explain import Branch, explain_graph, render_tree
 from retention.policy.check import bound_policies
+from tests.fix_engines import EngineDB
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,15 +24,14 @@ def _walk(branch: Branch, depth: int = 0) -> list[tuple[int, str, str, int]]:
     return rows
 
 
-def _count(conn: psycopg.Connection[TupleRow], query: str) -> int:
+def _count(conn: Connection, query: str) -> int:
     row = conn.execute(query).fetchone()
     assert row is not None
     return int(row[0])
 
 
-def test_the_tree_shows_every_path_with_its_link_and_its_rows(
-    demo_conn: psycopg.Connection[TupleRow],
-) -> None:
+def test_the_tree_shows_every_path_with_its_link_and_its_rows(engine_demo: EngineDB) -> None:
+    demo_conn = engine_demo.conn
     (policy,) = bound_policies(demo_conn, ROOT / "policies", only="dossier-medical")
     tree = {
         (depth, table, link): rows
@@ -58,27 +56,32 @@ def test_the_tree_shows_every_path_with_its_link_and_its_rows(
     assert {table for _, table, _ in tree} == set(t[1] for t in policy.graph.tables)
 
 
-def test_a_row_whose_parent_is_gone_is_not_counted(
-    demo_conn: psycopg.Connection[TupleRow],
-) -> None:
+def test_a_row_whose_parent_is_gone_is_not_counted(engine_demo: EngineDB) -> None:
+    demo_conn = engine_demo.conn
+    # a patient id no patient has (the demo's ids are unsigned on MariaDB: no -1 there)
     demo_conn.execute(
         "INSERT INTO consultations (patient_id, plageconsult_id) "
-        "SELECT -1, min(plageconsult_id) FROM plagesconsult"
+        "SELECT max(p.patient_id) + 1000, min(c.plageconsult_id) "
+        "FROM patients p CROSS JOIN plagesconsult c"
     )
     (policy,) = bound_policies(demo_conn, ROOT / "policies", only="dossier-medical")
     tree = {(d, t, link): n for d, t, link, n in _walk(explain_graph(demo_conn, policy))}
     assert tree[(1, "consultations", "column")] == _count(
-        demo_conn, "SELECT count(*) FROM consultations WHERE patient_id > 0"
+        demo_conn,
+        "SELECT count(*) FROM consultations WHERE patient_id IN (SELECT patient_id FROM patients)",
+    )
+    assert tree[(1, "consultations", "column")] < _count(
+        demo_conn, "SELECT count(*) FROM consultations"
     )
 
 
-def test_check_explain_prints_the_tree(
-    demo_conn: psycopg.Connection[TupleRow], demo_db_url: str
-) -> None:
+def test_check_explain_prints_the_tree(engine_demo: EngineDB) -> None:
+    demo_conn = engine_demo.conn
     environ = {k: v for k, v in os.environ.items() if not k.startswith("RETENTION_")}
     environ |= {
-        "RETENTION_DATABASE_URL": demo_db_url,
+        "RETENTION_DATABASE_URL": engine_demo.url,
         "RETENTION_POLICIES_DIR": str(ROOT / "policies"),
+        **engine_demo.env(),
     }
     result = subprocess.run(
         [sys.executable, "-m", "retention.cli.main", "check", "--explain"],
@@ -92,5 +95,5 @@ def test_check_explain_prints_the_tree(
     (policy,) = bound_policies(demo_conn, ROOT / "policies", only="dossier-medical")
     for line in render_tree(explain_graph(demo_conn, policy)):
         assert f"      {line}\n" in result.stdout
-    assert "└── public.user_log" in result.stdout
+    assert f"└── {engine_demo.table('user_log')}" in result.stdout
     assert "via object_class = 'CSejour', object_id (polymorphic, no foreign key)" in result.stdout

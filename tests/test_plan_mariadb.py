@@ -24,7 +24,9 @@ from retention.db import connect
 from retention.demo.generate import generate
 from retention.demo.schema import create_schema
 from retention.engines import Connection, engine_of, sql
+from retention.engines.clock import clock_sql
 from retention.engines.mariadb.session import database_url
+from retention.plan.clock import SUBJECT, clock_query
 from retention.plan.compute import compute_plan
 from retention.plan.explain import explain_graph, render_tree
 from retention.policy.bound import BoundPolicy
@@ -206,6 +208,50 @@ def test_the_plan_reads_one_snapshot_on_mariadb(mariadb_url: str) -> None:
         assert reader.execute(count).fetchone() == (2,)
 
 
+def test_the_plan_copies_rows_without_locking_them_on_mariadb(
+    maria: tuple[str, Connection],
+) -> None:
+    """The plan's transaction copies every patient into temporary tables (the clock): the
+    application must still change any patient meanwhile, and a patient the application holds
+    locked must not stop the plan. In REPEATABLE READ, InnoDB read the rows an INSERT ...
+    SELECT or CREATE ... SELECT copies with shared locks held to the commit: the UPDATE below
+    waited for its lock timeout (error 1205), and the plan for the application's lock."""
+    url, conn = maria
+    patients = sql.Identifier("patients")
+    with connect(Settings(), url=url) as application:
+        application.execute("SET SESSION innodb_lock_wait_timeout = 1")
+        conn.execute("SET SESSION innodb_lock_wait_timeout = 1")
+        first, second = (
+            r[0]
+            for r in application.execute(
+                sql.SQL("SELECT patient_id FROM {} ORDER BY patient_id LIMIT 2").format(patients)
+            )
+        )
+        try:
+            with application.transaction(force_rollback=True):
+                application.execute(
+                    sql.SQL("SELECT nom FROM {} WHERE patient_id = %s FOR UPDATE").format(patients),
+                    (first,),
+                )
+                plan = compute_plan(conn, _policies(conn), TODAY, schema=TOOL)  # not waiting
+                assert any(ph.due_subjects for p in plan.policies for ph in p.phases)
+            with engine_of(conn).snapshots.transaction(conn, read_only=False):
+                conn.execute(
+                    sql.SQL("CREATE TEMPORARY TABLE retention_probe AS SELECT * FROM {}").format(
+                        patients
+                    )
+                )
+                with application.transaction(force_rollback=True):
+                    changed = application.execute(
+                        sql.SQL("UPDATE {} SET nom = nom WHERE patient_id = %s").format(patients),
+                        (second,),
+                    ).rowcount
+                    assert changed == 1
+            conn.execute("DROP TEMPORARY TABLE retention_probe")
+        finally:
+            conn.execute("SET SESSION innodb_lock_wait_timeout = DEFAULT")
+
+
 def test_a_snapshot_transaction_is_refused_inside_another(mariadb_conn: Connection) -> None:
     snapshots = engine_of(mariadb_conn).snapshots
     with (
@@ -250,6 +296,33 @@ def test_a_run_s_due_tables_hold_the_same_subjects_on_both_engines(
     assert kept[0] == kept[1]
     assert all(rows for rows in kept[0][1].values())
     assert not worth_slicing(maria[1], _policies(maria[1]))
+
+
+def _subject_read(conn: Connection, policy: BoundPolicy) -> list[tuple[str, str | None]]:
+    """How the plan of the policy's clock over every subject reads the subject table, and
+    whether its aggregates are looked up per subject (LATERAL DERIVED): (select type, key)."""
+    clock = clock_query(policy, policy.phases[0], TODAY, holds_table=None, dialect=clock_sql(conn))
+    rows = conn.execute(sql.SQL("EXPLAIN ") + clock.query, clock.params).fetchall()
+    return [(str(row[1]), row[5]) for row in rows if row[2] == SUBJECT or "LATERAL" in str(row[1])]
+
+
+def test_the_clock_of_every_subject_reads_them_in_key_order(
+    maria: tuple[str, Connection],
+) -> None:
+    """Over every subject (a run's due set, the exposure), MariaDB looks each aggregate (the
+    last stay, the last consultation) up per subject (LATERAL DERIVED), in the order the clock
+    reads the subjects. Left to itself it read the patients through their smallest covering
+    index, the doctor's: random lookups, which took the exposure after a minimisation at
+    758,912 patients from 3.3 s (189,728) to 127.8 s. It reads them by primary key."""
+    policies = [
+        p for p in _policies(maria[1]) if any(d.kind == "aggregate" for d in p.dates.values())
+    ]
+    assert len(policies) == 2
+    for policy in policies:
+        found = _subject_read(maria[1], policy)
+        assert any("LATERAL" in kind for kind, _ in found)  # what the order matters for
+        # the table itself (its clustered primary key: no key shown) or its primary key
+        assert [key for kind, key in found if "LATERAL" not in kind] in ([None], ["PRIMARY"])
 
 
 def test_holds_in_the_tool_s_schema_are_read_on_mariadb_as_on_postgresql(

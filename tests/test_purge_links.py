@@ -8,15 +8,16 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
+from retention.engines import Connection
 from retention.rows import records
 from retention.store.schema import migrate
 from tests.clock_helpers import policy
-from tests.engine_helpers import run, settings, write_policy
+from tests.engine_helpers import run, write_policy
+from tests.fix_engines import EngineDB, run_script
 
-SCHEMA = """
+PG_SCHEMA = """
 CREATE TABLE persons (code text PRIMARY KEY, nir varchar(15) UNIQUE, seen date NOT NULL);
 CREATE TABLE stays (
     person_code text NOT NULL REFERENCES persons, n integer NOT NULL,
@@ -34,6 +35,29 @@ CREATE INDEX ON mails (owner);
 CREATE TABLE notes (id serial PRIMARY KEY, object_class text, object_id text);
 CREATE INDEX ON notes (object_class, object_id);
 """
+# the same tables in MariaDB's DDL (a key of type TEXT needs a length there: VARCHAR)
+MARIADB_SCHEMA = """
+CREATE TABLE persons (code varchar(20) PRIMARY KEY, nir varchar(15) UNIQUE, seen date NOT NULL);
+CREATE TABLE stays (
+    person_code varchar(20) NOT NULL, n integer NOT NULL,
+    PRIMARY KEY (person_code, n), FOREIGN KEY (person_code) REFERENCES persons (code)
+);
+CREATE TABLE acts (
+    person_code varchar(20) NOT NULL, stay_n integer NOT NULL, label text,
+    KEY (person_code, stay_n),
+    FOREIGN KEY (person_code, stay_n) REFERENCES stays (person_code, n)
+);
+CREATE TABLE identities (
+    id int AUTO_INCREMENT PRIMARY KEY, nir varchar(15), KEY (nir),
+    FOREIGN KEY (nir) REFERENCES persons (nir)
+);
+CREATE TABLE mails (id bigint AUTO_INCREMENT PRIMARY KEY, owner varchar(20), KEY (owner));
+CREATE TABLE notes (
+    id int AUTO_INCREMENT PRIMARY KEY, object_class varchar(20), object_id varchar(20),
+    KEY (object_class, object_id)
+);
+"""
+SCHEMA = {"postgresql": PG_SCHEMA, "mariadb": MARIADB_SCHEMA}
 
 
 def _policy(name: str, table: str, related: str = "", action: str = "purge") -> str:
@@ -64,8 +88,8 @@ POLICY = _policy(
 OLD, NEW = date(2001, 1, 1), date.today()
 
 
-def _populate(conn: psycopg.Connection[Any]) -> None:
-    conn.execute(SCHEMA)
+def _populate(conn: Connection, engine: str) -> None:
+    run_script(conn, SCHEMA[engine])
     people = [(f"p-{i:03d}", f"1{i:014d}", OLD if i % 3 else NEW) for i in range(1, 61)]
     for code, nir, seen in people:
         conn.execute("INSERT INTO persons VALUES (%s, %s, %s)", (code, nir, seen))
@@ -80,7 +104,7 @@ def _populate(conn: psycopg.Connection[Any]) -> None:
     conn.execute("INSERT INTO mails (owner) VALUES (NULL), ('nobody')")
 
 
-def _rows(conn: psycopg.Connection[Any]) -> dict[str, set[tuple[Any, ...]]]:
+def _rows(conn: Connection) -> dict[str, set[tuple[Any, ...]]]:
     queries = {
         "persons": "SELECT code FROM persons",
         "stays": "SELECT person_code, n FROM stays",
@@ -92,17 +116,16 @@ def _rows(conn: psycopg.Connection[Any]) -> dict[str, set[tuple[Any, ...]]]:
     return {t: {tuple(r) for r in conn.execute(q)} for t, q in queries.items()}
 
 
-def test_purge_follows_every_kind_of_link(
-    conn: psycopg.Connection[Any], db_url: str, tmp_path: Path
-) -> None:
-    _populate(conn)
+def test_purge_follows_every_kind_of_link(engine_db: EngineDB, engine: str, tmp_path: Path) -> None:
+    conn = engine_db.conn
+    _populate(conn, engine)
     folder = write_policy(tmp_path / "policies", POLICY)
     before = _rows(conn)
     due = {c for (c,) in conn.execute("SELECT code FROM persons WHERE seen = %s", (OLD,))}
     nirs = {n for (n,) in conn.execute("SELECT nir FROM persons WHERE seen = %s", (OLD,))}
     assert len(due) == 40
 
-    report = run(conn, settings(db_url, folder, batch_size=7), only="unusual")
+    report = run(conn, engine_db.settings(folder, batch_size=7), only="unusual")
 
     assert report.outcome == "completed"
     assert report.phases[0].acted == 40
@@ -117,16 +140,16 @@ def test_purge_follows_every_kind_of_link(
     }
     assert after == expected
     assert report.phases[0].rows == {
-        "public.persons": 40,
-        "public.stays": 80,
-        "public.acts": 160,
-        "public.identities": 40,
-        "public.mails": 80,
-        "public.notes": 40,
+        engine_db.table("persons"): 40,
+        engine_db.table("stays"): 80,
+        engine_db.table("acts"): 160,
+        engine_db.table("identities"): 40,
+        engine_db.table("mails"): 80,
+        engine_db.table("notes"): 40,
     }
 
 
-NARROW = """
+PG_NARROW = """
 CREATE TABLE people (code varchar(20) PRIMARY KEY, seen date NOT NULL);
 CREATE TABLE tags (id serial PRIMARY KEY, code varchar(12) REFERENCES people (code));
 CREATE INDEX ON tags (code);
@@ -134,6 +157,21 @@ CREATE TABLE fixed (code char(8) PRIMARY KEY, seen date NOT NULL);
 CREATE TABLE fixed_visits (id serial PRIMARY KEY, code char(8) NOT NULL REFERENCES fixed);
 CREATE INDEX ON fixed_visits (code);
 """
+MARIADB_NARROW = """
+CREATE TABLE people (code varchar(20) PRIMARY KEY, seen date NOT NULL);
+CREATE TABLE tags (
+    id int AUTO_INCREMENT PRIMARY KEY, code varchar(12), KEY (code),
+    FOREIGN KEY (code) REFERENCES people (code)
+);
+CREATE TABLE fixed (code char(8) PRIMARY KEY, seen date NOT NULL);
+CREATE TABLE fixed_visits (
+    id int AUTO_INCREMENT PRIMARY KEY, code char(8) NOT NULL, KEY (code),
+    FOREIGN KEY (code) REFERENCES fixed (code)
+);
+"""
+NARROW = {"postgresql": PG_NARROW, "mariadb": MARIADB_NARROW}
+# a char(8) value as read: PostgreSQL keeps its padding, MariaDB strips it on reading
+PADDED = {"postgresql": "CD      ", "mariadb": "CD"}
 
 NARROW_POLICIES = {
     "people.yaml": _policy("people", "people"),
@@ -142,11 +180,12 @@ NARROW_POLICIES = {
 
 
 def test_link_values_are_compared_as_the_columns_are(
-    conn: psycopg.Connection[Any], db_url: str, tmp_path: Path
+    engine_db: EngineDB, engine: str, tmp_path: Path
 ) -> None:
     """A due key longer than the child column must not match another subject's rows once cut
     to the child's length; char(n) keys (space-padded) are locked and purged."""
-    conn.execute(NARROW)
+    conn = engine_db.conn
+    run_script(conn, NARROW[engine])
     conn.execute(
         "INSERT INTO people VALUES ('ABCDEFGHIJKL', %s), ('ABCDEFGHIJKLMNOP', %s)", (NEW, OLD)
     )
@@ -157,24 +196,25 @@ def test_link_values_are_compared_as_the_columns_are(
     for name, text in NARROW_POLICIES.items():
         write_policy(folder, text, name)
 
-    report = run(conn, settings(db_url, folder))
+    report = run(conn, engine_db.settings(folder))
 
     assert report.outcome == "completed"
     acted = {p.policy: (p.acted, p.locked_elsewhere) for p in report.phases}
     assert acted == {"people": (1, 0), "fixed": (1, 0)}
     assert conn.execute("SELECT code FROM people").fetchall() == [("ABCDEFGHIJKL",)]
     assert conn.execute("SELECT code FROM tags").fetchall() == [("ABCDEFGHIJKL",)]
-    assert conn.execute("SELECT code FROM fixed").fetchall() == [("CD      ",)]
-    assert conn.execute("SELECT code FROM fixed_visits").fetchall() == [("CD      ",)]
+    assert conn.execute("SELECT code FROM fixed").fetchall() == [(PADDED[engine],)]
+    assert conn.execute("SELECT code FROM fixed_visits").fetchall() == [(PADDED[engine],)]
 
 
 def test_a_stay_moved_to_another_patient_during_the_batch_rolls_it_back(
-    demo_conn: psycopg.Connection[Any],
+    engine_demo: EngineDB,
 ) -> None:
     """The batch deletes children through the link values it read first. If another
     transaction re-attaches a stay to another patient in between (a patient merge), the stay's
     prescriptions must not be deleted with the due patient's record: the batch fails whole."""
-    migrate(demo_conn)
+    demo_conn = engine_demo.conn
+    migrate(demo_conn, engine_demo.tool_schema)
     bound = policy(demo_conn, "dossier-medical")
     row = demo_conn.execute(
         "SELECT s.patient_id, s.sejour_id FROM sejours AS s JOIN prescriptions AS p "
@@ -184,7 +224,7 @@ def test_a_stay_moved_to_another_patient_during_the_batch_rolls_it_back(
     patient, stay = row
     other = demo_conn.execute(
         "SELECT patient_id FROM patients WHERE patient_id <> %s LIMIT 1", (patient,)
-    ).fetchone()[0]  # type: ignore[index]
+    ).fetchone()[0]
     with demo_conn.transaction(force_rollback=True):
         found = records.collect(demo_conn, bound, [patient])
         # what the other transaction does (here in the same one, for determinism)
@@ -194,11 +234,13 @@ def test_a_stay_moved_to_another_patient_during_the_batch_rolls_it_back(
 
 
 def test_subjects_removed_by_an_earlier_phase_are_reported_as_gone(
-    conn: psycopg.Connection[Any], db_url: str, tmp_path: Path
+    engine_db: EngineDB, engine: str, tmp_path: Path
 ) -> None:
     """Both policies' due subjects are planned before anything runs; the purge of the first
     removes the second's: they are counted as gone, not as locked by the application."""
-    conn.execute("CREATE TABLE clients (code text PRIMARY KEY, seen date NOT NULL, tel text)")
+    conn = engine_db.conn
+    key = {"postgresql": "text", "mariadb": "varchar(20)"}[engine]
+    conn.execute(f"CREATE TABLE clients (code {key} PRIMARY KEY, seen date NOT NULL, tel text)")
     conn.execute(
         "INSERT INTO clients VALUES ('a', %s, '01'), ('b', %s, '02'), ('c', %s, '03')",
         (OLD, OLD, NEW),
@@ -209,7 +251,7 @@ def test_subjects_removed_by_an_earlier_phase_are_reported_as_gone(
         folder, _policy("b-erase", "clients", action="erase\n    columns: [tel]"), "b.yaml"
     )
 
-    report = run(conn, settings(db_url, folder))
+    report = run(conn, engine_db.settings(folder))
 
     assert report.outcome == "completed"
     counts = {p.policy: (p.proposed, p.acted, p.gone, p.locked_elsewhere) for p in report.phases}

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
-import psycopg
 import pytest
 
 from retention.demo.schema import create_schema
+from retention.engines import sql
 from retention.store.schema import migrate
-from tests.clock_helpers import policy, statuses
+from tests.clock_helpers import Status, policy, statuses
+from tests.fix_engines import EngineDB
 
 AT = date(2026, 11, 28)
 
@@ -61,9 +61,10 @@ CASES: dict[
 }
 
 
-def _load(conn: psycopg.Connection[Any]) -> None:
+def _load(db: EngineDB) -> None:
+    conn = db.conn
     create_schema(conn)
-    migrate(conn)
+    migrate(conn, db.tool_schema)
     conn.execute("INSERT INTO medecins (medecin_id, nom, prenom) VALUES (1, 'X', 'Y')")
     plage = 0
     for key, (birth, death, stays, consults, _, _) in CASES.items():
@@ -91,15 +92,31 @@ def _load(conn: psycopg.Connection[Any]) -> None:
 
 
 @pytest.fixture
-def record(conn: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
-    _load(conn)
-    return conn
+def record(engine_db: EngineDB) -> EngineDB:
+    _load(engine_db)
+    return engine_db
+
+
+@pytest.fixture(scope="module")
+def records(engine_db_module: EngineDB) -> EngineDB:
+    """The cases loaded once per engine, for the tests that only read them."""
+    _load(engine_db_module)
+    return engine_db_module
+
+
+def _statuses(db: EngineDB, name: str) -> dict[int, Status]:
+    return statuses(db.conn, policy(db.conn, name), AT, tool_schema=db.tool_schema)
+
+
+def _holds(db: EngineDB, statement: str, params: tuple[str, ...] = ()) -> None:
+    """A statement on the tool's holds table, written `{}` in `statement`."""
+    db.conn.execute(sql.SQL(statement).format(db.tool("holds")), params)
 
 
 @pytest.mark.parametrize("key", sorted(CASES))
-def test_retention_end_follows_r1112_7(record: psycopg.Connection[Any], key: int) -> None:
+def test_retention_end_follows_r1112_7(records: EngineDB, key: int) -> None:
     expected_end, expected_due = CASES[key][4], CASES[key][5]
-    status = statuses(record, policy(record, "dossier-medical"), AT)[key]
+    status = _statuses(records, "dossier-medical")[key]
     if expected_end is None:
         assert status.undeterminable
         assert not status.is_due
@@ -110,61 +127,63 @@ def test_retention_end_follows_r1112_7(record: psycopg.Connection[Any], key: int
 
 
 def test_hold_keeps_a_due_patient_and_release_extends_the_clock(
-    record: psycopg.Connection[Any],
+    record: EngineDB,
 ) -> None:
-    bound = policy(record, "dossier-medical")
-    record.execute(
-        "INSERT INTO retention.holds (policy, subject_key, reason, held_since) "
-        "VALUES ('dossier-medical', '18', 'claim', '2026-01-01')"
+    _holds(
+        record,
+        "INSERT INTO {} (policy, subject_key, reason, held_since) "
+        "VALUES ('dossier-medical', '18', 'claim', '2026-01-01')",
     )
-    held = statuses(record, bound, AT)[18]
+    held = _statuses(record, "dossier-medical")[18]
     assert held.held and not held.is_due
     # Released after 100 days: the clock was suspended for that long.
-    record.execute("UPDATE retention.holds SET released_at = '2026-04-11' WHERE subject_key = '18'")
-    released = statuses(record, bound, AT)[18]
+    _holds(record, "UPDATE {} SET released_at = '2026-04-11' WHERE subject_key = '18'")
+    released = _statuses(record, "dossier-medical")[18]
     assert not released.held
     assert released.due == date(2010, 4, 11)
     assert released.is_due
 
 
-def test_hold_narrowed_to_another_policy_does_not_apply(record: psycopg.Connection[Any]) -> None:
-    record.execute(
-        "INSERT INTO retention.holds (policy, subject_key, reason, subject_table, "
-        "subject_column) VALUES ('contacts-patients', '18', 'claim', 'public.patients', "
-        "'patient_id')"
+def test_hold_narrowed_to_another_policy_does_not_apply(record: EngineDB) -> None:
+    _holds(
+        record,
+        "INSERT INTO {} (policy, subject_key, reason, subject_table, subject_column) "
+        "VALUES ('contacts-patients', '18', 'claim', %s, 'patient_id')",
+        (record.table("patients"),),
     )
-    status = statuses(record, policy(record, "dossier-medical"), AT)[18]
+    status = _statuses(record, "dossier-medical")[18]
     assert status.is_due and not status.held
 
 
 def test_hold_recorded_before_scopes_under_another_policy_holds_the_person(
-    record: psycopg.Connection[Any],
+    record: EngineDB,
 ) -> None:
     """--policy was required then: nobody chose to narrow it (fail closed)."""
-    record.execute(
-        "INSERT INTO retention.holds (policy, subject_key, reason) "
-        "VALUES ('contacts-patients', '18', 'claim')"
+    _holds(
+        record,
+        "INSERT INTO {} (policy, subject_key, reason) VALUES ('contacts-patients', '18', 'claim')",
     )
-    status = statuses(record, policy(record, "dossier-medical"), AT)[18]
+    status = _statuses(record, "dossier-medical")[18]
     assert status.held and not status.is_due
 
 
 def test_a_hold_on_the_person_applies_under_every_policy_on_its_table(
-    record: psycopg.Connection[Any],
+    record: EngineDB,
 ) -> None:
     person = (
-        "INSERT INTO retention.holds (policy, subject_table, subject_column, subject_key, "
+        "INSERT INTO {} (policy, subject_table, subject_column, subject_key, "
         "reason, held_since) VALUES (NULL, %s, 'patient_id', '18', 'claim', '2026-01-01')"
     )
-    record.execute(person, ("public.user_log",))  # another table's key 18: not this person
-    assert statuses(record, policy(record, "dossier-medical"), AT)[18].is_due
-    record.execute(person, ("public.patients",))
+    _holds(record, person, (record.table("user_log"),))  # another table's key 18: not this person
+    assert _statuses(record, "dossier-medical")[18].is_due
+    _holds(record, person, (record.table("patients"),))
     for name in ("dossier-medical", "contacts-patients"):
-        status = statuses(record, policy(record, name), AT)[18]
+        status = _statuses(record, name)[18]
         assert status.held and not status.is_due, name
-    record.execute(
-        "UPDATE retention.holds SET released_at = '2026-04-11' WHERE subject_table = "
-        "'public.patients'"
+    _holds(
+        record,
+        "UPDATE {} SET released_at = '2026-04-11' WHERE subject_table = %s",
+        (record.table("patients"),),
     )
-    released = statuses(record, policy(record, "dossier-medical"), AT)[18]
+    released = _statuses(record, "dossier-medical")[18]
     assert not released.held and released.due == date(2010, 4, 11)  # suspended 100 days

@@ -415,7 +415,7 @@ def test_the_html_report_on_mariadb_holds_no_personal_value(
     assert "report written to" in _commands(side, "report", "--out", str(out))
     html = out.read_text(encoding="utf-8")
     assert "<html" in html and "dossier-medical" in html
-    values = personal_values(side.conn)  # type: ignore[arg-type]
+    values = personal_values(side.conn)
     assert len(values) > 100
     assert not [v for v in values if v in html]
 

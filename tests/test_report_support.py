@@ -21,6 +21,7 @@ from retention.audit.approvals import record_approval, rules_of
 from retention.discovery.inventory import save_scan
 from retention.discovery.model import ColumnVerdict, ScanResult
 from retention.engine.outcome import RunReport
+from retention.engines import Connection
 from retention.plan.clock import UNKNOWN_DUE
 from retention.policy.bound import BoundPolicy
 from retention.policy.check import bound_policies
@@ -98,7 +99,7 @@ def save_demo_inventory(conn: psycopg.Connection[Any]) -> int:
     return save_scan(conn, ScanResult(datetime.now(UTC), columns), scope={"test": True})
 
 
-def personal_values(conn: psycopg.Connection[Any]) -> set[str]:
+def personal_values(conn: Connection) -> set[str]:
     """Every personal value of the demo database (at least 5 characters: shorter ones would
     match by chance, e.g. inside a number)."""
     values: set[str] = set()

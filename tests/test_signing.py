@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from psycopg.rows import dict_row
 from pydantic import SecretStr
@@ -16,8 +15,10 @@ from pydantic import SecretStr
 from retention.audit.seal import CONTEXT, key_id_of, read_public_keys, signer_for
 from retention.audit.sshsig import parse_signature, read_allowed_signers, sign_ed25519
 from retention.audit.trail import entry_hash, stored_content, verify
+from retention.engines import Connection, sql
 from retention.errors import SettingsError, UsageError
-from tests.engine_helpers import cli, insert_audit_row, run, settings
+from tests.engine_helpers import insert_audit_row, run
+from tests.fix_engines import EngineDB
 from tests.key_helpers import ed25519_key, openssh_private, openssh_public
 
 MESSAGE = b"retention approval v1\npolicy: p\nsha256: 00\n"
@@ -90,40 +91,46 @@ def test_the_signing_key_must_be_the_newest_public_key(tmp_path: Path) -> None:
 
 
 def test_rotation_old_entries_verify_with_the_old_key_and_a_retired_key_cannot_append(
-    demo_conn: psycopg.Connection[Any], demo_db_url: str, tmp_path: Path
+    engine_demo: EngineDB, tmp_path: Path
 ) -> None:
+    demo_conn, tool = engine_demo.conn, engine_demo.tool_schema
     first, second = (SecretStr(openssh_private(ed25519_key(s))) for s in ("k1", "k2"))
     one = _public_keys(tmp_path / "one", "k1")
-    run(demo_conn, settings(demo_db_url, audit_signing_key=first, audit_public_keys=one),
+    run(demo_conn, engine_demo.settings(audit_signing_key=first, audit_public_keys=one),
         only="contacts-patients")  # fmt: skip
     both = _public_keys(tmp_path / "both", "k1", "k2")  # the rotation: the new key appended
-    run(demo_conn, settings(demo_db_url, audit_signing_key=second, audit_public_keys=both),
+    run(demo_conn, engine_demo.settings(audit_signing_key=second, audit_public_keys=both),
         only="contacts-patients")  # fmt: skip
-    result = verify(demo_conn, "retention", keys=read_public_keys(both))
+    result = verify(demo_conn, tool, keys=read_public_keys(both))
     assert result.intact and result.signers == tuple(
         key_id_of(ed25519_key(s).public_key()) for s in ("k1", "k2")
     )
-    assert not verify(demo_conn, "retention", keys=read_public_keys(one)).intact
+    assert not verify(demo_conn, tool, keys=read_public_keys(one)).intact
     # an auditor: the public keys, no signing key, a connection to (a copy of) the database
-    audited = cli(demo_db_url, "audit", "verify", RETENTION_AUDIT_PUBLIC_KEYS=str(both),
-                  RETENTION_AUDIT_SIGNING_KEY="")  # fmt: skip
+    audited = engine_demo.cli("audit", "verify", RETENTION_AUDIT_PUBLIC_KEYS=str(both),
+                              RETENTION_AUDIT_SIGNING_KEY="")  # fmt: skip
     assert audited.returncode == 0, audited.stdout + audited.stderr
     assert f"signatures checked with the public keys file {both}" in audited.stdout
     # whoever stole the retired key appends an entry with it
     last = demo_conn.execute(
-        "SELECT seq, hash FROM retention.audit ORDER BY seq DESC LIMIT 1"
+        sql.SQL("SELECT seq, hash FROM {} ORDER BY seq DESC LIMIT 1").format(
+            engine_demo.tool("audit")
+        )
     ).fetchone()
     assert last is not None
-    _append_copy_signed(demo_conn, int(last[0]), ed25519_key("k1"))
-    stolen = verify(demo_conn, "retention", keys=read_public_keys(both))
+    _append_copy_signed(demo_conn, tool, int(last[0]), ed25519_key("k1"))
+    stolen = verify(demo_conn, tool, keys=read_public_keys(both))
     assert stolen.broken_seq == last[0] + 1 and stolen.problem is not None
     assert stolen.problem.startswith("it is signed with the retired key")
 
 
-def _append_copy_signed(conn: psycopg.Connection[Any], seq: int, key: Any) -> None:
+def _append_copy_signed(conn: Connection, schema: str, seq: int, key: Any) -> None:
     """Entry `seq` again, chained after itself, its hash recomputed and signed with `key`."""
     with conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute("SELECT *, hash FROM retention.audit WHERE seq = %s", (seq,)).fetchone()
+        row = cur.execute(
+            sql.SQL("SELECT * FROM {} WHERE seq = %s").format(sql.Identifier(schema, "audit")),
+            (seq,),
+        ).fetchone()
     assert row is not None
     content = stored_content(row)
     content.update(seq=seq + 1, prev_hash=row["hash"])
@@ -133,19 +140,21 @@ def _append_copy_signed(conn: psycopg.Connection[Any], seq: int, key: Any) -> No
         conn,
         {**content, "recorded_at": row["recorded_at"], "hash": digest,
          "sig_key": key_id_of(key.public_key()), "signature": signed},
+        schema,
     )  # fmt: skip
 
 
 def test_commands_that_write_the_trail_refuse_to_start_without_a_usable_signing_key(
-    demo_db_url: str, tmp_path: Path
+    engine_demo: EngineDB, tmp_path: Path
 ) -> None:
-    done = cli(demo_db_url, "run", "--yes", "--reason", "t", RETENTION_AUDIT_SIGNING_KEY="b2" * 32)
+    cli = engine_demo.cli
+    done = cli("run", "--yes", "--reason", "t", RETENTION_AUDIT_SIGNING_KEY="b2" * 32)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "audit_signing_key is not an unencrypted OpenSSH private key" in done.stderr
     older = _public_keys(tmp_path / "pub", "retention tests: trail key 1", "a newer key")
-    done = cli(demo_db_url, "hold", "list", RETENTION_AUDIT_PUBLIC_KEYS=str(older))
+    done = cli("hold", "list", RETENTION_AUDIT_PUBLIC_KEYS=str(older))
     assert done.returncode == 0  # reading needs no signing key
-    done = cli(demo_db_url, "run", "--yes", "--reason", "t", RETENTION_AUDIT_PUBLIC_KEYS=str(older))
+    done = cli("run", "--yes", "--reason", "t", RETENTION_AUDIT_PUBLIC_KEYS=str(older))
     assert done.returncode == 2 and "is not the last key of" in done.stderr
 
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
-
-import psycopg
 
 from retention.demo.schema import create_schema
+from retention.engines import Connection
 from retention.policy.check import check_policies
-from tests.engine_helpers import ROOT, cli
+from tests.engine_helpers import ROOT
+from tests.fix_engines import EngineDB
 from tests.test_policy_check import VALID, _write
 
 GENERALIZE = VALID.replace(
@@ -26,7 +25,7 @@ def _with(column: str, to: str) -> str:
     return GENERALIZE + f"      - {{column: {column}, to: {to}{width}}}\n"
 
 
-def _patient(conn: psycopg.Connection[Any], **values: str) -> None:
+def _patient(conn: Connection, **values: str) -> None:
     conn.execute(
         "INSERT INTO patients (nom, prenom, naissance, cp) VALUES (%s, %s, %s, %s)",
         (values.get("nom", "Martin"), "Jeanne", values.get("naissance"), values.get("cp")),
@@ -34,8 +33,9 @@ def _patient(conn: psycopg.Connection[Any], **values: str) -> None:
 
 
 def test_generalizing_a_text_column_whose_values_it_cannot_change_is_refused(
-    conn: psycopg.Connection[Any], tmp_path: Path
+    engine_db: EngineDB, tmp_path: Path
 ) -> None:
+    conn = engine_db.conn
     create_schema(conn)
     _patient(conn, naissance="1975-06-21", cp="75012")
     folder = _write(tmp_path, _with("nom", "year"))
@@ -55,9 +55,10 @@ def test_generalizing_a_text_column_whose_values_it_cannot_change_is_refused(
 
 
 def test_an_empty_text_column_is_accepted_until_it_holds_values(
-    conn: psycopg.Connection[Any], tmp_path: Path
+    engine_db: EngineDB, tmp_path: Path
 ) -> None:
     """Nothing to change yet: accepted; the same policy is refused once names arrive."""
+    conn = engine_db.conn
     create_schema(conn)
     folder = _write(tmp_path, _with("nom", "month"))
     assert check_policies(conn, folder).errors == []
@@ -68,13 +69,15 @@ def test_an_empty_text_column_is_accepted_until_it_holds_values(
 
 
 def test_an_action_on_a_type_it_cannot_change_is_refused(
-    conn: psycopg.Connection[Any], tmp_path: Path
+    engine_db: EngineDB, engine: str, tmp_path: Path
 ) -> None:
+    conn = engine_db.conn
     create_schema(conn)
+    text = {"postgresql": "text", "mariadb": "varchar(255)"}[engine]  # the demo's column type
     refused = {
         ("deces", "department"): "'deces' (date) is not a postal code stored as text",
         ("patient_id", "range"): "'patient_id' is a key or a link of patients",
-        ("prenom", "range"): "'prenom' (text) is not a number; cannot generalize to a range",
+        ("prenom", "range"): f"'prenom' ({text}) is not a number; cannot generalize to a range",
     }
     for (column, to), message in refused.items():
         (problem,) = check_policies(conn, _write(tmp_path, _with(column, to))).errors
@@ -82,7 +85,7 @@ def test_an_action_on_a_type_it_cannot_change_is_refused(
 
 
 def test_check_coverage_refuses_a_phase_that_cannot_change_its_column(
-    demo_conn: psycopg.Connection[Any], demo_db_url: str, tmp_path: Path
+    engine_demo: EngineDB, tmp_path: Path
 ) -> None:
     """`generalize {column: nom, to: year}` does not make patients.nom covered: check refuses
     the policy (exit 2) instead of reporting the column as minimised."""
@@ -90,18 +93,18 @@ def test_check_coverage_refuses_a_phase_that_cannot_change_its_column(
     policies.mkdir()
     contacts = ROOT / "policies" / "contacts-patients.yaml"
     shutil.copy(contacts, policies)
-    scanned = cli(demo_db_url, "scan", policies=policies)
+    scanned = engine_demo.cli("scan", policies=policies)
     assert scanned.returncode == 0, scanned.stderr
-    before = cli(demo_db_url, "check", "--coverage", policies=policies)
+    before = engine_demo.cli("check", "--coverage", policies=policies)
     assert before.returncode == 3
-    assert "public.patients.nom: PERSON" in before.stdout
+    assert f"{engine_demo.table('patients.nom')}: PERSON" in before.stdout
     text = contacts.read_text(encoding="utf-8") + (
         "  - name: noms\n    due: derniere_venue + 3 years\n    action: generalize\n"
         "    columns: [{column: nom, to: year}]\n"
     )
     (policies / "contacts-patients.yaml").write_text(text, encoding="utf-8")
     line = len(text.splitlines())  # the last one, at its first column item
-    after = cli(demo_db_url, "check", "--coverage", policies=policies)
+    after = engine_demo.cli("check", "--coverage", policies=policies)
     assert after.returncode == 2
     refused = f"contacts-patients.yaml:{line}:15: error: generalize to year cannot change"
     assert f"{refused} patients.nom" in after.stderr

@@ -90,7 +90,8 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="retention",
-        description="Data-minimisation and retention enforcement for PostgreSQL patient databases.",
+        description="Data-minimisation and retention enforcement for patient databases "
+        "on PostgreSQL and MariaDB/MySQL.",
     )
     parser.add_argument(
         "--config",

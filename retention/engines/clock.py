@@ -129,6 +129,15 @@ class ClockSQL(Protocol):
         ...
 
     # -- the clock's statement --------------------------------------------------------------
+    def subject_table(
+        self, table: Composable, alias: Composable, *, in_key_order: bool
+    ) -> Composable:
+        """The subject table in the clock's FROM: `table AS alias`. `in_key_order`: the clock
+        covers every subject and their key is the table's primary key; MariaDB then reads the
+        table through it (its aggregates look each subject's rows up in key order, see
+        engines/mariadb/clock.py); PostgreSQL as written."""
+        ...
+
     def fence(self) -> Composable:
         """The clause ending a derived table that the planner must not merge into the query
         reading it (each layer's expressions computed once per subject)."""

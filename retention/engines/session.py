@@ -36,8 +36,10 @@ class Session(Protocol):
         """Bound waits for locks to `ms` milliseconds (0: wait without limit)."""
         ...
 
-    def work_mem(self, conn: Connection, mb: int) -> None:
-        """The memory one sort or hash of a statement may use before spilling to disk."""
+    def whole_tables(self, conn: Connection, work_mem_mb: int) -> None:
+        """This transaction's statements read whole tables (the clock of every subject: plan,
+        exposure, forecast): the memory one sort or hash may use before spilling to disk, and
+        whatever else the engine's planner needs for that (not for a batch's keyed lookups)."""
         ...
 
     def transaction_settings(self, conn: Connection, settings: Mapping[str, str]) -> None:

@@ -97,7 +97,7 @@ def clock_query(
     fence = dialect.fence()
     base = sql.SQL(
         "SELECT {key} AS k, {held} AS held, {ext} AS ext{flags}, {columns} "
-        "FROM {subject} AS {s} {joins} {holds} {where} {fence}"
+        "FROM {subject} {joins} {holds} {where} {fence}"
     ).format(
         key=key,
         held=held,
@@ -111,8 +111,11 @@ def clock_query(
         )
         if builder.columns
         else sql.SQL("NULL AS {}").format(sql.Identifier("_none")),
-        subject=sql.Identifier(*policy.subject.qname),
-        s=sql.Identifier(SUBJECT),
+        subject=dialect.subject_table(
+            sql.Identifier(*policy.subject.qname),
+            sql.Identifier(SUBJECT),
+            in_key_order=only is None and policy.subject.primary_key == (policy.key.name,),
+        ),
         joins=sql.SQL(" ").join(builder.joins),
         holds=holds_join,
         where=where,

@@ -79,7 +79,7 @@ def compute_plan(
     engine = engine_of(conn)
     read_only = keep is None and engine.capabilities.materializes_cte
     with engine.snapshots.transaction(conn, read_only=read_only):
-        engine_of(conn).session.work_mem(conn, work_mem_mb)
+        engine_of(conn).session.whole_tables(conn, work_mem_mb)
         slicing = None
         if helpers and keep is not None and not rows:
             slicing = Helpers(list(helpers), export_snapshot(conn), work_mem_mb)

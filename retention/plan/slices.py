@@ -198,7 +198,7 @@ def reading(
             engine = engine_of(conn)
             try:
                 engine.snapshots.join(conn, snapshot)
-                engine.session.work_mem(conn, work_mem_mb)
+                engine.session.whole_tables(conn, work_mem_mb)
             except errors.Error as exc:
                 logger.warning(
                     "a helper connection cannot read the run's snapshot ({}); its slice is "

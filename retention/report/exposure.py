@@ -214,7 +214,7 @@ def compute_exposure(
         helpers = ()  # no helper can read this transaction's snapshot (MariaDB)
     # read-write: the clocks' temporary tables (MariaDB refuses them in a read-only one)
     with engine.snapshots.transaction(conn, read_only=False):
-        engine.session.work_mem(conn, work_mem_mb)
+        engine.session.whole_tables(conn, work_mem_mb)
         snapshot = export_snapshot(conn) if helpers else ""
         scan_id, scanned_at, inventory = last_scan(conn, schema)
         context = _Context(conn, list(policies), at, schema, inventory)

@@ -126,7 +126,7 @@ def compute_forecast(
     engine = engine_of(conn)
     # read-write: the temporary tables (MariaDB refuses them in a read-only transaction)
     with engine.snapshots.transaction(conn, read_only=False):
-        engine.session.work_mem(conn, work_mem_mb)
+        engine.session.whole_tables(conn, work_mem_mb)
         holds = holds_table(conn, schema)
         phases = []
         for policy in policies:

@@ -1,5 +1,6 @@
 """MariaDB reads one moment on one connection only: no snapshot export (`shares_snapshots` is
-False, so the plan asks no helper to join one)."""
+False, so the plan asks no helper to join one); a transaction that copies rows into temporary
+tables reads each statement's own moment (retention.engines.snapshots.Snapshots)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,13 @@ class Snapshots:
         from retention.engines.mariadb.connection import MariaDBConnection
 
         assert isinstance(conn, MariaDBConnection)
-        with conn.snapshot_transaction(read_only=read_only):
+        if read_only:
+            with conn.snapshot_transaction(read_only=True):
+                yield
+            return
+        # its statements copy rows into temporary tables: READ COMMITTED (the session's), so
+        # that InnoDB reads them without locks (retention.engines.snapshots.Snapshots)
+        with conn.transaction():
             yield
 
     def export(self, main: Connection) -> NoReturn:

@@ -69,6 +69,11 @@ class PostgreSQLClock:
             "END END)"
         ).format(text=text, pattern=sql.Literal(shape.pattern), y=y, m=m, d=d, last=last_day)
 
+    def subject_table(
+        self, table: sql.Composable, alias: sql.Composable, *, in_key_order: bool
+    ) -> sql.Composable:
+        return sql.SQL("{} AS {}").format(table, alias)
+
     def fence(self) -> sql.Composable:
         # OFFSET 0 keeps PostgreSQL from flattening the subquery into the query reading it
         return sql.SQL("OFFSET 0")

@@ -98,8 +98,8 @@ class Session:
         else:
             conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{ms}ms",))
 
-    def work_mem(self, conn: Connection, mb: int) -> None:
-        conn.execute("SELECT set_config('work_mem', %s, true)", (f"{mb}MB",))
+    def whole_tables(self, conn: Connection, work_mem_mb: int) -> None:
+        conn.execute("SELECT set_config('work_mem', %s, true)", (f"{work_mem_mb}MB",))
 
     def transaction_settings(self, conn: Connection, settings: Mapping[str, str]) -> None:
         if settings:
