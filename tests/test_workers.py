@@ -285,16 +285,21 @@ def test_walk_raises_a_failure_of_the_batches_source() -> None:
 
 def test_walk_cancels_the_batches_under_way_on_a_second_interrupt() -> None:
     cancelled = threading.Event()
+    started = threading.Event()
     ended: list[str] = []
 
     def handle(worker: str, batch: int) -> bool:
         # a long batch: it ends only when its connection is cancelled
+        started.set()
         assert cancelled.wait(10)
         ended.append(worker)
         return True
 
     def interrupt_soon() -> None:
-        time.sleep(0.3)  # the walk is waiting for the batch under way
+        # the walk is waiting for the batch under way: it was handed out (a fixed delay from
+        # the start lost the race on a loaded CI machine, the interrupt landing before)
+        assert started.wait(10)
+        time.sleep(0.3)
         signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
 
     threading.Thread(target=interrupt_soon).start()
