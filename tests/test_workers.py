@@ -302,7 +302,12 @@ def test_walk_cancels_the_batches_under_way_on_a_second_interrupt() -> None:
         time.sleep(0.3)
         signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
 
-    threading.Thread(target=interrupt_soon).start()
-    with pytest.raises(KeyboardInterrupt):
-        walk(["a"], range(1), handle, threading.Event(), cancel=lambda _: cancelled.set())
+    # Ctrl-C raises KeyboardInterrupt here, whatever an earlier test left installed
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        threading.Thread(target=interrupt_soon).start()
+        with pytest.raises(KeyboardInterrupt):
+            walk(["a"], range(1), handle, threading.Event(), cancel=lambda _: cancelled.set())
+    finally:
+        signal.signal(signal.SIGINT, before)
     assert ended == ["a"]  # cancelled, then waited for, before the interrupt goes on

@@ -6,6 +6,8 @@ import argparse
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -71,16 +73,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             args.reason,
             lock_wait_seconds=settings.lock_wait_seconds,
         )
-        report = run_policies(
-            conn,
-            settings,
-            policies,
-            options,
-            run_keys(settings, (p for policy in policies for p in policy.phases)),
-            all_policies=every,
-            stop=_stop_on_signals(),
-            review=partial(_review, settings, args),
-        )
+        with _stop_on_signals() as stop:
+            report = run_policies(
+                conn,
+                settings,
+                policies,
+                options,
+                run_keys(settings, (p for policy in policies for p in policy.phases)),
+                all_policies=every,
+                stop=stop,
+                review=partial(_review, settings, args),
+            )
     if report is None:
         print("nothing was changed")
         return 1
@@ -129,8 +132,11 @@ def _confirmed(yes: bool) -> bool:
     return answer.strip().lower() in ("y", "yes", "o", "oui")
 
 
-def _stop_on_signals() -> threading.Event:
-    """SIGINT and SIGTERM finish the batches under way, then stop; a second one aborts them."""
+@contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """SIGINT and SIGTERM finish the batches under way, then stop; a second one aborts them.
+    The handlers before are put back at the end (a command run in-process, as the tests do,
+    left its own behind: a later Ctrl-C only set a stop nobody read)."""
     stop = threading.Event()
 
     def handler(signum: int, frame: FrameType | None) -> None:
@@ -139,9 +145,12 @@ def _stop_on_signals() -> threading.Event:
         stop.set()
         logger.warning("stop requested: finishing the batches under way (again to abort them)")
 
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
-    return stop
+    before = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for signum, previous in before.items():
+            signal.signal(signum, previous)
 
 
 def render_report(report: RunReport) -> str:
