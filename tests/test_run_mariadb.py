@@ -304,8 +304,12 @@ def _text(value: object) -> str:
 
 def general_log(admin_url: str, work: Callable[[], T]) -> tuple[T, list[tuple[int, str, str]]]:
     """`work`'s result, and every statement the server received meanwhile, as its general
-    query log (a table, for the duration) recorded them: (thread, command type, text)."""
+    query log (a table, for the duration) recorded them: (thread, command type, text). The log
+    is the server's: tests using it in other pytest-xdist workers wait for each other (a named
+    lock), else one truncates or switches off the log while another's work runs."""
     with connect(Settings(), url=admin_url) as admin:
+        got = admin.execute("SELECT GET_LOCK('retention_tests_general_log', 600)").fetchone()
+        assert got is not None and got[0] == 1
         saved = admin.execute("SELECT @@general_log, @@log_output").fetchone()
         assert saved is not None
         admin.execute("SET GLOBAL log_output = 'TABLE'")
@@ -323,6 +327,7 @@ def general_log(admin_url: str, work: Callable[[], T]) -> tuple[T, list[tuple[in
             ).fetchall()
         ]
         admin.execute("TRUNCATE TABLE mysql.general_log")
+        admin.execute("SELECT RELEASE_LOCK('retention_tests_general_log')")
     return result, logged
 
 
