@@ -14,11 +14,6 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from retention.engines.mariadb import ENGINE as MARIADB
-from retention.engines.pending import NotYetSupportedError
-
 PACKAGE = Path(__file__).resolve().parent.parent / "retention"
 DRIVERS = {"psycopg", "psycopg_pool", "mariadb", "pymysql", "MySQLdb"}
 
@@ -153,11 +148,3 @@ def test_the_check_sees_a_caller_choosing_by_engine_name(tmp_path: Path) -> None
     )
     found = _namings(module, _engine_folders())
     assert [f.split(":")[0] for f in found] == ["5", "6", "2"], found
-
-
-def test_a_concern_an_engine_does_not_implement_yet_is_a_clear_error() -> None:
-    """MariaDB's pending concerns refuse, naming them, before any SQL is sent."""
-    with pytest.raises(NotYetSupportedError, match=r"snapshots\.export is not supported on"):
-        MARIADB.snapshots.export(None)  # type: ignore[arg-type]
-    with pytest.raises(NotYetSupportedError, match=r"bulk\.copy_between is not supported on"):
-        MARIADB.bulk.copy_between(None, None, None)  # type: ignore[arg-type]

@@ -262,11 +262,22 @@ def test_a_snapshot_transaction_is_refused_inside_another(mariadb_conn: Connecti
         pass
 
 
-def test_mariadb_shares_no_snapshot(mariadb_conn: Connection) -> None:
-    from retention.engines.pending import NotYetSupportedError
-
-    with pytest.raises(NotYetSupportedError):
-        engine_of(mariadb_conn).snapshots.export(mariadb_conn)
+def test_mariadb_shares_no_snapshot_its_helpers_read_their_own_moments(
+    mariadb_conn: Connection, mariadb_url: str
+) -> None:
+    """No snapshot to export: a helper joins with an empty token and begins a transaction of
+    its own (READ COMMITTED, the session's), which the slices' caller rolls back."""
+    snapshots = engine_of(mariadb_conn).snapshots
+    assert snapshots.export(mariadb_conn) == ""
+    with connect(Settings(), url=mariadb_url) as helper:
+        session = engine_of(helper).session
+        assert not session.in_transaction(helper)
+        snapshots.join(helper, "")
+        assert session.in_transaction(helper)
+        row = helper.execute("SELECT @@SESSION.tx_isolation").fetchone()
+        assert row == ("READ-COMMITTED",)
+        helper.execute("ROLLBACK")
+        assert not session.in_transaction(helper)
 
 
 def test_a_run_s_due_tables_hold_the_same_subjects_on_both_engines(
@@ -275,7 +286,7 @@ def test_a_run_s_due_tables_hold_the_same_subjects_on_both_engines(
     """A run keeps each pass's due subjects in a temporary table (PostgreSQL: filled by the
     plan's own statement; MariaDB: from the clock stored once, `_pass_apart`): the same keys,
     flags and places in the walk on both, the same counts; no helper connection is worth
-    opening on MariaDB (no shared snapshots)."""
+    opening for so few subjects."""
     from retention.plan.passes import DueTables, temp
     from retention.plan.slices import worth_slicing
 

@@ -165,48 +165,6 @@ def test_a_sliced_plan_keeps_the_same_due_subjects_and_counts(
         assert conn.execute(mine).fetchone() == (0,)
 
 
-def test_slices_partition_the_keys(
-    demo_conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(slices, "SMALLEST", 0)
-    (policy,) = bound_policies(demo_conn, POLICIES, only="dossier-medical")
-    keys = [r[0] for r in demo_conn.execute("SELECT patient_id FROM patients ORDER BY 1")]
-    for count in (2, 3, 7):
-        cut_into = cut(demo_conn, policy, count, len(keys))
-        assert len(cut_into) == count
-        assert cut_into[0].low is None and cut_into[-1].high is None
-        sizes = [
-            sum(1 for k in keys if (s.low is None or k >= s.low) and (s.high is None or k < s.high))
-            for s in cut_into
-        ]
-        assert sum(sizes) == len(keys)  # each key in exactly one slice (the bounds ascend)
-        assert max(sizes) - min(sizes) <= 1 + len(keys) // 100
-    # below the threshold, or for one connection: one slice, every key
-    monkeypatch.setattr(slices, "SMALLEST", len(keys) + 1)
-    assert cut(demo_conn, policy, 3, len(keys)) == [EVERY_KEY]
-    assert cut(demo_conn, policy, 1, 10**9) == [EVERY_KEY]
-
-
-def test_counted_cut_gives_the_rows_and_the_slices_of_cut_from_one_scan(
-    demo_conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The plan and the exposure count the subject table and cut it in one statement: the
-    same count as count(*), the same slices as `cut`, one slice below SMALLEST or for one
-    connection."""
-    (policy,) = bound_policies(demo_conn, POLICIES, only="dossier-medical")
-    rows = demo_conn.execute("SELECT count(*) FROM patients").fetchone()
-    assert rows is not None
-    (total,) = rows
-    monkeypatch.setattr(slices, "SMALLEST", 0)
-    for count in (1, 2, 3, 7):
-        assert counted_cut(demo_conn, policy, count) == (
-            total,
-            cut(demo_conn, policy, count, total),
-        )
-    monkeypatch.setattr(slices, "SMALLEST", total + 1)
-    assert counted_cut(demo_conn, policy, 3) == (total, [EVERY_KEY])
-
-
 def test_text_or_nullable_keys_are_not_sliced(
     demo_conn: psycopg.Connection[Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

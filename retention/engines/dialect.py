@@ -108,10 +108,12 @@ class Dialect(Protocol):
         """A query of one column yielding the keys, to INSERT ... its rows."""
         ...
 
-    def quantiles(self, expr: sql.Composable) -> sql.Composable:
-        """The values of `expr` at the fractions of its order listed by the one parameter
-        (floats), as one array (PostgreSQL `percentile_disc(...) WITHIN GROUP`): the bounds of
-        a clock's slices, cut only where helpers share the snapshot (`shares_snapshots`)."""
+    def quantiles(self, expr: sql.Composable, count: int) -> sql.Composable:
+        """An aggregate of the integer `expr`: the `count - 1` bounds that cut its values into
+        `count` slices, as one array or a JSON array's text (retention.plan.slices reads
+        either). PostgreSQL: `percentile_disc` at i/count of its order (slices of as many
+        rows); MariaDB: i/count of the way from its least to its greatest value (slices of as
+        wide a range: reading two ends of an index instead of sorting every key)."""
         ...
 
     def generated_key(self, key: sql.Composable) -> sql.Composable:

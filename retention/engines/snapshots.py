@@ -1,10 +1,13 @@
 """Several connections reading one moment of the database (the plan's and the exposure's slices,
 retention.plan.slices).
 
-Only an engine whose `Capabilities.shares_snapshots` is true implements `export` and `join`
-(PostgreSQL: `pg_export_snapshot`); MariaDB/MySQL have no snapshot export, and the plan computes
-every slice on its own connection there (docs/ENGINES.md, 2.8). Every engine implements
-`transaction`: one connection reading one moment (the plan's figures, `check --explain`).
+Where `Capabilities.shares_snapshots` is true (PostgreSQL: `pg_export_snapshot`), helpers read
+the main connection's snapshot, and the slices' figures are those of one moment. MariaDB/MySQL
+have no snapshot export: there `export` gives an empty token and `join` begins a transaction in
+which each statement reads its own moment, as the main connection's statements already do there
+(docs/ENGINES.md, 2.8); the slices partition the keys all the same, and each batch re-checks its
+subjects under lock. Every engine implements `transaction`: one connection reading one moment
+where it can (the plan's figures, `check --explain`).
 """
 
 from __future__ import annotations
@@ -35,10 +38,11 @@ class Snapshots(Protocol):
 
     def export(self, main: Connection) -> str:
         """The snapshot of `main`'s REPEATABLE READ transaction, for other connections to read
-        while that transaction stays open."""
+        while that transaction stays open ("" where none is shared: see the module)."""
         ...
 
     def join(self, helper: Connection, snapshot: str) -> None:
         """Begin a read on `helper` of `snapshot` (raises `errors.Error` when it cannot: e.g.
-        the exporting transaction ended); the caller ends that transaction."""
+        the exporting transaction ended; where none is shared, a transaction whose statements
+        read their own moments); the caller ends that transaction."""
         ...

@@ -155,14 +155,13 @@ def _sliced_pass(
             plans.append(pass_plan(each, policy, phases, at, holds, False, table, s, first))
         return plans
 
-    found = spread(conn, helpers, slices, work, [temp(table, engine_of(conn).dialect)])
+    due = temp(table, engine_of(conn).dialect)
+    found = spread(conn, helpers, slices, work, [due])
     if ordered_by_retention(phases):  # few enough for one window: not one per slice
-        conn.execute(
-            sql.SQL(
-                "UPDATE {t} SET w = 0 WHERE w <> 0 AND (SELECT count(*) FROM {t}) <= %s"
-            ).format(t=temp(table, engine_of(conn).dialect)),
-            (WINDOW,),
-        )
+        # counted first: MySQL names a temporary table once per statement (error 1137)
+        row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(due)).fetchone()
+        if row is not None and int(row[0]) <= WINDOW:
+            conn.execute(sql.SQL("UPDATE {} SET w = 0 WHERE w <> 0").format(due))
     parts = [part for each in found for part in each]
     return [_added(phase) for phase in zip(*parts, strict=True)]
 

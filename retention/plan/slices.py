@@ -5,9 +5,11 @@ one statement, which PostgreSQL runs on one core (the plan stores its due subjec
 data-modifying statement, which PostgreSQL never runs in parallel). With more connections (the
 setting `workers`), the subject table is cut into slices of consecutive keys, one per
 connection, and each connection evaluates the clock of its slice, its aggregates (the last stay,
-the last consultation) restricted to the slice's keys. Every connection reads the same snapshot
-(the engine's: PostgreSQL's `pg_export_snapshot`), so the figures are those of one moment, as
-with one connection.
+the last consultation) restricted to the slice's keys. On PostgreSQL every connection reads the
+same snapshot (`pg_export_snapshot`), so the figures are those of one moment, as with one
+connection. MariaDB/MySQL share none: each connection's statement reads its own moment, as the
+statements of one connection already do there (retention.engines.snapshots); the slices still
+partition the keys, and each batch re-checks its subjects under lock.
 
 Only NOT NULL integer keys are sliced, and only when every link to the subject holds integers: a
 range of text keys compares by collation, and a link column with another collation than the
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import contextvars
 import itertools
+import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -37,7 +40,8 @@ from retention.policy.expr import Params
 from retention.rows.subjects import KeyRange
 from retention.threads import CANCELLED_WAIT, wait_all
 
-INTEGER_KEYS = frozenset({"smallint", "integer", "bigint"})
+# integer types, by their base type in either engine's catalogue (MariaDB: `int`, `mediumint`...)
+INTEGER_KEYS = frozenset({"tinyint", "smallint", "mediumint", "integer", "int", "bigint"})
 SMALLEST = 100_000  # subjects below which one connection does it (slicing costs more than it saves)
 
 T = TypeVar("T")
@@ -82,12 +86,9 @@ def sliceable(policy: BoundPolicy) -> bool:
 def worth_slicing(conn: Connection, policies: Sequence[BoundPolicy]) -> bool:
     """True when some policy could be sliced and its subject table may be large (the
     planner's estimate; a table never analysed counts as large): otherwise no helper
-    connection is worth opening (nor where helpers cannot read the run's snapshot: MariaDB)."""
-    engine = engine_of(conn)
-    if not engine.capabilities.shares_snapshots:
-        return False
+    connection is worth opening."""
     tables = [p.subject.qname for p in policies if sliceable(p)]
-    return engine.catalogue.may_be_large(conn, tables, SMALLEST)
+    return engine_of(conn).catalogue.may_be_large(conn, tables, SMALLEST)
 
 
 def cut(conn: Connection, policy: BoundPolicy, count: int, subjects: int) -> list[Slice]:
@@ -97,9 +98,8 @@ def cut(conn: Connection, policy: BoundPolicy, count: int, subjects: int) -> lis
         return [EVERY_KEY]
     row = conn.execute(
         sql.SQL("SELECT {} FROM {}").format(
-            _bounds(conn, policy), sql.Identifier(*policy.subject.qname)
-        ),
-        (_fractions(count),),
+            _bounds(conn, policy, count), sql.Identifier(*policy.subject.qname)
+        )
     ).fetchone()
     return _slices(row[0] if row else None)
 
@@ -115,8 +115,7 @@ def counted_cut(conn: Connection, policy: BoundPolicy, count: int) -> tuple[int,
         row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()
         return (int(row[0]) if row else 0), [EVERY_KEY]
     row = conn.execute(
-        sql.SQL("SELECT count(*), {} FROM {}").format(_bounds(conn, policy), table),
-        (_fractions(count),),
+        sql.SQL("SELECT count(*), {} FROM {}").format(_bounds(conn, policy, count), table)
     ).fetchone()
     subjects = int(row[0]) if row else 0
     if subjects < SMALLEST:
@@ -124,17 +123,16 @@ def counted_cut(conn: Connection, policy: BoundPolicy, count: int) -> tuple[int,
     return subjects, _slices(row[1] if row else None)
 
 
-def _bounds(conn: Connection, policy: BoundPolicy) -> sql.Composable:
-    """The keys at the fractions of the key order given by the parameter (see `_fractions`)."""
-    return engine_of(conn).dialect.quantiles(sql.Identifier(policy.key.name))
+def _bounds(conn: Connection, policy: BoundPolicy, count: int) -> sql.Composable:
+    """The keys that cut the subjects into `count` slices (the engine's `quantiles`)."""
+    return engine_of(conn).dialect.quantiles(sql.Identifier(policy.key.name), count)
 
 
-def _fractions(count: int) -> list[float]:
-    return [i / count for i in range(1, count)]
-
-
-def _slices(found: Sequence[int | None] | None) -> list[Slice]:
-    """The slices between the bounds found (every key when none)."""
+def _slices(found: Sequence[int | str | None] | str | None) -> list[Slice]:
+    """The slices between the bounds found, an array or a JSON array's text (every key when
+    none)."""
+    if isinstance(found, str):
+        found = json.loads(found)
     bounds = sorted({int(b) for b in found or () if b is not None})
     if not bounds:
         return [EVERY_KEY]

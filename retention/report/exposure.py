@@ -210,8 +210,6 @@ def compute_exposure(
     idle connections to the same database; each materialises the clocks of a slice of a large
     subject table, reading the same snapshot (see retention.plan.slices)."""
     engine = engine_of(conn)
-    if not engine.capabilities.shares_snapshots:
-        helpers = ()  # no helper can read this transaction's snapshot (MariaDB)
     # read-write: the clocks' temporary tables (MariaDB refuses them in a read-only one)
     with engine.snapshots.transaction(conn, read_only=False):
         engine.session.whole_tables(conn, work_mem_mb)

@@ -16,18 +16,17 @@ SQL text, errors with errno and SQLSTATE. It is imported only when a MariaDB URL
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from retention.engines import Connection, Engine
 from retention.engines.mariadb import binlog, session, target
 from retention.engines.mariadb.archive import ArchiveRows
-from retention.engines.mariadb.bulk import load as bulk_load
+from retention.engines.mariadb.bulk import Bulk as MariaDBBulk
 from retention.engines.mariadb.catalogue import Catalogue
 from retention.engines.mariadb.dialect import DIALECT
 from retention.engines.mariadb.flavour import MARIADB_CAPABILITIES, MYSQL_CAPABILITIES
 from retention.engines.mariadb.grants import Grants
 from retention.engines.mariadb.locks import Locks
-from retention.engines.mariadb.pending import Pending
 from retention.engines.mariadb.sample import Sampler
 from retention.engines.mariadb.schema import OwnSchema
 from retention.engines.mariadb.session import Session
@@ -48,12 +47,11 @@ class MariaDB:
     # MariaDB's; a MySQL server's connection gets `MYSQL` (`for_connection`, flavour.py)
     capabilities = MARIADB_CAPABILITIES
     catalogue = Catalogue()
-    # concerns not implemented yet: every call is a clear NotYetSupportedError (pending.py)
     session = Session()
     rows = NamedCursorRows()
     locks = Locks()
-    bulk = cast("Bulk", Pending("bulk", load=bulk_load))  # copy_between: never (no helpers)
-    snapshots: Snapshots = MariaDBSnapshots()  # one connection's; no export (shares_snapshots)
+    bulk: Bulk = MariaDBBulk()
+    snapshots: Snapshots = MariaDBSnapshots()  # each statement its own moment (shares_snapshots)
     own_schema = OwnSchema()
     dialect = DIALECT
     sampler = Sampler()

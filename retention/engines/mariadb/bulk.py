@@ -8,7 +8,10 @@ rendered once, and each value is only checked to be of a type the driver sends a
 (anything else is refused, as the renderer refuses it: the driver would send its `str()`).
 `LOAD DATA LOCAL INFILE` is not used: the session disables it.
 
-The signature is the engine seam's `Bulk.load` (docs/ENGINES.md, 3).
+`copy_between` (a slice's temporary table, computed by a helper connection, appended to the run's)
+streams the source's rows and loads them in the same chunks: no more than a chunk in memory.
+
+The signatures are the engine seam's `Bulk` (docs/ENGINES.md, 3).
 """
 
 from __future__ import annotations
@@ -89,3 +92,33 @@ def _converted(value: Any) -> Any:
     raise psycopg.ProgrammingError(
         f"cannot adapt type {type(value).__name__!r} to a MariaDB parameter"
     )
+
+
+def copy_between(
+    source: Connection, target: Connection, table: sql.Composable, *, chunk_rows: int = CHUNK_ROWS
+) -> None:
+    """Append the rows of `table` on `source` (a temporary table of its session) to the table
+    of the same name on `target`, streamed: a chunk of rows in memory at a time."""
+    cursor = source.cursor("copy_between")  # named: streams its rows
+    try:
+        cursor.execute(sql.SQL("SELECT * FROM {}").format(table))
+        columns = [column.name for column in cursor.description or ()]
+        load(target, table, columns, cursor, chunk_rows=chunk_rows)
+    finally:
+        cursor.close()
+
+
+class Bulk:
+    """The engine's `Bulk` (engines/bulk.py)."""
+
+    def load(
+        self,
+        conn: Connection,
+        table: sql.Composable,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+    ) -> int:
+        return load(conn, table, columns, rows)
+
+    def copy_between(self, source: Connection, target: Connection, table: sql.Composable) -> None:
+        copy_between(source, target, table)

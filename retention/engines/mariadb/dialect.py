@@ -49,7 +49,6 @@ from retention.engines.dialect import (
     Typed,
     json_key,
 )
-from retention.engines.pending import NotYetSupportedError
 from retention.errors import DatabaseError
 
 PREFIX = "retention_"  # every temporary table's name: it hides a base table of the same name
@@ -99,11 +98,17 @@ class MariaDBDialect:
     def key_rows(self, params: Binder, keys: Sequence[Any], key: Column) -> sql.Composable:
         return self.key_list(params, keys, key)
 
-    def quantiles(self, expr: sql.Composable) -> sql.Composable:
-        # no helper shares this engine's snapshot, so a clock is never sliced here
-        raise NotYetSupportedError(
-            "dialect.quantiles is not supported on mariadb (no slices: shares_snapshots)",
-            hint="it works on PostgreSQL",
+    def quantiles(self, expr: sql.Composable, count: int) -> sql.Composable:
+        # in DECIMAL: the width of a BIGINT range can exceed BIGINT
+        low = sql.SQL("CAST(MIN({}) AS DECIMAL(65))").format(expr)
+        high = sql.SQL("CAST(MAX({}) AS DECIMAL(65))").format(expr)
+        return sql.SQL("JSON_ARRAY({})").format(
+            sql.SQL(", ").join(
+                sql.SQL("CAST(FLOOR({low} + ({high} - {low}) * {i} / {n}) AS CHAR)").format(
+                    low=low, high=high, i=sql.Literal(i), n=sql.Literal(count)
+                )
+                for i in range(1, count)
+            )
         )
 
     def generated_key(self, key: sql.Composable) -> sql.Composable:

@@ -1,15 +1,14 @@
 """MariaDB reads one moment on one connection only: no snapshot export (`shares_snapshots` is
-False, so the plan asks no helper to join one); a transaction that copies rows into temporary
-tables reads each statement's own moment (retention.engines.snapshots.Snapshots)."""
+False); a transaction that copies rows into temporary tables reads each statement's own moment
+(retention.engines.snapshots.Snapshots), and so do helpers evaluating slices of a clock: `export`
+gives no snapshot and `join` begins such a transaction (retention.plan.slices)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import NoReturn
 
 from retention.engines import Connection
-from retention.engines.pending import NotYetSupportedError
 
 
 class Snapshots:
@@ -27,12 +26,10 @@ class Snapshots:
         with conn.transaction():
             yield
 
-    def export(self, main: Connection) -> NoReturn:
-        raise NotYetSupportedError(
-            "snapshots.export is not supported on mariadb (no snapshot is shared between "
-            "connections there)",
-            hint="the plan runs on one connection there",
-        )
+    def export(self, main: Connection) -> str:
+        return ""  # nothing to share: each statement reads its own moment, the main one's too
 
-    def join(self, helper: Connection, snapshot: str) -> NoReturn:
-        self.export(helper)
+    def join(self, helper: Connection, snapshot: str) -> None:
+        # READ COMMITTED (the session's): the slice's clock copied into a temporary table
+        # without locking the rows it reads, as the main connection's statements do
+        helper.execute("START TRANSACTION")

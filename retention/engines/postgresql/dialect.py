@@ -53,8 +53,11 @@ class PostgreSQLDialect:
     def key_rows(self, params: Binder, keys: Sequence[Any], key: Column) -> sql.Composable:
         return self.key_list(params, keys, key)
 
-    def quantiles(self, expr: sql.Composable) -> sql.Composable:
-        return sql.SQL("percentile_disc(%s::float8[]) WITHIN GROUP (ORDER BY {})").format(expr)
+    def quantiles(self, expr: sql.Composable, count: int) -> sql.Composable:
+        fractions = sql.SQL(", ").join(sql.Literal(i / count) for i in range(1, count))
+        return sql.SQL("percentile_disc(ARRAY[{}]::float8[]) WITHIN GROUP (ORDER BY {})").format(
+            fractions, expr
+        )
 
     def generated_key(self, key: sql.Composable) -> sql.Composable:
         return sql.SQL("{} = lastval()").format(key)

@@ -1,0 +1,170 @@
+"""Slices on every engine: the plan's due subjects and the exposure's figures are the same
+whether the clock is evaluated on one connection or in slices of keys on several (on MariaDB,
+whose helpers share no snapshot, as on PostgreSQL, whose helpers do); the bounds partition
+the keys. PostgreSQL-only details (the shared snapshot, a helper that cannot join, the copy's
+chunks, windows of an archive's walk): tests/test_slices.py."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from retention.db import connect
+from retention.discovery.inventory import save_scan
+from retention.discovery.model import ColumnVerdict, ScanResult
+from retention.engines import Connection, engine_of, sql
+from retention.plan import slices
+from retention.plan.compute import compute_plan
+from retention.plan.passes import DueTables, temp
+from retention.plan.slices import EVERY_KEY, counted_cut, cut
+from retention.policy.check import bound_policies
+from retention.report.exposure import compute_exposure
+from retention.settings import Settings
+from retention.store.schema import migrate
+from tests.archive_helpers import archive_policies
+from tests.engine_helpers import ROOT
+from tests.fix_engines import EngineDB
+from tests.test_report_support import AT, DEMO_VERDICTS
+from tests.test_slices import slice_small_tables
+
+POLICIES = ROOT / "policies"
+
+
+@pytest.fixture
+def helpers(engine_demo: EngineDB) -> Iterator[list[Connection]]:
+    with ExitStack() as stack:
+        yield [stack.enter_context(connect(Settings(), url=engine_demo.url)) for _ in range(2)]
+
+
+def _due(db: EngineDB, due: DueTables) -> dict[str, list[tuple[Any, ...]]]:
+    """Each due table's subjects with their end of retention and flags (not their window)."""
+    dialect = engine_of(db.conn).dialect
+    return {
+        name: [
+            (row[0], *row[2:])
+            for row in db.conn.execute(
+                sql.SQL("SELECT * FROM {} ORDER BY o, k").format(temp(name, dialect))
+            ).fetchall()
+        ]
+        for name in due.tables.values()
+    }
+
+
+def _hold(db: EngineDB, keys: list[Any], *, released: bool) -> None:
+    since = datetime(2026, 1, 5, tzinfo=UTC)
+    for key in keys:
+        db.conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (policy, subject_key, reason, held_since, released_at, "
+                "subject_table, subject_column) "
+                "VALUES ('dossier-medical', %s, 'claim', %s, %s, %s, 'patient_id')"
+            ).format(db.tool("holds")),
+            (
+                str(key),
+                since,
+                datetime(2026, 2, 5, tzinfo=UTC) if released else None,
+                db.table("patients"),
+            ),
+        )
+
+
+@pytest.mark.parametrize("archive", [False, True])
+def test_a_sliced_plan_keeps_the_same_due_subjects_and_counts(
+    engine_demo: EngineDB,
+    helpers: list[Connection],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    archive: bool,
+) -> None:
+    db, conn = engine_demo, engine_demo.conn
+    seen = slice_small_tables(monkeypatch)
+    migrate(conn, db.tool_schema)
+    folder = archive_policies(tmp_path) if archive else POLICIES
+    policies = bound_policies(conn, folder, tool_schema=db.tool_schema)
+    first = DueTables()
+    compute_plan(conn, policies, AT, schema=db.tool_schema, rows=False, keep=first)
+    due_keys = [row[0] for rows in _due(db, first).values() for row in rows]
+    _hold(db, due_keys[:3], released=False)
+    _hold(db, due_keys[3:5], released=True)
+    one = DueTables()
+    alone = compute_plan(conn, policies, AT, schema=db.tool_schema, rows=False, keep=one)
+    expected = _due(db, one)
+    assert seen == []
+    many = DueTables()
+    sliced = compute_plan(
+        conn, policies, AT, schema=db.tool_schema, rows=False, keep=many, helpers=helpers
+    )
+    # every pass was sliced, three connections each
+    assert seen and set(seen) == {3}
+    assert len(seen) == len(many.tables)
+    assert sliced == alone
+    assert _due(db, many) == expected
+    assert many.sizes == one.sizes
+    phases = [p for policy in alone.policies for p in policy.phases]
+    assert any(p.held_subjects for p in phases)
+    assert any(p.undeterminable_reasons for p in phases)
+    assert sum(len(rows) for rows in expected.values()) > 20
+    # the helpers' transactions ended
+    for helper in helpers:
+        assert not engine_of(helper).session.in_transaction(helper)
+
+
+def test_a_sliced_exposure_has_the_same_figures(
+    engine_demo: EngineDB, helpers: list[Connection], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, conn = engine_demo, engine_demo.conn
+    migrate(conn, db.tool_schema)
+    verdicts = tuple(
+        ColumnVerdict(db.schema, table, column, entity, score, {"test": True})
+        for table, column, entity, score in DEMO_VERDICTS
+    )
+    save_scan(
+        conn,
+        ScanResult(datetime(2026, 1, 2, tzinfo=UTC), verdicts),
+        schema=db.tool_schema,
+        scope={"test": True},
+    )
+    policies = bound_policies(conn, POLICIES, tool_schema=db.tool_schema)
+    alone = compute_exposure(conn, policies, AT, schema=db.tool_schema)
+    seen = slice_small_tables(monkeypatch)
+    sliced = compute_exposure(conn, policies, AT, schema=db.tool_schema, helpers=helpers)
+    assert seen, "the exposure was not sliced"
+    assert sliced == alone
+    patients = alone.population(db.table("patients"))
+    assert patients is not None
+    assert patients.past_retention and patients.undeterminable and patients.with_direct_identifiers
+
+
+def test_slices_partition_the_keys(engine_demo: EngineDB, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each key in exactly one slice, however many; one slice below SMALLEST or for one
+    connection; `counted_cut` counts and cuts as `cut` does."""
+    db, conn = engine_demo, engine_demo.conn
+    monkeypatch.setattr(slices, "SMALLEST", 0)
+    (policy,) = bound_policies(conn, POLICIES, only="dossier-medical", tool_schema=db.tool_schema)
+    keys = [
+        row[0]
+        for row in conn.execute(
+            sql.SQL("SELECT patient_id FROM {} ORDER BY 1").format(sql.Identifier("patients"))
+        )
+    ]
+    for count in (2, 3, 7):
+        cut_into = cut(conn, policy, count, len(keys))
+        assert len(cut_into) == count
+        assert cut_into[0].low is None and cut_into[-1].high is None
+        sizes = [
+            sum(1 for k in keys if (s.low is None or k >= s.low) and (s.high is None or k < s.high))
+            for s in cut_into
+        ]
+        assert sum(sizes) == len(keys)  # each key in exactly one slice (the bounds ascend)
+        # even: the demo's keys are dense (PostgreSQL cuts by rank, MariaDB by value)
+        assert max(sizes) - min(sizes) <= 1 + len(keys) // 20
+        assert counted_cut(conn, policy, count) == (len(keys), cut_into)
+    monkeypatch.setattr(slices, "SMALLEST", len(keys) + 1)
+    assert cut(conn, policy, 3, len(keys)) == [EVERY_KEY]
+    assert counted_cut(conn, policy, 3) == (len(keys), [EVERY_KEY])
+    assert cut(conn, policy, 1, 10**9) == [EVERY_KEY]
