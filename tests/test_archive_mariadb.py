@@ -420,6 +420,42 @@ def test_a_row_changed_between_its_reading_and_its_deletion_stops_the_batch_on_m
     assert not list((tmp_path / "a").rglob("*.tar"))
 
 
+@pytest.mark.parametrize("returning", [True, False], ids=["returning", "without"])
+def test_a_value_changed_between_reading_and_deletion_is_archived_as_deleted_on_mariadb(
+    mariadb_conn: Connection,
+    mariadb_url: str,
+    tool_schema: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    returning: bool,
+) -> None:
+    """The first read takes only keys, link columns and groups; a value that is no link
+    changed by another transaction before the DELETE (the row still the same subject's) is
+    archived as the DELETE took it, and the batch commits."""
+    from retention.db import connect
+    from retention.engines.mariadb import ENGINE
+    from retention.engines.mariadb.archive import ArchiveRows
+
+    class Meddled(ArchiveRows):
+        def _deleted(self, conn: Connection, table: Any, *args: Any) -> Any:
+            if table.qname[1] == "extras":
+                with connect(Settings(), url=mariadb_url) as other:
+                    other.execute("UPDATE extras SET t = 'changed meanwhile' WHERE id = 1")
+            return super()._deleted(conn, table, *args)
+
+    _populate(mariadb_conn)
+    _extras(mariadb_conn)
+    monkeypatch.setattr(type(ENGINE), "archive", Meddled(delete_returning=returning))
+    folder = write_policy(tmp_path / "policy", POLICY)
+    keys = key_pair(tmp_path / "k")
+    results = _archive(mariadb_conn, tool_schema, folder, tmp_path / "a", keys)
+    assert sum(r.acted for r in results) == SUBJECTS // 2
+    assert mariadb_conn.execute("SELECT count(*) FROM extras WHERE id = 1").fetchone()[0] == 0
+    extras = [r for g in _tables(tmp_path / "a", keys).values() for r in g["extras"]]
+    (first,) = [r for r in extras if r.startswith(b"1,1,")]
+    assert b"changed meanwhile" in first
+
+
 def test_a_column_no_text_writes_exactly_keeps_the_batch_and_says_which_on_mariadb(
     mariadb_conn: Connection, tool_schema: str, tmp_path: Path
 ) -> None:

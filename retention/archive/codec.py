@@ -123,7 +123,9 @@ def takings(conn: Connection, records: Records, qname: QName, keys: sql.Composab
             k=key,
             found=dialect.in_query(key, sql.SQL("SELECT k FROM {}").format(keys)),
         )
-        return [Taking(sql.SQL("{} AS g").format(keys), where, sql.SQL("g.grp"), {})]
+        return [
+            Taking(sql.SQL("{} AS g").format(keys), where, sql.SQL("g.grp"), {}, (policy.key.name,))
+        ]
     edges = policy.graph.parents_of(qname)
     if _reached_once(policy, edges):
         statements = []
@@ -136,6 +138,7 @@ def takings(conn: Connection, records: Records, qname: QName, keys: sql.Composab
                     sql.SQL("{} AND {}").format(on, condition),
                     sql.SQL("p.grp"),
                     params.values,
+                    _links([edge]),
                 )
             )
         return statements
@@ -171,8 +174,19 @@ def takings(conn: Connection, records: Records, qname: QName, keys: sql.Composab
             ),
             sql.SQL("x.grp"),
             params.values,
+            _links(edges),
         )
     ]
+
+
+def _links(edges: Sequence[Edge]) -> tuple[str, ...]:
+    """The child's columns that make a row a member through `edges` (Taking.links)."""
+    found: dict[str, None] = {}
+    for edge in edges:
+        found.update(dict.fromkeys(edge.child_columns))
+        if edge.class_column is not None:
+            found[edge.class_column] = None
+    return tuple(found)
 
 
 def _reached_once(policy: BoundPolicy, edges: Sequence[Edge]) -> bool:

@@ -60,12 +60,15 @@ class Values(Protocol):
 class Taking:
     """The batch's rows of one table: `<table> AS r` joined to `using` (FROM items, each
     aliased) where `where` holds; `group` is each row's archive group (a text column of
-    `using`). A row matches at most one row of `using`."""
+    `using`). A row matches at most one row of `using`. `links`: the row's columns on which
+    that depends (its link columns and class column): an engine that reads the rows before
+    deleting them by key checks that these did not change in between (MariaDB)."""
 
     using: sql.Composable
     where: sql.Composable
     group: sql.Composable
     params: Mapping[str, object]
+    links: tuple[str, ...]
 
 
 @dataclass(frozen=True)
