@@ -383,6 +383,25 @@ def test_without_delete_returning_mariadb_writes_the_same_archive(
     assert b",1975-00-10," in people
 
 
+def _meddling(
+    monkeypatch: pytest.MonkeyPatch, url: str, statement: str, *, returning: bool
+) -> None:
+    """The engine's archive rows, with `statement` run by another transaction between the
+    first read of `extras` and its DELETE (with or without DELETE ... RETURNING)."""
+    from retention.db import connect
+    from retention.engines.mariadb import ENGINE
+    from retention.engines.mariadb.archive import ArchiveRows
+
+    class Meddled(ArchiveRows):
+        def _deleted(self, conn: Connection, table: Any, *args: Any) -> Any:
+            if table.qname[1] == "extras":
+                with connect(Settings(), url=url) as other:
+                    other.execute(statement)
+            return super()._deleted(conn, table, *args)
+
+    monkeypatch.setattr(type(ENGINE), "archive", Meddled(delete_returning=returning))
+
+
 @pytest.mark.parametrize("returning", [True, False], ids=["returning", "without"])
 def test_a_row_changed_between_its_reading_and_its_deletion_stops_the_batch_on_mariadb(
     mariadb_conn: Connection,
@@ -396,21 +415,13 @@ def test_a_row_changed_between_its_reading_and_its_deletion_stops_the_batch_on_m
     DELETE takes it by key (here moved to a subject not due): the DELETE returns other values
     than those read, so the batch rolls back, whichever way the engine deletes; the row is
     left as the other transaction made it, no file is left."""
-    from retention.db import connect
     from retention.engines.archive import RowsChangedError
-    from retention.engines.mariadb import ENGINE
-    from retention.engines.mariadb.archive import ArchiveRows
-
-    class Meddled(ArchiveRows):
-        def _deleted(self, conn: Connection, table: Any, *args: Any) -> Any:
-            if table.qname[1] == "extras":  # person 1 is due, person 2 is not
-                with connect(Settings(), url=mariadb_url) as other:
-                    other.execute("UPDATE extras SET person_id = 2 WHERE id = 1")
-            return super()._deleted(conn, table, *args)
 
     _populate(mariadb_conn)
     _extras(mariadb_conn)
-    monkeypatch.setattr(type(ENGINE), "archive", Meddled(delete_returning=returning))
+    # person 1 is due, person 2 is not
+    statement = "UPDATE extras SET person_id = 2 WHERE id = 1"
+    _meddling(monkeypatch, mariadb_url, statement, returning=returning)
     folder = write_policy(tmp_path / "policy", POLICY)
     with pytest.raises(RowsChangedError, match=r"extras: rows of the batch changed"):
         _archive(mariadb_conn, tool_schema, folder, tmp_path / "a", key_pair(tmp_path / "k"))
@@ -432,20 +443,10 @@ def test_a_value_changed_between_reading_and_deletion_is_archived_as_deleted_on_
     """The first read takes only keys, link columns and groups; a value that is no link
     changed by another transaction before the DELETE (the row still the same subject's) is
     archived as the DELETE took it, and the batch commits."""
-    from retention.db import connect
-    from retention.engines.mariadb import ENGINE
-    from retention.engines.mariadb.archive import ArchiveRows
-
-    class Meddled(ArchiveRows):
-        def _deleted(self, conn: Connection, table: Any, *args: Any) -> Any:
-            if table.qname[1] == "extras":
-                with connect(Settings(), url=mariadb_url) as other:
-                    other.execute("UPDATE extras SET t = 'changed meanwhile' WHERE id = 1")
-            return super()._deleted(conn, table, *args)
-
     _populate(mariadb_conn)
     _extras(mariadb_conn)
-    monkeypatch.setattr(type(ENGINE), "archive", Meddled(delete_returning=returning))
+    statement = "UPDATE extras SET t = 'changed meanwhile' WHERE id = 1"
+    _meddling(monkeypatch, mariadb_url, statement, returning=returning)
     folder = write_policy(tmp_path / "policy", POLICY)
     keys = key_pair(tmp_path / "k")
     results = _archive(mariadb_conn, tool_schema, folder, tmp_path / "a", keys)
