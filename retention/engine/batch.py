@@ -55,6 +55,11 @@ class BatchContext:
     # PostgreSQL, nor where every table the phase changes has transactions
     unatomic: frozenset[QName] = frozenset()
     journal: Journal | None = None
+    # the locked re-check's statement and its constant parameters, composed by the phase's
+    # first batch (its keys are one parameter, the same name every batch): see `_still_due`
+    rechecks: dict[bool, tuple[sql.Composed, dict[str, Any]]] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
 
 @dataclass(frozen=True)
@@ -241,20 +246,27 @@ def _still_due(conn: Connection, ctx: BatchContext, locked: list[Any]) -> dict[A
         return {}
     archive = ctx.phase.action == "archive"
     params = Params(prefix="b")
-    clock = clock_query(
-        ctx.policy,
-        ctx.phase,
-        ctx.at,
-        holds_table=ctx.holds,
-        # typed as the key column (PostgreSQL: binary strings arrive as text[], and char(n) =
-        # text ignores the padding)
-        keys=engine_of(conn).dialect.key_array(params, locked, ctx.policy.key),
-        with_retain_until=archive,
-        dialect=clock_sql(conn),
-    )
-    ends = sql.SQL("retain_until") if archive else sql.SQL("NULL")
-    query = sql.SQL("SELECT k, {} FROM ({}) AS c WHERE is_due ORDER BY k").format(ends, clock.query)
-    rows = conn.execute(query, {**clock.params, **params.values}).fetchall()
+    # typed as the key column (PostgreSQL: binary strings arrive as text[], and char(n) =
+    # text ignores the padding); one parameter whatever the number of keys
+    keys = engine_of(conn).dialect.key_array(params, locked, ctx.policy.key)
+    composed = ctx.rechecks.get(archive)
+    if composed is None:  # the phase's first batch: composed once (18 ms of CPU per batch)
+        clock = clock_query(
+            ctx.policy,
+            ctx.phase,
+            ctx.at,
+            holds_table=ctx.holds,
+            keys=keys,
+            with_retain_until=archive,
+            dialect=clock_sql(conn),
+        )
+        ends = sql.SQL("retain_until") if archive else sql.SQL("NULL")
+        recheck = sql.SQL("SELECT k, {} FROM ({}) AS c WHERE is_due ORDER BY k").format(
+            ends, clock.query
+        )
+        composed = ctx.rechecks[archive] = (recheck, dict(clock.params))
+    statement, constants = composed
+    rows = conn.execute(statement, {**constants, **params.values}).fetchall()
     return dict(rows)
 
 
