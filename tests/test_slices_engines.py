@@ -6,6 +6,7 @@ chunks, windows of an archive's walk): tests/test_slices.py."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -24,11 +25,12 @@ from retention.plan.passes import DueTables, temp
 from retention.plan.slices import EVERY_KEY, counted_cut, cut
 from retention.policy.check import bound_policies
 from retention.report.exposure import compute_exposure
+from retention.report.snapshots import snapshots
 from retention.settings import Settings
 from retention.store.schema import migrate
 from tests.archive_helpers import archive_policies
-from tests.engine_helpers import ROOT
-from tests.fix_engines import EngineDB
+from tests.engine_helpers import ROOT, run
+from tests.fix_engines import EngineDB, _engine_db
 from tests.test_report_support import AT, DEMO_VERDICTS
 from tests.test_slices import slice_small_tables
 
@@ -168,3 +170,62 @@ def test_slices_partition_the_keys(engine_demo: EngineDB, monkeypatch: pytest.Mo
     assert cut(conn, policy, 3, len(keys)) == [EVERY_KEY]
     assert counted_cut(conn, policy, 3) == (len(keys), [EVERY_KEY])
     assert cut(conn, policy, 1, 10**9) == [EVERY_KEY]
+
+
+def _rows(db: EngineDB) -> dict[str, list[tuple[Any, ...]]]:
+    """Every application table's rows, in the order of their first column."""
+    names = [
+        str(row[0])
+        for row in db.conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s "
+            "AND table_type = 'BASE TABLE' ORDER BY 1",
+            (db.schema,),
+        )
+    ]
+    return {
+        name: [
+            tuple(row)
+            for row in db.conn.execute(
+                sql.SQL("SELECT * FROM {} ORDER BY 1").format(sql.Identifier(name))
+            )
+        ]
+        for name in names
+    }
+
+
+def _unqualified(data: Any, schema: str) -> Any:
+    """`data` (JSON) with the application's schema (the database, on MariaDB) named `S`."""
+    return json.loads(json.dumps(data).replace(f'"{schema}.', '"S.'))
+
+
+def test_a_run_on_three_connections_ends_as_a_run_on_one(
+    request: pytest.FixtureRequest, engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo's policies run with one connection, and on another copy with three (batches
+    side by side, the plan and the exposure after the run in slices): the same plan, the same
+    rows left in every table, the same work per phase, the same exposure stored."""
+    with (
+        _engine_db(request, engine, demo=True) as serial,
+        _engine_db(request, engine, demo=True) as concurrent,
+    ):
+        first = run(serial.conn, serial.settings(batch_size=10, workers=1), at=AT)
+        seen = slice_small_tables(monkeypatch)
+        second = run(concurrent.conn, concurrent.settings(batch_size=10, workers=3), at=AT)
+        assert seen, "nothing was sliced"
+        assert first.outcome == second.outcome == "completed"
+        assert first.plan is not None and second.plan is not None
+        assert _unqualified(second.plan.to_json(), concurrent.schema) == _unqualified(
+            first.plan.to_json(), serial.schema
+        )
+        for one, many in zip(first.phases, second.phases, strict=True):
+            assert many.acted == one.acted and many.batches >= one.batches // 3
+            assert _unqualified(many.rows, concurrent.schema) == _unqualified(
+                one.rows, serial.schema
+            )
+        assert sum(p.acted for p in first.phases) > 50
+        assert _rows(concurrent) == _rows(serial)
+        (after_one,) = snapshots(serial.conn, serial.tool_schema)
+        (after_many,) = snapshots(concurrent.conn, concurrent.tool_schema)
+        assert _unqualified(after_many.exposure.to_json(), concurrent.schema) == _unqualified(
+            after_one.exposure.to_json(), serial.schema
+        )
