@@ -17,7 +17,7 @@ from loguru import logger
 from psycopg import sql
 
 from retention.engines.postgresql import bulk as postgresql_bulk
-from retention.plan import compute, slices
+from retention.plan import passes, slices
 from retention.plan.compute import compute_plan
 from retention.plan.passes import DueTables, temp
 from retention.plan.slices import (
@@ -92,7 +92,7 @@ def test_archive_batches_walk_windows_of_consecutive_keys(
     retention; one window when they all fit in one, sliced or not."""
     migrate(demo_conn)
     size = 10_000 if case == "few subjects" else 40
-    monkeypatch.setattr(compute, "WINDOW", size)
+    monkeypatch.setattr(passes, "WINDOW", size)
     if case == "a helper lost":
         helpers[1].close()
     policies = bound_policies(demo_conn, archive_policies(tmp_path))

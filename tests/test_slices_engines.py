@@ -6,6 +6,7 @@ chunks, windows of an archive's walk): tests/test_slices.py."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -19,9 +20,10 @@ from retention.db import connect
 from retention.discovery.inventory import save_scan
 from retention.discovery.model import ColumnVerdict, ScanResult
 from retention.engines import Connection, engine_of, sql
-from retention.plan import slices
+from retention.engines.catalogue import Footprint
+from retention.plan import passes, slices
 from retention.plan.compute import compute_plan
-from retention.plan.passes import DueTables, temp
+from retention.plan.passes import MIN_WINDOW, WINDOW, DueTables, temp, window_size
 from retention.plan.slices import EVERY_KEY, counted_cut, cut
 from retention.policy.check import bound_policies
 from retention.report.exposure import compute_exposure
@@ -140,6 +142,68 @@ def test_a_sliced_exposure_has_the_same_figures(
     patients = alone.population(db.table("patients"))
     assert patients is not None
     assert patients.past_retention and patients.undeterminable and patients.with_direct_identifiers
+
+
+def test_a_window_fits_in_a_share_of_the_servers_cache() -> None:
+    """Due subjects per window: those whose tables' pages fit in a quarter of the cache, given
+    the share of the tables a window spans (its due subjects among all of them)."""
+    mib = 2**20
+    # 436 MB of tables, a 128 MB buffer pool, 72,569 due subjects (the bench at 189,728)
+    assert window_size(Footprint(436 * mib, 128 * mib), 72_569) == 5_326
+    assert window_size(Footprint(436 * mib, 16 * 2**30), 72_569) == WINDOW  # large: at most
+    assert window_size(Footprint(436 * mib, 8 * mib), 72_569) == MIN_WINDOW  # tiny: at least
+    assert window_size(None, 72_569) == WINDOW  # read through the system's cache too
+    assert window_size(Footprint(0, 128 * mib), 10) == WINDOW  # nothing measured
+
+
+@pytest.mark.parametrize("sliced", [False, True])
+def test_an_archive_walk_s_windows_fit_the_servers_cache(
+    engine_demo: EngineDB,
+    helpers: list[Connection],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    sliced: bool,
+) -> None:
+    """MariaDB reads and writes its pages in its buffer pool only: an archive walks windows
+    sized to it (here, as if it were tiny: the smallest windows), of consecutive keys, each
+    in order of the end of retention, counted from each slice's first subject. PostgreSQL,
+    read through the system's cache too, walks windows of `WINDOW` (here all in one)."""
+    db, conn = engine_demo, engine_demo.conn
+    slice_small_tables(monkeypatch)
+    monkeypatch.setattr(passes, "MIN_WINDOW", 30)
+    monkeypatch.setattr(passes, "CACHE_SHARE", 10**12)
+    migrate(conn, db.tool_schema)
+    policies = bound_policies(conn, archive_policies(tmp_path), tool_schema=db.tool_schema)
+    (policy,) = policies
+    footprint = engine_of(conn).catalogue.footprint(conn, policy.graph.tables)
+    if db.engine == "mariadb":
+        (pool,) = conn.execute("SELECT @@innodb_buffer_pool_size").fetchone() or (0,)
+        assert footprint is not None and footprint.cache_bytes == int(pool) > 0
+        assert footprint.table_bytes >= 16384 * len(policy.graph.tables)  # a page each at least
+    else:
+        assert footprint is None
+    due = DueTables()
+    compute_plan(
+        conn, policies, AT, schema=db.tool_schema, rows=False, keep=due,
+        helpers=helpers if sliced else (),
+    )  # fmt: skip
+    (table,) = due.tables.values()
+    walk = conn.execute(
+        sql.SQL("SELECT w, o, k FROM {} ORDER BY w, o, k").format(
+            temp(table, engine_of(conn).dialect)
+        )
+    ).fetchall()
+    assert len(walk) == due.sizes[table] == len({k for *_, k in walk}) > 60
+    windows = [[(o, k) for _, o, k in rows] for _, rows in itertools.groupby(walk, lambda r: r[0])]
+    if db.engine == "postgresql":
+        assert len(windows) == 1
+        return
+    assert all(len(w) <= 30 for w in windows)
+    for before, after in itertools.pairwise(windows):
+        assert max(k for _, k in before) < min(k for _, k in after)  # consecutive key ranges
+    # one short window per slice at most (the last of each)
+    assert sum(len(w) < 30 for w in windows) <= (3 if sliced else 1)
+    assert any([k for _, k in w] != sorted(k for _, k in w) for w in windows)
 
 
 def test_slices_partition_the_keys(engine_demo: EngineDB, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from retention.engines.archive import ArchiveRows
     from retention.engines.binlog import BinaryLog
     from retention.engines.bulk import Bulk
-    from retention.engines.catalogue import Catalog
+    from retention.engines.catalogue import Catalog, Footprint
     from retention.engines.dialect import Dialect
     from retention.engines.grants import Grants
     from retention.engines.locks import Locks
@@ -105,6 +105,12 @@ class Catalogue(Protocol):
     ) -> bool:
         """Whether one of `tables` may hold `rows` rows or more, by the planner's estimate (a
         table never analysed counts as large): whether slicing its clock is worth helpers."""
+        ...
+
+    def footprint(self, conn: Connection, tables: Collection[tuple[str, str]]) -> Footprint | None:
+        """The bytes `tables` take and the bytes of the server's own page cache (MariaDB/MySQL:
+        InnoDB's buffer pool; PostgreSQL: shared buffers); None when the engine reads through
+        another cache too and a window need not fit this one (the caller keeps its default)."""
         ...
 
 

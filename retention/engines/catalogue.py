@@ -172,6 +172,16 @@ class Table:
 
 
 @dataclass(frozen=True)
+class Footprint:
+    """What some tables take on disk (rows and indexes, the server's estimate) and what the
+    server keeps of its tables' pages in memory: how many pages a walk may touch before it
+    reads and writes the same pages again (retention.plan.passes.window_size)."""
+
+    table_bytes: int
+    cache_bytes: int
+
+
+@dataclass(frozen=True)
 class Catalog:
     """Every user table of the database (on MariaDB/MySQL: of the connection's database)."""
 

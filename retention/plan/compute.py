@@ -24,13 +24,13 @@ from retention.engines.clock import clock_sql
 from retention.plan.clock import SUBJECT, UNKNOWN_DUE, clock_query
 from retention.plan.model import PhasePlan, Plan, PolicyPlan
 from retention.plan.passes import (
-    SLICE_WINDOWS,
-    WINDOW,
+    SLICE_SPAN,
     DueTables,
     flag,
     group_phases,
     ordered_by_retention,
     temp,
+    window_size,
 )
 from retention.plan.slices import (
     EVERY_KEY,
@@ -124,7 +124,7 @@ def _policy_plan(
         else:
             create_due_table(conn, policy, len(group), table)
             phases += pass_plan(conn, policy, group, at, holds, rows, table)
-        keep.sizes[table] = index_due_table(conn, table)
+        keep.sizes[table] = index_due_table(conn, table, policy, group)
     return PolicyPlan(
         policy.name,
         policy.loaded.sha256,
@@ -151,17 +151,12 @@ def _sliced_pass(
         create_due_table(each, policy, len(phases), table)
         plans = []
         for s in chosen:
-            first = slices.index(s) * SLICE_WINDOWS
+            first = slices.index(s) * SLICE_SPAN
             plans.append(pass_plan(each, policy, phases, at, holds, False, table, s, first))
         return plans
 
     due = temp(table, engine_of(conn).dialect)
     found = spread(conn, helpers, slices, work, [due])
-    if ordered_by_retention(phases):  # few enough for one window: not one per slice
-        # counted first: MySQL names a temporary table once per statement (error 1137)
-        row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(due)).fetchone()
-        if row is not None and int(row[0]) <= WINDOW:
-            conn.execute(sql.SQL("UPDATE {} SET w = 0 WHERE w <> 0").format(due))
     parts = [part for each in found for part in each]
     return [_added(phase) for phase in zip(*parts, strict=True)]
 
@@ -190,13 +185,13 @@ def _added(parts: tuple[PhasePlan, ...]) -> PhasePlan:
 
 
 def create_due_table(conn: Connection, policy: BoundPolicy, phases: int, name: str) -> None:
-    """`k` (the subject key), its place in the walk: `w` (its window) then `o` (the end of
-    retention in days since 1970) for archives, see `ordered_by_retention`, 0 and 0 otherwise;
-    and one flag per phase."""
+    """`k` (the subject key), its place in the walk: `w` (its window; while the table is
+    filled, its place in key order) then `o` (the end of retention in days since 1970) for
+    archives, see `ordered_by_retention`, 0 and 0 otherwise; and one flag per phase."""
     conn.execute(engine_of(conn).dialect.drop_temporary(name))
     conn.execute(
         sql.SQL(
-            "CREATE TEMPORARY TABLE {} (k {}, w integer NOT NULL, o integer NOT NULL, {})"
+            "CREATE TEMPORARY TABLE {} (k {}, w bigint NOT NULL, o integer NOT NULL, {})"
         ).format(
             sql.Identifier(name),
             sql.SQL(policy.key.type),
@@ -205,13 +200,39 @@ def create_due_table(conn: Connection, policy: BoundPolicy, phases: int, name: s
     )
 
 
-def index_due_table(conn: Connection, name: str) -> int:
-    """Index a filled due table in the order batches walk it; returns its size."""
-    conn.execute(engine_of(conn).dialect.index_temporary(name, ("w", "o", "k")))
-    row = conn.execute(
-        sql.SQL("SELECT count(*) FROM {}").format(temp(name, engine_of(conn).dialect))
-    ).fetchone()
-    return int(row[0]) if row else 0
+def index_due_table(
+    conn: Connection, name: str, policy: BoundPolicy, phases: tuple[BoundPhase, ...]
+) -> int:
+    """Make a filled due table's places in key order into windows (an archive pass, see
+    `ordered_by_retention`: one window when they all fit in one, not one per slice of keys),
+    then index it in the order batches walk it; returns its size."""
+    engine = engine_of(conn)
+    due = temp(name, engine.dialect)
+    # counted apart: MySQL names a temporary table once per statement (error 1137)
+    row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(due)).fetchone()
+    size = int(row[0]) if row else 0
+    if ordered_by_retention(phases) and size:
+        footprint = engine.catalogue.footprint(conn, policy.graph.tables)
+        _into_windows(conn, due, size, window_size(footprint, size))
+    conn.execute(engine.dialect.index_temporary(name, ("w", "o", "k")))
+    return size
+
+
+def _into_windows(conn: Connection, due: sql.Composable, size: int, window: int) -> None:
+    """Each due subject's place in key order (numbered from `SLICE_SPAN` times its slice's
+    position) made into its window: `window` consecutive places of one slice; one window for
+    all when they fit in one."""
+    if size <= window:
+        conn.execute(sql.SQL("UPDATE {} SET w = 0 WHERE w <> 0").format(due))
+        return
+    dialect = engine_of(conn).dialect
+    span = sql.Literal(SLICE_SPAN)
+    first = sql.SQL("{} * {}").format(dialect.int_div(sql.SQL("w"), span), span)  # its slice's
+    conn.execute(
+        sql.SQL("UPDATE {} SET w = {} + {}").format(
+            due, first, dialect.int_div(sql.SQL("w - {}").format(first), sql.Literal(window))
+        )
+    )
 
 
 def pass_plan(
@@ -552,8 +573,9 @@ def _kept_rows(
     around: Callable[[sql.Composable], sql.Composable],
 ) -> sql.Composed:
     """An INSERT storing the union of the passes' due subjects, with their flags and their
-    place in the walk: their window of `WINDOW` subjects in key order, numbered from
-    `first_window`, then their end of retention; or one place for all (key order). `around`
+    place in the walk: their place in key order, numbered from `first_window` (made into
+    windows by `index_due_table`), then their end of retention; or one place for all (key
+    order). `around`
     wraps the rows' query: how it reaches the CTEs `clock` and `due_<i>`."""
     dialect = engine_of(conn).dialect
     flags = [flag(i) for i in range(phases)]
@@ -577,7 +599,7 @@ def _kept_rows(
             "FROM ({}) AS g JOIN clock AS c ON c.k = g.k"
         ).format(
             sql.Literal(first_window),
-            dialect.int_div(sql.SQL("row_number() OVER (ORDER BY g.k) - 1"), sql.Literal(WINDOW)),
+            sql.SQL("row_number() OVER (ORDER BY g.k) - 1"),
             dialect.day_number(sql.SQL("c.retain_until")),
             grouped,
         )
@@ -600,4 +622,4 @@ def snapshot_pass(
     elsewhere); returns how many."""
     create_due_table(conn, policy, len(phases), table)
     pass_plan(conn, policy, phases, at, holds, False, table)
-    return index_due_table(conn, table)
+    return index_due_table(conn, table, policy, phases)

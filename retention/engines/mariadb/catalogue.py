@@ -30,8 +30,16 @@ import re
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
-from retention.engines import Connection
-from retention.engines.catalogue import Catalog, Column, ColumnKind, ForeignKey, Hook, Table
+from retention.engines import Connection, sql
+from retention.engines.catalogue import (
+    Catalog,
+    Column,
+    ColumnKind,
+    Footprint,
+    ForeignKey,
+    Hook,
+    Table,
+)
 from retention.engines.mariadb.grantee import CURRENT_GRANTEE
 from retention.errors import DatabaseError
 
@@ -171,6 +179,22 @@ class Catalogue:
                 if (schema, str(name)) in tables and (estimate is None or estimate >= rows):
                     return True
         return False
+
+    def footprint(self, conn: Connection, tables: Collection[Qname]) -> Footprint | None:
+        """InnoDB's estimate of the tables' rows and indexes, and its buffer pool: the pages
+        a server reads and writes in place (O_DIRECT), not through the system's cache."""
+        if not tables:
+            return None
+        row = conn.execute(
+            sql.SQL(
+                "SELECT coalesce(sum(DATA_LENGTH + INDEX_LENGTH), 0), @@innodb_buffer_pool_size "
+                "FROM information_schema.TABLES WHERE (TABLE_SCHEMA, TABLE_NAME) IN ({})"
+            ).format(sql.SQL(", ").join(sql.SQL("(%s, %s)") for _ in tables)),
+            [part for table in tables for part in table],
+        ).fetchone()
+        if row is None or row[1] is None:
+            return None
+        return Footprint(int(row[0]), int(row[1]))
 
 
 def read(conn: Connection, *, tool_schema: str) -> Catalog:

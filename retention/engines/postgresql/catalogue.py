@@ -11,7 +11,15 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from retention.engines import Connection
-from retention.engines.catalogue import Catalog, Column, ColumnKind, ForeignKey, Hook, Table
+from retention.engines.catalogue import (
+    Catalog,
+    Column,
+    ColumnKind,
+    Footprint,
+    ForeignKey,
+    Hook,
+    Table,
+)
 
 SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
 
@@ -39,6 +47,12 @@ class Catalogue:
             "SELECT to_regclass(%s) IS NOT NULL", (sql.Identifier(schema, name).as_string(None),)
         ).fetchone()
         return bool(row and row[0])
+
+    def footprint(self, conn: Connection, tables: Collection[tuple[str, str]]) -> Footprint | None:
+        """None: PostgreSQL reads its pages through the system's cache too, and a window sized
+        to shared buffers made the archive slower (measured at 189,728 patients: windows of
+        5,000 subjects 20.6 s, of 40,000 15.9 s; more segments, a third more bytes)."""
+        return None
 
     def may(
         self, conn: Connection, schema: str, name: str, privileges: Collection[str]
