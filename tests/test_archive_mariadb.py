@@ -355,28 +355,35 @@ def test_without_delete_returning_mariadb_writes_the_same_archive(
     mariadb_conn: Connection, tool_schema: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """MySQL 8's way (rows read FOR UPDATE, deleted by key, counts compared), forced on
-    MariaDB: the same archive bytes as DELETE ... RETURNING, the same rows left."""
-    from retention.engines.mariadb import ENGINE
+    MariaDB: the same archive bytes as DELETE ... RETURNING, the same rows left; so too, both
+    ways, with chunks of 7 keys padded to 9 (the last key again: the statement of each size is
+    composed once)."""
+    from retention.engines.mariadb import ENGINE, archive
     from retention.engines.mariadb.archive import ArchiveRows
 
     folder = write_policy(tmp_path / "policy", POLICY)
     keys = key_pair(tmp_path / "keys")
     left = None
-    for way in ("returning", "without"):
+    for way in ("returning", "without", "chunked", "chunked-without"):
+        if way.startswith("chunked"):
+            monkeypatch.setattr(archive, "CHUNK_ROWS", 7)
+            monkeypatch.setattr(archive, "CHUNK_STEP", 3)
         for table in ("docs", "extras", "acts", "visits", "mails", "notes", "people"):
             mariadb_conn.execute(f"DROP TABLE IF EXISTS {table}")
         _populate(mariadb_conn)
         _extras(mariadb_conn)
         mariadb_conn.execute("UPDATE people SET born = '0000-00-00' WHERE id = 1")
         mariadb_conn.execute("UPDATE people SET born = '1975-00-10' WHERE id = 3")
-        if way == "without":
-            monkeypatch.setattr(type(ENGINE), "archive", ArchiveRows(delete_returning=False))
+        rows = ArchiveRows(delete_returning=not way.endswith("without"))
+        monkeypatch.setattr(type(ENGINE), "archive", rows)
         results = _archive(mariadb_conn, tool_schema, folder, tmp_path / way, keys)
         assert sum(r.acted for r in results) == SUBJECTS // 2
         assert left is None or _state(mariadb_conn) == left
         left = _state(mariadb_conn)
     returning = _tables(tmp_path / "returning", keys)
-    assert _tables(tmp_path / "without", keys) == returning
+    for way in ("without", "chunked", "chunked-without"):
+        assert _tables(tmp_path / way, keys) == returning
+    assert any(size == 9 for _, _, _, size, _ in archive._STATEMENTS)
     people = b"".join(r for g in returning.values() for r in g["people"])
     # zero dates and zero months are written as they are stored, never read raw
     assert b"1,2000-01-01,Dupont 1,Martin1,0000-00-00," in people

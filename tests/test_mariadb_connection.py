@@ -98,6 +98,38 @@ def test_a_name_with_an_odd_quote_is_followed_by_a_comment_restoring_the_driver_
     assert driver_placeholders(rendered.text) == [len(rendered.text) - 1]
 
 
+def test_a_long_statement_is_rendered_once_while_its_object_lives() -> None:
+    """The re-check and the archive's DELETE run one composed object batch after batch: its
+    text is rendered once; another object, or another way of reading `%`, is rendered anew, and
+    the object's entry goes with it."""
+    from retention.engines.mariadb import render as module
+
+    def long() -> sql.Composed:
+        return sql.SQL("SELECT {} FROM t WHERE k IN ({}) AND n = {}").format(
+            sql.Identifier("k"),
+            sql.SQL(", ").join(sql.Placeholder() * 400),
+            sql.Literal("a'b"),
+        )
+
+    query, values = long(), list(range(400))
+    first = render(query, values)
+    assert render(query, values) is first
+    assert bind(first, values) == (*values, "a'b")
+    with pytest.raises(psycopg.ProgrammingError):
+        render(query, values[:-1])  # the parameters are still checked
+    other = render(long(), values)
+    assert other is not first and other == first
+    with pytest.raises(psycopg.ProgrammingError, match="no parameters"):
+        render(query, None)  # `%` not parsed: rendered apart, and refused
+    short = sql.SQL("SELECT {}").format(sql.Identifier("k"))
+    assert render(short, None) is not render(short, None)  # short: not kept
+    key = id(query)
+    assert key in module._RENDERED
+    del query
+    gc.collect()
+    assert key not in module._RENDERED or module._RENDERED[key][0]() is not None
+
+
 def test_a_name_with_a_nul_character_is_refused() -> None:
     with pytest.raises(psycopg.ProgrammingError, match="NUL"):
         render(sql.Identifier("a\x00b"), None)
