@@ -408,7 +408,7 @@ def _by_keys(
             sql.SQL("DELETE FROM {} WHERE {}").format(target, where),
         )
     )
-    if len(_STATEMENTS) >= 1_024:  # another database's tables, policies edited: start again
+    if len(_STATEMENTS) >= 256:  # about 30 KB each; tables of other policies: start again
         _STATEMENTS.clear()
     _STATEMENTS[known] = found
     return found
