@@ -199,6 +199,8 @@ def test_an_archive_walk_s_windows_fit_the_servers_cache(
         assert len(windows) == 1
         return
     assert all(len(w) <= 30 for w in windows)
+    # counted from each slice's first subject: the slices' windows apart
+    assert (max(w for w, *_ in walk) >= passes.SLICE_SPAN) == sliced
     for before, after in itertools.pairwise(windows):
         assert max(k for _, k in before) < min(k for _, k in after)  # consecutive key ranges
     # one short window per slice at most (the last of each)

@@ -38,6 +38,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from itertools import islice
@@ -377,7 +379,8 @@ class ArchiveRows:
 # (and rendered once, engines/mariadb/render.py): composing and rendering 1,000 placeholders for
 # every chunk was a tenth of the Python time of the archive at 189,728 patients.
 CHUNK_STEP = 50
-_STATEMENTS: dict[tuple[Any, ...], tuple[sql.Composed, ...]] = {}
+_STATEMENTS: OrderedDict[tuple[Any, ...], tuple[sql.Composed, ...]] = OrderedDict()
+_STATEMENTS_LOCK = threading.Lock()
 
 
 def _by_keys(
@@ -386,10 +389,12 @@ def _by_keys(
     """`DELETE ... WHERE <key> IN (<size> keys) ... RETURNING <keys and values>`; without
     `DELETE ... RETURNING`, the locked read by the same keys then the DELETE."""
     shape = tuple((name, column.type) for name, column in table.columns.items())
-    known = (table.qname, shape, tuple(ids), size, delete_returning)
-    found = _STATEMENTS.get(known)
-    if found is not None:
-        return found
+    known = (table.qname, shape, tuple(table.primary_key), tuple(ids), size, delete_returning)
+    with _STATEMENTS_LOCK:  # batches side by side: one thread at a time in the LRU
+        found = _STATEMENTS.get(known)
+        if found is not None:
+            _STATEMENTS.move_to_end(known)
+            return found
     returned = sql.SQL(", ").join(
         [
             *(_key(table.columns[c], sql.Identifier(c)) for c in ids),
@@ -408,9 +413,10 @@ def _by_keys(
             sql.SQL("DELETE FROM {} WHERE {}").format(target, where),
         )
     )
-    if len(_STATEMENTS) >= 256:  # about 30 KB each; tables of other policies: start again
-        _STATEMENTS.clear()
-    _STATEMENTS[known] = found
+    with _STATEMENTS_LOCK:
+        _STATEMENTS[known] = found
+        if len(_STATEMENTS) > 256:  # about 37 KB each: the least recently used goes
+            _STATEMENTS.popitem(last=False)
     return found
 
 
