@@ -110,7 +110,11 @@ def test_a_large_table_is_read_in_random_key_ranges(maria: Connection) -> None:
     # the sparse column (one row in ten) made it read more rows, as PostgreSQL's null_frac does
     assert got.rows >= 1500 and got.columns["sparse"].non_null >= 150
     numbers = sorted(int(v.split()[1]) for v in got.columns["label"].values)
-    assert numbers[-1] > 30_000  # not the table's first rows
+    # not the table's first rows: the values kept are the first 200 read, from the first four
+    # ranges, whose starts are drawn from a generator seeded by the table's qualified name (the
+    # test's database is new each time): all four under 30,000 one run in sixteen (seen in CI),
+    # all under 2,000 about one in a million
+    assert numbers[-1] > 2_000
     again = sample_table(maria, big, [big.columns["label"], big.columns["sparse"]], values=200)
     assert again.columns == got.columns  # the same rows: verdicts do not flicker
 
