@@ -1,8 +1,9 @@
 """Slices on every engine: the plan's due subjects and the exposure's figures are the same
 whether the clock is evaluated on one connection or in slices of keys on several (on MariaDB,
 whose helpers share no snapshot, as on PostgreSQL, whose helpers do); the bounds partition
-the keys. PostgreSQL-only details (the shared snapshot, a helper that cannot join, the copy's
-chunks, windows of an archive's walk): tests/test_slices.py."""
+the keys; an archive's walk goes in windows sized to the server's cache. PostgreSQL-only
+details (the shared snapshot, a helper that cannot join, the copy's chunks, windows of a given
+size): tests/test_slices.py."""
 
 from __future__ import annotations
 
