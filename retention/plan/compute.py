@@ -247,8 +247,9 @@ def pass_plan(
     first_window: int = 0,
 ) -> list[PhasePlan]:
     """The plans of the phases of one pass, from one evaluation of their shared clock; with
-    `keep` (a table made by `create_due_table`), their due subjects are stored there too, in
-    windows numbered from `first_window`. `within`: the subjects of that slice of keys only
+    `keep` (a table made by `create_due_table`), their due subjects are stored there too, their
+    places in key order numbered from `first_window` (`index_due_table` makes windows of them).
+    `within`: the subjects of that slice of keys only
     (counts of subjects only: a related row reached by two paths could belong to subjects of
     two slices)."""
     ordered = ordered_by_retention(phases)
