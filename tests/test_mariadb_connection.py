@@ -372,6 +372,33 @@ def test_a_named_cursor_streams_and_holds_the_connection_until_read(mariadb_conn
         assert mariadb_conn.execute("SELECT 1").fetchone() == (1,)
 
 
+@pytest.mark.parametrize("rows", [0, 5, 6, 7])
+def test_iterating_a_named_cursor_reads_chunks_and_every_row_once(
+    mariadb_conn: Any, monkeypatch: pytest.MonkeyPatch, rows: int
+) -> None:
+    """Iteration reads ITER_ROWS rows per call into the driver (here 3: an empty result, a
+    last chunk short or full, or one row more); every row once, in order, then the
+    connection is free again."""
+    from retention.engines.mariadb import cursor as cursor_module
+
+    monkeypatch.setattr(cursor_module, "ITER_ROWS", 3)
+    _table(mariadb_conn, rows=rows)
+    asked: list[int] = []
+    with mariadb_conn.cursor(name="stream") as cur:
+        real = cur.fetchmany
+
+        def counted(size: int = 0) -> list[Any]:
+            asked.append(size)
+            return real(size)
+
+        cur.fetchmany = counted
+        cur.execute("SELECT k FROM t ORDER BY k")
+        assert list(cur) == [(k,) for k in range(1, rows + 1)]
+    assert asked and set(asked) == {3}
+    assert len(asked) == rows // 3 + 1
+    assert mariadb_conn.execute("SELECT COUNT(*) FROM t").fetchone() == (rows,)
+
+
 def test_a_named_cursor_dropped_unread_frees_the_connection(mariadb_conn: Any) -> None:
     _table(mariadb_conn, rows=3)
     cur = mariadb_conn.cursor(name="stream")

@@ -27,6 +27,8 @@ from retention.engines.mariadb.errors import quietly, unreadable_value
 from retention.engines.mariadb.render import Params, bind, check, render
 
 # the driver raises these (not a mariadb.Error) when it cannot build a Python value
+ITER_ROWS = 1_000  # rows a streaming cursor's iteration reads per call into the driver
+
 _CONVERSION_ERRORS = (SystemError, ValueError, OverflowError)
 # the field types TIMESTAMP, DATE, TIME, DATETIME, NEWDATE, TIMESTAMP2, DATETIME2, TIME2
 # (mariadb.constants.FIELD_TYPE)
@@ -196,8 +198,13 @@ class MariaDBCursor:
         return self._made(got)
 
     def __iter__(self) -> Iterator[Any]:
-        while (row := self.fetchone()) is not None:
-            yield row
+        """The rows, read ITER_ROWS at a time (one call into the driver and one pass through
+        the connection's lock per chunk, not per row: 7 us a row otherwise, measured)."""
+        while True:
+            rows = self.fetchmany(ITER_ROWS)
+            yield from rows
+            if len(rows) < ITER_ROWS:  # the last: the driver's cursor is released already
+                return
 
     # -- lifetime --------------------------------------------------------------------------------
 
