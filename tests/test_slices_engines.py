@@ -145,6 +145,89 @@ def test_a_sliced_exposure_has_the_same_figures(
     assert patients.past_retention and patients.undeterminable and patients.with_direct_identifiers
 
 
+def _bounded_slices(monkeypatch: pytest.MonkeyPatch, conn: Connection, bound: int) -> list[int]:
+    """Slices of at most `bound` subjects on this engine (more slices than connections);
+    returns the number of slices of each cut, and counts the statements made to group a
+    slice's aggregates at once."""
+    session = type(engine_of(conn).session)
+    monkeypatch.setattr(session, "slice_bound", lambda self, conn: bound)
+    made: list[int] = []
+    real_cut = slices.cut
+
+    def counted_cut_(*args: Any) -> list[slices.Slice]:
+        found = real_cut(*args)
+        made.append(len(found))
+        return found
+
+    monkeypatch.setattr(slices, "cut", counted_cut_)
+    return made
+
+
+def test_more_slices_than_connections_give_the_same_plan_and_exposure(
+    engine_demo: EngineDB, helpers: list[Connection], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the engine bounds a slice's subjects, the connections take the slices left one
+    after the other: every slice once, the same due subjects and figures as on one
+    connection."""
+    db, conn = engine_demo, engine_demo.conn
+    migrate(conn, db.tool_schema)
+    policies = bound_policies(conn, POLICIES, tool_schema=db.tool_schema)
+    one = DueTables()
+    alone = compute_plan(conn, policies, AT, schema=db.tool_schema, rows=False, keep=one)
+    expected = _due(db, one)
+    exposure = compute_exposure(conn, policies, AT, schema=db.tool_schema)
+    seen = slice_small_tables(monkeypatch)
+    made = _bounded_slices(monkeypatch, conn, 40)
+    grouped: list[str] = []
+    session = type(engine_of(conn).session)
+    real = session.grouped_at_once
+
+    def spied(self: Any, conn: Connection, statement: sql.Composed) -> sql.Composed:
+        grouped.append(type(conn).__name__)
+        return real(self, conn, statement)
+
+    monkeypatch.setattr(session, "grouped_at_once", spied)
+    many = DueTables()
+    sliced = compute_plan(
+        conn, policies, AT, schema=db.tool_schema, rows=False, keep=many, helpers=helpers
+    )
+    assert made and min(made) > 3, "fewer slices than connections"
+    assert seen and set(seen) == {3}
+    assert sliced == alone
+    assert _due(db, many) == expected
+    assert many.sizes == one.sizes
+    if db.engine == "mariadb":  # every slice's clock grouped at once, by every connection
+        assert len(grouped) >= sum(made)  # (PostgreSQL's plan is one statement with CTEs)
+    assert compute_exposure(conn, policies, AT, schema=db.tool_schema, helpers=helpers) == exposure
+
+
+def test_a_slice_s_bound_follows_the_server_s_memory_for_temporary_tables(
+    engine_demo: EngineDB,
+) -> None:
+    """MariaDB: the subjects whose aggregates fit in an in-memory temporary table (the smaller
+    of tmp_table_size and max_heap_table_size), never fewer than MIN_SLICE; PostgreSQL: no
+    bound. The statement grouped at once runs (SET STATEMENT ... FOR) and returns what it
+    returns without."""
+    conn = engine_demo.conn
+    session = engine_of(conn).session
+    if engine_demo.engine == "postgresql":
+        assert session.slice_bound(conn) is None
+        return
+    from retention.engines.mariadb.session import GROUP_BYTES, MIN_SLICE
+
+    conn.execute("SET SESSION tmp_table_size = 8388608, SESSION max_heap_table_size = 33554432")
+    assert session.slice_bound(conn) == 8388608 // GROUP_BYTES
+    conn.execute("SET SESSION max_heap_table_size = 16384")
+    assert session.slice_bound(conn) == MIN_SLICE
+    query = sql.SQL("SELECT count(*), max(patient_id) FROM {}").format(
+        sql.Identifier(engine_demo.schema, "patients")
+    )
+    grouped = session.grouped_at_once(conn, query)
+    assert conn.execute(grouped).fetchall() == conn.execute(query).fetchall()
+    row = conn.execute("SELECT @@optimizer_switch").fetchone()
+    assert row is not None and "split_materialized=on" in row[0]  # that statement's only
+
+
 def test_a_window_fits_in_a_share_of_the_servers_cache() -> None:
     """Due subjects per window: those whose tables' pages fit in a quarter of the cache, given
     the share of the tables a window spans (its due subjects among all of them)."""

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from retention.engines import sql
 from retention.engines.connection import Connection
 
 
@@ -40,6 +41,20 @@ class Session(Protocol):
         """This transaction's statements read whole tables (the clock of every subject: plan,
         exposure, forecast): the memory one sort or hash may use before spilling to disk, and
         whatever else the engine's planner needs for that (not for a batch's keyed lookups)."""
+        ...
+
+    def slice_bound(self, conn: Connection) -> int | None:
+        """The most subjects one whole-table statement should evaluate the clock of, when the
+        subjects are cut into slices (retention.plan.slices): so many that the engine can
+        compute each child table's aggregate for all of them at once, in memory; None: no
+        bound (one slice per connection)."""
+        ...
+
+    def grouped_at_once(self, conn: Connection, statement: sql.Composed) -> sql.Composed:
+        """`statement`, a whole-table statement over one slice of at most `slice_bound`
+        subjects, as the engine runs it best: each child table's aggregate computed once for
+        the slice rather than looked up subject by subject (MariaDB's split materialisation).
+        The same result either way."""
         ...
 
     def transaction_settings(self, conn: Connection, settings: Mapping[str, str]) -> None:

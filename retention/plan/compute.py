@@ -13,7 +13,7 @@ connection, all reading the same snapshot (retention.plan.slices).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
@@ -50,6 +50,7 @@ from retention.rows.members import (
     paths,
     subject_pending,
 )
+from retention.rows.subjects import KeyRange
 from retention.store.schema import holds_table
 
 
@@ -147,7 +148,7 @@ def _sliced_pass(
     """A pass's plan and due subjects, one slice of keys per connection at once; the due
     subjects the helpers found are copied into the run's table, their counts added."""
 
-    def work(each: Connection, chosen: list[Slice]) -> list[list[PhasePlan]]:
+    def work(each: Connection, chosen: Iterable[Slice]) -> list[list[PhasePlan]]:
         create_due_table(each, policy, len(phases), table)
         plans = []
         for s in chosen:
@@ -318,10 +319,18 @@ def pass_plan(
     capabilities = engine_of(conn).capabilities
     if not capabilities.reopen_temporary_table:
         once = _Pass(policy, phases, tables, len(clock.reasons), ordered, first_window)
-        row = _pass_once(conn, once, keep, clock_rows, due_queries, values)
+        row = _pass_once(conn, once, keep, clock_rows, due_queries, values, key_range is not None)
     elif not capabilities.materializes_cte:
         row = _pass_apart(
-            conn, keep, clock_rows, due_queries, columns, values, ordered, first_window
+            conn,
+            keep,
+            clock_rows,
+            due_queries,
+            columns,
+            values,
+            ordered,
+            first_window,
+            within=key_range,
         )
     else:
         if keep is not None:
@@ -372,6 +381,8 @@ def _pass_apart(
     values: dict[str, object],
     ordered: bool,
     first_window: int,
+    *,
+    within: KeyRange | None = None,
 ) -> tuple[Any, ...]:
     """Where a CTE is evaluated again for each reference (MariaDB: the counts read the clock
     and the due subjects dozens of times), each is stored once in a temporary table of this
@@ -381,7 +392,7 @@ def _pass_apart(
     with CTEs, 4.2 s with tables, the same output."""
     dialect = engine_of(conn).dialect
     base = keep or "retention_plan"
-    clock, stored = _store_clock(conn, base, clock_rows, values)
+    clock, stored = _store_clock(conn, base, clock_rows, values, within is not None)
     created = [clock]
     if keep is not None:
         due_ctes = [
@@ -400,8 +411,13 @@ def _pass_apart(
             ),
             values,
         )
+        # this slice's subjects only: the table holds those of the connection's earlier slices
+        # too (a connection takes several slices where the engine bounds their size)
+        mine = within.condition(sql.Identifier("k")) if within is not None else sql.SQL("true")
         sources = [
-            sql.SQL("SELECT k FROM {} WHERE {}").format(dialect.temporary(keep), flag(i))
+            sql.SQL("SELECT k FROM {} WHERE {} AND {}").format(
+                dialect.temporary(keep), flag(i), mine
+            )
             for i in range(len(due_queries))
         ]
     else:
@@ -452,6 +468,7 @@ def _pass_once(
     clock_rows: sql.Composable,
     due_queries: list[sql.Composable],
     values: dict[str, object],
+    sliced: bool = False,
 ) -> tuple[Any, ...]:
     """`_pass_apart` for an engine on which one statement cannot name a temporary table twice
     (MySQL: error 1137 "Can't reopen table"; capability `reopen_temporary_table`): the clock
@@ -464,7 +481,7 @@ def _pass_once(
     twice). Returns the row `_pass_apart` returns."""
     dialect = engine_of(conn).dialect
     base = keep or "retention_plan"
-    clock, stored = _store_clock(conn, base, clock_rows, values)
+    clock, stored = _store_clock(conn, base, clock_rows, values, sliced)
     created = [clock]
     dues: list[list[str]] = []
     for i, query in enumerate(due_queries):
@@ -525,18 +542,22 @@ def _pass_once(
 
 
 def _store_clock(
-    conn: Connection, base: str, clock_rows: sql.Composable, values: dict[str, object]
+    conn: Connection,
+    base: str,
+    clock_rows: sql.Composable,
+    values: dict[str, object],
+    sliced: bool = False,
 ) -> tuple[str, sql.Composable]:
     """The pass's clock stored in the temporary table `<base>_clock`: its name, and the CTE
-    `clock` reading it."""
-    dialect = engine_of(conn).dialect
+    `clock` reading it. `sliced`: over one slice of the subjects (`Session.grouped_at_once`)."""
+    engine = engine_of(conn)
     clock = f"{base}_clock"
-    conn.execute(dialect.drop_temporary(clock))
-    conn.execute(
-        sql.SQL("CREATE TEMPORARY TABLE {} AS {}").format(dialect.temporary(clock), clock_rows),
-        values,
+    conn.execute(engine.dialect.drop_temporary(clock))
+    statement = sql.SQL("CREATE TEMPORARY TABLE {} AS {}").format(
+        engine.dialect.temporary(clock), clock_rows
     )
-    return clock, sql.SQL("clock AS (SELECT * FROM {})").format(dialect.temporary(clock))
+    conn.execute(engine.session.grouped_at_once(conn, statement) if sliced else statement, values)
+    return clock, sql.SQL("clock AS (SELECT * FROM {})").format(engine.dialect.temporary(clock))
 
 
 def _clock_counts(conn: Connection, clock: sql.Composable, reasons: int) -> tuple[Any, ...]:

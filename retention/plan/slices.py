@@ -25,7 +25,7 @@ import contextvars
 import itertools
 import json
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -120,6 +120,11 @@ def counted_cut(conn: Connection, policy: BoundPolicy, count: int) -> tuple[int,
     subjects = int(row[0]) if row else 0
     if subjects < SMALLEST:
         return subjects, [EVERY_KEY]
+    bound = engine_of(conn).session.slice_bound(conn)
+    if bound is not None and -(-subjects // bound) > count:
+        # more slices than connections: as many for each (the last connection to end its
+        # slices ends the step)
+        return subjects, cut(conn, policy, -(-subjects // (bound * count)) * count, subjects)
     return subjects, _slices(row[1] if row else None)
 
 
@@ -154,19 +159,22 @@ def spread(
     main: Connection,
     helpers: Helpers,
     slices: list[Slice],
-    work: Callable[[Connection, list[Slice]], T],
+    work: Callable[[Connection, Iterable[Slice]], T],
     tables: Sequence[sql.Composable],
 ) -> list[T]:
     """`work(conn, its slices)` on the main connection and on each helper that joins the
-    snapshot, at once, one slice each (the main connection takes the slices of helpers that
-    could not join); then the rows the helpers wrote to `tables` (temporary tables that
-    `work` made on each connection) are appended to those of the main connection. The
-    results, the main connection's first."""
+    snapshot, at once: one slice each first, then each takes the next slice left as it ends
+    one (more slices than connections where the engine bounds a slice's size, see
+    `Session.slice_bound`; the main connection takes the slices of helpers that could not
+    join); then the rows the helpers wrote to `tables` (temporary tables that `work` made on
+    each connection) are appended to those of the main connection. The results, the main
+    connection's first."""
     with reading(helpers.snapshot, helpers.conns[: len(slices) - 1], helpers.work_mem_mb) as ready:
+        rest = _Queue(slices[1 + len(ready) :])
         found = side_by_side(
             [
-                partial(work, main, [slices[0], *slices[1 + len(ready) :]]),
-                *(partial(work, h, [s]) for h, s in zip(ready, slices[1:], strict=False)),
+                partial(work, main, rest.after(slices[0])),
+                *(partial(work, h, rest.after(s)) for h, s in zip(ready, slices[1:], strict=False)),
             ],
             cancel=partial(cancel_all, ready),
         )
@@ -174,6 +182,24 @@ def spread(
             for table in tables:
                 copy_table(helper, main, table)
     return found
+
+
+class _Queue:
+    """Slices handed out one at a time to the connections that end theirs first."""
+
+    def __init__(self, slices: Sequence[Slice]) -> None:
+        self._left = iter(slices)
+        self._lock = threading.Lock()
+
+    def after(self, first: Slice) -> Iterator[Slice]:
+        """`first`, then the slices no other connection has taken yet, one at a time."""
+        yield first
+        while True:
+            with self._lock:
+                taken = next(self._left, None)
+            if taken is None:
+                return
+            yield taken
 
 
 def export_snapshot(main: Connection) -> str:

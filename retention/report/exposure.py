@@ -45,6 +45,7 @@ from retention.engines import Connection, engine_of, sql
 from retention.engines.clock import clock_sql
 from retention.plan.clock import AggregateKey, aggregate_key, aggregate_statement, clock_query
 from retention.plan.slices import (
+    EVERY_KEY,
     Helpers,
     Slice,
     counted_cut,
@@ -373,7 +374,7 @@ class _Context:
     def _clocks(
         self,
         conn: Connection,
-        slices: list[Slice],
+        slices: Iterable[Slice],
         *,
         group: _Group,
         clocks: list[_Clock],
@@ -418,8 +419,12 @@ class _Context:
                 dialect=dialect,
             )
             name = _temp_name()
-            tables = engine_of(conn).dialect
-            conn.execute(tables.temporary_as(name, statement, unique="k"), params.values)
+            engine = engine_of(conn)
+            tables = engine.dialect
+            made = tables.temporary_as(name, statement, unique="k")
+            if within is not EVERY_KEY:
+                made = engine.session.grouped_at_once(conn, made)
+            conn.execute(made, params.values)
             if conn is self.conn:
                 self.aggregates.append(name)
             shared[key] = tables.temporary(name)
@@ -449,11 +454,14 @@ class _Context:
         # the whole clock cost seconds at 758,912 patients
         kept = sql.SQL("is_due OR undeterminable" if clock.keeps_due else "undeterminable")
         rows = sql.SQL("SELECT * FROM ({}) AS c WHERE {}").format(query.query, kept)
+        engine = engine_of(conn)
         statement = (
-            engine_of(conn).dialect.temporary_as(clock.name, rows, unique="k")
+            engine.dialect.temporary_as(clock.name, rows, unique="k")
             if create
             else sql.SQL("INSERT INTO {} {}").format(clock.table, rows)
         )
+        if within is not EVERY_KEY:  # a slice of the subjects: its aggregates at once
+            statement = engine.session.grouped_at_once(conn, statement)
         conn.execute(statement, {**query.params, **params.values})
         return query.reasons
 

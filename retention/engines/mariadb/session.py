@@ -56,6 +56,13 @@ _COLLATION = "utf8mb4_unicode_ci"  # a new database's (the demo's): MariaDB 10.6
 # the largest values the server takes: InnoDB reads its own as "wait without limit"
 _NO_ROW_LOCK_LIMIT = 100_000_000
 _NO_LOCK_LIMIT = 31_536_000  # lock_wait_timeout (metadata locks): a year, its maximum
+# a subject's share of an in-memory temporary table when a whole-table statement groups a child
+# table by subject (the key, the aggregate, its flag, and the HEAP engine's row and hash
+# overhead), about one and a half times what was measured: under the default 16 MB, the
+# aggregates of 380,000 patients stayed in memory, those of 760,000 did not (the clock of
+# 758,912 patients in one statement: 54.9 s; in two: 14.1 s; in three: 14.6 s)
+GROUP_BYTES = 64
+MIN_SLICE = 10_000  # fewer subjects per statement: more statements than the aggregates save
 SQL_MODE = "STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
 SESSION = (
     "SET NAMES utf8mb4",
@@ -192,12 +199,35 @@ class Session:
         """A no-op. `work_mem_mb` has no equivalent: `sort_buffer_size` is taken whole by
         every sort of every session (raising it slows small sorts down, the manual warns), and
         in-memory temporary tables are capped by `tmp_table_size` and `max_heap_table_size`
-        together; these are the DBA's, set for the server. Split materialisation (a child
-        table's aggregate looked up per subject, LATERAL DERIVED) stays on: turned off, the
-        plan's clock at 189,728 patients did one sort instead of 189,729 and took 10-25 % less
-        time, but at 758,912 its grouped aggregates spilled to on-disk temporary tables past
-        the default 16 MB: 61.9 and 70.0 s against 33.3 and 35.3 s with it on (the subjects
-        read by primary key, `ClockSQL.subject_table`; alternated on one template, load 4-5)."""
+        together; these are the DBA's, set for the server. The size of what a statement
+        aggregates is bounded by slicing instead (`slice_bound`)."""
+
+    def slice_bound(self, conn: Connection) -> int | None:
+        """The subjects whose aggregates fit in one in-memory temporary table: the smaller of
+        `tmp_table_size` and `max_heap_table_size` over GROUP_BYTES a subject (16 MB by
+        default: 262,144 subjects), at least MIN_SLICE. None on MySQL, whose derived tables
+        are not split per subject (nothing to turn off) and whose TempTable engine has limits
+        of its own."""
+        if _connection(conn).flavour.server != "mariadb":
+            return None
+        row = conn.execute("SELECT LEAST(@@tmp_table_size, @@max_heap_table_size)").fetchone()
+        return max(MIN_SLICE, int(row[0]) // GROUP_BYTES if row and row[0] else 0)
+
+    def grouped_at_once(self, conn: Connection, statement: sql.Composed) -> sql.Composed:
+        """Split materialisation off for that statement only (`SET STATEMENT ... FOR`): a child
+        table's aggregate (the last stay of each patient) is otherwise computed by a lookup and
+        a sort per subject (LATERAL DERIVED), which suits a batch's few thousand keys (its
+        locked re-check: 60 ms for 2,000 patients with it, 850 ms without). Over a whole slice,
+        one grouped pass is faster: the clock of 189,728 patients in two slices of 95,000,
+        1.31 s a slice against 1.75 s; of 758,912 in two slices of 380,000, 14.1 s against
+        22.3 s (one connection, idle server). Past `slice_bound` the aggregates spill to
+        on-disk temporary tables (one slice of 760,000: 54.9 s). MySQL: the statement as it
+        is."""
+        if _connection(conn).flavour.server != "mariadb":
+            return statement
+        return sql.SQL("SET STATEMENT optimizer_switch = 'split_materialized=off' FOR {}").format(
+            statement
+        )
 
     def transaction_settings(self, conn: Connection, settings: Mapping[str, str]) -> None:
         """Server variables by their names, set for the session and put back when the

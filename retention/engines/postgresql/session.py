@@ -101,6 +101,14 @@ class Session:
     def whole_tables(self, conn: Connection, work_mem_mb: int) -> None:
         conn.execute("SELECT set_config('work_mem', %s, true)", (f"{work_mem_mb}MB",))
 
+    def slice_bound(self, conn: Connection) -> int | None:
+        """None: a slice per connection (a hash aggregate spills to disk past work_mem, which
+        the plan sets for its transaction)."""
+        return None
+
+    def grouped_at_once(self, conn: Connection, statement: sql.Composed) -> sql.Composed:
+        return statement  # the planner chooses between hash and sorted aggregates itself
+
     def transaction_settings(self, conn: Connection, settings: Mapping[str, str]) -> None:
         if settings:
             conn.execute(
