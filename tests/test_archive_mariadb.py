@@ -864,3 +864,55 @@ def test_the_keys_table_joins_a_text_key_of_another_collation_on_mariadb(
             )
         ).fetchall()
     assert found == [("A1", "2001-01")]
+
+
+def test_the_kept_delete_statements_are_shared_safely_by_threads() -> None:
+    """Batches side by side share the archive's kept DELETE statements: eight threads asking
+    for 300 different ones (tables, sizes, both ways of deleting) at once each get the
+    statement composed for what they asked (its table, its number of keys), the cache never
+    holds more than 256, and a statement asked again is the one kept (composed once). (The
+    lock's absence would not show here: CPython's OrderedDict operations hold the GIL.)"""
+    import threading
+
+    from retention.engines.catalogue import Column, ColumnKind, Table
+    from retention.engines.mariadb import archive
+    from retention.engines.mariadb.render import render
+
+    def table(i: int) -> Table:
+        columns = {
+            "id": Column("id", "int(11)", "int", ColumnKind.NUMBER, None, True, None),
+            "txt": Column("txt", "varchar(20)", "varchar", ColumnKind.TEXT, 20, False, None),
+        }
+        return Table("db", f"t{i}", columns, ("id",), (), (), 0, "")
+
+    tables = [table(i) for i in range(75)]
+    asked = [(t, size, way) for t in tables for size in (50, 100) for way in (True, False)]
+    archive._STATEMENTS.clear()
+    got: dict[int, list[tuple[Any, ...]]] = {}
+    failures: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def ask(n: int) -> None:
+        try:
+            start.wait()
+            mine = got.setdefault(n, [])
+            for t, size, way in asked[n::8] + asked[:40:8]:
+                mine.append((t.name, size, way, archive._by_keys(t, ["id"], size, way)))
+        except BaseException as exc:  # raised again in the test's thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=ask, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures
+    assert len(archive._STATEMENTS) <= 256
+    for name, size, way, statements in (s for each in got.values() for s in each):
+        rendered = [render(s, list(range(size))) for s in statements]
+        assert len(rendered) == (1 if way else 2)
+        assert all(f"`{name}`" in r.text for r in rendered)
+        assert all(len(r.slots) == size for r in rendered)  # one slot per key, `size` keys
+    # asked again: the kept statement itself
+    again = archive._by_keys(tables[-1], ["id"], 100, True)
+    assert archive._by_keys(tables[-1], ["id"], 100, True) is again
