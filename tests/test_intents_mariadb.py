@@ -398,6 +398,18 @@ def test_an_intent_released_by_the_operator_is_audited_and_no_longer_blocks_runs
 ) -> None:
     url, tool = hospitals("l")
     _half_done(url, tool, policies)
+    # what a run would complete first is in the plan it shows, as in `plan` and `--dry-run`
+    shown = "intent 1 of run"
+    plan = _cli(url, tool, policies, "plan")
+    assert plan.returncode == 0 and "Left by batches cut short" in plan.stdout, plan.stderr
+    assert shown in plan.stdout and "policy mediboard, phase purge, 3 subject(s)" in plan.stdout
+    as_json = _cli(url, tool, policies, "plan", "--format", "json")
+    left = json.loads(as_json.stdout)["intents"]
+    assert [(i["intent"], i["policy"], i["phases"], i["subjects"]) for i in left] == [
+        (1, "mediboard", ["purge"], 3)
+    ]
+    dry = _cli(url, tool, policies, "run", "--dry-run")
+    assert dry.returncode == 0 and shown in dry.stdout, dry.stderr
     (policies / "mediboard.yaml").write_text(POLICY + "# edited\n", encoding="utf-8")
     listed = _cli(url, tool, policies, "intents", "list")
     assert listed.returncode == 0 and "intent 1 of run" in listed.stdout, listed.stderr
@@ -410,6 +422,8 @@ def test_an_intent_released_by_the_operator_is_audited_and_no_longer_blocks_runs
     assert again.returncode == 2 and "no intent 1 is left" in again.stderr
     done = _cli(url, tool, policies, *RUN)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    after = _cli(url, tool, policies, "plan", "--format", "json")
+    assert "intents" not in json.loads(after.stdout)
     with connect(Settings(), url=url) as conn:
         row = conn.execute(
             sql.SQL("SELECT subjects, detail FROM {} WHERE event = 'intent_released'").format(

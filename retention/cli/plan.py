@@ -36,6 +36,8 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from retention.engine.intents import with_intents  # the engine, only when the command runs
+
     at = args.at or settings.today()
     with connect(settings) as conn:
         policies = bound_policies(
@@ -48,6 +50,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             schema=settings.schema_name,
             approvals=rules_of(settings),
         )
+        plan = with_intents(conn, settings.schema_name, plan)
     if args.format == "json":
         print(json.dumps(plan.to_json(), indent=2, ensure_ascii=False))
     else:
@@ -58,6 +61,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 def render_plan(plan: Plan, zone: str) -> str:
     """The plan for a person at a terminal."""
     lines = [f"Plan as of {plan.at.isoformat()} ({zone})"]
+    if plan.intents:
+        lines.append("")
+        lines.append(
+            "Left by batches cut short on tables without transactions: a run completes them "
+            "first (retention intents list), then computes this plan again"
+        )
+        lines += [f"  {intent.describe()}" for intent in plan.intents]
     for policy in plan.policies:
         lines.append("")
         lines.append(

@@ -95,9 +95,11 @@ def _dry_run(
     conn: Connection, settings: Settings, policies: list[BoundPolicy], options: RunOptions
 ) -> int:
     """The plan with its rows per table; nothing changes."""
+    from retention.engine.intents import with_intents
     from retention.engine.runner import run_plan
 
     plan = run_plan(conn, policies, options, settings.schema_name, rows=True)
+    plan = with_intents(conn, settings.schema_name, plan)
     print(render_plan(plan, settings.timezone))
     print("\ndry run: nothing was changed")
     return 0

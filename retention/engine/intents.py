@@ -27,7 +27,7 @@ The plan is then computed again: it sees what the completed intents changed.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -40,6 +40,7 @@ from retention.engine.journal import TABLE, IntentError, Replaying, decode, kept
 from retention.engines import Connection, engine_of, errors, sql
 from retention.engines.errors import describe_error
 from retention.errors import UsageError
+from retention.plan.model import LeftIntent, Plan
 from retention.policy.bound import BoundPhase, BoundPolicy
 
 ContextOf = Callable[[BoundPolicy, BoundPhase], BatchContext]
@@ -64,10 +65,17 @@ class Intent:
 
     def describe(self) -> str:
         """Counts and names only."""
-        written = f"{self.created_at:%Y-%m-%d %H:%M:%S}"
-        return (
-            f"intent {self.intent_id} of run {self.run_id} (written {written} UTC; policy "
-            f"{self.policy}, phase {', '.join(self.phases)}, {self.subjects} subject(s))"
+        return self.summary().describe()
+
+    def summary(self) -> LeftIntent:
+        """What a plan shows of it."""
+        return LeftIntent(
+            self.intent_id,
+            self.run_id,
+            self.policy,
+            self.phases,
+            self.subjects,
+            self.created_at,
         )
 
 
@@ -94,6 +102,12 @@ def pending(conn: Connection, schema: str) -> list[Intent]:
         )
         for r in rows
     ]
+
+
+def with_intents(conn: Connection, schema: str, plan: Plan) -> Plan:
+    """`plan` with the intents left, which a run completes before it (`plan`, `run
+    --dry-run` and the plan a run shows for review say so)."""
+    return replace(plan, intents=tuple(i.summary() for i in pending(conn, schema)))
 
 
 def refuse_unknown(

@@ -7,7 +7,7 @@ and executed by `retention run`. The JSON shape is stable for scripts.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from retention.audit.approvals import ApprovalState
@@ -75,11 +75,49 @@ class PolicyPlan:
 
 
 @dataclass(frozen=True)
+class LeftIntent:
+    """A batch cut short on tables without transactions, whose intent the next run completes
+    before anything else (retention.engine.intents): counts and names, never a key."""
+
+    intent_id: int
+    run_id: str
+    policy: str
+    phases: tuple[str, ...]
+    subjects: int
+    written: datetime  # UTC
+
+    def describe(self) -> str:
+        written = f"{self.written:%Y-%m-%d %H:%M:%S}"
+        return (
+            f"intent {self.intent_id} of run {self.run_id} (written {written} UTC; policy "
+            f"{self.policy}, phase {', '.join(self.phases)}, {self.subjects} subject(s))"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "intent": self.intent_id,
+            "run_id": self.run_id,
+            "policy": self.policy,
+            "phases": list(self.phases),
+            "subjects": self.subjects,
+            "written": self.written.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
 class Plan:
-    """Every selected policy, as of `at`."""
+    """Every selected policy, as of `at`; `intents`: batches cut short that a run completes
+    first (then it computes the plan again)."""
 
     at: date
     policies: tuple[PolicyPlan, ...]
+    intents: tuple[LeftIntent, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {"at": self.at.isoformat(), "policies": [p.to_json() for p in self.policies]}
+        data: dict[str, Any] = {
+            "at": self.at.isoformat(),
+            "policies": [p.to_json() for p in self.policies],
+        }
+        if self.intents:  # only where a batch was cut short (never on PostgreSQL)
+            data["intents"] = [i.to_json() for i in self.intents]
+        return data

@@ -17,6 +17,7 @@ from loguru import logger
 
 from retention.audit.writer import AuditKeys, audit_keys, open_trail
 from retention.engine.gates import run_lock
+from retention.engine.intents import with_intents
 from retention.engine.outcome import RunOptions, RunReport
 from retention.engine.progress import Reporter
 from retention.engine.runner import Runner
@@ -80,7 +81,7 @@ def run_policies(
     shown = None
     if review is not None:
         shown = runner.plan(policies, options)
-        if not review(shown):
+        if not review(with_intents(conn, settings.schema_name, shown)):
             return None
     every = all_policies or policies
     with run_lock(conn, settings.schema_name, options.lock_wait_seconds):
