@@ -389,7 +389,7 @@ def test_iterating_a_named_cursor_reads_chunks_and_every_row_once(
 
         def counted(size: int = 0) -> list[Any]:
             asked.append(size)
-            return real(size)
+            return list(real(size))
 
         cur.fetchmany = counted
         cur.execute("SELECT k FROM t ORDER BY k")

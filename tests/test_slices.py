@@ -342,3 +342,40 @@ def test_helper_connections_only_for_a_large_table(
     assert not worth_slicing(demo_conn, policies)  # a few hundred patients
     monkeypatch.setattr(slices, "SMALLEST", 100)
     assert worth_slicing(demo_conn, policies)
+
+
+def test_a_failing_slice_stops_the_others_from_taking_more(
+    demo_conn: psycopg.Connection[Any],
+    helpers: list[psycopg.Connection[Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """More slices than connections: when a helper's slice fails, the queue closes, so the
+    run's connection stops after the slice it was computing instead of computing every slice
+    left before the error is raised."""
+    closed = threading.Event()
+    real_close = slices._Queue.close
+
+    def close(self: Any) -> None:
+        real_close(self)
+        closed.set()
+
+    monkeypatch.setattr(slices._Queue, "close", close)
+    taken: list[tuple[str, int | None]] = []
+
+    def work(conn: Any, chosen: Any) -> int:
+        who = "main" if conn is demo_conn else "helper"
+        for s in chosen:
+            taken.append((who, s.low))
+            if who == "helper":
+                raise ValueError("slice failed")
+            assert closed.wait(10)  # the run's connection ends its slice after the failure
+        return 0
+
+    many = [slices.Slice(i, i + 1) for i in range(10)]
+    with demo_conn.transaction():
+        demo_conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        snapshot = slices.export_snapshot(demo_conn)
+        with pytest.raises(ValueError, match="slice failed"):
+            one: list[Any] = helpers[:1]
+            slices.spread(demo_conn, slices.Helpers(one, snapshot, 16), many, work, [])
+    assert sorted(taken) == [("helper", 1), ("main", 0)]

@@ -145,7 +145,7 @@ def _sliced_pass(
     holds: sql.Composable | None,
     table: str,
 ) -> list[PhasePlan]:
-    """A pass's plan and due subjects, one slice of keys per connection at once; the due
+    """A pass's plan and due subjects, the slices of keys on every connection at once; the due
     subjects the helpers found are copied into the run's table, their counts added."""
 
     def work(each: Connection, chosen: Iterable[Slice]) -> list[list[PhasePlan]]:

@@ -7,7 +7,7 @@ and executed by `retention run`. The JSON shape is stable for scripts.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from retention.audit.approvals import ApprovalState
@@ -100,7 +100,9 @@ class LeftIntent:
             "policy": self.policy,
             "phases": list(self.phases),
             "subjects": self.subjects,
-            "written": self.written.isoformat(),
+            "written": (
+                self.written if self.written.tzinfo else self.written.replace(tzinfo=UTC)
+            ).isoformat(),
         }
 
 

@@ -4,8 +4,10 @@ The plan of a run and the exposure snapshot after it each evaluate the clock of 
 one statement, which PostgreSQL runs on one core (the plan stores its due subjects with a
 data-modifying statement, which PostgreSQL never runs in parallel). With more connections (the
 setting `workers`), the subject table is cut into slices of consecutive keys, one per
-connection, and each connection evaluates the clock of its slice, its aggregates (the last stay,
-the last consultation) restricted to the slice's keys. On PostgreSQL every connection reads the
+connection (on MariaDB more where one slice's aggregates would not fit in memory, see
+`Session.slice_bound`: each connection then takes the next slice left), and each connection
+evaluates the clock of its slices, its aggregates (the last stay, the last consultation)
+restricted to the slice's keys. On PostgreSQL every connection reads the
 same snapshot (`pg_export_snapshot`), so the figures are those of one moment, as with one
 connection. MariaDB/MySQL share none: each connection's statement reads its own moment, as the
 statements of one connection already do there (retention.engines.snapshots); the slices still
@@ -109,7 +111,12 @@ def counted_cut(conn: Connection, policy: BoundPolicy, count: int) -> tuple[int,
     scan of the table (counting it, then reading the bounds, read it twice: 0.1-0.3 s at
     189,728 patients after a run, whose updates leave index-only scans visiting the heap).
     A table that turns out smaller than SMALLEST is not sliced, its keys sorted for nothing:
-    about 10 ms per 100,000 keys, and only when another table is large enough for helpers."""
+    about 10 ms per 100,000 keys, and only when another table is large enough for helpers.
+    Where the engine bounds a slice's subjects (`Session.slice_bound`) and `count` slices
+    would hold more, a second statement reads the bounds of more slices, a multiple of
+    `count`; the bounds cut the key range evenly (MariaDB's `quantiles`), so keys in far
+    apart blocks make uneven slices, one of which may exceed the bound (then slower, not
+    wrong)."""
     table = sql.Identifier(*policy.subject.qname)
     if count < 2 or not sliceable(policy):
         row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()
@@ -171,12 +178,24 @@ def spread(
     connection's first."""
     with reading(helpers.snapshot, helpers.conns[: len(slices) - 1], helpers.work_mem_mb) as ready:
         rest = _Queue(slices[1 + len(ready) :])
+
+        def task(conn: Connection, first: Slice) -> T:
+            try:
+                return work(conn, rest.after(first))
+            except BaseException:  # the step fails: the others take no further slice
+                rest.close()
+                raise
+
+        def cancel() -> None:
+            rest.close()
+            cancel_all(ready)
+
         found = side_by_side(
             [
-                partial(work, main, rest.after(slices[0])),
-                *(partial(work, h, rest.after(s)) for h, s in zip(ready, slices[1:], strict=False)),
+                partial(task, main, slices[0]),
+                *(partial(task, h, s) for h, s in zip(ready, slices[1:], strict=False)),
             ],
-            cancel=partial(cancel_all, ready),
+            cancel=cancel,
         )
         for helper in ready:
             for table in tables:
@@ -185,21 +204,27 @@ def spread(
 
 
 class _Queue:
-    """Slices handed out one at a time to the connections that end theirs first."""
+    """Slices handed out one at a time to the connections that end theirs first; closed
+    when the step fails or is interrupted (no connection takes another slice then)."""
 
     def __init__(self, slices: Sequence[Slice]) -> None:
         self._left = iter(slices)
         self._lock = threading.Lock()
+        self._closed = False
 
     def after(self, first: Slice) -> Iterator[Slice]:
         """`first`, then the slices no other connection has taken yet, one at a time."""
         yield first
         while True:
             with self._lock:
-                taken = next(self._left, None)
+                taken = None if self._closed else next(self._left, None)
             if taken is None:
                 return
             yield taken
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
 
 
 def export_snapshot(main: Connection) -> str:

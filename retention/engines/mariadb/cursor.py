@@ -26,9 +26,8 @@ from retention.engines import sql
 from retention.engines.mariadb.errors import quietly, unreadable_value
 from retention.engines.mariadb.render import Params, bind, check, render
 
-# the driver raises these (not a mariadb.Error) when it cannot build a Python value
 ITER_ROWS = 1_000  # rows a streaming cursor's iteration reads per call into the driver
-
+# the driver raises these (not a mariadb.Error) when it cannot build a Python value
 _CONVERSION_ERRORS = (SystemError, ValueError, OverflowError)
 # the field types TIMESTAMP, DATE, TIME, DATETIME, NEWDATE, TIMESTAMP2, DATETIME2, TIME2
 # (mariadb.constants.FIELD_TYPE)

@@ -199,8 +199,9 @@ class Session:
         """A no-op. `work_mem_mb` has no equivalent: `sort_buffer_size` is taken whole by
         every sort of every session (raising it slows small sorts down, the manual warns), and
         in-memory temporary tables are capped by `tmp_table_size` and `max_heap_table_size`
-        together; these are the DBA's, set for the server. The size of what a statement
-        aggregates is bounded by slicing instead (`slice_bound`)."""
+        together; these are the DBA's, set for the server. Where the clock is sliced (helper
+        connections, setting `workers`), the size of what a statement aggregates is bounded
+        by the slices instead (`slice_bound`); otherwise split materialisation stays on."""
 
     def slice_bound(self, conn: Connection) -> int | None:
         """The subjects whose aggregates fit in one in-memory temporary table: the smaller of
