@@ -509,6 +509,12 @@ def _zero_dates(conn: Connection) -> None:
     conn.execute("UPDATE people SET born = '1975-00-10' WHERE id = 3")
 
 
+def _other_case(conn: Connection) -> None:
+    """Subject 3's note under its class in another case (`cperson`, as Mediboard's data has
+    them): the case-insensitive collation links it to subject 3, so it is archived with him."""
+    conn.execute("UPDATE notes SET object_class = 'cperson' WHERE id = 3")
+
+
 @pytest.fixture
 def cli(
     mariadb_conn: Connection,
@@ -523,6 +529,7 @@ def cli(
     _populate(mariadb_conn)
     _extras(mariadb_conn)
     _zero_dates(mariadb_conn)
+    _other_case(mariadb_conn)
     folder = write_policy(tmp_path / "policy", POLICY)
     keys = key_pair(tmp_path / "keys")
     archive_dir = tmp_path / "archive"
@@ -621,6 +628,7 @@ def test_archive_restore_to_a_folder_then_into_the_database_on_mariadb(
     _populate(mariadb_conn)
     _extras(mariadb_conn)
     _zero_dates(mariadb_conn)
+    _other_case(mariadb_conn)
     original = _exact(mariadb_conn)
     ids = {"people": {1}, "visits": {11, 12}, "acts": {11, 12}, "mails": {1}, "notes": {1}}
     ids["extras"] = {1}
@@ -628,6 +636,30 @@ def test_archive_restore_to_a_folder_then_into_the_database_on_mariadb(
         back = [r for r in rows if r[0] in ids[table]]
         assert back and not set(back) & set(archived[table]), table
         assert restored[table] == sorted(archived[table] + back), table
+
+
+def test_a_restore_follows_the_links_the_columns_collation_made_on_mariadb(
+    cli: tuple[Path, KeyPair],
+    mariadb_conn: Connection,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Subject 3's note, linked by a class name in another case (the server's case-insensitive
+    collation matched it, so it was archived with him), comes back with his record: the restore
+    compares as the column's collation compares, on the server."""
+    from retention.cli.main import main
+
+    _, keys = cli
+    assert mariadb_conn.execute("SELECT count(*) FROM notes WHERE id = 3").fetchone() == (0,)
+    args = ["archive", "restore", "--subject", "3", "--identity", str(keys.file)]
+    assert main([*args, "--to", str(tmp_path / "out")]) == 0
+    database = str(mariadb_conn.execute("SELECT DATABASE()").fetchone()[0])
+    notes = (tmp_path / "out" / f"{database}.notes.csv").read_bytes().splitlines()
+    assert [n.split(b",")[:3] for n in notes[1:]] == [[b"3", b"cperson", b"3"]]
+    assert main([*args, "--into-database"]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    back = mariadb_conn.execute("SELECT object_class, object_id FROM notes WHERE id = 3")
+    assert back.fetchall() == [("cperson", 3)]
 
 
 def test_expired_groups_are_destroyed_and_files_rewritten_on_mariadb(
@@ -916,3 +948,37 @@ def test_the_kept_delete_statements_are_shared_safely_by_threads() -> None:
     # asked again: the kept statement itself
     again = archive._by_keys(tables[-1], ["id"], 100, True)
     assert archive._by_keys(tables[-1], ["id"], 100, True) is again
+
+
+@pytest.mark.parametrize(
+    "collation",
+    [
+        "utf8mb4_general_ci",
+        "utf8mb4_unicode_ci",
+        "utf8mb4_bin",
+        "utf8mb4_nopad_bin",
+        "utf8mb4_general_nopad_ci",
+        "latin1_swedish_ci",
+    ],
+)
+def test_a_restore_compares_text_as_the_server_compares_it_under_the_collation(
+    mariadb_conn: Connection, collation: str
+) -> None:
+    """Every pair of these values is equal for the restore's comparison exactly when the server
+    finds them equal under the collation (`=`, PAD SPACE or NO PAD)."""
+    from retention.engines.mariadb.archive_pick import _Weights
+
+    values = ["CPatient", "cpatient", "CPatient ", "CPatiènt", "P-001", "p-001  ", "", " ", "Straße"]
+    weights = _Weights(mariadb_conn)
+    weights.compute([(collation, values)])
+    charset = collation.split("_", 1)[0]
+    for a in values:
+        for b in values:
+            server = mariadb_conn.execute(
+                f"SELECT CONVERT(%s USING {charset}) = CONVERT(%s USING {charset}) "
+                f"COLLATE {collation}",
+                (a, b),
+            ).fetchone()
+            ours = weights.of(collation, a) == weights.of(collation, b)
+            assert weights.of(collation, a) is not None
+            assert ours == bool(server[0]), (a, b)  # type: ignore[index]

@@ -42,9 +42,13 @@ CSV_FORMAT = "PostgreSQL COPY (FORMAT csv)"
 
 
 def describe_columns(table: Table) -> list[dict[str, Any]]:
-    """The columns as the manifest records them, in the order of the CSV fields."""
+    """The columns as the manifest records them, in the order of the CSV fields; a text
+    column's collation where the engine has one per column (MariaDB/MySQL: how a restore
+    compares its values, engines/mariadb/archive_pick.py)."""
     return [
-        {"name": c.name, "type": c.type, "not_null": c.not_null} for c in table.columns.values()
+        {"name": c.name, "type": c.type, "not_null": c.not_null}
+        | ({"collation": c.collation} if c.collation is not None else {})
+        for c in table.columns.values()
     ]
 
 

@@ -367,7 +367,7 @@ class ArchiveRows:
     ) -> dict[str, tuple[bytes, int]]:
         from retention.engines.mariadb import archive_pick
 
-        return archive_pick.pick(manifest, inner, subject)
+        return archive_pick.pick(conn, manifest, inner, subject)
 
     def load(self, conn: Connection, table: Table, names: Sequence[str], data: bytes) -> int:
         from retention.engines.mariadb import archive_pick

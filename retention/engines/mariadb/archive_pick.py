@@ -4,8 +4,16 @@ PostgreSQL picks a subject's rows on the server, each link compared in the types
 records (engines/postgresql/archive_pick.py). MariaDB has no such casts by type name: the rows
 are picked here, each value compared as the types compare (numbers as decimals, so `1.00`
 matches `1`; text without trailing spaces, as `char(n)` and MariaDB's PAD SPACE collations
-compare; anything else as its exact text; NULL matches nothing). A case-insensitive collation
-would also have matched `'ABC'` with `'abc'`: such a link is not followed here (docs/ARCHIVE.md).
+compare; anything else as its exact text; NULL matches nothing).
+
+Text compares as its column's collation compared it when the rows were archived: the manifest
+records each text column's collation, and the server that restores gives each value's weight
+under it (`WEIGHT_STRING`, the values sent as one JSON parameter), so that a class name
+`cperson` links to `CPerson` under a case-insensitive collation (`'é'` to `'E'` under most),
+as the batch that archived them found. Trailing spaces are dropped first, but under a NO PAD
+collation (MariaDB's `_nopad_`, MySQL's `_0900_`). A link between two columns of different
+collations compares under the parent's. An archive written before its manifest recorded
+collations, or one whose collation this server does not know, compares text as above.
 
 Loading sends each archived text as a parameter of its column (the server converts it, under
 the session's strict `sql_mode`), but for what MariaDB reads differently from PostgreSQL's
@@ -15,11 +23,14 @@ session's zone, UTC), booleans (`t`/`f`).
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from loguru import logger
 
 from retention.engines import sql
 from retention.engines.archive import ManifestError
@@ -91,24 +102,47 @@ def _exact(text: str) -> Any:
 
 
 def pick(
-    manifest: dict[str, Any], inner: dict[str, bytes], subject: str
+    conn: Connection, manifest: dict[str, Any], inner: dict[str, bytes], subject: str
 ) -> dict[str, tuple[bytes, int]]:
     tables = {str(t["name"]): t for t in manifest["tables"]}
     names = {n: [str(c["name"]) for c in t["columns"]] for n, t in tables.items()}
     types = {n: [_compared(str(c["type"])) for c in t["columns"]] for n, t in tables.items()}
+    collations = {n: [_collation(c) for c in t["columns"]] for n, t in tables.items()}
 
     def column(table: str, name: str) -> int:
         if table not in names or name not in names[table]:
             raise ManifestError(f"the manifest names an unknown column {table}.{name}")
         return names[table].index(name)
 
-    def value(table: str, index: int, text: str | None) -> Any:
-        return None if text is None else types[table][index](text)
-
     parsed = {n: list(records(_body(inner[t["member"]]))) for n, t in tables.items()}
     subject_table = str(manifest["subject"]["table"])
     key = column(subject_table, str(manifest["subject"]["key"]))
-    wanted = types[subject_table][key](subject)
+    weights = _Weights(conn)
+
+    def value(table: str, index: int, text: str | None, collation: str | None = None) -> Any:
+        """`text` as it compares: under `collation` (the column's, when not given)."""
+        if text is None:
+            return None
+        return weights.of(collation or collations[table][index], text) or types[table][index](text)
+
+    def texts(table: str, index: int) -> Iterator[str]:
+        for _, fields in parsed[table]:
+            text = fields[index]
+            if text is not None:
+                yield text
+
+    compared = [(collations[subject_table][key], [subject, *texts(subject_table, key)])]
+    for edge in manifest["relations"]:
+        child, parent = str(edge["child"]), str(edge["parent"])
+        for c, p in zip(edge["child_columns"], edge["parent_columns"], strict=True):
+            ci, pi = column(child, c), column(parent, p)
+            among = [*texts(child, ci), *texts(parent, pi)]
+            compared.append((collations[parent][pi] or collations[child][ci], among))
+        if edge["class_column"] is not None:
+            ci = column(child, str(edge["class_column"]))
+            compared.append((collations[child][ci], [str(edge["class_value"]), *texts(child, ci)]))
+    weights.compute(compared)
+    wanted = value(subject_table, key, subject)
     chosen: dict[str, list[Record]] = {
         subject_table: [
             r for r in parsed[subject_table] if value(subject_table, key, r[1][key]) == wanted
@@ -123,21 +157,27 @@ def pick(
                 continue
             parent = str(edge["parent"])
             pairs = [
-                (column(table, c), column(parent, p))
-                for c, p in zip(edge["child_columns"], edge["parent_columns"], strict=True)
+                (ci, pi, collations[parent][pi] or collations[table][ci])
+                for ci, pi in (
+                    (column(table, c), column(parent, p))
+                    for c, p in zip(edge["child_columns"], edge["parent_columns"], strict=True)
+                )
             ]
-            keys = {tuple(value(parent, p, r[1][p]) for _, p in pairs) for r in chosen[parent]}
+            keys = {
+                tuple(value(parent, p, r[1][p], how) for _, p, how in pairs) for r in chosen[parent]
+            }
             keys = {k for k in keys if None not in k}
             cls = None
             if edge["class_column"] is not None:
-                cls = (column(table, str(edge["class_column"])), str(edge["class_value"]))
+                at = column(table, str(edge["class_column"]))
+                cls = (at, value(table, at, str(edge["class_value"])))
             tests.append((pairs, keys, cls))
         chosen[table] = [
             r
             for r in parsed[table]
             if any(
-                (cls is None or r[1][cls[0]] == cls[1])
-                and tuple(value(table, c, r[1][c]) for c, _ in pairs) in keys
+                (cls is None or value(table, cls[0], r[1][cls[0]]) == cls[1])
+                and tuple(value(table, c, r[1][c], how) for c, _, how in pairs) in keys
                 for pairs, keys, cls in tests
             )
         ]
@@ -147,6 +187,72 @@ def pick(
         rows = chosen.get(name, [])
         out[name] = (header + b"".join(raw for raw, _ in rows), len(rows))
     return out
+
+
+_COLLATION = re.compile(r"[A-Za-z0-9]+_[A-Za-z0-9_]+")
+
+
+def _collation(column: dict[str, Any]) -> str | None:
+    """The collation the manifest records for a text column (None: none recorded)."""
+    name = column.get("collation")
+    return name if isinstance(name, str) and _COLLATION.fullmatch(name) else None
+
+
+def _no_pad(collation: str) -> bool:
+    """Whether trailing spaces count under `collation` (MariaDB's `_nopad_` collations,
+    MySQL's UCA 9.0.0 ones); every other collation compares as PAD SPACE."""
+    return "_nopad_" in collation or "_0900_" in collation
+
+
+class _Weights:
+    """Each value's weight under a collation, as the server gives it (`WEIGHT_STRING`)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.known: dict[tuple[str, str], Any] = {}
+        self.unknown: set[str] = set()
+
+    def of(self, collation: str | None, text: str) -> Any:
+        if collation is None or collation in self.unknown:
+            return None
+        return self.known.get((collation, _padded_as(collation, text)))
+
+    def compute(self, compared: Iterable[tuple[str | None, Iterable[str]]]) -> None:
+        wanted: dict[str, set[str]] = {}
+        for collation, values in compared:
+            if collation is not None:
+                wanted.setdefault(collation, set()).update(_padded_as(collation, v) for v in values)
+        for collation, values in wanted.items():
+            self._compute(collation, sorted(values))
+
+    def _compute(self, collation: str, values: list[str]) -> None:
+        found = self.conn.execute(
+            "SELECT CHARACTER_SET_NAME FROM information_schema.COLLATIONS "
+            "WHERE COLLATION_NAME = %s",
+            (collation,),
+        ).fetchone()
+        if found is None or found[0] is None:
+            logger.warning(
+                "the archive's collation {} is unknown to this server: its text compares "
+                "exactly (trailing spaces aside)",
+                collation,
+            )
+            self.unknown.add(collation)
+            return
+        rows = self.conn.execute(
+            sql.SQL(
+                "SELECT j.i, WEIGHT_STRING(CONVERT(j.v USING {}) COLLATE {}) FROM JSON_TABLE("
+                "%s, '$[*]' COLUMNS (i FOR ORDINALITY, v LONGTEXT PATH '$')) AS j"
+            ).format(sql.Identifier(str(found[0])), sql.Identifier(collation)),
+            (json.dumps(values),),
+        ).fetchall()
+        for i, weight in rows:
+            if weight is not None:
+                self.known[(collation, values[int(i) - 1])] = ("w", bytes(weight))
+
+
+def _padded_as(collation: str, text: str) -> str:
+    return text if _no_pad(collation) else text.rstrip(" ")
 
 
 def _body(data: bytes) -> bytes:
