@@ -20,7 +20,7 @@ from psycopg import sql as pgsql
 from psycopg.types.json import Jsonb
 
 from retention import db
-from retention.engines import engine_for, errors, sql
+from retention.engines import engine_for, engine_of, errors, sql
 from retention.engines.mariadb import grants, schema
 from retention.engines.mariadb.connection import MariaDBConnection
 from retention.engines.mariadb.errors import errno_of
@@ -470,6 +470,45 @@ def test_a_role_the_account_can_enable_is_named_when_its_privileges_cannot_be_re
         "administrator can read: check them as one, or grant the account its privileges "
         "directly, as `retention grants` does"
     ]
+
+
+def test_privileges_held_through_a_role_are_seen_as_the_accounts_own(
+    admin: MariaDBConnection, tool_db: str, account: tuple[str, str], mariadb_admin_url: str
+) -> None:
+    """The scrub ledger is used when the account may read and write it, however it holds the
+    privileges: directly, or through its default role (which information_schema does not
+    list); a missing privilege is seen either way."""
+    from retention.store.ledger import TABLE
+
+    user, password = account
+    schema.migrate(admin, tool_db)
+    ledger = schema.quote(tool_db, TABLE)
+    catalogue = engine_of(admin).catalogue
+
+    def may(*privileges: str) -> bool | None:
+        conn = _connect_as(mariadb_admin_url, user, password)
+        try:
+            return catalogue.may(conn, tool_db, TABLE, privileges)
+        finally:
+            conn.close()
+
+    _run(admin, f"GRANT SELECT ON {ledger} TO '{user}'@'%'")
+    assert may("SELECT") is True
+    assert may("SELECT", "INSERT") is False
+    role = f"rt_ms_{secrets.token_hex(6)}"
+    _run(admin, f"CREATE ROLE {role}")
+    try:
+        _run(admin, f"GRANT INSERT ON {ledger} TO {role}")
+        _run(admin, f"GRANT {role} TO '{user}'@'%'")
+        assert may("SELECT", "INSERT") is False  # granted, not enabled
+        _run(admin, f"SET DEFAULT ROLE {role} FOR '{user}'@'%'")
+        assert may("SELECT", "INSERT") is True
+        assert may("SELECT", "INSERT", "DELETE") is False
+        _run(admin, f"REVOKE INSERT ON {ledger} FROM {role}")
+        assert may("SELECT", "INSERT") is False
+    finally:
+        _run(admin, f"DROP ROLE {role}")
+    assert catalogue.may(admin, tool_db, "no_such_table", ("SELECT",)) is None
 
 
 def test_the_grants_script_never_lets_the_trail_be_rewritten() -> None:

@@ -30,7 +30,7 @@ import re
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
-from retention.engines import Connection, sql
+from retention.engines import Connection, errors, sql
 from retention.engines.catalogue import (
     Catalog,
     Column,
@@ -141,11 +141,31 @@ class Catalogue:
     def may(
         self, conn: Connection, schema: str, name: str, privileges: Collection[str]
     ) -> bool | None:
-        """Privileges granted to the account itself (globally, on the database, on the table),
-        as information_schema shows them; one held through a role is not seen (then False:
-        the caller does without, and says so)."""
+        """Whether the account may use the table so, however it holds the privilege (itself,
+        on the database or the table, or through a role it has enabled): the server is asked
+        to EXPLAIN a statement of each kind, which it checks as it would the statement and
+        never runs. (`information_schema` lists no privilege held through a role.) Other
+        privileges than SELECT, INSERT and DELETE: as information_schema shows them."""
         if not self.table_exists(conn, schema, name):
             return None
+        table = sql.Identifier(schema, name)
+        probes = {
+            "SELECT": sql.SQL("EXPLAIN SELECT 1 FROM {}").format(table),
+            "INSERT": sql.SQL("EXPLAIN INSERT INTO {} () VALUES ()").format(table),
+            "DELETE": sql.SQL("EXPLAIN DELETE FROM {} WHERE 1 = 0").format(table),
+        }
+        wanted = {p.upper() for p in privileges}
+        for privilege in sorted(wanted & probes.keys()):
+            try:
+                conn.execute(probes[privilege]).fetchall()
+            except errors.InsufficientPrivilege:
+                return False
+        others = wanted - probes.keys()
+        return not others or others <= self._listed(conn, schema, name)
+
+    def _listed(self, conn: Connection, schema: str, name: str) -> set[str]:
+        """Privileges granted to the account itself (globally, on the database, on the table),
+        as information_schema shows them (none held through a role)."""
         rows = conn.execute(
             f"SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = "
             f"{CURRENT_GRANTEE} UNION SELECT PRIVILEGE_TYPE FROM "
@@ -155,8 +175,7 @@ class Catalogue:
             f"AND TABLE_SCHEMA = %s AND TABLE_NAME = %s",
             (schema, schema, name),
         ).fetchall()
-        granted = {str(row[0]).upper() for row in rows}
-        return all(p.upper() in granted for p in privileges)
+        return {str(row[0]).upper() for row in rows}
 
     def transactional(self, conn: Connection, tables: Collection[Qname]) -> dict[Qname, bool]:
         found: dict[Qname, bool] = {}
