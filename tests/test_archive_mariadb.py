@@ -981,4 +981,4 @@ def test_a_restore_compares_text_as_the_server_compares_it_under_the_collation(
             ).fetchone()
             ours = weights.of(collation, a) == weights.of(collation, b)
             assert weights.of(collation, a) is not None
-            assert ours == bool(server[0]), (a, b)  # type: ignore[index]
+            assert ours == bool(server[0]), (a, b)
