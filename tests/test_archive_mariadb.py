@@ -968,7 +968,17 @@ def test_a_restore_compares_text_as_the_server_compares_it_under_the_collation(
     finds them equal under the collation (`=`, PAD SPACE or NO PAD)."""
     from retention.engines.mariadb.archive_pick import _Weights
 
-    values = ["CPatient", "cpatient", "CPatient ", "CPatiènt", "P-001", "p-001  ", "", " ", "Straße"]
+    values = [
+        "CPatient",
+        "cpatient",
+        "CPatient ",
+        "CPatiènt",
+        "P-001",
+        "p-001  ",
+        "",
+        " ",
+        "Straße",
+    ]
     weights = _Weights(mariadb_conn)
     weights.compute([(collation, values)])
     charset = collation.split("_", 1)[0]
