@@ -482,3 +482,23 @@ def test_demo_refuses_a_bad_database_name() -> None:
     assert result.returncode == 2
     assert "--demo-database must be" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_the_demo_database_is_made_when_the_url_names_it_before_it_exists(
+    mariadb_admin_url: str,
+) -> None:
+    """`RETENTION_DATABASE_URL=mariadb://.../retention_demo retention demo` on a server
+    without that database: the demo reaches the server without a default database and
+    makes it (a connection to the URL as given would have been refused: unknown database)."""
+    from retention.engines import engine_for
+
+    name = _database_name("u")
+    url = database_url(mariadb_admin_url, name)
+    with pytest.raises(DatabaseError, match="Unknown database"):
+        connect(Settings(), url=url).close()
+    try:
+        made = engine_for(url).session.fresh_database(url, name)
+        with connect(Settings(), url=made) as conn:
+            assert conn.execute("SELECT DATABASE()").fetchone() == (name,)
+    finally:
+        _drop(mariadb_admin_url, name)

@@ -265,8 +265,9 @@ class Session:
     def fresh_database(self, admin_url: str, name: str) -> str:
         """Drop `name` and create it again, empty, in utf8mb4 (the demonstration's database;
         MariaDB has no DROP ... FORCE: the DROP waits for sessions using it to finish their
-        transactions)."""
-        with connect(Settings(), url=admin_url) as admin:
+        transactions). The server is reached without a default database: the URL may name
+        the demonstration's own, which need not exist yet."""
+        with connect(Settings(), url=database_url(admin_url, "")) as admin:
             ident = sql.Identifier(name)
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(ident))
             admin.execute(
