@@ -44,6 +44,7 @@ from tests.archive_helpers import KeyPair, key_pair
 from tests.engine_helpers import AUDIT_KEY, PSEUDONYM_KEY, write_policy
 from tests.key_helpers import AUDIT_SIGNING_KEY
 from tests.test_actions_mariadb import SUBJECTS, _bind, _populate, _state
+from tests.thread_helpers import in_threads
 
 EXTRAS = {
     "postgresql": """CREATE TABLE extras (
@@ -921,23 +922,15 @@ def test_the_kept_delete_statements_are_shared_safely_by_threads() -> None:
     asked = [(t, size, way) for t in tables for size in (50, 100) for way in (True, False)]
     archive._STATEMENTS.clear()
     got: dict[int, list[tuple[Any, ...]]] = {}
-    failures: list[BaseException] = []
     start = threading.Barrier(8)
 
     def ask(n: int) -> None:
-        try:
-            start.wait()
-            mine = got.setdefault(n, [])
-            for t, size, way in asked[n::8] + asked[:40:8]:
-                mine.append((t.name, size, way, archive._by_keys(t, ["id"], size, way)))
-        except BaseException as exc:  # raised again in the test's thread
-            failures.append(exc)
+        start.wait()
+        mine = got.setdefault(n, [])
+        for t, size, way in asked[n::8] + asked[:40:8]:
+            mine.append((t.name, size, way, archive._by_keys(t, ["id"], size, way)))
 
-    threads = [threading.Thread(target=ask, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    failures = in_threads(ask, 8)
     assert not failures
     assert len(archive._STATEMENTS) <= 256
     for name, size, way, statements in (s for each in got.values() for s in each):

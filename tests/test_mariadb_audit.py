@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import secrets
 import textwrap
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,6 +44,7 @@ from retention.settings import Settings
 from retention.store.schema import migrate
 from tests.engine_helpers import AUDIT_KEY, cli
 from tests.key_helpers import AUDIT_SIGNING_KEY
+from tests.thread_helpers import in_threads
 
 PINNED = datetime(2026, 12, 4, 22, 0, 0, 123456, tzinfo=UTC)
 ACTOR = {"db_user": "retention", "os_user": "daemon", "host": "db1", "pid": 4242}
@@ -145,24 +145,13 @@ def test_the_same_entries_chain_to_the_same_hashes_on_both_engines(
 def test_concurrent_appenders_keep_the_chain_linear(
     mariadb_url: str, mariadb_conn: MariaDBConnection, tool_db: str
 ) -> None:
-    failures: list[BaseException] = []
-
     def append(worker: int) -> None:
-        try:
-            with connect(Settings(), url=mariadb_url) as own:
-                trail = _trail(tool_db)
-                for i in range(15):
-                    trail.append(
-                        own, Entry(event="test", outcome="ok", detail={"w": worker, "i": i})
-                    )
-        except BaseException as exc:  # reported by the main thread
-            failures.append(exc)
+        with connect(Settings(), url=mariadb_url) as own:
+            trail = _trail(tool_db)
+            for i in range(15):
+                trail.append(own, Entry(event="test", outcome="ok", detail={"w": worker, "i": i}))
 
-    workers = [threading.Thread(target=append, args=(n,)) for n in range(3)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
+    failures = in_threads(append, 3)
     assert failures == []
     result = verify(mariadb_conn, tool_db)
     assert (result.intact, result.checked) == (True, 45)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
@@ -28,6 +27,7 @@ from retention.errors import DatabaseError, UsageError
 from retention.settings import Settings
 from retention.store import schema as pg_schema
 from tests.fix_mariadb import with_database
+from tests.thread_helpers import in_threads
 
 MARIADB_ONLY = {"schema_steps", "locks", "archive_segment_subjects"}
 
@@ -231,22 +231,15 @@ def test_two_migrators_at_once_apply_each_step_once(
     admin: MariaDBConnection, tool_db: str, mariadb_url: str
 ) -> None:
     results: list[list[str]] = []
-    failures: list[BaseException] = []
 
-    def migrator() -> None:
+    def migrator(_: int) -> None:
         conn = _connect(mariadb_url)
         try:
             results.append(schema.migrate(conn, tool_db))
-        except BaseException as exc:
-            failures.append(exc)
         finally:
             conn.close()
 
-    threads = [threading.Thread(target=migrator) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    failures = in_threads(migrator, 2)
 
     assert failures == []
     assert sorted(results, key=len) == [[], [m.name for m in schema.migrations()]]
