@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     application_name: str = Field(default="retention", description="Shown in pg_stat_activity.")
     connect_timeout: int = Field(default=10, ge=1, le=600, description="Seconds.")
     batch_size: int = Field(
-        default=2000, ge=1, le=100_000, description="Subjects per batch, at most."
+        default=20_000, ge=1, le=100_000, description="Subjects per batch, at most."
     )
     batch_seconds: float = Field(
         default=0.5,

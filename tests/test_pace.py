@@ -1,7 +1,7 @@
 """The pace of batches (setting `batch_seconds`, retention.engine.pace): each batch takes as many
-subjects as the last ones processed in the target time, from an eighth of `batch_size`, growing
-at most twofold, never beyond `batch_size`, never fewer than one. Time is the test's own here:
-the batch lengths are given, not measured (no timing assertion)."""
+subjects as the last ones processed in the target time, from an eighth of `batch_size` (at most
+250), growing at most twofold, never beyond `batch_size`, never fewer than one. Time is the
+test's own here: the batch lengths are given, not measured (no timing assertion)."""
 
 from __future__ import annotations
 
@@ -38,6 +38,14 @@ def test_the_size_follows_the_pace_within_its_bounds() -> None:
     for _ in range(30):
         pace.record(2000, 600.0)
     assert pace.size() == 1  # never fewer than one subject
+
+
+def test_the_first_batch_takes_at_most_250_subjects_whatever_batch_size() -> None:
+    pace = Pace(20_000, 0.5)
+    assert pace.size() == 250  # not 2,500: a pass's first transaction is no experiment
+    pace.record(250, 0.01)  # 25,000 subjects/s: 12,500 in 0.5 s, and twice 250 at most
+    assert pace.size() == 500
+    assert Pace(20_000, 0).size() == 20_000  # without a target, batch_size from the start
 
 
 def test_a_failed_or_empty_batch_says_nothing() -> None:

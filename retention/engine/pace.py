@@ -8,8 +8,8 @@ fit in memory or that other work keeps busy. What a DBA bounds is the transactio
 holds, the undo it keeps, the replication lag it makes. So, as pt-archiver's and
 pt-online-schema-change's `--chunk-time` do, the size follows the measured pace:
 
-- the first batch of a pass takes an eighth of `batch_size` (a pass's first transaction is not
-  an experiment at full size);
+- the first batch of a pass takes an eighth of `batch_size`, at most 250 subjects (a pass's
+  first transaction is not an experiment at full size);
 - each batch that commits reports its subjects and its length; the pace is a moving average of
   subjects per second (half the last batch, half the history), and the next batch takes the
   pace times `batch_seconds`;
@@ -26,7 +26,8 @@ from __future__ import annotations
 import threading
 
 ALPHA = 0.5  # the last batch's weight in the moving average of the pace
-FIRST_SHARE = 8  # a pass's first batch takes batch_size // FIRST_SHARE subjects
+FIRST_SHARE = 8  # a pass's first batch takes batch_size // FIRST_SHARE subjects,
+FIRST_MOST = 250  # and at most this many
 GROWTH = 2  # a batch takes at most this many times the last size
 
 
@@ -38,7 +39,8 @@ class Pace:
         self.seconds = seconds or None
         self._lock = threading.Lock()
         self._rate: float | None = None  # subjects per second
-        self._size = most if self.seconds is None else max(1, most // FIRST_SHARE)
+        first = max(1, min(most // FIRST_SHARE, FIRST_MOST))
+        self._size = most if self.seconds is None else first
 
     def size(self) -> int:
         """The number of subjects the next batch takes."""

@@ -99,7 +99,7 @@ class Passes:
     def _pass(self, work: PassBatches) -> None:
         """Walk a pass's due subjects in order (key order; for archives, windows of keys each
         by end of retention, see retention.plan.passes), one batch after the other, or side by
-        side when the pass is large and its actions allow it."""
+        side when the pass takes more than one batch and its actions allow it."""
         table = self._due_table(work.ctxs)
         total = self.due.sizes[table]
         phases = [c.phase for c in work.ctxs]
@@ -107,7 +107,7 @@ class Passes:
         self.progress.start(f"{work.ctxs[0].policy.name}/{label}", total)
         try:
             side_by_side = (
-                total > self.settings.batch_size
+                total > work.pace.size()  # more than one batch
                 and engine_of(self.connections.main).capabilities.disjoint_batch_locks
                 and all(spec_of(phases[i].action).side_by_side for i in work.active)
             )
