@@ -372,17 +372,21 @@ def test_mediboard_tables_hold_myisam_zero_dates_and_case_variants(
 # -- the command --------------------------------------------------------------------------------
 
 
-def _demo(*args: str, url: str | None) -> subprocess.CompletedProcess[str]:
+def _demo(
+    *args: str, url: str | None, cwd: Path = ROOT, policies: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """`retention demo`; with `policies`, RETENTION_POLICIES_DIR names the repository's."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("RETENTION_")}
     if url is not None:
         environ["RETENTION_DATABASE_URL"] = url
-    environ["RETENTION_POLICIES_DIR"] = str(ROOT / "policies")
+    if policies:
+        environ["RETENTION_POLICIES_DIR"] = str(ROOT / "policies")
     return subprocess.run(
         [sys.executable, "-m", "retention.cli.main", "demo", *args],
         capture_output=True,
         text=True,
         env=environ,
-        cwd=ROOT,
+        cwd=cwd,
         timeout=300,
         check=False,
     )
@@ -450,6 +454,9 @@ def test_demo_with_a_mariadb_url_runs_every_step_as_on_postgresql(
 def test_demo_mediboard_with_a_mariadb_url_adds_its_tables(
     mariadb_admin_url: str, tmp_path: Path
 ) -> None:
+    """Run from a folder without `policies/` and no policy folder chosen: the demo takes the
+    example policies installed with the package (an installed `retention` used to stop at
+    "policy folder does not exist")."""
     name = _database_name("c")
     try:
         result = _demo(
@@ -461,8 +468,13 @@ def test_demo_mediboard_with_a_mariadb_url_adds_its_tables(
             "--datadir",
             str(tmp_path / "pgdata"),
             url=mariadb_admin_url,
+            cwd=tmp_path,
+            policies=False,
         )
         assert result.returncode == 0, result.stdout + result.stderr
+        assert "policies: the examples installed with retention" in result.stdout
+        for policy in ("contacts-patients", "dossier-medical", "journal-modifications"):
+            assert f"ok  {policy}:" in result.stdout
         assert "operations" in result.stdout and "MyISAM" in result.stdout
         assert "zero date(s)" in result.stdout
     finally:

