@@ -308,6 +308,39 @@ def _segment_of(archive_dir: Path, keys: KeyPair, subject: str) -> tuple[Any, di
     raise AssertionError("no segment holds the subject")
 
 
+def test_a_restore_into_postgresql_says_which_links_mariadb_compared_loosely(
+    both: tuple[Connection, Connection], tool_schema: str, tmp_path: Path
+) -> None:
+    """Subject 3's note, linked on MariaDB by its class in another case (`cperson`), is in the
+    archive; PostgreSQL, comparing text exactly, does not pick it, and says so (the link
+    columns and their collations) rather than restoring 2 rows of 3 in silence. MariaDB picks
+    it from the same segment."""
+    from loguru import logger
+
+    postgresql, mariadb = both
+    _other_case(mariadb)
+    folder = write_policy(tmp_path / "policy", POLICY)
+    keys = key_pair(tmp_path / "keys")
+    _archive(mariadb, tool_schema, folder, tmp_path / "mariadb", keys)
+    manifest, inner = _segment_of(tmp_path / "mariadb", keys, "3")
+    notes = next(t["name"] for t in manifest["tables"] if t["name"].endswith(".notes"))
+    messages: list[str] = []
+    sink = logger.add(messages.append, format="{message}", level="WARNING")
+    try:
+        on_pg = engine_of(postgresql).archive.pick(postgresql, manifest, inner, "3")
+    finally:
+        logger.remove(sink)
+    on_maria = engine_of(mariadb).archive.pick(mariadb, manifest, inner, "3")
+    assert on_maria[notes][1] == 1 and on_pg[notes][1] == 0
+    said = [m for m in messages if "written on MariaDB/MySQL" in m]
+    assert len(said) == 1, messages
+    table = next(t for t in manifest["tables"] if t["name"] == notes)
+    collation = next(c["collation"] for c in table["columns"] if c["name"] == "object_class")
+    assert collation.endswith("_ci")  # the test database's default: case-insensitive
+    assert f"{notes}.object_class ({collation})" in said[0]
+    assert "restore on MariaDB/MySQL" in said[0]
+
+
 def _restore_across(source: Path, keys: KeyPair, conn: Connection, subject: str) -> None:
     """The subject's record from an archive written by the other engine, picked and loaded
     by this one (what `archive restore --into-database` does, without that engine's catalogue,

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from loguru import logger
+
 from retention.engines import errors, sql
 from retention.engines.archive import ManifestError
 from retention.engines.connection import Connection
@@ -22,6 +24,7 @@ def pick(
     """The subject's rows per table (CSV with its header line, how many), parents first."""
     picker = _Picker(manifest, _archived_types(conn, manifest))
     subject_table = manifest["subject"]["table"]
+    _say_collations(manifest)
     with conn.transaction(force_rollback=True):
         for table in manifest["tables"]:
             picker.load(conn, table["name"], inner[table["member"]])
@@ -41,6 +44,43 @@ def pick(
             picker.choose(conn, name, linked, values)
             chosen.add(name)
         return {t["name"]: picker.dump(conn, t["name"]) for t in manifest["tables"]}
+
+
+def _say_collations(manifest: dict[str, Any]) -> None:
+    """Warn when a link column of an archive written on MariaDB/MySQL was compared there under a
+    collation that is not exact (`utf8mb4_unicode_ci`: `CPatient` = `cpatient`; PAD SPACE, even
+    `utf8mb4_bin`: trailing spaces ignored): compared exactly here, a row linked only that way
+    stays in the archive."""
+    collations = {
+        (t["name"], str(c["name"])): str(c["collation"])
+        for t in manifest["tables"]
+        for c in t["columns"]
+        if c.get("collation")
+    }
+    links = {(manifest["subject"]["table"], manifest["subject"]["key"])}
+    for edge in manifest["relations"]:
+        links.update((edge["child"], c) for c in edge["child_columns"])
+        links.update((edge["parent"], c) for c in edge["parent_columns"])
+        if edge["class_column"] is not None:
+            links.add((edge["child"], edge["class_column"]))
+    loose = sorted(
+        f"{table}.{column} ({collations[(table, column)]})"
+        for table, column in links
+        if (table, column) in collations and not _exact(collations[(table, column)])
+    )
+    if loose:
+        logger.warning(
+            "this archive was written on MariaDB/MySQL, whose collation compared these link "
+            "columns without regard to case, accents or trailing spaces: {}; PostgreSQL compares "
+            "them exactly, so a row linked there only in another case stays in the archive "
+            "(restore on MariaDB/MySQL to follow those links)",
+            ", ".join(loose),
+        )
+
+
+def _exact(collation: str) -> bool:
+    """Whether MariaDB/MySQL compare text exactly under `collation`: binary and NO PAD."""
+    return collation.endswith("_bin") and ("_nopad_" in collation or "_0900_" in collation)
 
 
 def _archived_types(conn: Connection, manifest: dict[str, Any]) -> dict[str, sql.Composable]:
