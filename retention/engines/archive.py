@@ -187,6 +187,19 @@ class ManifestError(RetentionError):
     """A manifest that does not describe its segment's tables as this version writes them."""
 
 
+def collation_no_pad(collation: str) -> bool:
+    """Whether trailing spaces count under a MariaDB/MySQL collation recorded in a manifest
+    (MariaDB's `_nopad_` collations, MySQL's UCA 9.0.0 `_0900_` ones); every other one
+    compares as PAD SPACE."""
+    return "_nopad_" in collation or "_0900_" in collation
+
+
+def collation_exact(collation: str) -> bool:
+    """Whether a MariaDB/MySQL collation compares text exactly, as PostgreSQL compares text:
+    binary and NO PAD."""
+    return collation.endswith("_bin") and collation_no_pad(collation)
+
+
 class RowsChangedError(DatabaseError):
     """Rows of the batch changed (by another transaction) while the batch took them: nothing
     of it is kept (it rolls back) and the next run does it again."""

@@ -33,7 +33,7 @@ from typing import Any
 from loguru import logger
 
 from retention.engines import sql
-from retention.engines.archive import ManifestError
+from retention.engines.archive import ManifestError, collation_no_pad
 from retention.engines.catalogue import Table
 from retention.engines.connection import Connection
 
@@ -198,12 +198,6 @@ def _collation(column: dict[str, Any]) -> str | None:
     return name if isinstance(name, str) and _COLLATION.fullmatch(name) else None
 
 
-def _no_pad(collation: str) -> bool:
-    """Whether trailing spaces count under `collation` (MariaDB's `_nopad_` collations,
-    MySQL's UCA 9.0.0 ones); every other collation compares as PAD SPACE."""
-    return "_nopad_" in collation or "_0900_" in collation
-
-
 class _Weights:
     """Each value's weight under a collation, as the server gives it (`WEIGHT_STRING`)."""
 
@@ -252,7 +246,7 @@ class _Weights:
 
 
 def _padded_as(collation: str, text: str) -> str:
-    return text if _no_pad(collation) else text.rstrip(" ")
+    return text if collation_no_pad(collation) else text.rstrip(" ")
 
 
 def _body(data: bytes) -> bytes:

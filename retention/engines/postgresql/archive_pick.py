@@ -14,7 +14,7 @@ from typing import Any
 from loguru import logger
 
 from retention.engines import errors, sql
-from retention.engines.archive import ManifestError
+from retention.engines.archive import ManifestError, collation_exact
 from retention.engines.connection import Connection
 
 
@@ -66,7 +66,7 @@ def _say_collations(manifest: dict[str, Any]) -> None:
     loose = sorted(
         f"{table}.{column} ({collations[(table, column)]})"
         for table, column in links
-        if (table, column) in collations and not _exact(collations[(table, column)])
+        if (table, column) in collations and not collation_exact(collations[(table, column)])
     )
     if loose:
         logger.warning(
@@ -76,11 +76,6 @@ def _say_collations(manifest: dict[str, Any]) -> None:
             "(restore on MariaDB/MySQL to follow those links)",
             ", ".join(loose),
         )
-
-
-def _exact(collation: str) -> bool:
-    """Whether MariaDB/MySQL compare text exactly under `collation`: binary and NO PAD."""
-    return collation.endswith("_bin") and ("_nopad_" in collation or "_0900_" in collation)
 
 
 def _archived_types(conn: Connection, manifest: dict[str, Any]) -> dict[str, sql.Composable]:
