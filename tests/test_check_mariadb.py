@@ -84,7 +84,9 @@ LINKS
 dates:
   naissance: {column: naissance}
   derniere_sortie: {latest: sortie, over: sejour, where: "annule = '0'"}
-retain_until: greatest(derniere_sortie + 20 years, naissance + 28 years)
+retain_until: |
+  if derniere_sortie is null then null
+  else greatest(derniere_sortie + 20 years, naissance + 28 years)
 phases:
 """
 SEJOUR = "    - {table: sejour, column: patient_id}"

@@ -53,7 +53,7 @@ related:
   links: [{{table: sejours, column: dossier_id}}]
 dates:
   visite: {{column: {column}{fmt}}}
-  dernier_sejour: {{latest: sortie, over: sejours}}
+  dernier_sejour: {{{stays}}}
 retain_until: {due}
 phases:
   - name: destruction
@@ -109,9 +109,14 @@ class Engine:
         utc = moment.astimezone(UTC)
         return utc if self.name == "postgresql" else utc.replace(tzinfo=None)
 
-    def policy(self, kind: str, due: str = "visite + 20 years") -> BoundPolicy:
+    def policy(
+        self,
+        kind: str,
+        due: str = "visite + 20 years",
+        stays: str = "latest: sortie, over: sejours",
+    ) -> BoundPolicy:
         column, fmt = KINDS[kind]
-        text = POLICY.format(kind=kind, column=column, fmt=fmt, due=due)
+        text = POLICY.format(kind=kind, column=column, fmt=fmt, due=due, stays=stays)
         bound, problems = bind_policy(
             load_policy_bytes(text.encode(), f"{kind}.yaml"), read_catalog(self.conn)
         )
@@ -245,6 +250,33 @@ def test_the_last_stay_comes_through_a_declared_link(engine: Engine) -> None:
     assert engine.statuses(bound, date(2030, 1, 1))[4].due == date(2026, 12, 31)
     status = engine.statuses(bound, date(2032, 1, 2))[1]
     assert (status.due, status.is_due) == (date(2032, 1, 1), True)
+
+
+def test_a_stay_without_a_discharge_makes_its_subject_undeterminable_unless_told(
+    engine: Engine,
+) -> None:
+    """Dossier 1 left in 2000 and is in hospital now (a stay with no discharge date). Read as
+    the latest of the discharges, the open stay is missing data: the dossier is kept as
+    undeterminable, never judged on 2000 alone; `if_missing: "null"` leaves such stays out (on
+    the author's word), `coalesce(sortie, today)` counts the open stay as today."""
+    _visits(engine)
+    for id_, sortie in ((1, datetime(2000, 1, 1, 12)), (2, None)):
+        engine.insert("sejours", {"id": id_, "dossier_id": 1, "sortie": sortie})
+    at = date(2030, 1, 1)
+    due = "dernier_sejour + 20 years"
+    status = engine.statuses(engine.policy("date", due=due), at)[1]
+    assert (status.is_due, status.undeterminable) == (False, True)
+    assert status.reasons == {"dernier_sejour"}
+    left_out = engine.policy(
+        "date", due=due, stays='latest: sortie, over: sejours, if_missing: "null"'
+    )
+    status = engine.statuses(left_out, at)[1]
+    assert (status.due, status.is_due, status.undeterminable) == (date(2020, 1, 1), True, False)
+    today = engine.policy("date", due=due, stays='latest: "coalesce(sortie, today)", over: sejours')
+    status = engine.statuses(today, at)[1]
+    assert (status.due, status.is_due, status.undeterminable) == (date(2050, 1, 1), False, False)
+    # a dossier without any stay: no date at all, as before (greatest() below ignores it)
+    assert engine.statuses(engine.policy("date", due=due), at)[2].reasons == {UNKNOWN_DUE}
 
 
 # values neither engine can read: MariaDB's zero dates, PostgreSQL's infinity

@@ -66,6 +66,7 @@ def test_shipped_policies_are_valid(conn: psycopg.Connection[Any]) -> None:
     create_schema(conn)
     result = check_policies(conn, Path(__file__).resolve().parent.parent / "policies")
     assert result.errors == []
+    assert [w.message for w in result.warnings if "without any" in w.message] == []
     assert {p.name for p in result.bound} == {
         "dossier-medical",
         "contacts-patients",
@@ -175,6 +176,34 @@ def test_key_columns_cannot_be_erased(conn: psycopg.Connection[Any], tmp_path: P
     )
     problems = _catalog_problems(conn, tmp_path, text)
     assert "is a key or a link" in problems[0].message
+
+
+def test_a_clock_that_runs_without_related_rows_is_a_warning(
+    conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """greatest() leaves a missing last stay out: a patient with no stay at all would be
+    judged on the 28th birthday alone. `check` says so where retain_until is written, with
+    the guard that keeps such patients; the guarded clock (the shipped policy's) is silent."""
+    create_schema(conn)
+    result = check_policies(conn, _write(tmp_path, VALID))
+    (warning,) = [w for w in result.warnings if "without any" in w.message]
+    assert result.errors == []
+    assert warning.location.line == 11  # retain_until
+    assert warning.message == (
+        "a subject without any sejours row still gets a due date here (dernier_sejour "
+        "missing; greatest(), least() and coalesce() leave them out), from naissance alone"
+    )
+    assert warning.hint is not None and "'if dernier_sejour is null then null else" in warning.hint
+    guarded = VALID.replace(
+        "retain_until: greatest(",
+        "retain_until: if dernier_sejour is null then null else greatest(",
+    )
+    result = check_policies(conn, _write(tmp_path, guarded))
+    assert [w.message for w in result.warnings if "without any" in w.message] == []
+    # a phase's own due date is looked at too
+    minimise = VALID.replace("due: retain_until", "due: coalesce(dernier_sejour, today)")
+    result = check_policies(conn, _write(tmp_path, minimise))
+    assert [w.location.line for w in result.warnings if "without any" in w.message] == [11, 14]
 
 
 def test_missing_index_is_a_warning(conn: psycopg.Connection[Any], tmp_path: Path) -> None:

@@ -486,8 +486,9 @@ def test_a_declared_link_to_a_row_that_is_gone_makes_the_date_unknown(
 ) -> None:
     """Patient 1 came in 2001 and in 2025; the 2025 slot row is deleted (nothing enforces a
     declared link): that visit's date is unknown, not absent, so the patient is kept as
-    undeterminable rather than judged on 2001. A consultation without a slot (NULL) counts
-    for nothing, as with a foreign key (patient 2)."""
+    undeterminable rather than judged on 2001. A consultation without a slot (NULL) has no
+    date either: patient 2 is kept too, unless the date says `if_missing: "null"` (such rows
+    left out), which never excuses a slot that is gone."""
     conn.execute(SLOTS)
     conn.execute("INSERT INTO patients (nom) VALUES ('a'), ('b')")
     conn.execute("INSERT INTO plages (jour) VALUES ('2001-01-01'), ('2025-01-01')")
@@ -499,4 +500,10 @@ def test_a_declared_link_to_a_row_that_is_gone_makes_the_date_unknown(
     conn.execute("DELETE FROM plages WHERE plage_id = 2")
     after = statuses(conn, bound, DEMO_TODAY)
     assert after[1].undeterminable and not after[1].is_due
-    assert after[2].is_due and not after[2].undeterminable
+    assert after[2].undeterminable and not after[2].is_due
+    text = SLOTS_POLICY.replace("over: consults}", 'over: consults, if_missing: "null"}')
+    left_out = statuses(
+        conn, policy(conn, "dossier", write_policy(tmp_path / "q", text)), DEMO_TODAY
+    )
+    assert left_out[1].undeterminable and not left_out[1].is_due
+    assert left_out[2].is_due and not left_out[2].undeterminable

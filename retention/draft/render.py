@@ -201,7 +201,8 @@ R1112_7 = """\
 # dates:
 #   naissance: {column: <birth date column of the subject>, format: YYYY-MM-DD}
 #   deces: {column: <death date column of the subject>, if_missing: "null"}
-#   derniere_venue: {latest: <date column>, over: <related table>}
+#   derniere_venue: {latest: "coalesce(<date column>, today)", over: <related table>}
+#     (a related row without a date, a stay still open, is otherwise undeterminable)
 # retain_until: |
 #   if derniere_venue is null then null
 #   else if deces is not null and deces < derniere_venue + 10 years then deces + 10 years

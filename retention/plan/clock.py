@@ -337,6 +337,12 @@ def aggregate_sql(
     unknown = sql.SQL(" OR ").join(lost) if lost else sql.SQL("false")
     if lost:
         where = sql.SQL("({} OR {})").format(where, unknown)
+    # a row that passes the filter but has no value (a stay still open, no discharge date):
+    # its date is missing, and so the subject's, unless the date says if_missing: "null"
+    # (such rows left out: the aggregate ignores nulls). Rows failing the filter are only
+    # read when already unknown.
+    if date_.if_missing == "undeterminable":
+        unknown = sql.SQL("({} OR {} IS NULL)").format(unknown, value.sql)
     branches = []
     for path in policy.graph.paths_to_subject(over.qname):
         walk = path_sql(policy, path, "t", params, dialect=dialect.rows)

@@ -23,6 +23,7 @@ from retention.policy.checks.row_keys import check_row_keys
 from retention.policy.checks.subject import check_names, subject_key
 from retention.policy.checks.transactions import check_transactions
 from retention.policy.checks.versioning import check_versioning
+from retention.policy.checks.without_rows import check_clock_without_rows
 from retention.policy.expr import ExprType
 from retention.policy.load import LoadedPolicy
 from retention.policy.relations import RelationGraph
@@ -55,6 +56,7 @@ def _bind(binder: Binder, subject: Table) -> BoundPolicy | None:
     check_row_keys(binder, graph, by_name)
     check_versioning(binder, graph, by_name)
     check_on_update(binder, subject, graph, dates, by_name)
+    check_clock_without_rows(binder, dates, retain, by_name)
     if binder.has_errors or key is None or retain is None or graph is None:
         return None
     if len(phases) != len(policy.phases):

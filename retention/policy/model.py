@@ -185,6 +185,12 @@ class AggregateDate(_Strict):
     where: str | None = Field(
         default=None, description="Condition on those rows.", examples=["annule = '0'"]
     )
+    if_missing: Literal["undeterminable", "null"] = Field(
+        default="undeterminable",
+        description="A row (that passes 'where') whose value is missing, e.g. a stay still open "
+        'with no discharge date, makes the subject undeterminable; with "null" such rows are '
+        "left out (write coalesce(sortie, today) when an open stay counts as today).",
+    )
 
     @model_validator(mode="after")
     def _one_direction(self) -> AggregateDate:

@@ -105,6 +105,7 @@ def _aggregate_date(
         joins=join_list,
         value=value,
         where=where,
+        if_missing=spec.if_missing,
     )
 
 
