@@ -892,3 +892,21 @@ class _limited_user:  # noqa: N801 (a context manager used like a function)
 
     def _account(self) -> sql.Composed:
         return sql.SQL("{}@{}").format(sql.Identifier(self.name), sql.Identifier("127.0.0.1"))
+
+
+def test_a_foreign_key_violation_says_what_it_means(mariadb_conn: Any) -> None:
+    """A delete a foreign key refuses (a table the policy does not follow still refers to the
+    row): the tool's words and what to do, the server's text (which MariaDB gives in full)
+    not kept."""
+    mariadb_conn.execute("CREATE TABLE fk_p (id INT PRIMARY KEY) ENGINE=InnoDB")
+    mariadb_conn.execute(
+        "CREATE TABLE fk_c (id INT PRIMARY KEY, p INT, FOREIGN KEY (p) REFERENCES fk_p (id)) "
+        "ENGINE=InnoDB"
+    )
+    mariadb_conn.execute("INSERT INTO fk_p VALUES (1)")
+    mariadb_conn.execute("INSERT INTO fk_c VALUES (1, 1)")
+    with pytest.raises(pg.ForeignKeyViolation) as caught:
+        mariadb_conn.execute("DELETE FROM fk_p")
+    said = describe_error(caught.value)
+    assert said.startswith("a foreign key refused the change (rows of a table the policy")
+    assert "declare that table under related.links" in said and "23503" in said

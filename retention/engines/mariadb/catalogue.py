@@ -40,6 +40,7 @@ from retention.engines.catalogue import (
     Hook,
     Table,
 )
+from retention.engines.errors import describe_error
 from retention.engines.mariadb.grantee import CURRENT_GRANTEE
 from retention.errors import DatabaseError
 
@@ -107,7 +108,7 @@ _FOREIGN_KEYS = """
 SELECT k.CONSTRAINT_NAME, k.TABLE_NAME, k.COLUMN_NAME, k.REFERENCED_TABLE_SCHEMA,
        k.REFERENCED_TABLE_NAME, k.REFERENCED_COLUMN_NAME, r.DELETE_RULE, r.UPDATE_RULE
 FROM information_schema.KEY_COLUMN_USAGE AS k
-JOIN information_schema.REFERENTIAL_CONSTRAINTS AS r
+LEFT JOIN information_schema.REFERENTIAL_CONSTRAINTS AS r
   ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME
  AND r.TABLE_NAME = k.TABLE_NAME
 WHERE k.CONSTRAINT_SCHEMA = DATABASE() AND k.REFERENCED_TABLE_NAME IS NOT NULL
@@ -240,7 +241,7 @@ def read(conn: Connection, *, tool_schema: str) -> Catalog:
         (database, str(r[1])): _table(database, r, columns.get(str(r[1]), {}), indexes)
         for r in table_rows
     }
-    keys = _foreign_keys(conn.execute(_FOREIGN_KEYS).fetchall(), database, names)
+    keys = _foreign_keys(_with_rules(conn, conn.execute(_FOREIGN_KEYS).fetchall()), database, names)
     hooks = tuple(
         Hook(
             (database, str(t)),
@@ -377,6 +378,55 @@ def _indexes(
     for (table, name), (unique, usable, columns) in by_index.items():
         found.setdefault(table, []).append((name, unique, usable, tuple(columns)))
     return found
+
+
+# a foreign key's line in SHOW CREATE TABLE, as the server writes it; RESTRICT is not written
+_KEY_LINE = re.compile(
+    r"^\s*CONSTRAINT `(?P<name>(?:[^`]|``)+)` FOREIGN KEY .*? REFERENCES .*?\)"
+    r"(?: ON DELETE (?P<delete>RESTRICT|CASCADE|SET NULL|NO ACTION|SET DEFAULT))?"
+    r"(?: ON UPDATE (?P<update>RESTRICT|CASCADE|SET NULL|NO ACTION|SET DEFAULT))?,?$"
+)
+
+
+def _with_rules(conn: Connection, rows: list[Sequence[Any]]) -> list[Sequence[Any]]:
+    """`rows` with every foreign key's ON DELETE and ON UPDATE rules. MariaDB hides a key from
+    REFERENTIAL_CONSTRAINTS unless the account holds a column privilege other than SELECT on
+    its table (a least-privilege role often does not; KEY_COLUMN_USAGE shows the key to any
+    privilege): those rules are read from the table's SHOW CREATE TABLE. A rule that cannot
+    be read is an error, never a guess: a cascade the tool did not see would delete rows it
+    did not archive or count."""
+    hidden = sorted({str(r[1]) for r in rows if r[6] is None})
+    if not hidden:
+        return rows
+    rules: dict[tuple[str, str], tuple[str, str]] = {}
+    for table in hidden:
+        try:
+            found = conn.execute(
+                sql.SQL("SHOW CREATE TABLE {}").format(sql.Identifier(table))
+            ).fetchone()
+        except errors.Error as exc:
+            raise DatabaseError(
+                f"the rules (ON DELETE, ON UPDATE) of the foreign keys of {table} cannot be read "
+                f"by this account: {describe_error(exc)}",
+                hint="grant it SELECT on the table (retention grants --role ... lists it)",
+            ) from None
+        for line in str(found[1] if found else "").splitlines():
+            if match := _KEY_LINE.match(line):
+                name = match["name"].replace("``", "`")
+                rules[(table, name)] = (
+                    match["delete"] or "RESTRICT",
+                    match["update"] or "RESTRICT",
+                )
+    out: list[Sequence[Any]] = []
+    for row in rows:
+        rule = None if row[6] is not None else rules.get((str(row[1]), str(row[0])))
+        if row[6] is None and rule is None:
+            raise DatabaseError(
+                f"the rules of the foreign key {row[0]} of {row[1]} cannot be read",
+                hint="connect as an account that can read SHOW CREATE TABLE of that table",
+            )
+        out.append(row if rule is None else (*row[:6], *rule))
+    return out
 
 
 def _foreign_keys(

@@ -1,0 +1,63 @@
+"""`retention grants` on MariaDB: an account with exactly the printed privileges sees the same
+schema as the owner (every foreign key and its rules), plans the same, runs, and verifies the
+trail. MariaDB hides a foreign key from information_schema.REFERENTIAL_CONSTRAINTS unless the
+account holds a column privilege other than SELECT on the table: the catalogue reads those
+keys' rules from SHOW CREATE TABLE instead."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from urllib.parse import urlsplit, urlunsplit
+
+from retention.db import connect
+from retention.demo.generate import generate
+from retention.demo.schema import create_schema
+from retention.engines.mariadb.connection import MariaDBConnection
+from retention.settings import Settings
+from tests.engine_helpers import cli
+
+
+def _as(url: str, user: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"{user}@{parts.hostname}:{parts.port or 3306}"))
+
+
+def test_an_account_with_the_printed_grants_sees_plans_and_runs_as_the_owner(
+    mariadb_url: str, mariadb_conn: MariaDBConnection
+) -> None:
+    with connect(Settings(), url=mariadb_url) as conn:
+        create_schema(conn)
+        generate(conn, patients=150, seed=11)
+    suffix = secrets.token_hex(4)
+    tool, account = f"rt_pv_tool_{suffix}", f"rt_pv_{suffix}"
+    env = {"RETENTION_SCHEMA_NAME": tool}
+    try:
+        assert cli(mariadb_url, "init", **env).returncode == 0
+        printed = cli(mariadb_url, "grants", "--role", f"{account}@%", **env)
+        assert printed.returncode == 0, printed.stderr
+        for statement in re.split(r";(?:\s*--[^\n]*)?\n", printed.stdout):
+            text = "\n".join(
+                line for line in statement.splitlines() if not line.lstrip().startswith("--")
+            ).strip()
+            if text:
+                mariadb_conn.execute(text)
+        as_account = _as(mariadb_url, account)
+
+        checked = cli(as_account, "check", **env)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert "no foreign key" not in checked.stderr, checked.stderr
+        plans = [
+            json.loads(cli(url, "plan", "--format", "json", **env).stdout)
+            for url in (mariadb_url, as_account)
+        ]
+        assert plans[0] == plans[1]
+        assert any(p["phases"] for p in plans[0]["policies"]), plans[0]
+        done = cli(as_account, "run", "--yes", "--allow-large", "--reason", "grants", **env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        verified = cli(as_account, "audit", "verify", **env)
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+    finally:
+        mariadb_conn.execute(f"DROP USER IF EXISTS '{account}'@'%'")
+        mariadb_conn.execute(f"DROP DATABASE IF EXISTS `{tool}`")
