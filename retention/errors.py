@@ -76,6 +76,12 @@ class Problem:
         return text
 
 
+class SchemaNameError(RetentionError):
+    """The setting schema_name names no schema of the tool, while another one exists."""
+
+    exit_code = 2
+
+
 class PolicyError(RetentionError):
     """One or more policy files are invalid."""
 

@@ -435,6 +435,8 @@ def test_one_mirror_shared_by_two_trails_is_read_trail_by_trail(
 ) -> None:
     copy = tmp_path / "audit.jsonl"
     for schema in ("retention", "retention_b"):
+        # the second schema on purpose: a run never starts one beside the first (test_schema_name)
+        assert cli(demo_db_url, "init", RETENTION_SCHEMA_NAME=schema).returncode == 0
         _run_cli(demo_db_url, RETENTION_AUDIT_LOG=str(copy), RETENTION_SCHEMA_NAME=schema)
     for schema in ("retention", "retention_b"):
         checked = cli(

@@ -9,7 +9,7 @@ from retention.engines import Connection, engine_of
 from retention.errors import DatabaseError
 from retention.keys import Key, load_key
 from retention.settings import Settings
-from retention.store.schema import migrate
+from retention.store.schema import migrate, refuse_a_stray_schema
 
 
 def audit_key(settings: Settings) -> Key:
@@ -27,7 +27,9 @@ def trail(conn: Connection, settings: Settings) -> AuditTrail:
 
 
 def ensure_schema(conn: Connection, settings: Settings) -> None:
-    """Create or upgrade the tool's schema when the role may; otherwise it must be current."""
+    """Create or upgrade the tool's schema when the role may; otherwise it must be current.
+    Never a new one beside the tool's existing schema (`refuse_a_stray_schema`)."""
+    refuse_a_stray_schema(conn, settings.schema_name)
     try:
         migrate(conn, settings.schema_name)
     except DatabaseError:

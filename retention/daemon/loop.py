@@ -40,7 +40,7 @@ from retention.policy.load import LoadedPolicy, load_policies
 from retention.service.run import RunKeys, run_keys, run_policies
 from retention.settings import Settings, load_settings
 from retention.store.lock import RunInProgressError
-from retention.store.schema import migrate
+from retention.store.schema import migrate, refuse_a_stray_schema
 
 
 @dataclass(frozen=True)
@@ -246,6 +246,7 @@ class Daemon:
 
 
 def _ensure_schema(conn: Connection, settings: Settings) -> None:
+    refuse_a_stray_schema(conn, settings.schema_name)
     # A least-privilege role cannot migrate; the run then fails clearly if it must.
     with contextlib.suppress(DatabaseError):
         migrate(conn, settings.schema_name)

@@ -7,7 +7,11 @@ SQL files in `retention/engines/postgresql/migrations/`, applied in one transact
 
 from __future__ import annotations
 
-from retention.engines import Connection, engine_of, sql
+from retention.engines import Connection, engine_of, errors, sql
+from retention.errors import SchemaNameError
+
+# the tables that make a schema (a database on MariaDB/MySQL) the tool's own
+_OWN_TABLES = ("audit", "holds", "schema_version")
 
 
 def migrate(conn: Connection, schema: str = "retention") -> list[str]:
@@ -15,7 +19,58 @@ def migrate(conn: Connection, schema: str = "retention") -> list[str]:
     return engine_of(conn).own_schema.migrate(conn, schema)
 
 
+def installed_elsewhere(conn: Connection, schema: str) -> list[str]:
+    """When `schema` does not exist: the other schemas of this database holding the tool's
+    own tables (PostgreSQL); on MariaDB/MySQL, whose tool database sits beside the
+    application's on the server (one per application database, or one shared), the other
+    tool databases this account sees that hold legal holds on this database's tables."""
+    engine = engine_of(conn)
+    if engine.catalogue.table_exists(conn, schema, "audit"):
+        return []
+    rows = conn.execute(
+        "SELECT table_schema FROM information_schema.tables WHERE table_name IN (%s, %s, %s) "
+        "GROUP BY table_schema HAVING COUNT(DISTINCT table_name) = 3 ORDER BY table_schema",
+        _OWN_TABLES,
+    ).fetchall()
+    others = [str(r[0]) for r in rows if str(r[0]) != schema]
+    if engine.capabilities.own_schema_in_database:
+        return others
+    return [other for other in others if _holds_here(conn, other)]
+
+
+def _holds_here(conn: Connection, other: str) -> bool:
+    """Whether the tool database `other` holds a legal hold on a table of this database."""
+    try:
+        row = conn.execute(
+            sql.SQL(
+                "SELECT 1 FROM {} WHERE LEFT(subject_table, CHAR_LENGTH(DATABASE()) + 1) = "
+                "CONCAT(DATABASE(), '.') LIMIT 1"
+            ).format(sql.Identifier(other, "holds"))
+        ).fetchone()
+    except errors.Error:
+        return False  # not readable by this account: nothing it could have recorded there
+    return row is not None
+
+
+def refuse_a_stray_schema(conn: Connection, schema: str) -> None:
+    """A command about to create the tool's schema `schema`, or to read its legal holds,
+    stops when that schema does not exist but another one holds the tool's tables: a misspelt
+    `schema_name` would otherwise start an empty trail and plan and run without the legal
+    holds recorded in the real one. `retention init` creates it on purpose."""
+    others = installed_elsewhere(conn, schema)
+    if others:
+        raise SchemaNameError(
+            f"the tool's schema '{schema}' (setting schema_name) does not exist in this "
+            f"database, but {', '.join(repr(o) for o in others)} holds the tool's tables "
+            "(audit trail, legal holds, approvals)",
+            hint=f"set schema_name to {others[0]!r} (RETENTION_SCHEMA_NAME); or create "
+            f"'{schema}' on purpose with `retention init`",
+        )
+
+
 def holds_table(conn: Connection, schema: str = "retention") -> sql.Composable | None:
     """The holds table, or None when the tool's schema is not installed yet."""
     installed = engine_of(conn).catalogue.table_exists(conn, schema, "holds")
+    if not installed:
+        refuse_a_stray_schema(conn, schema)  # not the holds of another schema, unseen
     return sql.Identifier(schema, "holds") if installed else None

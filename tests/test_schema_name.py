@@ -1,0 +1,79 @@
+"""A misspelt `schema_name` never starts a second, empty tool schema beside the real one: plan,
+run, hold and the daemon's runs would otherwise go on without the legal holds recorded in the
+real one. They stop, naming the schema that holds the tool's tables; `retention init` creates
+the new one on purpose."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import psycopg
+
+from retention.db import connect
+from retention.demo.generate import generate
+from retention.demo.schema import create_schema
+from retention.engines.mariadb.connection import MariaDBConnection
+from retention.settings import Settings
+from tests.engine_helpers import cli
+
+COMMANDS = (
+    ("plan",),
+    ("run", "--yes", "--allow-large", "--reason", "schema name"),
+    ("hold", "list"),
+    ("exposure",),
+)
+
+
+def _refused_everywhere(url: str, real: str, typo: str) -> None:
+    for command in COMMANDS:
+        done = cli(url, *command, RETENTION_SCHEMA_NAME=typo)
+        assert done.returncode == 2, (command, done.stdout, done.stderr)
+        assert "Traceback" not in done.stderr
+        assert (
+            f"error: the tool's schema '{typo}' (setting schema_name) does not exist in this "
+            f"database, but '{real}' holds the tool's tables"
+        ) in done.stderr, (command, done.stderr)
+        assert f"hint: set schema_name to '{real}'" in done.stderr
+
+
+def test_a_misspelt_schema_name_stops_every_command_on_postgresql(
+    demo_db_url: str, demo_conn: psycopg.Connection[Any]
+) -> None:
+    assert cli(demo_db_url, "init").returncode == 0
+    _refused_everywhere(demo_db_url, "retention", "retenion")
+    schemas = demo_conn.execute(
+        "SELECT count(*) FROM information_schema.schemata WHERE schema_name = 'retenion'"
+    ).fetchone()
+    assert schemas == (0,)
+    # on purpose: init creates it, then the commands use it
+    assert cli(demo_db_url, "init", RETENTION_SCHEMA_NAME="retenion").returncode == 0
+    assert cli(demo_db_url, "plan", RETENTION_SCHEMA_NAME="retenion").returncode == 0
+
+
+def test_a_misspelt_schema_name_stops_every_command_on_mariadb(
+    mariadb_url: str, mariadb_conn: MariaDBConnection
+) -> None:
+    with connect(Settings(), url=mariadb_url) as conn:
+        create_schema(conn)
+        generate(conn, patients=60, seed=5)
+    real, typo = f"rt_sn_{secrets.token_hex(4)}", f"rt_sn_{secrets.token_hex(4)}"
+    try:
+        assert cli(mariadb_url, "init", RETENTION_SCHEMA_NAME=real).returncode == 0
+        # a tool database without holds on this database is another application's: not
+        # a reason to stop (one MariaDB server, several hospital databases)
+        assert cli(mariadb_url, "plan", RETENTION_SCHEMA_NAME=typo).returncode == 0
+        held = cli(
+            mariadb_url,
+            *("hold", "add", "--table", "patients", "--subject", "3", "--reason", "case 12"),
+            RETENTION_SCHEMA_NAME=real,
+        )
+        assert held.returncode == 0, held.stderr
+        _refused_everywhere(mariadb_url, real, typo)
+        found = mariadb_conn.execute(
+            "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (typo,)
+        ).fetchone()
+        assert found is not None and found[0] == 0
+    finally:
+        for name in (real, typo):
+            mariadb_conn.execute(f"DROP DATABASE IF EXISTS `{name}`")
