@@ -22,6 +22,8 @@ COMMANDS = (
     ("run", "--yes", "--allow-large", "--reason", "schema name"),
     ("hold", "list"),
     ("exposure",),
+    ("audit", "verify"),
+    ("audit", "show"),
 )
 
 
@@ -77,3 +79,15 @@ def test_a_misspelt_schema_name_stops_every_command_on_mariadb(
     finally:
         for name in (real, typo):
             mariadb_conn.execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+def test_the_audit_commands_say_when_there_is_no_tool_schema_at_all(db_url: str) -> None:
+    for command in (("audit", "verify"), ("audit", "show")):
+        done = cli(db_url, *command)
+        assert done.returncode == 2, (command, done.stderr)
+        assert done.stderr.count("error:") == 1, done.stderr  # said once, not logged twice
+        assert (
+            "error: the tool's schema 'retention' (setting schema_name) does not exist in this "
+            "database: there is no audit trail to read\n  hint: run `retention init`"
+        ) in done.stderr
+

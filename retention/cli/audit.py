@@ -20,6 +20,7 @@ from retention.engines import engine_for, sql
 from retention.engines.rows import dict_row
 from retention.errors import UsageError
 from retention.settings import Settings
+from retention.store.schema import require_installed
 
 _SHOW = (
     "seq",
@@ -85,6 +86,7 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
     if args.head is not None and str(args.head) != "-" and not _exists(args.head):
         raise UsageError(f"no audit head file at {args.head}")
     with connect(settings) as conn:
+        require_installed(conn, settings.schema_name)
         head_path = args.head or settings.audit_head_file
         if head_path is not None:
             notes.append(_heads(head_path, conn.info.dbname, settings.schema_name, anchors))
@@ -197,14 +199,18 @@ def _signatures(result: Verification) -> str:
 
 
 def _entries(settings: Settings, where: sql.Composable, params: list[Any]) -> list[dict[str, Any]]:
-    with connect(settings) as conn, conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(
-            sql.SQL("SELECT *, {h} FROM {t} WHERE {w} ORDER BY seq").format(
-                h=sql.Identifier("hash"), t=sql.Identifier(settings.schema_name, "audit"), w=where
-            ),
-            params,
-        )
-        return [{**stored_content(row), "hash": row["hash"]} for row in cur.fetchall()]
+    with connect(settings) as conn:
+        require_installed(conn, settings.schema_name)
+        with conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                sql.SQL("SELECT *, {h} FROM {t} WHERE {w} ORDER BY seq").format(
+                    h=sql.Identifier("hash"),
+                    t=sql.Identifier(settings.schema_name, "audit"),
+                    w=where,
+                ),
+                params,
+            )
+            return [{**stored_content(row), "hash": row["hash"]} for row in cur.fetchall()]
 
 
 def _show(args: argparse.Namespace, settings: Settings) -> int:

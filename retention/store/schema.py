@@ -68,6 +68,19 @@ def refuse_a_stray_schema(conn: Connection, schema: str) -> None:
         )
 
 
+def require_installed(conn: Connection, schema: str) -> None:
+    """A command that reads the tool's schema (the audit trail) and cannot do without it:
+    a clear error when it does not exist (`refuse_a_stray_schema` first: another one may)."""
+    if engine_of(conn).catalogue.table_exists(conn, schema, "audit"):
+        return
+    refuse_a_stray_schema(conn, schema)
+    raise SchemaNameError(
+        f"the tool's schema '{schema}' (setting schema_name) does not exist in this database: "
+        "there is no audit trail to read",
+        hint="run `retention init` once as the owner, or set schema_name to the tool's schema",
+    )
+
+
 def holds_table(conn: Connection, schema: str = "retention") -> sql.Composable | None:
     """The holds table, or None when the tool's schema is not installed yet."""
     installed = engine_of(conn).catalogue.table_exists(conn, schema, "holds")
