@@ -77,6 +77,12 @@ def test_purge_waits_for_the_signatures_of_the_director_and_the_dim_physician(
     assert state["approved"] is False and state["missing_roles"] == ["directeur"]
     assert [a["name"] for a in state["by"]] == ["dr.martin", "dr.petit"]
     assert state["not_counted"][0]["problem"] == "a repeated signature by dr.martin (counted once)"
+    # a dry run shows what the run would skip, as the plan does
+    planned = _cli(db, policies, "plan", "--policy", RECORD).stdout
+    line = next(line for line in planned.splitlines() if "NOT approved" in line)
+    dry = _cli(db, policies, "run", "--dry-run", "--policy", RECORD)
+    assert dry.returncode == 0, dry.stderr
+    assert line in dry.stdout.splitlines()
     # the director signs here with ssh-keygen and a key file of their own
     key = tmp_path / "id_ed25519"
     key.write_text(openssh_private(approver_key("m.durand")), encoding="ascii")

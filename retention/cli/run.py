@@ -95,10 +95,20 @@ def _dry_run(
     conn: Connection, settings: Settings, policies: list[BoundPolicy], options: RunOptions
 ) -> int:
     """The plan with its rows per table; nothing changes."""
+    from retention.audit.approvals import rules_of
     from retention.engine.intents import with_intents
-    from retention.engine.runner import run_plan
+    from retention.plan.compute import compute_plan
 
-    plan = run_plan(conn, policies, options, settings.schema_name, rows=True)
+    # as `retention plan` computes it (approvals included: a run skips what is not approved)
+    plan = compute_plan(
+        conn,
+        policies,
+        options.at,
+        schema=settings.schema_name,
+        rows=True,
+        only_phase=options.phase,
+        approvals=rules_of(settings),
+    )
     plan = with_intents(conn, settings.schema_name, plan)
     print(render_plan(plan, settings.timezone))
     print("\ndry run: nothing was changed")
