@@ -173,15 +173,20 @@ def test_print_schedule_and_a_bad_expression() -> None:
 def test_runs_fire_on_schedule_and_metrics_report_them(
     demo_db_url: str, tmp_path: Path, daemons: list[DaemonProcess]
 ) -> None:
-    daemon = DaemonProcess(demo_db_url, tmp_path)
+    textfile = tmp_path / "retention.prom"
+    daemon = DaemonProcess(demo_db_url, tmp_path, RETENTION_METRICS_TEXTFILE=str(textfile))
     daemons.append(daemon)
     _until(lambda: _runs(demo_db_url) >= 3, what="three scheduled runs")
     metrics = daemon.metrics()
     assert 'retention_last_run_outcome{outcome="completed"} 1.0' in metrics
     assert "retention_rows_total{" in metrics and 'policy="dossier-medical"' in metrics
     assert "retention_last_success_timestamp_seconds" in metrics
+    assert "retention_daemon_up 1.0" in metrics
     daemon.signal(signal.SIGTERM)
     assert daemon.wait() == 0
+    # the textfile collector reads the file after the daemon stopped: it says so
+    written = textfile.read_text(encoding="utf-8")
+    assert "retention_daemon_up 0.0" in written and "retention_runs_total{" in written
 
 
 def test_sigterm_mid_run_finishes_the_batch_and_audits_the_interruption(

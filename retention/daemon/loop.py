@@ -148,6 +148,8 @@ class Daemon:
             if self._sleep_until(fire.timestamp() + self.config.schedule.delay()):
                 self._cycle()
         self.notifier.stopping()
+        self.metrics.up.set(0)  # a textfile read after the stop says so
+        self.metrics.write_textfile(settings.metrics_textfile)
         logger.info("daemon stopped")
         return 0
 
