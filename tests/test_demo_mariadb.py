@@ -446,6 +446,15 @@ def test_demo_with_a_mariadb_url_runs_every_step_as_on_postgresql(
             personal = _personal_values(conn)
         assert personal
         assert not [value for value in personal if value in output]
+        # the demo's holds as `hold add --policy` records them (not the format of holds
+        # recorded before they had a scope, which `hold list` says they are)
+        with connect(Settings(), url=database_url(mariadb_admin_url, name)) as conn:
+            holds = conn.execute(
+                f"SELECT policy, subject_table, subject_column FROM `{name}_retention`.holds"
+            ).fetchall()
+        assert [tuple(h) for h in holds] == [
+            ("dossier-medical", f"{name}.patients", "patient_id")
+        ] * 2
     finally:
         _drop(mariadb_admin_url, name)
         _drop(mariadb_admin_url, f"{name}_retention")

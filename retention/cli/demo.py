@@ -42,11 +42,12 @@ from retention.engines.clock import clock_sql
 from retention.errors import DatabaseError, UsageError
 from retention.keys import load_key
 from retention.log import setup_logging
-from retention.plan.clock import clock_query
+from retention.plan.clock import clock_query, person_of
 from retention.plan.compute import compute_plan
 from retention.policy.bound import BoundPolicy
 from retention.policy.check import CheckResult, check_policies
 from retention.settings import Settings
+from retention.store.holds import Scope, add_hold
 from retention.store.schema import holds_table, migrate
 
 DEMO_DATABASE = "retention_demo"
@@ -319,12 +320,8 @@ def _demo_holds(conn: Connection, policies: list[BoundPolicy], settings: Setting
     )
     query = sql.SQL("SELECT k FROM ({}) AS c WHERE is_due ORDER BY k LIMIT 2").format(clock.query)
     keys = [str(row[0]) for row in conn.execute(query, clock.params)]
+    scope = Scope(person_of(record), record.name)  # as `hold add --policy` records it
     with conn.transaction():
         for key in keys:
-            conn.execute(
-                sql.SQL("INSERT INTO {} (policy, subject_key, reason) VALUES (%s, %s, %s)").format(
-                    holds
-                ),
-                (record.name, key, "demo: amicable claim in progress"),
-            )
+            add_hold(conn, settings.schema_name, scope, key, "demo: amicable claim in progress")
     return len(keys)
