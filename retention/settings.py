@@ -326,13 +326,44 @@ def _read_secret(name: str) -> str | None:
 def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     """Load settings; `config` defaults to /etc/retention/retention.toml when present."""
     path = config or (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
-    token = _toml_values.set(_read_toml(path) if path else {})
+    toml = _read_toml(path) if path else {}
+    token = _toml_values.set(toml)
+    given = {k: v for k, v in overrides.items() if v is not None}
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        return Settings(**given)
     except ValidationError as exc:
-        raise SettingsError(_describe(exc), source=str(path) if path else None) from None
+        origins = [_origin(error["loc"], given, toml, path) for error in _errors(exc)]
+        # the file named in the title only when every bad value came from it
+        from_file = path is not None and all(o == str(path) for o in origins)
+        problems = [
+            p if from_file or o is None else f"{p} (from {o})"
+            for p, o in zip(_describe(exc), origins, strict=True)
+        ]
+        raise SettingsError(problems, source=str(path) if from_file else None) from None
     finally:
         _toml_values.reset(token)
+
+
+def _errors(exc: ValidationError) -> list[Any]:
+    return list(exc.errors(include_input=False, include_url=False))
+
+
+def _origin(
+    loc: tuple[int | str, ...], given: dict[str, Any], toml: dict[str, Any], path: Path | None
+) -> str | None:
+    """Where a setting's bad value came from, as the sources' order decides (arguments, then
+    the environment and secret files, then the TOML file)."""
+    name = str(loc[0]) if loc else ""
+    if name in given:
+        return "the command line"
+    variable = f"{ENV_PREFIX}{name.upper()}"
+    if variable in os.environ:
+        return f"environment variable {variable}"
+    if f"{variable}_FILE" in os.environ:
+        return f"secret file {os.environ[f'{variable}_FILE']}"
+    if path is not None and name in toml:
+        return str(path)
+    return None
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -354,7 +385,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def _describe(exc: ValidationError) -> list[str]:
     """Every problem, without ever echoing the value (it may be a secret)."""
     problems = []
-    for error in exc.errors(include_input=False, include_url=False):
+    for error in _errors(exc):
         name = ".".join(str(part) for part in error["loc"]) or "settings"
         message = error["msg"]
         if error["type"] == "extra_forbidden":

@@ -82,6 +82,30 @@ def test_every_problem_is_listed_at_once(tmp_path: Path, monkeypatch: pytest.Mon
     assert "s3cr3t" not in caught.value.render()
 
 
+def test_each_bad_value_names_where_it_came_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A value from the environment is not blamed on the TOML file: the title names the file
+    only when every bad value came from it."""
+    config = tmp_path / "retention.toml"
+    config.write_text("batch_size = -3\nworkers = 2\n")
+    monkeypatch.setenv("RETENTION_TIMEZONE", "Mars/Olympus")
+    monkeypatch.setenv("RETENTION_WORKERS", "0")  # over the file's 2
+    with pytest.raises(SettingsError) as caught:
+        load_settings(config)
+    message = caught.value.render()
+    assert message.startswith("error: invalid settings:\n")
+    assert "(from environment variable RETENTION_TIMEZONE)" in message
+    assert "(from environment variable RETENTION_WORKERS)" in message
+    assert f"batch_size: Input should be greater than or equal to 1 (from {config})" in message
+    monkeypatch.delenv("RETENTION_TIMEZONE")
+    monkeypatch.delenv("RETENTION_WORKERS")
+    with pytest.raises(SettingsError) as caught:
+        load_settings(config)
+    assert caught.value.render().startswith(f"error: invalid settings in {config}:\n")
+    assert "(from" not in caught.value.render()
+
+
 def test_invalid_toml_is_reported_with_its_file(tmp_path: Path) -> None:
     config = tmp_path / "retention.toml"
     config.write_text("batch_size = = 3\n")
