@@ -120,3 +120,15 @@ def test_missing_policy_folder(hospital: EngineDB, tmp_path: Path) -> None:
     _no_traceback(result)
     assert result.returncode == 2
     assert "policy folder does not exist" in result.stderr
+
+
+def test_version_prints_the_installed_version() -> None:
+    from importlib.metadata import version
+
+    done = subprocess.run(
+        [sys.executable, "-m", "retention.cli.main", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (0, f"retention {version('retention')}\n")

@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from loguru import logger
 
@@ -68,6 +69,27 @@ def _database_error(exc: errors.Error) -> tuple[str, int]:
     )
 
 
+class _Version(argparse.Action):
+    """`--version`: the version looked up only when asked (not on every command's start)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(f"retention {_version()}")
+        parser.exit()
+
+
+def _version() -> str:
+    """The installed distribution's version (what a DBA reports with a problem)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("retention")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
     from retention.cli import (
         approve,
@@ -99,6 +121,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="TOML settings file (default: /etc/retention/retention.toml if present)",
     )
+    parser.add_argument("--version", action=_Version, help="print the version and exit")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
     for module in (
         check,
