@@ -122,3 +122,24 @@ def test_a_role_granted_before_the_ledger_existed_still_runs(
         assert result.returncode == 0, (command, result.stdout, result.stderr)
         assert "may not read and write it" in result.stderr
     assert demo_conn.execute("SELECT count(*) FROM retention.scrubbed").fetchone() == (0,)
+
+
+def test_check_says_which_privilege_a_run_would_miss(
+    demo_conn: psycopg.Connection[Any], demo_db_url: str, role: str
+) -> None:
+    """`check` (the unit's ExecStartPre) said ok for a role that could not delete what its
+    purge reaches, nor write the trail: the run then stopped on it. It warns, by table."""
+    demo_conn.execute(_cli(demo_db_url, "grants", "--role", role).stdout)
+    as_role = make_conninfo(demo_db_url, user=role)
+    assert "this account cannot" not in _cli(as_role, "check").stderr
+    demo_conn.execute(sql.SQL("REVOKE DELETE ON sejours FROM {}").format(sql.Identifier(role)))
+    demo_conn.execute(
+        sql.SQL("REVOKE INSERT ON retention.audit FROM {}").format(sql.Identifier(role))
+    )
+    checked = _cli(as_role, "check")
+    assert checked.returncode == 0, checked.stderr
+    assert (
+        "warning: this account cannot DELETE from public.sejours: the phase 'destruction' "
+        "would stop at its first batch (rolled back)"
+    ) in checked.stderr
+    assert "warning: this account cannot INSERT into retention.audit" in checked.stderr

@@ -58,6 +58,22 @@ def test_an_account_with_the_printed_grants_sees_plans_and_runs_as_the_owner(
         assert done.returncode == 0, done.stdout + done.stderr
         verified = cli(as_account, "audit", "verify", **env)
         assert verified.returncode == 0, verified.stdout + verified.stderr
+        assert "this account cannot" not in checked.stderr
+        # a privilege taken away: check says which, before a run stops on it
+        database = mariadb_conn.execute("SELECT DATABASE()").fetchone()[0]
+        mariadb_conn.execute(f"REVOKE DELETE ON `{database}`.`sejours` FROM '{account}'@'%'")
+        mariadb_conn.execute(f"REVOKE INSERT ON `{tool}`.`audit` FROM '{account}'@'%'")
+        weak = cli(as_account, "check", **env)
+        assert weak.returncode == 0, weak.stderr  # warnings: the files are valid
+        assert (
+            f"warning: this account cannot DELETE from {database}.sejours: the phase "
+            "'destruction' would stop at its first batch (rolled back)"
+        ) in weak.stderr
+        assert f"warning: this account cannot INSERT into {tool}.audit" in weak.stderr
+        assert "hint: as the owner, review and apply `retention grants --role" in weak.stderr
+        # the trail's triggers are there: this account only cannot see them now
+        assert "is missing" not in weak.stderr
+        assert "cannot be seen by this account (no INSERT on it)" in weak.stderr
     finally:
         mariadb_conn.execute(f"DROP USER IF EXISTS '{account}'@'%'")
         mariadb_conn.execute(f"DROP DATABASE IF EXISTS `{tool}`")

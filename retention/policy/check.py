@@ -19,6 +19,7 @@ from retention.policy.bind import bind_policy
 from retention.policy.bound import BoundPolicy
 from retention.policy.data_checks import data_problems, unchangeable_columns
 from retention.policy.load import LoadedPolicy, load_policies
+from retention.policy.privileges import privilege_problems
 from retention.store.ledger import Ledger, find_ledger
 
 
@@ -52,7 +53,8 @@ def check_policies(
     result = bind_all(conn, load_policies(directory), tool_schema=tool_schema)
     if not read_data:
         return result
-    return replace(result, problems=result.problems + data_problems(conn, result.bound))
+    found = data_problems(conn, result.bound) + privilege_problems(conn, result.bound, tool_schema)
+    return replace(result, problems=result.problems + found)
 
 
 def bind_all(
