@@ -83,9 +83,24 @@ def test_unknown_key_is_located_with_a_suggestion(tmp_path: Path) -> None:
 
 
 def test_unknown_action_suggests_the_closest(tmp_path: Path) -> None:
+    """Said at the key that is wrong (the phase began two lines above), in plain words."""
     problems = _file_problems(tmp_path, VALID.replace("action: purge", "action: purje"))
-    assert "unknown action 'purje'; did you mean 'purge'?" in problems[0].message
-    assert problems[0].location.line == 13
+    assert (problems[0].message, problems[0].hint) == (
+        "unknown action 'purje'",
+        "did you mean 'purge'?",
+    )
+    assert (problems[0].location.line, problems[0].location.column) == (15, 13)
+
+
+def test_a_phases_columns_are_said_at_their_key_with_a_hint(tmp_path: Path) -> None:
+    with_columns = VALID.replace("action: purge", "action: purge\n    columns: [tel]")
+    (problem,) = _file_problems(tmp_path, with_columns)
+    assert problem.message == "action 'purge' acts on whole rows; remove 'columns'"
+    assert problem.location.line == 16 and problem.hint is not None
+    (problem,) = _file_problems(tmp_path, VALID.replace("action: purge", "action: erase"))
+    assert problem.message == "action 'erase' needs 'columns'"
+    assert problem.location.line == 15
+    assert problem.hint is not None and "columns: [tel, email]" in problem.hint
 
 
 def test_yaml_syntax_error_is_located(tmp_path: Path) -> None:

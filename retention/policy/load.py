@@ -24,6 +24,22 @@ _PYDANTIC_HINTS = {
     "too_short": "give at least one item",
 }
 
+# A phase's own checks (policy/model.Phase) said at the key they are about, with a hint:
+# error type -> (key of the phase, hint; None: the hint the check gives)
+_AT_PHASE_KEY: dict[str, tuple[str, str | None]] = {
+    "unknown_action": ("action", None),
+    "columns_needed": (
+        "action",
+        "list the columns it changes under 'columns:' (e.g. columns: [tel, email])",
+    ),
+    "columns_forbidden": (
+        "columns",
+        "a purge or an archive removes the subject's whole record: it takes no column",
+    ),
+    "generalize_to": ("columns", "e.g. - {column: naissance, to: year}"),
+    "range_width": ("columns", "e.g. - {column: poids, to: range, width: 10}"),
+}
+
 
 @dataclass(frozen=True)
 class LoadedPolicy:
@@ -116,6 +132,20 @@ def _problems(exc: ValidationError, document: Document) -> list[Problem]:
                     location or document.location(path),
                     f"unknown key '{key}'",
                     str(ctx.get("hint")),
+                )
+            )
+            continue
+        placed = _AT_PHASE_KEY.get(error["type"])
+        if placed is not None:
+            key, hint = placed
+            message = error["msg"]
+            if error["type"] == "unknown_action":
+                message = message.split("; ")[0]  # its hint apart
+            problems.append(
+                Problem(
+                    document.location((*path, key)),
+                    message,
+                    hint or str(ctx.get("hint") or "") or None,
                 )
             )
             continue
