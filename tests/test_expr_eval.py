@@ -386,7 +386,24 @@ def test_typecheck_rejects_ill_typed_expression_at_the_culprit(
 def test_unknown_name_hint_lists_the_known_names() -> None:
     with pytest.raises(ExprError) as caught:
         typecheck(parse("zzz"), {"b": D, "a": D, "Grand": D})
-    assert caught.value.hint == 'known names: "Grand", a, b'
+    assert caught.value.hint == "a text value is written in single quotes: 'zzz'; known names: " + (
+        '"Grand", a, b'
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("annule = oui", "a text value is written in single quotes: 'oui'; known names: "),
+        ("naissance + years", "a duration is a number and its unit: 20 years; known names: "),
+        ("naissance + ans", "a duration is a number and its unit: 20 ans; known names: "),
+        ("naisance + 2 years", "known names: "),  # close to a name: no other guess
+    ],
+)
+def test_an_unknown_name_says_what_was_probably_meant(text: str, hint: str) -> None:
+    with pytest.raises(ExprError) as caught:
+        typecheck(parse(text), {"naissance": D, "annule": ExprType.TEXT})
+    assert caught.value.hint is not None and caught.value.hint.startswith(hint)
 
 
 def test_double_quoted_value_hints_at_single_quotes() -> None:

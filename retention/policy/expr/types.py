@@ -292,7 +292,33 @@ def _unknown_name(expr: Name, names: Mapping[str, ExprType]) -> ExprError:
     hint = f"known names: {known}" if known else "no names are available here"
     if expr.table is None and _needs_quotes(expr.name):
         hint = "text values are written in single quotes: 'X'; " + hint
+    elif expr.table is None and expr.name.lower() in _UNIT_WORDS:
+        hint = f"a duration is a number and its unit: 20 {expr.name}; " + hint
+    elif expr.table is None and not close:
+        hint = f"a text value is written in single quotes: '{expr.name}'; " + hint
     return ExprError.at(expr.pos, message, hint)
+
+
+# the unit words of durations (policy/expr/parser.py), met as names when the number is missing
+_UNIT_WORDS = frozenset(
+    [
+        "year",
+        "years",
+        "an",
+        "ans",
+        "month",
+        "months",
+        "mois",
+        "week",
+        "weeks",
+        "semaine",
+        "semaines",
+        "day",
+        "days",
+        "jour",
+        "jours",
+    ]
+)
 
 
 def _written(key: str) -> str:
