@@ -90,4 +90,3 @@ def test_the_audit_commands_say_when_there_is_no_tool_schema_at_all(db_url: str)
             "error: the tool's schema 'retention' (setting schema_name) does not exist in this "
             "database: there is no audit trail to read\n  hint: run `retention init`"
         ) in done.stderr
-
