@@ -95,7 +95,8 @@ def personal_columns(
             if why is None:
                 choice = option
                 break
-            refused.append(f"{option.label}: {why}")
+            said = why if why.startswith(f"{option.label}:") else f"{option.label}: {why}"
+            refused.append(said)
         examples = masked_examples(conn, qname, column.name)
         inside.append(PersonalColumn(verdict, ref, choice, tuple(refused), kept, examples))
     return inside, outside

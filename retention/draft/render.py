@@ -199,7 +199,8 @@ R1112_7 = """\
 # above (and check that the law that applies to THIS data is this one):
 #
 # dates:
-#   naissance: {column: <birth date column of the subject>, format: YYYY-MM-DD}
+#   naissance: {column: <birth date column of the subject>}
+#     (with format: YYYY-MM-DD, DD/MM/YYYY or YYYYMMDD when it is stored as text)
 #   deces: {column: <death date column of the subject>, if_missing: "null"}
 #   derniere_venue: {latest: "coalesce(<date column>, today)", over: <related table>}
 #     (a related row without a date, a stay still open, is otherwise undeterminable)
