@@ -87,7 +87,11 @@ def render_plan(plan: Plan, zone: str) -> str:
                 why = ", ".join(
                     f"{reason}: {n:,}" for reason, n in phase.undeterminable_reasons.items()
                 )
-                lines.append(f"      undeterminable because of ({why})")
+                # a subject counts under each of its reasons: the figures may add up to more
+                several = (
+                    "; a subject may have several" if len(phase.undeterminable_reasons) > 1 else ""
+                )
+                lines.append(f"      undeterminable because of ({why}{several})")
             if phase.rows or not phase.due_subjects:
                 touched = [f"{table} {n:,}" for table, n in phase.rows.items() if n]
                 lines.append("    rows: " + (", ".join(touched) if touched else "none"))
