@@ -86,7 +86,6 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
     if args.head is not None and str(args.head) != "-" and not _exists(args.head):
         raise UsageError(f"no audit head file at {args.head}")
     with connect(settings) as conn:
-        require_installed(conn, settings.schema_name)
         head_path = args.head or settings.audit_head_file
         if head_path is not None:
             notes.append(_heads(head_path, conn.info.dbname, settings.schema_name, anchors))
@@ -101,6 +100,7 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
             anchors.extend(copy.anchors)
             left_out = f", {copy.describe()}" if copy.describe() else ""
             notes.append(f"copy {path}: {len(copy.anchors)} entries{left_out}")
+        require_installed(conn, settings.schema_name)  # the files given first: the user's input
         keys = public_keys(settings)
         result = verify(conn, settings.schema_name, anchors, keys, settings.audit_signed_from)
         rules = rules_of(settings)
