@@ -24,6 +24,7 @@ COMMANDS = (
     ("exposure",),
     ("audit", "verify"),
     ("audit", "show"),
+    ("scan",),  # it stores its inventory in the tool's schema, created on first use
 )
 
 

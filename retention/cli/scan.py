@@ -27,7 +27,7 @@ from retention.discovery.model import DEFAULT_SAMPLE, ScanResult
 from retention.engines import Connection
 from retention.errors import DatabaseError, UsageError
 from retention.settings import Settings
-from retention.store.schema import migrate
+from retention.store.schema import migrate, refuse_a_stray_schema
 
 
 def register(commands: Any) -> None:
@@ -135,7 +135,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _inventory_ready(conn: Connection, schema: str) -> bool:
-    """Create or upgrade the tool's schema when the role may; say whether scans can be kept."""
+    """Create or upgrade the tool's schema when the role may; say whether scans can be kept.
+    Never a new one beside the tool's existing schema (`refuse_a_stray_schema`)."""
+    refuse_a_stray_schema(conn, schema)
     if installed(conn, schema):
         with contextlib.suppress(DatabaseError):  # not the owner: the tables exist, fine
             migrate(conn, schema)

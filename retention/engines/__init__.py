@@ -64,10 +64,6 @@ class Capabilities:
     disjoint_batch_locks: bool
     arrays: bool  # array columns (PostgreSQL text[]); else a list is stored as a JSON array
     insert_returning: bool  # INSERT ... RETURNING (MariaDB 10.5+); else engines/inserted.py
-    # the tool's schema is a schema of the application's database (PostgreSQL); else a
-    # database beside it on the server, which several application databases may share or
-    # each have (MariaDB/MySQL)
-    own_schema_in_database: bool = True
 
 
 class Catalogue(Protocol):

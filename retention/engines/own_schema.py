@@ -32,6 +32,16 @@ class OwnSchema(Protocol):
         the migrations applied (none when it was up to date)."""
         ...
 
+    def serves_this_database(self, conn: Connection, other: str) -> bool:
+        """Whether the tool's schema `other`, beside the one configured, keeps what concerns
+        the connection's database, so that starting an empty one instead would lose its legal
+        holds (retention.store.schema.refuse_a_stray_schema). PostgreSQL: always (a schema of
+        this database); MariaDB/MySQL, whose tool database sits beside the application's on
+        the server: when it holds legal holds on this database's tables (a hold recorded
+        without its table, as before holds had a scope, names no database: not counted, or
+        every application sharing the server would be refused on its first install)."""
+        ...
+
     def append_only_problems(self, conn: Connection, schema: str) -> list[str] | None:
         """What would let the connected account rewrite the audit trail of `schema` (empty:
         nothing found); None when the engine does not check it (PostgreSQL: its trigger

@@ -7,7 +7,7 @@ SQL files in `retention/engines/postgresql/migrations/`, applied in one transact
 
 from __future__ import annotations
 
-from retention.engines import Connection, engine_of, errors, sql
+from retention.engines import Connection, engine_of, sql
 from retention.errors import SchemaNameError
 
 # the tables that make a schema (a database on MariaDB/MySQL) the tool's own
@@ -20,10 +20,10 @@ def migrate(conn: Connection, schema: str = "retention") -> list[str]:
 
 
 def installed_elsewhere(conn: Connection, schema: str) -> list[str]:
-    """When `schema` does not exist: the other schemas of this database holding the tool's
-    own tables (PostgreSQL); on MariaDB/MySQL, whose tool database sits beside the
-    application's on the server (one per application database, or one shared), the other
-    tool databases this account sees that hold legal holds on this database's tables."""
+    """When `schema` does not exist: the other schemas holding the tool's own tables that this
+    account sees and that keep what concerns this database (`OwnSchema.serves_this_database`:
+    on MariaDB/MySQL several application databases may each have a tool database on one
+    server)."""
     engine = engine_of(conn)
     if engine.catalogue.table_exists(conn, schema, "audit"):
         return []
@@ -33,23 +33,7 @@ def installed_elsewhere(conn: Connection, schema: str) -> list[str]:
         _OWN_TABLES,
     ).fetchall()
     others = [str(r[0]) for r in rows if str(r[0]) != schema]
-    if engine.capabilities.own_schema_in_database:
-        return others
-    return [other for other in others if _holds_here(conn, other)]
-
-
-def _holds_here(conn: Connection, other: str) -> bool:
-    """Whether the tool database `other` holds a legal hold on a table of this database."""
-    try:
-        row = conn.execute(
-            sql.SQL(
-                "SELECT 1 FROM {} WHERE LEFT(subject_table, CHAR_LENGTH(DATABASE()) + 1) = "
-                "CONCAT(DATABASE(), '.') LIMIT 1"
-            ).format(sql.Identifier(other, "holds"))
-        ).fetchone()
-    except errors.Error:
-        return False  # not readable by this account: nothing it could have recorded there
-    return row is not None
+    return [other for other in others if engine.own_schema.serves_this_database(conn, other)]
 
 
 def refuse_a_stray_schema(conn: Connection, schema: str) -> None:

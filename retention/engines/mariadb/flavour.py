@@ -46,7 +46,6 @@ MARIADB_CAPABILITIES = Capabilities(
     disjoint_batch_locks=True,  # every locking statement reads the keys first
     arrays=False,  # lists are JSON arrays
     insert_returning=True,  # since 10.5 (not MySQL)
-    own_schema_in_database=False,  # a database of its own on the server
 )
 # MySQL materialises a CTE read twice, but has no data-modifying CTE either: the plan stores
 # its clock in temporary tables there too (`materializes_cte` stays False)

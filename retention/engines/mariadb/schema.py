@@ -85,6 +85,18 @@ class OwnSchema:
     def append_only_problems(self, conn: Connection, schema: str) -> list[str]:
         return append_only_problems(conn, schema)
 
+    def serves_this_database(self, conn: Connection, other: str) -> bool:
+        try:
+            row = conn.execute(
+                sql.SQL(
+                    "SELECT 1 FROM {} WHERE LEFT(subject_table, CHAR_LENGTH(DATABASE()) + 1) "
+                    "= CONCAT(DATABASE(), '.') LIMIT 1"
+                ).format(sql.Identifier(other, "holds"))
+            ).fetchone()
+        except errors.InsufficientPrivilege:
+            return False  # not readable by this account: nothing it recorded there
+        return row is not None
+
 
 def migrations() -> list[Migration]:
     """Every shipped migration, in order; each statement is one step (a template holding

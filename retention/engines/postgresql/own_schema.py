@@ -37,6 +37,9 @@ class OwnSchema:
             ) from None
         return applied
 
+    def serves_this_database(self, conn: Connection, other: str) -> bool:
+        return True  # a schema of this very database
+
     def append_only_problems(self, conn: Connection, schema: str) -> list[str] | None:
         return None
 
