@@ -26,6 +26,7 @@ from retention.policy.source import PathKey
 
 SAMPLE_DAYS = (date(1930, 1, 1), date(1990, 6, 15), date(2024, 2, 29))
 SAMPLE_TODAY = date(2030, 1, 1)
+MAX_APART = 4  # subject dates sampled independently (4 values each: 256 combinations at most)
 
 
 def check_clock_without_rows(
@@ -85,14 +86,21 @@ def _used(expr: Expr, dates: Mapping[str, BoundDate], retain: Expr | None) -> se
 
 
 def _runs_without_rows(expr: Expr, dates: Mapping[str, BoundDate], retain: Expr | None) -> bool:
-    """True when `expr` has a value for some sample subject with no related row."""
-    own = sorted(n for n, d in dates.items() if d.kind == "column")
-    choices = [(*SAMPLE_DAYS, None) if dates[n].if_missing == "null" else SAMPLE_DAYS for n in own]
+    """True when `expr` has a value for some sample subject with no related row. Only the
+    subject's dates that `expr` reads are sampled, all alike past MAX_APART of them (the
+    binding of every command runs this: a few hundred evaluations at most)."""
+    used = _used(expr, dates, retain)
+    own = sorted(n for n in used if n in dates and dates[n].kind == "column")
+    apart, alike = own[:MAX_APART], own[MAX_APART:]
+    choices = [
+        (*SAMPLE_DAYS, None) if dates[n].if_missing == "null" else SAMPLE_DAYS for n in apart
+    ]
     for combination in itertools.product(*choices):
-        values: dict[str, object] = dict(zip(own, combination, strict=True))
+        values: dict[str, object] = dict(zip(apart, combination, strict=True))
+        values |= {n: combination[0] if combination else SAMPLE_DAYS[0] for n in alike}
         values |= {n: None for n, d in dates.items() if d.kind == "aggregate"}
         try:
-            _resolve_expressions(values, dates, retain)
+            _resolve_expressions(values, dates, retain, used)
             if evaluate(expr, values, SAMPLE_TODAY) is not None:
                 return True
         except ExprError:
@@ -101,11 +109,19 @@ def _runs_without_rows(expr: Expr, dates: Mapping[str, BoundDate], retain: Expr 
 
 
 def _resolve_expressions(
-    values: dict[str, object], dates: Mapping[str, BoundDate], retain: Expr | None
+    values: dict[str, object],
+    dates: Mapping[str, BoundDate],
+    retain: Expr | None,
+    used: set[str],
 ) -> None:
-    """The named expression dates (and retain_until) over `values`, in dependency order."""
-    pending = {n: d.value for n, d in dates.items() if d.kind == "expression" and d.value}
-    if retain is not None:
+    """The named expression dates (and retain_until) among `used`, over `values`, in
+    dependency order."""
+    pending = {
+        n: d.value
+        for n, d in dates.items()
+        if d.kind == "expression" and d.value is not None and n in used
+    }
+    if retain is not None and RETAIN_UNTIL in used:
         pending[RETAIN_UNTIL] = retain
     while pending:
         ready = [n for n, e in pending.items() if _used(e, {}, None) <= values.keys()]
