@@ -64,12 +64,14 @@ DDL = {
     "postgresql": (
         "CREATE TABLE dossiers (id int PRIMARY KEY, v_text text, v_fr text, v_date date, "
         "v_wall timestamp, v_instant timestamptz)",
-        "CREATE TABLE sejours (id int PRIMARY KEY, dossier_id int, sortie timestamp)",
+        "CREATE TABLE sejours (id int PRIMARY KEY, dossier_id int, sortie timestamp, "
+        "annule char(1))",
     ),
     "mariadb": (
         "CREATE TABLE dossiers (id int PRIMARY KEY, v_text varchar(20), v_fr varchar(20), "
         "v_date date NULL, v_wall datetime NULL, v_instant timestamp NULL)",
-        "CREATE TABLE sejours (id int PRIMARY KEY, dossier_id int, sortie datetime NULL)",
+        "CREATE TABLE sejours (id int PRIMARY KEY, dossier_id int, sortie datetime NULL, "
+        "annule char(1))",
     ),
 }
 
@@ -277,6 +279,34 @@ def test_a_stay_without_a_discharge_makes_its_subject_undeterminable_unless_told
     assert (status.due, status.is_due, status.undeterminable) == (date(2050, 1, 1), False, False)
     # a dossier without any stay: no date at all, as before (greatest() below ignores it)
     assert engine.statuses(engine.policy("date", due=due), at)[2].reasons == {UNKNOWN_DUE}
+
+
+def test_a_stay_whose_filter_is_unknown_makes_its_subject_undeterminable_unless_told(
+    engine: Engine,
+) -> None:
+    """Cancelled stays are left out (`annule = '0'`); a recent stay whose flag is NULL may or
+    may not count: the dossier is kept as undeterminable, not judged on 2000 alone."""
+    _visits(engine)
+    for id_, sortie, annule in (
+        (1, datetime(2000, 1, 1, 12), "0"),
+        (2, datetime(2025, 6, 1, 12), None),
+        (3, datetime(2026, 1, 1, 12), "1"),  # cancelled: left out, whatever its date
+    ):
+        engine.insert("sejours", {"id": id_, "dossier_id": 1, "sortie": sortie, "annule": annule})
+    at, due = date(2030, 1, 1), "dernier_sejour + 20 years"
+    stays = "latest: sortie, over: sejours, where: \"annule = '0'\""
+    status = engine.statuses(engine.policy("date", due=due, stays=stays), at)[1]
+    assert (status.is_due, status.undeterminable, status.reasons) == (
+        False,
+        True,
+        frozenset({"dernier_sejour"}),
+    )
+    told = engine.policy("date", due=due, stays=stays + ', if_missing: "null"')
+    status = engine.statuses(told, at)[1]
+    assert (status.due, status.is_due, status.undeterminable) == (date(2020, 1, 1), True, False)
+    engine.conn.execute("UPDATE sejours SET annule = '1' WHERE id = 2")
+    status = engine.statuses(engine.policy("date", due=due, stays=stays), at)[1]
+    assert (status.due, status.is_due, status.undeterminable) == (date(2020, 1, 1), True, False)
 
 
 # values neither engine can read: MariaDB's zero dates, PostgreSQL's infinity

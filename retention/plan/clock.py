@@ -343,6 +343,12 @@ def aggregate_sql(
     # read when already unknown.
     if date_.if_missing == "undeterminable":
         unknown = sql.SQL("({} OR {} IS NULL)").format(unknown, value.sql)
+        if filtered is not None:
+            # nor can a row whose filter is unknown (annule NULL): whether it counts is not
+            # known, so neither is the subject's date
+            undecided = sql.SQL("({}) IS NULL").format(filtered.sql)
+            where = sql.SQL("({} OR {})").format(where, undecided)
+            unknown = sql.SQL("({} OR {})").format(unknown, undecided)
     branches = []
     for path in policy.graph.paths_to_subject(over.qname):
         walk = path_sql(policy, path, "t", params, dialect=dialect.rows)
