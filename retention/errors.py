@@ -132,6 +132,7 @@ KNOWN_CONDITIONS = {
     "57P01": "the database server was shut down by an administrator",
     "57P02": "the database server restarted after another server process crashed",
     "57P03": "the database server is starting up or shutting down",
-    "23503": "a foreign key refused the change (rows of a table the policy does not follow "
-    "still refer to these rows: declare that table under related.links, then check)",
+    "23503": "a foreign key refused the change: rows of another table still refer to these "
+    "rows, or a row refers to one that is gone (for a purge, a table the policy does not "
+    "follow: declare it under related.links, then check)",
 }

@@ -357,10 +357,16 @@ def _origin(
     if name in given:
         return "the command line"
     variable = f"{ENV_PREFIX}{name.upper()}"
-    if variable in os.environ:
-        return f"environment variable {variable}"
-    if f"{variable}_FILE" in os.environ:
-        return f"secret file {os.environ[f'{variable}_FILE']}"
+    environ = {key.upper(): key for key in os.environ}  # names read without regard to case
+    if variable in environ:
+        return f"environment variable {environ[variable]}"
+    if f"{variable}_FILE" in environ:
+        return f"secret file {os.environ[environ[f'{variable}_FILE']]}"
+    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+    if credentials and name in SECRET_FIELDS:
+        for candidate in (Path(credentials) / name.replace("_", "-"), Path(credentials) / name):
+            if candidate.is_file():
+                return f"secret file {candidate}"
     if path is not None and name in toml:
         return str(path)
     return None

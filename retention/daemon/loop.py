@@ -149,7 +149,7 @@ class Daemon:
                 self._cycle()
         self.notifier.stopping()
         self.metrics.up.set(0)  # a textfile read after the stop says so
-        self.metrics.write_textfile(settings.metrics_textfile)
+        self.metrics.write_textfile(self.config.settings.metrics_textfile)  # as last reloaded
         logger.info("daemon stopped")
         return 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from loguru import logger
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 from prometheus_client.exposition import write_to_textfile
 
@@ -128,5 +129,11 @@ class Metrics:
             self.last_outcome.labels(outcome).set(1 if outcome == "failed" else 0)
 
     def write_textfile(self, path: Path | None) -> None:
-        if path is not None:
+        """The metrics for the node exporter's textfile collector; a file that cannot be
+        written is logged, never the end of a run or of the daemon."""
+        if path is None:
+            return
+        try:
             write_to_textfile(str(path), self.registry)
+        except OSError as exc:
+            logger.warning("cannot write the metrics file {}: {}", path, exc.strerror or exc)

@@ -294,7 +294,7 @@ def _unknown_name(expr: Name, names: Mapping[str, ExprType]) -> ExprError:
         hint = "text values are written in single quotes: 'X'; " + hint
     elif expr.table is None and expr.name.lower() in _UNIT_WORDS:
         hint = f"a duration is a number and its unit: 20 {expr.name}; " + hint
-    elif expr.table is None and not close:
+    elif expr.table is None and not close and ExprType.TEXT in names.values():
         hint = f"a text value is written in single quotes: '{expr.name}'; " + hint
     return ExprError.at(expr.pos, message, hint)
 
