@@ -405,3 +405,48 @@ def test_a_hold_keeps_its_subject_and_a_released_one_extends_it_by_its_legal_day
         query.params,
     ).fetchall()
     assert [int(r[0]) for r in rows] == [1, 3]  # 4 is held
+
+
+def test_the_missing_value_tests_are_written_only_where_a_value_can_be_missing() -> None:
+    """The clock tests every aggregated row for a missing value or an unknown filter, unless
+    the expression can never be NULL (the test repeats the whole date expression per row)."""
+    from retention.engines.catalogue import Column, ColumnKind, Table
+    from retention.plan.clock import _may_be_null
+    from retention.policy.expr import parse
+
+    def column(name: str, kind: ColumnKind, not_null: bool) -> Column:
+        return Column(name, "x", "x", kind, None, not_null, None)
+
+    stays = Table(
+        "s",
+        "sejours",
+        {
+            "sortie": column("sortie", ColumnKind.DATETIME, False),
+            "entree": column("entree", ColumnKind.DATETIME, True),
+            "annule": column("annule", ColumnKind.TEXT, True),
+            "type": column("type", ColumnKind.TEXT, False),
+        },
+        ("id",),
+        (),
+        (),
+        0,
+        "",
+    )
+    slots = Table("s", "plages", {"jour": column("jour", ColumnKind.DATE, True)}, (), (), (), 0, "")
+    tables = {"sejours": stays, "plages": slots}
+    expected = {
+        "sortie": True,
+        "entree": False,
+        "coalesce(sortie, today)": False,
+        "greatest(sortie, entree)": False,
+        "least(sortie, sejours.sortie)": True,
+        "plages.jour": True,  # a joined row may be missing
+        "entree + 1 year": False,
+        "if annule = '1' then null else entree": True,
+        "annule = '0'": False,
+        "type = 'x'": True,
+        "annule = '0' and type is null": False,
+        "annule in ('0', null)": True,
+    }
+    got = {text: _may_be_null(parse(text), stays, tables) for text in expected}
+    assert got == expected
