@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import subprocess
 from urllib.parse import urlsplit, urlunsplit
 
 from retention.db import connect
@@ -32,10 +33,13 @@ def test_an_account_with_the_printed_grants_sees_plans_and_runs_as_the_owner(
         generate(conn, patients=150, seed=11)
     suffix = secrets.token_hex(4)
     tool, account = f"rt_pv_tool_{suffix}", f"rt_pv_{suffix}"
-    env = {"RETENTION_SCHEMA_NAME": tool}
+
+    def run(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return cli(url, *args, RETENTION_SCHEMA_NAME=tool)
+
     try:
-        assert cli(mariadb_url, "init", **env).returncode == 0
-        printed = cli(mariadb_url, "grants", "--role", f"{account}@%", **env)
+        assert run(mariadb_url, "init").returncode == 0
+        printed = run(mariadb_url, "grants", "--role", f"{account}@%")
         assert printed.returncode == 0, printed.stderr
         for statement in re.split(r";(?:\s*--[^\n]*)?\n", printed.stdout):
             text = "\n".join(
@@ -45,18 +49,18 @@ def test_an_account_with_the_printed_grants_sees_plans_and_runs_as_the_owner(
                 mariadb_conn.execute(text)
         as_account = _as(mariadb_url, account)
 
-        checked = cli(as_account, "check", **env)
+        checked = run(as_account, "check")
         assert checked.returncode == 0, checked.stdout + checked.stderr
         assert "no foreign key" not in checked.stderr, checked.stderr
         plans = [
-            json.loads(cli(url, "plan", "--format", "json", **env).stdout)
+            json.loads(run(url, "plan", "--format", "json").stdout)
             for url in (mariadb_url, as_account)
         ]
         assert plans[0] == plans[1]
         assert any(p["phases"] for p in plans[0]["policies"]), plans[0]
-        done = cli(as_account, "run", "--yes", "--allow-large", "--reason", "grants", **env)
+        done = run(as_account, "run", "--yes", "--allow-large", "--reason", "grants")
         assert done.returncode == 0, done.stdout + done.stderr
-        verified = cli(as_account, "audit", "verify", **env)
+        verified = run(as_account, "audit", "verify")
         assert verified.returncode == 0, verified.stdout + verified.stderr
         assert "this account cannot" not in checked.stderr
         # with INSERT on the trail the account sees its triggers (information_schema)
@@ -65,7 +69,7 @@ def test_an_account_with_the_printed_grants_sees_plans_and_runs_as_the_owner(
         database = mariadb_conn.execute("SELECT DATABASE()").fetchone()[0]
         mariadb_conn.execute(f"REVOKE DELETE ON `{database}`.`sejours` FROM '{account}'@'%'")
         mariadb_conn.execute(f"REVOKE INSERT ON `{tool}`.`audit` FROM '{account}'@'%'")
-        weak = cli(as_account, "check", **env)
+        weak = run(as_account, "check")
         assert weak.returncode == 0, weak.stderr  # warnings: the files are valid
         assert (
             f"warning: this account cannot DELETE from {database}.sejours: the phase "
