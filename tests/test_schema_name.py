@@ -61,7 +61,12 @@ def test_a_misspelt_schema_name_stops_every_command_on_mariadb(
         create_schema(conn)
         generate(conn, patients=60, seed=5)
     real, typo = f"rt_sn_{secrets.token_hex(4)}", f"rt_sn_{secrets.token_hex(4)}"
-    try:
+    old = f"rt_sn_{secrets.token_hex(4)}"  # another application's, of a version before holds
+    try:  # named their table
+        mariadb_conn.execute(f"CREATE DATABASE `{old}`")
+        for table in ("audit (seq int)", "schema_version (version int)", "holds (policy text)"):
+            mariadb_conn.execute(f"CREATE TABLE `{old}`.{table}")
+        assert cli(mariadb_url, "plan", RETENTION_SCHEMA_NAME=typo).returncode == 0
         assert cli(mariadb_url, "init", RETENTION_SCHEMA_NAME=real).returncode == 0
         # a tool database without holds on this database is another application's: not
         # a reason to stop (one MariaDB server, several hospital databases)
@@ -78,7 +83,7 @@ def test_a_misspelt_schema_name_stops_every_command_on_mariadb(
         ).fetchone()
         assert found is not None and found[0] == 0
     finally:
-        for name in (real, typo):
+        for name in (real, typo, old):
             mariadb_conn.execute(f"DROP DATABASE IF EXISTS `{name}`")
 
 

@@ -86,13 +86,22 @@ class OwnSchema:
         return append_only_problems(conn, schema)
 
     def serves_this_database(self, conn: Connection, other: str) -> bool:
+        named = conn.execute(
+            "SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s "
+            "AND TABLE_NAME = 'holds' AND COLUMN_NAME = 'subject_table'",
+            (other,),
+        ).fetchone()
+        if named is None:
+            return False  # a version before holds named their table: none names this database
         try:
-            row = conn.execute(
-                sql.SQL(
-                    "SELECT 1 FROM {} WHERE LEFT(subject_table, CHAR_LENGTH(DATABASE()) + 1) "
-                    "= CONCAT(DATABASE(), '.') LIMIT 1"
-                ).format(sql.Identifier(other, "holds"))
-            ).fetchone()
+            # a savepoint inside the caller's transaction (a plan's): a refusal leaves it usable
+            with conn.transaction():
+                row = conn.execute(
+                    sql.SQL(
+                        "SELECT 1 FROM {} WHERE LEFT(subject_table, CHAR_LENGTH(DATABASE()) + 1) "
+                        "= CONCAT(DATABASE(), '.') LIMIT 1"
+                    ).format(sql.Identifier(other, "holds"))
+                ).fetchone()
         except errors.InsufficientPrivilege:
             return False  # not readable by this account: nothing it recorded there
         return row is not None
