@@ -125,6 +125,29 @@ def test_check_reports_each_unmapped_class_with_its_rows(
     assert errors[0].hint is not None and "unrelated_classes" in errors[0].hint
 
 
+def test_plan_says_a_run_would_refuse_the_purge_for_unmapped_classes(
+    conn: psycopg.Connection[Any], db_url: str, tmp_path: Path
+) -> None:
+    """What will happen, before it happens: check refuses the policy and a run refuses its
+    purge; the plan said nothing of it (a compliance officer's review)."""
+    _populate(conn)
+    folder = write_policy(tmp_path / "policies", _policy())
+    said = (
+        "a run would refuse its purge and archive phases: classes neither mapped nor declared "
+        "unrelated: public.user_log.object_class CFile (2 rows), CMedecin (3 rows) (retention "
+        "check says where)"
+    )
+    text = cli(db_url, "plan", policies=folder)
+    assert text.returncode == 0, text.stderr
+    assert f"  REFUSED: {said}\n" in text.stdout
+    shown = json.loads(cli(db_url, "plan", "--format", "json", policies=folder).stdout)
+    assert [p.get("refused") for p in shown["policies"]] == [said]
+    both = _policy("{CMedecin: doctors directory, CFile: 'file metadata, kept by its own policy'}")
+    folder = write_policy(tmp_path / "both", both)
+    shown = json.loads(cli(db_url, "plan", "--format", "json", policies=folder).stdout)
+    assert [p.get("refused") for p in shown["policies"]] == [None]
+
+
 def test_a_class_declared_unrelated_with_a_reason_passes(
     conn: psycopg.Connection[Any], tmp_path: Path
 ) -> None:

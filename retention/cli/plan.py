@@ -76,6 +76,8 @@ def render_plan(plan: Plan, zone: str) -> str:
         )
         if policy.approval is not None:
             lines.append(f"  {policy.approval.describe()}")
+        if policy.refused is not None:
+            lines.append(f"  REFUSED: {policy.refused}")
         for phase in policy.phases:
             lines.append(f"  phase {phase.name} [{phase.action}]")
             lines.append(

@@ -41,6 +41,7 @@ from retention.plan.slices import (
     spread,
 )
 from retention.policy.bound import BoundPhase, BoundPolicy
+from retention.policy.data_checks import unmapped_classes
 from retention.policy.expr import Params
 from retention.policy.relations import QName
 from retention.rows.members import (
@@ -91,7 +92,26 @@ def compute_plan(
         )
         if approvals is not None:
             plans = tuple(_with_approval(conn, p, schema, approvals) for p in plans)
+            # what the run checks before its first destructive batch, shown with the approvals
+            plans = tuple(
+                _with_refusal(conn, p, policy) for p, policy in zip(plans, policies, strict=True)
+            )
     return Plan(at, tuple(p for p in plans if p.phases or only_phase is None))
+
+
+def _with_refusal(conn: Connection, plan: PolicyPlan, policy: BoundPolicy) -> PolicyPlan:
+    if not any(phase.action in DESTRUCTIVE for phase in plan.phases):
+        return plan
+    unmapped = unmapped_classes(conn, policy)
+    if not unmapped:
+        return plan
+    return replace(
+        plan,
+        refused="a run would refuse its purge and archive phases: classes neither mapped nor "
+        "declared unrelated: "
+        + "; ".join(f"{u.column.label} {u.describe()}" for u in unmapped)
+        + " (retention check says where)",
+    )
 
 
 def _with_approval(conn: Connection, plan: PolicyPlan, schema: str, approvals: Rules) -> PolicyPlan:

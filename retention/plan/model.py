@@ -47,6 +47,9 @@ class PolicyPlan:
     subjects: int
     phases: tuple[PhasePlan, ...]
     approval: ApprovalState | None = None  # for policies with purge or archive phases
+    # why a run would refuse its purge or archive phases whatever the approvals: classes of a
+    # polymorphic column the policy neither maps nor declares unrelated (as check says)
+    refused: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -56,6 +59,8 @@ class PolicyPlan:
             "subjects": self.subjects,
             "phases": [p.to_json() for p in self.phases],
         }
+        if self.refused is not None:
+            data["refused"] = self.refused
         if self.approval is not None:
             data["approval"] = {
                 "required": self.approval.required,
