@@ -107,7 +107,22 @@ def test_run_of_a_scrub_with_pseudonyms_needs_the_key(
     before anything changes."""
     policies = _policies(tmp_path / "policies", SCRUB_WITH_PSEUDONYMS)
     remarks = _remarks(engine_demo)
-    refused = _run(_env(engine_demo, tmp_path, policies, pseudonym_key=False))
+    without = _env(engine_demo, tmp_path, policies, pseudonym_key=False)
+    # check (the daemon unit's ExecStartPre) says so before the daemon stops on it
+    checked = subprocess.run(
+        [sys.executable, "-m", "retention.cli.main", "check"],
+        env=without,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert "warning: " in checked.stderr and "/step need(s) the pseudonym key, and " in (
+        checked.stderr
+    )
+    assert "pseudonym_key is not set" in checked.stderr
+    refused = _run(without)
     assert refused.returncode == 2
     assert "pseudonym_key is not set" in refused.stderr
     assert _remarks(engine_demo) == remarks

@@ -12,8 +12,10 @@ from retention.db import connect
 from retention.discovery.coverage import Gap, current_gaps
 from retention.engines import Connection, engine_of
 from retention.engines.binlog import BinaryLog
-from retention.errors import PolicyError, UsageError
+from retention.errors import PolicyError, RetentionError, SettingsError, UsageError
+from retention.keys import load_key
 from retention.plan.explain import explain_graph, render_tree
+from retention.policy.bound import BoundPolicy
 from retention.policy.check import check_policies
 from retention.policy.load import load_policies
 from retention.settings import Settings
@@ -41,6 +43,28 @@ def register(commands: Any) -> None:
         help="show each policy's relation graph as a tree: table, link, rows it reaches",
     )
     parser.set_defaults(handler=run)
+
+
+def _missing_keys(settings: Settings, policies: list[BoundPolicy]) -> list[str]:
+    """The pseudonym key, when a phase needs it and it cannot be loaded: check (the daemon
+    unit's ExecStartPre) passed, then the daemon stopped at once (exit 2)."""
+    needing = [
+        f"{policy.name}/{phase.name}"
+        for policy in policies
+        for phase in policy.phases
+        if phase.needs_pseudonym_key
+    ]
+    if not needing:
+        return []
+    try:
+        load_key(settings.pseudonym_key, "pseudonym_key")
+    except RetentionError as exc:
+        said = "; ".join(exc.problems) if isinstance(exc, SettingsError) else exc.message
+        return [
+            f"{', '.join(needing)} need(s) the pseudonym key, and {said}: run and daemon "
+            "refuse to start"
+        ]
+    return []
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -72,7 +96,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         trail = _trail_problems(conn, settings.schema_name)
     for problem in result.warnings:
         print(problem.render(), file=sys.stderr)
-    for line in trail:
+    for line in [*trail, *_missing_keys(settings, result.bound)]:
         print(f"warning: {line}", file=sys.stderr)
     if result.errors:
         _note(binary_log)
