@@ -61,9 +61,9 @@ def _remarks(db: EngineDB) -> list[tuple[Any, ...]]:
     return [tuple(row) for row in rows.fetchall()]
 
 
-def _run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _run(env: dict[str, str], args: tuple[str, ...] = RUN) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "retention.cli.main", *RUN],
+        [sys.executable, "-m", "retention.cli.main", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -109,14 +109,7 @@ def test_run_of_a_scrub_with_pseudonyms_needs_the_key(
     remarks = _remarks(engine_demo)
     without = _env(engine_demo, tmp_path, policies, pseudonym_key=False)
     # check (the daemon unit's ExecStartPre) says so before the daemon stops on it
-    checked = subprocess.run(
-        [sys.executable, "-m", "retention.cli.main", "check"],
-        env=without,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    checked = _run(without, ("check",))
     assert checked.returncode == 0, checked.stderr
     assert "warning: " in checked.stderr and "/step need(s) the pseudonym key, and " in (
         checked.stderr
