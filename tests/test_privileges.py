@@ -143,3 +143,35 @@ def test_check_says_which_privilege_a_run_would_miss(
         "would stop at its first batch (rolled back)"
     ) in checked.stderr
     assert "warning: this account cannot INSERT into retention.audit" in checked.stderr
+
+
+def test_check_says_which_column_or_row_lock_a_run_would_miss(
+    demo_conn: psycopg.Connection[Any], demo_db_url: str, role: str
+) -> None:
+    """The columns a phase changes and the subjects' row locks are privileges too: a role
+    without UPDATE on one erased column, or on any column of a purged table, stopped at its
+    first batch after `check` said nothing."""
+    demo_conn.execute(_cli(demo_db_url, "grants", "--role", role).stdout)
+    as_role = make_conninfo(demo_db_url, user=role)
+    quiet = _cli(as_role, "check")
+    assert quiet.returncode == 0 and "this account cannot" not in quiet.stderr, quiet.stderr
+    ident = sql.Identifier(role)
+    demo_conn.execute(sql.SQL("REVOKE UPDATE (email) ON patients FROM {}").format(ident))
+    demo_conn.execute(sql.SQL("REVOKE UPDATE ON user_log FROM {}").format(ident))
+    checked = _cli(as_role, "check")
+    assert checked.returncode == 0, checked.stderr  # warnings: the files are valid
+    assert (
+        "warning: this account cannot UPDATE email of public.patients: the phase "
+        "'coordonnees' would stop at its first batch (rolled back)"
+    ) in checked.stderr
+    assert "contacts-patients.yaml:37:" in checked.stderr  # the column in the phase
+    assert (
+        "warning: this account cannot lock rows of public.user_log (SELECT ... FOR UPDATE "
+        "wants UPDATE on one of its columns at least): every phase of "
+        "'journal-modifications' would stop at its first batch (rolled back)"
+    ) in checked.stderr
+    # what check announced is what a run meets
+    ran = _cli(as_role, "run", "--yes", "--allow-large", "--reason", "test", "--policy",
+               "contacts-patients")  # fmt: skip
+    assert ran.returncode != 0
+    assert "permission denied" in (ran.stdout + ran.stderr)

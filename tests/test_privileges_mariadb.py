@@ -69,6 +69,9 @@ def test_an_account_with_the_printed_grants_sees_plans_and_runs_as_the_owner(
         database = mariadb_conn.execute("SELECT DATABASE()").fetchone()[0]
         mariadb_conn.execute(f"REVOKE DELETE ON `{database}`.`sejours` FROM '{account}'@'%'")
         mariadb_conn.execute(f"REVOKE INSERT ON `{tool}`.`audit` FROM '{account}'@'%'")
+        mariadb_conn.execute(
+            f"REVOKE UPDATE (`email`) ON `{database}`.`patients` FROM '{account}'@'%'"
+        )
         weak = run(as_account, "check")
         assert weak.returncode == 0, weak.stderr  # warnings: the files are valid
         assert (
@@ -76,6 +79,11 @@ def test_an_account_with_the_printed_grants_sees_plans_and_runs_as_the_owner(
             "'destruction' would stop at its first batch (rolled back)"
         ) in weak.stderr
         assert f"warning: this account cannot INSERT into {tool}.audit" in weak.stderr
+        assert (
+            f"warning: this account cannot UPDATE email of {database}.patients: the phase "
+            "'coordonnees' would stop at its first batch (rolled back)"
+        ) in weak.stderr
+        assert "cannot lock rows" not in weak.stderr  # MariaDB locks with SELECT
         assert "hint: as the owner, review and apply `retention grants --role" in weak.stderr
         # the trail's triggers are there: this account only cannot see them now
         assert "is missing" not in weak.stderr

@@ -17,7 +17,7 @@ it, so `except errors.LockNotAvailable` means the same on every engine.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -83,6 +83,20 @@ class Catalogue(Protocol):
     ) -> bool | None:
         """Whether the connection's account holds every one of `privileges` (SELECT,
         INSERT...) on the table `schema.name`; None when no such table exists."""
+        ...
+
+    def cannot_update(
+        self, conn: Connection, schema: str, name: str, columns: Sequence[str]
+    ) -> list[str] | None:
+        """Those of `columns` of the table `schema.name` the account may not UPDATE, however
+        it holds the privilege (on the table, on the column, through a role), in their order;
+        None when no such table exists."""
+        ...
+
+    def may_lock(self, conn: Connection, schema: str, name: str) -> bool | None:
+        """Whether the account may lock rows of `schema.name` with `SELECT ... FOR UPDATE`
+        (PostgreSQL and MySQL 8 want UPDATE on one column at least, MariaDB SELECT); None
+        when no such table exists."""
         ...
 
     def transactional(

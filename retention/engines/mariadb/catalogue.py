@@ -164,6 +164,38 @@ class Catalogue:
         others = wanted - probes.keys()
         return not others or others <= self._listed(conn, schema, name)
 
+    def cannot_update(
+        self, conn: Connection, schema: str, name: str, columns: Sequence[str]
+    ) -> list[str] | None:
+        """Asked as `may` asks: an EXPLAIN of an UPDATE of each column, which the server
+        checks against the table's and the column's privileges, a role's included."""
+        if not self.table_exists(conn, schema, name):
+            return None
+        table = sql.Identifier(schema, name)
+        refused = []
+        for column in columns:
+            probe = sql.SQL("EXPLAIN UPDATE {} SET {} = NULL WHERE 1 = 0").format(
+                table, sql.Identifier(column)
+            )
+            try:
+                conn.execute(probe).fetchall()
+            except errors.InsufficientPrivilege:
+                refused.append(column)
+        return refused
+
+    def may_lock(self, conn: Connection, schema: str, name: str) -> bool | None:
+        """An EXPLAIN of a locking read (MariaDB wants SELECT for it, MySQL 8 UPDATE too)."""
+        if not self.table_exists(conn, schema, name):
+            return None
+        probe = sql.SQL("EXPLAIN SELECT 1 FROM {} WHERE 1 = 0 FOR UPDATE").format(
+            sql.Identifier(schema, name)
+        )
+        try:
+            conn.execute(probe).fetchall()
+        except errors.InsufficientPrivilege:
+            return False
+        return True
+
     def _listed(self, conn: Connection, schema: str, name: str) -> set[str]:
         """Privileges granted to the account itself (globally, on the database, on the table),
         as information_schema shows them (none held through a role)."""

@@ -4,7 +4,7 @@ catalogue (`retention/engines/catalogue.py`)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from psycopg import sql
@@ -69,6 +69,27 @@ class Catalogue:
             ),
             [table] * len(privileges),
         ).fetchone()
+        return bool(row and row[0])
+
+    def cannot_update(
+        self, conn: Connection, schema: str, name: str, columns: Sequence[str]
+    ) -> list[str] | None:
+        if not self.table_exists(conn, schema, name):
+            return None
+        table = sql.Identifier(schema, name).as_string(None)
+        rows = conn.execute(
+            "SELECT c.name FROM unnest(%s::text[]) WITH ORDINALITY AS c(name, i) "
+            "WHERE NOT has_column_privilege(%s, c.name, 'UPDATE') ORDER BY c.i",
+            (list(columns), table),
+        ).fetchall()
+        return [str(row[0]) for row in rows]
+
+    def may_lock(self, conn: Connection, schema: str, name: str) -> bool | None:
+        # FOR UPDATE wants UPDATE on the table or on one of its columns at least
+        if not self.table_exists(conn, schema, name):
+            return None
+        table = sql.Identifier(schema, name).as_string(None)
+        row = conn.execute("SELECT has_any_column_privilege(%s, 'UPDATE')", (table,)).fetchone()
         return bool(row and row[0])
 
     def transactional(
