@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from retention.daemon.schedule import Schedule
 from retention.demo import embedded
@@ -341,3 +342,24 @@ def test_daemon_of_a_scrub_with_pseudonyms_loads_the_key(
     _until(lambda: _runs(demo_db_url) >= 1, 240, "a completed run")
     failed = demo_conn.execute("SELECT count(*) FROM retention.runs WHERE outcome <> 'completed'")
     assert failed.fetchone() == (0,)
+
+
+def test_an_account_the_server_refuses_is_an_error_not_a_restart(
+    db_url: str, tmp_path: Path, daemons: list[DaemonProcess]
+) -> None:
+    """A wrong account retried forever at WARNING looked like a restart to the journal's
+    filters: once the back-off reaches its ceiling, each attempt is an ERROR with the time
+    since the first failure; the daemon keeps retrying (a password can be fixed live)."""
+    refused = make_conninfo(db_url, user=f"rt_nobody_{os.getpid()}")
+    daemon = DaemonProcess(refused, tmp_path, RETENTION_SCHEDULE=EVERY_2S)
+    daemons.append(daemon)
+    _until(lambda: "ERROR" in daemon.text(), what="the daemon to give the error")
+    text = daemon.text()
+    assert "WARNING - database unavailable (cannot connect to the database" in text
+    error = next(line for line in text.splitlines() if "ERROR" in line)
+    assert "ERROR   - database unavailable for " in error
+    assert "retrying every 2 s. Hint: check database_url (its account" in error
+    assert f'role "rt_nobody_{os.getpid()}" does not exist' in error
+    assert daemon.process.poll() is None  # still retrying
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait() == 0

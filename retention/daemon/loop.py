@@ -6,7 +6,9 @@
 - A fire missed while the daemon was down (the last run started before the previous fire
   time) triggers one run at start.
 - The database away or restarted: retry with exponential back-off up to a ceiling; the next
-  attempt recomputes what is due, so nothing is lost or done twice.
+  attempt recomputes what is due, so nothing is lost or done twice. Warnings while the delay
+  grows; once it reaches the ceiling (`retry_max_seconds`), an error at each attempt, with the
+  time since the first failure: an account refused or a server gone for good is not a restart.
 - systemd `Type=notify`: READY once started, STATUS of what it does, WATCHDOG pings.
 - A catch-all around each cycle logs the error and goes on; only invalid settings at start
   are fatal.
@@ -186,15 +188,30 @@ class Daemon:
     def _cycle(self) -> None:
         """One scheduled run, retried while the database is away; never raises."""
         delay = 1.0
+        failed_since: float | None = None
+        attempts = 0
         while not self.stop.is_set():
             try:
                 self._run_once()
                 return
             except (DatabaseError, errors.OperationalError) as exc:
                 ceiling = self.config.settings.retry_max_seconds
-                logger.warning(
-                    "database unavailable ({}); retrying in {:.0f} s", _short(exc), delay
-                )
+                attempts += 1
+                failed_since = failed_since or time.monotonic()
+                if delay < ceiling:
+                    logger.warning(
+                        "database unavailable ({}); retrying in {:.0f} s", _short(exc), delay
+                    )
+                else:  # not a restart: a wrong password, a dropped account, a server down
+                    logger.error(
+                        "database unavailable for {:.0f} s ({} attempts): {}; retrying every "
+                        "{:.0f} s. Hint: check database_url (its account, password and "
+                        "database), that the server runs, and that it accepts this host",
+                        time.monotonic() - failed_since,
+                        attempts,
+                        _short(exc),
+                        delay,
+                    )
                 self.metrics.errors.labels("database").inc()
                 self.notifier.status(f"database unavailable, retrying in {delay:.0f} s")
                 if self.stop.wait(delay):
