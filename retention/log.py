@@ -14,7 +14,7 @@ from typing import Any
 from loguru import logger
 
 _TEXT = (
-    "<green>{time:YYYY-MM-DD HH:mm:ss}</green> <level>{level: <7}</level> "
+    "<green>{time:YYYY-MM-DD HH:mm:ssZ}</green> <level>{level: <7}</level> "
     "<cyan>{extra[run_id]}</cyan> {message}"
 )
 
