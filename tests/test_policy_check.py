@@ -105,8 +105,80 @@ def test_a_phases_columns_are_said_at_their_key_with_a_hint(tmp_path: Path) -> N
 
 def test_yaml_syntax_error_is_located(tmp_path: Path) -> None:
     problems = _file_problems(tmp_path, "name: p\nsubject:\n  table: [patients\n")
-    assert problems[0].message.startswith("invalid YAML")
-    assert problems[0].location.line is not None
+    assert (
+        problems[0].message == "the list opened by [ on line 3 is not closed where YAML expects it"
+    )
+    assert (problems[0].location.line, problems[0].location.column) == (3, 10)
+    problems = _file_problems(tmp_path, "name: p\nsubject: &a\n  table: *b\n")
+    assert problems[0].message.startswith("invalid YAML: found undefined alias")
+    assert problems[0].location.line == 3
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "where", "message", "hint"),
+    [
+        (  # one space short of its block
+            "    over: sejours",
+            "   over: sejours",
+            (9, 4),
+            "this line is indented 3 space(s), which matches no block above it",
+            "indent it with 2 spaces as line 6 or 4 spaces as line 8",
+        ),
+        (  # deeper than the line above: the rest of its value
+            "    over: sejours",
+            "      over: sejours",
+            (9, 7),
+            "line 9 is indented deeper than line 8, so YAML reads it as the rest of line 8's value",
+            "indent it with 4 spaces, as line 8",
+        ),
+        (  # a name at the level of the list's dashes
+            "    due: retain_until",
+            "  due: retain_until",
+            (14, 3),
+            "line 14 is at the level of the '- ' of the list item on line 13, without one of "
+            "its own",
+            "indent it with 4 spaces to belong to that item, or start a new item with '- '",
+        ),
+        (
+            "    action: purge",
+            "\taction: purge",
+            (15, 1),
+            "a tab character: a policy file is indented with spaces only",
+            "replace the tab with spaces",
+        ),
+        (
+            "name: p",
+            "name: p: v2",
+            (1, 8),
+            "a second ': ' on line 1: YAML would read the rest as a new name",
+            "put the value in quotes: name: 'p: v2'",
+        ),
+        (
+            "    over: sejours",
+            "    over sejours",
+            (9, 5),
+            "line 9 has no ':' after its name",
+            "write 'name: value', with a colon and a space",
+        ),
+        (
+            "    where: annule = '0'",
+            "    where: \"annule = '0'",
+            (10, 12),
+            'the text opened by " on line 10 is never closed',
+            'close it with " on the same line',
+        ),
+    ],
+)
+def test_yaml_syntax_errors_are_said_in_plain_words(
+    tmp_path: Path, old: str, new: str, where: tuple[int, int], message: str, hint: str
+) -> None:
+    """PyYAML's own words ("expected <block end>, but found '<block mapping start>'") tell a
+    compliance officer nothing: the line, what is wrong with it, and the spaces to use."""
+    assert old in VALID
+    (problem,) = _file_problems(tmp_path, VALID.replace(old, new, 1))
+    assert (problem.location.line, problem.location.column) == where
+    assert problem.message == message
+    assert problem.hint is not None and hint in problem.hint
 
 
 def test_expression_syntax_error_points_inside_the_expression(

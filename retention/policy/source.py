@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from retention.errors import Location, PolicyError, Problem
+from retention.policy.yaml_errors import explain
 
 PathKey = tuple[str | int, ...]
 
@@ -97,11 +98,9 @@ def parse_yaml(text: str, name: str) -> Document:
         node = loader.get_single_node()
         value = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = Location(name, mark.line + 1, mark.column + 1) if mark else Location(name)
-        what = exc.problem or exc.context or "invalid YAML"
-        hint = "check indentation and that ':' is followed by a space"
-        raise PolicyError([Problem(where, f"invalid YAML: {what}", hint)]) from None
+        said = explain(exc, text)
+        where = Location(name, said.line, said.column) if said.line else Location(name)
+        raise PolicyError([Problem(where, said.message, said.hint)]) from None
     finally:
         loader.dispose()
     doc = Document(name, value, text=text)
