@@ -429,7 +429,7 @@ def test_demo_with_a_mariadb_url_runs_every_step_as_on_postgresql(
         assert "28 personal column(s) of 98 in 13 table(s)" in output  # retention scan
         assert "23 of 28 personal column(s) covered, 5 gap(s)" in output  # as on PostgreSQL
         for step in (
-            "== legal holds: 2 patient(s) put on hold",
+            "== retention hold add --policy dossier-medical: 2 patient(s) put on hold",
             "== retention approve --key",
             ": completed",
             "audit trail intact",

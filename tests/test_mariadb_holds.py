@@ -386,3 +386,43 @@ def test_a_run_waits_for_the_approval_and_spares_the_held_subject(
     site.ok(*large, **one)
     assert _patients(site) == ["P-001", "P-003"]
     assert "entries" in site.ok("audit", "verify", **one)
+
+
+@pytest.mark.parametrize("tampering", ["delete", "release", "move"])
+def test_a_hold_removed_outside_the_tool_stops_every_run(site: Site, tampering: str) -> None:
+    """The auditor's case: a superuser deleted a hold row (or ended it, or moved it to another
+    patient); the next run purged the held patient and `audit verify` said intact. The trail
+    records every hold: a run now refuses while the table lacks one the trail still holds,
+    plan and check say so, verify fails; adding it again (then releasing it) settles it."""
+    site.ok("init")
+    site.ok("hold", "add", "--subject", "P-001", "--reason", "claim 2026-17")
+    table = sql.Identifier(site.schema, "holds")
+    statement = {
+        "delete": "DELETE FROM {} WHERE hold_id = 1",
+        "release": "UPDATE {} SET released_at = held_since WHERE hold_id = 1",
+        "move": "UPDATE {} SET subject_key = 'P-003' WHERE hold_id = 1",
+    }[tampering]
+    site.conn.execute(sql.SQL(statement).format(table))
+    refused = site.cli("run", "--yes", "--allow-large", "--reason", "test")
+    assert refused.returncode == 5, refused.stdout + refused.stderr
+    assert "error: the holds table does not match the audit trail: the hold added at entry #" in (
+        refused.stderr
+    )
+    assert "(hold 1, every policy on " in refused.stderr
+    assert "nothing runs until the table and the trail agree" in refused.stderr
+    assert "hint: if the hold stands, add it again with 'retention hold add'" in refused.stderr
+    assert site.conn.execute(sql.SQL("SELECT count(*) FROM patients")).fetchone() == (3,)
+    planned = site.cli("plan")
+    assert planned.returncode == 0 and "warning: the holds table does not match" in (planned.stderr)
+    assert "warning: the holds table does not match" in site.cli("check").stderr
+    verified = site.cli("audit", "verify")
+    assert verified.returncode == 1 and "HOLDS: the holds table does not match" in (verified.stdout)
+    # the operator settles it: the hold stands (added again), then ends (released): recorded
+    if tampering == "move":
+        site.conn.execute(sql.SQL("UPDATE {} SET subject_key = 'P-001'").format(table))
+        site.ok("hold", "release", "--subject", "P-001")
+    else:
+        site.ok("hold", "add", "--subject", "P-001", "--reason", "claim 2026-17, again")
+        site.ok("hold", "release", "--subject", "P-001")
+    site.ok("run", "--yes", "--allow-large", "--reason", "test")
+    assert site.ok("audit", "verify").startswith("audit trail intact")

@@ -12,8 +12,9 @@ from typing import Any
 
 from retention.audit.anchor import Anchor, read_copy, read_heads
 from retention.audit.approvals import UNSIGNED, Recorded, recorded_approvals, rules_of
+from retention.audit.holds import describe, unmatched_holds
 from retention.audit.trail import Verification, stored_content, subject_digest, verify
-from retention.cli.common import audit_key, public_keys
+from retention.cli.common import audit_key, audit_key_if_set, public_keys
 from retention.cli.options import iso_date
 from retention.db import connect
 from retention.engines import engine_for, sql
@@ -109,10 +110,16 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
             if rules.signers is not None
             else None
         )
+        key = audit_key_if_set(settings)
+        lost_holds = unmatched_holds(conn, settings.schema_name, key)
     _print_verification(result)
     for note in notes:
         print(f"  {note}")
     forged = _print_approvals(approvals)
+    if lost_holds:
+        print(f"  HOLDS: {describe(lost_holds)}")
+    elif key is None:
+        print("  note: holds compared with the trail by id only (the audit key is not set)")
     if not anchors:
         print(
             "  note: no record outside the database was given (audit_head_file, --against): "
@@ -124,7 +131,7 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
             "written before signing began; set audit_signed_from (1 on a trail signed from its "
             "start) so that a trail rewritten whole without signatures is refused"
         )
-    return 0 if result.intact and not forged else 1
+    return 0 if result.intact and not forged and not lost_holds else 1
 
 
 def _print_approvals(approvals: list[Recorded] | None) -> bool:

@@ -16,6 +16,11 @@ def audit_key(settings: Settings) -> Key:
     return load_key(settings.audit_key, "audit_key")
 
 
+def audit_key_if_set(settings: Settings) -> Key | None:
+    """The audit key when it is set (commands that read the trail can do without it)."""
+    return audit_key(settings) if settings.audit_key is not None else None
+
+
 def public_keys(settings: Settings) -> TrailKeys | None:
     """The public keys audit entries are checked with (None: none is configured)."""
     return trail_keys(settings.audit_public_keys, settings.audit_signing_key)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from retention.audit.approvals import DESTRUCTIVE, approval_state, rules_of
+from retention.audit.holds import hold_entry
 from retention.audit.trail import verify
 from retention.audit.writer import audit_keys
 from retention.cli.common import public_keys, trail
@@ -129,14 +130,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             if result.errors:
                 return 2
             _scan(conn, settings, result.bound)
-            held = _demo_holds(conn, result.bound, settings)
+            keys = args.datadir.parent / "keys"
+            keyed = demo_keys(settings, keys)
+            held = _demo_holds(conn, result.bound, keyed)
             if held:
-                print(f"\n== legal holds: {held} patient(s) put on hold (claims in progress)")
+                print(
+                    f"\n== retention hold add --policy dossier-medical: {held} patient(s) put "
+                    "on hold (claims in progress)"
+                )
             plan = compute_plan(conn, result.bound, settings.today(), schema=settings.schema_name)
             print("\n== retention plan")
             print(render_plan(plan, settings.timezone))
-            keys = args.datadir.parent / "keys"
-            keyed = demo_keys(settings, keys)
             before = demo_exposure_before(conn, keyed, result.bound)
             _run_and_verify(conn, keyed, result.bound, keys)
             from retention.cli.demo_archiving import archive_and_restore
@@ -321,7 +325,11 @@ def _demo_holds(conn: Connection, policies: list[BoundPolicy], settings: Setting
     query = sql.SQL("SELECT k FROM ({}) AS c WHERE is_due ORDER BY k LIMIT 2").format(clock.query)
     keys = [str(row[0]) for row in conn.execute(query, clock.params)]
     scope = Scope(person_of(record), record.name)  # as `hold add --policy` records it
-    with conn.transaction():
-        for key in keys:
-            add_hold(conn, settings.schema_name, scope, key, "demo: amicable claim in progress")
+    audit = trail(conn, settings)
+    for key in keys:  # each recorded in the trail in its transaction, as the command does
+        with conn.transaction():
+            hold = add_hold(
+                conn, settings.schema_name, scope, key, "demo: amicable claim in progress"
+            )
+            audit.append(conn, hold_entry(audit, scope, (record.name,), key, hold))
     return len(keys)

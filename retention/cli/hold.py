@@ -9,6 +9,7 @@ import argparse
 from dataclasses import dataclass
 from typing import Any
 
+from retention.audit.holds import hold_entry
 from retention.audit.trail import AuditTrail, Entry, mirror, subject_digest
 from retention.catalog.introspect import read_catalog
 from retention.cli.common import audit_key, ensure_schema, trail
@@ -66,10 +67,6 @@ class _Target:
 
     scope: Scope
     policies: tuple[str, ...]
-
-    def digests(self, audit: AuditTrail, subject: str) -> tuple[str, ...]:
-        """The subject's keyed digest under every policy covered (what `audit find` reads)."""
-        return tuple(sorted({audit.subject_digest(p, subject) for p in self.policies}))
 
     def label(self, audit: AuditTrail, subject: str) -> str:
         return _digest(audit.key, self.scope.policy, self.scope.person, subject)
@@ -162,23 +159,7 @@ def _live_archives(conn: Any, schema: str) -> bool:
 
 
 def _entry(target: _Target, audit: AuditTrail, args: argparse.Namespace, hold: Hold) -> Entry:
-    detail: dict[str, Any] = {"hold_id": hold.hold_id}
-    if target.scope.policy is None:
-        detail.update(
-            scope="person", table=target.scope.person.table, policies=list(target.policies)
-        )
-    adding = hold.released_at is None
-    if not adding:
-        assert hold.released_at is not None
-        detail["held_days"] = (hold.released_at - hold.held_since).days
-    return Entry(
-        event="hold_add" if adding else "hold_release",
-        outcome="held" if adding else "released",
-        policy=target.scope.policy,
-        subjects=1,
-        subject_digests=target.digests(audit, args.subject),
-        detail=detail,
-    )
+    return hold_entry(audit, target.scope, target.policies, args.subject, hold)
 
 
 def _add(args: argparse.Namespace, settings: Settings) -> int:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from retention.audit.approvals import rules_of
+from retention.audit.holds import HINT, describe, unmatched_holds
+from retention.cli.common import audit_key_if_set
 from retention.cli.options import add_policies_option, iso_date
 from retention.db import connect
 from retention.plan.compute import compute_plan
@@ -51,6 +54,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             approvals=rules_of(settings),
         )
         plan = with_intents(conn, settings.schema_name, plan)
+        lost = unmatched_holds(conn, settings.schema_name, audit_key_if_set(settings))
+    if lost:  # on stderr: the plan's output stays what it was (JSON readers)
+        print(f"warning: {describe(lost)}; a run refuses", file=sys.stderr)
+        print(f"  hint: {HINT}", file=sys.stderr)
     if args.format == "json":
         print(json.dumps(plan.to_json(), indent=2, ensure_ascii=False))
     else:

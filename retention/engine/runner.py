@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
+from retention.audit.holds import refuse_unmatched
 from retention.audit.trail import AuditTrail
 from retention.db import connection_lost
 from retention.engine import gates, intents
@@ -130,6 +131,8 @@ class Runner:
     ) -> tuple[RunReport, Plan, list[LimitExceeded]]:
         """The gates before the run (clocks, limits), its warnings and its plan."""
         check_clock(self.conn, self.settings)
+        # a hold removed from the table outside `retention hold` would let its subject go
+        refuse_unmatched(self.conn, self.schema, self.trail.key)
         report = RunReport(uuid.uuid4())
         report.warnings = privilege_warnings(self.conn, policies)
         report.coverage_gaps = gates.coverage_gaps(self.conn, self.schema, every)
