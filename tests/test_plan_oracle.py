@@ -33,7 +33,7 @@ def _birth(text: str | None) -> date | None:
 
 
 def _r1112_7(birth: date, death: date | None, last: date) -> date:
-    if death is not None and death < _add_years(last, 10):
+    if death is not None and last <= death < _add_years(last, 10):
         return _add_years(death, 10)
     return max(_add_years(last, 20), _add_years(birth, 28))
 

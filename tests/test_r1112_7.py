@@ -56,6 +56,11 @@ CASES: dict[
     16: ("1996-02-29", None, [(date(2000, 1, 1), "0")], [], date(2024, 2, 29), True),
     # 10 years after a death on a leap day lands on 28 February
     17: ("1950-01-01", date(2016, 2, 29), [(date(2014, 1, 1), "0")], [], date(2026, 2, 28), True),
+    # a death dated before the last stay contradicts the data: not the (shorter) death rule,
+    # 20 years after the stay (the shipped formula once destroyed this record in 2015)
+    19: ("1950-01-01", date(2005, 1, 1), [(date(2010, 1, 5), "0")], [], date(2030, 1, 5), False),
+    # died on the day of the last discharge: 10 years after death
+    20: ("1950-01-01", date(2010, 1, 5), [(date(2010, 1, 5), "0")], [], date(2020, 1, 5), True),
     # legal hold: due, but held (see test_hold)
     18: ("1950-01-01", None, [(date(1990, 1, 1), "0")], [], date(2010, 1, 1), True),
 }

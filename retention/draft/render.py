@@ -206,7 +206,8 @@ R1112_7 = """\
 #     (a related row without a date, a stay still open, is otherwise undeterminable)
 # retain_until: |
 #   if derniere_venue is null then null
-#   else if deces is not null and deces < derniere_venue + 10 years then deces + 10 years
+#   else if deces is not null and deces >= derniere_venue and deces < derniere_venue + 10 years
+#     then deces + 10 years
 #   else greatest(derniere_venue + 20 years, naissance + 28 years)
 """
 
