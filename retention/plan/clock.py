@@ -336,8 +336,8 @@ def aggregate_sql(
         for i, j in enumerate(date_.joins)
     )
     # a declared link's value whose row is gone: that row's date is unknown, not absent
-    lost: list[sql.Composable] = [
-        sql.SQL("({} AND {} IS NULL)").format(
+    gone: dict[str, sql.Composable] = {
+        j.table.name: sql.SQL("({} AND {} IS NULL)").format(
             sql.SQL(" AND ").join(
                 sql.SQL("{} IS NOT NULL").format(sql.Identifier("t", c)) for c in j.columns
             ),
@@ -345,12 +345,22 @@ def aggregate_sql(
         )
         for i, j in enumerate(date_.joins)
         if not j.enforced
-    ]
-    # a row whose date or filter the engine could not compute: its date is unknown too
-    lost += [t.unknown for t in (value, filtered) if t is not None and t.unknown is not None]
+    }
+    # a row whose filter cannot be decided (it reads a value the engine cannot, or a joined
+    # row that is gone) may count: it is read, and its subject's date is unknown; a row the
+    # filter leaves out is not read, whatever its date (a cancelled stay dated 0000-00-00,
+    # common in Mediboard, kept every patient who had one undeterminable); a row read whose
+    # own date cannot be read or whose joined row is gone makes the date unknown
+    read = _names(date_.where, over.name) if date_.where is not None else set()
+    unsure: list[sql.Composable] = [gone[t] for t in sorted(read) if t in gone]
+    if filtered is not None and filtered.unknown is not None:
+        unsure.append(filtered.unknown)
+    lost = [*unsure, *(gone[t] for t in sorted(gone) if t not in read)]
+    if value.unknown is not None:
+        lost.append(value.unknown)
     unknown = sql.SQL(" OR ").join(lost) if lost else sql.SQL("false")
-    if lost:
-        where = sql.SQL("({} OR {})").format(where, unknown)
+    if unsure:
+        where = sql.SQL("({} OR {})").format(where, sql.SQL(" OR ").join(unsure))
     # a row that passes the filter but has no value (a stay still open, no discharge date):
     # its date is missing, and so the subject's, unless the date says if_missing: "null"
     # (such rows left out: the aggregate ignores nulls). Rows failing the filter are only
@@ -396,6 +406,11 @@ def aggregate_sql(
         bad=dialect.aggregate_bad(sql.SQL("v"), sql.SQL("lost")),
         u=sql.SQL(" UNION ALL ").join(branches),
     )
+
+
+def _names(expr: Expr, over: str) -> set[str]:
+    """The tables whose columns `expr` reads (`over` for its unqualified names)."""
+    return {node.table or over for node in expr.walk() if isinstance(node, Name)}
 
 
 def _may_be_null(expr: Expr, over: Table, tables: Mapping[str, Table]) -> bool:
