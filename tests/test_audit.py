@@ -529,3 +529,33 @@ def test_the_head_file_can_be_piped(
     )
     assert piped.returncode == 1, piped.stdout
     assert b"at least were removed" in piped.stdout
+
+
+def test_a_copy_restored_under_another_name_is_checked_against_the_original_trail(
+    audited: psycopg.Connection[Any], demo_db_url: str, tmp_path: Path
+) -> None:
+    """An auditor's finding: a copy restored under another name (as the README suggests)
+    skipped every head line, the original database's, in a note, and verify said intact after
+    the last entries were deleted. A head file given by hand that names no line of the trail is
+    an error naming the trails it holds; --trail names the original."""
+    head = tmp_path / "head.jsonl"
+    last, digest = audited.execute(
+        "SELECT seq, hash FROM retention.audit ORDER BY seq DESC LIMIT 1"
+    ).fetchone()  # type: ignore[misc]
+    append_head(head, "hopital", "retention", last, digest)
+    refused = cli(demo_db_url, "audit", "verify", "--head", str(head))
+    assert refused.returncode == 2, refused.stdout
+    assert "error: the head file " in refused.stderr
+    assert f"holds no line of the trail {audited.info.dbname}.retention" in refused.stderr
+    assert "hint: it names hopital.retention: checking a copy restored under another name" in (
+        refused.stderr
+    )
+    ok = cli(demo_db_url, "audit", "verify", "--head", str(head), "--trail", "hopital")
+    assert ok.returncode == 0 and f"head file {head}: 1 run(s), last entry {last}" in ok.stdout
+    audited.execute("ALTER TABLE retention.audit DISABLE TRIGGER USER")
+    audited.execute("DELETE FROM retention.audit WHERE seq = %s", (last,))
+    audited.execute("ALTER TABLE retention.audit ENABLE TRIGGER USER")
+    broken = cli(demo_db_url, "audit", "verify", "--head", str(head), "--trail", "hopital")
+    assert broken.returncode == 1 and f"entries {last}..{last} at least were removed" in (
+        broken.stdout
+    )

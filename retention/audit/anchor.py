@@ -54,6 +54,7 @@ class Copy:
     skipped: int = 0
     other: int = 0
     unreadable: int = 0
+    trails: tuple[str, ...] = ()  # the other trails' names (database.schema), in file order
 
     def describe(self) -> str:
         parts = [
@@ -134,6 +135,7 @@ def read_heads(path: Path, database: str, schema: str) -> Copy | None:
             ) from None
     anchors: list[Anchor] = []
     other = unreadable = 0
+    trails: dict[str, None] = {}
     for number, line in _lines(path, "the audit head file", _HEAD_HINT):
         if not line.strip():
             continue
@@ -143,9 +145,10 @@ def read_heads(path: Path, database: str, schema: str) -> Copy | None:
             unreadable += 1  # cut short by a full disk, or altered
         elif data.get("database") != database or data.get("schema") != schema:
             other += 1
+            trails[f"{data.get('database')}.{data.get('schema')}"] = None
         else:
             anchors.append(anchor)
-    return Copy(anchors, other=other, unreadable=unreadable)
+    return Copy(anchors, other=other, unreadable=unreadable, trails=tuple(trails))
 
 
 _HEAD_HINT = "check the path (setting audit_head_file or --head) and its permissions"
@@ -161,6 +164,7 @@ def read_copy(path: Path, database: str | None = None, schema: str | None = None
     hint = "give the audit_log file, or 'journalctl -u retention -u retention-run -o cat' output"
     anchors: list[Anchor] = []
     skipped = other = 0
+    trails: dict[str, None] = {}
     for number, line in _lines(path, "the audit log copy", hint):
         content = _entry_of_line(line)
         anchor = _anchor(content, f"{name}, line {number}") if content is not None else None
@@ -178,9 +182,10 @@ def read_copy(path: Path, database: str | None = None, schema: str | None = None
             }
         ):
             other += 1
+            trails[f"{trail.get('database')}.{trail.get('schema')}"] = None
             continue
         anchors.append(anchor)
-    return Copy(anchors, skipped=skipped, other=other)
+    return Copy(anchors, skipped=skipped, other=other, trails=tuple(trails))
 
 
 def _lines(path: Path, what: str, hint: str) -> Iterator[tuple[int, str]]:

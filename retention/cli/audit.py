@@ -10,7 +10,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from retention.audit.anchor import Anchor, read_copy, read_heads
+from retention.audit.anchor import Anchor, Copy, read_copy, read_heads
 from retention.audit.approvals import UNSIGNED, Recorded, recorded_approvals, rules_of
 from retention.audit.holds import describe, unmatched_holds
 from retention.audit.trail import Verification, stored_content, subject_digest, verify
@@ -66,6 +66,13 @@ def register(commands: Any) -> None:
         help="the head file to check, e.g. a copy kept off the host (default: setting "
         "audit_head_file)",
     )
+    check.add_argument(
+        "--trail",
+        default=None,
+        metavar="DATABASE",
+        help="the database whose trail the head file and the copies name, when checking a "
+        "copy restored under another name (default: the database connected to)",
+    )
     check.set_defaults(handler=_verify)
     show = sub.add_parser("show", help="list entries")
     show.add_argument("--since", type=iso_date, default=None, metavar="DATE")
@@ -87,15 +94,26 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
     if args.head is not None and str(args.head) != "-" and not _exists(args.head):
         raise UsageError(f"no audit head file at {args.head}")
     with connect(settings) as conn:
+        database = args.trail or conn.info.dbname
         head_path = args.head or settings.audit_head_file
         if head_path is not None:
-            notes.append(_heads(head_path, conn.info.dbname, settings.schema_name, anchors))
+            heads = read_heads(head_path, database, settings.schema_name)
+            if args.head is not None and heads is not None and not heads.anchors:
+                # given by hand, and of no use: said, not passed over in a note
+                raise UsageError(
+                    f"the head file {head_path} holds no line of the trail "
+                    f"{database}.{settings.schema_name}",
+                    hint=_other_trails(heads.trails),
+                )
+            notes.append(_heads(head_path, heads, anchors))
         for path in args.against:
-            copy = read_copy(path, conn.info.dbname, settings.schema_name)
+            copy = read_copy(path, database, settings.schema_name)
             if not copy.anchors:
                 raise UsageError(
-                    f"{path} holds no audit entry",
-                    hint="give the audit_log file, or 'journalctl -u retention -u "
+                    f"{path} holds no audit entry of the trail {database}.{settings.schema_name}",
+                    hint=_other_trails(copy.trails)
+                    if copy.trails
+                    else "give the audit_log file, or 'journalctl -u retention -u "
                     "retention-run -o cat' output",
                 )
             anchors.extend(copy.anchors)
@@ -122,8 +140,8 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
         print("  note: holds compared with the trail by id only (the audit key is not set)")
     if not anchors:
         print(
-            "  note: no record outside the database was given (audit_head_file, --against): "
-            "removing the last entries would not be detected"
+            "  note: no entry of this trail is known from outside the database (head file, "
+            "--against): removing the last entries would not be detected"
         )
     if result.unsigned and settings.audit_signed_from is None:
         print(
@@ -154,9 +172,18 @@ def _print_approvals(approvals: list[Recorded] | None) -> bool:
     return bool(forged)
 
 
-def _heads(path: Path, database: str, schema: str, anchors: list[Anchor]) -> str:
-    """Add the head file's entries for this database to `anchors`; what to say about it."""
-    heads = read_heads(path, database, schema)
+def _other_trails(trails: tuple[str, ...]) -> str:
+    if not trails:
+        return "check the file: it names no trail"
+    named = ", ".join(trails[:5]) + (", ..." if len(trails) > 5 else "")
+    return (
+        f"it names {named}: checking a copy restored under another name, give the original "
+        "database with --trail (and its schema with RETENTION_SCHEMA_NAME)"
+    )
+
+
+def _heads(path: Path, heads: Copy | None, anchors: list[Anchor]) -> str:
+    """Add the head file's entries for this trail to `anchors`; what to say about it."""
     if heads is None:
         return f"no head file at {path} yet (each run appends to it)"
     anchors.extend(heads.anchors)
