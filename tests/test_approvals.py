@@ -14,7 +14,7 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from retention.audit.approvals import approval_state, record_approval, rules_of
-from retention.audit.trail import GENESIS, entry_hash
+from retention.audit.trail import GENESIS, Entry, entry_hash
 from retention.store.schema import migrate
 from tests.engine_helpers import ROOT, cli, run, settings, trail
 from tests.fix_engines import EngineDB
@@ -250,3 +250,65 @@ def test_one_key_listed_under_two_principals_counts_once(
     assert state.approvals[1].problem is not None
     assert "already counted under m.durand" in state.approvals[1].problem
     assert "already counted under dr.petit" in str(state.approvals[3].problem)
+
+
+def test_approvals_copied_from_another_trail_signed_with_the_same_key_count_for_nothing(
+    demo_conn: psycopg.Connection[Any], demo_db_url: str, db_url: str, policies: Path,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """An auditor's finding: a staging database sharing the production trail's signing key
+    (and approvers) got the two approvals of a changed policy; its two audit rows, copied
+    unchanged into production, made check, plan and run count them (each verifies in itself).
+    They do not follow production's entries: counted for nothing, and verify says so."""
+    prod = settings(
+        demo_db_url, policies, required_approvals=2, required_roles=("directeur", "medecin-dim")
+    )
+    stage = settings(db_url, policies)
+    assert _cli(db_url, policies, "init").returncode == 0
+    assert _cli(demo_db_url, policies, "init").returncode == 0
+    run(demo_conn, settings(demo_db_url, policies), only="contacts-patients")  # a trail
+    with psycopg.connect(db_url, autocommit=True) as staging:
+        last = demo_conn.execute("SELECT coalesce(max(seq), 0) FROM retention.audit").fetchone()
+        assert last is not None
+        padding = trail(staging, stage)
+        while True:  # the staging trail as long as production's, as a copy of it would be
+            row = staging.execute("SELECT coalesce(max(seq), 0) FROM retention.audit").fetchone()
+            assert row is not None
+            if row[0] >= last[0]:
+                break
+            padding.append(staging, Entry(event="note", outcome="ok"))
+        sha = _sha(policies)
+        for who in ("dr.martin", "m.durand"):
+            sig = tmp_path / f"{who}.sig"
+            sig.write_text(signature(who, RECORD, sha), encoding="ascii")
+            done = _cli(db_url, policies, "approve", "--policy", RECORD, "--signature", str(sig))
+            assert done.returncode == 0, done.stderr
+        copied = staging.execute(
+            "SELECT * FROM retention.audit WHERE event = 'approval' ORDER BY seq"
+        ).fetchall()
+        columns = [
+            c.name
+            for c in staging.execute("SELECT * FROM retention.audit LIMIT 0").description or ()
+        ]
+    assert last[0] > 0 and [r[0] for r in copied] == [last[0] + 1, last[0] + 2]
+    assert approval_state(demo_conn, "retention", RECORD, sha, rules_of(prod)).approvals == ()
+    demo_conn.execute("ALTER TABLE retention.audit DISABLE TRIGGER USER")
+    for row in copied:  # unchanged, as the superuser copied them
+        demo_conn.execute(
+            f"INSERT INTO retention.audit ({', '.join(columns)}) "
+            f"VALUES ({', '.join(['%s'] * len(columns))})",
+            [Jsonb(v) if isinstance(v, dict) else v for v in row],
+        )
+    demo_conn.execute("ALTER TABLE retention.audit ENABLE TRIGGER USER")
+    state = approval_state(demo_conn, "retention", RECORD, sha, rules_of(prod))
+    assert state.approved is False
+    assert all(
+        a.problem is not None and "its audit entry is not linked into this trail" in a.problem
+        for a in state.approvals
+    ), state.approvals
+    checked = _cli(demo_db_url, policies, "check", RETENTION_REQUIRED_APPROVALS="2")
+    assert "NOT approved: 0/2" in checked.stdout, checked.stdout
+    verified = _cli(demo_db_url, policies, "audit", "verify")
+    assert verified.returncode == 1
+    assert "approvals: 0 signature(s) verify" in verified.stdout
+    assert f"FORGED approval at entry {last[0] + 1}: 'dr.martin'" in verified.stdout

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from retention.audit.anchor import Anchor, read_heads
 from retention.audit.seal import TrailKeys, trail_keys
 from retention.audit.sshsig import (
     AllowedSigner,
@@ -32,9 +33,18 @@ from retention.audit.sshsig import (
     parse_signature,
     read_allowed_signers,
 )
-from retention.audit.trail import SIGNED_COLUMNS, AuditTrail, Entry, Stored, entry_problem
+from retention.audit.trail import (
+    SIGNED_COLUMNS,
+    AuditTrail,
+    Entry,
+    Stored,
+    Unlinked,
+    chain_to,
+    entry_problem,
+)
 from retention.engines import Connection, engine_of, sql
 from retention.engines.rows import dict_row
+from retention.errors import UsageError
 from retention.policy.actions import SPECS
 from retention.settings import Settings
 
@@ -60,6 +70,7 @@ class Rules:
     roles: Mapping[str, str] = field(default_factory=dict)
     required_roles: tuple[str, ...] = ()
     keys: TrailKeys | None = None
+    head_file: Path | None = None  # its lines shorten the walk that links an approval in
 
 
 def rules(
@@ -242,6 +253,7 @@ def approval_state(
             ).fetchall()
     now = datetime.now(UTC)
     approvals: list[Approval] = []
+    unlinked = _unlinked(conn, schema, rows, rules_)
     for row in rows:
         detail = _detail(row["detail"])
         by = str(detail.get("by") or detail.get("signer") or "?")
@@ -249,6 +261,11 @@ def approval_state(
         if problem is None and rules_.keys is not None:
             forged = entry_problem(row, rules_.keys)
             problem = f"its audit entry is forged ({forged})" if forged else None
+        if problem is None and unlinked is not None and int(row["seq"]) >= unlinked.seq:
+            problem = (
+                f"its audit entry is not linked into this trail (at entry {unlinked.seq}: "
+                f"{unlinked.problem}): copied from another trail, or the trail was changed"
+            )
         # the key, read from the signature that verified (not the entry's own say)
         key = parse_signature(detail["signature"]).fingerprint if problem is None else None
         if problem is None and any(a.valid and a.by == by for a in approvals):
@@ -271,14 +288,35 @@ def approval_state(
 
 
 def rules_of(settings: Settings) -> Rules:
-    """The approval rules of the settings, with the trail's public keys."""
-    return rules(
+    """The approval rules of the settings, with the trail's public keys and head file."""
+    found = rules(
         settings.required_approvals,
         settings.approvers_file,
         settings.approver_roles,
         settings.required_roles,
         trail_keys(settings.audit_public_keys, settings.audit_signing_key),
     )
+    return replace(found, head_file=settings.audit_head_file)
+
+
+def _unlinked(
+    conn: Connection, schema: str, rows: Sequence[Mapping[str, Any]], rules_: Rules
+) -> Unlinked | None:
+    """Where the chain leading to the last of these approval entries breaks, if it does (with
+    the trail's public keys only: without them nothing is signed to link). An entry valid in
+    itself, signed by the approver and by a trail key, was counted even when copied from
+    another trail signed with the same key (a staging copy): it must follow this trail's
+    entries, from the last one the head file records before it, or from the first."""
+    if rules_.keys is None or not rows:
+        return None
+    anchors: list[Anchor] = []
+    if rules_.head_file is not None:
+        try:
+            heads = read_heads(rules_.head_file, conn.info.dbname, schema)
+        except UsageError:  # unreadable by this account: the walk starts at the first entry
+            heads = None
+        anchors = heads.anchors if heads is not None else []
+    return chain_to(conn, schema, max(int(r["seq"]) for r in rows), rules_.keys, anchors)
 
 
 @dataclass(frozen=True)

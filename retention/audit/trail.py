@@ -32,6 +32,7 @@ from retention.audit.seal import TrailKeys, TrailSigner
 from retention.engines import Connection, engine_of, sql
 from retention.engines.locks import TransactionLock
 from retention.engines.params import Json
+from retention.engines.rows import dict_row
 from retention.keys import Key
 
 GENESIS = "0" * 64
@@ -429,6 +430,55 @@ def _against(
             anchored=True,
         )
     return Verification(checked)
+
+
+@dataclass(frozen=True)
+class Unlinked:
+    """Where the chain leading to an entry breaks (`seq`) and how."""
+
+    seq: int
+    problem: str
+
+
+def chain_to(
+    conn: Connection,
+    schema: str,
+    up_to: int,
+    keys: TrailKeys,
+    anchors: Sequence[Anchor] = (),
+) -> Unlinked | None:
+    """Whether entry `up_to` is linked into this trail: every entry from the nearest anchor
+    at or before it (an entry the head file records, whose hash the database still holds) or
+    from the first entry, to it, gives its hash, follows the one before and is signed with the
+    trail's keys. An entry valid in itself but copied from another trail (one signed with the
+    same key) does not follow this one's entries. None when linked."""
+    table = sql.Identifier(schema, "audit")
+    start, prev_hash = 1, GENESIS
+    for anchor in sorted((a for a in anchors if a.seq <= up_to), key=lambda a: -a.seq):
+        row = conn.execute(
+            sql.SQL("SELECT hash FROM {} WHERE seq = %s").format(table), (anchor.seq,)
+        ).fetchone()
+        if row is not None and row[0] == anchor.hash:
+            start, prev_hash = anchor.seq + 1, anchor.hash
+            break
+    query = sql.SQL("SELECT {} FROM {} WHERE seq >= %s AND seq <= %s ORDER BY seq").format(
+        sql.SQL(", ").join(map(sql.Identifier, SIGNED_COLUMNS)), table
+    )
+    expected = start
+    with conn.cursor(row_factory=dict_row) as cur:
+        for row in cur.execute(query, (start, up_to)):
+            seq = int(row["seq"])
+            if seq != expected:
+                return Unlinked(expected, f"entries {expected}..{seq - 1} are missing")
+            if row["prev_hash"] != prev_hash:
+                return Unlinked(seq, "it does not follow the entry before it in this trail")
+            problem = entry_problem(row, keys)
+            if problem is not None:
+                return Unlinked(seq, problem)
+            prev_hash, expected = str(row["hash"]), seq + 1
+    if expected <= up_to:
+        return Unlinked(expected, f"entries {expected}..{up_to} are missing")
+    return None
 
 
 def verify_anchors(conn: Connection, schema: str, anchors: Sequence[Anchor]) -> str | None:

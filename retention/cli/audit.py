@@ -6,6 +6,7 @@ import argparse
 import csv
 import json
 import sys
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -133,7 +134,7 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
     _print_verification(result)
     for note in notes:
         print(f"  {note}")
-    forged = _print_approvals(approvals)
+    forged = _print_approvals(approvals, result.broken_seq)
     if lost_holds:
         print(f"  HOLDS: {describe(lost_holds)}")
     elif key is None:
@@ -152,11 +153,20 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if result.intact and not forged and not lost_holds else 1
 
 
-def _print_approvals(approvals: list[Recorded] | None) -> bool:
-    """The approvals of the trail against the approvers file; whether one is forged."""
+def _print_approvals(approvals: list[Recorded] | None, broken: int | None) -> bool:
+    """The approvals of the trail against the approvers file; whether one is forged. Those
+    at or after the first broken entry (`broken`) are not counted: the chain does not lead to
+    them (one copied from another trail signed with the same key verifies in itself)."""
     if approvals is None:
         print("  note: approvals not checked (setting approvers_file is not set)")
         return False
+    if broken is not None:
+        approvals = [
+            a
+            if a.seq < broken or a.problem is not None
+            else replace(a, problem=f"after the broken entry {broken}: not linked to the trail")
+            for a in approvals
+        ]
     valid = [a for a in approvals if a.problem is None]
     old = [a for a in approvals if a.problem == UNSIGNED and a.before_signing]
     forged = [a for a in approvals if a.problem is not None and a not in old]
