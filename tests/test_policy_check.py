@@ -293,6 +293,46 @@ def test_a_clock_that_runs_without_related_rows_is_a_warning(
     assert [w.location.line for w in result.warnings if "without any" in w.message] == [11, 14]
 
 
+def test_the_guard_hinted_covers_every_related_date_the_clock_reads(
+    conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """A compliance officer's finding: with the last stay and the last consultation combined
+    (derniere_venue), the hint said 'if dernier_sejour is null': taken literally, it keeps the
+    patients seen only in consultation undeterminable forever. It names the combined date, or
+    every related date when none combines them."""
+    create_schema(conn)
+    consultations = """  derniere_consultation:
+    latest: plagesconsult.date
+    over: consultations
+  derniere_venue: greatest(dernier_sejour, derniere_consultation)
+retain_until: greatest(derniere_venue + 20 years, naissance + 28 years)"""
+    combined = VALID.replace(
+        "retain_until: greatest(dernier_sejour + 20 years, naissance + 28 years)", consultations
+    ).replace(
+        "dates:\n", "related:\n  links:\n    - {table: consultations, column: patient_id}\ndates:\n"
+    )
+    (warning,) = [
+        w
+        for w in check_policies(conn, _write(tmp_path, combined)).warnings
+        if "without any" in w.message
+    ]
+    assert warning.hint is not None and "'if derniere_venue is null then null else" in warning.hint
+    apart = combined.replace(
+        "retain_until: greatest(derniere_venue + 20 years, naissance + 28 years)",
+        "retain_until: greatest(dernier_sejour + 20 years, derniere_consultation + 20 years, "
+        "naissance + 28 years)",
+    )
+    (warning,) = [
+        w
+        for w in check_policies(conn, _write(tmp_path, apart)).warnings
+        if "without any" in w.message
+    ]
+    assert warning.hint is not None and (
+        "'if dernier_sejour is null and derniere_consultation is null then null else"
+        in warning.hint
+    )
+
+
 def test_missing_index_is_a_warning(conn: psycopg.Connection[Any], tmp_path: Path) -> None:
     create_schema(conn)
     conn.execute("DROP INDEX IF EXISTS sejours_patient_id_idx")

@@ -57,9 +57,27 @@ def check_clock_without_rows(
             f"a subject without any {', '.join(tables)} row still gets a due date here "
             f"({', '.join(rows)} missing; greatest(), least() and coalesce() leave them out)"
             + (f", from {', '.join(own)} alone" if own else ""),
-            f"to keep such subjects (undeterminable), start with 'if {rows[0]} is null then "
-            "null else ...'; leave it as it is only if they are meant to be judged that way",
+            f"to keep such subjects (undeterminable), start with 'if {_guard(expr, rows, dates)} "
+            "then null else ...'; leave it as it is only if they are meant to be judged that way",
         )
+
+
+def _guard(expr: Expr, rows: list[str], dates: Mapping[str, BoundDate]) -> str:
+    """The condition that holds when a subject has none of the related rows `rows` come
+    from: a named date `expr` reads that combines them all (`derniere_venue`, of the last
+    stay and consultation), else each of them missing. Guarding on one of several (the last
+    stay alone) would keep the subjects seen only in consultation undeterminable forever."""
+    for node in expr.walk():
+        if not isinstance(node, Name) or node.table is not None:
+            continue
+        found = dates.get(node.name)
+        if (
+            found is not None
+            and found.kind == "expression"
+            and set(rows) <= _used(Name(node.name), dates, None)
+        ):
+            return f"{node.name} is null"
+    return " and ".join(f"{name} is null" for name in rows)
 
 
 def _is_name(expr: Expr, name: str) -> bool:
