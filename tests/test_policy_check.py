@@ -333,6 +333,31 @@ retain_until: greatest(derniere_venue + 20 years, naissance + 28 years)"""
     )
 
 
+def test_a_text_date_format_that_reads_none_of_the_values_is_a_warning(
+    conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """A compliance officer's finding: format YYYY-MM-DD over DD/MM/YYYY birth dates, 'ok'
+    from check, then every patient undeterminable: no purge ever, silently. check reads the
+    column's first values, says how few the format reads, and which format reads them."""
+    create_schema(conn)
+    for key, born in enumerate(("15/03/1950", "01/12/1961", "29/02/1960", "1970-01-01"), 1):
+        conn.execute(
+            "INSERT INTO patients (patient_id, nom, prenom, naissance) VALUES (%s, 'N', 'P', %s)",
+            (key, born),
+        )
+    result = check_policies(conn, _write(tmp_path, VALID), read_data=True)
+    (warning,) = [w for w in result.warnings if "reads as" in w.message or "read as" in w.message]
+    assert warning.message == (
+        "only 1 of the first 4 value(s) of patients.naissance read as YYYY-MM-DD: the subjects "
+        "of the others are undeterminable (kept, never purged)"
+    )
+    assert warning.hint == "they read as DD/MM/YYYY (3 of 4): write format: DD/MM/YYYY"
+    assert warning.location.line == 6
+    right = VALID.replace("format: YYYY-MM-DD", "format: DD/MM/YYYY")
+    result = check_policies(conn, _write(tmp_path, right), read_data=True)
+    assert not [w for w in result.warnings if "read as" in w.message]
+
+
 def test_missing_index_is_a_warning(conn: psycopg.Connection[Any], tmp_path: Path) -> None:
     create_schema(conn)
     conn.execute("DROP INDEX IF EXISTS sejours_patient_id_idx")
