@@ -202,6 +202,18 @@ def test_find_tells_when_and_how_a_subject_was_purged(trail_db: EngineDB) -> Non
     assert entries[0]["policy_sha256"] == sha
     unknown = _cli(trail_db, "audit", "find", "--subject", "999999", "--policy", "dossier-medical")
     assert "no entry" in unknown.stdout
+    # "no entry" means no entry: not a policy the trail never saw, nor another audit key
+    misnamed = _cli(trail_db, "audit", "find", "--subject", str(key), "--policy", "nosuch")
+    assert misnamed.returncode == 2
+    assert "error: the trail holds no entry of a policy named 'nosuch'" in misnamed.stderr
+    assert "dossier-medical" in misnamed.stderr  # the hint lists the policies
+    other = trail_db.cli(
+        "audit", "find", "--subject", str(key), "--policy", "dossier-medical",
+        RETENTION_AUDIT_KEY="0f" * 32,
+    )  # fmt: skip
+    assert other.returncode == 2 and "is not the one the trail's digests were made with" in (
+        other.stderr
+    )
 
 
 def test_verify_command_exit_codes(trail_db: EngineDB) -> None:

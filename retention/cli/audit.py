@@ -21,6 +21,7 @@ from retention.db import connect
 from retention.engines import engine_for, sql
 from retention.engines.rows import dict_row
 from retention.errors import UsageError
+from retention.keys import Key
 from retention.settings import Settings
 from retention.store.schema import require_installed
 
@@ -272,7 +273,9 @@ def _show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _find(args: argparse.Namespace, settings: Settings) -> int:
-    digest = subject_digest(audit_key(settings), args.policy, args.subject)
+    key = audit_key(settings)
+    _check_find(settings, args.policy, key)
+    digest = subject_digest(key, args.policy, args.subject)
     entries = _entries(
         # a hold on a person (no policy) lists the subject's digest under every policy it covers
         settings,
@@ -284,6 +287,46 @@ def _find(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     _print(entries, args.format)
     return 0
+
+
+def _check_find(settings: Settings, policy: str, key: Key) -> None:
+    """ "No entry" must mean no entry: not a policy name the trail never saw, nor an audit key
+    other than the one the trail's digests were made with (the latest run_start entry names
+    its id; older trails do not, and are not checked)."""
+    with connect(settings) as conn:
+        require_installed(conn, settings.schema_name)
+        table = sql.Identifier(settings.schema_name, "audit")
+        named = conn.execute(
+            sql.SQL("SELECT 1 FROM {} WHERE policy = %s LIMIT 1").format(table), (policy,)
+        ).fetchone()
+        if named is None:
+            known = [
+                str(r[0])
+                for r in conn.execute(
+                    sql.SQL(
+                        "SELECT DISTINCT policy FROM {} WHERE policy IS NOT NULL ORDER BY policy"
+                    ).format(table)
+                ).fetchall()
+            ]
+            raise UsageError(
+                f"the trail holds no entry of a policy named '{policy}'",
+                hint=f"policies in the trail: {', '.join(known) or 'none'}",
+            )
+        row = conn.execute(
+            sql.SQL(
+                "SELECT detail FROM {} WHERE event = 'run_start' ORDER BY seq DESC LIMIT 1"
+            ).format(table)
+        ).fetchone()
+    said = row[0] if row else {}
+    if isinstance(said, str):  # MariaDB: a JSON column's text
+        said = json.loads(said)
+    recorded = said.get("audit_key_id") if isinstance(said, dict) else None
+    if recorded is not None and recorded != key.id:
+        raise UsageError(
+            f"this audit key (id {key.id}) is not the one the trail's digests were made with "
+            f"(id {recorded}): no subject could be found with it",
+            hint="set audit_key to the installation's key (RETENTION_AUDIT_KEY_FILE)",
+        )
 
 
 def _holds_digest(settings: Settings) -> sql.Composable:
@@ -312,7 +355,7 @@ def _print(entries: list[dict[str, Any]], fmt: str) -> None:
         rows = ", ".join(f"{t} {n}" for t, n in e["rows"].items() if n) or "-"
         where = "/".join(x for x in (e["policy"], e["phase"]) if x) or "-"
         print(
-            f"#{e['seq']:<6} {e['recorded_at'][:19]}  {e['event']:<15} {e['outcome']:<11} "
+            f"#{e['seq']:<6} {e['recorded_at'][:19]}Z  {e['event']:<15} {e['outcome']:<11} "
             f"{where:<36} subjects {e['subjects']:<6} rows: {rows}"
             + (f"  [policy sha256 {e['policy_sha256'][:12]}]" if e["policy_sha256"] else "")
         )

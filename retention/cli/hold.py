@@ -214,14 +214,13 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
     if not holds:
         print("no hold")
         return 0
-    print(f"{'id':>5}  {'scope':<24} {'subject':<14} {'since':<17} released")
+    print(f"{'id':>5}  {'scope':<24} {'subject':<14} {'since':<22} released")
     for h in holds:
-        released = f"{h.released_at:%Y-%m-%d %H:%M}" if h.released_at else "-"
+        released = f"{h.released_at:%Y-%m-%d %H:%M%z}" if h.released_at else "-"
         person = Person(h.subject_table or "", h.subject_column or "")
         subject = _digest(key, h.policy, person, h.subject_key)
-        print(
-            f"{h.hold_id:>5}  {h.scope:<24} {subject:<14} {h.held_since:%Y-%m-%d %H:%M}  {released}"
-        )
+        since = f"{h.held_since:%Y-%m-%d %H:%M%z}"
+        print(f"{h.hold_id:>5}  {h.scope:<24} {subject:<14} {since}  {released}")
     if any(h.policy is None for h in holds):
         print("(scope * TABLE: the person is held under every policy on that table)")
     if any(h.legacy for h in holds):

@@ -78,7 +78,14 @@ class RunRecord:
                 os.getpid(),
             ),
         )
-        at = {"at": options.at.isoformat(), "phase": options.phase, "command": options.command}
+        at = {
+            "at": options.at.isoformat(),
+            "phase": options.phase,
+            "command": options.command,
+            # which audit key made the subject digests (its public id, never the key): `audit
+            # find` with another key says so rather than "no entry" (retention/cli/audit.py)
+            "audit_key_id": self.trail.key.id,
+        }
         self.entry("run_start", "started", report.run_id, detail=at)
 
     def close(self, report: RunReport) -> None:
