@@ -96,3 +96,17 @@ def test_the_audit_commands_say_when_there_is_no_tool_schema_at_all(db_url: str)
             "error: the tool's schema 'retention' (setting schema_name) does not exist in this "
             "database: there is no audit trail to read\n  hint: run `retention init`"
         ) in done.stderr
+
+
+def test_a_trail_dropped_from_its_schema_is_said_so(db_url: str) -> None:
+    """An auditor's finding: DROP TABLE retention.audit made verify say that the schema did not
+    exist (exit 2). The schema is there without its trail: broken (exit 1), said so."""
+    assert cli(db_url, "init").returncode == 0
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE retention.audit")
+    done = cli(db_url, "audit", "verify")
+    assert done.returncode == 1, done.stderr
+    assert (
+        "error: the audit trail retention.audit is missing while the tool's other tables are "
+        "in retention: it was dropped"
+    ) in done.stderr

@@ -8,7 +8,7 @@ SQL files in `retention/engines/postgresql/migrations/`, applied in one transact
 from __future__ import annotations
 
 from retention.engines import Connection, engine_of, sql
-from retention.errors import SchemaNameError
+from retention.errors import RetentionError, SchemaNameError
 
 # the tables that make a schema (a database on MariaDB/MySQL) the tool's own
 _OWN_TABLES = ("audit", "holds", "schema_version")
@@ -52,12 +52,26 @@ def refuse_a_stray_schema(conn: Connection, schema: str) -> None:
         )
 
 
+class TrailMissingError(RetentionError):
+    """The tool's schema is there without its audit trail: as broken a trail as can be."""
+
+    exit_code = 1
+
+
 def require_installed(conn: Connection, schema: str) -> None:
     """A command that reads the tool's schema (the audit trail) and cannot do without it:
     a clear error when it does not exist (`refuse_a_stray_schema` first: another one may)."""
-    if engine_of(conn).catalogue.table_exists(conn, schema, "audit"):
+    catalogue = engine_of(conn).catalogue
+    if catalogue.table_exists(conn, schema, "audit"):
         return
     refuse_a_stray_schema(conn, schema)
+    if catalogue.table_exists(conn, schema, "runs"):  # the schema is there, its trail is not
+        raise TrailMissingError(
+            f"the audit trail {schema}.audit is missing while the tool's other tables are in "
+            f"{schema}: it was dropped",
+            hint="restore it from a backup; 'retention audit verify --head FILE' on the "
+            "restored trail tells which entries the head file knew",
+        )
     raise SchemaNameError(
         f"the tool's schema '{schema}' (setting schema_name) does not exist in this database: "
         "there is no audit trail to read",
