@@ -9,6 +9,7 @@ import secrets
 from typing import Any
 
 import psycopg
+import pytest
 
 from retention.db import connect
 from retention.demo.generate import generate
@@ -110,3 +111,53 @@ def test_a_trail_dropped_from_its_schema_is_said_so(db_url: str) -> None:
         "error: the audit trail retention.audit is missing while the tool's other tables are "
         "in retention: it was dropped"
     ) in done.stderr
+
+
+def test_the_trails_triggers_dropped_or_disabled_are_said_and_init_restores_them(
+    db_url: str,
+) -> None:
+    """An auditor's finding: with the append-only trigger disabled and the TRUNCATE one
+    dropped, verify, run and check said nothing and init said 'up to date'. They say so, and
+    init makes them again."""
+    assert cli(db_url, "init").returncode == 0
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE retention.audit DISABLE TRIGGER audit_append_only")
+        conn.execute("DROP TRIGGER audit_no_truncate ON retention.audit")
+    verified = cli(db_url, "audit", "verify")
+    assert verified.returncode == 0  # the chain itself is intact
+    assert (
+        "WARNING: the trigger audit_append_only on retention.audit is disabled: UPDATE and "
+        "DELETE on the trail are not refused"
+    ) in verified.stdout
+    assert "WARNING: the trigger audit_no_truncate on retention.audit is missing" in (
+        verified.stdout
+    )
+    checked = cli(db_url, "check")
+    assert "the trigger audit_append_only on retention.audit is disabled" in checked.stderr
+    init = cli(db_url, "init")
+    assert init.returncode == 0 and "repaired: the trigger audit_no_truncate" in init.stdout
+    assert "WARNING" not in cli(db_url, "audit", "verify").stdout
+    with psycopg.connect(db_url, autocommit=True) as conn, pytest.raises(psycopg.Error):
+        conn.execute("TRUNCATE retention.audit")
+
+
+def test_mariadbs_trail_triggers_dropped_are_said_and_init_restores_them(
+    mariadb_url: str, mariadb_conn: MariaDBConnection
+) -> None:
+    tool = f"rt_sn_{secrets.token_hex(4)}"
+    try:
+        assert cli(mariadb_url, "init", RETENTION_SCHEMA_NAME=tool).returncode == 0
+        mariadb_conn.execute(f"DROP TRIGGER `{tool}`.`audit_no_delete`")
+        verified = cli(mariadb_url, "audit", "verify", RETENTION_SCHEMA_NAME=tool)
+        assert verified.returncode == 0
+        assert (
+            f"WARNING: the trigger `{tool}`.`audit_no_delete` that refuses DELETE on "
+            f"`{tool}`.`audit` is missing"
+        ) in verified.stdout
+        init = cli(mariadb_url, "init", RETENTION_SCHEMA_NAME=tool)
+        assert "repaired: the trigger" in init.stdout, init.stdout + init.stderr
+        assert (
+            "WARNING" not in cli(mariadb_url, "audit", "verify", RETENTION_SCHEMA_NAME=tool).stdout
+        )
+    finally:
+        mariadb_conn.execute(f"DROP DATABASE IF EXISTS `{tool}`")

@@ -18,7 +18,7 @@ from retention.audit.trail import Verification, stored_content, subject_digest, 
 from retention.cli.common import audit_key, audit_key_if_set, public_keys
 from retention.cli.options import iso_date
 from retention.db import connect
-from retention.engines import engine_for, sql
+from retention.engines import engine_for, engine_of, sql
 from retention.engines.rows import dict_row
 from retention.errors import UsageError
 from retention.keys import Key
@@ -132,10 +132,13 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
         )
         key = audit_key_if_set(settings)
         lost_holds = unmatched_holds(conn, settings.schema_name, key)
+        unguarded = engine_of(conn).own_schema.trigger_problems(conn, settings.schema_name)
     _print_verification(result)
     for note in notes:
         print(f"  {note}")
     forged = _print_approvals(approvals, result.broken_seq)
+    for problem in unguarded:
+        print(f"  WARNING: {problem}")
     if lost_holds:
         print(f"  HOLDS: {describe(lost_holds)}")
     elif key is None:

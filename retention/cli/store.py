@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from retention.db import connect
+from retention.engines import engine_of
 from retention.settings import Settings
 from retention.store.schema import migrate
 
@@ -22,8 +23,12 @@ def register(commands: Any) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     with connect(settings) as conn:
         applied = migrate(conn, settings.schema_name)
+        # the trail's triggers, dropped or disabled since: made again (the owner runs init)
+        repaired = engine_of(conn).own_schema.repair(conn, settings.schema_name)
     if applied:
         print(f"schema '{settings.schema_name}': applied {', '.join(applied)}")
     else:
         print(f"schema '{settings.schema_name}' is up to date")
+    for problem in repaired:
+        print(f"  repaired: {problem}")
     return 0

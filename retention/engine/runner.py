@@ -34,7 +34,7 @@ from retention.engine.progress import Reporter, reporter
 from retention.engine.record import RunRecord
 from retention.engine.runs import abandon_stale_runs
 from retention.engine.safety import LimitExceeded, check_clock, privilege_warnings
-from retention.engines import Connection, errors
+from retention.engines import Connection, engine_of, errors
 from retention.keys import Key
 from retention.plan.clock import person_of
 from retention.plan.compute import compute_plan
@@ -135,6 +135,12 @@ class Runner:
         refuse_unmatched(self.conn, self.schema, self.trail.key)
         report = RunReport(uuid.uuid4())
         report.warnings = privilege_warnings(self.conn, policies)
+        # the trail's triggers dropped or disabled: the chain still shows a change, nothing
+        # refuses it any more
+        unguarded = engine_of(self.conn).own_schema.trigger_problems(self.conn, self.schema)
+        for text in unguarded:
+            logger.warning(text)
+        report.warnings += unguarded
         report.coverage_gaps = gates.coverage_gaps(self.conn, self.schema, every)
         plan = report.plan = shown or self.plan(policies, options)
         return report, plan, gates.over_limits(plan, self.settings, options.allow_large)

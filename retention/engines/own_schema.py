@@ -44,6 +44,16 @@ class OwnSchema(Protocol):
 
     def append_only_problems(self, conn: Connection, schema: str) -> list[str] | None:
         """What would let the connected account rewrite the audit trail of `schema` (empty:
-        nothing found); None when the engine does not check it (PostgreSQL: its trigger
-        refuses UPDATE, DELETE and TRUNCATE, `retention grants` gives INSERT only)."""
+        nothing found; None when the engine does not check it): its triggers missing,
+        disabled or changed, and (MariaDB) a rewriting privilege of the account."""
+        ...
+
+    def trigger_problems(self, conn: Connection, schema: str) -> list[str]:
+        """The trail's append-only triggers missing, disabled or changed (what `audit
+        verify` and each run say; empty: they are as `init` made them)."""
+        ...
+
+    def repair(self, conn: Connection, schema: str) -> list[str]:
+        """Make the trail's triggers again where missing, disabled or changed (`retention
+        init`, as the owner); the problems repaired."""
         ...

@@ -85,6 +85,25 @@ class OwnSchema:
     def append_only_problems(self, conn: Connection, schema: str) -> list[str]:
         return append_only_problems(conn, schema)
 
+    def trigger_problems(self, conn: Connection, schema: str) -> list[str]:
+        return _trigger_problems(conn, schema)
+
+    def repair(self, conn: Connection, schema: str) -> list[str]:
+        """Each trigger missing or changed made again from migration 002's statement."""
+        problems = _trigger_problems(conn, schema)
+        audit = next(m for m in migrations() if m.version == 2)
+        for name in TRIGGERS.values():
+            if not any(quote(schema, name) in p for p in problems):
+                continue
+            made = next(
+                s
+                for s in audit.statements
+                if s.startswith(f"CREATE TRIGGER IF NOT EXISTS {{schema}}.{name} ")
+            )
+            conn.execute(sql.SQL("DROP TRIGGER IF EXISTS {}").format(sql.Identifier(schema, name)))
+            conn.execute(render(made, schema))
+        return [p for p in problems if any(quote(schema, n) in p for n in TRIGGERS.values())]
+
     def serves_this_database(self, conn: Connection, other: str) -> bool:
         named = conn.execute(
             "SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s "

@@ -41,7 +41,52 @@ class OwnSchema:
         return True  # a schema of this very database
 
     def append_only_problems(self, conn: Connection, schema: str) -> list[str] | None:
-        return None
+        return self.trigger_problems(conn, schema)
+
+    def trigger_problems(self, conn: Connection, schema: str) -> list[str]:
+        """The trail's two triggers (migration 002), missing or not firing: a superuser or the
+        owner can drop or disable them, and the trail then takes UPDATE, DELETE and TRUNCATE
+        (the chain still shows the change; nothing refuses it any more)."""
+        found = dict(
+            conn.execute(
+                "SELECT t.tgname, t.tgenabled FROM pg_trigger AS t JOIN pg_class AS c "
+                "ON c.oid = t.tgrelid JOIN pg_namespace AS n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s AND c.relname = 'audit' AND NOT t.tgisinternal",
+                (schema,),
+            ).fetchall()
+        )
+        problems = []
+        for name, refuses in TRIGGERS.items():
+            state = found.get(name)
+            if state is None:
+                problems.append(
+                    f"the trigger {name} on {schema}.audit is missing: {refuses} on the trail "
+                    "are not refused (run 'retention init' as the owner to restore it)"
+                )
+            elif str(state) not in ("O", "A"):  # D: disabled; R: fires on replicas only
+                problems.append(
+                    f"the trigger {name} on {schema}.audit is disabled: {refuses} on the trail "
+                    "are not refused (run 'retention init' as the owner to enable it)"
+                )
+        return problems
+
+    def repair(self, conn: Connection, schema: str) -> list[str]:
+        """Restore the trail's triggers when missing or disabled (as the owner); what was
+        repaired."""
+        problems = self.trigger_problems(conn, schema)
+        if not problems:
+            return []
+        # the end of migration 002, from the function on: every statement of it idempotent
+        text = next(m for m in self.migrations() if m.version == 2).statements[0]
+        repair = text[text.index(f"CREATE OR REPLACE FUNCTION {{schema}}.{FUNCTION}()") :]
+        with conn.transaction():
+            conn.execute(sql.SQL(repair).format(schema=sql.Identifier(schema)))
+        return problems
+
+
+# the trail's triggers (migration 002) and what each refuses
+TRIGGERS = {"audit_append_only": "UPDATE and DELETE", "audit_no_truncate": "TRUNCATE"}
+FUNCTION = "audit_append_only"
 
 
 def _apply(conn: Connection, schema: str, pending: list[Migration], applied: list[str]) -> None:
