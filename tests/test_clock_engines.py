@@ -65,13 +65,13 @@ DDL = {
         "CREATE TABLE dossiers (id int PRIMARY KEY, v_text text, v_fr text, v_date date, "
         "v_wall timestamp, v_instant timestamptz)",
         "CREATE TABLE sejours (id int PRIMARY KEY, dossier_id int, sortie timestamp, "
-        "annule char(1))",
+        "annule char(1), sortie_fr varchar(20))",
     ),
     "mariadb": (
         "CREATE TABLE dossiers (id int PRIMARY KEY, v_text varchar(20), v_fr varchar(20), "
         "v_date date NULL, v_wall datetime NULL, v_instant timestamp NULL)",
         "CREATE TABLE sejours (id int PRIMARY KEY, dossier_id int, sortie datetime NULL, "
-        "annule char(1))",
+        "annule char(1), sortie_fr varchar(20))",
     ),
 }
 
@@ -480,3 +480,24 @@ def test_a_stay_the_filter_leaves_out_counts_for_nothing_whatever_its_date(
     reading = "latest: sortie, over: sejours, where: \"annule = '0' or sortie > date '2010-01-01'\""
     status = engine.statuses(engine.policy("date", due=due, stays=reading), at)[1]
     assert (status.is_due, status.undeterminable) == (False, True)
+
+
+def test_a_related_rows_date_stored_as_text_is_read_in_its_format(engine: Engine) -> None:
+    """A compliance officer's finding: Mediboard-like tables keep visit dates as text
+    (DD/MM/YYYY), `draft` proposed such a column, and no policy could read it ('this expression
+    gives a text'). `format` on the aggregate reads its text columns as dates; a value in
+    another shape is unreadable, and keeps its subject undeterminable."""
+    _visits(engine)
+    for id_, dossier, day in ((1, 1, "01/01/2000"), (2, 1, "15/06/2005"), (3, 2, "15/06/2005")):
+        engine.insert("sejours", {"id": id_, "dossier_id": dossier, "sortie_fr": day})
+    engine.insert("sejours", {"id": 4, "dossier_id": 2, "sortie_fr": "2006-01-31"})
+    at, due = date(2030, 1, 1), "dernier_sejour + 20 years"
+    stays = "latest: sortie_fr, over: sejours, format: DD/MM/YYYY"
+    found = engine.statuses(engine.policy("date", due=due, stays=stays), at)
+    assert (found[1].due, found[1].is_due, found[1].undeterminable) == (
+        date(2025, 6, 15),
+        True,
+        False,
+    )
+    assert (found[2].is_due, found[2].undeterminable) == (False, True)
+    assert "dernier_sejour" in found[2].reasons

@@ -203,7 +203,8 @@ R1112_7 = """\
 #     (with format: YYYY-MM-DD, DD/MM/YYYY or YYYYMMDD when it is stored as text)
 #   deces: {column: <death date column of the subject>, if_missing: "null"}
 #   derniere_venue: {latest: "coalesce(<date column>, today)", over: <related table>}
-#     (a related row without a date, a stay still open, is otherwise undeterminable)
+#     (a related row without a date, a stay still open, is otherwise undeterminable;
+#     with format: DD/MM/YYYY, YYYY-MM-DD or YYYYMMDD when the column is text)
 # retain_until: |
 #   if derniere_venue is null then null
 #   else if deces is not null and deces >= derniere_venue and deces < derniere_venue + 10 years

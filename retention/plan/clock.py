@@ -317,6 +317,11 @@ def aggregate_sql(
         table_name = name.table or over.name
         column = tables[table_name].columns[name.name]
         ref = sql.Identifier(aliases[table_name], column.name)
+        if column.is_text and date_.format is not None:
+            # a date stored as text: read in its format; a value in another shape is
+            # unreadable (unknown), not missing
+            day = dialect.text_date(ref, date_.format, params)
+            return Term(day, unknown=sql.SQL("({} IS NOT NULL AND {} IS NULL)").format(ref, day))
         return dialect.column_value(ref, column.kind) if column.is_date else ref
 
     value = compile_term(date_.value, resolve, params, today, dialect)

@@ -185,6 +185,12 @@ class AggregateDate(_Strict):
     where: str | None = Field(
         default=None, description="Condition on those rows.", examples=["annule = '0'"]
     )
+    format: Literal["YYYY-MM-DD", "DD/MM/YYYY", "YYYYMMDD"] | None = Field(
+        default=None,
+        description="Format of the dates stored as text in the columns these rows are read "
+        "from (each text column the expressions read is read as a date in it); a value in "
+        "another shape is unreadable, and its subject undeterminable.",
+    )
     if_missing: Literal["undeterminable", "null"] = Field(
         default="undeterminable",
         description="A row (that passes 'where') whose value is missing, e.g. a stay still open "

@@ -59,8 +59,16 @@ class Binder:
             self.problems.append(Problem(where, exc.message, exc.hint))
             return None
         if got not in (want, ExprType.NULL):
+            hint = (
+                "a date stored as text is read with 'format: DD/MM/YYYY' (or YYYY-MM-DD, "
+                "YYYYMMDD) on this date"
+                if (got, want) == (ExprType.TEXT, ExprType.DATE)
+                else None
+            )
             self.error(
-                path, f"this expression gives a {got.name.lower()}, a {want.name.lower()} is needed"
+                path,
+                f"this expression gives a {got.name.lower()}, a {want.name.lower()} is needed",
+                hint,
             )
             return None
         return expr

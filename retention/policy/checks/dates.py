@@ -84,9 +84,12 @@ def _aggregate_date(
     if over is None:
         return None
     joins = _joins(binder, over)
-    names = _column_types(over, qualified=False) | _column_types(over, qualified=True)
+    texts = spec.format is not None  # text columns read as dates in that format
+    names = _column_types(over, qualified=False, texts=texts) | _column_types(
+        over, qualified=True, texts=texts
+    )
     for qname in joins:
-        names |= _column_types(binder.catalog.tables[qname], qualified=True)
+        names |= _column_types(binder.catalog.tables[qname], qualified=True, texts=texts)
     value = binder.expression(spec.value, value_path, names, ExprType.DATE)
     where = (
         None
@@ -97,6 +100,12 @@ def _aggregate_date(
         return None
     used = {n.table for n in _name_nodes(value, where) if n.table and n.table != over.name}
     join_list = tuple(join for q, join in joins.items() if q[1] in used)
+    if texts and not _reads_text(value, where, over, join_list):
+        binder.warn(
+            (*path, "format"),
+            "no column read here holds text: 'format' is ignored",
+            "remove it, or read the text column that holds the dates",
+        )
     return BoundDate(
         name,
         "aggregate",
@@ -106,7 +115,19 @@ def _aggregate_date(
         value=value,
         where=where,
         if_missing=spec.if_missing,
+        format=spec.format,
     )
+
+
+def _reads_text(value: Expr, where: Expr | None, over: Table, joins: tuple[Join, ...]) -> bool:
+    """Whether the aggregate's expressions read a text column (one its `format` reads)."""
+    tables = {over.name: over, **{j.table.name: j.table for j in joins}}
+    for node in _name_nodes(value, where):
+        table = tables.get(node.table or over.name)
+        column = table.columns.get(node.name) if table is not None else None
+        if column is not None and column.is_text:
+            return True
+    return False
 
 
 def _over(
@@ -183,10 +204,12 @@ def _joins(binder: Binder, over: Table) -> dict[QName, Join]:
     return joins
 
 
-def _column_types(table: Table, *, qualified: bool) -> dict[str, ExprType]:
+def _column_types(table: Table, *, qualified: bool, texts: bool = False) -> dict[str, ExprType]:
+    """The type of each column in expressions; `texts`: text columns are dates (an
+    aggregate's `format` reads them)."""
     out = {}
     for column in table.columns.values():
-        kind = _expr_type(column)
+        kind = ExprType.DATE if texts and column.is_text else _expr_type(column)
         if kind is not None:
             out[f"{table.name}.{column.name}" if qualified else column.name] = kind
     return out
