@@ -313,18 +313,21 @@ def aggregate_sql(
     aliases = {over.name: "t", **{j.table.name: f"j{i}" for i, j in enumerate(date_.joins)}}
     tables = {over.name: over, **{j.table.name: j.table for j in date_.joins}}
 
-    def resolve(name: Name) -> sql.Composable | Term:
+    def resolve(name: Name, texts_as_dates: bool = False) -> sql.Composable | Term:
         table_name = name.table or over.name
         column = tables[table_name].columns[name.name]
         ref = sql.Identifier(aliases[table_name], column.name)
-        if column.is_text and date_.format is not None:
+        if texts_as_dates and column.is_text and date_.format is not None:
             # a date stored as text: read in its format; a value in another shape is
             # unreadable (unknown), not missing
             day = dialect.text_date(ref, date_.format, params)
             return Term(day, unknown=sql.SQL("({} IS NOT NULL AND {} IS NULL)").format(ref, day))
         return dialect.column_value(ref, column.kind) if column.is_date else ref
 
-    value = compile_term(date_.value, resolve, params, today, dialect)
+    # the value reads its text columns as dates (the date's `format`), the filter as text
+    value = compile_term(
+        date_.value, lambda n: resolve(n, texts_as_dates=True), params, today, dialect
+    )
     filtered = (
         None if date_.where is None else compile_term(date_.where, resolve, params, today, dialect)
     )

@@ -84,23 +84,26 @@ def _aggregate_date(
     if over is None:
         return None
     joins = _joins(binder, over)
-    texts = spec.format is not None  # text columns read as dates in that format
-    names = _column_types(over, qualified=False, texts=texts) | _column_types(
-        over, qualified=True, texts=texts
-    )
-    for qname in joins:
-        names |= _column_types(binder.catalog.tables[qname], qualified=True, texts=texts)
-    value = binder.expression(spec.value, value_path, names, ExprType.DATE)
+    texts = spec.format is not None  # the value's text columns read as dates in that format
+
+    def types(as_dates: bool) -> dict[str, ExprType]:
+        found = _column_types(over, qualified=False, texts=as_dates)
+        found |= _column_types(over, qualified=True, texts=as_dates)
+        for qname in joins:
+            found |= _column_types(binder.catalog.tables[qname], qualified=True, texts=as_dates)
+        return found
+
+    value = binder.expression(spec.value, value_path, types(texts), ExprType.DATE)
     where = (
         None
         if spec.where is None
-        else binder.expression(spec.where, (*path, "where"), names, ExprType.BOOLEAN)
+        else binder.expression(spec.where, (*path, "where"), types(False), ExprType.BOOLEAN)
     )
     if value is None or (spec.where is not None and where is None):
         return None
     used = {n.table for n in _name_nodes(value, where) if n.table and n.table != over.name}
     join_list = tuple(join for q, join in joins.items() if q[1] in used)
-    if texts and not _reads_text(value, where, over, join_list):
+    if texts and not _reads_text(value, None, over, join_list):
         binder.warn(
             (*path, "format"),
             "no column read here holds text: 'format' is ignored",
