@@ -213,6 +213,15 @@ def test_free_text_approvals_of_earlier_versions_are_kept_and_enable_nothing(
         ("Dr Martin", "unsigned"),
         ("M. Durand", "unsigned"),
     ]
+    # signatures recorded since count: the chain leading to them starts with the unsigned
+    # entries written before signing began, which link them in as verify accepts them
+    for who in ("dr.martin", "m.durand"):
+        sig = policies.parent / f"{who}.sig"
+        sig.write_text(signature(who, RECORD, sha), encoding="ascii")
+        done = _cli(demo_db_url, policies, "approve", "--policy", RECORD, "--signature", str(sig))
+        assert done.returncode == 0, done.stderr
+    checked = _cli(demo_db_url, policies, "check")
+    assert "approved: 2/2" in checked.stdout, checked.stdout
 
 
 def test_column_phases_need_no_approval(engine_demo: EngineDB) -> None:

@@ -493,7 +493,10 @@ def test_a_related_rows_date_stored_as_text_is_read_in_its_format(engine: Engine
     engine.insert("sejours", {"id": 4, "dossier_id": 2, "sortie_fr": "2006-01-31"})
     at, due = date(2030, 1, 1), "dernier_sejour + 20 years"
     # the filter reads its text columns as text: only the value's are dates
-    stays = "latest: sortie_fr, over: sejours, where: \"coalesce(annule, '0') = '0'\", format: DD/MM/YYYY"
+    stays = (
+        "latest: sortie_fr, over: sejours, where: \"coalesce(annule, '0') = '0'\", "
+        "format: DD/MM/YYYY"
+    )
     found = engine.statuses(engine.policy("date", due=due, stays=stays), at)
     assert (found[1].due, found[1].is_due, found[1].undeterminable) == (
         date(2025, 6, 15),

@@ -71,6 +71,7 @@ class Rules:
     required_roles: tuple[str, ...] = ()
     keys: TrailKeys | None = None
     head_file: Path | None = None  # its lines shorten the walk that links an approval in
+    signed_from: int | None = None  # setting audit_signed_from (see trail.chain_to)
 
 
 def rules(
@@ -296,7 +297,9 @@ def rules_of(settings: Settings) -> Rules:
         settings.required_roles,
         trail_keys(settings.audit_public_keys, settings.audit_signing_key),
     )
-    return replace(found, head_file=settings.audit_head_file)
+    return replace(
+        found, head_file=settings.audit_head_file, signed_from=settings.audit_signed_from
+    )
 
 
 def _unlinked(
@@ -316,7 +319,8 @@ def _unlinked(
         except UsageError:  # unreadable by this account: the walk starts at the first entry
             heads = None
         anchors = heads.anchors if heads is not None else []
-    return chain_to(conn, schema, max(int(r["seq"]) for r in rows), rules_.keys, anchors)
+    last = max(int(r["seq"]) for r in rows)
+    return chain_to(conn, schema, last, rules_.keys, anchors, rules_.signed_from)
 
 
 @dataclass(frozen=True)

@@ -317,6 +317,13 @@ class _Signatures:
         return None
 
 
+def _content_problem(row: Mapping[str, Any]) -> str | None:
+    """An entry written before signing began: does its content give its hash?"""
+    if entry_hash(str(row["prev_hash"]), stored_content(row)) != row["hash"]:
+        return "its content was altered"
+    return None
+
+
 def entry_problem(row: Mapping[str, Any], keys: TrailKeys | None) -> str | None:
     """One entry read from the table, alone (not its place in the chain): does its content
     give its hash, and is that hash signed? None when it is."""
@@ -446,13 +453,22 @@ def chain_to(
     up_to: int,
     keys: TrailKeys,
     anchors: Sequence[Anchor] = (),
+    signed_from: int | None = None,
 ) -> Unlinked | None:
     """Whether entry `up_to` is linked into this trail: every entry from the nearest anchor
     at or before it (an entry the head file records, whose hash the database still holds) or
     from the first entry, to it, gives its hash, follows the one before and is signed with the
-    trail's keys. An entry valid in itself but copied from another trail (one signed with the
-    same key) does not follow this one's entries. None when linked."""
+    trail's keys (unsigned entries accepted before the first signed one, and before
+    `signed_from` when set, as `verify` accepts them: written before signing began). An entry
+    valid in itself but copied from another trail (one signed with the same key) does not
+    follow this one's entries. None when linked."""
     table = sql.Identifier(schema, "audit")
+    row = conn.execute(
+        sql.SQL("SELECT min(seq) FROM {} WHERE sig_key IS NOT NULL").format(table)
+    ).fetchone()
+    began = int(row[0]) if row and row[0] is not None else up_to + 1
+    if signed_from is not None:
+        began = min(began, signed_from)
     start, prev_hash = 1, GENESIS
     for anchor in sorted((a for a in anchors if a.seq <= up_to), key=lambda a: -a.seq):
         row = conn.execute(
@@ -472,7 +488,10 @@ def chain_to(
                 return Unlinked(expected, f"entries {expected}..{seq - 1} are missing")
             if row["prev_hash"] != prev_hash:
                 return Unlinked(seq, "it does not follow the entry before it in this trail")
-            problem = entry_problem(row, keys)
+            unsigned = row["sig_key"] is None and row["signature"] is None
+            problem = (
+                _content_problem(row) if unsigned and seq < began else entry_problem(row, keys)
+            )
             if problem is not None:
                 return Unlinked(seq, problem)
             prev_hash, expected = str(row["hash"]), seq + 1
