@@ -651,6 +651,18 @@ def test_a_signal_with_its_own_errno_is_never_taken_as_safe_to_show(
     assert "Dupont" not in describe_error(exc)
 
 
+def test_a_signal_is_described_with_mariadbs_own_error_number_and_sqlstate(
+    mariadb_conn: Any,
+) -> None:
+    """A compliance officer's finding: a trigger's SIGNAL SQLSTATE '45000' was described as
+    'RaiseException (SQLSTATE P0001)', which a MariaDB DBA cannot look up."""
+    with pytest.raises(pg.RaiseException) as caught:
+        mariadb_conn.execute(SIGNAL.format("45000"))
+    assert describe_error(caught.value) == (
+        "RaiseException (SQLSTATE P0001; MariaDB error 1644, SQLSTATE 45000)"
+    )
+
+
 def test_the_daemon_never_logs_a_value_a_server_error_quotes(mariadb_conn: Any) -> None:
     """Error 1411 quotes the value and is the driver's OperationalError, which the daemon's
     retry loop catches and logs."""

@@ -64,4 +64,15 @@ def describe_error(exc: Exception) -> str:
     where = f" on {', '.join(names)}" if names else ""
     said = KNOWN_CONDITIONS.get(exc.sqlstate or "")
     known = f"{said}: " if said else ""
-    return f"{known}{type(exc).__name__} (SQLSTATE {exc.sqlstate or 'none'}){where}"
+    return f"{known}{type(exc).__name__} (SQLSTATE {exc.sqlstate or 'none'}{_server(exc)}){where}"
+
+
+def _server(exc: Exception) -> str:
+    """The server's own error number and SQLSTATE where they differ from the class shown
+    (MariaDB's, which engines/mariadb/errors.py keeps on the error it translates: a DBA looks
+    up 1644 / 45000, not P0001)."""
+    errno, state = exc.__dict__.get("mariadb_errno"), exc.__dict__.get("mariadb_sqlstate")
+    if not isinstance(errno, int):
+        return ""
+    shown = f", SQLSTATE {state}" if isinstance(state, str) and state else ""
+    return f"; MariaDB error {errno}{shown}"
