@@ -232,6 +232,13 @@ def test_show_formats(trail_db: EngineDB) -> None:
     ).stdout.splitlines()
     assert as_csv[0].startswith("seq,recorded_at,event")
     assert len(as_csv) > 1 and all("journal-modifications" in line for line in as_csv[1:])
+    # an auditor's finding: nothing at all was printed for a filter that found nothing
+    later = _cli(trail_db, "audit", "show", "--since", "2999-01-01")
+    assert later.stdout == "no entry (filtered by --since or --policy)\n"
+    assert (
+        json.loads(_cli(trail_db, "audit", "show", "--policy", "x", "--format", "json").stdout)
+        == []
+    )
 
 
 def _rewrite_from(db: EngineDB, first: int) -> None:

@@ -94,7 +94,11 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
     if str(args.head) == "-" and any(str(p) == "-" for p in args.against):
         raise UsageError("standard input ('-') can be read once: give --head or --against it")
     if args.head is not None and str(args.head) != "-" and not _exists(args.head):
-        raise UsageError(f"no audit head file at {args.head}")
+        raise UsageError(
+            f"no audit head file at {args.head}",
+            hint="give the path of the head file (setting audit_head_file; the systemd units "
+            "use /var/lib/retention/audit-head.jsonl), or a copy of it",
+        )
     with connect(settings) as conn:
         database = args.trail or conn.info.dbname
         head_path = args.head or settings.audit_head_file
@@ -133,7 +137,7 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
         key = audit_key_if_set(settings)
         lost_holds = unmatched_holds(conn, settings.schema_name, key)
         unguarded = engine_of(conn).own_schema.trigger_problems(conn, settings.schema_name)
-    _print_verification(result)
+    _print_verification(result, bool(anchors))
     for note in notes:
         print(f"  {note}")
     forged = _print_approvals(approvals, result.broken_seq)
@@ -216,10 +220,11 @@ def _exists(path: Path) -> bool:
     return True
 
 
-def _print_verification(result: Verification) -> None:
+def _print_verification(result: Verification, anchored: bool) -> None:
+    """`anchored`: entries known from outside the database were given (head file, copies)."""
     if result.intact:
         print(f"audit trail intact: {result.checked} entries verified")
-        print(f"  {_signatures(result)}")
+        print(f"  {_signatures(result, anchored)}")
     elif result.anchored:
         print(f"audit trail BROKEN from entry {result.broken_seq}: {result.problem}")
     else:
@@ -227,13 +232,13 @@ def _print_verification(result: Verification) -> None:
             f"audit trail BROKEN at entry {result.broken_seq}: {result.problem} "
             f"({result.checked} entries before it are intact)"
         )
-        print(f"  {_signatures(result)}")
+        print(f"  {_signatures(result, anchored)}")
 
 
-def _signatures(result: Verification) -> str:
+def _signatures(result: Verification, anchored: bool = True) -> str:
+    vouch = "the chain and the head file vouch" if anchored else "only the chain vouches"
     before = (
-        f"; entries 1..{result.unsigned} were written before signing began (the chain and "
-        "the head file vouch for them)"
+        f"; entries 1..{result.unsigned} were written before signing began ({vouch} for them)"
         if result.unsigned
         else ""
     )
@@ -271,6 +276,9 @@ def _show(args: argparse.Namespace, settings: Settings) -> int:
         conditions.append(sql.SQL("policy = %s"))
         params.append(args.policy)
     entries = _entries(settings, sql.SQL(" AND ").join(conditions), params)
+    if not entries and args.format == "text":  # JSON and CSV stay empty documents
+        print("no entry" + (" (filtered by --since or --policy)" if conditions[1:] else ""))
+        return 0
     _print(entries, args.format)
     return 0
 
