@@ -365,11 +365,26 @@ def _print(entries: list[dict[str, Any]], fmt: str) -> None:
     for e in entries:
         rows = ", ".join(f"{t} {n}" for t, n in e["rows"].items() if n) or "-"
         where = "/".join(x for x in (e["policy"], e["phase"]) if x) or "-"
+        if e["action"]:
+            where += f" [{e['action']}]"
         print(
             f"#{e['seq']:<6} {e['recorded_at'][:19]}Z  {e['event']:<15} {e['outcome']:<11} "
             f"{where:<36} subjects {e['subjects']:<6} rows: {rows}"
             + (f"  [policy sha256 {e['policy_sha256'][:12]}]" if e["policy_sha256"] else "")
+            + _who(e)
         )
+
+
+def _who(entry: dict[str, Any]) -> str:
+    """Who approved (an approval entry), and why limits were overridden: what an auditor
+    reads the text view for (`--format json` has every field)."""
+    detail = entry["detail"] if isinstance(entry["detail"], dict) else {}
+    if entry["event"] == "approval" and detail.get("by"):
+        role = f" ({detail['role']})" if detail.get("role") else ""
+        return f"  by {detail['by']}{role}"
+    if entry["event"] == "limit_override" and detail.get("reason"):
+        return f"  reason: {detail['reason']}"
+    return ""
 
 
 def _public(entry: dict[str, Any]) -> dict[str, Any]:
