@@ -26,9 +26,11 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from psycopg.types.json import Jsonb
 
 from retention.db import connect
 from retention.engines import Connection, sql
+from retention.engines.rows import dict_row
 from retention.settings import Settings
 from retention.store.holds import HoldError, Person, Scope, release_hold
 from tests.engine_helpers import cli
@@ -417,12 +419,89 @@ def test_a_hold_removed_outside_the_tool_stops_every_run(site: Site, tampering: 
     assert "warning: the holds table does not match" in site.cli("check").stderr
     verified = site.cli("audit", "verify")
     assert verified.returncode == 1 and "HOLDS: the holds table does not match" in (verified.stdout)
-    # the operator settles it: the hold stands (added again), then ends (released): recorded
+    # the operator settles it: the hold stands (added again), or has ended (released by its
+    # id, its row being gone or ended): recorded
     if tampering == "move":
         site.conn.execute(sql.SQL("UPDATE {} SET subject_key = 'P-001'").format(table))
         site.ok("hold", "release", "--subject", "P-001")
-    else:
+    elif tampering == "delete":
         site.ok("hold", "add", "--subject", "P-001", "--reason", "claim 2026-17, again")
         site.ok("hold", "release", "--subject", "P-001")
+    else:
+        out = site.ok("hold", "release", "--hold-id", "1")
+        assert out.startswith("hold 1 released in the audit trail (the hold added at entry #")
     site.ok("run", "--yes", "--allow-large", "--reason", "test")
     assert site.ok("audit", "verify").startswith("audit trail intact")
+
+
+def test_a_released_holds_days_and_a_persons_column_are_kept_as_recorded(site: Site) -> None:
+    """A review's findings: deleting a released hold's row took away the days it extended
+    the clock by (the patient then due, purged); changing a hold's key column moved it away;
+    both went unseen. A release ends the hold of its id even when the policies' names changed
+    since it was added (its digests are under the new names)."""
+    site.ok("init")
+    table = sql.Identifier(site.schema, "holds")
+    site.ok("hold", "add", "--subject", "P-001", "--reason", "claim 2026-17")
+    _backdate(site, 1, HELD_DAYS)
+    site.ok("hold", "release", "--subject", "P-001")
+    assert site.phase()["due_subjects"] == 1  # P-001 is due again in 30 days
+    site.conn.execute(sql.SQL("DELETE FROM {} WHERE hold_id = 1").format(table))
+    refused = site.cli("run", "--yes", "--allow-large", "--reason", "test")
+    assert refused.returncode == 5, refused.stdout + refused.stderr
+    assert "was released, and its row is gone (its days held no longer extend the clock)" in (
+        refused.stderr
+    )
+    # the key column of a person's hold
+    site.ok("hold", "add", "--subject", "P-002", "--reason", "claim 2026-18")
+    site.conn.execute(
+        sql.SQL("UPDATE {} SET subject_column = 'naissance' WHERE hold_id = 2").format(table)
+    )
+    moved = site.cli("plan")
+    assert "the hold added at entry #" in moved.stderr and "(hold 2, every policy on" in (
+        moved.stderr
+    )
+    # a policy renamed between add and release: the release still ends the hold (its id)
+    site.conn.execute(
+        sql.SQL("UPDATE {} SET subject_column = 'patient_id' WHERE hold_id = 2").format(table)
+    )
+    text = (site.policies / "p.yaml").read_text(encoding="utf-8")
+    (site.policies / "p.yaml").write_text(text.replace("name: p\n", "name: p2\n"), "utf-8")
+    site.ok("hold", "release", "--subject", "P-002")
+    listed = site.cli("plan").stderr
+    assert "hold 2" not in listed, listed
+
+
+def test_a_release_written_through_the_database_alone_ends_no_hold(site: Site) -> None:
+    """A review's doubt: the run trusted the trail's rows unverified; an account able to
+    write the database could end a hold's row and insert a release entry of its own. A
+    release counts only when its entry is signed with the trail's keys."""
+    site.ok("init")
+    site.ok("hold", "add", "--subject", "P-001", "--reason", "claim 2026-17")
+    audit = sql.Identifier(site.schema, "audit")
+    with site.conn.cursor(row_factory=dict_row) as cur:
+        added = cur.execute(
+            sql.SQL("SELECT * FROM {} WHERE event = 'hold_add'").format(audit)
+        ).fetchone()
+    assert added is not None
+    columns = list(added)
+    forged = dict(added)
+    forged.update(seq=forged["seq"] + 1, event="hold_release", sig_key=None, signature=None)
+    holds = sql.Identifier(site.schema, "holds")
+    site.conn.execute(sql.SQL("DELETE FROM {} WHERE hold_id = 1").format(holds))
+    values = [
+        Jsonb(v)
+        if isinstance(v, dict | list) and site.engine == "postgresql" and k != "subject_digests"
+        else v
+        for k, v in forged.items()
+    ]
+    site.conn.execute(
+        sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+            audit,
+            sql.SQL(", ").join(map(sql.Identifier, columns)),
+            sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+        ),
+        values,
+    )
+    refused = site.cli("run", "--yes", "--allow-large", "--reason", "test")
+    assert refused.returncode == 5, refused.stdout + refused.stderr
+    assert "is no longer active there, yet the trail records no release" in refused.stderr

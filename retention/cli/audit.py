@@ -135,7 +135,7 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
             else None
         )
         key = audit_key_if_set(settings)
-        lost_holds = unmatched_holds(conn, settings.schema_name, key)
+        lost_holds = unmatched_holds(conn, settings.schema_name, key, keys)
         unguarded = engine_of(conn).own_schema.trigger_problems(conn, settings.schema_name)
     _print_verification(result, bool(anchors))
     for note in notes:

@@ -8,7 +8,7 @@ from typing import Any
 
 from retention.audit.approvals import DESTRUCTIVE, approval_state, rules_of
 from retention.audit.holds import HINT, describe, unmatched_holds
-from retention.cli.common import audit_key_if_set
+from retention.cli.common import audit_key_if_set, public_keys
 from retention.cli.options import add_policies_option
 from retention.db import connect
 from retention.discovery.coverage import Gap, current_gaps
@@ -96,7 +96,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
         binary_log = engine_of(conn).binary_log(conn)
         trail = _trail_problems(conn, settings.schema_name)
-        lost = unmatched_holds(conn, settings.schema_name, audit_key_if_set(settings))
+        lost = unmatched_holds(
+            conn, settings.schema_name, audit_key_if_set(settings), public_keys(settings)
+        )
         if lost:
             trail.append(f"{describe(lost)}; a run refuses. Hint: {HINT}")
     for problem in result.warnings:

@@ -9,7 +9,7 @@ import argparse
 from dataclasses import dataclass
 from typing import Any
 
-from retention.audit.holds import hold_entry
+from retention.audit.holds import hold_entry, release_entry, standing_hold
 from retention.audit.trail import AuditTrail, Entry, mirror, subject_digest
 from retention.catalog.introspect import read_catalog
 from retention.cli.common import audit_key, ensure_schema, trail
@@ -50,7 +50,16 @@ def register(commands: Any) -> None:
             metavar="NAME",
             help="the subject table, when the policies have several",
         )
-        item.add_argument("--subject", required=True, metavar="KEY")
+    add.add_argument("--subject", required=True, metavar="KEY")
+    given = release.add_mutually_exclusive_group(required=True)
+    given.add_argument("--subject", metavar="KEY")
+    given.add_argument(
+        "--hold-id",
+        type=int,
+        metavar="N",
+        help="the hold's id (hold list; a run that refused names it): ends a hold the audit "
+        "trail records as standing whose row was removed outside retention",
+    )
     add.add_argument(
         "--reason", required=True, help="why (a case reference; do not write personal data here)"
     )
@@ -187,6 +196,8 @@ def _add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _release(args: argparse.Namespace, settings: Settings) -> int:
+    if args.hold_id is not None:
+        return _release_by_id(args.hold_id, settings)
     with connect(settings) as conn:
         ensure_schema(conn, settings)
         target = _target(conn, settings, args.policy, args.table)
@@ -199,6 +210,43 @@ def _release(args: argparse.Namespace, settings: Settings) -> int:
     print(
         f"hold {hold.hold_id} released ({target.scope.describe()}); the clock is extended by "
         f"{entry.detail['held_days']} day(s)"
+    )
+    return 0
+
+
+def _release_by_id(hold_id: int, settings: Settings) -> int:
+    """End hold `hold_id`: its row when active, as `--subject` does; else, when the trail
+    records it as standing, the trail's hold (its row was removed outside retention)."""
+    with connect(settings) as conn:
+        ensure_schema(conn, settings)
+        row = conn.execute(
+            sql.SQL("SELECT subject_key FROM {} WHERE hold_id = %s AND released_at IS NULL").format(
+                sql.Identifier(settings.schema_name, "holds")
+            ),
+            (hold_id,),
+        ).fetchone()
+        standing = standing_hold(conn, settings.schema_name, hold_id)
+        audit = trail(conn, settings)
+        if row is not None:
+            raise UsageError(
+                f"hold {hold_id} is active in the holds table",
+                hint="release it by its subject: --subject KEY (with --policy or --table as "
+                "when it was added)",
+            )
+        if standing is None:
+            raise UsageError(
+                f"the audit trail records no hold {hold_id} still standing",
+                hint="'retention hold list --all' shows the holds and their ids",
+            )
+        with conn.transaction():
+            entry = release_entry(
+                standing, "no active row in the holds table: removed outside retention"
+            )
+            stored = audit.append(conn, entry)
+        mirror(stored)
+    print(
+        f"hold {hold_id} released in the audit trail ({standing.describe()}); its row had "
+        "been removed outside retention, so its days held are not known to the clock"
     )
     return 0
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from retention.audit.approvals import rules_of
 from retention.audit.holds import HINT, describe, unmatched_holds
-from retention.cli.common import audit_key_if_set
+from retention.cli.common import audit_key_if_set, public_keys
 from retention.cli.options import add_policies_option, iso_date
 from retention.db import connect
 from retention.plan.compute import compute_plan
@@ -54,7 +54,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             approvals=rules_of(settings),
         )
         plan = with_intents(conn, settings.schema_name, plan)
-        lost = unmatched_holds(conn, settings.schema_name, audit_key_if_set(settings))
+        lost = unmatched_holds(
+            conn, settings.schema_name, audit_key_if_set(settings), public_keys(settings)
+        )
     if lost:  # on stderr: the plan's output stays what it was (JSON readers)
         print(f"warning: {describe(lost)}; a run refuses", file=sys.stderr)
         print(f"  hint: {HINT}", file=sys.stderr)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from loguru import logger
 
 from retention.audit.holds import refuse_unmatched
+from retention.audit.seal import trail_keys
 from retention.audit.trail import AuditTrail
 from retention.db import connection_lost
 from retention.engine import gates, intents
@@ -132,7 +133,12 @@ class Runner:
         """The gates before the run (clocks, limits), its warnings and its plan."""
         check_clock(self.conn, self.settings)
         # a hold removed from the table outside `retention hold` would let its subject go
-        refuse_unmatched(self.conn, self.schema, self.trail.key)
+        refuse_unmatched(
+            self.conn,
+            self.schema,
+            self.trail.key,
+            trail_keys(self.settings.audit_public_keys, self.settings.audit_signing_key),
+        )
         report = RunReport(uuid.uuid4())
         report.warnings = privilege_warnings(self.conn, policies)
         # the trail's triggers dropped or disabled: the chain still shows a change, nothing
