@@ -139,6 +139,25 @@ def test_the_trails_triggers_dropped_or_disabled_are_said_and_init_restores_them
     assert "WARNING" not in cli(db_url, "audit", "verify").stdout
     with psycopg.connect(db_url, autocommit=True) as conn, pytest.raises(psycopg.Error):
         conn.execute("TRUNCATE retention.audit")
+    # a review's finding: the function replaced (the triggers then refuse nothing), or a
+    # trigger made again on other events, went unseen
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE OR REPLACE FUNCTION retention.audit_append_only() RETURNS trigger "
+            "LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$"
+        )
+        conn.execute("DROP TRIGGER audit_no_truncate ON retention.audit")
+        conn.execute(
+            "CREATE TRIGGER audit_no_truncate BEFORE INSERT ON retention.audit "
+            "FOR EACH STATEMENT EXECUTE FUNCTION retention.audit_append_only()"
+        )
+    said = cli(db_url, "audit", "verify").stdout
+    assert "WARNING: the function retention.audit_append_only() of the trail's triggers was " in (
+        said
+    )
+    assert "WARNING: the trigger audit_no_truncate on retention.audit was changed" in said
+    assert "repaired:" in cli(db_url, "init").stdout
+    assert "WARNING" not in cli(db_url, "audit", "verify").stdout
 
 
 def test_mariadbs_trail_triggers_dropped_are_said_and_init_restores_them(

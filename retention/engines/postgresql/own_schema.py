@@ -44,30 +44,53 @@ class OwnSchema:
         return self.trigger_problems(conn, schema)
 
     def trigger_problems(self, conn: Connection, schema: str) -> list[str]:
-        """The trail's two triggers (migration 002), missing or not firing: a superuser or the
-        owner can drop or disable them, and the trail then takes UPDATE, DELETE and TRUNCATE
-        (the chain still shows the change; nothing refuses it any more)."""
-        found = dict(
-            conn.execute(
-                "SELECT t.tgname, t.tgenabled FROM pg_trigger AS t JOIN pg_class AS c "
-                "ON c.oid = t.tgrelid JOIN pg_namespace AS n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = %s AND c.relname = 'audit' AND NOT t.tgisinternal",
+        """The trail's two triggers (migration 002), missing, not firing, or changed (their
+        definition, or their function's body): a superuser or the owner can do any of it, and
+        the trail then takes UPDATE, DELETE and TRUNCATE (the chain still shows the change;
+        nothing refuses it any more)."""
+        found = {
+            str(name): (str(enabled), str(definition))
+            for name, enabled, definition in conn.execute(
+                "SELECT t.tgname, t.tgenabled, pg_get_triggerdef(t.oid) FROM pg_trigger AS t "
+                "JOIN pg_class AS c ON c.oid = t.tgrelid JOIN pg_namespace AS n "
+                "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = 'audit' "
+                "AND NOT t.tgisinternal",
                 (schema,),
             ).fetchall()
-        )
+        }
         problems = []
-        for name, refuses in TRIGGERS.items():
+        row = conn.execute("SELECT quote_ident(%s)", (schema,)).fetchone()
+        quoted = str(row[0]) if row else schema  # as pg_get_triggerdef writes it
+        table, function = f"{quoted}.audit", f"{quoted}.{FUNCTION}"
+        for name, (refuses, events, each) in TRIGGERS.items():
             state = found.get(name)
+            wanted = (
+                f"CREATE TRIGGER {name} BEFORE {events} ON {table} FOR EACH {each} "
+                f"EXECUTE FUNCTION {function}()"
+            )
             if state is None:
-                problems.append(
-                    f"the trigger {name} on {schema}.audit is missing: {refuses} on the trail "
-                    "are not refused (run 'retention init' as the owner to restore it)"
-                )
-            elif str(state) not in ("O", "A"):  # D: disabled; R: fires on replicas only
-                problems.append(
-                    f"the trigger {name} on {schema}.audit is disabled: {refuses} on the trail "
-                    "are not refused (run 'retention init' as the owner to enable it)"
-                )
+                what = "is missing"
+            elif state[0] not in ("O", "A"):  # D: disabled; R: fires on replicas only
+                what = "is disabled"
+            elif state[1] != wanted:
+                what = "was changed"
+            else:
+                continue
+            problems.append(
+                f"the trigger {name} on {schema}.audit {what}: {refuses} on the trail are not "
+                "refused (run 'retention init' as the owner to make it again)"
+            )
+        body = conn.execute(
+            "SELECT p.prosrc FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace "
+            "WHERE n.nspname = %s AND p.proname = %s",
+            (schema, FUNCTION),
+        ).fetchone()
+        if body is not None and " ".join(str(body[0]).split()) != _expected_body(self):
+            problems.append(
+                f"the function {schema}.{FUNCTION}() of the trail's triggers was changed: it "
+                "must refuse every UPDATE, DELETE and TRUNCATE (run 'retention init' as the "
+                "owner to make it again)"
+            )
         return problems
 
     def repair(self, conn: Connection, schema: str) -> list[str]:
@@ -84,8 +107,11 @@ class OwnSchema:
         return problems
 
 
-# the trail's triggers (migration 002) and what each refuses
-TRIGGERS = {"audit_append_only": "UPDATE and DELETE", "audit_no_truncate": "TRUNCATE"}
+# name: what it refuses, and its definition's events and level (as pg_get_triggerdef says them)
+TRIGGERS = {
+    "audit_append_only": ("UPDATE and DELETE", "DELETE OR UPDATE", "ROW"),
+    "audit_no_truncate": ("TRUNCATE", "TRUNCATE", "STATEMENT"),
+}
 FUNCTION = "audit_append_only"
 
 
@@ -114,3 +140,10 @@ def _apply(conn: Connection, schema: str, pending: list[Migration], applied: lis
             (migration.version, migration.name),
         )
         applied.append(migration.name)
+
+
+def _expected_body(schema: OwnSchema) -> str:
+    """The body of the triggers' function as migration 002 writes it, its spaces folded."""
+    text = next(m for m in schema.migrations() if m.version == 2).statements[0]
+    start = text.index("$$", text.index(f"FUNCTION {{schema}}.{FUNCTION}()")) + 2
+    return " ".join(text[start : text.index("$$", start)].split())
