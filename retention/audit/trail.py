@@ -32,7 +32,6 @@ from retention.audit.seal import TrailKeys, TrailSigner
 from retention.engines import Connection, engine_of, sql
 from retention.engines.locks import TransactionLock
 from retention.engines.params import Json
-from retention.engines.rows import dict_row
 from retention.keys import Key
 
 GENESIS = "0" * 64
@@ -481,8 +480,9 @@ def chain_to(
         sql.SQL(", ").join(map(sql.Identifier, SIGNED_COLUMNS)), table
     )
     expected = start
-    with conn.cursor(row_factory=dict_row) as cur:
-        for row in cur.execute(query, (start, up_to)):
+    # streamed (a long trail walked from its first entry stays out of memory)
+    with conn.transaction(), engine_of(conn).rows.stream(conn, query, (start, up_to)) as rows:
+        for row in rows:
             seq = int(row["seq"])
             if seq != expected:
                 return Unlinked(expected, f"entries {expected}..{seq - 1} are missing")

@@ -310,7 +310,18 @@ def _check_find(settings: Settings, policy: str, key: Key) -> None:
         named = conn.execute(
             sql.SQL("SELECT 1 FROM {} WHERE policy = %s LIMIT 1").format(table), (policy,)
         ).fetchone()
-        if named is None:
+        # a person's holds name their policies in their detail only
+        covered = {
+            str(p)
+            for (detail,) in conn.execute(
+                sql.SQL(
+                    "SELECT detail FROM {} WHERE event IN ('hold_add', 'hold_release') "
+                    "AND policy IS NULL"
+                ).format(table)
+            ).fetchall()
+            for p in _policies_of(detail)
+        }
+        if named is None and policy not in covered:
             known = [
                 str(r[0])
                 for r in conn.execute(
@@ -319,6 +330,7 @@ def _check_find(settings: Settings, policy: str, key: Key) -> None:
                     ).format(table)
                 ).fetchall()
             ]
+            known = sorted({*known, *covered})
             raise UsageError(
                 f"the trail holds no entry of a policy named '{policy}'",
                 hint=f"policies in the trail: {', '.join(known) or 'none'}",
@@ -338,6 +350,13 @@ def _check_find(settings: Settings, policy: str, key: Key) -> None:
             f"(id {recorded}): no subject could be found with it",
             hint="set audit_key to the installation's key (RETENTION_AUDIT_KEY_FILE)",
         )
+
+
+def _policies_of(detail: object) -> list[object]:
+    """The policies a person's hold entry lists (MariaDB gives a JSON column as its text)."""
+    said = json.loads(detail) if isinstance(detail, str) else detail
+    found = said.get("policies") if isinstance(said, dict) else None
+    return list(found) if isinstance(found, list) else []
 
 
 def _holds_digest(settings: Settings) -> sql.Composable:

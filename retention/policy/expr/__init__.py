@@ -2,7 +2,7 @@
 
 Compliance officers read these expressions in policy files; DBAs write them::
 
-    if deces is not null and deces < derniere_visite + 10 years
+    if deces is not null and deces >= derniere_visite and deces < derniere_visite + 10 years
     then deces + 10 years
     else greatest(derniere_visite + 20 years, naissance + 28 years)
 
