@@ -505,3 +505,15 @@ def test_a_related_rows_date_stored_as_text_is_read_in_its_format(engine: Engine
     )
     assert (found[2].is_due, found[2].undeterminable) == (False, True)
     assert "dernier_sejour" in found[2].reasons
+    # a format that reads less than half of the column's values: check says so (a review's
+    # doubt: the check of column dates did not look at aggregates)
+    from retention.policy.data_checks import format_problems
+
+    wrong = engine.policy("date", due=due, stays=stays.replace("DD/MM/YYYY", "YYYY-MM-DD"))
+    (problem,) = format_problems(engine.conn, wrong)
+    assert problem.message == (
+        "only 1 of the first 4 value(s) of sejours.sortie_fr read as YYYY-MM-DD: the subjects "
+        "of the others are undeterminable (kept, never purged)"
+    )
+    assert problem.hint == "they read as DD/MM/YYYY (3 of 4): write format: DD/MM/YYYY"
+    assert format_problems(engine.conn, engine.policy("date", due=due, stays=stays)) == []

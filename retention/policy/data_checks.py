@@ -39,7 +39,8 @@ from retention.engines.clock import TEXT_DATE_FORMATS, clock_sql
 from retention.engines.sql import Params
 from retention.errors import Problem
 from retention.policy.actions import POSTAL_CODE_SHAPE, TEXT_DATE_SHAPE, spec_of
-from retention.policy.bound import BoundColumn, BoundPolicy
+from retention.policy.bound import BoundColumn, BoundDate, BoundPolicy
+from retention.policy.expr.nodes import Name
 from retention.policy.relations import QName
 
 # What a class name looks like (PHP classes, with namespaces): anything else is not shown.
@@ -162,34 +163,60 @@ def format_problems(conn: Connection, policy: BoundPolicy) -> list[Problem]:
     undeterminable). Said with the format that reads them best, when one does."""
     problems = []
     for name, date_ in policy.dates.items():
-        if date_.kind != "column" or date_.format is None or date_.column is None:
+        if date_.format is None:
             continue
-        read, seen = _readable(conn, policy, date_.column.name)
-        wanted = read.get(date_.format, 0)
-        if not seen or wanted * 2 >= seen:
-            continue
-        best = max(read, key=lambda f: read[f])
-        label = f"{policy.subject.name}.{date_.column.name}"
-        problems.append(
-            Problem(
-                policy.loaded.location(("dates", name, "format")),
-                (
-                    f"none of the first {seen:,} value(s) of {label} reads as {date_.format}"
-                    if not wanted
-                    else f"only {wanted:,} of the first {seen:,} value(s) of {label} read as "
-                    f"{date_.format}"
-                )
-                + ": the subjects of the others are undeterminable (kept, never purged)",
-                f"they read as {best} ({read[best]:,} of {seen:,}): write format: {best}"
-                if read[best] > wanted
-                else "check the column's values: dates written otherwise cannot be read",
-                "warning",
-            )
-        )
+        for table, column in _text_columns(policy, date_):
+            problem = _format_problem(conn, policy, name, date_.format, table, column)
+            if problem is not None:
+                problems.append(problem)
     return problems
 
 
-def _readable(conn: Connection, policy: BoundPolicy, column: str) -> tuple[dict[str, int], int]:
+def _text_columns(policy: BoundPolicy, date_: BoundDate) -> list[tuple[Table, str]]:
+    """The text columns a date reads in its format: the subject's column, or those of the
+    rows an aggregate's value reads (its filter reads text as text)."""
+    if date_.kind == "column" and date_.column is not None:
+        return [(policy.subject, date_.column.name)]
+    if date_.kind != "aggregate" or date_.over is None or date_.value is None:
+        return []
+    tables = {date_.over.name: date_.over, **{j.table.name: j.table for j in date_.joins}}
+    found: dict[tuple[QName, str], tuple[Table, str]] = {}
+    for node in date_.value.walk():
+        if isinstance(node, Name):
+            table = tables.get(node.table or date_.over.name)
+            column = table.columns.get(node.name) if table is not None else None
+            if table is not None and column is not None and column.is_text:
+                found.setdefault((table.qname, column.name), (table, column.name))
+    return list(found.values())
+
+
+def _format_problem(
+    conn: Connection, policy: BoundPolicy, name: str, fmt: str, table: Table, column: str
+) -> Problem | None:
+    """The warning for one text column a date reads in `fmt`, when `fmt` reads less than half
+    of its first values."""
+    read, seen = _readable(conn, table, column)
+    wanted = read.get(fmt, 0)
+    if not seen or wanted * 2 >= seen:
+        return None
+    best = max(read, key=lambda f: read[f])
+    label = f"{table.name}.{column}"
+    said = (
+        f"none of the first {seen:,} value(s) of {label} reads as {fmt}"
+        if not wanted
+        else f"only {wanted:,} of the first {seen:,} value(s) of {label} read as {fmt}"
+    )
+    return Problem(
+        policy.loaded.location(("dates", name, "format")),
+        said + ": the subjects of the others are undeterminable (kept, never purged)",
+        f"they read as {best} ({read[best]:,} of {seen:,}): write format: {best}"
+        if read[best] > wanted
+        else "check the column's values: dates written otherwise cannot be read",
+        "warning",
+    )
+
+
+def _readable(conn: Connection, table: Table, column: str) -> tuple[dict[str, int], int]:
     """How many of the column's first `SAMPLE` non-NULL values each text date format reads,
     and how many were read."""
     clock = clock_sql(conn)
@@ -207,7 +234,7 @@ def _readable(conn: Connection, policy: BoundPolicy, column: str) -> tuple[dict[
             for f in formats
         ),
         c=sql.Identifier(column),
-        t=sql.Identifier(*policy.subject.qname),
+        t=sql.Identifier(*table.qname),
         n=params.add(SAMPLE),
     )
     row = conn.execute(query, params.values).fetchone()
