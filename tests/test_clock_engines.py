@@ -517,3 +517,21 @@ def test_a_related_rows_date_stored_as_text_is_read_in_its_format(engine: Engine
     )
     assert problem.hint == "they read as DD/MM/YYYY (3 of 4): write format: DD/MM/YYYY"
     assert format_problems(engine.conn, engine.policy("date", due=due, stays=stays)) == []
+
+
+def test_if_missing_null_over_rows_without_a_value_is_said_by_check(engine: Engine) -> None:
+    """A compliance officer's finding: if_missing: "null" on the last discharge left out the
+    stays still open, and two more patients became due (one in the ward), without a word."""
+    from retention.policy.data_checks import left_out_rows
+
+    _visits(engine)
+    engine.insert("sejours", {"id": 1, "dossier_id": 1, "sortie": datetime(2000, 1, 1, 12)})
+    engine.insert("sejours", {"id": 2, "dossier_id": 1, "sortie": None})
+    stays = 'latest: sortie, over: sejours, if_missing: "null"'
+    (problem,) = left_out_rows(engine.conn, engine.policy("date", stays=stays))
+    assert problem.message == (
+        'if_missing: "null" leaves out the 1 sejours row(s) whose sortie is empty (a stay '
+        "still open?): their subjects are judged on their other rows"
+    )
+    assert problem.hint is not None and "'latest: coalesce(sortie, today)'" in problem.hint
+    assert left_out_rows(engine.conn, engine.policy("date")) == []  # if_missing undeterminable

@@ -152,6 +152,53 @@ def data_problems(
         problems += _class_problems(conn, policy)
         problems += _reference_problems(conn, policy, sample)
         problems += format_problems(conn, policy)
+        problems += left_out_rows(conn, policy)
+    return problems
+
+
+def left_out_rows(conn: Connection, policy: BoundPolicy) -> list[Problem]:
+    """`if_missing: "null"` on the latest of a column leaves out the rows where it is empty:
+    a stay with no discharge date is a patient in the ward, and their clock then runs from
+    their earlier stays alone. Deliberate, and documented; said by check when such rows exist
+    (a compliance officer's finding: the due count went up with it, without a word)."""
+    problems = []
+    for name, date_ in policy.dates.items():
+        if (
+            date_.kind != "aggregate"
+            or date_.if_missing != "null"
+            or date_.over is None
+            or not isinstance(date_.value, Name)
+            or date_.value.table not in (None, date_.over.name)
+        ):
+            continue
+        column = date_.over.columns.get(date_.value.name)
+        if column is None or column.not_null:
+            continue
+        row = conn.execute(
+            sql.SQL(
+                "SELECT count(*) FROM (SELECT 1 FROM {} WHERE {} IS NULL LIMIT {}) AS s"
+            ).format(
+                sql.Identifier(*date_.over.qname),
+                sql.Identifier(column.name),
+                sql.Literal(SAMPLE),
+            )
+        ).fetchone()
+        empty = int(row[0]) if row else 0
+        if not empty:
+            continue
+        many = f"{empty:,}" + ("+" if empty >= SAMPLE else "")
+        function = "latest" if date_.function == "max" else "earliest"
+        problems.append(
+            Problem(
+                policy.loaded.location(("dates", name, "if_missing")),
+                f'if_missing: "null" leaves out the {many} {date_.over.name} row(s) whose '
+                f"{column.name} is empty (a stay still open?): their subjects are judged on "
+                "their other rows",
+                f"if such a row counts as today, write '{function}: coalesce({column.name}, "
+                "today)' instead; leave it only if those rows are meant to count for nothing",
+                "warning",
+            )
+        )
     return problems
 
 
