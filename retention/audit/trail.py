@@ -326,8 +326,9 @@ def _content_problem(row: Mapping[str, Any]) -> str | None:
 def entry_problem(row: Mapping[str, Any], keys: TrailKeys | None) -> str | None:
     """One entry read from the table, alone (not its place in the chain): does its content
     give its hash, and is that hash signed? None when it is."""
-    if entry_hash(str(row["prev_hash"]), stored_content(row)) != row["hash"]:
-        return "its content was altered"
+    altered = _content_problem(row)
+    if altered is not None:
+        return altered
     if row["sig_key"] is None and row["signature"] is None:
         return "it is not signed"
     if keys is None:

@@ -22,6 +22,7 @@ from retention.engines import engine_for, engine_of, sql
 from retention.engines.rows import dict_row
 from retention.errors import UsageError
 from retention.keys import Key
+from retention.report.stored import document
 from retention.settings import Settings
 from retention.store.schema import require_installed
 
@@ -340,9 +341,7 @@ def _check_find(settings: Settings, policy: str, key: Key) -> None:
                 "SELECT detail FROM {} WHERE event = 'run_start' ORDER BY seq DESC LIMIT 1"
             ).format(table)
         ).fetchone()
-    said = row[0] if row else {}
-    if isinstance(said, str):  # MariaDB: a JSON column's text
-        said = json.loads(said)
+    said = document(row[0]) if row else {}
     recorded = said.get("audit_key_id") if isinstance(said, dict) else None
     if recorded is not None and recorded != key.id:
         raise UsageError(
@@ -353,8 +352,8 @@ def _check_find(settings: Settings, policy: str, key: Key) -> None:
 
 
 def _policies_of(detail: object) -> list[object]:
-    """The policies a person's hold entry lists (MariaDB gives a JSON column as its text)."""
-    said = json.loads(detail) if isinstance(detail, str) else detail
+    """The policies a person's hold entry lists."""
+    said = document(detail)
     found = said.get("policies") if isinstance(said, dict) else None
     return list(found) if isinstance(found, list) else []
 

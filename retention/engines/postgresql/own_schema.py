@@ -100,7 +100,7 @@ class OwnSchema:
         if not problems:
             return []
         # the end of migration 002, from the function on: every statement of it idempotent
-        text = next(m for m in self.migrations() if m.version == 2).statements[0]
+        text = _trail_migration(self)
         repair = text[text.index(f"CREATE OR REPLACE FUNCTION {{schema}}.{FUNCTION}()") :]
         with conn.transaction():
             conn.execute(sql.SQL(repair).format(schema=sql.Identifier(schema)))
@@ -142,8 +142,13 @@ def _apply(conn: Connection, schema: str, pending: list[Migration], applied: lis
         applied.append(migration.name)
 
 
+def _trail_migration(schema: OwnSchema) -> str:
+    """Migration 002's text: the trail, its triggers and their function."""
+    return next(m for m in schema.migrations() if m.version == 2).statements[0]
+
+
 def _expected_body(schema: OwnSchema) -> str:
     """The body of the triggers' function as migration 002 writes it, its spaces folded."""
-    text = next(m for m in schema.migrations() if m.version == 2).statements[0]
+    text = _trail_migration(schema)
     start = text.index("$$", text.index(f"FUNCTION {{schema}}.{FUNCTION}()")) + 2
     return " ".join(text[start : text.index("$$", start)].split())
