@@ -2,7 +2,7 @@
 
 `date + interval` (months first, clamped, then days) and `GREATEST`/`LEAST` (nulls ignored)
 are PostgreSQL's own; timestamps become days of the legal calendar through the session's
-`TimeZone` (pinned at connect); `infinity` is the one unreadable date.
+`TimeZone` (pinned at connect); `infinity` and `-infinity` are the unreadable dates.
 """
 
 from __future__ import annotations
@@ -42,8 +42,12 @@ class PostgreSQLClock:
         return sql.SQL("(CASE WHEN isfinite({r}) THEN ({r})::date END)").format(r=ref)
 
     def column_value(self, ref: sql.Composable, kind: ColumnKind) -> Term:
-        # `infinity` stays infinite through the expression: the aggregate's `bad` catches it
-        return Term(sql.SQL("({})::date").format(ref))
+        # `infinity` and `-infinity` are unreadable, as MariaDB's zero dates: a filter that
+        # reads one cannot tell whether its row counts (compared as values, `-infinity` left
+        # the row out, and its subject could be due early); a value reading one is unknown
+        # (the aggregate's `bad` catches an infinite value too)
+        unreadable = sql.SQL("({r} IS NOT NULL AND NOT isfinite({r}))").format(r=ref)
+        return Term(sql.SQL("({})::date").format(ref), unknown=unreadable)
 
     def missing(self, ref: sql.Composable, kind: ColumnKind) -> sql.Composable:
         return sql.SQL("{} IS NULL").format(ref)
