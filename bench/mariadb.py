@@ -21,10 +21,9 @@ The same measurements as on PostgreSQL (`bench/run.py`), with MariaDB's own piec
   `workers` (its batches run side by side on MariaDB too since `disjoint_batch_locks` became
   True there).
 - **retention run**: the real command as a subprocess on the other copy, the tool's own tables
-  in a database of their own (`RETENTION_SCHEMA_NAME=<copy>_tool`). Approvals are off
-  (`RETENTION_REQUIRED_APPROVALS=0`): `retention approve` does not run on MariaDB yet, so the
-  purge is not signed beforehand as on PostgreSQL (there the run checks two signatures: a few
-  milliseconds of its time).
+  in a database of their own (`RETENTION_SCHEMA_NAME=<copy>_tool`). The purge and the archive
+  are signed beforehand by their approvers (`retention approve`, untimed), as on PostgreSQL:
+  the run checks their signatures and walks the chain to them.
 - **Transactions**: MariaDB has no `pg_stat_activity.xact_start`, and performance_schema is off
   on these servers. `MariaDBMonitor` polls `information_schema.INNODB_TRX` (the threads whose
   PROCESSLIST database is the copy) from a thread every 150 ms: InnoDB refreshes that table's
@@ -110,7 +109,7 @@ from bench.engine import (
 from bench.handwritten import ScriptRun, Statement, statements
 from bench.monitor import BATCH, EXPOSURE, OTHER, PLAN, SNAPSHOT, XactStats
 from bench.report import Result, code_state, machine, render
-from bench.run import MEASUREMENTS, Measurement, result_of, wait_for_quiet
+from bench.run import MEASUREMENTS, PURGE_APPROVERS, Measurement, result_of, wait_for_quiet
 from retention.demo.tables import LOAD_ORDER, TABLES
 from retention.engines.mariadb.session import database_url
 from retention.engines.mariadb.target import parse_url
@@ -824,7 +823,7 @@ def measure_archive(template: Template, options: Options) -> tuple[Result, dict[
         setup = archive_setup(work)
         m = Measurement(
             "archive", "purge", setup.policies, "dossier-medical", ARCHIVE_TARGET, -1,
-            checks.compare_purge,
+            checks.compare_purge, approvers=PURGE_APPROVERS,
         )  # fmt: skip
         result, extra = _measure(template, m, options, setup)
         extra["archive_files"], extra["archive_bytes"] = setup.files()
@@ -872,11 +871,10 @@ def _measure(
             m.policy,
             options.batch_size,
             DATA / f"mariadb-engine-{template.patients}-{m.name}.log",
-            (),  # `retention approve` does not run on MariaDB yet: approvals off instead
+            m.approvers,  # signed before the run, untimed, as on PostgreSQL
             url=engine_url,
             environment=(
                 ("RETENTION_SCHEMA_NAME", tool_db),
-                ("RETENTION_REQUIRED_APPROVALS", "0"),
                 *(archive.environment() if archive is not None else ()),
             ),
         )
