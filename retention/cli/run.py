@@ -198,6 +198,11 @@ def render_report(report: RunReport) -> str:
                 f"    {phase.no_longer_due:,} subject(s) no longer due when locked "
                 "(new activity or legal hold): kept"
             )
+        if phase.shared:
+            lines.append(
+                f"    {phase.shared:,} subject(s) kept: their record shares a row with another "
+                "subject's (a row with two links towards the subject: retention check names them)"
+            )
         if phase.skipped_batches:
             lines.append(
                 f"    {phase.skipped_batches} batch(es) skipped (lock or statement "

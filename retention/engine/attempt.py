@@ -87,6 +87,7 @@ class PassBatches:
             phase.locked_elsewhere += result.locked_elsewhere
             phase.gone += result.gone
             phase.no_longer_due += result.no_longer_due
+            phase.shared += result.shared
             phase.rows.update(result.rows)
 
     def _skipped(self, conn: Connection, proposed: int, exc: Exception) -> None:

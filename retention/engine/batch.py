@@ -31,10 +31,14 @@ from retention.policy.actions import spec_of
 from retention.policy.bound import BoundPhase, BoundPolicy
 from retention.policy.expr import Params
 from retention.policy.relations import QName
+from retention.rows.shared import needs_guard, outside_owners
 from retention.settings import Settings
 
 if TYPE_CHECKING:
     from retention.archive.session import ArchiveSession
+
+
+SHARED = "shared_with_another_record"  # the audit entry's count of subjects kept so
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ class BatchResult:
     rows: dict[str, int] = field(default_factory=dict)
     entry: Stored | None = None
     gone: int = 0  # proposed subjects no longer in the database (e.g. an earlier phase's purge)
+    shared: int = 0  # due, but kept: their record shares a row with another (rows/shared.py)
 
 
 def run_batch(
@@ -109,6 +114,12 @@ def run_batch(
                 f"intent {replaying.intent_id}: {len(keys) - len(locked) - len(gone)} "
                 "subject(s) locked by the application; the next run completes it"
             )
+        # records sharing a row go together or not at all (rows/shared.py)
+        shared = set[Any]()
+        if replaying is None and ends and needs_guard(first.policy, [c.phase for c in ctxs]):
+            shared, added = _close_over_shared(conn, first, ends, extend=len(ctxs) == 1)
+            keys, locked = [*keys, *added], [*locked, *added]
+            flags = None if flags is None else [[*f, *(True for _ in added)] for f in flags]
         due = set(ends)
         # a subject's digest is the same for every phase of the pass: computed once
         digests = {k: first.trail.subject_digest(first.policy.name, k) for k in due}
@@ -137,7 +148,7 @@ def run_batch(
                 ctx.archive,
                 ends={k: ends[k] for k in mine_due},
                 digests={k: digests[k] for k in mine_due},
-                detail=replaying.detail if replaying else {},
+                detail=replaying.detail if replaying else _shared_detail(mine_locked, shared),
                 kept=replaying.kept_rows() if replaying else {},
             )
             chosen.append((i, batch, len(mine) - mine_gone, len(mine_locked), mine_gone))
@@ -163,6 +174,42 @@ def run_batch(
         return results
 
 
+def _close_over_shared(
+    conn: Connection, ctx: BatchContext, ends: dict[Any, Any], *, extend: bool
+) -> tuple[set[Any], list[Any]]:
+    """Make the batch's due subjects (`ends`, changed in place) a closed set: the subjects
+    outside it whose records share a row with one of them are locked and re-checked here,
+    joining the batch when due (`extend`; at most as many again as the batch, plus 100);
+    otherwise the batch's subjects sharing with them are kept. Returns (kept, added)."""
+    policy = ctx.policy
+    kept: set[Any] = set()
+    added: list[Any] = []
+    most = 2 * len(ends) + 100
+    while ends:
+        links = outside_owners(conn, policy, list(ends))
+        if not links:
+            break
+        outside = {o for _, o in links}
+        candidates = outside - kept  # one kept already stays out
+        if extend and candidates and len(ends) + len(candidates) <= most:
+            joined = _still_due(conn, ctx, _lock(conn, policy, sorted(candidates, key=repr)))
+            ends.update(joined)
+            added += joined
+            outside -= set(joined)
+        for k, other in links:
+            if other in outside and k in ends:
+                del ends[k]
+                kept.add(k)
+        added = [k for k in added if k in ends]
+    return kept, added
+
+
+def _shared_detail(locked: list[Any], shared: set[Any]) -> dict[str, Any]:
+    """The audit entry's count of subjects kept because their record shares a row."""
+    count = sum(1 for k in locked if k in shared)
+    return {SHARED: count} if count else {}
+
+
 def _apply(conn: Connection, batches: list[Batch]) -> list[dict[str, int]]:
     """Rows changed per table, per phase. The column phases of a pass rewrite each row once."""
     if len(batches) > 1 and all(spec_of(b.phase.action).together for b in batches):
@@ -182,6 +229,7 @@ def _audit(
 ) -> BatchResult:
     """The phase's audit entry for this batch, in its transaction."""
     due = len(batch.keys)
+    shared = int(batch.detail.get(SHARED, 0))
     entry = ctx.trail.append(
         conn,
         Entry(
@@ -199,13 +247,13 @@ def _audit(
             detail={
                 "proposed": proposed + gone,
                 "locked_elsewhere": proposed - locked,
-                "no_longer_due": locked - due,
+                "no_longer_due": locked - due - shared,
                 "gone": gone,
                 **batch.detail,  # e.g. the archive's file name and SHA-256
             },
         ),
     )
-    return BatchResult(due, proposed - locked, locked - due, rows, entry, gone)
+    return BatchResult(due, proposed - locked, locked - due - shared, rows, entry, gone, shared)
 
 
 def _gone(

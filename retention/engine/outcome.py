@@ -23,6 +23,7 @@ class PhaseResult:
     locked_elsewhere: int = 0
     gone: int = 0  # proposed, but no longer in the database when their batch came
     no_longer_due: int = 0
+    shared: int = 0  # due, but kept: their record shares a row with another subject's
     batches: int = 0
     skipped_batches: int = 0
     rows: Counter[str] = field(default_factory=Counter)

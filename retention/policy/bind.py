@@ -17,7 +17,7 @@ from retention.policy.checks.columns import bind_phase
 from retention.policy.checks.dates import bind_dates, check_date_indexes, closure, names_in
 from retention.policy.checks.deletes import check_archive_cascades, check_blocking_keys
 from retention.policy.checks.hooks import check_hooks
-from retention.policy.checks.links import relation_graph
+from retention.policy.checks.links import check_two_owner_links, relation_graph
 from retention.policy.checks.on_update import check_on_update
 from retention.policy.checks.row_keys import check_row_keys
 from retention.policy.checks.subject import check_names, subject_key
@@ -50,6 +50,7 @@ def _bind(binder: Binder, subject: Table) -> BoundPolicy | None:
     check_date_indexes(binder, dates, graph)
     check_archive_cascades(binder, graph)
     check_blocking_keys(binder, graph)
+    check_two_owner_links(binder, graph)
     by_name = {p.name: p for p in phases}
     check_hooks(binder, graph, by_name)
     check_transactions(binder, graph, by_name)

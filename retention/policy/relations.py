@@ -78,6 +78,26 @@ class DeclaredEdge:
     where: tuple[str | int, ...]
 
 
+def exclusive(one: Edge, other: Edge) -> bool:
+    """No row can follow both links: polymorphic on the same class column, for different
+    classes (compared without case: MariaDB's usual collations ignore it)."""
+    return (
+        one.class_column is not None
+        and one.class_column == other.class_column
+        and (one.class_value or "").casefold() != (other.class_value or "").casefold()
+    )
+
+
+def two_owner_links(graph: RelationGraph) -> list[tuple[Edge, Edge]]:
+    """Every ordered pair of links of one table towards the subject that a row can follow
+    both: such a row can belong to two records (retention.rows.shared)."""
+    pairs = []
+    for table in graph.tables:
+        links = graph.parents_of(table)
+        pairs += [(a, b) for a in links for b in links if a is not b and not exclusive(a, b)]
+    return pairs
+
+
 def build_graph(
     catalog: Catalog,
     subject: Table,

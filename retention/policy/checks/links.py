@@ -17,6 +17,7 @@ from retention.policy.relations import (
     RelationError,
     RelationGraph,
     build_graph,
+    two_owner_links,
 )
 from retention.policy.source import PathKey
 
@@ -38,6 +39,36 @@ def relation_graph(binder: Binder, subject: Table, key: str) -> RelationGraph | 
     except RelationError as exc:
         binder.error(exc.where, exc.message, exc.hint)
         return None
+
+
+def check_two_owner_links(binder: Binder, graph: RelationGraph | None) -> None:
+    """A table with two links towards the subject that one row can follow both: the row can
+    belong to two records. A run keeps every subject whose record shares such a row with
+    another record (retention.rows.shared); said here, with the links, so that a link that
+    does not make a row part of the record (a creator, an author) can be left out."""
+    if graph is None:
+        return
+    tables: dict[QName, list[Edge]] = {}
+    for one, other in two_owner_links(graph):
+        found = tables.setdefault(one.child, [])
+        found += [e for e in (one, other) if e not in found]
+    for table, links in tables.items():
+        through = " and ".join(_link_text(e) for e in links)
+        binder.warn(
+            ("subject",),
+            f"a row of {table[0]}.{table[1]} can belong to two records, through {through}: "
+            "a run keeps (and counts) every subject whose record shares such a row with "
+            "another subject's, and acts on neither",
+            "if one of these links does not make the row part of the record (a creator, an "
+            "author, a referring doctor), leave out the table it goes through "
+            "(related: {exclude: [...]}); where both are right (an encounter's patient and its "
+            "visit's), rows that disagree are data to correct",
+        )
+
+
+def _link_text(edge: Edge) -> str:
+    columns = ", ".join(edge.child_columns)
+    return f"{columns} -> {edge.parent[1]} ({edge.origin or edge.kind})"
 
 
 def _excluded(binder: Binder) -> set[QName]:
