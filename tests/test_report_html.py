@@ -212,3 +212,14 @@ def test_report_to_an_impossible_place_is_a_clear_error(
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
     assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+def test_every_kind_of_personal_data_has_its_heading_in_both_languages() -> None:
+    """An outside review: the HTML report failed (KeyError 'k_identifier') as soon as the scan
+    found an identifier column (OpenMRS's patient_identifier.identifier, users.username)."""
+    from retention.report.inventory import KINDS
+    from retention.report.labels import has, t
+
+    for kind, _ in KINDS:
+        assert has(f"k_{kind}"), kind
+        assert all(t(f"k_{kind}", lang) for lang in LANGUAGES)

@@ -223,6 +223,7 @@ _T: dict[str, tuple[str, str]] = {
     "k_phone": ("Téléphone", "Phone"),
     "k_email": ("E-mail", "E-mail"),
     "k_address": ("Adresse, lieu", "Address, place"),
+    "k_identifier": ("Identifiant", "Identifier"),
     "k_professional": ("Id. professionnel", "Professional ID"),
     "k_free_text": ("Texte libre", "Free text"),
     "k_other": ("Autre", "Other"),
