@@ -87,6 +87,11 @@ def scan(
 
     read_times = _side_by_side(conn, connect, workers if connect else 1, chosen, read)
     samples = {qname: got for qname, (got, _) in read_times.items()}
+    for got in samples.values():
+        if got.error is not None:  # its columns are judged by their names alone
+            logger.warning(
+                "{}: not read, {}: judged by column names only", got.table.label, got.error
+            )
     if building is not None:
         analyzer = building.wait()
     assert analyzer is not None

@@ -136,6 +136,9 @@ class Table:
     # MariaDB `WITH SYSTEM VERSIONING`: a DELETE or an UPDATE keeps the old row in the table's
     # history, readable by `SELECT ... FOR SYSTEM_TIME ALL`
     system_versioned: bool = False
+    # PostgreSQL row-level security hides rows of the table from this session's role (sessions
+    # run with row_security = off, so a statement it would filter fails instead)
+    row_security: bool = False
 
     @property
     def qname(self) -> tuple[str, str]:

@@ -137,7 +137,13 @@ WHERE EXISTS (SELECT FROM pg_attribute a
 
 _TABLES = """
 SELECT c.oid, n.nspname AS schema, c.relname AS name, pg_get_userbyid(c.relowner) AS owner,
-       greatest(c.reltuples, 0)::bigint AS estimated_rows
+       greatest(c.reltuples, 0)::bigint AS estimated_rows,
+       -- row-level security applies to this session's role: enabled, and the role neither a
+       -- superuser, nor BYPASSRLS, nor the owner (unless FORCE ROW LEVEL SECURITY)
+       c.relrowsecurity
+         AND (c.relforcerowsecurity OR NOT pg_has_role(c.relowner, 'USAGE'))
+         AND NOT (SELECT r.rolsuper OR r.rolbypassrls FROM pg_roles r
+                  WHERE r.rolname = current_user) AS row_security
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND n.nspname <> ALL(%(excluded)s) AND n.nspname NOT LIKE 'pg\\_temp\\_%%'
@@ -377,4 +383,5 @@ def _table(row: dict[str, Any], columns: dict[str, Column], indexes: list[dict[s
         estimated_rows=int(row["estimated_rows"]),
         owner=str(row["owner"]),
         oid=int(row["oid"]),
+        row_security=bool(row["row_security"]),
     )
