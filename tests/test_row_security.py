@@ -103,3 +103,33 @@ def test_a_scan_says_which_table_row_level_security_kept_it_from_reading(
     out = done.stdout + done.stderr
     assert "Traceback" not in out
     assert "notes" in out and "row-level security" in out, out
+
+
+def test_check_refuses_a_purge_over_a_table_other_tables_inherit_from(
+    conn: psycopg.Connection[Any], db_url: str, tmp_path: Path
+) -> None:
+    """An outside review: a DELETE on an inheritance parent deletes the children's rows too;
+    every batch then rolled back (rows changed under it) on every run, the run exiting 0."""
+    for statement in (
+        "CREATE TABLE patients (patient_id int PRIMARY KEY)",
+        "CREATE TABLE sejours (id int PRIMARY KEY, patient_id int NOT NULL "
+        "REFERENCES patients, jour date NOT NULL)",
+        "CREATE TABLE documents (doc_id int PRIMARY KEY, patient_id int NOT NULL)",
+        "CREATE TABLE documents_scannes (ocr text) INHERITS (documents)",
+    ):
+        conn.execute(statement)
+    folder = tmp_path / "policies"
+    links = (
+        "related:\n  links:\n    - {table: documents, column: patient_id}\n"
+        "    - {table: documents_scannes, column: patient_id}\ndates:"
+    )
+    write_policy(folder, POLICY.replace("dates:", links))
+    done = cli(db_url, "check", policies=folder)
+    out = done.stdout + done.stderr
+    assert done.returncode != 0, out
+    assert "documents_scannes inherit(s) from public.documents, and both are in the record" in out
+    # the parent alone: its rows include the child's, read and deleted alike
+    parent_only = links.replace("    - {table: documents_scannes, column: patient_id}\n", "")
+    write_policy(folder, POLICY.replace("dates:", parent_only))
+    done = cli(db_url, "check", policies=folder)
+    assert done.returncode == 0, done.stdout + done.stderr

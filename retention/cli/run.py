@@ -205,8 +205,8 @@ def render_report(report: RunReport) -> str:
             )
         if phase.skipped_batches:
             lines.append(
-                f"    {phase.skipped_batches} batch(es) skipped (lock or statement "
-                "timeout): retried on the next run"
+                f"    {phase.skipped_batches} batch(es) skipped (a lock or statement timeout, "
+                "or rows changed under the batch: the log says which): retried on the next run"
             )
         if phase.not_approved:
             lines.append(

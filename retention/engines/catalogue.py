@@ -139,6 +139,9 @@ class Table:
     # PostgreSQL row-level security hides rows of the table from this session's role (sessions
     # run with row_security = off, so a statement it would filter fails instead)
     row_security: bool = False
+    # PostgreSQL tables that inherit from it (old-style inheritance, not partitions): reading
+    # or deleting from it reads or deletes their rows too
+    inheritors: tuple[str, ...] = ()
 
     @property
     def qname(self) -> tuple[str, str]:

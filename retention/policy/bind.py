@@ -20,7 +20,7 @@ from retention.policy.checks.hooks import check_hooks
 from retention.policy.checks.links import check_two_owner_links, relation_graph
 from retention.policy.checks.on_update import check_on_update
 from retention.policy.checks.row_keys import check_row_keys
-from retention.policy.checks.row_security import check_row_security
+from retention.policy.checks.row_security import check_inheritance, check_row_security
 from retention.policy.checks.subject import check_names, subject_key
 from retention.policy.checks.transactions import check_transactions
 from retention.policy.checks.versioning import check_versioning
@@ -53,6 +53,7 @@ def _bind(binder: Binder, subject: Table) -> BoundPolicy | None:
     check_blocking_keys(binder, graph)
     check_two_owner_links(binder, graph)
     check_row_security(binder, graph)
+    check_inheritance(binder, graph)
     by_name = {p.name: p for p in phases}
     check_hooks(binder, graph, by_name)
     check_transactions(binder, graph, by_name)

@@ -143,7 +143,10 @@ SELECT c.oid, n.nspname AS schema, c.relname AS name, pg_get_userbyid(c.relowner
        c.relrowsecurity
          AND (c.relforcerowsecurity OR NOT pg_has_role(c.relowner, 'USAGE'))
          AND NOT (SELECT r.rolsuper OR r.rolbypassrls FROM pg_roles r
-                  WHERE r.rolname = current_user) AS row_security
+                  WHERE r.rolname = current_user) AS row_security,
+       -- tables inheriting from it (not partitions): a DELETE on it deletes their rows too
+       ARRAY(SELECT k.relname::text FROM pg_inherits i JOIN pg_class k ON k.oid = i.inhrelid
+             WHERE i.inhparent = c.oid AND NOT k.relispartition ORDER BY 1) AS inheritors
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND n.nspname <> ALL(%(excluded)s) AND n.nspname NOT LIKE 'pg\\_temp\\_%%'
@@ -384,4 +387,5 @@ def _table(row: dict[str, Any], columns: dict[str, Column], indexes: list[dict[s
         owner=str(row["owner"]),
         oid=int(row["oid"]),
         row_security=bool(row["row_security"]),
+        inheritors=tuple(row["inheritors"] or ()),
     )
