@@ -331,10 +331,9 @@ def check_policies_errors(conn: psycopg.Connection[TupleRow], folder: Path) -> l
 
 
 def test_the_draft_holds_no_personal_value(demo_conn: psycopg.Connection[TupleRow]) -> None:
-    """Names, phones, e-mails, NIRs, addresses, remarks, change-log values: none in the draft.
-    (Dates are left out of the comparison: the ranges of event dates the draft shows, e.g. the
-    first discharge, fall on somebody's birthday by chance; the subject's own dates are shown
-    as years only.)"""
+    """Names, phones, e-mails, NIRs, addresses, remarks, change-log values: none in the draft;
+    and no day at all: the ranges of dates are shown as years (the first day of a column is one
+    person's day, e.g. the oldest birth in a joined parent table)."""
     _scan(demo_conn)
     text = _draft(demo_conn)
     values = {
@@ -352,6 +351,7 @@ def test_the_draft_holds_no_personal_value(demo_conn: psycopg.Connection[TupleRo
     assert [v for v in values if v in text] == []
     assert "e.g. " in text  # masked examples are there
     assert "naissance (character varying(10) read as YYYY-MM-DD): years " in text
+    assert re.search(r"\): \d{4}-\d{2}-\d{2}", text) is None  # (the header's own date aside)
 
 
 def _cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -229,16 +229,16 @@ def render_draft(draft: Draft, *, database: str, today: date) -> str:
 
 
 def _tail(draft: Draft) -> list[str]:
-    lines = ["# Candidate event dates (range of the readable values; share of nulls):"]
-    # the subject's own dates (birth, death...) and personal ones are shown as years only
-    personal = {(c.verdict.schema, c.verdict.table, c.verdict.column) for c in draft.personal}
-    subject = draft.graph.subject.qname
+    lines = ["# Candidate event dates (years of the readable values; share of nulls):"]
+    # years only, whatever the table: the first or last day of a column is one person's day
+    # (the oldest patient's birth, from a parent table joined; a death; a first visit), and
+    # a scan need not have classed the column as personal (an outside review saw exact birth
+    # and death dates of a joined `person` table)
     for dated in draft.dated:
         where = dated.table[1] + (f" (joined from {dated.via})" if dated.via else "")
         lines.append(f"#   {where}:")
         for d in dated.dates:
-            years = d.table == subject or (*d.table, d.column.name) in personal
-            lines.append(f"#     {_date_line(d, years)}")
+            lines.append(f"#     {_date_line(d)}")
     if not draft.dated:
         lines.append("#   none found: no date column in the tables of this record")
     lines += ["#", *R1112_7.splitlines(), ""]
@@ -246,14 +246,12 @@ def _tail(draft: Draft) -> list[str]:
     return lines
 
 
-def _date_line(d: DateCandidate, years: bool) -> str:
+def _date_line(d: DateCandidate) -> str:
     kind = d.column.type + (f" read as {d.format}" if d.format else "")
     if d.first is None or d.last is None:
         span = "no readable value"
-    elif years:
-        span = f"years {d.first.year} .. {d.last.year}"
     else:
-        span = f"{d.first.isoformat()} .. {d.last.isoformat()}"
+        span = f"years {d.first.year} .. {d.last.year}"
     # unreadable: text that is no calendar day in its format, or a date no calendar has
     # (MariaDB's zero dates, '0000-00-00', which Mediboard writes for "unknown")
     extra = f", unreadable {percent(d.share(d.unreadable))}" if d.format or d.unreadable else ""
