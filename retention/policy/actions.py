@@ -142,7 +142,14 @@ class ActionSpec:
 
     def refusal(self, params: ColumnParams, column: Column) -> Refusal | None:
         """Why this action cannot change `column` (its type), or None when it can."""
-        return self.refuses(params, column, f"'{column.name}' ({column.type})")
+        label = f"'{column.name}' ({column.type})"
+        if column.generated:  # the server computes it: no UPDATE may write it
+            return (
+                f"{label} is a generated column: the server computes it from other columns, "
+                "and no action can write it",
+                "act on the columns it is computed from (it follows them)",
+            )
+        return self.refuses(params, column, label)
 
     def shape(self, params: ColumnParams, column: Column) -> str | None:
         """The pattern of the values this action can change in `column`, when its type alone

@@ -157,9 +157,11 @@ _COLUMNS = """
 SELECT a.attrelid AS oid, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
        CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, NULL)
             ELSE format_type(a.atttypid, NULL) END AS base_type,
-       CASE WHEN a.atttypmod > 4 AND a.atttypid IN (1042, 1043) THEN a.atttypmod - 4 END
-         AS max_length,
-       a.attnotnull AS not_null,
+       -- a domain over varchar(n) holds its length (and its NOT NULL) in the domain's type
+       CASE WHEN a.atttypmod > 4 AND a.atttypid IN (1042, 1043) THEN a.atttypmod - 4
+            WHEN t.typtype = 'd' AND t.typtypmod > 4 AND t.typbasetype IN (1042, 1043)
+              THEN t.typtypmod - 4 END AS max_length,
+       a.attnotnull OR (t.typtype = 'd' AND t.typnotnull) AS not_null,
        -- relid 0: deparsing with the table's oid would lock it (and wait behind DDL)
        CASE WHEN a.attgenerated = '' THEN pg_get_expr(d.adbin, 0) END AS "default",
        a.attgenerated <> '' AS generated
