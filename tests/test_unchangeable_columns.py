@@ -109,3 +109,20 @@ def test_check_coverage_refuses_a_phase_that_cannot_change_its_column(
     refused = f"contacts-patients.yaml:{line}:15: error: generalize to year cannot change"
     assert f"{refused} patients.nom" in after.stderr
     assert "covered" not in after.stdout
+
+
+def test_values_a_generalisation_leaves_as_they_are_are_counted_in_a_warning(
+    engine_db: EngineDB, tmp_path: Path
+) -> None:
+    """An outside review: a third of the postcodes were British; generalising to the
+    department left them whole, and nothing said so (the exposure counted none)."""
+    conn = engine_db.conn
+    create_schema(conn)
+    for cp in ("75012", "SW1A", "69003"):  # cp is varchar(5)
+        _patient(conn, naissance="1975-06-21", cp=cp)
+    checked = check_policies(conn, _write(tmp_path, GENERALIZE))
+    assert checked.errors == []
+    assert (
+        "generalize to department leaves 1 of the first 3 value(s) of patients.cp as they "
+        "are: they are not a postal code of 5 digits"
+    ) in [p.message for p in checked.warnings]

@@ -426,14 +426,26 @@ def unchangeable_columns(conn: Connection, policy: BoundPolicy) -> list[Problem]
             if shape is None:
                 continue
             shaped, seen = _shaped(conn, item, shape)
+            where = policy.loaded.location(("phases", i, "columns", j))
+            label = f"{item.table.name}.{item.column.name}"
             if seen and not shaped:
                 problems.append(
                     Problem(
-                        policy.loaded.location(("phases", i, "columns", j)),
-                        f"{phase.action} to {item.spec.to} cannot change "
-                        f"{item.table.name}.{item.column.name}: none of its first {seen:,} "
-                        f"value(s) has the shape it changes ({_SHAPES[shape]})",
+                        where,
+                        f"{phase.action} to {item.spec.to} cannot change {label}: none of its "
+                        f"first {seen:,} value(s) has the shape it changes ({_SHAPES[shape]})",
                         "act on another column, or use another action (erase, pseudonymize)",
+                    )
+                )
+            elif shaped < seen:  # an outside review: foreign postcodes stayed whole, unsaid
+                problems.append(
+                    Problem(
+                        where,
+                        f"{phase.action} to {item.spec.to} leaves {seen - shaped:,} of the "
+                        f"first {seen:,} value(s) of {label} as they are: they are not "
+                        f"{_SHAPES[shape]}",
+                        "correct those values, or erase them in a phase of their own",
+                        "warning",
                     )
                 )
     return problems
