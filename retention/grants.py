@@ -4,7 +4,8 @@ Reading: SELECT on the tables a plan reads (subjects, related rows, dates) and o
 scan samples. Writing: UPDATE on exactly the columns column actions change, DELETE on the tables
 purged or archived. The tool's schema: INSERT (never UPDATE or DELETE) on the audit trail.
 `SELECT ... FOR UPDATE` needs UPDATE on one column of each subject table: for a purge-only
-policy the first non-key column is granted (the role may delete those rows anyway).
+policy the first column in no key (primary or unique) is granted (the role may delete those rows
+anyway).
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ def _collect(
             update[item.table.qname].add(item.column.name)
     subject = policy.subject
     if not update.get(subject.qname):
-        lockable = [c for c in subject.columns if c not in subject.primary_key]
+        # not a key: another system may synchronise on a unique column (OpenMRS's uuid)
+        keys = {c for key in (subject.primary_key, *subject.unique_keys) for c in key}
+        lockable = [c for c in subject.columns if c not in keys] or [
+            c for c in subject.columns if c not in subject.primary_key
+        ]
         if lockable:  # FOR UPDATE row locks need UPDATE on one column
             update[subject.qname].add(lockable[0])

@@ -175,3 +175,25 @@ def test_check_says_which_column_or_row_lock_a_run_would_miss(
                "contacts-patients")  # fmt: skip
     assert ran.returncode != 0
     assert "permission denied" in (ran.stdout + ran.stderr)
+
+
+def test_the_row_lock_of_a_purge_only_policy_is_granted_on_no_key_column(
+    conn: psycopg.Connection[Any], db_url: str, tmp_path: Path
+) -> None:
+    """An outside review (OpenMRS): the UPDATE privilege a row lock needs went to `uuid`, a
+    UNIQUE key other systems synchronise on; a column that is no key is chosen first."""
+    conn.execute(
+        "CREATE TABLE person (person_id int PRIMARY KEY, uuid char(38) NOT NULL UNIQUE, "
+        "gender text, seen date)"
+    )
+    folder = tmp_path / "policies"
+    write_policy(
+        folder,
+        "name: p\nsubject: {table: person, key: person_id}\ndates:\n  seen: {column: seen}\n"
+        "retain_until: seen + 20 years\nphases:\n  - name: destruction\n"
+        "    due: retain_until\n    action: purge\n",
+    )
+    printed = cli(db_url, "grants", "--role", "rt_nobody", policies=folder)
+    assert printed.returncode == 0, printed.stderr
+    assert 'GRANT UPDATE ("gender") ON' in printed.stdout, printed.stdout
+    assert '"uuid") ON' not in printed.stdout

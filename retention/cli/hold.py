@@ -144,10 +144,12 @@ def _check_subject_exists(
         restore.find(conn, settings.schema_name, audit, key, policy) for policy in target.policies
     ):
         return
+    uuid = table.columns[person.column].base_type == "uuid"
     raise UsageError(
         f"no row of {table.label} has {person.column} = the given key, and no live archive "
         "holds it",
-        hint="check the key (holds are for existing or archived subjects)",
+        hint="check the key (holds are for existing or archived subjects)"
+        + ("; a uuid is written as the database prints it, in lower case" if uuid else ""),
     )
 
 
