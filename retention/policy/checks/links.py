@@ -61,8 +61,9 @@ def check_two_owner_links(binder: Binder, graph: RelationGraph | None) -> None:
             "another subject's, and acts on neither",
             "if one of these links does not make the row part of the record (a creator, an "
             "author, a referring doctor), leave out the table it goes through "
-            "(related: {exclude: [...]}); where both are right (an encounter's patient and its "
-            "visit's), rows that disagree are data to correct",
+            "(related: {exclude: [...]}) or declare the record's links yourself "
+            "(related: {follow_foreign_keys: false, links: [...]}); where both are right (an "
+            "encounter's patient and its visit's), rows that disagree are data to correct",
         )
 
 
