@@ -11,6 +11,7 @@ entry commit together or not at all.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -64,6 +65,12 @@ class BatchContext:
     rechecks: dict[bool, tuple[sql.Composed, dict[str, Any]]] = field(
         default_factory=dict, init=False, compare=False, repr=False
     )
+    # subjects a batch of this phase took in because their record shares a row with one of its
+    # own (retention.rows.shared): acted on there, so the batch the plan gave them skips them
+    joined: set[Any] = field(default_factory=set, init=False, compare=False, repr=False)
+    joined_lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, compare=False, repr=False
+    )
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,10 @@ def run_batch(
     deleted at its commit; `replaying`: the batch completes that intent instead."""
     first = ctxs[0]
     session = engine_of(conn).session
+    if replaying is None and first.joined:
+        keys, flags = _not_taken_in(first, keys, flags)
+        if not keys:
+            return [None] * len(ctxs)
     with conn.transaction():
         # also the planner's settings for a batch's keyed lookups (the engine's; PostgreSQL:
         # index probes priced as cached pages, no parallel workers), for this transaction only
@@ -117,9 +128,7 @@ def run_batch(
         # records sharing a row go together or not at all (rows/shared.py)
         shared = set[Any]()
         if replaying is None and ends and needs_guard(first.policy, [c.phase for c in ctxs]):
-            shared, added = _close_over_shared(conn, first, ends, extend=len(ctxs) == 1)
-            keys, locked = [*keys, *added], [*locked, *added]
-            flags = None if flags is None else [[*f, *(True for _ in added)] for f in flags]
+            shared, keys, locked, flags = _closed(conn, ctxs, ends, keys, locked, flags)
         due = set(ends)
         # a subject's digest is the same for every phase of the pass: computed once
         digests = {k: first.trail.subject_digest(first.policy.name, k) for k in due}
@@ -174,33 +183,69 @@ def run_batch(
         return results
 
 
+def _closed(
+    conn: Connection,
+    ctxs: Sequence[BatchContext],
+    ends: dict[Any, Any],
+    keys: Sequence[Any],
+    locked: list[Any],
+    flags: Sequence[Sequence[bool]] | None,
+) -> tuple[set[Any], list[Any], list[Any], list[list[bool]] | None]:
+    """The batch closed over shared rows (`_close_over_shared`): the subjects kept, and the
+    keys, locked keys and flags with the subjects taken in (one phase only: the flags of
+    several would be a guess)."""
+    shared, added = _close_over_shared(conn, ctxs[0], ends, extend=len(ctxs) == 1)
+    more = None if flags is None else [[*f, *(True for _ in added)] for f in flags]
+    return shared, [*keys, *added], [*locked, *added], more
+
+
+def _not_taken_in(
+    ctx: BatchContext, keys: Sequence[Any], flags: Sequence[Sequence[bool]] | None
+) -> tuple[list[Any], list[list[bool]] | None]:
+    """`keys` (and their `flags`) without the subjects an earlier batch of the phase took in
+    and acted on (`BatchContext.joined`)."""
+    with ctx.joined_lock:
+        taken = ctx.joined.intersection(keys)
+    left = [i for i, k in enumerate(keys) if k not in taken]
+    return [keys[i] for i in left], (
+        None if flags is None else [[f[i] for i in left] for f in flags]
+    )
+
+
 def _close_over_shared(
     conn: Connection, ctx: BatchContext, ends: dict[Any, Any], *, extend: bool
 ) -> tuple[set[Any], list[Any]]:
     """Make the batch's due subjects (`ends`, changed in place) a closed set: the subjects
     outside it whose records share a row with one of them are locked and re-checked here,
-    joining the batch when due (`extend`; at most as many again as the batch, plus 100);
-    otherwise the batch's subjects sharing with them are kept. Returns (kept, added)."""
+    joining the batch when due (`extend`; up to `batch_size` subjects, or twice the batch and
+    100 more); otherwise the batch's subjects sharing with them are kept. Every pass adds or
+    keeps someone, or the search ends keeping every subject it still names: it always ends.
+    Returns (kept, added)."""
     policy = ctx.policy
     kept: set[Any] = set()
     added: list[Any] = []
-    most = 2 * len(ends) + 100
+    most = max(2 * len(ends) + 100, ctx.settings.batch_size)
     while ends:
         links = outside_owners(conn, policy, list(ends))
         if not links:
             break
         outside = {o for _, o in links}
-        candidates = outside - kept  # one kept already stays out
+        candidates = outside - kept - set(ends)  # one kept already stays out
+        joined: dict[Any, Any] = {}
         if extend and candidates and len(ends) + len(candidates) <= most:
             joined = _still_due(conn, ctx, _lock(conn, policy, sorted(candidates, key=repr)))
+            joined = {k: v for k, v in joined.items() if k in candidates}
             ends.update(joined)
             added += joined
-            outside -= set(joined)
-        for k, other in links:
-            if other in outside and k in ends:
-                del ends[k]
-                kept.add(k)
+        leaving = [k for k, other in links if other not in joined and k in ends]
+        if not joined and not leaving:  # named otherwise than held (never expected): keep all
+            leaving = list(ends)
+        for k in leaving:
+            ends.pop(k, None)
+            kept.add(k)
         added = [k for k in added if k in ends]
+    with ctx.joined_lock:
+        ctx.joined.update(added)
     return kept, added
 
 

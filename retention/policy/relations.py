@@ -8,7 +8,7 @@ acyclic; its reverse topological order is the order in which rows can be deleted
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -88,13 +88,20 @@ def exclusive(one: Edge, other: Edge) -> bool:
     )
 
 
-def two_owner_links(graph: RelationGraph) -> list[tuple[Edge, Edge]]:
+def two_owner_links(
+    graph: RelationGraph, unique: Callable[[QName, tuple[str, ...]], bool] | None = None
+) -> list[tuple[Edge, Edge]]:
     """Every ordered pair of links of one table towards the subject that a row can follow
-    both: such a row can belong to two records (retention.rows.shared)."""
+    both: such a row can belong to two records (retention.rows.shared). With `unique` (whether
+    columns of a table name one row at most), a link to parent columns that are no key pairs
+    with itself: one row names several parent rows, which may be of several records (MariaDB
+    accepts a foreign key to any indexed column)."""
     pairs = []
     for table in graph.tables:
         links = graph.parents_of(table)
         pairs += [(a, b) for a in links for b in links if a is not b and not exclusive(a, b)]
+        if unique is not None:
+            pairs += [(a, a) for a in links if not unique(a.parent, a.parent_columns)]
     return pairs
 
 

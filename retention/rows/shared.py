@@ -19,7 +19,7 @@ different classes) are not checked: the common case costs nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from retention.engines import Connection, engine_of, sql
@@ -33,7 +33,7 @@ from retention.rows.subjects import class_filter, path_sql
 def shareable_tables(policy: BoundPolicy) -> frozenset[QName]:
     """Tables whose rows may belong to two records: those with two links a row can follow
     both, and every table below one of them."""
-    shared = {one.child for one, _ in two_owner_links(policy.graph)}
+    shared = {one.child for one, _ in two_owner_links(policy.graph, unique=_unique(policy))}
     graph = policy.graph
     return frozenset(
         table
@@ -41,6 +41,16 @@ def shareable_tables(policy: BoundPolicy) -> frozenset[QName]:
         if table in shared
         or any(edge.parent in shared for path in graph.paths_to_subject(table) for edge in path)
     )
+
+
+def _unique(policy: BoundPolicy) -> Callable[[QName, tuple[str, ...]], bool]:
+    """Whether columns of a table of the record name one row at most (a primary or unique key)."""
+
+    def unique(table: QName, columns: tuple[str, ...]) -> bool:
+        found = policy.table(table)
+        return any(set(key) <= set(columns) for key in (found.primary_key, *found.unique_keys))
+
+    return unique
 
 
 def needs_guard(policy: BoundPolicy, phases: Iterable[BoundPhase]) -> bool:
@@ -60,7 +70,7 @@ def outside_owners(
     dialect = engine_of(conn).dialect
     graph = policy.graph
     found: set[tuple[Any, Any]] = set()
-    for one, other in two_owner_links(graph):
+    for one, other in two_owner_links(graph, unique=_unique(policy)):
         for mine in graph.paths_to_subject(one.parent):
             for theirs in graph.paths_to_subject(other.parent):
                 params = Params(prefix="s")
@@ -86,25 +96,35 @@ def outside_owners(
                         ),
                     ]
                 )
+                # both keys as the subject table holds them (a link column may hold 'a' for
+                # 'A' under a case-insensitive collation, 'A' for char(5) 'A    '): the batch
+                # compares them with its own; a link naming no subject names nobody's record
+                subject = sql.Identifier(*policy.subject.qname)
+                key = policy.key.name
+                mine_key, their_key = sql.Identifier("sa", key), sql.Identifier("sb", key)
                 conditions = [
-                    dialect.in_keys(walk.key, params, keys, policy.key),
+                    dialect.in_keys(mine_key, params, keys, policy.key),
                     *walk.conditions,
                     *named.conditions,
                     sql.SQL("NOT ({})").format(
-                        dialect.in_keys(named_key, params, keys, policy.key)
+                        dialect.in_keys(their_key, params, keys, policy.key)
                     ),
                 ]
                 query = sql.SQL(
-                    "SELECT DISTINCT {}, {} FROM {} AS t {} JOIN {} AS q ON {} {} WHERE {}"
+                    "SELECT DISTINCT {mk}, {tk} FROM {t} AS t {wj} JOIN {s} AS sa ON {mk} = {wk} "
+                    "JOIN {p} AS q ON {on} {nj} JOIN {s} AS sb ON {tk} = {nk} WHERE {w}"
                 ).format(
-                    walk.key,
-                    named_key,
-                    sql.Identifier(*one.child),
-                    walk.joins,
-                    sql.Identifier(*other.parent),
-                    join,
-                    named.joins,
-                    sql.SQL(" AND ").join(conditions),
+                    mk=mine_key,
+                    tk=their_key,
+                    t=sql.Identifier(*one.child),
+                    wj=walk.joins,
+                    s=subject,
+                    wk=walk.key,
+                    p=sql.Identifier(*other.parent),
+                    on=join,
+                    nj=named.joins,
+                    nk=named_key,
+                    w=sql.SQL(" AND ").join(conditions),
                 )
                 found.update(
                     (row[0], row[1]) for row in conn.execute(query, params.values).fetchall()

@@ -48,12 +48,19 @@ def check_two_owner_links(binder: Binder, graph: RelationGraph | None) -> None:
     does not make a row part of the record (a creator, an author) can be left out."""
     if graph is None:
         return
+
+    def unique(table: QName, columns: tuple[str, ...]) -> bool:
+        found = binder.catalog.tables[table]
+        return any(set(key) <= set(columns) for key in (found.primary_key, *found.unique_keys))
+
     tables: dict[QName, list[Edge]] = {}
-    for one, other in two_owner_links(graph):
+    for one, other in two_owner_links(graph, unique=unique):
         found = tables.setdefault(one.child, [])
         found += [e for e in (one, other) if e not in found]
     for table, links in tables.items():
         through = " and ".join(_link_text(e) for e in links)
+        if len(links) == 1:  # a link to parent columns that are no key
+            through += ", which names every parent row holding its value"
         binder.warn(
             ("subject",),
             f"a row of {table[0]}.{table[1]} can belong to two records, through {through}: "
