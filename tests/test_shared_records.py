@@ -228,3 +228,42 @@ def test_a_foreign_key_to_columns_that_are_no_key_can_name_two_records(
     run(engine_db.conn, engine_db.settings(shared), at=TODAY)
     assert 6 in _left(engine_db, "person", "person_id")  # kept: its note is 25's too
     assert _left(engine_db, "notes", "note_id") == [1]
+
+
+def test_a_row_attached_to_the_batchs_records_meanwhile_waits_for_the_batch(
+    engine_db: EngineDB, shared: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A review of the guard: the application attached, between the search and the deletes, a
+    new encounter of 25 (not due) to a visit of 6 (due), and the purge deleted it. The visits
+    of the batch's records are now locked before the search: the application's foreign key
+    check waits for the batch (here it gives up after its lock timeout)."""
+    import retention.engine.batch as batch
+    from retention.db import connect
+    from retention.engines import errors
+
+    timeout = {
+        "postgresql": "SET lock_timeout = '300ms'",
+        "mariadb": "SET SESSION innodb_lock_wait_timeout = 1",
+    }[engine_db.engine]
+    from retention.rows.shared import outside_owners as search
+
+    refused: list[BaseException] = []
+
+    def attach_meanwhile(conn: object, policy: object, keys: list[object]) -> object:
+        if 6 in keys and not refused:
+            with connect(engine_db.settings(shared)) as app:
+                app.execute(timeout)
+                try:
+                    app.execute(
+                        "INSERT INTO encounter (encounter_id, patient_id, visit_id) "
+                        "VALUES (6002, 25, 2)"
+                    )
+                except errors.Error as exc:  # the visit is locked by the batch
+                    refused.append(exc)
+        return search(conn, policy, keys)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(batch, "outside_owners", attach_meanwhile)
+    run(engine_db.conn, engine_db.settings(shared), at=TODAY)
+    assert refused, "the application's row was written while the batch held the visit"
+    assert 6 not in _left(engine_db, "person", "person_id")
+    assert 6002 not in _left(engine_db, "encounter", "encounter_id")

@@ -32,7 +32,7 @@ from retention.policy.actions import spec_of
 from retention.policy.bound import BoundPhase, BoundPolicy
 from retention.policy.expr import Params
 from retention.policy.relations import QName
-from retention.rows.shared import needs_guard, outside_owners
+from retention.rows.shared import lock_named_rows, needs_guard, outside_owners
 from retention.settings import Settings
 
 if TYPE_CHECKING:
@@ -226,6 +226,7 @@ def _close_over_shared(
     added: list[Any] = []
     most = max(2 * len(ends) + 100, ctx.settings.batch_size)
     while ends:
+        lock_named_rows(conn, policy, list(ends))
         links = outside_owners(conn, policy, list(ends))
         if not links:
             break

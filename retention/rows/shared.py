@@ -61,6 +61,34 @@ def needs_guard(policy: BoundPolicy, phases: Iterable[BoundPhase]) -> bool:
     )
 
 
+def lock_named_rows(conn: Connection, policy: BoundPolicy, keys: Sequence[Any]) -> None:
+    """Lock `FOR UPDATE` the rows of `keys`' records that a second link can name (the parent
+    rows of every link that pairs with another). Until the batch commits, the application
+    cannot attach a new row of another record to them through a foreign key (its check takes
+    a key-share lock on the parent row): the search for shared rows then sees every such row
+    the batch will act on. (Without a foreign key nothing locks anything: such a row written
+    meanwhile is the same race as a new visit written after the locked re-check.)"""
+    dialect = engine_of(conn).dialect
+    graph = policy.graph
+    parents = {other.parent for _, other in two_owner_links(graph, unique=_unique(policy))}
+    for parent in sorted(parents):
+        if parent == policy.subject.qname:
+            continue  # the batch's subjects are locked already
+        for path in graph.paths_to_subject(parent):
+            params = Params(prefix="l")
+            walk = path_sql(policy, path, "q", params, dialect=dialect)
+            conditions = [dialect.in_keys(walk.key, params, keys, policy.key), *walk.conditions]
+            conn.execute(
+                sql.SQL("SELECT 1 FROM {} AS q {} WHERE {} {}").format(
+                    sql.Identifier(*parent),
+                    walk.joins,
+                    sql.SQL(" AND ").join(conditions),
+                    dialect.lock(of="q"),
+                ),
+                params.values,
+            ).fetchall()
+
+
 def outside_owners(
     conn: Connection, policy: BoundPolicy, keys: Sequence[Any]
 ) -> set[tuple[Any, Any]]:
