@@ -267,3 +267,32 @@ def test_a_row_attached_to_the_batchs_records_meanwhile_waits_for_the_batch(
     assert refused, "the application's row was written while the batch held the visit"
     assert 6 not in _left(engine_db, "person", "person_id")
     assert 6002 not in _left(engine_db, "encounter", "encounter_id")
+
+
+def test_a_pass_of_several_phases_takes_in_the_records_it_shares_with_too(
+    engine_db: EngineDB, shared: Path
+) -> None:
+    """A review of the guard: the batches of a pass of several phases kept their subjects on
+    every run whenever a record they share a row with fell in another batch."""
+    run_script(
+        engine_db.conn,
+        "ALTER TABLE patient ADD COLUMN email varchar(40) NULL; UPDATE patient SET email = 'e'",
+    )
+    two = POLICY.replace(
+        "  - name: destruction\n    due: retain_until\n    action: purge\n",
+        "  - name: telephone\n    due: retain_until\n    action: erase\n"
+        "    columns: [patient.tel]\n"
+        "  - name: courriel\n    due: retain_until\n    action: erase\n"
+        "    columns: [patient.email]\n",
+    )
+    write_policy(shared, two)
+    config = engine_db.settings(shared, batch_size=1, batch_seconds=0, workers=1)
+    report = run(engine_db.conn, config, at=TODAY)
+    acted = {p.phase: (p.acted, p.shared) for p in report.phases}
+    assert acted == {"telephone": (3, 2), "courriel": (3, 2)}  # 6, 7 and 8; 5 and 500 kept
+    rows = engine_db.conn.execute(
+        sql.SQL("SELECT patient_id FROM {} WHERE tel IS NULL ORDER BY 1").format(
+            sql.Identifier("patient")
+        )
+    ).fetchall()
+    assert [int(r[0]) for r in rows] == [6, 7, 8]

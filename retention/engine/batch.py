@@ -192,9 +192,9 @@ def _closed(
     flags: Sequence[Sequence[bool]] | None,
 ) -> tuple[set[Any], list[Any], list[Any], list[list[bool]] | None]:
     """The batch closed over shared rows (`_close_over_shared`): the subjects kept, and the
-    keys, locked keys and flags with the subjects taken in (one phase only: the flags of
-    several would be a guess)."""
-    shared, added = _close_over_shared(conn, ctxs[0], ends, extend=len(ctxs) == 1)
+    keys, locked keys and flags with the subjects taken in (due for every phase of the pass:
+    its phases share one clock, retention.plan.passes.group_phases)."""
+    shared, added = _close_over_shared(conn, ctxs[0], ends)
     more = None if flags is None else [[*f, *(True for _ in added)] for f in flags]
     return shared, [*keys, *added], [*locked, *added], more
 
@@ -213,12 +213,12 @@ def _not_taken_in(
 
 
 def _close_over_shared(
-    conn: Connection, ctx: BatchContext, ends: dict[Any, Any], *, extend: bool
+    conn: Connection, ctx: BatchContext, ends: dict[Any, Any]
 ) -> tuple[set[Any], list[Any]]:
     """Make the batch's due subjects (`ends`, changed in place) a closed set: the subjects
     outside it whose records share a row with one of them are locked and re-checked here,
-    joining the batch when due (`extend`; up to `batch_size` subjects, or twice the batch and
-    100 more); otherwise the batch's subjects sharing with them are kept. Every pass adds or
+    joining the batch when due (up to `batch_size` subjects, or twice the batch and 100
+    more); otherwise the batch's subjects sharing with them are kept. Every pass adds or
     keeps someone, or the search ends keeping every subject it still names: it always ends.
     Returns (kept, added)."""
     policy = ctx.policy
@@ -233,7 +233,7 @@ def _close_over_shared(
         outside = {o for _, o in links}
         candidates = outside - kept - set(ends)  # one kept already stays out
         joined: dict[Any, Any] = {}
-        if extend and candidates and len(ends) + len(candidates) <= most:
+        if candidates and len(ends) + len(candidates) <= most:
             joined = _still_due(conn, ctx, _lock(conn, policy, sorted(candidates, key=repr)))
             joined = {k: v for k, v in joined.items() if k in candidates}
             ends.update(joined)
