@@ -116,6 +116,9 @@ def test_check_refuses_a_purge_over_a_table_other_tables_inherit_from(
         "REFERENCES patients, jour date NOT NULL)",
         "CREATE TABLE documents (doc_id int PRIMARY KEY, patient_id int NOT NULL)",
         "CREATE TABLE documents_scannes (ocr text) INHERITS (documents)",
+        # a grandchild, in another schema (a review: direct children of the same schema only)
+        "CREATE SCHEMA archives",
+        "CREATE TABLE archives.vieux_scans () INHERITS (documents_scannes)",
     ):
         conn.execute(statement)
     folder = tmp_path / "policies"
@@ -127,7 +130,17 @@ def test_check_refuses_a_purge_over_a_table_other_tables_inherit_from(
     done = cli(db_url, "check", policies=folder)
     out = done.stdout + done.stderr
     assert done.returncode != 0, out
-    assert "documents_scannes inherit(s) from public.documents, and both are in the record" in out
+    assert (
+        "public.documents_scannes inherit(s) from public.documents, and both are in the record"
+        in out
+    )
+    grandchild = links.replace(
+        "documents_scannes, column: patient_id}", "archives.vieux_scans, column: patient_id}"
+    )
+    write_policy(folder, POLICY.replace("dates:", grandchild))
+    done = cli(db_url, "check", policies=folder)
+    out = " ".join((done.stdout + done.stderr).split())
+    assert "archives.vieux_scans inherit(s) from public.documents" in out, out
     # the parent alone: its rows include the child's, read and deleted alike
     parent_only = links.replace("    - {table: documents_scannes, column: patient_id}\n", "")
     write_policy(folder, POLICY.replace("dates:", parent_only))

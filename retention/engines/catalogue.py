@@ -139,8 +139,8 @@ class Table:
     # PostgreSQL row-level security hides rows of the table from this session's role (sessions
     # run with row_security = off, so a statement it would filter fails instead)
     row_security: bool = False
-    # PostgreSQL tables that inherit from it (old-style inheritance, not partitions): reading
-    # or deleting from it reads or deletes their rows too
+    # PostgreSQL tables that inherit from it at any depth, as 'schema.name' (old-style
+    # inheritance, not partitions): reading or deleting from it reads or deletes their rows too
     inheritors: tuple[str, ...] = ()
 
     @property

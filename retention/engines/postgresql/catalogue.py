@@ -144,9 +144,14 @@ SELECT c.oid, n.nspname AS schema, c.relname AS name, pg_get_userbyid(c.relowner
          AND (c.relforcerowsecurity OR NOT pg_has_role(c.relowner, 'USAGE'))
          AND NOT (SELECT r.rolsuper OR r.rolbypassrls FROM pg_roles r
                   WHERE r.rolname = current_user) AS row_security,
-       -- tables inheriting from it (not partitions): a DELETE on it deletes their rows too
-       ARRAY(SELECT k.relname::text FROM pg_inherits i JOIN pg_class k ON k.oid = i.inhrelid
-             WHERE i.inhparent = c.oid AND NOT k.relispartition ORDER BY 1) AS inheritors
+       -- tables inheriting from it, at any depth (not partitions), as schema.name: a DELETE
+       -- on it deletes their rows too
+       ARRAY(WITH RECURSIVE d(oid) AS (
+                 SELECT i.inhrelid FROM pg_inherits i WHERE i.inhparent = c.oid
+                 UNION SELECT i.inhrelid FROM pg_inherits i JOIN d ON i.inhparent = d.oid)
+             SELECT kn.nspname || '.' || k.relname FROM d
+             JOIN pg_class k ON k.oid = d.oid JOIN pg_namespace kn ON kn.oid = k.relnamespace
+             WHERE NOT k.relispartition ORDER BY 1) AS inheritors
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND n.nspname <> ALL(%(excluded)s) AND n.nspname NOT LIKE 'pg\\_temp\\_%%'

@@ -48,7 +48,8 @@ def check_inheritance(binder: Binder, graph: RelationGraph | None) -> None:
         return
     for qname in graph.tables:
         table = binder.catalog.tables[qname]
-        both = [c for c in table.inheritors if (qname[0], c) in graph.tables]
+        members = {f"{s}.{n}" for s, n in graph.tables}
+        both = [c for c in table.inheritors if c in members]
         if not both:
             continue
         binder.error(
