@@ -164,8 +164,10 @@ class Table:
         return ()
 
     def is_unique(self, columns: Iterable[str]) -> bool:
-        wanted = tuple(columns)
-        return wanted == self.primary_key or wanted in self.unique_keys
+        """True when these columns name one row at most: they hold the primary key or a
+        unique key (in any order)."""
+        wanted = set(columns)
+        return any(key and set(key) <= wanted for key in (self.primary_key, *self.unique_keys))
 
     def is_indexed(self, columns: Iterable[str]) -> bool:
         """True when some index starts with these columns (in any order)."""

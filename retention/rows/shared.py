@@ -44,13 +44,8 @@ def shareable_tables(policy: BoundPolicy) -> frozenset[QName]:
 
 
 def _unique(policy: BoundPolicy) -> Callable[[QName, tuple[str, ...]], bool]:
-    """Whether columns of a table of the record name one row at most (a primary or unique key)."""
-
-    def unique(table: QName, columns: tuple[str, ...]) -> bool:
-        found = policy.table(table)
-        return any(set(key) <= set(columns) for key in (found.primary_key, *found.unique_keys))
-
-    return unique
+    """Whether columns of a table of the record name one row at most."""
+    return lambda table, columns: policy.table(table).is_unique(columns)
 
 
 def needs_guard(policy: BoundPolicy, phases: Iterable[BoundPhase]) -> bool:

@@ -49,12 +49,9 @@ def check_two_owner_links(binder: Binder, graph: RelationGraph | None) -> None:
     if graph is None:
         return
 
-    def unique(table: QName, columns: tuple[str, ...]) -> bool:
-        found = binder.catalog.tables[table]
-        return any(set(key) <= set(columns) for key in (found.primary_key, *found.unique_keys))
-
     tables: dict[QName, list[Edge]] = {}
-    for one, other in two_owner_links(graph, unique=unique):
+    unique = binder.catalog.tables
+    for one, other in two_owner_links(graph, unique=lambda t, c: unique[t].is_unique(c)):
         found = tables.setdefault(one.child, [])
         found += [e for e in (one, other) if e not in found]
     for table, links in tables.items():
