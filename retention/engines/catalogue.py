@@ -49,7 +49,8 @@ class Column:
     default: str | None
     generated: bool = False  # GENERATED ALWAYS AS (...) STORED / VIRTUAL: computed by the server
     unsigned: bool = False  # MariaDB/MySQL numbers: no negative values (twice the range)
-    enum_values: tuple[str, ...] | None = None  # MariaDB/MySQL enum(...): the values it accepts
+    # an enum (MariaDB/MySQL `enum(...)`, a PostgreSQL enum type): the labels it accepts
+    enum_values: tuple[str, ...] | None = None
     on_update: str | None = None  # MariaDB/MySQL `ON UPDATE current_timestamp()`: written by
     # the server whenever the row is updated (an UPDATE of any other column sets it)
     auto_increment: bool = False  # MariaDB/MySQL AUTO_INCREMENT: numbered by the server (on

@@ -118,6 +118,12 @@ class ClockSQL(Protocol):
         be read, where the engine says so through `unknown`)."""
         ...
 
+    def enum_text(self, ref: Composable) -> Composable:
+        """An enum column read as the text of its label (a filter compares it with text
+        literals: PostgreSQL has no `enum = text`, and a label it does not know is an error
+        there, where MariaDB compares the label's text)."""
+        ...
+
     def missing(self, ref: Composable, kind: ColumnKind) -> Composable:
         """True when a date column (or a text one holding dates) holds no value (NULL), as
         opposed to an unreadable one."""

@@ -322,7 +322,9 @@ def aggregate_sql(
             # unreadable (unknown), not missing
             day = dialect.text_date(ref, date_.format, params)
             return Term(day, unknown=sql.SQL("({} IS NOT NULL AND {} IS NULL)").format(ref, day))
-        return dialect.column_value(ref, column.kind) if column.is_date else ref
+        if column.is_date:
+            return dialect.column_value(ref, column.kind)
+        return ref if column.enum_values is None else dialect.enum_text(ref)
 
     # the value reads its text columns as dates (the date's `format`), the filter as text
     value = compile_term(

@@ -48,10 +48,30 @@ def _erase(params: ColumnParams, column: Column, label: str) -> Refusal | None:
             f"{label} is NOT NULL and has no default",
             "give the neutral value: '- column: x' with 'value: ...'",
         )
+    labels = column.enum_values
+    if labels is not None and params.value is not None and str(params.value) not in labels:
+        choices = ", ".join(f"'{v}'" for v in labels)
+        return (
+            f"{label} is an enum: '{params.value}' is none of its labels",
+            f"erase it to one of {choices}"
+            + ("" if column.not_null else ", or to NULL (no 'value')"),
+        )
     return None
 
 
+def _enum(column: Column, label: str, action: str) -> Refusal | None:
+    """An enum column holds only its labels: no pseudonym, tag or generalised value."""
+    if column.enum_values is None:
+        return None
+    return (
+        f"{label} is an enum: it holds only its labels, and {action} would write another value",
+        "erase it instead (to NULL, or with 'value:' one of its labels)",
+    )
+
+
 def _pseudonymize(params: ColumnParams, column: Column, label: str) -> Refusal | None:
+    if (enum := _enum(column, label, "pseudonymize")) is not None:
+        return enum
     if not column.is_text:
         return f"{label} cannot hold a pseudonym; pseudonymize works on text columns", None
     if column.max_length is not None and column.max_length < MIN_PSEUDONYM_LENGTH:
@@ -63,12 +83,16 @@ def _pseudonymize(params: ColumnParams, column: Column, label: str) -> Refusal |
 
 
 def _scrub(params: ColumnParams, column: Column, label: str) -> Refusal | None:
+    if (enum := _enum(column, label, "scrub")) is not None:
+        return enum
     if not (column.is_text or column.is_json):
         return f"{label} is not free text; scrub works on text and JSON columns", None
     return None
 
 
 def _generalize(params: ColumnParams, column: Column, label: str) -> Refusal | None:
+    if (enum := _enum(column, label, "generalize")) is not None:
+        return enum
     if params.to in ("year", "month"):
         if column.is_date or (column.is_text and (column.max_length or 10) >= 4):
             return None

@@ -132,6 +132,9 @@ class MariaDBClock:
         ).format(r=ref)
         return Term(self.column_date(ref, kind), unknown=unreadable)
 
+    def enum_text(self, ref: sql.Composable) -> sql.Composable:
+        return ref  # compared with text, an enum is its label's text already
+
     def missing(self, ref: sql.Composable, kind: ColumnKind) -> sql.Composable:
         if kind is ColumnKind.TEXT:
             return sql.SQL("{} IS NULL").format(ref)

@@ -169,9 +169,13 @@ SELECT a.attrelid AS oid, a.attname AS name, format_type(a.atttypid, a.atttypmod
        a.attnotnull OR (t.typtype = 'd' AND t.typnotnull) AS not_null,
        -- relid 0: deparsing with the table's oid would lock it (and wait behind DDL)
        CASE WHEN a.attgenerated = '' THEN pg_get_expr(d.adbin, 0) END AS "default",
-       a.attgenerated <> '' AS generated
+       a.attgenerated <> '' AS generated,
+       -- an enum (or a domain over one): the labels it accepts, in their order
+       CASE WHEN b.typtype = 'e' THEN array(SELECT e.enumlabel::text FROM pg_enum AS e
+            WHERE e.enumtypid = b.oid ORDER BY e.enumsortorder) END AS enum_values
 FROM pg_attribute a
 JOIN pg_type t ON t.oid = a.atttypid
+JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 WHERE a.attrelid = ANY(%(oids)s) AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attrelid, a.attnum
@@ -341,6 +345,7 @@ def read(conn: Connection, *, tool_schema: str) -> Catalog:
             row["not_null"],
             row["default"],
             row["generated"],
+            enum_values=None if row["enum_values"] is None else tuple(row["enum_values"]),
         )
     tables = {names[row["oid"]]: _table(row, columns[row["oid"]], index_rows) for row in table_rows}
     fks = tuple(_foreign_key(row, names) for row in fk_rows)

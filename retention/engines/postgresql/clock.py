@@ -49,6 +49,9 @@ class PostgreSQLClock:
         unreadable = sql.SQL("({r} IS NOT NULL AND NOT isfinite({r}))").format(r=ref)
         return Term(sql.SQL("({})::date").format(ref), unknown=unreadable)
 
+    def enum_text(self, ref: sql.Composable) -> sql.Composable:
+        return sql.SQL("({})::text").format(ref)
+
     def missing(self, ref: sql.Composable, kind: ColumnKind) -> sql.Composable:
         return sql.SQL("{} IS NULL").format(ref)
 

@@ -10,7 +10,7 @@ from retention.catalog.introspect import Column, Table
 from retention.policy.bound import RETAIN_UNTIL, BoundDate, Join
 from retention.policy.checks.binder import Binder
 from retention.policy.expr import Expr, ExprType
-from retention.policy.expr.nodes import Name
+from retention.policy.expr.nodes import Compare, InList, Name, TextLit
 from retention.policy.model import AggregateDate, ColumnDate
 from retention.policy.relations import QName, RelationGraph
 from retention.policy.source import PathKey
@@ -103,6 +103,8 @@ def _aggregate_date(
         return None
     used = {n.table for n in _name_nodes(value, where) if n.table and n.table != over.name}
     join_list = tuple(join for q, join in joins.items() if q[1] in used)
+    if where is not None:
+        _check_enum_labels(binder, (*path, "where"), where, over, join_list)
     if texts and not _reads_text(value, None, over, join_list):
         binder.warn(
             (*path, "format"),
@@ -120,6 +122,40 @@ def _aggregate_date(
         if_missing=spec.if_missing,
         format=spec.format,
     )
+
+
+def _check_enum_labels(
+    binder: Binder, path: PathKey, where: Expr, over: Table, joins: tuple[Join, ...]
+) -> None:
+    """A filter comparing an enum column with a text that is none of its labels (a typo, a
+    label renamed) never matches it: a warning, since the rows it should keep or leave out
+    then change the clock without a word."""
+    tables = {over.name: over, **{j.table.name: j.table for j in joins}}
+    for node in where.walk():
+        if isinstance(node, Compare):
+            pairs = [(node.left, node.right), (node.right, node.left)]
+        elif isinstance(node, InList):
+            pairs = [(node.operand, item) for item in node.items]
+        else:
+            continue
+        for name, literal in pairs:
+            if not (isinstance(name, Name) and isinstance(literal, TextLit)):
+                continue
+            table = tables.get(name.table or over.name)
+            column = table.columns.get(name.name) if table is not None else None
+            labels = column.enum_values if column is not None else None
+            if table is None or labels is None or literal.value in labels:
+                continue
+            same = [v for v in labels if v.casefold() == literal.value.casefold()]
+            choices = ", ".join(f"'{v}'" for v in labels)
+            binder.warn(
+                path,
+                f"'{literal.value}' is not a label of the enum column {table.name}.{name.name} "
+                f"({choices})",
+                f"write it as the enum does, '{same[0]}': PostgreSQL compares labels exactly"
+                if same
+                else "use one of its labels: the filter never matches this one",
+            )
 
 
 def _reads_text(value: Expr, where: Expr | None, over: Table, joins: tuple[Join, ...]) -> bool:
@@ -221,7 +257,7 @@ def _column_types(table: Table, *, qualified: bool, texts: bool = False) -> dict
 def _expr_type(column: Column) -> ExprType | None:
     if column.is_date:
         return ExprType.DATE
-    if column.is_text:
+    if column.is_text or column.enum_values is not None:  # an enum: its labels' text
         return ExprType.TEXT
     if column.is_number:
         return ExprType.NUMBER

@@ -1,0 +1,144 @@
+"""Enum columns (a MariaDB `enum(...)`, a PostgreSQL enum type) on both engines: a filter reads
+them as the text of their labels, `check` warns about a label the enum does not have, and
+refuses every column action that would write a value the enum cannot hold."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from retention.policy.check import check_policies
+from tests.engine_helpers import run, write_policy
+from tests.fix_engines import EngineDB, run_script
+
+SCHEMA = {
+    "postgresql": """
+CREATE TYPE etat AS ENUM ('actif', 'annule');
+CREATE TABLE patients (id integer PRIMARY KEY, tel varchar(20), statut etat);
+CREATE TABLE sejours (id integer PRIMARY KEY, patient_id integer NOT NULL REFERENCES patients,
+    sortie date, statut etat)
+""",
+    "mariadb": """
+CREATE TABLE patients (id integer PRIMARY KEY, tel varchar(20), statut enum('actif', 'annule'));
+CREATE TABLE sejours (id integer PRIMARY KEY, patient_id integer NOT NULL, sortie date,
+    statut enum('actif', 'annule'), FOREIGN KEY (patient_id) REFERENCES patients (id))
+""",
+}
+# patient 1: an active stay in 2000 and a cancelled one in 2020; patient 2: an active stay in
+# 2010; patient 3: a cancelled stay only (no date the filter keeps: undeterminable, kept)
+DATA = """
+INSERT INTO patients (id, tel, statut) VALUES (1, 't1', 'actif'), (2, 't2', 'actif'),
+    (3, 't3', 'annule');
+INSERT INTO sejours (id, patient_id, sortie, statut) VALUES (10, 1, '2000-01-01', 'actif'),
+    (11, 1, '2020-01-01', 'annule'), (20, 2, '2010-01-01', 'actif'),
+    (30, 3, '1990-01-01', 'annule')
+"""
+POLICY = """
+name: dossiers
+subject: {{table: patients, key: id}}
+dates:
+  dernier_sejour:
+    latest: sortie
+    over: sejours
+    where: {where}
+retain_until: dernier_sejour + 20 years
+phases:
+  - name: destruction
+    due: retain_until
+    action: purge
+"""
+
+
+@pytest.fixture
+def hospital(engine_db: EngineDB, engine: str) -> EngineDB:
+    run_script(engine_db.conn, SCHEMA[engine])
+    run_script(engine_db.conn, DATA)
+    return engine_db
+
+
+def _ids(db: EngineDB, table: str) -> list[int]:
+    return [int(r[0]) for r in db.conn.execute(f"SELECT id FROM {table} ORDER BY id").fetchall()]
+
+
+@pytest.mark.parametrize("where", ["statut = 'actif'", "statut <> 'annule'", "statut in ('actif')"])
+def test_a_filter_reads_an_enum_column_as_its_labels(
+    hospital: EngineDB, tmp_path: Path, where: str
+) -> None:
+    """Without the filter patient 1's cancelled stay of 2020 would keep it until 2040; with it
+    patient 1 (2000) is due in 2025, patient 2 (2010) is not, patient 3 has no stay it
+    counts."""
+    folder = write_policy(tmp_path / "policies", POLICY.format(where=where))
+    assert check_policies(hospital.conn, folder).errors == []
+    report = run(hospital.conn, hospital.settings(folder), at=date(2025, 6, 1))
+    assert report.phases[0].acted == 1
+    assert _ids(hospital, "patients") == [2, 3]
+    assert _ids(hospital, "sejours") == [20, 30]
+
+
+def test_a_label_the_enum_does_not_have_is_a_warning(hospital: EngineDB, tmp_path: Path) -> None:
+    folder = write_policy(
+        tmp_path / "policies", POLICY.format(where="statut in ('actif', 'Annule', 'clos')")
+    )
+    result = check_policies(hospital.conn, folder)
+    assert result.errors == []
+    enums = [w for w in result.warnings if "enum" in w.message]
+    assert {str(w.location) for w in enums} == {f"{folder / 'p.yaml'}:8:12"}  # the `where:` line
+    assert [(w.message, w.hint) for w in enums] == [
+        (
+            "'Annule' is not a label of the enum column sejours.statut ('actif', 'annule')",
+            "write it as the enum does, 'annule': PostgreSQL compares labels exactly",
+        ),
+        (
+            "'clos' is not a label of the enum column sejours.statut ('actif', 'annule')",
+            "use one of its labels: the filter never matches this one",
+        ),
+    ]
+
+
+MINIMISE = """
+name: contacts
+subject: {{table: patients, key: id}}
+dates:
+  dernier_sejour: {{latest: sortie, over: sejours}}
+retain_until: dernier_sejour + 20 years
+phases:
+  - name: contacts
+    due: retain_until
+    action: {action}
+    columns:
+      - {column}
+"""
+
+
+@pytest.mark.parametrize(
+    ("action", "column", "message"),
+    [
+        ("pseudonymize", "statut", "pseudonymize would write another value"),
+        ("scrub", "statut", "scrub would write another value"),
+        ("generalize", "{column: statut, to: department}", "generalize would write another"),
+        ("erase", "{column: statut, value: inconnu}", "'inconnu' is none of its labels"),
+    ],
+)
+def test_an_action_writing_a_value_an_enum_cannot_hold_is_refused(
+    hospital: EngineDB, tmp_path: Path, action: str, column: str, message: str
+) -> None:
+    folder = write_policy(tmp_path / "policies", MINIMISE.format(action=action, column=column))
+    (problem,) = check_policies(hospital.conn, folder).errors
+    assert "patients.statut" in problem.message or "'statut'" in problem.message
+    assert message in problem.message
+    assert problem.hint is not None and "erase" in problem.hint
+
+
+def test_an_enum_column_is_erased_to_one_of_its_labels(hospital: EngineDB, tmp_path: Path) -> None:
+    folder = write_policy(
+        tmp_path / "policies",
+        MINIMISE.format(action="erase", column="{column: statut, value: annule}"),
+    )
+    assert check_policies(hospital.conn, folder).errors == []
+    report = run(hospital.conn, hospital.settings(folder), at=date(2031, 6, 1))
+    # due: patients 2 (2010) and 3 (1990), whose label is that value already; 1 (2020) is not
+    assert (report.phases[0].proposed, report.phases[0].acted) == (1, 1)
+    rows = hospital.conn.execute("SELECT id, statut FROM patients ORDER BY id").fetchall()
+    assert [(int(i), str(s)) for i, s in rows] == [(1, "actif"), (2, "annule"), (3, "annule")]
