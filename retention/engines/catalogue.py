@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import enum
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -190,6 +191,24 @@ class Footprint:
     cache_bytes: int
 
 
+_PLAIN_POSTGRESQL = re.compile(r"[a-z_][a-z0-9_$]*")
+_PLAIN_MARIADB = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
+# the reserved words a table or column of a hospital schema is likeliest to be named by
+# fmt: off
+_RESERVED = frozenset({
+    "all", "and", "analyse", "analyze", "as", "asc", "authorization", "both", "case", "cast",
+    "check", "collate", "column", "constraint", "create", "current_date", "current_time",
+    "current_timestamp", "current_user", "default", "delete", "desc", "distinct", "do", "else",
+    "end", "except", "false", "fetch", "for", "foreign", "from", "grant", "group", "having",
+    "in", "index", "initially", "insert", "interval", "into", "is", "join", "key", "leading",
+    "left", "like", "limit", "localtime", "natural", "not", "null", "offset", "on", "only",
+    "or", "order", "outer", "primary", "references", "right", "select", "session_user", "some",
+    "symmetric", "table", "then", "to", "trailing", "true", "union", "unique", "update", "user",
+    "using", "values", "when", "where", "window", "with"
+})
+# fmt: on
+
+
 @dataclass(frozen=True)
 class Catalog:
     """Every user table of the database (on MariaDB/MySQL: of the connection's database)."""
@@ -205,17 +224,45 @@ class Catalog:
     # whether a row can be addressed without a key of its own (PG `ctid`); on MariaDB/MySQL a
     # table's rows are told apart one by one only through its `Table.row_key`
     row_address: bool = True
+    engine: str = "postgresql"  # whose syntax the statements in a hint take ("mariadb")
     _by_name: dict[str, list[Table]] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         for table in self.tables.values():
             self._by_name.setdefault(table.name, []).append(table)
 
+    def written(self, *parts: str) -> str:
+        """A name as a hint's statement writes it for this engine: quoted where it must be
+        (PostgreSQL folds an unquoted name to lower case; either engine needs quotes around
+        other characters or a reserved word)."""
+        quote = "`" if self.engine == "mariadb" else '"'
+        plain = _PLAIN_MARIADB if self.engine == "mariadb" else _PLAIN_POSTGRESQL
+        return ".".join(
+            part
+            if plain.fullmatch(part) and part.lower() not in _RESERVED
+            else quote + part.replace(quote, quote * 2) + quote
+            for part in parts
+        )
+
+    def index_statement(self, table: Table, columns: Iterable[str]) -> str:
+        """`CREATE INDEX` on `columns` of `table`, as this engine writes it."""
+        names = list(columns)
+        listed = ", ".join(self.written(c) for c in names)
+        if self.engine == "mariadb":  # an index needs a name there; 64 characters at most
+            index = self.written(f"{table.name}_{'_'.join(names)}_idx"[:64])
+            return f"CREATE INDEX {index} ON {self.written(table.name)} ({listed})"
+        return f"CREATE INDEX ON {self.written(table.schema, table.name)} ({listed})"
+
     def find(self, name: str) -> Table | None:
-        """A table by `name` or `schema.name`; unqualified names follow the search path."""
-        if "." in name:
-            schema, _, bare = name.partition(".")
-            return self.tables.get((schema, bare))
+        """A table by `name` or `schema.name`, each part as stored or quoted as SQL quotes it
+        (`"Soins"."Patients"`, `` `soins`.`patients` ``); unqualified names follow the search
+        path."""
+        parts = split_name(name)
+        if parts is None:
+            return None
+        if len(parts) == 2:
+            return self.tables.get((parts[0], parts[1]))
+        (name,) = parts
         for schema in self.search_path:
             if (schema, name) in self.tables:
                 return self.tables[(schema, name)]
@@ -223,7 +270,8 @@ class Catalog:
         return candidates[0] if len(candidates) == 1 else None
 
     def suggest_table(self, name: str) -> str | None:
-        bare = name.rpartition(".")[2]
+        parts = split_name(name)
+        bare = parts[-1] if parts else name.rpartition(".")[2]
         close = difflib.get_close_matches(bare, list(self._by_name), n=1, cutoff=0.6)
         return close[0] if close else None
 
@@ -234,3 +282,37 @@ class Catalog:
     def outgoing(self, table: tuple[str, str]) -> list[ForeignKey]:
         """Foreign keys declared on `table`."""
         return [fk for fk in self.foreign_keys if fk.table == table]
+
+
+def split_name(name: str) -> list[str] | None:
+    """`name` or `schema.name` as its parts, a part in double quotes or backticks taken as
+    written (a doubled quote inside stands for one); None when it is neither."""
+    if '"' not in name and "`" not in name:
+        return name.split(".", 1) if "." in name else [name]
+    parts: list[str] = []
+    i = 0
+    while True:
+        if i < len(name) and name[i] in '"`':
+            quote, part, i = name[i], "", i + 1
+            while True:
+                end = name.find(quote, i)
+                if end < 0:
+                    return None  # not closed
+                part += name[i:end]
+                if name.startswith(quote * 2, end):
+                    part, i = part + quote, end + 2
+                    continue
+                i = end + 1
+                break
+        else:
+            end = name.find(".", i)
+            end = len(name) if end < 0 else end
+            part, i = name[i:end], end
+            if not part or '"' in part or "`" in part:
+                return None
+        parts.append(part)
+        if i == len(name):
+            return parts if len(parts) <= 2 else None
+        if name[i] != "." or len(parts) == 2:
+            return None
+        i += 1

@@ -261,11 +261,11 @@ def read(conn: Connection, *, tool_schema: str) -> Catalog:
         )
     database = str(database)
     if database.lower() in SYSTEM_DATABASES:
-        return Catalog({}, (), (database,), row_address=False)
+        return Catalog({}, (), (database,), row_address=False, engine="mariadb")
     table_rows = conn.execute(_TABLES, (tool_schema,)).fetchall()
     names = {str(r[1]) for r in table_rows}
     if not names:
-        return Catalog({}, (), (database,), row_address=False)
+        return Catalog({}, (), (database,), row_address=False, engine="mariadb")
     json_columns = _json_columns(conn.execute(_CHECKS).fetchall())
     columns = _columns(conn.execute(_COLUMNS).fetchall(), names, json_columns)
     indexes = _indexes(conn.execute(_INDEXES).fetchall(), names)
@@ -286,7 +286,15 @@ def read(conn: Connection, *, tool_schema: str) -> Catalog:
         for t, name, event in conn.execute(_TRIGGERS).fetchall()
         if str(t) in names
     )
-    return Catalog(tables, keys, (database,), hooks=hooks, rooted_keys=keys, row_address=False)
+    return Catalog(
+        tables,
+        keys,
+        (database,),
+        hooks=hooks,
+        rooted_keys=keys,
+        row_address=False,
+        engine="mariadb",
+    )
 
 
 def _table(

@@ -310,7 +310,7 @@ def check_date_indexes(
                     f"no index on {table.name}"
                     f"({', '.join(edge.child_columns)}): computing '{name}' scans the "
                     "whole table",
-                    f"CREATE INDEX ON {table.label} ({', '.join(edge.child_columns)})",
+                    binder.catalog.index_statement(table, edge.child_columns),
                 )
 
 

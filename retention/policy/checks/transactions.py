@@ -77,7 +77,7 @@ def _check_archive(binder: Binder, i: int, changed: set[QName]) -> None:
             f"{'has' if len(unatomic) == 1 else 'have'} no transactions: an archive batch cut "
             "short there could not be completed by the next run (its file is not journaled)",
             f"convert {'it' if len(unatomic) == 1 else 'them'} to a transactional engine "
-            f"(ALTER TABLE {unatomic[0].name} ENGINE=InnoDB)",
+            f"(ALTER TABLE {binder.catalog.written(unatomic[0].name)} ENGINE=InnoDB)",
         )
 
 
@@ -114,7 +114,8 @@ def _hint(catalog: Catalog, tables: list[Table], phase: Phase) -> str:
     first = tables[0]
     return (
         f"convert {'it' if len(tables) == 1 else 'them'} to a transactional engine "
-        f"(ALTER TABLE {first.name} ENGINE=InnoDB), or, once that risk is reviewed and "
+        f"(ALTER TABLE {catalog.written(first.name)} ENGINE=InnoDB), or, once that risk is "
+        "reviewed and "
         f"accepted, list {'it' if len(tables) == 1 else 'them'} in this phase: "
         f"'{KEY}: [{listed}]'"
     )

@@ -36,12 +36,13 @@ def check_versioning(
             if not table.system_versioned:
                 continue
             verb = "deletes" if qname in writes.deleted else "rewrites"
+            name = binder.catalog.written(table.name)
             binder.error(
                 ("phases", i, "action"),
                 f"{phase.action}: {table.label} is system-versioned: the phase {verb} rows "
                 "there, and the old rows stay in its history, readable by anyone who may read "
                 "the table (SELECT ... FOR SYSTEM_TIME ALL), with no expiry",
-                f"remove its versioning (ALTER TABLE {table.name} DROP SYSTEM VERSIONING deletes "
+                f"remove its versioning (ALTER TABLE {name} DROP SYSTEM VERSIONING deletes "
                 "its history); history can only be purged for every row at once (DELETE "
-                f"HISTORY FROM {table.name} BEFORE SYSTEM_TIME ...), never one person's",
+                f"HISTORY FROM {name} BEFORE SYSTEM_TIME ...), never one person's",
             )
