@@ -63,6 +63,24 @@ def test_a_key_given_twice_is_refused_with_both_lines(tmp_path: Path) -> None:
     _error(done, "11:5", "duplicate key 'due' (first at line 10)", "a key appears once")
 
 
+def test_an_expression_cut_at_its_comma_in_a_flow_mapping_gets_the_quoting_hint(
+    tmp_path: Path,
+) -> None:
+    text = POLICY.replace(
+        "  derniere: {column: derniere}",
+        "  derniere: {latest: coalesce(sortie, today), over: sejours}",
+    )
+    done = _check(_write(tmp_path, text))
+    _error(
+        done,
+        "6:39",
+        "unknown key 'today)'",
+        "inside { }, YAML ends an entry at each comma, and this looks like the rest of an "
+        "expression cut at one: quote the expression, as in {latest: 'coalesce(sortie, today)', "
+        "over: sejours}",
+    )
+
+
 def test_a_control_character_is_an_error_at_its_line(tmp_path: Path) -> None:
     done = _check(_write(tmp_path, POLICY.replace("name: t", 'name: t\ntitle: "a\x00b"')))
     _error(done, "2:10", "character U+0000 is not allowed in a policy file", "remove it")

@@ -127,12 +127,15 @@ def _problems(exc: ValidationError, document: Document) -> list[Problem]:
             key = str(ctx.get("key"))
             where = document.spans.get((*path, key, "__key__"))
             location = Location(document.file, where.line, where.column) if where else None
-            problems.append(
-                Problem(
-                    location or document.location(path),
-                    f"unknown key '{key}'",
-                    str(ctx.get("hint")),
+            key_hint = str(ctx.get("hint"))
+            if key.count(")") > key.count("("):  # the rest of `f(a, b)` cut at its comma
+                key_hint = (
+                    "inside { }, YAML ends an entry at each comma, and this looks like the rest "
+                    "of an expression cut at one: quote the expression, as in "
+                    "{latest: 'coalesce(sortie, today)', over: sejours}"
                 )
+            problems.append(
+                Problem(location or document.location(path), f"unknown key '{key}'", key_hint)
             )
             continue
         placed = _AT_PHASE_KEY.get(error["type"])
