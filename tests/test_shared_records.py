@@ -10,6 +10,7 @@ outside the batch's due subjects, and records how many in its audit entry.
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -134,8 +135,6 @@ def test_a_minimisation_never_changes_a_row_another_record_holds(
 
 
 def _json(value: object) -> dict[str, object]:
-    import json
-
     if isinstance(value, dict):
         return value
     return dict(json.loads(str(value)))
@@ -152,6 +151,21 @@ def test_check_names_the_tables_whose_rows_can_belong_to_two_records(
     assert "encounter can belong to two records, through patient_id -> patient" in out
     assert "visit_id -> visit" in out
     assert "visit can belong" not in out  # one link only
+
+
+def test_the_plan_counts_the_due_subjects_a_run_keeps_for_sharing(
+    engine_db: EngineDB, shared: Path
+) -> None:
+    """5 and 500 are due but share a row with a record that is not (13's, 25's): the plan
+    says so before the run keeps them."""
+    done = engine_db.cli("plan", "--at", TODAY.isoformat(), "--format", "json", policies=shared)
+    assert done.returncode == 0, done.stderr
+    (phase,) = json.loads(done.stdout)["policies"][0]["phases"]
+    assert (phase["due_subjects"], phase["shared_subjects"]) == (5, 2)
+    text = engine_db.cli("plan", "--at", TODAY.isoformat(), policies=shared).stdout
+    assert "of which kept: 2, whose record shares a row with a record that is not due" in text
+    report = run(engine_db.conn, engine_db.settings(shared), at=TODAY)
+    assert report.phases[0].acted == 5 - 2
 
 
 def test_two_due_records_sharing_a_row_go_together_whatever_the_batches(

@@ -94,6 +94,12 @@ def render_plan(plan: Plan, zone: str) -> str:
                 f"kept by a legal hold: {phase.held_subjects:,}   "
                 f"undeterminable (kept): {phase.undeterminable_subjects:,}"
             )
+            if phase.shared_subjects:
+                lines.append(
+                    f"      of which kept: {phase.shared_subjects:,}, whose record shares a row "
+                    "with a record that is not due (retention check names the tables; the rows "
+                    "below count them)"
+                )
             if phase.undeterminable_reasons:
                 why = ", ".join(
                     f"{reason}: {n:,}" for reason, n in phase.undeterminable_reasons.items()

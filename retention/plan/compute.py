@@ -51,6 +51,7 @@ from retention.rows.members import (
     paths,
     subject_pending,
 )
+from retention.rows.shared import kept_for_sharing, needs_guard
 from retention.rows.subjects import KeyRange
 from retention.store.schema import holds_table
 
@@ -137,7 +138,8 @@ def _policy_plan(
     phases: list[PhasePlan] = []
     for group in group_phases(selected):
         if keep is None:
-            phases += pass_plan(conn, policy, group, at, holds, rows)
+            found = pass_plan(conn, policy, group, at, holds, rows)
+            phases += _with_sharing(conn, policy, group, found, at, holds) if rows else found
             continue
         table = keep.new(policy.name, tuple(p.name for p in group))
         if slicing is not None and len(slices) > 1:
@@ -153,6 +155,30 @@ def _policy_plan(
         subjects,
         tuple(phases),
     )
+
+
+def _with_sharing(
+    conn: Connection,
+    policy: BoundPolicy,
+    phases: tuple[BoundPhase, ...],
+    plans: list[PhasePlan],
+    at: date,
+    holds: sql.Composable | None,
+) -> list[PhasePlan]:
+    """The phases' plans with, where rows of the record may belong to two records, how many
+    of their due subjects a run would keep (`kept_for_sharing`)."""
+    out = []
+    for phase, plan in zip(phases, plans, strict=True):
+        if not plan.due_subjects or not needs_guard(policy, [phase]):
+            out.append(plan)
+            continue
+        params = Params(prefix="r")
+        clock = clock_query(policy, phase, at, holds_table=holds, dialect=clock_sql(conn))
+        dialect = engine_of(conn).dialect
+        query = sql.SQL("{}").format(due_keys(policy, phase, clock.query, params, dialect=dialect))
+        keys = [row[0] for row in conn.execute(query, {**clock.params, **params.values})]
+        out.append(replace(plan, shared_subjects=kept_for_sharing(conn, policy, keys)))
+    return out
 
 
 def _sliced_pass(

@@ -24,9 +24,13 @@ class PhasePlan:
     undeterminable_subjects: int
     rows: dict[str, int] = field(default_factory=dict)
     undeterminable_reasons: dict[str, int] = field(default_factory=dict)
+    # of the due subjects, those a run keeps because their record shares a row with a record
+    # that is not due (retention.rows.shared); counted by `retention plan` (with its rows)
+    # where the policy has such rows, None otherwise
+    shared_subjects: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "name": self.name,
             "action": self.action,
             "due_subjects": self.due_subjects,
@@ -35,6 +39,9 @@ class PhasePlan:
             "undeterminable_reasons": dict(self.undeterminable_reasons),
             "rows": dict(self.rows),
         }
+        if self.shared_subjects is not None:
+            data["shared_subjects"] = self.shared_subjects
+        return data
 
 
 @dataclass(frozen=True)

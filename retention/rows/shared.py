@@ -153,3 +153,19 @@ def outside_owners(
                     (row[0], row[1]) for row in conn.execute(query, params.values).fetchall()
                 )
     return found
+
+
+def kept_for_sharing(conn: Connection, policy: BoundPolicy, due: Sequence[Any]) -> int:
+    """Of the `due` subjects, how many a run keeps because their record shares a row with a
+    record that is not due (nor kept in turn), as if they were one batch. A run's batches
+    search up to `batch_size` subjects around theirs and keep a subject whose other record
+    is locked by the application too: it may keep more, never fewer."""
+    remaining = set(due)
+    kept = 0
+    while remaining:
+        leaving = {k for k, _ in outside_owners(conn, policy, sorted(remaining, key=repr))}
+        if not leaving:
+            break
+        remaining -= leaving
+        kept += len(leaving)
+    return kept
