@@ -157,6 +157,13 @@ def test_share_limit_refuses_before_changing_anything(engine_demo: EngineDB) -> 
     assert _counts(db) == before
     runs = db.conn.execute(sql.SQL("SELECT count(*) FROM {}").format(db.tool("runs"))).fetchone()
     assert runs == (0,)
+    # the refusal is in the trail, with the limit and the counts (no subject, no value)
+    rows = db.conn.execute(
+        sql.SQL("SELECT event, outcome, subjects, detail FROM {}").format(db.tool("audit"))
+    ).fetchall()
+    assert [(r[0], r[1], r[2]) for r in rows] == [("limits_refused", "refused", 0)]
+    (phase,) = json_value(rows[0][3])["phases"]
+    assert phase.startswith("dossier-medical/destruction: ") and "maximum share of 10%" in phase
 
 
 def test_count_limit_refuses_and_says_by_how_much(engine_demo: EngineDB) -> None:

@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from loguru import logger
@@ -48,12 +48,27 @@ def run_lock(conn: Connection, schema: str, wait_seconds: float) -> Iterator[Non
         lock.release(conn)
 
 
-def over_limits(plan: Plan, settings: Settings, allow_large: bool) -> list[LimitExceeded]:
-    """The phases above the limits; refused (:class:`SafetyError`) unless `allow_large`."""
+def over_limits(
+    plan: Plan,
+    settings: Settings,
+    allow_large: bool,
+    refused: Callable[[list[LimitExceeded]], None] | None = None,
+) -> list[LimitExceeded]:
+    """The phases above the limits; refused (:class:`SafetyError`) unless `allow_large`,
+    after `refused` (the run's audit entry of the refusal)."""
     violations = limit_violations(plan, settings)
     if violations and not allow_large:
+        if refused is not None:
+            refused(violations)
         refuse_large(violations)
     return violations
+
+
+def record_refusal(record: RunRecord, run_id: uuid.UUID, violations: list[LimitExceeded]) -> None:
+    """A run refused by the limits, before its start: nothing changed, and the trail says
+    which phases went beyond which limit (counts only), so that a refused night is seen."""
+    detail = {"phases": [v.describe() for v in violations]}
+    record.entry("limits_refused", "refused", run_id, detail=detail)
 
 
 def record_override(

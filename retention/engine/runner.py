@@ -149,7 +149,11 @@ class Runner:
         report.warnings += unguarded
         report.coverage_gaps = gates.coverage_gaps(self.conn, self.schema, every)
         plan = report.plan = shown or self.plan(policies, options)
-        return report, plan, gates.over_limits(plan, self.settings, options.allow_large)
+
+        def refused(violations: list[LimitExceeded]) -> None:
+            gates.record_refusal(self.record, report.run_id, violations)
+
+        return report, plan, gates.over_limits(plan, self.settings, options.allow_large, refused)
 
     def _execute(
         self,

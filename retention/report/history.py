@@ -35,6 +35,7 @@ INCIDENT_EVENTS = (
     "phase_not_approved",
     "phase_refused",
     "limit_override",
+    "limits_refused",
     "archive_reconciled",
     "archive_expiry_failed",
 )
@@ -347,6 +348,9 @@ def _message(event: str, detail: dict[str, Any]) -> str | None:
         return "; ".join(errors) or None
     if event == "phase_not_approved":
         return f"{detail.get('approvals', 0)}/{detail.get('required', '?')}"
+    if event == "limits_refused":
+        phases = [str(p) for p in detail.get("phases", ()) if p]
+        return "; ".join(phases) or None
     if event == "phase_refused" and detail.get("reason") == "non_transactional":
         tables = [str(t) for t in detail.get("tables", ()) if t]
         return f"{', '.join(tables)}: no transactions" if tables else None

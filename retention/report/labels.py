@@ -344,6 +344,10 @@ _T: dict[str, tuple[str, str]] = {
         "limite de sécurité dépassée sur décision (motif dans le journal d'audit)",
         "safety limit overridden (reason in the audit trail)",
     ),
+    "e_limits_refused": (
+        "exécution refusée : limites de sécurité dépassées (rien modifié)",
+        "run refused: safety limits exceeded (nothing changed)",
+    ),
     "e_archive_reconciled": (
         "archive réconciliée après une interruption",
         "archive reconciled after an interruption",
