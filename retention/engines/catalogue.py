@@ -58,6 +58,10 @@ class Column:
     # PostgreSQL a serial column says so by its default, `nextval(...)`)
     collation: str | None = None  # MariaDB/MySQL text: its collation ('utf8mb4_unicode_ci'),
     # which a value compared with it must share (two implicit collations: error 1267)
+    # the CHECK constraints that read the column (its table's, its domain's), by name: a value
+    # a phase writes may break one, and then every batch fails (MariaDB's json_valid() that
+    # makes a LONGTEXT column JSON is not listed)
+    checks: tuple[str, ...] = ()
 
     @property
     def is_date(self) -> bool:

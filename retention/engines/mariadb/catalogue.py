@@ -91,7 +91,7 @@ ORDER BY TABLE_NAME, ORDINAL_POSITION
 
 # MariaDB 10.5+: a JSON column is LONGTEXT with the column-level check json_valid(`c`)
 _CHECKS = """
-SELECT TABLE_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS
+SELECT TABLE_NAME, CHECK_CLAUSE, CONSTRAINT_NAME FROM information_schema.CHECK_CONSTRAINTS
 WHERE CONSTRAINT_SCHEMA = DATABASE()
 """
 
@@ -266,8 +266,11 @@ def read(conn: Connection, *, tool_schema: str) -> Catalog:
     names = {str(r[1]) for r in table_rows}
     if not names:
         return Catalog({}, (), (database,), row_address=False, engine="mariadb")
-    json_columns = _json_columns(conn.execute(_CHECKS).fetchall())
-    columns = _columns(conn.execute(_COLUMNS).fetchall(), names, json_columns)
+    check_rows = conn.execute(_CHECKS).fetchall()
+    json_columns = _json_columns(check_rows)
+    columns = _columns(
+        conn.execute(_COLUMNS).fetchall(), names, json_columns, _checked_columns(check_rows)
+    )
     indexes = _indexes(conn.execute(_INDEXES).fetchall(), names)
     tables = {
         (database, str(r[1])): _table(database, r, columns.get(str(r[1]), {}), indexes)
@@ -320,7 +323,10 @@ def _table(
 
 
 def _columns(
-    rows: Iterable[Sequence[Any]], tables: set[str], json_columns: set[tuple[str, str]]
+    rows: Iterable[Sequence[Any]],
+    tables: set[str],
+    json_columns: set[tuple[str, str]],
+    checks: dict[tuple[str, str], tuple[str, ...]],
 ) -> dict[str, dict[str, Column]]:
     found: dict[str, dict[str, Column]] = {}
     for row in rows:
@@ -346,6 +352,7 @@ def _columns(
             on_update=_on_update(str(extra or "")),
             auto_increment="auto_increment" in str(extra or "").lower(),
             collation=None if row[9] is None else str(row[9]),
+            checks=checks.get((str(table), str(name)), ()),
         )
     return found
 
@@ -394,13 +401,29 @@ def _on_update(extra: str) -> str | None:
 def _json_columns(rows: Iterable[Sequence[Any]]) -> set[tuple[str, str]]:
     """(table, column) of each `json_valid(`column`)` check."""
     found = set()
-    for table, clause in rows:
+    for table, clause, _ in rows:
         match = _JSON_CHECK.fullmatch(str(clause).strip())
         if match:
             found.add((str(table), match.group(1).replace("``", "`")))
     return found
 
 
+def _checked_columns(rows: Iterable[Sequence[Any]]) -> dict[tuple[str, str], tuple[str, ...]]:
+    """(table, column) -> the CHECK constraints whose clause names the column (the server
+    writes every column name of a clause in backticks), but the `json_valid()` that makes a
+    LONGTEXT column JSON."""
+    found: dict[tuple[str, str], tuple[str, ...]] = {}
+    for table, clause, name in rows:
+        text = str(clause).strip()
+        if _JSON_CHECK.fullmatch(text):
+            continue
+        for column in dict.fromkeys(m.replace("``", "`") for m in _NAMED.findall(text)):
+            key = (str(table), column)
+            found[key] = (*found.get(key, ()), str(name))
+    return found
+
+
+_NAMED = re.compile(r"`((?:[^`]|``)+)`")
 _JSON_CHECK = re.compile(r"json_valid\(`((?:[^`]|``)+)`\)", re.IGNORECASE)
 
 

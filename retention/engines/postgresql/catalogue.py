@@ -181,6 +181,20 @@ WHERE a.attrelid = ANY(%(oids)s) AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attrelid, a.attnum
 """
 
+# the CHECK constraints reading each column: the table's own, and its domain's (a domain over
+# a domain: the base domain's too); NOT NULL is not one of them
+_CHECKS = """
+SELECT c.conrelid AS oid, a.attname AS name, c.conname::text AS check
+FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY(c.conkey)
+WHERE c.contype = 'c' AND c.conrelid = ANY(%(oids)s)
+UNION
+SELECT a.attrelid, a.attname, c.conname::text
+FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid AND t.typtype = 'd'
+JOIN pg_constraint c ON c.contype = 'c' AND c.contypid IN (t.oid, t.typbasetype)
+WHERE a.attrelid = ANY(%(oids)s) AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY 1, 2, 3
+"""
+
 _INDEXES = """
 SELECT i.indrelid AS oid, i.indisprimary AS is_primary, i.indisunique AS is_unique,
        i.indpred IS NOT NULL AS partial,
@@ -322,6 +336,8 @@ def read(conn: Connection, *, tool_schema: str) -> Catalog:
         column_rows = cur.fetchall()
         cur.execute(_INDEXES, {"oids": oids})
         index_rows = cur.fetchall()
+        cur.execute(_CHECKS, {"oids": oids})
+        check_rows = cur.fetchall()
         cur.execute(_FOREIGN_KEYS, {"oids": oids})
         fk_rows = cur.fetchall()
         # estimated at millions of rows, the recursive queries would be JIT-compiled: 0.4 s
@@ -335,6 +351,10 @@ def read(conn: Connection, *, tool_schema: str) -> Catalog:
         partition_rows = cur.fetchall()
     names = {row["oid"]: (row["schema"], row["name"]) for row in table_rows}
     columns: dict[int, dict[str, Column]] = {oid: {} for oid in oids}
+    checks: dict[tuple[int, str], tuple[str, ...]] = {}
+    for row in check_rows:
+        key = (row["oid"], row["name"])
+        checks[key] = (*checks.get(key, ()), row["check"])
     for row in column_rows:
         columns[row["oid"]][row["name"]] = Column(
             row["name"],
@@ -346,6 +366,7 @@ def read(conn: Connection, *, tool_schema: str) -> Catalog:
             row["default"],
             row["generated"],
             enum_values=None if row["enum_values"] is None else tuple(row["enum_values"]),
+            checks=checks.get((row["oid"], row["name"]), ()),
         )
     tables = {names[row["oid"]]: _table(row, columns[row["oid"]], index_rows) for row in table_rows}
     fks = tuple(_foreign_key(row, names) for row in fk_rows)

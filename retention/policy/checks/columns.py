@@ -69,6 +69,17 @@ def _target_column(
     if refused is not None:
         binder.error(path, refused[0], refused[1])
         return None
+    if column.checks:
+        names = ", ".join(column.checks)
+        binder.warn(
+            path,
+            f"{table.name}.{column.name} is read by the CHECK constraint"
+            f"{'s' if len(column.checks) > 1 else ''} {names}: if one refuses what {action} "
+            "writes there, every batch of the phase fails (nothing changed, tried again at "
+            "each run)",
+            "make sure the constraint accepts those values (run the phase on a copy of the "
+            "database), or relax it",
+        )
     return BoundColumn(table, column, spec)
 
 
