@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 
 from retention.catalog.introspect import read_catalog
@@ -97,3 +99,17 @@ def test_a_column_no_check_reads_gets_no_warning(hospital: EngineDB, tmp_path: P
     folder = write_policy(tmp_path / "policies", text)
     result = check_policies(hospital.conn, folder)
     assert [w.message for w in result.warnings if "CHECK" in w.message] == []
+
+
+def test_a_domain_over_a_domain_gives_every_check_down_the_chain(
+    conn: psycopg.Connection[Any],
+) -> None:
+    """PostgreSQL's domains (tests/fix_db.py's connection to a database of its own)."""
+    conn.execute(
+        "CREATE DOMAIN d1 AS varchar(10) CHECK (VALUE <> 'x'); "
+        "CREATE DOMAIN d2 AS d1 CHECK (VALUE <> 'y'); CREATE DOMAIN d3 AS d2; "
+        "CREATE TABLE t (id integer PRIMARY KEY, a d3)"
+    )
+    table = read_catalog(conn).find("t")
+    assert table is not None
+    assert table.columns["a"].checks == ("d1_check", "d2_check")

@@ -77,7 +77,11 @@ def test_a_filter_reads_an_enum_column_as_its_labels(
     assert _ids(hospital, "sejours") == [20, 30]
 
 
-def test_a_label_the_enum_does_not_have_is_a_warning(hospital: EngineDB, tmp_path: Path) -> None:
+def test_a_label_the_enum_does_not_have_is_a_warning(
+    hospital: EngineDB, engine: str, tmp_path: Path
+) -> None:
+    """'Annule' is no label on PostgreSQL (exact); MariaDB's case-insensitive collation takes
+    it for 'annule', and the filter matches it there: no warning."""
     folder = write_policy(
         tmp_path / "policies", POLICY.format(where="statut in ('actif', 'Annule', 'clos')")
     )
@@ -85,16 +89,16 @@ def test_a_label_the_enum_does_not_have_is_a_warning(hospital: EngineDB, tmp_pat
     assert result.errors == []
     enums = [w for w in result.warnings if "enum" in w.message]
     assert {str(w.location) for w in enums} == {f"{folder / 'p.yaml'}:8:12"}  # the `where:` line
-    assert [(w.message, w.hint) for w in enums] == [
-        (
-            "'Annule' is not a label of the enum column sejours.statut ('actif', 'annule')",
-            "write it as the enum does, 'annule': PostgreSQL compares labels exactly",
-        ),
-        (
-            "'clos' is not a label of the enum column sejours.statut ('actif', 'annule')",
-            "use one of its labels: the filter never matches this one",
-        ),
-    ]
+    case = (
+        "'Annule' is not a label of the enum column sejours.statut ('actif', 'annule')",
+        "write it as the enum does, 'annule': PostgreSQL compares labels exactly",
+    )
+    unknown = (
+        "'clos' is not a label of the enum column sejours.statut ('actif', 'annule')",
+        "use one of its labels: the filter never matches this one",
+    )
+    expected = [case, unknown] if engine == "postgresql" else [unknown]
+    assert [(w.message, w.hint) for w in enums] == expected
 
 
 MINIMISE = """
@@ -129,6 +133,22 @@ def test_an_action_writing_a_value_an_enum_cannot_hold_is_refused(
     assert "patients.statut" in problem.message or "'statut'" in problem.message
     assert message in problem.message
     assert problem.hint is not None and "erase" in problem.hint
+
+
+def test_erasing_to_a_label_in_another_case_follows_the_engine(
+    hospital: EngineDB, engine: str, tmp_path: Path
+) -> None:
+    """MariaDB stores 'ANNULE' as 'annule' (its collation ignores case); PostgreSQL has no such
+    label."""
+    folder = write_policy(
+        tmp_path / "policies",
+        MINIMISE.format(action="erase", column="{column: statut, value: ANNULE}"),
+    )
+    errors = [p.message for p in check_policies(hospital.conn, folder).errors]
+    if engine == "postgresql":
+        assert errors == ["'statut' (etat) is an enum: 'ANNULE' is none of its labels"]
+    else:
+        assert errors == []
 
 
 def test_an_enum_column_is_erased_to_one_of_its_labels(hospital: EngineDB, tmp_path: Path) -> None:

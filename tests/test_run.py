@@ -166,6 +166,20 @@ def test_share_limit_refuses_before_changing_anything(engine_demo: EngineDB) -> 
     assert phase.startswith("dossier-medical/destruction: ") and "maximum share of 10%" in phase
 
 
+def test_a_run_refused_from_the_command_line_is_audited_too(engine_demo: EngineDB) -> None:
+    """`retention run --yes` (the shipped timer's command) holds the limits when it shows the
+    plan, before the runner: the refusal is in the trail there too."""
+    db = engine_demo
+    assert db.cli("init").returncode == 0
+    done = db.cli("run", "--yes", "--policy", "dossier-medical")
+    assert done.returncode == 5, done.stderr
+    assert "maximum share of 10%" in done.stderr
+    rows = db.conn.execute(
+        sql.SQL("SELECT event, outcome FROM {}").format(db.tool("audit"))
+    ).fetchall()
+    assert [(str(e), str(o)) for e, o in rows] == [("limits_refused", "refused")]
+
+
 def test_count_limit_refuses_and_says_by_how_much(engine_demo: EngineDB) -> None:
     db = engine_demo
     due = _due(db)

@@ -86,9 +86,10 @@ def sample_table(
         return TableSample(table, "none", 0, {}, "timed out (locked or too slow)")
     except errors.InsufficientPrivilege as exc:
         # row_security = off: a table whose policies would hide rows from this role is not
-        # read at all (rather than read in part); the catalogue says so, whatever the
-        # language of the server's messages
-        if table.row_security or "row-level security" in str(exc):
+        # read at all (rather than read in part); the catalogue says where it applies (an
+        # English server's message says so too; a missing privilege is the same SQLSTATE)
+        text = str(exc)
+        if "row-level security" in text or (table.row_security and "permission denied" not in text):
             why = "row-level security hides rows from this account (BYPASSRLS)"
             return TableSample(table, "none", 0, {}, why)
         return TableSample(table, "none", 0, {}, "no SELECT privilege")

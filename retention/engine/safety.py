@@ -104,11 +104,19 @@ def limit_violations(plan: Plan, settings: Settings) -> list[LimitExceeded]:
     return found
 
 
+class LimitsRefusedError(SafetyError):
+    """A run refused by its safety limits; `violations` says which phases, by how much."""
+
+    def __init__(self, violations: list[LimitExceeded]) -> None:
+        lines = "\n".join(f"  - {v.describe()}" for v in violations)
+        super().__init__(
+            f"refusing to run: safety limits exceeded, nothing was changed:\n{lines}",
+            hint="check the plan (retention plan); to go ahead, rerun with "
+            "--allow-large --reason 'why' (audited), or raise max_subjects_per_phase / "
+            "max_share_per_phase",
+        )
+        self.violations = violations
+
+
 def refuse_large(violations: list[LimitExceeded]) -> None:
-    lines = "\n".join(f"  - {v.describe()}" for v in violations)
-    raise SafetyError(
-        f"refusing to run: safety limits exceeded, nothing was changed:\n{lines}",
-        hint="check the plan (retention plan); to go ahead, rerun with "
-        "--allow-large --reason 'why' (audited), or raise max_subjects_per_phase / "
-        "max_share_per_phase",
-    )
+    raise LimitsRefusedError(violations)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import enum
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -248,6 +249,17 @@ class Catalog:
             for part in parts
         )
 
+    def policy_name(self, *parts: str) -> str:
+        """A table's name as a policy writes it so that `find` reads it back: a part holding a
+        dot, or starting with a quote, quoted as the engine quotes it; any other as stored."""
+        quote = "`" if self.engine == "mariadb" else '"'
+        return ".".join(
+            quote + part.replace(quote, quote * 2) + quote
+            if "." in part or part[:1] in ('"', "`")
+            else part
+            for part in parts
+        )
+
     def index_statement(self, table: Table, columns: Iterable[str]) -> str:
         """`CREATE INDEX` on `columns` of `table`, as this engine writes it."""
         names = list(columns)
@@ -261,9 +273,7 @@ class Catalog:
         """A table by `name` or `schema.name`, each part as stored or quoted as SQL quotes it
         (`"Soins"."Patients"`, `` `soins`.`patients` ``); unqualified names follow the search
         path."""
-        parts = split_name(name)
-        if parts is None:
-            return None
+        parts = split_name(name) or (name.split(".", 1) if "." in name else [name])
         if len(parts) == 2:
             return self.tables.get((parts[0], parts[1]))
         (name,) = parts
@@ -277,7 +287,7 @@ class Catalog:
         parts = split_name(name)
         bare = parts[-1] if parts else name.rpartition(".")[2]
         close = difflib.get_close_matches(bare, list(self._by_name), n=1, cutoff=0.6)
-        return close[0] if close else None
+        return self.policy_name(close[0]) if close else None
 
     def referencing(self, table: tuple[str, str]) -> list[ForeignKey]:
         """Foreign keys whose referenced table is `table`."""
@@ -289,8 +299,9 @@ class Catalog:
 
 
 def split_name(name: str) -> list[str] | None:
-    """`name` or `schema.name` as its parts, a part in double quotes or backticks taken as
-    written (a doubled quote inside stands for one); None when it is neither."""
+    """`name` or `schema.name` as its parts, a part that starts with a double quote or a
+    backtick read as SQL quotes it (a doubled quote inside stands for one), any other as
+    stored; None when it is neither (the caller may then take the name as stored)."""
     if '"' not in name and "`" not in name:
         return name.split(".", 1) if "." in name else [name]
     parts: list[str] = []
@@ -311,8 +322,8 @@ def split_name(name: str) -> list[str] | None:
         else:
             end = name.find(".", i)
             end = len(name) if end < 0 else end
-            part, i = name[i:end], end
-            if not part or '"' in part or "`" in part:
+            part, i = name[i:end], end  # unquoted: as stored, quotes inside included
+            if not part:
                 return None
         parts.append(part)
         if i == len(name):
@@ -320,3 +331,25 @@ def split_name(name: str) -> list[str] | None:
         if name[i] != "." or len(parts) == 2:
             return None
         i += 1
+
+
+def _folded(text: str) -> str:
+    """`text` without case and accents (how a MariaDB `_ci`/`_ai` collation compares it; a
+    trailing space does not count either under PAD SPACE collations)."""
+    decomposed = unicodedata.normalize("NFD", text.rstrip(" ").casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def enum_label(column: Column, value: str) -> str | None:
+    """The label of the enum `column` that the server takes `value` for, None when none:
+    PostgreSQL compares labels exactly (its columns carry no collation here); MariaDB/MySQL
+    as the column's collation compares them, without regard to case or accents unless it is
+    binary or case-sensitive."""
+    labels = column.enum_values or ()
+    if value in labels:
+        return value
+    collation = (column.collation or "").lower()
+    if not collation or collation.endswith(("_bin", "_cs")):
+        return None
+    folded = _folded(value)
+    return next((label for label in labels if _folded(label) == folded), None)

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from retention.engines.catalogue import enum_label
+
 if TYPE_CHECKING:
     from retention.catalog.introspect import Column
 
@@ -48,11 +50,11 @@ def _erase(params: ColumnParams, column: Column, label: str) -> Refusal | None:
             f"{label} is NOT NULL and has no default",
             "give the neutral value: '- column: x' with 'value: ...'",
         )
-    labels = column.enum_values
-    if labels is not None and params.value is not None and str(params.value) not in labels:
-        choices = ", ".join(f"'{v}'" for v in labels)
+    labels, value = column.enum_values, params.value
+    if labels is not None and value is not None and enum_label(column, str(value)) is None:
+        choices = ", ".join("'" + v.replace("'", "''") + "'" for v in labels)
         return (
-            f"{label} is an enum: '{params.value}' is none of its labels",
+            f"{label} is an enum: {params.value!r} is none of its labels",
             f"erase it to one of {choices}"
             + ("" if column.not_null else ", or to NULL (no 'value')"),
         )

@@ -9,6 +9,7 @@ the run). The keys a run writes with are loaded by `run_keys`, for every caller 
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
@@ -16,11 +17,12 @@ from typing import Protocol
 from loguru import logger
 
 from retention.audit.writer import AuditKeys, audit_keys, open_trail
-from retention.engine.gates import run_lock
+from retention.engine.gates import record_refusal, run_lock
 from retention.engine.intents import with_intents
 from retention.engine.outcome import RunOptions, RunReport
 from retention.engine.progress import Reporter
 from retention.engine.runner import Runner
+from retention.engine.safety import LimitsRefusedError
 from retention.engines import Connection
 from retention.keys import Key, load_key
 from retention.plan.model import Plan
@@ -81,8 +83,12 @@ def run_policies(
     shown = None
     if review is not None:
         shown = runner.plan(policies, options)
-        if not review(with_intents(conn, settings.schema_name, shown)):
-            return None
+        try:
+            if not review(with_intents(conn, settings.schema_name, shown)):
+                return None
+        except LimitsRefusedError as exc:  # the operator's review holds the limits too: audited
+            record_refusal(runner.record, uuid.uuid4(), exc.violations)
+            raise
     every = all_policies or policies
     with run_lock(conn, settings.schema_name, options.lock_wait_seconds):
         report = runner.run(policies, options, all_policies=every, plan=shown)

@@ -182,16 +182,22 @@ ORDER BY a.attrelid, a.attnum
 """
 
 # the CHECK constraints reading each column: the table's own, and its domain's (a domain over
-# a domain: the base domain's too); NOT NULL is not one of them
+# a domain: every one down the chain); NOT NULL is not one of them
 _CHECKS = """
+WITH RECURSIVE chain (attrelid, attname, typ) AS (
+    SELECT a.attrelid, a.attname, a.atttypid
+    FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid AND t.typtype = 'd'
+    WHERE a.attrelid = ANY(%(oids)s) AND a.attnum > 0 AND NOT a.attisdropped
+    UNION
+    SELECT ch.attrelid, ch.attname, t.typbasetype
+    FROM chain ch JOIN pg_type t ON t.oid = ch.typ AND t.typtype = 'd'
+)
 SELECT c.conrelid AS oid, a.attname AS name, c.conname::text AS check
 FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY(c.conkey)
 WHERE c.contype = 'c' AND c.conrelid = ANY(%(oids)s)
 UNION
-SELECT a.attrelid, a.attname, c.conname::text
-FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid AND t.typtype = 'd'
-JOIN pg_constraint c ON c.contype = 'c' AND c.contypid IN (t.oid, t.typbasetype)
-WHERE a.attrelid = ANY(%(oids)s) AND a.attnum > 0 AND NOT a.attisdropped
+SELECT ch.attrelid, ch.attname, c.conname::text
+FROM chain ch JOIN pg_constraint c ON c.contype = 'c' AND c.contypid = ch.typ
 ORDER BY 1, 2, 3
 """
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from retention.catalog.introspect import Column, Table
+from retention.engines.catalogue import enum_label
 from retention.policy.bound import RETAIN_UNTIL, BoundDate, Join
 from retention.policy.checks.binder import Binder
 from retention.policy.expr import Expr, ExprType
@@ -144,18 +145,25 @@ def _check_enum_labels(
             table = tables.get(name.table or over.name)
             column = table.columns.get(name.name) if table is not None else None
             labels = column.enum_values if column is not None else None
-            if table is None or labels is None or literal.value in labels:
+            if table is None or column is None or labels is None:
                 continue
+            if enum_label(column, literal.value) is not None:
+                continue  # a label, or one the column's collation takes it for (MariaDB)
             same = [v for v in labels if v.casefold() == literal.value.casefold()]
-            choices = ", ".join(f"'{v}'" for v in labels)
+            choices = ", ".join(quoted(v) for v in labels)
             binder.warn(
                 path,
-                f"'{literal.value}' is not a label of the enum column {table.name}.{name.name} "
-                f"({choices})",
-                f"write it as the enum does, '{same[0]}': PostgreSQL compares labels exactly"
+                f"{quoted(literal.value)} is not a label of the enum column "
+                f"{table.name}.{name.name} ({choices})",
+                f"write it as the enum does, {quoted(same[0])}: PostgreSQL compares labels exactly"
                 if same
                 else "use one of its labels: the filter never matches this one",
             )
+
+
+def quoted(text: str) -> str:
+    """A text as a policy writes it in an expression: in single quotes, doubled inside."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _reads_text(value: Expr, where: Expr | None, over: Table, joins: tuple[Join, ...]) -> bool:

@@ -124,7 +124,9 @@ def _hint(catalog: Catalog, tables: list[Table], phase: Phase) -> str:
 def _name(catalog: Catalog, table: Table) -> str:
     """The table's name as a policy writes it: bare, unless another schema has one so named."""
     same = [t for t in catalog.tables if t[1] == table.name]
-    return table.label if len(same) > 1 else table.name
+    if len(same) > 1:
+        return catalog.policy_name(table.schema, table.name)
+    return catalog.policy_name(table.name)
 
 
 def _check_accepted(binder: Binder, i: int, phase: Phase, changed: set[QName]) -> None:
