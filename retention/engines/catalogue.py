@@ -240,25 +240,23 @@ class Catalog:
         """A name as a hint's statement writes it for this engine: quoted where it must be
         (PostgreSQL folds an unquoted name to lower case; either engine needs quotes around
         other characters or a reserved word)."""
-        quote = "`" if self.engine == "mariadb" else '"'
         plain = _PLAIN_MARIADB if self.engine == "mariadb" else _PLAIN_POSTGRESQL
         return ".".join(
-            part
-            if plain.fullmatch(part) and part.lower() not in _RESERVED
-            else quote + part.replace(quote, quote * 2) + quote
+            part if plain.fullmatch(part) and part.lower() not in _RESERVED else self._quoted(part)
             for part in parts
         )
 
     def policy_name(self, *parts: str) -> str:
         """A table's name as a policy writes it so that `find` reads it back: a part holding a
         dot, or starting with a quote, quoted as the engine quotes it; any other as stored."""
-        quote = "`" if self.engine == "mariadb" else '"'
         return ".".join(
-            quote + part.replace(quote, quote * 2) + quote
-            if "." in part or part[:1] in ('"', "`")
-            else part
-            for part in parts
+            self._quoted(part) if "." in part or part[:1] in ('"', "`") else part for part in parts
         )
+
+    def _quoted(self, part: str) -> str:
+        """`part` in the engine's identifier quotes, a quote inside doubled."""
+        quote = "`" if self.engine == "mariadb" else '"'
+        return quote + part.replace(quote, quote * 2) + quote
 
     def index_statement(self, table: Table, columns: Iterable[str]) -> str:
         """`CREATE INDEX` on `columns` of `table`, as this engine writes it."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from retention.engines.catalogue import enum_label
+from retention.policy.expr.nodes import TextLit
 
 if TYPE_CHECKING:
     from retention.catalog.introspect import Column
@@ -52,7 +53,7 @@ def _erase(params: ColumnParams, column: Column, label: str) -> Refusal | None:
         )
     labels, value = column.enum_values, params.value
     if labels is not None and value is not None and enum_label(column, str(value)) is None:
-        choices = ", ".join("'" + v.replace("'", "''") + "'" for v in labels)
+        choices = ", ".join(str(TextLit(v)) for v in labels)  # as a policy writes them
         return (
             f"{label} is an enum: {params.value!r} is none of its labels",
             f"erase it to one of {choices}"

@@ -150,20 +150,14 @@ def _check_enum_labels(
             if enum_label(column, literal.value) is not None:
                 continue  # a label, or one the column's collation takes it for (MariaDB)
             same = [v for v in labels if v.casefold() == literal.value.casefold()]
-            choices = ", ".join(quoted(v) for v in labels)
+            choices = ", ".join(str(TextLit(v)) for v in labels)
             binder.warn(
                 path,
-                f"{quoted(literal.value)} is not a label of the enum column "
-                f"{table.name}.{name.name} ({choices})",
-                f"write it as the enum does, {quoted(same[0])}: PostgreSQL compares labels exactly"
+                f"{literal} is not a label of the enum column {table.name}.{name.name} ({choices})",
+                f"write it as the enum does, {TextLit(same[0])}: PostgreSQL compares labels exactly"
                 if same
                 else "use one of its labels: the filter never matches this one",
             )
-
-
-def quoted(text: str) -> str:
-    """A text as a policy writes it in an expression: in single quotes, doubled inside."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _reads_text(value: Expr, where: Expr | None, over: Table, joins: tuple[Join, ...]) -> bool:
