@@ -63,3 +63,54 @@ def test_check_plan_and_a_minimisation_run_load_no_heavy_module(
         loaded = _loaded(done.stderr)
         assert "retention.policy.bind" in loaded  # the import log is read
         assert sorted(loaded & set(HEAVY)) == [], args
+
+
+def test_a_command_loads_its_own_module_of_the_command_line_only() -> None:
+    """`retention grants ...` imports retention.cli.grants and none of the other commands'
+    modules (each brings what it uses: policies, the audit trail, the report...)."""
+    code = (
+        "import sys, retention.cli.main as m; m._parser(['grants', '--role', 'r']); "
+        "print(' '.join(sorted(n for n in sys.modules if n.startswith('retention.cli.'))))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    loaded = set(done.stdout.split()) - {"retention.cli.options", "retention.cli.common"}
+    assert loaded == {"retention.cli.main", "retention.cli.grants"}
+
+
+def test_every_command_is_listed_and_built_by_its_own_module() -> None:
+    """The command table of `retention` and the modules agree: built alone, each command has
+    its own arguments (not the name-only entry of a command not asked for); built all
+    together, the same commands in the same order, each with its line of help."""
+    from retention.cli import main
+
+    everything = main._parser([])
+    listed = _subcommands(everything)
+    assert list(listed) == list(main._COMMANDS)
+    for name, (module, help_text) in main._COMMANDS.items():
+        assert listed[name].help == help_text
+        alone = _subcommands(main._parser(["--config", "x.toml", name]))
+        built = {n for n, choice in alone.items() if _built(choice.parser)}
+        assert built == {n for n, (m, _) in main._COMMANDS.items() if m == module}, name
+
+
+def _built(parser: Any) -> bool:
+    """Whether a command's parser was built by its module: it runs a handler, or has actions
+    of its own (the name-only entry has neither)."""
+    import argparse
+
+    nested = any(isinstance(a, argparse._SubParsersAction) for a in parser._actions)
+    return nested or parser.get_default("handler") is not None
+
+
+def _subcommands(parser: Any) -> dict[str, Any]:
+    """The subcommands of `parser`: name -> (choice action, with .help and .parser)."""
+    import argparse
+
+    (sub,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    helps = {c.dest: c.help for c in sub._choices_actions}
+    return {
+        name: type("Choice", (), {"help": helps[name], "parser": p})
+        for name, p in sub.choices.items()
+    }

@@ -43,7 +43,6 @@ _SIGN_HINT = (
 def register(commands: Any) -> None:
     parser = commands.add_parser(
         "approve",
-        help="sign a policy version's purge/archive phases",
         description="Record, in the audit trail, an approver's OpenSSH signature of the exact "
         "content (SHA-256) of a policy file. Purge and archive phases run only once "
         "required_approvals distinct approvers of approvers_file, in the required_roles, "

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 def register(commands: Any) -> None:
     parser = commands.add_parser(
         "archive",
-        help="encrypted archives: list, verify, restore",
         description="Archives hold records moved out of the live database by 'archive' "
         "phases, encrypted to the custodian's age public keys (see docs/ARCHIVE.md).",
     )

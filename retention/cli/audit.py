@@ -42,7 +42,7 @@ _SHOW = (
 
 
 def register(commands: Any) -> None:
-    parser = commands.add_parser("audit", help="verify and read the audit trail")
+    parser = commands.add_parser("audit")
     sub = parser.add_subparsers(required=True, metavar="ACTION")
     check = sub.add_parser(
         "verify",

@@ -26,7 +26,6 @@ from retention.settings import Settings
 def register(commands: Any) -> None:
     parser = commands.add_parser(
         "check",
-        help="validate policy files (schema and live catalogue)",
         description="Validate every policy file; exit 0 when valid, 2 when not.",
     )
 

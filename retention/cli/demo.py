@@ -59,7 +59,6 @@ _DATABASE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 def register(commands: Any) -> None:
     parser = commands.add_parser(
         "demo",
-        help="run the tool on a generated hospital database",
         description="Create a realistic French hospital database (Faker fr_FR), then check "
         "the policies and show the plan. Uses an embedded PostgreSQL when no "
         "database is configured; with a mariadb:// URL, builds the same hospital on MariaDB "

@@ -19,7 +19,6 @@ from retention.settings import Settings
 def register(commands: Any) -> None:
     parser = commands.add_parser(
         "draft",
-        help="propose a commented policy for a subject table (relations, dates, personal columns)",
         description="Read the catalogue, the data and the last scan, and write a draft policy: "
         "the tables related to the subject (foreign keys, key columns without one, "
         "polymorphic classes), candidate dates and the personal columns with a suggested "

@@ -16,7 +16,6 @@ from retention.settings import Settings
 def register(commands: Any) -> None:
     parser = commands.add_parser(
         "grants",
-        help="print the minimal SQL privileges for the daemon's role",
         description="Print (never execute) the SQL creating a role with exactly the "
         "privileges the policies need; review it, then run it as the owner.",
     )

@@ -26,7 +26,6 @@ from retention.store.holds import Hold, Person, Scope, add_hold, list_holds, rel
 def register(commands: Any) -> None:
     parser = commands.add_parser(
         "hold",
-        help="legal holds: add, release, list",
         description="A hold protects a person: the held subject is excluded from every phase "
         "of every policy whose subject is the same table and key, archive expiry included "
         "(--policy narrows it to one policy); on release its clock is extended by the time held.",

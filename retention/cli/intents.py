@@ -19,7 +19,6 @@ from retention.settings import Settings
 def register(commands: Any) -> None:
     parser = commands.add_parser(
         "intents",
-        help="batches cut short on tables without transactions: list, release",
         description="A batch on a table without transactions (accept_non_transactional) "
         "writes its intent before it acts; the next run completes what is left. Release one "
         "only when the run cannot complete it (its policy is gone or was changed) and the "

@@ -8,6 +8,7 @@ Exit codes: 0 success, 1 internal error, 2 invalid input (arguments, settings, p
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,7 +26,7 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
-    parser = _parser()
+    parser = _parser(argv)
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args.config, policies_dir=getattr(args, "policies", None))
@@ -90,26 +91,56 @@ def _version() -> str:
         return "(not installed)"
 
 
-def _parser() -> argparse.ArgumentParser:
-    from retention.cli import (
-        approve,
-        archive,
-        audit,
-        check,
-        demo,
-        draft,
-        grants,
-        hold,
-        intents,
-        plan,
-        report,
-        run,
-        scan,
-        schema,
-        service,
-        store,
-    )
+# Every command: its module in retention.cli and its line in `retention --help`, in that order.
+# Only the module of the command given is imported (each brings what it uses: policies and
+# their expression language, the audit trail, the report...); the others are listed by name.
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "check": ("check", "validate policy files (schema and live catalogue)"),
+    "plan": ("plan", "show what is due, per policy and phase (writes nothing)"),
+    "run": ("run", "execute the due phases (short audited batches)"),
+    "hold": ("hold", "legal holds: add, release, list"),
+    "intents": ("intents", "batches cut short on tables without transactions: list, release"),
+    "approve": ("approve", "sign a policy version's purge/archive phases"),
+    "audit": ("audit", "verify and read the audit trail"),
+    "archive": ("archive", "encrypted archives: list, verify, restore"),
+    "scan": ("scan", "find personal data in every column and store the inventory"),
+    "draft": (
+        "draft",
+        "propose a commented policy for a subject table (relations, dates, personal columns)",
+    ),
+    "report": (
+        "report",
+        "the compliance report: exposure, inventory, forecast, history (HTML or JSON)",
+    ),
+    "exposure": ("report", "what a breach of the live database would expose today (counts only)"),
+    "grants": ("grants", "print the minimal SQL privileges for the daemon's role"),
+    "schema": (
+        "schema",
+        "print the JSON Schema of policy files (editor completion and validation)",
+    ),
+    "daemon": ("service", "run on the configured schedule until stopped"),
+    "init": ("store", "create or upgrade the tool's schema (run once as the owner)"),
+    "demo": ("demo", "run the tool on a generated hospital database"),
+}
 
+
+class _Commands:
+    """What a command module's `register` adds its parsers to: the subparsers, with each
+    command's one-line help taken from _COMMANDS."""
+
+    def __init__(self, subparsers: Any) -> None:
+        self._subparsers = subparsers
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = self._subparsers.add_parser(
+            name, help=_COMMANDS[name][1], **kwargs
+        )
+        return parser
+
+
+def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The command line's parser. With `argv`, only the command it names is built in full;
+    without (or naming none), every command is (`retention --help` lists them all alike)."""
     parser = argparse.ArgumentParser(
         prog="retention",
         description="Data-minimisation and retention enforcement for patient databases "
@@ -122,27 +153,29 @@ def _parser() -> argparse.ArgumentParser:
         help="TOML settings file (default: /etc/retention/retention.toml if present)",
     )
     parser.add_argument("--version", action=_Version, help="print the version and exit")
-    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
-    for module in (
-        check,
-        plan,
-        run,
-        hold,
-        intents,
-        approve,
-        audit,
-        archive,
-        scan,
-        draft,
-        report,
-        grants,
-        schema,
-        service,
-        store,
-        demo,
-    ):
-        module.register(commands)
+    subparsers = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    commands = _Commands(subparsers)
+    named = _command(sys.argv[1:] if argv is None else argv)
+    for name, (module, help_text) in _COMMANDS.items():
+        if name in subparsers.choices:
+            continue
+        if named is None or _COMMANDS[named][0] == module:
+            importlib.import_module(f"retention.cli.{module}").register(commands)
+        else:  # listed, never parsed: its module is not imported
+            subparsers.add_parser(name, help=help_text)
     return parser
+
+
+def _command(argv: Sequence[str]) -> str | None:
+    """The command `argv` names (its first word that is not an option of `retention`
+    itself), or None when it names none that exists."""
+    words = iter(argv)
+    for word in words:
+        if word == "--config":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word if word in _COMMANDS else None
+    return None
 
 
 def fail_usage(message: str, hint: str | None = None) -> None:

@@ -21,7 +21,6 @@ from retention.settings import Settings
 def register(commands: Any) -> None:
     parser = commands.add_parser(
         "plan",
-        help="show what is due, per policy and phase (writes nothing)",
         description="Compute, without writing anything, the subjects and rows each phase "
         "would act on at a date (default: today in the settings' time zone).",
     )

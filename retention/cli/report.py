@@ -37,7 +37,6 @@ class ReportError(RetentionError):
 def register(commands: Any) -> None:
     report = commands.add_parser(
         "report",
-        help="the compliance report: exposure, inventory, forecast, history (HTML or JSON)",
         description="Write one self-contained HTML page (no script, font or link outside the "
         "file; printable) or its figures as JSON: what a breach would expose today and after "
         "each past run, the inventory of personal data and its coverage, the subjects each "
@@ -54,7 +53,6 @@ def register(commands: Any) -> None:
 
     exposure = commands.add_parser(
         "exposure",
-        help="what a breach of the live database would expose today (counts only)",
         description="The first section of the report in the terminal: data subjects in the "
         "live database, carrying direct identifiers, past their legal retention, keeping "
         "contact data beyond minimisation, in archives, held, undeterminable. Reads only.",

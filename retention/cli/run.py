@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 def register(commands: Any) -> None:
     parser = commands.add_parser(
         "run",
-        help="execute the due phases (short audited batches)",
         description="Execute what `retention plan` shows: every due phase, in short batches "
         "that lock, re-check, act and audit. Safe to interrupt and to rerun.",
     )

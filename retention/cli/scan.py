@@ -33,7 +33,6 @@ from retention.store.schema import migrate, refuse_a_stray_schema
 def register(commands: Any) -> None:
     parser = commands.add_parser(
         "scan",
-        help="find personal data in every column and store the inventory",
         description="Sample every column of every user table, decide which hold personal data "
         "(names, birth dates, addresses, phones, e-mails, NIR, INS, RPPS, record numbers, "
         "logins, free text mentioning people...) and store the inventory in the tool's schema. "

@@ -15,7 +15,6 @@ from retention.settings import Settings
 def register(commands: Any) -> None:
     parser = commands.add_parser(
         "schema",
-        help="print the JSON Schema of policy files (editor completion and validation)",
         description=f"Print the JSON Schema of policy files. Save it as {SCHEMA_FILE} beside "
         f"the policies and start each policy with the line '{MODELINE}'.",
     )

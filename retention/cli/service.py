@@ -12,7 +12,6 @@ from retention.settings import Settings
 def register(commands: Any) -> None:
     parser = commands.add_parser(
         "daemon",
-        help="run on the configured schedule until stopped",
         description="Run the due phases at each fire of the cron schedule (settings: "
         "schedule, timezone). SIGTERM stops after the batches under way; SIGHUP "
         "reloads settings and policies.",

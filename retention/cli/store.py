@@ -14,7 +14,6 @@ from retention.store.schema import migrate
 def register(commands: Any) -> None:
     parser = commands.add_parser(
         "init",
-        help="create or upgrade the tool's schema (run once as the owner)",
         description="Create or upgrade the tool's own schema (holds, runs, audit trail).",
     )
     parser.set_defaults(handler=run)
