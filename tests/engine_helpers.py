@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import textwrap
 import threading
 from datetime import date
@@ -27,6 +26,7 @@ from retention.policy.check import bound_policies
 from retention.service.run import RunKeys, run_policies
 from retention.settings import Settings
 from retention.store.schema import migrate
+from tests import cli_zygote
 from tests.key_helpers import APPROVERS_FILE, AUDIT_SIGNING_KEY, ROLES
 
 PSEUDONYM_KEY = "a1" * 32
@@ -136,12 +136,5 @@ def cli(
     timeout: float = 300,
     **extra: str,
 ) -> subprocess.CompletedProcess[str]:
-    """Run `retention ARGS` as a user would, in a subprocess."""
-    return subprocess.run(
-        [sys.executable, "-m", "retention.cli.main", *args],
-        env=cli_env(url, policies, **extra),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    """Run `retention ARGS` as a user would, in a process of its own (tests/cli_zygote.py)."""
+    return cli_zygote.run(list(args), cli_env(url, policies, **extra), timeout=timeout)

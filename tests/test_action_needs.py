@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import pytest
 
 from retention.engines import sql
 from retention.policy.actions import SPECS
+from tests import cli_zygote
 from tests.archive_helpers import archive_policies, key_pair
 from tests.engine_helpers import cli_env
 from tests.fix_engines import EngineDB
@@ -62,14 +62,7 @@ def _remarks(db: EngineDB) -> list[tuple[Any, ...]]:
 
 
 def _run(env: dict[str, str], args: tuple[str, ...] = RUN) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "retention.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return cli_zygote.run(list(args), env)
 
 
 def test_every_action_has_a_case_here() -> None:

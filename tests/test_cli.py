@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from retention.demo.schema import create_schema
+from tests import cli_zygote
 from tests.fix_engines import EngineDB
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,15 +24,7 @@ def _run(*args: str, url: str | None = None, **env: str) -> subprocess.Completed
     if url is not None:
         environ["RETENTION_DATABASE_URL"] = url
     environ["RETENTION_POLICIES_DIR"] = env.get("RETENTION_POLICIES_DIR", str(ROOT / "policies"))
-    return subprocess.run(
-        [*RETENTION, *args],
-        capture_output=True,
-        text=True,
-        env=environ,
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-    )
+    return cli_zygote.run(list(args), environ, cwd=ROOT, timeout=120)
 
 
 def _no_traceback(result: subprocess.CompletedProcess[str]) -> None:

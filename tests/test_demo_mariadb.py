@@ -13,7 +13,6 @@ import itertools
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -37,6 +36,7 @@ from retention.errors import DatabaseError
 from retention.policy.bound import BoundPolicy
 from retention.policy.check import check_policies
 from retention.settings import Settings
+from tests import cli_zygote
 from tests.fix_db import temporary_database
 
 TODAY = date(2025, 6, 1)
@@ -381,15 +381,7 @@ def _demo(
         environ["RETENTION_DATABASE_URL"] = url
     if policies:
         environ["RETENTION_POLICIES_DIR"] = str(ROOT / "policies")
-    return subprocess.run(
-        [sys.executable, "-m", "retention.cli.main", "demo", *args],
-        capture_output=True,
-        text=True,
-        env=environ,
-        cwd=cwd,
-        timeout=300,
-        check=False,
-    )
+    return cli_zygote.run(["demo", *args], environ, cwd=cwd)
 
 
 def _personal_values(conn: Connection) -> set[str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from retention.policy.check import bound_policies, check_policies
 from retention.policy.expr import Params
 from retention.rows.subjects import path_sql
 from retention.store.schema import migrate
+from tests import cli_zygote
 from tests.fix_db import DEMO_TODAY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -357,14 +357,7 @@ def test_the_draft_holds_no_personal_value(demo_conn: psycopg.Connection[TupleRo
 def _cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("RETENTION_")}
     environ["RETENTION_DATABASE_URL"] = url
-    return subprocess.run(
-        [sys.executable, "-m", "retention.cli.main", "draft", *args],
-        capture_output=True,
-        text=True,
-        env=environ,
-        check=False,
-        timeout=120,
-    )
+    return cli_zygote.run(["draft", *args], environ, timeout=120)
 
 
 def test_the_command_writes_a_new_file_and_never_overwrites(

@@ -29,6 +29,7 @@ from retention.db import connect
 from retention.engines import Connection, sql
 from retention.engines.mariadb.session import database_url
 from retention.settings import Settings
+from tests import cli_zygote
 from tests.engine_helpers import cli_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,15 +148,7 @@ def _env(url: str, tool: str, policies: Path, **extra: str) -> dict[str, str]:
 def _cli(
     url: str, tool: str, policies: Path, *args: str, **extra: str
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "retention.cli.main", *args],
-        env=_env(url, tool, policies, **extra),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-        check=False,
-    )
+    return cli_zygote.run(list(args), _env(url, tool, policies, **extra), cwd=ROOT)
 
 
 def _start(url: str, tool: str, policies: Path, **extra: str) -> subprocess.Popen[str]:

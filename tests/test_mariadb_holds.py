@@ -312,17 +312,26 @@ def test_the_plan_on_mariadb_ignores_a_holds_trailing_spaces(site: Site) -> None
     assert site.phase()["held_subjects"] == (1 if site.engine == "mariadb" else 0)
 
 
-def _someone_waits(site: Site) -> bool:
-    """Whether a transaction waits for a row lock on the server (the other release), asked on
-    a connection of its own (outside the first release's transaction)."""
+def _waits(watcher: Connection, engine: str, session: int) -> bool:
+    """Whether the server session `session` waits for a row lock, asked on `watcher` (outside
+    the first release's transaction; other tests' sessions on the same server do not count).
+    MariaDB refreshes INNODB_TRX only when it was last read more than 0.1 s earlier: a watcher
+    asking more often sees the same table for ever (this test once failed so)."""
     query = (
-        "SELECT count(*) FROM pg_locks WHERE NOT granted"
-        if site.engine == "postgresql"
-        else "SELECT count(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'"
+        "SELECT count(*) FROM pg_locks WHERE NOT granted AND pid = %s"
+        if engine == "postgresql"
+        else "SELECT count(*) FROM information_schema.INNODB_TRX "
+        "WHERE trx_state = 'LOCK WAIT' AND trx_mysql_thread_id = %s"
     )
-    with connect(Settings(), url=site.url) as watcher:
-        row = watcher.execute(sql.SQL(query)).fetchone()
+    row = watcher.execute(sql.SQL(query), (session,)).fetchone()
     return row is not None and int(row[0]) > 0
+
+
+def _session(conn: Connection, engine: str) -> int:
+    query = "SELECT pg_backend_pid()" if engine == "postgresql" else "SELECT CONNECTION_ID()"
+    row = conn.execute(sql.SQL(query)).fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def test_two_releases_at_once_end_the_hold_once(site: Site) -> None:
@@ -332,7 +341,8 @@ def test_two_releases_at_once_end_the_hold_once(site: Site) -> None:
     site.ok("hold", "add", "--policy", "p", "--subject", "P-001", "--reason", "claim 2026-17")
     scope = Scope(Person("-", "patient_id"), "p")
     outcome: list[object] = []
-    with connect(Settings(), url=site.url) as other:
+    with connect(Settings(), url=site.url) as other, connect(Settings(), url=site.url) as watcher:
+        session = _session(other, site.engine)
 
         def second() -> None:
             try:
@@ -345,8 +355,12 @@ def test_two_releases_at_once_end_the_hold_once(site: Site) -> None:
             thread = threading.Thread(target=second)
             thread.start()
             deadline = time.monotonic() + 60
-            while not _someone_waits(site) and thread.is_alive() and time.monotonic() < deadline:
-                time.sleep(0.05)
+            while (
+                not _waits(watcher, site.engine, session)
+                and thread.is_alive()
+                and time.monotonic() < deadline
+            ):
+                time.sleep(0.25)  # > 0.1 s: INNODB_TRX, read more often, is never refreshed
             assert thread.is_alive()  # waiting for the first release's lock
         thread.join(60)
     assert first.released_at is not None and first.hold_id == 1

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -32,6 +31,7 @@ from retention.plan.explain import explain_graph, render_tree
 from retention.policy.bound import BoundPolicy
 from retention.policy.check import bound_policies
 from retention.settings import Settings
+from tests import cli_zygote
 from tests.fix_db import temporary_database
 
 TODAY = date(2025, 6, 1)
@@ -128,15 +128,7 @@ def _cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env.update(
         RETENTION_DATABASE_URL=url, RETENTION_POLICIES_DIR=str(POLICIES), RETENTION_SCHEMA_NAME=TOOL
     )
-    return subprocess.run(
-        [sys.executable, "-m", "retention.cli.main", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=300,
-        check=False,
-    )
+    return cli_zygote.run(list(args), env, cwd=ROOT)
 
 
 def test_retention_plan_command_prints_the_same_on_both_engines(

@@ -35,6 +35,7 @@ from retention.demo.tables import TABLES
 from retention.engines import Connection, sql
 from retention.engines.mariadb.session import database_url
 from retention.settings import Settings
+from tests import cli_zygote
 from tests.engine_helpers import PSEUDONYM_KEY, cli_env
 from tests.fix_db import temporary_database
 from tests.test_demo_mariadb import first_difference, rows_as_text
@@ -113,15 +114,8 @@ def maria(mariadb_admin_url: str) -> Iterator[tuple[str, str]]:
 def _cli(
     url: str, tool: str, policies: Path, *args: str, **extra: str
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "retention.cli.main", *args],
-        env=cli_env(url, policies, RETENTION_SCHEMA_NAME=tool, **extra),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-        check=False,
-    )
+    env = cli_env(url, policies, RETENTION_SCHEMA_NAME=tool, **extra)
+    return cli_zygote.run(list(args), env, cwd=ROOT)
 
 
 def _tables(url: str) -> dict[str, list[tuple[str, ...]]]:
