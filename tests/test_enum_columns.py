@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 
 from retention.policy.check import check_policies
-from tests.engine_helpers import run, write_policy
+from tests.engine_helpers import run, settings, write_policy
 from tests.fix_engines import EngineDB, run_script
 
 SCHEMA = {
@@ -162,3 +164,30 @@ def test_an_enum_column_is_erased_to_one_of_its_labels(hospital: EngineDB, tmp_p
     assert (report.phases[0].proposed, report.phases[0].acted) == (1, 1)
     rows = hospital.conn.execute("SELECT id, statut FROM patients ORDER BY id").fetchall()
     assert [(int(i), str(s)) for i, s in rows] == [(1, "actif"), (2, "annule"), (3, "annule")]
+
+
+def test_a_domain_over_an_enum_is_filtered_and_erased_as_the_enum(
+    conn: psycopg.Connection[Any], db_url: str, tmp_path: Path
+) -> None:
+    """PostgreSQL: a domain over an enum has no `=` of its own (`operator does not exist: denum
+    = denum`); the filter reads its labels and the erasure compares as the enum does."""
+    conn.execute(
+        "CREATE TYPE etat AS ENUM ('actif', 'annule'); CREATE DOMAIN denum AS etat; "
+        "CREATE TABLE patients (id integer PRIMARY KEY, tel varchar(20), statut denum); "
+        "CREATE TABLE sejours (id integer PRIMARY KEY, "
+        "patient_id integer NOT NULL REFERENCES patients, sortie date, statut denum)"
+    )
+    conn.execute(DATA)
+    erase = MINIMISE.format(action="erase", column="{column: statut, value: annule}")
+    folder = write_policy(tmp_path / "policies", erase)
+    assert check_policies(conn, folder).errors == []
+    report = run(conn, settings(db_url, folder), at=date(2031, 6, 1))
+    assert (report.phases[0].proposed, report.phases[0].acted) == (1, 1)
+    rows = conn.execute("SELECT id, statut::text FROM patients ORDER BY id").fetchall()
+    assert rows == [(1, "actif"), (2, "annule"), (3, "annule")]
+
+    folder = write_policy(tmp_path / "filtered", POLICY.format(where="statut = 'actif'"))
+    assert check_policies(conn, folder).errors == []
+    report = run(conn, settings(db_url, folder), at=date(2025, 6, 1))
+    assert report.phases[0].acted == 1
+    assert [r[0] for r in conn.execute("SELECT id FROM patients ORDER BY id")] == [2, 3]

@@ -164,6 +164,10 @@ class Dialect(Protocol):
         """True when the values differ, a NULL differing from any value but NULL."""
         ...
 
+    def comparable(self, expr: sql.Composable, column: Column) -> sql.Composable:
+        """`expr`, a value of `column`'s type, as `distinct` and `=` can compare it."""
+        ...
+
     def matches(
         self,
         expr: sql.Composable,

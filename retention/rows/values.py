@@ -73,10 +73,13 @@ def pending(
     dialect = or_postgresql(dialect)
     if action == "erase":
         if item.spec.value is not None:
-            return dialect.distinct(ref, dialect.cast(params.add(item.spec.value), item.column))
-        if item.column.not_null:
-            return dialect.distinct(ref, default_sql(item.column.default or "NULL"))
-        return sql.SQL("{} IS NOT NULL").format(ref)
+            value = dialect.cast(params.add(item.spec.value), item.column)
+        elif item.column.not_null:
+            value = default_sql(item.column.default or "NULL")
+        else:
+            return sql.SQL("{} IS NOT NULL").format(ref)
+        column = item.column
+        return dialect.distinct(dialect.comparable(ref, column), dialect.comparable(value, column))
     if action == "generalize":
         return dialect.distinct(ref, _generalized(item, ref, params, dialect))
     if action == "pseudonymize":

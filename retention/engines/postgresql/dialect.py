@@ -106,6 +106,13 @@ class PostgreSQLDialect:
     def distinct(self, left: sql.Composable, right: sql.Composable) -> sql.Composable:
         return sql.SQL("{} IS DISTINCT FROM {}").format(left, right)
 
+    def comparable(self, expr: sql.Composable, column: Column) -> sql.Composable:
+        # a domain over an enum has no `=` of its own (the enums' is polymorphic, and a domain
+        # does not match anyenum): its values compare as the enum's
+        if column.enum_values is not None and column.type != column.base_type:
+            return sql.SQL("({})::{}").format(expr, sql.SQL(column.base_type))
+        return expr
+
     def matches(
         self,
         expr: sql.Composable,
