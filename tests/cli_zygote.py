@@ -9,8 +9,12 @@ new process (its own memory, file descriptors, environment, working directory an
 started from a state that has run nothing but imports. It writes to files that `run` reads back,
 and `run` returns what `subprocess.run(..., capture_output=True, text=True)` returns.
 
-A command whose environment changes how Python itself starts (PYTHON* variables, the locale) runs
-in a real subprocess, as does a command asked for while another one is running (threads).
+A command whose environment differs from the zygote's in what is read when Python and the
+libraries start (PYTHON* variables, the locale, loguru's and psycopg's own variables) runs in a
+real subprocess, as does a command asked for while another one is running (threads). What the
+children share: the zygote's hash seed (set order is the same from one command to the next),
+and every command's module already imported (tests/test_startup_imports.py checks with real
+processes that a command imports only its own).
 """
 
 from __future__ import annotations
@@ -32,8 +36,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMAND = [sys.executable, "-m", "retention.cli.main"]
-# variables read when Python starts, not when a command runs: such a command gets its own Python
-_AT_START = ("PYTHON", "LANG", "LC_")
+# variables read when Python or a library starts, not when a command runs: a command that sets
+# one otherwise than the zygote had it gets a Python of its own
+_AT_START = ("PYTHON", "LANG", "LC_", "LOGURU_", "PSYCOPG_")
 
 
 def run(
@@ -42,7 +47,7 @@ def run(
     """`retention ARGS` with `env` (the whole environment) in `cwd`, as `subprocess.run` with
     captured text output; raises subprocess.TimeoutExpired after `timeout` seconds."""
     zygote = _zygote()
-    if zygote is None or _starts_differently(env) or not _LOCK.acquire(blocking=False):
+    if zygote is None or zygote.starts_otherwise(env) or not _LOCK.acquire(blocking=False):
         return _subprocess(args, env, cwd, timeout)
     try:
         return zygote.run(args, env, str(cwd or Path.cwd()), timeout)
@@ -64,30 +69,45 @@ def _subprocess(
     )
 
 
-def _starts_differently(env: dict[str, str]) -> bool:
-    """Whether `env` sets a variable read at Python's start to another value than ours."""
-    names = {n for n in (*env, *os.environ) if n.startswith(_AT_START)}
-    return any(env.get(n) != os.environ.get(n) for n in names)
-
-
 class _Zygote:
     """The test worker's side: one request at a time, over the zygote's stdin and stdout."""
 
     def __init__(self) -> None:
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("RETENTION_")}
+        self.environ = {k: v for k, v in os.environ.items() if not k.startswith("RETENTION_")}
+        self.broken = False
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.cli_zygote"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            bufsize=0,  # unbuffered: a reply line read never takes the next one with it
             cwd=ROOT,
-            env=environ,
+            env=self.environ,
         )
         self.folder = tempfile.TemporaryDirectory(prefix="rt_cli_")
         atexit.register(self.close)
         if self._reply(60).get("ready") is not True:
             raise RuntimeError("the CLI zygote did not start")
 
+    def starts_otherwise(self, env: dict[str, str]) -> bool:
+        """Whether `env` sets a variable read at start otherwise than the zygote had it."""
+        names = {n for n in (*env, *self.environ) if n.startswith(_AT_START)}
+        return any(env.get(n) != self.environ.get(n) for n in names)
+
     def run(
+        self, args: list[str], env: dict[str, str], cwd: str, timeout: float
+    ) -> subprocess.CompletedProcess[str]:
+        """One command; the zygote is given up (and later commands run as subprocesses) when
+        anything but the command's own timeout goes wrong."""
+        try:
+            return self._run(args, env, cwd, timeout)
+        except subprocess.TimeoutExpired:
+            raise
+        except BaseException:
+            self.broken = True
+            self.process.kill()
+            raise
+
+    def _run(
         self, args: list[str], env: dict[str, str], cwd: str, timeout: float
     ) -> subprocess.CompletedProcess[str]:
         out, err = (Path(self.folder.name) / name for name in ("out", "err"))
@@ -140,18 +160,21 @@ def _text(path: Path) -> str:
 
 
 _LOCK = threading.Lock()
+_STARTING = threading.Lock()
 _STARTED: list[_Zygote | None] = []
 
 
 def _zygote() -> _Zygote | None:
-    """This worker's zygote, started on first use (None if it could not start: subprocesses)."""
-    if not _STARTED:
-        try:
-            _STARTED.append(_Zygote())
-        except (OSError, RuntimeError, TimeoutError, ValueError):
-            _STARTED.append(None)
+    """This worker's zygote, started on first use (None if it could not start or was given
+    up: subprocesses)."""
+    with _STARTING:
+        if not _STARTED:
+            try:
+                _STARTED.append(_Zygote())
+            except (OSError, RuntimeError, TimeoutError, ValueError):
+                _STARTED.append(None)
     zygote = _STARTED[0]
-    if zygote is not None and zygote.process.poll() is not None:
+    if zygote is None or zygote.broken or zygote.process.poll() is not None:
         return None
     return zygote
 

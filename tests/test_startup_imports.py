@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from tests.engine_helpers import ROOT, cli
 
@@ -114,3 +115,25 @@ def _subcommands(parser: Any) -> dict[str, Any]:
         name: type("Choice", (), {"help": helps[name], "parser": p})
         for name, p in sub.choices.items()
     }
+
+
+@pytest.mark.parametrize(
+    ("argv", "command"),
+    [
+        (["--config", "plan", "schema"], "schema"),
+        (["--conf", "plan", "schema"], "schema"),  # argparse takes a beginning of the name
+        (["--c", "run", "grants", "--role", "r"], "grants"),
+        (["--config=plan", "run"], "run"),
+        (["--version"], None),
+        (["rnu"], None),
+        ([], None),
+    ],
+)
+def test_the_command_is_the_one_argparse_reads(argv: list[str], command: str | None) -> None:
+    """The command built in full is the one argparse parses, whatever the options before it."""
+    from retention.cli import main
+
+    assert main._command(argv) == command
+    if command is not None:
+        args = main._parser(argv).parse_args(argv)
+        assert args.handler is not None

@@ -28,6 +28,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     parser = _parser(argv)
     args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):  # a command _command did not see: build them all
+        args = _parser([]).parse_args(argv)
     try:
         settings = load_settings(args.config, policies_dir=getattr(args, "policies", None))
         setup_logging(settings.log_level, settings.log_format, settings.audit_log)
@@ -167,12 +169,16 @@ def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 
 def _command(argv: Sequence[str]) -> str | None:
-    """The command `argv` names (its first word that is not an option of `retention`
-    itself), or None when it names none that exists."""
+    """The command `argv` names (its first word that is neither an option of `retention`
+    itself nor `--config`'s value), or None when it names none that exists. argparse takes
+    any unambiguous beginning of an option's name (`--conf FILE`) and `--config=FILE`."""
     words = iter(argv)
     for word in words:
-        if word == "--config":
-            next(words, None)
+        if word == "--":
+            after = next(words, "")
+            return after if after in _COMMANDS else None
+        if len(word) >= 3 and "--config".startswith(word):
+            next(words, None)  # its value, whatever it is
         elif not word.startswith("-"):
             return word if word in _COMMANDS else None
     return None
