@@ -113,3 +113,27 @@ def test_a_domain_over_a_domain_gives_every_check_down_the_chain(
     table = read_catalog(conn).find("t")
     assert table is not None
     assert table.columns["a"].checks == ("d1_check", "d2_check")
+    # and what the first domain says of the values, read down the chain too
+    column = table.columns["a"]
+    assert (column.base_type, column.kind.value, column.max_length) == (
+        "character varying",
+        "text",
+        10,
+    )
+
+
+def test_a_not_null_domain_under_another_makes_the_column_not_null(
+    conn: psycopg.Connection[Any],
+) -> None:
+    conn.execute(
+        "CREATE DOMAIN n1 AS char(4) NOT NULL; CREATE DOMAIN n2 AS n1; "
+        "CREATE TABLE t (id integer PRIMARY KEY, a n2, b n1, c char(4))"
+    )
+    table = read_catalog(conn).find("t")
+    assert table is not None
+    columns = table.columns
+    assert [(columns[c].not_null, columns[c].max_length) for c in "abc"] == [
+        (True, 4),
+        (True, 4),
+        (False, 4),
+    ]

@@ -166,16 +166,19 @@ def test_an_enum_column_is_erased_to_one_of_its_labels(hospital: EngineDB, tmp_p
     assert [(int(i), str(s)) for i, s in rows] == [(1, "actif"), (2, "annule"), (3, "annule")]
 
 
+@pytest.mark.parametrize("domain", ["denum", "denum2"])
 def test_a_domain_over_an_enum_is_filtered_and_erased_as_the_enum(
-    conn: psycopg.Connection[Any], db_url: str, tmp_path: Path
+    conn: psycopg.Connection[Any], db_url: str, tmp_path: Path, domain: str
 ) -> None:
-    """PostgreSQL: a domain over an enum has no `=` of its own (`operator does not exist: denum
-    = denum`); the filter reads its labels and the erasure compares as the enum does."""
+    """PostgreSQL: a domain over an enum (or over such a domain) has no `=` of its own
+    (`operator does not exist: denum = denum`); the filter reads its labels and the erasure
+    compares as the enum does."""
     conn.execute(
         "CREATE TYPE etat AS ENUM ('actif', 'annule'); CREATE DOMAIN denum AS etat; "
-        "CREATE TABLE patients (id integer PRIMARY KEY, tel varchar(20), statut denum); "
+        "CREATE DOMAIN denum2 AS denum; "
+        f"CREATE TABLE patients (id integer PRIMARY KEY, tel varchar(20), statut {domain}); "
         "CREATE TABLE sejours (id integer PRIMARY KEY, "
-        "patient_id integer NOT NULL REFERENCES patients, sortie date, statut denum)"
+        f"patient_id integer NOT NULL REFERENCES patients, sortie date, statut {domain})"
     )
     conn.execute(DATA)
     erase = MINIMISE.format(action="erase", column="{column: statut, value: annule}")

@@ -158,15 +158,23 @@ WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%%'
 """
 
+# A domain's type, length and NOT NULL, down the chain of domains over domains (`base`: the
+# type under the last one; PostgreSQL 15 has no pg_basetype())
 _COLUMNS = """
+WITH RECURSIVE dom (oid, base, typmod, required) AS (
+    SELECT t.oid, t.typbasetype, t.typtypmod, t.typnotnull FROM pg_type t WHERE t.typtype = 'd'
+    UNION ALL
+    SELECT d.oid, u.typbasetype, CASE WHEN d.typmod >= 0 THEN d.typmod ELSE u.typtypmod END,
+           d.required OR u.typnotnull
+    FROM dom d JOIN pg_type u ON u.oid = d.base AND u.typtype = 'd'
+),
+flat AS (SELECT d.* FROM dom d JOIN pg_type u ON u.oid = d.base AND u.typtype <> 'd')
 SELECT a.attrelid AS oid, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
-       CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, NULL)
-            ELSE format_type(a.atttypid, NULL) END AS base_type,
+       format_type(coalesce(f.base, a.atttypid), NULL) AS base_type,
        -- a domain over varchar(n) holds its length (and its NOT NULL) in the domain's type
        CASE WHEN a.atttypmod > 4 AND a.atttypid IN (1042, 1043) THEN a.atttypmod - 4
-            WHEN t.typtype = 'd' AND t.typtypmod > 4 AND t.typbasetype IN (1042, 1043)
-              THEN t.typtypmod - 4 END AS max_length,
-       a.attnotnull OR (t.typtype = 'd' AND t.typnotnull) AS not_null,
+            WHEN f.typmod > 4 AND f.base IN (1042, 1043) THEN f.typmod - 4 END AS max_length,
+       a.attnotnull OR coalesce(f.required, false) AS not_null,
        -- relid 0: deparsing with the table's oid would lock it (and wait behind DDL)
        CASE WHEN a.attgenerated = '' THEN pg_get_expr(d.adbin, 0) END AS "default",
        a.attgenerated <> '' AS generated,
@@ -174,8 +182,8 @@ SELECT a.attrelid AS oid, a.attname AS name, format_type(a.atttypid, a.atttypmod
        CASE WHEN b.typtype = 'e' THEN array(SELECT e.enumlabel::text FROM pg_enum AS e
             WHERE e.enumtypid = b.oid ORDER BY e.enumsortorder) END AS enum_values
 FROM pg_attribute a
-JOIN pg_type t ON t.oid = a.atttypid
-JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+LEFT JOIN flat f ON f.oid = a.atttypid
+JOIN pg_type b ON b.oid = coalesce(f.base, a.atttypid)
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 WHERE a.attrelid = ANY(%(oids)s) AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attrelid, a.attnum
