@@ -194,3 +194,22 @@ def test_a_domain_over_an_enum_is_filtered_and_erased_as_the_enum(
     report = run(conn, settings(db_url, folder), at=date(2025, 6, 1))
     assert report.phases[0].acted == 1
     assert [r[0] for r in conn.execute("SELECT id FROM patients ORDER BY id")] == [2, 3]
+
+
+def test_a_domain_over_an_enum_that_joins_the_record_is_refused_by_check(
+    conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """A stay keyed by (id, statut), statut of a domain over an enum: the batches find rows by
+    their primary key, and PostgreSQL has no `=` for such a domain; `check` says so first."""
+    conn.execute(
+        "CREATE TYPE etat AS ENUM ('actif', 'annule'); CREATE DOMAIN denum AS etat; "
+        "CREATE TABLE patients (id integer PRIMARY KEY, tel varchar(20), statut denum); "
+        "CREATE TABLE sejours (id integer, patient_id integer NOT NULL REFERENCES patients, "
+        "sortie date, statut denum, PRIMARY KEY (id, statut))"
+    )
+    folder = write_policy(tmp_path / "policies", POLICY.format(where="sortie is not null"))
+    (error,) = check_policies(conn, folder).errors
+    assert "public.sejours.statut joins the record's rows" in error.message
+    assert "domain denum over the enum etat" in error.message
+    assert error.hint is not None
+    assert "ALTER TABLE public.sejours ALTER COLUMN statut TYPE etat" in error.hint

@@ -63,6 +63,14 @@ class Column:
     # a phase writes may break one, and then every batch fails (MariaDB's json_valid() that
     # makes a LONGTEXT column JSON is not listed)
     checks: tuple[str, ...] = ()
+    # a PostgreSQL domain (`type` names it, `base_type` the type under its chain of domains)
+    domain: bool = False
+
+    @property
+    def is_enum_domain(self) -> bool:
+        """A PostgreSQL domain over an enum: it has no `=` of its own (the enums' operator is
+        polymorphic, and a domain does not match anyenum); its values compare as the enum's."""
+        return self.domain and self.enum_values is not None
 
     @property
     def is_date(self) -> bool:

@@ -17,7 +17,11 @@ from retention.policy.checks.columns import bind_phase
 from retention.policy.checks.dates import bind_dates, check_date_indexes, closure, names_in
 from retention.policy.checks.deletes import check_archive_cascades, check_blocking_keys
 from retention.policy.checks.hooks import check_hooks
-from retention.policy.checks.links import check_two_owner_links, relation_graph
+from retention.policy.checks.links import (
+    check_join_columns,
+    check_two_owner_links,
+    relation_graph,
+)
 from retention.policy.checks.on_update import check_on_update
 from retention.policy.checks.row_keys import check_row_keys
 from retention.policy.checks.row_security import check_inheritance, check_row_security
@@ -52,6 +56,7 @@ def _bind(binder: Binder, subject: Table) -> BoundPolicy | None:
     check_archive_cascades(binder, graph)
     check_blocking_keys(binder, graph)
     check_two_owner_links(binder, graph)
+    check_join_columns(binder, graph)
     check_row_security(binder, graph)
     check_inheritance(binder, graph)
     by_name = {p.name: p for p in phases}

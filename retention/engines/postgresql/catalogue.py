@@ -170,7 +170,7 @@ WITH RECURSIVE dom (oid, base, typmod, required) AS (
 ),
 flat AS (SELECT d.* FROM dom d JOIN pg_type u ON u.oid = d.base AND u.typtype <> 'd')
 SELECT a.attrelid AS oid, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
-       format_type(coalesce(f.base, a.atttypid), NULL) AS base_type,
+       format_type(coalesce(f.base, a.atttypid), NULL) AS base_type, f.oid IS NOT NULL AS domain,
        -- a domain over varchar(n) holds its length (and its NOT NULL) in the domain's type
        CASE WHEN a.atttypmod > 4 AND a.atttypid IN (1042, 1043) THEN a.atttypmod - 4
             WHEN f.typmod > 4 AND f.base IN (1042, 1043) THEN f.typmod - 4 END AS max_length,
@@ -381,6 +381,7 @@ def read(conn: Connection, *, tool_schema: str) -> Catalog:
             row["generated"],
             enum_values=None if row["enum_values"] is None else tuple(row["enum_values"]),
             checks=checks.get((row["oid"], row["name"]), ()),
+            domain=row["domain"],
         )
     tables = {names[row["oid"]]: _table(row, columns[row["oid"]], index_rows) for row in table_rows}
     fks = tuple(_foreign_key(row, names) for row in fk_rows)

@@ -107,9 +107,7 @@ class PostgreSQLDialect:
         return sql.SQL("{} IS DISTINCT FROM {}").format(left, right)
 
     def comparable(self, expr: sql.Composable, column: Column) -> sql.Composable:
-        # a domain over an enum has no `=` of its own (the enums' is polymorphic, and a domain
-        # does not match anyenum): its values compare as the enum's
-        if column.enum_values is not None and column.type != column.base_type:
+        if column.is_enum_domain:  # no `=` of its own: its values compare as the enum's
             return sql.SQL("({})::{}").format(expr, sql.SQL(column.base_type))
         return expr
 

@@ -71,6 +71,35 @@ def check_two_owner_links(binder: Binder, graph: RelationGraph | None) -> None:
         )
 
 
+def check_join_columns(binder: Binder, graph: RelationGraph | None) -> None:
+    """A column that joins the record's rows (the subject's key, a link's columns, a table's
+    primary key, which batches find rows by) typed by a PostgreSQL domain over an enum: such a
+    domain has no `=` (the enums' operator is polymorphic, and a domain does not match
+    anyenum), so every batch would fail; said here, before any run."""
+    if graph is None:
+        return
+    written = binder.catalog.written
+    joined: dict[QName, set[str]] = {graph.subject: {graph.key}}
+    for edge in graph.edges:
+        joined.setdefault(edge.child, set()).update(edge.child_columns)
+        joined.setdefault(edge.parent, set()).update(edge.parent_columns)
+    for name in graph.tables:
+        table = binder.catalog.tables[name]
+        for column_name in sorted(joined.get(name, set()) | set(table.primary_key)):
+            column = table.columns.get(column_name)
+            if column is None or not column.is_enum_domain:
+                continue
+            binder.error(
+                ("subject",),
+                f"{name[0]}.{name[1]}.{column.name} joins the record's rows and is of the domain "
+                f"{column.type} over the enum {column.base_type}: PostgreSQL has no '=' for a "
+                "domain over an enum, so every batch would fail",
+                f"type the column with the enum itself (ALTER TABLE {written(*name)} ALTER "
+                f"COLUMN {written(column.name)} TYPE {column.base_type}), or leave its table "
+                "out of the record (related: {exclude: [...]})",
+            )
+
+
 def _link_text(edge: Edge) -> str:
     columns = ", ".join(edge.child_columns)
     return f"{columns} -> {edge.parent[1]} ({edge.origin or edge.kind})"
