@@ -313,15 +313,16 @@ def test_the_plan_on_mariadb_ignores_a_holds_trailing_spaces(site: Site) -> None
 
 
 def _waits(watcher: Connection, engine: str, session: int) -> bool:
-    """Whether the server session `session` waits for a row lock, asked on `watcher` (outside
-    the first release's transaction; other tests' sessions on the same server do not count).
-    MariaDB refreshes INNODB_TRX only when it was last read more than 0.1 s earlier: a watcher
-    asking more often sees the same table for ever (this test once failed so)."""
+    """Whether the server session `session` waits in its locking read of the hold, asked on
+    `watcher` (outside the first release's transaction; other tests' sessions on the same
+    server do not count). On MariaDB, PROCESSLIST, read live (tests/test_mariadb_connection.py):
+    INNODB_TRX is refreshed only after 100 ms without any reader on the whole server, and a
+    watcher polling it saw the same table for 50 s (this test once failed so)."""
     query = (
         "SELECT count(*) FROM pg_locks WHERE NOT granted AND pid = %s"
         if engine == "postgresql"
-        else "SELECT count(*) FROM information_schema.INNODB_TRX "
-        "WHERE trx_state = 'LOCK WAIT' AND trx_mysql_thread_id = %s"
+        else "SELECT count(*) FROM information_schema.PROCESSLIST "
+        "WHERE ID = %s AND INFO LIKE '%%FOR UPDATE%%'"
     )
     row = watcher.execute(sql.SQL(query), (session,)).fetchone()
     return row is not None and int(row[0]) > 0
@@ -360,7 +361,7 @@ def test_two_releases_at_once_end_the_hold_once(site: Site) -> None:
                 and thread.is_alive()
                 and time.monotonic() < deadline
             ):
-                time.sleep(0.25)  # > 0.1 s: INNODB_TRX, read more often, is never refreshed
+                time.sleep(0.05)
             assert thread.is_alive()  # waiting for the first release's lock
         thread.join(60)
     assert first.released_at is not None and first.hold_id == 1
