@@ -297,7 +297,7 @@ def test_archiving_a_table_without_a_row_key_is_refused(maria: Connection, tmp_p
         [SEJOUR, NOTES],
         """\
   - name: archivage
-    due: retain_until
+    due: derniere_sortie + 5 years
     action: archive
 """,
     )

@@ -35,6 +35,10 @@ phases:
 """
 
 
+# an archive is due before retain_until (due at it, `check` warns: its copies expire at once)
+ARCHIVE_HEAD = HEAD.replace("    due: seen + 1 year\n", "    due: seen + 6 months\n")
+
+
 def _write(tmp_path: Path, text: str, name: str = "p.yaml") -> Path:
     folder = tmp_path / "policies"
     folder.mkdir(exist_ok=True)
@@ -549,7 +553,7 @@ def test_partitions_keys_through_partitions_and_moved_rows(
     conn: psycopg.Connection[Any], tmp_path: Path
 ) -> None:
     conn.execute(PARTITIONED)
-    head = HEAD.format(name="p")
+    head = ARCHIVE_HEAD.format(name="p")
     # an archive: visits_b_old's DELETE trigger, though visits_a has one of the same name for
     # UPDATE; invoices is reached through its key to the partition visits_a (CASCADE); the
     # SET NULL key of visits is a link of the record (its rows go first): `touch` never runs
@@ -716,7 +720,7 @@ def test_one_audit_trigger_on_every_table_is_accepted_once(
         CREATE TRIGGER audit AFTER DELETE ON stays_2001 FOR EACH ROW EXECUTE FUNCTION other();
         """
     )
-    head = HEAD.format(name="p") + "    action: archive\n"
+    head = ARCHIVE_HEAD.format(name="p") + "    action: archive\n"
     mixed = check_policies(conn, _write(tmp_path, head + "    triggers: [audit]\n")).problems
     assert "that do not all call one function: not accepted" in mixed[0].message
     named = head + "    triggers: [people.audit, stays.audit, stays_2001.audit]\n"
@@ -808,3 +812,34 @@ def test_only_values_that_change_are_checked_and_nulls_meet_not_null(
         "actions) is referenced by the foreign key aliases_alias_fkey of public.aliases ON "
         "UPDATE NO ACTION: pseudonymize would fail for every row it references"
     ]
+
+
+def test_an_archive_due_when_retention_has_ended_is_a_warning(
+    conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """An archive is the copy kept until the end of retention; due at retain_until (or
+    later), archive expiry destroys it after retain_until's month, at the next run for most
+    records: `check` says so on the phase's due, with the two usual intents in the hint. An
+    archive due before retain_until for some subjects is silent, as is a purge."""
+    create_schema(conn)
+
+    def archive_warnings(due: str) -> list[Problem]:
+        text = VALID.replace(
+            "due: retain_until\n    action: purge", f"due: {due}\n    action: archive"
+        )
+        result = check_policies(conn, _write(tmp_path, text))
+        assert result.errors == []
+        return [w for w in result.warnings if "retention has ended" in w.message]
+
+    (warning,) = archive_warnings("retain_until")
+    assert warning.location.line == 14  # the phase's due
+    assert warning.message.startswith("phase 'purge' archives records whose retention has ended")
+    assert warning.hint is not None and "'action: purge'" in warning.hint
+    assert len(archive_warnings("retain_until + 1 year")) == 1
+    # later for every sample subject, though not written from retain_until
+    assert len(archive_warnings("greatest(dernier_sejour + 30 years, naissance + 30 years)")) == 1
+    # before retain_until for some subjects: an intermediate archive
+    assert archive_warnings("dernier_sejour + 5 years") == []
+    assert archive_warnings("dernier_sejour + 25 years") == []  # before the 28th birthday's end
+    result = check_policies(conn, _write(tmp_path, VALID))  # a purge at retain_until
+    assert [w for w in result.warnings if "retention has ended" in w.message] == []

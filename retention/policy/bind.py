@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from retention.catalog.introspect import Catalog, Table
 from retention.errors import Problem
 from retention.policy.bound import RETAIN_UNTIL, BoundDate, BoundPhase, BoundPolicy
+from retention.policy.checks.archive_due import check_archive_after_retention
 from retention.policy.checks.binder import Binder
 from retention.policy.checks.columns import bind_phase
 from retention.policy.checks.dates import bind_dates, check_date_indexes, closure, names_in
@@ -66,6 +67,7 @@ def _bind(binder: Binder, subject: Table) -> BoundPolicy | None:
     check_versioning(binder, graph, by_name)
     check_on_update(binder, subject, graph, dates, by_name)
     check_clock_without_rows(binder, dates, retain, by_name)
+    check_archive_after_retention(binder, dates, retain, by_name)
     if binder.has_errors or key is None or retain is None or graph is None:
         return None
     if len(phases) != len(policy.phases):

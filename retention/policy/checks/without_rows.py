@@ -46,7 +46,7 @@ def check_clock_without_rows(
         if bound is not None and not _is_name(bound.due, RETAIN_UNTIL):
             candidates.append((bound.due, ("phases", index, "due")))
     for expr, path in candidates:
-        used = _used(expr, dates, retain)
+        used = used_names(expr, dates, retain)
         rows = [n for n in aggregates if n in used]
         if not rows or not _runs_without_rows(expr, dates, retain):
             continue
@@ -74,7 +74,7 @@ def _guard(expr: Expr, rows: list[str], dates: Mapping[str, BoundDate]) -> str:
         if (
             found is not None
             and found.kind == "expression"
-            and set(rows) <= _used(Name(node.name), dates, None)
+            and set(rows) <= used_names(Name(node.name), dates, None)
         ):
             return f"{node.name} is null"
     return " and ".join(f"{name} is null" for name in rows)
@@ -84,7 +84,7 @@ def _is_name(expr: Expr, name: str) -> bool:
     return isinstance(expr, Name) and expr.table is None and expr.name == name
 
 
-def _used(expr: Expr, dates: Mapping[str, BoundDate], retain: Expr | None) -> set[str]:
+def used_names(expr: Expr, dates: Mapping[str, BoundDate], retain: Expr | None) -> set[str]:
     """Every date name `expr` reads, however deep (through named expressions and
     retain_until)."""
     seen: set[str] = set()
@@ -107,7 +107,7 @@ def _runs_without_rows(expr: Expr, dates: Mapping[str, BoundDate], retain: Expr 
     """True when `expr` has a value for some sample subject with no related row. Only the
     subject's dates that `expr` reads are sampled, all alike past MAX_APART of them (the
     binding of every command runs this: a few hundred evaluations at most)."""
-    used = _used(expr, dates, retain)
+    used = used_names(expr, dates, retain)
     own = sorted(n for n in used if n in dates and dates[n].kind == "column")
     apart, alike = own[:MAX_APART], own[MAX_APART:]
     choices = [
@@ -118,7 +118,7 @@ def _runs_without_rows(expr: Expr, dates: Mapping[str, BoundDate], retain: Expr 
         values |= {n: combination[0] if combination else SAMPLE_DAYS[0] for n in alike}
         values |= {n: None for n, d in dates.items() if d.kind == "aggregate"}
         try:
-            _resolve_expressions(values, dates, retain, used)
+            resolve_expressions(values, dates, retain, used)
             if evaluate(expr, values, SAMPLE_TODAY) is not None:
                 return True
         except ExprError:
@@ -126,7 +126,7 @@ def _runs_without_rows(expr: Expr, dates: Mapping[str, BoundDate], retain: Expr 
     return False
 
 
-def _resolve_expressions(
+def resolve_expressions(
     values: dict[str, object],
     dates: Mapping[str, BoundDate],
     retain: Expr | None,
@@ -142,7 +142,7 @@ def _resolve_expressions(
     if retain is not None and RETAIN_UNTIL in used:
         pending[RETAIN_UNTIL] = retain
     while pending:
-        ready = [n for n, e in pending.items() if _used(e, {}, None) <= values.keys()]
+        ready = [n for n, e in pending.items() if used_names(e, {}, None) <= values.keys()]
         if not ready:
             return  # a cycle: reported by the dates' own check
         for name in ready:
