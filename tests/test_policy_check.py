@@ -834,6 +834,7 @@ def test_an_archive_due_when_retention_has_ended_is_a_warning(
     (warning,) = archive_warnings("retain_until")
     assert warning.location.line == 14  # the phase's due
     assert warning.message.startswith("phase 'purge' archives records whose retention has ended")
+    assert "or year, with archive_group: year" in warning.message
     assert warning.hint is not None and "'action: purge'" in warning.hint
     assert len(archive_warnings("retain_until + 1 year")) == 1
     # later for every sample subject, though not written from retain_until
@@ -843,3 +844,36 @@ def test_an_archive_due_when_retention_has_ended_is_a_warning(
     assert archive_warnings("dernier_sejour + 25 years") == []  # before the 28th birthday's end
     result = check_policies(conn, _write(tmp_path, VALID))  # a purge at retain_until
     assert [w for w in result.warnings if "retention has ended" in w.message] == []
+    # a review's findings: a date that may be missing is sampled missing too (the living are
+    # archived at 5 years here), and dates too many to sample apart are not sampled alike
+    dead = VALID.replace(
+        "dates:\n", "dates:\n  deces: {column: deces, if_missing: 'null'}\n"
+    ).replace("due: retain_until\n    action: purge", "due: DUE\n    action: archive")
+    living = "if deces is not null then retain_until else dernier_sejour + 5 years"
+    result = check_policies(conn, _write(tmp_path, dead.replace("DUE", living)))
+    assert result.errors == []
+    assert [w for w in result.warnings if "retention has ended" in w.message] == []
+    dying = "if deces is not null then retain_until else retain_until + 1 day"
+    result = check_policies(conn, _write(tmp_path, dead.replace("DUE", dying)))
+    assert len([w for w in result.warnings if "retention has ended" in w.message]) == 1
+    many = VALID.replace(
+        "dates:\n",
+        "dates:\n"
+        + "".join(
+            f"  d{i}: {{latest: sortie, over: sejours, where: \"annule = '{i}'\"}}\n"
+            for i in range(4)
+        ),
+    )
+    due = "if d0 is null and d1 is null and d2 is null and d3 is null then null else naissance"
+    text = many.replace("due: retain_until\n    action: purge", f"due: {due}\n    action: archive")
+    result = check_policies(conn, _write(tmp_path, text))
+    assert result.errors == []
+    assert [w for w in result.warnings if "retention has ended" in w.message] == []
+    written = many.replace(
+        "due: retain_until\n    action: purge", "due: retain_until + 2 months\n    action: archive"
+    )
+    assert [
+        w.location.line
+        for w in check_policies(conn, _write(tmp_path, written)).warnings
+        if "retention has ended" in w.message
+    ] == [18]

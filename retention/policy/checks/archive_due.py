@@ -4,14 +4,19 @@ An archive is the record's intermediate copy (archivage intermédiaire): it is k
 end of retention, and archive expiry destroys each group the day after the last day of its
 month of `retain_until`. A phase `action: archive` due on or after `retain_until` therefore
 archives records whose retention has ended: their archive is destroyed at the first run after
-that month, often the next run, which is a purge with an encrypted copy kept for a few days at
-most. It is usually a slip for a purge, or for an archive due earlier
-(`due: derniere_venue + 5 years`). Nothing is lost either way, so `check` warns.
+that month (that year, with `archive_group: year`), often the next run: a purge with an
+encrypted copy kept for days, at most months. It is usually a slip for a purge, or for an
+archive due earlier (`due: derniere_venue + 5 years`). Nothing is lost either way, so `check`
+warns.
 
 Answered as `without_rows` answers its question: the due date and `retain_until` evaluated in
 Python (the same reading as the SQL) for sample subjects whose dates take a few sample days
-each; the phase is named when, in every sample where both have a value, the due date is not
-before `retain_until`.
+each (and none, for a date that may be missing); the phase is named when, in every sample where
+both have a value, the due date is not before `retain_until`. With more dates than can be
+sampled apart, only a due date written from `retain_until` itself is judged (dates sampled
+alike would make subjects that say nothing: a false warning). An archive due shortly before
+`retain_until` (`derniere_venue + 20 years` under R1112-7) is not named: it is before for some
+subjects, and how short is too short is the policy's author's call.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from retention.policy.checks.without_rows import (
     used_names,
 )
 from retention.policy.expr import Expr, evaluate
-from retention.policy.expr.nodes import ExprError, Name
+from retention.policy.expr.nodes import Arith, ExprError, IntervalLit, Name
 
 
 def check_archive_after_retention(
@@ -51,8 +56,9 @@ def check_archive_after_retention(
         binder.warn(
             ("phases", index, "due"),
             f"phase {phase.name!r} archives records whose retention has ended (its due date "
-            "is never before retain_until): archive expiry destroys each archive after the "
-            "month of its retain_until, at the next run for most of them",
+            "is not before retain_until, the end of retention, for any sample record): archive "
+            "expiry destroys each archived record after the month (or year, with archive_group: "
+            "year) in which its retention ended, so most copies last days, at most months",
             "archive earlier to keep an intermediate copy until the end of retention (e.g. "
             "'due: derniere_venue + 5 years'), or destroy at retain_until with 'action: purge'",
         )
@@ -61,15 +67,18 @@ def check_archive_after_retention(
 def _never_before(due: Expr, dates: Mapping[str, BoundDate], retain: Expr) -> bool:
     """True when `due` is on or after `retain_until` for every sample subject where both have
     a value (and there is such a subject)."""
-    if isinstance(due, Name) and due.table is None and due.name == RETAIN_UNTIL:
+    if _from_retain_until(due):
         return True
     used = used_names(due, dates, retain) | used_names(retain, dates, None)
     sampled = sorted(n for n in used if n in dates and dates[n].kind != "expression")
-    apart, alike = sampled[:MAX_APART], sampled[MAX_APART:]
+    if len(sampled) > MAX_APART:
+        return False  # too many to sample apart: only the written forms above are judged
+    choices = [
+        (*SAMPLE_DAYS, None) if dates[n].if_missing == "null" else SAMPLE_DAYS for n in sampled
+    ]
     compared = False
-    for combination in itertools.product(SAMPLE_DAYS, repeat=len(apart)):
-        values: dict[str, object] = dict(zip(apart, combination, strict=True))
-        values |= {n: combination[0] if combination else SAMPLE_DAYS[0] for n in alike}
+    for combination in itertools.product(*choices):
+        values: dict[str, object] = dict(zip(sampled, combination, strict=True))
         try:
             resolve_expressions(values, dates, retain, used | {RETAIN_UNTIL})
             end = values.get(RETAIN_UNTIL)
@@ -82,3 +91,12 @@ def _never_before(due: Expr, dates: Mapping[str, BoundDate], retain: Expr) -> bo
             return False
         compared = True
     return compared
+
+
+def _from_retain_until(due: Expr) -> bool:
+    """`retain_until`, or `retain_until + <duration>` (a positive one), as written."""
+    if isinstance(due, Name):
+        return due.table is None and due.name == RETAIN_UNTIL
+    if isinstance(due, Arith) and due.op == "+" and isinstance(due.right, IntervalLit):
+        return due.right.amount >= 0 and _from_retain_until(due.left)
+    return False
