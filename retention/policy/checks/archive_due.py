@@ -29,9 +29,9 @@ from retention.policy.bound import RETAIN_UNTIL, BoundDate, BoundPhase
 from retention.policy.checks.binder import Binder
 from retention.policy.checks.without_rows import (
     MAX_APART,
-    SAMPLE_DAYS,
     SAMPLE_TODAY,
     resolve_expressions,
+    sample_days,
     used_names,
 )
 from retention.policy.expr import Expr, evaluate
@@ -73,9 +73,7 @@ def _never_before(due: Expr, dates: Mapping[str, BoundDate], retain: Expr) -> bo
     sampled = sorted(n for n in used if n in dates and dates[n].kind != "expression")
     if len(sampled) > MAX_APART:
         return False  # too many to sample apart: only the written forms above are judged
-    choices = [
-        (*SAMPLE_DAYS, None) if dates[n].if_missing == "null" else SAMPLE_DAYS for n in sampled
-    ]
+    choices = [sample_days(dates[n]) for n in sampled]
     compared = False
     for combination in itertools.product(*choices):
         values: dict[str, object] = dict(zip(sampled, combination, strict=True))

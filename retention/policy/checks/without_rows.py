@@ -110,9 +110,7 @@ def _runs_without_rows(expr: Expr, dates: Mapping[str, BoundDate], retain: Expr 
     used = used_names(expr, dates, retain)
     own = sorted(n for n in used if n in dates and dates[n].kind == "column")
     apart, alike = own[:MAX_APART], own[MAX_APART:]
-    choices = [
-        (*SAMPLE_DAYS, None) if dates[n].if_missing == "null" else SAMPLE_DAYS for n in apart
-    ]
+    choices = [sample_days(dates[n]) for n in apart]
     for combination in itertools.product(*choices):
         values: dict[str, object] = dict(zip(apart, combination, strict=True))
         values |= {n: combination[0] if combination else SAMPLE_DAYS[0] for n in alike}
@@ -124,6 +122,11 @@ def _runs_without_rows(expr: Expr, dates: Mapping[str, BoundDate], retain: Expr 
         except ExprError:
             continue  # a sample out of the calendar's range: says nothing
     return False
+
+
+def sample_days(bound: BoundDate) -> tuple[date | None, ...]:
+    """The sample values of a subject's date: missing too where `if_missing: null` allows it."""
+    return (*SAMPLE_DAYS, None) if bound.if_missing == "null" else SAMPLE_DAYS
 
 
 def resolve_expressions(
