@@ -20,13 +20,15 @@ from psycopg.types.json import Jsonb
 
 from retention import db
 from retention.engines import engine_for, engine_of, errors, sql
-from retention.engines.mariadb import grants, schema
+from retention.engines.mariadb import ENGINE, grants, schema
 from retention.engines.mariadb.connection import MariaDBConnection
 from retention.engines.mariadb.errors import errno_of
+from retention.engines.mariadb.flavour import MARIADB_CAPABILITIES, MYSQL_CAPABILITIES
 from retention.errors import DatabaseError, UsageError
 from retention.settings import Settings
 from retention.store import schema as pg_schema
 from tests.fix_mariadb import with_database
+from tests.test_run_mariadb import general_log
 from tests.thread_helpers import in_threads
 
 MARIADB_ONLY = {"schema_steps", "locks", "archive_segment_subjects"}
@@ -210,6 +212,66 @@ def test_a_crash_between_steps_is_completed_by_the_next_migrate(
 
     assert applied == [m.name for m in schema.migrations()]
     assert _dump(admin, crashed) == _dump(admin, straight)
+
+
+@pytest.fixture
+def mysql_ddl(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The MariaDB engine migrates as on a MySQL 8 server (no server here): without MariaDB's
+    `ADD COLUMN`, `ADD CONSTRAINT`, `CREATE INDEX` and `CREATE TRIGGER ... IF NOT EXISTS`."""
+    monkeypatch.setattr(type(ENGINE), "capabilities", MYSQL_CAPABILITIES)
+
+
+def test_every_if_not_exists_step_but_create_table_has_a_guard_for_mysql() -> None:
+    steps = [s for m in schema.migrations() for s in m.statements]
+    unguarded = [
+        s
+        for s in steps
+        if "IF NOT EXISTS" in s
+        and not s.startswith("CREATE TABLE IF NOT EXISTS")
+        and schema.guarded(s) is None
+    ]
+    assert unguarded == []
+    guards = [g for g in map(schema.guarded, steps) if g is not None]
+    assert len(guards) == 8  # 2 triggers (002), 2 columns, a check and an index (008), 2 (009)
+    assert all("IF NOT EXISTS" not in g.statement for g in guards)
+    assert schema.guarded("CREATE TABLE IF NOT EXISTS {schema}.x (a INT)") is None
+
+
+def test_without_if_not_exists_ddl_migrate_asks_information_schema_and_ends_the_same(
+    admin: MariaDBConnection, databases: list[str], mariadb_admin_url: str, mysql_ddl: None
+) -> None:
+    """MySQL's path, on MariaDB: the same database as MariaDB's own steps make, no statement
+    of the migration written with an `IF NOT EXISTS` MySQL 8.0 refuses, and every step run
+    again (a crash before its record) changes nothing."""
+    assert not engine_of(admin).capabilities.ddl_if_not_exists
+    mysql, own = _new_database(databases), _new_database(databases)
+
+    applied, logged = general_log(mariadb_admin_url, lambda: schema.migrate(admin, mysql))
+
+    assert applied == [m.name for m in schema.migrations()]
+    ours = [text for _, kind, text in logged if kind in ("Query", "Execute") and mysql in text]
+    assert any(t.startswith("ALTER TABLE") and "ADD COLUMN" in t for t in ours)
+    assert any(t.startswith("CREATE TRIGGER") for t in ours)
+    refused = [
+        t
+        for t in ours
+        if "IF NOT EXISTS" in t
+        and not t.startswith(("CREATE TABLE IF NOT EXISTS", "CREATE DATABASE IF NOT EXISTS"))
+    ]
+    assert refused == []
+    with pytest.MonkeyPatch.context() as own_ddl:
+        own_ddl.setattr(type(ENGINE), "capabilities", MARIADB_CAPABILITIES)
+        schema.migrate(admin, own)
+    assert _dump(admin, mysql) == _dump(admin, own)
+
+    # a migrator that died after every step, before recording any: the next one runs each
+    # step again, and the guarded ones find their objects there
+    before = _dump(admin, mysql)
+    for table in ("schema_steps", "schema_version"):
+        _run(admin, sql.SQL("DELETE FROM {}").format(sql.Identifier(mysql, table)))
+
+    assert schema.migrate(admin, mysql) == applied
+    assert _dump(admin, mysql) == before
 
 
 def test_a_second_migrator_waits_for_the_first(

@@ -64,6 +64,9 @@ class Capabilities:
     disjoint_batch_locks: bool
     arrays: bool  # array columns (PostgreSQL text[]); else a list is stored as a JSON array
     insert_returning: bool  # INSERT ... RETURNING (MariaDB 10.5+); else engines/inserted.py
+    # ADD COLUMN, ADD CONSTRAINT, CREATE INDEX and CREATE TRIGGER ... IF NOT EXISTS (MariaDB);
+    # else the tool's migrations ask information_schema first (MySQL 8: mariadb/schema.py)
+    ddl_if_not_exists: bool
 
 
 class Catalogue(Protocol):

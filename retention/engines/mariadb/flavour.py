@@ -15,7 +15,10 @@ MySQL's capabilities forced (docs/ENGINES.md, 5). What differs (the manuals of b
   (`reopen_temporary_table`, plan/compute.py);
 - no `max_statement_time`: `max_execution_time` (milliseconds) bounds SELECT statements only,
   so a batch's UPDATE or DELETE has no time limit of its own (`statement_time_on_dml`), only its
-  lock waits (`innodb_lock_wait_timeout`, `lock_wait_timeout`, the same names on both).
+  lock waits (`innodb_lock_wait_timeout`, `lock_wait_timeout`, the same names on both);
+- no `ADD COLUMN`, `ADD CONSTRAINT` or `CREATE INDEX ... IF NOT EXISTS`, and `CREATE TRIGGER IF
+  NOT EXISTS` from 8.0.29 only: each such step of the tool's migrations asks information_schema
+  whether its object exists first (`ddl_if_not_exists`, mariadb/schema.py).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ MARIADB_CAPABILITIES = Capabilities(
     disjoint_batch_locks=True,  # every locking statement reads the keys first
     arrays=False,  # lists are JSON arrays
     insert_returning=True,  # since 10.5 (not MySQL)
+    ddl_if_not_exists=True,  # since 10.0 (MySQL: CREATE TRIGGER IF NOT EXISTS from 8.0.29 only)
 )
 # MySQL materialises a CTE read twice, but has no data-modifying CTE either: the plan stores
 # its clock in temporary tables there too (`materializes_cte` stays False)
@@ -55,6 +59,7 @@ MYSQL_CAPABILITIES = replace(
     insert_returning=False,
     statement_time_on_dml=False,
     reopen_temporary_table=False,
+    ddl_if_not_exists=False,
 )
 OLDEST: dict[Server, tuple[int, int]] = {"mariadb": (10, 6), "mysql": (8, 0)}
 _VERSION = re.compile(r"([0-9]+)\.([0-9]+)\.([0-9]+)")

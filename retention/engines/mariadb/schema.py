@@ -24,10 +24,12 @@ privilege, which the account must not have); an administrator's run compares the
 Steps commit one by one: `migrate` refuses to run inside a transaction (the first DDL would
 commit the caller's work).
 
-MySQL 8 (designed for, not tested: no server here): 001-007 use only what MySQL 8.0.29 takes
-(expression defaults, enforced CHECKs, `CREATE TRIGGER IF NOT EXISTS`); 008 and 009 use
-MariaDB's `ADD COLUMN`, `ADD CONSTRAINT` and `CREATE INDEX ... IF NOT EXISTS`, which MySQL lacks:
-its flavour needs those steps guarded by information_schema instead.
+MySQL 8 (designed for, not tested: no server here) has no `ADD COLUMN`, `ADD CONSTRAINT` or
+`CREATE INDEX ... IF NOT EXISTS` (008, 009), and `CREATE TRIGGER IF NOT EXISTS` (002) from
+8.0.29 only. Where the engine lacks them (capability `ddl_if_not_exists`), such a step asks
+information_schema whether its object exists, and runs without `IF NOT EXISTS` only when it does
+not (`guarded`): idempotent as MariaDB's, on any 8.0. The other steps use what MySQL 8.0 takes
+(`CREATE TABLE IF NOT EXISTS`, expression defaults, CHECKs, `MODIFY`).
 """
 
 from __future__ import annotations
@@ -36,12 +38,13 @@ import hashlib
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib import resources
 from typing import LiteralString
 
 from psycopg.pq import TransactionStatus
 
-from retention.engines import Connection, errors, sql
+from retention.engines import Connection, engine_of, errors, sql
 from retention.engines.mariadb.catalogue import Catalogue
 from retention.engines.own_schema import Migration
 from retention.errors import DatabaseError
@@ -101,7 +104,8 @@ class OwnSchema:
                 if s.startswith(f"CREATE TRIGGER IF NOT EXISTS {{schema}}.{name} ")
             )
             conn.execute(sql.SQL("DROP TRIGGER IF EXISTS {}").format(sql.Identifier(schema, name)))
-            conn.execute(render(made, schema))
+            # dropped just now: made without IF NOT EXISTS, which MySQL takes from 8.0.29 only
+            conn.execute(render(made.replace(" IF NOT EXISTS", "", 1), schema))
         return [p for p in problems if any(quote(schema, n) in p for n in TRIGGERS.values())]
 
     def serves_this_database(self, conn: Connection, other: str) -> bool:
@@ -199,13 +203,63 @@ def upgrade(conn: Connection, schema: str, wanted: Sequence[Migration]) -> list[
 def apply_step(conn: Connection, schema: str, migration: Migration, step: int) -> None:
     """Run step `step` (from 1) of `migration` and record it (two commits: a crash between
     them runs the idempotent step again)."""
-    conn.execute(render(migration.statements[step - 1], schema))
+    statement = migration.statements[step - 1]
+    guard = None if engine_of(conn).capabilities.ddl_if_not_exists else guarded(statement)
+    if guard is None:
+        conn.execute(render(statement, schema))
+    elif conn.execute(guard.exists, (schema, *guard.names)).fetchone() is None:
+        conn.execute(render(guard.statement, schema))
     conn.execute(
         sql.SQL("INSERT INTO {} (version, step) VALUES (%s, %s)").format(
             sql.Identifier(schema, "schema_steps")
         ),
         (migration.version, step),
     )
+
+
+@dataclass(frozen=True)
+class Guard:
+    """A step made idempotent by `IF NOT EXISTS`, for an engine without that form: whether its
+    object exists (`exists`, parameters: the tool's database, then `names`), and the step
+    without `IF NOT EXISTS`."""
+
+    exists: LiteralString
+    names: tuple[str, ...]
+    statement: str
+
+
+_NAME = r"([A-Za-z_][A-Za-z0-9_]*)"
+_GUARDS: tuple[tuple[re.Pattern[str], LiteralString], ...] = (
+    (
+        re.compile(rf"^ALTER TABLE \{{schema\}}\.{_NAME} ADD COLUMN IF NOT EXISTS {_NAME}\s"),
+        "SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s "
+        "AND TABLE_NAME = %s AND COLUMN_NAME = %s",
+    ),
+    (
+        re.compile(rf"^ALTER TABLE \{{schema\}}\.{_NAME} ADD CONSTRAINT IF NOT EXISTS {_NAME}\s"),
+        "SELECT 1 FROM information_schema.TABLE_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = %s "
+        "AND TABLE_NAME = %s AND CONSTRAINT_NAME = %s",
+    ),
+    (
+        re.compile(rf"^CREATE INDEX IF NOT EXISTS {_NAME}\s+ON \{{schema\}}\.{_NAME}\s"),
+        "SELECT 1 FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s "
+        "AND INDEX_NAME = %s AND TABLE_NAME = %s",
+    ),
+    (
+        re.compile(rf"^CREATE TRIGGER IF NOT EXISTS \{{schema\}}\.{_NAME}\s"),
+        "SELECT 1 FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = %s AND TRIGGER_NAME = %s",
+    ),
+)
+
+
+def guarded(statement: str) -> Guard | None:
+    """The guard of a step written with MariaDB's `IF NOT EXISTS` (None: the step as it is)."""
+    for pattern, exists in _GUARDS:
+        found = pattern.match(statement)
+        if found is not None:
+            plain = statement.replace(" IF NOT EXISTS", "", 1)
+            return Guard(exists, found.groups(), plain)
+    return None
 
 
 def progress(conn: Connection, schema: str) -> tuple[set[int], set[tuple[int, int]]]:

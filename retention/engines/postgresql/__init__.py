@@ -42,6 +42,7 @@ class PostgreSQL:
         disjoint_batch_locks=True,
         arrays=True,
         insert_returning=True,
+        ddl_if_not_exists=True,  # unused: its migrations are transactions
     )
     # the concerns, one object each (their protocols: retention/engines/)
     catalogue = Catalogue()
