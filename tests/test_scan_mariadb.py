@@ -22,12 +22,14 @@ from retention.discovery.inventory import (
     scan_time,
 )
 from retention.discovery.model import ScanResult
-from retention.discovery.sample import MAX_ROWS, sample_table
+from retention.discovery.sample import MAX_ROWS, TableSample, sample_table
 from retention.discovery.scan import scan
 from retention.engines import Connection, sql
+from retention.engines.mariadb.flavour import parse
 from retention.settings import Settings
 from retention.store.schema import migrate
 from tests.fix_db import DemoTemplate, temporary_database
+from tests.test_run_mariadb import general_log
 from tests.test_scan import DEMO_PERSONAL
 
 
@@ -213,3 +215,48 @@ def test_the_inventory_is_stored_and_diffed_on_mariadb(maria: Connection) -> Non
         assert gaps is not None and {"email", "tel"} <= {g.column for g in gaps}
     finally:
         maria.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(tool)))
+
+
+def test_on_mysql_each_sample_statement_carries_its_limits_as_hints(
+    maria: Connection, mariadb_admin_url: str
+) -> None:
+    """MySQL 8 has no `SET STATEMENT`: a connection to a MySQL server (its answer faked here,
+    on MariaDB, which reads the hints as comments) bounds every statement of the sample by
+    `MAX_EXECUTION_TIME` and `SET_VAR(lock_wait_timeout)` after its first SELECT, and reads
+    the same rows."""
+    _fill(
+        maria,
+        "CREATE TABLE big (id INT UNSIGNED PRIMARY KEY, label VARCHAR(40))",
+        "INSERT INTO big SELECT seq, CONCAT('value ', seq) FROM seq_1_to_60000",
+    )
+    _fill(
+        maria,
+        "CREATE TABLE keyless (code VARCHAR(20) PRIMARY KEY, label VARCHAR(40))",
+        "INSERT INTO keyless SELECT CONCAT('c', seq), CONCAT('value ', seq) FROM seq_1_to_5000",
+    )
+    big, keyless = _table(maria, "big"), _table(maria, "keyless")
+
+    def both() -> list[TableSample]:
+        return [
+            sample_table(maria, big, [big.columns["label"]], values=200),
+            sample_table(maria, keyless, [keyless.columns["label"]], values=200),
+        ]
+
+    own = both()
+    maria.flavour = parse("8.0.36", "MySQL Community Server - GPL")  # type: ignore[attr-defined]
+    got, logged = general_log(mariadb_admin_url, both)
+
+    assert [(g.method, g.rows, g.columns) for g in got] == [
+        (o.method, o.rows, o.columns) for o in own
+    ]
+    assert [g.method for g in got] == ["key ranges", "scan"]
+    read = [
+        text
+        for _, kind, text in logged
+        if kind in ("Query", "Execute") and ("`big`" in text or "`keyless`" in text)
+    ]
+    assert len(read) >= 3  # the key's bounds, the ranges, the keyless table's first rows
+    for text in read:
+        assert "SET STATEMENT" not in text
+        assert text.startswith("SELECT /*+ MAX_EXECUTION_TIME(")
+        assert "SET_VAR(lock_wait_timeout=" in text

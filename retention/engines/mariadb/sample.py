@@ -17,7 +17,10 @@
 - **Limits**: every statement runs under `SET STATEMENT max_statement_time=...,
   lock_wait_timeout=... FOR` (statement-scoped: nothing to put back); a consistent read takes
   no row lock, only the table's metadata lock, which `lock_wait_timeout` bounds (whole
-  seconds, rounded up).
+  seconds, rounded up). MySQL 8 has no `SET STATEMENT`: there each statement is one SELECT
+  carrying the hints `/*+ MAX_EXECUTION_TIME(ms) SET_VAR(lock_wait_timeout=s) */` after its
+  first SELECT (MySQL 8.0.3+; the ranges' union read through a derived table, so that the
+  hints stand after the statement's first SELECT, as the manual requires).
 - **Dates** are read as `CAST(d AS CHAR)`, never raw (the driver raises on a zero date): a zero
   date, or one with a zero month or day, is an unreadable value (None), as the clock treats it.
   Every other value is `CAST(... AS CHAR)` cut by `LEFT` to its limit.
@@ -35,6 +38,7 @@ from psycopg import sql
 
 from retention.engines import Connection
 from retention.engines.catalogue import Column, Table
+from retention.engines.mariadb.flavour import Flavour
 from retention.engines.sample import SampledRows, SampleRequest, SpreadRows
 
 RANGE_ROWS = 50
@@ -103,12 +107,17 @@ class _Reader:
         self.table = table
         self.request = request
         self.key = _range_key(table)
-        self.prefix = sql.SQL(
-            "SET STATEMENT max_statement_time={}, lock_wait_timeout={} FOR "
-        ).format(
-            sql.Literal(max(request.timeout_ms, 0) / 1000),
-            sql.Literal(max(math.ceil(request.lock_timeout_ms / 1000), 1)),
-        )
+        lock_seconds = sql.Literal(max(math.ceil(request.lock_timeout_ms / 1000), 1))
+        self.mysql = _flavour(conn).server == "mysql"
+        self.prefix: sql.Composable = sql.SQL("")
+        self.hints: sql.Composable = sql.SQL("")
+        if self.mysql:  # no SET STATEMENT: the same limits as the statement's hints
+            self.hints = sql.SQL("/*+ MAX_EXECUTION_TIME({}) SET_VAR(lock_wait_timeout={}) */ ")
+            self.hints = self.hints.format(sql.Literal(max(request.timeout_ms, 0)), lock_seconds)
+        else:
+            self.prefix = sql.SQL(
+                "SET STATEMENT max_statement_time={}, lock_wait_timeout={} FOR "
+            ).format(sql.Literal(max(request.timeout_ms, 0) / 1000), lock_seconds)
         keys = [sql.Identifier(name) for name in self.key]
         pairs = zip(request.columns, request.limits, strict=True)
         values = [_expression(column, limit) for column, limit in pairs]
@@ -152,8 +161,12 @@ class _Reader:
 
     def _bounds(self) -> tuple[int, int] | None:
         column = sql.Identifier(self.key[0])
-        query = sql.SQL("{}SELECT MIN({}), MAX({}) FROM {}").format(
-            self.prefix, column, column, sql.Identifier(self.table.schema, self.table.name)
+        query = sql.SQL("{}SELECT {}MIN({}), MAX({}) FROM {}").format(
+            self.prefix,
+            self.hints,
+            column,
+            column,
+            sql.Identifier(self.table.schema, self.table.name),
         )
         row = self.conn.execute(query).fetchone()
         if row is None or row[0] is None or row[1] is None:
@@ -171,13 +184,18 @@ class _Reader:
         )
         for at in range(0, len(starts), RANGES_PER_STATEMENT):
             chunk = starts[at : at + RANGES_PER_STATEMENT]
-            query = self.prefix + sql.SQL(" UNION ALL ").join([part] * len(chunk))
+            union = sql.SQL(" UNION ALL ").join([part] * len(chunk))
+            if self.mysql:
+                query = sql.SQL("SELECT {}* FROM ({}) AS r").format(self.hints, union)
+            else:
+                query = self.prefix + union
             for row in self.conn.execute(query, chunk).fetchall():
                 got.setdefault(tuple(row[: len(self.key)]), self._values(row))
 
     def _scan(self, rows: int) -> list[Row]:
-        query = sql.SQL("{}SELECT {} FROM {} LIMIT {}").format(
+        query = sql.SQL("{}SELECT {}{} FROM {} LIMIT {}").format(
             self.prefix,
+            self.hints,
             self.select,
             sql.Identifier(self.table.schema, self.table.name),
             sql.Literal(rows),
@@ -208,3 +226,11 @@ def _expression(column: Column, limit: int) -> sql.Composed:
     return sql.SQL("LEFT(CAST({} AS CHAR), {})").format(
         sql.Identifier(column.name), sql.Literal(limit)
     )
+
+
+def _flavour(conn: Connection) -> Flavour:
+    """The server the connection speaks to (flavour.py)."""
+    from retention.engines.mariadb.connection import MariaDBConnection
+
+    assert isinstance(conn, MariaDBConnection)
+    return conn.flavour
