@@ -93,7 +93,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import checks
-from bench.archive import ARCHIVE_TARGET, ArchiveSetup, archive_setup
+from bench.archive import MARIADB_ARCHIVE_TARGET, ArchiveSetup, archive_setup
 from bench.engine import (
     PSEUDONYM_KEY,
     ROOT,
@@ -822,7 +822,7 @@ def measure_archive(template: Template, options: Options) -> tuple[Result, dict[
     try:
         setup = archive_setup(work)
         m = Measurement(
-            "archive", "purge", setup.policies, "dossier-medical", ARCHIVE_TARGET, -1,
+            "archive", "purge", setup.policies, "dossier-medical", MARIADB_ARCHIVE_TARGET, -1,
             checks.compare_purge, approvers=PURGE_APPROVERS,
         )  # fmt: skip
         result, extra = _measure(template, m, options, setup)
