@@ -193,6 +193,16 @@ def mariadb_conn(mariadb_url: str) -> Iterator[MariaDBConnection]:
         yield connection
 
 
+@pytest.fixture
+def mysql_capabilities(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The MariaDB engine chooses its statements as on a MySQL 8 server (no server here: its
+    paths are valid MariaDB SQL, tests/test_mysql_paths_mariadb.py)."""
+    from retention.engines.mariadb import ENGINE
+    from retention.engines.mariadb.flavour import MYSQL_CAPABILITIES
+
+    monkeypatch.setattr(type(ENGINE), "capabilities", MYSQL_CAPABILITIES)
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Skipped MariaDB tests are said loudly, with why (xdist workers' skips included)."""
     reasons = sorted(

@@ -23,7 +23,7 @@ from retention.engines import engine_for, engine_of, errors, sql
 from retention.engines.mariadb import ENGINE, grants, schema
 from retention.engines.mariadb.connection import MariaDBConnection
 from retention.engines.mariadb.errors import errno_of
-from retention.engines.mariadb.flavour import MARIADB_CAPABILITIES, MYSQL_CAPABILITIES
+from retention.engines.mariadb.flavour import MARIADB_CAPABILITIES
 from retention.errors import DatabaseError, UsageError
 from retention.settings import Settings
 from retention.store import schema as pg_schema
@@ -214,13 +214,6 @@ def test_a_crash_between_steps_is_completed_by_the_next_migrate(
     assert _dump(admin, crashed) == _dump(admin, straight)
 
 
-@pytest.fixture
-def mysql_ddl(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The MariaDB engine migrates as on a MySQL 8 server (no server here): without MariaDB's
-    `ADD COLUMN`, `ADD CONSTRAINT`, `CREATE INDEX` and `CREATE TRIGGER ... IF NOT EXISTS`."""
-    monkeypatch.setattr(type(ENGINE), "capabilities", MYSQL_CAPABILITIES)
-
-
 def test_every_if_not_exists_step_but_create_table_has_a_guard_for_mysql() -> None:
     steps = [s for m in schema.migrations() for s in m.statements]
     unguarded = [
@@ -238,7 +231,10 @@ def test_every_if_not_exists_step_but_create_table_has_a_guard_for_mysql() -> No
 
 
 def test_without_if_not_exists_ddl_migrate_asks_information_schema_and_ends_the_same(
-    admin: MariaDBConnection, databases: list[str], mariadb_admin_url: str, mysql_ddl: None
+    admin: MariaDBConnection,
+    databases: list[str],
+    mariadb_admin_url: str,
+    mysql_capabilities: None,
 ) -> None:
     """MySQL's path, on MariaDB: the same database as MariaDB's own steps make, no statement
     of the migration written with an `IF NOT EXISTS` MySQL 8.0 refuses, and every step run

@@ -61,12 +61,6 @@ CONTACTS = """phases:
 SCANNED = datetime(2025, 5, 30, 8, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def mysql_capabilities(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The MariaDB engine chooses its statements as on a MySQL 8 server."""
-    monkeypatch.setattr(type(ENGINE), "capabilities", MYSQL_CAPABILITIES)
-
-
 def test_the_flavour_is_read_from_the_servers_answer(mariadb_admin_url: str) -> None:
     with connect(Settings(), url=mariadb_admin_url) as conn:
         assert conn.flavour.server == "mariadb"  # type: ignore[attr-defined]
