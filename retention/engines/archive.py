@@ -7,11 +7,12 @@ database differs (docs/ENGINES.md, 2.5):
 - PostgreSQL: `COPY (DELETE ... RETURNING <group>, r.<column>...) TO STDOUT (FORMAT csv)`, one
   statement per link (`postgresql/archive.py`), its values set first with `set_config` and read
   with `current_setting` (COPY takes no bound parameters);
-- MariaDB: the batch's rows of the table are read by key with their group and locked (`FOR
-  UPDATE`), then `DELETE ... RETURNING` by those keys, read through an unbuffered cursor
-  (`mariadb/archive.py`): the rows written are those the DELETE returned. An engine without
-  `DELETE ... RETURNING` (MySQL 8; capability `delete_returning`) reads the locked rows, then
-  deletes them by key, and the DELETE's row count must equal the rows read.
+- MariaDB: the batch's rows of the table are read with their group through the same joins,
+  then deleted by key, `DELETE ... RETURNING` their keys, link values and CSV record, which
+  the server writes (`mariadb/archive.py`; a float's field excepted): the rows written are
+  those the DELETE returned. An engine without `DELETE ... RETURNING` (MySQL 8; capability
+  `delete_returning`) reads the rows by key `FOR UPDATE`, then deletes them by key, and the
+  DELETE's row count must equal the rows read.
 
 The caller (`retention.archive.codec`) says which rows with a `Taking`: the rows of `table AS
 r` matching `where` with the FROM items `using`, each row's group `group`.
@@ -20,7 +21,6 @@ r` matching `where` with the FROM items `using`, each row's group `group`.
 from __future__ import annotations
 
 import math
-import re
 import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -210,32 +210,7 @@ class UnreadableValueError(DatabaseError):
     (it rolls back) and the failure names the table and column, never the value."""
 
 
-# -- CSV as PostgreSQL's COPY (FORMAT csv) writes it, for engines that write it themselves ----
-
-_NEEDS_QUOTES = re.compile(r'[,"\n\r]')
-_QUOTED_CHARS = re.compile(r'["\n\r]')
-
-
-def csv_record(fields: Sequence[str | None], *, single: bool = False) -> bytes:
-    """One CSV record as PostgreSQL writes it, ending with a line break: NULL an empty
-    unquoted field, an empty string `""`, a value holding a comma, a quote, a CR or an LF
-    quoted (quotes doubled); `single` (a one-column table): `\\.` alone quoted too, as it
-    would read as the end of the data."""
-    if "" not in fields and not (single and "\\." in fields):
-        line = ",".join(["" if value is None else value for value in fields])
-        # no value quoted: none holds a comma (the commas are the separators), a quote, a
-        # CR or an LF
-        if line.count(",") == len(fields) - 1 and not _QUOTED_CHARS.search(line):
-            return (line + "\n").encode("utf-8")
-    out = []
-    for value in fields:
-        if value is None:
-            out.append("")
-        elif value == "" or _NEEDS_QUOTES.search(value) or (single and value == "\\."):
-            out.append('"' + value.replace('"', '""') + '"')
-        else:
-            out.append(value)
-    return (",".join(out) + "\n").encode("utf-8")
+# -- floats as PostgreSQL writes them, for engines whose server does not -----------------------
 
 
 def float8_text(value: float) -> str:

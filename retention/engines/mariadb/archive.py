@@ -43,8 +43,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from itertools import islice
-from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from retention.engines import sql
@@ -54,7 +53,6 @@ from retention.engines.archive import (
     TableProblem,
     Taking,
     UnreadableValueError,
-    csv_record,
     float4_text,
     float8_text,
 )
@@ -128,14 +126,16 @@ class ArchiveRows:
         return name
 
     def take(self, conn: Connection, table: Table, taking: Taking) -> dict[str, list[bytes]]:
-        formats = [_format(table, column) for column in table.columns.values()]
         ids = DIALECT.row_ids(table)
         names = list(table.columns)
         # the columns that make a row a member (all of them if none is named): compared with
-        # what the DELETE returns; the other values are read once, by the DELETE
+        # what the DELETE returns; the other values are read once, by the DELETE, as the
+        # record the server writes (`_record`)
         links = [names.index(c) for c in taking.links if c in table.columns] or list(
             range(len(names))
         )
+        parts = _record(table)  # a column of a type with no exact text: refused here
+        # (the same parts as the DELETE's, `_by_keys`)
         values = _values(table, "r")
         read = [
             *(_key(table.columns[c], sql.Identifier("r", c)) for c in ids),
@@ -153,19 +153,13 @@ class ArchiveRows:
         if not seen:
             return {}
         found: dict[str, list[bytes]] = {}
-        single = len(formats) == 1
-        writers = [fmt for _, fmt in formats]
-        # a value of these columns is written as the driver returns it when it is text: their
-        # writer would return it unchanged (a loop of 8 text columns: 3.4-3.6 -> 2.9-3.2 us a row;
-        # the batches side by side take the GIL in turn for this loop)
-        as_is = [fmt in _AS_IS for fmt in writers]
-        linked = _picker(links)
+        start, end = width + len(links), width + len(links) + len(parts)
+        record = _writer(parts)
         deleted = 0
-        for rows in self._deleted(conn, table, ids, list(seen)):
+        for rows in self._deleted(conn, table, ids, links, list(seen)):
             for row in rows:
-                returned = row[width:]
                 known = seen.get(tuple(row[:width]))
-                if known is None or known[0] != linked(returned):
+                if known is None or known[0] != tuple(row[width:start]):
                     raise RowsChangedError(
                         f"{table.label}: rows of the batch changed between their reading and "
                         "their deletion (by another transaction); nothing of this batch was "
@@ -174,13 +168,10 @@ class ArchiveRows:
                     )
                 deleted += 1
                 try:
-                    fields = [
-                        v if v is None or (plain and v.__class__ is str) else f(v)
-                        for f, plain, v in zip(writers, as_is, returned, strict=True)
-                    ]
+                    line = record(row[start:end])
                 except (ValueError, TypeError, OverflowError):  # never the value itself
-                    raise _unwritable(table, names, writers, returned) from None
-                found.setdefault(known[1], []).append(csv_record(fields, single=single))
+                    raise _unwritable(table, parts, row[start:end]) from None
+                found.setdefault(known[1], []).append(line)
         if deleted != len(seen):
             raise RowsChangedError(
                 f"{table.label}: {deleted} row(s) deleted for {len(seen)} read (changed by "
@@ -192,15 +183,21 @@ class ArchiveRows:
         return found
 
     def _deleted(
-        self, conn: Connection, table: Table, ids: Sequence[str], keys: list[tuple[Any, ...]]
+        self,
+        conn: Connection,
+        table: Table,
+        ids: Sequence[str],
+        links: Sequence[int],
+        keys: list[tuple[Any, ...]],
     ) -> Iterator[Iterable[Sequence[Any]]]:
-        """The deleted rows, keys first then each column's value, chunk by chunk."""
+        """The deleted rows, keys first, then the link columns' values, then the record's
+        parts, chunk by chunk."""
         chunks = iter(keys)
         while chunk := list(islice(chunks, CHUNK_ROWS)):
             size = -(-len(chunk) // CHUNK_STEP) * CHUNK_STEP
             # the last key again up to the chunk's size: `IN` ignores it
             params = [value for key in chunk + chunk[-1:] * (size - len(chunk)) for value in key]
-            statements = _by_keys(table, ids, size, self.delete_returning)
+            statements = _by_keys(table, ids, links, size, self.delete_returning)
             if self.delete_returning:
                 (delete,) = statements
                 yield conn.execute(delete, params).fetchall()
@@ -391,21 +388,36 @@ _STATEMENTS_LOCK = threading.Lock()
 
 
 def _by_keys(
-    table: Table, ids: Sequence[str], size: int, delete_returning: bool
+    table: Table,
+    ids: Sequence[str],
+    links: Sequence[int],
+    size: int,
+    delete_returning: bool,
 ) -> tuple[sql.Composed, ...]:
-    """`DELETE ... WHERE <key> IN (<size> keys) ... RETURNING <keys and values>`; without
-    `DELETE ... RETURNING`, the locked read by the same keys then the DELETE."""
+    """`DELETE ... WHERE <key> IN (<size> keys) ... RETURNING <keys, links' values, the
+    record's parts>`; without `DELETE ... RETURNING`, the locked read by the same keys then
+    the DELETE."""
     shape = tuple((name, column.type) for name, column in table.columns.items())
-    known = (table.qname, shape, tuple(table.primary_key), tuple(ids), size, delete_returning)
+    known = (
+        table.qname,
+        shape,
+        tuple(table.primary_key),
+        tuple(ids),
+        tuple(links),
+        size,
+        delete_returning,
+    )
     with _STATEMENTS_LOCK:  # batches side by side: one thread at a time in the LRU
         found = _STATEMENTS.get(known)
         if found is not None:
             _STATEMENTS.move_to_end(known)
             return found
+    values = _values(table)
     returned = sql.SQL(", ").join(
         [
             *(_key(table.columns[c], sql.Identifier(c)) for c in ids),
-            *(sql_value for sql_value, _ in _values(table)),
+            *(values[i][0] for i in links),
+            *(part.read for part in _record(table)),
         ]
     )
     target = sql.Identifier(*table.qname)
@@ -427,17 +439,18 @@ def _by_keys(
     return found
 
 
-def _unwritable(
-    table: Table, names: Sequence[str], writers: Sequence[Format], values: Sequence[Any]
-) -> UnreadableValueError:
-    """The error for a row one of whose values has no exact text: which column."""
-    failed = names[0]
-    for name, fmt, value in zip(names, writers, values, strict=True):
+def _unwritable(table: Table, parts: Sequence[Part], values: Sequence[Any]) -> UnreadableValueError:
+    """The error for a row one of whose values has no exact text: which column (or which of
+    the columns whose fields the server wrote as one text)."""
+    failed = ", ".join(parts[0].columns)
+    for part, value in zip(parts, values, strict=True):
         try:
-            if value is not None:
-                fmt(value)
+            if part.write is None:
+                _server_text(value)
+            elif value is not None:
+                part.write(value)
         except (ValueError, TypeError, OverflowError):
-            failed = name
+            failed = ", ".join(part.columns)
             break
     return UnreadableValueError(
         f"{table.label}.{failed}: a value could not be written exactly as text; nothing of "
@@ -460,9 +473,9 @@ def _rows_read(
     return found
 
 
-def _values(table: Table, alias: str | None = None) -> list[tuple[sql.Composable, Format]]:
+def _values(table: Table, alias: str | None = None) -> list[tuple[sql.Composable, Format | None]]:
     """Each column's value as read (the first read through the joins, `alias`; the DELETE's
-    RETURNING, no alias) and written."""
+    RETURNING, no alias) and, a float, written."""
     return [
         _value(column, sql.Identifier(alias, name) if alias else sql.Identifier(name))
         for name, column in table.columns.items()
@@ -510,7 +523,7 @@ def _in_keys(ids: Sequence[str], count: int) -> sql.Composable:
     )
 
 
-def _format(table: Table, column: Column) -> tuple[sql.Composable, Format]:
+def _format(table: Table, column: Column) -> tuple[sql.Composable, Format | None]:
     try:
         return _value(column, sql.Identifier(column.name))
     except KeyError:
@@ -521,19 +534,15 @@ def _format(table: Table, column: Column) -> tuple[sql.Composable, Format]:
         ) from None
 
 
-def _value(column: Column, ref: sql.Composable) -> tuple[sql.Composable, Format]:
-    """How a column is read (SQL) and written (its text, as PostgreSQL's for that value)."""
+def _value(column: Column, ref: sql.Composable) -> tuple[sql.Composable, Format | None]:
+    """How a column is read (SQL: to compare a link's value, and the text of the column's
+    CSV field, `_field`) and, for a float, written by this process (its text as PostgreSQL's
+    for that value)."""
     base = column.base_type.lower()
-    if base in _AS_CAST:
-        return sql.SQL("CAST({} AS CHAR)").format(ref), str
-    if base in _TIMES:
-        return sql.SQL("CAST({} AS CHAR)").format(ref), _seconds
-    if base == "timestamp":
-        return sql.SQL("CAST({} AS CHAR)").format(ref), _utc
-    if base in _TEXTS:
-        return ref, _text
-    if base in _BYTES:
-        return ref, _bytes
+    if base in _AS_CAST or base in _TIMES or base == "timestamp":
+        return sql.SQL("CAST({} AS CHAR)").format(ref), None
+    if base in _TEXTS or base in _BYTES:
+        return ref, None
     if base in {"double", "real"}:
         return ref, _double
     if base == "float":
@@ -541,44 +550,147 @@ def _value(column: Column, ref: sql.Composable) -> tuple[sql.Composable, Format]
     if base == "bit":
         found = _WIDTH.search(column.type)
         width = int(found.group(1)) if found else 1
-        return sql.SQL("LPAD(BIN({}), {}, '0')").format(ref, sql.Literal(width)), str
+        return sql.SQL("LPAD(BIN({}), {}, '0')").format(ref, sql.Literal(width)), None
     raise KeyError(base)
 
 
-def _seconds(text: Any) -> str:
-    """Fractional seconds without trailing zeros, as PostgreSQL writes them."""
-    value = str(text)
-    return value.rstrip("0").rstrip(".") if "." in value else value
+# The server writes each row's CSV record itself (`_record`), as PostgreSQL's COPY does: the
+# driver then turns one text per row into a Python object where it turned every value, and
+# this process writes no field (at 189,728 patients the values' objects and fields were about
+# 15 s of the archive's 29 s of CPU, under the GIL that the batches side by side share). Text
+# is tested and quoted in utf8mb4 under `utf8mb4_bin`, whatever its column's collation (10.11
+# found no fullwidth comma or quote under utf8mb4_unicode_ci either; byte for byte, no
+# collation's equalities can matter); a double quote and the line breaks as CHAR codes
+# (the driver's scanner of placeholders toggles on any quote character; no backslash escape).
+_UTF8 = sql.SQL("utf8mb4")
+_EMPTY = sql.SQL("''")
+_DQUOTE = sql.SQL("CHAR(34 USING utf8mb4)")
+_NEEDS_QUOTING = (44, 34, 10, 13)  # `,` `"` LF CR
+_FRACTION = re.compile(r"\((\d+)\)")
 
 
-def _utc(text: Any) -> str:
-    value = _seconds(text)
-    return value if value.startswith("0000-00-00") else value + "+00"
+class Part(NamedTuple):
+    """A part of a row's CSV record as the DELETE returns it: `read` its SQL; `column` and
+    `write` None when the server wrote the part (the fields of `columns`, quoted, joined by
+    commas), else how this process writes the value of its one column."""
+
+    read: sql.Composable
+    columns: tuple[str, ...]
+    write: Format | None = None
 
 
-def _picker(positions: Sequence[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
-    """The values at `positions` of a row, as a tuple."""
-    if len(positions) == 1:
-        (only,) = positions
-        return lambda row: (row[only],)
-    picked: Callable[[Sequence[Any]], tuple[Any, ...]] = itemgetter(*positions)
-    return picked
+def _record(table: Table) -> list[Part]:
+    """The parts of a row's CSV record, in the columns' order: a run of columns the server
+    writes is one text; a float column is its value, written here (PostgreSQL's shortest
+    digits, `float8_text`, which no MariaDB function writes)."""
+    single = len(table.columns) == 1
+    parts: list[Part] = []
+    run: list[tuple[str, sql.Composable]] = []
+    for name, column in table.columns.items():
+        field = _field(table, column, sql.Identifier(name), single)
+        if field is not None:
+            run.append((name, field))
+            continue
+        if run:
+            parts.append(_joined(run))
+            run = []
+        read, write = _format(table, column)
+        parts.append(Part(read, (name,), write))
+    if run:
+        parts.append(_joined(run))
+    return parts
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bytes | bytearray):
-        return bytes(value).decode("utf-8")  # UnicodeDecodeError: the batch rolls back
-    return str(value)
+def _writer(parts: Sequence[Part]) -> Callable[[Sequence[Any]], bytes]:
+    """A row's record from its parts as the DELETE returned them."""
+    if len(parts) == 1 and parts[0].write is None:  # the server wrote the whole record
+        return lambda returned: _line(returned[0])
+    writes = [part.write for part in parts]
+
+    def record(returned: Sequence[Any]) -> bytes:
+        return _line(
+            ",".join(
+                [
+                    _server_text(value) if write is None else "" if value is None else write(value)
+                    for write, value in zip(writes, returned, strict=True)
+                ]
+            )
+        )
+
+    return record
 
 
-_AS_IS: frozenset[Format] = frozenset({str, _text})  # they return a `str` value as it is
+def _line(text: Any) -> bytes:
+    return (_server_text(text) + "\n").encode("utf-8")
 
 
-def _bytes(value: Any) -> str:
-    data = value.encode("utf-8") if isinstance(value, str) else bytes(value)
-    return "\\x" + data.hex()
+def _server_text(text: Any) -> str:
+    """The server's text as the driver returns it: a `str` (a result in utf8mb4), else bytes
+    that must be UTF-8 (UnicodeDecodeError, a ValueError: the batch rolls back)."""
+    if text.__class__ is str:
+        return str(text)
+    if isinstance(text, bytes | bytearray):
+        return bytes(text).decode("utf-8")
+    raise TypeError(type(text).__name__)
+
+
+def _joined(fields: Sequence[tuple[str, sql.Composable]]) -> Part:
+    names = tuple(name for name, _ in fields)
+    if len(fields) == 1:
+        return Part(fields[0][1], names)
+    return Part(
+        sql.SQL("CONCAT_WS(',', {})").format(sql.SQL(", ").join(field for _, field in fields)),
+        names,
+    )
+
+
+def _field(
+    table: Table, column: Column, ref: sql.Composable, single: bool
+) -> sql.Composable | None:
+    """A column's CSV field as the server writes it, as PostgreSQL's COPY (FORMAT csv) writes
+    the same value's text (docs/ARCHIVE.md): a NULL the empty field, text quoted where it
+    must be (`_quoted`); None for a float."""
+    base = column.base_type.lower()
+    if base in {"double", "real", "float"}:
+        return None
+    text, _ = _format(table, column)  # a type with no exact text: UnreadableValueError
+    if base in _TEXTS:
+        return _quoted(
+            sql.SQL("(CONVERT({} USING {}) COLLATE utf8mb4_bin)").format(ref, _UTF8), single
+        )
+    if base in _BYTES:
+        text = sql.SQL("CONCAT(CHAR(92, 120 USING utf8mb4), LOWER(HEX({})))").format(ref)
+    elif base in _TIMES or base == "timestamp":
+        found = _FRACTION.search(column.type)
+        if found and int(found.group(1)) > 0:  # fractional seconds without trailing zeros
+            text = sql.SQL("TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM {}))").format(text)
+        if base == "timestamp":  # UTC, but a zero date as it is
+            text = sql.SQL("IF(LEFT({t}, 10) = '0000-00-00', {t}, CONCAT({t}, '+00'))").format(
+                t=text
+            )
+    # numbers, dates, times, bytes in hexadecimal, bits: never empty, never a comma, a quote
+    # or a line break
+    return sql.SQL("IFNULL(CONVERT({} USING {}), {})").format(text, _UTF8, _EMPTY)
+
+
+def _quoted(text: sql.Composable, single: bool) -> sql.Composable:
+    """A text field: NULL empty; empty, holding `,` `"` CR or LF (or `\\.` alone in a
+    one-column record) quoted, its quotes doubled. `OCTET_LENGTH`, not `= ''`: utf8mb4_bin
+    pads with spaces (`' ' = ''` is true)."""
+    special = sql.SQL(" OR ").join(
+        [
+            sql.SQL("OCTET_LENGTH({}) = 0").format(text),
+            *(
+                sql.SQL("LOCATE(CHAR({} USING utf8mb4), {}) > 0").format(sql.Literal(code), text)
+                for code in _NEEDS_QUOTING
+            ),
+            *([sql.SQL("HEX({}) = '5C2E'").format(text)] if single else []),
+        ]
+    )
+    return sql.SQL(
+        "CASE WHEN {t} IS NULL THEN '' WHEN {special} "
+        "THEN CONCAT({q}, REPLACE({t}, {q}, CHAR(34, 34 USING utf8mb4)), {q}) ELSE {t} END"
+    ).format(t=text, special=special, q=_DQUOTE)
 
 
 def _double(value: Any) -> str:
