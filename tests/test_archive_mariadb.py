@@ -439,7 +439,7 @@ ODD_ROWS = (
         1,
         1,
         "\uff02q\uff02",
-        "Évreux café",
+        "Évreux\rcafé",
         "b,c",
         "x,y",
         5,
@@ -479,7 +479,7 @@ ODD_ROWS = (
     ),
 )
 ODD_RECORDS = [
-    '1,1,\uff02q\uff02,Évreux café,"b,c","x,y",00101,2001-02-03 04:05:06.12+00,0.1,'
+    '1,1,\uff02q\uff02,"Évreux\rcafé","b,c","x,y",00101,2001-02-03 04:05:06.12+00,0.1,'
     "2001-02-03 04:05:06,-12:00:00,2024,18446744073709551615,-0.0000000001,\\x,"
     '"{""a"": [1, ""x,y""]}",   ,123e4567-e89b-12d3-a456-426614174000,::1\n',
     '3,3,a\uff0cb,,"d""e","",00000,0000-00-00 00:00:00,,1999-12-31 23:59:59.999,838:59:59,,0,'
@@ -493,7 +493,7 @@ def test_the_server_writes_each_record_as_postgresql_would_on_mariadb(
     """MariaDB writes each archived row's CSV record itself (a float's field excepted):
     the types PostgreSQL has not (enum, set, bit, year, unsigned, zero dates, uuid, inet6) and
     the traps of text under a collation (a fullwidth quote or comma, spaces alone, the empty
-    string, a latin1 column) give these exact bytes, both ways of deleting."""
+    string, a CR alone in a latin1 column) give these exact bytes, both ways of deleting."""
     from retention.engines.mariadb import ENGINE
     from retention.engines.mariadb.archive import ArchiveRows
 

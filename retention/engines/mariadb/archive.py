@@ -655,6 +655,8 @@ def _field(
         return None
     text, _ = _format(table, column)  # a type with no exact text: UnreadableValueError
     if base in _TEXTS:
+        if (column.collation or "").startswith("utf8mb4_"):
+            return _quoted(sql.SQL("({} COLLATE utf8mb4_bin)").format(ref), single)
         return _quoted(
             sql.SQL("(CONVERT({} USING {}) COLLATE utf8mb4_bin)").format(ref, _UTF8), single
         )
@@ -668,21 +670,22 @@ def _field(
             text = sql.SQL("IF(LEFT({t}, 10) = '0000-00-00', {t}, CONCAT({t}, '+00'))").format(
                 t=text
             )
-    # numbers, dates, times, bytes in hexadecimal, bits: never empty, never a comma, a quote
-    # or a line break
-    return sql.SQL("IFNULL(CONVERT({} USING {}), {})").format(text, _UTF8, _EMPTY)
+    # numbers, dates, times, bytes in hexadecimal, bits (text in the connection's utf8mb4):
+    # never empty, never a comma, a quote or a line break
+    return sql.SQL("IFNULL({}, {})").format(text, _EMPTY)
 
 
 def _quoted(text: sql.Composable, single: bool) -> sql.Composable:
     """A text field: NULL empty; empty, holding `,` `"` CR or LF (or `\\.` alone in a
     one-column record) quoted, its quotes doubled. `OCTET_LENGTH`, not `= ''`: utf8mb4_bin
-    pads with spaces (`' ' = ''` is true)."""
+    pads with spaces (`' ' = ''` is true). One REGEXP (its pattern constant, compiled once),
+    not a LOCATE per character: over 1.15 M rows of two text columns, 0.86 s against 2.5 s
+    (0.31 s without quoting), measured on 10.11; `^$|` in the pattern took 1.85 s."""
     special = sql.SQL(" OR ").join(
         [
             sql.SQL("OCTET_LENGTH({}) = 0").format(text),
-            *(
-                sql.SQL("LOCATE(CHAR({} USING utf8mb4), {}) > 0").format(sql.Literal(code), text)
-                for code in _NEEDS_QUOTING
+            sql.SQL("{} REGEXP CONCAT('[', CHAR({} USING utf8mb4), ']')").format(
+                text, sql.SQL(", ").join(map(sql.Literal, _NEEDS_QUOTING))
             ),
             *([sql.SQL("HEX({}) = '5C2E'").format(text)] if single else []),
         ]
