@@ -477,6 +477,7 @@ ODD_ROWS = (
         None,
         None,
     ),
+    (5, 5, *([None] * 17)),
 )
 ODD_RECORDS = [
     '1,1,\uff02q\uff02,"Évreux\rcafé","b,c","x,y",00101,2001-02-03 04:05:06.12+00,0.1,'
@@ -484,6 +485,7 @@ ODD_RECORDS = [
     '"{""a"": [1, ""x,y""]}",   ,123e4567-e89b-12d3-a456-426614174000,::1\n',
     '3,3,a\uff0cb,,"d""e","",00000,0000-00-00 00:00:00,,1999-12-31 23:59:59.999,838:59:59,,0,'
     ',\\x2c220a,,"",,\n',
+    "5,5" + "," * 17 + "\n",  # NULL in every kind of field
 ]
 
 
@@ -523,6 +525,40 @@ def test_the_server_writes_each_record_as_postgresql_would_on_mariadb(
         written = sorted(r for g in _tables(tmp_path / way, keys).values() for r in g["odds"])
         assert written == [r.encode("utf-8") for r in ODD_RECORDS], way
         assert mariadb_conn.execute("SELECT count(*) FROM odds").fetchone()[0] == 0
+
+
+def test_values_longer_than_a_server_text_are_written_whole_on_mariadb(
+    mariadb_conn: Connection, tool_schema: str, tmp_path: Path
+) -> None:
+    """The server's text functions give NULL past max_allowed_packet (16 MiB here): a 9 MB
+    blob (18 MB in hexadecimal) and 9 MB of double quotes (18 MB quoted) are returned as they
+    are and written by this process, whole, beside fields the server writes."""
+    assert int(mariadb_conn.execute("SELECT @@max_allowed_packet").fetchone()[0]) < 18_000_000
+    folder = write_policy(
+        tmp_path / "policy",
+        POLICY.replace(
+            "    - {table: mails, column: owner}\n",
+            "    - {table: mails, column: owner}\n    - {table: big, column: person_id}\n",
+        ),
+    )
+    _populate(mariadb_conn)
+    _extras(mariadb_conn)
+    mariadb_conn.execute(
+        "CREATE TABLE big (id int PRIMARY KEY, person_id int NOT NULL, b longblob, "
+        "doc longtext, short varchar(10)) ENGINE=InnoDB"
+    )
+    size = 9_000_000
+    mariadb_conn.execute(f"INSERT INTO big VALUES (1, 1, REPEAT(x'ab', {size}), NULL, 'a')")
+    mariadb_conn.execute(f"INSERT INTO big VALUES (3, 3, NULL, REPEAT('\"', {size}), '')")
+    keys = key_pair(tmp_path / "keys")
+    results = _archive(mariadb_conn, tool_schema, folder, tmp_path / "a", keys)
+    assert sum(r.acted for r in results) == SUBJECTS // 2
+    written = sorted(r for g in _tables(tmp_path / "a", keys).values() for r in g["big"])
+    assert written == [
+        b"1,1,\\x" + b"ab" * size + b",,a\n",
+        b'3,3,,"' + b'""' * size + b'",""\n',
+    ]
+    assert mariadb_conn.execute("SELECT count(*) FROM big").fetchone()[0] == 0
 
 
 def _meddling(

@@ -397,10 +397,9 @@ def _by_keys(
     """`DELETE ... WHERE <key> IN (<size> keys) ... RETURNING <keys, links' values, the
     record's parts>`; without `DELETE ... RETURNING`, the locked read by the same keys then
     the DELETE."""
-    shape = tuple((name, column.type) for name, column in table.columns.items())
     known = (
         table.qname,
-        shape,
+        tuple(table.columns.items()),  # the collations too: the record's SQL follows them
         tuple(table.primary_key),
         tuple(ids),
         tuple(links),
@@ -452,6 +451,14 @@ def _unwritable(table: Table, parts: Sequence[Part], values: Sequence[Any]) -> U
         except (ValueError, TypeError, OverflowError):
             failed = ", ".join(part.columns)
             break
+    for part, value in zip(parts, values, strict=True):
+        if part.write is None and value is None:  # TooLongError
+            return UnreadableValueError(
+                f"{table.label}.{', '.join(part.columns)}: the server returned no text for a "
+                "row's values (longer than its max_allowed_packet); nothing of this batch was "
+                "archived or deleted",
+                hint="raise max_allowed_packet (server and client)",
+            )
     return UnreadableValueError(
         f"{table.label}.{failed}: a value could not be written exactly as text; nothing of "
         "this batch was archived or deleted",
@@ -570,9 +577,9 @@ _FRACTION = re.compile(r"\((\d+)\)")
 
 
 class Part(NamedTuple):
-    """A part of a row's CSV record as the DELETE returns it: `read` its SQL; `column` and
-    `write` None when the server wrote the part (the fields of `columns`, quoted, joined by
-    commas), else how this process writes the value of its one column."""
+    """A part of a row's CSV record as the DELETE returns it: `read` its SQL; `write` None
+    when the server wrote the part (the fields of `columns`, quoted, joined by commas), else
+    how this process writes the field of its one column from the value."""
 
     read: sql.Composable
     columns: tuple[str, ...]
@@ -600,21 +607,112 @@ def _parts(table: Table) -> list[Part]:
     writes is one text; a float column is its value, written here (PostgreSQL's shortest
     digits, `float8_text`, which no MariaDB function writes)."""
     single = len(table.columns) == 1
+    by_server = _by_server(table)
     parts: list[Part] = []
     run: list[tuple[str, sql.Composable]] = []
     for name, column in table.columns.items():
-        field = _field(table, column, sql.Identifier(name), single)
-        if field is not None:
-            run.append((name, field))
+        if name in by_server:
+            run.append((name, _field(table, column, sql.Identifier(name), single)))
             continue
         if run:
             parts.append(_joined(run))
             run = []
         read, write = _format(table, column)
-        parts.append(Part(read, (name,), write))
+        parts.append(Part(read, (name,), _in_process(write, column, single)))
     if run:
         parts.append(_joined(run))
     return parts
+
+
+# The server's text functions return NULL (warning 1301, not an error) for a result longer
+# than `max_allowed_packet` (16 MiB by default on MariaDB, 64 MiB on MySQL 8; 4 MiB before
+# MariaDB 10.2 and MySQL 5.7): the server writes the fields of values whose text is bounded
+# by their type, together at most `RECORD_BUDGET` bytes in the worst case; the others (bytes,
+# whose hexadecimal doubles them; long texts, below; floats) are returned as they are and
+# written here, as they all were before. The fields are joined by CONCAT, so a
+# record past the server's limit is NULL as a whole, and the batch stops (`TooLongError`).
+RECORD_BUDGET = 8 << 20
+_SHORT_TEXT = 64  # bytes of any number's, date's, time's or address's text, at most
+# Texts the server quotes: at most this many characters. Its REPLACE (and REGEXP_REPLACE)
+# take a time quadratic in the quotes a value holds (10.11: 65,535 quotes 1.5 s, 16,000 0.11
+# s, 4,000 0.01 s; 9 MB of quotes did not end in 30 minutes, and KILL did not stop it): a
+# TEXT of JSON would cost a batch seconds, a long one the server's CPU for hours.
+_SERVER_TEXT_CHARS = 1024
+# the most bytes in utf8mb4 of a text type without a length (TINYTEXT: 255 bytes in its
+# character set, each at most 4 in utf8mb4; an enum's label: 255 characters)
+_TEXT_BYTES = {"tinytext": 255 * 4, "enum": 255 * 4}
+
+
+def _by_server(table: Table) -> set[str]:
+    """The columns whose fields the server writes: short ones, the shortest first, while
+    their worst case (each character 4 bytes, each one a quote doubled) fits the budget."""
+    sizes = {
+        name: size
+        for name, column in table.columns.items()
+        if (size := _worst_field(column)) is not None
+    }
+    chosen: set[str] = set()
+    total = 0
+    for name, size in sorted(sizes.items(), key=lambda item: item[1]):
+        if total + size > RECORD_BUDGET:
+            break
+        chosen.add(name)
+        total += size + 1
+    return chosen
+
+
+def _worst_field(column: Column) -> int | None:
+    """The longest field the server could write for the column, in bytes; None: written here."""
+    base = column.base_type.lower()
+    if base in {"double", "real", "float"} or base in _BYTES:
+        return None
+    if base in _TEXTS:
+        if (column.collation or "binary") == "binary":
+            return None  # bytes the server would not convert to utf8mb4: decoded here
+        if column.max_length and column.max_length <= _SERVER_TEXT_CHARS:
+            octets: int | None = column.max_length * 4  # characters of 4 bytes at most
+        else:
+            octets = None if column.max_length else _TEXT_BYTES.get(base)
+        if octets is None:
+            return None  # longer texts, sets, JSON: up to 64 KiB, 16 MiB or 4 GiB
+        return octets * 2 + 2  # each byte a quote doubled, and the two quotes around
+    if base == "bit":
+        found = _WIDTH.search(column.type)
+        return int(found.group(1)) if found else 1
+    return _SHORT_TEXT
+
+
+def _in_process(write: Format | None, column: Column, single: bool) -> Format:
+    """How this process writes a column's field from its value (`_value`'s writer for a
+    float; bytes as `\\x` and hexadecimal; text quoted where it must be)."""
+    if write is not None:
+        return write  # a float: digits, a sign, a point, an exponent: never quoted
+    if column.base_type.lower() in _BYTES:
+        return _bytes
+    return lambda value: _quoted_text(_text(value), single)
+
+
+_NEEDS_QUOTES = re.compile(r'[,"\n\r]')
+
+
+def _quoted_text(text: str, single: bool) -> str:
+    """A text field as `_quoted` writes it on the server."""
+    if text == "" or _NEEDS_QUOTES.search(text) or (single and text == "\\."):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8")  # UnicodeDecodeError: the batch rolls back
+    return str(value)
+
+
+def _bytes(value: Any) -> str:
+    data = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+    return "\\x" + data.hex()
 
 
 def _writer(parts: Sequence[Part]) -> Callable[[Sequence[Any]], bytes]:
@@ -642,33 +740,39 @@ def _line(text: Any) -> bytes:
 
 def _server_text(text: Any) -> str:
     """The server's text as the driver returns it: a `str` (a result in utf8mb4), else bytes
-    that must be UTF-8 (UnicodeDecodeError, a ValueError: the batch rolls back)."""
+    that must be UTF-8 (UnicodeDecodeError, a ValueError: the batch rolls back). None: the
+    server wrote no text (every field is written non-NULL; `CONCAT` gives NULL past
+    `max_allowed_packet`): `TooLongError`, the batch rolls back."""
     if text.__class__ is str:
         return str(text)
     if isinstance(text, bytes | bytearray):
         return bytes(text).decode("utf-8")
+    if text is None:
+        raise TooLongError
     raise TypeError(type(text).__name__)
+
+
+class TooLongError(ValueError):
+    """The server returned no record for a row: longer than its `max_allowed_packet`."""
 
 
 def _joined(fields: Sequence[tuple[str, sql.Composable]]) -> Part:
     names = tuple(name for name, _ in fields)
     if len(fields) == 1:
         return Part(fields[0][1], names)
+    # CONCAT, not CONCAT_WS: a NULL (a result past max_allowed_packet) makes the whole
+    # record NULL, never a record one field short
     return Part(
-        sql.SQL("CONCAT_WS(',', {})").format(sql.SQL(", ").join(field for _, field in fields)),
+        sql.SQL("CONCAT({})").format(sql.SQL(", ',', ").join(field for _, field in fields)),
         names,
     )
 
 
-def _field(
-    table: Table, column: Column, ref: sql.Composable, single: bool
-) -> sql.Composable | None:
+def _field(table: Table, column: Column, ref: sql.Composable, single: bool) -> sql.Composable:
     """A column's CSV field as the server writes it, as PostgreSQL's COPY (FORMAT csv) writes
     the same value's text (docs/ARCHIVE.md): a NULL the empty field, text quoted where it
-    must be (`_quoted`); None for a float."""
+    must be (`_quoted`). Only for the columns `_by_server` chose."""
     base = column.base_type.lower()
-    if base in {"double", "real", "float"}:
-        return None
     text, _ = _format(table, column)  # a type with no exact text: UnreadableValueError
     if base in _TEXTS:
         if (column.collation or "").startswith("utf8mb4_"):
@@ -676,9 +780,7 @@ def _field(
         return _quoted(
             sql.SQL("(CONVERT({} USING {}) COLLATE utf8mb4_bin)").format(ref, _UTF8), single
         )
-    if base in _BYTES:
-        text = sql.SQL("CONCAT(CHAR(92, 120 USING utf8mb4), LOWER(HEX({})))").format(ref)
-    elif base in _TIMES or base == "timestamp":
+    if base in _TIMES or base == "timestamp":
         found = _FRACTION.search(column.type)
         if found and int(found.group(1)) > 0:  # fractional seconds without trailing zeros
             text = sql.SQL("TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM {}))").format(text)
@@ -686,7 +788,7 @@ def _field(
             text = sql.SQL("IF(LEFT({t}, 10) = '0000-00-00', {t}, CONCAT({t}, '+00'))").format(
                 t=text
             )
-    # numbers, dates, times, bytes in hexadecimal, bits (text in the connection's utf8mb4):
+    # numbers, dates, times, bits, addresses (text in the connection's utf8mb4):
     # never empty, never a comma, a quote or a line break
     return sql.SQL("IFNULL({}, {})").format(text, _EMPTY)
 
