@@ -8,11 +8,11 @@ database differs (docs/ENGINES.md, 2.5):
   statement per link (`postgresql/archive.py`), its values set first with `set_config` and read
   with `current_setting` (COPY takes no bound parameters);
 - MariaDB: the batch's rows of the table are read with their group through the same joins,
-  then deleted by key, `DELETE ... RETURNING` their keys, link values and CSV record, which
-  the server writes (`mariadb/archive.py`; a float's field excepted): the rows written are
-  those the DELETE returned. An engine without `DELETE ... RETURNING` (MySQL 8; capability
-  `delete_returning`) reads the rows by key `FOR UPDATE`, then deletes them by key, and the
-  DELETE's row count must equal the rows read.
+  then deleted by key, `DELETE ... RETURNING` their keys, link values and CSV record, whose
+  fields the server writes where their type bounds their text, this process the others
+  (`mariadb/archive.py`): the rows written are those the DELETE returned. An engine without
+  `DELETE ... RETURNING` (MySQL 8; capability `delete_returning`) reads the rows by key `FOR
+  UPDATE`, then deletes them by key, and the DELETE's row count must equal the rows read.
 
 The caller (`retention.archive.codec`) says which rows with a `Taking`: the rows of `table AS
 r` matching `where` with the FROM items `using`, each row's group `group`.

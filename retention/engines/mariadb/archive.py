@@ -30,8 +30,10 @@ Each value is written as PostgreSQL writes the same value's text (docs/ARCHIVE.m
 archive reads the same whichever engine wrote it: numbers and dates as `CAST(... AS CHAR)` (a
 zero date keeps its text byte for byte: never read raw, docs/ENGINES.md 2.4), fractional
 seconds without trailing zeros, TIMESTAMP in UTC with `+00`, floats by their shortest digits,
-bytes as `\\x` and hexadecimal, text as it is. A column of a type with no exact text (spatial
-types...) stops the batch before anything is deleted.
+bytes as `\\x` and hexadecimal, text as it is. The server writes the record's fields of the
+values whose text their type bounds (`_record`, `_by_server`); the others come back as values
+and this process writes them. A column of a type with no exact text (spatial types...) stops
+the batch before anything is deleted.
 """
 
 from __future__ import annotations
