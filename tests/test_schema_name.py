@@ -180,3 +180,31 @@ def test_mariadbs_trail_triggers_dropped_are_said_and_init_restores_them(
         )
     finally:
         mariadb_conn.execute(f"DROP DATABASE IF EXISTS `{tool}`")
+
+
+def test_a_tool_database_dropped_while_it_is_looked_at_holds_nothing_on_mariadb(
+    mariadb_conn: MariaDBConnection,
+) -> None:
+    """Another tool database listed by information_schema, then dropped before its holds are
+    read (seen in the suite: another test's teardown): it keeps nothing for this database, and
+    the command goes on, where it stopped on error 1146 ("table doesn't exist")."""
+    from retention.engines.mariadb.schema import OwnSchema
+
+    other = f"rt_sn_{secrets.token_hex(4)}"
+    mariadb_conn.execute(f"CREATE DATABASE `{other}`")
+    mariadb_conn.execute(f"CREATE TABLE `{other}`.holds (subject_table varchar(200))")
+    real = mariadb_conn.execute
+
+    def dropped_after_listing(query: Any, params: Any = None) -> Any:
+        found = real(query, params)
+        if "information_schema.COLUMNS" in str(query):
+            real(f"DROP DATABASE `{other}`")  # between the listing and the read
+        return found
+
+    try:
+        mariadb_conn.execute = dropped_after_listing  # type: ignore[method-assign,assignment]
+        assert OwnSchema().serves_this_database(mariadb_conn, other) is False
+    finally:
+        mariadb_conn.execute = real  # type: ignore[method-assign]
+        mariadb_conn.execute(f"DROP DATABASE IF EXISTS `{other}`")
+    assert mariadb_conn.execute("SELECT 1").fetchone() == (1,)  # the connection still usable
