@@ -527,6 +527,38 @@ def test_the_server_writes_each_record_as_postgresql_would_on_mariadb(
         assert mariadb_conn.execute("SELECT count(*) FROM odds").fetchone()[0] == 0
 
 
+def test_fields_written_here_and_by_the_server_alternate_in_one_record_on_mariadb(
+    mariadb_conn: Connection, tool_schema: str, tmp_path: Path
+) -> None:
+    """A record whose fields this process writes (floats, bytes) come first, last and side by
+    side with those the server writes: the fields in the columns' order, one comma apart."""
+    folder = write_policy(
+        tmp_path / "policy",
+        POLICY.replace(
+            "    - {table: mails, column: owner}\n",
+            "    - {table: mails, column: owner}\n    - {table: mixed, column: person_id}\n",
+        ),
+    )
+    _populate(mariadb_conn)
+    _extras(mariadb_conn)
+    mariadb_conn.execute(
+        "CREATE TABLE mixed (f1 double, id int PRIMARY KEY, b varbinary(4), f2 float, "
+        "person_id int NOT NULL, t varchar(8), f3 double, f4 double) ENGINE=InnoDB"
+    )
+    mariadb_conn.execute(
+        "INSERT INTO mixed VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        (1e20, 1, b"\x00,", 0.5, 1, "a,b", None, -1.5e-7),
+    )
+    mariadb_conn.execute(
+        "INSERT INTO mixed VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        (None, 3, None, None, 3, None, 2.5, None),
+    )
+    keys = key_pair(tmp_path / "keys")
+    _archive(mariadb_conn, tool_schema, folder, tmp_path / "a", keys)
+    written = sorted(r for g in _tables(tmp_path / "a", keys).values() for r in g["mixed"])
+    assert written == [b",3,,,3,,2.5,\n", b'1e+20,1,\\x002c,0.5,1,"a,b",,-1.5e-07\n']
+
+
 def test_values_longer_than_a_server_text_are_written_whole_on_mariadb(
     mariadb_conn: Connection, tool_schema: str, tmp_path: Path
 ) -> None:
