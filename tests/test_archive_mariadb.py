@@ -1187,3 +1187,31 @@ def test_a_restore_compares_text_as_the_server_compares_it_under_the_collation(
             ours = weights.of(collation, a) == weights.of(collation, b)
             assert weights.of(collation, a) is not None
             assert ours == bool(server[0]), (a, b)
+
+
+@pytest.mark.parametrize("returning", [True, False])
+def test_a_one_column_record_quotes_the_end_of_data_marker_on_mariadb(
+    mariadb_conn: Connection, returning: bool
+) -> None:
+    """A one-column table: its value `\\.` alone is quoted, as PostgreSQL's COPY quotes it
+    (unquoted, `COPY ... FROM` would read it as the end of the data); the empty string is
+    `""`; other values as they are. Taken by `ArchiveRows.take` itself, in a transaction that
+    rolls back: the rows come back."""
+    from retention.catalog.introspect import read_catalog
+    from retention.engines.archive import Taking
+    from retention.engines.mariadb.archive import ArchiveRows
+
+    mariadb_conn.execute("CREATE TABLE solo (v varchar(10) PRIMARY KEY) ENGINE=InnoDB")
+    for value in ("\\.", "", "a", "x,y", "\\.x"):
+        mariadb_conn.execute("INSERT INTO solo VALUES (%s)", (value,))
+    table = read_catalog(mariadb_conn).find("solo")
+    assert table is not None
+    taking = Taking(
+        sql.SQL("(SELECT 'g1' AS grp) AS p"), sql.SQL("TRUE"), sql.SQL("p.grp"), {}, ("v",)
+    )
+    rows = ArchiveRows(delete_returning=returning)
+    with mariadb_conn.transaction(force_rollback=True):
+        taken = rows.take(mariadb_conn, table, taking)
+        assert mariadb_conn.execute("SELECT count(*) FROM solo").fetchone() == (0,)
+    assert mariadb_conn.execute("SELECT count(*) FROM solo").fetchone() == (5,)
+    assert taken == {"g1": sorted([b'"\\."\n', b'""\n', b"a\n", b'"x,y"\n', b"\\.x\n"])}
