@@ -31,7 +31,7 @@ archive reads the same whichever engine wrote it: numbers and dates as `CAST(...
 zero date keeps its text byte for byte: never read raw, docs/ENGINES.md 2.4), fractional
 seconds without trailing zeros, TIMESTAMP in UTC with `+00`, floats by their shortest digits,
 bytes as `\\x` and hexadecimal, text as it is. The server writes the record's fields of the
-values whose text their type bounds (`_record`, `_by_server`); the others come back as values
+values whose text their type bounds (`_record`, `_server_writes`); the others come back as values
 and this process writes them. A column of a type with no exact text (spatial types...) stops
 the batch before anything is deleted.
 """
@@ -445,6 +445,13 @@ def _unwritable(table: Table, parts: Sequence[Part], values: Sequence[Any]) -> U
     the columns whose fields the server wrote as one text)."""
     failed = ", ".join(parts[0].columns)
     for part, value in zip(parts, values, strict=True):
+        if part.write is None and value is None:  # TooLongError
+            return UnreadableValueError(
+                f"{table.label}.{', '.join(part.columns)}: the server returned no text for a "
+                "row's values (longer than its max_allowed_packet); nothing of this batch was "
+                "archived or deleted",
+                hint="raise max_allowed_packet (server and client)",
+            )
         try:
             if part.write is None:
                 _server_text(value)
@@ -453,14 +460,6 @@ def _unwritable(table: Table, parts: Sequence[Part], values: Sequence[Any]) -> U
         except (ValueError, TypeError, OverflowError):
             failed = ", ".join(part.columns)
             break
-    for part, value in zip(parts, values, strict=True):
-        if part.write is None and value is None:  # TooLongError
-            return UnreadableValueError(
-                f"{table.label}.{', '.join(part.columns)}: the server returned no text for a "
-                "row's values (longer than its max_allowed_packet); nothing of this batch was "
-                "archived or deleted",
-                hint="raise max_allowed_packet (server and client)",
-            )
     return UnreadableValueError(
         f"{table.label}.{failed}: a value could not be written exactly as text; nothing of "
         "this batch was archived or deleted",
@@ -609,11 +608,10 @@ def _parts(table: Table) -> list[Part]:
     writes is one text; a float column is its value, written here (PostgreSQL's shortest
     digits, `float8_text`, which no MariaDB function writes)."""
     single = len(table.columns) == 1
-    by_server = _by_server(table)
     parts: list[Part] = []
     run: list[tuple[str, sql.Composable]] = []
     for name, column in table.columns.items():
-        if name in by_server:
+        if _server_writes(column):
             run.append((name, _field(table, column, sql.Identifier(name), single)))
             continue
         if run:
@@ -627,61 +625,34 @@ def _parts(table: Table) -> list[Part]:
 
 
 # The server's text functions return NULL (warning 1301, not an error) for a result longer
-# than `max_allowed_packet` (16 MiB by default on MariaDB, 64 MiB on MySQL 8; 4 MiB before
-# MariaDB 10.2 and MySQL 5.7): the server writes the fields of values whose text is bounded
-# by their type, together at most `RECORD_BUDGET` bytes in the worst case; the others (bytes,
-# whose hexadecimal doubles them; long texts, below; floats) are returned as they are and
-# written here, as they all were before. The fields are joined by CONCAT, so a
-# record past the server's limit is NULL as a whole, and the batch stops (`TooLongError`).
-RECORD_BUDGET = 8 << 20
-_SHORT_TEXT = 64  # bytes of any number's, date's, time's or address's text, at most
+# than `max_allowed_packet` (16 MiB by default on MariaDB, 64 MiB on MySQL 8): the server
+# writes the fields of values whose text their type bounds (`_server_writes`); the others
+# (bytes, whose hexadecimal doubles them; long texts, below; floats) are returned as they are
+# and written here, as they all were before. The fields are joined by CONCAT, so a record
+# past the server's limit (a table of thousands of such columns) is NULL as a whole, and the
+# batch stops (`TooLongError`), never writing a record one field short.
+#
 # Texts the server quotes: at most this many characters. Its REPLACE (and REGEXP_REPLACE)
 # take a time quadratic in the quotes a value holds (10.11: 65,535 quotes 1.5 s, 16,000 0.11
 # s, 4,000 0.01 s; 9 MB of quotes did not end in 30 minutes, and KILL did not stop it): a
 # TEXT of JSON would cost a batch seconds, a long one the server's CPU for hours.
 _SERVER_TEXT_CHARS = 1024
-# the most bytes in utf8mb4 of a text type without a length (TINYTEXT: 255 bytes in its
-# character set, each at most 4 in utf8mb4; an enum's label: 255 characters)
-_TEXT_BYTES = {"tinytext": 255 * 4, "enum": 255 * 4}
+_SHORT_TEXT_TYPES = frozenset({"tinytext", "enum"})  # 255 bytes; a label of 255 characters
 
 
-def _by_server(table: Table) -> set[str]:
-    """The columns whose fields the server writes: short ones, the shortest first, while
-    their worst case (each character 4 bytes, each one a quote doubled) fits the budget."""
-    sizes = {
-        name: size
-        for name, column in table.columns.items()
-        if (size := _worst_field(column)) is not None
-    }
-    chosen: set[str] = set()
-    total = 0
-    for name, size in sorted(sizes.items(), key=lambda item: item[1]):
-        if total + size > RECORD_BUDGET:
-            break
-        chosen.add(name)
-        total += size + 1
-    return chosen
-
-
-def _worst_field(column: Column) -> int | None:
-    """The longest field the server could write for the column, in bytes; None: written here."""
+def _server_writes(column: Column) -> bool:
+    """Whether the server writes the column's field: numbers, dates, times, bits, addresses,
+    and texts of at most `_SERVER_TEXT_CHARS` characters in a character set it converts."""
     base = column.base_type.lower()
     if base in {"double", "real", "float"} or base in _BYTES:
-        return None
+        return False
     if base in _TEXTS:
         if (column.collation or "binary") == "binary":
-            return None  # bytes the server would not convert to utf8mb4: decoded here
-        if column.max_length and column.max_length <= _SERVER_TEXT_CHARS:
-            octets: int | None = column.max_length * 4  # characters of 4 bytes at most
-        else:
-            octets = None if column.max_length else _TEXT_BYTES.get(base)
-        if octets is None:
-            return None  # longer texts, sets, JSON: up to 64 KiB, 16 MiB or 4 GiB
-        return octets * 2 + 2  # each byte a quote doubled, and the two quotes around
-    if base == "bit":
-        found = _WIDTH.search(column.type)
-        return int(found.group(1)) if found else 1
-    return _SHORT_TEXT
+            return False  # bytes the server would not convert to utf8mb4: decoded here
+        if column.max_length:
+            return column.max_length <= _SERVER_TEXT_CHARS
+        return base in _SHORT_TEXT_TYPES  # not TEXT, MEDIUMTEXT, LONGTEXT, SET or JSON
+    return True
 
 
 def _in_process(write: Format | None, column: Column, single: bool) -> Format:
@@ -773,7 +744,7 @@ def _joined(fields: Sequence[tuple[str, sql.Composable]]) -> Part:
 def _field(table: Table, column: Column, ref: sql.Composable, single: bool) -> sql.Composable:
     """A column's CSV field as the server writes it, as PostgreSQL's COPY (FORMAT csv) writes
     the same value's text (docs/ARCHIVE.md): a NULL the empty field, text quoted where it
-    must be (`_quoted`). Only for the columns `_by_server` chose."""
+    must be (`_quoted`). Only for the columns `_server_writes` names."""
     base = column.base_type.lower()
     text, _ = _format(table, column)  # a type with no exact text: UnreadableValueError
     if base in _TEXTS:
