@@ -430,7 +430,8 @@ ODDS = """CREATE TABLE odds (
     ci varchar(40) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci, l1 varchar(20) CHARACTER SET
     latin1, en enum('a', 'b,c', 'd"e'), st set('x', 'y'), bt bit(5), ts6 timestamp(6) NULL,
     f double, dt3 datetime(3), tm time, y year, bigu bigint unsigned, num decimal(20,10),
-    vb varbinary(10), js json, sp varchar(10), u uuid, ip inet6
+    vb varbinary(10), js json, sp varchar(10), u uuid, ip inet6, zi int(5) zerofill,
+    zd decimal(8,2) zerofill
 ) ENGINE=InnoDB"""
 ODD_ROWS = (
     # a fullwidth quote and comma under utf8mb4_unicode_ci, spaces alone (equal to '' under a
@@ -455,6 +456,8 @@ ODD_ROWS = (
         "   ",
         "123e4567-e89b-12d3-a456-426614174000",
         "::1",
+        42,
+        "3.5",
     ),
     (
         3,
@@ -476,16 +479,18 @@ ODD_ROWS = (
         "",
         None,
         None,
+        0,
+        0,
     ),
-    (5, 5, *([None] * 17)),
+    (5, 5, *([None] * 19)),
 )
 ODD_RECORDS = [
     '1,1,\uff02q\uff02,"Évreux\rcafé","b,c","x,y",00101,2001-02-03 04:05:06.12+00,0.1,'
     "2001-02-03 04:05:06,-12:00:00,2024,18446744073709551615,-0.0000000001,\\x,"
-    '"{""a"": [1, ""x,y""]}",   ,123e4567-e89b-12d3-a456-426614174000,::1\n',
+    '"{""a"": [1, ""x,y""]}",   ,123e4567-e89b-12d3-a456-426614174000,::1,42,3.50\n',
     '3,3,a\uff0cb,,"d""e","",00000,0000-00-00 00:00:00,,1999-12-31 23:59:59.999,838:59:59,,0,'
-    ',\\x2c220a,,"",,\n',
-    "5,5" + "," * 17 + "\n",  # NULL in every kind of field
+    ',\\x2c220a,,"",,,0,0.00\n',
+    "5,5" + "," * 19 + "\n",  # NULL in every kind of field
 ]
 
 
@@ -493,8 +498,9 @@ def test_the_server_writes_each_record_as_postgresql_would_on_mariadb(
     mariadb_conn: Connection, tool_schema: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """MariaDB writes each archived row's CSV record itself (a float's field excepted):
-    the types PostgreSQL has not (enum, set, bit, year, unsigned, zero dates, uuid, inet6) and
-    the traps of text under a collation (a fullwidth quote or comma, spaces alone, the empty
+    the types PostgreSQL has not (enum, set, bit, year, unsigned, zerofill: the value's
+    digits, not the display's zeros, zero dates, uuid, inet6) and the traps of text under a
+    collation (a fullwidth quote or comma, spaces alone, the empty
     string, a CR alone in a latin1 column) give these exact bytes, both ways of deleting."""
     from retention.engines.mariadb import ENGINE
     from retention.engines.mariadb.archive import ArchiveRows

@@ -74,6 +74,7 @@ _TEXTS = frozenset(
 )
 _BYTES = frozenset({"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"})
 _WIDTH = re.compile(r"\((\d+)\)")
+_ZEROFILL = re.compile(r"\bzerofill\b", re.IGNORECASE)  # numbers only (MySQL 8: deprecated)
 
 Format = Callable[[Any], str]
 
@@ -548,6 +549,8 @@ def _value(column: Column, ref: sql.Composable) -> tuple[sql.Composable, Format 
     for that value)."""
     base = column.base_type.lower()
     if base in _AS_CAST or base in _TIMES or base == "timestamp":
+        if _ZEROFILL.search(column.type):  # `+ 0`: the value's digits, not the display's
+            ref = sql.SQL("({} + 0)").format(ref)  # 42 in int(5) zerofill is 42, not 00042
         return sql.SQL("CAST({} AS CHAR)").format(ref), None
     if base in _TEXTS or base in _BYTES:
         return ref, None
