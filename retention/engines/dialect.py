@@ -401,6 +401,15 @@ class Dialect(Protocol):
         after its row, aliased `alias`: one row per member, with `key` and `count`."""
         ...
 
+    def count_distinct(
+        self, columns: Sequence[sql.Composable], rest: sql.Composable
+    ) -> sql.Composed:
+        """A statement giving the number of distinct rows of `columns` (none NULL) over `rest`
+        (`FROM ... WHERE ...`), as this engine counts them fastest (72,382 archived subjects:
+        PostgreSQL's `SELECT DISTINCT` in a subquery 45 ms, its `count(DISTINCT (a, b))` 200 ms;
+        MariaDB's `COUNT(DISTINCT a, b)` 80 ms, its `SELECT DISTINCT` 400 ms)."""
+        ...
+
     def segment_digests(self, schema: str, segment: str, alias: str) -> sql.Composable:
         """The subject digests of the archive segment aliased `segment`, as a join after it
         aliased `alias` with one column `digest` (PostgreSQL: the segment's text[];

@@ -613,17 +613,17 @@ class _Context:
         if not archive_catalogue_installed(self.conn, self.schema):
             return None
         params = Params(prefix="a")
-        query = sql.SQL(
-            "SELECT count(*) FROM (SELECT DISTINCT f.policy, d.digest FROM {segments} AS s "
-            "JOIN {files} AS f USING (file_id) {digests} "
-            "WHERE s.destroyed_at IS NULL AND f.destroyed_at IS NULL AND {policies}) AS a"
+        rest = sql.SQL(
+            "FROM {segments} AS s JOIN {files} AS f USING (file_id) {digests} "
+            "WHERE s.destroyed_at IS NULL AND f.destroyed_at IS NULL AND {policies}"
         ).format(
             segments=sql.Identifier(self.schema, "archive_segments"),
             files=sql.Identifier(self.schema, "archive_files"),
             digests=self.dialect.segment_digests(self.schema, "s", "d"),
             policies=clock_sql(self.conn).any_of(sql.SQL("f.policy"), params, group.names),
         )
-        return self._count(query, params.values)
+        columns = [sql.SQL("f.policy"), sql.SQL("d.digest")]
+        return self._count(self.dialect.count_distinct(columns, rest), params.values)
 
     def _count(self, query: sql.Composed, params: dict[str, object] | None = None) -> int:
         row = self.conn.execute(query, params or {}).fetchone()

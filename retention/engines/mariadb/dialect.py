@@ -459,6 +459,13 @@ class MariaDBDialect:
         ).format(document, sql.Identifier(alias, "n"))
         return RowSet(source, {"key": sql.Identifier(alias, "key"), "count": count})
 
+    def count_distinct(
+        self, columns: Sequence[sql.Composable], rest: sql.Composable
+    ) -> sql.Composed:
+        # COUNT(DISTINCT ...) keeps its rows in a tree in memory; a DISTINCT subquery fills an
+        # internal temporary table with a unique index, five times slower (the docstring)
+        return sql.SQL("SELECT COUNT(DISTINCT {}) {}").format(sql.SQL(", ").join(columns), rest)
+
     def segment_digests(self, schema: str, segment: str, alias: str) -> sql.Composable:
         return sql.SQL("JOIN {} AS {a} ON {a}.file_id = {s}.file_id AND {a}.grp = {s}.grp").format(
             sql.Identifier(schema, "archive_segment_subjects"),

@@ -336,6 +336,13 @@ class PostgreSQLDialect:
             },
         )
 
+    def count_distinct(
+        self, columns: Sequence[sql.Composable], rest: sql.Composable
+    ) -> sql.Composed:
+        return sql.SQL("SELECT count(*) FROM (SELECT DISTINCT {} {}) AS distinct_rows").format(
+            sql.SQL(", ").join(columns), rest
+        )
+
     def segment_digests(self, schema: str, segment: str, alias: str) -> sql.Composable:
         return sql.SQL("CROSS JOIN unnest({}) AS {} (digest)").format(
             sql.Identifier(segment, "subject_digests"), sql.Identifier(alias)
