@@ -126,3 +126,78 @@ def test_values_a_generalisation_leaves_as_they_are_are_counted_in_a_warning(
         "generalize to department leaves 1 of the first 3 value(s) of patients.cp as they "
         "are: they are not a postal code of 5 digits"
     ) in [p.message for p in checked.warnings]
+    assert [policy.name for policy in checked.bound] == ["p"]  # a warning unbinds nothing
+
+
+def test_values_the_generalisation_already_wrote_are_done_not_left_as_they_are(
+    engine_db: EngineDB, tmp_path: Path
+) -> None:
+    """An outside review: after the first run had generalised some postcodes, `check` counted
+    the departments it wrote ('75', '974') as values it could not change, and the warning
+    unbound the whole policy: every command then left it out, its erase phases included, and
+    exited 0. A column generalised whole would even have been refused as unchangeable."""
+    conn = engine_db.conn
+    create_schema(conn)
+    for cp in ("75", "974", "2A"):  # what the generalisation writes
+        _patient(conn, naissance="1975-00-00", cp=cp)
+    checked = check_policies(conn, _write(tmp_path, GENERALIZE))
+    assert checked.errors == []
+    assert [p.message for p in checked.problems if "patients.cp" in p.message] == []
+    assert [policy.name for policy in checked.bound] == ["p"]
+    for cp in ("69003", "SW1A"):
+        _patient(conn, naissance="1975-06-21", cp=cp)
+    checked = check_policies(conn, _write(tmp_path, GENERALIZE))
+    assert checked.errors == []
+    assert [p.message for p in checked.warnings if "patients.cp" in p.message] == [
+        "generalize to department leaves 1 of the first 5 value(s) of patients.cp as they "
+        "are: they are not a postal code of 5 digits"
+    ]
+    assert [policy.name for policy in checked.bound] == ["p"]
+
+
+MINIMISE = """\
+name: contacts
+subject: {table: patients, key: patient_id}
+dates:
+  vu: {column: vu}
+retain_until: vu + 3 years
+phases:
+  - name: coordonnees
+    due: vu + 3 years
+    action: erase
+    columns: [tel]
+  - name: localisation
+    due: vu + 3 years
+    action: generalize
+    columns: [{column: cp, to: department}]
+"""
+
+
+def test_a_policy_stays_bound_after_its_generalisation_ran(
+    engine_db: EngineDB, tmp_path: Path
+) -> None:
+    """Through the real CLI (the outside review's reproduction): the first run generalises
+    the due postcodes; a patient due later still has its phone number erased by the next
+    run, and `check` still lists the policy."""
+    conn = engine_db.conn
+    conn.execute(
+        "CREATE TABLE patients (patient_id integer PRIMARY KEY, cp varchar(10), "
+        "tel varchar(20), vu date)"
+    )
+    rows = [(1, "75012", "0102030405", "2010-01-01"), (2, "97411", "0102030406", "2010-01-01")]
+    rows += [(3, "13001", "0102030407", "2025-01-01"), (4, "B-1000", "0102030408", "2025-01-01")]
+    for row in rows:
+        conn.execute("INSERT INTO patients VALUES (%s, %s, %s, %s)", row)
+    policies = _write(tmp_path, MINIMISE, "contacts.yaml")
+    first = engine_db.cli("run", "--yes", "--allow-large", "--reason", "test", policies=policies)
+    assert first.returncode == 0, first.stderr
+    assert engine_db.count("patients", "tel IS NULL") == 2
+    assert engine_db.count("patients", "cp IN ('75', '974')") == 2
+    checked = engine_db.cli("check", policies=policies)
+    assert checked.returncode == 0, checked.stderr
+    assert "1 policy file(s) valid" in checked.stdout + checked.stderr
+    conn.execute("UPDATE patients SET vu = '2010-01-01' WHERE patient_id = 3")
+    second = engine_db.cli("run", "--yes", "--allow-large", "--reason", "test", policies=policies)
+    assert second.returncode == 0, second.stderr
+    assert engine_db.count("patients", "tel IS NULL") == 3
+    assert engine_db.count("patients", "cp = '13'") == 1

@@ -28,6 +28,9 @@ MIN_PSEUDONYM_LENGTH = 12
 # (retention.rows.values). A text column none of whose values has that shape is refused.
 TEXT_DATE_SHAPE = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"  # '1975-06-21', or a partial '1975-00-00'
 POSTAL_CODE_SHAPE = "^[0-9]{5}$"  # mainland, Corsica ('20xxx') and overseas ('97xxx')
+# What `generalize ... to: department` leaves of a postal code ('75', '974', '2A'): done, not
+# a value it could not change. A text date generalised ('1975-00-00') keeps TEXT_DATE_SHAPE.
+DEPARTMENT_SHAPE = "^([0-9]{2}|9[78][0-9]|2[AB])$"
 
 
 class ColumnParams(Protocol):

@@ -69,8 +69,8 @@ def bind_all(
         if result is not None:
             unchangeable = unchangeable_columns(conn, result)
             found += unchangeable
-            if not unchangeable:
-                bound.append(result)
+            if not any(p.severity == "error" for p in unchangeable):
+                bound.append(result)  # a warning informs; it never unbinds a policy
         problems += found
     if any(p.action == "scrub" for policy in bound for p in policy.phases):
         ledger = find_ledger(conn, tool_schema)

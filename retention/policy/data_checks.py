@@ -38,7 +38,12 @@ from retention.engines import Connection, engine_of, sql
 from retention.engines.clock import TEXT_DATE_FORMATS, clock_sql
 from retention.engines.sql import Params
 from retention.errors import Problem
-from retention.policy.actions import POSTAL_CODE_SHAPE, TEXT_DATE_SHAPE, spec_of
+from retention.policy.actions import (
+    DEPARTMENT_SHAPE,
+    POSTAL_CODE_SHAPE,
+    TEXT_DATE_SHAPE,
+    spec_of,
+)
 from retention.policy.bound import BoundColumn, BoundDate, BoundPolicy
 from retention.policy.expr.nodes import Name
 from retention.policy.relations import QName
@@ -416,8 +421,10 @@ def unchangeable_columns(conn: Connection, policy: BoundPolicy) -> list[Problem]
     """An error for each text column that a generalisation cannot change: its type fits (text
     dates and postal codes are text) but none of its first `SAMPLE` values has the shape the
     generalisation changes (`generalize {column: nom, to: year}` would leave every name as it
-    is, and the column would pass for minimised). An empty column is accepted: nothing to
-    change yet. Only counts are read, never a value."""
+    is, and the column would pass for minimised); a warning counting the values it would
+    leave as they are when only some lack the shape. Values it already wrote (a department,
+    `75`) are done, neither: a column the tool generalised whole is accepted, as is an empty
+    one (nothing to change yet). Only counts are read, never a value."""
     problems = []
     for i, phase in enumerate(policy.phases):
         spec = spec_of(phase.action)
@@ -425,10 +432,11 @@ def unchangeable_columns(conn: Connection, policy: BoundPolicy) -> list[Problem]
             shape = spec.shape(item.spec, item.column)
             if shape is None:
                 continue
-            shaped, seen = _shaped(conn, item, shape)
+            shaped, done, seen = _shaped(conn, item, shape)
             where = policy.loaded.location(("phases", i, "columns", j))
             label = f"{item.table.name}.{item.column.name}"
-            if seen and not shaped:
+            unshaped = seen - done - shaped
+            if unshaped and not shaped:
                 problems.append(
                     Problem(
                         where,
@@ -437,11 +445,11 @@ def unchangeable_columns(conn: Connection, policy: BoundPolicy) -> list[Problem]
                         "act on another column, or use another action (erase, pseudonymize)",
                     )
                 )
-            elif shaped < seen:  # an outside review: foreign postcodes stayed whole, unsaid
+            elif unshaped:  # an outside review: foreign postcodes stayed whole, unsaid
                 problems.append(
                     Problem(
                         where,
-                        f"{phase.action} to {item.spec.to} leaves {seen - shaped:,} of the "
+                        f"{phase.action} to {item.spec.to} leaves {unshaped:,} of the "
                         f"first {seen:,} value(s) of {label} as they are: they are not "
                         f"{_SHAPES[shape]}",
                         "correct those values, or erase them in a phase of their own",
@@ -455,23 +463,31 @@ _SHAPES = {
     TEXT_DATE_SHAPE: "a date written YYYY-MM-DD",
     POSTAL_CODE_SHAPE: "a postal code of 5 digits",
 }
+# What the generalisation leaves of a value of the shape, when that is not the shape itself
+_DONE = {POSTAL_CODE_SHAPE: DEPARTMENT_SHAPE}
 
 
-def _shaped(conn: Connection, item: BoundColumn, shape: str) -> tuple[int, int]:
-    """(values with the shape, values read) among the first `SAMPLE` non-NULL values."""
+def _shaped(conn: Connection, item: BoundColumn, shape: str) -> tuple[int, int, int]:
+    """(values with the shape, values the generalisation already wrote, values read) among
+    the first `SAMPLE` non-NULL values."""
     dialect = engine_of(conn).dialect
     params = Params("s")
     # read exactly (PostgreSQL: COLLATE "C", pattern matching refuses nondeterministic
-    # collations); the shape is ASCII
-    matched = dialect.matches(dialect.exact_text(sql.SQL("v")), shape, params)
+    # collations); the shapes are ASCII
+    value = dialect.exact_text(sql.SQL("v"))
+    matched = dialect.matches(value, shape, params)
+    done_shape = _DONE.get(shape)
+    done = sql.SQL("false") if done_shape is None else dialect.matches(value, done_shape, params)
     query = sql.SQL(
-        "SELECT coalesce(sum(CASE WHEN {m} THEN 1 ELSE 0 END), 0), count(*) "
+        "SELECT coalesce(sum(CASE WHEN {m} THEN 1 ELSE 0 END), 0), "
+        "coalesce(sum(CASE WHEN {d} THEN 1 ELSE 0 END), 0), count(*) "
         "FROM (SELECT {c} AS v FROM {t} WHERE {c} IS NOT NULL LIMIT {n}) AS s"
     ).format(
         m=matched,
+        d=done,
         c=sql.Identifier(item.column.name),
         t=sql.Identifier(*item.table.qname),
         n=params.add(SAMPLE),
     )
     row = conn.execute(query, params.values).fetchone()
-    return (int(row[0]), int(row[1])) if row else (0, 0)
+    return (int(row[0]), int(row[1]), int(row[2])) if row else (0, 0, 0)
