@@ -279,6 +279,7 @@ def test_the_filled_draft_with_its_suggested_phases_passes_check(
     phases = _uncommented_phases(text)
     assert "action: pseudonymize" in phases and "- nom " in phases
     assert "{column: naissance, to: year}" in phases
+    assert "DATE_OF_BIRTH 0.95, e.g. " in text and "not if a clock reads it" in text
     assert "{column: cp, to: department}" in phases
     assert "- contacts_urgence.tel" in phases and "- user_log.extra" in phases
     assert "# keep:\n#   - {column: medecins.rpps" not in text  # outside the record

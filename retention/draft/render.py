@@ -304,4 +304,8 @@ def _phases(draft: Draft) -> list[str]:
 def _column_note(column: PersonalColumn) -> str:
     v = column.verdict
     examples = ", ".join(column.examples) if column.examples else "no value"
-    return f"{v.entity} {v.score:.2f}, e.g. {examples}"
+    note = f"{v.entity} {v.score:.2f}, e.g. {examples}"
+    if v.entity == "DATE_OF_BIRTH" and column.choice is not None:
+        # check refuses a phase writing a column a clock reads (policy/checks/clock_inputs.py)
+        note += "; not if a clock reads it (R1112-7's 28th birthday does)"
+    return note

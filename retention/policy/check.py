@@ -17,6 +17,7 @@ from retention.engines import Connection
 from retention.errors import PolicyError, Problem, UsageError
 from retention.policy.bind import bind_policy
 from retention.policy.bound import BoundPolicy
+from retention.policy.checks.clock_inputs import clock_input_problems
 from retention.policy.data_checks import data_problems, unchangeable_columns
 from retention.policy.load import LoadedPolicy, load_policies
 from retention.policy.privileges import privilege_problems
@@ -72,6 +73,10 @@ def bind_all(
             if not any(p.severity == "error" for p in unchangeable):
                 bound.append(result)  # a warning informs; it never unbinds a policy
         problems += found
+    clock_inputs = clock_input_problems(bound)  # across policies: one's phase, another's clock
+    for found in clock_inputs.values():
+        problems += found
+    bound = [policy for policy in bound if policy.name not in clock_inputs]
     if any(p.action == "scrub" for policy in bound for p in policy.phases):
         ledger = find_ledger(conn, tool_schema)
         if ledger is not None:

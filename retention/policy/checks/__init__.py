@@ -20,4 +20,6 @@ retention.policy.data_checks.
   address
 - versioning.py: system-versioned tables a phase changes (their history keeps the old rows)
 - on_update.py: clock dates read from a column the server rewrites on every update
+- clock_inputs.py: phases that write a column a clock reads, across the policies bound together
+  (retention.policy.check runs it once they are all bound)
 """

@@ -35,7 +35,7 @@ def check_on_update(
         name: phase_writes(binder.catalog, graph, phase).updated for name, phase in bound.items()
     }
     for name, date in dates.items():
-        for table, column in _read(subject, date):
+        for table, column in date_columns(subject, date):
             if column.on_update is None:
                 continue
             what = (
@@ -62,7 +62,7 @@ def check_on_update(
                 )
 
 
-def _read(subject: Table, date: BoundDate) -> Iterator[tuple[Table, Column]]:
+def date_columns(subject: Table, date: BoundDate) -> Iterator[tuple[Table, Column]]:
     """The columns a date reads: a column of the subject, or those an aggregate's value and
     filter name (of the table it runs over, or of a table it joins)."""
     if date.kind == "column" and date.column is not None:
