@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import yaml
 from psycopg import sql
 from psycopg.rows import TupleRow
 
@@ -353,6 +354,20 @@ def test_the_draft_holds_no_personal_value(demo_conn: psycopg.Connection[TupleRo
     assert "e.g. " in text  # masked examples are there
     assert "naissance (character varying(10) read as YYYY-MM-DD): years " in text
     assert re.search(r"\): \d{4}-\d{2}-\d{2}", text) is None  # (the header's own date aside)
+
+
+def test_a_value_on_several_lines_leaves_the_draft_readable(
+    demo_conn: psycopg.Connection[TupleRow],
+) -> None:
+    """An outside review: an address written on two lines put its masked example's second
+    line at column 0, inside the commented phases, and the draft no longer parsed."""
+    demo_conn.execute("UPDATE patients SET adresse = concat(adresse, E'\\r\\n', cp)")
+    _scan(demo_conn, {("patients", "adresse"): "ADDRESS"})
+    text = _draft(demo_conn)
+    assert "↵" in text
+    stray = [line for line in text.splitlines() if line[:1] not in ("", "#", " ")]
+    assert [line for line in stray if ":" not in line] == []
+    yaml.safe_load(text)  # raises on the broken draft
 
 
 def _cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -345,6 +345,11 @@ def test_check_rules(rule: object, valid: list[str], invalid: list[str]) -> None
         ("1 85 05 78 006 084 91", "1 ** ** ** *** *** **"),
         ("Prévenir fils Jules COUTURIER", "P*** f*** J*** C***"),
         ("1985-03-12", "1***-**-**"),
+        # one line whatever the value holds: an address's line break splitting a draft's
+        # comment made the file unreadable (an outside review); a terminal escape is no escape
+        ("12 rue des Lilas\r\n75012 Paris", "1* r*** d*** L***↵***** P***"),
+        ("Lilas\nParis\r", "L***↵P***↵"),
+        ("a\tb\x1b[31m", "a b [3***"),
     ],
 )
 def test_masked_examples_keep_no_value(value: str, masked: str) -> None:

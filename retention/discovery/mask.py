@@ -11,12 +11,18 @@ from __future__ import annotations
 import re
 
 _RUN = re.compile(r"[^\W_]+")
+# Line breaks and other control characters: a masked example is one line of a YAML comment
+# (`draft`) or of a terminal (`scan --show-examples`): an outside review found an address's
+# line break splitting a draft's comment, and the file no longer parsed.
+_BREAK = re.compile(r"\r\n|[\r\n\u2028\u2029\x0b\x0c\x85]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _EMAIL = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")
 
 
 def mask(value: str, *, limit: int = 60) -> str:
-    """The value with every word reduced to its first letter (e-mail TLDs kept)."""
-    text = value[:limit]
+    """The value with every word reduced to its first letter (e-mail TLDs kept), on one line:
+    a line break shown as `↵`, another control character as a space."""
+    text = _CONTROL.sub(" ", _BREAK.sub("↵", value[:limit]))
     digits = _Digits()
     parts = []
     last = 0
