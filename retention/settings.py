@@ -9,12 +9,14 @@ raise one :class:`SettingsError` listing every problem.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 import zoneinfo
 from contextvars import ContextVar
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
@@ -24,10 +26,14 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+from pydantic_settings import SettingsError as SourceError
 
 from retention.errors import SettingsError
 
 DEFAULT_CONFIG = Path("/etc/retention/retention.toml")
+# pydantic-settings' message on a JSON value it cannot parse: 'error parsing value for field
+# "approver_roles" from source "EnvSettingsSource"'
+_SOURCE_FIELD = re.compile(r'field "([a-z_]+)"')
 ENV_PREFIX = "RETENTION_"
 SECRET_FIELDS = ("database_url", "pseudonym_key", "audit_key", "audit_signing_key")
 _toml_values: ContextVar[dict[str, Any]] = ContextVar("_toml_values", default={})  # noqa: B039
@@ -240,11 +246,27 @@ class Settings(BaseSettings):
             raise ValueError(f"{value} is a directory: name a file in it")
         return value
 
+    @field_validator("metrics_listen")
+    @classmethod
+    def _a_port(cls, value: str | None) -> str | None:
+        if value is not None and int(value.rpartition(":")[2]) > 65535:
+            raise ValueError("the port is over 65535")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _not_blank(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value().strip():
+        if value is None:
+            return value
+        text = value.get_secret_value()
+        if not text.strip():
             raise ValueError("is empty")
+        try:  # bytes of another encoding in the environment arrive as lone surrogates
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("holds bytes that are not UTF-8 text") from None
+        if "\x00" in unquote(text):
+            raise ValueError("holds a NUL character (%00)")
         return value
 
     @classmethod
@@ -331,6 +353,15 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     given = {k: v for k, v in overrides.items() if v is not None}
     try:
         return Settings(**given)
+    except SourceError as exc:  # a JSON setting (approver_roles...) that is not JSON
+        field = _SOURCE_FIELD.search(str(exc))
+        name = field.group(1) if field else "a setting"
+        raise SettingsError(
+            [
+                f"{name}: not valid JSON (RETENTION_{name.upper()} takes a JSON object, e.g. "
+                '{"alice@example.org": "dpo"})'
+            ]
+        ) from None
     except ValidationError as exc:
         origins = [_origin(error["loc"], given, toml, path) for error in _errors(exc)]
         # the file named in the title only when every bad value came from it
@@ -382,6 +413,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise SettingsError([f"cannot read {path}: {exc.strerror}"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError([f"not valid TOML: {exc}"], source=str(path)) from None
+    except UnicodeDecodeError:
+        raise SettingsError(["not valid TOML: not UTF-8 text"], source=str(path)) from None
     section = data.get("retention", data)
     if not isinstance(section, dict):
         raise SettingsError(["[retention] must be a table"], source=str(path))

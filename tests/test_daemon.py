@@ -190,6 +190,23 @@ def test_runs_fire_on_schedule_and_metrics_report_them(
     assert "retention_daemon_up 0.0" in written and "retention_runs_total{" in written
 
 
+def test_a_metrics_port_in_use_stops_the_daemon_with_a_message_not_a_traceback(
+    demo_db_url: str, tmp_path: Path, daemons: list[DaemonProcess]
+) -> None:
+    """An outside review: the port of `metrics_listen` already taken raised OSError's
+    traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        daemon = DaemonProcess(demo_db_url, tmp_path, RETENTION_METRICS_LISTEN=f"127.0.0.1:{port}")
+        daemons.append(daemon)
+        assert daemon.wait() == 2
+    text = daemon.text()
+    assert f"metrics_listen: cannot listen on 127.0.0.1:{port}: Address already in use" in text
+    assert "Traceback" not in text
+
+
 def test_sigterm_mid_run_finishes_the_batch_and_audits_the_interruption(
     demo_db_url: str, tmp_path: Path, daemons: list[DaemonProcess]
 ) -> None:

@@ -132,3 +132,48 @@ def test_key_digest_is_hmac_sha256(length: int) -> None:
     key = Key(secret, "id")
     for message in (b"", b"dossier-medical\x0012345", os.urandom(1000)):
         assert key.digest(message) == hmac.new(secret, message, hashlib.sha256).digest()
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("mariadb://root:s3cr3t%00x@127.0.0.1:3306/hop", "holds a NUL character (%00)"),
+        ("mariadb://root:s3cr3t\udce9@127.0.0.1/hop", "holds bytes that are not UTF-8 text"),
+    ],
+)
+def test_a_url_no_driver_can_take_is_an_error_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, url: str, said: str
+) -> None:
+    """An outside review: a NUL in the URL (`%00`) or a Latin-1 byte in the environment (a
+    lone surrogate once Python decodes it) reached the driver, which raised a traceback."""
+    monkeypatch.setenv("RETENTION_DATABASE_URL", url)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert said in caught.value.render()
+    assert "s3cr3t" not in caught.value.render()
+
+
+def test_a_json_setting_that_is_not_json_is_an_error_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RETENTION_APPROVER_ROLES", "{bad json")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert caught.value.problems == [
+        "approver_roles: not valid JSON (RETENTION_APPROVER_ROLES takes a JSON object, e.g. "
+        '{"alice@example.org": "dpo"})'
+    ]
+
+
+def test_a_configuration_file_not_in_utf8_is_an_error_not_a_traceback(tmp_path: Path) -> None:
+    config = tmp_path / "retention.toml"
+    config.write_bytes(b"\xff\xfe")
+    with pytest.raises(SettingsError, match="not UTF-8 text") as caught:
+        load_settings(config)
+    assert str(config) in caught.value.render()
+
+
+def test_a_metrics_port_over_65535_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RETENTION_METRICS_LISTEN", "127.0.0.1:99999")
+    with pytest.raises(SettingsError, match="the port is over 65535"):
+        load_settings()

@@ -136,8 +136,8 @@ class Daemon:
     def serve(self) -> int:
         settings = self.config.settings
         if settings.metrics_listen:
-            self.metrics.serve(settings.metrics_listen)
-            logger.info("metrics on http://{}/metrics", settings.metrics_listen)
+            listening = self.metrics.serve(settings.metrics_listen)
+            logger.info("metrics on http://{}/metrics", listening)
         self.notifier.ready("started")
         logger.info("daemon started; schedule '{}' ({})", settings.schedule, settings.timezone)
         if self._missed_a_fire():

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_serv
 from prometheus_client.exposition import write_to_textfile
 
 from retention.engine.outcome import RunReport
+from retention.errors import SettingsError
 from retention.plan.model import Plan
 
 
@@ -79,9 +80,20 @@ class Metrics:
         self.up = Gauge("retention_daemon_up", "1 while the daemon runs", registry=r)
         self.up.set(1)
 
-    def serve(self, listen: str) -> None:
+    def serve(self, listen: str) -> str:
+        """Serve the metrics on `listen`; the address bound (port 0: the one chosen)."""
         host, _, port = listen.rpartition(":")
-        start_http_server(int(port), addr=host.strip("[]"), registry=self.registry)
+        try:
+            server, _ = start_http_server(int(port), addr=host.strip("[]"), registry=self.registry)
+        except (OSError, OverflowError) as exc:  # in use, not an address of this host...
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise SettingsError(
+                [
+                    f"metrics_listen: cannot listen on {listen}: {reason} (choose a free port "
+                    "on an address of this host, e.g. 127.0.0.1:9464)"
+                ]
+            ) from None
+        return f"{host}:{server.server_address[1]}"
 
     def run_started(self) -> float:
         now = time.time()
