@@ -79,9 +79,27 @@ def require_installed(conn: Connection, schema: str) -> None:
     )
 
 
+class HoldsMissingError(RetentionError):
+    """The tool's schema is there, but not its legal holds for this account."""
+
+    exit_code = 1
+
+
 def holds_table(conn: Connection, schema: str = "retention") -> sql.Composable | None:
-    """The holds table, or None when the tool's schema is not installed yet."""
-    installed = engine_of(conn).catalogue.table_exists(conn, schema, "holds")
-    if not installed:
-        refuse_a_stray_schema(conn, schema)  # not the holds of another schema, unseen
-    return sql.Identifier(schema, "holds") if installed else None
+    """The holds table, or None when the tool's schema is not installed yet (no hold can
+    have been recorded). The schema there without a holds table this account sees (dropped,
+    or no privilege on it) is an error: a plan, a report or an exposure would show held
+    records as due, and say nothing (an outside review)."""
+    catalogue = engine_of(conn).catalogue
+    if catalogue.table_exists(conn, schema, "holds"):
+        return sql.Identifier(schema, "holds")
+    refuse_a_stray_schema(conn, schema)  # not the holds of another schema, unseen
+    if any(catalogue.table_exists(conn, schema, t) for t in ("audit", "runs", "schema_version")):
+        raise HoldsMissingError(
+            f"the legal holds table {schema}.holds is missing, or this account cannot read "
+            f"it, while the tool's other tables are in {schema}: nothing is planned, run or "
+            "reported without the legal holds",
+            hint=f"grant SELECT on {schema}.holds to this account (`retention grants` prints "
+            "what each role needs); if it was dropped, restore it from a backup",
+        )
+    return None
