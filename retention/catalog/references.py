@@ -155,6 +155,12 @@ def _rule(column: Column, table: Table, target: Table | None, key: str) -> Rule 
     if table.primary_key == (column.name,) and numbered:
         return None  # the table's own generated key, not a copy of another's
     name, lower_key = column.name.lower(), key.lower()
+    if table.primary_key == (column.name,) and name != lower_key and _names_itself(name, table):
+        # `correspondant_patient.correspondant_patient_id`: the table's own key, named after
+        # it; in a 1:1 table its values often equal the patients' keys, which would make it
+        # look like a link (an outside review: draft proposed it, and a purge following it
+        # would delete another patient's row)
+        return None
     generic = lower_key in GENERIC_KEYS or len(lower_key) <= 2
     if name == lower_key and not generic:
         return "key name"
@@ -166,6 +172,14 @@ def _rule(column: Column, table: Table, target: Table | None, key: str) -> Rule 
     if not generic and name.endswith(f"_{lower_key}") and len(name) > len(lower_key) + 1:
         return "key suffix"
     return None
+
+
+def _names_itself(name: str, table: Table) -> bool:
+    """`name` is `<table>_id` or `<table>_key`... (the table's name also without a final
+    's'): the table's own identifier."""
+    own = table.name.lower()
+    names = {own, own[:-1]} if own.endswith("s") and len(own) > 3 else {own}
+    return any(name.startswith(f"{t}_") and "_" not in name[len(t) + 1 :] for t in names)
 
 
 def _fits(column: Column, key: Column) -> bool:
