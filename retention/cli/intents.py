@@ -37,8 +37,12 @@ def register(commands: Any) -> None:
 
 def _list(args: argparse.Namespace, settings: Settings) -> int:
     from retention.engine import intents  # the engine, only when the command runs
+    from retention.store.schema import require_installed
 
     with connect(settings) as conn:
+        # a misspelt schema_name, or an account that cannot see the tool's schema: an error,
+        # not "no intent left" (an outside review)
+        require_installed(conn, settings.schema_name)
         left = intents.pending(conn, settings.schema_name)
     for intent in left:
         print(intent.describe())

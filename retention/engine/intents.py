@@ -79,9 +79,33 @@ class Intent:
         )
 
 
+# The migration that creates the journal (migrations/010_intents.sql of each engine)
+JOURNAL_MIGRATION = 10
+
+
 def pending(conn: Connection, schema: str) -> list[Intent]:
-    """The intents left, oldest first (none before the tool's schema has the journal)."""
-    if not engine_of(conn).catalogue.table_exists(conn, schema, TABLE):
+    """The intents left, oldest first (none before the tool's schema has the journal). A
+    journal that its migration created but that this account cannot see (dropped, or no
+    privilege on it) is an error: `intents list` said every batch had committed, and a run
+    would not complete the batches cut short."""
+    catalogue = engine_of(conn).catalogue
+    if not catalogue.table_exists(conn, schema, TABLE):
+        if (
+            catalogue.table_exists(conn, schema, "schema_version")
+            and conn.execute(
+                sql.SQL("SELECT 1 FROM {} WHERE version = %s").format(
+                    sql.Identifier(schema, "schema_version")
+                ),
+                (JOURNAL_MIGRATION,),
+            ).fetchone()
+        ):
+            raise IntentError(
+                f"the intents journal {schema}.{TABLE} is missing, or this account cannot read "
+                "it, while the tool's schema created it: the batches cut short on tables "
+                "without transactions cannot be known",
+                hint=f"grant SELECT on {schema}.{TABLE} to this account (`retention grants`); "
+                "if it was dropped, restore it from a backup",
+            )
         return []
     rows = conn.execute(
         sql.SQL(

@@ -1,0 +1,48 @@
+"""The tool's schema there without one of its tables this account sees, on both engines.
+
+Legal holds: every command that would plan, run or report without them stops
+(store/schema.py `holds_table`). An outside review dropped the table (and, on MariaDB,
+revoked the account's SELECT on it): `plan`, `run --dry-run`, `exposure` and `report` showed
+the held patient due and exited 0. The intents journal: `intents list` said every batch had
+committed, and a misspelt schema name did the same (engine/intents.py `pending`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from retention.engines import sql
+from tests.engine_helpers import cli
+from tests.fix_engines import EngineDB
+
+
+@pytest.mark.parametrize("command", [("plan",), ("run", "--dry-run"), ("exposure",), ("report",)])
+def test_a_command_without_the_legal_holds_stops(
+    engine_demo: EngineDB, command: tuple[str, ...]
+) -> None:
+    init = engine_demo.cli("init")
+    assert init.returncode == 0, init.stderr
+    held = engine_demo.cli("hold", "add", "--policy", "dossier-medical", "--subject", "1",
+                           "--reason", "contentieux")  # fmt: skip
+    assert held.returncode == 0, held.stderr
+    engine_demo.conn.execute(sql.SQL("DROP TABLE {}").format(engine_demo.tool("holds")))
+    stopped = engine_demo.cli(*command)
+    assert stopped.returncode == 1, stopped.stdout + stopped.stderr
+    assert f"the legal holds table {engine_demo.tool_schema}.holds is missing" in stopped.stderr
+    assert "Traceback" not in stopped.stderr
+
+
+def test_intents_list_without_the_journal_or_the_schema_stops(engine_demo: EngineDB) -> None:
+    init = engine_demo.cli("init")
+    assert init.returncode == 0, init.stderr
+    listed = engine_demo.cli("intents", "list")
+    assert listed.returncode == 0 and "no intent left" in listed.stdout, listed.stderr
+    misspelt = cli(engine_demo.url, "intents", "list", RETENTION_SCHEMA_NAME="retenton")
+    assert misspelt.returncode == 2, misspelt.stdout + misspelt.stderr
+    assert "no intent left" not in misspelt.stdout
+    assert "does not exist" in misspelt.stderr
+    engine_demo.conn.execute(sql.SQL("DROP TABLE {}").format(engine_demo.tool("intents")))
+    dropped = engine_demo.cli("intents", "list")
+    assert dropped.returncode == 5, dropped.stdout + dropped.stderr
+    assert f"the intents journal {engine_demo.tool_schema}.intents is missing" in dropped.stderr
+    run = engine_demo.cli("run", "--dry-run")
+    assert run.returncode == 5 and "intents journal" in run.stderr, run.stdout + run.stderr
