@@ -922,3 +922,24 @@ def test_a_foreign_key_violation_says_what_it_means(mariadb_conn: Any) -> None:
     said = describe_error(caught.value)
     assert said.startswith("a foreign key refused the change: rows of another table still")
     assert "declare it under related.links" in said and "23503" in said
+
+
+@pytest.mark.parametrize("option", ["ssl=true", "ssl_verify_cert=true"])
+def test_a_url_asking_for_tls_gets_an_encrypted_connection_or_none(
+    mariadb_url: str, option: str
+) -> None:
+    """An outside review: on a server without TLS (`have_ssl` DISABLED, as here) `?ssl=true`
+    connected in plain text without a word. Now the connection is refused; on a server with
+    TLS it is encrypted. Either way this asserts what the server says of the session."""
+    with db.connect(Settings(), url=mariadb_url) as plain:
+        have_ssl = plain.execute("SHOW VARIABLES LIKE 'have_ssl'").fetchone()
+    url = f"{mariadb_url}{'&' if '?' in mariadb_url else '?'}{option}"
+    if have_ssl is None or have_ssl[1] != "YES":
+        # ssl_verify_cert: the driver refuses by itself; ssl: this tool does
+        refused = "asks for TLS, but the server did not encrypt|SSL is required"
+        with pytest.raises(DatabaseError, match=refused):
+            db.connect(Settings(), url=url)
+        return
+    with db.connect(Settings(), url=url) as encrypted:
+        cipher = encrypted.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'").fetchone()
+        assert cipher is not None and cipher[1]

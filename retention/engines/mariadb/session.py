@@ -100,6 +100,8 @@ def connect(settings: Settings, *, url: str | None = None) -> MariaDBConnection:
         ) from None
     conn = MariaDBConnection(raw, target, timezone=settings.timezone)
     _pin(conn)
+    if target.asks_for_tls:
+        _require_tls(conn)
     try:
         conn.flavour = detect(conn)
     except DatabaseError:
@@ -135,6 +137,22 @@ def _pin(conn: MariaDBConnection) -> None:
             f"cannot set up the database session: {_first_line(exc)}",
             hint="the server must accept utf8mb4, time_zone '+00:00' and this sql_mode",
         ) from None
+
+
+def _require_tls(conn: MariaDBConnection) -> None:
+    """A URL asking for TLS (`ssl=true`, a CA, a certificate) gets an encrypted connection or
+    none: the driver falls back to plain text when the server has no TLS (an outside review,
+    `have_ssl=DISABLED`: `?ssl=true` connected unencrypted, without a word). Checked before
+    the first statement of the tool's own."""
+    row = conn.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'").fetchone()
+    if row is None or not row[1]:
+        conn.close()
+        raise DatabaseError(
+            "database_url asks for TLS, but the server did not encrypt this connection",
+            hint="enable TLS on the server (ssl_cert and ssl_key in its configuration; "
+            "`SHOW VARIABLES LIKE 'have_ssl'` says YES); add ssl_verify_cert=true to check "
+            "its certificate too",
+        )
 
 
 def _first_line(exc: BaseException) -> str:

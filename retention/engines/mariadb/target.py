@@ -48,6 +48,14 @@ class Target:
             kwargs["database"] = self.database
         return kwargs
 
+    @property
+    def asks_for_tls(self) -> bool:
+        """`ssl=true`, `ssl_verify_cert=true`, or a CA, certificate or key given."""
+        return any(
+            value is True or (name in ("ssl_ca", "ssl_cert", "ssl_key") and value)
+            for name, value in self.options
+        )
+
     def dsn(self) -> str:
         """The URL without its password (what `conn.info.dsn` shows)."""
         user = f"{quote(self.user, safe='')}@" if self.user is not None else ""
