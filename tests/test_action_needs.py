@@ -23,7 +23,7 @@ DUE = "derniere_venue + 5 years"
 PHASES = {
     "erase": "action: erase\n    columns: [tel]",
     "pseudonymize": "action: pseudonymize\n    columns: [nom]",
-    "generalize": "action: generalize\n    columns: [{column: naissance, to: year}]",
+    "generalize": "action: generalize\n    columns: [{column: cp, to: department}]",
     "scrub": "action: scrub\n    columns: [{column: rques, replace_with: pseudonym}]",
     "archive": "action: archive",
     "purge": "action: purge",
