@@ -12,11 +12,15 @@ actions' code (:mod:`retention.actions`) is named by module path, imported on de
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from retention.engines.catalogue import enum_label
+from retention.engines.catalogue import ColumnKind, enum_label
 from retention.policy.expr.nodes import TextLit
 
 if TYPE_CHECKING:
@@ -62,11 +66,74 @@ def _erase(params: ColumnParams, column: Column, label: str) -> Refusal | None:
             f"erase it to one of {choices}"
             + ("" if column.not_null else ", or to NULL (no 'value')"),
         )
+    if value is not None and labels is None and (wrong := _unfit_value(column, value)):
+        return (
+            f"{label} ({column.type}) cannot hold the value {value!r}: {wrong}",
+            "give a value of the column's type"
+            + ("" if column.not_null else ", or erase to NULL (no 'value')"),
+        )
     return None
 
 
+_BOOLEANS = frozenset({"true", "false", "t", "f", "yes", "no", "on", "off", "1", "0"})
+_SET_MEMBER = re.compile(r"'((?:[^']|'')*)'")
+
+
+def _unfit_value(column: Column, value: str | int) -> str | None:
+    """Why an erase's `value` cannot be written to `column`, or None: found by `check`, not
+    by each batch's statement failing at run time with the server's bare error (an outside
+    review: a date 'zzz', 85 characters in a varchar(50), JSON that is not JSON...)."""
+    text = str(value)
+    kind = column.kind
+    if kind in (ColumnKind.DATE, ColumnKind.DATETIME, ColumnKind.TIMESTAMP):
+        if text.startswith("0000-00-00"):
+            return None  # MariaDB's zero date, "unknown" in Mediboard (the session allows it)
+        try:
+            (date.fromisoformat if kind is ColumnKind.DATE else datetime.fromisoformat)(text)
+        except ValueError:
+            return "not a date written YYYY-MM-DD" + (
+                "" if kind is ColumnKind.DATE else " (a time may follow: YYYY-MM-DD HH:MM:SS)"
+            )
+        return None
+    if kind is ColumnKind.NUMBER:
+        try:
+            number = Decimal(text.strip())
+        except InvalidOperation:
+            return "not a number"
+        if not number.is_finite():
+            return "not a finite number"
+        if "int" in column.base_type.lower() and number != number.to_integral_value():
+            return "not an integer"
+        if column.unsigned and number < 0:
+            return "negative, and the column is unsigned"
+        return None
+    if kind is ColumnKind.TEXT:
+        if column.base_type.lower() == "set":
+            members = {m.replace("''", "'") for m in _SET_MEMBER.findall(column.type)}
+            extra = [part for part in text.split(",") if part and part not in members]
+            return f"{', '.join(map(repr, extra))} not in the set" if extra else None
+        if column.max_length is not None and len(text) > column.max_length:
+            return f"{len(text)} characters, more than the column's {column.max_length}"
+        return None
+    if kind is ColumnKind.JSON:
+        try:
+            json.loads(text)
+        except ValueError:
+            return "not JSON"
+        return None
+    if kind is ColumnKind.BOOLEAN:
+        return None if text.lower() in _BOOLEANS else "not a boolean (true or false)"
+    return "the check cannot tell whether a value fits this type"
+
+
 def _enum(column: Column, label: str, action: str) -> Refusal | None:
-    """An enum column holds only its labels: no pseudonym, tag or generalised value."""
+    """An enum column holds only its labels, a set only its members: no pseudonym, tag or
+    generalised value."""
+    if column.enum_values is None and column.base_type.lower() == "set":
+        return (
+            f"{label} is a set: it holds only its members, and {action} would write another value",
+            "erase it instead (to NULL, or with 'value:' some of its members)",
+        )
     if column.enum_values is None:
         return None
     return (

@@ -1,0 +1,106 @@
+"""An erase's `value` that its column cannot hold is refused by `check` (file, line, why, a
+hint), not by every batch's statement at run time (policy/actions.py `_unfit_value`). An outside
+review found a date 'zzz', 85 characters for a varchar(50), JSON that is not JSON, and a
+pseudonym for a SET column all passing check, then each run failing with the server's bare
+error. Both engines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from retention.policy.check import check_policies
+from tests.fix_engines import EngineDB
+from tests.test_policy_check import _write
+
+TABLE = {
+    "postgresql": "CREATE TABLE people (id integer PRIMARY KEY, seen date NOT NULL, "
+    "born date, note varchar(10), n integer, amount numeric(8, 2), doc jsonb, flag boolean, "
+    "stamp timestamp)",
+    "mariadb": "CREATE TABLE people (id integer PRIMARY KEY, seen date NOT NULL, born date, "
+    "note varchar(10), n integer unsigned, amount decimal(8, 2), doc json, flag tinyint(1), "
+    "stamp datetime, tags set('a', 'b', 'c'), y year)",
+}
+POLICY = """\
+name: p
+subject: {table: people, key: id}
+dates:
+  seen: {column: seen}
+retain_until: seen + 20 years
+phases:
+  - name: oubli
+    due: seen + 3 years
+    action: ACTION
+    columns:
+      - {column: COLUMN, value: VALUE}
+"""
+
+
+def _refusal(
+    engine_db: EngineDB, tmp_path: Path, column: str, value: str, action: str = "erase"
+) -> str | None:
+    text = POLICY.replace("ACTION", action).replace("COLUMN", column).replace("VALUE", value)
+    if action != "erase":
+        text = text.replace(f"{{column: {column}, value: {value}}}", column)
+    errors = check_policies(engine_db.conn, _write(tmp_path, text)).errors
+    return errors[0].message if errors else None
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "said"),
+    [
+        ("born", "zzz", "not a date written YYYY-MM-DD"),
+        ("born", "'2024-02-30'", "not a date written YYYY-MM-DD"),
+        ("stamp", "'yesterday'", "(a time may follow: YYYY-MM-DD HH:MM:SS)"),
+        (
+            "note",
+            "'a value of more than ten characters'",
+            "35 characters, more than the column's 10",
+        ),
+        ("n", "abc", "not a number"),
+        ("n", "'1.5'", "not an integer"),
+        ("amount", "'NaN'", "not a finite number"),
+        ("doc", "'{not json'", "not JSON"),
+    ],
+)
+def test_a_value_its_column_cannot_hold_is_refused(
+    engine_db: EngineDB, tmp_path: Path, column: str, value: str, said: str
+) -> None:
+    engine_db.conn.execute(TABLE[engine_db.engine])
+    message = _refusal(engine_db, tmp_path, column, value)
+    assert message is not None and message.startswith(f"'{column}' ("), message
+    assert said in message, message
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("born", "'1900-01-01'"),
+        ("stamp", "'1900-01-01 00:00:00'"),
+        ("note", "'inconnu'"),
+        ("n", "0"),
+        ("amount", "'0.00'"),
+        ("doc", "'{}'"),
+    ],
+)
+def test_a_value_its_column_holds_passes(
+    engine_db: EngineDB, tmp_path: Path, column: str, value: str
+) -> None:
+    engine_db.conn.execute(TABLE[engine_db.engine])
+    assert _refusal(engine_db, tmp_path, column, value) is None
+
+
+@pytest.mark.parametrize("engine", ["mariadb"], indirect=True)
+def test_mariadb_types_of_its_own(engine_db: EngineDB, tmp_path: Path) -> None:
+    """A SET holds only its members (no pseudonym either); an unsigned number no negative; a
+    zero date is MariaDB's 'unknown'; a YEAR's value the check cannot judge is refused."""
+    db = engine_db
+    db.conn.execute(TABLE["mariadb"])
+    assert "'d' not in the set" in (_refusal(db, tmp_path, "tags", "'a,d'") or "")
+    assert _refusal(db, tmp_path, "tags", "'a,c'") is None
+    assert "negative, and the column is unsigned" in (_refusal(db, tmp_path, "n", "-1") or "")
+    assert _refusal(db, tmp_path, "born", "'0000-00-00'") is None
+    assert "cannot tell" in (_refusal(db, tmp_path, "y", "1999") or "")
+    pseudonym = _refusal(db, tmp_path, "tags", "x", action="pseudonymize")
+    assert pseudonym is not None and "is a set: it holds only its members" in pseudonym
