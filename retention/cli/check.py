@@ -20,6 +20,7 @@ from retention.plan.explain import explain_graph, render_tree
 from retention.policy.bound import BoundPolicy
 from retention.policy.check import check_policies
 from retention.policy.load import load_policies
+from retention.policy.offline import expression_problems
 from retention.settings import Settings
 
 
@@ -71,6 +72,9 @@ def _missing_keys(settings: Settings, policies: list[BoundPolicy]) -> list[str]:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.no_database:
         loaded = load_policies(settings.policies_dir)
+        problems = [p for item in loaded for p in expression_problems(item)]
+        if problems:
+            raise PolicyError(problems)
         print(f"{len(loaded)} policy file(s) valid (files only, catalogue not checked)")
         return 0
     with connect(settings) as conn:

@@ -67,7 +67,7 @@ class Binder:
             )
             self.error(
                 path,
-                f"this expression gives a {got.name.lower()}, a {want.name.lower()} is needed",
+                f"this expression gives {got.label}, {want.label} is needed",
                 hint,
             )
             return None
