@@ -46,3 +46,15 @@ def test_intents_list_without_the_journal_or_the_schema_stops(engine_demo: Engin
     assert f"the intents journal {engine_demo.tool_schema}.intents is missing" in dropped.stderr
     run = engine_demo.cli("run", "--dry-run")
     assert run.returncode == 5 and "intents journal" in run.stderr, run.stdout + run.stderr
+
+
+def test_the_report_of_a_schema_whose_trail_was_dropped_says_so(engine_demo: EngineDB) -> None:
+    """An outside review: with the audit trail dropped, `report` exited 0 saying the tool's
+    schema was not installed ('installed': false, 'aucune exécution')."""
+    init = engine_demo.cli("init")
+    assert init.returncode == 0, init.stderr
+    engine_demo.conn.execute(sql.SQL("DROP TABLE {}").format(engine_demo.tool("audit")))
+    report = engine_demo.cli("report", "--format", "json")
+    assert report.returncode == 1, report.stdout + report.stderr
+    assert f"the audit trail {engine_demo.tool_schema}.audit is missing" in report.stderr
+    assert '"installed": false' not in report.stdout

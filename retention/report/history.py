@@ -23,6 +23,7 @@ from retention.policy.bound import BoundPolicy
 from retention.policy.expr import Params
 from retention.report.moments import iso
 from retention.report.stored import document, instant, run_id
+from retention.store.schema import TrailMissingError, require_installed
 
 RUNS_SHOWN = 30
 INCIDENTS_SHOWN = 50
@@ -203,7 +204,17 @@ def read_history(
     current = {p.name: p.loaded.sha256 for p in policies}
     rules = approvals or Rules(0)
     required_approvals = rules.required
-    if not _exists(conn, schema, "runs") or not _exists(conn, schema, "audit"):
+    present = {t for t in ("runs", "audit", "holds", "schema_version") if _exists(conn, schema, t)}
+    if not {"runs", "audit"} <= present and present:
+        # the schema is there, a table of its history is not (dropped, or not readable by
+        # this account): an auditor must not read "not installed" (an outside review)
+        require_installed(conn, schema)  # the trail missing: TrailMissingError
+        raise TrailMissingError(
+            f"the run records {schema}.runs are missing, or this account cannot read them, "
+            f"while the tool's other tables are in {schema}",
+            hint="restore the table from a backup, or grant SELECT on it to this account",
+        )
+    if not {"runs", "audit"} <= present:
         versions = tuple(PolicyVersion(n, s, True, None, None, 0) for n, s in current.items())
         return History(False, 0, (), (), None, versions, required_approvals)
     audit = sql.Identifier(schema, "audit")
