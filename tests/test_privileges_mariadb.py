@@ -88,6 +88,20 @@ def test_an_account_with_the_printed_grants_sees_plans_and_runs_as_the_owner(
         # the trail's triggers are there: this account only cannot see them now
         assert "is missing" not in weak.stderr
         assert "cannot be seen by this account (no INSERT on it)" in weak.stderr
+        assert "cannot create temporary tables" not in weak.stderr
+        # without CREATE TEMPORARY TABLES: check warns, plan says what to grant (an outside
+        # review: 'Access denied ... to database', and nothing in check)
+        (granted,) = [
+            line for line in printed.stdout.splitlines() if "CREATE TEMPORARY TABLES" in line
+        ]  # on the database's name as a pattern (its `_` escaped): revoked as it was granted
+        mariadb_conn.execute(
+            granted.rstrip(";").replace("GRANT ", "REVOKE ", 1).replace(" TO ", " FROM ")
+        )
+        no_temporary = run(as_account, "check")
+        assert "warning: this account cannot create temporary tables" in no_temporary.stderr
+        plan = run(as_account, "plan")
+        assert plan.returncode == 4, plan.stdout + plan.stderr
+        assert "CREATE TEMPORARY TABLES on MariaDB/MySQL" in plan.stderr
     finally:
         mariadb_conn.execute(f"DROP USER IF EXISTS '{account}'@'%'")
         mariadb_conn.execute(f"DROP DATABASE IF EXISTS `{tool}`")

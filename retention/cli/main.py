@@ -51,6 +51,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+_PRIVILEGE = "42501"  # insufficient privilege (MariaDB 1044, 1142... translated to it)
+# An outside review: an account with SELECT only got 'Access denied ... to database' from
+# `plan`, which needed CREATE TEMPORARY TABLES, and no word of it.
+_PRIVILEGE_HINT = (
+    "this account lacks a privilege the command needs; `retention grants --role ROLE` prints "
+    "what the tool's roles need (plan, run and report also create temporary tables: CREATE "
+    "TEMPORARY TABLES on MariaDB/MySQL, TEMPORARY on PostgreSQL)"
+)
+
+
 def _database_error(exc: errors.Error) -> tuple[str, int]:
     """The message and exit code of a database error no command handled. The server's text is
     shown only for classes that never quote a value (a data error, a constraint or a trigger's
@@ -61,6 +71,8 @@ def _database_error(exc: errors.Error) -> tuple[str, int]:
         return f"database connection lost or refused: {primary}", 4
     if code is None:  # raised by the client library itself: a defect of this tool
         return f"internal error ({type(exc).__name__}); please report it", 1
+    if code == _PRIVILEGE:
+        return f"database error {code}: {primary}\n  hint: {_PRIVILEGE_HINT}", 4
     if server_text_is_safe(code, exc.diag.context):
         return f"database error {code}: {primary}", 4
     if code in KNOWN_CONDITIONS:

@@ -102,6 +102,11 @@ class Catalogue(Protocol):
         when no such table exists."""
         ...
 
+    def may_create_temporary(self, conn: Connection) -> bool:
+        """Whether the account may create temporary tables in the connection's database
+        (plan, run and report stage the clock and the due subjects in them)."""
+        ...
+
     def transactional(
         self, conn: Connection, tables: Collection[tuple[str, str]]
     ) -> dict[tuple[str, str], bool]:

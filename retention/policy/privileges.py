@@ -50,6 +50,17 @@ def privilege_problems(
 
     refused: dict[tuple[str, ...], list[str]] = {}
     lockable: dict[QName, bool | None] = {}
+    if policies and not catalogue.may_create_temporary(conn):
+        problems.append(
+            Problem(
+                policies[0].loaded.location(()),
+                "this account cannot create temporary tables in this database: plan, run and "
+                "report would stop at their first statement (they stage the clock and the due "
+                "subjects in them)",
+                HINT,
+                "warning",
+            )
+        )
     if policies and may(tool_schema, "audit", "INSERT") is False:
         problems.append(
             Problem(

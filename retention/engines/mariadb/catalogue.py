@@ -196,6 +196,17 @@ class Catalogue:
             return False
         return True
 
+    def may_create_temporary(self, conn: Connection) -> bool:
+        """A temporary table of the session made and dropped at once (no EXPLAIN of a
+        CREATE): CREATE TEMPORARY TABLES on the database, however held."""
+        name = sql.Identifier("retention_privilege_probe")
+        try:
+            conn.execute(sql.SQL("CREATE TEMPORARY TABLE {} (x int)").format(name))
+        except errors.InsufficientPrivilege:
+            return False
+        conn.execute(sql.SQL("DROP TEMPORARY TABLE {}").format(name))
+        return True
+
     def _listed(self, conn: Connection, schema: str, name: str) -> set[str]:
         """Privileges granted to the account itself (globally, on the database, on the table),
         as information_schema shows them (none held through a role)."""

@@ -92,6 +92,12 @@ class Catalogue:
         row = conn.execute("SELECT has_any_column_privilege(%s, 'UPDATE')", (table,)).fetchone()
         return bool(row and row[0])
 
+    def may_create_temporary(self, conn: Connection) -> bool:
+        row = conn.execute(
+            "SELECT has_database_privilege(current_database(), 'TEMPORARY')"
+        ).fetchone()
+        return bool(row and row[0])
+
     def transactional(
         self, conn: Connection, tables: Collection[tuple[str, str]]
     ) -> dict[tuple[str, str], bool]:
