@@ -93,6 +93,20 @@ def test_bad_date_argument_exits_2() -> None:
     assert "is not a date" in result.stderr
 
 
+def test_a_date_past_what_a_clock_can_reach_exits_2_and_the_last_one_plans(
+    engine_demo: EngineDB,
+) -> None:
+    """An outside review: `--at 9990-01-01` made MariaDB refuse the plan with a bare
+    'DatetimeFieldOverflow'. The range is checked first; its last day plans on both engines."""
+    late = _run("plan", "--at", "9990-01-01")
+    _no_traceback(late)
+    assert late.returncode == 2
+    assert "out of range: give a date from 1900-01-01 to 8999-12-31" in late.stderr
+    last = engine_demo.cli("plan", "--format", "json", "--at", "8999-12-31")
+    assert last.returncode == 0, last.stdout + last.stderr
+    assert '"due_subjects": 0' not in last.stdout  # the demo's patients are all due by then
+
+
 def test_unreachable_database_is_a_clear_error() -> None:
     result = _run("check", url="postgresql://nobody:pw-not-shown@127.0.0.1:1/none")
     _no_traceback(result)

@@ -6,13 +6,23 @@ import argparse
 from datetime import date
 from pathlib import Path
 
+# `--at` within these: the clock adds durations to its dates and compares them with `--at`,
+# and the servers' dates end in 9999 (an outside review: `--at 9990-01-01` made MariaDB
+# refuse the plan with 'DatetimeFieldOverflow', no hint)
+EARLIEST_AT, LATEST_AT = date(1900, 1, 1), date(8999, 12, 31)
+
 
 def iso_date(text: str) -> date:
     """argparse type for `--at YYYY-MM-DD`."""
     try:
-        return date.fromisoformat(text)
+        found = date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a date (expected YYYY-MM-DD)") from None
+    if not EARLIEST_AT <= found <= LATEST_AT:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is out of range: give a date from {EARLIEST_AT} to {LATEST_AT}"
+        )
+    return found
 
 
 def add_policies_option(parser: argparse.ArgumentParser) -> None:
