@@ -539,6 +539,34 @@ def test_data_checks_read_the_values_on_mariadb_exactly(maria: Connection, tmp_p
     assert not [p for p in again if "patients.cp" in p.message]
 
 
+def test_a_class_mapped_in_two_spellings_is_one_link_on_mariadb(
+    maria: Connection, tmp_path: Path
+) -> None:
+    """An outside review: 'CPatient' and 'cpatient' both mapped to patients, as the README
+    says to, under a case-insensitive collation: check warned that a row of user_log 'can
+    belong to two records' through the two spellings of the same link (the run acted on
+    every subject: no row was shared). A row following both names the same patient."""
+    maria.execute(
+        "CREATE TABLE user_log (user_log_id int unsigned NOT NULL PRIMARY KEY, "
+        "object_class varchar(80) COLLATE utf8mb4_general_ci NOT NULL, "
+        "object_id int unsigned NOT NULL, KEY object (object_class, object_id)) ENGINE=InnoDB"
+    )
+    maria.execute("INSERT INTO user_log VALUES (1, 'CPatient', 1), (2, 'cpatient', 2)")
+    log = """\
+    - table: user_log
+      polymorphic:
+        class_column: object_class
+        id_column: object_id
+        classes: {CPatient: patients, cpatient: patients}"""
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    text = _policy([SEJOUR, log], PURGE + "    accept_non_transactional: [sejour]\n")
+    (folder / "p.yaml").write_text(text, encoding="utf-8")
+    found = check_policies(maria, folder, read_data=True).problems
+    assert [p for p in found if p.severity == "error"] == []
+    assert not [p.message for p in found if "two records" in p.message]
+
+
 def test_columns_that_look_like_links_are_measured_on_mariadb(
     maria: Connection, tmp_path: Path
 ) -> None:

@@ -79,12 +79,18 @@ class DeclaredEdge:
 
 
 def exclusive(one: Edge, other: Edge) -> bool:
-    """No row can follow both links: polymorphic on the same class column, for different
-    classes (compared without case: MariaDB's usual collations ignore it)."""
-    return (
-        one.class_column is not None
-        and one.class_column == other.class_column
-        and (one.class_value or "").casefold() != (other.class_value or "").casefold()
+    """No row can follow both links to two owners: polymorphic on the same class column, for
+    different classes (compared without case: MariaDB's usual collations ignore it); or the
+    same link in two spellings of its class ('CPatient' and 'cpatient' mapped to one table:
+    a row following both names the same parent row, an outside review found the warning false)."""
+    if one.class_column is None or one.class_column != other.class_column:
+        return False
+    if (one.class_value or "").casefold() != (other.class_value or "").casefold():
+        return True
+    return (one.parent, one.parent_columns, one.child_columns) == (
+        other.parent,
+        other.parent_columns,
+        other.child_columns,
     )
 
 
