@@ -246,6 +246,19 @@ class Settings(BaseSettings):
             raise ValueError(f"{value} is a directory: name a file in it")
         return value
 
+    @field_validator("schedule")
+    @classmethod
+    def _a_cron_expression(cls, value: str) -> str:
+        """Checked by every command, as every other setting (an outside review: only the
+        daemon said a schedule was no cron expression)."""
+        from croniter import CroniterBadCronError, croniter
+
+        try:
+            croniter(value)
+        except (CroniterBadCronError, ValueError, KeyError) as exc:
+            raise ValueError(f"'{value}' is not a cron expression ({exc})") from None
+        return value
+
     @field_validator("metrics_listen")
     @classmethod
     def _a_port(cls, value: str | None) -> str | None:

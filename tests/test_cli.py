@@ -127,6 +127,10 @@ def test_missing_policy_folder(hospital: EngineDB, tmp_path: Path) -> None:
     _no_traceback(result)
     assert result.returncode == 2
     assert "policy folder does not exist" in result.stderr
+    a_file = tmp_path / "p.yaml"  # an outside review: a file was said not to exist
+    a_file.write_text("name: p\n", encoding="utf-8")
+    named = _on(hospital, "check", "--policies", str(a_file))
+    assert named.returncode == 2 and "policy folder is a file, not a folder" in named.stderr
 
 
 def test_version_prints_the_installed_version() -> None:

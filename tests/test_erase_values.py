@@ -104,3 +104,13 @@ def test_mariadb_types_of_its_own(engine_db: EngineDB, tmp_path: Path) -> None:
     assert "cannot tell" in (_refusal(db, tmp_path, "y", "1999") or "")
     pseudonym = _refusal(db, tmp_path, "tags", "x", action="pseudonymize")
     assert pseudonym is not None and "is a set: it holds only its members" in pseudonym
+
+
+def test_a_json_column_is_scrubbed_not_pseudonymised(engine_db: EngineDB, tmp_path: Path) -> None:
+    """An outside review: "'js' (longtext) cannot hold a pseudonym; pseudonymize works on text
+    columns" on a JSON column, which MariaDB stores as text: the message contradicted itself."""
+    engine_db.conn.execute(TABLE[engine_db.engine])
+    refused = _refusal(engine_db, tmp_path, "doc", "x", action="pseudonymize")
+    assert (
+        refused is not None and "holds JSON: a pseudonym in its place would not be JSON" in refused
+    )

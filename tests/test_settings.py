@@ -177,3 +177,14 @@ def test_a_metrics_port_over_65535_is_refused(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("RETENTION_METRICS_LISTEN", "127.0.0.1:99999")
     with pytest.raises(SettingsError, match="the port is over 65535"):
         load_settings()
+
+
+def test_a_schedule_that_is_no_cron_expression_stops_every_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An outside review: `plan` took any schedule; only the daemon said it was wrong."""
+    monkeypatch.setenv("RETENTION_SCHEDULE", "61 * * *")
+    with pytest.raises(SettingsError, match="'61 \\* \\* \\*' is not a cron expression"):
+        load_settings()
+    monkeypatch.setenv("RETENTION_SCHEDULE", "*/5 * * * *")
+    assert load_settings().schedule == "*/5 * * * *"

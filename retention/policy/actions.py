@@ -145,6 +145,12 @@ def _enum(column: Column, label: str, action: str) -> Refusal | None:
 def _pseudonymize(params: ColumnParams, column: Column, label: str) -> Refusal | None:
     if (enum := _enum(column, label, "pseudonymize")) is not None:
         return enum
+    if column.is_json:
+        return (
+            f"{label} holds JSON: a pseudonym in its place would not be JSON",
+            "scrub it (scrub replaces the personal values inside the JSON, with pseudonyms "
+            "if 'replace_with: pseudonym'), or erase it",
+        )
     if not column.is_text:
         return f"{label} cannot hold a pseudonym; pseudonymize works on text columns", None
     if column.max_length is not None and column.max_length < MIN_PSEUDONYM_LENGTH:

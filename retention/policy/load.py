@@ -64,12 +64,14 @@ class LoadedPolicy:
 def policy_files(directory: Path) -> list[Path]:
     """The `*.yaml` / `*.yml` files of a folder, sorted; a missing folder is an error."""
     if not directory.is_dir():
+        what = "is a file, not a folder" if directory.exists() else "does not exist"
         raise PolicyError(
             [
                 Problem(
                     Location(str(directory)),
-                    "policy folder does not exist",
-                    "pass --policies DIR or set RETENTION_POLICIES_DIR",
+                    f"policy folder {what}",
+                    "pass --policies DIR (the folder of the *.yaml files) or set "
+                    "RETENTION_POLICIES_DIR",
                 )
             ]
         )
