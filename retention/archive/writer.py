@@ -164,6 +164,18 @@ def archive_batch(
     )
     catalog.insert(conn, target.schema, item)
     logger.debug("archive {} written: {} bytes, {} group(s)", name, written.size, len(produced))
+    undated = len(by_group.get(groups.UNDATED, ()))
+    if undated:  # an outside review: only `archive list` showed them
+        logger.warning(
+            "policy {}, phase {}: {} subject(s) archived without an end of retention (their "
+            "retain_until cannot be computed): group '{}' of {} never expires by itself; "
+            "`retention archive list` shows it for review",
+            policy.name,
+            phase.name,
+            undated,
+            groups.UNDATED,
+            name,
+        )
     return item
 
 
