@@ -7,7 +7,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 
 from retention.demo.schema import create_schema
@@ -143,3 +145,35 @@ def test_version_prints_the_installed_version() -> None:
         check=False,
     )
     assert (done.returncode, done.stdout) == (0, f"retention {version('retention')}\n")
+
+
+def test_a_privilege_error_raised_by_a_function_shows_no_value(conn: Any) -> None:
+    """A review of the privilege hint: it printed the server's text for every SQLSTATE 42501,
+    and a function's or trigger's RAISE may use that code with a row's values in its text."""
+    from retention.cli.main import _database_error
+
+    with pytest.raises(psycopg.Error) as caught:
+        conn.execute(
+            "DO $$ BEGIN RAISE EXCEPTION 'patient Jeanne MARTIN is protected' "
+            "USING ERRCODE = '42501'; END $$"
+        )
+    message, code = _database_error(caught.value)
+    assert "MARTIN" not in message and "message is not shown" in message
+    assert "retention grants --role" in message and code == 4
+    conn.rollback()
+    role = f"rt_denied_{os.getpid()}"
+    conn.execute("CREATE TABLE guarded (x int)")
+    conn.execute(f"CREATE ROLE {role}")
+    conn.commit()
+    try:
+        conn.execute(f"SET ROLE {role}")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege) as denied:
+            conn.execute("SELECT x FROM guarded")
+        message, _ = _database_error(denied.value)  # the server's own refusal: shown
+        assert "permission denied for table guarded" in message
+        assert "retention grants --role" in message
+    finally:
+        conn.rollback()
+        conn.execute("RESET ROLE")
+        conn.execute(f"DROP ROLE IF EXISTS {role}")
+        conn.commit()

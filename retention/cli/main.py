@@ -71,15 +71,16 @@ def _database_error(exc: errors.Error) -> tuple[str, int]:
         return f"database connection lost or refused: {primary}", 4
     if code is None:  # raised by the client library itself: a defect of this tool
         return f"internal error ({type(exc).__name__}); please report it", 1
-    if code == _PRIVILEGE:
-        return f"database error {code}: {primary}\n  hint: {_PRIVILEGE_HINT}", 4
+    # the privilege hint after the same choice of text as any error: a function's or a
+    # trigger's RAISE ... USING ERRCODE = '42501' may quote a row (server_text_is_safe)
+    hint = f"\n  hint: {_PRIVILEGE_HINT}" if code == _PRIVILEGE else ""
     if server_text_is_safe(code, exc.diag.context):
-        return f"database error {code}: {primary}", 4
+        return f"database error {code}: {primary}{hint}", 4
     if code in KNOWN_CONDITIONS:
-        return f"database error {code}: {KNOWN_CONDITIONS[code]}", 4
+        return f"database error {code}: {KNOWN_CONDITIONS[code]}{hint}", 4
     return (
         f"the database refused an operation ({type(exc).__name__}, SQLSTATE {code}); its "
-        "message is not shown: it may quote personal data",
+        f"message is not shown: it may quote personal data{hint}",
         4,
     )
 
