@@ -16,9 +16,9 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from retention.engines.catalogue import ColumnKind, enum_label
 from retention.policy.expr.nodes import TextLit
@@ -68,62 +68,100 @@ def _erase(params: ColumnParams, column: Column, label: str) -> Refusal | None:
         )
     if value is not None and labels is None and (wrong := _unfit_value(column, value)):
         return (
-            f"{label} ({column.type}) cannot hold the value {value!r}: {wrong}",
+            f"{label} cannot hold the value {value!r}: {wrong}",
             "give a value of the column's type"
             + ("" if column.not_null else ", or erase to NULL (no 'value')"),
         )
     return None
 
 
-_BOOLEANS = frozenset({"true", "false", "t", "f", "yes", "no", "on", "off", "1", "0"})
+_BOOLEANS = frozenset({"true", "false", "t", "f", "yes", "no", "y", "n", "on", "off", "1", "0"})
 _SET_MEMBER = re.compile(r"'((?:[^']|'')*)'")
+_DAY = re.compile(
+    r"(\d{4})-(\d{1,2})-(\d{1,2})"
+    r"(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d{1,6})?)?)?"
+    r"(?:Z|[+-]\d{2}(?::?\d{2})?)?"
+)
+_INTEGER = re.compile(r"[+-]?\d+")
+# the integer types' ranges, signed and unsigned (PostgreSQL's names and MariaDB's)
+_BITS = {"tinyint": 8, "smallint": 16, "mediumint": 24, "int": 32, "integer": 32, "bigint": 64}
 
 
 def _unfit_value(column: Column, value: str | int) -> str | None:
     """Why an erase's `value` cannot be written to `column`, or None: found by `check`, not
     by each batch's statement failing at run time with the server's bare error (an outside
-    review: a date 'zzz', 85 characters in a varchar(50), JSON that is not JSON...)."""
-    text = str(value)
+    review: a date 'zzz', 85 characters in a varchar(50), JSON that is not JSON...). Where it
+    cannot tell (bytes, uuid, time, bit...), the value passes, and the server judges it."""
+    text = str(value).strip()
     kind = column.kind
     if kind in (ColumnKind.DATE, ColumnKind.DATETIME, ColumnKind.TIMESTAMP):
-        if text.startswith("0000-00-00"):
-            return None  # MariaDB's zero date, "unknown" in Mediboard (the session allows it)
-        try:
-            (date.fromisoformat if kind is ColumnKind.DATE else datetime.fromisoformat)(text)
-        except ValueError:
-            return "not a date written YYYY-MM-DD" + (
-                "" if kind is ColumnKind.DATE else " (a time may follow: YYYY-MM-DD HH:MM:SS)"
-            )
-        return None
+        return _unfit_day(text, kind)
     if kind is ColumnKind.NUMBER:
-        try:
-            number = Decimal(text.strip())
-        except InvalidOperation:
-            return "not a number"
-        if not number.is_finite():
-            return "not a finite number"
-        if "int" in column.base_type.lower() and number != number.to_integral_value():
-            return "not an integer"
-        if column.unsigned and number < 0:
-            return "negative, and the column is unsigned"
-        return None
+        return _unfit_number(column, text)
     if kind is ColumnKind.TEXT:
         if column.base_type.lower() == "set":
             members = {m.replace("''", "'") for m in _SET_MEMBER.findall(column.type)}
             extra = [part for part in text.split(",") if part and part not in members]
             return f"{', '.join(map(repr, extra))} not in the set" if extra else None
-        if column.max_length is not None and len(text) > column.max_length:
-            return f"{len(text)} characters, more than the column's {column.max_length}"
+        if column.max_length is not None and len(str(value)) > column.max_length:
+            return f"{len(str(value))} characters, more than the column's {column.max_length}"
         return None
     if kind is ColumnKind.JSON:
         try:
-            json.loads(text)
+            json.loads(text, parse_constant=_no_constant)
         except ValueError:
             return "not JSON"
         return None
     if kind is ColumnKind.BOOLEAN:
         return None if text.lower() in _BOOLEANS else "not a boolean (true or false)"
-    return "the check cannot tell whether a value fits this type"
+    return None
+
+
+def _unfit_day(text: str, kind: ColumnKind) -> str | None:
+    if text.startswith("0000-00-00") or text.lower() in ("infinity", "-infinity"):
+        return None  # MariaDB's zero date ("unknown" in Mediboard); PostgreSQL's infinities
+    found = _DAY.fullmatch(text)
+    try:
+        if found is None:
+            raise ValueError
+        date(int(found[1]), int(found[2]), int(found[3]))
+        if found[4] is not None and (int(found[4]) > 23 or int(found[5]) > 59):
+            raise ValueError
+        if found[6] is not None and int(found[6]) > 59:
+            raise ValueError
+    except ValueError:
+        return "not a date written YYYY-MM-DD" + (
+            "" if kind is ColumnKind.DATE else " (a time may follow: YYYY-MM-DD HH:MM:SS)"
+        )
+    return None
+
+
+def _unfit_number(column: Column, text: str) -> str | None:
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return "not a number"
+    if not number.is_finite():
+        return "not a finite number"
+    base = column.base_type.lower()
+    if column.unsigned and number < 0:
+        return "negative, and the column is unsigned"
+    if "int" not in base:
+        return None
+    if not _INTEGER.fullmatch(text):
+        return "not an integer written in digits"
+    bits = _BITS.get(base)
+    if bits is None:
+        return None
+    low = 0 if column.unsigned else -(2 ** (bits - 1))
+    high = 2**bits - 1 if column.unsigned else 2 ** (bits - 1) - 1
+    if not low <= number <= high:
+        return f"out of the range of {column.type} ({low} to {high})"
+    return None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is no JSON value")
 
 
 def _enum(column: Column, label: str, action: str) -> Refusal | None:
