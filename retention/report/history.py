@@ -23,7 +23,7 @@ from retention.policy.bound import BoundPolicy
 from retention.policy.expr import Params
 from retention.report.moments import iso
 from retention.report.stored import document, instant, run_id
-from retention.store.schema import TrailMissingError, require_installed
+from retention.store.schema import TrailMissingError
 
 RUNS_SHOWN = 30
 INCIDENTS_SHOWN = 50
@@ -208,7 +208,13 @@ def read_history(
     if not {"runs", "audit"} <= present and present:
         # the schema is there, a table of its history is not (dropped, or not readable by
         # this account): an auditor must not read "not installed" (an outside review)
-        require_installed(conn, schema)  # the trail missing: TrailMissingError
+        if "audit" not in present:
+            raise TrailMissingError(
+                f"the audit trail {schema}.audit is missing, or this account cannot read it, "
+                f"while the tool's other tables are in {schema}",
+                hint="restore it from a backup; 'retention audit verify --head FILE' on the "
+                "restored trail tells which entries the head file knew",
+            )
         raise TrailMissingError(
             f"the run records {schema}.runs are missing, or this account cannot read them, "
             f"while the tool's other tables are in {schema}",

@@ -100,6 +100,7 @@ def holds_table(conn: Connection, schema: str = "retention") -> sql.Composable |
             f"it, while the tool's other tables are in {schema}: nothing is planned, run or "
             "reported without the legal holds",
             hint=f"grant SELECT on {schema}.holds to this account (`retention grants` prints "
-            "what each role needs); if it was dropped, restore it from a backup",
+            "what each role needs); if it was dropped, restore it from a backup (its rows are "
+            "the legal holds); if `retention init` stopped before creating it, run it again",
         )
     return None

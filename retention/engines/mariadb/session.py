@@ -143,7 +143,7 @@ def _require_tls(conn: MariaDBConnection) -> None:
     """A URL asking for TLS (`ssl=true`, a CA, a certificate) gets an encrypted connection or
     none: the driver falls back to plain text when the server has no TLS (an outside review,
     `have_ssl=DISABLED`: `?ssl=true` connected unencrypted, without a word). Checked before
-    the first statement of the tool's own."""
+    any statement that reads or writes data (only the session's settings come first)."""
     row = conn.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'").fetchone()
     if row is None or not row[1]:
         conn.close()
