@@ -102,3 +102,54 @@ def test_check_and_run_stop_on_a_phase_that_moves_a_clock(
     run = engine_db.cli("run", "--yes", "--allow-large", "--reason", "test", policies=folder)
     assert run.returncode == 2, run.stdout + run.stderr
     assert engine_db.count("patients", "naissance = '1975-06-21'") == 1
+
+
+VISITS = """\
+name: dossier
+subject: {table: people, key: person_id}
+related:
+  links:
+    - {table: visits, column: person_id}
+dates:
+  derniere: {latest: day, over: visits}
+retain_until: derniere + 20 years
+phases:
+  - name: destruction
+    due: retain_until
+    action: purge
+"""
+UNLINK = """\
+name: delier
+subject: {table: visits, key: visit_id}
+dates:
+  cree: {column: created}
+retain_until: cree + 50 years
+phases:
+  - name: delier
+    due: cree + 5 years
+    action: erase
+    columns: [person_id]
+"""
+
+
+def test_a_phase_rewriting_the_link_an_aggregate_is_read_through_is_refused(
+    engine_db: EngineDB, tmp_path: Path
+) -> None:
+    """A review: on a schema without foreign keys, another policy erasing the column the
+    last visit is read through (the record's declared link) passed check; every person's
+    last visit would have moved earlier (destroyed early), and those visits left the
+    people's records."""
+    engine_db.conn.execute("CREATE TABLE people (person_id integer PRIMARY KEY)")
+    engine_db.conn.execute(
+        "CREATE TABLE visits (visit_id integer PRIMARY KEY, person_id integer, day date, "
+        "created date NOT NULL)"
+    )
+    engine_db.conn.execute("CREATE INDEX visits_person ON visits (person_id)")
+    _write(tmp_path, VISITS, "dossier.yaml")
+    folder = _write(tmp_path, UNLINK, "delier.yaml")
+    checked = check_policies(engine_db.conn, folder)
+    assert [p.message.split(":")[0] for p in checked.errors] == [
+        "phase 'delier' (erase) writes visits.person_id, which a legal clock reads (date "
+        "'derniere' of policy 'dossier')"
+    ]
+    assert [policy.name for policy in checked.bound] == ["dossier"]

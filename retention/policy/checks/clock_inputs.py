@@ -11,17 +11,19 @@ warning, and the plan of 2046 went from 158 subjects due to 39.
 
 So it is an error for the phase that writes the column, whichever policy's clock reads it
 (its own or another's): the dates each policy's due dates and `retain_until` use, through
-their columns, aggregated values and filters (`on_update._read`), against the columns each
-phase writes, ON UPDATE actions of the foreign keys included (`cascades.phase_writes`).
+their columns, aggregated values and filters (`on_update.date_columns`), the links that tie
+an aggregate's rows to the subject and its joins, against the columns each phase writes, ON
+UPDATE actions of the foreign keys included (`cascades.phase_writes`). Not seen: a clock
+reading a generated column whose base column a phase writes, and triggers.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from retention.errors import Problem
-from retention.policy.bound import BoundPolicy
+from retention.policy.bound import BoundDate, BoundPolicy
 from retention.policy.checks.cascades import phase_writes
 from retention.policy.checks.dates import closure, names_in
 from retention.policy.checks.on_update import date_columns
@@ -65,9 +67,31 @@ def _readers(policies: list[BoundPolicy]) -> dict[tuple[QName, str], set[Reader]
         for phase in policy.phases:
             used |= closure(names_in(phase.due), policy.dates)
         for name in sorted(used & set(policy.dates)):
-            for table, column in date_columns(policy.subject, policy.dates[name]):
+            date = policy.dates[name]
+            for table, column in date_columns(policy.subject, date):
                 readers[(table.qname, column.name)].add((policy.name, name))
+            for qname, column_name in _path_columns(policy, date):
+                readers[(qname, column_name)].add((policy.name, name))
     return readers
+
+
+def _path_columns(policy: BoundPolicy, date: BoundDate) -> Iterator[tuple[QName, str]]:
+    """The columns that tie an aggregate's rows to the subject (each link of each path, its
+    class column included) and its joins to the tables holding the value: rewriting one
+    moves rows in or out of a subject's date (a review: another policy erasing
+    consultations.patient_id, the link dossier-medical's last consultation is read through,
+    passed check; the patients' last visits would have moved earlier)."""
+    if date.over is None:
+        return
+    for path in policy.graph.paths_to_subject(date.over.qname):
+        for edge in path:
+            yield from ((edge.child, c) for c in edge.child_columns)
+            yield from ((edge.parent, c) for c in edge.parent_columns)
+            if edge.class_column is not None:
+                yield edge.child, edge.class_column
+    for join in date.joins:
+        yield from ((date.over.qname, c) for c in join.columns)
+        yield from ((join.table.qname, c) for c in join.ref_columns)
 
 
 def _read_columns(
