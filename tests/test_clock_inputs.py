@@ -153,3 +153,46 @@ def test_a_phase_rewriting_the_link_an_aggregate_is_read_through_is_refused(
         "'derniere' of policy 'dossier')"
     ]
     assert [policy.name for policy in checked.bound] == ["dossier"]
+
+
+GENERATED = {
+    "postgresql": "CREATE TABLE people (person_id integer PRIMARY KEY, born_text varchar(10), "
+    "born date GENERATED ALWAYS AS (make_date(substr(born_text, 1, 4)::int, "
+    "substr(born_text, 6, 2)::int, substr(born_text, 9, 2)::int)) STORED, tel text)",
+    "mariadb": "CREATE TABLE people (person_id integer PRIMARY KEY, born_text varchar(10), "
+    "born date AS (str_to_date(born_text, '%Y-%m-%d')) VIRTUAL, tel text)",
+}
+BY_BIRTH = """\
+name: naissance
+subject: {table: people, key: person_id}
+dates:
+  born: {column: born}
+retain_until: born + 28 years
+phases:
+  - name: destruction
+    due: retain_until
+    action: purge
+  - name: PHASE
+    due: born + 18 years
+    action: erase
+    columns: [COLUMN]
+"""
+
+
+def test_a_phase_writing_the_column_a_generated_date_is_computed_from_is_refused(
+    engine_db: EngineDB, engine: str, tmp_path: Path
+) -> None:
+    """A review: the clock read a generated date computed from a text column; erasing the text
+    column passed check (the catalogue knew the date was generated, not from what)."""
+    engine_db.conn.execute(GENERATED[engine])
+    text = BY_BIRTH.replace("PHASE", "oubli").replace("COLUMN", "born_text")
+    messages = [
+        p.message.split(":")[0]
+        for p in check_policies(engine_db.conn, _write(tmp_path, text)).errors
+    ]
+    assert messages == [
+        "phase 'oubli' (erase) writes people.born_text, which a legal clock reads (date "
+        "'born' of policy 'naissance')"
+    ]
+    other = BY_BIRTH.replace("PHASE", "contact").replace("COLUMN", "tel")
+    assert check_policies(engine_db.conn, _write(tmp_path, other)).errors == []

@@ -65,6 +65,10 @@ class Column:
     checks: tuple[str, ...] = ()
     # a PostgreSQL domain (`type` names it, `base_type` the type under its chain of domains)
     domain: bool = False
+    # a generated column: the columns of its table its value is computed from (PostgreSQL:
+    # pg_depend; MariaDB: the names in its GENERATION_EXPRESSION), so that a phase writing
+    # one is seen to change it (policy/checks/clock_inputs.py)
+    generated_from: tuple[str, ...] = ()
 
     @property
     def is_enum_domain(self) -> bool:

@@ -83,7 +83,8 @@ WHERE t.TABLE_SCHEMA = %s AND t.TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')
 
 _COLUMNS = """
 SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, DATA_TYPE, CHARACTER_MAXIMUM_LENGTH,
-       IS_NULLABLE = 'NO', COLUMN_DEFAULT, IS_GENERATED = 'ALWAYS', EXTRA, COLLATION_NAME
+       IS_NULLABLE = 'NO', COLUMN_DEFAULT, IS_GENERATED = 'ALWAYS', EXTRA, COLLATION_NAME,
+       GENERATION_EXPRESSION
 FROM information_schema.COLUMNS
 WHERE TABLE_SCHEMA = DATABASE()
 ORDER BY TABLE_NAME, ORDINAL_POSITION
@@ -340,6 +341,10 @@ def _columns(
     checks: dict[tuple[str, str], tuple[str, ...]],
 ) -> dict[str, dict[str, Column]]:
     found: dict[str, dict[str, Column]] = {}
+    names_by_table: dict[str, set[str]] = {}
+    rows = list(rows)
+    for row in rows:
+        names_by_table.setdefault(str(row[0]), set()).add(str(row[1]))
     for row in rows:
         table, name, column_type, data_type, length, not_null, default, generated, extra = row[:9]
         if str(table) not in tables:
@@ -364,8 +369,26 @@ def _columns(
             auto_increment="auto_increment" in str(extra or "").lower(),
             collation=None if row[9] is None else str(row[9]),
             checks=checks.get((str(table), str(name)), ()),
+            generated_from=_named_in(row[10], names_by_table[str(table)] - {str(name)})
+            if generated
+            else (),
         )
     return found
+
+
+_NAME_TOKEN = re.compile(r"`((?:[^`]|``)+)`|([A-Za-z_][A-Za-z0-9_$]*)")
+
+
+def _named_in(expression: object, columns: set[str]) -> tuple[str, ...]:
+    """The columns of `columns` a generation expression names (backticked or bare; a word that
+    is also a function's name counts too: more columns, never fewer)."""
+    if expression is None:
+        return ()
+    found = set()
+    for quoted, bare in _NAME_TOKEN.findall(str(expression)):
+        name = quoted.replace("``", "`") if quoted else bare
+        found |= {c for c in columns if c.lower() == name.lower()}
+    return tuple(sorted(found))
 
 
 def enum_values(column_type: str) -> tuple[str, ...]:

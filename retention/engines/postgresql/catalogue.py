@@ -184,6 +184,13 @@ SELECT a.attrelid AS oid, a.attname AS name, format_type(a.atttypid, a.atttypmod
        -- relid 0: deparsing with the table's oid would lock it (and wait behind DDL)
        CASE WHEN a.attgenerated = '' THEN pg_get_expr(d.adbin, 0) END AS "default",
        a.attgenerated <> '' AS generated,
+       CASE WHEN a.attgenerated <> '' THEN array(
+            SELECT b.attname::text FROM pg_depend AS p JOIN pg_attribute AS b
+              ON b.attrelid = p.refobjid AND b.attnum = p.refobjsubid
+            WHERE p.classid = 'pg_attrdef'::regclass AND p.objid = d.oid
+              AND p.refclassid = 'pg_class'::regclass
+              AND p.refobjid = a.attrelid AND p.refobjsubid > 0 AND p.refobjsubid <> a.attnum
+            ORDER BY b.attnum) END AS generated_from,
        -- an enum (or a domain over one): the labels it accepts, in their order
        CASE WHEN b.typtype = 'e' THEN array(SELECT e.enumlabel::text FROM pg_enum AS e
             WHERE e.enumtypid = b.oid ORDER BY e.enumsortorder) END AS enum_values
@@ -388,6 +395,7 @@ def read(conn: Connection, *, tool_schema: str) -> Catalog:
             enum_values=None if row["enum_values"] is None else tuple(row["enum_values"]),
             checks=checks.get((row["oid"], row["name"]), ()),
             domain=row["domain"],
+            generated_from=tuple(row["generated_from"] or ()),
         )
     tables = {names[row["oid"]]: _table(row, columns[row["oid"]], index_rows) for row in table_rows}
     fks = tuple(_foreign_key(row, names) for row in fk_rows)

@@ -13,8 +13,8 @@ So it is an error for the phase that writes the column, whichever policy's clock
 (its own or another's): the dates each policy's due dates and `retain_until` use, through
 their columns, aggregated values and filters (`on_update.date_columns`), the links that tie
 an aggregate's rows to the subject and its joins, against the columns each phase writes, ON
-UPDATE actions of the foreign keys included (`cascades.phase_writes`). Not seen: a clock
-reading a generated column whose base column a phase writes, and triggers.
+UPDATE actions of the foreign keys included (`cascades.phase_writes`); a generated column
+counts its base columns (`Column.generated_from`). Not seen: triggers.
 """
 
 from __future__ import annotations
@@ -70,6 +70,8 @@ def _readers(policies: list[BoundPolicy]) -> dict[tuple[QName, str], set[Reader]
             date = policy.dates[name]
             for table, column in date_columns(policy.subject, date):
                 readers[(table.qname, column.name)].add((policy.name, name))
+                for base in column.generated_from:  # computed from: writing it changes it
+                    readers[(table.qname, base)].add((policy.name, name))
             for qname, column_name in _path_columns(policy, date):
                 readers[(qname, column_name)].add((policy.name, name))
     return readers
