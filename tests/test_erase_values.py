@@ -136,3 +136,20 @@ def test_a_json_column_is_scrubbed_not_pseudonymised(engine_db: EngineDB, tmp_pa
     assert (
         refused is not None and "holds JSON: a pseudonym in its place would not be JSON" in refused
     )
+
+
+def test_a_policy_on_a_view_says_it_is_a_view(engine_db: EngineDB, tmp_path: Path) -> None:
+    """A review of bad inputs: a policy on a view was told "unknown table 'people_v'; did you
+    mean 'people'?", which hid why."""
+    engine_db.conn.execute(TABLE[engine_db.engine])
+    engine_db.conn.execute("CREATE VIEW people_v AS SELECT id, seen FROM people")
+    text = (
+        POLICY.replace("table: people,", "table: people_v,")
+        .replace("ACTION", "erase")
+        .replace("COLUMN", "seen")
+        .replace("VALUE", "'2000-01-01'")
+    )
+    errors = check_policies(engine_db.conn, _write(tmp_path, text)).errors
+    assert [p.message for p in errors] == [
+        "'people_v' is a view: a policy acts on the tables that hold the rows"
+    ]

@@ -242,6 +242,8 @@ class Catalog:
     # table's rows are told apart one by one only through its `Table.row_key`
     row_address: bool = True
     engine: str = "postgresql"  # whose syntax the statements in a hint take ("mariadb")
+    # the views (PostgreSQL: and materialized views), only to say so when a policy names one
+    views: frozenset[tuple[str, str]] = frozenset()
     _by_name: dict[str, list[Table]] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -292,6 +294,13 @@ class Catalog:
                 return self.tables[(schema, name)]
         candidates = self._by_name.get(name, [])
         return candidates[0] if len(candidates) == 1 else None
+
+    def is_view(self, name: str) -> bool:
+        """Whether `name` (as `find` reads it) names a view rather than a table."""
+        parts = split_name(name) or (name.split(".", 1) if "." in name else [name])
+        if len(parts) == 2:
+            return (parts[0], parts[1]) in self.views
+        return any(view[1] == parts[0] for view in self.views)
 
     def suggest_table(self, name: str) -> str | None:
         parts = split_name(name)

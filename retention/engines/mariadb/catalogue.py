@@ -301,6 +301,13 @@ def read(conn: Connection, *, tool_schema: str) -> Catalog:
         for t, name, event in conn.execute(_TRIGGERS).fetchall()
         if str(t) in names
     )
+    views = frozenset(
+        (database, str(r[0]))
+        for r in conn.execute(
+            "SELECT TABLE_NAME FROM information_schema.TABLES "
+            "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'VIEW'"
+        ).fetchall()
+    )
     return Catalog(
         tables,
         keys,
@@ -309,6 +316,7 @@ def read(conn: Connection, *, tool_schema: str) -> Catalog:
         rooted_keys=keys,
         row_address=False,
         engine="mariadb",
+        views=views,
     )
 
 

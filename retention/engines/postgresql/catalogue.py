@@ -349,6 +349,13 @@ def _foreign_key(row: dict[str, Any], names: dict[int, tuple[str, str]]) -> Fore
     )
 
 
+_VIEWS = """
+SELECT n.nspname AS schema, c.relname AS name FROM pg_class AS c
+JOIN pg_namespace AS n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('v', 'm') AND n.nspname <> ALL(%(excluded)s) AND n.nspname NOT LIKE 'pg\\_%%'
+"""
+
+
 def read(conn: Connection, *, tool_schema: str) -> Catalog:
     """Introspect every user table (system schemas and the tool's own are left out)."""
     excluded = [*SYSTEM_SCHEMAS, tool_schema]
@@ -358,6 +365,8 @@ def read(conn: Connection, *, tool_schema: str) -> Catalog:
         search_path = tuple(path_row["path"]) if path_row else ("public",)
         cur.execute(_TABLES, {"excluded": excluded})
         table_rows = cur.fetchall()
+        cur.execute(_VIEWS, {"excluded": excluded})
+        views = frozenset((str(r["schema"]), str(r["name"])) for r in cur.fetchall())
         oids = [row["oid"] for row in table_rows]
         cur.execute(_COLUMNS, {"oids": oids})
         column_rows = cur.fetchall()
@@ -431,6 +440,7 @@ def read(conn: Connection, *, tool_schema: str) -> Catalog:
         hooks=hooks,
         rooted_keys=acting,
         partition_keys=partition_keys,
+        views=views,
     )
 
 

@@ -34,6 +34,14 @@ class Binder:
 
     def table(self, name: str, path: PathKey) -> Table | None:
         table = self.catalog.find(name)
+        if table is None and self.catalog.is_view(name):
+            self.error(
+                path,
+                f"'{name}' is a view: a policy acts on the tables that hold the rows",
+                "name the table the view reads the subjects from (a view's rows cannot be "
+                "locked, purged or archived one by one)",
+            )
+            return None
         if table is None:
             close = self.catalog.suggest_table(name)
             hint = f"did you mean '{close}'?" if close else "check the table name and schema"
