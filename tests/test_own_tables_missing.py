@@ -58,3 +58,18 @@ def test_the_report_of_a_schema_whose_trail_was_dropped_says_so(engine_demo: Eng
     assert report.returncode == 1, report.stdout + report.stderr
     assert f"the audit trail {engine_demo.tool_schema}.audit is missing" in report.stderr
     assert '"installed": false' not in report.stdout
+
+
+def test_init_names_a_table_of_the_schema_that_was_dropped(engine_demo: EngineDB) -> None:
+    """A review of bad inputs: with the holds table dropped, `init` said the schema was up
+    to date; making it again, empty, would hide that legal holds were lost."""
+    assert engine_demo.cli("init").returncode == 0
+    again = engine_demo.cli("init")
+    assert again.returncode == 0 and "is up to date" in again.stdout, again.stderr
+    engine_demo.conn.execute(sql.SQL("DROP TABLE {}").format(engine_demo.tool("holds")))
+    dropped = engine_demo.cli("init")
+    assert dropped.returncode == 1, dropped.stdout + dropped.stderr
+    assert f"is missing {engine_demo.tool_schema}.holds, which its migrations created" in (
+        dropped.stderr
+    )
+    assert "up to date" not in dropped.stdout

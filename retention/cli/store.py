@@ -8,7 +8,7 @@ from typing import Any
 from retention.db import connect
 from retention.engines import engine_of
 from retention.settings import Settings
-from retention.store.schema import migrate
+from retention.store.schema import TrailMissingError, migrate, missing_tables
 
 
 def register(commands: Any) -> None:
@@ -22,6 +22,16 @@ def register(commands: Any) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     with connect(settings) as conn:
         applied = migrate(conn, settings.schema_name)
+        missing = missing_tables(conn, settings.schema_name)
+        if missing:
+            tables = ", ".join(f"{settings.schema_name}.{name}" for name in missing)
+            raise TrailMissingError(
+                f"the tool's schema '{settings.schema_name}' is missing {tables}, which its "
+                "migrations created: dropped, or hidden from this account. init does not make "
+                "them again: an empty table would hide what it held (legal holds, the audit "
+                "trail, runs, archives)",
+                hint="restore them from a backup, or run init as the owner of the schema",
+            )
         # the trail's triggers, dropped or disabled since: made again (the owner runs init)
         repaired = engine_of(conn).own_schema.repair(conn, settings.schema_name)
     if applied:

@@ -7,6 +7,8 @@ SQL files in `retention/engines/postgresql/migrations/`, applied in one transact
 
 from __future__ import annotations
 
+import re
+
 from retention.engines import Connection, engine_of, sql
 from retention.errors import RetentionError, SchemaNameError
 
@@ -50,6 +52,23 @@ def refuse_a_stray_schema(conn: Connection, schema: str) -> None:
             hint=f"set schema_name to {others[0]!r} (RETENTION_SCHEMA_NAME); or create "
             f"'{schema}' on purpose with `retention init`",
         )
+
+
+_CREATED = re.compile(r"CREATE TABLE (?:IF NOT EXISTS )?\{schema\}\.(\w+)", re.IGNORECASE)
+
+
+def missing_tables(conn: Connection, schema: str) -> list[str]:
+    """The tables the applied migrations create that are not there (dropped, or hidden from
+    this account): `init` found the schema 'up to date' with its holds or its trail dropped,
+    and an empty table made again would hide what it held (a review of bad inputs)."""
+    engine = engine_of(conn)
+    names = dict.fromkeys(
+        name
+        for migration in engine.own_schema.migrations()
+        for statement in migration.statements
+        for name in _CREATED.findall(statement)
+    )
+    return [name for name in names if not engine.catalogue.table_exists(conn, schema, name)]
 
 
 class TrailMissingError(RetentionError):
