@@ -10,56 +10,43 @@ retain_until + 1 year` called valid by `check --no-database`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
+from retention.engines.catalogue import Catalog
 from retention.errors import Problem
 from retention.policy.bound import RETAIN_UNTIL
-from retention.policy.expr import ExprError, ExprType, parse, typecheck
+from retention.policy.checks.binder import Binder
+from retention.policy.expr import ExprError, ExprType, parse
 from retention.policy.load import LoadedPolicy
 from retention.policy.model import AggregateDate, ColumnDate
-from retention.policy.source import PathKey
 
 
 def expression_problems(loaded: LoadedPolicy) -> list[Problem]:
     """Each expression of the policy that does not parse, or (over dates only) does not give
-    a date."""
+    a date: the binder's own reading of expressions, with no catalogue."""
     policy = loaded.policy
+    binder = Binder(loaded, Catalog({}, ()))
     dates = {name: ExprType.DATE for name in policy.dates}
-    problems: list[Problem] = []
-
-    def check(text: str, path: PathKey, names: Mapping[str, ExprType] | None) -> None:
-        try:
-            expr = parse(text)
-            got = ExprType.DATE if names is None else typecheck(expr, names)
-        except ExprError as exc:
-            where = loaded.document.text_location(path, exc.line or 1, exc.column or 1)
-            problems.append(Problem(where, exc.message, exc.hint))
-            return
-        if got not in (ExprType.DATE, ExprType.NULL):
-            problems.append(
-                Problem(
-                    loaded.location(path),
-                    f"this expression gives {got.label}, a date is needed",
-                )
-            )
-
     for name, spec in policy.dates.items():
-        if isinstance(spec, AggregateDate):
-            check(spec.value, ("dates", name, "latest" if spec.latest else "earliest"), None)
-            if spec.where is not None:
-                _syntax(loaded, spec.where, ("dates", name, "where"), problems)
+        if isinstance(spec, AggregateDate):  # columns whose types only the catalogue knows
+            which = "latest" if spec.latest is not None else "earliest"
+            for path, text in (
+                (("dates", name, which), spec.value),
+                (("dates", name, "where"), spec.where),
+            ):
+                if text is not None:
+                    _syntax(binder, text, path)
         elif not isinstance(spec, ColumnDate):
             others = {n: t for n, t in dates.items() if n != name}
-            check(spec, ("dates", name), others)
-    check(policy.retain_until, ("retain_until",), dates)
+            binder.expression(spec, ("dates", name), others, ExprType.DATE)
+    binder.expression(policy.retain_until, ("retain_until",), dates, ExprType.DATE)
     for i, phase in enumerate(policy.phases):
-        check(phase.due, ("phases", i, "due"), {**dates, RETAIN_UNTIL: ExprType.DATE})
-    return problems
+        names = {**dates, RETAIN_UNTIL: ExprType.DATE}
+        binder.expression(phase.due, ("phases", i, "due"), names, ExprType.DATE)
+    return binder.problems
 
 
-def _syntax(loaded: LoadedPolicy, text: str, path: PathKey, problems: list[Problem]) -> None:
+def _syntax(binder: Binder, text: str, path: tuple[str | int, ...]) -> None:
     try:
         parse(text)
     except ExprError as exc:
-        where = loaded.document.text_location(path, exc.line or 1, exc.column or 1)
-        problems.append(Problem(where, exc.message, exc.hint))
+        where = binder.loaded.document.text_location(path, exc.line or 1, exc.column or 1)
+        binder.problems.append(Problem(where, exc.message, exc.hint))
