@@ -95,6 +95,15 @@ def test_bad_date_argument_exits_2() -> None:
     assert "is not a date" in result.stderr
 
 
+def test_reason_without_allow_large_exits_2() -> None:
+    """An outside review: `run --reason '...'` alone was ignored, the limits held and the operator
+    believed them overridden. It is refused before the database is reached."""
+    result = _run("run", "--yes", "--reason", "ticket 42")
+    _no_traceback(result)
+    assert result.returncode == 2
+    assert "--reason is read only with --allow-large" in result.stderr
+
+
 def test_a_date_past_what_a_clock_can_reach_exits_2_and_the_last_one_plans(
     engine_demo: EngineDB,
 ) -> None:

@@ -55,6 +55,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.allow_large and not (args.reason and args.reason.strip()):
         raise UsageError("--allow-large needs --reason 'why' (it is recorded in the audit trail)")
+    if args.reason is not None and not args.allow_large:
+        raise UsageError(
+            "--reason is read only with --allow-large: add --allow-large to go beyond the "
+            "safety limits, or remove --reason"
+        )
     at = settings.today()
     with connect(settings) as conn:
         every = bound_policies(
