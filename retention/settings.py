@@ -8,10 +8,12 @@ raise one :class:`SettingsError` listing every problem.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
 import zoneinfo
+from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import date, datetime
 from pathlib import Path
@@ -36,6 +38,9 @@ DEFAULT_SCHEDULE = "30 2 * * *"
 # "approver_roles" from source "EnvSettingsSource"'
 _SOURCE_FIELD = re.compile(r'field "([a-z_]+)"')
 ENV_PREFIX = "RETENTION_"
+# variables of the same prefix that are no setting: the test suite's, the evaluation's and the
+# benchmarks' own databases
+_NOT_SETTINGS = ("RETENTION_TEST_", "RETENTION_EVAL_", "RETENTION_BENCH_")
 SECRET_FIELDS = ("database_url", "pseudonym_key", "audit_key", "audit_signing_key")
 _toml_values: ContextVar[dict[str, Any]] = ContextVar("_toml_values", default={})  # noqa: B039
 
@@ -369,6 +374,9 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     toml = _read_toml(path) if path else {}
     token = _toml_values.set(toml)
     given = {k: v for k, v in overrides.items() if v is not None}
+    unknown = unknown_variables(os.environ)
+    if unknown:
+        raise SettingsError(unknown)
     try:
         return Settings(**given)
     except SourceError as exc:  # a JSON setting (approver_roles...) that is not JSON
@@ -391,6 +399,26 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
         raise SettingsError(problems, source=str(path) if from_file else None) from None
     finally:
         _toml_values.reset(token)
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """A problem for each `RETENTION_*` variable that is no setting: a misspelt
+    `RETENTION_REQUIRED_APPROVAL` would otherwise be ignored, and a destructive phase run without
+    the approvals the DBA meant to require. The value is never shown (it may be a secret)."""
+    known = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
+    known |= {f"{ENV_PREFIX}{name.upper()}_FILE" for name in SECRET_FIELDS}
+    problems = []
+    for variable in sorted(environ):
+        name = variable.upper()  # pydantic-settings reads them without regard to case
+        if not name.startswith(ENV_PREFIX) or name in known or name.startswith(_NOT_SETTINGS):
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+        hint = f"did you mean {close[0]}?" if close else "see `retention --help` and the README"
+        problems.append(
+            f"environment variable {variable}: no such setting ({hint}); correct its name or "
+            "unset it"
+        )
+    return problems
 
 
 def _errors(exc: ValidationError) -> list[Any]:

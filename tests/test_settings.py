@@ -188,3 +188,29 @@ def test_a_schedule_that_is_no_cron_expression_stops_every_command(
         load_settings()
     monkeypatch.setenv("RETENTION_SCHEDULE", "*/5 * * * *")
     assert load_settings().schedule == "*/5 * * * *"
+
+
+def test_an_unknown_retention_variable_is_an_error_naming_the_setting_meant(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An outside review: `RETENTION_REQUIRED_APPROVAL=2` (one letter short) was ignored, and a
+    purge ran with the default approvals. The value is never shown; the suite's and the
+    evaluation's own variables are not settings and pass."""
+    monkeypatch.setenv("RETENTION_REQUIRED_APPROVAL", "s3cr3t")
+    monkeypatch.setenv("retention_bacth_size", "10")
+    monkeypatch.setenv("RETENTION_TEST_DATABASE_URL", "postgresql://elsewhere/test")
+    monkeypatch.setenv("RETENTION_DATABASE_URL_FILE", "/nonexistent")  # a secret's file: known
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert caught.value.problems == [
+        "environment variable RETENTION_REQUIRED_APPROVAL: no such setting (did you mean "
+        "RETENTION_REQUIRED_APPROVALS?); correct its name or unset it",
+        "environment variable retention_bacth_size: no such setting (did you mean "
+        "RETENTION_BATCH_SIZE?); correct its name or unset it",
+    ]
+    assert "s3cr3t" not in caught.value.render()
+    monkeypatch.delenv("RETENTION_REQUIRED_APPROVAL")
+    monkeypatch.delenv("retention_bacth_size")
+    monkeypatch.setenv("RETENTION_REQUIRED_APPROVALS", "2")
+    monkeypatch.delenv("RETENTION_DATABASE_URL_FILE")
+    assert load_settings().required_approvals == 2
