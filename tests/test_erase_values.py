@@ -100,13 +100,17 @@ def test_a_value_its_column_holds_passes(
 @pytest.mark.parametrize("engine", ["mariadb"], indirect=True)
 def test_mariadb_types_of_its_own(engine_db: EngineDB, tmp_path: Path) -> None:
     """A SET holds only its members (no pseudonym either); an unsigned number no negative; a
-    zero date is MariaDB's 'unknown'; a YEAR's value the check cannot judge is refused."""
+    zero date is MariaDB's 'unknown', an infinity PostgreSQL's only; a YEAR's value the check
+    cannot judge passes; a tinyint out of its range is refused."""
     db = engine_db
     db.conn.execute(TABLE["mariadb"])
     assert "'d' not in the set" in (_refusal(db, tmp_path, "tags", "'a,d'") or "")
     assert _refusal(db, tmp_path, "tags", "'a,c'") is None
     assert "negative, and the column is unsigned" in (_refusal(db, tmp_path, "n", "-1") or "")
     assert _refusal(db, tmp_path, "born", "'0000-00-00'") is None
+    assert _refusal(db, tmp_path, "born", "infinity") == (
+        "'born' (date) cannot hold the value 'infinity': MariaDB/MySQL has no such date"
+    )
     assert _refusal(db, tmp_path, "y", "1999") is None  # YEAR: the server judges it
     assert "out of the range of tinyint(4) (-128 to 127)" in (
         _refusal(db, tmp_path, "tiny", "300") or ""
@@ -117,10 +121,16 @@ def test_mariadb_types_of_its_own(engine_db: EngineDB, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
 def test_postgresql_values_of_its_own(engine_db: EngineDB, tmp_path: Path) -> None:
-    """Its infinite dates and its spellings of booleans pass; the message names the column's
+    """Its infinite dates and its spellings of booleans pass, MariaDB's zero date does not;
+    the message names the column's
     type once (a review found '(date) (date)')."""
     engine_db.conn.execute(TABLE["postgresql"])
     assert _refusal(engine_db, tmp_path, "born", "infinity") is None
+    # a zero date, MariaDB's 'unknown': refused by the server at the first batch before
+    assert _refusal(engine_db, tmp_path, "stamp", "'0000-00-00 00:00:00'") == (
+        "'stamp' (timestamp without time zone) cannot hold the value '0000-00-00 00:00:00': "
+        "PostgreSQL has no such date"
+    )
     assert _refusal(engine_db, tmp_path, "flag", "'y'") is None
     refused = _refusal(engine_db, tmp_path, "flag", "'maybe'")
     assert (
