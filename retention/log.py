@@ -8,6 +8,7 @@ value.
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -41,3 +42,11 @@ def _not_audit(record: Any) -> bool:
 
 def _audit_only(record: Any) -> bool:
     return bool(record["extra"].get("audit", False))
+
+
+def log_from_signal_handler(level: str, message: str, *args: Any) -> None:
+    """Log from a signal handler: on a thread of its own, which writes once the main thread,
+    interrupted perhaps in the middle of a line, has released the handlers' lock. Logging in the
+    handler itself fails on that lock (loguru's handlers are not re-entrant) and printed a
+    traceback (an outside review: SIGTERM sent just after a line was written)."""
+    threading.Thread(target=logger.log, args=(level, message, *args), daemon=True).start()

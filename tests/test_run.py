@@ -3,6 +3,11 @@ concurrent application transactions, legal holds and safety limits (on every eng
 
 from __future__ import annotations
 
+import re
+import select
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
@@ -18,7 +23,7 @@ from retention.plan.compute import compute_plan
 from retention.settings import Settings
 from retention.store.schema import migrate
 from tests.clock_helpers import policy, statuses
-from tests.engine_helpers import run
+from tests.engine_helpers import cli_env, run
 from tests.fix_engines import EngineDB, json_value
 from tests.test_plan_oracle import _related_rows
 
@@ -215,3 +220,68 @@ def test_second_run_waits_for_the_lock_then_says_who_holds_it(engine_demo: Engin
         lock.acquire(other, db.tool_schema)
         with pytest.raises(lock.RunInProgressError, match="another run is in progress"):
             run(db.conn, db.settings(), only="dossier-medical")
+
+
+def _lines_until(process: subprocess.Popen[str], wanted: str, within: float) -> list[str]:
+    """The lines of the process's stderr up to the first that holds `wanted` (the process
+    is killed and the test fails when none comes within `within` seconds)."""
+    assert process.stderr is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([process.stderr], [], [], 1.0)
+        line = process.stderr.readline() if ready else ""
+        lines.append(line)
+        if wanted in line:
+            return lines
+        if ready and not line:  # the end of its output: it exited
+            break
+    process.kill()
+    raise AssertionError(f"no {wanted!r} from the process:\n{''.join(lines)}")
+
+
+def test_the_holder_of_the_run_lock_is_named_with_the_zone_of_its_start(
+    engine_db: EngineDB,
+) -> None:
+    """A review: on MariaDB the message read "since 2026-12-07 13:42:59 " (a DATETIME in UTC
+    read without a zone, the zone left blank); each engine now names its zone."""
+    from retention.store import lock
+
+    db = engine_db
+    migrate(db.conn, db.tool_schema)
+    db.conn.execute(
+        sql.SQL(
+            "INSERT INTO {} (run_id, command, host, os_user, pid) VALUES (%s, %s, %s, %s, %s)"
+        ).format(db.tool("runs")),
+        ("0b0e1d3a-3c1c-4a8e-9d55-2f0a5e7a9c11", "run", "host-a", "dba", 4242),
+    )
+    holder = lock._holder(db.conn, db.tool_schema)
+    assert re.fullmatch(r"pid 4242 on host-a, since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \S+", holder)
+
+
+def test_a_stop_while_waiting_for_the_lock_ends_the_wait_and_runs_nothing(
+    engine_demo: EngineDB,
+) -> None:
+    """An outside review: with `lock_wait_seconds`, SIGTERM was ignored until the other run
+    ended; then the run started, recorded itself interrupted and exited 0. Now the wait ends
+    at the signal, nothing runs, and the exit code says so (130), through the real command."""
+    from retention.store import lock
+
+    db = engine_demo
+    migrate(db.conn, db.tool_schema)
+    runs = sql.SQL("SELECT count(*) FROM {}").format(db.tool("runs"))
+    before = db.conn.execute(runs).fetchone()
+    env = cli_env(db.url, RETENTION_SCHEMA_NAME=db.tool_schema, RETENTION_LOCK_WAIT_SECONDS="600")
+    command = [sys.executable, "-m", "retention.cli.main", "run", "--yes", "--allow-large"]
+    with connect(Settings(), url=db.url) as other:
+        lock.acquire(other, db.tool_schema)
+        process = subprocess.Popen(
+            [*command, "--reason", "test"], env=env, stderr=subprocess.PIPE, text=True
+        )
+        lines = _lines_until(process, "waiting up to 600 s for it to finish", within=120)
+        process.send_signal(signal.SIGTERM)
+        rest = process.communicate(timeout=120)[1]  # not the 600 s of the wait
+    assert process.returncode == 130, "".join(lines) + rest
+    assert "stopped while waiting for another run to finish: nothing was changed" in rest
+    assert "Traceback" not in rest
+    assert db.conn.execute(runs).fetchone() == before  # no run was recorded

@@ -12,13 +12,12 @@ from functools import partial
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from loguru import logger
-
 from retention.cli.common import ensure_schema
 from retention.cli.options import add_policies_option
 from retention.cli.plan import render_plan
 from retention.db import connect
 from retention.errors import UsageError
+from retention.log import log_from_signal_handler
 from retention.policy.bound import BoundPolicy
 from retention.policy.check import bound_policies, choose
 from retention.settings import Settings
@@ -27,6 +26,9 @@ if TYPE_CHECKING:
     from retention.engine.outcome import PhaseResult, RunOptions, RunReport
     from retention.engines import Connection
     from retention.plan.model import Plan
+
+
+INTERRUPTED = 130  # as a shell reports a command ended by SIGINT
 
 
 def register(commands: Any) -> None:
@@ -92,7 +94,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print("nothing was changed")
         return 1
     print(render_report(report))
-    return {"completed": 0, "interrupted": 0}.get(report.outcome, 1)
+    # interrupted: the batches done are committed, the next run completes the rest; 130 tells a
+    # wrapper that this one did not (an outside review: 0 told it nothing)
+    return {"completed": 0, "interrupted": INTERRUPTED}.get(report.outcome, 1)
 
 
 def _dry_run(
@@ -159,7 +163,9 @@ def _stop_on_signals() -> Iterator[threading.Event]:
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
-        logger.warning("stop requested: finishing the batches under way (again to abort them)")
+        log_from_signal_handler(
+            "WARNING", "stop requested: finishing the batches under way (again to abort them)"
+        )
 
     before = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:

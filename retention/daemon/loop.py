@@ -37,11 +37,12 @@ from retention.engine.runs import stored_utc
 from retention.engines import Connection, errors, sql
 from retention.engines.errors import describe_error
 from retention.errors import DatabaseError, PolicyError, RetentionError
+from retention.log import log_from_signal_handler
 from retention.policy.check import bind_all, log_warnings
 from retention.policy.load import LoadedPolicy, load_policies
 from retention.service.run import RunKeys, run_keys, run_policies
 from retention.settings import Settings, load_settings
-from retention.store.lock import RunInProgressError
+from retention.store.lock import RunInProgressError, StoppedWaitingError
 from retention.store.schema import migrate, refuse_a_stray_schema
 
 
@@ -98,10 +99,10 @@ class Daemon:
         signal.signal(signal.SIGHUP, self._on_reload)
 
     def _on_stop(self, signum: int, frame: FrameType | None) -> None:
-        logger.info(
-            "{} received: stopping after the batches under way", signal.Signals(signum).name
-        )
         self.stop.set()
+        log_from_signal_handler(
+            "INFO", "{} received: stopping after the batches under way", signal.Signals(signum).name
+        )
 
     def _on_reload(self, signum: int, frame: FrameType | None) -> None:
         self.reload.set()
@@ -219,6 +220,9 @@ class Daemon:
                 delay = min(delay * 2, ceiling)
             except RunInProgressError as exc:
                 logger.warning("{}: skipping this run", exc.message)
+                return
+            except StoppedWaitingError as exc:  # a stop, not a failure
+                logger.info("{}", exc.message)
                 return
             except RetentionError as exc:
                 logger.error("run refused:\n{}", exc.render())

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,10 +39,13 @@ from retention.store import lock
 
 
 @contextmanager
-def run_lock(conn: Connection, schema: str, wait_seconds: float) -> Iterator[None]:
+def run_lock(
+    conn: Connection, schema: str, wait_seconds: float, stop: threading.Event | None = None
+) -> Iterator[None]:
     """The run lock while the block runs (:class:`RunInProgressError` when another run
-    holds it after `wait_seconds`); always released."""
-    lock.acquire(conn, schema, wait_seconds)
+    holds it after `wait_seconds`, :class:`StoppedWaitingError` when `stop` is set while
+    waiting); always released."""
+    lock.acquire(conn, schema, wait_seconds, stop)
     try:
         yield
     finally:

@@ -90,7 +90,7 @@ def run_policies(
             record_refusal(runner.record, uuid.uuid4(), exc.violations)
             raise
     every = all_policies or policies
-    with run_lock(conn, settings.schema_name, options.lock_wait_seconds):
+    with run_lock(conn, settings.schema_name, options.lock_wait_seconds, runner.stop):
         report = runner.run(policies, options, all_policies=every, plan=shown)
         with logger.contextualize(run_id=str(report.run_id)):
             _exposure_after(runner, every, options, report)

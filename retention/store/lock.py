@@ -9,7 +9,11 @@ lock of a dead session is released by the server, so holding it proves nobody is
 
 from __future__ import annotations
 
+import threading
 import time
+from datetime import UTC
+
+from loguru import logger
 
 from retention.engines import Connection, engine_of, sql
 from retention.errors import RetentionError
@@ -21,11 +25,30 @@ class RunInProgressError(RetentionError):
     exit_code = 75  # EX_TEMPFAIL: try again later
 
 
-def acquire(conn: Connection, schema: str, wait_seconds: float = 0.0) -> None:
-    """Take the run lock, waiting up to `wait_seconds`; :class:`RunInProgressError` if held."""
+class StoppedWaitingError(RetentionError):
+    """A stop (SIGINT, SIGTERM) came while waiting for another run's lock: nothing ran."""
+
+    exit_code = 130
+
+
+def acquire(
+    conn: Connection,
+    schema: str,
+    wait_seconds: float = 0.0,
+    stop: threading.Event | None = None,
+) -> None:
+    """Take the run lock, waiting up to `wait_seconds`; :class:`RunInProgressError` if held
+    then. A `stop` set meanwhile ends the wait at once (:class:`StoppedWaitingError`): an
+    outside review saw SIGTERM ignored until the other run ended, then a run started."""
     deadline = time.monotonic() + wait_seconds
     locks = engine_of(conn).locks
+    stop = stop or threading.Event()
+    told = False
     while True:
+        if stop.is_set():
+            raise StoppedWaitingError(
+                "stopped while waiting for another run to finish: nothing was changed"
+            )
         if locks.try_run_lock(conn):
             return
         if time.monotonic() >= deadline:
@@ -33,7 +56,14 @@ def acquire(conn: Connection, schema: str, wait_seconds: float = 0.0) -> None:
                 f"another run is in progress ({_holder(conn, schema)})",
                 hint="wait for it to finish; runs never overlap",
             )
-        time.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
+        if not told:
+            logger.info(
+                "another run is in progress ({}): waiting up to {:.0f} s for it to finish",
+                _holder(conn, schema),
+                wait_seconds,
+            )
+            told = True
+        stop.wait(min(1.0, max(0.05, deadline - time.monotonic())))
 
 
 def release(conn: Connection) -> None:
@@ -64,4 +94,7 @@ def _holder(conn: Connection, schema: str) -> str:
         if holder.since is None:
             return f"server pid {holder.session_id}"
         return f"server pid {holder.session_id}, since {holder.since:%Y-%m-%d %H:%M:%S}"
-    return f"pid {row[0]} on {row[1]}, since {row[2]:%Y-%m-%d %H:%M:%S %Z}"
+    # MariaDB's DATETIME is written in UTC and read without a zone: say it (a review saw
+    # "since 2026-12-07 13:42:59 ", the zone left blank)
+    since = row[2] if row[2].tzinfo is not None else row[2].replace(tzinfo=UTC)
+    return f"pid {row[0]} on {row[1]}, since {since:%Y-%m-%d %H:%M:%S %Z}"
