@@ -520,3 +520,54 @@ def test_a_release_written_through_the_database_alone_ends_no_hold(site: Site) -
     refused = site.cli("run", "--yes", "--allow-large", "--reason", "test")
     assert refused.returncode == 5, refused.stdout + refused.stderr
     assert "is no longer active there, yet the trail records no release" in refused.stderr
+
+
+def test_a_hold_on_a_person_holds_in_a_copy_of_the_database_under_another_name(
+    mariadb_url: str, tmp_path: Path
+) -> None:
+    """An outside review: a hold added on `hopital.patients` was ignored once the database was
+    restored as `hopital_copie` (a dump, a move to another server): the plan counted the
+    held patient as due and a run purged it; `hold list` still showed the hold. The tool serves
+    the connection's one database: a hold names whom it protects by the table's name."""
+    with _site("mariadb", mariadb_url, tmp_path / "policies") as site:
+        site.ok("init")
+        site.ok("hold", "add", "--subject", "P-001", "--reason", "claim 2026-17")
+        database = mariadb_url.rsplit("/", 1)[1]
+        copy = f"{database}_copie"
+        site.conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(copy)))
+        try:
+            for table in ("patients", "visits"):
+                site.conn.execute(
+                    sql.SQL("CREATE TABLE {} LIKE {}").format(
+                        sql.Identifier(copy, table), sql.Identifier(database, table)
+                    )
+                )
+                site.conn.execute(
+                    sql.SQL("INSERT INTO {} SELECT * FROM {}").format(
+                        sql.Identifier(copy, table), sql.Identifier(database, table)
+                    )
+                )
+            moved = Site(site.engine, f"{mariadb_url.rsplit('/', 1)[0]}/{copy}", site.conn,
+                         site.schema, site.policies)  # fmt: skip
+            phase = moved.phase()
+            assert (phase["due_subjects"], phase["held_subjects"]) == (1, 1)
+            moved.ok("run", "--yes", "--allow-large", "--reason", "test")
+            kept = site.conn.execute(
+                sql.SQL("SELECT patient_id FROM {} ORDER BY 1").format(
+                    sql.Identifier(copy, "patients")
+                )
+            ).fetchall()
+            assert kept == [("P-001",), ("P-003",)]  # P-002 purged, P-001 held
+            out = moved.ok("hold", "release", "--subject", "P-001")
+            assert out.startswith("hold 1 released (every policy on ")
+        finally:
+            site.conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(copy)))
+
+
+def test_whom_a_hold_protects_by_table_name_or_by_whole_name() -> None:
+    """The archive's expiry compares persons in Python as the plan does in SQL."""
+    here, there = Person("copie.patients", "id"), Person("hopital.patients", "id")
+    assert here.compared(True) == ".patients" and here.compared(False) == "copie.patients"
+    assert here.same(there, by_name=True) and not here.same(there, by_name=False)
+    assert not here.same(Person("hopital.old_patients", "id"), by_name=True)
+    assert not here.same(Person("hopital.patients", "nir"), by_name=True)

@@ -31,7 +31,7 @@ from retention.archive.model import ArchiveFile, Segment, next_name
 from retention.archive.storage import Storage
 from retention.archive.writer import index_document
 from retention.audit.trail import AuditTrail, Entry, Stored, mirror, subject_digest
-from retention.engines import Connection, sql
+from retention.engines import Connection, engine_of, sql
 from retention.keys import Key
 from retention.store.holds import Person
 
@@ -76,6 +76,7 @@ class Holds:
     ) -> None:
         self._key = key
         self._subjects = subjects or {}
+        self._by_name = engine_of(conn).dialect.holds_by_table_name
         self._by: dict[tuple[str, str], list[_Hold]] = defaultdict(list)
         self._persons: list[tuple[Person, str, _Hold]] = []
         self._digested: set[str] = set()
@@ -100,7 +101,7 @@ class Holds:
             self._digested.add(policy)
             subject = self._subjects.get(policy)
             for person, held, hold in self._persons:
-                if subject is None or subject == person:
+                if subject is None or subject.same(person, self._by_name):
                     self._by[(policy, subject_digest(self._key, policy, held))].append(hold)
         return self._by.get((policy, digest), [])
 

@@ -88,6 +88,14 @@ class Dialect(Protocol):
         (MariaDB's usual `_ci` collations): what an index on the column can answer exactly."""
         ...
 
+    @property
+    def holds_by_table_name(self) -> bool:
+        """Whether a legal hold on a person names its table by the table's name alone, whatever
+        the schema part it was recorded with (retention.store.holds). MariaDB/MySQL: the tool
+        serves the connection's one database, whose name is that part, and a dump restored
+        under another name keeps its holds (an outside review: they were ignored there)."""
+        ...
+
     # -- sets of keys, bound as parameters ----------------------------------------------------
     def key_list(self, params: Binder, keys: Sequence[Any], key: Column) -> sql.Composable:
         """The keys as the inside of `x IN (...)` (PostgreSQL `SELECT unnest(%(p)s::t[])`)."""

@@ -523,10 +523,12 @@ def holds_covering(
     dialect = or_postgresql(dialect)
     person = person_of(policy)
     siblings = list(policy.siblings or (policy.name,))
+    by_name = dialect.rows.holds_by_table_name
     return covers(
         sql.SQL("(policy = {} OR (subject_table IS NULL AND {}))").format(
             params.add(policy.name), dialect.any_of(sql.SQL("policy"), params, siblings)
         ),
-        params.add(person.table),
+        params.add(person.compared(by_name)),
         params.add(person.column),
+        by_name=by_name,
     )

@@ -597,9 +597,10 @@ class _Context:
             holds=self.holds,
             covers=covers(
                 clock_sql(self.conn).any_of(sql.SQL("h.policy"), params, group.names),
-                params.add(person.table),
+                params.add(person.compared(self.dialect.holds_by_table_name)),
                 params.add(person.column),
                 alias="h",
+                by_name=self.dialect.holds_by_table_name,
             ),
             exists=self.dialect.exists(
                 sql.SQL("{} AS s WHERE {} = h.subject_key").format(

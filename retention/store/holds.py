@@ -31,6 +31,17 @@ class Person:
     def of(cls, qname: tuple[str, str], column: str) -> Person:
         return cls(".".join(qname), column)
 
+    def compared(self, by_name: bool) -> str:
+        """What a holds row's `subject_table` is compared with (see :func:`covers`): the whole
+        name, or `.table` (the end of any `schema.table` of that table's name)."""
+        return "." + self.table.split(".", 1)[-1] if by_name else self.table
+
+    def same(self, other: Person, by_name: bool) -> bool:
+        """Whether a hold on `other` protects this person (`by_name`: see :func:`covers`)."""
+        if not by_name:
+            return self == other
+        return self.column == other.column and other.table.endswith(self.compared(True))
+
 
 @dataclass(frozen=True)
 class Scope:
@@ -89,34 +100,54 @@ def covers(
     table: sql.Composable,
     column: sql.Composable,
     alias: str | None = None,
+    *,
+    by_name: bool = False,
 ) -> sql.Composable:
     """The condition on a holds row: it covers a policy (`policy`, a condition on the column
     `policy`, e.g. `policy = %s`) or holds the person everywhere on that policy's subject
-    (`table` and `column`: placeholders for a `Person`'s table and column, in this order)."""
+    (`table` and `column`: named placeholders for `Person.compared(by_name)` and the
+    `Person`'s column). `by_name` (the dialect's `holds_by_table_name`): the row's table
+    compared by its end, `.patients`, whatever database name it was recorded under."""
 
     def col(name: str) -> sql.Composable:
         return sql.Identifier(alias, name) if alias else sql.Identifier(name)
 
-    return sql.SQL("({policy} OR ({p} IS NULL AND {t} = {table} AND {c} = {column}))").format(
+    same_table = (
+        sql.SQL("RIGHT({t}, CHAR_LENGTH({table})) = {table}")
+        if by_name
+        else sql.SQL("{t} = {table}")
+    ).format(t=col("subject_table"), table=table)
+    return sql.SQL("({policy} OR ({p} IS NULL AND {same_table} AND {c} = {column}))").format(
         policy=policy,
         p=col("policy"),
-        t=col("subject_table"),
-        table=table,
+        same_table=same_table,
         c=col("subject_column"),
         column=column,
     )
 
 
-def _where(conn: Connection, scope: Scope, subject: str) -> tuple[sql.Composable, list[Any]]:
+def _where(conn: Connection, scope: Scope, subject: str) -> tuple[sql.Composable, dict[str, Any]]:
     """The holds rows of `scope` on `subject`, its key compared exactly (on MariaDB too, whose
     collations ignore trailing spaces: `dialect.same_text`)."""
-    key = engine_of(conn).dialect.same_text(sql.Identifier("subject_key"), sql.SQL("%s"))
+    dialect = engine_of(conn).dialect
+    key = dialect.same_text(sql.Identifier("subject_key"), sql.SQL("%(subject)s"))
     if scope.policy is not None:
-        return sql.SQL("policy = %s AND {}").format(key), [scope.policy, subject]
-    return (
-        sql.SQL("policy IS NULL AND subject_table = %s AND subject_column = %s AND {}").format(key),
-        [scope.person.table, scope.person.column, subject],
+        return sql.SQL("policy = %(policy)s AND {}").format(key), {
+            "policy": scope.policy,
+            "subject": subject,
+        }
+    by_name = dialect.holds_by_table_name
+    person = covers(
+        sql.SQL("false"),
+        sql.SQL("%(table)s"),
+        sql.SQL("%(column)s"),
+        by_name=by_name,
     )
+    return sql.SQL("{} AND {}").format(person, key), {
+        "table": scope.person.compared(by_name),
+        "column": scope.person.column,
+        "subject": subject,
+    }
 
 
 def add_hold(conn: Connection, schema: str, scope: Scope, subject: str, reason: str) -> Hold:
@@ -195,15 +226,18 @@ def list_holds(
 ) -> list[Hold]:
     """Holds, all or those covering `policy` (whose subject is `person`, when given)."""
     conditions: list[sql.Composable] = [sql.SQL("true")]
-    params: list[Any] = []
+    params: dict[str, Any] = {}
     if policy:
-        narrowed = sql.SQL("policy = %s")
-        params.append(policy)
+        narrowed = sql.SQL("policy = %(policy)s")
+        params["policy"] = policy
         if person is None:
             conditions.append(narrowed)
         else:
-            conditions.append(covers(narrowed, sql.SQL("%s"), sql.SQL("%s")))
-            params += [person.table, person.column]
+            by_name = engine_of(conn).dialect.holds_by_table_name
+            conditions.append(
+                covers(narrowed, sql.SQL("%(table)s"), sql.SQL("%(column)s"), by_name=by_name)
+            )
+            params.update(table=person.compared(by_name), column=person.column)
     if not include_released:
         conditions.append(sql.SQL("released_at IS NULL"))
     rows = conn.execute(

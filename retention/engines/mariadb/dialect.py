@@ -71,6 +71,7 @@ class MariaDBDialect:
     name = "mariadb"
     prepare_temporary: bool | None = None  # prepared anew each time; False would read as text
     compares_text_exactly = False
+    holds_by_table_name = True  # the database's name is no part of whom a hold protects
 
     # -- sets of keys ------------------------------------------------------------------------
     def key_list(self, params: Binder, keys: Sequence[Any], key: Column) -> sql.Composable:

@@ -37,6 +37,7 @@ class PostgreSQLDialect:
     name = "postgresql"
     prepare_temporary: bool | None = False  # a prepared statement keeps the table's row type
     compares_text_exactly = True
+    holds_by_table_name = False  # schema.table: two schemas may hold tables of one name
 
     # -- sets of keys ------------------------------------------------------------------------
     def key_list(self, params: Binder, keys: Sequence[Any], key: Column) -> sql.Composable:
