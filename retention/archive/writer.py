@@ -107,6 +107,7 @@ def archive_batch(
             )
         found.check_deleted(qname, sum(len(v) for v in lines[qname].values()))
     codec.check_tables(conn, policy)
+    records.no_late_rows(conn, found)  # before the file: a rollback leaves none to discard
     subject_rows = sum(len(v) for v in lines[policy.subject.qname].values())
     if subject_rows != len(keys):
         raise ArchiveVerifyError(
