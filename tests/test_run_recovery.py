@@ -73,7 +73,7 @@ def test_the_run_after_a_kill_9_says_which_run_died_and_what_it_committed(
         said = f"an earlier run died: run {run_id} (run, pid {killed.pid}"
         assert said in out  # at the terminal
         assert said in err  # and in the log
-        assert f"after {committed} committed batch(es)" in out
+        assert f"after {committed} committed batch entr(ies)" in out
         zone = ZoneInfo(Settings.model_fields["timezone"].default)  # the run's calendar
         assert f"started {started.astimezone(zone):%Y-%m-%d %H:%M:%S}" in out
         row = watch.execute(

@@ -33,16 +33,20 @@ class AbandonedRun:
     pid: int
     started_at: datetime
     last_seen: datetime  # its last audit entry (its start when it recorded none)
-    batches: int  # batch entries it committed
-    subjects: int  # subjects those batches acted on
+    # its committed batch entries in the trail: one per phase of a batch (a pass of several
+    # phases writes several; an outside review read 78 "batches" for 26 transactions), and
+    # the subjects they name, counted in each
+    batches: int
+    subjects: int
 
     def describe(self) -> str:
         return (
             f"run {self.run_id} ({self.command}, pid {self.pid} on {self.host}), started "
             f"{self.started_at:%Y-%m-%d %H:%M:%S %Z}, "
             f"last seen {self.last_seen:%Y-%m-%d %H:%M:%S %Z}, "
-            f"ended without closing after {self.batches} committed batch(es) "
-            f"({self.subjects} subject(s)): marked abandoned; what it left is done by this run"
+            f"ended without closing after {self.batches} committed batch entr(ies) "
+            f"({self.subjects} subject(s); one entry per phase of a batch): marked abandoned; "
+            "what it left is done by this run"
         )
 
 
