@@ -273,18 +273,18 @@ def delete(conn: Connection, records: Records) -> dict[str, int]:
 
 
 def no_late_rows(conn: Connection, records: Records) -> None:
-    """No row is linked any more to the batch's records through a link without a foreign key.
-    Such a row was committed by the application after its table's DELETE began and before this
-    check (READ COMMITTED; MariaDB's DELETE also locks the range, which makes such an insert
-    wait for the commit): a visit recorded while the batch ran. The batch must not commit the
-    destruction of a record whose clock that visit may have restarted: it rolls back, and the
-    next run checks the subject again (an outside review: a consultation committed while the
-    batch waited on another row's lock survived its patient, purged with the rest). A foreign
-    key needs no check: its insert waits for the subject's lock, then fails."""
+    """No row of a table the clock reads is linked any more to the batch's records through a
+    link without a foreign key. Such a row was committed by the application after its table's
+    DELETE began and before this check (the batch reads committed rows): a visit recorded
+    while the batch ran, which may restart the clock. The batch must not commit the
+    destruction of that record: it rolls back, and the next run checks the subject again (an
+    outside review: a consultation committed while the batch waited on another row's lock
+    survived its patient, purged with the rest). A foreign key needs no check: its insert
+    waits for the subject's lock, then fails. Other tables are not looked at (each probe costs
+    about what its DELETE's did: every link, 25 % more time for a purge at 189,728 patients):
+    a row added there meanwhile changes no clock, and is left without its record."""
     policy = records.policy
-    for edge in policy.graph.edges:
-        if edge.kind == "foreign key":
-            continue
+    for edge in clock_edges(policy):
         params = Params(prefix="z")
         query = sql.SQL("SELECT 1 FROM {} AS r WHERE {} LIMIT 1").format(
             sql.Identifier(*edge.child), records.condition(edge, "r", params)
@@ -293,6 +293,17 @@ def no_late_rows(conn: Connection, records: Records) -> None:
             child = f"{edge.child[0]}.{edge.child[1]}"
             raise RecordsChangedError(
                 f"{child}: a row linked to the batch's records appeared while the batch "
-                "deleted them (a link without a foreign key): nothing is deleted, the next run "
-                "checks these subjects again"
+                "deleted them (a link without a foreign key, a table the clock reads): nothing "
+                "is deleted, the next run checks these subjects again"
             )
+
+
+def clock_edges(policy: BoundPolicy) -> list[Edge]:
+    """The links without a foreign key on the way from a table the policy's dates aggregate
+    over up to the subject, each once, in the graph's order."""
+    found: set[Edge] = set()
+    for date in policy.dates.values():
+        if date.kind == "aggregate" and date.over is not None:
+            for path in policy.graph.paths_to_subject(date.over.qname):
+                found.update(edge for edge in path if edge.kind != "foreign key")
+    return [edge for edge in policy.graph.edges if edge in found]
