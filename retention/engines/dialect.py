@@ -326,6 +326,19 @@ class Dialect(Protocol):
         `parent_columns` of a row of `source` (a table), and that meet `extra`."""
         ...
 
+    def any_linked(
+        self,
+        table: sql.Composable,
+        alias: str,
+        columns: Sequence[str],
+        source: sql.Composable,
+        parent_columns: Sequence[str],
+        extra: sql.Composable | None = None,
+    ) -> sql.Composed:
+        """`SELECT 1 ... LIMIT 1`: whether a row of `table` is one `delete_linked` with the
+        same arguments would delete, read the way it reads them (retention.rows.records)."""
+        ...
+
     def insert_missing(
         self, table: sql.Composable, columns: Sequence[str], query: sql.Composable
     ) -> sql.Composed:

@@ -21,7 +21,7 @@ makes the batch roll back (`RecordsChangedError`), and the next run does it agai
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -78,12 +78,21 @@ class Records:
     def delete_linked(self, edge: Edge, alias: str, params: Params) -> sql.Composed:
         """Delete the rows of `edge.child` (aliased `alias`) linked through `edge` to a member
         row of `edge.parent` (the same rows as `condition`)."""
+        return self._linked(self.dialect.delete_linked, edge, alias, params)
+
+    def any_linked(self, edge: Edge, alias: str, params: Params) -> sql.Composed:
+        """`SELECT 1 ... LIMIT 1` of a row `delete_linked` would delete now."""
+        return self._linked(self.dialect.any_linked, edge, alias, params)
+
+    def _linked(
+        self, statement: Callable[..., sql.Composed], edge: Edge, alias: str, params: Params
+    ) -> sql.Composed:
         extra = (
             None
             if edge.class_column is None
             else class_filter(edge, alias, params, dialect=self.dialect)
         )
-        return self.dialect.delete_linked(
+        return statement(
             sql.Identifier(*edge.child),
             alias,
             edge.child_columns,
@@ -286,9 +295,7 @@ def no_late_rows(conn: Connection, records: Records) -> None:
     policy = records.policy
     for edge in clock_edges(policy):
         params = Params(prefix="z")
-        query = sql.SQL("SELECT 1 FROM {} AS r WHERE {} LIMIT 1").format(
-            sql.Identifier(*edge.child), records.condition(edge, "r", params)
-        )
+        query = records.any_linked(edge, "r", params)
         if conn.execute(query, params.values).fetchone() is not None:
             child = f"{edge.child[0]}.{edge.child[1]}"
             raise RecordsChangedError(

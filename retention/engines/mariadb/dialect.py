@@ -350,17 +350,28 @@ class MariaDBDialect:
         parent_columns: Sequence[str],
         extra: sql.Composable | None = None,
     ) -> sql.Composed:
-        lead = sql.SQL("(SELECT DISTINCT {} FROM {}) AS m").format(
-            sql.SQL(", ").join(map(sql.Identifier, parent_columns)), source
-        )
-        on = sql.SQL(" AND ").join(
-            sql.SQL("{} = {}").format(sql.Identifier(alias, c), sql.Identifier("m", pc))
-            for c, pc in zip(columns, parent_columns, strict=True)
-        )
-        query = sql.SQL("DELETE {a} FROM {lead} STRAIGHT_JOIN {t} AS {a} ON {on}").format(
-            a=sql.SQL(alias), lead=lead, t=table, on=on
+        query = sql.SQL("DELETE {a} FROM {driven}").format(
+            a=sql.SQL(alias), driven=_driven(table, alias, columns, source, parent_columns)
         )
         return query if extra is None else sql.SQL("{} WHERE {}").format(query, extra)
+
+    def any_linked(
+        self,
+        table: sql.Composable,
+        alias: str,
+        columns: Sequence[str],
+        source: sql.Composable,
+        parent_columns: Sequence[str],
+        extra: sql.Composable | None = None,
+    ) -> sql.Composed:
+        # driven from the batch's values, as the DELETE is (an `IN (SELECT ...)` under a
+        # LIMIT 1 may be read from the table's side, a whole scan when none is found)
+        query = sql.SQL("SELECT 1 FROM {}").format(
+            _driven(table, alias, columns, source, parent_columns)
+        )
+        if extra is not None:
+            query = sql.SQL("{} WHERE {}").format(query, extra)
+        return sql.SQL("{} LIMIT 1").format(query)
 
     def insert_missing(
         self, table: sql.Composable, columns: Sequence[str], query: sql.Composable
@@ -542,6 +553,27 @@ def _json_value(value: Any) -> Any:
 
 def _json(values: Sequence[Any]) -> str:
     return json.dumps([_json_value(v) for v in values])
+
+
+def _driven(
+    table: sql.Composable,
+    alias: str,
+    columns: Sequence[str],
+    source: sql.Composable,
+    parent_columns: Sequence[str],
+) -> sql.Composed:
+    """The distinct values of `source`, then the rows of `table` (aliased `alias`) whose
+    `columns` equal them, in that order (`STRAIGHT_JOIN`)."""
+    lead = sql.SQL("(SELECT DISTINCT {} FROM {}) AS m").format(
+        sql.SQL(", ").join(map(sql.Identifier, parent_columns)), source
+    )
+    on = sql.SQL(" AND ").join(
+        sql.SQL("{} = {}").format(sql.Identifier(alias, c), sql.Identifier("m", pc))
+        for c, pc in zip(columns, parent_columns, strict=True)
+    )
+    return sql.SQL("{lead} STRAIGHT_JOIN {t} AS {a} ON {on}").format(
+        lead=lead, t=table, a=sql.SQL(alias), on=on
+    )
 
 
 DIALECT = MariaDBDialect()

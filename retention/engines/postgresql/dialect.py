@@ -250,6 +250,33 @@ class PostgreSQLDialect:
         parent_columns: Sequence[str],
         extra: sql.Composable | None = None,
     ) -> sql.Composed:
+        where = self._linked(alias, columns, source, parent_columns, extra)
+        return self.delete(table, alias, where)
+
+    def any_linked(
+        self,
+        table: sql.Composable,
+        alias: str,
+        columns: Sequence[str],
+        source: sql.Composable,
+        parent_columns: Sequence[str],
+        extra: sql.Composable | None = None,
+    ) -> sql.Composed:
+        where = self._linked(alias, columns, source, parent_columns, extra)
+        return sql.SQL("SELECT 1 FROM {} AS {} WHERE {} LIMIT 1").format(
+            table, sql.SQL(alias), where
+        )
+
+    def _linked(
+        self,
+        alias: str,
+        columns: Sequence[str],
+        source: sql.Composable,
+        parent_columns: Sequence[str],
+        extra: sql.Composable | None,
+    ) -> sql.Composable:
+        """The rows (aliased `alias`) whose `columns` equal the `parent_columns` of a row of
+        `source`, and that meet `extra`."""
         parents = sql.SQL("SELECT {} FROM {}").format(
             sql.SQL(", ").join(map(sql.Identifier, parent_columns)), source
         )
@@ -259,8 +286,7 @@ class PostgreSQLDialect:
             found = sql.SQL("({}) IN ({})").format(
                 sql.SQL(", ").join(sql.Identifier(alias, c) for c in columns), parents
             )
-        where = found if extra is None else sql.SQL("{} AND {}").format(extra, found)
-        return self.delete(table, alias, where)
+        return found if extra is None else sql.SQL("{} AND {}").format(extra, found)
 
     def insert_missing(
         self, table: sql.Composable, columns: Sequence[str], query: sql.Composable
