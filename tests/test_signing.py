@@ -148,13 +148,13 @@ def test_commands_that_write_the_trail_refuse_to_start_without_a_usable_signing_
     engine_demo: EngineDB, tmp_path: Path
 ) -> None:
     cli = engine_demo.cli
-    done = cli("run", "--yes", "--reason", "t", RETENTION_AUDIT_SIGNING_KEY="b2" * 32)
+    done = cli("run", "--yes", RETENTION_AUDIT_SIGNING_KEY="b2" * 32)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "audit_signing_key is not an unencrypted OpenSSH private key" in done.stderr
     older = _public_keys(tmp_path / "pub", "retention tests: trail key 1", "a newer key")
     done = cli("hold", "list", RETENTION_AUDIT_PUBLIC_KEYS=str(older))
     assert done.returncode == 0  # reading needs no signing key
-    done = cli("run", "--yes", "--reason", "t", RETENTION_AUDIT_PUBLIC_KEYS=str(older))
+    done = cli("run", "--yes", RETENTION_AUDIT_PUBLIC_KEYS=str(older))
     assert done.returncode == 2 and "is not the last key of" in done.stderr
 
 

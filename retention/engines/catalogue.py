@@ -250,6 +250,17 @@ class Catalog:
         for table in self.tables.values():
             self._by_name.setdefault(table.name, []).append(table)
 
+    @property
+    def other_engines_dates(self) -> tuple[str, ...]:
+        """The special dates only the other engine spells, which a column of this one cannot
+        hold: MariaDB's zero date on PostgreSQL, PostgreSQL's infinities on MariaDB/MySQL."""
+        return ("infinity", "-infinity") if self.engine == "mariadb" else ("0000-00-00",)
+
+    @property
+    def engine_label(self) -> str:
+        """The engine as a message names it."""
+        return "MariaDB/MySQL" if self.engine == "mariadb" else "PostgreSQL"
+
     def written(self, *parts: str) -> str:
         """A name as a hint's statement writes it for this engine: quoted where it must be
         (PostgreSQL folds an unquoted name to lower case; either engine needs quotes around

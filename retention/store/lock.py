@@ -45,12 +45,12 @@ def acquire(
     stop = stop or threading.Event()
     told = False
     while True:
+        if locks.try_run_lock(conn):
+            return  # a stop set before is the run's to honour (recorded as interrupted)
         if stop.is_set():
             raise StoppedWaitingError(
                 "stopped while waiting for another run to finish: nothing was changed"
             )
-        if locks.try_run_lock(conn):
-            return
         if time.monotonic() >= deadline:
             raise RunInProgressError(
                 f"another run is in progress ({_holder(conn, schema)})",

@@ -109,24 +109,18 @@ def _refusal(
     return spec_of(action).refusal(spec, column) or _foreign_day(catalog, column, action, spec)
 
 
-# the dates only one engine spells: MariaDB's zero date ("unknown" in Mediboard), PostgreSQL's
-# infinities; a column does not say its engine, the catalogue does
-_OWN_DAYS = {"mariadb": ("0000-00-00",), "postgresql": ("infinity", "-infinity")}
-
-
 def _foreign_day(catalog: Catalog, column: Column, action: str, spec: ColumnSpec) -> Refusal | None:
-    """An erase value that is the other engine's special date: PostgreSQL refuses a zero date
-    at the first batch (rolled back, tried again at each run), MariaDB an infinity."""
+    """An erase value that is the other engine's special date (a column does not say its
+    engine, the catalogue does): PostgreSQL refuses a zero date at the first batch (rolled
+    back, tried again at each run), MariaDB an infinity."""
     if action != "erase" or spec.value is None or not column.is_date:
         return None
     text = str(spec.value).strip().lower()
-    other = next(e for e in _OWN_DAYS if e != catalog.engine)
-    if not any(text.startswith(day) for day in _OWN_DAYS[other]):
+    if not any(text.startswith(day) for day in catalog.other_engines_dates):
         return None
-    engine = "MariaDB/MySQL" if catalog.engine == "mariadb" else "PostgreSQL"
     return (
-        f"'{column.name}' ({column.type}) cannot hold the value {spec.value!r}: {engine} has "
-        "no such date",
+        f"'{column.name}' ({column.type}) cannot hold the value {spec.value!r}: "
+        f"{catalog.engine_label} has no such date",
         "give a real date (YYYY-MM-DD)" + ("" if column.not_null else ", or erase to NULL"),
     )
 
