@@ -125,7 +125,9 @@ def takings(conn: Connection, records: Records, qname: QName, keys: sql.Composab
         # its start in every batch)
         where = sql.SQL("{k} = g.k AND {found}").format(
             k=key,
-            found=dialect.in_query(key, sql.SQL("SELECT k FROM {}").format(keys)),
+            found=dialect.in_query(key, sql.SQL("SELECT k FROM {}").format(keys))
+            if records.reopens
+            else sql.SQL("TRUE"),  # MySQL reads a temporary table once per statement
         )
         return [
             Taking(sql.SQL("{} AS g").format(keys), where, sql.SQL("g.grp"), {}, (policy.key.name,))
@@ -135,10 +137,10 @@ def takings(conn: Connection, records: Records, qname: QName, keys: sql.Composab
         statements = []
         for edge in edges:
             params = rows.values("a")
-            on, condition = records.parent_match(edge, "r"), records.condition(edge, "r", params)
+            on, condition = records.parent_match(edge, "r"), records.joined(edge, "r", params)
             statements.append(
                 Taking(
-                    sql.SQL("{} AS p").format(records.sources[edge.parent]),
+                    sql.SQL("{} AS p").format(records.source(edge)),
                     sql.SQL("{} AND {}").format(on, condition),
                     sql.SQL("p.grp"),
                     params.values,

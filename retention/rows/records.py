@@ -46,6 +46,15 @@ class Records:
     dialect: Dialect
     grouped: bool = False  # each source also holds `grp`, its rows' archive group
     counted: dict[QName, int] = field(default_factory=dict)  # rows kept, where checkable
+    # MySQL reads a temporary table once per statement (error 1137, "Can't reopen table"):
+    # there each link after a parent's first reads a copy of the parent's table of its own
+    copies: dict[Edge, sql.Composable] = field(default_factory=dict)
+    reopens: bool = True  # a statement may read a temporary table twice (not on MySQL)
+
+    def source(self, edge: Edge) -> sql.Composable:
+        """The temporary table of `edge.parent`'s member rows that statements about `edge`
+        read."""
+        return self.copies.get(edge, self.sources[edge.parent])
 
     def check_deleted(self, table: QName, deleted: int) -> None:
         """The rows a table lost must be the rows whose link values were kept: if one was
@@ -64,9 +73,19 @@ class Records:
         """(join, condition) giving each row of `edge.child` (aliased `alias`) linked through
         `edge` the `grp` of its parent row, as `p.grp`."""
         join = sql.SQL("JOIN {} AS p ON {}").format(
-            self.sources[edge.parent], self.parent_match(edge, alias)
+            self.source(edge), self.parent_match(edge, alias)
         )
-        return join, self.condition(edge, alias, params)
+        return join, self.joined(edge, alias, params)
+
+    def joined(self, edge: Edge, alias: str, params: Binder) -> sql.Composable:
+        """`condition`, beside a join of the parent's member rows as `p` on `parent_match`
+        (which implies its test of the link values, spelt again for the planner where a
+        statement may read a temporary table twice; MySQL cannot)."""
+        if self.reopens:
+            return self.condition(edge, alias, params)
+        if edge.class_column is None:
+            return sql.SQL("TRUE")
+        return class_filter(edge, alias, params, dialect=self.dialect)
 
     def parent_match(self, edge: Edge, alias: str) -> sql.Composable:
         """The row aliased `alias` is the child, through `edge`, of the kept row aliased `p`."""
@@ -96,7 +115,7 @@ class Records:
             sql.Identifier(*edge.child),
             alias,
             edge.child_columns,
-            self.sources[edge.parent],
+            self.source(edge),
             edge.parent_columns,
             extra,
         )
@@ -104,7 +123,7 @@ class Records:
     def condition(self, edge: Edge, alias: str, params: Binder) -> sql.Composable:
         """Rows of `edge.child` (aliased `alias`) linked through `edge` to a member row of
         `edge.parent`."""
-        source = self.sources[edge.parent]
+        source = self.source(edge)
         if len(edge.child_columns) == 1:
             # computed once, each value one index probe (PostgreSQL: `= ANY(ARRAY(...))`, an
             # InitPlan). No cast: the values compare as the columns do (a cast to the child's
@@ -136,10 +155,16 @@ def needed_columns(policy: BoundPolicy) -> dict[QName, list[str]]:
 
 
 def _source(
-    policy: BoundPolicy, table: QName, columns: list[str], grouped: bool, dialect: Dialect
+    policy: BoundPolicy,
+    table: QName,
+    columns: list[str],
+    grouped: bool,
+    dialect: Dialect,
+    *,
+    copy: int = 0,
 ) -> TemporaryTable:
     """The temporary table holding `columns` of `table`'s members (and their archive group
-    when `grouped`)."""
+    when `grouped`); `copy`: the number of a copy of it (`Records.copies`)."""
     typed: list[tuple[str, Column | Literal["text"]]] = [
         (c, policy.table(table).columns[c]) for c in columns
     ]
@@ -147,7 +172,7 @@ def _source(
         typed.append(("grp", "text"))
     types = [t if isinstance(t, str) else t.type for _, t in typed]
     names = [n for n, _ in typed]
-    digest = hashlib.sha256(repr((policy.name, table, names, types)).encode()).hexdigest()
+    digest = hashlib.sha256(repr((policy.name, table, names, types, copy)).encode()).hexdigest()
     return dialect.temporary_table(f"retention_records_{digest[:16]}", typed)
 
 
@@ -169,7 +194,8 @@ def collect(
     dialect = engine_of(conn).dialect
     needed = needed_columns(policy)
     sources: dict[QName, sql.Composable] = {}
-    records = Records(policy, keys, sources, dialect, groups is not None)
+    reopens = engine_of(conn).capabilities.reopen_temporary_table
+    records = Records(policy, keys, sources, dialect, groups is not None, reopens=reopens)
     for table in graph.tables:
         columns = needed.get(table)
         if not columns:
@@ -210,7 +236,24 @@ def collect(
         ).rowcount
         if not earlier:  # rows already deleted cannot be counted again
             _count(records, table, columns, found)
+        if not reopens:
+            _copy(conn, records, table, columns)
     return records
+
+
+def _copy(conn: Connection, records: Records, table: QName, columns: list[str]) -> None:
+    """A copy of `table`'s member rows for each link from it after the first (`copies`)."""
+    edges = [e for e in records.policy.graph.edges if e.parent == table]
+    for number, edge in enumerate(edges[1:], start=1):
+        copy = _source(
+            records.policy, table, columns, records.grouped, records.dialect, copy=number
+        )
+        for statement in copy.renew:
+            conn.execute(statement)
+        conn.execute(
+            sql.SQL("INSERT INTO {} SELECT * FROM {}").format(copy.name, records.sources[table])
+        )
+        records.copies[edge] = copy.name
 
 
 def _keep(

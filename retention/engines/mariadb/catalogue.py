@@ -41,6 +41,7 @@ from retention.engines.catalogue import (
     Table,
 )
 from retention.engines.errors import describe_error
+from retention.engines.mariadb import flavour
 from retention.engines.mariadb.grantee import CURRENT_GRANTEE
 from retention.errors import DatabaseError
 
@@ -89,17 +90,49 @@ FROM information_schema.COLUMNS
 WHERE TABLE_SCHEMA = DATABASE()
 ORDER BY TABLE_NAME, ORDINAL_POSITION
 """
+# MySQL: no IS_GENERATED (EXTRA says `VIRTUAL GENERATED`, `STORED GENERATED`), and a literal
+# default unquoted (`abc` where MariaDB writes `'abc'`; an expression's EXTRA says
+# `DEFAULT_GENERATED`): quoted here, so that both give the default as SQL
+_COLUMNS_MYSQL = """
+SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, DATA_TYPE, CHARACTER_MAXIMUM_LENGTH,
+       IS_NULLABLE = 'NO',
+       CASE WHEN COLUMN_DEFAULT IS NULL OR LOCATE('DEFAULT_GENERATED', EXTRA) > 0
+            THEN COLUMN_DEFAULT
+            ELSE QUOTE(COLUMN_DEFAULT) END,
+       EXTRA IN ('VIRTUAL GENERATED', 'STORED GENERATED'), EXTRA, COLLATION_NAME,
+       GENERATION_EXPRESSION
+FROM information_schema.COLUMNS
+WHERE TABLE_SCHEMA = DATABASE()
+ORDER BY TABLE_NAME, ORDINAL_POSITION
+"""
 
 # MariaDB 10.5+: a JSON column is LONGTEXT with the column-level check json_valid(`c`)
 _CHECKS = """
 SELECT TABLE_NAME, CHECK_CLAUSE, CONSTRAINT_NAME FROM information_schema.CHECK_CONSTRAINTS
 WHERE CONSTRAINT_SCHEMA = DATABASE()
 """
+# MySQL's CHECK_CONSTRAINTS has no TABLE_NAME (its check names are unique in a database)
+_CHECKS_MYSQL = """
+SELECT t.TABLE_NAME, c.CHECK_CLAUSE, c.CONSTRAINT_NAME
+FROM information_schema.CHECK_CONSTRAINTS AS c
+JOIN information_schema.TABLE_CONSTRAINTS AS t
+  ON t.CONSTRAINT_SCHEMA = c.CONSTRAINT_SCHEMA AND t.CONSTRAINT_NAME = c.CONSTRAINT_NAME
+ AND t.CONSTRAINT_TYPE = 'CHECK'
+WHERE c.CONSTRAINT_SCHEMA = DATABASE()
+"""
 
 # IGNORED (MariaDB 10.6+): an index the optimizer may not use, that still enforces uniqueness
 _INDEXES = """
 SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE = 0, COLUMN_NAME,
        INDEX_TYPE IN ('FULLTEXT', 'SPATIAL') OR IGNORED = 'YES'
+FROM information_schema.STATISTICS
+WHERE TABLE_SCHEMA = DATABASE()
+ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX
+"""
+# MySQL: invisible indexes (8.0+), and functional key parts (8.0.13+) have no COLUMN_NAME
+_INDEXES_MYSQL = """
+SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE = 0, COLUMN_NAME,
+       INDEX_TYPE IN ('FULLTEXT', 'SPATIAL') OR IS_VISIBLE = 'NO'
 FROM information_schema.STATISTICS
 WHERE TABLE_SCHEMA = DATABASE()
 ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX
@@ -278,12 +311,16 @@ def read(conn: Connection, *, tool_schema: str) -> Catalog:
     names = {str(r[1]) for r in table_rows}
     if not names:
         return Catalog({}, (), (database,), row_address=False, engine="mariadb")
-    check_rows = conn.execute(_CHECKS).fetchall()
+    mysql = flavour.of(conn).server == "mysql"
+    check_rows = conn.execute(_CHECKS_MYSQL if mysql else _CHECKS).fetchall()
     json_columns = _json_columns(check_rows)
     columns = _columns(
-        conn.execute(_COLUMNS).fetchall(), names, json_columns, _checked_columns(check_rows)
+        conn.execute(_COLUMNS_MYSQL if mysql else _COLUMNS).fetchall(),
+        names,
+        json_columns,
+        _checked_columns(check_rows),
     )
-    indexes = _indexes(conn.execute(_INDEXES).fetchall(), names)
+    indexes = _indexes(conn.execute(_INDEXES_MYSQL if mysql else _INDEXES).fetchall(), names)
     tables = {
         (database, str(r[1])): _table(database, r, columns.get(str(r[1]), {}), indexes)
         for r in table_rows
@@ -317,7 +354,15 @@ def read(conn: Connection, *, tool_schema: str) -> Catalog:
         row_address=False,
         engine="mariadb",
         views=views,
+        mixes_storage=not (mysql and _gtid_consistent(conn)),
     )
+
+
+def _gtid_consistent(conn: Connection) -> bool:
+    """MySQL's `enforce_gtid_consistency` is ON: a transaction that changes an InnoDB table
+    cannot change a MyISAM one (WARN only logs it; MariaDB has no such setting)."""
+    row = conn.execute("SELECT @@GLOBAL.enforce_gtid_consistency").fetchone()
+    return row is not None and str(row[0]).upper() in ("ON", "1")
 
 
 def _table(
@@ -478,6 +523,8 @@ def _indexes(
         if str(table) not in tables:
             continue
         entry = by_index.setdefault((str(table), str(name)), (bool(unique), not unusable, []))
+        if column is None:  # a key part that is an expression (MySQL): no key of columns
+            entry = by_index[str(table), str(name)] = (False, False, entry[2])
         entry[2].append(str(column))
     found: dict[str, list[tuple[str, bool, bool, tuple[str, ...]]]] = {}
     for (table, name), (unique, usable, columns) in by_index.items():

@@ -44,7 +44,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from retention.engines import Connection, sql
 from retention.engines.catalogue import ColumnKind
 from retention.engines.clock import TEXT_DATE_FORMATS, Binder, Extreme, Term, ValueType
-from retention.engines.mariadb.dialect import DIALECT
+from retention.engines.mariadb.dialect import DIALECT, floor_div
 from retention.errors import DatabaseError
 
 _NULL = sql.SQL("NULL")
@@ -238,8 +238,11 @@ class MariaDBClock:
 def _local_day(epoch: sql.Composable, zone: str) -> sql.Composable:
     """The day of the legal calendar at `epoch` (seconds since 1970-01-01 UTC)."""
     transitions, offsets = zone_offsets(zone)
-    return sql.SQL("DATE_ADD(DATE '1970-01-01', INTERVAL FLOOR(({} + {}) / 86400) DAY)").format(
+    local = sql.SQL("({} + {})").format(
         epoch, _offset_case(epoch, transitions, offsets, 0, len(offsets) - 1)
+    )
+    return sql.SQL("DATE_ADD(DATE '1970-01-01', INTERVAL {} DAY)").format(
+        floor_div(local, sql.SQL("86400"))
     )
 
 

@@ -14,6 +14,7 @@ until they are read or the cursor is closed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from types import TracebackType
@@ -24,6 +25,7 @@ from psycopg import rows
 
 from retention.engines import sql
 from retention.engines.mariadb.errors import quietly, unreadable_value
+from retention.engines.mariadb.flavour import Flavour
 from retention.engines.mariadb.render import Params, bind, check, render
 
 ITER_ROWS = 1_000  # rows a streaming cursor's iteration reads per call into the driver
@@ -38,8 +40,24 @@ _TEXT_DATES = (
 )
 
 
+# What MySQL cannot prepare (its manual, "SQL Syntax Permitted in Prepared Statements";
+# MariaDB prepares them all): run in the text protocol there, as `prepare=False` asks
+_UNPREPARABLE = re.compile(
+    r"\s*(?:(?:CREATE|DROP)\s+(?:DEFINER\s*=\s*\S+\s+)?(?:TRIGGER|PROCEDURE|FUNCTION|EVENT)"
+    r"|(?:LOCK|UNLOCK)\s+TABLES?|SIGNAL|RESIGNAL|XA)\b",
+    re.IGNORECASE,
+)
+
+
+def unpreparable(text: str) -> bool:
+    """A statement MySQL refuses to prepare (error 1295)."""
+    return _UNPREPARABLE.match(text) is not None
+
+
 class Owner(Protocol):
     """What a cursor needs from its connection (`connection.MariaDBConnection`)."""
+
+    flavour: Flavour
 
     @property
     def closed(self) -> bool: ...
@@ -130,7 +148,9 @@ class MariaDBCursor:
         self._release()
         rendered = render(query, params)
         values = bind(rendered, params)
-        prepared = prepare is not False
+        prepared = prepare is not False and not (
+            self.connection.flavour.server == "mysql" and unpreparable(rendered.text)
+        )
         raw = self.connection._driver_cursor(streaming=self._streaming, prepared=prepared)
         with self.connection._statement(rendered.text):
             with _closed_on_error(raw):

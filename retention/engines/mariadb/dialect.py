@@ -207,7 +207,7 @@ class MariaDBDialect:
     def floor_to(
         self, ref: sql.Composable, width: sql.Composable, column: Column
     ) -> sql.Composable:
-        return sql.SQL("(FLOOR({r} / {w}) * {w})").format(r=ref, w=width)
+        return sql.SQL("({} * {})").format(floor_div(ref, width), width)
 
     def exists(self, rest: sql.Composable) -> sql.Composable:
         return sql.SQL("EXISTS (SELECT 1 FROM {})").format(rest)
@@ -455,7 +455,10 @@ class MariaDBDialect:
         )
 
     def json_text(self, document: sql.Composable, key: str) -> sql.Composable:
-        return sql.SQL("JSON_VALUE({}, {})").format(document, sql.Literal(f"$.{json_key(key)}"))
+        # the path written in the text (MySQL's JSON_VALUE takes no parameter there): a name
+        # `json_key` allows, letters, digits and `_`, cannot end the string literal
+        path = sql.SQL(f"'$.{json_key(key)}'")
+        return sql.SQL("JSON_VALUE({}, {})").format(document, path)
 
     def json_counts(self, document: sql.Composable, alias: str) -> RowSet:
         # no JSON_TABLE over an object's members: its keys' array (JSON_KEYS) and its values'
@@ -466,8 +469,9 @@ class MariaDBDialect:
             "JSON_TABLE(JSON_KEYS({}), '$[*]' COLUMNS (n FOR ORDINALITY, {} VARCHAR(255) PATH "
             "'$')) AS {}"
         ).format(document, sql.Identifier("key"), sql.Identifier(alias))
+        # JSON_EXTRACT: MySQL's JSON_VALUE takes only a literal path
         count = sql.SQL(
-            "CAST(JSON_VALUE(JSON_EXTRACT({}, '$.*'), CONCAT('$[', {} - 1, ']')) AS SIGNED)"
+            "CAST(JSON_EXTRACT(JSON_EXTRACT({}, '$.*'), CONCAT('$[', {} - 1, ']')) AS SIGNED)"
         ).format(document, sql.Identifier(alias, "n"))
         return RowSet(source, {"key": sql.Identifier(alias, "key"), "count": count})
 
@@ -574,6 +578,13 @@ def _driven(
     return sql.SQL("{lead} STRAIGHT_JOIN {t} AS {a} ON {on}").format(
         lead=lead, t=table, a=sql.SQL(alias), on=on
     )
+
+
+def floor_div(x: sql.Composable, d: sql.Composable) -> sql.Composable:
+    """The floor of `x / d` (`d` > 0), exact on both servers. Not FLOOR(x / d): MySQL rounds the
+    quotient to div_precision_increment (4) decimals first, so that the last 4 seconds of a
+    day read as the next day; not MOD: MariaDB's decimal MOD gives -0.0, which is `<> 0`."""
+    return sql.SQL("(({x}) DIV ({d}) - (({x}) < (({x}) DIV ({d})) * ({d})))").format(x=x, d=d)
 
 
 DIALECT = MariaDBDialect()

@@ -112,3 +112,11 @@ def detect(conn: Connection) -> Flavour:
     row = conn.execute("SELECT VERSION(), @@version_comment").fetchone()
     assert row is not None
     return parse(str(row[0]), str(row[1] or ""))
+
+
+def of(conn: Connection) -> Flavour:
+    """The server a connection of this engine speaks to (read by `detect` at connect)."""
+    from retention.engines.mariadb.connection import MariaDBConnection
+
+    assert isinstance(conn, MariaDBConnection)
+    return conn.flavour

@@ -38,7 +38,7 @@ from psycopg import sql
 
 from retention.engines import Connection
 from retention.engines.catalogue import Column, Table
-from retention.engines.mariadb.flavour import Flavour
+from retention.engines.mariadb import flavour
 from retention.engines.sample import SampledRows, SampleRequest, SpreadRows
 
 RANGE_ROWS = 50
@@ -108,7 +108,7 @@ class _Reader:
         self.request = request
         self.key = _range_key(table)
         lock_seconds = sql.Literal(max(math.ceil(request.lock_timeout_ms / 1000), 1))
-        self.mysql = _flavour(conn).server == "mysql"
+        self.mysql = flavour.of(conn).server == "mysql"
         self.prefix: sql.Composable = sql.SQL("")
         self.hints: sql.Composable = sql.SQL("")
         if self.mysql:  # no SET STATEMENT: the same limits as the statement's hints
@@ -226,11 +226,3 @@ def _expression(column: Column, limit: int) -> sql.Composed:
     return sql.SQL("LEFT(CAST({} AS CHAR), {})").format(
         sql.Identifier(column.name), sql.Literal(limit)
     )
-
-
-def _flavour(conn: Connection) -> Flavour:
-    """The server the connection speaks to (flavour.py)."""
-    from retention.engines.mariadb.connection import MariaDBConnection
-
-    assert isinstance(conn, MariaDBConnection)
-    return conn.flavour

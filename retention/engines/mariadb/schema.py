@@ -45,6 +45,7 @@ from typing import LiteralString
 from psycopg.pq import TransactionStatus
 
 from retention.engines import Connection, engine_of, errors, sql
+from retention.engines.mariadb import flavour
 from retention.engines.mariadb.catalogue import Catalogue
 from retention.engines.own_schema import Migration
 from retention.errors import DatabaseError
@@ -362,13 +363,14 @@ def _trigger_problems(conn: Connection, schema: str) -> list[str]:
             (schema, TRAIL),
         )
     }
-    if not found and Catalogue().may(conn, schema, TRAIL, ("INSERT",)) is False:
-        # information_schema.TRIGGERS shows a table's triggers only to an account with a
-        # privilege other than SELECT on it: not seen is not missing
+    # information_schema.TRIGGERS shows a table's triggers only to an account with a
+    # privilege other than SELECT on it (MySQL: with TRIGGER): not seen is not missing
+    seeing = "TRIGGER" if flavour.of(conn).server == "mysql" else "INSERT"
+    if not found and Catalogue().may(conn, schema, TRAIL, (seeing,)) is False:
         return [
             *problems,
             f"the triggers that refuse UPDATE and DELETE on {table} cannot be seen by this "
-            "account (no INSERT on it): run `retention check` as the owner to check them",
+            f"account (no {seeing} on it): run `retention check` as the owner to check them",
         ]
     for event, body in trigger_bodies().items():
         name = TRIGGERS[event]
