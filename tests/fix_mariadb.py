@@ -19,6 +19,7 @@ sessions on the same server never collide.
 from __future__ import annotations
 
 import fcntl
+import functools
 import itertools
 import os
 import shutil
@@ -217,6 +218,37 @@ def mysql_capabilities(monkeypatch: pytest.MonkeyPatch) -> None:
     from retention.engines.mariadb.flavour import MYSQL_CAPABILITIES
 
     monkeypatch.setattr(type(ENGINE), "capabilities", MYSQL_CAPABILITIES)
+
+
+@functools.cache
+def server_is_mysql() -> bool:
+    """The tests' server is MySQL (only through $RETENTION_TEST_MARIADB_URL: the local one and
+    the one installed here are MariaDB)."""
+    url = os.environ.get(ENV_URL)
+    if not url or _answers(url) is not None:
+        return False
+    admin = _admin(url)
+    try:
+        cursor = admin.cursor()
+        cursor.execute("SELECT VERSION(), @@version_comment")
+        version, comment = cursor.fetchone()
+    finally:
+        admin.close()
+    return "mariadb" not in f"{version} {comment}".lower()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test marked `mariadb_only(why)` tests what only MariaDB has or does (Aria, system
+    versioning, its plans and messages): skipped, with why, on a MySQL server; with
+    `params=[ids]`, only its cases of those parameter ids."""
+    mark = item.get_closest_marker("mariadb_only")
+    if mark is None or not server_is_mysql():
+        return
+    params = mark.kwargs.get("params")  # only these parameters' cases (their ids)
+    callspec = getattr(item, "callspec", None)
+    if params and not (callspec and any(p in callspec.id.split("-") for p in params)):
+        return
+    pytest.skip(f"MariaDB only, the server is MySQL: {mark.args[0]}")
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

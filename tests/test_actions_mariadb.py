@@ -617,6 +617,7 @@ def _entries(conn: Connection, schema: str) -> list[tuple[Any, ...]]:
     return [tuple(row) for row in conn.execute(query.format(sql.Identifier(schema, "audit")))]
 
 
+@pytest.mark.mariadb_only("reads max_statement_time (MySQL: max_execution_time, SELECT only)")
 def test_a_whole_batch_runs_with_its_limits_and_audit_entry_on_mariadb(
     mariadb_conn: Connection, tool_schema: str, tmp_path: Path
 ) -> None:
@@ -650,6 +651,7 @@ def test_a_whole_batch_runs_with_its_limits_and_audit_entry_on_mariadb(
     assert result.entry is not None and result.entry.content["seq"] == 1
 
 
+@pytest.mark.mariadb_only("reads max_statement_time (MySQL: max_execution_time, SELECT only)")
 def test_a_lock_wait_beyond_the_batchs_lock_timeout_fails_it_with_nothing_changed_on_mariadb(
     mariadb_conn: Connection, mariadb_url: str, tool_schema: str, tmp_path: Path
 ) -> None:

@@ -386,6 +386,7 @@ def _extras_rows(conn: Connection) -> list[tuple[Any, ...]]:
     return out
 
 
+@pytest.mark.mariadb_only("compared with DELETE ... RETURNING")
 def test_without_delete_returning_mariadb_writes_the_same_archive(
     mariadb_conn: Connection, tool_schema: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -494,6 +495,7 @@ ODD_RECORDS = [
 ]
 
 
+@pytest.mark.mariadb_only("MariaDB's types uuid and inet6")
 def test_the_server_writes_each_record_as_postgresql_would_on_mariadb(
     mariadb_conn: Connection, tool_schema: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -565,6 +567,7 @@ def test_fields_written_here_and_by_the_server_alternate_in_one_record_on_mariad
     assert written == [b",3,,,3,,2.5,\n", b'1e+20,1,\\x002c,0.5,1,"a,b",,-1.5e-07\n']
 
 
+@pytest.mark.mariadb_only("a max_allowed_packet under 18 MB (MySQL's is 64 MB)")
 def test_values_longer_than_a_server_text_are_written_whole_on_mariadb(
     mariadb_conn: Connection, tool_schema: str, tmp_path: Path
 ) -> None:
@@ -619,6 +622,7 @@ def _meddling(
 
 
 @pytest.mark.parametrize("returning", [True, False], ids=["returning", "without"])
+@pytest.mark.mariadb_only("DELETE ... RETURNING", params=["returning"])
 def test_a_row_changed_between_its_reading_and_its_deletion_stops_the_batch_on_mariadb(
     mariadb_conn: Connection,
     mariadb_url: str,
@@ -648,6 +652,7 @@ def test_a_row_changed_between_its_reading_and_its_deletion_stops_the_batch_on_m
 
 
 @pytest.mark.parametrize("returning", [True, False], ids=["returning", "without"])
+@pytest.mark.mariadb_only("DELETE ... RETURNING", params=["returning"])
 def test_a_value_changed_between_reading_and_deletion_is_archived_as_deleted_on_mariadb(
     mariadb_conn: Connection,
     mariadb_url: str,
@@ -1162,6 +1167,9 @@ def test_the_kept_delete_statements_are_shared_safely_by_threads() -> None:
         "latin1_swedish_ci",
     ],
 )
+@pytest.mark.mariadb_only(
+    "MariaDB's NO PAD collations", params=["utf8mb4_nopad_bin", "utf8mb4_general_nopad_ci"]
+)
 def test_a_restore_compares_text_as_the_server_compares_it_under_the_collation(
     mariadb_conn: Connection, collation: str
 ) -> None:
@@ -1196,6 +1204,7 @@ def test_a_restore_compares_text_as_the_server_compares_it_under_the_collation(
 
 
 @pytest.mark.parametrize("returning", [True, False])
+@pytest.mark.mariadb_only("DELETE ... RETURNING", params=["True"])
 def test_a_one_column_record_quotes_the_end_of_data_marker_on_mariadb(
     mariadb_conn: Connection, returning: bool
 ) -> None:

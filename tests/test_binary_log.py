@@ -53,6 +53,7 @@ def test_archived_wal_has_no_horizon_the_server_knows() -> None:
     assert library.archives_somewhere
 
 
+@pytest.mark.mariadb_only("MariaDB's binary log variables")
 def test_mariadb_reads_its_binary_log(mariadb_conn: Connection) -> None:
     log = engine_of(mariadb_conn).binary_log(mariadb_conn)
     row = mariadb_conn.execute("SELECT @@log_bin, @@binlog_expire_logs_seconds").fetchone()

@@ -14,6 +14,8 @@ from retention.engines.mariadb.catalogue import Catalogue
 from retention.errors import DatabaseError
 from retention.settings import Settings
 
+pytestmark = pytest.mark.mariadb_only("its schema has Aria and system-versioned tables")
+
 
 @pytest.fixture
 def maria(mariadb_conn: Connection) -> Connection:

@@ -34,6 +34,8 @@ from retention.report.history import read_history
 from retention.store.schema import migrate
 from tests.engine_helpers import cli, settings, trail
 
+pytestmark = pytest.mark.mariadb_only("its schema has Aria and system-versioned tables")
+
 SCHEMA = (
     """CREATE TABLE patients (
         patient_id int unsigned NOT NULL PRIMARY KEY,

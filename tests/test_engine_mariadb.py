@@ -188,6 +188,7 @@ def test_a_transaction_lock_is_refused_clearly_where_it_cannot_hold(
 # -- the session -----------------------------------------------------------------------------
 
 
+@pytest.mark.mariadb_only("max_statement_time (MySQL: max_execution_time, SELECT only)")
 def test_limits_hold_for_the_transaction_only_whether_it_commits_or_not(
     engine: Engine, mariadb_conn: Connection
 ) -> None:
@@ -218,6 +219,7 @@ def test_limits_hold_for_the_transaction_only_whether_it_commits_or_not(
     assert before["max_statement_time"] == Decimal("3.5") or before["max_statement_time"] == 3.5
 
 
+@pytest.mark.mariadb_only("max_statement_time (MySQL: max_execution_time, SELECT only)")
 def test_limits_outside_a_transaction_are_refused(engine: Engine, mariadb_conn: Connection) -> None:
     before = _values(mariadb_conn)
     with pytest.raises(psycopg.ProgrammingError, match="transaction"):
@@ -227,6 +229,7 @@ def test_limits_outside_a_transaction_are_refused(engine: Engine, mariadb_conn: 
     assert _values(mariadb_conn) == before
 
 
+@pytest.mark.mariadb_only("max_statement_time (MySQL: max_execution_time, SELECT only)")
 def test_the_statement_limit_stops_a_statement_and_the_lock_limit_a_wait(
     engine: Engine, mariadb_conn: Connection, other: Connection
 ) -> None:
@@ -300,6 +303,7 @@ def test_fresh_database_replaces_the_named_database(mariadb_admin_url: str) -> N
 # -- rows ------------------------------------------------------------------------------------
 
 
+@pytest.mark.mariadb_only("MariaDB's SEQUENCE engine (seq_1_to_N)")
 def test_a_stream_reads_every_row_by_name_in_order(
     engine: Engine, mariadb_conn: Connection
 ) -> None:
@@ -311,6 +315,7 @@ def test_a_stream_reads_every_row_by_name_in_order(
     assert read == [{"n": n, "t": str(n)} for n in range(1, 251)]
 
 
+@pytest.mark.mariadb_only("MariaDB's SEQUENCE engine (seq_1_to_N)")
 def test_nothing_else_runs_on_the_connection_while_a_stream_is_read(
     engine: Engine, mariadb_conn: Connection
 ) -> None:
@@ -327,6 +332,7 @@ def test_nothing_else_runs_on_the_connection_while_a_stream_is_read(
 # -- parameters --------------------------------------------------------------------------------
 
 
+@pytest.mark.mariadb_only("JSON_VALUE of a parameter")
 def test_json_documents_travel_as_json_text_and_lists_are_refused(
     mariadb_conn: Connection,
 ) -> None:
@@ -345,6 +351,7 @@ def test_json_documents_travel_as_json_text_and_lists_are_refused(
         mariadb_conn.execute("SELECT %s", (["x"],))
 
 
+@pytest.mark.mariadb_only("max_statement_time (MySQL: max_execution_time, SELECT only)")
 def test_limits_set_in_a_nested_block_hold_until_the_outermost_ends(
     engine: Engine, mariadb_conn: Connection
 ) -> None:

@@ -294,6 +294,7 @@ def test_percent_in_sql_text_with_and_without_parameters(mariadb_conn: Any) -> N
     assert mariadb_conn.execute("SELECT 7 % 3, 'a%%'").fetchone() == (1, "a%%")
 
 
+@pytest.mark.mariadb_only("reads @@tx_isolation (MySQL 8: @@transaction_isolation)")
 def test_the_session_is_pinned_at_connect(mariadb_conn: Any) -> None:
     row = mariadb_conn.execute(
         "SELECT @@session.time_zone, @@session.sql_mode, @@session.tx_isolation, "
@@ -309,6 +310,7 @@ def test_the_session_is_pinned_at_connect(mariadb_conn: Any) -> None:
     )
 
 
+@pytest.mark.mariadb_only("the engine object of a MariaDB server")
 def test_a_connection_is_a_connection_of_the_seam_and_of_this_engine(mariadb_conn: Any) -> None:
     assert isinstance(_takes_a_connection(mariadb_conn), Connection)
     assert engine_of(mariadb_conn) is ENGINE
@@ -323,6 +325,7 @@ def test_the_engine_does_not_own_a_postgresql_connection(conn: psycopg.Connectio
     assert engine_of(conn) is POSTGRESQL
 
 
+@pytest.mark.mariadb_only("a MariaDB version number")
 def test_info_says_what_psycopg_says(mariadb_conn: Any) -> None:
     info = mariadb_conn.info
     (session_id, database) = mariadb_conn.execute("SELECT CONNECTION_ID(), DATABASE()").fetchone()
@@ -512,6 +515,7 @@ def test_a_failed_statement_in_a_savepoint_leaves_the_outer_block_usable(
     assert _values(mariadb_conn) == [(1, 1), (2, 1)]
 
 
+@pytest.mark.mariadb_only("SET STATEMENT ... FOR")
 def test_after_a_lock_wait_timeout_the_block_is_aborted_and_rolled_back(
     mariadb_conn: Any, mariadb_url: str
 ) -> None:
@@ -601,6 +605,7 @@ SIGNAL = "SIGNAL SQLSTATE '{}' SET MESSAGE_TEXT = 'refused'"
 TWO_ROWS = "SELECT 1 FROM t WHERE (SELECT k FROM t) = 1"
 
 
+@pytest.mark.mariadb_only("max_statement_time (MySQL: max_execution_time)", params=["1969"])
 @pytest.mark.parametrize(
     ("statement", "error", "errno", "sqlstate"),
     [
@@ -682,6 +687,9 @@ def test_the_servers_own_naming_errors_are_still_shown(mariadb_conn: Any) -> Non
     assert "nowhere" in describe_error(caught.value)
 
 
+@pytest.mark.mariadb_only(
+    "a password login over TCP without TLS (MySQL: caching_sha2_password needs TLS)"
+)
 def test_a_missing_privilege_is_insufficient_privilege(mariadb_conn: Any) -> None:
     _table(mariadb_conn)
     with (
@@ -717,6 +725,7 @@ def test_a_zero_date_is_a_clear_error_and_cast_to_text_reads_it(mariadb_conn: An
     assert read == [("0000-00-00",), ("2020-00-10",), ("2020-05-00",)]
 
 
+@pytest.mark.mariadb_only("a killed SLEEP() returns 1 on MySQL, without an error")
 def test_cancel_safe_stops_the_running_statement(mariadb_conn: Any, mariadb_url: str) -> None:
     outcome: list[BaseException] = []
     sleep = "SELECT SLEEP(60)"
@@ -740,6 +749,7 @@ def test_cancel_safe_stops_the_running_statement(mariadb_conn: Any, mariadb_url:
     assert mariadb_conn.execute("SELECT 1").fetchone() == (1,)
 
 
+@pytest.mark.mariadb_only("a killed SLEEP() returns 1 on MySQL, without an error")
 def test_closed_while_another_thread_runs_a_statement_the_handle_waits_for_it(
     mariadb_conn: Any, mariadb_url: str
 ) -> None:
@@ -831,6 +841,9 @@ def test_a_closed_connection_and_cursor_refuse_statements(mariadb_url: str) -> N
 # -- connecting ----------------------------------------------------------------------------------
 
 
+@pytest.mark.mariadb_only(
+    "a password login over TCP without TLS (MySQL: caching_sha2_password needs TLS)"
+)
 def test_no_password_in_the_dsn_or_in_any_error_message(mariadb_conn: Any) -> None:
     with _limited_user(mariadb_conn, "SELECT") as user:
         with _connect(user.url) as conn:
@@ -925,6 +938,7 @@ def test_a_foreign_key_violation_says_what_it_means(mariadb_conn: Any) -> None:
 
 
 @pytest.mark.parametrize("option", ["ssl=true", "ssl_verify_cert=true"])
+@pytest.mark.mariadb_only("a server without TLS (MySQL makes its own certificate)")
 def test_a_url_asking_for_tls_gets_an_encrypted_connection_or_none(
     mariadb_url: str, option: str
 ) -> None:

@@ -275,6 +275,7 @@ def _neutral(text: str, site: Site) -> str:
     return re.sub(" +", " ", text)  # columns padded to the table's name
 
 
+@pytest.mark.mariadb_only("MySQL's binary log is on by default: check prints its note")
 def test_the_operator_sees_the_same_on_both_engines(
     db_url: str, mariadb_url: str, tmp_path: Path
 ) -> None:

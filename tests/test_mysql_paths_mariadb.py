@@ -61,6 +61,7 @@ CONTACTS = """phases:
 SCANNED = datetime(2025, 5, 30, 8, 0, tzinfo=UTC)
 
 
+@pytest.mark.mariadb_only("asserts the server is MariaDB")
 def test_the_flavour_is_read_from_the_servers_answer(mariadb_admin_url: str) -> None:
     with connect(Settings(), url=mariadb_admin_url) as conn:
         assert conn.flavour.server == "mariadb"  # type: ignore[attr-defined]

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from retention.actions.pseudonymize import pseudonym
 from retention.db import connect
@@ -155,6 +156,7 @@ def test_a_column_two_phases_change_gets_the_last_phases_value_on_every_row(
     assert [dict(p.rows) for p in report.phases] == [{letters_table: 2}, {letters_table: 2}]
 
 
+@pytest.mark.mariadb_only("a TEXT column with a default", params=["mariadb"])
 def test_a_default_with_a_percent_sign(engine_db: EngineDB, tmp_path: Path) -> None:
     conn = engine_db.conn
     run_script(

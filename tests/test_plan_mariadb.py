@@ -172,6 +172,7 @@ def test_explain_on_mariadb_counts_what_postgresql_counts(
     assert len(trees[0]) > 5
 
 
+@pytest.mark.mariadb_only("reads @@tx_isolation")
 def test_the_plan_reads_one_snapshot_on_mariadb(mariadb_url: str) -> None:
     """Inside the plan's transaction, rows another session commits are not seen (REPEATABLE
     READ with a consistent snapshot taken at its start), a read-only one refuses writes, and
@@ -254,6 +255,7 @@ def test_a_snapshot_transaction_is_refused_inside_another(mariadb_conn: Connecti
         pass
 
 
+@pytest.mark.mariadb_only("reads @@tx_isolation")
 def test_mariadb_shares_no_snapshot_its_helpers_read_their_own_moments(
     mariadb_conn: Connection, mariadb_url: str
 ) -> None:
@@ -309,6 +311,7 @@ def _subject_read(conn: Connection, policy: BoundPolicy) -> list[tuple[str, str 
     return [(str(row[1]), row[5]) for row in rows if row[2] == SUBJECT or "LATERAL" in str(row[1])]
 
 
+@pytest.mark.mariadb_only("MariaDB's EXPLAIN (LATERAL DERIVED)")
 def test_the_clock_of_every_subject_reads_them_in_key_order(
     maria: tuple[str, Connection],
 ) -> None:

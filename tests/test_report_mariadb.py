@@ -420,6 +420,7 @@ def test_the_html_report_on_mariadb_holds_no_personal_value(
     assert not [v for v in values if v in html]
 
 
+@pytest.mark.mariadb_only("a TEXT column in a key")
 def test_the_report_s_dialect_methods_read_alike_on_both_engines(
     conn: psycopg.Connection[Any], mariadb_conn: Connection
 ) -> None:

@@ -98,6 +98,7 @@ def _fill(conn: Connection, ddl: str, insert: str) -> None:
     conn.execute("ANALYZE TABLE " + ddl.split()[2])
 
 
+@pytest.mark.mariadb_only("MariaDB's SEQUENCE engine (seq_1_to_N)")
 def test_a_large_table_is_read_in_random_key_ranges(maria: Connection) -> None:
     _fill(
         maria,
@@ -121,6 +122,7 @@ def test_a_large_table_is_read_in_random_key_ranges(maria: Connection) -> None:
     assert again.columns == got.columns  # the same rows: verdicts do not flicker
 
 
+@pytest.mark.mariadb_only("MariaDB's SEQUENCE engine (seq_1_to_N)")
 def test_small_and_keyless_tables_are_read_from_their_start(maria: Connection) -> None:
     _fill(
         maria,
@@ -140,6 +142,7 @@ def test_small_and_keyless_tables_are_read_from_their_start(maria: Connection) -
     assert len(got.columns["label"].values) == 200
 
 
+@pytest.mark.mariadb_only("MariaDB's SEQUENCE engine (seq_1_to_N)")
 def test_zero_dates_are_unreadable_values_never_read_raw(maria: Connection) -> None:
     maria.execute(
         "CREATE TABLE visits (id INT PRIMARY KEY, seen DATE NOT NULL DEFAULT '0000-00-00', "
@@ -175,6 +178,7 @@ def test_a_locked_table_times_out_and_is_judged_by_its_names(
     assert "timed out" in verdicts["email"].evidence["sample"]["error"]
 
 
+@pytest.mark.mariadb_only("MariaDB's SEQUENCE engine (seq_1_to_N)")
 def test_the_inventory_is_stored_and_diffed_on_mariadb(maria: Connection) -> None:
     """The tool's own database holds the scans; a dropped column leaves the inventory, a new
     personal one shows in the diff."""
@@ -217,6 +221,7 @@ def test_the_inventory_is_stored_and_diffed_on_mariadb(maria: Connection) -> Non
         maria.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(tool)))
 
 
+@pytest.mark.mariadb_only("MariaDB's SEQUENCE engine (seq_1_to_N)")
 def test_on_mysql_each_sample_statement_carries_its_limits_as_hints(
     maria: Connection, mariadb_admin_url: str
 ) -> None:

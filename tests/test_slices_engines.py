@@ -79,6 +79,9 @@ def _hold(db: EngineDB, keys: list[Any], *, released: bool) -> None:
 
 
 @pytest.mark.parametrize("archive", [False, True])
+@pytest.mark.mariadb_only(
+    "MySQL's plan is not cut into slices (slice_bound None)", params=["mariadb"]
+)
 def test_a_sliced_plan_keeps_the_same_due_subjects_and_counts(
     engine_demo: EngineDB,
     helpers: list[Connection],
@@ -163,6 +166,9 @@ def _bounded_slices(monkeypatch: pytest.MonkeyPatch, conn: Connection, bound: in
     return made
 
 
+@pytest.mark.mariadb_only(
+    "MySQL's plan is not cut into slices (slice_bound None)", params=["mariadb"]
+)
 def test_more_slices_than_connections_give_the_same_plan_and_exposure(
     engine_demo: EngineDB, helpers: list[Connection], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -201,6 +207,9 @@ def test_more_slices_than_connections_give_the_same_plan_and_exposure(
     assert compute_exposure(conn, policies, AT, schema=db.tool_schema, helpers=helpers) == exposure
 
 
+@pytest.mark.mariadb_only(
+    "MySQL's plan is not cut into slices (slice_bound None)", params=["mariadb"]
+)
 def test_a_slice_s_bound_follows_the_server_s_memory_for_temporary_tables(
     engine_demo: EngineDB,
 ) -> None:

@@ -1,4 +1,4 @@
-"""MariaDB (10.6 and later; MySQL 8 designed for, not tested): the second engine (issue 20).
+"""MariaDB (10.6 and later; MySQL 8.0+ designed for, 9.7 tested): the second engine (issue 20).
 
 The driver is MariaDB Connector/Python (`mariadb` 1.1), chosen by measurement
 (bench/RESULTS.md, "MariaDB/MySQL drivers"): 3.2 to 10.8 times faster than mysqlclient and

@@ -354,13 +354,15 @@ def read(conn: Connection, *, tool_schema: str) -> Catalog:
         row_address=False,
         engine="mariadb",
         views=views,
-        mixes_storage=not (mysql and _gtid_consistent(conn)),
+        mixes_storage=not gtid_consistent(conn),
     )
 
 
-def _gtid_consistent(conn: Connection) -> bool:
+def gtid_consistent(conn: Connection) -> bool:
     """MySQL's `enforce_gtid_consistency` is ON: a transaction that changes an InnoDB table
     cannot change a MyISAM one (WARN only logs it; MariaDB has no such setting)."""
+    if flavour.of(conn).server != "mysql":
+        return False
     row = conn.execute("SELECT @@GLOBAL.enforce_gtid_consistency").fetchone()
     return row is not None and str(row[0]).upper() in ("ON", "1")
 

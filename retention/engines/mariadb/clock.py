@@ -44,7 +44,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from retention.engines import Connection, sql
 from retention.engines.catalogue import ColumnKind
 from retention.engines.clock import TEXT_DATE_FORMATS, Binder, Extreme, Term, ValueType
-from retention.engines.mariadb.dialect import DIALECT, floor_div
+from retention.engines.mariadb.dialect import DIALECT
 from retention.errors import DatabaseError
 
 _NULL = sql.SQL("NULL")
@@ -235,15 +235,21 @@ class MariaDBClock:
         ).format(released=released, since=since, holds=holds, covers=covers, key=key)
 
 
+_SHIFT_DAYS = 1_000_000  # 2,700 years: any instant a TIMESTAMP or DATETIME holds is after -SHIFT
+
+
 def _local_day(epoch: sql.Composable, zone: str) -> sql.Composable:
     """The day of the legal calendar at `epoch` (seconds since 1970-01-01 UTC)."""
     transitions, offsets = zone_offsets(zone)
     local = sql.SQL("({} + {})").format(
         epoch, _offset_case(epoch, transitions, offsets, 0, len(offsets) - 1)
     )
-    return sql.SQL("DATE_ADD(DATE '1970-01-01', INTERVAL {} DAY)").format(
-        floor_div(local, sql.SQL("86400"))
-    )
+    # the floor of local / 86400 by DIV (exact: MySQL rounds x / 86400 to 4 decimals before a
+    # FLOOR, the last 4 s of a day reading as the next day) of a value made positive, so that
+    # DIV's truncation is the floor: `local` (a CASE of the zone's offsets) appears once
+    return sql.SQL(
+        "DATE_ADD(DATE '1970-01-01', INTERVAL (({} + {shift} * 86400) DIV 86400 - {shift}) DAY)"
+    ).format(local, shift=sql.SQL(str(_SHIFT_DAYS)))
 
 
 def _offset_case(

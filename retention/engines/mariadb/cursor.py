@@ -44,7 +44,8 @@ _TEXT_DATES = (
 # MariaDB prepares them all): run in the text protocol there, as `prepare=False` asks
 _UNPREPARABLE = re.compile(
     r"\s*(?:(?:CREATE|DROP)\s+(?:DEFINER\s*=\s*\S+\s+)?(?:TRIGGER|PROCEDURE|FUNCTION|EVENT)"
-    r"|(?:LOCK|UNLOCK)\s+TABLES?|SIGNAL|RESIGNAL|XA)\b",
+    r"|(?:CREATE|DROP)\s+ROLE|SET\s+(?:DEFAULT\s+)?ROLE|(?:LOCK|UNLOCK)\s+TABLES?"
+    r"|SIGNAL|RESIGNAL|XA)\b",
     re.IGNORECASE,
 )
 

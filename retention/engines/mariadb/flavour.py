@@ -4,8 +4,8 @@ One engine folder serves both (the protocol, the driver and most SQL are shared)
 must do differently is a capability (`retention.engines.Capabilities`), chosen here from the
 server's answer to `SELECT VERSION(), @@version_comment`, never by a name test in a caller
 (`engine_of(conn)` gives a MySQL connection the engine with MySQL's capabilities). MySQL 8.0+
-is designed for, not tested: no MySQL server here; its paths run in the tests on MariaDB with
-MySQL's capabilities forced (docs/ENGINES.md, 5). What differs (the manuals of both servers):
+is designed for and 9.7 tested (`make test-mysql`, docs/ENGINES.md 5.2); its paths also run in
+the tests on MariaDB with MySQL's capabilities forced. What differs (the manuals of both servers):
 
 - no `DELETE ... RETURNING` (MariaDB 10.0.5+): archives read the locked rows, then delete them
   (`delete_returning`, mariadb/archive.py); no `INSERT ... RETURNING` (MariaDB 10.5+): the

@@ -75,11 +75,16 @@ INSTALL_HINT = (
 )
 
 
+def _json_text(value: bytes | str | None) -> str | None:
+    """A MySQL JSON value as text (always utf8mb4 there)."""
+    return value.decode("utf-8") if isinstance(value, bytes | bytearray) else value
+
+
 def connect(settings: Settings, *, url: str | None = None) -> MariaDBConnection:
     """Open an autocommit connection with the session pinned (module docstring)."""
     target = parse_url(url or settings.require_database_url())
     driver = load_driver()
-    from mariadb.constants import CLIENT
+    from mariadb.constants import CLIENT, FIELD_TYPE
 
     from retention.engines.mariadb.connection import MariaDBConnection
 
@@ -90,6 +95,8 @@ def connect(settings: Settings, *, url: str | None = None) -> MariaDBConnection:
             client_flag=CLIENT.FOUND_ROWS,
             autocommit=True,
             local_infile=False,
+            # MySQL's JSON type (MariaDB's is LONGTEXT) comes as bytes: its text, as MariaDB's
+            converter={FIELD_TYPE.JSON: _json_text},
         )
     except driver.Error as exc:
         forget_frames(exc)  # the driver leaks its errors: not the frames too (errors.translate)

@@ -1,0 +1,79 @@
+"""MySQL enforcing GTID consistency (`enforce_gtid_consistency = ON`, as Debian's MySQL ships and
+replicated servers run) refuses a change to a MyISAM table in a transaction that also changes an
+InnoDB table (error 1785). A batch on a table a phase accepts without transactions is such a
+transaction (its audit entry): `check` refuses the phase, naming the setting, rather than let
+every batch fail. MariaDB has no such setting: there the server's answer is simulated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from retention.catalog.introspect import read_catalog
+from retention.engines import Connection
+from retention.engines.mariadb import catalogue
+from retention.policy.check import check_policies
+from tests.fix_mariadb import server_is_mysql
+
+SCHEMA = (
+    "CREATE TABLE patients (patient_id int unsigned NOT NULL PRIMARY KEY, sortie date) "
+    "ENGINE=InnoDB",
+    "CREATE TABLE sejour (sejour_id int unsigned NOT NULL PRIMARY KEY, "
+    "patient_id int unsigned NOT NULL, KEY (patient_id)) ENGINE=MyISAM",
+)
+POLICY = """\
+name: p
+subject: {table: patients, key: patient_id}
+related:
+  follow_foreign_keys: false
+  links:
+    - {table: sejour, column: patient_id}
+dates:
+  sortie: {column: sortie}
+retain_until: sortie + 20 years
+phases:
+  - name: destruction
+    due: retain_until
+    action: purge
+    accept_non_transactional: [sejour]
+"""
+
+
+def _check(conn: Connection, tmp_path: Path) -> list[tuple[str, str, str | None]]:
+    for statement in SCHEMA:
+        conn.execute(statement)
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    (folder / "p.yaml").write_text(POLICY, encoding="utf-8")
+    return [(p.severity, p.message, p.hint) for p in check_policies(conn, folder).problems]
+
+
+def test_an_accepted_myisam_table_is_refused_where_gtid_consistency_is_enforced(
+    mariadb_conn: Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(catalogue, "gtid_consistent", lambda conn: True)
+    ((severity, message, hint),) = _check(mariadb_conn, tmp_path)
+    assert severity == "error"
+    assert ".sejour (MyISAM) has no transactions" in message
+    assert "enforce_gtid_consistency = ON" in message and "error 1785" in message
+    assert hint == "convert it to InnoDB (ALTER TABLE sejour ENGINE=InnoDB)"
+
+
+def test_without_it_the_accepted_table_binds(mariadb_conn: Connection, tmp_path: Path) -> None:
+    if catalogue.gtid_consistent(mariadb_conn):
+        pytest.skip("this MySQL server enforces GTID consistency")
+    assert [s for s, _, _ in _check(mariadb_conn, tmp_path) if s == "error"] == []
+
+
+def test_the_catalogue_reads_the_servers_setting(mariadb_conn: Connection) -> None:
+    """MariaDB: never enforced (no such setting). MySQL: as the server says."""
+    for statement in SCHEMA:
+        mariadb_conn.execute(statement)
+    catalog = read_catalog(mariadb_conn, tool_schema="nowhere")
+    if not server_is_mysql():
+        assert catalog.mixes_storage
+        return
+    row = mariadb_conn.execute("SELECT @@GLOBAL.enforce_gtid_consistency").fetchone()
+    assert row is not None
+    assert catalog.mixes_storage is (str(row[0]).upper() not in ("ON", "1"))
