@@ -70,7 +70,7 @@ test-mysql: venv tools mysql
 # failed: MariaDB and PostgreSQL stay the engines every CI run tests
 MYSQL_TESTS = tests/test_boundary_day.py tests/test_clock_engines.py tests/test_demo_mariadb.py \
 	tests/test_run_mariadb.py tests/test_archive_mariadb.py tests/test_intents_mariadb.py \
-	tests/test_late_rows.py tests/test_mariadb_audit.py tests/test_gtid_mysql.py \
+	tests/test_late_rows.py tests/test_mariadb_audit.py tests/test_mysql_server.py \
 	tests/test_mysql_paths_mariadb.py
 
 unit-mysql: venv tools

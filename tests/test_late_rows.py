@@ -24,6 +24,7 @@ from retention.settings import Settings
 from tests.archive_helpers import key_pair
 from tests.engine_helpers import cli_env
 from tests.fix_engines import EngineDB
+from tests.fix_mariadb import server_is_mysql
 
 # the links in this order make the batch delete the visits first, then the notes
 POLICY = """\
@@ -56,21 +57,33 @@ TABLES = (
 WAITING = {
     "postgresql": "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
     "AND application_name LIKE 'retention%%' AND wait_event_type = 'Lock'",
-    # a statement of another session on this database running for a second on three rows
-    # (TIME, in seconds: MySQL's PROCESSLIST has no TIME_MS, and its INNODB_TRX did not show
-    # the waiting DELETE's transaction here)
+    # a statement of another session on this database running for 0.3 s on three rows
     "mariadb": "SELECT count(*) FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() "
-    "AND DB = DATABASE() AND INFO IS NOT NULL AND TIME >= 1",
+    "AND DB = DATABASE() AND INFO IS NOT NULL AND TIME_MS > 300",
 }
+# MySQL: a lock wait on this database's rows (its PROCESSLIST fails to convert another
+# session's statement text holding bytes to utf8mb3, and its INNODB_TRX did not show the
+# waiting DELETE here)
+MYSQL_WAITING = (
+    "SELECT count(*) FROM performance_schema.data_lock_waits AS w "
+    "JOIN performance_schema.data_locks AS l ON l.ENGINE_LOCK_ID = w.REQUESTING_ENGINE_LOCK_ID "
+    "WHERE l.OBJECT_SCHEMA = DATABASE()"
+)
 
 
 def _waits(
     conn: Connection, engine: str, tool: subprocess.Popen[str], within: float = 60.0
 ) -> None:
     deadline = time.monotonic() + within
+    query = MYSQL_WAITING if engine == "mariadb" and server_is_mysql() else WAITING[engine]
     while time.monotonic() < deadline and tool.poll() is None:
-        with conn.transaction():
-            row = conn.execute(WAITING[engine]).fetchone()
+        try:
+            with conn.transaction():
+                row = conn.execute(query).fetchone()
+        except BaseException:
+            tool.kill()  # not left running into the next test
+            tool.communicate()
+            raise
         if row is not None and row[0]:
             return
         time.sleep(0.05)

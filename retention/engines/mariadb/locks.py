@@ -25,8 +25,9 @@ import hashlib
 import psycopg
 from psycopg.pq import TransactionStatus
 
-from retention.engines import Connection, sql
+from retention.engines import Connection, errors, sql
 from retention.engines.locks import Holder, TransactionLock
+from retention.engines.mariadb import flavour
 from retention.errors import DatabaseError
 
 _PREFIX = "retention.run."
@@ -52,6 +53,14 @@ def _name(conn: Connection) -> str:
     return run_lock_name(str(row[0]))
 
 
+# a connection's host: MySQL fails any read of its PROCESSLIST while a session's statement text
+# holds bytes utf8mb3 cannot hold (a batch's parameters, which MySQL writes into the text):
+# there performance_schema.threads, which gives it without the text (MariaDB's
+# performance_schema is off by default)
+_HOST = "SELECT HOST FROM information_schema.PROCESSLIST WHERE ID = %s"
+_HOST_MYSQL = "SELECT PROCESSLIST_HOST FROM performance_schema.threads WHERE PROCESSLIST_ID = %s"
+
+
 class Locks:
     def try_run_lock(self, conn: Connection) -> bool:
         row = conn.execute("SELECT GET_LOCK(%s, 0)", (_name(conn),)).fetchone()
@@ -61,14 +70,10 @@ class Locks:
         conn.execute("SELECT RELEASE_LOCK(%s)", (_name(conn),)).fetchall()
 
     def run_lock_holder(self, conn: Connection) -> Holder | None:
-        row = conn.execute(
-            "SELECT h.id, p.HOST FROM (SELECT IS_USED_LOCK(%s) AS id) AS h "
-            "LEFT JOIN information_schema.PROCESSLIST AS p ON p.ID = h.id",
-            (_name(conn),),
-        ).fetchone()
+        row = conn.execute("SELECT IS_USED_LOCK(%s)", (_name(conn),)).fetchone()
         if row is None or row[0] is None:
             return None
-        return Holder(int(row[0]), None if row[1] is None else str(row[1]), None)
+        return Holder(int(row[0]), _host(conn, int(row[0])), None)
 
     def lock_in_transaction(
         self, conn: Connection, lock: TransactionLock, *, schema: str = "retention"
@@ -95,3 +100,16 @@ class Locks:
                 f"the tool's lock {lock.value!r} is missing from {schema}.{LOCKS_TABLE}",
                 hint="run `retention init` to create or repair the tool's schema",
             )
+
+
+def _host(conn: Connection, connection_id: int) -> str | None:
+    """The host of a connection, when this account may see it: a courtesy of the message that
+    names the run lock's holder, never a reason for the command to fail (an account without
+    SELECT on performance_schema, a statement text MySQL cannot convert)."""
+    query = _HOST_MYSQL if flavour.of(conn).server == "mysql" else _HOST
+    try:
+        with conn.transaction():  # a savepoint inside a block: a refusal leaves it usable
+            row = conn.execute(query, (connection_id,)).fetchone()
+    except (errors.InsufficientPrivilege, errors.OperationalError):
+        return None
+    return None if row is None or row[0] is None else str(row[0])

@@ -1,4 +1,6 @@
-"""MySQL enforcing GTID consistency (`enforce_gtid_consistency = ON`, as Debian's MySQL ships and
+"""What a MySQL server does that MariaDB does not, and the answer (MariaDB runs them too).
+
+MySQL enforcing GTID consistency (`enforce_gtid_consistency = ON`, as Debian's MySQL ships and
 replicated servers run) refuses a change to a MyISAM table in a transaction that also changes an
 InnoDB table (error 1785). A batch on a table a phase accepts without transactions is such a
 transaction (its audit entry): `check` refuses the phase, naming the setting, rather than let
@@ -6,14 +8,18 @@ every batch fail. MariaDB has no such setting: there the server's answer is simu
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from retention.catalog.introspect import read_catalog
-from retention.engines import Connection
+from retention.db import connect
+from retention.engines import Connection, engine_of
 from retention.engines.mariadb import catalogue
 from retention.policy.check import check_policies
+from retention.settings import Settings
 from tests.fix_mariadb import server_is_mysql
 
 SCHEMA = (
@@ -77,3 +83,32 @@ def test_the_catalogue_reads_the_servers_setting(mariadb_conn: Connection) -> No
     row = mariadb_conn.execute("SELECT @@GLOBAL.enforce_gtid_consistency").fetchone()
     assert row is not None
     assert catalog.mixes_storage is (str(row[0]).upper() not in ("ON", "1"))
+
+
+def test_the_run_locks_holder_is_named_while_a_statement_holds_bytes(
+    mariadb_url: str, mariadb_conn: Connection
+) -> None:
+    """MySQL fails any read of its PROCESSLIST while a session's statement text holds bytes that
+    utf8mb3 cannot hold (a batch's parameters, written into the text): the holder of the run
+    lock is still found, and its host (performance_schema.threads there)."""
+    engine = engine_of(mariadb_conn)
+    with (
+        connect(Settings(), url=mariadb_url) as holder,
+        connect(Settings(), url=mariadb_url) as busy,
+    ):
+        assert engine.locks.try_run_lock(holder)
+        sleeping = threading.Thread(
+            target=lambda: busy.execute(
+                "SELECT SLEEP(2) WHERE %s IS NOT NULL", (b"\xff\xfe",)
+            ).fetchall()
+        )
+        sleeping.start()
+        try:
+            time.sleep(0.5)
+            found = engine.locks.run_lock_holder(mariadb_conn)
+        finally:
+            sleeping.join()
+        assert found is not None
+        row = holder.execute("SELECT CONNECTION_ID()").fetchone()
+        assert row is not None and found.session_id == int(row[0])
+        assert found.host is not None
