@@ -237,6 +237,16 @@ def server_is_mysql() -> bool:
     return "mariadb" not in f"{version} {comment}".lower()
 
 
+def sessions() -> tuple[str, str, str]:
+    """(table, session id column, statement text column) of the server's live sessions:
+    MySQL fails any read of its PROCESSLIST while a session's statement text holds bytes that
+    utf8mb3 cannot hold (a pseudonymising batch's, a test's), performance_schema.threads does
+    not fail so; MariaDB's performance_schema is off by default."""
+    if server_is_mysql():
+        return "performance_schema.threads", "PROCESSLIST_ID", "PROCESSLIST_INFO"
+    return "information_schema.PROCESSLIST", "ID", "INFO"
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """A test marked `mariadb_only(why)` tests what only MariaDB has or does (Aria, system
     versioning, its plans and messages): skipped, with why, on a MySQL server; with

@@ -36,7 +36,7 @@ from retention.engines.mariadb.render import bind, driver_placeholders, render
 from retention.engines.postgresql import ENGINE as POSTGRESQL
 from retention.errors import DatabaseError, server_text_is_safe
 from retention.settings import Settings
-from tests.fix_mariadb import with_database
+from tests.fix_mariadb import sessions, with_database
 
 SETTINGS = Settings()
 _users = itertools.count(1)
@@ -78,7 +78,8 @@ def _running(watcher: MariaDBConnection, session_id: int, statement: str) -> boo
     """The session runs `statement` now (information_schema.PROCESSLIST is read live: unlike
     INNODB_TRX, whose cache the server refreshes only after 100 ms without any reader on the
     whole server, so that polling it, or anyone else's polling, keeps it stale)."""
-    query = "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = %s AND INFO = %s"
+    table, session, info = sessions()
+    query = f"SELECT COUNT(*) FROM {table} WHERE {session} = %s AND {info} = %s"
     return bool(watcher.execute(query, [session_id, statement]).fetchone()[0])
 
 
@@ -784,7 +785,8 @@ def test_closed_while_another_thread_runs_a_statement_the_handle_waits_for_it(
 
 
 def _connected(watcher: MariaDBConnection, session_id: int) -> bool:
-    query = "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = %s"
+    table, session, _ = sessions()
+    query = f"SELECT COUNT(*) FROM {table} WHERE {session} = %s"
     return bool(watcher.execute(query, [session_id]).fetchone()[0])
 
 

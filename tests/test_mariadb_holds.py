@@ -34,6 +34,7 @@ from retention.engines.rows import dict_row
 from retention.settings import Settings
 from retention.store.holds import HoldError, Person, Scope, release_hold
 from tests.engine_helpers import cli
+from tests.fix_mariadb import sessions
 from tests.key_helpers import signature
 
 POLICY = """\
@@ -319,13 +320,13 @@ def _waits(watcher: Connection, engine: str, session: int) -> bool:
     server do not count). On MariaDB, PROCESSLIST, read live (tests/test_mariadb_connection.py):
     INNODB_TRX is refreshed only after 100 ms without any reader on the whole server, and a
     watcher polling it saw the same table for 50 s (this test once failed so)."""
+    table, column, info = sessions()
     query = (
         "SELECT count(*) FROM pg_locks WHERE NOT granted AND pid = %s"
         if engine == "postgresql"
-        else "SELECT count(*) FROM information_schema.PROCESSLIST "
-        "WHERE ID = %s AND INFO LIKE '%%FOR UPDATE%%'"
+        else f"SELECT count(*) FROM {table} WHERE {column} = %s AND {info} LIKE '%%FOR UPDATE%%'"
     )
-    row = watcher.execute(sql.SQL(query), (session,)).fetchone()
+    row = watcher.execute(query, (session,)).fetchone()
     return row is not None and int(row[0]) > 0
 
 

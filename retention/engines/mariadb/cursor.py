@@ -18,15 +18,17 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from types import TracebackType
-from typing import Any, NamedTuple, Protocol, Self
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, Self
 
 import psycopg
 from psycopg import rows
 
 from retention.engines import sql
 from retention.engines.mariadb.errors import quietly, unreadable_value
-from retention.engines.mariadb.flavour import Flavour
 from retention.engines.mariadb.render import Params, bind, check, render
+
+if TYPE_CHECKING:
+    from retention.engines.mariadb.flavour import Flavour
 
 ITER_ROWS = 1_000  # rows a streaming cursor's iteration reads per call into the driver
 # the driver raises these (not a mariadb.Error) when it cannot build a Python value

@@ -116,7 +116,7 @@ def detect(conn: Connection) -> Flavour:
 
 def of(conn: Connection) -> Flavour:
     """The server a connection of this engine speaks to (read by `detect` at connect)."""
-    from retention.engines.mariadb.connection import MariaDBConnection
-
-    assert isinstance(conn, MariaDBConnection)
-    return conn.flavour
+    found = getattr(conn, "flavour", None)  # a MariaDBConnection's (no import of it: a cycle)
+    if not isinstance(found, Flavour):
+        raise TypeError(f"not a connection of the MariaDB engine: {type(conn).__name__}")
+    return found
