@@ -252,6 +252,12 @@ def _run_in_sql(engine: Engine, text: str, row: dict[str, Any], today: date) -> 
         ).format(unknown, value)
     elif interval:
         query = sql.SQL("SELECT {}, {}{}").format(value, term.days or sql.SQL("NULL"), unknown)
+    elif term.unknown is not None:
+        # NULL when it could not be computed, as the tool reads it (compile.py): MySQL's value
+        # there may be a date of year 0, which no driver reads (MariaDB's is NULL)
+        query = sql.SQL("SELECT CASE WHEN {u} THEN NULL ELSE {v} END{}").format(
+            unknown, u=term.unknown, v=value
+        )
     else:
         query = sql.SQL("SELECT {}{}").format(value, unknown)
     result = engine.one(query, compiled.params.values)
