@@ -33,8 +33,7 @@ from retention.policy.checks.transactions import unaccepted
 from retention.report.history import read_history
 from retention.store.schema import migrate
 from tests.engine_helpers import cli, settings, trail
-
-pytestmark = pytest.mark.mariadb_only("its schema has Aria and system-versioned tables")
+from tests.fix_mariadb import server_is_mysql
 
 SCHEMA = (
     """CREATE TABLE patients (
@@ -100,7 +99,11 @@ CONTACTS = "    - {table: contacts, column: patient_id}"
 @pytest.fixture
 def maria(mariadb_conn: Connection) -> Connection:
     for statement in SCHEMA:
-        mariadb_conn.execute(statement)
+        if server_is_mysql():  # MySQL has no Aria and no system versioning: MyISAM, InnoDB
+            mysql = statement.replace("ENGINE=Aria", "ENGINE=MyISAM")
+            mariadb_conn.execute(mysql.replace(" WITH SYSTEM VERSIONING", ""))
+        else:
+            mariadb_conn.execute(statement)
     return mariadb_conn
 
 
@@ -129,6 +132,7 @@ PURGE = """\
 """
 
 
+@pytest.mark.mariadb_only("an Aria table in its schema")
 def test_a_purge_reaching_tables_without_transactions_is_refused_naming_each(
     maria: Connection, tmp_path: Path
 ) -> None:
@@ -148,6 +152,7 @@ def test_a_purge_reaching_tables_without_transactions_is_refused_naming_each(
     assert "Dupont" not in error.render() and "0611" not in error.render()
 
 
+@pytest.mark.mariadb_only("an Aria table in its schema")
 def test_a_table_the_phase_accepts_is_no_longer_refused(maria: Connection, tmp_path: Path) -> None:
     text = _policy(
         [SEJOUR, CONSULTATION],
@@ -338,6 +343,7 @@ def test_a_purge_needs_no_row_key_but_a_column_action_on_its_table_does(
     )
 
 
+@pytest.mark.mariadb_only("system-versioned tables")
 def test_a_phase_changing_a_system_versioned_table_is_refused(
     maria: Connection, tmp_path: Path
 ) -> None:
@@ -365,6 +371,7 @@ def test_a_phase_changing_a_system_versioned_table_is_refused(
     assert "the phase rewrites rows there" in error.message
 
 
+@pytest.mark.mariadb_only("system-versioned tables")
 def test_a_versioned_table_reached_by_a_cascade_is_refused_too(
     maria: Connection, tmp_path: Path
 ) -> None:
@@ -379,6 +386,7 @@ def test_a_versioned_table_reached_by_a_cascade_is_refused_too(
     assert ".contacts is system-versioned: the phase deletes rows there" in error.message
 
 
+@pytest.mark.mariadb_only("system-versioned tables")
 def test_the_history_really_keeps_what_a_delete_removes(maria: Connection) -> None:
     """What the refusal is about, on this server."""
     maria.execute("INSERT INTO contacts VALUES (1, 1, '0611')")
@@ -397,6 +405,7 @@ ON_MODIFIED = """\
 """
 
 
+@pytest.mark.mariadb_only("MariaDB writes ON UPDATE current_timestamp()")
 def test_a_date_the_server_rewrites_is_refused_when_the_policy_updates_its_table(
     maria: Connection, tmp_path: Path
 ) -> None:
@@ -465,6 +474,7 @@ def test_the_on_update_really_moves_with_an_update_of_another_column(maria: Conn
     assert row[0] > 2001
 
 
+@pytest.mark.mariadb_only("MySQL's binary log is on by default: check prints its note")
 def test_check_runs_on_a_mariadb_url_and_says_what_is_not_supported_yet(
     maria: Connection, mariadb_url: str, tmp_path: Path
 ) -> None:
@@ -569,6 +579,7 @@ def test_a_class_mapped_in_two_spellings_is_one_link_on_mariadb(
     assert not [p.message for p in found if "two records" in p.message]
 
 
+@pytest.mark.mariadb_only("MySQL 8 writes integer types without display width")
 def test_columns_that_look_like_links_are_measured_on_mariadb(
     maria: Connection, tmp_path: Path
 ) -> None:
