@@ -22,7 +22,7 @@ from retention.engines.locks import TransactionLock
 from retention.engines.mariadb.locks import run_lock_name
 from retention.errors import DatabaseError
 from retention.settings import Settings
-from tests.fix_mariadb import _admin, _new_name, with_database
+from tests.fix_mariadb import _admin, _new_name, server_is_mysql, with_database
 
 _LIMITS = ("innodb_lock_wait_timeout", "lock_wait_timeout", "max_statement_time")
 
@@ -217,6 +217,29 @@ def test_limits_hold_for_the_transaction_only_whether_it_commits_or_not(
         raise ZeroDivisionError
     assert _values(mariadb_conn, names) == before
     assert before["max_statement_time"] == Decimal("3.5") or before["max_statement_time"] == 3.5
+
+
+def test_autocommit_limits_hold_for_the_session_and_bound_a_table_lock_wait(
+    engine: Engine, mariadb_conn: Connection, other: Connection
+) -> None:
+    """The aside connection of tables without transactions (retention.actions.base.Aside):
+    its statements each commit by themselves, so its limits are the session's; a MyISAM
+    table locked by the application makes its change fail after the bound, not wait on."""
+    engine.session.autocommit_limits(mariadb_conn, lock_timeout_ms=1200, statement_timeout_ms=9000)
+    statement = {"max_execution_time": 9000} if server_is_mysql() else {"max_statement_time": 9}
+    expected = {"innodb_lock_wait_timeout": 2, "lock_wait_timeout": 2, **statement}
+    with mariadb_conn.transaction():
+        pass
+    assert _values(mariadb_conn, tuple(expected)) == pytest.approx(expected)
+    mariadb_conn.execute("CREATE TABLE m (k INT PRIMARY KEY) ENGINE=MyISAM")
+    mariadb_conn.execute("INSERT INTO m VALUES (1)")
+    other.execute("LOCK TABLES m WRITE")
+    try:
+        with pytest.raises(errors.LockNotAvailable):
+            mariadb_conn.execute("DELETE FROM m WHERE k = 1")
+    finally:
+        other.execute("UNLOCK TABLES")
+    assert mariadb_conn.execute("SELECT k FROM m").fetchall() == [(1,)]
 
 
 @pytest.mark.mariadb_only("max_statement_time (MySQL: max_execution_time, SELECT only)")

@@ -117,6 +117,14 @@ def test_settings_hold_for_the_transaction_only(engine: Engine, conn: Conn) -> N
     assert {n: _setting(conn, n) for n in before} == before
 
 
+def test_autocommit_limits_hold_for_the_session(engine: Engine, conn: Conn) -> None:
+    engine.session.autocommit_limits(conn, lock_timeout_ms=1234, statement_timeout_ms=5678)
+    with conn.transaction():
+        pass
+    assert _setting(conn, "lock_timeout") == "1234ms"
+    assert _setting(conn, "statement_timeout") == "5678ms"
+
+
 def test_in_transaction_tells_an_idle_session_from_one_in_a_transaction(
     engine: Engine, conn: Conn
 ) -> None:

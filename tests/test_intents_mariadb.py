@@ -505,3 +505,122 @@ def _reference_erase(hospitals: Any, policies: Path) -> dict[str, list[tuple[Any
     erased = [row for row in state["patients"] if row[1] is None]
     assert len(erased) == DUE
     return state
+
+
+COLUMNS = """\
+name: identite
+subject: {table: patients, key: patient_id}
+related:
+  follow_foreign_keys: false
+  links:
+    - {table: contacts, column: patient_id}
+dates:
+  derniere: {column: derniere_venue}
+retain_until: derniere + 20 years
+phases:
+  - name: noms
+    due: retain_until
+    action: pseudonymize
+    columns: [nom, contacts.nom_contact]
+  - name: prenoms
+    due: retain_until
+    action: erase
+    columns: [prenom, contacts.telephone]
+  - name: remarques
+    due: retain_until
+    action: scrub
+    columns: [{column: rques, replace_with: pseudonym}]
+"""
+
+# the storage engines of (patients, contacts): both without transactions, the subject with
+# and its child without (the child's rows reached through the locked subject's), both with
+VARIANTS = {"mm": ("MyISAM", "MyISAM"), "im": ("InnoDB", "MyISAM"), "ii": ("InnoDB", "InnoDB")}
+
+
+def _identities(url: str, engines: tuple[str, str]) -> None:
+    with connect(Settings(), url=url) as conn:
+        conn.execute(
+            "CREATE TABLE patients (patient_id int unsigned NOT NULL PRIMARY KEY, "
+            "nom varchar(80), prenom varchar(80), rques text, derniere_venue date NOT NULL) "
+            f"ENGINE={engines[0]}"
+        )
+        conn.execute(
+            "CREATE TABLE contacts (contact_id int unsigned NOT NULL PRIMARY KEY, "
+            "patient_id int unsigned NOT NULL, nom_contact varchar(80), telephone varchar(20), "
+            f"KEY (patient_id)) ENGINE={engines[1]}"
+        )
+        for p in range(1, PATIENTS + 1):
+            conn.execute(
+                "INSERT INTO patients VALUES (%s, %s, %s, %s, %s)",
+                (
+                    p,
+                    f"Nom{p}",
+                    f"Prenom{p}",
+                    f"Rappeler Madame Martine Lefebvre au 06 12 34 56 {p:02d}.",
+                    "1990-03-01" if p <= DUE else "2024-03-01",
+                ),
+            )
+            conn.execute(
+                "INSERT INTO contacts VALUES (%s, %s, %s, %s)",
+                (p, p, f"Contact{p}", f"06000000{p:02d}"),
+            )
+
+
+def _policy(folder: Path, engines: tuple[str, str]) -> None:
+    accepted = [t for t, e in zip(("patients", "contacts"), engines, strict=True) if e == "MyISAM"]
+    text = COLUMNS
+    if accepted:
+        text = text.replace(
+            "    columns: [",
+            f"    accept_non_transactional: [{', '.join(accepted)}]\n    columns: [",
+        )
+    folder.mkdir()
+    (folder / "identite.yaml").write_text(text, encoding="utf-8")
+
+
+def _rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    with connect(Settings(), url=url) as conn:
+        return {
+            t: [tuple(r) for r in conn.execute(f"SELECT * FROM {t} ORDER BY 1")]
+            for t in ("patients", "contacts")
+        }
+
+
+def test_column_phases_on_myisam_tables_end_as_on_innodb(
+    mariadb_admin_url: str, tmp_path: Path
+) -> None:
+    """Pseudonymise, erase (the two in one rewrite of each row) and scrub MyISAM tables, the
+    subject's and a child's, their changes made aside in autocommit (a MySQL server enforcing
+    GTID consistency accepts them), the child's also below an InnoDB subject that the batch
+    holds locked meanwhile: the same rows as the same policy on InnoDB, every subject audited
+    once per phase, no intent left."""
+    names = {v: (_name("m" + v), _name("t" + v)) for v in VARIANTS}
+    states = {}
+    try:
+        for variant, (hospital, tool) in names.items():
+            with connect(Settings(), url=mariadb_admin_url) as admin:
+                admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(hospital)))
+            url = database_url(mariadb_admin_url, hospital)
+            _identities(url, VARIANTS[variant])
+            _policy(tmp_path / variant, VARIANTS[variant])
+            done = _cli(url, tool, tmp_path / variant, *RUN, RETENTION_BATCH_SIZE="7")
+            assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+            states[variant] = _rows(url)
+            with connect(Settings(), url=url) as conn:
+                assert _intents(conn, tool) == 0
+            digests, _ = _purged(url, tool)
+            assert len(digests) == 3 * DUE and len(set(digests)) == DUE  # once a phase
+            verify = _cli(url, tool, tmp_path / variant, "audit", "verify")
+            assert verify.returncode == 0, verify.stdout[-3000:]
+    finally:
+        with connect(Settings(), url=mariadb_admin_url) as admin:
+            for name in (n for pair in names.values() for n in pair):
+                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+    assert states["mm"] == states["ii"] and states["im"] == states["ii"]
+    patients, contacts = states["ii"]["patients"], states["ii"]["contacts"]
+    assert all(
+        r[1] != f"Nom{r[0]}" and r[2] is None and "Martine" not in r[3] for r in patients[:DUE]
+    )
+    assert all(r[1] == f"Nom{r[0]}" and "Martine" in r[3] for r in patients[DUE:])
+    assert all(r[2] != f"Contact{r[0]}" and r[3] is None for r in contacts[:DUE])
+    assert all(r[2] == f"Contact{r[0]}" and r[3] is not None for r in contacts[DUE:])

@@ -2,9 +2,11 @@
 
 MySQL enforcing GTID consistency (`enforce_gtid_consistency = ON`, as Debian's MySQL ships and
 replicated servers run) refuses a change to a MyISAM table in a transaction that also changes an
-InnoDB table (error 1785). A batch on a table a phase accepts without transactions is such a
-transaction (its audit entry): `check` refuses the phase, naming the setting, rather than let
-every batch fail. MariaDB has no such setting: there the server's answer is simulated."""
+InnoDB table (error 1785). A batch changes its tables without transactions aside, on a
+connection of its own in autocommit (retention.actions.base.Aside), so such a server accepts
+it: `check` binds the phase, and the tests' MySQL server enforces GTID consistency, so that
+every MyISAM test run on it (tests/test_intents_mariadb.py, tests/test_run_mariadb.py) proves
+it."""
 
 from __future__ import annotations
 
@@ -14,10 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from retention.catalog.introspect import read_catalog
 from retention.db import connect
 from retention.engines import Connection, engine_of
-from retention.engines.mariadb import catalogue
 from retention.policy.check import check_policies
 from retention.settings import Settings
 from tests.fix_mariadb import server_is_mysql
@@ -55,34 +55,20 @@ def _check(conn: Connection, tmp_path: Path) -> list[tuple[str, str, str | None]
     return [(p.severity, p.message, p.hint) for p in check_policies(conn, folder).problems]
 
 
-def test_an_accepted_myisam_table_is_refused_where_gtid_consistency_is_enforced(
-    mariadb_conn: Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_an_accepted_myisam_table_binds_whatever_the_servers_gtid_setting(
+    mariadb_conn: Connection, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(catalogue, "gtid_consistent", lambda conn: True)
-    ((severity, message, hint),) = _check(mariadb_conn, tmp_path)
-    assert severity == "error"
-    assert ".sejour (MyISAM) has no transactions" in message
-    assert "enforce_gtid_consistency = ON" in message and "error 1785" in message
-    assert hint == "convert it to InnoDB (ALTER TABLE sejour ENGINE=InnoDB)"
-
-
-def test_without_it_the_accepted_table_binds(mariadb_conn: Connection, tmp_path: Path) -> None:
-    if catalogue.gtid_consistent(mariadb_conn):
-        pytest.skip("this MySQL server enforces GTID consistency")
     assert [s for s, _, _ in _check(mariadb_conn, tmp_path) if s == "error"] == []
 
 
-def test_the_catalogue_reads_the_servers_setting(mariadb_conn: Connection) -> None:
-    """MariaDB: never enforced (no such setting). MySQL: as the server says."""
-    for statement in SCHEMA:
-        mariadb_conn.execute(statement)
-    catalog = read_catalog(mariadb_conn, tool_schema="nowhere")
+def test_the_tests_mysql_server_enforces_gtid_consistency(mariadb_conn: Connection) -> None:
+    """The MyISAM tests run on MySQL under the setting that refuses mixed transactions."""
     if not server_is_mysql():
-        assert catalog.mixes_storage
-        return
-    row = mariadb_conn.execute("SELECT @@GLOBAL.enforce_gtid_consistency").fetchone()
-    assert row is not None
-    assert catalog.mixes_storage is (str(row[0]).upper() not in ("ON", "1"))
+        pytest.skip("MariaDB has no GTID consistency to enforce")
+    row = mariadb_conn.execute(
+        "SELECT @@GLOBAL.enforce_gtid_consistency, @@GLOBAL.gtid_mode, @@GLOBAL.log_bin"
+    ).fetchone()
+    assert row is not None and [str(v).upper() for v in row] == ["ON", "ON", "1"]
 
 
 def test_the_run_locks_holder_is_named_while_a_statement_holds_bytes(

@@ -175,6 +175,77 @@ def test_a_run_on_mariadb_ends_as_on_postgresql(
     assert [row for row in before["patients"] if row[0] in kept and kept[row[0]] != row]
 
 
+# tables of the demo hospital that no foreign key involves, made MyISAM below: the purges of
+# dossier-medical and journal-modifications delete their rows
+MYISAM = ("dossiers_medicaux", "fichiers", "user_log")
+
+
+def _accepting(folder: Path) -> None:
+    """The purges that reach `MYISAM` accept them (`accept_non_transactional`)."""
+    for name, tables in (
+        ("dossier-medical", list(MYISAM)),
+        ("journal-modifications", ["user_log"]),
+    ):
+        path = folder / f"{name}.yaml"
+        text = path.read_text(encoding="utf-8")
+        assert text.count("    action: purge\n") == 1
+        text = text.replace(
+            "    action: purge\n",
+            f"    action: purge\n    accept_non_transactional: [{', '.join(tables)}]\n",
+        )
+        path.write_text(text, encoding="utf-8")
+
+
+def test_purges_reaching_myisam_tables_end_as_on_postgresql(
+    maria: tuple[str, str], pg_admin_url: str, tmp_path: Path
+) -> None:
+    """Three tables of the records made MyISAM (accepted by the policies): their rows are
+    deleted outside the batches' transactions, on a connection of their own, each statement
+    committed by itself, so that a MySQL server enforcing GTID consistency (as the tests' MySQL
+    server does) accepts them; the end state is PostgreSQL's, every intent is deleted and the
+    trail verifies."""
+    policies = _policies(tmp_path / "policies")
+    maria_url, tool = maria
+    with connect(Settings(), url=maria_url) as conn:
+        for table in MYISAM:
+            conn.execute(sql.SQL("ALTER TABLE {} ENGINE=MyISAM").format(sql.Identifier(table)))
+    refused = _cli(maria_url, tool, policies, *RUN)
+    assert refused.returncode != 0 and "have no transactions" in refused.stderr + refused.stdout
+    _accepting(policies)
+    with (
+        temporary_database(pg_admin_url) as pg_url,
+        connect(Settings(), url=pg_url) as pg_conn,
+    ):
+        _hospital(pg_conn)
+        before = _tables(pg_url)
+        pg = _cli(pg_url, "retention", policies, *RUN)
+        assert pg.returncode == 0, pg.stdout[-3000:] + pg.stderr[-3000:]
+        run = _cli(maria_url, tool, policies, *RUN, RETENTION_BATCH_SIZE="7")
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+        after_pg, after_maria = _tables(pg_url), _tables(maria_url)
+    differences = [
+        first_difference(table, after_pg[table], after_maria[table])
+        for table in TABLES
+        if after_pg[table] != after_maria[table]
+    ]
+    assert not differences
+    for table in MYISAM:  # the comparison means something: rows went from each
+        assert len(after_maria[table]) < len(before[table]), table
+    with connect(Settings(), url=maria_url) as conn:
+        row = conn.execute(
+            sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(tool, "intents"))
+        ).fetchone()
+        assert row is not None and row[0] == 0
+        engines = conn.execute(
+            "SELECT TABLE_NAME, ENGINE FROM information_schema.TABLES "
+            "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (%s, %s, %s)",
+            MYISAM,
+        ).fetchall()
+    assert sorted(e for _, e in engines) == ["MyISAM"] * 3
+    verify = _cli(maria_url, tool, policies, "audit", "verify")
+    assert verify.returncode == 0, verify.stdout[-3000:] + verify.stderr[-3000:]
+
+
 # -- kill -9 -----------------------------------------------------------------------------------
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from retention.actions.base import Batch
+from retention.actions.base import Batch, per_table
 from retention.engines import Connection, engine_of, sql
 from retention.policy.expr import Params
 from retention.policy.relations import QName
@@ -42,7 +42,7 @@ class _ColumnAction:
     name: ClassVar[str]
 
     def apply(self, conn: Connection, batch: Batch) -> dict[str, int]:
-        return {batch.table_name(t): self.table(conn, batch, t) for t in batch.phase.tables}
+        return per_table(conn, batch, lambda changing, t: self.table(changing, batch, t))
 
     def table(self, conn: Connection, batch: Batch, table: QName) -> int:
         """Apply the phase to one table; returns the rows changed."""

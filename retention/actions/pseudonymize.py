@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any, ClassVar
 
-from retention.actions.base import Batch
+from retention.actions.base import Batch, per_table
 from retention.actions.writeback import write_back
 from retention.engines import Connection, engine_of, sql
 from retention.errors import RetentionError
@@ -59,7 +59,7 @@ class Pseudonymize:
     name: ClassVar[str] = "pseudonymize"
 
     def apply(self, conn: Connection, batch: Batch) -> dict[str, int]:
-        return {batch.table_name(t): self.table(conn, batch, t) for t in batch.phase.tables}
+        return per_table(conn, batch, lambda changing, t: self.table(changing, batch, t))
 
     def table(self, conn: Connection, batch: Batch, table: QName) -> int:
         """Apply the phase to one table; returns the rows changed."""

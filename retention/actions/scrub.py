@@ -71,11 +71,12 @@ class Scrub:
     def _table(self, conn: Connection, batch: Batch, table: QName) -> int:
         items = [i for i in batch.phase.columns if i.table.qname == table]
         primary = batch.policy.table(table).primary_key
-        rows = self._read(conn, batch, table, primary, items)
-        if not rows:
-            return 0
-        changed, columns = self._scrub(conn, batch, table, primary, items, rows)
-        _record_clean(conn, batch, table, items, rows, columns)
+        with batch.on(conn, table) as changing:  # a table without transactions: aside
+            rows = self._read(changing, batch, table, primary, items)
+            if not rows:
+                return 0
+            changed, columns = self._scrub(changing, batch, table, primary, items, rows)
+        _record_clean(conn, batch, table, items, rows, columns)  # the ledger: the batch's
         return changed
 
     def _scrub(

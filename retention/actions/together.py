@@ -57,7 +57,9 @@ def apply_together(conn: Connection, batches: Sequence[Batch]) -> list[dict[str,
                 by_table.setdefault(table, []).append(i)
     for table, phases in by_table.items():
         chosen = [batches[i] for i in phases]
-        for i, count in zip(phases, _table(conn, chosen, table), strict=True):
+        with chosen[0].on(conn, table) as changing:  # a table without transactions: aside
+            counts = _table(changing, chosen, table)
+        for i, count in zip(phases, counts, strict=True):
             results[i][batches[i].table_name(table)] = count
     return results
 

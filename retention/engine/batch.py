@@ -6,7 +6,9 @@ locked and re-checked once and applied one after the other, each with its own au
 The plan proposes; the locked re-check decides. Subjects whose row the application holds are
 skipped (`SKIP LOCKED`) and retried on a later run; a subject who came back or was put on hold
 since the plan is left alone. The audit entry is written in the same transaction, so work and
-entry commit together or not at all.
+entry commit together or not at all. Tables without transactions (an accepted MyISAM table)
+are the exception: the batch writes its intent first, then changes them on the journal's
+connection, each statement committed by itself (retention.engine.journal).
 """
 
 from __future__ import annotations
@@ -130,6 +132,7 @@ def run_batch(
         if replaying is None and ends and needs_guard(first.policy, [c.phase for c in ctxs]):
             shared, keys, locked, flags = _closed(conn, ctxs, ends, keys, locked, flags)
         due = set(ends)
+        aside = _aside(ctxs)
         # a subject's digest is the same for every phase of the pass: computed once
         digests = {k: first.trail.subject_digest(first.policy.name, k) for k in due}
         chosen: list[tuple[int, Batch, int, int, int]] = []
@@ -159,6 +162,7 @@ def run_batch(
                 digests={k: digests[k] for k in mine_due},
                 detail=replaying.detail if replaying else _shared_detail(mine_locked, shared),
                 kept=replaying.kept_rows() if replaying else {},
+                aside=aside,
             )
             chosen.append((i, batch, len(mine) - mine_gone, len(mine_locked), mine_gone))
         batches = [batch for _, batch, *_ in chosen]
@@ -181,6 +185,13 @@ def run_batch(
             digested = tuple(sorted(digests[k] for k in batch.keys))
             results[i] = _audit(conn, ctxs[i], batch, rows, proposed, n_locked, n_gone, digested)
         return results
+
+
+def _aside(ctxs: Sequence[BatchContext]) -> journal.Aside | None:
+    """Where the pass's tables without transactions are changed: the journal's connection."""
+    unatomic = frozenset[QName]().union(*(c.unatomic for c in ctxs))
+    writer = next((c.journal for c in ctxs if c.journal), None)
+    return journal.Aside(writer, unatomic) if unatomic and writer else None
 
 
 def _closed(

@@ -31,7 +31,7 @@ from retention.engines import Connection, engine_of
 from retention.plan.model import Plan
 from retention.policy.bound import BoundPhase, BoundPolicy
 from retention.policy.checks.cascades import phase_writes
-from retention.policy.checks.transactions import not_atomic, not_mixable, unaccepted
+from retention.policy.checks.transactions import not_atomic, unaccepted
 from retention.policy.data_checks import UnmappedClasses, unmapped_classes
 from retention.policy.relations import QName
 from retention.settings import Settings
@@ -171,19 +171,13 @@ class PhaseGates:
         live = engine_of(self.conn).catalogue.transactional(self.conn, changed)
         refused = unaccepted(phase, changed, live)
         unatomic = frozenset(q for q in changed if not live.get(q, False))
-        if unatomic and (phase.action == "archive" or not policy.catalog.mixes_storage):
-            # an archive's intent could not be completed (its file); MySQL enforcing GTID
-            # consistency refuses such a table's changes beside the audit entry's
+        if unatomic and phase.action == "archive":  # its intent could not complete a file
             refused = sorted(unatomic)
         if not refused:
             self.unatomic[(policy.name, phase.name)] = unatomic
             return True
         tables = [f"{schema}.{name}" for schema, name in refused]
-        result.refused = (
-            not_atomic(phase.action, tables)
-            if policy.catalog.mixes_storage or phase.action == "archive"
-            else not_mixable(phase.action, tables)
-        )
+        result.refused = not_atomic(phase.action, tables)
         self._refuse(
             policy,
             result,
@@ -192,9 +186,7 @@ class PhaseGates:
                 "non_transactional",
                 "convert them: an archive batch cut short there could not be completed"
                 if phase.action == "archive"
-                else "convert them, or accept them under the phase's accept_non_transactional"
-                if policy.catalog.mixes_storage
-                else "convert them to InnoDB (this server enforces GTID consistency)",
+                else "convert them, or accept them under the phase's accept_non_transactional",
             ),
             {"tables": tables},
         )

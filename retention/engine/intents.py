@@ -36,12 +36,20 @@ from loguru import logger
 from retention.audit.trail import AuditTrail, Entry, Stored, mirror
 from retention.db import connection_lost
 from retention.engine.batch import BatchContext, run_batch
-from retention.engine.journal import TABLE, IntentError, Replaying, decode, kept_values
+from retention.engine.journal import (
+    TABLE,
+    IntentError,
+    Journal,
+    Replaying,
+    decode,
+    kept_values,
+)
 from retention.engines import Connection, engine_of, errors, sql
 from retention.engines.errors import describe_error
 from retention.errors import UsageError
 from retention.plan.model import LeftIntent, Plan
 from retention.policy.bound import BoundPhase, BoundPolicy
+from retention.policy.checks.cascades import phase_writes
 
 ContextOf = Callable[[BoundPolicy, BoundPhase], BatchContext]
 
@@ -169,20 +177,31 @@ def refuse_unknown(
 
 
 def replay(
-    conn: Connection, intents: Sequence[Intent], policies: Sequence[BoundPolicy], context: ContextOf
+    conn: Connection,
+    intents: Sequence[Intent],
+    policies: Sequence[BoundPolicy],
+    context: ContextOf,
+    journal: Journal | None = None,
 ) -> int:
     """Complete every intent (checked by :func:`refuse_unknown`), oldest first, each in one
-    batch transaction on `conn`; the subjects completed."""
+    batch transaction on `conn`, its tables without transactions changed on the `journal`'s
+    connection as any batch's; the subjects completed."""
     by_name = {p.name: p for p in policies}
     done = 0
     for intent in intents:
         logger.warning("an earlier batch was cut short: completing {}", intent.describe())
-        done += _complete(conn, intent, by_name[intent.policy], context)
+        done += _complete(conn, intent, by_name[intent.policy], context, journal)
     return done
 
 
-def _complete(conn: Connection, intent: Intent, policy: BoundPolicy, context: ContextOf) -> int:
-    ctxs = [context(policy, policy.phase(name)) for name in intent.phases]
+def _complete(
+    conn: Connection,
+    intent: Intent,
+    policy: BoundPolicy,
+    context: ContextOf,
+    journal: Journal | None,
+) -> int:
+    ctxs = [_aside(conn, context(policy, policy.phase(name)), journal) for name in intent.phases]
     keys = list(dict.fromkeys(k for name in intent.phases for k in intent.keys[name]))
     mine = [set(intent.keys[name]) for name in intent.phases]
     flags = [[k in phase for k in keys] for phase in mine]
@@ -214,6 +233,17 @@ def _complete(conn: Connection, intent: Intent, policy: BoundPolicy, context: Co
         f", {held} kept under a legal hold (completed once released)" if held else "",
     )
     return acted
+
+
+def _aside(conn: Connection, ctx: BatchContext, journal: Journal | None) -> BatchContext:
+    """The phase's context with its tables without transactions now (read live, as the
+    phase's gate does), changed on the journal's connection."""
+    if journal is None:
+        return ctx
+    changed = phase_writes(ctx.policy.catalog, ctx.policy.graph, ctx.phase).tables
+    live = engine_of(conn).catalogue.transactional(conn, changed)
+    unatomic = frozenset(q for q in changed if not live.get(q, False))
+    return replace(ctx, unatomic=unatomic, journal=journal) if unatomic else ctx
 
 
 def _failed(intent: Intent, exc: Exception) -> IntentError:

@@ -11,6 +11,14 @@ deletes the intent in its own transaction, with its audit entry: the intent is g
 only if the batch committed. The next run completes what is left (retention.engine.intents)
 before anything else.
 
+The batch changes its tables without transactions on the journal's connection too (`Aside`,
+`Journal.aside`), outside its transaction, each statement committed by itself: MySQL under
+`enforce_gtid_consistency` refuses a change to such a table in a transaction that changes an
+InnoDB table (error 1785), and inside the transaction the change was no more atomic (a
+ROLLBACK kept it). A purge deletes those rows first; its other rows, the intent's deletion
+and the audit entry commit together after, in the batch's transaction, which holds the
+subjects' row locks throughout.
+
 An intent holds the batch's policy, its version (SHA-256), its phases and its subject keys
 per phase; for a purge, also the link values of the rows of its tables without transactions
 that other rows point to (what finds their children once those rows are deleted). Keys and
@@ -26,7 +34,8 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -55,13 +64,41 @@ class IntentError(RetentionError):
 class Journal:
     """Where the batches of one run write their intents: a connection of its own (autocommit:
     each intent commits before its batch acts), opened on first use, shared by the run's
-    batches one write at a time, closed with the run."""
+    batches one write at a time, closed with the run. The same connection changes the
+    batches' tables without transactions, one batch at a time (`aside`)."""
 
-    def __init__(self, connect: Callable[[], Connection], schema: str) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], Connection],
+        schema: str,
+        *,
+        lock_timeout_ms: int = 0,
+        statement_timeout_ms: int = 0,
+    ) -> None:
         self.schema = schema
         self._connect = connect
+        self._limits = (lock_timeout_ms, statement_timeout_ms)
         self._conn: Connection | None = None
         self._guard = threading.Lock()
+
+    def _connection(self) -> Connection:
+        """The journal's connection, opened again when lost (the caller holds the guard)."""
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = self._connect()
+            lock_ms, statement_ms = self._limits
+            engine_of(self._conn).session.autocommit_limits(
+                self._conn, lock_timeout_ms=lock_ms, statement_timeout_ms=statement_ms
+            )
+        return self._conn
+
+    @contextmanager
+    def aside(self) -> Iterator[Connection]:
+        """The connection, for one batch's changes to its tables without transactions until
+        the block ends, in autocommit: each statement commits by itself, outside the batch's
+        transaction (retention.actions.base.Aside). Its temporary tables are the batch's
+        meanwhile: other batches wait, for this or to write their intents."""
+        with self._guard:
+            yield self._connection()
 
     def write(
         self, run_id: uuid.UUID, batch: Batch, keys: dict[str, list[Any]], values: Any
@@ -81,11 +118,10 @@ class Journal:
             Json(values),
         )
         with self._guard:
-            if self._conn is None or self._conn.closed or self._conn.broken:
-                self._conn = self._connect()
-            with self._conn.transaction():
+            conn = self._connection()
+            with conn.transaction():
                 row = insert_returning(
-                    self._conn,
+                    conn,
                     table,
                     query,
                     params,
@@ -99,6 +135,17 @@ class Journal:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+
+@dataclass(frozen=True)
+class Aside:
+    """A batch's tables without transactions, changed on the journal's connection."""
+
+    journal: Journal
+    tables: frozenset[QName]
+
+    def connection(self) -> AbstractContextManager[Connection]:
+        return self.journal.aside()
 
 
 @dataclass(frozen=True)

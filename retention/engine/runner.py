@@ -79,7 +79,16 @@ class Runner:
         self.record = RunRecord(conn, settings, trail)
         # intents of batches on tables without transactions: on a connection of their own
         connect = self.connections.connect
-        self.journal = Journal(connect, self.schema) if connect else None
+        self.journal = (
+            Journal(
+                connect,
+                self.schema,
+                lock_timeout_ms=settings.lock_timeout_ms,
+                statement_timeout_ms=settings.statement_timeout_ms,
+            )
+            if connect
+            else None
+        )
 
     def plan(self, policies: list[BoundPolicy], options: RunOptions) -> Plan:
         """The plan this run executes; each pass's due subjects are kept in this session for
@@ -170,7 +179,7 @@ class Runner:
             self.archives = self._prepare_archives(plan, options, report, every)
             context = self._contexts(options, report)
             if left:  # what is due once they are completed
-                intents.replay(self.conn, left, every, context)
+                intents.replay(self.conn, left, every, context, self.journal)
                 plan = report.plan = self.plan(policies, options)
             report.outcome = self._passes().execute(plan, policies, context, report)
         except errors.OperationalError as exc:

@@ -244,10 +244,6 @@ class Catalog:
     engine: str = "postgresql"  # whose syntax the statements in a hint take ("mariadb")
     # the views (PostgreSQL: and materialized views), only to say so when a policy names one
     views: frozenset[tuple[str, str]] = frozenset()
-    # whether one transaction may change tables with and without transactions together: MySQL
-    # refuses it under `enforce_gtid_consistency = ON` (error 1785), which a batch on an
-    # accepted MyISAM table does
-    mixes_storage: bool = True
     _by_name: dict[str, list[Table]] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:

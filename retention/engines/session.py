@@ -33,6 +33,14 @@ class Session(Protocol):
         and tune the planner for lookups by a few thousand keys where the engine needs it."""
         ...
 
+    def autocommit_limits(
+        self, conn: Connection, *, lock_timeout_ms: int, statement_timeout_ms: int
+    ) -> None:
+        """`batch_limits`' bounds on lock waits and statement time for the whole session of a
+        connection whose statements each commit by themselves (a batch's aside connection,
+        retention.actions.base.Aside): outside any transaction, until the session ends."""
+        ...
+
     def lock_timeout(self, conn: Connection, ms: int) -> None:
         """Bound waits for locks to `ms` milliseconds (0: wait without limit)."""
         ...

@@ -354,17 +354,7 @@ def read(conn: Connection, *, tool_schema: str) -> Catalog:
         row_address=False,
         engine="mariadb",
         views=views,
-        mixes_storage=not gtid_consistent(conn),
     )
-
-
-def gtid_consistent(conn: Connection) -> bool:
-    """MySQL's `enforce_gtid_consistency` is ON: a transaction that changes an InnoDB table
-    cannot change a MyISAM one (WARN only logs it; MariaDB has no such setting)."""
-    if flavour.of(conn).server != "mysql":
-        return False
-    row = conn.execute("SELECT @@GLOBAL.enforce_gtid_consistency").fetchone()
-    return row is not None and str(row[0]).upper() in ("ON", "1")
 
 
 def _table(

@@ -207,6 +207,21 @@ class Session:
         flavour = _connection(conn).flavour
         self._lock_limits(conn, lock_timeout_ms, **flavour.statement_time(statement_timeout_ms))
 
+    def autocommit_limits(
+        self, conn: Connection, *, lock_timeout_ms: int, statement_timeout_ms: int
+    ) -> None:
+        """Table lock waits too (`lock_wait_timeout`: MyISAM's and Aria's, which the aside
+        connection changes, lock whole tables)."""
+        seconds = _lock_seconds(lock_timeout_ms)
+        values = {
+            "innodb_lock_wait_timeout": seconds or _NO_ROW_LOCK_LIMIT,
+            "lock_wait_timeout": seconds or _NO_LOCK_LIMIT,
+            **_connection(conn).flavour.statement_time(statement_timeout_ms),
+        }
+        conn.execute(
+            "SET " + ", ".join(f"SESSION {name} = %s" for name in values), list(values.values())
+        )
+
     def lock_timeout(self, conn: Connection, ms: int) -> None:
         self._lock_limits(conn, ms)
 

@@ -95,6 +95,15 @@ class Session:
             (f"{lock_timeout_ms}ms", f"{statement_timeout_ms}ms"),
         )
 
+    def autocommit_limits(
+        self, conn: Connection, *, lock_timeout_ms: int, statement_timeout_ms: int
+    ) -> None:
+        conn.execute(
+            "SELECT set_config('lock_timeout', %s, false), "
+            "set_config('statement_timeout', %s, false)",
+            (f"{lock_timeout_ms}ms", f"{statement_timeout_ms}ms"),
+        )
+
     def lock_timeout(self, conn: Connection, ms: int) -> None:
         if ms == 0:
             conn.execute("SELECT set_config('lock_timeout', '0', true)")

@@ -54,19 +54,11 @@ def check_transactions(
             if not binder.catalog.tables[q].transactional
             and q not in target.accepted_non_transactional
         ]
-        unatomic = [t for q in sorted(changed) if not (t := binder.catalog.tables[q]).transactional]
         if refused:
             binder.error(
                 ("phases", i, "action"),
                 not_atomic(phase.action, [_label(t) for t in refused]),
                 _hint(binder.catalog, refused, phase),
-            )
-        elif unatomic and not binder.catalog.mixes_storage:
-            binder.error(
-                ("phases", i, "action"),
-                not_mixable(phase.action, [_label(t) for t in unatomic]),
-                f"convert {'it' if len(unatomic) == 1 else 'them'} to InnoDB (ALTER TABLE "
-                f"{binder.catalog.written(unatomic[0].name)} ENGINE=InnoDB)",
             )
         elif phase.action == "archive":
             _check_archive(binder, i, changed)
@@ -109,17 +101,6 @@ def not_atomic(action: str, tables: list[str]) -> str:
         "kill, lost connection, failed statement) keeps what it already changed there while "
         "the rest of it, its audit entry included, is rolled back, so its batches are not "
         "atomic"
-    )
-
-
-def not_mixable(action: str, tables: list[str]) -> str:
-    """Why MySQL under `enforce_gtid_consistency` cannot run a batch on accepted tables."""
-    have = "has" if len(tables) == 1 else "have"
-    return (
-        f"{action}: {', '.join(tables)} {have} no transactions, and this MySQL server enforces "
-        "GTID consistency (enforce_gtid_consistency = ON): it refuses a change to such a table "
-        "in a transaction that changes an InnoDB table (error 1785), which each batch's "
-        "audit entry is"
     )
 
 
