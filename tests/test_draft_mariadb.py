@@ -341,7 +341,10 @@ def test_sampled_dates_keep_zero_dates_unreadable(
     table = read_catalog(mediboard.conn).tables[(mediboard.schema, "observations")]
     (found,) = dates.date_candidates(mediboard.conn, table)
     assert found.sampled and found.column.name == "date"
-    assert 100 < found.rows <= 200 and found.nulls == 0 and 0 < found.unreadable < found.rows
+    # four ranges of 50 keys from random starts (seeded by the table's database name, another
+    # each run): they may overlap or run past the last key, so fewer than 200 rows (71 seen);
+    # a zero date every 9th key puts some in any range
+    assert 0 < found.rows <= 200 and found.nulls == 0 and 0 < found.unreadable < found.rows
     assert found.first is not None and found.first.year >= 1985
 
 
