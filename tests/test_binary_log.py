@@ -107,3 +107,16 @@ def test_check_prints_the_note_only_when_the_log_is_on(capsys: pytest.CaptureFix
     out = capsys.readouterr().out
     assert out.startswith("note: the binary log is on (log_bin=ON, binlog_expire_logs_seconds=")
     assert "for 10 day(s) after each run" in out
+
+
+def test_a_statement_format_is_named_as_what_refuses_the_tools_changes() -> None:
+    """MySQL 9.7 with binlog_format=STATEMENT refused the demo's first insert (error 1665:
+    InnoDB logs READ COMMITTED changes by row only)."""
+    log = mariadb_binlog.interpret(
+        {"log_bin": "ON", "binlog_format": "STATEMENT", "binlog_expire_logs_seconds": "86400"}
+    )
+    note = str(log.describe())
+    assert "for 1 day(s) after each run" in note
+    assert "STATEMENT format refuses" in note and "set binlog_format=ROW" in note
+    row = mariadb_binlog.interpret({"log_bin": "ON", "binlog_format": "ROW"})
+    assert "STATEMENT" not in str(row.describe())

@@ -32,6 +32,7 @@ from itertools import accumulate
 from random import Random
 from typing import TypeVar
 
+from retention.db import connection_lost
 from retention.demo.schema import loader_for
 from retention.demo.tables import TABLES, Batch
 from retention.engines import Connection, errors, sql
@@ -867,5 +868,7 @@ def generate(
                 if pending:
                     write(pending.result())
     except errors.OperationalError as exc:
-        raise DatabaseError(f"lost the database while loading demo data: {exc}") from exc
+        if connection_lost(conn, exc):
+            raise DatabaseError(f"lost the database while loading demo data: {exc}") from exc
+        raise DatabaseError(f"the database refused the demo data: {exc}") from exc
     return DemoStats(**counts, seconds=time.monotonic() - started)

@@ -61,15 +61,22 @@ class BinaryLog:
                 "backup tool, not in PostgreSQL)"
             )
         if self.horizon_days is None:
-            return (
+            note = (
                 f"the binary log is on ({shown}) with no expiry: purged and pseudonymised "
                 "values stay in the binary logs until they are removed by hand (PURGE BINARY "
                 "LOGS); set binlog_expire_logs_seconds"
             )
-        return (
-            f"the binary log is on ({shown}): purged and pseudonymised values stay in the "
-            f"binary logs for {days(self.horizon_days)} day(s) after each run"
-        )
+        else:
+            note = (
+                f"the binary log is on ({shown}): purged and pseudonymised values stay in the "
+                f"binary logs for {days(self.horizon_days)} day(s) after each run"
+            )
+        if self.settings.get("binlog_format", "").upper() == "STATEMENT":
+            note += (
+                "; and its STATEMENT format refuses every InnoDB change of a READ COMMITTED "
+                "session, which the tool's are (error 1665): set binlog_format=ROW"
+            )
+        return note
 
     def to_json(self) -> dict[str, Any]:
         return {
