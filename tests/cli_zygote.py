@@ -7,7 +7,10 @@ suite's largest cost on two cores. Here one process per test worker (the zygote)
 command line and every command's module once, then forks a child per command: the child is a
 new process (its own memory, file descriptors, environment, working directory and exit code),
 started from a state that has run nothing but imports. It writes to files that `run` reads back,
-and `run` returns what `subprocess.run(..., capture_output=True, text=True)` returns.
+and `run` returns what `subprocess.run(..., capture_output=True, text=True)` returns. The
+zygote also builds the analyzer of `scan` and `scrub` once (the model read from the installed
+package, as every command reads it): a child finds it built, as a second scan in one process
+would.
 
 A command whose environment differs from the zygote's in what is read when Python and the
 libraries start (PYTHON* variables, the locale, loguru's and psycopg's own variables) runs in a
@@ -190,6 +193,11 @@ def _serve() -> None:
 
     for module, _ in cli._COMMANDS.values():
         importlib.import_module(f"retention.cli.{module}")
+    # the process-wide analyzer of `scan` and `scrub` (Presidio and the French model: about
+    # 7 s of CPU to import and build, which each such command paid), built once here
+    from retention.discovery.engine import get_analyzer
+
+    get_analyzer()
     replies = os.dup(1)
     null = os.open(os.devnull, os.O_RDWR)
     with os.fdopen(os.dup(0), "rb") as requests:
