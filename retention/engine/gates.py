@@ -96,6 +96,15 @@ def coverage_gaps(conn: Connection, schema: str, policies: list[BoundPolicy]) ->
     return None if gaps is None else [g.render() for g in gaps]
 
 
+def changed_tables(
+    conn: Connection, policy: BoundPolicy, phase: BoundPhase
+) -> tuple[set[QName], dict[QName, bool]]:
+    """The tables a phase changes, and whether each has transactions now (read live: a table
+    may have been converted since the policies were bound)."""
+    changed = phase_writes(policy.catalog, policy.graph, phase).tables
+    return changed, engine_of(conn).catalogue.transactional(conn, changed)
+
+
 class PhaseGates:
     """Before a phase's first batch, in one run: for a destructive phase approvals, then
     classes; for every phase, the transactions of the tables it changes."""
@@ -167,8 +176,7 @@ class PhaseGates:
         phase, read live: `check` refuses the others, but a table may have been converted
         (ALTER TABLE ... ENGINE=MyISAM) since the policies were bound. A batch there would
         not be atomic: the phase is refused (PostgreSQL: every table has, nothing is read)."""
-        changed = phase_writes(policy.catalog, policy.graph, phase).tables
-        live = engine_of(self.conn).catalogue.transactional(self.conn, changed)
+        changed, live = changed_tables(self.conn, policy, phase)
         refused = unaccepted(phase, changed, live)
         unatomic = frozenset(q for q in changed if not live.get(q, False))
         if unatomic and phase.action == "archive":  # its intent could not complete a file

@@ -36,6 +36,7 @@ from loguru import logger
 from retention.audit.trail import AuditTrail, Entry, Stored, mirror
 from retention.db import connection_lost
 from retention.engine.batch import BatchContext, run_batch
+from retention.engine.gates import changed_tables
 from retention.engine.journal import (
     TABLE,
     IntentError,
@@ -49,7 +50,6 @@ from retention.engines.errors import describe_error
 from retention.errors import UsageError
 from retention.plan.model import LeftIntent, Plan
 from retention.policy.bound import BoundPhase, BoundPolicy
-from retention.policy.checks.cascades import phase_writes
 
 ContextOf = Callable[[BoundPolicy, BoundPhase], BatchContext]
 
@@ -240,8 +240,7 @@ def _aside(conn: Connection, ctx: BatchContext, journal: Journal | None) -> Batc
     phase's gate does), changed on the journal's connection."""
     if journal is None:
         return ctx
-    changed = phase_writes(ctx.policy.catalog, ctx.policy.graph, ctx.phase).tables
-    live = engine_of(conn).catalogue.transactional(conn, changed)
+    changed, live = changed_tables(conn, ctx.policy, ctx.phase)
     unatomic = frozenset(q for q in changed if not live.get(q, False))
     return replace(ctx, unatomic=unatomic, journal=journal) if unatomic else ctx
 
