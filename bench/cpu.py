@@ -16,6 +16,11 @@ every core; idle, iowait and steal left out), and the run's own process time fro
 rest of the machine must be idle: the 1-minute load average before each is printed, and each
 command waits (up to --quiet-wait) for it to drop under 1. `init` and the approvals run
 before the timed run, untimed, as in bench.run.
+
+`--exposure`: then `retention exposure` on the run's copy, timed the same way. Its figures are
+those of the snapshot every run takes after its batches (report/exposure.py), computed on one
+connection instead of the run's side-by-side slices: the same work, for what the run would
+save without that snapshot (an upper bound: the command's machine CPU includes its own start).
 """
 
 from __future__ import annotations
@@ -80,17 +85,26 @@ def _timed(action: Callable[[], float | None], quiet_wait: float) -> Cost:
     return Cost(wall, busy_seconds() - cpu, own, load)
 
 
-def _run_tool(job: EngineJob) -> float:
-    """`retention run` to its end; the process's own CPU seconds. Exit 0 or an error."""
+def _run_tool(job: EngineJob, command: list[str] | None = None) -> float:
+    """`retention run` (or `command`) to its end; the process's own CPU seconds. Exit 0 or an
+    error."""
     job.log.parent.mkdir(parents=True, exist_ok=True)
-    with job.log.open("wb") as out:
+    with job.log.open("ab" if command else "wb") as out:
         proc = subprocess.Popen(  # noqa: S603 (our own interpreter and fixed arguments)
-            _command(job), cwd=ROOT, env=_environment(job), stdout=out, stderr=subprocess.STDOUT
+            command or _command(job),
+            cwd=ROOT,
+            env=_environment(job),
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
         _, status, usage = os.wait4(proc.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"retention run failed: see {job.log}")
+        raise SystemExit(f"{' '.join((command or ['retention run'])[-3:])} failed: see {job.log}")
     return float(usage.ru_utime + usage.ru_stime)
+
+
+def _exposure_command() -> list[str]:
+    return [sys.executable, "-m", "retention.cli.main", "exposure", "--format", "json"]
 
 
 @dataclass(frozen=True)
@@ -164,8 +178,11 @@ def _mariadb() -> _Engine:
     )
 
 
-def measure(engine: _Engine, template: Any, m: Measurement, quiet_wait: float) -> tuple[Cost, Cost]:
-    """The hand script and `retention run`, each on its own fresh copy."""
+def measure(
+    engine: _Engine, template: Any, m: Measurement, quiet_wait: float, exposure: bool = False
+) -> tuple[Cost, Cost, Cost | None]:
+    """The hand script and `retention run`, each on its own fresh copy; then, with `exposure`,
+    `retention exposure` on the run's copy."""
     hand_db, tool_db = f"{template.name}_{m.name}_cpu_sql", f"{template.name}_{m.name}_cpu_tool"
     try:
         hand_url = engine.copy(template, hand_db)
@@ -175,10 +192,25 @@ def measure(engine: _Engine, template: Any, m: Measurement, quiet_wait: float) -
         init(job)
         approve(job)
         tool = _timed(lambda: _run_tool(job), quiet_wait)
+        after = (
+            _timed(lambda: _run_tool(job, _exposure_command()), quiet_wait) if exposure else None
+        )
     finally:
         engine.drop(hand_db)
         engine.drop(tool_db)
-    return hand, tool
+    return hand, tool, after
+
+
+def _exposure_line(m: Measurement, hand: Cost, tool: Cost, after: Cost) -> str:
+    cores = os.cpu_count() or 1
+    own = after.process_cpu or 0.0
+    rest = tool.cpu - after.cpu
+    return (
+        f"{m.name}: `retention exposure` after the run {after.wall:.2f} s wall, {after.cpu:.2f} s "
+        f"CPU of which its process {own:.2f} s; the run's CPU without it at most {rest:.2f} s, "
+        f"its floor on {cores} cores {rest / cores:.2f} s = {rest / cores / hand.wall:.2f}x "
+        f"the hand's wall (target {m.target_ratio}x)"
+    )
 
 
 def _line(m: Measurement, hand: Cost, tool: Cost) -> str:
@@ -201,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="pseudo", help="purge,pseudo")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quiet-wait", type=float, default=120.0)
+    parser.add_argument(
+        "--exposure", action="store_true", help="then time `retention exposure` on the run's copy"
+    )
     args = parser.parse_args(argv)
     names = args.only.split(",")
     if set(names) - set(MEASUREMENTS):
@@ -210,9 +245,14 @@ def main(argv: list[str] | None = None) -> int:
     _bytecode()
     for name in names:
         m = replace(MEASUREMENTS[name], target_ratio=TARGETS[args.engine, name])
-        pairs = [measure(engine, template, m, args.quiet_wait) for _ in range(args.repeat)]
-        for hand, tool in pairs:
+        triples = [
+            measure(engine, template, m, args.quiet_wait, args.exposure) for _ in range(args.repeat)
+        ]
+        for hand, tool, after in triples:
             print(_line(m, hand, tool), flush=True)
+            if after is not None:
+                print(_exposure_line(m, hand, tool, after), flush=True)
+        pairs = [(hand, tool) for hand, tool, _ in triples]
         hand_cpu = statistics.median(h.cpu for h, _ in pairs)
         tool_cpu = statistics.median(t.cpu for _, t in pairs)
         hand_wall = statistics.median(h.wall for h, _ in pairs)
