@@ -28,7 +28,7 @@ import pyrage
 import pytest
 from pydantic import SecretStr
 
-from retention.archive import container
+from retention.archive import catalog, container
 from retention.archive.session import ArchiveSession
 from retention.archive.storage import LocalStorage
 from retention.archive.writer import Target
@@ -1042,7 +1042,7 @@ def test_a_run_with_an_archive_phase_on_mariadb_ends_as_on_postgresql(
         with temporary_database(pg_admin_url) as pg_url:
             with connect(Settings(), url=pg_url) as pg_conn:
                 _hospital(pg_conn)
-            written = {}
+            written, undated = {}, {}
             for name, url, schema in (
                 ("mariadb", maria_url, tool),
                 ("postgresql", pg_url, "retention"),
@@ -1054,6 +1054,15 @@ def test_a_run_with_an_archive_phase_on_mariadb_ends_as_on_postgresql(
                     "RETENTION_ARCHIVE_RECIPIENTS": keys.recipient,
                     "RETENTION_BATCH_SIZE": "40",
                 }
+                planned = _cli(url, schema, policies, "plan", "--format", "json", **extra)
+                assert planned.returncode == 0, planned.stdout[-3000:] + planned.stderr[-3000:]
+                (phase,) = [
+                    p for p in json.loads(planned.stdout)["policies"][0]["phases"]
+                    if p["action"] == "archive"
+                ]  # fmt: skip
+                undated[name] = phase["undated_subjects"]
+                text = _cli(url, schema, policies, "plan", **extra).stdout
+                assert f"archived without an end of retention: {undated[name]:,}" in text, text
                 for _ in ("first", "second"):
                     run = _cli(url, schema, policies, *RUN, **extra)
                     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
@@ -1065,8 +1074,13 @@ def test_a_run_with_an_archive_phase_on_mariadb_ends_as_on_postgresql(
                 assert verify.returncode == 0, verify.stdout + verify.stderr
                 written[name] = _tables(folder, keys)
                 assert written[name], name
+                with connect(Settings(), url=url) as conn:
+                    segments = [s for f in catalog.files(conn, schema) for s in f.segments]
+                # what the plan announced is what the run put into the group `undated`
+                assert undated[name] == sum(s.subjects for s in segments if s.group == "undated")
             after_pg, after_maria = _tables_of_run(pg_url), _tables_of_run(maria_url)
         assert after_maria == after_pg
+        assert undated["mariadb"] == undated["postgresql"] > 0, undated
         archived = sum(len(t["patients"]) for t in written["mariadb"].values())
         assert archived >= 10, archived  # the comparison means something
         assert sorted(written["mariadb"]) == sorted(written["postgresql"])

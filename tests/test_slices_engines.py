@@ -116,6 +116,8 @@ def test_a_sliced_plan_keeps_the_same_due_subjects_and_counts(
     phases = [p for policy in alone.policies for p in policy.phases]
     assert any(p.held_subjects for p in phases)
     assert any(p.undeterminable_reasons for p in phases)
+    # an archive's plan counts, slice by slice, the subjects going to the group `undated`
+    assert any(p.undated_subjects for p in phases) == archive
     assert sum(len(rows) for rows in expected.values()) > 20
     # the helpers' transactions ended
     for helper in helpers:

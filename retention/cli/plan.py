@@ -99,6 +99,12 @@ def render_plan(plan: Plan, zone: str) -> str:
                     "with a record that is not due (retention check names the tables; the rows "
                     "below count them)"
                 )
+            if phase.undated_subjects:
+                lines.append(
+                    f"      of which archived without an end of retention: "
+                    f"{phase.undated_subjects:,} (their retain_until cannot be computed: group "
+                    "'undated', never destroyed by itself; retention archive list shows it)"
+                )
             if phase.undeterminable_reasons:
                 why = ", ".join(
                     f"{reason}: {n:,}" for reason, n in phase.undeterminable_reasons.items()

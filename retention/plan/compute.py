@@ -217,9 +217,11 @@ def _added(parts: tuple[PhasePlan, ...]) -> PhasePlan:
         tables.update(part.rows)
         reasons.update(part.undeterminable_reasons)
     first = parts[0]
+    undated = [p.undated_subjects for p in parts if p.undated_subjects is not None]
     return replace(
         first,
         due_subjects=sum(p.due_subjects for p in parts),
+        undated_subjects=sum(undated) if undated else None,
         held_subjects=sum(p.held_subjects for p in parts),
         undeterminable_subjects=sum(p.undeterminable_subjects for p in parts),
         rows={t: tables[t] for t in first.rows},
@@ -355,6 +357,8 @@ def pass_plan(
         ctes.append(dialect.materialized(due, due_queries[-1]))
         tables.append(affected_tables(policy, phase) if with_rows else ())
         columns.append(sql.SQL("(SELECT count(*) FROM {})").format(due))
+        if _dates_retention(phase, ordered):
+            columns.append(sql.SQL("({})").format(_undated(due, sql.Identifier("clock"))))
         columns += [
             sql.SQL("({})").format(
                 count_members(policy, phase, table, due, params, dialect=dialect)
@@ -393,20 +397,40 @@ def pass_plan(
     plans = []
     offset = 2 + len(clock.reasons)
     for phase, phase_tables in zip(phases, tables, strict=True):
+        due_count = int(row[offset])
+        undated = None
+        if _dates_retention(phase, ordered):
+            offset += 1
+            undated = int(row[offset])
         counts = row[offset + 1 : offset + 1 + len(phase_tables)]
         plans.append(
             PhasePlan(
                 phase.name,
                 phase.action,
-                int(row[offset]),
+                due_count,
                 held,
                 undeterminable,
                 {f"{s}.{t}": int(n) for (s, t), n in zip(phase_tables, counts, strict=True)},
                 dict(reasons),
+                undated_subjects=undated,
             )
         )
         offset += 1 + len(phase_tables)
     return plans
+
+
+def _dates_retention(phase: BoundPhase, ordered: bool) -> bool:
+    """Whether the pass's clock computes the phase's subjects' end of retention (an archive
+    pass's: its plan counts the subjects that would go to the group `undated`)."""
+    return ordered and phase.action == "archive"
+
+
+def _undated(due: sql.Composable, clock: sql.Composable) -> sql.Composable:
+    """How many of the due subjects in `due` have no end of retention in `clock` (NULL when it
+    cannot be judged): an archive puts them into the group `undated` (archive/groups.py)."""
+    return sql.SQL(
+        "SELECT count(*) FROM {} AS d JOIN {} AS c ON c.k = d.k WHERE c.retain_until IS NULL"
+    ).format(due, clock)
 
 
 def _kept(
@@ -577,6 +601,9 @@ def _pass_once(
         found.append(
             _count(conn, sql.SQL("SELECT count(*) FROM {}").format(dialect.temporary(dues[i][0])))
         )
+        if _dates_retention(phase, one.ordered):
+            undated = _undated(dialect.temporary(dues[i][0]), dialect.temporary(clock))
+            found.append(_count(conn, undated))
         for table in one.tables[i]:
             params = Params(prefix="q")
             joined = [dialect.temporary(n) for n in dues[i][: paths(one.policy, table)]]

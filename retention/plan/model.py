@@ -28,6 +28,10 @@ class PhasePlan:
     # that is not due (retention.rows.shared); counted by `retention plan` (with its rows)
     # where the policy has such rows, None otherwise
     shared_subjects: int | None = None
+    # of an archive phase's due subjects, those whose end of retention (`retain_until`) cannot
+    # be computed: archived into the group `undated`, never destroyed by itself (retention
+    # archive list shows it for review); None for other phases
+    undated_subjects: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -41,6 +45,8 @@ class PhasePlan:
         }
         if self.shared_subjects is not None:
             data["shared_subjects"] = self.shared_subjects
+        if self.undated_subjects is not None:
+            data["undated_subjects"] = self.undated_subjects
         return data
 
 
