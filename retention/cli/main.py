@@ -30,6 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not hasattr(args, "handler"):  # a command _command did not see: build them all
         args = _parser([]).parse_args(argv)
+    settings: Settings | None = None
     try:
         settings = load_settings(args.config, policies_dir=getattr(args, "policies", None))
         setup_logging(settings.log_level, settings.log_format, settings.audit_log)
@@ -39,6 +40,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(exc.render(), file=sys.stderr)
         return exc.exit_code
     except errors.Error as exc:  # last resort: an error no command turned into a message
+        altered = _altered_schema(exc, settings)
+        if altered is not None:
+            print(altered.render(), file=sys.stderr)
+            return altered.exit_code
         message, code = _database_error(exc)
         logger.error(message)
         print(f"error: {message}", file=sys.stderr)
@@ -59,6 +64,40 @@ _PRIVILEGE_HINT = (
     "what the tool's roles need (plan, run and report also create temporary tables: CREATE "
     "TEMPORARY TABLES on MariaDB/MySQL, TEMPORARY on PostgreSQL)"
 )
+
+
+# a column or a table the statement named is not there (MariaDB's 1054 and 1146 translated)
+_UNDEFINED = ("42703", "42P01")
+
+
+def _altered_schema(exc: errors.Error, settings: Settings | None) -> RetentionError | None:
+    """A command stopped because the tool's own tables were changed by hand (a column dropped
+    or renamed, a table dropped): the error that says so, else None. Looked for only after
+    such an error, on a connection of its own; whatever stops the look leaves the error as
+    it was."""
+    if exc.sqlstate not in _UNDEFINED or settings is None:
+        return None
+    from retention.db import connect
+    from retention.store.schema import altered_error, altered_tables, missing_tables
+
+    try:
+        with connect(settings) as conn:
+            schema = settings.schema_name
+            if not _installed(conn, schema):
+                return None
+            problems = altered_tables(conn, schema) + [
+                f"{schema}.{name} is missing" for name in missing_tables(conn, schema)
+            ]
+    except Exception:  # the original error is the one to show then
+        return None
+    return altered_error(settings.schema_name, problems, init=False) if problems else None
+
+
+def _installed(conn: Any, schema: str) -> bool:
+    """Whether the tool's schema is there at all (its version table)."""
+    from retention.engines import engine_of
+
+    return bool(engine_of(conn).catalogue.table_exists(conn, schema, "schema_version"))
 
 
 def _database_error(exc: errors.Error) -> tuple[str, int]:

@@ -8,7 +8,13 @@ from typing import Any
 from retention.db import connect
 from retention.engines import engine_of
 from retention.settings import Settings
-from retention.store.schema import TrailMissingError, migrate, missing_tables
+from retention.store.schema import (
+    TrailMissingError,
+    altered_error,
+    altered_tables,
+    migrate,
+    missing_tables,
+)
 
 
 def register(commands: Any) -> None:
@@ -32,6 +38,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 "trail, runs, archives)",
                 hint="restore them from a backup, or run init as the owner of the schema",
             )
+        altered = altered_tables(conn, settings.schema_name)
+        if altered:
+            raise altered_error(settings.schema_name, altered, init=True)
         # the trail's triggers, dropped or disabled since: made again (the owner runs init)
         repaired = engine_of(conn).own_schema.repair(conn, settings.schema_name)
     if applied:

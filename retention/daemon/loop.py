@@ -43,7 +43,12 @@ from retention.policy.load import LoadedPolicy, load_policies
 from retention.service.run import RunKeys, run_keys, run_policies
 from retention.settings import Settings, load_settings
 from retention.store.lock import RunInProgressError, StoppedWaitingError
-from retention.store.schema import migrate, refuse_a_stray_schema
+from retention.store.schema import (
+    altered_error,
+    altered_tables,
+    migrate,
+    refuse_a_stray_schema,
+)
 
 
 @dataclass(frozen=True)
@@ -273,6 +278,11 @@ def _ensure_schema(conn: Connection, settings: Settings) -> None:
     # A least-privilege role cannot migrate; the run then fails clearly if it must.
     with contextlib.suppress(DatabaseError):
         migrate(conn, settings.schema_name)
+    # a column of the tool's tables dropped or renamed by hand: said as such at every fire,
+    # not as the bare database error a batch would meet
+    altered = altered_tables(conn, settings.schema_name)
+    if altered:
+        raise altered_error(settings.schema_name, altered, init=False)
 
 
 def _short(exc: BaseException) -> str:

@@ -7,6 +7,7 @@ caller is retention.store.schema.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -22,9 +23,43 @@ class Migration:
     statements: tuple[str, ...]
 
 
+# The columns every engine's migrations give the tool's tables, once all applied; each engine
+# adds its own (`OwnSchema.columns`; tests/test_own_tables_altered.py compares them with a
+# fresh `init` on each engine, so that a migration adding a column adds it here too).
+SHARED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "archive_files": ("file_id", "name", "version", "run_id", "policy", "policy_sha256", "phase",
+                      "created_at", "bytes", "sha256", "recipients", "destroyed_at"),
+    "archive_segments": ("file_id", "grp", "expires_on", "subjects", "rows", "bytes", "sha256",
+                         "destroyed_at"),
+    "audit": ("seq", "recorded_at", "run_id", "event", "policy", "policy_sha256", "phase",
+              "action", "rows", "subjects", "subject_digests", "key_id", "actor", "outcome",
+              "detail", "prev_hash", "hash", "sig_key", "signature"),
+    "exposure": ("snapshot_id", "taken_at", "at", "run_id", "figures"),
+    "holds": ("hold_id", "policy", "subject_key", "reason", "held_since", "held_by",
+              "released_at", "released_by", "subject_table", "subject_column"),
+    "intents": ("intent_id", "run_id", "policy", "policy_sha256", "phases", "subject_keys",
+                "link_values", "created_at"),
+    "runs": ("run_id", "started_at", "ended_at", "outcome", "command", "host", "os_user",
+             "db_user", "pid"),
+    "scan_columns": ("scan_id", "schema_name", "table_name", "column_name", "entity", "score",
+                     "evidence"),
+    "scans": ("scan_id", "scanned_at", "stored_at", "scanned_by", "scope", "seconds", "columns",
+              "personal"),
+    "schema_version": ("version", "name", "applied_at"),
+    "scrubbed": ("target", "analyser", "digest", "recorded_at"),
+}  # fmt: skip
+
+
 class OwnSchema(Protocol):
     def migrations(self) -> list[Migration]:
         """Every shipped migration, in order."""
+        ...
+
+    def columns(self) -> Mapping[str, tuple[str, ...]]:
+        """Each table of the tool's schema and its columns once every migration is applied
+        (`SHARED_COLUMNS` and the engine's own): what `init`, and a command stopped by a
+        missing column or table, compare with the schema found (a column dropped or renamed
+        by hand)."""
         ...
 
     def migrate(self, conn: Connection, schema: str) -> list[str]:

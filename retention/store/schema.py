@@ -71,6 +71,46 @@ def missing_tables(conn: Connection, schema: str) -> list[str]:
     return [name for name in names if not engine.catalogue.table_exists(conn, schema, name)]
 
 
+def altered_tables(conn: Connection, schema: str) -> list[str]:
+    """The tool's tables found without a column their migrations made (dropped or renamed by
+    hand), one line each: until now `init` said 'up to date' and a command stopped on a bare
+    'column ... does not exist' (a review of bad inputs). Tables missing altogether, or that
+    this account cannot see, are `missing_tables`' to name."""
+    rows = conn.execute(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = %s",
+        (schema,),
+    ).fetchall()
+    found: dict[str, set[str]] = {}
+    for table, column in rows:
+        found.setdefault(str(table), set()).add(str(column))
+    problems = []
+    for table, columns in engine_of(conn).own_schema.columns().items():
+        lacking = [c for c in columns if table in found and c not in found[table]]
+        if lacking:
+            noun = "column" if len(lacking) == 1 else "columns"
+            problems.append(f"{schema}.{table} lacks the {noun} {', '.join(lacking)}")
+    return problems
+
+
+class SchemaAlteredError(RetentionError):
+    """The tool's tables are not as their migrations made them."""
+
+    exit_code = 4
+
+
+def altered_error(schema: str, problems: list[str], *, init: bool) -> SchemaAlteredError:
+    """The error naming what was changed in the tool's schema by hand (`altered_tables`)."""
+    because = "" if init else ", which stopped this command"
+    return SchemaAlteredError(
+        f"the tool's schema '{schema}' was changed by hand{because}: {'; '.join(problems)}"
+        + (": init does not change its tables back" if init else ""),
+        hint="restore those tables from a backup (their rows are the audit trail, the legal "
+        "holds, the runs and the archive catalogue), or add the columns again as the "
+        "migrations shipped with retention define them (retention/engines/<engine>/"
+        "migrations); `retention init` checks the schema again",
+    )
+
+
 class TrailMissingError(RetentionError):
     """The tool's schema is there without its audit trail: as broken a trail as can be."""
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -47,7 +47,7 @@ from psycopg.pq import TransactionStatus
 from retention.engines import Connection, engine_of, errors, sql
 from retention.engines.mariadb import flavour
 from retention.engines.mariadb.catalogue import Catalogue
-from retention.engines.own_schema import Migration
+from retention.engines.own_schema import SHARED_COLUMNS, Migration
 from retention.errors import DatabaseError
 
 TRAIL = "audit"
@@ -82,6 +82,16 @@ class OwnSchema:
 
     def migrations(self) -> list[Migration]:
         return migrations()
+
+    def columns(self) -> Mapping[str, tuple[str, ...]]:
+        return {
+            **SHARED_COLUMNS,
+            # a segment's subjects (PostgreSQL: a text[] column of the segment)
+            "archive_segment_subjects": ("file_id", "grp", "ord", "digest"),
+            # transaction locks (the trail's appenders): named locks outlive a transaction
+            "locks": ("name",),
+            "schema_steps": ("version", "step", "applied_at"),  # each migration step done
+        }
 
     def migrate(self, conn: Connection, schema: str) -> list[str]:
         return migrate(conn, schema)

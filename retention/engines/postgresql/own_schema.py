@@ -5,11 +5,12 @@ advisory lock, and is recorded in `schema_version`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from importlib import resources
 
 from retention.engines import Connection, errors, sql
 from retention.engines.locks import TransactionLock
-from retention.engines.own_schema import Migration
+from retention.engines.own_schema import SHARED_COLUMNS, Migration
 from retention.engines.postgresql.locks import Locks
 from retention.errors import DatabaseError
 
@@ -23,6 +24,11 @@ class OwnSchema:
                 version = int(item.name.split("_", 1)[0])
                 found.append(Migration(version, item.name, (item.read_text(encoding="utf-8"),)))
         return sorted(found, key=lambda m: m.version)
+
+    def columns(self) -> Mapping[str, tuple[str, ...]]:
+        # a segment's subjects: a text[] column (MariaDB: a table of their own)
+        segments = (*SHARED_COLUMNS["archive_segments"], "subject_digests")
+        return {**SHARED_COLUMNS, "archive_segments": segments}
 
     def migrate(self, conn: Connection, schema: str) -> list[str]:
         applied: list[str] = []
