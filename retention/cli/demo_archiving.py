@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from retention.audit.writer import audit_keys
 from retention.cli import archive as archive_cli
 from retention.cli.common import trail
+from retention.cli.plan import render_plan
 from retention.cli.run import render_report
 from retention.demo.keys import sign_as_demo_approvers
 from retention.engine.outcome import RunOptions
@@ -28,6 +29,7 @@ from retention.engines import Connection, sql
 from retention.engines.clock import clock_sql
 from retention.keys import load_key
 from retention.plan.clock import clock_query
+from retention.plan.compute import compute_plan
 from retention.policy.check import bound_policies
 from retention.service.run import RunKeys, run_policies
 from retention.settings import Settings
@@ -75,6 +77,13 @@ def archive_and_restore(conn: Connection, settings: Settings, url: str, folder: 
         dict(config.approver_roles),
     )
     subject = _first_due(conn, config, record[0])
+    # what a compliance officer reads before: how many go, and how many without an end of
+    # retention (their archives are never destroyed by themselves)
+    print("\n== retention plan --policy dossier-medical (its archive phase)")
+    plan = compute_plan(
+        conn, record, config.today(), schema=config.schema_name, only_phase="archivage"
+    )
+    print(render_plan(plan, config.timezone))
     report = run_policies(
         conn,
         config,
