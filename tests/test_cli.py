@@ -88,6 +88,19 @@ def test_plan_unknown_policy_is_a_usage_error(hospital: EngineDB) -> None:
     assert "no policy named 'nope'" in result.stderr
 
 
+def test_plan_of_one_phase_shows_what_run_phase_would_do(hospital: EngineDB) -> None:
+    result = _on(hospital, "plan", "--phase", "coordonnees", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    shown = [(p["name"], f["name"]) for p in data["policies"] for f in p["phases"]]
+    assert shown == [("contacts-patients", "coordonnees")]
+    unknown = _on(hospital, "plan", "--phase", "nope")
+    _no_traceback(unknown)
+    assert unknown.returncode == 2
+    assert "no phase named 'nope'" in unknown.stderr
+    assert "hint: phases: coordonnees, destruction, purge" in unknown.stderr
+
+
 def test_bad_date_argument_exits_2() -> None:
     result = _run("plan", "--at", "2024-02-30")
     _no_traceback(result)

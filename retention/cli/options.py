@@ -1,10 +1,18 @@
-"""Arguments several commands share: `--policies DIR`, and dates given as YYYY-MM-DD."""
+"""Arguments several commands share: `--policies DIR`, `--phase NAME`, and dates given as
+YYYY-MM-DD."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from retention.errors import UsageError
+
+if TYPE_CHECKING:
+    from retention.policy.bound import BoundPolicy
 
 # `--at` within these: the clock adds durations to its dates and compares them with `--at`,
 # and the servers' dates end in 9999 (an outside review: `--at 9990-01-01` made MariaDB
@@ -33,3 +41,12 @@ def add_policies_option(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="folder of policy files (default: settings policies_dir)",
     )
+
+
+def check_phase(policies: Sequence[BoundPolicy], phase: str | None) -> None:
+    """`--phase NAME` names a phase of the chosen policies (a usage error listing them)."""
+    if phase is None:
+        return
+    names = {p.name for policy in policies for p in policy.phases}
+    if phase not in names:
+        raise UsageError(f"no phase named '{phase}'", hint=f"phases: {', '.join(sorted(names))}")

@@ -10,7 +10,7 @@ from typing import Any
 from retention.audit.approvals import rules_of
 from retention.audit.holds import HINT, describe, unmatched_holds
 from retention.cli.common import audit_key_if_set, public_keys
-from retention.cli.options import add_policies_option, iso_date
+from retention.cli.options import add_policies_option, check_phase, iso_date
 from retention.db import connect
 from retention.plan.compute import compute_plan
 from retention.plan.model import Plan
@@ -33,6 +33,9 @@ def register(commands: Any) -> None:
         help="forecast: what will be due on that date (YYYY-MM-DD)",
     )
     parser.add_argument("--policy", default=None, metavar="NAME", help="only this policy")
+    parser.add_argument(
+        "--phase", default=None, metavar="NAME", help="only this phase (what `run --phase` does)"
+    )
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.set_defaults(handler=run)
 
@@ -45,12 +48,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         policies = bound_policies(
             conn, settings.policies_dir, only=args.policy, tool_schema=settings.schema_name
         )
+        check_phase(policies, args.phase)
         plan = compute_plan(
             conn,
             policies,
             at,
             schema=settings.schema_name,
             approvals=rules_of(settings),
+            only_phase=args.phase,
         )
         plan = with_intents(conn, settings.schema_name, plan)
         lost = unmatched_holds(

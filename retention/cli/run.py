@@ -13,7 +13,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from retention.cli.common import ensure_schema
-from retention.cli.options import add_policies_option
+from retention.cli.options import add_policies_option, check_phase
 from retention.cli.plan import render_plan
 from retention.db import connect
 from retention.errors import UsageError
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             conn, settings.policies_dir, tool_schema=settings.schema_name, warn=True
         )
         policies = choose(every, args.policy)
-        _check_phase(policies, args.phase)
+        check_phase(policies, args.phase)
         if args.dry_run:
             return _dry_run(conn, settings, policies, RunOptions(at, args.phase))
         ensure_schema(conn, settings)
@@ -130,14 +130,6 @@ def _review(settings: Settings, args: argparse.Namespace, plan: Plan) -> bool:
     print(render_plan(plan, settings.timezone))
     over_limits(plan, settings, args.allow_large)
     return _confirmed(args.yes)
-
-
-def _check_phase(policies: list[BoundPolicy], phase: str | None) -> None:
-    if phase is None:
-        return
-    names = {p.name for policy in policies for p in policy.phases}
-    if phase not in names:
-        raise UsageError(f"no phase named '{phase}'", hint=f"phases: {', '.join(sorted(names))}")
 
 
 def _confirmed(yes: bool) -> bool:
