@@ -71,12 +71,13 @@ test-mysql: venv tools mysql
 MYSQL_TESTS = tests/test_boundary_day.py tests/test_clock_engines.py tests/test_demo_mariadb.py \
 	tests/test_run_mariadb.py tests/test_archive_mariadb.py tests/test_intents_mariadb.py \
 	tests/test_late_rows.py tests/test_mariadb_audit.py tests/test_mysql_server.py \
-	tests/test_mysql_paths_mariadb.py
+	tests/test_mysql_paths_mariadb.py tests/test_own_tables_altered.py
 
 unit-mysql: venv tools
-	@if [ ! -f .mysql-server.rc ]; then tests/mysql-server.sh >.mysql-server.url 2>.mysql-server.err; \
-		echo $$? >.mysql-server.rc; fi
-	@# `make test` started the server's set-up before the suite (below): wait for it to end
+	@# `make test` started the server's set-up before the suite (MYSQL_STARTED=1): wait for
+	@# it to end; alone, set it up now (files an interrupted `make test` left are overwritten)
+	@if [ -z "$(MYSQL_STARTED)" ]; then tests/mysql-server.sh >.mysql-server.url \
+		2>.mysql-server.err; echo $$? >.mysql-server.rc; fi
 	@for _ in $$(seq 900); do [ -s .mysql-server.rc ] && break; sleep 1; done; \
 		[ -s .mysql-server.rc ] || { echo 1 >.mysql-server.rc; \
 		echo "the MySQL server's set-up did not end within 15 minutes" >.mysql-server.err; }
@@ -94,7 +95,7 @@ test: venv tools
 	@{ tests/mysql-server.sh >.mysql-server.url 2>.mysql-server.err; echo $$? >.mysql-server.rc; } \
 		</dev/null >/dev/null 2>&1 &
 	$(MAKE) --no-print-directory lint typecheck unit
-	$(MAKE) --no-print-directory unit-mysql
+	$(MAKE) --no-print-directory unit-mysql MYSQL_STARTED=1
 
 bench: venv
 	$(BIN)/python -m bench.run

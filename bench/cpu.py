@@ -20,7 +20,8 @@ before the timed run, untimed, as in bench.run.
 `--exposure`: then `retention exposure` on the run's copy, timed the same way. Its figures are
 those of the snapshot every run takes after its batches (report/exposure.py), computed on one
 connection instead of the run's side-by-side slices: the same work, for what the run would
-save without that snapshot (an upper bound: the command's machine CPU includes its own start).
+save without that snapshot (an upper bound: the command's machine CPU includes its own start;
+so the run's CPU without it is at least the difference, its floor at best).
 """
 
 from __future__ import annotations
@@ -207,9 +208,10 @@ def _exposure_line(m: Measurement, hand: Cost, tool: Cost, after: Cost) -> str:
     rest = tool.cpu - after.cpu
     return (
         f"{m.name}: `retention exposure` after the run {after.wall:.2f} s wall, {after.cpu:.2f} s "
-        f"CPU of which its process {own:.2f} s; the run's CPU without it at most {rest:.2f} s, "
-        f"its floor on {cores} cores {rest / cores:.2f} s = {rest / cores / hand.wall:.2f}x "
-        f"the hand's wall (target {m.target_ratio}x)"
+        f"CPU of which its process {own:.2f} s; the run's CPU without it at least {rest:.2f} s "
+        f"(the command's own start counted in), its floor on {cores} cores at best "
+        f"{rest / cores:.2f} s = {rest / cores / hand.wall:.2f}x the hand's wall (target "
+        f"{m.target_ratio}x)"
     )
 
 

@@ -78,19 +78,24 @@ def _altered_schema(exc: errors.Error, settings: Settings | None) -> RetentionEr
     if exc.sqlstate not in _UNDEFINED or settings is None:
         return None
     from retention.db import connect
-    from retention.store.schema import altered_error, altered_tables, missing_tables
+    from retention.store import schema as own
 
     try:
         with connect(settings) as conn:
-            schema = settings.schema_name
-            if not _installed(conn, schema):
+            name = settings.schema_name
+            if not _installed(conn, name):
                 return None
-            problems = altered_tables(conn, schema) + [
-                f"{schema}.{name} is missing" for name in missing_tables(conn, schema)
+            pending = own.pending_migrations(conn, name)
+            if pending:  # a tool upgraded without its `init`: not a change by hand
+                return own.not_upgraded_error(name, pending)
+            if pending is None:  # which migrations were applied is unknown here
+                return None
+            problems = own.altered_tables(conn, name) + [
+                f"{name}.{table} is missing" for table in own.missing_tables(conn, name)
             ]
     except Exception:  # the original error is the one to show then
         return None
-    return altered_error(settings.schema_name, problems, init=False) if problems else None
+    return own.altered_error(settings.schema_name, problems, init=False) if problems else None
 
 
 def _installed(conn: Any, schema: str) -> bool:

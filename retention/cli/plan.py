@@ -105,10 +105,13 @@ def render_plan(plan: Plan, zone: str) -> str:
                     "below count them)"
                 )
             if phase.undated_subjects:
+                # a subject kept for sharing a row is not archived: it may be one of these
+                among = "; those kept above may be among them" if phase.shared_subjects else ""
                 lines.append(
                     f"      of which archived without an end of retention: "
                     f"{phase.undated_subjects:,} (their retain_until cannot be computed: group "
-                    "'undated', never destroyed by itself; retention archive list shows it)"
+                    f"'undated', never destroyed by itself; retention archive list shows "
+                    f"it{among})"
                 )
             if phase.undeterminable_reasons:
                 why = ", ".join(

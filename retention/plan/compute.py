@@ -427,10 +427,13 @@ def _dates_retention(phase: BoundPhase, ordered: bool) -> bool:
 
 def _undated(due: sql.Composable, clock: sql.Composable) -> sql.Composable:
     """How many of the due subjects in `due` have no end of retention in `clock` (NULL when it
-    cannot be judged): an archive puts them into the group `undated` (archive/groups.py)."""
+    cannot be judged): an archive puts them into the group `undated` (archive/groups.py).
+    The few without one first, then whether each is due: a join of the two unindexed
+    temporary tables was a block nested loop on MariaDB (a review measured 6.7 s for 72,000 due
+    subjects of which 5 % undated, 69 s with half; this form 0.03 s)."""
     return sql.SQL(
-        "SELECT count(*) FROM {} AS d JOIN {} AS c ON c.k = d.k WHERE c.retain_until IS NULL"
-    ).format(due, clock)
+        "SELECT count(*) FROM {} AS c WHERE c.retain_until IS NULL AND c.k IN (SELECT k FROM {})"
+    ).format(clock, due)
 
 
 def _kept(

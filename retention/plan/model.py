@@ -30,7 +30,8 @@ class PhasePlan:
     shared_subjects: int | None = None
     # of an archive phase's due subjects, those whose end of retention (`retain_until`) cannot
     # be computed: archived into the group `undated`, never destroyed by itself (retention
-    # archive list shows it for review); None for other phases
+    # archive list shows it for review), but for those a run keeps (`shared_subjects`), which
+    # may be among them; None for other phases
     undated_subjects: int | None = None
 
     def to_json(self) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from retention.engines import Connection, engine_of, sql
+from retention.engines import Connection, engine_of, errors, sql
 from retention.errors import RetentionError, SchemaNameError
 
 # the tables that make a schema (a database on MariaDB/MySQL) the tool's own
@@ -71,11 +71,36 @@ def missing_tables(conn: Connection, schema: str) -> list[str]:
     return [name for name in names if not engine.catalogue.table_exists(conn, schema, name)]
 
 
+def pending_migrations(conn: Connection, schema: str) -> list[str] | None:
+    """The shipped migrations `schema` has not applied (an upgrade of the tool whose `init`
+    has not run yet), by name; None when this account cannot read `schema_version`."""
+    engine = engine_of(conn)
+    try:
+        rows = conn.execute(
+            sql.SQL("SELECT version FROM {}").format(sql.Identifier(schema, "schema_version"))
+        ).fetchall()
+    except (errors.InsufficientPrivilege, errors.UndefinedTable):
+        return None
+    applied = {int(row[0]) for row in rows}
+    return [m.name for m in engine.own_schema.migrations() if m.version not in applied]
+
+
+def not_upgraded_error(schema: str, pending: list[str]) -> SchemaAlteredError:
+    """The error of a tool's schema older than this version of the tool (`init` not run)."""
+    return SchemaAlteredError(
+        f"the tool's schema '{schema}' is older than this version of retention: its "
+        f"migrations {', '.join(pending)} have not been applied",
+        hint="run `retention init` once as the owner of the schema (it applies them; the "
+        "tool's roles cannot)",
+    )
+
+
 def altered_tables(conn: Connection, schema: str) -> list[str]:
     """The tool's tables found without a column their migrations made (dropped or renamed by
     hand), one line each: until now `init` said 'up to date' and a command stopped on a bare
     'column ... does not exist' (a review of bad inputs). Tables missing altogether, or that
-    this account cannot see, are `missing_tables`' to name."""
+    this account cannot see, are `missing_tables`' to name. Compares with every shipped
+    migration: on a schema every migration was applied to (`pending_migrations` empty)."""
     rows = conn.execute(
         "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = %s",
         (schema,),
