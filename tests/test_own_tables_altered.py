@@ -52,6 +52,8 @@ def test_a_column_dropped_by_hand_is_named_by_init_the_commands_and_the_daemon(
         assert stopped.returncode == 4, stopped.stdout + stopped.stderr
         assert named in stopped.stderr and lacking in stopped.stderr, stopped.stderr
         assert "hint: restore those tables from a backup" in stopped.stderr
+        # and the database's own words (a column's name), should the cause be elsewhere
+        assert "(the database said: " in stopped.stderr and "outcome" in stopped.stderr
         assert "Traceback" not in stopped.stderr
     # the daemon says it at every fire, before a batch meets the missing column
     try:

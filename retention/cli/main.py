@@ -80,6 +80,11 @@ def _altered_schema(exc: errors.Error, settings: Settings | None) -> RetentionEr
     from retention.db import connect
     from retention.store import schema as own
 
+    # what the database said too (it names a column or a table, never a value): the cause may
+    # be the application's table after all
+    primary = exc.diag.message_primary
+    safe = primary and server_text_is_safe(exc.sqlstate, exc.diag.context)
+    said = f" (the database said: {primary})" if safe else ""
     try:
         with connect(settings) as conn:
             name = settings.schema_name
@@ -87,7 +92,7 @@ def _altered_schema(exc: errors.Error, settings: Settings | None) -> RetentionEr
                 return None
             pending = own.pending_migrations(conn, name)
             if pending:  # a tool upgraded without its `init`: not a change by hand
-                return own.not_upgraded_error(name, pending)
+                return own.not_upgraded_error(name, pending, said)
             if pending is None:  # which migrations were applied is unknown here
                 return None
             problems = own.altered_tables(conn, name) + [
@@ -95,7 +100,9 @@ def _altered_schema(exc: errors.Error, settings: Settings | None) -> RetentionEr
             ]
     except Exception:  # the original error is the one to show then
         return None
-    return own.altered_error(settings.schema_name, problems, init=False) if problems else None
+    if not problems:
+        return None
+    return own.altered_error(settings.schema_name, problems, init=False, said=said)
 
 
 def _installed(conn: Any, schema: str) -> bool:

@@ -85,11 +85,12 @@ def pending_migrations(conn: Connection, schema: str) -> list[str] | None:
     return [m.name for m in engine.own_schema.migrations() if m.version not in applied]
 
 
-def not_upgraded_error(schema: str, pending: list[str]) -> SchemaAlteredError:
-    """The error of a tool's schema older than this version of the tool (`init` not run)."""
+def not_upgraded_error(schema: str, pending: list[str], said: str = "") -> SchemaAlteredError:
+    """The error of a tool's schema older than this version of the tool (`init` not run);
+    `said`: what the database said, when a command stopped on it."""
     return SchemaAlteredError(
         f"the tool's schema '{schema}' is older than this version of retention: its "
-        f"migrations {', '.join(pending)} have not been applied",
+        f"migrations {', '.join(pending)} have not been applied{said}",
         hint="run `retention init` once as the owner of the schema (it applies them; the "
         "tool's roles cannot)",
     )
@@ -123,12 +124,15 @@ class SchemaAlteredError(RetentionError):
     exit_code = 4
 
 
-def altered_error(schema: str, problems: list[str], *, init: bool) -> SchemaAlteredError:
-    """The error naming what was changed in the tool's schema by hand (`altered_tables`)."""
+def altered_error(
+    schema: str, problems: list[str], *, init: bool, said: str = ""
+) -> SchemaAlteredError:
+    """The error naming what was changed in the tool's schema by hand (`altered_tables`);
+    `said`: what the database said, when a command stopped on it."""
     because = "" if init else ", which stopped this command"
     return SchemaAlteredError(
         f"the tool's schema '{schema}' was changed by hand{because}: {'; '.join(problems)}"
-        + (": init does not change its tables back" if init else ""),
+        + (": init does not change its tables back" if init else said),
         hint="restore those tables from a backup (their rows are the audit trail, the legal "
         "holds, the runs and the archive catalogue), or add the columns again as the "
         "migrations shipped with retention define them (retention/engines/<engine>/"
